@@ -1,0 +1,138 @@
+"""Grid maps in the map frame, and ROS map_server PGM+YAML load/save.
+
+Convention: a grid's row 0 is its southern edge (y = origin_y) and column 0
+its western edge (x = origin_x), the same as ROS ``nav_msgs/OccupancyGrid``.
+Image files store the northern row first; load/save flip accordingly.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+
+class MapFileError(ValueError):
+    """A map file is missing, malformed or inconsistent."""
+
+
+@dataclass
+class GridMap:
+    """Occupancy on a regular grid.
+
+    ``occupied``: bool (rows, cols); ``unknown``: bool (rows, cols) or None.
+    ``resolution`` metres per cell; ``origin_x``/``origin_y`` the map-frame
+    position of the south-west corner of cell (0, 0).
+    """
+
+    occupied: np.ndarray
+    resolution: float
+    origin_x: float = 0.0
+    origin_y: float = 0.0
+    unknown: np.ndarray | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.occupied.shape
+
+    @property
+    def width_m(self) -> float:
+        return self.occupied.shape[1] * self.resolution
+
+    @property
+    def height_m(self) -> float:
+        return self.occupied.shape[0] * self.resolution
+
+    def world_to_cell(self, x: float, y: float) -> tuple[int, int]:
+        """Map-frame metres -> (row, col).  May be outside the grid."""
+        return (int(math.floor((y - self.origin_y) / self.resolution)),
+                int(math.floor((x - self.origin_x) / self.resolution)))
+
+    def cell_to_world(self, row: float, col: float) -> tuple[float, float]:
+        """(row, col) -> map-frame position of the cell centre."""
+        return (self.origin_x + (col + 0.5) * self.resolution,
+                self.origin_y + (row + 0.5) * self.resolution)
+
+    def cells_to_world(self, cells: np.ndarray) -> np.ndarray:
+        """(N, 2) [row, col] -> (N, 2) [x, y] cell centres."""
+        cells = np.asarray(cells, dtype=np.float64)
+        return np.column_stack((self.origin_x + (cells[:, 1] + 0.5) * self.resolution,
+                                self.origin_y + (cells[:, 0] + 0.5) * self.resolution))
+
+    def in_bounds(self, row: int, col: int) -> bool:
+        r, c = self.occupied.shape
+        return 0 <= row < r and 0 <= col < c
+
+
+def load_map_server(yaml_path: str | Path) -> GridMap:
+    """Load a ROS map_server map (YAML + PGM/PNG image)."""
+    yaml_path = Path(yaml_path)
+    try:
+        meta = yaml.safe_load(yaml_path.read_text())
+    except OSError as e:
+        raise MapFileError(f"{yaml_path}: cannot read map file: {e}") from None
+    except yaml.YAMLError as e:
+        raise MapFileError(f"{yaml_path}: not valid YAML: {e}") from None
+    if not isinstance(meta, dict):
+        raise MapFileError(f"{yaml_path}: expected a mapping with image, resolution, origin")
+    for key in ("image", "resolution", "origin"):
+        if key not in meta:
+            raise MapFileError(f"{yaml_path}: missing key '{key}'")
+    res = meta["resolution"]
+    if not isinstance(res, (int, float)) or res <= 0:
+        raise MapFileError(f"{yaml_path}: 'resolution' must be a positive number of metres per cell, got {res!r}")
+    origin = meta["origin"]
+    if not (isinstance(origin, list) and len(origin) == 3 and all(isinstance(v, (int, float)) for v in origin)):
+        raise MapFileError(f"{yaml_path}: 'origin' must be [x, y, yaw], got {origin!r}")
+    if origin[2] != 0:
+        raise MapFileError(f"{yaml_path}: 'origin' yaw must be 0 (rotated maps are not supported), got {origin[2]!r}")
+    negate = int(meta.get("negate", 0))
+    occ_th = float(meta.get("occupied_thresh", 0.65))
+    free_th = float(meta.get("free_thresh", 0.196))
+    image_path = (yaml_path.parent / meta["image"]).resolve()
+    import cv2  # local: keep import cost off paths that never read images
+
+    img = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise MapFileError(f"{yaml_path}: 'image' {meta['image']!r} could not be read as an image")
+    p = img.astype(np.float32) / 255.0
+    occ_p = p if negate else 1.0 - p
+    occupied = np.flipud(occ_p > occ_th)
+    unknown = np.flipud((occ_p >= free_th) & (occ_p <= occ_th))
+    return GridMap(np.ascontiguousarray(occupied), float(res), float(origin[0]), float(origin[1]),
+                   np.ascontiguousarray(unknown))
+
+
+def save_map_server(grid: GridMap, yaml_path: str | Path, probabilities: np.ndarray | None = None) -> Path:
+    """Write ``grid`` as map_server YAML + PGM (trinary: 0 occupied,
+    254 free, 205 unknown).  With ``probabilities`` (rows, cols, 0..1, NaN
+    or 0.5 unknown) the image is thresholded from those instead."""
+    import cv2
+
+    yaml_path = Path(yaml_path)
+    pgm_path = yaml_path.with_suffix(".pgm")
+    if probabilities is not None:
+        prob = np.asarray(probabilities, dtype=np.float64)
+        img = np.full(prob.shape, 205, np.uint8)
+        img[prob > 0.65] = 0
+        img[prob < 0.196] = 254
+    else:
+        img = np.full(grid.occupied.shape, 254, np.uint8)
+        if grid.unknown is not None:
+            img[grid.unknown] = 205
+        img[grid.occupied] = 0
+    if not cv2.imwrite(str(pgm_path), np.flipud(img)):
+        raise MapFileError(f"{pgm_path}: could not write image")
+    meta = {
+        "image": pgm_path.name,
+        "resolution": float(grid.resolution),
+        "origin": [float(grid.origin_x), float(grid.origin_y), 0.0],
+        "negate": 0,
+        "occupied_thresh": 0.65,
+        "free_thresh": 0.196,
+        "mode": "trinary",
+    }
+    yaml_path.write_text(yaml.safe_dump(meta, sort_keys=False))
+    return yaml_path

@@ -1,0 +1,188 @@
+"""Small typed values that cross package boundaries.
+
+All units SI, angles in radians, local positions in the ENU map frame
+(x east, y north, metres; yaw counter-clockwise from east).  Geodetic
+positions are WGS84 degrees.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Mode(enum.IntEnum):
+    """Flight modes, numbered as ArduPilot Rover's custom_mode so ground
+    stations that know Rover decode them without help."""
+
+    MANUAL = 0
+    HOLD = 4
+    LOITER = 5
+    AUTO = 10
+    RTL = 11
+    GUIDED = 15
+
+
+class MissionState(enum.IntEnum):
+    """Numbered as MAVLink's MISSION_STATE enum."""
+
+    UNKNOWN = 0
+    NO_MISSION = 1
+    NOT_STARTED = 2
+    ACTIVE = 3
+    PAUSED = 4
+    COMPLETE = 5
+
+
+class Cmd(enum.IntEnum):
+    """Mission item commands we execute, numbered as MAVLink MAV_CMD."""
+
+    NAV_WAYPOINT = 16
+    NAV_LOITER_UNLIM = 17
+    NAV_LOITER_TIME = 19
+    NAV_RETURN_TO_LAUNCH = 20
+    DO_JUMP = 177
+    DO_CHANGE_SPEED = 178
+
+
+@dataclass(frozen=True)
+class GeoPoint:
+    """A WGS84 position, degrees; alt in metres above the home altitude."""
+
+    lat: float
+    lon: float
+    alt: float = 0.0
+
+
+@dataclass(frozen=True)
+class GpsFix:
+    """One GPS solution as a receiver reports it."""
+
+    t: float                 # receiver time of the fix [s]
+    lat: float               # WGS84 degrees
+    lon: float               # WGS84 degrees
+    fix_type: int            # 0/1 no fix, 2 2D, 3 3D (MAVLink GPS_FIX_TYPE)
+    satellites: int
+    hacc: float              # horizontal accuracy estimate, 1-sigma [m]
+    vel_e: float = 0.0       # velocity over ground east [m/s]
+    vel_n: float = 0.0       # velocity over ground north [m/s]
+
+
+@dataclass(frozen=True)
+class CompassReading:
+    t: float
+    yaw: float               # heading as ENU yaw [rad], CCW from east
+
+
+@dataclass(frozen=True)
+class LaserScan:
+    """A planar scan in the vehicle frame (x forward, y left)."""
+
+    t: float
+    angle_min: float         # [rad]
+    angle_increment: float   # [rad]
+    max_range: float         # [m]
+    ranges: np.ndarray       # float32 (N,) metres; NaN/inf/<=0 = no return
+
+
+@dataclass(frozen=True)
+class SensorFrame:
+    """Everything the drivers produced since the previous control tick.
+    A field is None when that sensor has nothing new."""
+
+    t: float
+    gps: GpsFix | None = None
+    compass: CompassReading | None = None
+    scan: LaserScan | None = None
+    battery_v: float | None = None
+    battery_remaining: float | None = None   # 0..1
+
+
+@dataclass(frozen=True)
+class VehicleState:
+    """The core's estimate of where the vehicle is and how it moves."""
+
+    t: float
+    x: float                 # map frame ENU [m]
+    y: float
+    yaw: float               # [rad] CCW from east
+    vx: float                # velocity over ground, map frame [m/s]
+    vy: float
+    yaw_rate: float          # [rad/s]
+    lat: float               # WGS84 degrees
+    lon: float
+    pos_std: float           # 1-sigma horizontal position uncertainty [m]
+    valid: bool              # True once GPS and compass have initialised
+
+    @property
+    def speed(self) -> float:
+        return float(np.hypot(self.vx, self.vy))
+
+
+@dataclass(frozen=True)
+class ActuatorCommand:
+    """Normalised differential command: wheel speeds for a UGV, thruster
+    thrusts for a twin-thruster boat, each in [-1, 1] of its maximum."""
+
+    left: float
+    right: float
+    estop: bool = False
+
+    @staticmethod
+    def stop() -> "ActuatorCommand":
+        return ActuatorCommand(0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class MissionItem:
+    """One mission item in MAVLink's terms (MISSION_ITEM_INT semantics,
+    coordinates already as float degrees).  Item 0 is home, as ArduPilot."""
+
+    seq: int
+    command: int
+    lat: float = 0.0
+    lon: float = 0.0
+    alt: float = 0.0
+    param1: float = 0.0
+    param2: float = 0.0
+    param3: float = 0.0
+    param4: float = 0.0
+    frame: int = 3           # MAV_FRAME_GLOBAL_RELATIVE_ALT
+    autocontinue: int = 1
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """Answer to an operator command: accepted or refused with a reason an
+    operator can act on."""
+
+    ok: bool
+    reason: str = ""
+    result: int = 0          # MAV_RESULT: 0 accepted, 2 denied, 3 unsupported, 4 failed
+
+
+class Severity(enum.IntEnum):
+    """MAV_SEVERITY numbering."""
+
+    EMERGENCY = 0
+    ALERT = 1
+    CRITICAL = 2
+    ERROR = 3
+    WARNING = 4
+    NOTICE = 5
+    INFO = 6
+    DEBUG = 7
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something an operator should hear about.  ``kind`` is one of
+    'text', 'item_reached', 'mission_complete', 'mode', 'armed',
+    'disarmed', 'failsafe', 'mission_failed'."""
+
+    t: float
+    kind: str
+    text: str
+    severity: Severity = Severity.INFO
+    data: dict = field(default_factory=dict)
