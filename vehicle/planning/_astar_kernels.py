@@ -9,7 +9,7 @@ Layout and tricks, each chosen for speed on large grids:
   ``+w`` unseen, ``-w`` open (its ``g`` is valid), ``-inf`` closed, ``+inf``
   blocked.  One load per neighbour tells blocked/closed/seen and the weight;
   ``g`` and ``parent`` therefore need no initialisation pass.
-- The open list is a binary heap of single int64 keys: the IEEE bits of
+- The open list is a 4-ary heap of single int64 keys: the IEEE bits of
   ``f`` (non-negative, so integer order equals float order) with their low
   ``ibits`` bits replaced by the cell index.  The truncation perturbs ``f``
   by a relative 2**-(52 - ibits) (< 1e-8 for grids up to 16M cells), far
@@ -72,10 +72,10 @@ def pad_and_check(weights):
 
 @njit(cache=True)
 def _push(heap, n, key):
-    """Insert ``key`` into the binary min-heap heap[0:n]; heap has room."""
+    """Insert ``key`` into the 4-ary min-heap heap[0:n]; heap has room."""
     i = n
     while i > 0:
-        p = (i - 1) >> 1
+        p = (i - 1) >> 2
         pk = heap[p]
         if pk <= key:
             break
@@ -86,26 +86,51 @@ def _push(heap, n, key):
 
 @njit(cache=True)
 def _pop(heap, n):
-    """Remove and return the smallest key of heap[0:n] (n >= 1)."""
+    """Remove and return the smallest key of the 4-ary min-heap heap[0:n]
+    (n >= 1).  Bottom-up: the hole walks down along smallest children to a
+    leaf, then the last key sifts up from there (fewer compares: the last
+    key nearly always belongs near the bottom)."""
     top = heap[0]
     n -= 1
+    if n == 0:
+        return top
     last = heap[n]
     i = 0
     while True:
-        l = 2 * i + 1
-        if l >= n:
+        c = 4 * i + 1
+        if c + 3 < n:
+            m = c
+            mk = heap[c]
+            k1 = heap[c + 1]
+            if k1 < mk:
+                m = c + 1
+                mk = k1
+            k2 = heap[c + 2]
+            if k2 < mk:
+                m = c + 2
+                mk = k2
+            k3 = heap[c + 3]
+            if k3 < mk:
+                m = c + 3
+                mk = k3
+        elif c < n:
+            m = c
+            mk = heap[c]
+            for j in range(c + 1, n):
+                if heap[j] < mk:
+                    m = j
+                    mk = heap[j]
+        else:
             break
-        c = l
-        cl = heap[l]
-        if l + 1 < n:
-            cr = heap[l + 1]
-            if cr < cl:
-                c = l + 1
-                cl = cr
-        if last <= cl:
+        heap[i] = mk
+        i = m
+    while i > 0:
+        p = (i - 1) >> 2
+        pk = heap[p]
+        if pk <= last:
             break
-        heap[i] = cl
-        i = c
+        heap[i] = pk
+        i = p
     heap[i] = last
     return top
 
