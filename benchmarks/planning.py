@@ -146,7 +146,7 @@ def run(rounds: int, with_skimage: bool) -> None:
                 cut = int((~np.isfinite(w[a[:, 0], b[:, 1]]) | ~np.isfinite(w[b[:, 0], a[:, 1]])).sum())
             note = f"cost {cost:.3f} vs optimum({rule}) {opt[rule]:.3f} ({cost / opt[rule]:.6f}x)"
             if cut:
-                note += f"; cuts {cut} blocked corners (allowed under '{rule}' only for target)"
+                note += f"; cuts {cut} blocked corners (legal under 'target', not under 'geometric')"
             line = f"  {cname:24s} {statistics.median(ts) * 1e3:9.2f} ms   {note}"
             if cname.startswith("ours"):
                 ratios = [a / b for a, b in zip(ts, times[(mname, 'pyastar2d')])]
