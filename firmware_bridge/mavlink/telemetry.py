@@ -144,7 +144,7 @@ class TelemetryService(Service):
         if msg_id not in self.builders:
             return M.MAV_RESULT_UNSUPPORTED
         iv = self._st(link)["interval"].get(msg_id)
-        us = -1 if iv is None else int(iv * 1e6)
+        us = -1 if iv is None else int(round(iv * 1e6))
         self._st(link)["pending"].append(M.MAVLink_message_interval_message(msg_id, us))
         return M.MAV_RESULT_ACCEPTED
 
@@ -286,8 +286,11 @@ class TelemetryService(Service):
         total = n - 1 if n > 1 else U16_MAX
         mode = Mode(core.mode)
         mstate = int(core.mission_state) if n > 1 else int(MissionState.NO_MISSION)
+        # The core's index runs one past the last item once the mission is
+        # done; MAVLink wants seq == total on the last item.
+        seq = min(int(core.mission_current), total) if n > 1 else 0
         return M.MAVLink_mission_current_message(
-            int(core.mission_current), total, mstate, 1 if mode == Mode.AUTO else 0)
+            seq, total, mstate, 1 if mode == Mode.AUTO else 0)
 
     def extended_sys_state(self, now):
         return M.MAVLink_extended_sys_state_message(M.MAV_VTOL_STATE_UNDEFINED, M.MAV_LANDED_STATE_ON_GROUND)
