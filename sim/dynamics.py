@@ -44,18 +44,19 @@ class DiffDriveModel:
         self.vl = 0.0
         self.vr = 0.0
 
-    def _wheel(self, v: float, cmd: float, dt: float) -> float:
+    def _wheel(self, v: float, cmd: float, dt: float, brake: bool = False) -> float:
         p = self.p
+        amax = p.wheel_max_accel
+        if brake:  # e-stop: the controller brakes at its limit, no lag
+            return v - _clip(v / dt, -amax, amax) * dt
         target = _clip(cmd, -1.0, 1.0) * p.wheel_max_speed
         rate = (target - v) / max(p.wheel_time_constant, dt)
-        amax = p.wheel_max_accel
         v += _clip(rate, -amax, amax) * dt
         return _clip(v, -p.wheel_max_speed, p.wheel_max_speed)
 
     def step(self, dt: float, cmd: ActuatorCommand, current=(0.0, 0.0), wind=(0.0, 0.0)) -> None:
-        left, right = (0.0, 0.0) if cmd.estop else (cmd.left, cmd.right)
-        self.vl = self._wheel(self.vl, left, dt)
-        self.vr = self._wheel(self.vr, right, dt)
+        self.vl = self._wheel(self.vl, cmd.left, dt, cmd.estop)
+        self.vr = self._wheel(self.vr, cmd.right, dt, cmd.estop)
         v = 0.5 * (self.vl + self.vr)
         w = (self.vr - self.vl) / self.p.track_width
         t = self.truth
