@@ -304,10 +304,13 @@ class VehicleCore:
             self._leg_key = None
         return CommandResult(True)
 
-    def start_mission(self, now: float) -> CommandResult:
+    def start_mission(self, now: float, first: int | None = None) -> CommandResult:
+        """AUTO from item ``first`` (default 1, the first after home)."""
         if self._exec is None or not self._exec.has_nav:
             return self._refuse("Mission start refused: no mission loaded", MAV_RESULT_DENIED)
-        self._exec.restart()
+        if first is not None and not (0 <= first < len(self._exec.items)):
+            return self._refuse(f"Mission start refused: no item {first}", MAV_RESULT_DENIED)
+        self._exec.restart(first)
         self._leg_key = None
         return self.set_mode(now, Mode.AUTO)
 
