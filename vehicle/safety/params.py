@@ -40,7 +40,7 @@ def safety_param_specs(cfg: VehicleConfig) -> list[Spec]:
         ("FENCE_ACTION", 1.0, 0.0, 3.0, f"predicted fence breach action: {ACTION_DOC}"),
         ("FENCE_MARGIN", 0.5, 0.0, 100.0, "distance kept between footprint and fence [m]"),
         ("FENCE_BRAKE_ACC", brake, 0.05, 20.0, "deceleration assumed when predicting the stopping point [m/s^2]"),
-        ("AVOID_ENABLE", 1.0, 0.0, 1.0, "1: stop for a lidar return in the path (obstacle stop)"),
+        ("AVOID_ENABLE", 0.0, 0.0, 1.0, "1: stop (HOLD) for a lidar return in the path, resume when clear"),
         ("AVOID_MARGIN", 1.0, 0.0, 20.0, "free distance kept ahead of the footprint beyond the stopping distance [m]"),
         ("AVOID_CLEAR_S", 1.5, 0.0, 60.0, "path must stay clear this long before resuming [s]"),
     ]
