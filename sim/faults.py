@@ -24,7 +24,7 @@ from pydantic import Field
 
 from sim.motor_link import SimMotorLink
 from vehicle.config import ConfigError, Strict
-from vehicle.safety.geofence import Fence, specs_to_items
+from vehicle.safety.geofence import Fence, FenceZoneSpec, specs_to_items
 from vehicle.types import ActuatorCommand, Event, GpsFix, Mode, SensorFrame
 
 XY = tuple[float, float]
@@ -132,9 +132,17 @@ class LoopStall(_Fault):
     type: Literal["loop_stall"]
 
 
+class FenceUpload(_Fault):
+    """Not a failure but an operator action: a fence uploaded mid-run (and
+    FENCE_ENABLE set) that the vehicle's current leg would cross."""
+
+    type: Literal["fence_upload"]
+    zones: list[FenceZoneSpec] = Field(min_length=1, description="zones in map-frame metres")
+
+
 FAULT_CLASSES = (GpsDropout, GpsDrift, GpsDegraded, GcsLinkLoss, MavlinkDegraded, SerialCorruption,
                  MotorLinkLoss, LidarBlackout, CameraBlackout, MotorFailure, BatteryDrain, CurrentSurge,
-                 Crossing, Estop, LoopStall)
+                 Crossing, Estop, LoopStall, FenceUpload)
 Fault = Annotated[Union[FAULT_CLASSES], Field(discriminator="type")]
 FAULT_TYPES = sorted(c.model_fields["type"].annotation.__args__[0] for c in FAULT_CLASSES)
 
@@ -224,7 +232,13 @@ class FaultInjector:
         Returns the command to apply now (an e-stop takes effect at once)."""
         self._gcs(t, core)
         for i, f in enumerate(self.faults):
-            if f.type == "estop" and f.source == "mavlink" and i not in self._rearm and t >= f.start_s:
+            if f.type == "fence_upload" and i not in self._rearm and t >= f.start_s:
+                items = specs_to_items(list(f.zones), self.sim.frame.to_geo)
+                core.set_fence(items)
+                core.params.set("FENCE_ENABLE", 1.0)
+                self.fence = Fence.from_items(items, self.sim.frame)
+                self._rearm[i] = math.inf
+            elif f.type == "estop" and f.source == "mavlink" and i not in self._rearm and t >= f.start_s:
                 core.estop(t, "MAVLink command")
                 cmd = core.last_command
                 self._rearm[i] = f.start_s + (f.operator_rearm_after_s or math.inf)
@@ -278,7 +292,8 @@ class FaultInjector:
             if i in self.onset:
                 continue
             if f.type == "battery_drain" and self.core is not None:
-                if 100.0 * self.sim.battery.remaining <= self.core.params.get("BATT_LOW_PCT"):
+                level = "BATT_CRT_PCT" if f.expect.trigger == "battery_critical" else "BATT_LOW_PCT"
+                if 100.0 * self.sim.battery.remaining <= self.core.params.get(level):
                     self.onset[i] = t
             elif f.type == "gps_drift" and self.core is not None and f.active(t):
                 drift = f.rate_m_s * (t - f.start_s)
