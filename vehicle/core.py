@@ -217,10 +217,11 @@ class VehicleCore:
             return CommandResult(True, "already armed")
         if not force:
             failures = self.safety.prearm(now, self)
-            for extra in failures[1:]:
-                self._emit("text", extra, Severity.WARNING)
             if failures:
-                return self._refuse(failures[0], MAV_RESULT_FAILED)
+                refused = self._refuse(failures[0], MAV_RESULT_FAILED)
+                for extra in failures[1:]:
+                    self._emit("text", extra, Severity.WARNING)
+                return refused
         self.armed = True
         if self._state.valid and (self.home is None or self._home_offset() > 1.0):
             self._set_home()  # home is where the vehicle arms, as ArduPilot
