@@ -114,6 +114,8 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
         t = step * PHYSICS_DT
         cmd = sim.faults.operate(t, core, cmd)   # GCS link and operator side of injected faults
         if step % control_every == 0 and not sim.faults.core_stalled(t):
+            for pts in sim.map_updates():
+                core.add_obstacles(t, pts)
             cmd = core.step(t, sim.sensors(t))
             if not started and core.state.valid and t >= next_arm_try:
                 if core.arm(t).ok:   # pre-arm checks may refuse: retry once a second
