@@ -22,3 +22,22 @@ def pump_until(cond: Callable[[], bool], step: Callable[[float], None], fds: lis
         else:
             time.sleep(0.005)
     return False
+
+
+def hil_config(tmp_path, lidar: bool = False) -> "Path":
+    """A copy of configs/vehicles/ugv_hil.toml with device paths under
+    ``tmp_path`` and a free MAVLink TCP port (tests can run in parallel)."""
+    import socket
+    from pathlib import Path
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    src = (Path(__file__).resolve().parent.parent / "configs" / "vehicles" / "ugv_hil.toml").read_text()
+    text = src.replace("/tmp/edgepilot-hil", str(tmp_path)).replace("tcpin:127.0.0.1:5790", f"tcpin:127.0.0.1:{port}")
+    if lidar:
+        text += f'\n[hardware.lidar]\nport = "{tmp_path}/ttyLIDAR"\nmodel = "ld06"\n'
+    out = tmp_path / "vehicle_hil.toml"
+    out.write_text(text)
+    return out

@@ -47,6 +47,7 @@ class MotorDevice:
         self.decoder = FrameDecoder()
         self.state = DeviceState.IDLE
         self.applied = Setpoint(0.0, 0.0)        # what the motors are doing now
+        self.last_setpoint: Setpoint | None = None  # the last SETPOINT received (diagnostics)
         self.last_command_t: float | None = None
         self.timeouts = 0                         # times the watchdog stopped the motors
         self.heartbeats = 0
@@ -67,6 +68,7 @@ class MotorDevice:
             self._rx_good += 1
             if isinstance(msg, Setpoint):
                 self.last_command_t = now
+                self.last_setpoint = msg
                 if self.state != DeviceState.ESTOP:
                     self.state = DeviceState.RUNNING
                     self.applied = msg

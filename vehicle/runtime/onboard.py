@@ -218,15 +218,16 @@ class Onboard:
             self.endpoint.poll(t)
 
     def _print_report(self) -> None:
-        for line in self.report.lines():
-            print(line, flush=True)
-        print(f"{READY_PREFIX} after {self.first_tick_at:.3f} s", flush=True)
+        # The file first: whoever waits for the ready line may read it at once.
         try:
             out = Path(self.cfg.hardware.log_dir)
             out.mkdir(parents=True, exist_ok=True)
             (out / "startup.json").write_text(json.dumps(asdict(self.report), indent=2))
         except OSError as e:
             log.warning("cannot write the start-up report to %s: %s", self.cfg.hardware.log_dir, e)
+        for line in self.report.lines():
+            print(line, flush=True)
+        print(f"{READY_PREFIX} after {self.first_tick_at:.3f} s", flush=True)
 
     def run(self, should_stop, duration: float | None = None) -> None:
         from vehicle.runtime.loop import RuntimeLoop, ScaledClock
