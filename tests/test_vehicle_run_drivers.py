@@ -32,11 +32,13 @@ def test_frames_and_commands_through_the_drivers(tmp_path):
     n = 360
     dev._scan = LaserScan(0.0, -math.pi, 2 * math.pi / n, 12.0, np.full(n, 4.0, np.float32))
     drv = DirectDrivers(cfg)
-    clock = {"t": 0.0}
+    import time
+
+    t0 = time.monotonic()
     frames = []
 
-    def step(now):
-        clock["t"] = now
+    def step(wall):
+        now = wall - t0          # simulated time = seconds since the test started
         dev.step(now)
         drv.poll(now)
         f = drv.frame(now)
@@ -62,6 +64,7 @@ def test_frames_and_commands_through_the_drivers(tmp_path):
         # flushes the input buffer): at most a frame or two at start, none after.
         start_drops = drv.counters()["motor_rx_dropped"]
         assert start_drops <= 2
+        assert dev.motor_pty.tx_dropped == 0
         # Commands: a drive command reaches the board; estop latches; a later command releases it.
         drv.command(ActuatorCommand(0.4, 0.6))
         assert pump_until(lambda: dev.motor.applied == Setpoint(0.4, 0.6), step, dev.fds() + drv.fds())
@@ -71,6 +74,7 @@ def test_frames_and_commands_through_the_drivers(tmp_path):
         drv.command(ActuatorCommand(0.1, 0.1))
         assert pump_until(lambda: dev.motor.applied == Setpoint(0.1, 0.1), step, dev.fds() + drv.fds())
         c = drv.counters()
+        assert drv.motor.decoder.stats.seq_gaps <= 2 and dev.motor_pty.tx_dropped == 0
         assert c["motor_rx_dropped"] == start_drops and c["gps_dropped"] == 0 and c["lidar_scans"] >= 1
     finally:
         drv.close()
