@@ -102,3 +102,44 @@ def warm_cli(args) -> int:
     print(f"{rep.kernels} kernels: {rep.cache_hits} loaded from cache, {rep.compiled} compiled now "
           f"(cache {rep.status}) in {rep.seconds:.2f} s")
     return 1 if rep.failed else 0
+
+
+def disk_cache_status(roots=VEHICLE_ROOTS) -> tuple[str, int, int]:
+    """Without importing anything: (status, kernel source files, files with a
+    fresh numba cache index).  A source file counts as cached when its
+    ``__pycache__`` holds an index (``STEM.*.nbi``) newer than the source —
+    what numba checks before loading instead of compiling."""
+    import edgepilot
+
+    files = cached = 0
+    for root in roots:
+        base = edgepilot.REPO_ROOT / root
+        for src in base.rglob("*.py"):
+            try:
+                text = src.read_text(errors="replace")
+            except OSError:
+                continue
+            if "cache=True" not in text:
+                continue
+            files += 1
+            idx = list((src.parent / "__pycache__").glob(f"{src.stem}.*.nbi"))
+            if idx and min(p.stat().st_mtime for p in idx) >= src.stat().st_mtime:
+                cached += 1
+    if files == 0:
+        return "no kernels", 0, 0
+    return ("hit" if cached == files else ("miss" if cached == 0 else "partial")), files, cached
+
+
+def warm_in_background(on_done=None):
+    """Load/compile every kernel on a daemon thread (the first plan then pays
+    no JIT time); ``on_done(WarmReport)`` runs on that thread."""
+    import threading
+
+    def work():
+        rep = warm_all()
+        if on_done:
+            on_done(rep)
+
+    th = threading.Thread(target=work, name="kernel-warm", daemon=True)
+    th.start()
+    return th
