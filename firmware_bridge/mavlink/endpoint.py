@@ -70,6 +70,8 @@ class Link:
     def reset_parser(self) -> None:
         """Drop any partial frame (pymavlink keeps no other parse state)."""
         mav = self.mav
+        if len(mav.buf) == mav.buf_index and not mav.have_prefix_error:
+            return   # nothing pending: the common case, keep it cheap
         if mav.buf_len() > 0:
             self.endpoint.counters["rx_partial_dropped"] += 1
         mav.buf = bytearray()
