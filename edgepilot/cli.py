@@ -53,10 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--params", metavar="FILE", help="persist parameters to this .parm file")
     rt.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of vehicle time")
     ssub.add_parser("list", help="list the shipped scenarios")
+    # `edgepilot gcs ...` is parsed entirely by gcs.cli (see main); listed here for --help.
+    sub.add_parser("gcs", help="ground-station CLI for any MAVLink vehicle (edgepilot gcs --help)", add_help=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["gcs"]:
+        from gcs.cli import main as gcs_main
+
+        return gcs_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "sitl":
