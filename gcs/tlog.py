@@ -99,7 +99,7 @@ def summarize(path: str | Path, sysid: int | None = None) -> TlogSummary:
                 continue
             s.messages += 1
             s.start = t if s.start is None else s.start
-            s.end = t
+            s.end = t if s.end is None else max(s.end, t)
             off = t - s.start
             if t_msg == "HEARTBEAT":
                 if m.type == M.MAV_TYPE_GCS or m.autopilot == M.MAV_AUTOPILOT_INVALID:

@@ -71,8 +71,8 @@ def vehicle_panel(v: VehicleView, now: float, stale_after: float = STALE_AFTER_S
     greyed with LINK LOST and the time since its last heartbeat."""
     stale = v.stale(now, stale_after)
     t = Table(show_header=False, box=None, pad_edge=False, expand=True)
-    t.add_column(style="dim bold" if stale else "bold", width=9)
-    t.add_column(style="dim" if stale else "")
+    t.add_column(style="dim bold" if stale else "bold", width=9, no_wrap=True)
+    t.add_column(style="dim" if stale else "", ratio=1)
     for k, val in _rows(v, now):
         if k == "armed" and not stale:
             t.add_row(k, Text(val, style="bold red" if v.armed else "green"))
