@@ -104,6 +104,11 @@ def summarize(path: str | Path, sysid: int | None = None) -> TlogSummary:
             if t_msg == "HEARTBEAT":
                 if m.type == M.MAV_TYPE_GCS or m.autopilot == M.MAV_AUTOPILOT_INVALID:
                     continue
+                a = bool(m.base_mode & M.MAV_MODE_FLAG_SAFETY_ARMED)
+                if a != armed:
+                    if armed is not None or a:
+                        s.events.append((off, "armed" if a else "disarmed"))
+                    armed = a
                 name = mode_name(m.autopilot, m.type, m.base_mode, m.custom_mode)
                 if name != mode:
                     if mode is not None:
@@ -112,11 +117,6 @@ def summarize(path: str | Path, sysid: int | None = None) -> TlogSummary:
                     else:
                         s.events.append((off, f"mode {name}"))
                     mode, mode_since = name, t
-                a = bool(m.base_mode & M.MAV_MODE_FLAG_SAFETY_ARMED)
-                if a != armed:
-                    if armed is not None or a:
-                        s.events.append((off, "armed" if a else "disarmed"))
-                    armed = a
             elif t_msg == "GLOBAL_POSITION_INT":
                 if m.lat == 0 and m.lon == 0:
                     continue

@@ -137,7 +137,7 @@ class KeyReader:
 
 
 def run_watch(links, duration: float | None = None, refresh_hz: float = 5.0,
-              console: Console | None = None, sysid: int | None = None,
+              console: Console | None = None, sysid: int | None = None, stale_after: float = STALE_AFTER_S,
               should_stop: Callable[[], bool] = lambda: False) -> int:
     """Live dashboard over one or more Links until q/Esc/Ctrl-C, ``duration``
     or ``should_stop``.  Returns the number of vehicles seen."""
@@ -158,7 +158,7 @@ def run_watch(links, duration: float | None = None, refresh_hz: float = 5.0,
         return list(out.values())
 
     try:
-        with Live(render_dashboard(vehicles(), time.monotonic(), endpoints), console=console,
+        with Live(render_dashboard(vehicles(), time.monotonic(), endpoints, stale_after), console=console,
                   refresh_per_second=refresh_hz, transient=False, auto_refresh=False) as live:
             next_draw = 0.0
             while True:
@@ -169,7 +169,7 @@ def run_watch(links, duration: float | None = None, refresh_hz: float = 5.0,
                     break
                 now = time.monotonic()
                 if now >= next_draw:
-                    live.update(render_dashboard(vehicles(), now, endpoints), refresh=True)
+                    live.update(render_dashboard(vehicles(), now, endpoints, stale_after), refresh=True)
                     next_draw = now + period
                 if (t_end is not None and now >= t_end) or should_stop():
                     break

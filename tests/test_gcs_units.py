@@ -125,12 +125,11 @@ def test_plan_errors():
     text = json.dumps(doc, indent=4)
     with pytest.raises(FileFormatError) as e:
         parse_plan(text, "p.plan")
-    line = text.splitlines().index('            {', text.splitlines().index('            }') + 8) + 1 \
-        if False else None   # (line located by the parser; checked below against the text)
     msg = str(e.value)
     assert "mission.items[2]" in msg and "'survey' is not supported" in msg
-    n = int(msg.split("line ")[1].split(")")[0])
-    assert '"ComplexItem"' in "\n".join(text.splitlines()[n - 1:n + 2]) or "{" in text.splitlines()[n - 1]
+    n = int(msg.split("line ")[1].split(")")[0])     # the line where that item's object starts
+    lines = text.splitlines()
+    assert lines[n - 1].strip() == "{" and '"ComplexItem"' in "\n".join(lines[n - 1:n + 3])
 
     doc = json.loads(json.dumps(PLAN))
     doc["mission"]["items"][0]["params"] = [0, 0, 0]
