@@ -102,6 +102,8 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     while True:
         t = step * PHYSICS_DT
         if step % control_every == 0:
+            for pts in sim.map_updates():
+                core.add_obstacles(t, pts)
             cmd = core.step(t, sim.sensors(t))
             if not started and core.state.valid:
                 core.arm(t)

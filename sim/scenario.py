@@ -22,7 +22,10 @@ XY = tuple[float, float]
 class Obstacle(Strict):
     """A static obstacle. ``mapped = false`` keeps it off the vehicle's prior
     map: only its sensors can find it.  ``appear_at_s`` makes it appear
-    part-way through a run (it is absent before)."""
+    part-way through a run (it is absent before).  ``reported = true`` sends
+    an obstacle that appears part-way to the vehicle as a map update at that
+    moment (as an operator's report or a detection service would), through
+    ``VehicleCore.add_obstacles``; otherwise only sensors can find it."""
 
     type: Literal["polygon", "circle"]
     points: list[XY] | None = None
@@ -30,6 +33,7 @@ class Obstacle(Strict):
     radius: float | None = Field(default=None, gt=0)
     mapped: bool = True
     appear_at_s: float = Field(default=0.0, ge=0)
+    reported: bool = False
     name: str = ""
 
     @model_validator(mode="after")

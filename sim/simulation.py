@@ -45,6 +45,7 @@ class Simulation:
         self.wind = tuple(w.wind)
         self.t = 0.0
         self._steps = 0
+        self._reported: set[int] = set()
 
     @property
     def truth(self) -> Truth:
@@ -63,6 +64,19 @@ class Simulation:
         tr = self.model.truth
         return SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
                            battery_v=self.battery.voltage, battery_remaining=self.battery.remaining)
+
+    def map_updates(self) -> list[np.ndarray]:
+        """Obstacles marked ``reported`` that have appeared since the last
+        call, each as (N, 2) map-frame points [m] (its raster cell centres)."""
+        out = []
+        for i, (o, img) in enumerate(self.world._layers):
+            if o.reported and o.appear_at_s <= self.t and i not in self._reported:
+                self._reported.add(i)
+                rr, cc = np.nonzero(img)
+                w = self.world
+                out.append(np.column_stack((w.origin_x + (cc + 0.5) * w.resolution,
+                                            w.origin_y + (rr + 0.5) * w.resolution)))
+        return out
 
     def clearance(self) -> tuple[float, bool]:
         tr = self.model.truth

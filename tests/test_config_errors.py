@@ -71,7 +71,7 @@ def test_ugv_without_drive_table(tmp_path):
 
 def test_scenario_waypoint_outside_bounds(tmp_path):
     p = write(tmp_path, "sc.toml", YARD.replace("[54, 30]", "[540, 30]"))
-    with pytest.raises(ConfigError, match=r"mission\.waypoints\.3: \(540\.0, 30\.0\) is outside world\.bounds"):
+    with pytest.raises(ConfigError, match=r"mission\.waypoints\.4: \(540\.0, 30\.0\) is outside world\.bounds"):
         load_scenario(p)
 
 

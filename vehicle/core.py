@@ -55,11 +55,46 @@ class PlanningGrid:
         self.distance = dist.astype(np.float32)
         self.grid = GridMap(dist <= 0, self.resolution, prior.origin_x, prior.origin_y)
         self.lethal_radius = cfg.geometry.inscribed_radius + cfg.planning.safety_margin
-        infl = max(cfg.planning.inflation_radius, self.lethal_radius + self.resolution)
+        self.inflation_radius = max(cfg.planning.inflation_radius, self.lethal_radius + self.resolution)
+        self.weights = np.ascontiguousarray(self._weights_from(self.distance))
+
+    def _weights_from(self, dist: np.ndarray) -> np.ndarray:
+        infl = self.inflation_radius
         span = infl - self.lethal_radius
         w = 1.0 + 20.0 * np.clip((infl - dist) / span, 0.0, 1.0) ** 2
         w[dist < self.lethal_radius] = np.inf
-        self.weights = np.ascontiguousarray(w.astype(np.float32))
+        return w.astype(np.float32)
+
+    def add_obstacles(self, points: np.ndarray) -> tuple[int, int, int, int] | None:
+        """Mark obstacle points (N, 2) [x, y] map-frame metres and update
+        distance and weights only in the window they can influence.  The
+        distance there is a conservative bound (centre-to-centre distance
+        of planning cells less one cell diagonal), as the prior's is.
+        Returns the updated (r0, r1, c0, c1) window or None."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        h, w = self.weights.shape
+        rc = np.column_stack((np.floor((pts[:, 1] - self.grid.origin_y) / self.resolution),
+                              np.floor((pts[:, 0] - self.grid.origin_x) / self.resolution))).astype(np.int64)
+        rc = rc[(rc[:, 0] >= 0) & (rc[:, 0] < h) & (rc[:, 1] >= 0) & (rc[:, 1] < w)]
+        if len(rc) == 0:
+            return None
+        self.grid.occupied[rc[:, 0], rc[:, 1]] = True
+        R = int(math.ceil(self.inflation_radius / self.resolution)) + 2
+        a0, a1 = max(0, int(rc[:, 0].min()) - R), min(h, int(rc[:, 0].max()) + R + 1)
+        b0, b1 = max(0, int(rc[:, 1].min()) - R), min(w, int(rc[:, 1].max()) + R + 1)
+        new = np.ones((a1 - a0, b1 - b0), np.uint8)
+        new[rc[:, 0] - a0, rc[:, 1] - b0] = 0
+        d = cv2.distanceTransform(new, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * self.resolution
+        d = np.maximum(d - math.sqrt(2.0) * self.resolution, 0.0)
+        d[new == 0] = 0.0
+        win = np.minimum(self.distance[a0:a1, b0:b1], d.astype(np.float32))
+        self.distance[a0:a1, b0:b1] = win
+        self.weights[a0:a1, b0:b1] = self._weights_from(win)
+        return a0, a1, b0, b1
+
+    def path_blocked(self, pts: np.ndarray) -> bool:
+        """True when the polyline (N, 2) [x, y] m crosses a lethal cell."""
+        return any(not self.segment_ok(p, q, 1e30) for p, q in zip(pts[:-1], pts[1:]))
 
     def cell(self, x: float, y: float) -> tuple[int, int]:
         return self.grid.world_to_cell(x, y)
@@ -284,10 +319,13 @@ class VehicleCore:
             self._leg_key = None
         return CommandResult(True)
 
-    def start_mission(self, now: float) -> CommandResult:
+    def start_mission(self, now: float, first: int | None = None) -> CommandResult:
+        """AUTO from item ``first`` (default 1, the first after home)."""
         if self._exec is None or not self._exec.has_nav:
             return self._refuse("Mission start refused: no mission loaded", MAV_RESULT_DENIED)
-        self._exec.restart()
+        if first is not None and not (0 <= first < len(self._exec.items)):
+            return self._refuse(f"Mission start refused: no item {first}", MAV_RESULT_DENIED)
+        self._exec.restart(first)
         self._leg_key = None
         return self.set_mode(now, Mode.AUTO)
 
@@ -312,6 +350,25 @@ class VehicleCore:
         if self.mode != Mode.GUIDED:
             return self.set_mode(now, Mode.GUIDED)
         return CommandResult(True)
+
+    def add_obstacles(self, now: float, points) -> bool:
+        """A map update: obstacle points (N, 2) [x, y] map-frame metres seen
+        or reported now.  The planning costmap is updated in the affected
+        window only; when the path being followed now crosses lethal cost
+        the leg is replanned from the vehicle's position on the next tick.
+        Returns True when a replan was triggered."""
+        self.now = now
+        if self.planning is None:
+            return False
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if self.planning.add_obstacles(pts) is None:
+            return False
+        if self._path is not None and self.planning.path_blocked(self._path.points):
+            self._leg_key = None
+            self._emit("replan", f"New obstacle on the path ({len(pts)} points): replanning",
+                       Severity.NOTICE)
+            return True
+        return False
 
     def set_speed(self, speed: float) -> CommandResult:
         if not (math.isfinite(speed) and 0 < speed <= self.cfg.limits.max_speed):

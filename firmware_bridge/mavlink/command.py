@@ -118,12 +118,12 @@ class CommandService(Service):
             target_system=m.get_srcSystem(), target_component=m.get_srcComponent()))
 
     @staticmethod
-    def _from_core(res) -> int | tuple[int, str]:
-        """vehicle.types.CommandResult -> MAV_RESULT (+ reason when refused)."""
+    def _from_core(res) -> int:
+        """vehicle.types.CommandResult -> MAV_RESULT.  The core already
+        reports its refusals as events (sent as STATUSTEXT by telemetry)."""
         if res.ok:
             return M.MAV_RESULT_ACCEPTED
-        code = res.result if res.result else M.MAV_RESULT_DENIED
-        return int(code), res.reason
+        return int(res.result) if res.result else M.MAV_RESULT_DENIED
 
     # ------------------------------------------------------------ commands
     def _arm_disarm(self, link, a: CommandArgs, now):
@@ -158,11 +158,7 @@ class CommandService(Service):
 
     def _mission_start(self, link, a: CommandArgs, now):
         first = int(a.p1)
-        if first > 0:
-            res = self.core.set_current(first)
-            if not res.ok:
-                return self._from_core(res)
-        return self._from_core(self.core.start_mission(now))
+        return self._from_core(self.core.start_mission(now, first if first > 0 else None))
 
     def _rtl(self, link, a, now):
         return self._from_core(self.core.set_mode(now, Mode.RTL))
@@ -181,7 +177,8 @@ class CommandService(Service):
         if not math.isfinite(speed) or speed <= 0:
             # -1 / 0 mean "no change" in the MAVLink definition.
             return M.MAV_RESULT_ACCEPTED
-        return self._from_core(self.core.set_speed(speed))
+        res = self.core.set_speed(speed)
+        return M.MAV_RESULT_ACCEPTED if res.ok else (self._from_core(res), res.reason)
 
     def _terminate(self, link, a: CommandArgs, now):
         if a.p1 > 0.5:

@@ -67,6 +67,18 @@ class Link:
     def name(self) -> str:
         return self.channel.name
 
+    def reset_parser(self) -> None:
+        """Drop any partial frame (pymavlink keeps no other parse state)."""
+        mav = self.mav
+        if len(mav.buf) == mav.buf_index and not mav.have_prefix_error:
+            return   # nothing pending: the common case, keep it cheap
+        if mav.buf_len() > 0:
+            self.endpoint.counters["rx_partial_dropped"] += 1
+        mav.buf = bytearray()
+        mav.buf_index = 0
+        mav.expected_length = mavlink.HEADER_LEN_V1 + 2
+        mav.have_prefix_error = False
+
     @property
     def closed(self) -> bool:
         return self.channel.closed
@@ -187,9 +199,15 @@ class MavlinkEndpoint:
         self.wall = self.clock() if wall is None else wall
         self._service_transports()
         for link in list(self.links.values()):
-            data = link.channel.take_inbound()
-            if data:
-                self._receive(link, data, now)
+            ch = link.channel
+            if ch.datagram:
+                for data in ch.take_chunks():
+                    link.reset_parser()
+                    self._receive(link, data, now)
+            else:
+                data = ch.take_inbound()
+                if data:
+                    self._receive(link, data, now)
         if self.wall - self.last_gcs_wall < GCS_PRESENT_S:
             self.core.gcs_heartbeat(now)
         for s in self.services:
@@ -229,9 +247,7 @@ class MavlinkEndpoint:
             # anything left is counted and the parser state reset.
             link.rx_errors += 1
             self.counters["rx_errors"] += 1
-            link.mav.buf = bytearray()
-            link.mav.buf_index = 0
-            link.mav.expected_length = mavlink.HEADER_LEN_V1 + 2
+            link.reset_parser()
             return
         if not msgs:
             return

@@ -27,11 +27,21 @@ class Channel:
     """One remote peer.  ``inbound`` collects received byte chunks until the
     endpoint parses them; :meth:`write` sends (or queues) one frame."""
 
+    #: True when every inbound chunk is one datagram holding whole frames
+    #: (UDP): the parser then restarts at each datagram, so a corrupt or
+    #: truncated datagram cannot swallow the frames of the next one.
+    datagram = False
+
     def __init__(self, name: str):
         self.name = name
         self.inbound: list[bytes] = []
         self.closed = False
         self.tx_dropped = 0          # frames we could not send (peer gone / backlog full)
+
+    def take_chunks(self) -> list[bytes]:
+        chunks = self.inbound
+        self.inbound = []
+        return chunks
 
     def take_inbound(self) -> bytes:
         if not self.inbound:
@@ -212,6 +222,8 @@ class TcpClient(Transport):
 
 
 class _UdpPeer(Channel):
+    datagram = True
+
     def __init__(self, name: str, sock: socket.socket, addr):
         super().__init__(name)
         self.sock = sock
