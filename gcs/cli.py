@@ -15,8 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from gcs.errors import (EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, BadInputError, GcsError,
-                        OperatorInterrupt)
+from gcs.errors import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, BadInputError, GcsError
 
 DEFAULT_ENDPOINT = "udpin:0.0.0.0:14550"
 ENV_ENDPOINT = "EDGEPILOT_GCS_CONNECT"

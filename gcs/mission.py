@@ -19,7 +19,7 @@ from gcs.mav import mavutil
 
 from gcs.connection import Vehicle
 from gcs.errors import NoAnswerError, OperatorInterrupt, RefusedError
-from gcs.formats.mission import GLOBAL_FRAMES, Mission, MissionItem, has_location
+from gcs.formats.mission import GLOBAL_FRAMES, Mission, MissionItem
 
 M = mavutil.mavlink
 Progress = Callable[[int, int], None]

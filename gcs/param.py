@@ -130,7 +130,8 @@ class ParamClient:
             if m is not None:
                 return self._param(m)
         raise RefusedError(f"param get {name}", "no such parameter",
-                           [f"sysid {v.sysid} did not answer a read of {name} ({self.retries} tries)"])
+                           [f"sysid {v.sysid} did not answer {self.retries} reads of {name}; "
+                            "`param list` shows the names it has"])
 
     def set(self, name: str, value: float, current: Param | None = None) -> Param:
         """Set and confirm: the vehicle answers with the PARAM_VALUE that now

@@ -19,7 +19,7 @@ from gcs.errors import FileFormatError
 from gcs.formats.mission import (Mission, MissionItem, format_plan, format_wpl, load_mission, parse_plan,
                                  parse_wpl)
 from gcs.formats.parm import format_parm, format_value, parse_parm
-from gcs.mav import M, mavutil
+from gcs.mav import M
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -355,6 +355,10 @@ def test_usage_error_exit_code_and_completion_script():
                                                  '_edgepilot; echo "${COMPREPLY[@]}"'],
                           capture_output=True, text=True, timeout=20)
     assert bash.stdout.strip() == "upload", bash.stderr
+    bash = subprocess.run(["bash", "-c", script + '\nCOMP_WORDS=(edgepilot gcs -c tcp:h:1 mode GU); COMP_CWORD=5; '
+                                                 '_edgepilot; echo "${COMPREPLY[@]}"'],
+                          capture_output=True, text=True, timeout=20)
+    assert bash.stdout.strip() == "GUIDED", bash.stderr
 
 
 def test_gcs_never_imports_vehicle_or_sim():
