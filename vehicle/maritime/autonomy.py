@@ -1,0 +1,56 @@
+"""The maritime layer the vehicle core calls for a USV: contacts in,
+avoidance between guidance and control, station keeping for holds."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vehicle.config import VehicleConfig
+from vehicle.geo import LocalFrame
+from vehicle.maritime.avoidance import ColregsHelm, HelmDecision, ShoreGrid
+from vehicle.maritime.contacts import ContactTable
+from vehicle.maritime.station_keeping import StationKeeper
+from vehicle.types import ActuatorCommand, VehicleState
+
+
+class MaritimeAutonomy:
+    def __init__(self, cfg: VehicleConfig, frame: LocalFrame, planning=None):
+        m = cfg.maritime
+        self.cfg = cfg
+        self.contacts = ContactTable(frame, m.contact_stale_s, m.default_contact_radius_m)
+        shore = None
+        if planning is not None:
+            shore = ShoreGrid(np.ascontiguousarray(planning.distance, dtype=np.float32),
+                              planning.grid.origin_x, planning.grid.origin_y, planning.resolution,
+                              planning.lethal_radius, planning.inflation_radius)
+        self.helm = ColregsHelm(m, cfg.limits.max_speed, shore)
+        self.keeper = StationKeeper(cfg)
+        self.last_decision: HelmDecision | None = None
+
+    def ingest(self, now: float, reports) -> None:
+        self.contacts.ingest(reports, now)
+
+    def steer(self, now: float, st: VehicleState, heading_d: float, speed_d: float) -> HelmDecision:
+        """The helm's heading [rad ENU] and speed [m/s] given the mission's."""
+        if len(self.contacts) == 0 and not self.helm.encounters:
+            d = HelmDecision(heading_d, speed_d, False)
+        else:
+            self.contacts.prune(now)
+            cs = self.contacts.snapshot(now)
+            d = self.helm.decide(now, (st.x, st.y, st.yaw, st.vx, st.vy), heading_d, speed_d, cs)
+        self.last_decision = d
+        return d
+
+    def hold(self, st: VehicleState, target: tuple[float, float], gains: dict) -> ActuatorCommand:
+        return self.keeper.command(st, target, gains)
+
+    @staticmethod
+    def warm() -> None:
+        from vehicle.maritime import _cpa_kernels, _helm_kernels
+        _cpa_kernels.warm()
+        _helm_kernels.warm()
+
+
+def heading_error(a: float, b: float) -> float:
+    return (a - b + math.pi) % (2 * math.pi) - math.pi
