@@ -17,9 +17,10 @@ W_SHORE = 500.0
 W_RULE = 200.0
 W_BOW = 100.0
 W_SMALL_ALTERATION = 50.0
+W_SIDE = 60.0          # turning the other way than the manoeuvre began, before she is past
 W_COMFORT = 6.0
 W_HEADING = 10.0       # per pi rad off the mission heading
-W_SPEED = 4.0          # per full mission speed given up
+W_SPEED = 10.0         # per full mission speed given up (course changes are the preferred action, Rule 8)
 W_CHANGE = 1.5         # per pi rad off the previous decision (steadiness)
 
 HEAD_ON, GIVE_WAY, STAND_ON, OVERTAKING, OVERTAKEN, OBSTACLE = 1, 2, 3, 4, 5, 6
@@ -32,13 +33,15 @@ def _wrap(a):
 
 @njit(cache=True)
 def helm_costs(cand_h, cand_s, ox, oy, cx, cy, cvx, cvy, c_yaw, radius, code, in_play, port_ban,
-               need_action, h_ref, horizon, safe, comfort, min_alt, hd, sd, hp, shore_cost, cost):
+               need_action, side, past, h_ref, horizon, safe, comfort, min_alt, hd, sd, hp, shore_cost, cost):
     """cost[j] for candidate j (heading cand_h[j] [rad], speed cand_s[j]
     [m/s]).  Per contact i: ``in_play`` adds the CPA terms; ``port_ban``
     penalises turning to port of ``h_ref[i]`` (the heading when the
     encounter began: Rules 14, 15 and 17(c)); ``need_action`` penalises a
     starboard alteration smaller than ``min_alt`` (Rule 8: substantial);
-    GIVE_WAY penalises passing ahead of the contact's bow (Rule 15)."""
+    GIVE_WAY penalises passing ahead of the contact's bow (Rule 15);
+    ``side[i]`` (+1 turned to port of ``h_ref``, -1 to starboard, 0 not yet)
+    penalises turning the other way until she is ``past`` (no weaving)."""
     m = cand_h.shape[0]
     n = cx.shape[0]
     for j in range(m):
@@ -73,6 +76,10 @@ def helm_costs(cand_h, cand_s, ox, oy, cx, cy, cvx, cvy, c_yaw, radius, code, in
             elif d < comfort:
                 c += W_COMFORT * (comfort - d) / (comfort - safe)
             dh = _wrap(h - h_ref[i])          # > 0: to port of the reference heading
+            if side[i] != 0 and not past[i] and dh * side[i] < -0.05:
+                c += W_SIDE
+            if t <= 0.0:
+                continue  # opening under this candidate: the turn rules no longer bind
             if port_ban[i] and dh > 0.05:
                 c += W_RULE * (0.5 + dh / math.pi)
             if need_action[i] and dh <= 0.0 and -dh < min_alt:
@@ -115,6 +122,6 @@ def ray_clearance(distance, origin_x, origin_y, res, ox, oy, headings, start, le
 def warm() -> None:
     z = np.zeros(1)
     b = np.zeros(1, np.bool_)
-    helm_costs(z, z, 0.0, 0.0, z, z, z, z, z, z, np.zeros(1, np.int8), b, b, b, z, 1.0, 1.0, 2.0,
+    helm_costs(z, z, 0.0, 0.0, z, z, z, z, z, z, np.zeros(1, np.int8), b, b, b, np.zeros(1, np.int8), z, 1.0, 1.0, 2.0,
                0.1, 0.0, 1.0, 0.0, z, np.zeros(1))
     ray_clearance(np.ones((2, 2), np.float32), 0.0, 0.0, 1.0, 0.5, 0.5, z, 0.0, 1.0, np.zeros(1))

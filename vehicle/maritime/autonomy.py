@@ -13,6 +13,8 @@ from vehicle.maritime.contacts import ContactTable
 from vehicle.maritime.station_keeping import StationKeeper
 from vehicle.types import ActuatorCommand, VehicleState
 
+TRACK_AHEAD_M = 60.0
+
 
 class MaritimeAutonomy:
     def __init__(self, cfg: VehicleConfig, frame: LocalFrame, planning=None):
@@ -31,14 +33,27 @@ class MaritimeAutonomy:
     def ingest(self, now: float, reports) -> None:
         self.contacts.ingest(reports, now)
 
-    def steer(self, now: float, st: VehicleState, heading_d: float, speed_d: float) -> HelmDecision:
-        """The helm's heading [rad ENU] and speed [m/s] given the mission's."""
+    def steer(self, now: float, st: VehicleState, heading_d: float, speed_d: float,
+              path=None, s: float | None = None) -> HelmDecision:
+        """The helm's heading [rad ENU] and speed [m/s] given the mission's
+        (LOS guidance) wish.  With the path and our along-track distance
+        ``s`` the helm weighs candidates against the heading to a point
+        ``TRACK_AHEAD_M`` further along the track rather than the LOS
+        intercept heading, which swings hard while we are off the track on
+        purpose."""
         if len(self.contacts) == 0 and not self.helm.encounters:
             d = HelmDecision(heading_d, speed_d, False)
         else:
             self.contacts.prune(now)
             cs = self.contacts.snapshot(now)
-            d = self.helm.decide(now, (st.x, st.y, st.yaw, st.vx, st.vy), heading_d, speed_d, cs)
+            mission = heading_d
+            if path is not None and s is not None:
+                px, py = path.point_at(s + TRACK_AHEAD_M)
+                if math.hypot(px - st.x, py - st.y) > 1.0:
+                    mission = math.atan2(py - st.y, px - st.x)
+            d = self.helm.decide(now, (st.x, st.y, st.yaw, st.vx, st.vy), mission, speed_d, cs)
+            if not d.active:
+                d = HelmDecision(heading_d, speed_d, False, d.events)
         self.last_decision = d
         return d
 
@@ -51,6 +66,3 @@ class MaritimeAutonomy:
         _cpa_kernels.warm()
         _helm_kernels.warm()
 
-
-def heading_error(a: float, b: float) -> float:
-    return (a - b + math.pi) % (2 * math.pi) - math.pi

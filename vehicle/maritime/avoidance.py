@@ -47,6 +47,7 @@ class EncounterState:
     h_ref: float                 # own heading when the encounter began [rad ENU]
     t_start: float
     stand_on_acting: bool = False
+    side: int = 0                # the manoeuvre turned +1 to port / -1 to starboard of h_ref; 0 not yet
     min_range: float = math.inf
 
 
@@ -165,12 +166,16 @@ class ColregsHelm:
         need = np.zeros(n, np.bool_)
         code = np.zeros(n, np.int8)
         h_ref = np.zeros(n)
+        side = np.zeros(n, np.int8)
+        _, t_cur = cpa((ox, oy, own[3], own[4]), cs.x, cs.y, cs.vx, cs.vy)
+        past = np.ascontiguousarray(t_cur < 0)
         index = {int(k): i for i, k in enumerate(cs.keys)}
         for k, e in self.encounters.items():
             i = index[k]
             enc = e.encounter
             code[i] = int(enc)
             h_ref[i] = e.h_ref
+            side[i] = e.side
             if enc.gives_way or e.stand_on_acting:
                 in_play[i] = True
             if enc in (Encounter.HEAD_ON, Encounter.GIVE_WAY) or (enc == Encounter.STAND_ON and e.stand_on_acting):
@@ -197,9 +202,14 @@ class ColregsHelm:
         hp = hd if self.last_heading is None else self.last_heading
         cfg = self.cfg
         K.helm_costs(cand_h, cand_s, float(ox), float(oy), cs.x, cs.y, cs.vx, cs.vy, cs.yaw, cs.radius,
-                     code, in_play, port_ban, need, h_ref, cfg.horizon_s, cfg.safe_distance_m,
+                     code, in_play, port_ban, need, side, past, h_ref, cfg.horizon_s, cfg.safe_distance_m,
                      cfg.comfort_distance_m, math.radians(cfg.min_alteration_deg), hd, sd, hp, shore_c, cost)
         j = int(np.argmin(cost))
         h, s = float(cand_h[j]), float(cand_s[j])
         self.last_heading = h
+        for k, e in self.encounters.items():
+            dh = wrap_pi(h - e.h_ref)
+            if e.side == 0 and in_play[index[k]] and abs(dh) > math.radians(5.0):
+                e.side = 1 if dh > 0 else -1
         return HelmDecision(wrap_pi(h), min(s, sd) if sd > 0 else s, True, tuple(events))
+
