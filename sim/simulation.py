@@ -14,6 +14,8 @@ import numpy as np
 from sim.dynamics import DiffDriveModel, Truth, TwinThrusterModel
 from sim.scenario import Scenario
 from sim.sensors.navigation import BatteryModel, CompassModel, GpsModel
+from sim.traffic import Traffic
+from firmware_bridge.ais import AisDecoder
 from sim.world import SimWorld
 from vehicle.core import VehicleCore
 from vehicle.geo import LocalFrame
@@ -46,6 +48,11 @@ class Simulation:
         self.t = 0.0
         self._steps = 0
         self._reported: set[int] = set()
+        # Traffic: moving vessels (collision circles in the world) whose AIS
+        # reaches the core as AIVDM bytes through the same decoder a real
+        # receiver's output goes through.
+        self.traffic = Traffic(scenario.traffic, self.frame, self.rng) if scenario.traffic else None
+        self.ais = AisDecoder()
 
     @property
     def truth(self) -> Truth:
@@ -58,12 +65,20 @@ class Simulation:
         self._steps += 1
         self.t = self._steps * dt if dt == PHYSICS_DT else self.t + dt
         self.world.rebuild(self.t)
+        if self.traffic is not None:
+            tr = self.model.truth
+            self.traffic.advance(self.t, (tr.x, tr.y, tr.yaw, tr.vx, tr.vy))
+            self.world.moving = self.traffic.circles()
 
     def sensors(self, now: float) -> SensorFrame:
         """Every sensor sample due by ``now``."""
         tr = self.model.truth
+        contacts = None
+        if self.traffic is not None:
+            contacts = tuple(self.ais.feed(self.traffic.ais_bytes(now), now)) or None
         return SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
-                           battery_v=self.battery.voltage, battery_remaining=self.battery.remaining)
+                           battery_v=self.battery.voltage, battery_remaining=self.battery.remaining,
+                           contacts=contacts)
 
     def map_updates(self) -> list[np.ndarray]:
         """Obstacles marked ``reported`` that have appeared since the last
