@@ -546,7 +546,7 @@ class VehicleCore:
             gains = {k: self.params.get(k) for k in ("HDG_KP", "HDG_KD", "SPD_KP", "SPD_KI", "LOS_KI")}
             e_int = self.follower.e_int
             heading_d, u_d, cte = self.follower.desired(st, self._path, speed, la, stop_at_end, gains)
-            d = self.maritime.steer(self.now, st, heading_d, u_d)
+            d = self.maritime.steer(self.now, st, heading_d, u_d, self._path, self.follower.s)
             for text, data in d.events:
                 self._emit("colregs", text, Severity.NOTICE, **data)
             if d.active:
