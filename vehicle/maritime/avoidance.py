@@ -124,7 +124,7 @@ class ColregsHelm:
                         and d_mis[i] - r < cfg.comfort_distance_m)
             e = self.encounters.get(k)
             if e is None:
-                if risk_now or risk_mis:
+                if risk_mis or (risk_now and t_raw[i] >= 0):
                     enc = Encounter(int(codes[i]))
                     e = EncounterState(k, enc, hd, now)
                     self.encounters[k] = e
@@ -132,7 +132,8 @@ class ColregsHelm:
                                    f" (CPA {d_mis[i]:.0f} m in {t_mis[i]:.0f} s, range {rng[i]:.0f} m)",
                                    {"key": k, "encounter": enc.name, "dcpa": float(d_mis[i]),
                                     "tcpa": float(t_mis[i]), "range": float(rng[i])}))
-                continue
+                else:
+                    continue
             e.min_range = min(e.min_range, float(rng[i]))
             if e.encounter.stands_on and not e.stand_on_acting:
                 if d_now[i] - r < cfg.safe_distance_m and t_now[i] < cfg.stand_on_act_tcpa_s:
