@@ -67,8 +67,10 @@ class Simulation:
         self.world.rebuild(self.t)
         if self.traffic is not None:
             tr = self.model.truth
+            t_before = self.traffic.t
             self.traffic.advance(self.t, (tr.x, tr.y, tr.yaw, tr.vx, tr.vy))
-            self.world.moving = self.traffic.circles()
+            if self.traffic.t != t_before or not len(self.world.moving):
+                self.world.moving = self.traffic.circles()
 
     def sensors(self, now: float) -> SensorFrame:
         """Every sensor sample due by ``now``."""

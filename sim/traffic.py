@@ -21,7 +21,6 @@ from pyais import encode_dict
 from vehicle.config import Strict
 from vehicle.geo import LocalFrame, enu_yaw_to_compass_deg, wrap_pi
 from vehicle.maritime.colregs import Encounter, classify
-from vehicle.maritime.cpa import cpa
 
 XY = tuple[float, float]
 MS_TO_KNOTS = 3600.0 / 1852.0
@@ -110,9 +109,11 @@ class TrafficVessel:
         ``react_distance_m``."""
         ox, oy, oyaw, ovx, ovy = own
         rng = math.hypot(ox - self.x, oy - self.y)
+        if rng > 260.0 and not self.avoiding:
+            return route_heading
         rvx, rvy = self.speed * math.cos(route_heading), self.speed * math.sin(route_heading)
-        d, t = cpa((self.x, self.y, rvx, rvy), [ox], [oy], [ovx], [ovy], future_only=True)
-        risky = rng < 250.0 and t[0] < 120.0 and d[0] < self.spec.react_distance_m
+        d, t = _cpa_scalar(self.x, self.y, rvx, rvy, ox, oy, ovx, ovy)
+        risky = rng < 250.0 and t < 120.0 and d < self.spec.react_distance_m
         if not self.avoiding:
             if risky:
                 enc = Encounter(int(classify(self.x, self.y, self.yaw, self.speed, [ox], [oy], [oyaw],
@@ -185,6 +186,14 @@ class TrafficVessel:
         i = int(self.rng.integers(15, max(16, len(sentence) - 5)))
         c = "0" if sentence[i] != "0" else "1"
         return sentence[:i] + c + sentence[i + 1:]
+
+
+def _cpa_scalar(ax, ay, avx, avy, bx, by, bvx, bvy) -> tuple[float, float]:
+    """Future CPA distance [m] and time [s] (>= 0) of b relative to a."""
+    px, py, vx, vy = bx - ax, by - ay, bvx - avx, bvy - avy
+    v2 = vx * vx + vy * vy
+    t = max(0.0, -(px * vx + py * vy) / v2) if v2 > 1e-9 else 0.0
+    return math.hypot(px + vx * t, py + vy * t), t
 
 
 class Traffic:

@@ -48,3 +48,27 @@ def test_head_on_without_avoidance_would_collide():
     finally:
         A.MaritimeAutonomy.steer = orig
     assert r.min_cpa_m < 15.0 and not r.passed
+
+
+def test_sudden_turn_across_our_bow_makes_the_stand_on_vessel_act():
+    sc = load_scenario("usv_colregs_sudden_turn")
+    r = run_lockstep(sc)
+    assert r.passed, r.reasons
+    assert r.min_cpa_m >= 20.0 and r.collisions == 0
+    kinds = [e.data.get("encounter") for e in r.events if e.kind == "colregs"]
+    # Nothing to do before the turn; afterwards she crosses from port and
+    # does not keep clear, so we act (Rule 17(a)(ii)).
+    first = next(e for e in r.events if e.kind == "colregs")
+    assert first.t > sc.traffic[0].turn_at_s
+    assert "STAND_ON_ACTS" in kinds
+
+
+def test_harbour_with_30_moving_contacts():
+    sc = load_scenario("usv_colregs_harbour30")
+    assert len(sc.traffic) == 30
+    r = run_lockstep(sc)
+    assert r.passed, r.reasons
+    assert r.collisions == 0 and r.min_cpa_m >= 20.0 and r.mission_complete
+    met = {e.data["key"] for e in r.events if e.kind == "colregs"}
+    assert len(met) >= 5                       # a busy transit: several encounters handled
+    assert len(r.contact_tracks) == 30 and len(r.cpa_events) == 30
