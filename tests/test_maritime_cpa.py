@@ -106,3 +106,8 @@ def test_classification_is_mirror_symmetric_for_crossings():
     a = classify(0, 0, N, 1.5, [150.0], [150.0], [W], [2.0])[0]
     b = classify(0, 0, N, 1.5, [-150.0], [150.0], [E], [2.0])[0]
     assert (Encounter(a), Encounter(b)) == (Encounter.GIVE_WAY, Encounter.STAND_ON)
+
+
+def test_warm_compiles_every_maritime_kernel_with_its_real_signature():
+    from vehicle.maritime.autonomy import MaritimeAutonomy
+    MaritimeAutonomy.warm()   # raises TypeError if a kernel's warm-up call drifted from its signature

@@ -122,6 +122,6 @@ def ray_clearance(distance, origin_x, origin_y, res, ox, oy, headings, start, le
 def warm() -> None:
     z = np.zeros(1)
     b = np.zeros(1, np.bool_)
-    helm_costs(z, z, 0.0, 0.0, z, z, z, z, z, z, np.zeros(1, np.int8), b, b, b, np.zeros(1, np.int8), z, 1.0, 1.0, 2.0,
+    helm_costs(z, z, 0.0, 0.0, z, z, z, z, z, z, np.zeros(1, np.int8), b, b, b, np.zeros(1, np.int8), b, z, 1.0, 1.0, 2.0,
                0.1, 0.0, 1.0, 0.0, z, np.zeros(1))
     ray_clearance(np.ones((2, 2), np.float32), 0.0, 0.0, 1.0, 0.5, 0.5, z, 0.0, 1.0, np.zeros(1))
