@@ -50,7 +50,11 @@ def test_head_on_without_avoidance_would_collide():
     assert r.min_cpa_m < 15.0 and not r.passed
 
 
-def test_sudden_turn_across_our_bow_makes_the_stand_on_vessel_act():
+def test_sudden_turn_across_our_bow_makes_the_stand_on_vessel_act(tmp_path):
+    import json
+
+    from sim.report import write_report
+
     sc = load_scenario("usv_colregs_sudden_turn")
     r = run_lockstep(sc)
     assert r.passed, r.reasons
@@ -61,6 +65,14 @@ def test_sudden_turn_across_our_bow_makes_the_stand_on_vessel_act():
     first = next(e for e in r.events if e.kind == "colregs")
     assert first.t > sc.traffic[0].turn_at_s
     assert "STAND_ON_ACTS" in kinds
+    # The report carries the contact's track and the CPA event.
+    write_report(r, sc, tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    (ev,) = summary["cpa_events"]
+    assert ev["vessel"] == "launch" and ev["range_m"] == round(r.min_cpa_m, 2)
+    assert summary["encounters"][0]["reported"][:2] == ["STAND_ON", "STAND_ON_ACTS"]
+    assert (tmp_path / "trajectory.png").read_bytes()[:4] == b"\x89PNG"
+    assert r.contact_tracks["launch"].shape[1] == 3 and len(r.contact_tracks["launch"]) > 100
 
 
 def test_harbour_with_30_moving_contacts():
