@@ -86,7 +86,7 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     res = core.set_mission(items)
     if not res.ok:
         raise ValueError(f"{scenario.source}: mission: {res.reason}")
-    n_wp = len(scenario.mission.waypoints) + (1 if scenario.mission.return_home else 0)
+    n_wp = len(items) - 1 - sum(1 for it in items[1:] if it.command == 178)  # NAV items (DO_CHANGE_SPEED excluded)
     crit = scenario.criteria
     control_every = max(1, int(round(1.0 / (scenario.vehicle_config.control.rate_hz * PHYSICS_DT))))
     limit = crit.max_time_s

@@ -73,8 +73,20 @@ class Start(Strict):
     yaw_deg: float = 0.0
 
 
+class Survey(Strict):
+    """A survey area flown after the waypoints: a lawnmower over
+    ``polygon`` (map-frame metres) with lines ``swath`` m apart along
+    ``heading_deg`` (CCW from east); expanded into waypoints by
+    ``vehicle.mission.survey.expand_survey`` when the mission is built."""
+
+    polygon: list[XY] = Field(min_length=3)
+    swath: float = Field(gt=0, description="[m]")
+    heading_deg: float = 0.0
+
+
 class Mission(Strict):
     waypoints: list[XY] = Field(min_length=1)
+    survey: Survey | None = None
     speed: float | None = Field(default=None, gt=0)
     loiter_s: list[float] | None = None
     return_home: bool = False
@@ -160,6 +172,10 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             raise ConfigError(f"{path}: mission.waypoints.{i}: ({x}, {y}) is outside world.bounds {list(sc.world.bounds)}")
     if not (xmin <= sc.start.x <= xmax and ymin <= sc.start.y <= ymax):
         raise ConfigError(f"{path}: start: ({sc.start.x}, {sc.start.y}) is outside world.bounds")
+    if sc.mission.survey is not None:
+        for i, (x, y) in enumerate(sc.mission.survey.polygon):
+            if not (xmin <= x <= xmax and ymin <= y <= ymax):
+                raise ConfigError(f"{path}: mission.survey.polygon.{i}: ({x}, {y}) is outside world.bounds")
     if sc.mission.loiter_s is not None and len(sc.mission.loiter_s) != len(sc.mission.waypoints):
         raise ConfigError(f"{path}: mission.loiter_s: expected {len(sc.mission.waypoints)} values "
                           f"(one per waypoint), got {len(sc.mission.loiter_s)}")

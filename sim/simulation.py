@@ -117,6 +117,24 @@ class Simulation:
             hold = m.loiter_s[i] if m.loiter_s else 0.0
             cmd = Cmd.NAV_LOITER_TIME if hold > 0 else Cmd.NAV_WAYPOINT
             items.append(MissionItem(len(items), int(cmd), lat, lon, param1=hold))
+        if m.survey is not None:
+            for x, y in self.survey_waypoints():
+                lat, lon = self.frame.to_geo(x, y)
+                items.append(MissionItem(len(items), int(Cmd.NAV_WAYPOINT), lat, lon))
         if m.return_home:
             items.append(MissionItem(len(items), int(Cmd.NAV_RETURN_TO_LAUNCH)))
         return items
+
+    def survey_waypoints(self):
+        """The mission's survey block expanded into (N, 2) waypoints [m]
+        (empty when there is none), starting near the last waypoint."""
+        import math
+
+        import numpy as np
+
+        from vehicle.mission.survey import expand_survey
+        sv = self.scenario.mission.survey
+        if sv is None:
+            return np.empty((0, 2))
+        return expand_survey(sv.polygon, sv.swath, math.radians(sv.heading_deg),
+                             start=self.scenario.mission.waypoints[-1])

@@ -115,6 +115,9 @@ class Planning(Strict):
     resolution: float = Field(gt=0, description="planning grid cell size [m]")
     safety_margin: float = Field(ge=0, description="extra clearance kept beyond the footprint [m]")
     inflation_radius: float = Field(gt=0, description="cost decays to zero at this distance [m]")
+    turning_radius: float | None = Field(default=None, gt=0, description=(
+        "minimum turning radius [m]: set, paths are planned with forward-only Hybrid-A*; "
+        "unset, on the grid (vehicles that turn in place)"))
 
 
 class Failsafe(Strict):
