@@ -23,9 +23,9 @@ class MaritimeAutonomy:
         self.contacts = ContactTable(frame, m.contact_stale_s, m.default_contact_radius_m)
         shore = None
         if planning is not None:
-            shore = ShoreGrid(np.ascontiguousarray(planning.distance, dtype=np.float32),
-                              planning.grid.origin_x, planning.grid.origin_y, planning.resolution,
-                              planning.lethal_radius, planning.inflation_radius)
+            cm = planning.costmap
+            shore = ShoreGrid(lambda: planning.distance, cm.origin_x, cm.origin_y, planning.resolution,
+                              planning.lethal_radius, cm.params.inflation_radius)
         self.helm = ColregsHelm(m, cfg.limits.max_speed, shore)
         self.keeper = StationKeeper(cfg)
         self.last_decision: HelmDecision | None = None

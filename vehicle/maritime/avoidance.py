@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -61,10 +62,11 @@ class HelmDecision:
 
 @dataclass
 class ShoreGrid:
-    """Obstacle distance field the helm keeps off: float32 (rows, cols) [m],
-    row 0 = south edge, col 0 = west edge, as vehicle.maps.GridMap."""
+    """Obstacle distance field the helm keeps off.  ``distance()`` returns
+    float32 (rows, cols) [m], row 0 = south edge, col 0 = west edge, as
+    vehicle.maps.GridMap — a callable, so map updates are seen at once."""
 
-    distance: np.ndarray
+    distance: Callable[[], np.ndarray]
     origin_x: float
     origin_y: float
     resolution: float
@@ -194,7 +196,7 @@ class ColregsHelm:
         if self.shore is not None:
             g = self.shore
             clr = np.empty(len(heads))
-            K.ray_clearance(g.distance, g.origin_x, g.origin_y, g.resolution, ox, oy, heads,
+            K.ray_clearance(np.ascontiguousarray(g.distance(), dtype=np.float32), g.origin_x, g.origin_y, g.resolution, ox, oy, heads,
                             2.0, SHORE_LOOKAHEAD_M, clr)
             soft = np.clip((g.inflation_radius - clr) / max(g.inflation_radius - g.lethal_radius, 1e-6), 0, 1)
             shore = np.where(clr < g.lethal_radius, K.W_SHORE, 20.0 * soft)
