@@ -103,3 +103,29 @@ def test_stand_on_vessel_holds_until_the_other_clearly_fails_to_act():
     e = h.encounters[1]
     assert e.encounter.name == "STAND_ON" and e.stand_on_acting and d.active
     assert d.heading <= 0.05 or d.speed < 1.5   # Rule 17(c): no turn to port for a vessel to port
+
+
+def test_perception_tracks_in_the_map_frame_fuse_with_ais():
+    """Duck-typed against vehicle.perception.tracking.Track (branch perception)."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Track:
+        id: int
+        t: float
+        x: float
+        y: float
+        vx: float
+        vy: float
+        radius: float
+        confirmed: bool
+
+    tab = ContactTable(F, stale_after_s=10.0)
+    tab.ingest([ais(0.0, 9, 50.0, 50.0, sog=1.0, cog=0.0)], 0.0)
+    tab.ingest_tracks([Track(3, 0.5, 52.0, 49.0, 1.0, 0.0, 4.0, True),
+                       Track(4, 0.5, -80.0, 10.0, 0.0, 0.0, 1.5, True),
+                       Track(5, 0.5, 0.0, -90.0, 0.0, 0.0, 1.0, False)], 0.5)
+    assert tab.get(9).track_id == 3 and tab.get(9).x == 52.0
+    lone = tab.get(-5)
+    assert lone is not None and lone.radius(3.0) == 1.5 and lone.mmsi is None
+    assert -6 not in tab          # tentative tracks are not contacts

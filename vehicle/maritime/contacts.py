@@ -168,34 +168,52 @@ class ContactTable:
             c.last_seen["ais"] = r.t
         return c
 
+    def ingest_tracks(self, tracks, now: float, source: str = "lidar") -> None:
+        """Map-frame tracks from the perception tracker (objects with id, t,
+        x, y, vx, vy [m, m/s ENU], radius [m] and confirmed, as
+        ``vehicle.perception.tracking.Track``); only confirmed ones count."""
+        for tr in tracks:
+            if getattr(tr, "confirmed", True):
+                self.counters.reports += 1
+                self.counters.track_reports += 1
+                self._update_track_xy(source, int(tr.id), float(tr.t), float(tr.x), float(tr.y),
+                                      float(tr.vx), float(tr.vy), None, getattr(tr, "radius", None))
+        self.prune(now)
+
     def _update_track(self, r: ContactReport) -> Contact | None:
-        """A sensor track: position as lat/lon, velocity as sog/cog."""
+        """A sensor track as a report: position as lat/lon, velocity as sog/cog."""
         if r.lat is None or r.lon is None:
             self.counters.rejected += 1
             return None
         x, y = self.frame.to_local(r.lat, r.lon)
         v = self._velocity(r) or (0.0, 0.0)
-        tid = int(r.id)
+        return self._update_track_xy(r.source, int(r.id), r.t, x, y, v[0], v[1], r.heading, None)
+
+    def _update_track_xy(self, src: str, tid: int, t: float, x: float, y: float, vx: float, vy: float,
+                         heading: float | None, radius: float | None) -> Contact:
+        v = (vx, vy)
+        r_t = t
         key = self._track_owner.get(tid)
         c = self.contacts.get(key) if key is not None else None
         if c is None:
-            c = self._nearest_ais(x, y, r.t)
+            c = self._nearest_ais(x, y, r_t)
             if c is not None:
                 self.counters.fused += 1
                 if c.track_id is not None:
                     self._track_owner.pop(c.track_id, None)
             else:
-                c = Contact(-tid - 1, r.t, x, y, v[0], v[1], None)
+                c = Contact(-tid - 1, r_t, x, y, v[0], v[1], None)
                 self.contacts[c.key] = c
             c.track_id = tid
             self._track_owner[tid] = c.key
-        c.x, c.y, c.vx, c.vy, c.t = x, y, v[0], v[1], r.t
-        if r.heading is not None:
-            c.heading = r.heading
-        src = r.source
+        c.x, c.y, c.vx, c.vy, c.t = x, y, v[0], v[1], r_t
+        if heading is not None:
+            c.heading = heading
+        if radius is not None and c.mmsi is None:
+            c.length = c.beam = 2.0 * radius    # size from the sensor when AIS gives none
         c.sources.add(src)
-        c.last_seen[src] = r.t
-        c.last_seen["track"] = r.t
+        c.last_seen[src] = r_t
+        c.last_seen["track"] = r_t
         return c
 
     def _nearest_ais(self, x: float, y: float, t: float) -> Contact | None:
