@@ -44,6 +44,7 @@ class RunResult:
     cpa_events: list[dict] = field(default_factory=list)      # one per vessel: t, range, positions
     contact_tracks: dict = field(default_factory=dict)       # vessel name -> (N, 3) t, x, y
     encounter_results: list[dict] = field(default_factory=list)
+    faults: list = field(default_factory=list)          # sim.faults.FaultOutcome per injected fault
 
     @property
     def real_time_factor(self) -> float:
@@ -69,7 +70,16 @@ class RunResult:
             "events": [{"t": round(e.t, 2), "kind": e.kind, "text": e.text} for e in self.events],
             **({"min_cpa_m": round(self.min_cpa_m, 2), "cpa_events": self.cpa_events,
                 "encounters": self.encounter_results} if self.min_cpa_m is not None else {}),
+            "failsafes": failsafe_summary(self),
         }
+
+
+def failsafe_summary(res: "RunResult") -> dict:
+    """Failsafe events (trip/clear/resume) and per-fault outcomes."""
+    ev = [{"t": round(e.t, 3), "trigger": e.data.get("trigger"), "phase": e.data.get("phase"),
+           "action": e.data.get("action"), "text": e.text}
+          for e in res.events if e.kind == "failsafe"]
+    return {"events": ev, "faults": [o.as_dict() for o in res.faults]}
 
 
 def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | None = None,
@@ -110,16 +120,20 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     wall0 = time.perf_counter()
     step = 0
     next_tick_report = 0.0
+    next_arm_try = 0.0
     while True:
         t = step * PHYSICS_DT
-        if step % control_every == 0:
+        cmd = sim.faults.operate(t, core, cmd)   # GCS link and operator side of injected faults
+        if step % control_every == 0 and not sim.faults.core_stalled(t):
             for pts in sim.map_updates():
                 core.add_obstacles(t, pts)
             cmd = core.step(t, sim.sensors(t))
-            if not started and core.state.valid:
-                core.arm(t)
-                core.start_mission(t)
-                started = True
+            if not started and core.state.valid and t >= next_arm_try:
+                if core.arm(t).ok:   # pre-arm checks may refuse: retry once a second
+                    core.start_mission(t)
+                    started = True
+                else:
+                    next_arm_try = t + 1.0
             new, cursor = core.events_since(cursor)
             for e in new:
                 events.append(e)
@@ -195,6 +209,8 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
             r = _check_encounter(ec, v.spec.mmsi, b[1], track, events)
             enc_results.append(r)
             reasons += r["failures"]
+    fault_outcomes, fault_reasons = sim.faults.evaluate(events, track)
+    reasons.extend(fault_reasons)
     return RunResult(
         scenario=scenario.name, seed=sim.seed, passed=not reasons, reasons=reasons,
         sim_time_s=float(track[-1, 0]) if len(track) else 0.0, wall_time_s=wall,
@@ -202,7 +218,8 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
         min_clearance_m=min_clear if math.isfinite(min_clear) else 0.0, collisions=collisions,
         max_cross_track_m=max_cte, mission_complete=complete, failure=core.failure_reason,
         track=track, planned_paths=planned, collision_points=collision_points, events=events,
-        min_cpa_m=min_cpa, cpa_events=cpa_events, contact_tracks=tracks, encounter_results=enc_results)
+        min_cpa_m=min_cpa, cpa_events=cpa_events, contact_tracks=tracks, encounter_results=enc_results,
+        faults=fault_outcomes)
 
 
 def _check_encounter(ec, mmsi: int, t_cpa: float, track: np.ndarray, events: list[Event]) -> dict:

@@ -15,6 +15,8 @@ from pydantic import Field, model_validator
 
 from edgepilot import configs_dir
 from sim.traffic import TrafficVesselSpec
+from sim.faults import Fault
+from vehicle.safety.geofence import FenceZoneSpec
 from vehicle.config import ConfigError, Strict, VehicleConfig, load_vehicle_config, parse_model, read_toml
 
 XY = tuple[float, float]
@@ -123,7 +125,9 @@ class Scenario(Strict):
     start: Start
     mission: Mission
     criteria: Criteria = Criteria()
-    faults: list[dict] = []
+    faults: list[Fault] = []
+    fence: list[FenceZoneSpec] = Field(default=[], description="geofence zones, map-frame metres")
+    params: dict[str, float] = Field(default={}, description="vehicle parameter overrides, NAME = value")
     traffic: list[TrafficVesselSpec] = []
 
     # Filled in by load_scenario, not by the file.

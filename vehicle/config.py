@@ -93,10 +93,18 @@ class LidarConfig(Strict):
     dropout: float = Field(default=0.0, ge=0, lt=1)
 
 
+class CameraConfig(Strict):
+    rate_hz: float = Field(gt=0, le=120)
+    width: int = Field(default=640, gt=0)
+    height: int = Field(default=480, gt=0)
+    fov_deg: float = Field(default=90.0, gt=0, lt=180)
+
+
 class Sensors(Strict):
     gps: GpsConfig
     compass: CompassConfig
     lidar: LidarConfig | None = None
+    camera: CameraConfig | None = None
 
 
 class Control(Strict):

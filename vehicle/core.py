@@ -26,6 +26,7 @@ from vehicle.costmap import InflatedCostmap, InflationParams
 from vehicle.planning import astar
 from vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
 from vehicle.planning.smoothing import densify, shortcut
+from vehicle.safety import SafetyManager
 from vehicle.types import (ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
                            MissionState, Mode, SensorFrame, Severity, VehicleState)
 
@@ -192,8 +193,7 @@ class VehicleCore:
         self._leg_key = None
         self._path: PolylinePath | None = None
         self._loiter_until: float | None = None
-        self._last_gcs: float | None = None
-        self._gcs_failsafe = False
+        self.safety = SafetyManager(config, self.params, self.frame, self._emit)
         self.failure_reason: str | None = None
         self.cross_track_error = 0.0
         self.wp_distance = 0.0
@@ -240,10 +240,12 @@ class VehicleCore:
         if self.armed:
             return CommandResult(True, "already armed")
         if not force:
-            if not self._state.valid:
-                return self._refuse("PreArm: waiting for GPS fix and heading", MAV_RESULT_FAILED)
-            if self.last_gps is None or self.last_gps.fix_type < 3:
-                return self._refuse("PreArm: GPS needs a 3D fix", MAV_RESULT_FAILED)
+            failures = self.safety.prearm(now, self)
+            if failures:
+                refused = self._refuse(failures[0], MAV_RESULT_FAILED)
+                for extra in failures[1:]:
+                    self._emit("text", extra, Severity.WARNING)
+                return refused
         self.armed = True
         if self._state.valid and (self.home is None or self._home_offset() > 1.0):
             self._set_home()  # home is where the vehicle arms, as ArduPilot
@@ -260,13 +262,34 @@ class VehicleCore:
         self._emit("disarmed", "Disarmed", Severity.INFO)
         return CommandResult(True)
 
-    def estop(self, now: float) -> CommandResult:
+    def estop(self, now: float, source: str = "command") -> CommandResult:
+        """Immediate stop and disarm; latched until ``clear_estop``."""
         self.now = now
+        self.safety.estop(now, self, source)
+        return CommandResult(True)
+
+    def clear_estop(self, now: float) -> CommandResult:
+        self.now = now
+        return self.safety.clear_estop(now, self)
+
+    def _safety_stop(self, now: float) -> None:
+        """The safety layer's STOP action: motors stopped at once, disarmed."""
         self.armed = False
         self.mode = Mode.HOLD
         self.last_command = ActuatorCommand(0.0, 0.0, estop=True)
-        self._emit("failsafe", "E-STOP: motors stopped, disarmed", Severity.EMERGENCY)
-        return CommandResult(True)
+        self._emit("disarmed", "Disarmed by failsafe", Severity.CRITICAL)
+
+    def set_fence(self, items: list[MissionItem]) -> CommandResult:
+        """Fence items (MAV_MISSION_TYPE_FENCE semantics); [] clears it."""
+        return self.safety.set_fence(items)
+
+    @property
+    def fence(self):
+        return self.safety.fence
+
+    @property
+    def failsafe_active(self) -> bool:
+        return self.safety.failsafe_active
 
     def set_mode(self, now: float, mode: Mode) -> CommandResult:
         self.now = now
@@ -368,10 +391,7 @@ class VehicleCore:
         return CommandResult(True)
 
     def gcs_heartbeat(self, now: float) -> None:
-        self._last_gcs = now
-        if self._gcs_failsafe:
-            self._gcs_failsafe = False
-            self._emit("failsafe", "GCS link regained", Severity.NOTICE)
+        self.safety.gcs_heartbeat(now)
 
     def _refuse(self, reason: str, result: int) -> CommandResult:
         self._emit("text", reason, Severity.WARNING)
@@ -404,20 +424,11 @@ class VehicleCore:
         self._state = f.state(now)
         if self.home is None and self._state.valid:
             self._set_home()
-        self._check_gcs_link(now)
+        self.safety.update(now, frame, self)
         cmd = self._mode_command(now) if (self.armed and self._state.valid) else ActuatorCommand.stop()
+        cmd = self.safety.filter_command(cmd)
         self.last_command = cmd
         return cmd
-
-    def _check_gcs_link(self, now: float) -> None:
-        action = int(self.params.get("FS_GCS_ENABLE"))
-        if (self._last_gcs is None or self._gcs_failsafe or not self.armed or action == 0
-                or now - self._last_gcs < self.params.get("FS_GCS_TIMEOUT")):
-            return
-        self._gcs_failsafe = True
-        target = Mode.RTL if action == 2 else Mode.HOLD
-        self._emit("failsafe", f"Failsafe: GCS link lost, {target.name}", Severity.CRITICAL)
-        self.set_mode(now, target)
 
     def _cruise(self) -> float:
         if self._speed_override:
