@@ -1,0 +1,1 @@
+"""Path following and low-level command shaping."""

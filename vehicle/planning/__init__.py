@@ -1,4 +1,26 @@
-"""Path planning on grids and costmaps."""
-from vehicle.planning.astar import astar
+"""Path planning on grids and costmaps: optimal grid A*, Theta*, path
+post-processing, coverage patterns."""
+from vehicle.planning.astar import astar, path_cost
 
-__all__ = ["astar"]
+
+def warm_kernels() -> None:
+    """Compile (or load from numba's cache) every planning kernel on tiny
+    inputs, so a deployed vehicle pays no JIT time on its first plan."""
+    import numpy as np
+
+    from vehicle.planning.anyangle import line_cost, theta_star
+    from vehicle.planning.smoothing import shortcut
+
+    w = np.ones((4, 4), np.float32)
+    w[1, 2] = np.inf
+    for rule in ("geometric", "target"):
+        for diag in (True, False):
+            astar(w, (0, 0), (3, 3), allow_diagonal=diag, move_cost=rule)
+        path_cost(w, np.array([[0, 0], [1, 1]]), rule)
+    p = astar(w, (0, 0), (3, 3))
+    theta_star(w, (0, 0), (3, 3))
+    line_cost(w, (0, 0), (3, 3))
+    shortcut(w, p)
+
+
+__all__ = ["astar", "path_cost", "warm_kernels"]

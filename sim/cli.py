@@ -1,0 +1,77 @@
+"""``edgepilot sitl ...`` subcommands."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from edgepilot import configs_dir
+from vehicle.config import ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def list_scenarios() -> int:
+    from sim.scenario import load_scenario
+
+    for p in sorted((configs_dir() / "scenarios").glob("*.toml")):
+        try:
+            sc = load_scenario(p)
+            print(f"{p.stem:28s} {sc.vehicle_config.kind}  {sc.description}")
+        except ConfigError as e:
+            print(f"{p.stem:28s} INVALID: {e}")
+    return EXIT_OK
+
+
+def run_scenario(args) -> int:
+    from sim.lockstep import run_lockstep
+    from sim.report import write_report
+    from sim.scenario import load_scenario
+
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    try:
+        sc = load_scenario(args.scenario)
+    except ConfigError as e:
+        err.print(f"[bold red]error:[/] {e}", markup=True, soft_wrap=True)
+        return EXIT_USAGE
+    quiet = getattr(args, "quiet", False)
+    if not quiet:
+        out.print(f"edgepilot SITL: {sc.name} ({sc.vehicle_config.kind}, {sc.vehicle_config.name}), "
+                  f"seed {args.seed if args.seed is not None else sc.seed}, "
+                  f"{len(sc.mission.waypoints)} waypoints")
+
+    def on_event(e):
+        if not quiet:
+            out.print(f"  [{e.t:7.1f} s] {e.text}")
+
+    progress_state = {"last": -1}
+
+    def on_tick(t, limit):
+        # One progress line per 10% of the time budget keeps logs readable
+        # when the run is much faster than real time.
+        pct = int(100 * t / limit) // 10
+        if not quiet and pct > progress_state["last"]:
+            progress_state["last"] = pct
+            out.print(f"  [{t:7.1f} s] running ({100 * t / limit:3.0f}% of the {limit:g} s limit)", style="dim")
+
+    res = run_lockstep(sc, seed=args.seed, speedup=args.speedup, on_event=on_event, on_tick=on_tick)
+    report_dir = args.out or Path("reports") / sc.name
+    write_report(res, sc, report_dir)
+    s = res.summary()
+    out.print()
+    out.print(f"scenario            {s['scenario']} (seed {s['seed']})")
+    out.print(f"result              {'PASS' if res.passed else 'FAIL'}")
+    out.print(f"waypoints reached   {s['waypoints_reached']}/{s['waypoints_total']}")
+    out.print(f"sim time            {s['sim_time_s']:.1f} s")
+    out.print(f"wall time           {s['wall_time_s']:.2f} s")
+    out.print(f"real-time factor    {s['real_time_factor']:.1f}x")
+    out.print(f"path length         {s['path_length_m']:.1f} m")
+    out.print(f"min clearance       {s['min_clearance_m']:.2f} m")
+    out.print(f"collisions          {s['collisions']}")
+    out.print(f"report              {report_dir}/ (trajectory.png, summary.json, track.csv)")
+    for r in res.reasons:
+        out.print(f"FAIL reason: {r}", style="bold red")
+    sys.stdout.flush()
+    return EXIT_OK if res.passed else EXIT_FAILED

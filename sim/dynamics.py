@@ -1,0 +1,131 @@
+"""Vehicle dynamics models, stepped on the simulated clock.
+
+Both consume the same normalised ``ActuatorCommand`` (left, right in
+[-1, 1]) a real motor controller gets, and keep their state in the ENU map
+frame.  Units SI, angles radians.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from vehicle.config import DiffDrive, Hull
+from vehicle.types import ActuatorCommand
+
+
+def _clip(v: float, lo: float, hi: float) -> float:
+    return lo if v < lo else hi if v > hi else v
+
+
+@dataclass
+class Truth:
+    """True kinematic state in the map frame."""
+
+    x: float
+    y: float
+    yaw: float
+    vx: float = 0.0        # velocity over ground [m/s]
+    vy: float = 0.0
+    yaw_rate: float = 0.0
+
+    @property
+    def speed(self) -> float:
+        return math.hypot(self.vx, self.vy)
+
+
+class DiffDriveModel:
+    """Differential-drive UGV: each wheel follows its commanded rim speed
+    through a first-order lag, rate-limited by the wheel acceleration limit
+    and saturated at the wheel's top speed; the body moves on the exact arc."""
+
+    def __init__(self, drive: DiffDrive, x: float, y: float, yaw: float):
+        self.p = drive
+        self.truth = Truth(x, y, yaw)
+        self.vl = 0.0
+        self.vr = 0.0
+
+    def _wheel(self, v: float, cmd: float, dt: float, brake: bool = False) -> float:
+        p = self.p
+        amax = p.wheel_max_accel
+        if brake:  # e-stop: the controller brakes at its limit, no lag
+            return v - _clip(v / dt, -amax, amax) * dt
+        target = _clip(cmd, -1.0, 1.0) * p.wheel_max_speed
+        rate = (target - v) / max(p.wheel_time_constant, dt)
+        v += _clip(rate, -amax, amax) * dt
+        return _clip(v, -p.wheel_max_speed, p.wheel_max_speed)
+
+    def step(self, dt: float, cmd: ActuatorCommand, current=(0.0, 0.0), wind=(0.0, 0.0)) -> None:
+        self.vl = self._wheel(self.vl, cmd.left, dt, cmd.estop)
+        self.vr = self._wheel(self.vr, cmd.right, dt, cmd.estop)
+        v = 0.5 * (self.vl + self.vr)
+        w = (self.vr - self.vl) / self.p.track_width
+        t = self.truth
+        if abs(w) < 1e-9:
+            t.x += v * math.cos(t.yaw) * dt
+            t.y += v * math.sin(t.yaw) * dt
+        else:
+            r = v / w
+            yaw1 = t.yaw + w * dt
+            t.x += r * (math.sin(yaw1) - math.sin(t.yaw))
+            t.y -= r * (math.cos(yaw1) - math.cos(t.yaw))
+        t.yaw = (t.yaw + w * dt + math.pi) % (2 * math.pi) - math.pi
+        t.vx, t.vy, t.yaw_rate = v * math.cos(t.yaw), v * math.sin(t.yaw), w
+
+
+class TwinThrusterModel:
+    """3-DOF (surge, sway, yaw) displacement hull with two fixed thrusters.
+
+    The state is the velocity relative to the water (u, v body frame, r);
+    drag (linear + quadratic) acts on it, so a boat with no thrust ends up
+    drifting with the current.  Over ground: R(yaw) [u, v] + current.
+    Rigid-body Coriolis terms with diagonal (added) mass; wind pushes with a
+    force proportional to the squared relative wind speed."""
+
+    def __init__(self, hull: Hull, x: float, y: float, yaw: float):
+        self.p = hull
+        self.truth = Truth(x, y, yaw)
+        self.u = 0.0
+        self.v = 0.0
+        self.r = 0.0
+        self.tl = 0.0
+        self.tr = 0.0
+
+    def _thrust(self, t: float, cmd: float, dt: float) -> float:
+        p = self.p
+        c = _clip(cmd, -1.0, 1.0)
+        target = c * p.max_thrust * (1.0 if c >= 0 else p.reverse_ratio)
+        if p.thrust_time_constant <= dt:
+            return target
+        return t + (target - t) * dt / p.thrust_time_constant
+
+    def step(self, dt: float, cmd: ActuatorCommand, current=(0.0, 0.0), wind=(0.0, 0.0)) -> None:
+        p = self.p
+        left, right = (0.0, 0.0) if cmd.estop else (cmd.left, cmd.right)
+        self.tl = self._thrust(self.tl, left, dt)
+        self.tr = self._thrust(self.tr, right, dt)
+        t = self.truth
+        c, s = math.cos(t.yaw), math.sin(t.yaw)
+        u, v, r = self.u, self.v, self.r
+        # Relative wind in the body frame (air velocity minus hull velocity over ground).
+        vx_g = c * u - s * v + current[0]
+        vy_g = s * u + c * v + current[1]
+        wx, wy = wind[0] - vx_g, wind[1] - vy_g
+        w_mag = math.hypot(wx, wy)
+        fw_x = p.wind_coefficient * w_mag * (c * wx + s * wy)
+        fw_y = p.wind_coefficient * w_mag * (-s * wx + c * wy)
+        X = self.tl + self.tr - p.surge_drag_linear * u - p.surge_drag_quadratic * u * abs(u) + fw_x
+        Y = -p.sway_drag_linear * v - p.sway_drag_quadratic * v * abs(v) + fw_y
+        N = ((self.tr - self.tl) * 0.5 * p.thruster_separation
+             - p.yaw_drag_linear * r - p.yaw_drag_quadratic * r * abs(r))
+        m11, m22, m33 = p.mass, p.sway_mass, p.yaw_inertia
+        du = (X + m22 * v * r) / m11
+        dv = (Y - m11 * u * r) / m22
+        dr = (N - (m22 - m11) * u * v) / m33
+        self.u, self.v, self.r = u + du * dt, v + dv * dt, r + dr * dt
+        t.yaw = (t.yaw + self.r * dt + math.pi) % (2 * math.pi) - math.pi
+        c, s = math.cos(t.yaw), math.sin(t.yaw)
+        t.vx = c * self.u - s * self.v + current[0]
+        t.vy = s * self.u + c * self.v + current[1]
+        t.x += t.vx * dt
+        t.y += t.vy * dt
+        t.yaw_rate = self.r

@@ -1,0 +1,168 @@
+"""Lockstep SITL: world and vehicle core stepped on one simulated clock.
+
+Physics runs at 100 Hz, the core at its configured control rate, sensors at
+theirs.  Nothing reads the wall clock except to report the real-time factor
+and, with ``speedup``, to pace the run; a seed gives the same track every
+run.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from sim.scenario import Scenario
+from sim.simulation import PHYSICS_DT, Simulation
+from vehicle.types import Event, MissionState
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    seed: int
+    passed: bool
+    reasons: list[str]
+    sim_time_s: float
+    wall_time_s: float
+    waypoints_total: int
+    waypoints_reached: int
+    path_length_m: float
+    min_clearance_m: float
+    collisions: int
+    max_cross_track_m: float
+    mission_complete: bool
+    failure: str | None
+    track: np.ndarray                      # (N, 6): t, x, y, yaw, speed, clearance
+    planned_paths: list[np.ndarray] = field(default_factory=list)
+    collision_points: list[tuple[float, float]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.sim_time_s / self.wall_time_s if self.wall_time_s > 0 else math.inf
+
+    def summary(self) -> dict:
+        return {
+            "scenario": self.scenario,
+            "seed": self.seed,
+            "passed": self.passed,
+            "reasons": self.reasons,
+            "waypoints_reached": self.waypoints_reached,
+            "waypoints_total": self.waypoints_total,
+            "mission_complete": self.mission_complete,
+            "failure": self.failure,
+            "sim_time_s": round(self.sim_time_s, 3),
+            "wall_time_s": round(self.wall_time_s, 3),
+            "real_time_factor": round(self.real_time_factor, 1),
+            "path_length_m": round(self.path_length_m, 2),
+            "min_clearance_m": round(self.min_clearance_m, 3),
+            "collisions": self.collisions,
+            "max_cross_track_m": round(self.max_cross_track_m, 3),
+            "events": [{"t": round(e.t, 2), "kind": e.kind, "text": e.text} for e in self.events],
+        }
+
+
+def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | None = None,
+                 on_event: Callable[[Event], None] | None = None,
+                 on_tick: Callable[[float, float], None] | None = None) -> RunResult:
+    """Run ``scenario`` to completion, failure or its time limit.
+
+    ``speedup``: None runs as fast as possible; N paces the run at N times
+    the wall clock.  ``on_event`` hears every core event as it happens;
+    ``on_tick(sim_t, limit)`` is called about once per simulated second."""
+    sim = Simulation(scenario, seed)
+    core = sim.make_core()
+    items = sim.mission_items()
+    res = core.set_mission(items)
+    if not res.ok:
+        raise ValueError(f"{scenario.source}: mission: {res.reason}")
+    n_wp = len(scenario.mission.waypoints) + (1 if scenario.mission.return_home else 0)
+    crit = scenario.criteria
+    control_every = max(1, int(round(1.0 / (scenario.vehicle_config.control.rate_hz * PHYSICS_DT))))
+    limit = crit.max_time_s
+    cursor = 0
+    events: list[Event] = []
+    reached: set[int] = set()
+    rows = []
+    planned: list[np.ndarray] = []
+    last_path = None
+    collisions = 0
+    in_collision = False
+    collision_points = []
+    min_clear = math.inf
+    max_cte = 0.0
+    started = False
+    cmd = core.last_command
+    wall0 = time.perf_counter()
+    step = 0
+    next_tick_report = 0.0
+    while True:
+        t = step * PHYSICS_DT
+        if step % control_every == 0:
+            for pts in sim.map_updates():
+                core.add_obstacles(t, pts)
+            cmd = core.step(t, sim.sensors(t))
+            if not started and core.state.valid:
+                core.arm(t)
+                core.start_mission(t)
+                started = True
+            new, cursor = core.events_since(cursor)
+            for e in new:
+                events.append(e)
+                if e.kind == "item_reached":
+                    reached.add(e.data["seq"])
+                if on_event:
+                    on_event(e)
+            if core.path is not None and core.path is not last_path:
+                last_path = core.path
+                planned.append(core.path.points.copy())
+            clear, hit = sim.clearance()
+            tr = sim.truth
+            if hit and not in_collision:
+                collisions += 1
+                collision_points.append((tr.x, tr.y))
+            in_collision = hit
+            min_clear = min(min_clear, clear)
+            if started and core.mode.name == "AUTO":
+                max_cte = max(max_cte, abs(core.cross_track_error))
+            rows.append((t, tr.x, tr.y, tr.yaw, tr.speed, clear))
+            if started and (core.mission_state == MissionState.COMPLETE or core.failure_reason):
+                break
+            if on_tick and t >= next_tick_report:
+                on_tick(t, limit)
+                next_tick_report += 1.0
+        if t >= limit:
+            break
+        sim.step(PHYSICS_DT, cmd)
+        step += 1
+        if speedup:
+            ahead = sim.t / speedup - (time.perf_counter() - wall0)
+            if ahead > 0.002:
+                time.sleep(ahead)
+    wall = time.perf_counter() - wall0
+    track = np.array(rows, dtype=np.float64)
+    dist = float(np.sum(np.hypot(np.diff(track[:, 1]), np.diff(track[:, 2])))) if len(track) > 1 else 0.0
+    complete = core.mission_state == MissionState.COMPLETE
+    reasons = []
+    if core.failure_reason:
+        reasons.append(core.failure_reason)
+    if crit.all_waypoints and not complete:
+        reasons.append(f"mission not complete: {len(reached)}/{n_wp} waypoints reached"
+                       + ("" if core.failure_reason else f" within {limit:g} s"))
+    if crit.no_collision and collisions:
+        reasons.append(f"{collisions} collision(s), first at ({collision_points[0][0]:.1f}, "
+                       f"{collision_points[0][1]:.1f}) m")
+    if min_clear < crit.min_clearance_m:
+        reasons.append(f"minimum clearance {min_clear:.2f} m is below the required {crit.min_clearance_m:.2f} m")
+    if crit.max_cross_track_m is not None and max_cte > crit.max_cross_track_m:
+        reasons.append(f"cross-track error reached {max_cte:.2f} m (limit {crit.max_cross_track_m:.2f} m)")
+    return RunResult(
+        scenario=scenario.name, seed=sim.seed, passed=not reasons, reasons=reasons,
+        sim_time_s=float(track[-1, 0]) if len(track) else 0.0, wall_time_s=wall,
+        waypoints_total=n_wp, waypoints_reached=len(reached), path_length_m=dist,
+        min_clearance_m=min_clear if math.isfinite(min_clear) else 0.0, collisions=collisions,
+        max_cross_track_m=max_cte, mission_complete=complete, failure=core.failure_reason,
+        track=track, planned_paths=planned, collision_points=collision_points, events=events)

@@ -1,0 +1,76 @@
+"""Run reports: a trajectory plot PNG, a summary JSON and the track CSV."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from sim.lockstep import RunResult
+from sim.scenario import Scenario
+from sim.world import SimWorld
+
+
+def write_report(result: RunResult, scenario: Scenario, out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+    np.savetxt(out / "track.csv", result.track, delimiter=",", fmt="%.4f",
+               header="t_s,x_m,y_m,yaw_rad,speed_mps,clearance_m", comments="")
+    plot_trajectory(result, scenario, out / "trajectory.png")
+    return out
+
+
+def plot_trajectory(result: RunResult, scenario: Scenario, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    world = SimWorld(scenario)
+    world.rebuild(float("inf"))
+    xmin, ymin, xmax, ymax = scenario.world.bounds
+    prior = world.prior_map().occupied
+    truth = world.truth.occupied
+    img = np.zeros(truth.shape + (3,))
+    ground = (0.93, 0.93, 0.9) if scenario.world.surface == "ground" else (0.78, 0.88, 0.97)
+    img[:] = ground
+    img[truth] = (0.45, 0.42, 0.38) if scenario.world.surface == "ground" else (0.55, 0.5, 0.35)
+    img[truth & ~prior] = (0.85, 0.45, 0.2)  # not on the vehicle's map
+    aspect = (ymax - ymin) / (xmax - xmin)
+    fig, ax = plt.subplots(figsize=(10, max(4.0, 10 * aspect)), dpi=100)
+    ax.imshow(img, origin="lower", extent=(xmin, xmax, ymin, ymax), interpolation="nearest")
+    for i, p in enumerate(result.planned_paths):
+        ax.plot(p[:, 0], p[:, 1], "--", color="tab:blue", lw=1, alpha=0.7,
+                label="planned path" if i == 0 else None)
+    tr = result.track
+    if len(tr):
+        ax.plot(tr[:, 1], tr[:, 2], "-", color="tab:red", lw=1.6, label="driven track")
+    wps = np.array(scenario.mission.waypoints)
+    ax.plot(wps[:, 0], wps[:, 1], "o", ms=9, mfc="none", mec="black", mew=1.5, label="waypoints")
+    for i, (x, y) in enumerate(wps, 1):
+        ax.annotate(str(i), (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
+    ax.plot(scenario.start.x, scenario.start.y, "^", color="tab:green", ms=10, label="start")
+    if result.collision_points:
+        cp = np.array(result.collision_points)
+        ax.plot(cp[:, 0], cp[:, 1], "x", color="magenta", ms=12, mew=2.5, label="collision")
+    cur = scenario.world.current
+    if scenario.world.surface == "water" and (cur[0] or cur[1]):
+        ax.annotate("", xy=(xmin + 0.08 * (xmax - xmin) + 4 * cur[0], ymax - 0.1 * (ymax - ymin) + 4 * cur[1]),
+                    xytext=(xmin + 0.08 * (xmax - xmin), ymax - 0.1 * (ymax - ymin)),
+                    arrowprops=dict(arrowstyle="->", color="navy", lw=2))
+        ax.text(xmin + 0.02 * (xmax - xmin), ymax - 0.05 * (ymax - ymin),
+                f"current {np.hypot(*cur):.2f} m/s", color="navy", fontsize=9)
+    status = "PASS" if result.passed else "FAIL"
+    ax.set_title(f"{scenario.name}  seed {result.seed}  {status}  "
+                 f"{result.waypoints_reached}/{result.waypoints_total} wp  "
+                 f"{result.sim_time_s:.0f} s  min clearance {result.min_clearance_m:.2f} m")
+    ax.set_xlabel("x east [m]")
+    ax.set_ylabel("y north [m]")
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin, ymax)
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.85)
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)

@@ -1,0 +1,153 @@
+"""Scenario files: world, vehicle, start pose, mission, seed, faults and
+pass criteria, parsed from TOML into validated models.
+
+Positions in scenario files are map-frame metres (ENU: x east, y north);
+``world.origin`` anchors the map frame to WGS84.  Relative paths (map
+images, vehicle files) resolve against the scenario file's folder; a bare
+vehicle name such as ``"ugv"`` means ``configs/vehicles/ugv.toml``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from edgepilot import configs_dir
+from vehicle.config import ConfigError, Strict, VehicleConfig, load_vehicle_config, parse_model, read_toml
+
+XY = tuple[float, float]
+
+
+class Obstacle(Strict):
+    """A static obstacle. ``mapped = false`` keeps it off the vehicle's prior
+    map: only its sensors can find it.  ``appear_at_s`` makes it appear
+    part-way through a run (it is absent before).  ``reported = true`` sends
+    an obstacle that appears part-way to the vehicle as a map update at that
+    moment (as an operator's report or a detection service would), through
+    ``VehicleCore.add_obstacles``; otherwise only sensors can find it."""
+
+    type: Literal["polygon", "circle"]
+    points: list[XY] | None = None
+    center: XY | None = None
+    radius: float | None = Field(default=None, gt=0)
+    mapped: bool = True
+    appear_at_s: float = Field(default=0.0, ge=0)
+    reported: bool = False
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _shape(self):
+        if self.type == "polygon" and (self.points is None or len(self.points) < 3):
+            raise ValueError("a polygon obstacle needs 'points' with at least 3 [x, y] vertices")
+        if self.type == "circle" and (self.center is None or self.radius is None):
+            raise ValueError("a circle obstacle needs 'center' = [x, y] and 'radius' > 0")
+        return self
+
+
+class World(Strict):
+    bounds: tuple[float, float, float, float] = Field(description="xmin, ymin, xmax, ymax [m]")
+    origin: tuple[float, float] = Field(description="WGS84 lat, lon of the map frame's (0, 0)")
+    resolution: float = Field(default=0.05, gt=0, le=1.0)
+    surface: Literal["ground", "water"] = "ground"
+    map: str | None = Field(default=None, description="ROS map_server YAML to load as the base layer")
+    obstacles: list[Obstacle] = []
+    current: XY = (0.0, 0.0)
+    wind: XY = (0.0, 0.0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        xmin, ymin, xmax, ymax = self.bounds
+        if not (xmax > xmin and ymax > ymin):
+            raise ValueError(f"bounds must be [xmin, ymin, xmax, ymax] with max > min, got {list(self.bounds)}")
+        lat, lon = self.origin
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError(f"origin must be [lat, lon] in degrees, got {list(self.origin)}")
+        return self
+
+
+class Start(Strict):
+    x: float
+    y: float
+    yaw_deg: float = 0.0
+
+
+class Mission(Strict):
+    waypoints: list[XY] = Field(min_length=1)
+    speed: float | None = Field(default=None, gt=0)
+    loiter_s: list[float] | None = None
+    return_home: bool = False
+
+
+class Criteria(Strict):
+    all_waypoints: bool = True
+    no_collision: bool = True
+    min_clearance_m: float = Field(default=0.0, ge=0)
+    max_time_s: float = Field(default=600.0, gt=0)
+    max_cross_track_m: float | None = Field(default=None, gt=0)
+
+
+class Scenario(Strict):
+    name: str
+    description: str = ""
+    vehicle: str
+    seed: int = 0
+    world: World
+    start: Start
+    mission: Mission
+    criteria: Criteria = Criteria()
+    faults: list[dict] = []
+
+    # Filled in by load_scenario, not by the file.
+    source: str = ""
+    vehicle_config: VehicleConfig | None = None
+
+    def base_dir(self) -> Path:
+        return Path(self.source).parent if self.source else configs_dir() / "scenarios"
+
+    def resolve(self, rel: str) -> Path:
+        p = Path(rel)
+        return p if p.is_absolute() else self.base_dir() / p
+
+
+def scenario_path(name_or_path: str | Path) -> Path:
+    """A scenario name (``ugv_yard``) or a path to a TOML file."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        return p
+    cand = configs_dir() / "scenarios" / f"{name_or_path}.toml"
+    if cand.exists():
+        return cand
+    known = ", ".join(sorted(q.stem for q in (configs_dir() / "scenarios").glob("*.toml")))
+    raise ConfigError(f"no scenario named {str(name_or_path)!r} (known: {known})")
+
+
+def vehicle_path(ref: str, base: Path) -> Path:
+    p = Path(ref)
+    if p.suffix == ".toml":
+        return p if p.is_absolute() else base / p
+    return configs_dir() / "vehicles" / f"{ref}.toml"
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load and validate a scenario and the vehicle file it names."""
+    path = scenario_path(name_or_path)
+    data = read_toml(path)
+    sc = parse_model(Scenario, data, path)
+    vpath = vehicle_path(sc.vehicle, path.parent)
+    if not vpath.exists():
+        raise ConfigError(f"{path}: vehicle: no vehicle file {str(vpath)!r}")
+    vcfg = load_vehicle_config(vpath)
+    xmin, ymin, xmax, ymax = sc.world.bounds
+    for i, (x, y) in enumerate(sc.mission.waypoints):
+        if not (xmin <= x <= xmax and ymin <= y <= ymax):
+            raise ConfigError(f"{path}: mission.waypoints.{i}: ({x}, {y}) is outside world.bounds {list(sc.world.bounds)}")
+    if not (xmin <= sc.start.x <= xmax and ymin <= sc.start.y <= ymax):
+        raise ConfigError(f"{path}: start: ({sc.start.x}, {sc.start.y}) is outside world.bounds")
+    if sc.mission.loiter_s is not None and len(sc.mission.loiter_s) != len(sc.mission.waypoints):
+        raise ConfigError(f"{path}: mission.loiter_s: expected {len(sc.mission.waypoints)} values "
+                          f"(one per waypoint), got {len(sc.mission.loiter_s)}")
+    if (vcfg.kind == "usv") != (sc.world.surface == "water"):
+        raise ConfigError(f"{path}: world.surface: a {vcfg.kind} needs surface = "
+                          f"{'water' if vcfg.kind == 'usv' else 'ground'}")
+    return sc.model_copy(update={"source": str(path), "vehicle_config": vcfg})

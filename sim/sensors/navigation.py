@@ -1,0 +1,89 @@
+"""Simulated GPS, compass and battery, sampled at their configured rates.
+
+GPS error = a slowly wandering bias (first-order Gauss-Markov, 60 s
+correlation, the dominant error of a real receiver) plus white noise.
+All randomness comes from the scenario's Generator.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sim.dynamics import Truth
+from vehicle.config import CompassConfig, GpsConfig
+from vehicle.geo import LocalFrame
+from vehicle.types import CompassReading, GpsFix
+
+
+class GpsModel:
+    BIAS_TAU_S = 60.0
+
+    def __init__(self, cfg: GpsConfig, frame: LocalFrame, rng: np.random.Generator):
+        self.cfg = cfg
+        self.frame = frame
+        self.rng = rng
+        self.period = 1.0 / cfg.rate_hz
+        self.next_t = 0.0
+        self.bias = np.zeros(2)
+        self.last_t = 0.0
+        self.available = True
+
+    def sample(self, now: float, truth: Truth) -> GpsFix | None:
+        if now + 1e-9 < self.next_t:
+            return None
+        self.next_t += self.period
+        dt = now - self.last_t
+        self.last_t = now
+        sigma_b = 0.5 * self.cfg.noise_m
+        a = math.exp(-dt / self.BIAS_TAU_S)
+        self.bias = a * self.bias + math.sqrt(max(1 - a * a, 0.0)) * sigma_b * self.rng.standard_normal(2)
+        if not self.available:
+            return GpsFix(now, 0.0, 0.0, 0, 0, 99.0)
+        n = self.rng.standard_normal(4)
+        wn = 0.8 * self.cfg.noise_m
+        x = truth.x + self.bias[0] + wn * n[0]
+        y = truth.y + self.bias[1] + wn * n[1]
+        lat, lon = self.frame.to_geo(x, y)
+        vn = self.cfg.velocity_noise
+        return GpsFix(now, lat, lon, 3, self.cfg.satellites, max(self.cfg.noise_m, 0.05),
+                      truth.vx + vn * n[2], truth.vy + vn * n[3])
+
+
+class CompassModel:
+    def __init__(self, cfg: CompassConfig, rng: np.random.Generator):
+        self.cfg = cfg
+        self.rng = rng
+        self.period = 1.0 / cfg.rate_hz
+        self.next_t = 0.0
+
+    def sample(self, now: float, truth: Truth) -> CompassReading | None:
+        if now + 1e-9 < self.next_t:
+            return None
+        self.next_t += self.period
+        yaw = truth.yaw + math.radians(self.cfg.noise_deg) * self.rng.standard_normal()
+        return CompassReading(now, (yaw + math.pi) % (2 * math.pi) - math.pi)
+
+
+class BatteryModel:
+    """A pack that drains with motor effort: idle load plus load proportional
+    to the mean absolute command.  Voltage falls linearly from full to empty."""
+
+    def __init__(self, capacity_wh: float = 400.0, idle_w: float = 15.0, max_motor_w: float = 300.0,
+                 v_full: float = 25.2, v_empty: float = 19.8):
+        self.capacity_j = capacity_wh * 3600.0
+        self.energy_j = self.capacity_j
+        self.idle_w, self.max_motor_w = idle_w, max_motor_w
+        self.v_full, self.v_empty = v_full, v_empty
+
+    def step(self, dt: float, left: float, right: float) -> None:
+        p = self.idle_w + self.max_motor_w * 0.5 * (abs(left) + abs(right))
+        self.energy_j = max(0.0, self.energy_j - p * dt)
+
+    @property
+    def remaining(self) -> float:
+        return self.energy_j / self.capacity_j
+
+    @property
+    def voltage(self) -> float:
+        return self.v_empty + (self.v_full - self.v_empty) * self.remaining

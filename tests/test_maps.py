@@ -1,0 +1,50 @@
+"""ROS map_server PGM+YAML maps: round trip and use as a scenario base layer."""
+import numpy as np
+import pytest
+
+from sim.lockstep import run_lockstep
+from sim.scenario import load_scenario
+from vehicle.maps import GridMap, MapFileError, load_map_server, save_map_server
+
+
+def test_round_trip_keeps_cells_and_georeference(tmp_path):
+    occ = np.zeros((40, 60), bool)
+    occ[5, 7] = occ[30:35, 50] = True
+    unk = np.zeros_like(occ)
+    unk[0:3, 0:3] = True
+    g = GridMap(occ, 0.25, -3.0, 2.0, unk)
+    y = save_map_server(g, tmp_path / "m.yaml")
+    h = load_map_server(y)
+    assert np.array_equal(h.occupied, occ) and np.array_equal(h.unknown, unk)
+    assert (h.resolution, h.origin_x, h.origin_y) == (0.25, -3.0, 2.0)
+    # Row 0 is the south edge: the image's last line.
+    assert h.world_to_cell(-3.0 + 7 * 0.25 + 0.1, 2.0 + 5 * 0.25 + 0.1) == (5, 7)
+    assert (tmp_path / "m.pgm").read_bytes().startswith(b"P5")
+
+
+def test_bad_map_files(tmp_path):
+    (tmp_path / "a.yaml").write_text("image: nothing.pgm\nresolution: 0.1\norigin: [0, 0, 0]\n")
+    with pytest.raises(MapFileError, match="could not be read"):
+        load_map_server(tmp_path / "a.yaml")
+    (tmp_path / "b.yaml").write_text("image: x.pgm\nresolution: -1\norigin: [0, 0, 0]\n")
+    with pytest.raises(MapFileError, match="'resolution' must be a positive"):
+        load_map_server(tmp_path / "b.yaml")
+    (tmp_path / "c.yaml").write_text("image: x.pgm\norigin: [0, 0, 0]\n")
+    with pytest.raises(MapFileError, match="missing key 'resolution'"):
+        load_map_server(tmp_path / "c.yaml")
+
+
+def test_scenario_on_a_map_server_map(tmp_path):
+    occ = np.zeros((150, 200), bool)       # 30 x 20 m at 0.1 m... 20 x 15 m at 0.1
+    occ[0:110, 95:105] = True              # a wall from the south edge, gap in the north
+    save_map_server(GridMap(occ, 0.1, 0.0, 0.0), tmp_path / "wall.yaml")
+    (tmp_path / "sc.toml").write_text(
+        'name = "map_wall"\nvehicle = "ugv"\nseed = 5\n'
+        '[world]\nbounds = [0.0, 0.0, 20.0, 15.0]\norigin = [47.0, 8.0]\nmap = "wall.yaml"\n'
+        '[start]\nx = 3.0\ny = 3.0\n[mission]\nwaypoints = [[17.0, 3.0]]\n'
+        '[criteria]\nmin_clearance_m = 0.1\nmax_time_s = 120\n')
+    sc = load_scenario(tmp_path / "sc.toml")
+    r = run_lockstep(sc)
+    assert r.passed, r.reasons
+    # It had to go round the north end of the wall (y > 11 m).
+    assert r.track[:, 2].max() > 11.0

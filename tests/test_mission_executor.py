@@ -1,0 +1,63 @@
+"""The mission executor: DO_ items, jumps, validation."""
+from vehicle.mission import MissionExecutor, validate_mission
+from vehicle.types import Cmd, MissionItem
+
+
+def wp(seq, lat=47.0, lon=8.0):
+    return MissionItem(seq, int(Cmd.NAV_WAYPOINT), lat, lon)
+
+
+def walk(ex, limit=50):
+    seen = []
+    for _ in range(limit):
+        t = ex.current_target()
+        if t.kind == "done":
+            break
+        seen.append(t.seq)
+        ex.advance()
+    return seen
+
+
+def test_plain_waypoints_in_order_skipping_home():
+    ex = MissionExecutor([wp(0), wp(1), wp(2), wp(3)])
+    assert walk(ex) == [1, 2, 3] and ex.complete
+
+
+def test_do_jump_repeats_the_given_count():
+    items = [wp(0), wp(1), wp(2), MissionItem(3, int(Cmd.DO_JUMP), param1=1, param2=2), wp(4)]
+    assert validate_mission(items) is None
+    assert walk(MissionExecutor(items)) == [1, 2, 1, 2, 1, 2, 4]
+
+
+def test_do_change_speed_applies_when_passed():
+    items = [wp(0), wp(1), MissionItem(2, int(Cmd.DO_CHANGE_SPEED), param1=1, param2=0.7), wp(3)]
+    ex = MissionExecutor(items)
+    assert ex.current_target().seq == 1 and ex.speed_override is None
+    ex.advance()
+    assert ex.current_target().seq == 3 and ex.speed_override == 0.7
+
+
+def test_loiter_and_rtl_targets():
+    items = [wp(0), MissionItem(1, int(Cmd.NAV_LOITER_TIME), 47.0, 8.0, param1=12.0),
+             MissionItem(2, int(Cmd.NAV_RETURN_TO_LAUNCH))]
+    ex = MissionExecutor(items)
+    t = ex.current_target()
+    assert (t.kind, t.hold_s) == ("loiter_time", 12.0)
+    ex.advance()
+    assert ex.current_target().kind == "rtl"
+
+
+def test_set_current_and_restart():
+    ex = MissionExecutor([wp(0), wp(1), wp(2), wp(3)])
+    assert ex.set_current(3) and ex.current_target().seq == 3
+    assert not ex.set_current(9)
+    ex.restart()
+    assert ex.current_target().seq == 1
+
+
+def test_validation_reasons():
+    assert "seq" in validate_mission([wp(0), wp(2)])
+    assert "not supported" in validate_mission([wp(0), MissionItem(1, 12345)])
+    assert "latitude" in validate_mission([wp(0), wp(1, lat=123.0)])
+    assert "DO_JUMP target 7" in validate_mission([wp(0), wp(1), MissionItem(2, int(Cmd.DO_JUMP), param1=7, param2=1)])
+    assert "hold time" in validate_mission([wp(0), MissionItem(1, int(Cmd.NAV_LOITER_TIME), 47, 8, param1=-1)])

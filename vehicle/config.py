@@ -1,0 +1,196 @@
+"""Vehicle configuration: TOML files parsed into validated, typed models.
+
+A bad file refuses to load with a ``ConfigError`` naming the file, the key
+path and what was expected.  Units are SI; angles in config files are in
+degrees where the key says ``_deg``.
+"""
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing, unparsable or invalid."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+PosFloat = Field(gt=0)
+
+
+class Geometry(Strict):
+    length: float = Field(gt=0, description="hull/chassis length [m]")
+    width: float = Field(gt=0, description="hull/chassis width [m]")
+
+    @property
+    def circumscribed_radius(self) -> float:
+        return 0.5 * math.hypot(self.length, self.width)
+
+    @property
+    def inscribed_radius(self) -> float:
+        return 0.5 * min(self.length, self.width)
+
+
+class Limits(Strict):
+    max_speed: float = Field(gt=0, description="[m/s]")
+    max_accel: float = Field(gt=0, description="[m/s^2]")
+    max_yaw_rate: float = Field(gt=0, description="[rad/s]")
+
+
+class DiffDrive(Strict):
+    """Differential-drive chassis (UGV)."""
+
+    track_width: float = Field(gt=0, description="distance between wheel centres [m]")
+    wheel_max_speed: float = Field(gt=0, description="wheel rim speed at full command [m/s]")
+    wheel_max_accel: float = Field(gt=0, description="wheel rim acceleration limit [m/s^2]")
+    wheel_time_constant: float = Field(ge=0, description="motor first-order lag [s]")
+
+
+class Hull(Strict):
+    """Twin-thruster displacement hull (USV), 3-DOF surge/sway/yaw."""
+
+    mass: float = Field(gt=0, description="[kg], including added mass in surge")
+    sway_mass: float = Field(gt=0, description="[kg], mass plus added mass in sway")
+    yaw_inertia: float = Field(gt=0, description="[kg m^2], including added inertia")
+    thruster_separation: float = Field(gt=0, description="lateral distance between thrusters [m]")
+    max_thrust: float = Field(gt=0, description="forward thrust of one thruster at full command [N]")
+    reverse_ratio: float = Field(gt=0, le=1, description="reverse thrust as a fraction of forward")
+    thrust_time_constant: float = Field(ge=0, description="[s]")
+    surge_drag_linear: float = Field(ge=0, description="[N s/m]")
+    surge_drag_quadratic: float = Field(ge=0, description="[N s^2/m^2]")
+    sway_drag_linear: float = Field(ge=0, description="[N s/m]")
+    sway_drag_quadratic: float = Field(ge=0, description="[N s^2/m^2]")
+    yaw_drag_linear: float = Field(ge=0, description="[N m s/rad]")
+    yaw_drag_quadratic: float = Field(ge=0, description="[N m s^2/rad^2]")
+    wind_coefficient: float = Field(ge=0, description="wind force per squared relative wind speed [N s^2/m^2]")
+
+
+class GpsConfig(Strict):
+    rate_hz: float = Field(gt=0, le=50)
+    noise_m: float = Field(ge=0, description="1-sigma horizontal position noise [m]")
+    velocity_noise: float = Field(ge=0, description="1-sigma velocity noise [m/s]")
+    satellites: int = Field(default=12, ge=0)
+
+
+class CompassConfig(Strict):
+    rate_hz: float = Field(gt=0, le=200)
+    noise_deg: float = Field(ge=0, description="1-sigma heading noise [deg]")
+
+
+class LidarConfig(Strict):
+    rate_hz: float = Field(gt=0, le=100)
+    beams: int = Field(gt=0, le=10000)
+    fov_deg: float = Field(gt=0, le=360)
+    max_range: float = Field(gt=0)
+    noise_m: float = Field(ge=0)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+
+
+class Sensors(Strict):
+    gps: GpsConfig
+    compass: CompassConfig
+    lidar: LidarConfig | None = None
+
+
+class Control(Strict):
+    rate_hz: float = Field(gt=0, le=400, description="control loop rate [Hz]")
+    cruise_speed: float = Field(gt=0, description="default mission speed [m/s]")
+    acceptance_radius: float = Field(gt=0, description="waypoint reached within this distance [m]")
+    lookahead: float = Field(gt=0, description="pure-pursuit / LOS lookahead distance [m]")
+    heading_kp: float = Field(ge=0)
+    heading_kd: float = Field(ge=0)
+    speed_kp: float = Field(ge=0)
+    speed_ki: float = Field(ge=0)
+    cross_track_ki: float = Field(default=0.0, ge=0, description="LOS integral gain (current compensation)")
+
+
+class Planning(Strict):
+    resolution: float = Field(gt=0, description="planning grid cell size [m]")
+    safety_margin: float = Field(ge=0, description="extra clearance kept beyond the footprint [m]")
+    inflation_radius: float = Field(gt=0, description="cost decays to zero at this distance [m]")
+
+
+class Failsafe(Strict):
+    gcs_timeout_s: float = Field(default=5.0, gt=0)
+    gcs_action: Literal["HOLD", "RTL", "NONE"] = "HOLD"
+    battery_low_fraction: float = Field(default=0.25, ge=0, le=1)
+    battery_critical_fraction: float = Field(default=0.10, ge=0, le=1)
+
+
+class MavlinkConfig(Strict):
+    sysid: int = Field(default=1, ge=1, le=255)
+    signing_key_file: str | None = None
+
+
+class VehicleConfig(Strict):
+    name: str
+    kind: Literal["ugv", "usv"]
+    geometry: Geometry
+    limits: Limits
+    drive: DiffDrive | None = None
+    hull: Hull | None = None
+    sensors: Sensors
+    control: Control
+    planning: Planning
+    failsafe: Failsafe = Failsafe()
+    mavlink: MavlinkConfig = MavlinkConfig()
+
+    @model_validator(mode="after")
+    def _chassis_matches_kind(self):
+        if self.kind == "ugv" and self.drive is None:
+            raise ValueError("kind 'ugv' needs a [drive] table (differential drive)")
+        if self.kind == "usv" and self.hull is None:
+            raise ValueError("kind 'usv' needs a [hull] table (twin-thruster hull)")
+        return self
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def format_validation_error(path: Path | str, err: ValidationError) -> str:
+    """One line per problem: ``file: key.path: what was expected (got X)``."""
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check spelling)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        got = "" if e["type"] in ("missing", "model_type") else f" (got {e.get('input')!r})"
+        if e["type"] == "extra_forbidden":
+            got = ""
+        lines.append(f"{path}: {loc}: {msg}{got}")
+    return "\n".join(lines)
+
+
+def read_toml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def parse_model(model: type[M], data: dict, source: str | Path) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(source, e)) from None
+
+
+def load_vehicle_config(path: str | Path) -> VehicleConfig:
+    """Load and validate a vehicle TOML file; raises ConfigError."""
+    return parse_model(VehicleConfig, read_toml(path), path)

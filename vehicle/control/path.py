@@ -1,0 +1,68 @@
+"""Polyline paths in the map frame and the geometry followers need."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Projection:
+    s: float                  # along-track distance of the closest point [m]
+    cross_track_error: float  # signed, positive when the path is to the vehicle's right... see below
+    segment: int              # index of the segment holding the closest point
+    heading: float            # path direction there [rad, ENU]
+
+
+class PolylinePath:
+    """An (N, 2) float64 array of map-frame points [x, y] with arc length.
+
+    ``cross_track_error`` is positive when the vehicle is to the *left* of
+    the path direction (ENU: counter-clockwise side)."""
+
+    def __init__(self, points: np.ndarray):
+        pts = np.asarray(points, dtype=np.float64)
+        if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 1:
+            raise ValueError(f"path points must be (N, 2) with N >= 1, got shape {pts.shape}")
+        if len(pts) == 1:
+            pts = np.vstack((pts, pts))
+        # Drop repeated points: zero-length segments have no direction.
+        keep = np.ones(len(pts), bool)
+        keep[1:] = np.hypot(*(pts[1:] - pts[:-1]).T) > 1e-9
+        pts = pts[keep]
+        if len(pts) == 1:
+            pts = np.vstack((pts, pts + [1e-6, 0.0]))
+        self.points = pts
+        seg = pts[1:] - pts[:-1]
+        self.seg_len = np.hypot(seg[:, 0], seg[:, 1])
+        self.seg_dir = seg / self.seg_len[:, None]
+        self.cum = np.concatenate(([0.0], np.cumsum(self.seg_len)))
+        self.length = float(self.cum[-1])
+
+    def project(self, x: float, y: float, s_hint: float | None = None, window: float = 10.0) -> Projection:
+        """Closest point on the path.  With ``s_hint`` only segments within
+        ``window`` metres of it are searched, so a path that doubles back
+        does not make the follower jump ahead."""
+        p = np.array([x, y])
+        d = p - self.points[:-1]
+        t = np.clip(np.einsum("ij,ij->i", d, self.seg_dir), 0.0, self.seg_len)
+        closest = self.points[:-1] + self.seg_dir * t[:, None]
+        dist = np.hypot(*(closest - p).T)
+        if s_hint is not None:
+            s_seg = self.cum[:-1] + t
+            far = np.abs(s_seg - s_hint) > window
+            if not far.all():
+                dist = np.where(far, np.inf, dist)
+        i = int(np.argmin(dist))
+        dx, dy = self.seg_dir[i]
+        rel = p - closest[i]
+        cte = float(dx * rel[1] - dy * rel[0])
+        return Projection(float(self.cum[i] + t[i]), cte, i, math.atan2(dy, dx))
+
+    def point_at(self, s: float) -> tuple[float, float]:
+        s = min(max(s, 0.0), self.length)
+        i = int(np.searchsorted(self.cum, s, side="right") - 1)
+        i = min(max(i, 0), len(self.seg_len) - 1)
+        q = self.points[i] + self.seg_dir[i] * (s - self.cum[i])
+        return float(q[0]), float(q[1])

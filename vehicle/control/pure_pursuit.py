@@ -1,0 +1,59 @@
+"""Pure-pursuit path following for a differential-drive UGV."""
+from __future__ import annotations
+
+import math
+
+from vehicle.config import VehicleConfig
+from vehicle.control.path import PolylinePath
+from vehicle.geo import wrap_pi
+from vehicle.types import ActuatorCommand, VehicleState
+
+TURN_IN_PLACE = math.radians(60.0)
+
+
+class PurePursuit:
+    """Steers toward the point ``lookahead`` metres ahead along the path;
+    turns in place when that point is far off the nose, which a skid- or
+    differential-steer chassis can do and avoids swinging wide near walls."""
+
+    def __init__(self, cfg: VehicleConfig):
+        if cfg.drive is None:
+            raise ValueError("pure pursuit needs a differential-drive [drive] config")
+        self.cfg = cfg
+        self.s = 0.0
+
+    def reset(self) -> None:
+        self.s = 0.0
+
+    def command(self, state: VehicleState, path: PolylinePath, speed: float, lookahead: float,
+                stop_at_end: bool) -> tuple[ActuatorCommand, float]:
+        """Returns the wheel command and the cross-track error [m]."""
+        proj = path.project(state.x, state.y, s_hint=self.s, window=max(3.0 * lookahead, 5.0))
+        self.s = max(self.s, proj.s)
+        tx, ty = path.point_at(self.s + lookahead)
+        dist_end = math.hypot(path.points[-1][0] - state.x, path.points[-1][1] - state.y)
+        alpha = wrap_pi(math.atan2(ty - state.y, tx - state.x) - state.yaw)
+        lim = self.cfg.limits
+        v = min(speed, lim.max_speed)
+        if stop_at_end:
+            v = min(v, math.sqrt(2.0 * 0.5 * lim.max_accel * max(dist_end - 0.1, 0.0)) + 0.1)
+        if abs(alpha) > TURN_IN_PLACE:
+            v = 0.0
+            w = math.copysign(min(lim.max_yaw_rate, 2.0 * abs(alpha)), alpha)
+        else:
+            ld = max(math.hypot(tx - state.x, ty - state.y), 1e-3)
+            kappa = 2.0 * math.sin(alpha) / ld
+            # Slow down in tight turns so the yaw-rate limit holds.
+            if abs(kappa) > 1e-6:
+                v = min(v, lim.max_yaw_rate / abs(kappa))
+            w = max(-lim.max_yaw_rate, min(lim.max_yaw_rate, v * kappa))
+        return self.wheels(v, w), proj.cross_track_error
+
+    def wheels(self, v: float, w: float) -> ActuatorCommand:
+        d = self.cfg.drive
+        half = 0.5 * d.track_width
+        vl, vr = v - w * half, v + w * half
+        m = max(abs(vl), abs(vr))
+        if m > d.wheel_max_speed:  # keep curvature, scale speed
+            vl, vr = vl * d.wheel_max_speed / m, vr * d.wheel_max_speed / m
+        return ActuatorCommand(vl / d.wheel_max_speed, vr / d.wheel_max_speed)

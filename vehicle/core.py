@@ -1,0 +1,540 @@
+"""The autonomy core: state in, command out.
+
+``VehicleCore.step(now, frame)`` runs one control tick: estimation, mode
+logic, mission execution, planning and path following, and returns the
+``ActuatorCommand`` for the drivers.  Operator commands (arm, modes,
+missions, goto) are methods returning ``CommandResult``.  Nothing here reads
+the clock or touches I/O; the runtime loop or the simulator calls in.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from vehicle.config import VehicleConfig
+from vehicle.control.los import LosGuidance
+from vehicle.control.path import PolylinePath
+from vehicle.control.pure_pursuit import PurePursuit
+from vehicle.estimation import GpsCompassFilter
+from vehicle.geo import LocalFrame
+from vehicle.maps import GridMap
+from vehicle.mission import MissionExecutor, NavTarget, validate_mission
+from vehicle.params import ParamStore
+from vehicle.planning import astar
+from vehicle.types import (ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
+                           MissionState, Mode, SensorFrame, Severity, VehicleState)
+
+LETHAL_COST = np.float32(np.inf)
+MAV_RESULT_ACCEPTED, MAV_RESULT_TEMP_REJECTED, MAV_RESULT_DENIED, MAV_RESULT_UNSUPPORTED, MAV_RESULT_FAILED = 0, 1, 2, 3, 4
+
+
+class PlanningError(Exception):
+    """No safe path to a target; the message says why in an operator's words."""
+
+
+class PlanningGrid:
+    """The prior map turned into A* weights at the planning resolution.
+
+    Lethal (inf) within the vehicle's inscribed radius plus safety margin of
+    an obstacle, then a cost decaying with distance out to the inflation
+    radius, so paths keep away from obstacles when there is room."""
+
+    def __init__(self, prior: GridMap, cfg: VehicleConfig):
+        res = cfg.planning.resolution
+        factor = max(1, int(round(res / prior.resolution)))
+        self.resolution = prior.resolution * factor
+        occ = prior.occupied
+        rows, cols = occ.shape[0] // factor, occ.shape[1] // factor
+        free = (~occ[: rows * factor, : cols * factor]).astype(np.uint8)
+        # Distance from every fine cell to the nearest obstacle, then the
+        # smallest distance inside each coarse cell: conservative.
+        dist = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * prior.resolution
+        dist = dist.reshape(rows, factor, cols, factor).min(axis=(1, 3))
+        self.distance = dist.astype(np.float32)
+        self.grid = GridMap(dist <= 0, self.resolution, prior.origin_x, prior.origin_y)
+        self.lethal_radius = cfg.geometry.inscribed_radius + cfg.planning.safety_margin
+        self.inflation_radius = max(cfg.planning.inflation_radius, self.lethal_radius + self.resolution)
+        self.weights = np.ascontiguousarray(self._weights_from(self.distance))
+
+    def _weights_from(self, dist: np.ndarray) -> np.ndarray:
+        infl = self.inflation_radius
+        span = infl - self.lethal_radius
+        w = 1.0 + 20.0 * np.clip((infl - dist) / span, 0.0, 1.0) ** 2
+        w[dist < self.lethal_radius] = np.inf
+        return w.astype(np.float32)
+
+    def add_obstacles(self, points: np.ndarray) -> tuple[int, int, int, int] | None:
+        """Mark obstacle points (N, 2) [x, y] map-frame metres and update
+        distance and weights only in the window they can influence.  The
+        distance there is a conservative bound (centre-to-centre distance
+        of planning cells less one cell diagonal), as the prior's is.
+        Returns the updated (r0, r1, c0, c1) window or None."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        h, w = self.weights.shape
+        rc = np.column_stack((np.floor((pts[:, 1] - self.grid.origin_y) / self.resolution),
+                              np.floor((pts[:, 0] - self.grid.origin_x) / self.resolution))).astype(np.int64)
+        rc = rc[(rc[:, 0] >= 0) & (rc[:, 0] < h) & (rc[:, 1] >= 0) & (rc[:, 1] < w)]
+        if len(rc) == 0:
+            return None
+        self.grid.occupied[rc[:, 0], rc[:, 1]] = True
+        R = int(math.ceil(self.inflation_radius / self.resolution)) + 2
+        a0, a1 = max(0, int(rc[:, 0].min()) - R), min(h, int(rc[:, 0].max()) + R + 1)
+        b0, b1 = max(0, int(rc[:, 1].min()) - R), min(w, int(rc[:, 1].max()) + R + 1)
+        new = np.ones((a1 - a0, b1 - b0), np.uint8)
+        new[rc[:, 0] - a0, rc[:, 1] - b0] = 0
+        d = cv2.distanceTransform(new, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * self.resolution
+        d = np.maximum(d - math.sqrt(2.0) * self.resolution, 0.0)
+        d[new == 0] = 0.0
+        win = np.minimum(self.distance[a0:a1, b0:b1], d.astype(np.float32))
+        self.distance[a0:a1, b0:b1] = win
+        self.weights[a0:a1, b0:b1] = self._weights_from(win)
+        return a0, a1, b0, b1
+
+    def path_blocked(self, pts: np.ndarray) -> bool:
+        """True when the polyline (N, 2) [x, y] m crosses a lethal cell."""
+        return any(not self.segment_ok(p, q, 1e30) for p, q in zip(pts[:-1], pts[1:]))
+
+    def cell(self, x: float, y: float) -> tuple[int, int]:
+        return self.grid.world_to_cell(x, y)
+
+    def clearance_at(self, x: float, y: float) -> float:
+        r, c = self.cell(x, y)
+        if not self.grid.in_bounds(r, c):
+            return 0.0
+        return float(self.distance[r, c])
+
+    def nearest_free(self, r: int, c: int, radius_cells: int) -> tuple[int, int] | None:
+        h, w = self.weights.shape
+        r0, r1 = max(0, r - radius_cells), min(h, r + radius_cells + 1)
+        c0, c1 = max(0, c - radius_cells), min(w, c + radius_cells + 1)
+        win = np.isfinite(self.weights[r0:r1, c0:c1])
+        if not win.any():
+            return None
+        rr, cc = np.nonzero(win)
+        k = int(np.argmin((rr + r0 - r) ** 2 + (cc + c0 - c) ** 2))
+        return int(rr[k] + r0), int(cc[k] + c0)
+
+    def segment_ok(self, p: np.ndarray, q: np.ndarray, max_weight: float) -> bool:
+        n = max(2, int(math.ceil(np.hypot(*(q - p)) / (0.5 * self.resolution))) + 1)
+        t = np.linspace(0.0, 1.0, n)
+        xs = p[0] + (q[0] - p[0]) * t
+        ys = p[1] + (q[1] - p[1]) * t
+        rows = np.floor((ys - self.grid.origin_y) / self.resolution).astype(int)
+        cols = np.floor((xs - self.grid.origin_x) / self.resolution).astype(int)
+        h, w = self.weights.shape
+        if (rows < 0).any() or (rows >= h).any() or (cols < 0).any() or (cols >= w).any():
+            return False
+        wts = self.weights[rows, cols]
+        return bool(np.all(wts <= max_weight))
+
+    def plan(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+        """Map-frame points from (x0, y0) to (x1, y1); raises PlanningError."""
+        h, w = self.weights.shape
+        gr, gc = self.cell(x1, y1)
+        if not (0 <= gr < h and 0 <= gc < w):
+            raise PlanningError(f"target ({x1:.1f}, {y1:.1f}) m is outside the map")
+        if not np.isfinite(self.weights[gr, gc]):
+            d = self.distance[gr, gc]
+            where = "inside an obstacle" if d <= 0 else f"{d:.2f} m from an obstacle"
+            raise PlanningError(f"target ({x1:.1f}, {y1:.1f}) m is {where}; the vehicle needs "
+                                f"{self.lethal_radius:.2f} m clearance")
+        sr, sc = self.cell(x0, y0)
+        if not (0 <= sr < h and 0 <= sc < w):
+            raise PlanningError(f"vehicle position ({x0:.1f}, {y0:.1f}) m is outside the map")
+        if not np.isfinite(self.weights[sr, sc]):
+            near = self.nearest_free(sr, sc, int(math.ceil(1.5 / self.resolution)))
+            if near is None:
+                raise PlanningError("vehicle is boxed in: no free cell within 1.5 m")
+            sr, sc = near
+        cells = astar(self.weights, (sr, sc), (gr, gc))
+        if cells is None:
+            raise PlanningError(f"no safe path to ({x1:.1f}, {y1:.1f}) m")
+        pts = self.grid.cells_to_world(cells)
+        pts[0] = (x0, y0)
+        pts[-1] = (x1, y1)
+        return self.shortcut(pts, cells)
+
+    def shortcut(self, pts: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        """Greedy line-of-sight shortcutting: jump to the furthest point that
+        a straight segment reaches without crossing costlier cells than the
+        grid path it replaces (so it never enters lethal cost)."""
+        wts = self.weights[cells[:, 0], cells[:, 1]]
+        out = [pts[0]]
+        i, n = 0, len(pts)
+        while i < n - 1:
+            j = n - 1
+            while j > i + 1:
+                limit = max(float(wts[i:j + 1].max()), 1.0) + 1e-3
+                if self.segment_ok(pts[i], pts[j], limit):
+                    break
+                j -= 1
+            out.append(pts[j])
+            i = j
+        return np.array(out)
+
+
+class VehicleCore:
+    def __init__(self, config: VehicleConfig, origin: GeoPoint, prior_map: GridMap | None,
+                 params: ParamStore | None = None):
+        self.cfg = config
+        self.frame = LocalFrame(origin.lat, origin.lon)
+        self.params = params or ParamStore(config)
+        s = config.sensors
+        self.filter = GpsCompassFilter(self.frame, gps_noise_floor=max(s.gps.noise_m, 0.05),
+                                       compass_noise=math.radians(max(s.compass.noise_deg, 0.5)),
+                                       velocity_noise=max(s.gps.velocity_noise, 0.02))
+        self.planning = PlanningGrid(prior_map, config) if prior_map is not None else None
+        self.follower = PurePursuit(config) if config.kind == "ugv" else LosGuidance(config)
+        self.mode = Mode.HOLD
+        self.armed = False
+        self.home: GeoPoint | None = None
+        self._mission: tuple[MissionItem, ...] = ()
+        self._exec: MissionExecutor | None = None
+        self._mission_started = False
+        self._events: list[Event] = []
+        self._state = VehicleState(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, origin.lat, origin.lon, 1e3, False)
+        self.last_gps: GpsFix | None = None
+        self.battery_voltage: float | None = None
+        self.battery_remaining: float | None = None
+        self._guided: tuple[float, float, float | None] | None = None
+        self._speed_override: float | None = None
+        self._leg_key = None
+        self._path: PolylinePath | None = None
+        self._loiter_until: float | None = None
+        self._last_gcs: float | None = None
+        self._gcs_failsafe = False
+        self.failure_reason: str | None = None
+        self.cross_track_error = 0.0
+        self.wp_distance = 0.0
+        self.last_command = ActuatorCommand.stop()
+        self.now = 0.0
+
+    # ------------------------------------------------------------ read-only
+    @property
+    def state(self) -> VehicleState:
+        return self._state
+
+    @property
+    def mission(self) -> tuple[MissionItem, ...]:
+        return self._mission
+
+    @property
+    def mission_current(self) -> int:
+        return self._exec.current if self._exec else 0
+
+    @property
+    def mission_state(self) -> MissionState:
+        if self._exec is None or not self._exec.has_nav:
+            return MissionState.NO_MISSION
+        if self._exec.complete:
+            return MissionState.COMPLETE
+        if not self._mission_started:
+            return MissionState.NOT_STARTED
+        return MissionState.ACTIVE if self.mode == Mode.AUTO else MissionState.PAUSED
+
+    @property
+    def path(self) -> PolylinePath | None:
+        """The path being followed now (map frame), if any."""
+        return self._path
+
+    def events_since(self, cursor: int) -> tuple[list[Event], int]:
+        return self._events[cursor:], len(self._events)
+
+    def _emit(self, kind: str, text: str, severity: Severity = Severity.INFO, **data) -> None:
+        self._events.append(Event(self.now, kind, text, severity, data))
+
+    # ------------------------------------------------------------ commands
+    def arm(self, now: float, force: bool = False) -> CommandResult:
+        self.now = now
+        if self.armed:
+            return CommandResult(True, "already armed")
+        if not force:
+            if not self._state.valid:
+                return self._refuse("PreArm: waiting for GPS fix and heading", MAV_RESULT_FAILED)
+            if self.last_gps is None or self.last_gps.fix_type < 3:
+                return self._refuse("PreArm: GPS needs a 3D fix", MAV_RESULT_FAILED)
+        self.armed = True
+        if self._state.valid and (self.home is None or self._home_offset() > 1.0):
+            self._set_home()  # home is where the vehicle arms, as ArduPilot
+        self._emit("armed", "Armed", Severity.INFO)
+        return CommandResult(True)
+
+    def disarm(self, now: float, force: bool = False) -> CommandResult:
+        self.now = now
+        if not self.armed:
+            return CommandResult(True, "already disarmed")
+        if not force and self._state.speed > 0.5 and self.mode in (Mode.AUTO, Mode.GUIDED, Mode.RTL):
+            return self._refuse("Disarm refused: vehicle is moving (use force)", MAV_RESULT_DENIED)
+        self.armed = False
+        self._emit("disarmed", "Disarmed", Severity.INFO)
+        return CommandResult(True)
+
+    def estop(self, now: float) -> CommandResult:
+        self.now = now
+        self.armed = False
+        self.mode = Mode.HOLD
+        self.last_command = ActuatorCommand(0.0, 0.0, estop=True)
+        self._emit("failsafe", "E-STOP: motors stopped, disarmed", Severity.EMERGENCY)
+        return CommandResult(True)
+
+    def set_mode(self, now: float, mode: Mode) -> CommandResult:
+        self.now = now
+        try:
+            mode = Mode(mode)
+        except ValueError:
+            return self._refuse(f"Mode {mode} is not supported", MAV_RESULT_UNSUPPORTED)
+        if mode == Mode.AUTO:
+            if self._exec is None or not self._exec.has_nav:
+                return self._refuse("AUTO needs a mission with at least one waypoint", MAV_RESULT_DENIED)
+            if self._exec.complete:
+                self._exec.restart()
+            self._mission_started = True
+        if mode == Mode.RTL and self.home is None and not self._state.valid:
+            return self._refuse("RTL needs a home position", MAV_RESULT_DENIED)
+        if mode == Mode.GUIDED and self._guided is None and self._state.valid:
+            self._guided = (self._state.x, self._state.y, None)
+        if mode != self.mode:
+            self._leg_key = None
+            self._loiter_until = None
+            self.mode = mode
+            self._emit("mode", f"Mode {mode.name}", Severity.INFO, mode=int(mode))
+        return CommandResult(True)
+
+    def set_mission(self, items: list[MissionItem]) -> CommandResult:
+        items = list(items)
+        if not items:
+            self._mission, self._exec = (), None
+            self._mission_started = False
+            return CommandResult(True)
+        reason = validate_mission(items)
+        if reason:
+            return self._refuse(f"Mission rejected: {reason}", MAV_RESULT_DENIED)
+        self._mission = tuple(items)
+        self._exec = MissionExecutor(items)
+        self._mission_started = False
+        self.failure_reason = None
+        if self.mode == Mode.AUTO:
+            self._leg_key = None
+        return CommandResult(True)
+
+    def start_mission(self, now: float) -> CommandResult:
+        if self._exec is None or not self._exec.has_nav:
+            return self._refuse("Mission start refused: no mission loaded", MAV_RESULT_DENIED)
+        self._exec.restart()
+        self._leg_key = None
+        return self.set_mode(now, Mode.AUTO)
+
+    def set_current(self, seq: int) -> CommandResult:
+        if self._exec is None or not self._exec.set_current(int(seq)):
+            return CommandResult(False, f"no mission item {seq}", MAV_RESULT_DENIED)
+        self._leg_key = None
+        self._emit("text", f"Mission: current item {self._exec.current}", Severity.INFO)
+        return CommandResult(True)
+
+    def goto(self, now: float, lat: float, lon: float, speed: float | None = None) -> CommandResult:
+        if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+            return CommandResult(False, f"invalid target {lat}, {lon}", MAV_RESULT_DENIED)
+        x, y = self.frame.to_local(lat, lon)
+        if self.planning is not None:
+            try:
+                self.planning.plan(x, y, x, y)
+            except PlanningError as e:
+                return self._refuse(f"Goto refused: {e}", MAV_RESULT_DENIED)
+        self._guided = (x, y, speed)
+        self._leg_key = None
+        if self.mode != Mode.GUIDED:
+            return self.set_mode(now, Mode.GUIDED)
+        return CommandResult(True)
+
+    def add_obstacles(self, now: float, points) -> bool:
+        """A map update: obstacle points (N, 2) [x, y] map-frame metres seen
+        or reported now.  The planning costmap is updated in the affected
+        window only; when the path being followed now crosses lethal cost
+        the leg is replanned from the vehicle's position on the next tick.
+        Returns True when a replan was triggered."""
+        self.now = now
+        if self.planning is None:
+            return False
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        if self.planning.add_obstacles(pts) is None:
+            return False
+        if self._path is not None and self.planning.path_blocked(self._path.points):
+            self._leg_key = None
+            self._emit("replan", f"New obstacle on the path ({len(pts)} points): replanning",
+                       Severity.NOTICE)
+            return True
+        return False
+
+    def set_speed(self, speed: float) -> CommandResult:
+        if not (math.isfinite(speed) and 0 < speed <= self.cfg.limits.max_speed):
+            return CommandResult(False, f"speed must be in (0, {self.cfg.limits.max_speed}] m/s, got {speed}",
+                                 MAV_RESULT_DENIED)
+        self._speed_override = float(speed)
+        return CommandResult(True)
+
+    def gcs_heartbeat(self, now: float) -> None:
+        self._last_gcs = now
+        if self._gcs_failsafe:
+            self._gcs_failsafe = False
+            self._emit("failsafe", "GCS link regained", Severity.NOTICE)
+
+    def _refuse(self, reason: str, result: int) -> CommandResult:
+        self._emit("text", reason, Severity.WARNING)
+        return CommandResult(False, reason, result)
+
+    def _home_offset(self) -> float:
+        hx, hy = self._home_xy()
+        return math.hypot(self._state.x - hx, self._state.y - hy)
+
+    def _set_home(self) -> None:
+        self.home = GeoPoint(self._state.lat, self._state.lon, 0.0)
+        self._emit("text", f"Home set at {self.home.lat:.7f}, {self.home.lon:.7f}", Severity.INFO)
+
+    # ------------------------------------------------------------ the tick
+    def step(self, now: float, frame: SensorFrame) -> ActuatorCommand:
+        self.now = now
+        f = self.filter
+        f.predict(now)
+        if frame.gps is not None:
+            self.last_gps = frame.gps
+            f.update_gps(frame.gps)
+        if frame.compass is not None:
+            f.update_compass(frame.compass)
+        if frame.battery_v is not None:
+            self.battery_voltage = frame.battery_v
+        if frame.battery_remaining is not None:
+            self.battery_remaining = frame.battery_remaining
+        self._state = f.state(now)
+        if self.home is None and self._state.valid:
+            self._set_home()
+        self._check_gcs_link(now)
+        cmd = self._mode_command(now) if (self.armed and self._state.valid) else ActuatorCommand.stop()
+        self.last_command = cmd
+        return cmd
+
+    def _check_gcs_link(self, now: float) -> None:
+        action = int(self.params.get("FS_GCS_ENABLE"))
+        if (self._last_gcs is None or self._gcs_failsafe or not self.armed or action == 0
+                or now - self._last_gcs < self.params.get("FS_GCS_TIMEOUT")):
+            return
+        self._gcs_failsafe = True
+        target = Mode.RTL if action == 2 else Mode.HOLD
+        self._emit("failsafe", f"Failsafe: GCS link lost, {target.name}", Severity.CRITICAL)
+        self.set_mode(now, target)
+
+    def _cruise(self) -> float:
+        if self._speed_override:
+            return self._speed_override
+        if self._exec and self._exec.speed_override:
+            return self._exec.speed_override
+        return self.params.get("WP_SPEED")
+
+    def _mode_command(self, now: float) -> ActuatorCommand:
+        st = self._state
+        if self.mode == Mode.GUIDED and self._guided is not None:
+            x, y, spd = self._guided
+            cmd, arrived = self._drive_to(("guided", x, y), x, y, spd or self._cruise(), True)
+            return ActuatorCommand.stop() if arrived else cmd
+        if self.mode == Mode.RTL:
+            hx, hy = self._home_xy()
+            rtl_speed = self.params.get("RTL_SPEED") or self._cruise()
+            cmd, arrived = self._drive_to(("rtl",), hx, hy, rtl_speed, True)
+            if arrived:
+                self._emit("text", "Reached home", Severity.INFO)
+                self.set_mode(now, Mode.HOLD)
+                return ActuatorCommand.stop()
+            return cmd
+        if self.mode == Mode.AUTO and self._exec is not None:
+            return self._auto(now)
+        del st
+        return ActuatorCommand.stop()
+
+    def _home_xy(self) -> tuple[float, float]:
+        if self.home is None:
+            return self._state.x, self._state.y
+        return self.frame.to_local(self.home.lat, self.home.lon)
+
+    def _auto(self, now: float) -> ActuatorCommand:
+        ex = self._exec
+        for _ in range(len(ex.items) + 2):
+            tgt: NavTarget = ex.current_target()
+            if tgt.kind == "done":
+                self._finish_mission(now)
+                return ActuatorCommand.stop()
+            if tgt.kind == "rtl":
+                x, y = self._home_xy()
+            else:
+                x, y = self.frame.to_local(tgt.lat, tgt.lon)
+            stop_here = tgt.kind != "waypoint" or self._next_is_stop()
+            cmd, arrived = self._drive_to(("auto", tgt.seq, x, y), x, y, self._cruise(), stop_here)
+            if self.failure_reason is not None:
+                return ActuatorCommand.stop()
+            if not arrived:
+                return cmd
+            if tgt.kind == "loiter_unlim":
+                return ActuatorCommand.stop()
+            if tgt.kind == "loiter_time":
+                if self._loiter_until is None:
+                    self._loiter_until = now + tgt.hold_s
+                if now < self._loiter_until:
+                    return ActuatorCommand.stop()
+                self._loiter_until = None
+            self._emit("item_reached", f"Reached waypoint #{tgt.seq}", Severity.INFO, seq=tgt.seq)
+            ex.advance()
+            self._leg_key = None
+        return ActuatorCommand.stop()
+
+    def _next_is_stop(self) -> bool:
+        """True when the item after the current NAV item is not another
+        pass-through waypoint (so the vehicle should stop at this one)."""
+        ex = self._exec
+        for it in ex.items[ex.current + 1:]:
+            if it.command == 16:
+                return False
+            if it.command in (19, 17, 20):
+                return True
+        return True
+
+    def _finish_mission(self, now: float) -> None:
+        if self.mode == Mode.AUTO:
+            self._emit("mission_complete", "Mission complete", Severity.INFO)
+            self.set_mode(now, Mode.HOLD)
+
+    def _drive_to(self, key, x: float, y: float, speed: float, stop_at_end: bool) -> tuple[ActuatorCommand, bool]:
+        st = self._state
+        dist = math.hypot(x - st.x, y - st.y)
+        self.wp_distance = dist
+        radius = self.params.get("WP_RADIUS")
+        if dist <= radius:
+            return ActuatorCommand.stop(), True
+        if key != self._leg_key:
+            self._leg_key = key
+            self.follower.reset()
+            try:
+                pts = (self.planning.plan(st.x, st.y, x, y) if self.planning is not None
+                       else np.array([[st.x, st.y], [x, y]]))
+            except PlanningError as e:
+                self._path = None
+                self._plan_failed(key, str(e))
+                return ActuatorCommand.stop(), False
+            self._path = PolylinePath(pts)
+        if self._path is None:
+            return ActuatorCommand.stop(), False
+        la = self.params.get("WP_LOOKAHEAD")
+        if isinstance(self.follower, PurePursuit):
+            cmd, cte = self.follower.command(st, self._path, speed, la, stop_at_end)
+        else:
+            gains = {k: self.params.get(k) for k in ("HDG_KP", "HDG_KD", "SPD_KP", "SPD_KI", "LOS_KI")}
+            cmd, cte = self.follower.command(st, self._path, speed, la, stop_at_end, gains)
+        self.cross_track_error = cte
+        return cmd, False
+
+    def _plan_failed(self, key, reason: str) -> None:
+        if key[0] == "auto":
+            self.failure_reason = f"Mission item {key[1]}: {reason}"
+            self._emit("mission_failed", self.failure_reason, Severity.ERROR, seq=key[1])
+        else:
+            self._emit("text", f"{key[0].upper()}: {reason}", Severity.ERROR)
+        self.set_mode(self.now, Mode.HOLD)
