@@ -13,6 +13,7 @@ import numpy as np
 
 from sim.dynamics import DiffDriveModel, Truth, TwinThrusterModel
 from sim.scenario import Scenario
+from sim.sensors.lidar import Lidar, LidarSpec
 from sim.sensors.navigation import BatteryModel, CompassModel, GpsModel
 from sim.world import SimWorld
 from vehicle.core import VehicleCore
@@ -41,6 +42,11 @@ class Simulation:
         self.gps = GpsModel(self.cfg.sensors.gps, self.frame, self.rng)
         self.compass = CompassModel(self.cfg.sensors.compass, self.rng)
         self.battery = BatteryModel()
+        lid = self.cfg.sensors.lidar
+        # its own stream, so adding a lidar leaves the other sensors' noise unchanged
+        self.lidar = Lidar(LidarSpec(beams=lid.beams, fov_deg=lid.fov_deg, max_range=lid.max_range,
+                                     noise_std=lid.noise_m, dropout=lid.dropout, rate_hz=lid.rate_hz),
+                           np.random.default_rng([self.seed, 1])) if lid is not None else None
         self.current = tuple(w.current)
         self.wind = tuple(w.wind)
         self.t = 0.0
@@ -62,8 +68,14 @@ class Simulation:
     def sensors(self, now: float) -> SensorFrame:
         """Every sensor sample due by ``now``."""
         tr = self.model.truth
+        scan = None
+        if self.lidar is not None and self.lidar.due(now):
+            w = self.world
+            scan = self.lidar.scan(now, (tr.x, tr.y, tr.yaw), w.truth.occupied, w.resolution,
+                                   (w.origin_x, w.origin_y))
         return SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
-                           battery_v=self.battery.voltage, battery_remaining=self.battery.remaining)
+                           scan=scan, battery_v=self.battery.voltage,
+                           battery_remaining=self.battery.remaining)
 
     def map_updates(self) -> list[np.ndarray]:
         """Obstacles marked ``reported`` that have appeared since the last

@@ -23,7 +23,7 @@ def _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, o
     """out[i] = distance [m] from (px, py) along map-frame angle
     yaw + angles[i] to the first occupied cell boundary or circle, or inf
     when nothing lies within max_range.  A ray starting inside an obstacle
-    gives 0.  occ uint8 (H, W); circles float64 (N, 3)."""
+    gives 0.  occ bool or uint8 (H, W); circles float64 (N, 3)."""
     h, w = occ.shape
     inv = 1.0 / res
     gx = (px - ox) * inv                    # grid-frame position, cells
@@ -112,7 +112,7 @@ def raycast(occupied: np.ndarray, resolution: float, origin, circles: np.ndarray
     occ = np.asarray(occupied)
     if occ.ndim != 2 or occ.size == 0:
         raise ValueError(f"occupied must be a non-empty 2-D array, got shape {occ.shape}")
-    occ = np.ascontiguousarray(occ, dtype=np.uint8)
+    occ = np.ascontiguousarray(occ) if occ.dtype == np.bool_ else np.ascontiguousarray(occ, dtype=np.uint8)
     if not (resolution > 0):
         raise ValueError(f"resolution must be > 0 m/cell, got {resolution!r}")
     if not (max_range > 0):
