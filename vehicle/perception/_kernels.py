@@ -21,9 +21,12 @@ Each scan is one measurement: every cell it touches is updated once per scan
 (the inverse sensor model of Thrun et al., *Probabilistic Robotics*, Table
 9.1, and OctoMap's key-set insertion).  A cell where any beam ends on a
 return is occupied this scan (occupied wins over free); every other cell a
-beam crosses is free.  A per-cell stamp (the low byte of the packed cell)
+beam crosses is free.  A per-cell stamp (the top bits of the packed cell)
 records which scan touched a cell last, so cells near the sensor crossed by
-hundreds of beams are updated once per scan.
+hundreds of beams are updated once per scan.  Because this scan's stamp is
+larger than any stamp already in the grid, the free update needs no branch:
+``new = max(v, stamp << 24 | max(lo + l_free, l_min))`` leaves a cell already
+touched this scan as it is and updates any other.
 """
 from __future__ import annotations
 
@@ -35,6 +38,12 @@ from numba import njit
 FP_SHIFT = 16
 FP_SCALE = 1 << FP_SHIFT
 LOGODDS_ONE = 1 << 16      # fixed-point log-odds: 1.0 == 65536 (24-bit field, |l| < 128)
+# Packed cell (int32): bits 24..30 the stamp of the last scan that touched
+# the cell (0..127), bits 0..23 the log-odds in fixed point plus LO_BIAS.
+STAMP_SHIFT = 24
+LO_MASK = (1 << 24) - 1
+LO_BIAS = 1 << 23
+MAX_STAMP = 127
 
 
 @njit(cache=True, inline="always")
@@ -134,20 +143,21 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     """Integrate one scan in place; returns the number of beams that ended on
     a return inside the grid.
 
-    ``cells`` int32 (H, W) C-contiguous, packed: bits 31..8 the log-odds in
-    fixed point (``LOGODDS_ONE`` = 1.0), bits 7..0 the stamp of the last scan
-    that touched the cell.  ``cur`` is this scan's stamp (1..255; no cell
-    holds it before the call).  (fx0, fy0): sensor position in the grid
+    ``cells`` int32 (H, W) C-contiguous, packed (see STAMP_SHIFT, LO_BIAS).
+    ``cur`` is this scan's stamp (1..MAX_STAMP, larger than every stamp in
+    the grid).  (fx0, fy0): sensor position in the grid
     frame, fixed-point units (float64).  cos_b/sin_b float64 (N,): beam
     directions in the sensor frame, rotated here by (cos_yaw, sin_yaw).
-    ranges float32 (N,) metres.  lq int32 (4,): l_free, l_occ, l_min,
-    l_max in fixed point.  end_x/end_y int64 (N,), hit uint8 (N,) scratch.
+    ranges float32 (N,) metres.  lq int32 (4,): l_free, l_occ, l_min + LO_BIAS,
+    l_max + LO_BIAS in fixed point.  end_x/end_y int64 (N,), hit uint8 (N,)
+    scratch.
 
-    Packing the stamp next to the log-odds makes the per-cell work one
-    load, a few integer operations and one store, with no branch."""
+    Packing the stamp with the log-odds makes the per-cell work one load, a
+    few integer operations and one store, with no branch."""
     h, w = cells.shape
     g = cells.reshape(h * w)
     c = np.int32(cur)
+    C = np.int32(cur << STAMP_SHIFT)
     l_free = lq[0]
     l_occ = lq[1]
     l_min = lq[2]
@@ -182,10 +192,10 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             idx = (Y1 >> FP_SHIFT) * w + (X1 >> FP_SHIFT)
             v = g[idx]
             returns += 1
-            if (v & 255) != c:
-                lo = (v >> 8) + l_occ
+            if (v >> STAMP_SHIFT) != c:
+                lo = (v & LO_MASK) + l_occ
                 lo = lo if lo < l_max else l_max
-                g[idx] = (lo << 8) | c
+                g[idx] = C | lo
         else:
             hit[i] = 0
     # Pass 2: free cells along each beam (the end cell too when the beam
@@ -199,10 +209,10 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             n += 1          # include the end cell
         for k in range(n):
             v = g[idx]
-            fresh = (v & 255) != c
-            lo = (v >> 8) + l_free
+            lo = (v & LO_MASK) + l_free
             lo = lo if lo > l_min else l_min
-            g[idx] = ((lo << 8) | c) if fresh else v
+            cand = C | lo
+            g[idx] = cand if cand > v else v
             m = e < tie
             idx += six if m else siy
             e += ax if m else -ay
@@ -214,9 +224,8 @@ def clear_stamps_kernel(cells):
     """Zero the stamp byte of every cell (when the scan counter wraps)."""
     h, w = cells.shape
     g = cells.reshape(h * w)
-    keep = np.int32(~255)
     for i in range(h * w):
-        g[i] &= keep
+        g[i] &= LO_MASK
 
 
 @njit(cache=True)
@@ -226,7 +235,7 @@ def decode_logodds_kernel(cells, out):
     inv = 1.0 / LOGODDS_ONE
     for r in range(h):
         for c in range(w):
-            out[r, c] = (cells[r, c] >> 8) * inv
+            out[r, c] = ((cells[r, c] & LO_MASK) - LO_BIAS) * inv
 
 
 @njit(cache=True)
@@ -236,4 +245,4 @@ def prob_kernel(cells, out):
     inv = 1.0 / LOGODDS_ONE
     for r in range(h):
         for c in range(w):
-            out[r, c] = 1.0 / (1.0 + math.exp(-(cells[r, c] >> 8) * inv))
+            out[r, c] = 1.0 / (1.0 + math.exp(-((cells[r, c] & LO_MASK) - LO_BIAS) * inv))

@@ -75,7 +75,7 @@ class LidarMapper:
         rows, cols = self.grid.shape
         r0, r1 = max(0, r - reach), min(rows, r + reach + 1)
         c0, c1 = max(0, c - reach), min(cols, c + reach + 1)
-        lo = self.grid._cells[r0:r1, c0:c1] >> 8
+        lo = self.grid.logodds_fixed(slice(r0, r1), slice(c0, c1))
         new = (lo > int(self._l_report * LOGODDS_ONE)) & ~self._reported[r0:r1, c0:c1] \
             & ~self._near_prior[r0:r1, c0:c1]
         rr, cc = np.nonzero(new)

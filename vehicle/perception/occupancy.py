@@ -26,8 +26,9 @@ import numpy as np
 
 from vehicle.maps import GridMap, load_map_server, save_map_server
 
-from ._kernels import (FP_SCALE, FP_SHIFT, LOGODDS_ONE, clear_stamps_kernel, decode_logodds_kernel,
-                       integrate_scan_kernel, prob_kernel, trace_cells_kernel)
+from ._kernels import (FP_SCALE, FP_SHIFT, LO_BIAS, LO_MASK, LOGODDS_ONE, MAX_STAMP,
+                       clear_stamps_kernel, decode_logodds_kernel, integrate_scan_kernel,
+                       prob_kernel, trace_cells_kernel)
 
 _MAX_CELLS_PER_AXIS = 1 << 20       # keeps fixed-point products inside int64
 
@@ -108,10 +109,10 @@ class OccupancyGrid:
         self.l_min, self.l_max = float(l_min), float(l_max)
         self.rolling = bool(rolling)
         self.clear_no_return = bool(clear_no_return)
-        # Packed cells: log-odds in fixed point (bits 31..8), scan stamp (7..0).
-        self._cells = np.zeros((rows, cols), np.int32)
-        self._lq = np.array([self._q(l_free), self._q(l_occ), self._q(l_min), self._q(l_max)],
-                            np.int32)
+        # Packed cells: scan stamp (bits 24..30), biased fixed-point log-odds (0..23).
+        self._cells = np.full((rows, cols), LO_BIAS, np.int32)
+        self._lq = np.array([self._q(l_free), self._q(l_occ), self._q(l_min) + LO_BIAS,
+                             self._q(l_max) + LO_BIAS], np.int32)
         self._cur = 0
         self._beam_cache: dict = {}
         self._scratch_n = 0
@@ -142,6 +143,11 @@ class OccupancyGrid:
         decode_logodds_kernel(self._cells, out)
         return out
 
+    def logodds_fixed(self, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
+        """Log-odds in fixed point (int32, ``LOGODDS_ONE`` = 1.0) of a
+        window of the grid, without decoding to float."""
+        return (self._cells[rows, cols] & LO_MASK) - LO_BIAS
+
     def set_logodds(self, logodds: np.ndarray) -> None:
         """Replace the log-odds (float, shape of the grid), clamped to
         [l_min, l_max]."""
@@ -151,7 +157,7 @@ class OccupancyGrid:
         if not np.isfinite(arr).all():
             raise ValueError("logodds must be finite")
         q = np.rint(np.clip(arr, self.l_min, self.l_max) * LOGODDS_ONE).astype(np.int32)
-        self._cells[...] = q << 8
+        self._cells[...] = q + LO_BIAS
         self._cur = 0
 
     def world_to_cell(self, x: float, y: float) -> tuple[int, int]:
@@ -185,7 +191,7 @@ class OccupancyGrid:
         dc = c - cols // 2
         if dr == 0 and dc == 0:
             return (0, 0)
-        new = np.zeros_like(self._cells)
+        new = np.full_like(self._cells, LO_BIAS)
         if abs(dr) < rows and abs(dc) < cols:
             src_r = slice(max(dr, 0), rows + min(dr, 0))
             dst_r = slice(max(-dr, 0), rows + min(-dr, 0))
@@ -256,7 +262,7 @@ class OccupancyGrid:
             self._hit = np.empty(n, np.uint8)
             self._scratch_n = n
         self._cur += 1
-        if self._cur > 255:
+        if self._cur > MAX_STAMP:
             clear_stamps_kernel(self._cells)
             self._cur = 1
         fx0, fy0 = self._fixed_point(px, py)
@@ -282,11 +288,11 @@ class OccupancyGrid:
 
     def occupied_mask(self, p_occupied: float = 0.65) -> np.ndarray:
         """bool (rows, cols): cells with probability above ``p_occupied``."""
-        return (self._cells >> 8) > self._q(math.log(p_occupied / (1.0 - p_occupied)))
+        return self.logodds_fixed() > self._q(math.log(p_occupied / (1.0 - p_occupied)))
 
     def free_mask(self, p_free: float = 0.196) -> np.ndarray:
         """bool (rows, cols): cells with probability below ``p_free``."""
-        return (self._cells >> 8) < self._q(math.log(p_free / (1.0 - p_free)))
+        return self.logodds_fixed() < self._q(math.log(p_free / (1.0 - p_free)))
 
     def occupied_points(self, p_occupied: float = 0.65) -> np.ndarray:
         """(N, 2) float64 map-frame centres [x, y] of occupied cells."""
