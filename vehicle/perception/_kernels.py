@@ -25,8 +25,9 @@ beam crosses is free.  A per-cell stamp (the top bits of the packed cell)
 records which scan touched a cell last, so cells near the sensor crossed by
 hundreds of beams are updated once per scan.  Because this scan's stamp is
 larger than any stamp already in the grid, the free update needs no branch:
-``new = max(v, stamp << 24 | max(lo + l_free, l_min))`` leaves a cell already
-touched this scan as it is and updates any other.
+``new = max(v, stamp << 12 | max(lo + l_free, l_min))`` leaves a cell already
+touched this scan as it is and updates any other.  Stamps wrap every
+MAX_STAMP scans, when the stamp bits of the grid are cleared.
 """
 from __future__ import annotations
 
@@ -37,13 +38,14 @@ from numba import njit
 
 FP_SHIFT = 16
 FP_SCALE = 1 << FP_SHIFT
-LOGODDS_ONE = 1 << 16      # fixed-point log-odds: 1.0 == 65536 (24-bit field, |l| < 128)
-# Packed cell (int32): bits 24..30 the stamp of the last scan that touched
-# the cell (0..127), bits 0..23 the log-odds in fixed point plus LO_BIAS.
-STAMP_SHIFT = 24
-LO_MASK = (1 << 24) - 1
-LO_BIAS = 1 << 23
-MAX_STAMP = 127
+LOGODDS_ONE = 1 << 7       # fixed-point log-odds: 1.0 == 128 (12-bit field, |l| < 16)
+# Packed cell (int16, 2 bytes a cell so a 1000 x 1000 grid fits in a core's
+# L2): bits 12..14 the stamp of the last scan that touched the cell (0..7),
+# bits 0..11 the log-odds in fixed point plus LO_BIAS.
+STAMP_SHIFT = 12
+LO_MASK = (1 << 12) - 1
+LO_BIAS = 1 << 11
+MAX_STAMP = 7
 
 
 @njit(cache=True, inline="always")
@@ -143,7 +145,7 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     """Integrate one scan in place; returns the number of beams that ended on
     a return inside the grid.
 
-    ``cells`` int32 (H, W) C-contiguous, packed (see STAMP_SHIFT, LO_BIAS).
+    ``cells`` int16 (H, W) C-contiguous, packed (see STAMP_SHIFT, LO_BIAS).
     ``cur`` is this scan's stamp (1..MAX_STAMP, larger than every stamp in
     the grid).  (fx0, fy0): sensor position in the grid
     frame, fixed-point units (float64).  cos_b/sin_b float64 (N,): beam

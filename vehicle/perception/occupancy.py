@@ -105,12 +105,19 @@ class OccupancyGrid:
             raise ValueError(f"need l_free < 0 < l_occ, got l_free={l_free}, l_occ={l_occ}")
         if not (l_min < 0 < l_max):
             raise ValueError(f"need l_min < 0 < l_max, got l_min={l_min}, l_max={l_max}")
-        self.l_free, self.l_occ = float(l_free), float(l_occ)
-        self.l_min, self.l_max = float(l_min), float(l_max)
+        if not (l_min > -LO_BIAS / LOGODDS_ONE and l_max < (LO_MASK - LO_BIAS) / LOGODDS_ONE):
+            raise ValueError(f"l_min and l_max must lie within +-{LO_BIAS / LOGODDS_ONE:g}, got {l_min}, {l_max}")
+        # The grid stores log-odds in fixed point (1/LOGODDS_ONE); these are
+        # the values it really uses.
+        q = lambda v: round(float(v) * LOGODDS_ONE) / LOGODDS_ONE  # noqa: E731
+        self.l_free, self.l_occ = q(l_free), q(l_occ)
+        self.l_min, self.l_max = q(l_min), q(l_max)
+        if self.l_free == 0 or self.l_occ == 0:
+            raise ValueError(f"l_free and l_occ must be at least 1/{LOGODDS_ONE} in size")
         self.rolling = bool(rolling)
         self.clear_no_return = bool(clear_no_return)
-        # Packed cells: scan stamp (bits 24..30), biased fixed-point log-odds (0..23).
-        self._cells = np.full((rows, cols), LO_BIAS, np.int32)
+        # Packed cells: scan stamp (bits 12..14), biased fixed-point log-odds (0..11).
+        self._cells = np.full((rows, cols), LO_BIAS, np.int16)
         self._lq = np.array([self._q(l_free), self._q(l_occ), self._q(l_min) + LO_BIAS,
                              self._q(l_max) + LO_BIAS], np.int32)
         self._cur = 0
@@ -146,7 +153,7 @@ class OccupancyGrid:
     def logodds_fixed(self, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
         """Log-odds in fixed point (int32, ``LOGODDS_ONE`` = 1.0) of a
         window of the grid, without decoding to float."""
-        return (self._cells[rows, cols] & LO_MASK) - LO_BIAS
+        return (self._cells[rows, cols].astype(np.int32) & LO_MASK) - LO_BIAS
 
     def set_logodds(self, logodds: np.ndarray) -> None:
         """Replace the log-odds (float, shape of the grid), clamped to
@@ -157,7 +164,7 @@ class OccupancyGrid:
         if not np.isfinite(arr).all():
             raise ValueError("logodds must be finite")
         q = np.rint(np.clip(arr, self.l_min, self.l_max) * LOGODDS_ONE).astype(np.int32)
-        self._cells[...] = q + LO_BIAS
+        self._cells[...] = (q + LO_BIAS).astype(np.int16)
         self._cur = 0
 
     def world_to_cell(self, x: float, y: float) -> tuple[int, int]:
