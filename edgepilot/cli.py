@@ -41,6 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pace the run at N times real time (default: as fast as possible)")
     run.add_argument("--out", type=Path, default=None, help="report folder (default: reports/SCENARIO)")
     run.add_argument("--quiet", action="store_true", help="print only the summary")
+    rt = run.add_argument_group("real-time mode (fly the simulated vehicle from a ground station)")
+    rt.add_argument("--realtime", action="store_true",
+                    help="run on the wall clock (x --speedup), disarmed in HOLD, serving MAVLink")
+    rt.add_argument("--mavlink", action="append", metavar="ENDPOINT",
+                    help="pymavlink connection string, repeatable (default: tcpin:127.0.0.1:5760 "
+                         "and udpout:127.0.0.1:14550)")
+    rt.add_argument("--signing-key", metavar="FILE",
+                    help="require MAVLink 2 signing with this key (64 hex characters)")
+    rt.add_argument("--tlog", metavar="FILE", help="record all MAVLink traffic to this .tlog")
+    rt.add_argument("--params", metavar="FILE", help="persist parameters to this .parm file")
+    rt.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of vehicle time")
     ssub.add_parser("list", help="list the shipped scenarios")
     return p
 
@@ -51,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sitl":
         from sim.cli import list_scenarios, run_scenario
 
+        if args.sitl_command == "run" and args.realtime:
+            from sim.realtime import run_realtime_cli
+
+            return run_realtime_cli(args)
         if args.sitl_command == "run":
             return run_scenario(args)
         if args.sitl_command == "list":

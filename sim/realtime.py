@@ -1,0 +1,184 @@
+"""Real-time SITL: the simulated vehicle on the wall clock, flown over MAVLink.
+
+``edgepilot sitl run --realtime [SCENARIO]`` starts the vehicle disarmed in
+HOLD at the scenario's start pose with an empty mission and waits for ground
+stations on the usual endpoints (a TCP server on 127.0.0.1:5760 and UDP out
+to 127.0.0.1:14550; ``--mavlink`` replaces them).  ``--speedup N`` runs the
+vehicle's clock N times faster than the wall clock.
+
+It is the same Simulation + VehicleCore the lockstep runner drives, scheduled
+by ``vehicle.runtime.RuntimeLoop``: each control tick runs the core on the
+latest sensor frame and advances physics until the next tick; each loop
+iteration then polls the MAVLink endpoint.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from firmware_bridge.mavlink import MavlinkEndpoint, TlogWriter
+from firmware_bridge.mavlink.signing import load_key
+from sim.scenario import Scenario
+from sim.simulation import PHYSICS_DT, Simulation
+from vehicle.params import ParamStore
+from vehicle.runtime.loop import RuntimeLoop, ScaledClock
+
+DEFAULT_ENDPOINTS = ("tcpin:127.0.0.1:5760", "udpout:127.0.0.1:14550")
+
+
+@dataclass
+class RealtimeVehicle:
+    """A running real-time SITL vehicle (built by :func:`build`)."""
+
+    sim: Simulation
+    core: object
+    endpoint: MavlinkEndpoint
+    loop: RuntimeLoop
+
+    def run(self, duration: float | None = None, should_stop: Callable[[], bool] | None = None) -> None:
+        try:
+            self.loop.run(until=duration, should_stop=should_stop)
+        finally:
+            self.endpoint.close()
+
+
+def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] | None = None,
+          speedup: float = 1.0, signing_key: bytes | None = None, tlog_path: str | Path | None = None,
+          tlog_max_bytes: int = 50 * 1024 * 1024, param_path: str | Path | None = None) -> RealtimeVehicle:
+    """Wire a Simulation, a VehicleCore (disarmed, HOLD, no mission), the
+    MAVLink endpoint and the runtime loop.  Raises ValueError / OSError for
+    bad endpoints or files, naming them."""
+    if not speedup > 0:
+        raise ValueError(f"--speedup: expected a positive number, got {speedup}")
+    sim = Simulation(scenario, seed)
+    cfg = scenario.vehicle_config
+    params = ParamStore(cfg, path=param_path)
+    core = sim.make_core(params)
+    if signing_key is None and cfg.mavlink.signing_key_file:
+        signing_key = load_key(Path(cfg.mavlink.signing_key_file).expanduser())
+    tlog = TlogWriter(tlog_path, max_bytes=tlog_max_bytes) if tlog_path else None
+    ep = MavlinkEndpoint(core, list(endpoints or DEFAULT_ENDPOINTS), cfg.kind,
+                         sysid=int(params.get("SYSID_THISMAV")), compid=1,
+                         vehicle_id=f"{cfg.name}/{scenario.name}", signing_key=signing_key, tlog=tlog)
+    rate = cfg.control.rate_hz
+    substeps = max(1, int(round(1.0 / (rate * PHYSICS_DT))))
+    cmd_holder = {"cmd": core.last_command}
+
+    def step(t: float, dt: float) -> None:
+        cmd = core.step(t, sim.sensors(t))
+        cmd_holder["cmd"] = cmd
+        for _ in range(substeps):
+            sim.step(PHYSICS_DT, cmd)
+
+    def poll(t: float) -> None:
+        ep.last_command = cmd_holder["cmd"]
+        ep.poll(t)
+
+    loop = RuntimeLoop(step, poll, rate_hz=1.0 / (substeps * PHYSICS_DT), clock=ScaledClock(speedup))
+    return RealtimeVehicle(sim, core, ep, loop)
+
+
+def run_realtime_cli(args) -> int:
+    """Entry for ``edgepilot sitl run --realtime``; returns an exit code."""
+    from sim.scenario import load_scenario
+    from vehicle.config import ConfigError
+
+    try:
+        sc = load_scenario(args.scenario)
+        key = load_key(args.signing_key) if getattr(args, "signing_key", None) else None
+        rt = build(sc, seed=args.seed, endpoints=args.mavlink or None,
+                   speedup=args.speedup if args.speedup else 1.0, signing_key=key,
+                   tlog_path=getattr(args, "tlog", None), param_path=getattr(args, "params", None))
+    except (ConfigError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    cfg = sc.vehicle_config
+    print(f"edgepilot SITL real-time: {sc.name} ({cfg.kind}, {cfg.name}), speedup {rt.loop.clock.speedup:g}, "
+          f"MAVLink sysid {rt.endpoint.sysid} on {', '.join(t.spec for t in rt.endpoint.transports)}"
+          f"{', signing required' if rt.endpoint.signing_key else ''}", flush=True)
+    t0 = time.monotonic()
+    rt.run(duration=getattr(args, "duration", None), should_stop=lambda: stop["flag"])
+    st = rt.endpoint.stats()
+    print(f"stopped after {rt.loop.t:.1f} s vehicle time ({time.monotonic() - t0:.1f} s wall); "
+          f"MAVLink rx {st.get('rx_messages', 0)}, rx errors {st.get('rx_errors', 0)}, "
+          f"rejected (signing) {st.get('rx_rejected_signature', 0)}", flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------- launching
+def free_port(kind: str = "tcp") -> int:
+    """A port the OS reports free on 127.0.0.1 (for tests and tools)."""
+    import socket
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def spawn(scenario: str = "ugv_yard", mavlink: list[str] | None = None, speedup: float = 1.0,
+          extra: list[str] | None = None, cwd: str | Path | None = None, ready_timeout: float = 30.0):
+    """Start ``edgepilot sitl run --realtime`` as a subprocess and wait until
+    it prints its ready line.  Returns the Popen (stdout is a pipe); the
+    caller must terminate it."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "edgepilot", "sitl", "run", "--realtime", scenario, "--speedup", str(speedup)]
+    for e in mavlink or []:
+        cmd += ["--mavlink", e]
+    cmd += list(extra or [])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    p = subprocess.Popen(cmd, cwd=str(cwd or root), env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + ready_timeout
+    import select
+
+    lines = []
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([p.stdout], [], [], 0.2)
+        if r:
+            line = p.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("edgepilot SITL real-time:"):
+                return p
+        elif p.poll() is not None:
+            break
+    p.kill()
+    rest = p.stdout.read() if p.stdout else ""
+    p.wait(5)
+    raise RuntimeError(f"real-time SITL did not start within {ready_timeout:g} s: {' '.join(cmd)}\n"
+                       + "".join(lines) + (rest or ""))
+
+
+def stop(p, timeout: float = 5.0) -> str:
+    """Terminate a process from :func:`spawn` (SIGTERM, then SIGKILL); returns its output."""
+    import subprocess
+
+    if p.poll() is None:
+        p.terminate()
+        try:
+            out, _ = p.communicate(timeout=timeout)
+            return out or ""
+        except subprocess.TimeoutExpired:
+            p.kill()
+    out, _ = p.communicate(timeout=timeout)
+    return out or ""
