@@ -61,6 +61,11 @@ def _beam_end_fp(fx0, fy0, cos_a, sin_a, rng, scale, w_fp, h_fp):
     Returns (fx1, fy1, clipped)."""
     dx = cos_a * rng * scale
     dy = sin_a * rng * scale
+    fx1 = fx0 + dx
+    fy1 = fy0 + dy
+    # most beams end inside the grid: no divisions for them
+    if 0.0 <= fx1 <= w_fp - 1.0 and 0.0 <= fy1 <= h_fp - 1.0:
+        return fx1, fy1, False
     t = 1.0
     if dx > 0.0:
         tt = (w_fp - 1.0 - fx0) / dx

@@ -43,6 +43,9 @@ def integrate_scan_numpy(logodds: np.ndarray, origin, resolution: float, pose, r
         tx = np.where(dx > 0, (w_fp - 1.0 - fx0) / dx, np.where(dx < 0, -fx0 / dx, np.inf))
         ty = np.where(dy > 0, (h_fp - 1.0 - fy0) / dy, np.where(dy < 0, -fy0 / dy, np.inf))
     t = np.minimum(t, np.minimum(tx, ty))
+    ex, ey = fx0 + dx, fy0 + dy
+    inside = (ex >= 0.0) & (ex <= w_fp - 1.0) & (ey >= 0.0) & (ey <= h_fp - 1.0)
+    t[inside] = 1.0                     # as the kernel: no clipping test for these
     fx1 = np.clip(fx0 + t * dx, 0.0, w_fp - 1.0)
     fy1 = np.clip(fy0 + t * dy, 0.0, h_fp - 1.0)
     X0, Y0 = np.int64(math.floor(fx0)), np.int64(math.floor(fy0))
