@@ -16,6 +16,10 @@ that is NaN, +-inf, <= 0 or >= ``max_range`` is "no return": with
 ``clear_no_return`` (the default, right for open water where nothing comes
 back) the beam clears free space out to ``max_range``; otherwise it is
 ignored.  Nothing beyond ``max_range`` is touched.
+
+Storage: two bytes a cell, log-odds in fixed point of 1/128 (|l| < 16) and a
+scan stamp; ``l_free`` etc. are rounded to that step (the attributes hold
+the values used).  ``logodds`` / ``probabilities()`` decode to float32.
 """
 from __future__ import annotations
 
