@@ -9,7 +9,9 @@ from vehicle.perception import trace_cells
 from vehicle.perception._kernels import FP_SCALE
 
 RES = 0.05
-coord = st.floats(min_value=0.0, max_value=3.0, allow_nan=False, allow_infinity=False)
+# free floats, and points exactly on cell boundaries and centres (ties everywhere)
+coord = st.one_of(st.floats(min_value=0.0, max_value=3.0, allow_nan=False, allow_infinity=False),
+                  st.integers(0, 120).map(lambda k: k * (RES / 2)))
 
 
 def _fp(v: float) -> int:
