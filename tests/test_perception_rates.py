@@ -54,3 +54,14 @@ def test_bad_input():
     rm.arrived("lidar", 1.0)
     with pytest.raises(ValueError, match="before the previous"):
         rm.arrived("lidar", 0.5)
+
+
+def test_warm_kernels_runs_every_kernel():
+    from sim.sensors.lidar import warm_kernels as warm_lidar
+    from vehicle.perception import _kernels, warm_kernels
+
+    warm_kernels()
+    warm_lidar()
+    for k in (_kernels.integrate_scan_kernel, _kernels.trace_cells_kernel, _kernels.prob_kernel,
+              _kernels.decode_logodds_kernel, _kernels.clear_stamps_kernel):
+        assert k.signatures, k.__name__           # compiled (or loaded from the cache)

@@ -223,3 +223,11 @@ class Lidar:
             r[self.rng.random(r.size) < sp.dropout] = np.nan
         return LaserScan(t=float(t), angle_min=sp.angle_min, angle_increment=sp.angle_increment,
                          max_range=sp.max_range, ranges=r.astype(np.float32))
+
+
+def warm_kernels() -> None:
+    """Compile (or load from numba's cache) the raycaster for both raster
+    dtypes."""
+    for occ in (np.zeros((4, 4), bool), np.zeros((4, 4), np.uint8)):
+        raycast(occ, 0.1, (0.0, 0.0), np.array([[0.3, 0.2, 0.05]]), (0.1, 0.1, 0.0),
+                np.zeros(2), 1.0)
