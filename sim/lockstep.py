@@ -39,6 +39,7 @@ class RunResult:
     planned_paths: list[np.ndarray] = field(default_factory=list)
     collision_points: list[tuple[float, float]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    faults: list = field(default_factory=list)          # sim.faults.FaultOutcome per injected fault
 
     @property
     def real_time_factor(self) -> float:
@@ -62,7 +63,16 @@ class RunResult:
             "collisions": self.collisions,
             "max_cross_track_m": round(self.max_cross_track_m, 3),
             "events": [{"t": round(e.t, 2), "kind": e.kind, "text": e.text} for e in self.events],
+            "failsafes": failsafe_summary(self),
         }
+
+
+def failsafe_summary(res: "RunResult") -> dict:
+    """Failsafe events (trip/clear/resume) and per-fault outcomes."""
+    ev = [{"t": round(e.t, 3), "trigger": e.data.get("trigger"), "phase": e.data.get("phase"),
+           "action": e.data.get("action"), "text": e.text}
+          for e in res.events if e.kind == "failsafe"]
+    return {"events": ev, "faults": [o.as_dict() for o in res.faults]}
 
 
 def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | None = None,
@@ -79,7 +89,7 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     res = core.set_mission(items)
     if not res.ok:
         raise ValueError(f"{scenario.source}: mission: {res.reason}")
-    n_wp = len(scenario.mission.waypoints) + (1 if scenario.mission.return_home else 0)
+    n_wp = len(items) - 1 - sum(1 for it in items[1:] if it.command == 178)  # NAV items (DO_CHANGE_SPEED excluded)
     crit = scenario.criteria
     control_every = max(1, int(round(1.0 / (scenario.vehicle_config.control.rate_hz * PHYSICS_DT))))
     limit = crit.max_time_s
@@ -99,16 +109,20 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     wall0 = time.perf_counter()
     step = 0
     next_tick_report = 0.0
+    next_arm_try = 0.0
     while True:
         t = step * PHYSICS_DT
-        if step % control_every == 0:
+        cmd = sim.faults.operate(t, core, cmd)   # GCS link and operator side of injected faults
+        if step % control_every == 0 and not sim.faults.core_stalled(t):
             for pts in sim.map_updates():
                 core.add_obstacles(t, pts)
             cmd = core.step(t, sim.sensors(t))
-            if not started and core.state.valid:
-                core.arm(t)
-                core.start_mission(t)
-                started = True
+            if not started and core.state.valid and t >= next_arm_try:
+                if core.arm(t).ok:   # pre-arm checks may refuse: retry once a second
+                    core.start_mission(t)
+                    started = True
+                else:
+                    next_arm_try = t + 1.0
             new, cursor = core.events_since(cursor)
             for e in new:
                 events.append(e)
@@ -159,10 +173,13 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
         reasons.append(f"minimum clearance {min_clear:.2f} m is below the required {crit.min_clearance_m:.2f} m")
     if crit.max_cross_track_m is not None and max_cte > crit.max_cross_track_m:
         reasons.append(f"cross-track error reached {max_cte:.2f} m (limit {crit.max_cross_track_m:.2f} m)")
+    fault_outcomes, fault_reasons = sim.faults.evaluate(events, track)
+    reasons.extend(fault_reasons)
     return RunResult(
         scenario=scenario.name, seed=sim.seed, passed=not reasons, reasons=reasons,
         sim_time_s=float(track[-1, 0]) if len(track) else 0.0, wall_time_s=wall,
         waypoints_total=n_wp, waypoints_reached=len(reached), path_length_m=dist,
         min_clearance_m=min_clear if math.isfinite(min_clear) else 0.0, collisions=collisions,
         max_cross_track_m=max_cte, mission_complete=complete, failure=core.failure_reason,
-        track=track, planned_paths=planned, collision_points=collision_points, events=events)
+        track=track, planned_paths=planned, collision_points=collision_points, events=events,
+        faults=fault_outcomes)

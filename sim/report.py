@@ -51,6 +51,7 @@ def plot_trajectory(result: RunResult, scenario: Scenario, png: Path) -> None:
     for i, (x, y) in enumerate(wps, 1):
         ax.annotate(str(i), (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
     ax.plot(scenario.start.x, scenario.start.y, "^", color="tab:green", ms=10, label="start")
+    _mark_safety(ax, result, scenario)
     if result.collision_points:
         cp = np.array(result.collision_points)
         ax.plot(cp[:, 0], cp[:, 1], "x", color="magenta", ms=12, mew=2.5, label="collision")
@@ -74,3 +75,36 @@ def plot_trajectory(result: RunResult, scenario: Scenario, png: Path) -> None:
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)
+
+
+def _mark_safety(ax, result: RunResult, scenario: Scenario) -> None:
+    """Fence zones, crossing targets' paths, and a marker where each
+    failsafe tripped (labelled with its trigger and action)."""
+    import numpy as np
+    from matplotlib.patches import Circle, Polygon
+
+    zones = list(scenario.fence) + [z for f in scenario.faults if f.type == "fence_upload" for z in f.zones]
+    for i, z in enumerate(zones):
+        style = dict(fill=False, lw=1.8, ls="-" if z.inclusion else "--",
+                     ec="tab:purple" if z.inclusion else "crimson", label="fence" if i == 0 else None)
+        if z.type == "circle":
+            ax.add_patch(Circle(z.center, z.radius, **style))
+        else:
+            ax.add_patch(Polygon(np.array(z.points), closed=True, **style))
+    for f in scenario.faults:
+        if f.type == "crossing":
+            a = np.array(f.start)
+            b = a + np.array(f.velocity) * f.duration_s
+            ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", color="darkorange", lw=1.5))
+            ax.text(*a, f" {f.kind}", color="darkorange", fontsize=8)
+    tr = result.track
+    trips = [e for e in result.events if e.kind == "failsafe" and e.data.get("phase") == "trip"]
+    if not len(tr) or not trips:
+        return
+    for k, e in enumerate(trips):
+        i = min(int(np.searchsorted(tr[:, 0], e.t)), len(tr) - 1)
+        x, y = tr[i, 1], tr[i, 2]
+        ax.plot(x, y, "*", color="gold", mec="black", ms=15, zorder=5, label="failsafe" if k == 0 else None)
+        ax.annotate(f"{e.data.get('trigger')}: {e.data.get('action')} @ {e.t:.1f} s", (x, y),
+                    textcoords="offset points", xytext=(8, -12 - 10 * (k % 3)), fontsize=8,
+                    bbox=dict(boxstyle="round,pad=0.2", fc="lightyellow", alpha=0.85))

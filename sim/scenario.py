@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edgepilot import configs_dir
+from sim.faults import Fault
+from vehicle.safety.geofence import FenceZoneSpec
 from vehicle.config import ConfigError, Strict, VehicleConfig, load_vehicle_config, parse_model, read_toml
 
 XY = tuple[float, float]
@@ -72,8 +74,20 @@ class Start(Strict):
     yaw_deg: float = 0.0
 
 
+class Survey(Strict):
+    """A survey area flown after the waypoints: a lawnmower over
+    ``polygon`` (map-frame metres) with lines ``swath`` m apart along
+    ``heading_deg`` (CCW from east); expanded into waypoints by
+    ``vehicle.mission.survey.expand_survey`` when the mission is built."""
+
+    polygon: list[XY] = Field(min_length=3)
+    swath: float = Field(gt=0, description="[m]")
+    heading_deg: float = 0.0
+
+
 class Mission(Strict):
     waypoints: list[XY] = Field(min_length=1)
+    survey: Survey | None = None
     speed: float | None = Field(default=None, gt=0)
     loiter_s: list[float] | None = None
     return_home: bool = False
@@ -96,7 +110,9 @@ class Scenario(Strict):
     start: Start
     mission: Mission
     criteria: Criteria = Criteria()
-    faults: list[dict] = []
+    faults: list[Fault] = []
+    fence: list[FenceZoneSpec] = Field(default=[], description="geofence zones, map-frame metres")
+    params: dict[str, float] = Field(default={}, description="vehicle parameter overrides, NAME = value")
 
     # Filled in by load_scenario, not by the file.
     source: str = ""
@@ -144,6 +160,10 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
             raise ConfigError(f"{path}: mission.waypoints.{i}: ({x}, {y}) is outside world.bounds {list(sc.world.bounds)}")
     if not (xmin <= sc.start.x <= xmax and ymin <= sc.start.y <= ymax):
         raise ConfigError(f"{path}: start: ({sc.start.x}, {sc.start.y}) is outside world.bounds")
+    if sc.mission.survey is not None:
+        for i, (x, y) in enumerate(sc.mission.survey.polygon):
+            if not (xmin <= x <= xmax and ymin <= y <= ymax):
+                raise ConfigError(f"{path}: mission.survey.polygon.{i}: ({x}, {y}) is outside world.bounds")
     if sc.mission.loiter_s is not None and len(sc.mission.loiter_s) != len(sc.mission.waypoints):
         raise ConfigError(f"{path}: mission.loiter_s: expected {len(sc.mission.waypoints)} values "
                           f"(one per waypoint), got {len(sc.mission.loiter_s)}")

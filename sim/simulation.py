@@ -12,9 +12,10 @@ import math
 import numpy as np
 
 from sim.dynamics import DiffDriveModel, Truth, TwinThrusterModel
+from sim.faults import FaultInjector
 from sim.scenario import Scenario
-from sim.sensors.lidar import Lidar, LidarSpec
 from sim.sensors.navigation import BatteryModel, CompassModel, GpsModel
+from sim.sensors.scanner import Scanner
 from sim.world import SimWorld
 from vehicle.core import VehicleCore
 from vehicle.geo import LocalFrame
@@ -42,15 +43,17 @@ class Simulation:
         self.gps = GpsModel(self.cfg.sensors.gps, self.frame, self.rng)
         self.compass = CompassModel(self.cfg.sensors.compass, self.rng)
         self.battery = BatteryModel()
-        lid = self.cfg.sensors.lidar
-        # its own stream, so adding a lidar leaves the other sensors' noise unchanged
-        self.lidar = Lidar(LidarSpec(beams=lid.beams, fov_deg=lid.fov_deg, max_range=lid.max_range,
-                                     noise_std=lid.noise_m, dropout=lid.dropout, rate_hz=lid.rate_hz),
-                           np.random.default_rng([self.seed, 1])) if lid is not None else None
         self.current = tuple(w.current)
         self.wind = tuple(w.wind)
         self.t = 0.0
         self._steps = 0
+        # Faults, the motor controller's serial link, a scanner and a camera
+        # clock (sensor streams the safety checks watch).
+        self.faults = FaultInjector(scenario, self)
+        s = self.cfg.sensors
+        self.scanner = Scanner(s.lidar, self.faults.rng) if s.lidar is not None else None
+        self._camera_period = 1.0 / s.camera.rate_hz if s.camera is not None else None
+        self._camera_next = 0.0
         self._reported: set[int] = set()
 
     @property
@@ -59,23 +62,30 @@ class Simulation:
 
     def step(self, dt: float, cmd: ActuatorCommand) -> None:
         """Advance the world by ``dt`` seconds under ``cmd``."""
-        self.model.step(dt, cmd, self.current, self.wind)
+        t0 = self.t
+        cmd = self.faults.actuate(t0, cmd)
+        self.model.step(dt, cmd, self.faults.current(t0, self.current), self.wind)
         self.battery.step(dt, cmd.left, cmd.right)
+        self.battery.energy_j = max(0.0, self.battery.energy_j - self.faults.battery_drain_j(t0, dt))
         self._steps += 1
         self.t = self._steps * dt if dt == PHYSICS_DT else self.t + dt
         self.world.rebuild(self.t)
+        self.faults.after_step(self.t)
 
     def sensors(self, now: float) -> SensorFrame:
         """Every sensor sample due by ``now``."""
         tr = self.model.truth
-        scan = None
-        if self.lidar is not None and self.lidar.due(now):
-            w = self.world
-            scan = self.lidar.scan(now, (tr.x, tr.y, tr.yaw), w.truth.occupied, w.resolution,
-                                   (w.origin_x, w.origin_y))
-        return SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
-                           scan=scan, battery_v=self.battery.voltage,
-                           battery_remaining=self.battery.remaining)
+        scan = (self.scanner.sample(now, tr.x, tr.y, tr.yaw, self.world, self.faults.dynamic_circles(now))
+                if self.scanner is not None else None)
+        cam = None
+        if self._camera_period is not None and now + 1e-9 >= self._camera_next:
+            while self._camera_next <= now + 1e-9:
+                self._camera_next += self._camera_period
+            cam = now
+        frame = SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
+                            scan=scan, battery_v=self.battery.voltage, battery_remaining=self.battery.remaining,
+                            camera_t=cam)
+        return self.faults.sense(now, frame)
 
     def map_updates(self) -> list[np.ndarray]:
         """Obstacles marked ``reported`` that have appeared since the last
@@ -97,7 +107,9 @@ class Simulation:
 
     def make_core(self, params: ParamStore | None = None) -> VehicleCore:
         lat, lon = self.scenario.world.origin
-        return VehicleCore(self.cfg, GeoPoint(lat, lon), self.world.prior_map(), params)
+        core = VehicleCore(self.cfg, GeoPoint(lat, lon), self.world.prior_map(), params)
+        self.faults.configure_core(core)
+        return core
 
     def mission_items(self) -> list[MissionItem]:
         """The scenario's mission as MAVLink-style items, item 0 = home."""
@@ -112,6 +124,24 @@ class Simulation:
             hold = m.loiter_s[i] if m.loiter_s else 0.0
             cmd = Cmd.NAV_LOITER_TIME if hold > 0 else Cmd.NAV_WAYPOINT
             items.append(MissionItem(len(items), int(cmd), lat, lon, param1=hold))
+        if m.survey is not None:
+            for x, y in self.survey_waypoints():
+                lat, lon = self.frame.to_geo(x, y)
+                items.append(MissionItem(len(items), int(Cmd.NAV_WAYPOINT), lat, lon))
         if m.return_home:
             items.append(MissionItem(len(items), int(Cmd.NAV_RETURN_TO_LAUNCH)))
         return items
+
+    def survey_waypoints(self):
+        """The mission's survey block expanded into (N, 2) waypoints [m]
+        (empty when there is none), starting near the last waypoint."""
+        import math
+
+        import numpy as np
+
+        from vehicle.mission.survey import expand_survey
+        sv = self.scenario.mission.survey
+        if sv is None:
+            return np.empty((0, 2))
+        return expand_survey(sv.polygon, sv.swath, math.radians(sv.heading_deg),
+                             start=self.scenario.mission.waypoints[-1])

@@ -56,7 +56,12 @@ def test_companion_drives_autopilot_and_reconnects():
         stop(sitl)
         run_until(link, lambda: not link.connected, 5, "link loss detected")
         sitl = spawn("ugv_yard", [f"tcpin:127.0.0.1:{port}"], 8.0)
-        run_until(link, lambda: link.connected and link.connections == 2, 15, "reconnection")
+        try:
+            run_until(link, lambda: link.connected and link.connections == 2, 30, "reconnection")
+        except AssertionError as e:
+            chan = link.transport.chan
+            raise AssertionError(f"{e}; client channel {'none' if chan is None else ('closed' if chan.closed else 'open')}"
+                                 f"; autopilot output:\n{stop(sitl)[-3000:]}") from None
         t_lost = link.position.t
         run_until(link, lambda: link.position.t > t_lost, 5, "position stream after reconnection")
     finally:

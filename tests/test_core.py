@@ -106,3 +106,20 @@ def test_param_changes_take_effect_and_persist(tmp_path):
     core.start_mission(sim.t)
     drive(sim, core, 20.0)
     assert np.isclose(sim.truth.speed, 0.6, atol=0.08)
+
+
+def test_mission_start_from_a_given_item():
+    sim, core = setup()
+    drive(sim, core, 0.5)
+    core.arm(sim.t)
+    core.set_mission(sim.mission_items())
+    assert not core.start_mission(sim.t, first=99).ok
+    assert core.start_mission(sim.t, first=3).ok and core.mission_current == 3
+    reached = []
+    for _ in range(80):
+        drive(sim, core, 0.5)
+        events, _ = core.events_since(0)
+        reached = [e.data["seq"] for e in events if e.kind == "item_reached"]
+        if reached:
+            break
+    assert reached[0] == 3

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
 from vehicle.config import VehicleConfig
@@ -22,8 +21,12 @@ from vehicle.geo import LocalFrame
 from vehicle.maps import GridMap
 from vehicle.mission import MissionExecutor, NavTarget, validate_mission
 from vehicle.params import ParamStore
+from vehicle.costmap import InflatedCostmap, InflationParams
 from vehicle.perception.mapping import LidarMapper
 from vehicle.planning import astar
+from vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
+from vehicle.planning.smoothing import densify, shortcut
+from vehicle.safety import SafetyManager
 from vehicle.types import (ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
                            MissionState, Mode, SensorFrame, Severity, VehicleState)
 
@@ -36,11 +39,22 @@ class PlanningError(Exception):
 
 
 class PlanningGrid:
-    """The prior map turned into A* weights at the planning resolution.
+    """The prior map as an inflated costmap at the planning resolution, and
+    the planners that run on it.
 
-    Lethal (inf) within the vehicle's inscribed radius plus safety margin of
-    an obstacle, then a cost decaying with distance out to the inflation
-    radius, so paths keep away from obstacles when there is room."""
+    Occupancy is coarsened to ``cfg.planning.resolution`` (a coarse cell is
+    occupied when any prior cell in it is) and inflated Nav2-style
+    (``InflatedCostmap``): lethal within the vehicle's inscribed radius
+    plus safety margin plus one cell diagonal (cell centres stand for
+    anywhere in the cell, the obstacle's and the vehicle's alike), then an
+    exponential cost decaying to 1 at the inflation radius, so paths keep
+    away from obstacles when there is room.
+
+    Planners: grid A* (MCP_Geometric's rule) followed by cost-bounded
+    line-of-sight shortcutting that never enters lethal cost nor raises the
+    path's weighted cost; with ``cfg.planning.turning_radius`` set (boats),
+    Hybrid-A* from the vehicle's pose (forward only, free final heading),
+    falling back to the grid planner when it finds nothing."""
 
     def __init__(self, prior: GridMap, cfg: VehicleConfig):
         res = cfg.planning.resolution
@@ -48,61 +62,55 @@ class PlanningGrid:
         self.resolution = prior.resolution * factor
         occ = prior.occupied
         rows, cols = occ.shape[0] // factor, occ.shape[1] // factor
-        free = (~occ[: rows * factor, : cols * factor]).astype(np.uint8)
-        # Distance from every fine cell to the nearest obstacle, then the
-        # smallest distance inside each coarse cell: conservative.
-        dist = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * prior.resolution
-        dist = dist.reshape(rows, factor, cols, factor).min(axis=(1, 3))
-        self.distance = dist.astype(np.float32)
-        self.grid = GridMap(dist <= 0, self.resolution, prior.origin_x, prior.origin_y)
+        coarse = occ[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor).any(axis=(1, 3))
         self.lethal_radius = cfg.geometry.inscribed_radius + cfg.planning.safety_margin
-        self.inflation_radius = max(cfg.planning.inflation_radius, self.lethal_radius + self.resolution)
-        self.weights = np.ascontiguousarray(self._weights_from(self.distance))
+        lethal = self.lethal_radius + math.sqrt(2.0) * self.resolution
+        infl = max(cfg.planning.inflation_radius, lethal + self.resolution)
+        params = InflationParams(inscribed_radius=lethal, inflation_radius=infl,
+                                 cost_scaling_factor=3.0 / (infl - lethal), max_weight=21.0)
+        self.costmap = InflatedCostmap(GridMap(coarse, self.resolution, prior.origin_x, prior.origin_y), params)
+        self.turning_radius = cfg.planning.turning_radius
+        self.hybrid_params = (HybridParams(self.turning_radius, max_expansions=30_000)
+                              if self.turning_radius else None)
 
-    def _weights_from(self, dist: np.ndarray) -> np.ndarray:
-        infl = self.inflation_radius
-        span = infl - self.lethal_radius
-        w = 1.0 + 20.0 * np.clip((infl - dist) / span, 0.0, 1.0) ** 2
-        w[dist < self.lethal_radius] = np.inf
-        return w.astype(np.float32)
+    @property
+    def weights(self) -> np.ndarray:
+        """float32 planner weights (>= 1, inf lethal), row 0 south."""
+        return self.costmap.weights
+
+    @property
+    def distance(self) -> np.ndarray:
+        """float32 distance [m] from each cell centre to the nearest obstacle cell centre."""
+        return self.costmap.distance
 
     def add_obstacles(self, points: np.ndarray) -> tuple[int, int, int, int] | None:
-        """Mark obstacle points (N, 2) [x, y] map-frame metres and update
-        distance and weights only in the window they can influence.  The
-        distance there is a conservative bound (centre-to-centre distance
-        of planning cells less one cell diagonal), as the prior's is.
-        Returns the updated (r0, r1, c0, c1) window or None."""
+        """Mark obstacle points (N, 2) [x, y] map-frame metres; the costmap
+        is updated in the window they can influence only.  Returns the
+        updated (r0, r1, c0, c1) window or None when nothing changed."""
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        h, w = self.weights.shape
-        rc = np.column_stack((np.floor((pts[:, 1] - self.grid.origin_y) / self.resolution),
-                              np.floor((pts[:, 0] - self.grid.origin_x) / self.resolution))).astype(np.int64)
-        rc = rc[(rc[:, 0] >= 0) & (rc[:, 0] < h) & (rc[:, 1] >= 0) & (rc[:, 1] < w)]
-        if len(rc) == 0:
-            return None
-        self.grid.occupied[rc[:, 0], rc[:, 1]] = True
-        R = int(math.ceil(self.inflation_radius / self.resolution)) + 2
-        a0, a1 = max(0, int(rc[:, 0].min()) - R), min(h, int(rc[:, 0].max()) + R + 1)
-        b0, b1 = max(0, int(rc[:, 1].min()) - R), min(w, int(rc[:, 1].max()) + R + 1)
-        new = np.ones((a1 - a0, b1 - b0), np.uint8)
-        new[rc[:, 0] - a0, rc[:, 1] - b0] = 0
-        d = cv2.distanceTransform(new, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * self.resolution
-        d = np.maximum(d - math.sqrt(2.0) * self.resolution, 0.0)
-        d[new == 0] = 0.0
-        win = np.minimum(self.distance[a0:a1, b0:b1], d.astype(np.float32))
-        self.distance[a0:a1, b0:b1] = win
-        self.weights[a0:a1, b0:b1] = self._weights_from(win)
-        return a0, a1, b0, b1
+        return self.costmap.add_obstacles(points=pts[np.isfinite(pts).all(axis=1)])
 
     def path_blocked(self, pts: np.ndarray) -> bool:
-        """True when the polyline (N, 2) [x, y] m crosses a lethal cell."""
-        return any(not self.segment_ok(p, q, 1e30) for p, q in zip(pts[:-1], pts[1:]))
+        """True when the polyline (N, 2) [x, y] m crosses a lethal cell or
+        leaves the map (sampled every half cell)."""
+        pts = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+        if len(pts) < 2:
+            return False
+        dense = densify(pts, 0.5 * self.resolution)
+        h, w = self.weights.shape
+        rows = np.floor((dense[:, 1] - self.costmap.origin_y) / self.resolution).astype(np.int64)
+        cols = np.floor((dense[:, 0] - self.costmap.origin_x) / self.resolution).astype(np.int64)
+        if (rows < 0).any() or (rows >= h).any() or (cols < 0).any() or (cols >= w).any():
+            return True
+        return not bool(np.isfinite(self.weights[rows, cols]).all())
 
     def cell(self, x: float, y: float) -> tuple[int, int]:
-        return self.grid.world_to_cell(x, y)
+        return self.costmap.world_to_cell(x, y)
 
     def clearance_at(self, x: float, y: float) -> float:
         r, c = self.cell(x, y)
-        if not self.grid.in_bounds(r, c):
+        h, w = self.weights.shape
+        if not (0 <= r < h and 0 <= c < w):
             return 0.0
         return float(self.distance[r, c])
 
@@ -117,21 +125,10 @@ class PlanningGrid:
         k = int(np.argmin((rr + r0 - r) ** 2 + (cc + c0 - c) ** 2))
         return int(rr[k] + r0), int(cc[k] + c0)
 
-    def segment_ok(self, p: np.ndarray, q: np.ndarray, max_weight: float) -> bool:
-        n = max(2, int(math.ceil(np.hypot(*(q - p)) / (0.5 * self.resolution))) + 1)
-        t = np.linspace(0.0, 1.0, n)
-        xs = p[0] + (q[0] - p[0]) * t
-        ys = p[1] + (q[1] - p[1]) * t
-        rows = np.floor((ys - self.grid.origin_y) / self.resolution).astype(int)
-        cols = np.floor((xs - self.grid.origin_x) / self.resolution).astype(int)
-        h, w = self.weights.shape
-        if (rows < 0).any() or (rows >= h).any() or (cols < 0).any() or (cols >= w).any():
-            return False
-        wts = self.weights[rows, cols]
-        return bool(np.all(wts <= max_weight))
-
-    def plan(self, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
-        """Map-frame points from (x0, y0) to (x1, y1); raises PlanningError."""
+    def plan(self, x0: float, y0: float, x1: float, y1: float, yaw0: float | None = None) -> np.ndarray:
+        """Map-frame points from (x0, y0) to (x1, y1); raises PlanningError.
+        ``yaw0`` [rad] is the vehicle's heading, used by the kinematic
+        planner when a turning radius is configured."""
         h, w = self.weights.shape
         gr, gc = self.cell(x1, y1)
         if not (0 <= gr < h and 0 <= gc < w):
@@ -144,6 +141,12 @@ class PlanningGrid:
         sr, sc = self.cell(x0, y0)
         if not (0 <= sr < h and 0 <= sc < w):
             raise PlanningError(f"vehicle position ({x0:.1f}, {y0:.1f}) m is outside the map")
+        if self.hybrid_params is not None and yaw0 is not None and (sr, sc) != (gr, gc):
+            hp = hybrid_astar(self.costmap, (x0, y0, yaw0), (x1, y1), self.hybrid_params)
+            if hp is not None:
+                pts = hp.points.copy()
+                pts[-1] = (x1, y1)
+                return pts
         if not np.isfinite(self.weights[sr, sc]):
             near = self.nearest_free(sr, sc, int(math.ceil(1.5 / self.resolution)))
             if near is None:
@@ -152,28 +155,11 @@ class PlanningGrid:
         cells = astar(self.weights, (sr, sc), (gr, gc))
         if cells is None:
             raise PlanningError(f"no safe path to ({x1:.1f}, {y1:.1f}) m")
-        pts = self.grid.cells_to_world(cells)
+        cells = shortcut(self.weights, cells)
+        pts = self.costmap.cells_to_world(cells)
         pts[0] = (x0, y0)
         pts[-1] = (x1, y1)
-        return self.shortcut(pts, cells)
-
-    def shortcut(self, pts: np.ndarray, cells: np.ndarray) -> np.ndarray:
-        """Greedy line-of-sight shortcutting: jump to the furthest point that
-        a straight segment reaches without crossing costlier cells than the
-        grid path it replaces (so it never enters lethal cost)."""
-        wts = self.weights[cells[:, 0], cells[:, 1]]
-        out = [pts[0]]
-        i, n = 0, len(pts)
-        while i < n - 1:
-            j = n - 1
-            while j > i + 1:
-                limit = max(float(wts[i:j + 1].max()), 1.0) + 1e-3
-                if self.segment_ok(pts[i], pts[j], limit):
-                    break
-                j -= 1
-            out.append(pts[j])
-            i = j
-        return np.array(out)
+        return pts
 
 
 class VehicleCore:
@@ -208,8 +194,7 @@ class VehicleCore:
         self._leg_key = None
         self._path: PolylinePath | None = None
         self._loiter_until: float | None = None
-        self._last_gcs: float | None = None
-        self._gcs_failsafe = False
+        self.safety = SafetyManager(config, self.params, self.frame, self._emit)
         self.failure_reason: str | None = None
         self.cross_track_error = 0.0
         self.wp_distance = 0.0
@@ -256,10 +241,12 @@ class VehicleCore:
         if self.armed:
             return CommandResult(True, "already armed")
         if not force:
-            if not self._state.valid:
-                return self._refuse("PreArm: waiting for GPS fix and heading", MAV_RESULT_FAILED)
-            if self.last_gps is None or self.last_gps.fix_type < 3:
-                return self._refuse("PreArm: GPS needs a 3D fix", MAV_RESULT_FAILED)
+            failures = self.safety.prearm(now, self)
+            if failures:
+                refused = self._refuse(failures[0], MAV_RESULT_FAILED)
+                for extra in failures[1:]:
+                    self._emit("text", extra, Severity.WARNING)
+                return refused
         self.armed = True
         if self._state.valid and (self.home is None or self._home_offset() > 1.0):
             self._set_home()  # home is where the vehicle arms, as ArduPilot
@@ -276,13 +263,34 @@ class VehicleCore:
         self._emit("disarmed", "Disarmed", Severity.INFO)
         return CommandResult(True)
 
-    def estop(self, now: float) -> CommandResult:
+    def estop(self, now: float, source: str = "command") -> CommandResult:
+        """Immediate stop and disarm; latched until ``clear_estop``."""
         self.now = now
+        self.safety.estop(now, self, source)
+        return CommandResult(True)
+
+    def clear_estop(self, now: float) -> CommandResult:
+        self.now = now
+        return self.safety.clear_estop(now, self)
+
+    def _safety_stop(self, now: float) -> None:
+        """The safety layer's STOP action: motors stopped at once, disarmed."""
         self.armed = False
         self.mode = Mode.HOLD
         self.last_command = ActuatorCommand(0.0, 0.0, estop=True)
-        self._emit("failsafe", "E-STOP: motors stopped, disarmed", Severity.EMERGENCY)
-        return CommandResult(True)
+        self._emit("disarmed", "Disarmed by failsafe", Severity.CRITICAL)
+
+    def set_fence(self, items: list[MissionItem]) -> CommandResult:
+        """Fence items (MAV_MISSION_TYPE_FENCE semantics); [] clears it."""
+        return self.safety.set_fence(items)
+
+    @property
+    def fence(self):
+        return self.safety.fence
+
+    @property
+    def failsafe_active(self) -> bool:
+        return self.safety.failsafe_active
 
     def set_mode(self, now: float, mode: Mode) -> CommandResult:
         self.now = now
@@ -324,10 +332,13 @@ class VehicleCore:
             self._leg_key = None
         return CommandResult(True)
 
-    def start_mission(self, now: float) -> CommandResult:
+    def start_mission(self, now: float, first: int | None = None) -> CommandResult:
+        """AUTO from item ``first`` (default 1, the first after home)."""
         if self._exec is None or not self._exec.has_nav:
             return self._refuse("Mission start refused: no mission loaded", MAV_RESULT_DENIED)
-        self._exec.restart()
+        if first is not None and not (0 <= first < len(self._exec.items)):
+            return self._refuse(f"Mission start refused: no item {first}", MAV_RESULT_DENIED)
+        self._exec.restart(first)
         self._leg_key = None
         return self.set_mode(now, Mode.AUTO)
 
@@ -380,10 +391,7 @@ class VehicleCore:
         return CommandResult(True)
 
     def gcs_heartbeat(self, now: float) -> None:
-        self._last_gcs = now
-        if self._gcs_failsafe:
-            self._gcs_failsafe = False
-            self._emit("failsafe", "GCS link regained", Severity.NOTICE)
+        self.safety.gcs_heartbeat(now)
 
     def _refuse(self, reason: str, result: int) -> CommandResult:
         self._emit("text", reason, Severity.WARNING)
@@ -418,20 +426,11 @@ class VehicleCore:
                 self.add_obstacles(now, seen)
         if self.home is None and self._state.valid:
             self._set_home()
-        self._check_gcs_link(now)
+        self.safety.update(now, frame, self)
         cmd = self._mode_command(now) if (self.armed and self._state.valid) else ActuatorCommand.stop()
+        cmd = self.safety.filter_command(cmd)
         self.last_command = cmd
         return cmd
-
-    def _check_gcs_link(self, now: float) -> None:
-        action = int(self.params.get("FS_GCS_ENABLE"))
-        if (self._last_gcs is None or self._gcs_failsafe or not self.armed or action == 0
-                or now - self._last_gcs < self.params.get("FS_GCS_TIMEOUT")):
-            return
-        self._gcs_failsafe = True
-        target = Mode.RTL if action == 2 else Mode.HOLD
-        self._emit("failsafe", f"Failsafe: GCS link lost, {target.name}", Severity.CRITICAL)
-        self.set_mode(now, target)
 
     def _cruise(self) -> float:
         if self._speed_override:
@@ -522,7 +521,7 @@ class VehicleCore:
             self._leg_key = key
             self.follower.reset()
             try:
-                pts = (self.planning.plan(st.x, st.y, x, y) if self.planning is not None
+                pts = (self.planning.plan(st.x, st.y, x, y, st.yaw) if self.planning is not None
                        else np.array([[st.x, st.y], [x, y]]))
             except PlanningError as e:
                 self._path = None

@@ -87,6 +87,20 @@ class LaserScan:
 
 
 @dataclass(frozen=True)
+class MotorStatus:
+    """Latest telemetry from the motor controller over its serial link.
+
+    ``t`` is when the frame was received [s, the core's clock].  ``fault``
+    names a controller-reported fault ('' = none), e.g. 'left motor stalled'.
+    ``estop`` is the hardware e-stop input the controller reads."""
+
+    t: float
+    estop: bool = False
+    fault: str = ""
+    crc_errors: int = 0      # frames rejected on the link so far (both directions)
+
+
+@dataclass(frozen=True)
 class SensorFrame:
     """Everything the drivers produced since the previous control tick.
     A field is None when that sensor has nothing new."""
@@ -97,6 +111,8 @@ class SensorFrame:
     scan: LaserScan | None = None
     battery_v: float | None = None
     battery_remaining: float | None = None   # 0..1
+    motor: MotorStatus | None = None         # motor-controller telemetry, None = none new
+    camera_t: float | None = None            # capture time of a new camera image [s], None = none new
 
 
 @dataclass(frozen=True)

@@ -158,11 +158,7 @@ class CommandService(Service):
 
     def _mission_start(self, link, a: CommandArgs, now):
         first = int(a.p1)
-        if first > 0:
-            res = self.core.set_current(first)
-            if not res.ok:
-                return self._from_core(res)
-        return self._from_core(self.core.start_mission(now))
+        return self._from_core(self.core.start_mission(now, first if first > 0 else None))
 
     def _rtl(self, link, a, now):
         return self._from_core(self.core.set_mode(now, Mode.RTL))

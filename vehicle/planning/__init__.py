@@ -1,5 +1,5 @@
-"""Path planning on grids and costmaps: optimal grid A*, Theta*, path
-post-processing, coverage patterns."""
+"""Path planning on grids and costmaps: optimal grid A*, Theta*, Hybrid-A*,
+path post-processing, coverage patterns."""
 from vehicle.planning.astar import astar, path_cost
 
 
@@ -19,6 +19,13 @@ def warm_kernels() -> None:
         path_cost(w, np.array([[0, 0], [1, 1]]), rule)
     p = astar(w, (0, 0), (3, 3))
     theta_star(w, (0, 0), (3, 3))
+    from vehicle.costmap import InflatedCostmap, InflationParams
+    from vehicle.maps import GridMap
+    from vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
+    cm = InflatedCostmap(GridMap(np.zeros((20, 20), bool), 0.5), InflationParams(0.2, 0.6))
+    for rev in (False, True):
+        hybrid_astar(cm, (1.0, 1.0, 0.0), (8.0, 8.0, 1.0), HybridParams(1.0, allow_reverse=rev))
+        hybrid_astar(cm, (1.0, 1.0, 0.0), (8.0, 8.0), HybridParams(1.0, allow_reverse=rev))
     line_cost(w, (0, 0), (3, 3))
     shortcut(w, p)
 
