@@ -1,10 +1,15 @@
 """The ``edgepilot`` command.
 
     edgepilot sitl run [SCENARIO] [--seed N] [--speedup X] [--out DIR]
+    edgepilot sitl run --realtime | --hil [SCENARIO] ...
     edgepilot sitl list
+    edgepilot vehicle run --config FILE
+    edgepilot gcs --connect ENDPOINT COMMAND ...
+    edgepilot warm
 
 Exit codes: 0 success (the scenario's pass criteria held), 1 the scenario
 ran and failed its criteria, 2 bad usage or a bad config/scenario file.
+``edgepilot gcs`` documents its own exit codes in ``edgepilot gcs --help``.
 """
 from __future__ import annotations
 
@@ -85,10 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     vrun.add_argument("-v", "--verbose", action="store_true", help="log driver events at INFO")
     warm = sub.add_parser("warm", help="compile and cache every numba kernel ahead of the first run")
     warm.add_argument("--sim", action="store_true", help="also the simulator's kernels")
+    # `edgepilot gcs ...` is parsed entirely by gcs.cli (see main); listed here for --help.
+    sub.add_parser("gcs", help="ground-station CLI for any MAVLink vehicle (edgepilot gcs --help)", add_help=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["gcs"]:
+        from gcs.cli import main as gcs_main
+
+        return gcs_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "sitl":

@@ -7,6 +7,7 @@ in — so the lockstep runner and the real-time runner drive the same
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -16,6 +17,8 @@ from sim.faults import FaultInjector
 from sim.scenario import Scenario
 from sim.sensors.navigation import BatteryModel, CompassModel, GpsModel
 from sim.sensors.lidar import Lidar, LidarSpec
+from sim.traffic import Traffic
+from firmware_bridge.ais import AisDecoder
 from sim.world import SimWorld
 from vehicle.core import VehicleCore
 from vehicle.geo import LocalFrame
@@ -59,6 +62,11 @@ class Simulation:
         self._camera_period = 1.0 / s.camera.rate_hz if s.camera is not None else None
         self._camera_next = 0.0
         self._reported: set[int] = set()
+        # Traffic: moving vessels (collision circles in the world) whose AIS
+        # reaches the core as AIVDM bytes through the same decoder a real
+        # receiver's output goes through.
+        self.traffic = Traffic(scenario.traffic, self.frame, self.rng) if scenario.traffic else None
+        self.ais = AisDecoder()
 
     @property
     def truth(self) -> Truth:
@@ -74,16 +82,33 @@ class Simulation:
         self._steps += 1
         self.t = self._steps * dt if dt == PHYSICS_DT else self.t + dt
         self.world.rebuild(self.t)
+        if self.traffic is not None:
+            tr = self.model.truth
+            t_before = self.traffic.t
+            self.traffic.advance(self.t, (tr.x, tr.y, tr.yaw, tr.vx, tr.vy))
+            if self.traffic.t != t_before or not len(self.world.moving):
+                self.world.moving = self.traffic.circles()
         self.faults.after_step(self.t)
+
+    def _moving_circles(self, now: float) -> np.ndarray:
+        """(K, 3) [x, y, radius] moving things the lidar sees: fault-injected
+        crossing objects and traffic vessels."""
+        dyn = self.faults.dynamic_circles(now)
+        if self.traffic is None:
+            return dyn
+        return np.vstack((dyn, self.traffic.circles()))
 
     def sensors(self, now: float) -> SensorFrame:
         """Every sensor sample due by ``now``."""
         tr = self.model.truth
+        contacts = None
+        if self.traffic is not None:
+            contacts = tuple(self.ais.feed(self.traffic.ais_bytes(now), now)) or None
         scan = None
         if self.scanner is not None and self.scanner.due(now):
             w = self.world
             scan = self.scanner.scan(now, (tr.x, tr.y, tr.yaw), w.truth.occupied, w.resolution,
-                                     (w.origin_x, w.origin_y), self.faults.dynamic_circles(now))
+                                     (w.origin_x, w.origin_y), self._moving_circles(now))
         cam = None
         if self._camera_period is not None and now + 1e-9 >= self._camera_next:
             while self._camera_next <= now + 1e-9:
@@ -92,7 +117,9 @@ class Simulation:
         frame = SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
                             scan=scan, battery_v=self.battery.voltage, battery_remaining=self.battery.remaining,
                             camera_t=cam)
-        return self.faults.sense(now, frame)
+        frame = self.faults.sense(now, frame)
+        # AIS after fault injection (which rebuilds the frame from the fields it knows).
+        return dataclasses.replace(frame, contacts=contacts) if contacts else frame
 
     def map_updates(self) -> list[np.ndarray]:
         """Obstacles marked ``reported`` that have appeared since the last

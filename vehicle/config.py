@@ -135,6 +135,22 @@ class Failsafe(Strict):
     battery_critical_fraction: float = Field(default=0.10, ge=0, le=1)
 
 
+class Maritime(Strict):
+    """USV collision avoidance (COLREGs) and station keeping, see vehicle/maritime."""
+
+    safe_distance_m: float = Field(default=20.0, gt=0, description="minimum CPA kept beyond a contact's radius [m]")
+    comfort_distance_m: float = Field(default=35.0, gt=0, description="CPA beyond which a pass costs nothing [m]")
+    alert_range_m: float = Field(default=250.0, gt=0, description="contacts nearer than this are assessed [m]")
+    horizon_s: float = Field(default=120.0, gt=0, description="CPA look-ahead [s]")
+    head_on_sector_deg: float = Field(default=10.0, gt=0, le=45, description="Rule 14 ahead/reciprocal tolerance [deg]")
+    min_alteration_deg: float = Field(default=30.0, ge=0, le=90, description="Rule 8/16: a give-way turn is at least this [deg]")
+    stand_on_act_tcpa_s: float = Field(default=25.0, gt=0, description="Rule 17: the stand-on vessel acts when CPA is this near in time [s]")
+    contact_stale_s: float = Field(default=30.0, gt=0, description="a contact unheard for this long is dropped [s]")
+    default_contact_radius_m: float = Field(default=3.0, ge=0, description="radius of a contact of unknown size [m]")
+    hold_into_disturbance: bool = Field(default=True, description="station keeping points the bow into current + wind")
+    hold_radius_m: float = Field(default=1.5, gt=0, description="station keeping deadband around the hold point [m]")
+
+
 class MavlinkConfig(Strict):
     sysid: int = Field(default=1, ge=1, le=255)
     signing_key_file: str | None = None
@@ -217,6 +233,7 @@ class VehicleConfig(Strict):
     failsafe: Failsafe = Failsafe()
     mavlink: MavlinkConfig = MavlinkConfig()
     hardware: HardwareConfig | None = None
+    maritime: Maritime = Maritime()
 
     @model_validator(mode="after")
     def _chassis_matches_kind(self):

@@ -19,6 +19,7 @@ from vehicle.control.pure_pursuit import PurePursuit
 from vehicle.estimation import GpsCompassFilter
 from vehicle.geo import LocalFrame
 from vehicle.maps import GridMap
+from vehicle.maritime.autonomy import MaritimeAutonomy
 from vehicle.mission import MissionExecutor, NavTarget, validate_mission
 from vehicle.params import ParamStore
 from vehicle.costmap import InflatedCostmap, InflationParams
@@ -178,6 +179,9 @@ class VehicleCore:
         self.mapper = (LidarMapper(prior_map, resolution=config.planning.resolution)
                        if s.lidar is not None and prior_map is not None else None)
         self.follower = PurePursuit(config) if config.kind == "ugv" else LosGuidance(config)
+        # USV: contacts, COLREGs helm between LOS guidance and control, station keeping.
+        self.maritime = MaritimeAutonomy(config, self.frame, self.planning) if config.kind == "usv" else None
+        self._hold_xy: tuple[float, float] | None = None
         self.mode = Mode.HOLD
         self.armed = False
         self.home: GeoPoint | None = None
@@ -311,6 +315,7 @@ class VehicleCore:
         if mode != self.mode:
             self._leg_key = None
             self._loiter_until = None
+            self._hold_xy = None
             self.mode = mode
             self._emit("mode", f"Mode {mode.name}", Severity.INFO, mode=int(mode))
         return CommandResult(True)
@@ -417,6 +422,8 @@ class VehicleCore:
             f.update_compass(frame.compass)
         if frame.battery_v is not None:
             self.battery_voltage = frame.battery_v
+        if self.maritime is not None and frame.contacts:
+            self.maritime.ingest(now, frame.contacts)
         if frame.battery_remaining is not None:
             self.battery_remaining = frame.battery_remaining
         self._state = f.state(now)
@@ -444,7 +451,7 @@ class VehicleCore:
         if self.mode == Mode.GUIDED and self._guided is not None:
             x, y, spd = self._guided
             cmd, arrived = self._drive_to(("guided", x, y), x, y, spd or self._cruise(), True)
-            return ActuatorCommand.stop() if arrived else cmd
+            return self._hold_at(x, y) if arrived else cmd
         if self.mode == Mode.RTL:
             hx, hy = self._home_xy()
             rtl_speed = self.params.get("RTL_SPEED") or self._cruise()
@@ -456,8 +463,18 @@ class VehicleCore:
             return cmd
         if self.mode == Mode.AUTO and self._exec is not None:
             return self._auto(now)
-        del st
+        if self.maritime is not None and self.mode in (Mode.HOLD, Mode.LOITER):
+            if self._hold_xy is None:
+                self._hold_xy = (st.x, st.y)
+            return self._hold_at(*self._hold_xy)
         return ActuatorCommand.stop()
+
+    def _hold_at(self, x: float, y: float) -> ActuatorCommand:
+        """Stay at (x, y): a USV keeps station against current and wind, a UGV stops."""
+        if self.maritime is None:
+            return ActuatorCommand.stop()
+        gains = {k: self.params.get(k) for k in ("HDG_KP", "HDG_KD")}
+        return self.maritime.hold(self._state, (x, y), gains)
 
     def _home_xy(self) -> tuple[float, float]:
         if self.home is None:
@@ -482,12 +499,12 @@ class VehicleCore:
             if not arrived:
                 return cmd
             if tgt.kind == "loiter_unlim":
-                return ActuatorCommand.stop()
+                return self._hold_at(x, y)
             if tgt.kind == "loiter_time":
                 if self._loiter_until is None:
                     self._loiter_until = now + tgt.hold_s
                 if now < self._loiter_until:
-                    return ActuatorCommand.stop()
+                    return self._hold_at(x, y)
                 self._loiter_until = None
             self._emit("item_reached", f"Reached waypoint #{tgt.seq}", Severity.INFO, seq=tgt.seq)
             ex.advance()
@@ -533,9 +550,16 @@ class VehicleCore:
         la = self.params.get("WP_LOOKAHEAD")
         if isinstance(self.follower, PurePursuit):
             cmd, cte = self.follower.command(st, self._path, speed, la, stop_at_end)
-        else:
+        else:  # USV: LOS guidance, then the COLREGs helm, then heading/speed control
             gains = {k: self.params.get(k) for k in ("HDG_KP", "HDG_KD", "SPD_KP", "SPD_KI", "LOS_KI")}
-            cmd, cte = self.follower.command(st, self._path, speed, la, stop_at_end, gains)
+            e_int = self.follower.e_int
+            heading_d, u_d, cte = self.follower.desired(st, self._path, speed, la, stop_at_end, gains)
+            d = self.maritime.steer(self.now, st, heading_d, u_d, self._path, self.follower.s)
+            for text, data in d.events:
+                self._emit("colregs", text, Severity.NOTICE, **data)
+            if d.active:
+                self.follower.e_int = e_int  # off the track on purpose: no current-compensation windup
+            cmd = self.follower.track(st, d.heading, d.speed, gains)
         self.cross_track_error = cte
         return cmd, False
 
