@@ -16,9 +16,9 @@ from sim.dynamics import DiffDriveModel, Truth, TwinThrusterModel
 from sim.faults import FaultInjector
 from sim.scenario import Scenario
 from sim.sensors.navigation import BatteryModel, CompassModel, GpsModel
+from sim.sensors.lidar import Lidar, LidarSpec
 from sim.traffic import Traffic
 from firmware_bridge.ais import AisDecoder
-from sim.sensors.scanner import Scanner
 from sim.world import SimWorld
 from vehicle.core import VehicleCore
 from vehicle.geo import LocalFrame
@@ -54,7 +54,11 @@ class Simulation:
         # clock (sensor streams the safety checks watch).
         self.faults = FaultInjector(scenario, self)
         s = self.cfg.sensors
-        self.scanner = Scanner(s.lidar, self.faults.rng) if s.lidar is not None else None
+        # the numba raycaster against the truth raster and the moving targets
+        self.scanner = (Lidar(LidarSpec(beams=s.lidar.beams, fov_deg=s.lidar.fov_deg,
+                                        max_range=s.lidar.max_range, noise_std=s.lidar.noise_m,
+                                        dropout=s.lidar.dropout, rate_hz=s.lidar.rate_hz),
+                              self.faults.rng) if s.lidar is not None else None)
         self._camera_period = 1.0 / s.camera.rate_hz if s.camera is not None else None
         self._camera_next = 0.0
         self._reported: set[int] = set()
@@ -100,8 +104,11 @@ class Simulation:
         contacts = None
         if self.traffic is not None:
             contacts = tuple(self.ais.feed(self.traffic.ais_bytes(now), now)) or None
-        scan = (self.scanner.sample(now, tr.x, tr.y, tr.yaw, self.world, self._moving_circles(now))
-                if self.scanner is not None else None)
+        scan = None
+        if self.scanner is not None and self.scanner.due(now):
+            w = self.world
+            scan = self.scanner.scan(now, (tr.x, tr.y, tr.yaw), w.truth.occupied, w.resolution,
+                                     (w.origin_x, w.origin_y), self._moving_circles(now))
         cam = None
         if self._camera_period is not None and now + 1e-9 >= self._camera_next:
             while self._camera_next <= now + 1e-9:

@@ -23,6 +23,7 @@ from vehicle.maritime.autonomy import MaritimeAutonomy
 from vehicle.mission import MissionExecutor, NavTarget, validate_mission
 from vehicle.params import ParamStore
 from vehicle.costmap import InflatedCostmap, InflationParams
+from vehicle.perception.mapping import LidarMapper
 from vehicle.planning import astar
 from vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
 from vehicle.planning.smoothing import densify, shortcut
@@ -173,6 +174,10 @@ class VehicleCore:
                                        compass_noise=math.radians(max(s.compass.noise_deg, 0.5)),
                                        velocity_noise=max(s.gps.velocity_noise, 0.02))
         self.planning = PlanningGrid(prior_map, config) if prior_map is not None else None
+        # Lidar scans build an occupancy grid; obstacles it finds that the
+        # prior map lacks go into the planning costmap (add_obstacles).
+        self.mapper = (LidarMapper(prior_map, resolution=config.planning.resolution)
+                       if s.lidar is not None and prior_map is not None else None)
         self.follower = PurePursuit(config) if config.kind == "ugv" else LosGuidance(config)
         # USV: contacts, COLREGs helm between LOS guidance and control, station keeping.
         self.maritime = MaritimeAutonomy(config, self.frame, self.planning) if config.kind == "usv" else None
@@ -422,6 +427,10 @@ class VehicleCore:
         if frame.battery_remaining is not None:
             self.battery_remaining = frame.battery_remaining
         self._state = f.state(now)
+        if frame.scan is not None and self.mapper is not None:
+            seen = self.mapper.integrate(self._state, frame.scan)
+            if len(seen):
+                self.add_obstacles(now, seen)
         if self.home is None and self._state.valid:
             self._set_home()
         self.safety.update(now, frame, self)
