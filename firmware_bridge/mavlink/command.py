@@ -181,9 +181,16 @@ class CommandService(Service):
         return M.MAV_RESULT_ACCEPTED if res.ok else (self._from_core(res), res.reason)
 
     def _terminate(self, link, a: CommandArgs, now):
+        """DO_FLIGHTTERMINATION: param1 = 1 latches the e-stop (motors
+        stopped, disarmed); param1 = 0 clears the latch, refused (with the
+        reason) while the hardware e-stop input is still pressed.  Clearing
+        does not arm: the operator arms again."""
+        if not math.isfinite(a.p1):
+            return M.MAV_RESULT_DENIED, f"DO_FLIGHTTERMINATION: param1 must be 0 or 1, got {a.p1}"
         if a.p1 > 0.5:
             return self._from_core(self.core.estop(now))
-        return M.MAV_RESULT_ACCEPTED
+        res = self.core.clear_estop(now)
+        return self._from_core(res) if res.ok else (self._from_core(res), res.reason)
 
     # ------------------------------------------------------------ guided setpoints
     def _on_position_target(self, link, m, now):

@@ -10,8 +10,24 @@ is answered once the upload ends.
 
 Download: stateless — MISSION_COUNT, then each MISSION_REQUEST(_INT) is
 answered with the item; no final ACK is awaited (MAVProxy sends none).
-Item 0 is home, as in ArduPilot.  Fence and rally lists are empty and cannot
-be uploaded (MAV_MISSION_UNSUPPORTED).
+Item 0 is home, as in ArduPilot.
+
+Fence (MAV_MISSION_TYPE_FENCE, every message of the exchange carries
+mission_type = 1): the same upload/download/clear-all exchange for the
+vehicle's geofence — items MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION/
+EXCLUSION (5001/5002, param1 = vertex count), MAV_CMD_NAV_FENCE_CIRCLE_
+INCLUSION/EXCLUSION (5003/5004, param1 = radius [m]) and RETURN_POINT
+(5000), numbered from 0 (no home item).  A completed upload goes to
+``core.set_fence(items)`` (which validates it: MAV_MISSION_INVALID plus a
+STATUSTEXT with the reason when refused); a download returns
+``core.fence.items``; MISSION_CLEAR_ALL with the fence type clears it
+(MAV_MISSION_TYPE_ALL clears mission and fence).  Rally lists are empty
+and cannot be uploaded (MAV_MISSION_UNSUPPORTED).
+
+``after_change`` callbacks run after a plan (mission or fence) was
+changed and *before* the MISSION_ACK goes out, so a vehicle that persists
+its plans (vehicle.state_store) has written them when the ground station
+hears "accepted".
 """
 from __future__ import annotations
 
@@ -31,6 +47,10 @@ POSITION_FRAMES = frozenset({M.MAV_FRAME_GLOBAL, M.MAV_FRAME_GLOBAL_RELATIVE_ALT
                              M.MAV_FRAME_GLOBAL_INT, M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
                              M.MAV_FRAME_GLOBAL_TERRAIN_ALT, M.MAV_FRAME_GLOBAL_TERRAIN_ALT_INT})
 ACCEPTED_FRAMES = POSITION_FRAMES | {M.MAV_FRAME_MISSION}
+MISSION = M.MAV_MISSION_TYPE_MISSION
+FENCE = M.MAV_MISSION_TYPE_FENCE
+#: Plan types that can be uploaded and downloaded here.
+PLAN_TYPES = (MISSION, FENCE)
 
 
 def _has_position(command: int) -> bool:
@@ -39,8 +59,9 @@ def _has_position(command: int) -> bool:
 
 
 class _Upload:
-    def __init__(self, link, src, count: int, wall: float):
+    def __init__(self, link, src, count: int, wall: float, mission_type: int = MISSION):
         self.link = link
+        self.mission_type = mission_type
         self.src = src                  # (sysid, compid) of the uploader
         self.count = count
         self.items: list[MissionItem] = []
@@ -58,6 +79,7 @@ class MissionService(Service):
         self.upload: _Upload | None = None
         self.uploads_completed = 0
         self.uploads_failed = 0
+        self.after_change: list = []     # callables run after a plan changed, before the ACK
         for t, h in (("MISSION_COUNT", self._on_count), ("MISSION_ITEM_INT", self._on_item),
                      ("MISSION_ITEM", self._on_item), ("MISSION_REQUEST_LIST", self._on_request_list),
                      ("MISSION_REQUEST_INT", self._on_request), ("MISSION_REQUEST", self._on_request),
@@ -71,12 +93,22 @@ class MissionService(Service):
         link.send(M.MAVLink_mission_ack_message(m.get_srcSystem(), m.get_srcComponent(), result,
                                                 mission_type))
 
+    def _changed(self) -> None:
+        for fn in self.after_change:
+            try:
+                fn()
+            except OSError as e:
+                # The plan is active; only its copy on disk is stale.  Say so
+                # rather than refuse a plan the vehicle already holds.
+                self.ep.counters["plan_persist_errors"] += 1
+                self.ep.statustext(f"Plan not saved to disk: {e}", M.MAV_SEVERITY_ERROR)
+
     def _request_item(self, up: _Upload, wall: float) -> None:
         seq = len(up.items)
         if up.use_int:
-            msg = M.MAVLink_mission_request_int_message(up.src[0], up.src[1], seq, M.MAV_MISSION_TYPE_MISSION)
+            msg = M.MAVLink_mission_request_int_message(up.src[0], up.src[1], seq, up.mission_type)
         else:
-            msg = M.MAVLink_mission_request_message(up.src[0], up.src[1], seq, M.MAV_MISSION_TYPE_MISSION)
+            msg = M.MAVLink_mission_request_message(up.src[0], up.src[1], seq, up.mission_type)
         up.link.send(msg)
         up.last_request_wall = wall
 
@@ -91,26 +123,45 @@ class MissionService(Service):
             items = [MissionItem(0, int(Cmd.NAV_WAYPOINT), 0.0, 0.0, 0.0, frame=M.MAV_FRAME_GLOBAL)]
         return items
 
+    def fence_items(self) -> list[MissionItem]:
+        """The fence as a client downloads it (empty when none is loaded)."""
+        fence = getattr(self.core, "fence", None)
+        return list(fence.items) if fence is not None else []
+
+    def plan_items(self, mission_type: int) -> list[MissionItem]:
+        return self.fence_items() if mission_type == FENCE else self.vehicle_items()
+
+    def _apply(self, mission_type: int, items: list[MissionItem]):
+        """Hand a complete upload (or [] to clear) to the core: (ok, reason)."""
+        try:
+            res = self.core.set_fence(items) if mission_type == FENCE else self.core.set_mission(items)
+            ok, reason = res.ok, res.reason
+        except ValueError as e:
+            ok, reason = False, str(e)
+        if ok:
+            self._changed()
+        return ok, reason
+
     # ------------------------------------------------------------ upload
     def _on_count(self, link, m, now):
         mtype = getattr(m, "mission_type", 0)
-        if mtype != M.MAV_MISSION_TYPE_MISSION:
+        if mtype not in PLAN_TYPES:
             self._ack(link, m, M.MAV_MISSION_UNSUPPORTED, mtype)
             return
         up = self.upload
         if up is not None and up.link is not link:
-            self._ack(link, m, M.MAV_MISSION_DENIED)
+            self._ack(link, m, M.MAV_MISSION_DENIED, mtype)
             return
         if m.count > MAX_ITEMS:
             self.upload = None
-            self._ack(link, m, M.MAV_MISSION_NO_SPACE)
+            self._ack(link, m, M.MAV_MISSION_NO_SPACE, mtype)
             return
         if m.count == 0:
             self.upload = None
-            res = self.core.set_mission([])
-            self._ack(link, m, M.MAV_MISSION_ACCEPTED if res.ok else M.MAV_MISSION_ERROR)
+            ok, _ = self._apply(mtype, [])
+            self._ack(link, m, M.MAV_MISSION_ACCEPTED if ok else M.MAV_MISSION_ERROR, mtype)
             return
-        self.upload = _Upload(link, (m.get_srcSystem(), m.get_srcComponent()), m.count, self.ep.wall)
+        self.upload = _Upload(link, (m.get_srcSystem(), m.get_srcComponent()), m.count, self.ep.wall, mtype)
         self._request_item(self.upload, self.ep.wall)
 
     def _on_item(self, link, m, now):
@@ -121,7 +172,7 @@ class MissionService(Service):
             if m.current == 2 and mtype == M.MAV_MISSION_TYPE_MISSION:
                 self._guided_item(link, m, is_int, now)
             return
-        if mtype != M.MAV_MISSION_TYPE_MISSION:
+        if mtype != up.mission_type:
             return
         expected = len(up.items)
         if m.seq != expected:
@@ -133,7 +184,7 @@ class MissionService(Service):
         if m.frame not in ACCEPTED_FRAMES and _has_position(m.command):
             self.upload = None
             self.uploads_failed += 1
-            self._ack(link, m, M.MAV_MISSION_UNSUPPORTED_FRAME)
+            self._ack(link, m, M.MAV_MISSION_UNSUPPORTED_FRAME, mtype)
             self._serve_deferred(up)
             return
         if is_int and _has_position(m.command):
@@ -148,18 +199,17 @@ class MissionService(Service):
             self._request_item(up, self.ep.wall)
             return
         self.upload = None
-        try:
-            res = self.core.set_mission(up.items)
-            ok, reason = res.ok, res.reason
-        except ValueError as e:
-            ok, reason = False, str(e)
+        ok, reason = self._apply(mtype, up.items)
         if ok:
             self.uploads_completed += 1
-            self._ack(link, m, M.MAV_MISSION_ACCEPTED)
+            self._ack(link, m, M.MAV_MISSION_ACCEPTED, mtype)
         else:
             self.uploads_failed += 1
-            self._ack(link, m, M.MAV_MISSION_INVALID)
-            self.ep.statustext(f"Mission rejected: {reason}", M.MAV_SEVERITY_WARNING, link=link)
+            self._ack(link, m, M.MAV_MISSION_INVALID, mtype)
+            what = "Fence" if mtype == FENCE else "Mission"
+            if not reason.startswith(what):
+                reason = f"{what} rejected: {reason}"
+            self.ep.statustext(reason, M.MAV_SEVERITY_WARNING, link=link)
         self._serve_deferred(up)
 
     def _serve_deferred(self, up: _Upload) -> None:
@@ -181,7 +231,7 @@ class MissionService(Service):
                 self.uploads_failed += 1
                 up.link.send(M.MAVLink_mission_ack_message(up.src[0], up.src[1],
                                                            M.MAV_MISSION_OPERATION_CANCELLED,
-                                                           M.MAV_MISSION_TYPE_MISSION))
+                                                           up.mission_type))
                 return
             self._request_item(up, wall)
 
@@ -193,7 +243,7 @@ class MissionService(Service):
     # ------------------------------------------------------------ download
     def _on_request_list(self, link, m, now):
         mtype = getattr(m, "mission_type", 0)
-        if mtype != M.MAV_MISSION_TYPE_MISSION:
+        if mtype not in PLAN_TYPES:
             link.send(M.MAVLink_mission_count_message(m.get_srcSystem(), m.get_srcComponent(), 0, mtype))
             return
         up = self.upload
@@ -206,23 +256,24 @@ class MissionService(Service):
         self._send_count(link, m)
 
     def _send_count(self, link, m) -> None:
+        mtype = getattr(m, "mission_type", 0)
         link.send(M.MAVLink_mission_count_message(m.get_srcSystem(), m.get_srcComponent(),
-                                                  len(self.vehicle_items()), M.MAV_MISSION_TYPE_MISSION))
+                                                  len(self.plan_items(mtype)), mtype))
 
     def _on_request(self, link, m, now):
         mtype = getattr(m, "mission_type", 0)
-        if mtype != M.MAV_MISSION_TYPE_MISSION:
+        if mtype not in PLAN_TYPES:
             self._ack(link, m, M.MAV_MISSION_UNSUPPORTED, mtype)
             return
         up = self.upload
-        if up is not None and up.link is link:
+        if up is not None and up.link is link and up.mission_type == mtype:
             return   # our own upload in progress on this link; not a download
-        items = self.vehicle_items()
+        items = self.plan_items(mtype)
         if not 0 <= m.seq < len(items):
-            self._ack(link, m, M.MAV_MISSION_INVALID_SEQUENCE)
+            self._ack(link, m, M.MAV_MISSION_INVALID_SEQUENCE, mtype)
             return
         it = items[m.seq]
-        current = 1 if it.seq == self.core.mission_current else 0
+        current = 1 if mtype == MISSION and it.seq == self.core.mission_current else 0
         dst = (m.get_srcSystem(), m.get_srcComponent())
         pos = _has_position(it.command)
         if m.get_type() == "MISSION_REQUEST_INT":
@@ -230,12 +281,11 @@ class MissionService(Service):
             y = int(round(it.lon * 1e7)) if pos else int(it.lon)
             link.send(M.MAVLink_mission_item_int_message(
                 dst[0], dst[1], m.seq, it.frame, it.command, current, it.autocontinue,
-                it.param1, it.param2, it.param3, it.param4, x, y, it.alt, M.MAV_MISSION_TYPE_MISSION))
+                it.param1, it.param2, it.param3, it.param4, x, y, it.alt, mtype))
         else:
             link.send(M.MAVLink_mission_item_message(
                 dst[0], dst[1], m.seq, it.frame, it.command, current, it.autocontinue,
-                it.param1, it.param2, it.param3, it.param4, it.lat, it.lon, it.alt,
-                M.MAV_MISSION_TYPE_MISSION))
+                it.param1, it.param2, it.param3, it.param4, it.lat, it.lon, it.alt, mtype))
 
     def _on_ack(self, link, m, now):
         # The end of a download; nothing to release because downloads are stateless.
@@ -244,15 +294,16 @@ class MissionService(Service):
     # ------------------------------------------------------------ other operations
     def _on_clear_all(self, link, m, now):
         mtype = getattr(m, "mission_type", 0)
-        if mtype not in (M.MAV_MISSION_TYPE_MISSION, M.MAV_MISSION_TYPE_ALL):
-            self._ack(link, m, M.MAV_MISSION_ACCEPTED, mtype)   # fence/rally are already empty
+        if mtype not in PLAN_TYPES + (M.MAV_MISSION_TYPE_ALL,):
+            self._ack(link, m, M.MAV_MISSION_ACCEPTED, mtype)   # rally points are already empty
             return
         if self.upload is not None and self.upload.link is not link:
             self._ack(link, m, M.MAV_MISSION_DENIED, mtype)
             return
         self.upload = None
-        res = self.core.set_mission([])
-        self._ack(link, m, M.MAV_MISSION_ACCEPTED if res.ok else M.MAV_MISSION_ERROR, mtype)
+        kinds = PLAN_TYPES if mtype == M.MAV_MISSION_TYPE_ALL else (mtype,)
+        ok = all([self._apply(k, [])[0] for k in kinds])
+        self._ack(link, m, M.MAV_MISSION_ACCEPTED if ok else M.MAV_MISSION_ERROR, mtype)
 
     def _on_set_current(self, link, m, now):
         res = self.core.set_current(int(m.seq))
