@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="require MAVLink 2 signing with this key (64 hex characters)")
     rt.add_argument("--tlog", metavar="FILE", help="record all MAVLink traffic to this .tlog")
     rt.add_argument("--params", metavar="FILE", help="persist parameters to this .parm file")
+    rt.add_argument("--state-dir", metavar="DIR",
+                    help="restore and persist mission, fence, home and parameters in DIR (survives kill -9); "
+                         "events go to DIR/events.jsonl")
     rt.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of vehicle time")
     hil = run.add_argument_group("hardware-in-the-loop (the simulator plays the hardware on pseudo-terminals)")
     hil.add_argument("--hil", action="store_true",
@@ -85,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="override the config's [hardware] mavlink endpoints (repeatable)")
     vrun.add_argument("--tlog", metavar="FILE", help="record all MAVLink traffic to this .tlog")
     vrun.add_argument("--params", metavar="FILE", help="persist parameters to this .parm file")
+    vrun.add_argument("--state-dir", metavar="DIR",
+                      help="restore and persist mission, fence, home and parameters in DIR, events to "
+                           "DIR/events.jsonl (default: the config's [hardware] state_dir)")
     vrun.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     vrun.add_argument("--no-warm", action="store_true", help="skip the kernel warm-up at start")
     vrun.add_argument("-v", "--verbose", action="store_true", help="log driver events at INFO")

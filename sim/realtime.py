@@ -10,6 +10,12 @@ It is the same Simulation + VehicleCore the lockstep runner drives, scheduled
 by ``vehicle.runtime.RuntimeLoop``: each control tick runs the core on the
 latest sensor frame and advances physics until the next tick; each loop
 iteration then polls the MAVLink endpoint.
+
+``--state-dir DIR`` makes the vehicle's state durable across restarts
+(``vehicle.state_store.Persistence``): mission, fence, home and parameters
+are restored from DIR at start and written back as they change (a plan
+before its MISSION_ACK, a parameter before its PARAM_VALUE), and the core's
+events go to DIR/events.jsonl, synced at least once a second.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from sim.scenario import Scenario
 from sim.simulation import PHYSICS_DT, Simulation
 from vehicle.params import ParamStore
 from vehicle.runtime.loop import RuntimeLoop, ScaledClock
+from vehicle.state_store import Persistence
 
 DEFAULT_ENDPOINTS = ("tcpin:127.0.0.1:5760", "udpout:127.0.0.1:14550")
 
@@ -38,32 +45,44 @@ class RealtimeVehicle:
     core: object
     endpoint: MavlinkEndpoint
     loop: RuntimeLoop
+    state: Persistence | None = None
 
     def run(self, duration: float | None = None, should_stop: Callable[[], bool] | None = None) -> None:
         try:
             self.loop.run(until=duration, should_stop=should_stop)
         finally:
-            self.endpoint.close()
+            try:
+                self.endpoint.close()
+            finally:
+                if self.state is not None:
+                    self.state.close()
 
 
 def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] | None = None,
           speedup: float = 1.0, signing_key: bytes | None = None, tlog_path: str | Path | None = None,
-          tlog_max_bytes: int = 50 * 1024 * 1024, param_path: str | Path | None = None) -> RealtimeVehicle:
-    """Wire a Simulation, a VehicleCore (disarmed, HOLD, no mission), the
-    MAVLink endpoint and the runtime loop.  Raises ValueError / OSError for
-    bad endpoints or files, naming them."""
+          tlog_max_bytes: int = 50 * 1024 * 1024, param_path: str | Path | None = None,
+          state_dir: str | Path | None = None) -> RealtimeVehicle:
+    """Wire a Simulation, a VehicleCore (disarmed, HOLD, no mission unless
+    restored from ``state_dir``), the MAVLink endpoint and the runtime loop.
+    Raises ValueError / OSError for bad endpoints or files, naming them
+    (vehicle.state_store.StateError, a ValueError, for damaged state)."""
     if not speedup > 0:
         raise ValueError(f"--speedup: expected a positive number, got {speedup}")
     sim = Simulation(scenario, seed)
     cfg = scenario.vehicle_config
-    params = ParamStore(cfg, path=param_path)
+    state = Persistence(state_dir) if state_dir else None
+    params = state.params(cfg, param_path) if state else ParamStore(cfg, path=param_path)
     core = sim.make_core(params)
+    if state is not None:
+        state.restore(core)
     if signing_key is None and cfg.mavlink.signing_key_file:
         signing_key = load_key(Path(cfg.mavlink.signing_key_file).expanduser())
     tlog = TlogWriter(tlog_path, max_bytes=tlog_max_bytes) if tlog_path else None
     ep = MavlinkEndpoint(core, list(endpoints or DEFAULT_ENDPOINTS), cfg.kind,
                          sysid=int(params.get("SYSID_THISMAV")), compid=1,
                          vehicle_id=f"{cfg.name}/{scenario.name}", signing_key=signing_key, tlog=tlog)
+    if state is not None:
+        state.attach(ep)
     rate = cfg.control.rate_hz
     substeps = max(1, int(round(1.0 / (rate * PHYSICS_DT))))
     cmd_holder = {"cmd": core.last_command}
@@ -77,9 +96,11 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
     def poll(t: float) -> None:
         ep.last_command = cmd_holder["cmd"]
         ep.poll(t)
+        if state is not None:
+            state.tick(core, time.monotonic())
 
     loop = RuntimeLoop(step, poll, rate_hz=1.0 / (substeps * PHYSICS_DT), clock=ScaledClock(speedup))
-    return RealtimeVehicle(sim, core, ep, loop)
+    return RealtimeVehicle(sim, core, ep, loop, state)
 
 
 def run_realtime_cli(args) -> int:
@@ -92,7 +113,8 @@ def run_realtime_cli(args) -> int:
         key = load_key(args.signing_key) if getattr(args, "signing_key", None) else None
         rt = build(sc, seed=args.seed, endpoints=args.mavlink or None,
                    speedup=args.speedup if args.speedup else 1.0, signing_key=key,
-                   tlog_path=getattr(args, "tlog", None), param_path=getattr(args, "params", None))
+                   tlog_path=getattr(args, "tlog", None), param_path=getattr(args, "params", None),
+                   state_dir=getattr(args, "state_dir", None))
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -107,6 +129,9 @@ def run_realtime_cli(args) -> int:
     print(f"edgepilot SITL real-time: {sc.name} ({cfg.kind}, {cfg.name}), speedup {rt.loop.clock.speedup:g}, "
           f"MAVLink sysid {rt.endpoint.sysid} on {', '.join(t.spec for t in rt.endpoint.transports)}"
           f"{', signing required' if rt.endpoint.signing_key else ''}", flush=True)
+    if rt.state is not None:
+        restored = ", ".join(rt.state.restored) or "nothing saved yet"
+        print(f"state dir {rt.state.folder}: restored {restored}", flush=True)
     t0 = time.monotonic()
     rt.run(duration=getattr(args, "duration", None), should_stop=lambda: stop["flag"])
     st = rt.endpoint.stats()

@@ -135,7 +135,12 @@ class StateStore:
 
 class EventLog:
     """Append-only JSON-lines log of core events, fsynced at most every
-    ``sync_every_s`` seconds of the caller's clock (default 1 s)."""
+    ``sync_every_s`` seconds of the caller's clock (default 1 s).
+
+    Call :meth:`tick` once per loop iteration as well: a record written
+    just after a sync is otherwise held in the process's buffer until the
+    next write, however long that takes; ``tick`` syncs it once
+    ``sync_every_s`` has passed, so a crash loses at most that much."""
 
     def __init__(self, path: str | Path, sync_every_s: float = 1.0):
         self.path = Path(path)
@@ -143,11 +148,13 @@ class EventLog:
         self._f = open(self.path, "a", encoding="utf-8")
         self.sync_every_s = sync_every_s
         self._last_sync: float | None = None
+        self._dirty = False
 
     def write(self, e: Event, now: float) -> None:
         rec = {"t": e.t, "kind": e.kind, "severity": int(e.severity), "text": e.text,
                "data": {k: v for k, v in e.data.items() if isinstance(v, (int, float, str, bool, type(None)))}}
         self._f.write(json.dumps(rec) + "\n")
+        self._dirty = True
         self.maybe_sync(now)
 
     def maybe_sync(self, now: float) -> None:
@@ -155,8 +162,16 @@ class EventLog:
             self._f.flush()
             os.fsync(self._f.fileno())
             self._last_sync = now
+            self._dirty = False
+
+    def tick(self, now: float) -> None:
+        """Sync pending records once ``sync_every_s`` has passed (cheap otherwise)."""
+        if self._dirty:
+            self.maybe_sync(now)
 
     def close(self) -> None:
+        if self._f.closed:
+            return
         self._f.flush()
         os.fsync(self._f.fileno())
         self._f.close()
@@ -171,3 +186,68 @@ class EventLog:
             except ValueError:
                 continue
         return out
+
+
+class Persistence:
+    """Durable state for a running vehicle process (``edgepilot sitl run
+    --realtime --state-dir``, ``edgepilot vehicle run``): one
+    :class:`StateStore` folder holding mission, fence, home and params,
+    plus ``events.jsonl`` (the core's event log).
+
+    Wiring, in order: ``params()`` for the core's ParamStore (every PARAM_SET
+    is written before PARAM_VALUE answers), ``restore(core)`` once the core
+    exists, ``attach(endpoint)`` so a mission/fence upload is on disk before
+    its MISSION_ACK, then ``tick(core, wall)`` once per loop iteration (home
+    changes, events; ``wall`` a monotonic clock in seconds) and ``close()``.
+    """
+
+    def __init__(self, folder: str | Path, sync_every_s: float = 1.0):
+        self.store = StateStore(folder)
+        self.events = EventLog(self.store.folder / "events.jsonl", sync_every_s)
+        self.restored: list[str] = []
+        self._core = None
+        self._cursor = 0
+
+    @property
+    def folder(self) -> Path:
+        return self.store.folder
+
+    def check(self) -> None:
+        """Read every saved file once; raises StateError naming a damaged one."""
+        self.store.load_items("mission")
+        self.store.load_items("fence")
+        self.store.load_home()
+
+    def params(self, cfg, path: str | Path | None = None) -> ParamStore:
+        """The core's ParamStore: persisted in the state folder (or ``path``)."""
+        return ParamStore(cfg, path=path) if path else self.store.params(cfg)
+
+    def restore(self, core) -> list[str]:
+        self._core = core
+        self.restored = self.store.restore(core)
+        # Events the core emitted while being restored are of this boot.
+        _, self._cursor = core.events_since(0)
+        return self.restored
+
+    def attach(self, endpoint) -> None:
+        """Persist plans from the MAVLink mission service before it ACKs."""
+        endpoint.mission.after_change.append(lambda: self.sync())
+
+    def sync(self) -> list[str]:
+        return self.store.sync(self._core) if self._core is not None else []
+
+    def tick(self, core, wall: float) -> None:
+        if self._core is None:
+            self._core = core
+        self.store.sync(core)
+        evs, self._cursor = core.events_since(self._cursor)
+        for e in evs:
+            self.events.write(e, wall)
+        self.events.tick(wall)
+
+    def close(self) -> None:
+        try:
+            if self._core is not None:
+                self.tick(self._core, float("inf"))
+        finally:
+            self.events.close()

@@ -11,6 +11,11 @@ vehicle is put in HOLD and sent zero setpoints until both are back (the
 motor board's own watchdog stops it if the link itself is gone); it does not
 resume a mission by itself — an operator does.
 
+Durable state: with a state folder (``--state-dir DIR`` or ``state_dir`` in
+the ``[hardware]`` table) mission, fence, home and parameters are restored
+at start and written as they change, and the core's events go to
+DIR/events.jsonl, synced at least once a second (vehicle.state_store).
+
 The map frame's geodetic origin is ``--origin LAT,LON`` (required with
 ``--map``, the site's map_server map); without it the first 3-D GPS fix
 becomes the origin and the process holds still until that fix arrives.
@@ -101,7 +106,7 @@ class Onboard:
 
     def __init__(self, cfg, config_path: str, origin: tuple[float, float] | None = None, map_path: str | None = None,
                  mavlink: list[str] | None = None, tlog: str | None = None, params: str | None = None,
-                 warm: bool = True):
+                 warm: bool = True, state_dir: str | None = None):
         from vehicle.runtime.drivers import DirectDrivers
 
         self.cfg = cfg
@@ -135,6 +140,15 @@ class Onboard:
             self.report.kernel_cache = "not checked"
         self.tlog_path = tlog
         self.params_path = params
+        self.state_dir = state_dir or hw.state_dir
+        self.state = None
+        if self.state_dir:
+            from vehicle.state_store import Persistence
+
+            # Opened (and its files checked) now, so damaged state stops the
+            # start with a usage error rather than the first control tick.
+            self.state = Persistence(self.state_dir)
+            self.state.check()
         self.core = None
         self.endpoint = None
         self.loop = None
@@ -178,8 +192,15 @@ class Onboard:
         from vehicle.params import ParamStore
         from vehicle.types import GeoPoint
 
-        params = ParamStore(self.cfg, path=self.params_path)
+        if self.state is not None:
+            params = self.state.params(self.cfg, self.params_path)
+        else:
+            params = ParamStore(self.cfg, path=self.params_path)
         self.core = VehicleCore(self.cfg, GeoPoint(lat, lon), self.prior_map, params)
+        if self.state is not None:
+            restored = self.state.restore(self.core)
+            print(f"state dir {self.state.folder}: restored {', '.join(restored) or 'nothing saved yet'}",
+                  flush=True)
         key = None
         if self.cfg.mavlink.signing_key_file:
             key = load_key(Path(self.cfg.mavlink.signing_key_file).expanduser())
@@ -187,6 +208,8 @@ class Onboard:
         self.endpoint = MavlinkEndpoint(self.core, self.report.mavlink, self.cfg.kind,
                                         sysid=int(params.get("SYSID_THISMAV")), compid=1,
                                         vehicle_id=self.cfg.name, signing_key=key, tlog=tlog)
+        if self.state is not None:
+            self.state.attach(self.endpoint)
         self.report.origin = f"{lat:.7f}, {lon:.7f}" + (" (first GPS fix)" if self.origin is None else "")
 
     # -- the loop's callbacks ---------------------------------------------
@@ -231,6 +254,8 @@ class Onboard:
         self.drivers.poll(t)
         if self.endpoint is not None:
             self.endpoint.poll(t)
+        if self.state is not None and self.core is not None:
+            self.state.tick(self.core, time.monotonic())
 
     def _print_report(self) -> None:
         # The file first: whoever waits for the ready line may read it at once.
@@ -258,9 +283,13 @@ class Onboard:
         try:
             self.drivers.stop_motors()
         finally:
-            if self.endpoint is not None:
-                self.endpoint.close()
-            self.drivers.close()
+            try:
+                if self.endpoint is not None:
+                    self.endpoint.close()
+                self.drivers.close()
+            finally:
+                if self.state is not None:
+                    self.state.close()
 
 
 def run_vehicle_cli(args) -> int:
@@ -275,7 +304,8 @@ def run_vehicle_cli(args) -> int:
                               f"(see configs/vehicles/ugv_hardware.toml and docs/field_guide.md)")
         origin = parse_origin(args.origin) if args.origin else None
         ob = Onboard(cfg, str(args.config), origin=origin, map_path=args.map, mavlink=args.mavlink or None,
-                     tlog=args.tlog, params=args.params, warm=not args.no_warm)
+                     tlog=args.tlog, params=args.params, warm=not args.no_warm,
+                     state_dir=getattr(args, "state_dir", None))
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
