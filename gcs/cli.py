@@ -130,6 +130,27 @@ def build_parser() -> argparse.ArgumentParser:
     msh = mcmd("show", "download and print the mission", [f"{E} mission show", f"{E} mission show --json"])
     msh.add_argument("--json", action="store_true")
 
+    fe = cmd("fence", "geofence transfer: upload, show, download, clear (MAVLink fence plan)",
+             [f"{E} fence upload site.plan", f"{E} fence upload yard.fence", f"{E} fence show",
+              f"{E} fence clear"])
+    fsub = fe.add_subparsers(dest="fence_command", metavar="SUBCOMMAND", parser_class=_Parser)
+
+    def fcmd(name, help, examples):
+        return fsub.add_parser(name, help=help, description=help, formatter_class=RAW, epilog=_ex(*examples))
+
+    fu = fcmd("upload", "upload the geoFence of a QGroundControl .plan, or a text fence file "
+                        "(polygon inclusion|exclusion + 'LAT LON' vertex lines; circle inclusion|exclusion LAT LON "
+                        "RADIUS_M; return LAT LON); the file is checked completely before anything is sent, and "
+                        "the upload replaces the vehicle's whole fence",
+              [f"{E} fence upload site.plan", f"{E} fence upload yard.fence"])
+    fu.add_argument("file", metavar="FILE")
+    fsh = fcmd("show", "download and list the vehicle's fence zones", [f"{E} fence show", f"{E} fence show --json"])
+    fsh.add_argument("--json", action="store_true")
+    fdl = fcmd("download", "download the vehicle's fence to FILE (.plan writes QGroundControl JSON, "
+                           "anything else the text format)", [f"{E} fence download site.plan"])
+    fdl.add_argument("file", metavar="FILE")
+    fcmd("clear", "remove the vehicle's fence", [f"{E} fence clear"])
+
     pa = cmd("param", "parameters: list, get, set, save to / load from ArduPilot .parm files",
              [f"{E} param list WP_", f"{E} param set WP_SPEED 1.5", f"{E} param save vehicle.parm"])
     psub = pa.add_subparsers(dest="param_command", metavar="SUBCOMMAND", parser_class=_Parser)
@@ -363,6 +384,68 @@ def do_mission(args) -> int:
     return EXIT_OK
 
 
+def do_fence(args) -> int:
+    from gcs.formats import fence as ff
+    from gcs.mav import M
+    from gcs.mission import MissionClient
+
+    sc = args.fence_command
+    if sc is None:
+        raise BadInputError("fence: expected a SUBCOMMAND (upload, show, download, clear)")
+    fence = ff.load_fence(args.file) if sc == "upload" else None    # refuse bad files before connecting
+    link, v = _connect(args)
+    try:
+        fc = MissionClient(v, mission_type=M.MAV_MISSION_TYPE_FENCE)
+        if sc == "upload":
+            from gcs.formats.mission import Mission
+
+            items = fence.to_items()
+            with _TransferProgress("fence upload") as prog:
+                fc.upload(Mission(items=tuple(items)), prog)
+            _out(f"uploaded fence: {len(fence.zones)} zone(s), {len(items)} items to sysid {v.sysid}")
+        elif sc == "clear":
+            fc.clear()
+            _out(f"fence cleared on sysid {v.sysid}")
+        else:
+            with _TransferProgress("fence download") as prog:
+                items = fc.download(prog)
+            try:
+                got = ff.from_items(items)
+            except ValueError as e:
+                raise GcsError(f"fence download: sysid {v.sysid} sent items that are not a fence: {e}") from None
+            if sc == "download":
+                text = ff.format_plan(got) if args.file.lower().endswith(".plan") else ff.format_text(got)
+                p = Path(args.file)
+                tmp = p.with_name(p.name + ".tmp")
+                tmp.write_text(text, encoding="utf-8")
+                tmp.replace(p)
+                _out(f"downloaded fence: {len(got.zones)} zone(s) from sysid {v.sysid} to {args.file}")
+            elif args.json:
+                _print_json({"sysid": v.sysid, "zones": [
+                    {"type": z.kind, "inclusion": z.inclusion,
+                     **({"center": list(z.points[0]), "radius_m": z.radius} if z.kind == "circle"
+                        else {"polygon": [list(pt) for pt in z.points]})} for z in got.zones],
+                    "return_point": list(got.return_point) if got.return_point else None})
+            elif not got.zones and got.return_point is None:
+                _out(f"no fence on sysid {v.sysid}")
+            else:
+                from rich.console import Console
+                from rich.table import Table
+
+                t = Table(title=f"fence on sysid {v.sysid}: {len(got.zones)} zone(s)")
+                for col in ("#", "zone", "vertices / radius", "first vertex / center"):
+                    t.add_column(col, justify="right" if col == "#" else "left")
+                for i, z in enumerate(got.zones, 1):
+                    size = f"{z.radius:g} m" if z.kind == "circle" else f"{len(z.points)} vertices"
+                    t.add_row(str(i), z.label, size, f"{z.points[0][0]:.7f}, {z.points[0][1]:.7f}")
+                if got.return_point is not None:
+                    t.add_row("", "return point", "", f"{got.return_point[0]:.7f}, {got.return_point[1]:.7f}")
+                Console(highlight=False, width=max(100, Console().width)).print(t)
+    finally:
+        link.close()
+    return EXIT_OK
+
+
 def do_param(args) -> int:
     from gcs.errors import FileFormatError
     from gcs.formats.parm import format_value, load_parm, save_parm
@@ -512,8 +595,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         pass   # not the main thread (tests calling main directly)
     try:
-        handler = {"status": do_status, "watch": do_watch, "mission": do_mission, "param": do_param,
-                   "log": do_log}.get(args.command, do_simple)
+        handler = {"status": do_status, "watch": do_watch, "mission": do_mission, "fence": do_fence,
+                   "param": do_param, "log": do_log}.get(args.command, do_simple)
         return handler(args)
     except GcsError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)

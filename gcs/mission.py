@@ -82,6 +82,8 @@ class MissionClient:
         self.item_timeout = item_timeout
         self.retries = retries
         self.mission_type = mission_type
+        #: what the plan is called in messages: "mission" or "fence"
+        self.what = "fence" if mission_type == M.MAV_MISSION_TYPE_FENCE else "mission"
 
     @property
     def home_in_mission(self) -> bool:
@@ -121,25 +123,25 @@ class MissionClient:
                     if done < 0:
                         count_retries += 1
                         if count_retries > self.retries:
-                            raise NoAnswerError(f"mission upload: sysid {v.sysid} did not request any item "
+                            raise NoAnswerError(f"{self.what} upload: sysid {v.sysid} did not request any item "
                                                 f"after {self.retries + 1} MISSION_COUNTs")
                         send_count()
                     elif now - last_activity > stall:
-                        raise NoAnswerError(f"mission upload stalled at item {done + 1} of {n}: sysid {v.sysid} "
-                                            f"stopped requesting items; the vehicle keeps its previous mission")
+                        raise NoAnswerError(f"{self.what} upload stalled at item {done + 1} of {n}: sysid {v.sysid} "
+                                            f"stopped requesting items; the vehicle keeps its previous {self.what}")
                     continue
                 last_activity = now
                 if m.get_type() == "MISSION_ACK":
                     if m.type == M.MAV_MISSION_ACCEPTED:
                         if done < n - 1:
-                            raise NoAnswerError(f"mission upload: vehicle acknowledged after item {done + 1} of {n}")
+                            raise NoAnswerError(f"{self.what} upload: vehicle acknowledged after item {done + 1} of {n}")
                         if progress:
                             progress(n, n)
                         return n
-                    raise self._refused("mission upload", m, before)
+                    raise self._refused(f"{self.what} upload", m, before)
                 seq = m.seq
                 if not 0 <= seq < n:
-                    raise NoAnswerError(f"mission upload: vehicle requested item {seq}, the mission has 0..{n - 1}")
+                    raise NoAnswerError(f"{self.what} upload: vehicle requested item {seq}, the {self.what} has 0..{n - 1}")
                 v.link.conn.mav.send(_item_msg(v, seq, items[seq], m.get_type() == "MISSION_REQUEST_INT",
                                                self.mission_type))
                 if seq > done:
@@ -148,8 +150,8 @@ class MissionClient:
                         progress(seq, n)
         except (KeyboardInterrupt, OperatorInterrupt):
             self.cancel()
-            raise OperatorInterrupt(f"mission upload interrupted at item {done + 1} of {n}; "
-                                    "cancelled on the vehicle, which keeps its previous mission") from None
+            raise OperatorInterrupt(f"{self.what} upload interrupted at item {done + 1} of {n}; "
+                                    f"cancelled on the vehicle, which keeps its previous {self.what}") from None
 
     def cancel(self) -> None:
         v = self.v
@@ -170,11 +172,11 @@ class MissionClient:
             if m is None:
                 continue
             if m.get_type() == "MISSION_ACK":
-                raise self._refused("mission download", m, before)
+                raise self._refused(f"{self.what} download", m, before)
             count = m.count
             break
         if count is None:
-            raise NoAnswerError(f"mission download: no MISSION_COUNT from sysid {v.sysid} "
+            raise NoAnswerError(f"{self.what} download: no MISSION_COUNT from sysid {v.sysid} "
                                 f"after {self.retries + 1} requests")
         items: list[MissionItem] = []
         if progress:
@@ -189,16 +191,16 @@ class MissionClient:
                     if m is None:
                         continue
                     if m.get_type() == "MISSION_ACK":
-                        raise self._refused("mission download", m, before)
+                        raise self._refused(f"{self.what} download", m, before)
                     items.append(_item_from_msg(m))
                     break
                 else:
-                    raise NoAnswerError(f"mission download stalled at item {seq} of {count}: "
+                    raise NoAnswerError(f"{self.what} download stalled at item {seq} of {count}: "
                                         f"sysid {v.sysid} stopped answering")
                 if progress:
                     progress(seq + 1, count)
         except KeyboardInterrupt:
-            raise OperatorInterrupt(f"mission download interrupted at item {len(items)} of {count}") from None
+            raise OperatorInterrupt(f"{self.what} download interrupted at item {len(items)} of {count}") from None
         v.mav.mission_ack_send(v.sysid, v.compid, M.MAV_MISSION_ACCEPTED, self.mission_type)
         return items
 
@@ -215,9 +217,9 @@ class MissionClient:
             if m is None:
                 continue
             if m.type != M.MAV_MISSION_ACCEPTED:
-                raise self._refused("mission clear", m, before)
+                raise self._refused(f"{self.what} clear", m, before)
             return
-        raise NoAnswerError(f"mission clear: no MISSION_ACK from sysid {v.sysid} after {self.retries + 1} tries")
+        raise NoAnswerError(f"{self.what} clear: no MISSION_ACK from sysid {v.sysid} after {self.retries + 1} tries")
 
     # ------------------------------------------------------------------ progress of a running mission
     def wait_complete(self, last_seq: int, timeout: float, on_update: Callable[[int | None], None] | None = None) -> None:
