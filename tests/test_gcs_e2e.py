@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import re
 import signal
 import subprocess
@@ -323,36 +322,90 @@ def test_vehicle_selected_by_sysid_on_a_shared_link(sitl, second_vehicle):
     assert "no heartbeat from vehicle sysid 7" in r.stderr and "heard only sysid 1, 2" in r.stderr
 
 
-def test_watch_in_a_real_terminal(sitl, second_vehicle, tmp_path):
-    assert shutil.which("tmux"), "this test drives a real terminal: install tmux (apt-get install -y tmux)"
-    sock = f"gcs-test-{os.getpid()}"
-    tmux = ["tmux", "-L", sock]
-    cmd = (f"cd {REPO} && env PYTHONPATH={REPO} {sys.executable} -m edgepilot gcs "
-           f"-c {sitl['ep']} -c {second_vehicle['ep']} watch --rate 5 --stale-after 2; "
-           "echo EXITED=$?; sleep 60")
-    subprocess.run(tmux + ["new-session", "-d", "-s", "w", "-x", "120", "-y", "60", cmd], check=True, timeout=10)
+class PtyTerminal:
+    """A program on a real pseudo-terminal (ROWS x COLS), its output fed to
+    pyte, a VT100 terminal emulator, so the test reads the screen a user
+    would see; keys go in through the pty's master side."""
 
-    def screen() -> str:
-        return subprocess.run(tmux + ["capture-pane", "-p", "-t", "w"], capture_output=True, text=True,
-                              timeout=10).stdout
+    def __init__(self, argv: list[str], rows: int = 60, cols: int = 120):
+        import fcntl
+        import struct
+        import termios
 
-    def until(pred, timeout=15.0) -> str:
+        import pyte
+
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        env = dict(ENV, TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows))
+        env.pop("NO_COLOR", None)
+        self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=REPO, env=env,
+                                     start_new_session=True, close_fds=True)
+        os.close(slave)
+        os.set_blocking(self.master, False)
+
+    def pump(self, timeout: float = 0.1) -> None:
+        import select
+
+        r, _, _ = select.select([self.master], [], [], timeout)
+        while r:
+            try:
+                data = os.read(self.master, 65536)
+            except (BlockingIOError, OSError):   # EIO once the child has closed the pty
+                return
+            if not data:
+                return
+            self.stream.feed(data)
+            r, _, _ = select.select([self.master], [], [], 0)
+
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.screen.display)
+
+    def until(self, pred, timeout: float = 20.0) -> str:
         deadline = time.monotonic() + timeout
-        s = ""
         while time.monotonic() < deadline:
-            s = screen()
+            self.pump(0.1)
+            s = self.text()
             if pred(s):
                 return s
-            time.sleep(0.2)
-        raise AssertionError("screen never matched:\n" + s)
+        raise AssertionError("screen never matched:\n" + self.text())
 
+    def send(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def wait(self, timeout: float) -> int:
+        """The exit code, reading the screen meanwhile (a full pty blocks the child)."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self.pump(0.05)
+        self.pump(0.05)
+        if self.proc.poll() is None:
+            raise AssertionError("the program did not exit; screen:\n" + self.text())
+        return self.proc.returncode
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        os.close(self.master)
+
+
+def test_watch_in_a_real_terminal(sitl, second_vehicle):
+    term = PtyTerminal([sys.executable, "-m", "edgepilot", "gcs", "-c", sitl["ep"], "-c", second_vehicle["ep"],
+                        "watch", "--rate", "5", "--stale-after", "2"])
     try:
-        s = until(lambda s: "sysid 1  HOLD" in s and "sysid 2  HOLD" in s and "2 vehicle(s)" in s)
-        assert "q: quit" in s and "heartbeat" in s and "3D" in s and "disarmed" in s
+        s = term.until(lambda s: "sysid 1  HOLD" in s and "sysid 2  HOLD" in s and "2 vehicle(s)" in s)
+        assert "q: quit" in s and "3D" in s and "disarmed" in s
+        assert re.search(r"heartbeat \d+\.\d s ago", s), s       # time since each vehicle's heartbeat
         stop(second_vehicle["proc"])          # vehicle 2 goes silent
-        s = until(lambda s: "sysid 2  LINK LOST — no heartbeat for" in s)
+        lost = re.compile(r"sysid 2  LINK LOST — no heartbeat for (\d+\.\d) s")
+        s = term.until(lambda s: lost.search(s) is not None)
         assert "sysid 1  HOLD" in s           # vehicle 1 is still shown live
-        subprocess.run(tmux + ["send-keys", "-t", "w", "q"], check=True, timeout=10)
-        until(lambda s: "EXITED=0" in s)
+        first = float(lost.search(s).group(1))
+        s = term.until(lambda s: lost.search(s) is not None and float(lost.search(s).group(1)) >= first + 1.0)
+        assert "sysid 1  HOLD" in s           # and still live after another second
+        term.send(b"q")
+        assert term.wait(15) == 0
     finally:
-        subprocess.run(tmux + ["kill-server"], capture_output=True, timeout=10)
+        term.close()
