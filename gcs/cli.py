@@ -55,6 +55,16 @@ def _sysid(v: str) -> int:
     return n
 
 
+def _rate(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer 1..100 Hz, got {v!r}") from None
+    if not 1 <= n <= 100:
+        raise argparse.ArgumentTypeError(f"expected 1..100 Hz, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     E = "edgepilot gcs --connect tcp:127.0.0.1:5760"
     p = _Parser(
@@ -186,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
                          epilog=_ex(f"{E} log record run.tlog", f"{E} log record run.tlog --duration 120"))
     lr.add_argument("file", metavar="FILE.tlog")
     lr.add_argument("--duration", type=_positive, metavar="S", help="stop after S seconds")
+    lr.add_argument("--rate", type=_rate, default=4, metavar="HZ",
+                    help="telemetry rate to ask the vehicle for, 1..100 Hz of wall time (default 4). A SITL "
+                         "running N times faster than real time needs N times the rate for the same samples "
+                         "per vehicle second")
     ls = lsub.add_parser("summary", help="duration, distance, modes, events and max speed of a .tlog (offline)",
                          description="summarise a .tlog (no connection needed): duration, distance, time per "
                                      "mode, events, max speed", formatter_class=RAW,
@@ -537,6 +551,7 @@ def do_log(args) -> int:
     rec = TlogRecorder(args.file)
     try:
         link, v = _connect(args, recorder=rec)
+        v.request_streams(args.rate)
         _out(f"recording sysid {v.sysid} on {link.endpoint} to {args.file} "
              f"({'for %g s' % args.duration if args.duration else 'until Ctrl-C'})")
         t_end = None if args.duration is None else time.monotonic() + args.duration

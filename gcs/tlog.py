@@ -75,7 +75,7 @@ def summarize(path: str | Path, sysid: int | None = None) -> TlogSummary:
     mode = None
     mode_since = None
     armed = None
-    last_pos = None      # (t, lat, lon)
+    last_pos = None      # (receive time, lat, lon, vehicle time_boot [s])
     bad = 0
     try:
         while True:
@@ -122,12 +122,18 @@ def summarize(path: str | Path, sysid: int | None = None) -> TlogSummary:
                     continue
                 lat, lon = m.lat / 1e7, m.lon / 1e7
                 s.max_speed_m_s = max(s.max_speed_m_s, math.hypot(m.vx, m.vy) / 100.0)
+                boot = m.time_boot_ms * 1e-3
                 if last_pos is not None:
                     d = haversine_m(last_pos[1], last_pos[2], lat, lon)
-                    dt = max(t - last_pos[0], 1e-3)
-                    if d / dt <= MAX_PLAUSIBLE_SPEED:
+                    # Judge the jump on the vehicle's own clock: receive times
+                    # bunch up when the link or the vehicle's loop stalls (and a
+                    # SITL runs faster than real time), which would make real
+                    # travel look like a glitch.  A clock that went backwards
+                    # (reboot) falls back to receive time.
+                    dt = boot - last_pos[3] if boot > last_pos[3] else t - last_pos[0]
+                    if d / max(dt, 1e-3) <= MAX_PLAUSIBLE_SPEED:
                         s.distance_m += d
-                last_pos = (t, lat, lon)
+                last_pos = (t, lat, lon, boot)
                 s.track.append((t, lat, lon, mode))
             elif t_msg == "VFR_HUD":
                 s.max_speed_m_s = max(s.max_speed_m_s, float(m.groundspeed))
