@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--tlog", metavar="FILE", help="record all MAVLink traffic to this .tlog")
     rt.add_argument("--params", metavar="FILE", help="persist parameters to this .parm file")
     rt.add_argument("--state-dir", metavar="DIR",
-                    help="restore and persist mission, fence, home and parameters in DIR (survives kill -9); "
-                         "events go to DIR/events.jsonl")
+                    help="restore and persist mission, fence, home and parameters in DIR (survives kill -9; "
+                         "--params, if given, still names the parameter file); events go to DIR/events.jsonl")
     rt.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of vehicle time")
     hil = run.add_argument_group("hardware-in-the-loop (the simulator plays the hardware on pseudo-terminals)")
     hil.add_argument("--hil", action="store_true",
