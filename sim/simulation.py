@@ -7,7 +7,6 @@ in — so the lockstep runner and the real-time runner drive the same
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -116,10 +115,8 @@ class Simulation:
             cam = now
         frame = SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
                             scan=scan, battery_v=self.battery.voltage, battery_remaining=self.battery.remaining,
-                            camera_t=cam)
-        frame = self.faults.sense(now, frame)
-        # AIS after fault injection (which rebuilds the frame from the fields it knows).
-        return dataclasses.replace(frame, contacts=contacts) if contacts else frame
+                            contacts=contacts, camera_t=cam)
+        return self.faults.sense(now, frame)
 
     def map_updates(self) -> list[np.ndarray]:
         """Obstacles marked ``reported`` that have appeared since the last
