@@ -422,13 +422,16 @@ class VehicleCore:
             f.update_compass(frame.compass)
         if frame.battery_v is not None:
             self.battery_voltage = frame.battery_v
-        if self.maritime is not None and frame.contacts:
-            self.maritime.ingest(now, frame.contacts)
         if frame.battery_remaining is not None:
             self.battery_remaining = frame.battery_remaining
         self._state = f.state(now)
+        if self.maritime is not None:  # AIS and the lidar's vessel tracks into the contact table
+            for text, data in self.maritime.sense(now, self._state, frame):
+                self._emit("contact", text, Severity.INFO, **data)
         if frame.scan is not None and self.mapper is not None:
             seen = self.mapper.integrate(self._state, frame.scan)
+            if len(seen) and self.maritime is not None:
+                seen = seen[~self.maritime.vessel_points(now, seen)]  # hulls are contacts, not map
             if len(seen):
                 self.add_obstacles(now, seen)
         if self.home is None and self._state.valid:
