@@ -53,7 +53,7 @@ class Perception:
 
     def __init__(self, cfg, prior: GridMap | None, resolution: float | None = None,
                  min_moving_speed: float = 0.3, horizon_s: float = 4.0, margin_m: float = 0.4,
-                 camera_gate_m: float = 1.0):
+                 camera_gate_m: float = 1.0, clear_s: float = 0.5):
         s = cfg.sensors
         self.cfg = cfg
         self.rates = RateManager()
@@ -87,6 +87,8 @@ class Perception:
         self._cam_candidates: list[tuple[float, float, float]] = []   # (x, y, t) seen once
         self._cam_obstacles: list[tuple[float, float, float]] = []
         self.yielding: Track | None = None
+        self.clear_s = float(clear_s)
+        self._clear_since: float | None = None
 
     # ------------------------------------------------------------ results
     @property
@@ -103,6 +105,11 @@ class Perception:
 
     def stale(self, now: float) -> list[str]:
         return self.rates.stale(now)
+
+    def set_stale_after(self, seconds: float) -> None:
+        """Every sensor counts as stale after ``seconds`` without data."""
+        for name in self.rates.names():
+            self.rates.set_stale_after(name, seconds)
 
     # ------------------------------------------------------------ per tick
     def process(self, now: float, frame: SensorFrame, state: VehicleState) -> np.ndarray:
@@ -181,10 +188,23 @@ class Perception:
         length ``s0`` [m] at ``speed`` [m/s] (standing still past its end),
         each track straight on at its velocity, every 0.2 s over
         ``horizon_s``; a conflict is a predicted centre distance below the
-        vehicle's circumscribed radius + the track's radius + ``margin_m``."""
+        vehicle's circumscribed radius + the track's radius + ``margin_m``.
+        Once yielding, the vehicle waits until the way has been clear for
+        ``clear_s`` seconds."""
+        hit = self._conflict(state, path_pts, s0, speed)
+        if hit is not None:
+            self.yielding, self._clear_since = hit, None
+        elif self.yielding is not None:
+            # keep yielding until the way has been clear for clear_s (no flapping)
+            if self._clear_since is None:
+                self._clear_since = state.t
+            if state.t - self._clear_since >= self.clear_s:
+                self.yielding = None
+        return self.yielding
+
+    def _conflict(self, state, path_pts, s0, speed) -> Track | None:
         movers = self.moving_tracks()
         if not movers or path_pts is None or len(path_pts) < 2:
-            self.yielding = None
             return None
         ts = np.arange(0.0, self.horizon_s + 1e-9, 0.2)
         veh = _along(np.asarray(path_pts, np.float64), s0 + max(speed, 0.0) * ts)
@@ -198,7 +218,6 @@ class Perception:
             if (d < self.vehicle_radius + tr.radius + self.margin_m).any():
                 hit = tr
                 break
-        self.yielding = hit
         return hit
 
 
