@@ -442,6 +442,7 @@ class VehicleCore:
         if frame.battery_remaining is not None:
             self.battery_remaining = frame.battery_remaining
         self._state = f.state(now)
+        self.perception.set_stale_after(self.params.get("FS_SENS_TIMEOUT"))
         seen = self.perception.process(now, frame, self._state)
         if len(seen):
             self.add_obstacles(now, seen)
