@@ -120,6 +120,8 @@ class Simulation:
         frame = self.faults.sense(now, frame)
         if frame.camera_t is not None:   # rendered only when it survives fault injection
             objs = [v for o, v in self._painted if o.appear_at_s <= now]
+            if self.traffic is not None:    # traffic vessels are seen too
+                objs += self.traffic.visible_objects()
             frame = dataclasses.replace(frame, camera_image=self.camera.capture((tr.x, tr.y, tr.yaw), objs))
         return frame
 
