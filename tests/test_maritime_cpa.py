@@ -70,6 +70,30 @@ def test_bad_input_names_the_field():
         cpa_candidates((0, 0), [1], [1], [1], [1], [1], [1], [1], 0.0)
 
 
+@pytest.mark.parametrize("field", ["x", "y", "vx", "vy"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_one_pass_finiteness_check_names_the_field_and_element(field, bad):
+    arrs = {k: np.linspace(1.0, 2.0, 50) for k in ("x", "y", "vx", "vy")}
+    arrs[field][37] = bad
+    with pytest.raises(ValueError, match=rf"^{field} must be finite \(no NaN/inf\), element 37 "):
+        cpa((0, 0, 1, 0), arrs["x"], arrs["y"], arrs["vx"], arrs["vy"])
+    r = np.full(50, 5.0)
+    with pytest.raises(ValueError, match=rf"^{field} must be finite"):
+        cpa_candidates((0, 0), [1.0], [0.0], arrs["x"], arrs["y"], arrs["vx"], arrs["vy"], r, 60.0)
+    ok = {k: np.linspace(1.0, 2.0, 50) for k in arrs}
+    r[49] = np.nan
+    with pytest.raises(ValueError, match="radius must be finite"):
+        cpa_candidates((0, 0), [1.0], [0.0], ok["x"], ok["y"], ok["vx"], ok["vy"], r, 60.0)
+    with pytest.raises(ValueError, match="cand_vy must be finite"):
+        cpa_candidates((0, 0), [1.0], [np.inf], ok["x"], ok["y"], ok["vx"], ok["vy"], np.ones(50), 60.0)
+
+
+def test_own_state_must_be_four_finite_numbers():
+    for own in [(0, 0, 0), (0, 0, 0, np.nan), (0, "a", 0, 0), 5]:
+        with pytest.raises(ValueError, match="own must be"):
+            cpa(own, [1.0], [1.0], [0.0], [0.0])
+
+
 def test_relative_bearing_is_clockwise_from_the_bow():
     # Heading north (ENU yaw pi/2); a point to the east is on the starboard beam.
     assert relative_bearing_deg(0, 0, math.pi / 2, 10, 0) == pytest.approx(90)
