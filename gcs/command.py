@@ -38,13 +38,21 @@ class CommandClient:
         self.retries = retries
 
     def _reasons(self, before: int) -> list[str]:
-        """STATUSTEXTs (warning or worse, or any when none is) since ``before``."""
+        """STATUSTEXTs (warning or worse, or any when none is) since ``before``.
+
+        Waits for a warning-or-worse text, not for any text: a vehicle sends
+        the refusal's reason after its COMMAND_ACK, and an INFO text (e.g. the
+        version banner a vehicle sends a new link) may come in between."""
         deadline = time.monotonic() + REASON_WAIT_S
         view = self.v.view
-        while time.monotonic() < deadline and not view.texts_since(before):
+
+        def serious_texts():
+            return [t for t in view.texts_since(before) if t.severity <= M.MAV_SEVERITY_WARNING]
+
+        while time.monotonic() < deadline and not serious_texts():
             self.v.link.poll(0.05)
         texts = view.texts_since(before)
-        serious = [t for t in texts if t.severity <= M.MAV_SEVERITY_WARNING] or texts
+        serious = serious_texts() or texts
         seen, out = set(), []
         for t in serious:
             if t.text not in seen:

@@ -93,10 +93,18 @@ class MissionClient:
         return getattr(m, "mission_type", 0) == self.mission_type
 
     def _refused(self, what: str, ack, before: int) -> RefusedError:
-        texts = [t.text for t in self.v.view.texts_since(before)]
-        if not texts:
-            self.v.link.pump_for(0.3)
-            texts = [t.text for t in self.v.view.texts_since(before)]
+        """The refusal with the vehicle's reasons: warning-or-worse STATUSTEXTs
+        since ``before`` (waited for briefly: they follow the ACK, and an INFO
+        text may arrive first), else whatever texts came."""
+        view = self.v.view
+
+        def serious():
+            return [t.text for t in view.texts_since(before) if t.severity <= M.MAV_SEVERITY_WARNING]
+
+        deadline = time.monotonic() + 0.3
+        while not serious() and time.monotonic() < deadline:
+            self.v.link.poll(0.05)
+        texts = serious() or [t.text for t in view.texts_since(before)]
         return RefusedError(what, mission_result_name(ack.type), texts)
 
     # ------------------------------------------------------------------ upload
