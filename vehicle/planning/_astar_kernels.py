@@ -204,6 +204,7 @@ def astar_padded(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin):
     heap[0] = s  # f = 0 packs as just the index
     n = 1
     found = False
+    nexp = 0
     while n > 0:
         key = _pop(heap, n)
         n -= 1
@@ -215,6 +216,7 @@ def astar_padded(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin):
             found = True
             break
         wp[cur] = -INF32
+        nexp += 1
         wc = -np.float64(v)
         gcur = g[cur]
         if n + 8 > cap:
@@ -251,7 +253,7 @@ def astar_padded(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin):
             n = _relax4(wp, g, parent, heap, n, shift, cur, gcur, wc, cur + 1,
                         rule, r, c + 1, gr, gc, hscale)
     if not found:
-        return np.empty((0, 2), np.int64), np.inf
+        return np.empty((0, 2), np.int64), np.inf, nexp
     cost = g[t]
     m = 1
     k = t
@@ -266,7 +268,7 @@ def astar_padded(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin):
         path[i, 1] = k - rr * W - 1
         if i > 0:
             k = parent[k]
-    return path, cost
+    return path, cost, nexp
 
 
 @njit(cache=True)

@@ -66,6 +66,18 @@ def astar(weights: np.ndarray, start, goal, allow_diagonal: bool = True,
     ``start``/``goal`` that is not a (row, col) pair, lies outside the grid
     or is blocked.
     """
+    path, _, _ = _search(weights, start, goal, allow_diagonal, move_cost)
+    return path
+
+
+def search_stats(weights: np.ndarray, start, goal, allow_diagonal: bool = True,
+                 move_cost: str = "geometric") -> tuple[np.ndarray | None, float, int]:
+    """Diagnostics for benchmarks: ``astar``'s path, its cost (inf when
+    unreachable) and the number of cells the search expanded."""
+    return _search(weights, start, goal, allow_diagonal, move_cost)
+
+
+def _search(weights, start, goal, allow_diagonal, move_cost):
     _check_weights(weights)
     rule = _rule(move_cost)
     sr, sc = _check_cell("start", start, weights)
@@ -77,10 +89,11 @@ def astar(weights: np.ndarray, start, goal, allow_diagonal: bool = True,
     if wmin < 1.0:
         raise ValueError(f"weights must be >= 1 (got minimum {float(wmin)})")
     h, w = weights.shape
-    path, cost = astar_padded(wp, h, w, sr, sc, gr, gc, bool(allow_diagonal), rule, float(wmin))
+    path, cost, nexp = astar_padded(wp, h, w, sr, sc, gr, gc, bool(allow_diagonal), rule,
+                                    float(wmin))
     if not math.isfinite(cost):
-        return None
-    return path
+        return None, math.inf, int(nexp)
+    return path, float(cost), int(nexp)
 
 
 def path_cost(weights: np.ndarray, path: np.ndarray, move_cost: str = "geometric") -> float:
