@@ -45,9 +45,9 @@ def f64_bits(typingctx, x):
 @njit(cache=True)
 def pad_and_check(weights):
     """Copy (H, W) float32 ``weights`` into a flat (H+2)*(W+2) float32 array
-    with an inf border.  Returns (padded, n_nan, min_weight, max_weight)
-    over the finite weights (inf, -inf when none); any value < 1 shows as
-    min_weight < 1."""
+    with an inf border.  Returns (padded, n_nan, min_weight) where
+    min_weight is the smallest finite weight (inf when none) and any value
+    < 1 shows as min_weight < 1."""
     h, w = weights.shape
     wp_ = w + 2
     out = np.empty((h + 2) * wp_, np.float32)
@@ -56,7 +56,6 @@ def pad_and_check(weights):
         out[(h + 1) * wp_ + c] = INF32
     n_nan = 0
     wmin = np.inf
-    wmax = -np.inf
     for r in range(h):
         base = (r + 1) * wp_
         out[base] = INF32
@@ -65,13 +64,10 @@ def pad_and_check(weights):
             v = weights[r, c]
             if v != v:
                 n_nan += 1
-            else:
-                if v < wmin:
-                    wmin = v
-                if v > wmax and v != INF32:
-                    wmax = v
+            elif v < wmin:
+                wmin = v
             out[base + c + 1] = v
-    return out, n_nan, wmin, wmax
+    return out, n_nan, wmin
 
 
 @njit(cache=True)

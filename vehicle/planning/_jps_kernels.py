@@ -17,71 +17,210 @@ always exists, and searching jump points only finds an optimal path
   cell x+q is free but p+q is blocked (x+q and the diagonal past it are
   then reachable optimally only through x).
 
-Grid layout as in _astar_kernels: the padded flat float32 ``wp`` with an
-``+inf`` border; ``+w`` unseen, ``-w`` open, ``-inf`` closed, ``+inf``
-blocked, so "blocked" is the single test ``wp[k] == +inf``.
+Layout (block-based scanning, as in Harabor & Grastien 2014): the grid
+padded with a blocked one-cell border is held twice as bitsets of blocked
+cells, row-major (``R``: line r, bit c) and column-major (``C``: line c,
+bit r), 64 cells per int64 word.  A straight ray then tests 64 cells per
+word: with ``M`` the ray's line and ``U``/``D`` its two neighbour lines,
+the cells that end it are ``M | (~U & U shifted one cell back) | (~D & D
+shifted back)`` and the first set bit (count trailing/leading zeros) is
+the stop.  Search state (g, parent, open/closed) is kept for jump points
+only, in flat arrays indexed r * Wp + c over the padded grid.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core.extending import intrinsic
 
 from vehicle.planning._astar_kernels import _pop, _push, f64_bits
 
 SQRT2 = math.sqrt(2.0)
-INF32 = np.float32(np.inf)
+
+
+@intrinsic
+def _cttz(typingctx, x):
+    """Count of trailing zero bits of a non-zero int64."""
+    if not isinstance(x, types.Integer) or x.bitwidth != 64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return types.int64(x), codegen
+
+
+@intrinsic
+def _ctlz(typingctx, x):
+    """Count of leading zero bits of a non-zero int64."""
+    if not isinstance(x, types.Integer) or x.bitwidth != 64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ctlz(args[0], ir.Constant(ir.IntType(1), 1))
+
+    return types.int64(x), codegen
+
+
+@intrinsic
+def _lshr(typingctx, x, s):
+    """Logical (zero-filling) right shift of an int64 by 0..63."""
+    if not (isinstance(x, types.Integer) and x.bitwidth == 64 and isinstance(s, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        sh = context.cast(builder, args[1], signature.args[1], types.int64)
+        return builder.lshr(args[0], sh)
+
+    return types.int64(x, s), codegen
 
 
 @njit(cache=True)
-def _jump_straight(wp, x, d, q, t):
-    """Scan from x along the straight flat offset ``d`` (``q`` is the
-    perpendicular offset).  Returns the first jump point (the goal ``t`` or
-    a cell with a forced neighbour) or -1 when a blocked cell ends the ray."""
+def jps_bits(weights):
+    """Blocked-cell bitsets of (H, W) float32 ``weights`` padded with a
+    blocked border, when every finite weight is one value >= 1.  Returns
+    (ok, R, C, nwr, nwc, w0); ok is False (and the rest unusable) as soon as
+    a second finite value, a NaN or a value < 1 shows up: the caller then
+    takes the general A* path, which also reports bad values."""
+    h, w = weights.shape
+    Hp = h + 2
+    Wp = w + 2
+    nwr = (Wp + 63) >> 6
+    nwc = (Hp + 63) >> 6
+    R = np.full(Hp * nwr, -1, np.int64)
+    C = np.full(Wp * nwc, -1, np.int64)
+    w0 = np.float32(0.0)
+    inf = np.float32(np.inf)
+    for r in range(h):
+        rp = r + 1
+        rbase = rp * nwr
+        cword = rp >> 6
+        cbit = np.int64(1) << (rp & 63)
+        for c in range(w):
+            v = weights[r, c]
+            if v == inf:
+                continue
+            if v != w0:
+                if w0 == 0.0 and v >= 1.0:
+                    w0 = v
+                else:
+                    return False, R, C, nwr, nwc, 1.0
+            cp = c + 1
+            R[rbase + (cp >> 6)] &= ~(np.int64(1) << (cp & 63))
+            C[cp * nwc + cword] &= ~cbit
+    return True, R, C, nwr, nwc, np.float64(w0)
+
+
+@njit(cache=True)
+def _blocked(R, nwr, r, c):
+    return (R[r * nwr + (c >> 6)] >> (c & 63)) & 1
+
+
+@njit(cache=True)
+def _ray(B, nw, line, p, step, gp):
+    """Straight ray in bitset ``B`` (lines of ``nw`` words) along line
+    ``line`` from position ``p`` (exclusive) in direction ``step`` (+1/-1).
+    ``gp`` is the goal's position on this line or -1.  Returns the position
+    of the jump point (goal or forced neighbour) or -1 when a blocked cell
+    comes first.  The padded border guarantees a stop inside the line."""
+    mb = line * nw
+    ub = mb - nw
+    db = mb + nw
+    if step > 0:
+        q = p + 1
+        k = q >> 6
+        first = np.int64(-1) << (q & 63)
+        while True:
+            m = B[mb + k]
+            u = B[ub + k]
+            d = B[db + k]
+            if k > 0:
+                ua = (u << 1) | _lshr(B[ub + k - 1], 63)
+                da = (d << 1) | _lshr(B[db + k - 1], 63)
+            else:
+                ua = u << 1
+                da = d << 1
+            stop = (m | (~u & ua) | (~d & da)) & first
+            if gp > p and (gp >> 6) == k:
+                stop |= np.int64(1) << (gp & 63)
+            if stop != 0:
+                i = _cttz(stop)
+                if (m >> i) & 1:
+                    return -1
+                return (k << 6) + i
+            first = np.int64(-1)
+            k += 1
+    else:
+        q = p - 1
+        k = q >> 6
+        first = _lshr(np.int64(-1), 63 - (q & 63))
+        last = nw - 1
+        while True:
+            m = B[mb + k]
+            u = B[ub + k]
+            d = B[db + k]
+            if k < last:
+                ua = _lshr(u, 1) | (B[ub + k + 1] << 63)
+                da = _lshr(d, 1) | (B[db + k + 1] << 63)
+            else:
+                ua = _lshr(u, 1)
+                da = _lshr(d, 1)
+            stop = (m | (~u & ua) | (~d & da)) & first
+            if 0 <= gp < p and (gp >> 6) == k:
+                stop |= np.int64(1) << (gp & 63)
+            if stop != 0:
+                i = 63 - _ctlz(stop)
+                if (m >> i) & 1:
+                    return -1
+                return (k << 6) + i
+            first = np.int64(-1)
+            k -= 1
+
+
+@njit(cache=True)
+def _ray_v(C, nwc, r, c, dr, tr, tc):
+    """Vertical ray from (r, c) in direction dr; the jump point's row or -1."""
+    return _ray(C, nwc, c, r, dr, tr if tc == c else -1)
+
+
+@njit(cache=True)
+def _ray_h(R, nwr, r, c, dc, tr, tc):
+    """Horizontal ray from (r, c) in direction dc; the jump point's column or -1."""
+    return _ray(R, nwr, r, c, dc, tc if tr == r else -1)
+
+
+@njit(cache=True)
+def _diag(R, C, nwr, nwc, r, c, dr, dc, tr, tc):
+    """Diagonal ray from (r, c) in direction (dr, dc), every step needing
+    both orthogonal cells free.  Returns the padded flat-free (row, col) of
+    the first cell that is the goal or starts a straight ray reaching a
+    jump point, or (-1, -1) when the ray is blocked."""
     while True:
-        x += d
-        if wp[x] == INF32:
-            return -1
-        if x == t:
-            return x
-        if wp[x + q] != INF32 and wp[x - d + q] == INF32:
-            return x
-        if wp[x - q] != INF32 and wp[x - d - q] == INF32:
-            return x
+        if _blocked(R, nwr, r + dr, c) or _blocked(R, nwr, r, c + dc):
+            return -1, -1
+        r += dr
+        c += dc
+        if _blocked(R, nwr, r, c):
+            return -1, -1
+        if r == tr and c == tc:
+            return r, c
+        if _ray_v(C, nwc, r, c, dr, tr, tc) >= 0 or _ray_h(R, nwr, r, c, dc, tr, tc) >= 0:
+            return r, c
 
 
 @njit(cache=True)
-def _jump_diag(wp, x, dv, dh, t, W):
-    """Scan from x along the diagonal dv + dh (dv = +-W, dh = +-1), each step
-    needing both orthogonal cells free.  Returns the first cell that is the
-    goal or from which a straight ray along dv or dh finds a jump point;
-    -1 when the ray is blocked."""
-    while True:
-        if wp[x + dv] == INF32 or wp[x + dh] == INF32:
-            return -1
-        x += dv + dh
-        if wp[x] == INF32:
-            return -1
-        if x == t:
-            return x
-        if _jump_straight(wp, x, dv, 1, t) != -1 or _jump_straight(wp, x, dh, W, t) != -1:
-            return x
-
-
-@njit(cache=True)
-def _relax_jp(wp, g, parent, heap, n, shift, cur, gcur, j, W, gr, gc, w0):
-    """Relax the jump cur -> j (a straight or diagonal segment); returns the
+def _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur, rj, cj, Wp, tr, tc, w0):
+    """Relax the straight or diagonal jump (rc, cc) -> (rj, cj); returns the
     new heap size."""
-    if j < 0:
+    if rj < 0:
         return n
-    v = wp[j]
-    if v == -INF32:
+    j = rj * Wp + cj
+    st = state[j]
+    if st == 2:
         return n
-    rj = j // W
-    cj = j - rj * W
-    rc = cur // W
-    cc = cur - rc * W
     a = abs(rj - rc)
     b = abs(cj - cc)
     if a > b:
@@ -89,14 +228,14 @@ def _relax_jp(wp, g, parent, heap, n, shift, cur, gcur, j, W, gr, gc, w0):
     else:
         seg = (b - a) + SQRT2 * a
     ng = gcur + seg * w0
-    if v > 0:
-        wp[j] = -v
+    if st == 0:
+        state[j] = 1
     elif ng >= g[j]:
         return n
     g[j] = ng
     parent[j] = cur
-    dr = abs(rj - 1 - gr)
-    dc = abs(cj - 1 - gc)
+    dr = abs(rj - tr)
+    dc = abs(cj - tc)
     if dr > dc:
         hh = (dr - dc) + SQRT2 * dc
     else:
@@ -106,13 +245,14 @@ def _relax_jp(wp, g, parent, heap, n, shift, cur, gcur, j, W, gr, gc, w0):
 
 
 @njit(cache=True)
-def jps_padded(wp, h, w, sr, sc, gr, gc, w0):
-    """JPS over the padded flat grid ``wp`` whose free cells all weigh
-    ``w0`` (modified: it ends holding the search state).  Coordinates are
-    unpadded (row, col).  Returns (path (N, 2) int64 of every cell, cost,
-    jump points expanded); an empty path and inf cost when unreachable."""
-    W = w + 2
-    ncell = (h + 2) * W
+def jps_search(R, C, nwr, nwc, h, w, sr, sc, gr, gc, w0):
+    """JPS on the bitsets of ``jps_bits`` (free cells all weigh ``w0``).
+    Coordinates are unpadded (row, col).  Returns (path (N, 2) int64 of
+    every cell, cost, jump points expanded); an empty path and inf cost
+    when the goal is unreachable."""
+    Wp = w + 2
+    ncell = (h + 2) * Wp
+    state = np.zeros(ncell, np.uint8)     # 0 unseen, 1 open, 2 closed
     g = np.empty(ncell, np.float64)
     parent = np.empty(ncell, np.int32)
     ibits = 1
@@ -122,25 +262,26 @@ def jps_padded(wp, h, w, sr, sc, gr, gc, w0):
     mask = (np.int64(1) << shift) - 1
     cap = 1024
     heap = np.empty(cap, np.int64)
-    s = (sr + 1) * W + (sc + 1)
-    t = (gr + 1) * W + (gc + 1)
+    tr = gr + 1
+    tc = gc + 1
+    s = (sr + 1) * Wp + (sc + 1)
+    t = tr * Wp + tc
     g[s] = 0.0
     parent[s] = -1
-    wp[s] = -wp[s]
+    state[s] = 1
     heap[0] = s
     n = 1
     found = False
     nexp = 0
     while n > 0:
-        key = _pop(heap, n)
+        cur = _pop(heap, n) & mask
         n -= 1
-        cur = key & mask
-        if wp[cur] == -INF32:
+        if state[cur] == 2:
             continue
         if cur == t:
             found = True
             break
-        wp[cur] = -INF32
+        state[cur] = 2
         nexp += 1
         gcur = g[cur]
         if n + 8 > cap:
@@ -148,52 +289,65 @@ def jps_padded(wp, h, w, sr, sc, gr, gc, w0):
             nh = np.empty(cap, np.int64)
             nh[:n] = heap[:n]
             heap = nh
+        rc = cur // Wp
+        cc = cur - rc * Wp
         p = parent[cur]
         if p < 0:
-            # the start: every direction
-            for dv in (-W, W):
-                n = _relax_jp(wp, g, parent, heap, n, shift, cur, gcur,
-                              _jump_straight(wp, cur, dv, 1, t), W, gr, gc, w0)
-            for dh in (-1, 1):
-                n = _relax_jp(wp, g, parent, heap, n, shift, cur, gcur,
-                              _jump_straight(wp, cur, dh, W, t), W, gr, gc, w0)
-            for dv in (-W, W):
-                for dh in (-1, 1):
-                    n = _relax_jp(wp, g, parent, heap, n, shift, cur, gcur,
-                                  _jump_diag(wp, cur, dv, dh, t, W), W, gr, gc, w0)
-            continue
-        rc = cur // W
-        rp = p // W
-        dv = 0 if rc == rp else (W if rc > rp else -W)
-        cc = cur - rc * W
-        cp = p - rp * W
-        dh = 0 if cc == cp else (1 if cc > cp else -1)
-        if dv != 0 and dh != 0:
-            n = _relax_jp(wp, g, parent, heap, n, shift, cur, gcur,
-                          _jump_straight(wp, cur, dv, 1, t), W, gr, gc, w0)
-            n = _relax_jp(wp, g, parent, heap, n, shift, cur, gcur,
-                          _jump_straight(wp, cur, dh, W, t), W, gr, gc, w0)
-            n = _relax_jp(wp, g, parent, heap, n, shift, cur, gcur,
-                          _jump_diag(wp, cur, dv, dh, t, W), W, gr, gc, w0)
+            dr = 0
+            dc = 0
         else:
-            d = dv + dh
-            q = 1 if dh == 0 else W
-            n = _relax_jp(wp, g, parent, heap, n, shift, cur, gcur,
-                          _jump_straight(wp, cur, d, q, t), W, gr, gc, w0)
-            for sq in (q, -q):
-                if wp[cur + sq] != INF32 and wp[cur - d + sq] == INF32:
-                    # forced: turn along sq, and the diagonal d + sq
-                    n = _relax_jp(wp, g, parent, heap, n, shift, cur, gcur,
-                                  _jump_straight(wp, cur, sq, abs(d), t), W, gr, gc, w0)
-                    if dh == 0:
-                        n = _relax_jp(wp, g, parent, heap, n, shift, cur, gcur,
-                                      _jump_diag(wp, cur, d, sq, t, W), W, gr, gc, w0)
-                    else:
-                        n = _relax_jp(wp, g, parent, heap, n, shift, cur, gcur,
-                                      _jump_diag(wp, cur, sq, d, t, W), W, gr, gc, w0)
+            rp = p // Wp
+            cp = p - rp * Wp
+            dr = 0 if rc == rp else (1 if rc > rp else -1)
+            dc = 0 if cc == cp else (1 if cc > cp else -1)
+        if dr == 0 and dc == 0:
+            # the start: every direction
+            for d in (-1, 1):
+                n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
+                           _ray_v(C, nwc, rc, cc, d, tr, tc), cc, Wp, tr, tc, w0)
+                j = _ray_h(R, nwr, rc, cc, d, tr, tc)
+                n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
+                           rc if j >= 0 else -1, j, Wp, tr, tc, w0)
+            for d1 in (-1, 1):
+                for d2 in (-1, 1):
+                    rj, cj = _diag(R, C, nwr, nwc, rc, cc, d1, d2, tr, tc)
+                    n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
+                               rj, cj, Wp, tr, tc, w0)
+        elif dr != 0 and dc != 0:
+            n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
+                       _ray_v(C, nwc, rc, cc, dr, tr, tc), cc, Wp, tr, tc, w0)
+            j = _ray_h(R, nwr, rc, cc, dc, tr, tc)
+            n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
+                       rc if j >= 0 else -1, j, Wp, tr, tc, w0)
+            rj, cj = _diag(R, C, nwr, nwc, rc, cc, dr, dc, tr, tc)
+            n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
+                       rj, cj, Wp, tr, tc, w0)
+        elif dr != 0:
+            n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
+                       _ray_v(C, nwc, rc, cc, dr, tr, tc), cc, Wp, tr, tc, w0)
+            for s2 in (-1, 1):
+                if not _blocked(R, nwr, rc, cc + s2) and _blocked(R, nwr, rc - dr, cc + s2):
+                    # forced: turn along s2, and the diagonal (dr, s2)
+                    j = _ray_h(R, nwr, rc, cc, s2, tr, tc)
+                    n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
+                               rc if j >= 0 else -1, j, Wp, tr, tc, w0)
+                    rj, cj = _diag(R, C, nwr, nwc, rc, cc, dr, s2, tr, tc)
+                    n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
+                               rj, cj, Wp, tr, tc, w0)
+        else:
+            j = _ray_h(R, nwr, rc, cc, dc, tr, tc)
+            n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
+                       rc if j >= 0 else -1, j, Wp, tr, tc, w0)
+            for s2 in (-1, 1):
+                if not _blocked(R, nwr, rc + s2, cc) and _blocked(R, nwr, rc + s2, cc - dc):
+                    n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
+                               _ray_v(C, nwc, rc, cc, s2, tr, tc), cc, Wp, tr, tc, w0)
+                    rj, cj = _diag(R, C, nwr, nwc, rc, cc, s2, dc, tr, tc)
+                    n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
+                               rj, cj, Wp, tr, tc, w0)
     if not found:
         return np.empty((0, 2), np.int64), np.inf, nexp
-    return _unfold(parent, s, t, W), g[t], nexp
+    return _unfold(parent, s, t, Wp), g[t], nexp
 
 
 @njit(cache=True)

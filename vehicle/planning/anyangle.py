@@ -22,7 +22,7 @@ from vehicle.planning.astar import _check_cell, _check_weights
 
 def _validated_wmin(weights: np.ndarray) -> float:
     _check_weights(weights)
-    _, n_nan, wmin, _ = pad_and_check(weights)
+    _, n_nan, wmin = pad_and_check(weights)
     if n_nan:
         raise ValueError(f"weights contains {n_nan} NaN value(s); use np.inf for blocked cells")
     if wmin < 1.0:

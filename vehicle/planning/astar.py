@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from vehicle.planning._astar_kernels import astar_padded, pad_and_check, path_cost_kernel
-from vehicle.planning._jps_kernels import jps_padded
+from vehicle.planning._jps_kernels import jps_bits, jps_search
 
 SQRT2 = math.sqrt(2.0)
 _RULES = {"geometric": 0, "target": 1}
@@ -83,19 +83,26 @@ def _search(weights, start, goal, allow_diagonal, move_cost):
     rule = _rule(move_cost)
     sr, sc = _check_cell("start", start, weights)
     gr, gc = _check_cell("goal", goal, weights)
+    h, w = weights.shape
+    if allow_diagonal and rule == 0:
+        # Uniform-cost grid under the geometric rule: jump point search on
+        # bitsets (jps_bits gives up at the first non-uniform or bad value).
+        ok, rbits, cbits, nwr, nwc, w0 = jps_bits(weights)
+        if ok:
+            path, cost, nexp = jps_search(rbits, cbits, nwr, nwc, h, w, sr, sc, gr, gc, w0)
+            return _result(path, cost, nexp)
     # One pass copies into the padded search grid and validates values.
-    wp, n_nan, wmin, wmax = pad_and_check(weights)
+    wp, n_nan, wmin = pad_and_check(weights)
     if n_nan:
         raise ValueError(f"weights contains {n_nan} NaN value(s); use np.inf for blocked cells")
     if wmin < 1.0:
         raise ValueError(f"weights must be >= 1 (got minimum {float(wmin)})")
-    h, w = weights.shape
-    if allow_diagonal and rule == 0 and wmin == wmax:
-        # uniform-cost grid under the geometric rule: jump point search
-        path, cost, nexp = jps_padded(wp, h, w, sr, sc, gr, gc, float(wmin))
-    else:
-        path, cost, nexp = astar_padded(wp, h, w, sr, sc, gr, gc, bool(allow_diagonal), rule,
-                                        float(wmin))
+    path, cost, nexp = astar_padded(wp, h, w, sr, sc, gr, gc, bool(allow_diagonal), rule,
+                                    float(wmin))
+    return _result(path, cost, nexp)
+
+
+def _result(path, cost, nexp):
     if not math.isfinite(cost):
         return None, math.inf, int(nexp)
     return path, float(cost), int(nexp)
