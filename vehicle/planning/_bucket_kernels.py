@@ -1,0 +1,282 @@
+"""Numba kernels for A* with a bucket queue on uniform-cost grids (every
+free cell has the same weight ``w0``); validated and dispatched by
+vehicle.planning.astar.  8-connected only.
+
+On such a grid every cost is ``w0`` times a unit cost, so the search runs in
+unit costs and multiplies by ``w0`` at the end.  Along any move the A*
+priority f = g + h rises by 0..2 units (target rule, Chebyshev h) or by
+0..2 sqrt 2 (geometric rule, octile h), so the open list only ever spans a
+narrow window of f and a ring of buckets replaces the binary heap:
+
+- target rule: every f is an integer; three LIFO buckets (f mod 3) give an
+  exact A* order (Dial's algorithm) with O(1) queue operations.  LIFO
+  inside a bucket breaks f ties towards the most recent, deepest nodes.
+- geometric rule: f = a + b sqrt 2 is bucketed by floor(f / DELTA).
+  Inside a bucket the order is LIFO, not exact, so a node can be expanded
+  before its best g is known: a later, shorter path reopens it (label
+  correcting).  The search stops only once every open node's f is at least
+  the goal's g, which makes the result optimal (up to a relative 1e-12).
+
+Grid layout: a padded flat uint8 grid with a blocked one-cell border; per
+cell bits 0-1 hold the state (0 unseen, 1 open, 2 closed, 3 blocked) and
+bits 2-4 the direction of the move that reached it (the parent link).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+SQRT2 = math.sqrt(2.0)
+DELTA_INV = 16.0          # geometric bucket width 1/16 unit
+NB = 64                   # ring size; > 2 sqrt 2 * DELTA_INV + 1
+UNSEEN, OPEN, CLOSED, BLOCKED = 0, 1, 2, 3
+# direction k: (dr, dc); the parent of a cell reached by k is cell - OFF[k]
+DR = np.array([-1, 1, 0, 0, -1, -1, 1, 1], np.int64)
+DC = np.array([0, 0, -1, 1, -1, 1, -1, 1], np.int64)
+
+
+@njit(cache=True)
+def uniform_grid(weights):
+    """Padded uint8 state grid of (H, W) float32 ``weights`` when every
+    finite weight is one value >= 1.  Returns (ok, grid, w0, n_free,
+    n_edges) where n_edges counts free/blocked changes along rows (a
+    clutter measure); ok is False when a second finite value, a NaN or a
+    value < 1 is present (the caller then takes the general A* path, which
+    reports bad values)."""
+    h, w = weights.shape
+    Wp = w + 2
+    grid = np.empty((h + 2) * Wp, np.uint8)
+    inf = np.float32(np.inf)
+    w0 = np.float32(0.0)
+    for r in range(h):
+        for c in range(w):
+            if weights[r, c] != inf:
+                w0 = weights[r, c]
+                break
+        if w0 != 0.0:
+            break
+    if not w0 >= 1.0:
+        return False, grid, 1.0, 0, 0
+    for c in range(Wp):
+        grid[c] = BLOCKED
+        grid[(h + 1) * Wp + c] = BLOCKED
+    bad = 0
+    n_blocked = 0
+    n_edges = 0
+    for r in range(h):
+        base = (r + 1) * Wp
+        grid[base] = BLOCKED
+        grid[base + w + 1] = BLOCKED
+        prev = 1
+        for c in range(w):
+            v = weights[r, c]
+            b = 1 if v == inf else 0
+            bad |= (1 if v != w0 else 0) & (1 - b)
+            n_blocked += b
+            n_edges += b ^ prev
+            prev = b
+            grid[base + c + 1] = np.uint8(3 * b)
+        if bad:
+            return False, grid, 1.0, 0, 0
+    return True, grid, np.float64(w0), h * w - n_blocked, n_edges
+
+
+@njit(cache=True)
+def _offsets(Wp):
+    off = np.empty(8, np.int64)
+    for k in range(8):
+        off[k] = DR[k] * Wp + DC[k]
+    return off
+
+
+@njit(cache=True)
+def _trace(grid, off, s, t, Wp):
+    """Cells (N, 2) [row, col] (unpadded) from s to t along the direction
+    bits of ``grid``."""
+    m = 1
+    k = t
+    while k != s:
+        k -= off[(grid[k] >> 2) & 7]
+        m += 1
+    path = np.empty((m, 2), np.int64)
+    k = t
+    for i in range(m - 1, -1, -1):
+        rr = k // Wp
+        path[i, 0] = rr - 1
+        path[i, 1] = k - rr * Wp - 1
+        if i > 0:
+            k -= off[(grid[k] >> 2) & 7]
+    return path
+
+
+@njit(cache=True)
+def _grow(stk, cap):
+    ns = np.empty((stk.shape[0], 2 * cap), np.int32)
+    ns[:, :cap] = stk
+    return ns, 2 * cap
+
+
+@njit(cache=True)
+def dial_target(grid, h, w, sr, sc, gr, gc):
+    """Exact A* (Dial buckets) under the target rule with unit costs on the
+    padded state grid (modified).  Returns (path, unit cost, expansions);
+    an empty path and inf when the goal is unreachable."""
+    Wp = w + 2
+    off = _offsets(Wp)
+    g = np.empty((h + 2) * Wp, np.int32)
+    cap = 1024
+    stk = np.empty((3, cap), np.int32)
+    sz = np.zeros(3, np.int64)
+    tr = gr + 1
+    tc = gc + 1
+    s = (sr + 1) * Wp + sc + 1
+    t = tr * Wp + tc
+    g[s] = 0
+    grid[s] = OPEN
+    f = max(abs(sr - gr), abs(sc - gc))
+    b = f % 3
+    stk[b, 0] = s
+    sz[b] = 1
+    nexp = 0
+    found = False
+    while True:
+        if sz[b] == 0:
+            b1 = b + 1 if b < 2 else 0
+            if sz[b1] > 0:
+                b = b1
+                continue
+            b2 = b1 + 1 if b1 < 2 else 0
+            if sz[b2] > 0:
+                b = b2
+                continue
+            break
+        sz[b] -= 1
+        cur = stk[b, sz[b]]
+        if grid[cur] & 3 == CLOSED:
+            continue
+        if cur == t:
+            found = True
+            break
+        grid[cur] = (grid[cur] & 0xFC) | CLOSED
+        nexp += 1
+        if sz[0] + 8 > cap or sz[1] + 8 > cap or sz[2] + 8 > cap:
+            stk, cap = _grow(stk, cap)
+        ng = g[cur] + 1
+        rr = cur // Wp
+        dr0 = rr - tr
+        dc0 = cur - rr * Wp - tc
+        for k in range(8):
+            nb = cur + off[k]
+            st = grid[nb] & 3
+            if st >= CLOSED:
+                continue
+            if st == OPEN and ng >= g[nb]:
+                continue
+            g[nb] = ng
+            grid[nb] = np.uint8(OPEN | (k << 2))
+            hr = abs(dr0 + DR[k])
+            hc = abs(dc0 + DC[k])
+            fb = (ng + (hr if hr > hc else hc)) % 3
+            stk[fb, sz[fb]] = nb
+            sz[fb] += 1
+    if not found:
+        return np.empty((0, 2), np.int64), np.inf, nexp
+    return _trace(grid, off, s, t, Wp), np.float64(g[t]), nexp
+
+
+@njit(cache=True)
+def bucket_geometric(grid, h, w, sr, sc, gr, gc):
+    """Optimal A* under the geometric rule (no corner cutting) with unit
+    costs on the padded state grid (modified), bucket queue with
+    reopening.  Returns (path, unit cost, expansions); an empty path and
+    inf when the goal is unreachable."""
+    Wp = w + 2
+    off = _offsets(Wp)
+    g = np.empty((h + 2) * Wp, np.float64)
+    cap = 256
+    stk = np.empty((NB, cap), np.int32)
+    sz = np.zeros(NB, np.int64)
+    tr = gr + 1
+    tc = gc + 1
+    s = (sr + 1) * Wp + sc + 1
+    t = tr * Wp + tc
+    a = abs(sr - gr)
+    c_ = abs(sc - gc)
+    h0 = max(a, c_) + (SQRT2 - 1.0) * min(a, c_)
+    g[s] = 0.0
+    grid[s] = OPEN
+    cb = np.int64(h0 * DELTA_INV)         # absolute index of the current bucket
+    stk[cb % NB, 0] = s
+    sz[cb % NB] = 1
+    n_open = 1
+    nexp = 0
+    found = False
+    gt = np.inf
+    eps = 1e-12 * (h0 + 1.0)
+    while n_open > 0:
+        slot = cb % NB
+        if sz[slot] == 0:
+            cb += 1
+            if found and cb / DELTA_INV >= gt:
+                break
+            continue
+        sz[slot] -= 1
+        n_open -= 1
+        cur = stk[slot, sz[slot]]
+        st = grid[cur] & 3
+        if st == CLOSED:
+            continue
+        if cur == t:
+            found = True
+            gt = g[t]
+            grid[cur] = (grid[cur] & 0xFC) | CLOSED
+            continue
+        gcur = g[cur]
+        rr = cur // Wp
+        dr0 = rr - tr
+        dc0 = cur - rr * Wp - tc
+        if found:
+            ar = abs(dr0)
+            ac = abs(dc0)
+            if gcur + max(ar, ac) + (SQRT2 - 1.0) * min(ar, ac) >= gt - eps:
+                continue
+        grid[cur] = (grid[cur] & 0xFC) | CLOSED
+        nexp += 1
+        for k in range(8):
+            nb = cur + off[k]
+            v = grid[nb]
+            st = v & 3
+            if st == BLOCKED:
+                continue
+            if k >= 4:
+                # diagonal: both orthogonal cells must be free
+                if (grid[cur + DR[k] * Wp] & 3) == BLOCKED or (grid[cur + DC[k]] & 3) == BLOCKED:
+                    continue
+                ng = gcur + SQRT2
+            else:
+                ng = gcur + 1.0
+            if st != UNSEEN and ng >= g[nb] - eps:
+                continue
+            g[nb] = ng
+            grid[nb] = np.uint8(OPEN | (k << 2))
+            hr = abs(dr0 + DR[k])
+            hc = abs(dc0 + DC[k])
+            if hr > hc:
+                hh = hr + (SQRT2 - 1.0) * hc
+            else:
+                hh = hc + (SQRT2 - 1.0) * hr
+            bi = np.int64((ng + hh) * DELTA_INV)
+            if bi < cb:
+                bi = cb
+            fs = bi % NB
+            if sz[fs] == cap:
+                stk, cap = _grow(stk, cap)
+            stk[fs, sz[fs]] = nb
+            sz[fs] += 1
+            n_open += 1
+    if not found:
+        return np.empty((0, 2), np.int64), np.inf, nexp
+    return _trace(grid, off, s, t, Wp), gt, nexp
+
