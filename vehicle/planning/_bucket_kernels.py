@@ -28,6 +28,8 @@ import math
 import numpy as np
 from numba import njit
 
+from vehicle.planning._jps_kernels import _lshr, _popcount
+
 SQRT2 = math.sqrt(2.0)
 DELTA_INV = 16.0          # geometric bucket width 1/16 unit
 NB = 64                   # ring size; > 2 sqrt 2 * DELTA_INV + 1
@@ -38,16 +40,21 @@ DC = np.array([0, 0, -1, 1, -1, 1, -1, 1], np.int64)
 
 
 @njit(cache=True)
-def uniform_grid(weights):
-    """Padded uint8 state grid of (H, W) float32 ``weights`` when every
-    finite weight is one value >= 1.  Returns (ok, grid, w0, n_free,
-    n_edges) where n_edges counts free/blocked changes along rows (a
-    clutter measure); ok is False when a second finite value, a NaN or a
-    value < 1 is present (the caller then takes the general A* path, which
-    reports bad values)."""
+def uniform_bits(weights):
+    """Row-major blocked-cell bitset of (H, W) float32 ``weights`` padded
+    with a blocked one-cell border (line r of ``nwr`` int64 words, bit c set
+    when padded cell (r, c) is blocked; bits past the edge set), when every
+    finite weight is one value >= 1.  Returns (ok, R, nwr, w0, n_free,
+    n_corners): n_corners counts the 2 x 2 windows holding an odd number of
+    blocked cells (obstacle corners: a clutter measure, and where jump
+    point search must stop).  ok is False when a second finite value, a NaN
+    or a value < 1 is present: the caller then takes the general A* path,
+    which reports bad values."""
     h, w = weights.shape
+    Hp = h + 2
     Wp = w + 2
-    grid = np.empty((h + 2) * Wp, np.uint8)
+    nwr = (Wp + 63) >> 6
+    R = np.full(Hp * nwr, -1, np.int64)
     inf = np.float32(np.inf)
     w0 = np.float32(0.0)
     for r in range(h):
@@ -58,29 +65,54 @@ def uniform_grid(weights):
         if w0 != 0.0:
             break
     if not w0 >= 1.0:
-        return False, grid, 1.0, 0, 0
-    for c in range(Wp):
-        grid[c] = BLOCKED
-        grid[(h + 1) * Wp + c] = BLOCKED
-    bad = 0
+        return False, R, nwr, 1.0, 0, 0
     n_blocked = 0
-    n_edges = 0
     for r in range(h):
-        base = (r + 1) * Wp
-        grid[base] = BLOCKED
-        grid[base + w + 1] = BLOCKED
-        prev = 1
+        bad = 0
+        base = (r + 1) * nwr
+        word = np.int64(1)          # padded column 0 is blocked
+        bit = 1
+        k = 0
         for c in range(w):
             v = weights[r, c]
             b = 1 if v == inf else 0
             bad |= (1 if v != w0 else 0) & (1 - b)
             n_blocked += b
-            n_edges += b ^ prev
-            prev = b
-            grid[base + c + 1] = np.uint8(3 * b)
+            word |= np.int64(b) << bit
+            bit += 1
+            if bit == 64:
+                R[base + k] = word
+                k += 1
+                word = np.int64(0)
+                bit = 0
+        # the east border and everything past it stay blocked
+        R[base + k] = word | (np.int64(-1) << bit)
         if bad:
-            return False, grid, 1.0, 0, 0
-    return True, grid, np.float64(w0), h * w - n_blocked, n_edges
+            return False, R, nwr, 1.0, 0, 0
+    n_corners = 0
+    for r in range(Hp - 1):
+        for k in range(nwr):
+            x = R[r * nwr + k] ^ R[(r + 1) * nwr + k]
+            nxt = (R[r * nwr + k + 1] ^ R[(r + 1) * nwr + k + 1]) if k + 1 < nwr else np.int64(0)
+            n_corners += _popcount(x ^ (_lshr(x, 1) | (nxt << 63)))
+    return True, R, nwr, np.float64(w0), h * w - n_blocked, n_corners
+
+
+@njit(cache=True)
+def grid_from_bits(R, nwr, h, w):
+    """The padded uint8 state grid (3 blocked, 0 free) of bitset ``R``."""
+    Hp = h + 2
+    Wp = w + 2
+    grid = np.empty(Hp * Wp, np.uint8)
+    for r in range(Hp):
+        base = r * Wp
+        for k in range(nwr):
+            word = R[r * nwr + k]
+            c0 = k << 6
+            n = min(64, Wp - c0)
+            for i in range(n):
+                grid[base + c0 + i] = np.uint8(3 * ((word >> i) & 1))
+    return grid
 
 
 @njit(cache=True)

@@ -79,39 +79,48 @@ def _lshr(typingctx, x, s):
 
 
 @njit(cache=True)
-def jps_bits(weights):
-    """Blocked-cell bitsets of (H, W) float32 ``weights`` padded with a
-    blocked border, when every finite weight is one value >= 1.  Returns
-    (ok, R, C, nwr, nwc, w0); ok is False (and the rest unusable) as soon as
-    a second finite value, a NaN or a value < 1 shows up: the caller then
-    takes the general A* path, which also reports bad values."""
-    h, w = weights.shape
+def cols_from_rows(R, nwr, h, w):
+    """Column-major bitset (C, nwc) of the row-major padded bitset ``R``
+    (line c of ``nwc`` words, bit r set when padded cell (r, c) is
+    blocked; bits past the edge set), by 64 x 64 bit-block transposes."""
     Hp = h + 2
     Wp = w + 2
-    nwr = (Wp + 63) >> 6
     nwc = (Hp + 63) >> 6
-    R = np.full(Hp * nwr, -1, np.int64)
-    C = np.full(Wp * nwc, -1, np.int64)
-    w0 = np.float32(0.0)
-    inf = np.float32(np.inf)
-    for r in range(h):
-        rp = r + 1
-        rbase = rp * nwr
-        cword = rp >> 6
-        cbit = np.int64(1) << (rp & 63)
-        for c in range(w):
-            v = weights[r, c]
-            if v == inf:
-                continue
-            if v != w0:
-                if w0 == 0.0 and v >= 1.0:
-                    w0 = v
-                else:
-                    return False, R, C, nwr, nwc, 1.0
-            cp = c + 1
-            R[rbase + (cp >> 6)] &= ~(np.int64(1) << (cp & 63))
-            C[cp * nwc + cword] &= ~cbit
-    return True, R, C, nwr, nwc, np.float64(w0)
+    C = np.empty(Wp * nwc, np.int64)
+    A = np.empty(64, np.int64)
+    for kb in range(nwc):
+        r0 = kb << 6
+        for kw in range(nwr):
+            for i in range(64):
+                r = r0 + i
+                A[i] = R[r * nwr + kw] if r < Hp else np.int64(-1)
+            j = 32
+            m = np.int64(0xFFFFFFFF)
+            while j != 0:
+                k = 0
+                while k < 64:
+                    t = (_lshr(A[k], j) ^ A[k + j]) & m
+                    A[k + j] ^= t
+                    A[k] ^= t << j
+                    k = (k + j + 1) & ~j
+                j >>= 1
+                m ^= m << j
+            c0 = kw << 6
+            for i in range(min(64, Wp - c0)):
+                C[(c0 + i) * nwc + kb] = A[i]
+    return C, nwc
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    """Number of set bits of an int64."""
+    if not isinstance(x, types.Integer) or x.bitwidth != 64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return types.int64(x), codegen
 
 
 @njit(cache=True)
@@ -246,7 +255,8 @@ def _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur, rj, cj, Wp, tr, 
 
 @njit(cache=True)
 def jps_search(R, C, nwr, nwc, h, w, sr, sc, gr, gc, w0):
-    """JPS on the bitsets of ``jps_bits`` (free cells all weigh ``w0``).
+    """JPS on the bitsets of ``uniform_bits`` / ``cols_from_rows`` (free
+    cells all weigh ``w0``).
     Coordinates are unpadded (row, col).  Returns (path (N, 2) int64 of
     every cell, cost, jump points expanded); an empty path and inf cost
     when the goal is unreachable."""
