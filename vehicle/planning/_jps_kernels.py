@@ -221,7 +221,7 @@ def _diag(R, C, nwr, nwc, r, c, dr, dc, tr, tc):
 
 
 @njit(cache=True)
-def _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur, rj, cj, Wp, tr, tc, w0):
+def _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur, rj, cj, Wp, tr, tc):
     """Relax the straight or diagonal jump (rc, cc) -> (rj, cj); returns the
     new heap size."""
     if rj < 0:
@@ -236,7 +236,7 @@ def _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur, rj, cj, Wp, tr, 
         seg = (a - b) + SQRT2 * b
     else:
         seg = (b - a) + SQRT2 * a
-    ng = gcur + seg * w0
+    ng = gcur + seg
     if st == 0:
         state[j] = 1
     elif ng >= g[j]:
@@ -249,14 +249,14 @@ def _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur, rj, cj, Wp, tr, 
         hh = (dr - dc) + SQRT2 * dc
     else:
         hh = (dc - dr) + SQRT2 * dr
-    _push(heap, n, ((f64_bits(ng + hh * w0) >> shift) << shift) | j)
+    _push(heap, n, ((f64_bits(ng + hh) >> shift) << shift) | j)
     return n + 1
 
 
 @njit(cache=True)
-def jps_search(R, C, nwr, nwc, h, w, sr, sc, gr, gc, w0):
-    """JPS on the bitsets of ``uniform_bits`` / ``cols_from_rows`` (free
-    cells all weigh ``w0``).
+def jps_search(R, C, nwr, nwc, h, w, sr, sc, gr, gc):
+    """JPS in unit costs (straight 1, diagonal sqrt 2) on the bitsets of
+    ``uniform_bits`` / ``cols_from_rows``.
     Coordinates are unpadded (row, col).  Returns (path (N, 2) int64 of
     every cell, cost, jump points expanded); an empty path and inf cost
     when the goal is unreachable."""
@@ -314,47 +314,47 @@ def jps_search(R, C, nwr, nwc, h, w, sr, sc, gr, gc, w0):
             # the start: every direction
             for d in (-1, 1):
                 n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
-                           _ray_v(C, nwc, rc, cc, d, tr, tc), cc, Wp, tr, tc, w0)
+                           _ray_v(C, nwc, rc, cc, d, tr, tc), cc, Wp, tr, tc)
                 j = _ray_h(R, nwr, rc, cc, d, tr, tc)
                 n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
-                           rc if j >= 0 else -1, j, Wp, tr, tc, w0)
+                           rc if j >= 0 else -1, j, Wp, tr, tc)
             for d1 in (-1, 1):
                 for d2 in (-1, 1):
                     rj, cj = _diag(R, C, nwr, nwc, rc, cc, d1, d2, tr, tc)
                     n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
-                               rj, cj, Wp, tr, tc, w0)
+                               rj, cj, Wp, tr, tc)
         elif dr != 0 and dc != 0:
             n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
-                       _ray_v(C, nwc, rc, cc, dr, tr, tc), cc, Wp, tr, tc, w0)
+                       _ray_v(C, nwc, rc, cc, dr, tr, tc), cc, Wp, tr, tc)
             j = _ray_h(R, nwr, rc, cc, dc, tr, tc)
             n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
-                       rc if j >= 0 else -1, j, Wp, tr, tc, w0)
+                       rc if j >= 0 else -1, j, Wp, tr, tc)
             rj, cj = _diag(R, C, nwr, nwc, rc, cc, dr, dc, tr, tc)
             n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
-                       rj, cj, Wp, tr, tc, w0)
+                       rj, cj, Wp, tr, tc)
         elif dr != 0:
             n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
-                       _ray_v(C, nwc, rc, cc, dr, tr, tc), cc, Wp, tr, tc, w0)
+                       _ray_v(C, nwc, rc, cc, dr, tr, tc), cc, Wp, tr, tc)
             for s2 in (-1, 1):
                 if not _blocked(R, nwr, rc, cc + s2) and _blocked(R, nwr, rc - dr, cc + s2):
                     # forced: turn along s2, and the diagonal (dr, s2)
                     j = _ray_h(R, nwr, rc, cc, s2, tr, tc)
                     n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
-                               rc if j >= 0 else -1, j, Wp, tr, tc, w0)
+                               rc if j >= 0 else -1, j, Wp, tr, tc)
                     rj, cj = _diag(R, C, nwr, nwc, rc, cc, dr, s2, tr, tc)
                     n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
-                               rj, cj, Wp, tr, tc, w0)
+                               rj, cj, Wp, tr, tc)
         else:
             j = _ray_h(R, nwr, rc, cc, dc, tr, tc)
             n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
-                       rc if j >= 0 else -1, j, Wp, tr, tc, w0)
+                       rc if j >= 0 else -1, j, Wp, tr, tc)
             for s2 in (-1, 1):
                 if not _blocked(R, nwr, rc + s2, cc) and _blocked(R, nwr, rc + s2, cc - dc):
                     n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
-                               _ray_v(C, nwc, rc, cc, s2, tr, tc), cc, Wp, tr, tc, w0)
+                               _ray_v(C, nwc, rc, cc, s2, tr, tc), cc, Wp, tr, tc)
                     rj, cj = _diag(R, C, nwr, nwc, rc, cc, s2, dc, tr, tc)
                     n = _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur,
-                               rj, cj, Wp, tr, tc, w0)
+                               rj, cj, Wp, tr, tc)
     if not found:
         return np.empty((0, 2), np.int64), np.inf, nexp
     return _unfold(parent, s, t, Wp), g[t], nexp

@@ -15,6 +15,7 @@ Move-cost rules (both give optimal paths under their rule):
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -73,39 +74,66 @@ def astar(weights: np.ndarray, start, goal, allow_diagonal: bool = True,
     ``start``/``goal`` that is not a (row, col) pair, lies outside the grid
     or is blocked.
     """
-    path, _, _ = _search(weights, start, goal, allow_diagonal, move_cost)
-    return path
+    return _search(weights, start, goal, allow_diagonal, move_cost).path
+
+
+class SearchStats(NamedTuple):
+    """What ``search_stats`` reports about one search."""
+    path: np.ndarray | None    # as astar returns it
+    cost: float                # path cost under the move-cost rule; inf when unreachable
+    expansions: int            # cells (jump points for "jps") taken off the open list and expanded
+    method: str                # "astar" (binary heap), "dial", "bucket" or "jps"
 
 
 def search_stats(weights: np.ndarray, start, goal, allow_diagonal: bool = True,
-                 move_cost: str = "geometric") -> tuple[np.ndarray | None, float, int]:
-    """Diagnostics for benchmarks: ``astar``'s path, its cost (inf when
-    unreachable) and the number of cells the search expanded."""
+                 move_cost: str = "geometric") -> SearchStats:
+    """``astar`` with diagnostics (for benchmarks and tests): the path, its
+    cost, the number of expansions and which search ran.
+
+    8-connected searches on grids whose finite weights are all equal run a
+    specialised search, all optimal under the same rule: "dial" (target
+    rule: exact bucket queue), "jps" (geometric rule on uncluttered maps:
+    jump point search) or "bucket" (geometric rule: bucket queue with
+    reopening).  Everything else runs "astar" (binary-heap A*)."""
     return _search(weights, start, goal, allow_diagonal, move_cost)
 
 
-def _search(weights, start, goal, allow_diagonal, move_cost):
+_METHODS = ("astar", "dial", "bucket", "jps")
+
+
+def _search(weights, start, goal, allow_diagonal, move_cost, method=None) -> SearchStats:
+    """Validate, pick the search (``method`` forces one, for tests; the
+    uniform-grid searches then require a uniform grid) and run it."""
     _check_weights(weights)
     rule = _rule(move_cost)
     sr, sc = _check_cell("start", start, weights)
     gr, gc = _check_cell("goal", goal, weights)
+    if method is not None and method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     h, w = weights.shape
-    if allow_diagonal:
-        # Uniform-cost grid (uniform_grid gives up at the first non-uniform
-        # or bad value): bucket-queue A*, or jump point search when the
-        # geometric rule meets an uncluttered map.
+    if allow_diagonal and method != "astar":
+        # uniform_bits gives up at the first second value or bad value
         ok, rbits, nwr, w0, n_free, n_corners = uniform_bits(weights)
         if ok:
-            if rule == 0 and n_corners <= JPS_MAX_CORNERS * n_free:
+            if method is None:
+                if rule == 1:
+                    method = "dial"
+                elif n_corners <= JPS_MAX_CORNERS * n_free:
+                    method = "jps"
+                else:
+                    method = "bucket"
+            if (method == "dial") != (rule == 1):
+                raise ValueError(f"method {method!r} does not serve move_cost {move_cost!r}")
+            if method == "jps":
                 cbits, nwc = cols_from_rows(rbits, nwr, h, w)
-                path, cost, nexp = jps_search(rbits, cbits, nwr, nwc, h, w, sr, sc, gr, gc, w0)
-                return _result(path, cost, nexp)
-            grid = grid_from_bits(rbits, nwr, h, w)
-            if rule == 1:
-                path, ucost, nexp = dial_target(grid, h, w, sr, sc, gr, gc)
+                path, ucost, nexp = jps_search(rbits, cbits, nwr, nwc, h, w, sr, sc, gr, gc)
             else:
-                path, ucost, nexp = bucket_geometric(grid, h, w, sr, sc, gr, gc)
-            return _result(path, ucost * w0, nexp)
+                grid = grid_from_bits(rbits, nwr, h, w)
+                kernel = dial_target if method == "dial" else bucket_geometric
+                path, ucost, nexp = kernel(grid, h, w, sr, sc, gr, gc)
+            return _stats(path, ucost * w0, nexp, method)
+    if method not in (None, "astar"):
+        raise ValueError(f"method {method!r} needs allow_diagonal and uniform finite weights")
     # One pass copies into the padded search grid and validates values.
     wp, n_nan, wmin = pad_and_check(weights)
     if n_nan:
@@ -114,13 +142,13 @@ def _search(weights, start, goal, allow_diagonal, move_cost):
         raise ValueError(f"weights must be >= 1 (got minimum {float(wmin)})")
     path, cost, nexp = astar_padded(wp, h, w, sr, sc, gr, gc, bool(allow_diagonal), rule,
                                     float(wmin))
-    return _result(path, cost, nexp)
+    return _stats(path, cost, nexp, "astar")
 
 
-def _result(path, cost, nexp):
+def _stats(path, cost, nexp, method) -> SearchStats:
     if not math.isfinite(cost):
-        return None, math.inf, int(nexp)
-    return path, float(cost), int(nexp)
+        return SearchStats(None, math.inf, int(nexp), method)
+    return SearchStats(path, float(cost), int(nexp), method)
 
 
 def path_cost(weights: np.ndarray, path: np.ndarray, move_cost: str = "geometric") -> float:
