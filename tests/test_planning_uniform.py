@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from test_planning_astar import check_valid, dijkstra
 from vehicle.planning.astar import _search, astar, path_cost, search_stats
 
-GEOMETRIC = ("jps", "bucket", "astar")
-TARGET = ("dial", "astar")
+GEOMETRIC = ("jps", "unit-buckets", "buckets", "heap")
+TARGET = ("dial", "buckets", "heap")
 
 
 def check_all_methods(weights, s, g):
@@ -127,9 +127,9 @@ def test_diagonal_squeeze_blocks_geometric_not_target():
     # the only way from (0,0) on is diagonal, squeezing between two blocked cells
     w = np.full((3, 3), np.inf, np.float32)
     w[0, 0] = w[1, 1] = w[2, 2] = 1.0
-    for method in ("jps", "bucket", "astar"):
+    for method in GEOMETRIC:
         assert _search(w, (0, 0), (2, 2), True, "geometric", method=method).path is None
-    for method in ("dial", "astar"):
+    for method in TARGET:
         p = _search(w, (0, 0), (2, 2), True, "target", method=method).path
         assert p.tolist() == [[0, 0], [1, 1], [2, 2]]
 
@@ -143,11 +143,13 @@ def test_dispatch_picks_the_specialised_search():
     cluttered = np.ones((64, 64), np.float32)
     cluttered[rng.random((64, 64)) < 0.25] = np.inf
     cluttered[0, 0] = cluttered[63, 63] = 1.0
-    assert search_stats(cluttered, (0, 0), (63, 63)).method == "bucket"
+    assert search_stats(cluttered, (0, 0), (63, 63)).method == "unit-buckets"
     graded = open_room.copy()
     graded[10, 10] = 2.0
-    assert search_stats(graded, (0, 0), (63, 63)).method == "astar"
-    assert search_stats(open_room, (0, 0), (63, 63), allow_diagonal=False).method == "astar"
+    assert search_stats(graded, (0, 0), (63, 63)).method == "buckets"
+    assert search_stats(open_room, (0, 0), (63, 63), allow_diagonal=False).method == "buckets"
+    graded[10, 10] = 1000.0            # weight ratio past BUCKET_MAX_RATIO
+    assert search_stats(graded, (0, 0), (63, 63)).method == "heap"
 
 
 def test_uniform_weight_scales_the_cost():
@@ -180,6 +182,6 @@ def test_forced_method_must_fit_the_query():
     with pytest.raises(ValueError, match="does not serve"):
         _search(w, (0, 0), (3, 3), True, "target", method="jps")
     with pytest.raises(ValueError, match="needs allow_diagonal"):
-        _search(w, (0, 0), (3, 3), False, "geometric", method="bucket")
+        _search(w, (0, 0), (3, 3), False, "geometric", method="unit-buckets")
     with pytest.raises(ValueError, match="method must be one of"):
         _search(w, (0, 0), (3, 3), True, "geometric", method="bfs")

@@ -43,10 +43,10 @@ def f64_bits(typingctx, x):
 
 
 @njit(cache=True)
-def pad_and_check(weights):
+def pad_check_range(weights):
     """Copy (H, W) float32 ``weights`` into a flat (H+2)*(W+2) float32 array
-    with an inf border.  Returns (padded, n_nan, min_weight) where
-    min_weight is the smallest finite weight (inf when none) and any value
+    with an inf border.  Returns (padded, n_nan, min_weight, max_weight)
+    over the finite weights (inf and -inf when there are none); any value
     < 1 shows as min_weight < 1."""
     h, w = weights.shape
     wp_ = w + 2
@@ -56,6 +56,7 @@ def pad_and_check(weights):
         out[(h + 1) * wp_ + c] = INF32
     n_nan = 0
     wmin = np.inf
+    wmax = -np.inf
     for r in range(h):
         base = (r + 1) * wp_
         out[base] = INF32
@@ -64,9 +65,19 @@ def pad_and_check(weights):
             v = weights[r, c]
             if v != v:
                 n_nan += 1
-            elif v < wmin:
-                wmin = v
+            else:
+                if v < wmin:
+                    wmin = v
+                if v > wmax and v != INF32:
+                    wmax = v
             out[base + c + 1] = v
+    return out, n_nan, wmin, wmax
+
+
+@njit(cache=True)
+def pad_and_check(weights):
+    """``pad_check_range`` without the maximum: (padded, n_nan, min_weight)."""
+    out, n_nan, wmin, _ = pad_check_range(weights)
     return out, n_nan, wmin
 
 

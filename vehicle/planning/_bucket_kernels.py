@@ -34,6 +34,7 @@ SQRT2 = math.sqrt(2.0)
 DELTA_INV = 16.0          # geometric bucket width 1/16 unit
 NB = 64                   # ring size; > 2 sqrt 2 * DELTA_INV + 1
 UNSEEN, OPEN, CLOSED, BLOCKED = 0, 1, 2, 3
+INF32 = np.float32(np.inf)
 # direction k: (dr, dc); the parent of a cell reached by k is cell - OFF[k]
 DR = np.array([-1, 1, 0, 0, -1, -1, 1, 1], np.int64)
 DC = np.array([0, 0, -1, 1, -1, 1, -1, 1], np.int64)
@@ -312,3 +313,174 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc):
         return np.empty((0, 2), np.int64), np.inf, nexp
     return _trace(grid, off, s, t, Wp), gt, nexp
 
+
+
+@njit(cache=True)
+def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax):
+    """Optimal A* on the padded float32 weight grid ``wp`` (not modified;
+    from _astar_kernels.pad_and_check) with any weights >= 1, bucket queue
+    with reopening.  ``rule`` 0 geometric (no corner cutting), 1 target.
+
+    Along a move f rises by at most (step + heuristic change) <=
+    SQRT2 * (wmax + wmin), so a ring of NBW buckets of width ``delta`` >=
+    wmin / 16 covers the open list.  Buckets are singly linked lists in an
+    entry pool with a free list.  Returns (path, cost, expansions)."""
+    Wp = w + 2
+    ncell = (h + 2) * Wp
+    NBW = 4096
+    state = np.zeros(ncell, np.uint8)     # 0 unseen, 1 open, 2 closed
+    g = np.empty(ncell, np.float64)
+    parent = np.empty(ncell, np.int32)
+    span = SQRT2 * (wmax + wmin) if allow_diagonal else (wmax + wmin)
+    delta = max(wmin / 16.0, span / (NBW - 4))
+    inv = 1.0 / delta
+    head = np.full(NBW, -1, np.int32)
+    cap = 4096
+    ecell = np.empty(cap, np.int32)
+    enext = np.empty(cap, np.int32)
+    used = 0
+    free = -1
+    tr = gr + 1
+    tc = gc + 1
+    s = (sr + 1) * Wp + sc + 1
+    t = tr * Wp + tc
+    octile = allow_diagonal and rule == 0
+    a = abs(sr - gr)
+    b = abs(sc - gc)
+    if not allow_diagonal:
+        h0 = a + b
+    elif octile:
+        h0 = max(a, b) + (SQRT2 - 1.0) * min(a, b)
+    else:
+        h0 = max(a, b)
+    eps = 1e-12 * (h0 * wmin + wmax)
+    g[s] = 0.0
+    parent[s] = -1
+    state[s] = 1
+    cb = np.int64(h0 * wmin * inv)
+    ecell[0] = s
+    enext[0] = -1
+    used = 1
+    head[cb & (NBW - 1)] = 0
+    n_open = 1
+    nexp = 0
+    found = False
+    gt = np.inf
+    ndir = 8 if allow_diagonal else 4
+    while n_open > 0:
+        slot = cb & (NBW - 1)
+        i = head[slot]
+        if i < 0:
+            cb += 1
+            if found and cb * delta >= gt:
+                break
+            continue
+        head[slot] = enext[i]
+        cur = ecell[i]
+        enext[i] = free
+        free = i
+        n_open -= 1
+        if state[cur] == 2:
+            continue
+        gcur = g[cur]
+        if cur == t:
+            found = True
+            gt = gcur
+            state[cur] = 2
+            continue
+        rr = cur // Wp
+        dr0 = rr - tr
+        dc0 = cur - rr * Wp - tc
+        if found:
+            ar = abs(dr0)
+            ac = abs(dc0)
+            if not allow_diagonal:
+                hc = ar + ac
+            elif octile:
+                hc = max(ar, ac) + (SQRT2 - 1.0) * min(ar, ac)
+            else:
+                hc = max(ar, ac)
+            if gcur + hc * wmin >= gt - eps:
+                continue
+        state[cur] = 2
+        nexp += 1
+        if used + 8 > cap:
+            nc = np.empty(2 * cap, np.int32)
+            nc[:cap] = ecell
+            ecell = nc
+            nn = np.empty(2 * cap, np.int32)
+            nn[:cap] = enext
+            enext = nn
+            cap *= 2
+        wc = np.float64(wp[cur])
+        for k in range(ndir):
+            dr = DR[k]
+            dc = DC[k]
+            nb = cur + dr * Wp + dc
+            v = wp[nb]
+            if v == INF32:
+                continue
+            wn = np.float64(v)
+            if k >= 4:
+                if rule == 0:
+                    if wp[cur + dr * Wp] == INF32 or wp[cur + dc] == INF32:
+                        continue
+                    ng = gcur + 0.5 * (wc + wn) * SQRT2
+                else:
+                    ng = gcur + wn
+            elif rule == 0:
+                ng = gcur + 0.5 * (wc + wn)
+            else:
+                ng = gcur + wn
+            st = state[nb]
+            if st != 0 and ng >= g[nb] - eps:
+                continue
+            g[nb] = ng
+            parent[nb] = cur
+            state[nb] = 1
+            hr = abs(dr0 + dr)
+            hc = abs(dc0 + dc)
+            if not allow_diagonal:
+                hh = hr + hc
+            elif octile:
+                hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+            else:
+                hh = hr if hr > hc else hc
+            bi = np.int64((ng + hh * wmin) * inv)
+            if bi < cb:
+                bi = cb
+            elif bi >= cb + NBW:
+                bi = cb + NBW - 1
+            if free >= 0:
+                e = free
+                free = enext[e]
+            else:
+                e = used
+                used += 1
+            fs = bi & (NBW - 1)
+            ecell[e] = nb
+            enext[e] = head[fs]
+            head[fs] = e
+            n_open += 1
+    if not found:
+        return np.empty((0, 2), np.int64), np.inf, nexp
+    return _trace_parent(parent, s, t, Wp), gt, nexp
+
+
+@njit(cache=True)
+def _trace_parent(parent, s, t, Wp):
+    """Cells (N, 2) [row, col] (unpadded) from s to t along ``parent``."""
+    m = 1
+    k = t
+    while k != s:
+        k = parent[k]
+        m += 1
+    path = np.empty((m, 2), np.int64)
+    k = t
+    for i in range(m - 1, -1, -1):
+        rr = k // Wp
+        path[i, 0] = rr - 1
+        path[i, 1] = k - rr * Wp - 1
+        if i > 0:
+            k = parent[k]
+    return path

@@ -19,17 +19,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vehicle.planning._astar_kernels import astar_padded, pad_and_check, path_cost_kernel
-from vehicle.planning._bucket_kernels import (bucket_geometric, dial_target, grid_from_bits,
-                                              uniform_bits)
+from vehicle.planning._astar_kernels import astar_padded, pad_check_range, path_cost_kernel
+from vehicle.planning._bucket_kernels import (bucket_geometric, bucket_weighted, dial_target,
+                                              grid_from_bits, uniform_bits)
 from vehicle.planning._jps_kernels import cols_from_rows, jps_search
 
 SQRT2 = math.sqrt(2.0)
 _RULES = {"geometric": 0, "target": 1}
-# Jump point search pays per obstacle corner and saves per open cell: it is
-# used (geometric rule, uniform weights) when obstacle corners are at most
-# this fraction of the free cells (rooms-like maps ~0.5%, 1% random clutter ~4%).
-JPS_MAX_CORNERS = 0.01
 
 
 def _rule(move_cost: str) -> int:
@@ -82,36 +78,45 @@ class SearchStats(NamedTuple):
     path: np.ndarray | None    # as astar returns it
     cost: float                # path cost under the move-cost rule; inf when unreachable
     expansions: int            # cells (jump points for "jps") taken off the open list and expanded
-    method: str                # "astar" (binary heap), "dial", "bucket" or "jps"
+    method: str                # which search ran: one of METHODS
+
+
+# The searches behind astar, all optimal under the same rules:
+# "dial"          uniform weights, target rule, 8-connected: exact bucket queue (Dial)
+# "jps"           uniform weights, geometric rule, 8-connected, few obstacle corners:
+#                 jump point search on bitsets
+# "unit-buckets"  uniform weights, geometric rule, 8-connected: bucket queue, reopening
+# "buckets"       any weights with max <= BUCKET_MAX_RATIO * min: bucket queue, reopening
+# "heap"          any weights: binary-heap A*
+METHODS = ("dial", "jps", "unit-buckets", "buckets", "heap")
+# Jump point search pays per obstacle corner and saves per open cell: it is
+# used when obstacle corners are at most this fraction of the free cells
+# (rooms-like maps ~0.5%, 1% random clutter ~4%, 25% clutter ~60%).
+JPS_MAX_CORNERS = 0.01
+# Beyond this weight ratio the buckets get coarse relative to the smallest
+# step (reopening grows), so the binary heap takes over.
+BUCKET_MAX_RATIO = 256.0
 
 
 def search_stats(weights: np.ndarray, start, goal, allow_diagonal: bool = True,
                  move_cost: str = "geometric") -> SearchStats:
     """``astar`` with diagnostics (for benchmarks and tests): the path, its
-    cost, the number of expansions and which search ran.
-
-    8-connected searches on grids whose finite weights are all equal run a
-    specialised search, all optimal under the same rule: "dial" (target
-    rule: exact bucket queue), "jps" (geometric rule on uncluttered maps:
-    jump point search) or "bucket" (geometric rule: bucket queue with
-    reopening).  Everything else runs "astar" (binary-heap A*)."""
+    cost, the number of expansions and which search of METHODS ran."""
     return _search(weights, start, goal, allow_diagonal, move_cost)
 
 
-_METHODS = ("astar", "dial", "bucket", "jps")
-
-
 def _search(weights, start, goal, allow_diagonal, move_cost, method=None) -> SearchStats:
-    """Validate, pick the search (``method`` forces one, for tests; the
-    uniform-grid searches then require a uniform grid) and run it."""
+    """Validate, pick the search (``method`` forces one of METHODS, for
+    tests; it must fit the query) and run it."""
     _check_weights(weights)
     rule = _rule(move_cost)
     sr, sc = _check_cell("start", start, weights)
     gr, gc = _check_cell("goal", goal, weights)
-    if method is not None and method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if method is not None and method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     h, w = weights.shape
-    if allow_diagonal and method != "astar":
+    diag = bool(allow_diagonal)
+    if diag and method in (None, "dial", "jps", "unit-buckets"):
         # uniform_bits gives up at the first second value or bad value
         ok, rbits, nwr, w0, n_free, n_corners = uniform_bits(weights)
         if ok:
@@ -121,7 +126,7 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None) -> Sea
                 elif n_corners <= JPS_MAX_CORNERS * n_free:
                     method = "jps"
                 else:
-                    method = "bucket"
+                    method = "unit-buckets"
             if (method == "dial") != (rule == 1):
                 raise ValueError(f"method {method!r} does not serve move_cost {move_cost!r}")
             if method == "jps":
@@ -132,17 +137,22 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None) -> Sea
                 kernel = dial_target if method == "dial" else bucket_geometric
                 path, ucost, nexp = kernel(grid, h, w, sr, sc, gr, gc)
             return _stats(path, ucost * w0, nexp, method)
-    if method not in (None, "astar"):
+    if method in ("dial", "jps", "unit-buckets"):
         raise ValueError(f"method {method!r} needs allow_diagonal and uniform finite weights")
     # One pass copies into the padded search grid and validates values.
-    wp, n_nan, wmin = pad_and_check(weights)
+    wp, n_nan, wmin, wmax = pad_check_range(weights)
     if n_nan:
         raise ValueError(f"weights contains {n_nan} NaN value(s); use np.inf for blocked cells")
     if wmin < 1.0:
         raise ValueError(f"weights must be >= 1 (got minimum {float(wmin)})")
-    path, cost, nexp = astar_padded(wp, h, w, sr, sc, gr, gc, bool(allow_diagonal), rule,
-                                    float(wmin))
-    return _stats(path, cost, nexp, "astar")
+    if method is None:
+        method = "buckets" if wmax <= BUCKET_MAX_RATIO * wmin else "heap"
+    if method == "buckets":
+        path, cost, nexp = bucket_weighted(wp, h, w, sr, sc, gr, gc, diag, rule,
+                                           float(wmin), float(max(wmax, wmin)))
+    else:
+        path, cost, nexp = astar_padded(wp, h, w, sr, sc, gr, gc, diag, rule, float(wmin))
+    return _stats(path, cost, nexp, method)
 
 
 def _stats(path, cost, nexp, method) -> SearchStats:
