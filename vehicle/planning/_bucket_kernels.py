@@ -28,6 +28,7 @@ import math
 import numpy as np
 from numba import njit
 
+from vehicle.planning._astar_kernels import row_of
 from vehicle.planning._jps_kernels import _lshr, _popcount
 
 SQRT2 = math.sqrt(2.0)
@@ -157,6 +158,7 @@ def dial_target(grid, h, w, sr, sc, gr, gc):
     padded state grid (modified).  Returns (path, unit cost, expansions);
     an empty path and inf when the goal is unreachable."""
     Wp = w + 2
+    inv_w = 1.0 / Wp
     off = _offsets(Wp)
     g = np.empty((h + 2) * Wp, np.int32)
     cap = 1024
@@ -197,7 +199,7 @@ def dial_target(grid, h, w, sr, sc, gr, gc):
         if sz[0] + 8 > cap or sz[1] + 8 > cap or sz[2] + 8 > cap:
             stk, cap = _grow(stk, cap)
         ng = g[cur] + 1
-        rr = cur // Wp
+        rr = row_of(cur, Wp, inv_w)
         dr0 = rr - tr
         dc0 = cur - rr * Wp - tc
         for k in range(8):
@@ -226,6 +228,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc):
     reopening.  Returns (path, unit cost, expansions); an empty path and
     inf when the goal is unreachable."""
     Wp = w + 2
+    inv_w = 1.0 / Wp
     off = _offsets(Wp)
     g = np.empty((h + 2) * Wp, np.float64)
     cap = 256
@@ -267,7 +270,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc):
             grid[cur] = (grid[cur] & 0xFC) | CLOSED
             continue
         gcur = g[cur]
-        rr = cur // Wp
+        rr = row_of(cur, Wp, inv_w)
         dr0 = rr - tr
         dc0 = cur - rr * Wp - tc
         if found:
@@ -326,6 +329,7 @@ def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax):
     wmin / 16 covers the open list.  Buckets are singly linked lists in an
     entry pool with a free list.  Returns (path, cost, expansions)."""
     Wp = w + 2
+    inv_w = 1.0 / Wp
     ncell = (h + 2) * Wp
     NBW = 4096
     state = np.zeros(ncell, np.uint8)     # 0 unseen, 1 open, 2 closed
@@ -388,7 +392,7 @@ def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax):
             gt = gcur
             state[cur] = 2
             continue
-        rr = cur // Wp
+        rr = row_of(cur, Wp, inv_w)
         dr0 = rr - tr
         dc0 = cur - rr * Wp - tc
         if found:

@@ -36,7 +36,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.core.extending import intrinsic
 
-from vehicle.planning._astar_kernels import _pop, _push, f64_bits
+from vehicle.planning._astar_kernels import _pop, _push, f64_bits, row_of
 
 SQRT2 = math.sqrt(2.0)
 
@@ -261,6 +261,7 @@ def jps_search(R, C, nwr, nwc, h, w, sr, sc, gr, gc):
     every cell, cost, jump points expanded); an empty path and inf cost
     when the goal is unreachable."""
     Wp = w + 2
+    inv_w = 1.0 / Wp
     ncell = (h + 2) * Wp
     state = np.zeros(ncell, np.uint8)     # 0 unseen, 1 open, 2 closed
     g = np.empty(ncell, np.float64)
@@ -299,14 +300,14 @@ def jps_search(R, C, nwr, nwc, h, w, sr, sc, gr, gc):
             nh = np.empty(cap, np.int64)
             nh[:n] = heap[:n]
             heap = nh
-        rc = cur // Wp
+        rc = row_of(cur, Wp, inv_w)
         cc = cur - rc * Wp
         p = parent[cur]
         if p < 0:
             dr = 0
             dc = 0
         else:
-            rp = p // Wp
+            rp = row_of(p, Wp, inv_w)
             cp = p - rp * Wp
             dr = 0 if rc == rp else (1 if rc > rp else -1)
             dc = 0 if cc == cp else (1 if cc > cp else -1)
