@@ -247,6 +247,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc):
     stk[cb % NB, 0] = s
     sz[cb % NB] = 1
     n_open = 1
+    maxsz = 1
     nexp = 0
     found = False
     gt = np.inf
@@ -280,38 +281,176 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc):
                 continue
         grid[cur] = (grid[cur] & 0xFC) | CLOSED
         nexp += 1
-        for k in range(8):
-            nb = cur + off[k]
-            v = grid[nb]
-            st = v & 3
-            if st == BLOCKED:
-                continue
-            if k >= 4:
-                # diagonal: both orthogonal cells must be free
-                if (grid[cur + DR[k] * Wp] & 3) == BLOCKED or (grid[cur + DC[k]] & 3) == BLOCKED:
-                    continue
+        if maxsz + 8 > cap:
+            stk, cap = _grow(stk, cap)
+        s_n = grid[cur - Wp] & 3
+        s_s = grid[cur + Wp] & 3
+        s_w = grid[cur - 1] & 3
+        s_e = grid[cur + 1] & 3
+        s_ = s_n
+        if s_ != BLOCKED:
+            nb = cur - Wp
+            ng = gcur + 1.0
+            if s_ == UNSEEN or ng < g[nb] - eps:
+                g[nb] = ng
+                grid[nb] = 1
+                hr = abs(dr0 - 1)
+                hc = abs(dc0)
+                hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                bi = np.int64((ng + hh) * DELTA_INV)
+                if bi < cb:
+                    bi = cb
+                fs = bi & (NB - 1)
+                m = sz[fs]
+                stk[fs, m] = nb
+                sz[fs] = m + 1
+                if m >= maxsz:
+                    maxsz = m + 1
+                n_open += 1
+        s_ = s_s
+        if s_ != BLOCKED:
+            nb = cur + Wp
+            ng = gcur + 1.0
+            if s_ == UNSEEN or ng < g[nb] - eps:
+                g[nb] = ng
+                grid[nb] = 5
+                hr = abs(dr0 + 1)
+                hc = abs(dc0)
+                hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                bi = np.int64((ng + hh) * DELTA_INV)
+                if bi < cb:
+                    bi = cb
+                fs = bi & (NB - 1)
+                m = sz[fs]
+                stk[fs, m] = nb
+                sz[fs] = m + 1
+                if m >= maxsz:
+                    maxsz = m + 1
+                n_open += 1
+        s_ = s_w
+        if s_ != BLOCKED:
+            nb = cur - 1
+            ng = gcur + 1.0
+            if s_ == UNSEEN or ng < g[nb] - eps:
+                g[nb] = ng
+                grid[nb] = 9
+                hr = abs(dr0)
+                hc = abs(dc0 - 1)
+                hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                bi = np.int64((ng + hh) * DELTA_INV)
+                if bi < cb:
+                    bi = cb
+                fs = bi & (NB - 1)
+                m = sz[fs]
+                stk[fs, m] = nb
+                sz[fs] = m + 1
+                if m >= maxsz:
+                    maxsz = m + 1
+                n_open += 1
+        s_ = s_e
+        if s_ != BLOCKED:
+            nb = cur + 1
+            ng = gcur + 1.0
+            if s_ == UNSEEN or ng < g[nb] - eps:
+                g[nb] = ng
+                grid[nb] = 13
+                hr = abs(dr0)
+                hc = abs(dc0 + 1)
+                hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                bi = np.int64((ng + hh) * DELTA_INV)
+                if bi < cb:
+                    bi = cb
+                fs = bi & (NB - 1)
+                m = sz[fs]
+                stk[fs, m] = nb
+                sz[fs] = m + 1
+                if m >= maxsz:
+                    maxsz = m + 1
+                n_open += 1
+        if s_n != BLOCKED and s_w != BLOCKED:
+            s_ = grid[cur - Wp - 1] & 3
+            if s_ != BLOCKED:
+                nb = cur - Wp - 1
                 ng = gcur + SQRT2
-            else:
-                ng = gcur + 1.0
-            if st != UNSEEN and ng >= g[nb] - eps:
-                continue
-            g[nb] = ng
-            grid[nb] = np.uint8(OPEN | (k << 2))
-            hr = abs(dr0 + DR[k])
-            hc = abs(dc0 + DC[k])
-            if hr > hc:
-                hh = hr + (SQRT2 - 1.0) * hc
-            else:
-                hh = hc + (SQRT2 - 1.0) * hr
-            bi = np.int64((ng + hh) * DELTA_INV)
-            if bi < cb:
-                bi = cb
-            fs = bi % NB
-            if sz[fs] == cap:
-                stk, cap = _grow(stk, cap)
-            stk[fs, sz[fs]] = nb
-            sz[fs] += 1
-            n_open += 1
+                if s_ == UNSEEN or ng < g[nb] - eps:
+                    g[nb] = ng
+                    grid[nb] = 17
+                    hr = abs(dr0 - 1)
+                    hc = abs(dc0 - 1)
+                    hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                    bi = np.int64((ng + hh) * DELTA_INV)
+                    if bi < cb:
+                        bi = cb
+                    fs = bi & (NB - 1)
+                    m = sz[fs]
+                    stk[fs, m] = nb
+                    sz[fs] = m + 1
+                    if m >= maxsz:
+                        maxsz = m + 1
+                    n_open += 1
+        if s_n != BLOCKED and s_e != BLOCKED:
+            s_ = grid[cur - Wp + 1] & 3
+            if s_ != BLOCKED:
+                nb = cur - Wp + 1
+                ng = gcur + SQRT2
+                if s_ == UNSEEN or ng < g[nb] - eps:
+                    g[nb] = ng
+                    grid[nb] = 21
+                    hr = abs(dr0 - 1)
+                    hc = abs(dc0 + 1)
+                    hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                    bi = np.int64((ng + hh) * DELTA_INV)
+                    if bi < cb:
+                        bi = cb
+                    fs = bi & (NB - 1)
+                    m = sz[fs]
+                    stk[fs, m] = nb
+                    sz[fs] = m + 1
+                    if m >= maxsz:
+                        maxsz = m + 1
+                    n_open += 1
+        if s_s != BLOCKED and s_w != BLOCKED:
+            s_ = grid[cur + Wp - 1] & 3
+            if s_ != BLOCKED:
+                nb = cur + Wp - 1
+                ng = gcur + SQRT2
+                if s_ == UNSEEN or ng < g[nb] - eps:
+                    g[nb] = ng
+                    grid[nb] = 25
+                    hr = abs(dr0 + 1)
+                    hc = abs(dc0 - 1)
+                    hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                    bi = np.int64((ng + hh) * DELTA_INV)
+                    if bi < cb:
+                        bi = cb
+                    fs = bi & (NB - 1)
+                    m = sz[fs]
+                    stk[fs, m] = nb
+                    sz[fs] = m + 1
+                    if m >= maxsz:
+                        maxsz = m + 1
+                    n_open += 1
+        if s_s != BLOCKED and s_e != BLOCKED:
+            s_ = grid[cur + Wp + 1] & 3
+            if s_ != BLOCKED:
+                nb = cur + Wp + 1
+                ng = gcur + SQRT2
+                if s_ == UNSEEN or ng < g[nb] - eps:
+                    g[nb] = ng
+                    grid[nb] = 29
+                    hr = abs(dr0 + 1)
+                    hc = abs(dc0 + 1)
+                    hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                    bi = np.int64((ng + hh) * DELTA_INV)
+                    if bi < cb:
+                        bi = cb
+                    fs = bi & (NB - 1)
+                    m = sz[fs]
+                    stk[fs, m] = nb
+                    sz[fs] = m + 1
+                    if m >= maxsz:
+                        maxsz = m + 1
+                    n_open += 1
     if not found:
         return np.empty((0, 2), np.int64), np.inf, nexp
     return _trace(grid, off, s, t, Wp), gt, nexp
