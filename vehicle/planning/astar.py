@@ -11,6 +11,13 @@ Move-cost rules (both give optimal paths under their rule):
   blocked cell (scikit-image MCP_Geometric's rule).
 - ``"target"``: every move, diagonal too, costs the weight of the cell
   entered (pyastar2d's rule).
+
+Behind ``astar`` several searches share this contract (see METHODS):
+grids whose finite weights are all equal get a specialised 8-connected
+search (Dial's exact bucket queue for "target"; for "geometric" jump point
+search on uncluttered maps, else a bucket queue), other grids a bucket
+queue or, for extreme weight ratios, a binary heap.  ``search_stats`` says
+which one ran and how many cells it expanded.
 """
 from __future__ import annotations
 
