@@ -1,10 +1,15 @@
 """The ``edgepilot`` command.
 
     edgepilot sitl run [SCENARIO] [--seed N] [--speedup X] [--out DIR]
+    edgepilot sitl run --realtime | --hil [SCENARIO] ...
     edgepilot sitl list
+    edgepilot vehicle run --config FILE
+    edgepilot gcs --connect ENDPOINT COMMAND ...
+    edgepilot warm
 
 Exit codes: 0 success (the scenario's pass criteria held), 1 the scenario
 ran and failed its criteria, 2 bad usage or a bad config/scenario file.
+``edgepilot gcs`` documents its own exit codes in ``edgepilot gcs --help``.
 """
 from __future__ import annotations
 
@@ -52,16 +57,59 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--tlog", metavar="FILE", help="record all MAVLink traffic to this .tlog")
     rt.add_argument("--params", metavar="FILE", help="persist parameters to this .parm file")
     rt.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of vehicle time")
+    hil = run.add_argument_group("hardware-in-the-loop (the simulator plays the hardware on pseudo-terminals)")
+    hil.add_argument("--hil", action="store_true",
+                     help="serve the motor controller, GPS and lidar on ptys at the device paths of "
+                          "--hil-config and let an unmodified `edgepilot vehicle run` process fly the scenario")
+    hil.add_argument("--hil-config", metavar="TOML", default=None,
+                     help="vehicle config with [hardware] pty paths (default: configs/vehicles/VEHICLE_hil.toml)")
+    hil.add_argument("--serve-only", action="store_true",
+                     help="with --hil: only play the hardware; start `edgepilot vehicle run` yourself")
     ssub.add_parser("list", help="list the shipped scenarios")
+
+    veh = sub.add_parser("vehicle", help="the onboard process (on the vehicle's computer)")
+    vsub = veh.add_subparsers(dest="vehicle_command", metavar="SUBCOMMAND")
+    vrun = vsub.add_parser(
+        "run", help="run the vehicle on its hardware",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Open the drivers named in the config's [hardware] table, run the autonomy core at its "
+                    "control rate, serve MAVLink; SIGTERM stops the motors first, then exits.",
+        epilog="example:\n  edgepilot vehicle run --config configs/vehicles/ugv_hardware.toml "
+               "--map site.yaml --origin 47.3977,8.5456\n\n"
+               "exit codes: 0 clean stop, 2 bad usage or bad config")
+    vrun.add_argument("--config", required=True, type=Path, help="vehicle TOML with a [hardware] table")
+    vrun.add_argument("--map", default=None, help="site map (ROS map_server YAML); needs --origin")
+    vrun.add_argument("--origin", default=None, metavar="LAT,LON",
+                      help="WGS84 position of the map frame's (0, 0) (default: the first GPS fix)")
+    vrun.add_argument("--mavlink", action="append", metavar="ENDPOINT",
+                      help="override the config's [hardware] mavlink endpoints (repeatable)")
+    vrun.add_argument("--tlog", metavar="FILE", help="record all MAVLink traffic to this .tlog")
+    vrun.add_argument("--params", metavar="FILE", help="persist parameters to this .parm file")
+    vrun.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    vrun.add_argument("--no-warm", action="store_true", help="skip the kernel warm-up at start")
+    vrun.add_argument("-v", "--verbose", action="store_true", help="log driver events at INFO")
+    warm = sub.add_parser("warm", help="compile and cache every numba kernel ahead of the first run")
+    warm.add_argument("--sim", action="store_true", help="also the simulator's kernels")
+    # `edgepilot gcs ...` is parsed entirely by gcs.cli (see main); listed here for --help.
+    sub.add_parser("gcs", help="ground-station CLI for any MAVLink vehicle (edgepilot gcs --help)", add_help=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["gcs"]:
+        from gcs.cli import main as gcs_main
+
+        return gcs_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "sitl":
         from sim.cli import list_scenarios, run_scenario
 
+        if args.sitl_command == "run" and args.hil:
+            from sim.hil import run_hil_cli
+
+            return run_hil_cli(args)
         if args.sitl_command == "run" and args.realtime:
             from sim.realtime import run_realtime_cli
 
@@ -70,5 +118,13 @@ def main(argv: list[str] | None = None) -> int:
             return run_scenario(args)
         if args.sitl_command == "list":
             return list_scenarios()
+    if args.command == "vehicle" and args.vehicle_command == "run":
+        from vehicle.runtime.onboard import run_vehicle_cli
+
+        return run_vehicle_cli(args)
+    if args.command == "warm":
+        from vehicle.runtime.kernels import warm_cli
+
+        return warm_cli(args)
     parser.print_help()
     return EXIT_USAGE

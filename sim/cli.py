@@ -71,7 +71,26 @@ def run_scenario(args) -> int:
     out.print(f"min clearance       {s['min_clearance_m']:.2f} m")
     out.print(f"collisions          {s['collisions']}")
     out.print(f"report              {report_dir}/ (trajectory.png, summary.json, track.csv)")
+    _print_failsafes(out, s["failsafes"])
     for r in res.reasons:
         out.print(f"FAIL reason: {r}", style="bold red")
     sys.stdout.flush()
     return EXIT_OK if res.passed else EXIT_FAILED
+
+
+def _print_failsafes(out, fs: dict) -> None:
+    """Failsafe trips/clears and, for fault scenarios, each fault's action
+    and measured reaction time."""
+    trips = [e for e in fs["events"] if e["phase"] == "trip"]
+    out.print(f"failsafes           {len(trips)} tripped", soft_wrap=True)
+    for e in fs["events"]:
+        out.print(f"  [{e['t']:7.2f} s] {e['phase']:6s} {e['trigger'] or '':14s} {e['action'] or '':5s} {e['text']}", soft_wrap=True)
+    if fs["faults"]:
+        out.print(f"  {'fault':20s} {'start s':>8s} {'expected':22s} {'action':16s} {'reaction s':>10s} "
+                  f"{'motors off s':>12s} {'resumed':>7s}  ok", soft_wrap=True)
+        for f in fs["faults"]:
+            act = f"{f['action'] or '-'}" + (f" ({f['trigger']})" if f["trigger"] else "")
+            rs = "-" if f["reaction_s"] is None else f"{f['reaction_s']:.3f}"
+            ms = "-" if f["motors_stopped_s"] is None else f"{f['motors_stopped_s']:.3f}"
+            out.print(f"  {f['fault']:20s} {f['start_s']:8.2f} {f['expected']:22s} {act:16s} {rs:>10s} "
+                      f"{ms:>12s} {str(f['resumed']):>7s}  {'yes' if f['ok'] else 'NO'}", soft_wrap=True)

@@ -39,6 +39,12 @@ class RunResult:
     planned_paths: list[np.ndarray] = field(default_factory=list)
     collision_points: list[tuple[float, float]] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    # Traffic: closest range to each vessel (centre to centre) and when.
+    min_cpa_m: float | None = None
+    cpa_events: list[dict] = field(default_factory=list)      # one per vessel: t, range, positions
+    contact_tracks: dict = field(default_factory=dict)       # vessel name -> (N, 3) t, x, y
+    encounter_results: list[dict] = field(default_factory=list)
+    faults: list = field(default_factory=list)          # sim.faults.FaultOutcome per injected fault
 
     @property
     def real_time_factor(self) -> float:
@@ -62,7 +68,18 @@ class RunResult:
             "collisions": self.collisions,
             "max_cross_track_m": round(self.max_cross_track_m, 3),
             "events": [{"t": round(e.t, 2), "kind": e.kind, "text": e.text} for e in self.events],
+            **({"min_cpa_m": round(self.min_cpa_m, 2), "cpa_events": self.cpa_events,
+                "encounters": self.encounter_results} if self.min_cpa_m is not None else {}),
+            "failsafes": failsafe_summary(self),
         }
+
+
+def failsafe_summary(res: "RunResult") -> dict:
+    """Failsafe events (trip/clear/resume) and per-fault outcomes."""
+    ev = [{"t": round(e.t, 3), "trigger": e.data.get("trigger"), "phase": e.data.get("phase"),
+           "action": e.data.get("action"), "text": e.text}
+          for e in res.events if e.kind == "failsafe"]
+    return {"events": ev, "faults": [o.as_dict() for o in res.faults]}
 
 
 def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | None = None,
@@ -96,19 +113,27 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     max_cte = 0.0
     started = False
     cmd = core.last_command
+    traffic = sim.traffic
+    vessels = traffic.vessels if traffic is not None else []
+    cpa_best = [(math.inf, 0.0, 0.0, 0.0, 0.0, 0.0) for _ in vessels]   # range, t, own x, y, vessel x, y
+    vessel_rows: list[list] = [[] for _ in vessels]
     wall0 = time.perf_counter()
     step = 0
     next_tick_report = 0.0
+    next_arm_try = 0.0
     while True:
         t = step * PHYSICS_DT
-        if step % control_every == 0:
+        cmd = sim.faults.operate(t, core, cmd)   # GCS link and operator side of injected faults
+        if step % control_every == 0 and not sim.faults.core_stalled(t):
             for pts in sim.map_updates():
                 core.add_obstacles(t, pts)
             cmd = core.step(t, sim.sensors(t))
-            if not started and core.state.valid:
-                core.arm(t)
-                core.start_mission(t)
-                started = True
+            if not started and core.state.valid and t >= next_arm_try:
+                if core.arm(t).ok:   # pre-arm checks may refuse: retry once a second
+                    core.start_mission(t)
+                    started = True
+                else:
+                    next_arm_try = t + 1.0
             new, cursor = core.events_since(cursor)
             for e in new:
                 events.append(e)
@@ -129,6 +154,12 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
             if started and core.mode.name == "AUTO":
                 max_cte = max(max_cte, abs(core.cross_track_error))
             rows.append((t, tr.x, tr.y, tr.yaw, tr.speed, clear))
+            for i, v in enumerate(vessels):
+                rng = math.hypot(v.x - tr.x, v.y - tr.y)
+                if rng < cpa_best[i][0]:
+                    cpa_best[i] = (rng, t, tr.x, tr.y, v.x, v.y)
+                if step % (10 * control_every) == 0:
+                    vessel_rows[i].append((t, v.x, v.y))
             if started and (core.mission_state == MissionState.COMPLETE or core.failure_reason):
                 break
             if on_tick and t >= next_tick_report:
@@ -159,10 +190,65 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
         reasons.append(f"minimum clearance {min_clear:.2f} m is below the required {crit.min_clearance_m:.2f} m")
     if crit.max_cross_track_m is not None and max_cte > crit.max_cross_track_m:
         reasons.append(f"cross-track error reached {max_cte:.2f} m (limit {crit.max_cross_track_m:.2f} m)")
+    min_cpa = None
+    cpa_events, enc_results, tracks = [], [], {}
+    if vessels:
+        min_cpa = min(b[0] for b in cpa_best)
+        for v, b, vr in zip(vessels, cpa_best, vessel_rows):
+            tracks[v.spec.name] = np.array(vr, dtype=np.float64).reshape(-1, 3)
+            cpa_events.append({"vessel": v.spec.name, "mmsi": v.spec.mmsi, "t": round(b[1], 2),
+                               "range_m": round(b[0], 2), "own": [round(b[2], 1), round(b[3], 1)],
+                               "contact": [round(b[4], 1), round(b[5], 1)]})
+        if crit.min_cpa_m is not None and min_cpa < crit.min_cpa_m:
+            worst = min(cpa_events, key=lambda e: e["range_m"])
+            reasons.append(f"closest approach {min_cpa:.1f} m to {worst['vessel']} at t={worst['t']:.0f} s "
+                           f"is below the safe distance {crit.min_cpa_m:.1f} m")
+        by_name = {v.spec.name: (v, b) for v, b in zip(vessels, cpa_best)}
+        for ec in crit.encounters:
+            v, b = by_name[ec.vessel]
+            r = _check_encounter(ec, v.spec.mmsi, b[1], track, events)
+            enc_results.append(r)
+            reasons += r["failures"]
+    fault_outcomes, fault_reasons = sim.faults.evaluate(events, track)
+    reasons.extend(fault_reasons)
     return RunResult(
         scenario=scenario.name, seed=sim.seed, passed=not reasons, reasons=reasons,
         sim_time_s=float(track[-1, 0]) if len(track) else 0.0, wall_time_s=wall,
         waypoints_total=n_wp, waypoints_reached=len(reached), path_length_m=dist,
         min_clearance_m=min_clear if math.isfinite(min_clear) else 0.0, collisions=collisions,
         max_cross_track_m=max_cte, mission_complete=complete, failure=core.failure_reason,
-        track=track, planned_paths=planned, collision_points=collision_points, events=events)
+        track=track, planned_paths=planned, collision_points=collision_points, events=events,
+        min_cpa_m=min_cpa, cpa_events=cpa_events, contact_tracks=tracks, encounter_results=enc_results,
+        faults=fault_outcomes)
+
+
+def _check_encounter(ec, mmsi: int, t_cpa: float, track: np.ndarray, events: list[Event]) -> dict:
+    """The rules' requirement for one vessel against what the core reported
+    and what the boat did between the start of the encounter and the
+    closest approach.  Starboard = clockwise = ENU yaw decreasing."""
+    mine = [e for e in events if e.kind == "colregs" and e.data.get("key") == mmsi]
+    kinds = [e.data.get("encounter") for e in mine]
+    first = next((e for e in mine if e.data.get("encounter") not in ("CLEAR", "lost", "STAND_ON_ACTS")), None)
+    failures = []
+    if ec.classified is not None and ec.classified not in kinds:
+        failures.append(f"{ec.vessel}: expected the core to report a {ec.classified} encounter, "
+                        f"got {[k for k in kinds if k] or 'none'}")
+    t0 = first.t if first is not None else 0.0
+    win = track[(track[:, 0] >= t0) & (track[:, 0] <= t_cpa)]
+    change = 0.0
+    if len(win):
+        ref = win[0, 3]
+        dyaw = (win[:, 3] - ref + np.pi) % (2 * np.pi) - np.pi
+        if ec.manoeuvre == "starboard":
+            change = float(np.degrees(-dyaw.min()))
+            if change < ec.min_alteration_deg:
+                failures.append(f"{ec.vessel}: largest starboard alteration before CPA {change:.0f} deg, "
+                                f"the rules require at least {ec.min_alteration_deg:.0f} deg")
+        elif ec.manoeuvre == "hold":
+            change = float(np.degrees(np.abs(dyaw).max()))
+            if change > ec.hold_tolerance_deg:
+                failures.append(f"{ec.vessel}: stand-on vessel changed course by {change:.0f} deg before CPA "
+                                f"(tolerance {ec.hold_tolerance_deg:.0f} deg)")
+    return {"vessel": ec.vessel, "reported": [k for k in kinds if k], "manoeuvre": ec.manoeuvre,
+            "course_change_deg": round(change, 1), "t_start": round(t0, 2), "t_cpa": round(t_cpa, 2),
+            "failures": failures}

@@ -51,6 +51,8 @@ def plot_trajectory(result: RunResult, scenario: Scenario, png: Path) -> None:
     for i, (x, y) in enumerate(wps, 1):
         ax.annotate(str(i), (x, y), textcoords="offset points", xytext=(6, 6), fontsize=9)
     ax.plot(scenario.start.x, scenario.start.y, "^", color="tab:green", ms=10, label="start")
+    _plot_traffic(ax, result)
+    _mark_safety(ax, result, scenario)
     if result.collision_points:
         cp = np.array(result.collision_points)
         ax.plot(cp[:, 0], cp[:, 1], "x", color="magenta", ms=12, mew=2.5, label="collision")
@@ -62,9 +64,10 @@ def plot_trajectory(result: RunResult, scenario: Scenario, png: Path) -> None:
         ax.text(xmin + 0.02 * (xmax - xmin), ymax - 0.05 * (ymax - ymin),
                 f"current {np.hypot(*cur):.2f} m/s", color="navy", fontsize=9)
     status = "PASS" if result.passed else "FAIL"
+    cpa_txt = f"  min CPA {result.min_cpa_m:.1f} m" if result.min_cpa_m is not None else ""
     ax.set_title(f"{scenario.name}  seed {result.seed}  {status}  "
                  f"{result.waypoints_reached}/{result.waypoints_total} wp  "
-                 f"{result.sim_time_s:.0f} s  min clearance {result.min_clearance_m:.2f} m")
+                 f"{result.sim_time_s:.0f} s  min clearance {result.min_clearance_m:.2f} m{cpa_txt}")
     ax.set_xlabel("x east [m]")
     ax.set_ylabel("y north [m]")
     ax.set_xlim(xmin, xmax)
@@ -74,3 +77,51 @@ def plot_trajectory(result: RunResult, scenario: Scenario, png: Path) -> None:
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)
+
+
+def _plot_traffic(ax, result: RunResult) -> None:
+    """Traffic vessels' tracks and, for each, the closest approach: a line
+    from our position to hers at that moment, labelled with the range."""
+    for i, (name, tr) in enumerate(result.contact_tracks.items()):
+        if len(tr) == 0:
+            continue
+        ax.plot(tr[:, 1], tr[:, 2], "-", color="dimgray", lw=0.9, alpha=0.8,
+                label="traffic tracks" if i == 0 else None)
+        ax.plot(tr[-1, 1], tr[-1, 2], ">", color="dimgray", ms=4)
+    for i, e in enumerate(result.cpa_events):
+        (ox, oy), (cx, cy) = e["own"], e["contact"]
+        ax.plot([ox, cx], [oy, cy], "-", color="darkorange", lw=1.4, label="closest approach" if i == 0 else None)
+        if len(result.cpa_events) <= 6 or e["range_m"] < 60:
+            ax.annotate(f"{e['vessel']} {e['range_m']:.0f} m", ((ox + cx) / 2, (oy + cy) / 2),
+                        fontsize=7, color="darkorange")
+def _mark_safety(ax, result: RunResult, scenario: Scenario) -> None:
+    """Fence zones, crossing targets' paths, and a marker where each
+    failsafe tripped (labelled with its trigger and action)."""
+    import numpy as np
+    from matplotlib.patches import Circle, Polygon
+
+    zones = list(scenario.fence) + [z for f in scenario.faults if f.type == "fence_upload" for z in f.zones]
+    for i, z in enumerate(zones):
+        style = dict(fill=False, lw=1.8, ls="-" if z.inclusion else "--",
+                     ec="tab:purple" if z.inclusion else "crimson", label="fence" if i == 0 else None)
+        if z.type == "circle":
+            ax.add_patch(Circle(z.center, z.radius, **style))
+        else:
+            ax.add_patch(Polygon(np.array(z.points), closed=True, **style))
+    for f in scenario.faults:
+        if f.type == "crossing":
+            a = np.array(f.start)
+            b = a + np.array(f.velocity) * f.duration_s
+            ax.annotate("", xy=b, xytext=a, arrowprops=dict(arrowstyle="->", color="darkorange", lw=1.5))
+            ax.text(*a, f" {f.kind}", color="darkorange", fontsize=8)
+    tr = result.track
+    trips = [e for e in result.events if e.kind == "failsafe" and e.data.get("phase") == "trip"]
+    if not len(tr) or not trips:
+        return
+    for k, e in enumerate(trips):
+        i = min(int(np.searchsorted(tr[:, 0], e.t)), len(tr) - 1)
+        x, y = tr[i, 1], tr[i, 2]
+        ax.plot(x, y, "*", color="gold", mec="black", ms=15, zorder=5, label="failsafe" if k == 0 else None)
+        ax.annotate(f"{e.data.get('trigger')}: {e.data.get('action')} @ {e.t:.1f} s", (x, y),
+                    textcoords="offset points", xytext=(8, -12 - 10 * (k % 3)), fontsize=8,
+                    bbox=dict(boxstyle="round,pad=0.2", fc="lightyellow", alpha=0.85))

@@ -14,6 +14,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edgepilot import configs_dir
+from sim.traffic import TrafficVesselSpec
+from sim.faults import Fault
+from vehicle.safety.geofence import FenceZoneSpec
 from vehicle.config import ConfigError, Strict, VehicleConfig, load_vehicle_config, parse_model, read_toml
 
 XY = tuple[float, float]
@@ -91,7 +94,21 @@ class Mission(Strict):
     return_home: bool = False
 
 
+class EncounterCriterion(Strict):
+    """What the rules require of us with one traffic vessel (by name)."""
+
+    vessel: str
+    classified: str | None = Field(default=None, description="the encounter the core must report, e.g. 'HEAD_ON'")
+    manoeuvre: Literal["starboard", "hold", "any"] = Field(
+        default="any", description="'starboard': alter course to starboard by at least min_alteration_deg "
+                                   "before the closest approach; 'hold': keep course within hold_tolerance_deg")
+    min_alteration_deg: float = Field(default=20.0, ge=0)
+    hold_tolerance_deg: float = Field(default=12.0, gt=0)
+
+
 class Criteria(Strict):
+    min_cpa_m: float | None = Field(default=None, ge=0, description="closest range to any traffic vessel [m]")
+    encounters: list[EncounterCriterion] = []
     all_waypoints: bool = True
     no_collision: bool = True
     min_clearance_m: float = Field(default=0.0, ge=0)
@@ -108,7 +125,10 @@ class Scenario(Strict):
     start: Start
     mission: Mission
     criteria: Criteria = Criteria()
-    faults: list[dict] = []
+    faults: list[Fault] = []
+    fence: list[FenceZoneSpec] = Field(default=[], description="geofence zones, map-frame metres")
+    params: dict[str, float] = Field(default={}, description="vehicle parameter overrides, NAME = value")
+    traffic: list[TrafficVesselSpec] = []
 
     # Filled in by load_scenario, not by the file.
     source: str = ""
@@ -163,6 +183,13 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if sc.mission.loiter_s is not None and len(sc.mission.loiter_s) != len(sc.mission.waypoints):
         raise ConfigError(f"{path}: mission.loiter_s: expected {len(sc.mission.waypoints)} values "
                           f"(one per waypoint), got {len(sc.mission.loiter_s)}")
+    names = [v.name for v in sc.traffic]
+    for i, e in enumerate(sc.criteria.encounters):
+        if e.vessel not in names:
+            raise ConfigError(f"{path}: criteria.encounters.{i}.vessel: no traffic vessel named {e.vessel!r} "
+                              f"(traffic: {', '.join(names) or 'none'})")
+    if len(set(v.mmsi for v in sc.traffic)) != len(sc.traffic):
+        raise ConfigError(f"{path}: traffic: every vessel needs its own mmsi")
     if (vcfg.kind == "usv") != (sc.world.surface == "water"):
         raise ConfigError(f"{path}: world.surface: a {vcfg.kind} needs surface = "
                           f"{'water' if vcfg.kind == 'usv' else 'ground'}")

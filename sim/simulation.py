@@ -7,13 +7,18 @@ in — so the lockstep runner and the real-time runner drive the same
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from sim.dynamics import DiffDriveModel, Truth, TwinThrusterModel
+from sim.faults import FaultInjector
 from sim.scenario import Scenario
 from sim.sensors.navigation import BatteryModel, CompassModel, GpsModel
+from sim.sensors.lidar import Lidar, LidarSpec
+from sim.traffic import Traffic
+from firmware_bridge.ais import AisDecoder
 from sim.world import SimWorld
 from vehicle.core import VehicleCore
 from vehicle.geo import LocalFrame
@@ -45,7 +50,23 @@ class Simulation:
         self.wind = tuple(w.wind)
         self.t = 0.0
         self._steps = 0
+        # Faults, the motor controller's serial link, a scanner and a camera
+        # clock (sensor streams the safety checks watch).
+        self.faults = FaultInjector(scenario, self)
+        s = self.cfg.sensors
+        # the numba raycaster against the truth raster and the moving targets
+        self.scanner = (Lidar(LidarSpec(beams=s.lidar.beams, fov_deg=s.lidar.fov_deg,
+                                        max_range=s.lidar.max_range, noise_std=s.lidar.noise_m,
+                                        dropout=s.lidar.dropout, rate_hz=s.lidar.rate_hz),
+                              self.faults.rng) if s.lidar is not None else None)
+        self._camera_period = 1.0 / s.camera.rate_hz if s.camera is not None else None
+        self._camera_next = 0.0
         self._reported: set[int] = set()
+        # Traffic: moving vessels (collision circles in the world) whose AIS
+        # reaches the core as AIVDM bytes through the same decoder a real
+        # receiver's output goes through.
+        self.traffic = Traffic(scenario.traffic, self.frame, self.rng) if scenario.traffic else None
+        self.ais = AisDecoder()
 
     @property
     def truth(self) -> Truth:
@@ -53,17 +74,52 @@ class Simulation:
 
     def step(self, dt: float, cmd: ActuatorCommand) -> None:
         """Advance the world by ``dt`` seconds under ``cmd``."""
-        self.model.step(dt, cmd, self.current, self.wind)
+        t0 = self.t
+        cmd = self.faults.actuate(t0, cmd)
+        self.model.step(dt, cmd, self.faults.current(t0, self.current), self.wind)
         self.battery.step(dt, cmd.left, cmd.right)
+        self.battery.energy_j = max(0.0, self.battery.energy_j - self.faults.battery_drain_j(t0, dt))
         self._steps += 1
         self.t = self._steps * dt if dt == PHYSICS_DT else self.t + dt
         self.world.rebuild(self.t)
+        if self.traffic is not None:
+            tr = self.model.truth
+            t_before = self.traffic.t
+            self.traffic.advance(self.t, (tr.x, tr.y, tr.yaw, tr.vx, tr.vy))
+            if self.traffic.t != t_before or not len(self.world.moving):
+                self.world.moving = self.traffic.circles()
+        self.faults.after_step(self.t)
+
+    def _moving_circles(self, now: float) -> np.ndarray:
+        """(K, 3) [x, y, radius] moving things the lidar sees: fault-injected
+        crossing objects and traffic vessels."""
+        dyn = self.faults.dynamic_circles(now)
+        if self.traffic is None:
+            return dyn
+        return np.vstack((dyn, self.traffic.circles()))
 
     def sensors(self, now: float) -> SensorFrame:
         """Every sensor sample due by ``now``."""
         tr = self.model.truth
-        return SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
-                           battery_v=self.battery.voltage, battery_remaining=self.battery.remaining)
+        contacts = None
+        if self.traffic is not None:
+            contacts = tuple(self.ais.feed(self.traffic.ais_bytes(now), now)) or None
+        scan = None
+        if self.scanner is not None and self.scanner.due(now):
+            w = self.world
+            scan = self.scanner.scan(now, (tr.x, tr.y, tr.yaw), w.truth.occupied, w.resolution,
+                                     (w.origin_x, w.origin_y), self._moving_circles(now))
+        cam = None
+        if self._camera_period is not None and now + 1e-9 >= self._camera_next:
+            while self._camera_next <= now + 1e-9:
+                self._camera_next += self._camera_period
+            cam = now
+        frame = SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
+                            scan=scan, battery_v=self.battery.voltage, battery_remaining=self.battery.remaining,
+                            camera_t=cam)
+        frame = self.faults.sense(now, frame)
+        # AIS after fault injection (which rebuilds the frame from the fields it knows).
+        return dataclasses.replace(frame, contacts=contacts) if contacts else frame
 
     def map_updates(self) -> list[np.ndarray]:
         """Obstacles marked ``reported`` that have appeared since the last
@@ -85,7 +141,9 @@ class Simulation:
 
     def make_core(self, params: ParamStore | None = None) -> VehicleCore:
         lat, lon = self.scenario.world.origin
-        return VehicleCore(self.cfg, GeoPoint(lat, lon), self.world.prior_map(), params)
+        core = VehicleCore(self.cfg, GeoPoint(lat, lon), self.world.prior_map(), params)
+        self.faults.configure_core(core)
+        return core
 
     def mission_items(self) -> list[MissionItem]:
         """The scenario's mission as MAVLink-style items, item 0 = home."""

@@ -37,6 +37,7 @@ class SimWorld:
         self.obstacles = list(w.obstacles)
         self._layers = [(o, self._raster(o)) for o in self.obstacles]
         self.t_built = -1.0
+        self.moving = np.zeros((0, 3))   # (K, 3) [x, y, radius] moving circular obstacles (traffic)
         self.rebuild(0.0)
 
     # -------------------------------------------------------------- raster
@@ -126,4 +127,14 @@ class SimWorld:
         edge = self.footprint_points(x, y, yaw, length, width, interior=False)
         r, c = self._cells(edge[:, 0], edge[:, 1])
         d = float(self.distance[r, c].min()) - 0.5 * self.resolution
+        if len(self.moving):
+            # Rectangle-to-circle distance in the footprint's frame.
+            dx, dy = self.moving[:, 0] - x, self.moving[:, 1] - y
+            cy, sy = math.cos(yaw), math.sin(yaw)
+            a = np.maximum(np.abs(cy * dx + sy * dy) - 0.5 * length, 0.0)
+            b = np.maximum(np.abs(-sy * dx + cy * dy) - 0.5 * width, 0.0)
+            dm = float((np.hypot(a, b) - self.moving[:, 2]).min())
+            if dm <= 0:
+                return 0.0, True
+            d = min(d, dm)
         return max(d, 0.0), False

@@ -93,10 +93,18 @@ class LidarConfig(Strict):
     dropout: float = Field(default=0.0, ge=0, lt=1)
 
 
+class CameraConfig(Strict):
+    rate_hz: float = Field(gt=0, le=120)
+    width: int = Field(default=640, gt=0)
+    height: int = Field(default=480, gt=0)
+    fov_deg: float = Field(default=90.0, gt=0, lt=180)
+
+
 class Sensors(Strict):
     gps: GpsConfig
     compass: CompassConfig
     lidar: LidarConfig | None = None
+    camera: CameraConfig | None = None
 
 
 class Control(Strict):
@@ -127,9 +135,89 @@ class Failsafe(Strict):
     battery_critical_fraction: float = Field(default=0.10, ge=0, le=1)
 
 
+class Maritime(Strict):
+    """USV collision avoidance (COLREGs) and station keeping, see vehicle/maritime."""
+
+    safe_distance_m: float = Field(default=20.0, gt=0, description="minimum CPA kept beyond a contact's radius [m]")
+    comfort_distance_m: float = Field(default=35.0, gt=0, description="CPA beyond which a pass costs nothing [m]")
+    alert_range_m: float = Field(default=250.0, gt=0, description="contacts nearer than this are assessed [m]")
+    horizon_s: float = Field(default=120.0, gt=0, description="CPA look-ahead [s]")
+    head_on_sector_deg: float = Field(default=10.0, gt=0, le=45, description="Rule 14 ahead/reciprocal tolerance [deg]")
+    min_alteration_deg: float = Field(default=30.0, ge=0, le=90, description="Rule 8/16: a give-way turn is at least this [deg]")
+    stand_on_act_tcpa_s: float = Field(default=25.0, gt=0, description="Rule 17: the stand-on vessel acts when CPA is this near in time [s]")
+    contact_stale_s: float = Field(default=30.0, gt=0, description="a contact unheard for this long is dropped [s]")
+    default_contact_radius_m: float = Field(default=3.0, ge=0, description="radius of a contact of unknown size [m]")
+    hold_into_disturbance: bool = Field(default=True, description="station keeping points the bow into current + wind")
+    hold_radius_m: float = Field(default=1.5, gt=0, description="station keeping deadband around the hold point [m]")
+
+
 class MavlinkConfig(Strict):
     sysid: int = Field(default=1, ge=1, le=255)
     signing_key_file: str | None = None
+
+
+class MotorPort(Strict):
+    """The motor-controller board (docs/motor_protocol.md)."""
+
+    port: str = Field(min_length=1, description="pyserial URL, e.g. /dev/ttyACM0")
+    baud: int = Field(default=115200, gt=0)
+    command_timeout_s: float = Field(default=0.3, ge=0.01, le=65.0,
+                                     description="device stops the motors after this long without a setpoint [s]")
+    telemetry_hz: float = Field(default=50.0, gt=0, le=1000.0, description="device telemetry rate [Hz]")
+    heading_offset_deg: float = Field(default=0.0, ge=-180, le=180,
+                                      description="added to the IMU's compass heading (mounting/declination) [deg]")
+
+
+class GpsPort(Strict):
+    """An NMEA 0183 receiver."""
+
+    source: str = Field(min_length=1, description="pyserial URL or udp://HOST:PORT")
+    baud: int = Field(default=38400, gt=0)
+
+
+class LidarPort(Strict):
+    """A 2-D lidar on a serial port."""
+
+    port: str = Field(min_length=1, description="pyserial URL, e.g. /dev/ttyUSB0")
+    model: Literal["ld06", "ld19"] = "ld06"
+    baud: int = Field(default=230400, gt=0)
+    mount_yaw_deg: float = Field(default=0.0, ge=-180, le=180,
+                                 description="sensor front relative to the vehicle's forward axis, CCW [deg]")
+    clockwise: bool = Field(default=True, description="sensor angles grow clockwise (LD06/LD19: true)")
+
+
+class CompanionPort(Strict):
+    """An ArduPilot/PX4 autopilot that edgepilot steers over MAVLink."""
+
+    autopilot: str = Field(min_length=1, description="pymavlink connection string, e.g. /dev/ttyAMA0,921600")
+
+
+class HardwareConfig(Strict):
+    """How the onboard computer is wired (``edgepilot vehicle run``).
+
+    ``direct``: edgepilot drives the motor controller over serial and reads
+    the GPS (and lidar) itself; heading comes from the motor controller's IMU.
+    ``companion``: edgepilot steers an autopilot over MAVLink and takes its
+    position and heading from it."""
+
+    wiring: Literal["direct", "companion"]
+    mavlink: list[str] = Field(default_factory=lambda: ["udpout:127.0.0.1:14550"],
+                               description="MAVLink endpoints served to ground stations (pymavlink strings)")
+    log_dir: str = Field(default="logs", description="where tlogs and the start-up report go")
+    motor: MotorPort | None = None
+    gps: GpsPort | None = None
+    lidar: LidarPort | None = None
+    companion: CompanionPort | None = None
+
+    @model_validator(mode="after")
+    def _wiring_complete(self):
+        if self.wiring == "direct":
+            missing = [n for n in ("motor", "gps") if getattr(self, n) is None]
+            if missing:
+                raise ValueError(f"wiring 'direct' needs [hardware.{'] and [hardware.'.join(missing)}]")
+        if self.wiring == "companion" and self.companion is None:
+            raise ValueError("wiring 'companion' needs [hardware.companion] with autopilot = CONNECTION")
+        return self
 
 
 class VehicleConfig(Strict):
@@ -144,6 +232,8 @@ class VehicleConfig(Strict):
     planning: Planning
     failsafe: Failsafe = Failsafe()
     mavlink: MavlinkConfig = MavlinkConfig()
+    hardware: HardwareConfig | None = None
+    maritime: Maritime = Maritime()
 
     @model_validator(mode="after")
     def _chassis_matches_kind(self):

@@ -19,12 +19,15 @@ from vehicle.control.pure_pursuit import PurePursuit
 from vehicle.estimation import GpsCompassFilter
 from vehicle.geo import LocalFrame
 from vehicle.maps import GridMap
+from vehicle.maritime.autonomy import MaritimeAutonomy
 from vehicle.mission import MissionExecutor, NavTarget, validate_mission
 from vehicle.params import ParamStore
 from vehicle.costmap import InflatedCostmap, InflationParams
+from vehicle.perception.mapping import LidarMapper
 from vehicle.planning import astar
 from vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
 from vehicle.planning.smoothing import densify, shortcut
+from vehicle.safety import SafetyManager
 from vehicle.types import (ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
                            MissionState, Mode, SensorFrame, Severity, VehicleState)
 
@@ -171,7 +174,14 @@ class VehicleCore:
                                        compass_noise=math.radians(max(s.compass.noise_deg, 0.5)),
                                        velocity_noise=max(s.gps.velocity_noise, 0.02))
         self.planning = PlanningGrid(prior_map, config) if prior_map is not None else None
+        # Lidar scans build an occupancy grid; obstacles it finds that the
+        # prior map lacks go into the planning costmap (add_obstacles).
+        self.mapper = (LidarMapper(prior_map, resolution=config.planning.resolution)
+                       if s.lidar is not None and prior_map is not None else None)
         self.follower = PurePursuit(config) if config.kind == "ugv" else LosGuidance(config)
+        # USV: contacts, COLREGs helm between LOS guidance and control, station keeping.
+        self.maritime = MaritimeAutonomy(config, self.frame, self.planning) if config.kind == "usv" else None
+        self._hold_xy: tuple[float, float] | None = None
         self.mode = Mode.HOLD
         self.armed = False
         self.home: GeoPoint | None = None
@@ -188,8 +198,7 @@ class VehicleCore:
         self._leg_key = None
         self._path: PolylinePath | None = None
         self._loiter_until: float | None = None
-        self._last_gcs: float | None = None
-        self._gcs_failsafe = False
+        self.safety = SafetyManager(config, self.params, self.frame, self._emit)
         self.failure_reason: str | None = None
         self.cross_track_error = 0.0
         self.wp_distance = 0.0
@@ -236,10 +245,12 @@ class VehicleCore:
         if self.armed:
             return CommandResult(True, "already armed")
         if not force:
-            if not self._state.valid:
-                return self._refuse("PreArm: waiting for GPS fix and heading", MAV_RESULT_FAILED)
-            if self.last_gps is None or self.last_gps.fix_type < 3:
-                return self._refuse("PreArm: GPS needs a 3D fix", MAV_RESULT_FAILED)
+            failures = self.safety.prearm(now, self)
+            if failures:
+                refused = self._refuse(failures[0], MAV_RESULT_FAILED)
+                for extra in failures[1:]:
+                    self._emit("text", extra, Severity.WARNING)
+                return refused
         self.armed = True
         if self._state.valid and (self.home is None or self._home_offset() > 1.0):
             self._set_home()  # home is where the vehicle arms, as ArduPilot
@@ -256,13 +267,34 @@ class VehicleCore:
         self._emit("disarmed", "Disarmed", Severity.INFO)
         return CommandResult(True)
 
-    def estop(self, now: float) -> CommandResult:
+    def estop(self, now: float, source: str = "command") -> CommandResult:
+        """Immediate stop and disarm; latched until ``clear_estop``."""
         self.now = now
+        self.safety.estop(now, self, source)
+        return CommandResult(True)
+
+    def clear_estop(self, now: float) -> CommandResult:
+        self.now = now
+        return self.safety.clear_estop(now, self)
+
+    def _safety_stop(self, now: float) -> None:
+        """The safety layer's STOP action: motors stopped at once, disarmed."""
         self.armed = False
         self.mode = Mode.HOLD
         self.last_command = ActuatorCommand(0.0, 0.0, estop=True)
-        self._emit("failsafe", "E-STOP: motors stopped, disarmed", Severity.EMERGENCY)
-        return CommandResult(True)
+        self._emit("disarmed", "Disarmed by failsafe", Severity.CRITICAL)
+
+    def set_fence(self, items: list[MissionItem]) -> CommandResult:
+        """Fence items (MAV_MISSION_TYPE_FENCE semantics); [] clears it."""
+        return self.safety.set_fence(items)
+
+    @property
+    def fence(self):
+        return self.safety.fence
+
+    @property
+    def failsafe_active(self) -> bool:
+        return self.safety.failsafe_active
 
     def set_mode(self, now: float, mode: Mode) -> CommandResult:
         self.now = now
@@ -283,6 +315,7 @@ class VehicleCore:
         if mode != self.mode:
             self._leg_key = None
             self._loiter_until = None
+            self._hold_xy = None
             self.mode = mode
             self._emit("mode", f"Mode {mode.name}", Severity.INFO, mode=int(mode))
         return CommandResult(True)
@@ -363,10 +396,7 @@ class VehicleCore:
         return CommandResult(True)
 
     def gcs_heartbeat(self, now: float) -> None:
-        self._last_gcs = now
-        if self._gcs_failsafe:
-            self._gcs_failsafe = False
-            self._emit("failsafe", "GCS link regained", Severity.NOTICE)
+        self.safety.gcs_heartbeat(now)
 
     def _refuse(self, reason: str, result: int) -> CommandResult:
         self._emit("text", reason, Severity.WARNING)
@@ -392,25 +422,22 @@ class VehicleCore:
             f.update_compass(frame.compass)
         if frame.battery_v is not None:
             self.battery_voltage = frame.battery_v
+        if self.maritime is not None and frame.contacts:
+            self.maritime.ingest(now, frame.contacts)
         if frame.battery_remaining is not None:
             self.battery_remaining = frame.battery_remaining
         self._state = f.state(now)
+        if frame.scan is not None and self.mapper is not None:
+            seen = self.mapper.integrate(self._state, frame.scan)
+            if len(seen):
+                self.add_obstacles(now, seen)
         if self.home is None and self._state.valid:
             self._set_home()
-        self._check_gcs_link(now)
+        self.safety.update(now, frame, self)
         cmd = self._mode_command(now) if (self.armed and self._state.valid) else ActuatorCommand.stop()
+        cmd = self.safety.filter_command(cmd)
         self.last_command = cmd
         return cmd
-
-    def _check_gcs_link(self, now: float) -> None:
-        action = int(self.params.get("FS_GCS_ENABLE"))
-        if (self._last_gcs is None or self._gcs_failsafe or not self.armed or action == 0
-                or now - self._last_gcs < self.params.get("FS_GCS_TIMEOUT")):
-            return
-        self._gcs_failsafe = True
-        target = Mode.RTL if action == 2 else Mode.HOLD
-        self._emit("failsafe", f"Failsafe: GCS link lost, {target.name}", Severity.CRITICAL)
-        self.set_mode(now, target)
 
     def _cruise(self) -> float:
         if self._speed_override:
@@ -424,7 +451,7 @@ class VehicleCore:
         if self.mode == Mode.GUIDED and self._guided is not None:
             x, y, spd = self._guided
             cmd, arrived = self._drive_to(("guided", x, y), x, y, spd or self._cruise(), True)
-            return ActuatorCommand.stop() if arrived else cmd
+            return self._hold_at(x, y) if arrived else cmd
         if self.mode == Mode.RTL:
             hx, hy = self._home_xy()
             rtl_speed = self.params.get("RTL_SPEED") or self._cruise()
@@ -436,8 +463,18 @@ class VehicleCore:
             return cmd
         if self.mode == Mode.AUTO and self._exec is not None:
             return self._auto(now)
-        del st
+        if self.maritime is not None and self.mode in (Mode.HOLD, Mode.LOITER):
+            if self._hold_xy is None:
+                self._hold_xy = (st.x, st.y)
+            return self._hold_at(*self._hold_xy)
         return ActuatorCommand.stop()
+
+    def _hold_at(self, x: float, y: float) -> ActuatorCommand:
+        """Stay at (x, y): a USV keeps station against current and wind, a UGV stops."""
+        if self.maritime is None:
+            return ActuatorCommand.stop()
+        gains = {k: self.params.get(k) for k in ("HDG_KP", "HDG_KD")}
+        return self.maritime.hold(self._state, (x, y), gains)
 
     def _home_xy(self) -> tuple[float, float]:
         if self.home is None:
@@ -462,12 +499,12 @@ class VehicleCore:
             if not arrived:
                 return cmd
             if tgt.kind == "loiter_unlim":
-                return ActuatorCommand.stop()
+                return self._hold_at(x, y)
             if tgt.kind == "loiter_time":
                 if self._loiter_until is None:
                     self._loiter_until = now + tgt.hold_s
                 if now < self._loiter_until:
-                    return ActuatorCommand.stop()
+                    return self._hold_at(x, y)
                 self._loiter_until = None
             self._emit("item_reached", f"Reached waypoint #{tgt.seq}", Severity.INFO, seq=tgt.seq)
             ex.advance()
@@ -513,9 +550,16 @@ class VehicleCore:
         la = self.params.get("WP_LOOKAHEAD")
         if isinstance(self.follower, PurePursuit):
             cmd, cte = self.follower.command(st, self._path, speed, la, stop_at_end)
-        else:
+        else:  # USV: LOS guidance, then the COLREGs helm, then heading/speed control
             gains = {k: self.params.get(k) for k in ("HDG_KP", "HDG_KD", "SPD_KP", "SPD_KI", "LOS_KI")}
-            cmd, cte = self.follower.command(st, self._path, speed, la, stop_at_end, gains)
+            e_int = self.follower.e_int
+            heading_d, u_d, cte = self.follower.desired(st, self._path, speed, la, stop_at_end, gains)
+            d = self.maritime.steer(self.now, st, heading_d, u_d, self._path, self.follower.s)
+            for text, data in d.events:
+                self._emit("colregs", text, Severity.NOTICE, **data)
+            if d.active:
+                self.follower.e_int = e_int  # off the track on purpose: no current-compensation windup
+            cmd = self.follower.track(st, d.heading, d.speed, gains)
         self.cross_track_error = cte
         return cmd, False
 

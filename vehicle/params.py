@@ -39,12 +39,19 @@ def param_specs(cfg: VehicleConfig) -> list[ParamSpec]:
         ParamSpec("SPD_KI", c.speed_ki, 0.0, 100.0, "speed controller I gain"),
         ParamSpec("LOS_KI", c.cross_track_ki, 0.0, 10.0, "LOS cross-track integral gain"),
         ParamSpec("FS_GCS_TIMEOUT", cfg.failsafe.gcs_timeout_s, 0.5, 600.0, "ground-station link-loss timeout [s]"),
-        ParamSpec("FS_GCS_ENABLE", 0.0 if cfg.failsafe.gcs_action == "NONE" else 1.0, 0.0, 2.0,
-                  "link-loss action: 0 none, 1 HOLD, 2 RTL"),
+        ParamSpec("FS_GCS_ENABLE", {"NONE": 0.0, "HOLD": 1.0, "RTL": 2.0}[cfg.failsafe.gcs_action], 0.0, 3.0,
+                  "link-loss action: 0 report, 1 HOLD, 2 RTL, 3 STOP"),
         ParamSpec("BATT_LOW_PCT", 100.0 * cfg.failsafe.battery_low_fraction, 0.0, 100.0, "battery low [%]"),
         ParamSpec("BATT_CRT_PCT", 100.0 * cfg.failsafe.battery_critical_fraction, 0.0, 100.0, "battery critical [%]"),
         ParamSpec("SYSID_THISMAV", float(cfg.mavlink.sysid), 1.0, 255.0, "MAVLink system id"),
-    ]
+    ] + safety_specs(cfg)
+
+
+def safety_specs(cfg: VehicleConfig) -> list[ParamSpec]:
+    """Failsafe, fence and arming parameters (owned by vehicle.safety)."""
+    from vehicle.safety.params import safety_param_specs
+
+    return [ParamSpec(*spec) for spec in safety_param_specs(cfg)]
 
 
 class ParamStore:

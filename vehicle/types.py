@@ -87,6 +87,41 @@ class LaserScan:
 
 
 @dataclass(frozen=True)
+class ContactReport:
+    """One report of another vessel: an AIS message (``source='ais'``, ``id``
+    the MMSI, WGS84 position) or a sensor track (``source='lidar'`` /
+    ``'camera'``, ``id`` the tracker's id).  A field is None when the report
+    does not carry it (an AIS static-data message has no position)."""
+
+    t: float                        # receive time [s]
+    source: str                     # 'ais', 'lidar', 'camera'
+    id: int                         # MMSI for AIS
+    lat: float | None = None        # WGS84 degrees
+    lon: float | None = None
+    sog: float | None = None        # speed over ground [m/s]
+    cog: float | None = None        # course over ground as ENU yaw [rad]
+    heading: float | None = None    # true heading as ENU yaw [rad]
+    ship_type: int | None = None    # AIS ship type code
+    name: str | None = None
+    length: float | None = None     # [m]
+    beam: float | None = None       # [m]
+
+
+@dataclass(frozen=True)
+class MotorStatus:
+    """Latest telemetry from the motor controller over its serial link.
+
+    ``t`` is when the frame was received [s, the core's clock].  ``fault``
+    names a controller-reported fault ('' = none), e.g. 'left motor stalled'.
+    ``estop`` is the hardware e-stop input the controller reads."""
+
+    t: float
+    estop: bool = False
+    fault: str = ""
+    crc_errors: int = 0      # frames rejected on the link so far (both directions)
+
+
+@dataclass(frozen=True)
 class SensorFrame:
     """Everything the drivers produced since the previous control tick.
     A field is None when that sensor has nothing new."""
@@ -97,6 +132,9 @@ class SensorFrame:
     scan: LaserScan | None = None
     battery_v: float | None = None
     battery_remaining: float | None = None   # 0..1
+    contacts: tuple[ContactReport, ...] | None = None   # other vessels (AIS, tracks)
+    motor: MotorStatus | None = None         # motor-controller telemetry, None = none new
+    camera_t: float | None = None            # capture time of a new camera image [s], None = none new
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,17 @@ class LosGuidance:
 
     def command(self, state: VehicleState, path: PolylinePath, speed: float, lookahead: float,
                 stop_at_end: bool, gains: dict) -> tuple[ActuatorCommand, float]:
+        heading_d, u_d, e = self.desired(state, path, speed, lookahead, stop_at_end, gains)
+        return self.track(state, heading_d, u_d, gains), e
+
+    def desired(self, state: VehicleState, path: PolylinePath, speed: float, lookahead: float,
+                stop_at_end: bool, gains: dict) -> tuple[float, float, float]:
+        """Guidance only: (heading [rad ENU], surge speed [m/s], cross-track
+        error [m]) to follow ``path``.  A collision-avoidance helm may
+        replace the heading and speed before ``track``."""
         dt = 0.0 if self.t_prev is None else max(0.0, state.t - self.t_prev)
         self.t_prev = state.t
+        self._dt = dt
         proj = path.project(state.x, state.y, s_hint=self.s, window=max(4.0 * lookahead, 10.0))
         self.s = max(self.s, proj.s)
         e = proj.cross_track_error
@@ -44,12 +53,18 @@ class LosGuidance:
             self.e_int = max(-20.0, min(20.0, self.e_int))
         course_d = proj.heading - math.atan((e + ki * self.e_int) / lookahead)
         heading_d = wrap_pi(course_d)
-        err = wrap_pi(heading_d - state.yaw)
-        hull = self.cfg.hull
         dist_end = math.hypot(path.points[-1][0] - state.x, path.points[-1][1] - state.y)
         u_d = min(speed, self.cfg.limits.max_speed)
         if stop_at_end:
             u_d = min(u_d, 0.3 * dist_end + 0.2)
+        return heading_d, u_d, e
+
+    def track(self, state: VehicleState, heading_d: float, u_d: float, gains: dict) -> ActuatorCommand:
+        """Control only: heading PD and surge-speed PI to hold ``heading_d``
+        [rad ENU] and ``u_d`` [m/s]; call after ``desired`` each tick."""
+        dt = getattr(self, "_dt", 0.0)
+        err = wrap_pi(heading_d - state.yaw)
+        hull = self.cfg.hull
         u_d *= max(0.2, math.cos(min(abs(err), math.pi / 2)))  # slow while turning hard
         # Speed along our heading, over ground (the thrust has to make it so).
         u = state.vx * math.cos(state.yaw) + state.vy * math.sin(state.yaw)
@@ -63,4 +78,4 @@ class LosGuidance:
         turn = max(-1.0, min(1.0, turn))
         left, right = surge - turn, surge + turn
         m = max(abs(left), abs(right), 1.0)
-        return ActuatorCommand(left / m, right / m), e
+        return ActuatorCommand(left / m, right / m)

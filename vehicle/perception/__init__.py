@@ -1,0 +1,27 @@
+"""Perception: occupancy mapping from lidar, camera detection, obstacle
+tracking and sensor-rate supervision.  Kernels live in ``_kernels.py``;
+the modules here are their validating fronts.  Camera detection is in
+``vehicle.perception.detection`` (imported on demand: it pulls in OpenCV's
+ArUco module)."""
+from .mapping import LidarMapper
+from .occupancy import OccupancyGrid, trace_cells
+from .rates import RateManager, SensorStatus
+from .tracking import Cluster, MultiObjectTracker, Track, cluster_scan
+
+
+
+def warm_kernels() -> None:
+    """Compile (or load from numba's cache) every perception kernel on tiny
+    inputs, so a deployed vehicle pays no JIT time on its first scan."""
+    import numpy as np
+
+    g = OccupancyGrid(2.0, 2.0, 0.1, (0.0, 0.0), rolling=True)
+    g.integrate_scan((1.0, 1.0, 0.0), np.array([0.5, np.inf], np.float32), 0.0, 0.1, 3.0)
+    g.probabilities()
+    g.logodds
+    g.follow(1.5, 1.5)                      # stamp clearing
+    trace_cells((0.05, 0.05), (0.5, 0.3), 0.1)
+
+
+__all__ = ["Cluster", "LidarMapper", "MultiObjectTracker", "OccupancyGrid", "RateManager",
+           "SensorStatus", "Track", "cluster_scan", "trace_cells", "warm_kernels"]

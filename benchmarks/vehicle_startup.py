@@ -1,0 +1,196 @@
+"""The onboard process's start-up, memory and control-loop jitter.
+
+Measures ``edgepilot vehicle run`` (50 Hz control, warm kernel cache) against
+the simulator playing its hardware on ptys (sim/hil.py):
+
+1. time from process start to the first control tick (target < 1 s), as
+   reported by the process (its age from /proc at the tick) and as seen by
+   the parent (spawn to the ready line);
+2. resident memory of the running process (target < 300 MB);
+3. control-period jitter at 50 Hz under CPU load (target p99 < 5 ms): the
+   arrival times of SETPOINT frames at the emulated motor board, with a
+   busy-loop process competing for the CPU.
+
+Peers, run interleaved on the same machine: a bare Python process that
+imports the same third-party stack (numpy, numba, cv2, pymavlink, pyserial,
+pydantic) for start-up and memory, and a bare ``time.sleep``-paced 50 Hz loop
+for jitter.  Run by hand: ``PYTHONPATH=. python benchmarks/vehicle_startup.py``.
+"""
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from firmware_bridge.motor import FrameDecoder, Setpoint  # noqa: E402
+from sim.hil import HilHardware  # noqa: E402
+from sim.scenario import load_scenario  # noqa: E402
+from sim.simulation import Simulation  # noqa: E402
+from vehicle.config import load_vehicle_config  # noqa: E402
+from vehicle.maps import save_map_server  # noqa: E402
+
+PEER_IMPORTS = "import numpy, numba, cv2, pymavlink.mavutil, serial, pydantic"
+PEER_LOOP = """
+import time, sys
+period = 0.02; t = time.monotonic(); out = []
+for _ in range(int(sys.argv[1])):
+    t += period
+    d = t - time.monotonic()
+    if d > 0: time.sleep(d)
+    out.append(time.monotonic())
+print(' '.join(f'{x:.6f}' for x in out))
+"""
+BUSY = "import time\nwhile True: sum(range(10000))"
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def make_config(tmp: Path) -> Path:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    text = (ROOT / "configs/vehicles/ugv_hil.toml").read_text()
+    text = text.replace("/tmp/edgepilot-hil", str(tmp)).replace("tcpin:127.0.0.1:5790", f"tcpin:127.0.0.1:{port}")
+    text = text.replace("rate_hz = 20\ncruise_speed", "rate_hz = 50\ncruise_speed")
+    p = tmp / "bench.toml"
+    p.write_text(text)
+    assert load_vehicle_config(p).control.rate_hz == 50
+    return p
+
+
+def run_ours(tmp: Path, seconds: float) -> dict:
+    cfg = make_config(tmp)
+    sc = load_scenario("ugv_hil_short")
+    sim = Simulation(sc)
+    dev = HilHardware(sim, load_vehicle_config(cfg).hardware)
+    map_yaml = save_map_server(sim.world.prior_map(), tmp / "site.yaml")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    lat, lon = sc.world.origin
+    t_spawn = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "edgepilot", "vehicle", "run", "--config", str(cfg), "--map",
+                             str(map_yaml), "--origin", f"{lat},{lon}"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    os.set_blocking(proc.stdout.fileno(), False)
+    out = b""
+    ready_wall = None
+    reported = None
+    arrivals = []
+    sniff = FrameDecoder()
+    t0 = time.monotonic()
+    orig_read = dev.motor_pty.read
+
+    def read_and_stamp(n=65536):
+        data = orig_read(n)
+        if data:
+            now = time.monotonic()
+            for _, m in sniff.feed(data):
+                if isinstance(m, Setpoint):
+                    arrivals.append(now)
+        return data
+
+    dev.motor_pty.read = read_and_stamp
+    rss = float("nan")
+    try:
+        deadline = None
+        while True:
+            now = time.monotonic()
+            dev.step(now - t0)
+            try:
+                out += os.read(proc.stdout.fileno(), 65536)
+            except BlockingIOError:
+                pass
+            if ready_wall is None and b"first control tick after" in out:
+                ready_wall = now - t_spawn
+                line = out.split(b"first control tick after ")[1].split(b" s")[0]
+                reported = float(line)
+                deadline = now + seconds
+                arrivals.clear()
+            if deadline is not None and now >= deadline:
+                rss = rss_mb(proc.pid)
+                break
+            if proc.poll() is not None:
+                raise RuntimeError("vehicle process exited:\n" + out.decode(errors="replace"))
+            if now - t_spawn > 60:
+                raise RuntimeError("vehicle process did not start:\n" + out.decode(errors="replace"))
+            select.select(dev.fds() + [proc.stdout.fileno()], [], [], 0.001)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        dev.close()
+    return {"first_tick_reported_s": reported, "first_tick_wall_s": ready_wall, "rss_mb": rss,
+            "periods": np.diff(np.array(arrivals))}
+
+
+def run_peer(seconds: float) -> dict:
+    t = time.monotonic()
+    p = subprocess.Popen([sys.executable, "-c", PEER_IMPORTS + "\nimport sys; print('ready', flush=True)\n"
+                          "sys.stdin.readline()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p.stdout.readline()
+    start = time.monotonic() - t
+    rss = rss_mb(p.pid)
+    p.stdin.write("\n")
+    p.stdin.flush()
+    p.wait(10)
+    q = subprocess.run([sys.executable, "-c", PEER_LOOP, str(int(seconds * 50))], capture_output=True, text=True)
+    ts = np.array([float(x) for x in q.stdout.split()])
+    return {"start_s": start, "rss_mb": rss, "periods": np.diff(ts)}
+
+
+def jitter_ms(periods: np.ndarray) -> tuple[float, float]:
+    dev = np.abs(periods - 0.02) * 1000
+    return float(np.percentile(dev, 50)), float(np.percentile(dev, 99))
+
+
+def main() -> None:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    # Warm the kernel cache first: the target is for a warm cache.
+    subprocess.run([sys.executable, "-m", "edgepilot", "warm"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                   check=True, capture_output=True)
+    busy = subprocess.Popen([sys.executable, "-c", BUSY])
+    try:
+        rows = []
+        for rep in range(2):          # interleaved: peer, ours, peer, ours
+            peer = run_peer(seconds)
+            with tempfile.TemporaryDirectory(prefix="ep-bench-") as d:
+                ours = run_ours(Path(d), seconds)
+            rows.append((peer, ours))
+    finally:
+        busy.kill()
+        busy.wait()
+    print(f"edgepilot vehicle run, 50 Hz control, warm kernel cache, one busy-loop process competing; "
+          f"{seconds:g} s per run, 2 runs each\n")
+    print(f"{'metric':44s} {'peer':>10s} {'ours':>10s} {'ratio':>7s}  target")
+    for i, (peer, ours) in enumerate(rows):
+        pj50, pj99 = jitter_ms(peer["periods"])
+        oj50, oj99 = jitter_ms(ours["periods"])
+        print(f"run {i + 1}")
+        print(f"  {'start -> ready / first control tick [s]':42s} {peer['start_s']:10.3f} "
+              f"{ours['first_tick_reported_s']:10.3f} {ours['first_tick_reported_s'] / peer['start_s']:7.2f}  < 1 s"
+              f"  (spawn -> ready line seen by parent: {ours['first_tick_wall_s']:.3f} s)")
+        print(f"  {'resident memory [MB]':42s} {peer['rss_mb']:10.1f} {ours['rss_mb']:10.1f} "
+              f"{ours['rss_mb'] / peer['rss_mb']:7.2f}  < 300 MB")
+        print(f"  {'50 Hz period jitter p50 [ms]':42s} {pj50:10.2f} {oj50:10.2f} {oj50 / max(pj50, 1e-3):7.2f}")
+        print(f"  {'50 Hz period jitter p99 [ms]':42s} {pj99:10.2f} {oj99:10.2f} {oj99 / max(pj99, 1e-3):7.2f}  < 5 ms"
+              f"  ({len(ours['periods'])} periods)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,526 @@
+"""``edgepilot gcs``: the operator's ground station, a MAVLink client of any
+vehicle (edgepilot, ArduPilot Rover, PX4).
+
+``edgepilot gcs ARGS`` calls :func:`main` with ARGS; all of the argument
+parsing lives here.  Results go to stdout, errors to stderr as one line
+``error: ...``; exit codes are in :mod:`gcs.errors` and in ``--help``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from gcs.errors import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, BadInputError, GcsError
+
+DEFAULT_ENDPOINT = "udpin:0.0.0.0:14550"
+ENV_ENDPOINT = "EDGEPILOT_GCS_CONNECT"
+
+RAW = argparse.RawDescriptionHelpFormatter
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit with EXIT_BAD_INPUT (2 is 'no heartbeat')."""
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _ex(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {l}" for l in lines) + "\n\n" + EXIT_CODES_HELP
+
+
+def _positive(v: str) -> float:
+    try:
+        f = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {v!r}") from None
+    if not f > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {v}")
+    return f
+
+
+def _sysid(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer 1..255, got {v!r}") from None
+    if not 1 <= n <= 255:
+        raise argparse.ArgumentTypeError(f"expected 1..255, got {n}")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    E = "edgepilot gcs --connect tcp:127.0.0.1:5760"
+    p = _Parser(
+        prog="edgepilot gcs", formatter_class=RAW,
+        description="Ground-station CLI: a MAVLink client of any vehicle (edgepilot, ArduPilot Rover, PX4).\n"
+                    "ENDPOINT is a pymavlink connection string: udpin:0.0.0.0:14550, udpout:HOST:PORT,\n"
+                    "tcp:HOST:PORT, tcpin:HOST:PORT or a serial device with baud, /dev/ttyUSB0,57600.",
+        epilog=_ex(f"{E} status", "edgepilot gcs --connect udpin:0.0.0.0:14550 --sysid 2 arm",
+                   f"{E} mission upload patrol.waypoints", f"{E} watch",
+                   "edgepilot gcs completion bash > ~/.local/share/bash-completion/completions/edgepilot"))
+    p.add_argument("--connect", "-c", action="append", metavar="ENDPOINT",
+                   help=f"MAVLink endpoint (default ${ENV_ENDPOINT} or {DEFAULT_ENDPOINT}); "
+                        "repeat for `watch` to watch several links")
+    p.add_argument("--sysid", type=_sysid, metavar="N",
+                   help="talk to the vehicle with this system id (default: the first vehicle heard)")
+    p.add_argument("--signing-key", metavar="FILE", help="MAVLink 2 signing key file (64 hex characters)")
+    p.add_argument("--timeout", type=_positive, default=5.0, metavar="S",
+                   help="seconds to wait for the vehicle's heartbeat (default 5)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def cmd(name, help, examples, **kw):
+        return sub.add_parser(name, help=help, description=help, formatter_class=RAW, epilog=_ex(*examples), **kw)
+
+    s = cmd("status", "print one snapshot: identity, mode, armed, GPS, position, speed, heading, battery, "
+                      "mission progress, link quality, recent STATUSTEXT", [f"{E} status", f"{E} status --json | jq .mode"])
+    s.add_argument("--json", action="store_true", help="machine-readable JSON instead of a table")
+    s.add_argument("--wait", type=_positive, default=3.0, metavar="S",
+                   help="longest time to collect telemetry (default 3)")
+    w = cmd("watch", "live dashboard of every vehicle heard (q or Esc quits); stale vehicles are greyed "
+                     "with the time since their last heartbeat",
+            [f"{E} watch", "edgepilot gcs -c udpin:0.0.0.0:14550 -c tcp:10.0.0.7:5760 watch"])
+    w.add_argument("--duration", type=_positive, metavar="S", help="stop after S seconds")
+    w.add_argument("--rate", type=_positive, default=5.0, metavar="HZ", help="screen updates per second (default 5)")
+    w.add_argument("--stale-after", type=_positive, default=3.0, metavar="S",
+                   help="grey a vehicle out after S seconds without a heartbeat (default 3)")
+    a = cmd("arm", "arm the motors", [f"{E} arm", f"{E} arm --force   # skip pre-arm checks"])
+    a.add_argument("--force", action="store_true", help="skip the vehicle's pre-arm checks (magic 21196)")
+    d = cmd("disarm", "disarm the motors", [f"{E} disarm", f"{E} disarm --force   # even while moving"])
+    d.add_argument("--force", action="store_true", help="disarm even when the vehicle refuses (moving)")
+    m = cmd("mode", "change flight mode by name (ArduPilot Rover: MANUAL HOLD LOITER AUTO RTL GUIDED ...; "
+                    "PX4: MANUAL POSCTL MISSION RTL LOITER ...)", [f"{E} mode HOLD", f"{E} mode guided"])
+    m.add_argument("name", metavar="NAME")
+    cmd("rtl", "return to launch", [f"{E} rtl"])
+    g = cmd("goto", "drive to a position in GUIDED (DO_REPOSITION)",
+            [f"{E} goto 47.3979 8.5457", f"{E} goto 47.3979 8.5457 --speed 0.8"])
+    g.add_argument("lat", type=float, metavar="LAT", help="latitude [deg]")
+    g.add_argument("lon", type=float, metavar="LON", help="longitude [deg]")
+    g.add_argument("--speed", type=_positive, metavar="M_S", help="ground speed [m/s]")
+    sp = cmd("speed", "change the target ground speed (DO_CHANGE_SPEED)", [f"{E} speed 1.0"])
+    sp.add_argument("speed", type=float, metavar="M_S", help="ground speed [m/s]")
+
+    mi = cmd("mission", "mission transfer: upload, download, start, clear, show",
+             [f"{E} mission upload patrol.waypoints", f"{E} mission download backup.plan",
+              f"{E} mission start --wait"])
+    msub = mi.add_subparsers(dest="mission_command", metavar="SUBCOMMAND", parser_class=_Parser)
+
+    def mcmd(name, help, examples):
+        return msub.add_parser(name, help=help, description=help, formatter_class=RAW, epilog=_ex(*examples))
+
+    mu = mcmd("upload", "upload a QGC WPL 110 (.waypoints/.txt) or QGroundControl .plan file; "
+                        "the file is checked completely before anything is sent",
+              [f"{E} mission upload patrol.waypoints", f"{E} mission upload survey.plan"])
+    mu.add_argument("file", metavar="FILE")
+    md = mcmd("download", "download the vehicle's mission to FILE (.plan writes JSON, anything else QGC WPL 110)",
+              [f"{E} mission download backup.waypoints", f"{E} mission download backup.plan"])
+    md.add_argument("file", metavar="FILE")
+    ms = mcmd("start", "start the mission (MISSION_START, switches to AUTO)",
+              [f"{E} mission start", f"{E} mission start --wait --wait-timeout 600"])
+    ms.add_argument("--wait", action="store_true", help="block until the last item is reached")
+    ms.add_argument("--wait-timeout", type=_positive, default=3600.0, metavar="S",
+                    help="give up waiting after S seconds (default 3600)")
+    mcmd("clear", "erase the vehicle's mission", [f"{E} mission clear"])
+    msh = mcmd("show", "download and print the mission", [f"{E} mission show", f"{E} mission show --json"])
+    msh.add_argument("--json", action="store_true")
+
+    pa = cmd("param", "parameters: list, get, set, save to / load from ArduPilot .parm files",
+             [f"{E} param list WP_", f"{E} param set WP_SPEED 1.5", f"{E} param save vehicle.parm"])
+    psub = pa.add_subparsers(dest="param_command", metavar="SUBCOMMAND", parser_class=_Parser)
+
+    def pcmd(name, help, examples):
+        return psub.add_parser(name, help=help, description=help, formatter_class=RAW, epilog=_ex(*examples))
+
+    pl = pcmd("list", "list parameters whose name contains PATTERN (or matches a glob like 'WP_*')",
+              [f"{E} param list", f"{E} param list WP_", f"{E} param list 'FS_*' --json"])
+    pl.add_argument("pattern", nargs="?", metavar="PATTERN")
+    pl.add_argument("--json", action="store_true")
+    pg = pcmd("get", "print one parameter", [f"{E} param get WP_SPEED"])
+    pg.add_argument("name", metavar="NAME")
+    pg.add_argument("--json", action="store_true")
+    pse = pcmd("set", "set a parameter and confirm the value the vehicle now holds",
+               [f"{E} param set WP_SPEED 1.5"])
+    pse.add_argument("name", metavar="NAME")
+    pse.add_argument("value", type=float, metavar="VALUE")
+    psa = pcmd("save", "write parameters to an ArduPilot .parm file (NAME VALUE per line)",
+               [f"{E} param save vehicle.parm", f"{E} param save wp.parm 'WP_*'"])
+    psa.add_argument("file", metavar="FILE")
+    psa.add_argument("pattern", nargs="?", metavar="PATTERN")
+    plo = pcmd("load", "set every parameter in a .parm file (checked completely, and every name checked "
+                       "against the vehicle, before anything is set)", [f"{E} param load vehicle.parm"])
+    plo.add_argument("file", metavar="FILE")
+
+    lo = cmd("log", "telemetry logs: record a .tlog, summarise and plot one",
+             [f"{E} log record run.tlog --duration 60", "edgepilot gcs log summary run.tlog --plot track.png"])
+    lsub = lo.add_subparsers(dest="log_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    lr = lsub.add_parser("record", help="record all MAVLink traffic from the link to a .tlog until Ctrl-C",
+                         description="record all MAVLink traffic from the link to a .tlog until Ctrl-C/SIGTERM "
+                                     "or --duration", formatter_class=RAW,
+                         epilog=_ex(f"{E} log record run.tlog", f"{E} log record run.tlog --duration 120"))
+    lr.add_argument("file", metavar="FILE.tlog")
+    lr.add_argument("--duration", type=_positive, metavar="S", help="stop after S seconds")
+    ls = lsub.add_parser("summary", help="duration, distance, modes, events and max speed of a .tlog (offline)",
+                         description="summarise a .tlog (no connection needed): duration, distance, time per "
+                                     "mode, events, max speed", formatter_class=RAW,
+                         epilog=_ex("edgepilot gcs log summary run.tlog",
+                                    "edgepilot gcs log summary run.tlog --plot track.png --json"))
+    ls.add_argument("file", metavar="FILE.tlog")
+    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--plot", metavar="OUT.png", help="draw the track to a PNG")
+
+    co = cmd("completion", "print a shell completion script", [
+        "edgepilot gcs completion bash > ~/.local/share/bash-completion/completions/edgepilot",
+        "source <(edgepilot gcs completion bash)"])
+    co.add_argument("shell", choices=["bash"], metavar="SHELL", help="bash (zsh: use bashcompinit)")
+    return p
+
+
+# --------------------------------------------------------------------------- output helpers
+def _out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+class _TransferProgress:
+    """A rich progress bar on a terminal; otherwise a line per 10 %."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = None
+        self.task = None
+        self.last_decile = -1
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
+                                console=Console(stderr=True), transient=True)
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar:
+            if self.task is None:
+                self.task = self.bar.add_task(self.label, total=total)
+            self.bar.update(self.task, completed=done, total=total)
+            return
+        decile = (10 * done) // total if total else 10
+        if decile > self.last_decile:
+            self.last_decile = decile
+            print(f"{self.label}: {done}/{total}", file=sys.stderr, flush=True)
+
+
+def _endpoints(args) -> list[str]:
+    return args.connect or [os.environ.get(ENV_ENDPOINT) or DEFAULT_ENDPOINT]
+
+
+def _connect(args, recorder=None):
+    from gcs.connection import ConnectOptions, connect, load_signing_key
+
+    eps = _endpoints(args)
+    if len(eps) > 1:
+        raise BadInputError(f"`{args.command}` talks to one vehicle: give one --connect (got {len(eps)})")
+    key = load_signing_key(args.signing_key) if args.signing_key else None
+    return connect(ConnectOptions(eps[0], args.sysid, key, args.timeout), recorder=recorder)
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, allow_nan=False, default=str), flush=True)
+
+
+# --------------------------------------------------------------------------- commands
+def do_status(args) -> int:
+    from rich.console import Console
+    from gcs.mav import mavutil
+
+    from gcs.views import status_table
+
+    M = mavutil.mavlink
+    link, v = _connect(args)
+    try:
+        for msg_id in (M.MAVLINK_MSG_ID_AUTOPILOT_VERSION, M.MAVLINK_MSG_ID_HOME_POSITION):
+            v.mav.command_long_send(v.sysid, v.compid, M.MAV_CMD_REQUEST_MESSAGE, 0, msg_id, 0, 0, 0, 0, 0, 0)
+        want = {"HEARTBEAT", "SYS_STATUS", "GPS_RAW_INT", "MISSION_CURRENT", "AUTOPILOT_VERSION"}
+        deadline = time.monotonic() + args.wait
+        while time.monotonic() < deadline and not want <= set(v.view.updated):
+            link.poll(0.1)
+        if "GLOBAL_POSITION_INT" not in v.view.updated:
+            link.pump_for(min(0.5, max(0.0, deadline - time.monotonic())))
+        if args.json:
+            _print_json(v.view.snapshot())
+        else:
+            Console(highlight=False).print(status_table(v.view))
+    finally:
+        link.close()
+    return EXIT_OK
+
+
+def do_watch(args) -> int:
+    from gcs.connection import Link, load_signing_key
+    from gcs.views import run_watch
+
+    key = load_signing_key(args.signing_key) if args.signing_key else None
+    links = []
+    try:
+        for ep in _endpoints(args):
+            links.append(Link(ep, timeout=args.timeout, signing_key=key))
+        run_watch(links, duration=args.duration, refresh_hz=args.rate, sysid=args.sysid,
+                  stale_after=args.stale_after)
+    finally:
+        for l in links:
+            l.close()
+    return EXIT_OK
+
+
+def _with_commands(args, fn) -> int:
+    from gcs.command import CommandClient
+
+    link, v = _connect(args)
+    try:
+        msg = fn(CommandClient(v), v)
+        if msg:
+            _out(msg)
+    finally:
+        link.close()
+    return EXIT_OK
+
+
+def do_mission(args) -> int:
+    from gcs.command import CommandClient
+    from gcs.formats.mission import command_name, load_mission, save_mission
+    from gcs.mission import MissionClient, to_wire
+
+    sc = args.mission_command
+    if sc is None:
+        raise BadInputError("mission: expected a SUBCOMMAND (upload, download, start, clear, show)")
+    mission = load_mission(args.file) if sc == "upload" else None    # refuse bad files before connecting
+    link, v = _connect(args)
+    try:
+        mc = MissionClient(v)
+        if sc == "upload":
+            with _TransferProgress("mission upload") as prog:
+                n = mc.upload(mission, prog)
+            _out(f"uploaded {len(mission.items)} mission items ({n} with home) to sysid {v.sysid}")
+        elif sc == "download":
+            with _TransferProgress("mission download") as prog:
+                m = mc.download_mission(prog)
+            save_mission(m, args.file, v.autopilot, v.mav_type)
+            _out(f"downloaded {len(m.items)} mission items from sysid {v.sysid} to {args.file}")
+        elif sc == "start":
+            CommandClient(v).mission_start()
+            _out(f"mission started on sysid {v.sysid}")
+            if args.wait:
+                total = len(to_wire(mc.download_mission(), mc.home_in_mission)) - 1
+
+                def shown(seq):
+                    print(f"mission: item {seq}/{total}", file=sys.stderr, flush=True)
+
+                mc.wait_complete(total, args.wait_timeout, shown)
+                _out(f"mission complete (item {total} reached)")
+        elif sc == "clear":
+            mc.clear()
+            _out(f"mission cleared on sysid {v.sysid}")
+        elif sc == "show":
+            with _TransferProgress("mission download") as prog:
+                m = mc.download_mission(prog)
+            cur = v.view.mission_seq
+            rows = []
+            base = 1 if mc.home_in_mission else 0
+            if m.home is not None:
+                rows.append((0, m.home))
+            rows += [(i + base, it) for i, it in enumerate(m.items)]
+            if args.json:
+                _print_json({"sysid": v.sysid, "current": cur, "items": [
+                    {"seq": s, "command": command_name(it.command), "frame": it.frame,
+                     "params": [None if p != p else p for p in it.params], "lat": it.x, "lon": it.y, "alt": it.z,
+                     "autocontinue": it.autocontinue, "home": s == 0 and m.home is not None} for s, it in rows]})
+            else:
+                from rich.console import Console
+                from rich.table import Table
+
+                t = Table(title=f"mission on sysid {v.sysid}: {len(m.items)} items")
+                for col in ("", "seq", "command", "lat", "lon", "alt", "p1", "p2", "p3", "p4"):
+                    t.add_column(col, justify="right" if col not in ("", "command") else "left")
+                for s, it in rows:
+                    mark = "H" if (s == 0 and m.home is not None) else (">" if s == cur else "")
+                    t.add_row(mark, str(s), command_name(it.command), f"{it.x:.7f}", f"{it.y:.7f}", f"{it.z:g}",
+                              *(f"{p:g}" for p in it.params))
+                Console(highlight=False).print(t)
+    finally:
+        link.close()
+    return EXIT_OK
+
+
+def do_param(args) -> int:
+    from gcs.errors import FileFormatError
+    from gcs.formats.parm import format_value, load_parm, save_parm
+    from gcs.param import ParamClient
+
+    sc = args.param_command
+    if sc is None:
+        raise BadInputError("param: expected a SUBCOMMAND (list, get, set, save, load)")
+    wanted = load_parm(args.file) if sc == "load" else None     # refuse bad files before connecting
+    link, v = _connect(args)
+    try:
+        pc = ParamClient(v)
+        if sc == "list":
+            with _TransferProgress("param list") as prog:
+                ps = pc.list(args.pattern, prog)
+            if args.json:
+                _print_json({p.name: p.value for p in ps})
+            else:
+                width = max((len(p.name) for p in ps), default=0)
+                for p in ps:
+                    _out(f"{p.name:<{width}} {format_value(p.value)}")
+        elif sc == "get":
+            p = pc.get(args.name)
+            _out(json.dumps({p.name: p.value}) if args.json else f"{p.name} {format_value(p.value)}")
+        elif sc == "set":
+            p = pc.set(args.name, args.value)
+            _out(f"{p.name} {format_value(p.value)}")
+        elif sc == "save":
+            with _TransferProgress("param list") as prog:
+                ps = pc.list(args.pattern, prog)
+            save_parm({p.name: p.value for p in ps}, args.file,
+                      header=f"{len(ps)} parameters from sysid {v.sysid} ({v.view.mode})")
+            _out(f"saved {len(ps)} parameters to {args.file}")
+        elif sc == "load":
+            with _TransferProgress("param list") as prog:
+                have = pc.fetch_all(prog)
+            text = Path(args.file).read_text().splitlines()
+            for name in wanted:
+                if name not in have:
+                    line = next((i for i, l in enumerate(text, 1) if l.split("#")[0].replace(",", " ").split()[:1]
+                                 == [name]), None)
+                    raise FileFormatError(args.file, line, f"{name}: the vehicle (sysid {v.sysid}) has no such "
+                                                           "parameter; nothing was set")
+            changed = 0
+            for name, value in wanted.items():
+                cur = have[name]
+                if abs(cur.value - value) <= 1e-6 * max(1.0, abs(value)):
+                    continue
+                pc.set(name, value, current=cur)
+                changed += 1
+                _out(f"{name} {format_value(cur.value)} -> {format_value(value)}")
+            _out(f"loaded {args.file}: {changed} changed, {len(wanted) - changed} already equal")
+    finally:
+        link.close()
+    return EXIT_OK
+
+
+def do_log(args) -> int:
+    sc = args.log_command
+    if sc is None:
+        raise BadInputError("log: expected a SUBCOMMAND (record, summary)")
+    if sc == "summary":
+        from gcs.tlog import plot_track, summarize
+
+        s = summarize(args.file, args.sysid)
+        if args.plot:
+            plot_track(s, args.plot)
+        if args.json:
+            d = s.as_dict()
+            if args.plot:
+                d["plot"] = args.plot
+            _print_json(d)
+            return EXIT_OK
+        _out(f"file             {s.path}")
+        _out(f"vehicle          sysid {s.sysid}, {s.messages} messages")
+        _out(f"duration         {s.duration_s:.1f} s")
+        _out(f"distance         {s.distance_m:.1f} m")
+        _out(f"max speed        {s.max_speed_m_s:.2f} m/s")
+        _out("modes            " + ", ".join(f"{k} {v:.1f} s" for k, v in s.mode_time_s.items()))
+        _out(f"events           {len(s.events)}")
+        for t, e in s.events:
+            _out(f"  {t:8.1f} s  {e}")
+        if args.plot:
+            _out(f"plot             {args.plot}")
+        return EXIT_OK
+    # record
+    from gcs.connection import TlogRecorder
+
+    rec = TlogRecorder(args.file)
+    try:
+        link, v = _connect(args, recorder=rec)
+        _out(f"recording sysid {v.sysid} on {link.endpoint} to {args.file} "
+             f"({'for %g s' % args.duration if args.duration else 'until Ctrl-C'})")
+        t_end = None if args.duration is None else time.monotonic() + args.duration
+        try:
+            while t_end is None or time.monotonic() < t_end:
+                link.poll(0.1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            link.close()
+    finally:
+        rec.close()
+    _out(f"recorded {rec.messages} messages ({rec.bytes} bytes) to {args.file}")
+    return EXIT_OK
+
+
+def do_simple(args) -> int:
+    c = args.command
+    if c == "arm":
+        return _with_commands(args, lambda cc, v: (cc.arm(args.force), f"armed sysid {v.sysid}")[1])
+    if c == "disarm":
+        return _with_commands(args, lambda cc, v: (cc.disarm(args.force), f"disarmed sysid {v.sysid}")[1])
+    if c == "mode":
+        return _with_commands(args, lambda cc, v: (cc.set_mode(args.name), f"mode {args.name.upper()} on sysid {v.sysid}")[1])
+    if c == "rtl":
+        return _with_commands(args, lambda cc, v: (cc.rtl(), f"returning to launch (sysid {v.sysid})")[1])
+    if c == "goto":
+        return _with_commands(args, lambda cc, v: (cc.goto(args.lat, args.lon, args.speed),
+                                                   f"going to {args.lat:.7f}, {args.lon:.7f} (sysid {v.sysid})")[1])
+    if c == "speed":
+        return _with_commands(args, lambda cc, v: (cc.speed(args.speed), f"speed {args.speed:g} m/s (sysid {v.sysid})")[1])
+    raise BadInputError(f"unknown command {c!r}")
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    if args.command == "completion":
+        from gcs.completion import bash_script
+
+        sys.stdout.write(bash_script(parser))
+        return EXIT_OK
+    old = None
+    try:
+        old = signal.signal(signal.SIGTERM, _sigterm)
+    except ValueError:
+        pass   # not the main thread (tests calling main directly)
+    try:
+        handler = {"status": do_status, "watch": do_watch, "mission": do_mission, "param": do_param,
+                   "log": do_log}.get(args.command, do_simple)
+        return handler(args)
+    except GcsError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"error: interrupted during `{args.command}`", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)

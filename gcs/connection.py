@@ -1,0 +1,283 @@
+"""The MAVLink link to the vehicle(s): opening an endpoint, our ground-station
+heartbeat, receiving into the :class:`~gcs.telemetry.Fleet`, and choosing
+the vehicle to talk to by system id.
+
+Endpoints are pymavlink connection strings: ``udpin:0.0.0.0:14550``,
+``udp:HOST:PORT`` (listen), ``udpout:HOST:PORT``, ``tcp:HOST:PORT``,
+``tcpin:HOST:PORT``, serial ``/dev/ttyUSB0,57600`` (or ``serial:DEV:BAUD``).
+Single-threaded: every wait pumps the link, so heartbeats go out and
+telemetry stays current while a command waits for its ACK.
+"""
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from gcs.mav import mavutil
+
+from gcs.errors import BadInputError, NoLinkError
+from gcs.telemetry import Fleet, VehicleView
+
+M = mavutil.mavlink
+#: MAV_COMP_ID_MISSIONPLANNER: the component id ground stations use.
+GCS_COMPID = 190
+GCS_SYSID = 255
+HEARTBEAT_PERIOD_S = 1.0
+
+Predicate = Callable[[object], bool]
+
+
+def load_signing_key(path: str | Path) -> bytes:
+    """A MAVLink 2 signing key file: 64 hex characters (32 bytes)."""
+    p = Path(path)
+    try:
+        text = p.read_text().strip()
+    except OSError as e:
+        raise BadInputError(f"--signing-key {p}: cannot read: {e.strerror or e}") from None
+    if len(text) != 64:
+        raise BadInputError(f"--signing-key {p}: expected 64 hex characters (32 bytes), got {len(text)} characters")
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise BadInputError(f"--signing-key {p}: expected 64 hex characters, found a non-hex character") from None
+
+
+def _endpoint_hint(endpoint: str) -> str:
+    e = endpoint.lower()
+    if e.startswith("tcp:"):
+        return "check the vehicle is running and serving MAVLink on that TCP address (e.g. its --mavlink tcpin:...)"
+    if e.startswith(("udpin:", "udp:")):
+        return "check the vehicle sends MAVLink to this UDP port (its udpout address) and no firewall drops it"
+    if e.startswith("udpout:"):
+        return "check the vehicle listens on that UDP address (its udpin port)"
+    if e.startswith("tcpin:"):
+        return "check the vehicle connects to this TCP port"
+    return "check the cable/radio, the device name and the baud rate"
+
+
+class Link:
+    """One open MAVLink connection.  ``recorder(msg, raw_bytes)`` (optional)
+    sees every received message, for tlog recording."""
+
+    def __init__(self, endpoint: str, *, timeout: float = 5.0, signing_key: bytes | None = None,
+                 source_system: int = GCS_SYSID, source_component: int = GCS_COMPID,
+                 recorder: Callable[[object], None] | None = None):
+        self.endpoint = endpoint
+        self.signing_key = signing_key
+        self.fleet = Fleet()
+        self.recorder = recorder
+        self.bad_data = 0
+        self._next_hb = 0.0
+        self._listeners: list[Callable[[object], None]] = []
+        kwargs = {}
+        if endpoint.lower().startswith("tcp:"):
+            # pymavlink retries a refused TCP connect once a second.
+            kwargs["retries"] = max(0, int(timeout) - 1)
+        try:
+            self.conn = mavutil.mavlink_connection(endpoint, source_system=source_system,
+                                                   source_component=source_component, autoreconnect=False,
+                                                   **kwargs)
+        except Exception as e:   # socket, serial and parse errors all end here
+            reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+            raise NoLinkError(f"cannot open MAVLink endpoint {endpoint}: {reason}; {_endpoint_hint(endpoint)}") from None
+        self.conn.mav.robust_parsing = True
+        if signing_key is not None:
+            self.conn.setup_signing(signing_key, sign_outgoing=True)
+        self.send_heartbeat()
+
+    # ------------------------------------------------------------------ sending
+    @property
+    def mav(self):
+        return self.conn.mav
+
+    def send_heartbeat(self) -> None:
+        try:
+            self.conn.mav.heartbeat_send(M.MAV_TYPE_GCS, M.MAV_AUTOPILOT_INVALID, 0, 0, M.MAV_STATE_ACTIVE)
+        except OSError:
+            pass   # a UDP peer not there yet; the next one will try again
+        self._next_hb = time.monotonic() + HEARTBEAT_PERIOD_S
+
+    def add_listener(self, fn: Callable[[object], None]) -> None:
+        self._listeners.append(fn)
+
+    # ------------------------------------------------------------------ receiving
+    def poll(self, timeout: float = 0.0) -> list:
+        """Wait up to ``timeout`` s for data, then handle everything received.
+        Returns the messages (any sysid)."""
+        now = time.monotonic()
+        if now >= self._next_hb:
+            self.send_heartbeat()
+        out = self._drain()
+        if out or timeout <= 0:
+            return out
+        self.conn.select(min(timeout, max(0.0, self._next_hb - time.monotonic()) + 0.001))
+        return self._drain()
+
+    def _drain(self) -> list:
+        out = []
+        for _ in range(1000):
+            try:
+                m = self.conn.recv_msg()
+            except (OSError, ConnectionError):
+                break
+            if m is None:
+                break
+            t = m.get_type()
+            if t == "BAD_DATA":
+                self.bad_data += 1
+                continue
+            now = time.monotonic()
+            if self.recorder is not None:
+                self.recorder(m)
+            self.fleet.update(m, now)
+            for fn in self._listeners:
+                fn(m)
+            out.append(m)
+        return out
+
+    def wait(self, pred: Predicate, timeout: float) -> object | None:
+        """The first message (any sysid) for which ``pred`` is true, or None."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            for m in self.poll(max(0.0, min(remaining, 0.1))):
+                if pred(m):
+                    return m
+            if remaining <= 0:
+                return None
+
+    def pump_for(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            self.poll(min(remaining, 0.1))
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+
+    # ------------------------------------------------------------------ vehicles
+    def wait_vehicle(self, sysid: int | None = None, timeout: float = 5.0) -> "Vehicle":
+        """Wait for a vehicle heartbeat (``sysid`` if given, else the first
+        vehicle heard).  Raises NoLinkError naming the endpoint."""
+
+        def is_vehicle(m) -> bool:
+            return (m.get_type() == "HEARTBEAT" and m.type != M.MAV_TYPE_GCS
+                    and m.autopilot != M.MAV_AUTOPILOT_INVALID
+                    and (sysid is None or m.get_srcSystem() == sysid))
+
+        hb = self.wait(is_vehicle, timeout)
+        if hb is None:
+            who = f"vehicle sysid {sysid}" if sysid is not None else "any vehicle"
+            others = sorted(s for s in self.fleet.vehicles if s != sysid)
+            heard = f" (heard only sysid {', '.join(map(str, others))}; check --sysid)" if others else ""
+            signing = "; check the vehicle uses the same --signing-key" if self.signing_key else ""
+            raise NoLinkError(f"no heartbeat from {who} on {self.endpoint} within {timeout:g} s{heard}; "
+                              f"{_endpoint_hint(self.endpoint)}{signing}")
+        v = Vehicle(self, hb.get_srcSystem(), hb.get_srcComponent())
+        v.request_streams()
+        return v
+
+
+class Vehicle:
+    """The vehicle a command talks to: its ids and its telemetry view."""
+
+    def __init__(self, link: Link, sysid: int, compid: int):
+        self.link = link
+        self.sysid = sysid
+        self.compid = compid
+
+    @property
+    def view(self) -> VehicleView:
+        return self.link.fleet.vehicles[self.sysid]
+
+    @property
+    def mav(self):
+        return self.link.mav
+
+    @property
+    def autopilot(self) -> int:
+        return self.view.autopilot
+
+    @property
+    def mav_type(self) -> int:
+        return self.view.mav_type
+
+    @property
+    def is_px4(self) -> bool:
+        return self.autopilot == M.MAV_AUTOPILOT_PX4
+
+    def from_me(self, m) -> bool:
+        return m.get_srcSystem() == self.sysid
+
+    def to_us(self, m) -> bool:
+        ts = getattr(m, "target_system", None)
+        return ts in (None, 0, self.link.conn.mav.srcSystem)
+
+    def wait(self, types: str | Iterable[str], cond: Predicate = lambda m: True, timeout: float = 2.0):
+        """The next message of ``types`` from this vehicle addressed to us
+        (or broadcast) that satisfies ``cond``; None on timeout."""
+        tset = {types} if isinstance(types, str) else set(types)
+        return self.link.wait(lambda m: m.get_type() in tset and self.from_me(m) and self.to_us(m) and cond(m),
+                              timeout)
+
+    def request_streams(self, rate_hz: int = 4) -> None:
+        """Ask for telemetry as MAVProxy does (ArduPilot needs it on a new
+        link; PX4 streams by default and ignores it)."""
+        if self.is_px4:
+            return
+        try:
+            self.mav.request_data_stream_send(self.sysid, self.compid, M.MAV_DATA_STREAM_ALL, rate_hz, 1)
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------------- tlog
+class TlogRecorder:
+    """Writes every received message as a ``.tlog`` record: an 8-byte
+    big-endian microsecond UNIX timestamp, then the raw MAVLink frame (the
+    format MAVProxy writes and ``mavlogdump.py`` reads)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.f = open(self.path, "wb")
+        except OSError as e:
+            raise BadInputError(f"{self.path}: cannot write the tlog: {e.strerror or e}") from None
+        self.messages = 0
+        self.bytes = 0
+
+    def __call__(self, m) -> None:
+        buf = m.get_msgbuf()
+        if not buf:
+            return
+        rec = struct.pack(">Q", int(time.time() * 1e6)) + bytes(buf)
+        self.f.write(rec)
+        self.messages += 1
+        self.bytes += len(rec)
+
+    def close(self) -> None:
+        self.f.flush()
+        self.f.close()
+
+
+@dataclass
+class ConnectOptions:
+    endpoint: str
+    sysid: int | None = None
+    signing_key: bytes | None = None
+    timeout: float = 5.0
+
+
+def connect(opts: ConnectOptions, recorder=None) -> tuple[Link, Vehicle]:
+    link = Link(opts.endpoint, timeout=opts.timeout, signing_key=opts.signing_key, recorder=recorder)
+    try:
+        v = link.wait_vehicle(opts.sysid, opts.timeout)
+    except Exception:
+        link.close()
+        raise
+    return link, v

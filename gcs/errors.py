@@ -1,0 +1,83 @@
+"""Errors the ground station reports to operators, each with its exit code.
+
+Every failure an operator can meet ends as one of these, printed as a single
+line on stderr; ``gcs.cli`` maps it to the process exit code documented in
+``edgepilot gcs --help``.
+"""
+from __future__ import annotations
+
+EXIT_OK = 0
+#: The vehicle answered and refused (MAV_RESULT / MAV_MISSION_RESULT not accepted),
+#: or an operation ended without doing what was asked.
+EXIT_REFUSED = 1
+#: No vehicle heartbeat within the timeout, or the endpoint could not be opened.
+EXIT_NO_LINK = 2
+#: Bad input: a malformed mission/parm/tlog file or a bad argument; nothing was sent.
+EXIT_BAD_INPUT = 3
+#: The vehicle was heard but stopped answering in the middle of an operation.
+EXIT_TIMEOUT = 4
+#: Interrupted by the operator (Ctrl-C / SIGTERM) in the middle of an operation.
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES_HELP = (
+    "exit codes:\n"
+    f"  {EXIT_OK}    success\n"
+    f"  {EXIT_REFUSED}    the vehicle refused (MAV_RESULT / mission result printed with its STATUSTEXT reason)\n"
+    f"  {EXIT_NO_LINK}    no heartbeat from the vehicle within --timeout, or the endpoint could not be opened\n"
+    f"  {EXIT_BAD_INPUT}    bad usage or a malformed mission/parm/tlog file (nothing was sent)\n"
+    f"  {EXIT_TIMEOUT}    the vehicle stopped answering mid-operation (no ACK / transfer stalled)\n"
+    f"  {EXIT_INTERRUPTED}  interrupted by Ctrl-C or SIGTERM\n"
+)
+
+
+class GcsError(Exception):
+    """Base: ``str(e)`` is the one-line message, ``exit_code`` the process status."""
+
+    exit_code = EXIT_REFUSED
+
+
+class NoLinkError(GcsError):
+    exit_code = EXIT_NO_LINK
+
+
+class BadInputError(GcsError):
+    exit_code = EXIT_BAD_INPUT
+
+
+class FileFormatError(BadInputError):
+    """A malformed input file; names the file, the line (or JSON path) and the problem."""
+
+    def __init__(self, path: str, where: str | int | None, problem: str):
+        self.path = str(path)
+        self.where = where
+        self.problem = problem
+        loc = f"{self.path}:{where}" if isinstance(where, int) else (
+            f"{self.path} ({where})" if where else self.path)
+        super().__init__(f"{loc}: {problem}")
+
+
+class RefusedError(GcsError):
+    """The vehicle answered with a refusal; ``result`` is the MAVLink enum name."""
+
+    exit_code = EXIT_REFUSED
+
+    def __init__(self, what: str, result: str, reasons: list[str] | None = None):
+        self.what = what
+        self.result = result
+        self.reasons = list(reasons or [])
+        msg = f"{what} refused by the vehicle: {result}"
+        if self.reasons:
+            msg += " — " + "; ".join(self.reasons)
+        super().__init__(msg)
+
+
+class NoAnswerError(GcsError):
+    """The vehicle stopped answering in the middle of an operation."""
+
+    exit_code = EXIT_TIMEOUT
+
+
+class OperatorInterrupt(GcsError):
+    """Ctrl-C or SIGTERM in the middle of an operation."""
+
+    exit_code = EXIT_INTERRUPTED

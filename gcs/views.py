@@ -1,0 +1,180 @@
+"""Terminal views: the ``status`` table and the ``watch`` dashboard.
+
+Both render a :class:`~gcs.telemetry.VehicleView` with rich.  The
+dashboard is a pure function of the fleet and the time (``render_dashboard``)
+so tests can render it into a recording Console; ``watch`` wraps it in a
+rich Live display with keyboard handling.
+"""
+from __future__ import annotations
+
+import os
+import select
+import sys
+import time
+from typing import Callable
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from gcs.telemetry import STALE_AFTER_S, VehicleView
+
+
+def _f(v, fmt: str, unit: str = "") -> str:
+    return "-" if v is None else f"{v:{fmt}}{unit}"
+
+
+def _rows(v: VehicleView, now: float) -> list[tuple[str, str]]:
+    s = v.snapshot(now)
+    age = s["link"]["heartbeat_age_s"]
+    mission = "-"
+    if v.mission_seq is not None:
+        total = v.mission_total
+        mission = f"item {v.mission_seq}" + (f"/{total}" if total is not None else "")
+        if v.mission_state is not None:
+            mission += f"  {v.mission_state_name}"
+    return [
+        ("vehicle", f"sysid {v.sysid} comp {v.compid}  {s['autopilot']} {s['vehicle_type']}"
+                    + (f" {s['firmware_version']}" if s["firmware_version"] else "")),
+        ("mode", v.mode),
+        ("armed", "ARMED" if v.armed else "disarmed"),
+        ("gps", f"{v.fix_name}  {_f(v.satellites, 'd')} sats" + (f"  ±{v.hacc:.2f} m" if v.hacc else "")),
+        ("position", "-" if v.lat is None else f"{v.lat:.7f}, {v.lon:.7f}"),
+        ("speed", _f(v.groundspeed, ".2f", " m/s")),
+        ("heading", _f(v.heading, ".0f", "°")),
+        ("battery", f"{_f(v.battery_voltage, '.2f', ' V')}  {_f(v.battery_remaining, 'd', ' %')}"),
+        ("mission", mission),
+        ("link", f"heartbeat {_f(age, '.1f', ' s')} ago  loss {v.loss_percent():.1f} %  "
+                 f"{v.rx_rate(now):.0f} msg/s"),
+    ]
+
+
+def status_table(v: VehicleView, now: float | None = None, texts: int = 5) -> Group:
+    now = time.monotonic() if now is None else now
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    for k, val in _rows(v, now):
+        t.add_row(k, val)
+    recent = list(v.statustexts)[-texts:]
+    parts = [t]
+    if recent:
+        parts.append(Text("recent messages:", style="bold"))
+        for st in recent:
+            parts.append(Text(f"  [{st.severity_name}] {st.text}"))
+    return Group(*parts)
+
+
+def vehicle_panel(v: VehicleView, now: float, stale_after: float = STALE_AFTER_S) -> Panel:
+    """One vehicle's box.  A vehicle silent for ``stale_after`` s is drawn
+    greyed with LINK LOST and the time since its last heartbeat."""
+    stale = v.stale(now, stale_after)
+    t = Table(show_header=False, box=None, pad_edge=False, expand=True)
+    t.add_column(style="dim bold" if stale else "bold", width=9, no_wrap=True)
+    t.add_column(style="dim" if stale else "", ratio=1)
+    for k, val in _rows(v, now):
+        if k == "armed" and not stale:
+            t.add_row(k, Text(val, style="bold red" if v.armed else "green"))
+        else:
+            t.add_row(k, val)
+    texts = list(v.statustexts)[-3:]
+    for st in texts:
+        t.add_row("msg", Text(f"[{st.severity_name}] {st.text}",
+                              style="dim" if stale else ("yellow" if st.severity <= 4 else "")))
+    age = v.heartbeat_age(now)
+    if stale:
+        title = Text(f"sysid {v.sysid}  LINK LOST — no heartbeat for {age:.1f} s" if age is not None
+                     else f"sysid {v.sysid}  LINK LOST", style="bold red")
+    else:
+        title = Text(f"sysid {v.sysid}  {v.mode}  {'ARMED' if v.armed else 'disarmed'}", style="bold")
+    return Panel(t, title=title, border_style="red" if stale else "green")
+
+
+def render_dashboard(vehicles: list[VehicleView], now: float, endpoints: list[str],
+                     stale_after: float = STALE_AFTER_S) -> Group:
+    header = Text(f"edgepilot gcs watch — {', '.join(endpoints)} — {len(vehicles)} vehicle(s)   "
+                  "q: quit", style="bold")
+    if not vehicles:
+        return Group(header, Text("waiting for a vehicle heartbeat ...", style="yellow"))
+    return Group(header, *(vehicle_panel(v, now, stale_after) for v in sorted(vehicles, key=lambda x: x.sysid)))
+
+
+class KeyReader:
+    """Single keys from a terminal stdin (cbreak mode), restored on exit.
+    Does nothing when stdin is not a terminal."""
+
+    def __init__(self):
+        self.fd = None
+        self.old = None
+        try:
+            if sys.stdin.isatty():
+                import termios
+                import tty
+
+                self.fd = sys.stdin.fileno()
+                self.old = termios.tcgetattr(self.fd)
+                tty.setcbreak(self.fd)
+        except (OSError, ValueError, ImportError):
+            self.fd = None
+
+    def read(self) -> str | None:
+        if self.fd is None:
+            return None
+        r, _, _ = select.select([self.fd], [], [], 0)
+        if not r:
+            return None
+        try:
+            return os.read(self.fd, 1).decode(errors="replace")
+        except OSError:
+            return None
+
+    def close(self) -> None:
+        if self.fd is not None and self.old is not None:
+            import termios
+
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.old)
+
+
+def run_watch(links, duration: float | None = None, refresh_hz: float = 5.0,
+              console: Console | None = None, sysid: int | None = None, stale_after: float = STALE_AFTER_S,
+              should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Live dashboard over one or more Links until q/Esc/Ctrl-C, ``duration``
+    or ``should_stop``.  Returns the number of vehicles seen."""
+    from rich.live import Live
+
+    console = console or Console()
+    endpoints = [l.endpoint for l in links]
+    keys = KeyReader()
+    t_end = None if duration is None else time.monotonic() + duration
+    period = 1.0 / refresh_hz
+
+    def vehicles():
+        out = {}
+        for l in links:
+            for s, v in l.fleet.vehicles.items():
+                if sysid is None or s == sysid:
+                    out.setdefault(s, v)
+        return list(out.values())
+
+    try:
+        with Live(render_dashboard(vehicles(), time.monotonic(), endpoints, stale_after), console=console,
+                  refresh_per_second=refresh_hz, transient=False, auto_refresh=False) as live:
+            next_draw = 0.0
+            while True:
+                for l in links:
+                    l.poll(0.02 if len(links) > 1 else min(period, 0.05))
+                k = keys.read()
+                if k in ("q", "Q", "\x1b", "\x03"):
+                    break
+                now = time.monotonic()
+                if now >= next_draw:
+                    live.update(render_dashboard(vehicles(), now, endpoints, stale_after), refresh=True)
+                    next_draw = now + period
+                if (t_end is not None and now >= t_end) or should_stop():
+                    break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        keys.close()
+    return len(vehicles())

@@ -1,0 +1,358 @@
+"""End to end: a real ``edgepilot sitl run --realtime`` subprocess, driven
+only through ``edgepilot gcs`` commands (each a real subprocess)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gcs.formats.mission import Mission, MissionItem, format_wpl, load_mission
+from sim.realtime import free_port, spawn, stop
+from vehicle.geo import LocalFrame
+
+REPO = Path(__file__).resolve().parent.parent
+SPEEDUP = 8.0
+YARD = LocalFrame(47.397742, 8.545594)        # configs/scenarios/ugv_yard.toml origin
+ENV = dict(os.environ, PYTHONPATH=str(REPO) + (os.pathsep + os.environ["PYTHONPATH"]
+                                                 if os.environ.get("PYTHONPATH") else ""),
+           PYTHONUNBUFFERED="1")
+
+
+def gcs(*args, timeout: float = 30.0) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgepilot", "gcs", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO, env=ENV)
+
+
+def gcs_popen(*args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edgepilot", "gcs", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO, env=ENV)
+
+
+def ok(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 0, f"rc {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    return r.stdout
+
+
+def yard_mission(points, home=(4.0, 4.0)) -> Mission:
+    """Waypoints given in the yard's ENU metres."""
+    hlat, hlon = YARD.to_geo(*home)
+    items = []
+    for x, y in points:
+        lat, lon = YARD.to_geo(x, y)
+        items.append(MissionItem(command=16, frame=3, x=round(lat, 7), y=round(lon, 7)))
+    return Mission(items=tuple(items), home=MissionItem(command=16, frame=0, x=round(hlat, 7), y=round(hlon, 7)))
+
+
+SHORT = yard_mission([(6.0, 9.0), (5.0, 14.0)])
+
+
+def write_mission(path: Path, m: Mission) -> Path:
+    path.write_text(format_wpl(m))
+    return path
+
+
+@pytest.fixture(scope="module")
+def sitl(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gcs_sitl")
+    tcp, udp = free_port("tcp"), free_port("udp")
+    p = spawn("ugv_yard", [f"tcpin:127.0.0.1:{tcp}", f"udpout:127.0.0.1:{udp}"], SPEEDUP,
+              ["--params", str(d / "vehicle.parm")])
+    try:
+        yield {"ep": f"tcp:127.0.0.1:{tcp}", "udp": udp, "dir": d, "proc": p}
+    finally:
+        stop(p)
+
+
+# ----------------------------------------------------------------------------- link errors
+def test_no_heartbeat_exits_2_naming_the_endpoint():
+    port = free_port("udp")
+    t0 = time.monotonic()
+    r = gcs("--connect", f"udpin:127.0.0.1:{port}", "--timeout", "1", "status")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: no heartbeat from any vehicle on udpin:127.0.0.1:") and "within 1 s" in lines[0]
+    assert "check" in lines[0]
+    assert time.monotonic() - t0 < 15
+
+    r = gcs("--connect", f"tcp:127.0.0.1:{free_port('tcp')}", "--timeout", "1", "arm")
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: cannot open MAVLink endpoint tcp:127.0.0.1:") and "check" in r.stderr
+
+
+def test_malformed_files_are_refused_before_connecting(tmp_path):
+    # The endpoint does not exist: exit 3 (not 2) proves nothing was even connected.
+    dead = f"tcp:127.0.0.1:{free_port('tcp')}"
+    bad = tmp_path / "bad.waypoints"
+    bad.write_text(format_wpl(SHORT).replace("\t3\t16\t", "\t3\t9999\t", 1))
+    r = gcs("-c", dead, "mission", "upload", str(bad))
+    assert r.returncode == 3
+    assert f"{bad}:3: unknown MAV_CMD 9999" in r.stderr
+    badparm = tmp_path / "bad.parm"
+    badparm.write_text("WP_SPEED 1.0\nWP_RADIUS one\n")
+    r = gcs("-c", dead, "param", "load", str(badparm))
+    assert r.returncode == 3 and f"{badparm}:2: WP_RADIUS: value 'one' is not a number" in r.stderr
+    r = gcs("-c", dead, "--sysid", "300", "status")
+    assert r.returncode == 3 and "--sysid" in r.stderr
+
+
+# ----------------------------------------------------------------------------- the operator's day
+def test_mission_upload_run_download_and_tlog(sitl, tmp_path):
+    ep = sitl["ep"]
+    f = write_mission(tmp_path / "patrol.waypoints", SHORT)
+    out = ok(gcs("-c", ep, "mission", "upload", str(f)))
+    assert "uploaded 2 mission items" in out
+    # The download is the file, byte for byte, except home (item 0), which the
+    # vehicle keeps as its own, as ArduPilot does.
+    back = tmp_path / "back.waypoints"
+    ok(gcs("-c", ep, "mission", "download", str(back)))
+    sent, got = f.read_text().splitlines(), back.read_text().splitlines()
+    assert len(sent) == len(got) == 4
+    assert got[0] == sent[0] and got[2:] == sent[2:]
+    assert got[1].split("\t")[3] == "16"
+    plan = tmp_path / "back.plan"
+    ok(gcs("-c", ep, "mission", "download", str(plan)))
+    assert load_mission(plan).same_as(SHORT)
+
+    tlog = tmp_path / "run.tlog"
+    rec = gcs_popen("-c", ep, "log", "record", str(tlog))
+    try:
+        assert "recording sysid 1" in rec.stdout.readline()
+        ok(gcs("-c", ep, "arm"))
+        r = gcs("-c", ep, "mission", "start", "--wait", "--wait-timeout", "25", timeout=40)
+        assert "mission complete (item 2 reached)" in ok(r)
+        assert "mission: item 2/2" in r.stderr
+        st = json.loads(ok(gcs("-c", ep, "status", "--json")))
+        assert st["armed"] is True and st["mission"]["state"] == "COMPLETE" and st["mission"]["current"] == 2
+        assert st["gps"]["fix"] == "3D" and st["link"]["stale"] is False
+        assert st["firmware_version"] == "0.1.0" and st["vehicle_type"] == "GROUND_ROVER"
+        # Arrived near the last waypoint.
+        x, y = YARD.to_local(st["position"]["lat"], st["position"]["lon"])
+        assert abs(x - 5.0) < 1.5 and abs(y - 14.0) < 1.5
+        ok(gcs("-c", ep, "disarm"))
+        # The recorder sees the disarm in the vehicle's next 1 Hz heartbeat
+        # (another process; there is no event to wait on from here).
+        time.sleep(1.3)
+    finally:
+        rec.send_signal(signal.SIGINT)
+        rec_out, rec_err = rec.communicate(timeout=15)
+    assert rec.returncode == 0, rec_err
+    assert "recorded" in rec_out
+    # Download again: the items are unchanged (home is now where the vehicle armed, as ArduPilot).
+    again = tmp_path / "again.waypoints"
+    ok(gcs("-c", ep, "mission", "download", str(again)))
+    assert load_mission(again).same_as(SHORT, compare_home=False)
+
+    png = tmp_path / "track.png"
+    s = json.loads(ok(gcs("log", "summary", str(tlog), "--json", "--plot", str(png))))
+    assert s["sysid"] == 1 and s["duration_s"] > 1.0
+    assert 8.0 < s["distance_m"] < 30.0            # ~10.5 m of waypoints plus turning
+    assert s["max_speed_m_s"] > 0.3 and "AUTO" in s["modes"], s
+    events = [e["text"] for e in s["events"]]
+    assert "armed" in events and "disarmed" in events and "waypoint 2 reached" in events
+    assert any(e.endswith("-> AUTO") for e in events)
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    text = ok(gcs("log", "summary", str(tlog)))
+    assert "distance" in text and "max speed" in text and "AUTO" in text
+
+
+def test_goto_speed_rtl_and_mode(sitl):
+    ep = sitl["ep"]
+    # A slow return keeps the vehicle in RTL long enough to be seen there
+    # (the SITL runs 8x real time).
+    ok(gcs("-c", ep, "param", "set", "RTL_SPEED", "0.2"))
+    ok(gcs("-c", ep, "arm"))
+    lat, lon = YARD.to_geo(4.0, 36.0)
+    assert "going to" in ok(gcs("-c", ep, "goto", f"{lat:.7f}", f"{lon:.7f}", "--speed", "0.8"))
+    st = json.loads(ok(gcs("-c", ep, "status", "--json")))
+    assert st["mode"] == "GUIDED" and st["armed"] is True
+    ok(gcs("-c", ep, "speed", "1.0"))
+    ok(gcs("-c", ep, "rtl"))
+    assert json.loads(ok(gcs("-c", ep, "status", "--json")))["mode"] == "RTL"
+    ok(gcs("-c", ep, "mode", "hold"))
+    assert json.loads(ok(gcs("-c", ep, "status", "--json")))["mode"] == "HOLD"
+    ok(gcs("-c", ep, "disarm", "--force"))
+    assert json.loads(ok(gcs("-c", ep, "status", "--json")))["armed"] is False
+    ok(gcs("-c", ep, "param", "set", "RTL_SPEED", "0"))
+
+
+def test_refusals_print_result_and_reason(sitl):
+    ep = sitl["ep"]
+    r = gcs("-c", ep, "mode", "STEERING")
+    assert r.returncode == 1
+    assert "MAV_RESULT_DENIED" in r.stderr and "Mode STEERING not supported by edgepilot" in r.stderr
+    r = gcs("-c", ep, "mode", "WARP")
+    assert r.returncode == 3 and "unknown mode 'WARP'" in r.stderr and "GUIDED" in r.stderr
+    r = gcs("-c", ep, "goto", "0", "0")
+    assert r.returncode == 1 and "MAV_RESULT_DENIED" in r.stderr and "invalid position" in r.stderr
+    r = gcs("-c", ep, "speed", "9")
+    assert r.returncode == 1 and "speed must be in" in r.stderr
+    ok(gcs("-c", ep, "mission", "clear"))
+    r = gcs("-c", ep, "mission", "start")
+    assert r.returncode == 1
+    assert "mission start refused by the vehicle: MAV_RESULT_DENIED" in r.stderr
+    assert "no mission loaded" in r.stderr
+    r = gcs("-c", ep, "param", "set", "WP_SPEED", "99")
+    assert r.returncode == 1 and "WP_SPEED must be in" in r.stderr
+    r = gcs("-c", ep, "param", "get", "NO_SUCH_PARAM")
+    assert r.returncode == 1 and "NO_SUCH_PARAM" in r.stderr
+    # A mission the vehicle cannot fly is refused with MAV_MISSION_INVALID and its reason.
+    bad = Mission(items=(MissionItem(command=177, frame=2, param1=9, param2=1),), home=SHORT.home)
+    p = sitl["dir"] / "jump.waypoints"
+    p.write_text(format_wpl(bad))
+    r = gcs("-c", ep, "mission", "upload", str(p))
+    assert r.returncode == 1
+    assert "MAV_MISSION_INVALID" in r.stderr and "DO_JUMP target 9" in r.stderr
+
+
+def test_interrupted_uploads_keep_the_previous_mission(sitl, tmp_path):
+    from pymavlink import mavutil
+
+    ep = sitl["ep"]
+    f = write_mission(tmp_path / "keep.waypoints", SHORT)
+    ok(gcs("-c", ep, "mission", "upload", str(f)))
+
+    # 1. A client that stops answering after 3 of 50 items and drops the link.
+    c = mavutil.mavlink_connection(ep, source_system=250, source_component=190, autoreconnect=False)
+    try:
+        c.wait_heartbeat(timeout=10)
+        c.mav.mission_count_send(1, 1, 50, 0)
+        answered = 0
+        deadline = time.monotonic() + 10
+        while answered < 3 and time.monotonic() < deadline:
+            m = c.recv_match(type=["MISSION_REQUEST_INT", "MISSION_REQUEST"], blocking=True, timeout=0.5)
+            if m is not None and m.seq == answered:
+                lat, lon = YARD.to_geo(10.0, 30.0)
+                c.mav.mission_item_int_send(1, 1, m.seq, 3, 16, 0, 1, 0, 0, 0, 0,
+                                            int(lat * 1e7), int(lon * 1e7), 0, 0)
+                answered += 1
+        assert answered == 3
+    finally:
+        c.close()
+    back = tmp_path / "after1.waypoints"
+    ok(gcs("-c", ep, "mission", "download", str(back)))
+    assert load_mission(back).same_as(SHORT, compare_home=False)
+
+    # 2. The operator interrupts `edgepilot gcs mission upload` of a long mission mid-way.
+    big = yard_mission([(6.0 + (i % 10), 9.0 + (i % 7)) for i in range(400)])
+    bf = write_mission(tmp_path / "big.waypoints", big)
+    p = gcs_popen("-c", ep, "mission", "upload", str(bf))
+    try:
+        while True:
+            line = p.stderr.readline()
+            assert line, "upload ended before it could be interrupted"
+            if line.startswith("mission upload:") and int(line.split(":")[1].split("/")[0]) >= 40:
+                break
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=15)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    assert "mission upload interrupted at item" in err and "keeps its previous mission" in err
+    ok(gcs("-c", ep, "mission", "download", str(back)))
+    assert load_mission(back).same_as(SHORT, compare_home=False)
+
+
+def test_parameters_change_persist_and_files(tmp_path):
+    tcp = free_port("tcp")
+    store = tmp_path / "vehicle.parm"
+    ep = f"tcp:127.0.0.1:{tcp}"
+    p = spawn("ugv_yard", [f"tcpin:127.0.0.1:{tcp}"], SPEEDUP, ["--params", str(store)])
+    try:
+        assert ok(gcs("-c", ep, "param", "set", "WP_SPEED", "1.3")).strip() == "WP_SPEED 1.3"
+        assert ok(gcs("-c", ep, "param", "get", "WP_SPEED")).strip() == "WP_SPEED 1.3"
+        listed = ok(gcs("-c", ep, "param", "list", "WP_")).split("\n")
+        assert [l.split()[0] for l in listed if l] == ["WP_LOOKAHEAD", "WP_RADIUS", "WP_SPEED"]
+        assert json.loads(ok(gcs("-c", ep, "param", "list", "WP_*", "--json")))["WP_SPEED"] == pytest.approx(1.3)
+        saved = tmp_path / "saved.parm"
+        ok(gcs("-c", ep, "param", "save", str(saved)))
+        text = saved.read_text()
+        assert re.search(r"\nWP_SPEED +1.3\n", text) and "WP_RADIUS" in text and text.startswith("#")
+        # A file naming a parameter the vehicle lacks is refused whole: nothing is set.
+        partial = tmp_path / "partial.parm"
+        partial.write_text("WP_RADIUS 0.9\n# tuned\nWP_SPEEED 1.0\n")
+        r = gcs("-c", ep, "param", "load", str(partial))
+        assert r.returncode == 3 and f"{partial}:3: WP_SPEEED: the vehicle (sysid 1) has no such parameter" in r.stderr
+        assert ok(gcs("-c", ep, "param", "get", "WP_RADIUS")).strip() == "WP_RADIUS 0.5"
+        good = tmp_path / "good.parm"
+        good.write_text("WP_RADIUS,0.9\nWP_SPEED 1.3\n")
+        out = ok(gcs("-c", ep, "param", "load", str(good)))
+        assert "WP_RADIUS 0.5 -> 0.9" in out and "1 changed, 1 already equal" in out
+    finally:
+        stop(p)
+    # The vehicle persisted them: a restart with the same --params file has the new values.
+    p = spawn("ugv_yard", [f"tcpin:127.0.0.1:{tcp}"], SPEEDUP, ["--params", str(store)])
+    try:
+        assert ok(gcs("-c", ep, "param", "get", "WP_SPEED")).strip() == "WP_SPEED 1.3"
+        assert ok(gcs("-c", ep, "param", "get", "WP_RADIUS", "--json")).strip() == '{"WP_RADIUS": 0.8999999761581421}'
+    finally:
+        stop(p)
+
+
+# ----------------------------------------------------------------------------- several vehicles
+@pytest.fixture
+def second_vehicle(sitl, tmp_path):
+    """Vehicle sysid 2 on its own TCP port, sharing the module vehicle's UDP output port."""
+    parm = tmp_path / "v2.parm"
+    parm.write_text("SYSID_THISMAV 2\n")
+    tcp = free_port("tcp")
+    p = spawn("ugv_yard", [f"tcpin:127.0.0.1:{tcp}", f"udpout:127.0.0.1:{sitl['udp']}"], SPEEDUP,
+              ["--params", str(parm)])
+    try:
+        yield {"ep": f"tcp:127.0.0.1:{tcp}", "proc": p}
+    finally:
+        stop(p)
+
+
+def test_vehicle_selected_by_sysid_on_a_shared_link(sitl, second_vehicle):
+    shared = f"udpin:127.0.0.1:{sitl['udp']}"
+    for sysid in (2, 1):
+        st = json.loads(ok(gcs("-c", shared, "--sysid", str(sysid), "status", "--json")))
+        assert st["sysid"] == sysid
+    r = gcs("-c", shared, "--sysid", "7", "--timeout", "2", "status")
+    assert r.returncode == 2
+    assert "no heartbeat from vehicle sysid 7" in r.stderr and "heard only sysid 1, 2" in r.stderr
+
+
+def test_watch_in_a_real_terminal(sitl, second_vehicle, tmp_path):
+    assert shutil.which("tmux"), "this test drives a real terminal: install tmux (apt-get install -y tmux)"
+    sock = f"gcs-test-{os.getpid()}"
+    tmux = ["tmux", "-L", sock]
+    cmd = (f"cd {REPO} && env PYTHONPATH={REPO} {sys.executable} -m edgepilot gcs "
+           f"-c {sitl['ep']} -c {second_vehicle['ep']} watch --rate 5 --stale-after 2; "
+           "echo EXITED=$?; sleep 60")
+    subprocess.run(tmux + ["new-session", "-d", "-s", "w", "-x", "120", "-y", "60", cmd], check=True, timeout=10)
+
+    def screen() -> str:
+        return subprocess.run(tmux + ["capture-pane", "-p", "-t", "w"], capture_output=True, text=True,
+                              timeout=10).stdout
+
+    def until(pred, timeout=15.0) -> str:
+        deadline = time.monotonic() + timeout
+        s = ""
+        while time.monotonic() < deadline:
+            s = screen()
+            if pred(s):
+                return s
+            time.sleep(0.2)
+        raise AssertionError("screen never matched:\n" + s)
+
+    try:
+        s = until(lambda s: "sysid 1  HOLD" in s and "sysid 2  HOLD" in s and "2 vehicle(s)" in s)
+        assert "q: quit" in s and "heartbeat" in s and "3D" in s and "disarmed" in s
+        stop(second_vehicle["proc"])          # vehicle 2 goes silent
+        s = until(lambda s: "sysid 2  LINK LOST — no heartbeat for" in s)
+        assert "sysid 1  HOLD" in s           # vehicle 1 is still shown live
+        subprocess.run(tmux + ["send-keys", "-t", "w", "q"], check=True, timeout=10)
+        until(lambda s: "EXITED=0" in s)
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True, timeout=10)

@@ -1,0 +1,67 @@
+"""Perception rate manager: own rates, stale flags."""
+import math
+
+import pytest
+
+from vehicle.perception.rates import RateManager
+
+
+def test_each_sensor_at_its_rate_and_stale_flags():
+    rm = RateManager(start_t=0.0)
+    rm.add("lidar", 10.0)
+    rm.add("camera", 30.0, process_hz=5.0)
+    rm.add("gps", 5.0, stale_after=1.0)
+    processed = {"lidar": 0, "camera": 0}
+    t = 0.0
+    for k in range(300):                       # 3 s at 100 Hz ticks
+        t = k * 0.01
+        if k % 10 == 0:
+            rm.arrived("lidar", t)
+        if k % 3 == 0:
+            rm.arrived("camera", t)
+        if k % 20 == 0 and t < 1.0:            # gps stops after 1 s
+            rm.arrived("gps", t)
+        for name in processed:
+            processed[name] += rm.should_process(name, t)
+    assert processed["lidar"] == 30                  # every scan
+    assert 14 <= processed["camera"] <= 16            # 5 Hz of a 30 Hz camera
+    st = rm.status(t)
+    assert st["lidar"].rate_hz == pytest.approx(10.0, rel=0.05)
+    assert st["camera"].rate_hz == pytest.approx(33.3, rel=0.05)
+    assert not st["lidar"].stale and not st["camera"].stale
+    assert st["gps"].stale and st["gps"].age == pytest.approx(t - 0.8)
+    assert rm.stale(t) == ["gps"]
+
+
+def test_never_heard_sensor_goes_stale_after_its_window():
+    rm = RateManager(start_t=10.0)
+    rm.add("lidar", 10.0)
+    assert rm.stale(10.2) == []
+    assert rm.stale(10.3) == ["lidar"]
+    assert math.isinf(rm.status(10.3)["lidar"].age)
+    assert not rm.should_process("lidar", 10.3)
+
+
+def test_bad_input():
+    rm = RateManager()
+    with pytest.raises(ValueError, match="rate_hz"):
+        rm.add("lidar", 0.0)
+    rm.add("lidar", 10.0)
+    with pytest.raises(ValueError, match="already declared"):
+        rm.add("lidar", 10.0)
+    with pytest.raises(KeyError, match="unknown sensor 'radar'"):
+        rm.arrived("radar", 1.0)
+    rm.arrived("lidar", 1.0)
+    with pytest.raises(ValueError, match="before the previous"):
+        rm.arrived("lidar", 0.5)
+
+
+def test_warm_kernels_runs_every_kernel():
+    from sim.sensors.lidar import warm_kernels as warm_lidar
+    from vehicle.perception import _kernels, warm_kernels
+
+    warm_kernels()
+    warm_lidar()
+    for k in (_kernels.integrate_scan_kernel, _kernels.trace_cells_kernel, _kernels.prob_kernel,
+              _kernels.decode_logodds_kernel, _kernels.clear_stamps_kernel):
+        assert k.signatures, k.__name__           # compiled (or loaded from the cache)

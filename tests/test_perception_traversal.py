@@ -1,0 +1,96 @@
+"""Property tests for the exact grid traversal used by integrate_scan."""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from vehicle.perception import trace_cells
+from vehicle.perception._kernels import FP_SCALE
+
+RES = 0.05
+# free floats, and points exactly on cell boundaries and centres (ties everywhere)
+coord = st.one_of(st.floats(min_value=0.0, max_value=3.0, allow_nan=False, allow_infinity=False),
+                  st.integers(0, 120).map(lambda k: k * (RES / 2)))
+
+
+def _fp(v: float) -> int:
+    import math
+    return int(math.floor(v * (FP_SCALE / RES)))
+
+
+def _segment_touches_cell(p0, p1, row, col) -> bool:
+    """Exact test (rationals, fixed-point units) that the closed segment
+    p0-p1 meets the closed square of cell (row, col)."""
+    (x0, y0), (x1, y1) = p0, p1
+    lo_x, hi_x = Fraction(col * FP_SCALE), Fraction((col + 1) * FP_SCALE)
+    lo_y, hi_y = Fraction(row * FP_SCALE), Fraction((row + 1) * FP_SCALE)
+    t0, t1 = Fraction(0), Fraction(1)
+    for p, d, lo, hi in ((x0, x1 - x0, lo_x, hi_x), (y0, y1 - y0, lo_y, hi_y)):
+        if d == 0:
+            if not (lo <= p <= hi):
+                return False
+            continue
+        a, b = (lo - p) / d, (hi - p) / d
+        if a > b:
+            a, b = b, a
+        t0, t1 = max(t0, a), min(t1, b)
+        if t0 > t1:
+            return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(coord, coord, coord, coord)
+def test_traversal_properties(x0, y0, x1, y1):
+    cells = trace_cells((x0, y0), (x1, y1), RES)
+    p0, p1 = (_fp(x0), _fp(y0)), (_fp(x1), _fp(y1))
+    start = (p0[1] >> 16, p0[0] >> 16)
+    end = (p1[1] >> 16, p1[0] >> 16)
+    # starts in the sensor's cell and ends in the hit cell
+    assert tuple(cells[0]) == start
+    assert tuple(cells[-1]) == end
+    # every cell once
+    assert len({tuple(c) for c in cells}) == len(cells)
+    # in order: 4-connected unit steps, monotone in the direction of travel
+    steps = np.diff(cells, axis=0)
+    assert np.all(np.abs(steps).sum(axis=1) == 1)
+    sr, sc = np.sign(end[0] - start[0]), np.sign(end[1] - start[1])
+    assert np.all(steps[:, 0] * sr >= 0) and np.all(steps[:, 1] * sc >= 0)
+    # minimal length, and every visited cell really meets the segment
+    assert len(cells) == abs(end[0] - start[0]) + abs(end[1] - start[1]) + 1
+    for r, c in cells:
+        assert _segment_touches_cell(p0, p1, int(r), int(c))
+
+
+@pytest.mark.parametrize("x0,y0,x1,y1", [
+    (0.125, 0.125, 0.375, 0.375),     # exact diagonal through corners, both +
+    (0.375, 0.375, 0.125, 0.125),     # both -
+    (0.375, 0.125, 0.125, 0.375),     # x-, y+ : the tie case that must go y first
+    (0.125, 0.375, 0.375, 0.125),     # x+, y-
+    (0.10, 0.10, 0.30, 0.10),         # start on a boundary, horizontal
+    (0.30, 0.10, 0.10, 0.10),         # moving west from a boundary
+    (0.1, 0.3, 0.1, 0.1),             # vertical, endpoints on boundaries
+])
+def test_traversal_corner_cases(x0, y0, x1, y1):
+    cells = trace_cells((x0, y0), (x1, y1), RES)
+    p0, p1 = (_fp(x0), _fp(y0)), (_fp(x1), _fp(y1))
+    assert tuple(cells[0]) == (p0[1] >> 16, p0[0] >> 16)
+    assert tuple(cells[-1]) == (p1[1] >> 16, p1[0] >> 16)
+    assert np.all(np.abs(np.diff(cells, axis=0)).sum(axis=1) == 1)
+    for r, c in cells:
+        assert _segment_touches_cell(p0, p1, int(r), int(c))
+
+
+def test_horizontal_traversal_is_the_row():
+    cells = trace_cells((0.01, 0.26), (0.49, 0.26), RES)
+    assert cells.tolist() == [[5, c] for c in range(10)]
+
+
+def test_trace_cells_bad_input():
+    with pytest.raises(ValueError, match="resolution"):
+        trace_cells((0, 0), (1, 1), 0.0)
+    with pytest.raises(ValueError, match="start"):
+        trace_cells((-1.0, 0.0), (1, 1), RES)
+    with pytest.raises(ValueError, match="end"):
+        trace_cells((0.0, 0.0), (10.0, 0.0), RES, shape=(10, 10))

@@ -1,0 +1,254 @@
+"""The contact table: every other vessel we know of, from AIS and from our
+own sensors' tracks, in the map frame.
+
+AIS reports arrive every 2-10 s (more slowly at anchor) with a WGS84
+position, speed and course over ground; between reports a contact is dead
+reckoned at its last velocity.  A contact not heard for ``stale_after_s``
+is dropped.  A sensor track (lidar/camera) near an AIS contact is fused
+with it: the track refreshes position and velocity (it is fresher and
+ours), the AIS contact keeps its identity, size and type; a track with no
+AIS partner is a contact of its own.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vehicle.geo import LocalFrame
+from vehicle.types import ContactReport
+
+
+@dataclass
+class Contact:
+    """One vessel, map-frame ENU.  ``t`` is the time of the state below."""
+
+    key: int                  # table key: the MMSI for AIS contacts, -(track id) for track-only ones
+    t: float                  # time of x, y, vx, vy [s]
+    x: float                  # [m]
+    y: float
+    vx: float                 # over ground [m/s]
+    vy: float
+    heading: float | None     # [rad ENU]; None: use the course
+    mmsi: int | None = None
+    track_id: int | None = None
+    sources: set = field(default_factory=set)
+    last_seen: dict = field(default_factory=dict)   # source -> time [s]
+    ship_type: int | None = None
+    name: str | None = None
+    length: float | None = None
+    beam: float | None = None
+
+    @property
+    def speed(self) -> float:
+        return math.hypot(self.vx, self.vy)
+
+    @property
+    def course(self) -> float:
+        return math.atan2(self.vy, self.vx)
+
+    def yaw(self) -> float:
+        """The heading, or the course over ground when the heading is unknown."""
+        if self.heading is not None:
+            return self.heading
+        return self.course
+
+    def radius(self, default: float) -> float:
+        if self.length is None and self.beam is None:
+            return default
+        return 0.5 * max(self.length or 0.0, self.beam or 0.0)
+
+
+@dataclass(frozen=True)
+class ContactArrays:
+    """The table predicted to one time, as contiguous float64 arrays (N,)."""
+
+    t: float
+    keys: np.ndarray          # int64
+    x: np.ndarray             # [m]
+    y: np.ndarray
+    vx: np.ndarray            # [m/s]
+    vy: np.ndarray
+    yaw: np.ndarray           # [rad ENU]
+    speed: np.ndarray         # [m/s]
+    radius: np.ndarray        # [m]
+
+    def __len__(self) -> int:
+        return int(self.keys.shape[0])
+
+
+@dataclass
+class ContactCounters:
+    reports: int = 0
+    ais_reports: int = 0
+    track_reports: int = 0
+    fused: int = 0
+    dropped_stale: int = 0
+    rejected: int = 0
+
+
+class ContactTable:
+    def __init__(self, frame: LocalFrame, stale_after_s: float = 30.0, default_radius: float = 3.0,
+                 fusion_gate_m: float = 15.0):
+        if not stale_after_s > 0:
+            raise ValueError(f"stale_after_s must be > 0 s, got {stale_after_s}")
+        self.frame = frame
+        self.stale_after_s = float(stale_after_s)
+        self.default_radius = float(default_radius)
+        self.fusion_gate_m = float(fusion_gate_m)
+        self.contacts: dict[int, Contact] = {}
+        self._track_owner: dict[int, int] = {}    # track id -> contact key
+        self.counters = ContactCounters()
+
+    def __len__(self) -> int:
+        return len(self.contacts)
+
+    def __contains__(self, key: int) -> bool:
+        return key in self.contacts
+
+    def get(self, key: int) -> Contact | None:
+        return self.contacts.get(key)
+
+    # ------------------------------------------------------------ updates
+    def ingest(self, reports, now: float) -> None:
+        """Apply a batch of ``ContactReport`` and drop stale contacts."""
+        for r in reports or ():
+            self.update(r)
+        self.prune(now)
+
+    def update(self, r: ContactReport) -> Contact | None:
+        self.counters.reports += 1
+        if r.source == "ais":
+            self.counters.ais_reports += 1
+            return self._update_ais(r)
+        if r.source in ("lidar", "camera", "radar"):
+            self.counters.track_reports += 1
+            return self._update_track(r)
+        self.counters.rejected += 1
+        return None
+
+    def _velocity(self, r: ContactReport) -> tuple[float, float] | None:
+        if r.sog is None or r.cog is None:
+            return None
+        return r.sog * math.cos(r.cog), r.sog * math.sin(r.cog)
+
+    def _update_ais(self, r: ContactReport) -> Contact | None:
+        key = int(r.id)
+        c = self.contacts.get(key)
+        has_pos = r.lat is not None and r.lon is not None
+        if c is None:
+            if not has_pos:
+                # Static data before any position: keep it for when one arrives.
+                c = Contact(key, r.t, math.nan, math.nan, 0.0, 0.0, None, mmsi=key)
+            else:
+                x, y = self.frame.to_local(r.lat, r.lon)
+                c = Contact(key, r.t, x, y, 0.0, 0.0, None, mmsi=key)
+            self.contacts[key] = c
+        if r.name is not None:
+            c.name = r.name
+        if r.ship_type is not None:
+            c.ship_type = r.ship_type
+        if r.length is not None:
+            c.length = r.length
+        if r.beam is not None:
+            c.beam = r.beam
+        if has_pos:
+            fresher_track = (c.track_id is not None
+                             and c.last_seen.get("track", -math.inf) >= r.t - 1.0)
+            if not fresher_track:
+                c.x, c.y = self.frame.to_local(r.lat, r.lon)
+                v = self._velocity(r)
+                if v is not None:
+                    c.vx, c.vy = v
+                c.t = r.t
+            if r.heading is not None:
+                c.heading = r.heading
+            c.sources.add("ais")
+            c.last_seen["ais"] = r.t
+        return c
+
+    def ingest_tracks(self, tracks, now: float, source: str = "lidar") -> None:
+        """Map-frame tracks from the perception tracker (objects with id, t,
+        x, y, vx, vy [m, m/s ENU], radius [m] and confirmed, as
+        ``vehicle.perception.tracking.Track``); only confirmed ones count."""
+        for tr in tracks:
+            if getattr(tr, "confirmed", True):
+                self.counters.reports += 1
+                self.counters.track_reports += 1
+                self._update_track_xy(source, int(tr.id), float(tr.t), float(tr.x), float(tr.y),
+                                      float(tr.vx), float(tr.vy), None, getattr(tr, "radius", None))
+        self.prune(now)
+
+    def _update_track(self, r: ContactReport) -> Contact | None:
+        """A sensor track as a report: position as lat/lon, velocity as sog/cog."""
+        if r.lat is None or r.lon is None:
+            self.counters.rejected += 1
+            return None
+        x, y = self.frame.to_local(r.lat, r.lon)
+        v = self._velocity(r) or (0.0, 0.0)
+        return self._update_track_xy(r.source, int(r.id), r.t, x, y, v[0], v[1], r.heading, None)
+
+    def _update_track_xy(self, src: str, tid: int, t: float, x: float, y: float, vx: float, vy: float,
+                         heading: float | None, radius: float | None) -> Contact:
+        v = (vx, vy)
+        r_t = t
+        key = self._track_owner.get(tid)
+        c = self.contacts.get(key) if key is not None else None
+        if c is None:
+            c = self._nearest_ais(x, y, r_t)
+            if c is not None:
+                self.counters.fused += 1
+                if c.track_id is not None:
+                    self._track_owner.pop(c.track_id, None)
+            else:
+                c = Contact(-tid - 1, r_t, x, y, v[0], v[1], None)
+                self.contacts[c.key] = c
+            c.track_id = tid
+            self._track_owner[tid] = c.key
+        c.x, c.y, c.vx, c.vy, c.t = x, y, v[0], v[1], r_t
+        if heading is not None:
+            c.heading = heading
+        if radius is not None and c.mmsi is None:
+            c.length = c.beam = 2.0 * radius    # size from the sensor when AIS gives none
+        c.sources.add(src)
+        c.last_seen[src] = r_t
+        c.last_seen["track"] = r_t
+        return c
+
+    def _nearest_ais(self, x: float, y: float, t: float) -> Contact | None:
+        best, best_d = None, self.fusion_gate_m
+        for c in self.contacts.values():
+            if c.mmsi is None or not math.isfinite(c.x):
+                continue
+            px, py = c.x + c.vx * (t - c.t), c.y + c.vy * (t - c.t)
+            d = math.hypot(px - x, py - y)
+            if d < best_d:
+                best, best_d = c, d
+        return best
+
+    def prune(self, now: float) -> list[int]:
+        """Drop contacts unheard (by any source) for ``stale_after_s``; returns their keys."""
+        gone = [k for k, c in self.contacts.items()
+                if now - max(c.last_seen.values(), default=c.t) > self.stale_after_s]
+        for k in gone:
+            c = self.contacts.pop(k)
+            if c.track_id is not None:
+                self._track_owner.pop(c.track_id, None)
+        self.counters.dropped_stale += len(gone)
+        return gone
+
+    # ------------------------------------------------------------ queries
+    def snapshot(self, now: float) -> ContactArrays:
+        """Every contact with a position, dead-reckoned to ``now``."""
+        cs = [c for c in self.contacts.values() if math.isfinite(c.x)]
+        n = len(cs)
+        keys = np.fromiter((c.key for c in cs), np.int64, n)
+        dt = np.fromiter((now - c.t for c in cs), np.float64, n)
+        vx = np.fromiter((c.vx for c in cs), np.float64, n)
+        vy = np.fromiter((c.vy for c in cs), np.float64, n)
+        x = np.fromiter((c.x for c in cs), np.float64, n) + vx * dt
+        y = np.fromiter((c.y for c in cs), np.float64, n) + vy * dt
+        yaw = np.fromiter((c.yaw() for c in cs), np.float64, n)
+        r = np.fromiter((c.radius(self.default_radius) for c in cs), np.float64, n)
+        return ContactArrays(now, keys, x, y, vx, vy, yaw, np.hypot(vx, vy), r)

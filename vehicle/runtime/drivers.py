@@ -1,0 +1,183 @@
+"""The vehicle's hardware drivers as the runtime loop sees them: bytes on
+serial ports in, ``SensorFrame`` out; ``ActuatorCommand`` in, motor frames out.
+
+Direct-drive wiring (``[hardware] wiring = "direct"``):
+- the motor controller (firmware_bridge.motor) takes setpoints and gives
+  encoders, battery and an IMU whose compass heading is the vehicle's heading;
+- an NMEA GPS (firmware_bridge.gps_nmea) gives position and velocity;
+- an optional LD06/LD19 lidar (firmware_bridge.lidar_ld06) gives scans.
+
+Frames: IMU heading is clockwise from north; the core's yaw is ENU
+(counter-clockwise from east), so yaw = pi/2 - heading.  Scans are in the
+vehicle frame (x forward, y left).  Times are the runtime's clock (seconds,
+``now`` passed in), stamped when the data arrived.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from firmware_bridge.gps_nmea import NmeaGpsDriver
+from firmware_bridge.lidar_ld06 import Ld06Driver, ScanAssembler
+from firmware_bridge.motor import Fault, MotorController
+from firmware_bridge.serial_port import SerialPort
+from vehicle.config import HardwareConfig, VehicleConfig
+from vehicle.types import ActuatorCommand, CompassReading, GpsFix, LaserScan, SensorFrame
+
+
+def heading_to_enu_yaw(heading: float) -> float:
+    """Compass heading [rad, clockwise from north] -> ENU yaw [rad, CCW from east] in (-pi, pi]."""
+    y = math.pi / 2 - heading
+    y = (y + math.pi) % (2 * math.pi) - math.pi
+    return math.pi if y == -math.pi else y
+
+
+@dataclass
+class DeviceStatus:
+    name: str
+    port: str
+    connected: bool
+    required: bool
+    detail: str = ""
+
+
+class DirectDrivers:
+    """Motor controller + GPS (+ lidar).  ``poll(now)`` reads everything that
+    arrived; ``frame(now)`` hands the core what is new since the last frame;
+    ``command(cmd)`` sends the core's command."""
+
+    #: Telemetry older than this [s of wall time] counts as a lost motor link.
+    MOTOR_LINK_TIMEOUT_S = 0.5
+    #: No GPS sentence for this long [s of wall time] counts as a lost GPS.
+    GPS_TIMEOUT_S = 2.0
+
+    def __init__(self, cfg: VehicleConfig, on_event: Callable[[str], None] | None = None,
+                 wall: Callable[[], float] = time.monotonic):
+        hw = cfg.hardware
+        if hw is None or hw.wiring != "direct":
+            raise ValueError("DirectDrivers: the vehicle config needs [hardware] wiring = \"direct\"")
+        self.cfg = cfg
+        self.hw: HardwareConfig = hw
+        self.wall = wall
+        self.on_event = on_event
+        m = hw.motor
+        self.motor = MotorController(SerialPort(m.port, m.baud, "motor controller", on_event=on_event, wall=wall),
+                                     command_timeout_s=m.command_timeout_s,
+                                     telemetry_period_s=1.0 / m.telemetry_hz, wall=wall)
+        self.heading_offset = math.radians(m.heading_offset_deg)
+        self.gps = NmeaGpsDriver(hw.gps.source, hw.gps.baud, on_event=on_event, wall=wall)
+        self.lidar: Ld06Driver | None = None
+        if hw.lidar is not None:
+            lc = cfg.sensors.lidar
+            asm = ScanAssembler(beams=lc.beams if lc else 360, fov_deg=lc.fov_deg if lc else 360.0,
+                                max_range=lc.max_range if lc else 12.0,
+                                mount_yaw=math.radians(hw.lidar.mount_yaw_deg), clockwise=hw.lidar.clockwise)
+            self.lidar = Ld06Driver(hw.lidar.port, hw.lidar.baud, asm, on_event=on_event, wall=wall)
+        self._gps: GpsFix | None = None
+        self._compass: CompassReading | None = None
+        self._scan: LaserScan | None = None
+        self._gps_wall = -1e9
+        self._estopped = False
+        self._last_faults = Fault(0)
+
+    # -- start-up -----------------------------------------------------------
+    def open(self) -> list[DeviceStatus]:
+        """Try every port once; report what was found (missing ones are retried on poll)."""
+        self.motor.port.open()
+        self.gps.open()
+        if self.lidar is not None:
+            self.lidar.open()
+        return self.status()
+
+    def status(self) -> list[DeviceStatus]:
+        out = [DeviceStatus("motor controller", self.hw.motor.port, self.motor.port.connected, True,
+                            self.motor.port.last_error),
+               DeviceStatus("gps", self.hw.gps.source, self.gps.connected, True,
+                            getattr(self.gps.port, "last_error", ""))]
+        if self.lidar is not None:
+            out.append(DeviceStatus(f"lidar ({self.hw.lidar.model})", self.hw.lidar.port, self.lidar.connected,
+                                    False, self.lidar.port.last_error))
+        return out
+
+    # -- input --------------------------------------------------------------
+    def poll(self, now: float) -> None:
+        self.motor.poll()
+        if self.motor.new_imu:
+            self.motor.new_imu = False
+            imu = self.motor.imu
+            self._compass = CompassReading(now, heading_to_enu_yaw(imu.heading + self.heading_offset))
+        if self.motor.new_telemetry:
+            self.motor.new_telemetry = False
+            f = self.motor.telemetry.faults
+            new = f & ~self._last_faults & ~(Fault.COMMAND_TIMEOUT | Fault.ESTOP)
+            if new and self.on_event:
+                self.on_event(f"motor controller fault: {new!r}")
+            self._last_faults = f
+        fixes = self.gps.poll(now)
+        if fixes:
+            self._gps = fixes[-1]
+            self._gps_wall = self.wall()
+        if self.lidar is not None:
+            scans = self.lidar.poll(now)
+            if scans:
+                self._scan = scans[-1]
+
+    def frame(self, now: float) -> SensorFrame:
+        tel = self.motor.telemetry if self.motor_ok() else None
+        f = SensorFrame(t=now, gps=self._gps, compass=self._compass, scan=self._scan,
+                        battery_v=tel.battery_v if tel else None,
+                        battery_remaining=tel.battery_remaining if tel else None)
+        self._gps = self._compass = self._scan = None
+        return f
+
+    def motor_ok(self) -> bool:
+        return self.motor.link_ok(self.MOTOR_LINK_TIMEOUT_S)
+
+    def gps_ok(self) -> bool:
+        return self.gps.connected and self.wall() - self._gps_wall <= self.GPS_TIMEOUT_S
+
+    def required_ok(self) -> bool:
+        """Motor link and GPS both alive: safe to follow the core's commands."""
+        return self.motor_ok() and self.gps_ok()
+
+    # -- output -------------------------------------------------------------
+    def command(self, cmd: ActuatorCommand) -> None:
+        if cmd.estop:
+            if not self._estopped:
+                self.motor.estop(True)
+                self._estopped = True
+            return
+        if self._estopped:
+            self.motor.estop(False)
+            self._estopped = False
+        self.motor.send_setpoint(cmd.left, cmd.right)
+
+    def stop_motors(self, repeats: int = 3) -> None:
+        """Zero setpoints (repeated: a frame may be lost); the device's
+        watchdog keeps them stopped once we go quiet."""
+        for _ in range(repeats):
+            self.motor.send_setpoint(0.0, 0.0)
+
+    def counters(self) -> dict:
+        d = {"motor_rx_ok": self.motor.decoder.stats.frames_ok, "motor_rx_dropped": self.motor.decoder.stats.dropped,
+             "motor_tx": self.motor.tx.frames, "motor_disconnects": self.motor.port.disconnects,
+             "gps_fixes": self.gps.stats.fixes, "gps_dropped": self.gps.stats.dropped,
+             "gps_disconnects": getattr(self.gps.port, "disconnects", 0)}
+        if self.lidar is not None:
+            d.update(lidar_scans=self.lidar.stats.scans, lidar_dropped=self.lidar.stats.dropped,
+                     lidar_disconnects=self.lidar.port.disconnects)
+        return d
+
+    def fds(self) -> list[int]:
+        out = [self.motor.port.fileno(), self.gps.fileno()]
+        if self.lidar is not None:
+            out.append(self.lidar.fileno())
+        return [f for f in out if f is not None]
+
+    def close(self) -> None:
+        self.motor.close()
+        self.gps.close()
+        if self.lidar is not None:
+            self.lidar.close()

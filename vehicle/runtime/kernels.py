@@ -1,0 +1,145 @@
+"""Ahead-of-time warming of every numba kernel, and the cache report.
+
+Each package that owns kernels exposes ``warm_kernels()`` (compile, or load
+from numba's on-disk cache, on tiny inputs).  This module finds them by
+import, so it keeps working as packages gain or lose kernels, and reads the
+dispatchers' compile statistics to tell a cache hit (loaded from disk) from a
+miss (compiled now).
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import time
+from dataclasses import dataclass, field
+
+#: Packages searched for ``warm_kernels`` (each top-level subpackage of these).
+VEHICLE_ROOTS = ("vehicle",)
+SIM_ROOTS = ("sim",)
+
+
+@dataclass
+class WarmReport:
+    warmed: list[str] = field(default_factory=list)      # modules whose warm_kernels ran
+    failed: dict[str, str] = field(default_factory=dict)  # module -> error
+    kernels: int = 0                                       # dispatchers seen
+    cache_hits: int = 0                                    # signatures loaded from the disk cache
+    compiled: int = 0                                      # signatures compiled in this process
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        if self.kernels == 0:
+            return "no kernels"
+        return "hit" if self.compiled == 0 else ("miss" if self.cache_hits == 0 else "partial")
+
+
+def _candidates(roots) -> list[str]:
+    names = []
+    for root in roots:
+        try:
+            pkg = importlib.import_module(root)
+        except ImportError:
+            continue
+        names.append(root)
+        for m in pkgutil.iter_modules(pkg.__path__, prefix=root + "."):
+            names.append(m.name)
+    return names
+
+
+def dispatcher_stats(prefixes=("vehicle.", "sim.", "firmware_bridge.")) -> tuple[int, int, int]:
+    """(kernels, cache hits, compilations) over every numba dispatcher in loaded modules."""
+    try:
+        from numba.core.registry import CPUDispatcher
+    except ImportError:          # pragma: no cover - numba is a hard dependency
+        return 0, 0, 0
+    seen = set()
+    kernels = hits = compiled = 0
+    for name, mod in list(sys.modules.items()):
+        if mod is None or not name.startswith(prefixes):
+            continue
+        for obj in list(vars(mod).values()):
+            if isinstance(obj, CPUDispatcher) and id(obj) not in seen:
+                seen.add(id(obj))
+                kernels += 1
+                st = obj.stats
+                hits += sum(st.cache_hits.values())
+                compiled += sum(st.cache_misses.values())
+    return kernels, hits, compiled
+
+
+def warm_all(include_sim: bool = False) -> WarmReport:
+    """Import every package with ``warm_kernels`` and run it."""
+    rep = WarmReport()
+    t0 = time.perf_counter()
+    for name in _candidates(VEHICLE_ROOTS + (SIM_ROOTS if include_sim else ())):
+        try:
+            mod = importlib.import_module(name)
+        except Exception as e:       # a package that cannot import is reported, not fatal
+            rep.failed[name] = f"import failed: {e}"
+            continue
+        fn = getattr(mod, "warm_kernels", None)
+        if not callable(fn):
+            continue
+        try:
+            fn()
+            rep.warmed.append(name)
+        except Exception as e:
+            rep.failed[name] = f"{type(e).__name__}: {e}"
+    rep.kernels, rep.cache_hits, rep.compiled = dispatcher_stats()
+    rep.seconds = time.perf_counter() - t0
+    return rep
+
+
+def warm_cli(args) -> int:
+    """``edgepilot warm``: compile and cache every kernel; exit 1 if any failed."""
+    rep = warm_all(include_sim=getattr(args, "sim", False))
+    for name in rep.warmed:
+        print(f"  warmed  {name}")
+    for name, err in rep.failed.items():
+        print(f"  FAILED  {name}: {err}")
+    print(f"{rep.kernels} kernels: {rep.cache_hits} loaded from cache, {rep.compiled} compiled now "
+          f"(cache {rep.status}) in {rep.seconds:.2f} s")
+    return 1 if rep.failed else 0
+
+
+def disk_cache_status(roots=VEHICLE_ROOTS) -> tuple[str, int, int]:
+    """Without importing anything: (status, kernel source files, files with a
+    fresh numba cache index).  A source file counts as cached when its
+    ``__pycache__`` holds an index (``STEM.*.nbi``) newer than the source —
+    what numba checks before loading instead of compiling."""
+    import edgepilot
+
+    files = cached = 0
+    for root in roots:
+        base = edgepilot.REPO_ROOT / root
+        for src in base.rglob("*.py"):
+            try:
+                text = src.read_text(errors="replace")
+            except OSError:
+                continue
+            if "cache=True" not in text:
+                continue
+            files += 1
+            idx = list((src.parent / "__pycache__").glob(f"{src.stem}.*.nbi"))
+            if idx and min(p.stat().st_mtime for p in idx) >= src.stat().st_mtime:
+                cached += 1
+    if files == 0:
+        return "no kernels", 0, 0
+    return ("hit" if cached == files else ("miss" if cached == 0 else "partial")), files, cached
+
+
+def warm_in_background(on_done=None):
+    """Load/compile every kernel on a daemon thread (the first plan then pays
+    no JIT time); ``on_done(WarmReport)`` runs on that thread."""
+    import threading
+
+    def work():
+        rep = warm_all()
+        if on_done:
+            on_done(rep)
+
+    th = threading.Thread(target=work, name="kernel-warm", daemon=True)
+    th.start()
+    return th

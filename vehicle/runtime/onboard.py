@@ -1,0 +1,300 @@
+"""``edgepilot vehicle run``: the onboard process.
+
+Loads and validates the vehicle config, opens the drivers its ``[hardware]``
+table names, runs the autonomy core at its control rate on the monotonic
+clock (``vehicle.runtime.loop.RuntimeLoop``), serves MAVLink to ground
+stations, logs, and on SIGTERM/SIGINT stops the motors first, then closes
+links and ports.
+
+Safety while a device is missing: if the motor link or the GPS is lost, the
+vehicle is put in HOLD and sent zero setpoints until both are back (the
+motor board's own watchdog stops it if the link itself is gone); it does not
+resume a mission by itself — an operator does.
+
+The map frame's geodetic origin is ``--origin LAT,LON`` (required with
+``--map``, the site's map_server map); without it the first 3-D GPS fix
+becomes the origin and the process holds still until that fix arrives.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+READY_PREFIX = "edgepilot vehicle: first control tick"
+
+log = logging.getLogger("edgepilot.vehicle")
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux /proc), or None elsewhere."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+_T_IMPORT = time.monotonic()
+_AGE_AT_IMPORT = process_age_s()
+
+
+def since_process_start() -> float:
+    base = _AGE_AT_IMPORT if _AGE_AT_IMPORT is not None else 0.0
+    return base + (time.monotonic() - _T_IMPORT)
+
+
+def parse_origin(text: str) -> tuple[float, float]:
+    try:
+        lat_s, lon_s = text.split(",")
+        lat, lon = float(lat_s), float(lon_s)
+    except ValueError:
+        raise ValueError(f"--origin: expected LAT,LON in degrees, got {text!r}") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or not (math.isfinite(lat) and math.isfinite(lon)):
+        raise ValueError(f"--origin: latitude must be in [-90, 90] and longitude in [-180, 180], got {text!r}")
+    return lat, lon
+
+
+@dataclass
+class StartupReport:
+    config: str
+    vehicle: str
+    kind: str
+    wiring: str
+    control_rate_hz: float
+    drivers: list[dict] = field(default_factory=list)
+    kernel_cache: str = ""
+    kernels: int = 0
+    kernel_warm_s: float = 0.0
+    mavlink: list[str] = field(default_factory=list)
+    origin: str = ""
+    map: str | None = None
+    time_to_first_tick_s: float | None = None
+
+    def lines(self) -> list[str]:
+        out = [f"config          {self.config} ({self.vehicle}, {self.kind}, wiring {self.wiring})",
+               f"control rate    {self.control_rate_hz:g} Hz"]
+        for d in self.drivers:
+            state = "found" if d["connected"] else "MISSING"
+            extra = f" ({d['detail']})" if d["detail"] and not d["connected"] else ""
+            out.append(f"driver          {d['name']:18s} {d['port']:30s} {state}{extra}")
+        out.append(f"kernel cache    {self.kernel_cache} ({self.kernels} kernel files; loading in the background)")
+        out.append(f"mavlink         {', '.join(self.mavlink)}")
+        out.append(f"origin          {self.origin}" + (f", map {self.map}" if self.map else ""))
+        if self.time_to_first_tick_s is not None:
+            out.append(f"first tick      {self.time_to_first_tick_s:.3f} s after process start")
+        return out
+
+
+class Onboard:
+    """The wired-up vehicle: drivers, core, endpoint, loop."""
+
+    def __init__(self, cfg, config_path: str, origin: tuple[float, float] | None = None, map_path: str | None = None,
+                 mavlink: list[str] | None = None, tlog: str | None = None, params: str | None = None,
+                 warm: bool = True):
+        from vehicle.runtime.drivers import DirectDrivers
+
+        self.cfg = cfg
+        hw = cfg.hardware
+        self.events: list[str] = []
+        self.report = StartupReport(config_path, cfg.name, cfg.kind, hw.wiring, cfg.control.rate_hz,
+                                    mavlink=list(mavlink or hw.mavlink), map=map_path)
+        if hw.wiring != "direct":
+            raise ValueError("[hardware] wiring = \"companion\" is not supported by this build yet; "
+                             "use wiring = \"direct\"")
+        self.drivers = DirectDrivers(cfg, on_event=self._driver_event)
+        self.prior_map = None
+        if map_path:
+            from vehicle.maps import load_map_server
+
+            if origin is None:
+                raise ValueError("--map needs --origin LAT,LON (the geodetic position of the map's (0, 0))")
+            self.prior_map = load_map_server(map_path)
+        self.origin = origin
+        self.warm = warm
+        if warm:
+            # The cache is checked on disk (cheap) before the first tick; the
+            # kernels themselves load on a background thread, so the control
+            # loop starts at once and the first plan pays no JIT time.
+            from vehicle.runtime.kernels import disk_cache_status
+
+            status, files, cached = disk_cache_status()
+            self.report.kernel_cache = status
+            self.report.kernels = files
+        else:
+            self.report.kernel_cache = "not checked"
+        self.tlog_path = tlog
+        self.params_path = params
+        self.core = None
+        self.endpoint = None
+        self.loop = None
+        self.first_tick_at: float | None = None
+        self._held = False
+        self._ok_prev = None
+        self.ticks = 0
+
+    def _driver_event(self, text: str) -> None:
+        self.events.append(text)
+        log.warning("%s", text)
+        if self.endpoint is not None:
+            from pymavlink.dialects.v20 import ardupilotmega as mavlink
+
+            sev = mavlink.MAV_SEVERITY_WARNING if ("disconnected" in text or "fault" in text) \
+                else mavlink.MAV_SEVERITY_INFO
+            self.endpoint.statustext(text, sev)
+
+    def _warm_done(self, rep) -> None:
+        self.report.kernel_warm_s = rep.seconds
+        msg = (f"kernels ready: {rep.kernels} kernels, {rep.cache_hits} loaded from cache, {rep.compiled} compiled, "
+               f"{rep.seconds:.2f} s")
+        for name, err in rep.failed.items():
+            log.warning("kernel warm-up failed in %s: %s", name, err)
+        print(msg, flush=True)
+
+    def open(self) -> None:
+        if self.warm:
+            from vehicle.runtime.kernels import warm_in_background
+
+            warm_in_background(self._warm_done)
+        st = self.drivers.open()
+        self.report.drivers = [asdict(s) for s in st]
+        if self.origin is not None:
+            self._build_core(*self.origin)
+
+    def _build_core(self, lat: float, lon: float) -> None:
+        from firmware_bridge.mavlink import MavlinkEndpoint, TlogWriter
+        from firmware_bridge.mavlink.signing import load_key
+        from vehicle.core import VehicleCore
+        from vehicle.params import ParamStore
+        from vehicle.types import GeoPoint
+
+        params = ParamStore(self.cfg, path=self.params_path)
+        self.core = VehicleCore(self.cfg, GeoPoint(lat, lon), self.prior_map, params)
+        key = None
+        if self.cfg.mavlink.signing_key_file:
+            key = load_key(Path(self.cfg.mavlink.signing_key_file).expanduser())
+        tlog = TlogWriter(self.tlog_path) if self.tlog_path else None
+        self.endpoint = MavlinkEndpoint(self.core, self.report.mavlink, self.cfg.kind,
+                                        sysid=int(params.get("SYSID_THISMAV")), compid=1,
+                                        vehicle_id=self.cfg.name, signing_key=key, tlog=tlog)
+        self.report.origin = f"{lat:.7f}, {lon:.7f}" + (" (first GPS fix)" if self.origin is None else "")
+
+    # -- the loop's callbacks ---------------------------------------------
+    def step(self, t: float, dt: float) -> None:
+        from vehicle.types import ActuatorCommand, Mode
+
+        d = self.drivers
+        d.poll(t)
+        if self.core is None:
+            # No origin yet: wait for the first 3-D fix, motors held at zero.
+            fix = d.gps.last_fix
+            if fix is not None and fix.fix_type >= 3:
+                self._build_core(fix.lat, fix.lon)
+            else:
+                d.frame(t)
+                d.command(ActuatorCommand.stop())
+                return
+        frame = d.frame(t)
+        cmd = self.core.step(t, frame)
+        ok = d.required_ok()
+        if not ok:
+            if not self._held and self.first_tick_at is not None:
+                missing = [n for n, good in (("motor link", d.motor_ok()), ("GPS", d.gps_ok())) if not good]
+                self._driver_event(f"holding: {' and '.join(missing)} lost")
+                if self.core.mode not in (Mode.HOLD, Mode.MANUAL):
+                    self.core.set_mode(t, Mode.HOLD)
+                self._held = True
+            cmd = ActuatorCommand(0.0, 0.0, cmd.estop)
+        elif self._held:
+            self._driver_event("all required devices back; vehicle stays in HOLD until an operator resumes")
+            self._held = False
+        d.command(cmd)
+        if self.endpoint is not None:
+            self.endpoint.last_command = cmd
+        self.ticks += 1
+        if self.first_tick_at is None:
+            self.first_tick_at = since_process_start()
+            self.report.time_to_first_tick_s = self.first_tick_at
+            self._print_report()
+
+    def poll(self, t: float) -> None:
+        self.drivers.poll(t)
+        if self.endpoint is not None:
+            self.endpoint.poll(t)
+
+    def _print_report(self) -> None:
+        # The file first: whoever waits for the ready line may read it at once.
+        try:
+            out = Path(self.cfg.hardware.log_dir)
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "startup.json").write_text(json.dumps(asdict(self.report), indent=2))
+        except OSError as e:
+            log.warning("cannot write the start-up report to %s: %s", self.cfg.hardware.log_dir, e)
+        for line in self.report.lines():
+            print(line, flush=True)
+        print(f"{READY_PREFIX} after {self.first_tick_at:.3f} s", flush=True)
+
+    def run(self, should_stop, duration: float | None = None) -> None:
+        from vehicle.runtime.loop import RuntimeLoop, ScaledClock
+
+        self.loop = RuntimeLoop(self.step, self.poll, rate_hz=self.cfg.control.rate_hz, clock=ScaledClock(1.0))
+        try:
+            self.loop.run(until=duration, should_stop=should_stop)
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Motors first, then everything else."""
+        try:
+            self.drivers.stop_motors()
+        finally:
+            if self.endpoint is not None:
+                self.endpoint.close()
+            self.drivers.close()
+
+
+def run_vehicle_cli(args) -> int:
+    from vehicle.config import ConfigError, load_vehicle_config
+
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        cfg = load_vehicle_config(args.config)
+        if cfg.hardware is None:
+            raise ConfigError(f"{args.config}: hardware: `edgepilot vehicle run` needs a [hardware] table "
+                              f"(see configs/vehicles/ugv_hardware.toml and docs/field_guide.md)")
+        origin = parse_origin(args.origin) if args.origin else None
+        ob = Onboard(cfg, str(args.config), origin=origin, map_path=args.map, mavlink=args.mavlink or None,
+                     tlog=args.tlog, params=args.params, warm=not args.no_warm)
+    except (ConfigError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        ob.open()
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        ob.drivers.close()
+        return EXIT_USAGE
+    print(f"edgepilot vehicle: {cfg.name} ({cfg.kind}) starting, config {args.config}", flush=True)
+    ob.run(should_stop=lambda: stop["flag"], duration=args.duration)
+    c = ob.drivers.counters()
+    print("edgepilot vehicle: stopped, motors commanded to zero; "
+          + ", ".join(f"{k} {v}" for k, v in c.items()), flush=True)
+    return EXIT_OK

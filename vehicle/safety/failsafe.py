@@ -1,0 +1,479 @@
+"""Failsafes: one trigger class per condition, each with its action and
+recovery rule, and the manager that trips, acts, clears and resumes.
+
+Actions (one numbering for every ``*_ACTION`` parameter): 0 report only,
+1 HOLD, 2 RTL, 3 STOP (motors stopped, disarmed).  When several failsafes
+are active the strongest wins: STOP > HOLD > RTL > report.
+
+Recovery rules
+--------------
+``Recovery.AUTO`` — the failsafe clears itself once its condition has been
+gone for the trigger's ``clear_after_s``; if the vehicle is still in the
+mode the failsafe put it in (no operator intervened), no other failsafe
+with an action is active, and ``FS_RESUME`` = 1, the mode that was
+interrupted (AUTO, GUIDED, RTL) is resumed — an AUTO mission continues
+from its current item.  GCS link, GPS, stale lidar/camera, control-loop
+overrun and obstacle stop are AUTO.
+
+``Recovery.OPERATOR`` — latched: an operator has to act.  Battery low and
+critical clear when the vehicle is disarmed and the battery reads above
+the threshold again (pack swapped); an operator may override the action
+with a mode change at any time and the failsafe does not trip again until
+it has cleared.  Motor-controller link loss and motor fault clear when the
+link is healthy again and the vehicle is disarmed (it was disarmed by
+STOP): re-arming is the operator's decision.  E-stop clears only with an
+explicit clear command and the hardware input released.  Fence breach
+clears when the operator changes mode or disarms.  Nothing resumes by
+itself after an OPERATOR failsafe.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from vehicle.config import VehicleConfig
+from vehicle.types import GpsFix, LaserScan, Mode, MotorStatus, Severity, VehicleState
+
+DRIVING_MODES = (Mode.AUTO, Mode.GUIDED, Mode.RTL)
+
+
+class Action(enum.IntEnum):
+    NONE = 0
+    HOLD = 1
+    RTL = 2
+    STOP = 3
+
+    @property
+    def priority(self) -> int:
+        return {Action.NONE: 0, Action.RTL: 1, Action.HOLD: 2, Action.STOP: 3}[self]
+
+    @property
+    def mode(self) -> Mode | None:
+        return {Action.HOLD: Mode.HOLD, Action.RTL: Mode.RTL}.get(self)
+
+
+class Recovery(enum.Enum):
+    AUTO = "clears itself"
+    OPERATOR = "needs an operator"
+
+
+@dataclass
+class SafetyInputs:
+    """What the safety layer knows at one tick.  Times are seconds on the
+    core's clock; ``*_t`` is when that stream last delivered (None = never)."""
+
+    now: float = 0.0
+    armed: bool = False
+    mode: Mode = Mode.HOLD
+    state: VehicleState | None = None
+    gps: GpsFix | None = None
+    gps_t: float | None = None
+    compass_t: float | None = None
+    scan: LaserScan | None = None
+    scan_t: float | None = None
+    camera_t: float | None = None
+    motor: MotorStatus | None = None
+    motor_t: float | None = None
+    battery_remaining: float | None = None
+    tick_gap: float = 0.0
+    last_gcs: float | None = None
+    estop_latched: bool = False
+    estop_source: str = ""
+    fence: object | None = None          # vehicle.safety.geofence.Fence
+    cruise_speed: float = 1.0
+
+
+class Trigger:
+    """One failsafe condition.  ``check`` returns a reason (operator's
+    words) while the condition holds, else None.  ``active`` says whether
+    this failsafe is currently tripped (some checks use a different
+    threshold to clear than to trip)."""
+
+    name = ""
+    label = ""
+    recovery = Recovery.AUTO
+    action_param: str | None = None
+    clear_after_s = 0.0
+
+    def __init__(self, cfg: VehicleConfig, params):
+        self.cfg = cfg
+        self.params = params
+
+    def action(self) -> Action:
+        return Action(int(self.params.get(self.action_param))) if self.action_param else Action.STOP
+
+    def check(self, s: SafetyInputs, active: bool) -> str | None:
+        raise NotImplementedError
+
+    def operator_cleared(self, s: SafetyInputs, st: "ActiveFailsafe") -> bool:
+        """For OPERATOR recovery: has an operator dealt with it?"""
+        return False
+
+
+class GcsLinkTrigger(Trigger):
+    name, label = "gcs", "GCS link"
+    action_param = "FS_GCS_ENABLE"
+
+    def check(self, s, active):
+        if s.last_gcs is None:
+            return None  # no ground station ever connected: nothing was lost
+        age = s.now - s.last_gcs
+        timeout = self.params.get("FS_GCS_TIMEOUT")
+        return f"GCS link lost (no heartbeat for {age:.1f} s)" if age > timeout else None
+
+
+class BatteryTrigger(Trigger):
+    recovery = Recovery.OPERATOR
+    HYSTERESIS_PCT = 2.0
+
+    def __init__(self, cfg, params, level: str):
+        super().__init__(cfg, params)
+        self.level = level
+        self.name = f"battery_{level}"
+        self.label = f"battery {level}"
+        self.pct_param = "BATT_LOW_PCT" if level == "low" else "BATT_CRT_PCT"
+        self.action_param = "BATT_FS_LOW_ACT" if level == "low" else "BATT_FS_CRT_ACT"
+
+    def check(self, s, active):
+        if s.battery_remaining is None:
+            return None
+        thr = self.params.get(self.pct_param)
+        pct = 100.0 * s.battery_remaining
+        if thr > 0 and pct <= thr + (self.HYSTERESIS_PCT if active else 0.0):
+            return f"battery {self.level}: {pct:.0f}% at or below {self.pct_param} {thr:.0f}%"
+        return None
+
+    def operator_cleared(self, s, st):
+        return not s.armed and self.check(s, True) is None
+
+
+class GpsTrigger(Trigger):
+    name, label = "gps", "GPS"
+    action_param = "FS_GPS_ACTION"
+    clear_after_s = 2.0
+
+    def __init__(self, cfg, params):
+        super().__init__(cfg, params)
+        self.bad_since: float | None = None
+
+    def check(self, s, active):
+        if s.gps_t is None:
+            return None  # never had GPS: the pre-arm checks say so
+        timeout = self.params.get("FS_GPS_TIMEOUT")
+        age = s.now - s.gps_t
+        if age > timeout:
+            return f"GPS lost (no data for {age:.1f} s)"
+        fix = s.gps
+        hacc_max = self.params.get("FS_GPS_HACC")
+        if fix.fix_type < 3:
+            why = f"GPS lost 3D fix (fix type {fix.fix_type})"
+        elif fix.hacc > hacc_max:
+            why = f"GPS accuracy {fix.hacc:.1f} m worse than FS_GPS_HACC {hacc_max:.1f} m"
+        else:
+            self.bad_since = None
+            return None
+        if self.bad_since is None:
+            self.bad_since = s.gps_t
+        return why if (active or s.now - self.bad_since >= timeout) else None
+
+
+class StaleSensorTrigger(Trigger):
+    """Lidar or camera data older than FS_SENS_TIMEOUT.  Watched once the
+    stream has delivered (a configured lidar is also a pre-arm check)."""
+
+    action_param = "FS_SENS_ACTION"
+    clear_after_s = 1.0
+
+    def __init__(self, cfg, params, stream: str):
+        super().__init__(cfg, params)
+        self.stream = stream
+        self.name = f"{stream}_stale"
+        self.label = f"{stream} data"
+
+    def check(self, s, active):
+        last = s.scan_t if self.stream == "lidar" else s.camera_t
+        if last is None:
+            return None
+        age = s.now - last
+        timeout = self.params.get("FS_SENS_TIMEOUT")
+        return f"{self.stream} data stale ({age:.1f} s old)" if age > timeout else None
+
+
+class LoopOverrunTrigger(Trigger):
+    name, label = "loop_overrun", "control loop"
+    action_param = "FS_LOOP_ACTION"
+    clear_after_s = 1.0
+
+    def check(self, s, active):
+        mx = self.params.get("FS_LOOP_MAX")
+        if s.tick_gap > mx:
+            return f"control loop overrun ({s.tick_gap:.2f} s between ticks, FS_LOOP_MAX {mx:.2f} s)"
+        return None
+
+
+class MotorLinkTrigger(Trigger):
+    name, label = "motor_link", "motor controller link"
+    recovery = Recovery.OPERATOR
+    action_param = "FS_MOTOR_ACTION"
+
+    def check(self, s, active):
+        if s.motor_t is None:
+            return None
+        age = s.now - s.motor_t
+        timeout = self.params.get("FS_MOTOR_TIMEOUT")
+        return f"motor controller link lost (no telemetry for {age:.2f} s)" if age > timeout else None
+
+    def operator_cleared(self, s, st):
+        return not s.armed and self.check(s, True) is None
+
+
+class MotorFaultTrigger(Trigger):
+    name, label = "motor_fault", "motor controller fault"
+    recovery = Recovery.OPERATOR
+    action_param = "FS_MOTOR_ACTION"
+
+    def check(self, s, active):
+        if s.motor is not None and s.motor.fault:
+            return f"motor controller fault: {s.motor.fault}"
+        return None
+
+    def operator_cleared(self, s, st):
+        return not s.armed and self.check(s, True) is None
+
+
+class EstopTrigger(Trigger):
+    """E-stop by command (latched until cleared) or by the hardware input
+    the motor controller reports.  Action is always STOP."""
+
+    name, label = "estop", "E-stop"
+    recovery = Recovery.OPERATOR
+
+    def action(self) -> Action:
+        return Action.STOP
+
+    def check(self, s, active):
+        if s.motor is not None and s.motor.estop:
+            return "E-STOP: hardware e-stop input"
+        if s.estop_latched:
+            return f"E-STOP: {s.estop_source or 'command'}"
+        return None
+
+    def operator_cleared(self, s, st):
+        return not s.estop_latched and not (s.motor is not None and s.motor.estop)
+
+
+class FenceTrigger(Trigger):
+    name, label = "fence", "fence"
+    recovery = Recovery.OPERATOR
+    action_param = "FENCE_ACTION"
+
+    def __init__(self, cfg, params):
+        super().__init__(cfg, params)
+        self.radius = cfg.geometry.circumscribed_radius
+        self.last_check = None
+
+    def check(self, s, active):
+        fence = s.fence
+        st = s.state
+        if not self.params.get("FENCE_ENABLE") or fence is None or not len(fence) or st is None or not st.valid:
+            return None
+        moving = s.mode in DRIVING_MODES
+        vx, vy = (st.vx, st.vy) if moving else (0.0, 0.0)
+        react = 2.0 / self.cfg.control.rate_hz
+        c = fence.check(st.x, st.y, vx, vy, self.radius, self.params.get("FENCE_BRAKE_ACC"), react,
+                        self.params.get("FENCE_MARGIN") if moving else 0.0)
+        self.last_check = c
+        if c.clearance_now < 0:
+            return f"fence breached ({-c.clearance_now:.1f} m past {c.zone})"
+        if c.breach:
+            return (f"fence breach predicted ({c.clearance_min:.1f} m from {c.zone} "
+                    f"within the {c.stopping_distance:.1f} m stopping distance)")
+        return None
+
+    def operator_cleared(self, s, st):
+        return not s.armed or (st.applied_mode is not None and s.mode != st.applied_mode)
+
+
+class ObstacleTrigger(Trigger):
+    """Obstacle stop: a lidar return inside the corridor the footprint
+    sweeps before it can stop (vehicle frame x forward, y left)."""
+
+    name, label = "obstacle", "obstacle stop"
+    action_param = None
+
+    def __init__(self, cfg, params):
+        super().__init__(cfg, params)
+        g = cfg.geometry
+        self.half_len, self.half_w = 0.5 * g.length, 0.5 * g.width
+        self.clear_after_s = params.get("AVOID_CLEAR_S")
+
+    def action(self) -> Action:
+        return Action.HOLD if self.params.get("AVOID_ENABLE") else Action.NONE
+
+    def check(self, s, active):
+        self.clear_after_s = self.params.get("AVOID_CLEAR_S")
+        if not self.params.get("AVOID_ENABLE") or s.scan is None or s.state is None:
+            return None
+        if not active and s.mode not in DRIVING_MODES:
+            return None
+        if s.scan_t is None or s.now - s.scan_t > self.params.get("FS_SENS_TIMEOUT"):
+            return None   # stale data is the stale-sensor failsafe's business
+        v = max(s.state.speed, s.cruise_speed if active else 0.0)
+        decel = self.params.get("FENCE_BRAKE_ACC")
+        reach = v * 2.0 / self.cfg.control.rate_hz + v * v / (2.0 * decel) + self.params.get("AVOID_MARGIN")
+        sc = s.scan
+        r = np.asarray(sc.ranges, dtype=np.float64)
+        a = sc.angle_min + sc.angle_increment * np.arange(len(r))
+        ok = np.isfinite(r) & (r > 0) & (r < sc.max_range)
+        x, y = r[ok] * np.cos(a[ok]), r[ok] * np.sin(a[ok])
+        ahead = x - self.half_len
+        hit = (ahead > -0.05) & (ahead < reach) & (np.abs(y) < self.half_w + 0.15)
+        if hit.any():
+            d = float(ahead[hit].min())
+            return f"obstacle {max(d, 0.0):.1f} m ahead"
+        return None
+
+
+@dataclass
+class ActiveFailsafe:
+    trigger: Trigger
+    t: float
+    reason: str
+    action: Action
+    applied_mode: Mode | None = None
+    healthy_since: float | None = None
+
+
+@dataclass
+class FailsafeRecord:
+    """One trip as the event log keeps it."""
+
+    name: str
+    t_trip: float
+    action: str
+    reason: str
+    t_clear: float | None = None
+
+
+class FailsafeManager:
+    def __init__(self, triggers: list[Trigger], params, emit: Callable):
+        self.triggers = triggers
+        self.params = params
+        self.emit = emit
+        self.active: dict[str, ActiveFailsafe] = {}
+        self.history: list[FailsafeRecord] = []
+        self.resume_mode: Mode | None = None
+        self.applied_mode: Mode | None = None
+        self.resume_blocked = False
+
+    def trigger(self, name: str) -> Trigger:
+        return next(t for t in self.triggers if t.name == name)
+
+    @property
+    def strongest(self) -> Action:
+        return max((a.action for a in self.active.values()), key=lambda a: a.priority, default=Action.NONE)
+
+    def update(self, s: SafetyInputs, core) -> None:
+        if self.applied_mode is not None and s.mode != self.applied_mode:
+            # An operator (or the mode logic, e.g. RTL reaching home) changed
+            # mode: the failsafe's mode is no longer ours to undo.
+            self.applied_mode = None
+            self.resume_mode = None
+        for trig in self.triggers:
+            st = self.active.get(trig.name)
+            reason = trig.check(s, st is not None)
+            if st is None:
+                if reason and s.armed:
+                    self.trip(trig, reason, s, core)
+                continue
+            if trig.recovery is Recovery.AUTO:
+                if not s.armed:
+                    self.clear(trig, s, core)
+                elif reason is None:
+                    if st.healthy_since is None:
+                        st.healthy_since = s.now
+                    if s.now - st.healthy_since >= trig.clear_after_s:
+                        self.clear(trig, s, core)
+                else:
+                    st.healthy_since = None
+            elif trig.operator_cleared(s, st):
+                self.clear(trig, s, core)
+
+    def trip(self, trig: Trigger, reason: str, s: SafetyInputs, core) -> None:
+        action = trig.action()
+        before = self.strongest
+        st = ActiveFailsafe(trig, s.now, reason, action)
+        self.active[trig.name] = st
+        self.history.append(FailsafeRecord(trig.name, s.now, action.name, reason))
+        sev = Severity.EMERGENCY if trig.name == "estop" else Severity.CRITICAL
+        suffix = "report only" if action is Action.NONE else action.name
+        self.emit("failsafe", f"Failsafe: {reason}, {suffix}", sev, trigger=trig.name, action=action.name,
+                  phase="trip", recovery=trig.recovery.name)
+        if trig.recovery is Recovery.OPERATOR and action is not Action.NONE:
+            self.resume_blocked = True
+        if action is Action.STOP:
+            core._safety_stop(s.now)
+            st.applied_mode = None
+            self.applied_mode = None
+            self.resume_mode = None
+            return
+        mode = action.mode
+        if mode is None or action.priority <= before.priority and before is not Action.NONE:
+            st.applied_mode = self.applied_mode
+            return
+        if self.resume_mode is None and self.applied_mode is None:
+            self.resume_mode = s.mode
+        if core.set_mode(s.now, mode).ok:
+            self.applied_mode = mode
+            s.mode = mode
+        st.applied_mode = self.applied_mode
+
+    def clear(self, trig: Trigger, s: SafetyInputs, core) -> None:
+        st = self.active.pop(trig.name)
+        for rec in reversed(self.history):
+            if rec.name == trig.name and rec.t_clear is None:
+                rec.t_clear = s.now
+                break
+        self.emit("failsafe", f"Failsafe cleared: {trig.label}", Severity.NOTICE, trigger=trig.name,
+                  action=st.action.name, phase="clear")
+        if not s.armed:
+            self._reset_if_idle()
+            return
+        remaining = self.strongest
+        if self.applied_mode is None or s.mode != self.applied_mode:
+            self._reset_if_idle()
+            return
+        if remaining.mode is not None:
+            if remaining.mode != s.mode and core.set_mode(s.now, remaining.mode).ok:
+                self.applied_mode = remaining.mode
+                s.mode = remaining.mode
+            return
+        resume = self.resume_mode
+        if (resume in DRIVING_MODES and resume != s.mode and not self.resume_blocked
+                and self.params.get("FS_RESUME") >= 1 and remaining is not Action.STOP):
+            if core.set_mode(s.now, resume).ok:
+                s.mode = resume
+                self.emit("failsafe", f"Failsafe: resuming {resume.name}", Severity.NOTICE,
+                          trigger=trig.name, action=resume.name, phase="resume")
+        self.applied_mode = None
+        self.resume_mode = None
+        self._reset_if_idle()
+
+    def _reset_if_idle(self) -> None:
+        if not any(a.action is not Action.NONE for a in self.active.values()):
+            self.resume_blocked = False
+            if self.applied_mode is None:
+                self.resume_mode = None
+
+
+def default_triggers(cfg: VehicleConfig, params) -> list[Trigger]:
+    """Ordered strongest-first so a STOP lands before a HOLD in one tick."""
+    return [EstopTrigger(cfg, params), MotorFaultTrigger(cfg, params), MotorLinkTrigger(cfg, params),
+            LoopOverrunTrigger(cfg, params), GpsTrigger(cfg, params), FenceTrigger(cfg, params),
+            ObstacleTrigger(cfg, params), StaleSensorTrigger(cfg, params, "lidar"),
+            StaleSensorTrigger(cfg, params, "camera"), BatteryTrigger(cfg, params, "critical"),
+            BatteryTrigger(cfg, params, "low"), GcsLinkTrigger(cfg, params)]

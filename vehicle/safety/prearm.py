@@ -1,0 +1,109 @@
+"""Pre-arm checks: refuse to arm with a reason an operator can act on.
+
+Each check returns None when it passes or a ``PreArm: ...`` text (the
+ArduPilot STATUSTEXT convention) saying what is wrong and what to do.
+Checks: position estimate, GPS fix/accuracy/satellites/freshness, compass
+freshness, lidar and camera alive (perception running), battery above the
+low threshold, motor controller responding and its e-stop released, no
+latched failsafe, fence loaded (if FENCE_ENABLE) with the vehicle and every
+mission waypoint inside it, mission valid.
+"""
+from __future__ import annotations
+
+from vehicle.mission.executor import NAV_COMMANDS, validate_mission
+from vehicle.types import Cmd
+
+from .failsafe import Recovery, SafetyInputs
+
+SENSOR_ALIVE_S = 1.0   # a sensor silent longer than this is not alive [s]
+
+
+def prearm_failures(s: SafetyInputs, core, safety) -> list[str]:
+    """All failing checks, most fundamental first (empty = ready to arm)."""
+    p = core.params
+    cfg = core.cfg
+    out: list[str] = []
+    now = s.now
+    st = s.state
+    if s.estop_latched or (s.motor is not None and s.motor.estop):
+        what = "hardware e-stop is pressed" if (s.motor is not None and s.motor.estop) else "e-stop is latched"
+        out.append(f"PreArm: {what}; release/clear it (MAV_CMD_DO_FLIGHTTERMINATION param1=0) before arming")
+    if st is None or not st.valid:
+        out.append("PreArm: waiting for GPS fix and heading")
+    fix = s.gps
+    if fix is None or s.gps_t is None:
+        out.append("PreArm: GPS not seen; check the receiver and its cable")
+    else:
+        if now - s.gps_t > SENSOR_ALIVE_S:
+            out.append(f"PreArm: GPS data stale (last fix {now - s.gps_t:.1f} s ago)")
+        if fix.fix_type < 3:
+            out.append(f"PreArm: GPS needs a 3D fix (fix type {fix.fix_type})")
+        elif fix.hacc > p.get("FS_GPS_HACC"):
+            out.append(f"PreArm: GPS horizontal accuracy {fix.hacc:.1f} m is worse than FS_GPS_HACC "
+                       f"{p.get('FS_GPS_HACC'):.1f} m; wait for a better fix or open sky")
+        if fix.fix_type >= 3 and fix.satellites < p.get("FS_GPS_MIN_SATS"):
+            out.append(f"PreArm: GPS has {fix.satellites} satellites, need {p.get('FS_GPS_MIN_SATS'):.0f}")
+    if s.compass_t is None or now - s.compass_t > SENSOR_ALIVE_S:
+        out.append("PreArm: compass not responding" if s.compass_t is None
+                   else f"PreArm: compass data stale ({now - s.compass_t:.1f} s old)")
+    timeout = p.get("FS_SENS_TIMEOUT")
+    if cfg.sensors.lidar is not None or s.scan_t is not None:
+        if s.scan_t is None:
+            out.append("PreArm: perception not running: no lidar scan received")
+        elif now - s.scan_t > timeout:
+            out.append(f"PreArm: perception not running: last lidar scan {now - s.scan_t:.1f} s ago")
+    if s.camera_t is not None and now - s.camera_t > timeout:
+        out.append(f"PreArm: camera stale: last image {now - s.camera_t:.1f} s ago")
+    if safety.perception_t is not None and now - safety.perception_t > timeout:
+        out.append(f"PreArm: perception not running: last obstacle-map update {now - safety.perception_t:.1f} s ago")
+    if s.battery_remaining is None:
+        out.append("PreArm: no battery reading")
+    else:
+        low = p.get("BATT_LOW_PCT")
+        if 100.0 * s.battery_remaining <= low:
+            out.append(f"PreArm: battery {100 * s.battery_remaining:.0f}% is at or below BATT_LOW_PCT "
+                       f"{low:.0f}%; charge or swap the pack")
+    if s.motor_t is not None:
+        if now - s.motor_t > p.get("FS_MOTOR_TIMEOUT"):
+            out.append(f"PreArm: motor controller not responding (last telemetry {now - s.motor_t:.1f} s ago)")
+        elif s.motor is not None and s.motor.fault:
+            out.append(f"PreArm: motor controller fault: {s.motor.fault}")
+    for a in safety.failsafes.active.values():
+        if a.trigger.recovery is Recovery.OPERATOR and a.trigger.name != "estop":
+            out.append(f"PreArm: {a.trigger.label} failsafe active: {a.reason}")
+    out.extend(_fence_failures(s, core, safety))
+    out.extend(_mission_failures(core))
+    return out
+
+
+def _fence_failures(s: SafetyInputs, core, safety) -> list[str]:
+    fence = safety.fence
+    enabled = core.params.get("FENCE_ENABLE") >= 1
+    if not enabled:
+        return []
+    if fence is None or not len(fence):
+        return ["PreArm: FENCE_ENABLE is 1 but no fence is loaded; upload a fence or set FENCE_ENABLE 0"]
+    out = []
+    st = s.state
+    r = core.cfg.geometry.circumscribed_radius
+    if st is not None and st.valid:
+        c, idx = fence.clearance([[st.x, st.y]])
+        if c[0] < r:
+            zone = fence.zones[int(idx[0])].describe(int(idx[0]))
+            where = "outside" if c[0] < 0 else "too close to"
+            out.append(f"PreArm: vehicle is {where} the fence ({zone}, clearance {c[0] - r:.1f} m); "
+                       "move it inside or reload the fence")
+    for it in core.mission[1:]:
+        if it.command in NAV_COMMANDS and it.command != Cmd.NAV_RETURN_TO_LAUNCH:
+            x, y = core.frame.to_local(it.lat, it.lon)
+            if not fence.contains(x, y, r):
+                out.append(f"PreArm: mission item {it.seq} is outside the fence; edit the mission or the fence")
+    return out
+
+
+def _mission_failures(core) -> list[str]:
+    items = list(core.mission)
+    if not items:
+        return []
+    reason = validate_mission(items)
+    return [f"PreArm: mission invalid: {reason}"] if reason else []

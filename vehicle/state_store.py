@@ -1,0 +1,173 @@
+"""Durable vehicle state: mission, fence, parameters and home survive a
+process restart.
+
+Every file is written atomically (temp file in the same folder, fsync,
+rename, fsync of the folder — ``vehicle.params.atomic_write_text``), so a
+crash mid-write leaves the previous version intact.  Mission and fence are
+JSON lists of MissionItem fields; home is JSON; parameters are the
+``.parm`` file ``ParamStore`` already persists.  Each JSON file carries a
+format version and a CRC-32 of its payload so a file damaged by something
+other than our writer is refused, not half-loaded.
+
+``EventLog`` appends one JSON line per core event and fsyncs at most once
+a second: a crash loses at most the last second of events.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+
+from vehicle.params import ParamStore, atomic_write_text
+from vehicle.types import Event, GeoPoint, MissionItem
+
+FORMAT = 1
+
+
+class StateError(ValueError):
+    """A state file exists but cannot be used; the message names it."""
+
+
+def _dump(kind: str, payload) -> str:
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return json.dumps({"format": FORMAT, "kind": kind, "crc32": zlib.crc32(body.encode()), "payload": body}) + "\n"
+
+
+def _load(path: Path, kind: str):
+    try:
+        doc = json.loads(path.read_text())
+        body = doc["payload"]
+        if doc.get("kind") != kind or doc.get("format") != FORMAT:
+            raise StateError(f"{path}: not a {kind} state file of format {FORMAT}")
+        if zlib.crc32(body.encode()) != doc["crc32"]:
+            raise StateError(f"{path}: checksum mismatch (file damaged)")
+        return json.loads(body)
+    except (ValueError, KeyError, TypeError) as e:
+        if isinstance(e, StateError):
+            raise
+        raise StateError(f"{path}: unreadable {kind} state file: {e}") from None
+
+
+class StateStore:
+    """One folder of state files: mission.json, fence.json, home.json, params.parm."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._saved: dict[str, object] = {}
+
+    @property
+    def params_path(self) -> Path:
+        return self.folder / "params.parm"
+
+    def params(self, cfg) -> ParamStore:
+        """A ParamStore loading from and persisting to this folder."""
+        return ParamStore(cfg, path=self.params_path)
+
+    # ------------------------------------------------------------ items
+    def save_items(self, kind: str, items) -> None:
+        atomic_write_text(self.folder / f"{kind}.json", _dump(kind, [asdict(it) for it in items]))
+
+    def load_items(self, kind: str) -> list[MissionItem] | None:
+        p = self.folder / f"{kind}.json"
+        if not p.exists():
+            return None
+        try:
+            return [MissionItem(**d) for d in _load(p, kind)]
+        except TypeError as e:
+            raise StateError(f"{p}: bad item: {e}") from None
+
+    def save_home(self, home: GeoPoint | None) -> None:
+        atomic_write_text(self.folder / "home.json", _dump("home", None if home is None else asdict(home)))
+
+    def load_home(self) -> GeoPoint | None:
+        p = self.folder / "home.json"
+        if not p.exists():
+            return None
+        d = _load(p, "home")
+        return None if d is None else GeoPoint(**d)
+
+    # ------------------------------------------------------------ with a core
+    def restore(self, core) -> list[str]:
+        """Load saved mission, fence and home into ``core``; returns what
+        was restored (for a boot STATUSTEXT)."""
+        done = []
+        mission = self.load_items("mission")
+        if mission:
+            res = core.set_mission(mission)
+            if not res.ok:
+                raise StateError(f"{self.folder / 'mission.json'}: {res.reason}")
+            done.append(f"mission ({len(mission)} items)")
+        fence = self.load_items("fence")
+        if fence:
+            res = core.set_fence(fence)
+            if not res.ok:
+                raise StateError(f"{self.folder / 'fence.json'}: {res.reason}")
+            done.append(f"fence ({len(fence)} items)")
+        home = self.load_home()
+        if home is not None:
+            core.home = home
+            done.append("home")
+        self._saved = {"mission": core.mission, "fence": self._fence_items(core), "home": core.home}
+        return done
+
+    @staticmethod
+    def _fence_items(core):
+        return core.fence.items if core.fence is not None else ()
+
+    def sync(self, core) -> list[str]:
+        """Write whatever changed since the last call (cheap when nothing
+        did: identity checks).  Call once per tick from the runtime loop."""
+        wrote = []
+        for kind, now in (("mission", core.mission), ("fence", self._fence_items(core))):
+            if self._saved.get(kind) is not now:
+                self.save_items(kind, now)
+                self._saved[kind] = now
+                wrote.append(kind)
+        if self._saved.get("home") != core.home or "home" not in self._saved:
+            self.save_home(core.home)
+            self._saved["home"] = core.home
+            wrote.append("home")
+        return wrote
+
+
+class EventLog:
+    """Append-only JSON-lines log of core events, fsynced at most every
+    ``sync_every_s`` seconds of the caller's clock (default 1 s)."""
+
+    def __init__(self, path: str | Path, sync_every_s: float = 1.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(self.path, "a", encoding="utf-8")
+        self.sync_every_s = sync_every_s
+        self._last_sync: float | None = None
+
+    def write(self, e: Event, now: float) -> None:
+        rec = {"t": e.t, "kind": e.kind, "severity": int(e.severity), "text": e.text,
+               "data": {k: v for k, v in e.data.items() if isinstance(v, (int, float, str, bool, type(None)))}}
+        self._f.write(json.dumps(rec) + "\n")
+        self.maybe_sync(now)
+
+    def maybe_sync(self, now: float) -> None:
+        if self._last_sync is None or now - self._last_sync >= self.sync_every_s:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._last_sync = now
+
+    def close(self) -> None:
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+
+    @staticmethod
+    def read(path: str | Path) -> list[dict]:
+        """Every complete line; a torn last line (crash mid-append) is skipped."""
+        out = []
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
