@@ -114,6 +114,22 @@ def test_uniform_searches_match_dijkstra_across_bitset_words(case):
     check_all_methods(*case)
 
 
+@pytest.mark.parametrize("method, rule", [("dial", "target"), ("unit-buckets", "geometric"),
+                                          ("buckets", "geometric"), ("buckets", "target")])
+def test_bucket_overflow_retries_with_more_room(method, rule):
+    # a tiny initial capacity overflows at once; the retry on a fresh grid
+    # must give the same optimal answer as a roomy first attempt
+    rng = np.random.default_rng(7)
+    w = np.ones((60, 70), np.float32)
+    w[rng.random(w.shape) < 0.2] = np.inf
+    w[0, 0] = w[59, 69] = 1.0
+    ref = dijkstra(w, (0, 0), (59, 69), True, rule)
+    tiny = _search(w, (0, 0), (59, 69), True, rule, method=method, cap0=8)
+    roomy = _search(w, (0, 0), (59, 69), True, rule, method=method, cap0=1 << 16)
+    assert tiny.cost == pytest.approx(ref, rel=1e-9) and roomy.cost == pytest.approx(ref, rel=1e-9)
+    check_valid(w, tiny.path, (0, 0), (59, 69), True, rule)
+
+
 def test_long_open_rays_and_exact_costs():
     w = np.ones((150, 300), np.float32)
     w[75, 1:299] = np.inf          # a wall with gaps at both ends

@@ -146,22 +146,17 @@ def _trace(grid, off, s, t, Wp):
 
 
 @njit(cache=True)
-def _grow(stk, cap):
-    ns = np.empty((stk.shape[0], 2 * cap), np.int32)
-    ns[:, :cap] = stk
-    return ns, 2 * cap
-
-
-@njit(cache=True)
-def dial_target(grid, h, w, sr, sc, gr, gc):
+def dial_target(grid, h, w, sr, sc, gr, gc, cap):
     """Exact A* (Dial buckets) under the target rule with unit costs on the
-    padded state grid (modified).  Returns (path, unit cost, expansions);
-    an empty path and inf when the goal is unreachable."""
+    padded state grid (modified).  Returns (path, unit cost, expansions,
+    ok); an empty path and inf when the goal is unreachable; ok is False
+    when a bucket outgrew ``cap`` entries (the caller retries with a larger
+    ``cap`` on a fresh grid: growing inside the loop costs a reference-count
+    update on every array access in numba)."""
     Wp = w + 2
     inv_w = 1.0 / Wp
     off = _offsets(Wp)
     g = np.empty((h + 2) * Wp, np.int32)
-    cap = 1024
     stk = np.empty((3, cap), np.int32)
     sz = np.zeros(3, np.int64)
     tr = gr + 1
@@ -197,7 +192,7 @@ def dial_target(grid, h, w, sr, sc, gr, gc):
         grid[cur] = (grid[cur] & 0xFC) | CLOSED
         nexp += 1
         if sz[0] + 8 > cap or sz[1] + 8 > cap or sz[2] + 8 > cap:
-            stk, cap = _grow(stk, cap)
+            return np.empty((0, 2), np.int64), np.inf, nexp, False
         ng = g[cur] + 1
         rr = row_of(cur, Wp, inv_w)
         dr0 = rr - tr
@@ -217,21 +212,19 @@ def dial_target(grid, h, w, sr, sc, gr, gc):
             stk[fb, sz[fb]] = nb
             sz[fb] += 1
     if not found:
-        return np.empty((0, 2), np.int64), np.inf, nexp
-    return _trace(grid, off, s, t, Wp), np.float64(g[t]), nexp
+        return np.empty((0, 2), np.int64), np.inf, nexp, True
+    return _trace(grid, off, s, t, Wp), np.float64(g[t]), nexp, True
 
 
 @njit(cache=True)
-def bucket_geometric(grid, h, w, sr, sc, gr, gc):
+def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
     """Optimal A* under the geometric rule (no corner cutting) with unit
     costs on the padded state grid (modified), bucket queue with
-    reopening.  Returns (path, unit cost, expansions); an empty path and
-    inf when the goal is unreachable."""
+    reopening.  Returns (path, unit cost, expansions, ok) as dial_target."""
     Wp = w + 2
     inv_w = 1.0 / Wp
     off = _offsets(Wp)
     g = np.empty((h + 2) * Wp, np.float64)
-    cap = 256
     stk = np.empty((NB, cap), np.int32)
     sz = np.zeros(NB, np.int64)
     tr = gr + 1
@@ -282,7 +275,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc):
         grid[cur] = (grid[cur] & 0xFC) | CLOSED
         nexp += 1
         if maxsz + 8 > cap:
-            stk, cap = _grow(stk, cap)
+            return np.empty((0, 2), np.int64), np.inf, nexp, False
         s_n = grid[cur - Wp] & 3
         s_s = grid[cur + Wp] & 3
         s_w = grid[cur - 1] & 3
@@ -452,13 +445,13 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc):
                         maxsz = m + 1
                     n_open += 1
     if not found:
-        return np.empty((0, 2), np.int64), np.inf, nexp
-    return _trace(grid, off, s, t, Wp), gt, nexp
+        return np.empty((0, 2), np.int64), np.inf, nexp, True
+    return _trace(grid, off, s, t, Wp), gt, nexp, True
 
 
 
 @njit(cache=True)
-def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax):
+def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax, cap):
     """Optimal A* on the padded float32 weight grid ``wp`` (not modified;
     from _astar_kernels.pad_and_check) with any weights >= 1, bucket queue
     with reopening.  ``rule`` 0 geometric (no corner cutting), 1 target.
@@ -466,7 +459,10 @@ def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax):
     Along a move f rises by at most (step + heuristic change) <=
     SQRT2 * (wmax + wmin), so a ring of NBW buckets of width ``delta`` >=
     wmin / 16 covers the open list.  Buckets are singly linked lists in an
-    entry pool with a free list.  Returns (path, cost, expansions)."""
+    entry pool of ``cap`` entries with a free list.  Returns (path, cost,
+    expansions, ok); ok is False when the pool ran out (the caller retries
+    with a larger ``cap``: growing inside the loop costs a reference-count
+    update on every array access in numba)."""
     Wp = w + 2
     inv_w = 1.0 / Wp
     ncell = (h + 2) * Wp
@@ -478,7 +474,6 @@ def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax):
     delta = max(wmin / 16.0, span / (NBW - 4))
     inv = 1.0 / delta
     head = np.full(NBW, -1, np.int32)
-    cap = 4096
     ecell = np.empty(cap, np.int32)
     enext = np.empty(cap, np.int32)
     used = 0
@@ -547,14 +542,8 @@ def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax):
                 continue
         state[cur] = 2
         nexp += 1
-        if used + 8 > cap:
-            nc = np.empty(2 * cap, np.int32)
-            nc[:cap] = ecell
-            ecell = nc
-            nn = np.empty(2 * cap, np.int32)
-            nn[:cap] = enext
-            enext = nn
-            cap *= 2
+        if n_open + 8 > cap:     # free list + unused pool < 8 entries
+            return np.empty((0, 2), np.int64), np.inf, nexp, False
         wc = np.float64(wp[cur])
         for k in range(ndir):
             dr = DR[k]
@@ -606,8 +595,8 @@ def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax):
             head[fs] = e
             n_open += 1
     if not found:
-        return np.empty((0, 2), np.int64), np.inf, nexp
-    return _trace_parent(parent, s, t, Wp), gt, nexp
+        return np.empty((0, 2), np.int64), np.inf, nexp, True
+    return _trace_parent(parent, s, t, Wp), gt, nexp, True
 
 
 @njit(cache=True)

@@ -112,9 +112,11 @@ def search_stats(weights: np.ndarray, start, goal, allow_diagonal: bool = True,
     return _search(weights, start, goal, allow_diagonal, move_cost)
 
 
-def _search(weights, start, goal, allow_diagonal, move_cost, method=None) -> SearchStats:
+def _search(weights, start, goal, allow_diagonal, move_cost, method=None,
+            cap0=None) -> SearchStats:
     """Validate, pick the search (``method`` forces one of METHODS, for
-    tests; it must fit the query) and run it."""
+    tests; it must fit the query) and run it.  ``cap0`` overrides the
+    initial bucket capacity (tests use a tiny one to exercise the retry)."""
     _check_weights(weights)
     rule = _rule(move_cost)
     sr, sc = _check_cell("start", start, weights)
@@ -140,9 +142,16 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None) -> Sea
                 cbits, nwc = cols_from_rows(rbits, nwr, h, w)
                 path, ucost, nexp = jps_search(rbits, cbits, nwr, nwc, h, w, sr, sc, gr, gc)
             else:
-                grid = grid_from_bits(rbits, nwr, h, w)
                 kernel = dial_target if method == "dial" else bucket_geometric
-                path, ucost, nexp = kernel(grid, h, w, sr, sc, gr, gc)
+                # bucket capacity: a few times the open list's usual size
+                # (~ the map's perimeter), x4 and a fresh grid on overflow
+                cap = cap0 or (8 * (h + w) + 64 if method == "dial" else 2 * (h + w) + 64)
+                while True:
+                    grid = grid_from_bits(rbits, nwr, h, w)
+                    path, ucost, nexp, ok = kernel(grid, h, w, sr, sc, gr, gc, cap)
+                    if ok:
+                        break
+                    cap *= 4
             return _stats(path, ucost * w0, nexp, method)
     if method in ("dial", "jps", "unit-buckets"):
         raise ValueError(f"method {method!r} needs allow_diagonal and uniform finite weights")
@@ -155,8 +164,13 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None) -> Sea
     if method is None:
         method = "buckets" if wmax <= BUCKET_MAX_RATIO * wmin else "heap"
     if method == "buckets":
-        path, cost, nexp = bucket_weighted(wp, h, w, sr, sc, gr, gc, diag, rule,
-                                           float(wmin), float(max(wmax, wmin)))
+        cap = cap0 or 16 * (h + w) + 64
+        while True:
+            path, cost, nexp, ok = bucket_weighted(wp, h, w, sr, sc, gr, gc, diag, rule,
+                                                   float(wmin), float(max(wmax, wmin)), cap)
+            if ok:
+                break
+            cap *= 4
     else:
         path, cost, nexp = astar_padded(wp, h, w, sr, sc, gr, gc, diag, rule, float(wmin))
     return _stats(path, cost, nexp, method)
