@@ -43,20 +43,22 @@ DC = np.array([0, 0, -1, 1, -1, 1, -1, 1], np.int64)
 
 @njit(cache=True)
 def uniform_bits(weights):
-    """Row-major blocked-cell bitset of (H, W) float32 ``weights`` padded
-    with a blocked one-cell border (line r of ``nwr`` int64 words, bit c set
-    when padded cell (r, c) is blocked; bits past the edge set), when every
-    finite weight is one value >= 1.  Returns (ok, R, nwr, w0, n_free,
-    n_corners): n_corners counts the 2 x 2 windows holding an odd number of
-    blocked cells (obstacle corners: a clutter measure, and where jump
-    point search must stop).  ok is False when a second finite value, a NaN
-    or a value < 1 is present: the caller then takes the general A* path,
-    which reports bad values."""
+    """Blocked-cell views of (H, W) float32 ``weights`` padded with a
+    blocked one-cell border, when every finite weight is one value >= 1:
+    the row-major bitset R (line r of ``nwr`` int64 words, bit c set when
+    padded cell (r, c) is blocked; bits past the edge set) and the padded
+    uint8 state grid (3 blocked, 0 free).  Returns (ok, R, nwr, grid, w0,
+    n_free, n_corners): n_corners counts the 2 x 2 windows holding an odd
+    number of blocked cells (obstacle corners: a clutter measure, and where
+    jump point search must stop).  ok is False when a second finite value,
+    a NaN or a value < 1 is present: the caller then takes the general
+    path, which reports bad values."""
     h, w = weights.shape
     Hp = h + 2
     Wp = w + 2
     nwr = (Wp + 63) >> 6
     R = np.full(Hp * nwr, -1, np.int64)
+    grid = np.empty(Hp * Wp, np.uint8)
     inf = np.float32(np.inf)
     w0 = np.float32(0.0)
     for r in range(h):
@@ -67,11 +69,17 @@ def uniform_bits(weights):
         if w0 != 0.0:
             break
     if not w0 >= 1.0:
-        return False, R, nwr, 1.0, 0, 0
+        return False, R, nwr, grid, 1.0, 0, 0
+    for c in range(Wp):
+        grid[c] = BLOCKED
+        grid[(h + 1) * Wp + c] = BLOCKED
     n_blocked = 0
     for r in range(h):
         bad = 0
         base = (r + 1) * nwr
+        gbase = (r + 1) * Wp
+        grid[gbase] = BLOCKED
+        grid[gbase + w + 1] = BLOCKED
         word = np.int64(1)          # padded column 0 is blocked
         bit = 1
         k = 0
@@ -80,6 +88,7 @@ def uniform_bits(weights):
             b = 1 if v == inf else 0
             bad |= (1 if v != w0 else 0) & (1 - b)
             n_blocked += b
+            grid[gbase + c + 1] = np.uint8(3 * b)
             word |= np.int64(b) << bit
             bit += 1
             if bit == 64:
@@ -90,14 +99,14 @@ def uniform_bits(weights):
         # the east border and everything past it stay blocked
         R[base + k] = word | (np.int64(-1) << bit)
         if bad:
-            return False, R, nwr, 1.0, 0, 0
+            return False, R, nwr, grid, 1.0, 0, 0
     n_corners = 0
     for r in range(Hp - 1):
         for k in range(nwr):
             x = R[r * nwr + k] ^ R[(r + 1) * nwr + k]
             nxt = (R[r * nwr + k + 1] ^ R[(r + 1) * nwr + k + 1]) if k + 1 < nwr else np.int64(0)
             n_corners += _popcount(x ^ (_lshr(x, 1) | (nxt << 63)))
-    return True, R, nwr, np.float64(w0), h * w - n_blocked, n_corners
+    return True, R, nwr, grid, np.float64(w0), h * w - n_blocked, n_corners
 
 
 @njit(cache=True)

@@ -127,7 +127,7 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None,
     diag = bool(allow_diagonal)
     if diag and method in (None, "dial", "jps", "unit-buckets"):
         # uniform_bits gives up at the first second value or bad value
-        ok, rbits, nwr, w0, n_free, n_corners = uniform_bits(weights)
+        ok, rbits, nwr, grid, w0, n_free, n_corners = uniform_bits(weights)
         if ok:
             if method is None:
                 if rule == 1:
@@ -147,11 +147,11 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None,
                 # (~ the map's perimeter), x4 and a fresh grid on overflow
                 cap = cap0 or (8 * (h + w) + 64 if method == "dial" else 2 * (h + w) + 64)
                 while True:
-                    grid = grid_from_bits(rbits, nwr, h, w)
                     path, ucost, nexp, ok = kernel(grid, h, w, sr, sc, gr, gc, cap)
                     if ok:
                         break
                     cap *= 4
+                    grid = grid_from_bits(rbits, nwr, h, w)
             return _stats(path, ucost * w0, nexp, method)
     if method in ("dial", "jps", "unit-buckets"):
         raise ValueError(f"method {method!r} needs allow_diagonal and uniform finite weights")
