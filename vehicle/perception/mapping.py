@@ -86,3 +86,17 @@ class LidarMapper:
         res = self.grid.resolution
         return np.column_stack((self.grid.origin_x + (cc + c0 + 0.5) * res,
                                 self.grid.origin_y + (rr + r0 + 0.5) * res))
+
+    def unreport(self, points: np.ndarray) -> None:
+        """Forget that the cells under ``points`` (N, 2) map frame [m] were
+        reported: they are reported again by a later scan that finds them
+        still occupied (the front holds back cells a moving object explains)."""
+        pts = np.asarray(points, np.float64).reshape(-1, 2)
+        res = self.grid.resolution
+        rows, cols = self.grid.shape
+        r = np.floor((pts[:, 1] - self.grid.origin_y) / res).astype(np.int64)
+        c = np.floor((pts[:, 0] - self.grid.origin_x) / res).astype(np.int64)
+        ok = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+        was = self._reported[r[ok], c[ok]]
+        self._reported[r[ok], c[ok]] = False
+        self.reported_cells -= int(was.sum())
