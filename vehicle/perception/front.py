@@ -5,7 +5,8 @@ and the core's state estimate and runs each sensor's pipeline at its own
 rate (``RateManager``):
 
 * lidar: the occupancy grid (``LidarMapper``) and obstacle tracking
-  (``cluster_scan`` + ``MultiObjectTracker``).  Newly occupied cells are
+  (``cluster_scan`` + ``MultiObjectTracker``; with a prior map, clusters on
+  its known structure are not tracked).  Newly occupied cells are
   handed to planning as static obstacles, except cells on or behind a
   moving track (a walking person must not leave a wall in the costmap);
   cells near a track whose motion is not yet known wait for it.
@@ -53,7 +54,7 @@ class Perception:
 
     def __init__(self, cfg, prior: GridMap | None, resolution: float | None = None,
                  min_moving_speed: float = 0.3, horizon_s: float = 4.0, margin_m: float = 0.4,
-                 camera_gate_m: float = 1.0, clear_s: float = 0.5):
+                 camera_gate_m: float = 1.0, clear_s: float = 0.5, settle_hits: int = 10):
         s = cfg.sensors
         self.cfg = cfg
         self.rates = RateManager()
@@ -84,10 +85,13 @@ class Perception:
             self.obstacle_range = s.camera.obstacle_range_m
         self.tracks: list[Track] = []
         self.camera_detections: list = []
+        self.camera_frames_processed = 0
+        self.scans_processed = 0
         self._cam_candidates: list[tuple[float, float, float]] = []   # (x, y, t) seen once
         self._cam_obstacles: list[tuple[float, float, float]] = []
         self.yielding: Track | None = None
         self.clear_s = float(clear_s)
+        self.settle_hits = int(settle_hits)
         self._clear_since: float | None = None
 
     # ------------------------------------------------------------ results
@@ -130,7 +134,13 @@ class Perception:
         if not state.valid:
             return np.zeros((0, 2))
         pose = self.mapper.sensor_pose(state) if self.mapper is not None else (state.x, state.y, state.yaw)
+        self.scans_processed += 1
         clusters = cluster_scan(pose, scan.ranges, scan.angle_min, scan.angle_increment, scan.max_range)
+        if self.mapper is not None and clusters:
+            # pieces of known structure (prior-map walls) are not objects to
+            # track: their visible ends wander with noise and range limits
+            known = self.mapper.near_prior(np.array([[c.x, c.y] for c in clusters]))
+            clusters = [c for c, k in zip(clusters, known) if not k]
         self.tracks = self.tracker.update(scan.t, clusters)
         if self.mapper is None:
             return np.zeros((0, 2))
@@ -146,11 +156,13 @@ class Perception:
 
     def _near_unsettled_tracks(self, pts: np.ndarray) -> np.ndarray:
         """True for points on or behind a moving track (its swept path over
-        the last two seconds) or near a tentative track."""
+        the last two seconds) or near a track seen fewer than
+        ``settle_hits`` times (its motion is not known yet)."""
         hold = np.zeros(len(pts), bool)
         for t in self.tracks:
             reach = t.radius + self.margin_m
-            if not t.confirmed:
+            if not t.confirmed or t.hits < self.settle_hits:
+                # motion not known yet (the velocity starts at 0 and converges)
                 hold |= np.hypot(pts[:, 0] - t.x, pts[:, 1] - t.y) < reach
             elif t.speed >= self.min_moving_speed:
                 hold |= _dist_to_segment(pts, (t.x - 2.0 * t.vx, t.y - 2.0 * t.vy), (t.x, t.y)) < reach
@@ -158,6 +170,7 @@ class Perception:
 
     def _camera(self, t: float, image: np.ndarray, state: VehicleState) -> np.ndarray:
         self.camera_detections = self.detector.detect(image)
+        self.camera_frames_processed += 1
         if not state.valid:
             return np.zeros((0, 2))
         c, s = math.cos(state.yaw), math.sin(state.yaw)
