@@ -10,6 +10,8 @@ telemetry stays current while a command waits for its ACK.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import struct
 import time
 from dataclasses import dataclass
@@ -76,13 +78,21 @@ class Link:
         if endpoint.lower().startswith("tcp:"):
             # pymavlink retries a refused TCP connect once a second.
             kwargs["retries"] = max(0, int(timeout) - 1)
+        self.lost = False
         try:
-            self.conn = mavutil.mavlink_connection(endpoint, source_system=source_system,
-                                                   source_component=source_component, autoreconnect=False,
-                                                   **kwargs)
+            # pymavlink prints each refused TCP retry to stdout; our own error says it once.
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.conn = mavutil.mavlink_connection(endpoint, source_system=source_system,
+                                                       source_component=source_component, autoreconnect=False,
+                                                       **kwargs)
         except Exception as e:   # socket, serial and parse errors all end here
             reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
             raise NoLinkError(f"cannot open MAVLink endpoint {endpoint}: {reason}; {_endpoint_hint(endpoint)}") from None
+        if hasattr(self.conn, "handle_eof"):
+            # pymavlink's TCP link prints "EOF on TCP socket" and retries on every
+            # read once the vehicle has gone; mark the link lost instead, quietly,
+            # and let the heartbeat timeout report it once.
+            self.conn.handle_eof = self.conn.handle_disconnect = self._on_closed
         self.conn.mav.robust_parsing = True
         if signing_key is not None:
             self.conn.setup_signing(signing_key, sign_outgoing=True)
@@ -113,12 +123,21 @@ class Link:
         out = self._drain()
         if out or timeout <= 0:
             return out
+        if self.lost:   # a closed socket is always readable: don't spin on it
+            time.sleep(timeout)
+            return out
         self.conn.select(min(timeout, max(0.0, self._next_hb - time.monotonic()) + 0.001))
         return self._drain()
+
+    def _on_closed(self) -> None:
+        self.lost = True
+        raise ConnectionError(f"{self.endpoint}: the vehicle closed the connection")
 
     def _drain(self) -> list:
         out = []
         for _ in range(1000):
+            if self.lost:
+                break
             try:
                 m = self.conn.recv_msg()
             except (OSError, ConnectionError):

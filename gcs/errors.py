@@ -71,6 +71,13 @@ class RefusedError(GcsError):
         super().__init__(msg)
 
 
+class MissionStoppedError(GcsError):
+    """A running mission was stopped by the vehicle (failsafe, unreachable
+    item) or by someone else; exit as a refusal."""
+
+    exit_code = EXIT_REFUSED
+
+
 class NoAnswerError(GcsError):
     """The vehicle stopped answering in the middle of an operation."""
 

@@ -18,7 +18,7 @@ from typing import Callable
 from gcs.mav import mavutil
 
 from gcs.connection import Vehicle
-from gcs.errors import NoAnswerError, OperatorInterrupt, RefusedError
+from gcs.errors import MissionStoppedError, NoAnswerError, OperatorInterrupt, RefusedError
 from gcs.formats.mission import GLOBAL_FRAMES, Mission, MissionItem
 
 M = mavutil.mavlink
@@ -238,6 +238,7 @@ class MissionClient:
         shown = None
         v.view.last_reached = None      # only what is reached from now on counts
         seen_running = False            # a COMPLETE state left over from an earlier run must not count
+        texts_at_start = v.view.statustext_count
         while time.monotonic() < deadline:
             v.link.poll(0.1)
             view = v.view
@@ -249,6 +250,13 @@ class MissionClient:
             if (view.last_reached is not None and view.last_reached >= last_seq) or (
                     seen_running and view.mission_state == 5):
                 return
+            if seen_running and view.mission_state == 4:
+                # PAUSED: the vehicle left AUTO (a failsafe, a planning failure
+                # or another operator); say so now with the vehicle's reason.
+                warnings = [t.text for t in view.texts_since(texts_at_start) if t.severity <= 4]
+                raise MissionStoppedError(
+                    f"mission stopped at item {view.mission_seq} (vehicle now in {view.mode})"
+                    + (f": {warnings[-1]}" if warnings else ""))
             if view.stale():
                 raise NoAnswerError(f"lost the link to sysid {v.sysid} while waiting for the mission to complete")
         raise NoAnswerError(f"mission not complete after {timeout:g} s (current item {v.view.mission_seq}, "

@@ -426,3 +426,53 @@ def test_watch_in_a_real_terminal(sitl, second_vehicle):
         assert term.wait(15) == 0
     finally:
         term.close()
+
+
+def test_vehicle_going_away_mid_wait_is_reported_once(tmp_path):
+    """A TCP vehicle that disappears while `mission start --wait` runs: one
+    clear error and exit code 4, not pymavlink's endless 'EOF on TCP socket'."""
+    port = free_port("tcp")
+    sitl = spawn("ugv_yard", [f"tcpin:127.0.0.1:{port}"], SPEEDUP)
+    try:
+        ep = f"tcp:127.0.0.1:{port}"
+        wp = tmp_path / "m.waypoints"
+        wp.write_text("QGC WPL 110\n"
+                      "0\t1\t0\t16\t0\t0\t0\t0\t47.397778\t8.545647\t0\t1\n"
+                      "1\t0\t3\t16\t0\t0\t0\t0\t47.398058\t8.545647\t0\t1\n")  # 31 m north
+        ok(gcs("-c", ep, "mission", "upload", str(wp)))
+        ok(gcs("-c", ep, "arm"))
+        p = gcs_popen("-c", ep, "mission", "start", "--wait", "--wait-timeout", "60")
+        time.sleep(2.0)
+        stop(sitl)
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 4, (out, err)
+        assert "EOF on TCP socket" not in out + err
+        assert "lost the link to sysid 1" in err
+        assert len((out + err).splitlines()) < 20
+    finally:
+        stop(sitl)
+
+
+def test_wait_reports_a_mission_the_vehicle_had_to_stop(tmp_path):
+    """The second waypoint lies 0.5 m from a container: the vehicle plans,
+    refuses the leg and holds. `mission start --wait` says so with the
+    vehicle's reason and exits 1 instead of waiting forever."""
+    port = free_port("tcp")
+    sitl = spawn("ugv_yard", [f"tcpin:127.0.0.1:{port}"], SPEEDUP)
+    try:
+        ep = f"tcp:127.0.0.1:{port}"
+        lat1, lon1 = YARD.to_geo(4.0, 14.0)
+        lat2, lon2 = YARD.to_geo(11.5, 14.0)   # container row A starts at x = 12 m
+        wp = tmp_path / "m.waypoints"
+        wp.write_text("QGC WPL 110\n"
+                      "0\t1\t0\t16\t0\t0\t0\t0\t47.397778\t8.545647\t0\t1\n"
+                      f"1\t0\t3\t16\t0\t0\t0\t0\t{lat1:.7f}\t{lon1:.7f}\t0\t1\n"
+                      f"2\t0\t3\t16\t0\t0\t0\t0\t{lat2:.7f}\t{lon2:.7f}\t0\t1\n")
+        ok(gcs("-c", ep, "mission", "upload", str(wp)))
+        ok(gcs("-c", ep, "arm"))
+        r = gcs("-c", ep, "mission", "start", "--wait", "--wait-timeout", "60", timeout=90)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert "mission stopped at item 2" in r.stderr
+        assert "from an obstacle; the planner keeps" in r.stderr
+    finally:
+        stop(sitl)

@@ -65,7 +65,9 @@ class PlanningGrid:
         rows, cols = occ.shape[0] // factor, occ.shape[1] // factor
         coarse = occ[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor).any(axis=(1, 3))
         self.lethal_radius = cfg.geometry.inscribed_radius + cfg.planning.safety_margin
+        # Distances are measured between cell centres: allow one cell diagonal.
         lethal = self.lethal_radius + math.sqrt(2.0) * self.resolution
+        self.keep_clear = lethal
         infl = max(cfg.planning.inflation_radius, lethal + self.resolution)
         params = InflationParams(inscribed_radius=lethal, inflation_radius=infl,
                                  cost_scaling_factor=3.0 / (infl - lethal), max_weight=21.0)
@@ -137,8 +139,9 @@ class PlanningGrid:
         if not np.isfinite(self.weights[gr, gc]):
             d = self.distance[gr, gc]
             where = "inside an obstacle" if d <= 0 else f"{d:.2f} m from an obstacle"
-            raise PlanningError(f"target ({x1:.1f}, {y1:.1f}) m is {where}; the vehicle needs "
-                                f"{self.lethal_radius:.2f} m clearance")
+            raise PlanningError(f"target ({x1:.1f}, {y1:.1f}) m is {where}; the planner keeps "
+                                f"{self.keep_clear:.2f} m clear ({self.lethal_radius:.2f} m footprint and "
+                                f"margin plus one {self.resolution:.2f} m cell)")
         sr, sc = self.cell(x0, y0)
         if not (0 <= sr < h and 0 <= sc < w):
             raise PlanningError(f"vehicle position ({x0:.1f}, {y0:.1f}) m is outside the map")
