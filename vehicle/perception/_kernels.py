@@ -144,9 +144,52 @@ def trace_cells_kernel(X0, Y0, X1, Y1, width, out):
     return n + 1
 
 
+@njit(cache=True, inline="always")
+def _free_run(g, idx, n, e, tie, six, siy, ax, ay, C, l_free, l_min):
+    """Free update of the ``n`` cells of a traversal from state (idx, e)."""
+    for k in range(n):
+        v = g[idx]
+        lo = (v & LO_MASK) + l_free
+        lo = lo if lo > l_min else l_min
+        cand = C | lo
+        g[idx] = cand if cand > v else v
+        m = e < tie
+        idx += six if m else siy
+        e += ax if m else -ay
+
+
+@njit(cache=True, inline="always")
+def _free_span(g, idx, step, n, C, l_free, l_min):
+    """Free update of ``n`` cells idx, idx + step, ..."""
+    for k in range(n):
+        v = g[idx]
+        lo = (v & LO_MASK) + l_free
+        lo = lo if lo > l_min else l_min
+        cand = C | lo
+        g[idx] = cand if cand > v else v
+        idx += step
+
+
+@njit(cache=True, inline="always")
+def _minor_before(e0, ax, ay, tie, k, xmajor):
+    """Minor-axis steps a traversal takes before its k-th (k >= 1) major
+    step.  x-major: y-steps before the k-th x-step, the smallest j >= 0 with
+    e0 + (k-1) ax - j ay < tie.  y-major: x-steps before the k-th y-step,
+    the smallest j >= 0 with e0 + j ax - (k-1) ay >= tie."""
+    if xmajor:
+        j = (e0 + (k - 1) * ax - tie) // ay + 1
+    else:
+        j = -((e0 - (k - 1) * ay - tie) // ax)
+    return j if j > 0 else 0
+
+
+_FAN_LIMIT = 1 << 31       # |end - start| below this (fixed point) keeps the fan arithmetic in int64
+_FAN_MIN = 8               # shortest near field worth sharing, cells
+
+
 @njit(cache=True)
 def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, ranges,
-                          max_range, clear_no_return, scale, lq, end_x, end_y, hit):
+                          max_range, clear_no_return, scale, lq, end_x, end_y, hit, kcap):
     """Integrate one scan in place; returns the number of beams that ended on
     a return inside the grid.
 
@@ -157,10 +200,25 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     directions in the sensor frame, rotated here by (cos_yaw, sin_yaw).
     ranges float32 (N,) metres.  lq int32 (4,): l_free, l_occ, l_min + LO_BIAS,
     l_max + LO_BIAS in fixed point.  end_x/end_y int64 (N,), hit uint8 (N,)
-    scratch.
+    scratch.  ``kcap``: the largest near field (cells along the major axis)
+    shared by a fan of beams; 0 walks every beam on its own.
 
     Packing the stamp with the log-odds makes the per-cell work one load, a
-    few integer operations and one store, with no branch."""
+    few integer operations and one store, with no branch.
+
+    Near-field sharing (exact).  Consecutive beams in one quadrant with the
+    same major axis (x-major: |dx| >= |dy|) form a fan.  In its first K
+    columns (x-major; rows for y-major) a traversal visits, in column k, the
+    rows from j(k) to j(k+1), j(k) = ``_minor_before`` its k-th major step,
+    a non-decreasing function g of u(k) = ((d_x + (k-1)) |s| - d_y)
+    (cells; s the slope, d_x, d_y the distances to the first boundaries,
+    shared by the fan) with g(u + 1) <= g(u) + 1.  If adjacent beams'
+    slopes differ by at most 1 / (K - 1), their u differ by at most 1 in
+    every column k < K, so their row intervals overlap or touch, the union
+    over the fan is one interval per column, from j(k) of the beam with the
+    least |s| to j(k+1) of the beam with the largest.  That union is filled
+    once; each beam then walks on from the exact traversal state at its
+    K-th major step (so the same cells, each once, as walking every beam)."""
     h, w = cells.shape
     g = cells.reshape(h * w)
     c = np.int32(cur)
@@ -206,23 +264,97 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
         else:
             hit[i] = 0
     # Pass 2: free cells along each beam (the end cell too when the beam
-    # did not end on a return).
-    for i in range(nb):
-        hi = hit[i]
-        if hi == 2:
+    # did not end on a return), fan by fan.
+    c0 = X0 >> FP_SHIFT
+    r0 = Y0 >> FP_SHIFT
+    i = 0
+    while i < nb:
+        if hit[i] == 2:
+            i += 1
             continue
-        idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[i], end_y[i], w)
-        if hi == 0:
-            n += 1          # include the end cell
-        for k in range(n):
-            v = g[idx]
-            lo = (v & LO_MASK) + l_free
-            lo = lo if lo > l_min else l_min
-            cand = C | lo
-            g[idx] = cand if cand > v else v
-            m = e < tie
-            idx += six if m else siy
-            e += ax if m else -ay
+        dxa = end_x[i] - X0
+        dya = end_y[i] - Y0
+        xmaj = abs(dxa) >= abs(dya)
+        ext = abs((end_x[i] >> FP_SHIFT) - c0) if xmaj else abs((end_y[i] >> FP_SHIFT) - r0)
+        K = (ext * 3) // 4
+        if K > kcap:
+            K = kcap
+        j = i + 1
+        if K >= _FAN_MIN and abs(dxa) < _FAN_LIMIT and abs(dya) < _FAN_LIMIT:
+            # grow the fan: same quadrant and major axis, long enough, and
+            # adjacent slopes within 1 / (K - 1)
+            qx = dxa >= 0
+            qy = dya >= 0
+            pa = abs(dya) if xmaj else abs(dxa)      # slope = pa / pb
+            pb = abs(dxa) if xmaj else abs(dya)
+            sa_min = pa
+            sb_min = pb
+            sa_max = pa
+            sb_max = pb
+            i_min = i
+            i_max = i
+            while j < nb and hit[j] != 2:
+                dxb = end_x[j] - X0
+                dyb = end_y[j] - Y0
+                if (dxb >= 0) != qx or (dyb >= 0) != qy or (abs(dxb) >= abs(dyb)) != xmaj:
+                    break
+                if abs(dxb) >= _FAN_LIMIT or abs(dyb) >= _FAN_LIMIT:
+                    break
+                ext_b = abs((end_x[j] >> FP_SHIFT) - c0) if xmaj else abs((end_y[j] >> FP_SHIFT) - r0)
+                if ext_b < K:
+                    break
+                na = abs(dyb) if xmaj else abs(dxb)
+                nbb = abs(dxb) if xmaj else abs(dyb)
+                cross = abs(na * pb - pa * nbb)
+                if cross > (pb * nbb) // (K - 1):
+                    break
+                if na * sb_min < sa_min * nbb:
+                    sa_min = na
+                    sb_min = nbb
+                    i_min = j
+                if na * sb_max > sa_max * nbb:
+                    sa_max = na
+                    sb_max = nbb
+                    i_max = j
+                pa = na
+                pb = nbb
+                j += 1
+        if j - i < 2:
+            # a lone beam: walk it
+            hi = hit[i]
+            idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[i], end_y[i], w)
+            if hi == 0:
+                n += 1
+            _free_run(g, idx, n, e, tie, six, siy, ax, ay, C, l_free, l_min)
+            i += 1
+            continue
+        # the shared near field: K columns (x-major) or rows (y-major)
+        idx0, _n, e_lo, tie, six, siy, ax_lo, ay_lo = _dda_setup(X0, Y0, end_x[i_min], end_y[i_min], w)
+        _i, _n, e_hi, _t, _sx, _sy, ax_hi, ay_hi = _dda_setup(X0, Y0, end_x[i_max], end_y[i_max], w)
+        if xmaj:
+            major = six
+            minor = siy
+        else:
+            major = siy
+            minor = six
+        for k in range(K):
+            a = 0 if k == 0 else _minor_before(e_lo, ax_lo, ay_lo, tie, k, xmaj)
+            b = _minor_before(e_hi, ax_hi, ay_hi, tie, k + 1, xmaj)
+            _free_span(g, idx0 + k * major + a * minor, minor, b - a + 1, C, l_free, l_min)
+        # each beam walks on from its K-th major step
+        for b_i in range(i, j):
+            idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[b_i], end_y[b_i], w)
+            if hit[b_i] == 0:
+                n += 1
+            mj = _minor_before(e, ax, ay, tie, K, xmaj)
+            if xmaj:
+                idx += K * six + mj * siy
+                e += K * ax - mj * ay
+            else:
+                idx += mj * six + K * siy
+                e += mj * ax - K * ay
+            _free_run(g, idx, n - K - mj, e, tie, six, siy, ax, ay, C, l_free, l_min)
+        i = j
     return returns
 
 

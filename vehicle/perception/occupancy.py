@@ -234,6 +234,17 @@ class OccupancyGrid:
             self._beam_cache[key] = tab
         return tab
 
+    #: Largest shared near field, cells along a fan's major axis; 0 walks
+    #: every beam on its own (the result is the same either way).
+    near_field_cap = 4096
+
+    def _near_field(self, da: float) -> int:
+        # Adjacent beams' slopes differ by about |da| / cos^2 (<= 2 |da| in a
+        # fan, whose slopes are <= 1); fans need (K - 1) * that <= 1.
+        if da == 0 or self.near_field_cap <= 0:
+            return 0
+        return int(min(self.near_field_cap, 0.45 / abs(da)))
+
     def integrate_scan(self, pose, ranges, angle_min: float, angle_increment: float,
                        max_range: float, angle_max: float | None = None) -> int:
         """Integrate one planar scan taken at ``pose`` = (x, y, yaw), the
@@ -280,7 +291,7 @@ class OccupancyGrid:
         returns = integrate_scan_kernel(
             self._cells, self._cur, fx0, fy0, bc, bs, math.cos(yaw), math.sin(yaw), r,
             np.float32(mr), self.clear_no_return, FP_SCALE / self.resolution,
-            self._lq, self._end_x, self._end_y, self._hit)
+            self._lq, self._end_x, self._end_y, self._hit, self._near_field(da))
         self.scans_integrated += 1
         return int(returns)
 
