@@ -145,28 +145,24 @@ def trace_cells_kernel(X0, Y0, X1, Y1, width, out):
 
 
 @njit(cache=True, inline="always")
-def _free_run(g, idx, n, e, tie, six, siy, ax, ay, C, l_free, l_min):
-    """Free update of the ``n`` cells of a traversal from state (idx, e)."""
+def _free_run(g, idx, n, e, tie, six, siy, ax, ay, lut):
+    """Free update (``lut``, see ``free_update_table``) of the ``n`` cells of
+    a traversal from state (idx, e).  ``g`` is the grid viewed as uint16;
+    indexing with unsigned integers spares numba's negative-index fix-up."""
     for k in range(n):
-        v = g[idx]
-        lo = (v & LO_MASK) + l_free
-        lo = lo if lo > l_min else l_min
-        cand = C | lo
-        g[idx] = cand if cand > v else v
+        u = np.uint64(idx)
+        g[u] = lut[g[u]]
         m = e < tie
         idx += six if m else siy
         e += ax if m else -ay
 
 
 @njit(cache=True, inline="always")
-def _free_span(g, idx, step, n, C, l_free, l_min):
-    """Free update of ``n`` cells idx, idx + step, ..."""
+def _free_span(g, idx, step, n, lut):
+    """Free update of ``n`` cells idx, idx + step, ... (as ``_free_run``)."""
     for k in range(n):
-        v = g[idx]
-        lo = (v & LO_MASK) + l_free
-        lo = lo if lo > l_min else l_min
-        cand = C | lo
-        g[idx] = cand if cand > v else v
+        u = np.uint64(idx)
+        g[u] = lut[g[u]]
         idx += step
 
 
@@ -189,7 +185,7 @@ _FAN_MIN = 8               # shortest near field worth sharing, cells
 
 @njit(cache=True)
 def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, ranges,
-                          max_range, clear_no_return, scale, lq, end_x, end_y, hit, kcap):
+                          max_range, clear_no_return, scale, lq, free_lut, end_x, end_y, hit, kcap):
     """Integrate one scan in place; returns the number of beams that ended on
     a return inside the grid.
 
@@ -199,12 +195,13 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     frame, fixed-point units (float64).  cos_b/sin_b float64 (N,): beam
     directions in the sensor frame, rotated here by (cos_yaw, sin_yaw).
     ranges float32 (N,) metres.  lq int32 (4,): l_free, l_occ, l_min + LO_BIAS,
-    l_max + LO_BIAS in fixed point.  end_x/end_y int64 (N,), hit uint8 (N,)
+    l_max + LO_BIAS in fixed point.  free_lut uint16 (MAX_STAMP + 1, 2**15):
+    the free update of a packed cell in scan ``cur`` (``free_update_table``).  end_x/end_y int64 (N,), hit uint8 (N,)
     scratch.  ``kcap``: the largest near field (cells along the major axis)
     shared by a fan of beams; 0 walks every beam on its own.
 
-    Packing the stamp with the log-odds makes the per-cell work one load, a
-    few integer operations and one store, with no branch.
+    Packing the stamp with the log-odds makes the per-cell free update one
+    load, one table look-up and one store, with no branch.
 
     Near-field sharing (exact).  Consecutive beams in one quadrant with the
     same major axis (x-major: |dx| >= |dy|) form a fan.  In its first K
@@ -223,9 +220,7 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     g = cells.reshape(h * w)
     c = np.int32(cur)
     C = np.int32(cur << STAMP_SHIFT)
-    l_free = lq[0]
     l_occ = lq[1]
-    l_min = lq[2]
     l_max = lq[3]
     h_fp = float(h) * (1 << FP_SHIFT)
     w_fp = float(w) * (1 << FP_SHIFT)
@@ -265,6 +260,8 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             hit[i] = 0
     # Pass 2: free cells along each beam (the end cell too when the beam
     # did not end on a return), fan by fan.
+    lut = free_lut[cur]
+    gu = g.view(np.uint16)
     c0 = X0 >> FP_SHIFT
     r0 = Y0 >> FP_SHIFT
     i = 0
@@ -325,7 +322,7 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[i], end_y[i], w)
             if hi == 0:
                 n += 1
-            _free_run(g, idx, n, e, tie, six, siy, ax, ay, C, l_free, l_min)
+            _free_run(gu, idx, n, e, tie, six, siy, ax, ay, lut)
             i += 1
             continue
         # the shared near field: K columns (x-major) or rows (y-major)
@@ -340,7 +337,7 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
         for k in range(K):
             a = 0 if k == 0 else _minor_before(e_lo, ax_lo, ay_lo, tie, k, xmaj)
             b = _minor_before(e_hi, ax_hi, ay_hi, tie, k + 1, xmaj)
-            _free_span(g, idx0 + k * major + a * minor, minor, b - a + 1, C, l_free, l_min)
+            _free_span(gu, idx0 + k * major + a * minor, minor, b - a + 1, lut)
         # each beam walks on from its K-th major step
         for b_i in range(i, j):
             idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[b_i], end_y[b_i], w)
@@ -353,9 +350,23 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             else:
                 idx += mj * six + K * siy
                 e += mj * ax - K * ay
-            _free_run(g, idx, n - K - mj, e, tie, six, siy, ax, ay, C, l_free, l_min)
+            _free_run(gu, idx, n - K - mj, e, tie, six, siy, ax, ay, lut)
         i = j
     return returns
+
+
+def free_update_table(l_free, l_min):
+    """uint16 (MAX_STAMP + 1, 2**15): row ``cur`` maps a packed cell to its
+    value after a free update in scan ``cur``: unchanged if the cell's stamp
+    is already ``cur`` (touched this scan: occupied wins, once per scan),
+    else stamp ``cur`` and log-odds max(lo + l_free, l_min).  ``l_free``
+    fixed point, ``l_min`` fixed point + LO_BIAS."""
+    v = np.arange(1 << 15, dtype=np.int32)
+    lo = np.maximum((v & LO_MASK) + int(l_free), int(l_min))
+    out = np.empty((MAX_STAMP + 1, 1 << 15), np.uint16)
+    for c in range(MAX_STAMP + 1):
+        out[c] = np.where((v >> STAMP_SHIFT) == c, v, (c << STAMP_SHIFT) | lo)
+    return out
 
 
 @njit(cache=True)

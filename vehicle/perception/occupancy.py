@@ -31,7 +31,7 @@ import numpy as np
 from vehicle.maps import GridMap, load_map_server, save_map_server
 
 from ._kernels import (FP_SCALE, FP_SHIFT, LO_BIAS, LO_MASK, LOGODDS_ONE, MAX_STAMP,
-                       clear_stamps_kernel, decode_logodds_kernel, integrate_scan_kernel,
+                       clear_stamps_kernel, decode_logodds_kernel, free_update_table, integrate_scan_kernel,
                        prob_kernel, trace_cells_kernel)
 
 _MAX_CELLS_PER_AXIS = 1 << 20       # keeps fixed-point products inside int64
@@ -124,6 +124,7 @@ class OccupancyGrid:
         self._cells = np.full((rows, cols), LO_BIAS, np.int16)
         self._lq = np.array([self._q(l_free), self._q(l_occ), self._q(l_min) + LO_BIAS,
                              self._q(l_max) + LO_BIAS], np.int32)
+        self._free_lut = free_update_table(self._lq[0], self._lq[2])
         self._cur = 0
         self._beam_cache: dict = {}
         self._scratch_n = 0
@@ -291,7 +292,7 @@ class OccupancyGrid:
         returns = integrate_scan_kernel(
             self._cells, self._cur, fx0, fy0, bc, bs, math.cos(yaw), math.sin(yaw), r,
             np.float32(mr), self.clear_no_return, FP_SCALE / self.resolution,
-            self._lq, self._end_x, self._end_y, self._hit, self._near_field(da))
+            self._lq, self._free_lut, self._end_x, self._end_y, self._hit, self._near_field(da))
         self.scans_integrated += 1
         return int(returns)
 
