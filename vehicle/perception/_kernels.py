@@ -167,6 +167,46 @@ def _free_span(g, idx, step, n, lut):
 
 
 @njit(cache=True, inline="always")
+def _free_row(g, start, n, C, l_free, l_min):
+    """Free update of the ``n`` cells start, start + 1, ... of the int16
+    grid ``g`` (arithmetic, not the table, so that the loop vectorises)."""
+    s = np.uint64(start)
+    for u in range(s, s + np.uint64(n)):
+        v = g[u]
+        lo = (v & LO_MASK) + l_free
+        lo = lo if lo > l_min else l_min
+        cand = np.int16(C | lo)
+        g[u] = cand if cand > v else v
+
+
+@njit(cache=True)
+def _major_entries(e, ax, ay, tie, K, xmajor, out):
+    """out[k] = minor-axis steps a traversal takes before its k-th major
+    step, k = 0..K (its walk from state e, as ``trace_cells_kernel``)."""
+    out[0] = 0
+    j = 0
+    k = 0
+    if xmajor:
+        while k < K:
+            if e < tie:
+                e += ax
+                k += 1
+                out[k] = j
+            else:
+                e -= ay
+                j += 1
+    else:
+        while k < K:
+            if e >= tie:
+                e -= ay
+                k += 1
+                out[k] = j
+            else:
+                e += ax
+                j += 1
+
+
+@njit(cache=True, inline="always")
 def _minor_before(e0, ax, ay, tie, k, xmajor):
     """Minor-axis steps a traversal takes before its k-th (k >= 1) major
     step.  x-major: y-steps before the k-th x-step, the smallest j >= 0 with
@@ -181,6 +221,7 @@ def _minor_before(e0, ax, ay, tie, k, xmajor):
 
 _FAN_LIMIT = 1 << 31       # |end - start| below this (fixed point) keeps the fan arithmetic in int64
 _FAN_MIN = 8               # shortest near field worth sharing, cells
+_FAN_KEEP = 7              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
 
 
 @njit(cache=True)
@@ -262,6 +303,10 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     # did not end on a return), fan by fan.
     lut = free_lut[cur]
     gu = g.view(np.uint16)
+    l_free = lq[0]
+    l_min = lq[2]
+    lo_j = np.empty(max(h, w) + 2, np.int64)
+    hi_j = np.empty(max(h, w) + 2, np.int64)
     c0 = X0 >> FP_SHIFT
     r0 = Y0 >> FP_SHIFT
     i = 0
@@ -273,13 +318,13 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
         dya = end_y[i] - Y0
         xmaj = abs(dxa) >= abs(dya)
         ext = abs((end_x[i] >> FP_SHIFT) - c0) if xmaj else abs((end_y[i] >> FP_SHIFT) - r0)
-        K = (ext * 3) // 4
-        if K > kcap:
-            K = kcap
+        K = ext if ext < kcap else kcap
+        k_floor = (K * _FAN_KEEP) >> 3
         j = i + 1
         if K >= _FAN_MIN and abs(dxa) < _FAN_LIMIT and abs(dya) < _FAN_LIMIT:
             # grow the fan: same quadrant and major axis, long enough, and
-            # adjacent slopes within 1 / (K - 1)
+            # adjacent slopes within 1 / (K - 1); K shrinks to fit each
+            # beam, down to _FAN_KEEP / 8 of what the first pair allows
             qx = dxa >= 0
             qy = dya >= 0
             pa = abs(dya) if xmaj else abs(dxa)      # slope = pa / pb
@@ -298,13 +343,22 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                 if abs(dxb) >= _FAN_LIMIT or abs(dyb) >= _FAN_LIMIT:
                     break
                 ext_b = abs((end_x[j] >> FP_SHIFT) - c0) if xmaj else abs((end_y[j] >> FP_SHIFT) - r0)
-                if ext_b < K:
-                    break
                 na = abs(dyb) if xmaj else abs(dxb)
                 nbb = abs(dxb) if xmaj else abs(dyb)
                 cross = abs(na * pb - pa * nbb)
-                if cross > (pb * nbb) // (K - 1):
+                lim = ext_b
+                if cross > 0:
+                    kc = (pb * nbb) // cross + 1        # (K - 1) * cross <= pb * nbb
+                    lim = kc if kc < lim else lim
+                if j == i + 1:
+                    # the first pair sets the fan's near field
+                    K = lim if lim < K else K
+                    k_floor = (K * _FAN_KEEP) >> 3
+                    if k_floor < _FAN_MIN:
+                        break
+                elif lim < k_floor:
                     break
+                K = lim if lim < K else K
                 if na * sb_min < sa_min * nbb:
                     sa_min = na
                     sb_min = nbb
@@ -325,19 +379,32 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             _free_run(gu, idx, n, e, tie, six, siy, ax, ay, lut)
             i += 1
             continue
-        # the shared near field: K columns (x-major) or rows (y-major)
+        # the shared near field: K columns (x-major) or rows (y-major),
+        # bounded by the traversals of the fan's extreme beams
         idx0, _n, e_lo, tie, six, siy, ax_lo, ay_lo = _dda_setup(X0, Y0, end_x[i_min], end_y[i_min], w)
         _i, _n, e_hi, _t, _sx, _sy, ax_hi, ay_hi = _dda_setup(X0, Y0, end_x[i_max], end_y[i_max], w)
+        _major_entries(e_lo, ax_lo, ay_lo, tie, K, xmaj, lo_j)
+        _major_entries(e_hi, ax_hi, ay_hi, tie, K, xmaj, hi_j)
         if xmaj:
-            major = six
-            minor = siy
+            # column k holds minor offsets lo_j[k]..hi_j[k + 1]; sweep the
+            # rows instead (both bounds non-decreasing in k), so each run
+            # of cells is contiguous in memory
+            k_lo = 0
+            k_hi = 0
+            for jj in range(hi_j[K] + 1):
+                while hi_j[k_lo + 1] < jj:
+                    k_lo += 1
+                while k_hi + 1 < K and lo_j[k_hi + 1] <= jj:
+                    k_hi += 1
+                a = c0 + six * (k_lo if six > 0 else k_hi)
+                _free_row(g, (r0 + (jj if siy > 0 else -jj)) * w + a, k_hi - k_lo + 1,
+                          C, l_free, l_min)
         else:
-            major = siy
-            minor = six
-        for k in range(K):
-            a = 0 if k == 0 else _minor_before(e_lo, ax_lo, ay_lo, tie, k, xmaj)
-            b = _minor_before(e_hi, ax_hi, ay_hi, tie, k + 1, xmaj)
-            _free_span(gu, idx0 + k * major + a * minor, minor, b - a + 1, lut)
+            for k in range(K):
+                a = lo_j[k]
+                b = hi_j[k + 1]
+                col = c0 + six * (a if six > 0 else b)
+                _free_row(g, (r0 + (k if siy > 0 else -k)) * w + col, b - a + 1, C, l_free, l_min)
         # each beam walks on from its K-th major step
         for b_i in range(i, j):
             idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[b_i], end_y[b_i], w)

@@ -240,11 +240,8 @@ class OccupancyGrid:
     near_field_cap = 4096
 
     def _near_field(self, da: float) -> int:
-        # Adjacent beams' slopes differ by about |da| / cos^2 (<= 2 |da| in a
-        # fan, whose slopes are <= 1); fans need (K - 1) * that <= 1.
-        if da == 0 or self.near_field_cap <= 0:
-            return 0
-        return int(min(self.near_field_cap, 0.45 / abs(da)))
+        # (the kernel limits each fan's near field to what is exact)
+        return 0 if da == 0 else max(0, int(self.near_field_cap))
 
     def integrate_scan(self, pose, ranges, angle_min: float, angle_increment: float,
                        max_range: float, angle_max: float | None = None) -> int:
