@@ -179,7 +179,7 @@ def _free_row(g, start, n, C, l_free, l_min):
         g[u] = cand if cand > v else v
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _major_entries(e, ax, ay, tie, K, xmajor, out):
     """out[k] = minor-axis steps a traversal takes before its k-th major
     step, k = 0..K (its walk from state e, as ``trace_cells_kernel``)."""
@@ -226,7 +226,7 @@ _FAN_KEEP = 7              # a fan's near field stays >= _FAN_KEEP / 8 of its fi
 
 @njit(cache=True)
 def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, ranges,
-                          max_range, clear_no_return, scale, lq, free_lut, end_x, end_y, hit, kcap):
+                          max_range, clear_no_return, scale, lq, free_lut, end_x, end_y, hit, kcap, box):
     """Integrate one scan in place; returns the number of beams that ended on
     a return inside the grid.
 
@@ -239,7 +239,9 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     l_max + LO_BIAS in fixed point.  free_lut uint16 (MAX_STAMP + 1, 2**15):
     the free update of a packed cell in scan ``cur`` (``free_update_table``).  end_x/end_y int64 (N,), hit uint8 (N,)
     scratch.  ``kcap``: the largest near field (cells along the major axis)
-    shared by a fan of beams; 0 walks every beam on its own.
+    shared by a fan of beams; 0 walks every beam on its own.  ``box`` int64
+    (4,): row min, row max, col min, col max of the cells stamped since the
+    stamps were last cleared, grown here to cover this scan.
 
     Packing the stamp with the log-odds makes the per-cell free update one
     load, one table look-up and one store, with no branch.
@@ -299,6 +301,25 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                 g[idx] = C | lo
         else:
             hit[i] = 0
+    # every cell touched lies in the box of the sensor cell and the end cells
+    c0 = X0 >> FP_SHIFT
+    r0 = Y0 >> FP_SHIFT
+    b_r0 = r0
+    b_r1 = r0
+    b_c0 = c0
+    b_c1 = c0
+    for i in range(nb):
+        if hit[i] != 2:
+            rr_ = end_y[i] >> FP_SHIFT
+            cc_ = end_x[i] >> FP_SHIFT
+            b_r0 = rr_ if rr_ < b_r0 else b_r0
+            b_r1 = rr_ if rr_ > b_r1 else b_r1
+            b_c0 = cc_ if cc_ < b_c0 else b_c0
+            b_c1 = cc_ if cc_ > b_c1 else b_c1
+    box[0] = min(box[0], b_r0)
+    box[1] = max(box[1], b_r1)
+    box[2] = min(box[2], b_c0)
+    box[3] = max(box[3], b_c1)
     # Pass 2: free cells along each beam (the end cell too when the beam
     # did not end on a return), fan by fan.
     lut = free_lut[cur]
@@ -307,8 +328,6 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     l_min = lq[2]
     lo_j = np.empty(max(h, w) + 2, np.int64)
     hi_j = np.empty(max(h, w) + 2, np.int64)
-    c0 = X0 >> FP_SHIFT
-    r0 = Y0 >> FP_SHIFT
     i = 0
     while i < nb:
         if hit[i] == 2:
@@ -443,6 +462,22 @@ def clear_stamps_kernel(cells):
     g = cells.reshape(h * w)
     for i in range(h * w):
         g[i] &= LO_MASK
+
+
+@njit(cache=True)
+def clear_stamps_box_kernel(cells, box):
+    """Zero the stamp bits of the cells in rows box[0]..box[1], columns
+    box[2]..box[3] (inclusive; nothing if empty)."""
+    h, w = cells.shape
+    g = cells.reshape(h * w)
+    c_lo = max(box[2], 0)
+    c_hi = min(box[3] + 1, w)
+    if c_hi <= c_lo:
+        return
+    for r in range(max(box[0], 0), min(box[1] + 1, h)):
+        s = np.uint64(r * w + c_lo)
+        for u in range(s, s + np.uint64(c_hi - c_lo)):
+            g[u] &= LO_MASK
 
 
 @njit(cache=True)
