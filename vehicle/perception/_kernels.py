@@ -12,8 +12,11 @@ negative direction happens just *after* the ray reaches the boundary (a point
 on a boundary belongs to the upper cell, as ``floor`` says), which fixes the
 order of ties and guarantees the walk ends in the cell of the end point.
 
-The loop body is branch-free apart from the per-scan "seen" test, so it costs
-a few integer operations and one read-modify-write per cell.
+The loop body is branch-free: a few integer operations, one load, one
+table look-up and one store per cell.  Beams that fan out from the sensor
+share their near field: it is filled once, row by row, and each beam walks
+on from its exact traversal state (see ``integrate_scan_kernel``), so the
+cells and the grid are the same as walking every beam.
 
 Update rule (per scan)
 ----------------------
@@ -23,11 +26,11 @@ Each scan is one measurement: every cell it touches is updated once per scan
 return is occupied this scan (occupied wins over free); every other cell a
 beam crosses is free.  A per-cell stamp (the top bits of the packed cell)
 records which scan touched a cell last, so cells near the sensor crossed by
-hundreds of beams are updated once per scan.  Because this scan's stamp is
-larger than any stamp already in the grid, the free update needs no branch:
-``new = max(v, stamp << 12 | max(lo + l_free, l_min))`` leaves a cell already
-touched this scan as it is and updates any other.  Stamps wrap every
-MAX_STAMP scans, when the stamp bits of the grid are cleared.
+hundreds of beams are updated once per scan.  The free update is a table
+look-up (``free_update_table``): a cell already stamped with this scan's
+stamp is left as it is, any other is stamped and updated.  Stamps cycle
+through 1..MAX_STAMP; before one is reused, the stamp bits are cleared in the
+box of the cells the scans since the last clearing touched.
 """
 from __future__ import annotations
 
