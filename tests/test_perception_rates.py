@@ -63,5 +63,6 @@ def test_warm_kernels_runs_every_kernel():
     warm_kernels()
     warm_lidar()
     for k in (_kernels.integrate_scan_kernel, _kernels.trace_cells_kernel, _kernels.prob_kernel,
-              _kernels.decode_logodds_kernel, _kernels.clear_stamps_kernel):
+              _kernels.decode_logodds_kernel, _kernels.clear_stamps_kernel,
+              _kernels.clear_stamps_box_kernel):
         assert k.signatures, k.__name__           # compiled (or loaded from the cache)

@@ -18,7 +18,8 @@ def warm_kernels() -> None:
     import numpy as np
 
     g = OccupancyGrid(2.0, 2.0, 0.1, (0.0, 0.0), rolling=True)
-    g.integrate_scan((1.0, 1.0, 0.0), np.array([0.5, np.inf], np.float32), 0.0, 0.1, 3.0)
+    for _ in range(8):                      # past the stamp wrap (clears the stamped box)
+        g.integrate_scan((1.0, 1.0, 0.0), np.array([0.5, np.inf], np.float32), 0.0, 0.1, 3.0)
     g.probabilities()
     g.logodds
     g.follow(1.5, 1.5)                      # stamp clearing

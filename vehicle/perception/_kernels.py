@@ -12,8 +12,11 @@ negative direction happens just *after* the ray reaches the boundary (a point
 on a boundary belongs to the upper cell, as ``floor`` says), which fixes the
 order of ties and guarantees the walk ends in the cell of the end point.
 
-The loop body is branch-free apart from the per-scan "seen" test, so it costs
-a few integer operations and one read-modify-write per cell.
+The loop body is branch-free: a few integer operations, one load, one
+table look-up and one store per cell.  Beams that fan out from the sensor
+share their near field: it is filled once, row by row, and each beam walks
+on from its exact traversal state (see ``integrate_scan_kernel``), so the
+cells and the grid are the same as walking every beam.
 
 Update rule (per scan)
 ----------------------
@@ -23,11 +26,11 @@ Each scan is one measurement: every cell it touches is updated once per scan
 return is occupied this scan (occupied wins over free); every other cell a
 beam crosses is free.  A per-cell stamp (the top bits of the packed cell)
 records which scan touched a cell last, so cells near the sensor crossed by
-hundreds of beams are updated once per scan.  Because this scan's stamp is
-larger than any stamp already in the grid, the free update needs no branch:
-``new = max(v, stamp << 12 | max(lo + l_free, l_min))`` leaves a cell already
-touched this scan as it is and updates any other.  Stamps wrap every
-MAX_STAMP scans, when the stamp bits of the grid are cleared.
+hundreds of beams are updated once per scan.  The free update is a table
+look-up (``free_update_table``): a cell already stamped with this scan's
+stamp is left as it is, any other is stamped and updated.  Stamps cycle
+through 1..MAX_STAMP; before one is reused, the stamp bits are cleared in the
+box of the cells the scans since the last clearing touched.
 """
 from __future__ import annotations
 
@@ -144,9 +147,89 @@ def trace_cells_kernel(X0, Y0, X1, Y1, width, out):
     return n + 1
 
 
+@njit(cache=True, inline="always")
+def _free_run(g, idx, n, e, tie, six, siy, ax, ay, lut):
+    """Free update (``lut``, see ``free_update_table``) of the ``n`` cells of
+    a traversal from state (idx, e).  ``g`` is the grid viewed as uint16;
+    indexing with unsigned integers spares numba's negative-index fix-up."""
+    for k in range(n):
+        u = np.uint64(idx)
+        g[u] = lut[g[u]]
+        m = e < tie
+        idx += six if m else siy
+        e += ax if m else -ay
+
+
+@njit(cache=True, inline="always")
+def _free_span(g, idx, step, n, lut):
+    """Free update of ``n`` cells idx, idx + step, ... (as ``_free_run``)."""
+    for k in range(n):
+        u = np.uint64(idx)
+        g[u] = lut[g[u]]
+        idx += step
+
+
+@njit(cache=True, inline="always")
+def _free_row(g, start, n, C, l_free, l_min):
+    """Free update of the ``n`` cells start, start + 1, ... of the int16
+    grid ``g`` (arithmetic, not the table, so that the loop vectorises)."""
+    s = np.uint64(start)
+    for u in range(s, s + np.uint64(n)):
+        v = g[u]
+        lo = (v & LO_MASK) + l_free
+        lo = lo if lo > l_min else l_min
+        cand = np.int16(C | lo)
+        g[u] = cand if cand > v else v
+
+
+@njit(cache=True, inline="always")
+def _major_entries(e, ax, ay, tie, K, xmajor, out):
+    """out[k] = minor-axis steps a traversal takes before its k-th major
+    step, k = 0..K (its walk from state e, as ``trace_cells_kernel``)."""
+    out[0] = 0
+    j = 0
+    k = 0
+    if xmajor:
+        while k < K:
+            if e < tie:
+                e += ax
+                k += 1
+                out[k] = j
+            else:
+                e -= ay
+                j += 1
+    else:
+        while k < K:
+            if e >= tie:
+                e -= ay
+                k += 1
+                out[k] = j
+            else:
+                e += ax
+                j += 1
+
+
+@njit(cache=True, inline="always")
+def _minor_before(e0, ax, ay, tie, k, xmajor):
+    """Minor-axis steps a traversal takes before its k-th (k >= 1) major
+    step.  x-major: y-steps before the k-th x-step, the smallest j >= 0 with
+    e0 + (k-1) ax - j ay < tie.  y-major: x-steps before the k-th y-step,
+    the smallest j >= 0 with e0 + j ax - (k-1) ay >= tie."""
+    if xmajor:
+        j = (e0 + (k - 1) * ax - tie) // ay + 1
+    else:
+        j = -((e0 - (k - 1) * ay - tie) // ax)
+    return j if j > 0 else 0
+
+
+_FAN_LIMIT = 1 << 31       # |end - start| below this (fixed point) keeps the fan arithmetic in int64
+_FAN_MIN = 8               # shortest near field worth sharing, cells
+_FAN_KEEP = 7              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
+
+
 @njit(cache=True)
 def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, ranges,
-                          max_range, clear_no_return, scale, lq, end_x, end_y, hit):
+                          max_range, clear_no_return, scale, lq, free_lut, end_x, end_y, hit, kcap, box):
     """Integrate one scan in place; returns the number of beams that ended on
     a return inside the grid.
 
@@ -156,18 +239,34 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     frame, fixed-point units (float64).  cos_b/sin_b float64 (N,): beam
     directions in the sensor frame, rotated here by (cos_yaw, sin_yaw).
     ranges float32 (N,) metres.  lq int32 (4,): l_free, l_occ, l_min + LO_BIAS,
-    l_max + LO_BIAS in fixed point.  end_x/end_y int64 (N,), hit uint8 (N,)
-    scratch.
+    l_max + LO_BIAS in fixed point.  free_lut uint16 (MAX_STAMP + 1, 2**15):
+    the free update of a packed cell in scan ``cur`` (``free_update_table``).  end_x/end_y int64 (N,), hit uint8 (N,)
+    scratch.  ``kcap``: the largest near field (cells along the major axis)
+    shared by a fan of beams; 0 walks every beam on its own.  ``box`` int64
+    (4,): row min, row max, col min, col max of the cells stamped since the
+    stamps were last cleared, grown here to cover this scan.
 
-    Packing the stamp with the log-odds makes the per-cell work one load, a
-    few integer operations and one store, with no branch."""
+    Packing the stamp with the log-odds makes the per-cell free update one
+    load, one table look-up and one store, with no branch.
+
+    Near-field sharing (exact).  Consecutive beams in one quadrant with the
+    same major axis (x-major: |dx| >= |dy|) form a fan.  In its first K
+    columns (x-major; rows for y-major) a traversal visits, in column k, the
+    rows from j(k) to j(k+1), j(k) = ``_minor_before`` its k-th major step,
+    a non-decreasing function g of u(k) = ((d_x + (k-1)) |s| - d_y)
+    (cells; s the slope, d_x, d_y the distances to the first boundaries,
+    shared by the fan) with g(u + 1) <= g(u) + 1.  If adjacent beams'
+    slopes differ by at most 1 / (K - 1), their u differ by at most 1 in
+    every column k < K, so their row intervals overlap or touch, the union
+    over the fan is one interval per column, from j(k) of the beam with the
+    least |s| to j(k+1) of the beam with the largest.  That union is filled
+    once; each beam then walks on from the exact traversal state at its
+    K-th major step (so the same cells, each once, as walking every beam)."""
     h, w = cells.shape
     g = cells.reshape(h * w)
     c = np.int32(cur)
     C = np.int32(cur << STAMP_SHIFT)
-    l_free = lq[0]
     l_occ = lq[1]
-    l_min = lq[2]
     l_max = lq[3]
     h_fp = float(h) * (1 << FP_SHIFT)
     w_fp = float(w) * (1 << FP_SHIFT)
@@ -205,25 +304,158 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                 g[idx] = C | lo
         else:
             hit[i] = 0
-    # Pass 2: free cells along each beam (the end cell too when the beam
-    # did not end on a return).
+    # every cell touched lies in the box of the sensor cell and the end cells
+    c0 = X0 >> FP_SHIFT
+    r0 = Y0 >> FP_SHIFT
+    b_r0 = r0
+    b_r1 = r0
+    b_c0 = c0
+    b_c1 = c0
     for i in range(nb):
-        hi = hit[i]
-        if hi == 2:
+        if hit[i] != 2:
+            rr_ = end_y[i] >> FP_SHIFT
+            cc_ = end_x[i] >> FP_SHIFT
+            b_r0 = rr_ if rr_ < b_r0 else b_r0
+            b_r1 = rr_ if rr_ > b_r1 else b_r1
+            b_c0 = cc_ if cc_ < b_c0 else b_c0
+            b_c1 = cc_ if cc_ > b_c1 else b_c1
+    box[0] = min(box[0], b_r0)
+    box[1] = max(box[1], b_r1)
+    box[2] = min(box[2], b_c0)
+    box[3] = max(box[3], b_c1)
+    # Pass 2: free cells along each beam (the end cell too when the beam
+    # did not end on a return), fan by fan.
+    lut = free_lut[cur]
+    gu = g.view(np.uint16)
+    l_free = lq[0]
+    l_min = lq[2]
+    lo_j = np.empty(max(h, w) + 2, np.int64)
+    hi_j = np.empty(max(h, w) + 2, np.int64)
+    i = 0
+    while i < nb:
+        if hit[i] == 2:
+            i += 1
             continue
-        idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[i], end_y[i], w)
-        if hi == 0:
-            n += 1          # include the end cell
-        for k in range(n):
-            v = g[idx]
-            lo = (v & LO_MASK) + l_free
-            lo = lo if lo > l_min else l_min
-            cand = C | lo
-            g[idx] = cand if cand > v else v
-            m = e < tie
-            idx += six if m else siy
-            e += ax if m else -ay
+        dxa = end_x[i] - X0
+        dya = end_y[i] - Y0
+        xmaj = abs(dxa) >= abs(dya)
+        ext = abs((end_x[i] >> FP_SHIFT) - c0) if xmaj else abs((end_y[i] >> FP_SHIFT) - r0)
+        K = ext if ext < kcap else kcap
+        k_floor = (K * _FAN_KEEP) >> 3
+        j = i + 1
+        if K >= _FAN_MIN and abs(dxa) < _FAN_LIMIT and abs(dya) < _FAN_LIMIT:
+            # grow the fan: same quadrant and major axis, long enough, and
+            # adjacent slopes within 1 / (K - 1); K shrinks to fit each
+            # beam, down to _FAN_KEEP / 8 of what the first pair allows
+            qx = dxa >= 0
+            qy = dya >= 0
+            pa = abs(dya) if xmaj else abs(dxa)      # slope = pa / pb
+            pb = abs(dxa) if xmaj else abs(dya)
+            sa_min = pa
+            sb_min = pb
+            sa_max = pa
+            sb_max = pb
+            i_min = i
+            i_max = i
+            while j < nb and hit[j] != 2:
+                dxb = end_x[j] - X0
+                dyb = end_y[j] - Y0
+                if (dxb >= 0) != qx or (dyb >= 0) != qy or (abs(dxb) >= abs(dyb)) != xmaj:
+                    break
+                if abs(dxb) >= _FAN_LIMIT or abs(dyb) >= _FAN_LIMIT:
+                    break
+                ext_b = abs((end_x[j] >> FP_SHIFT) - c0) if xmaj else abs((end_y[j] >> FP_SHIFT) - r0)
+                na = abs(dyb) if xmaj else abs(dxb)
+                nbb = abs(dxb) if xmaj else abs(dyb)
+                cross = abs(na * pb - pa * nbb)
+                lim = ext_b
+                if cross > 0:
+                    kc = (pb * nbb) // cross + 1        # (K - 1) * cross <= pb * nbb
+                    lim = kc if kc < lim else lim
+                if j == i + 1:
+                    # the first pair sets the fan's near field
+                    K = lim if lim < K else K
+                    k_floor = (K * _FAN_KEEP) >> 3
+                    if k_floor < _FAN_MIN:
+                        break
+                elif lim < k_floor:
+                    break
+                K = lim if lim < K else K
+                if na * sb_min < sa_min * nbb:
+                    sa_min = na
+                    sb_min = nbb
+                    i_min = j
+                if na * sb_max > sa_max * nbb:
+                    sa_max = na
+                    sb_max = nbb
+                    i_max = j
+                pa = na
+                pb = nbb
+                j += 1
+        if j - i < 2:
+            # a lone beam: walk it
+            hi = hit[i]
+            idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[i], end_y[i], w)
+            if hi == 0:
+                n += 1
+            _free_run(gu, idx, n, e, tie, six, siy, ax, ay, lut)
+            i += 1
+            continue
+        # the shared near field: K columns (x-major) or rows (y-major),
+        # bounded by the traversals of the fan's extreme beams
+        idx0, _n, e_lo, tie, six, siy, ax_lo, ay_lo = _dda_setup(X0, Y0, end_x[i_min], end_y[i_min], w)
+        _i, _n, e_hi, _t, _sx, _sy, ax_hi, ay_hi = _dda_setup(X0, Y0, end_x[i_max], end_y[i_max], w)
+        _major_entries(e_lo, ax_lo, ay_lo, tie, K, xmaj, lo_j)
+        _major_entries(e_hi, ax_hi, ay_hi, tie, K, xmaj, hi_j)
+        if xmaj:
+            # column k holds minor offsets lo_j[k]..hi_j[k + 1]; sweep the
+            # rows instead (both bounds non-decreasing in k), so each run
+            # of cells is contiguous in memory
+            k_lo = 0
+            k_hi = 0
+            for jj in range(hi_j[K] + 1):
+                while hi_j[k_lo + 1] < jj:
+                    k_lo += 1
+                while k_hi + 1 < K and lo_j[k_hi + 1] <= jj:
+                    k_hi += 1
+                a = c0 + six * (k_lo if six > 0 else k_hi)
+                _free_row(g, (r0 + (jj if siy > 0 else -jj)) * w + a, k_hi - k_lo + 1,
+                          C, l_free, l_min)
+        else:
+            for k in range(K):
+                a = lo_j[k]
+                b = hi_j[k + 1]
+                col = c0 + six * (a if six > 0 else b)
+                _free_row(g, (r0 + (k if siy > 0 else -k)) * w + col, b - a + 1, C, l_free, l_min)
+        # each beam walks on from its K-th major step
+        for b_i in range(i, j):
+            idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[b_i], end_y[b_i], w)
+            if hit[b_i] == 0:
+                n += 1
+            mj = _minor_before(e, ax, ay, tie, K, xmaj)
+            if xmaj:
+                idx += K * six + mj * siy
+                e += K * ax - mj * ay
+            else:
+                idx += mj * six + K * siy
+                e += mj * ax - K * ay
+            _free_run(gu, idx, n - K - mj, e, tie, six, siy, ax, ay, lut)
+        i = j
     return returns
+
+
+def free_update_table(l_free, l_min):
+    """uint16 (MAX_STAMP + 1, 2**15): row ``cur`` maps a packed cell to its
+    value after a free update in scan ``cur``: unchanged if the cell's stamp
+    is already ``cur`` (touched this scan: occupied wins, once per scan),
+    else stamp ``cur`` and log-odds max(lo + l_free, l_min).  ``l_free``
+    fixed point, ``l_min`` fixed point + LO_BIAS."""
+    v = np.arange(1 << 15, dtype=np.int32)
+    lo = np.maximum((v & LO_MASK) + int(l_free), int(l_min))
+    out = np.empty((MAX_STAMP + 1, 1 << 15), np.uint16)
+    for c in range(MAX_STAMP + 1):
+        out[c] = np.where((v >> STAMP_SHIFT) == c, v, (c << STAMP_SHIFT) | lo)
+    return out
 
 
 @njit(cache=True)
@@ -233,6 +465,22 @@ def clear_stamps_kernel(cells):
     g = cells.reshape(h * w)
     for i in range(h * w):
         g[i] &= LO_MASK
+
+
+@njit(cache=True)
+def clear_stamps_box_kernel(cells, box):
+    """Zero the stamp bits of the cells in rows box[0]..box[1], columns
+    box[2]..box[3] (inclusive; nothing if empty)."""
+    h, w = cells.shape
+    g = cells.reshape(h * w)
+    c_lo = max(box[2], 0)
+    c_hi = min(box[3] + 1, w)
+    if c_hi <= c_lo:
+        return
+    for r in range(max(box[0], 0), min(box[1] + 1, h)):
+        s = np.uint64(r * w + c_lo)
+        for u in range(s, s + np.uint64(c_hi - c_lo)):
+            g[u] &= LO_MASK
 
 
 @njit(cache=True)

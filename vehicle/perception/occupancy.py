@@ -31,13 +31,16 @@ import numpy as np
 from vehicle.maps import GridMap, load_map_server, save_map_server
 
 from ._kernels import (FP_SCALE, FP_SHIFT, LO_BIAS, LO_MASK, LOGODDS_ONE, MAX_STAMP,
-                       clear_stamps_kernel, decode_logodds_kernel, integrate_scan_kernel,
-                       prob_kernel, trace_cells_kernel)
+                       clear_stamps_box_kernel, clear_stamps_kernel, decode_logodds_kernel,
+                       free_update_table, integrate_scan_kernel, prob_kernel, trace_cells_kernel)
 
 _MAX_CELLS_PER_AXIS = 1 << 20       # keeps fixed-point products inside int64
+_EMPTY_BOX = (_MAX_CELLS_PER_AXIS, -1, _MAX_CELLS_PER_AXIS, -1)
 
 
 def _finite(name: str, v) -> float:
+    if type(v) is float and v - v == 0.0:     # fast path: a finite float (inf - inf is NaN)
+        return v
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -58,6 +61,9 @@ def _pose3(pose) -> tuple[float, float, float]:
 
 
 def _ranges_array(ranges) -> np.ndarray:
+    if (type(ranges) is np.ndarray and ranges.dtype == np.float32 and ranges.ndim == 1
+            and ranges.size and ranges.flags.c_contiguous):
+        return ranges                          # fast path: already what the kernel takes
     arr = np.asarray(ranges)
     if arr.ndim != 1:
         raise ValueError(f"ranges must be a 1-D array of metres, got shape {arr.shape}")
@@ -124,6 +130,9 @@ class OccupancyGrid:
         self._cells = np.full((rows, cols), LO_BIAS, np.int16)
         self._lq = np.array([self._q(l_free), self._q(l_occ), self._q(l_min) + LO_BIAS,
                              self._q(l_max) + LO_BIAS], np.int32)
+        self._free_lut = free_update_table(self._lq[0], self._lq[2])
+        # box of the cells stamped since the stamps were last cleared
+        self._box = np.array(_EMPTY_BOX, np.int64)
         self._cur = 0
         self._beam_cache: dict = {}
         self._scratch_n = 0
@@ -169,6 +178,7 @@ class OccupancyGrid:
             raise ValueError("logodds must be finite")
         q = np.rint(np.clip(arr, self.l_min, self.l_max) * LOGODDS_ONE).astype(np.int32)
         self._cells[...] = (q + LO_BIAS).astype(np.int16)
+        self._box[:] = _EMPTY_BOX
         self._cur = 0
 
     def world_to_cell(self, x: float, y: float) -> tuple[int, int]:
@@ -211,6 +221,7 @@ class OccupancyGrid:
             new[dst_r, dst_c] = self._cells[src_r, src_c]
         self._cells = new
         clear_stamps_kernel(self._cells)
+        self._box[:] = _EMPTY_BOX
         self._cur = 0
         self.origin_x += dc * self.resolution
         self.origin_y += dr * self.resolution
@@ -233,6 +244,14 @@ class OccupancyGrid:
                 self._beam_cache.clear()
             self._beam_cache[key] = tab
         return tab
+
+    #: Largest shared near field, cells along a fan's major axis; 0 walks
+    #: every beam on its own (the result is the same either way).
+    near_field_cap = 4096
+
+    def _near_field(self, da: float) -> int:
+        # (the kernel limits each fan's near field to what is exact)
+        return 0 if da == 0 else max(0, int(self.near_field_cap))
 
     def integrate_scan(self, pose, ranges, angle_min: float, angle_increment: float,
                        max_range: float, angle_max: float | None = None) -> int:
@@ -274,13 +293,15 @@ class OccupancyGrid:
             self._scratch_n = n
         self._cur += 1
         if self._cur > MAX_STAMP:
-            clear_stamps_kernel(self._cells)
+            # only cells inside the box can carry a stamp
+            clear_stamps_box_kernel(self._cells, self._box)
+            self._box[:] = _EMPTY_BOX
             self._cur = 1
         fx0, fy0 = self._fixed_point(px, py)
         returns = integrate_scan_kernel(
             self._cells, self._cur, fx0, fy0, bc, bs, math.cos(yaw), math.sin(yaw), r,
             np.float32(mr), self.clear_no_return, FP_SCALE / self.resolution,
-            self._lq, self._end_x, self._end_y, self._hit)
+            self._lq, self._free_lut, self._end_x, self._end_y, self._hit, self._near_field(da), self._box)
         self.scans_integrated += 1
         return int(returns)
 
