@@ -20,7 +20,8 @@ imports the same third-party stack (numpy, numba, cv2, pymavlink, pyserial,
 pydantic) for start-up and memory, and a bare ``time.sleep``-paced 50 Hz loop
 (absolute deadlines) that writes a SETPOINT frame to the same emulated motor
 board each tick, so both are measured the same way, through a pty.
-Run by hand: ``PYTHONPATH=. python benchmarks/vehicle_startup.py [SECONDS]``.
+Run by hand: ``PYTHONPATH=. python benchmarks/vehicle_startup.py [SECONDS] [--before DIR]``
+(``--before``: an older build's checkout, run interleaved for a before/after table).
 """
 from __future__ import annotations
 
@@ -69,14 +70,14 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def make_config(tmp: Path) -> Path:
+def make_config(tmp: Path, root: Path = ROOT) -> Path:
     import socket
 
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()
-    text = (ROOT / "configs/vehicles/ugv_hil.toml").read_text()
+    text = (root / "configs/vehicles/ugv_hil.toml").read_text()
     text = text.replace("/tmp/edgepilot-hil", str(tmp)).replace("tcpin:127.0.0.1:5790", f"tcpin:127.0.0.1:{port}")
     text = text.replace("rate_hz = 20\ncruise_speed", "rate_hz = 50\ncruise_speed")
     p = tmp / "bench.toml"
@@ -85,17 +86,19 @@ def make_config(tmp: Path) -> Path:
     return p
 
 
-def run_ours(tmp: Path, seconds: float) -> dict:
-    cfg = make_config(tmp)
+def run_ours(tmp: Path, seconds: float, root: Path = ROOT) -> dict:
+    """``edgepilot vehicle run`` from the checkout at ``root`` (ours, or an
+    older build given with --before)."""
+    cfg = make_config(tmp, root)
     sc = load_scenario("ugv_hil_short")
     sim = Simulation(sc)
     dev = HilHardware(sim, load_vehicle_config(cfg).hardware)
     map_yaml = save_map_server(sim.world.prior_map(), tmp / "site.yaml")
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONPATH=str(root), PYTHONUNBUFFERED="1")
     lat, lon = sc.world.origin
     t_spawn = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "edgepilot", "vehicle", "run", "--config", str(cfg), "--map",
-                             str(map_yaml), "--origin", f"{lat},{lon}"], cwd=ROOT, env=env,
+                             str(map_yaml), "--origin", f"{lat},{lon}"], cwd=root, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     os.set_blocking(proc.stdout.fileno(), False)
     out = b""
@@ -210,39 +213,61 @@ def jitter_ms(periods: np.ndarray) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
-    # Warm the kernel cache first: the target is for a warm cache.
-    subprocess.run([sys.executable, "-m", "edgepilot", "warm"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                   check=True, capture_output=True)
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("seconds", nargs="?", type=float, default=10.0, help="jitter measurement per run [s]")
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--before", type=Path, default=None,
+                    help="a checkout of an older build (e.g. `git archive REV | tar -x -C DIR`): its vehicle "
+                         "process runs interleaved with ours, for a before/after comparison under the same load")
+    args = ap.parse_args()
+    seconds = args.seconds
+    roots = [("before", args.before.resolve())] if args.before else []
+    roots.append(("ours", ROOT))
+    # Warm the kernel caches first: the target is for a warm cache.
+    for _, root in roots:
+        subprocess.run([sys.executable, "-m", "edgepilot", "warm"], cwd=root,
+                       env=dict(os.environ, PYTHONPATH=str(root)), check=True, capture_output=True)
     busy = subprocess.Popen([sys.executable, "-c", BUSY])
     try:
         rows = []
-        for rep in range(2):          # interleaved: peer, ours, peer, ours
+        for _ in range(args.runs):          # interleaved: peer, (before,) ours, peer, (before,) ours
             peer = run_peer(seconds)
-            with tempfile.TemporaryDirectory(prefix="ep-bench-") as d:
-                ours = run_ours(Path(d), seconds)
-            rows.append((peer, ours))
+            res = {}
+            for name, root in roots:
+                with tempfile.TemporaryDirectory(prefix="ep-bench-") as d:
+                    res[name] = run_ours(Path(d), seconds, root)
+            rows.append((peer, res))
     finally:
         busy.kill()
         busy.wait()
+    names = [n for n, _ in roots]
     print(f"edgepilot vehicle run, 50 Hz control, warm kernel cache, one busy-loop process competing; "
-          f"{seconds:g} s per run, 2 runs each\n")
-    print(f"{'metric':44s} {'peer':>10s} {'ours':>10s} {'ratio':>7s}  target")
-    for i, (peer, ours) in enumerate(rows):
-        pj50, pj99, pjmax = jitter_ms(peer["periods"])
-        oj50, oj99, ojmax = jitter_ms(ours["periods"])
+          f"{seconds:g} s per run, {args.runs} runs each" + (f"; before = {args.before}" if args.before else "") + "\n")
+    head = f"{'metric':44s} {'peer':>10s}" + "".join(f" {n:>10s}" for n in names)
+    print(head + "".join(f" {n + '/peer':>12s}" for n in names) + "  target")
+
+    def row(label, pv, vals, fmt, target=""):
+        line = f"  {label:42s} {pv:{fmt}}" + "".join(f" {v:{fmt}}" for v in vals)
+        line += "".join(f" {v / max(pv, 1e-3):12.2f}" for v in vals)
+        print(line + (f"  {target}" if target else ""))
+
+    for i, (peer, res) in enumerate(rows):
+        rs = [res[n] for n in names]
+        pj = jitter_ms(peer["periods"])
+        oj = [jitter_ms(r["periods"]) for r in rs]
         print(f"run {i + 1}")
-        print(f"  {'start -> ready / first control tick [s]':42s} {peer['start_s']:10.3f} "
-              f"{ours['first_tick_reported_s']:10.3f} {ours['first_tick_reported_s'] / peer['start_s']:7.2f}  < 1 s"
-              f"  (spawn -> ready line seen by parent: {ours['first_tick_wall_s']:.3f} s)")
-        print(f"  {'resident memory [MB]':42s} {peer['rss_mb']:10.1f} {ours['rss_mb']:10.1f} "
-              f"{ours['rss_mb'] / peer['rss_mb']:7.2f}  < 300 MB")
-        print(f"  {'50 Hz period jitter p50 [ms]':42s} {pj50:10.2f} {oj50:10.2f} {oj50 / max(pj50, 1e-3):7.2f}")
-        print(f"  {'50 Hz period jitter p99 [ms]':42s} {pj99:10.2f} {oj99:10.2f} {oj99 / max(pj99, 1e-3):7.2f}  < 5 ms"
-              f"  ({len(peer['periods'])} / {len(ours['periods'])} periods)")
-        print(f"  {'50 Hz period jitter max [ms]':42s} {pjmax:10.2f} {ojmax:10.2f} {ojmax / max(pjmax, 1e-3):7.2f}")
-    for i, (_, ours) in enumerate(rows):
-        print(f"run {i + 1}, the vehicle's own {ours['loop'] or 'loop: (no loop report from this build)'}")
+        row("start -> first control tick [s]", peer["start_s"], [r["first_tick_reported_s"] for r in rs], "10.3f",
+            "< 1 s")
+        row("resident memory [MB]", peer["rss_mb"], [r["rss_mb"] for r in rs], "10.1f", "< 300 MB")
+        row("50 Hz period jitter p50 [ms]", pj[0], [o[0] for o in oj], "10.2f")
+        row("50 Hz period jitter p99 [ms]", pj[1], [o[1] for o in oj], "10.2f", "< 5 ms")
+        row("50 Hz period jitter max [ms]", pj[2], [o[2] for o in oj], "10.2f")
+        print(f"  {'periods measured':42s} {len(peer['periods']):10d}" + "".join(f" {len(r['periods']):10d}" for r in rs))
+    for i, (_, res) in enumerate(rows):
+        for n in names:
+            print(f"run {i + 1}, {n}: the vehicle's own {res[n]['loop'] or 'loop: (no loop report from this build)'}")
 
 
 if __name__ == "__main__":

@@ -68,8 +68,10 @@ class CompanionDrivers:
         self.cc = hw.companion
         self.on_event = on_event
         self.wall = wall
-        self.link = CompanionLink(self.cc.autopilot, sysid=cfg.mavlink.sysid, link_timeout_s=self.cc.link_timeout_s,
-                                  clock=wall)
+        self.link: CompanionLink | None = None
+        self.link_error = ""
+        self._next_open = 0.0
+        self._open_link()
         self._seen_positions = 0
         self._gps: GpsFix | None = None
         self._compass: CompassReading | None = None
@@ -89,6 +91,25 @@ class CompanionDrivers:
         self.last_setpoint: tuple[float, float] | None = None   # (lat, lon) [deg]
         self.refusals = 0            # arm requests the autopilot refused
 
+    def _open_link(self) -> bool:
+        """Open the autopilot's port (a serial device may not be there yet:
+        retried every ``RETRY_S`` from ``poll``)."""
+        if self.link is not None:
+            return True
+        if self.wall() < self._next_open:
+            return False
+        self._next_open = self.wall() + self.RETRY_S
+        try:
+            self.link = CompanionLink(self.cc.autopilot, sysid=self.cfg.mavlink.sysid,
+                                      link_timeout_s=self.cc.link_timeout_s, clock=self.wall)
+        except OSError as e:      # pyserial's SerialException is an OSError
+            if str(e) != self.link_error:
+                self.link_error = str(e)
+                self._event(f"autopilot: cannot open {self.cc.autopilot}: {e}; retrying")
+            return False
+        self.link_error = ""
+        return True
+
     def _event(self, text: str) -> None:
         if self.on_event:
             self.on_event(text)
@@ -98,7 +119,7 @@ class CompanionDrivers:
         """Look for the autopilot for up to a second (the process starts
         anyway if it is not there: the link keeps trying)."""
         deadline = self.wall() + 1.0
-        while self.wall() < deadline and not self.link.connected:
+        while self.link is not None and self.wall() < deadline and not self.link.connected:
             self.link.poll()
             time.sleep(0.02)
         self.poll(0.0)
@@ -106,6 +127,8 @@ class CompanionDrivers:
 
     def status(self) -> list[DeviceStatus]:
         link = self.link
+        if link is None:
+            return [DeviceStatus("autopilot", self.cc.autopilot, False, True, self.link_error)]
         detail = ""
         if link.connected:
             kind = "PX4" if link.is_px4 else "ArduPilot"
@@ -115,6 +138,8 @@ class CompanionDrivers:
 
     # -- input --------------------------------------------------------------
     def poll(self, now: float) -> None:
+        if not self._open_link():
+            return
         link = self.link
         link.poll()
         if link.connected and not self._was_connected:
@@ -160,15 +185,19 @@ class CompanionDrivers:
     def origin_fix(self) -> tuple[float, float] | None:
         """The autopilot's position once its GPS has a 3-D fix (the map origin
         when none was given)."""
+        if self.link is None:
+            return None
         p, g = self.link.position, self.link.gps
         if p is None or g is None or g.fix_type < 3:
             return None
         return p.lat, p.lon
 
     def link_ok(self) -> bool:
-        return self.link.connected
+        return self.link is not None and self.link.connected
 
     def position_ok(self) -> bool:
+        if self.link is None:
+            return False
         p = self.link.position
         return p is not None and self.wall() - p.t <= self.POSITION_TIMEOUT_S
 
@@ -187,7 +216,7 @@ class CompanionDrivers:
         once per control tick after ``core.step``; with ``core`` None (no
         origin yet) the autopilot is only kept disarmed."""
         link = self.link
-        if not link.connected or link.target is None:
+        if link is None or not link.connected or link.target is None:
             return          # hold: nothing to send; the link reconnects by itself
         wall = self.wall()
         armed_wanted = core is not None and core.armed and not cmd.estop and self.required_ok()
@@ -285,17 +314,20 @@ class CompanionDrivers:
         """On shutdown: the autopilot holds (HOLD mode; it keeps its own
         failsafes) — it is not disarmed under a moving vehicle."""
         link = self.link
-        if link.connected and link.target is not None:
+        if link is not None and link.connected and link.target is not None:
             for _ in range(repeats):
                 link.set_hold()
             link.poll()
 
     def counters(self) -> dict:
-        return {"autopilot_connections": self.link.connections, "autopilot_positions": self.link.positions,
+        link = self.link
+        return {"autopilot_connections": link.connections if link else 0,
+                "autopilot_positions": link.positions if link else 0,
                 "setpoints": self.setpoints, "arm_refusals": self.refusals}
 
     def fds(self) -> list[int]:
-        return self.link.fds()
+        return self.link.fds() if self.link is not None else []
 
     def close(self) -> None:
-        self.link.close()
+        if self.link is not None:
+            self.link.close()

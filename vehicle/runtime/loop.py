@@ -227,9 +227,13 @@ class RuntimeLoop:
     def _tick(self, now: float, due: float) -> None:
         clock = self.clock
         wall_start = clock.wall()
+        st = self.stats
+        if self._measure_next:
+            # From this tick on (a request made during a tick counts from the next).
+            self._measure_next = False
+            st.reset_timing()
         late_s = max(0.0, now - due) / clock.speedup
         missed = max(0, int((now - due) / self.dt + 1e-9))
-        st = self.stats
         if missed > 0:
             st.missed += missed
             st.overruns += 1
@@ -252,9 +256,6 @@ class RuntimeLoop:
         st.lag_s = late_s
         st.worst_lag_s = max(st.worst_lag_s, late_s)
         self._poll(clock.now())
-        if self._measure_next:
-            self._measure_next = False
-            st.reset_timing()
         st.record(wall_start, late_s, clock.wall() - wall_start)
 
     def _poll(self, t: float) -> None:

@@ -145,6 +145,7 @@ class Onboard:
         self._ok_prev = None
         self.ticks = 0
         self.kernels_ready = not warm
+        self._settled = False
         self._next_overrun_log = 0.0
 
     def _driver_event(self, text: str) -> None:
@@ -159,10 +160,7 @@ class Onboard:
 
     def _warm_done(self, rep) -> None:
         self.report.kernel_warm_s = rep.seconds
-        self.kernels_ready = True
-        if self.loop is not None:
-            # Loading kernels holds the interpreter; time the loop without it.
-            self.loop.measure_from_next_tick()
+        self.kernels_ready = True     # the control thread settles the heap at its next tick
         msg = (f"kernels ready: {rep.kernels} kernels, {rep.cache_hits} loaded from cache, {rep.compiled} compiled, "
                f"{rep.seconds:.2f} s")
         for name, err in rep.failed.items():
@@ -222,6 +220,8 @@ class Onboard:
         from vehicle.types import ActuatorCommand, Mode
 
         d = self.drivers
+        if self.kernels_ready and not self._settled:
+            self._settle()
         d.poll(t)
         if self.core is None:
             # No origin yet: wait for the first 3-D fix, motors held at zero.
@@ -232,12 +232,11 @@ class Onboard:
                 d.frame(t)
                 d.actuate(t, ActuatorCommand.stop(), None)
                 return
+        # Judge the links on what was just read, before the core's work: a
+        # slow tick must not make a live device look lost.
+        ok = d.required_ok()
         frame = d.frame(t)
         cmd = self.core.step(t, frame)
-        # Read the ports again before judging the links: a slow tick must not
-        # look like a lost device (the data is waiting in the buffers).
-        d.poll(t)
-        ok = d.required_ok()
         if not ok:
             if not self._held and self.first_tick_at is not None:
                 missing = d.missing()
@@ -269,6 +268,19 @@ class Onboard:
         if self.endpoint is not None:
             out += self.endpoint.fds()
         return out
+
+    def _settle(self) -> None:
+        """Once start-up is over (kernels loaded): collect, then freeze the
+        heap, so later garbage collections only scan objects made while
+        running instead of pausing the control loop for the whole start-up
+        heap (numpy, numba, pymavlink...).  Timing statistics start after."""
+        import gc
+
+        self._settled = True
+        gc.collect()
+        gc.freeze()
+        if self.loop is not None:
+            self.loop.measure_from_next_tick()
 
     def _overrun(self, t: float, late_s: float, missed: int) -> None:
         # The core's loop watchdog sees the gap itself (the late tick runs at
@@ -311,8 +323,6 @@ class Onboard:
 
         self.loop = RuntimeLoop(self.step, self.poll, rate_hz=self.cfg.control.rate_hz, clock=ScaledClock(1.0),
                                 fds=self.fds, late="skip", on_overrun=self._overrun)
-        if self.kernels_ready:
-            self.loop.measure_from_next_tick()
         try:
             self.loop.run(until=duration, should_stop=should_stop)
         finally:
