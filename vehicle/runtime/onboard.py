@@ -6,10 +6,16 @@ clock (``vehicle.runtime.loop.RuntimeLoop``), serves MAVLink to ground
 stations, logs, and on SIGTERM/SIGINT stops the motors first, then closes
 links and ports.
 
-Safety while a device is missing: if the motor link or the GPS is lost, the
-vehicle is put in HOLD and sent zero setpoints until both are back (the
-motor board's own watchdog stops it if the link itself is gone); it does not
-resume a mission by itself — an operator does.
+Wiring: ``direct`` drives a motor-controller board and reads the GPS (and
+lidar) itself (vehicle/runtime/drivers.py); ``companion`` steers an
+ArduPilot/PX4 autopilot over MAVLink (vehicle/runtime/companion.py).  The
+loop waits on both kinds of device and on the MAVLink sockets between ticks.
+
+Safety while a device is missing: if the motor link or the GPS is lost
+(companion: the autopilot link or its position), the vehicle is put in HOLD
+and sent zero setpoints (companion: nothing) until they are back (the motor
+board's own watchdog, or the autopilot, stops it if the link itself is
+gone); it does not resume a mission by itself — an operator does.
 
 The map frame's geodetic origin is ``--origin LAT,LON`` (required with
 ``--map``, the site's map_server map); without it the first 3-D GPS fix
@@ -234,12 +240,12 @@ class Onboard:
                 return
         # Judge the links on what was just read, before the core's work: a
         # slow tick must not make a live device look lost.
-        ok = d.required_ok()
+        missing = d.missing()
+        ok = not missing
         frame = d.frame(t)
         cmd = self.core.step(t, frame)
         if not ok:
             if not self._held and self.first_tick_at is not None:
-                missing = d.missing()
                 self._driver_event(f"holding: {' and '.join(missing)} lost")
                 if self.core.mode not in (Mode.HOLD, Mode.MANUAL):
                     self.core.set_mode(t, Mode.HOLD)
