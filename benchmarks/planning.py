@@ -26,7 +26,7 @@ import time
 import cv2
 import numpy as np
 
-from vehicle.planning.astar import astar, path_cost
+from vehicle.planning.astar import astar, path_cost, search_stats
 
 
 def random_map(rng: np.random.Generator, n: int = 1024, p: float = 0.25) -> np.ndarray:
@@ -101,9 +101,8 @@ def run(rounds: int, with_skimage: bool) -> None:
     }
     ends = {name: pick_ends(w) for name, w in maps.items()}
     # warm every contender once (JIT is paid once and cached; not timed)
-    tiny = np.ones((4, 4), np.float32)
-    astar(tiny, (0, 0), (3, 3))
-    astar(tiny, (0, 0), (3, 3), move_cost="target")
+    from vehicle.planning import warm_kernels
+    warm_kernels()
 
     def c_pyastar(w, s, g):
         return pyastar2d.astar_path(w, s, g, allow_diagonal=True)
@@ -156,6 +155,8 @@ def run(rounds: int, with_skimage: bool) -> None:
                 note += f"; cuts {cut} blocked corners (legal under 'target', not under 'geometric')"
             line = f"  {cname:24s} {statistics.median(ts) * 1e3:9.2f} ms   {note}"
             if cname.startswith("ours"):
+                st = search_stats(w, s, g, move_cost=rule)
+                line += f"\n  {'':24s} search {st.method!r}, {st.expansions} expansions"
                 ratios = [a / b for a, b in zip(ts, times[(mname, 'pyastar2d')])]
                 line += (f"\n  {'':24s} ratio vs pyastar2d: median {statistics.median(ratios):.2f}x, "
                          f"worst {max(ratios):.2f}x, per round " + " ".join(f"{r:.2f}" for r in ratios))

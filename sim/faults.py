@@ -16,7 +16,7 @@ moving targets).  Randomness comes from the scenario's seeded generator.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Literal, Union
 
 import numpy as np
@@ -338,9 +338,9 @@ class FaultInjector:
         blocked = bool(self._active(now, "motor_link_loss"))
         corrupt = max((f.rate for f in self._active(now, "serial_corruption")), default=0.0)
         motor = self.motor.telemetry(now, blocked, corrupt)
-        return SensorFrame(t=frame.t, gps=gps, compass=frame.compass, scan=scan,
-                           battery_v=frame.battery_v, battery_remaining=frame.battery_remaining,
-                           motor=motor, camera_t=cam)
+        # replace, not rebuild: fields this injector does not know (AIS
+        # contacts, camera images, ...) pass through untouched.
+        return replace(frame, gps=gps, scan=scan, motor=motor, camera_t=cam)
 
     def battery_drain_j(self, t: float, dt: float) -> float:
         cap = self.sim.battery.capacity_j

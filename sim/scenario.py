@@ -38,6 +38,9 @@ class Obstacle(Strict):
     appear_at_s: float = Field(default=0.0, ge=0)
     reported: bool = False
     name: str = ""
+    color: Literal["red", "orange", "yellow", "green"] | None = Field(
+        default=None, description="a painted circle (buoy, cone, barrel) the camera can see and detect")
+    height: float = Field(default=1.0, gt=0, description="height above the surface [m] (for the camera)")
 
     @model_validator(mode="after")
     def _shape(self):
@@ -45,6 +48,8 @@ class Obstacle(Strict):
             raise ValueError("a polygon obstacle needs 'points' with at least 3 [x, y] vertices")
         if self.type == "circle" and (self.center is None or self.radius is None):
             raise ValueError("a circle obstacle needs 'center' = [x, y] and 'radius' > 0")
+        if self.color is not None and self.type != "circle":
+            raise ValueError("'color' is for circle obstacles only (what the camera renders)")
         return self
 
 

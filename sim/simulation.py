@@ -16,6 +16,7 @@ from sim.dynamics import DiffDriveModel, Truth, TwinThrusterModel
 from sim.faults import FaultInjector
 from sim.scenario import Scenario
 from sim.sensors.navigation import BatteryModel, CompassModel, GpsModel
+from sim.sensors.camera import PAINT, SimCamera, VisibleObject
 from sim.sensors.lidar import Lidar, LidarSpec
 from sim.traffic import Traffic
 from firmware_bridge.ais import AisDecoder
@@ -59,8 +60,11 @@ class Simulation:
                                         max_range=s.lidar.max_range, noise_std=s.lidar.noise_m,
                                         dropout=s.lidar.dropout, rate_hz=s.lidar.rate_hz),
                               self.faults.rng) if s.lidar is not None else None)
-        self._camera_period = 1.0 / s.camera.rate_hz if s.camera is not None else None
-        self._camera_next = 0.0
+        # the camera renders frames of the painted (coloured) circle obstacles
+        self.camera = (SimCamera(s.camera, w.surface, self.rng.spawn(1)[0])
+                       if s.camera is not None else None)
+        self._painted = [(o, VisibleObject(o.center[0], o.center[1], o.radius, o.height, PAINT[o.color]))
+                         for o in w.obstacles if o.color is not None]
         self._reported: set[int] = set()
         # Traffic: moving vessels (collision circles in the world) whose AIS
         # reaches the core as AIVDM bytes through the same decoder a real
@@ -109,17 +113,17 @@ class Simulation:
             w = self.world
             scan = self.scanner.scan(now, (tr.x, tr.y, tr.yaw), w.truth.occupied, w.resolution,
                                      (w.origin_x, w.origin_y), self._moving_circles(now))
-        cam = None
-        if self._camera_period is not None and now + 1e-9 >= self._camera_next:
-            while self._camera_next <= now + 1e-9:
-                self._camera_next += self._camera_period
-            cam = now
+        cam = now if self.camera is not None and self.camera.due(now) else None
         frame = SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
                             scan=scan, battery_v=self.battery.voltage, battery_remaining=self.battery.remaining,
-                            camera_t=cam)
+                            contacts=contacts, camera_t=cam)
         frame = self.faults.sense(now, frame)
-        # AIS after fault injection (which rebuilds the frame from the fields it knows).
-        return dataclasses.replace(frame, contacts=contacts) if contacts else frame
+        if frame.camera_t is not None:   # rendered only when it survives fault injection
+            objs = [v for o, v in self._painted if o.appear_at_s <= now]
+            if self.traffic is not None:    # traffic vessels are seen too
+                objs += self.traffic.visible_objects()
+            frame = dataclasses.replace(frame, camera_image=self.camera.capture((tr.x, tr.y, tr.yaw), objs))
+        return frame
 
     def map_updates(self) -> list[np.ndarray]:
         """Obstacles marked ``reported`` that have appeared since the last

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import Field, model_validator
 from pyais import encode_dict
 
+from sim.sensors.camera import VisibleObject
 from vehicle.config import Strict
 from vehicle.geo import LocalFrame, enu_yaw_to_compass_deg, wrap_pi
 from vehicle.maritime.colregs import Encounter, classify
@@ -49,9 +50,15 @@ class TrafficVesselSpec(Strict):
     ais_outages: list[tuple[float, float]] = Field(default=[], description="[start, end] s windows with no AIS")
     ais_position_noise_m: float = Field(default=2.0, ge=0, description="1-sigma reported position error [m]")
     ais_corrupt: float = Field(default=0.0, ge=0, lt=1, description="probability a sentence arrives garbled")
+    height: float = Field(default=4.0, gt=0, description="hull and superstructure above the water: what a camera sees [m]")
+    hull_color: tuple[int, int, int] = Field(
+        default=(45, 45, 50), description="BGR 0-255 the camera renders; the default dark grey is unsaturated, "
+                                          "so colour-buoy detection does not take a ship for a buoy")
 
     @model_validator(mode="after")
     def _check(self):
+        if not all(0 <= c <= 255 for c in self.hull_color):
+            raise ValueError(f"hull_color: each BGR component must be in 0..255, got {list(self.hull_color)}")
         for a, b in self.ais_outages:
             if not b > a:
                 raise ValueError(f"ais_outages: each window must be [start, end] with end > start, got [{a}, {b}]")
@@ -88,6 +95,13 @@ class TrafficVessel:
     @property
     def radius(self) -> float:
         return 0.5 * self.spec.length
+
+    def visible_object(self) -> VisibleObject:
+        """What the simulated camera renders: an upright 'obstacle' on the
+        same circle the lidar and the collision check use (radius half the
+        length), ``spec.height`` tall, in ``spec.hull_color``."""
+        return VisibleObject(self.x, self.y, self.radius, self.spec.height, tuple(self.spec.hull_color),
+                             kind="obstacle")
 
     def _route_heading(self) -> float:
         while True:
@@ -233,6 +247,10 @@ class Traffic:
         if not self.vessels:
             return np.zeros((0, 3))
         return np.array([(v.x, v.y, v.radius) for v in self.vessels], dtype=np.float64)
+
+    def visible_objects(self) -> list[VisibleObject]:
+        """Every vessel as a ``sim.sensors.camera.VisibleObject`` at its present position (map frame)."""
+        return [v.visible_object() for v in self.vessels]
 
     def states(self) -> np.ndarray:
         """(K, 4) float64 [x, y, vx, vy]."""

@@ -89,7 +89,7 @@ def test_fence_breach_and_crossing_collision_are_detected_when_safety_is_off():
     res = run_lockstep(sc)
     assert any("fence breached by the footprint" in r for r in res.reasons)
     sc = load_scenario("fault_person_crossing")
-    sc = sc.model_copy(update={"params": {"AVOID_ENABLE": 0.0}})
+    sc = sc.model_copy(update={"params": {"AVOID_ENABLE": 0.0, "AVOID_MOVERS": 0.0}})
     res = run_lockstep(sc)
     assert any("collision with the crossing person" in r for r in res.reasons)
 

@@ -106,25 +106,18 @@ def test_stand_on_vessel_holds_until_the_other_clearly_fails_to_act():
 
 
 def test_perception_tracks_in_the_map_frame_fuse_with_ais():
-    """Duck-typed against vehicle.perception.tracking.Track (branch perception)."""
-    from dataclasses import dataclass
+    from vehicle.perception.tracking import Track
 
-    @dataclass(frozen=True)
-    class Track:
-        id: int
-        t: float
-        x: float
-        y: float
-        vx: float
-        vy: float
-        radius: float
-        confirmed: bool
+    cov = np.diag([1.0, 1.0, 0.04, 0.04])          # settled: speed std 0.2 m/s
+
+    def tr(tid, x, y, vx, vy, radius, confirmed):
+        return Track(tid, 0.5, x, y, vx, vy, cov, radius, confirmed, 5, 0)
 
     tab = ContactTable(F, stale_after_s=10.0)
     tab.ingest([ais(0.0, 9, 50.0, 50.0, sog=1.0, cog=0.0)], 0.0)
-    tab.ingest_tracks([Track(3, 0.5, 52.0, 49.0, 1.0, 0.0, 4.0, True),
-                       Track(4, 0.5, -80.0, 10.0, 0.0, 0.0, 1.5, True),
-                       Track(5, 0.5, 0.0, -90.0, 0.0, 0.0, 1.0, False)], 0.5)
+    tab.ingest_tracks([tr(3, 52.0, 49.0, 1.0, 0.0, 4.0, True),
+                       tr(4, -80.0, 10.0, 0.0, 0.0, 1.5, True),
+                       tr(5, 0.0, -90.0, 0.0, 0.0, 1.0, False)], 0.5)
     assert tab.get(9).track_id == 3 and tab.get(9).x == 52.0
     lone = tab.get(-5)
     assert lone is not None and lone.radius(3.0) == 1.5 and lone.mmsi is None

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vehicle.planning.astar import astar, path_cost
+from vehicle.planning.astar import _search, astar, path_cost
 
 SQRT2 = math.sqrt(2.0)
 
@@ -83,17 +83,42 @@ def check_valid(weights, path, start, goal, allow_diagonal, rule):
 
 
 @settings(max_examples=300, deadline=None)
-@given(grids(), st.booleans(), st.sampled_from(["geometric", "target"]))
-def test_astar_is_optimal_and_valid(case, allow_diagonal, rule):
+@given(grids(), st.booleans(), st.sampled_from(["geometric", "target"]),
+       st.sampled_from([None, "buckets", "heap"]))
+def test_astar_is_optimal_and_valid(case, allow_diagonal, rule, method):
+    # method None is astar's own choice; the others force the bucket-queue
+    # and the binary-heap searches for any weights
     weights, s, g = case
     ref = dijkstra(weights, s, g, allow_diagonal, rule)
-    path = astar(weights, s, g, allow_diagonal=allow_diagonal, move_cost=rule)
+    if method is None:
+        path = astar(weights, s, g, allow_diagonal=allow_diagonal, move_cost=rule)
+    else:
+        path = _search(weights, s, g, allow_diagonal, rule, method=method).path
     if math.isinf(ref):
         assert path is None
         return
     assert path is not None
     check_valid(weights, path, s, g, allow_diagonal, rule)
     assert path_cost(weights, path, rule) == pytest.approx(ref, rel=1e-7, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.booleans(), st.sampled_from(["geometric", "target"]))
+def test_buckets_stay_optimal_with_wide_weight_ranges(seed, allow_diagonal, rule):
+    # wide ratios make the buckets coarse (more out-of-order expansions and
+    # reopening); optimality must not depend on the bucket width
+    rng = np.random.default_rng(seed)
+    weights = np.exp(rng.random((12, 12)) * np.log(250.0)).astype(np.float32)
+    weights[rng.random((12, 12)) < 0.2] = np.inf
+    weights[0, 0] = weights[11, 11] = 1.0
+    ref = dijkstra(weights, (0, 0), (11, 11), allow_diagonal, rule)
+    res = _search(weights, (0, 0), (11, 11), allow_diagonal, rule, method="buckets")
+    if math.isinf(ref):
+        assert res.path is None
+        return
+    check_valid(weights, res.path, (0, 0), (11, 11), allow_diagonal, rule)
+    assert res.cost == pytest.approx(ref, rel=1e-9)
+    assert path_cost(weights, res.path, rule) == pytest.approx(ref, rel=1e-9)
 
 
 def test_start_equals_goal_is_single_cell():

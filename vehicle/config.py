@@ -94,10 +94,25 @@ class LidarConfig(Strict):
 
 
 class CameraConfig(Strict):
+    """A forward camera: frame rate, image size, horizontal field of view,
+    mount (vehicle frame x forward, z up, metres; pitch down positive),
+    image noise and exposure (the simulator renders with them), and the
+    detector's settings: coloured objects ("buoys", cones, barrels) of
+    ``object_radius`` metres, detected at most ``detect_hz`` times a second
+    (None: every frame), turned into obstacles within ``obstacle_range_m``."""
+
     rate_hz: float = Field(gt=0, le=120)
-    width: int = Field(default=640, gt=0)
-    height: int = Field(default=480, gt=0)
-    fov_deg: float = Field(default=90.0, gt=0, lt=180)
+    width: int = Field(default=640, ge=8)
+    height: int = Field(default=480, ge=8)
+    fov_deg: float = Field(default=90.0, gt=1, lt=179)
+    mount_x: float = Field(default=0.0, description="camera position ahead of the vehicle centre [m]")
+    mount_height: float = Field(default=1.0, gt=0, description="camera height above the surface [m]")
+    pitch_deg: float = Field(default=0.0, ge=-45, le=45, description="downward tilt of the optical axis [deg]")
+    noise_std: float = Field(default=0.0, ge=0, le=100, description="pixel noise, 1-sigma [0-255 grey levels]")
+    exposure: float = Field(default=1.0, gt=0, le=4, description="brightness gain of the image")
+    detect_hz: float | None = Field(default=None, gt=0, description="detector rate [Hz]; None = every frame")
+    object_radius: float = Field(default=0.4, gt=0, description="radius of the coloured objects it detects [m]")
+    obstacle_range_m: float = Field(default=12.0, gt=0, description="detections nearer than this become obstacles [m]")
 
 
 class Sensors(Strict):

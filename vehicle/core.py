@@ -23,7 +23,7 @@ from vehicle.maritime.autonomy import MaritimeAutonomy
 from vehicle.mission import MissionExecutor, NavTarget, validate_mission
 from vehicle.params import ParamStore
 from vehicle.costmap import InflatedCostmap, InflationParams
-from vehicle.perception.mapping import LidarMapper
+from vehicle.perception.front import Perception
 from vehicle.planning import astar
 from vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
 from vehicle.planning.smoothing import densify, shortcut
@@ -174,10 +174,12 @@ class VehicleCore:
                                        compass_noise=math.radians(max(s.compass.noise_deg, 0.5)),
                                        velocity_noise=max(s.gps.velocity_noise, 0.02))
         self.planning = PlanningGrid(prior_map, config) if prior_map is not None else None
-        # Lidar scans build an occupancy grid; obstacles it finds that the
-        # prior map lacks go into the planning costmap (add_obstacles).
-        self.mapper = (LidarMapper(prior_map, resolution=config.planning.resolution)
-                       if s.lidar is not None and prior_map is not None else None)
+        # Perception (vehicle/perception/front.py): lidar occupancy grid and
+        # tracks, camera detections, each at its own rate; obstacles the prior
+        # map lacks go into the planning costmap (add_obstacles), moving
+        # tracks into the give-way rule in _drive_to.
+        self.perception = Perception(config, prior_map)
+        self.mapper = self.perception.mapper
         self.follower = PurePursuit(config) if config.kind == "ugv" else LosGuidance(config)
         # USV: contacts, COLREGs helm between LOS guidance and control, station keeping.
         self.maritime = MaritimeAutonomy(config, self.frame, self.planning) if config.kind == "usv" else None
@@ -227,6 +229,19 @@ class VehicleCore:
         if not self._mission_started:
             return MissionState.NOT_STARTED
         return MissionState.ACTIVE if self.mode == Mode.AUTO else MissionState.PAUSED
+
+    @property
+    def tracks(self):
+        """Lidar tracks this tick: ``list[vehicle.perception.tracking.Track]``
+        (id, t, x, y, vx, vy, cov, radius, confirmed, hits, misses), map
+        frame ENU metres and m/s; tentative ones included (``confirmed``)."""
+        return self.perception.tracks
+
+    @property
+    def camera_detections(self):
+        """The latest processed camera frame's detections
+        (``vehicle.perception.detection.CameraDetection``, vehicle frame)."""
+        return self.perception.camera_detections
 
     @property
     def path(self) -> PolylinePath | None:
@@ -422,15 +437,18 @@ class VehicleCore:
             f.update_compass(frame.compass)
         if frame.battery_v is not None:
             self.battery_voltage = frame.battery_v
-        if self.maritime is not None and frame.contacts:
-            self.maritime.ingest(now, frame.contacts)
         if frame.battery_remaining is not None:
             self.battery_remaining = frame.battery_remaining
         self._state = f.state(now)
-        if frame.scan is not None and self.mapper is not None:
-            seen = self.mapper.integrate(self._state, frame.scan)
-            if len(seen):
-                self.add_obstacles(now, seen)
+        if self.maritime is not None:  # AIS and the lidar's vessel tracks into the contact table
+            for text, data in self.maritime.sense(now, self._state, frame):
+                self._emit("contact", text, Severity.INFO, **data)
+        self.perception.set_stale_after(self.params.get("FS_SENS_TIMEOUT"))
+        seen = self.perception.process(now, frame, self._state)
+        if len(seen) and self.maritime is not None:
+            seen = seen[~self.maritime.vessel_points(now, seen)]  # hulls are contacts, not map
+        if len(seen):
+            self.add_obstacles(now, seen)
         if self.home is None and self._state.valid:
             self._set_home()
         self.safety.update(now, frame, self)
@@ -548,6 +566,12 @@ class VehicleCore:
         if self._path is None:
             return ActuatorCommand.stop(), False
         la = self.params.get("WP_LOOKAHEAD")
+        # UGV only (a USV's movers are COLREGs' business), and not when the
+        # safety layer's obstacle stop (AVOID_ENABLE) is the chosen reaction
+        # to anything in the path, moving or not.
+        if self.maritime is None and self.params.get("AVOID_MOVERS") and not self.params.get("AVOID_ENABLE") \
+                and self._give_way(speed):
+            return ActuatorCommand.stop(), False
         if isinstance(self.follower, PurePursuit):
             cmd, cte = self.follower.command(st, self._path, speed, la, stop_at_end)
         else:  # USV: LOS guidance, then the COLREGs helm, then heading/speed control
@@ -562,6 +586,18 @@ class VehicleCore:
             cmd = self.follower.track(st, d.heading, d.speed, gains)
         self.cross_track_error = cte
         return cmd, False
+
+    def _give_way(self, speed: float) -> bool:
+        """Moving obstacles: stop while a tracked mover's predicted path
+        crosses ours within the next seconds (vehicle/perception/front.py)."""
+        was = self.perception.yielding
+        tr = self.perception.give_way(self._state, self._path.points, self.follower.s, speed)
+        if tr is not None and was is None:
+            self._emit("give_way", f"Giving way to a moving object (track {tr.id}, {tr.speed:.1f} m/s)",
+                       Severity.NOTICE, track=tr.id)
+        elif tr is None and was is not None:
+            self._emit("give_way", "Moving object clear: continuing", Severity.INFO)
+        return tr is not None
 
     def _plan_failed(self, key, reason: str) -> None:
         if key[0] == "auto":

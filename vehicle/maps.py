@@ -18,8 +18,33 @@ class MapFileError(ValueError):
     """A map file is missing, malformed or inconsistent."""
 
 
+class GridGeometry:
+    """Cell <-> map-frame conversions for anything with ``resolution``,
+    ``origin_x`` and ``origin_y`` (row 0 south, column 0 west)."""
+
+    resolution: float
+    origin_x: float
+    origin_y: float
+
+    def world_to_cell(self, x: float, y: float) -> tuple[int, int]:
+        """Map-frame metres -> (row, col).  May be outside the grid."""
+        return (int(math.floor((y - self.origin_y) / self.resolution)),
+                int(math.floor((x - self.origin_x) / self.resolution)))
+
+    def cell_to_world(self, row: float, col: float) -> tuple[float, float]:
+        """(row, col) -> map-frame position of the cell centre."""
+        return (self.origin_x + (col + 0.5) * self.resolution,
+                self.origin_y + (row + 0.5) * self.resolution)
+
+    def cells_to_world(self, cells: np.ndarray) -> np.ndarray:
+        """(N, 2) [row, col] (float allowed) -> (N, 2) [x, y] cell centres."""
+        cells = np.asarray(cells, dtype=np.float64).reshape(-1, 2)
+        return np.column_stack((self.origin_x + (cells[:, 1] + 0.5) * self.resolution,
+                                self.origin_y + (cells[:, 0] + 0.5) * self.resolution))
+
+
 @dataclass
-class GridMap:
+class GridMap(GridGeometry):
     """Occupancy on a regular grid.
 
     ``occupied``: bool (rows, cols); ``unknown``: bool (rows, cols) or None.
@@ -44,22 +69,6 @@ class GridMap:
     @property
     def height_m(self) -> float:
         return self.occupied.shape[0] * self.resolution
-
-    def world_to_cell(self, x: float, y: float) -> tuple[int, int]:
-        """Map-frame metres -> (row, col).  May be outside the grid."""
-        return (int(math.floor((y - self.origin_y) / self.resolution)),
-                int(math.floor((x - self.origin_x) / self.resolution)))
-
-    def cell_to_world(self, row: float, col: float) -> tuple[float, float]:
-        """(row, col) -> map-frame position of the cell centre."""
-        return (self.origin_x + (col + 0.5) * self.resolution,
-                self.origin_y + (row + 0.5) * self.resolution)
-
-    def cells_to_world(self, cells: np.ndarray) -> np.ndarray:
-        """(N, 2) [row, col] -> (N, 2) [x, y] cell centres."""
-        cells = np.asarray(cells, dtype=np.float64)
-        return np.column_stack((self.origin_x + (cells[:, 1] + 0.5) * self.resolution,
-                                self.origin_y + (cells[:, 0] + 0.5) * self.resolution))
 
     def in_bounds(self, row: int, col: int) -> bool:
         r, c = self.occupied.shape

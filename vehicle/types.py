@@ -135,6 +135,8 @@ class SensorFrame:
     contacts: tuple[ContactReport, ...] | None = None   # other vessels (AIS, tracks)
     motor: MotorStatus | None = None         # motor-controller telemetry, None = none new
     camera_t: float | None = None            # capture time of a new camera image [s], None = none new
+    # that image: BGR uint8 (height, width, 3); None = not carried (a driver that only timestamps)
+    camera_image: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

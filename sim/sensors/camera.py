@@ -106,6 +106,29 @@ def render_frame(cam: PinholeCamera, pose, objects, *, rng: np.random.Generator 
         raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {surface!r}")
     if noise_std > 0 and rng is None:
         raise ValueError("noise_std > 0 needs rng (a seeded numpy Generator)")
+    img = _scene_background(cam, surface).copy()
+    _draw_objects(img, cam, pose, objects, max_range)
+    if exposure != 1.0:
+        img = cv2.convertScaleAbs(img, alpha=float(exposure))      # saturating gain
+    if noise_std > 0:
+        f = img.astype(np.float32)
+        f += rng.standard_normal(f.shape, dtype=np.float32) * np.float32(noise_std)
+        img = np.clip(f, 0, 255).astype(np.uint8)
+    return img
+
+
+_scene_cache: dict = {}
+
+
+def _scene_background(cam: PinholeCamera, surface: str) -> np.ndarray:
+    """Sky above the horizon, the surface below it (cached per camera
+    geometry and surface: the horizon depends only on pitch and roll)."""
+    key = (cam, surface)
+    img = _scene_cache.get(key)
+    if img is not None:
+        return img
+    if len(_scene_cache) > 16:
+        _scene_cache.clear()
     sky, ground = _backgrounds(cam, surface)
     img = sky.copy()
     # Horizon: the vanishing line of the surface plane.
@@ -119,6 +142,11 @@ def render_frame(cam: PinholeCamera, pose, objects, *, rng: np.random.Generator 
     mask = np.zeros((cam.height, cam.width), np.uint8)
     cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=4)
     cv2.copyTo(ground, mask, img)
+    _scene_cache[key] = img
+    return img
+
+
+def _draw_objects(img: np.ndarray, cam: PinholeCamera, pose, objects, max_range: float) -> None:
     # Objects, far to near (painter's algorithm).
     placed = []
     for o in objects:
@@ -163,11 +191,61 @@ def render_frame(cam: PinholeCamera, pose, objects, *, rng: np.random.Generator 
             color = tuple(int(c) for c in o.color)
             cv2.fillConvexPoly(img, np.round(uv * 16).astype(np.int32), color, lineType=cv2.LINE_AA,
                                shift=4)
-    if exposure != 1.0 or noise_std > 0:
-        f = img.astype(np.float32)
-        if exposure != 1.0:
-            f *= float(exposure)
-        if noise_std > 0:
-            f += rng.standard_normal(f.shape, dtype=np.float32) * np.float32(noise_std)
-        img = np.clip(f, 0, 255).astype(np.uint8)
-    return img
+
+
+# BGR paint of the named colours a scenario can give an object; inside the
+# detector's default HSV ranges (vehicle.perception.detection.DEFAULT_COLOURS).
+PAINT = {"red": (0, 0, 220), "green": (0, 170, 0), "yellow": (0, 210, 235), "orange": (0, 120, 255)}
+
+
+class SimCamera:
+    """The vehicle's camera in the simulator: frames at ``rate_hz`` from the
+    vehicle's true pose, rendered with the configured geometry, noise and
+    exposure (``vehicle.config.CameraConfig``); noise from the seeded
+    ``rng``.  ``surface`` is 'ground' or 'water'."""
+
+    def __init__(self, cfg, surface: str, rng: np.random.Generator):
+        if surface not in SURFACES:
+            raise ValueError(f"surface must be one of {sorted(SURFACES)}, got {surface!r}")
+        self.cfg = cfg
+        self.cam = camera_of(cfg)
+        self.surface = surface
+        self.rng = rng
+        self.period = 1.0 / cfg.rate_hz
+        self._next = 0.0
+        self.frames = 0
+        # Gaussian pixel noise: a pool of frames drawn once from ``rng``, one
+        # picked and shifted at random per capture (drawing 0.9 M normals a
+        # frame would cost more than everything else the simulator does).
+        self._noise = []
+        if cfg.noise_std > 0:
+            for _ in range(4):
+                n = np.rint(rng.standard_normal((cfg.height, cfg.width, 3), dtype=np.float32)
+                            * np.float32(cfg.noise_std))
+                n = np.clip(n, -255, 255)
+                self._noise.append((np.maximum(n, 0).astype(np.uint8), np.maximum(-n, 0).astype(np.uint8)))
+
+    def due(self, now: float) -> bool:
+        """True (and the next capture scheduled) when a frame is due at ``now`` [s]."""
+        if now + 1e-9 < self._next:
+            return False
+        while self._next <= now + 1e-9:
+            self._next += self.period
+        return True
+
+    def capture(self, pose, objects) -> np.ndarray:
+        """A BGR uint8 frame from the vehicle at ``pose`` = (x, y, yaw), map frame."""
+        self.frames += 1
+        img = render_frame(self.cam, pose, objects, exposure=self.cfg.exposure, surface=self.surface)
+        if self._noise:
+            up, down = self._noise[int(self.rng.integers(len(self._noise)))]
+            sh = int(self.rng.integers(self.cam.height))
+            if sh:
+                up, down = np.roll(up, sh, axis=0), np.roll(down, sh, axis=0)
+            img = cv2.subtract(cv2.add(img, up), down)             # saturating uint8
+        return img
+
+
+def camera_of(cfg) -> PinholeCamera:
+    """The ``PinholeCamera`` a ``vehicle.config.CameraConfig`` describes."""
+    return PinholeCamera.from_config(cfg)

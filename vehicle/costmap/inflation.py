@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vehicle.maps import GridMap
+from vehicle.maps import GridGeometry, GridMap
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def weights_from_distance(distance: np.ndarray, p: InflationParams) -> np.ndarra
     return w
 
 
-class InflatedCostmap:
+class InflatedCostmap(GridGeometry):
     """An occupancy grid plus its obstacle distance and planner weights.
 
     Public attributes (read them, do not write them): ``occupied`` bool
@@ -110,22 +110,6 @@ class InflatedCostmap:
     def radius_cells(self) -> int:
         """Cells within which an obstacle can change a weight."""
         return int(math.ceil(self.params.inflation_radius / self.resolution)) + 1
-
-    def world_to_cell(self, x: float, y: float) -> tuple[int, int]:
-        """Map-frame metres -> (row, col); may be outside the grid."""
-        return (int(math.floor((y - self.origin_y) / self.resolution)),
-                int(math.floor((x - self.origin_x) / self.resolution)))
-
-    def cell_to_world(self, row: float, col: float) -> tuple[float, float]:
-        """(row, col) -> map-frame (x, y) of the cell centre [m]."""
-        return (self.origin_x + (col + 0.5) * self.resolution,
-                self.origin_y + (row + 0.5) * self.resolution)
-
-    def cells_to_world(self, cells: np.ndarray) -> np.ndarray:
-        """(N, 2) [row, col] (float allowed) -> (N, 2) [x, y] cell centres [m]."""
-        cells = np.asarray(cells, dtype=np.float64).reshape(-1, 2)
-        return np.column_stack((self.origin_x + (cells[:, 1] + 0.5) * self.resolution,
-                                self.origin_y + (cells[:, 0] + 0.5) * self.resolution))
 
     def to_grid_map(self) -> GridMap:
         """The current occupancy as a GridMap (a copy)."""

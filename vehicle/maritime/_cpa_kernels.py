@@ -66,9 +66,37 @@ def min_cpa_over_candidates(ox, oy, cand_vx, cand_vy, cx, cy, cvx, cvy, radius, 
             tcpa_out[j, i] = t
 
 
+@njit(cache=True)
+def first_non_finite(a, b, c, d):
+    """Validation in one pass over four equal-length float64 arrays: -1
+    when every element is finite, else 4 * i + k for the first element i
+    that is not, k = 0..3 naming the array (a, b, c, d).
+
+    x - x is 0.0 for a finite x and NaN for NaN or +-inf.  The first loop
+    is a branch-free AND reduction (it vectorises); only when it finds
+    something does the second loop look for where."""
+    n = a.shape[0]
+    ok = True
+    for i in range(n):
+        ok &= (a[i] - a[i] == 0.0) & (b[i] - b[i] == 0.0) & (c[i] - c[i] == 0.0) & (d[i] - d[i] == 0.0)
+    if ok:
+        return -1
+    for i in range(n):
+        if a[i] - a[i] != 0.0:
+            return 4 * i
+        if b[i] - b[i] != 0.0:
+            return 4 * i + 1
+        if c[i] - c[i] != 0.0:
+            return 4 * i + 2
+        if d[i] - d[i] != 0.0:
+            return 4 * i + 3
+    return -1
+
+
 def warm() -> None:
     """Compile (or load from cache) every kernel in this module."""
     z = np.zeros(1)
     d, t = np.zeros(1), np.zeros(1)
     cpa_kernel(0.0, 0.0, 0.0, 0.0, z, z, z, z, True, d, t)
+    first_non_finite(z, z, z, z)
     min_cpa_over_candidates(0.0, 0.0, z, z, z, z, z, z, z, 1.0, np.zeros((1, 1)), np.zeros((1, 1)))

@@ -10,10 +10,12 @@ from vehicle.config import VehicleConfig
 from vehicle.geo import LocalFrame
 from vehicle.maritime.avoidance import ColregsHelm, HelmDecision, ShoreGrid
 from vehicle.maritime.contacts import ContactTable
+from vehicle.maritime.sensing import LidarVesselTracker, points_on_vessels, shore_distance_fn
 from vehicle.maritime.station_keeping import StationKeeper
-from vehicle.types import ActuatorCommand, VehicleState
+from vehicle.types import ActuatorCommand, SensorFrame, VehicleState
 
 TRACK_AHEAD_M = 60.0
+VESSEL_POINT_MARGIN_M = 3.0   # lidar hits this far outside a vessel's radius are still the vessel
 
 
 class MaritimeAutonomy:
@@ -29,9 +31,47 @@ class MaritimeAutonomy:
         self.helm = ColregsHelm(m, cfg.limits.max_speed, shore)
         self.keeper = StationKeeper(cfg)
         self.last_decision: HelmDecision | None = None
+        # Our own lidar's vessel tracks, when the core does not pass tracks in.
+        self.tracker = (LidarVesselTracker(shore_distance_fn(shore) if shore is not None else None)
+                        if cfg.sensors.lidar is not None else None)
 
     def ingest(self, now: float, reports) -> None:
         self.contacts.ingest(reports, now)
+
+    def sense(self, now: float, state: VehicleState, frame: SensorFrame, tracks=None) -> list[tuple[str, dict]]:
+        """One tick's sensing into the contact table: AIS (and any other
+        ``ContactReport``) from ``frame.contacts``, then sensor tracks —
+        ``tracks`` (map-frame ``Track`` objects) when the core runs a
+        tracker of its own, otherwise our lidar vessel tracker on
+        ``frame.scan`` taken at ``state``.  Returns the contact table's
+        life-cycle events (text, data) for the core to report."""
+        if frame.contacts:
+            self.contacts.ingest(frame.contacts, now)
+        if tracks is not None:
+            self.contacts.ingest_tracks(tracks, now, "lidar")
+        elif self.tracker is not None and frame.scan is not None:
+            self.contacts.ingest_tracks(self.tracker.update(state, frame.scan), now, "lidar")
+        else:
+            self.contacts.prune(now)
+        return self.contacts.drain_events()
+
+    def vessel_points(self, now: float, points: np.ndarray) -> np.ndarray:
+        """bool (N,): which map-frame obstacle ``points`` (N, 2) [m] the lidar
+        put on a vessel — a contact (dead reckoned to ``now``), a live lidar
+        track or an object of the last scan off the prior map's shore —
+        rather than on the shore.  Moving hulls must not be stamped into
+        the static costmap; a small object off the shore is a contact
+        (the helm keeps it at the safe distance), not map."""
+        pts = np.asarray(points, np.float64).reshape(-1, 2)
+        cs = self.contacts.snapshot(now)
+        cx, cy, r = [cs.x], [cs.y], [cs.radius]
+        if self.tracker is not None:   # live tracks and this scan's objects
+            for objs in (self.tracker.tracks, self.tracker.last_clusters):
+                cx.append(np.array([o.x for o in objs], np.float64))
+                cy.append(np.array([o.y for o in objs], np.float64))
+                r.append(np.array([o.radius for o in objs], np.float64))
+        return points_on_vessels(pts, np.concatenate(cx), np.concatenate(cy), np.concatenate(r),
+                                 VESSEL_POINT_MARGIN_M)
 
     def steer(self, now: float, st: VehicleState, heading_d: float, speed_d: float,
               path=None, s: float | None = None) -> HelmDecision:

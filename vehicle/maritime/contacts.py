@@ -39,6 +39,7 @@ class Contact:
     name: str | None = None
     length: float | None = None
     beam: float | None = None
+    ais_silent: bool = False  # an AIS contact whose reports stopped (reported once per silence)
 
     @property
     def speed(self) -> float:
@@ -89,17 +90,47 @@ class ContactCounters:
 
 
 class ContactTable:
+    """Contacts by key.  Life-cycle changes (a contact new, a sensor track
+    fused with an AIS contact, AIS silent for ``ais_silent_after_s`` while
+    the contact is still held by a sensor track or dead reckoned, AIS
+    back, a contact dropped) are queued as (text, data) pairs for
+    ``drain_events``; ``data`` carries ``key``, ``contact`` (the change:
+    'new', 'fused', 'ais_silent', 'ais_back', 'dropped'), ``mmsi`` and
+    ``track`` (the sensor track id, if any)."""
+
     def __init__(self, frame: LocalFrame, stale_after_s: float = 30.0, default_radius: float = 3.0,
-                 fusion_gate_m: float = 15.0):
-        if not stale_after_s > 0:
-            raise ValueError(f"stale_after_s must be > 0 s, got {stale_after_s}")
+                 fusion_gate_m: float = 15.0, max_track_speed_std: float = 0.5,
+                 ais_silent_after_s: float = 10.0):
+        for name, v in (("stale_after_s", stale_after_s), ("fusion_gate_m", fusion_gate_m),
+                        ("max_track_speed_std", max_track_speed_std), ("ais_silent_after_s", ais_silent_after_s)):
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be > 0, got {v}")
         self.frame = frame
         self.stale_after_s = float(stale_after_s)
         self.default_radius = float(default_radius)
         self.fusion_gate_m = float(fusion_gate_m)
+        self.max_track_speed_std = float(max_track_speed_std)
+        self.ais_silent_after_s = float(ais_silent_after_s)
         self.contacts: dict[int, Contact] = {}
         self._track_owner: dict[int, int] = {}    # track id -> contact key
         self.counters = ContactCounters()
+        self._events: list[tuple[str, dict]] = []
+
+    # ------------------------------------------------------------ events
+    @staticmethod
+    def _label(c: Contact) -> str:
+        if c.mmsi is None:
+            return f"Contact {c.key}"
+        return f"Contact {c.mmsi}" + (f" {c.name}" if c.name else "")
+
+    def _event(self, c: Contact, change: str, text: str, **data) -> None:
+        self._events.append((text, {"key": c.key, "contact": change, "mmsi": c.mmsi,
+                                     "track": c.track_id, **data}))
+
+    def drain_events(self) -> list[tuple[str, dict]]:
+        """The life-cycle changes since the last call, oldest first."""
+        out, self._events = self._events, []
+        return out
 
     def __len__(self) -> int:
         return len(self.contacts)
@@ -145,6 +176,8 @@ class ContactTable:
                 x, y = self.frame.to_local(r.lat, r.lon)
                 c = Contact(key, r.t, x, y, 0.0, 0.0, None, mmsi=key)
             self.contacts[key] = c
+            if has_pos:
+                self._event(c, "new", f"Contact {key}: new from AIS", source="ais")
         if r.name is not None:
             c.name = r.name
         if r.ship_type is not None:
@@ -153,7 +186,13 @@ class ContactTable:
             c.length = r.length
         if r.beam is not None:
             c.beam = r.beam
+        if has_pos and not math.isfinite(c.x):
+            self._event(c, "new", f"{self._label(c)}: new from AIS", source="ais")
         if has_pos:
+            if c.ais_silent:
+                c.ais_silent = False
+                self._event(c, "ais_back", f"{self._label(c)}: AIS back after {r.t - c.last_seen['ais']:.0f} s",
+                            silent_s=r.t - c.last_seen["ais"])
             fresher_track = (c.track_id is not None
                              and c.last_seen.get("track", -math.inf) >= r.t - 1.0)
             if not fresher_track:
@@ -169,15 +208,32 @@ class ContactTable:
         return c
 
     def ingest_tracks(self, tracks, now: float, source: str = "lidar") -> None:
-        """Map-frame tracks from the perception tracker (objects with id, t,
-        x, y, vx, vy [m, m/s ENU], radius [m] and confirmed, as
-        ``vehicle.perception.tracking.Track``); only confirmed ones count."""
+        """Map-frame tracks from a tracker (objects with id, t, x, y, vx, vy
+        [m, m/s ENU], radius [m], confirmed and optionally cov, the 4x4
+        covariance of (x, y, vx, vy), as ``vehicle.perception.tracking.Track``).
+
+        Only confirmed tracks count.  A track's velocity is used once its
+        standard deviation is below ``max_track_speed_std`` m/s: until then
+        a track near an AIS contact refreshes only the position (the AIS
+        velocity stays), and a track with no AIS partner does not yet become
+        a contact (a fresh track's velocity is a guess).  A track with a
+        non-finite position or velocity is rejected."""
         for tr in tracks:
-            if getattr(tr, "confirmed", True):
-                self.counters.reports += 1
-                self.counters.track_reports += 1
-                self._update_track_xy(source, int(tr.id), float(tr.t), float(tr.x), float(tr.y),
-                                      float(tr.vx), float(tr.vy), None, getattr(tr, "radius", None))
+            if not getattr(tr, "confirmed", True):
+                continue
+            self.counters.reports += 1
+            self.counters.track_reports += 1
+            tid, t = int(tr.id), float(tr.t)
+            x, y, vx, vy = float(tr.x), float(tr.y), float(tr.vx), float(tr.vy)
+            if not all(math.isfinite(v) for v in (t, x, y, vx, vy)):
+                self.counters.rejected += 1
+                continue
+            cov = getattr(tr, "cov", None)
+            settled = cov is None or max(float(cov[2][2]), float(cov[3][3])) <= self.max_track_speed_std ** 2
+            if not settled and tid not in self._track_owner and self._nearest_ais(x, y, t) is None:
+                continue
+            self._update_track_xy(source, tid, t, x, y, (vx, vy) if settled else None, None,
+                                  getattr(tr, "radius", None))
         self.prune(now)
 
     def _update_track(self, r: ContactReport) -> Contact | None:
@@ -187,26 +243,35 @@ class ContactTable:
             return None
         x, y = self.frame.to_local(r.lat, r.lon)
         v = self._velocity(r) or (0.0, 0.0)
-        return self._update_track_xy(r.source, int(r.id), r.t, x, y, v[0], v[1], r.heading, None)
+        return self._update_track_xy(r.source, int(r.id), r.t, x, y, v, r.heading, None)
 
-    def _update_track_xy(self, src: str, tid: int, t: float, x: float, y: float, vx: float, vy: float,
-                         heading: float | None, radius: float | None) -> Contact:
-        v = (vx, vy)
+    def _update_track_xy(self, src: str, tid: int, t: float, x: float, y: float,
+                         v: tuple[float, float] | None, heading: float | None,
+                         radius: float | None) -> Contact:
+        """``v`` None: the track's velocity is not trustworthy yet; the
+        contact keeps the velocity it has (a new contact gets none)."""
         r_t = t
         key = self._track_owner.get(tid)
         c = self.contacts.get(key) if key is not None else None
         if c is None:
             c = self._nearest_ais(x, y, r_t)
             if c is not None:
+                # A second track on the same vessel (split returns, a track
+                # restarted) joins the first: both refresh this contact.
                 self.counters.fused += 1
-                if c.track_id is not None:
-                    self._track_owner.pop(c.track_id, None)
+                quiet = r_t - c.last_seen["ais"] if c.ais_silent else 0.0
+                self._event(c, "fused", f"{self._label(c)}: {src} track {tid} fused"
+                            + (f" (AIS silent for {quiet:.0f} s)" if c.ais_silent else ""),
+                            track=tid, source=src, ais_silent_s=quiet)
             else:
-                c = Contact(-tid - 1, r_t, x, y, v[0], v[1], None)
+                c = Contact(-tid - 1, r_t, x, y, 0.0, 0.0, None)
                 self.contacts[c.key] = c
+                self._event(c, "new", f"{self._label(c)}: new from {src} track {tid}", track=tid, source=src)
             c.track_id = tid
             self._track_owner[tid] = c.key
-        c.x, c.y, c.vx, c.vy, c.t = x, y, v[0], v[1], r_t
+        c.x, c.y, c.t = x, y, r_t
+        if v is not None:
+            c.vx, c.vy = v
         if heading is not None:
             c.heading = heading
         if radius is not None and c.mmsi is None:
@@ -228,13 +293,27 @@ class ContactTable:
         return best
 
     def prune(self, now: float) -> list[int]:
-        """Drop contacts unheard (by any source) for ``stale_after_s``; returns their keys."""
+        """Note AIS contacts gone silent, drop contacts unheard (by any
+        source) for ``stale_after_s``; returns the dropped keys."""
         gone = [k for k, c in self.contacts.items()
                 if now - max(c.last_seen.values(), default=c.t) > self.stale_after_s]
+        gone_set = set(gone)
+        for k, c in self.contacts.items():
+            heard = c.last_seen.get("ais")
+            if heard is None or c.ais_silent or now - heard <= self.ais_silent_after_s or k in gone_set:
+                continue
+            c.ais_silent = True
+            held = [s for s, ts in c.last_seen.items()
+                    if s not in ("ais", "track") and now - ts <= self.ais_silent_after_s]
+            how = (f"held by {' and '.join(sorted(held))} track {c.track_id}" if held
+                   else "dead reckoning")
+            self._event(c, "ais_silent", f"{self._label(c)}: AIS silent for {now - heard:.0f} s, {how}",
+                        silent_s=now - heard, held_by=sorted(held))
         for k in gone:
             c = self.contacts.pop(k)
-            if c.track_id is not None:
-                self._track_owner.pop(c.track_id, None)
+            for tid in [tid for tid, key in self._track_owner.items() if key == k]:
+                del self._track_owner[tid]
+            self._event(c, "dropped", f"{self._label(c)}: dropped, unheard for {self.stale_after_s:.0f} s")
         self.counters.dropped_stale += len(gone)
         return gone
 

@@ -7,27 +7,46 @@ this module validates inputs and allocates outputs.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from vehicle.maritime import _cpa_kernels as K
 
 
 def _vec(name: str, a, n: int | None = None) -> np.ndarray:
-    arr = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
+    """``a`` as a contiguous 1-D float64 array (of ``n`` elements when
+    given): shape, dtype and layout only; finiteness is checked by
+    ``_finite`` in one pass over the arrays that go in together.  An array
+    that already is contiguous float64 is used as it is, not copied."""
+    if type(a) is np.ndarray and a.dtype == np.float64 and a.flags.c_contiguous:
+        arr = a
+    else:
+        arr = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
     if n is not None and arr.shape[0] != n:
         raise ValueError(f"{name} must have {n} elements (one per contact), got {arr.shape[0]}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite (no NaN/inf)")
     return arr
 
 
+def _finite(names: tuple[str, str, str, str], a, b, c, d) -> None:
+    """Raise naming the first of four equal-length arrays with a NaN/inf."""
+    bad = K.first_non_finite(a, b, c, d)
+    if bad >= 0:
+        raise ValueError(f"{names[bad % 4]} must be finite (no NaN/inf), element {bad // 4} is "
+                         f"{(a, b, c, d)[bad % 4][bad // 4]}")
+
+
 def _own(own) -> tuple[float, float, float, float]:
-    vals = tuple(float(v) for v in own)
-    if len(vals) != 4 or not all(np.isfinite(vals)):
+    try:
+        ox, oy, ovx, ovy = own
+        ox, oy, ovx, ovy = float(ox), float(oy), float(ovx), float(ovy)
+    except (TypeError, ValueError):
+        raise ValueError(f"own must be (x, y, vx, vy) finite metres and m/s, got {own!r}") from None
+    if not (math.isfinite(ox) and math.isfinite(oy) and math.isfinite(ovx) and math.isfinite(ovy)):
         raise ValueError(f"own must be (x, y, vx, vy) finite metres and m/s, got {own!r}")
-    return vals
+    return ox, oy, ovx, ovy
 
 
 def cpa(own, x, y, vx, vy, future_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -42,6 +61,7 @@ def cpa(own, x, y, vx, vy, future_only: bool = False) -> tuple[np.ndarray, np.nd
     x = _vec("x", x)
     n = x.shape[0]
     y, vx, vy = _vec("y", y, n), _vec("vx", vx, n), _vec("vy", vy, n)
+    _finite(("x", "y", "vx", "vy"), x, y, vx, vy)
     dcpa = np.empty(n)
     tcpa = np.empty(n)
     K.cpa_kernel(ox, oy, ovx, ovy, x, y, vx, vy, bool(future_only), dcpa, tcpa)
@@ -60,9 +80,12 @@ def cpa_candidates(own_xy, cand_vx, cand_vy, x, y, vx, vy, radius, horizon: floa
         raise ValueError(f"horizon must be > 0 s, got {horizon}")
     cvx = _vec("cand_vx", cand_vx)
     cvy = _vec("cand_vy", cand_vy, cvx.shape[0])
+    _finite(("cand_vx", "cand_vy", "cand_vx", "cand_vy"), cvx, cvy, cvx, cvy)
     x = _vec("x", x)
     n = x.shape[0]
     y, vx, vy, r = _vec("y", y, n), _vec("vx", vx, n), _vec("vy", vy, n), _vec("radius", radius, n)
+    _finite(("x", "y", "vx", "vy"), x, y, vx, vy)
+    _finite(("radius",) * 4, r, r, r, r)
     d = np.empty((cvx.shape[0], n))
     t = np.empty((cvx.shape[0], n))
     K.min_cpa_over_candidates(ox, oy, cvx, cvy, x, y, vx, vy, r, float(horizon), d, t)

@@ -1,8 +1,10 @@
 """Perception: occupancy mapping from lidar, camera detection, obstacle
-tracking and sensor-rate supervision.  Kernels live in ``_kernels.py``;
+tracking and sensor-rate supervision, behind one front the core calls
+(``front.Perception``).  Kernels live in ``_kernels.py``;
 the modules here are their validating fronts.  Camera detection is in
 ``vehicle.perception.detection`` (imported on demand: it pulls in OpenCV's
 ArUco module)."""
+from .front import Perception
 from .mapping import LidarMapper
 from .occupancy import OccupancyGrid, trace_cells
 from .rates import RateManager, SensorStatus
@@ -23,5 +25,5 @@ def warm_kernels() -> None:
     trace_cells((0.05, 0.05), (0.5, 0.3), 0.1)
 
 
-__all__ = ["Cluster", "LidarMapper", "MultiObjectTracker", "OccupancyGrid", "RateManager",
+__all__ = ["Cluster", "LidarMapper", "MultiObjectTracker", "OccupancyGrid", "Perception", "RateManager",
            "SensorStatus", "Track", "cluster_scan", "trace_cells", "warm_kernels"]

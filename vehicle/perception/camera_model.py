@@ -54,6 +54,12 @@ class PinholeCamera:
     def K(self) -> np.ndarray:
         return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1.0]])
 
+    @classmethod
+    def from_config(cls, cfg) -> "PinholeCamera":
+        """The camera a ``vehicle.config.CameraConfig`` describes."""
+        return cls(width=cfg.width, height=cfg.height, hfov_deg=cfg.fov_deg, mount_x=cfg.mount_x,
+                   mount_height=cfg.mount_height, pitch=math.radians(cfg.pitch_deg))
+
     def with_attitude(self, pitch: float, roll: float) -> "PinholeCamera":
         from dataclasses import replace
         return replace(self, pitch=float(pitch), roll=float(roll))

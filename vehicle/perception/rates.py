@@ -66,6 +66,15 @@ class RateManager:
             raise ValueError(f"sensor {name!r}: process_hz must be > 0, got {process_hz!r}")
         self._s[name] = _Sensor(float(rate_hz), float(stale_after), process_hz)
 
+    def set_stale_after(self, name: str, seconds: float) -> None:
+        """Change when ``name`` counts as stale (e.g. from a tunable parameter)."""
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise ValueError(f"sensor {name!r}: stale_after must be a positive number of s, got {seconds!r}")
+        self._get(name).stale_after = float(seconds)
+
+    def names(self) -> list[str]:
+        return list(self._s)
+
     def _get(self, name: str) -> _Sensor:
         try:
             return self._s[name]

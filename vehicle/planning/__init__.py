@@ -11,12 +11,22 @@ def warm_kernels() -> None:
     from vehicle.planning.anyangle import line_cost, theta_star
     from vehicle.planning.smoothing import shortcut
 
+    from vehicle.planning.astar import _search
+
     w = np.ones((4, 4), np.float32)
     w[1, 2] = np.inf
+    graded = w.copy()
+    graded[2, 2] = 3.0
     for rule in ("geometric", "target"):
         for diag in (True, False):
             astar(w, (0, 0), (3, 3), allow_diagonal=diag, move_cost=rule)
+            # every search behind astar: bucket queue and binary heap on any weights ...
+            for method in ("buckets", "heap"):
+                _search(graded, (0, 0), (3, 3), diag, rule, method=method)
         path_cost(w, np.array([[0, 0], [1, 1]]), rule)
+    # ... and the uniform-weight ones (with their bitset builders)
+    for method, rule in (("dial", "target"), ("jps", "geometric"), ("unit-buckets", "geometric")):
+        _search(w, (0, 0), (3, 3), True, rule, method=method)
     p = astar(w, (0, 0), (3, 3))
     theta_star(w, (0, 0), (3, 3))
     from vehicle.costmap import InflatedCostmap, InflationParams

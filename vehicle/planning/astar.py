@@ -11,14 +11,25 @@ Move-cost rules (both give optimal paths under their rule):
   blocked cell (scikit-image MCP_Geometric's rule).
 - ``"target"``: every move, diagonal too, costs the weight of the cell
   entered (pyastar2d's rule).
+
+Behind ``astar`` several searches share this contract (see METHODS):
+grids whose finite weights are all equal get a specialised 8-connected
+search (Dial's exact bucket queue for "target"; for "geometric" jump point
+search on uncluttered maps, else a bucket queue), other grids a bucket
+queue or, for extreme weight ratios, a binary heap.  ``search_stats`` says
+which one ran and how many cells it expanded.
 """
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
-from vehicle.planning._astar_kernels import astar_padded, pad_and_check, path_cost_kernel
+from vehicle.planning._astar_kernels import astar_padded, pad_check_range, path_cost_kernel
+from vehicle.planning._bucket_kernels import (bucket_geometric, bucket_weighted, dial_target,
+                                              grid_from_bits, uniform_bits)
+from vehicle.planning._jps_kernels import cols_from_rows, jps_search
 
 SQRT2 = math.sqrt(2.0)
 _RULES = {"geometric": 0, "target": 1}
@@ -66,21 +77,109 @@ def astar(weights: np.ndarray, start, goal, allow_diagonal: bool = True,
     ``start``/``goal`` that is not a (row, col) pair, lies outside the grid
     or is blocked.
     """
+    return _search(weights, start, goal, allow_diagonal, move_cost).path
+
+
+class SearchStats(NamedTuple):
+    """What ``search_stats`` reports about one search."""
+    path: np.ndarray | None    # as astar returns it
+    cost: float                # path cost under the move-cost rule; inf when unreachable
+    expansions: int            # cells (jump points for "jps") taken off the open list and expanded
+    method: str                # which search ran: one of METHODS
+
+
+# The searches behind astar, all optimal under the same rules:
+# "dial"          uniform weights, target rule, 8-connected: exact bucket queue (Dial)
+# "jps"           uniform weights, geometric rule, 8-connected, few obstacle corners:
+#                 jump point search on bitsets
+# "unit-buckets"  uniform weights, geometric rule, 8-connected: bucket queue, reopening
+# "buckets"       any weights with max <= BUCKET_MAX_RATIO * min: bucket queue, reopening
+# "heap"          any weights: binary-heap A*
+METHODS = ("dial", "jps", "unit-buckets", "buckets", "heap")
+# Jump point search pays per obstacle corner and saves per open cell: it is
+# used when obstacle corners are at most this fraction of the free cells
+# (rooms-like maps ~0.5%, 1% random clutter ~4%, 25% clutter ~60%).
+JPS_MAX_CORNERS = 0.01
+# Beyond this weight ratio the buckets get coarse relative to the smallest
+# step (reopening grows), so the binary heap takes over.
+BUCKET_MAX_RATIO = 256.0
+
+
+def search_stats(weights: np.ndarray, start, goal, allow_diagonal: bool = True,
+                 move_cost: str = "geometric") -> SearchStats:
+    """``astar`` with diagnostics (for benchmarks and tests): the path, its
+    cost, the number of expansions and which search of METHODS ran."""
+    return _search(weights, start, goal, allow_diagonal, move_cost)
+
+
+def _search(weights, start, goal, allow_diagonal, move_cost, method=None,
+            cap0=None) -> SearchStats:
+    """Validate, pick the search (``method`` forces one of METHODS, for
+    tests; it must fit the query) and run it.  ``cap0`` overrides the
+    initial bucket capacity (tests use a tiny one to exercise the retry)."""
     _check_weights(weights)
     rule = _rule(move_cost)
     sr, sc = _check_cell("start", start, weights)
     gr, gc = _check_cell("goal", goal, weights)
+    if method is not None and method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    h, w = weights.shape
+    diag = bool(allow_diagonal)
+    if diag and method in (None, "dial", "jps", "unit-buckets"):
+        # uniform_bits gives up at the first second value or bad value
+        ok, rbits, nwr, grid, w0, n_free, n_corners = uniform_bits(weights)
+        if ok:
+            if method is None:
+                if rule == 1:
+                    method = "dial"
+                elif n_corners <= JPS_MAX_CORNERS * n_free:
+                    method = "jps"
+                else:
+                    method = "unit-buckets"
+            if (method == "dial") != (rule == 1):
+                raise ValueError(f"method {method!r} does not serve move_cost {move_cost!r}")
+            if method == "jps":
+                cbits, nwc = cols_from_rows(rbits, nwr, h, w)
+                path, ucost, nexp = jps_search(rbits, cbits, nwr, nwc, h, w, sr, sc, gr, gc)
+            else:
+                kernel = dial_target if method == "dial" else bucket_geometric
+                # bucket capacity: a few times the open list's usual size
+                # (~ the map's perimeter), x4 and a fresh grid on overflow
+                cap = cap0 or (8 * (h + w) + 64 if method == "dial" else 2 * (h + w) + 64)
+                while True:
+                    path, ucost, nexp, ok = kernel(grid, h, w, sr, sc, gr, gc, cap)
+                    if ok:
+                        break
+                    cap *= 4
+                    grid = grid_from_bits(rbits, nwr, h, w)
+            return _stats(path, ucost * w0, nexp, method)
+    if method in ("dial", "jps", "unit-buckets"):
+        raise ValueError(f"method {method!r} needs allow_diagonal and uniform finite weights")
     # One pass copies into the padded search grid and validates values.
-    wp, n_nan, wmin = pad_and_check(weights)
+    wp, n_nan, wmin, wmax = pad_check_range(weights)
     if n_nan:
         raise ValueError(f"weights contains {n_nan} NaN value(s); use np.inf for blocked cells")
     if wmin < 1.0:
         raise ValueError(f"weights must be >= 1 (got minimum {float(wmin)})")
-    h, w = weights.shape
-    path, cost = astar_padded(wp, h, w, sr, sc, gr, gc, bool(allow_diagonal), rule, float(wmin))
+    if method is None:
+        method = "buckets" if wmax <= BUCKET_MAX_RATIO * wmin else "heap"
+    if method == "buckets":
+        cap = cap0 or 16 * (h + w) + 64
+        while True:
+            path, cost, nexp, ok = bucket_weighted(wp, h, w, sr, sc, gr, gc, diag, rule,
+                                                   float(wmin), float(max(wmax, wmin)), cap)
+            if ok:
+                break
+            cap *= 4
+    else:
+        path, cost, nexp = astar_padded(wp, h, w, sr, sc, gr, gc, diag, rule, float(wmin))
+    return _stats(path, cost, nexp, method)
+
+
+def _stats(path, cost, nexp, method) -> SearchStats:
     if not math.isfinite(cost):
-        return None
-    return path
+        return SearchStats(None, math.inf, int(nexp), method)
+    return SearchStats(path, float(cost), int(nexp), method)
 
 
 def path_cost(weights: np.ndarray, path: np.ndarray, move_cost: str = "geometric") -> float:

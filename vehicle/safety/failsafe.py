@@ -76,6 +76,9 @@ class SafetyInputs:
     scan: LaserScan | None = None
     scan_t: float | None = None
     camera_t: float | None = None
+    # perception's rate manager per sensor ('lidar', 'camera'): SensorStatus
+    # with age, stale (after FS_SENS_TIMEOUT), measured rate, sample count
+    sensor_status: dict = field(default_factory=dict)
     motor: MotorStatus | None = None
     motor_t: float | None = None
     battery_remaining: float | None = None
@@ -195,6 +198,9 @@ class StaleSensorTrigger(Trigger):
         self.label = f"{stream} data"
 
     def check(self, s, active):
+        st = s.sensor_status.get(self.stream)
+        if st is not None:   # perception's rate manager flags it (stale after FS_SENS_TIMEOUT)
+            return f"{self.stream} data stale ({st.age:.1f} s old)" if st.count and st.stale else None
         last = s.scan_t if self.stream == "lidar" else s.camera_t
         if last is None:
             return None

@@ -74,6 +74,8 @@ class SafetyManager:
             if frame.battery_remaining is not None:
                 s.battery_remaining = frame.battery_remaining
         s.cruise_speed = self.params.get("WP_SPEED")
+        perception = getattr(core, "perception", None)   # the rate manager's view of each sensor
+        s.sensor_status = perception.status(now) if perception is not None else {}
         return s
 
     # ------------------------------------------------------------ per tick

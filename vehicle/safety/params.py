@@ -43,4 +43,6 @@ def safety_param_specs(cfg: VehicleConfig) -> list[Spec]:
         ("AVOID_ENABLE", 0.0, 0.0, 1.0, "1: stop (HOLD) for a lidar return in the path, resume when clear"),
         ("AVOID_MARGIN", 1.0, 0.0, 20.0, "free distance kept ahead of the footprint beyond the stopping distance [m]"),
         ("AVOID_CLEAR_S", 1.5, 0.0, 60.0, "path must stay clear this long before resuming [s]"),
+        ("AVOID_MOVERS", 1.0, 0.0, 1.0, "1: a UGV gives way (stops) while a lidar-tracked moving object's "
+                                        "predicted path crosses its own; off while AVOID_ENABLE is on"),
     ]

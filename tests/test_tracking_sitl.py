@@ -1,0 +1,121 @@
+"""Lidar tracks in the core: ``core.tracks`` each tick, moving objects kept
+out of the static costmap, and the give-way rule that keeps a UGV clear of
+a person crossing its path."""
+import math
+
+import numpy as np
+import pytest
+
+from sim.lockstep import run_lockstep
+from sim.scenario import load_scenario
+from sim.simulation import PHYSICS_DT, Simulation
+from vehicle.config import load_vehicle_config
+from vehicle.perception.front import Perception
+from vehicle.perception.tracking import Track
+from vehicle.types import VehicleState
+from edgepilot import configs_dir
+
+
+def test_vehicle_gives_way_to_the_crossing_person_and_passes():
+    res = run_lockstep(load_scenario("ugv_moving_person"))
+    assert res.passed, res.reasons
+    gw = [e for e in res.events if e.kind == "give_way"]
+    assert gw and gw[0].text.startswith("Giving way") and gw[-1].text.startswith("Moving object clear")
+    assert not any(e.kind == "failsafe" for e in res.events)      # planning, not a failsafe, kept it clear
+    # it stood still while yielding
+    t0, t1 = gw[0].t, gw[-1].t
+    during = (res.track[:, 0] > t0 + 1.0) & (res.track[:, 0] < t1)
+    assert during.any() and res.track[during, 4].max() < 0.1
+
+
+def test_without_giving_way_the_same_run_hits_the_person():
+    sc = load_scenario("ugv_moving_person")
+    sc = sc.model_copy(update={"params": {**sc.params, "AVOID_MOVERS": 0.0},
+                               "criteria": sc.criteria.model_copy(update={"max_time_s": 14.0})})
+    res = run_lockstep(sc)
+    assert any("collision with the crossing person" in r for r in res.reasons)
+
+
+def _person(t):
+    return 15.0, 8.6 + 0.8 * (t - 1.0)
+
+
+def test_core_tracks_follow_the_person_in_the_map_frame_and_leave_no_phantom_wall():
+    sim = Simulation(load_scenario("ugv_moving_person"))
+    core = sim.make_core()               # not armed: the vehicle stands at (4, 15) facing east
+    seen = []
+    for k in range(int(12.0 / 0.05)):
+        t = 0.05 * k
+        core.step(t, sim.sensors(t))
+        for _ in range(5):
+            sim.step(PHYSICS_DT, core.last_command)
+        # confirmed movers (bits of the world's boundary wall are static tracks)
+        movers = [tr for tr in core.tracks if tr.confirmed and tr.speed > 0.3]
+        if 3.0 < t < 11.0:
+            assert len(movers) == 1, (t, movers)
+            seen.append((t, movers[0]))
+    assert all(isinstance(tr, Track) for _, tr in seen)
+    assert len({tr.id for _, tr in seen}) == 1                     # one identity throughout
+    for t, tr in seen[20:]:
+        px, py = _person(tr.t)
+        assert math.hypot(tr.x - px, tr.y - py) < 0.3
+        assert (tr.vx, tr.vy) == pytest.approx((0.0, 0.8), abs=0.2)
+        assert tr.cov.shape == (4, 4)
+    # the walk from y = 9 to 17 m left no lethal cells behind in the costmap
+    for y in np.arange(9.0, 17.0, 0.25):
+        assert np.isfinite(core.planning.weights[core.planning.cell(15.0, y)]), y
+    st = core.perception.status(core.now)["lidar"]
+    assert st.rate_hz == pytest.approx(10.0, rel=0.05) and not st.stale
+
+
+CFG = load_vehicle_config(configs_dir() / "vehicles" / "ugv_lidar.toml")
+
+
+def _state(t, x=0.0, y=0.0):
+    return VehicleState(t, x, y, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05, True)
+
+
+def _mover(x, y, vx, vy, t=0.0, confirmed=True, hits=20):
+    return Track(1, t, x, y, vx, vy, np.eye(4) * 0.01, 0.3, confirmed, hits, 0)
+
+
+PATH = np.array([[0.0, 0.0], [20.0, 0.0]])
+
+
+def test_give_way_only_for_a_predicted_crossing():
+    p = Perception(CFG, None)
+    # crossing 4 m ahead, arriving when the vehicle would: yield
+    p.tracks = [_mover(4.0, -3.0, 0.0, 1.0)]
+    assert p.give_way(_state(0.0), PATH, 0.0, 1.2) is not None
+    # the same walker already past the path and moving away: no yield
+    p2 = Perception(CFG, None)
+    p2.tracks = [_mover(4.0, 2.5, 0.0, 1.0)]
+    assert p2.give_way(_state(0.0), PATH, 0.0, 1.2) is None
+    # walking alongside, 3 m off the path: no yield
+    p2.tracks = [_mover(2.0, 3.0, 1.2, 0.0)]
+    assert p2.give_way(_state(0.0), PATH, 0.0, 1.2) is None
+    # a standing object or a tentative track is not a mover
+    p2.tracks = [_mover(4.0, 0.0, 0.0, 0.1), _mover(4.0, -3.0, 0.0, 1.0, confirmed=False)]
+    assert p2.give_way(_state(0.0), PATH, 0.0, 1.2) is None
+
+
+def test_give_way_clears_only_after_the_way_stays_clear():
+    p = Perception(CFG, None, clear_s=0.5)
+    p.tracks = [_mover(4.0, -3.0, 0.0, 1.0)]
+    assert p.give_way(_state(0.0), PATH, 0.0, 1.2) is not None
+    p.tracks = []
+    assert p.give_way(_state(0.3), PATH, 0.0, 1.2) is not None      # clear for 0.3 s only
+    assert p.give_way(_state(0.8), PATH, 0.0, 1.2) is None
+
+
+def test_cells_of_moving_or_unsettled_objects_are_held_back():
+    p = Perception(CFG, None)
+    pts = np.array([[5.0, 5.0], [5.0, 3.6], [5.0, 1.0], [9.0, 9.0]])
+    p.tracks = [_mover(5.0, 5.0, 0.0, 0.8)]          # swept path y 3.4..5 over the last 2 s
+    assert p._near_unsettled_tracks(pts).tolist() == [True, True, False, False]
+    p.tracks = [_mover(9.0, 9.0, 0.0, 0.0, confirmed=False)]
+    assert p._near_unsettled_tracks(pts).tolist() == [False, False, False, True]
+    p.tracks = [_mover(9.0, 9.0, 0.0, 0.0, hits=4)]  # confirmed, standing, but seen for 0.4 s only
+    assert p._near_unsettled_tracks(pts).tolist() == [False, False, False, True]
+    p.tracks = [_mover(9.0, 9.0, 0.0, 0.0)]          # confirmed, settled and standing: a static obstacle
+    assert not p._near_unsettled_tracks(pts).any()

@@ -1,0 +1,262 @@
+"""The perception front the vehicle core calls once per tick.
+
+``Perception.process(now, frame, state)`` takes the tick's ``SensorFrame``
+and the core's state estimate and runs each sensor's pipeline at its own
+rate (``RateManager``):
+
+* lidar: the occupancy grid (``LidarMapper``) and obstacle tracking
+  (``cluster_scan`` + ``MultiObjectTracker``; with a prior map, clusters on
+  its known structure are not tracked).  Newly occupied cells are
+  handed to planning as static obstacles, except cells on or behind a
+  moving track (a walking person must not leave a wall in the costmap);
+  cells near a track whose motion is not yet known wait for it.
+* camera: coloured-object detection (``BuoyDetector``); an object seen in
+  two frames at the same place (within ``camera_gate_m``) and nearer than
+  ``obstacle_range_m`` becomes a static obstacle (a disc of the configured
+  object radius), once.
+
+It returns map-frame obstacle points for ``VehicleCore.add_obstacles``.
+
+Public results, refreshed every tick (map frame ENU, metres, m/s, seconds
+on the core's clock):
+
+* ``tracks``: ``list[vehicle.perception.tracking.Track]`` — every live lidar
+  track (tentative and confirmed; use ``confirmed``), positions and
+  velocities in the map frame, ``t`` the time of the scan they were last
+  predicted to.  Empty without a lidar.
+* ``camera_detections``: ``list[CameraDetection]`` of the latest processed
+  frame, in the vehicle frame (x forward, y left), and
+  ``camera_obstacles`` (N, 3) [x, y, radius] map frame of those accepted.
+* ``status(now)``: per-sensor ``SensorStatus`` (age, stale, measured rate).
+
+``give_way(state, path, speed)`` is the moving-obstacle rule planning uses:
+the vehicle yields (stops) while a confirmed moving track's predicted path
+comes within reach of the vehicle's own predicted path over the next
+``horizon_s`` seconds.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vehicle.maps import GridMap
+from vehicle.types import SensorFrame, VehicleState
+
+from .mapping import LidarMapper
+from .rates import RateManager, SensorStatus
+from .tracking import MultiObjectTracker, Track, cluster_scan
+
+
+class Perception:
+    """Per-sensor pipelines behind one call.  ``cfg`` is the
+    ``VehicleConfig``; ``prior`` the prior map (None: no mapping)."""
+
+    def __init__(self, cfg, prior: GridMap | None, resolution: float | None = None,
+                 min_moving_speed: float = 0.3, horizon_s: float = 4.0, margin_m: float = 0.4,
+                 camera_gate_m: float = 1.0, clear_s: float = 0.5, settle_hits: int = 10):
+        s = cfg.sensors
+        self.cfg = cfg
+        self.rates = RateManager()
+        res = resolution if resolution is not None else cfg.planning.resolution
+        self.resolution = float(res)
+        self.min_moving_speed = float(min_moving_speed)
+        self.horizon_s = float(horizon_s)
+        self.margin_m = float(margin_m)
+        self.camera_gate_m = float(camera_gate_m)
+        g = cfg.geometry
+        self.vehicle_radius = 0.5 * math.hypot(g.length, g.width)
+        self.mapper = None
+        self.tracker = None
+        if s.lidar is not None:
+            self.rates.add("lidar", s.lidar.rate_hz)
+            self.tracker = MultiObjectTracker()
+            if prior is not None:
+                self.mapper = LidarMapper(prior, resolution=res)
+        self.camera = None
+        self.detector = None
+        if s.camera is not None:
+            from .camera_model import PinholeCamera
+            from .detection import BuoyDetector      # OpenCV's ArUco module loads on demand
+            self.rates.add("camera", s.camera.rate_hz, process_hz=s.camera.detect_hz)
+            self.camera = PinholeCamera.from_config(s.camera)
+            self.detector = BuoyDetector(self.camera, radius=s.camera.object_radius)
+            self.object_radius = s.camera.object_radius
+            self.obstacle_range = s.camera.obstacle_range_m
+        self.tracks: list[Track] = []
+        self.camera_detections: list = []
+        self.camera_frames_processed = 0
+        self.scans_processed = 0
+        self._cam_candidates: list[tuple[float, float, float]] = []   # (x, y, t) seen once
+        self._cam_obstacles: list[tuple[float, float, float]] = []
+        self.yielding: Track | None = None
+        self.clear_s = float(clear_s)
+        self.settle_hits = int(settle_hits)
+        self._clear_since: float | None = None
+
+    # ------------------------------------------------------------ results
+    @property
+    def camera_obstacles(self) -> np.ndarray:
+        """(N, 3) float64 [x, y, radius] map frame: camera objects accepted as obstacles."""
+        return np.array(self._cam_obstacles, np.float64).reshape(-1, 3)
+
+    def moving_tracks(self) -> list[Track]:
+        """Confirmed tracks moving at least ``min_moving_speed`` m/s."""
+        return [t for t in self.tracks if t.confirmed and t.speed >= self.min_moving_speed]
+
+    def status(self, now: float) -> dict[str, SensorStatus]:
+        return self.rates.status(now)
+
+    def stale(self, now: float) -> list[str]:
+        return self.rates.stale(now)
+
+    def set_stale_after(self, seconds: float) -> None:
+        """Every sensor counts as stale after ``seconds`` without data."""
+        for name in self.rates.names():
+            self.rates.set_stale_after(name, seconds)
+
+    # ------------------------------------------------------------ per tick
+    def process(self, now: float, frame: SensorFrame, state: VehicleState) -> np.ndarray:
+        """Run the due pipelines on ``frame``; returns (N, 2) map-frame
+        obstacle points [m] new this tick (possibly empty)."""
+        out = []
+        if frame.scan is not None and self.tracker is not None:
+            self.rates.arrived("lidar", frame.scan.t)
+            if self.rates.should_process("lidar", now):
+                out.append(self._lidar(frame.scan, state))
+        if frame.camera_t is not None and self.detector is not None:
+            self.rates.arrived("camera", frame.camera_t)
+            if frame.camera_image is not None and self.rates.should_process("camera", now):
+                out.append(self._camera(frame.camera_t, frame.camera_image, state))
+        return np.vstack(out) if out else np.zeros((0, 2))
+
+    def _lidar(self, scan, state: VehicleState) -> np.ndarray:
+        if not state.valid:
+            return np.zeros((0, 2))
+        pose = self.mapper.sensor_pose(state) if self.mapper is not None else (state.x, state.y, state.yaw)
+        self.scans_processed += 1
+        clusters = cluster_scan(pose, scan.ranges, scan.angle_min, scan.angle_increment, scan.max_range)
+        if self.mapper is not None and clusters:
+            # pieces of known structure (prior-map walls) are not objects to
+            # track: their visible ends wander with noise and range limits
+            known = self.mapper.near_prior(np.array([[c.x, c.y] for c in clusters]))
+            clusters = [c for c, k in zip(clusters, known) if not k]
+        self.tracks = self.tracker.update(scan.t, clusters)
+        if self.mapper is None:
+            return np.zeros((0, 2))
+        new = self.mapper.integrate(state, scan)
+        if not len(new):
+            return new
+        hold = self._near_unsettled_tracks(new)
+        if hold.any():
+            # not reported now; reported later if the cell is still occupied
+            # and no moving track explains it
+            self.mapper.unreport(new[hold])
+        return new[~hold]
+
+    def _near_unsettled_tracks(self, pts: np.ndarray) -> np.ndarray:
+        """True for points on or behind a moving track (its swept path over
+        the last two seconds) or near a track seen fewer than
+        ``settle_hits`` times (its motion is not known yet)."""
+        hold = np.zeros(len(pts), bool)
+        for t in self.tracks:
+            reach = t.radius + self.margin_m
+            if not t.confirmed or t.hits < self.settle_hits:
+                # motion not known yet (the velocity starts at 0 and converges)
+                hold |= np.hypot(pts[:, 0] - t.x, pts[:, 1] - t.y) < reach
+            elif t.speed >= self.min_moving_speed:
+                hold |= _dist_to_segment(pts, (t.x - 2.0 * t.vx, t.y - 2.0 * t.vy), (t.x, t.y)) < reach
+        return hold
+
+    def _camera(self, t: float, image: np.ndarray, state: VehicleState) -> np.ndarray:
+        self.camera_detections = self.detector.detect(image)
+        self.camera_frames_processed += 1
+        if not state.valid:
+            return np.zeros((0, 2))
+        c, s = math.cos(state.yaw), math.sin(state.yaw)
+        gate = self.camera_gate_m
+        out = []
+        seen = []
+        for d in self.camera_detections:
+            if d.kind != "buoy" or d.range > self.obstacle_range:
+                continue
+            x, y = state.x + c * d.x - s * d.y, state.y + s * d.x + c * d.y
+            if any(math.hypot(x - ox, y - oy) < gate for ox, oy, _ in self._cam_obstacles):
+                continue
+            if any(math.hypot(x - cx, y - cy) < gate for cx, cy, _ in self._cam_candidates):
+                self._cam_obstacles.append((x, y, self.object_radius))
+                out.append(_disc(x, y, self.object_radius, 0.5 * self.resolution))
+            else:
+                seen.append((x, y, t))
+        # a candidate lives for one second of frames
+        self._cam_candidates = [cd for cd in self._cam_candidates if t - cd[2] <= 1.0] + seen
+        return np.vstack(out) if out else np.zeros((0, 2))
+
+    # ------------------------------------------------------------ planning
+    def give_way(self, state: VehicleState, path_pts: np.ndarray | None, s0: float,
+                 speed: float) -> Track | None:
+        """The confirmed moving track the vehicle must yield to now, or None.
+
+        The vehicle is predicted along ``path_pts`` (N, 2) map frame from arc
+        length ``s0`` [m] at ``speed`` [m/s] (standing still past its end),
+        each track straight on at its velocity, every 0.2 s over
+        ``horizon_s``; a conflict is a predicted centre distance below the
+        vehicle's circumscribed radius + the track's radius + ``margin_m``.
+        Once yielding, the vehicle waits until the way has been clear for
+        ``clear_s`` seconds."""
+        hit = self._conflict(state, path_pts, s0, speed)
+        if hit is not None:
+            self.yielding, self._clear_since = hit, None
+        elif self.yielding is not None:
+            # keep yielding until the way has been clear for clear_s (no flapping)
+            if self._clear_since is None:
+                self._clear_since = state.t
+            if state.t - self._clear_since >= self.clear_s:
+                self.yielding = None
+        return self.yielding
+
+    def _conflict(self, state, path_pts, s0, speed) -> Track | None:
+        movers = self.moving_tracks()
+        if not movers or path_pts is None or len(path_pts) < 2:
+            return None
+        ts = np.arange(0.0, self.horizon_s + 1e-9, 0.2)
+        veh = _along(np.asarray(path_pts, np.float64), s0 + max(speed, 0.0) * ts)
+        # the vehicle's own position now, in case it is off its path
+        veh[0] = (state.x, state.y)
+        hit = None
+        for tr in movers:
+            dt = ts + max(0.0, state.t - tr.t)
+            ox, oy = tr.x + tr.vx * dt, tr.y + tr.vy * dt
+            d = np.hypot(veh[:, 0] - ox, veh[:, 1] - oy)
+            if (d < self.vehicle_radius + tr.radius + self.margin_m).any():
+                hit = tr
+                break
+        return hit
+
+
+def _along(pts: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Points at arc lengths ``s`` along the polyline (clamped to its ends)."""
+    seg = np.hypot(np.diff(pts[:, 0]), np.diff(pts[:, 1]))
+    cum = np.concatenate(([0.0], np.cumsum(seg)))
+    s = np.clip(s, 0.0, cum[-1])
+    return np.column_stack((np.interp(s, cum, pts[:, 0]), np.interp(s, cum, pts[:, 1])))
+
+
+def _dist_to_segment(p: np.ndarray, a, b) -> np.ndarray:
+    ax, ay = a
+    bx, by = b
+    dx, dy = bx - ax, by - ay
+    L2 = dx * dx + dy * dy
+    if L2 <= 1e-12:
+        return np.hypot(p[:, 0] - ax, p[:, 1] - ay)
+    u = np.clip(((p[:, 0] - ax) * dx + (p[:, 1] - ay) * dy) / L2, 0.0, 1.0)
+    return np.hypot(p[:, 0] - (ax + u * dx), p[:, 1] - (ay + u * dy))
+
+
+def _disc(x: float, y: float, r: float, step: float) -> np.ndarray:
+    """Points covering a disc of radius ``r`` m at (x, y), ``step`` m apart."""
+    k = int(math.ceil(r / step))
+    g = np.arange(-k, k + 1) * step
+    gx, gy = np.meshgrid(g, g)
+    m = gx * gx + gy * gy <= r * r + 1e-12
+    return np.column_stack((x + gx[m], y + gy[m]))

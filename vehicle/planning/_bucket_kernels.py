@@ -1,0 +1,627 @@
+"""Numba kernels for A* with a bucket queue on uniform-cost grids (every
+free cell has the same weight ``w0``); validated and dispatched by
+vehicle.planning.astar.  8-connected only.
+
+On such a grid every cost is ``w0`` times a unit cost, so the search runs in
+unit costs and multiplies by ``w0`` at the end.  Along any move the A*
+priority f = g + h rises by 0..2 units (target rule, Chebyshev h) or by
+0..2 sqrt 2 (geometric rule, octile h), so the open list only ever spans a
+narrow window of f and a ring of buckets replaces the binary heap:
+
+- target rule: every f is an integer; three LIFO buckets (f mod 3) give an
+  exact A* order (Dial's algorithm) with O(1) queue operations.  LIFO
+  inside a bucket breaks f ties towards the most recent, deepest nodes.
+- geometric rule: f = a + b sqrt 2 is bucketed by floor(f / DELTA).
+  Inside a bucket the order is LIFO, not exact, so a node can be expanded
+  before its best g is known: a later, shorter path reopens it (label
+  correcting).  The search stops only once every open node's f is at least
+  the goal's g, which makes the result optimal (up to a relative 1e-12).
+
+Grid layout: a padded flat uint8 grid with a blocked one-cell border; per
+cell bits 0-1 hold the state (0 unseen, 1 open, 2 closed, 3 blocked) and
+bits 2-4 the direction of the move that reached it (the parent link).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from vehicle.planning._astar_kernels import row_of
+from vehicle.planning._jps_kernels import _lshr, _popcount
+
+SQRT2 = math.sqrt(2.0)
+DELTA_INV = 16.0          # geometric bucket width 1/16 unit
+NB = 64                   # ring size; > 2 sqrt 2 * DELTA_INV + 1
+UNSEEN, OPEN, CLOSED, BLOCKED = 0, 1, 2, 3
+INF32 = np.float32(np.inf)
+# direction k: (dr, dc); the parent of a cell reached by k is cell - OFF[k]
+DR = np.array([-1, 1, 0, 0, -1, -1, 1, 1], np.int64)
+DC = np.array([0, 0, -1, 1, -1, 1, -1, 1], np.int64)
+
+
+@njit(cache=True)
+def uniform_bits(weights):
+    """Blocked-cell views of (H, W) float32 ``weights`` padded with a
+    blocked one-cell border, when every finite weight is one value >= 1:
+    the row-major bitset R (line r of ``nwr`` int64 words, bit c set when
+    padded cell (r, c) is blocked; bits past the edge set) and the padded
+    uint8 state grid (3 blocked, 0 free).  Returns (ok, R, nwr, grid, w0,
+    n_free, n_corners): n_corners counts the 2 x 2 windows holding an odd
+    number of blocked cells (obstacle corners: a clutter measure, and where
+    jump point search must stop).  ok is False when a second finite value,
+    a NaN or a value < 1 is present: the caller then takes the general
+    path, which reports bad values."""
+    h, w = weights.shape
+    Hp = h + 2
+    Wp = w + 2
+    nwr = (Wp + 63) >> 6
+    R = np.full(Hp * nwr, -1, np.int64)
+    grid = np.empty(Hp * Wp, np.uint8)
+    inf = np.float32(np.inf)
+    w0 = np.float32(0.0)
+    for r in range(h):
+        for c in range(w):
+            if weights[r, c] != inf:
+                w0 = weights[r, c]
+                break
+        if w0 != 0.0:
+            break
+    if not w0 >= 1.0:
+        return False, R, nwr, grid, 1.0, 0, 0
+    for c in range(Wp):
+        grid[c] = BLOCKED
+        grid[(h + 1) * Wp + c] = BLOCKED
+    n_blocked = 0
+    for r in range(h):
+        bad = 0
+        base = (r + 1) * nwr
+        gbase = (r + 1) * Wp
+        grid[gbase] = BLOCKED
+        grid[gbase + w + 1] = BLOCKED
+        word = np.int64(1)          # padded column 0 is blocked
+        bit = 1
+        k = 0
+        for c in range(w):
+            v = weights[r, c]
+            b = 1 if v == inf else 0
+            bad |= (1 if v != w0 else 0) & (1 - b)
+            n_blocked += b
+            grid[gbase + c + 1] = np.uint8(3 * b)
+            word |= np.int64(b) << bit
+            bit += 1
+            if bit == 64:
+                R[base + k] = word
+                k += 1
+                word = np.int64(0)
+                bit = 0
+        # the east border and everything past it stay blocked
+        R[base + k] = word | (np.int64(-1) << bit)
+        if bad:
+            return False, R, nwr, grid, 1.0, 0, 0
+    n_corners = 0
+    for r in range(Hp - 1):
+        for k in range(nwr):
+            x = R[r * nwr + k] ^ R[(r + 1) * nwr + k]
+            nxt = (R[r * nwr + k + 1] ^ R[(r + 1) * nwr + k + 1]) if k + 1 < nwr else np.int64(0)
+            n_corners += _popcount(x ^ (_lshr(x, 1) | (nxt << 63)))
+    return True, R, nwr, grid, np.float64(w0), h * w - n_blocked, n_corners
+
+
+@njit(cache=True)
+def grid_from_bits(R, nwr, h, w):
+    """The padded uint8 state grid (3 blocked, 0 free) of bitset ``R``."""
+    Hp = h + 2
+    Wp = w + 2
+    grid = np.empty(Hp * Wp, np.uint8)
+    for r in range(Hp):
+        base = r * Wp
+        for k in range(nwr):
+            word = R[r * nwr + k]
+            c0 = k << 6
+            n = min(64, Wp - c0)
+            for i in range(n):
+                grid[base + c0 + i] = np.uint8(3 * ((word >> i) & 1))
+    return grid
+
+
+@njit(cache=True)
+def _offsets(Wp):
+    off = np.empty(8, np.int64)
+    for k in range(8):
+        off[k] = DR[k] * Wp + DC[k]
+    return off
+
+
+@njit(cache=True)
+def _trace(grid, off, s, t, Wp):
+    """Cells (N, 2) [row, col] (unpadded) from s to t along the direction
+    bits of ``grid``."""
+    m = 1
+    k = t
+    while k != s:
+        k -= off[(grid[k] >> 2) & 7]
+        m += 1
+    path = np.empty((m, 2), np.int64)
+    k = t
+    for i in range(m - 1, -1, -1):
+        rr = k // Wp
+        path[i, 0] = rr - 1
+        path[i, 1] = k - rr * Wp - 1
+        if i > 0:
+            k -= off[(grid[k] >> 2) & 7]
+    return path
+
+
+@njit(cache=True)
+def dial_target(grid, h, w, sr, sc, gr, gc, cap):
+    """Exact A* (Dial buckets) under the target rule with unit costs on the
+    padded state grid (modified).  Returns (path, unit cost, expansions,
+    ok); an empty path and inf when the goal is unreachable; ok is False
+    when a bucket outgrew ``cap`` entries (the caller retries with a larger
+    ``cap`` on a fresh grid: growing inside the loop costs a reference-count
+    update on every array access in numba)."""
+    Wp = w + 2
+    inv_w = 1.0 / Wp
+    off = _offsets(Wp)
+    g = np.empty((h + 2) * Wp, np.int32)
+    stk = np.empty((3, cap), np.int32)
+    sz = np.zeros(3, np.int64)
+    tr = gr + 1
+    tc = gc + 1
+    s = (sr + 1) * Wp + sc + 1
+    t = tr * Wp + tc
+    g[s] = 0
+    grid[s] = OPEN
+    f = max(abs(sr - gr), abs(sc - gc))
+    b = f % 3
+    stk[b, 0] = s
+    sz[b] = 1
+    nexp = 0
+    found = False
+    while True:
+        if sz[b] == 0:
+            b1 = b + 1 if b < 2 else 0
+            if sz[b1] > 0:
+                b = b1
+                continue
+            b2 = b1 + 1 if b1 < 2 else 0
+            if sz[b2] > 0:
+                b = b2
+                continue
+            break
+        sz[b] -= 1
+        cur = stk[b, sz[b]]
+        if grid[cur] & 3 == CLOSED:
+            continue
+        if cur == t:
+            found = True
+            break
+        grid[cur] = (grid[cur] & 0xFC) | CLOSED
+        nexp += 1
+        if sz[0] + 8 > cap or sz[1] + 8 > cap or sz[2] + 8 > cap:
+            return np.empty((0, 2), np.int64), np.inf, nexp, False
+        ng = g[cur] + 1
+        rr = row_of(cur, Wp, inv_w)
+        dr0 = rr - tr
+        dc0 = cur - rr * Wp - tc
+        for k in range(8):
+            nb = cur + off[k]
+            st = grid[nb] & 3
+            if st >= CLOSED:
+                continue
+            if st == OPEN and ng >= g[nb]:
+                continue
+            g[nb] = ng
+            grid[nb] = np.uint8(OPEN | (k << 2))
+            hr = abs(dr0 + DR[k])
+            hc = abs(dc0 + DC[k])
+            fb = (ng + (hr if hr > hc else hc)) % 3
+            stk[fb, sz[fb]] = nb
+            sz[fb] += 1
+    if not found:
+        return np.empty((0, 2), np.int64), np.inf, nexp, True
+    return _trace(grid, off, s, t, Wp), np.float64(g[t]), nexp, True
+
+
+@njit(cache=True)
+def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
+    """Optimal A* under the geometric rule (no corner cutting) with unit
+    costs on the padded state grid (modified), bucket queue with
+    reopening.  Returns (path, unit cost, expansions, ok) as dial_target."""
+    Wp = w + 2
+    inv_w = 1.0 / Wp
+    off = _offsets(Wp)
+    g = np.empty((h + 2) * Wp, np.float64)
+    stk = np.empty((NB, cap), np.int32)
+    sz = np.zeros(NB, np.int64)
+    tr = gr + 1
+    tc = gc + 1
+    s = (sr + 1) * Wp + sc + 1
+    t = tr * Wp + tc
+    a = abs(sr - gr)
+    c_ = abs(sc - gc)
+    h0 = max(a, c_) + (SQRT2 - 1.0) * min(a, c_)
+    g[s] = 0.0
+    grid[s] = OPEN
+    cb = np.int64(h0 * DELTA_INV)         # absolute index of the current bucket
+    stk[cb % NB, 0] = s
+    sz[cb % NB] = 1
+    n_open = 1
+    maxsz = 1
+    nexp = 0
+    found = False
+    gt = np.inf
+    eps = 1e-12 * (h0 + 1.0)
+    while n_open > 0:
+        slot = cb % NB
+        if sz[slot] == 0:
+            cb += 1
+            if found and cb / DELTA_INV >= gt:
+                break
+            continue
+        sz[slot] -= 1
+        n_open -= 1
+        cur = stk[slot, sz[slot]]
+        st = grid[cur] & 3
+        if st == CLOSED:
+            continue
+        if cur == t:
+            found = True
+            gt = g[t]
+            grid[cur] = (grid[cur] & 0xFC) | CLOSED
+            continue
+        gcur = g[cur]
+        rr = row_of(cur, Wp, inv_w)
+        dr0 = rr - tr
+        dc0 = cur - rr * Wp - tc
+        if found:
+            ar = abs(dr0)
+            ac = abs(dc0)
+            if gcur + max(ar, ac) + (SQRT2 - 1.0) * min(ar, ac) >= gt - eps:
+                continue
+        grid[cur] = (grid[cur] & 0xFC) | CLOSED
+        nexp += 1
+        if maxsz + 8 > cap:
+            return np.empty((0, 2), np.int64), np.inf, nexp, False
+        s_n = grid[cur - Wp] & 3
+        s_s = grid[cur + Wp] & 3
+        s_w = grid[cur - 1] & 3
+        s_e = grid[cur + 1] & 3
+        s_ = s_n
+        if s_ != BLOCKED:
+            nb = cur - Wp
+            ng = gcur + 1.0
+            if s_ == UNSEEN or ng < g[nb] - eps:
+                g[nb] = ng
+                grid[nb] = 1
+                hr = abs(dr0 - 1)
+                hc = abs(dc0)
+                hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                bi = np.int64((ng + hh) * DELTA_INV)
+                if bi < cb:
+                    bi = cb
+                fs = bi & (NB - 1)
+                m = sz[fs]
+                stk[fs, m] = nb
+                sz[fs] = m + 1
+                if m >= maxsz:
+                    maxsz = m + 1
+                n_open += 1
+        s_ = s_s
+        if s_ != BLOCKED:
+            nb = cur + Wp
+            ng = gcur + 1.0
+            if s_ == UNSEEN or ng < g[nb] - eps:
+                g[nb] = ng
+                grid[nb] = 5
+                hr = abs(dr0 + 1)
+                hc = abs(dc0)
+                hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                bi = np.int64((ng + hh) * DELTA_INV)
+                if bi < cb:
+                    bi = cb
+                fs = bi & (NB - 1)
+                m = sz[fs]
+                stk[fs, m] = nb
+                sz[fs] = m + 1
+                if m >= maxsz:
+                    maxsz = m + 1
+                n_open += 1
+        s_ = s_w
+        if s_ != BLOCKED:
+            nb = cur - 1
+            ng = gcur + 1.0
+            if s_ == UNSEEN or ng < g[nb] - eps:
+                g[nb] = ng
+                grid[nb] = 9
+                hr = abs(dr0)
+                hc = abs(dc0 - 1)
+                hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                bi = np.int64((ng + hh) * DELTA_INV)
+                if bi < cb:
+                    bi = cb
+                fs = bi & (NB - 1)
+                m = sz[fs]
+                stk[fs, m] = nb
+                sz[fs] = m + 1
+                if m >= maxsz:
+                    maxsz = m + 1
+                n_open += 1
+        s_ = s_e
+        if s_ != BLOCKED:
+            nb = cur + 1
+            ng = gcur + 1.0
+            if s_ == UNSEEN or ng < g[nb] - eps:
+                g[nb] = ng
+                grid[nb] = 13
+                hr = abs(dr0)
+                hc = abs(dc0 + 1)
+                hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                bi = np.int64((ng + hh) * DELTA_INV)
+                if bi < cb:
+                    bi = cb
+                fs = bi & (NB - 1)
+                m = sz[fs]
+                stk[fs, m] = nb
+                sz[fs] = m + 1
+                if m >= maxsz:
+                    maxsz = m + 1
+                n_open += 1
+        if s_n != BLOCKED and s_w != BLOCKED:
+            s_ = grid[cur - Wp - 1] & 3
+            if s_ != BLOCKED:
+                nb = cur - Wp - 1
+                ng = gcur + SQRT2
+                if s_ == UNSEEN or ng < g[nb] - eps:
+                    g[nb] = ng
+                    grid[nb] = 17
+                    hr = abs(dr0 - 1)
+                    hc = abs(dc0 - 1)
+                    hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                    bi = np.int64((ng + hh) * DELTA_INV)
+                    if bi < cb:
+                        bi = cb
+                    fs = bi & (NB - 1)
+                    m = sz[fs]
+                    stk[fs, m] = nb
+                    sz[fs] = m + 1
+                    if m >= maxsz:
+                        maxsz = m + 1
+                    n_open += 1
+        if s_n != BLOCKED and s_e != BLOCKED:
+            s_ = grid[cur - Wp + 1] & 3
+            if s_ != BLOCKED:
+                nb = cur - Wp + 1
+                ng = gcur + SQRT2
+                if s_ == UNSEEN or ng < g[nb] - eps:
+                    g[nb] = ng
+                    grid[nb] = 21
+                    hr = abs(dr0 - 1)
+                    hc = abs(dc0 + 1)
+                    hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                    bi = np.int64((ng + hh) * DELTA_INV)
+                    if bi < cb:
+                        bi = cb
+                    fs = bi & (NB - 1)
+                    m = sz[fs]
+                    stk[fs, m] = nb
+                    sz[fs] = m + 1
+                    if m >= maxsz:
+                        maxsz = m + 1
+                    n_open += 1
+        if s_s != BLOCKED and s_w != BLOCKED:
+            s_ = grid[cur + Wp - 1] & 3
+            if s_ != BLOCKED:
+                nb = cur + Wp - 1
+                ng = gcur + SQRT2
+                if s_ == UNSEEN or ng < g[nb] - eps:
+                    g[nb] = ng
+                    grid[nb] = 25
+                    hr = abs(dr0 + 1)
+                    hc = abs(dc0 - 1)
+                    hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                    bi = np.int64((ng + hh) * DELTA_INV)
+                    if bi < cb:
+                        bi = cb
+                    fs = bi & (NB - 1)
+                    m = sz[fs]
+                    stk[fs, m] = nb
+                    sz[fs] = m + 1
+                    if m >= maxsz:
+                        maxsz = m + 1
+                    n_open += 1
+        if s_s != BLOCKED and s_e != BLOCKED:
+            s_ = grid[cur + Wp + 1] & 3
+            if s_ != BLOCKED:
+                nb = cur + Wp + 1
+                ng = gcur + SQRT2
+                if s_ == UNSEEN or ng < g[nb] - eps:
+                    g[nb] = ng
+                    grid[nb] = 29
+                    hr = abs(dr0 + 1)
+                    hc = abs(dc0 + 1)
+                    hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+                    bi = np.int64((ng + hh) * DELTA_INV)
+                    if bi < cb:
+                        bi = cb
+                    fs = bi & (NB - 1)
+                    m = sz[fs]
+                    stk[fs, m] = nb
+                    sz[fs] = m + 1
+                    if m >= maxsz:
+                        maxsz = m + 1
+                    n_open += 1
+    if not found:
+        return np.empty((0, 2), np.int64), np.inf, nexp, True
+    return _trace(grid, off, s, t, Wp), gt, nexp, True
+
+
+
+@njit(cache=True)
+def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax, cap):
+    """Optimal A* on the padded float32 weight grid ``wp`` (not modified;
+    from _astar_kernels.pad_and_check) with any weights >= 1, bucket queue
+    with reopening.  ``rule`` 0 geometric (no corner cutting), 1 target.
+
+    Along a move f rises by at most (step + heuristic change) <=
+    SQRT2 * (wmax + wmin), so a ring of NBW buckets of width ``delta`` >=
+    wmin / 16 covers the open list.  Buckets are singly linked lists in an
+    entry pool of ``cap`` entries with a free list.  Returns (path, cost,
+    expansions, ok); ok is False when the pool ran out (the caller retries
+    with a larger ``cap``: growing inside the loop costs a reference-count
+    update on every array access in numba)."""
+    Wp = w + 2
+    inv_w = 1.0 / Wp
+    ncell = (h + 2) * Wp
+    NBW = 4096
+    state = np.zeros(ncell, np.uint8)     # 0 unseen, 1 open, 2 closed
+    g = np.empty(ncell, np.float64)
+    parent = np.empty(ncell, np.int32)
+    span = SQRT2 * (wmax + wmin) if allow_diagonal else (wmax + wmin)
+    delta = max(wmin / 16.0, span / (NBW - 4))
+    inv = 1.0 / delta
+    head = np.full(NBW, -1, np.int32)
+    ecell = np.empty(cap, np.int32)
+    enext = np.empty(cap, np.int32)
+    used = 0
+    free = -1
+    tr = gr + 1
+    tc = gc + 1
+    s = (sr + 1) * Wp + sc + 1
+    t = tr * Wp + tc
+    octile = allow_diagonal and rule == 0
+    a = abs(sr - gr)
+    b = abs(sc - gc)
+    if not allow_diagonal:
+        h0 = a + b
+    elif octile:
+        h0 = max(a, b) + (SQRT2 - 1.0) * min(a, b)
+    else:
+        h0 = max(a, b)
+    eps = 1e-12 * (h0 * wmin + wmax)
+    g[s] = 0.0
+    parent[s] = -1
+    state[s] = 1
+    cb = np.int64(h0 * wmin * inv)
+    ecell[0] = s
+    enext[0] = -1
+    used = 1
+    head[cb & (NBW - 1)] = 0
+    n_open = 1
+    nexp = 0
+    found = False
+    gt = np.inf
+    ndir = 8 if allow_diagonal else 4
+    while n_open > 0:
+        slot = cb & (NBW - 1)
+        i = head[slot]
+        if i < 0:
+            cb += 1
+            if found and cb * delta >= gt:
+                break
+            continue
+        head[slot] = enext[i]
+        cur = ecell[i]
+        enext[i] = free
+        free = i
+        n_open -= 1
+        if state[cur] == 2:
+            continue
+        gcur = g[cur]
+        if cur == t:
+            found = True
+            gt = gcur
+            state[cur] = 2
+            continue
+        rr = row_of(cur, Wp, inv_w)
+        dr0 = rr - tr
+        dc0 = cur - rr * Wp - tc
+        if found:
+            ar = abs(dr0)
+            ac = abs(dc0)
+            if not allow_diagonal:
+                hc = ar + ac
+            elif octile:
+                hc = max(ar, ac) + (SQRT2 - 1.0) * min(ar, ac)
+            else:
+                hc = max(ar, ac)
+            if gcur + hc * wmin >= gt - eps:
+                continue
+        state[cur] = 2
+        nexp += 1
+        if n_open + 8 > cap:     # free list + unused pool < 8 entries
+            return np.empty((0, 2), np.int64), np.inf, nexp, False
+        wc = np.float64(wp[cur])
+        for k in range(ndir):
+            dr = DR[k]
+            dc = DC[k]
+            nb = cur + dr * Wp + dc
+            v = wp[nb]
+            if v == INF32:
+                continue
+            wn = np.float64(v)
+            if k >= 4:
+                if rule == 0:
+                    if wp[cur + dr * Wp] == INF32 or wp[cur + dc] == INF32:
+                        continue
+                    ng = gcur + 0.5 * (wc + wn) * SQRT2
+                else:
+                    ng = gcur + wn
+            elif rule == 0:
+                ng = gcur + 0.5 * (wc + wn)
+            else:
+                ng = gcur + wn
+            st = state[nb]
+            if st != 0 and ng >= g[nb] - eps:
+                continue
+            g[nb] = ng
+            parent[nb] = cur
+            state[nb] = 1
+            hr = abs(dr0 + dr)
+            hc = abs(dc0 + dc)
+            if not allow_diagonal:
+                hh = hr + hc
+            elif octile:
+                hh = hr + (SQRT2 - 1.0) * hc if hr > hc else hc + (SQRT2 - 1.0) * hr
+            else:
+                hh = hr if hr > hc else hc
+            bi = np.int64((ng + hh * wmin) * inv)
+            if bi < cb:
+                bi = cb
+            elif bi >= cb + NBW:
+                bi = cb + NBW - 1
+            if free >= 0:
+                e = free
+                free = enext[e]
+            else:
+                e = used
+                used += 1
+            fs = bi & (NBW - 1)
+            ecell[e] = nb
+            enext[e] = head[fs]
+            head[fs] = e
+            n_open += 1
+    if not found:
+        return np.empty((0, 2), np.int64), np.inf, nexp, True
+    return _trace_parent(parent, s, t, Wp), gt, nexp, True
+
+
+@njit(cache=True)
+def _trace_parent(parent, s, t, Wp):
+    """Cells (N, 2) [row, col] (unpadded) from s to t along ``parent``."""
+    m = 1
+    k = t
+    while k != s:
+        k = parent[k]
+        m += 1
+    path = np.empty((m, 2), np.int64)
+    k = t
+    for i in range(m - 1, -1, -1):
+        rr = k // Wp
+        path[i, 0] = rr - 1
+        path[i, 1] = k - rr * Wp - 1
+        if i > 0:
+            k = parent[k]
+    return path
