@@ -48,7 +48,26 @@ class AutopilotPosition:
     lon: float
     vn: float           # velocity north [m/s]
     ve: float           # velocity east [m/s]
-    heading_deg: float  # compass heading, CW from north [deg]
+    heading_deg: float  # compass heading, CW from north [deg]; NaN when the autopilot has none
+
+
+@dataclass(frozen=True)
+class AutopilotGps:
+    """The autopilot's GPS receiver state, from GPS_RAW_INT."""
+
+    t: float            # wall time received [s]
+    fix_type: int       # GPS_FIX_TYPE (3 = 3-D)
+    satellites: int     # 255 = unknown
+    hacc_m: float       # horizontal accuracy, 1-sigma [m]; NaN when not reported
+
+
+@dataclass(frozen=True)
+class AutopilotBattery:
+    """From SYS_STATUS."""
+
+    t: float
+    voltage: float | None     # [V]
+    remaining: float | None   # 0..1
 
 
 class CompanionLink:
@@ -67,6 +86,11 @@ class CompanionLink:
         self.custom_mode: int | None = None
         self.armed = False
         self.position: AutopilotPosition | None = None
+        self.gps: AutopilotGps | None = None
+        self.battery: AutopilotBattery | None = None
+        self.attitude_yaw: float | None = None      # NED yaw from ATTITUDE [rad, CW from north]
+        self.positions = 0         # GLOBAL_POSITION_INT messages received
+        self.texts: list[tuple[int, str]] = []       # autopilot STATUSTEXT (severity, text), newest last
         self.connected = False
         self.connections = 0       # times the autopilot was (re)discovered
         self.acks: dict[int, int] = {}
@@ -121,6 +145,20 @@ class CompanionLink:
         if t == "GLOBAL_POSITION_INT":
             self.position = AutopilotPosition(now, m.lat * 1e-7, m.lon * 1e-7, m.vx / 100.0, m.vy / 100.0,
                                               m.hdg / 100.0 if m.hdg != 65535 else float("nan"))
+            self.positions += 1
+        elif t == "GPS_RAW_INT":
+            h_acc = getattr(m, "h_acc", 0) or 0
+            hacc = h_acc / 1000.0 if h_acc > 0 else (m.eph / 100.0 if m.eph != 65535 else float("nan"))
+            self.gps = AutopilotGps(now, int(m.fix_type), int(m.satellites_visible), hacc)
+        elif t == "SYS_STATUS":
+            self.battery = AutopilotBattery(now, None if m.voltage_battery == 65535 else m.voltage_battery / 1000.0,
+                                            None if m.battery_remaining < 0 else m.battery_remaining / 100.0)
+        elif t == "ATTITUDE":
+            self.attitude_yaw = float(m.yaw)
+        elif t == "STATUSTEXT":
+            text = m.text.decode("utf-8", "replace") if isinstance(m.text, bytes) else str(m.text)
+            self.texts.append((int(m.severity), text.rstrip("\x00")))
+            del self.texts[:-20]
         elif t == "COMMAND_ACK" and m.target_system in (0, self.sysid):
             self.acks[m.command] = m.result
 
@@ -134,10 +172,13 @@ class CompanionLink:
     def _request_streams(self) -> None:
         us = 1e6 / self.position_rate_hz
         self._command(M.MAV_CMD_SET_MESSAGE_INTERVAL, M.MAVLINK_MSG_ID_GLOBAL_POSITION_INT, us)
+        # Fix quality and battery: what the core's pre-arm checks ask about.
+        self._command(M.MAV_CMD_SET_MESSAGE_INTERVAL, M.MAVLINK_MSG_ID_GPS_RAW_INT, 2e5)
+        self._command(M.MAV_CMD_SET_MESSAGE_INTERVAL, M.MAVLINK_MSG_ID_SYS_STATUS, 1e6)
         # Older firmware knows only REQUEST_DATA_STREAM; harmless to both.
-        self.mav.send(M.MAVLink_request_data_stream_message(self.target[0], self.target[1],
-                                                            M.MAV_DATA_STREAM_POSITION,
-                                                            int(self.position_rate_hz), 1))
+        for stream, rate in ((M.MAV_DATA_STREAM_POSITION, int(self.position_rate_hz)),
+                             (M.MAV_DATA_STREAM_EXTENDED_STATUS, 5)):
+            self.mav.send(M.MAVLink_request_data_stream_message(self.target[0], self.target[1], stream, rate, 1))
 
     # ------------------------------------------------------------ control
     @property
@@ -159,8 +200,21 @@ class CompanionLink:
         else:
             self._command(M.MAV_CMD_DO_SET_MODE, M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, ROVER_GUIDED)
 
-    def arm(self, arm: bool = True) -> None:
-        self._command(M.MAV_CMD_COMPONENT_ARM_DISARM, 1.0 if arm else 0.0)
+    def arm(self, arm: bool = True, force: bool = False) -> None:
+        """Arm/disarm; ``force`` (disarm only) uses the 21196 magic both
+        ArduPilot and PX4 honour to disarm while moving."""
+        self._command(M.MAV_CMD_COMPONENT_ARM_DISARM, 1.0 if arm else 0.0, 21196.0 if force and not arm else 0.0)
+
+    def set_hold(self) -> None:
+        """HOLD on ArduPilot Rover (mode 4), AUTO.LOITER on PX4: the autopilot stops by itself."""
+        if self.is_px4:
+            self._command(M.MAV_CMD_DO_SET_MODE, M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, 4, 3)
+        else:
+            self._command(M.MAV_CMD_DO_SET_MODE, M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, 4)
+
+    def change_speed(self, speed_m_s: float) -> None:
+        """MAV_CMD_DO_CHANGE_SPEED (ground speed) for the autopilot's guided driving."""
+        self._command(M.MAV_CMD_DO_CHANGE_SPEED, 1.0, float(speed_m_s), -1.0)
 
     def send_position_target(self, lat: float, lon: float) -> None:
         """One position setpoint (degrees); stream it at a few Hz."""
@@ -178,6 +232,13 @@ class CompanionLink:
         self.mav.send(M.MAVLink_set_position_target_local_ned_message(
             int(self.clock() * 1000) & 0xFFFFFFFF, self.target[0], self.target[1],
             M.MAV_FRAME_LOCAL_NED, MASK_VELOCITY_ONLY, 0, 0, 0, vn, ve, 0, 0, 0, 0, 0, 0))
+
+    def fds(self) -> list[int]:
+        """Descriptors readable when the autopilot sent something."""
+        try:
+            return self.transport.fds()
+        except OSError:
+            return []
 
     def close(self) -> None:
         self.transport.close()

@@ -99,7 +99,10 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
         if state is not None:
             state.tick(core, time.monotonic())
 
-    loop = RuntimeLoop(step, poll, rate_hz=1.0 / (substeps * PHYSICS_DT), clock=ScaledClock(speedup))
+    # "slip": when the machine cannot keep up, the simulated world waits
+    # for the loop instead of the core seeing skipped ticks.
+    loop = RuntimeLoop(step, poll, rate_hz=1.0 / (substeps * PHYSICS_DT), clock=ScaledClock(speedup),
+                       fds=ep.fds, late="slip")
     return RealtimeVehicle(sim, core, ep, loop, state)
 
 

@@ -90,7 +90,7 @@ def test_vehicle_run_drives_holds_on_unplug_and_stops_motors_on_sigterm(tmp_path
         assert gcs.command(mavutil.mavlink.MAV_CMD_DO_SET_MODE, 1, 10, timeout=2) == 0
         # The vehicle drives: the board applies non-zero setpoints and the vehicle moves.
         x0 = vp.sim.truth.x
-        assert vp.pump(lambda: vp.sim.truth.x > x0 + 1.0, 15, gcs)
+        assert vp.pump(lambda: vp.sim.truth.x > x0 + 1.0, 15, gcs), (gcs.texts, vp.dev.motor.applied, vp.text)
         assert vp.dev.motor.applied != Setpoint(0.0, 0.0)
 
         # Unplug the GPS: reported, vehicle put in HOLD and held still.

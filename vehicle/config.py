@@ -205,6 +205,13 @@ class CompanionPort(Strict):
     """An ArduPilot/PX4 autopilot that edgepilot steers over MAVLink."""
 
     autopilot: str = Field(min_length=1, description="pymavlink connection string, e.g. /dev/ttyAMA0,921600")
+    lookahead_m: float = Field(default=3.0, gt=0, le=100.0,
+                               description="distance along the core's path to the position setpoint [m]; keep it "
+                                           "above the autopilot's WP_RADIUS so the setpoint is never 'reached' "
+                                           "before the path's end")
+    setpoint_rate_hz: float = Field(default=5.0, gt=0, le=50.0, description="position setpoint stream rate [Hz]")
+    link_timeout_s: float = Field(default=2.0, gt=0, le=60.0,
+                                  description="no autopilot HEARTBEAT for this long = link lost [s]")
 
 
 class HardwareConfig(Strict):

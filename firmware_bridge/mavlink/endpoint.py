@@ -295,6 +295,17 @@ class MavlinkEndpoint:
         return True
 
     # ------------------------------------------------------------------ info
+    def fds(self) -> list[int]:
+        """Descriptors that are readable when a ground station sent something
+        (the runtime loop waits on them between control ticks)."""
+        out: list[int] = []
+        for t in self.transports:
+            try:
+                out.extend(t.fds())
+            except OSError:
+                continue
+        return [f for f in out if f >= 0]
+
     def stats(self) -> dict:
         """Counters for operators and tests: totals plus per-link numbers."""
         d = dict(self.counters)

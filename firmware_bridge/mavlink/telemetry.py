@@ -51,6 +51,12 @@ DATA_STREAMS = {
 #: Shortest interval we accept [s] (faster requests are clamped).
 MIN_INTERVAL_S = 0.01
 
+#: After their first sample, streams are set this far apart [s] (modulo
+#: their interval), so streams with the same or related intervals do not all
+#: fall due in the same runtime tick; each then keeps its own cadence
+#: (due + interval), staying apart.
+STREAM_PHASE_STEP_S = 0.011
+
 
 def ned_yaw(enu_yaw: float) -> float:
     """ENU yaw [rad, CCW from east] -> NED yaw [rad, CW from north] in [-pi, pi)."""
@@ -183,11 +189,16 @@ class TelemetryService(Service):
                     link.send(msg)
                 st["pending"].clear()
             nxt = st["next"]
-            for msg_id, iv in st["interval"].items():
+            for i, (msg_id, iv) in enumerate(st["interval"].items()):
                 due = nxt.get(msg_id)
                 if due is not None and wall < due:
                     continue
-                nxt[msg_id] = wall + iv if due is None or wall - due > iv else due + iv
+                if due is None:
+                    # The first sample goes at once (a new ground station sees
+                    # everything); the cadence after it is out of phase.
+                    nxt[msg_id] = wall + iv + (STREAM_PHASE_STEP_S * i) % iv
+                else:
+                    nxt[msg_id] = wall + iv if wall - due > iv else due + iv
                 if msg_id not in cache:
                     cache[msg_id] = self.builders[msg_id](now)
                 msg = cache[msg_id]

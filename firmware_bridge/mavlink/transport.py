@@ -128,6 +128,11 @@ class Transport:
     def service(self) -> list[Channel]:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def fds(self) -> list[int]:
+        """File descriptors that become readable when there is work for
+        :meth:`service` (for the runtime loop's ``select``)."""
+        return []
+
     def close(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
@@ -175,6 +180,9 @@ class TcpServer(Transport):
         self.clients = [c for c in self.clients if not c.closed or c.inbound]
         return list(self.clients)
 
+    def fds(self) -> list[int]:
+        return [self.listen.fileno()] + [c.sock.fileno() for c in self.clients if not c.closed]
+
     def close(self) -> None:
         for c in self.clients:
             c.close()
@@ -215,6 +223,9 @@ class TcpClient(Transport):
         self.chan.flush()
         self.chan.read()
         return [self.chan]
+
+    def fds(self) -> list[int]:
+        return [] if self.chan is None or self.chan.closed else [self.chan.sock.fileno()]
 
     def close(self) -> None:
         if self.chan is not None:
@@ -268,6 +279,9 @@ class UdpServer(Transport):
             peer.inbound.append(data)
         return list(self.peers.values())
 
+    def fds(self) -> list[int]:
+        return [self.sock.fileno()]
+
     def close(self) -> None:
         self.sock.close()
 
@@ -296,6 +310,9 @@ class UdpClient(Transport):
                 break
             self.chan.inbound.append(data)
         return [self.chan]
+
+    def fds(self) -> list[int]:
+        return [self.sock.fileno()]
 
     def close(self) -> None:
         self.sock.close()
@@ -328,6 +345,12 @@ class SerialTransport(Transport):
         if n:
             self.chan.inbound.append(self.port.read(n))
         return [self.chan]
+
+    def fds(self) -> list[int]:
+        try:
+            return [self.port.fileno()]
+        except Exception:   # pyserial URL handlers without a descriptor (loop://, socket://)
+            return []
 
     def close(self) -> None:
         self.port.close()

@@ -142,7 +142,22 @@ class DirectDrivers:
         """Motor link and GPS both alive: safe to follow the core's commands."""
         return self.motor_ok() and self.gps_ok()
 
+    def missing(self) -> list[str]:
+        """Required devices that are not alive, in an operator's words."""
+        return [n for n, good in (("motor link", self.motor_ok()), ("GPS", self.gps_ok())) if not good]
+
+    def origin_fix(self) -> tuple[float, float] | None:
+        """The first 3-D fix's position (the map origin when none was given)."""
+        fix = self.gps.last_fix
+        if fix is not None and fix.fix_type >= 3:
+            return fix.lat, fix.lon
+        return None
+
     # -- output -------------------------------------------------------------
+    def actuate(self, now: float, cmd: ActuatorCommand, core) -> None:
+        """The core's command to the wheels (the runtime's common call for any wiring)."""
+        self.command(cmd)
+
     def command(self, cmd: ActuatorCommand) -> None:
         if cmd.estop:
             if not self._estopped:

@@ -6,10 +6,16 @@ clock (``vehicle.runtime.loop.RuntimeLoop``), serves MAVLink to ground
 stations, logs, and on SIGTERM/SIGINT stops the motors first, then closes
 links and ports.
 
-Safety while a device is missing: if the motor link or the GPS is lost, the
-vehicle is put in HOLD and sent zero setpoints until both are back (the
-motor board's own watchdog stops it if the link itself is gone); it does not
-resume a mission by itself — an operator does.
+Wiring: ``direct`` drives a motor-controller board and reads the GPS (and
+lidar) itself (vehicle/runtime/drivers.py); ``companion`` steers an
+ArduPilot/PX4 autopilot over MAVLink (vehicle/runtime/companion.py).  The
+loop waits on both kinds of device and on the MAVLink sockets between ticks.
+
+Safety while a device is missing: if the motor link or the GPS is lost
+(companion: the autopilot link or its position), the vehicle is put in HOLD
+and sent zero setpoints (companion: nothing) until they are back (the motor
+board's own watchdog, or the autopilot, stops it if the link itself is
+gone); it does not resume a mission by itself — an operator does.
 
 Durable state: with a state folder (``--state-dir DIR`` or ``state_dir`` in
 the ``[hardware]`` table) mission, fence, home and parameters are restored
@@ -107,17 +113,19 @@ class Onboard:
     def __init__(self, cfg, config_path: str, origin: tuple[float, float] | None = None, map_path: str | None = None,
                  mavlink: list[str] | None = None, tlog: str | None = None, params: str | None = None,
                  warm: bool = True, state_dir: str | None = None):
-        from vehicle.runtime.drivers import DirectDrivers
-
         self.cfg = cfg
         hw = cfg.hardware
         self.events: list[str] = []
         self.report = StartupReport(config_path, cfg.name, cfg.kind, hw.wiring, cfg.control.rate_hz,
                                     mavlink=list(mavlink or hw.mavlink), map=map_path)
-        if hw.wiring != "direct":
-            raise ValueError("[hardware] wiring = \"companion\" is not supported by this build yet; "
-                             "use wiring = \"direct\"")
-        self.drivers = DirectDrivers(cfg, on_event=self._driver_event)
+        if hw.wiring == "companion":
+            from vehicle.runtime.companion import CompanionDrivers
+
+            self.drivers = CompanionDrivers(cfg, on_event=self._driver_event)
+        else:
+            from vehicle.runtime.drivers import DirectDrivers
+
+            self.drivers = DirectDrivers(cfg, on_event=self._driver_event)
         self.prior_map = None
         if map_path:
             from vehicle.maps import load_map_server
@@ -156,6 +164,9 @@ class Onboard:
         self._held = False
         self._ok_prev = None
         self.ticks = 0
+        self.kernels_ready = not warm
+        self._settled = False
+        self._next_overrun_log = 0.0
 
     def _driver_event(self, text: str) -> None:
         self.events.append(text)
@@ -169,6 +180,7 @@ class Onboard:
 
     def _warm_done(self, rep) -> None:
         self.report.kernel_warm_s = rep.seconds
+        self.kernels_ready = True     # the control thread settles the heap at its next tick
         msg = (f"kernels ready: {rep.kernels} kernels, {rep.cache_hits} loaded from cache, {rep.compiled} compiled, "
                f"{rep.seconds:.2f} s")
         for name, err in rep.failed.items():
@@ -201,6 +213,7 @@ class Onboard:
             restored = self.state.restore(self.core)
             print(f"state dir {self.state.folder}: restored {', '.join(restored) or 'nothing saved yet'}",
                   flush=True)
+        self._gate_arming(self.core)
         key = None
         if self.cfg.mavlink.signing_key_file:
             key = load_key(Path(self.cfg.mavlink.signing_key_file).expanduser())
@@ -212,27 +225,50 @@ class Onboard:
             self.state.attach(self.endpoint)
         self.report.origin = f"{lat:.7f}, {lon:.7f}" + (" (first GPS fix)" if self.origin is None else "")
 
+    def _gate_arming(self, core) -> None:
+        """Refuse to arm while the JIT kernels are still loading in the
+        background: the first plan would wait for them inside a control tick
+        and stall the loop (the loop watchdog would rightly trip).  The
+        runtime's own pre-arm check, as ArduPilot refuses to arm during
+        initialisation; a forced arm skips it, like the core's checks."""
+        from vehicle.types import CommandResult
+
+        core_arm = core.arm
+
+        def arm(now: float, force: bool = False):
+            if not force and not self.kernels_ready:
+                reason = "PreArm: still loading the planning kernels; try again in a moment"
+                self._driver_event(reason)
+                return CommandResult(False, reason, 1)     # MAV_RESULT_TEMPORARILY_REJECTED
+            return core_arm(now, force)
+
+        core.arm = arm
+
     # -- the loop's callbacks ---------------------------------------------
     def step(self, t: float, dt: float) -> None:
         from vehicle.types import ActuatorCommand, Mode
 
         d = self.drivers
+        if self.kernels_ready and not self._settled:
+            self._settle()
         d.poll(t)
         if self.core is None:
             # No origin yet: wait for the first 3-D fix, motors held at zero.
-            fix = d.gps.last_fix
-            if fix is not None and fix.fix_type >= 3:
-                self._build_core(fix.lat, fix.lon)
+            fix = d.origin_fix()
+            if fix is not None:
+                self._build_core(*fix)
             else:
                 d.frame(t)
-                d.command(ActuatorCommand.stop())
+                d.actuate(t, ActuatorCommand.stop(), None)
                 return
+        # Judge the links on what was just read, before the core's work: a
+        # slow tick must not make a live device look lost.
+        missing = d.missing()
+        ok = not missing
         frame = d.frame(t)
         cmd = self.core.step(t, frame)
-        ok = d.required_ok()
         if not ok:
             if not self._held and self.first_tick_at is not None:
-                missing = [n for n, good in (("motor link", d.motor_ok()), ("GPS", d.gps_ok())) if not good]
                 self._driver_event(f"holding: {' and '.join(missing)} lost")
                 if self.core.mode not in (Mode.HOLD, Mode.MANUAL):
                     self.core.set_mode(t, Mode.HOLD)
@@ -241,7 +277,7 @@ class Onboard:
         elif self._held:
             self._driver_event("all required devices back; vehicle stays in HOLD until an operator resumes")
             self._held = False
-        d.command(cmd)
+        d.actuate(t, cmd, self.core)
         if self.endpoint is not None:
             self.endpoint.last_command = cmd
         self.ticks += 1
@@ -256,6 +292,50 @@ class Onboard:
             self.endpoint.poll(t)
         if self.state is not None and self.core is not None:
             self.state.tick(self.core, time.monotonic())
+
+    def fds(self) -> list[int]:
+        """What the loop waits on between ticks: device ports and MAVLink sockets."""
+        out = list(self.drivers.fds())
+        if self.endpoint is not None:
+            out += self.endpoint.fds()
+        return out
+
+    def _settle(self) -> None:
+        """Once start-up is over (kernels loaded): collect, then freeze the
+        heap, so later garbage collections only scan objects made while
+        running instead of pausing the control loop for the whole start-up
+        heap (numpy, numba, pymavlink...).  Timing statistics start after."""
+        import gc
+
+        self._settled = True
+        gc.collect()
+        gc.freeze()
+        if self.loop is not None:
+            self.loop.measure_from_next_tick()
+
+    def _overrun(self, t: float, late_s: float, missed: int) -> None:
+        # The core's loop watchdog sees the gap itself (the late tick runs at
+        # the measured time); this is the log line, at most one a second.
+        now = time.monotonic()
+        if now >= self._next_overrun_log:
+            self._next_overrun_log = now + 1.0
+            log.warning("control loop overrun: tick %.1f ms late, %d tick(s) skipped", late_s * 1e3, missed)
+
+    def loop_summary(self) -> str:
+        """One line of loop timing for the operator (and the benchmark)."""
+        lp = self.loop
+        if lp is None:
+            return "loop: not started"
+        st = lp.stats
+        tm = st.timing(lp.dt)
+        head = (f"loop: {st.ticks} ticks, {st.missed} missed, {st.overruns} overruns, {st.io_wakeups} I/O wake-ups; "
+                f"timed {tm['ticks']} ticks{'' if self.kernels_ready else ' (kernels still loading)'}")
+        if not tm["ticks"]:
+            return head
+        j, late, w = tm["jitter_ms"], tm["late_ms"], tm["work_ms"]
+        return (head + f"; period jitter p50 {j['p50']:.2f} p99 {j['p99']:.2f} max {j['max']:.2f} ms"
+                f", lateness p50 {late['p50']:.2f} p99 {late['p99']:.2f} max {late['max']:.2f} ms"
+                f", work p50 {w['p50']:.2f} p99 {w['p99']:.2f} max {w['max']:.2f} ms")
 
     def _print_report(self) -> None:
         # The file first: whoever waits for the ready line may read it at once.
@@ -272,7 +352,8 @@ class Onboard:
     def run(self, should_stop, duration: float | None = None) -> None:
         from vehicle.runtime.loop import RuntimeLoop, ScaledClock
 
-        self.loop = RuntimeLoop(self.step, self.poll, rate_hz=self.cfg.control.rate_hz, clock=ScaledClock(1.0))
+        self.loop = RuntimeLoop(self.step, self.poll, rate_hz=self.cfg.control.rate_hz, clock=ScaledClock(1.0),
+                                fds=self.fds, late="skip", on_overrun=self._overrun)
         try:
             self.loop.run(until=duration, should_stop=should_stop)
         finally:
@@ -327,4 +408,5 @@ def run_vehicle_cli(args) -> int:
     c = ob.drivers.counters()
     print("edgepilot vehicle: stopped, motors commanded to zero; "
           + ", ".join(f"{k} {v}" for k, v in c.items()), flush=True)
+    print(f"edgepilot vehicle: {ob.loop_summary()}", flush=True)
     return EXIT_OK
