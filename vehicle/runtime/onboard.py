@@ -99,7 +99,9 @@ class StartupReport:
             state = "found" if d["connected"] else "MISSING"
             extra = f" ({d['detail']})" if d["detail"] and not d["connected"] else ""
             out.append(f"driver          {d['name']:18s} {d['port']:30s} {state}{extra}")
-        out.append(f"kernel cache    {self.kernel_cache} ({self.kernels} kernel files; loading in the background)")
+        how = ("loading in the background" if self.kernel_cache == "hit"
+               else "compiled before the control loop starts")
+        out.append(f"kernel cache    {self.kernel_cache} ({self.kernels} kernel files; {how})")
         out.append(f"mavlink         {', '.join(self.mavlink)}")
         out.append(f"origin          {self.origin}" + (f", map {self.map}" if self.map else ""))
         if self.time_to_first_tick_s is not None:
@@ -136,9 +138,10 @@ class Onboard:
         self.origin = origin
         self.warm = warm
         if warm:
-            # The cache is checked on disk (cheap) before the first tick; the
-            # kernels themselves load on a background thread, so the control
-            # loop starts at once and the first plan pays no JIT time.
+            # The cache is checked on disk (cheap) before the first tick.  A
+            # warm cache loads on a background thread, so the control loop
+            # starts at once and the first plan pays no JIT time; a cold one
+            # is compiled in open(), before the loop (see there).
             from vehicle.runtime.kernels import disk_cache_status
 
             status, files, cached = disk_cache_status()
@@ -188,10 +191,19 @@ class Onboard:
         print(msg, flush=True)
 
     def open(self) -> None:
-        if self.warm:
+        if self.warm and self.report.kernel_cache == "hit":
             from vehicle.runtime.kernels import warm_in_background
 
             warm_in_background(self._warm_done)
+        elif self.warm:
+            # Compiling holds the interpreter lock for tens of seconds on a
+            # board: on a background thread it would starve the control loop
+            # (devices would look lost).  Pay it here, before the first tick.
+            from vehicle.runtime.kernels import warm_all
+
+            print(f"kernel cache {self.report.kernel_cache}: compiling kernels before the control loop starts "
+                  f"(run `edgepilot warm` once after installing to skip this)", flush=True)
+            self._warm_done(warm_all())
         st = self.drivers.open()
         self.report.drivers = [asdict(s) for s in st]
         if self.origin is not None:
