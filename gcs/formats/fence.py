@@ -36,7 +36,7 @@ from pathlib import Path
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from gcs.errors import FileFormatError
-from gcs.formats.mission import MissionItem
+from gcs.formats.mission import MissionItem, load_plan_json
 
 M = mavlink
 RETURN_POINT = M.MAV_CMD_NAV_FENCE_RETURN_POINT                    # 5000
@@ -295,12 +295,7 @@ def _latlon(v, path, where, what) -> tuple[float, float]:
 
 
 def parse_plan(text: str, path: str | Path = "<fence>") -> Fence:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise FileFormatError(path, e.lineno, f"not valid JSON: {e.msg} (column {e.colno})") from None
-    if not isinstance(doc, dict) or doc.get("fileType") != "Plan":
-        raise FileFormatError(path, "fileType", 'not a QGroundControl plan: expected "fileType": "Plan"')
+    doc = load_plan_json(text, path)
     gf = doc.get("geoFence")
     if not isinstance(gf, dict):
         raise FileFormatError(path, "geoFence", 'missing the "geoFence" object (the plan has no fence)')

@@ -230,16 +230,23 @@ def _item_lines(text: str) -> list[int]:
             return out
 
 
-def parse_plan(text: str, path: str | Path = "<mission>") -> Mission:
-    """Parse a QGroundControl ``.plan`` (fileType "Plan", mission.items of
-    SimpleItem, mission.plannedHomePosition [lat, lon, alt]).  ``null``
-    params are NaN, as QGroundControl means them."""
+def load_plan_json(text: str, path: str | Path) -> dict:
+    """The top-level object of a QGroundControl ``.plan`` (fileType "Plan"),
+    or FileFormatError naming the line of a JSON error."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise FileFormatError(path, e.lineno, f"not valid JSON: {e.msg} (column {e.colno})") from None
     if not isinstance(doc, dict) or doc.get("fileType") != "Plan":
         raise FileFormatError(path, "fileType", 'not a QGroundControl plan: expected "fileType": "Plan"')
+    return doc
+
+
+def parse_plan(text: str, path: str | Path = "<mission>") -> Mission:
+    """Parse a QGroundControl ``.plan`` (fileType "Plan", mission.items of
+    SimpleItem, mission.plannedHomePosition [lat, lon, alt]).  ``null``
+    params are NaN, as QGroundControl means them."""
+    doc = load_plan_json(text, path)
     mission = doc.get("mission")
     if not isinstance(mission, dict):
         raise FileFormatError(path, "mission", 'missing the "mission" object')
