@@ -168,6 +168,7 @@ class Onboard:
         self._ok_prev = None
         self.ticks = 0
         self.kernels_ready = not warm
+        self._warm_pending = False
         self._settled = False
         self._next_overrun_log = 0.0
 
@@ -191,10 +192,9 @@ class Onboard:
         print(msg, flush=True)
 
     def open(self) -> None:
-        if self.warm and self.report.kernel_cache == "hit":
-            from vehicle.runtime.kernels import warm_in_background
-
-            warm_in_background(self._warm_done)
+        self._warm_pending = self.warm and self.report.kernel_cache == "hit"
+        if self._warm_pending:
+            pass  # loaded in the background after the first control tick (see step)
         elif self.warm:
             # Compiling holds the interpreter lock for tens of seconds on a
             # board: on a background thread it would starve the control loop
@@ -297,6 +297,13 @@ class Onboard:
             self.first_tick_at = since_process_start()
             self.report.time_to_first_tick_s = self.first_tick_at
             self._print_report()
+        if self._warm_pending:
+            # Loading cached kernels takes the interpreter lock for about a
+            # second; started earlier it only delays the first tick.
+            from vehicle.runtime.kernels import warm_in_background
+
+            self._warm_pending = False
+            warm_in_background(self._warm_done)
 
     def poll(self, t: float) -> None:
         self.drivers.poll(t)
