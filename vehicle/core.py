@@ -19,7 +19,6 @@ from vehicle.control.pure_pursuit import PurePursuit
 from vehicle.estimation import GpsCompassFilter
 from vehicle.geo import LocalFrame
 from vehicle.maps import GridMap
-from vehicle.maritime.autonomy import MaritimeAutonomy
 from vehicle.mission import MissionExecutor, NavTarget, validate_mission
 from vehicle.params import ParamStore
 from vehicle.costmap import InflatedCostmap, InflationParams
@@ -185,7 +184,12 @@ class VehicleCore:
         self.mapper = self.perception.mapper
         self.follower = PurePursuit(config) if config.kind == "ugv" else LosGuidance(config)
         # USV: contacts, COLREGs helm between LOS guidance and control, station keeping.
-        self.maritime = MaritimeAutonomy(config, self.frame, self.planning) if config.kind == "usv" else None
+        self.maritime = None
+        if config.kind == "usv":
+            # Imported here: a ground vehicle never pays for the COLREGs helm.
+            from vehicle.maritime.autonomy import MaritimeAutonomy
+
+            self.maritime = MaritimeAutonomy(config, self.frame, self.planning)
         self._hold_xy: tuple[float, float] | None = None
         self.mode = Mode.HOLD
         self.armed = False
