@@ -14,6 +14,7 @@ Supported forms (as pymavlink's ``mavlink_connection``):
 """
 from __future__ import annotations
 
+import abc
 import errno
 import socket
 import time
@@ -23,7 +24,7 @@ import time
 MAX_TX_BACKLOG = 1 << 20
 
 
-class Channel:
+class Channel(abc.ABC):
     """One remote peer.  ``inbound`` collects received byte chunks until the
     endpoint parses them; :meth:`write` sends (or queues) one frame."""
 
@@ -50,8 +51,9 @@ class Channel:
         self.inbound.clear()
         return data
 
-    def write(self, data: bytes) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` for the peer (never blocks)."""
 
     def close(self) -> None:
         self.closed = True
@@ -119,22 +121,24 @@ class _TcpChannel(Channel):
         super().close()
 
 
-class Transport:
+class Transport(abc.ABC):
     """Base: ``service()`` does all pending I/O and returns the live channels."""
 
     def __init__(self, spec: str):
         self.spec = spec
 
-    def service(self) -> list[Channel]:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def service(self) -> list[Channel]:
+        """Do all pending I/O; return the live channels."""
 
     def fds(self) -> list[int]:
         """File descriptors that become readable when there is work for
         :meth:`service` (for the runtime loop's ``select``)."""
         return []
 
-    def close(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Close every socket or port of this transport."""
 
 
 def _host_port(rest: str, spec: str) -> tuple[str, int]:

@@ -28,6 +28,7 @@ itself after an OPERATOR failsafe.
 """
 from __future__ import annotations
 
+import abc
 import enum
 import math
 from dataclasses import dataclass, field
@@ -90,7 +91,7 @@ class SafetyInputs:
     cruise_speed: float = 1.0
 
 
-class Trigger:
+class Trigger(abc.ABC):
     """One failsafe condition.  ``check`` returns a reason (operator's
     words) while the condition holds, else None.  ``active`` says whether
     this failsafe is currently tripped (some checks use a different
@@ -109,8 +110,9 @@ class Trigger:
     def action(self) -> Action:
         return Action(int(self.params.get(self.action_param))) if self.action_param else Action.STOP
 
+    @abc.abstractmethod
     def check(self, s: SafetyInputs, active: bool) -> str | None:
-        raise NotImplementedError
+        """The reason while the condition holds, else None."""
 
     def operator_cleared(self, s: SafetyInputs, st: "ActiveFailsafe") -> bool:
         """For OPERATOR recovery: has an operator dealt with it?"""
