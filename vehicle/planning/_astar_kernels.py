@@ -280,21 +280,7 @@ def astar_padded(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin):
                         rule, r, c + 1, gr, gc, hscale)
     if not found:
         return np.empty((0, 2), np.int64), np.inf, nexp
-    cost = g[t]
-    m = 1
-    k = t
-    while k != s:
-        k = parent[k]
-        m += 1
-    path = np.empty((m, 2), np.int64)
-    k = t
-    for i in range(m - 1, -1, -1):
-        rr = k // W
-        path[i, 0] = rr - 1
-        path[i, 1] = k - rr * W - 1
-        if i > 0:
-            k = parent[k]
-    return path, cost, nexp
+    return _trace_parent(parent, s, t, W), g[t], nexp
 
 
 @njit(cache=True)
@@ -337,3 +323,22 @@ def path_cost_kernel(weights, path, rule):
         else:
             total += w1
     return total
+
+
+@njit(cache=True)
+def _trace_parent(parent, s, t, Wp):
+    """Cells (N, 2) [row, col] (unpadded) from s to t along ``parent``."""
+    m = 1
+    k = t
+    while k != s:
+        k = parent[k]
+        m += 1
+    path = np.empty((m, 2), np.int64)
+    k = t
+    for i in range(m - 1, -1, -1):
+        rr = k // Wp
+        path[i, 0] = rr - 1
+        path[i, 1] = k - rr * Wp - 1
+        if i > 0:
+            k = parent[k]
+    return path

@@ -28,7 +28,7 @@ import math
 import numpy as np
 from numba import njit
 
-from vehicle.planning._astar_kernels import row_of
+from vehicle.planning._astar_kernels import _trace_parent, row_of
 from vehicle.planning._jps_kernels import _lshr, _popcount
 
 SQRT2 = math.sqrt(2.0)
@@ -606,22 +606,3 @@ def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax, 
     if not found:
         return np.empty((0, 2), np.int64), np.inf, nexp, True
     return _trace_parent(parent, s, t, Wp), gt, nexp, True
-
-
-@njit(cache=True)
-def _trace_parent(parent, s, t, Wp):
-    """Cells (N, 2) [row, col] (unpadded) from s to t along ``parent``."""
-    m = 1
-    k = t
-    while k != s:
-        k = parent[k]
-        m += 1
-    path = np.empty((m, 2), np.int64)
-    k = t
-    for i in range(m - 1, -1, -1):
-        rr = k // Wp
-        path[i, 0] = rr - 1
-        path[i, 1] = k - rr * Wp - 1
-        if i > 0:
-            k = parent[k]
-    return path
