@@ -243,18 +243,9 @@ class Onboard:
         and stall the loop (the loop watchdog would rightly trip).  The
         runtime's own pre-arm check, as ArduPilot refuses to arm during
         initialisation; a forced arm skips it, like the core's checks."""
-        from vehicle.types import CommandResult
-
-        core_arm = core.arm
-
-        def arm(now: float, force: bool = False):
-            if not force and not self.kernels_ready:
-                reason = "PreArm: still loading the planning kernels; try again in a moment"
-                self._driver_event(reason)
-                return CommandResult(False, reason, 1)     # MAV_RESULT_TEMPORARILY_REJECTED
-            return core_arm(now, force)
-
-        core.arm = arm
+        core.safety.extra_prearm_checks.append(
+            lambda: None if self.kernels_ready else
+            "PreArm: still loading the planning kernels; try again in a moment")
 
     # -- the loop's callbacks ---------------------------------------------
     def step(self, t: float, dt: float) -> None:

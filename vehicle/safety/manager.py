@@ -28,6 +28,9 @@ class SafetyManager:
         self.failsafes = FailsafeManager(default_triggers(cfg, params), params, emit)
         self.watchdog = LoopWatchdog(params.get("FS_LOOP_MAX"))
         self.perception_t: float | None = None
+        #: Checks the process around the core adds (e.g. kernels still
+        #: loading): callables returning a "PreArm: ..." reason or None.
+        self.extra_prearm_checks: list = []
 
     # ------------------------------------------------------------ inputs
     def gcs_heartbeat(self, now: float) -> None:
@@ -95,7 +98,8 @@ class SafetyManager:
         if self.params.get("ARMING_CHECK") < 1:
             return []
         s = self.observe(now, None, core)
-        return prearm_failures(s, core, self)
+        extra = [r for r in (check() for check in self.extra_prearm_checks) if r]
+        return extra + prearm_failures(s, core, self)
 
     def estop(self, now: float, core, source: str = "command") -> None:
         s = self.observe(now, None, core)
