@@ -24,7 +24,7 @@ def warm_kernels() -> None:
             for method in ("buckets", "heap"):
                 _search(graded, (0, 0), (3, 3), diag, rule, method=method)
         path_cost(w, np.array([[0, 0], [1, 1]]), rule)
-    # ... and the uniform-weight ones (with their bitset builders)
+    # ... and the uniform-weight ones (with their grid and bitset builders)
     for method, rule in (("dial", "target"), ("jps", "geometric"), ("unit-buckets", "geometric")):
         _search(w, (0, 0), (3, 3), True, rule, method=method)
     p = astar(w, (0, 0), (3, 3))

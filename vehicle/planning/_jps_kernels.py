@@ -256,7 +256,7 @@ def _relax(state, g, parent, heap, n, shift, cur, rc, cc, gcur, rj, cj, Wp, tr, 
 @njit(cache=True)
 def jps_search(R, C, nwr, nwc, h, w, sr, sc, gr, gc):
     """JPS in unit costs (straight 1, diagonal sqrt 2) on the bitsets of
-    ``uniform_bits`` / ``cols_from_rows``.
+    ``bits_from_grid`` / ``cols_from_rows``.
     Coordinates are unpadded (row, col).  Returns (path (N, 2) int64 of
     every cell, cost, jump points expanded); an empty path and inf cost
     when the goal is unreachable."""

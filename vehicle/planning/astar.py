@@ -27,8 +27,8 @@ from typing import NamedTuple
 import numpy as np
 
 from vehicle.planning._astar_kernels import astar_padded, pad_check_range, path_cost_kernel
-from vehicle.planning._bucket_kernels import (bucket_geometric, bucket_weighted, dial_target,
-                                              grid_from_bits, uniform_bits)
+from vehicle.planning._bucket_kernels import (bits_from_grid, bucket_geometric, bucket_weighted,
+                                              dial_target, uniform_grid)
 from vehicle.planning._jps_kernels import cols_from_rows, jps_search
 
 SQRT2 = math.sqrt(2.0)
@@ -126,9 +126,12 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None,
     h, w = weights.shape
     diag = bool(allow_diagonal)
     if diag and method in (None, "dial", "jps", "unit-buckets"):
-        # uniform_bits gives up at the first second value or bad value
-        ok, rbits, nwr, grid, w0, n_free, n_corners = uniform_bits(weights)
+        # uniform_grid gives up at the first second value or bad value; it
+        # reads the weights' float32 bits (a view, no copy when C-contiguous)
+        wbits = np.ascontiguousarray(weights).reshape(-1).view(np.uint32)
+        ok, grid, w0_bits, n_free, n_corners = uniform_grid(wbits, h, w)
         if ok:
+            w0 = float(np.uint32(w0_bits).view(np.float32))
             if method is None:
                 if rule == 1:
                     method = "dial"
@@ -139,6 +142,7 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None,
             if (method == "dial") != (rule == 1):
                 raise ValueError(f"method {method!r} does not serve move_cost {move_cost!r}")
             if method == "jps":
+                rbits, nwr = bits_from_grid(grid, h, w)
                 cbits, nwc = cols_from_rows(rbits, nwr, h, w)
                 path, ucost, nexp = jps_search(rbits, cbits, nwr, nwc, h, w, sr, sc, gr, gc)
             else:
@@ -151,7 +155,7 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None,
                     if ok:
                         break
                     cap *= 4
-                    grid = grid_from_bits(rbits, nwr, h, w)
+                    grid = uniform_grid(wbits, h, w)[1]
             return _stats(path, ucost * w0, nexp, method)
     if method in ("dial", "jps", "unit-buckets"):
         raise ValueError(f"method {method!r} needs allow_diagonal and uniform finite weights")
