@@ -333,12 +333,6 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
         ss = grid[uc + wp] & 3
         sw = grid[uc - one] & 3
         se = grid[uc + one] & 3
-        rm = abs(dr0 - 1)
-        r0 = abs(dr0)
-        rp = abs(dr0 + 1)
-        cm = abs(dc0 - 1)
-        c0 = abs(dc0)
-        cp = abs(dc0 + 1)
         # direction k's bits: OPEN | k << 2 (k as in DR/DC).  A cell whose f lands
         # in the current bucket is held in nxt (when free) and expanded next
         # without a push and pop: LIFO order would pop it next anyway, and its
@@ -348,7 +342,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
             if sn == UNSEEN or g1 < g[nb] - eps:
                 g[nb] = g1
                 grid[nb] = 1
-                bi = max(np.int64((g1 + _octile(rm, c0)) * DELTA_INV), cb)
+                bi = max(np.int64((g1 + _octile(abs(dr0 - 1), abs(dc0))) * DELTA_INV), cb)
                 if bi == cb and nxt < 0:
                     nxt = np.int64(nb)
                 else:
@@ -359,7 +353,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
             if ss == UNSEEN or g1 < g[nb] - eps:
                 g[nb] = g1
                 grid[nb] = 5
-                bi = max(np.int64((g1 + _octile(rp, c0)) * DELTA_INV), cb)
+                bi = max(np.int64((g1 + _octile(abs(dr0 + 1), abs(dc0))) * DELTA_INV), cb)
                 if bi == cb and nxt < 0:
                     nxt = np.int64(nb)
                 else:
@@ -370,7 +364,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
             if sw == UNSEEN or g1 < g[nb] - eps:
                 g[nb] = g1
                 grid[nb] = 9
-                bi = max(np.int64((g1 + _octile(r0, cm)) * DELTA_INV), cb)
+                bi = max(np.int64((g1 + _octile(abs(dr0), abs(dc0 - 1))) * DELTA_INV), cb)
                 if bi == cb and nxt < 0:
                     nxt = np.int64(nb)
                 else:
@@ -381,7 +375,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
             if se == UNSEEN or g1 < g[nb] - eps:
                 g[nb] = g1
                 grid[nb] = 13
-                bi = max(np.int64((g1 + _octile(r0, cp)) * DELTA_INV), cb)
+                bi = max(np.int64((g1 + _octile(abs(dr0), abs(dc0 + 1))) * DELTA_INV), cb)
                 if bi == cb and nxt < 0:
                     nxt = np.int64(nb)
                 else:
@@ -394,7 +388,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
             if sd != BLOCKED and (sd == UNSEEN or g2 < g[nb] - eps):
                 g[nb] = g2
                 grid[nb] = 17
-                bi = max(np.int64((g2 + _octile(rm, cm)) * DELTA_INV), cb)
+                bi = max(np.int64((g2 + _octile(abs(dr0 - 1), abs(dc0 - 1))) * DELTA_INV), cb)
                 if bi == cb and nxt < 0:
                     nxt = np.int64(nb)
                 else:
@@ -406,7 +400,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
             if sd != BLOCKED and (sd == UNSEEN or g2 < g[nb] - eps):
                 g[nb] = g2
                 grid[nb] = 21
-                bi = max(np.int64((g2 + _octile(rm, cp)) * DELTA_INV), cb)
+                bi = max(np.int64((g2 + _octile(abs(dr0 - 1), abs(dc0 + 1))) * DELTA_INV), cb)
                 if bi == cb and nxt < 0:
                     nxt = np.int64(nb)
                 else:
@@ -418,7 +412,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
             if sd != BLOCKED and (sd == UNSEEN or g2 < g[nb] - eps):
                 g[nb] = g2
                 grid[nb] = 25
-                bi = max(np.int64((g2 + _octile(rp, cm)) * DELTA_INV), cb)
+                bi = max(np.int64((g2 + _octile(abs(dr0 + 1), abs(dc0 - 1))) * DELTA_INV), cb)
                 if bi == cb and nxt < 0:
                     nxt = np.int64(nb)
                 else:
@@ -430,7 +424,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
             if sd != BLOCKED and (sd == UNSEEN or g2 < g[nb] - eps):
                 g[nb] = g2
                 grid[nb] = 29
-                bi = max(np.int64((g2 + _octile(rp, cp)) * DELTA_INV), cb)
+                bi = max(np.int64((g2 + _octile(abs(dr0 + 1), abs(dc0 + 1))) * DELTA_INV), cb)
                 if bi == cb and nxt < 0:
                     nxt = np.int64(nb)
                 else:
