@@ -100,6 +100,9 @@ METHODS = ("dial", "jps", "unit-buckets", "buckets", "heap")
 # used when obstacle corners are at most this fraction of the free cells
 # (rooms-like maps ~0.5%, 1% random clutter ~4%, 25% clutter ~60%).
 JPS_MAX_CORNERS = 0.01
+# Grids taller than 256 rows count corners on every 3rd pair of rows (odd, so
+# as not to alias with power-of-two room or tile layouts).
+CORNER_STRIDE = 3
 # Beyond this weight ratio the buckets get coarse relative to the smallest
 # step (reopening grows), so the binary heap takes over.
 BUCKET_MAX_RATIO = 256.0
@@ -129,7 +132,10 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None,
         # uniform_grid gives up at the first second value or bad value; it
         # reads the weights' float32 bits (a view, no copy when C-contiguous)
         wbits = np.ascontiguousarray(weights).reshape(-1).view(np.uint32)
-        ok, grid, w0_bits, n_free, n_corners = uniform_grid(wbits, h, w)
+        # obstacle corners choose jps or unit-buckets: not needed for the
+        # target rule, sampled on every CORNER_STRIDE-th row pair of big grids
+        stride = 0 if rule == 1 or method is not None else (1 if h <= 256 else CORNER_STRIDE)
+        ok, grid, w0_bits, n_free, n_corners = uniform_grid(wbits, h, w, stride)
         if ok:
             w0 = float(np.uint32(w0_bits).view(np.float32))
             if method is None:
@@ -155,7 +161,7 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None,
                     if ok:
                         break
                     cap *= 4
-                    grid = uniform_grid(wbits, h, w)[1]
+                    grid = uniform_grid(wbits, h, w, 0)[1]
             return _stats(path, ucost * w0, nexp, method)
     if method in ("dial", "jps", "unit-buckets"):
         raise ValueError(f"method {method!r} needs allow_diagonal and uniform finite weights")
