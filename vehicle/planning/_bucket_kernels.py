@@ -239,7 +239,7 @@ def dial_target(grid, h, w, sr, sc, gr, gc, cap):
     return _trace(grid, off, s, t, Wp), np.float64(g[t]), nexp, True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", fastmath={"contract"})
 def _octile(dr, dc):
     """Octile distance of a cell offset (dr, dc) >= 0, in unit costs."""
     return max(dr, dc) + (SQRT2 - 1.0) * min(dr, dc)
@@ -256,18 +256,30 @@ def _bucket_push(stk, sz, cell, bi, maxsz):
     return max(maxsz, m + 1)
 
 
-@njit(cache=True)
+# contract: FMA in the octile and bucket arithmetic (~1%); it changes only
+# the last bit of f, far below the 1/16 bucket width and the 1e-12 tolerance
+@njit(cache=True, fastmath={"contract"})
 def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
     """Optimal A* under the geometric rule (no corner cutting) with unit
     costs on the padded state grid (modified), bucket queue with
     reopening.  Returns (path, unit cost, expansions, ok) as dial_target.
 
-    Speed (each measured on the 1024^2 25%-clutter map, see
-    benchmarks/planning.py): array indices are unsigned (numba then emits
-    no negative-index wraparound code: -11%); a neighbour that lands in the
+    Speed (each step measured on the 1024^2 25%-clutter map of
+    benchmarks/planning.py, where A* must expand the ~353k cells with
+    f < C*): array indices are unsigned (numba then emits no
+    negative-index wraparound code: -11%); a neighbour that lands in the
     current bucket is expanded next without a push/pop (-8%); the cell
-    below the top of the current bucket, the likely next pop, has its
-    three grid rows and g rows prefetched (-6%)."""
+    below the top of the current bucket, the likely next pop, has its grid
+    and g rows prefetched (-6%); neighbour octile offsets are computed only
+    on a push (fewer live registers: -2%).  Tried and dropped (slower):
+    g packed as exact (straight, diagonal) step counts in a uint32, alone
+    or with the state bits; branch-free relaxation; a neighbour bit mask
+    walked with cttz; labelling a diagonal neighbour through an already
+    labelled corner cell (halves the stale pops, costs more than it saves);
+    tagging closed cells with their bucket to skip their g load; holding
+    the lowest-bucket neighbour instead of a current-bucket one; diagonal
+    moves first; one 4-byte load per grid row (store-forwarding stalls);
+    a transposed bucket array; bucket widths 1/1, 1/2, 1/4, 1/8."""
     Wp = w + 2
     inv_w = 1.0 / Wp
     off = _offsets(Wp)
