@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from test_planning_astar import check_valid, dijkstra
+from vehicle.planning._bucket_kernels import bits_from_grid, uniform_grid
 from vehicle.planning.astar import _search, astar, path_cost, search_stats
 
 GEOMETRIC = ("jps", "unit-buckets", "buckets", "heap")
@@ -201,3 +202,80 @@ def test_forced_method_must_fit_the_query():
         _search(w, (0, 0), (3, 3), False, "geometric", method="unit-buckets")
     with pytest.raises(ValueError, match="method must be one of"):
         _search(w, (0, 0), (3, 3), True, "geometric", method="bfs")
+
+
+def _padded_blocked(weights):
+    """Blocked mask of ``weights`` with a blocked one-cell border (numpy reference)."""
+    return np.pad(~np.isfinite(weights), 1, constant_values=True)
+
+
+def _odd_corner_windows(blocked):
+    """2 x 2 windows of a boolean grid holding an odd number of True cells."""
+    b = blocked.astype(np.int64)
+    return int(((b[:-1, :-1] + b[:-1, 1:] + b[1:, :-1] + b[1:, 1:]) % 2).sum())
+
+
+@settings(max_examples=120, deadline=None)
+@given(clutter(max_side=140))
+def test_uniform_grid_and_bitset_match_numpy(case):
+    weights, _, _ = case
+    h, w = weights.shape
+    wbits = np.ascontiguousarray(weights).reshape(-1).view(np.uint32)
+    ok, grid, w0_bits, n_free, n_corners = uniform_grid(wbits, h, w, 1)
+    assert ok
+    blocked = _padded_blocked(weights)
+    assert np.array_equal(grid.reshape(h + 2, w + 2), np.where(blocked, 3, 0).astype(np.uint8))
+    assert np.uint32(w0_bits).view(np.float32) == weights[np.isfinite(weights)][0]
+    assert n_free == int(np.isfinite(weights).sum())
+    assert n_corners == _odd_corner_windows(blocked)
+    assert uniform_grid(wbits, h, w, 0)[4] == 0          # stride 0: not counted
+    R, nwr = bits_from_grid(grid, h, w)
+    bits = np.unpackbits(R.view(np.uint8), bitorder="little").reshape(h + 2, nwr * 64)
+    assert np.array_equal(bits[:, :w + 2].astype(bool), blocked)
+    assert bits[:, w + 2:].all()                          # past the east edge: blocked
+
+
+@pytest.mark.parametrize("bad", [np.nan, -np.inf, 0.5, 0.0, -0.0, 2.0])
+def test_uniform_grid_gives_up_on_a_second_or_bad_value(bad):
+    w = np.ones((7, 9), np.float32)
+    w[1, 1] = np.inf
+    w[5, 6] = bad
+    ok = uniform_grid(w.reshape(-1).view(np.uint32), 7, 9, 1)[0]
+    assert not ok
+    lead = np.full((3, 3), bad, np.float32)     # the value first: fine only if it is >= 1
+    assert uniform_grid(lead.reshape(-1).view(np.uint32), 3, 3, 1)[0] == (bad >= 1.0)
+
+
+def test_sampled_corner_count_is_close_and_keeps_the_dispatch():
+    rng = np.random.default_rng(11)
+    w = np.ones((600, 500), np.float32)
+    w[rng.random(w.shape) < 0.25] = np.inf
+    exact = _odd_corner_windows(_padded_blocked(w))
+    wbits = w.reshape(-1).view(np.uint32)
+    est = uniform_grid(wbits, 600, 500, 3)[4]
+    assert abs(est - exact) < 0.03 * exact
+    w[0, 0] = w[599, 499] = 1.0
+    assert search_stats(w, (0, 0), (599, 499)).method == "unit-buckets"
+    rooms = np.ones((600, 500), np.float32)
+    rooms[::50, :] = np.inf
+    rooms[:, ::50] = np.inf
+    rooms[25::50, :] = 1.0                       # a corridor through every room row
+    rooms[:, 25::50] = 1.0
+    assert search_stats(rooms, (1, 1), (598, 498)).method == "jps"
+
+
+def test_unit_buckets_long_search_matches_the_heap():
+    # a grid big enough for deep bucket stacks, held cells and prefetches
+    # across rows; the binary heap is the independent reference
+    rng = np.random.default_rng(5)
+    w = np.ones((300, 260), np.float32)
+    w[rng.random(w.shape) < 0.3] = np.inf
+    free = np.argwhere(np.isfinite(w))
+    for _ in range(4):
+        s, g = (tuple(int(v) for v in free[rng.integers(len(free))]) for _ in range(2))
+        ours = _search(w, s, g, True, "geometric", method="unit-buckets")
+        ref = _search(w, s, g, True, "geometric", method="heap")
+        assert ours.cost == pytest.approx(ref.cost, rel=1e-12, abs=1e-12)
+        if ours.path is not None:
+            check_valid(w, ours.path, s, g, True, "geometric")
+            assert path_cost(w, ours.path, "geometric") == pytest.approx(ref.cost, rel=1e-12)
