@@ -308,28 +308,59 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     Y0 = _quantise(fy0)
     nb = ranges.shape[0]
     returns = 0
-    # Pass 1: end points, and occupied cells first so that free never
-    # overrides occupied within a scan.
+    # Pass 1a: end points of all beams as if inside the grid, without
+    # branches so that the loop vectorises; bit 0 of hit: a return, bit 1:
+    # the end point lies inside the grid.
+    mrf = float(max_range)
+    w_in = w_fp - 1.0
+    h_in = h_fp - 1.0
     for i in range(nb):
         r = ranges[i]
-        returned = (r > 0.0) and (r < max_range)      # False for NaN too
-        if returned:
-            rr = float(r)
-        elif clear_no_return:
-            rr = float(max_range)
-        else:
-            hit[i] = 2                                 # beam ignored
-            continue
+        returned = (r > 0.0) & (r < max_range)        # False for NaN too
+        rr = float(r) if returned else mrf
         ca = cos_b[i] * cos_yaw - sin_b[i] * sin_yaw
         sa = sin_b[i] * cos_yaw + cos_b[i] * sin_yaw
-        fx1, fy1, clipped = _beam_end_fp(fx0, fy0, ca, sa, rr, scale, w_fp, h_fp)
-        X1 = _quantise(fx1)
-        Y1 = _quantise(fy1)
-        end_x[i] = X1
-        end_y[i] = Y1
+        # the arithmetic of _beam_end_fp, so the end points are the same
+        fx1 = fx0 + ca * rr * scale
+        fy1 = fy0 + sa * rr * scale
+        inside = (fx1 >= 0.0) & (fx1 <= w_in) & (fy1 >= 0.0) & (fy1 <= h_in)
+        end_x[i] = _quantise(fx1)
+        end_y[i] = _quantise(fy1)
+        hit[i] = np.uint8(returned) | (np.uint8(inside) << np.uint8(1))
+    # Pass 1b: clip the beams that leave the grid, mark occupied cells
+    # first (so that free never overrides occupied within a scan), and the
+    # box of the cells touched: the sensor cell and the end cells.
+    c0 = X0 >> FP_SHIFT
+    r0 = Y0 >> FP_SHIFT
+    b_r0 = r0
+    b_r1 = r0
+    b_c0 = c0
+    b_c1 = c0
+    for i in range(nb):
+        fl = hit[i]
+        returned = (fl & 1) != 0
+        if not returned and not clear_no_return:
+            hit[i] = 2                                 # beam ignored
+            continue
+        clipped = False
+        if (fl & 2) == 0:
+            rr = float(ranges[i]) if returned else mrf
+            ca = cos_b[i] * cos_yaw - sin_b[i] * sin_yaw
+            sa = sin_b[i] * cos_yaw + cos_b[i] * sin_yaw
+            fx1, fy1, clipped = _beam_end_fp(fx0, fy0, ca, sa, rr, scale, w_fp, h_fp)
+            end_x[i] = _quantise(fx1)
+            end_y[i] = _quantise(fy1)
+        X1 = end_x[i]
+        Y1 = end_y[i]
+        ce = X1 >> FP_SHIFT
+        re = Y1 >> FP_SHIFT
+        b_r0 = re if re < b_r0 else b_r0
+        b_r1 = re if re > b_r1 else b_r1
+        b_c0 = ce if ce < b_c0 else b_c0
+        b_c1 = ce if ce > b_c1 else b_c1
         if returned and not clipped:
             hit[i] = 1
-            idx = (Y1 >> FP_SHIFT) * w + (X1 >> FP_SHIFT)
+            idx = re * w + ce
             v = g[idx]
             returns += 1
             if (v >> STAMP_SHIFT) != c:
@@ -338,21 +369,6 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                 g[idx] = C | lo
         else:
             hit[i] = 0
-    # every cell touched lies in the box of the sensor cell and the end cells
-    c0 = X0 >> FP_SHIFT
-    r0 = Y0 >> FP_SHIFT
-    b_r0 = r0
-    b_r1 = r0
-    b_c0 = c0
-    b_c1 = c0
-    for i in range(nb):
-        if hit[i] != 2:
-            rr_ = end_y[i] >> FP_SHIFT
-            cc_ = end_x[i] >> FP_SHIFT
-            b_r0 = rr_ if rr_ < b_r0 else b_r0
-            b_r1 = rr_ if rr_ > b_r1 else b_r1
-            b_c0 = cc_ if cc_ < b_c0 else b_c0
-            b_c1 = cc_ if cc_ > b_c1 else b_c1
     box[0] = min(box[0], b_r0)
     box[1] = max(box[1], b_r1)
     box[2] = min(box[2], b_c0)
