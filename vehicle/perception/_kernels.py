@@ -263,7 +263,7 @@ _FAN_KEEP = 7              # a fan's near field stays >= _FAN_KEEP / 8 of its fi
 
 @njit(cache=True)
 def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, ranges,
-                          max_range, clear_no_return, scale, lq, free_lut, end_x, end_y, hit, kcap, box):
+                          max_range, clear_no_return, scale, lq, free_lut, scratch, hit, kcap, box):
     """Integrate one scan in place; returns the number of beams that ended on
     a return inside the grid.
 
@@ -272,10 +272,12 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     the grid).  (fx0, fy0): sensor position in the grid
     frame, fixed-point units (float64).  cos_b/sin_b float64 (N,): beam
     directions in the sensor frame, rotated here by (cos_yaw, sin_yaw).
-    ranges float32 (N,) metres.  lq int32 (4,): l_free, l_occ, l_min + LO_BIAS,
+    ranges float32 (N,) metres; max_range metres (float64, compared in
+    float32).  lq int32 (4,): l_free, l_occ, l_min + LO_BIAS,
     l_max + LO_BIAS in fixed point.  free_lut uint16 (MAX_STAMP + 1, 2**15):
-    the free update of a packed cell in scan ``cur`` (``free_update_table``).  end_x/end_y int64 (N,), hit uint8 (N,)
-    scratch.  ``kcap``: the largest near field (cells along the major axis)
+    the free update of a packed cell in scan ``cur`` (``free_update_table``).
+    ``scratch`` int64, at least ``scan_scratch_size(N, H, W)`` long, and
+    ``hit`` uint8 (N,): work space (no allocation per scan).  ``kcap``: the largest near field (cells along the major axis)
     shared by a fan of beams; 0 walks every beam on its own.  ``box`` int64
     (4,): row min, row max, col min, col max of the cells stamped since the
     stamps were last cleared, grown here to cover this scan.
@@ -308,15 +310,21 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     Y0 = _quantise(fy0)
     nb = ranges.shape[0]
     returns = 0
+    m_j = max(h, w) + 2
+    end_x = scratch[:nb]
+    end_y = scratch[nb:2 * nb]
+    lo_j = scratch[2 * nb:2 * nb + m_j]
+    hi_j = scratch[2 * nb + m_j:2 * nb + 2 * m_j]
     # Pass 1a: end points of all beams as if inside the grid, without
     # branches so that the loop vectorises; bit 0 of hit: a return, bit 1:
     # the end point lies inside the grid.
-    mrf = float(max_range)
+    mr32 = np.float32(max_range)          # ranges are float32: compare in float32
+    mrf = float(mr32)
     w_in = w_fp - 1.0
     h_in = h_fp - 1.0
     for i in range(nb):
         r = ranges[i]
-        returned = (r > 0.0) & (r < max_range)        # False for NaN too
+        returned = (r > 0.0) & (r < mr32)             # False for NaN too
         rr = float(r) if returned else mrf
         ca = cos_b[i] * cos_yaw - sin_b[i] * sin_yaw
         sa = sin_b[i] * cos_yaw + cos_b[i] * sin_yaw
@@ -379,8 +387,6 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     gu = g.view(np.uint16)
     l_free = lq[0]
     l_min = lq[2]
-    lo_j = np.empty(max(h, w) + 2, np.int64)
-    hi_j = np.empty(max(h, w) + 2, np.int64)
     i = 0
     while i < nb:
         if hit[i] == 2:
@@ -507,6 +513,11 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             _free_run_f(gu, p_idx, p_n, p_f, siy, dsi, p_ay, p_dse, lut)
         i = j
     return returns
+
+
+def scan_scratch_size(n_beams, rows, cols):
+    """Length of the int64 work space ``integrate_scan_kernel`` needs."""
+    return 2 * n_beams + 2 * (max(rows, cols) + 2)
 
 
 def free_update_table(l_free, l_min):
