@@ -219,28 +219,39 @@ def _free_row(g, start, n, C, l_free, l_min):
 @njit(cache=True, inline="always")
 def _major_entries(e, ax, ay, tie, K, xmajor, out):
     """out[k] = minor-axis steps a traversal takes before its k-th major
-    step, k = 0..K (its walk from state e, as ``trace_cells_kernel``)."""
+    step, k = 0..K (its walk from state e, as ``trace_cells_kernel``).
+
+    Along the major axis a step moves the error term by the smaller of
+    ax, ay, so between two major steps there is at most one minor step
+    (x-major: after an x step e < tie + ax, and a y step takes it below
+    tie - ay + ax <= tie); the loop is branch-free after the first major
+    step (sign masks, no mispredicted branches)."""
     out[0] = 0
+    if K < 1:
+        return
     j = 0
-    k = 0
     if xmajor:
-        while k < K:
-            if e < tie:
-                e += ax
-                k += 1
-                out[k] = j
-            else:
-                e -= ay
-                j += 1
+        while e >= tie:                 # y steps before the first x step
+            e -= ay
+            j += 1
+        out[1] = j
+        e += ax
+        for k in range(2, K + 1):
+            m = ~((e - tie) >> 63)      # -1: a y step comes first
+            j -= m
+            e += ax - (ay & m)
+            out[k] = j
     else:
-        while k < K:
-            if e >= tie:
-                e -= ay
-                k += 1
-                out[k] = j
-            else:
-                e += ax
-                j += 1
+        while e < tie:                  # x steps before the first y step
+            e += ax
+            j += 1
+        out[1] = j
+        e -= ay
+        for k in range(2, K + 1):
+            m = (e - tie) >> 63         # -1: an x step comes first
+            j -= m
+            e += (ax & m) - ay
+            out[k] = j
 
 
 @njit(cache=True, inline="always")
