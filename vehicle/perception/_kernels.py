@@ -267,6 +267,27 @@ def _minor_before(e0, ax, ay, tie, k, xmajor):
     return j if j > 0 else 0
 
 
+@njit(cache=True, inline="always")
+def _minor_before_near(e0, ax, ay, tie, k, xmajor, guess):
+    """``_minor_before`` without a division, from a guess (the answer of
+    the beam before in a fan, which differs by at most one): the answer is
+    the smallest j >= 0 with j * D >= T, found by one branch-free step from
+    the guess and loops that make it exact whatever the guess."""
+    if xmajor:
+        D = ay
+        T = e0 + (k - 1) * ax - tie + 1
+    else:
+        D = ax
+        T = tie - e0 + (k - 1) * ay
+    j = guess
+    j += np.int64(j * D < T) - np.int64((j > 0) & ((j - 1) * D >= T))
+    while j * D < T:
+        j += 1
+    while j > 0 and (j - 1) * D >= T:
+        j -= 1
+    return j
+
+
 _FAN_LIMIT = 1 << 31       # |end - start| below this (fixed point) keeps the fan arithmetic in int64
 _FAN_MIN = 8               # shortest near field worth sharing, cells
 _FAN_KEEP = 7              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
@@ -498,11 +519,15 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
         dsi = six - siy
         p_idx = p_n = p_f = p_ay = p_dse = 0
         pending = False
+        mj = -1
         for b_i in range(i, j):
             idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[b_i], end_y[b_i], w)
             if hit[b_i] == 0:
                 n += 1
-            mj = _minor_before(e, ax, ay, tie, K, xmaj)
+            if mj < 0:
+                mj = _minor_before(e, ax, ay, tie, K, xmaj)
+            else:
+                mj = _minor_before_near(e, ax, ay, tie, K, xmaj, mj)
             if xmaj:
                 idx += K * six + mj * siy
                 e += K * ax - mj * ay
