@@ -457,8 +457,12 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                 nbb = abs(dxb) if xmaj else abs(dyb)
                 cross = abs(na * pb - pa * nbb)
                 lim = ext_b
-                if cross > 0:
-                    kc = (pb * nbb) // cross + 1        # (K - 1) * cross <= pb * nbb
+                # the slope bound (K - 1) * cross <= pb * nbb can only lower
+                # K when it fails for the K so far; a float test with a
+                # margin rounding cannot cross leaves the exact (64-bit)
+                # division to the beams that may fail it
+                if cross > 0 and float(K - 1) * float(cross) > 0.999 * float(pb * nbb):
+                    kc = (pb * nbb) // cross + 1
                     lim = kc if kc < lim else lim
                 if j == i + 1:
                     # the first pair sets the fan's near field
