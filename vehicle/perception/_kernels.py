@@ -13,10 +13,15 @@ on a boundary belongs to the upper cell, as ``floor`` says), which fixes the
 order of ties and guarantees the walk ends in the cell of the end point.
 
 The loop body is branch-free: a few integer operations, one load, one
-table look-up and one store per cell.  Beams that fan out from the sensor
-share their near field: it is filled once, row by row, and each beam walks
-on from its exact traversal state (see ``integrate_scan_kernel``), so the
-cells and the grid are the same as walking every beam.
+table look-up and one store per cell.  The x-or-y choice of each step is a
+sign mask, not a select: LLVM turns a select in an unrolled loop into a
+branch, and on the short walks of an indoor scan that branch mispredicts.
+Beams that fan out from the sensor share their near field: it is filled
+once, row by row, and each beam walks on from its exact traversal state
+(see ``integrate_scan_kernel``), so the cells and the grid are the same as
+walking every beam.  The walks beyond a near field go two at a time (two
+independent dependency chains the core overlaps).  The end points of all
+beams are computed first in a branch-free loop that vectorises.
 
 Update rule (per scan)
 ----------------------
