@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 #: Packages searched for ``warm_kernels`` (each top-level subpackage of these).
 VEHICLE_ROOTS = ("vehicle",)
@@ -104,26 +106,63 @@ def warm_cli(args) -> int:
     return 1 if rep.failed else 0
 
 
-def disk_cache_status(roots=VEHICLE_ROOTS) -> tuple[str, int, int]:
-    """Without importing anything: (status, kernel source files, files with a
-    fresh numba cache index).  A source file counts as cached when its
-    ``__pycache__`` holds an index (``STEM.*.nbi``) newer than the source —
-    what numba checks before loading instead of compiling."""
-    import edgepilot
+#: A numba kernel compiled with an on-disk cache: its decorator line
+#: (``@njit(..., cache=True)``, ``@numba.njit(...)``, ``@jit(...)``) and the
+#: name in the ``def`` that follows.  A mere mention of the keyword elsewhere
+#: (a docstring, this module) does not count.
+_CACHED_KERNEL = re.compile(r"^[ \t]*@(?:numba\.)?n?jit\([^)]*\bcache\s*=\s*True[^\n]*\n"
+                            r"(?:[ \t]*@[^\n]*\n)*[ \t]*def[ \t]+(\w+)", re.MULTILINE)
 
+
+def cached_kernels_in(text: str) -> list[tuple[str, int]]:
+    """(function name, decorator line number) of each disk-cached numba
+    kernel defined at module level in the source ``text``; numba names the
+    kernel's cache index after exactly these (``STEM.NAME-LINE.pyXY.nbi``)."""
+    return [(m.group(1), text.count("\n", 0, m.start()) + 1)
+            for m in _CACHED_KERNEL.finditer(text) if not text[m.start()].isspace()]
+
+
+def disk_cache_status(roots=VEHICLE_ROOTS, base=None) -> tuple[str, int, int]:
+    """Without importing anything: (status, kernel source files, files whose
+    kernels numba will load from its disk cache rather than compile).
+
+    Numba keys a kernel's cache index by module, function name and the line
+    of its first decorator (``STEM.NAME-LINE.pyXY.nbi`` in ``__pycache__``)
+    and loads instead of compiling when the index is at least as new as the
+    source.  A file counts as cached when some kernel has such a fresh index
+    and none has a stale one.  Indexes left behind by older versions of the
+    file (other line numbers) are ignored, as numba ignores them; so are
+    kernels without any index: helpers called only from other kernels are
+    compiled into their callers and never get one of their own.  ``roots``
+    are package directories under ``base`` (default: the repository)."""
+    if base is None:
+        import edgepilot
+
+        base = edgepilot.REPO_ROOT
+    tag = f"py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}"
     files = cached = 0
     for root in roots:
-        base = edgepilot.REPO_ROOT / root
-        for src in base.rglob("*.py"):
+        for src in (Path(base) / root).rglob("*.py"):
             try:
                 text = src.read_text(errors="replace")
+                src_mtime = src.stat().st_mtime
             except OSError:
                 continue
-            if "cache=True" not in text:
+            kernels = cached_kernels_in(text)
+            if not kernels:
                 continue
             files += 1
-            idx = list((src.parent / "__pycache__").glob(f"{src.stem}.*.nbi"))
-            if idx and min(p.stat().st_mtime for p in idx) >= src.stat().st_mtime:
+            fresh = stale = 0
+            for name, line in kernels:
+                try:
+                    t = (src.parent / "__pycache__" / f"{src.stem}.{name}-{line}.{tag}.nbi").stat().st_mtime
+                except OSError:
+                    continue
+                if t >= src_mtime:
+                    fresh += 1
+                else:
+                    stale += 1
+            if fresh and not stale:
                 cached += 1
     if files == 0:
         return "no kernels", 0, 0

@@ -85,7 +85,8 @@ class StartupReport:
     control_rate_hz: float
     drivers: list[dict] = field(default_factory=list)
     kernel_cache: str = ""
-    kernels: int = 0
+    kernel_files: int = 0
+    kernel_files_cached: int = 0
     kernel_warm_s: float = 0.0
     mavlink: list[str] = field(default_factory=list)
     origin: str = ""
@@ -101,7 +102,8 @@ class StartupReport:
             out.append(f"driver          {d['name']:18s} {d['port']:30s} {state}{extra}")
         how = ("loading in the background" if self.kernel_cache == "hit"
                else "compiled before the control loop starts")
-        out.append(f"kernel cache    {self.kernel_cache} ({self.kernels} kernel files; {how})")
+        out.append(f"kernel cache    {self.kernel_cache} ({self.kernel_files_cached} of {self.kernel_files} kernel files "
+                   f"cached on disk; {how})")
         out.append(f"mavlink         {', '.join(self.mavlink)}")
         out.append(f"origin          {self.origin}" + (f", map {self.map}" if self.map else ""))
         if self.time_to_first_tick_s is not None:
@@ -146,7 +148,8 @@ class Onboard:
 
             status, files, cached = disk_cache_status()
             self.report.kernel_cache = status
-            self.report.kernels = files
+            self.report.kernel_files = files
+            self.report.kernel_files_cached = cached
         else:
             self.report.kernel_cache = "not checked"
         self.tlog_path = tlog
