@@ -68,3 +68,15 @@ def test_status_follows_numba_cache(tmp_path):
     (pkg / "_k.py").write_text("\n\n" + KERNELS)
     os.utime(pkg / "_k.py", (time.time() - 30, time.time() - 30))
     assert disk_cache_status(("kpkg",), base=tmp_path) == ("miss", 1, 0)
+
+
+def test_warm_writes_bytecode_even_when_python_would_not(tmp_path, monkeypatch):
+    from vehicle.runtime.kernels import compile_bytecode
+
+    pkg = _make_pkg(tmp_path)
+    (pkg / "broken.py").write_text("def f(:\n")
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)     # PYTHONDONTWRITEBYTECODE=1
+    modules, failed = compile_bytecode(("kpkg",), base=tmp_path)
+    assert (modules, failed) == (4, 1)
+    written = sorted(p.name.split(".")[0] for p in (pkg / "__pycache__").glob("*.pyc"))
+    assert written == ["__init__", "_k", "plain"]
