@@ -206,12 +206,15 @@ def disk_cache_status(roots=VEHICLE_ROOTS, base=None) -> tuple[str, int, int]:
     return ("hit" if cached == files else ("miss" if cached == 0 else "partial")), files, cached
 
 
-def warm_in_background(on_done=None):
+def warm_in_background(on_done=None, before=None):
     """Load/compile every kernel on a daemon thread (the first plan then pays
-    no JIT time); ``on_done(WarmReport)`` runs on that thread."""
+    no JIT time); ``before()`` runs first on that thread and
+    ``on_done(WarmReport)`` last.  If ``before`` raises, nothing else runs."""
     import threading
 
     def work():
+        if before is not None:
+            before()
         rep = warm_all()
         if on_done:
             on_done(rep)
