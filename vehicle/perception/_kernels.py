@@ -180,7 +180,9 @@ def _free_run_pair(g, ia, na, fa, aya, dsea, ib, nb, fb, ayb, dseb, siy, dsi, lu
     """Two walks of one fan (the same step directions) interleaved: their
     dependency chains are independent, so the core overlaps them.  The
     free update is idempotent within a scan, so the order of the cells
-    does not change the grid."""
+    does not change the grid.  ``na``, ``nb`` >= 0 (the cells left after
+    the K-th major step; the caller's K and minor offset never exceed the
+    beam's own).  (A clamp here costs ~6% at sea: codegen.)"""
     nn = na if na < nb else nb
     for k in range(nn):
         ua = np.uint64(ia)
