@@ -123,3 +123,30 @@ def test_mission_start_from_a_given_item():
         if reached:
             break
     assert reached[0] == 3
+
+
+def test_deferred_bring_up_holds_still_and_refuses_to_arm_until_built():
+    """The onboard runtime starts its loop before planning and perception
+    exist (VehicleCore.bring_up runs on another thread): meanwhile the core
+    estimates and answers, but commands a stop and will not arm, not even
+    by force; once built it drives as usual."""
+    from vehicle.core import VehicleCore
+    from vehicle.types import GeoPoint
+
+    sim = Simulation(load_scenario("ugv_yard"))
+    lat, lon = sim.scenario.world.origin
+    core = VehicleCore(sim.cfg, GeoPoint(lat, lon), sim.world.prior_map(), defer_bring_up=True)
+    assert not core.ready and core.planning is None and core.perception is None and core.tracks == []
+    drive(sim, core, 0.5)                       # ticks run: the estimate converges
+    assert core.state.valid
+    r = core.arm(sim.t)
+    assert not r.ok and r.reason == "PreArm: still starting up (planning and perception)"
+    assert core.arm(sim.t, force=True).ok       # a forced arm skips the checks...
+    lat_t, lon_t = core.frame.to_geo(8.0, 20.0)
+    assert core.goto(sim.t, lat_t, lon_t).ok
+    drive(sim, core, 2.0)                       # ...but nothing moves before bring-up
+    assert (core.last_command.left, core.last_command.right) == (0.0, 0.0) and sim.truth.speed < 1e-6
+    core.bring_up()
+    assert core.ready and core.planning is not None and core.perception is not None
+    drive(sim, core, 30.0)
+    assert math.hypot(sim.truth.x - 8.0, sim.truth.y - 20.0) < 0.8

@@ -201,3 +201,65 @@ def test_many_scans_across_stamp_wraps_match_the_oracle():
                                   g.l_free, g.l_occ, g.l_min, g.l_max)
         assert h1 == h2
         np.testing.assert_array_equal(g.logodds, ref)
+
+
+def test_fast_and_checked_argument_paths_give_the_same_grid():
+    """integrate_scan checks the common call (Python floats, C-contiguous
+    float32) on a fast path; other argument types go through the full
+    conversion.  Both must give the same grid and returns."""
+    rng = np.random.default_rng(3)
+    n = 200
+    r64 = rng.uniform(0.2, 4.0, 2 * n)
+    r64[::7] = np.inf
+    fast = OccupancyGrid(10, 10, RES, (0, 0))
+    checked = OccupancyGrid(10, 10, RES, (0, 0))
+    calls = [
+        # (pose, ranges, angle_min, angle_increment, max_range) on the checked path
+        (np.array([5.0, 5.0, 0.3]), r64[:n], np.float64(-1.5), np.float64(0.015), np.float64(3.5)),
+        ((5, 5, 0), list(r64[:n].astype(np.float32)), -1.5, 0.015, 3),
+        ([5.0, 5.0, 0.7], r64.astype(np.float32)[::2], -1.5, 0.015, 3.5),     # strided
+        ((5.0, 5.0, 0.7), r64[:n].astype(">f4"), -1.5, 0.015, 3.5),           # byte-swapped
+    ]
+    for pose, ranges, a0, da, mr in calls:
+        h_checked = checked.integrate_scan(pose, ranges, a0, da, mr)
+        args = (tuple(float(v) for v in pose), np.ascontiguousarray(ranges, np.float32),
+                float(a0), float(da), float(mr))
+        h_fast = fast.integrate_scan(*args)
+        assert h_fast == h_checked > 0
+        np.testing.assert_array_equal(fast._cells, checked._cells)
+
+
+def test_fast_path_rejects_what_the_checked_path_rejects():
+    g = OccupancyGrid(10, 10, RES, (0, 0))
+    r = np.full(5, 2.0, np.float32)
+    for bad, field in ((dict(pose=(5.0, math.inf, 0.0)), "pose y"),
+                       (dict(pose=(5.0, 5.0, math.nan)), "pose yaw"),
+                       (dict(angle_min=math.nan), "angle_min"),
+                       (dict(angle_increment=math.inf), "angle_increment"),
+                       (dict(angle_increment=0.0), "angle_increment"),
+                       (dict(max_range=math.inf), "max_range"),
+                       (dict(max_range=-1.0), "max_range"),
+                       (dict(ranges=np.zeros(0, np.float32)), "ranges is empty")):
+        kw = dict(pose=(5.0, 5.0, 0.0), ranges=r, angle_min=0.0, angle_increment=0.1, max_range=10.0)
+        kw.update(bad)
+        with pytest.raises(ValueError, match=field):
+            g.integrate_scan(**kw)
+    assert g.scans_integrated == 0 and not (g.logodds != 0).any()
+
+
+def test_max_range_compares_in_float32():
+    """A range equal to max_range in float32 is no return (cleared, not a
+    hit), even when max_range is not a float32 value; one step below is a
+    return.  The oracle agrees."""
+    mr = 2.1                                            # not representable in float32
+    at = np.float32(mr)
+    below = np.nextafter(at, np.float32(0))
+    for r, hits in ((at, 0), (below, 1)):
+        g = OccupancyGrid(6, 6, RES, (0, 0))
+        ref = np.zeros(g.shape, np.float32)
+        ranges = np.array([r], np.float32)
+        assert g.integrate_scan((1.0, 3.0, 0.0), ranges, 0.0, 0.0, mr) == hits
+        assert integrate_scan_numpy(ref, (0, 0), RES, (1.0, 3.0, 0.0), ranges, 0.0, 0.0, mr,
+                                    g.l_free, g.l_occ, g.l_min, g.l_max) == hits
+        np.testing.assert_array_equal(g.logodds, ref)
+        assert (g.logodds > 0).sum() == hits

@@ -3,7 +3,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 from vehicle.perception import trace_cells
 from vehicle.perception._kernels import FP_SCALE
@@ -150,3 +150,67 @@ def test_shared_near_field_exact_on_the_benchmark_scans():
     for r in (indoor, sea):
         g = _both_ways((12.5123, 12.4987, 0.3), r, a0, da, 30.0, size=25.0)
         assert (g.logodds < 0).sum() > 20000
+
+
+# ---- the kernel's shortcuts equal the plain walk ----
+
+from vehicle.perception import _kernels as K_  # noqa: E402
+from vehicle.perception._kernels import FP_SHIFT, trace_cells_kernel  # noqa: E402
+
+# The helpers are compiled into the kernel that calls them (checked end to
+# end against the oracle above); here their arithmetic runs as Python (no
+# overflow in these ranges), which leaves no cache index of their own.
+_dda_setup = K_._dda_setup.py_func
+_major_entries = K_._major_entries.py_func
+_minor_before = K_._minor_before.py_func
+_minor_before_near = K_._minor_before_near.py_func
+
+# fixed-point end points: anywhere in a 600-cell square, or on cell corners
+fp_coord = st.one_of(st.integers(0, 600 * FP_SCALE - 1), st.integers(0, 600).map(lambda k: k * FP_SCALE))
+
+
+def _walk_entries(X0, Y0, X1, Y1, width):
+    """out[k] = minor steps before the k-th major step, read off the plain
+    traversal (``trace_cells_kernel``); plus whether x is the major axis."""
+    n = abs((X1 >> FP_SHIFT) - (X0 >> FP_SHIFT)) + abs((Y1 >> FP_SHIFT) - (Y0 >> FP_SHIFT)) + 1
+    out = np.empty(n, np.int64)
+    k = trace_cells_kernel(X0, Y0, X1, Y1, width, out)
+    steps = np.abs(np.diff(out[:k]))                 # 1: an x step, width: a y step
+    xmajor = abs(X1 - X0) >= abs(Y1 - Y0)
+    major = steps == 1 if xmajor else steps == width
+    minor_seen = np.cumsum(~major)                   # minor steps up to and including each step
+    entries = [0] + [int(minor_seen[s] - (0 if major[s] else 1)) for s in np.flatnonzero(major)]
+    return entries, xmajor
+
+
+@settings(max_examples=300, deadline=None)
+@given(fp_coord, fp_coord, fp_coord, fp_coord)
+def test_major_entries_match_the_walk(X0, Y0, X1, Y1):
+    """The branch-free near-field bounds (at most one minor step between two
+    major ones) are those of the plain traversal, ties included."""
+    width = 601
+    entries, xmajor = _walk_entries(X0, Y0, X1, Y1, width)
+    K = len(entries) - 1
+    _i, _n, e, tie, _sx, _sy, ax, ay = _dda_setup(X0, Y0, X1, Y1, width)
+    out = np.full(K + 2, -7, np.int64)
+    _major_entries(e, ax, ay, tie, K, xmajor, out)
+    assert out[:K + 1].tolist() == entries
+    for k in range(1, K + 1):
+        assert _minor_before(e, ax, ay, tie, k, xmajor) == entries[k]
+
+
+@settings(max_examples=300, deadline=None)
+@given(fp_coord, fp_coord, fp_coord, fp_coord, st.integers(0, 700), st.integers(0, 10**9))
+def test_minor_before_without_division_is_exact_from_any_guess(X0, Y0, X1, Y1, guess, pick):
+    """The fan walk's division-free minor offset equals the division for
+    any guess, near (the usual case) or far."""
+    width = 601
+    _i, n, e, tie, _sx, _sy, ax, ay = _dda_setup(X0, Y0, X1, Y1, width)
+    xmajor = abs(X1 - X0) >= abs(Y1 - Y0)
+    K = abs((X1 >> FP_SHIFT) - (X0 >> FP_SHIFT)) if xmajor else abs((Y1 >> FP_SHIFT) - (Y0 >> FP_SHIFT))
+    if K < 1:
+        assume(False)                                # no major step to ask about
+    k = 1 + pick % K
+    exact = _minor_before(e, ax, ay, tie, k, xmajor)
+    for g in (guess, exact, max(exact - 1, 0), exact + 1):
+        assert _minor_before_near(e, ax, ay, tie, k, xmajor, g) == exact

@@ -21,11 +21,6 @@ from vehicle.geo import LocalFrame
 from vehicle.maps import GridMap
 from vehicle.mission import MissionExecutor, NavTarget, validate_mission
 from vehicle.params import ParamStore
-from vehicle.costmap import InflatedCostmap, InflationParams
-from vehicle.perception.front import Perception
-from vehicle.planning import astar
-from vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
-from vehicle.planning.smoothing import densify, shortcut
 from vehicle.safety import SafetyManager
 from vehicle.types import (ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
                            MissionState, Mode, SensorFrame, Severity, VehicleState)
@@ -57,6 +52,11 @@ class PlanningGrid:
     falling back to the grid planner when it finds nothing."""
 
     def __init__(self, prior: GridMap, cfg: VehicleConfig):
+        # The planners, the costmap (OpenCV) and their numba kernels are
+        # imported here, not with the core: see VehicleCore.bring_up.
+        from vehicle.costmap import InflatedCostmap, InflationParams
+        from vehicle.planning.hybrid_astar import HybridParams
+
         res = cfg.planning.resolution
         factor = max(1, int(round(res / prior.resolution)))
         self.resolution = prior.resolution * factor
@@ -98,6 +98,8 @@ class PlanningGrid:
         pts = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
         if len(pts) < 2:
             return False
+        from vehicle.planning.smoothing import densify
+
         dense = densify(pts, 0.5 * self.resolution)
         h, w = self.weights.shape
         rows = np.floor((dense[:, 1] - self.costmap.origin_y) / self.resolution).astype(np.int64)
@@ -131,6 +133,10 @@ class PlanningGrid:
         """Map-frame points from (x0, y0) to (x1, y1); raises PlanningError.
         ``yaw0`` [rad] is the vehicle's heading, used by the kinematic
         planner when a turning radius is configured."""
+        from vehicle.planning import astar
+        from vehicle.planning.hybrid_astar import hybrid_astar
+        from vehicle.planning.smoothing import shortcut
+
         h, w = self.weights.shape
         gr, gc = self.cell(x1, y1)
         if not (0 <= gr < h and 0 <= gc < w):
@@ -167,7 +173,10 @@ class PlanningGrid:
 
 class VehicleCore:
     def __init__(self, config: VehicleConfig, origin: GeoPoint, prior_map: GridMap | None,
-                 params: ParamStore | None = None):
+                 params: ParamStore | None = None, defer_bring_up: bool = False):
+        """``defer_bring_up``: leave the heavy subsystems to a later
+        ``bring_up()`` call (the onboard runtime makes it off the control
+        thread once the loop runs); by default they are built here."""
         self.cfg = config
         self.frame = LocalFrame(origin.lat, origin.lon)
         self.params = params or ParamStore(config)
@@ -175,21 +184,16 @@ class VehicleCore:
         self.filter = GpsCompassFilter(self.frame, gps_noise_floor=max(s.gps.noise_m, 0.05),
                                        compass_noise=math.radians(max(s.compass.noise_deg, 0.5)),
                                        velocity_noise=max(s.gps.velocity_noise, 0.02))
-        self.planning = PlanningGrid(prior_map, config) if prior_map is not None else None
-        # Perception (vehicle/perception/front.py): lidar occupancy grid and
-        # tracks, camera detections, each at its own rate; obstacles the prior
-        # map lacks go into the planning costmap (add_obstacles), moving
-        # tracks into the give-way rule in _drive_to.
-        self.perception = Perception(config, prior_map)
-        self.mapper = self.perception.mapper
         self.follower = PurePursuit(config) if config.kind == "ugv" else LosGuidance(config)
-        # USV: contacts, COLREGs helm between LOS guidance and control, station keeping.
+        self._prior_map = prior_map
+        self.planning: PlanningGrid | None = None
+        self.perception = None
+        self.mapper = None
         self.maritime = None
-        if config.kind == "usv":
-            # Imported here: a ground vehicle never pays for the COLREGs helm.
-            from vehicle.maritime.autonomy import MaritimeAutonomy
-
-            self.maritime = MaritimeAutonomy(config, self.frame, self.planning)
+        #: False until bring_up() has built planning, perception and (USV) the
+        #: maritime autonomy; meanwhile the core estimates, talks and holds
+        #: still, and refuses to arm (see _not_ready_prearm).
+        self.ready = False
         self._hold_xy: tuple[float, float] | None = None
         self.mode = Mode.HOLD
         self.armed = False
@@ -213,6 +217,46 @@ class VehicleCore:
         self.wp_distance = 0.0
         self.last_command = ActuatorCommand.stop()
         self.now = 0.0
+        self.safety.extra_prearm_checks.append(
+            lambda: None if self.ready else "PreArm: still starting up (planning and perception)")
+        if not defer_bring_up:
+            self.bring_up()
+
+    def bring_up(self) -> None:
+        """Build the subsystems that cost start-up time: the planning costmap
+        from the prior map (a distance transform over the whole map) and the
+        planners, perception (occupancy grid, tracker, camera detector) and,
+        for a surface vessel, the maritime autonomy (contacts, COLREGs helm,
+        station keeping); with them come OpenCV and the numba kernels.
+
+        Until it has run the core estimates, keeps its links and modes,
+        commands a stop and fails the pre-arm check, so the onboard runtime
+        can start its control loop first and call this from another thread:
+        each part is published by a single attribute store once complete,
+        and ``ready`` last."""
+        if self.ready:
+            return
+        from vehicle.perception.front import Perception
+
+        prior = self._prior_map
+        planning = PlanningGrid(prior, self.cfg) if prior is not None else None
+        # Perception (vehicle/perception/front.py): lidar occupancy grid and
+        # tracks, camera detections, each at its own rate; obstacles the prior
+        # map lacks go into the planning costmap (add_obstacles), moving
+        # tracks into the give-way rule in _drive_to.
+        perception = Perception(self.cfg, prior)
+        # USV: contacts, COLREGs helm between LOS guidance and control, station keeping.
+        maritime = None
+        if self.cfg.kind == "usv":
+            # Imported here: a ground vehicle never pays for the COLREGs helm.
+            from vehicle.maritime.autonomy import MaritimeAutonomy
+
+            maritime = MaritimeAutonomy(self.cfg, self.frame, planning)
+        self.planning = planning
+        self.perception = perception
+        self.mapper = perception.mapper
+        self.maritime = maritime
+        self.ready = True
 
     # ------------------------------------------------------------ read-only
     @property
@@ -242,13 +286,13 @@ class VehicleCore:
         """Lidar tracks this tick: ``list[vehicle.perception.tracking.Track]``
         (id, t, x, y, vx, vy, cov, radius, confirmed, hits, misses), map
         frame ENU metres and m/s; tentative ones included (``confirmed``)."""
-        return self.perception.tracks
+        return self.perception.tracks if self.perception is not None else []
 
     @property
     def camera_detections(self):
         """The latest processed camera frame's detections
         (``vehicle.perception.detection.CameraDetection``, vehicle frame)."""
-        return self.perception.camera_detections
+        return self.perception.camera_detections if self.perception is not None else []
 
     @property
     def path(self) -> PolylinePath | None:
@@ -450,16 +494,19 @@ class VehicleCore:
         if self.maritime is not None:  # AIS and the lidar's vessel tracks into the contact table
             for text, data in self.maritime.sense(now, self._state, frame):
                 self._emit("contact", text, Severity.INFO, **data)
-        self.perception.set_stale_after(self.params.get("FS_SENS_TIMEOUT"))
-        seen = self.perception.process(now, frame, self._state)
-        if len(seen) and self.maritime is not None:
-            seen = seen[~self.maritime.vessel_points(now, seen)]  # hulls are contacts, not map
-        if len(seen):
-            self.add_obstacles(now, seen)
+        if self.perception is not None:
+            self.perception.set_stale_after(self.params.get("FS_SENS_TIMEOUT"))
+            seen = self.perception.process(now, frame, self._state)
+            if len(seen) and self.maritime is not None:
+                seen = seen[~self.maritime.vessel_points(now, seen)]  # hulls are contacts, not map
+            if len(seen):
+                self.add_obstacles(now, seen)
         if self.home is None and self._state.valid:
             self._set_home()
         self.safety.update(now, frame, self)
-        cmd = self._mode_command(now) if (self.armed and self._state.valid) else ActuatorCommand.stop()
+        # Not ready (bring_up pending) also covers a forced arm, which skips the pre-arm checks.
+        cmd = (self._mode_command(now) if (self.armed and self._state.valid and self.ready)
+               else ActuatorCommand.stop())
         cmd = self.safety.filter_command(cmd)
         self.last_command = cmd
         return cmd

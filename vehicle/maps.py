@@ -101,17 +101,77 @@ def load_map_server(yaml_path: str | Path) -> GridMap:
     occ_th = float(meta.get("occupied_thresh", 0.65))
     free_th = float(meta.get("free_thresh", 0.196))
     image_path = (yaml_path.parent / meta["image"]).resolve()
-    import cv2  # local: keep import cost off paths that never read images
+    p = _read_pgm(image_path, yaml_path, meta["image"])
+    if p is None:             # not a PGM: PNG, BMP... through OpenCV
+        import cv2  # local: the vehicle's start-up reads PGM maps without importing OpenCV
 
-    img = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
-    if img is None:
-        raise MapFileError(f"{yaml_path}: 'image' {meta['image']!r} could not be read as an image")
-    p = img.astype(np.float32) / 255.0
+        img = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
+        if img is None:
+            raise MapFileError(f"{yaml_path}: 'image' {meta['image']!r} could not be read as an image")
+        p = img.astype(np.float32) / 255.0
     occ_p = p if negate else 1.0 - p
     occupied = np.flipud(occ_p > occ_th)
     unknown = np.flipud((occ_p >= free_th) & (occ_p <= occ_th))
     return GridMap(np.ascontiguousarray(occupied), float(res), float(origin[0]), float(origin[1]),
                    np.ascontiguousarray(unknown))
+
+
+def _read_pgm(path: Path, yaml_path: Path, name: str) -> np.ndarray | None:
+    """A netpbm greymap (binary P5 or plain P2, 8 or 16 bit) as float32
+    lightness in [0, 1] (value / maxval), rows as in the file; None when the
+    file is not a PGM.  Raises MapFileError naming the file for a PGM that
+    is malformed or truncated."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise MapFileError(f"{yaml_path}: 'image' {name!r} could not be read: {e}") from None
+    if data[:2] not in (b"P5", b"P2"):
+        return None
+    binary = data[:2] == b"P5"
+    # header: magic, width, height, maxval, separated by whitespace and #-comments
+    fields: list[int] = []
+    i = 2
+    n = len(data)
+    while len(fields) < 3:
+        while i < n and data[i:i + 1].isspace():
+            i += 1
+        if i < n and data[i:i + 1] == b"#":
+            while i < n and data[i:i + 1] not in (b"\n", b"\r"):
+                i += 1
+            continue
+        j = i
+        while j < n and data[j:j + 1].isdigit():
+            j += 1
+        if j == i:
+            raise MapFileError(f"{yaml_path}: 'image' {name!r}: PGM header ends early or holds "
+                               f"{data[i:i + 8]!r} where a width, height and maxval number was expected")
+        fields.append(int(data[i:j]))
+        i = j
+    w, h, maxval = fields
+    if w <= 0 or h <= 0 or not 0 < maxval < 65536:
+        raise MapFileError(f"{yaml_path}: 'image' {name!r}: PGM width {w}, height {h}, maxval {maxval}; "
+                           f"expected positive sizes and maxval in 1..65535")
+    if binary:
+        i += 1                # exactly one whitespace byte before the raster
+        dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)
+        need = w * h * dtype.itemsize
+        if n - i < need:
+            raise MapFileError(f"{yaml_path}: 'image' {name!r}: PGM raster truncated: {n - i} bytes for "
+                               f"{w} x {h} pixels, expected {need}")
+        img = np.frombuffer(data, dtype, count=w * h, offset=i).reshape(h, w)
+    else:
+        try:
+            vals = np.array(data[i:].split(), dtype=np.int64)
+        except ValueError:
+            raise MapFileError(f"{yaml_path}: 'image' {name!r}: plain PGM raster holds a non-number") from None
+        if vals.size < w * h:
+            raise MapFileError(f"{yaml_path}: 'image' {name!r}: PGM raster truncated: {vals.size} values for "
+                               f"{w} x {h} pixels")
+        img = vals[:w * h].reshape(h, w)
+    if int(img.max(initial=0)) > maxval:
+        raise MapFileError(f"{yaml_path}: 'image' {name!r}: PGM pixel value above maxval {maxval}")
+    return img.astype(np.float32) / np.float32(maxval)
 
 
 def save_map_server(grid: GridMap, yaml_path: str | Path, probabilities: np.ndarray | None = None) -> Path:

@@ -32,10 +32,12 @@ from vehicle.maps import GridMap, load_map_server, save_map_server
 
 from ._kernels import (FP_SCALE, FP_SHIFT, LO_BIAS, LO_MASK, LOGODDS_ONE, MAX_STAMP,
                        clear_stamps_box_kernel, clear_stamps_kernel, decode_logodds_kernel,
-                       free_update_table, integrate_scan_kernel, prob_kernel, trace_cells_kernel)
+                       free_update_table, integrate_scan_kernel, prob_kernel, scan_scratch_size,
+                       trace_cells_kernel)
 
 _MAX_CELLS_PER_AXIS = 1 << 20       # keeps fixed-point products inside int64
 _EMPTY_BOX = (_MAX_CELLS_PER_AXIS, -1, _MAX_CELLS_PER_AXIS, -1)
+_F32 = np.dtype(np.float32)
 
 
 def _finite(name: str, v) -> float:
@@ -136,7 +138,7 @@ class OccupancyGrid:
         self._cur = 0
         self._beam_cache: dict = {}
         self._scratch_n = 0
-        self._end_x = self._end_y = self._hit = None
+        self._scratch = self._hit = None
         self.scans_integrated = 0
 
     # ---- geometry -------------------------------------------------------
@@ -235,6 +237,8 @@ class OccupancyGrid:
 
     # ---- scan integration -------------------------------------------------
     def _beam_table(self, angle_min: float, angle_increment: float, n: int):
+        """(cos, sin) of the beam angles in the sensor frame, float64 (n,),
+        cached per scan geometry."""
         key = (angle_min, angle_increment, n)
         tab = self._beam_cache.get(key)
         if tab is None:
@@ -253,15 +257,9 @@ class OccupancyGrid:
         # (the kernel limits each fan's near field to what is exact)
         return 0 if da == 0 else max(0, int(self.near_field_cap))
 
-    def integrate_scan(self, pose, ranges, angle_min: float, angle_increment: float,
-                       max_range: float, angle_max: float | None = None) -> int:
-        """Integrate one planar scan taken at ``pose`` = (x, y, yaw), the
-        sensor's pose in the map frame (metres, radians CCW from east).
-        Beam i points at ``angle_min + i * angle_increment`` in the sensor
-        frame; ``ranges`` are metres (float32; NaN/inf/<=0/>=max_range = no
-        return).  ``angle_max``, when given, must agree with the number of
-        ranges.  Returns the number of beams that ended on a return inside
-        the grid (each marks its end cell occupied)."""
+    def _checked_scan_args(self, pose, ranges, angle_min, angle_increment, max_range, angle_max):
+        """The slow path of ``integrate_scan``'s checks: every argument
+        converted or rejected with an error naming it."""
         px, py, yaw = _pose3(pose)
         r = _ranges_array(ranges)
         a0 = _finite("angle_min", angle_min)
@@ -277,33 +275,72 @@ class OccupancyGrid:
             if expected != r.size:
                 raise ValueError(f"ranges has {r.size} beams but angle_min..angle_max at angle_increment "
                                  f"gives {expected}")
+        return px, py, yaw, r, a0, da, mr
+
+    def integrate_scan(self, pose, ranges, angle_min: float, angle_increment: float,
+                       max_range: float, angle_max: float | None = None) -> int:
+        """Integrate one planar scan taken at ``pose`` = (x, y, yaw), the
+        sensor's pose in the map frame (metres, radians CCW from east).
+        Beam i points at ``angle_min + i * angle_increment`` in the sensor
+        frame; ``ranges`` are metres (float32; NaN/inf/<=0/>=max_range = no
+        return).  ``angle_max``, when given, must agree with the number of
+        ranges.  Returns the number of beams that ended on a return inside
+        the grid (each marks its end cell occupied)."""
+        # Fast path (the common call: Python floats, a C-contiguous float32
+        # array, no angle_max) checks the same things with fewer Python
+        # operations; anything else goes through _checked_scan_args.  x - x
+        # is 0.0 only for a finite x.
+        try:
+            px, py, yaw = pose
+        except (TypeError, ValueError):
+            px = None
+        a0 = angle_min
+        da = angle_increment
+        mr = max_range
+        r = ranges
+        if (type(px) is float and type(py) is float and type(yaw) is float and type(a0) is float
+                and type(da) is float and type(mr) is float and angle_max is None
+                and (px - px) + (py - py) + (yaw - yaw) + (a0 - a0) + (da - da) + (mr - mr) == 0.0
+                and mr > 0.0 and type(r) is np.ndarray and r.dtype is _F32 and r.strides == (4,)
+                and r.shape[0] > 0 and (da != 0.0 or r.shape[0] == 1)):
+            n = r.shape[0]
+        else:
+            px, py, yaw, r, a0, da, mr = self._checked_scan_args(pose, ranges, angle_min, angle_increment,
+                                                                 max_range, angle_max)
+            n = r.size
         if self.rolling:
             self._maybe_follow(px, py)
-        row, col = self.world_to_cell(px, py)
-        if not self.in_bounds(row, col):
+        res = self.resolution
+        rows, cols = self._cells.shape
+        row = math.floor((py - self.origin_y) / res)
+        col = math.floor((px - self.origin_x) / res)
+        if not (0 <= row < rows and 0 <= col < cols):
             raise ValueError(f"pose ({px:.3f}, {py:.3f}) is outside the map "
                              f"x [{self.origin_x}, {self.origin_x + self.width_m}], "
                              f"y [{self.origin_y}, {self.origin_y + self.height_m}]")
-        n = r.size
-        bc, bs = self._beam_table(a0, da, n)
+        tab = self._beam_cache.get((a0, da, n))
+        bc, bs = tab if tab is not None else self._beam_table(a0, da, n)
         if self._scratch_n < n:
-            self._end_x = np.empty(n, np.int64)
-            self._end_y = np.empty(n, np.int64)
+            self._scratch = np.empty(scan_scratch_size(n, rows, cols), np.int64)
             self._hit = np.empty(n, np.uint8)
             self._scratch_n = n
-        self._cur += 1
-        if self._cur > MAX_STAMP:
+        cur = self._cur + 1
+        if cur > MAX_STAMP:
             # only cells inside the box can carry a stamp
             clear_stamps_box_kernel(self._cells, self._box)
             self._box[:] = _EMPTY_BOX
-            self._cur = 1
-        fx0, fy0 = self._fixed_point(px, py)
+            cur = 1
+        self._cur = cur
+        scale = FP_SCALE / res
+        kcap = self.near_field_cap if da != 0.0 else 0
+        if type(kcap) is not int or kcap < 0:
+            kcap = self._near_field(da)
         returns = integrate_scan_kernel(
-            self._cells, self._cur, fx0, fy0, bc, bs, math.cos(yaw), math.sin(yaw), r,
-            np.float32(mr), self.clear_no_return, FP_SCALE / self.resolution,
-            self._lq, self._free_lut, self._end_x, self._end_y, self._hit, self._near_field(da), self._box)
+            self._cells, cur, (px - self.origin_x) * scale, (py - self.origin_y) * scale, bc, bs,
+            math.cos(yaw), math.sin(yaw), r, mr, self.clear_no_return, scale,
+            self._lq, self._free_lut, self._scratch, self._hit, kcap, self._box)
         self.scans_integrated += 1
-        return int(returns)
+        return returns
 
     def integrate_laserscan(self, pose, scan) -> int:
         """Integrate a ``vehicle.types.LaserScan`` taken at ``pose`` (the

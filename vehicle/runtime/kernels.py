@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 #: Packages searched for ``warm_kernels`` (each top-level subpackage of these).
 VEHICLE_ROOTS = ("vehicle",)
@@ -92,8 +94,45 @@ def warm_all(include_sim: bool = False) -> WarmReport:
     return rep
 
 
+#: The project's packages whose bytecode ``edgepilot warm`` writes ahead of time.
+BYTECODE_PACKAGES = ("edgepilot", "vehicle", "firmware_bridge", "gcs", "sim")
+
+
+def compile_bytecode(packages=BYTECODE_PACKAGES, base=None) -> tuple[int, int]:
+    """Write the ``.pyc`` of every module in ``packages`` (under ``base``,
+    default the repository): an interpreter run with
+    PYTHONDONTWRITEBYTECODE, or as a user who cannot write the install,
+    would otherwise compile every module from source at each start.
+    Returns (modules, failures); a read-only install is reported, not fatal."""
+    import compileall
+    import io
+    import contextlib
+
+    if base is None:
+        import edgepilot
+
+        base = edgepilot.REPO_ROOT
+    modules = failed = 0
+    for pkg in packages:
+        d = Path(base) / pkg
+        if not d.is_dir():
+            continue
+        n = sum(1 for p in d.rglob("*.py") if "__pycache__" not in p.parts)
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            ok = compileall.compile_dir(str(d), quiet=1, workers=1)
+        modules += n
+        if not ok:
+            failed += max(1, out.getvalue().count("***"))
+    return modules, failed
+
+
 def warm_cli(args) -> int:
-    """``edgepilot warm``: compile and cache every kernel; exit 1 if any failed."""
+    """``edgepilot warm``: write the bytecode, then compile and cache every
+    kernel; exit 1 if any kernel failed."""
+    t0 = time.perf_counter()
+    n_mod, n_bad = compile_bytecode()
+    print(f"bytecode: {n_mod} modules" + (f", {n_bad} could not be written" if n_bad else "")
+          + f" in {time.perf_counter() - t0:.2f} s")
     rep = warm_all(include_sim=getattr(args, "sim", False))
     for name in rep.warmed:
         print(f"  warmed  {name}")
@@ -104,38 +143,78 @@ def warm_cli(args) -> int:
     return 1 if rep.failed else 0
 
 
-def disk_cache_status(roots=VEHICLE_ROOTS) -> tuple[str, int, int]:
-    """Without importing anything: (status, kernel source files, files with a
-    fresh numba cache index).  A source file counts as cached when its
-    ``__pycache__`` holds an index (``STEM.*.nbi``) newer than the source —
-    what numba checks before loading instead of compiling."""
-    import edgepilot
+#: A numba kernel compiled with an on-disk cache: its decorator line
+#: (``@njit(..., cache=True)``, ``@numba.njit(...)``, ``@jit(...)``) and the
+#: name in the ``def`` that follows.  A mere mention of the keyword elsewhere
+#: (a docstring, this module) does not count.
+_CACHED_KERNEL = re.compile(r"^[ \t]*@(?:numba\.)?n?jit\([^)]*\bcache\s*=\s*True[^\n]*\n"
+                            r"(?:[ \t]*@[^\n]*\n)*[ \t]*def[ \t]+(\w+)", re.MULTILINE)
 
+
+def cached_kernels_in(text: str) -> list[tuple[str, int]]:
+    """(function name, decorator line number) of each disk-cached numba
+    kernel defined at module level in the source ``text``; numba names the
+    kernel's cache index after exactly these (``STEM.NAME-LINE.pyXY.nbi``)."""
+    return [(m.group(1), text.count("\n", 0, m.start()) + 1)
+            for m in _CACHED_KERNEL.finditer(text) if not text[m.start()].isspace()]
+
+
+def disk_cache_status(roots=VEHICLE_ROOTS, base=None) -> tuple[str, int, int]:
+    """Without importing anything: (status, kernel source files, files whose
+    kernels numba will load from its disk cache rather than compile).
+
+    Numba keys a kernel's cache index by module, function name and the line
+    of its first decorator (``STEM.NAME-LINE.pyXY.nbi`` in ``__pycache__``)
+    and loads instead of compiling when the index is at least as new as the
+    source.  A file counts as cached when some kernel has such a fresh index
+    and none has a stale one.  Indexes left behind by older versions of the
+    file (other line numbers) are ignored, as numba ignores them; so are
+    kernels without any index: helpers called only from other kernels are
+    compiled into their callers and never get one of their own.  ``roots``
+    are package directories under ``base`` (default: the repository)."""
+    if base is None:
+        import edgepilot
+
+        base = edgepilot.REPO_ROOT
+    tag = f"py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}"
     files = cached = 0
     for root in roots:
-        base = edgepilot.REPO_ROOT / root
-        for src in base.rglob("*.py"):
+        for src in (Path(base) / root).rglob("*.py"):
             try:
                 text = src.read_text(errors="replace")
+                src_mtime = src.stat().st_mtime
             except OSError:
                 continue
-            if "cache=True" not in text:
+            kernels = cached_kernels_in(text)
+            if not kernels:
                 continue
             files += 1
-            idx = list((src.parent / "__pycache__").glob(f"{src.stem}.*.nbi"))
-            if idx and min(p.stat().st_mtime for p in idx) >= src.stat().st_mtime:
+            fresh = stale = 0
+            for name, line in kernels:
+                try:
+                    t = (src.parent / "__pycache__" / f"{src.stem}.{name}-{line}.{tag}.nbi").stat().st_mtime
+                except OSError:
+                    continue
+                if t >= src_mtime:
+                    fresh += 1
+                else:
+                    stale += 1
+            if fresh and not stale:
                 cached += 1
     if files == 0:
         return "no kernels", 0, 0
     return ("hit" if cached == files else ("miss" if cached == 0 else "partial")), files, cached
 
 
-def warm_in_background(on_done=None):
+def warm_in_background(on_done=None, before=None):
     """Load/compile every kernel on a daemon thread (the first plan then pays
-    no JIT time); ``on_done(WarmReport)`` runs on that thread."""
+    no JIT time); ``before()`` runs first on that thread and
+    ``on_done(WarmReport)`` last.  If ``before`` raises, nothing else runs."""
     import threading
 
     def work():
+        if before is not None:
+            before()
         rep = warm_all()
         if on_done:
             on_done(rep)

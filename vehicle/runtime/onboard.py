@@ -85,8 +85,10 @@ class StartupReport:
     control_rate_hz: float
     drivers: list[dict] = field(default_factory=list)
     kernel_cache: str = ""
-    kernels: int = 0
+    kernel_files: int = 0
+    kernel_files_cached: int = 0
     kernel_warm_s: float = 0.0
+    bring_up_s: float = 0.0
     mavlink: list[str] = field(default_factory=list)
     origin: str = ""
     map: str | None = None
@@ -101,7 +103,8 @@ class StartupReport:
             out.append(f"driver          {d['name']:18s} {d['port']:30s} {state}{extra}")
         how = ("loading in the background" if self.kernel_cache == "hit"
                else "compiled before the control loop starts")
-        out.append(f"kernel cache    {self.kernel_cache} ({self.kernels} kernel files; {how})")
+        out.append(f"kernel cache    {self.kernel_cache} ({self.kernel_files_cached} of {self.kernel_files} kernel files "
+                   f"cached on disk; {how})")
         out.append(f"mavlink         {', '.join(self.mavlink)}")
         out.append(f"origin          {self.origin}" + (f", map {self.map}" if self.map else ""))
         if self.time_to_first_tick_s is not None:
@@ -146,7 +149,8 @@ class Onboard:
 
             status, files, cached = disk_cache_status()
             self.report.kernel_cache = status
-            self.report.kernels = files
+            self.report.kernel_files = files
+            self.report.kernel_files_cached = cached
         else:
             self.report.kernel_cache = "not checked"
         self.tlog_path = tlog
@@ -168,6 +172,7 @@ class Onboard:
         self._ok_prev = None
         self.ticks = 0
         self.kernels_ready = not warm
+        self.bring_up_error: str | None = None
         self._warm_pending = False
         self._settled = False
         self._next_overrun_log = 0.0
@@ -182,11 +187,24 @@ class Onboard:
                 else mavlink.MAV_SEVERITY_INFO
             self.endpoint.statustext(text, sev)
 
+    def _bring_up(self) -> None:
+        """On the warm-up thread: the core's heavy subsystems, then the kernels."""
+        t0 = time.perf_counter()
+        try:
+            self.core.bring_up()
+        except Exception as e:     # the core stays not ready: it holds still and refuses to arm
+            self.bring_up_error = f"{type(e).__name__}: {e}"
+            log.error("start-up failed: %s", self.bring_up_error)
+            print(f"start-up failed: {self.bring_up_error}; the vehicle holds still and will not arm", flush=True)
+            raise
+        self.report.bring_up_s = time.perf_counter() - t0
+
     def _warm_done(self, rep) -> None:
         self.report.kernel_warm_s = rep.seconds
         self.kernels_ready = True     # the control thread settles the heap at its next tick
         msg = (f"kernels ready: {rep.kernels} kernels, {rep.cache_hits} loaded from cache, {rep.compiled} compiled, "
-               f"{rep.seconds:.2f} s")
+               f"{rep.seconds:.2f} s" + (f" (planning and perception built in {self.report.bring_up_s:.2f} s first)"
+                                          if self.report.bring_up_s else ""))
         for name, err in rep.failed.items():
             log.warning("kernel warm-up failed in %s: %s", name, err)
         print(msg, flush=True)
@@ -220,7 +238,11 @@ class Onboard:
             params = self.state.params(self.cfg, self.params_path)
         else:
             params = ParamStore(self.cfg, path=self.params_path)
-        self.core = VehicleCore(self.cfg, GeoPoint(lat, lon), self.prior_map, params)
+        # With the kernels to load in the background, the costmap, planners
+        # and perception come up there too (VehicleCore.bring_up), after the
+        # loop has started; the core refuses to arm until they have.
+        self.core = VehicleCore(self.cfg, GeoPoint(lat, lon), self.prior_map, params,
+                                defer_bring_up=self._warm_pending)
         if self.state is not None:
             restored = self.state.restore(self.core)
             print(f"state dir {self.state.folder}: restored {', '.join(restored) or 'nothing saved yet'}",
@@ -243,9 +265,12 @@ class Onboard:
         and stall the loop (the loop watchdog would rightly trip).  The
         runtime's own pre-arm check, as ArduPilot refuses to arm during
         initialisation; a forced arm skips it, like the core's checks."""
-        core.safety.extra_prearm_checks.append(
-            lambda: None if self.kernels_ready else
-            "PreArm: still loading the planning kernels; try again in a moment")
+        def check():
+            if self.bring_up_error:
+                return f"PreArm: start-up failed ({self.bring_up_error})"
+            return None if self.kernels_ready else "PreArm: still loading the planning kernels; try again in a moment"
+
+        core.safety.extra_prearm_checks.append(check)
 
     # -- the loop's callbacks ---------------------------------------------
     def step(self, t: float, dt: float) -> None:
@@ -289,12 +314,13 @@ class Onboard:
             self.report.time_to_first_tick_s = self.first_tick_at
             self._print_report()
         if self._warm_pending:
-            # Loading cached kernels takes the interpreter lock for about a
-            # second; started earlier it only delays the first tick.
+            # Building the costmap and perception and loading the cached
+            # kernels take the interpreter lock for about a second; started
+            # earlier they only delay the first tick.
             from vehicle.runtime.kernels import warm_in_background
 
             self._warm_pending = False
-            warm_in_background(self._warm_done)
+            warm_in_background(self._warm_done, before=self._bring_up)
 
     def poll(self, t: float) -> None:
         self.drivers.poll(t)
