@@ -279,7 +279,10 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
     tagging closed cells with their bucket to skip their g load; holding
     the lowest-bucket neighbour instead of a current-bucket one; diagonal
     moves first; one 4-byte load per grid row (store-forwarding stalls);
-    a transposed bucket array; bucket widths 1/1, 1/2, 1/4, 1/8."""
+    a transposed bucket array; bucket widths 1/1, 1/2, 1/4, 1/8; canonical
+    (jump-point-style) successor pruning by arrival direction, as a mask
+    (+4%) or a table-driven loop (+58%); (row, col) stack entries instead
+    of row_of (+5%); blocked as 0xFF to drop the state masks (+2.5%)."""
     Wp = w + 2
     inv_w = 1.0 / Wp
     off = _offsets(Wp)
