@@ -299,7 +299,6 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
     cb = np.int64(h0 * DELTA_INV)         # absolute index of the current bucket
     stk[U64(cb & (NB - 1)), U64(0)] = s
     sz[U64(cb & (NB - 1))] = 1
-    n_open = 1                            # entries in the buckets, plus nxt
     maxsz = 1
     nexp = 0
     found = False
@@ -313,12 +312,17 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
             cur = nxt
             nxt = -1
         else:
-            if n_open == 0:
-                break
             slot = U64(cb & (NB - 1))
             m = sz[slot]
             if m == 0:
-                cb += 1
+                # on to the next non-empty bucket; none in the ring: the
+                # open list is empty (every f lies within NB buckets of cb)
+                k = 1
+                while k < NB and sz[U64((cb + k) & (NB - 1))] == 0:
+                    k += 1
+                if k == NB:
+                    break
+                cb += k
                 if found and cb / DELTA_INV >= gt:
                     break
                 continue
@@ -332,7 +336,6 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                 prefetch(g, pn - wp)
                 prefetch(g, pn)
                 prefetch(g, pn + wp)
-        n_open -= 1
         uc = U64(cur)
         st = grid[uc]
         if (st & 3) == CLOSED:
@@ -372,7 +375,6 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     nxt = np.int64(nb)
                 else:
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
-                n_open += 1
         if ss != BLOCKED:
             nb = uc + wp
             if ss == UNSEEN or g1 < g[nb] - eps:
@@ -383,7 +385,6 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     nxt = np.int64(nb)
                 else:
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
-                n_open += 1
         if sw != BLOCKED:
             nb = uc - one
             if sw == UNSEEN or g1 < g[nb] - eps:
@@ -394,7 +395,6 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     nxt = np.int64(nb)
                 else:
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
-                n_open += 1
         if se != BLOCKED:
             nb = uc + one
             if se == UNSEEN or g1 < g[nb] - eps:
@@ -405,7 +405,6 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     nxt = np.int64(nb)
                 else:
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
-                n_open += 1
         # a diagonal needs both orthogonal cells it passes free (no corner cutting)
         if sn != BLOCKED and sw != BLOCKED:
             nb = uc - wp - one
@@ -418,7 +417,6 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     nxt = np.int64(nb)
                 else:
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
-                n_open += 1
         if sn != BLOCKED and se != BLOCKED:
             nb = uc - wp + one
             sd = grid[nb] & 3
@@ -430,7 +428,6 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     nxt = np.int64(nb)
                 else:
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
-                n_open += 1
         if ss != BLOCKED and sw != BLOCKED:
             nb = uc + wp - one
             sd = grid[nb] & 3
@@ -442,7 +439,6 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     nxt = np.int64(nb)
                 else:
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
-                n_open += 1
         if ss != BLOCKED and se != BLOCKED:
             nb = uc + wp + one
             sd = grid[nb] & 3
@@ -454,7 +450,6 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     nxt = np.int64(nb)
                 else:
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
-                n_open += 1
     if not found:
         return np.empty((0, 2), np.int64), np.inf, nexp, True
     return _trace(grid, off, s, t, Wp), gt, nexp, True
