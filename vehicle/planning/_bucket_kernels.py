@@ -357,6 +357,10 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
             return np.empty((0, 2), np.int64), np.inf, nexp, False
         g1 = gcur + 1.0
         g2 = gcur + SQRT2
+        # relabel when the new g beats the old by more than eps: g + eps < old
+        # (one add per expansion instead of a subtract per neighbour)
+        g1e = g1 + eps
+        g2e = g2 + eps
         sn = grid[uc - wp] & 3
         ss = grid[uc + wp] & 3
         sw = grid[uc - one] & 3
@@ -367,7 +371,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
         # neighbourhood is hot in cache.
         if sn != BLOCKED:
             nb = uc - wp
-            if sn == UNSEEN or g1 < g[nb] - eps:
+            if sn == UNSEEN or g1e < g[nb]:
                 g[nb] = g1
                 grid[nb] = 1
                 bi = max(np.int64((g1 + _octile(abs(dr0 - 1), abs(dc0))) * DELTA_INV), cb)
@@ -377,7 +381,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
         if ss != BLOCKED:
             nb = uc + wp
-            if ss == UNSEEN or g1 < g[nb] - eps:
+            if ss == UNSEEN or g1e < g[nb]:
                 g[nb] = g1
                 grid[nb] = 5
                 bi = max(np.int64((g1 + _octile(abs(dr0 + 1), abs(dc0))) * DELTA_INV), cb)
@@ -387,7 +391,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
         if sw != BLOCKED:
             nb = uc - one
-            if sw == UNSEEN or g1 < g[nb] - eps:
+            if sw == UNSEEN or g1e < g[nb]:
                 g[nb] = g1
                 grid[nb] = 9
                 bi = max(np.int64((g1 + _octile(abs(dr0), abs(dc0 - 1))) * DELTA_INV), cb)
@@ -397,7 +401,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
         if se != BLOCKED:
             nb = uc + one
-            if se == UNSEEN or g1 < g[nb] - eps:
+            if se == UNSEEN or g1e < g[nb]:
                 g[nb] = g1
                 grid[nb] = 13
                 bi = max(np.int64((g1 + _octile(abs(dr0), abs(dc0 + 1))) * DELTA_INV), cb)
@@ -409,7 +413,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
         if sn != BLOCKED and sw != BLOCKED:
             nb = uc - wp - one
             sd = grid[nb] & 3
-            if sd != BLOCKED and (sd == UNSEEN or g2 < g[nb] - eps):
+            if sd != BLOCKED and (sd == UNSEEN or g2e < g[nb]):
                 g[nb] = g2
                 grid[nb] = 17
                 bi = max(np.int64((g2 + _octile(abs(dr0 - 1), abs(dc0 - 1))) * DELTA_INV), cb)
@@ -420,7 +424,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
         if sn != BLOCKED and se != BLOCKED:
             nb = uc - wp + one
             sd = grid[nb] & 3
-            if sd != BLOCKED and (sd == UNSEEN or g2 < g[nb] - eps):
+            if sd != BLOCKED and (sd == UNSEEN or g2e < g[nb]):
                 g[nb] = g2
                 grid[nb] = 21
                 bi = max(np.int64((g2 + _octile(abs(dr0 - 1), abs(dc0 + 1))) * DELTA_INV), cb)
@@ -431,7 +435,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
         if ss != BLOCKED and sw != BLOCKED:
             nb = uc + wp - one
             sd = grid[nb] & 3
-            if sd != BLOCKED and (sd == UNSEEN or g2 < g[nb] - eps):
+            if sd != BLOCKED and (sd == UNSEEN or g2e < g[nb]):
                 g[nb] = g2
                 grid[nb] = 25
                 bi = max(np.int64((g2 + _octile(abs(dr0 + 1), abs(dc0 - 1))) * DELTA_INV), cb)
@@ -442,7 +446,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
         if ss != BLOCKED and se != BLOCKED:
             nb = uc + wp + one
             sd = grid[nb] & 3
-            if sd != BLOCKED and (sd == UNSEEN or g2 < g[nb] - eps):
+            if sd != BLOCKED and (sd == UNSEEN or g2e < g[nb]):
                 g[nb] = g2
                 grid[nb] = 29
                 bi = max(np.int64((g2 + _octile(abs(dr0 + 1), abs(dc0 + 1))) * DELTA_INV), cb)
