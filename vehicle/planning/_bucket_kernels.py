@@ -338,7 +338,9 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                 prefetch(g, pn + wp)
         uc = U64(cur)
         st = grid[uc]
-        if (st & 3) == CLOSED:
+        # a stacked cell is OPEN (1) or CLOSED (2), never UNSEEN or BLOCKED:
+        # bit 1 alone tells them apart (one test instruction)
+        if st & 2:
             continue
         gcur = g[uc]
         if cur == t:

@@ -100,9 +100,13 @@ METHODS = ("dial", "jps", "unit-buckets", "buckets", "heap")
 # used when obstacle corners are at most this fraction of the free cells
 # (rooms-like maps ~0.5%, 1% random clutter ~4%, 25% clutter ~60%).
 JPS_MAX_CORNERS = 0.01
-# Grids taller than 256 rows count corners on every 3rd pair of rows (odd, so
-# as not to alias with power-of-two room or tile layouts).
-CORNER_STRIDE = 3
+# Grids taller than 256 rows count corners on every 7th pair of rows (a prime,
+# so as not to alias with power-of-two or round-number room and tile
+# layouts; 15 aliased with 50-cell rooms in the tests).  Measured on the
+# benchmark maps: estimates within 11% of the exact count (rooms 2048: 0.90x,
+# random 1% and 25% clutter: within 0.5%), far from flipping the 1%
+# threshold; the grid pass drops from 0.38 (stride 3) to 0.34 ms on 1024^2.
+CORNER_STRIDE = 7
 # Beyond this weight ratio the buckets get coarse relative to the smallest
 # step (reopening grows), so the binary heap takes over.
 BUCKET_MAX_RATIO = 256.0
