@@ -332,6 +332,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
             if m > 0:
                 pn = U64(stk[slot, U64(m - 1)])
                 prefetch(grid, pn - wp)
+                prefetch(grid, pn)
                 prefetch(grid, pn + wp)
                 prefetch(g, pn - wp)
                 prefetch(g, pn)
