@@ -347,14 +347,14 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
         if cur == t:
             found = True
             gt = gcur
-            grid[uc] = (st & 0xFC) | CLOSED
+            grid[uc] = st + 1                 # OPEN (1) -> CLOSED (2), direction kept
             continue
         rr = row_of(cur, Wp, inv_w)
         dr0 = rr - tr
         dc0 = cur - rr * Wp - tc
         if found and gcur + _octile(abs(dr0), abs(dc0)) >= gt - eps:
             continue
-        grid[uc] = (st & 0xFC) | CLOSED
+        grid[uc] = st + 1                 # OPEN (1) -> CLOSED (2), direction kept
         nexp += 1
         if maxsz + 8 > cap:
             return np.empty((0, 2), np.int64), np.inf, nexp, False
