@@ -364,10 +364,13 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
         # (one add per expansion instead of a subtract per neighbour)
         g1e = g1 + eps
         g2e = g2 + eps
-        sn = grid[uc - wp] & 3
-        ss = grid[uc + wp] & 3
-        sw = grid[uc - one] & 3
-        se = grid[uc + one] & 3
+        # raw state bytes: only a blocked cell's byte is 3 and only an unseen
+        # one's is 0 (open and closed ones carry direction bits: 1 + 4k,
+        # 2 + 4k), so the tests below need no state mask
+        sn = grid[uc - wp]
+        ss = grid[uc + wp]
+        sw = grid[uc - one]
+        se = grid[uc + one]
         # direction k's bits: OPEN | k << 2 (k as in DR/DC).  A cell whose f lands
         # in the current bucket is held in nxt (when free) and expanded next
         # without a push and pop: LIFO order would pop it next anyway, and its
@@ -415,7 +418,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
         # a diagonal needs both orthogonal cells it passes free (no corner cutting)
         if sn != BLOCKED and sw != BLOCKED:
             nb = uc - wp - one
-            sd = grid[nb] & 3
+            sd = grid[nb]
             if sd != BLOCKED and (sd == UNSEEN or g2e < g[nb]):
                 g[nb] = g2
                 grid[nb] = 17
@@ -426,7 +429,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
         if sn != BLOCKED and se != BLOCKED:
             nb = uc - wp + one
-            sd = grid[nb] & 3
+            sd = grid[nb]
             if sd != BLOCKED and (sd == UNSEEN or g2e < g[nb]):
                 g[nb] = g2
                 grid[nb] = 21
@@ -437,7 +440,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
         if ss != BLOCKED and sw != BLOCKED:
             nb = uc + wp - one
-            sd = grid[nb] & 3
+            sd = grid[nb]
             if sd != BLOCKED and (sd == UNSEEN or g2e < g[nb]):
                 g[nb] = g2
                 grid[nb] = 25
@@ -448,7 +451,7 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
                     maxsz = _bucket_push(stk, sz, np.int32(nb), bi, maxsz)
         if ss != BLOCKED and se != BLOCKED:
             nb = uc + wp + one
-            sd = grid[nb] & 3
+            sd = grid[nb]
             if sd != BLOCKED and (sd == UNSEEN or g2e < g[nb]):
                 g[nb] = g2
                 grid[nb] = 29
