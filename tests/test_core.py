@@ -150,3 +150,20 @@ def test_deferred_bring_up_holds_still_and_refuses_to_arm_until_built():
     assert core.ready and core.planning is not None and core.perception is not None
     drive(sim, core, 30.0)
     assert math.hypot(sim.truth.x - 8.0, sim.truth.y - 20.0) < 0.8
+
+
+def test_deferred_bring_up_of_a_surface_vessel_adds_the_maritime_autonomy():
+    from vehicle.core import VehicleCore
+    from vehicle.types import GeoPoint
+
+    sim = Simulation(load_scenario("usv_harbor"))
+    lat, lon = sim.scenario.world.origin
+    core = VehicleCore(sim.cfg, GeoPoint(lat, lon), sim.world.prior_map(), defer_bring_up=True)
+    drive(sim, core, 0.5)                       # contacts, station keeping: none yet, and no crash
+    assert core.maritime is None and (core.last_command.left, core.last_command.right) == (0.0, 0.0)
+    assert not core.arm(sim.t).ok
+    core.bring_up()
+    assert core.maritime is not None and core.maritime.helm is not None and core.planning is not None
+    assert core.arm(sim.t).ok
+    drive(sim, core, 5.0)                       # armed in HOLD, the boat keeps station: thrusters work
+    assert core.last_command.left != 0.0 or core.last_command.right != 0.0
