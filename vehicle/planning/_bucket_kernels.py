@@ -308,7 +308,9 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
     (+1.5%); found folded into gt (+1.5%); prefetching the held cell's
     far row (+4%); prefetching two below the top (neutral); diagonal
     conditions as one bitwise test (+5%); the bucket index as g * 16 +
-    16 octile (neutral)."""
+    16 octile (neutral); an orthogonal cell tested for unseen before
+    blocked, in one condition (+2%); the next pop's prefetch without its
+    m > 0 branch (+4%)."""
     Wp = w + 2
     inv_w = 1.0 / Wp
     off = _offsets(Wp)
