@@ -102,8 +102,7 @@ class PlanningGrid:
 
         dense = densify(pts, 0.5 * self.resolution)
         h, w = self.weights.shape
-        rows = np.floor((dense[:, 1] - self.costmap.origin_y) / self.resolution).astype(np.int64)
-        cols = np.floor((dense[:, 0] - self.costmap.origin_x) / self.resolution).astype(np.int64)
+        rows, cols = self.costmap.points_to_cells(dense)
         if (rows < 0).any() or (rows >= h).any() or (cols < 0).any() or (cols >= w).any():
             return True
         return not bool(np.isfinite(self.weights[rows, cols]).all())

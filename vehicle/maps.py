@@ -36,6 +36,13 @@ class GridGeometry:
         return (self.origin_x + (col + 0.5) * self.resolution,
                 self.origin_y + (row + 0.5) * self.resolution)
 
+    def points_to_cells(self, points) -> tuple[np.ndarray, np.ndarray]:
+        """Map-frame points (N, 2) [x, y] metres -> (rows, cols), int64
+        arrays; they may lie outside the grid."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        return (np.floor((pts[:, 1] - self.origin_y) / self.resolution).astype(np.int64),
+                np.floor((pts[:, 0] - self.origin_x) / self.resolution).astype(np.int64))
+
     def cells_to_world(self, cells: np.ndarray) -> np.ndarray:
         """(N, 2) [row, col] (float allowed) -> (N, 2) [x, y] cell centres."""
         cells = np.asarray(cells, dtype=np.float64).reshape(-1, 2)

@@ -157,8 +157,7 @@ class InflatedCostmap(GridGeometry):
                 return np.empty((0, 2), np.int64)
             if arr.ndim != 2 or arr.shape[1] != 2 or not np.isfinite(arr).all():
                 raise ValueError(f"points must be an (N, 2) finite array of [x, y] metres, got shape {arr.shape}")
-            rc = np.column_stack((np.floor((arr[:, 1] - self.origin_y) / self.resolution),
-                                  np.floor((arr[:, 0] - self.origin_x) / self.resolution))).astype(np.int64)
+            rc = np.column_stack(self.points_to_cells(arr))
         H, W = self.shape
         keep = (rc[:, 0] >= 0) & (rc[:, 0] < H) & (rc[:, 1] >= 0) & (rc[:, 1] < W)
         return rc[keep]

@@ -87,16 +87,17 @@ class LidarMapper:
         return np.column_stack((self.grid.origin_x + (cc + c0 + 0.5) * res,
                                 self.grid.origin_y + (rr + r0 + 0.5) * res))
 
+    def _cells_of(self, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Grid (rows, cols) of map-frame points (N, 2) [m], and which lie inside."""
+        r, c = self.grid.points_to_cells(points)
+        rows, cols = self.grid.shape
+        return r, c, (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+
     def unreport(self, points: np.ndarray) -> None:
         """Forget that the cells under ``points`` (N, 2) map frame [m] were
         reported: they are reported again by a later scan that finds them
         still occupied (the front holds back cells a moving object explains)."""
-        pts = np.asarray(points, np.float64).reshape(-1, 2)
-        res = self.grid.resolution
-        rows, cols = self.grid.shape
-        r = np.floor((pts[:, 1] - self.grid.origin_y) / res).astype(np.int64)
-        c = np.floor((pts[:, 0] - self.grid.origin_x) / res).astype(np.int64)
-        ok = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+        r, c, ok = self._cells_of(points)
         was = self._reported[r[ok], c[ok]]
         self._reported[r[ok], c[ok]] = False
         self.reported_cells -= int(was.sum())
@@ -104,12 +105,7 @@ class LidarMapper:
     def near_prior(self, points: np.ndarray) -> np.ndarray:
         """True for map-frame points (N, 2) [m] within ``prior_margin`` of an
         obstacle on the prior map (or outside the grid)."""
-        pts = np.asarray(points, np.float64).reshape(-1, 2)
-        res = self.grid.resolution
-        rows, cols = self.grid.shape
-        r = np.floor((pts[:, 1] - self.grid.origin_y) / res).astype(np.int64)
-        c = np.floor((pts[:, 0] - self.grid.origin_x) / res).astype(np.int64)
-        ok = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
-        out = np.ones(len(pts), bool)
+        r, c, ok = self._cells_of(points)
+        out = np.ones(len(r), bool)
         out[ok] = self._near_prior[r[ok], c[ok]]
         return out

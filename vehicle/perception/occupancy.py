@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vehicle.maps import GridMap, load_map_server, save_map_server
+from vehicle.maps import GridGeometry, GridMap, load_map_server, save_map_server
 
 from ._kernels import (FP_SCALE, FP_SHIFT, LO_BIAS, LO_MASK, LOGODDS_ONE, MAX_STAMP,
                        clear_stamps_box_kernel, clear_stamps_kernel, decode_logodds_kernel,
@@ -76,7 +76,7 @@ def _ranges_array(ranges) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-class OccupancyGrid:
+class OccupancyGrid(GridGeometry):
     """A log-odds occupancy grid; see the module docstring for the model.
 
     ``width_m`` x ``height_m`` metres at ``resolution_m`` metres per cell,
@@ -182,16 +182,6 @@ class OccupancyGrid:
         self._cells[...] = (q + LO_BIAS).astype(np.int16)
         self._box[:] = _EMPTY_BOX
         self._cur = 0
-
-    def world_to_cell(self, x: float, y: float) -> tuple[int, int]:
-        """Map-frame metres -> (row, col); may lie outside the grid."""
-        return (int(math.floor((y - self.origin_y) / self.resolution)),
-                int(math.floor((x - self.origin_x) / self.resolution)))
-
-    def cell_to_world(self, row: float, col: float) -> tuple[float, float]:
-        """(row, col) -> map-frame centre of the cell, metres."""
-        return (self.origin_x + (col + 0.5) * self.resolution,
-                self.origin_y + (row + 0.5) * self.resolution)
 
     def in_bounds(self, row: int, col: int) -> bool:
         r, c = self.shape
