@@ -6,6 +6,8 @@ line on stderr; ``gcs.cli`` maps it to the process exit code documented in
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 EXIT_OK = 0
 #: The vehicle answered and refused (MAV_RESULT / MAV_MISSION_RESULT not accepted),
 #: or an operation ended without doing what was asked.
@@ -54,6 +56,18 @@ class FileFormatError(BadInputError):
         loc = f"{self.path}:{where}" if isinstance(where, int) else (
             f"{self.path} ({where})" if where else self.path)
         super().__init__(f"{loc}: {problem}")
+
+
+def read_text_file(path) -> tuple[Path, str]:
+    """(path, its UTF-8 text) for an operator's input file; a missing or
+    unreadable file is a FileFormatError naming it."""
+    p = Path(path)
+    try:
+        return p, p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FileFormatError(p, None, "no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise FileFormatError(p, None, f"cannot read: {e}") from None
 
 
 class RefusedError(GcsError):

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from gcs.errors import FileFormatError
+from gcs.errors import FileFormatError, read_text_file
 from gcs.formats.mission import MissionItem, load_plan_json
 
 M = mavlink
@@ -358,13 +358,7 @@ def format_plan(f: Fence) -> str:
 def load_fence(path: str | Path) -> Fence:
     """Read a fence file: ``.plan`` (or JSON content) as QGroundControl's
     geoFence, anything else as the text format."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileFormatError(p, None, "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise FileFormatError(p, None, f"cannot read: {e}") from None
+    p, text = read_text_file(path)
     if p.suffix.lower() == ".plan" or text.lstrip().startswith("{"):
         return parse_plan(text, p)
     return parse_text(text, p)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from gcs.errors import FileFormatError
+from gcs.errors import FileFormatError, read_text_file
 
 M = mavlink
 WPL_HEADER = "QGC WPL 110"
@@ -347,13 +347,7 @@ def is_plan(path: str | Path, text: str | None = None) -> bool:
 def load_mission(path: str | Path) -> Mission:
     """Read a mission file; the format is chosen by content/extension
     (``.plan`` JSON, anything else QGC WPL)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileFormatError(p, None, "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise FileFormatError(p, None, f"cannot read: {e}") from None
+    p, text = read_text_file(path)
     return parse_plan(text, p) if is_plan(p, text) else parse_wpl(text, p)
 
 

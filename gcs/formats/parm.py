@@ -13,7 +13,7 @@ import re
 import struct
 from pathlib import Path
 
-from gcs.errors import FileFormatError
+from gcs.errors import FileFormatError, read_text_file
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,16}$")
 
@@ -69,13 +69,7 @@ def format_parm(params: dict[str, float], header: str | None = None) -> str:
 
 
 def load_parm(path: str | Path) -> dict[str, float]:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise FileFormatError(p, None, "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise FileFormatError(p, None, f"cannot read: {e}") from None
+    p, text = read_text_file(path)
     return parse_parm(text, p)
 
 
