@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from vehicle.planning._astar_kernels import _pop, _push, f64_bits
+from vehicle.planning._astar_kernels import _pop, _push, f64_bits, key_shift
 
 SQRT2 = math.sqrt(2.0)
 
@@ -91,10 +91,7 @@ def theta_star_kernel(weights, sr, sc, gr, gc, wmin):
     g = np.full(n, np.inf)
     parent = np.full(n, -1, np.int64)
     closed = np.zeros(n, np.bool_)
-    ibits = 1
-    while (1 << ibits) < n:
-        ibits += 1
-    shift = np.int64(ibits)
+    shift = key_shift(n)
     mask = (np.int64(1) << shift) - 1
     cap = 1024
     heap = np.empty(cap, np.int64)

@@ -10,9 +10,9 @@ Layout and tricks, each chosen for speed on large grids:
   blocked.  One load per neighbour tells blocked/closed/seen and the weight;
   ``g`` and ``parent`` therefore need no initialisation pass.
 - The open list is a 4-ary heap of single int64 keys: the IEEE bits of
-  ``f`` (non-negative, so integer order equals float order) with their low
-  ``ibits`` bits replaced by the cell index.  The truncation perturbs ``f``
-  by a relative 2**-(52 - ibits) (< 1e-8 for grids up to 16M cells), far
+  ``f`` (non-negative, so integer order equals float order) with their
+  ``key_shift`` low bits replaced by the cell index.  The truncation perturbs ``f``
+  by a relative 2**-(52 - key_shift) (< 1e-8 for grids up to 16M cells), far
   below the tolerance any cost comparison uses.
 - The 8-neighbour update is written out once per direction (inlined).
 """
@@ -122,6 +122,16 @@ def pad_and_check(weights):
 
 
 @njit(cache=True)
+def key_shift(ncell):
+    """Bits of a packed heap key that hold the cell index (see the module
+    docstring): the fewest that count up to ``ncell``."""
+    b = 1
+    while (1 << b) < ncell:
+        b += 1
+    return np.int64(b)
+
+
+@njit(cache=True)
 def _push(heap, n, key):
     """Insert ``key`` into the 4-ary min-heap heap[0:n]; heap has room."""
     i = n
@@ -175,14 +185,7 @@ def _pop(heap, n):
             break
         heap[i] = mk
         i = m
-    while i > 0:
-        p = (i - 1) >> 2
-        pk = heap[p]
-        if pk <= last:
-            break
-        heap[i] = pk
-        i = p
-    heap[i] = last
+    _push(heap, i, last)      # the hole at i: sift the last key up into it
     return top
 
 
@@ -238,10 +241,7 @@ def astar_padded(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin):
     ncell = (h + 2) * W
     g = np.empty(ncell, np.float64)
     parent = np.empty(ncell, np.int32)
-    ibits = 1
-    while (1 << ibits) < ncell:
-        ibits += 1
-    shift = np.int64(ibits)
+    shift = key_shift(ncell)
     mask = (np.int64(1) << shift) - 1
     cap = 1024
     heap = np.empty(cap, np.int64)

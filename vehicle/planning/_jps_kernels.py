@@ -36,7 +36,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.core.extending import intrinsic
 
-from vehicle.planning._astar_kernels import _pop, _push, f64_bits, row_of
+from vehicle.planning._astar_kernels import _pop, _push, f64_bits, key_shift, row_of
 
 SQRT2 = math.sqrt(2.0)
 
@@ -266,10 +266,7 @@ def jps_search(R, C, nwr, nwc, h, w, sr, sc, gr, gc):
     state = np.zeros(ncell, np.uint8)     # 0 unseen, 1 open, 2 closed
     g = np.empty(ncell, np.float64)
     parent = np.empty(ncell, np.int32)
-    ibits = 1
-    while (1 << ibits) < ncell:
-        ibits += 1
-    shift = np.int64(ibits)
+    shift = key_shift(ncell)
     mask = (np.int64(1) << shift) - 1
     cap = 1024
     heap = np.empty(cap, np.int64)
