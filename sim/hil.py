@@ -133,7 +133,6 @@ class HilHardware:
     def __init__(self, sim, hw, utc_start_s: float = 12 * 3600.0):
         from firmware_bridge.lidar_ld06 import Ld06Emulator
         from firmware_bridge.motor import MotorDevice
-        from firmware_bridge.serial_port import SerialPort  # noqa: F401  (documented pairing)
 
         if hw is None or hw.wiring != "direct":
             raise ValueError("HIL needs a vehicle config with [hardware] wiring = \"direct\"")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import select
 import time
+from pathlib import Path
 from typing import Callable
 
 
@@ -24,7 +25,7 @@ def pump_until(cond: Callable[[], bool], step: Callable[[float], None], fds: lis
     return False
 
 
-def hil_config(tmp_path, lidar: bool = False) -> "Path":
+def hil_config(tmp_path, lidar: bool = False) -> Path:
     """A copy of configs/vehicles/ugv_hil.toml with device paths under
     ``tmp_path`` and a free MAVLink TCP port (tests can run in parallel)."""
     import socket

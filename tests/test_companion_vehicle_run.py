@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import select
 import subprocess
 import sys
 import time

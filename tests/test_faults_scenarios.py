@@ -1,7 +1,6 @@
 """The fault scenario suite in lockstep: every scenario's expectations
 (failsafe action, reaction time, motors stopped, resumption), no collision
 and no fence breach; determinism; the expectations can fail."""
-from pathlib import Path
 
 import numpy as np
 import pytest

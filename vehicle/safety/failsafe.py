@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import abc
 import enum
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
