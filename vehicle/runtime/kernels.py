@@ -105,25 +105,15 @@ def compile_bytecode(packages=BYTECODE_PACKAGES, base=None) -> tuple[int, int]:
     would otherwise compile every module from source at each start.
     Returns (modules, failures); a read-only install is reported, not fatal."""
     import compileall
-    import io
-    import contextlib
 
     if base is None:
         import edgepilot
 
         base = edgepilot.REPO_ROOT
-    modules = failed = 0
-    for pkg in packages:
-        d = Path(base) / pkg
-        if not d.is_dir():
-            continue
-        n = sum(1 for p in d.rglob("*.py") if "__pycache__" not in p.parts)
-        with contextlib.redirect_stdout(io.StringIO()) as out:
-            ok = compileall.compile_dir(str(d), quiet=1, workers=1)
-        modules += n
-        if not ok:
-            failed += max(1, out.getvalue().count("***"))
-    return modules, failed
+    sources = [src for pkg in packages for src in sorted((Path(base) / pkg).rglob("*.py"))]
+    # compile_file skips an up-to-date .pyc and returns False on any failure
+    failed = sum(not compileall.compile_file(str(src), quiet=2) for src in sources)
+    return len(sources), failed
 
 
 def warm_cli(args) -> int:
