@@ -7,6 +7,7 @@ Image files store the northern row first; load/save flip accordingly.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +124,11 @@ def load_map_server(yaml_path: str | Path) -> GridMap:
                    np.ascontiguousarray(unknown))
 
 
+#: A netpbm greymap header: magic, then width, height and maxval, each after
+#: whitespace and #-comments, then exactly one whitespace byte.
+_PGM_HEADER = re.compile(rb"P[25]" + rb"(?:\s|#[^\r\n]*)+(\d+)" * 3 + rb"\s")
+
+
 def _read_pgm(path: Path, yaml_path: Path, name: str) -> np.ndarray | None:
     """A netpbm greymap (binary P5 or plain P2, 8 or 16 bit) as float32
     lightness in [0, 1] (value / maxval), rows as in the file; None when the
@@ -136,35 +142,20 @@ def _read_pgm(path: Path, yaml_path: Path, name: str) -> np.ndarray | None:
     if data[:2] not in (b"P5", b"P2"):
         return None
     binary = data[:2] == b"P5"
-    # header: magic, width, height, maxval, separated by whitespace and #-comments
-    fields: list[int] = []
-    i = 2
-    n = len(data)
-    while len(fields) < 3:
-        while i < n and data[i:i + 1].isspace():
-            i += 1
-        if i < n and data[i:i + 1] == b"#":
-            while i < n and data[i:i + 1] not in (b"\n", b"\r"):
-                i += 1
-            continue
-        j = i
-        while j < n and data[j:j + 1].isdigit():
-            j += 1
-        if j == i:
-            raise MapFileError(f"{yaml_path}: 'image' {name!r}: PGM header ends early or holds "
-                               f"{data[i:i + 8]!r} where a width, height and maxval number was expected")
-        fields.append(int(data[i:j]))
-        i = j
-    w, h, maxval = fields
+    m = _PGM_HEADER.match(data)
+    if m is None:
+        raise MapFileError(f"{yaml_path}: 'image' {name!r}: PGM header ends early or is malformed: expected "
+                           f"width, height and maxval numbers after the magic (comments start with #)")
+    w, h, maxval = (int(v) for v in m.groups())
+    i = m.end()               # past the single whitespace byte that ends the header
     if w <= 0 or h <= 0 or not 0 < maxval < 65536:
         raise MapFileError(f"{yaml_path}: 'image' {name!r}: PGM width {w}, height {h}, maxval {maxval}; "
                            f"expected positive sizes and maxval in 1..65535")
     if binary:
-        i += 1                # exactly one whitespace byte before the raster
         dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)
         need = w * h * dtype.itemsize
-        if n - i < need:
-            raise MapFileError(f"{yaml_path}: 'image' {name!r}: PGM raster truncated: {n - i} bytes for "
+        if len(data) - i < need:
+            raise MapFileError(f"{yaml_path}: 'image' {name!r}: PGM raster truncated: {len(data) - i} bytes for "
                                f"{w} x {h} pixels, expected {need}")
         img = np.frombuffer(data, dtype, count=w * h, offset=i).reshape(h, w)
     else:
