@@ -11,6 +11,15 @@ from numba import njit
 _EPS_V2 = 1e-9  # [m^2/s^2] relative speed below which the geometry is frozen
 
 
+@njit(cache=True, inline="always")
+def _approach_time(px, py, vx, vy):
+    """Time [s] at which a contact at relative position (px, py) moving at
+    relative velocity (vx, vy) is closest (negative: already past; 0 when
+    the relative speed is ~0)."""
+    v2 = vx * vx + vy * vy
+    return -(px * vx + py * vy) / v2 if v2 > _EPS_V2 else 0.0
+
+
 @njit(cache=True)
 def cpa_kernel(ox, oy, ovx, ovy, cx, cy, cvx, cvy, future_only, dcpa, tcpa):
     """For every contact i: time of closest approach tcpa[i] [s] (relative
@@ -23,10 +32,7 @@ def cpa_kernel(ox, oy, ovx, ovy, cx, cy, cvx, cvy, future_only, dcpa, tcpa):
         py = cy[i] - oy
         vx = cvx[i] - ovx
         vy = cvy[i] - ovy
-        v2 = vx * vx + vy * vy
-        t = 0.0
-        if v2 > _EPS_V2:
-            t = -(px * vx + py * vy) / v2
+        t = _approach_time(px, py, vx, vy)
         if future_only and t < 0.0:
             t = 0.0
         dx = px + vx * t
@@ -52,10 +58,7 @@ def min_cpa_over_candidates(ox, oy, cand_vx, cand_vy, cx, cy, cvx, cvy, radius, 
             py = cy[i] - oy
             vx = cvx[i] - ovx
             vy = cvy[i] - ovy
-            v2 = vx * vx + vy * vy
-            t = 0.0
-            if v2 > _EPS_V2:
-                t = -(px * vx + py * vy) / v2
+            t = _approach_time(px, py, vx, vy)
             if t < 0.0:
                 t = 0.0
             elif t > horizon:
