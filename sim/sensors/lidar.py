@@ -18,6 +18,18 @@ from numba import njit
 from vehicle.types import LaserScan
 
 
+@njit(cache=True, inline="always")
+def _axis_walk(g, cell, d):
+    """One axis of the Amanatides-Woo walk from coordinate ``g`` [cells] in
+    ``cell`` along direction component ``d``: (step, ray parameter of the
+    first cell boundary, parameter between boundaries)."""
+    if d > 0.0:
+        return 1, (cell + 1 - g) / d, 1.0 / d
+    if d < 0.0:
+        return -1, (g - cell) / -d, -1.0 / d
+    return 0, np.inf, np.inf
+
+
 @njit(cache=True)
 def _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, out):
     """out[i] = distance [m] from (px, py) along map-frame angle
@@ -58,30 +70,8 @@ def _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, o
         if col < 0 or row < 0 or col >= w or row >= h:
             out[i] = best if best <= max_range else np.inf
             continue
-        if dx > 0.0:
-            sx = 1
-            tmx = (col + 1 - gx) / dx
-            tdx = 1.0 / dx
-        elif dx < 0.0:
-            sx = -1
-            tmx = (gx - col) / -dx
-            tdx = -1.0 / dx
-        else:
-            sx = 0
-            tmx = np.inf
-            tdx = np.inf
-        if dy > 0.0:
-            sy = 1
-            tmy = (row + 1 - gy) / dy
-            tdy = 1.0 / dy
-        elif dy < 0.0:
-            sy = -1
-            tmy = (gy - row) / -dy
-            tdy = -1.0 / dy
-        else:
-            sy = 0
-            tmy = np.inf
-            tdy = np.inf
+        sx, tmx, tdx = _axis_walk(gx, col, dx)
+        sy, tmy, tdy = _axis_walk(gy, row, dy)
         t = 0.0
         hit_t = np.inf
         while t <= limit:
