@@ -185,14 +185,10 @@ class VehicleCore:
                                        velocity_noise=max(s.gps.velocity_noise, 0.02))
         self.follower = PurePursuit(config) if config.kind == "ugv" else LosGuidance(config)
         self._prior_map = prior_map
+        # Built by bring_up(); perception is published last and marks the core ready.
         self.planning: PlanningGrid | None = None
-        self.perception = None
-        self.mapper = None
         self.maritime = None
-        #: False until bring_up() has built planning, perception and (USV) the
-        #: maritime autonomy; meanwhile the core estimates, talks and holds
-        #: still, and refuses to arm (see _not_ready_prearm).
-        self.ready = False
+        self.perception = None
         self._hold_xy: tuple[float, float] | None = None
         self.mode = Mode.HOLD
         self.armed = False
@@ -232,7 +228,7 @@ class VehicleCore:
         commands a stop and fails the pre-arm check, so the onboard runtime
         can start its control loop first and call this from another thread:
         each part is published by a single attribute store once complete,
-        and ``ready`` last."""
+        perception (which makes the core ``ready``) last."""
         if self.ready:
             return
         from vehicle.perception.front import Perception
@@ -252,10 +248,21 @@ class VehicleCore:
 
             maritime = MaritimeAutonomy(self.cfg, self.frame, planning)
         self.planning = planning
-        self.perception = perception
-        self.mapper = perception.mapper
         self.maritime = maritime
-        self.ready = True
+        self.perception = perception
+
+    @property
+    def ready(self) -> bool:
+        """True once bring_up() has built planning, perception and (USV) the
+        maritime autonomy; until then the core estimates, talks and holds
+        still, and refuses to arm."""
+        return self.perception is not None
+
+    @property
+    def mapper(self):
+        """The lidar mapper (``vehicle.perception.mapping.LidarMapper``), or
+        None without a lidar and prior map or before bring_up()."""
+        return self.perception.mapper if self.perception is not None else None
 
     # ------------------------------------------------------------ read-only
     @property
