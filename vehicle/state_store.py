@@ -94,18 +94,13 @@ class StateStore:
         """Load saved mission, fence and home into ``core``; returns what
         was restored (for a boot STATUSTEXT)."""
         done = []
-        mission = self.load_items("mission")
-        if mission:
-            res = core.set_mission(mission)
-            if not res.ok:
-                raise StateError(f"{self.folder / 'mission.json'}: {res.reason}")
-            done.append(f"mission ({len(mission)} items)")
-        fence = self.load_items("fence")
-        if fence:
-            res = core.set_fence(fence)
-            if not res.ok:
-                raise StateError(f"{self.folder / 'fence.json'}: {res.reason}")
-            done.append(f"fence ({len(fence)} items)")
+        for kind, apply in (("mission", core.set_mission), ("fence", core.set_fence)):
+            items = self.load_items(kind)
+            if items:
+                res = apply(items)
+                if not res.ok:
+                    raise StateError(f"{self.folder / (kind + '.json')}: {res.reason}")
+                done.append(f"{kind} ({len(items)} items)")
         home = self.load_home()
         if home is not None:
             core.home = home
