@@ -73,7 +73,6 @@ class Link:
         self.recorder = recorder
         self.bad_data = 0
         self._next_hb = 0.0
-        self._listeners: list[Callable[[object], None]] = []
         kwargs = {}
         if endpoint.lower().startswith("tcp:"):
             # pymavlink retries a refused TCP connect once a second.
@@ -109,9 +108,6 @@ class Link:
         except OSError:
             pass   # a UDP peer not there yet; the next one will try again
         self._next_hb = time.monotonic() + HEARTBEAT_PERIOD_S
-
-    def add_listener(self, fn: Callable[[object], None]) -> None:
-        self._listeners.append(fn)
 
     # ------------------------------------------------------------------ receiving
     def poll(self, timeout: float = 0.0) -> list:
@@ -152,8 +148,6 @@ class Link:
             if self.recorder is not None:
                 self.recorder(m)
             self.fleet.update(m, now)
-            for fn in self._listeners:
-                fn(m)
             out.append(m)
         return out
 

@@ -251,9 +251,3 @@ class Traffic:
     def visible_objects(self) -> list[VisibleObject]:
         """Every vessel as a ``sim.sensors.camera.VisibleObject`` at its present position (map frame)."""
         return [v.visible_object() for v in self.vessels]
-
-    def states(self) -> np.ndarray:
-        """(K, 4) float64 [x, y, vx, vy]."""
-        if not self.vessels:
-            return np.zeros((0, 4))
-        return np.array([(v.x, v.y, v.vx, v.vy) for v in self.vessels], dtype=np.float64)

@@ -110,13 +110,6 @@ class PlanningGrid:
     def cell(self, x: float, y: float) -> tuple[int, int]:
         return self.costmap.world_to_cell(x, y)
 
-    def clearance_at(self, x: float, y: float) -> float:
-        r, c = self.cell(x, y)
-        h, w = self.weights.shape
-        if not (0 <= r < h and 0 <= c < w):
-            return 0.0
-        return float(self.distance[r, c])
-
     def nearest_free(self, r: int, c: int, radius_cells: int) -> tuple[int, int] | None:
         h, w = self.weights.shape
         r0, r1 = max(0, r - radius_cells), min(h, r + radius_cells + 1)

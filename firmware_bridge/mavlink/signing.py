@@ -8,7 +8,6 @@ RADIO_STATUS, which radios inject unsigned.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -41,11 +40,6 @@ def load_key(path: str | Path) -> bytes:
     except OSError as e:
         raise ValueError(f"signing key file {str(p)!r}: cannot read ({e.strerror})") from None
     return parse_key(text, f"signing key file {str(p)!r}")
-
-
-def key_from_passphrase(passphrase: str) -> bytes:
-    """The key MAVProxy's ``signing setup PASSPHRASE`` derives: SHA-256 of the passphrase."""
-    return hashlib.sha256(passphrase.encode("utf-8")).digest()
 
 
 def signing_timestamp(unix_time: float | None = None) -> int:

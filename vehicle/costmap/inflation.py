@@ -111,10 +111,6 @@ class InflatedCostmap(GridGeometry):
         """Cells within which an obstacle can change a weight."""
         return int(math.ceil(self.params.inflation_radius / self.resolution)) + 1
 
-    def to_grid_map(self) -> GridMap:
-        """The current occupancy as a GridMap (a copy)."""
-        return GridMap(self.occupied.copy(), self.resolution, self.origin_x, self.origin_y)
-
     # -- updates ----------------------------------------------------------
     def _recompute_all(self) -> None:
         self.distance = distance_to_obstacles(self.occupied, self.resolution)
@@ -185,11 +181,6 @@ class InflatedCostmap(GridGeometry):
     def clear_obstacles(self, cells=None, points=None) -> tuple[int, int, int, int] | None:
         """Remove obstacles (same arguments and return as add_obstacles)."""
         return self._set(cells, points, False)
-
-    def is_lethal(self, row: int, col: int) -> bool:
-        """True when the cell is outside the grid or lethal."""
-        H, W = self.shape
-        return not (0 <= row < H and 0 <= col < W) or not np.isfinite(self.weights[row, col])
 
 
 class RollingCostmap(InflatedCostmap):

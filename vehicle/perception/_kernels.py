@@ -202,15 +202,6 @@ def _free_run_pair(g, ia, na, fa, aya, dsea, ib, nb, fb, ayb, dseb, siy, dsi, lu
 
 
 @njit(cache=True, inline="always")
-def _free_span(g, idx, step, n, lut):
-    """Free update of ``n`` cells idx, idx + step, ... (as ``_free_run``)."""
-    for k in range(n):
-        u = np.uint64(idx)
-        g[u] = lut[g[u]]
-        idx += step
-
-
-@njit(cache=True, inline="always")
 def _free_row(g, start, n, C, l_free, l_min):
     """Free update of the ``n`` cells start, start + 1, ... of the int16
     grid ``g`` (arithmetic, not the table, so that the loop vectorises)."""

@@ -88,27 +88,6 @@ class PinholeCamera:
             uv = np.column_stack((self.cx + self.fx * pc[:, 0] / z, self.cy + self.fy * pc[:, 1] / z))
         return uv, z
 
-    def pixel_ray(self, u: float, v: float) -> np.ndarray:
-        """Unit ray in the vehicle frame through pixel (u, v)."""
-        d = np.array([(u - self.cx) / self.fx, (v - self.cy) / self.fy, 1.0])
-        d = self.rotation().T @ d
-        return d / np.linalg.norm(d)
-
-    def bearing_of_pixel(self, u: float, v: float) -> float:
-        """Bearing [rad] in the vehicle frame (CCW from forward, + left)."""
-        d = self.pixel_ray(u, v)
-        return math.atan2(d[1], d[0])
-
-    def ground_point(self, u: float, v: float) -> tuple[float, float] | None:
-        """Where the ray through (u, v) meets the surface z = 0, in the
-        vehicle frame (x, y) metres; None above the horizon."""
-        d = self.pixel_ray(u, v)
-        if d[2] >= -1e-9:
-            return None
-        t = -self.mount_height / d[2]
-        p = self.position() + t * d
-        return float(p[0]), float(p[1])
-
     def horizon_line(self) -> tuple[float, float]:
         """The horizon in the image as (angle [rad] of the line, u right v
         down, clockwise positive; signed distance [px] of the line from the

@@ -187,10 +187,6 @@ class OccupancyGrid(GridGeometry):
         r, c = self.shape
         return 0 <= row < r and 0 <= col < c
 
-    def _fixed_point(self, x: float, y: float) -> tuple[float, float]:
-        scale = FP_SCALE / self.resolution
-        return (x - self.origin_x) * scale, (y - self.origin_y) * scale
-
     # ---- rolling window -------------------------------------------------
     def follow(self, x: float, y: float) -> tuple[int, int]:
         """Move the window (whole cells) so that (x, y) is at its centre.

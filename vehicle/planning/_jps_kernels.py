@@ -111,18 +111,6 @@ def cols_from_rows(R, nwr, h, w):
     return C, nwc
 
 
-@intrinsic
-def _popcount(typingctx, x):
-    """Number of set bits of an int64."""
-    if not isinstance(x, types.Integer) or x.bitwidth != 64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return types.int64(x), codegen
-
-
 @njit(cache=True)
 def _blocked(R, nwr, r, c):
     return (R[r * nwr + (c >> 6)] >> (c & 63)) & 1

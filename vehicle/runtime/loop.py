@@ -56,10 +56,6 @@ class ScaledClock:
     def now(self) -> float:
         return (self.wall() - self._t0) * self.speedup
 
-    def wall_until(self, t: float) -> float:
-        """Wall seconds from now until vehicle time ``t`` (negative if past)."""
-        return (t - self.now()) / self.speedup
-
     def hold_back(self, vehicle_s: float) -> None:
         """Set the clock back by ``vehicle_s`` seconds of vehicle time (the
         time a simulated world lost while the loop could not run)."""
