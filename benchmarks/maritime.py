@@ -30,14 +30,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim.lockstep import run_lockstep  # noqa: E402
-from sim.scenario import load_scenario  # noqa: E402
-from vehicle.config import Maritime  # noqa: E402
-from vehicle.maritime import _cpa_kernels as K  # noqa: E402
-from vehicle.maritime.autonomy import MaritimeAutonomy  # noqa: E402
-from vehicle.maritime.avoidance import ColregsHelm  # noqa: E402
-from vehicle.maritime.contacts import ContactArrays  # noqa: E402
-from vehicle.maritime.cpa import cpa, cpa_numpy  # noqa: E402
+from edgepilot.sim.lockstep import run_lockstep  # noqa: E402
+from edgepilot.sim.scenario import load_scenario  # noqa: E402
+from edgepilot.vehicle.config import Maritime  # noqa: E402
+from edgepilot.vehicle.maritime import _cpa_kernels as K  # noqa: E402
+from edgepilot.vehicle.maritime.autonomy import MaritimeAutonomy  # noqa: E402
+from edgepilot.vehicle.maritime.avoidance import ColregsHelm  # noqa: E402
+from edgepilot.vehicle.maritime.contacts import ContactArrays  # noqa: E402
+from edgepilot.vehicle.maritime.cpa import cpa, cpa_numpy  # noqa: E402
 
 
 def timed(fn, rounds: int) -> float:

@@ -20,10 +20,10 @@ import time
 import numpy as np
 from pymavlink.dialects.v20 import ardupilotmega as M
 
-from firmware_bridge.mavlink import MavlinkEndpoint
-from sim.realtime import free_port
-from sim.scenario import load_scenario
-from sim.simulation import Simulation
+from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint
+from edgepilot.sim.realtime import free_port
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import Simulation
 
 N_GCS = 4
 

@@ -71,8 +71,8 @@ def _row(label, peer, ours, unit_fmt):
 
 
 def bench_integrate_scan():
-    from vehicle.perception import OccupancyGrid
-    from vehicle.perception._reference import integrate_scan_numpy
+    from edgepilot.vehicle.perception import OccupancyGrid
+    from edgepilot.vehicle.perception._reference import integrate_scan_numpy
 
     n = 1080
     a0 = -math.radians(135)
@@ -127,7 +127,7 @@ def _raymarch_numpy(occ, res, origin, pose, angles, max_range):
 
 
 def bench_raycast():
-    from sim.sensors.lidar import raycast
+    from edgepilot.sim.sensors.lidar import raycast
 
     res = 0.05
     occ = np.zeros((800, 800), bool)
@@ -156,8 +156,8 @@ def bench_raycast():
 
 def bench_camera():
     try:
-        from sim.sensors.camera import CameraSpec, VisibleObject, render_frame
-        from vehicle.perception.detection import BuoyDetector
+        from edgepilot.sim.sensors.camera import CameraSpec, VisibleObject, render_frame
+        from edgepilot.vehicle.perception.detection import BuoyDetector
     except ImportError as e:           # camera pieces not present
         print(f"camera pipeline: skipped ({e})")
         return
@@ -189,8 +189,8 @@ _JIT_SNIPPET = r"""
 import time, math
 t0 = time.perf_counter()
 import numpy as np
-from vehicle.perception import OccupancyGrid
-from sim.sensors.lidar import raycast
+from edgepilot.vehicle.perception import OccupancyGrid
+from edgepilot.sim.sensors.lidar import raycast
 g = OccupancyGrid(10, 10, 0.05, (0, 0))
 g.integrate_scan((5, 5, 0), np.full(10, 3.0, np.float32), 0.0, 0.1, 30.0)
 g.probabilities()

@@ -26,7 +26,7 @@ import time
 import cv2
 import numpy as np
 
-from vehicle.planning.astar import astar, path_cost, search_stats
+from edgepilot.vehicle.planning.astar import astar, path_cost, search_stats
 
 
 def random_map(rng: np.random.Generator, n: int = 1024, p: float = 0.25) -> np.ndarray:
@@ -101,7 +101,7 @@ def run(rounds: int, with_skimage: bool) -> None:
     }
     ends = {name: pick_ends(w) for name, w in maps.items()}
     # warm every contender once (JIT is paid once and cached; not timed)
-    from vehicle.planning import warm_kernels
+    from edgepilot.vehicle.planning import warm_kernels
     warm_kernels()
 
     def c_pyastar(w, s, g):
@@ -166,8 +166,8 @@ def run(rounds: int, with_skimage: bool) -> None:
 def clutter_costmap(rng: np.random.Generator, n: int = 1000, res: float = 0.1):
     """An n x n costmap (res m cells) with 60 random rectangles 1-8 m a side,
     inflated for a 0.4 m inscribed radius out to 1.5 m."""
-    from vehicle.costmap import InflatedCostmap, InflationParams
-    from vehicle.maps import GridMap
+    from edgepilot.vehicle.costmap import InflatedCostmap, InflationParams
+    from edgepilot.vehicle.maps import GridMap
     occ = np.zeros((n, n), bool)
     for _ in range(60):
         h, w_ = rng.integers(10, 80, size=2)
@@ -179,7 +179,7 @@ def clutter_costmap(rng: np.random.Generator, n: int = 1000, res: float = 0.1):
 def run_hybrid(n_queries: int = 20, radius: float = 3.0) -> None:
     import math
 
-    from vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
+    from edgepilot.vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
     rng = np.random.default_rng(20240612)
     cm = clutter_costmap(rng)
     n = cm.shape[0]
@@ -216,7 +216,7 @@ def run_hybrid(n_queries: int = 20, radius: float = 3.0) -> None:
 def run_replan(n_drops: int = 10) -> None:
     """A wall is dropped across the global path 5 m ahead of the vehicle;
     time costmap update + new path, local window vs full map."""
-    from vehicle.planning.astar import astar
+    from edgepilot.vehicle.planning.astar import astar
     rng = np.random.default_rng(20240613)
     full_t, local_t = [], []
     for k in range(n_drops):

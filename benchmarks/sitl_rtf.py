@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim.lockstep import run_lockstep  # noqa: E402
-from sim.scenario import load_scenario  # noqa: E402
+from edgepilot.sim.lockstep import run_lockstep  # noqa: E402
+from edgepilot.sim.scenario import load_scenario  # noqa: E402
 
 
 def main(rounds: int = 3) -> None:

@@ -38,12 +38,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from firmware_bridge.motor import FrameDecoder, Setpoint, encode_frame  # noqa: E402
-from sim.hil import HilHardware  # noqa: E402
-from sim.scenario import load_scenario  # noqa: E402
-from sim.simulation import Simulation  # noqa: E402
-from vehicle.config import load_vehicle_config  # noqa: E402
-from vehicle.maps import save_map_server  # noqa: E402
+from edgepilot.firmware_bridge.motor import FrameDecoder, Setpoint, encode_frame  # noqa: E402
+from edgepilot.sim.hil import HilHardware  # noqa: E402
+from edgepilot.sim.scenario import load_scenario  # noqa: E402
+from edgepilot.sim.simulation import Simulation  # noqa: E402
+from edgepilot.vehicle.config import load_vehicle_config  # noqa: E402
+from edgepilot.vehicle.maps import save_map_server  # noqa: E402
 
 PEER_IMPORTS = "import numpy, numba, cv2, pymavlink.mavutil, serial, pydantic"
 PEER_LOOP = """

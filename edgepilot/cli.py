@@ -94,8 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     vrun.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     vrun.add_argument("--no-warm", action="store_true", help="skip the kernel warm-up at start")
     vrun.add_argument("-v", "--verbose", action="store_true", help="log driver events at INFO")
-    warm = sub.add_parser("warm", help="compile and cache every numba kernel ahead of the first run")
-    warm.add_argument("--sim", action="store_true", help="also the simulator's kernels")
+    warm = sub.add_parser("warm", help="compile and cache every numba kernel (vehicle and simulator) ahead of the first run")
     # `edgepilot gcs ...` is parsed entirely by gcs.cli (see main); listed here for --help.
     sub.add_parser("gcs", help="ground-station CLI for any MAVLink vehicle (edgepilot gcs --help)", add_help=False)
     return p
@@ -104,20 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["gcs"]:
-        from gcs.cli import main as gcs_main
+        from edgepilot.gcs.cli import main as gcs_main
 
         return gcs_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "sitl":
-        from sim.cli import list_scenarios, run_scenario
+        from edgepilot.sim.cli import list_scenarios, run_scenario
 
         if args.sitl_command == "run" and args.hil:
-            from sim.hil import run_hil_cli
+            from edgepilot.sim.hil import run_hil_cli
 
             return run_hil_cli(args)
         if args.sitl_command == "run" and args.realtime:
-            from sim.realtime import run_realtime_cli
+            from edgepilot.sim.realtime import run_realtime_cli
 
             return run_realtime_cli(args)
         if args.sitl_command == "run":
@@ -125,11 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.sitl_command == "list":
             return list_scenarios()
     if args.command == "vehicle" and args.vehicle_command == "run":
-        from vehicle.runtime.onboard import run_vehicle_cli
+        from edgepilot.onboard.onboard import run_vehicle_cli
 
         return run_vehicle_cli(args)
     if args.command == "warm":
-        from vehicle.runtime.kernels import warm_cli
+        from edgepilot.onboard.kernels import warm_cli
 
         return warm_cli(args)
     parser.print_help()

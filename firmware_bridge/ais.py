@@ -21,8 +21,8 @@ from dataclasses import dataclass, fields
 from pyais import NMEAMessage
 from pyais.exceptions import AISBaseException
 
-from vehicle.geo import compass_deg_to_enu_yaw
-from vehicle.types import ContactReport
+from edgepilot.vehicle.geo import compass_deg_to_enu_yaw
+from edgepilot.vehicle.types import ContactReport
 
 KNOTS_TO_MS = 1852.0 / 3600.0
 POSITION_TYPES = {1, 2, 3, 18, 19}

@@ -21,7 +21,7 @@ from typing import Callable
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from firmware_bridge.mavlink.transport import Channel, open_transport
+from edgepilot.firmware_bridge.mavlink.transport import Channel, open_transport
 
 M = mavlink
 ROVER_GUIDED = 15

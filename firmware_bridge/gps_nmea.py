@@ -31,7 +31,7 @@ from typing import Callable
 
 import pynmea2
 
-from vehicle.types import GpsFix
+from edgepilot.vehicle.types import GpsFix
 
 from .serial_port import SerialPort
 

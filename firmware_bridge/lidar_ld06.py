@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from vehicle.types import LaserScan
+from edgepilot.vehicle.types import LaserScan
 
 from .serial_port import SerialPort
 

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from gcs.errors import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, BadInputError, GcsError
+from edgepilot.gcs.errors import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, BadInputError, GcsError
 
 DEFAULT_ENDPOINT = "udpin:0.0.0.0:14550"
 ENV_ENDPOINT = "EDGEPILOT_GCS_CONNECT"
@@ -262,7 +262,7 @@ def _endpoints(args) -> list[str]:
 
 
 def _connect(args, recorder=None):
-    from gcs.connection import ConnectOptions, connect, load_signing_key
+    from edgepilot.gcs.connection import ConnectOptions, connect, load_signing_key
 
     eps = _endpoints(args)
     if len(eps) > 1:
@@ -278,9 +278,9 @@ def _print_json(obj) -> None:
 # --------------------------------------------------------------------------- commands
 def do_status(args) -> int:
     from rich.console import Console
-    from gcs.mav import mavutil
+    from edgepilot.gcs.mav import mavutil
 
-    from gcs.views import status_table
+    from edgepilot.gcs.views import status_table
 
     M = mavutil.mavlink
     link, v = _connect(args)
@@ -303,8 +303,8 @@ def do_status(args) -> int:
 
 
 def do_watch(args) -> int:
-    from gcs.connection import Link, load_signing_key
-    from gcs.views import run_watch
+    from edgepilot.gcs.connection import Link, load_signing_key
+    from edgepilot.gcs.views import run_watch
 
     key = load_signing_key(args.signing_key) if args.signing_key else None
     links = []
@@ -320,7 +320,7 @@ def do_watch(args) -> int:
 
 
 def _with_commands(args, fn) -> int:
-    from gcs.command import CommandClient
+    from edgepilot.gcs.command import CommandClient
 
     link, v = _connect(args)
     try:
@@ -333,9 +333,9 @@ def _with_commands(args, fn) -> int:
 
 
 def do_mission(args) -> int:
-    from gcs.command import CommandClient
-    from gcs.formats.mission import command_name, load_mission, save_mission
-    from gcs.mission import MissionClient, to_wire
+    from edgepilot.gcs.command import CommandClient
+    from edgepilot.gcs.formats.mission import command_name, load_mission, save_mission
+    from edgepilot.gcs.mission import MissionClient, to_wire
 
     sc = args.mission_command
     if sc is None:
@@ -399,9 +399,9 @@ def do_mission(args) -> int:
 
 
 def do_fence(args) -> int:
-    from gcs.formats import fence as ff
-    from gcs.mav import M
-    from gcs.mission import MissionClient
+    from edgepilot.gcs.formats import fence as ff
+    from edgepilot.gcs.mav import M
+    from edgepilot.gcs.mission import MissionClient
 
     sc = args.fence_command
     if sc is None:
@@ -411,7 +411,7 @@ def do_fence(args) -> int:
     try:
         fc = MissionClient(v, mission_type=M.MAV_MISSION_TYPE_FENCE)
         if sc == "upload":
-            from gcs.formats.mission import Mission
+            from edgepilot.gcs.formats.mission import Mission
 
             items = fence.to_items()
             with _TransferProgress("fence upload") as prog:
@@ -461,9 +461,9 @@ def do_fence(args) -> int:
 
 
 def do_param(args) -> int:
-    from gcs.errors import FileFormatError
-    from gcs.formats.parm import format_value, load_parm, save_parm
-    from gcs.param import ParamClient
+    from edgepilot.gcs.errors import FileFormatError
+    from edgepilot.gcs.formats.parm import format_value, load_parm, save_parm
+    from edgepilot.gcs.param import ParamClient
 
     sc = args.param_command
     if sc is None:
@@ -522,7 +522,7 @@ def do_log(args) -> int:
     if sc is None:
         raise BadInputError("log: expected a SUBCOMMAND (record, summary)")
     if sc == "summary":
-        from gcs.tlog import plot_track, summarize
+        from edgepilot.gcs.tlog import plot_track, summarize
 
         s = summarize(args.file, args.sysid)
         if args.plot:
@@ -546,7 +546,7 @@ def do_log(args) -> int:
             _out(f"plot             {args.plot}")
         return EXIT_OK
     # record
-    from gcs.connection import TlogRecorder
+    from edgepilot.gcs.connection import TlogRecorder
 
     rec = TlogRecorder(args.file)
     try:
@@ -600,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     if args.command == "completion":
-        from gcs.completion import bash_script
+        from edgepilot.gcs.completion import bash_script
 
         sys.stdout.write(bash_script(parser))
         return EXIT_OK

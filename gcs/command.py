@@ -7,11 +7,11 @@ from __future__ import annotations
 import math
 import time
 
-from gcs.mav import mavutil
+from edgepilot.gcs.mav import mavutil
 
-from gcs.connection import Vehicle
-from gcs.errors import BadInputError, NoAnswerError, RefusedError
-from gcs.modes import set_mode_params
+from edgepilot.gcs.connection import Vehicle
+from edgepilot.gcs.errors import BadInputError, NoAnswerError, RefusedError
+from edgepilot.gcs.modes import set_mode_params
 
 M = mavutil.mavlink
 ACK_TIMEOUT_S = 1.5

@@ -20,8 +20,8 @@ def _walk(parser: argparse.ArgumentParser, path: str, table: dict[str, tuple[lis
 
 
 def bash_script(parser: argparse.ArgumentParser) -> str:
-    from gcs.mav import M
-    from gcs.modes import mode_names
+    from edgepilot.gcs.mav import M
+    from edgepilot.gcs.modes import mode_names
 
     table: dict[str, tuple[list[str], list[str]]] = {}
     _walk(parser, "", table)

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from gcs.mav import mavutil
+from edgepilot.gcs.mav import mavutil
 
-from gcs.errors import BadInputError, NoLinkError
-from gcs.telemetry import Fleet, VehicleView
+from edgepilot.gcs.errors import BadInputError, NoLinkError
+from edgepilot.gcs.telemetry import Fleet, VehicleView
 
 M = mavutil.mavlink
 #: MAV_COMP_ID_MISSIONPLANNER: the component id ground stations use.

@@ -15,11 +15,11 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from gcs.mav import mavutil
+from edgepilot.gcs.mav import mavutil
 
-from gcs.connection import Vehicle
-from gcs.errors import MissionStoppedError, NoAnswerError, OperatorInterrupt, RefusedError
-from gcs.formats.mission import GLOBAL_FRAMES, Mission, MissionItem
+from edgepilot.gcs.connection import Vehicle
+from edgepilot.gcs.errors import MissionStoppedError, NoAnswerError, OperatorInterrupt, RefusedError
+from edgepilot.gcs.formats.mission import GLOBAL_FRAMES, Mission, MissionItem
 
 M = mavutil.mavlink
 Progress = Callable[[int, int], None]

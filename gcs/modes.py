@@ -10,7 +10,7 @@
 """
 from __future__ import annotations
 
-from gcs.mav import mavutil
+from edgepilot.gcs.mav import mavutil
 
 M = mavutil.mavlink
 AP = M.MAV_AUTOPILOT_ARDUPILOTMEGA

@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from gcs.mav import mavutil
+from edgepilot.gcs.mav import mavutil
 
-from gcs.connection import Vehicle
-from gcs.errors import BadInputError, NoAnswerError, RefusedError
-from gcs.formats.parm import NAME_RE, float32
+from edgepilot.gcs.connection import Vehicle
+from edgepilot.gcs.errors import BadInputError, NoAnswerError, RefusedError
+from edgepilot.gcs.formats.parm import NAME_RE, float32
 
 M = mavutil.mavlink
 READ_TIMEOUT_S = 1.0

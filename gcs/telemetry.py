@@ -12,9 +12,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from gcs.mav import mavutil
+from edgepilot.gcs.mav import mavutil
 
-from gcs.modes import autopilot_name, mode_name, vehicle_type_name
+from edgepilot.gcs.modes import autopilot_name, mode_name, vehicle_type_name
 
 M = mavutil.mavlink
 U16_MAX = 65535

@@ -16,10 +16,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gcs.mav import mavutil
+from edgepilot.gcs.mav import mavutil
 
-from gcs.errors import FileFormatError
-from gcs.modes import mode_name
+from edgepilot.gcs.errors import FileFormatError
+from edgepilot.gcs.modes import mode_name
 
 M = mavutil.mavlink
 EARTH_RADIUS_M = 6371008.8

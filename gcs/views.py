@@ -18,7 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from gcs.telemetry import STALE_AFTER_S, VehicleView
+from edgepilot.gcs.telemetry import STALE_AFTER_S, VehicleView
 
 
 def _f(v, fmt: str, unit: str = "") -> str:

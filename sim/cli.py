@@ -7,13 +7,13 @@ from pathlib import Path
 from rich.console import Console
 
 from edgepilot import configs_dir
-from vehicle.config import ConfigError
+from edgepilot.vehicle.config import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def list_scenarios() -> int:
-    from sim.scenario import load_scenario
+    from edgepilot.sim.scenario import load_scenario
 
     for p in sorted((configs_dir() / "scenarios").glob("*.toml")):
         try:
@@ -25,9 +25,9 @@ def list_scenarios() -> int:
 
 
 def run_scenario(args) -> int:
-    from sim.lockstep import run_lockstep
-    from sim.report import write_report
-    from sim.scenario import load_scenario
+    from edgepilot.sim.lockstep import run_lockstep
+    from edgepilot.sim.report import write_report
+    from edgepilot.sim.scenario import load_scenario
 
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from vehicle.config import DiffDrive, Hull
-from vehicle.types import ActuatorCommand
+from edgepilot.vehicle.config import DiffDrive, Hull
+from edgepilot.vehicle.types import ActuatorCommand
 
 
 def _clip(v: float, lo: float, hi: float) -> float:

@@ -22,10 +22,10 @@ from typing import Annotated, Literal, Union
 import numpy as np
 from pydantic import Field
 
-from sim.motor_link import SimMotorLink
-from vehicle.config import ConfigError, Strict
-from vehicle.safety.geofence import Fence, FenceZoneSpec, specs_to_items
-from vehicle.types import ActuatorCommand, Event, GpsFix, Mode, SensorFrame
+from edgepilot.sim.motor_link import SimMotorLink
+from edgepilot.vehicle.config import ConfigError, Strict
+from edgepilot.vehicle.safety.geofence import Fence, FenceZoneSpec, specs_to_items
+from edgepilot.vehicle.types import ActuatorCommand, Event, GpsFix, Mode, SensorFrame
 
 XY = tuple[float, float]
 GCS_HEARTBEAT_S = 1.0

@@ -131,8 +131,8 @@ class HilHardware:
     sensor data that fell due."""
 
     def __init__(self, sim, hw, utc_start_s: float = 12 * 3600.0):
-        from firmware_bridge.lidar_ld06 import Ld06Emulator
-        from firmware_bridge.motor import MotorDevice
+        from edgepilot.firmware_bridge.lidar_ld06 import Ld06Emulator
+        from edgepilot.firmware_bridge.motor import MotorDevice
 
         if hw is None or hw.wiring != "direct":
             raise ValueError("HIL needs a vehicle config with [hardware] wiring = \"direct\"")
@@ -151,7 +151,7 @@ class HilHardware:
         self.gps_pty: PtyDevice | None = None
         self.gps_udp: tuple[_socket.socket, tuple[str, int]] | None = None
         if hw.gps.source.startswith("udp://"):
-            from firmware_bridge.gps_nmea import parse_udp_url
+            from edgepilot.firmware_bridge.gps_nmea import parse_udp_url
 
             host, port = parse_udp_url(hw.gps.source)
             self.gps_udp = (_socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM),
@@ -173,7 +173,7 @@ class HilHardware:
 
     # -- device-side sensing ---------------------------------------------
     def _sense(self):
-        from firmware_bridge.motor import DeviceSense
+        from edgepilot.firmware_bridge.motor import DeviceSense
 
         sim = self.sim
         tr = sim.truth
@@ -188,15 +188,15 @@ class HilHardware:
     def _lidar_ranges(self, sensor_cw):
         if self._scan is None:
             return _np.full(len(sensor_cw), _np.inf)
-        from firmware_bridge.lidar_ld06 import scan_lookup
+        from edgepilot.firmware_bridge.lidar_ld06 import scan_lookup
 
         return scan_lookup(self._scan, self._mount)(sensor_cw)
 
     # -- one step ----------------------------------------------------------
     def step(self, now: float) -> None:
-        from sim.simulation import PHYSICS_DT
-        from firmware_bridge.gps_nmea import nmea_epoch
-        from vehicle.types import ActuatorCommand
+        from edgepilot.sim.simulation import PHYSICS_DT
+        from edgepilot.firmware_bridge.gps_nmea import nmea_epoch
+        from edgepilot.vehicle.types import ActuatorCommand
 
         sim = self.sim
         self.motor.receive(self.motor_pty.read(), now)
@@ -374,12 +374,12 @@ def run_hil(scenario, hil_config: str | Path, seed: int | None = None, work_dir:
     import select
     import tempfile
 
-    from vehicle.runtime.onboard import READY_PREFIX
+    from edgepilot.onboard.onboard import READY_PREFIX
 
-    from sim.simulation import Simulation
-    from vehicle.config import load_vehicle_config
-    from vehicle.maps import save_map_server
-    from vehicle.types import Cmd
+    from edgepilot.sim.simulation import Simulation
+    from edgepilot.vehicle.config import load_vehicle_config
+    from edgepilot.vehicle.maps import save_map_server
+    from edgepilot.vehicle.types import Cmd
 
     hcfg = load_vehicle_config(hil_config)
     hw = hcfg.hardware
@@ -519,8 +519,8 @@ def serve_forever(scenario, hil_config, seed=None, should_stop=lambda: False, on
     ``edgepilot vehicle run`` and flies it."""
     import select
 
-    from sim.simulation import Simulation
-    from vehicle.config import load_vehicle_config
+    from edgepilot.sim.simulation import Simulation
+    from edgepilot.vehicle.config import load_vehicle_config
 
     hw = load_vehicle_config(hil_config).hardware
     sim = Simulation(scenario, seed)
@@ -540,8 +540,8 @@ def run_hil_cli(args) -> int:
     import signal
     import sys
 
-    from sim.scenario import load_scenario
-    from vehicle.config import ConfigError
+    from edgepilot.sim.scenario import load_scenario
+    from edgepilot.vehicle.config import ConfigError
 
     try:
         sc = load_scenario(args.scenario)

@@ -14,9 +14,9 @@ from typing import Callable
 
 import numpy as np
 
-from sim.scenario import Scenario
-from sim.simulation import PHYSICS_DT, Simulation
-from vehicle.types import Event, MissionState
+from edgepilot.sim.scenario import Scenario
+from edgepilot.sim.simulation import PHYSICS_DT, Simulation
+from edgepilot.vehicle.types import Event, MissionState
 
 
 @dataclass

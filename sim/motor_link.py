@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vehicle.types import ActuatorCommand, MotorStatus
+from edgepilot.vehicle.types import ActuatorCommand, MotorStatus
 
 COMMAND_TIMEOUT_S = 0.25
 TELEMETRY_HZ = 20.0

@@ -7,7 +7,7 @@ to 127.0.0.1:14550; ``--mavlink`` replaces them).  ``--speedup N`` runs the
 vehicle's clock N times faster than the wall clock.
 
 It is the same Simulation + VehicleCore the lockstep runner drives, scheduled
-by ``vehicle.runtime.RuntimeLoop``: each control tick runs the core on the
+by ``onboard.RuntimeLoop``: each control tick runs the core on the
 latest sensor frame and advances physics until the next tick; each loop
 iteration then polls the MAVLink endpoint.
 
@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from firmware_bridge.mavlink import MavlinkEndpoint, TlogWriter
-from firmware_bridge.mavlink.signing import load_key
-from sim.scenario import Scenario
-from sim.simulation import PHYSICS_DT, Simulation
-from vehicle.params import ParamStore
-from vehicle.runtime.loop import RuntimeLoop, ScaledClock
-from vehicle.state_store import Persistence
+from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint, TlogWriter
+from edgepilot.firmware_bridge.mavlink.signing import load_key
+from edgepilot.sim.scenario import Scenario
+from edgepilot.sim.simulation import PHYSICS_DT, Simulation
+from edgepilot.vehicle.params import ParamStore
+from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
+from edgepilot.vehicle.state_store import Persistence
 
 DEFAULT_ENDPOINTS = ("tcpin:127.0.0.1:5760", "udpout:127.0.0.1:14550")
 
@@ -108,8 +108,8 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
 
 def run_realtime_cli(args) -> int:
     """Entry for ``edgepilot sitl run --realtime``; returns an exit code."""
-    from sim.scenario import load_scenario
-    from vehicle.config import ConfigError
+    from edgepilot.sim.scenario import load_scenario
+    from edgepilot.vehicle.config import ConfigError
 
     try:
         sc = load_scenario(args.scenario)

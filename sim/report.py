@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.lockstep import RunResult
-from sim.scenario import Scenario
-from sim.world import SimWorld
+from edgepilot.sim.lockstep import RunResult
+from edgepilot.sim.scenario import Scenario
+from edgepilot.sim.world import SimWorld
 
 
 def write_report(result: RunResult, scenario: Scenario, out_dir: str | Path) -> Path:

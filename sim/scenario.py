@@ -14,10 +14,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from edgepilot import configs_dir
-from sim.traffic import TrafficVesselSpec
-from sim.faults import Fault
-from vehicle.safety.geofence import FenceZoneSpec
-from vehicle.config import ConfigError, Strict, VehicleConfig, load_vehicle_config, parse_model, read_toml
+from edgepilot.sim.traffic import TrafficVesselSpec
+from edgepilot.sim.faults import Fault
+from edgepilot.vehicle.safety.geofence import FenceZoneSpec
+from edgepilot.vehicle.config import ConfigError, Strict, VehicleConfig, load_vehicle_config, parse_model, read_toml
 
 XY = tuple[float, float]
 

@@ -12,19 +12,19 @@ import math
 
 import numpy as np
 
-from sim.dynamics import DiffDriveModel, Truth, TwinThrusterModel
-from sim.faults import FaultInjector
-from sim.scenario import Scenario
-from sim.sensors.navigation import BatteryModel, CompassModel, GpsModel
-from sim.sensors.camera import PAINT, SimCamera, VisibleObject
-from sim.sensors.lidar import Lidar, LidarSpec
-from sim.traffic import Traffic
-from firmware_bridge.ais import AisDecoder
-from sim.world import SimWorld
-from vehicle.core import VehicleCore
-from vehicle.geo import LocalFrame
-from vehicle.params import ParamStore
-from vehicle.types import ActuatorCommand, Cmd, GeoPoint, MissionItem, SensorFrame
+from edgepilot.sim.dynamics import DiffDriveModel, Truth, TwinThrusterModel
+from edgepilot.sim.faults import FaultInjector
+from edgepilot.sim.scenario import Scenario
+from edgepilot.sim.sensors.navigation import BatteryModel, CompassModel, GpsModel
+from edgepilot.sim.sensors.camera import PAINT, SimCamera, VisibleObject
+from edgepilot.sim.sensors.lidar import Lidar, LidarSpec
+from edgepilot.sim.traffic import Traffic
+from edgepilot.firmware_bridge.ais import AisDecoder
+from edgepilot.sim.world import SimWorld
+from edgepilot.vehicle.core import VehicleCore
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.params import ParamStore
+from edgepilot.vehicle.types import ActuatorCommand, Cmd, GeoPoint, MissionItem, SensorFrame
 
 PHYSICS_DT = 0.01  # [s]
 
@@ -177,7 +177,7 @@ class Simulation:
 
         import numpy as np
 
-        from vehicle.mission.survey import expand_survey
+        from edgepilot.vehicle.mission.survey import expand_survey
         sv = self.scenario.mission.survey
         if sv is None:
             return np.empty((0, 2))

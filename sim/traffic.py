@@ -18,10 +18,10 @@ import numpy as np
 from pydantic import Field, model_validator
 from pyais import encode_dict
 
-from sim.sensors.camera import VisibleObject
-from vehicle.config import Strict
-from vehicle.geo import LocalFrame, enu_yaw_to_compass_deg, wrap_pi
-from vehicle.maritime.colregs import Encounter, classify
+from edgepilot.sim.sensors.camera import VisibleObject
+from edgepilot.vehicle.config import Strict
+from edgepilot.vehicle.geo import LocalFrame, enu_yaw_to_compass_deg, wrap_pi
+from edgepilot.vehicle.maritime.colregs import Encounter, classify
 
 XY = tuple[float, float]
 MS_TO_KNOTS = 3600.0 / 1852.0

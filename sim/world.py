@@ -13,8 +13,8 @@ import math
 import cv2
 import numpy as np
 
-from sim.scenario import Scenario
-from vehicle.maps import GridMap, load_map_server
+from edgepilot.sim.scenario import Scenario
+from edgepilot.vehicle.maps import GridMap, load_map_server
 
 
 class SimWorld:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from edgepilot import configs_dir
-from vehicle.config import load_vehicle_config
-from vehicle.core import VehicleCore
-from vehicle.types import CompassReading, GeoPoint, GpsFix, LaserScan, Mode, MotorStatus, SensorFrame
+from edgepilot.vehicle.config import load_vehicle_config
+from edgepilot.vehicle.core import VehicleCore
+from edgepilot.vehicle.types import CompassReading, GeoPoint, GpsFix, LaserScan, Mode, MotorStatus, SensorFrame
 
 UGV = load_vehicle_config(configs_dir() / "vehicles" / "ugv.toml")
 ORIGIN = GeoPoint(47.397742, 8.545594)

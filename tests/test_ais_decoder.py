@@ -7,8 +7,8 @@ import socket
 import pytest
 from pyais import encode_dict
 
-from firmware_bridge.ais import AisDecoder, AisReceiver
-from vehicle.geo import compass_deg_to_enu_yaw
+from edgepilot.firmware_bridge.ais import AisDecoder, AisReceiver
+from edgepilot.vehicle.geo import compass_deg_to_enu_yaw
 
 
 def pos(mmsi=219000001, lat=54.32, lon=10.14, speed=10.0, course=45.0, heading=44, sentence="VDM", ch="A"):

@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from sim.sensors.camera import VisibleObject, render_frame, to_vehicle
-from vehicle.perception.camera_model import PinholeCamera
-from vehicle.perception.detection import (ArucoMarkerDetector, BuoyDetector, detect_horizon,
+from edgepilot.sim.sensors.camera import VisibleObject, render_frame, to_vehicle
+from edgepilot.vehicle.perception.camera_model import PinholeCamera
+from edgepilot.vehicle.perception.detection import (ArucoMarkerDetector, BuoyDetector, detect_horizon,
                                           detections_to_obstacles)
 
 CAM = PinholeCamera(width=640, height=480, hfov_deg=70, mount_height=1.5)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from edgepilot import configs_dir
-from sim.lockstep import run_lockstep
-from sim.scenario import load_scenario
-from sim.simulation import Simulation
-from vehicle.config import ConfigError, load_vehicle_config
+from edgepilot.sim.lockstep import run_lockstep
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import Simulation
+from edgepilot.vehicle.config import ConfigError, load_vehicle_config
 
 BARREL = (20.0, 11.0)
 

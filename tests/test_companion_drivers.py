@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from firmware_bridge.companion import AutopilotBattery, AutopilotGps, AutopilotPosition
+from edgepilot.firmware_bridge.companion import AutopilotBattery, AutopilotGps, AutopilotPosition
 from tests.conftest import REPO
-from vehicle.config import load_vehicle_config
-from vehicle.control.path import PolylinePath
-from vehicle.geo import LocalFrame
-from vehicle.runtime.companion import CompanionDrivers, lookahead_target
-from vehicle.types import ActuatorCommand, CommandResult, Mode
+from edgepilot.vehicle.config import load_vehicle_config
+from edgepilot.vehicle.control.path import PolylinePath
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.onboard.companion import CompanionDrivers, lookahead_target
+from edgepilot.vehicle.types import ActuatorCommand, CommandResult, Mode
 
 ORIGIN = (47.397742, 8.545594)
 

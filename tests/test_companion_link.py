@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 import time
 
-from firmware_bridge.companion import CompanionLink
-from sim.realtime import free_port, spawn, stop
+from edgepilot.firmware_bridge.companion import CompanionLink
+from edgepilot.sim.realtime import free_port, spawn, stop
 
 M_PER_DEG = 111_320.0
 

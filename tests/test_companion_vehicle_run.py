@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from pymavlink import mavutil
 
-from sim.hil import HilGroundStation
-from sim.realtime import free_port, spawn, stop
-from sim.scenario import load_scenario
+from edgepilot.sim.hil import HilGroundStation
+from edgepilot.sim.realtime import free_port, spawn, stop
+from edgepilot.sim.scenario import load_scenario
 from tests.conftest import REPO
-from vehicle.geo import LocalFrame
-from vehicle.types import Cmd, MissionItem
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.types import Cmd, MissionItem
 
 SPEEDUP = 2.0
 M = mavutil.mavlink

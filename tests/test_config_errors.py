@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from edgepilot import configs_dir
-from sim.scenario import load_scenario
-from vehicle.config import ConfigError, load_vehicle_config
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.vehicle.config import ConfigError, load_vehicle_config
 
 UGV = (configs_dir() / "vehicles" / "ugv.toml").read_text()
 YARD = (configs_dir() / "scenarios" / "ugv_yard.toml").read_text()

@@ -3,9 +3,9 @@ import math
 
 import numpy as np
 
-from sim.scenario import load_scenario
-from sim.simulation import PHYSICS_DT, Simulation
-from vehicle.types import Mode
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import PHYSICS_DT, Simulation
+from edgepilot.vehicle.types import Mode
 
 
 def drive(sim, core, seconds):
@@ -88,7 +88,7 @@ def test_auto_without_mission_refused_and_events_reported():
 
 
 def test_param_changes_take_effect_and_persist(tmp_path):
-    from vehicle.params import ParamStore
+    from edgepilot.vehicle.params import ParamStore
 
     sim = Simulation(load_scenario("ugv_yard"))
     path = tmp_path / "vehicle.parm"
@@ -130,8 +130,8 @@ def test_deferred_bring_up_holds_still_and_refuses_to_arm_until_built():
     exist (VehicleCore.bring_up runs on another thread): meanwhile the core
     estimates and answers, but commands a stop and will not arm, not even
     by force; once built it drives as usual."""
-    from vehicle.core import VehicleCore
-    from vehicle.types import GeoPoint
+    from edgepilot.vehicle.core import VehicleCore
+    from edgepilot.vehicle.types import GeoPoint
 
     sim = Simulation(load_scenario("ugv_yard"))
     lat, lon = sim.scenario.world.origin
@@ -153,8 +153,8 @@ def test_deferred_bring_up_holds_still_and_refuses_to_arm_until_built():
 
 
 def test_deferred_bring_up_of_a_surface_vessel_adds_the_maritime_autonomy():
-    from vehicle.core import VehicleCore
-    from vehicle.types import GeoPoint
+    from edgepilot.vehicle.core import VehicleCore
+    from edgepilot.vehicle.types import GeoPoint
 
     sim = Simulation(load_scenario("usv_harbor"))
     lat, lon = sim.scenario.world.origin

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from vehicle.costmap import InflatedCostmap, InflationParams, RollingCostmap
-from vehicle.maps import GridMap
-from vehicle.planning import astar
+from edgepilot.vehicle.costmap import InflatedCostmap, InflationParams, RollingCostmap
+from edgepilot.vehicle.maps import GridMap
+from edgepilot.vehicle.planning import astar
 
 P = InflationParams(inscribed_radius=0.5, inflation_radius=2.0, cost_scaling_factor=2.0, max_weight=40.0)
 

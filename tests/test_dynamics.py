@@ -3,10 +3,10 @@ import math
 
 import numpy as np
 
-from sim.dynamics import DiffDriveModel, TwinThrusterModel
-from vehicle.config import load_vehicle_config
+from edgepilot.sim.dynamics import DiffDriveModel, TwinThrusterModel
+from edgepilot.vehicle.config import load_vehicle_config
 from edgepilot import configs_dir
-from vehicle.types import ActuatorCommand
+from edgepilot.vehicle.types import ActuatorCommand
 
 UGV = load_vehicle_config(configs_dir() / "vehicles" / "ugv.toml")
 USV = load_vehicle_config(configs_dir() / "vehicles" / "usv.toml")

@@ -2,8 +2,8 @@
 import pytest
 
 from edgepilot import configs_dir
-from sim.scenario import load_scenario
-from vehicle.config import ConfigError
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.vehicle.config import ConfigError
 
 BASE = (configs_dir() / "scenarios" / "fault_gps_dropout.toml").read_text()
 HEAD = BASE[:BASE.index("[[faults]]")].replace('vehicle = "fault_vehicles/ugv_sensors.toml"', 'vehicle = "ugv"')
@@ -39,7 +39,7 @@ def test_bad_fault_tables_name_the_key(tmp_path, table, msg):
 
 
 def test_unknown_param_override_is_refused_when_the_core_is_made(tmp_path):
-    from sim.simulation import Simulation
+    from edgepilot.sim.simulation import Simulation
     sc = load(tmp_path, '[params]\nFS_NOPE = 1\n')
     with pytest.raises(ConfigError, match="params.FS_NOPE: unknown parameter"):
         Simulation(sc).make_core()

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from edgepilot import configs_dir
-from sim.lockstep import run_lockstep
-from sim.scenario import load_scenario
+from edgepilot.sim.lockstep import run_lockstep
+from edgepilot.sim.scenario import load_scenario
 
 FAULT_SCENARIOS = sorted(p.stem for p in (configs_dir() / "scenarios").glob("fault_*.toml"))
 
 
 def test_there_are_at_least_fifteen_fault_scenarios_covering_every_fault_type():
-    from sim.faults import FAULT_TYPES
+    from edgepilot.sim.faults import FAULT_TYPES
     assert len(FAULT_SCENARIOS) >= 15
     used = {f.type for n in FAULT_SCENARIOS for f in load_scenario(n).faults}
     assert used == set(FAULT_TYPES)

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from gcs.mav import mavutil
-from sim.realtime import free_port, spawn, stop
-from vehicle.geo import LocalFrame
+from edgepilot.gcs.mav import mavutil
+from edgepilot.sim.realtime import free_port, spawn, stop
+from edgepilot.vehicle.geo import LocalFrame
 
 M = mavutil.mavlink
 FENCE = M.MAV_MISSION_TYPE_FENCE

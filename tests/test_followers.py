@@ -4,13 +4,13 @@ import math
 import numpy as np
 
 from edgepilot import configs_dir
-from sim.dynamics import DiffDriveModel, TwinThrusterModel
-from vehicle.config import load_vehicle_config
-from vehicle.control.los import LosGuidance
-from vehicle.control.path import PolylinePath
-from vehicle.control.pure_pursuit import PurePursuit
-from vehicle.params import ParamStore
-from vehicle.types import VehicleState
+from edgepilot.sim.dynamics import DiffDriveModel, TwinThrusterModel
+from edgepilot.vehicle.config import load_vehicle_config
+from edgepilot.vehicle.control.los import LosGuidance
+from edgepilot.vehicle.control.path import PolylinePath
+from edgepilot.vehicle.control.pure_pursuit import PurePursuit
+from edgepilot.vehicle.params import ParamStore
+from edgepilot.vehicle.types import VehicleState
 
 UGV = load_vehicle_config(configs_dir() / "vehicles" / "ugv.toml")
 USV = load_vehicle_config(configs_dir() / "vehicles" / "usv.toml")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from gcs.formats.mission import Mission, MissionItem, format_wpl, load_mission
-from sim.realtime import free_port, spawn, stop
-from vehicle.geo import LocalFrame
+from edgepilot.gcs.formats.mission import Mission, MissionItem, format_wpl, load_mission
+from edgepilot.sim.realtime import free_port, spawn, stop
+from edgepilot.vehicle.geo import LocalFrame
 
 REPO = Path(__file__).resolve().parent.parent
 SPEEDUP = 8.0

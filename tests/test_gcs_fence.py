@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from gcs.errors import FileFormatError
-from gcs.formats.fence import Fence, Zone, format_plan, format_text, load_fence, parse_plan, parse_text
-from sim.realtime import free_port, spawn, stop
+from edgepilot.gcs.errors import FileFormatError
+from edgepilot.gcs.formats.fence import Fence, Zone, format_plan, format_text, load_fence, parse_plan, parse_text
+from edgepilot.sim.realtime import free_port, spawn, stop
 from test_gcs_e2e import YARD, gcs, ok
 
 SPEEDUP = 8.0

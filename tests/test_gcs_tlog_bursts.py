@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from gcs.mav import M
-from gcs.tlog import summarize
+from edgepilot.gcs.mav import M
+from edgepilot.gcs.tlog import summarize
 
 LAT0, LON0 = 47.397742, 8.545594
 M_PER_DEG_LAT = 111132.9

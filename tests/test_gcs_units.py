@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gcs.errors import FileFormatError
-from gcs.formats.mission import (Mission, MissionItem, format_plan, format_wpl, load_mission, parse_plan,
+from edgepilot.gcs.errors import FileFormatError
+from edgepilot.gcs.formats.mission import (Mission, MissionItem, format_plan, format_wpl, load_mission, parse_plan,
                                  parse_wpl)
-from gcs.formats.parm import format_parm, format_value, parse_parm
-from gcs.mav import M
+from edgepilot.gcs.formats.parm import format_parm, format_value, parse_parm
+from edgepilot.gcs.mav import M
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -184,7 +184,7 @@ def test_parm_values_are_shortest_float32_text():
 
 # ----------------------------------------------------------------------------- modes and params
 def test_rover_mode_numbers_match_ardupilot():
-    from gcs.modes import mode_name, set_mode_params
+    from edgepilot.gcs.modes import mode_name, set_mode_params
 
     want = {"MANUAL": 0, "ACRO": 1, "STEERING": 3, "HOLD": 4, "LOITER": 5, "FOLLOW": 6, "SIMPLE": 7,
             "AUTO": 10, "RTL": 11, "SMART_RTL": 12, "GUIDED": 15}
@@ -195,7 +195,7 @@ def test_rover_mode_numbers_match_ardupilot():
 
 
 def test_px4_modes_use_main_and_sub_mode():
-    from gcs.modes import mode_name, set_mode_params
+    from edgepilot.gcs.modes import mode_name, set_mode_params
 
     base, main, sub = set_mode_params(M.MAV_AUTOPILOT_PX4, M.MAV_TYPE_GROUND_ROVER, "MISSION")
     assert (main, sub) == (4.0, 4.0) and int(base) & M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED
@@ -207,7 +207,7 @@ def test_px4_modes_use_main_and_sub_mode():
 
 
 def test_px4_bytewise_int_params_round_trip():
-    from gcs.param import decode_value, encode_value
+    from edgepilot.gcs.param import decode_value, encode_value
 
     for v in (0, 1, 42, -7, 2 ** 31 - 1):
         wire = encode_value(v, M.MAV_PARAM_TYPE_INT32, bytewise=True)
@@ -246,7 +246,7 @@ def _write_tlog(path: Path, t0: float = 1.7e9) -> None:
 
 
 def test_tlog_summary_and_plot(tmp_path):
-    from gcs.tlog import plot_track, summarize
+    from edgepilot.gcs.tlog import plot_track, summarize
 
     p = tmp_path / "run.tlog"
     _write_tlog(p)
@@ -265,7 +265,7 @@ def test_tlog_summary_and_plot(tmp_path):
 
 
 def test_tlog_errors(tmp_path):
-    from gcs.tlog import summarize
+    from edgepilot.gcs.tlog import summarize
 
     (tmp_path / "empty.tlog").write_bytes(b"")
     with pytest.raises(FileFormatError, match="empty file"):
@@ -279,7 +279,7 @@ def test_tlog_errors(tmp_path):
 
 # ----------------------------------------------------------------------------- dashboard rendering
 def _view(sysid: int, hb_age: float, now: float):
-    from gcs.telemetry import VehicleView
+    from edgepilot.gcs.telemetry import VehicleView
 
     v = VehicleView(sysid=sysid, first_seen=now - 20)
     v.autopilot, v.mav_type = M.MAV_AUTOPILOT_ARDUPILOTMEGA, M.MAV_TYPE_SURFACE_BOAT
@@ -295,7 +295,7 @@ def _view(sysid: int, hb_age: float, now: float):
 def test_dashboard_shows_fresh_and_lost_vehicles():
     from rich.console import Console
 
-    from gcs.views import render_dashboard
+    from edgepilot.gcs.views import render_dashboard
 
     now = time.monotonic()
     con = Console(record=True, width=110, color_system="truecolor", force_terminal=True)
@@ -324,7 +324,7 @@ def _run_gcs(*args, timeout=60):
 
 
 def test_help_has_examples_and_exit_codes_for_every_command():
-    from gcs.cli import build_parser
+    from edgepilot.gcs.cli import build_parser
 
     def walk(p, path):
         yield path, p
@@ -363,11 +363,12 @@ def test_usage_error_exit_code_and_completion_script():
 
 def test_gcs_never_imports_vehicle_or_sim():
     code = ("import sys\n"
-            "import gcs.cli, gcs.connection, gcs.command, gcs.mission, gcs.param, gcs.telemetry, gcs.views, "
-            "gcs.tlog, gcs.modes, gcs.completion, gcs.formats.mission, gcs.formats.parm\n"
+            "import edgepilot.gcs.cli, edgepilot.gcs.connection, edgepilot.gcs.command, edgepilot.gcs.mission, "
+            "edgepilot.gcs.param, edgepilot.gcs.telemetry, edgepilot.gcs.views, edgepilot.gcs.tlog, "
+            "edgepilot.gcs.modes, edgepilot.gcs.completion, edgepilot.gcs.formats.mission, edgepilot.gcs.formats.parm\n"
             "from edgepilot.cli import main\n"
             "main(['gcs', 'completion', 'bash'])\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('vehicle', 'sim', 'firmware_bridge'))\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[:2] in (['edgepilot', 'vehicle'], ['edgepilot', 'sim'], ['edgepilot', 'firmware_bridge'], ['edgepilot', 'onboard']) or m.split('.')[0] in ('vehicle', 'sim', 'firmware_bridge'))\n"
             "print('LOADED', bad, file=sys.stderr)\n")
     import os
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from sim.hil import run_hil
-from sim.lockstep import run_lockstep
-from sim.scenario import load_scenario
+from edgepilot.sim.hil import run_hil
+from edgepilot.sim.lockstep import run_lockstep
+from edgepilot.sim.scenario import load_scenario
 from tests.conftest import run_edgepilot
 from tests.hw_util import hil_config
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.realtime import free_port, spawn, stop
-from sim.scenario import load_scenario
-from vehicle.geo import LocalFrame
+from edgepilot.sim.realtime import free_port, spawn, stop
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.vehicle.geo import LocalFrame
 
 SPEEDUP = 10.0
 LEGS = {

@@ -1,4 +1,4 @@
-"""The start-up's kernel-cache check (vehicle.runtime.kernels.disk_cache_status)
+"""The start-up's kernel-cache check (onboard.kernels.disk_cache_status)
 against numba's real disk cache: a package with cached kernels is compiled in
 a subprocess, then the check must agree with what numba would do."""
 import os
@@ -7,7 +7,7 @@ import sys
 import textwrap
 import time
 
-from vehicle.runtime.kernels import cached_kernels_in, disk_cache_status
+from edgepilot.onboard.kernels import cached_kernels_in, disk_cache_status
 
 KERNELS = textwrap.dedent('''\
     """Kernels; the words cache=True in a docstring are not a kernel."""
@@ -71,7 +71,7 @@ def test_status_follows_numba_cache(tmp_path):
 
 
 def test_warm_writes_bytecode_even_when_python_would_not(tmp_path, monkeypatch):
-    from vehicle.runtime.kernels import compile_bytecode
+    from edgepilot.onboard.kernels import compile_bytecode
 
     pkg = _make_pkg(tmp_path)
     (pkg / "broken.py").write_text("def f(:\n")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from firmware_bridge.lidar_ld06 import (CRC_TABLE, PACKET_LEN, Ld06Decoder, Ld06Driver, Ld06Emulator, Ld06Packet,
+from edgepilot.firmware_bridge.lidar_ld06 import (CRC_TABLE, PACKET_LEN, Ld06Decoder, Ld06Driver, Ld06Emulator, Ld06Packet,
                                         ScanAssembler, crc8, encode_packet, scan_lookup)
-from sim.hil import PtyDevice
+from edgepilot.sim.hil import PtyDevice
 from tests.hw_util import pump_until
-from vehicle.types import LaserScan
+from edgepilot.vehicle.types import LaserScan
 
 
 def test_crc_table_matches_the_published_ldrobot_table():

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.sensors.lidar import Lidar, LidarSpec, raycast
-from vehicle.perception import OccupancyGrid
+from edgepilot.sim.sensors.lidar import Lidar, LidarSpec, raycast
+from edgepilot.vehicle.perception import OccupancyGrid
 
 RES = 0.05
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from sim.lockstep import run_lockstep
-from sim.scenario import load_scenario
-from vehicle.maps import GridMap, MapFileError, load_map_server, save_map_server
+from edgepilot.sim.lockstep import run_lockstep
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.vehicle.maps import GridMap, MapFileError, load_map_server, save_map_server
 
 
 def test_round_trip_keeps_cells_and_georeference(tmp_path):

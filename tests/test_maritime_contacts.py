@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from vehicle.config import Maritime
-from vehicle.geo import LocalFrame
-from vehicle.maritime.avoidance import ColregsHelm
-from vehicle.maritime.contacts import ContactTable
-from vehicle.types import ContactReport
+from edgepilot.vehicle.config import Maritime
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.maritime.avoidance import ColregsHelm
+from edgepilot.vehicle.maritime.contacts import ContactTable
+from edgepilot.vehicle.types import ContactReport
 
 F = LocalFrame(54.4, 10.2)
 
@@ -106,7 +106,7 @@ def test_stand_on_vessel_holds_until_the_other_clearly_fails_to_act():
 
 
 def test_perception_tracks_in_the_map_frame_fuse_with_ais():
-    from vehicle.perception.tracking import Track
+    from edgepilot.vehicle.perception.tracking import Track
 
     cov = np.diag([1.0, 1.0, 0.04, 0.04])          # settled: speed std 0.2 m/s
 

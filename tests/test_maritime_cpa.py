@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vehicle.maritime.colregs import Encounter, classify, relative_bearing_deg
-from vehicle.maritime._cpa_kernels import _EPS_V2
-from vehicle.maritime.cpa import cpa, cpa_candidates, cpa_numpy
+from edgepilot.vehicle.maritime.colregs import Encounter, classify, relative_bearing_deg
+from edgepilot.vehicle.maritime._cpa_kernels import _EPS_V2
+from edgepilot.vehicle.maritime.cpa import cpa, cpa_candidates, cpa_numpy
 
 finite = st.floats(-500, 500, allow_nan=False)
 vel = st.floats(-10, 10, allow_nan=False)
@@ -138,5 +138,5 @@ def test_classification_is_mirror_symmetric_for_crossings():
 
 
 def test_warm_compiles_every_maritime_kernel_with_its_real_signature():
-    from vehicle.maritime.autonomy import MaritimeAutonomy
+    from edgepilot.vehicle.maritime.autonomy import MaritimeAutonomy
     MaritimeAutonomy.warm()   # raises TypeError if a kernel's warm-up call drifted from its signature

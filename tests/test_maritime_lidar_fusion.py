@@ -7,15 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from sim.lockstep import run_lockstep
-from sim.scenario import load_scenario
-from sim.sensors.lidar import Lidar, LidarSpec
-from vehicle.geo import LocalFrame
-from vehicle.maritime.avoidance import ShoreGrid
-from vehicle.maritime.contacts import ContactTable
-from vehicle.maritime.sensing import LidarVesselTracker, points_on_vessels, shore_distance_fn
-from vehicle.perception.tracking import Track
-from vehicle.types import ContactReport, VehicleState
+from edgepilot.sim.lockstep import run_lockstep
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.sensors.lidar import Lidar, LidarSpec
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.maritime.avoidance import ShoreGrid
+from edgepilot.vehicle.maritime.contacts import ContactTable
+from edgepilot.vehicle.maritime.sensing import LidarVesselTracker, points_on_vessels, shore_distance_fn
+from edgepilot.vehicle.perception.tracking import Track
+from edgepilot.vehicle.types import ContactReport, VehicleState
 
 F = LocalFrame(54.4, 10.2)
 MMSI = 211000111

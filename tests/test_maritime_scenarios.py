@@ -4,8 +4,8 @@ collision, the minimum CPA and the manoeuvre the rules require."""
 import numpy as np
 import pytest
 
-from sim.lockstep import run_lockstep
-from sim.scenario import load_scenario
+from edgepilot.sim.lockstep import run_lockstep
+from edgepilot.sim.scenario import load_scenario
 
 ENCOUNTERS = {
     "usv_colregs_head_on": ("HEAD_ON", "starboard"),
@@ -38,7 +38,7 @@ def test_encounter_scenario_passes_by_the_rules(name):
 def test_head_on_without_avoidance_would_collide():
     """The scenario is a real test: the same ferry against a boat whose
     helm ignores contacts runs into it."""
-    import vehicle.maritime.autonomy as A
+    import edgepilot.vehicle.maritime.autonomy as A
 
     sc = load_scenario("usv_colregs_head_on")
     orig = A.MaritimeAutonomy.steer
@@ -53,7 +53,7 @@ def test_head_on_without_avoidance_would_collide():
 def test_sudden_turn_across_our_bow_makes_the_stand_on_vessel_act(tmp_path):
     import json
 
-    from sim.report import write_report
+    from edgepilot.sim.report import write_report
 
     sc = load_scenario("usv_colregs_sudden_turn")
     r = run_lockstep(sc)

@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from sim.scenario import load_scenario
-from sim.simulation import PHYSICS_DT, Simulation
-from vehicle.types import Mode
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import PHYSICS_DT, Simulation
+from edgepilot.vehicle.types import Mode
 
 SCENARIO = """
 name = "hold_test"

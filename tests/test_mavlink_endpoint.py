@@ -7,8 +7,8 @@ import time
 import pytest
 from pymavlink import mavutil
 
-from sim.realtime import free_port, spawn, stop
-from firmware_bridge.mavlink.identity import CAPABILITIES, stable_uid
+from edgepilot.sim.realtime import free_port, spawn, stop
+from edgepilot.firmware_bridge.mavlink.identity import CAPABILITIES, stable_uid
 
 M = mavutil.mavlink
 SPEEDUP = 8.0

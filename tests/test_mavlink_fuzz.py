@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from firmware_bridge.mavlink import MavlinkEndpoint
-from sim.realtime import free_port
-from sim.scenario import load_scenario
-from sim.simulation import Simulation
+from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint
+from edgepilot.sim.realtime import free_port
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import Simulation
 
 M = mavlink
 

@@ -11,8 +11,8 @@ import time
 import pytest
 from pymavlink import mavutil
 
-from firmware_bridge.mavlink import signing
-from sim.realtime import free_port, spawn, stop
+from edgepilot.firmware_bridge.mavlink import signing
+from edgepilot.sim.realtime import free_port, spawn, stop
 
 M = mavutil.mavlink
 KEY_HEX = "4f" * 16 + "a1" * 16

@@ -1,6 +1,6 @@
 """The mission executor: DO_ items, jumps, validation."""
-from vehicle.mission import MissionExecutor, validate_mission
-from vehicle.types import Cmd, MissionItem
+from edgepilot.vehicle.mission import MissionExecutor, validate_mission
+from edgepilot.vehicle.types import Cmd, MissionItem
 
 
 def wp(seq, lat=47.0, lon=8.0):

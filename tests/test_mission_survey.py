@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from sim.lockstep import run_lockstep
-from sim.scenario import load_scenario
-from sim.simulation import Simulation
-from vehicle.mission.survey import expand_survey
+from edgepilot.sim.lockstep import run_lockstep
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import Simulation
+from edgepilot.vehicle.mission.survey import expand_survey
 
 SQUARE = [[0.0, 0.0], [10.0, 0.0], [10.0, 6.0], [0.0, 6.0]]
 

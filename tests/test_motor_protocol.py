@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from firmware_bridge.motor import (DeviceConfig, DeviceState, Estop, Fault, FrameDecoder, Heartbeat, Imu,
+from edgepilot.firmware_bridge.motor import (DeviceConfig, DeviceState, Estop, Fault, FrameDecoder, Heartbeat, Imu,
                                    ProtocolError, Setpoint, Telemetry, decode_frame, encode_frame)
-from firmware_bridge.motor.cobs import CobsError, cobs_decode, cobs_encode
-from firmware_bridge.motor.crc import TABLE, crc16
+from edgepilot.firmware_bridge.motor.cobs import CobsError, cobs_decode, cobs_encode
+from edgepilot.firmware_bridge.motor.crc import TABLE, crc16
 
 
 def test_crc16_ccitt_false_check_value_and_table():

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from firmware_bridge.motor import DeviceSense, DeviceState, Fault, MotorController, MotorDevice, Setpoint
-from firmware_bridge.serial_port import SerialPort
-from sim.hil import PtyDevice
+from edgepilot.firmware_bridge.motor import DeviceSense, DeviceState, Fault, MotorController, MotorDevice, Setpoint
+from edgepilot.firmware_bridge.serial_port import SerialPort
+from edgepilot.sim.hil import PtyDevice
 from tests.hw_util import pump_until
 
 

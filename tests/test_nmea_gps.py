@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from firmware_bridge.gps_nmea import (NmeaGpsDriver, NmeaGpsParser, nmea_checksum, nmea_epoch, parse_udp_url,
+from edgepilot.firmware_bridge.gps_nmea import (NmeaGpsDriver, NmeaGpsParser, nmea_checksum, nmea_epoch, parse_udp_url,
                                       with_checksum)
-from sim.hil import PtyDevice
+from edgepilot.sim.hil import PtyDevice
 from tests.hw_util import pump_until
 
 # Classic published example sentences (NMEA reference material) with their checksums.

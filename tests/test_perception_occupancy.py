@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from vehicle.maps import load_map_server
-from vehicle.perception import OccupancyGrid
-from vehicle.perception._reference import integrate_scan_numpy
-from vehicle.types import LaserScan
+from edgepilot.vehicle.maps import load_map_server
+from edgepilot.vehicle.perception import OccupancyGrid
+from edgepilot.vehicle.perception._reference import integrate_scan_numpy
+from edgepilot.vehicle.types import LaserScan
 
 RES = 0.05
 

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from vehicle.perception.rates import RateManager
+from edgepilot.vehicle.perception.rates import RateManager
 
 
 def test_each_sensor_at_its_rate_and_stale_flags():
@@ -57,8 +57,8 @@ def test_bad_input():
 
 
 def test_warm_kernels_runs_every_kernel():
-    from sim.sensors.lidar import warm_kernels as warm_lidar
-    from vehicle.perception import _kernels, warm_kernels
+    from edgepilot.sim.sensors.lidar import warm_kernels as warm_lidar
+    from edgepilot.vehicle.perception import _kernels, warm_kernels
 
     warm_kernels()
     warm_lidar()

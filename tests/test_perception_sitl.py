@@ -4,12 +4,12 @@ import math
 
 import numpy as np
 
-from sim.lockstep import run_lockstep
-from sim.scenario import load_scenario
-from sim.simulation import Simulation
-from vehicle.maps import GridMap
-from vehicle.perception.mapping import LidarMapper
-from vehicle.types import VehicleState
+from edgepilot.sim.lockstep import run_lockstep
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import Simulation
+from edgepilot.vehicle.maps import GridMap
+from edgepilot.vehicle.perception.mapping import LidarMapper
+from edgepilot.vehicle.types import VehicleState
 
 
 def test_unmapped_obstacle_is_detected_mapped_and_avoided():
@@ -74,7 +74,7 @@ def test_mapper_skips_bad_pose_and_known_walls():
     occ[:, 150:152] = True                                    # a known wall at x = 7.5 m
     prior = GridMap(occ, 0.05, 0.0, 0.0)
     m = LidarMapper(prior, resolution=0.1)
-    from sim.sensors.lidar import Lidar, LidarSpec
+    from edgepilot.sim.sensors.lidar import Lidar, LidarSpec
     lid = Lidar(LidarSpec(beams=360, fov_deg=180, max_range=12, noise_std=0.0), np.random.default_rng(0))
     st = VehicleState(0, 2.0, 5.0, 0.0, 0, 0, 0, 0, 0, pos_std=0.1, valid=True)
     for _ in range(3):

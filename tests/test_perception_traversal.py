@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from vehicle.perception import trace_cells
-from vehicle.perception._kernels import FP_SCALE
+from edgepilot.vehicle.perception import trace_cells
+from edgepilot.vehicle.perception._kernels import FP_SCALE
 
 RES = 0.05
 # free floats, and points exactly on cell boundaries and centres (ties everywhere)
@@ -98,8 +98,8 @@ def test_trace_cells_bad_input():
 
 # ---- near-field sharing in integrate_scan: same grid as walking every beam ----
 
-from vehicle.perception import OccupancyGrid  # noqa: E402
-from vehicle.perception._reference import integrate_scan_numpy  # noqa: E402
+from edgepilot.vehicle.perception import OccupancyGrid  # noqa: E402
+from edgepilot.vehicle.perception._reference import integrate_scan_numpy  # noqa: E402
 
 
 def _both_ways(pose, ranges, a0, da, max_range, size=6.0):
@@ -154,8 +154,8 @@ def test_shared_near_field_exact_on_the_benchmark_scans():
 
 # ---- the kernel's shortcuts equal the plain walk ----
 
-from vehicle.perception import _kernels as K_  # noqa: E402
-from vehicle.perception._kernels import FP_SHIFT, trace_cells_kernel  # noqa: E402
+from edgepilot.vehicle.perception import _kernels as K_  # noqa: E402
+from edgepilot.vehicle.perception._kernels import FP_SHIFT, trace_cells_kernel  # noqa: E402
 
 # The helpers are compiled into the kernel that calls them (checked end to
 # end against the oracle above); here their arithmetic runs as Python (no

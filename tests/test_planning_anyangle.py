@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vehicle.planning import astar
-from vehicle.planning.anyangle import line_cost, polyline_cost, theta_star
-from vehicle.planning.astar import path_cost
-from vehicle.planning.smoothing import SpeedLimits, curvature, densify, shortcut, speed_profile
+from edgepilot.vehicle.planning import astar
+from edgepilot.vehicle.planning.anyangle import line_cost, polyline_cost, theta_star
+from edgepilot.vehicle.planning.astar import path_cost
+from edgepilot.vehicle.planning.smoothing import SpeedLimits, curvature, densify, shortcut, speed_profile
 
 
 def test_line_cost_matches_grid_moves_and_integrates_weights():

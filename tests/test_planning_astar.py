@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vehicle.planning.astar import _search, astar, path_cost
+from edgepilot.vehicle.planning.astar import _search, astar, path_cost
 
 SQRT2 = math.sqrt(2.0)
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vehicle.planning.coverage import boustrophedon, expanding_square, sector_search
+from edgepilot.vehicle.planning.coverage import boustrophedon, expanding_square, sector_search
 
 
 def _inside(poly: np.ndarray, pts: np.ndarray) -> np.ndarray:

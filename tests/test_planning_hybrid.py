@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vehicle.costmap import InflatedCostmap, InflationParams
-from vehicle.maps import GridMap
-from vehicle.planning._dubins_kernels import WORDS, dubins_shortest, dubins_to_point, sample_segments
-from vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
-from vehicle.planning.smoothing import curvature
+from edgepilot.vehicle.costmap import InflatedCostmap, InflationParams
+from edgepilot.vehicle.maps import GridMap
+from edgepilot.vehicle.planning._dubins_kernels import WORDS, dubins_shortest, dubins_to_point, sample_segments
+from edgepilot.vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
+from edgepilot.vehicle.planning.smoothing import curvature
 
 coord = st.floats(-20, 20, allow_nan=False)
 ang = st.floats(-4, 4, allow_nan=False)

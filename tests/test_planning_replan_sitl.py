@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.lockstep import run_lockstep
-from sim.scenario import load_scenario
+from edgepilot.sim.lockstep import run_lockstep
+from edgepilot.sim.scenario import load_scenario
 
 
 def test_new_obstacle_on_path_triggers_replan_and_mission_completes():
@@ -29,8 +29,8 @@ def test_new_obstacle_on_path_triggers_replan_and_mission_completes():
 
 
 def test_sim_reports_obstacle_once_when_it_appears():
-    from sim.simulation import Simulation
-    from vehicle.types import ActuatorCommand
+    from edgepilot.sim.simulation import Simulation
+    from edgepilot.vehicle.types import ActuatorCommand
     sim = Simulation(load_scenario("ugv_replan"))
     assert sim.map_updates() == []
     for _ in range(601):

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from test_planning_astar import check_valid, dijkstra
-from vehicle.planning._bucket_kernels import bits_from_grid, uniform_grid
-from vehicle.planning.astar import _search, astar, path_cost, search_stats
+from edgepilot.vehicle.planning._bucket_kernels import bits_from_grid, uniform_grid
+from edgepilot.vehicle.planning.astar import _search, astar, path_cost, search_stats
 
 GEOMETRIC = ("jps", "unit-buckets", "buckets", "heap")
 TARGET = ("dial", "buckets", "heap")

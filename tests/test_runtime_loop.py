@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from vehicle.runtime.loop import RuntimeLoop, ScaledClock, wait_readable
+from edgepilot.onboard.loop import RuntimeLoop, ScaledClock, wait_readable
 
 
 class FakeTime:
@@ -80,9 +80,9 @@ def test_a_stall_runs_one_late_tick_skips_the_missed_ones_and_reports_them():
 
 
 def test_the_cores_loop_watchdog_sees_the_measured_gap():
-    from sim.scenario import load_scenario
-    from sim.simulation import Simulation
-    from vehicle.types import SensorFrame
+    from edgepilot.sim.scenario import load_scenario
+    from edgepilot.sim.simulation import Simulation
+    from edgepilot.vehicle.types import SensorFrame
 
     core = Simulation(load_scenario("ugv_yard")).make_core()
     ft = FakeTime()

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from safety_rig import Rig
-from vehicle.safety import Action, Recovery
-from vehicle.types import Mode
+from edgepilot.vehicle.safety import Action, Recovery
+from edgepilot.vehicle.types import Mode
 
 
 def trips(rig, name):
@@ -85,7 +85,7 @@ def test_loop_overrun_holds_then_clears_after_a_second_on_time():
 
 
 def test_watchdog_overdue_for_an_external_timer():
-    from vehicle.safety import LoopWatchdog
+    from edgepilot.vehicle.safety import LoopWatchdog
     w = LoopWatchdog(0.5)
     assert not w.overdue(10.0)
     w.kick(1.0)

@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from safety_rig import ORIGIN, Rig
-from vehicle.geo import LocalFrame
-from vehicle.safety.geofence import (CIRCLE_EXCLUSION, POLY_EXCLUSION, POLY_INCLUSION, Fence, FenceError,
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.safety.geofence import (CIRCLE_EXCLUSION, POLY_EXCLUSION, POLY_INCLUSION, Fence, FenceError,
                                      load_fence_file, polygon_signed_distance, specs_to_items, FenceZoneSpec)
-from vehicle.config import ConfigError
-from vehicle.types import Mode, MissionItem
+from edgepilot.vehicle.config import ConfigError
+from edgepilot.vehicle.types import Mode, MissionItem
 
 FRAME = LocalFrame(ORIGIN.lat, ORIGIN.lon)
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from safety_rig import UGV, Rig
-from vehicle.safety.geofence import CIRCLE_EXCLUSION, CIRCLE_INCLUSION
-from vehicle.types import Cmd, MissionItem
+from edgepilot.vehicle.safety.geofence import CIRCLE_EXCLUSION, CIRCLE_INCLUSION
+from edgepilot.vehicle.types import Cmd, MissionItem
 
 
 def refusal(rig):

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from sim.lockstep import run_lockstep
-from sim.scenario import load_scenario
+from edgepilot.sim.lockstep import run_lockstep
+from edgepilot.sim.scenario import load_scenario
 
 PASSING = ["ugv_yard", "ugv_corridor", "usv_harbor"]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from safety_rig import ORIGIN, UGV, Rig
-from vehicle.core import VehicleCore
-from vehicle.safety.geofence import CIRCLE_INCLUSION
-from vehicle.state_store import EventLog, StateError, StateStore
-from vehicle.types import Cmd, Event, MissionItem, Severity
+from edgepilot.vehicle.core import VehicleCore
+from edgepilot.vehicle.safety.geofence import CIRCLE_INCLUSION
+from edgepilot.vehicle.state_store import EventLog, StateError, StateStore
+from edgepilot.vehicle.types import Cmd, Event, MissionItem, Severity
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,8 +64,8 @@ def test_damaged_state_file_is_refused_with_its_name(tmp_path):
 WRITER = r"""
 import sys
 sys.path.insert(0, sys.argv[2])
-from vehicle.state_store import StateStore
-from vehicle.types import MissionItem
+from edgepilot.vehicle.state_store import StateStore
+from edgepilot.vehicle.types import MissionItem
 store = StateStore(sys.argv[1])
 k = 0
 while True:

@@ -8,8 +8,8 @@ import json
 import struct
 import time
 
-from gcs.mav import mavutil
-from sim.realtime import free_port, spawn, stop
+from edgepilot.gcs.mav import mavutil
+from edgepilot.sim.realtime import free_port, spawn, stop
 from test_fence_mavlink import FENCE, MISSION, YARD, Client, armed, circle, polygon, waypoint
 
 M = mavutil.mavlink

@@ -10,14 +10,14 @@ import subprocess
 import sys
 import time
 
-from gcs.mav import mavutil
-from sim.hil import HilHardware
-from sim.scenario import load_scenario
-from sim.simulation import Simulation
+from edgepilot.gcs.mav import mavutil
+from edgepilot.sim.hil import HilHardware
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import Simulation
 from test_fence_mavlink import FENCE, MISSION, Client, circle, polygon, waypoint
 from tests.conftest import REPO
 from tests.hw_util import hil_config
-from vehicle.config import load_vehicle_config
+from edgepilot.vehicle.config import load_vehicle_config
 
 M = mavutil.mavlink
 

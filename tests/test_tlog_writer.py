@@ -11,8 +11,8 @@ import pytest
 from pymavlink import mavutil
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from firmware_bridge.mavlink import TlogWriter
-from sim.realtime import free_port, spawn, stop
+from edgepilot.firmware_bridge.mavlink import TlogWriter
+from edgepilot.sim.realtime import free_port, spawn, stop
 
 MAVLOGDUMP = Path(sys.executable).with_name("mavlogdump.py")
 

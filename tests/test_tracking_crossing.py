@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.sensors.lidar import Lidar, LidarSpec
-from vehicle.perception.tracking import Cluster, MultiObjectTracker, cluster_scan
+from edgepilot.sim.sensors.lidar import Lidar, LidarSpec
+from edgepilot.vehicle.perception.tracking import Cluster, MultiObjectTracker, cluster_scan
 
 RES = 0.05
 

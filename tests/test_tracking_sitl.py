@@ -6,13 +6,13 @@ import math
 import numpy as np
 import pytest
 
-from sim.lockstep import run_lockstep
-from sim.scenario import load_scenario
-from sim.simulation import PHYSICS_DT, Simulation
-from vehicle.config import load_vehicle_config
-from vehicle.perception.front import Perception
-from vehicle.perception.tracking import Track
-from vehicle.types import VehicleState
+from edgepilot.sim.lockstep import run_lockstep
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import PHYSICS_DT, Simulation
+from edgepilot.vehicle.config import load_vehicle_config
+from edgepilot.vehicle.perception.front import Perception
+from edgepilot.vehicle.perception.tracking import Track
+from edgepilot.vehicle.types import VehicleState
 from edgepilot import configs_dir
 
 

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from sim.scenario import load_scenario
-from sim.simulation import Simulation
-from sim.traffic import Traffic, TrafficVesselSpec
-from vehicle.config import CameraConfig
-from vehicle.geo import LocalFrame
-from vehicle.types import ActuatorCommand
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import Simulation
+from edgepilot.sim.traffic import Traffic, TrafficVesselSpec
+from edgepilot.vehicle.config import CameraConfig
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.types import ActuatorCommand
 
 
 def test_every_vessel_is_an_obstacle_object_on_its_circle():

@@ -6,9 +6,9 @@ import dataclasses
 import numpy as np
 
 from edgepilot import configs_dir
-from sim.scenario import load_scenario
-from sim.simulation import Simulation
-from vehicle.types import ActuatorCommand, CompassReading, ContactReport, GpsFix, LaserScan, SensorFrame
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import Simulation
+from edgepilot.vehicle.types import ActuatorCommand, CompassReading, ContactReport, GpsFix, LaserScan, SensorFrame
 
 HEAD_ON = (configs_dir() / "scenarios" / "usv_colregs_head_on.toml").read_text()
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from firmware_bridge.ais import AisDecoder
-from sim.traffic import Traffic, TrafficVesselSpec
-from vehicle.geo import LocalFrame
+from edgepilot.firmware_bridge.ais import AisDecoder
+from edgepilot.sim.traffic import Traffic, TrafficVesselSpec
+from edgepilot.vehicle.geo import LocalFrame
 
 F = LocalFrame(54.4, 10.2)
 

@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from firmware_bridge.motor import DeviceState, Setpoint
-from sim.hil import HilHardware
-from sim.scenario import load_scenario
-from sim.simulation import Simulation
+from edgepilot.firmware_bridge.motor import DeviceState, Setpoint
+from edgepilot.sim.hil import HilHardware
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import Simulation
 from tests.hw_util import hil_config, pump_until
-from vehicle.config import load_vehicle_config
-from vehicle.runtime.drivers import DirectDrivers, heading_to_enu_yaw
-from vehicle.types import ActuatorCommand, LaserScan
+from edgepilot.vehicle.config import load_vehicle_config
+from edgepilot.onboard.drivers import DirectDrivers, heading_to_enu_yaw
+from edgepilot.vehicle.types import ActuatorCommand, LaserScan
 
 
 def test_heading_to_enu_yaw():

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from firmware_bridge.motor import DeviceState, Setpoint
-from sim.hil import HilGroundStation, HilHardware, _mavlink_client_url
-from sim.scenario import load_scenario
-from sim.simulation import Simulation
+from edgepilot.firmware_bridge.motor import DeviceState, Setpoint
+from edgepilot.sim.hil import HilGroundStation, HilHardware, _mavlink_client_url
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import Simulation
 from tests.conftest import REPO, run_edgepilot
 from tests.hw_util import hil_config
-from vehicle.config import load_vehicle_config
-from vehicle.maps import save_map_server
+from edgepilot.vehicle.config import load_vehicle_config
+from edgepilot.vehicle.maps import save_map_server
 
 
 class VehicleProcess:

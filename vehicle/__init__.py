@@ -1,6 +1,6 @@
 """The autonomy core: estimation, perception, costmaps, planning, control,
 mission executor, modes and failsafes, plus the runtime loop that schedules
-them.  Everything below ``vehicle.runtime`` is pure: time is passed in as
+them.  Everything below ``onboard`` is pure: time is passed in as
 ``now`` (seconds) and no module opens a socket or a serial port.
 
 Frames: the local *map frame* is ENU — x east, y north, metres — with yaw

@@ -12,17 +12,17 @@ import math
 
 import numpy as np
 
-from vehicle.config import VehicleConfig
-from vehicle.control.los import LosGuidance
-from vehicle.control.path import PolylinePath
-from vehicle.control.pure_pursuit import PurePursuit
-from vehicle.estimation import GpsCompassFilter
-from vehicle.geo import LocalFrame
-from vehicle.maps import GridMap
-from vehicle.mission import MissionExecutor, NavTarget, validate_mission
-from vehicle.params import ParamStore
-from vehicle.safety import SafetyManager
-from vehicle.types import (ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
+from edgepilot.vehicle.config import VehicleConfig
+from edgepilot.vehicle.control.los import LosGuidance
+from edgepilot.vehicle.control.path import PolylinePath
+from edgepilot.vehicle.control.pure_pursuit import PurePursuit
+from edgepilot.vehicle.estimation import GpsCompassFilter
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.maps import GridMap
+from edgepilot.vehicle.mission import MissionExecutor, NavTarget, validate_mission
+from edgepilot.vehicle.params import ParamStore
+from edgepilot.vehicle.safety import SafetyManager
+from edgepilot.vehicle.types import (ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
                            MissionState, Mode, SensorFrame, Severity, VehicleState)
 
 LETHAL_COST = np.float32(np.inf)
@@ -54,8 +54,8 @@ class PlanningGrid:
     def __init__(self, prior: GridMap, cfg: VehicleConfig):
         # The planners, the costmap (OpenCV) and their numba kernels are
         # imported here, not with the core: see VehicleCore.bring_up.
-        from vehicle.costmap import InflatedCostmap, InflationParams
-        from vehicle.planning.hybrid_astar import HybridParams
+        from edgepilot.vehicle.costmap import InflatedCostmap, InflationParams
+        from edgepilot.vehicle.planning.hybrid_astar import HybridParams
 
         res = cfg.planning.resolution
         factor = max(1, int(round(res / prior.resolution)))
@@ -98,7 +98,7 @@ class PlanningGrid:
         pts = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
         if len(pts) < 2:
             return False
-        from vehicle.planning.smoothing import densify
+        from edgepilot.vehicle.planning.smoothing import densify
 
         dense = densify(pts, 0.5 * self.resolution)
         h, w = self.weights.shape
@@ -125,9 +125,9 @@ class PlanningGrid:
         """Map-frame points from (x0, y0) to (x1, y1); raises PlanningError.
         ``yaw0`` [rad] is the vehicle's heading, used by the kinematic
         planner when a turning radius is configured."""
-        from vehicle.planning import astar
-        from vehicle.planning.hybrid_astar import hybrid_astar
-        from vehicle.planning.smoothing import shortcut
+        from edgepilot.vehicle.planning import astar
+        from edgepilot.vehicle.planning.hybrid_astar import hybrid_astar
+        from edgepilot.vehicle.planning.smoothing import shortcut
 
         h, w = self.weights.shape
         gr, gc = self.cell(x1, y1)
@@ -224,7 +224,7 @@ class VehicleCore:
         perception (which makes the core ``ready``) last."""
         if self.ready:
             return
-        from vehicle.perception.front import Perception
+        from edgepilot.vehicle.perception.front import Perception
 
         prior = self._prior_map
         planning = PlanningGrid(prior, self.cfg) if prior is not None else None
@@ -237,7 +237,7 @@ class VehicleCore:
         maritime = None
         if self.cfg.kind == "usv":
             # Imported here: a ground vehicle never pays for the COLREGs helm.
-            from vehicle.maritime.autonomy import MaritimeAutonomy
+            from edgepilot.vehicle.maritime.autonomy import MaritimeAutonomy
 
             maritime = MaritimeAutonomy(self.cfg, self.frame, planning)
         self.planning = planning

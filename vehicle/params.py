@@ -13,8 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from vehicle.config import VehicleConfig
-from vehicle.types import CommandResult
+from edgepilot.vehicle.config import VehicleConfig
+from edgepilot.vehicle.types import CommandResult
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def param_specs(cfg: VehicleConfig) -> list[ParamSpec]:
 
 def safety_specs(cfg: VehicleConfig) -> list[ParamSpec]:
     """Failsafe, fence and arming parameters (owned by vehicle.safety)."""
-    from vehicle.safety.params import safety_param_specs
+    from edgepilot.vehicle.safety.params import safety_param_specs
 
     return [ParamSpec(*spec) for spec in safety_param_specs(cfg)]
 

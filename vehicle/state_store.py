@@ -20,8 +20,8 @@ import zlib
 from dataclasses import asdict
 from pathlib import Path
 
-from vehicle.params import ParamStore, atomic_write_text
-from vehicle.types import Event, GeoPoint, MissionItem
+from edgepilot.vehicle.params import ParamStore, atomic_write_text
+from edgepilot.vehicle.types import Event, GeoPoint, MissionItem
 
 FORMAT = 1
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from vehicle.types import Mode
+from edgepilot.vehicle.types import Mode
 
 from .identity import ROVER_MODE_NAMES, SUPPORTED_MODES
 from .service import Service

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from vehicle.types import Mode
+from edgepilot.vehicle.types import Mode
 
 from .identity import base_mode, boot_text
 from .service import Service

@@ -12,7 +12,7 @@ import struct
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from vehicle.types import Mode
+from edgepilot.vehicle.types import Mode
 
 SOFTWARE_NAME = "edgepilot"
 SOFTWARE_VERSION = (0, 1, 0)

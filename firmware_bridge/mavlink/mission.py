@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from vehicle.types import Cmd, MissionItem
+from edgepilot.vehicle.types import Cmd, MissionItem
 
 from .service import Service
 

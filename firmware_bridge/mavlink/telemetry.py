@@ -15,8 +15,8 @@ import math
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from vehicle.geo import enu_yaw_to_compass_deg
-from vehicle.types import Mode, MissionState
+from edgepilot.vehicle.geo import enu_yaw_to_compass_deg
+from edgepilot.vehicle.types import Mode, MissionState
 
 from .identity import autopilot_version
 from .service import Service

@@ -35,8 +35,8 @@ from pathlib import Path
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from gcs.errors import FileFormatError, read_text_file
-from gcs.formats.mission import MissionItem, load_plan_json
+from edgepilot.gcs.errors import FileFormatError, read_text_file
+from edgepilot.gcs.formats.mission import MissionItem, load_plan_json
 
 M = mavlink
 RETURN_POINT = M.MAV_CMD_NAV_FENCE_RETURN_POINT                    # 5000

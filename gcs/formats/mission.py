@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from gcs.errors import FileFormatError, read_text_file
+from edgepilot.gcs.errors import FileFormatError, read_text_file
 
 M = mavlink
 WPL_HEADER = "QGC WPL 110"

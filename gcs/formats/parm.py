@@ -13,7 +13,7 @@ import re
 import struct
 from pathlib import Path
 
-from gcs.errors import FileFormatError, read_text_file
+from edgepilot.gcs.errors import FileFormatError, read_text_file
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,16}$")
 

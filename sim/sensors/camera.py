@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vehicle.perception.camera_model import PinholeCamera
+from edgepilot.vehicle.perception.camera_model import PinholeCamera
 
 ARUCO_DICT = cv2.aruco.DICT_4X4_50
 CameraSpec = PinholeCamera          # the sim's camera is described by the same geometry

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from vehicle.types import LaserScan
+from edgepilot.vehicle.types import LaserScan
 
 
 @njit(cache=True, inline="always")

@@ -10,10 +10,10 @@ import math
 
 import numpy as np
 
-from sim.dynamics import Truth
-from vehicle.config import CompassConfig, GpsConfig
-from vehicle.geo import LocalFrame
-from vehicle.types import CompassReading, GpsFix
+from edgepilot.sim.dynamics import Truth
+from edgepilot.vehicle.config import CompassConfig, GpsConfig
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.types import CompassReading, GpsFix
 
 
 class GpsModel:

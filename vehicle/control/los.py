@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 
-from vehicle.config import VehicleConfig
-from vehicle.control.path import PolylinePath
-from vehicle.geo import wrap_pi
-from vehicle.types import ActuatorCommand, VehicleState
+from edgepilot.vehicle.config import VehicleConfig
+from edgepilot.vehicle.control.path import PolylinePath
+from edgepilot.vehicle.geo import wrap_pi
+from edgepilot.vehicle.types import ActuatorCommand, VehicleState
 
 
 class LosGuidance:

@@ -1,5 +1,5 @@
 """Costmaps: occupancy -> planner weights (inflation layer, rolling local window)."""
-from vehicle.costmap.inflation import (InflatedCostmap, InflationParams, RollingCostmap,
+from edgepilot.vehicle.costmap.inflation import (InflatedCostmap, InflationParams, RollingCostmap,
                                        distance_to_obstacles, weights_from_distance)
 
 
@@ -10,7 +10,7 @@ def warm_kernels() -> None:
     real update pays no import cost."""
     import numpy as np
 
-    from vehicle.maps import GridMap
+    from edgepilot.vehicle.maps import GridMap
 
     occ = np.zeros((8, 8), bool)
     occ[4, 4] = True

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vehicle.maps import GridGeometry, GridMap
+from edgepilot.vehicle.maps import GridGeometry, GridMap
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
 """State estimation from GPS and compass."""
-from vehicle.estimation.gps_compass import GpsCompassFilter
+from edgepilot.vehicle.estimation.gps_compass import GpsCompassFilter
 
 __all__ = ["GpsCompassFilter"]

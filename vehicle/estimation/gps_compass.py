@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from vehicle.geo import LocalFrame, wrap_pi
-from vehicle.types import CompassReading, GpsFix, VehicleState
+from edgepilot.vehicle.geo import LocalFrame, wrap_pi
+from edgepilot.vehicle.types import CompassReading, GpsFix, VehicleState
 
 
 class GpsCompassFilter:

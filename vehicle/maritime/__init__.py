@@ -2,3 +2,12 @@
 CPA/TCPA, COLREGs encounter classification, the collision-avoidance helm
 and station keeping.  Map frame ENU (x east, y north, metres; yaw CCW from
 east, radians) throughout."""
+
+
+def warm_kernels() -> None:
+    """Compile (or load from numba's cache) the CPA and helm kernels on tiny
+    inputs, so a boat pays no JIT time on its first avoidance decision."""
+    from edgepilot.vehicle.maritime import _cpa_kernels, _helm_kernels
+
+    _cpa_kernels.warm()
+    _helm_kernels.warm()

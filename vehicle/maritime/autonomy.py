@@ -6,13 +6,13 @@ import math
 
 import numpy as np
 
-from vehicle.config import VehicleConfig
-from vehicle.geo import LocalFrame
-from vehicle.maritime.avoidance import ColregsHelm, HelmDecision, ShoreGrid
-from vehicle.maritime.contacts import ContactTable
-from vehicle.maritime.sensing import LidarVesselTracker, points_on_vessels, shore_distance_fn
-from vehicle.maritime.station_keeping import StationKeeper
-from vehicle.types import ActuatorCommand, SensorFrame, VehicleState
+from edgepilot.vehicle.config import VehicleConfig
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.maritime.avoidance import ColregsHelm, HelmDecision, ShoreGrid
+from edgepilot.vehicle.maritime.contacts import ContactTable
+from edgepilot.vehicle.maritime.sensing import LidarVesselTracker, points_on_vessels, shore_distance_fn
+from edgepilot.vehicle.maritime.station_keeping import StationKeeper
+from edgepilot.vehicle.types import ActuatorCommand, SensorFrame, VehicleState
 
 TRACK_AHEAD_M = 60.0
 VESSEL_POINT_MARGIN_M = 3.0   # lidar hits this far outside a vessel's radius are still the vessel
@@ -102,7 +102,7 @@ class MaritimeAutonomy:
 
     @staticmethod
     def warm() -> None:
-        from vehicle.maritime import _cpa_kernels, _helm_kernels
-        _cpa_kernels.warm()
-        _helm_kernels.warm()
+        from edgepilot.vehicle.maritime import warm_kernels
+
+        warm_kernels()
 

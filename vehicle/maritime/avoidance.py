@@ -29,12 +29,12 @@ from typing import Callable
 
 import numpy as np
 
-from vehicle.config import Maritime
-from vehicle.geo import wrap_pi
-from vehicle.maritime import _helm_kernels as K
-from vehicle.maritime.colregs import Encounter, classify
-from vehicle.maritime.contacts import ContactArrays
-from vehicle.maritime.cpa import cpa
+from edgepilot.vehicle.config import Maritime
+from edgepilot.vehicle.geo import wrap_pi
+from edgepilot.vehicle.maritime import _helm_kernels as K
+from edgepilot.vehicle.maritime.colregs import Encounter, classify
+from edgepilot.vehicle.maritime.contacts import ContactArrays
+from edgepilot.vehicle.maritime.cpa import cpa
 
 HEADING_STEP_DEG = 3.0
 SPEED_FRACTIONS = (1.0, 0.7, 0.4, 0.15)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vehicle.geo import LocalFrame
-from vehicle.types import ContactReport
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.types import ContactReport
 
 
 @dataclass

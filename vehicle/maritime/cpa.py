@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from vehicle.maritime import _cpa_kernels as K
+from edgepilot.vehicle.maritime import _cpa_kernels as K
 
 
 def _vec(name: str, a, n: int | None = None) -> np.ndarray:

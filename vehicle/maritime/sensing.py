@@ -21,8 +21,8 @@ import math
 
 import numpy as np
 
-from vehicle.perception.tracking import Cluster, MultiObjectTracker, Track, cluster_scan
-from vehicle.types import LaserScan, VehicleState
+from edgepilot.vehicle.perception.tracking import Cluster, MultiObjectTracker, Track, cluster_scan
+from edgepilot.vehicle.types import LaserScan, VehicleState
 
 MAX_VESSEL_RADIUS_M = 15.0     # a 30 m vessel; bigger blobs are shore, walls, moles
 SHORE_MARGIN_M = 2.0

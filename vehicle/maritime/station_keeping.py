@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import math
 
-from vehicle.config import VehicleConfig
-from vehicle.geo import wrap_pi
-from vehicle.types import ActuatorCommand, VehicleState
+from edgepilot.vehicle.config import VehicleConfig
+from edgepilot.vehicle.geo import wrap_pi
+from edgepilot.vehicle.types import ActuatorCommand, VehicleState
 
 KP = 0.06          # per metre of position error
 KD = 0.35          # per m/s of velocity over ground

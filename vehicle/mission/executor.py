@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from vehicle.types import Cmd, MissionItem
+from edgepilot.vehicle.types import Cmd, MissionItem
 
 NAV_COMMANDS = {Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_LOITER_TIME, Cmd.NAV_RETURN_TO_LAUNCH}
 DO_COMMANDS = {Cmd.DO_JUMP, Cmd.DO_CHANGE_SPEED}

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from vehicle.planning.coverage import boustrophedon
+from edgepilot.vehicle.planning.coverage import boustrophedon
 
 
 def expand_survey(polygon, swath: float, heading: float, start=None,

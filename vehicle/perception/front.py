@@ -40,8 +40,8 @@ import math
 
 import numpy as np
 
-from vehicle.maps import GridMap
-from vehicle.types import SensorFrame, VehicleState
+from edgepilot.vehicle.maps import GridMap
+from edgepilot.vehicle.types import SensorFrame, VehicleState
 
 from .mapping import LidarMapper
 from .rates import RateManager, SensorStatus

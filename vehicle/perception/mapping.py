@@ -13,8 +13,8 @@ import math
 import cv2
 import numpy as np
 
-from vehicle.maps import GridMap
-from vehicle.types import LaserScan, VehicleState
+from edgepilot.vehicle.maps import GridMap
+from edgepilot.vehicle.types import LaserScan, VehicleState
 
 from ._kernels import LOGODDS_ONE
 from .occupancy import OccupancyGrid

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vehicle.maps import GridGeometry, GridMap, load_map_server, save_map_server
+from edgepilot.vehicle.maps import GridGeometry, GridMap, load_map_server, save_map_server
 
 from ._kernels import (FP_SCALE, FP_SHIFT, LO_BIAS, LO_MASK, LOGODDS_ONE, MAX_STAMP,
                        clear_stamps_box_kernel, clear_stamps_kernel, decode_logodds_kernel,

@@ -1,6 +1,6 @@
 """Path planning on grids and costmaps: optimal grid A*, Theta*, Hybrid-A*,
 path post-processing, coverage patterns."""
-from vehicle.planning.astar import astar, path_cost
+from edgepilot.vehicle.planning.astar import astar, path_cost
 
 
 def warm_kernels() -> None:
@@ -8,10 +8,10 @@ def warm_kernels() -> None:
     inputs, so a deployed vehicle pays no JIT time on its first plan."""
     import numpy as np
 
-    from vehicle.planning.anyangle import line_cost, theta_star
-    from vehicle.planning.smoothing import shortcut
+    from edgepilot.vehicle.planning.anyangle import line_cost, theta_star
+    from edgepilot.vehicle.planning.smoothing import shortcut
 
-    from vehicle.planning.astar import _search
+    from edgepilot.vehicle.planning.astar import _search
 
     w = np.ones((4, 4), np.float32)
     w[1, 2] = np.inf
@@ -29,9 +29,9 @@ def warm_kernels() -> None:
         _search(w, (0, 0), (3, 3), True, rule, method=method)
     p = astar(w, (0, 0), (3, 3))
     theta_star(w, (0, 0), (3, 3))
-    from vehicle.costmap import InflatedCostmap, InflationParams
-    from vehicle.maps import GridMap
-    from vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
+    from edgepilot.vehicle.costmap import InflatedCostmap, InflationParams
+    from edgepilot.vehicle.maps import GridMap
+    from edgepilot.vehicle.planning.hybrid_astar import HybridParams, hybrid_astar
     cm = InflatedCostmap(GridMap(np.zeros((20, 20), bool), 0.5), InflationParams(0.2, 0.6))
     for rev in (False, True):
         hybrid_astar(cm, (1.0, 1.0, 0.0), (8.0, 8.0, 1.0), HybridParams(1.0, allow_reverse=rev))

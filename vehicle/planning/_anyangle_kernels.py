@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from vehicle.planning._astar_kernels import _pop, _push, f64_bits, key_shift
+from edgepilot.vehicle.planning._astar_kernels import _pop, _push, f64_bits, key_shift
 
 SQRT2 = math.sqrt(2.0)
 

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit
 
-from vehicle.planning._dubins_kernels import WORDS, advance, dubins_shortest, dubins_to_point, mod2pi
+from edgepilot.vehicle.planning._dubins_kernels import WORDS, advance, dubins_shortest, dubins_to_point, mod2pi
 
 SQRT2 = math.sqrt(2.0)
 TWO_PI = 2.0 * math.pi

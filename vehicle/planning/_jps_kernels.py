@@ -36,7 +36,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.core.extending import intrinsic
 
-from vehicle.planning._astar_kernels import _pop, _push, f64_bits, key_shift, row_of
+from edgepilot.vehicle.planning._astar_kernels import _pop, _push, f64_bits, key_shift, row_of
 
 SQRT2 = math.sqrt(2.0)
 

@@ -14,10 +14,10 @@ import math
 
 import numpy as np
 
-from vehicle.planning._anyangle_kernels import line_cost as _line_cost
-from vehicle.planning._anyangle_kernels import theta_star_kernel
-from vehicle.planning._astar_kernels import pad_and_check
-from vehicle.planning.astar import _check_cell, _check_weights
+from edgepilot.vehicle.planning._anyangle_kernels import line_cost as _line_cost
+from edgepilot.vehicle.planning._anyangle_kernels import theta_star_kernel
+from edgepilot.vehicle.planning._astar_kernels import pad_and_check
+from edgepilot.vehicle.planning.astar import _check_cell, _check_weights
 
 
 def _validated_wmin(weights: np.ndarray) -> float:

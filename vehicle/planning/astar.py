@@ -26,10 +26,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from vehicle.planning._astar_kernels import astar_padded, pad_check_range, path_cost_kernel
-from vehicle.planning._bucket_kernels import (bits_from_grid, bucket_geometric, bucket_weighted,
+from edgepilot.vehicle.planning._astar_kernels import astar_padded, pad_check_range, path_cost_kernel
+from edgepilot.vehicle.planning._bucket_kernels import (bits_from_grid, bucket_geometric, bucket_weighted,
                                               dial_target, uniform_grid)
-from vehicle.planning._jps_kernels import cols_from_rows, jps_search
+from edgepilot.vehicle.planning._jps_kernels import cols_from_rows, jps_search
 
 SQRT2 = math.sqrt(2.0)
 _RULES = {"geometric": 0, "target": 1}

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vehicle.planning._hybrid_kernels import dijkstra_field, hybrid_astar_kernel, min_pool
+from edgepilot.vehicle.planning._hybrid_kernels import dijkstra_field, hybrid_astar_kernel, min_pool
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vehicle.planning._anyangle_kernels import shortcut_kernel
-from vehicle.planning.astar import _check_weights
+from edgepilot.vehicle.planning._anyangle_kernels import shortcut_kernel
+from edgepilot.vehicle.planning.astar import _check_weights
 
 
 def shortcut(weights: np.ndarray, path: np.ndarray, slack: float = 0.0) -> np.ndarray:

@@ -35,8 +35,8 @@ from typing import Callable
 
 import numpy as np
 
-from vehicle.config import VehicleConfig
-from vehicle.types import GpsFix, LaserScan, Mode, MotorStatus, Severity, VehicleState
+from edgepilot.vehicle.config import VehicleConfig
+from edgepilot.vehicle.types import GpsFix, LaserScan, Mode, MotorStatus, Severity, VehicleState
 
 DRIVING_MODES = (Mode.AUTO, Mode.GUIDED, Mode.RTL)
 

@@ -23,9 +23,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from vehicle.config import ConfigError, Strict, parse_model, read_toml
-from vehicle.geo import LocalFrame
-from vehicle.types import MissionItem
+from edgepilot.vehicle.config import ConfigError, Strict, parse_model, read_toml
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.types import MissionItem
 
 FENCE_RETURN_POINT = 5000
 POLY_INCLUSION = 5001

@@ -7,9 +7,9 @@ answers the core's ``arm``.  The fence and the e-stop latch live here.
 """
 from __future__ import annotations
 
-from vehicle.config import VehicleConfig
-from vehicle.geo import LocalFrame
-from vehicle.types import ActuatorCommand, CommandResult, MissionItem, SensorFrame, Severity
+from edgepilot.vehicle.config import VehicleConfig
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.types import ActuatorCommand, CommandResult, MissionItem, SensorFrame, Severity
 
 from .failsafe import Action, FailsafeManager, SafetyInputs, default_triggers
 from .geofence import Fence, FenceError

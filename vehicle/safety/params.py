@@ -7,7 +7,7 @@ Defaults come from the vehicle config.
 """
 from __future__ import annotations
 
-from vehicle.config import VehicleConfig
+from edgepilot.vehicle.config import VehicleConfig
 
 #: name, default, lo, hi, doc
 Spec = tuple[str, float, float, float, str]

@@ -10,8 +10,8 @@ mission waypoint inside it, mission valid.
 """
 from __future__ import annotations
 
-from vehicle.mission.executor import NAV_COMMANDS, validate_mission
-from vehicle.types import Cmd
+from edgepilot.vehicle.mission.executor import NAV_COMMANDS, validate_mission
+from edgepilot.vehicle.types import Cmd
 
 from .failsafe import Recovery, SafetyInputs
 

@@ -19,12 +19,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from firmware_bridge.gps_nmea import NmeaGpsDriver
-from firmware_bridge.lidar_ld06 import Ld06Driver, ScanAssembler
-from firmware_bridge.motor import Fault, MotorController
-from firmware_bridge.serial_port import SerialPort
-from vehicle.config import HardwareConfig, VehicleConfig
-from vehicle.types import ActuatorCommand, CompassReading, GpsFix, LaserScan, SensorFrame
+from edgepilot.firmware_bridge.gps_nmea import NmeaGpsDriver
+from edgepilot.firmware_bridge.lidar_ld06 import Ld06Driver, ScanAssembler
+from edgepilot.firmware_bridge.motor import Fault, MotorController
+from edgepilot.firmware_bridge.serial_port import SerialPort
+from edgepilot.vehicle.config import HardwareConfig, VehicleConfig
+from edgepilot.vehicle.types import ActuatorCommand, CompassReading, GpsFix, LaserScan, SensorFrame
 
 
 def heading_to_enu_yaw(heading: float) -> float:

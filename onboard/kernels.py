@@ -16,9 +16,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Packages searched for ``warm_kernels`` (each top-level subpackage of these).
+#: Subpackages of ``edgepilot`` searched for ``warm_kernels`` (each one and
+#: its direct subpackages).  The onboard start-up checks the vehicle's; ``edgepilot
+#: warm`` warms all of them.
 VEHICLE_ROOTS = ("vehicle",)
 SIM_ROOTS = ("sim",)
+
+
+def _pkg_dir(root: str, base) -> Path:
+    if base is not None:
+        return Path(base) / root
+    import edgepilot
+
+    return edgepilot.package_dir(root)
 
 
 @dataclass
@@ -40,17 +50,18 @@ class WarmReport:
 def _candidates(roots) -> list[str]:
     names = []
     for root in roots:
+        full = f"edgepilot.{root}"
         try:
-            pkg = importlib.import_module(root)
+            pkg = importlib.import_module(full)
         except ImportError:
             continue
-        names.append(root)
-        for m in pkgutil.iter_modules(pkg.__path__, prefix=root + "."):
+        names.append(full)
+        for m in pkgutil.iter_modules(pkg.__path__, prefix=full + "."):
             names.append(m.name)
     return names
 
 
-def dispatcher_stats(prefixes=("vehicle.", "sim.", "firmware_bridge.")) -> tuple[int, int, int]:
+def dispatcher_stats(prefixes=("edgepilot.vehicle.", "edgepilot.sim.", "edgepilot.firmware_bridge.")) -> tuple[int, int, int]:
     """(kernels, cache hits, compilations) over every numba dispatcher in loaded modules."""
     try:
         from numba.core.registry import CPUDispatcher
@@ -71,7 +82,7 @@ def dispatcher_stats(prefixes=("vehicle.", "sim.", "firmware_bridge.")) -> tuple
     return kernels, hits, compiled
 
 
-def warm_all(include_sim: bool = False) -> WarmReport:
+def warm_all(include_sim: bool = True) -> WarmReport:
     """Import every package with ``warm_kernels`` and run it."""
     rep = WarmReport()
     t0 = time.perf_counter()
@@ -95,22 +106,24 @@ def warm_all(include_sim: bool = False) -> WarmReport:
 
 
 #: The project's packages whose bytecode ``edgepilot warm`` writes ahead of time.
-BYTECODE_PACKAGES = ("edgepilot", "vehicle", "firmware_bridge", "gcs", "sim")
+BYTECODE_PACKAGES = ("vehicle", "firmware_bridge", "gcs", "sim", "onboard", "configs")
 
 
 def compile_bytecode(packages=BYTECODE_PACKAGES, base=None) -> tuple[int, int]:
     """Write the ``.pyc`` of every module in ``packages`` (under ``base``,
-    default the repository): an interpreter run with
+    default the installed ``edgepilot`` package), and of ``edgepilot`` itself:
+    an interpreter run with
     PYTHONDONTWRITEBYTECODE, or as a user who cannot write the install,
     would otherwise compile every module from source at each start.
     Returns (modules, failures); a read-only install is reported, not fatal."""
     import compileall
 
+    dirs = [_pkg_dir(pkg, base) for pkg in packages]
     if base is None:
         import edgepilot
 
-        base = edgepilot.REPO_ROOT
-    sources = [src for pkg in packages for src in sorted((Path(base) / pkg).rglob("*.py"))]
+        dirs.append(Path(edgepilot.__file__).parent)
+    sources = [src for d in dirs for src in sorted(d.rglob("*.py"))]
     # compile_file skips an up-to-date .pyc and returns False on any failure
     failed = sum(not compileall.compile_file(str(src), quiet=2) for src in sources)
     return len(sources), failed
@@ -123,7 +136,7 @@ def warm_cli(args) -> int:
     n_mod, n_bad = compile_bytecode()
     print(f"bytecode: {n_mod} modules" + (f", {n_bad} could not be written" if n_bad else "")
           + f" in {time.perf_counter() - t0:.2f} s")
-    rep = warm_all(include_sim=getattr(args, "sim", False))
+    rep = warm_all()
     for name in rep.warmed:
         print(f"  warmed  {name}")
     for name, err in rep.failed.items():
@@ -161,15 +174,11 @@ def disk_cache_status(roots=VEHICLE_ROOTS, base=None) -> tuple[str, int, int]:
     file (other line numbers) are ignored, as numba ignores them; so are
     kernels without any index: helpers called only from other kernels are
     compiled into their callers and never get one of their own.  ``roots``
-    are package directories under ``base`` (default: the repository)."""
-    if base is None:
-        import edgepilot
-
-        base = edgepilot.REPO_ROOT
+    are ``edgepilot`` subpackages (or, with ``base``, folders under it)."""
     tag = f"py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}"
     files = cached = 0
     for root in roots:
-        for src in (Path(base) / root).rglob("*.py"):
+        for src in _pkg_dir(root, base).rglob("*.py"):
             try:
                 text = src.read_text(errors="replace")
                 src_mtime = src.stat().st_mtime
@@ -207,7 +216,7 @@ def warm_in_background(on_done=None, before=None):
     def work():
         if before is not None:
             before()
-        rep = warm_all()
+        rep = warm_all(include_sim=False)
         if on_done:
             on_done(rep)
 

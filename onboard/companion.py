@@ -27,10 +27,10 @@ import math
 import time
 from typing import Callable
 
-from firmware_bridge.companion import CompanionLink
-from vehicle.config import VehicleConfig
-from vehicle.runtime.drivers import DeviceStatus, heading_to_enu_yaw
-from vehicle.types import ActuatorCommand, CompassReading, GpsFix, Mode, SensorFrame
+from edgepilot.firmware_bridge.companion import CompanionLink
+from edgepilot.vehicle.config import VehicleConfig
+from edgepilot.onboard.drivers import DeviceStatus, heading_to_enu_yaw
+from edgepilot.vehicle.types import ActuatorCommand, CompassReading, GpsFix, Mode, SensorFrame
 
 #: MAV_RESULT values that mean "the autopilot will do it".
 _ACCEPTED = (0, 5)          # ACCEPTED, IN_PROGRESS
@@ -50,7 +50,7 @@ def lookahead_target(core, lookahead_m: float) -> tuple[float, float] | None:
 
 class CompanionDrivers:
     """The autopilot as the runtime loop sees it (the same surface as
-    :class:`vehicle.runtime.drivers.DirectDrivers`): ``poll(now)``,
+    :class:`onboard.drivers.DirectDrivers`): ``poll(now)``,
     ``frame(now)``, ``actuate(now, cmd, core)``, ``required_ok()``."""
 
     #: No GLOBAL_POSITION_INT for this long [wall s] counts as a lost position.

@@ -2,7 +2,7 @@
 
 Loads and validates the vehicle config, opens the drivers its ``[hardware]``
 table names, runs the autonomy core at its control rate on the monotonic
-clock (``vehicle.runtime.loop.RuntimeLoop``), serves MAVLink to ground
+clock (``onboard.loop.RuntimeLoop``), serves MAVLink to ground
 stations, logs, and on SIGTERM/SIGINT stops the motors first, then closes
 links and ports.
 
@@ -124,16 +124,16 @@ class Onboard:
         self.report = StartupReport(config_path, cfg.name, cfg.kind, hw.wiring, cfg.control.rate_hz,
                                     mavlink=list(mavlink or hw.mavlink), map=map_path)
         if hw.wiring == "companion":
-            from vehicle.runtime.companion import CompanionDrivers
+            from edgepilot.onboard.companion import CompanionDrivers
 
             self.drivers = CompanionDrivers(cfg, on_event=self._driver_event)
         else:
-            from vehicle.runtime.drivers import DirectDrivers
+            from edgepilot.onboard.drivers import DirectDrivers
 
             self.drivers = DirectDrivers(cfg, on_event=self._driver_event)
         self.prior_map = None
         if map_path:
-            from vehicle.maps import load_map_server
+            from edgepilot.vehicle.maps import load_map_server
 
             if origin is None:
                 raise ValueError("--map needs --origin LAT,LON (the geodetic position of the map's (0, 0))")
@@ -145,7 +145,7 @@ class Onboard:
             # warm cache loads on a background thread, so the control loop
             # starts at once and the first plan pays no JIT time; a cold one
             # is compiled in open(), before the loop (see there).
-            from vehicle.runtime.kernels import disk_cache_status
+            from edgepilot.onboard.kernels import disk_cache_status
 
             status, files, cached = disk_cache_status()
             self.report.kernel_cache = status
@@ -158,7 +158,7 @@ class Onboard:
         self.state_dir = state_dir or hw.state_dir
         self.state = None
         if self.state_dir:
-            from vehicle.state_store import Persistence
+            from edgepilot.vehicle.state_store import Persistence
 
             # Opened (and its files checked) now, so damaged state stops the
             # start with a usage error rather than the first control tick.
@@ -217,7 +217,7 @@ class Onboard:
             # Compiling holds the interpreter lock for tens of seconds on a
             # board: on a background thread it would starve the control loop
             # (devices would look lost).  Pay it here, before the first tick.
-            from vehicle.runtime.kernels import warm_all
+            from edgepilot.onboard.kernels import warm_all
 
             print(f"kernel cache {self.report.kernel_cache}: compiling kernels before the control loop starts "
                   f"(run `edgepilot warm` once after installing to skip this)", flush=True)
@@ -228,11 +228,11 @@ class Onboard:
             self._build_core(*self.origin)
 
     def _build_core(self, lat: float, lon: float) -> None:
-        from firmware_bridge.mavlink import MavlinkEndpoint, TlogWriter
-        from firmware_bridge.mavlink.signing import load_key
-        from vehicle.core import VehicleCore
-        from vehicle.params import ParamStore
-        from vehicle.types import GeoPoint
+        from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint, TlogWriter
+        from edgepilot.firmware_bridge.mavlink.signing import load_key
+        from edgepilot.vehicle.core import VehicleCore
+        from edgepilot.vehicle.params import ParamStore
+        from edgepilot.vehicle.types import GeoPoint
 
         if self.state is not None:
             params = self.state.params(self.cfg, self.params_path)
@@ -274,7 +274,7 @@ class Onboard:
 
     # -- the loop's callbacks ---------------------------------------------
     def step(self, t: float, dt: float) -> None:
-        from vehicle.types import ActuatorCommand, Mode
+        from edgepilot.vehicle.types import ActuatorCommand, Mode
 
         d = self.drivers
         if self.kernels_ready and not self._settled:
@@ -317,7 +317,7 @@ class Onboard:
             # Building the costmap and perception and loading the cached
             # kernels take the interpreter lock for about a second; started
             # earlier they only delay the first tick.
-            from vehicle.runtime.kernels import warm_in_background
+            from edgepilot.onboard.kernels import warm_in_background
 
             self._warm_pending = False
             warm_in_background(self._warm_done, before=self._bring_up)
@@ -386,7 +386,7 @@ class Onboard:
         print(f"{READY_PREFIX} after {self.first_tick_at:.3f} s", flush=True)
 
     def run(self, should_stop, duration: float | None = None) -> None:
-        from vehicle.runtime.loop import RuntimeLoop, ScaledClock
+        from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
 
         self.loop = RuntimeLoop(self.step, self.poll, rate_hz=self.cfg.control.rate_hz, clock=ScaledClock(1.0),
                                 fds=self.fds, late="skip", on_overrun=self._overrun)
@@ -410,7 +410,7 @@ class Onboard:
 
 
 def run_vehicle_cli(args) -> int:
-    from vehicle.config import ConfigError, load_vehicle_config
+    from edgepilot.vehicle.config import ConfigError, load_vehicle_config
 
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
