@@ -37,6 +37,25 @@ def gcs_popen(*args) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, cwd=REPO, env=ENV)
 
 
+def _readline_until(stream, marker: str, timeout: float) -> str:
+    """Read lines from a child's pipe until one contains ``marker``; returns
+    what was read (fails the test at the deadline)."""
+    import select
+
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([stream], [], [], 0.5)
+        if r:
+            line = stream.readline()
+            if not line:
+                break
+            seen += line
+            if marker in line:
+                return seen
+    raise AssertionError(f"no line with {marker!r} within {timeout:g} s; got: {seen!r}")
+
+
 def ok(r: subprocess.CompletedProcess) -> str:
     assert r.returncode == 0, f"rc {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
     return r.stdout
@@ -442,9 +461,13 @@ def test_vehicle_going_away_mid_wait_is_reported_once(tmp_path):
         ok(gcs("-c", ep, "mission", "upload", str(wp)))
         ok(gcs("-c", ep, "arm"))
         p = gcs_popen("-c", ep, "mission", "start", "--wait", "--wait-timeout", "60")
-        time.sleep(2.0)
+        # Pull the plug only once the client is waiting (it reports progress
+        # as "mission: item N/M"), not after a fixed sleep a loaded machine
+        # may not honour.
+        first = _readline_until(p.stderr, "mission: item", 90.0)
         stop(sitl)
         out, err = p.communicate(timeout=30)
+        err = first + err
         assert p.returncode == 4, (out, err)
         assert "EOF on TCP socket" not in out + err
         assert "lost the link to sysid 1" in err
