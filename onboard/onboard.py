@@ -164,6 +164,9 @@ class Onboard:
             # start with a usage error rather than the first control tick.
             self.state = Persistence(self.state_dir)
             self.state.check()
+            from edgepilot.firmware_bridge.mavlink.signing import load_timestamp
+
+            load_timestamp(self.state.folder / "signing.json")   # the replay floor (signing.py)
         self.core = None
         self.endpoint = None
         self.loop = None
@@ -254,7 +257,9 @@ class Onboard:
         tlog = TlogWriter(self.tlog_path) if self.tlog_path else None
         self.endpoint = MavlinkEndpoint(self.core, self.report.mavlink, self.cfg.kind,
                                         sysid=int(params.get("SYSID_THISMAV")), compid=1,
-                                        vehicle_id=self.cfg.name, signing_key=key, tlog=tlog)
+                                        vehicle_id=self.cfg.name, signing_key=key, tlog=tlog,
+                                        signing_state_path=(self.state.folder / "signing.json"
+                                                            if self.state is not None else None))
         if self.state is not None:
             self.state.attach(self.endpoint)
         self.report.origin = f"{lat:.7f}, {lon:.7f}" + (" (first GPS fix)" if self.origin is None else "")
