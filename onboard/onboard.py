@@ -167,6 +167,13 @@ class Onboard:
             from edgepilot.firmware_bridge.mavlink.signing import load_timestamp
 
             load_timestamp(self.state.folder / "signing.json")   # the replay floor (signing.py)
+        # The parameter file too: a damaged one stops the start naming it
+        # (the core itself may be built later, at the first GPS fix).
+        param_path = self.params_path or (self.state.store.params_path if self.state is not None else None)
+        if param_path:
+            from edgepilot.onboard.param_file import persisted_params
+
+            persisted_params(cfg, param_path)
         self.core = None
         self.endpoint = None
         self.loop = None
@@ -234,13 +241,16 @@ class Onboard:
         from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint, TlogWriter
         from edgepilot.firmware_bridge.mavlink.signing import load_key
         from edgepilot.vehicle.core import VehicleCore
+        from edgepilot.onboard.param_file import persisted_params
         from edgepilot.vehicle.params import ParamStore
         from edgepilot.vehicle.types import GeoPoint
 
         if self.state is not None:
             params = self.state.params(self.cfg, self.params_path)
+        elif self.params_path:
+            params = persisted_params(self.cfg, self.params_path)
         else:
-            params = ParamStore(self.cfg, path=self.params_path)
+            params = ParamStore(self.cfg)
         # With the kernels to load in the background, the costmap, planners
         # and perception come up there too (VehicleCore.bring_up), after the
         # loop has started; the core refuses to arm until they have.

@@ -34,6 +34,7 @@ from edgepilot.sim.scenario import Scenario
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
 from edgepilot.vehicle.params import ParamStore
 from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
+from edgepilot.onboard.param_file import persisted_params
 from edgepilot.vehicle.state_store import Persistence
 
 DEFAULT_ENDPOINTS = ("tcpin:127.0.0.1:5760", "udpout:127.0.0.1:14550")
@@ -73,7 +74,10 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
     sim = Simulation(scenario, seed)
     cfg = scenario.vehicle_config
     state = Persistence(state_dir) if state_dir else None
-    params = state.params(cfg, param_path) if state else ParamStore(cfg, path=param_path)
+    if state is not None:
+        params = state.params(cfg, param_path)
+    else:
+        params = persisted_params(cfg, param_path) if param_path else ParamStore(cfg)
     core = sim.make_core(params)
     if state is not None:
         state.restore(core)
