@@ -324,3 +324,18 @@ def test_damaged_signing_state_exits_2(tmp_path, keyfile):
                       "--mavlink", f"tcpin:127.0.0.1:{free_port()}", "--duration", "1", timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "signing.json" in r.stderr and "damaged" in r.stderr
+
+
+def test_stream_table_is_bounded():
+    st, wall, mono, (l0, _) = _state()
+    now = signing.signing_timestamp(wall())
+    for i in range(signing.MAX_STREAMS + 10):
+        frame = signed_frame(arm_msg(), sysid=1 + i % 250, compid=1 + i // 250, ts=now + 1 + i)
+        assert isinstance(_parse(l0, frame), list)
+    assert len(st.streams) == signing.MAX_STREAMS
+    assert st.counters["signing_streams_forgotten"] == 10
+    # The forgotten ones were the oldest; a replay of a remembered stream still fails.
+    assert (1, 1, 7) not in st.streams
+    last = signed_frame(arm_msg(), sysid=1 + (signing.MAX_STREAMS + 9) % 250, compid=2,
+                        ts=now + signing.MAX_STREAMS + 10)
+    assert _parse(l0, last) == "Invalid signature" and st.counters["signing_replay"] == 1
