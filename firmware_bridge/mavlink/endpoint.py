@@ -325,7 +325,7 @@ class MavlinkEndpoint:
         """Counters for operators and tests: totals plus per-link numbers."""
         d = dict(self.counters)
         if self.signing is not None:
-            d.update(self.signing.counters)
+            d.update(self.signing.stats)
         d["links"] = [{"name": l.name, "rx": l.rx_messages, "rx_errors": l.rx_errors,
                        "rx_rejected_signature": l.rx_rejected_signature, "tx": l.tx_messages}
                       for l in self.links.values()]
