@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from edgepilot.gcs.mav import mavutil
+from edgepilot.keyfile import KeyFileError, load_key
 
 from edgepilot.gcs.errors import BadInputError, NoLinkError
 from edgepilot.gcs.telemetry import Fleet, VehicleView
@@ -33,18 +34,13 @@ Predicate = Callable[[object], bool]
 
 
 def load_signing_key(path: str | Path) -> bytes:
-    """A MAVLink 2 signing key file: 64 hex characters (32 bytes)."""
+    """A MAVLink 2 signing key file: 64 hex characters (32 bytes); the
+    parser is the vehicle's (edgepilot.keyfile)."""
     p = Path(path)
     try:
-        text = p.read_text().strip()
-    except OSError as e:
-        raise BadInputError(f"--signing-key {p}: cannot read: {e.strerror or e}") from None
-    if len(text) != 64:
-        raise BadInputError(f"--signing-key {p}: expected 64 hex characters (32 bytes), got {len(text)} characters")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise BadInputError(f"--signing-key {p}: expected 64 hex characters, found a non-hex character") from None
+        return load_key(p, source=f"--signing-key {p}")
+    except KeyFileError as e:
+        raise BadInputError(str(e)) from None
 
 
 def _endpoint_hint(endpoint: str) -> str:

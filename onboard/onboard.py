@@ -164,6 +164,16 @@ class Onboard:
             # start with a usage error rather than the first control tick.
             self.state = Persistence(self.state_dir)
             self.state.check()
+            from edgepilot.firmware_bridge.mavlink.signing import load_timestamp
+
+            load_timestamp(self.state.folder / "signing.json")   # the replay floor (signing.py)
+        # The parameter file too: a damaged one stops the start naming it
+        # (the core itself may be built later, at the first GPS fix).
+        param_path = self.params_path or (self.state.store.params_path if self.state is not None else None)
+        if param_path:
+            from edgepilot.onboard.param_file import persisted_params
+
+            persisted_params(cfg, param_path)
         self.core = None
         self.endpoint = None
         self.loop = None
@@ -231,13 +241,16 @@ class Onboard:
         from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint, TlogWriter
         from edgepilot.firmware_bridge.mavlink.signing import load_key
         from edgepilot.vehicle.core import VehicleCore
+        from edgepilot.onboard.param_file import persisted_params
         from edgepilot.vehicle.params import ParamStore
         from edgepilot.vehicle.types import GeoPoint
 
         if self.state is not None:
             params = self.state.params(self.cfg, self.params_path)
+        elif self.params_path:
+            params = persisted_params(self.cfg, self.params_path)
         else:
-            params = ParamStore(self.cfg, path=self.params_path)
+            params = ParamStore(self.cfg)
         # With the kernels to load in the background, the costmap, planners
         # and perception come up there too (VehicleCore.bring_up), after the
         # loop has started; the core refuses to arm until they have.
@@ -254,7 +267,9 @@ class Onboard:
         tlog = TlogWriter(self.tlog_path) if self.tlog_path else None
         self.endpoint = MavlinkEndpoint(self.core, self.report.mavlink, self.cfg.kind,
                                         sysid=int(params.get("SYSID_THISMAV")), compid=1,
-                                        vehicle_id=self.cfg.name, signing_key=key, tlog=tlog)
+                                        vehicle_id=self.cfg.name, signing_key=key, tlog=tlog,
+                                        signing_state_path=(self.state.folder / "signing.json"
+                                                            if self.state is not None else None))
         if self.state is not None:
             self.state.attach(self.endpoint)
         self.report.origin = f"{lat:.7f}, {lon:.7f}" + (" (first GPS fix)" if self.origin is None else "")

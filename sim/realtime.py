@@ -15,7 +15,9 @@ iteration then polls the MAVLink endpoint.
 (``vehicle.state_store.Persistence``): mission, fence, home and parameters
 are restored from DIR at start and written back as they change (a plan
 before its MISSION_ACK, a parameter before its PARAM_VALUE), and the core's
-events go to DIR/events.jsonl, synced at least once a second.
+events go to DIR/events.jsonl, synced at least once a second.  With signing,
+DIR/signing.json keeps the newest signing timestamp so a frame signed before
+a restart is refused after it (firmware_bridge.mavlink.signing).
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from edgepilot.sim.scenario import Scenario
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
 from edgepilot.vehicle.params import ParamStore
 from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
+from edgepilot.onboard.param_file import persisted_params
 from edgepilot.vehicle.state_store import Persistence
 
 DEFAULT_ENDPOINTS = ("tcpin:127.0.0.1:5760", "udpout:127.0.0.1:14550")
@@ -71,7 +74,10 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
     sim = Simulation(scenario, seed)
     cfg = scenario.vehicle_config
     state = Persistence(state_dir) if state_dir else None
-    params = state.params(cfg, param_path) if state else ParamStore(cfg, path=param_path)
+    if state is not None:
+        params = state.params(cfg, param_path)
+    else:
+        params = persisted_params(cfg, param_path) if param_path else ParamStore(cfg)
     core = sim.make_core(params)
     if state is not None:
         state.restore(core)
@@ -80,7 +86,8 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
     tlog = TlogWriter(tlog_path, max_bytes=tlog_max_bytes) if tlog_path else None
     ep = MavlinkEndpoint(core, list(endpoints or DEFAULT_ENDPOINTS), cfg.kind,
                          sysid=int(params.get("SYSID_THISMAV")), compid=1,
-                         vehicle_id=f"{cfg.name}/{scenario.name}", signing_key=signing_key, tlog=tlog)
+                         vehicle_id=f"{cfg.name}/{scenario.name}", signing_key=signing_key, tlog=tlog,
+                         signing_state_path=state.folder / "signing.json" if state is not None else None)
     if state is not None:
         state.attach(ep)
     rate = cfg.control.rate_hz
@@ -141,6 +148,10 @@ def run_realtime_cli(args) -> int:
     print(f"stopped after {rt.loop.t:.1f} s vehicle time ({time.monotonic() - t0:.1f} s wall); "
           f"MAVLink rx {st.get('rx_messages', 0)}, rx errors {st.get('rx_errors', 0)}, "
           f"rejected (signing) {st.get('rx_rejected_signature', 0)}", flush=True)
+    if rt.endpoint.signing is not None:
+        print("signing: " + ", ".join(f"{k} {st.get('signing_' + k, 0)}" for k in
+                                      ("accepted", "replay", "before_boot", "future", "old_new_stream",
+                                       "bad_signature")), flush=True)
     return 0
 
 

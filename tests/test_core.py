@@ -88,7 +88,7 @@ def test_auto_without_mission_refused_and_events_reported():
 
 
 def test_param_changes_take_effect_and_persist(tmp_path):
-    from edgepilot.vehicle.params import ParamStore
+    from edgepilot.onboard.param_file import persisted_params as ParamStore
 
     sim = Simulation(load_scenario("ugv_yard"))
     path = tmp_path / "vehicle.parm"

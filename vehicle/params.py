@@ -1,17 +1,15 @@
 """Tunable vehicle parameters: a flat name -> float table.
 
 Names follow ArduPilot Rover's where one exists, so operators find familiar
-knobs in any ground station.  Defaults come from the vehicle config; values
-set at run time persist to an ArduPilot-style ``.parm`` file (``NAME VALUE``
-per line) written atomically, so a crash mid-write leaves the old file.
+knobs in any ground station.  Defaults come from the vehicle config.  The
+table is pure (no files): ``edgepilot.onboard.param_file`` persists it to an
+ArduPilot-style ``.parm`` file with an integrity check.
 """
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Callable
 
 from edgepilot.vehicle.config import VehicleConfig
 from edgepilot.vehicle.types import CommandResult
@@ -55,31 +53,16 @@ def safety_specs(cfg: VehicleConfig) -> list[ParamSpec]:
 
 
 class ParamStore:
-    """Parameters with bounds; optional persistence to a ``.parm`` file."""
+    """Parameters with bounds, in memory.  Persistence lives outside the
+    pure core (``edgepilot.onboard.param_file``): it registers in
+    ``on_change``, called after every accepted :meth:`set` (before the caller
+    answers, so a PARAM_VALUE reports a value already on disk)."""
 
-    def __init__(self, cfg: VehicleConfig, path: str | Path | None = None):
+    def __init__(self, cfg: VehicleConfig):
         self._specs = {s.name: s for s in param_specs(cfg)}
         self._names = sorted(self._specs)
         self._values = {n: float(s.default) for n, s in self._specs.items()}
-        self.path = Path(path) if path else None
-        if self.path and self.path.exists():
-            self._load_persisted(self.path)
-
-    def _load_persisted(self, path: Path) -> None:
-        for lineno, line in enumerate(path.read_text().splitlines(), 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            parts = line.replace(",", " ").split()
-            if len(parts) != 2 or parts[0] not in self._specs:
-                continue  # a parameter a newer/older build had; keep going
-            try:
-                value = float(parts[1])
-            except ValueError:
-                continue
-            spec = self._specs[parts[0]]
-            if spec.lo <= value <= spec.hi:
-                self._values[parts[0]] = value
+        self.on_change: list[Callable[["ParamStore"], None]] = []
 
     def names(self) -> list[str]:
         return list(self._names)
@@ -99,42 +82,33 @@ class ParamStore:
     def items(self) -> list[tuple[str, float]]:
         return [(n, self._values[n]) for n in self._names]
 
-    def set(self, name: str, value: float) -> CommandResult:
+    def check(self, name: str, value: float) -> str | None:
+        """Why ``value`` cannot be ``name``'s value (None when it can)."""
         spec = self._specs.get(name)
         if spec is None:
-            return CommandResult(False, f"unknown parameter {name!r}", 2)
-        value = float(value)
+            return f"unknown parameter {name!r}"
         if not math.isfinite(value) or not (spec.lo <= value <= spec.hi):
-            return CommandResult(False, f"{name} must be in [{spec.lo:g}, {spec.hi:g}], got {value:g}", 2)
+            return f"{name} must be in [{spec.lo:g}, {spec.hi:g}], got {value:g}"
+        return None
+
+    def set(self, name: str, value: float) -> CommandResult:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return CommandResult(False, f"{name}: expected a number, got {value!r}", 2)
+        reason = self.check(name, value)
+        if reason is not None:
+            return CommandResult(False, reason, 2)
         self._values[name] = value
-        if self.path:
-            self.save(self.path)
+        for cb in self.on_change:
+            cb(self)
         return CommandResult(True)
 
-    def save(self, path: str | Path) -> None:
-        """Atomically write all parameters as ``NAME VALUE`` lines."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = "".join(f"{n} {v:.9g}\n" for n, v in self.items())
-        atomic_write_text(path, text)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Temp file in the same folder, fsync, rename: readers see the old or
-    the new file, never half of one."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(str(path.parent), os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    def load(self, values: dict[str, float]) -> None:
+        """Replace values (restored state), all checked before any is taken;
+        raises ValueError naming the first bad one.  ``on_change`` is not called."""
+        for name, value in values.items():
+            reason = self.check(name, value)
+            if reason is not None:
+                raise ValueError(reason)
+        self._values.update({n: float(v) for n, v in values.items()})

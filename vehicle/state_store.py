@@ -2,10 +2,10 @@
 process restart.
 
 Every file is written atomically (temp file in the same folder, fsync,
-rename, fsync of the folder — ``vehicle.params.atomic_write_text``), so a
+rename, fsync of the folder — ``edgepilot.atomic``), so a
 crash mid-write leaves the previous version intact.  Mission and fence are
 JSON lists of MissionItem fields; home is JSON; parameters are the
-``.parm`` file ``ParamStore`` already persists.  Each JSON file carries a
+``.parm`` file of ``onboard.param_file`` (its own CRC-32 header).  Each JSON file carries a
 format version and a CRC-32 of its payload so a file damaged by something
 other than our writer is refused, not half-loaded.
 
@@ -20,7 +20,9 @@ import zlib
 from dataclasses import asdict
 from pathlib import Path
 
-from edgepilot.vehicle.params import ParamStore, atomic_write_text
+from edgepilot.atomic import atomic_write_text
+from edgepilot.onboard.param_file import persisted_params
+from edgepilot.vehicle.params import ParamStore
 from edgepilot.vehicle.types import Event, GeoPoint, MissionItem
 
 FORMAT = 1
@@ -64,7 +66,7 @@ class StateStore:
 
     def params(self, cfg) -> ParamStore:
         """A ParamStore loading from and persisting to this folder."""
-        return ParamStore(cfg, path=self.params_path)
+        return persisted_params(cfg, self.params_path)
 
     # ------------------------------------------------------------ items
     def save_items(self, kind: str, items) -> None:
@@ -215,7 +217,7 @@ class Persistence:
 
     def params(self, cfg, path: str | Path | None = None) -> ParamStore:
         """The core's ParamStore: persisted in the state folder (or ``path``)."""
-        return ParamStore(cfg, path=path) if path else self.store.params(cfg)
+        return persisted_params(cfg, path) if path else self.store.params(cfg)
 
     def restore(self, core) -> list[str]:
         self._core = core

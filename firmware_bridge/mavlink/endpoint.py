@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Callable
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
@@ -54,7 +55,7 @@ class Link:
         self.mav = mavlink.MAVLink(_LinkWriter(self), srcSystem=endpoint.sysid,
                                    srcComponent=endpoint.compid)
         self.mav.robust_parsing = True
-        signing_mod.configure(self.mav, endpoint.signing_key, link_id)
+        signing_mod.configure(self.mav, endpoint.signing_key, link_id, endpoint.signing)
         self.remote: tuple[int, int] | None = None     # (sysid, compid) of the peer, once heard
         self.last_heard_wall = -1e9
         self.rx_messages = 0
@@ -107,7 +108,8 @@ class MavlinkEndpoint:
     def __init__(self, core, endpoints: list[str], vehicle_kind: str = "ugv", *,
                  sysid: int = 1, compid: int = 1, vehicle_id: str = "edgepilot",
                  signing_key: bytes | None = None, tlog: TlogWriter | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 signing_state_path: str | Path | None = None):
         from . import command, ftp, heartbeat, mission, param, telemetry
         from .identity import vehicle_mav_type
 
@@ -124,6 +126,11 @@ class MavlinkEndpoint:
         self.mav_type = vehicle_mav_type(vehicle_kind)
         self.vehicle_id = vehicle_id
         self.signing_key = signing_key
+        # Replay protection shared by all links (signing.py); with a path its
+        # newest timestamp survives a restart.  Raises SigningStateError
+        # (a ValueError) naming a damaged file.
+        self.signing = (signing_mod.SigningState(signing_key, signing_state_path)
+                        if signing_key is not None else None)
         self.tlog = tlog
         self.clock = clock
         self.transports: list[Transport] = []
@@ -220,7 +227,15 @@ class MavlinkEndpoint:
             if link.closed:
                 for s in self.services:
                     s.link_closed(link)
+                if self.signing is not None:
+                    self.signing.detach(link.mav)
                 del self.links[key]
+        if self.signing is not None:
+            try:
+                self.signing.tick()
+            except OSError:
+                self.counters["signing_save_errors"] += 1
+                log.exception("cannot persist the signing timestamp")
         if self.tlog is not None:
             self.tlog.maybe_flush()
 
@@ -309,12 +324,19 @@ class MavlinkEndpoint:
     def stats(self) -> dict:
         """Counters for operators and tests: totals plus per-link numbers."""
         d = dict(self.counters)
+        if self.signing is not None:
+            d.update(self.signing.stats)
         d["links"] = [{"name": l.name, "rx": l.rx_messages, "rx_errors": l.rx_errors,
                        "rx_rejected_signature": l.rx_rejected_signature, "tx": l.tx_messages}
                       for l in self.links.values()]
         return d
 
     def close(self) -> None:
+        if self.signing is not None:
+            try:
+                self.signing.save()
+            except OSError:
+                log.exception("cannot persist the signing timestamp")
         for t in self.transports:
             try:
                 t.close()
