@@ -2,3 +2,17 @@
 decentralised auction (CBBA), the greedy baseline.  Pure: no sockets, no
 clock (time is passed in); the central OR-Tools plan lives in
 ``edgepilot.fleet`` because it needs a solver the vehicle does not carry."""
+
+
+def warm_kernels() -> None:
+    """Compile (or load from numba's cache) the auction kernels on tiny inputs."""
+    import numpy as np
+
+    from edgepilot.vehicle.fleet import _cbba_kernels as K
+
+    T = 2
+    z = np.full(T, -1, np.int64)
+    K.insertion_kernel(np.ones(T), np.ones((T, T)), np.zeros(T), np.zeros(T), np.full(T, np.inf),
+                       np.zeros(T), np.ones(T, np.bool_), np.ones(T, np.bool_), np.zeros(0, np.int64),
+                       1.0, np.inf, np.empty(T), np.empty(T, np.int64))
+    K.consensus_kernel(0, 1, z.copy(), np.zeros(T), np.zeros(2), z.copy(), np.zeros(T), np.zeros(2))
