@@ -302,11 +302,16 @@ def run_rounds(agents: list[CbbaAgent], max_rounds: int, period: float = 1.0, t0
     raise RuntimeError(f"CBBA did not converge in {max_rounds} rounds")
 
 
-def allocate_cbba(costs: FleetCosts, params: CbbaParams | None = None, max_rounds: int | None = None) -> Plan:
-    """Every vehicle's agent in one fully connected network, run to
-    agreement: the decentralised allocation as one call (what the fleet
-    agrees on when every vehicle hears every other)."""
+def allocate_cbba(costs: FleetCosts, params: CbbaParams | None = None, max_rounds: int | None = None,
+                  participants=None) -> Plan:
+    """Every participating vehicle's agent (default: all) in one fully
+    connected network, run to agreement: the decentralised allocation as one
+    call (what the fleet agrees on when every vehicle hears every other)."""
     p = params or CbbaParams(stale_after=1e9)
-    agents = [CbbaAgent(v, costs, p) for v in range(costs.n_vehicles)]
+    who = range(costs.n_vehicles) if participants is None else sorted(participants)
+    agents = [CbbaAgent(v, costs, p) for v in who]
     run_rounds(agents, max_rounds or 4 * costs.n_tasks + 10)
-    return make_plan(costs, [a.route for a in agents], "cbba")
+    routes: list[list[int]] = [[] for _ in range(costs.n_vehicles)]
+    for a in agents:
+        routes[a.agent] = list(a.route)
+    return make_plan(costs, routes, "cbba")
