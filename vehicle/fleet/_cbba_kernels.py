@@ -150,7 +150,9 @@ def bundle_kernel(agent, start, B, service, open_, close, load, able, cand, capa
     cheapest feasible insertion; ties: lowest task index), insert it into
     ``route`` and announce a warped bid (at most ``cap``, the last bid).
     ``route``/``bundle`` are buffers holding ``n_route``/``n_bundle`` tasks;
-    ``cand`` is cleared for tasks taken.  Returns (n_route, n_bundle)."""
+    ``cand`` is cleared for tasks taken.  Bids are rounded to float32, the
+    precision MAVLink carries them with, so every agent compares the same
+    numbers.  Returns (n_route, n_bundle)."""
     T = start.shape[0]
     delta = np.empty(T)
     pos = np.empty(T, np.int64)
@@ -165,7 +167,7 @@ def bundle_kernel(agent, start, B, service, open_, close, load, able, cand, capa
             score = reward[j] - delta[j]
             if not score > 0.0:
                 continue
-            b = score if score < cap else cap
+            b = np.float64(np.float32(score if score < cap else cap))   # as sent on the wire
             n = winner[j]
             if not (b > bid[j] or (b == bid[j] and (n < 0 or agent < n))):
                 continue
@@ -174,7 +176,7 @@ def bundle_kernel(agent, start, B, service, open_, close, load, able, cand, capa
                 bj = j
         if bj < 0:
             break
-        b = best if best < cap else cap
+        b = np.float64(np.float32(best if best < cap else cap))
         p = pos[bj]
         for q in range(n_route, p, -1):
             route[q] = route[q - 1]

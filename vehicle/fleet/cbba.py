@@ -216,7 +216,7 @@ class CbbaAgent:
                 return
             delta, pos = best_insertion_numpy(c, v, self.route, cand)
             score = self._reward - delta
-            bid = np.minimum(score, cap)                       # bid warping
+            bid = np.minimum(score, cap).astype(np.float32).astype(np.float64)   # bid warping
             zi, yi = self.winner, self.bid
             wins = (bid > yi) | ((bid == yi) & ((zi < 0) | (v < zi)))
             ok = cand & np.isfinite(delta) & (score > 0) & wins
