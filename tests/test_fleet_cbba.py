@@ -84,11 +84,27 @@ def test_consensus_kernel_matches_numpy_oracle(seed):
 def test_bundle_kernel_matches_numpy_bundle_builder():
     for seed in range(10):
         c = random_costs(np.random.default_rng(seed), 3, 15, windows=seed % 2 == 0)
-        a, b = CbbaAgent(0, c), CbbaAgent(0, c)
+        a, b = (CbbaAgent(0, c, CbbaParams(improve_route=False)) for _ in range(2))
         a._build_bundle()
         b.build_bundle_numpy()
         assert a.bundle == b.bundle and a.route == b.route
         assert np.array_equal(a.bid, b.bid)
+
+
+def test_route_improvement_keeps_tasks_windows_and_never_costs_more():
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        c = random_costs(rng, 1, 9, windows=seed % 2 == 0, domains=False)
+        r = [int(j) for j in rng.permutation(9)]
+        before = route_check(c, 0, r)
+        if not before.feasible:
+            continue
+        arr = np.array(r, np.int64)
+        cost = K.improve_route_kernel(c.start_s[0], c.between_s[0], c.service_s[0], c.open_s, c.close_s,
+                                      arr, float(c.endurance_s[0]), 50)
+        after = route_check(c, 0, arr.tolist())
+        assert sorted(arr.tolist()) == sorted(r) and after.feasible
+        assert after.cost_s == pytest.approx(cost) and cost <= before.cost_s + 1e-9
 
 
 # ------------------------------------------------------------ one-call allocation

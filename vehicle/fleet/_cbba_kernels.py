@@ -189,3 +189,71 @@ def bundle_kernel(agent, start, B, service, open_, close, load, able, cand, capa
         winner[bj] = agent
         cap = b
     return n_route, n_bundle
+
+
+@njit(cache=True)
+def route_cost_kernel(start, B, service, open_, close, route, n, endurance):
+    """Cost [s] (travel + service) of the first ``n`` tasks of ``route``,
+    or inf if a window or the endurance is broken."""
+    t = 0.0
+    cost = 0.0
+    for q in range(n):
+        j = route[q]
+        leg = start[j] if q == 0 else B[route[q - 1], j]
+        t += leg
+        if not (t <= close[j] + EPS):
+            return np.inf
+        if t < open_[j]:
+            t = open_[j]
+        t += service[j]
+        cost += leg + service[j]
+    if not (t <= endurance + EPS):
+        return np.inf
+    return cost
+
+
+@njit(cache=True)
+def improve_route_kernel(start, B, service, open_, close, route, endurance, max_passes):
+    """Re-sequence a route in place by first-improvement 2-opt (reverse a
+    stretch) and relocation (move one task), keeping every window and the
+    endurance, until no move helps or ``max_passes`` passes.  The set of
+    tasks (and so the load) does not change.  Returns the cost."""
+    n = route.shape[0]
+    best = route_cost_kernel(start, B, service, open_, close, route, n, endurance)
+    if n < 2 or not best < np.inf:
+        return best
+    cand = np.empty(n, np.int64)
+    for _ in range(max_passes):
+        improved = False
+        for i in range(n - 1):
+            for k in range(i + 1, n):
+                for q in range(n):
+                    cand[q] = route[q]
+                for q in range(k - i + 1):
+                    cand[i + q] = route[k - q]
+                c = route_cost_kernel(start, B, service, open_, close, cand, n, endurance)
+                if c < best - 1e-9:
+                    best = c
+                    route[:] = cand
+                    improved = True
+        for i in range(n):
+            for k in range(n):
+                if k == i:
+                    continue
+                moved = route[i]
+                w = 0
+                for q in range(n):
+                    if q != i:
+                        cand[w] = route[q]
+                        w += 1
+                for q in range(n - 1, k, -1):
+                    cand[q] = cand[q - 1]
+                cand[k] = moved
+                c = route_cost_kernel(start, B, service, open_, close, cand, n, endurance)
+                if c < best - 1e-9:
+                    best = c
+                    route[:] = cand
+                    improved = True
+        if not improved:
+            break
+    return best

@@ -48,11 +48,16 @@ class CbbaParams:
     times the costs' largest leg + service, so every feasible task gets a
     positive bid.  ``stale_after`` [s]: a winner unheard of for this long is
     presumed gone (must exceed the network diameter times the message
-    period).  ``max_bundle``: most tasks one agent claims (None: no limit)."""
+    period).  ``max_bundle``: most tasks one agent claims (None: no limit).
+    ``improve_route``: re-sequence the own route (2-opt and relocation,
+    windows kept) after each bundle change; the bundle, and so what the
+    others see, is untouched, only the order this vehicle does its tasks in
+    and the insertion costs of its next bids."""
 
     reward: float | None = None
     stale_after: float = 10.0
     max_bundle: int | None = None
+    improve_route: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,6 +106,7 @@ class CbbaAgent:
         self.bundle: list[int] = []      # in the order added
         self.route: list[int] = []       # in the order to be done
         self.withdrawn = False
+        self._improved: list[int] = []
         r = self.params.reward
         self._reward = self.costs.priority * (10.0 * self.costs.scale() if r is None else float(r))
 
@@ -200,8 +206,13 @@ class CbbaAgent:
                                   c.load_kg, c.able[v], cand, float(c.capacity_kg[v]),
                                   float(c.endurance_s[v]), self._reward, self.winner, self.bid,
                                   route, len(self.route), bundle, len(self.bundle), float(cap), limit)
-        self.route = route[:nr].tolist()
         self.bundle = bundle[:nb].tolist()
+        r = route[:nr].copy()
+        if self.params.improve_route and nr > 1 and r.tolist() != self._improved:
+            _K.improve_route_kernel(c.start_s[v], c.between_s[v], c.service_s[v], c.open_s, c.close_s,
+                                    r, float(c.endurance_s[v]), 50)
+        self.route = r.tolist()
+        self._improved = self.route
 
     def build_bundle_numpy(self) -> None:
         """``_build_bundle`` with the NumPy insertion oracle (for tests)."""
