@@ -213,16 +213,57 @@ def route_cost_kernel(start, B, service, open_, close, route, n, endurance):
 
 
 @njit(cache=True)
+def _prefix(start, B, service, open_, route, n, pt, pc):
+    """pt[q], pc[q]: time and cost when the first q tasks are done."""
+    pt[0] = 0.0
+    pc[0] = 0.0
+    for q in range(n):
+        j = route[q]
+        leg = start[j] if q == 0 else B[route[q - 1], j]
+        t = pt[q] + leg
+        if t < open_[j]:
+            t = open_[j]
+        pt[q + 1] = t + service[j]
+        pc[q + 1] = pc[q] + leg + service[j]
+
+
+@njit(cache=True)
+def _cost_from(start, B, service, open_, close, cand, n, s, t, cost, bound, endurance):
+    """Cost of ``cand`` given its first ``s`` tasks end at time t with cost
+    ``cost``; inf if infeasible or not below ``bound`` (pruned early)."""
+    for q in range(s, n):
+        j = cand[q]
+        leg = start[j] if q == 0 else B[cand[q - 1], j]
+        t += leg
+        if not (t <= close[j] + EPS):
+            return np.inf
+        if t < open_[j]:
+            t = open_[j]
+        t += service[j]
+        cost += leg + service[j]
+        if not (cost < bound - 1e-9):
+            return np.inf
+    if not (t <= endurance + EPS):
+        return np.inf
+    return cost
+
+
+@njit(cache=True)
 def improve_route_kernel(start, B, service, open_, close, route, endurance, max_passes):
     """Re-sequence a route in place by first-improvement 2-opt (reverse a
     stretch) and relocation (move one task), keeping every window and the
     endurance, until no move helps or ``max_passes`` passes.  The set of
-    tasks (and so the load) does not change.  Returns the cost."""
+    tasks (and so the load) does not change.  Each candidate is priced from
+    the first position it changes, and dropped as soon as it costs more
+    than the route it would replace.  Returns the cost."""
     n = route.shape[0]
     best = route_cost_kernel(start, B, service, open_, close, route, n, endurance)
     if n < 2 or not best < np.inf:
         return best
     cand = np.empty(n, np.int64)
+    pt = np.empty(n + 1)
+    pc = np.empty(n + 1)
+    _prefix(start, B, service, open_, route, n, pt, pc)
     for _ in range(max_passes):
         improved = False
         for i in range(n - 1):
@@ -231,10 +272,11 @@ def improve_route_kernel(start, B, service, open_, close, route, endurance, max_
                     cand[q] = route[q]
                 for q in range(k - i + 1):
                     cand[i + q] = route[k - q]
-                c = route_cost_kernel(start, B, service, open_, close, cand, n, endurance)
-                if c < best - 1e-9:
+                c = _cost_from(start, B, service, open_, close, cand, n, i, pt[i], pc[i], best, endurance)
+                if c < best:
                     best = c
                     route[:] = cand
+                    _prefix(start, B, service, open_, route, n, pt, pc)
                     improved = True
         for i in range(n):
             for k in range(n):
@@ -249,10 +291,12 @@ def improve_route_kernel(start, B, service, open_, close, route, endurance, max_
                 for q in range(n - 1, k, -1):
                     cand[q] = cand[q - 1]
                 cand[k] = moved
-                c = route_cost_kernel(start, B, service, open_, close, cand, n, endurance)
-                if c < best - 1e-9:
+                s0 = i if i < k else k
+                c = _cost_from(start, B, service, open_, close, cand, n, s0, pt[s0], pc[s0], best, endurance)
+                if c < best:
                     best = c
                     route[:] = cand
+                    _prefix(start, B, service, open_, route, n, pt, pc)
                     improved = True
         if not improved:
             break

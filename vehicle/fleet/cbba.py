@@ -52,12 +52,15 @@ class CbbaParams:
     ``improve_route``: re-sequence the own route (2-opt and relocation,
     windows kept) after each bundle change; the bundle, and so what the
     others see, is untouched, only the order this vehicle does its tasks in
-    and the insertion costs of its next bids."""
+    and the insertion costs of its next bids.  Routes longer than
+    ``improve_max_len`` are left alone (the first rounds, when every agent
+    claims everything it can, would cost O(n^3) a pass for nothing)."""
 
     reward: float | None = None
     stale_after: float = 10.0
     max_bundle: int | None = None
     improve_route: bool = True
+    improve_max_len: int = 24
 
 
 @dataclass(frozen=True, eq=False)
@@ -208,7 +211,7 @@ class CbbaAgent:
                                   route, len(self.route), bundle, len(self.bundle), float(cap), limit)
         self.bundle = bundle[:nb].tolist()
         r = route[:nr].copy()
-        if self.params.improve_route and nr > 1 and r.tolist() != self._improved:
+        if self.params.improve_route and 1 < nr <= self.params.improve_max_len and r.tolist() != self._improved:
             _K.improve_route_kernel(c.start_s[v], c.between_s[v], c.service_s[v], c.open_s, c.close_s,
                                     r, float(c.endurance_s[v]), 50)
         self.route = r.tolist()
