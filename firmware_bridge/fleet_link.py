@@ -22,12 +22,32 @@ import numpy as np
 
 from edgepilot.firmware_bridge.mavlink import dialects
 from edgepilot.vehicle.fleet.cbba import NONE, CbbaMessage
+from edgepilot.vehicle.fleet.tasks import TaskWork, task_work
 
 BIDS_PER_MSG = 32
 ROUTE_PER_MSG = 48
 HEARD_PER_MSG = 16
 RESULT_DONE = 0
 RESULT_CANCELLED = 1
+
+
+KINDS = ("visit", "search", "deliver", "shadow", "hold")       # EDGEPILOT_TASK_KIND values
+DOMAINS = ("any", "land", "water")                             # EDGEPILOT_TASK_DOMAIN values
+
+
+@dataclass(frozen=True)
+class AnnouncedTask:
+    """A task as EDGEPILOT_TASK_ANNOUNCE carries it: enough to price it
+    (``work``), not its full geometry (a search area travels as its entry
+    point and coverage length; its exit is taken to be its entry)."""
+
+    index: int
+    count: int
+    id: str
+    kind: str
+    domain: str
+    priority: float
+    work: TaskWork
 
 
 def _usec(t: float) -> int:
@@ -87,6 +107,56 @@ class FleetCodec:
 
     def complete(self, task: int, by_sysid: int, now: float, result: int = RESULT_DONE):
         return self.mod.MAVLink_edgepilot_task_complete_message(_usec(now), self.plan_id, task, by_sysid, result)
+
+    def announce(self, task, index: int, now: float):
+        """EDGEPILOT_TASK_ANNOUNCE for a task-file task (``tasks.py`` model)."""
+        w = task_work(task)
+        p = [0.0, 0.0, 0.0, 0.0]
+        if task.kind == "visit":
+            p[0] = task.service_s
+        elif task.kind == "search":
+            p[:2] = [task.swath, w.work_m]
+        elif task.kind == "deliver":
+            p = [task.load_kg, w.window[0], w.window[1], task.service_s]
+        elif task.kind == "shadow":
+            p[:2] = [task.standoff_m, task.duration_s]
+        else:
+            p[:2] = [task.duration_s, task.radius_m]
+        return self.mod.MAVLink_edgepilot_task_announce_message(
+            _usec(now), self.plan_id, float(w.entry[0]), float(w.entry[1]), float(task.priority),
+            float(p[0]), float(p[1]), float(p[2]), float(p[3]), index, self.n_tasks, KINDS.index(task.kind),
+            DOMAINS.index(task.domain), task.id.encode()[:32])
+
+    def read_announce(self, msg) -> AnnouncedTask:
+        """The task an EDGEPILOT_TASK_ANNOUNCE describes; ValueError names a bad field."""
+        if msg.kind >= len(KINDS):
+            raise ValueError(f"EDGEPILOT_TASK_ANNOUNCE: kind {msg.kind} is not an EDGEPILOT_TASK_KIND")
+        if msg.domain >= len(DOMAINS):
+            raise ValueError(f"EDGEPILOT_TASK_ANNOUNCE: domain {msg.domain} is not an EDGEPILOT_TASK_DOMAIN")
+        if msg.task_index >= msg.task_count:
+            raise ValueError(f"EDGEPILOT_TASK_ANNOUNCE: task_index {msg.task_index} >= task_count {msg.task_count}")
+        kind = KINDS[msg.kind]
+        e = np.array([msg.x, msg.y], dtype=np.float64)
+        work_m, dwell, load, window = 0.0, 0.0, 0.0, (0.0, math.inf)
+        if kind == "visit":
+            dwell = msg.param1
+        elif kind == "search":
+            work_m = msg.param2
+        elif kind == "deliver":
+            load, window, dwell = msg.param1, (float(msg.param2), float(msg.param3)), msg.param4
+        else:                                   # shadow: duration in param2; hold: in param1
+            dwell = msg.param2 if kind == "shadow" else msg.param1
+        tid = msg.task_id.decode(errors="replace") if isinstance(msg.task_id, bytes) else str(msg.task_id)
+        return AnnouncedTask(msg.task_index, msg.task_count, tid.rstrip("\0"), kind, DOMAINS[msg.domain],
+                             float(msg.priority), TaskWork(e, e.copy(), float(work_m), float(dwell),
+                                                           float(load), window))
+
+    def read_complete(self, msg) -> tuple[int, int | None, int]:
+        """(task index, the auction agent that did it or None, result) of an
+        EDGEPILOT_TASK_COMPLETE."""
+        if msg.task_index >= self.n_tasks:
+            raise ValueError(f"EDGEPILOT_TASK_COMPLETE: task_index {msg.task_index} beyond the plan's {self.n_tasks}")
+        return msg.task_index, self.agent_of.get(msg.completed_by), msg.result
 
 
 class ViewAssembler:

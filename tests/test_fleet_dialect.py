@@ -44,7 +44,7 @@ def test_generation_is_reproducible_and_cached(tmp_path):
 
 def _samples(mod):
     return [
-        mod.MAVLink_edgepilot_task_announce_message(123456789, 7, 12.5, -3.25, 2.0, 5.0, 600.0, 1800.0, 3, 40,
+        mod.MAVLink_edgepilot_task_announce_message(123456789, 7, 12.5, -3.25, 2.0, 5.0, 600.0, 1800.0, 60.0, 3, 40,
                                                     mod.EDGEPILOT_TASK_KIND_DELIVER, mod.EDGEPILOT_TASK_DOMAIN_LAND,
                                                     b"water-to-school"),
         mod.MAVLink_edgepilot_task_bid_message(2_000_000, 7, 0b1011, 0b0100, [float(i) + 0.5 for i in range(32)],
@@ -150,3 +150,25 @@ def test_cbba_between_two_vehicles_over_udp():
     finally:
         for s in socks:
             s.close()
+
+
+def test_announce_and_complete_carry_what_pricing_needs():
+    from edgepilot import configs_dir
+    from edgepilot.vehicle.fleet.tasks import load_tasks, task_work
+    tf = load_tasks(configs_dir() / "tasks" / "flood_relief.toml")
+    codec = FleetCodec((1, 2, 11, 21), len(tf.task), plan_id=9)
+    mod = codec.mod
+    tx, rx = _mav(mod, 1), _mav(mod, 2)
+    for i, task in enumerate(tf.task):
+        got = rx.parse_buffer(codec.announce(task, i, now=5.0).pack(tx))[0]
+        a = codec.read_announce(got)
+        w = task_work(task)
+        assert (a.index, a.count, a.id, a.kind, a.domain) == (i, len(tf.task), task.id, task.kind, task.domain)
+        assert np.allclose(a.work.entry, w.entry, atol=1e-3) and a.work.load_kg == pytest.approx(w.load_kg)
+        assert a.work.work_m == pytest.approx(w.work_m, rel=1e-6) and a.work.dwell_s == pytest.approx(w.dwell_s)
+        assert a.work.window == pytest.approx(w.window)
+    done = rx.parse_buffer(codec.complete(3, 11, now=7.0).pack(tx))[0]
+    assert codec.read_complete(done) == (3, 2, 0)
+    bad = mod.MAVLink_edgepilot_task_announce_message(0, 9, 0, 0, 1, 0, 0, 0, 0, 4, 9, 7, 0, b"x")
+    with pytest.raises(ValueError, match="kind 7 is not an EDGEPILOT_TASK_KIND"):
+        codec.read_announce(rx.parse_buffer(bad.pack(tx))[0])
