@@ -98,3 +98,32 @@ def test_costs_must_match_tasks_and_vehicles():
     c = random_costs(np.random.default_rng(0), 2, 3)
     with pytest.raises(ValueError, match="costs were built for tasks"):
         OrToolsAllocator().allocate([], [], c)
+
+
+def test_plan_becomes_missions_our_executor_accepts():
+    """Every vehicle's share of the central plan as a mission (what the
+    ground station uploads to an ArduPilot/PX4 member): valid for our
+    mission executor, home first, a search expanded to its coverage path."""
+    from edgepilot.vehicle.fleet.missions import route_mission
+    from edgepilot.vehicle.geo import LocalFrame
+    from edgepilot.vehicle.mission.executor import validate_mission
+    from edgepilot.vehicle.types import Cmd
+    tf = load_tasks(configs_dir() / "tasks" / "flood_relief.toml")
+    c = fleet_costs(list(tf.task), list(tf.vehicle), lambda d, s, t: straight_line_matrix(s, t))
+    plan = OrToolsAllocator(0.5).allocate(tf.task, tf.vehicle, c)
+    frame = LocalFrame(47.397742, 8.545594)
+    total = 0
+    for v in tf.vehicle:
+        items = route_mission(plan.routes[v.name], tf.task, frame, v.start, speed=v.speed)
+        assert validate_mission(items) is None
+        assert frame.to_local(items[0].lat, items[0].lon) == pytest.approx(v.start, abs=1e-6)
+        assert items[1].command == Cmd.DO_CHANGE_SPEED and items[1].param2 == v.speed
+        total += len(items)
+        if "search-river" in plan.routes[v.name]:
+            assert sum(it.command == Cmd.NAV_WAYPOINT for it in items) > 6
+        if "hold-bridge" in plan.routes[v.name]:
+            hold = [it for it in items if it.command == Cmd.NAV_LOITER_TIME and it.param1 == 600.0]
+            assert len(hold) == 1 and frame.to_local(hold[0].lat, hold[0].lon) == pytest.approx((90.0, 50.0))
+    assert total > 2 * len(tf.vehicle)
+    with pytest.raises(ValueError, match=r"route names tasks not in the task list: \['nope'\]"):
+        route_mission(["nope"], tf.task, frame, (0, 0))

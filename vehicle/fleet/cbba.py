@@ -137,6 +137,8 @@ class CbbaAgent:
         """Take the messages received since the last step, update, rebid;
         returns the message to broadcast."""
         for m in sorted(inbox, key=lambda m: (m.sender, m.sent_at)):
+            if not 0 <= m.sender < self.costs.n_vehicles:
+                raise ValueError(f"message from agent {m.sender}, not a vehicle index in 0..{self.costs.n_vehicles - 1}")
             if m.sender == self.agent or m.sent_at <= self._last_from[m.sender]:
                 continue
             self._last_from[m.sender] = m.sent_at
