@@ -264,3 +264,41 @@ def test_failed_vehicle_work_is_reallocated_and_new_task_taken():
     assert agreed(msgs)
     taken = agents[0].route + agents[1].route
     assert had <= set(taken) and 5 in taken and sorted(taken) == [j for j in range(12)]
+
+
+def test_partition_for_60s_while_tasks_change():
+    """Two groups that cannot hear each other for 60 s; meanwhile a new task
+    appears in one group and the other completes one of its tasks.  Each
+    group takes over the silent group's work; when they meet again the
+    double claims are resolved: nothing twice, nothing dropped."""
+    V, T = 6, 20
+    c = random_costs(np.random.default_rng(21), V, T, domains=False)
+    known = np.ones(T, bool)
+    known[T - 1] = False
+    agents = [CbbaAgent(v, c, CbbaParams(stale_after=5.0), known=known) for v in range(V)]
+    net = Net(agents, np.random.default_rng(1))
+    for r in range(1, 15):
+        net.round(r)
+    assert agreed(net.live_messages())
+    group = [0, 0, 0, 1, 1, 1]
+    done_task = agents[4].route[0]
+    doubled = False
+    for r in range(15, 75):
+        if r == 20:
+            agents[1].announce(T - 1)
+        if r == 25:
+            agents[4].complete(done_task)
+        net.round(r, group=group)
+        a_claims = set(agents[0].route + agents[1].route + agents[2].route)
+        b_claims = set(agents[3].route + agents[4].route + agents[5].route)
+        doubled |= bool(a_claims & b_claims)
+    assert doubled            # each side did re-allocate the other side's work while apart
+    for r in range(75, 75 + 3 * T):
+        net.round(r)
+        if agreed(net.live_messages()) and r > 80:
+            break
+    msgs = net.live_messages()
+    assert agreed(msgs)
+    routes = [t for a in agents for t in a.route]
+    assert len(routes) == len(set(routes))
+    assert sorted(routes) == sorted(set(range(T)) - {done_task})
