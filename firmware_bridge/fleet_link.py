@@ -23,6 +23,7 @@ import numpy as np
 from edgepilot.firmware_bridge.mavlink import dialects
 from edgepilot.vehicle.fleet.cbba import NONE, CbbaMessage
 from edgepilot.vehicle.fleet.tasks import TaskWork, task_work
+from edgepilot.vehicle.fleet.threats import Alert
 
 BIDS_PER_MSG = 32
 ROUTE_PER_MSG = 48
@@ -33,6 +34,7 @@ RESULT_CANCELLED = 1
 
 KINDS = ("visit", "search", "deliver", "shadow", "hold")       # EDGEPILOT_TASK_KIND values
 DOMAINS = ("any", "land", "water")                             # EDGEPILOT_TASK_DOMAIN values
+THREATS = ("ais_dark", "ais_mismatch", "zone_cpa", "restricted_entry")   # EDGEPILOT_THREAT_KIND values
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,22 @@ class FleetCodec:
         return AnnouncedTask(msg.task_index, msg.task_count, tid.rstrip("\0"), kind, DOMAINS[msg.domain],
                              float(msg.priority), TaskWork(e, e.copy(), float(work_m), float(dwell),
                                                            float(load), window))
+
+    def alert(self, a: Alert):
+        """EDGEPILOT_THREAT_ALERT for a threat alert (send a.text() as STATUSTEXT beside it)."""
+        return self.mod.MAVLink_edgepilot_threat_alert_message(
+            _usec(a.t), a.mmsi or 0, a.track_id or 0, float(a.x), float(a.y), float(a.score),
+            THREATS.index(a.kind), (a.zone or "").encode()[:16], "; ".join(a.reasons).encode()[:100])
+
+    def read_alert(self, msg) -> Alert:
+        if msg.kind >= len(THREATS):
+            raise ValueError(f"EDGEPILOT_THREAT_ALERT: kind {msg.kind} is not an EDGEPILOT_THREAT_KIND")
+
+        def text(v):
+            return (v.decode(errors="replace") if isinstance(v, bytes) else str(v)).rstrip("\0")
+        reasons = tuple(r for r in text(msg.reasons).split("; ") if r)
+        return Alert(THREATS[msg.kind], float(msg.score), reasons, float(msg.x), float(msg.y),
+                     msg.track_id or None, msg.mmsi or None, text(msg.zone) or None, _sec(msg.time_usec))
 
     def read_complete(self, msg) -> tuple[int, int | None, int]:
         """(task index, the auction agent that did it or None, result) of an

@@ -53,13 +53,16 @@ def _samples(mod):
         mod.MAVLink_edgepilot_task_complete_message(3_000_000, 7, 39, 3, mod.EDGEPILOT_TASK_RESULT_DONE),
         mod.MAVLink_edgepilot_fleet_heard_message(2_000_000, [1_900_000, 0, 2_000_000] + [0] * 13, 7,
                                                   [1, 2, 3] + [0] * 13, 3, 0, 1),
+        mod.MAVLink_edgepilot_threat_alert_message(4_000_000, 0, 7, 100.0, -400.0, 0.93,
+                                                   mod.EDGEPILOT_THREAT_ZONE_CPA, b"harbour",
+                                                   b"closest approach inside in 44 s; no AIS"),
     ]
 
 
 def test_every_message_round_trips_signed_and_forgeries_are_refused():
     mod = dialects.load()
     ids = {m.get_msgId() for m in _samples(mod)}
-    assert ids == {47100, 47101, 47102, 47103, 47104}
+    assert ids == {47100, 47101, 47102, 47103, 47104, 47105}
     tx, rx = _mav(mod, 3), _mav(mod, 4)
     for msg in _samples(mod):
         buf = msg.pack(tx)
@@ -69,7 +72,12 @@ def test_every_message_round_trips_signed_and_forgeries_are_refused():
         assert got[0].get_srcSystem() == 3
         for f in msg.get_fieldnames():
             a, b = getattr(msg, f), getattr(got[0], f)
-            assert (np.asarray(a) == np.asarray(b)).all() if not isinstance(a, bytes) else a.rstrip(b"\0") == b, f
+            if isinstance(a, (bytes, str)):
+                def norm(v):
+                    return (v.decode() if isinstance(v, bytes) else v).rstrip("\0")
+                assert norm(a) == norm(b), f
+            else:   # floats travel as float32
+                assert np.allclose(np.asarray(a, float), np.asarray(b, float), rtol=1e-7, atol=0), f
         # the same frame from someone with another key, or unsigned: refused
         with pytest.raises(mod.MAVError, match="Invalid signature"):
             _mav(mod, 5, key=b"\x01" * 32).parse_buffer(msg.pack(_mav(mod, 3, key=b"\x02" * 32)))
@@ -172,3 +180,18 @@ def test_announce_and_complete_carry_what_pricing_needs():
     bad = mod.MAVLink_edgepilot_task_announce_message(0, 9, 0, 0, 1, 0, 0, 0, 0, 4, 9, 7, 0, b"x")
     with pytest.raises(ValueError, match="kind 7 is not an EDGEPILOT_TASK_KIND"):
         codec.read_announce(rx.parse_buffer(bad.pack(tx))[0])
+
+
+def test_threat_alert_reaches_the_operator_intact():
+    from edgepilot.vehicle.fleet.threats import Track, Zone, assess
+    zone = Zone("harbour", ((0.0, 0.0), (200.0, 0.0), (200.0, 100.0), (0.0, 100.0)))
+    alerts = assess(40.0, [Track(7, 100.0, -400.0, 0.0, 9.0, first_seen=0.0)], [], [zone])
+    codec = FleetCodec((1, 2), 1)
+    mod = codec.mod
+    tx, rx = _mav(mod, 1), _mav(mod, 2)
+    for a in alerts:
+        got = codec.read_alert(rx.parse_buffer(codec.alert(a).pack(tx))[0])
+        assert (got.kind, got.track_id, got.mmsi, got.zone, got.reasons) == (a.kind, a.track_id, a.mmsi, a.zone, a.reasons)
+        assert got.score == pytest.approx(a.score, abs=1e-6) and got.t == a.t
+        line = rx.parse_buffer(mod.MAVLink_statustext_message(4, a.text().encode()).pack(tx))[0]
+        assert line.text.startswith("ALERT ")
