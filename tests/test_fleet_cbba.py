@@ -1,5 +1,6 @@
 """CBBA: kernels against their NumPy oracles, and the auction's guarantees
 over a simulated lossy, reordering, partitioning network."""
+import dataclasses
 import math
 
 import numpy as np
@@ -302,3 +303,16 @@ def test_partition_for_60s_while_tasks_change():
     routes = [t for a in agents for t in a.route]
     assert len(routes) == len(set(routes))
     assert sorted(routes) == sorted(set(range(T)) - {done_task})
+
+
+def test_malformed_messages_are_refused_with_the_reason():
+    c = random_costs(np.random.default_rng(2), 3, 5)
+    a, b = CbbaAgent(0, c), CbbaAgent(1, c)
+    m = b.step(1.0)
+    bad = dataclasses.replace(m, winner=np.array([0, 1, 7, -1, -1]))
+    with pytest.raises(ValueError, match="message from agent 1 names winner 7"):
+        a.step(2.0, [bad])
+    with pytest.raises(ValueError, match="message from agent 1 has 4 tasks and 3 agents, expected 5 and 3"):
+        a.step(3.0, [dataclasses.replace(m, sent_at=3.0, winner=m.winner[:4], bid=m.bid[:4])])
+    with pytest.raises(ValueError, match="message from agent 9, not a vehicle index"):
+        a.step(4.0, [dataclasses.replace(m, sender=9)])

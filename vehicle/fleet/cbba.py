@@ -159,6 +159,11 @@ class CbbaAgent:
         if m.winner.shape != (T,) or m.bid.shape != (T,) or m.heard.shape != (V,):
             raise ValueError(f"message from agent {k} has {m.winner.shape[0]} tasks and {m.heard.shape[0]} "
                              f"agents, expected {T} and {V}")
+        if T and (m.winner.min() < NONE or m.winner.max() >= V):
+            raise ValueError(f"message from agent {k} names winner {int(m.winner.max())} (or below {NONE}); "
+                             f"agents are 0..{V - 1}")
+        if not np.isfinite(m.bid).all() or np.isnan(m.heard).any():
+            raise ValueError(f"message from agent {k} has a non-finite bid or a NaN timestamp")
         self.known |= m.known
         self.done |= m.done
         si = self.heard
