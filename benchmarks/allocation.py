@@ -206,7 +206,7 @@ def main():
         print(f"{name:40s} {med[tk] * ms:9.1f} ms {med[ck + '_c']:9.0f} {med[ck + '_c'] / base:7.3f} "
               f"{med[ck + '_tr']:11.0f} {med[ck + '_tr'] / tbase:7.3f}")
     print(f"CBBA rounds to agree: median {med['cbba_rounds']:.0f}")
-    print(f"\nre-allocation (a vehicle breaks down and a new task appears), medians:")
+    print("\nre-allocation (a vehicle breaks down and a new task appears), medians:")
     print(f"{'OR-Tools re-solve, ' + format(args.short, 'g') + ' s limit (peer)':44s} {med['re_ort_t'] * ms:9.1f} ms "
           f"{med['re_ort_c']:10.0f}")
     print(f"{'CBBA, all 9 agents on one core':44s} {med['re_t_all'] * ms:9.1f} ms {med['re_c']:10.0f} "

@@ -24,7 +24,7 @@ raised for being dark.  The reasons say every factor that counted.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
