@@ -1,0 +1,253 @@
+"""The vehicle-to-vehicle task auction on the wire: ``CbbaMessage`` <-> our
+MAVLink dialect's EDGEPILOT_TASK_BID / _TASK_CLAIM / _FLEET_HEARD messages
+(docs/fleet_dialect.md), plus task announcements and completions.
+
+A CBBA view of T tasks and V vehicles is ceil(T/32) TASK_BID, one or more
+TASK_CLAIM and ceil(V/16) FLEET_HEARD messages, all with the view's
+``time_usec``; ``ViewAssembler`` collects them per sender and hands back
+the ``CbbaMessage`` when a view is complete (an incomplete view, because
+a part was lost, is simply superseded by the sender's next one).
+
+Agents are vehicle indices in the auction; on the wire they are MAVLink
+system ids: ``sysids[agent]``.  Fleet time is seconds (the same clock
+every vehicle uses, GPS time on real vehicles); on the wire microseconds.
+Signing is the link's business (``mavlink.signing.configure``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgepilot.firmware_bridge.mavlink import dialects
+from edgepilot.vehicle.fleet.cbba import NONE, CbbaMessage
+from edgepilot.vehicle.fleet.tasks import TaskWork, task_work
+from edgepilot.vehicle.fleet.threats import Alert
+
+BIDS_PER_MSG = 32
+ROUTE_PER_MSG = 48
+HEARD_PER_MSG = 16
+RESULT_DONE = 0
+RESULT_CANCELLED = 1
+
+
+KINDS = ("visit", "search", "deliver", "shadow", "hold")       # EDGEPILOT_TASK_KIND values
+DOMAINS = ("any", "land", "water")                             # EDGEPILOT_TASK_DOMAIN values
+THREATS = ("ais_dark", "ais_mismatch", "zone_cpa", "restricted_entry")   # EDGEPILOT_THREAT_KIND values
+
+
+@dataclass(frozen=True)
+class AnnouncedTask:
+    """A task as EDGEPILOT_TASK_ANNOUNCE carries it: enough to price it
+    (``work``), not its full geometry (a search area travels as its entry
+    point and coverage length; its exit is taken to be its entry)."""
+
+    index: int
+    count: int
+    id: str
+    kind: str
+    domain: str
+    priority: float
+    work: TaskWork
+
+
+def _usec(t: float) -> int:
+    return 0 if not math.isfinite(t) or t <= 0 else int(round(t * 1e6))
+
+
+def _sec(u: int) -> float:
+    return -math.inf if u == 0 else u / 1e6
+
+
+@dataclass
+class FleetCodec:
+    """Encoding for one plan: ``sysids[i]`` is auction agent i's system id,
+    ``n_tasks`` the plan's task count, ``plan_id`` tells plans apart."""
+
+    sysids: tuple[int, ...]
+    n_tasks: int
+    plan_id: int = 1
+
+    def __post_init__(self):
+        self.sysids = tuple(int(s) for s in self.sysids)
+        if len(set(self.sysids)) != len(self.sysids) or not all(1 <= s <= 255 for s in self.sysids):
+            raise ValueError(f"sysids must be distinct system ids 1..255, got {list(self.sysids)}")
+        self.agent_of = {s: i for i, s in enumerate(self.sysids)}
+        self.mod = dialects.load()
+
+    # --------------------------------------------------------------- encode
+    def encode(self, m: CbbaMessage) -> list:
+        """The MAVLink messages of one CBBA view (pack them with the
+        sender's MAVLink object, which signs them)."""
+        M = self.mod
+        T, V = self.n_tasks, len(self.sysids)
+        t = _usec(m.sent_at)
+        out = []
+        for first in range(0, T, BIDS_PER_MSG):
+            n = min(BIDS_PER_MSG, T - first)
+            sl = slice(first, first + n)
+            win = [self.sysids[z] if z >= 0 else 0 for z in m.winner[sl]] + [0] * (BIDS_PER_MSG - n)
+            bid = [float(b) for b in m.bid[sl]] + [0.0] * (BIDS_PER_MSG - n)
+            known = sum(1 << q for q, k in enumerate(m.known[sl]) if k)
+            done = sum(1 << q for q, d in enumerate(m.done[sl]) if d)
+            out.append(M.MAVLink_edgepilot_task_bid_message(t, self.plan_id, known, done, bid, first, T, n, win))
+        route = list(m.route)
+        parts = math.ceil(len(route) / ROUTE_PER_MSG)
+        for p in range(max(parts, 1)):
+            chunk = route[p * ROUTE_PER_MSG:(p + 1) * ROUTE_PER_MSG]
+            out.append(M.MAVLink_edgepilot_task_claim_message(
+                t, self.plan_id, chunk + [0] * (ROUTE_PER_MSG - len(chunk)), len(chunk), p, parts))
+        hparts = math.ceil(V / HEARD_PER_MSG)
+        for p in range(hparts):
+            ids = list(range(p * HEARD_PER_MSG, min(V, (p + 1) * HEARD_PER_MSG)))
+            pad = HEARD_PER_MSG - len(ids)
+            out.append(M.MAVLink_edgepilot_fleet_heard_message(
+                t, [_usec(m.heard[i]) for i in ids] + [0] * pad, self.plan_id,
+                [self.sysids[i] for i in ids] + [0] * pad, len(ids), p, hparts))
+        return out
+
+    def complete(self, task: int, by_sysid: int, now: float, result: int = RESULT_DONE):
+        return self.mod.MAVLink_edgepilot_task_complete_message(_usec(now), self.plan_id, task, by_sysid, result)
+
+    def announce(self, task, index: int, now: float):
+        """EDGEPILOT_TASK_ANNOUNCE for a task-file task (``tasks.py`` model)."""
+        w = task_work(task)
+        p = [0.0, 0.0, 0.0, 0.0]
+        if task.kind == "visit":
+            p[0] = task.service_s
+        elif task.kind == "search":
+            p[:2] = [task.swath, w.work_m]
+        elif task.kind == "deliver":
+            p = [task.load_kg, w.window[0], w.window[1], task.service_s]
+        elif task.kind == "shadow":
+            p[:2] = [task.standoff_m, task.duration_s]
+        else:
+            p[:2] = [task.duration_s, task.radius_m]
+        return self.mod.MAVLink_edgepilot_task_announce_message(
+            _usec(now), self.plan_id, float(w.entry[0]), float(w.entry[1]), float(task.priority),
+            float(p[0]), float(p[1]), float(p[2]), float(p[3]), index, self.n_tasks, KINDS.index(task.kind),
+            DOMAINS.index(task.domain), task.id.encode()[:32])
+
+    def read_announce(self, msg) -> AnnouncedTask:
+        """The task an EDGEPILOT_TASK_ANNOUNCE describes; ValueError names a bad field."""
+        if msg.kind >= len(KINDS):
+            raise ValueError(f"EDGEPILOT_TASK_ANNOUNCE: kind {msg.kind} is not an EDGEPILOT_TASK_KIND")
+        if msg.domain >= len(DOMAINS):
+            raise ValueError(f"EDGEPILOT_TASK_ANNOUNCE: domain {msg.domain} is not an EDGEPILOT_TASK_DOMAIN")
+        if msg.task_index >= msg.task_count:
+            raise ValueError(f"EDGEPILOT_TASK_ANNOUNCE: task_index {msg.task_index} >= task_count {msg.task_count}")
+        kind = KINDS[msg.kind]
+        e = np.array([msg.x, msg.y], dtype=np.float64)
+        work_m, dwell, load, window = 0.0, 0.0, 0.0, (0.0, math.inf)
+        if kind == "visit":
+            dwell = msg.param1
+        elif kind == "search":
+            work_m = msg.param2
+        elif kind == "deliver":
+            load, window, dwell = msg.param1, (float(msg.param2), float(msg.param3)), msg.param4
+        else:                                   # shadow: duration in param2; hold: in param1
+            dwell = msg.param2 if kind == "shadow" else msg.param1
+        tid = msg.task_id.decode(errors="replace") if isinstance(msg.task_id, bytes) else str(msg.task_id)
+        return AnnouncedTask(msg.task_index, msg.task_count, tid.rstrip("\0"), kind, DOMAINS[msg.domain],
+                             float(msg.priority), TaskWork(e, e.copy(), float(work_m), float(dwell),
+                                                           float(load), window))
+
+    def alert(self, a: Alert):
+        """EDGEPILOT_THREAT_ALERT for a threat alert (send a.text() as STATUSTEXT beside it)."""
+        return self.mod.MAVLink_edgepilot_threat_alert_message(
+            _usec(a.t), a.mmsi or 0, a.track_id or 0, float(a.x), float(a.y), float(a.score),
+            THREATS.index(a.kind), (a.zone or "").encode()[:16], "; ".join(a.reasons).encode()[:100])
+
+    def read_alert(self, msg) -> Alert:
+        if msg.kind >= len(THREATS):
+            raise ValueError(f"EDGEPILOT_THREAT_ALERT: kind {msg.kind} is not an EDGEPILOT_THREAT_KIND")
+
+        def text(v):
+            return (v.decode(errors="replace") if isinstance(v, bytes) else str(v)).rstrip("\0")
+        reasons = tuple(r for r in text(msg.reasons).split("; ") if r)
+        return Alert(THREATS[msg.kind], float(msg.score), reasons, float(msg.x), float(msg.y),
+                     msg.track_id or None, msg.mmsi or None, text(msg.zone) or None, _sec(msg.time_usec))
+
+    def read_complete(self, msg) -> tuple[int, int | None, int]:
+        """(task index, the auction agent that did it or None, result) of an
+        EDGEPILOT_TASK_COMPLETE."""
+        if msg.task_index >= self.n_tasks:
+            raise ValueError(f"EDGEPILOT_TASK_COMPLETE: task_index {msg.task_index} beyond the plan's {self.n_tasks}")
+        return msg.task_index, self.agent_of.get(msg.completed_by), msg.result
+
+
+class ViewAssembler:
+    """Collects the parts of each sender's views; ``add`` returns a
+    ``CbbaMessage`` when one is complete.  Messages of other plans, from
+    unknown systems, or describing more tasks than the plan has are
+    refused with ValueError naming the message and field."""
+
+    def __init__(self, codec: FleetCodec):
+        self.codec = codec
+        self._views: dict[tuple[int, int], dict] = {}
+        self._newest: dict[int, int] = {}
+
+    def add(self, msg, src_sysid: int | None = None) -> CbbaMessage | None:
+        c = self.codec
+        name = msg.get_type()
+        if name not in ("EDGEPILOT_TASK_BID", "EDGEPILOT_TASK_CLAIM", "EDGEPILOT_FLEET_HEARD"):
+            return None
+        if msg.plan_id != c.plan_id:
+            return None
+        src = msg.get_srcSystem() if src_sysid is None else src_sysid
+        if src not in c.agent_of:
+            raise ValueError(f"{name} from system {src}, which is not in the fleet {list(c.sysids)}")
+        if msg.time_usec < self._newest.get(src, 0):
+            return None                                    # part of a view already superseded
+        key = (src, msg.time_usec)
+        v = self._views.setdefault(key, {"bids": {}, "claims": {}, "claim_parts": None, "heard": {},
+                                         "heard_parts": None})
+        T = c.n_tasks
+        if name == "EDGEPILOT_TASK_BID":
+            if msg.task_count != T or msg.first_task + msg.count > T or not 1 <= msg.count <= BIDS_PER_MSG:
+                raise ValueError(f"EDGEPILOT_TASK_BID from system {src}: first_task {msg.first_task} + count "
+                                 f"{msg.count} of task_count {msg.task_count}, the plan has {T} tasks")
+            v["bids"][msg.first_task] = msg
+        elif name == "EDGEPILOT_TASK_CLAIM":
+            if any(r >= T for r in msg.route[:msg.count]):
+                raise ValueError(f"EDGEPILOT_TASK_CLAIM from system {src}: route {list(msg.route[:msg.count])} "
+                                 f"names a task beyond the plan's {T}")
+            v["claims"][msg.part] = list(msg.route[:msg.count])
+            v["claim_parts"] = msg.parts
+        else:
+            v["heard"][msg.part] = msg
+            v["heard_parts"] = msg.parts
+        need_bids = math.ceil(T / BIDS_PER_MSG)
+        if (len(v["bids"]) < need_bids or v["heard_parts"] is None or len(v["heard"]) < v["heard_parts"]
+                or v["claim_parts"] is None or len(v["claims"]) < max(v["claim_parts"], 1)):
+            return None
+        del self._views[key]
+        self._newest[src] = msg.time_usec
+        for k in [k for k in self._views if k[0] == src and k[1] <= msg.time_usec]:
+            del self._views[k]
+        return self._build(src, msg.time_usec, v)
+
+    def _build(self, src: int, t_usec: int, v: dict) -> CbbaMessage:
+        c = self.codec
+        T, V = c.n_tasks, len(c.sysids)
+        winner = np.full(T, NONE, dtype=np.int64)
+        bid = np.zeros(T)
+        known = np.zeros(T, bool)
+        done = np.zeros(T, bool)
+        for first, b in v["bids"].items():
+            for q in range(b.count):
+                j = first + q
+                s = b.winner[q]
+                winner[j] = c.agent_of.get(s, NONE) if s else NONE
+                bid[j] = b.bid[q]
+                known[j] = bool(b.known >> q & 1)
+                done[j] = bool(b.done >> q & 1)
+        heard = np.full(V, -np.inf)
+        for h in v["heard"].values():
+            for q in range(h.count):
+                a = c.agent_of.get(h.sysid[q])
+                if a is not None:
+                    heard[a] = _sec(h.heard_usec[q])
+        route = tuple(r for p in sorted(v["claims"]) for r in v["claims"][p])
+        return CbbaMessage(c.agent_of[src], _sec(t_usec), winner, bid, heard, known, done, route)

@@ -1,0 +1,318 @@
+"""CBBA: kernels against their NumPy oracles, and the auction's guarantees
+over a simulated lossy, reordering, partitioning network."""
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgepilot.vehicle.fleet import _cbba_kernels as K
+from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams, agreed, allocate_cbba, consensus_numpy
+from edgepilot.vehicle.fleet.costs import (best_insertion, best_insertion_numpy, fleet_costs, route_check,
+                                           straight_line_matrix)
+from edgepilot.vehicle.fleet.greedy import allocate_greedy
+from edgepilot.vehicle.fleet.tasks import parse_tasks
+
+
+def _euclid(domain, s, t):
+    return straight_line_matrix(s, t)
+
+
+def random_costs(rng, V, T, windows=False, capacity=False, domains=True):
+    vehicles = [{"name": f"v{i}", "sysid": i + 1,
+                 "domain": ("land", "water")[i % 2] if domains else "land",
+                 "start": [float(x) for x in rng.uniform(0, 200, 2)], "speed": float(rng.uniform(1, 3)),
+                 "payload_kg": float(rng.uniform(5, 30)) if capacity else 1e6} for i in range(V)]
+    tasks = []
+    for j in range(T):
+        t = {"id": f"t{j}", "position": [float(x) for x in rng.uniform(0, 200, 2)],
+             "domain": str(rng.choice(["land", "water", "any"])) if domains else "any"}
+        if windows or capacity:
+            t.update(kind="deliver", load_kg=float(rng.uniform(1, 8)) if capacity else 1e-3)
+            if windows:
+                o = float(rng.uniform(0, 200))
+                t["window_s"] = [o, o + float(rng.uniform(20, 300))]
+        else:
+            t.update(kind="visit", service_s=float(rng.uniform(0, 20)))
+        tasks.append(t)
+    tf = parse_tasks({"vehicle": vehicles, "task": tasks})
+    return fleet_costs(list(tf.task), list(tf.vehicle), _euclid)
+
+
+# ------------------------------------------------------------ oracles
+@pytest.mark.parametrize("seed", range(30))
+def test_insertion_kernel_matches_numpy_oracle(seed):
+    rng = np.random.default_rng(seed)
+    c = random_costs(rng, 3, 12, windows=seed % 2 == 0, capacity=seed % 3 == 0)
+    for v in range(c.n_vehicles):
+        route = []
+        for _ in range(6):
+            cand = rng.random(c.n_tasks) < 0.8
+            cand[route] = False
+            d1, p1 = best_insertion(c, v, route, cand)
+            d2, p2 = best_insertion_numpy(c, v, route, cand)
+            np.testing.assert_allclose(d1, d2, rtol=1e-12, atol=1e-9)
+            fin = np.isfinite(d2)
+            assert np.array_equal(p1[fin], p2[fin])
+            if not fin.any():
+                break
+            j = int(np.flatnonzero(fin)[0])
+            route.insert(int(p1[j]), j)
+            chk = route_check(c, v, route)
+            assert chk.feasible, chk.problem   # what insertion calls feasible is feasible
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_consensus_kernel_matches_numpy_oracle(seed):
+    rng = np.random.default_rng(seed)
+    V, T = 5, 40
+    i, k = (int(x) for x in rng.choice(V, 2, replace=False))
+    zk = rng.integers(-1, V, T)
+    zi = rng.integers(-1, V, T)
+    yk = rng.choice([0.0, 1.0, 2.0, 3.0], T)    # ties on purpose
+    yi = rng.choice([0.0, 1.0, 2.0, 3.0], T)
+    sk = rng.choice([-np.inf, 1.0, 2.0, 3.0], V)
+    si = rng.choice([-np.inf, 1.0, 2.0, 3.0], V)
+    z1, y1 = zi.copy(), yi.copy()
+    K.consensus_kernel(i, k, zk, yk, sk, z1, y1, si)
+    z2, y2 = zi.copy(), yi.copy()
+    consensus_numpy(i, k, zk, yk, sk, z2, y2, si)
+    assert np.array_equal(z1, z2) and np.array_equal(y1, y2)
+
+
+def test_bundle_kernel_matches_numpy_bundle_builder():
+    for seed in range(10):
+        c = random_costs(np.random.default_rng(seed), 3, 15, windows=seed % 2 == 0)
+        a, b = (CbbaAgent(0, c, CbbaParams(improve_route=False)) for _ in range(2))
+        a._build_bundle()
+        b.build_bundle_numpy()
+        assert a.bundle == b.bundle and a.route == b.route
+        assert np.array_equal(a.bid, b.bid)
+
+
+def test_route_improvement_keeps_tasks_windows_and_never_costs_more():
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        c = random_costs(rng, 1, 9, windows=seed % 2 == 0, domains=False)
+        r = [int(j) for j in rng.permutation(9)]
+        before = route_check(c, 0, r)
+        if not before.feasible:
+            continue
+        arr = np.array(r, np.int64)
+        cost = K.improve_route_kernel(c.start_s[0], c.between_s[0], c.service_s[0], c.open_s, c.close_s,
+                                      arr, float(c.endurance_s[0]), 50)
+        after = route_check(c, 0, arr.tolist())
+        assert sorted(arr.tolist()) == sorted(r) and after.feasible
+        assert after.cost_s == pytest.approx(cost) and cost <= before.cost_s + 1e-9
+
+
+# ------------------------------------------------------------ one-call allocation
+def test_allocation_respects_windows_capacity_and_skills():
+    c = random_costs(np.random.default_rng(3), 4, 30, windows=True, capacity=True)
+    for plan in (allocate_cbba(c), allocate_greedy(c)):
+        assigned = [t for r in plan.routes.values() for t in r]
+        assert len(assigned) == len(set(assigned))
+        for v, r in plan.routes.items():
+            vi = c.vehicle_ids.index(v)
+            chk = route_check(c, vi, [c.task_ids.index(t) for t in r])
+            assert chk.feasible, chk.problem
+        assert set(assigned) | set(plan.unassigned) == set(c.task_ids)
+        assert math.isclose(plan.cost, sum(plan.route_costs.values()))
+
+
+def test_auction_beats_or_matches_greedy_and_is_deterministic():
+    worse = 0
+    for seed in range(8):
+        c = random_costs(np.random.default_rng(seed), 4, 40, domains=False)
+        a, b = allocate_cbba(c), allocate_cbba(c)
+        assert a.routes == b.routes and a.cost == b.cost
+        assert not a.unassigned
+        worse += a.cost > allocate_greedy(c).cost
+    assert worse <= 2
+
+
+# ------------------------------------------------------------ the network property
+class Net:
+    """Broadcast network of CBBA agents in rounds of 1 s: per link loss,
+    random delay of 1..max_delay rounds (so reordering), partitions."""
+
+    def __init__(self, agents, rng):
+        self.agents = agents
+        self.rng = rng
+        self.alive = [True] * len(agents)
+        self.pending = []             # (deliver_round, seq, receiver, message)
+        self.seq = 0
+        self.last = [None] * len(agents)
+
+    def round(self, r, loss=0.0, max_delay=1, group=None, links=None):
+        inbox = [[] for _ in self.agents]
+        keep = []
+        for item in self.pending:
+            (inbox[item[2]] if item[0] <= r else keep).append(item if item[0] > r else item[3])
+        self.pending = keep
+        for a in self.agents:
+            if not self.alive[a.agent]:
+                continue
+            m = a.step(float(r), inbox[a.agent])
+            self.last[a.agent] = m
+            for b in self.agents:
+                if b is a or not self.alive[b.agent]:
+                    continue
+                if group is not None and group[a.agent] != group[b.agent]:
+                    continue
+                if links is not None and not links[a.agent][b.agent]:
+                    continue
+                if self.rng.random() < loss:
+                    continue
+                self.seq += 1
+                self.pending.append((r + int(self.rng.integers(1, max_delay + 1)), self.seq, b.agent, m))
+
+    def live_messages(self):
+        return [m for m, ok in zip(self.last, self.alive) if ok]
+
+
+def _chain_links(alive):
+    """A chain through the live vehicles in index order: diameter n-1, so
+    consensus must be relayed."""
+    order = [v for v, ok in enumerate(alive) if ok]
+    at = {v: n for n, v in enumerate(order)}
+    V = len(alive)
+    return [[i in at and j in at and abs(at[i] - at[j]) == 1 for j in range(V)] for i in range(V)]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), V=st.integers(2, 5), T=st.integers(1, 14),
+       loss=st.floats(0.0, 0.6), max_delay=st.integers(1, 4), chaos=st.integers(0, 40),
+       fail=st.booleans(), new_task=st.booleans(), partition=st.booleans(), complete=st.booleans(),
+       line=st.booleans())
+def test_after_any_loss_or_partition_no_task_twice_none_dropped(seed, V, T, loss, max_delay, chaos, fail,
+                                                                new_task, partition, complete, line):
+    rng = np.random.default_rng(seed)
+    c = random_costs(rng, V, T)
+    stale = 6.0
+    known = np.ones(T, bool)
+    late = int(rng.integers(T)) if new_task else None
+    if late is not None:
+        known[late] = False
+    agents = [CbbaAgent(v, c, CbbaParams(stale_after=stale), known=known) for v in range(V)]
+    net = Net(agents, rng)
+    group = [int(g) for g in rng.integers(0, 2, V)] if partition else None
+    victim = int(rng.integers(V)) if fail else None
+    r = 0
+    for r in range(1, chaos + 1):
+        if victim is not None and r == chaos // 2 + 1:
+            net.alive[victim] = False                          # breaks down, silently
+        if late is not None and r == chaos // 3 + 1:
+            agents[int(rng.integers(V))].announce(late)         # a new task appears at one vehicle
+        if complete and r == chaos // 2 + 2:
+            a = agents[int(rng.integers(V))]
+            if a.route and net.alive[a.agent]:
+                a.complete(a.route[0])                          # it finishes its first task
+        net.round(r, loss=loss, max_delay=max_delay, group=group)
+    if late is not None and not any(a.known[late] for a, ok in zip(agents, net.alive) if ok):
+        agents[[v for v in range(V) if net.alive[v]][0]].announce(late)
+    # the network heals: no loss, one-round delay; maybe only a chain of links
+    links = _chain_links(net.alive) if line else None
+    diameter = (sum(net.alive) - 1) if line else 1
+    # bound: delayed old messages drain, a dead winner goes stale, then CBBA's
+    # T x diameter rounds, one round for relayed stamps and the settle rounds
+    bound = max_delay + int(stale) + 2 * diameter + (T + 1) * diameter + 3
+    prev, same, healed_at = None, 0, None
+    for n in range(1, 10 * bound):
+        r += 1
+        net.round(r, links=links)
+        msgs = net.live_messages()
+        sig = [(m.winner.tobytes(), m.bid.tobytes(), m.route) for m in msgs]
+        same = same + 1 if sig == prev else 0
+        prev = sig
+        # settled: every live vehicle says the same, routes match the winners,
+        # and nobody still credits a dead vehicle (that takes stale_after)
+        if same >= 2 and agreed(msgs) and all(z < 0 or net.alive[z] for z in msgs[0].winner):
+            healed_at = n
+            break
+    assert healed_at is not None, "did not converge after the network healed"
+    assert healed_at <= bound, f"converged after {healed_at} rounds, bound {bound}"
+    live = [a for a in agents if net.alive[a.agent]]
+    done = np.zeros(T, bool)
+    for a in live:
+        done |= a.done
+    routes = [t for a in live for t in a.route]
+    assert len(routes) == len(set(routes)), f"a task assigned twice: {[a.route for a in live]}"
+    assert not any(done[t] for t in routes), "a completed task is still assigned"
+    doable = [j for j in range(T) if not done[j] and any(c.able[a.agent, j] for a in live)]
+    assert sorted(routes) == doable, f"dropped: {sorted(set(doable) - set(routes))}"
+    z = live[0].winner
+    assert all(z[j] < 0 or net.alive[z[j]] for j in range(T)), "a task still credited to a dead vehicle"
+
+
+def test_failed_vehicle_work_is_reallocated_and_new_task_taken():
+    c = random_costs(np.random.default_rng(11), 3, 12, domains=False)
+    known = np.ones(12, bool)
+    known[5] = False
+    agents = [CbbaAgent(v, c, CbbaParams(stale_after=3.0), known=known) for v in range(3)]
+    net = Net(agents, np.random.default_rng(0))
+    for r in range(1, 20):
+        net.round(r)
+    assert agreed(net.live_messages()) and agents[2].route
+    had = set(agents[2].route)
+    net.alive[2] = False
+    agents[0].announce(5)
+    for r in range(20, 40):
+        net.round(r)
+    msgs = net.live_messages()
+    assert agreed(msgs)
+    taken = agents[0].route + agents[1].route
+    assert had <= set(taken) and 5 in taken and sorted(taken) == [j for j in range(12)]
+
+
+def test_partition_for_60s_while_tasks_change():
+    """Two groups that cannot hear each other for 60 s; meanwhile a new task
+    appears in one group and the other completes one of its tasks.  Each
+    group takes over the silent group's work; when they meet again the
+    double claims are resolved: nothing twice, nothing dropped."""
+    V, T = 6, 20
+    c = random_costs(np.random.default_rng(21), V, T, domains=False)
+    known = np.ones(T, bool)
+    known[T - 1] = False
+    agents = [CbbaAgent(v, c, CbbaParams(stale_after=5.0), known=known) for v in range(V)]
+    net = Net(agents, np.random.default_rng(1))
+    for r in range(1, 15):
+        net.round(r)
+    assert agreed(net.live_messages())
+    group = [0, 0, 0, 1, 1, 1]
+    done_task = agents[4].route[0]
+    doubled = False
+    for r in range(15, 75):
+        if r == 20:
+            agents[1].announce(T - 1)
+        if r == 25:
+            agents[4].complete(done_task)
+        net.round(r, group=group)
+        a_claims = set(agents[0].route + agents[1].route + agents[2].route)
+        b_claims = set(agents[3].route + agents[4].route + agents[5].route)
+        doubled |= bool(a_claims & b_claims)
+    assert doubled            # each side did re-allocate the other side's work while apart
+    for r in range(75, 75 + 3 * T):
+        net.round(r)
+        if agreed(net.live_messages()) and r > 80:
+            break
+    msgs = net.live_messages()
+    assert agreed(msgs)
+    routes = [t for a in agents for t in a.route]
+    assert len(routes) == len(set(routes))
+    assert sorted(routes) == sorted(set(range(T)) - {done_task})
+
+
+def test_malformed_messages_are_refused_with_the_reason():
+    c = random_costs(np.random.default_rng(2), 3, 5)
+    a, b = CbbaAgent(0, c), CbbaAgent(1, c)
+    m = b.step(1.0)
+    bad = dataclasses.replace(m, winner=np.array([0, 1, 7, -1, -1]))
+    with pytest.raises(ValueError, match="message from agent 1 names winner 7"):
+        a.step(2.0, [bad])
+    with pytest.raises(ValueError, match="message from agent 1 has 4 tasks and 3 agents, expected 5 and 3"):
+        a.step(3.0, [dataclasses.replace(m, sent_at=3.0, winner=m.winner[:4], bid=m.bid[:4])])
+    with pytest.raises(ValueError, match="message from agent 9, not a vehicle index"):
+        a.step(4.0, [dataclasses.replace(m, sender=9)])

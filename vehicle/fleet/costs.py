@@ -1,0 +1,326 @@
+"""What an allocation costs: path-length matrices from our grid planner, the
+per-vehicle cost arrays every allocator shares, and route evaluation.
+
+Costs are seconds of work: travel (path length / the vehicle's speed) plus
+the time spent doing each task (coverage length / speed plus dwell).
+Waiting for a delivery window to open is not a cost but counts against the
+window and the vehicle's endurance.  Routes are open: a vehicle starts at
+its start (depot) and stops after its last task.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgepilot.vehicle.fleet import _cbba_kernels as _K
+from edgepilot.vehicle.fleet.tasks import TaskWork, VehicleCapabilities, can_do, task_work
+from edgepilot.vehicle.planning.astar import search_stats
+
+
+def straight_line_matrix(sources, targets) -> np.ndarray:
+    """Euclidean distances (S, T) [m] between (S, 2) and (T, 2) points: the
+    optimistic lower bound, for tests and open water without a map."""
+    a = np.asarray(sources, dtype=np.float64).reshape(-1, 2)
+    b = np.asarray(targets, dtype=np.float64).reshape(-1, 2)
+    return np.hypot(a[:, None, 0] - b[None, :, 0], a[:, None, 1] - b[None, :, 1])
+
+
+def path_length_matrix(weights: np.ndarray, resolution: float, origin, sources, targets) -> np.ndarray:
+    """Planned path lengths (S, T) [m] between map-frame points, each the
+    cost of an optimal 8-connected grid A* path (``vehicle/planning/astar``,
+    geometric move rule) on ``weights`` (float32, >= 1, inf blocked; row 0
+    south) times ``resolution``.  Unit weights give metres; graded weights
+    give metres-equivalent.  inf where no path exists or an end point is off
+    the grid or blocked.  The geometric rule is symmetric, so each unordered
+    pair of cells is searched once."""
+    if not (math.isfinite(resolution) and resolution > 0):
+        raise ValueError(f"resolution must be > 0 m per cell, got {resolution!r}")
+    ox, oy = (float(v) for v in origin)
+    src = np.asarray(sources, dtype=np.float64).reshape(-1, 2)
+    dst = np.asarray(targets, dtype=np.float64).reshape(-1, 2)
+    h, w = weights.shape
+
+    def cell(p):
+        r = int(math.floor((p[1] - oy) / resolution))
+        c = int(math.floor((p[0] - ox) / resolution))
+        if 0 <= r < h and 0 <= c < w and np.isfinite(weights[r, c]):
+            return (r, c)
+        return None
+
+    sc = [cell(p) for p in src]
+    tc = [cell(p) for p in dst]
+    out = np.full((len(src), len(dst)), np.inf)
+    memo: dict[tuple, float] = {}
+    for i, a in enumerate(sc):
+        if a is None:
+            continue
+        for j, b in enumerate(tc):
+            if b is None:
+                continue
+            if a == b:
+                out[i, j] = 0.0
+                continue
+            key = (a, b) if a <= b else (b, a)
+            d = memo.get(key)
+            if d is None:
+                d = search_stats(weights, key[0], key[1]).cost * resolution
+                memo[key] = d
+            out[i, j] = d
+    return out
+
+
+@dataclass(frozen=True)
+class FleetCosts:
+    """Everything an allocator needs, as arrays (V vehicles, T tasks).
+
+    start_s[v, j]      travel time from v's start to task j's entry [s]
+    between_s[v, i, j] travel time from task i's exit to task j's entry [s]
+    service_s[v, j]    time v spends doing task j [s]
+    able[v, j]         v can do j (domain, sensors, reachable)
+    load_kg[j], capacity_kg[v], endurance_s[v]
+    open_s[j], close_s[j]  arrival window of j [s] (0, inf when none)
+    priority[j]        relative value of j
+    Entries for pairs a vehicle cannot do are inf.
+    """
+
+    vehicle_ids: tuple[str, ...]
+    task_ids: tuple[str, ...]
+    start_s: np.ndarray
+    between_s: np.ndarray
+    service_s: np.ndarray
+    able: np.ndarray
+    load_kg: np.ndarray
+    capacity_kg: np.ndarray
+    endurance_s: np.ndarray
+    open_s: np.ndarray
+    close_s: np.ndarray
+    priority: np.ndarray
+
+    @property
+    def n_vehicles(self) -> int:
+        return len(self.vehicle_ids)
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.task_ids)
+
+    def scale(self) -> float:
+        """Largest finite single leg + service [s]: the unit auction rewards
+        are made of, so every feasible task is worth bidding for."""
+        fin = [a[np.isfinite(a)] for a in (self.start_s, self.between_s, self.service_s)]
+        m = max((float(a.max()) for a in fin if a.size), default=1.0)
+        return max(m, 1.0)
+
+
+def fleet_costs(tasks, vehicles: list[VehicleCapabilities], distance_m) -> FleetCosts:
+    """Build ``FleetCosts`` from tasks, vehicles and a distance function.
+
+    ``distance_m(domain, sources (S, 2), targets (T, 2)) -> (S, T)`` metres
+    for a vehicle of that domain ("land" or "water"): normally
+    ``path_length_matrix`` on that domain's traversability grid, so costs
+    are our planner's path lengths, not straight lines."""
+    work: list[TaskWork] = [task_work(t) for t in tasks]
+    V, T = len(vehicles), len(tasks)
+    entries = np.array([w.entry for w in work]).reshape(-1, 2)
+    exits = np.array([w.exit for w in work]).reshape(-1, 2)
+    starts = np.array([v.start for v in vehicles], dtype=np.float64).reshape(-1, 2)
+    start_m = np.full((V, T), np.inf)
+    between_m = np.full((V, T, T), np.inf)
+    for domain in sorted({v.domain for v in vehicles}):
+        vs = [i for i, v in enumerate(vehicles) if v.domain == domain]
+        d = np.asarray(distance_m(domain, np.vstack((starts[vs], exits)), entries), dtype=np.float64)
+        if d.shape != (len(vs) + T, T):
+            raise ValueError(f"distance_m({domain!r}) returned shape {d.shape}, expected {(len(vs) + T, T)}")
+        start_m[vs] = d[:len(vs)]
+        between_m[vs] = d[len(vs):][None, :, :]
+    speed = np.array([v.speed for v in vehicles])
+    able = np.array([[can_do(v, t) for t in tasks] for v in vehicles], dtype=bool).reshape(V, T)
+    work_m = np.array([w.work_m for w in work])
+    dwell = np.array([w.dwell_s for w in work])
+    service = work_m[None, :] / speed[:, None] + dwell[None, :]
+    start_s = start_m / speed[:, None]
+    between_s = between_m / speed[:, None, None]
+    able &= np.isfinite(start_s)
+    start_s = np.where(able, start_s, np.inf)
+    service = np.where(able, service, np.inf)
+    between_s = np.where(able[:, None, :] & able[:, :, None], between_s, np.inf)
+    return FleetCosts(
+        vehicle_ids=tuple(v.name for v in vehicles), task_ids=tuple(t.id for t in tasks),
+        start_s=start_s, between_s=between_s, service_s=service, able=able,
+        load_kg=np.array([w.load_kg for w in work]),
+        capacity_kg=np.array([v.payload_kg for v in vehicles]),
+        endurance_s=np.array([v.endurance_s for v in vehicles], dtype=np.float64),
+        open_s=np.array([w.window[0] for w in work]), close_s=np.array([w.window[1] for w in work]),
+        priority=np.array([float(t.priority) for t in tasks]))
+
+
+@dataclass(frozen=True)
+class RouteCheck:
+    cost_s: float          # travel + service [s]
+    finish_s: float        # when the last task is done, waits included [s]
+    load_kg: float
+    feasible: bool
+    problem: str           # why not, "" when feasible
+
+
+def route_check(costs: FleetCosts, v: int, route) -> RouteCheck:
+    """Cost and feasibility of vehicle ``v`` doing ``route`` (task indices in
+    order): skills, windows, capacity, endurance."""
+    t = 0.0
+    cost = 0.0
+    load = 0.0
+    prev = -1
+    problem = ""
+    for j in route:
+        if not costs.able[v, j]:
+            problem = problem or f"cannot do task {costs.task_ids[j]}"
+        leg = costs.start_s[v, j] if prev < 0 else costs.between_s[v, prev, j]
+        t += leg
+        if t > costs.close_s[j] + 1e-6:
+            problem = problem or f"arrives at {costs.task_ids[j]} at {t:.1f} s, window closes {costs.close_s[j]:.1f} s"
+        t = max(t, costs.open_s[j]) + costs.service_s[v, j]
+        cost += leg + costs.service_s[v, j]
+        load += costs.load_kg[j]
+        prev = j
+    if load > costs.capacity_kg[v] + 1e-9:
+        problem = problem or f"load {load:g} kg exceeds payload {costs.capacity_kg[v]:g} kg"
+    if t > costs.endurance_s[v] + 1e-6:
+        problem = problem or f"finishes at {t:.1f} s beyond endurance {costs.endurance_s[v]:.1f} s"
+    return RouteCheck(float(cost), float(t), float(load), not problem, problem)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An allocation: each vehicle's tasks in the order it does them (task
+    ids), the total cost [s] (sum of ``route_costs``) and the tasks nobody got."""
+
+    routes: dict[str, tuple[str, ...]]
+    route_costs: dict[str, float]
+    cost: float
+    unassigned: tuple[str, ...]
+    method: str = ""
+
+    def assignment(self) -> dict[str, str]:
+        """task id -> vehicle id."""
+        return {t: v for v, r in self.routes.items() for t in r}
+
+
+def make_plan(costs: FleetCosts, routes_idx: list[list[int]], method: str) -> Plan:
+    """A ``Plan`` from per-vehicle index routes, checked: raises ValueError
+    if a task appears twice or a route is infeasible (an allocator bug)."""
+    seen: dict[int, int] = {}
+    routes, rc = {}, {}
+    for v, r in enumerate(routes_idx):
+        for j in r:
+            if j in seen:
+                raise ValueError(f"{method}: task {costs.task_ids[j]} assigned to "
+                                 f"{costs.vehicle_ids[seen[j]]} and {costs.vehicle_ids[v]}")
+            seen[j] = v
+        chk = route_check(costs, v, r)
+        if not chk.feasible:
+            raise ValueError(f"{method}: route of {costs.vehicle_ids[v]} infeasible: {chk.problem}")
+        routes[costs.vehicle_ids[v]] = tuple(costs.task_ids[j] for j in r)
+        rc[costs.vehicle_ids[v]] = chk.cost_s
+    un = tuple(costs.task_ids[j] for j in range(costs.n_tasks) if j not in seen)
+    return Plan(routes, rc, float(sum(rc.values())), un, method)
+
+
+# ------------------------------------------------------------ route insertion
+@dataclass(frozen=True)
+class RouteSchedule:
+    """A route's timing: arrival, wait and finish per task [s], and
+    ``slack[k]``: how much later than now the vehicle may arrive at route
+    position k (k = len: finish the last task) and still meet every window
+    and its endurance."""
+
+    arrival: np.ndarray
+    finish: np.ndarray
+    slack: np.ndarray
+    load_kg: float
+
+
+def schedule(costs: FleetCosts, v: int, route) -> RouteSchedule:
+    L = len(route)
+    a = np.empty(L)
+    f = np.empty(L)
+    wait = np.empty(L)
+    t = 0.0
+    prev = -1
+    load = 0.0
+    for n, j in enumerate(route):
+        t += costs.start_s[v, j] if prev < 0 else costs.between_s[v, prev, j]
+        a[n] = t
+        wait[n] = max(0.0, costs.open_s[j] - t)
+        t = t + wait[n] + costs.service_s[v, j]
+        f[n] = t
+        load += costs.load_kg[j]
+        prev = j
+    slack = np.empty(L + 1)
+    slack[L] = costs.endurance_s[v] - (f[L - 1] if L else 0.0)
+    for n in range(L - 1, -1, -1):
+        slack[n] = min(costs.close_s[route[n]] - a[n], wait[n] + slack[n + 1])
+    return RouteSchedule(a, f, slack, load)
+
+
+def best_insertion(costs: FleetCosts, v: int, route, candidates: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Cheapest feasible place to insert each task into ``route``.
+
+    ``candidates``: bool (T,) tasks to price.  Returns (delta (T,) [s], the
+    increase in route cost, inf where no feasible place or not a candidate;
+    pos (T,) int, the route index to insert at).  Feasible means skills,
+    every window (waiting allowed), payload and endurance all still hold.
+    The numba kernel; ``best_insertion_numpy`` is its oracle."""
+    T = costs.n_tasks
+    if not 0 <= v < costs.n_vehicles:
+        raise ValueError(f"v must be a vehicle index in 0..{costs.n_vehicles - 1}, got {v}")
+    cand = np.ascontiguousarray(candidates, dtype=np.bool_)
+    if cand.shape != (T,):
+        raise ValueError(f"candidates must be a bool array of {T} tasks, got shape {cand.shape}")
+    r = np.asarray(route, dtype=np.int64).reshape(-1)
+    if r.size and (r.min() < 0 or r.max() >= T):
+        raise ValueError(f"route holds task indices outside 0..{T - 1}: {r.tolist()}")
+    delta = np.empty(T)
+    pos = np.empty(T, dtype=np.int64)
+    _K.insertion_kernel(costs.start_s[v], costs.between_s[v], costs.service_s[v], costs.open_s,
+                        costs.close_s, costs.load_kg, costs.able[v], cand, r,
+                        float(costs.capacity_kg[v]), float(costs.endurance_s[v]), delta, pos)
+    return delta, pos
+
+
+def best_insertion_numpy(costs: FleetCosts, v: int, route, candidates: np.ndarray
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """``best_insertion`` in vectorised NumPy (the tests' oracle).
+
+    ``candidates``: bool (T,) tasks to price.  Returns (delta (T,) [s], the
+    increase in route cost, inf where no feasible place or not a candidate;
+    pos (T,) int, the route index to insert at).  Feasible means skills,
+    every window (waiting allowed), payload and endurance all still hold.
+    Vectorised over tasks and positions: O(T x len(route)) array work."""
+    route = list(route)
+    L = len(route)
+    T = costs.n_tasks
+    sch = schedule(costs, v, route)
+    B = costs.between_s[v]
+    ridx = np.asarray(route, dtype=np.int64)
+    # leg from each position's predecessor to every task: (L+1, T)
+    to_j = np.vstack((costs.start_s[v][None, :], B[ridx, :])) if L else costs.start_s[v][None, :]
+    f_prev = np.concatenate(([0.0], sch.finish))
+    arr = f_prev[:, None] + to_j
+    ok = arr <= costs.close_s[None, :] + 1e-9
+    fin = np.maximum(arr, costs.open_s[None, :]) + costs.service_s[v][None, :]
+    delta = np.empty((L + 1, T))
+    if L:
+        from_j = B[:, ridx].T                                   # (L, T): task -> route[k]
+        legs = np.array([costs.start_s[v, route[0]]] + [B[route[k - 1], route[k]] for k in range(1, L)])
+        late = fin[:L] + from_j - sch.arrival[:, None]          # delay passed to route[k]
+        ok[:L] &= late <= sch.slack[:L, None] + 1e-9
+        delta[:L] = to_j[:L] + costs.service_s[v][None, :] + from_j - legs[:, None]
+    ok[L] &= fin[L] - (sch.finish[-1] if L else 0.0) <= sch.slack[L] + 1e-9
+    delta[L] = to_j[L] + costs.service_s[v]
+    ok &= (candidates & costs.able[v] & (sch.load_kg + costs.load_kg <= costs.capacity_kg[v] + 1e-9))[None, :]
+    delta = np.where(ok & np.isfinite(delta), delta, np.inf)
+    pos = np.argmin(delta, axis=0)                              # first of equal positions
+    return delta[pos, np.arange(T)], pos
