@@ -9,6 +9,8 @@ from edgepilot import configs_dir
 from edgepilot.sim.lockstep import run_lockstep
 from edgepilot.sim.scenario import load_scenario
 
+pytestmark = pytest.mark.slow
+
 FAULT_SCENARIOS = sorted(p.stem for p in (configs_dir() / "scenarios").glob("fault_*.toml"))
 
 

@@ -17,6 +17,8 @@ from edgepilot.gcs.formats.mission import Mission, MissionItem, format_wpl, load
 from edgepilot.sim.realtime import free_port, spawn, stop
 from edgepilot.vehicle.geo import LocalFrame
 
+pytestmark = pytest.mark.interop
+
 REPO = Path(__file__).resolve().parent.parent
 SPEEDUP = 8.0
 #: Telemetry rate the tlog recorder asks for: a sample at every I/O poll of the vehicle (see below).

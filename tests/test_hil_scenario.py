@@ -11,6 +11,8 @@ from edgepilot.sim.scenario import load_scenario
 from tests.conftest import run_edgepilot
 from tests.hw_util import hil_config
 
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
 
 @pytest.mark.timeout(120)
 def test_short_scenario_passes_in_hil_as_in_lockstep(tmp_path):

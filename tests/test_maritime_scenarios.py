@@ -7,6 +7,8 @@ import pytest
 from edgepilot.sim.lockstep import run_lockstep
 from edgepilot.sim.scenario import load_scenario
 
+pytestmark = pytest.mark.slow
+
 ENCOUNTERS = {
     "usv_colregs_head_on": ("HEAD_ON", "starboard"),
     "usv_colregs_crossing_give_way": ("GIVE_WAY", "starboard"),

@@ -7,6 +7,8 @@ import pytest
 from edgepilot.sim.lockstep import run_lockstep
 from edgepilot.sim.scenario import load_scenario
 
+pytestmark = pytest.mark.slow
+
 PASSING = ["ugv_yard", "ugv_corridor", "usv_harbor"]
 
 

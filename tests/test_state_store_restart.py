@@ -8,9 +8,13 @@ import json
 import struct
 import time
 
+import pytest
+
 from edgepilot.gcs.mav import mavutil
 from edgepilot.sim.realtime import free_port, spawn, stop
 from test_fence_mavlink import FENCE, MISSION, YARD, Client, armed, circle, polygon, waypoint
+
+pytestmark = pytest.mark.interop
 
 M = mavutil.mavlink
 SPEEDUP = 8.0

@@ -14,6 +14,8 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from edgepilot.firmware_bridge.mavlink import TlogWriter
 from edgepilot.sim.realtime import free_port, spawn, stop
 
+pytestmark = pytest.mark.interop
+
 MAVLOGDUMP = Path(sys.executable).with_name("mavlogdump.py")
 
 
