@@ -478,8 +478,10 @@ def test_vehicle_going_away_mid_wait_is_reported_once(tmp_path):
         ok(gcs("-c", ep, "mission", "upload", str(wp)))
         ok(gcs("-c", ep, "arm"))
         p = gcs_popen("-c", ep, "mission", "start", "--wait", "--wait-timeout", "60")
-        # the vehicle goes away once the wait is under way (the start was acknowledged)
+        # the vehicle goes away once the wait is under way: the start was
+        # acknowledged and the first progress line is out
         assert p.stdout.readline().startswith("mission started on sysid 1")
+        assert p.stderr.readline().startswith("mission: item"), "no progress line from the wait"
         stop(sitl)
         out, err = p.communicate(timeout=30)
         assert p.returncode == 4, (out, err)
