@@ -107,9 +107,17 @@ def _clean_env() -> dict:
     return env
 
 
+def _cache_status(py, work, roots) -> tuple[str, int, int]:
+    r = _run([py, "-c", "import json, sys; from edgepilot.onboard.kernels import disk_cache_status; "
+                        f"print(json.dumps(disk_cache_status({tuple(roots)!r})))"], work, env=_clean_env())
+    assert r.returncode == 0, r.stderr
+    return tuple(json.loads(r.stdout))
+
+
 @pytest.fixture(scope="module")
 def wheel_venv(tmp_path_factory):
-    """(wheel path, venv python, a work folder outside the repository)."""
+    """(wheel path, venv python, a work folder outside the repository, the
+    kernel cache status right after the install, before anything ran)."""
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     # a clean copy: a stale build/ in the checkout must not leak into the wheel
@@ -129,17 +137,18 @@ def wheel_venv(tmp_path_factory):
     assert r.returncode == 0, r.stdout + r.stderr
     work = tmp / "elsewhere"
     work.mkdir()
-    return wheels[0], py, work
+    fresh = _cache_status(py, work, ("vehicle",))
+    return wheels[0], py, work, fresh
 
 
 def _ep(wheel_venv, *args, timeout=900):
-    _, py, work = wheel_venv
+    _, py, work, _ = wheel_venv
     return _run([py.parent / "edgepilot", *args], work, timeout=timeout, env=_clean_env())
 
 
 @pytest.mark.slow
 def test_wheel_claims_only_the_edgepilot_import_name(wheel_venv):
-    whl, py, work = wheel_venv
+    whl, py, work, _ = wheel_venv
     with zipfile.ZipFile(whl) as z:
         names = z.namelist()
         dist_info = next(n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info"))
@@ -168,30 +177,22 @@ def test_wheel_claims_only_the_edgepilot_import_name(wheel_venv):
     assert not [n for n in OTHER_TOP_LEVEL if (Path(site) / n).exists()]
 
 
-def _cache_status(wheel_venv, roots) -> tuple[str, int, int]:
-    _, py, work = wheel_venv
-    r = _run([py, "-c", "import json, sys; from edgepilot.onboard.kernels import disk_cache_status; "
-                        f"print(json.dumps(disk_cache_status({tuple(roots)!r})))"], work, env=_clean_env())
-    assert r.returncode == 0, r.stderr
-    return tuple(json.loads(r.stdout))
-
-
 @pytest.mark.slow
 def test_installed_warm_makes_the_vehicle_cache_complete(wheel_venv):
     """A fresh install has no kernel cache; after the real ``edgepilot warm``
     the start-up check reads "hit" for every vehicle kernel file, the
     maritime ones included (they read "partial" before the warm hook was
     found)."""
-    before, files, _ = _cache_status(wheel_venv, ("vehicle",))
+    _, py, work, (before, files, _) = wheel_venv
     assert files >= 5
-    assert before == "miss"                # nothing cached yet in a fresh venv
+    assert before == "miss"                # nothing cached in a fresh venv
     r = _ep(wheel_venv, "warm")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "warmed  edgepilot.vehicle.maritime" in r.stdout, r.stdout
     assert "FAILED" not in r.stdout
-    status, files2, cached = _cache_status(wheel_venv, ("vehicle",))
+    status, files2, cached = _cache_status(py, work, ("vehicle",))
     assert (status, cached) == ("hit", files2) and files2 == files
-    m_status, m_files, m_cached = _cache_status(wheel_venv, ("vehicle.maritime",))
+    m_status, m_files, m_cached = _cache_status(py, work, ("vehicle.maritime",))
     assert m_files >= 1 and (m_status, m_cached) == ("hit", m_files)
     # a second warm loads everything from the disk cache
     r = _ep(wheel_venv, "warm")
@@ -200,7 +201,7 @@ def test_installed_warm_makes_the_vehicle_cache_complete(wheel_venv):
 
 @pytest.mark.slow
 def test_installed_sitl_list_and_run(wheel_venv):
-    _, py, work = wheel_venv
+    _, py, work, _ = wheel_venv
     r = _ep(wheel_venv, "sitl", "list")
     assert r.returncode == 0, r.stdout + r.stderr
     names = [ln.split()[0] for ln in r.stdout.splitlines() if ln.strip()]
@@ -230,7 +231,7 @@ def test_installed_vehicle_run_help(wheel_venv):
 # import-linter on the installed layout
 # ---------------------------------------------------------------------------
 def _lint(wheel_venv, cwd, env_extra=None):
-    _, py, _ = wheel_venv
+    py = wheel_venv[1]
     env = _clean_env()
     env["COLUMNS"] = "250"                 # one contract per line in the report
     env.update(env_extra or {})
@@ -246,7 +247,7 @@ def test_lint_imports_layers_kept(wheel_venv):
 
 
 def _site_copy(wheel_venv, dest: Path) -> Path:
-    _, py, work = wheel_venv
+    _, py, work, _ = wheel_venv
     site = _run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work).stdout.strip()
     shutil.copytree(Path(site) / "edgepilot", dest / "edgepilot", ignore=shutil.ignore_patterns("__pycache__"))
     return dest / "edgepilot"
