@@ -23,6 +23,11 @@ from edgepilot.vehicle.config import load_vehicle_config
 from edgepilot.vehicle.maps import save_map_server
 from edgepilot.vehicle.types import Cmd
 
+#: How long the vehicle process may take to report ready (a cold kernel
+#: cache compiles before the control loop starts; slow on a loaded machine).
+#: The scenario's time limit counts from then.
+STARTUP_DEADLINE_S = 300.0
+
 #: The commands whose MISSION_ITEM_REACHED counts as a waypoint reached.
 NAV_COMMANDS = frozenset(int(c) for c in (Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_UNLIM,
                                           Cmd.NAV_RETURN_TO_LAUNCH))
@@ -109,7 +114,8 @@ def run_hil(scenario, hil_config: str | Path, seed: int | None = None, work_dir:
             on_text=None, vehicle_args=(), spawn: bool = True) -> HilResult:
     """Fly ``scenario`` with an unmodified ``edgepilot vehicle run`` process
     talking to the simulator through ptys.  Real time: takes as long as the
-    mission does (at most the scenario's time limit)."""
+    mission does (at most the scenario's time limit, counted from when the
+    vehicle process reports ready)."""
     hw = load_vehicle_config(hil_config).hardware
     if hw is None:
         raise ValueError(f"{hil_config}: HIL needs a [hardware] table with the pty paths to serve")
@@ -129,8 +135,10 @@ def run_hil(scenario, hil_config: str | Path, seed: int | None = None, work_dir:
                            if on_text else None)
     clearance = ClearanceMonitor()
     reasons: list[str] = []
+    t_ready = None
     try:
         if proc is None:
+            t_ready = 0.0
             flight.start()
         while True:
             now = time.monotonic() - wall0
@@ -141,13 +149,17 @@ def run_hil(scenario, hil_config: str | Path, seed: int | None = None, work_dir:
                 out.pump()
                 reasons.append(f"vehicle process exited with code {proc.returncode}")
                 break
-            if not flight.is_alive() and flight.ident is None and out.ready():
+            if t_ready is None and out.ready():
+                t_ready = now
                 flight.start()
+            if t_ready is None and now >= STARTUP_DEADLINE_S:
+                reasons.append(f"the vehicle process did not report ready within {STARTUP_DEADLINE_S:g} s")
+                break
             if flight.done:
                 if flight.error:
                     reasons.append(flight.error)
                 break
-            if now >= crit.max_time_s:
+            if t_ready is not None and now - t_ready >= crit.max_time_s:
                 break
             fds = hwdev.fds() + ([out.fileno()] if out.fileno() is not None else [])
             select.select(fds, [], [], 0.005)
