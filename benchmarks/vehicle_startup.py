@@ -1,7 +1,7 @@
 """The onboard process's start-up, memory and control-loop jitter.
 
 Measures ``edgepilot vehicle run`` (50 Hz control, warm kernel cache) against
-the simulator playing its hardware on ptys (sim/hil.py):
+the simulator playing its hardware on ptys (sim/hil/hardware.py):
 
 1. time from process start to the first control tick (target < 1 s), as
    reported by the process (its age from /proc at the tick) and as seen by

@@ -33,6 +33,7 @@ import pynmea2
 
 from edgepilot.vehicle.types import GpsFix
 
+from .serial_driver import SerialDriver
 from .serial_port import SerialPort
 
 log = logging.getLogger(__name__)
@@ -267,6 +268,9 @@ class UdpSource:
             chunks.append(data if data.endswith(b"\n") else data + b"\r\n")
         return b"".join(chunks)
 
+    def open(self) -> bool:
+        return True           # bound at construction; datagrams need no connection
+
     def fileno(self) -> int:
         return self.sock.fileno()
 
@@ -282,7 +286,7 @@ def parse_udp_url(url: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
-class NmeaGpsDriver:
+class NmeaGpsDriver(SerialDriver[GpsFix]):
     """``source``: a pyserial URL or ``udp://HOST:PORT``.  ``poll(now)``
     returns the fixes completed since the last poll."""
 
@@ -291,40 +295,24 @@ class NmeaGpsDriver:
         self.source = source
         self.parser = NmeaGpsParser()
         if source.startswith("udp://"):
-            self.port = UdpSource(*parse_udp_url(source))
+            port = UdpSource(*parse_udp_url(source))
         else:
-            self.port = SerialPort(source, baudrate, "gps", on_event=on_event, wall=wall)
-        self._conn = -1
-        self.last_fix: GpsFix | None = None
+            port = SerialPort(source, baudrate, "gps", on_event=on_event, wall=wall)
+        super().__init__(port)
 
     @property
     def stats(self) -> NmeaStats:
         return self.parser.stats
 
     @property
-    def connected(self) -> bool:
-        return self.port.connected
+    def last_fix(self) -> GpsFix | None:
+        return self.last
 
-    def open(self) -> bool:
-        return self.port.open() if isinstance(self.port, SerialPort) else True
+    def _reset_decoder(self) -> None:
+        self.parser.reset()
 
-    def poll(self, now: float) -> list[GpsFix]:
-        data = self.port.read()
-        if self.port.reconnects != self._conn:
-            self._conn = self.port.reconnects
-            self.parser.reset()
-        if not data:
-            return []
-        fixes = self.parser.feed(data, now)
-        if fixes:
-            self.last_fix = fixes[-1]
-        return fixes
-
-    def fileno(self):
-        return self.port.fileno()
-
-    def close(self) -> None:
-        self.port.close()
+    def _decode(self, data: bytes, now: float) -> list[GpsFix]:
+        return self.parser.feed(data, now)
 
 
 # -- the receiver side (the simulator's GPS in HIL, and tests) ---------------

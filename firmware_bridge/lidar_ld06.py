@@ -31,6 +31,7 @@ import numpy as np
 
 from edgepilot.vehicle.types import LaserScan
 
+from .serial_driver import SerialDriver
 from .serial_port import SerialPort
 
 HEADER = 0x54
@@ -207,50 +208,34 @@ class ScanAssembler:
         return scan
 
 
-class Ld06Driver:
+class Ld06Driver(SerialDriver[LaserScan]):
     """The lidar on a serial port; ``poll(now)`` returns completed scans."""
 
     def __init__(self, url: str, baudrate: int = BAUDRATE, assembler: ScanAssembler | None = None,
                  on_event: Callable[[str], None] | None = None, wall: Callable[[], float] = time.monotonic):
-        self.port = SerialPort(url, baudrate, "lidar", on_event=on_event, wall=wall)
+        super().__init__(SerialPort(url, baudrate, "lidar", on_event=on_event, wall=wall))
         self.decoder = Ld06Decoder()
         self.assembler = assembler or ScanAssembler()
-        self._conn = -1
-        self.last_scan: LaserScan | None = None
 
     @property
     def stats(self) -> Ld06Stats:
         return self.decoder.stats
 
     @property
-    def connected(self) -> bool:
-        return self.port.connected
+    def last_scan(self) -> LaserScan | None:
+        return self.last
 
-    def open(self) -> bool:
-        return self.port.open()
+    def _reset_decoder(self) -> None:
+        self.decoder.reset()
 
-    def poll(self, now: float) -> list[LaserScan]:
-        data = self.port.read()
-        if self.port.reconnects != self._conn:
-            self._conn = self.port.reconnects
-            self.decoder.reset()
-        if not data:
-            return []
+    def _decode(self, data: bytes, now: float) -> list[LaserScan]:
         scans = []
         for p in self.decoder.feed(data):
             s = self.assembler.add(p, now)
             if s is not None:
                 scans.append(s)
                 self.decoder.stats.scans += 1
-        if scans:
-            self.last_scan = scans[-1]
         return scans
-
-    def fileno(self):
-        return self.port.fileno()
-
-    def close(self) -> None:
-        self.port.close()
 
 
 class Ld06Emulator:

@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from edgepilot.sim.criteria import ClearanceMonitor, Measured, check_criteria
 from edgepilot.sim.scenario import Scenario
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
 from edgepilot.vehicle.types import Event, MissionState
@@ -106,10 +107,7 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     rows = []
     planned: list[np.ndarray] = []
     last_path = None
-    collisions = 0
-    in_collision = False
-    collision_points = []
-    min_clear = math.inf
+    clearance = ClearanceMonitor()
     max_cte = 0.0
     started = False
     cmd = core.last_command
@@ -144,13 +142,8 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
             if core.path is not None and core.path is not last_path:
                 last_path = core.path
                 planned.append(core.path.points.copy())
-            clear, hit = sim.clearance()
+            clear, _ = clearance.sample(sim)
             tr = sim.truth
-            if hit and not in_collision:
-                collisions += 1
-                collision_points.append((tr.x, tr.y))
-            in_collision = hit
-            min_clear = min(min_clear, clear)
             if started and core.mode.name == "AUTO":
                 max_cte = max(max_cte, abs(core.cross_track_error))
             rows.append((t, tr.x, tr.y, tr.yaw, tr.speed, clear))
@@ -177,19 +170,11 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     track = np.array(rows, dtype=np.float64)
     dist = float(np.sum(np.hypot(np.diff(track[:, 1]), np.diff(track[:, 2])))) if len(track) > 1 else 0.0
     complete = core.mission_state == MissionState.COMPLETE
-    reasons = []
-    if core.failure_reason:
-        reasons.append(core.failure_reason)
-    if crit.all_waypoints and not complete:
-        reasons.append(f"mission not complete: {len(reached)}/{n_wp} waypoints reached"
-                       + ("" if core.failure_reason else f" within {limit:g} s"))
-    if crit.no_collision and collisions:
-        reasons.append(f"{collisions} collision(s), first at ({collision_points[0][0]:.1f}, "
-                       f"{collision_points[0][1]:.1f}) m")
-    if min_clear < crit.min_clearance_m:
-        reasons.append(f"minimum clearance {min_clear:.2f} m is below the required {crit.min_clearance_m:.2f} m")
-    if crit.max_cross_track_m is not None and max_cte > crit.max_cross_track_m:
-        reasons.append(f"cross-track error reached {max_cte:.2f} m (limit {crit.max_cross_track_m:.2f} m)")
+    min_clear = clearance.min_clearance
+    reasons = check_criteria(crit, Measured(
+        mission_complete=complete, waypoints_reached=len(reached), waypoints_total=n_wp,
+        collisions=clearance.collisions, first_collision=clearance.first, min_clearance_m=min_clear,
+        max_cross_track_m=max_cte, failure=core.failure_reason))
     min_cpa = None
     cpa_events, enc_results, tracks = [], [], {}
     if vessels:
@@ -215,9 +200,9 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
         scenario=scenario.name, seed=sim.seed, passed=not reasons, reasons=reasons,
         sim_time_s=float(track[-1, 0]) if len(track) else 0.0, wall_time_s=wall,
         waypoints_total=n_wp, waypoints_reached=len(reached), path_length_m=dist,
-        min_clearance_m=min_clear if math.isfinite(min_clear) else 0.0, collisions=collisions,
+        min_clearance_m=min_clear if math.isfinite(min_clear) else 0.0, collisions=clearance.collisions,
         max_cross_track_m=max_cte, mission_complete=complete, failure=core.failure_reason,
-        track=track, planned_paths=planned, collision_points=collision_points, events=events,
+        track=track, planned_paths=planned, collision_points=clearance.points, events=events,
         min_cpa_m=min_cpa, cpa_events=cpa_events, contact_tracks=tracks, encounter_results=enc_results,
         faults=fault_outcomes)
 

@@ -176,15 +176,15 @@ def spawn(scenario: str = "ugv_yard", mavlink: list[str] | None = None, speedup:
     import os
     import subprocess
 
-    root = Path(__file__).resolve().parent.parent
+    # the child imports the same installed edgepilot as this process (a
+    # wheel, or an editable checkout); nothing here depends on a repo path
     cmd = [sys.executable, "-m", "edgepilot", "sitl", "run", "--realtime", scenario, "--speedup", str(speedup)]
     for e in mavlink or []:
         cmd += ["--mavlink", e]
     cmd += list(extra or [])
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(root) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONUNBUFFERED"] = "1"
-    p = subprocess.Popen(cmd, cwd=str(cwd or root), env=env, stdout=subprocess.PIPE,
+    p = subprocess.Popen(cmd, cwd=None if cwd is None else str(cwd), env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + ready_timeout
     import select

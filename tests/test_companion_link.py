@@ -6,8 +6,12 @@ from __future__ import annotations
 import math
 import time
 
+import pytest
+
 from edgepilot.firmware_bridge.companion import CompanionLink
 from edgepilot.sim.realtime import free_port, spawn, stop
+
+pytestmark = pytest.mark.interop
 
 M_PER_DEG = 111_320.0
 

@@ -24,6 +24,8 @@ from tests.conftest import REPO
 from edgepilot.vehicle.geo import LocalFrame
 from edgepilot.vehicle.types import Cmd, MissionItem
 
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
 SPEEDUP = 2.0
 M = mavutil.mavlink
 

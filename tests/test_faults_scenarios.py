@@ -8,6 +8,9 @@ import pytest
 from edgepilot import configs_dir
 from edgepilot.sim.lockstep import run_lockstep
 from edgepilot.sim.scenario import load_scenario
+from tests.plot_util import colour_blobs, colour_pixels, read_png
+
+pytestmark = pytest.mark.slow
 
 FAULT_SCENARIOS = sorted(p.stem for p in (configs_dir() / "scenarios").glob("fault_*.toml"))
 
@@ -100,4 +103,7 @@ def test_sitl_run_prints_failsafes_and_marks_them_on_the_plot(tmp_path, ep):
     assert "failsafes" in r.stdout and "gps" in r.stdout and "HOLD" in r.stdout
     s = json.loads((tmp_path / "summary.json").read_text())
     assert s["failsafes"]["faults"][0]["trigger"] == "gps"
-    assert (tmp_path / "trajectory.png").read_bytes()[:4] == b"\x89PNG"
+    img = read_png(tmp_path / "trajectory.png")
+    assert colour_pixels(img, "#d62728") > 500             # the driven track
+    # the gold failsafe star on the track, besides the one in the legend
+    assert colour_blobs(img, "#ffd700") >= 2

@@ -15,6 +15,8 @@ from edgepilot.gcs.mav import mavutil
 from edgepilot.sim.realtime import free_port, spawn, stop
 from edgepilot.vehicle.geo import LocalFrame
 
+pytestmark = pytest.mark.interop
+
 M = mavutil.mavlink
 FENCE = M.MAV_MISSION_TYPE_FENCE
 MISSION = M.MAV_MISSION_TYPE_MISSION

@@ -12,6 +12,8 @@ from edgepilot.gcs.formats.fence import Fence, Zone, format_plan, format_text, l
 from edgepilot.sim.realtime import free_port, spawn, stop
 from test_gcs_e2e import YARD, gcs, ok
 
+pytestmark = pytest.mark.interop
+
 SPEEDUP = 8.0
 
 

@@ -20,6 +20,7 @@ from edgepilot.gcs.formats.mission import (Mission, MissionItem, format_plan, fo
                                  parse_wpl)
 from edgepilot.gcs.formats.parm import format_parm, format_value, parse_parm
 from edgepilot.gcs.mav import M
+from tests.plot_util import colour_pixels, read_png
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -261,7 +262,10 @@ def test_tlog_summary_and_plot(tmp_path):
     assert texts[:3] == ["mode HOLD", "armed", "mode HOLD -> AUTO"]
     assert "waypoint 1 reached" in texts and "WARNING: Obstacle ahead" in texts
     out = plot_track(s, tmp_path / "track.png")
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+    img = read_png(out)
+    assert img.shape[:2] == (600, 700)
+    # the AUTO leg (tab10's second colour) is drawn, not just its legend entry
+    assert colour_pixels(img, "#ff7f0e") > 300
 
 
 def test_tlog_errors(tmp_path):

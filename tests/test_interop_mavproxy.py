@@ -18,8 +18,16 @@ from edgepilot.sim.realtime import free_port, spawn, stop
 from edgepilot.sim.scenario import load_scenario
 from edgepilot.vehicle.geo import LocalFrame
 
+pytestmark = [pytest.mark.interop, pytest.mark.slow]
+
 MAVPROXY = Path(sys.executable).with_name("mavproxy.py")
 SPEEDUP = 10.0
+#: Each step waits for the vehicle's reported state (what MAVProxy prints from
+#: its messages), never a fixed time; these deadlines only end a hung run.
+#: Generous: on a loaded CI machine the real-time SITL falls behind its
+#: speedup, and a mission that takes 5 s of wall time idle can take ten times that.
+STATE_S = 60.0
+MISSION_S = 300.0
 
 #: Short legs from each scenario's start, in map metres (clear of obstacles).
 LEGS = {
@@ -99,20 +107,20 @@ def test_mavproxy_uploads_arms_and_completes_mission(scenario, tmp_path):
     mp = None
     try:
         mp = MavProxy(f"tcp:127.0.0.1:{port}", tmp_path)
-        mp.expect(r"Received \d+ parameters", 20)
-        mp.expect(r"HOLD>|Mode HOLD|HOLD", 5)
+        mp.expect(r"Received \d+ parameters", STATE_S)
+        mp.expect(r"HOLD>|Mode HOLD|HOLD", STATE_S)
         mp.send(f"wp load {tmp_path / 'mission.txt'}")
-        mp.expect(r"Got MISSION_ACK: TYPE_MISSION: ACCEPTED", 15)
+        mp.expect(r"Got MISSION_ACK: TYPE_MISSION: ACCEPTED", STATE_S)
         mp.send("wp list")
-        mp.expect(rf"Saved {n} waypoints", 15)
+        mp.expect(rf"Saved {n} waypoints", STATE_S)
         mp.send("arm throttle")
-        mp.expect(r"ARMED", 10)
+        mp.expect(r"ARMED", STATE_S)
         mp.send("mode AUTO")
-        mp.expect(r"Mode AUTO|AUTO>", 10)
-        mp.expect(r"Mission complete", 60)
-        mp.expect(r"Mode HOLD|HOLD>", 10)
+        mp.expect(r"Mode AUTO|AUTO>", STATE_S)
+        mp.expect(r"Mission complete", MISSION_S)
+        mp.expect(r"Mode HOLD|HOLD>", STATE_S)
         mp.send("disarm")
-        mp.expect(r"DISARMED", 10)
+        mp.expect(r"DISARMED", STATE_S)
     finally:
         if mp is not None:
             mp.close()

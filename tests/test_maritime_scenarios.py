@@ -6,6 +6,9 @@ import pytest
 
 from edgepilot.sim.lockstep import run_lockstep
 from edgepilot.sim.scenario import load_scenario
+from tests.plot_util import colour_pixels, read_png
+
+pytestmark = pytest.mark.slow
 
 ENCOUNTERS = {
     "usv_colregs_head_on": ("HEAD_ON", "starboard"),
@@ -71,7 +74,9 @@ def test_sudden_turn_across_our_bow_makes_the_stand_on_vessel_act(tmp_path):
     (ev,) = summary["cpa_events"]
     assert ev["vessel"] == "launch" and ev["range_m"] == round(r.min_cpa_m, 2)
     assert summary["encounters"][0]["reported"][:2] == ["STAND_ON", "STAND_ON_ACTS"]
-    assert (tmp_path / "trajectory.png").read_bytes()[:4] == b"\x89PNG"
+    img = read_png(tmp_path / "trajectory.png")
+    assert colour_pixels(img, "#d62728") > 500             # our track
+    assert colour_pixels(img, "#ff8c00") > 50              # darkorange: the closest-approach line and label
     assert r.contact_tracks["launch"].shape[1] == 3 and len(r.contact_tracks["launch"]) > 100
 
 

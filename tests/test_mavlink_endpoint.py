@@ -10,6 +10,8 @@ from pymavlink import mavutil
 from edgepilot.sim.realtime import free_port, spawn, stop
 from edgepilot.firmware_bridge.mavlink.identity import CAPABILITIES, stable_uid
 
+pytestmark = pytest.mark.interop
+
 M = mavutil.mavlink
 SPEEDUP = 8.0
 

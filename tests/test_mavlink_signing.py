@@ -14,6 +14,8 @@ from pymavlink import mavutil
 from edgepilot.firmware_bridge.mavlink import signing
 from edgepilot.sim.realtime import free_port, spawn, stop
 
+pytestmark = pytest.mark.interop
+
 M = mavutil.mavlink
 KEY_HEX = "4f" * 16 + "a1" * 16
 

@@ -6,6 +6,9 @@ import pytest
 
 from edgepilot.sim.lockstep import run_lockstep
 from edgepilot.sim.scenario import load_scenario
+from tests.plot_util import colour_pixels, read_png
+
+pytestmark = pytest.mark.slow
 
 PASSING = ["ugv_yard", "ugv_corridor", "usv_harbor"]
 
@@ -19,8 +22,11 @@ def test_scenario_passes_end_to_end(name, tmp_path, ep):
     assert summary["passed"] and summary["collisions"] == 0
     assert summary["waypoints_reached"] == summary["waypoints_total"] >= 4
     assert summary["real_time_factor"] > 1.0
-    png = (out / "trajectory.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    # decoded: the full-size figure with the driven track drawn (far more red
+    # pixels than the legend's sample line alone)
+    img = read_png(out / "trajectory.png")
+    assert img.shape[1] == 1000 and img.shape[0] >= 400
+    assert colour_pixels(img, "#d62728") > 500             # tab:red, the driven track
     track = np.loadtxt(out / "track.csv", delimiter=",", skiprows=1)
     assert track.shape[1] == 6 and track[:, 5].min() >= 0
     assert "result              PASS" in r.stdout and "Reached waypoint" in r.stdout

@@ -8,9 +8,13 @@ import json
 import struct
 import time
 
+import pytest
+
 from edgepilot.gcs.mav import mavutil
 from edgepilot.sim.realtime import free_port, spawn, stop
 from test_fence_mavlink import FENCE, MISSION, YARD, Client, armed, circle, polygon, waypoint
+
+pytestmark = pytest.mark.interop
 
 M = mavutil.mavlink
 SPEEDUP = 8.0
@@ -72,8 +76,12 @@ def test_mission_fence_params_home_survive_kill_9(tmp_path):
         before_mission = [item_tuple(m) for m in c.download(MISSION)]
         before_fence = [item_tuple(m) for m in c.download(FENCE)]
         # Events of the last second may be lost; older ones may not.  Nothing
-        # else happens for 1.5 s, so only the event log's own timer saves them.
-        time.sleep(1.5)
+        # else happens until the event log's own timer has saved them to disk.
+        events_file = state / "events.jsonl"
+        deadline = time.monotonic() + 30
+        while not (events_file.exists() and "Fence loaded: 2 zone(s)" in events_file.read_text()):
+            assert time.monotonic() < deadline, "the event log's timer never saved the fence events"
+            time.sleep(0.05)
         assert abs(c.param_set("WP_SPEED", 1.3) - 1.3) < 1e-6
         c.close()
         p.kill()                                  # SIGKILL right after the PARAM_VALUE

@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from edgepilot.gcs.mav import mavutil
 from edgepilot.sim.hil import HilHardware
 from edgepilot.sim.scenario import load_scenario
@@ -18,6 +20,8 @@ from test_fence_mavlink import FENCE, MISSION, Client, circle, polygon, waypoint
 from tests.conftest import REPO
 from tests.hw_util import hil_config
 from edgepilot.vehicle.config import load_vehicle_config
+
+pytestmark = pytest.mark.interop
 
 M = mavutil.mavlink
 

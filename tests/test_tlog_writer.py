@@ -14,6 +14,8 @@ from pymavlink.dialects.v20 import ardupilotmega as mavlink
 from edgepilot.firmware_bridge.mavlink import TlogWriter
 from edgepilot.sim.realtime import free_port, spawn, stop
 
+pytestmark = pytest.mark.interop
+
 MAVLOGDUMP = Path(sys.executable).with_name("mavlogdump.py")
 
 
@@ -43,14 +45,34 @@ def test_tlog_is_read_back_by_pymavlink_with_timestamps(tmp_path):
 
 
 def test_tlog_flushes_within_a_second_without_close(tmp_path):
+    """The endpoint calls ``maybe_flush`` every tick: once the interval has
+    passed the frames are on disk, with no later write and no close."""
     path = tmp_path / "live.tlog"
-    w = TlogWriter(path, flush_interval_s=1.0)
+    now = [100.0]
+    w = TlogWriter(path, flush_interval_s=1.0, monotonic=lambda: now[0])
     for f in frames(5):
         w.write(f)
-    time.sleep(1.05)
-    w.write(frames(1)[0])   # the next write after the interval flushes
-    assert path.stat().st_size == sum(8 + len(f) for f in frames(5)) + 8 + len(frames(1)[0])
+    w.maybe_flush()
+    assert path.stat().st_size == 0          # buffered: the interval has not passed
+    now[0] += 0.99
+    w.maybe_flush()
+    assert path.stat().st_size == 0
+    now[0] += 0.01
+    w.maybe_flush()                          # a tick, no write
+    assert path.stat().st_size == sum(8 + len(f) for f in frames(5))
     w.close()
+
+
+def _tlog_types(path: Path) -> set[tuple[str, int | None]]:
+    """(type, command) of every COMMAND_LONG/COMMAND_ACK on disk so far."""
+    log = mavutil.mavlink_connection(str(path))
+    out = set()
+    try:
+        while (m := log.recv_match(type=["COMMAND_LONG", "COMMAND_ACK"])) is not None:
+            out.add((m.get_type(), m.command))
+    finally:
+        log.close()
+    return out
 
 
 def test_tlog_rotation_caps_disk_use(tmp_path):
@@ -85,8 +107,14 @@ def test_sitl_records_traffic_in_both_directions_for_mavlogdump(tmp_path):
         c.wait_heartbeat(timeout=10)
         c.mav.command_long_send(1, 1, 31999, 0, 0, 0, 0, 0, 0, 0, 0)
         assert c.recv_match(type="COMMAND_ACK", blocking=True, timeout=5) is not None
-        time.sleep(1.2)
-        # Readable while the vehicle is still running (flushed within a second).
+        # Readable while the vehicle is still running: its tick flushes the
+        # tlog within a second (waited for on the file, with a generous deadline).
+        want = {("COMMAND_LONG", 31999), ("COMMAND_ACK", 31999)}
+        deadline = time.monotonic() + 30
+        while not want <= _tlog_types(tlog):
+            assert time.monotonic() < deadline, f"the tlog never held {want}: {_tlog_types(tlog)}"
+            assert p.poll() is None
+            time.sleep(0.05)
         live = subprocess.run([sys.executable, str(MAVLOGDUMP), "--types", "COMMAND_LONG,COMMAND_ACK", str(tlog)],
                               capture_output=True, text=True, timeout=60)
         assert "COMMAND_LONG" in live.stdout and "command : 31999" in live.stdout

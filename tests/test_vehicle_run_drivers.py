@@ -16,6 +16,8 @@ from edgepilot.vehicle.config import load_vehicle_config
 from edgepilot.onboard.drivers import DirectDrivers, heading_to_enu_yaw
 from edgepilot.vehicle.types import ActuatorCommand, LaserScan
 
+pytestmark = pytest.mark.interop
+
 
 def test_heading_to_enu_yaw():
     assert heading_to_enu_yaw(0.0) == pytest.approx(math.pi / 2)          # north

@@ -22,6 +22,8 @@ from tests.hw_util import hil_config
 from edgepilot.vehicle.config import load_vehicle_config
 from edgepilot.vehicle.maps import save_map_server
 
+pytestmark = pytest.mark.interop
+
 
 class VehicleProcess:
     def __init__(self, tmp_path, lidar=False):

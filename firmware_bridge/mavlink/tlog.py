@@ -20,7 +20,7 @@ _TS = struct.Struct(">Q")
 
 class TlogWriter:
     def __init__(self, path: str | Path, max_bytes: int = 50 * 1024 * 1024, keep: int = 5,
-                 flush_interval_s: float = 1.0, clock=time.time):
+                 flush_interval_s: float = 1.0, clock=time.time, monotonic=time.monotonic):
         if max_bytes < 1024:
             raise ValueError(f"tlog max_bytes: expected at least 1024, got {max_bytes}")
         if keep < 0:
@@ -33,11 +33,12 @@ class TlogWriter:
         self.keep = int(keep)
         self.flush_interval_s = float(flush_interval_s)
         self.clock = clock
+        self.monotonic = monotonic         # paces the flushes (injectable for tests)
         self.frames = 0
         self.rotations = 0
         self._f = open(self.path, "ab")
         self._size = self._f.tell()
-        self._last_flush = time.monotonic()
+        self._last_flush = monotonic()
 
     def rotated_path(self, i: int) -> Path:
         return self.path.with_name(f"{self.path.stem}.{i}.tlog")
@@ -60,7 +61,7 @@ class TlogWriter:
         """Flush if a flush interval has passed (call once per tick)."""
         if self._f is None:
             return
-        now = time.monotonic()
+        now = self.monotonic()
         if now - self._last_flush >= self.flush_interval_s:
             self._f.flush()
             self._last_flush = now

@@ -3,7 +3,7 @@ firmware on a microcontroller implements it (see docs/motor_protocol.md).
 
 ``MotorDevice`` is transport-free: ``receive(bytes, now)`` takes what the
 host sent, ``tick(now)`` enforces the command watchdog and returns the
-telemetry frames that are due.  The simulator (sim/hil.py) wraps it in a
+telemetry frames that are due.  The simulator (sim/hil/hardware.py) wraps it in a
 pseudo-terminal and feeds its ``applied`` command to the vehicle dynamics,
 and reads encoders, battery and IMU from the simulated truth via ``sense``.
 """
