@@ -83,12 +83,12 @@ def test_unlisted_subpackage_is_caught(tmp_path):
         shutil.copytree(REPO / folder, root / folder, ignore=_IGNORE)
     shutil.copy(PYPROJECT, root / "pyproject.toml")
     assert packaging_problems(root) == []
-    (root / "vehicle" / "fleet").mkdir()
-    (root / "vehicle" / "fleet" / "__init__.py").write_text("")
+    (root / "vehicle" / "unlisted_pkg").mkdir()
+    (root / "vehicle" / "unlisted_pkg" / "__init__.py").write_text("")
     (root / "sim" / "loose").mkdir()
     (root / "sim" / "loose" / "thing.py").write_text("X = 1\n")
     problems = packaging_problems(root)
-    assert any("edgepilot.vehicle.fleet" in p and "not in [tool.setuptools] packages" in p for p in problems), problems
+    assert any("edgepilot.vehicle.unlisted_pkg" in p and "not in [tool.setuptools] packages" in p for p in problems), problems
     assert any("sim/loose" in p and "no __init__.py" in p for p in problems), problems
 
 
