@@ -71,13 +71,29 @@ def test_particle_weights_kernel_matches_numpy_oracle(world):
     poses = np.column_stack((rng.uniform(-5, 45, 500), rng.uniform(-5, 35, 500), rng.uniform(-4, 4, 500)))
     bx, by = scan_endpoints(_scan(g, (20.0, 15.0, 0.3)), 180)
     out = np.zeros(500)
-    K.particle_weights(poses, bx, by, f.lik, f.resolution, f.origin_x, f.origin_y, f.lik_outside, out)
-    ref = particle_weights_ref(poses, bx, by, f.lik, f.resolution, f.origin_x, f.origin_y, f.lik_outside)
+    K.particle_weights(poses, bx, by, f.cube, f.cube_scale, f.resolution, f.origin_x, f.origin_y, f.cube_outside,
+                       out, np.zeros((4, 500)))
+    ref = particle_weights_ref(poses, bx, by, f.cube, f.cube_scale, f.resolution, f.origin_x, f.origin_y,
+                               f.cube_outside)
     np.testing.assert_allclose(out, ref, rtol=1e-12)
+    # the quantised table is AMCL's float formula to within 1/65535 of the largest pz^3 per beam
+    exact = 1.0 + (_exact_pz(f, poses, bx, by) ** 3).sum(axis=1)
+    np.testing.assert_allclose(out, exact, atol=bx.size * f.cube_scale)
     # the true pose scores higher than anything random
-    K.particle_weights(np.array([[20.0, 15.0, 0.3]]), bx, by, f.lik, f.resolution, f.origin_x, f.origin_y,
-                       f.lik_outside, out[:1])
+    K.particle_weights(np.array([[20.0, 15.0, 0.3]]), bx, by, f.cube, f.cube_scale, f.resolution, f.origin_x,
+                       f.origin_y, f.cube_outside, out[:1], np.zeros((4, 1)))
     assert out[0] > ref.max()
+
+
+def _exact_pz(f, poses, bx, by):
+    c, s = np.cos(poses[:, 2])[:, None], np.sin(poses[:, 2])[:, None]
+    x = poses[:, 0:1] + c * bx - s * by
+    y = poses[:, 1:2] + s * bx + c * by
+    r, col = np.floor(y / f.resolution).astype(int), np.floor(x / f.resolution).astype(int)
+    inside = (r >= 0) & (col >= 0) & (r < f.shape[0]) & (col < f.shape[1])
+    d = np.where(inside, f.dist[np.where(inside, r, 0), np.where(inside, col, 0)], f.model.max_dist)
+    m = f.model
+    return m.z_hit * np.exp(-d.astype(float) ** 2 / (2 * m.sigma_hit ** 2)) + m.z_rand / m.max_range
 
 
 def test_correlative_search_matches_numpy_oracle(world):

@@ -15,31 +15,42 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
-def particle_weights(poses, bx, by, lik, res, ox, oy, lik_outside, out):
+@njit(cache=True, fastmath=True)
+def particle_weights(poses, bx, by, cube, scale, res, ox, oy, cube_outside, out, work):
     """AMCL's likelihood-field weight of every particle: p = 1 + sum over
-    beams of pz^3, pz the field value at the beam's endpoint (``lik_outside``
-    off the map).  out: float64 (N,)."""
-    rows, cols = lik.shape
+    beams of pz^3, pz the field at the beam's endpoint.  ``cube`` holds
+    pz^3 per cell quantised to uint16 (value * scale = pz^3; a quarter of
+    the float64 table's memory: the lookups are the cost), ``cube_outside``
+    the quantised value off the map.  out: float64 (N,); work: float64
+    (4, N) scratch.
+
+    Beam-major order: for one beam every particle's endpoint falls in the
+    same patch of the field, so the lookups stay in cache."""
+    rows, cols = cube.shape
     inv = 1.0 / res
-    nb = bx.shape[0]
-    for i in range(poses.shape[0]):
-        c = math.cos(poses[i, 2])
-        s = math.sin(poses[i, 2])
-        px = poses[i, 0]
-        py = poses[i, 1]
-        p = 1.0
-        for j in range(nb):
-            x = px + c * bx[j] - s * by[j]
-            y = py + s * bx[j] + c * by[j]
-            fc = (x - ox) * inv
-            fr = (y - oy) * inv
+    n = poses.shape[0]
+    C = work[0]
+    S = work[1]
+    X = work[2]
+    Y = work[3]
+    for i in range(n):
+        C[i] = math.cos(poses[i, 2])
+        S[i] = math.sin(poses[i, 2])
+        X[i] = (poses[i, 0] - ox) * inv
+        Y[i] = (poses[i, 1] - oy) * inv
+        out[i] = 0.0
+    for j in range(bx.shape[0]):
+        bxj = bx[j] * inv
+        byj = by[j] * inv
+        for i in range(n):
+            fc = X[i] + C[i] * bxj - S[i] * byj
+            fr = Y[i] + S[i] * bxj + C[i] * byj
             if fc >= 0.0 and fr >= 0.0 and fc < cols and fr < rows:
-                pz = lik[int(fr), int(fc)]
+                out[i] += cube[int(fr), int(fc)]
             else:
-                pz = lik_outside
-            p += pz * pz * pz
-        out[i] = p
+                out[i] += cube_outside
+    for i in range(n):
+        out[i] = 1.0 + out[i] * scale
 
 
 @njit(cache=True)

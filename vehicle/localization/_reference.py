@@ -15,13 +15,14 @@ def _lookup(lik, res, ox, oy, lik_outside, x, y):
     return np.where(inside, lik[r, c].astype(np.float64), lik_outside)
 
 
-def particle_weights_ref(poses, bx, by, lik, res, ox, oy, lik_outside):
+def particle_weights_ref(poses, bx, by, cube, scale, res, ox, oy, cube_outside):
+    """1 + sum over beams of the (quantised) pz^3 table at the endpoints."""
     c = np.cos(poses[:, 2])[:, None]
     s = np.sin(poses[:, 2])[:, None]
     x = poses[:, 0:1] + c * bx[None] - s * by[None]
     y = poses[:, 1:2] + s * bx[None] + c * by[None]
-    pz = _lookup(lik, res, ox, oy, lik_outside, x, y)
-    return 1.0 + (pz * pz * pz).sum(axis=1)
+    q = _lookup(cube, res, ox, oy, cube_outside, x, y)
+    return 1.0 + q.sum(axis=1) * scale
 
 
 def correlative_search_ref(x0, y0, yaw0, bx, by, lik, res, ox, oy, lik_outside, n_lin, lin_step, n_ang,

@@ -85,6 +85,7 @@ class ParticleFilter:
         self.poses = np.zeros((n, 3))
         self.weights = np.full(n, 1.0 / n)
         self._lik = np.zeros(n)
+        self._work = np.zeros((4, n))
         self.w_slow = 0.0
         self.w_fast = 0.0
         self.initialised = False
@@ -139,7 +140,8 @@ class ParticleFilter:
         cand, self.poses = self.poses, saved
         score = np.zeros(m)
         f = self.field
-        particle_weights(cand, bx, by, f.lik, f.resolution, f.origin_x, f.origin_y, f.lik_outside, score)
+        particle_weights(cand, bx, by, f.cube, f.cube_scale, f.resolution, f.origin_x, f.origin_y,
+                         f.cube_outside, score, np.zeros((4, m)))
         best = np.argsort(-score, kind="stable")[:k]
         return cand[best]
 
@@ -189,7 +191,8 @@ class ParticleFilter:
         if bx.size == 0:
             return 0.0
         f = self.field
-        particle_weights(self.poses, bx, by, f.lik, f.resolution, f.origin_x, f.origin_y, f.lik_outside, self._lik)
+        particle_weights(self.poses, bx, by, f.cube, f.cube_scale, f.resolution, f.origin_x, f.origin_y,
+                         f.cube_outside, self._lik, self._work)
         fit = (float(self.weights @ self._lik) - 1.0) / bx.size
         w = self.weights * self._lik
         total = w.sum()

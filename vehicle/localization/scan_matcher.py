@@ -1,6 +1,6 @@
 """Scan-to-map matching on the likelihood field: pose fixes with covariance.
 
-Two stages:
+Two stages (the first only when needed):
 1. correlative search (Olson's real-time correlative scan matching, brute
    force): every pose of a window around the prior pose scored by the sum
    of the likelihood field at the beam endpoints -- robust to a prior a few
@@ -40,6 +40,7 @@ class MatcherParams:
     min_inliers: int = 20
     min_std_xy: float = 0.02        # [m]
     min_std_yaw: float = math.radians(0.3)
+    fast_inliers: float = 0.8       # inlier share that lets a refinement from the prior stand alone
 
     def __post_init__(self):
         for name in ("window_xy", "window_yaw", "step_yaw", "inlier_dist", "huber", "min_std_xy", "min_std_yaw"):
@@ -81,10 +82,11 @@ class ScanMatcher:
         self._stats = np.zeros(3)
 
     def match(self, t: float, bx: np.ndarray, by: np.ndarray, prior: tuple[float, float, float],
-              search: bool = True) -> PoseFix:
+              search: bool | None = None) -> PoseFix:
         """Register the scan endpoints (vehicle frame) to the map from the
-        ``prior`` (x, y, yaw).  ``search`` False skips the correlative stage
-        (a good prior, e.g. the EKF's, and half the time)."""
+        ``prior`` (x, y, yaw).  ``search`` True always runs the correlative
+        stage, False never, None (default) when the refinement from the
+        prior alone does not fit well."""
         bx = np.ascontiguousarray(bx, dtype=np.float64)
         by = np.ascontiguousarray(by, dtype=np.float64)
         if bx.shape != by.shape or bx.ndim != 1:
@@ -98,6 +100,16 @@ class ScanMatcher:
         if bx.size < p.min_inliers:
             return PoseFix(t, x0, y0, yaw0, nan3, False, 0.0, f"only {bx.size} valid beams")
         pose = np.array([x0, y0, yaw0])
+        if search is None:
+            refine_pose(pose, bx, by, f.dist, f.resolution, f.origin_x, f.origin_y, p.inlier_dist, p.huber,
+                        p.iterations, self._H, self._stats)
+            n_in, rss, iters = int(self._stats[0]), float(self._stats[1]), int(self._stats[2])
+            good = (n_in >= max(p.min_inliers, p.fast_inliers * bx.size) and iters < p.iterations
+                    and rss / max(n_in, 1) < p.huber ** 2)
+            if good:
+                return self._fix(t, pose, bx.size)
+            pose[:] = (x0, y0, yaw0)
+            search = True
         if search:
             k, i, j = correlative_search(x0, y0, yaw0, bx, by, f.lik, f.resolution, f.origin_x, f.origin_y,
                                          f.lik_outside, self.n_lin, self.step_xy, self.n_ang, p.step_yaw,
@@ -106,12 +118,17 @@ class ScanMatcher:
                        yaw0 + (k - self.n_ang) * p.step_yaw)
         refine_pose(pose, bx, by, f.dist, f.resolution, f.origin_x, f.origin_y, p.inlier_dist, p.huber,
                     p.iterations, self._H, self._stats)
+        return self._fix(t, pose, bx.size)
+
+    def _fix(self, t: float, pose: np.ndarray, nb: int) -> PoseFix:
+        p = self.params
+        nan3 = np.full((3, 3), np.nan)
         n_in, rss, iters = int(self._stats[0]), float(self._stats[1]), int(self._stats[2])
-        frac = n_in / bx.size
+        frac = n_in / nb
         pose[2] = (pose[2] + math.pi) % (2 * math.pi) - math.pi
         if n_in < p.min_inliers or frac < p.min_inlier_fraction:
             return PoseFix(t, float(pose[0]), float(pose[1]), float(pose[2]), nan3, False, frac,
-                           f"{n_in} of {bx.size} beams fit the map ({frac:.0%})")
+                           f"{n_in} of {nb} beams fit the map ({frac:.0%})")
         sigma2 = max(rss / max(n_in - 3, 1), p.huber ** 2 * 0.25)
         try:
             cov = sigma2 * np.linalg.inv(self._H)
