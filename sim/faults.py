@@ -107,6 +107,36 @@ class GpsSpoofing(_Fault):
         return d, v, math.radians(self.direction_deg)
 
 
+def jam_fix(f: GpsJamming, now: float, gps: GpsFix | None, frame, rng: np.random.Generator) -> GpsFix | None:
+    """What a receiver under ``f`` reports instead of ``gps`` (None stays None)."""
+    if gps is None:
+        return None
+    if f.mode == "loss":
+        return GpsFix(now, 0.0, 0.0, 0, 0, 99.0)
+    k = 1.0 if f.ramp_s <= 0 else min(1.0, (now - f.start_s) / f.ramp_s)
+    sats = int(round(gps.satellites + k * (f.satellites - gps.satellites)))
+    hacc = gps.hacc + k * (f.hacc_m - gps.hacc)
+    if sats < 3:
+        return GpsFix(now, 0.0, 0.0, 1, sats, 99.0)
+    extra = math.sqrt(max(hacc * hacc - gps.hacc * gps.hacc, 0.0))
+    n = rng.standard_normal(2) * extra
+    x, y = frame.to_local(gps.lat, gps.lon)
+    lat, lon = frame.to_geo(x + n[0], y + n[1])
+    return GpsFix(gps.t, lat, lon, 2 if sats < 4 else gps.fix_type, sats, hacc, gps.vel_e, gps.vel_n)
+
+
+def spoof_fix(f: GpsSpoofing, now: float, gps: GpsFix | None, frame) -> GpsFix | None:
+    """The fix a receiver captured by the spoofer ``f`` reports: position and
+    velocity dragged, accuracy and satellites untouched."""
+    if gps is None or gps.fix_type < 2:
+        return gps
+    d, v, a = f.offset(now)
+    x, y = frame.to_local(gps.lat, gps.lon)
+    lat, lon = frame.to_geo(x + d * math.cos(a), y + d * math.sin(a))
+    return GpsFix(gps.t, lat, lon, gps.fix_type, gps.satellites, gps.hacc,
+                  gps.vel_e + v * math.cos(a), gps.vel_n + v * math.sin(a))
+
+
 class GcsLinkLoss(_Fault):
     type: Literal["gcs_link_loss"]
 
@@ -368,14 +398,9 @@ class FaultInjector:
                     gps = GpsFix(gps.t, lat, lon, gps.fix_type, gps.satellites,
                                  max(gps.hacc, self._drift_hacc(f, d)), gps.vel_e, gps.vel_n)
             for f in self._active(now, "gps_jamming"):
-                gps = self._jam(now, f, gps)
+                gps = jam_fix(f, now, gps, self.sim.frame, self.rng)
             for f in self._active(now, "gps_spoofing"):
-                if gps is not None and gps.fix_type >= 2:
-                    d, v, a = f.offset(now)
-                    x, y = self.sim.frame.to_local(gps.lat, gps.lon)
-                    lat, lon = self.sim.frame.to_geo(x + d * math.cos(a), y + d * math.sin(a))
-                    gps = GpsFix(gps.t, lat, lon, gps.fix_type, gps.satellites, gps.hacc,
-                                 gps.vel_e + v * math.cos(a), gps.vel_n + v * math.sin(a))
+                gps = spoof_fix(f, now, gps, self.sim.frame)
         scan = None if self._active(now, "lidar_blackout") else frame.scan
         cam = None if self._active(now, "camera_blackout") else frame.camera_t
         blocked = bool(self._active(now, "motor_link_loss"))
@@ -384,22 +409,6 @@ class FaultInjector:
         # replace, not rebuild: fields this injector does not know (AIS
         # contacts, camera images, ...) pass through untouched.
         return replace(frame, gps=gps, scan=scan, motor=motor, camera_t=cam)
-
-    def _jam(self, now: float, f: GpsJamming, gps: GpsFix | None) -> GpsFix | None:
-        if gps is None:
-            return None
-        if f.mode == "loss":
-            return GpsFix(now, 0.0, 0.0, 0, 0, 99.0)
-        k = 1.0 if f.ramp_s <= 0 else min(1.0, (now - f.start_s) / f.ramp_s)
-        sats = int(round(gps.satellites + k * (f.satellites - gps.satellites)))
-        hacc = gps.hacc + k * (f.hacc_m - gps.hacc)
-        if sats < 3:
-            return GpsFix(now, 0.0, 0.0, 1, sats, 99.0)
-        extra = math.sqrt(max(hacc * hacc - gps.hacc * gps.hacc, 0.0))
-        n = self.rng.standard_normal(2) * extra
-        x, y = self.sim.frame.to_local(gps.lat, gps.lon)
-        lat, lon = self.sim.frame.to_geo(x + n[0], y + n[1])
-        return GpsFix(gps.t, lat, lon, 2 if sats < 4 else gps.fix_type, sats, hacc, gps.vel_e, gps.vel_n)
 
     def battery_drain_j(self, t: float, dt: float) -> float:
         cap = self.sim.battery.capacity_j

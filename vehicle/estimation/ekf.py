@@ -166,7 +166,8 @@ class Fusion:
     nis: float                  # normalised innovation squared
     test_ratio: float           # nis / gate bound; < 1 passes
     innovation: tuple[float, ...]
-    reason: str = ""            # "" when fused: 'gate', 'quality', 'uninitialised', 'numerical'
+    reason: str = ""            # "" when fused: 'gate', 'quality', 'uninitialised', 'numerical',
+                                # 'inhibited' (passed the gate, held out by the integrity monitor)
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,7 @@ class NavEkf:
         self.last_pose_t = -math.inf
         self.gnss = _Gnss()
         self.travelled_unaided = 0.0       # metres since the last accepted absolute position
+        self.gnss_inhibit = False          # set by an integrity monitor (gnss_monitor.py)
         self.events: list[EkfEvent] = []
 
     # ------------------------------------------------------------ set-up
@@ -381,6 +383,12 @@ class NavEkf:
         if not self.initialised:
             wait = Fusion(False, 0.0, 0.0, (0.0, 0.0), "uninitialised")
             return wait, wait
+        if self.gnss_inhibit:
+            # an integrity monitor holds GNSS out: test it, fuse nothing
+            fv = self._fuse(MEAS_GNSS_VEL, (vel_e, vel_n), R_vel, apply=False)
+            fp = self._fuse(MEAS_GNSS_POS, (x, y), R_pos, apply=False)
+            self.ratios["vel"], self.ratios["pos"] = fv.test_ratio, fp.test_ratio
+            return _held(fv), _held(fp)
         g = self.gnss
         if g.glitching:
             # test both before fusing anything: a glitching receiver's velocity
@@ -495,6 +503,10 @@ class NavEkf:
                             vx=float(self.x[2]), vy=float(self.x[3]),
                             yaw_rate=float(self.gyro_z - self.x[5]), lat=lat, lon=lon,
                             pos_std=self.pos_std, valid=self.initialised and self.status(t).healthy)
+
+
+def _held(f: Fusion) -> Fusion:
+    return Fusion(False, f.nis, f.test_ratio, f.innovation, "inhibited" if f.accepted else f.reason)
 
 
 def _wrap(a: float) -> float:
