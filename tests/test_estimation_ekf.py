@@ -253,3 +253,26 @@ def test_deterministic():
         _drive(ekf, rng, 5.0)
         runs.append(ekf.x.copy())
     assert np.array_equal(runs[0], runs[1])
+
+
+def test_batch_prediction_equals_per_sample_prediction():
+    rng = np.random.default_rng(11)
+    t = np.cumsum(rng.uniform(0.004, 0.006, 300))
+    t[100:] += 0.3                                        # a gap longer than max_dt
+    s = np.column_stack((t, rng.normal(0, 0.01, (300, 2)), rng.normal(0.05, 0.02, 300),
+                         rng.normal(0, 0.3, (300, 2)), np.full(300, 9.8)))
+    a, b = NavEkf(), NavEkf()
+    for e in (a, b):
+        e.initialise(0.0, 1.0, 2.0, 0.3, 1.0, 0.2)
+    for row in s:
+        a.predict_imu(row[0], row[3], row[4], row[5])
+    b.predict_imu_batch(s[:150])
+    b.predict_imu_batch(s[150:])
+    np.testing.assert_allclose(b.x, a.x, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b.P, a.P, rtol=1e-12, atol=1e-15)
+    assert b.t == a.t and b.gyro_z == a.gyro_z
+    assert b.travelled_unaided == pytest.approx(a.travelled_unaided, rel=1e-12)
+    with pytest.raises(ValueError, match=r"\(n, 7\) array"):
+        b.predict_imu_batch(np.zeros((3, 6)))
+    with pytest.raises(ValueError, match="time order"):
+        b.predict_imu_batch(s[[5, 3]])

@@ -59,8 +59,7 @@ def run(seconds=90.0, fault=None, seed=1):
     rows = []
     for k, tr in enumerate(track):
         t = k * DT
-        for s in imu.sample(t, tr):
-            ekf.predict_imu(s.t, s.gyro_z, s.accel_x, s.accel_y)
+        ekf.predict_imu_batch(imu.sample_array(t, tr))
         ticks = enc.sample(t, tr)
         if ticks is not None:
             inc = odo.update(ticks)

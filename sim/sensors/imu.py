@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 from pydantic import Field
 
 from edgepilot.sim.dynamics import Truth
@@ -57,33 +58,61 @@ class ImuModel:
         self._prev: tuple[float, Truth] | None = None
 
     def sample(self, now: float, truth: Truth) -> list[ImuSample]:
+        """The samples due since the previous call as ``ImuSample`` values."""
+        return [ImuSample(*(float(v) for v in row)) for row in self.sample_array(now, truth)]
+
+    def sample_array(self, now: float, truth: Truth) -> np.ndarray:
+        """The samples due since the previous call, float64 (n, 7) rows (t,
+        gyro x/y/z [rad/s], accel x/y/z [m/s^2]), oldest first -- the form
+        ``NavEkf.predict_imu_batch`` takes.  All random draws of the call
+        come from one Generator call."""
         prev, self._prev = self._prev, (now, truth)
         if prev is None:
-            return []
+            return np.zeros((0, 7))
         t0, tr0 = prev
         step = now - t0
         if step <= 0:
-            return []
-        dyaw = (truth.yaw - tr0.yaw + math.pi) % (2 * math.pi) - math.pi
-        rate = dyaw / step
-        ax_w = (truth.vx - tr0.vx) / step
-        ay_w = (truth.vy - tr0.vy) / step
+            return np.zeros((0, 7))
+        n = int(math.floor((now + 1e-9 - self.next_t) / self.period)) + 1
+        if n <= 0:
+            return np.zeros((0, 7))
         cfg = self.cfg
-        out = []
-        sg = cfg.gyro_noise_density * math.sqrt(cfg.rate_hz)
-        sa = cfg.accel_noise_density * math.sqrt(cfg.rate_hz)
-        while self.next_t <= now + 1e-9:
-            t = self.next_t
-            self.next_t += self.period
-            yaw = tr0.yaw + rate * (t - t0)
-            c, s = math.cos(yaw), math.sin(yaw)
-            true_gyro = np.array([0.0, 0.0, rate])
-            true_acc = np.array([c * ax_w + s * ay_w, -s * ax_w + c * ay_w, GRAVITY])
-            self.gyro_bias += self.rng.standard_normal(3) * cfg.gyro_bias_walk * math.sqrt(self.period)
-            self.accel_bias += self.rng.standard_normal(3) * cfg.accel_bias_walk * math.sqrt(self.period)
-            n = self.rng.standard_normal(6)
-            g = self.gyro_scale * true_gyro + self.gyro_bias + sg * n[:3]
-            a = self.accel_scale * true_acc + self.accel_bias + sa * n[3:]
-            out.append(ImuSample(t, float(g[0]), float(g[1]), float(g[2]),
-                                 float(a[0]), float(a[1]), float(a[2])))
+        t_first = self.next_t
+        self.next_t += n * self.period
+        dyaw = (truth.yaw - tr0.yaw + math.pi) % (2 * math.pi) - math.pi
+        z = self.rng.standard_normal((n, 12))
+        out = np.empty((n, 7))
+        _synthesise(out, z, t_first, self.period, t0, tr0.yaw, dyaw / step, (truth.vx - tr0.vx) / step,
+                    (truth.vy - tr0.vy) / step, self.gyro_bias, self.accel_bias, self.gyro_scale,
+                    self.accel_scale, cfg.gyro_noise_density * math.sqrt(cfg.rate_hz),
+                    cfg.accel_noise_density * math.sqrt(cfg.rate_hz), cfg.gyro_bias_walk * math.sqrt(self.period),
+                    cfg.accel_bias_walk * math.sqrt(self.period))
         return out
+
+
+@njit(cache=True)
+def _synthesise(out, z, t_first, period, t0, yaw0, rate, ax_w, ay_w, gb, ab, gscale, ascale, sg, sa, wg, wa):
+    """Fill out (n, 7) with IMU samples from the standard normals z (n, 12):
+    columns 0-2 gyro bias walk, 3-5 accel bias walk, 6-8 gyro noise, 9-11
+    accel noise.  gb/ab (3,) are the biases, advanced in place."""
+    for k in range(out.shape[0]):
+        t = t_first + k * period
+        yaw = yaw0 + rate * (t - t0)
+        c = math.cos(yaw)
+        s = math.sin(yaw)
+        for a in range(3):
+            gb[a] += wg * z[k, a]
+            ab[a] += wa * z[k, 3 + a]
+        out[k, 0] = t
+        out[k, 1] = gb[0] + sg * z[k, 6]
+        out[k, 2] = gb[1] + sg * z[k, 7]
+        out[k, 3] = gscale[2] * rate + gb[2] + sg * z[k, 8]
+        out[k, 4] = ascale[0] * (c * ax_w + s * ay_w) + ab[0] + sa * z[k, 9]
+        out[k, 5] = ascale[1] * (-s * ax_w + c * ay_w) + ab[1] + sa * z[k, 10]
+        out[k, 6] = ascale[2] * GRAVITY + ab[2] + sa * z[k, 11]
+
+
+def warm_kernels() -> None:
+    imu = ImuModel(ImuConfig(), np.random.default_rng(0))
+    imu.sample_array(0.0, Truth(0.0, 0.0, 0.0))
+    imu.sample_array(0.01, Truth(0.0, 0.0, 0.0, 0.1, 0.0, 0.0))

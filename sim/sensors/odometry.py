@@ -55,7 +55,9 @@ class WheelEncoderModel:
         self.period = 1.0 / cfg.rate_hz
         self.next_t = 0.0
         self.radius_scale = 1.0 + rng.standard_normal(2) * cfg.radius_error
-        self.rim = np.zeros(2)      # accumulated rim travel as the encoder sees it [m]
+        self._scale_l, self._scale_r = (float(v) for v in self.radius_scale)
+        self._rim_l = self._rim_r = 0.0   # accumulated rim travel as the encoders see it [m]
+        self._m_per_tick = 2.0 * math.pi * cfg.wheel_radius / cfg.ticks_per_rev
         self._prev: tuple[float, Truth] | None = None
 
     def _slip(self, x: float, y: float, yaw_rate: float) -> float:
@@ -71,21 +73,25 @@ class WheelEncoderModel:
         if prev is not None and now > prev[0]:
             t0, tr0 = prev
             dt = now - t0
-            c, s = math.cos(truth.yaw), math.sin(truth.yaw)
-            u = c * truth.vx + s * truth.vy
+            u = math.cos(truth.yaw) * truth.vx + math.sin(truth.yaw) * truth.vy
             dyaw = (truth.yaw - tr0.yaw + math.pi) % (2 * math.pi) - math.pi
             half = 0.5 * self.cfg.track_width * dyaw / dt
-            true_rate = np.array([u - half, u + half])
-            slip = self._slip(truth.x, truth.y, dyaw / dt) + self.cfg.slip_noise * self.rng.standard_normal(2)
+            slip = self._slip(truth.x, truth.y, dyaw / dt)
+            n0, n1 = self.rng.standard_normal(2) if self.cfg.slip_noise > 0 else (0.0, 0.0)
             # a slipping wheel turns further than the ground moves; the encoder
             # counts the turn as seen through the (unknown) true radius
-            self.rim += true_rate * dt * (1.0 + slip) / self.radius_scale
+            sn = self.cfg.slip_noise
+            self._rim_l += (u - half) * dt * (1.0 + slip + sn * n0) / self._scale_l
+            self._rim_r += (u + half) * dt * (1.0 + slip + sn * n1) / self._scale_r
         if now + 1e-9 < self.next_t:
             return None
         self.next_t += self.period
-        m_per_tick = 2.0 * math.pi * self.cfg.wheel_radius / self.cfg.ticks_per_rev
-        ticks = np.floor(self.rim / m_per_tick)
-        return WheelTicks(now, int(ticks[0]), int(ticks[1]))
+        return WheelTicks(now, math.floor(self._rim_l / self._m_per_tick), math.floor(self._rim_r / self._m_per_tick))
+
+    @property
+    def rim(self) -> tuple[float, float]:
+        """Accumulated rim travel the encoders saw, left and right [m]."""
+        return self._rim_l, self._rim_r
 
 
 class SpeedLogConfig(Strict):

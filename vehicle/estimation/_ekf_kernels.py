@@ -271,3 +271,38 @@ def ekf_update(x, P, kind, z, R, threshold, apply, ws, out):
             P[i, j] = acc
             P[j, i] = acc
     return 1
+
+
+@njit(cache=True)
+def ekf_predict_batch(x, P, samples, t_last, q, ws, min_dt, max_dt, integrate):
+    """``ekf_predict`` over a block of IMU samples, rows (t, gyro_x, gyro_y,
+    gyro_z, accel_x, accel_y, accel_z) in time order.  Samples less than
+    ``min_dt`` after the previous one are skipped; gaps longer than
+    ``max_dt`` are integrated in max_dt steps.  ``integrate`` False only
+    advances the time (filter not initialised).  Returns (time of the last
+    sample used, distance travelled [m] by the estimate, last gyro_z,
+    status): status 0 ok, -1 a non-finite value, -2 samples out of time
+    order -- both checked before anything is integrated."""
+    travelled = 0.0
+    gz = 0.0
+    for r in range(samples.shape[0]):
+        for c in range(7):
+            if not math.isfinite(samples[r, c]):
+                return t_last, 0.0, 0.0, -1
+        if r > 0 and samples[r, 0] < samples[r - 1, 0]:
+            return t_last, 0.0, 0.0, -2
+    for r in range(samples.shape[0]):
+        t = samples[r, 0]
+        dt = t - t_last
+        if dt < min_dt:
+            continue
+        t_last = t
+        gz = samples[r, 3]
+        if not integrate:
+            continue
+        travelled += math.sqrt(x[VX] * x[VX] + x[VY] * x[VY]) * dt
+        while dt > 1e-12:
+            step = min(dt, max_dt)
+            ekf_predict(x, P, samples[r, 3], samples[r, 4], samples[r, 5], step, q, ws)
+            dt -= step
+    return t_last, travelled, gz, 0

@@ -249,7 +249,7 @@ class NavEkf:
                              p.init_gyro_bias_std ** 2, p.init_accel_bias_std ** 2,
                              p.init_accel_bias_std ** 2])
         self.have_pos = self.have_yaw = True
-        self.t = t
+        self.t = float(t)
         self.events.append(EkfEvent(t, "initialised", f"EKF initialised at ({x:.1f}, {y:.1f}) m"))
 
     # ------------------------------------------------------------ prediction
@@ -261,6 +261,7 @@ class NavEkf:
         _finite("accel_x", accel_x)
         _finite("accel_y", accel_y)
         _finite("t", t)
+        t = float(t)
         if self.t is None:
             self.t = t
             return
@@ -277,18 +278,55 @@ class NavEkf:
             _k.ekf_predict(self.x, self.P, gyro_z, accel_x, accel_y, step, self._q, self._ws)
             dt -= step
 
+    def predict_imu_batch(self, samples: np.ndarray) -> None:
+        """A block of IMU samples in time order, float64 (n, 7) rows (t,
+        gyro x/y/z [rad/s], accel x/y/z [m/s^2]) as ``ImuModel.sample_array``
+        or a driver's FIFO read gives them: one call, one kernel loop (the
+        per-sample Python cost is what a 200-400 Hz IMU cannot afford)."""
+        a = samples
+        if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.flags.c_contiguous):
+            a = np.ascontiguousarray(a, dtype=np.float64)
+        if a.ndim != 2 or a.shape[1] != 7:
+            raise ValueError(f"IMU samples must be an (n, 7) array (t, gyro xyz, accel xyz), got shape {a.shape}")
+        if a.shape[0] == 0:
+            return
+        p = self.params
+        t0 = float(a[0, 0]) if self.t is None else float(self.t)
+        t, travelled, gz, status = _k.ekf_predict_batch(self.x, self.P, a, t0, self._q, self._ws, p.min_dt,
+                                                        p.max_dt, self.initialised)
+        if status == -1:
+            raise ValueError("IMU samples must be finite (NaN or inf found)")
+        if status == -2:
+            raise ValueError("IMU samples must be in time order")
+        if self.t is None:
+            self.t = t0
+        if t != self.t:
+            self.gyro_z = float(gz)
+        self.t = float(t)
+        self.travelled_unaided += travelled
+
     # ------------------------------------------------------------ measurements
+    _DIMS = tuple(int(m) for m in _k.MEAS_DIM)
+
     def _fuse(self, kind: int, z, R, apply: bool = True) -> Fusion:
-        m = int(_k.MEAS_DIM[kind])
-        self._z[:m] = z
-        self._R[:m, :m] = R
-        status = _k.ekf_update(self.x, self.P, kind, self._z, self._R, self._gate[kind], apply,
-                               self._ws, self._out)
-        innov = tuple(float(v) for v in self._out[2:2 + m])
-        nis, ratio = float(self._out[0]), float(self._out[1])
+        """z: tuple of m values; R: tuple of m variances (diagonal) or an
+        (m, m) array."""
+        m = self._DIMS[kind]
+        zb, Rb = self._z, self._R
+        for i in range(m):
+            zb[i] = z[i]
+        if isinstance(R, tuple):
+            Rb.fill(0.0)
+            for i in range(m):
+                Rb[i, i] = R[i]
+        else:
+            Rb[:m, :m] = R
+        status = _k.ekf_update(self.x, self.P, kind, zb, Rb, self._gate[kind], apply, self._ws, self._out)
+        o = self._out.tolist()
+        innov = tuple(o[2:2 + m])
         if status < 0:
-            return Fusion(False, nis, ratio, innov, "numerical")
-        return Fusion(status == 1, nis, ratio, innov, "" if status == 1 else "gate")
+            return Fusion(False, o[0], o[1], innov, "numerical")
+        return Fusion(status == 1, o[0], o[1], innov, "" if status == 1 else "gate")
 
     def fuse_compass(self, t: float, yaw: float, std: float) -> Fusion:
         """Heading as ENU yaw [rad] with its 1-sigma [rad]."""
@@ -304,7 +342,7 @@ class NavEkf:
             return Fusion(True, 0.0, 0.0, (0.0,))
         if not self.initialised:
             return Fusion(False, 0.0, 0.0, (0.0,), "uninitialised")
-        f = self._fuse(MEAS_YAW, (yaw,), [[std ** 2]])
+        f = self._fuse(MEAS_YAW, (yaw,), (std * std,))
         self.ratios["yaw"] = f.test_ratio
         if f.accepted:
             self.last_aid_t["yaw"] = t
@@ -319,10 +357,10 @@ class NavEkf:
         if not self.initialised:
             return Fusion(False, 0.0, 0.0, (0.0,), "uninitialised")
         if lateral_std is None:
-            f = self._fuse(MEAS_BODY_SPEED, (speed,), [[std ** 2]])
+            f = self._fuse(MEAS_BODY_SPEED, (speed,), (std * std,))
         else:
             _positive("lateral_std", lateral_std)
-            f = self._fuse(MEAS_BODY_VEL, (speed, 0.0), [[std ** 2, 0.0], [0.0, lateral_std ** 2]])
+            f = self._fuse(MEAS_BODY_VEL, (speed, 0.0), (std * std, lateral_std * lateral_std))
         self.ratios["odom"] = f.test_ratio
         if f.accepted:
             self.last_aid_t["vel"] = t
@@ -367,9 +405,9 @@ class NavEkf:
             self.gnss.window.clear()
             return bad, bad
         r_pos = max(hacc, p.gnss_pos_floor) ** 2
-        R_pos = [[r_pos, 0.0], [0.0, r_pos]]
+        R_pos = (r_pos, r_pos)
         r_vel = p.gnss_vel_noise ** 2
-        R_vel = [[r_vel, 0.0], [0.0, r_vel]]
+        R_vel = (r_vel, r_vel)
         if not self.have_pos:
             self.x[0:4] = (x, y, vel_e, vel_n)
             self.P[0:4, :] = 0.0
@@ -447,8 +485,8 @@ class NavEkf:
         self.x[0:4] = (x, y, ve, vn)
         self.P[0:4, :] = 0.0
         self.P[:, 0:4] = 0.0
-        self.P[0:2, 0:2] = np.asarray(R_pos)
-        self.P[2:4, 2:4] = np.asarray(R_vel)
+        self.P[0:2, 0:2] = np.diag(R_pos)
+        self.P[2:4, 2:4] = np.diag(R_vel)
         g.glitching = False
         g.window.clear()
         g.last_accept_t = t
@@ -513,8 +551,11 @@ def _wrap(a: float) -> float:
     return (a + math.pi) % (2.0 * math.pi) - math.pi
 
 
+_NUMBER = (int, float, np.floating, np.integer)
+
+
 def _finite(name: str, v) -> None:
-    if not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v):
+    if v.__class__ is not float and not isinstance(v, _NUMBER) or not math.isfinite(v):
         raise ValueError(f"{name} must be a finite number, got {v!r}")
 
 
@@ -528,6 +569,7 @@ def warm_kernels() -> None:
     ekf = NavEkf()
     ekf.initialise(0.0, 0.0, 0.0, 0.0)
     ekf.predict_imu(0.01, 0.0, 0.0, 0.0)
+    ekf.predict_imu_batch(np.array([[0.015, 0, 0, 0.0, 0.0, 0.0, 9.8], [0.02, 0, 0, 0.0, 0.0, 0.0, 9.8]]))
     ekf.fuse_compass(0.01, 0.0, 0.05)
     ekf.fuse_body_speed(0.01, 0.0, 0.05)
     ekf.fuse_body_speed(0.01, 0.0, 0.05, 0.05)
