@@ -219,3 +219,24 @@ def test_localizer_is_deterministic(world):
             fix = loc.process(tr[k, 0], *_odometry(tr, k, rng), scan)
         out.append((loc.pf.poses.copy(), fix.x, fix.y))
     assert np.array_equal(out[0][0], out[1][0]) and out[0][1:] == out[1][1:]
+
+
+def test_standing_vehicle_lifted_and_set_down_relocalizes(world):
+    """The ugv_kidnapped case: disarmed and still, carried 18 m and turned;
+    the localizer says so and finds the new pose from scans alone."""
+    g, f = world
+    loc = MapLocalizer(f, np.random.default_rng(6), pf_params=ParticleFilterParams(particles=2000))
+    sensor = lidar(7)
+    a, b = (12.0, 15.0, 0.3), (30.0, 13.0, 2.0)
+    loc.initialise(*a)
+    found = None
+    for k in range(250):
+        pose = a if k < 20 else b
+        fix = loc.process(k * 0.1, 0.0, 0.0, sensor.scan(k * 0.1, pose, g.occupied, g.resolution, (0.0, 0.0)))
+        if k >= 20 and fix is not None and fix.ok and found is None:
+            found = (k, math.hypot(fix.x - b[0], fix.y - b[1]), abs(_wrap(fix.yaw - b[2])))
+    lost = [e for e in loc.events if e.kind == "lost"]
+    assert lost and 2.0 <= lost[0].t <= 3.5, loc.events          # noticed within 1.5 s of the lift
+    assert found is not None and found[0] <= 200, loc.events      # re-localized within 18 s, standing still
+    assert found[1] < 0.05 and found[2] < math.radians(1.0)
+    assert loc.events[-1].kind == "converged"

@@ -93,6 +93,8 @@ class MapLocalizer:
         if not est.converged:
             if self.converged:
                 self.converged = False
+                self.events.append(LocalizerEvent(t, "lost", "Localization uncertain: the particle cloud "
+                                                             "spread, searching"))
             return None
         if not self.converged:
             self.converged = True

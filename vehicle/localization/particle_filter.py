@@ -19,7 +19,13 @@
   (as Mixture-MCL draws from the sensor model): ``global_boost`` times more
   uniform candidates are scored against the scan and the best ones kept;
   ``inject_from_scan`` does the same for a share of the particles while the
-  cloud has not converged.
+  cloud has not converged.  The best ``refine_top`` candidates are pulled
+  onto the map by a few Gauss-Newton steps on the distance field (the scan
+  matcher's refinement), which widens the basin a candidate must land in
+  from a few decimetres to about a metre.
+- Roughening: resampled particles get a small jitter (``roughen_xy``,
+  ``roughen_yaw``), so a standing vehicle -- no motion noise to spread
+  the copies -- still explores around its hypotheses.
 All randomness from the numpy Generator passed in.
 """
 from __future__ import annotations
@@ -29,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgepilot.vehicle.localization._kernels import particle_weights
+from edgepilot.vehicle.localization._kernels import particle_weights, refine_pose
 from edgepilot.vehicle.localization.likelihood_field import LikelihoodField
 
 
@@ -46,6 +52,9 @@ class ParticleFilterParams:
     converged_xy_std: float = 0.5   # [m]
     converged_yaw_std: float = 0.2  # [rad]
     global_boost: int = 10          # uniform candidates per particle scored on a global spread
+    refine_top: int = 32            # boosted candidates refined on the distance field
+    roughen_xy: float = 0.03        # [m] jitter of resampled particles
+    roughen_yaw: float = 0.01       # [rad]
     cluster_radius: float = 1.0     # [m] particles this close to the best one form its cluster
     cluster_mass: float = 0.9       # converged needs this share of the weight in that cluster
 
@@ -142,8 +151,12 @@ class ParticleFilter:
         f = self.field
         particle_weights(cand, bx, by, f.cube, f.cube_scale, f.resolution, f.origin_x, f.origin_y,
                          f.cube_outside, score, np.zeros((4, m)))
-        best = np.argsort(-score, kind="stable")[:k]
-        return cand[best]
+        best = cand[np.argsort(-score, kind="stable")[:k]].copy()
+        H = np.zeros((3, 3))
+        stats = np.zeros(3)
+        for i in range(min(self.params.refine_top, k)):
+            refine_pose(best[i], bx, by, f.dist, f.resolution, f.origin_x, f.origin_y, 0.5, 0.1, 10, H, stats)
+        return best
 
     def _spread(self, idx: np.ndarray) -> None:
         f = self.field
@@ -219,6 +232,11 @@ class ParticleFilter:
         idx = np.searchsorted(cum, u)
         self.poses = self.poses[idx]
         self.weights[:] = 1.0 / n
+        if p.roughen_xy > 0 or p.roughen_yaw > 0:
+            j = self.rng.standard_normal((n, 3))
+            self.poses[:, 0] += p.roughen_xy * j[:, 0]
+            self.poses[:, 1] += p.roughen_xy * j[:, 1]
+            self.poses[:, 2] = _wrap(self.poses[:, 2] + p.roughen_yaw * j[:, 2])
         if self.w_slow > 0:
             share = max(0.0, 1.0 - self.w_fast / self.w_slow)
             k = int(self.rng.binomial(n, min(share, 1.0))) if share > 0 else 0
