@@ -35,6 +35,7 @@ class LocalizerParams:
     collapse_ratio: float = 0.1     # w_fast / w_slow below this: lost
     prior_gate_m: float = 1.0       # caller's prior used if within this of the cloud's mean
     inject_share: float = 0.1       # particles re-drawn from the scan per step while not converged
+    hold_mass: float = 0.5          # a converged cloud stays so while its cluster holds this share
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,14 @@ class MapLocalizer:
             self.converged = False
             return None
         est = self.pf.estimate()
-        if not est.converged:
+        # hysteresis: converging needs the particle filter's strict test, staying
+        # converged only a majority cluster twice as wide (the scan-drawn
+        # particles of a search would otherwise make it flicker)
+        pp = self.pf.params
+        holds = (self.converged and est.mass >= p.hold_mass
+                 and math.sqrt(max(est.cov[0, 0], est.cov[1, 1])) < 2 * pp.converged_xy_std
+                 and math.sqrt(est.cov[2, 2]) < 2 * pp.converged_yaw_std)
+        if not (est.converged or holds):
             if self.converged:
                 self.converged = False
                 self.events.append(LocalizerEvent(t, "lost", "Localization uncertain: the particle cloud "

@@ -82,6 +82,7 @@ class PoseEstimate:
     yaw: float
     cov: np.ndarray                 # (3, 3) over (x, y, yaw)
     converged: bool
+    mass: float = 1.0               # share of the weight in the reported cluster
 
 
 class ParticleFilter:
@@ -263,7 +264,7 @@ class ParticleFilter:
         cov = (d * w[:, None]).T @ d
         conv = (mass >= p.cluster_mass and math.sqrt(max(cov[0, 0], cov[1, 1])) < p.converged_xy_std
                 and math.sqrt(cov[2, 2]) < p.converged_yaw_std)
-        return PoseEstimate(x, y, yaw, cov, bool(conv and self.initialised))
+        return PoseEstimate(x, y, yaw, cov, bool(conv and self.initialised), mass)
 
 
 def _wrap(a):
