@@ -88,8 +88,9 @@ def bench_particle_filter(field, grid, path):
     lidar = Lidar(LidarSpec(beams=360, fov_deg=360.0, max_range=40.0, noise_std=0.01), np.random.default_rng(1))
     truth = path[50, 1:4]
     scan = lidar.scan(0.0, truth, grid.occupied, grid.resolution, (0.0, 0.0))
-    bx, by = scan_endpoints(scan, 180)
-    assert bx.size == 180, bx.size
+    bx, by = scan_endpoints(scan)                  # every valid beam, then 180 of them evenly
+    pick = np.round(np.linspace(0, bx.size - 1, 180)).astype(int)
+    bx, by = np.ascontiguousarray(bx[pick]), np.ascontiguousarray(by[pick])
     params = ParticleFilterParams(particles=2000)
     ours = ParticleFilter(field, np.random.default_rng(0), params)
     peer = ParticleFilter(field, np.random.default_rng(0), params)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 
 from edgepilot.vehicle.estimation.ekf import Fusion
 
@@ -40,12 +41,13 @@ SEVERITY_NOTICE = 5    # MAV_SEVERITY_NOTICE
 SEVERITY_CRITICAL = 2  # MAV_SEVERITY_CRITICAL
 
 
+@lru_cache(maxsize=64)
 def chi2_upper(dof: int, p: float = 0.999) -> float:
     """Chi-square quantile for many degrees of freedom (Wilson-Hilferty;
     within 0.5 % of the exact value from 3 dof up)."""
     if dof < 1:
         raise ValueError(f"dof must be >= 1, got {dof}")
-    # inverse normal by Acklam-free bisection on erf (p in (0.5, 1))
+    # the normal quantile by bisection on erf (p in (0.5, 1))
     lo, hi = 0.0, 10.0
     for _ in range(80):
         mid = 0.5 * (lo + hi)
