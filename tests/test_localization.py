@@ -240,3 +240,19 @@ def test_standing_vehicle_lifted_and_set_down_relocalizes(world):
     assert found is not None and found[0] <= 200, loc.events      # re-localized within 18 s, standing still
     assert found[1] < 0.05 and found[2] < math.radians(1.0)
     assert loc.events[-1].kind == "converged"
+
+
+def test_open_water_gives_no_fix_and_the_localizer_waits(world):
+    """A USV out of range of the shore and piers: no returns, no fix, no
+    false 'lost' -- dead reckoning carries on until the scans fit again."""
+    g, f = world
+    loc = MapLocalizer(f, np.random.default_rng(0), pf_params=ParticleFilterParams(particles=300))
+    loc.initialise(20.0, 15.0, 0.0)
+    empty = _scan(g, (20.0, 15.0, 0.0))
+    empty = type(empty)(empty.t, empty.angle_min, empty.angle_increment, empty.max_range,
+                        np.full_like(empty.ranges, np.inf))
+    fix = ScanMatcher(f).match(0.0, *scan_endpoints(empty), (20.0, 15.0, 0.0))
+    assert not fix.ok and fix.reason == "only 0 valid beams"
+    for k in range(30):
+        loc.process(k * 0.1, 0.1, 0.0, empty)
+    assert not [e for e in loc.events if e.kind == "lost"]

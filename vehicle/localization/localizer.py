@@ -5,7 +5,8 @@ Per scan: the odometry increment since the previous scan moves the
 particles; the scan weights them; while the particle cloud has converged
 the scan matcher registers the scan from the best prior (the caller's, e.g.
 the EKF's, when given and consistent with the cloud, else the cloud's mean)
-and the fix goes to the EKF.  The pose is declared *lost* (from a converged
+and the fix goes to the EKF.  A scan with too few returns to match (open
+water out of range of the shore, a blinded lidar) only moves the particles.  The pose is declared *lost* (from a converged
 cloud) when the scan's fit to the map stays below ``lost_score`` for
 ``lost_scans`` scans, the matcher refuses ``lost_scans`` fixes in a row, or
 the augmented-MCL ratio w_fast/w_slow collapses; then the particles are
@@ -70,6 +71,12 @@ class MapLocalizer:
                 self.pf.predict(distance, dyaw)
             return None
         bx, by = scan_endpoints(scan, self.params.max_beams, self.mount)
+        if bx.size < self.matcher.params.min_inliers:
+            # open water, or a blinded lidar: nothing to weigh -- motion only,
+            # and no verdict on the pose (dead reckoning carries on)
+            if self.pf.initialised:
+                self.pf.predict(distance, dyaw)
+            return None
         if not self.pf.initialised:
             self.pf.relocalize_global(bx, by)
         else:
