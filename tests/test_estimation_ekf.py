@@ -276,3 +276,21 @@ def test_batch_prediction_equals_per_sample_prediction():
         b.predict_imu_batch(np.zeros((3, 6)))
     with pytest.raises(ValueError, match="time order"):
         b.predict_imu_batch(s[[5, 3]])
+
+
+def test_confidence_is_lost_on_imu_alone_and_regained_with_a_fix():
+    """No odometry, no GNSS: the position variance grows until the status
+    says the position is no longer good (what pre-arm and the failsafe
+    will read); a pose fix restores it."""
+    rng = np.random.default_rng(12)
+    ekf = NavEkf()
+    _start(ekf)
+    _drive(ekf, rng, 60.0, odometry=False)
+    st = ekf.status(60.0)
+    assert not st.healthy and st.pos_std > ekf.params.pos_std_lost
+    assert not st.flags & E.EKF_POS_HORIZ_ABS and st.flags & E.EKF_ATTITUDE
+    assert not ekf.state(60.0).valid
+    a = 0.05 * 60.0
+    ekf.fuse_pose(60.0, 20 * math.cos(a), 20 * math.sin(a), a + math.pi / 2, np.diag([0.01, 0.01, 1e-3]))
+    st = ekf.status(60.0)
+    assert st.healthy and st.flags & E.EKF_POS_HORIZ_ABS and st.pos_std < 0.15
