@@ -16,16 +16,17 @@ from edgepilot.vehicle.estimation.ekf import EkfParams, NavEkf, chi2_quantile
 
 def _random_state(rng):
     x = np.array([rng.normal(0, 50), rng.normal(0, 50), rng.normal(0, 2), rng.normal(0, 2),
-                  rng.uniform(-math.pi, math.pi), rng.normal(0, 0.01), rng.normal(0, 0.1), rng.normal(0, 0.1)])
-    A = rng.normal(0, 1, (8, 8))
-    P = A @ A.T * 0.1 + np.eye(8) * 0.01
+                  rng.uniform(-math.pi, math.pi), rng.normal(0, 0.01), rng.normal(0, 0.1), rng.normal(0, 0.1),
+                  rng.normal(0, 0.3), rng.normal(0, 0.3)])
+    A = rng.normal(0, 1, (K.N, K.N))
+    P = A @ A.T * 0.1 + np.eye(K.N) * 0.01
     return x, P
 
 
 def test_predict_kernel_matches_numpy_oracle():
     rng = np.random.default_rng(1)
     ws = np.zeros((K.WS_ROWS, K.N))
-    q = np.array([0.3, 0.01, 1e-4, 1e-3])
+    q = np.array([0.3, 0.01, 1e-4, 1e-3, 0.01])
     for _ in range(50):
         x, P = _random_state(rng)
         g, ax, ay, dt = rng.normal(0, 0.5), rng.normal(0, 1), rng.normal(0, 1), rng.uniform(0.001, 0.05)
@@ -35,7 +36,7 @@ def test_predict_kernel_matches_numpy_oracle():
         np.testing.assert_allclose(P, Pr, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("kind", range(6))
+@pytest.mark.parametrize("kind", range(len(K.MEAS_DIM)))
 def test_update_kernel_matches_numpy_oracle(kind):
     rng = np.random.default_rng(10 + kind)
     ws = np.zeros((K.WS_ROWS, K.N))

@@ -162,3 +162,50 @@ def test_deterministic():
     a1, _, m1 = run(12.0, spoof, seed=3)
     a2, _, m2 = run(12.0, spoof, seed=3)
     assert np.array_equal(a1, a2) and m1.events == m2.events
+
+
+def _usv_run(learn_current: bool, seconds=300.0, jam_from=60.0, seed=4):
+    """A USV holding 2 m/s through the water on a heading of 30 deg in a
+    (0.3, -0.25) m/s current; IMU, speed log, compass; GNSS for the first
+    minute, then jammed for four."""
+    from edgepilot.sim.sensors.odometry import SpeedLogConfig, SpeedLogModel
+    rng = np.random.default_rng(seed)
+    r_imu, r_log, r_gps, r_cmp = rng.spawn(4)
+    cur = (0.3, -0.25)
+    hd = math.radians(30.0)
+    vx, vy = 2.0 * math.cos(hd) + cur[0], 2.0 * math.sin(hd) + cur[1]
+    imu = ImuModel(ImuConfig(rate_hz=100), r_imu)
+    log = SpeedLogModel(SpeedLogConfig(noise=0.03, scale_error=0.0), r_log)
+    gps = GpsModel(GpsConfig(rate_hz=5, noise_m=0.5, velocity_noise=0.05), FRAME, r_gps)
+    compass = CompassModel(CompassConfig(rate_hz=10, noise_deg=1.0), r_cmp)
+    ekf = NavEkf()
+    ekf.initialise(0.0, 0.0, 0.0, hd, vx, vy, pos_std=0.5)
+    travelled = err = 0.0
+    for k in range(int(seconds / DT) + 1):
+        t = k * DT
+        tr = Truth(vx * t, vy * t, hd, vx, vy, 0.0)
+        ekf.predict_imu_batch(imu.sample_array(t, tr))
+        s = log.sample(t, tr, cur)
+        if s is not None:
+            if learn_current:
+                ekf.fuse_water_speed(t, s.speed, 0.05, lateral_std=0.1)
+            else:                                   # the log taken as velocity over ground
+                ekf.fuse_body_speed(t, s.speed, 0.05, lateral_std=0.1)
+        c = compass.sample(t, tr)
+        if c is not None:
+            ekf.fuse_compass(t, c.yaw, math.radians(1.5))
+        g = gps.sample(t, tr)
+        if g is not None and t < jam_from:
+            ekf.fuse_gps_fix(g, FRAME, t)
+        if t >= jam_from:
+            travelled = math.hypot(vx, vy) * (t - jam_from)
+            err = math.hypot(ekf.x[0] - tr.x, ekf.x[1] - tr.y)
+    return err, travelled, ekf
+
+
+def test_usv_learns_the_current_and_dead_reckons_through_jamming():
+    err, dist, ekf = _usv_run(True)
+    assert ekf.current == pytest.approx((0.3, -0.25), abs=0.03)
+    assert err <= 0.02 * dist, (err, dist)          # issue 15: drift <= 2 % of the distance in open water
+    blind_err, _, _ = _usv_run(False)
+    assert blind_err > 3 * err and blind_err > 0.02 * dist   # the log read as speed over ground drifts away

@@ -1,12 +1,14 @@
 """Numba kernels of the planar error-state EKF (see ekf.py for the model).
 
-Fixed sizes: N = 8 error states, at most M_MAX = 4 measurement rows.  Every
+Fixed sizes: N = 10 error states, at most M_MAX = 4 measurement rows.  Every
 kernel works in place on arrays the caller allocated once (state, covariance
 and a scratch workspace), so nothing is allocated per IMU sample.
 
 State / error-state layout (ENU map frame):
   0 px, 1 py [m]   2 vx, 3 vy [m/s]   4 yaw [rad]
   5 gyro-z bias [rad/s]   6, 7 accelerometer x/y bias, body frame [m/s^2]
+  8, 9 water current east/north [m/s] (a random walk; observed only through
+       the speed-through-water log against the other velocity sources)
 """
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ import math
 import numpy as np
 from numba import njit
 
-N = 8
+N = 10
 M_MAX = 4
 
-PX, PY, VX, VY, YAW, BG, BAX, BAY = range(8)
+PX, PY, VX, VY, YAW, BG, BAX, BAY, CX, CY = range(10)
 
 # measurement kinds (the wrapper's constants mirror these)
 MEAS_GNSS_POS = 0      # z = (x, y)
@@ -27,8 +29,10 @@ MEAS_YAW = 2           # z = (yaw,)
 MEAS_BODY_SPEED = 3    # z = (forward speed,)
 MEAS_BODY_VEL = 4      # z = (forward speed, lateral speed)
 MEAS_POSE = 5          # z = (x, y, yaw)
+MEAS_WATER_SPEED = 6   # z = (forward speed through the water,)
+MEAS_WATER_VEL = 7     # z = (forward, lateral speed through the water)
 
-MEAS_DIM = np.array([2, 2, 1, 1, 2, 3], np.int64)
+MEAS_DIM = np.array([2, 2, 1, 1, 2, 3, 1, 2], np.int64)
 
 # workspace rows (one float64 (WS_ROWS, N) array): F / temporaries
 WS_ROWS = 4 * N + 4 * M_MAX
@@ -45,7 +49,8 @@ def ekf_predict(x, P, gyro_z, accel_x, accel_y, dt, q, ws):
 
     gyro_z [rad/s], accel_x/y [m/s^2] body frame (x forward, y left), dt [s].
     q = (accel noise [m/s^2], gyro noise [rad/s], gyro bias walk [rad/s/sqrt(s)],
-    accel bias walk [m/s^2/sqrt(s)]).  ws: (WS_ROWS, N) scratch."""
+    accel bias walk [m/s^2/sqrt(s)], current walk [m/s/sqrt(s)]).
+    ws: (WS_ROWS, N) scratch."""
     c = math.cos(x[YAW])
     s = math.sin(x[YAW])
     abx = accel_x - x[BAX]
@@ -96,6 +101,8 @@ def ekf_predict(x, P, gyro_z, accel_x, accel_y, dt, q, ws):
     P[BG, BG] += q[2] * q[2] * dt
     P[BAX, BAX] += q[3] * q[3] * dt
     P[BAY, BAY] += q[3] * q[3] * dt
+    P[CX, CX] += q[4] * q[4] * dt
+    P[CY, CY] += q[4] * q[4] * dt
 
 
 @njit(cache=True)
@@ -137,6 +144,22 @@ def _model(x, kind, H, h):
         H[0, PX] = 1.0
         H[1, PY] = 1.0
         H[2, YAW] = 1.0
+    elif kind == MEAS_WATER_SPEED or kind == MEAS_WATER_VEL:
+        wx = x[VX] - x[CX]
+        wy = x[VY] - x[CY]
+        h[0] = c * wx + s * wy
+        H[0, VX] = c
+        H[0, VY] = s
+        H[0, YAW] = -s * wx + c * wy
+        H[0, CX] = -c
+        H[0, CY] = -s
+        if kind == MEAS_WATER_VEL:
+            h[1] = -s * wx + c * wy
+            H[1, VX] = -s
+            H[1, VY] = c
+            H[1, YAW] = -c * wx - s * wy
+            H[1, CX] = s
+            H[1, CY] = -c
 
 
 @njit(cache=True)

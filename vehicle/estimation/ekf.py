@@ -9,7 +9,9 @@ and the bias random walk lets it follow slowly on slopes).
 
 State (nominal, ENU map frame): position (x, y) [m], velocity over ground
 (vx, vy) [m/s], yaw [rad, CCW from east], gyro-z bias [rad/s], accelerometer
-x/y bias in the body frame [m/s^2].  The filter propagates the nominal state
+x/y bias in the body frame [m/s^2], and the water current (cx, cy) [m/s]
+that a USV's speed log sees past (a slow random walk; for a UGV nothing
+observes it and it stays out of the way).  The filter propagates the nominal state
 with each IMU sample and an 8x8 covariance of the error state; every
 measurement gives an error estimate that is injected into the nominal state
 and reset to zero (for planar yaw the reset Jacobian is the identity).
@@ -18,9 +20,10 @@ Measurements, each gated by its normalised innovation squared (NIS) against
 a chi-square bound (``test ratio`` = NIS / bound, < 1 passes, as ArduPilot
 reports its innovation test ratios):
 - wheel odometry forward speed, optionally with the non-holonomic "no side
-  slip" pseudo-measurement (UGV), or the speed-through-water log (USV; the
-  log measures speed relative to the water, so its noise must cover the
-  current -- there is no current state);
+  slip" pseudo-measurement (UGV);
+- the speed-through-water log (USV): the forward component of velocity
+  over ground minus the current, so the current is learnt while GNSS or
+  lidar hold the velocity and carried through an outage;
 - compass yaw;
 - GNSS position and velocity (quality-checked first: fix type, satellites,
   reported accuracy);
@@ -44,7 +47,8 @@ reset happens while a lidar pose fix was accepted within ``pose_veto_s``
 at the rates of a ground vehicle the latency error is well inside the noise.
 
 The numbers come from numba kernels (``_ekf_kernels``) over fixed-size
-arrays allocated once; ``_ekf_reference`` is the NumPy oracle.
+arrays allocated once; ``_ekf_reference`` is the NumPy oracle.  (10 error
+states: position, velocity, yaw, gyro-z bias, accel x/y bias, current.)
 """
 from __future__ import annotations
 
@@ -77,6 +81,8 @@ MEAS_YAW = _k.MEAS_YAW
 MEAS_BODY_SPEED = _k.MEAS_BODY_SPEED
 MEAS_BODY_VEL = _k.MEAS_BODY_VEL
 MEAS_POSE = _k.MEAS_POSE
+MEAS_WATER_SPEED = _k.MEAS_WATER_SPEED
+MEAS_WATER_VEL = _k.MEAS_WATER_VEL
 
 
 def _chi2_cdf(x: float, dof: int) -> float:
@@ -121,6 +127,7 @@ class EkfParams:
     gyro_noise: float = 0.005          # gyro white noise [rad/s]
     gyro_bias_walk: float = 2e-5       # [rad/s/sqrt(s)]
     accel_bias_walk: float = 2e-3      # [m/s^2/sqrt(s)]
+    current_walk: float = 0.002        # water current random walk [m/s/sqrt(s)] (USV)
     gate_probability: float = 0.9999   # chi-square gate of every measurement
     gnss_min_fix: int = 3
     gnss_min_sats: int = 6
@@ -140,13 +147,14 @@ class EkfParams:
     init_vel_std: float = 0.5
     init_gyro_bias_std: float = 0.01
     init_accel_bias_std: float = 0.2
+    init_current_std: float = 0.5      # [m/s] (only a speed-through-water log observes it)
 
     def __post_init__(self):
         for name in ("accel_noise", "gyro_noise", "gyro_bias_walk", "accel_bias_walk", "gnss_max_hacc",
                      "gnss_pos_floor", "gnss_vel_noise", "gnss_reset_after_s", "gnss_steady_m", "max_dt",
                      "gnss_glitch_radius", "dead_reckoning_drift",
                      "min_dt", "pos_std_lost", "init_pos_std", "init_yaw_std", "init_vel_std",
-                     "init_gyro_bias_std", "init_accel_bias_std"):
+                     "init_gyro_bias_std", "init_accel_bias_std", "current_walk", "init_current_std"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
                 raise ValueError(f"EkfParams.{name} must be a finite number > 0, got {v!r}")
@@ -212,12 +220,16 @@ class NavEkf:
         self.params = params or EkfParams()
         p = self.params
         self.x = np.zeros(_k.N)
-        self.P = np.eye(_k.N)
+        # position, velocity and yaw are set by whichever source initialises
+        # them; the biases and the current start from their priors
+        self.P = np.diag([1e4, 1e4, p.init_vel_std ** 2, p.init_vel_std ** 2, math.pi ** 2,
+                          p.init_gyro_bias_std ** 2, p.init_accel_bias_std ** 2, p.init_accel_bias_std ** 2,
+                          p.init_current_std ** 2, p.init_current_std ** 2])
         self._ws = np.zeros((_k.WS_ROWS, _k.N))
         self._out = np.zeros(2 + _k.M_MAX)
         self._z = np.zeros(_k.M_MAX)
         self._R = np.zeros((_k.M_MAX, _k.M_MAX))
-        self._q = np.array([p.accel_noise, p.gyro_noise, p.gyro_bias_walk, p.accel_bias_walk])
+        self._q = np.array([p.accel_noise, p.gyro_noise, p.gyro_bias_walk, p.accel_bias_walk, p.current_walk])
         self._gate = np.array([chi2_quantile(p.gate_probability, int(m)) for m in _k.MEAS_DIM])
         self.t: float | None = None
         self.have_pos = False
@@ -242,12 +254,12 @@ class NavEkf:
         p = self.params
         for name, v in (("t", t), ("x", x), ("y", y), ("yaw", yaw), ("vx", vx), ("vy", vy)):
             _finite(name, v)
-        self.x[:] = (x, y, vx, vy, _wrap(yaw), 0.0, 0.0, 0.0)
+        self.x[:] = (x, y, vx, vy, _wrap(yaw), 0.0, 0.0, 0.0, 0.0, 0.0)
         ps = p.init_pos_std if pos_std is None else pos_std
         ys = p.init_yaw_std if yaw_std is None else yaw_std
         self.P[:] = np.diag([ps ** 2, ps ** 2, p.init_vel_std ** 2, p.init_vel_std ** 2, ys ** 2,
                              p.init_gyro_bias_std ** 2, p.init_accel_bias_std ** 2,
-                             p.init_accel_bias_std ** 2])
+                             p.init_accel_bias_std ** 2, p.init_current_std ** 2, p.init_current_std ** 2])
         self.have_pos = self.have_yaw = True
         self.t = float(t)
         self.events.append(EkfEvent(t, "initialised", f"EKF initialised at ({x:.1f}, {y:.1f}) m"))
@@ -347,6 +359,34 @@ class NavEkf:
         if f.accepted:
             self.last_aid_t["yaw"] = t
         return f
+
+    def fuse_water_speed(self, t: float, speed: float, std: float, lateral_std: float | None = None) -> Fusion:
+        """Speed through the water along the hull [m/s] from a speed log
+        (USV), 1-sigma ``std``.  Measured against velocity over ground
+        minus the water current, so while GNSS or lidar fixes hold the
+        velocity the filter learns the current, and keeps dead reckoning
+        with it when they are gone.  ``lateral_std``: also "no sway through
+        the water" (0 +- lateral_std), true of a displacement hull at
+        cruising speed; it is what makes the cross-track current observable
+        on a straight leg."""
+        _finite("speed", speed)
+        _positive("std", std)
+        if not self.initialised:
+            return Fusion(False, 0.0, 0.0, (0.0,), "uninitialised")
+        if lateral_std is None:
+            f = self._fuse(MEAS_WATER_SPEED, (speed,), (std * std,))
+        else:
+            _positive("lateral_std", lateral_std)
+            f = self._fuse(MEAS_WATER_VEL, (speed, 0.0), (std * std, lateral_std * lateral_std))
+        self.ratios["odom"] = f.test_ratio
+        if f.accepted:
+            self.last_aid_t["vel"] = t
+        return f
+
+    @property
+    def current(self) -> tuple[float, float]:
+        """Estimated water current east/north [m/s]."""
+        return float(self.x[_k.CX]), float(self.x[_k.CY])
 
     def fuse_body_speed(self, t: float, speed: float, std: float, lateral_std: float | None = None) -> Fusion:
         """Forward speed [m/s] from wheel odometry or a speed log, 1-sigma
@@ -575,3 +615,5 @@ def warm_kernels() -> None:
     ekf.fuse_body_speed(0.01, 0.0, 0.05, 0.05)
     ekf.fuse_gnss(0.01, 0.0, 0.0, 0.0, 0.0, 0.5)
     ekf.fuse_pose(0.01, 0.0, 0.0, 0.0, np.diag([0.01, 0.01, 0.001]))
+    ekf.fuse_water_speed(0.01, 0.0, 0.05)
+    ekf.fuse_water_speed(0.01, 0.0, 0.05, 0.1)
