@@ -12,7 +12,7 @@ State (nominal, ENU map frame): position (x, y) [m], velocity over ground
 x/y bias in the body frame [m/s^2], and the water current (cx, cy) [m/s]
 that a USV's speed log sees past (a slow random walk; for a UGV nothing
 observes it and it stays out of the way).  The filter propagates the nominal state
-with each IMU sample and an 8x8 covariance of the error state; every
+with each IMU sample and a 10x10 covariance of the error state; every
 measurement gives an error estimate that is injected into the nominal state
 and reset to zero (for planar yaw the reset Jacobian is the identity).
 
