@@ -73,6 +73,70 @@ class GpsDegraded(_Fault):
     hacc_m: float = Field(gt=0, description="reported horizontal accuracy during the fault [m]")
 
 
+class GpsJamming(_Fault):
+    """Jamming: the receiver loses its fix (``mode='loss'``) or keeps one
+    with collapsing satellites and accuracy (``mode='degraded'``: over
+    ``ramp_s`` the satellites fall to ``satellites`` and the reported and
+    the real error grow to ``hacc_m``; below 4 satellites the fix is 2-D)."""
+
+    type: Literal["gps_jamming"]
+    mode: Literal["loss", "degraded"] = "loss"
+    satellites: int = Field(default=4, ge=0, description="satellites left at full jamming (degraded)")
+    hacc_m: float = Field(default=8.0, gt=0, description="1-sigma error at full jamming (degraded) [m]")
+    ramp_s: float = Field(default=0.0, ge=0, description="time to reach full jamming [s]")
+
+
+class GpsSpoofing(_Fault):
+    """Spoofing: the reported position is dragged smoothly away at
+    ``rate_m_s`` (reached over ``ramp_s``) in ``direction_deg``; the reported
+    velocity carries the drag too and the accuracy and satellites stay as
+    good as ever -- the receiver is fooled, so nothing in the fix says so."""
+
+    type: Literal["gps_spoofing"]
+    rate_m_s: float = Field(gt=0, description="drag speed of the reported position [m/s]")
+    direction_deg: float = Field(default=90.0, description="drag direction, ENU degrees CCW from east")
+    ramp_s: float = Field(default=5.0, ge=0, description="time for the drag to reach its speed [s]")
+
+    def offset(self, t: float) -> tuple[float, float, float]:
+        """(offset along the drag [m], drag speed [m/s], direction [rad]) at time t."""
+        tau = max(0.0, t - self.start_s)
+        if self.ramp_s > 0 and tau < self.ramp_s:
+            d, v = 0.5 * self.rate_m_s * tau * tau / self.ramp_s, self.rate_m_s * tau / self.ramp_s
+        else:
+            d, v = self.rate_m_s * (tau - 0.5 * self.ramp_s), self.rate_m_s
+        return d, v, math.radians(self.direction_deg)
+
+
+def jam_fix(f: GpsJamming, now: float, gps: GpsFix | None, frame, rng: np.random.Generator) -> GpsFix | None:
+    """What a receiver under ``f`` reports instead of ``gps`` (None stays None)."""
+    if gps is None:
+        return None
+    if f.mode == "loss":
+        return GpsFix(now, 0.0, 0.0, 0, 0, 99.0)
+    k = 1.0 if f.ramp_s <= 0 else min(1.0, (now - f.start_s) / f.ramp_s)
+    sats = int(round(gps.satellites + k * (f.satellites - gps.satellites)))
+    hacc = gps.hacc + k * (f.hacc_m - gps.hacc)
+    if sats < 3:
+        return GpsFix(now, 0.0, 0.0, 1, sats, 99.0)
+    extra = math.sqrt(max(hacc * hacc - gps.hacc * gps.hacc, 0.0))
+    n = rng.standard_normal(2) * extra
+    x, y = frame.to_local(gps.lat, gps.lon)
+    lat, lon = frame.to_geo(x + n[0], y + n[1])
+    return GpsFix(gps.t, lat, lon, 2 if sats < 4 else gps.fix_type, sats, hacc, gps.vel_e, gps.vel_n)
+
+
+def spoof_fix(f: GpsSpoofing, now: float, gps: GpsFix | None, frame) -> GpsFix | None:
+    """The fix a receiver captured by the spoofer ``f`` reports: position and
+    velocity dragged, accuracy and satellites untouched."""
+    if gps is None or gps.fix_type < 2:
+        return gps
+    d, v, a = f.offset(now)
+    x, y = frame.to_local(gps.lat, gps.lon)
+    lat, lon = frame.to_geo(x + d * math.cos(a), y + d * math.sin(a))
+    return GpsFix(gps.t, lat, lon, gps.fix_type, gps.satellites, gps.hacc,
+                  gps.vel_e + v * math.cos(a), gps.vel_n + v * math.sin(a))
+
+
 class GcsLinkLoss(_Fault):
     type: Literal["gcs_link_loss"]
 
@@ -140,7 +204,7 @@ class FenceUpload(_Fault):
     zones: list[FenceZoneSpec] = Field(min_length=1, description="zones in map-frame metres")
 
 
-FAULT_CLASSES = (GpsDropout, GpsDrift, GpsDegraded, GcsLinkLoss, MavlinkDegraded, SerialCorruption,
+FAULT_CLASSES = (GpsDropout, GpsDrift, GpsDegraded, GpsJamming, GpsSpoofing, GcsLinkLoss, MavlinkDegraded, SerialCorruption,
                  MotorLinkLoss, LidarBlackout, CameraBlackout, MotorFailure, BatteryDrain, CurrentSurge,
                  Crossing, Estop, LoopStall, FenceUpload)
 Fault = Annotated[Union[FAULT_CLASSES], Field(discriminator="type")]
@@ -333,6 +397,10 @@ class FaultInjector:
                     lat, lon = self.sim.frame.to_geo(x + d * math.cos(a), y + d * math.sin(a))
                     gps = GpsFix(gps.t, lat, lon, gps.fix_type, gps.satellites,
                                  max(gps.hacc, self._drift_hacc(f, d)), gps.vel_e, gps.vel_n)
+            for f in self._active(now, "gps_jamming"):
+                gps = jam_fix(f, now, gps, self.sim.frame, self.rng)
+            for f in self._active(now, "gps_spoofing"):
+                gps = spoof_fix(f, now, gps, self.sim.frame)
         scan = None if self._active(now, "lidar_blackout") else frame.scan
         cam = None if self._active(now, "camera_blackout") else frame.camera_t
         blocked = bool(self._active(now, "motor_link_loss"))

@@ -125,3 +125,28 @@ def _mark_safety(ax, result: RunResult, scenario: Scenario) -> None:
         ax.annotate(f"{e.data.get('trigger')}: {e.data.get('action')} @ {e.t:.1f} s", (x, y),
                     textcoords="offset points", xytext=(8, -12 - 10 * (k % 3)), fontsize=8,
                     bbox=dict(boxstyle="round,pad=0.2", fc="lightyellow", alpha=0.85))
+
+
+def write_tum(path: str | Path, t, x, y, yaw) -> Path:
+    """A planar trajectory in the TUM format odometry evaluation tools read
+    (evo, the TUM RGB-D benchmark scripts): one line per pose,
+    ``timestamp x y z qx qy qz qw``, z = 0 and the heading as a rotation
+    about z (ENU map frame, yaw CCW from east)."""
+    t, x, y, yaw = (np.asarray(v, dtype=np.float64).ravel() for v in (t, x, y, yaw))
+    if not (len(t) == len(x) == len(y) == len(yaw)):
+        raise ValueError(f"t, x, y, yaw must have one length, got {len(t)}, {len(x)}, {len(y)}, {len(yaw)}")
+    z = np.zeros_like(t)
+    rows = np.column_stack((t, x, y, z, z, z, np.sin(0.5 * yaw), np.cos(0.5 * yaw)))
+    p = Path(path)
+    np.savetxt(p, rows, fmt=["%.6f"] + ["%.6f"] * 3 + ["%.9f"] * 4, header="timestamp x y z qx qy qz qw")
+    return p
+
+
+def read_tum(path: str | Path) -> np.ndarray:
+    """(N, 4) [t, x, y, yaw] from a TUM trajectory file (planar: the yaw
+    of the quaternion's rotation about z)."""
+    a = np.loadtxt(path, comments="#", ndmin=2)
+    if a.shape[1] != 8:
+        raise ValueError(f"{path}: a TUM trajectory has 8 columns (timestamp x y z qx qy qz qw), got {a.shape[1]}")
+    yaw = np.arctan2(2 * (a[:, 7] * a[:, 6] + a[:, 4] * a[:, 5]), 1 - 2 * (a[:, 5] ** 2 + a[:, 6] ** 2))
+    return np.column_stack((a[:, 0], a[:, 1], a[:, 2], yaw))

@@ -1,0 +1,31 @@
+"""Lidar localization on the prior map: AMCL-style likelihood field,
+particle filter (global re-localization) and a scan-to-map matcher that
+gives the EKF pose fixes with covariance."""
+from edgepilot.vehicle.localization.likelihood_field import (LikelihoodField, SensorModel, build_likelihood_field,
+                                                             scan_endpoints)
+from edgepilot.vehicle.localization.localizer import LocalizerParams, MapLocalizer
+from edgepilot.vehicle.localization.particle_filter import ParticleFilter, ParticleFilterParams, PoseEstimate
+from edgepilot.vehicle.localization.scan_matcher import MatcherParams, PoseFix, ScanMatcher
+
+
+def warm_kernels() -> None:
+    """Compile (or load from numba's cache) the localizer kernels."""
+    import numpy as np
+
+    from edgepilot.vehicle.maps import GridMap
+
+    occ = np.zeros((40, 40), bool)
+    occ[0, :] = occ[-1, :] = occ[:, 0] = occ[:, -1] = True
+    occ[10:14, 20:24] = True
+    field = build_likelihood_field(GridMap(occ, 0.1))
+    a = np.linspace(-np.pi, np.pi, 40, endpoint=False)
+    bx, by = np.ascontiguousarray(1.0 * np.cos(a)), np.ascontiguousarray(1.0 * np.sin(a))
+    pf = ParticleFilter(field, np.random.default_rng(0), ParticleFilterParams(particles=20))
+    pf.initialise(2.0, 2.0, 0.0)
+    pf.update(bx, by)
+    ScanMatcher(field, MatcherParams(min_inliers=3, min_inlier_fraction=0.01)).match(0.0, bx, by, (2.0, 2.0, 0.0))
+
+
+__all__ = ["LikelihoodField", "LocalizerParams", "MapLocalizer", "MatcherParams", "ParticleFilter",
+           "ParticleFilterParams", "PoseEstimate", "PoseFix", "ScanMatcher", "SensorModel",
+           "build_likelihood_field", "scan_endpoints", "warm_kernels"]
