@@ -6,6 +6,7 @@ line on stderr; ``gcs.cli`` maps it to the process exit code documented in
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 EXIT_OK = 0
@@ -58,15 +59,28 @@ class FileFormatError(BadInputError):
         super().__init__(f"{loc}: {problem}")
 
 
-def read_text_file(path) -> tuple[Path, str]:
+def read_text_file(path, max_bytes: int | None = None, what: str = "file") -> tuple[Path, str]:
     """(path, its UTF-8 text) for an operator's input file; a missing or
-    unreadable file is a FileFormatError naming it."""
+    unreadable file, or one larger than ``max_bytes`` (checked before it is
+    read: at most ``max_bytes + 1`` bytes are ever read), is a
+    FileFormatError naming it."""
     p = Path(path)
     try:
-        return p, p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if max_bytes is not None and size > max_bytes:
+                raise FileFormatError(p, None, f"{size} bytes; a {what} is limited to {max_bytes} bytes "
+                                               f"({max_bytes / 2**20:g} MiB)")
+            data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+        if max_bytes is not None and len(data) > max_bytes:      # grew, or not a regular file
+            raise FileFormatError(p, None, f"more than {max_bytes} bytes; a {what} is limited to "
+                                           f"{max_bytes} bytes ({max_bytes / 2**20:g} MiB)")
+        return p, data.decode("utf-8")
     except FileNotFoundError:
         raise FileFormatError(p, None, "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise FileFormatError(p, None, f"not UTF-8 text: byte 0x{e.object[e.start]:02x} at offset {e.start}") from None
+    except OSError as e:
         raise FileFormatError(p, None, f"cannot read: {e}") from None
 
 
