@@ -24,7 +24,7 @@ RAW = argparse.RawDescriptionHelpFormatter
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors exit with EXIT_BAD_INPUT (2 is 'no heartbeat')."""
+    """Usage errors exit with EXIT_BAD_INPUT (the whole CLI's 2, edgepilot.exitcodes)."""
 
     def error(self, message):
         self.print_usage(sys.stderr)
@@ -399,6 +399,7 @@ def do_mission(args) -> int:
 
 
 def do_fence(args) -> int:
+    from edgepilot.gcs.fileio import atomic_write_text
     from edgepilot.gcs.formats import fence as ff
     from edgepilot.gcs.mav import M
     from edgepilot.gcs.mission import MissionClient
@@ -429,10 +430,7 @@ def do_fence(args) -> int:
                 raise GcsError(f"fence download: sysid {v.sysid} sent items that are not a fence: {e}") from None
             if sc == "download":
                 text = ff.format_plan(got) if args.file.lower().endswith(".plan") else ff.format_text(got)
-                p = Path(args.file)
-                tmp = p.with_name(p.name + ".tmp")
-                tmp.write_text(text, encoding="utf-8")
-                tmp.replace(p)
+                atomic_write_text(args.file, text)
                 _out(f"downloaded fence: {len(got.zones)} zone(s) from sysid {v.sysid} to {args.file}")
             elif args.json:
                 _print_json({"sysid": v.sysid, "zones": [

@@ -9,28 +9,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-EXIT_OK = 0
+from edgepilot import exitcodes
+
+#: The process exit codes are the whole CLI's, from :mod:`edgepilot.exitcodes`.
+EXIT_OK = exitcodes.OK
 #: The vehicle answered and refused (MAV_RESULT / MAV_MISSION_RESULT not accepted),
 #: or an operation ended without doing what was asked.
-EXIT_REFUSED = 1
-#: No vehicle heartbeat within the timeout, or the endpoint could not be opened.
-EXIT_NO_LINK = 2
+EXIT_REFUSED = exitcodes.FAILED
 #: Bad input: a malformed mission/parm/tlog file or a bad argument; nothing was sent.
-EXIT_BAD_INPUT = 3
+EXIT_BAD_INPUT = exitcodes.USAGE
+#: No vehicle heartbeat within the timeout, or the endpoint could not be opened.
+EXIT_NO_LINK = exitcodes.NO_LINK
 #: The vehicle was heard but stopped answering in the middle of an operation.
-EXIT_TIMEOUT = 4
+EXIT_TIMEOUT = exitcodes.NO_ANSWER
 #: Interrupted by the operator (Ctrl-C / SIGTERM) in the middle of an operation.
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = exitcodes.INTERRUPTED
 
-EXIT_CODES_HELP = (
-    "exit codes:\n"
-    f"  {EXIT_OK}    success\n"
-    f"  {EXIT_REFUSED}    the vehicle refused (MAV_RESULT / mission result printed with its STATUSTEXT reason)\n"
-    f"  {EXIT_NO_LINK}    no heartbeat from the vehicle within --timeout, or the endpoint could not be opened\n"
-    f"  {EXIT_BAD_INPUT}    bad usage or a malformed mission/parm/tlog file (nothing was sent)\n"
-    f"  {EXIT_TIMEOUT}    the vehicle stopped answering mid-operation (no ACK / transfer stalled)\n"
-    f"  {EXIT_INTERRUPTED}  interrupted by Ctrl-C or SIGTERM\n"
-)
+EXIT_CODES_HELP = exitcodes.TABLE
 
 
 class GcsError(Exception):
