@@ -137,3 +137,19 @@ def test_100k_item_plan_upload_is_refused_by_count_not_hung(tmp_path):
     r = run_edgepilot("gcs", "-c", DEAD, "mission", "upload", str(p), timeout=300)
     no_traceback(r)
     assert r.returncode == 2 and f"error: {p}: 100000 mission items; MAVLink allows at most 65534" in r.stderr
+
+
+# ----------------------------------------------------------------------------- vehicle-side state files
+def test_state_files_deep_or_oversized_are_a_state_error_naming_the_file(tmp_path):
+    from edgepilot.vehicle.state_store import MAX_STATE_BYTES, StateError, StateStore
+
+    store = StateStore(tmp_path)
+    deep = tmp_path / "mission.json"
+    deep.write_text('{"format": 1, "kind": "mission", "payload": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(StateError, match=r"mission\.json: unreadable mission state file: JSON nested too deeply"):
+        store.load_items("mission")
+    big = tmp_path / "fence.json"
+    with open(big, "wb") as f:
+        f.truncate(MAX_STATE_BYTES + 1)
+    with pytest.raises(StateError, match=rf"fence\.json: {MAX_STATE_BYTES + 1} bytes; a fence state file is limited"):
+        store.load_items("fence")
