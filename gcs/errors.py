@@ -70,7 +70,9 @@ def read_text_file(path, max_bytes: int | None = None, what: str = "file") -> tu
         if max_bytes is not None and len(data) > max_bytes:      # grew, or not a regular file
             raise FileFormatError(p, None, f"more than {max_bytes} bytes; a {what} is limited to "
                                            f"{max_bytes} bytes ({max_bytes / 2**20:g} MiB)")
-        return p, data.decode("utf-8")
+        # Universal newlines, as Path.read_text gives: line numbers in errors
+        # count "\r\n" and a lone "\r" as one line end.
+        return p, data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         raise FileFormatError(p, None, "no such file") from None
     except UnicodeDecodeError as e:
