@@ -153,3 +153,33 @@ def test_state_files_deep_or_oversized_are_a_state_error_naming_the_file(tmp_pat
         f.truncate(MAX_STATE_BYTES + 1)
     with pytest.raises(StateError, match=rf"fence\.json: {MAX_STATE_BYTES + 1} bytes; a fence state file is limited"):
         store.load_items("fence")
+
+
+# ----------------------------------------------------------------------------- durable writes
+def test_gcs_writers_fsync_before_rename(tmp_path, monkeypatch):
+    """save_mission, save_parm and `fence download` go through
+    gcs.fileio.atomic_write_text: the temporary file is fsynced before the
+    rename, the folder after; no other gcs module renames files itself."""
+    import os
+    import re as _re
+
+    from edgepilot.gcs import fileio
+    from edgepilot.gcs.formats.parm import save_parm
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(fileio.os, "fsync", lambda fd: (events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))),
+                                                        real_fsync(fd))[1])
+    monkeypatch.setattr(fileio.os, "replace", lambda a, b: (events.append(("replace", str(b))), real_replace(a, b))[1])
+    fm.save_mission(big_mission(3), tmp_path / "m.plan")
+    save_parm({"WP_SPEED": 1.5}, tmp_path / "p.parm")
+    for name in ("m.plan", "p.parm"):
+        target = str(tmp_path / name)
+        i = events.index(("replace", target))
+        assert events[i - 1] == ("fsync", target + ".tmp") and events[i + 1] == ("fsync", str(tmp_path))
+        assert not (tmp_path / (name + ".tmp")).exists()
+    assert fm.load_mission(tmp_path / "m.plan").same_as(big_mission(3))
+    gcs_dir = Path(fm.__file__).resolve().parent.parent
+    for src in gcs_dir.rglob("*.py"):
+        if src.name != "fileio.py":
+            assert not _re.search(r"\.replace\((p|path|target)\)|os\.replace\(|os\.rename\(", src.read_text()), src
