@@ -170,3 +170,14 @@ def test_map_image_over_budget_is_refused_from_its_header(tmp_path):
     (tmp_path / "s.toml").write_text(sc)
     with pytest.raises(ConfigError, match=r"map image 20000000000 pixels: about .* GiB at peak, over the raster budget"):
         load_scenario(tmp_path / "s.toml")
+
+
+def test_vehicle_run_refuses_an_oversized_map_with_exit_2(tmp_path):
+    (tmp_path / "big.pgm").write_bytes(b"P5\n200000 100000\n255\n")
+    (tmp_path / "big.yaml").write_text("image: big.pgm\nresolution: 0.05\norigin: [0.0, 0.0, 0.0]\n")
+    r = run_edgepilot("vehicle", "run", "--config", str(configs_dir() / "vehicles" / "ugv_hardware.toml"),
+                      "--map", str(tmp_path / "big.yaml"), "--origin", "47.3977,8.5456", "--no-warm",
+                      "--duration", "1", timeout=120)
+    assert "Traceback" not in r.stderr and "MemoryError" not in r.stderr, r.stderr
+    assert r.returncode == 2, r.stderr
+    assert "big.yaml: 'image' 'big.pgm': 200000 x 100000 pixels" in r.stderr and "map budget of 512 MiB" in r.stderr
