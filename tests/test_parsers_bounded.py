@@ -183,3 +183,23 @@ def test_gcs_writers_fsync_before_rename(tmp_path, monkeypatch):
     for src in gcs_dir.rglob("*.py"):
         if src.name != "fileio.py":
             assert not _re.search(r"\.replace\((p|path|target)\)|os\.replace\(|os\.rename\(", src.read_text()), src
+
+
+def test_depth_scans_stay_linear_on_hostile_quote_runs(tmp_path):
+    """A line of escaped quotes made the string scanner retry at every quote
+    (quadratic: 20k quotes took 13 s); these 300k-quote files now scan at
+    once.  (No timing assert: a regression shows as a test that hangs.)"""
+    from edgepilot.vehicle.config import _toml_too_deep
+
+    n = 300_000
+    assert max_depth('["' + '\\"' * n) == 1
+    for text in ('a = "' + '\\"' * n, 'a = """' + '\\"""' * n, "a = '''" + "''" * n, "a = '" + "\\'" * n):
+        assert _toml_too_deep(text, 32) is None
+    p = tmp_path / "q.plan"
+    p.write_text('{"fileType": "Plan", "x": "' + '\\"' * n + '\n}')
+    with pytest.raises(FileFormatError, match=r"not valid JSON"):
+        fm.load_mission(p)
+    # Strings hide brackets; brackets outside strings count, multi-line strings included.
+    assert _toml_too_deep('a = """x\\\\"""\nb = [[[[1]]]]\n', 3) == 2
+    assert _toml_too_deep('a = """x\\"""[[[[1]]]]"""\nb = [[1]]\n', 3) is None
+    assert _toml_too_deep("a = '''\n[[[[\n'''\nb = 'c:\\[[[['\n# [[[[\nc = [[1]]\n", 2) is None

@@ -299,11 +299,15 @@ MAX_TOML_DEPTH = 32
 # Strings and comments (blanked, newlines kept) so brackets inside them do
 # not count; then only brackets are left to count.
 _TOML_SKIP = re.compile("|".join((
-    r"'''[\s\S]*?'''",                    # multi-line literal string
-    r'"""(?:[^\\]|\\[\s\S])*?"""',         # multi-line basic string
-    r'"(?:[^"\\\n]|\\.)*"',              # basic string
-    r"'[^'\n]*'",                          # literal string
-    r"#[^\n]*",                            # comment
+    # Every alternative matches wherever it starts (an unterminated string
+    # runs to its line end / the end of the text) and bodies are possessive,
+    # so the scan is linear: a failing match would be retried at each later
+    # quote, quadratic in a line of escaped quotes.
+    r"'''(?:[^']|'(?!''))*+(?:'''|\Z)",                  # multi-line literal string
+    r'"""(?:[^"\\]|\\[\s\S]|"(?!""))*+(?:"""|\\?\Z)',      # multi-line basic string
+    r'"(?:[^"\\\n]|\\[^\n])*+(?:"|\\?(?=\n|\Z))',        # basic string
+    r"'[^'\n]*+(?:'|(?=\n|\Z))",                          # literal string
+    r"#[^\n]*",                                               # comment
 )))
 _TOML_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 

@@ -28,7 +28,10 @@ MAX_DEPTH = 64
 
 # A JSON string (no raw newline inside, so the line count is kept when it is
 # blanked); whatever is not a string or a bracket is dropped before counting.
-_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+# The pattern matches at every quote, also an unterminated string (up to the
+# line end), and its body is possessive: a regex that could fail there would
+# be retried at each later quote, quadratic in a line of escaped quotes.
+_STRING = re.compile(r'"(?:[^"\\\n]|\\[^\n])*+(?:"|\\?(?=\n|\Z))')
 _BRACKETS_ONLY = {c: None for c in range(128)}
 for _c in "[]{}":
     del _BRACKETS_ONLY[ord(_c)]
