@@ -219,6 +219,44 @@ def load_plan_json(text: str, path: str | Path) -> dict:
     return doc
 
 
+def _plan_item(obj, path, where) -> MissionItem:
+    """One mission.items entry (a SimpleItem), checked."""
+    if not isinstance(obj, dict):
+        raise FileFormatError(path, where, "expected an object")
+    typ = obj.get("type")
+    if typ != "SimpleItem":
+        kind = obj.get("complexItemType", typ)
+        raise FileFormatError(path, where, f"item type {kind!r} is not supported (only SimpleItem; "
+                                           "convert survey/corridor patterns to waypoints in QGroundControl)")
+    for k in ("command", "frame", "params"):
+        if k not in obj:
+            raise FileFormatError(path, where, f'missing "{k}"')
+    cmd, frame, params = obj["command"], obj["frame"], obj["params"]
+    if not isinstance(cmd, int) or isinstance(cmd, bool):
+        raise FileFormatError(path, where, f'"command" is {cmd!r}; expected an integer MAV_CMD')
+    if not isinstance(frame, int) or isinstance(frame, bool):
+        raise FileFormatError(path, where, f'"frame" is {frame!r}; expected an integer MAV_FRAME')
+    if not isinstance(params, list) or len(params) != 7:
+        raise FileFormatError(path, where, f'"params" must be a list of 7 numbers (null allowed), got {params!r}')
+    ps = []
+    for j, p in enumerate(params):
+        if p is None:
+            ps.append(math.nan)
+        elif isinstance(p, (int, float)) and not isinstance(p, bool):
+            ps.append(float(p))
+        else:
+            raise FileFormatError(path, where, f"params[{j}] is {p!r}; expected a number or null")
+    ac = obj.get("autoContinue", True)
+    if not isinstance(ac, bool):
+        raise FileFormatError(path, where, f'"autoContinue" is {ac!r}; expected true or false')
+    if has_location(cmd) and frame in GLOBAL_FRAMES and (math.isnan(ps[4]) or math.isnan(ps[5])):
+        raise FileFormatError(path, where, f"{command_name(cmd)} needs a latitude and longitude (params[4], params[5])")
+    it = MissionItem(command=cmd, frame=frame, param1=ps[0], param2=ps[1], param3=ps[2], param4=ps[3],
+                     x=ps[4], y=ps[5], z=0.0 if math.isnan(ps[6]) else ps[6], autocontinue=ac)
+    _check_item(it, path, where)
+    return it
+
+
 def parse_plan(text: str, path: str | Path = "<mission>", max_items: int | None = MAX_ITEMS) -> Mission:
     """Parse a QGroundControl ``.plan`` (fileType "Plan", mission.items of
     SimpleItem, mission.plannedHomePosition [lat, lon, alt]).  ``null``
@@ -232,44 +270,15 @@ def parse_plan(text: str, path: str | Path = "<mission>", max_items: int | None 
     items = mission.get("items")
     if not isinstance(items, list):
         raise FileFormatError(path, "mission.items", 'expected "items" to be a list')
-    lines = array_item_lines(text, ("mission", "items"))
     out: list[MissionItem] = []
     for i, obj in enumerate(items):
-        where = f"mission.items[{i}], line {lines[i]}" if i < len(lines) else f"mission.items[{i}]"
-        if not isinstance(obj, dict):
-            raise FileFormatError(path, where, "expected an object")
-        typ = obj.get("type")
-        if typ != "SimpleItem":
-            kind = obj.get("complexItemType", typ)
-            raise FileFormatError(path, where, f"item type {kind!r} is not supported (only SimpleItem; "
-                                               "convert survey/corridor patterns to waypoints in QGroundControl)")
-        for k in ("command", "frame", "params"):
-            if k not in obj:
-                raise FileFormatError(path, where, f'missing "{k}"')
-        cmd, frame, params = obj["command"], obj["frame"], obj["params"]
-        if not isinstance(cmd, int) or isinstance(cmd, bool):
-            raise FileFormatError(path, where, f'"command" is {cmd!r}; expected an integer MAV_CMD')
-        if not isinstance(frame, int) or isinstance(frame, bool):
-            raise FileFormatError(path, where, f'"frame" is {frame!r}; expected an integer MAV_FRAME')
-        if not isinstance(params, list) or len(params) != 7:
-            raise FileFormatError(path, where, f'"params" must be a list of 7 numbers (null allowed), got {params!r}')
-        ps = []
-        for j, p in enumerate(params):
-            if p is None:
-                ps.append(math.nan)
-            elif isinstance(p, (int, float)) and not isinstance(p, bool):
-                ps.append(float(p))
-            else:
-                raise FileFormatError(path, where, f"params[{j}] is {p!r}; expected a number or null")
-        ac = obj.get("autoContinue", True)
-        if not isinstance(ac, bool):
-            raise FileFormatError(path, where, f'"autoContinue" is {ac!r}; expected true or false')
-        if has_location(cmd) and frame in GLOBAL_FRAMES and (math.isnan(ps[4]) or math.isnan(ps[5])):
-            raise FileFormatError(path, where, f"{command_name(cmd)} needs a latitude and longitude (params[4], params[5])")
-        it = MissionItem(command=cmd, frame=frame, param1=ps[0], param2=ps[1], param3=ps[2], param4=ps[3],
-                         x=ps[4], y=ps[5], z=0.0 if math.isnan(ps[6]) else ps[6], autocontinue=ac)
-        _check_item(it, path, where)
-        out.append(it)
+        try:
+            out.append(_plan_item(obj, path, None))
+        except FileFormatError as e:
+            # Only now find the item's line: the happy path never re-scans the text.
+            lines = array_item_lines(text, ("mission", "items"))
+            where = f"mission.items[{i}], line {lines[i]}" if i < len(lines) else f"mission.items[{i}]"
+            raise FileFormatError(path, where, e.problem) from None
     _check_count(len(out), path, max_items)
     home = None
     hp = mission.get("plannedHomePosition")
