@@ -32,7 +32,7 @@ import numpy as np
 
 from edgepilot.sim.scenario import Scenario
 from edgepilot.vehicle.config import ConfigError
-from edgepilot.vehicle.maps import GridMap, MapFileError, load_map_server, map_image_shape
+from edgepilot.vehicle.maps import MAP_BYTES_PER_PIXEL, GridMap, MapFileError, load_map_server, map_image_shape
 
 #: Default memory budget for all the rasters one run allocates.
 DEFAULT_RASTER_BUDGET_MIB = 512
@@ -46,9 +46,6 @@ ENV_RASTER_BUDGET = "EDGEPILOT_RASTER_BUDGET_MIB"
 #: costmap, its distance field and search buffers, the lidar mapper's grids.
 WORLD_BYTES_PER_CELL = 80
 PLAN_BYTES_PER_CELL = 128
-#: Bytes per pixel of a map_server image while it is decoded (float32
-#: lightness, its occupancy probability, masks and flips).
-MAP_BYTES_PER_PIXEL = 12
 
 
 @dataclass(frozen=True)
