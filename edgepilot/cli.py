@@ -7,9 +7,9 @@
     edgepilot gcs --connect ENDPOINT COMMAND ...
     edgepilot warm
 
-Exit codes: 0 success (the scenario's pass criteria held), 1 the scenario
-ran and failed its criteria, 2 bad usage or a bad config/scenario file.
-``edgepilot gcs`` documents its own exit codes in ``edgepilot gcs --help``.
+Exit codes are one table for every subcommand, ``gcs`` included:
+:mod:`edgepilot.exitcodes` (0 success, 1 failed or refused, 2 bad usage or
+bad file, 3/4 gcs link errors, 130 interrupted), shown in every ``--help``.
 """
 from __future__ import annotations
 
@@ -17,19 +17,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from edgepilot import __version__
+from edgepilot import __version__, exitcodes
 
 DEFAULT_SCENARIO = "ugv_yard"
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = exitcodes.OK, exitcodes.FAILED, exitcodes.USAGE
+RAW = argparse.RawDescriptionHelpFormatter
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="edgepilot", description="Edge autonomy for UGVs and USVs.")
+    p = argparse.ArgumentParser(prog="edgepilot", description="Edge autonomy for UGVs and USVs.",
+                                formatter_class=RAW, epilog=exitcodes.TABLE)
     p.add_argument("--version", action="version", version=f"edgepilot {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sitl = sub.add_parser("sitl", help="software-in-the-loop simulation",
-                          description="Run scenarios in the simulator.")
+                          description="Run scenarios in the simulator.", formatter_class=RAW, epilog=exitcodes.TABLE)
     ssub = sitl.add_subparsers(dest="sitl_command", metavar="SUBCOMMAND")
     run = ssub.add_parser(
         "run", help="run a scenario",
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  edgepilot sitl run                    # the default UGV yard mission\n"
                "  edgepilot sitl run usv_harbor --seed 7\n"
                "  edgepilot sitl run configs/scenarios/ugv_corridor.toml --out /tmp/run1\n\n"
-               "exit codes: 0 passed, 1 pass criteria failed, 2 bad usage or bad scenario/config file")
+               + exitcodes.TABLE)
     run.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
                      help=f"scenario name in configs/scenarios or a TOML path (default: {DEFAULT_SCENARIO})")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
@@ -68,9 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="vehicle config with [hardware] pty paths (default: configs/vehicles/VEHICLE_hil.toml)")
     hil.add_argument("--serve-only", action="store_true",
                      help="with --hil: only play the hardware; start `edgepilot vehicle run` yourself")
-    ssub.add_parser("list", help="list the shipped scenarios")
+    ssub.add_parser("list", help="list the shipped scenarios", formatter_class=RAW, epilog=exitcodes.TABLE)
 
-    veh = sub.add_parser("vehicle", help="the onboard process (on the vehicle's computer)")
+    veh = sub.add_parser("vehicle", help="the onboard process (on the vehicle's computer)",
+                         formatter_class=RAW, epilog=exitcodes.TABLE)
     vsub = veh.add_subparsers(dest="vehicle_command", metavar="SUBCOMMAND")
     vrun = vsub.add_parser(
         "run", help="run the vehicle on its hardware",
@@ -78,8 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Open the drivers named in the config's [hardware] table, run the autonomy core at its "
                     "control rate, serve MAVLink; SIGTERM stops the motors first, then exits.",
         epilog="example:\n  edgepilot vehicle run --config configs/vehicles/ugv_hardware.toml "
-               "--map site.yaml --origin 47.3977,8.5456\n\n"
-               "exit codes: 0 clean stop, 2 bad usage or bad config")
+               "--map site.yaml --origin 47.3977,8.5456\n\n" + exitcodes.TABLE)
     vrun.add_argument("--config", required=True, type=Path, help="vehicle TOML with a [hardware] table")
     vrun.add_argument("--map", default=None, help="site map (ROS map_server YAML); needs --origin")
     vrun.add_argument("--origin", default=None, metavar="LAT,LON",
@@ -94,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     vrun.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     vrun.add_argument("--no-warm", action="store_true", help="skip the kernel warm-up at start")
     vrun.add_argument("-v", "--verbose", action="store_true", help="log driver events at INFO")
-    warm = sub.add_parser("warm", help="compile and cache every numba kernel (vehicle and simulator) ahead of the first run")
+    warm = sub.add_parser("warm", help="compile and cache every numba kernel (vehicle and simulator) ahead of the first run",
+                          formatter_class=RAW, epilog=exitcodes.TABLE)
     # `edgepilot gcs ...` is parsed entirely by gcs.cli (see main); listed here for --help.
     sub.add_parser("gcs", help="ground-station CLI for any MAVLink vehicle (edgepilot gcs --help)", add_help=False)
     return p

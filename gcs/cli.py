@@ -8,6 +8,7 @@ parsing lives here.  Results go to stdout, errors to stderr as one line
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -24,7 +25,7 @@ RAW = argparse.RawDescriptionHelpFormatter
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors exit with EXIT_BAD_INPUT (2 is 'no heartbeat')."""
+    """Usage errors exit with EXIT_BAD_INPUT (the whole CLI's 2, edgepilot.exitcodes)."""
 
     def error(self, message):
         self.print_usage(sys.stderr)
@@ -63,6 +64,17 @@ def _rate(v: str) -> int:
     if not 1 <= n <= 100:
         raise argparse.ArgumentTypeError(f"expected 1..100 Hz, got {n}")
     return n
+
+
+def _subcommands(parent: argparse.ArgumentParser, dest: str):
+    """``add(name, help, examples)`` adding a SUBCOMMAND of ``parent`` with
+    its help, examples and the exit-code table (mission, fence, param)."""
+    sub = parent.add_subparsers(dest=dest, metavar="SUBCOMMAND", parser_class=_Parser)
+
+    def add(name, help, examples):
+        return sub.add_parser(name, help=help, description=help, formatter_class=RAW, epilog=_ex(*examples))
+
+    return add
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,10 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     mi = cmd("mission", "mission transfer: upload, download, start, clear, show",
              [f"{E} mission upload patrol.waypoints", f"{E} mission download backup.plan",
               f"{E} mission start --wait"])
-    msub = mi.add_subparsers(dest="mission_command", metavar="SUBCOMMAND", parser_class=_Parser)
-
-    def mcmd(name, help, examples):
-        return msub.add_parser(name, help=help, description=help, formatter_class=RAW, epilog=_ex(*examples))
+    mcmd = _subcommands(mi, "mission_command")
 
     mu = mcmd("upload", "upload a QGC WPL 110 (.waypoints/.txt) or QGroundControl .plan file; "
                         "the file is checked completely before anything is sent",
@@ -143,10 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     fe = cmd("fence", "geofence transfer: upload, show, download, clear (MAVLink fence plan)",
              [f"{E} fence upload site.plan", f"{E} fence upload yard.fence", f"{E} fence show",
               f"{E} fence clear"])
-    fsub = fe.add_subparsers(dest="fence_command", metavar="SUBCOMMAND", parser_class=_Parser)
-
-    def fcmd(name, help, examples):
-        return fsub.add_parser(name, help=help, description=help, formatter_class=RAW, epilog=_ex(*examples))
+    fcmd = _subcommands(fe, "fence_command")
 
     fu = fcmd("upload", "upload the geoFence of a QGroundControl .plan, or a text fence file "
                         "(polygon inclusion|exclusion + 'LAT LON' vertex lines; circle inclusion|exclusion LAT LON "
@@ -163,10 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pa = cmd("param", "parameters: list, get, set, save to / load from ArduPilot .parm files",
              [f"{E} param list WP_", f"{E} param set WP_SPEED 1.5", f"{E} param save vehicle.parm"])
-    psub = pa.add_subparsers(dest="param_command", metavar="SUBCOMMAND", parser_class=_Parser)
-
-    def pcmd(name, help, examples):
-        return psub.add_parser(name, help=help, description=help, formatter_class=RAW, epilog=_ex(*examples))
+    pcmd = _subcommands(pa, "param_command")
 
     pl = pcmd("list", "list parameters whose name contains PATTERN (or matches a glob like 'WP_*')",
               [f"{E} param list", f"{E} param list WP_", f"{E} param list 'FS_*' --json"])
@@ -319,202 +322,275 @@ def do_watch(args) -> int:
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _session(args, recorder=None):
+    """The vehicle of ``--connect``/``--sysid``; the link is closed after."""
+    link, v = _connect(args, recorder=recorder)
+    try:
+        yield v
+    finally:
+        link.close()
+
+
 def _with_commands(args, fn) -> int:
     from edgepilot.gcs.command import CommandClient
 
-    link, v = _connect(args)
-    try:
+    with _session(args) as v:
         msg = fn(CommandClient(v), v)
         if msg:
             _out(msg)
-    finally:
-        link.close()
     return EXIT_OK
+
+
+def _run_group(args, group: str, handlers: dict, load_first: dict) -> int:
+    """The skeleton of ``mission``, ``fence`` and ``param``: a SUBCOMMAND is
+    required; an input file is read and checked completely before
+    connecting (``load_first[sub](path)``), so a bad file sends nothing;
+    then ``handlers[sub](args, vehicle, loaded)`` runs on one connection."""
+    sc = getattr(args, f"{group}_command")
+    if sc is None:
+        raise BadInputError(f"{group}: expected a SUBCOMMAND ({', '.join(handlers)})")
+    loaded = load_first[sc](args.file) if sc in load_first else None
+    with _session(args) as v:
+        handlers[sc](args, v, loaded)
+    return EXIT_OK
+
+
+def _transfer(label: str, fn):
+    """Run ``fn(progress)`` under a progress display named ``label``."""
+    with _TransferProgress(label) as prog:
+        return fn(prog)
+
+
+def _table(title: str, columns, rows, right=(), width=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in columns:
+        t.add_column(col, justify="right" if col in right else "left")
+    for row in rows:
+        t.add_row(*row)
+    Console(highlight=False, **({"width": width} if width else {})).print(t)
+
+
+# ------------------------------------------------------------------ mission
+def _mission_client(v):
+    from edgepilot.gcs.mission import MissionClient
+
+    return MissionClient(v)
+
+
+def _mission_upload(args, v, mission) -> None:
+    n = _transfer("mission upload", lambda prog: _mission_client(v).upload(mission, prog))
+    _out(f"uploaded {len(mission.items)} mission items ({n} with home) to sysid {v.sysid}")
+
+
+def _mission_download(args, v, _) -> None:
+    from edgepilot.gcs.formats.mission import save_mission
+
+    m = _transfer("mission download", _mission_client(v).download_mission)
+    save_mission(m, args.file, v.autopilot, v.mav_type)
+    _out(f"downloaded {len(m.items)} mission items from sysid {v.sysid} to {args.file}")
+
+
+def _mission_start(args, v, _) -> None:
+    from edgepilot.gcs.command import CommandClient
+    from edgepilot.gcs.mission import to_wire
+
+    mc = _mission_client(v)
+    CommandClient(v).mission_start()
+    _out(f"mission started on sysid {v.sysid}")
+    if args.wait:
+        total = len(to_wire(mc.download_mission(), mc.home_in_mission)) - 1
+
+        def shown(seq):
+            print(f"mission: item {seq}/{total}", file=sys.stderr, flush=True)
+
+        mc.wait_complete(total, args.wait_timeout, shown)
+        _out(f"mission complete (item {total} reached)")
+
+
+def _mission_clear(args, v, _) -> None:
+    _mission_client(v).clear()
+    _out(f"mission cleared on sysid {v.sysid}")
+
+
+def _mission_show(args, v, _) -> None:
+    from edgepilot.gcs.formats.mission import command_name
+
+    mc = _mission_client(v)
+    m = _transfer("mission download", mc.download_mission)
+    cur = v.view.mission_seq
+    rows = []
+    base = 1 if mc.home_in_mission else 0
+    if m.home is not None:
+        rows.append((0, m.home))
+    rows += [(i + base, it) for i, it in enumerate(m.items)]
+    if args.json:
+        _print_json({"sysid": v.sysid, "current": cur, "items": [
+            {"seq": s, "command": command_name(it.command), "frame": it.frame,
+             "params": [None if p != p else p for p in it.params], "lat": it.x, "lon": it.y, "alt": it.z,
+             "autocontinue": it.autocontinue, "home": s == 0 and m.home is not None} for s, it in rows]})
+        return
+    cols = ("", "seq", "command", "lat", "lon", "alt", "p1", "p2", "p3", "p4")
+    _table(f"mission on sysid {v.sysid}: {len(m.items)} items", cols, (
+        ("H" if (s == 0 and m.home is not None) else (">" if s == cur else ""), str(s), command_name(it.command),
+         f"{it.x:.7f}", f"{it.y:.7f}", f"{it.z:g}", *(f"{p:g}" for p in it.params)) for s, it in rows),
+        right=cols[1:2] + cols[3:])
 
 
 def do_mission(args) -> int:
-    from edgepilot.gcs.command import CommandClient
-    from edgepilot.gcs.formats.mission import command_name, load_mission, save_mission
-    from edgepilot.gcs.mission import MissionClient, to_wire
+    from edgepilot.gcs.formats.mission import load_mission
 
-    sc = args.mission_command
-    if sc is None:
-        raise BadInputError("mission: expected a SUBCOMMAND (upload, download, start, clear, show)")
-    mission = load_mission(args.file) if sc == "upload" else None    # refuse bad files before connecting
-    link, v = _connect(args)
-    try:
-        mc = MissionClient(v)
-        if sc == "upload":
-            with _TransferProgress("mission upload") as prog:
-                n = mc.upload(mission, prog)
-            _out(f"uploaded {len(mission.items)} mission items ({n} with home) to sysid {v.sysid}")
-        elif sc == "download":
-            with _TransferProgress("mission download") as prog:
-                m = mc.download_mission(prog)
-            save_mission(m, args.file, v.autopilot, v.mav_type)
-            _out(f"downloaded {len(m.items)} mission items from sysid {v.sysid} to {args.file}")
-        elif sc == "start":
-            CommandClient(v).mission_start()
-            _out(f"mission started on sysid {v.sysid}")
-            if args.wait:
-                total = len(to_wire(mc.download_mission(), mc.home_in_mission)) - 1
-
-                def shown(seq):
-                    print(f"mission: item {seq}/{total}", file=sys.stderr, flush=True)
-
-                mc.wait_complete(total, args.wait_timeout, shown)
-                _out(f"mission complete (item {total} reached)")
-        elif sc == "clear":
-            mc.clear()
-            _out(f"mission cleared on sysid {v.sysid}")
-        elif sc == "show":
-            with _TransferProgress("mission download") as prog:
-                m = mc.download_mission(prog)
-            cur = v.view.mission_seq
-            rows = []
-            base = 1 if mc.home_in_mission else 0
-            if m.home is not None:
-                rows.append((0, m.home))
-            rows += [(i + base, it) for i, it in enumerate(m.items)]
-            if args.json:
-                _print_json({"sysid": v.sysid, "current": cur, "items": [
-                    {"seq": s, "command": command_name(it.command), "frame": it.frame,
-                     "params": [None if p != p else p for p in it.params], "lat": it.x, "lon": it.y, "alt": it.z,
-                     "autocontinue": it.autocontinue, "home": s == 0 and m.home is not None} for s, it in rows]})
-            else:
-                from rich.console import Console
-                from rich.table import Table
-
-                t = Table(title=f"mission on sysid {v.sysid}: {len(m.items)} items")
-                for col in ("", "seq", "command", "lat", "lon", "alt", "p1", "p2", "p3", "p4"):
-                    t.add_column(col, justify="right" if col not in ("", "command") else "left")
-                for s, it in rows:
-                    mark = "H" if (s == 0 and m.home is not None) else (">" if s == cur else "")
-                    t.add_row(mark, str(s), command_name(it.command), f"{it.x:.7f}", f"{it.y:.7f}", f"{it.z:g}",
-                              *(f"{p:g}" for p in it.params))
-                Console(highlight=False).print(t)
-    finally:
-        link.close()
-    return EXIT_OK
+    return _run_group(args, "mission", {"upload": _mission_upload, "download": _mission_download,
+                                        "start": _mission_start, "clear": _mission_clear, "show": _mission_show},
+                      {"upload": load_mission})
 
 
-def do_fence(args) -> int:
-    from edgepilot.gcs.formats import fence as ff
+# ------------------------------------------------------------------ fence
+def _fence_client(v):
     from edgepilot.gcs.mav import M
     from edgepilot.gcs.mission import MissionClient
 
-    sc = args.fence_command
-    if sc is None:
-        raise BadInputError("fence: expected a SUBCOMMAND (upload, show, download, clear)")
-    fence = ff.load_fence(args.file) if sc == "upload" else None    # refuse bad files before connecting
-    link, v = _connect(args)
+    return MissionClient(v, mission_type=M.MAV_MISSION_TYPE_FENCE)
+
+
+def _fence_upload(args, v, fence) -> None:
+    from edgepilot.gcs.formats.mission import Mission
+
+    items = fence.to_items()
+    _transfer("fence upload", lambda prog: _fence_client(v).upload(Mission(items=tuple(items)), prog))
+    _out(f"uploaded fence: {len(fence.zones)} zone(s), {len(items)} items to sysid {v.sysid}")
+
+
+def _fence_clear(args, v, _) -> None:
+    _fence_client(v).clear()
+    _out(f"fence cleared on sysid {v.sysid}")
+
+
+def _fence_fetch(v):
+    from edgepilot.gcs.formats import fence as ff
+
+    items = _transfer("fence download", _fence_client(v).download)
     try:
-        fc = MissionClient(v, mission_type=M.MAV_MISSION_TYPE_FENCE)
-        if sc == "upload":
-            from edgepilot.gcs.formats.mission import Mission
+        return ff.from_items(items)
+    except ValueError as e:
+        raise GcsError(f"fence download: sysid {v.sysid} sent items that are not a fence: {e}") from None
 
-            items = fence.to_items()
-            with _TransferProgress("fence upload") as prog:
-                fc.upload(Mission(items=tuple(items)), prog)
-            _out(f"uploaded fence: {len(fence.zones)} zone(s), {len(items)} items to sysid {v.sysid}")
-        elif sc == "clear":
-            fc.clear()
-            _out(f"fence cleared on sysid {v.sysid}")
-        else:
-            with _TransferProgress("fence download") as prog:
-                items = fc.download(prog)
-            try:
-                got = ff.from_items(items)
-            except ValueError as e:
-                raise GcsError(f"fence download: sysid {v.sysid} sent items that are not a fence: {e}") from None
-            if sc == "download":
-                text = ff.format_plan(got) if args.file.lower().endswith(".plan") else ff.format_text(got)
-                p = Path(args.file)
-                tmp = p.with_name(p.name + ".tmp")
-                tmp.write_text(text, encoding="utf-8")
-                tmp.replace(p)
-                _out(f"downloaded fence: {len(got.zones)} zone(s) from sysid {v.sysid} to {args.file}")
-            elif args.json:
-                _print_json({"sysid": v.sysid, "zones": [
-                    {"type": z.kind, "inclusion": z.inclusion,
-                     **({"center": list(z.points[0]), "radius_m": z.radius} if z.kind == "circle"
-                        else {"polygon": [list(pt) for pt in z.points]})} for z in got.zones],
-                    "return_point": list(got.return_point) if got.return_point else None})
-            elif not got.zones and got.return_point is None:
-                _out(f"no fence on sysid {v.sysid}")
-            else:
-                from rich.console import Console
-                from rich.table import Table
 
-                t = Table(title=f"fence on sysid {v.sysid}: {len(got.zones)} zone(s)")
-                for col in ("#", "zone", "vertices / radius", "first vertex / center"):
-                    t.add_column(col, justify="right" if col == "#" else "left")
-                for i, z in enumerate(got.zones, 1):
-                    size = f"{z.radius:g} m" if z.kind == "circle" else f"{len(z.points)} vertices"
-                    t.add_row(str(i), z.label, size, f"{z.points[0][0]:.7f}, {z.points[0][1]:.7f}")
-                if got.return_point is not None:
-                    t.add_row("", "return point", "", f"{got.return_point[0]:.7f}, {got.return_point[1]:.7f}")
-                Console(highlight=False, width=max(100, Console().width)).print(t)
-    finally:
-        link.close()
-    return EXIT_OK
+def _fence_download(args, v, _) -> None:
+    from edgepilot.gcs.fileio import atomic_write_text
+    from edgepilot.gcs.formats import fence as ff
+
+    got = _fence_fetch(v)
+    text = ff.format_plan(got) if args.file.lower().endswith(".plan") else ff.format_text(got)
+    atomic_write_text(args.file, text)
+    _out(f"downloaded fence: {len(got.zones)} zone(s) from sysid {v.sysid} to {args.file}")
+
+
+def _fence_show(args, v, _) -> None:
+    from rich.console import Console
+
+    got = _fence_fetch(v)
+    if args.json:
+        _print_json({"sysid": v.sysid, "zones": [
+            {"type": z.kind, "inclusion": z.inclusion,
+             **({"center": list(z.points[0]), "radius_m": z.radius} if z.kind == "circle"
+                else {"polygon": [list(pt) for pt in z.points]})} for z in got.zones],
+            "return_point": list(got.return_point) if got.return_point else None})
+        return
+    if not got.zones and got.return_point is None:
+        _out(f"no fence on sysid {v.sysid}")
+        return
+    rows = [(str(i), z.label, f"{z.radius:g} m" if z.kind == "circle" else f"{len(z.points)} vertices",
+             f"{z.points[0][0]:.7f}, {z.points[0][1]:.7f}") for i, z in enumerate(got.zones, 1)]
+    if got.return_point is not None:
+        rows.append(("", "return point", "", f"{got.return_point[0]:.7f}, {got.return_point[1]:.7f}"))
+    _table(f"fence on sysid {v.sysid}: {len(got.zones)} zone(s)",
+           ("#", "zone", "vertices / radius", "first vertex / center"), rows, right=("#",),
+           width=max(100, Console().width))
+
+
+def do_fence(args) -> int:
+    from edgepilot.gcs.formats.fence import load_fence
+
+    return _run_group(args, "fence", {"upload": _fence_upload, "show": _fence_show, "download": _fence_download,
+                                      "clear": _fence_clear}, {"upload": load_fence})
+
+
+# ------------------------------------------------------------------ param
+def _param_client(v):
+    from edgepilot.gcs.param import ParamClient
+
+    return ParamClient(v)
+
+
+def _param_list(args, v, _) -> None:
+    from edgepilot.gcs.formats.parm import format_value
+
+    ps = _transfer("param list", lambda prog: _param_client(v).list(args.pattern, prog))
+    if args.json:
+        _print_json({p.name: p.value for p in ps})
+        return
+    width = max((len(p.name) for p in ps), default=0)
+    for p in ps:
+        _out(f"{p.name:<{width}} {format_value(p.value)}")
+
+
+def _param_get(args, v, _) -> None:
+    from edgepilot.gcs.formats.parm import format_value
+
+    p = _param_client(v).get(args.name)
+    _out(json.dumps({p.name: p.value}) if args.json else f"{p.name} {format_value(p.value)}")
+
+
+def _param_set(args, v, _) -> None:
+    from edgepilot.gcs.formats.parm import format_value
+
+    p = _param_client(v).set(args.name, args.value)
+    _out(f"{p.name} {format_value(p.value)}")
+
+
+def _param_save(args, v, _) -> None:
+    from edgepilot.gcs.formats.parm import save_parm
+
+    ps = _transfer("param list", lambda prog: _param_client(v).list(args.pattern, prog))
+    save_parm({p.name: p.value for p in ps}, args.file,
+              header=f"{len(ps)} parameters from sysid {v.sysid} ({v.view.mode})")
+    _out(f"saved {len(ps)} parameters to {args.file}")
+
+
+def _param_load(args, v, wanted) -> None:
+    from edgepilot.gcs.errors import FileFormatError
+    from edgepilot.gcs.formats.parm import format_value
+
+    pc = _param_client(v)
+    have = _transfer("param list", pc.fetch_all)
+    missing = [name for name in wanted if name not in have]
+    if missing:
+        name = missing[0]
+        text = Path(args.file).read_text(encoding="utf-8").splitlines()
+        line = next((i for i, l in enumerate(text, 1) if l.split("#")[0].replace(",", " ").split()[:1]
+                     == [name]), None)
+        raise FileFormatError(args.file, line, f"{name}: the vehicle (sysid {v.sysid}) has no such "
+                                               "parameter; nothing was set")
+    changed = 0
+    for name, value in wanted.items():
+        cur = have[name]
+        if abs(cur.value - value) <= 1e-6 * max(1.0, abs(value)):
+            continue
+        pc.set(name, value, current=cur)
+        changed += 1
+        _out(f"{name} {format_value(cur.value)} -> {format_value(value)}")
+    _out(f"loaded {args.file}: {changed} changed, {len(wanted) - changed} already equal")
 
 
 def do_param(args) -> int:
-    from edgepilot.gcs.errors import FileFormatError
-    from edgepilot.gcs.formats.parm import format_value, load_parm, save_parm
-    from edgepilot.gcs.param import ParamClient
+    from edgepilot.gcs.formats.parm import load_parm
 
-    sc = args.param_command
-    if sc is None:
-        raise BadInputError("param: expected a SUBCOMMAND (list, get, set, save, load)")
-    wanted = load_parm(args.file) if sc == "load" else None     # refuse bad files before connecting
-    link, v = _connect(args)
-    try:
-        pc = ParamClient(v)
-        if sc == "list":
-            with _TransferProgress("param list") as prog:
-                ps = pc.list(args.pattern, prog)
-            if args.json:
-                _print_json({p.name: p.value for p in ps})
-            else:
-                width = max((len(p.name) for p in ps), default=0)
-                for p in ps:
-                    _out(f"{p.name:<{width}} {format_value(p.value)}")
-        elif sc == "get":
-            p = pc.get(args.name)
-            _out(json.dumps({p.name: p.value}) if args.json else f"{p.name} {format_value(p.value)}")
-        elif sc == "set":
-            p = pc.set(args.name, args.value)
-            _out(f"{p.name} {format_value(p.value)}")
-        elif sc == "save":
-            with _TransferProgress("param list") as prog:
-                ps = pc.list(args.pattern, prog)
-            save_parm({p.name: p.value for p in ps}, args.file,
-                      header=f"{len(ps)} parameters from sysid {v.sysid} ({v.view.mode})")
-            _out(f"saved {len(ps)} parameters to {args.file}")
-        elif sc == "load":
-            with _TransferProgress("param list") as prog:
-                have = pc.fetch_all(prog)
-            text = Path(args.file).read_text().splitlines()
-            for name in wanted:
-                if name not in have:
-                    line = next((i for i, l in enumerate(text, 1) if l.split("#")[0].replace(",", " ").split()[:1]
-                                 == [name]), None)
-                    raise FileFormatError(args.file, line, f"{name}: the vehicle (sysid {v.sysid}) has no such "
-                                                           "parameter; nothing was set")
-            changed = 0
-            for name, value in wanted.items():
-                cur = have[name]
-                if abs(cur.value - value) <= 1e-6 * max(1.0, abs(value)):
-                    continue
-                pc.set(name, value, current=cur)
-                changed += 1
-                _out(f"{name} {format_value(cur.value)} -> {format_value(value)}")
-            _out(f"loaded {args.file}: {changed} changed, {len(wanted) - changed} already equal")
-    finally:
-        link.close()
-    return EXIT_OK
+    return _run_group(args, "param", {"list": _param_list, "get": _param_get, "set": _param_set,
+                                      "save": _param_save, "load": _param_load}, {"load": load_parm})
 
 
 def do_log(args) -> int:

@@ -6,30 +6,26 @@ line on stderr; ``gcs.cli`` maps it to the process exit code documented in
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-EXIT_OK = 0
+from edgepilot import exitcodes
+
+#: The process exit codes are the whole CLI's, from :mod:`edgepilot.exitcodes`.
+EXIT_OK = exitcodes.OK
 #: The vehicle answered and refused (MAV_RESULT / MAV_MISSION_RESULT not accepted),
 #: or an operation ended without doing what was asked.
-EXIT_REFUSED = 1
-#: No vehicle heartbeat within the timeout, or the endpoint could not be opened.
-EXIT_NO_LINK = 2
+EXIT_REFUSED = exitcodes.FAILED
 #: Bad input: a malformed mission/parm/tlog file or a bad argument; nothing was sent.
-EXIT_BAD_INPUT = 3
+EXIT_BAD_INPUT = exitcodes.USAGE
+#: No vehicle heartbeat within the timeout, or the endpoint could not be opened.
+EXIT_NO_LINK = exitcodes.NO_LINK
 #: The vehicle was heard but stopped answering in the middle of an operation.
-EXIT_TIMEOUT = 4
+EXIT_TIMEOUT = exitcodes.NO_ANSWER
 #: Interrupted by the operator (Ctrl-C / SIGTERM) in the middle of an operation.
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = exitcodes.INTERRUPTED
 
-EXIT_CODES_HELP = (
-    "exit codes:\n"
-    f"  {EXIT_OK}    success\n"
-    f"  {EXIT_REFUSED}    the vehicle refused (MAV_RESULT / mission result printed with its STATUSTEXT reason)\n"
-    f"  {EXIT_NO_LINK}    no heartbeat from the vehicle within --timeout, or the endpoint could not be opened\n"
-    f"  {EXIT_BAD_INPUT}    bad usage or a malformed mission/parm/tlog file (nothing was sent)\n"
-    f"  {EXIT_TIMEOUT}    the vehicle stopped answering mid-operation (no ACK / transfer stalled)\n"
-    f"  {EXIT_INTERRUPTED}  interrupted by Ctrl-C or SIGTERM\n"
-)
+EXIT_CODES_HELP = exitcodes.TABLE
 
 
 class GcsError(Exception):
@@ -58,15 +54,30 @@ class FileFormatError(BadInputError):
         super().__init__(f"{loc}: {problem}")
 
 
-def read_text_file(path) -> tuple[Path, str]:
+def read_text_file(path, max_bytes: int | None = None, what: str = "file") -> tuple[Path, str]:
     """(path, its UTF-8 text) for an operator's input file; a missing or
-    unreadable file is a FileFormatError naming it."""
+    unreadable file, or one larger than ``max_bytes`` (checked before it is
+    read: at most ``max_bytes + 1`` bytes are ever read), is a
+    FileFormatError naming it."""
     p = Path(path)
     try:
-        return p, p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if max_bytes is not None and size > max_bytes:
+                raise FileFormatError(p, None, f"{size} bytes; a {what} is limited to {max_bytes} bytes "
+                                               f"({max_bytes / 2**20:g} MiB)")
+            data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+        if max_bytes is not None and len(data) > max_bytes:      # grew, or not a regular file
+            raise FileFormatError(p, None, f"more than {max_bytes} bytes; a {what} is limited to "
+                                           f"{max_bytes} bytes ({max_bytes / 2**20:g} MiB)")
+        # Universal newlines, as Path.read_text gives: line numbers in errors
+        # count "\r\n" and a lone "\r" as one line end.
+        return p, data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         raise FileFormatError(p, None, "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
+        raise FileFormatError(p, None, f"not UTF-8 text: byte 0x{e.object[e.start]:02x} at offset {e.start}") from None
+    except OSError as e:
         raise FileFormatError(p, None, f"cannot read: {e}") from None
 
 

@@ -1,5 +1,6 @@
 """Mission microservice client: upload, download, clear (MAVLink mission
-protocol, MISSION_ITEM_INT with degE7 positions).
+protocol, MISSION_ITEM_INT with degE7 positions in both directions, also
+to a vehicle that requests items with the older MISSION_REQUEST).
 
 ArduPilot (and edgepilot) number home as item 0; PX4 does not store home
 in the mission.  :func:`to_wire` / :func:`from_wire` convert between a
@@ -52,18 +53,18 @@ def from_wire(items: list[MissionItem], home_in_mission: bool = True) -> Mission
     return Mission(items=tuple(items), home=None)
 
 
-def _item_msg(v: Vehicle, seq: int, it: MissionItem, use_int: bool, mission_type: int):
-    if use_int:
-        if _scaled(it):
-            x, y = int(round(it.x * 1e7)), int(round(it.y * 1e7))
-        else:
-            x, y = int(round(it.x)), int(round(it.y))
-        return M.MAVLink_mission_item_int_message(
-            v.sysid, v.compid, seq, it.frame, it.command, 0, int(bool(it.autocontinue)),
-            it.param1, it.param2, it.param3, it.param4, x, y, it.z, mission_type=mission_type)
-    return M.MAVLink_mission_item_message(
+def _item_msg(v: Vehicle, seq: int, it: MissionItem, mission_type: int):
+    """Always MISSION_ITEM_INT, whichever request the vehicle sent: the
+    mission protocol deprecates the float MISSION_ITEM, whose float32
+    latitude/longitude lose up to ~0.5 m (a vehicle asking with the old
+    MISSION_REQUEST, as ArduPilot Rover does, accepts the INT answer)."""
+    if _scaled(it):
+        x, y = int(round(it.x * 1e7)), int(round(it.y * 1e7))
+    else:
+        x, y = int(round(it.x)), int(round(it.y))
+    return M.MAVLink_mission_item_int_message(
         v.sysid, v.compid, seq, it.frame, it.command, 0, int(bool(it.autocontinue)),
-        it.param1, it.param2, it.param3, it.param4, it.x, it.y, it.z, mission_type=mission_type)
+        it.param1, it.param2, it.param3, it.param4, x, y, it.z, mission_type=mission_type)
 
 
 def _item_from_msg(m) -> MissionItem:
@@ -150,8 +151,7 @@ class MissionClient:
                 seq = m.seq
                 if not 0 <= seq < n:
                     raise NoAnswerError(f"{self.what} upload: vehicle requested item {seq}, the {self.what} has 0..{n - 1}")
-                v.link.conn.mav.send(_item_msg(v, seq, items[seq], m.get_type() == "MISSION_REQUEST_INT",
-                                               self.mission_type))
+                v.link.conn.mav.send(_item_msg(v, seq, items[seq], self.mission_type))
                 if seq > done:
                     done = seq
                     if progress:

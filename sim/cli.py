@@ -6,10 +6,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from edgepilot import configs_dir
+from edgepilot import configs_dir, exitcodes
 from edgepilot.vehicle.config import ConfigError
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = exitcodes.OK, exitcodes.FAILED, exitcodes.USAGE
 
 
 def list_scenarios() -> int:

@@ -59,6 +59,9 @@ class World(Strict):
     resolution: float = Field(default=0.05, gt=0, le=1.0)
     surface: Literal["ground", "water"] = "ground"
     map: str | None = Field(default=None, description="ROS map_server YAML to load as the base layer")
+    raster_budget_mib: float | None = Field(
+        default=None, gt=0, description="memory budget for the run's rasters [MiB] (default: "
+                                        "$EDGEPILOT_RASTER_BUDGET_MIB or 512; see sim/world.py)")
     obstacles: list[Obstacle] = []
     current: XY = (0.0, 0.0)
     wind: XY = (0.0, 0.0)
@@ -198,4 +201,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if (vcfg.kind == "usv") != (sc.world.surface == "water"):
         raise ConfigError(f"{path}: world.surface: a {vcfg.kind} needs surface = "
                           f"{'water' if vcfg.kind == 'usv' else 'ground'}")
-    return sc.model_copy(update={"source": str(path), "vehicle_config": vcfg})
+    sc = sc.model_copy(update={"source": str(path), "vehicle_config": vcfg})
+    from edgepilot.sim.world import check_raster_budget  # here: world imports this module
+
+    check_raster_budget(sc)          # refuse before anything is allocated
+    return sc

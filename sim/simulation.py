@@ -129,10 +129,10 @@ class Simulation:
         """Obstacles marked ``reported`` that have appeared since the last
         call, each as (N, 2) map-frame points [m] (its raster cell centres)."""
         out = []
-        for i, (o, img) in enumerate(self.world._layers):
+        for i, o in enumerate(self.world.obstacles):
             if o.reported and o.appear_at_s <= self.t and i not in self._reported:
                 self._reported.add(i)
-                rr, cc = np.nonzero(img)
+                rr, cc = self.world.obstacle_cells(i)
                 w = self.world
                 out.append(np.column_stack((w.origin_x + (cc + 0.5) * w.resolution,
                                             w.origin_y + (rr + 0.5) * w.resolution)))

@@ -106,11 +106,11 @@ def sitl(tmp_path_factory):
 
 
 # ----------------------------------------------------------------------------- link errors
-def test_no_heartbeat_exits_2_naming_the_endpoint():
+def test_no_heartbeat_exits_3_naming_the_endpoint():
     port = free_port("udp")
     t0 = time.monotonic()
     r = gcs("--connect", f"udpin:127.0.0.1:{port}", "--timeout", "1", "status")
-    assert r.returncode == 2
+    assert r.returncode == 3
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("error: no heartbeat from any vehicle on udpin:127.0.0.1:") and "within 1 s" in lines[0]
@@ -118,24 +118,24 @@ def test_no_heartbeat_exits_2_naming_the_endpoint():
     assert time.monotonic() - t0 < 15
 
     r = gcs("--connect", f"tcp:127.0.0.1:{free_port('tcp')}", "--timeout", "1", "arm")
-    assert r.returncode == 2
+    assert r.returncode == 3
     assert r.stderr.startswith("error: cannot open MAVLink endpoint tcp:127.0.0.1:") and "check" in r.stderr
 
 
 def test_malformed_files_are_refused_before_connecting(tmp_path):
-    # The endpoint does not exist: exit 3 (not 2) proves nothing was even connected.
+    # The endpoint does not exist: exit 2 (not 3) proves nothing was even connected.
     dead = f"tcp:127.0.0.1:{free_port('tcp')}"
     bad = tmp_path / "bad.waypoints"
     bad.write_text(format_wpl(SHORT).replace("\t3\t16\t", "\t3\t9999\t", 1))
     r = gcs("-c", dead, "mission", "upload", str(bad))
-    assert r.returncode == 3
+    assert r.returncode == 2
     assert f"{bad}:3: unknown MAV_CMD 9999" in r.stderr
     badparm = tmp_path / "bad.parm"
     badparm.write_text("WP_SPEED 1.0\nWP_RADIUS one\n")
     r = gcs("-c", dead, "param", "load", str(badparm))
-    assert r.returncode == 3 and f"{badparm}:2: WP_RADIUS: value 'one' is not a number" in r.stderr
+    assert r.returncode == 2 and f"{badparm}:2: WP_RADIUS: value 'one' is not a number" in r.stderr
     r = gcs("-c", dead, "--sysid", "300", "status")
-    assert r.returncode == 3 and "--sysid" in r.stderr
+    assert r.returncode == 2 and "--sysid" in r.stderr
 
 
 # ----------------------------------------------------------------------------- the operator's day
@@ -242,7 +242,7 @@ def test_refusals_print_result_and_reason(sitl):
     assert r.returncode == 1
     assert "MAV_RESULT_DENIED" in r.stderr and "Mode STEERING not supported by edgepilot" in r.stderr
     r = gcs("-c", ep, "mode", "WARP")
-    assert r.returncode == 3 and "unknown mode 'WARP'" in r.stderr and "GUIDED" in r.stderr
+    assert r.returncode == 2 and "unknown mode 'WARP'" in r.stderr and "GUIDED" in r.stderr
     r = gcs("-c", ep, "goto", "0", "0")
     assert r.returncode == 1 and "MAV_RESULT_DENIED" in r.stderr and "invalid position" in r.stderr
     r = gcs("-c", ep, "speed", "9")
@@ -333,7 +333,7 @@ def test_parameters_change_persist_and_files(tmp_path):
         partial = tmp_path / "partial.parm"
         partial.write_text("WP_RADIUS 0.9\n# tuned\nWP_SPEEED 1.0\n")
         r = gcs("-c", ep, "param", "load", str(partial))
-        assert r.returncode == 3 and f"{partial}:3: WP_SPEEED: the vehicle (sysid 1) has no such parameter" in r.stderr
+        assert r.returncode == 2 and f"{partial}:3: WP_SPEEED: the vehicle (sysid 1) has no such parameter" in r.stderr
         assert ok(gcs("-c", ep, "param", "get", "WP_RADIUS")).strip() == "WP_RADIUS 0.5"
         good = tmp_path / "good.parm"
         good.write_text("WP_RADIUS,0.9\nWP_SPEED 1.3\n")
@@ -371,7 +371,7 @@ def test_vehicle_selected_by_sysid_on_a_shared_link(sitl, second_vehicle):
         st = json.loads(ok(gcs("-c", shared, "--sysid", str(sysid), "status", "--json")))
         assert st["sysid"] == sysid
     r = gcs("-c", shared, "--sysid", "7", "--timeout", "2", "status")
-    assert r.returncode == 2
+    assert r.returncode == 3
     assert "no heartbeat from vehicle sysid 7" in r.stderr and "heard only sysid 1, 2" in r.stderr
 
 

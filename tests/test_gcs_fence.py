@@ -110,9 +110,9 @@ def test_bad_fence_files_are_refused_before_connecting(tmp_path, name, text, exp
     with pytest.raises(FileFormatError) as e:
         load_fence(f)
     assert str(e.value).startswith(f"{tmp_path}/{expected}"), str(e.value)
-    # The endpoint does not exist: exit 3 (not 2) shows nothing was even connected.
+    # The endpoint does not exist: exit 2 (not 3) shows nothing was even connected.
     r = gcs("-c", f"tcp:127.0.0.1:{free_port('tcp')}", "fence", "upload", str(f))
-    assert r.returncode == 3 and r.stderr.startswith(f"error: {tmp_path}/{expected}"), r.stderr
+    assert r.returncode == 2 and r.stderr.startswith(f"error: {tmp_path}/{expected}"), r.stderr
 
 
 def test_text_and_plan_formats_round_trip():

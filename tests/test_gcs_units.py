@@ -341,14 +341,14 @@ def test_help_has_examples_and_exit_codes_for_every_command():
     for path, p in walk(build_parser(), []):
         h = p.format_help()
         assert "examples:" in h, f"`edgepilot gcs {' '.join(path)} --help` has no examples"
-        assert "exit codes:" in h and "2    no heartbeat" in h, path
+        assert "exit codes:" in h and "3    gcs: no heartbeat" in h, path
         seen += 1
     assert seen >= 25
 
 
 def test_usage_error_exit_code_and_completion_script():
     r = _run_gcs("mode")
-    assert r.returncode == 3 and "the following arguments are required: NAME" in r.stderr
+    assert r.returncode == 2 and "the following arguments are required: NAME" in r.stderr
     r = _run_gcs("completion", "bash")
     assert r.returncode == 0
     script = r.stdout

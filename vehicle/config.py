@@ -7,7 +7,9 @@ degrees where the key says ``_deg``.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
+from itertools import accumulate
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -288,15 +290,72 @@ def format_validation_error(path: Path | str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+#: Largest TOML file read (vehicle, scenario, fence); checked before reading.
+MAX_TOML_BYTES = 4 * 2**20
+#: Deepest nesting of arrays / inline tables accepted (the shipped files
+#: need 3); checked before the recursive TOML parser runs.
+MAX_TOML_DEPTH = 32
+
+# Strings and comments (blanked, newlines kept) so brackets inside them do
+# not count; then only brackets are left to count.
+_TOML_SKIP = re.compile("|".join((
+    # Every alternative matches wherever it starts (an unterminated string
+    # runs to its line end / the end of the text) and bodies are possessive,
+    # so the scan is linear: a failing match would be retried at each later
+    # quote, quadratic in a line of escaped quotes.
+    r"'''(?:[^']|'(?!''))*+(?:'''|\Z)",                  # multi-line literal string
+    r'"""(?:[^"\\]|\\[\s\S]|"(?!""))*+(?:"""|\\?\Z)',      # multi-line basic string
+    r'"(?:[^"\\\n]|\\[^\n])*+(?:"|\\?(?=\n|\Z))',        # basic string
+    r"'[^'\n]*+(?:'|(?=\n|\Z))",                          # literal string
+    r"#[^\n]*",                                               # comment
+)))
+_TOML_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def _toml_too_deep(text: str, limit: int) -> int | None:
+    """The line where nesting first exceeds ``limit``, or None (linear time)."""
+    blank = _TOML_SKIP.sub(lambda m: "\n" * m.group().count("\n"), text)
+    brackets = "".join(re.findall(r"[\[\]{}]", blank))
+    if max(accumulate(map(_TOML_STEP.__getitem__, brackets)), default=0) <= limit:
+        return None
+    depth, line = 0, 1
+    for c in blank:
+        if c == "\n":
+            line += 1
+        elif c in "[{":
+            depth += 1
+            if depth > limit:
+                return line
+        elif c in "]}":
+            depth -= 1
+    return line
+
+
 def read_toml(path: str | Path) -> dict:
+    """A TOML file as a dict; ConfigError naming the file (and line) when it
+    is missing, larger than MAX_TOML_BYTES, nested deeper than
+    MAX_TOML_DEPTH or not valid TOML."""
     path = Path(path)
     try:
         with path.open("rb") as f:
-            return tomllib.load(f)
+            data = f.read(MAX_TOML_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
+    if len(data) > MAX_TOML_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_TOML_BYTES} bytes ({MAX_TOML_BYTES // 2**20} MiB), "
+                          "the limit for a TOML file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+    line = _toml_too_deep(text, MAX_TOML_DEPTH)
+    if line is not None:
+        raise ConfigError(f"{path}: line {line}: arrays/inline tables nested more than {MAX_TOML_DEPTH} "
+                          "levels deep; refused")
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
 

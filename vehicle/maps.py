@@ -7,6 +7,7 @@ Image files store the northern row first; load/save flip accordingly.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,16 @@ import yaml
 
 class MapFileError(ValueError):
     """A map file is missing, malformed or inconsistent."""
+
+
+#: Default limit on the memory a map image may take while it is decoded
+#: (checked from the image header before decoding; see ``load_map_server``).
+DEFAULT_MAP_BUDGET_BYTES = 512 * 2**20
+#: Decoding memory per pixel: float32 lightness, occupancy probability,
+#: masks and flipped copies (binary PGM / PNG) ...
+MAP_BYTES_PER_PIXEL = 12
+#: ... and for a plain-text P2 PGM, whose numbers are split into a list first.
+MAP_BYTES_PER_PIXEL_PLAIN = 80
 
 
 class GridGeometry:
@@ -83,10 +94,10 @@ class GridMap(GridGeometry):
         return 0 <= row < r and 0 <= col < c
 
 
-def load_map_server(yaml_path: str | Path) -> GridMap:
-    """Load a ROS map_server map (YAML + PGM/PNG image)."""
-    yaml_path = Path(yaml_path)
+def _read_meta(yaml_path: Path) -> dict:
     try:
+        if yaml_path.stat().st_size > 1 << 20:
+            raise MapFileError(f"{yaml_path}: {yaml_path.stat().st_size} bytes; a map YAML is limited to 1 MiB")
         meta = yaml.safe_load(yaml_path.read_text())
     except OSError as e:
         raise MapFileError(f"{yaml_path}: cannot read map file: {e}") from None
@@ -94,6 +105,43 @@ def load_map_server(yaml_path: str | Path) -> GridMap:
         raise MapFileError(f"{yaml_path}: not valid YAML: {e}") from None
     if not isinstance(meta, dict):
         raise MapFileError(f"{yaml_path}: expected a mapping with image, resolution, origin")
+    return meta
+
+
+def map_image_shape(yaml_path: str | Path) -> tuple[int, int] | None:
+    """(width, height) in pixels of a map_server map's image, read from the
+    PGM or PNG header alone; None for another image type."""
+    yaml_path = Path(yaml_path)
+    meta = _read_meta(yaml_path)
+    if "image" not in meta:
+        raise MapFileError(f"{yaml_path}: missing key 'image'")
+    image_path = (yaml_path.parent / str(meta["image"])).resolve()
+    try:
+        with open(image_path, "rb") as f:
+            head = f.read(4096)
+    except OSError as e:
+        raise MapFileError(f"{yaml_path}: 'image' {meta['image']!r} could not be read: {e}") from None
+    m = _PGM_HEADER.match(head)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return None
+
+
+def _check_budget(yaml_path: Path, name: str, w: int, h: int, per_pixel: int, budget: int) -> None:
+    need = w * h * per_pixel
+    if need > budget:
+        raise MapFileError(f"{yaml_path}: 'image' {name!r}: {w} x {h} pixels need about {need / 2**20:.0f} MiB "
+                           f"to load, over the map budget of {budget / 2**20:.0f} MiB")
+
+
+def load_map_server(yaml_path: str | Path, budget_bytes: int = DEFAULT_MAP_BUDGET_BYTES) -> GridMap:
+    """Load a ROS map_server map (YAML + PGM/PNG image).  An image whose
+    decoding would take more than ``budget_bytes`` (told from its header,
+    before it is decoded) is refused with MapFileError naming the sizes."""
+    yaml_path = Path(yaml_path)
+    meta = _read_meta(yaml_path)
     for key in ("image", "resolution", "origin"):
         if key not in meta:
             raise MapFileError(f"{yaml_path}: missing key '{key}'")
@@ -109,9 +157,13 @@ def load_map_server(yaml_path: str | Path) -> GridMap:
     occ_th = float(meta.get("occupied_thresh", 0.65))
     free_th = float(meta.get("free_thresh", 0.196))
     image_path = (yaml_path.parent / meta["image"]).resolve()
-    p = _read_pgm(image_path, yaml_path, meta["image"])
+    p = _read_pgm(image_path, yaml_path, meta["image"], budget_bytes)
     if p is None:             # not a PGM: PNG, BMP... through OpenCV
         import cv2  # local: the vehicle's start-up reads PGM maps without importing OpenCV
+
+        shape = map_image_shape(yaml_path)
+        if shape is not None:
+            _check_budget(yaml_path, meta["image"], shape[0], shape[1], MAP_BYTES_PER_PIXEL, budget_bytes)
 
         img = cv2.imread(str(image_path), cv2.IMREAD_GRAYSCALE)
         if img is None:
@@ -129,14 +181,18 @@ def load_map_server(yaml_path: str | Path) -> GridMap:
 _PGM_HEADER = re.compile(rb"P[25]" + rb"(?:\s|#[^\r\n]*)+(\d+)" * 3 + rb"\s")
 
 
-def _read_pgm(path: Path, yaml_path: Path, name: str) -> np.ndarray | None:
+def _read_pgm(path: Path, yaml_path: Path, name: str, budget: int = DEFAULT_MAP_BUDGET_BYTES) -> np.ndarray | None:
     """A netpbm greymap (binary P5 or plain P2, 8 or 16 bit) as float32
     lightness in [0, 1] (value / maxval), rows as in the file; None when the
     file is not a PGM.  Raises MapFileError naming the file for a PGM that
     is malformed or truncated."""
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            size = os.fstat(f.fileno()).st_size
+            if size > budget:
+                raise MapFileError(f"{yaml_path}: 'image' {name!r}: {size} bytes, over the map budget of "
+                                   f"{budget / 2**20:.0f} MiB")
+            data = f.read(budget + 1)
     except OSError as e:
         raise MapFileError(f"{yaml_path}: 'image' {name!r} could not be read: {e}") from None
     if data[:2] not in (b"P5", b"P2"):
@@ -151,6 +207,7 @@ def _read_pgm(path: Path, yaml_path: Path, name: str) -> np.ndarray | None:
     if w <= 0 or h <= 0 or not 0 < maxval < 65536:
         raise MapFileError(f"{yaml_path}: 'image' {name!r}: PGM width {w}, height {h}, maxval {maxval}; "
                            f"expected positive sizes and maxval in 1..65535")
+    _check_budget(yaml_path, name, w, h, MAP_BYTES_PER_PIXEL if binary else MAP_BYTES_PER_PIXEL_PLAIN, budget)
     if binary:
         dtype = np.dtype(">u2") if maxval > 255 else np.dtype(np.uint8)
         need = w * h * dtype.itemsize

@@ -37,7 +37,15 @@ def _dump(kind: str, payload) -> str:
     return json.dumps({"format": FORMAT, "kind": kind, "crc32": zlib.crc32(body.encode()), "payload": body}) + "\n"
 
 
+#: Largest state file read (checked before reading): 65534 mission items as
+#: JSON are about 10 MB.
+MAX_STATE_BYTES = 64 * 2**20
+
+
 def _load(path: Path, kind: str):
+    size = path.stat().st_size
+    if size > MAX_STATE_BYTES:
+        raise StateError(f"{path}: {size} bytes; a {kind} state file is limited to {MAX_STATE_BYTES} bytes")
     try:
         doc = json.loads(path.read_text())
         body = doc["payload"]
@@ -46,6 +54,8 @@ def _load(path: Path, kind: str):
         if zlib.crc32(body.encode()) != doc["crc32"]:
             raise StateError(f"{path}: checksum mismatch (file damaged)")
         return json.loads(body)
+    except RecursionError:
+        raise StateError(f"{path}: unreadable {kind} state file: JSON nested too deeply") from None
     except (ValueError, KeyError, TypeError) as e:
         if isinstance(e, StateError):
             raise

@@ -36,6 +36,7 @@ from pathlib import Path
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from edgepilot.gcs.errors import FileFormatError, read_text_file
+from edgepilot.gcs.formats.jsonscan import array_item_lines
 from edgepilot.gcs.formats.mission import MissionItem, load_plan_json
 
 M = mavlink
@@ -46,6 +47,9 @@ CIRCLE_INCLUSION = M.MAV_CMD_NAV_FENCE_CIRCLE_INCLUSION            # 5003, param
 CIRCLE_EXCLUSION = M.MAV_CMD_NAV_FENCE_CIRCLE_EXCLUSION            # 5004
 MAX_VERTICES = 100
 EARTH_RADIUS_M = 6371008.8
+#: Largest fence file read (checked before reading); as large as a mission
+#: file, because a fence is often uploaded from a .plan that holds both.
+MAX_FILE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -260,33 +264,6 @@ def format_text(f: Fence) -> str:
 
 
 # --------------------------------------------------------------------------- .plan
-def _key_lines(text: str, key: str) -> list[int]:
-    """Line numbers of each object in the list under the first ``"key"``
-    inside ``geoFence`` (best effort, for error messages)."""
-    g = text.find('"geoFence"')
-    if g < 0:
-        return []
-    k = text.find(f'"{key}"', g)
-    if k < 0:
-        return []
-    i = text.find("[", k)
-    if i < 0:
-        return []
-    dec = json.JSONDecoder()
-    out = []
-    i += 1
-    while True:
-        while i < len(text) and text[i] in " \t\r\n,":
-            i += 1
-        if i >= len(text) or text[i] == "]":
-            return out
-        out.append(text.count("\n", 0, i) + 1)
-        try:
-            _, i = dec.raw_decode(text, i)
-        except ValueError:
-            return out
-
-
 def _latlon(v, path, where, what) -> tuple[float, float]:
     if (not isinstance(v, list) or len(v) not in (2, 3)
             or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in v)):
@@ -304,7 +281,7 @@ def parse_plan(text: str, path: str | Path = "<fence>") -> Fence:
         lst = gf.get(key, [])
         if not isinstance(lst, list):
             raise FileFormatError(path, f"geoFence.{key}", f'expected "{key}" to be a list')
-        lines = _key_lines(text, key)
+        lines = array_item_lines(text, ("geoFence", key))
         for i, obj in enumerate(lst):
             where = f"geoFence.{key}[{i}]" + (f", line {lines[i]}" if i < len(lines) else "")
             if not isinstance(obj, dict):
@@ -358,7 +335,7 @@ def format_plan(f: Fence) -> str:
 def load_fence(path: str | Path) -> Fence:
     """Read a fence file: ``.plan`` (or JSON content) as QGroundControl's
     geoFence, anything else as the text format."""
-    p, text = read_text_file(path)
+    p, text = read_text_file(path, MAX_FILE_BYTES, "fence file")
     if p.suffix.lower() == ".plan" or text.lstrip().startswith("{"):
         return parse_plan(text, p)
     return parse_text(text, p)

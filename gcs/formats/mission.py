@@ -19,6 +19,8 @@ from pathlib import Path
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from edgepilot.gcs.errors import FileFormatError, read_text_file
+from edgepilot.gcs.fileio import atomic_write_text
+from edgepilot.gcs.formats.jsonscan import array_item_lines, load_json
 
 M = mavlink
 WPL_HEADER = "QGC WPL 110"
@@ -29,6 +31,9 @@ GLOBAL_FRAMES = frozenset({M.MAV_FRAME_GLOBAL, M.MAV_FRAME_GLOBAL_RELATIVE_ALT, 
                            M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT, M.MAV_FRAME_GLOBAL_TERRAIN_ALT,
                            M.MAV_FRAME_GLOBAL_TERRAIN_ALT_INT})
 MAX_ITEMS = 65534
+#: Largest mission file read (checked before reading): 65534 items of a
+#: QGroundControl .plan are about 28 MB as QGroundControl indents them.
+MAX_FILE_BYTES = 64 * 2**20
 
 
 def command_name(cmd: int) -> str:
@@ -113,11 +118,11 @@ def _check_item(it: MissionItem, path, where) -> None:
         raise FileFormatError(path, where, "infinite parameter value")
 
 
-def _check_count(n: int, path) -> None:
+def _check_count(n: int, path, max_items: int | None = MAX_ITEMS) -> None:
     if n == 0:
         raise FileFormatError(path, None, "no mission items (an empty mission; use `mission clear` to erase)")
-    if n > MAX_ITEMS:
-        raise FileFormatError(path, None, f"{n} mission items; MAVLink allows at most {MAX_ITEMS}")
+    if max_items is not None and n > max_items:
+        raise FileFormatError(path, None, f"{n} mission items; MAVLink allows at most {max_items}")
 
 
 # --------------------------------------------------------------------------- QGC WPL 110
@@ -133,9 +138,11 @@ _WPL_FIELDS = ("INDEX", "CURRENT_WP", "COORD_FRAME", "COMMAND", "PARAM1", "PARAM
                "PARAM5/X/LATITUDE", "PARAM6/Y/LONGITUDE", "PARAM7/Z/ALTITUDE", "AUTOCONTINUE")
 
 
-def parse_wpl(text: str, path: str | Path = "<mission>") -> Mission:
+def parse_wpl(text: str, path: str | Path = "<mission>", max_items: int | None = MAX_ITEMS) -> Mission:
     """Parse QGC WPL 110 text: a header line, then one item per line with 12
-    tab- (or space-) separated fields.  Line 0 after the header is home."""
+    tab- (or space-) separated fields.  Line 0 after the header is home.
+    Linear in the text; more than ``max_items`` items (None: no limit, for
+    tools) is refused after the whole file was checked."""
     lines = text.splitlines()
     first = next((i for i, l in enumerate(lines) if l.strip()), None)
     if first is None:
@@ -175,7 +182,7 @@ def parse_wpl(text: str, path: str | Path = "<mission>") -> Mission:
     if not rows:
         raise FileFormatError(path, None, "no mission items after the header")
     home, items = rows[0][1], tuple(it for _, it in rows[1:])
-    _check_count(len(items), path)
+    _check_count(len(items), path, max_items)
     return Mission(items=items, home=home)
 
 
@@ -202,50 +209,60 @@ def format_wpl(m: Mission) -> str:
 
 
 # --------------------------------------------------------------------------- .plan JSON
-def _line_of(text: str, needle_pos: int) -> int:
-    return text.count("\n", 0, needle_pos) + 1
-
-
-def _item_lines(text: str) -> list[int]:
-    """Line numbers where each object of mission.items starts (best effort:
-    found by scanning the JSON text for the items array)."""
-    dec = json.JSONDecoder()
-    key = text.find('"items"')
-    out: list[int] = []
-    if key < 0:
-        return out
-    i = text.find("[", key)
-    if i < 0:
-        return out
-    i += 1
-    while True:
-        while i < len(text) and text[i] in " \t\r\n,":
-            i += 1
-        if i >= len(text) or text[i] == "]":
-            return out
-        out.append(_line_of(text, i))
-        try:
-            _, i = dec.raw_decode(text, i)
-        except ValueError:
-            return out
-
-
 def load_plan_json(text: str, path: str | Path) -> dict:
     """The top-level object of a QGroundControl ``.plan`` (fileType "Plan"),
-    or FileFormatError naming the line of a JSON error."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise FileFormatError(path, e.lineno, f"not valid JSON: {e.msg} (column {e.colno})") from None
+    or FileFormatError naming the line of a JSON error (nesting is bounded,
+    see :mod:`gcs.formats.jsonscan`)."""
+    doc = load_json(text, path)
     if not isinstance(doc, dict) or doc.get("fileType") != "Plan":
         raise FileFormatError(path, "fileType", 'not a QGroundControl plan: expected "fileType": "Plan"')
     return doc
 
 
-def parse_plan(text: str, path: str | Path = "<mission>") -> Mission:
+def _plan_item(obj, path, where) -> MissionItem:
+    """One mission.items entry (a SimpleItem), checked."""
+    if not isinstance(obj, dict):
+        raise FileFormatError(path, where, "expected an object")
+    typ = obj.get("type")
+    if typ != "SimpleItem":
+        kind = obj.get("complexItemType", typ)
+        raise FileFormatError(path, where, f"item type {kind!r} is not supported (only SimpleItem; "
+                                           "convert survey/corridor patterns to waypoints in QGroundControl)")
+    for k in ("command", "frame", "params"):
+        if k not in obj:
+            raise FileFormatError(path, where, f'missing "{k}"')
+    cmd, frame, params = obj["command"], obj["frame"], obj["params"]
+    if not isinstance(cmd, int) or isinstance(cmd, bool):
+        raise FileFormatError(path, where, f'"command" is {cmd!r}; expected an integer MAV_CMD')
+    if not isinstance(frame, int) or isinstance(frame, bool):
+        raise FileFormatError(path, where, f'"frame" is {frame!r}; expected an integer MAV_FRAME')
+    if not isinstance(params, list) or len(params) != 7:
+        raise FileFormatError(path, where, f'"params" must be a list of 7 numbers (null allowed), got {params!r}')
+    ps = []
+    for j, p in enumerate(params):
+        if p is None:
+            ps.append(math.nan)
+        elif isinstance(p, (int, float)) and not isinstance(p, bool):
+            ps.append(float(p))
+        else:
+            raise FileFormatError(path, where, f"params[{j}] is {p!r}; expected a number or null")
+    ac = obj.get("autoContinue", True)
+    if not isinstance(ac, bool):
+        raise FileFormatError(path, where, f'"autoContinue" is {ac!r}; expected true or false')
+    if has_location(cmd) and frame in GLOBAL_FRAMES and (math.isnan(ps[4]) or math.isnan(ps[5])):
+        raise FileFormatError(path, where, f"{command_name(cmd)} needs a latitude and longitude (params[4], params[5])")
+    it = MissionItem(command=cmd, frame=frame, param1=ps[0], param2=ps[1], param3=ps[2], param4=ps[3],
+                     x=ps[4], y=ps[5], z=0.0 if math.isnan(ps[6]) else ps[6], autocontinue=ac)
+    _check_item(it, path, where)
+    return it
+
+
+def parse_plan(text: str, path: str | Path = "<mission>", max_items: int | None = MAX_ITEMS) -> Mission:
     """Parse a QGroundControl ``.plan`` (fileType "Plan", mission.items of
     SimpleItem, mission.plannedHomePosition [lat, lon, alt]).  ``null``
-    params are NaN, as QGroundControl means them."""
+    params are NaN, as QGroundControl means them.  Linear in the text, with
+    the JSON nesting bounded (:mod:`gcs.formats.jsonscan`); ``max_items`` as
+    for :func:`parse_wpl`."""
     doc = load_plan_json(text, path)
     mission = doc.get("mission")
     if not isinstance(mission, dict):
@@ -253,45 +270,16 @@ def parse_plan(text: str, path: str | Path = "<mission>") -> Mission:
     items = mission.get("items")
     if not isinstance(items, list):
         raise FileFormatError(path, "mission.items", 'expected "items" to be a list')
-    lines = _item_lines(text)
     out: list[MissionItem] = []
     for i, obj in enumerate(items):
-        where = f"mission.items[{i}], line {lines[i]}" if i < len(lines) else f"mission.items[{i}]"
-        if not isinstance(obj, dict):
-            raise FileFormatError(path, where, "expected an object")
-        typ = obj.get("type")
-        if typ != "SimpleItem":
-            kind = obj.get("complexItemType", typ)
-            raise FileFormatError(path, where, f"item type {kind!r} is not supported (only SimpleItem; "
-                                               "convert survey/corridor patterns to waypoints in QGroundControl)")
-        for k in ("command", "frame", "params"):
-            if k not in obj:
-                raise FileFormatError(path, where, f'missing "{k}"')
-        cmd, frame, params = obj["command"], obj["frame"], obj["params"]
-        if not isinstance(cmd, int) or isinstance(cmd, bool):
-            raise FileFormatError(path, where, f'"command" is {cmd!r}; expected an integer MAV_CMD')
-        if not isinstance(frame, int) or isinstance(frame, bool):
-            raise FileFormatError(path, where, f'"frame" is {frame!r}; expected an integer MAV_FRAME')
-        if not isinstance(params, list) or len(params) != 7:
-            raise FileFormatError(path, where, f'"params" must be a list of 7 numbers (null allowed), got {params!r}')
-        ps = []
-        for j, p in enumerate(params):
-            if p is None:
-                ps.append(math.nan)
-            elif isinstance(p, (int, float)) and not isinstance(p, bool):
-                ps.append(float(p))
-            else:
-                raise FileFormatError(path, where, f"params[{j}] is {p!r}; expected a number or null")
-        ac = obj.get("autoContinue", True)
-        if not isinstance(ac, bool):
-            raise FileFormatError(path, where, f'"autoContinue" is {ac!r}; expected true or false')
-        if has_location(cmd) and frame in GLOBAL_FRAMES and (math.isnan(ps[4]) or math.isnan(ps[5])):
-            raise FileFormatError(path, where, f"{command_name(cmd)} needs a latitude and longitude (params[4], params[5])")
-        it = MissionItem(command=cmd, frame=frame, param1=ps[0], param2=ps[1], param3=ps[2], param4=ps[3],
-                         x=ps[4], y=ps[5], z=0.0 if math.isnan(ps[6]) else ps[6], autocontinue=ac)
-        _check_item(it, path, where)
-        out.append(it)
-    _check_count(len(out), path)
+        try:
+            out.append(_plan_item(obj, path, None))
+        except FileFormatError as e:
+            # Only now find the item's line: the happy path never re-scans the text.
+            lines = array_item_lines(text, ("mission", "items"))
+            where = f"mission.items[{i}], line {lines[i]}" if i < len(lines) else f"mission.items[{i}]"
+            raise FileFormatError(path, where, e.problem) from None
+    _check_count(len(out), path, max_items)
     home = None
     hp = mission.get("plannedHomePosition")
     if hp is not None:
@@ -347,7 +335,7 @@ def is_plan(path: str | Path, text: str | None = None) -> bool:
 def load_mission(path: str | Path) -> Mission:
     """Read a mission file; the format is chosen by content/extension
     (``.plan`` JSON, anything else QGC WPL)."""
-    p, text = read_text_file(path)
+    p, text = read_text_file(path, MAX_FILE_BYTES, "mission file")
     return parse_plan(text, p) if is_plan(p, text) else parse_wpl(text, p)
 
 
@@ -355,9 +343,7 @@ def save_mission(m: Mission, path: str | Path, firmware_type: int = M.MAV_AUTOPI
                  vehicle_type: int = M.MAV_TYPE_GROUND_ROVER) -> None:
     p = Path(path)
     text = format_plan(m, firmware_type, vehicle_type) if is_plan(p) else format_wpl(m)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(p)
+    atomic_write_text(p, text)
 
 
 __all__ = ["Mission", "MissionItem", "parse_wpl", "format_wpl", "parse_plan", "format_plan",

@@ -14,8 +14,12 @@ import struct
 from pathlib import Path
 
 from edgepilot.gcs.errors import FileFormatError, read_text_file
+from edgepilot.gcs.fileio import atomic_write_text
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,16}$")
+#: Largest .parm file read (checked before reading): ArduPilot has about
+#: 1500 parameters, some 40 kB; 8 MiB leaves room for any comments.
+MAX_FILE_BYTES = 8 * 2**20
 
 
 def parse_parm(text: str, path: str | Path = "<params>") -> dict[str, float]:
@@ -69,12 +73,9 @@ def format_parm(params: dict[str, float], header: str | None = None) -> str:
 
 
 def load_parm(path: str | Path) -> dict[str, float]:
-    p, text = read_text_file(path)
+    p, text = read_text_file(path, MAX_FILE_BYTES, "parameter file")
     return parse_parm(text, p)
 
 
 def save_parm(params: dict[str, float], path: str | Path, header: str | None = None) -> None:
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(format_parm(params, header), encoding="utf-8")
-    tmp.replace(p)
+    atomic_write_text(path, format_parm(params, header))
