@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from edgepilot.gcs.errors import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, BadInputError, GcsError
+from edgepilot.gcs.errors import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, BadInputError, GcsError, NoAnswerError
 
 DEFAULT_ENDPOINT = "udpin:0.0.0.0:14550"
 ENV_ENDPOINT = "EDGEPILOT_GCS_CONNECT"
@@ -692,6 +692,11 @@ def main(argv: list[str] | None = None) -> int:
     except GcsError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return e.exit_code
+    except (ConnectionError, BrokenPipeError) as e:
+        # The link went away mid-operation somewhere below a wait loop that
+        # would have said so itself (e.g. the download after `mission start`).
+        print(f"error: lost the link during `{args.command}`: {e}", file=sys.stderr, flush=True)
+        return NoAnswerError.exit_code
     except KeyboardInterrupt:
         print(f"error: interrupted during `{args.command}`", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
