@@ -20,7 +20,7 @@ gone); it does not resume a mission by itself — an operator does.
 Durable state: with a state folder (``--state-dir DIR`` or ``state_dir`` in
 the ``[hardware]`` table) mission, fence, home and parameters are restored
 at start and written as they change, and the core's events go to
-DIR/events.jsonl, synced at least once a second (vehicle.state_store).
+DIR/events.jsonl, synced at least once a second (onboard.state_store).
 
 The map frame's geodetic origin is ``--origin LAT,LON`` (required with
 ``--map``, the site's map_server map); without it the first 3-D GPS fix
@@ -158,7 +158,7 @@ class Onboard:
         self.state_dir = state_dir or hw.state_dir
         self.state = None
         if self.state_dir:
-            from edgepilot.vehicle.state_store import Persistence
+            from edgepilot.onboard.state_store import Persistence
 
             # Opened (and its files checked) now, so damaged state stops the
             # start with a usage error rather than the first control tick.

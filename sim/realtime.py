@@ -12,7 +12,7 @@ latest sensor frame and advances physics until the next tick; each loop
 iteration then polls the MAVLink endpoint.
 
 ``--state-dir DIR`` makes the vehicle's state durable across restarts
-(``vehicle.state_store.Persistence``): mission, fence, home and parameters
+(``onboard.state_store.Persistence``): mission, fence, home and parameters
 are restored from DIR at start and written back as they change (a plan
 before its MISSION_ACK, a parameter before its PARAM_VALUE), and the core's
 events go to DIR/events.jsonl, synced at least once a second.
@@ -32,7 +32,7 @@ from edgepilot.sim.scenario import Scenario
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
 from edgepilot.vehicle.params import ParamStore
 from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
-from edgepilot.vehicle.state_store import Persistence
+from edgepilot.onboard.state_store import Persistence
 
 DEFAULT_ENDPOINTS = ("tcpin:127.0.0.1:5760", "udpout:127.0.0.1:14550")
 
@@ -65,7 +65,7 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
     """Wire a Simulation, a VehicleCore (disarmed, HOLD, no mission unless
     restored from ``state_dir``), the MAVLink endpoint and the runtime loop.
     Raises ValueError / OSError for bad endpoints or files, naming them
-    (vehicle.state_store.StateError, a ValueError, for damaged state)."""
+    (onboard.state_store.StateError, a ValueError, for damaged state)."""
     if not speedup > 0:
         raise ValueError(f"--speedup: expected a positive number, got {speedup}")
     sim = Simulation(scenario, seed)

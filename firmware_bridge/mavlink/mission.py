@@ -26,7 +26,7 @@ and cannot be uploaded (MAV_MISSION_UNSUPPORTED).
 
 ``after_change`` callbacks run after a plan (mission or fence) was
 changed and *before* the MISSION_ACK goes out, so a vehicle that persists
-its plans (vehicle.state_store) has written them when the ground station
+its plans (onboard.state_store) has written them when the ground station
 hears "accepted".
 """
 from __future__ import annotations
