@@ -176,6 +176,7 @@ class Onboard:
         self._warm_pending = False
         self._settled = False
         self._next_overrun_log = 0.0
+        self._next_fault_log = 0.0
 
     def _driver_event(self, text: str) -> None:
         self.events.append(text)
@@ -247,6 +248,8 @@ class Onboard:
             restored = self.state.restore(self.core)
             print(f"state dir {self.state.folder}: restored {', '.join(restored) or 'nothing saved yet'}",
                   flush=True)
+            for text in self.state.dropped:
+                print(f"error: {text}", file=sys.stderr, flush=True)
         self._gate_arming(self.core)
         key = None
         if self.cfg.mavlink.signing_key_file:
@@ -274,6 +277,36 @@ class Onboard:
 
     # -- the loop's callbacks ---------------------------------------------
     def step(self, t: float, dt: float) -> None:
+        """One control tick; an exception in a driver (or anything else of
+        the tick outside the core, whose own faults contained_step handles)
+        is contained: zero to the motors, HOLD, CRITICAL STATUSTEXT, counted;
+        the loop goes on serving MAVLink."""
+        try:
+            self._step(t, dt)
+        except Exception as e:  # noqa: BLE001 - containment is the point
+            self._contain(t, "onboard tick (drivers)", e)
+
+    def _contain(self, t: float, where: str, exc: BaseException) -> None:
+        from edgepilot.vehicle.containment import LAST_RESORT, contain
+        from edgepilot.vehicle.types import ActuatorCommand
+
+        now = time.monotonic()
+        if now >= self._next_fault_log:
+            self._next_fault_log = now + 1.0
+            log.error("contained an exception in %s", where, exc_info=exc)
+        cmd = contain(self.core, t, where, exc) if self.core is not None else LAST_RESORT
+        try:
+            self.drivers.actuate(t, ActuatorCommand(0.0, 0.0, cmd.estop), self.core)
+        except Exception:  # noqa: BLE001 - the motor path itself failed: try its plain stop
+            try:
+                self.drivers.stop_motors()
+            except Exception:  # noqa: BLE001
+                log.exception("cannot stop the motors after a contained fault")
+        if self.endpoint is not None:
+            self.endpoint.last_command = cmd
+
+    def _step(self, t: float, dt: float) -> None:
+        from edgepilot.vehicle.containment import contained_step
         from edgepilot.vehicle.types import ActuatorCommand, Mode
 
         d = self.drivers
@@ -294,7 +327,7 @@ class Onboard:
         missing = d.missing()
         ok = not missing
         frame = d.frame(t)
-        cmd = self.core.step(t, frame)
+        cmd = contained_step(self.core, t, frame)
         if not ok:
             if not self._held and self.first_tick_at is not None:
                 self._driver_event(f"holding: {' and '.join(missing)} lost")
@@ -323,11 +356,14 @@ class Onboard:
             warm_in_background(self._warm_done, before=self._bring_up)
 
     def poll(self, t: float) -> None:
-        self.drivers.poll(t)
-        if self.endpoint is not None:
-            self.endpoint.poll(t)
-        if self.state is not None and self.core is not None:
-            self.state.tick(self.core, time.monotonic())
+        try:
+            self.drivers.poll(t)
+            if self.endpoint is not None:
+                self.endpoint.poll(t)
+            if self.state is not None and self.core is not None:
+                self.state.tick(self.core, time.monotonic())
+        except Exception as e:  # noqa: BLE001 - containment is the point
+            self._contain(t, "onboard I/O poll", e)
 
     def fds(self) -> list[int]:
         """What the loop waits on between ticks: device ports and MAVLink sockets."""
@@ -445,4 +481,7 @@ def run_vehicle_cli(args) -> int:
     print("edgepilot vehicle: stopped, motors commanded to zero; "
           + ", ".join(f"{k} {v}" for k, v in c.items()), flush=True)
     print(f"edgepilot vehicle: {ob.loop_summary()}", flush=True)
+    if ob.core is not None and ob.core.internal_errors:
+        print(f"edgepilot vehicle: {ob.core.internal_errors} internal error(s) contained, the last: "
+              f"{ob.core.last_internal_error}", flush=True)
     return EXIT_OK

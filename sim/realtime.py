@@ -30,6 +30,7 @@ from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint, TlogWriter
 from edgepilot.firmware_bridge.mavlink.signing import load_key
 from edgepilot.sim.scenario import Scenario
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
+from edgepilot.vehicle.containment import contained_step
 from edgepilot.vehicle.params import ParamStore
 from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
 from edgepilot.onboard.state_store import Persistence
@@ -88,7 +89,7 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
     cmd_holder = {"cmd": core.last_command}
 
     def step(t: float, dt: float) -> None:
-        cmd = core.step(t, sim.sensors(t))
+        cmd = contained_step(core, t, sim.sensors(t))
         cmd_holder["cmd"] = cmd
         for _ in range(substeps):
             sim.step(PHYSICS_DT, cmd)
@@ -135,12 +136,15 @@ def run_realtime_cli(args) -> int:
     if rt.state is not None:
         restored = ", ".join(rt.state.restored) or "nothing saved yet"
         print(f"state dir {rt.state.folder}: restored {restored}", flush=True)
+        for text in rt.state.dropped:
+            print(f"error: {text}", file=sys.stderr, flush=True)
     t0 = time.monotonic()
     rt.run(duration=getattr(args, "duration", None), should_stop=lambda: stop["flag"])
     st = rt.endpoint.stats()
     print(f"stopped after {rt.loop.t:.1f} s vehicle time ({time.monotonic() - t0:.1f} s wall); "
           f"MAVLink rx {st.get('rx_messages', 0)}, rx errors {st.get('rx_errors', 0)}, "
-          f"rejected (signing) {st.get('rx_rejected_signature', 0)}", flush=True)
+          f"rejected (signing) {st.get('rx_rejected_signature', 0)}, "
+          f"internal errors {rt.core.internal_errors}", flush=True)
     return 0
 
 
