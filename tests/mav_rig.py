@@ -6,6 +6,7 @@ vehicle 50 ms and collects what it sent."""
 from __future__ import annotations
 
 import socket
+import time
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
@@ -32,8 +33,12 @@ class Rig:
         self.parser.robust_parsing = True
         self.t = 0.0
         self.inbox: list = []
+        self.statustexts: list[tuple[int, str]] = []
+        self._chunks: dict[int, dict[int, str]] = {}
         self.cmd = self.core.last_command
         self.substeps = max(1, int(round(TICK_S / PHYSICS_DT)))
+        # Say hello so the endpoint knows this peer (broadcasts reach it).
+        self.send(M.MAVLink_heartbeat_message(M.MAV_TYPE_GCS, M.MAV_AUTOPILOT_INVALID, 0, 0, 0, 3))
 
     # ------------------------------------------------------------ wire
     def send(self, msg) -> None:
@@ -46,8 +51,37 @@ class Rig:
                 data = self.sock.recv(65536)
             except BlockingIOError:
                 return
-            self.inbox.extend(m for m in (self.parser.parse_buffer(data) or [])
-                              if m.get_type() != "BAD_DATA")
+            for m in self.parser.parse_buffer(data) or []:
+                if m.get_type() == "BAD_DATA":
+                    continue
+                self.inbox.append(m)
+                if m.get_type() == "STATUSTEXT":
+                    self._statustext(m)
+
+    def _statustext(self, m) -> None:
+        """Reassemble chunked STATUSTEXTs (id != 0, 50-byte chunks) as a ground station does."""
+        if m.id == 0:
+            self.statustexts.append((m.severity, m.text))
+            return
+        parts = self._chunks.setdefault(m.id, {})
+        parts[m.chunk_seq] = m.text
+        if len(m.text) < 50:
+            self.statustexts.append((m.severity, "".join(parts[k] for k in sorted(parts))))
+            del self._chunks[m.id]
+
+    def expect_text(self, pred, ticks: int = 60):
+        """(severity, text) of a complete STATUSTEXT, received since the last
+        ``clear_texts`` or within ``ticks``, for which ``pred(severity, text)`` holds."""
+        for i in range(ticks + 1):
+            for st in self.statustexts:
+                if pred(*st):
+                    return st
+            if i < ticks:
+                self.tick()
+        return None
+
+    def clear_texts(self) -> None:
+        self.statustexts.clear()
 
     def tick(self, n: int = 1) -> None:
         for _ in range(n):
@@ -58,17 +92,22 @@ class Rig:
             self.ep.poll(self.t)
             self._drain()
 
-    def expect(self, mtype: str, cond=lambda m: True, ticks: int = 60):
+    def expect(self, mtype: str, cond=lambda m: True, ticks: int = 60, seconds: float = 0.0):
         """The first message of ``mtype`` for which ``cond`` holds, consumed
-        from the inbox (waiting up to ``ticks`` vehicle ticks), or None."""
-        for i in range(ticks + 1):
+        from the inbox (waiting up to ``ticks`` vehicle ticks, and at least
+        ``seconds`` of wall time for what the vehicle sends on the wall clock,
+        e.g. HEARTBEAT), or None."""
+        deadline = time.monotonic() + seconds
+        i = 0
+        while True:
             for k, m in enumerate(self.inbox):
                 if m.get_type() == mtype and cond(m):
                     del self.inbox[: k + 1]
                     return m
-            if i < ticks:
-                self.tick()
-        return None
+            if i >= ticks and time.monotonic() >= deadline:
+                return None
+            self.tick()
+            i += 1
 
     def texts(self) -> list[tuple[int, str]]:
         """(severity, text) of every STATUSTEXT still in the inbox."""
