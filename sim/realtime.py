@@ -30,7 +30,7 @@ from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint, TlogWriter
 from edgepilot.firmware_bridge.mavlink.signing import load_key
 from edgepilot.sim.scenario import Scenario
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
-from edgepilot.vehicle.containment import contained_step
+from edgepilot.vehicle.containment import contain, contained_step
 from edgepilot.vehicle.params import ParamStore
 from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
 from edgepilot.onboard.state_store import Persistence
@@ -96,9 +96,12 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
 
     def poll(t: float) -> None:
         ep.last_command = cmd_holder["cmd"]
-        ep.poll(t)
-        if state is not None:
-            state.tick(core, time.monotonic())
+        try:
+            ep.poll(t)
+            if state is not None:
+                state.tick(core, time.monotonic())
+        except Exception as e:  # noqa: BLE001 - contained like a fault in the tick: HOLD, keep serving
+            cmd_holder["cmd"] = contain(core, t, "MAVLink/state poll", e)
 
     # "slip": when the machine cannot keep up, the simulated world waits
     # for the loop instead of the core seeing skipped ticks.
