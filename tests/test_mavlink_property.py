@@ -17,6 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
+from edgepilot.vehicle.mission.executor import MissionExecutor
+from edgepilot.vehicle.types import MissionItem, Mode
 from mav_rig import Rig
 from test_validation_boundaries import YARD
 
@@ -157,3 +159,47 @@ def test_arbitrary_numbers_never_escape_and_the_vehicle_stays_commandable(action
 def test_the_vehicle_obeys_after_the_property_run():
     """Runs after the property (file order): arm, disarm and a mode change still work."""
     rig().commandable()
+
+
+# ---------------------------------------------------------------- the core alone
+ANY = st.one_of(st.sampled_from(NONFINITE), st.sampled_from(SPECIAL), st.floats(allow_nan=True))
+
+
+@st.composite
+def core_item(draw, seq):
+    return MissionItem(seq, draw(st.one_of(st.sampled_from([16, 17, 19, 20, 177, 178]), st.integers(-5, 70000))),
+                       draw(_mostly(YARD_LAT, ANY)), draw(_mostly(YARD_LON, ANY)), draw(ANY),
+                       draw(ANY), draw(ANY), draw(ANY), draw(ANY))
+
+
+@st.composite
+def core_mission(draw):
+    n = draw(st.integers(1, 6))
+    return [draw(core_item(i)) for i in range(n)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(core_mission(), st.lists(ANY, min_size=4, max_size=4))
+def test_the_core_and_the_executor_never_raise_on_any_mission_or_operator_value(items, vals):
+    """Straight into the core (a caller that skipped the MAVLink checks):
+    set_mission refuses or accepts, the executor walks whatever it holds,
+    goto / set_speed / set_current answer; nothing raises."""
+    core = rig().core
+    res = core.set_mission(items)
+    if res.ok:
+        ex = MissionExecutor(items)
+        for _ in range(4 * len(items) + 4):
+            if ex.current_target().kind == "done":
+                break
+            ex.advance()
+    # Items that bypassed every check: the executor still never raises.
+    ex = MissionExecutor(items)
+    for _ in range(4 * len(items) + 4):
+        if ex.current_target().kind == "done":
+            break
+        ex.advance()
+    now = rig().t
+    assert isinstance(core.goto(now, vals[0], vals[1], speed=None).ok, bool)
+    assert isinstance(core.set_speed(vals[2]).ok, bool)
+    core.set_mode(now, Mode.HOLD)
+    core.set_mission([])
