@@ -286,14 +286,18 @@ class Onboard:
         except Exception as e:  # noqa: BLE001 - containment is the point
             self._contain(t, "onboard tick (drivers)", e)
 
-    def _contain(self, t: float, where: str, exc: BaseException) -> None:
-        from edgepilot.vehicle.containment import LAST_RESORT, contain
-        from edgepilot.vehicle.types import ActuatorCommand
-
+    def _log_fault(self, where: str, exc: BaseException) -> None:
+        """The traceback of a contained exception to the log, at most once a second."""
         now = time.monotonic()
         if now >= self._next_fault_log:
             self._next_fault_log = now + 1.0
             log.error("contained an exception in %s", where, exc_info=exc)
+
+    def _contain(self, t: float, where: str, exc: BaseException) -> None:
+        from edgepilot.vehicle.containment import LAST_RESORT, contain
+        from edgepilot.vehicle.types import ActuatorCommand
+
+        self._log_fault(where, exc)
         cmd = contain(self.core, t, where, exc) if self.core is not None else LAST_RESORT
         try:
             self.drivers.actuate(t, ActuatorCommand(0.0, 0.0, cmd.estop), self.core)
@@ -327,7 +331,7 @@ class Onboard:
         missing = d.missing()
         ok = not missing
         frame = d.frame(t)
-        cmd = contained_step(self.core, t, frame)
+        cmd = contained_step(self.core, t, frame, on_fault=self._log_fault)
         if not ok:
             if not self._held and self.first_tick_at is not None:
                 self._driver_event(f"holding: {' and '.join(missing)} lost")

@@ -19,6 +19,7 @@ events go to DIR/events.jsonl, synced at least once a second.
 """
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import time
@@ -35,6 +36,7 @@ from edgepilot.vehicle.params import ParamStore
 from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
 from edgepilot.onboard.state_store import Persistence
 
+log = logging.getLogger(__name__)
 DEFAULT_ENDPOINTS = ("tcpin:127.0.0.1:5760", "udpout:127.0.0.1:14550")
 
 
@@ -87,9 +89,17 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
     rate = cfg.control.rate_hz
     substeps = max(1, int(round(1.0 / (rate * PHYSICS_DT))))
     cmd_holder = {"cmd": core.last_command}
+    next_fault_log = [0.0]
+
+    def log_fault(where: str, exc: BaseException) -> None:
+        # The traceback for whoever reads the process log, at most once a second.
+        wall = time.monotonic()
+        if wall >= next_fault_log[0]:
+            next_fault_log[0] = wall + 1.0
+            log.error("contained an exception in %s", where, exc_info=exc)
 
     def step(t: float, dt: float) -> None:
-        cmd = contained_step(core, t, sim.sensors(t))
+        cmd = contained_step(core, t, sim.sensors(t), on_fault=log_fault)
         cmd_holder["cmd"] = cmd
         for _ in range(substeps):
             sim.step(PHYSICS_DT, cmd)
@@ -101,6 +111,7 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
             if state is not None:
                 state.tick(core, time.monotonic())
         except Exception as e:  # noqa: BLE001 - contained like a fault in the tick: HOLD, keep serving
+            log_fault("MAVLink/state poll", e)
             cmd_holder["cmd"] = contain(core, t, "MAVLink/state poll", e)
 
     # "slip": when the machine cannot keep up, the simulated world waits

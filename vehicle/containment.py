@@ -14,6 +14,8 @@ command.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from edgepilot.vehicle.types import ActuatorCommand, Mode, SensorFrame
 
 #: What goes to the motors when even the containment failed: stop, latched.
@@ -43,9 +45,18 @@ def contain(core, now: float, where: str, exc: BaseException) -> ActuatorCommand
         return LAST_RESORT
 
 
-def contained_step(core, now: float, frame: SensorFrame) -> ActuatorCommand:
-    """``core.step(now, frame)``, with any exception contained (see module doc)."""
+def contained_step(core, now: float, frame: SensorFrame,
+                   on_fault: Callable[[str, BaseException], None] | None = None) -> ActuatorCommand:
+    """``core.step(now, frame)``, with any exception contained (see module
+    doc).  ``on_fault(where, exc)`` lets the process log the traceback (the
+    core itself writes nothing anywhere); its own failure is ignored."""
     try:
         return core.step(now, frame)
     except Exception as e:  # noqa: BLE001 - containment is the point
-        return contain(core, now, describe_tick(core), e)
+        where = describe_tick(core)
+        if on_fault is not None:
+            try:
+                on_fault(where, e)
+            except Exception:  # noqa: BLE001 - logging must not undo the containment
+                pass
+        return contain(core, now, where, e)
