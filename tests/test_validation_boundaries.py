@@ -247,3 +247,13 @@ def test_persisted_home_out_of_range_is_refused(tmp_path):
     _write(tmp_path / "home.json", "home", {"lat": 123.0, "lon": 8.0, "alt": 0.0})
     with pytest.raises(StateError, match="home.json"):
         StateStore(tmp_path).load_home()
+
+
+def test_fields_not_acted_on_may_carry_nan_as_ground_stations_send_them():
+    """QGroundControl sends NaN for a waypoint's yaw (param4) and other unset
+    fields: they are not acted on, so not refused."""
+    lat, lon = YARD.to_geo(6, 14)
+    items = [wp(0), MissionItem(1, int(Cmd.NAV_WAYPOINT), lat, lon, alt=NAN, param1=NAN, param2=NAN, param3=NAN,
+                                param4=NAN, autocontinue=2),
+             MissionItem(2, int(Cmd.DO_CHANGE_SPEED), param1=NAN, param2=NAN, param3=NAN), jump(3, 1, -1)]
+    assert validate_mission(items) is None

@@ -103,8 +103,10 @@ COMMON_RULES = (
     Rule("seq", "sequence number", 0, U16_MAX, integer=True),
     Rule("command", "command", 0, U16_MAX, integer=True),
     Rule("frame", "frame", 0, 255, integer=True),
-    Rule("autocontinue", "autocontinue", 0, 1, integer=True),
-    Rule("alt", "altitude [m]", -MAX_ALT, MAX_ALT),
+    # Not acted on (always continue; the surface is the altitude), only
+    # stored and echoed: any byte, and NaN altitude ("unset") as sent.
+    Rule("autocontinue", "autocontinue", 0, 255, integer=True),
+    Rule("alt", "altitude [m]", -MAX_ALT, MAX_ALT, nan_ok=True),
 )
 
 _POSITION = (_lat(), _lon())
