@@ -35,7 +35,7 @@ class Rig:
         self.inbox: list = []
         self.statustexts: list[tuple[int, str]] = []
         self._chunks: dict[int, dict[int, str]] = {}
-        self.cmd = self.core.last_command
+        self.cmd = None
         self.substeps = max(1, int(round(TICK_S / PHYSICS_DT)))
         # Say hello so the endpoint knows this peer (broadcasts reach it).
         self.send(M.MAVLink_heartbeat_message(M.MAV_TYPE_GCS, M.MAV_AUTOPILOT_INVALID, 0, 0, 0, 3))
@@ -87,8 +87,13 @@ class Rig:
         for _ in range(n):
             self.t += TICK_S
             self.cmd = contained_step(self.core, self.t, self.sim.sensors(self.t))
-            for _ in range(self.substeps):
-                self.sim.step(PHYSICS_DT, self.cmd)
+            if hasattr(self.sim, "apply"):   # the simulator takes the core's setpoint, then steps
+                self.sim.apply(self.cmd, self.t)
+                for _ in range(self.substeps):
+                    self.sim.step(PHYSICS_DT)
+            else:
+                for _ in range(self.substeps):
+                    self.sim.step(PHYSICS_DT, self.cmd)
             self.ep.poll(self.t)
             self._drain()
 
