@@ -20,7 +20,7 @@ gone); it does not resume a mission by itself — an operator does.
 Durable state: with a state folder (``--state-dir DIR`` or ``state_dir`` in
 the ``[hardware]`` table) mission, fence, home and parameters are restored
 at start and written as they change, and the core's events go to
-DIR/events.jsonl, synced at least once a second (vehicle.state_store).
+DIR/events.jsonl, synced at least once a second (onboard.state_store).
 
 The map frame's geodetic origin is ``--origin LAT,LON`` (required with
 ``--map``, the site's map_server map); without it the first 3-D GPS fix
@@ -158,7 +158,7 @@ class Onboard:
         self.state_dir = state_dir or hw.state_dir
         self.state = None
         if self.state_dir:
-            from edgepilot.vehicle.state_store import Persistence
+            from edgepilot.onboard.state_store import Persistence
 
             # Opened (and its files checked) now, so damaged state stops the
             # start with a usage error rather than the first control tick.
@@ -186,6 +186,7 @@ class Onboard:
         self._warm_pending = False
         self._settled = False
         self._next_overrun_log = 0.0
+        self._next_fault_log = 0.0
 
     def _driver_event(self, text: str) -> None:
         self.events.append(text)
@@ -260,6 +261,8 @@ class Onboard:
             restored = self.state.restore(self.core)
             print(f"state dir {self.state.folder}: restored {', '.join(restored) or 'nothing saved yet'}",
                   flush=True)
+            for text in self.state.dropped:
+                print(f"error: {text}", file=sys.stderr, flush=True)
         self._gate_arming(self.core)
         key = None
         if self.cfg.mavlink.signing_key_file:
@@ -289,6 +292,40 @@ class Onboard:
 
     # -- the loop's callbacks ---------------------------------------------
     def step(self, t: float, dt: float) -> None:
+        """One control tick; an exception in a driver (or anything else of
+        the tick outside the core, whose own faults contained_step handles)
+        is contained: zero to the motors, HOLD, CRITICAL STATUSTEXT, counted;
+        the loop goes on serving MAVLink."""
+        try:
+            self._step(t, dt)
+        except Exception as e:  # noqa: BLE001 - containment is the point
+            self._contain(t, "onboard tick (drivers)", e)
+
+    def _log_fault(self, where: str, exc: BaseException) -> None:
+        """The traceback of a contained exception to the log, at most once a second."""
+        now = time.monotonic()
+        if now >= self._next_fault_log:
+            self._next_fault_log = now + 1.0
+            log.error("contained an exception in %s", where, exc_info=exc)
+
+    def _contain(self, t: float, where: str, exc: BaseException) -> None:
+        from edgepilot.vehicle.containment import LAST_RESORT, contain
+        from edgepilot.vehicle.types import ActuatorCommand
+
+        self._log_fault(where, exc)
+        cmd = contain(self.core, t, where, exc) if self.core is not None else LAST_RESORT
+        try:
+            self.drivers.actuate(t, ActuatorCommand(0.0, 0.0, cmd.estop), self.core)
+        except Exception:  # noqa: BLE001 - the motor path itself failed: try its plain stop
+            try:
+                self.drivers.stop_motors()
+            except Exception:  # noqa: BLE001
+                log.exception("cannot stop the motors after a contained fault")
+        if self.endpoint is not None:
+            self.endpoint.last_command = cmd
+
+    def _step(self, t: float, dt: float) -> None:
+        from edgepilot.vehicle.containment import contained_step
         from edgepilot.vehicle.types import ActuatorCommand, Mode
 
         d = self.drivers
@@ -309,7 +346,7 @@ class Onboard:
         missing = d.missing()
         ok = not missing
         frame = d.frame(t)
-        cmd = self.core.step(t, frame)
+        cmd = contained_step(self.core, t, frame, on_fault=self._log_fault)
         if not ok:
             if not self._held and self.first_tick_at is not None:
                 self._driver_event(f"holding: {' and '.join(missing)} lost")
@@ -338,11 +375,14 @@ class Onboard:
             warm_in_background(self._warm_done, before=self._bring_up)
 
     def poll(self, t: float) -> None:
-        self.drivers.poll(t)
-        if self.endpoint is not None:
-            self.endpoint.poll(t)
-        if self.state is not None and self.core is not None:
-            self.state.tick(self.core, time.monotonic())
+        try:
+            self.drivers.poll(t)
+            if self.endpoint is not None:
+                self.endpoint.poll(t)
+            if self.state is not None and self.core is not None:
+                self.state.tick(self.core, time.monotonic())
+        except Exception as e:  # noqa: BLE001 - containment is the point
+            self._contain(t, "onboard I/O poll", e)
 
     def fds(self) -> list[int]:
         """What the loop waits on between ticks: device ports and MAVLink sockets."""
@@ -460,4 +500,7 @@ def run_vehicle_cli(args) -> int:
     print("edgepilot vehicle: stopped, motors commanded to zero; "
           + ", ".join(f"{k} {v}" for k, v in c.items()), flush=True)
     print(f"edgepilot vehicle: {ob.loop_summary()}", flush=True)
+    if ob.core is not None and ob.core.internal_errors:
+        print(f"edgepilot vehicle: {ob.core.internal_errors} internal error(s) contained, the last: "
+              f"{ob.core.last_internal_error}", flush=True)
     return EXIT_OK

@@ -17,7 +17,12 @@ import numpy as np
 from edgepilot.sim.criteria import ClearanceMonitor, Measured, check_criteria
 from edgepilot.sim.scenario import Scenario
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
+from edgepilot.vehicle.containment import contain, contained_step
 from edgepilot.vehicle.types import Event, MissionState
+
+#: Simulated seconds a run goes on after a contained internal error, so the
+#: track shows the vehicle coming to a stop in HOLD before the run fails.
+AFTER_FAULT_S = 5.0
 
 
 @dataclass
@@ -46,6 +51,8 @@ class RunResult:
     contact_tracks: dict = field(default_factory=dict)       # vessel name -> (N, 3) t, x, y
     encounter_results: list[dict] = field(default_factory=list)
     faults: list = field(default_factory=list)          # sim.faults.FaultOutcome per injected fault
+    internal_errors: int = 0        # exceptions the core contained (VehicleCore.contain_fault)
+    final_mode: str = ""            # the core's mode when the run ended
 
     @property
     def real_time_factor(self) -> float:
@@ -61,6 +68,8 @@ class RunResult:
             "waypoints_total": self.waypoints_total,
             "mission_complete": self.mission_complete,
             "failure": self.failure,
+            "internal_errors": self.internal_errors,
+            "final_mode": self.final_mode,
             "sim_time_s": round(self.sim_time_s, 3),
             "wall_time_s": round(self.wall_time_s, 3),
             "real_time_factor": round(self.real_time_factor, 1),
@@ -119,19 +128,25 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     step = 0
     next_tick_report = 0.0
     next_arm_try = 0.0
+    fault_at = None
     while True:
         t = step * PHYSICS_DT
         cmd = sim.faults.operate(t, core, cmd)   # GCS link and operator side of injected faults
         if step % control_every == 0 and not sim.faults.core_stalled(t):
-            for pts in sim.map_updates():
-                core.add_obstacles(t, pts)
-            cmd = core.step(t, sim.sensors(t))
-            if not started and core.state.valid and t >= next_arm_try:
+            try:
+                for pts in sim.map_updates():
+                    core.add_obstacles(t, pts)
+            except Exception as e:  # noqa: BLE001 - contained like a fault in the tick
+                contain(core, t, "map update", e)
+            cmd = contained_step(core, t, sim.sensors(t))
+            if not started and core.state.valid and t >= next_arm_try and not core.internal_errors:
                 if core.arm(t).ok:   # pre-arm checks may refuse: retry once a second
                     core.start_mission(t)
                     started = True
                 else:
                     next_arm_try = t + 1.0
+            if core.internal_errors and fault_at is None:
+                fault_at = t
             new, cursor = core.events_since(cursor)
             for e in new:
                 events.append(e)
@@ -155,6 +170,8 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
                     vessel_rows[i].append((t, v.x, v.y))
             if started and (core.mission_state == MissionState.COMPLETE or core.failure_reason):
                 break
+            if fault_at is not None and t >= fault_at + AFTER_FAULT_S:
+                break
             if on_tick and t >= next_tick_report:
                 on_tick(t, limit)
                 next_tick_report += 1.0
@@ -170,8 +187,12 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     track = np.array(rows, dtype=np.float64)
     dist = float(np.sum(np.hypot(np.diff(track[:, 1]), np.diff(track[:, 2])))) if len(track) > 1 else 0.0
     complete = core.mission_state == MissionState.COMPLETE
+    reasons = []
+    if core.internal_errors:
+        reasons.append(f"internal error: {core.internal_errors} contained, the first at t={fault_at:.1f} s, "
+                       f"the last: {core.last_internal_error}")
     min_clear = clearance.min_clearance
-    reasons = check_criteria(crit, Measured(
+    reasons += check_criteria(crit, Measured(
         mission_complete=complete, waypoints_reached=len(reached), waypoints_total=n_wp,
         collisions=clearance.collisions, first_collision=clearance.first, min_clearance_m=min_clear,
         max_cross_track_m=max_cte, failure=core.failure_reason))
@@ -204,7 +225,7 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
         max_cross_track_m=max_cte, mission_complete=complete, failure=core.failure_reason,
         track=track, planned_paths=planned, collision_points=clearance.points, events=events,
         min_cpa_m=min_cpa, cpa_events=cpa_events, contact_tracks=tracks, encounter_results=enc_results,
-        faults=fault_outcomes)
+        faults=fault_outcomes, internal_errors=core.internal_errors, final_mode=core.mode.name)
 
 
 def _check_encounter(ec, mmsi: int, t_cpa: float, track: np.ndarray, events: list[Event]) -> dict:

@@ -12,7 +12,7 @@ latest sensor frame and advances physics until the next tick; each loop
 iteration then polls the MAVLink endpoint.
 
 ``--state-dir DIR`` makes the vehicle's state durable across restarts
-(``vehicle.state_store.Persistence``): mission, fence, home and parameters
+(``onboard.state_store.Persistence``): mission, fence, home and parameters
 are restored from DIR at start and written back as they change (a plan
 before its MISSION_ACK, a parameter before its PARAM_VALUE), and the core's
 events go to DIR/events.jsonl, synced at least once a second.  With signing,
@@ -21,6 +21,7 @@ a restart is refused after it (firmware_bridge.mavlink.signing).
 """
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import time
@@ -32,11 +33,13 @@ from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint, TlogWriter
 from edgepilot.firmware_bridge.mavlink.signing import load_key
 from edgepilot.sim.scenario import Scenario
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
+from edgepilot.vehicle.containment import contain, contained_step
 from edgepilot.vehicle.params import ParamStore
 from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
 from edgepilot.onboard.param_file import persisted_params
-from edgepilot.vehicle.state_store import Persistence
+from edgepilot.onboard.state_store import Persistence
 
+log = logging.getLogger(__name__)
 DEFAULT_ENDPOINTS = ("tcpin:127.0.0.1:5760", "udpout:127.0.0.1:14550")
 
 
@@ -68,7 +71,7 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
     """Wire a Simulation, a VehicleCore (disarmed, HOLD, no mission unless
     restored from ``state_dir``), the MAVLink endpoint and the runtime loop.
     Raises ValueError / OSError for bad endpoints or files, naming them
-    (vehicle.state_store.StateError, a ValueError, for damaged state)."""
+    (onboard.state_store.StateError, a ValueError, for damaged state)."""
     if not speedup > 0:
         raise ValueError(f"--speedup: expected a positive number, got {speedup}")
     sim = Simulation(scenario, seed)
@@ -93,18 +96,30 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
     rate = cfg.control.rate_hz
     substeps = max(1, int(round(1.0 / (rate * PHYSICS_DT))))
     cmd_holder = {"cmd": core.last_command}
+    next_fault_log = [0.0]
+
+    def log_fault(where: str, exc: BaseException) -> None:
+        # The traceback for whoever reads the process log, at most once a second.
+        wall = time.monotonic()
+        if wall >= next_fault_log[0]:
+            next_fault_log[0] = wall + 1.0
+            log.error("contained an exception in %s", where, exc_info=exc)
 
     def step(t: float, dt: float) -> None:
-        cmd = core.step(t, sim.sensors(t))
+        cmd = contained_step(core, t, sim.sensors(t), on_fault=log_fault)
         cmd_holder["cmd"] = cmd
         for _ in range(substeps):
             sim.step(PHYSICS_DT, cmd)
 
     def poll(t: float) -> None:
         ep.last_command = cmd_holder["cmd"]
-        ep.poll(t)
-        if state is not None:
-            state.tick(core, time.monotonic())
+        try:
+            ep.poll(t)
+            if state is not None:
+                state.tick(core, time.monotonic())
+        except Exception as e:  # noqa: BLE001 - contained like a fault in the tick: HOLD, keep serving
+            log_fault("MAVLink/state poll", e)
+            cmd_holder["cmd"] = contain(core, t, "MAVLink/state poll", e)
 
     # "slip": when the machine cannot keep up, the simulated world waits
     # for the loop instead of the core seeing skipped ticks.
@@ -142,12 +157,15 @@ def run_realtime_cli(args) -> int:
     if rt.state is not None:
         restored = ", ".join(rt.state.restored) or "nothing saved yet"
         print(f"state dir {rt.state.folder}: restored {restored}", flush=True)
+        for text in rt.state.dropped:
+            print(f"error: {text}", file=sys.stderr, flush=True)
     t0 = time.monotonic()
     rt.run(duration=getattr(args, "duration", None), should_stop=lambda: stop["flag"])
     st = rt.endpoint.stats()
     print(f"stopped after {rt.loop.t:.1f} s vehicle time ({time.monotonic() - t0:.1f} s wall); "
           f"MAVLink rx {st.get('rx_messages', 0)}, rx errors {st.get('rx_errors', 0)}, "
-          f"rejected (signing) {st.get('rx_rejected_signature', 0)}", flush=True)
+          f"rejected (signing) {st.get('rx_rejected_signature', 0)}, "
+          f"internal errors {rt.core.internal_errors}", flush=True)
     if rt.endpoint.signing is not None:
         print("signing: " + ", ".join(f"{k} {st.get('signing_' + k, 0)}" for k in
                                       ("accepted", "replay", "before_boot", "future", "old_new_stream",

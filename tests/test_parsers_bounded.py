@@ -141,7 +141,7 @@ def test_100k_item_plan_upload_is_refused_by_count_not_hung(tmp_path):
 
 # ----------------------------------------------------------------------------- vehicle-side state files
 def test_state_files_deep_or_oversized_are_a_state_error_naming_the_file(tmp_path):
-    from edgepilot.vehicle.state_store import MAX_STATE_BYTES, StateError, StateStore
+    from edgepilot.onboard.state_store import MAX_STATE_BYTES, StateError, StateStore
 
     store = StateStore(tmp_path)
     deep = tmp_path / "mission.json"

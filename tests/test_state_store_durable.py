@@ -12,7 +12,7 @@ import pytest
 from safety_rig import ORIGIN, UGV, Rig
 from edgepilot.vehicle.core import VehicleCore
 from edgepilot.vehicle.safety.geofence import CIRCLE_INCLUSION
-from edgepilot.vehicle.state_store import EventLog, StateError, StateStore
+from edgepilot.onboard.state_store import EventLog, StateError, StateStore
 from edgepilot.vehicle.types import Cmd, Event, MissionItem, Severity
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,7 +64,7 @@ def test_damaged_state_file_is_refused_with_its_name(tmp_path):
 WRITER = r"""
 import sys
 sys.path.insert(0, sys.argv[2])
-from edgepilot.vehicle.state_store import StateStore
+from edgepilot.onboard.state_store import StateStore
 from edgepilot.vehicle.types import MissionItem
 store = StateStore(sys.argv[1])
 k = 0

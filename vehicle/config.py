@@ -229,7 +229,7 @@ class HardwareConfig(Strict):
                                description="MAVLink endpoints served to ground stations (pymavlink strings)")
     log_dir: str = Field(default="logs", description="where tlogs and the start-up report go")
     state_dir: str | None = Field(default=None, description="folder for durable state: mission, fence, home, "
-                                  "params and the event log survive a restart (vehicle.state_store)")
+                                  "params and the event log survive a restart (onboard.state_store)")
     motor: MotorPort | None = None
     gps: GpsPort | None = None
     lidar: LidarPort | None = None

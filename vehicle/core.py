@@ -659,3 +659,34 @@ class VehicleCore:
         else:
             self._emit("text", f"{key[0].upper()}: {reason}", Severity.ERROR)
         self.set_mode(self.now, Mode.HOLD)
+
+    # ------------------------------------------------------------ internal errors
+    #: Exceptions contained so far (ArduPilot's internal error count); see contain_fault.
+    internal_errors = 0
+    #: "where: what" of the latest contained exception, None before the first.
+    last_internal_error: str | None = None
+    _internal_error_text_at = -1e9
+
+    def contain_fault(self, now: float, where: str, exc: BaseException) -> ActuatorCommand:
+        """An exception escaped ``where`` (the tick, a mission item, a MAVLink
+        handler, a driver): the vehicle stops its motors, goes to HOLD, counts
+        the error and says so (CRITICAL), and the caller keeps serving; as
+        ArduPilot's internal errors.  Returns the zero command to send now.
+        The STATUSTEXT is repeated at most once a second for a fault that
+        recurs every tick; the count grows with each one."""
+        self.now = now
+        self.internal_errors += 1
+        what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        self.last_internal_error = f"{where}: {what}"
+        self.mode = Mode.HOLD          # directly: the mode logic may be what failed
+        self._leg_key = None
+        self._path = None
+        self._loiter_until = None
+        self._hold_xy = None
+        cmd = ActuatorCommand.stop()
+        self.last_command = cmd
+        if now - self._internal_error_text_at >= 1.0 or self.internal_errors == 1:
+            self._internal_error_text_at = now
+            self._emit("internal_error", f"Internal error #{self.internal_errors} in {where}: {what}; HOLD",
+                       Severity.CRITICAL, where=where, count=self.internal_errors)
+        return cmd

@@ -21,6 +21,7 @@ from edgepilot.vehicle.types import Mode
 
 from .identity import ROVER_MODE_NAMES, SUPPORTED_MODES
 from .service import Service
+from .validation import check_command
 
 M = mavlink
 #: The magic value in param2 of COMPONENT_ARM_DISARM that forces arm/disarm.
@@ -97,16 +98,22 @@ class CommandService(Service):
         self._run(link, m, args, now)
 
     def _run(self, link, m, args: CommandArgs, now) -> None:
+        """Unknown: UNSUPPORTED; a parameter failing its rule
+        (validation.COMMAND_RULES): DENIED with the reason, before the
+        handler runs.  A handler that raises is answered by the endpoint
+        (COMMAND_ACK FAILED) and contained there."""
         h = self.handlers.get(int(args.command))
         reason = ""
         if h is None:
             result = M.MAV_RESULT_UNSUPPORTED
             self.unsupported += 1
         else:
-            try:
+            bad = check_command(args)
+            if bad is not None:
+                self.ep.counters["rx_invalid"] += 1
+                out = (M.MAV_RESULT_DENIED, bad)
+            else:
                 out = h(link, args, now)
-            except (ValueError, TypeError) as e:
-                out = (M.MAV_RESULT_DENIED, str(e))
             result, reason = out if isinstance(out, tuple) else (out, "")
         self.ack(link, m, args.command, result)
         if reason and result != M.MAV_RESULT_ACCEPTED:
@@ -157,7 +164,7 @@ class CommandService(Service):
             self.ep.statustext(reason, M.MAV_SEVERITY_WARNING, link=link)
 
     def _mission_start(self, link, a: CommandArgs, now):
-        first = int(a.p1)
+        first = int(a.p1) if math.isfinite(a.p1) else 0   # NaN: unset, from the start
         return self._from_core(self.core.start_mission(now, first if first > 0 else None))
 
     def _rtl(self, link, a, now):

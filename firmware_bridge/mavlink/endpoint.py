@@ -24,6 +24,7 @@ from typing import Callable
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from . import signing as signing_mod
+from .validation import check_message
 from .transport import Channel, Transport, open_transport
 from .tlog import TlogWriter
 
@@ -293,12 +294,67 @@ class MavlinkEndpoint:
                 self.last_gcs_wall = self.wall
             if not self._for_us(m):
                 continue
+            bad = check_message(m)
+            if bad is not None:
+                # A field we act on fails its rule (validation.MESSAGE_RULES):
+                # refused before any handler or the core sees it.
+                self.counters["rx_invalid"] += 1
+                self._answer(link, m, bad[1], failed=False, field=bad[0])
+                continue
             for h in self.handlers.get(mtype, ()):
                 try:
                     h(link, m, now)
-                except Exception:
-                    self.counters["handler_errors"] += 1
-                    log.exception("MAVLink handler for %s failed", mtype)
+                except Exception as e:  # noqa: BLE001 - a failing handler is isolated and contained
+                    self._handler_failed(link, m, e, now)
+
+    # ------------------------------------------------------------------ refusals
+    #: Messages a failure of which is answered with MISSION_ACK (the mission protocol's NACK).
+    _MISSION_MSGS = frozenset({"MISSION_COUNT", "MISSION_ITEM", "MISSION_ITEM_INT", "MISSION_CLEAR_ALL",
+                               "MISSION_REQUEST", "MISSION_REQUEST_INT", "MISSION_REQUEST_LIST"})
+
+    def _answer(self, link: Link, m, reason: str, failed: bool, field: str = "") -> None:
+        """Answer ``m`` with the NACK its protocol defines, so the sender is
+        never left waiting: COMMAND_ACK (DENIED for bad input, FAILED for
+        an internal error) for commands and SET_MODE, MISSION_ACK (INVALID /
+        INVALID_SEQUENCE, or ERROR) for the mission protocol, the standing
+        PARAM_VALUE for PARAM_SET; always a STATUSTEXT with the reason."""
+        M = mavlink
+        mtype = m.get_type()
+        try:
+            if mtype in ("COMMAND_LONG", "COMMAND_INT", "SET_MODE"):
+                cmd = M.MAV_CMD_DO_SET_MODE if mtype == "SET_MODE" else m.command
+                self.command.ack(link, m, cmd, M.MAV_RESULT_FAILED if failed else M.MAV_RESULT_DENIED)
+            elif mtype in self._MISSION_MSGS:
+                self.mission.abort_upload(link)
+                if failed:
+                    result = M.MAV_MISSION_ERROR
+                elif field == "seq":
+                    result = M.MAV_MISSION_INVALID_SEQUENCE
+                else:
+                    result = M.MAV_MISSION_INVALID
+                link.send(M.MAVLink_mission_ack_message(m.get_srcSystem(), m.get_srcComponent(), result,
+                                                        getattr(m, "mission_type", 0)))
+            elif mtype == "PARAM_SET":
+                self.param.answer_standing(link, m)
+            self.statustext(reason, M.MAV_SEVERITY_ERROR if failed else M.MAV_SEVERITY_WARNING, link=link)
+        except Exception:  # noqa: BLE001 - answering must not take the endpoint down
+            self.counters["answer_errors"] += 1
+            log.exception("cannot answer a refused %s", mtype)
+
+    def _handler_failed(self, link: Link, m, exc: BaseException, now: float) -> None:
+        """A handler raised: count it, answer the sender (FAILED / ERROR) and
+        contain it in the core as an internal error (HOLD, zero command,
+        CRITICAL STATUSTEXT, counted), as a fault inside the tick is."""
+        mtype = m.get_type()
+        self.counters["handler_errors"] += 1
+        log.error("MAVLink handler for %s failed", mtype, exc_info=exc)
+        contain = getattr(self.core, "contain_fault", None)
+        if contain is not None:
+            try:
+                contain(now, f"MAVLink handler {mtype}", exc)
+            except Exception:  # noqa: BLE001
+                log.exception("cannot contain a failed %s handler", mtype)
+        self._answer(link, m, f"{mtype} failed: internal error ({type(exc).__name__})", failed=True)
 
     def _for_us(self, m) -> bool:
         ts = getattr(m, "target_system", None)
@@ -326,6 +382,7 @@ class MavlinkEndpoint:
         d = dict(self.counters)
         if self.signing is not None:
             d.update(self.signing.stats)
+        d["internal_errors"] = int(getattr(self.core, "internal_errors", 0))
         d["links"] = [{"name": l.name, "rx": l.rx_messages, "rx_errors": l.rx_errors,
                        "rx_rejected_signature": l.rx_rejected_signature, "tx": l.tx_messages}
                       for l in self.links.values()]

@@ -26,7 +26,7 @@ and cannot be uploaded (MAV_MISSION_UNSUPPORTED).
 
 ``after_change`` callbacks run after a plan (mission or fence) was
 changed and *before* the MISSION_ACK goes out, so a vehicle that persists
-its plans (vehicle.state_store) has written them when the ground station
+its plans (onboard.state_store) has written them when the ground station
 hears "accepted".
 """
 from __future__ import annotations
@@ -34,8 +34,10 @@ from __future__ import annotations
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from edgepilot.vehicle.types import Cmd, MissionItem
+from edgepilot.vehicle.validation import check_fence_item, check_mission_item
 
 from .service import Service
+from .validation import mission_result
 
 M = mavlink
 ITEM_TIMEOUT_S = 1.5
@@ -191,9 +193,23 @@ class MissionService(Service):
             lat, lon = m.x * 1e-7, m.y * 1e-7
         else:
             lat, lon = float(m.x), float(m.y)
-        up.items.append(MissionItem(seq=m.seq, command=int(m.command), lat=lat, lon=lon, alt=float(m.z),
-                                    param1=m.param1, param2=m.param2, param3=m.param3, param4=m.param4,
-                                    frame=int(m.frame), autocontinue=int(m.autocontinue)))
+        item = MissionItem(seq=m.seq, command=int(m.command), lat=lat, lon=lon, alt=float(m.z),
+                           param1=m.param1, param2=m.param2, param3=m.param3, param4=m.param4,
+                           frame=int(m.frame), autocontinue=int(m.autocontinue))
+        # Each item against the one table (vehicle.validation) as it arrives,
+        # answered with the MAV_MISSION_RESULT naming the bad field.
+        bad = (check_fence_item(item, m.seq) if mtype == FENCE
+               else check_mission_item(item, m.seq, up.count))
+        if bad is not None:
+            self.upload = None
+            self.uploads_failed += 1
+            self.ep.counters["rx_invalid"] += 1
+            self._ack(link, m, mission_result(bad), mtype)
+            what = "Fence" if mtype == FENCE else "Mission"
+            self.ep.statustext(f"{what} rejected: {bad}", M.MAV_SEVERITY_WARNING, link=link)
+            self._serve_deferred(up)
+            return
+        up.items.append(item)
         up.retries = 0
         if len(up.items) < up.count:
             self._request_item(up, self.ep.wall)
@@ -234,6 +250,12 @@ class MissionService(Service):
                                                            up.mission_type))
                 return
             self._request_item(up, wall)
+
+    def abort_upload(self, link) -> None:
+        """Drop an upload in progress from ``link`` (after a refused or failed message)."""
+        if self.upload is not None and self.upload.link is link:
+            self.upload = None
+            self.uploads_failed += 1
 
     def link_closed(self, link) -> None:
         if self.upload is not None and self.upload.link is link:
@@ -306,7 +328,7 @@ class MissionService(Service):
         self._ack(link, m, M.MAV_MISSION_ACCEPTED if ok else M.MAV_MISSION_ERROR, mtype)
 
     def _on_set_current(self, link, m, now):
-        res = self.core.set_current(int(m.seq))
+        res = self.core.set_current(int(m.seq))   # seq: checked by validation.MESSAGE_RULES
         if not res.ok:
             self.ep.statustext(f"Set current item refused: {res.reason}", M.MAV_SEVERITY_WARNING, link=link)
         self.ep.broadcast(self.ep.telemetry.mission_current(now))

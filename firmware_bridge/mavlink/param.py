@@ -73,6 +73,12 @@ class ParamService(Service):
             return
         self.ep.broadcast(self.value_msg(name))
 
+    def answer_standing(self, link, m) -> None:
+        """A refused PARAM_SET is answered with the value that stands (when the name is known)."""
+        name = _name(m.param_id)
+        if name in self.store.names():
+            link.send(self.value_msg(name))
+
     def update(self, now, wall):
         for link in list(self.ep.links.values()):
             st = link.state.get(self.name)

@@ -224,10 +224,11 @@ class TelemetryService(Service):
         if v is not None:
             health |= S.MAV_SYS_STATUS_SENSOR_BATTERY
         enabled = present
+        # errors_count4: contained internal errors (VehicleCore.contain_fault), as ArduPilot reports its count.
         return M.MAVLink_sys_status_message(
             present, enabled, health, 0,
             U16_MAX if v is None else int(round(v * 1000)), -1, _pct(core.battery_remaining),
-            0, 0, 0, 0, 0, 0)
+            0, 0, 0, 0, 0, min(U16_MAX, int(getattr(core, "internal_errors", 0))))
 
     def gps_raw_int(self, now):
         g = self.core.last_gps

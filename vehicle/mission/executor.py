@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from edgepilot.vehicle.types import Cmd, MissionItem
+from edgepilot.vehicle.validation import check_plan
 
 NAV_COMMANDS = {Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_LOITER_TIME, Cmd.NAV_RETURN_TO_LAUNCH}
 DO_COMMANDS = {Cmd.DO_JUMP, Cmd.DO_CHANGE_SPEED}
@@ -29,27 +30,23 @@ class NavTarget:
 
 
 def validate_mission(items: list[MissionItem]) -> str | None:
-    """Returns None when the mission can be executed, else a reason."""
-    for i, it in enumerate(items):
-        if it.seq != i:
-            return f"item {i} has seq {it.seq}; items must be numbered 0..N-1 in order"
-        if i == 0:
-            continue  # home; its command is not executed
-        try:
-            cmd = Cmd(it.command)
-        except ValueError:
-            return f"item {i}: command {it.command} is not supported"
-        if cmd in (Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_UNLIM):
-            if not (math.isfinite(it.lat) and math.isfinite(it.lon) and -90 <= it.lat <= 90
-                    and -180 <= it.lon <= 180) or (it.lat == 0.0 and it.lon == 0.0):
-                return f"item {i}: {cmd.name} needs a valid latitude/longitude, got {it.lat}, {it.lon}"
-        if cmd == Cmd.NAV_LOITER_TIME and not (it.param1 >= 0 and math.isfinite(it.param1)):
-            return f"item {i}: NAV_LOITER_TIME needs a hold time >= 0 s in param1, got {it.param1}"
-        if cmd == Cmd.DO_JUMP:
-            target = int(it.param1)
-            if not (1 <= target < len(items)) or target == i:
-                return f"item {i}: DO_JUMP target {target} must be another item in 1..{len(items) - 1}"
-    return None
+    """Returns None when the mission can be executed, else a reason.
+    The rules are the one table in ``vehicle.validation`` that the MAVLink
+    mission service and the state restore use too."""
+    v = check_plan(items)
+    return None if v is None else str(v)
+
+
+def _whole(x, default: int) -> int:
+    """``x`` as an int when it is a finite whole number, else ``default``:
+    the executor must never raise on an item, whatever slipped past the checks."""
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return default
+    if not math.isfinite(f) or f != math.floor(f) or abs(f) > 2**31:
+        return default
+    return int(f)
 
 
 class MissionExecutor:
@@ -86,21 +83,25 @@ class MissionExecutor:
             it = self.items[self.current]
             cmd = it.command
             if cmd == Cmd.DO_CHANGE_SPEED:
-                if it.param2 > 0:
+                if math.isfinite(it.param2) and it.param2 > 0:
                     self.speed_override = float(it.param2)
                 self.current += 1
             elif cmd == Cmd.DO_JUMP:
-                repeat = int(it.param2)
+                # A repeat count or target that is not a whole number (NaN,
+                # inf) makes the jump a no-op rather than an exception.
+                repeat = _whole(it.param2, 0)
+                target = _whole(it.param1, 0)
                 done = self._jumps_done.get(it.seq, 0)
-                if repeat < 0 or done < repeat:
+                if 1 <= target < len(self.items) and (repeat < 0 or done < repeat):
                     self._jumps_done[it.seq] = done + 1
-                    self.current = int(it.param1)
+                    self.current = target
                 else:
                     self.current += 1
             elif cmd == Cmd.NAV_WAYPOINT:
                 return NavTarget("waypoint", it.seq, it.lat, it.lon)
             elif cmd == Cmd.NAV_LOITER_TIME:
-                return NavTarget("loiter_time", it.seq, it.lat, it.lon, float(it.param1))
+                hold = float(it.param1)
+                return NavTarget("loiter_time", it.seq, it.lat, it.lon, hold if math.isfinite(hold) and hold > 0 else 0.0)
             elif cmd == Cmd.NAV_LOITER_UNLIM:
                 return NavTarget("loiter_unlim", it.seq, it.lat, it.lon)
             elif cmd == Cmd.NAV_RETURN_TO_LAUNCH:

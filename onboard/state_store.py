@@ -15,15 +15,17 @@ a second: a crash loses at most the last second of events.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zlib
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from edgepilot.atomic import atomic_write_text
 from edgepilot.onboard.param_file import persisted_params
 from edgepilot.vehicle.params import ParamStore
-from edgepilot.vehicle.types import Event, GeoPoint, MissionItem
+from edgepilot.vehicle.types import Event, GeoPoint, MissionItem, Severity
+from edgepilot.vehicle.validation import check_plan
 
 FORMAT = 1
 
@@ -62,6 +64,34 @@ def _load(path: Path, kind: str):
         raise StateError(f"{path}: unreadable {kind} state file: {e}") from None
 
 
+_ITEM_FIELDS = {f.name for f in fields(MissionItem)}
+_ITEM_REQUIRED = ("seq", "command")
+
+
+def _items_from(path: Path, payload) -> list[MissionItem]:
+    """MissionItems from a decoded plan payload; every field must be a
+    number (a hand edit putting a string where a number goes is refused
+    with a StateError naming the file, the item and the field)."""
+    if not isinstance(payload, list):
+        raise StateError(f"{path}: expected a list of items, got {type(payload).__name__}")
+    out = []
+    for i, d in enumerate(payload):
+        if not isinstance(d, dict):
+            raise StateError(f"{path}: item {i}: expected an object of item fields, got {type(d).__name__}")
+        unknown = sorted(set(d) - _ITEM_FIELDS)
+        if unknown:
+            raise StateError(f"{path}: item {i}: unknown field(s) {', '.join(map(str, unknown))}")
+        missing = [k for k in _ITEM_REQUIRED if k not in d]
+        if missing:
+            raise StateError(f"{path}: item {i}: missing field(s) {', '.join(missing)}")
+        for k, v in d.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise StateError(f"{path}: item {i}: field {k!r} must be a number, got "
+                                 f"{type(v).__name__} {v!r}")
+        out.append(MissionItem(**d))
+    return out
+
+
 class StateStore:
     """One folder of state files: mission.json, fence.json, home.json, params.parm."""
 
@@ -69,6 +99,7 @@ class StateStore:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._saved: dict[str, object] = {}
+        self.dropped: list[str] = []    # plans restore() refused, each naming its file and why
 
     @property
     def params_path(self) -> Path:
@@ -86,10 +117,7 @@ class StateStore:
         p = self.folder / f"{kind}.json"
         if not p.exists():
             return None
-        try:
-            return [MissionItem(**d) for d in _load(p, kind)]
-        except TypeError as e:
-            raise StateError(f"{p}: bad item: {e}") from None
+        return _items_from(p, _load(p, kind))
 
     def save_home(self, home: GeoPoint | None) -> None:
         atomic_write_text(self.folder / "home.json", _dump("home", None if home is None else asdict(home)))
@@ -99,19 +127,41 @@ class StateStore:
         if not p.exists():
             return None
         d = _load(p, "home")
-        return None if d is None else GeoPoint(**d)
+        if d is None:
+            return None
+        if not isinstance(d, dict) or set(d) - {"lat", "lon", "alt"} or not {"lat", "lon"} <= set(d):
+            raise StateError(f"{p}: expected an object with lat, lon and alt, got {d!r}")
+        for k, v in d.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise StateError(f"{p}: field {k!r} must be a number, got {type(v).__name__} {v!r}")
+        home = GeoPoint(**d)
+        if not (math.isfinite(home.lat) and math.isfinite(home.lon) and math.isfinite(home.alt)
+                and -90 <= home.lat <= 90 and -180 <= home.lon <= 180):
+            raise StateError(f"{p}: home {home.lat}, {home.lon}, {home.alt} is not a valid position")
+        return home
 
     # ------------------------------------------------------------ with a core
     def restore(self, core) -> list[str]:
         """Load saved mission, fence and home into ``core``; returns what
         was restored (for a boot STATUSTEXT)."""
         done = []
+        self.dropped = []
         for kind, apply in (("mission", core.set_mission), ("fence", core.set_fence)):
             items = self.load_items(kind)
             if items:
-                res = apply(items)
-                if not res.ok:
-                    raise StateError(f"{self.folder / (kind + '.json')}: {res.reason}")
+                # The same table the MAVLink upload is checked against: an
+                # item that fails it (a NaN DO_JUMP count saved by an older
+                # version, a hand edit) drops the plan with an error; it is
+                # never flown.  The file stays for the operator to inspect.
+                path = self.folder / f"{kind}.json"
+                bad = check_plan(items, fence=kind == "fence")
+                reason = str(bad) if bad is not None else None
+                if reason is None:
+                    res = apply(items)
+                    reason = None if res.ok else res.reason
+                if reason is not None:
+                    self.dropped.append(f"{path}: {kind} not restored (dropped, not flown): {reason}")
+                    continue
                 done.append(f"{kind} ({len(items)} items)")
         home = self.load_home()
         if home is not None:
@@ -229,11 +279,18 @@ class Persistence:
         """The core's ParamStore: persisted in the state folder (or ``path``)."""
         return persisted_params(cfg, path) if path else self.store.params(cfg)
 
+    @property
+    def dropped(self) -> list[str]:
+        """Saved plans restore() refused (each names its file and the reason)."""
+        return self.store.dropped
+
     def restore(self, core) -> list[str]:
         self._core = core
         self.restored = self.store.restore(core)
         # Events the core emitted while being restored are of this boot.
         _, self._cursor = core.events_since(0)
+        for text in self.store.dropped:
+            self.events.write(Event(core.now, "state_dropped", text, Severity.ERROR, {}), float("inf"))
         return self.restored
 
     def attach(self, endpoint) -> None:
