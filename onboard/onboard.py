@@ -274,7 +274,7 @@ class Onboard:
 
     # -- the loop's callbacks ---------------------------------------------
     def step(self, t: float, dt: float) -> None:
-        from edgepilot.vehicle.types import ActuatorCommand, Mode
+        from edgepilot.vehicle.types import ActuatorCommand, Mode, Setpoint
 
         d = self.drivers
         if self.kernels_ready and not self._settled:
@@ -287,27 +287,29 @@ class Onboard:
                 self._build_core(*fix)
             else:
                 d.frame(t)
-                d.actuate(t, ActuatorCommand.stop(), None)
+                d.apply(Setpoint.stop(t), t)
                 return
         # Judge the links on what was just read, before the core's work: a
         # slow tick must not make a live device look lost.
         missing = d.missing()
         ok = not missing
         frame = d.frame(t)
-        cmd = self.core.step(t, frame)
+        sp = self.core.step(t, frame)
         if not ok:
             if not self._held and self.first_tick_at is not None:
                 self._driver_event(f"holding: {' and '.join(missing)} lost")
                 if self.core.mode not in (Mode.HOLD, Mode.MANUAL):
                     self.core.set_mode(t, Mode.HOLD)
                 self._held = True
-            cmd = ActuatorCommand(0.0, 0.0, cmd.estop)
+            sp = Setpoint(t, sp.armed, self.core.mode, actuators=ActuatorCommand(0.0, 0.0, sp.estop))
         elif self._held:
             self._driver_event("all required devices back; vehicle stays in HOLD until an operator resumes")
             self._held = False
-        d.actuate(t, cmd, self.core)
+        d.apply(sp, t)
+        for action in d.actions():      # what the hardware says the core must do (autopilot refused to arm...)
+            self.core.apply_action(t, action)
         if self.endpoint is not None:
-            self.endpoint.last_command = cmd
+            self.endpoint.last_command = sp
         self.ticks += 1
         if self.first_tick_at is None:
             self.first_tick_at = since_process_start()
@@ -398,7 +400,7 @@ class Onboard:
     def shutdown(self) -> None:
         """Motors first, then everything else."""
         try:
-            self.drivers.stop_motors()
+            self.drivers.stop()
         finally:
             try:
                 if self.endpoint is not None:

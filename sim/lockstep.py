@@ -112,7 +112,7 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     min_clear = math.inf
     max_cte = 0.0
     started = False
-    cmd = core.last_command
+    sim.apply(core.last_setpoint, 0.0)
     traffic = sim.traffic
     vessels = traffic.vessels if traffic is not None else []
     cpa_best = [(math.inf, 0.0, 0.0, 0.0, 0.0, 0.0) for _ in vessels]   # range, t, own x, y, vessel x, y
@@ -123,11 +123,13 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     next_arm_try = 0.0
     while True:
         t = step * PHYSICS_DT
-        cmd = sim.faults.operate(t, core, cmd)   # GCS link and operator side of injected faults
+        sp = sim.faults.operate(t, core)   # GCS link and operator side of injected faults
+        if sp is not None:                 # an e-stop takes effect at once
+            sim.apply(sp, t)
         if step % control_every == 0 and not sim.faults.core_stalled(t):
             for pts in sim.map_updates():
                 core.add_obstacles(t, pts)
-            cmd = core.step(t, sim.sensors(t))
+            sim.apply(core.step(t, sim.sensors(t)), t)
             if not started and core.state.valid and t >= next_arm_try:
                 if core.arm(t).ok:   # pre-arm checks may refuse: retry once a second
                     core.start_mission(t)
@@ -167,7 +169,7 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
                 next_tick_report += 1.0
         if t >= limit:
             break
-        sim.step(PHYSICS_DT, cmd)
+        sim.step(PHYSICS_DT)
         step += 1
         if speedup:
             ahead = sim.t / speedup - (time.perf_counter() - wall0)

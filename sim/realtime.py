@@ -85,16 +85,15 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
         state.attach(ep)
     rate = cfg.control.rate_hz
     substeps = max(1, int(round(1.0 / (rate * PHYSICS_DT))))
-    cmd_holder = {"cmd": core.last_command}
+    sim.apply(core.last_setpoint, 0.0)
 
     def step(t: float, dt: float) -> None:
-        cmd = core.step(t, sim.sensors(t))
-        cmd_holder["cmd"] = cmd
+        sim.apply(core.step(t, sim.sensors(t)), t)
         for _ in range(substeps):
-            sim.step(PHYSICS_DT, cmd)
+            sim.step(PHYSICS_DT)
 
     def poll(t: float) -> None:
-        ep.last_command = cmd_holder["cmd"]
+        ep.last_command = core.last_setpoint
         ep.poll(t)
         if state is not None:
             state.tick(core, time.monotonic())

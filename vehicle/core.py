@@ -22,8 +22,9 @@ from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.mission import MissionExecutor, NavTarget, validate_mission
 from edgepilot.vehicle.params import ParamStore
 from edgepilot.vehicle.safety import SafetyManager
-from edgepilot.vehicle.types import (ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
-                           MissionState, Mode, SensorFrame, Severity, VehicleState)
+from edgepilot.vehicle.control.target import motion_target
+from edgepilot.vehicle.types import (ActionKind, ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
+                           MissionState, Mode, SafetyAction, SensorFrame, Setpoint, Severity, VehicleState)
 
 LETHAL_COST = np.float32(np.inf)
 MAV_RESULT_ACCEPTED, MAV_RESULT_TEMP_REJECTED, MAV_RESULT_DENIED, MAV_RESULT_UNSUPPORTED, MAV_RESULT_FAILED = 0, 1, 2, 3, 4
@@ -203,7 +204,12 @@ class VehicleCore:
         self.failure_reason: str | None = None
         self.cross_track_error = 0.0
         self.wp_distance = 0.0
-        self.last_command = ActuatorCommand.stop()
+        self.last_setpoint = Setpoint.stop()
+        hw = config.hardware
+        #: Companion wiring: an autopilot drives the motors, so the output is a
+        #: motion target this far [m] ahead along the path; else wheel commands.
+        self.target_lookahead: float | None = (hw.companion.lookahead_m if hw is not None and hw.wiring == "companion"
+                                               and hw.companion is not None else None)
         self.now = 0.0
         self.safety.extra_prearm_checks.append(
             lambda: None if self.ready else "PreArm: still starting up (planning and perception)")
@@ -346,8 +352,28 @@ class VehicleCore:
         """The safety layer's STOP action: motors stopped at once, disarmed."""
         self.armed = False
         self.mode = Mode.HOLD
-        self.last_command = ActuatorCommand(0.0, 0.0, estop=True)
+        self.last_setpoint = Setpoint.stop(now, estop=True)
         self._emit("disarmed", "Disarmed by failsafe", Severity.CRITICAL)
+
+    def apply_action(self, now: float, action: SafetyAction) -> CommandResult:
+        """Act on a decision made elsewhere: the safety layer's failsafe
+        actions, or a driver's report that the motors cannot do what the
+        core asks (an autopilot refused to arm or was taken over)."""
+        self.now = now
+        k = action.kind
+        if k is ActionKind.NONE:
+            return CommandResult(True)
+        if k is ActionKind.STOP:
+            self._safety_stop(now)
+            return CommandResult(True)
+        if k is ActionKind.ESTOP:
+            return self.estop(now, action.reason or "command")
+        if k is ActionKind.DISARM:
+            return self.disarm(now, force=True)
+        mode = {ActionKind.HOLD: Mode.HOLD, ActionKind.RTL: Mode.RTL}.get(k, action.mode)
+        if mode is None or mode == self.mode:
+            return CommandResult(True)
+        return self.set_mode(now, mode)
 
     def set_fence(self, items: list[MissionItem]) -> CommandResult:
         """Fence items (MAV_MISSION_TYPE_FENCE semantics); [] clears it."""
@@ -476,7 +502,8 @@ class VehicleCore:
         self._emit("text", f"Home set at {self.home.lat:.7f}, {self.home.lon:.7f}", Severity.INFO)
 
     # ------------------------------------------------------------ the tick
-    def step(self, now: float, frame: SensorFrame) -> ActuatorCommand:
+    def step(self, now: float, frame: SensorFrame) -> Setpoint:
+        """One control tick at ``now`` [s]: the setpoint for the actuators."""
         self.now = now
         f = self.filter
         f.predict(now)
@@ -507,8 +534,22 @@ class VehicleCore:
         cmd = (self._mode_command(now) if (self.armed and self._state.valid and self.ready)
                else ActuatorCommand.stop())
         cmd = self.safety.filter_command(cmd)
-        self.last_command = cmd
-        return cmd
+        self.last_setpoint = self._setpoint(now, cmd)
+        return self.last_setpoint
+
+    @property
+    def last_command(self) -> ActuatorCommand:
+        """The latest setpoint's wheel / thruster command."""
+        return self.last_setpoint.command
+
+    def _setpoint(self, now: float, cmd: ActuatorCommand) -> Setpoint:
+        if self.target_lookahead is None or cmd.estop:
+            return Setpoint(now, self.armed, self.mode, actuators=cmd)
+        driving = (self.armed and self.mode in (Mode.AUTO, Mode.GUIDED, Mode.RTL) and self._path is not None
+                   and not (cmd.left == 0.0 and cmd.right == 0.0))
+        target = motion_target(self.frame, self._state, self._path, self.follower.s, self.target_lookahead,
+                               self._cruise(), driving)
+        return Setpoint(now, self.armed, self.mode, target=target)
 
     def _cruise(self) -> float:
         if self._speed_override:
