@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgepilot.vehicle.config import VehicleConfig
-from edgepilot.vehicle.types import CommandResult
+from edgepilot.vehicle.types import CommandResult, Outcome
 
 
 @dataclass(frozen=True)
@@ -102,10 +102,10 @@ class ParamStore:
     def set(self, name: str, value: float) -> CommandResult:
         spec = self._specs.get(name)
         if spec is None:
-            return CommandResult(False, f"unknown parameter {name!r}", 2)
+            return CommandResult(False, f"unknown parameter {name!r}", Outcome.DENIED)
         value = float(value)
         if not math.isfinite(value) or not (spec.lo <= value <= spec.hi):
-            return CommandResult(False, f"{name} must be in [{spec.lo:g}, {spec.hi:g}], got {value:g}", 2)
+            return CommandResult(False, f"{name} must be in [{spec.lo:g}, {spec.hi:g}], got {value:g}", Outcome.DENIED)
         self._values[name] = value
         if self.path:
             self.save(self.path)

@@ -317,6 +317,19 @@ class MissionItem:
     autocontinue: int = 1
 
 
+class Outcome(enum.IntEnum):
+    """How the core answered a command, in its own terms.  The MAVLink
+    adapter (firmware_bridge/mavlink/command.py) maps each to a MAV_RESULT
+    by name; the numbers follow MAV_RESULT's only so that a stored or
+    logged value reads the same (as ``Mode`` follows Rover's numbers)."""
+
+    ACCEPTED = 0
+    NOT_NOW = 1          # cannot now, may later: try again
+    DENIED = 2           # not in this state or with these arguments
+    UNSUPPORTED = 3      # not something this vehicle does
+    FAILED = 4           # checks failed (pre-arm, hardware): fix the cause, then retry
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """Answer to an operator command: accepted or refused with a reason an
@@ -324,7 +337,7 @@ class CommandResult:
 
     ok: bool
     reason: str = ""
-    result: int = 0          # MAV_RESULT: 0 accepted, 2 denied, 3 unsupported, 4 failed
+    result: Outcome = Outcome.ACCEPTED   # refused: how (DENIED when not given)
 
 
 class Severity(enum.IntEnum):

@@ -17,7 +17,7 @@ from typing import Callable
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from edgepilot.vehicle.types import Mode
+from edgepilot.vehicle.types import Mode, Outcome
 
 from .identity import ROVER_MODE_NAMES, SUPPORTED_MODES
 from .service import Service
@@ -29,6 +29,15 @@ FORCE_MAGIC = 21196.0
 GLOBAL_FRAMES = frozenset({M.MAV_FRAME_GLOBAL, M.MAV_FRAME_GLOBAL_RELATIVE_ALT,
                            M.MAV_FRAME_GLOBAL_INT, M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
                            M.MAV_FRAME_GLOBAL_TERRAIN_ALT, M.MAV_FRAME_GLOBAL_TERRAIN_ALT_INT})
+
+#: The core's answer (vehicle.types.Outcome) as MAVLink's MAV_RESULT.
+MAV_RESULT_OF = {
+    Outcome.ACCEPTED: M.MAV_RESULT_ACCEPTED,
+    Outcome.NOT_NOW: M.MAV_RESULT_TEMPORARILY_REJECTED,
+    Outcome.DENIED: M.MAV_RESULT_DENIED,
+    Outcome.UNSUPPORTED: M.MAV_RESULT_UNSUPPORTED,
+    Outcome.FAILED: M.MAV_RESULT_FAILED,
+}
 
 
 @dataclass
@@ -123,7 +132,7 @@ class CommandService(Service):
         reports its refusals as events (sent as STATUSTEXT by telemetry)."""
         if res.ok:
             return M.MAV_RESULT_ACCEPTED
-        return int(res.result) if res.result else M.MAV_RESULT_DENIED
+        return MAV_RESULT_OF.get(Outcome(res.result), M.MAV_RESULT_DENIED) if res.result else M.MAV_RESULT_DENIED
 
     # ------------------------------------------------------------ commands
     def _arm_disarm(self, link, a: CommandArgs, now):

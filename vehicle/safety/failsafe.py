@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from edgepilot.vehicle.config import VehicleConfig
-from edgepilot.vehicle.types import GpsFix, LaserScan, Mode, MotorStatus, Severity, VehicleState
+from edgepilot.vehicle.types import ActionKind, GpsFix, LaserScan, Mode, MotorStatus, SafetyAction, Severity, VehicleState
 
 DRIVING_MODES = (Mode.AUTO, Mode.GUIDED, Mode.RTL)
 
@@ -423,7 +423,7 @@ class FailsafeManager:
         if trig.recovery is Recovery.OPERATOR and action is not Action.NONE:
             self.resume_blocked = True
         if action is Action.STOP:
-            core._safety_stop(s.now)
+            core.apply_action(s.now, SafetyAction(ActionKind.STOP, reason))
             st.applied_mode = None
             self.applied_mode = None
             self.resume_mode = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from edgepilot.vehicle.config import VehicleConfig
 from edgepilot.vehicle.geo import LocalFrame
-from edgepilot.vehicle.types import ActuatorCommand, CommandResult, MissionItem, SensorFrame, Severity
+from edgepilot.vehicle.types import ActuatorCommand, CommandResult, MissionItem, Outcome, SensorFrame, Severity
 
 from .failsafe import Action, FailsafeManager, SafetyInputs, default_triggers
 from .geofence import Fence, FenceError
@@ -51,7 +51,7 @@ class SafetyManager:
             fence = Fence.from_items(items, self.frame)
         except FenceError as e:
             self.emit("text", f"Fence rejected: {e}", Severity.WARNING)
-            return CommandResult(False, f"Fence rejected: {e}", 2)
+            return CommandResult(False, f"Fence rejected: {e}", Outcome.DENIED)
         self.fence = fence
         self.inputs.fence = fence
         self.emit("text", f"Fence loaded: {len(fence)} zone(s)", Severity.INFO)
@@ -113,7 +113,7 @@ class SafetyManager:
     def clear_estop(self, now: float, core) -> CommandResult:
         s = self.observe(now, None, core)
         if s.motor is not None and s.motor.estop:
-            return CommandResult(False, "E-stop clear refused: the hardware e-stop is still pressed", 4)
+            return CommandResult(False, "E-stop clear refused: the hardware e-stop is still pressed", Outcome.FAILED)
         s.estop_latched = False
         s.estop_source = ""
         self.failsafes.update(s, core)
