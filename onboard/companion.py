@@ -57,6 +57,8 @@ class CompanionDrivers:
     POSITION_TIMEOUT_S = 1.0
     #: Arm / mode / disarm requests are repeated this often until they hold [wall s].
     RETRY_S = 1.0
+    #: An operator's arm fails when the autopilot has not armed within this [wall s].
+    ARM_CONFIRM_S = 10.0
 
     def __init__(self, cfg: VehicleConfig, on_event: Callable[[str], None] | None = None,
                  wall: Callable[[], float] = time.monotonic):
@@ -360,6 +362,7 @@ class CompanionDrivers:
         once it is armed under our control, or (False, MAV_RESULT, reason)
         with the autopilot's own reason once it refused."""
         refusals = self.refusals
+        deadline = self.wall() + self.ARM_CONFIRM_S
 
         def check():
             link = self.link
@@ -367,6 +370,12 @@ class CompanionDrivers:
                 return False, int(self.last_refusal[0]), self.last_refusal[1]
             if link is not None and link.connected and link.armed and self._engaged is not None:
                 return True, 0, ""
+            if self.wall() > deadline:
+                why = (f"autopilot did not arm within {self.ARM_CONFIRM_S:g} s"
+                       + ("" if self.required_ok() else f" ({' and '.join(self.missing())} lost)"))
+                self._event(f"{why}; disarming")
+                self._actions.append(SafetyAction(ActionKind.DISARM, why))
+                return False, 4, why        # MAV_RESULT_FAILED
             return None
 
         return check

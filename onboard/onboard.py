@@ -257,6 +257,11 @@ class Onboard:
                                         vehicle_id=self.cfg.name, signing_key=key, tlog=tlog)
         if self.state is not None:
             self.state.attach(self.endpoint)
+        waiter = getattr(self.drivers, "arm_waiter", None)
+        if waiter is not None:
+            # Companion: an operator's arm succeeds only once the autopilot is
+            # armed too, else it fails with the autopilot's own reason.
+            self.endpoint.command.arm_confirmation = waiter
         self.report.origin = f"{lat:.7f}, {lon:.7f}" + (" (first GPS fix)" if self.origin is None else "")
 
     def _gate_arming(self, core) -> None:
