@@ -26,7 +26,7 @@ from edgepilot.vehicle.mission import MissionExecutor, validate_mission
 from edgepilot.vehicle.modes import Navigator, VehicleMode, make_modes
 from edgepilot.vehicle.params import ParamStore
 from edgepilot.vehicle.planning_grid import PlanningError, PlanningGrid
-from edgepilot.vehicle.safety import SafetyManager
+from edgepilot.vehicle.safety import CoreView, SafetyManager
 from edgepilot.vehicle.types import (ActionKind, ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
                                      MissionState, Mode, Outcome, SafetyAction, SensorFrame, Setpoint, Severity,
                                      VehicleState)
@@ -191,7 +191,7 @@ class VehicleCore:
         if self.armed:
             return CommandResult(True, "already armed")
         if not force:
-            failures = self.safety.prearm(now, self)
+            failures = self.safety.prearm(now, self._view(now))
             if failures:
                 refused = self._refuse(failures[0], Outcome.FAILED)
                 for extra in failures[1:]:
@@ -217,12 +217,14 @@ class VehicleCore:
     def estop(self, now: float, source: str = "command") -> CommandResult:
         """Immediate stop and disarm; latched until ``clear_estop``."""
         self.now = now
-        self.safety.estop(now, self, source)
+        self._apply_all(now, self.safety.estop(now, self._view(now), source))
         return CommandResult(True)
 
     def clear_estop(self, now: float) -> CommandResult:
         self.now = now
-        return self.safety.clear_estop(now, self)
+        res, actions = self.safety.clear_estop(now, self._view(now))
+        self._apply_all(now, actions)
+        return res
 
     def apply_action(self, now: float, action: SafetyAction) -> CommandResult:
         """Act on a decision made elsewhere: the safety layer's failsafe
@@ -245,7 +247,20 @@ class VehicleCore:
         mode = {ActionKind.HOLD: Mode.HOLD, ActionKind.RTL: Mode.RTL}.get(k, action.mode)
         if mode is None or mode == self.mode:
             return CommandResult(True)
-        return self.set_mode(now, mode)
+        res = self.set_mode(now, mode)
+        if res.ok and k is ActionKind.RESUME and action.data:
+            self._emit("failsafe", action.reason, Severity.NOTICE, **action.data)
+        return res
+
+    def _apply_all(self, now: float, actions: list[SafetyAction]) -> None:
+        for a in actions:
+            self.apply_action(now, a)
+
+    def _view(self, now: float) -> CoreView:
+        """What the safety layer decides from (it never calls into the core)."""
+        return CoreView(self.armed, self.mode, self._state,
+                        frozenset(n for n, m in self.modes.items() if m.refusal(now) is None), self._mission,
+                        self.perception.status(now) if self.perception is not None else {})
 
     def set_fence(self, items: list[MissionItem]) -> CommandResult:
         """Fence items (MAV_MISSION_TYPE_FENCE semantics); [] clears it."""
@@ -266,9 +281,10 @@ class VehicleCore:
             new = self.modes[Mode(mode)]
         except (ValueError, KeyError):
             return self._refuse(f"Mode {mode} is not supported", Outcome.UNSUPPORTED)
-        reason = new.enter(now)
+        reason = new.refusal(now)
         if reason:
             return self._refuse(reason, Outcome.DENIED)
+        new.enter(now)
         self._switch(now, new.number)
         return CommandResult(True)
 
@@ -397,7 +413,7 @@ class VehicleCore:
                 self.add_obstacles(now, seen)
         if self.home is None and self._state.valid:
             self._set_home()
-        self.safety.update(now, frame, self)
+        self._apply_all(now, self.safety.update(now, frame, self._view(now)))
         # Not ready (bring_up pending) also covers a forced arm, which skips the pre-arm checks.
         cmd = (self.active.update(now) if (self.armed and self._state.valid and self.ready)
                else ActuatorCommand.stop())

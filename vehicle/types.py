@@ -292,11 +292,13 @@ class ActionKind(enum.Enum):
 class SafetyAction:
     """A decision the safety layer (or a driver) hands the core, which
     applies it: see ``VehicleCore.apply_action``.  ``reason`` in an
-    operator's words; ``mode`` is the mode to resume for RESUME."""
+    operator's words; ``mode`` is the mode to go back to for RESUME."""
 
     kind: ActionKind
     reason: str = ""
     mode: Mode | None = None
+    #: RESUME: the failsafe event's data the core announces once resumed.
+    data: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

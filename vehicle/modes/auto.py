@@ -16,15 +16,17 @@ class AutoMode(VehicleMode):
         super().__init__(core)
         self.loiter_until: float | None = None   # end of the current NAV_LOITER_TIME [s]
 
-    def enter(self, now):
-        c = self.core
-        ex = c._exec
+    def refusal(self, now):
+        ex = self.core._exec
         if ex is None or not ex.has_nav:
             return "AUTO needs a mission with at least one waypoint"
-        if ex.complete:
-            ex.restart()        # AUTO again after the end: from the start
-        c._mission_started = True
         return None
+
+    def enter(self, now):
+        c = self.core
+        if c._exec.complete:
+            c._exec.restart()   # AUTO again after the end: from the start
+        c._mission_started = True
 
     def exit(self, now):
         self.loiter_until = None

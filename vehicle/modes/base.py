@@ -1,5 +1,6 @@
 """The shape every mode has, as ArduPilot Rover's ``Mode`` subclasses do:
-``enter`` (may refuse), ``exit``, ``update`` once per control tick.
+``enter`` (may refuse), ``exit``, ``update`` once per control tick, and ``refusal`` (Rover's
+``_enter`` returning false) to say why it cannot be entered now.
 
 A mode holds only its own state (a hold point, a guided target, a loiter
 timer); the vehicle's state (estimate, mission, home, arming) stays in the
@@ -31,11 +32,15 @@ class VehicleMode:
     def name(self) -> str:
         return self.number.name
 
-    def enter(self, now: float) -> str | None:
-        """Called on every accepted request for this mode (also when it is
-        already the current one).  Returns a refusal in an operator's words,
-        or None to accept."""
+    def refusal(self, now: float) -> str | None:
+        """Why this mode cannot be entered now, in an operator's words, or
+        None.  No side effects: the safety layer asks it too before it
+        decides on a failsafe's mode."""
         return None
+
+    def enter(self, now: float) -> None:
+        """Called on every accepted request for this mode (also when it is
+        already the current one), before the switch."""
 
     def exit(self, now: float) -> None:
         """Called when the core leaves this mode: forget per-visit state."""

@@ -21,7 +21,6 @@ class GuidedMode(VehicleMode):
         st = self.core.state
         if self.target is None and st.valid:
             self.target = (st.x, st.y, None)   # no target yet: stay here
-        return None
 
     def update(self, now):
         if self.target is None:

@@ -10,7 +10,7 @@ class RtlMode(VehicleMode):
     number = Mode.RTL
     drives = True
 
-    def enter(self, now):
+    def refusal(self, now):
         c = self.core
         if c.home is None and not c.state.valid:
             return "RTL needs a home position"
