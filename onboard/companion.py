@@ -216,11 +216,12 @@ class CompanionDrivers:
         return [] if self.position_ok() else ["autopilot position"]
 
     # -- output -------------------------------------------------------------
-    def apply(self, sp: Setpoint, now: float) -> None:
+    def apply(self, setpoint: Setpoint, now: float) -> None:
         """Turn the core's setpoint into autopilot requests (the
         ``SetpointSink`` call, once per control tick).  What the autopilot
         does about it that the core must hear (it refused to arm, someone
         else took it) comes back from :meth:`actions`."""
+        sp = setpoint
         link = self.link
         if link is None or not link.connected or link.target is None:
             return          # hold: nothing to send; the link reconnects by itself

@@ -217,13 +217,15 @@ class VehicleCore:
     def estop(self, now: float, source: str = "command") -> CommandResult:
         """Immediate stop and disarm; latched until ``clear_estop``."""
         self.now = now
-        self._apply_all(now, self.safety.estop(now, self._view(now), source))
+        for a in self.safety.estop(now, self._view(now), source):
+            self.apply_action(now, a)
         return CommandResult(True)
 
     def clear_estop(self, now: float) -> CommandResult:
         self.now = now
         res, actions = self.safety.clear_estop(now, self._view(now))
-        self._apply_all(now, actions)
+        for a in actions:
+            self.apply_action(now, a)
         return res
 
     def apply_action(self, now: float, action: SafetyAction) -> CommandResult:
@@ -251,10 +253,6 @@ class VehicleCore:
         if res.ok and k is ActionKind.RESUME and action.data:
             self._emit("failsafe", action.reason, Severity.NOTICE, **action.data)
         return res
-
-    def _apply_all(self, now: float, actions: list[SafetyAction]) -> None:
-        for a in actions:
-            self.apply_action(now, a)
 
     def _view(self, now: float) -> CoreView:
         """What the safety layer decides from (it never calls into the core)."""
@@ -413,25 +411,22 @@ class VehicleCore:
                 self.add_obstacles(now, seen)
         if self.home is None and self._state.valid:
             self._set_home()
-        self._apply_all(now, self.safety.update(now, frame, self._view(now)))
+        for a in self.safety.update(now, frame, self._view(now)):   # safety decides, the core acts
+            self.apply_action(now, a)
         # Not ready (bring_up pending) also covers a forced arm, which skips the pre-arm checks.
         cmd = (self.active.update(now) if (self.armed and self._state.valid and self.ready)
                else ActuatorCommand.stop())
         cmd = self.safety.filter_command(cmd)
-        self.last_setpoint = self._setpoint(now, cmd)
+        if self.target_lookahead is None or cmd.estop:
+            self.last_setpoint = Setpoint(now, self.armed, self.mode, actuators=cmd)
+        else:   # an autopilot drives: where to go, from the path and the follower's progress
+            path = self.nav.path
+            driving = self.armed and self.active.drives and path is not None and (cmd.left, cmd.right) != (0, 0)
+            self.last_setpoint = Setpoint(now, self.armed, self.mode, target=motion_target(
+                self.frame, self._state, path, self.follower.s, self.target_lookahead, self.nav.cruise(), driving))
         return self.last_setpoint
 
     @property
     def last_command(self) -> ActuatorCommand:
         """The latest setpoint's wheel / thruster command."""
         return self.last_setpoint.command
-
-    def _setpoint(self, now: float, cmd: ActuatorCommand) -> Setpoint:
-        if self.target_lookahead is None or cmd.estop:
-            return Setpoint(now, self.armed, self.mode, actuators=cmd)
-        path = self.nav.path
-        driving = self.armed and self.active.drives and path is not None and not (cmd.left == 0.0
-                                                                                   and cmd.right == 0.0)
-        target = motion_target(self.frame, self._state, path, self.follower.s, self.target_lookahead,
-                               self.nav.cruise(), driving)
-        return Setpoint(now, self.armed, self.mode, target=target)
