@@ -195,7 +195,10 @@ class CommandService(Service):
         reports its refusals as events (sent as STATUSTEXT by telemetry)."""
         if res.ok:
             return M.MAV_RESULT_ACCEPTED
-        return MAV_RESULT_OF.get(Outcome(res.result), M.MAV_RESULT_DENIED) if res.result else M.MAV_RESULT_DENIED
+        try:
+            return MAV_RESULT_OF[Outcome(res.result)] if res.result else M.MAV_RESULT_DENIED
+        except (ValueError, KeyError):
+            return M.MAV_RESULT_DENIED
 
     # ------------------------------------------------------------ commands
     def _arm_disarm(self, link, a: CommandArgs, now):
