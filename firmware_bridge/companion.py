@@ -25,6 +25,8 @@ from edgepilot.firmware_bridge.mavlink.transport import Channel, open_transport
 
 M = mavlink
 ROVER_GUIDED = 15
+ROVER_HOLD = 4
+PX4_MAIN_MODE_AUTO, PX4_SUB_MODE_AUTO_LOITER = 4, 3
 PX4_MAIN_MODE_OFFBOARD = 6
 #: type_mask: use position only (velocity, acceleration, yaw, yaw rate ignored)
 #: — the form ArduPilot Rover's GUIDED accepts (acceleration bits set).
@@ -193,6 +195,16 @@ class CompanionLink:
             return (self.custom_mode >> 16) & 0xFF == PX4_MAIN_MODE_OFFBOARD
         return self.custom_mode == ROVER_GUIDED
 
+    @property
+    def in_hold(self) -> bool:
+        """ArduPilot Rover HOLD, or PX4 AUTO.LOITER: the autopilot stops by itself."""
+        if self.custom_mode is None:
+            return False
+        if self.is_px4:
+            return ((self.custom_mode >> 16) & 0xFF == PX4_MAIN_MODE_AUTO
+                    and (self.custom_mode >> 24) & 0xFF == PX4_SUB_MODE_AUTO_LOITER)
+        return self.custom_mode == ROVER_HOLD
+
     def set_guided(self) -> None:
         """GUIDED on ArduPilot, OFFBOARD on PX4 (PX4 wants setpoints streaming first)."""
         if self.is_px4:
@@ -208,9 +220,10 @@ class CompanionLink:
     def set_hold(self) -> None:
         """HOLD on ArduPilot Rover (mode 4), AUTO.LOITER on PX4: the autopilot stops by itself."""
         if self.is_px4:
-            self._command(M.MAV_CMD_DO_SET_MODE, M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, 4, 3)
+            self._command(M.MAV_CMD_DO_SET_MODE, M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, PX4_MAIN_MODE_AUTO,
+                          PX4_SUB_MODE_AUTO_LOITER)
         else:
-            self._command(M.MAV_CMD_DO_SET_MODE, M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, 4)
+            self._command(M.MAV_CMD_DO_SET_MODE, M.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, ROVER_HOLD)
 
     def change_speed(self, speed_m_s: float) -> None:
         """MAV_CMD_DO_CHANGE_SPEED (ground speed) for the autopilot's guided driving."""

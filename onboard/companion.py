@@ -30,7 +30,9 @@ from typing import Callable
 from edgepilot.firmware_bridge.companion import CompanionLink
 from edgepilot.vehicle.config import VehicleConfig
 from edgepilot.onboard.drivers import DeviceStatus, heading_to_enu_yaw
-from edgepilot.vehicle.types import ActuatorCommand, CompassReading, GpsFix, Mode, SensorFrame
+from edgepilot.vehicle.control.target import lookahead_point
+from edgepilot.vehicle.types import (ActionKind, ActuatorCommand, CompassReading, GpsFix, Mode, MotionTarget,
+                                     SafetyAction, SensorFrame, Setpoint)
 
 #: MAV_RESULT values that mean "the autopilot will do it".
 _ACCEPTED = (0, 5)          # ACCEPTED, IN_PROGRESS
@@ -41,22 +43,22 @@ _DRIVING_MODES = (Mode.AUTO, Mode.GUIDED, Mode.RTL)
 def lookahead_target(core, lookahead_m: float) -> tuple[float, float] | None:
     """The point ``lookahead_m`` [m] ahead of the core's progress along its
     current path, in the map frame (ENU x, y); None without a path."""
-    path = getattr(core, "path", None)
-    if path is None:
-        return None
-    s = float(getattr(core.follower, "s", 0.0))
-    return path.point_at(s + lookahead_m)
+    return lookahead_point(getattr(core, "path", None), float(getattr(core.follower, "s", 0.0)), lookahead_m)
 
 
 class CompanionDrivers:
     """The autopilot as the runtime loop sees it (the same surface as
-    :class:`onboard.drivers.DirectDrivers`): ``poll(now)``,
-    ``frame(now)``, ``actuate(now, cmd, core)``, ``required_ok()``."""
+    :class:`onboard.drivers.DirectDrivers`): ``poll(now)``, ``frame(now)``,
+    ``required_ok()``, and as a ``SetpointSink`` ``apply(setpoint, now)``
+    / ``stop()``; ``actions()`` hands back what the core must do about the
+    autopilot."""
 
     #: No GLOBAL_POSITION_INT for this long [wall s] counts as a lost position.
     POSITION_TIMEOUT_S = 1.0
     #: Arm / mode / disarm requests are repeated this often until they hold [wall s].
     RETRY_S = 1.0
+    #: An operator's arm fails when the autopilot has not armed within this [wall s].
+    ARM_CONFIRM_S = 10.0
 
     def __init__(self, cfg: VehicleConfig, on_event: Callable[[str], None] | None = None,
                  wall: Callable[[], float] = time.monotonic):
@@ -84,12 +86,15 @@ class CompanionDrivers:
         self._arm_sent = False
         self._speed_sent: float | None = None
         self._recent_texts: list[str] = []
-        self._engaged = False        # the autopilot was seen in GUIDED and armed under our control
+        self._engaged: str | None = None   # "guided" / "hold": seen in that mode and armed under our control
         self._override = False       # someone else took it; wait for an operator to resume
         self._we_armed = False       # we armed it (so we may disarm it; never one a pilot armed)
         self.setpoints = 0           # position setpoints sent
         self.last_setpoint: tuple[float, float] | None = None   # (lat, lon) [deg]
         self.refusals = 0            # arm requests the autopilot refused
+        self.last_refusal: tuple[int, str] | None = None   # (MAV_RESULT, reason) of the latest refusal
+        self.stops = 0               # zero-velocity targets sent (the core holds, the autopilot not yet in HOLD)
+        self._actions: list[SafetyAction] = []
 
     def _open_link(self) -> bool:
         """Open the autopilot's port (a serial device may not be there yet:
@@ -211,100 +216,199 @@ class CompanionDrivers:
         return [] if self.position_ok() else ["autopilot position"]
 
     # -- output -------------------------------------------------------------
-    def actuate(self, now: float, cmd: ActuatorCommand, core) -> None:
-        """Turn the core's state and command into autopilot requests.  Call
-        once per control tick after ``core.step``; with ``core`` None (no
-        origin yet) the autopilot is only kept disarmed."""
+    def apply(self, setpoint: Setpoint, now: float) -> None:
+        """Turn the core's setpoint into autopilot requests (the
+        ``SetpointSink`` call, once per control tick).  What the autopilot
+        does about it that the core must hear (it refused to arm, someone
+        else took it) comes back from :meth:`actions`."""
+        sp = setpoint
         link = self.link
         if link is None or not link.connected or link.target is None:
             return          # hold: nothing to send; the link reconnects by itself
         wall = self.wall()
-        armed_wanted = core is not None and core.armed and not cmd.estop and self.required_ok()
-        if cmd.estop:
+        armed_wanted = sp.armed and not sp.estop and self.required_ok()
+        if sp.estop:
             if link.armed and wall >= self._next_arm_try:
                 self._next_arm_try = wall + self.RETRY_S
                 link.arm(False, force=True)
             return
         if not armed_wanted:
             self._hold_point = None
-            self._engaged = False
-            if core is not None and not core.armed:
+            self._engaged = None
+            if not sp.armed:
                 self._override = False
             if not link.armed:
                 self._we_armed = False
-            elif self._we_armed and wall >= self._next_arm_try and (core is None or not core.armed) \
-                    and not self._override:
+            elif self._we_armed and wall >= self._next_arm_try and not sp.armed and not self._override:
                 self._next_arm_try = wall + self.RETRY_S
                 link.arm(False)
             return
-        if self._engaged and not (link.in_guided and link.armed):
+        if self._engaged is not None and not (self._in(self._engaged) and link.armed):
             # Someone else took the autopilot (RC mode switch, its own
             # failsafe, a disarm): hold the core and leave the autopilot be.
-            self._engaged = False
+            was = self._engaged
+            self._engaged = None
             self._override = True
-            what = "was disarmed" if not link.armed else f"left GUIDED (custom mode {link.custom_mode})"
-            self._event(f"autopilot {what}: not steering it; vehicle in HOLD until an operator resumes")
-            if core.mode != Mode.HOLD:
-                core.set_mode(now, Mode.HOLD)
+            what = ("was disarmed" if not link.armed
+                    else f"left {was.upper()} (custom mode {link.custom_mode})")
+            reason = f"autopilot {what}: not steering it; vehicle in HOLD until an operator resumes"
+            self._event(reason)
+            if sp.mode != Mode.HOLD:
+                self._actions.append(SafetyAction(ActionKind.HOLD, reason))
             return
         if self._override:
-            if core.mode not in _DRIVING_MODES:
+            if sp.mode not in _DRIVING_MODES:
                 return
             self._override = False      # an operator resumed: take the autopilot again
-        # The core is armed: bring the autopilot to GUIDED and armed.
         if _ARM in link.acks and self._arm_sent:
             res = link.acks.pop(_ARM)
             self._arm_sent = False
             if res not in _ACCEPTED and not link.armed:
                 self.refusals += 1
                 texts = "; ".join(self._recent_texts)
-                self._event(f"autopilot refused to arm (MAV_RESULT {res}){': ' + texts if texts else ''}; "
-                            f"disarming")
-                core.disarm(now, force=True)
+                self.last_refusal = (res, f"autopilot refused to arm (MAV_RESULT {res})"
+                                          f"{': ' + texts if texts else ''}")
+                self._event(f"{self.last_refusal[1]}; disarming")
+                self._actions.append(SafetyAction(ActionKind.DISARM, self.last_refusal[1]))
                 return
+        if sp.mode in _DRIVING_MODES:
+            self._drive(sp, wall)
+        else:
+            self._hold(sp, wall)
+
+    def _drive(self, sp: Setpoint, wall: float) -> None:
+        """The core drives: the autopilot in GUIDED (PX4: OFFBOARD), armed,
+        fed position setpoints along the core's path."""
+        link = self.link
         if not link.in_guided or not link.armed:
+            if self._engaged == "hold":
+                self._engaged = None        # leaving our own HOLD for GUIDED: not a takeover
             if wall >= self._next_arm_try:
                 self._next_arm_try = wall + self.RETRY_S
                 if not link.in_guided:
                     if link.is_px4:
-                        self._send_setpoint(*self._current_or_hold(core))   # PX4 wants a stream first
+                        self._send_setpoint(*self._current_or_hold(sp))   # PX4 wants a stream first
                     link.set_guided()
                 else:
                     link.arm(True)
                     self._arm_sent = True
             return
-        self._engaged = self._we_armed = True
-        speed = core.params.get("WP_SPEED")
-        if speed != self._speed_sent:
+        self._engaged = "guided"
+        self._we_armed = True
+        speed = sp.target.speed if sp.target is not None else 0.0
+        if speed > 0 and speed != self._speed_sent:
             link.change_speed(speed)
             self._speed_sent = speed
         if wall < self._next_setpoint:
             return
         self._next_setpoint = wall + 1.0 / self.cc.setpoint_rate_hz
-        self._send_setpoint(*self._target(core, cmd))
+        self._send_setpoint(*self._target(sp))
 
-    def _driving(self, core, cmd: ActuatorCommand) -> bool:
-        return (core.mode in _DRIVING_MODES and core.path is not None
-                and not (cmd.left == 0.0 and cmd.right == 0.0))
+    def _hold(self, sp: Setpoint, wall: float) -> None:
+        """The core holds (HOLD, LOITER, MANUAL): the autopilot stops in its
+        own HOLD mode (PX4: AUTO.LOITER) and stays armed there.  Until it
+        reports that mode, zero-velocity targets stop it in GUIDED: a
+        position setpoint would have it circle the point."""
+        link = self.link
+        self._hold_point = None
+        if not link.in_hold or not link.armed:
+            if self._engaged == "guided":
+                self._engaged = None        # leaving GUIDED for our own HOLD: not a takeover
+            if link.in_guided and link.armed and wall >= self._next_setpoint:
+                self._next_setpoint = wall + 1.0 / self.cc.setpoint_rate_hz
+                link.send_velocity_target(0.0, 0.0)
+                self.stops += 1
+            if wall >= self._next_arm_try:
+                self._next_arm_try = wall + self.RETRY_S
+                if not link.in_hold:
+                    link.set_hold()
+                else:
+                    link.arm(True)
+                    self._arm_sent = True
+            return
+        self._engaged = "hold"
+        self._we_armed = True
 
-    def _current_or_hold(self, core) -> tuple[float, float]:
+    def _in(self, engaged: str) -> bool:
+        return self.link.in_guided if engaged == "guided" else self.link.in_hold
+
+    def _current_or_hold(self, sp: Setpoint) -> tuple[float, float]:
         if self._hold_point is None:
-            st = core.state
-            self._hold_point = (st.lat, st.lon)
+            t = sp.target
+            self._hold_point = (t.lat, t.lon)
         return self._hold_point
 
-    def _target(self, core, cmd: ActuatorCommand) -> tuple[float, float]:
-        if self._driving(core, cmd):
-            xy = lookahead_target(core, self.cc.lookahead_m)
-            if xy is not None:
-                self._hold_point = None
-                return core.frame.to_geo(*xy)
-        return self._current_or_hold(core)
+    def _target(self, sp: Setpoint) -> tuple[float, float]:
+        t = sp.target
+        if t is not None and not t.stop:
+            self._hold_point = None
+            return t.lat, t.lon
+        return self._current_or_hold(sp)
 
     def _send_setpoint(self, lat: float, lon: float) -> None:
         self.link.send_position_target(lat, lon)
         self.setpoints += 1
         self.last_setpoint = (lat, lon)
+
+    def actions(self) -> list[SafetyAction]:
+        """What the core must do about the autopilot since the last call
+        (HOLD after a takeover, DISARM after a refused arm); the onboard
+        process applies them with ``VehicleCore.apply_action``."""
+        out, self._actions = self._actions, []
+        return out
+
+    def arm_waiter(self) -> Callable[[], tuple[bool, int, str] | None]:
+        """For an operator's arm that the core accepted: a check that
+        answers None while the autopilot has not decided, then (True, 0, "")
+        once it is armed under our control, or (False, MAV_RESULT, reason)
+        with the autopilot's own reason once it refused."""
+        refusals = self.refusals
+        deadline = self.wall() + self.ARM_CONFIRM_S
+
+        def check():
+            link = self.link
+            if self.refusals > refusals and self.last_refusal is not None:
+                return False, int(self.last_refusal[0]), self.last_refusal[1]
+            if link is not None and link.connected and link.armed and self._engaged is not None:
+                return True, 0, ""
+            if self.wall() > deadline:
+                why = (f"autopilot did not arm within {self.ARM_CONFIRM_S:g} s"
+                       + ("" if self.required_ok() else f" ({' and '.join(self.missing())} lost)"))
+                self._event(f"{why}; disarming")
+                self._actions.append(SafetyAction(ActionKind.DISARM, why))
+                return False, 4, why        # MAV_RESULT_FAILED
+            return None
+
+        return check
+
+    def stop(self) -> None:
+        self.stop_motors()
+
+    # Compatibility with the old call shape ``actuate(now, cmd, core)``: the
+    # setpoint is built from the core's attributes the way VehicleCore.step
+    # builds it, and the driver's requests are applied to that core.
+    def actuate(self, now: float, cmd: ActuatorCommand, core) -> None:
+        if core is None:
+            sp = Setpoint(now, actuators=ActuatorCommand(0.0, 0.0, cmd.estop))
+        elif cmd.estop:
+            sp = Setpoint(now, core.armed, core.mode, actuators=cmd)
+        else:
+            st = core.state
+            driving = core.mode in _DRIVING_MODES and core.path is not None and not (cmd.left == 0.0
+                                                                                   and cmd.right == 0.0)
+            xy = lookahead_target(core, self.cc.lookahead_m) if driving else None
+            lat, lon = core.frame.to_geo(*xy) if xy is not None else (st.lat, st.lon)
+            x, y = xy if xy is not None else (0.0, 0.0)
+            target = MotionTarget(x, y, lat, lon, speed=core.params.get("WP_SPEED"), stop=xy is None)
+            sp = Setpoint(now, core.armed, core.mode, target=target)
+        self.apply(sp, now)
+        for a in self.actions():
+            if core is None:
+                continue
+            if a.kind is ActionKind.HOLD:
+                core.set_mode(now, Mode.HOLD)
+            elif a.kind is ActionKind.DISARM:
+                core.disarm(now, force=True)
 
     # Direct-drive compatibility: the onboard process calls these on any wiring.
     def command(self, cmd: ActuatorCommand) -> None:
@@ -323,7 +427,7 @@ class CompanionDrivers:
         link = self.link
         return {"autopilot_connections": link.connections if link else 0,
                 "autopilot_positions": link.positions if link else 0,
-                "setpoints": self.setpoints, "arm_refusals": self.refusals}
+                "setpoints": self.setpoints, "stops": self.stops, "arm_refusals": self.refusals}
 
     def fds(self) -> list[int]:
         return self.link.fds() if self.link is not None else []

@@ -1,5 +1,6 @@
 """The vehicle's hardware drivers as the runtime loop sees them: bytes on
-serial ports in, ``SensorFrame`` out; ``ActuatorCommand`` in, motor frames out.
+serial ports in, ``SensorFrame`` out; the core's ``Setpoint`` in (they are
+``SetpointSink``s), motor frames out.
 
 Direct-drive wiring (``[hardware] wiring = "direct"``):
 - the motor controller (firmware_bridge.motor) takes setpoints and gives
@@ -24,7 +25,7 @@ from edgepilot.firmware_bridge.lidar_ld06 import Ld06Driver, ScanAssembler
 from edgepilot.firmware_bridge.motor import Fault, MotorController
 from edgepilot.firmware_bridge.serial_port import SerialPort
 from edgepilot.vehicle.config import HardwareConfig, VehicleConfig
-from edgepilot.vehicle.types import ActuatorCommand, CompassReading, GpsFix, LaserScan, SensorFrame
+from edgepilot.vehicle.types import ActuatorCommand, CompassReading, GpsFix, LaserScan, SensorFrame, Setpoint
 
 
 def heading_to_enu_yaw(heading: float) -> float:
@@ -46,7 +47,8 @@ class DeviceStatus:
 class DirectDrivers:
     """Motor controller + GPS (+ lidar).  ``poll(now)`` reads everything that
     arrived; ``frame(now)`` hands the core what is new since the last frame;
-    ``command(cmd)`` sends the core's command."""
+    ``apply(setpoint, now)`` sends the core's wheel commands (a
+    ``SetpointSink``); ``stop()`` zeroes them."""
 
     #: Telemetry older than this [s of wall time] counts as a lost motor link.
     MOTOR_LINK_TIMEOUT_S = 0.5
@@ -154,9 +156,19 @@ class DirectDrivers:
         return None
 
     # -- output -------------------------------------------------------------
-    def actuate(self, now: float, cmd: ActuatorCommand, core) -> None:
-        """The core's command to the wheels (the runtime's common call for any wiring)."""
-        self.command(cmd)
+    def apply(self, setpoint: Setpoint, now: float) -> None:
+        """The core's setpoint to the wheels.  A direct-drive vehicle runs
+        the core's own controller: a target setpoint (meant for an external
+        autopilot) is a stop here."""
+        self.command(setpoint.command)
+
+    def stop(self) -> None:
+        self.stop_motors()
+
+    def actions(self) -> list:
+        """Requests for the core (none: the motor board obeys or faults,
+        and its faults reach the core in the sensor frame)."""
+        return []
 
     def command(self, cmd: ActuatorCommand) -> None:
         if cmd.estop:

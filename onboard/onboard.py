@@ -275,6 +275,11 @@ class Onboard:
                                                             if self.state is not None else None))
         if self.state is not None:
             self.state.attach(self.endpoint)
+        waiter = getattr(self.drivers, "arm_waiter", None)
+        if waiter is not None:
+            # Companion: an operator's arm succeeds only once the autopilot is
+            # armed too, else it fails with the autopilot's own reason.
+            self.endpoint.command.arm_confirmation = waiter
         self.report.origin = f"{lat:.7f}, {lon:.7f}" + (" (first GPS fix)" if self.origin is None else "")
 
     def _gate_arming(self, core) -> None:
@@ -310,23 +315,22 @@ class Onboard:
 
     def _contain(self, t: float, where: str, exc: BaseException) -> None:
         from edgepilot.vehicle.containment import LAST_RESORT, contain
-        from edgepilot.vehicle.types import ActuatorCommand
 
         self._log_fault(where, exc)
-        cmd = contain(self.core, t, where, exc) if self.core is not None else LAST_RESORT
+        sp = contain(self.core, t, where, exc) if self.core is not None else LAST_RESORT
         try:
-            self.drivers.actuate(t, ActuatorCommand(0.0, 0.0, cmd.estop), self.core)
+            self.drivers.apply(sp, t)
         except Exception:  # noqa: BLE001 - the motor path itself failed: try its plain stop
             try:
-                self.drivers.stop_motors()
+                self.drivers.stop()
             except Exception:  # noqa: BLE001
                 log.exception("cannot stop the motors after a contained fault")
         if self.endpoint is not None:
-            self.endpoint.last_command = cmd
+            self.endpoint.last_command = sp
 
     def _step(self, t: float, dt: float) -> None:
         from edgepilot.vehicle.containment import contained_step
-        from edgepilot.vehicle.types import ActuatorCommand, Mode
+        from edgepilot.vehicle.types import ActuatorCommand, Mode, Setpoint
 
         d = self.drivers
         if self.kernels_ready and not self._settled:
@@ -339,27 +343,29 @@ class Onboard:
                 self._build_core(*fix)
             else:
                 d.frame(t)
-                d.actuate(t, ActuatorCommand.stop(), None)
+                d.apply(Setpoint.stop(t), t)
                 return
         # Judge the links on what was just read, before the core's work: a
         # slow tick must not make a live device look lost.
         missing = d.missing()
         ok = not missing
         frame = d.frame(t)
-        cmd = contained_step(self.core, t, frame, on_fault=self._log_fault)
+        sp = contained_step(self.core, t, frame, on_fault=self._log_fault)
         if not ok:
             if not self._held and self.first_tick_at is not None:
                 self._driver_event(f"holding: {' and '.join(missing)} lost")
                 if self.core.mode not in (Mode.HOLD, Mode.MANUAL):
                     self.core.set_mode(t, Mode.HOLD)
                 self._held = True
-            cmd = ActuatorCommand(0.0, 0.0, cmd.estop)
+            sp = Setpoint(t, sp.armed, self.core.mode, actuators=ActuatorCommand(0.0, 0.0, sp.estop))
         elif self._held:
             self._driver_event("all required devices back; vehicle stays in HOLD until an operator resumes")
             self._held = False
-        d.actuate(t, cmd, self.core)
+        d.apply(sp, t)
+        for action in d.actions():      # what the hardware says the core must do (autopilot refused to arm...)
+            self.core.apply_action(t, action)
         if self.endpoint is not None:
-            self.endpoint.last_command = cmd
+            self.endpoint.last_command = sp
         self.ticks += 1
         if self.first_tick_at is None:
             self.first_tick_at = since_process_start()
@@ -453,7 +459,7 @@ class Onboard:
     def shutdown(self) -> None:
         """Motors first, then everything else."""
         try:
-            self.drivers.stop_motors()
+            self.drivers.stop()
         finally:
             try:
                 if self.endpoint is not None:

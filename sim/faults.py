@@ -25,7 +25,7 @@ from pydantic import Field
 from edgepilot.sim.motor_link import SimMotorLink
 from edgepilot.vehicle.config import ConfigError, Strict
 from edgepilot.vehicle.safety.geofence import Fence, FenceZoneSpec, specs_to_items
-from edgepilot.vehicle.types import ActuatorCommand, Event, GpsFix, Mode, SensorFrame
+from edgepilot.vehicle.types import ActuatorCommand, Event, GpsFix, Mode, SensorFrame, Setpoint
 
 XY = tuple[float, float]
 GCS_HEARTBEAT_S = 1.0
@@ -291,9 +291,11 @@ class FaultInjector:
             if "FENCE_ENABLE" not in self.param_overrides:
                 core.params.set("FENCE_ENABLE", 1.0)
 
-    def operate(self, t: float, core, cmd: ActuatorCommand) -> ActuatorCommand:
+    def operate(self, t: float, core) -> Setpoint | None:
         """Once per physics step: the ground station and operator side.
-        Returns the command to apply now (an e-stop takes effect at once)."""
+        Returns the core's setpoint when it must reach the motors now (an
+        e-stop takes effect at once), else None."""
+        out = None
         self._gcs(t, core)
         for i, f in enumerate(self.faults):
             if f.type == "fence_upload" and i not in self._rearm and t >= f.start_s:
@@ -304,7 +306,7 @@ class FaultInjector:
                 self._rearm[i] = math.inf
             elif f.type == "estop" and f.source == "mavlink" and i not in self._rearm and t >= f.start_s:
                 core.estop(t, "MAVLink command")
-                cmd = core.last_command
+                out = core.last_setpoint
                 self._rearm[i] = f.start_s + (f.operator_rearm_after_s or math.inf)
             elif f.operator_rearm_after_s is not None and i not in self._rearm and t >= f.start_s:
                 self._rearm[i] = f.start_s + f.operator_rearm_after_s
@@ -316,7 +318,7 @@ class FaultInjector:
                     self._rearm[i] = math.inf
                 else:
                     self._rearm[i] = t + 1.0   # an operator tries again a second later
-        return cmd
+        return out
 
     def _gcs(self, t: float, core) -> None:
         if t + 1e-9 >= self._next_hb:

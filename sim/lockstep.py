@@ -119,7 +119,7 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     clearance = ClearanceMonitor()
     max_cte = 0.0
     started = False
-    cmd = core.last_command
+    sim.apply(core.last_setpoint, 0.0)
     traffic = sim.traffic
     vessels = traffic.vessels if traffic is not None else []
     cpa_best = [(math.inf, 0.0, 0.0, 0.0, 0.0, 0.0) for _ in vessels]   # range, t, own x, y, vessel x, y
@@ -131,14 +131,16 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     fault_at = None
     while True:
         t = step * PHYSICS_DT
-        cmd = sim.faults.operate(t, core, cmd)   # GCS link and operator side of injected faults
+        sp = sim.faults.operate(t, core)   # GCS link and operator side of injected faults
+        if sp is not None:                 # an e-stop takes effect at once
+            sim.apply(sp, t)
         if step % control_every == 0 and not sim.faults.core_stalled(t):
             try:
                 for pts in sim.map_updates():
                     core.add_obstacles(t, pts)
             except Exception as e:  # noqa: BLE001 - contained like a fault in the tick
                 contain(core, t, "map update", e)
-            cmd = contained_step(core, t, sim.sensors(t))
+            sim.apply(contained_step(core, t, sim.sensors(t)), t)
             if not started and core.state.valid and t >= next_arm_try and not core.internal_errors:
                 if core.arm(t).ok:   # pre-arm checks may refuse: retry once a second
                     core.start_mission(t)
@@ -177,7 +179,7 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
                 next_tick_report += 1.0
         if t >= limit:
             break
-        sim.step(PHYSICS_DT, cmd)
+        sim.step(PHYSICS_DT)
         step += 1
         if speedup:
             ahead = sim.t / speedup - (time.perf_counter() - wall0)

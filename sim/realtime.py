@@ -95,7 +95,7 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
         state.attach(ep)
     rate = cfg.control.rate_hz
     substeps = max(1, int(round(1.0 / (rate * PHYSICS_DT))))
-    cmd_holder = {"cmd": core.last_command}
+    sim.apply(core.last_setpoint, 0.0)
     next_fault_log = [0.0]
 
     def log_fault(where: str, exc: BaseException) -> None:
@@ -106,20 +106,19 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
             log.error("contained an exception in %s", where, exc_info=exc)
 
     def step(t: float, dt: float) -> None:
-        cmd = contained_step(core, t, sim.sensors(t), on_fault=log_fault)
-        cmd_holder["cmd"] = cmd
+        sim.apply(contained_step(core, t, sim.sensors(t), on_fault=log_fault), t)
         for _ in range(substeps):
-            sim.step(PHYSICS_DT, cmd)
+            sim.step(PHYSICS_DT)
 
     def poll(t: float) -> None:
-        ep.last_command = cmd_holder["cmd"]
         try:
             ep.poll(t)
             if state is not None:
                 state.tick(core, time.monotonic())
         except Exception as e:  # noqa: BLE001 - contained like a fault in the tick: HOLD, keep serving
             log_fault("MAVLink/state poll", e)
-            cmd_holder["cmd"] = contain(core, t, "MAVLink/state poll", e)
+            sim.apply(contain(core, t, "MAVLink/state poll", e), t)
+        ep.last_command = core.last_setpoint
 
     # "slip": when the machine cannot keep up, the simulated world waits
     # for the loop instead of the core seeing skipped ticks.

@@ -24,7 +24,7 @@ from edgepilot.sim.world import SimWorld
 from edgepilot.vehicle.core import VehicleCore
 from edgepilot.vehicle.geo import LocalFrame
 from edgepilot.vehicle.params import ParamStore
-from edgepilot.vehicle.types import ActuatorCommand, Cmd, GeoPoint, MissionItem, SensorFrame
+from edgepilot.vehicle.types import ActuatorCommand, Cmd, GeoPoint, MissionItem, SensorFrame, Setpoint, as_command
 
 PHYSICS_DT = 0.01  # [s]
 
@@ -32,6 +32,7 @@ PHYSICS_DT = 0.01  # [s]
 class Simulation:
     def __init__(self, scenario: Scenario, seed: int | None = None):
         self.scenario = scenario
+        self._applied = ActuatorCommand.stop()
         self.seed = scenario.seed if seed is None else int(seed)
         self.rng = np.random.default_rng(self.seed)
         self.cfg = scenario.vehicle_config
@@ -76,9 +77,22 @@ class Simulation:
     def truth(self) -> Truth:
         return self.model.truth
 
-    def step(self, dt: float, cmd: ActuatorCommand) -> None:
-        """Advance the world by ``dt`` seconds under ``cmd``."""
+    # The simulated vehicle is a SetpointSink: the runners hand it the
+    # core's setpoint as the onboard process hands it to the real drivers.
+    def apply(self, setpoint: Setpoint, now: float) -> None:
+        """The core's setpoint; the motors follow it from the next ``step``.
+        The simulated vehicle drives its own motors: a target setpoint
+        (for an external autopilot) is a stop."""
+        self._applied = as_command(setpoint)
+
+    def stop(self) -> None:
+        self._applied = ActuatorCommand.stop()
+
+    def step(self, dt: float, cmd: Setpoint | ActuatorCommand | None = None) -> None:
+        """Advance the world by ``dt`` seconds under ``cmd`` (a setpoint or
+        a bare command; None: the one last applied)."""
         t0 = self.t
+        cmd = self._applied if cmd is None else as_command(cmd)
         cmd = self.faults.actuate(t0, cmd)
         self.model.step(dt, cmd, self.faults.current(t0, self.current), self.wind)
         self.battery.step(dt, cmd.left, cmd.right)

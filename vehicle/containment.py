@@ -10,16 +10,16 @@ MAVLink, so the operator sees it and can act, as on an ArduPilot vehicle.
 
 :func:`contain` does the same for other code that acts for the vehicle (a
 driver, a MAVLink handler): it records the fault and returns the zero
-command.
+stop setpoint.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from edgepilot.vehicle.types import ActuatorCommand, Mode, SensorFrame
+from edgepilot.vehicle.types import Mode, SensorFrame, Setpoint
 
 #: What goes to the motors when even the containment failed: stop, latched.
-LAST_RESORT = ActuatorCommand(0.0, 0.0, estop=True)
+LAST_RESORT = Setpoint.stop(estop=True)
 
 
 def describe_tick(core) -> str:
@@ -37,8 +37,8 @@ def describe_tick(core) -> str:
         return "core tick"
 
 
-def contain(core, now: float, where: str, exc: BaseException) -> ActuatorCommand:
-    """Record ``exc`` raised in ``where`` on ``core``; returns the command to send now."""
+def contain(core, now: float, where: str, exc: BaseException) -> Setpoint:
+    """Record ``exc`` raised in ``where`` on ``core``; returns the stop setpoint to send now."""
     try:
         return core.contain_fault(now, where, exc)
     except Exception:  # noqa: BLE001 - the last line of defence
@@ -46,7 +46,7 @@ def contain(core, now: float, where: str, exc: BaseException) -> ActuatorCommand
 
 
 def contained_step(core, now: float, frame: SensorFrame,
-                   on_fault: Callable[[str, BaseException], None] | None = None) -> ActuatorCommand:
+                   on_fault: Callable[[str, BaseException], None] | None = None) -> Setpoint:
     """``core.step(now, frame)``, with any exception contained (see module
     doc).  ``on_fault(where, exc)`` lets the process log the traceback (the
     core itself writes nothing anywhere); its own failure is ignored."""

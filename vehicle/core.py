@@ -1,10 +1,12 @@
-"""The autonomy core: state in, command out.
+"""The autonomy core: state in, setpoint out.
 
-``VehicleCore.step(now, frame)`` runs one control tick: estimation, mode
-logic, mission execution, planning and path following, and returns the
-``ActuatorCommand`` for the drivers.  Operator commands (arm, modes,
-missions, goto) are methods returning ``CommandResult``.  Nothing here reads
-the clock or touches I/O; the runtime loop or the simulator calls in.
+``VehicleCore.step(now, frame)`` runs one control tick: estimation, safety,
+the current mode's update (vehicle/modes: one class per mode, the core owns
+the transitions), and returns the ``Setpoint`` for whatever moves the
+vehicle.  Operator commands (arm, modes, missions, goto) are methods
+returning ``CommandResult``; safety decisions come back as ``SafetyAction``s
+the core applies (``apply_action``).  Nothing here reads the clock or
+touches I/O; the runtime loop or the simulator calls in.
 """
 from __future__ import annotations
 
@@ -16,151 +18,21 @@ from edgepilot.vehicle.config import VehicleConfig
 from edgepilot.vehicle.control.los import LosGuidance
 from edgepilot.vehicle.control.path import PolylinePath
 from edgepilot.vehicle.control.pure_pursuit import PurePursuit
+from edgepilot.vehicle.control.target import motion_target
 from edgepilot.vehicle.estimation import GpsCompassFilter
 from edgepilot.vehicle.geo import LocalFrame
 from edgepilot.vehicle.maps import GridMap
-from edgepilot.vehicle.mission import MissionExecutor, NavTarget, validate_mission
+from edgepilot.vehicle.mission import MissionExecutor, validate_mission
+from edgepilot.vehicle.modes import Navigator, VehicleMode, make_modes
 from edgepilot.vehicle.params import ParamStore
-from edgepilot.vehicle.safety import SafetyManager
-from edgepilot.vehicle.types import (ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
-                           MissionState, Mode, SensorFrame, Severity, VehicleState)
+from edgepilot.vehicle.planning_grid import PlanningError, PlanningGrid
+from edgepilot.vehicle.safety import CoreView, SafetyManager
+from edgepilot.vehicle.types import (ActionKind, ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
+                                     MissionState, Mode, Outcome, SafetyAction, SensorFrame, Setpoint, Severity,
+                                     VehicleState)
 
 LETHAL_COST = np.float32(np.inf)
-MAV_RESULT_ACCEPTED, MAV_RESULT_TEMP_REJECTED, MAV_RESULT_DENIED, MAV_RESULT_UNSUPPORTED, MAV_RESULT_FAILED = 0, 1, 2, 3, 4
-
-
-class PlanningError(Exception):
-    """No safe path to a target; the message says why in an operator's words."""
-
-
-class PlanningGrid:
-    """The prior map as an inflated costmap at the planning resolution, and
-    the planners that run on it.
-
-    Occupancy is coarsened to ``cfg.planning.resolution`` (a coarse cell is
-    occupied when any prior cell in it is) and inflated Nav2-style
-    (``InflatedCostmap``): lethal within the vehicle's inscribed radius
-    plus safety margin plus one cell diagonal (cell centres stand for
-    anywhere in the cell, the obstacle's and the vehicle's alike), then an
-    exponential cost decaying to 1 at the inflation radius, so paths keep
-    away from obstacles when there is room.
-
-    Planners: grid A* (MCP_Geometric's rule) followed by cost-bounded
-    line-of-sight shortcutting that never enters lethal cost nor raises the
-    path's weighted cost; with ``cfg.planning.turning_radius`` set (boats),
-    Hybrid-A* from the vehicle's pose (forward only, free final heading),
-    falling back to the grid planner when it finds nothing."""
-
-    def __init__(self, prior: GridMap, cfg: VehicleConfig):
-        # The planners, the costmap (OpenCV) and their numba kernels are
-        # imported here, not with the core: see VehicleCore.bring_up.
-        from edgepilot.vehicle.costmap import InflatedCostmap, InflationParams
-        from edgepilot.vehicle.planning.hybrid_astar import HybridParams
-
-        res = cfg.planning.resolution
-        factor = max(1, int(round(res / prior.resolution)))
-        self.resolution = prior.resolution * factor
-        occ = prior.occupied
-        rows, cols = occ.shape[0] // factor, occ.shape[1] // factor
-        coarse = occ[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor).any(axis=(1, 3))
-        self.lethal_radius = cfg.geometry.inscribed_radius + cfg.planning.safety_margin
-        # Distances are measured between cell centres: allow one cell diagonal.
-        lethal = self.lethal_radius + math.sqrt(2.0) * self.resolution
-        self.keep_clear = lethal
-        infl = max(cfg.planning.inflation_radius, lethal + self.resolution)
-        params = InflationParams(inscribed_radius=lethal, inflation_radius=infl,
-                                 cost_scaling_factor=3.0 / (infl - lethal), max_weight=21.0)
-        self.costmap = InflatedCostmap(GridMap(coarse, self.resolution, prior.origin_x, prior.origin_y), params)
-        self.turning_radius = cfg.planning.turning_radius
-        self.hybrid_params = (HybridParams(self.turning_radius, max_expansions=30_000)
-                              if self.turning_radius else None)
-
-    @property
-    def weights(self) -> np.ndarray:
-        """float32 planner weights (>= 1, inf lethal), row 0 south."""
-        return self.costmap.weights
-
-    @property
-    def distance(self) -> np.ndarray:
-        """float32 distance [m] from each cell centre to the nearest obstacle cell centre."""
-        return self.costmap.distance
-
-    def add_obstacles(self, points: np.ndarray) -> tuple[int, int, int, int] | None:
-        """Mark obstacle points (N, 2) [x, y] map-frame metres; the costmap
-        is updated in the window they can influence only.  Returns the
-        updated (r0, r1, c0, c1) window or None when nothing changed."""
-        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        return self.costmap.add_obstacles(points=pts[np.isfinite(pts).all(axis=1)])
-
-    def path_blocked(self, pts: np.ndarray) -> bool:
-        """True when the polyline (N, 2) [x, y] m crosses a lethal cell or
-        leaves the map (sampled every half cell)."""
-        pts = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
-        if len(pts) < 2:
-            return False
-        from edgepilot.vehicle.planning.smoothing import densify
-
-        dense = densify(pts, 0.5 * self.resolution)
-        h, w = self.weights.shape
-        rows, cols = self.costmap.points_to_cells(dense)
-        if (rows < 0).any() or (rows >= h).any() or (cols < 0).any() or (cols >= w).any():
-            return True
-        return not bool(np.isfinite(self.weights[rows, cols]).all())
-
-    def cell(self, x: float, y: float) -> tuple[int, int]:
-        return self.costmap.world_to_cell(x, y)
-
-    def nearest_free(self, r: int, c: int, radius_cells: int) -> tuple[int, int] | None:
-        h, w = self.weights.shape
-        r0, r1 = max(0, r - radius_cells), min(h, r + radius_cells + 1)
-        c0, c1 = max(0, c - radius_cells), min(w, c + radius_cells + 1)
-        win = np.isfinite(self.weights[r0:r1, c0:c1])
-        if not win.any():
-            return None
-        rr, cc = np.nonzero(win)
-        k = int(np.argmin((rr + r0 - r) ** 2 + (cc + c0 - c) ** 2))
-        return int(rr[k] + r0), int(cc[k] + c0)
-
-    def plan(self, x0: float, y0: float, x1: float, y1: float, yaw0: float | None = None) -> np.ndarray:
-        """Map-frame points from (x0, y0) to (x1, y1); raises PlanningError.
-        ``yaw0`` [rad] is the vehicle's heading, used by the kinematic
-        planner when a turning radius is configured."""
-        from edgepilot.vehicle.planning import astar
-        from edgepilot.vehicle.planning.hybrid_astar import hybrid_astar
-        from edgepilot.vehicle.planning.smoothing import shortcut
-
-        h, w = self.weights.shape
-        gr, gc = self.cell(x1, y1)
-        if not (0 <= gr < h and 0 <= gc < w):
-            raise PlanningError(f"target ({x1:.1f}, {y1:.1f}) m is outside the map")
-        if not np.isfinite(self.weights[gr, gc]):
-            d = self.distance[gr, gc]
-            where = "inside an obstacle" if d <= 0 else f"{d:.2f} m from an obstacle"
-            raise PlanningError(f"target ({x1:.1f}, {y1:.1f}) m is {where}; the planner keeps "
-                                f"{self.keep_clear:.2f} m clear ({self.lethal_radius:.2f} m footprint and "
-                                f"margin plus one {self.resolution:.2f} m cell)")
-        sr, sc = self.cell(x0, y0)
-        if not (0 <= sr < h and 0 <= sc < w):
-            raise PlanningError(f"vehicle position ({x0:.1f}, {y0:.1f}) m is outside the map")
-        if self.hybrid_params is not None and yaw0 is not None and (sr, sc) != (gr, gc):
-            hp = hybrid_astar(self.costmap, (x0, y0, yaw0), (x1, y1), self.hybrid_params)
-            if hp is not None:
-                pts = hp.points.copy()
-                pts[-1] = (x1, y1)
-                return pts
-        if not np.isfinite(self.weights[sr, sc]):
-            near = self.nearest_free(sr, sc, int(math.ceil(1.5 / self.resolution)))
-            if near is None:
-                raise PlanningError("vehicle is boxed in: no free cell within 1.5 m")
-            sr, sc = near
-        cells = astar(self.weights, (sr, sc), (gr, gc))
-        if cells is None:
-            raise PlanningError(f"no safe path to ({x1:.1f}, {y1:.1f}) m")
-        cells = shortcut(self.weights, cells)
-        pts = self.costmap.cells_to_world(cells)
-        pts[0] = (x0, y0)
-        pts[-1] = (x1, y1)
-        return pts
+__all__ = ["PlanningError", "PlanningGrid", "VehicleCore"]
 
 
 class VehicleCore:
@@ -182,8 +54,10 @@ class VehicleCore:
         self.planning: PlanningGrid | None = None
         self.maritime = None
         self.perception = None
-        self._hold_xy: tuple[float, float] | None = None
-        self.mode = Mode.HOLD
+        self.nav = Navigator(self)
+        #: One instance per mode (vehicle/modes); ``active`` is the current one.
+        self.modes: dict[Mode, VehicleMode] = make_modes(self)
+        self.active: VehicleMode = self.modes[Mode.HOLD]
         self.armed = False
         self.home: GeoPoint | None = None
         self._mission: tuple[MissionItem, ...] = ()
@@ -194,16 +68,14 @@ class VehicleCore:
         self.last_gps: GpsFix | None = None
         self.battery_voltage: float | None = None
         self.battery_remaining: float | None = None
-        self._guided: tuple[float, float, float | None] | None = None
-        self._speed_override: float | None = None
-        self._leg_key = None
-        self._path: PolylinePath | None = None
-        self._loiter_until: float | None = None
         self.safety = SafetyManager(config, self.params, self.frame, self._emit)
         self.failure_reason: str | None = None
-        self.cross_track_error = 0.0
-        self.wp_distance = 0.0
-        self.last_command = ActuatorCommand.stop()
+        self.last_setpoint = Setpoint.stop()
+        hw = config.hardware
+        #: Companion wiring: an autopilot drives the motors, so the output is a
+        #: motion target this far [m] ahead along the path; else wheel commands.
+        self.target_lookahead: float | None = (hw.companion.lookahead_m if hw is not None and hw.wiring == "companion"
+                                               and hw.companion is not None else None)
         self.now = 0.0
         self.safety.extra_prearm_checks.append(
             lambda: None if self.ready else "PreArm: still starting up (planning and perception)")
@@ -259,6 +131,10 @@ class VehicleCore:
 
     # ------------------------------------------------------------ read-only
     @property
+    def mode(self) -> Mode:
+        return self.active.number
+
+    @property
     def state(self) -> VehicleState:
         return self._state
 
@@ -296,7 +172,12 @@ class VehicleCore:
     @property
     def path(self) -> PolylinePath | None:
         """The path being followed now (map frame), if any."""
-        return self._path
+        return self.nav.path
+
+    @property
+    def cross_track_error(self) -> float:
+        """Off the path being followed [m]."""
+        return self.nav.cross_track_error
 
     def events_since(self, cursor: int) -> tuple[list[Event], int]:
         return self._events[cursor:], len(self._events)
@@ -310,14 +191,15 @@ class VehicleCore:
         if self.armed:
             return CommandResult(True, "already armed")
         if not force:
-            failures = self.safety.prearm(now, self)
+            failures = self.safety.prearm(now, self._view(now))
             if failures:
-                refused = self._refuse(failures[0], MAV_RESULT_FAILED)
+                refused = self._refuse(failures[0], Outcome.FAILED)
                 for extra in failures[1:]:
                     self._emit("text", extra, Severity.WARNING)
                 return refused
         self.armed = True
-        if self._state.valid and (self.home is None or self._home_offset() > 1.0):
+        if self._state.valid and (self.home is None or math.hypot(self._state.x - self.nav.home_xy()[0],
+                                                                   self._state.y - self.nav.home_xy()[1]) > 1.0):
             self._set_home()  # home is where the vehicle arms, as ArduPilot
         self._emit("armed", "Armed", Severity.INFO)
         return CommandResult(True)
@@ -326,8 +208,8 @@ class VehicleCore:
         self.now = now
         if not self.armed:
             return CommandResult(True, "already disarmed")
-        if not force and self._state.speed > 0.5 and self.mode in (Mode.AUTO, Mode.GUIDED, Mode.RTL):
-            return self._refuse("Disarm refused: vehicle is moving (use force)", MAV_RESULT_DENIED)
+        if not force and self._state.speed > 0.5 and self.active.drives:
+            return self._refuse("Disarm refused: vehicle is moving (use force)", Outcome.DENIED)
         self.armed = False
         self._emit("disarmed", "Disarmed", Severity.INFO)
         return CommandResult(True)
@@ -335,19 +217,48 @@ class VehicleCore:
     def estop(self, now: float, source: str = "command") -> CommandResult:
         """Immediate stop and disarm; latched until ``clear_estop``."""
         self.now = now
-        self.safety.estop(now, self, source)
+        for a in self.safety.estop(now, self._view(now), source):
+            self.apply_action(now, a)
         return CommandResult(True)
 
     def clear_estop(self, now: float) -> CommandResult:
         self.now = now
-        return self.safety.clear_estop(now, self)
+        res, actions = self.safety.clear_estop(now, self._view(now))
+        for a in actions:
+            self.apply_action(now, a)
+        return res
 
-    def _safety_stop(self, now: float) -> None:
-        """The safety layer's STOP action: motors stopped at once, disarmed."""
-        self.armed = False
-        self.mode = Mode.HOLD
-        self.last_command = ActuatorCommand(0.0, 0.0, estop=True)
-        self._emit("disarmed", "Disarmed by failsafe", Severity.CRITICAL)
+    def apply_action(self, now: float, action: SafetyAction) -> CommandResult:
+        """Act on a decision made elsewhere: the safety layer's failsafe
+        actions, or a driver's report that the motors cannot do what the
+        core asks (an autopilot refused to arm or was taken over)."""
+        self.now = now
+        k = action.kind
+        if k is ActionKind.NONE:
+            return CommandResult(True)
+        if k is ActionKind.STOP:      # motors stopped at once, disarmed
+            self.armed = False
+            self._switch(now, Mode.HOLD, announce=False)
+            self.last_setpoint = Setpoint.stop(now, estop=True)
+            self._emit("disarmed", "Disarmed by failsafe", Severity.CRITICAL)
+            return CommandResult(True)
+        if k is ActionKind.ESTOP:
+            return self.estop(now, action.reason or "command")
+        if k is ActionKind.DISARM:
+            return self.disarm(now, force=True)
+        mode = {ActionKind.HOLD: Mode.HOLD, ActionKind.RTL: Mode.RTL}.get(k, action.mode)
+        if mode is None or mode == self.mode:
+            return CommandResult(True)
+        res = self.set_mode(now, mode)
+        if res.ok and k is ActionKind.RESUME and action.data:
+            self._emit("failsafe", action.reason, Severity.NOTICE, **action.data)
+        return res
+
+    def _view(self, now: float) -> CoreView:
+        """What the safety layer decides from (it never calls into the core)."""
+        return CoreView(self.armed, self.mode, self._state,
+                        frozenset(n for n, m in self.modes.items() if m.refusal(now) is None), self._mission,
+                        self.perception.status(now) if self.perception is not None else {})
 
     def set_fence(self, items: list[MissionItem]) -> CommandResult:
         """Fence items (MAV_MISSION_TYPE_FENCE semantics); [] clears it."""
@@ -362,28 +273,29 @@ class VehicleCore:
         return self.safety.failsafe_active
 
     def set_mode(self, now: float, mode: Mode) -> CommandResult:
+        """Enter ``mode`` (a ``Mode`` or its number) unless it refuses."""
         self.now = now
         try:
-            mode = Mode(mode)
-        except ValueError:
-            return self._refuse(f"Mode {mode} is not supported", MAV_RESULT_UNSUPPORTED)
-        if mode == Mode.AUTO:
-            if self._exec is None or not self._exec.has_nav:
-                return self._refuse("AUTO needs a mission with at least one waypoint", MAV_RESULT_DENIED)
-            if self._exec.complete:
-                self._exec.restart()
-            self._mission_started = True
-        if mode == Mode.RTL and self.home is None and not self._state.valid:
-            return self._refuse("RTL needs a home position", MAV_RESULT_DENIED)
-        if mode == Mode.GUIDED and self._guided is None and self._state.valid:
-            self._guided = (self._state.x, self._state.y, None)
-        if mode != self.mode:
-            self._leg_key = None
-            self._loiter_until = None
-            self._hold_xy = None
-            self.mode = mode
-            self._emit("mode", f"Mode {mode.name}", Severity.INFO, mode=int(mode))
+            new = self.modes[Mode(mode)]
+        except (ValueError, KeyError):
+            return self._refuse(f"Mode {mode} is not supported", Outcome.UNSUPPORTED)
+        reason = new.refusal(now)
+        if reason:
+            return self._refuse(reason, Outcome.DENIED)
+        new.enter(now)
+        self._switch(now, new.number)
         return CommandResult(True)
+
+    def _switch(self, now: float, mode: Mode, announce: bool = True) -> None:
+        """The transition itself: the old mode exits, the next leg is planned afresh."""
+        new = self.modes[mode]
+        if new is self.active:
+            return
+        self.active.exit(now)
+        self.nav.new_leg()
+        self.active = new
+        if announce:
+            self._emit("mode", f"Mode {mode.name}", Severity.INFO, mode=int(mode))
 
     def set_mission(self, items: list[MissionItem]) -> CommandResult:
         items = list(items)
@@ -393,43 +305,43 @@ class VehicleCore:
             return CommandResult(True)
         reason = validate_mission(items)
         if reason:
-            return self._refuse(f"Mission rejected: {reason}", MAV_RESULT_DENIED)
+            return self._refuse(f"Mission rejected: {reason}", Outcome.DENIED)
         self._mission = tuple(items)
         self._exec = MissionExecutor(items)
         self._mission_started = False
         self.failure_reason = None
         if self.mode == Mode.AUTO:
-            self._leg_key = None
+            self.nav.new_leg()
         return CommandResult(True)
 
     def start_mission(self, now: float, first: int | None = None) -> CommandResult:
         """AUTO from item ``first`` (default 1, the first after home)."""
         if self._exec is None or not self._exec.has_nav:
-            return self._refuse("Mission start refused: no mission loaded", MAV_RESULT_DENIED)
+            return self._refuse("Mission start refused: no mission loaded", Outcome.DENIED)
         if first is not None and not (0 <= first < len(self._exec.items)):
-            return self._refuse(f"Mission start refused: no item {first}", MAV_RESULT_DENIED)
+            return self._refuse(f"Mission start refused: no item {first}", Outcome.DENIED)
         self._exec.restart(first)
-        self._leg_key = None
+        self.nav.new_leg()
         return self.set_mode(now, Mode.AUTO)
 
     def set_current(self, seq: int) -> CommandResult:
         if self._exec is None or not self._exec.set_current(int(seq)):
-            return CommandResult(False, f"no mission item {seq}", MAV_RESULT_DENIED)
-        self._leg_key = None
+            return CommandResult(False, f"no mission item {seq}", Outcome.DENIED)
+        self.nav.new_leg()
         self._emit("text", f"Mission: current item {self._exec.current}", Severity.INFO)
         return CommandResult(True)
 
     def goto(self, now: float, lat: float, lon: float, speed: float | None = None) -> CommandResult:
         if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-            return CommandResult(False, f"invalid target {lat}, {lon}", MAV_RESULT_DENIED)
+            return CommandResult(False, f"invalid target {lat}, {lon}", Outcome.DENIED)
         x, y = self.frame.to_local(lat, lon)
         if self.planning is not None:
             try:
                 self.planning.plan(x, y, x, y)
             except PlanningError as e:
-                return self._refuse(f"Goto refused: {e}", MAV_RESULT_DENIED)
-        self._guided = (x, y, speed)
-        self._leg_key = None
+                return self._refuse(f"Goto refused: {e}", Outcome.DENIED)
+        self.modes[Mode.GUIDED].target = (x, y, speed)
+        self.nav.new_leg()
         if self.mode != Mode.GUIDED:
             return self.set_mode(now, Mode.GUIDED)
         return CommandResult(True)
@@ -446,8 +358,8 @@ class VehicleCore:
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         if self.planning.add_obstacles(pts) is None:
             return False
-        if self._path is not None and self.planning.path_blocked(self._path.points):
-            self._leg_key = None
+        if self.nav.path is not None and self.planning.path_blocked(self.nav.path.points):
+            self.nav.new_leg()
             self._emit("replan", f"New obstacle on the path ({len(pts)} points): replanning",
                        Severity.NOTICE)
             return True
@@ -456,27 +368,24 @@ class VehicleCore:
     def set_speed(self, speed: float) -> CommandResult:
         if not (math.isfinite(speed) and 0 < speed <= self.cfg.limits.max_speed):
             return CommandResult(False, f"speed must be in (0, {self.cfg.limits.max_speed}] m/s, got {speed}",
-                                 MAV_RESULT_DENIED)
-        self._speed_override = float(speed)
+                                 Outcome.DENIED)
+        self.nav.speed_override = float(speed)
         return CommandResult(True)
 
     def gcs_heartbeat(self, now: float) -> None:
         self.safety.gcs_heartbeat(now)
 
-    def _refuse(self, reason: str, result: int) -> CommandResult:
+    def _refuse(self, reason: str, result: Outcome) -> CommandResult:
         self._emit("text", reason, Severity.WARNING)
         return CommandResult(False, reason, result)
-
-    def _home_offset(self) -> float:
-        hx, hy = self._home_xy()
-        return math.hypot(self._state.x - hx, self._state.y - hy)
 
     def _set_home(self) -> None:
         self.home = GeoPoint(self._state.lat, self._state.lon, 0.0)
         self._emit("text", f"Home set at {self.home.lat:.7f}, {self.home.lon:.7f}", Severity.INFO)
 
     # ------------------------------------------------------------ the tick
-    def step(self, now: float, frame: SensorFrame) -> ActuatorCommand:
+    def step(self, now: float, frame: SensorFrame) -> Setpoint:
+        """One control tick at ``now`` [s]: the setpoint for the actuators."""
         self.now = now
         f = self.filter
         f.predict(now)
@@ -502,163 +411,25 @@ class VehicleCore:
                 self.add_obstacles(now, seen)
         if self.home is None and self._state.valid:
             self._set_home()
-        self.safety.update(now, frame, self)
+        for a in self.safety.update(now, frame, self._view(now)):   # safety decides, the core acts
+            self.apply_action(now, a)
         # Not ready (bring_up pending) also covers a forced arm, which skips the pre-arm checks.
-        cmd = (self._mode_command(now) if (self.armed and self._state.valid and self.ready)
+        cmd = (self.active.update(now) if (self.armed and self._state.valid and self.ready)
                else ActuatorCommand.stop())
         cmd = self.safety.filter_command(cmd)
-        self.last_command = cmd
-        return cmd
+        if self.target_lookahead is None or cmd.estop:
+            self.last_setpoint = Setpoint(now, self.armed, self.mode, actuators=cmd)
+        else:   # an autopilot drives: where to go, from the path and the follower's progress
+            path = self.nav.path
+            driving = self.armed and self.active.drives and path is not None and (cmd.left, cmd.right) != (0, 0)
+            self.last_setpoint = Setpoint(now, self.armed, self.mode, target=motion_target(
+                self.frame, self._state, path, self.follower.s, self.target_lookahead, self.nav.cruise(), driving))
+        return self.last_setpoint
 
-    def _cruise(self) -> float:
-        if self._speed_override:
-            return self._speed_override
-        if self._exec and self._exec.speed_override:
-            return self._exec.speed_override
-        return self.params.get("WP_SPEED")
-
-    def _mode_command(self, now: float) -> ActuatorCommand:
-        st = self._state
-        if self.mode == Mode.GUIDED and self._guided is not None:
-            x, y, spd = self._guided
-            cmd, arrived = self._drive_to(("guided", x, y), x, y, spd or self._cruise(), True)
-            return self._hold_at(x, y) if arrived else cmd
-        if self.mode == Mode.RTL:
-            hx, hy = self._home_xy()
-            rtl_speed = self.params.get("RTL_SPEED") or self._cruise()
-            cmd, arrived = self._drive_to(("rtl",), hx, hy, rtl_speed, True)
-            if arrived:
-                self._emit("text", "Reached home", Severity.INFO)
-                self.set_mode(now, Mode.HOLD)
-                return ActuatorCommand.stop()
-            return cmd
-        if self.mode == Mode.AUTO and self._exec is not None:
-            return self._auto(now)
-        if self.maritime is not None and self.mode in (Mode.HOLD, Mode.LOITER):
-            if self._hold_xy is None:
-                self._hold_xy = (st.x, st.y)
-            return self._hold_at(*self._hold_xy)
-        return ActuatorCommand.stop()
-
-    def _hold_at(self, x: float, y: float) -> ActuatorCommand:
-        """Stay at (x, y): a USV keeps station against current and wind, a UGV stops."""
-        if self.maritime is None:
-            return ActuatorCommand.stop()
-        gains = {k: self.params.get(k) for k in ("HDG_KP", "HDG_KD")}
-        return self.maritime.hold(self._state, (x, y), gains)
-
-    def _home_xy(self) -> tuple[float, float]:
-        if self.home is None:
-            return self._state.x, self._state.y
-        return self.frame.to_local(self.home.lat, self.home.lon)
-
-    def _auto(self, now: float) -> ActuatorCommand:
-        ex = self._exec
-        for _ in range(len(ex.items) + 2):
-            tgt: NavTarget = ex.current_target()
-            if tgt.kind == "done":
-                self._finish_mission(now)
-                return ActuatorCommand.stop()
-            if tgt.kind == "rtl":
-                x, y = self._home_xy()
-            else:
-                x, y = self.frame.to_local(tgt.lat, tgt.lon)
-            stop_here = tgt.kind != "waypoint" or self._next_is_stop()
-            cmd, arrived = self._drive_to(("auto", tgt.seq, x, y), x, y, self._cruise(), stop_here)
-            if self.failure_reason is not None:
-                return ActuatorCommand.stop()
-            if not arrived:
-                return cmd
-            if tgt.kind == "loiter_unlim":
-                return self._hold_at(x, y)
-            if tgt.kind == "loiter_time":
-                if self._loiter_until is None:
-                    self._loiter_until = now + tgt.hold_s
-                if now < self._loiter_until:
-                    return self._hold_at(x, y)
-                self._loiter_until = None
-            self._emit("item_reached", f"Reached waypoint #{tgt.seq}", Severity.INFO, seq=tgt.seq)
-            ex.advance()
-            self._leg_key = None
-        return ActuatorCommand.stop()
-
-    def _next_is_stop(self) -> bool:
-        """True when the item after the current NAV item is not another
-        pass-through waypoint (so the vehicle should stop at this one)."""
-        ex = self._exec
-        for it in ex.items[ex.current + 1:]:
-            if it.command == 16:
-                return False
-            if it.command in (19, 17, 20):
-                return True
-        return True
-
-    def _finish_mission(self, now: float) -> None:
-        if self.mode == Mode.AUTO:
-            self._emit("mission_complete", "Mission complete", Severity.INFO)
-            self.set_mode(now, Mode.HOLD)
-
-    def _drive_to(self, key, x: float, y: float, speed: float, stop_at_end: bool) -> tuple[ActuatorCommand, bool]:
-        st = self._state
-        dist = math.hypot(x - st.x, y - st.y)
-        self.wp_distance = dist
-        radius = self.params.get("WP_RADIUS")
-        if dist <= radius:
-            return ActuatorCommand.stop(), True
-        if key != self._leg_key:
-            self._leg_key = key
-            self.follower.reset()
-            try:
-                pts = (self.planning.plan(st.x, st.y, x, y, st.yaw) if self.planning is not None
-                       else np.array([[st.x, st.y], [x, y]]))
-            except PlanningError as e:
-                self._path = None
-                self._plan_failed(key, str(e))
-                return ActuatorCommand.stop(), False
-            self._path = PolylinePath(pts)
-        if self._path is None:
-            return ActuatorCommand.stop(), False
-        la = self.params.get("WP_LOOKAHEAD")
-        # UGV only (a USV's movers are COLREGs' business), and not when the
-        # safety layer's obstacle stop (AVOID_ENABLE) is the chosen reaction
-        # to anything in the path, moving or not.
-        if self.maritime is None and self.params.get("AVOID_MOVERS") and not self.params.get("AVOID_ENABLE") \
-                and self._give_way(speed):
-            return ActuatorCommand.stop(), False
-        if isinstance(self.follower, PurePursuit):
-            cmd, cte = self.follower.command(st, self._path, speed, la, stop_at_end)
-        else:  # USV: LOS guidance, then the COLREGs helm, then heading/speed control
-            gains = {k: self.params.get(k) for k in ("HDG_KP", "HDG_KD", "SPD_KP", "SPD_KI", "LOS_KI")}
-            e_int = self.follower.e_int
-            heading_d, u_d, cte = self.follower.desired(st, self._path, speed, la, stop_at_end, gains)
-            d = self.maritime.steer(self.now, st, heading_d, u_d, self._path, self.follower.s)
-            for text, data in d.events:
-                self._emit("colregs", text, Severity.NOTICE, **data)
-            if d.active:
-                self.follower.e_int = e_int  # off the track on purpose: no current-compensation windup
-            cmd = self.follower.track(st, d.heading, d.speed, gains)
-        self.cross_track_error = cte
-        return cmd, False
-
-    def _give_way(self, speed: float) -> bool:
-        """Moving obstacles: stop while a tracked mover's predicted path
-        crosses ours within the next seconds (vehicle/perception/front.py)."""
-        was = self.perception.yielding
-        tr = self.perception.give_way(self._state, self._path.points, self.follower.s, speed)
-        if tr is not None and was is None:
-            self._emit("give_way", f"Giving way to a moving object (track {tr.id}, {tr.speed:.1f} m/s)",
-                       Severity.NOTICE, track=tr.id)
-        elif tr is None and was is not None:
-            self._emit("give_way", "Moving object clear: continuing", Severity.INFO)
-        return tr is not None
-
-    def _plan_failed(self, key, reason: str) -> None:
-        if key[0] == "auto":
-            self.failure_reason = f"Mission item {key[1]}: {reason}"
-            self._emit("mission_failed", self.failure_reason, Severity.ERROR, seq=key[1])
-        else:
-            self._emit("text", f"{key[0].upper()}: {reason}", Severity.ERROR)
-        self.set_mode(self.now, Mode.HOLD)
+    @property
+    def last_command(self) -> ActuatorCommand:
+        """The latest setpoint's wheel / thruster command."""
+        return self.last_setpoint.command
 
     # ------------------------------------------------------------ internal errors
     #: Exceptions contained so far (ArduPilot's internal error count); see contain_fault.
@@ -667,26 +438,30 @@ class VehicleCore:
     last_internal_error: str | None = None
     _internal_error_text_at = -1e9
 
-    def contain_fault(self, now: float, where: str, exc: BaseException) -> ActuatorCommand:
+    def contain_fault(self, now: float, where: str, exc: BaseException) -> Setpoint:
         """An exception escaped ``where`` (the tick, a mission item, a MAVLink
         handler, a driver): the vehicle stops its motors, goes to HOLD, counts
         the error and says so (CRITICAL), and the caller keeps serving; as
-        ArduPilot's internal errors.  Returns the zero command to send now.
+        ArduPilot's internal errors.  Returns the stop setpoint to send now.
         The STATUSTEXT is repeated at most once a second for a fault that
         recurs every tick; the count grows with each one."""
         self.now = now
         self.internal_errors += 1
         what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         self.last_internal_error = f"{where}: {what}"
-        self.mode = Mode.HOLD          # directly: the mode logic may be what failed
-        self._leg_key = None
-        self._path = None
-        self._loiter_until = None
-        self._hold_xy = None
-        cmd = ActuatorCommand.stop()
-        self.last_command = cmd
+        # HOLD directly, without the old mode's exit: the mode logic may be what failed.
+        hold = self.modes[Mode.HOLD]
+        if self.active is not hold:
+            self.active = hold
+            self._emit("mode", f"Mode {Mode.HOLD.name}", Severity.INFO, mode=int(Mode.HOLD))
+        try:
+            self.nav.new_leg()
+        except Exception:  # noqa: BLE001 - planning state may be what failed; HOLD needs none
+            pass
+        sp = Setpoint(now, self.armed, Mode.HOLD, actuators=ActuatorCommand.stop())
+        self.last_setpoint = sp
         if now - self._internal_error_text_at >= 1.0 or self.internal_errors == 1:
             self._internal_error_text_at = now
             self._emit("internal_error", f"Internal error #{self.internal_errors} in {where}: {what}; HOLD",
                        Severity.CRITICAL, where=where, count=self.internal_errors)
-        return cmd
+        return sp

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -174,6 +175,132 @@ class ActuatorCommand:
         return ActuatorCommand(0.0, 0.0)
 
 
+class SetpointKind(enum.Enum):
+    """What a :class:`Setpoint` carries."""
+
+    ACTUATORS = "actuators"   # wheel / thruster commands for motors we drive ourselves
+    TARGET = "target"         # a position / velocity target for an autopilot that drives them
+
+
+@dataclass(frozen=True)
+class MotionTarget:
+    """Where an external autopilot should take the vehicle now.
+
+    ``x, y`` map frame ENU [m] and ``lat, lon`` WGS84 [deg] of the same
+    point: while driving, the point ``lookahead`` metres ahead along the
+    path; while stopped (``stop``), where the vehicle is.  ``vx, vy``: the
+    velocity the core wants, map frame ENU [m/s] (0, 0 when stopped).
+    ``speed``: cruise speed [m/s].  ``path``: the path being followed,
+    float64 (N, 2) map frame [m], empty when there is none."""
+
+    x: float
+    y: float
+    lat: float
+    lon: float
+    vx: float = 0.0
+    vy: float = 0.0
+    speed: float = 0.0
+    stop: bool = True
+    path: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Setpoint:
+    """The core's one output per control tick, to whatever moves the
+    vehicle (a :class:`SetpointSink`).  Either ``actuators`` (wheel /
+    thruster commands, normalised [-1, 1]) or ``target`` (a position /
+    velocity target and the path) is set, never both.
+
+    ``armed`` and ``mode`` say what the core is doing, so a sink that
+    drives an autopilot can arm it, hold it or hand it back without seeing
+    the core.  ``estop``: stop the motors at once (latched e-stop or a
+    STOP failsafe).
+
+    ``left``, ``right`` read the wheel commands (0 for a target), so code
+    written for :class:`ActuatorCommand` reads a setpoint unchanged."""
+
+    t: float = 0.0
+    armed: bool = False
+    mode: Mode = Mode.HOLD
+    actuators: ActuatorCommand | None = None
+    target: MotionTarget | None = None
+    estop: bool = False
+
+    def __post_init__(self):
+        if (self.actuators is None) == (self.target is None):
+            raise ValueError("Setpoint: exactly one of actuators and target must be given")
+        if self.actuators is not None and self.actuators.estop and not self.estop:
+            object.__setattr__(self, "estop", True)
+
+    @property
+    def kind(self) -> SetpointKind:
+        return SetpointKind.ACTUATORS if self.actuators is not None else SetpointKind.TARGET
+
+    @property
+    def command(self) -> ActuatorCommand:
+        """The wheel / thruster command: the actuators, or a stop (with the
+        e-stop flag) for a target setpoint."""
+        if self.actuators is not None:
+            return self.actuators
+        return ActuatorCommand(0.0, 0.0, estop=self.estop)
+
+    @property
+    def left(self) -> float:
+        return self.command.left
+
+    @property
+    def right(self) -> float:
+        return self.command.right
+
+    @staticmethod
+    def stop(t: float = 0.0, estop: bool = False) -> "Setpoint":
+        """Motors stopped, disarmed."""
+        return Setpoint(t, actuators=ActuatorCommand(0.0, 0.0, estop=estop))
+
+
+class SetpointSink(Protocol):
+    """What moves the vehicle: direct-drive motor drivers, a companion
+    link to an external autopilot, or the simulator's dynamics.  The onboard
+    process and the simulators hand it the core's setpoint once per tick;
+    it never sees the core."""
+
+    def apply(self, setpoint: Setpoint, now: float) -> None:
+        """Act on the core's setpoint for this tick (``now`` [s], the runtime's clock)."""
+
+    def stop(self) -> None:
+        """Bring the vehicle to a safe stop now (shutdown, lost core)."""
+
+
+def as_command(out: "Setpoint | ActuatorCommand") -> ActuatorCommand:
+    """The wheel / thruster command in a setpoint or a bare command."""
+    return out.command if isinstance(out, Setpoint) else out
+
+
+class ActionKind(enum.Enum):
+    """What the core should do about a safety decision (or a driver's report)."""
+
+    NONE = "none"        # report only
+    HOLD = "hold"        # mode HOLD
+    RTL = "rtl"          # mode RTL
+    RESUME = "resume"    # back to ``SafetyAction.mode`` (a failsafe cleared)
+    STOP = "stop"        # motors stopped at once and disarmed (a STOP failsafe)
+    DISARM = "disarm"    # disarm (forced): the motors cannot do what the core asks
+    ESTOP = "estop"      # e-stop: latched until an operator clears it
+
+
+@dataclass(frozen=True)
+class SafetyAction:
+    """A decision the safety layer (or a driver) hands the core, which
+    applies it: see ``VehicleCore.apply_action``.  ``reason`` in an
+    operator's words; ``mode`` is the mode to go back to for RESUME."""
+
+    kind: ActionKind
+    reason: str = ""
+    mode: Mode | None = None
+    #: RESUME: the failsafe event's data the core announces once resumed.
+    data: dict = field(default_factory=dict, compare=False)
+
+
 @dataclass(frozen=True)
 class MissionItem:
     """One mission item in MAVLink's terms (MISSION_ITEM_INT semantics,
@@ -192,6 +319,19 @@ class MissionItem:
     autocontinue: int = 1
 
 
+class Outcome(enum.IntEnum):
+    """How the core answered a command, in its own terms.  The MAVLink
+    adapter (firmware_bridge/mavlink/command.py) maps each to a MAV_RESULT
+    by name; the numbers follow MAV_RESULT's only so that a stored or
+    logged value reads the same (as ``Mode`` follows Rover's numbers)."""
+
+    ACCEPTED = 0
+    NOT_NOW = 1          # cannot now, may later: try again
+    DENIED = 2           # not in this state or with these arguments
+    UNSUPPORTED = 3      # not something this vehicle does
+    FAILED = 4           # checks failed (pre-arm, hardware): fix the cause, then retry
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """Answer to an operator command: accepted or refused with a reason an
@@ -199,7 +339,7 @@ class CommandResult:
 
     ok: bool
     reason: str = ""
-    result: int = 0          # MAV_RESULT: 0 accepted, 2 denied, 3 unsupported, 4 failed
+    result: Outcome = Outcome.ACCEPTED   # refused: how (DENIED when not given)
 
 
 class Severity(enum.IntEnum):

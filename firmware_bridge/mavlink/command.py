@@ -17,7 +17,7 @@ from typing import Callable
 
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
-from edgepilot.vehicle.types import Mode
+from edgepilot.vehicle.types import Mode, Outcome
 
 from .identity import ROVER_MODE_NAMES, SUPPORTED_MODES
 from .service import Service
@@ -30,6 +30,15 @@ FORCE_MAGIC = 21196.0
 GLOBAL_FRAMES = frozenset({M.MAV_FRAME_GLOBAL, M.MAV_FRAME_GLOBAL_RELATIVE_ALT,
                            M.MAV_FRAME_GLOBAL_INT, M.MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
                            M.MAV_FRAME_GLOBAL_TERRAIN_ALT, M.MAV_FRAME_GLOBAL_TERRAIN_ALT_INT})
+
+#: The core's answer (vehicle.types.Outcome) as MAVLink's MAV_RESULT.
+MAV_RESULT_OF = {
+    Outcome.ACCEPTED: M.MAV_RESULT_ACCEPTED,
+    Outcome.NOT_NOW: M.MAV_RESULT_TEMPORARILY_REJECTED,
+    Outcome.DENIED: M.MAV_RESULT_DENIED,
+    Outcome.UNSUPPORTED: M.MAV_RESULT_UNSUPPORTED,
+    Outcome.FAILED: M.MAV_RESULT_FAILED,
+}
 
 
 @dataclass
@@ -60,8 +69,26 @@ class CommandArgs:
         return self.y * 1e-7 if self.is_int else self.p6
 
 
-#: A handler returns the MAV_RESULT (and optionally a reason, sent as STATUSTEXT).
-CommandHandler = Callable[["object", CommandArgs, float], "int | tuple[int, str]"]
+#: A handler returns the MAV_RESULT (and optionally a reason, sent as STATUSTEXT),
+#: or a :class:`Deferred` when the answer comes later.
+CommandHandler = Callable[["object", CommandArgs, float], "int | tuple[int, str] | Deferred"]
+
+#: None while undecided, else (done, MAV_RESULT when not done, reason).
+Confirmation = Callable[[], "tuple[bool, int, str] | None"]
+
+
+@dataclass
+class Deferred:
+    """A command whose outcome something outside the core decides (an
+    external autopilot arming): answered MAV_RESULT_IN_PROGRESS at once
+    (repeated every ``PROGRESS_S`` so ground stations keep waiting), then
+    with the final COMMAND_ACK once ``check`` decides."""
+
+    check: Confirmation
+    link: object = None
+    msg: object = None
+    command: int = 0
+    next_progress: float = 0.0
 
 
 class CommandService(Service):
@@ -71,6 +98,12 @@ class CommandService(Service):
         super().__init__(endpoint)
         self.handlers: dict[int, CommandHandler] = {}
         self.unsupported = 0
+        #: Set by the process that owns the actuators when an arm the core
+        #: accepted must also be confirmed outside it (companion wiring: the
+        #: autopilot must arm too): called once per such arm, it returns the
+        #: check that decides the operator's COMMAND_ACK.
+        self.arm_confirmation: Callable[[], Confirmation] | None = None
+        self.pending: list[Deferred] = []
         endpoint.on("COMMAND_LONG", self._on_long)
         endpoint.on("COMMAND_INT", self._on_int)
         endpoint.on("SET_MODE", self._on_set_mode_msg)
@@ -114,10 +147,49 @@ class CommandService(Service):
                 out = (M.MAV_RESULT_DENIED, bad)
             else:
                 out = h(link, args, now)
+            if isinstance(out, Deferred):
+                decided = out.check()
+                if decided is None:
+                    out.link, out.msg, out.command = link, m, int(args.command)
+                    out.next_progress = self.ep.wall + self.PROGRESS_S
+                    self.pending.append(out)
+                    self.ack(link, m, args.command, M.MAV_RESULT_IN_PROGRESS)
+                    return
+                out = self._final(decided)
             result, reason = out if isinstance(out, tuple) else (out, "")
         self.ack(link, m, args.command, result)
         if reason and result != M.MAV_RESULT_ACCEPTED:
             self.ep.statustext(reason, M.MAV_SEVERITY_WARNING, link=link)
+
+    #: How often a deferred command repeats MAV_RESULT_IN_PROGRESS [wall s].
+    PROGRESS_S = 2.0
+
+    @staticmethod
+    def _final(decided: tuple[bool, int, str]):
+        done, result, reason = decided
+        if done:
+            return M.MAV_RESULT_ACCEPTED
+        return (int(result) if result not in (M.MAV_RESULT_ACCEPTED, M.MAV_RESULT_IN_PROGRESS)
+                else M.MAV_RESULT_FAILED), reason
+
+    def update(self, now: float, wall: float) -> None:
+        """Answer deferred commands once decided."""
+        for d in list(self.pending):
+            if d.link.closed:
+                self.pending.remove(d)
+                continue
+            decided = d.check()
+            if decided is None:
+                if wall >= d.next_progress:
+                    d.next_progress = wall + self.PROGRESS_S
+                    self.ack(d.link, d.msg, d.command, M.MAV_RESULT_IN_PROGRESS)
+                continue
+            self.pending.remove(d)
+            out = self._final(decided)
+            result, reason = out if isinstance(out, tuple) else (out, "")
+            self.ack(d.link, d.msg, d.command, result)
+            if reason and result != M.MAV_RESULT_ACCEPTED:
+                self.ep.statustext(reason, M.MAV_SEVERITY_WARNING, link=d.link)
 
     def ack(self, link, m, command: int, result: int) -> None:
         link.send(M.MAVLink_command_ack_message(
@@ -130,13 +202,19 @@ class CommandService(Service):
         reports its refusals as events (sent as STATUSTEXT by telemetry)."""
         if res.ok:
             return M.MAV_RESULT_ACCEPTED
-        return int(res.result) if res.result else M.MAV_RESULT_DENIED
+        try:
+            return MAV_RESULT_OF[Outcome(res.result)] if res.result else M.MAV_RESULT_DENIED
+        except (ValueError, KeyError):
+            return M.MAV_RESULT_DENIED
 
     # ------------------------------------------------------------ commands
     def _arm_disarm(self, link, a: CommandArgs, now):
         force = abs(a.p2 - FORCE_MAGIC) < 0.5
         if a.p1 >= 0.5:
-            return self._from_core(self.core.arm(now, force=force))
+            res = self.core.arm(now, force=force)
+            if res.ok and self.arm_confirmation is not None:
+                return Deferred(self.arm_confirmation())   # the autopilot has to arm too
+            return self._from_core(res)
         return self._from_core(self.core.disarm(now, force=force))
 
     def set_mode_number(self, custom_mode: int, now):

@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from edgepilot.vehicle.config import VehicleConfig
-from edgepilot.vehicle.types import GpsFix, LaserScan, Mode, MotorStatus, Severity, VehicleState
+from edgepilot.vehicle.types import ActionKind, GpsFix, LaserScan, Mode, MotorStatus, SafetyAction, Severity, VehicleState
 
 DRIVING_MODES = (Mode.AUTO, Mode.GUIDED, Mode.RTL)
 
@@ -54,6 +54,10 @@ class Action(enum.IntEnum):
     @property
     def mode(self) -> Mode | None:
         return {Action.HOLD: Mode.HOLD, Action.RTL: Mode.RTL}.get(self)
+
+
+#: The core's action for a failsafe action that changes mode.
+_KIND_OF = {Action.HOLD: ActionKind.HOLD, Action.RTL: ActionKind.RTL}
 
 
 class Recovery(enum.Enum):
@@ -88,6 +92,10 @@ class SafetyInputs:
     estop_source: str = ""
     fence: object | None = None          # vehicle.safety.geofence.Fence
     cruise_speed: float = 1.0
+    #: Modes the core would enter now (each mode's own refusal check).
+    can_enter: frozenset = frozenset()
+    #: The loaded mission (pre-arm checks it against the fence).
+    mission: tuple = ()
 
 
 class Trigger(abc.ABC):
@@ -384,7 +392,12 @@ class FailsafeManager:
     def strongest(self) -> Action:
         return max((a.action for a in self.active.values()), key=lambda a: a.priority, default=Action.NONE)
 
-    def update(self, s: SafetyInputs, core) -> None:
+    def update(self, s: SafetyInputs) -> list[SafetyAction]:
+        """Check every trigger; trip, clear and resume.  Returns what the
+        core must do, in order (it applies them; nothing here touches it).
+        A mode is counted as entered when ``s.can_enter`` holds it, which
+        is what the core's mode will say when the action is applied."""
+        out: list[SafetyAction] = []
         if self.applied_mode is not None and s.mode != self.applied_mode:
             # An operator (or the mode logic, e.g. RTL reaching home) changed
             # mode: the failsafe's mode is no longer ours to undo.
@@ -395,22 +408,32 @@ class FailsafeManager:
             reason = trig.check(s, st is not None)
             if st is None:
                 if reason and s.armed:
-                    self.trip(trig, reason, s, core)
+                    out += self.trip(trig, reason, s)
                 continue
             if trig.recovery is Recovery.AUTO:
                 if not s.armed:
-                    self.clear(trig, s, core)
+                    out += self.clear(trig, s)
                 elif reason is None:
                     if st.healthy_since is None:
                         st.healthy_since = s.now
                     if s.now - st.healthy_since >= trig.clear_after_s:
-                        self.clear(trig, s, core)
+                        out += self.clear(trig, s)
                 else:
                     st.healthy_since = None
             elif trig.operator_cleared(s, st):
-                self.clear(trig, s, core)
+                out += self.clear(trig, s)
+        return out
 
-    def trip(self, trig: Trigger, reason: str, s: SafetyInputs, core) -> None:
+    def _enter(self, s: SafetyInputs, mode: Mode, action: SafetyAction, out: list[SafetyAction]) -> bool:
+        """Ask the core for ``mode``; True when it will enter it."""
+        if mode not in s.can_enter:
+            return False
+        out.append(action)
+        s.mode = mode
+        return True
+
+    def trip(self, trig: Trigger, reason: str, s: SafetyInputs) -> list[SafetyAction]:
+        out: list[SafetyAction] = []
         action = trig.action()
         before = self.strongest
         st = ActiveFailsafe(trig, s.now, reason, action)
@@ -423,23 +446,24 @@ class FailsafeManager:
         if trig.recovery is Recovery.OPERATOR and action is not Action.NONE:
             self.resume_blocked = True
         if action is Action.STOP:
-            core._safety_stop(s.now)
+            out.append(SafetyAction(ActionKind.STOP, reason))
             st.applied_mode = None
             self.applied_mode = None
             self.resume_mode = None
-            return
+            return out
         mode = action.mode
         if mode is None or action.priority <= before.priority and before is not Action.NONE:
             st.applied_mode = self.applied_mode
-            return
+            return out
         if self.resume_mode is None and self.applied_mode is None:
             self.resume_mode = s.mode
-        if core.set_mode(s.now, mode).ok:
+        if self._enter(s, mode, SafetyAction(_KIND_OF[action], reason), out):
             self.applied_mode = mode
-            s.mode = mode
         st.applied_mode = self.applied_mode
+        return out
 
-    def clear(self, trig: Trigger, s: SafetyInputs, core) -> None:
+    def clear(self, trig: Trigger, s: SafetyInputs) -> list[SafetyAction]:
+        out: list[SafetyAction] = []
         st = self.active.pop(trig.name)
         for rec in reversed(self.history):
             if rec.name == trig.name and rec.t_clear is None:
@@ -449,26 +473,27 @@ class FailsafeManager:
                   action=st.action.name, phase="clear")
         if not s.armed:
             self._reset_if_idle()
-            return
+            return out
         remaining = self.strongest
         if self.applied_mode is None or s.mode != self.applied_mode:
             self._reset_if_idle()
-            return
+            return out
         if remaining.mode is not None:
-            if remaining.mode != s.mode and core.set_mode(s.now, remaining.mode).ok:
+            if remaining.mode != s.mode and self._enter(
+                    s, remaining.mode, SafetyAction(_KIND_OF[remaining], f"{trig.label} cleared"), out):
                 self.applied_mode = remaining.mode
-                s.mode = remaining.mode
-            return
+            return out
         resume = self.resume_mode
         if (resume in DRIVING_MODES and resume != s.mode and not self.resume_blocked
                 and self.params.get("FS_RESUME") >= 1 and remaining is not Action.STOP):
-            if core.set_mode(s.now, resume).ok:
-                s.mode = resume
-                self.emit("failsafe", f"Failsafe: resuming {resume.name}", Severity.NOTICE,
-                          trigger=trig.name, action=resume.name, phase="resume")
+            # The core announces the resumption once it has switched.
+            self._enter(s, resume, SafetyAction(
+                ActionKind.RESUME, f"Failsafe: resuming {resume.name}", resume,
+                dict(trigger=trig.name, action=resume.name, phase="resume")), out)
         self.applied_mode = None
         self.resume_mode = None
         self._reset_if_idle()
+        return out
 
     def _reset_if_idle(self) -> None:
         if not any(a.action is not Action.NONE for a in self.active.values()):

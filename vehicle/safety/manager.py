@@ -1,20 +1,40 @@
 """The safety layer the vehicle core calls once per tick.
 
-``SafetyManager.update(now, frame, core)`` records sensor freshness and
-the control-loop gap, then runs every failsafe trigger; ``filter_command``
-turns the output into an e-stop while a STOP is in force.  ``prearm``
-answers the core's ``arm``.  The fence and the e-stop latch live here.
+Safety decides, the core acts: ``SafetyManager.update(now, frame, view)``
+records sensor freshness and the control-loop gap, runs every failsafe
+trigger and returns the ``SafetyAction``s (HOLD, RTL, RESUME, STOP) the
+core then applies; ``view`` is a ``CoreView``, the values it needs, so
+nothing here calls into the core.  ``filter_command`` turns the output into
+an e-stop while a STOP is in force.  ``prearm`` answers the core's
+``arm``; ``estop`` / ``clear_estop`` return their actions the same way.
+The fence and the e-stop latch live here.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from edgepilot.vehicle.config import VehicleConfig
 from edgepilot.vehicle.geo import LocalFrame
-from edgepilot.vehicle.types import ActuatorCommand, CommandResult, MissionItem, SensorFrame, Severity
+from edgepilot.vehicle.types import (ActuatorCommand, CommandResult, MissionItem, Mode, Outcome, SafetyAction,
+                                     SensorFrame, Severity, VehicleState)
 
 from .failsafe import Action, FailsafeManager, SafetyInputs, default_triggers
 from .geofence import Fence, FenceError
 from .prearm import prearm_failures
 from .watchdog import LoopWatchdog
+
+
+@dataclass(frozen=True)
+class CoreView:
+    """What the safety layer reads of the core at one tick: handed in by the
+    core, so safety decides from values and never reaches into it."""
+
+    armed: bool
+    mode: Mode
+    state: VehicleState
+    can_enter: frozenset = frozenset()        # modes the core would enter now
+    mission: tuple = ()                       # the loaded mission items
+    sensor_status: dict = field(default_factory=dict)   # perception's rate manager, per sensor
 
 
 class SafetyManager:
@@ -51,18 +71,20 @@ class SafetyManager:
             fence = Fence.from_items(items, self.frame)
         except FenceError as e:
             self.emit("text", f"Fence rejected: {e}", Severity.WARNING)
-            return CommandResult(False, f"Fence rejected: {e}", 2)
+            return CommandResult(False, f"Fence rejected: {e}", Outcome.DENIED)
         self.fence = fence
         self.inputs.fence = fence
         self.emit("text", f"Fence loaded: {len(fence)} zone(s)", Severity.INFO)
         return CommandResult(True)
 
-    def observe(self, now: float, frame: SensorFrame | None, core) -> SafetyInputs:
+    def observe(self, now: float, frame: SensorFrame | None, view: CoreView) -> SafetyInputs:
         s = self.inputs
         s.now = now
-        s.armed = core.armed
-        s.mode = core.mode
-        s.state = core.state
+        s.armed = view.armed
+        s.mode = view.mode
+        s.state = view.state
+        s.can_enter = view.can_enter
+        s.mission = view.mission
         if frame is not None:
             if frame.gps is not None:
                 s.gps, s.gps_t = frame.gps, now
@@ -77,16 +99,16 @@ class SafetyManager:
             if frame.battery_remaining is not None:
                 s.battery_remaining = frame.battery_remaining
         s.cruise_speed = self.params.get("WP_SPEED")
-        perception = getattr(core, "perception", None)   # the rate manager's view of each sensor
-        s.sensor_status = perception.status(now) if perception is not None else {}
+        s.sensor_status = view.sensor_status     # the rate manager's view of each sensor
         return s
 
     # ------------------------------------------------------------ per tick
-    def update(self, now: float, frame: SensorFrame, core) -> None:
+    def update(self, now: float, frame: SensorFrame, view: CoreView) -> list[SafetyAction]:
+        """One tick: what the core must do about it (applied in order)."""
         self.watchdog.max_gap_s = self.params.get("FS_LOOP_MAX")
-        s = self.observe(now, frame, core)
+        s = self.observe(now, frame, view)
         s.tick_gap = self.watchdog.kick(now)
-        self.failsafes.update(s, core)
+        return self.failsafes.update(s)
 
     def filter_command(self, cmd: ActuatorCommand) -> ActuatorCommand:
         if self.inputs.estop_latched or self.failsafes.strongest is Action.STOP:
@@ -94,30 +116,33 @@ class SafetyManager:
         return cmd
 
     # ------------------------------------------------------------ operator
-    def prearm(self, now: float, core) -> list[str]:
+    def prearm(self, now: float, view: CoreView) -> list[str]:
         if self.params.get("ARMING_CHECK") < 1:
             return []
-        s = self.observe(now, None, core)
+        s = self.observe(now, None, view)
         extra = [r for r in (check() for check in self.extra_prearm_checks) if r]
-        return extra + prearm_failures(s, core, self)
+        return extra + prearm_failures(s, self)
 
-    def estop(self, now: float, core, source: str = "command") -> None:
-        s = self.observe(now, None, core)
+    def estop(self, now: float, view: CoreView, source: str = "command") -> list[SafetyAction]:
+        """Latch the e-stop: the actions that stop the vehicle now."""
+        s = self.observe(now, None, view)
         s.estop_latched, s.estop_source = True, source
         fs = self.failsafes
-        if "estop" not in fs.active:
-            s.armed = True   # trips regardless of the arming state
-            fs.trip(fs.trigger("estop"), f"E-STOP: {source}", s, core)
-            s.armed = core.armed
+        if "estop" in fs.active:
+            return []
+        s.armed = True   # trips regardless of the arming state
+        out = fs.trip(fs.trigger("estop"), f"E-STOP: {source}", s)
+        s.armed = view.armed
+        return out
 
-    def clear_estop(self, now: float, core) -> CommandResult:
-        s = self.observe(now, None, core)
+    def clear_estop(self, now: float, view: CoreView) -> tuple[CommandResult, list[SafetyAction]]:
+        s = self.observe(now, None, view)
         if s.motor is not None and s.motor.estop:
-            return CommandResult(False, "E-stop clear refused: the hardware e-stop is still pressed", 4)
+            return CommandResult(False, "E-stop clear refused: the hardware e-stop is still pressed",
+                                 Outcome.FAILED), []
         s.estop_latched = False
         s.estop_source = ""
-        self.failsafes.update(s, core)
-        return CommandResult(True)
+        return CommandResult(True), self.failsafes.update(s)
 
     @property
     def failsafe_active(self) -> bool:

@@ -18,10 +18,11 @@ from .failsafe import Recovery, SafetyInputs
 SENSOR_ALIVE_S = 1.0   # a sensor silent longer than this is not alive [s]
 
 
-def prearm_failures(s: SafetyInputs, core, safety) -> list[str]:
-    """All failing checks, most fundamental first (empty = ready to arm)."""
-    p = core.params
-    cfg = core.cfg
+def prearm_failures(s: SafetyInputs, safety) -> list[str]:
+    """All failing checks, most fundamental first (empty = ready to arm).
+    ``safety`` is the SafetyManager (parameters, config, fence, failsafes)."""
+    p = safety.params
+    cfg = safety.cfg
     out: list[str] = []
     now = s.now
     st = s.state
@@ -71,21 +72,21 @@ def prearm_failures(s: SafetyInputs, core, safety) -> list[str]:
     for a in safety.failsafes.active.values():
         if a.trigger.recovery is Recovery.OPERATOR and a.trigger.name != "estop":
             out.append(f"PreArm: {a.trigger.label} failsafe active: {a.reason}")
-    out.extend(_fence_failures(s, core, safety))
-    out.extend(_mission_failures(core))
+    out.extend(_fence_failures(s, safety))
+    out.extend(_mission_failures(s.mission))
     return out
 
 
-def _fence_failures(s: SafetyInputs, core, safety) -> list[str]:
+def _fence_failures(s: SafetyInputs, safety) -> list[str]:
     fence = safety.fence
-    enabled = core.params.get("FENCE_ENABLE") >= 1
+    enabled = safety.params.get("FENCE_ENABLE") >= 1
     if not enabled:
         return []
     if fence is None or not len(fence):
         return ["PreArm: FENCE_ENABLE is 1 but no fence is loaded; upload a fence or set FENCE_ENABLE 0"]
     out = []
     st = s.state
-    r = core.cfg.geometry.circumscribed_radius
+    r = safety.cfg.geometry.circumscribed_radius
     if st is not None and st.valid:
         c, idx = fence.clearance([[st.x, st.y]])
         if c[0] < r:
@@ -93,16 +94,16 @@ def _fence_failures(s: SafetyInputs, core, safety) -> list[str]:
             where = "outside" if c[0] < 0 else "too close to"
             out.append(f"PreArm: vehicle is {where} the fence ({zone}, clearance {c[0] - r:.1f} m); "
                        "move it inside or reload the fence")
-    for it in core.mission[1:]:
+    for it in s.mission[1:]:
         if it.command in NAV_COMMANDS and it.command != Cmd.NAV_RETURN_TO_LAUNCH:
-            x, y = core.frame.to_local(it.lat, it.lon)
+            x, y = safety.frame.to_local(it.lat, it.lon)
             if not fence.contains(x, y, r):
                 out.append(f"PreArm: mission item {it.seq} is outside the fence; edit the mission or the fence")
     return out
 
 
-def _mission_failures(core) -> list[str]:
-    items = list(core.mission)
+def _mission_failures(mission) -> list[str]:
+    items = list(mission)
     if not items:
         return []
     reason = validate_mission(items)

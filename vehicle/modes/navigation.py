@@ -1,0 +1,127 @@
+"""Driving to a point, shared by the modes that move the vehicle (as
+Rover's ``Mode::navigate_to_waypoint``): plan a leg once per target, follow
+it (pure pursuit on land; LOS guidance, the COLREGs helm and heading/speed
+control at sea), give way to movers, keep station.
+
+``drive_to`` plans when the leg's key changes (a new target, or
+``new_leg()`` after a map change or a mode change), so replanning is the
+caller's decision."""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgepilot.vehicle.control.path import PolylinePath
+from edgepilot.vehicle.control.pure_pursuit import PurePursuit
+from edgepilot.vehicle.planning_grid import PlanningError
+from edgepilot.vehicle.types import ActuatorCommand, Mode, Severity
+
+if TYPE_CHECKING:
+    from edgepilot.vehicle.core import VehicleCore
+
+
+class Navigator:
+    def __init__(self, core: "VehicleCore"):
+        self.core = core
+        self.leg_key = None
+        self.path: PolylinePath | None = None      # the path being followed now (map frame)
+        self.cross_track_error = 0.0               # [m]
+        self.wp_distance = 0.0                     # to the current target [m]
+        self.speed_override: float | None = None   # the operator's DO_CHANGE_SPEED [m/s]
+
+    def new_leg(self) -> None:
+        """Plan again on the next ``drive_to``."""
+        self.leg_key = None
+
+    def cruise(self) -> float:
+        """[m/s]: the operator's speed, else the mission's, else WP_SPEED."""
+        if self.speed_override:
+            return self.speed_override
+        ex = self.core._exec
+        if ex and ex.speed_override:
+            return ex.speed_override
+        return self.core.params.get("WP_SPEED")
+
+    def home_xy(self) -> tuple[float, float]:
+        """Home in the map frame [m]; where the vehicle is when none is set."""
+        c = self.core
+        if c.home is None:
+            return c.state.x, c.state.y
+        return c.frame.to_local(c.home.lat, c.home.lon)
+
+    def hold_at(self, x: float, y: float) -> ActuatorCommand:
+        """Stay at (x, y): a USV keeps station against current and wind, a UGV stops."""
+        c = self.core
+        if c.maritime is None:
+            return ActuatorCommand.stop()
+        gains = {k: c.params.get(k) for k in ("HDG_KP", "HDG_KD")}
+        return c.maritime.hold(c.state, (x, y), gains)
+
+    def drive_to(self, key, x: float, y: float, speed: float, stop_at_end: bool) -> tuple[ActuatorCommand, bool]:
+        """The command towards (x, y) [m, map frame] at ``speed`` [m/s], and
+        whether the vehicle is there (within WP_RADIUS)."""
+        c = self.core
+        st = c.state
+        dist = math.hypot(x - st.x, y - st.y)
+        self.wp_distance = dist
+        if dist <= c.params.get("WP_RADIUS"):
+            return ActuatorCommand.stop(), True
+        if key != self.leg_key:
+            self.leg_key = key
+            c.follower.reset()
+            try:
+                pts = (c.planning.plan(st.x, st.y, x, y, st.yaw) if c.planning is not None
+                       else np.array([[st.x, st.y], [x, y]]))
+            except PlanningError as e:
+                self.path = None
+                self._plan_failed(key, str(e))
+                return ActuatorCommand.stop(), False
+            self.path = PolylinePath(pts)
+        if self.path is None:
+            return ActuatorCommand.stop(), False
+        p = c.params
+        la = p.get("WP_LOOKAHEAD")
+        # UGV only (a USV's movers are COLREGs' business), and not when the
+        # safety layer's obstacle stop (AVOID_ENABLE) is the chosen reaction
+        # to anything in the path, moving or not.
+        if c.maritime is None and p.get("AVOID_MOVERS") and not p.get("AVOID_ENABLE") and self._give_way(speed):
+            return ActuatorCommand.stop(), False
+        f = c.follower
+        if isinstance(f, PurePursuit):
+            cmd, cte = f.command(st, self.path, speed, la, stop_at_end)
+        else:  # USV: LOS guidance, then the COLREGs helm, then heading/speed control
+            gains = {k: p.get(k) for k in ("HDG_KP", "HDG_KD", "SPD_KP", "SPD_KI", "LOS_KI")}
+            e_int = f.e_int
+            heading_d, u_d, cte = f.desired(st, self.path, speed, la, stop_at_end, gains)
+            d = c.maritime.steer(c.now, st, heading_d, u_d, self.path, f.s)
+            for text, data in d.events:
+                c._emit("colregs", text, Severity.NOTICE, **data)
+            if d.active:
+                f.e_int = e_int  # off the track on purpose: no current-compensation windup
+            cmd = f.track(st, d.heading, d.speed, gains)
+        self.cross_track_error = cte
+        return cmd, False
+
+    def _give_way(self, speed: float) -> bool:
+        """Moving obstacles: stop while a tracked mover's predicted path
+        crosses ours within the next seconds (vehicle/perception/front.py)."""
+        c = self.core
+        was = c.perception.yielding
+        tr = c.perception.give_way(c.state, self.path.points, c.follower.s, speed)
+        if tr is not None and was is None:
+            c._emit("give_way", f"Giving way to a moving object (track {tr.id}, {tr.speed:.1f} m/s)",
+                    Severity.NOTICE, track=tr.id)
+        elif tr is None and was is not None:
+            c._emit("give_way", "Moving object clear: continuing", Severity.INFO)
+        return tr is not None
+
+    def _plan_failed(self, key, reason: str) -> None:
+        c = self.core
+        if key[0] == "auto":
+            c.failure_reason = f"Mission item {key[1]}: {reason}"
+            c._emit("mission_failed", c.failure_reason, Severity.ERROR, seq=key[1])
+        else:
+            c._emit("text", f"{key[0].upper()}: {reason}", Severity.ERROR)
+        c.set_mode(c.now, Mode.HOLD)
