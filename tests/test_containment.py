@@ -58,14 +58,15 @@ def test_fault_in_the_tick_holds_stops_reports_counts_and_keeps_serving(rig, mon
     _arm_and_drive(rig)
     assert rig.core.mode == Mode.GUIDED and abs(rig.cmd.left) + abs(rig.cmd.right) > 0
     broken = {"on": True}
-    real = rig.core._mode_command
+    guided = rig.core.modes[Mode.GUIDED]     # the mode class whose update drives the vehicle now
+    real = guided.update
 
     def failing(now):
         if broken["on"]:
             raise Boom("injected fault in the guided controller")
         return real(now)
 
-    monkeypatch.setattr(rig.core, "_mode_command", failing)
+    monkeypatch.setattr(guided, "update", failing)
     rig.inbox.clear()
     rig.tick()
     # Zero command at once, HOLD, counted.
