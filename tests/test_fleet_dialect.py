@@ -19,9 +19,15 @@ from test_fleet_cbba import random_costs
 KEY = bytes(range(32))
 
 
+#: The test fleet's vehicles all booted together: a receiver refuses frames
+#: signed before its own boot (replay protection), so vehicles made one
+#: after another in a test must share the instant they count as booted.
+_BOOT = time.time()
+
+
 def _mav(mod, sysid, key=KEY):
     m = mod.MAVLink(None, srcSystem=sysid, srcComponent=1)
-    signing.configure(m, key, link_id=sysid)
+    signing.configure(m, key, link_id=sysid, state=signing.SigningState(key, clock=lambda: _BOOT))
     return m
 
 
