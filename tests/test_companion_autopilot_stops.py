@@ -195,7 +195,9 @@ def test_arm_fails_with_the_autopilots_reason_and_hold_and_mission_end_stop_the_
     veh = gcs = beat = None
     try:
         veh = Proc(["vehicle", "run", "--config", str(companion_config(tmp_path, ap_port, gcs_port))])
-        wait_for(lambda: "kernels ready" in veh.pump(), 120, veh.pump, "the vehicle process ready to arm")
+        # Both lines, in whichever order a loaded machine prints them.
+        wait_for(lambda: "kernels ready" in veh.pump() and "autopilot: connected" in veh.pump(), 120, veh.pump,
+                 "the vehicle process ready to arm with its autopilot connected")
         assert "autopilot: connected (ArduPilot, sysid 1)" in veh.pump()
         beat = GcsHeartbeat(gcs_port)
         beat.start()
