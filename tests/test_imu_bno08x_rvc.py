@@ -147,3 +147,42 @@ def test_driver_over_a_pty_with_unplug_and_replug(tmp_path):
 def test_frame_length_and_header():
     raw = encode_frame(frames(1)[0])
     assert len(raw) == FRAME_LEN and raw[:2] == b"\xaa\xaa"
+
+
+def test_direct_drivers_open_the_imu_from_the_hardware_table(tmp_path):
+    """``[hardware.imu]`` in the vehicle config: DirectDrivers opens the
+    port, reports the device, and hands out the samples it collected."""
+    from edgepilot.onboard.drivers import DirectDrivers
+    from edgepilot.vehicle.config import ConfigError, load_vehicle_config
+    from tests.hw_util import hil_config
+
+    path = hil_config(tmp_path)
+    base = path.read_text()
+    path.write_text(base + f'\n[hardware.imu]\nport = "{tmp_path}/ttyIMU"\nmount_yaw_deg = 180\n')
+    cfg = load_vehicle_config(path)
+    assert cfg.hardware.imu.model == "bno08x-rvc" and cfg.hardware.imu.baud == 115200
+    emu = Bno08xRvcEmulator(lambda t: (0.0, 0.0, 0.0, 0.5, 0.0, 9.81))
+    dev = PtyDevice(tmp_path / "ttyIMU")
+    drv = DirectDrivers(cfg)
+    got = []
+    clock = {"t": 0.0}
+
+    def step(now):
+        clock["t"] += 0.005
+        dev.write(emu.tick(clock["t"]))
+        drv.poll(now)
+        got.extend(drv.imu_samples())
+
+    try:
+        status = {s.name: s for s in drv.open()}
+        assert status["imu (bno08x-rvc)"].connected and not status["imu (bno08x-rvc)"].required
+        assert pump_until(lambda: len(got) >= 20, step, [drv.imu.fileno], timeout=20)
+        assert np.allclose(samples_array(got)[:, 4], -0.5, atol=MG)   # mounted facing backwards
+        c = drv.counters()
+        assert c["imu_samples"] >= 20 and c["imu_dropped"] == 0 and c["imu_disconnects"] == 0
+    finally:
+        drv.close()
+        dev.close()
+    path.write_text(base + '\n[hardware.imu]\nport = "/dev/ttyAMA1"\nmodel = "mpu6050"\n')
+    with pytest.raises(ConfigError, match=r"hardware\.imu\.model"):
+        load_vehicle_config(path)
