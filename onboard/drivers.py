@@ -6,7 +6,10 @@ Direct-drive wiring (``[hardware] wiring = "direct"``):
 - the motor controller (firmware_bridge.motor) takes setpoints and gives
   encoders, battery and an IMU whose compass heading is the vehicle's heading;
 - an NMEA GPS (firmware_bridge.gps_nmea) gives position and velocity;
-- an optional LD06/LD19 lidar (firmware_bridge.lidar_ld06) gives scans.
+- an optional LD06/LD19 lidar (firmware_bridge.lidar_ld06) gives scans;
+- an optional BNO08x IMU in UART-RVC mode (firmware_bridge.imu_bno08x_rvc)
+  gives ``ImuSample``s for the navigation EKF, drained with ``imu_samples()``
+  (the core does not consume them yet: it still navigates on GPS and compass).
 
 Frames: IMU heading is clockwise from north; the core's yaw is ENU
 (counter-clockwise from east), so yaw = pi/2 - heading.  Scans are in the
@@ -21,10 +24,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 from edgepilot.firmware_bridge.gps_nmea import NmeaGpsDriver
+from edgepilot.firmware_bridge.imu_bno08x_rvc import Bno08xRvcDriver
 from edgepilot.firmware_bridge.lidar_ld06 import Ld06Driver, ScanAssembler
 from edgepilot.firmware_bridge.motor import Fault, MotorController
 from edgepilot.firmware_bridge.serial_port import SerialPort
 from edgepilot.vehicle.config import HardwareConfig, VehicleConfig
+from edgepilot.vehicle.estimation.measurements import ImuSample
 from edgepilot.vehicle.types import ActuatorCommand, CompassReading, GpsFix, LaserScan, SensorFrame, Setpoint
 
 
@@ -54,6 +59,8 @@ class DirectDrivers:
     MOTOR_LINK_TIMEOUT_S = 0.5
     #: No GPS sentence for this long [s of wall time] counts as a lost GPS.
     GPS_TIMEOUT_S = 2.0
+    #: IMU samples kept for ``imu_samples()`` when nobody drains them (10 s at 100 Hz).
+    IMU_BUFFER = 1000
 
     def __init__(self, cfg: VehicleConfig, on_event: Callable[[str], None] | None = None,
                  wall: Callable[[], float] = time.monotonic):
@@ -77,6 +84,11 @@ class DirectDrivers:
                                 max_range=lc.max_range if lc else 12.0,
                                 mount_yaw=math.radians(hw.lidar.mount_yaw_deg), clockwise=hw.lidar.clockwise)
             self.lidar = Ld06Driver(hw.lidar.port, hw.lidar.baud, asm, on_event=on_event, wall=wall)
+        self.imu: Bno08xRvcDriver | None = None
+        if hw.imu is not None:
+            self.imu = Bno08xRvcDriver(hw.imu.port, hw.imu.baud, math.radians(hw.imu.mount_yaw_deg),
+                                       hw.imu.max_gap_s, on_event=on_event, wall=wall)
+        self._imu: list[ImuSample] = []
         self._gps: GpsFix | None = None
         self._compass: CompassReading | None = None
         self._scan: LaserScan | None = None
@@ -91,6 +103,8 @@ class DirectDrivers:
         self.gps.open()
         if self.lidar is not None:
             self.lidar.open()
+        if self.imu is not None:
+            self.imu.open()
         return self.status()
 
     def status(self) -> list[DeviceStatus]:
@@ -101,6 +115,9 @@ class DirectDrivers:
         if self.lidar is not None:
             out.append(DeviceStatus(f"lidar ({self.hw.lidar.model})", self.hw.lidar.port, self.lidar.connected,
                                     False, self.lidar.port.last_error))
+        if self.imu is not None:
+            out.append(DeviceStatus(f"imu ({self.hw.imu.model})", self.hw.imu.port, self.imu.connected, False,
+                                    self.imu.port.last_error))
         return out
 
     # -- input --------------------------------------------------------------
@@ -125,6 +142,9 @@ class DirectDrivers:
             scans = self.lidar.poll(now)
             if scans:
                 self._scan = scans[-1]
+        if self.imu is not None:
+            self._imu.extend(self.imu.poll(now))
+            del self._imu[:-self.IMU_BUFFER]
 
     def frame(self, now: float) -> SensorFrame:
         tel = self.motor.telemetry if self.motor_ok() else None
@@ -133,6 +153,12 @@ class DirectDrivers:
                         battery_remaining=tel.battery_remaining if tel else None)
         self._gps = self._compass = self._scan = None
         return f
+
+    def imu_samples(self) -> list[ImuSample]:
+        """The IMU samples received since the last call, oldest first
+        (``imu_bno08x_rvc.samples_array`` makes the EKF's batch of them)."""
+        out, self._imu = self._imu, []
+        return out
 
     def motor_ok(self) -> bool:
         return self.motor.link_ok(self.MOTOR_LINK_TIMEOUT_S)
@@ -195,12 +221,17 @@ class DirectDrivers:
         if self.lidar is not None:
             d.update(lidar_scans=self.lidar.stats.scans, lidar_dropped=self.lidar.stats.dropped,
                      lidar_disconnects=self.lidar.port.disconnects)
+        if self.imu is not None:
+            d.update(imu_samples=self.imu.stats.samples, imu_dropped=self.imu.stats.dropped,
+                     imu_missed=self.imu.stats.missed, imu_disconnects=self.imu.port.disconnects)
         return d
 
     def fds(self) -> list[int]:
         out = [self.motor.port.fileno(), self.gps.fileno()]
         if self.lidar is not None:
             out.append(self.lidar.fileno())
+        if self.imu is not None:
+            out.append(self.imu.fileno())
         return [f for f in out if f is not None]
 
     def close(self) -> None:
@@ -208,3 +239,5 @@ class DirectDrivers:
         self.gps.close()
         if self.lidar is not None:
             self.lidar.close()
+        if self.imu is not None:
+            self.imu.close()

@@ -12,7 +12,9 @@ from edgepilot.vehicle.localization import (LocalizerParams, MapLocalizer, Match
                                             ParticleFilterParams, ScanMatcher, SensorModel, build_likelihood_field,
                                             scan_endpoints)
 from edgepilot.vehicle.localization import _kernels as K
-from edgepilot.vehicle.localization._reference import correlative_search_ref, particle_weights_ref
+from edgepilot.vehicle.localization._reference import (correlative_search_ref, particle_weights_numpy,
+                                                        particle_weights_ref)
+from edgepilot.vehicle.localization.particle_filter import weigh_particles
 from edgepilot.vehicle.localization.likelihood_field import distance_to_obstacles
 from edgepilot.vehicle.maps import GridMap
 from nav_world import lidar, trajectory, yard
@@ -71,8 +73,7 @@ def test_particle_weights_kernel_matches_numpy_oracle(world):
     poses = np.column_stack((rng.uniform(-5, 45, 500), rng.uniform(-5, 35, 500), rng.uniform(-4, 4, 500)))
     bx, by = scan_endpoints(_scan(g, (20.0, 15.0, 0.3)), 180)
     out = np.zeros(500)
-    K.particle_weights(poses, bx, by, f.cube, f.cube_scale, f.resolution, f.origin_x, f.origin_y, f.cube_outside,
-                       out, np.zeros((4, 500)))
+    weigh_particles(f, poses, bx, by, out)
     ref = particle_weights_ref(poses, bx, by, f.cube, f.cube_scale, f.resolution, f.origin_x, f.origin_y,
                                f.cube_outside)
     np.testing.assert_allclose(out, ref, rtol=1e-12)
@@ -80,9 +81,48 @@ def test_particle_weights_kernel_matches_numpy_oracle(world):
     exact = 1.0 + (_exact_pz(f, poses, bx, by) ** 3).sum(axis=1)
     np.testing.assert_allclose(out, exact, atol=bx.size * f.cube_scale)
     # the true pose scores higher than anything random
-    K.particle_weights(np.array([[20.0, 15.0, 0.3]]), bx, by, f.cube, f.cube_scale, f.resolution, f.origin_x,
-                       f.origin_y, f.cube_outside, out[:1], np.zeros((4, 1)))
+    weigh_particles(f, np.array([[20.0, 15.0, 0.3]]), bx, by, out[:1])
     assert out[0] > ref.max()
+
+
+def test_particle_weights_parallel_kernel_and_numpy_peer_match_the_oracle(world):
+    g, f = world
+    rng = np.random.default_rng(2)
+    n = 777                                     # not a multiple of the peer's block or of the threads
+    poses = np.column_stack((rng.uniform(-5, 45, n), rng.uniform(-5, 35, n), rng.uniform(-4, 4, n)))
+    bx, by = scan_endpoints(_scan(g, (20.0, 15.0, 0.3)), 180)
+    ref = particle_weights_ref(poses, bx, by, f.cube, f.cube_scale, f.resolution, f.origin_x, f.origin_y,
+                               f.cube_outside)
+    one = weigh_particles(f, poses, bx, by)
+    np.testing.assert_allclose(one, ref, rtol=1e-12)
+    # integer sums per particle: the threaded kernel gives the very same numbers
+    np.testing.assert_array_equal(weigh_particles(f, poses, bx, by, threads=2), one)
+    np.testing.assert_array_equal(weigh_particles(f, poses, bx, by, threads=64), one)   # capped at the pool
+    rows, cols = f.cube.shape
+    peer = particle_weights_numpy(poses, bx, by, f.cube_flat, rows, cols, f.cube_scale, f.resolution, f.origin_x,
+                                  f.origin_y)
+    np.testing.assert_allclose(peer, ref, rtol=1e-12)
+    assert f.cube_flat[-1] == f.cube_outside and np.shares_memory(f.cube, f.cube_flat)
+
+
+def test_particle_weights_off_the_map_and_bad_inputs(world):
+    g, f = world
+    bx, by = scan_endpoints(_scan(g, (20.0, 15.0, 0.3)), 180)
+    off = 1.0 + bx.size * f.cube_outside * f.cube_scale
+    poses = np.array([[np.nan, 15.0, 0.3], [20.0, np.inf, 0.3], [20.0, 15.0, np.nan], [1e300, -1e300, 0.0],
+                      [-1000.0, -1000.0, 1.0]])
+    for threads in (1, 2):
+        np.testing.assert_allclose(weigh_particles(f, poses, bx, by, threads=threads), off, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"poses must be an \(N, 3\) array"):
+        weigh_particles(f, np.zeros((4, 2)), bx, by)
+    with pytest.raises(ValueError, match="bx and by must be 1-D arrays of one length"):
+        weigh_particles(f, np.zeros((4, 3)), bx, by[:-1])
+    with pytest.raises(ValueError, match=r"out must be a writeable contiguous float64 array of shape \(4,\)"):
+        weigh_particles(f, np.zeros((4, 3)), bx, by, np.zeros(3))
+    with pytest.raises(ValueError, match="threads must be an integer >= 1"):
+        weigh_particles(f, np.zeros((4, 3)), bx, by, threads=0)
+    with pytest.raises(ValueError, match="ParticleFilterParams.threads must be an integer >= 1"):
+        ParticleFilterParams(threads=0)
 
 
 def _exact_pz(f, poses, bx, by):
@@ -220,6 +260,26 @@ def test_localizer_is_deterministic(world):
         out.append((loc.pf.poses.copy(), fix.x, fix.y))
     assert np.array_equal(out[0][0], out[1][0]) and out[0][1:] == out[1][1:]
 
+
+
+def test_localizer_threads_change_nothing_but_the_threads(world):
+    """The parallel weighting gives the same run as one thread, global
+    re-localization (the boosted spread) included."""
+    g, f = world
+    tr = trajectory(12)
+    out = []
+    for threads in (1, 2):
+        loc = MapLocalizer(f, np.random.default_rng(1),
+                           pf_params=ParticleFilterParams(particles=300, threads=threads))
+        rng = np.random.default_rng(2)
+        sensor = lidar(3)
+        scan = sensor.scan(tr[0, 0], tr[0, 1:4], g.occupied, g.resolution, (0.0, 0.0))
+        loc.pf.relocalize_global(*scan_endpoints(scan, 90))
+        for k in range(1, len(tr)):
+            scan = sensor.scan(tr[k, 0], tr[k, 1:4], g.occupied, g.resolution, (0.0, 0.0))
+            loc.process(tr[k, 0], *_odometry(tr, k, rng), scan)
+        out.append((loc.pf.poses.copy(), loc.pf.weights.copy()))
+    assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])
 
 def test_standing_vehicle_lifted_and_set_down_relocalizes(world):
     """The ugv_kidnapped case: disarmed and still, carried 18 m and turned;

@@ -203,6 +203,20 @@ class LidarPort(Strict):
     clockwise: bool = Field(default=True, description="sensor angles grow clockwise (LD06/LD19: true)")
 
 
+class ImuPort(Strict):
+    """An IMU on a serial port (docs/field_guide.md, "IMU"): a CEVA BNO080/
+    BNO085/BNO086 strapped for UART-RVC (PS1 low, PS0 high)."""
+
+    port: str = Field(min_length=1, description="pyserial URL, e.g. /dev/ttyAMA1")
+    model: Literal["bno08x-rvc"] = "bno08x-rvc"
+    baud: int = Field(default=115200, gt=0, description="UART-RVC runs at 115200 baud")
+    mount_yaw_deg: float = Field(default=0.0, ge=-180, le=180,
+                                 description="the sensor's X axis relative to the vehicle's forward axis, CCW [deg] "
+                                             "(the sensor mounted Z up)")
+    max_gap_s: float = Field(default=0.1, ge=0.01, le=2.0,
+                             description="longer without a frame restarts the rate differencing [s]")
+
+
 class CompanionPort(Strict):
     """An ArduPilot/PX4 autopilot that edgepilot steers over MAVLink."""
 
@@ -233,6 +247,7 @@ class HardwareConfig(Strict):
     motor: MotorPort | None = None
     gps: GpsPort | None = None
     lidar: LidarPort | None = None
+    imu: ImuPort | None = None
     companion: CompanionPort | None = None
 
     @model_validator(mode="after")

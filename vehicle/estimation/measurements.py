@@ -27,7 +27,9 @@ class ImuSample:
 @dataclass(frozen=True)
 class WheelTicks:
     """Cumulative encoder counts of the left and right wheels (signed, forward
-    positive) as the motor controller reports them."""
+    positive) as the motor controller reports them.  Counts may wrap as
+    32-bit two's complement (the motor protocol's i32): differences are
+    taken modulo 2^32."""
 
     t: float
     left: int
@@ -60,11 +62,21 @@ class OdometryIncrement:
         return self.dyaw / self.dt if self.dt > 0 else 0.0
 
 
+def tick_delta(new: int, old: int) -> int:
+    """new - old for counters that wrap as 32-bit two's complement: the
+    difference taken modulo 2^32, in [-2^31, 2^31).  Exact for counts that
+    never wrapped too (any |new - old| < 2^31)."""
+    return ((new - old + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+
+
 class WheelOdometry:
     """Turns encoder counts into chassis motion (differential drive).
 
     ``ticks_per_rev`` counts per wheel revolution, ``wheel_radius`` [m],
-    ``track_width`` [m] between the wheel contact lines."""
+    ``track_width`` [m] between the wheel contact lines.  The counts are
+    differenced modulo 2^32 (``tick_delta``), so a counter that wraps past
+    2^31 - 1 gives the right motion; ``reset()`` forgets the last reading
+    (a rebooted motor board restarts its counts)."""
 
     def __init__(self, ticks_per_rev: int, wheel_radius: float, track_width: float):
         if not isinstance(ticks_per_rev, int) or ticks_per_rev <= 0:
@@ -76,12 +88,15 @@ class WheelOdometry:
         self.track = track_width
         self._last: WheelTicks | None = None
 
+    def reset(self) -> None:
+        self._last = None
+
     def update(self, ticks: WheelTicks) -> OdometryIncrement | None:
         """The motion since the previous reading (None for the first one or
         a reading not newer than the last)."""
         last, self._last = self._last, ticks
         if last is None or ticks.t <= last.t:
             return None
-        dl = (ticks.left - last.left) * self.m_per_tick
-        dr = (ticks.right - last.right) * self.m_per_tick
+        dl = tick_delta(ticks.left, last.left) * self.m_per_tick
+        dr = tick_delta(ticks.right, last.right) * self.m_per_tick
         return OdometryIncrement(ticks.t - last.t, 0.5 * (dl + dr), (dr - dl) / self.track)

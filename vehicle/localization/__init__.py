@@ -23,6 +23,10 @@ def warm_kernels() -> None:
     pf = ParticleFilter(field, np.random.default_rng(0), ParticleFilterParams(particles=20))
     pf.initialise(2.0, 2.0, 0.0)
     pf.update(bx, by)
+    # the threaded kernel (ParticleFilterParams.threads > 1): compiled, not
+    # run, so warming starts no thread pool
+    from edgepilot.vehicle.localization._kernels import particle_weights_parallel
+    particle_weights_parallel.compile("none(f8[:, ::1], f8[::1], f8[::1], u2[::1], i8, i8, f8, f8, f8, f8, f8[::1])")
     ScanMatcher(field, MatcherParams(min_inliers=3, min_inlier_fraction=0.01)).match(0.0, bx, by, (2.0, 2.0, 0.0))
 
 

@@ -12,45 +12,74 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
-@njit(cache=True, fastmath=True)
-def particle_weights(poses, bx, by, cube, scale, res, ox, oy, cube_outside, out, work):
+@njit(cache=True, boundscheck=False, inline="always")
+def _particle_score(x, y, yaw, bxs, bys, table, rows, cols, ox, oy, inv):
+    """Sum over the beams of the quantised pz^3 at the beam endpoints of
+    one particle (integer: exact, whatever the order).  bxs, bys: the beam
+    endpoints in cell units; table: the field's ``cube_flat`` (row-major
+    cells, then the off-map value at index rows * cols)."""
+    c = math.cos(yaw)
+    s = math.sin(yaw)
+    X = (x - ox) * inv
+    Y = (y - oy) * inv
+    fcols = float(cols)
+    frows = float(rows)
+    ncols = np.int32(cols)
+    off_map = np.int32(rows * cols)
+    acc = np.int64(0)
+    for j in range(bxs.shape[0]):
+        fc = X + c * bxs[j] - s * bys[j]
+        fr = Y + s * bxs[j] + c * bys[j]
+        # branch-free: an off-map endpoint reads the sentinel cell, so the
+        # loop vectorises (the lookups become a gather); NaN compares False
+        inside = (fc >= 0.0) & (fr >= 0.0) & (fc < fcols) & (fr < frows)
+        k = np.int32(fr) * ncols + np.int32(fc)
+        acc += table[k if inside else off_map]
+    return acc
+
+
+@njit(cache=True, boundscheck=False)
+def _beams_in_cells(bx, by, inv):
+    nb = bx.shape[0]
+    bxs = np.empty(nb)
+    bys = np.empty(nb)
+    for j in range(nb):
+        bxs[j] = bx[j] * inv
+        bys[j] = by[j] * inv
+    return bxs, bys
+
+
+@njit(cache=True, boundscheck=False)
+def particle_weights(poses, bx, by, table, rows, cols, scale, res, ox, oy, out):
     """AMCL's likelihood-field weight of every particle: p = 1 + sum over
-    beams of pz^3, pz the field at the beam's endpoint.  ``cube`` holds
-    pz^3 per cell quantised to uint16 (value * scale = pz^3; a quarter of
-    the float64 table's memory: the lookups are the cost), ``cube_outside``
-    the quantised value off the map.  out: float64 (N,); work: float64
-    (4, N) scratch.
+    beams of pz^3, pz the field at the beam's endpoint, one thread.
+    ``table`` is the field's ``cube_flat``: pz^3 per cell quantised to
+    uint16 (value * scale = pz^3; a quarter of the float64 table's memory),
+    row-major, with the off-map value appended at index rows * cols.
+    out: float64 (N,).  Inputs are checked by the callers
+    (``particle_filter.weigh_particles``): no bounds checks here.
 
-    Beam-major order: for one beam every particle's endpoint falls in the
-    same patch of the field, so the lookups stay in cache."""
-    rows, cols = cube.shape
+    Particle-major: each particle's rotation is computed once, its sum stays
+    in a register, and the beam loop vectorises."""
     inv = 1.0 / res
-    n = poses.shape[0]
-    C = work[0]
-    S = work[1]
-    X = work[2]
-    Y = work[3]
-    for i in range(n):
-        C[i] = math.cos(poses[i, 2])
-        S[i] = math.sin(poses[i, 2])
-        X[i] = (poses[i, 0] - ox) * inv
-        Y[i] = (poses[i, 1] - oy) * inv
-        out[i] = 0.0
-    for j in range(bx.shape[0]):
-        bxj = bx[j] * inv
-        byj = by[j] * inv
-        for i in range(n):
-            fc = X[i] + C[i] * bxj - S[i] * byj
-            fr = Y[i] + S[i] * bxj + C[i] * byj
-            if fc >= 0.0 and fr >= 0.0 and fc < cols and fr < rows:
-                out[i] += cube[int(fr), int(fc)]
-            else:
-                out[i] += cube_outside
-    for i in range(n):
-        out[i] = 1.0 + out[i] * scale
+    bxs, bys = _beams_in_cells(bx, by, inv)
+    for i in range(poses.shape[0]):
+        out[i] = 1.0 + _particle_score(poses[i, 0], poses[i, 1], poses[i, 2], bxs, bys, table, rows, cols,
+                                       ox, oy, inv) * scale
+
+
+@njit(cache=True, boundscheck=False, parallel=True)
+def particle_weights_parallel(poses, bx, by, table, rows, cols, scale, res, ox, oy, out):
+    """``particle_weights`` with the particles split over numba's threads
+    (prange); the same numbers (integer sums per particle)."""
+    inv = 1.0 / res
+    bxs, bys = _beams_in_cells(bx, by, inv)
+    for i in prange(poses.shape[0]):
+        out[i] = 1.0 + _particle_score(poses[i, 0], poses[i, 1], poses[i, 2], bxs, bys, table, rows, cols,
+                                       ox, oy, inv) * scale
 
 
 @njit(cache=True)

@@ -13,7 +13,9 @@ Endpoints off the map take pz(max_dist).  The particle weights need pz^3
 (AMCL's combination), kept as a uint16 table (``cube`` * ``cube_scale``):
 the lookups are the cost of a particle update, and a quarter of the
 memory keeps more of the field in cache; the quantisation step is 1/65535
-of the largest pz^3.  Max-range and invalid beams are
+of the largest pz^3.  ``cube_flat`` is the same table row-major with the
+off-map value appended as one more cell, so the particle kernel reads an
+off-map endpoint without a branch (``cube`` is a 2-D view of it).  Max-range and invalid beams are
 not used (AMCL's likelihood field skips them too).
 """
 from __future__ import annotations
@@ -69,6 +71,7 @@ class LikelihoodField(GridGeometry):
     cube: np.ndarray               # uint16 (rows, cols) pz^3 / cube_scale, rounded
     cube_scale: float
     cube_outside: float            # quantised pz^3 off the map
+    cube_flat: np.ndarray          # uint16 (rows * cols + 1,) cube row-major, then cube_outside
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -102,11 +105,14 @@ def build_likelihood_field(grid: GridMap, model: SensorModel | None = None) -> L
     cube = lik.astype(np.float64) ** 3
     scale = float(cube.max()) / 65535.0
     outside = float(model.pz(model.max_dist))
+    q_outside = round(outside ** 3 / scale)
+    flat = np.empty(cube.size + 1, np.uint16)
+    flat[:-1] = np.round(cube / scale).ravel()
+    flat[-1] = q_outside
     return LikelihoodField(np.ascontiguousarray(d, dtype=np.float32), np.ascontiguousarray(lik),
                            float(grid.resolution), float(grid.origin_x), float(grid.origin_y), model,
-                           outside, np.argwhere(free).astype(np.int64),
-                           np.ascontiguousarray(np.round(cube / scale).astype(np.uint16)), scale,
-                           float(round(outside ** 3 / scale)))
+                           outside, np.argwhere(free).astype(np.int64), flat[:-1].reshape(cube.shape), scale,
+                           float(q_outside), flat)
 
 
 def scan_endpoints(scan: LaserScan, max_beams: int | None = None,

@@ -26,6 +26,12 @@
 - Roughening: resampled particles get a small jitter (``roughen_xy``,
   ``roughen_yaw``), so a standing vehicle -- no motion noise to spread
   the copies -- still explores around its hypotheses.
+- Threads: the weighting runs on one thread unless ``threads`` > 1 asks
+  for numba's parallel kernel (particles split over that many threads,
+  capped at numba's pool).  One thread is the default on purpose: the
+  SITL runs several vehicles and processes on few cores, and the control
+  loop should not compete with itself; a vehicle board with cores to spare
+  sets it.  Both give the same numbers (integer sums per particle).
 All randomness from the numpy Generator passed in.
 """
 from __future__ import annotations
@@ -33,9 +39,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
-from edgepilot.vehicle.localization._kernels import particle_weights, refine_pose
+from edgepilot.vehicle.localization._kernels import particle_weights, particle_weights_parallel, refine_pose
 from edgepilot.vehicle.localization.likelihood_field import LikelihoodField
 
 
@@ -57,10 +64,13 @@ class ParticleFilterParams:
     roughen_yaw: float = 0.01       # [rad]
     cluster_radius: float = 1.0     # [m] particles this close to the best one form its cluster
     cluster_mass: float = 0.9       # converged needs this share of the weight in that cluster
+    threads: int = 1                # 1: single-thread kernel; n > 1: parallel kernel on n threads
 
     def __post_init__(self):
         if not isinstance(self.particles, int) or self.particles < 10:
             raise ValueError(f"ParticleFilterParams.particles must be an integer >= 10, got {self.particles!r}")
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
+            raise ValueError(f"ParticleFilterParams.threads must be an integer >= 1, got {self.threads!r}")
         for name in ("alpha1", "alpha2", "alpha3", "alpha4"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
@@ -73,6 +83,54 @@ class ParticleFilterParams:
             raise ValueError(f"ParticleFilterParams.global_boost must be an integer >= 1, got {self.global_boost!r}")
         if self.alpha_slow >= self.alpha_fast:
             raise ValueError("ParticleFilterParams: alpha_slow must be below alpha_fast")
+
+
+def weigh_particles(field: LikelihoodField, poses: np.ndarray, bx: np.ndarray, by: np.ndarray,
+                    out: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
+    """AMCL's likelihood-field weight of every pose, 1 + sum of pz^3 over
+    the beam endpoints (vehicle frame): the validated front of the kernels.
+    poses: (N, 3) float64 (x, y, yaw); bx, by: 1-D float64 of one length;
+    out: (N,) float64 to fill, or None.  ``threads`` > 1 runs the parallel
+    kernel on that many threads (capped at numba's pool).  Non-finite poses
+    are safe (their endpoints count as off the map)."""
+    poses = _as_f64(poses, "poses")
+    bx = _as_f64(bx, "bx")
+    by = _as_f64(by, "by")
+    if poses.ndim != 2 or poses.shape[1] != 3:
+        raise ValueError(f"poses must be an (N, 3) array of (x, y, yaw), got shape {poses.shape}")
+    if bx.ndim != 1 or bx.shape != by.shape:
+        raise ValueError(f"bx and by must be 1-D arrays of one length, got {bx.shape} and {by.shape}")
+    n = poses.shape[0]
+    if out is None:
+        out = np.empty(n)
+    elif out.dtype != np.float64 or out.shape != (n,) or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"out must be a writeable contiguous float64 array of shape ({n},), "
+                         f"got {out.dtype} {out.shape}")
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    rows, cols = field.cube.shape
+    if field.cube_flat.dtype != np.uint16 or field.cube_flat.shape != (rows * cols + 1,):
+        raise ValueError(f"field.cube_flat must be uint16 of {rows * cols + 1} cells (the cube and the "
+                         f"off-map value), got {field.cube_flat.dtype} {field.cube_flat.shape}")
+    args = (poses, bx, by, field.cube_flat, rows, cols, field.cube_scale, field.resolution,
+            field.origin_x, field.origin_y, out)
+    if threads == 1 or n < 2:
+        particle_weights(*args)
+    else:
+        before = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            particle_weights_parallel(*args)
+        finally:
+            numba.set_num_threads(before)
+    return out
+
+
+def _as_f64(a, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{name} must be a numeric array, got dtype {a.dtype}")
+    return np.ascontiguousarray(a, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -95,7 +153,6 @@ class ParticleFilter:
         self.poses = np.zeros((n, 3))
         self.weights = np.full(n, 1.0 / n)
         self._lik = np.zeros(n)
-        self._work = np.zeros((4, n))
         self.w_slow = 0.0
         self.w_fast = 0.0
         self.initialised = False
@@ -148,10 +205,8 @@ class ParticleFilter:
         self.poses = np.zeros((m, 3))
         self._spread(np.arange(m))
         cand, self.poses = self.poses, saved
-        score = np.zeros(m)
+        score = weigh_particles(self.field, cand, bx, by, threads=self.params.threads)
         f = self.field
-        particle_weights(cand, bx, by, f.cube, f.cube_scale, f.resolution, f.origin_x, f.origin_y,
-                         f.cube_outside, score, np.zeros((4, m)))
         best = cand[np.argsort(-score, kind="stable")[:k]].copy()
         H = np.zeros((3, 3))
         stats = np.zeros(3)
@@ -204,9 +259,7 @@ class ParticleFilter:
             raise ValueError(f"bx and by must be 1-D arrays of one length, got {bx.shape} and {by.shape}")
         if bx.size == 0:
             return 0.0
-        f = self.field
-        particle_weights(self.poses, bx, by, f.cube, f.cube_scale, f.resolution, f.origin_x, f.origin_y,
-                         f.cube_outside, self._lik, self._work)
+        weigh_particles(self.field, self.poses, bx, by, self._lik, self.params.threads)
         fit = (float(self.weights @ self._lik) - 1.0) / bx.size
         w = self.weights * self._lik
         total = w.sum()
