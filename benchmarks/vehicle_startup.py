@@ -70,7 +70,14 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def make_config(tmp: Path, root: Path = ROOT) -> Path:
+#: The scenario each vehicle kind starts in (its map and origin).
+SCENARIOS = {"ugv": "ugv_hil_short", "usv": "usv_harbor"}
+
+
+def make_config(tmp: Path, root: Path = ROOT, kind: str = "ugv") -> Path:
+    """The HIL vehicle file at 50 Hz control.  For the USV: the shipped boat
+    (usv.toml) with the same [hardware] tables as the UGV's HIL file."""
+    import re
     import socket
 
     s = socket.socket()
@@ -78,19 +85,23 @@ def make_config(tmp: Path, root: Path = ROOT) -> Path:
     port = s.getsockname()[1]
     s.close()
     text = (root / "configs/vehicles/ugv_hil.toml").read_text()
+    if kind == "usv":
+        hardware = text[text.index("[hardware]"):]
+        text = (root / "configs/vehicles/usv.toml").read_text().rstrip() + "\n\n" + hardware
     text = text.replace("/tmp/edgepilot-hil", str(tmp)).replace("tcpin:127.0.0.1:5790", f"tcpin:127.0.0.1:{port}")
-    text = text.replace("rate_hz = 20\ncruise_speed", "rate_hz = 50\ncruise_speed")
+    text = re.sub(r"(\[control\]\n(?:[^\[]*?\n)?)rate_hz = \d+", r"\g<1>rate_hz = 50", text, count=1)
     p = tmp / "bench.toml"
     p.write_text(text)
-    assert load_vehicle_config(p).control.rate_hz == 50
+    cfg = load_vehicle_config(p)
+    assert cfg.control.rate_hz == 50 and cfg.kind == kind, (cfg.control.rate_hz, cfg.kind)
     return p
 
 
-def run_ours(tmp: Path, seconds: float, root: Path = ROOT) -> dict:
+def run_ours(tmp: Path, seconds: float, root: Path = ROOT, kind: str = "ugv") -> dict:
     """``edgepilot vehicle run`` from the checkout at ``root`` (ours, or an
     older build given with --before)."""
-    cfg = make_config(tmp, root)
-    sc = load_scenario("ugv_hil_short")
+    cfg = make_config(tmp, root, kind)
+    sc = load_scenario(SCENARIOS[kind])
     sim = Simulation(sc)
     dev = HilHardware(sim, load_vehicle_config(cfg).hardware)
     map_yaml = save_map_server(sim.world.prior_map(), tmp / "site.yaml")
@@ -218,6 +229,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("seconds", nargs="?", type=float, default=10.0, help="jitter measurement per run [s]")
     ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--vehicle", choices=sorted(SCENARIOS), default="ugv",
+                    help="which vehicle starts: the UGV (ugv_hil_short) or the USV (usv_harbor)")
     ap.add_argument("--before", type=Path, default=None,
                     help="a checkout of an older build (e.g. `git archive REV | tar -x -C DIR`): its vehicle "
                          "process runs interleaved with ours, for a before/after comparison under the same load")
@@ -237,13 +250,13 @@ def main() -> None:
             res = {}
             for name, root in roots:
                 with tempfile.TemporaryDirectory(prefix="ep-bench-") as d:
-                    res[name] = run_ours(Path(d), seconds, root)
+                    res[name] = run_ours(Path(d), seconds, root, args.vehicle)
             rows.append((peer, res))
     finally:
         busy.kill()
         busy.wait()
     names = [n for n, _ in roots]
-    print(f"edgepilot vehicle run, 50 Hz control, warm kernel cache, one busy-loop process competing; "
+    print(f"edgepilot vehicle run ({args.vehicle}), 50 Hz control, warm kernel cache, one busy-loop process competing; "
           f"{seconds:g} s per run, {args.runs} runs each" + (f"; before = {args.before}" if args.before else "") + "\n")
     head = f"{'metric':44s} {'peer':>10s}" + "".join(f" {n:>10s}" for n in names)
     print(head + "".join(f" {n + '/peer':>12s}" for n in names) + "  target")
