@@ -45,6 +45,9 @@ class RunResult:
     contact_tracks: dict = field(default_factory=dict)       # vessel name -> (N, 3) t, x, y
     encounter_results: list[dict] = field(default_factory=list)
     faults: list = field(default_factory=list)          # sim.faults.FaultOutcome per injected fault
+    # Estimated vs true position (map frame, control steps once the estimate is valid) [m].
+    max_position_error_m: float = 0.0
+    rms_position_error_m: float = 0.0
 
     @property
     def real_time_factor(self) -> float:
@@ -67,6 +70,8 @@ class RunResult:
             "min_clearance_m": round(self.min_clearance_m, 3),
             "collisions": self.collisions,
             "max_cross_track_m": round(self.max_cross_track_m, 3),
+            "max_position_error_m": round(self.max_position_error_m, 3),
+            "rms_position_error_m": round(self.rms_position_error_m, 3),
             "events": [{"t": round(e.t, 2), "kind": e.kind, "text": e.text} for e in self.events],
             **({"min_cpa_m": round(self.min_cpa_m, 2), "cpa_events": self.cpa_events,
                 "encounters": self.encounter_results} if self.min_cpa_m is not None else {}),
@@ -111,6 +116,7 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     collision_points = []
     min_clear = math.inf
     max_cte = 0.0
+    pos_err_max, pos_err_sq, pos_err_n = 0.0, 0.0, 0
     started = False
     cmd = core.last_command
     traffic = sim.traffic
@@ -151,6 +157,12 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
                 collision_points.append((tr.x, tr.y))
             in_collision = hit
             min_clear = min(min_clear, clear)
+            est = core.state
+            if est.valid:
+                err = math.hypot(est.x - tr.x, est.y - tr.y)
+                pos_err_max = max(pos_err_max, err)
+                pos_err_sq += err * err
+                pos_err_n += 1
             if started and core.mode.name == "AUTO":
                 max_cte = max(max_cte, abs(core.cross_track_error))
             rows.append((t, tr.x, tr.y, tr.yaw, tr.speed, clear))
@@ -219,7 +231,8 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
         max_cross_track_m=max_cte, mission_complete=complete, failure=core.failure_reason,
         track=track, planned_paths=planned, collision_points=collision_points, events=events,
         min_cpa_m=min_cpa, cpa_events=cpa_events, contact_tracks=tracks, encounter_results=enc_results,
-        faults=fault_outcomes)
+        faults=fault_outcomes, max_position_error_m=pos_err_max,
+        rms_position_error_m=math.sqrt(pos_err_sq / pos_err_n) if pos_err_n else 0.0)
 
 
 def _check_encounter(ec, mmsi: int, t_cpa: float, track: np.ndarray, events: list[Event]) -> dict:
