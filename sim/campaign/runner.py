@@ -55,8 +55,9 @@ def run_local(plans: list[RunPlan], workers: int, on_row: OnRow) -> None:
                     inflight[ex.submit(execute, p)] = p
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 for f in done:
-                    p = inflight.pop(f)
-                    on_row(f.result())
+                    row = f.result()          # BrokenProcessPool: f stays in flight and is re-run
+                    del inflight[f]
+                    on_row(row)
         except BrokenProcessPool:
             lost = list(inflight.values())
             for p in lost:
@@ -84,7 +85,12 @@ def ray_connect(address: str):
     except ImportError:
         raise RuntimeError("--ray needs Ray: pip install 'edgepilot[cluster]'") from None
     if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        kw = {}
+        host = address.rsplit(":", 1)[0] if ":" in address else address
+        if host in ("127.0.0.1", "localhost"):
+            # a cluster on the loopback: the driver joins it there too, not on the machine's LAN address
+            kw["_node_ip_address"] = "127.0.0.1"
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR", **kw)
     return ray
 
 
