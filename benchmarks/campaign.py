@@ -52,6 +52,8 @@ def measure(name: str, backend, plans, workers: int, tmp: Path, **kw) -> dict:
     n = len(rows)
     run_s = sum(r["wall_time_s"] for r in rows)
     worker_s = sum(r["worker_s"] for r in rows)
+    run_cpu = sum(r["run_cpu_s"] for r in rows)
+    worker_cpu = sum(r["worker_cpu_s"] for r in rows)
     # steady state: from the first finished run on (worker start-up and kernel warm-up excluded)
     steady = (n - 1) / (t1 - t_first[0]) * 60.0 if n > 1 and t1 > t_first[0] else float("nan")
     return {"name": name, "workers": workers, "n": n, "elapsed_s": t1 - t0, "start_s": t_first[0] - t0,
@@ -59,6 +61,9 @@ def measure(name: str, backend, plans, workers: int, tmp: Path, **kw) -> dict:
             "in_worker_overhead_s": (worker_s - run_s) / n,
             "capacity_overhead_s": (workers * (t1 - t0) - run_s) / n,
             "write_s": w.write_s / n, "passed": sum(r["passed"] for r in rows),
+            "run_cpu_s": run_cpu / n, "in_worker_cpu_s": (worker_cpu - run_cpu) / n,
+            # the share of the workers' cores they actually got (the rest went to other processes)
+            "cpu_share": worker_cpu / (workers * (t1 - t0)), "worker_cpu_s_total": worker_cpu,
             "outcomes": {r["run"]: (r["passed"], r["min_clearance_m"], r["sim_time_s"]) for r in rows}}
 
 
@@ -126,12 +131,11 @@ def main() -> None:
                 ray.shutdown()
                 stop_ray(proc)
     print(f"\n{'backend':18s} {'runs':>5s} {'wall s':>8s} {'start s':>8s} {'runs/min':>9s} {'steady':>8s} "
-          f"{'run s':>7s} {'in-worker ovh':>14s} {'write ms':>9s} {'passed':>7s}")
+          f"{'run s':>7s} {'run cpu s':>9s} {'cpu share':>9s} {'passed':>7s}")
     for r in res:
         print(f"{r['name']:18s} {r['n']:5d} {r['elapsed_s']:8.1f} {r['start_s']:8.1f} {r['rpm']:9.1f} "
-              f"{r['rpm_steady']:8.1f} {r['mean_run_s']:7.3f} "
-              f"{100 * r['in_worker_overhead_s'] / r['mean_run_s']:13.2f}% {1000 * r['write_s']:9.3f} "
-              f"{r['passed']:7d}")
+              f"{r['rpm_steady']:8.1f} {r['mean_run_s']:7.3f} {r['run_cpu_s']:9.3f} "
+              f"{100 * r['cpu_share']:8.1f}% {r['passed']:7d}")
     one, pool = res[0], res[1]
     linear = cores * one["rpm"]
     print(f"\nscaling: peer (linear, {cores} x 1 worker) {linear:.1f} runs/min, ours (pool) {pool['rpm']:.1f}, "
@@ -142,13 +146,21 @@ def main() -> None:
               f"ratio {ray_r['rpm'] / pool['rpm']:.2f}  (steady state: {ray_r['rpm_steady'] / pool['rpm_steady']:.2f})")
         same = ray_r["outcomes"] == pool["outcomes"] == one["outcomes"]
         print(f"identical outcomes run for run (1 worker, pool, ray): {same}")
+    print("(cpu share: CPU time our workers got / (workers x wall time); on a machine shared with other "
+          "work it bounds the scaling, whatever the runner does)")
+    for r in res:
+        busy = r["mean_run_s"] + r["in_worker_overhead_s"]
+        print(f"  {r['name']}: workers busy {100 * r['n'] * busy / (r['workers'] * r['elapsed_s']):.1f}% of their "
+              f"wall time (the rest: start-up, waiting on the head)")
     for r in res:
         print(f"overhead per run, {r['name']}: result writing {1000 * r['write_s']:.3f} ms "
               f"({100 * r['write_s'] / r['mean_run_s']:.3f}% of a run), in-worker (load + record) "
               f"{1000 * r['in_worker_overhead_s']:.1f} ms ({100 * r['in_worker_overhead_s'] / r['mean_run_s']:.2f}%), "
-              f"all idle/scheduling/start-up {100 * r['capacity_overhead_s'] / r['mean_run_s']:.1f}%")
-    print(f"\nmean run {pool['mean_run_s']:.2f} s of wall time; 10,000 runs = "
-          f"{10000 * pool['mean_run_s'] / 3600:.1f} core-hours")
+              f"all idle/scheduling/start-up {100 * r['capacity_overhead_s'] / r['mean_run_s']:.1f}%; "
+              f"CPU: in-worker {1000 * r['in_worker_cpu_s']:.1f} ms ({100 * r['in_worker_cpu_s'] / r['run_cpu_s']:.2f}% "
+              f"of a run's {r['run_cpu_s']:.3f} CPU s)")
+    print(f"\nper run: {one['run_cpu_s']:.2f} CPU s (lockstep) + {one['in_worker_cpu_s']:.3f} CPU s (load, record); "
+          f"10,000 runs = {10000 * (one['run_cpu_s'] + one['in_worker_cpu_s']) / 3600:.1f} core-hours")
 
 
 if __name__ == "__main__":

@@ -115,6 +115,12 @@ BAD_SPECS = {
     "out of bounds": ('[[scenarios]]\nscenario = "fault_gps_dropout"\nruns = 2\n'
                       '[scenarios.vary]\n"start.x" = { range = [1.0, 90.0] }\n', 'vary."start.x"'),
     "runs not a number": ('[[scenarios]]\nscenario = "fault_gps_dropout"\nruns = "many"\n', "scenarios.0.runs"),
+    "scale of a missing value": ('[[scenarios]]\nscenario = "fault_gps_dropout"\nruns = 2\n'
+                                 '[scenarios.vary]\n"criteria.min_cpa_m" = { scale = [0.5, 2.0] }\n',
+                                 'vary."criteria.min_cpa_m": scale needs a number'),
+    "scale of an unknown key": ('[[scenarios]]\nscenario = "fault_gps_dropout"\nruns = 2\n'
+                                '[scenarios.vary]\n"vehicle.sensors.gps.noise" = { scale = [0.5, 2.0] }\n',
+                                'vary."vehicle.sensors.gps.noise"'),
     "empty choice": ('[[scenarios]]\nscenario = "fault_gps_dropout"\nruns = 2\n'
                      '[scenarios.vary]\n"faults[0].mode" = { choice = [] }\n', "empty choice"),
     "bad added item": ('[[scenarios]]\nscenario = "fault_gps_dropout"\nruns = 2\n[[scenarios.add]]\n'

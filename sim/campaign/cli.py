@@ -105,6 +105,10 @@ def campaign_cli(args) -> int:
         got = read_results(results)
         if got.header is None:
             return refuse(f"{results}: no campaign results to report on")
+        try:
+            check_header(got.header, camp.fingerprint, results)
+        except ConfigError as e:
+            return refuse(str(e))
         return _finish(camp, got.rows, out_dir, gate, total, out, err, interrupted=False)
 
     existing = read_results(results)

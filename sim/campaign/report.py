@@ -71,7 +71,8 @@ def dependence(rows: list[dict]) -> list[dict]:
     Numeric: rank-biserial effect and Mann-Whitney p between failed and
     passed runs, failure rate in the lowest and highest quintile.
     Categorical (and booleans): failure rate per value with its interval."""
-    params = sorted({k for r in rows for k in r.get("params", {})})
+    # the scenario seed only names a random stream: nothing to depend on
+    params = sorted({k for r in rows for k in r.get("params", {})} - {"seed"})
     out = []
     for p in params:
         have = [r for r in rows if p in r.get("params", {})]

@@ -359,10 +359,11 @@ def load_campaign(path: str | Path) -> Campaign:
                     try:
                         base = _base_value(bases[-1], vbases[-1], key)
                     except (KeyError, IndexError, TypeError):
-                        base = None
-                    probe_ok = _num(base)
-                    if base is not None and not probe_ok:
-                        raise ConfigError(f"{kw}: scale needs a number to scale, {key} is {base!r}")
+                        base = 0.0          # let the scenario say what is wrong with the key
+                    else:
+                        if not _num(base):
+                            raise ConfigError(f"{kw}: scale needs a number to scale, but {key} is {base!r} "
+                                              f"in this scenario")
                     probe = base
                 else:
                     probe = _dist_probe(d)
