@@ -50,7 +50,7 @@ def measure(name: str, backend, plans, workers: int, tmp: Path, **kw) -> dict:
     t1 = time.perf_counter()
     w.close()
     n = len(rows)
-    run_s = sum(r["wall_time_s"] for r in rows)
+    run_s = sum(r["run_s"] for r in rows)
     worker_s = sum(r["worker_s"] for r in rows)
     run_cpu = sum(r["run_cpu_s"] for r in rows)
     worker_cpu = sum(r["worker_cpu_s"] for r in rows)
@@ -148,6 +148,10 @@ def main() -> None:
         print(f"identical outcomes run for run (1 worker, pool, ray): {same}")
     print("(cpu share: CPU time our workers got / (workers x wall time); on a machine shared with other "
           "work it bounds the scaling, whatever the runner does)")
+    for r in res:
+        per_cpu = r["n"] / (r["cpu_share"] * r["workers"] * r["elapsed_s"])
+        per_cpu_1 = one["n"] / (one["cpu_share"] * one["workers"] * one["elapsed_s"])
+        print(f"  {r['name']}: runs per CPU-second received {per_cpu:.4f}, vs 1 worker {per_cpu / per_cpu_1:.2f}")
     for r in res:
         busy = r["mean_run_s"] + r["in_worker_overhead_s"]
         print(f"  {r['name']}: workers busy {100 * r['n'] * busy / (r['workers'] * r['elapsed_s']):.1f}% of their "

@@ -111,6 +111,19 @@ def campaign_cli(args) -> int:
             return refuse(str(e))
         return _finish(camp, got.rows, out_dir, gate, total, out, err, interrupted=False)
 
+    backend = "local"
+    try:
+        if args.ray:
+            from edgepilot.sim.campaign.runner import ray_cpus
+
+            workers = args.workers or ray_cpus(args.ray)
+            backend = f"ray ({args.ray})"
+        else:
+            from edgepilot.sim.campaign.runner import local_cores
+
+            workers = args.workers or local_cores()
+    except Exception as e:          # no Ray installed, no cluster at that address, ...
+        return refuse(f"--ray {args.ray}: {e}")
     existing = read_results(results)
     writer = ResultsWriter(results)
     if args.resume:
@@ -135,20 +148,6 @@ def campaign_cli(args) -> int:
         done_rows = {}
 
     plans = [camp.plan(i) for i in range(total) if i not in done_rows]
-    backend = "local"
-    try:
-        if args.ray:
-            from edgepilot.sim.campaign.runner import ray_cpus
-
-            workers = args.workers or ray_cpus(args.ray)
-            backend = f"ray ({args.ray})"
-        else:
-            from edgepilot.sim.campaign.runner import local_cores
-
-            workers = args.workers or local_cores()
-    except RuntimeError as e:
-        writer.close()
-        return refuse(str(e))
     out.print(f"campaign {camp.name}: {total} runs of {', '.join(dict.fromkeys(camp.scenario_names))} "
               f"(campaign seed {camp.spec.campaign.seed}), {len(done_rows)} already done, "
               f"{len(plans)} to run on {workers} {backend} worker(s); results -> {results}")
