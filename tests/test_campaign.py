@@ -86,6 +86,20 @@ def test_overrides_change_the_scenario_and_are_validated():
         assert key in str(e.value), (arg, str(e.value))
 
 
+def test_every_shipped_scenario_and_vehicle_survives_the_override_round_trip():
+    """Overrides re-validate the dumped model: a no-op override must give the same model back."""
+    from edgepilot.sim.overrides import validate_overridden
+    from edgepilot.vehicle.config import VehicleConfig, load_vehicle_config
+
+    for p in sorted((configs_dir() / "scenarios").glob("*.toml")):
+        sc = load_scenario(p)
+        assert load_scenario(p, [Override("seed", sc.seed)]) == sc, p
+    for p in sorted((configs_dir() / "vehicles").glob("*.toml")) + sorted(
+            (configs_dir() / "scenarios" / "fault_vehicles").glob("*.toml")):
+        v = load_vehicle_config(p)
+        assert validate_overridden(VehicleConfig, v, [Override("name", v.name)], p, "vehicle") == v, p
+
+
 def test_sitl_run_set_refuses_an_unknown_key():
     r = run_edgepilot("sitl", "run", "fault_gps_dropout", "--set", "start.q=1", timeout=120)
     assert r.returncode == 2
