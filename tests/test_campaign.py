@@ -335,6 +335,44 @@ def test_resume_after_kill_loses_and_repeats_nothing(local_results, tmp_path, si
         assert outcome(x) == outcome(local_results[x["run"]])
 
 
+def _pool_workers(pid: int) -> list[int]:
+    """Process-pool worker processes of the campaign process ``pid``."""
+    out = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"multiprocessing.spawn" in cmd or b"spawn_main" in cmd:
+            out.append(int(child))
+    return out
+
+
+@pytest.mark.slow
+def test_a_lost_pool_worker_loses_no_run(local_results, tmp_path):
+    out = tmp_path / "lost"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(edgepilot_cmd() + ["sitl", "campaign", str(SMOKE), "--out", str(out), "--workers", "2",
+                                               "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=REPO, env=env)
+    try:
+        _wait_rows(out / "results.jsonl", 1, proc)
+        workers = _pool_workers(proc.pid)
+        assert workers, "no pool workers found"
+        os.kill(workers[0], signal.SIGKILL)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stdout + stderr
+    assert "a worker died" in stderr and "go to a new pool" in stderr
+    rows = run_rows(out / "results.jsonl")
+    assert sorted(x["run"] for x in rows) == list(range(SMOKE_RUNS))       # none lost, none twice
+    for x in rows:
+        assert outcome(x) == outcome(local_results[x["run"]])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

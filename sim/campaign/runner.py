@@ -9,6 +9,7 @@ again (a run is a pure function of its plan, so a re-run gives the same row).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import deque
 from typing import Callable
@@ -65,6 +66,8 @@ def run_local(plans: list[RunPlan], workers: int, on_row: OnRow) -> None:
                 if tries[p.run] > MAX_RESUBMITS:
                     raise LostRunsError(f"run {p.run}: its worker died {tries[p.run]} times") from None
             todo.extendleft(sorted(lost, key=lambda q: -q.run))
+            print(f"a worker died: {len(lost)} unfinished run(s) ({', '.join(str(q.run) for q in lost)}) "
+                  f"go to a new pool", file=sys.stderr, flush=True)
         finally:
             _stop_pool(ex)
 
@@ -141,6 +144,8 @@ def run_ray(plans: list[RunPlan], workers: int, on_row: OnRow, address: str) -> 
                 held = [r for r, (kk, _) in inflight.items() if kk == k]
                 requeue = [p] + [inflight.pop(r)[1] for r in held]
                 todo.extendleft(sorted(requeue, key=lambda q: -q.run))
+                print(f"a Ray worker died: {len(requeue)} unfinished run(s) go to a new actor",
+                      file=sys.stderr, flush=True)
                 actors[k] = Actor.remote()
                 for _ in range(per_actor):
                     submit(k)
