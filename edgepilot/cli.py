@@ -1,6 +1,7 @@
 """The ``edgepilot`` command.
 
-    edgepilot sitl run [SCENARIO] [--seed N] [--speedup X] [--out DIR]
+    edgepilot sitl run [SCENARIO] [--seed N] [--set KEY=VALUE ...] [--speedup X] [--out DIR]
+    edgepilot sitl campaign SPEC.toml [--workers N | --ray auto|ADDRESS] [--resume] [--fail-under RATE]
     edgepilot sitl run --realtime | --hil [SCENARIO] ...
     edgepilot sitl list
     edgepilot vehicle run --config FILE
@@ -39,11 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a scenario in lockstep (as fast as possible unless --speedup) and write a report.",
         epilog="examples:\n  edgepilot sitl run                    # the default UGV yard mission\n"
                "  edgepilot sitl run usv_harbor --seed 7\n"
-               "  edgepilot sitl run configs/scenarios/ugv_corridor.toml --out /tmp/run1\n\n"
+               "  edgepilot sitl run configs/scenarios/ugv_corridor.toml --out /tmp/run1\n"
+               "  edgepilot sitl run ugv_yard --seed 7 --set start.x=5.5 --set 'faults[+]={type=\"gps_dropout\", "
+               "start_s=20.0, duration_s=2.0}'\n\n"
                + exitcodes.TABLE)
     run.add_argument("scenario", nargs="?", default=DEFAULT_SCENARIO,
                      help=f"scenario name in configs/scenarios or a TOML path (default: {DEFAULT_SCENARIO})")
     run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                     help="override a scenario value, repeatable, applied in order: a dotted key into the "
+                          "scenario (start.x, world.current.speed, faults[0].start_s, faults[+] to append, "
+                          "vehicle.sensors.gps.noise_m) and a TOML value; what a campaign prints to replay a run")
     run.add_argument("--speedup", type=float, default=None,
                      help="pace the run at N times real time (default: as fast as possible)")
     run.add_argument("--out", type=Path, default=None, help="report folder (default: reports/SCENARIO)")
@@ -71,6 +78,35 @@ def build_parser() -> argparse.ArgumentParser:
     hil.add_argument("--serve-only", action="store_true",
                      help="with --hil: only play the hardware; start `edgepilot vehicle run` yourself")
     ssub.add_parser("list", help="list the shipped scenarios", formatter_class=RAW, epilog=exitcodes.TABLE)
+    camp = ssub.add_parser(
+        "campaign", help="run a randomised campaign of scenarios and report statistics",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run many lockstep scenario runs with parameters sampled from a campaign spec, on all "
+                    "local cores (default) or a Ray cluster; stream results to a JSON-lines file, then write "
+                    "a report (pass rate with confidence intervals, what failures depend on, worst runs with "
+                    "the command that replays each).",
+        epilog="examples:\n  edgepilot sitl campaign configs/campaigns/yard_patrol.toml\n"
+               "  edgepilot sitl campaign spec.toml --out runs/c1 --resume --fail-under 0.95\n"
+               "  edgepilot sitl campaign spec.toml --ray auto\n\n"
+               "exit codes: 0 finished (and the pass rate is not below --fail-under), 1 pass rate below "
+               "--fail-under, 2 bad usage or bad spec (nothing ran), 130 interrupted (resume with --resume)")
+    camp.add_argument("spec", type=Path, help="campaign spec TOML")
+    camp.add_argument("--out", type=Path, default=None,
+                      help="output folder: results.jsonl, report.html, plots/ (default: campaigns/NAME)")
+    camp.add_argument("--workers", type=int, default=None, metavar="N",
+                      help="parallel runs (default: all local cores, or every CPU of the Ray cluster)")
+    camp.add_argument("--ray", metavar="ADDRESS", default=None,
+                      help="run on a Ray cluster: 'auto' (the cluster this machine belongs to) or its address "
+                           "(needs the 'cluster' extra: pip install 'edgepilot[cluster]')")
+    camp.add_argument("--resume", action="store_true",
+                      help="continue an interrupted campaign from its results file (finished runs are kept)")
+    camp.add_argument("--overwrite", action="store_true", help="discard an existing results file and start over")
+    camp.add_argument("--fail-under", metavar="RATE", default=None,
+                      help="exit 1 if the overall pass rate is below RATE (0.95 or 95%%)")
+    camp.add_argument("--runs", type=int, default=None, metavar="N",
+                      help="run only the first N runs of the plan (the same runs a full campaign starts with)")
+    camp.add_argument("--no-progress", action="store_true", help="no progress bar (one line per 10%% instead)")
+    camp.add_argument("--report-only", action="store_true", help="only (re)write the report from the results file")
 
     veh = sub.add_parser("vehicle", help="the onboard process (on the vehicle's computer)",
                          formatter_class=RAW, epilog=exitcodes.TABLE)
@@ -114,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sitl":
         from edgepilot.sim.cli import list_scenarios, run_scenario
 
+        if args.sitl_command == "campaign":
+            from edgepilot.sim.campaign.cli import campaign_cli
+
+            return campaign_cli(args)
+        if args.sitl_command == "run" and args.overrides and (args.hil or args.realtime):
+            print("edgepilot: error: --set works with lockstep runs only (not --hil or --realtime)", file=sys.stderr)
+            return EXIT_USAGE
         if args.sitl_command == "run" and args.hil:
             from edgepilot.sim.hil import run_hil_cli
 

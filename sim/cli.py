@@ -31,8 +31,11 @@ def run_scenario(args) -> int:
 
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
+    from edgepilot.sim.overrides import parse_set
+
     try:
-        sc = load_scenario(args.scenario)
+        overrides = [parse_set(a) for a in getattr(args, "overrides", None) or []]
+        sc = load_scenario(args.scenario, overrides)
     except ConfigError as e:
         err.print(f"[bold red]error:[/] {e}", markup=True, soft_wrap=True)
         return EXIT_USAGE

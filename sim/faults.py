@@ -443,7 +443,9 @@ class FaultInjector:
             out = FaultOutcome(f.type, f.start_s, on, ex.action if not ex.trigger else f"{ex.action} ({ex.trigger})")
             out.motors_stopped_s = self.motor_stop.get(i)
             if ex.action == "NONE":
-                window = [e for e in trips if f.start_s - 1e-9 <= e.t <= f.end_s + 3.0]
+                # with a trigger, only that failsafe is unexpected (another fault may trip others meanwhile)
+                window = [e for e in trips if f.start_s - 1e-9 <= e.t <= f.end_s + 3.0
+                          and (ex.trigger is None or e.data.get("trigger") == ex.trigger)]
                 if window:
                     out.trigger, out.action = window[0].data.get("trigger"), window[0].data.get("action")
                     out.problems.append(f"unexpected failsafe at {window[0].t:.2f} s: {window[0].text}")

@@ -53,6 +53,9 @@ class RunResult:
     faults: list = field(default_factory=list)          # sim.faults.FaultOutcome per injected fault
     internal_errors: int = 0        # exceptions the core contained (VehicleCore.contain_fault)
     final_mode: str = ""            # the core's mode when the run ended
+    # Estimated vs true position (map frame, control steps once the estimate is valid) [m].
+    max_position_error_m: float = 0.0
+    rms_position_error_m: float = 0.0
 
     @property
     def real_time_factor(self) -> float:
@@ -77,6 +80,8 @@ class RunResult:
             "min_clearance_m": round(self.min_clearance_m, 3),
             "collisions": self.collisions,
             "max_cross_track_m": round(self.max_cross_track_m, 3),
+            "max_position_error_m": round(self.max_position_error_m, 3),
+            "rms_position_error_m": round(self.rms_position_error_m, 3),
             "events": [{"t": round(e.t, 2), "kind": e.kind, "text": e.text} for e in self.events],
             **({"min_cpa_m": round(self.min_cpa_m, 2), "cpa_events": self.cpa_events,
                 "encounters": self.encounter_results} if self.min_cpa_m is not None else {}),
@@ -118,6 +123,7 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     last_path = None
     clearance = ClearanceMonitor()
     max_cte = 0.0
+    pos_err_max, pos_err_sq, pos_err_n = 0.0, 0.0, 0
     started = False
     sim.apply(core.last_setpoint, 0.0)
     traffic = sim.traffic
@@ -161,6 +167,12 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
                 planned.append(core.path.points.copy())
             clear, _ = clearance.sample(sim)
             tr = sim.truth
+            est = core.state
+            if est.valid:
+                err = math.hypot(est.x - tr.x, est.y - tr.y)
+                pos_err_max = max(pos_err_max, err)
+                pos_err_sq += err * err
+                pos_err_n += 1
             if started and core.mode.name == "AUTO":
                 max_cte = max(max_cte, abs(core.cross_track_error))
             rows.append((t, tr.x, tr.y, tr.yaw, tr.speed, clear))
@@ -227,7 +239,9 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
         max_cross_track_m=max_cte, mission_complete=complete, failure=core.failure_reason,
         track=track, planned_paths=planned, collision_points=clearance.points, events=events,
         min_cpa_m=min_cpa, cpa_events=cpa_events, contact_tracks=tracks, encounter_results=enc_results,
-        faults=fault_outcomes, internal_errors=core.internal_errors, final_mode=core.mode.name)
+        faults=fault_outcomes, internal_errors=core.internal_errors, final_mode=core.mode.name,
+        max_position_error_m=pos_err_max,
+        rms_position_error_m=math.sqrt(pos_err_sq / pos_err_n) if pos_err_n else 0.0)
 
 
 def _check_encounter(ec, mmsi: int, t_cpa: float, track: np.ndarray, events: list[Event]) -> dict:

@@ -169,15 +169,28 @@ def vehicle_path(ref: str, base: Path) -> Path:
     return configs_dir() / "vehicles" / f"{ref}.toml"
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
-    """Load and validate a scenario and the vehicle file it names."""
+def load_scenario(name_or_path: str | Path, overrides=()) -> Scenario:
+    """Load and validate a scenario and the vehicle file it names.
+
+    ``overrides``: ``sim.overrides.Override`` edits applied in order on top
+    of the file (keys under ``vehicle.`` edit the vehicle config); the
+    result is validated as a file would be, and errors name the key."""
+    from edgepilot.sim.overrides import split_vehicle, validate_overridden
+
     path = scenario_path(name_or_path)
     data = read_toml(path)
     sc = parse_model(Scenario, data, path)
+    scen_ov, veh_ov = split_vehicle(overrides)
+    label = f"{path} (with --set)" if overrides else str(path)
+    if scen_ov:
+        sc = validate_overridden(Scenario, sc, scen_ov, path, "scenario", exclude={"source", "vehicle_config"})
     vpath = vehicle_path(sc.vehicle, path.parent)
     if not vpath.exists():
-        raise ConfigError(f"{path}: vehicle: no vehicle file {str(vpath)!r}")
+        raise ConfigError(f"{label}: vehicle: no vehicle file {str(vpath)!r}")
     vcfg = load_vehicle_config(vpath)
+    if veh_ov:
+        vcfg = validate_overridden(VehicleConfig, vcfg, veh_ov, vpath, "vehicle")
+    src, path = path, label
     xmin, ymin, xmax, ymax = sc.world.bounds
     for i, (x, y) in enumerate(sc.mission.waypoints):
         if not (xmin <= x <= xmax and ymin <= y <= ymax):
@@ -201,7 +214,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     if (vcfg.kind == "usv") != (sc.world.surface == "water"):
         raise ConfigError(f"{path}: world.surface: a {vcfg.kind} needs surface = "
                           f"{'water' if vcfg.kind == 'usv' else 'ground'}")
-    sc = sc.model_copy(update={"source": str(path), "vehicle_config": vcfg})
+    sc = sc.model_copy(update={"source": str(src), "vehicle_config": vcfg})
     from edgepilot.sim.world import check_raster_budget  # here: world imports this module
 
     check_raster_budget(sc)          # refuse before anything is allocated
