@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     fs.add_argument("--wait", type=_positive, default=4.0, metavar="S",
                     help="longest time to collect telemetry (default 4)")
     fs.add_argument("--expect", type=int, default=0, metavar="N",
-                    help="stop collecting as soon as N vehicles have sent heartbeat and position")
+                    help="stop collecting as soon as N vehicles have sent heartbeat, position, status and mission")
     fs.add_argument("--plan", metavar="PLAN.json", help="add each vehicle's plan tasks and their progress")
 
     def plan_options(q):
@@ -769,7 +769,8 @@ def _fleet_status(args) -> int:
     fleet = _fleet_links(args)
     try:
         want = [args.sysid] if args.sysid else [v["sysid"] for v in plan["vehicles"]] if plan else []
-        fleet.wait(want, args.expect, args.wait)
+        fleet.wait(want, args.expect, args.wait,
+                   want=("HEARTBEAT", "GLOBAL_POSITION_INT", "SYS_STATUS", "MISSION_CURRENT"))
         views = {s: v for s, v in fleet.views().items() if args.sysid is None or s == args.sysid}
         now = time.monotonic()
         if args.json:

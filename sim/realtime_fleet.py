@@ -291,14 +291,14 @@ def run_realtime_fleet_cli(args) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # the ready line first (spawn() returns on it), then one line per instance
+    print(f"edgepilot SITL real-time: fleet {fleet.name}, {len(fleet.members)} vehicles "
+          f"(sysid {', '.join(str(m.sysid) for m in fleet.members)}), speedup {fleet.loop.clock.speedup:g}"
+          f"{', signing required' if key else ''}", flush=True)
     for m in fleet.members:
         cfg = m.sim.cfg
         print(f"  instance {m.instance}: {m.name} ({cfg.kind}, {cfg.name}) sysid {m.sysid} on "
               f"{', '.join(t.spec for t in m.endpoint.transports)}", flush=True)
-    # the ready line last: spawn() returns when it has been printed
-    print(f"edgepilot SITL real-time: fleet {fleet.name}, {len(fleet.members)} vehicles "
-          f"(sysid {', '.join(str(m.sysid) for m in fleet.members)}), speedup {fleet.loop.clock.speedup:g}"
-          f"{', signing required' if key else ''}", flush=True)
     t0 = time.monotonic()
     fleet.run(duration=getattr(args, "duration", None), should_stop=lambda: stop["flag"])
     print(f"stopped after {fleet.loop.t:.1f} s vehicle time ({time.monotonic() - t0:.1f} s wall)", flush=True)
