@@ -243,6 +243,11 @@ def test_fleet_plan_gives_a_mixed_fleet_its_missions_and_tracks_progress(fleet, 
         rows = {r["sysid"]: r for r in status(["-c", fleet["shared"]], 3, "--plan", str(plan_path))}
         assert [t["state"] for t in rows[21]["tasks"]] == ["done", "done"]
         assert rows[21]["name"] == "rover21"
+        # a saved plan uploads again as it is (no planner involved): the peer gets its mission anew
+        peer.mission = []
+        out = ok(gcs("-c", fleet["shared"], "fleet", "tasks", "upload", str(plan_path)))
+        assert "rover21 (sysid 21): uploaded" in out and "ugv1 (sysid 1)" in out
+        assert len(peer.mission) == len(pv[21]["items"])
     finally:
         peer.close()
 
@@ -257,3 +262,7 @@ def test_fleet_plan_refuses_a_bad_task_file_before_sending_anything(fleet, tmp_p
     no_origin.write_text("\n".join(l for l in TASKS.splitlines() if not l.startswith("origin")).format())
     r = gcs("-c", fleet["shared"], "fleet", "plan", str(no_origin), "--dry-run")
     assert r.returncode == 2 and "--origin" in r.stderr, r.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "edgepilot-fleet-plan", "vehicles": [{"sysid": 300, "items": []}]}')
+    r = gcs("-c", fleet["shared"], "fleet", "tasks", "upload", str(broken))
+    assert r.returncode == 2 and "broken.json" in r.stderr and "vehicles.0.sysid" in r.stderr, r.stderr
