@@ -241,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--save", metavar="PLAN.json", default="fleet_plan.json",
                        help="write the plan here, for `fleet tasks` (default fleet_plan.json)")
         q.add_argument("--start", action="store_true", help="start each uploaded mission (MISSION_START)")
+        q.add_argument("--from-positions", action="store_true",
+                       help="plan from where the vehicles are (their GLOBAL_POSITION_INT), not from the task "
+                            "file's starts")
         q.add_argument("--wait", type=_positive, default=5.0, metavar="S",
                        help="longest time to wait for the plan's vehicles' heartbeats (default 5)")
         q.add_argument("--json", action="store_true", help="print the plan and the uploads as JSON")
@@ -813,7 +816,7 @@ def _print_plan(plan) -> None:
         _out(f"unassigned: {', '.join(plan['unassigned'])}")
 
 
-def _make_plan(args, path):
+def _make_plan(args, path, positions=None):
     """A saved plan (.json) as is, or a task file planned by the central planner."""
     from edgepilot.gcs.fleet import load_plan
 
@@ -826,8 +829,9 @@ def _make_plan(args, path):
     if not Path(path).exists():
         raise BadInputError(f"{path}: task file not found")
     try:
+        kw = {"positions": positions} if positions is not None else {}
         return args.fleet_planner(str(path), origin=_parse_origin(args.origin), time_limit_s=args.time_limit,
-                                  map_path=args.map)
+                                  map_path=args.map, **kw)
     except ValueError as e:
         raise BadInputError(str(e)) from None
 
@@ -836,21 +840,31 @@ def _fleet_plan(args, path, dry_run=False) -> int:
     from edgepilot.gcs.errors import GcsError
     from edgepilot.gcs.fleet import save_plan, upload_plan
 
-    plan = _make_plan(args, path)        # a bad file sends nothing
-    if args.save and not str(path).lower().endswith(".json"):
-        save_plan(plan, args.save)
-    if not args.json:
-        _print_plan(plan)
-        if args.save and not str(path).lower().endswith(".json"):
-            _out(f"plan saved to {args.save}")
-    if dry_run:
-        if args.json:
-            _print_json({"plan": plan, "uploads": []})
-        return EXIT_OK
-    fleet = _fleet_links(args)
+    fleet = positions = None
+    saved = str(path).lower().endswith(".json")
     try:
+        if getattr(args, "from_positions", False) and not saved and not dry_run:
+            # listen only (our heartbeat is all we send) until the plan is made
+            fleet = _fleet_links(args)
+            fleet.wait((), 0, args.wait, want=("HEARTBEAT", "GLOBAL_POSITION_INT"))
+            positions = {s: (v.lat, v.lon) for s, v in fleet.views().items() if v.lat is not None}
+        plan = _make_plan(args, path, positions)        # a bad file sends nothing
+        if args.save and not saved:
+            save_plan(plan, args.save)
+        if not args.json:
+            _print_plan(plan)
+            if args.save and not saved:
+                _out(f"plan saved to {args.save}")
+        if dry_run:
+            if args.json:
+                _print_json({"plan": plan, "uploads": []})
+            return EXIT_OK
+        if fleet is None:
+            fleet = _fleet_links(args)
         busy = [v["sysid"] for v in plan["vehicles"] if v["tasks"]]
         fleet.wait(busy, 0, args.wait, want=("HEARTBEAT",))
+        for w in _type_mismatches(plan, fleet.views()):
+            print(f"warning: {w}", file=sys.stderr, flush=True)
 
         def prog(name, done, total):
             if done == total:
@@ -858,7 +872,8 @@ def _fleet_plan(args, path, dry_run=False) -> int:
 
         results = upload_plan(fleet, plan, prog, start=args.start)
     finally:
-        fleet.close()
+        if fleet is not None:
+            fleet.close()
     if args.json:
         _print_json({"plan": plan, "uploads": [r.__dict__ for r in results]})
     else:
@@ -874,6 +889,27 @@ def _fleet_plan(args, path, dry_run=False) -> int:
         raise GcsError(f"fleet plan: {len(failed)} of {len(results)} uploads failed "
                        f"({', '.join(f'{r.name} sysid {r.sysid}' for r in failed)})")
     return EXIT_OK
+
+
+_DOMAIN_TYPES = {"land": {"GROUND_ROVER"}, "water": {"SURFACE_BOAT", "SUBMARINE"}}
+
+
+def _type_mismatches(plan, views) -> list[str]:
+    """Plan vehicles whose heard MAV_TYPE does not fit their task-file domain
+    (a sysid given to the wrong vehicle)."""
+    from edgepilot.gcs.modes import vehicle_type_name
+
+    out = []
+    for pv in plan["vehicles"]:
+        v = views.get(pv["sysid"])
+        want = _DOMAIN_TYPES.get(pv.get("domain") or "")
+        if v is None or want is None:
+            continue
+        t = vehicle_type_name(v.mav_type)
+        if t not in want:
+            out.append(f"{pv['name']} is a {pv['domain']} vehicle in the task file but sysid {pv['sysid']} "
+                       f"heartbeats as {t}")
+    return out
 
 
 def _fleet_tasks(args) -> int:

@@ -266,3 +266,50 @@ def test_fleet_plan_refuses_a_bad_task_file_before_sending_anything(fleet, tmp_p
     broken.write_text('{"format": "edgepilot-fleet-plan", "vehicles": [{"sysid": 300, "items": []}]}')
     r = gcs("-c", fleet["shared"], "fleet", "tasks", "upload", str(broken))
     assert r.returncode == 2 and "broken.json" in r.stderr and "vehicles.0.sysid" in r.stderr, r.stderr
+
+
+def test_fleet_plan_from_positions_starts_where_the_vehicles_are(fleet, tmp_path):
+    """--from-positions: the plan starts each heard vehicle at its reported
+    position (the peer stands 20 m from its task-file start), the mission's
+    home item included; a vehicle whose type does not fit its task-file
+    domain is warned about."""
+    tasks = tmp_path / "tasks.toml"
+    tasks.write_text(TASKS.format(lat=YARD_ORIGIN[0], lon=YARD_ORIGIN[1]))
+    lat, lon = YARD.to_geo(20.0, 30.0)
+    peer = ArduPilotLikePeer(fleet["udp"], sysid=21, lat=lat, lon=lon)
+    try:
+        status(["-c", fleet["shared"]], 3)
+        r = gcs("-c", fleet["shared"], "fleet", "plan", str(tasks), "--from-positions", "--save",
+                str(tmp_path / "p.json"), "--time-limit", "1", "--json", timeout=120)
+        plan = json.loads(ok(r))["plan"]
+        pv = {v["sysid"]: v for v in plan["vehicles"]}
+        assert pv[21]["start_from"] == "telemetry" and pv[1]["start_from"] == "telemetry"
+        assert math.hypot(pv[21]["start"][0] - 20.0, pv[21]["start"][1] - 30.0) < 0.5
+        assert math.hypot(pv[1]["start"][0] - 4.0, pv[1]["start"][1] - 4.0) < 1.0
+        hx, hy = YARD.to_local(pv[21]["items"][0]["lat"], pv[21]["items"][0]["lon"])
+        assert math.hypot(hx - 20.0, hy - 30.0) < 0.5
+        assert "warning" not in r.stderr
+        # the same file, but rover21 said to be a boat: planned, and warned about
+        boat = tmp_path / "boat.toml"
+        boat.write_text(tasks.read_text().replace('name = "rover21"\nsysid = 21\ndomain = "land"',
+                                                  'name = "rover21"\nsysid = 21\ndomain = "water"'))
+        r = gcs("-c", fleet["shared"], "fleet", "plan", str(boat), "--save", str(tmp_path / "b.json"),
+                "--time-limit", "1", timeout=120)
+        assert "warning: rover21 is a water vehicle in the task file but sysid 21 heartbeats as GROUND_ROVER" \
+            in r.stderr, r.stderr
+    finally:
+        peer.close()
+
+
+def test_one_vehicle_of_several_links_by_sysid(fleet):
+    """A per-vehicle command with two TCP links (one per instance) picks
+    the link that hears --sysid."""
+    links = ["-c", f"tcp:127.0.0.1:{fleet['tcp']}", "-c", f"tcp:127.0.0.1:{fleet['tcp'] + 10}"]
+    r = gcs(*links, "mode", "MANUAL")
+    assert r.returncode == 2 and "--sysid" in r.stderr
+    assert "mode MANUAL on sysid 2" in ok(gcs(*links, "--sysid", "2", "mode", "MANUAL"))
+    try:
+        modes = {r["sysid"]: r["mode"] for r in status(links, 2)}
+        assert modes == {1: "HOLD", 2: "MANUAL"}
+    finally:
+        ok(gcs(*links, "--sysid", "2", "mode", "HOLD"))

@@ -48,8 +48,11 @@ def _distance_fn(map_path: str | None):
 
 
 def make_plan_document(tasks_path: str, *, origin: tuple[float, float] | None = None,
-                       time_limit_s: float = 2.0, map_path: str | None = None) -> dict:
+                       time_limit_s: float = 2.0, map_path: str | None = None,
+                       positions: dict[int, tuple[float, float]] | None = None) -> dict:
     """Plan the task file with OR-Tools and build every vehicle's mission.
+    ``positions`` (sysid -> WGS84 lat, lon, from telemetry) replace those
+    vehicles' task-file starts: the plan starts where they are.
     ValueError (naming the file / option) for anything wrong in the input."""
     try:
         tf = load_tasks(tasks_path)
@@ -68,10 +71,17 @@ def make_plan_document(tasks_path: str, *, origin: tuple[float, float] | None = 
     except ImportError as e:
         raise ValueError(str(e)) from None
     dist, how = _distance_fn(map_path)
+    frame = LocalFrame(float(org[0]), float(org[1]))
     tasks, vehicles = list(tf.task), list(tf.vehicle)
+    moved = []
+    for i, v in enumerate(vehicles):
+        pos = (positions or {}).get(v.sysid)
+        if pos is not None:
+            x, y = frame.to_local(float(pos[0]), float(pos[1]))
+            vehicles[i] = v.model_copy(update={"start": (float(x), float(y))})
+            moved.append(v.name)
     costs = fleet_costs(tasks, vehicles, dist)
     plan = OrToolsAllocator(time_limit_s).allocate(tasks, vehicles, costs)
-    frame = LocalFrame(float(org[0]), float(org[1]))
     by_id = {t.id: t for t in tasks}
     out_vehicles = []
     for v in vehicles:
@@ -91,7 +101,8 @@ def make_plan_document(tasks_path: str, *, origin: tuple[float, float] | None = 
             "items": [{"command": int(it.command), "frame": int(it.frame),
                        "params": [float(it.param1), float(it.param2), float(it.param3), float(it.param4)],
                        "lat": float(it.lat), "lon": float(it.lon), "alt": float(it.alt)} for it in items],
-            "item_task": item_task,
+            "item_task": item_task, "start": [float(v.start[0]), float(v.start[1])],
+            "start_from": "telemetry" if v.name in moved else "task file",
             "task_kinds": {tid: by_id[tid].kind for tid in route},
         })
     return {"format": PLAN_FORMAT, "version": 1, "name": tf.name, "tasks_file": str(Path(tasks_path)),
