@@ -201,6 +201,18 @@ def run_watch(links, duration: float | None = None, refresh_hz: float = 5.0,
     t_end = None if duration is None else time.monotonic() + duration
     period = 1.0 / refresh_hz
 
+    asked: set = set()
+
+    def ask_streams():
+        # telemetry streams, as MAVProxy asks every new vehicle (ArduPilot needs it)
+        from edgepilot.gcs.connection import Vehicle
+
+        for l in links:
+            for s, v in list(l.fleet.vehicles.items()):
+                if s not in asked and v.last_heartbeat is not None:
+                    asked.add(s)
+                    Vehicle(l, s, v.compid).request_streams()
+
     def vehicles():
         out = {}
         for l in links:
@@ -216,6 +228,7 @@ def run_watch(links, duration: float | None = None, refresh_hz: float = 5.0,
             while True:
                 for l in links:
                     l.poll(0.02 if len(links) > 1 else min(period, 0.05))
+                ask_streams()
                 k = keys.read()
                 if k in ("q", "Q", "\x1b", "\x03"):
                     break

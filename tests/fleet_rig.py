@@ -171,6 +171,10 @@ class ArduPilotLikePeer:
                 result = M.MAV_RESULT_UNSUPPORTED
             self.conn.mav.command_ack_send(m.command, result, 0, 0, m.get_srcSystem(), m.get_srcComponent())
 
+    def alert(self, text: str, severity: int = M.MAV_SEVERITY_WARNING) -> None:
+        """Send a STATUSTEXT (as ArduPilot reports a failsafe or an alert)."""
+        self.conn.mav.statustext_send(severity, text.encode()[:50])
+
     def commands(self) -> list[tuple[str, int | None]]:
         """The command / mission / param messages that reached it (not heartbeats)."""
         return [(t, ts) for t, ts in self.received

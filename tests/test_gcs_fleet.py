@@ -313,3 +313,26 @@ def test_one_vehicle_of_several_links_by_sysid(fleet):
         assert modes == {1: "HOLD", 2: "MANUAL"}
     finally:
         ok(gcs(*links, "--sysid", "2", "mode", "HOLD"))
+
+
+def test_watch_fleet_view_shows_every_vehicle_and_the_alerts(fleet):
+    """`watch --view fleet` in a real terminal: a row per vehicle (two
+    edgepilot vehicles and the scripted peer) and the peer's warning in
+    the alert list, with its sysid."""
+    from test_gcs_e2e import PtyTerminal
+
+    peer = ArduPilotLikePeer(fleet["udp"], sysid=21)
+    term = PtyTerminal([sys.executable, "-m", "edgepilot", "gcs", "-c", fleet["shared"], "watch", "--view", "fleet",
+                        "--rate", "4"], rows=40, cols=140)
+    try:
+        term.until(lambda s: "3 vehicle(s)" in s and "alerts: none" in s, 30)
+        peer.alert("Obstacle: vessel without AIS closing")
+        s = term.until(lambda s: "sysid 21  [WARNING] Obstacle: vessel without AIS closing" in s, 30)
+        rows = [l for l in s.splitlines() if "GROUND_ROVER" in l]
+        assert [l.split("│")[1].strip() for l in rows] == ["1", "2", "21"], s
+        assert "alerts (1)" in s
+        term.send(b"q")
+        assert term.wait(15) == 0
+    finally:
+        term.close()
+        peer.close()
