@@ -35,10 +35,13 @@ in real time every vehicle starts disarmed in HOLD with an empty mission,
 as the single-vehicle real-time mode does.
 
 Worlds: each vehicle gets its own ``Simulation`` and so its own copy of
-the (static) world: the vehicles do not see or collide with each other in
-this mode.  One shared world with vehicles as moving obstacles is the
-lockstep fleet runner's (sim/fleet/); this module only needs N independent
-vehicles on one loop and is meant to switch to that world when it lands.
+the (static) world, not one shared world.  What is shared: every vehicle's
+lidar sees the others, each a moving circle of its circumscribed radius at
+its true position (``_see_each_other``).  Not modelled here: collisions
+between vehicles, and other vehicles on cameras or AIS.  One shared world
+with all of that is the lockstep fleet runner's (sim/fleet/); this module
+only needs N vehicles on one loop and is meant to switch to that world
+when it lands.
 """
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 from pydantic import Field
 
 from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint
@@ -192,6 +196,23 @@ class RealtimeFleet:
                 log.exception("closing the endpoint of %s", m.name)
 
 
+def _see_each_other(members: list[FleetMember]) -> None:
+    """Every vehicle's lidar also sees the other vehicles (circles of their
+    circumscribed radius at their true positions), added to what its
+    Simulation already shows the lidar (fault objects, traffic)."""
+    radius = [m.sim.cfg.geometry.circumscribed_radius for m in members]
+    for i, m in enumerate(members):
+        own = m.sim._moving_circles
+        others = [(j, o) for j, o in enumerate(members) if o is not m]
+
+        def moving(now, own=own, others=others):
+            rows = np.array([(o.sim.truth.x, o.sim.truth.y, radius[j]) for j, o in others],
+                            dtype=np.float64).reshape(-1, 3)
+            return np.vstack((own(now), rows))
+
+        m.sim._moving_circles = moving
+
+
 def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints: list[str] | None = None,
                 speedup: float = 1.0, signing_key: bytes | None = None) -> RealtimeFleet:
     """Wire one Simulation + VehicleCore + MavlinkEndpoint per vehicle of a
@@ -223,6 +244,7 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
         for m in members:
             m.endpoint.close()
         raise
+    _see_each_other(members)
     # One loop at the fastest vehicle's control rate; a slower vehicle's
     # core runs every k-th tick, its physics on every tick.
     base = min(m.substeps for m in members)

@@ -101,3 +101,34 @@ def test_watch_fleet_view_has_a_row_per_vehicle_and_the_alert_list():
     con.print(render_dashboard(vs[:2], now, ["x"], view="auto"))              # 2 vehicles: panels
     text = con.export_text()
     assert "alerts" not in text and "sysid 1  HOLD" in text
+
+
+def test_each_vehicles_lidar_sees_the_other_vehicles(tmp_path):
+    """Two lidar UGVs face each other 6 m apart: each one's scan has a
+    return straight ahead at the other's near side (6 m minus its radius)
+    (without the other vehicle there is nothing within the lidar range ahead)."""
+    import math
+
+    import numpy as np
+
+    p = write_fleet_scenario(tmp_path)
+    text = p.read_text().replace('vehicle = "ugv", sysid = 1, start = {x = 4.0, y = 4.0, yaw_deg = 90.0}',
+                                 'vehicle = "ugv_lidar", sysid = 1, start = {x = 30.0, y = 34.0, yaw_deg = 0.0}')
+    text = text.replace('vehicle = "ugv", sysid = 2, start = {x = 8.0, y = 4.0, yaw_deg = 90.0}',
+                        'vehicle = "ugv_lidar", sysid = 2, start = {x = 36.0, y = 34.0, yaw_deg = 180.0}')
+    p.write_text(text)
+    fleet = build_fleet(p, endpoints=["udpin:127.0.0.1:0"])
+    try:
+        for m, other in ((fleet.members[0], fleet.members[1]), (fleet.members[1], fleet.members[0])):
+            scan = None
+            t = 0.0
+            while scan is None:
+                scan = m.sim.sensors(t).scan
+                t += 0.05
+            ang = scan.angle_min + scan.angle_increment * np.arange(len(scan.ranges))
+            ahead = np.abs(np.angle(np.exp(1j * ang))) < math.radians(2)
+            r_other = other.sim.cfg.geometry.circumscribed_radius
+            got = float(np.nanmin(np.where(scan.ranges[ahead] > 0, scan.ranges[ahead], np.nan)))
+            assert abs(got - (6.0 - r_other)) < 0.15, (m.name, got)
+    finally:
+        fleet.close()
