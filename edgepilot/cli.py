@@ -139,12 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fleet_planner(tasks_path: str, **kw) -> dict:
+    from edgepilot.fleet.plan import make_plan_document
+
+    return make_plan_document(tasks_path, **kw)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["gcs"]:
         from edgepilot.gcs.cli import main as gcs_main
 
-        return gcs_main(argv[1:])
+        # `gcs fleet plan` needs our planner, which edgepilot.gcs may not
+        # import (MAVLink only): this layer hands it over (edgepilot/fleet/plan.py).
+        return gcs_main(argv[1:], fleet_planner=_fleet_planner)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "sitl":

@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--rate", type=_positive, default=5.0, metavar="HZ", help="screen updates per second (default 5)")
     w.add_argument("--stale-after", type=_positive, default=3.0, metavar="S",
                    help="grey a vehicle out after S seconds without a heartbeat (default 3)")
+    w.add_argument("--view", choices=("auto", "panels", "fleet"), default="auto",
+                   help="panels: a box per vehicle; fleet: a row per vehicle and the alert list (warning-or-worse "
+                        "STATUSTEXTs of every vehicle); auto (default): fleet from 3 vehicles on")
+    w.add_argument("--plan", metavar="PLAN.json", help="show each vehicle's plan tasks and progress (fleet view)")
     a = cmd("arm", "arm the motors", [f"{E} arm", f"{E} arm --force   # skip pre-arm checks"])
     a.add_argument("--force", action="store_true", help="skip the vehicle's pre-arm checks (magic 21196)")
     d = cmd("disarm", "disarm the motors", [f"{E} disarm", f"{E} disarm --force   # even while moving"])
@@ -212,6 +216,64 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ls.add_argument("--plot", metavar="OUT.png", help="draw the track to a PNG")
 
+    EF = "edgepilot gcs -c udpin:0.0.0.0:14550"
+    fl = cmd("fleet", "several vehicles on one link or several: status, the central plan, tasks and progress",
+             [f"{EF} fleet status", f"{EF} fleet plan tasks.toml --origin 47.3977,8.5456",
+              f"{EF} fleet tasks --plan fleet_plan.json", f"{EF} --sysid 2 mode HOLD   # one vehicle of the fleet"])
+    flcmd = _subcommands(fl, "fleet_command")
+    fs = flcmd("status", "one row per vehicle heard: sysid, type, mode, armed, position, battery, mission progress",
+               [f"{EF} fleet status", f"{EF} fleet status --json --expect 3"])
+    fs.add_argument("--json", action="store_true", help="machine-readable JSON: {\"vehicles\": [row, ...]}")
+    fs.add_argument("--wait", type=_positive, default=4.0, metavar="S",
+                    help="longest time to collect telemetry (default 4)")
+    fs.add_argument("--expect", type=int, default=0, metavar="N",
+                    help="stop collecting as soon as N vehicles have sent heartbeat, position, status and mission")
+    fs.add_argument("--plan", metavar="PLAN.json", help="add each vehicle's plan tasks and their progress")
+
+    def plan_options(q):
+        q.add_argument("--origin", metavar="LAT,LON",
+                       help="WGS84 of the task file's map frame (default: the task file's origin)")
+        q.add_argument("--map", metavar="MAP.yaml",
+                       help="ROS map_server map in the task file's frame: travel costs are our grid A*'s path "
+                            "lengths on it (default: straight lines)")
+        q.add_argument("--time-limit", type=_positive, default=2.0, metavar="S",
+                       help="OR-Tools search time (default 2)")
+        q.add_argument("--save", metavar="PLAN.json", default="fleet_plan.json",
+                       help="write the plan here, for `fleet tasks` (default fleet_plan.json)")
+        q.add_argument("--start", action="store_true", help="start each uploaded mission (MISSION_START)")
+        q.add_argument("--from-positions", action="store_true",
+                       help="plan from where the vehicles are (their GLOBAL_POSITION_INT), not from the task "
+                            "file's starts")
+        q.add_argument("--wait", type=_positive, default=5.0, metavar="S",
+                       help="longest time to wait for the plan's vehicles' heartbeats (default 5)")
+        q.add_argument("--json", action="store_true", help="print the plan and the uploads as JSON")
+
+    fp = flcmd("plan", "central allocation of a task file (OR-Tools vehicle routing): shows the plan and its cost, "
+                       "then uploads each vehicle's share as a mission through the mission protocol (any MAVLink "
+                       "vehicle: edgepilot, ArduPilot, PX4)",
+               [f"{EF} fleet plan tasks.toml", f"{EF} fleet plan tasks.toml --dry-run --save plan.json",
+                f"{EF} fleet plan tasks.toml --map district.yaml --start"])
+    fp.add_argument("file", metavar="TASKS.toml")
+    fp.add_argument("--dry-run", action="store_true", help="plan and show; upload nothing")
+    plan_options(fp)
+    ft = flcmd("tasks", "who does what, with progress from each vehicle's MISSION_CURRENT; "
+                        "`fleet tasks upload FILE` plans a task file (or takes a saved plan) and uploads it",
+               [f"{EF} fleet tasks", f"{EF} fleet tasks --plan plan.json --json",
+                f"{EF} fleet tasks upload tasks.toml", f"{EF} fleet tasks upload plan.json --start"])
+    ft.add_argument("--plan", metavar="PLAN.json", default=None,
+                    help="the plan to track (default fleet_plan.json)")
+    ft.add_argument("--json", action="store_true")
+    ft.add_argument("--wait", type=_positive, default=4.0, metavar="S",
+                    help="longest time to collect telemetry (default 4)")
+    ftsub = ft.add_subparsers(dest="tasks_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    ftu = ftsub.add_parser("upload", help="upload a task file (planned centrally) or a saved plan .json",
+                           description="upload a task file (planned centrally, as `fleet plan`) or a plan saved by "
+                                       "`fleet plan --save`: each vehicle gets its share as a mission",
+                           formatter_class=RAW, epilog=_ex(f"{EF} fleet tasks upload tasks.toml",
+                                                           f"{EF} fleet tasks upload plan.json"))
+    ftu.add_argument("file", metavar="FILE")
+    plan_options(ftu)
+
     co = cmd("completion", "print a shell completion script", [
         "edgepilot gcs completion bash > ~/.local/share/bash-completion/completions/edgepilot",
         "source <(edgepilot gcs completion bash)"])
@@ -268,10 +330,44 @@ def _connect(args, recorder=None):
     from edgepilot.gcs.connection import ConnectOptions, connect, load_signing_key
 
     eps = _endpoints(args)
-    if len(eps) > 1:
-        raise BadInputError(f"`{args.command}` talks to one vehicle: give one --connect (got {len(eps)})")
     key = load_signing_key(args.signing_key) if args.signing_key else None
+    if len(eps) > 1:
+        if args.sysid is None:
+            raise BadInputError(f"`{args.command}` talks to one vehicle: with {len(eps)} --connect links give "
+                                "--sysid N")
+        return _connect_among(eps, args.sysid, key, args.timeout, recorder)
     return connect(ConnectOptions(eps[0], args.sysid, key, args.timeout), recorder=recorder)
+
+
+def _connect_among(eps, sysid, key, timeout, recorder=None):
+    """The vehicle ``sysid`` on whichever of several links hears it; the
+    other links are closed."""
+    from edgepilot.gcs.connection import Link, Vehicle
+    from edgepilot.gcs.errors import NoLinkError
+
+    links = []
+    try:
+        for ep in eps:
+            links.append(Link(ep, timeout=timeout, signing_key=key, recorder=recorder))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for l in links:
+                l.poll(0.02)
+                view = l.fleet.vehicles.get(sysid)
+                if view is not None and view.last_heartbeat is not None:
+                    for other in links:
+                        if other is not l:
+                            other.close()
+                    v = Vehicle(l, sysid, view.compid)
+                    v.request_streams()
+                    return l, v
+        heard = sorted({s for l in links for s in l.fleet.vehicles})
+        raise NoLinkError(f"no heartbeat from vehicle sysid {sysid} on {', '.join(eps)} within {timeout:g} s"
+                          + (f" (heard sysid {', '.join(map(str, heard))})" if heard else ""))
+    except BaseException:
+        for l in links:
+            l.close()
+        raise
 
 
 def _print_json(obj) -> None:
@@ -314,8 +410,13 @@ def do_watch(args) -> int:
     try:
         for ep in _endpoints(args):
             links.append(Link(ep, timeout=args.timeout, signing_key=key))
+        plan = None
+        if args.plan:
+            from edgepilot.gcs.fleet import load_plan
+
+            plan = load_plan(args.plan)
         run_watch(links, duration=args.duration, refresh_hz=args.rate, sysid=args.sysid,
-                  stale_after=args.stale_after)
+                  stale_after=args.stale_after, view=args.view, plan=plan)
     finally:
         for l in links:
             l.close()
@@ -644,6 +745,220 @@ def do_log(args) -> int:
     return EXIT_OK
 
 
+# ------------------------------------------------------------------ fleet
+def _fleet_links(args):
+    from edgepilot.gcs.connection import Link, load_signing_key
+    from edgepilot.gcs.fleet import FleetLinks
+
+    key = load_signing_key(args.signing_key) if args.signing_key else None
+    links = []
+    try:
+        for ep in _endpoints(args):
+            links.append(Link(ep, timeout=args.timeout, signing_key=key))
+    except BaseException:
+        for l in links:
+            l.close()
+        raise
+    return FleetLinks(links)
+
+
+def _fleet_status(args) -> int:
+    from rich.console import Console
+
+    from edgepilot.gcs.fleet import load_plan, vehicle_row
+    from edgepilot.gcs.views import alert_list, fleet_table
+
+    plan = load_plan(args.plan) if args.plan else None
+    fleet = _fleet_links(args)
+    try:
+        want = [args.sysid] if args.sysid else [v["sysid"] for v in plan["vehicles"]] if plan else []
+        fleet.wait(want, args.expect, args.wait,
+                   want=("HEARTBEAT", "GLOBAL_POSITION_INT", "SYS_STATUS", "MISSION_CURRENT"))
+        views = {s: v for s, v in fleet.views().items() if args.sysid is None or s == args.sysid}
+        now = time.monotonic()
+        if args.json:
+            _print_json({"endpoints": [l.endpoint for l in fleet.links],
+                         "vehicles": [vehicle_row(v, now, plan) for v in views.values()]})
+            return EXIT_OK
+        if not views:
+            from edgepilot.gcs.errors import NoLinkError
+
+            raise NoLinkError(f"no vehicle heard on {', '.join(l.endpoint for l in fleet.links)} within "
+                              f"{args.wait:g} s")
+        con = Console(highlight=False, width=max(120, Console().width))
+        con.print(fleet_table(list(views.values()), now, plan=plan))
+        con.print(alert_list(list(views.values()), now=now))
+    finally:
+        fleet.close()
+    return EXIT_OK
+
+
+def _parse_origin(text):
+    if text is None:
+        return None
+    try:
+        lat, lon = (float(x) for x in text.replace(" ", "").split(","))
+    except ValueError:
+        raise BadInputError(f"--origin: expected LAT,LON in degrees, got {text!r}") from None
+    return lat, lon
+
+
+def _print_plan(plan) -> None:
+    rows = []
+    for v in plan["vehicles"]:
+        who = v.get("autopilot") or v.get("kind", "")
+        rows.append((v["name"], str(v["sysid"]), who, ", ".join(v["tasks"]) or "-", str(len(v["items"])),
+                     f"{v.get('cost_s', 0.0):.1f}"))
+    _table(f"fleet plan {plan.get('name', '')}: {plan.get('method', '')}, cost {plan['cost_s']:.1f} s "
+           f"({plan.get('costs', '')})", ("vehicle", "sysid", "autopilot", "tasks (in order)", "items", "cost [s]"),
+           rows, right=("sysid", "items", "cost [s]"), width=120)
+    if plan.get("unassigned"):
+        _out(f"unassigned: {', '.join(plan['unassigned'])}")
+
+
+def _make_plan(args, path, positions=None):
+    """A saved plan (.json) as is, or a task file planned by the central planner."""
+    from edgepilot.gcs.fleet import load_plan
+
+    if str(path).lower().endswith(".json"):
+        return load_plan(path)
+    if args.fleet_planner is None:
+        raise BadInputError("fleet plan: the central planner comes with the edgepilot command "
+                            "(`edgepilot gcs fleet plan`, needs `pip install 'edgepilot[fleet]'`); this entry point "
+                            "can upload a saved plan .json only")
+    if not Path(path).exists():
+        raise BadInputError(f"{path}: task file not found")
+    try:
+        kw = {"positions": positions} if positions is not None else {}
+        return args.fleet_planner(str(path), origin=_parse_origin(args.origin), time_limit_s=args.time_limit,
+                                  map_path=args.map, **kw)
+    except ValueError as e:
+        raise BadInputError(str(e)) from None
+
+
+def _fleet_plan(args, path, dry_run=False) -> int:
+    from edgepilot.gcs.errors import GcsError
+    from edgepilot.gcs.fleet import save_plan, upload_plan
+
+    fleet = positions = None
+    saved = str(path).lower().endswith(".json")
+    try:
+        if getattr(args, "from_positions", False) and not saved and not dry_run:
+            # listen only (our heartbeat is all we send) until the plan is made
+            fleet = _fleet_links(args)
+            fleet.wait((), 0, args.wait, want=("HEARTBEAT", "GLOBAL_POSITION_INT"))
+            positions = {s: (v.lat, v.lon) for s, v in fleet.views().items() if v.lat is not None}
+        plan = _make_plan(args, path, positions)        # a bad file sends nothing
+        if args.save and not saved:
+            save_plan(plan, args.save)
+        if not args.json:
+            _print_plan(plan)
+            if args.save and not saved:
+                _out(f"plan saved to {args.save}")
+        if dry_run:
+            if args.json:
+                _print_json({"plan": plan, "uploads": []})
+            return EXIT_OK
+        if fleet is None:
+            fleet = _fleet_links(args)
+        busy = [v["sysid"] for v in plan["vehicles"] if v["tasks"]]
+        fleet.wait(busy, 0, args.wait, want=("HEARTBEAT",))
+        for w in _type_mismatches(plan, fleet.views()):
+            print(f"warning: {w}", file=sys.stderr, flush=True)
+
+        def prog(name, done, total):
+            if done == total:
+                print(f"mission upload {name}: {done}/{total}", file=sys.stderr, flush=True)
+
+        results = upload_plan(fleet, plan, prog, start=args.start)
+    finally:
+        if fleet is not None:
+            fleet.close()
+    if args.json:
+        _print_json({"plan": plan, "uploads": [r.__dict__ for r in results]})
+    else:
+        for r in results:
+            if r.ok and r.items:
+                _out(f"{r.name} (sysid {r.sysid}): uploaded {r.items} items{' and started' if args.start else ''}")
+            elif r.ok:
+                _out(f"{r.name} (sysid {r.sysid}): {r.error}")
+            else:
+                print(f"error: {r.name} (sysid {r.sysid}): {r.error}", file=sys.stderr, flush=True)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise GcsError(f"fleet plan: {len(failed)} of {len(results)} uploads failed "
+                       f"({', '.join(f'{r.name} sysid {r.sysid}' for r in failed)})")
+    return EXIT_OK
+
+
+_DOMAIN_TYPES = {"land": {"GROUND_ROVER"}, "water": {"SURFACE_BOAT", "SUBMARINE"}}
+
+
+def _type_mismatches(plan, views) -> list[str]:
+    """Plan vehicles whose heard MAV_TYPE does not fit their task-file domain
+    (a sysid given to the wrong vehicle)."""
+    from edgepilot.gcs.modes import vehicle_type_name
+
+    out = []
+    for pv in plan["vehicles"]:
+        v = views.get(pv["sysid"])
+        want = _DOMAIN_TYPES.get(pv.get("domain") or "")
+        if v is None or want is None:
+            continue
+        t = vehicle_type_name(v.mav_type)
+        if t not in want:
+            out.append(f"{pv['name']} is a {pv['domain']} vehicle in the task file but sysid {pv['sysid']} "
+                       f"heartbeats as {t}")
+    return out
+
+
+def _fleet_tasks(args) -> int:
+    from edgepilot.gcs.fleet import load_plan, task_progress
+
+    plan = load_plan(args.plan or "fleet_plan.json")
+    fleet = _fleet_links(args)
+    try:
+        fleet.wait([v["sysid"] for v in plan["vehicles"]], 0, args.wait,
+                   want=("HEARTBEAT", "MISSION_CURRENT"))
+        views = fleet.views()
+        out = []
+        for pv in plan["vehicles"]:
+            view = views.get(pv["sysid"])
+            out.append({"name": pv["name"], "sysid": pv["sysid"], "heard": view is not None,
+                        "mode": view.mode if view else None,
+                        "mission_current": view.mission_seq if view else None,
+                        "tasks": task_progress(pv, view)})
+    finally:
+        fleet.close()
+    if args.json:
+        _print_json({"plan": plan.get("name"), "cost_s": plan.get("cost_s"), "unassigned": plan.get("unassigned", []),
+                     "vehicles": out})
+        return EXIT_OK
+    rows = []
+    for v in out:
+        for t in v["tasks"] or [{"task": "-", "state": "", "items": [None, None]}]:
+            rows.append((v["name"], str(v["sysid"]), v["mode"] or "not heard", t["task"],
+                         "" if t["items"][0] is None else f"{t['items'][0]}-{t['items'][1]}", t["state"]))
+    _table(f"fleet tasks ({plan.get('name', '')}, cost {plan.get('cost_s', 0):.1f} s)",
+           ("vehicle", "sysid", "mode", "task", "items", "state"), rows, right=("sysid",), width=120)
+    if plan.get("unassigned"):
+        _out(f"unassigned: {', '.join(plan['unassigned'])}")
+    return EXIT_OK
+
+
+def do_fleet(args) -> int:
+    sc = args.fleet_command
+    if sc is None:
+        raise BadInputError("fleet: expected a SUBCOMMAND (status, plan, tasks)")
+    if sc == "status":
+        return _fleet_status(args)
+    if sc == "plan":
+        return _fleet_plan(args, args.file, dry_run=args.dry_run)
+    if getattr(args, "tasks_command", None) == "upload":
+        return _fleet_plan(args, args.file)
+    return _fleet_tasks(args)
+
+
 def do_simple(args) -> int:
     c = args.command
     if c == "arm":
@@ -666,7 +981,12 @@ def _sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, fleet_planner=None) -> int:
+    """``fleet_planner(tasks_path, origin=, time_limit_s=, map_path=) -> plan
+    document`` (format in gcs/fleet.py) is the central planner ``fleet plan``
+    calls; the ``edgepilot`` CLI passes edgepilot.fleet.plan.make_plan_document,
+    because the plan needs our planner, which this MAVLink-only package may
+    not import.  Without it ``fleet plan`` takes only a saved plan .json."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -686,8 +1006,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         pass   # not the main thread (tests calling main directly)
     try:
+        args.fleet_planner = fleet_planner
         handler = {"status": do_status, "watch": do_watch, "mission": do_mission, "fence": do_fence,
-                   "param": do_param, "log": do_log}.get(args.command, do_simple)
+                   "param": do_param, "log": do_log, "fleet": do_fleet}.get(args.command, do_simple)
         return handler(args)
     except GcsError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)

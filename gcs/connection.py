@@ -74,6 +74,9 @@ class Link:
             # pymavlink retries a refused TCP connect once a second.
             kwargs["retries"] = max(0, int(timeout) - 1)
         self.lost = False
+        #: sysid -> the UDP address it last sent from (a listening UDP link
+        #: hears several vehicles, each from its own socket; see route_to)
+        self.addresses: dict[int, tuple] = {}
         try:
             # pymavlink prints each refused TCP retry to stdout; our own error says it once.
             with contextlib.redirect_stdout(io.StringIO()):
@@ -89,6 +92,14 @@ class Link:
             # and let the heartbeat timeout report it once.
             self.conn.handle_eof = self.conn.handle_disconnect = self._on_closed
         self.conn.mav.robust_parsing = True
+        self._route = None
+        self._rx_addr = None
+        self._plain_write = self.conn.write
+        if self._udp_server and hasattr(self.conn, "port"):
+            # pymavlink's MAVLink object writes through conn.write: frames
+            # for one vehicle go to its address only (route_to)
+            self.conn.write = self._routed_write
+            self.conn.recv = self._addressed_recv
         if signing_key is not None:
             self.conn.setup_signing(signing_key, sign_outgoing=True)
         self.send_heartbeat()
@@ -98,9 +109,69 @@ class Link:
     def mav(self):
         return self.conn.mav
 
-    def send_heartbeat(self) -> None:
+    @property
+    def _udp_server(self) -> bool:
+        return bool(getattr(self.conn, "udp_server", False)) and hasattr(self.conn, "last_address")
+
+    def route_to(self, sysid: int | None) -> None:
+        """Send what follows to vehicle ``sysid`` only (None: to every peer).
+
+        On a listening UDP link (``udpin``) several vehicles send to the
+        same port, each from its own socket (ArduPilot SITL instances, an
+        edgepilot fleet, one radio per vehicle).  pymavlink then sends every
+        frame either to whichever address it heard last (a command for
+        vehicle 2 lands on vehicle 1's socket and is dropped there) or, in
+        newer versions, to every address (every vehicle gets every
+        command).  The link remembers each sysid's address and sends frames
+        for a vehicle to that address alone; the frames also name it as
+        target_system/target_component.  Single-threaded: the route stays
+        until the next ``route_to`` (heartbeats reset it to everyone)."""
+        self._route = self.addresses.get(sysid) if (sysid is not None and self._udp_server) else None
+
+    def _addressed_recv(self, n=None):
+        """pymavlink's UDP server read, keeping the sender's address of the
+        datagram (``_rx_addr``) so each sysid's address is known."""
+        import errno
+        import socket
+
+        c = self.conn
         try:
-            self.conn.mav.heartbeat_send(M.MAV_TYPE_GCS, M.MAV_AUTOPILOT_INVALID, 0, 0, M.MAV_STATE_ACTIVE)
+            data, addr = c.port.recvfrom(65535)
+        except socket.error as e:
+            if e.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.ECONNREFUSED):
+                return ""
+            raise
+        clients = getattr(c, "clients", None)
+        if clients is not None:
+            clients.add(addr)
+            getattr(c, "clients_last_alive", {})[addr] = time.time()
+        c.last_address = addr
+        self._rx_addr = addr
+        return data
+
+    def _routed_write(self, buf) -> None:
+        addr = self._route
+        if addr is None:
+            self._plain_write(buf)
+            return
+        self.conn.port.sendto(buf, addr)
+
+    def send_heartbeat(self) -> None:
+        """Our heartbeat, to every vehicle heard on a listening UDP link
+        (each at its own address), else to the link's peer."""
+        targets = list(dict.fromkeys(self.addresses.values())) if self._udp_server else []
+        try:
+            if len(targets) > 1:
+                try:
+                    for addr in targets:
+                        self._route = addr
+                        self.conn.mav.heartbeat_send(M.MAV_TYPE_GCS, M.MAV_AUTOPILOT_INVALID, 0, 0,
+                                                     M.MAV_STATE_ACTIVE)
+                finally:
+                    self._route = None
+            else:
+                self._route = None
+                self.conn.mav.heartbeat_send(M.MAV_TYPE_GCS, M.MAV_AUTOPILOT_INVALID, 0, 0, M.MAV_STATE_ACTIVE)
         except OSError:
             pass   # a UDP peer not there yet; the next one will try again
         self._next_hb = time.monotonic() + HEARTBEAT_PERIOD_S
@@ -141,6 +212,8 @@ class Link:
                 self.bad_data += 1
                 continue
             now = time.monotonic()
+            if self._rx_addr is not None:
+                self.addresses[m.get_srcSystem()] = self._rx_addr
             if self.recorder is not None:
                 self.recorder(m)
             self.fleet.update(m, now)
@@ -206,6 +279,10 @@ class Vehicle:
 
     @property
     def mav(self):
+        """The link's sender, pointed at this vehicle (``Link.route_to``):
+        every message sent through it also names this vehicle as
+        target_system / target_component."""
+        self.link.route_to(self.sysid)
         return self.link.mav
 
     @property
@@ -221,6 +298,8 @@ class Vehicle:
         return self.autopilot == M.MAV_AUTOPILOT_PX4
 
     def from_me(self, m) -> bool:
+        """Replies are taken only from this vehicle's system id (several
+        vehicles share a UDP link)."""
         return m.get_srcSystem() == self.sysid
 
     def to_us(self, m) -> bool:

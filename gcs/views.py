@@ -91,12 +91,63 @@ def vehicle_panel(v: VehicleView, now: float, stale_after: float = STALE_AFTER_S
     return Panel(t, title=title, border_style="red" if stale else "green")
 
 
+#: ``watch --view auto`` switches from one panel per vehicle to the fleet table at this many vehicles.
+FLEET_VIEW_FROM = 3
+
+
+def fleet_table(vehicles: list[VehicleView], now: float, stale_after: float = STALE_AFTER_S,
+                plan: dict | None = None) -> Table:
+    """One row per vehicle: sysid, type, mode, armed, position, speed,
+    battery, mission progress (and its plan tasks), link; stale rows dim."""
+    from edgepilot.gcs.fleet import vehicle_row
+
+    t = Table(title="fleet", expand=True, pad_edge=False)
+    for col in ("sysid", "type", "mode", "armed", "position", "speed", "battery", "mission", "link"):
+        t.add_column(col, no_wrap=col in ("sysid", "position"), justify="right" if col == "sysid" else "left")
+    for v in sorted(vehicles, key=lambda x: x.sysid):
+        r = vehicle_row(v, now, plan)
+        stale = v.stale(now, stale_after)
+        m = r["mission"]
+        mission = "-" if m["current"] is None else (
+            f"{m['current']}" + (f"/{m['total']}" if m["total"] is not None else "")
+            + (f" {m['state']}" if m["state"] else ""))
+        if r.get("tasks"):
+            done = sum(1 for x in r["tasks"] if x["state"] == "done")
+            active = next((x["task"] for x in r["tasks"] if x["state"] == "active"), None)
+            mission += f"  tasks {done}/{len(r['tasks'])}" + (f" > {active}" if active else "")
+        age = v.heartbeat_age(now)
+        link = ("LOST " if stale else "") + _f(age, ".1f", " s")
+        style = "dim" if stale else ""
+        t.add_row(str(v.sysid), f"{r['autopilot']} {r['type']}", v.mode,
+                  Text("ARMED", style="bold red") if v.armed and not stale else ("armed" if v.armed else "disarmed"),
+                  "-" if v.lat is None else f"{v.lat:.6f}, {v.lon:.6f}", _f(v.groundspeed, ".1f", " m/s"),
+                  _f(v.battery_remaining, "d", " %"), mission, link, style=style)
+    return t
+
+
+def alert_list(vehicles: list[VehicleView], limit: int = 8, now: float | None = None) -> Group:
+    """The newest warning-or-worse STATUSTEXTs of every vehicle."""
+    from edgepilot.gcs.fleet import alerts
+
+    now = time.monotonic() if now is None else now
+    items = alerts({v.sysid: v for v in vehicles}, limit)
+    lines = [Text(f"alerts ({len(items)})" if items else "alerts: none", style="bold")]
+    for a in items:
+        lines.append(Text(f"  {now - a['t']:6.1f} s ago  sysid {a['sysid']}  [{a['severity']}] {a['text']}",
+                          style="red" if a["severity"] in ("EMERGENCY", "ALERT", "CRITICAL", "ERROR") else "yellow"))
+    return Group(*lines)
+
+
 def render_dashboard(vehicles: list[VehicleView], now: float, endpoints: list[str],
-                     stale_after: float = STALE_AFTER_S) -> Group:
+                     stale_after: float = STALE_AFTER_S, view: str = "panels", plan: dict | None = None) -> Group:
+    """``view``: "panels" (a box per vehicle), "fleet" (a row per vehicle
+    and the alert list) or "auto" (fleet from FLEET_VIEW_FROM vehicles)."""
     header = Text(f"edgepilot gcs watch — {', '.join(endpoints)} — {len(vehicles)} vehicle(s)   "
                   "q: quit", style="bold")
     if not vehicles:
         return Group(header, Text("waiting for a vehicle heartbeat ...", style="yellow"))
+    if view == "fleet" or (view == "auto" and len(vehicles) >= FLEET_VIEW_FROM):
+        return Group(header, fleet_table(vehicles, now, stale_after, plan), alert_list(vehicles, now=now))
     return Group(header, *(vehicle_panel(v, now, stale_after) for v in sorted(vehicles, key=lambda x: x.sysid)))
 
 
@@ -138,7 +189,8 @@ class KeyReader:
 
 def run_watch(links, duration: float | None = None, refresh_hz: float = 5.0,
               console: Console | None = None, sysid: int | None = None, stale_after: float = STALE_AFTER_S,
-              should_stop: Callable[[], bool] = lambda: False) -> int:
+              should_stop: Callable[[], bool] = lambda: False, view: str = "panels",
+              plan: dict | None = None) -> int:
     """Live dashboard over one or more Links until q/Esc/Ctrl-C, ``duration``
     or ``should_stop``.  Returns the number of vehicles seen."""
     from rich.live import Live
@@ -149,6 +201,18 @@ def run_watch(links, duration: float | None = None, refresh_hz: float = 5.0,
     t_end = None if duration is None else time.monotonic() + duration
     period = 1.0 / refresh_hz
 
+    asked: set = set()
+
+    def ask_streams():
+        # telemetry streams, as MAVProxy asks every new vehicle (ArduPilot needs it)
+        from edgepilot.gcs.connection import Vehicle
+
+        for l in links:
+            for s, v in list(l.fleet.vehicles.items()):
+                if s not in asked and v.last_heartbeat is not None:
+                    asked.add(s)
+                    Vehicle(l, s, v.compid).request_streams()
+
     def vehicles():
         out = {}
         for l in links:
@@ -158,18 +222,19 @@ def run_watch(links, duration: float | None = None, refresh_hz: float = 5.0,
         return list(out.values())
 
     try:
-        with Live(render_dashboard(vehicles(), time.monotonic(), endpoints, stale_after), console=console,
+        with Live(render_dashboard(vehicles(), time.monotonic(), endpoints, stale_after, view, plan), console=console,
                   refresh_per_second=refresh_hz, transient=False, auto_refresh=False) as live:
             next_draw = 0.0
             while True:
                 for l in links:
                     l.poll(0.02 if len(links) > 1 else min(period, 0.05))
+                ask_streams()
                 k = keys.read()
                 if k in ("q", "Q", "\x1b", "\x03"):
                     break
                 now = time.monotonic()
                 if now >= next_draw:
-                    live.update(render_dashboard(vehicles(), now, endpoints, stale_after), refresh=True)
+                    live.update(render_dashboard(vehicles(), now, endpoints, stale_after, view, plan), refresh=True)
                     next_draw = now + period
                 if (t_end is not None and now >= t_end) or should_stop():
                     break

@@ -131,7 +131,12 @@ def run_realtime_cli(args) -> int:
     """Entry for ``edgepilot sitl run --realtime``; returns an exit code."""
     from edgepilot.sim.scenario import load_scenario
     from edgepilot.vehicle.config import ConfigError
+    from edgepilot.sim.realtime_fleet import is_fleet_scenario
 
+    if is_fleet_scenario(args.scenario):     # a `vehicles` list: every vehicle served (sim/realtime_fleet.py)
+        from edgepilot.sim.realtime_fleet import run_realtime_fleet_cli
+
+        return run_realtime_fleet_cli(args)
     try:
         sc = load_scenario(args.scenario)
         key = load_key(args.signing_key) if getattr(args, "signing_key", None) else None

@@ -3,6 +3,8 @@
 A task file is TOML (example: ``configs/tasks/flood_relief.toml``)::
 
     name = "flood_relief"
+    origin = [47.3977, 8.5456]  # optional: WGS84 of the map frame's (0, 0),
+                                #   where the central plan's missions are placed
 
     [[vehicle]]                 # one entry per fleet member
     name = "ugv1"
@@ -156,8 +158,17 @@ Task = Annotated[Union[VisitTask, SearchTask, DeliverTask, ShadowTask, HoldTask]
 
 class TaskFile(Strict):
     name: str = "tasks"
+    origin: tuple[float, float] | None = Field(
+        default=None, description="WGS84 [lat, lon] of the map frame's (0, 0): where missions are placed")
     vehicle: tuple[VehicleCapabilities, ...] = Field(default=(), description="fleet members")
     task: tuple[Task, ...] = ()
+
+    @field_validator("origin")
+    @classmethod
+    def _origin_deg(cls, v):
+        if v is not None and not (-90 <= v[0] <= 90 and -180 <= v[1] <= 180):
+            raise ValueError("must be [lat, lon] in degrees")
+        return v
 
     @model_validator(mode="after")
     def _unique(self):
