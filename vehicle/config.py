@@ -143,6 +143,21 @@ class Planning(Strict):
     turning_radius: float | None = Field(default=None, gt=0, description=(
         "minimum turning radius [m]: set, paths are planned with forward-only Hybrid-A*; "
         "unset, on the grid (vehicles that turn in place)"))
+    # Beyond the prior map (Nav2's rolling window and allow_unknown).
+    window_m: float | None = Field(default=None, gt=0, description=(
+        "side of the rolling planning window [m] that follows the vehicle where there is no prior map "
+        "(default: 1000 planning cells); with a prior map the window is the map plus a quarter of this on "
+        "every side, and it re-centres on the vehicle when it nears an edge, so memory stays bounded"))
+    allow_unknown: bool = Field(default=True, description=(
+        "plan through cells no map and no lidar scan has seen yet (Nav2's allow_unknown); false: unknown "
+        "space is lethal and targets beyond the prior map are refused"))
+    unknown_cost: float = Field(default=1.5, ge=1.0, le=20.0, description=(
+        "planner weight of an unknown cell (1 = free space; known free cells cost 1)"))
+    operating_radius_m: float = Field(default=500.0, gt=0, description=(
+        "targets farther than this from home (the map origin before home is set) are refused, unless "
+        "inside the prior map, an inclusion fence or operating_area [m]"))
+    operating_area: list[tuple[float, float]] | None = Field(default=None, min_length=3, description=(
+        "polygon of map-frame [x, y] metres the vehicle may be sent anywhere inside (with operating_radius_m)"))
 
 
 class Failsafe(Strict):
