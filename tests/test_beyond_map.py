@@ -1,0 +1,137 @@
+"""Beyond the prior map (issue 15 item 7): a rolling planning window, unknown
+space traversable at a cost, lidar-built occupancy everywhere, and an
+operating area that refuses targets beyond it with a clear reason."""
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+
+from edgepilot import configs_dir
+from edgepilot.sim.lockstep import run_lockstep
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.simulation import Simulation
+from edgepilot.vehicle.config import load_vehicle_config
+from edgepilot.vehicle.planning_grid import PlanningError, PlanningGrid
+from edgepilot.vehicle.types import Cmd, MissionItem, Outcome
+
+YARD = (configs_dir() / "scenarios" / "ugv_yard.toml").read_text()
+UGV = str(configs_dir() / "vehicles" / "ugv.toml")
+
+
+def _yard_beyond(tmp_path, waypoints, name="yard_beyond.toml"):
+    """The yard, with the world extended 20 m north of what the prior map covers."""
+    s = YARD.replace('vehicle = "ugv"', f'vehicle = "{UGV}"')
+    s = re.sub(r"bounds = \[[^\]]*\]", "bounds = [0.0, 0.0, 60.0, 60.0]\nprior_map_bounds = [0.0, 0.0, 60.0, 40.0]",
+               s, count=1)
+    s = re.sub(r"waypoints = \[.*\]", f"waypoints = {waypoints}", s, count=1)
+    p = tmp_path / name
+    p.write_text(s)
+    return load_scenario(p)
+
+
+def test_waypoint_outside_the_yard_map_is_accepted_and_flown(tmp_path):
+    sc = _yard_beyond(tmp_path, [[8, 20], [4, 44], [4, 5]])
+    sim = Simulation(sc)
+    prior = sim.world.vehicle_prior_map()
+    assert prior.origin_y + prior.height_m == pytest.approx(40.0)         # (4, 44) is off the prior map
+    res = run_lockstep(sc)
+    assert res.passed, res.reasons
+    assert res.waypoints_reached == res.waypoints_total == 3 and res.collisions == 0
+    # it really went there
+    assert np.hypot(res.track[:, 1] - 4.0, res.track[:, 2] - 44.0).min() < 1.0
+    assert not any(e.kind == "mission_failed" for e in res.events)
+
+
+def test_targets_beyond_the_operating_area_are_refused_with_the_reason(tmp_path):
+    sc = _yard_beyond(tmp_path, [[8, 20]])
+    sim = Simulation(sc)
+    core = sim.make_core()
+    for k in range(20):
+        core.step(0.05 * k, sim.sensors(0.05 * k))
+    assert core.state.valid
+    home = core.frame.to_geo(4.0, 4.0)
+
+    def mission(*xy):
+        items = [MissionItem(0, int(Cmd.NAV_WAYPOINT), *home)]
+        for x, y in xy:
+            items.append(MissionItem(len(items), int(Cmd.NAV_WAYPOINT), *core.frame.to_geo(x, y)))
+        return items
+
+    ok = core.set_mission(mission((8, 20), (4, 44)))                  # off the map, inside the area
+    assert ok.ok, ok.reason
+    radius = core.cfg.planning.operating_radius_m
+    far = core.set_mission(mission((8, 20), (4, 4 + radius + 100)))
+    assert not far.ok and far.result == Outcome.DENIED
+    assert "item 2" in far.reason and "beyond the operating area" in far.reason
+    assert "planning.operating_radius_m" in far.reason
+    assert core.mission and len(core.mission) == 3                     # the accepted one stays
+    g = core.goto(1.0, *core.frame.to_geo(4.0, 4 + radius + 100))
+    assert not g.ok and "beyond the operating area" in g.reason
+    g = core.goto(1.0, *core.frame.to_geo(4.0, 44.0))
+    assert g.ok, g.reason
+    # an inclusion fence reaching farther makes a target inside it fine
+    from edgepilot.vehicle.safety.geofence import FenceZoneSpec, specs_to_items
+    spec = FenceZoneSpec(type="polygon", inclusion=True,
+                         points=[(-10.0, -10.0), (70.0, -10.0), (70.0, 800.0), (-10.0, 800.0)])
+    assert core.set_fence(specs_to_items([spec], core.frame.to_geo)).ok
+    assert core.set_mission(mission((8, 20), (4, 700))).ok
+
+
+def test_without_allow_unknown_the_old_refusal_stands(tmp_path):
+    cfg = load_vehicle_config(UGV)
+    strict = cfg.model_copy(update={"planning": cfg.planning.model_copy(update={"allow_unknown": False})})
+    sc = _yard_beyond(tmp_path, [[8, 20]])
+    grid = PlanningGrid(Simulation(sc).world.vehicle_prior_map(), strict)
+    with pytest.raises(PlanningError, match=r"target \(4.0, 44.0\) m is (outside the map|in unknown space)"):
+        grid.plan(4.0, 4.0, 4.0, 44.0)
+    # allowed: planned, at a cost in unknown space
+    grid = PlanningGrid(Simulation(sc).world.vehicle_prior_map(), cfg)
+    pts = grid.plan(4.0, 4.0, 4.0, 44.0)
+    assert tuple(pts[-1]) == (4.0, 44.0) and not grid.partial
+    assert grid.weights[grid.cell(4.0, 44.0)] == pytest.approx(cfg.planning.unknown_cost)
+    assert grid.weights[grid.cell(4.0, 35.0)] == pytest.approx(1.0)     # the prior map's free space
+
+
+def test_rolling_window_stays_the_same_size_and_plans_towards_far_targets():
+    cfg = load_vehicle_config(str(configs_dir() / "vehicles" / "ugv_lidar.toml"))
+    grid = PlanningGrid(None, cfg, (0.0, 0.0))
+    shape = grid.weights.shape
+    nbytes = grid.weights.nbytes + grid.distance.nbytes + grid.costmap.occupied.nbytes + grid.costmap.known.nbytes
+    # a target 2 km east: the path ends where the line leaves the window
+    pts = grid.plan(0.0, 0.0, 2000.0, 0.0)
+    assert grid.partial and 40.0 < pts[-1, 0] < 50.0 and abs(pts[-1, 1]) < 1e-6
+    moves = 0
+    for x in np.arange(0.0, 2000.0, 5.0):
+        moves += grid.track(float(x), 0.0)
+        xmin, ymin, xmax, ymax = grid.costmap.bounds()
+        assert xmin + 0.2 * grid.window_m <= x <= xmax - 0.2 * grid.window_m
+    assert moves >= 2000.0 / (0.5 * grid.window_m)       # it rolled all the way
+    assert grid.weights.shape == shape
+    assert grid.weights.nbytes + grid.distance.nbytes + grid.costmap.occupied.nbytes + \
+        grid.costmap.known.nbytes == nbytes
+    # an obstacle told about near the vehicle is kept while in the window
+    grid.add_obstacles(np.array([[2010.0, 0.0]]))
+    grid.track(2000.0, 0.0)
+    assert not np.isfinite(grid.weights[grid.cell(2010.0, 0.0)])
+    xmax = grid.costmap.bounds()[2]
+    pts = grid.plan(1995.0, 0.0, xmax - 10.0, 0.0)
+    assert not np.isfinite(grid.weights[grid.cell(2010.0, 0.0)]) and xmax - 10.0 > 2012.0
+    assert not grid.partial and not grid.path_blocked(pts)
+
+
+@pytest.mark.slow
+def test_ugv_unmapped_field_scenario_end_to_end(tmp_path, ep):
+    """No prior map: a 400 m patrol round a field, obstacles only the lidar
+    sees, GNSS degraded on the north leg; through the real command."""
+    out = tmp_path / "report"
+    r = ep("sitl", "run", "ugv_unmapped_field", "--out", str(out), timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["passed"] and summary["collisions"] == 0
+    assert summary["waypoints_reached"] == summary["waypoints_total"] == 4
+    assert summary["path_length_m"] >= 400.0
+    sc = load_scenario("ugv_unmapped_field")
+    assert sc.world.prior_map is False and Simulation(sc).world.vehicle_prior_map() is None
+    assert any(f.type == "gps_jamming" for f in sc.faults)
