@@ -229,6 +229,13 @@ class CompanionPort(Strict):
     setpoint_rate_hz: float = Field(default=5.0, gt=0, le=50.0, description="position setpoint stream rate [Hz]")
     link_timeout_s: float = Field(default=2.0, gt=0, le=60.0,
                                   description="no autopilot HEARTBEAT for this long = link lost [s]")
+    external_nav: Literal["off", "odometry", "vision_position_estimate", "gps_input"] = Field(
+        default="off", description="feed the core's pose to the autopilot's EKF as external navigation "
+                                   "(ArduPilot non-GPS navigation; see docs/field_guide.md for EK3_SRC*)")
+    external_nav_rate_hz: float = Field(default=10.0, ge=1.0, le=50.0,
+                                        description="external navigation message rate [Hz]; ArduPilot wants >= 4")
+    external_nav_reset_m: float = Field(default=1.0, gt=0, description=(
+        "a pose jump larger than this [m] (beyond the motion the velocity explains) increments reset_counter"))
 
 
 class HardwareConfig(Strict):
