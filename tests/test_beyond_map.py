@@ -135,3 +135,48 @@ def test_ugv_unmapped_field_scenario_end_to_end(tmp_path, ep):
     sc = load_scenario("ugv_unmapped_field")
     assert sc.world.prior_map is False and Simulation(sc).world.vehicle_prior_map() is None
     assert any(f.type == "gps_jamming" for f in sc.faults)
+
+
+def test_window_keeps_world_positions_when_it_rolls_and_seen_cells_lose_the_unknown_cost():
+    from edgepilot.vehicle.costmap import InflationParams, WindowCostmap
+    from edgepilot.vehicle.maps import GridMap
+
+    occ = np.zeros((40, 40), bool)
+    occ[20, 20] = True                                        # a prior obstacle at (10.25, 10.25)
+    prior = GridMap(occ, 0.5, 0.0, 0.0)
+    wc = WindowCostmap(100, 100, 0.5, InflationParams(0.6, 1.5), prior, (10.0, 10.0), unknown_weight=3.0,
+                       edge_trigger=5.0)                   # x, y in [-15, 35] m
+    assert wc.weights[wc.world_to_cell(5.0, 5.0)] == pytest.approx(1.0)      # prior free space: known
+    assert wc.weights[wc.world_to_cell(-8.0, 5.0)] == pytest.approx(3.0)     # off the prior map: unknown
+    wc.add_obstacles(points=np.array([[-5.0, 5.0]]))
+    seen = np.ones((4, 4), bool)
+    wc.mark_known(seen, (-10.0, 14.0))                       # a lidar saw 2 x 2 m there
+    assert wc.weights[wc.world_to_cell(-9.0, 15.0)] == pytest.approx(1.0)
+    assert not wc.follow(10.0, 10.0)                          # centred: stays
+    assert not wc.follow(29.0, 10.0)                          # 6 m from the edge: stays
+    assert wc.follow(31.0, 10.0)                              # near the east edge: rolls
+    assert wc.bounds()[0] == pytest.approx(6.0) and wc.weights.shape == (100, 100)
+    assert not np.isfinite(wc.weights[wc.world_to_cell(10.25, 10.25)])     # the prior obstacle, same place
+    assert wc.weights[wc.world_to_cell(50.0, 5.0)] == pytest.approx(3.0)    # scrolled in: unknown
+    wc.follow(-12.0, 10.0)                                    # back west: the lidar obstacle was forgotten
+    assert np.isfinite(wc.weights[wc.world_to_cell(-5.0, 5.0)])
+
+
+def test_mapper_rolls_with_the_window_and_keeps_what_it_reported():
+    from edgepilot.sim.sensors.lidar import Lidar, LidarSpec
+    from edgepilot.vehicle.perception import LidarMapper
+    from edgepilot.vehicle.types import VehicleState
+
+    occ = np.zeros((400, 400), bool)
+    occ[195:205, 260:270] = True                              # a post at x = 13..13.5 m (0.05 m cells)
+    m = LidarMapper(None, resolution=0.1, window=(200, 200, -5.0, 0.0))
+    lid = Lidar(LidarSpec(beams=360, fov_deg=180, max_range=12, noise_std=0.0), np.random.default_rng(0))
+    st = VehicleState(0, 5.0, 10.0, 0.0, 0, 0, 0, 0, 0, pos_std=0.1, valid=True)
+    pts = np.vstack([m.integrate(st, lid.scan(0, (5.0, 10.0, 0.0), occ, 0.05, (0, 0))) for _ in range(4)])
+    assert len(pts) and np.all(np.abs(pts[:, 0] - 13.0) < 0.3)
+    before = m.grid.occupied_points(0.8)
+    assert m.align(0.0, 2.0)                                  # 5 m east, 2 m north
+    after = m.grid.occupied_points(0.8)
+    assert len(after) == len(before) and np.allclose(np.sort(after, axis=0), np.sort(before, axis=0))
+    # reported cells stay reported after the roll: nothing new from the same post
+    assert len(m.integrate(st, lid.scan(0, (5.0, 10.0, 0.0), occ, 0.05, (0, 0)))) == 0
