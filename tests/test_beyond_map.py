@@ -180,3 +180,33 @@ def test_mapper_rolls_with_the_window_and_keeps_what_it_reported():
     assert len(after) == len(before) and np.allclose(np.sort(after, axis=0), np.sort(before, axis=0))
     # reported cells stay reported after the roll: nothing new from the same post
     assert len(m.integrate(st, lid.scan(0, (5.0, 10.0, 0.0), occ, 0.05, (0, 0)))) == 0
+
+
+@pytest.mark.interop
+@pytest.mark.timeout(240)
+def test_ground_station_upload_off_the_map_is_flown_and_beyond_the_area_refused(tmp_path):
+    """Through the real ground-station CLI against a real realtime SITL of
+    the extended yard: the (4, 44) m mission is accepted, armed, started and
+    completed; one with a waypoint beyond the operating area is refused with
+    the reason."""
+    from edgepilot.sim.realtime import free_port, spawn, stop
+    from tests.test_gcs_e2e import gcs, ok, write_mission, yard_mission
+
+    sc = _yard_beyond(tmp_path, [[8, 20]])
+    tcp = free_port("tcp")
+    p = spawn(sc.source, [f"tcpin:127.0.0.1:{tcp}"], 8.0)
+    ep = f"tcp:127.0.0.1:{tcp}"
+    try:
+        radius = sc.vehicle_config.planning.operating_radius_m
+        far = write_mission(tmp_path / "far.waypoints", yard_mission([(8.0, 20.0), (4.0, 4.0 + radius + 50.0)]))
+        r = gcs("-c", ep, "mission", "upload", str(far), timeout=60)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "beyond the operating area" in r.stderr and "planning.operating_radius_m" in r.stderr, r.stderr
+        off = write_mission(tmp_path / "off.waypoints", yard_mission([(8.0, 20.0), (4.0, 44.0)]))
+        assert "uploaded 2 mission items" in ok(gcs("-c", ep, "mission", "upload", str(off), timeout=60))
+        ok(gcs("-c", ep, "arm", timeout=60))
+        r = gcs("-c", ep, "mission", "start", "--wait", "--wait-timeout", "60", timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "mission complete (item 2 reached)" in r.stdout, r.stdout
+    finally:
+        stop(p)
