@@ -74,9 +74,10 @@ def test_targets_beyond_the_operating_area_are_refused_with_the_reason(tmp_path)
     # an inclusion fence reaching farther makes a target inside it fine
     from edgepilot.vehicle.safety.geofence import FenceZoneSpec, specs_to_items
     spec = FenceZoneSpec(type="polygon", inclusion=True,
-                         points=[(-10.0, -10.0), (70.0, -10.0), (70.0, 800.0), (-10.0, 800.0)])
+                         points=[(-10.0, -10.0), (70.0, -10.0), (70.0, radius + 900.0), (-10.0, radius + 900.0)])
     assert core.set_fence(specs_to_items([spec], core.frame.to_geo)).ok
-    assert core.set_mission(mission((8, 20), (4, 700))).ok
+    assert core.set_mission(mission((8, 20), (4, radius + 500))).ok
+    assert not core.set_mission(mission((8, 20), (200, radius + 500))).ok     # outside fence and radius
 
 
 def test_without_allow_unknown_the_old_refusal_stands(tmp_path):

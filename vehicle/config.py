@@ -153,7 +153,7 @@ class Planning(Strict):
         "space is lethal and targets beyond the prior map are refused"))
     unknown_cost: float = Field(default=1.5, ge=1.0, le=20.0, description=(
         "planner weight of an unknown cell (1 = free space; known free cells cost 1)"))
-    operating_radius_m: float = Field(default=500.0, gt=0, description=(
+    operating_radius_m: float = Field(default=2000.0, gt=0, description=(
         "targets farther than this from home (the map origin before home is set) are refused, unless "
         "inside the prior map, an inclusion fence or operating_area [m]"))
     operating_area: list[tuple[float, float]] | None = Field(default=None, min_length=3, description=(
