@@ -246,6 +246,21 @@ class CompanionLink:
             int(self.clock() * 1000) & 0xFFFFFFFF, self.target[0], self.target[1],
             M.MAV_FRAME_LOCAL_NED, MASK_VELOCITY_ONLY, 0, 0, 0, vn, ve, 0, 0, 0, 0, 0, 0))
 
+    def send(self, msg) -> None:
+        """Send one ready-made MAVLink message (external navigation)."""
+        if self.mav is None or self.target is None:
+            raise RuntimeError("companion link: no autopilot discovered yet")
+        self.mav.send(msg)
+
+    def set_ekf_origin(self, lat: float, lon: float, alt_m: float = 0.0) -> None:
+        """SET_GPS_GLOBAL_ORIGIN: where the autopilot's EKF puts its (0, 0);
+        needed for external navigation when it has no GPS."""
+        if self.mav is None or self.target is None:
+            raise RuntimeError("companion link: no autopilot discovered yet")
+        self.mav.send(M.MAVLink_set_gps_global_origin_message(
+            self.target[0], int(round(lat * 1e7)), int(round(lon * 1e7)), int(round(alt_m * 1000)),
+            int(self.clock() * 1e6)))
+
     def fds(self) -> list[int]:
         """Descriptors readable when the autopilot sent something."""
         try:

@@ -95,6 +95,19 @@ class CompanionDrivers:
         self.last_refusal: tuple[int, str] | None = None   # (MAV_RESULT, reason) of the latest refusal
         self.stops = 0               # zero-velocity targets sent (the core holds, the autopilot not yet in HOLD)
         self._actions: list[SafetyAction] = []
+        #: External navigation (firmware_bridge.external_nav): the core's pose to the autopilot's EKF.
+        self.ext_nav = None
+        self._origin_sent_for = 0    # the link connection the EKF origin was last sent on
+        if self.cc.external_nav != "off":
+            from edgepilot.firmware_bridge.external_nav import ExternalNavFeed, M as _M
+
+            s = cfg.sensors
+            self.ext_nav = ExternalNavFeed(
+                self.cc.external_nav, self.cc.external_nav_rate_hz, reset_m=self.cc.external_nav_reset_m,
+                yaw_var=math.radians(max(s.compass.noise_deg, 0.5)) ** 2,
+                vel_var=max(s.gps.velocity_noise, 0.02) ** 2,
+                estimator_type=(_M.MAV_ESTIMATOR_TYPE_LIDAR if s.lidar is not None
+                                else _M.MAV_ESTIMATOR_TYPE_GPS_INS), t0=wall())
 
     def _open_link(self) -> bool:
         """Open the autopilot's port (a serial device may not be there yet:
@@ -350,6 +363,24 @@ class CompanionDrivers:
         self.setpoints += 1
         self.last_setpoint = (lat, lon)
 
+    def external_nav(self, now: float, core) -> None:
+        """Once a control tick after the core's step: at the configured rate,
+        the core's pose estimate to the autopilot's EKF as external
+        navigation (ODOMETRY, VISION_POSITION_ESTIMATE or GPS_INPUT), after
+        SET_GPS_GLOBAL_ORIGIN at the map origin on each (re)connection."""
+        feed, link = self.ext_nav, self.link
+        if feed is None or core is None or link is None or not link.connected or link.target is None:
+            return
+        wall = self.wall()
+        if link.connections != self._origin_sent_for and feed.mode != "gps_input":
+            self._origin_sent_for = link.connections
+            link.set_ekf_origin(core.frame.origin_lat, core.frame.origin_lon)
+        if not feed.due(wall):
+            return
+        msg = feed.message(wall, core.state)
+        if msg is not None:
+            link.send(msg)
+
     def actions(self) -> list[SafetyAction]:
         """What the core must do about the autopilot since the last call
         (HOLD after a takeover, DISARM after a refused arm); the onboard
@@ -425,9 +456,13 @@ class CompanionDrivers:
 
     def counters(self) -> dict:
         link = self.link
-        return {"autopilot_connections": link.connections if link else 0,
-                "autopilot_positions": link.positions if link else 0,
-                "setpoints": self.setpoints, "stops": self.stops, "arm_refusals": self.refusals}
+        out = {"autopilot_connections": link.connections if link else 0,
+               "autopilot_positions": link.positions if link else 0,
+               "setpoints": self.setpoints, "stops": self.stops, "arm_refusals": self.refusals}
+        if self.ext_nav is not None:
+            out["external_nav_sent"] = self.ext_nav.sent
+            out["external_nav_resets"] = self.ext_nav.resets
+        return out
 
     def fds(self) -> list[int]:
         return self.link.fds() if self.link is not None else []

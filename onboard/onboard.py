@@ -364,6 +364,9 @@ class Onboard:
         d.apply(sp, t)
         for action in d.actions():      # what the hardware says the core must do (autopilot refused to arm...)
             self.core.apply_action(t, action)
+        feed = getattr(d, "external_nav", None)
+        if feed is not None:            # companion: the core's pose to the autopilot's EKF
+            feed(t, self.core)
         if self.endpoint is not None:
             self.endpoint.last_command = sp
         self.ticks += 1

@@ -63,6 +63,10 @@ class World(Strict):
         default=None, gt=0, description="memory budget for the run's rasters [MiB] (default: "
                                         "$EDGEPILOT_RASTER_BUDGET_MIB or 512; see sim/world.py)")
     obstacles: list[Obstacle] = []
+    prior_map: bool = Field(default=True, description=(
+        "false: the vehicle is given no prior map at all (it plans on what its lidar sees)"))
+    prior_map_bounds: tuple[float, float, float, float] | None = Field(default=None, description=(
+        "xmin, ymin, xmax, ymax [m]: the vehicle's prior map covers only this part of the world"))
     current: XY = (0.0, 0.0)
     wind: XY = (0.0, 0.0)
 
@@ -71,6 +75,11 @@ class World(Strict):
         xmin, ymin, xmax, ymax = self.bounds
         if not (xmax > xmin and ymax > ymin):
             raise ValueError(f"bounds must be [xmin, ymin, xmax, ymax] with max > min, got {list(self.bounds)}")
+        if self.prior_map_bounds is not None:
+            a, b, c, d = self.prior_map_bounds
+            if not (xmin <= a < c <= xmax and ymin <= b < d <= ymax):
+                raise ValueError(f"prior_map_bounds must be [xmin, ymin, xmax, ymax] inside bounds "
+                                 f"{list(self.bounds)}, got {list(self.prior_map_bounds)}")
         lat, lon = self.origin
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise ValueError(f"origin must be [lat, lon] in degrees, got {list(self.origin)}")

@@ -159,7 +159,7 @@ class Simulation:
 
     def make_core(self, params: ParamStore | None = None) -> VehicleCore:
         lat, lon = self.scenario.world.origin
-        core = VehicleCore(self.cfg, GeoPoint(lat, lon), self.world.prior_map(), params)
+        core = VehicleCore(self.cfg, GeoPoint(lat, lon), self.world.vehicle_prior_map(), params)
         self.faults.configure_core(core)
         return core
 

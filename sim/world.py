@@ -92,6 +92,19 @@ def raster_estimate(scenario: Scenario) -> RasterEstimate:
     factor = max(1, int(round(plan_res / w.resolution)))
     plan_res = w.resolution * factor
     plan_shape = (-(-shape[0] // factor), -(-shape[1] // factor))
+    # The vehicle plans on a window (vehicle/planning_grid.py): its prior map
+    # plus window_m / 8 on every side, or a window_m square without one.
+    window = (vc.planning.window_m if vc is not None and vc.planning.window_m is not None
+              else 1000 * plan_res)
+    if w.prior_map:
+        if w.prior_map_bounds is not None:
+            a, b, c, d = w.prior_map_bounds
+            plan_shape = (int(math.ceil((d - b) / plan_res)), int(math.ceil((c - a) / plan_res)))
+        m = 2 * int(math.ceil(window / 8.0 / plan_res))
+        plan_shape = (plan_shape[0] + m, plan_shape[1] + m)
+    else:
+        n = max(3, int(round(window / plan_res)))
+        plan_shape = (n, n)
     pixels = _map_pixels(scenario.resolve(w.map)) if w.map else 0
     total = (shape[0] * shape[1] * WORLD_BYTES_PER_CELL + plan_shape[0] * plan_shape[1] * PLAN_BYTES_PER_CELL
              + pixels * MAP_BYTES_PER_PIXEL)
@@ -240,7 +253,21 @@ class SimWorld:
         """What the vehicle is told before it starts: the base layer and the
         obstacles that are mapped and present from the start."""
         grid = np.less(self._layer - self._layer.dtype.type(1), 2)
-        return GridMap(grid, self.resolution, self.origin_x, self.origin_y)
+        pb = self.spec.prior_map_bounds
+        if pb is None:
+            return GridMap(grid, self.resolution, self.origin_x, self.origin_y)
+        # only part of the world was surveyed: crop (whole cells)
+        c0, r0 = (int(round((pb[0] - self.origin_x) / self.resolution)),
+                  int(round((pb[1] - self.origin_y) / self.resolution)))
+        c1, r1 = (int(round((pb[2] - self.origin_x) / self.resolution)),
+                  int(round((pb[3] - self.origin_y) / self.resolution)))
+        return GridMap(np.ascontiguousarray(grid[r0:r1, c0:c1]), self.resolution,
+                       self.origin_x + c0 * self.resolution, self.origin_y + r0 * self.resolution)
+
+    def vehicle_prior_map(self) -> GridMap | None:
+        """The prior map the vehicle is given: None when the scenario says
+        ``world.prior_map = false``."""
+        return self.prior_map() if self.spec.prior_map else None
 
     # ------------------------------------------------------------ queries
     def _cells(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -143,6 +143,21 @@ class Planning(Strict):
     turning_radius: float | None = Field(default=None, gt=0, description=(
         "minimum turning radius [m]: set, paths are planned with forward-only Hybrid-A*; "
         "unset, on the grid (vehicles that turn in place)"))
+    # Beyond the prior map (Nav2's rolling window and allow_unknown).
+    window_m: float | None = Field(default=None, gt=0, description=(
+        "side of the rolling planning window [m] that follows the vehicle where there is no prior map "
+        "(default: 1000 planning cells); with a prior map the window is the map plus a quarter of this on "
+        "every side, and it re-centres on the vehicle when it nears an edge, so memory stays bounded"))
+    allow_unknown: bool = Field(default=True, description=(
+        "plan through cells no map and no lidar scan has seen yet (Nav2's allow_unknown); false: unknown "
+        "space is lethal and targets beyond the prior map are refused"))
+    unknown_cost: float = Field(default=1.5, ge=1.0, le=20.0, description=(
+        "planner weight of an unknown cell (1 = free space; known free cells cost 1)"))
+    operating_radius_m: float = Field(default=2000.0, gt=0, description=(
+        "targets farther than this from home (the map origin before home is set) are refused, unless "
+        "inside the prior map, an inclusion fence or operating_area [m]"))
+    operating_area: list[tuple[float, float]] | None = Field(default=None, min_length=3, description=(
+        "polygon of map-frame [x, y] metres the vehicle may be sent anywhere inside (with operating_radius_m)"))
 
 
 class Failsafe(Strict):
@@ -228,6 +243,13 @@ class CompanionPort(Strict):
     setpoint_rate_hz: float = Field(default=5.0, gt=0, le=50.0, description="position setpoint stream rate [Hz]")
     link_timeout_s: float = Field(default=2.0, gt=0, le=60.0,
                                   description="no autopilot HEARTBEAT for this long = link lost [s]")
+    external_nav: Literal["off", "odometry", "vision_position_estimate", "gps_input"] = Field(
+        default="off", description="feed the core's pose to the autopilot's EKF as external navigation "
+                                   "(ArduPilot non-GPS navigation; see docs/field_guide.md for EK3_SRC*)")
+    external_nav_rate_hz: float = Field(default=10.0, ge=1.0, le=50.0,
+                                        description="external navigation message rate [Hz]; ArduPilot wants >= 4")
+    external_nav_reset_m: float = Field(default=1.0, gt=0, description=(
+        "a pose jump larger than this [m] (beyond the motion the velocity explains) increments reset_counter"))
 
 
 class HardwareConfig(Strict):

@@ -25,13 +25,15 @@ from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.mission import MissionExecutor, validate_mission
 from edgepilot.vehicle.modes import Navigator, VehicleMode, make_modes
 from edgepilot.vehicle.params import ParamStore
-from edgepilot.vehicle.planning_grid import PlanningError, PlanningGrid
+from edgepilot.vehicle.planning_grid import PlanningError, PlanningGrid, operating_area_refusal
 from edgepilot.vehicle.safety import CoreView, SafetyManager
-from edgepilot.vehicle.types import (ActionKind, ActuatorCommand, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
+from edgepilot.vehicle.types import (ActionKind, ActuatorCommand, Cmd, CommandResult, Event, GeoPoint, GpsFix, MissionItem,
                                      MissionState, Mode, Outcome, SafetyAction, SensorFrame, Setpoint, Severity,
                                      VehicleState)
 
 LETHAL_COST = np.float32(np.inf)
+#: Mission items whose lat/lon is a place to drive to (checked against the operating area).
+NAV_POSITION_COMMANDS = (int(Cmd.NAV_WAYPOINT), int(Cmd.NAV_LOITER_UNLIM), int(Cmd.NAV_LOITER_TIME))
 __all__ = ["PlanningError", "PlanningGrid", "VehicleCore"]
 
 
@@ -99,12 +101,15 @@ class VehicleCore:
         from edgepilot.vehicle.perception.front import Perception
 
         prior = self._prior_map
-        planning = PlanningGrid(prior, self.cfg) if prior is not None else None
+        # The planning costmap rolls with the vehicle beyond the prior map (or without one).
+        st = self._state
+        planning = PlanningGrid(prior, self.cfg, (st.x, st.y) if st.valid else None)
         # Perception (vehicle/perception/front.py): lidar occupancy grid and
         # tracks, camera detections, each at its own rate; obstacles the prior
         # map lacks go into the planning costmap (add_obstacles), moving
-        # tracks into the give-way rule in _drive_to.
-        perception = Perception(self.cfg, prior)
+        # tracks into the give-way rule in _drive_to.  The lidar maps the
+        # planning window and rolls with it.
+        perception = Perception(self.cfg, prior, resolution=planning.resolution, window=planning.window())
         # USV: contacts, COLREGs helm between LOS guidance and control, station keeping.
         maritime = None
         if self.cfg.kind == "usv":
@@ -303,7 +308,7 @@ class VehicleCore:
             self._mission, self._exec = (), None
             self._mission_started = False
             return CommandResult(True)
-        reason = validate_mission(items)
+        reason = validate_mission(items) or self._mission_area_refusal(items)
         if reason:
             return self._refuse(f"Mission rejected: {reason}", Outcome.DENIED)
         self._mission = tuple(items)
@@ -335,11 +340,11 @@ class VehicleCore:
         if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
             return CommandResult(False, f"invalid target {lat}, {lon}", Outcome.DENIED)
         x, y = self.frame.to_local(lat, lon)
-        if self.planning is not None:
-            try:
-                self.planning.plan(x, y, x, y)
-            except PlanningError as e:
-                return self._refuse(f"Goto refused: {e}", Outcome.DENIED)
+        reason = self._target_refusal(x, y)
+        if reason is None and self.planning is not None:
+            reason = self.planning.target_refusal(x, y)
+        if reason:
+            return self._refuse(f"Goto refused: {reason}", Outcome.DENIED)
         self.modes[Mode.GUIDED].target = (x, y, speed)
         self.nav.new_leg()
         if self.mode != Mode.GUIDED:
@@ -364,6 +369,22 @@ class VehicleCore:
                        Severity.NOTICE)
             return True
         return False
+
+    def _target_refusal(self, x: float, y: float) -> str | None:
+        """Beyond the operating area (vehicle/planning_grid.py): the prior
+        map, an inclusion fence, planning.operating_area or
+        planning.operating_radius_m around home (the map origin before home)."""
+        center = self.nav.home_xy() if self.home is not None else (0.0, 0.0)
+        return operating_area_refusal(x, y, self.cfg, center, self._prior_map, self.safety.fence)
+
+    def _mission_area_refusal(self, items) -> str | None:
+        for it in items[1:]:    # item 0 is home
+            if (it.command in NAV_POSITION_COMMANDS and (it.lat, it.lon) != (0.0, 0.0)
+                    and math.isfinite(it.lat) and math.isfinite(it.lon)):
+                reason = self._target_refusal(*self.frame.to_local(it.lat, it.lon))
+                if reason:
+                    return f"item {it.seq}: {reason}"
+        return None
 
     def set_speed(self, speed: float) -> CommandResult:
         if not (math.isfinite(speed) and 0 < speed <= self.cfg.limits.max_speed):
@@ -399,6 +420,14 @@ class VehicleCore:
         if frame.battery_remaining is not None:
             self.battery_remaining = frame.battery_remaining
         self._state = f.state(now)
+        planning = self.planning
+        if planning is not None and self._state.valid:
+            scans = self.mapper.scans if self.mapper is not None else 0
+            if planning.track(self._state.x, self._state.y, self.mapper):   # the window rolled
+                self.nav.new_leg()
+                if self.maritime is not None and self.maritime.helm.shore is not None:
+                    self.maritime.helm.shore.origin_x = planning.costmap.origin_x
+                    self.maritime.helm.shore.origin_y = planning.costmap.origin_y
         if self.maritime is not None:  # AIS and the lidar's vessel tracks into the contact table
             for text, data in self.maritime.sense(now, self._state, frame):
                 self._emit("contact", text, Severity.INFO, **data)
@@ -409,6 +438,8 @@ class VehicleCore:
                 seen = seen[~self.maritime.vessel_points(now, seen)]  # hulls are contacts, not map
             if len(seen):
                 self.add_obstacles(now, seen)
+            if planning is not None and self._state.valid:
+                planning.learn(self.mapper, scans)     # seen cells are no longer unknown
         if self.home is None and self._state.valid:
             self._set_home()
         for a in self.safety.update(now, frame, self._view(now)):   # safety decides, the core acts

@@ -16,7 +16,14 @@ class PlanningError(Exception):
 
 class PlanningGrid:
     """The prior map as an inflated costmap at the planning resolution, and
-    the planners that run on it.
+    the planners that run on it.  The costmap is a window that rolls with
+    the vehicle beyond the prior map (``vehicle.costmap.window``): the prior
+    map plus a margin of ``planning.window_m / 8`` on every side, or a
+    ``window_m`` square without a prior map; unknown cells cost
+    ``planning.unknown_cost`` (lethal unless ``planning.allow_unknown``).  A
+    target beyond the window is planned towards: the path ends where the
+    line to it leaves the window (``partial``), and the core plans the leg
+    again each time the window rolls.
 
     Occupancy is coarsened to ``cfg.planning.resolution`` (a coarse cell is
     occupied when any prior cell in it is) and inflated Nav2-style
@@ -32,29 +39,91 @@ class PlanningGrid:
     Hybrid-A* from the vehicle's pose (forward only, free final heading),
     falling back to the grid planner when it finds nothing."""
 
-    def __init__(self, prior: GridMap, cfg: VehicleConfig):
+    def __init__(self, prior: GridMap | None, cfg: VehicleConfig, center: tuple[float, float] | None = None):
         # The planners, the costmap (OpenCV) and their numba kernels are
         # imported here, not with the core: see VehicleCore.bring_up.
-        from edgepilot.vehicle.costmap import InflatedCostmap, InflationParams
+        from edgepilot.vehicle.costmap import InflationParams
+        from edgepilot.vehicle.costmap.window import WindowCostmap
         from edgepilot.vehicle.planning.hybrid_astar import HybridParams
 
-        res = cfg.planning.resolution
-        factor = max(1, int(round(res / prior.resolution)))
-        self.resolution = prior.resolution * factor
-        occ = prior.occupied
-        rows, cols = occ.shape[0] // factor, occ.shape[1] // factor
-        coarse = occ[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor).any(axis=(1, 3))
-        self.lethal_radius = cfg.geometry.inscribed_radius + cfg.planning.safety_margin
+        pc = cfg.planning
+        res = pc.resolution
+        static = None
+        if prior is not None:
+            factor = max(1, int(round(res / prior.resolution)))
+            self.resolution = prior.resolution * factor
+            occ = prior.occupied
+            rows, cols = occ.shape[0] // factor, occ.shape[1] // factor
+            coarse = occ[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor).any(axis=(1, 3))
+            unknown = None
+            if prior.unknown is not None:
+                unknown = prior.unknown[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor)
+                unknown = unknown.all(axis=(1, 3)) & ~coarse
+            static = GridMap(coarse, self.resolution, prior.origin_x, prior.origin_y, unknown)
+        else:
+            self.resolution = float(res)
+        self.prior = static
+        window = pc.window_m if pc.window_m is not None else 1000 * self.resolution
+        self.window_m = float(window)
+        self.lethal_radius = cfg.geometry.inscribed_radius + pc.safety_margin
         # Distances are measured between cell centres: allow one cell diagonal.
         lethal = self.lethal_radius + math.sqrt(2.0) * self.resolution
         self.keep_clear = lethal
-        infl = max(cfg.planning.inflation_radius, lethal + self.resolution)
+        infl = max(pc.inflation_radius, lethal + self.resolution)
         params = InflationParams(inscribed_radius=lethal, inflation_radius=infl,
                                  cost_scaling_factor=3.0 / (infl - lethal), max_weight=21.0)
-        self.costmap = InflatedCostmap(GridMap(coarse, self.resolution, prior.origin_x, prior.origin_y), params)
-        self.turning_radius = cfg.planning.turning_radius
+        unknown_weight = pc.unknown_cost if pc.allow_unknown else None
+        if static is not None:
+            # the prior map plus a margin on every side; it rolls when the vehicle nears an edge
+            margin = window / 8.0
+            m = int(math.ceil(margin / self.resolution))
+            rows, cols = static.shape[0] + 2 * m, static.shape[1] + 2 * m
+            c = (static.origin_x + 0.5 * static.width_m, static.origin_y + 0.5 * static.height_m)
+            trigger = 0.5 * margin
+        else:
+            rows = cols = max(3, int(round(window / self.resolution)))
+            c = center if center is not None else (0.0, 0.0)
+            trigger = 0.25 * window
+        self.costmap = WindowCostmap(rows, cols, self.resolution, params, static, c, unknown_weight, trigger)
+        #: True when the latest plan ends where the target's direction leaves the window (not at the target)
+        self.partial = False
+        self.turning_radius = pc.turning_radius
         self.hybrid_params = (HybridParams(self.turning_radius, max_expansions=30_000)
                               if self.turning_radius else None)
+
+    def follow(self, x: float, y: float) -> bool:
+        """Roll the window with the vehicle at (x, y) [m]; True when it moved
+        (the path being followed must be planned again)."""
+        return self.costmap.follow(x, y)
+
+    def window(self) -> tuple[int, int, float, float]:
+        """(rows, cols, origin_x, origin_y) of the costmap window now."""
+        h, w = self.weights.shape
+        return h, w, self.costmap.origin_x, self.costmap.origin_y
+
+    def track(self, x: float, y: float, mapper=None) -> bool:
+        """Once a tick with the vehicle at (x, y) [m]: roll the window when
+        the vehicle nears its edge, and the lidar mapper's grid with it.
+        Returns True when the window moved (plan the leg again)."""
+        if not self.follow(x, y):
+            return False
+        if mapper is not None and mapper.grid.resolution == self.resolution:
+            mapper.align(self.costmap.origin_x, self.costmap.origin_y)
+        return True
+
+    def learn(self, mapper, scans_before: int) -> None:
+        """After perception: cells the lidar scan of this tick has seen are
+        no longer unknown (their weight drops from ``unknown_cost``)."""
+        if (mapper is None or mapper.scans == scans_before or mapper.last_window is None
+                or self.costmap.known.all() or mapper.grid.resolution != self.resolution):
+            return
+        r0, r1, c0, c1 = mapper.last_window
+        g = mapper.grid
+        self.mark_known(mapper.seen(r0, r1, c0, c1), (g.origin_x + c0 * g.resolution, g.origin_y + r0 * g.resolution))
+
+    def mark_known(self, known: np.ndarray, origin: tuple[float, float]) -> None:
+        """Cells the lidar has seen (bool mask, planning resolution, SW corner at ``origin``)."""
+        self.costmap.mark_known(known, origin)
 
     @property
     def weights(self) -> np.ndarray:
@@ -111,9 +180,26 @@ class PlanningGrid:
         from edgepilot.vehicle.planning.smoothing import shortcut
 
         h, w = self.weights.shape
+        gx, gy = x1, y1
         gr, gc = self.cell(x1, y1)
+        self.partial = False
         if not (0 <= gr < h and 0 <= gc < w):
-            raise PlanningError(f"target ({x1:.1f}, {y1:.1f}) m is outside the map")
+            if self.costmap.unknown_weight is None:
+                raise PlanningError(f"target ({x1:.1f}, {y1:.1f}) m is outside the map")
+            # Beyond the window: plan to where the straight line to the target
+            # leaves it; the leg is planned again as the window rolls on.
+            gx, gy = self._exit_point(x0, y0, x1, y1)
+            gr, gc = self.cell(gx, gy)
+            if not np.isfinite(self.weights[gr, gc]):
+                near = self.nearest_free(gr, gc, int(math.ceil(5.0 / self.resolution)))
+                if near is None:
+                    raise PlanningError(f"no safe way out of the planning window towards ({x1:.1f}, {y1:.1f}) m")
+                gr, gc = near
+                gx, gy = self.costmap.cell_to_world(gr, gc)
+            self.partial = True
+        elif self.costmap.unknown_weight is None and not self.costmap.known[gr, gc]:
+            raise PlanningError(f"target ({x1:.1f}, {y1:.1f}) m is in unknown space (planning.allow_unknown "
+                                f"is false)")
         if not np.isfinite(self.weights[gr, gc]):
             d = self.distance[gr, gc]
             where = "inside an obstacle" if d <= 0 else f"{d:.2f} m from an obstacle"
@@ -124,10 +210,10 @@ class PlanningGrid:
         if not (0 <= sr < h and 0 <= sc < w):
             raise PlanningError(f"vehicle position ({x0:.1f}, {y0:.1f}) m is outside the map")
         if self.hybrid_params is not None and yaw0 is not None and (sr, sc) != (gr, gc):
-            hp = hybrid_astar(self.costmap, (x0, y0, yaw0), (x1, y1), self.hybrid_params)
+            hp = hybrid_astar(self.costmap, (x0, y0, yaw0), (gx, gy), self.hybrid_params)
             if hp is not None:
                 pts = hp.points.copy()
-                pts[-1] = (x1, y1)
+                pts[-1] = (gx, gy)
                 return pts
         if not np.isfinite(self.weights[sr, sc]):
             near = self.nearest_free(sr, sc, int(math.ceil(1.5 / self.resolution)))
@@ -140,5 +226,61 @@ class PlanningGrid:
         cells = shortcut(self.weights, cells)
         pts = self.costmap.cells_to_world(cells)
         pts[0] = (x0, y0)
-        pts[-1] = (x1, y1)
+        pts[-1] = (gx, gy)
         return pts
+
+    def _exit_point(self, x0: float, y0: float, x1: float, y1: float) -> tuple[float, float]:
+        """Where the segment (x0, y0) -> (x1, y1) leaves the window shrunk
+        by the clearance the planner keeps plus a cell (map frame, m)."""
+        xmin, ymin, xmax, ymax = self.costmap.bounds()
+        inset = self.keep_clear + 2.0 * self.resolution
+        xmin, ymin, xmax, ymax = xmin + inset, ymin + inset, xmax - inset, ymax - inset
+        x0, y0 = min(max(x0, xmin), xmax), min(max(y0, ymin), ymax)
+        dx, dy = x1 - x0, y1 - y0
+        t = 1.0
+        for d, p, lo, hi in ((dx, x0, xmin, xmax), (dy, y0, ymin, ymax)):
+            if d > 0:
+                t = min(t, (hi - p) / d)
+            elif d < 0:
+                t = min(t, (lo - p) / d)
+        t = max(t, 0.0)
+        return x0 + t * dx, y0 + t * dy
+
+    def target_refusal(self, x: float, y: float) -> str | None:
+        """Why a target at (x, y) [m] cannot be planned to, judged on the
+        costmap as it is (None when it can be tried)."""
+        h, w = self.weights.shape
+        r, c = self.cell(x, y)
+        if not (0 <= r < h and 0 <= c < w):
+            return None if self.costmap.unknown_weight is not None else f"target ({x:.1f}, {y:.1f}) m is outside the map"
+        try:
+            self.plan(x, y, x, y)
+        except PlanningError as e:
+            return str(e)
+        return None
+
+
+def operating_area_refusal(x: float, y: float, cfg: VehicleConfig, center: tuple[float, float],
+                           prior: GridMap | None = None, fence=None) -> str | None:
+    """Why a target at (x, y) [m, map frame] is beyond where the vehicle
+    may be sent, or None.  Anywhere on the prior map, inside the fence's
+    inclusion zones (when there is a fence), inside ``planning.operating_area``
+    or within ``planning.operating_radius_m`` of ``center`` (home) is fine."""
+    pc = cfg.planning
+    if prior is not None:
+        r, c = prior.world_to_cell(x, y)
+        if prior.in_bounds(r, c):
+            return None
+    if fence is not None and len(fence) and any(z.inclusion for z in fence.zones) and fence.contains(x, y):
+        return None
+    if pc.operating_area is not None:
+        from edgepilot.vehicle.safety.geofence import polygon_signed_distance
+
+        if polygon_signed_distance(np.array([[x, y]]), np.asarray(pc.operating_area, np.float64))[0] >= 0:
+            return None
+    d = math.hypot(x - center[0], y - center[1])
+    if d <= pc.operating_radius_m:
+        return None
+    area = " or planning.operating_area" if pc.operating_area is not None else ""
+    return (f"target ({x:.1f}, {y:.1f}) m is {d:.0f} m from home, beyond the operating area "
+            f"(planning.operating_radius_m = {pc.operating_radius_m:g} m{area})")

@@ -1,6 +1,8 @@
-"""Costmaps: occupancy -> planner weights (inflation layer, rolling local window)."""
+"""Costmaps: occupancy -> planner weights (inflation layer, rolling local
+window, and the planning window beyond the prior map with unknown space)."""
 from edgepilot.vehicle.costmap.inflation import (InflatedCostmap, InflationParams, RollingCostmap,
                                        distance_to_obstacles, weights_from_distance)
+from edgepilot.vehicle.costmap.window import WindowCostmap
 
 
 def warm_kernels() -> None:
@@ -19,7 +21,10 @@ def warm_kernels() -> None:
     cm.clear_obstacles(points=np.array([[0.75, 0.75]]))
     rc = RollingCostmap(4.0, 0.5, InflationParams(0.5, 1.0))
     rc.follow(1.0, 1.0)
+    wc = WindowCostmap(8, 8, 0.5, InflationParams(0.5, 1.0), unknown_weight=1.5, edge_trigger=1.0)
+    wc.mark_known(np.ones((2, 2), bool), (0.0, 0.0))
+    wc.follow(3.5, 3.5)
 
 
-__all__ = ["InflatedCostmap", "InflationParams", "RollingCostmap", "distance_to_obstacles",
+__all__ = ["InflatedCostmap", "InflationParams", "RollingCostmap", "WindowCostmap", "distance_to_obstacles",
            "weights_from_distance", "warm_kernels"]

@@ -50,11 +50,14 @@ from .tracking import MultiObjectTracker, Track, cluster_scan
 
 class Perception:
     """Per-sensor pipelines behind one call.  ``cfg`` is the
-    ``VehicleConfig``; ``prior`` the prior map (None: no mapping)."""
+    ``VehicleConfig``; ``prior`` the prior map; ``window`` the planning
+    window the lidar maps (rows, cols, origin_x, origin_y at ``resolution``);
+    neither: no mapping."""
 
     def __init__(self, cfg, prior: GridMap | None, resolution: float | None = None,
                  min_moving_speed: float = 0.3, horizon_s: float = 4.0, margin_m: float = 0.4,
-                 camera_gate_m: float = 1.0, clear_s: float = 0.5, settle_hits: int = 10):
+                 camera_gate_m: float = 1.0, clear_s: float = 0.5, settle_hits: int = 10,
+                 window: tuple[int, int, float, float] | None = None):
         s = cfg.sensors
         self.cfg = cfg
         self.rates = RateManager()
@@ -71,8 +74,10 @@ class Perception:
         if s.lidar is not None:
             self.rates.add("lidar", s.lidar.rate_hz)
             self.tracker = MultiObjectTracker()
-            if prior is not None:
-                self.mapper = LidarMapper(prior, resolution=res)
+            if prior is not None or window is not None:
+                # window (rows, cols, origin_x, origin_y): map where the planning
+                # window is, beyond the prior map or without one; it rolls with it
+                self.mapper = LidarMapper(prior, resolution=res, window=window)
         self.camera = None
         self.detector = None
         if s.camera is not None:

@@ -30,29 +30,90 @@ class LidarMapper:
     obstacles.  Scans are skipped while the pose estimate is worse than
     ``max_pos_std`` metres."""
 
-    def __init__(self, prior: GridMap, resolution: float = 0.1, p_report: float = 0.8,
+    def __init__(self, prior: GridMap | None, resolution: float = 0.1, p_report: float = 0.8,
                  prior_margin: float = 0.5, max_pos_std: float = 1.0,
-                 mount=(0.0, 0.0, 0.0)):
+                 mount=(0.0, 0.0, 0.0), window: tuple[int, int, float, float] | None = None):
+        """``window`` = (rows, cols, origin_x, origin_y): map that window (at
+        ``resolution``; it rolls with ``align``) instead of the prior map's
+        extent, so the vehicle maps beyond the prior map or without one."""
         if resolution <= 0:
             raise ValueError(f"resolution must be > 0 m, got {resolution}")
-        self.grid = OccupancyGrid(prior.width_m, prior.height_m, resolution,
-                                  (prior.origin_x, prior.origin_y))
+        if prior is None and window is None:
+            raise ValueError("LidarMapper needs a prior map or a window (rows, cols, origin_x, origin_y)")
+        if window is not None:
+            rows, cols, ox, oy = window
+            self.grid = OccupancyGrid(cols * resolution, rows * resolution, resolution, (ox, oy))
+        else:
+            self.grid = OccupancyGrid(prior.width_m, prior.height_m, resolution,
+                                      (prior.origin_x, prior.origin_y))
         self.p_report = float(p_report)
         self._l_report = math.log(p_report / (1.0 - p_report))
         self.max_pos_std = float(max_pos_std)
         self.mount = tuple(float(v) for v in mount)
-        # distance [m] from each mapping cell to the nearest prior obstacle
-        rows, cols = self.grid.shape
-        ys = prior.origin_y + (np.arange(rows) + 0.5) * resolution
-        xs = prior.origin_x + (np.arange(cols) + 0.5) * resolution
-        free = (~prior.occupied).astype(np.uint8)
-        dist = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * prior.resolution
-        pr = np.clip(np.floor((ys - prior.origin_y) / prior.resolution).astype(int), 0, prior.shape[0] - 1)
-        pc = np.clip(np.floor((xs - prior.origin_x) / prior.resolution).astype(int), 0, prior.shape[1] - 1)
-        self._near_prior = dist[np.ix_(pr, pc)] <= prior_margin
+        # within prior_margin [m] of an obstacle on the prior map, at the prior's resolution
+        self._prior = prior
+        self._prior_margin = float(prior_margin)
+        self._prior_close = None
+        if prior is not None:
+            free = (~prior.occupied).astype(np.uint8)
+            dist = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * prior.resolution
+            self._prior_close = dist <= prior_margin
+        self._near_prior = self._near_prior_window()
         self._reported = np.zeros(self.grid.shape, bool)
         self.scans = 0
         self.reported_cells = 0
+
+    def _near_prior_window(self) -> np.ndarray:
+        """bool (rows, cols) of the grid: cells near a prior-map obstacle."""
+        rows, cols = self.grid.shape
+        prior = self._prior
+        if prior is None:
+            return np.zeros((rows, cols), bool)
+        res = self.grid.resolution
+        ys = self.grid.origin_y + (np.arange(rows) + 0.5) * res
+        xs = self.grid.origin_x + (np.arange(cols) + 0.5) * res
+        pr = np.floor((ys - prior.origin_y) / prior.resolution).astype(int)
+        pc = np.floor((xs - prior.origin_x) / prior.resolution).astype(int)
+        # just outside the prior map its edge counts (a wall on the edge is
+        # seen from outside it too); farther out there is no prior structure
+        m = int(math.ceil(self._prior_margin / prior.resolution)) + 1
+        vr = (pr >= -m) & (pr < prior.shape[0] + m)
+        vc = (pc >= -m) & (pc < prior.shape[1] + m)
+        pr = np.clip(pr, 0, prior.shape[0] - 1)
+        pc = np.clip(pc, 0, prior.shape[1] - 1)
+        out = np.zeros((rows, cols), bool)
+        out[np.ix_(vr, vc)] = self._prior_close[np.ix_(pr[vr], pc[vc])]
+        return out
+
+    def align(self, origin_x: float, origin_y: float) -> bool:
+        """Roll the grid (whole cells) so its south-west corner is at
+        (origin_x, origin_y) [m]; cells scrolled in are unknown.  Returns
+        True when it moved."""
+        g = self.grid
+        res = g.resolution
+        dc = int(round((origin_x - g.origin_x) / res))
+        dr = int(round((origin_y - g.origin_y) / res))
+        if dr == 0 and dc == 0:
+            return False
+        rows, cols = g.shape
+        # OccupancyGrid.follow centres the window on a point: the one that gives this shift
+        g.follow(g.origin_x + (cols // 2 + dc + 0.5) * res, g.origin_y + (rows // 2 + dr + 0.5) * res)
+        rep = np.zeros_like(self._reported)
+        a0, a1 = max(0, dr), min(rows, rows + dr)
+        b0, b1 = max(0, dc), min(cols, cols + dc)
+        if a0 < a1 and b0 < b1:
+            rep[a0 - dr:a1 - dr, b0 - dc:b1 - dc] = self._reported[a0:a1, b0:b1]
+        self._reported = rep
+        self._near_prior = self._near_prior_window()
+        return True
+
+    def seen(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """bool of the grid window rows [r0, r1) x cols [c0, c1): cells a
+        scan has told anything about (free or occupied, not unknown)."""
+        return self.grid.logodds_fixed(slice(r0, r1), slice(c0, c1)) != 0
+
+    #: (r0, r1, c0, c1) of the grid the latest integrated scan could touch, or None
+    last_window = None
 
     def sensor_pose(self, state: VehicleState) -> tuple[float, float, float]:
         mx, my, myaw = self.mount
@@ -75,6 +136,7 @@ class LidarMapper:
         rows, cols = self.grid.shape
         r0, r1 = max(0, r - reach), min(rows, r + reach + 1)
         c0, c1 = max(0, c - reach), min(cols, c + reach + 1)
+        self.last_window = (r0, r1, c0, c1)
         lo = self.grid.logodds_fixed(slice(r0, r1), slice(c0, c1))
         new = (lo > int(self._l_report * LOGODDS_ONE)) & ~self._reported[r0:r1, c0:c1] \
             & ~self._near_prior[r0:r1, c0:c1]

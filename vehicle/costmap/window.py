@@ -1,0 +1,156 @@
+"""A planning costmap that goes beyond the prior map: a fixed-size window
+that rolls with the vehicle (Nav2's ``rolling_window``), filled from the
+prior map where there is one, from lidar obstacles everywhere, and with
+unknown space traversable at a configurable cost (Nav2's
+``allow_unknown`` / ``unknown_cost_value``).
+
+The window never grows: its shape is fixed when it is built (the prior map
+plus a margin, or a square of the configured side without one), so memory
+stays bounded however far the vehicle drives.  ``follow(x, y)`` re-centres
+it on the vehicle (whole cells, so cells keep their world positions) when
+the vehicle comes within ``edge_trigger`` metres of an edge; cells that
+scroll in are filled from the prior map (known) or are unknown, obstacles
+that scroll out are forgotten (the lidar finds them again when it returns).
+
+Weights (``astar`` convention, >= 1, inf lethal): the inflation layer's
+weight everywhere, and in unknown cells at least ``unknown_weight`` (None:
+unknown cells are lethal, Nav2's ``allow_unknown: false``).  Cells become
+known when they lie on the prior map or when ``mark_known`` is told a lidar
+scan saw them.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgepilot.vehicle.maps import GridMap
+
+from .inflation import InflatedCostmap, InflationParams
+
+
+class WindowCostmap(InflatedCostmap):
+    """``rows`` x ``cols`` cells at ``resolution`` m, centred near
+    ``center`` (map frame, m), over the optional ``static`` map (same
+    resolution).  ``known`` is bool (rows, cols): on the prior map or seen."""
+
+    def __init__(self, rows: int, cols: int, resolution: float, params: InflationParams,
+                 static: GridMap | None = None, center: tuple[float, float] = (0.0, 0.0),
+                 unknown_weight: float | None = 1.5, edge_trigger: float | None = None):
+        if rows < 3 or cols < 3:
+            raise ValueError(f"a planning window needs at least 3 x 3 cells, got {rows} x {cols}")
+        if not (math.isfinite(resolution) and resolution > 0):
+            raise ValueError(f"resolution must be a positive number of metres per cell, got {resolution!r}")
+        if static is not None and not math.isclose(static.resolution, resolution):
+            raise ValueError(f"static map resolution {static.resolution} m differs from the window's {resolution} m")
+        if unknown_weight is not None and not (math.isfinite(unknown_weight) and unknown_weight >= 1.0):
+            raise ValueError(f"unknown_weight must be >= 1 (or None: unknown is lethal), got {unknown_weight!r}")
+        self._rows, self._cols = int(rows), int(cols)
+        self._static = static
+        self.unknown_weight = unknown_weight
+        self.edge_trigger = (0.25 * min(rows, cols) * resolution if edge_trigger is None else float(edge_trigger))
+        ox, oy = self._snap_origin(center[0], center[1], resolution)
+        occ, known = self._static_window(ox, oy, resolution)
+        self.known = known
+        super().__init__(GridMap(occ, resolution, ox, oy), params)
+
+    # -- geometry -----------------------------------------------------------
+    def _snap_origin(self, x: float, y: float, res: float) -> tuple[float, float]:
+        bx = self._static.origin_x if self._static is not None else 0.0
+        by = self._static.origin_y if self._static is not None else 0.0
+        return (bx + (math.floor((x - bx) / res) - self._cols // 2) * res,
+                by + (math.floor((y - by) / res) - self._rows // 2) * res)
+
+    def _static_window(self, ox: float, oy: float, res: float) -> tuple[np.ndarray, np.ndarray]:
+        occ = np.zeros((self._rows, self._cols), bool)
+        known = np.zeros((self._rows, self._cols), bool)
+        s = self._static
+        if s is None:
+            return occ, known
+        r0 = int(round((oy - s.origin_y) / res))
+        c0 = int(round((ox - s.origin_x) / res))
+        H, W = s.shape
+        a0, a1 = max(0, r0), min(H, r0 + self._rows)
+        b0, b1 = max(0, c0), min(W, c0 + self._cols)
+        if a0 < a1 and b0 < b1:
+            occ[a0 - r0:a1 - r0, b0 - c0:b1 - c0] = s.occupied[a0:a1, b0:b1]
+            k = np.ones((a1 - a0, b1 - b0), bool) if s.unknown is None else ~s.unknown[a0:a1, b0:b1]
+            known[a0 - r0:a1 - r0, b0 - c0:b1 - c0] = k | s.occupied[a0:a1, b0:b1]
+        return occ, known
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) of the window, map frame [m]."""
+        return (self.origin_x, self.origin_y, self.origin_x + self._cols * self.resolution,
+                self.origin_y + self._rows * self.resolution)
+
+    # -- weights -------------------------------------------------------------
+    def _unknown(self, r0: int, r1: int, c0: int, c1: int) -> None:
+        w = self.weights[r0:r1, c0:c1]
+        unk = ~self.known[r0:r1, c0:c1]
+        if self.unknown_weight is None:
+            w[unk] = np.inf
+        else:
+            np.maximum(w, np.float32(self.unknown_weight), out=w, where=unk)
+
+    def _recompute_all(self) -> None:
+        super()._recompute_all()
+        self._unknown(0, self._rows, 0, self._cols)
+
+    def _update_window(self, r0, r1, c0, c1):
+        out = super()._update_window(r0, r1, c0, c1)
+        self._unknown(*out)
+        return out
+
+    def mark_known(self, known: np.ndarray, origin: tuple[float, float]) -> None:
+        """Cells a sensor has observed (bool mask on a grid of the same
+        resolution whose south-west corner is ``origin``, map frame [m])
+        become known: their weight drops to the inflation layer's."""
+        res = self.resolution
+        dr = int(round((origin[1] - self.origin_y) / res))
+        dc = int(round((origin[0] - self.origin_x) / res))
+        h, w = known.shape
+        a0, a1 = max(0, dr), min(self._rows, dr + h)
+        b0, b1 = max(0, dc), min(self._cols, dc + w)
+        if a0 >= a1 or b0 >= b1:
+            return
+        src = known[a0 - dr:a1 - dr, b0 - dc:b1 - dc]
+        new = src & ~self.known[a0:a1, b0:b1]
+        if not new.any():
+            return
+        self.known[a0:a1, b0:b1] |= src
+        # only the weights of newly known cells change: back to the inflation layer's
+        from .inflation import weights_from_distance
+
+        win = self.weights[a0:a1, b0:b1]
+        win[new] = weights_from_distance(self.distance[a0:a1, b0:b1][new], self.params)
+        self.version += 1
+
+    # -- rolling -------------------------------------------------------------
+    def near_edge(self, x: float, y: float) -> bool:
+        xmin, ymin, xmax, ymax = self.bounds()
+        e = self.edge_trigger
+        return not (xmin + e <= x <= xmax - e and ymin + e <= y <= ymax - e)
+
+    def follow(self, x: float, y: float) -> bool:
+        """Re-centre on the vehicle at (x, y) [m] when it is within
+        ``edge_trigger`` of an edge.  Returns True when the window moved."""
+        if not (math.isfinite(x) and math.isfinite(y)) or not self.near_edge(x, y):
+            return False
+        res = self.resolution
+        ox, oy = self._snap_origin(x, y, res)
+        dc = int(round((ox - self.origin_x) / res))
+        dr = int(round((oy - self.origin_y) / res))
+        if dr == 0 and dc == 0:
+            return False
+        occ, known = self._static_window(ox, oy, res)
+        R, C = self._rows, self._cols
+        a0, a1 = max(0, dr), min(R, R + dr)
+        b0, b1 = max(0, dc), min(C, C + dc)
+        if a0 < a1 and b0 < b1:      # keep what the old window knew where the windows overlap
+            occ[a0 - dr:a1 - dr, b0 - dc:b1 - dc] |= self.occupied[a0:a1, b0:b1]
+            known[a0 - dr:a1 - dr, b0 - dc:b1 - dc] |= self.known[a0:a1, b0:b1]
+        self.occupied = np.ascontiguousarray(occ)
+        self.known = known
+        self.origin_x, self.origin_y = ox, oy
+        self._recompute_all()
+        return True
