@@ -88,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  edgepilot sitl campaign configs/campaigns/yard_patrol.toml\n"
                "  edgepilot sitl campaign spec.toml --out runs/c1 --resume --fail-under 0.95\n"
                "  edgepilot sitl campaign spec.toml --ray auto\n\n"
-               "exit codes: 0 finished (and the pass rate is not below --fail-under), 1 pass rate below "
-               "--fail-under, 2 bad usage or bad spec (nothing ran), 130 interrupted (resume with --resume)")
+               "For a campaign: 1 means the pass rate fell below --fail-under; 2 a bad spec (nothing ran);\n"
+               "130 interrupted (continue with --resume).\n\n" + exitcodes.TABLE)
     camp.add_argument("spec", type=Path, help="campaign spec TOML")
     camp.add_argument("--out", type=Path, default=None,
                       help="output folder: results.jsonl, report.html, plots/ (default: campaigns/NAME)")
