@@ -1,0 +1,197 @@
+"""The navigation front the core runs with ``navigation.estimator = "ekf"``:
+the IMU-driven EKF (``ekf.NavEkf``), the GNSS integrity monitor
+(``gnss_monitor.GnssMonitor``), wheel odometry or the speed log, and the
+lidar localizer on the prior map (``vehicle.localization.MapLocalizer``).
+
+Per control tick ``update(now, frame)`` takes what the drivers delivered,
+in this order: the IMU block predicts; odometry / speed log, compass and
+GNSS are fused (GNSS through the monitor, which holds it out of the filter
+while it disagrees with the other sources); a lidar scan goes to the
+localizer, whose pose fix is fused.  It returns ``NavEvent``s for the
+operator (the monitor's STATUSTEXTs, the localizer's lost / converged, the
+EKF's GNSS rejections and resets).  ``health`` is what pre-arm and the
+navigation failsafe read; ``status(now)`` is EKF_STATUS_REPORT.
+
+Without GNSS the EKF is initialised by the first converged lidar fix (the
+particle filter localizes globally on the map).  When the localizer has
+been lost and converges again somewhere the EKF does not believe (the
+vehicle was carried), the EKF position and heading are reset to that fix.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgepilot.vehicle.config import VehicleConfig
+from edgepilot.vehicle.estimation.ekf import EkfParams, EkfStatus, NavEkf
+from edgepilot.vehicle.estimation.gnss_monitor import GnssMonitor
+from edgepilot.vehicle.estimation.measurements import WheelOdometry
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.types import SensorFrame, Severity, VehicleState
+
+#: A re-converged lidar fix this far from the EKF [m] resets the EKF to it.
+RELOCALIZE_RESET_M = 1.0
+
+
+@dataclass(frozen=True)
+class NavEvent:
+    kind: str           # 'gnss' (integrity monitor), 'nav' (EKF), 'localization'
+    what: str           # the source's event kind: 'inconsistent', 'jamming', 'lost', 'gnss_reset', ...
+    text: str           # operator text (STATUSTEXT, <= 50 characters for the monitor's)
+    severity: Severity
+
+
+@dataclass(frozen=True)
+class NavHealth:
+    """What pre-arm and the navigation failsafe decide from."""
+
+    initialised: bool
+    healthy: bool               # EKF finite, initialised, position good
+    pos_std: float              # 1-sigma horizontal [m]
+    localizer: bool             # a lidar localizer on the prior map runs
+    localized: bool             # ... and its particle cloud has converged
+    gnss_inconsistent: bool
+    gnss_jammed: bool
+
+
+class NavEstimator:
+    def __init__(self, cfg: VehicleConfig, frame: LocalFrame, seed: int = 0):
+        self.cfg = cfg
+        self.frame = frame
+        s = cfg.sensors
+        self.ekf = NavEkf(EkfParams())
+        self.monitor = GnssMonitor()
+        self.compass_std = math.radians(max(3.0 * s.compass.noise_deg, 2.0))
+        enc = s.wheel_encoders
+        self.odometry = (WheelOdometry(enc.ticks_per_rev, enc.wheel_radius, enc.track_width)
+                         if enc is not None else None)
+        self.localizer = None
+        self._seed = int(seed)
+        self._dist = self._dyaw = 0.0        # odometry since the last scan [m, rad]
+        self._last_pose: tuple[float, float, float] | None = None
+        self._was_lost = False
+        self._announced = False
+        self._next_scan_t = -math.inf
+        self._ekf_events = 0
+        self._loc_events = 0
+        self.gnss_source = "odometry" if enc is not None else ("speed log" if s.speed_log is not None else "IMU")
+        self.last_fix_t: float | None = None
+        self.pose_fixes = 0
+
+    def attach_map(self, prior_map) -> None:
+        """Build the localizer on ``prior_map`` (the likelihood field is a
+        distance transform over the whole map: a start-up cost, bring_up)."""
+        nav = self.cfg.navigation
+        if prior_map is None or self.cfg.sensors.lidar is None or not nav.lidar_localization:
+            return
+        from edgepilot.vehicle.localization import (LocalizerParams, MapLocalizer, ParticleFilterParams,
+                                                    build_likelihood_field)
+
+        field = build_likelihood_field(prior_map)
+        self.localizer = MapLocalizer(field, np.random.default_rng(self._seed),
+                                      LocalizerParams(max_beams=nav.max_beams),
+                                      ParticleFilterParams(particles=nav.particles))
+
+    # ------------------------------------------------------------ the tick
+    def update(self, now: float, frame: SensorFrame) -> list[NavEvent]:
+        ekf = self.ekf
+        out: list[NavEvent] = []
+        if frame.imu is not None and len(frame.imu):
+            ekf.predict_imu_batch(frame.imu)
+        if frame.wheel_ticks is not None and self.odometry is not None:
+            inc = self.odometry.update(frame.wheel_ticks)
+            if inc is not None:
+                e = self.cfg.sensors.wheel_encoders
+                ekf.fuse_body_speed(now, inc.speed, e.speed_noise + e.speed_noise_fraction * abs(inc.speed),
+                                    lateral_std=e.lateral_noise)
+                self._dist += inc.distance
+                self._dyaw += inc.dyaw
+        if frame.speed_log is not None and self.cfg.sensors.speed_log is not None:
+            sl = self.cfg.sensors.speed_log
+            ekf.fuse_water_speed(now, frame.speed_log.speed, sl.noise, lateral_std=sl.lateral_noise)
+        if frame.compass is not None:
+            ekf.fuse_compass(now, frame.compass.yaw, self.compass_std)
+        if frame.gps is not None:
+            fix = frame.gps
+            fv, fp = ekf.fuse_gps_fix(fix, self.frame, now)
+            for ev in self.monitor.update(now, fix.fix_type, fix.satellites, fix.hacc, fp,
+                                          source=self.gnss_source, velocity=fv):
+                out.append(NavEvent("gnss", ev.kind, ev.text, Severity(ev.severity)))
+            ekf.gnss_inhibit = self.monitor.inconsistent
+        if self.localizer is not None and frame.scan is not None and now >= self._next_scan_t - 1e-6:
+            self._next_scan_t = now + 1.0 / self.cfg.navigation.localizer_rate_hz
+            self._localize(now, frame, out)
+        while self._ekf_events < len(ekf.events):
+            ev = ekf.events[self._ekf_events]
+            self._ekf_events += 1
+            sev = Severity.WARNING if ev.kind == "gnss_rejected" else Severity.INFO
+            out.append(NavEvent("nav", ev.kind, ev.text, sev))
+        return out
+
+    def _localize(self, now: float, frame: SensorFrame, out: list[NavEvent]) -> None:
+        ekf, loc = self.ekf, self.localizer
+        if self.odometry is None and ekf.initialised:
+            # no wheels: the EKF's own motion since the previous scan
+            x, y, yaw = float(ekf.x[0]), float(ekf.x[1]), float(ekf.x[4])
+            if self._last_pose is not None:
+                px, py, pyaw = self._last_pose
+                self._dist = math.hypot(x - px, y - py)
+                self._dyaw = (yaw - pyaw + math.pi) % (2 * math.pi) - math.pi
+            self._last_pose = (x, y, yaw)
+        if not loc.pf.initialised and ekf.initialised:
+            loc.initialise(float(ekf.x[0]), float(ekf.x[1]), float(ekf.x[4]),
+                           max(ekf.pos_std, 0.2), max(math.sqrt(max(ekf.P[4, 4], 0.0)), 0.05))
+        prior = (float(ekf.x[0]), float(ekf.x[1]), float(ekf.x[4])) if ekf.initialised else None
+        fix = loc.process(now, self._dist, self._dyaw, frame.scan, prior=prior)
+        self._dist = self._dyaw = 0.0
+        converged_now = False
+        while self._loc_events < len(loc.events):
+            ev = loc.events[self._loc_events]
+            self._loc_events += 1
+            if ev.kind == "lost" and ev.text.startswith("Localization uncertain"):
+                # the cloud spread for a scan or two; it flickers back -- not operator news
+                continue
+            if ev.kind == "lost":
+                self._was_lost = True
+                out.append(NavEvent("localization", "lost", ev.text, Severity.WARNING))
+            elif ev.kind == "converged":
+                converged_now = True
+                if self._was_lost or not self._announced:
+                    self._announced = True
+                    out.append(NavEvent("localization", "converged", ev.text, Severity.INFO))
+        if fix is None or not fix.ok:
+            return
+        if ekf.initialised and converged_now and self._was_lost:
+            self._was_lost = False
+            off = math.hypot(fix.x - ekf.x[0], fix.y - ekf.x[1])
+            if off > RELOCALIZE_RESET_M:
+                ekf.initialise(now, fix.x, fix.y, fix.yaw, 0.0, 0.0,
+                               pos_std=math.sqrt(max(fix.cov[0, 0], fix.cov[1, 1])),
+                               yaw_std=math.sqrt(fix.cov[2, 2]))
+                ekf.last_pose_t = now
+                out.append(NavEvent("nav", "relocalized", f"EKF reset to the map ({off:.1f} m away)",
+                                    Severity.WARNING))
+                self.pose_fixes += 1
+                self.last_fix_t = now
+                return
+        if ekf.fuse_pose(now, fix.x, fix.y, fix.yaw, fix.cov).accepted:
+            self.pose_fixes += 1
+            self.last_fix_t = now
+
+    # ------------------------------------------------------------ outputs
+    def state(self, now: float) -> VehicleState:
+        return self.ekf.state(now, self.frame)
+
+    def status(self, now: float) -> EkfStatus:
+        return self.ekf.status(now)
+
+    @property
+    def localized(self) -> bool:
+        return self.localizer is not None and self.localizer.converged
+
+    def health(self, now: float) -> NavHealth:
+        st = self.ekf.status(now)
+        return NavHealth(self.ekf.initialised, st.healthy, st.pos_std, self.localizer is not None,
+                         self.localized, self.monitor.inconsistent, self.monitor.jammed or self.monitor.fix_lost)
