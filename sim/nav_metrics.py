@@ -46,7 +46,7 @@ def navigation_summary(scenario, track: np.ndarray, estimate: np.ndarray, events
         if f.type == "gps_spoofing":
             out["gnss_faults"].append(_spoof(f, t, estimate, events))
         elif f.type in ("gps_jamming", "gps_dropout"):
-            out["gnss_faults"].append(_outage(f, t, err, step, events))
+            out["gnss_faults"].append(_outage(f, t, err, step, events, arm_t))
     return out
 
 
@@ -64,25 +64,27 @@ def _spoof(f, t, estimate, events) -> dict:
             "detected_before_3sigma": det is not None and exceed is not None and det < exceed}
 
 
-def _outage(f, t, err, step, events) -> dict:
-    """Detection delay from the start; drift = error at the end of the
-    outage over the distance travelled during it."""
+def _outage(f, t, err, step, events, arm_t) -> dict:
+    """Detection delay from the start; drift = the largest error during
+    the outage over the distance travelled during it."""
     det = _first_event(events, f.start_s, JAM_DETECTIONS)
-    win = np.nonzero((t >= f.start_s) & (t < f.end_s))[0]
+    # the error counts from arming on (before it the filter may not even be initialised)
+    t0 = max(f.start_s, arm_t if arm_t is not None else math.inf)
+    win = np.nonzero((t >= t0) & (t < f.end_s))[0]
     dist = float(step[win[0]:win[-1]].sum()) if len(win) > 1 else 0.0
     end_err = float(err[win[-1]]) if len(win) else None
     return {"fault": f.type, "start_s": f.start_s, "detected_s": det,
             "detection_delay_s": None if det is None else round(det - f.start_s, 3),
             "distance_m": round(dist, 2), "error_at_end_m": None if end_err is None else round(end_err, 3),
             "max_error_m": round(float(err[win].max()), 3) if len(win) else None,
-            "drift_fraction": (round(end_err / dist, 5) if (end_err is not None and dist > 1.0) else None)}
+            "drift_fraction": (round(float(err[win].max()) / dist, 5) if dist > 1.0 else None)}
 
 
 def check_navigation(crit, nav: dict, events, arm_t: float | None) -> list[str]:
     """The reasons the navigation criteria fail (empty: passed or none set)."""
     reasons: list[str] = []
     wants = (crit.max_position_error_rms_m, crit.max_position_error_m, crit.max_detection_delay_s,
-             crit.max_drift_fraction, crit.max_final_position_error_m)
+             crit.max_drift_fraction, crit.max_final_position_error_m, crit.max_error_at_outage_end_m)
     if any(v is not None for v in wants) and not nav:
         return ["navigation criteria set but the run recorded no estimate"]
     rms, mx = nav.get("position_error_rms_m"), nav.get("position_error_max_m")
@@ -105,10 +107,15 @@ def check_navigation(crit, nav: dict, events, arm_t: float | None) -> list[str]:
             elif d is not None and d > crit.max_detection_delay_s:
                 reasons.append(f"{g['fault']} at {g['start_s']:g} s detected after {d:.2f} s "
                                f"(limit {crit.max_detection_delay_s:g} s)")
+        end = g.get("error_at_end_m")
+        if crit.max_error_at_outage_end_m is not None and end is not None and end > crit.max_error_at_outage_end_m:
+            reasons.append(f"position error {end:.2f} m at the end of the {g['fault']} outage "
+                           f"(limit {crit.max_error_at_outage_end_m:g} m): not corrected before GNSS returned")
         if crit.max_drift_fraction is not None and g["fault"] != "gps_spoofing":
             df = g.get("drift_fraction")
             if df is not None and df > crit.max_drift_fraction:
                 reasons.append(f"drift through the {g['fault']} outage {100 * df:.2f} % of {g['distance_m']:.0f} m "
+                               f"(largest error {g['max_error_m']:.2f} m) "
                                f"(limit {100 * crit.max_drift_fraction:g} %)")
     if crit.no_hold and arm_t is not None:
         trips = [e for e in events if e.kind == "failsafe" and e.data.get("phase") == "trip" and e.t >= arm_t

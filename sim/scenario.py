@@ -138,14 +138,18 @@ class Criteria(Strict):
         "during it, e.g. 0.02 = 2 %"))
     max_final_position_error_m: float | None = Field(default=None, gt=0, description=(
         "position error at the end of the run [m] (corrected once absolute aiding returns)"))
+    max_error_at_outage_end_m: float | None = Field(default=None, gt=0, description=(
+        "position error at the last tick of each GNSS outage [m]: corrected by other aiding (lidar on the "
+        "map) before GNSS returns"))
     relocalize_before_arming: bool = Field(default=False, description=(
         "a kidnap fault: the localizer must report lost and converged again, arming refused until then"))
 
     @property
     def measures_navigation(self) -> bool:
-        return any(v is not None for v in (self.max_position_error_rms_m, self.max_position_error_m,
+        return (any(v is not None for v in (self.max_position_error_rms_m, self.max_position_error_m,
                                            self.max_detection_delay_s, self.max_drift_fraction,
-                                           self.max_final_position_error_m)) or self.relocalize_before_arming
+                                           self.max_final_position_error_m, self.max_error_at_outage_end_m))
+                or self.relocalize_before_arming)
 
 
 class SimSensors(Strict):
@@ -211,6 +215,8 @@ def _check_navigation_criteria(path: Path, sc: Scenario) -> None:
     if c.max_detection_delay_s is not None and not types & {"gps_spoofing", "gps_jamming", "gps_dropout"}:
         raise ConfigError(f"{path}: criteria.max_detection_delay_s: needs a gps_spoofing, gps_jamming or "
                           "gps_dropout fault to detect (none in [[faults]])")
+    if c.max_error_at_outage_end_m is not None and not types & {"gps_jamming", "gps_dropout"}:
+        raise ConfigError(f"{path}: criteria.max_error_at_outage_end_m: needs a gps_jamming or gps_dropout fault")
     if c.max_drift_fraction is not None and not types & {"gps_jamming", "gps_dropout"}:
         raise ConfigError(f"{path}: criteria.max_drift_fraction: needs a gps_jamming or gps_dropout fault "
                           "(the outage the drift is measured over)")

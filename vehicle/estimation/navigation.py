@@ -33,6 +33,8 @@ from edgepilot.vehicle.types import SensorFrame, Severity, VehicleState
 
 #: A re-converged lidar fix this far from the EKF [m] resets the EKF to it.
 RELOCALIZE_RESET_M = 1.0
+#: Slower than this [m/s] the vehicle counts as at rest (it may have been carried).
+STATIONARY_MPS = 0.15
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class NavHealth:
     healthy: bool               # EKF finite, initialised, position good
     pos_std: float              # 1-sigma horizontal [m]
     localizer: bool             # a lidar localizer on the prior map runs
-    localized: bool             # ... and its particle cloud has converged
+    localized: bool             # ... and it is not lost (re-localizing after a scan stopped fitting the map)
     gnss_inconsistent: bool
     gnss_jammed: bool
 
@@ -61,7 +63,9 @@ class NavEstimator:
         self.cfg = cfg
         self.frame = frame
         s = cfg.sensors
-        self.ekf = NavEkf(EkfParams())
+        # the filter counts itself lost (state invalid: the core stops driving)
+        # half again beyond the mission's tolerance, where the failsafe trips
+        self.ekf = NavEkf(EkfParams(pos_std_lost=max(1.5 * cfg.navigation.max_position_std_m, 0.5)))
         self.monitor = GnssMonitor()
         self.compass_std = math.radians(max(3.0 * s.compass.noise_deg, 2.0))
         enc = s.wheel_encoders
@@ -72,6 +76,9 @@ class NavEstimator:
         self._dist = self._dyaw = 0.0        # odometry since the last scan [m, rad]
         self._last_pose: tuple[float, float, float] | None = None
         self._was_lost = False
+        #: The localizer declared itself lost and has not converged since
+        #: (a localizer that has seen nothing to match yet is not lost).
+        self.relocalizing = False
         self._announced = False
         self._next_scan_t = -math.inf
         self._ekf_events = 0
@@ -146,7 +153,7 @@ class NavEstimator:
         prior = (float(ekf.x[0]), float(ekf.x[1]), float(ekf.x[4])) if ekf.initialised else None
         fix = loc.process(now, self._dist, self._dyaw, frame.scan, prior=prior)
         self._dist = self._dyaw = 0.0
-        converged_now = False
+        converged_now = lost_now = False
         while self._loc_events < len(loc.events):
             ev = loc.events[self._loc_events]
             self._loc_events += 1
@@ -154,13 +161,23 @@ class NavEstimator:
                 # the cloud spread for a scan or two; it flickers back -- not operator news
                 continue
             if ev.kind == "lost":
-                self._was_lost = True
+                self._was_lost = lost_now = True
+                self.relocalizing = True
                 out.append(NavEvent("localization", "lost", ev.text, Severity.WARNING))
             elif ev.kind == "converged":
                 converged_now = True
+                self.relocalizing = False
                 if self._was_lost or not self._announced:
                     self._announced = True
                     out.append(NavEvent("localization", "converged", ev.text, Severity.INFO))
+        if lost_now and self._ekf_vouches():
+            # moving on a healthy EKF: the scan is what is doubtful (a sparse
+            # or cluttered view), not where we are -- search around the EKF
+            # instead of the whole map
+            loc.initialise(float(ekf.x[0]), float(ekf.x[1]), float(ekf.x[4]),
+                           max(3.0 * ekf.pos_std, 0.3), max(3.0 * math.sqrt(max(ekf.P[4, 4], 0.0)), 0.05))
+            self._was_lost = False
+            return
         if fix is None or not fix.ok:
             return
         if ekf.initialised and converged_now and self._was_lost:
@@ -180,6 +197,14 @@ class NavEstimator:
             self.pose_fixes += 1
             self.last_fix_t = now
 
+    def _ekf_vouches(self) -> bool:
+        """The EKF is trusted over a lost localizer while the vehicle moves
+        on a healthy filter.  At rest it is not: a vehicle carried away
+        (kidnapped) is at rest, and nothing the EKF integrates saw it go."""
+        ekf = self.ekf
+        return (ekf.initialised and ekf.status(ekf.t or 0.0).healthy
+                and math.hypot(ekf.x[2], ekf.x[3]) > STATIONARY_MPS)
+
     # ------------------------------------------------------------ outputs
     def state(self, now: float) -> VehicleState:
         return self.ekf.state(now, self.frame)
@@ -189,7 +214,8 @@ class NavEstimator:
 
     @property
     def localized(self) -> bool:
-        return self.localizer is not None and self.localizer.converged
+        """No lidar localizer, or it is not searching after being lost."""
+        return self.localizer is None or not self.relocalizing
 
     def health(self, now: float) -> NavHealth:
         st = self.ekf.status(now)
