@@ -79,6 +79,8 @@ class NavEstimator:
         #: The localizer declared itself lost and has not converged since
         #: (a localizer that has seen nothing to match yet is not lost).
         self.relocalizing = False
+        self._gnss_seed: tuple[float, float, float, float] | None = None   # x, y, hacc, t of the last good fix
+        self._compass_yaw: float | None = None
         self._announced = False
         self._next_scan_t = -math.inf
         self._ekf_events = 0
@@ -119,9 +121,13 @@ class NavEstimator:
             sl = self.cfg.sensors.speed_log
             ekf.fuse_water_speed(now, frame.speed_log.speed, sl.noise, lateral_std=sl.lateral_noise)
         if frame.compass is not None:
+            self._compass_yaw = frame.compass.yaw
             ekf.fuse_compass(now, frame.compass.yaw, self.compass_std)
         if frame.gps is not None:
             fix = frame.gps
+            if fix.fix_type >= 3 and fix.hacc <= ekf.params.gnss_max_hacc:
+                gx, gy = self.frame.to_local(fix.lat, fix.lon)
+                self._gnss_seed = (gx, gy, fix.hacc, now)
             fv, fp = ekf.fuse_gps_fix(fix, self.frame, now)
             for ev in self.monitor.update(now, fix.fix_type, fix.satellites, fix.hacc, fp,
                                           source=self.gnss_source, velocity=fv):
@@ -178,6 +184,12 @@ class NavEstimator:
                            max(3.0 * ekf.pos_std, 0.3), max(3.0 * math.sqrt(max(ekf.P[4, 4], 0.0)), 0.05))
             self._was_lost = False
             return
+        if lost_now and self._gnss_seed is not None and now - self._gnss_seed[3] < 1.0 and self._compass_yaw is not None:
+            # at rest, lost, and a good GNSS fix the EKF refuses (it jumped with
+            # the vehicle): search around the receiver's position, heading from
+            # the compass -- GNSS-assisted re-localization, no whole-map search
+            gx, gy, hacc, _ = self._gnss_seed
+            loc.initialise(gx, gy, self._compass_yaw, max(3.0 * hacc, 1.0), 0.2)
         if fix is None or not fix.ok:
             return
         if ekf.initialised and converged_now and self._was_lost:

@@ -94,6 +94,9 @@ def _nav_failures(nav, p) -> list[str]:
                    "(filter diverged or no absolute position)")
     if nav.localizer and not nav.localized:
         out.append("PreArm: lidar localization lost: re-localizing on the map; wait until it converges")
+    if nav.gnss_inconsistent:
+        out.append("PreArm: GNSS inconsistent with the navigation solution (spoofed, or the vehicle was "
+                   "moved); wait until they agree")
     return out
 
 
