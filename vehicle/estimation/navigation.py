@@ -81,6 +81,7 @@ class NavEstimator:
         self.relocalizing = False
         self._gnss_seed: tuple[float, float, float, float] | None = None   # x, y, hacc, t of the last good fix
         self._compass_yaw: float | None = None
+        self._blind = False              # the last scan had too few returns to match
         self._announced = False
         self._next_scan_t = -math.inf
         self._ekf_events = 0
@@ -153,6 +154,17 @@ class NavEstimator:
                 self._dist = math.hypot(x - px, y - py)
                 self._dyaw = (yaw - pyaw + math.pi) % (2 * math.pi) - math.pi
             self._last_pose = (x, y, yaw)
+        sc = frame.scan
+        r = np.asarray(sc.ranges)
+        returns = int(np.count_nonzero(np.isfinite(r) & (r > 0) & (r < sc.max_range)))
+        seeing = returns >= loc.matcher.params.min_inliers
+        if seeing and self._blind and ekf.initialised and ekf.status(now).healthy and not loc.converged:
+            # back in range of the map after open water: the particles drifted
+            # with the motion model's (wheel-sized) noise for as long as there
+            # was nothing to see; restart them from the EKF's dead reckoning
+            loc.initialise(float(ekf.x[0]), float(ekf.x[1]), float(ekf.x[4]),
+                           max(ekf.pos_std, 0.5), max(2.0 * math.sqrt(max(ekf.P[4, 4], 0.0)), 0.05))
+        self._blind = not seeing
         if not loc.pf.initialised and ekf.initialised:
             loc.initialise(float(ekf.x[0]), float(ekf.x[1]), float(ekf.x[4]),
                            max(ekf.pos_std, 0.2), max(math.sqrt(max(ekf.P[4, 4], 0.0)), 0.05))
