@@ -89,6 +89,7 @@ class NavEstimator:
         self.gnss_source = "odometry" if enc is not None else ("speed log" if s.speed_log is not None else "IMU")
         self.last_fix_t: float | None = None
         self.pose_fixes = 0
+        self._status: tuple[float, EkfStatus] | None = None
 
     def attach_map(self, prior_map) -> None:
         """Build the localizer on ``prior_map`` (the likelihood field is a
@@ -106,6 +107,7 @@ class NavEstimator:
 
     # ------------------------------------------------------------ the tick
     def update(self, now: float, frame: SensorFrame) -> list[NavEvent]:
+        self._status = None
         ekf = self.ekf
         out: list[NavEvent] = []
         if frame.imu is not None and len(frame.imu):
@@ -231,10 +233,18 @@ class NavEstimator:
 
     # ------------------------------------------------------------ outputs
     def state(self, now: float) -> VehicleState:
-        return self.ekf.state(now, self.frame)
+        ekf, st = self.ekf, self.status(now)
+        lat, lon = self.frame.to_geo(ekf.x[0], ekf.x[1])
+        return VehicleState(t=now, x=float(ekf.x[0]), y=float(ekf.x[1]), yaw=float(ekf.x[4]),
+                            vx=float(ekf.x[2]), vy=float(ekf.x[3]), yaw_rate=float(ekf.gyro_z - ekf.x[5]),
+                            lat=lat, lon=lon, pos_std=st.pos_std, valid=ekf.initialised and st.healthy)
 
     def status(self, now: float) -> EkfStatus:
-        return self.ekf.status(now)
+        """EKF_STATUS_REPORT's content; computed once per tick (the filter
+        only changes in ``update``)."""
+        if self._status is None or self._status[0] != now:
+            self._status = (now, self.ekf.status(now))
+        return self._status[1]
 
     @property
     def localized(self) -> bool:
@@ -242,6 +252,6 @@ class NavEstimator:
         return self.localizer is None or not self.relocalizing
 
     def health(self, now: float) -> NavHealth:
-        st = self.ekf.status(now)
+        st = self.status(now)
         return NavHealth(self.ekf.initialised, st.healthy, st.pos_std, self.localizer is not None,
                          self.localized, self.monitor.inconsistent, self.monitor.jammed or self.monitor.fix_lost)
