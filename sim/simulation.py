@@ -79,8 +79,12 @@ class Simulation:
 
     def _init_dead_reckoning(self) -> None:
         """IMU, wheel encoders, speed log: simulated only when the vehicle
-        file has them, with the scenario's error models, sampled after
-        every physics step and handed to the core at its tick.  Their
+        file has them, with the scenario's error models, sampled when the
+        core's tick reads the sensors: the IMU samples of the interval since
+        the previous tick are synthesised then, with the body's acceleration
+        and yaw rate taken as constant over it (so the gyro still integrates
+        to the true heading change); per physics step it costs the 100x
+        real time the patrol must keep.  Their
         random streams are spawned last, so a vehicle without them draws
         exactly what it drew before they existed."""
         s, err = self.cfg.sensors, self.scenario.sensors
@@ -151,8 +155,6 @@ class Simulation:
             self.traffic.advance(self.t, (tr.x, tr.y, tr.yaw, tr.vx, tr.vy))
             if self.traffic.t != t_before or not len(self.world.moving):
                 self.world.moving = self.traffic.circles()
-        if self.imu is not None or self.encoders is not None or self.speed_log is not None:
-            self._sample_dead_reckoning()
         self.faults.after_step(self.t)
 
     def teleport(self, x: float, y: float, yaw: float) -> None:
@@ -195,6 +197,7 @@ class Simulation:
                             scan=scan, battery_v=self.battery.voltage, battery_remaining=self.battery.remaining,
                             contacts=contacts, camera_t=cam)
         if self.imu is not None or self.encoders is not None or self.speed_log is not None:
+            self._sample_dead_reckoning()
             imu = None
             if self.imu is not None:
                 imu = np.concatenate(self._imu_rows) if self._imu_rows else np.zeros((0, 7))
