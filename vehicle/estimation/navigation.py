@@ -35,6 +35,14 @@ from edgepilot.vehicle.types import SensorFrame, Severity, VehicleState
 RELOCALIZE_RESET_M = 1.0
 #: Slower than this [m/s] the vehicle counts as at rest (it may have been carried).
 STATIONARY_MPS = 0.15
+#: This many lidar fixes in a row gated out by the EKF, agreeing with each
+#: other within POSE_RESET_STEADY_M [m], reset the EKF pose to the map.
+POSE_RESET_FIXES = 10
+#: Added to every lidar fix's covariance (x, y [m^2], yaw [rad^2]): the
+#: matcher's own covariance is the fit's, not the map's error or the lidar's
+#: time skew; without it the EKF grows overconfident and gates correct fixes.
+POSE_COV_FLOOR = np.diag([0.05 ** 2, 0.05 ** 2, math.radians(1.0) ** 2])
+POSE_RESET_STEADY_M = 0.15
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,7 @@ class NavEstimator:
         self._gnss_seed: tuple[float, float, float, float] | None = None   # x, y, hacc, t of the last good fix
         self._compass_yaw: float | None = None
         self._blind = False              # the last scan had too few returns to match
+        self._rejected_fixes: list[tuple[float, float]] = []   # offsets of consecutive gated-out fixes
         self._announced = False
         self._next_scan_t = -math.inf
         self._ekf_events = 0
@@ -219,9 +228,46 @@ class NavEstimator:
                 self.pose_fixes += 1
                 self.last_fix_t = now
                 return
-        if ekf.fuse_pose(now, fix.x, fix.y, fix.yaw, fix.cov).accepted:
+        if ekf.fuse_pose(now, fix.x, fix.y, fix.yaw, fix.cov + POSE_COV_FLOOR).accepted:
             self.pose_fixes += 1
             self.last_fix_t = now
+            self._rejected_fixes = []
+            return
+        # Gated out.  One is an outlier; a run of them that agree with each
+        # other, from a converged localizer, means the EKF has become
+        # overconfident and drifted (it would now refuse every correct fix):
+        # reset its pose to the map, as GNSS glitch handling resets to a
+        # GNSS that stays consistent.
+        rej = self._rejected_fixes
+        rej.append((fix.x - ekf.x[0], fix.y - ekf.x[1]))
+        if len(rej) >= POSE_RESET_FIXES:
+            d = np.array(rej[-POSE_RESET_FIXES:])
+            if np.max(np.hypot(*(d - d.mean(axis=0)).T)) < POSE_RESET_STEADY_M and loc.converged:
+                off = float(np.hypot(*d[-1]))
+                self._reset_pose(fix)
+                self._rejected_fixes = []
+                self.pose_fixes += 1
+                self.last_fix_t = now
+                out.append(NavEvent("nav", "pose_reset", f"EKF reset to the lidar fix ({off:.2f} m): "
+                                                         f"{POSE_RESET_FIXES} fixes in a row rejected",
+                                    Severity.NOTICE))
+            else:
+                del rej[0]
+
+    def _reset_pose(self, fix) -> None:
+        """Position and heading to the fix, with its covariance; velocity,
+        biases and current kept."""
+        ekf = self.ekf
+        for i in (0, 1, 4):
+            ekf.P[i, :] = 0.0
+            ekf.P[:, i] = 0.0
+        idx = (0, 1, 4)
+        for a in range(3):
+            for b in range(3):
+                ekf.P[idx[a], idx[b]] = fix.cov[a, b]
+        ekf.x[0], ekf.x[1], ekf.x[4] = fix.x, fix.y, fix.yaw
+        ekf.last_pose_t = fix.t
+        ekf.travelled_unaided = 0.0
 
     def _ekf_vouches(self) -> bool:
         """The EKF is trusted over a lost localizer while the vehicle moves
