@@ -73,12 +73,38 @@ def run_scenario(args) -> int:
     out.print(f"path length         {s['path_length_m']:.1f} m")
     out.print(f"min clearance       {s['min_clearance_m']:.2f} m")
     out.print(f"collisions          {s['collisions']}")
-    out.print(f"report              {report_dir}/ (trajectory.png, summary.json, track.csv)")
+    out.print(f"report              {report_dir}/ (trajectory.png, summary.json, track.csv, "
+              "trajectory_true.tum, trajectory_est.tum)")
+    _print_navigation(out, s.get("navigation"))
     _print_failsafes(out, s["failsafes"])
     for r in res.reasons:
         out.print(f"FAIL reason: {r}", style="bold red")
     sys.stdout.flush()
     return EXIT_OK if res.passed else EXIT_FAILED
+
+
+def _print_navigation(out, nav: dict | None) -> None:
+    """Position error against truth and each GNSS fault's detection."""
+    if not nav:
+        return
+    f = lambda v, unit="m": "-" if v is None else f"{v:.3f} {unit}"  # noqa: E731
+    out.print(f"position error      RMS {f(nav['position_error_rms_m'])}, max {f(nav['position_error_max_m'])}, "
+              f"final {f(nav['position_error_final_m'])} (from arming)")
+    for g in nav.get("gnss_faults", []):
+        det = "never detected" if g["detected_s"] is None else f"detected at {g['detected_s']:.2f} s"
+        line = f"  {g['fault']:14s} at {g['start_s']:g} s: {det}"
+        if g["fault"] == "gps_spoofing":
+            ex = g["exceeds_3sigma_s"]
+            line += (f", drag beyond 3-sigma at {ex:.2f} s" if ex is not None else ", drag never beyond 3-sigma")
+            if g["detection_delay_s"] is not None:
+                line += f", delay {g['detection_delay_s']:.2f} s"
+        else:
+            if g["detection_delay_s"] is not None:
+                line += f" (+{g['detection_delay_s']:.2f} s)"
+            if g.get("drift_fraction") is not None:
+                line += (f"; drift {g['error_at_end_m']:.2f} m over {g['distance_m']:.0f} m "
+                         f"= {100 * g['drift_fraction']:.2f} %")
+        out.print(line, soft_wrap=True)
 
 
 def _print_failsafes(out, fs: dict) -> None:

@@ -204,9 +204,20 @@ class FenceUpload(_Fault):
     zones: list[FenceZoneSpec] = Field(min_length=1, description="zones in map-frame metres")
 
 
+class Kidnap(_Fault):
+    """The kidnapped vehicle: lifted at ``start_s`` and set down at ``to``
+    facing ``yaw_deg`` (the wheels do not turn, the IMU sees nothing a
+    navigation filter could integrate).  Meant while disarmed; the run's
+    ``criteria.relocalize_before_arming`` judges the localizer."""
+
+    type: Literal["kidnap"]
+    to: XY = Field(description="where it is set down, map-frame [m]")
+    yaw_deg: float = Field(default=0.0, description="heading it is set down with, ENU degrees")
+
+
 FAULT_CLASSES = (GpsDropout, GpsDrift, GpsDegraded, GpsJamming, GpsSpoofing, GcsLinkLoss, MavlinkDegraded, SerialCorruption,
                  MotorLinkLoss, LidarBlackout, CameraBlackout, MotorFailure, BatteryDrain, CurrentSurge,
-                 Crossing, Estop, LoopStall, FenceUpload)
+                 Crossing, Estop, LoopStall, FenceUpload, Kidnap)
 Fault = Annotated[Union[FAULT_CLASSES], Field(discriminator="type")]
 FAULT_TYPES = sorted(c.model_fields["type"].annotation.__args__[0] for c in FAULT_CLASSES)
 
@@ -255,6 +266,7 @@ class FaultInjector:
         self._hb_queue: list[float] = []
         self._rearm: dict[int, float] = {}
         self._last_sent = None
+        self._kidnapped: set[int] = set()
 
     # ------------------------------------------------------------ queries
     def _active(self, t: float, *types: str):
@@ -355,6 +367,9 @@ class FaultInjector:
     def after_step(self, t: float) -> None:
         """Onsets that depend on the world, and moving-target collisions."""
         for i, f in enumerate(self.faults):
+            if f.type == "kidnap" and i not in self._kidnapped and t >= f.start_s:
+                self._kidnapped.add(i)
+                self.sim.teleport(f.to[0], f.to[1], math.radians(f.yaw_deg))
             if i in self.onset:
                 continue
             if f.type == "battery_drain" and self.core is not None:

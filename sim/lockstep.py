@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from edgepilot.sim.criteria import ClearanceMonitor, Measured, check_criteria
+from edgepilot.sim.nav_metrics import check_navigation, navigation_summary
 from edgepilot.sim.scenario import Scenario
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
 from edgepilot.vehicle.containment import contain, contained_step
@@ -56,6 +57,11 @@ class RunResult:
     # Estimated vs true position (map frame, control steps once the estimate is valid) [m].
     max_position_error_m: float = 0.0
     rms_position_error_m: float = 0.0
+    # The core's estimate beside the truth, one row per track row: (N, 4)
+    # est x, est y, est yaw, position 1-sigma [m]; and the navigation
+    # summary (position error, GNSS fault detection) from sim.nav_metrics.
+    estimate: np.ndarray | None = None
+    navigation: dict = field(default_factory=dict)
 
     @property
     def real_time_factor(self) -> float:
@@ -86,6 +92,7 @@ class RunResult:
             **({"min_cpa_m": round(self.min_cpa_m, 2), "cpa_events": self.cpa_events,
                 "encounters": self.encounter_results} if self.min_cpa_m is not None else {}),
             "failsafes": failsafe_summary(self),
+            **({"navigation": self.navigation} if self.navigation else {}),
         }
 
 
@@ -119,6 +126,8 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     events: list[Event] = []
     reached: set[int] = set()
     rows = []
+    est_rows = []
+    arm_t = None
     planned: list[np.ndarray] = []
     last_path = None
     clearance = ClearanceMonitor()
@@ -148,9 +157,12 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
                 contain(core, t, "map update", e)
             sim.apply(contained_step(core, t, sim.sensors(t)), t)
             if not started and core.state.valid and t >= next_arm_try and not core.internal_errors:
-                if core.arm(t).ok:   # pre-arm checks may refuse: retry once a second
+                if t < scenario.start.arm_after_s:
+                    pass              # the operator has not tried yet
+                elif core.arm(t).ok:   # pre-arm checks may refuse: retry once a second
                     core.start_mission(t)
                     started = True
+                    arm_t = t
                 else:
                     next_arm_try = t + 1.0
             if core.internal_errors and fault_at is None:
@@ -176,6 +188,8 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
             if started and core.mode.name == "AUTO":
                 max_cte = max(max_cte, abs(core.cross_track_error))
             rows.append((t, tr.x, tr.y, tr.yaw, tr.speed, clear))
+            st = core.state
+            est_rows.append((st.x, st.y, st.yaw, st.pos_std))
             for i, v in enumerate(vessels):
                 rng = math.hypot(v.x - tr.x, v.y - tr.y)
                 if rng < cpa_best[i][0]:
@@ -231,6 +245,10 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
             reasons += r["failures"]
     fault_outcomes, fault_reasons = sim.faults.evaluate(events, track)
     reasons.extend(fault_reasons)
+    estimate = np.array(est_rows, dtype=np.float64).reshape(-1, 4)
+    nav = (navigation_summary(scenario, track, estimate, events, arm_t)
+           if core.estimator is not None or crit.measures_navigation else {})
+    reasons.extend(check_navigation(crit, nav, events, arm_t))
     return RunResult(
         scenario=scenario.name, seed=sim.seed, passed=not reasons, reasons=reasons,
         sim_time_s=float(track[-1, 0]) if len(track) else 0.0, wall_time_s=wall,
@@ -241,7 +259,8 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
         min_cpa_m=min_cpa, cpa_events=cpa_events, contact_tracks=tracks, encounter_results=enc_results,
         faults=fault_outcomes, internal_errors=core.internal_errors, final_mode=core.mode.name,
         max_position_error_m=pos_err_max,
-        rms_position_error_m=math.sqrt(pos_err_sq / pos_err_n) if pos_err_n else 0.0)
+        rms_position_error_m=math.sqrt(pos_err_sq / pos_err_n) if pos_err_n else 0.0,
+        estimate=estimate, navigation=nav)
 
 
 def _check_encounter(ec, mmsi: int, t_cpa: float, track: np.ndarray, events: list[Event]) -> dict:

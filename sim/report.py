@@ -15,8 +15,17 @@ def write_report(result: RunResult, scenario: Scenario, out_dir: str | Path) -> 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
-    np.savetxt(out / "track.csv", result.track, delimiter=",", fmt="%.4f",
-               header="t_s,x_m,y_m,yaw_rad,speed_mps,clearance_m", comments="")
+    tr = result.track
+    est = result.estimate if result.estimate is not None and len(result.estimate) == len(tr) \
+        else np.full((len(tr), 4), np.nan)
+    # truth and the core's estimate side by side, one row per control tick
+    np.savetxt(out / "track.csv", np.column_stack((tr.reshape(-1, 6), est)), delimiter=",", fmt="%.4f",
+               header="t_s,x_m,y_m,yaw_rad,speed_mps,clearance_m,est_x_m,est_y_m,est_yaw_rad,est_pos_std_m",
+               comments="")
+    if len(tr):
+        write_tum(out / "trajectory_true.tum", tr[:, 0], tr[:, 1], tr[:, 2], tr[:, 3])
+        ok = np.isfinite(est[:, 0])
+        write_tum(out / "trajectory_est.tum", tr[ok, 0], est[ok, 0], est[ok, 1], est[ok, 2])
     plot_trajectory(result, scenario, out / "trajectory.png")
     return out
 
@@ -45,7 +54,11 @@ def plot_trajectory(result: RunResult, scenario: Scenario, png: Path) -> None:
                 label="planned path" if i == 0 else None)
     tr = result.track
     if len(tr):
-        ax.plot(tr[:, 1], tr[:, 2], "-", color="tab:red", lw=1.6, label="driven track")
+        ax.plot(tr[:, 1], tr[:, 2], "-", color="tab:red", lw=1.6, label="driven track (truth)")
+    est = result.estimate
+    if est is not None and len(est) == len(tr) and len(tr) and result.navigation:
+        ok = np.isfinite(est[:, 0])
+        ax.plot(est[ok, 0], est[ok, 1], "-", color="tab:cyan", lw=1.0, label="estimate")
     wps = np.array(scenario.mission.waypoints)
     ax.plot(wps[:, 0], wps[:, 1], "o", ms=9, mfc="none", mec="black", mew=1.5, label="waypoints")
     for i, (x, y) in enumerate(wps, 1):

@@ -16,6 +16,8 @@ from pydantic import Field, model_validator
 from edgepilot import configs_dir
 from edgepilot.sim.traffic import TrafficVesselSpec
 from edgepilot.sim.faults import Fault
+from edgepilot.sim.sensors.imu import ImuConfig
+from edgepilot.sim.sensors.odometry import EncoderConfig, SpeedLogConfig
 from edgepilot.vehicle.safety.geofence import FenceZoneSpec
 from edgepilot.vehicle.config import ConfigError, Strict, VehicleConfig, load_vehicle_config, parse_model, read_toml
 
@@ -90,6 +92,7 @@ class Start(Strict):
     x: float
     y: float
     yaw_deg: float = 0.0
+    arm_after_s: float = Field(default=0.0, ge=0, description="the operator first tries to arm at this time [s]")
 
 
 class Survey(Strict):
@@ -131,6 +134,42 @@ class Criteria(Strict):
     min_clearance_m: float = Field(default=0.0, ge=0)
     max_time_s: float = Field(default=600.0, gt=0)
     max_cross_track_m: float | None = Field(default=None, gt=0)
+    # Navigation (issue 15), measured against the simulator's truth from arming on.
+    max_position_error_rms_m: float | None = Field(default=None, gt=0, description=(
+        "RMS of the horizontal error of the core's estimate, from arming to the end [m]"))
+    max_position_error_m: float | None = Field(default=None, gt=0, description="largest such error [m]")
+    max_detection_delay_s: float | None = Field(default=None, ge=0, description=(
+        "each GNSS fault detected within this [s]: spoofing from when the drag exceeds the filter's "
+        "3-sigma, jamming from its start"))
+    no_hold: bool = Field(default=False, description="no failsafe HOLD (nor any failsafe action) after arming")
+    max_drift_fraction: float | None = Field(default=None, gt=0, lt=1, description=(
+        "position error at the end of each GNSS outage (jamming, loss) over the distance travelled "
+        "during it, e.g. 0.02 = 2 %"))
+    max_final_position_error_m: float | None = Field(default=None, gt=0, description=(
+        "position error at the end of the run [m] (corrected once absolute aiding returns)"))
+    max_error_at_outage_end_m: float | None = Field(default=None, gt=0, description=(
+        "position error at the last tick of each GNSS outage [m]: corrected by other aiding (lidar on the "
+        "map) before GNSS returns"))
+    relocalize_before_arming: bool = Field(default=False, description=(
+        "a kidnap fault: the localizer must report lost and converged again, arming refused until then"))
+
+    @property
+    def measures_navigation(self) -> bool:
+        return (any(v is not None for v in (self.max_position_error_rms_m, self.max_position_error_m,
+                                           self.max_detection_delay_s, self.max_drift_fraction,
+                                           self.max_final_position_error_m, self.max_error_at_outage_end_m))
+                or self.relocalize_before_arming)
+
+
+class SimSensors(Strict):
+    """Error models of the dead-reckoning sensors (the truth side: noise,
+    bias, slip).  Which sensors exist, and their rate and geometry, is the
+    vehicle file's [sensors.imu] / [sensors.wheel_encoders] /
+    [sensors.speed_log]; a sensor the vehicle lacks is not simulated."""
+
+    imu: ImuConfig = ImuConfig()
+    wheel_encoders: EncoderConfig = EncoderConfig()
+    speed_log: SpeedLogConfig = SpeedLogConfig()
 
 
 class Scenario(Strict):
@@ -146,6 +185,7 @@ class Scenario(Strict):
     fence: list[FenceZoneSpec] = Field(default=[], description="geofence zones, map-frame metres")
     params: dict[str, float] = Field(default={}, description="vehicle parameter overrides, NAME = value")
     traffic: list[TrafficVesselSpec] = []
+    sensors: SimSensors = SimSensors()
 
     # Filled in by load_scenario, not by the file.
     source: str = ""
@@ -176,6 +216,25 @@ def vehicle_path(ref: str, base: Path) -> Path:
     if p.suffix == ".toml":
         return p if p.is_absolute() else base / p
     return configs_dir() / "vehicles" / f"{ref}.toml"
+
+
+def _check_navigation_criteria(path: Path, sc: Scenario) -> None:
+    """A navigation criterion needs the fault it measures."""
+    c, types = sc.criteria, {f.type for f in sc.faults}
+    if c.max_detection_delay_s is not None and not types & {"gps_spoofing", "gps_jamming", "gps_dropout"}:
+        raise ConfigError(f"{path}: criteria.max_detection_delay_s: needs a gps_spoofing, gps_jamming or "
+                          "gps_dropout fault to detect (none in [[faults]])")
+    if c.max_error_at_outage_end_m is not None and not types & {"gps_jamming", "gps_dropout"}:
+        raise ConfigError(f"{path}: criteria.max_error_at_outage_end_m: needs a gps_jamming or gps_dropout fault")
+    if c.max_drift_fraction is not None and not types & {"gps_jamming", "gps_dropout"}:
+        raise ConfigError(f"{path}: criteria.max_drift_fraction: needs a gps_jamming or gps_dropout fault "
+                          "(the outage the drift is measured over)")
+    if c.relocalize_before_arming and "kidnap" not in types:
+        raise ConfigError(f"{path}: criteria.relocalize_before_arming: needs a kidnap fault")
+    if (c.max_position_error_m is not None and c.max_position_error_rms_m is not None
+            and c.max_position_error_m < c.max_position_error_rms_m):
+        raise ConfigError(f"{path}: criteria.max_position_error_m ({c.max_position_error_m:g}) is below "
+                          f"max_position_error_rms_m ({c.max_position_error_rms_m:g}): the max cannot be below the RMS")
 
 
 def load_scenario(name_or_path: str | Path, overrides=()) -> Scenario:
@@ -223,6 +282,7 @@ def load_scenario(name_or_path: str | Path, overrides=()) -> Scenario:
     if (vcfg.kind == "usv") != (sc.world.surface == "water"):
         raise ConfigError(f"{path}: world.surface: a {vcfg.kind} needs surface = "
                           f"{'water' if vcfg.kind == 'usv' else 'ground'}")
+    _check_navigation_criteria(path, sc)
     sc = sc.model_copy(update={"source": str(src), "vehicle_config": vcfg})
     from edgepilot.sim.world import check_raster_budget  # here: world imports this module
 

@@ -7,6 +7,7 @@ in — so the lockstep runner and the real-time runner drive the same
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 
@@ -17,6 +18,8 @@ from edgepilot.sim.faults import FaultInjector
 from edgepilot.sim.scenario import Scenario
 from edgepilot.sim.sensors.navigation import BatteryModel, CompassModel, GpsModel
 from edgepilot.sim.sensors.camera import PAINT, SimCamera, VisibleObject
+from edgepilot.sim.sensors.imu import ImuModel
+from edgepilot.sim.sensors.odometry import SpeedLogModel, WheelEncoderModel
 from edgepilot.sim.sensors.lidar import Lidar, LidarSpec
 from edgepilot.sim.traffic import Traffic
 from edgepilot.firmware_bridge.ais import AisDecoder
@@ -72,6 +75,52 @@ class Simulation:
         # receiver's output goes through.
         self.traffic = Traffic(scenario.traffic, self.frame, self.rng) if scenario.traffic else None
         self.ais = AisDecoder()
+        self._init_dead_reckoning()
+
+    def _init_dead_reckoning(self) -> None:
+        """IMU, wheel encoders, speed log: simulated only when the vehicle
+        file has them, with the scenario's error models, sampled when the
+        core's tick reads the sensors: the IMU samples of the interval since
+        the previous tick are synthesised then, with the body's acceleration
+        and yaw rate taken as constant over it (so the gyro still integrates
+        to the true heading change); per physics step it costs the 100x
+        real time the patrol must keep.  Their
+        random streams are spawned last, so a vehicle without them draws
+        exactly what it drew before they existed."""
+        s, err = self.cfg.sensors, self.scenario.sensors
+        self.imu = self.encoders = self.speed_log = None
+        self._imu_rows: list[np.ndarray] = []
+        self._ticks = self._log = None
+        if s.imu is None and s.wheel_encoders is None and s.speed_log is None:
+            return
+        r_imu, r_enc, r_log = self.rng.spawn(3)
+        tr = copy.copy(self.model.truth)
+        if s.imu is not None:
+            self.imu = ImuModel(err.imu.model_copy(update={"rate_hz": s.imu.rate_hz}), r_imu)
+            self.imu.sample_array(0.0, tr)
+        if s.wheel_encoders is not None:
+            e = s.wheel_encoders
+            self.encoders = WheelEncoderModel(err.wheel_encoders.model_copy(update=dict(
+                rate_hz=e.rate_hz, ticks_per_rev=e.ticks_per_rev, wheel_radius=e.wheel_radius,
+                track_width=e.track_width)), r_enc)
+            self._ticks = self.encoders.sample(0.0, tr)
+        if s.speed_log is not None:
+            self.speed_log = SpeedLogModel(err.speed_log.model_copy(update={"rate_hz": s.speed_log.rate_hz}), r_log)
+
+    def _sample_dead_reckoning(self) -> None:
+        tr = copy.copy(self.model.truth)   # the models keep the previous truth; dynamics mutate it
+        if self.imu is not None:
+            rows = self.imu.sample_array(self.t, tr)
+            if len(rows):
+                self._imu_rows.append(rows)
+        if self.encoders is not None:
+            ticks = self.encoders.sample(self.t, tr)
+            if ticks is not None:
+                self._ticks = ticks
+        if self.speed_log is not None:
+            log = self.speed_log.sample(self.t, tr, self.faults.current(self.t, self.current))
+            if log is not None:
+                self._log = log
 
     @property
     def truth(self) -> Truth:
@@ -108,6 +157,22 @@ class Simulation:
                 self.world.moving = self.traffic.circles()
         self.faults.after_step(self.t)
 
+    def teleport(self, x: float, y: float, yaw: float) -> None:
+        """Lift the vehicle and set it down at (x, y) facing ``yaw``, at
+        rest (the kidnap fault).  The dead-reckoning models restart from
+        there: nothing they report moves the vehicle."""
+        tr = self.model.truth
+        tr.x, tr.y, tr.yaw = float(x), float(y), float(yaw)
+        tr.vx = tr.vy = tr.yaw_rate = 0.0
+        for name in ("vl", "vr", "u", "v", "r"):
+            if hasattr(self.model, name):
+                setattr(self.model, name, 0.0)
+        snap = copy.copy(tr)
+        if self.imu is not None:
+            self.imu._prev = (self.t, snap)
+        if self.encoders is not None:
+            self.encoders._prev = (self.t, snap)
+
     def _moving_circles(self, now: float) -> np.ndarray:
         """(K, 3) [x, y, radius] moving things the lidar sees: fault-injected
         crossing objects and traffic vessels."""
@@ -131,6 +196,14 @@ class Simulation:
         frame = SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
                             scan=scan, battery_v=self.battery.voltage, battery_remaining=self.battery.remaining,
                             contacts=contacts, camera_t=cam)
+        if self.imu is not None or self.encoders is not None or self.speed_log is not None:
+            self._sample_dead_reckoning()
+            imu = None
+            if self.imu is not None:
+                imu = np.concatenate(self._imu_rows) if self._imu_rows else np.zeros((0, 7))
+                self._imu_rows = []
+            frame = dataclasses.replace(frame, imu=imu, wheel_ticks=self._ticks, speed_log=self._log)
+            self._log = None
         frame = self.faults.sense(now, frame)
         if frame.camera_t is not None:   # rendered only when it survives fault injection
             objs = [v for o, v in self._painted if o.appear_at_s <= now]

@@ -28,7 +28,8 @@ def test_scenario_passes_end_to_end(name, tmp_path, ep):
     assert img.shape[1] == 1000 and img.shape[0] >= 400
     assert colour_pixels(img, "#d62728") > 500             # tab:red, the driven track
     track = np.loadtxt(out / "track.csv", delimiter=",", skiprows=1)
-    assert track.shape[1] == 6 and track[:, 5].min() >= 0
+    # t, truth x y yaw speed clearance, then the estimate beside it: x y yaw pos_std (issue 15)
+    assert track.shape[1] == 10 and track[:, 5].min() >= 0
     assert "result              PASS" in r.stdout and "Reached waypoint" in r.stdout
 
 

@@ -117,11 +117,59 @@ class CameraConfig(Strict):
     obstacle_range_m: float = Field(default=12.0, gt=0, description="detections nearer than this become obstacles [m]")
 
 
+class ImuSpec(Strict):
+    """The IMU as the vehicle uses it (planar EKF input): sample rate."""
+
+    rate_hz: float = Field(default=200.0, ge=100, le=400, description="sample rate [Hz]")
+
+
+class WheelEncoderSpec(Strict):
+    """Wheel encoders (UGV): counts per wheel revolution and the geometry
+    that turns counts into chassis motion."""
+
+    rate_hz: float = Field(default=50.0, gt=0, le=1000, description="report rate [Hz]")
+    ticks_per_rev: int = Field(default=4096, gt=0)
+    wheel_radius: float = Field(default=0.1, gt=0, description="nominal wheel radius [m]")
+    track_width: float = Field(default=0.6, gt=0, description="wheel contact line spacing [m]")
+    speed_noise: float = Field(default=0.03, gt=0, description="1-sigma speed error fused [m/s]")
+    speed_noise_fraction: float = Field(default=0.03, ge=0, description="plus this fraction of the speed")
+    lateral_noise: float = Field(default=0.05, gt=0, description="no-side-slip constraint 1-sigma [m/s]")
+
+
+class SpeedLogSpec(Strict):
+    """Speed-through-water log (USV)."""
+
+    rate_hz: float = Field(default=5.0, gt=0, le=100)
+    noise: float = Field(default=0.05, gt=0, description="1-sigma speed error fused [m/s]")
+    lateral_noise: float = Field(default=0.1, gt=0, description="no-sway constraint 1-sigma [m/s]")
+
+
 class Sensors(Strict):
     gps: GpsConfig
     compass: CompassConfig
     lidar: LidarConfig | None = None
     camera: CameraConfig | None = None
+    imu: ImuSpec | None = None
+    wheel_encoders: WheelEncoderSpec | None = None
+    speed_log: SpeedLogSpec | None = None
+
+
+class Navigation(Strict):
+    """Which estimator owns the pose and how much uncertainty the mission
+    tolerates.  ``gps_compass``: today's GPS + compass filter.  ``ekf``:
+    the IMU-driven EKF (vehicle/estimation/ekf.py) fusing odometry,
+    compass, GNSS (with the integrity monitor) and, with a lidar and a
+    prior map, the map localizer's pose fixes; needs [sensors.imu]."""
+
+    estimator: Literal["gps_compass", "ekf"] = "gps_compass"
+    lidar_localization: bool = Field(default=True, description="ekf: lidar pose fixes on the prior map")
+    particles: int = Field(default=300, ge=20, le=20000, description="localizer particle count")
+    max_beams: int = Field(default=90, ge=8, le=2000, description="beams of a scan the localizer uses")
+    localizer_rate_hz: float = Field(default=10.0, gt=0, le=100, description=(
+        "scans localized per second at most (the others are skipped; odometry carries over) [Hz]"))
+    max_position_std_m: float = Field(default=1.0, gt=0, description=(
+        "the mission's tolerance: 1-sigma horizontal position uncertainty above which the navigation "
+        "failsafe trips and arming is refused [m]"))
 
 
 class Control(Strict):
@@ -297,6 +345,7 @@ class VehicleConfig(Strict):
     mavlink: MavlinkConfig = MavlinkConfig()
     hardware: HardwareConfig | None = None
     maritime: Maritime = Maritime()
+    navigation: Navigation = Navigation()
 
     @model_validator(mode="after")
     def _chassis_matches_kind(self):
@@ -304,6 +353,12 @@ class VehicleConfig(Strict):
             raise ValueError("kind 'ugv' needs a [drive] table (differential drive)")
         if self.kind == "usv" and self.hull is None:
             raise ValueError("kind 'usv' needs a [hull] table (twin-thruster hull)")
+        if self.navigation.estimator == "ekf" and self.sensors.imu is None:
+            raise ValueError("navigation.estimator 'ekf' needs a [sensors.imu] table (the EKF is driven by the IMU)")
+        if self.sensors.wheel_encoders is not None and self.kind != "ugv":
+            raise ValueError("sensors.wheel_encoders is for kind 'ugv' (a USV has [sensors.speed_log])")
+        if self.sensors.speed_log is not None and self.kind != "usv":
+            raise ValueError("sensors.speed_log is for kind 'usv' (a UGV has [sensors.wheel_encoders])")
         return self
 
 

@@ -50,6 +50,13 @@ class VehicleCore:
         self.filter = GpsCompassFilter(self.frame, gps_noise_floor=max(s.gps.noise_m, 0.05),
                                        compass_noise=math.radians(max(s.compass.noise_deg, 0.5)),
                                        velocity_noise=max(s.gps.velocity_noise, 0.02))
+        #: The IMU-driven EKF, GNSS monitor and map localizer when the vehicle
+        #: file says navigation.estimator = "ekf"; None: ``filter`` owns the pose.
+        self.estimator = None
+        if config.navigation.estimator == "ekf":
+            from edgepilot.vehicle.estimation.navigation import NavEstimator
+
+            self.estimator = NavEstimator(config, self.frame)
         self.follower = PurePursuit(config) if config.kind == "ugv" else LosGuidance(config)
         self._prior_map = prior_map
         # Built by bring_up(); perception is published last and marks the core ready.
@@ -101,6 +108,8 @@ class VehicleCore:
         from edgepilot.vehicle.perception.front import Perception
 
         prior = self._prior_map
+        if self.estimator is not None:
+            self.estimator.attach_map(prior)
         # The planning costmap rolls with the vehicle beyond the prior map (or without one).
         st = self._state
         planning = PlanningGrid(prior, self.cfg, (st.x, st.y) if st.valid else None)
@@ -263,7 +272,8 @@ class VehicleCore:
         """What the safety layer decides from (it never calls into the core)."""
         return CoreView(self.armed, self.mode, self._state,
                         frozenset(n for n, m in self.modes.items() if m.refusal(now) is None), self._mission,
-                        self.perception.status(now) if self.perception is not None else {})
+                        self.perception.status(now) if self.perception is not None else {},
+                        self.estimator.health(now) if self.estimator is not None else None)
 
     def set_fence(self, items: list[MissionItem]) -> CommandResult:
         """Fence items (MAV_MISSION_TYPE_FENCE semantics); [] clears it."""
@@ -408,18 +418,25 @@ class VehicleCore:
     def step(self, now: float, frame: SensorFrame) -> Setpoint:
         """One control tick at ``now`` [s]: the setpoint for the actuators."""
         self.now = now
-        f = self.filter
-        f.predict(now)
-        if frame.gps is not None:
-            self.last_gps = frame.gps
-            f.update_gps(frame.gps)
-        if frame.compass is not None:
-            f.update_compass(frame.compass)
+        if self.estimator is not None:
+            if frame.gps is not None:
+                self.last_gps = frame.gps
+            for ev in self.estimator.update(now, frame):
+                self._emit(ev.kind, ev.text, ev.severity, what=ev.what)
+            self._state = self.estimator.state(now)
+        else:
+            f = self.filter
+            f.predict(now)
+            if frame.gps is not None:
+                self.last_gps = frame.gps
+                f.update_gps(frame.gps)
+            if frame.compass is not None:
+                f.update_compass(frame.compass)
+            self._state = f.state(now)
         if frame.battery_v is not None:
             self.battery_voltage = frame.battery_v
         if frame.battery_remaining is not None:
             self.battery_remaining = frame.battery_remaining
-        self._state = f.state(now)
         planning = self.planning
         if planning is not None and self._state.valid:
             scans = self.mapper.scans if self.mapper is not None else 0

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:   # runtime import would be circular (estimation imports this module)
+    from edgepilot.vehicle.estimation.measurements import SpeedLog, WheelTicks
 
 
 class Mode(enum.IntEnum):
@@ -138,6 +141,12 @@ class SensorFrame:
     camera_t: float | None = None            # capture time of a new camera image [s], None = none new
     # that image: BGR uint8 (height, width, 3); None = not carried (a driver that only timestamps)
     camera_image: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # Dead reckoning (issue 15).  IMU samples since the previous tick, float64
+    # (n, 7) rows (t [s], gyro x/y/z [rad/s], accel x/y/z [m/s^2]), body frame
+    # x forward, y left, z up, oldest first; None = no IMU.
+    imu: np.ndarray | None = field(default=None, compare=False, repr=False)
+    wheel_ticks: WheelTicks | None = None    # latest cumulative encoder counts (UGV)
+    speed_log: SpeedLog | None = None        # latest speed-through-water reading (USV)
 
 
 @dataclass(frozen=True)

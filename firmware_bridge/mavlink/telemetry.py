@@ -38,6 +38,15 @@ DEFAULT_INTERVALS = {
     M.MAVLINK_MSG_ID_EXTENDED_SYS_STATE: 1.0,
 }
 
+#: Streams an EKF vehicle (navigation.estimator = "ekf") adds, as ArduPilot
+#: streams its EKF_STATUS_REPORT with EXTRA3.
+EKF_INTERVALS = {M.MAVLINK_MSG_ID_EKF_STATUS_REPORT: 1.0}
+
+#: EKF_STATUS_FLAGS a filter that is initialised and healthy sets (for a
+#: vehicle on the GPS + compass filter, which has no innovation tests).
+GPS_COMPASS_EKF_FLAGS = (M.EKF_ATTITUDE | M.EKF_VELOCITY_HORIZ | M.EKF_POS_HORIZ_REL | M.EKF_POS_HORIZ_ABS
+                         | M.EKF_PRED_POS_HORIZ_REL | M.EKF_PRED_POS_HORIZ_ABS)
+
 #: REQUEST_DATA_STREAM groups, as ArduPilot assigns messages to them.
 DATA_STREAMS = {
     M.MAV_DATA_STREAM_EXTENDED_STATUS: (M.MAVLINK_MSG_ID_SYS_STATUS, M.MAVLINK_MSG_ID_GPS_RAW_INT,
@@ -85,6 +94,7 @@ class TelemetryService(Service):
             M.MAVLINK_MSG_ID_MISSION_CURRENT: self.mission_current,
             M.MAVLINK_MSG_ID_EXTENDED_SYS_STATE: self.extended_sys_state,
             M.MAVLINK_MSG_ID_AUTOPILOT_VERSION: lambda now: autopilot_version(endpoint.vehicle_id),
+            M.MAVLINK_MSG_ID_EKF_STATUS_REPORT: self.ekf_status_report,
         }
         endpoint.on("REQUEST_DATA_STREAM", self._on_request_data_stream)
         cmd = endpoint.command
@@ -100,7 +110,10 @@ class TelemetryService(Service):
     def _st(self, link) -> dict:
         st = link.state.get(self.name)
         if st is None:
-            st = {"interval": dict(DEFAULT_INTERVALS), "next": {}, "pending": []}
+            iv = dict(DEFAULT_INTERVALS)
+            if getattr(self.core, "estimator", None) is not None:
+                iv.update(EKF_INTERVALS)
+            st = {"interval": iv, "next": {}, "pending": []}
             link.state[self.name] = st
         return st
 
@@ -244,6 +257,23 @@ class TelemetryService(Service):
             int(g.t * 1e6), int(g.fix_type), int(round(g.lat * 1e7)), int(round(g.lon * 1e7)),
             0, eph, U16_MAX, int(round(vel * 100)), cog, int(g.satellites),
             alt_ellipsoid=0, h_acc=int(round(g.hacc * 1000)), v_acc=0, vel_acc=0, hdg_acc=0, yaw=0)
+
+    def ekf_status_report(self, now):
+        """EKF_STATUS_REPORT as ArduPilot fills it: the EKF_STATUS_FLAGS and,
+        in the *_variance fields, the innovation test ratios (< 1 passing,
+        > 1 failing; 0 where there is no such measurement).  GPS_RAW_INT
+        stays the receiver's own report and GLOBAL_POSITION_INT the fused
+        estimate, so a ground station shows a rejected (spoofed) GNSS beside
+        where the vehicle navigates."""
+        est = getattr(self.core, "estimator", None)
+        if est is None:
+            st = self.core.state
+            flags = GPS_COMPASS_EKF_FLAGS if (st is not None and st.valid) else M.EKF_UNINITIALIZED
+            return M.MAVLink_ekf_status_report_message(flags, 0.0, 0.0, 0.0, 0.0, 0.0)
+        s = est.status(now)
+        return M.MAVLink_ekf_status_report_message(
+            int(s.flags) & 0xFFFF, float(s.velocity_variance), float(s.pos_horiz_variance), 0.0,
+            float(s.compass_variance), 0.0)
 
     def global_position_int(self, now):
         st = self.core.state

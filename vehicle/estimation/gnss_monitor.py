@@ -163,7 +163,7 @@ class GnssMonitor:
             if not self.inconsistent:
                 self.inconsistent = True
                 out.append(self._emit(t, "inconsistent", SEVERITY_CRITICAL,
-                                      f"GNSS inconsistent with {source} by {off:.0f} m: rejected"))
+                                      f"GNSS inconsistent with {source} by {off:.{0 if off >= 10 else 1}f} m: rejected"))
         elif self.inconsistent:
             if self._good_since is None:
                 self._good_since = t

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -96,6 +97,9 @@ class SafetyInputs:
     can_enter: frozenset = frozenset()
     #: The loaded mission (pre-arm checks it against the fence).
     mission: tuple = ()
+    #: Navigation health (``estimation.navigation.NavHealth``) when the EKF
+    #: owns the pose; None with the GPS + compass filter.
+    nav: object | None = None
 
 
 class Trigger(abc.ABC):
@@ -191,6 +195,30 @@ class GpsTrigger(Trigger):
         if self.bad_since is None:
             self.bad_since = s.gps_t
         return why if (active or s.now - self.bad_since >= timeout) else None
+
+
+class NavTrigger(Trigger):
+    """EKF vehicles: navigation confidence lost beyond the mission's
+    tolerance (position 1-sigma above FS_EKF_POS_STD, or the filter
+    diverged).  Losing or rejecting GNSS alone does not trip it: the
+    vehicle keeps navigating on its other sources while they are good
+    enough.  Takes the GPS trigger's place in the table."""
+
+    name, label = "nav", "navigation"
+    action_param = "FS_EKF_ACTION"
+    clear_after_s = 2.0
+
+    def check(self, s, active):
+        nav = s.nav
+        if nav is None or not nav.initialised:
+            return None   # pre-arm refuses an uninitialised filter
+        lim = self.params.get("FS_EKF_POS_STD")
+        if not math.isfinite(nav.pos_std):
+            return "navigation diverged (position not finite)"
+        if nav.pos_std > lim * (0.8 if active else 1.0):
+            return (f"navigation confidence lost: position 1-sigma {nav.pos_std:.2f} m "
+                    f"above FS_EKF_POS_STD {lim:.2f} m")
+        return None
 
 
 class StaleSensorTrigger(Trigger):
@@ -504,8 +532,10 @@ class FailsafeManager:
 
 def default_triggers(cfg: VehicleConfig, params) -> list[Trigger]:
     """Ordered strongest-first so a STOP lands before a HOLD in one tick."""
+    # EKF vehicles: the navigation trigger takes the GPS one's place (GNSS loss alone is no failsafe)
+    position = NavTrigger(cfg, params) if cfg.navigation.estimator == "ekf" else GpsTrigger(cfg, params)
     return [EstopTrigger(cfg, params), MotorFaultTrigger(cfg, params), MotorLinkTrigger(cfg, params),
-            LoopOverrunTrigger(cfg, params), GpsTrigger(cfg, params), FenceTrigger(cfg, params),
+            LoopOverrunTrigger(cfg, params), position, FenceTrigger(cfg, params),
             ObstacleTrigger(cfg, params), StaleSensorTrigger(cfg, params, "lidar"),
             StaleSensorTrigger(cfg, params, "camera"), BatteryTrigger(cfg, params, "critical"),
             BatteryTrigger(cfg, params, "low"), GcsLinkTrigger(cfg, params)]

@@ -35,6 +35,7 @@ class CoreView:
     can_enter: frozenset = frozenset()        # modes the core would enter now
     mission: tuple = ()                       # the loaded mission items
     sensor_status: dict = field(default_factory=dict)   # perception's rate manager, per sensor
+    nav: object | None = None                 # estimation.navigation.NavHealth (EKF vehicles), else None
 
 
 class SafetyManager:
@@ -85,6 +86,7 @@ class SafetyManager:
         s.state = view.state
         s.can_enter = view.can_enter
         s.mission = view.mission
+        s.nav = view.nav
         if frame is not None:
             if frame.gps is not None:
                 s.gps, s.gps_t = frame.gps, now

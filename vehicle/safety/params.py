@@ -19,7 +19,12 @@ def safety_param_specs(cfg: VehicleConfig) -> list[Spec]:
     period = 1.0 / cfg.control.rate_hz
     gps_hacc = max(1.0, 4.0 * cfg.sensors.gps.noise_m)
     brake = cfg.limits.max_accel if cfg.kind == "ugv" else 0.3 * cfg.limits.max_accel
-    return [
+    ekf = [
+        ("FS_EKF_ACTION", 1.0, 0.0, 3.0, f"navigation confidence lost action: {ACTION_DOC}"),
+        ("FS_EKF_POS_STD", cfg.navigation.max_position_std_m, 0.02, 100.0,
+         "position 1-sigma above which navigation confidence is lost: failsafe, no arming [m]"),
+    ] if cfg.navigation.estimator == "ekf" else []
+    return ekf + [
         ("ARMING_CHECK", 1.0, 0.0, 1.0, "1 run pre-arm checks, 0 skip them"),
         ("FS_RESUME", 1.0, 0.0, 1.0,
          "1: when a self-clearing failsafe clears, resume the mode it interrupted"),

@@ -29,10 +29,15 @@ def prearm_failures(s: SafetyInputs, safety) -> list[str]:
     if s.estop_latched or (s.motor is not None and s.motor.estop):
         what = "hardware e-stop is pressed" if (s.motor is not None and s.motor.estop) else "e-stop is latched"
         out.append(f"PreArm: {what}; release/clear it (MAV_CMD_DO_FLIGHTTERMINATION param1=0) before arming")
-    if st is None or not st.valid:
+    nav = s.nav
+    if nav is not None:
+        out.extend(_nav_failures(nav, p))
+    elif st is None or not st.valid:
         out.append("PreArm: waiting for GPS fix and heading")
     fix = s.gps
-    if fix is None or s.gps_t is None:
+    if nav is not None and nav.localizer and (fix is None or fix.fix_type < 3):
+        pass   # the map localizer is the absolute source: no GNSS needed to arm
+    elif fix is None or s.gps_t is None:
         out.append("PreArm: GPS not seen; check the receiver and its cable")
     else:
         if now - s.gps_t > SENSOR_ALIVE_S:
@@ -74,6 +79,24 @@ def prearm_failures(s: SafetyInputs, safety) -> list[str]:
             out.append(f"PreArm: {a.trigger.label} failsafe active: {a.reason}")
     out.extend(_fence_failures(s, safety))
     out.extend(_mission_failures(s.mission))
+    return out
+
+
+def _nav_failures(nav, p) -> list[str]:
+    """EKF vehicles: no arming on an uninitialised or diverged filter, a
+    position worse than the mission tolerates, or a lost localizer."""
+    if not nav.initialised:
+        return ["PreArm: EKF not initialised: waiting for a position (GNSS or lidar on the map) and heading"]
+    out = []
+    lim = p.get("FS_EKF_POS_STD")
+    if not nav.healthy or not nav.pos_std <= lim:
+        out.append(f"PreArm: EKF position 1-sigma {nav.pos_std:.2f} m exceeds FS_EKF_POS_STD {lim:.2f} m "
+                   "(filter diverged or no absolute position)")
+    if nav.localizer and not nav.localized:
+        out.append("PreArm: lidar localization lost: re-localizing on the map; wait until it converges")
+    if nav.gnss_inconsistent:
+        out.append("PreArm: GNSS inconsistent with the navigation solution (spoofed, or the vehicle was "
+                   "moved); wait until they agree")
     return out
 
 
