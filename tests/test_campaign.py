@@ -103,7 +103,7 @@ def test_every_shipped_scenario_and_vehicle_survives_the_override_round_trip():
 def test_sitl_run_set_refuses_an_unknown_key():
     r = run_edgepilot("sitl", "run", "fault_gps_dropout", "--set", "start.q=1", timeout=120)
     assert r.returncode == 2
-    assert "start.q" in r.stderr and "keys of start: x, y, yaw_deg" in r.stderr
+    assert "start.q" in r.stderr and "keys of start: arm_after_s, x, y, yaw_deg" in r.stderr
 
 
 # ------------------------------------------------------------------ specs
