@@ -267,7 +267,8 @@ def run_fleet(sc: FleetScenario, seed: int | None = None, speedup: float | None 
                            f"the last: {r.core.last_internal_error}")
         if r.core.failure_reason and r.broken_at is None:
             reasons.append(f"{vr.name}: {r.core.failure_reason}")
-        if crit.all_missions and r.has_mission and r.broken_at is None and not vr.mission_complete:
+        if (crit.all_missions and tasking is None and r.has_mission and r.broken_at is None
+                and not vr.mission_complete):
             reasons.append(f"{vr.name}: mission not complete: {vr.waypoints_reached}/{vr.waypoints_total} "
                            f"waypoints reached within {limit:g} s")
         if crit.no_collision and vr.collisions:

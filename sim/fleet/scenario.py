@@ -188,7 +188,9 @@ class FleetScenario(Strict):
     vehicles: list[FleetVehicle] = Field(min_length=1)
     tasks: str | None = Field(default=None, description="task file (TOML, relative to this file or configs/tasks)")
     allocator: Literal["cbba", "central", "greedy"] = "cbba"
-    central_time_limit_s: float = Field(default=2.0, gt=0)
+    central_solution_limit: int = Field(
+        default=300, gt=0, description="central: OR-Tools stops after this many improving solutions "
+                                       "(not a time limit, so the plan is the same every run)")
     stale_after_s: float = Field(default=20.0, gt=0, description="CBBA: a member unheard of this long is presumed gone")
     completion_radius_m: float = Field(default=2.0, gt=0, description="a point task is done within this distance")
     link: V2VLink = V2VLink()
