@@ -143,6 +143,9 @@ class Tasking:
 
     # ------------------------------------------------------------ the loop
     def on_event(self, r, e: Event, t: float) -> None:
+        if e.kind == "mission_failed":
+            self._skip_blocked(r, e.data.get("seq"), t)
+            return
         if e.kind != "item_reached":
             return
         i = r.m.index
@@ -156,6 +159,25 @@ class Tasking:
             self.arrivals[tid] = t
         if seq == ex.last_seq[j]:
             self._complete(i, j, t)
+
+    def _skip_blocked(self, r, seq, t: float) -> None:
+        """A search lane's waypoint the vehicle cannot reach (something its
+        lidar sees sits on it: a broken-down vehicle, a casualty): go on
+        with the next one, as an operator would tell it to; the coverage
+        measurement says what was missed.  A point task that cannot be
+        reached is left undone (and reported as such)."""
+        i = r.m.index
+        ex = self.ex[i]
+        j = ex.seq_task.get(seq)
+        if j is None or self.tasks[j].kind != "search":
+            return
+        items = list(r.core.mission)
+        self._log(t, "skip", f"{r.m.spec.name}: {self.ids[j]} waypoint #{seq} unreachable, skipped")
+        if seq == ex.last_seq[j]:
+            self._complete(i, j, t)
+        r.core.set_mission(items)                 # clears the failure
+        if seq + 1 < len(items):
+            r.core.start_mission(t, seq + 1)
 
     def _complete(self, i: int, j: int, t: float) -> None:
         tid = self.ids[j]
@@ -243,7 +265,7 @@ class Tasking:
         ex = self.ex[i]
         done = {self.index[k] for k in self.done_by} | {self.index[k] for k in self.cancelled
                                                          if self.agents[i].done[self.index[k]]}
-        route = [j for j in route if j not in done and not self.agents[i].done[j]]
+        route = self._head_first(i, [j for j in route if j not in done and not self.agents[i].done[j]])
         key = tuple(route)
         if ex.pending == key:
             ex.rounds_same += 1
@@ -311,14 +333,21 @@ class Tasking:
             return None
         return j
 
+    def _head_first(self, i: int, route: list[int]) -> list[int]:
+        """The task vehicle i is busy with stays first: it finishes what it started."""
+        cur = self._in_progress(i)
+        if cur is not None and cur in route:
+            return [cur] + [j for j in route if j != cur]
+        return list(route)
+
     def _upload(self, i: int, route: list[int], t: float) -> None:
         r = self.runs[i]
         ex = self.ex[i]
         core = r.core
         cur = self._in_progress(i)
         resume = None
-        if cur is not None and cur in route:
-            route = [cur] + [j for j in route if j != cur]
+        route = self._head_first(i, route)
+        if cur is not None and route and route[0] == cur:
             resume = r.core.mission_current - ex.first_seq[cur]
         name = r.m.spec.name
         ex.route = list(route)
@@ -369,8 +398,10 @@ class Tasking:
             self._last_dets[i] = dets
             st = r.core.state
             c, s = math.cos(st.yaw), math.sin(st.yaw)
+            near = r.m.spec.vehicle_config.sensors.camera.obstacle_range_m
             for d in dets:
-                if d.label not in self.casualty_colours or not math.isfinite(d.range):
+                # reported from a close look only: the range from a target's size grows uncertain far off
+                if d.label not in self.casualty_colours or not (math.isfinite(d.range) and d.range <= near):
                     continue
                 x, y = st.x + c * d.x - s * d.y, st.y + s * d.x + c * d.y
                 self._report(r, x, y, d.range, t)
