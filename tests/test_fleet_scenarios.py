@@ -68,3 +68,71 @@ def test_rect_gap_matches_shapely():
         la, wa, lb, wb = rng.uniform(0.3, 2.5, 4)
         want = Polygon(_corners(a, la, wa)).distance(Polygon(_corners(b, lb, wb)))
         assert rect_gap(a, la, wa, b, lb, wb) == pytest.approx(want, abs=1e-9)
+
+
+def run_summary(name, tmp_path):
+    out = tmp_path / name
+    p = sitl(name, "--quiet", "--out", str(out))
+    s = json.loads((out / "summary.json").read_text())
+    return p, s
+
+
+def test_relief_delivery_central_plan_near_best(tmp_path):
+    """4 UGVs, 12 shelters: the central plan (OR-Tools with a solution
+    limit, so the same every run) is within 5 % of OR-Tools' best found
+    with a 20 s limit; every shelter served once, on time, within payload."""
+    p, s = run_summary("fleet_relief_delivery", tmp_path)
+    assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
+    t = s["tasks"]
+    assert t["allocator"] == "central"
+    assert t["plan_cost_s"] <= 1.05 * t["reference_cost_s"]
+    assert sorted(t["done_by"]) == [f"shelter-{k:02d}" for k in range(1, 13)]
+    assert all(len(who) == 1 for who in t["done_by"].values()) and not t["late_deliveries"]
+    from edgepilot.vehicle.fleet.tasks import load_tasks
+    from edgepilot import configs_dir
+
+    load = {x.id: x.load_kg for x in load_tasks(configs_dir() / "tasks" / "relief_delivery.toml").task}
+    for name, route in t["initial_plan"].items():
+        assert sum(load[x] for x in route) <= 40.0
+    # who did what is what the plan said
+    for name, route in t["initial_plan"].items():
+        assert all(t["done_by"][x] == [name] for x in route)
+    assert s["fleet"]["collisions"] == 0
+
+
+def test_partition_no_task_twice_none_dropped(tmp_path):
+    """Two groups that cannot hear each other for 60 s while a task appears
+    on each side and one is cancelled on one side: after they meet again
+    every task is done exactly once, the cancelled one by nobody, and the
+    vehicles' auction views agree."""
+    p, s = run_summary("fleet_partition", tmp_path)
+    assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
+    t = s["tasks"]
+    assert t["allocator"] == "cbba" and t["agreed_at_end"] is True
+    assert not t["done_twice"] and not t["dropped"]
+    assert "w4" in t["cancelled"] and "w4" not in t["done_by"]
+    assert {"new-west", "new-east"} <= set(t["done_by"])
+    assert len(t["done_by"]) == 11                               # 10 + 2 new - 1 cancelled
+    assert s["sim_time_s"] >= 70.0                               # ran past the end of the partition
+    link = s["link"]
+    assert link["packets_blocked"] > 0 and link["packets_lost"] > 0   # the partition and the 10 % loss happened
+    kinds = [e["kind"] for e in t["log"]]
+    assert "new_task" in kinds and "cancel_task" in kinds
+
+
+def test_flood_sar_breakdown_reallocated(tmp_path):
+    """3 UGVs and 2 USVs search 6 sectors; ugv2 breaks down at 40 % of its
+    mission and its sector is finished by another vehicle; every sector
+    >= 95 % covered, every casualty reported within 5 m, no collision, no two
+    vehicles closer than 2 m."""
+    p, s = run_summary("fleet_flood_sar", tmp_path)
+    assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
+    t = s["tasks"]
+    assert s["fleet"]["broken_down"] == ["ugv2"]
+    broken = t["initial_plan"]["ugv2"]
+    assert broken and all(t["done_by"][x] != ["ugv2"] for x in broken)
+    assert all(v >= 0.95 for v in t["coverage"].values()) and len(t["coverage"]) == 6
+    assert all(c["error_m"] is not None and c["error_m"] <= 5.0 for c in s["casualties"])
+    assert s["fleet"]["collisions"] == 0 and s["fleet"]["min_separation_m"] >= 2.0
+    kinds = {r["kind"] for r in s["vehicles"]}
+    assert kinds == {"ugv", "usv"}

@@ -37,6 +37,10 @@ from edgepilot.vehicle.planning.coverage import boustrophedon
 from edgepilot.vehicle.types import Event, Mode, Severity
 
 COST_RESOLUTION = 0.5      # [m] grid the allocation's A* path lengths are computed on
+#: The bid a vehicle holds on the task it is busy with: above any auction
+#: score, so nobody outbids a vehicle half-way through a search (the
+#: allocation's costs are from the depots, not from where vehicles are now).
+COMMIT_BID = 1.0e9
 SETTLE_ROUNDS = 2          # auction rounds a route must stay the same before it becomes the mission
 CASUALTY_CLUSTER_M = 4.0   # sightings this close are one casualty report
 COVERAGE_CELL_M = 0.25
@@ -249,7 +253,11 @@ class Tasking:
                         inbox.append(view)
             if not self.radio.radio_up(i, t):
                 inbox = []
-            m = self.agents[i].step(t, inbox)
+            a = self.agents[i]
+            cur = self._in_progress(i)
+            if cur is not None and a.winner[cur] == i:
+                a.bid[cur] = COMMIT_BID
+            m = a.step(t, inbox)
             out.append((i, m))
         for i, m in out:
             pk = [msg.pack(self.mav[i]) for msg in self.codec.encode(m)]
@@ -426,6 +434,9 @@ class Tasking:
             return False
         if self.replan_at is not None:
             return False
+        for f in self.sc.faults:       # the fleet must have met again (and agreed) after a partition
+            if f.type in ("link_partition", "link_loss") and t < f.at_s + f.duration_s + 5 * self.sc.link.period_s:
+                return False
         for j, tid in enumerate(self.ids):
             if self.known[j] and tid not in self.cancelled and tid not in self.done_by:
                 return False
@@ -487,8 +498,17 @@ class Tasking:
                 reasons.append(f"plan cost {self.plan_cost:.0f} s is {100 * (ratio - 1):.1f} % above OR-Tools' "
                                f"best with a {crit.reference_time_limit_s:g} s limit ({ref:.0f} s); allowed "
                                f"{100 * (crit.max_plan_cost_ratio - 1):.0f} %")
+        agreed = None
+        if self.allocator == "cbba":
+            alive = [i for i, r in enumerate(self.runs) if r.broken_at is None]
+            open_ = np.array([self.known[j] and self.ids[j] not in self.done_by and self.ids[j] not in self.cancelled
+                              for j in range(len(self.ids))])
+            views = [np.where(open_, self.agents[i].winner, -1) for i in alive]
+            agreed = all(np.array_equal(views[0], v) for v in views[1:])
+            if not agreed and crit.all_tasks:
+                reasons.append("the vehicles' auction views still disagree at the end of the run")
         summary = {
-            "allocator": self.allocator, "count": len(self.ids), "done_count": len(self.done_by),
+            "allocator": self.allocator, "agreed_at_end": agreed, "count": len(self.ids), "done_count": len(self.done_by),
             "initial_plan": self.initial_plan, "plan_cost_s": None if self.plan_cost is None else round(self.plan_cost, 1),
             "reference_cost_s": None if ref is None else round(ref, 1),
             "done_by": self.done_by, "done_at": {k: round(v, 1) for k, v in self.done_at.items()},
