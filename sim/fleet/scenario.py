@@ -192,6 +192,9 @@ class FleetScenario(Strict):
         default=300, gt=0, description="central: OR-Tools stops after this many improving solutions "
                                        "(not a time limit, so the plan is the same every run)")
     stale_after_s: float = Field(default=20.0, gt=0, description="CBBA: a member unheard of this long is presumed gone")
+    max_tasks_per_vehicle: int | None = Field(
+        default=None, gt=0, description="CBBA: most tasks a vehicle holds at once (1: one at a time, the next "
+                                        "when it is done: spreads a search over the fleet; None: no limit)")
     completion_radius_m: float = Field(default=2.0, gt=0, description="a point task is done within this distance")
     link: V2VLink = V2VLink()
     faults: list[FleetFault] = []

@@ -114,7 +114,7 @@ class Tasking:
             self.mod = dialects.load()
             sysids = [r.m.spec.sysid for r in runs]
             self.codec = FleetCodec(tuple(sysids), T)
-            params = CbbaParams(stale_after=sc.stale_after_s)
+            params = CbbaParams(stale_after=sc.stale_after_s, max_bundle=sc.max_tasks_per_vehicle)
             self.agents = [CbbaAgent(i, self.costs, params, known=self.known.copy()) for i in range(len(runs))]
             self.mav = [self.mod.MAVLink(None, srcSystem=s, srcComponent=1) for s in sysids]
             self.parsers = [self.mod.MAVLink(None) for _ in runs]
