@@ -136,3 +136,42 @@ def test_flood_sar_breakdown_reallocated(tmp_path):
     assert s["fleet"]["collisions"] == 0 and s["fleet"]["min_separation_m"] >= 2.0
     kinds = {r["kind"] for r in s["vehicles"]}
     assert kinds == {"ugv", "usv"}
+
+
+def _radio(n=3, **link):
+    """A V2VRadio over n stand-in members at x = 0, 100, 200 m."""
+    from types import SimpleNamespace
+
+    from edgepilot.sim.fleet.link import V2VRadio
+    from edgepilot.sim.fleet.scenario import LinkLoss, LinkPartition, V2VLink
+
+    members = [SimpleNamespace(spec=SimpleNamespace(name=f"v{i}"), alive=True) for i in range(n)]
+    fw = SimpleNamespace(members=members, positions=lambda: np.array([[100.0 * i, 0.0, 0.0] for i in range(n)]))
+    faults = [LinkPartition(type="link_partition", at_s=10, duration_s=5, groups=[["v0"], ["v1", "v2"]]),
+              LinkLoss(type="link_loss", at_s=20, duration_s=5, vehicle="v2")]
+    return V2VRadio(V2VLink(**link), faults, fw, np.random.default_rng(1)), members
+
+
+def test_v2v_radio_range_partition_outage_loss_latency():
+    radio, members = _radio(range_m=150.0, latency_s=0.5)
+    radio.broadcast(0, 1.0, [b"a"])
+    assert radio.receive(1, 1.4) == [] and radio.receive(1, 1.5) == [b"a"]     # latency
+    assert radio.receive(2, 2.0) == []                                         # 200 m: out of range
+    radio.broadcast(1, 12.0, [b"p"])                                           # partition: v0 alone
+    assert radio.receive(0, 13.0) == [] and radio.receive(2, 13.0) == [b"p"]
+    radio.broadcast(1, 16.0, [b"q"])                                           # healed
+    assert radio.receive(0, 17.0) == [b"q"]
+    radio.broadcast(1, 21.0, [b"r"])                                           # v2's radio is dead
+    assert radio.receive(2, 22.0) == [] and radio.receive(0, 22.0) == [b"r"]
+    members[0].alive = False                                                   # broken down: silent and deaf
+    radio.broadcast(0, 30.0, [b"s"])
+    radio.broadcast(1, 30.0, [b"t"])
+    assert radio.receive(1, 31.0) == [] and radio.receive(0, 31.0) == []
+    # loss: seeded, about the configured fraction, the same every run
+    got = []
+    for _ in range(2):
+        r, _ = _radio(loss=0.3)
+        for k in range(2000):
+            r.broadcast(1, 40.0, [bytes([k % 256])])
+        got.append((r.lost, len(r.receive(2, 41.0))))
+    assert got[0] == got[1] and 0.25 < got[0][0] / 4000 < 0.35
