@@ -30,7 +30,7 @@ import numpy as np
 from edgepilot.sim.fleet.link import V2VRadio
 from edgepilot.sim.fleet.scenario import FleetScenario, member_seed
 from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams
-from edgepilot.vehicle.fleet.costs import fleet_costs, make_plan, path_length_matrix, route_check
+from edgepilot.vehicle.fleet.costs import fleet_costs, path_length_matrix, route_check
 from edgepilot.vehicle.fleet.missions import route_mission
 from edgepilot.vehicle.fleet.tasks import VehicleCapabilities, load_tasks
 from edgepilot.vehicle.planning.coverage import boustrophedon
