@@ -175,3 +175,31 @@ def test_v2v_radio_range_partition_outage_loss_latency():
             r.broadcast(1, 40.0, [bytes([k % 256])])
         got.append((r.lost, len(r.receive(2, 41.0))))
     assert got[0] == got[1] and 0.25 < got[0][0] / 4000 < 0.35
+
+
+def test_central_replans_after_breakdown(tmp_path):
+    """The relief run with ugv2 broken down at 30 s: the ground station
+    notices its silence (stale_after_s) and re-plans its undelivered
+    shelters among the others from where they are; the tasks each vehicle
+    was busy with stay theirs; every shelter is served exactly once."""
+    from edgepilot import configs_dir
+
+    text = (configs_dir() / "fleet" / "fleet_relief_delivery.toml").read_text()
+    text = text.replace('tasks = "relief_delivery"', 'tasks = "relief_delivery"\nstale_after_s = 5.0')
+    text = text.replace("[criteria]", '[[faults]]\ntype = "vehicle_breakdown"\nvehicle = "ugv2"\nat_s = 30.0\n\n'
+                                      "[criteria]").replace("max_plan_cost_ratio = 1.05", "")
+    sc = tmp_path / "relief_breakdown.toml"
+    sc.write_text(text)
+    out = tmp_path / "rep"
+    p = sitl(str(sc), "--quiet", "--out", str(out))
+    s = json.loads((out / "summary.json").read_text())
+    assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
+    t = s["tasks"]
+    plans = [e for e in t["log"] if e["kind"] == "plan"]
+    assert len(plans) == 2 and plans[1]["t"] == pytest.approx(35.0)
+    before = set(t["initial_plan"]["ugv2"])
+    mine = {x for x, who in t["done_by"].items() if who == ["ugv2"]}
+    assert mine and before - mine                                   # it did some, then broke down
+    assert all(t["done_by"][x] != ["ugv2"] for x in before - mine)  # the rest went to the others
+    assert len(t["done_by"]) == 12 and not t["done_twice"]
+    assert s["fleet"]["broken_down"] == ["ugv2"]

@@ -246,6 +246,8 @@ def load_fleet_scenario(name_or_path: str | Path) -> FleetScenario:
     """Load and validate a fleet scenario, its vehicle files and its task
     file; ConfigError names the file and key."""
     path = fleet_scenario_path(name_or_path)
+    if path is None and Path(name_or_path).suffix == ".toml" and not Path(name_or_path).is_file():
+        raise ConfigError(f"{name_or_path}: no such scenario file")
     if path is None:
         raise ConfigError(f"{name_or_path}: not a fleet scenario (no [[vehicles]])")
     sc = parse_model(FleetScenario, read_toml(path), path)
