@@ -21,6 +21,9 @@ def list_scenarios() -> int:
             print(f"{p.stem:28s} {sc.vehicle_config.kind}  {sc.description}")
         except ConfigError as e:
             print(f"{p.stem:28s} INVALID: {e}")
+    from edgepilot.sim.fleet.cli import list_fleet_scenarios
+
+    list_fleet_scenarios()
     return EXIT_OK
 
 
@@ -29,6 +32,12 @@ def run_scenario(args) -> int:
     from edgepilot.sim.report import write_report
     from edgepilot.sim.scenario import load_scenario
 
+    from edgepilot.sim.fleet.scenario import is_fleet_scenario
+
+    if is_fleet_scenario(args.scenario):       # [[vehicles]]: the fleet runner
+        from edgepilot.sim.fleet.cli import run_fleet_scenario
+
+        return run_fleet_scenario(args)
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
     from edgepilot.sim.overrides import parse_set

@@ -33,15 +33,21 @@ PHYSICS_DT = 0.01  # [s]
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, seed: int | None = None):
+    def __init__(self, scenario: Scenario, seed: int | None = None, world: SimWorld | None = None,
+                 shared=None):
+        """``world``: a world shared with other vehicles (sim/fleet) instead of
+        one built from ``scenario``; ``shared``: what those others look like
+        to this vehicle's sensors (``sim.fleet.world.Neighbours``: lidar
+        circles, camera objects, AIS bytes), None when alone."""
         self.scenario = scenario
+        self.shared = shared
         self._applied = ActuatorCommand.stop()
         self.seed = scenario.seed if seed is None else int(seed)
         self.rng = np.random.default_rng(self.seed)
         self.cfg = scenario.vehicle_config
         w = scenario.world
         self.frame = LocalFrame(*w.origin)
-        self.world = SimWorld(scenario)
+        self.world = world if world is not None else SimWorld(scenario)
         st = scenario.start
         yaw = math.radians(st.yaw_deg)
         if self.cfg.kind == "ugv":
@@ -177,6 +183,8 @@ class Simulation:
         """(K, 3) [x, y, radius] moving things the lidar sees: fault-injected
         crossing objects and traffic vessels."""
         dyn = self.faults.dynamic_circles(now)
+        if self.shared is not None:
+            dyn = np.vstack((dyn, self.shared.circles(self, now)))
         if self.traffic is None:
             return dyn
         return np.vstack((dyn, self.traffic.circles()))
@@ -187,6 +195,10 @@ class Simulation:
         contacts = None
         if self.traffic is not None:
             contacts = tuple(self.ais.feed(self.traffic.ais_bytes(now), now)) or None
+        if self.shared is not None:
+            heard = self.shared.ais_bytes(self, now)
+            if heard:
+                contacts = ((contacts or ()) + tuple(self.ais.feed(heard, now))) or None
         scan = None
         if self.scanner is not None and self.scanner.due(now):
             w = self.world
@@ -209,6 +221,8 @@ class Simulation:
             objs = [v for o, v in self._painted if o.appear_at_s <= now]
             if self.traffic is not None:    # traffic vessels are seen too
                 objs += self.traffic.visible_objects()
+            if self.shared is not None:     # and the other vehicles of a fleet
+                objs += self.shared.visible_objects(self, now)
             frame = dataclasses.replace(frame, camera_image=self.camera.capture((tr.x, tr.y, tr.yaw), objs))
         return frame
 

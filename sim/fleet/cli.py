@@ -1,0 +1,94 @@
+"""``edgepilot sitl run FLEET_SCENARIO`` (the CLI picks this runner when
+the scenario has ``[[vehicles]]``) and the fleet part of ``sitl list``."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from edgepilot import configs_dir, exitcodes
+from edgepilot.vehicle.config import ConfigError
+
+
+def list_fleet_scenarios() -> None:
+    from edgepilot.sim.fleet.scenario import load_fleet_scenario
+
+    for p in sorted((configs_dir() / "fleet").glob("*.toml")):
+        try:
+            sc = load_fleet_scenario(p)
+            kinds = "+".join(sorted({v.vehicle_config.kind for v in sc.vehicles}))
+            print(f"{p.stem:28s} fleet of {len(sc.vehicles)} ({kinds})  {sc.description}")
+        except ConfigError as e:
+            print(f"{p.stem:28s} INVALID: {e}")
+
+
+def run_fleet_scenario(args) -> int:
+    from edgepilot.sim.fleet.report import write_fleet_report
+    from edgepilot.sim.fleet.runner import run_fleet
+    from edgepilot.sim.fleet.scenario import load_fleet_scenario
+
+    out = Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    try:
+        sc = load_fleet_scenario(args.scenario)
+    except ConfigError as e:
+        err.print(f"[bold red]error:[/] {e}", markup=True, soft_wrap=True)
+        return exitcodes.USAGE
+    quiet = getattr(args, "quiet", False)
+    if not quiet:
+        names = ", ".join(f"{v.name} ({v.vehicle_config.kind}, sysid {v.sysid})" for v in sc.vehicles)
+        out.print(f"edgepilot fleet SITL: {sc.name}, seed {args.seed if args.seed is not None else sc.seed}, "
+                  f"{len(sc.vehicles)} vehicles: {names}" + (f"; tasks by {sc.allocator}" if sc.tasks else ""),
+                  soft_wrap=True)
+
+    def on_event(name, e):
+        if not quiet and e.kind != "contact":
+            out.print(f"  [{e.t:7.1f} s] {name}: {e.text}", soft_wrap=True)
+
+    state = {"last": -1}
+
+    def on_tick(t, limit):
+        pct = int(100 * t / limit) // 10
+        if not quiet and pct > state["last"]:
+            state["last"] = pct
+            out.print(f"  [{t:7.1f} s] running ({100 * t / limit:3.0f}% of the {limit:g} s limit)", style="dim")
+
+    try:
+        res = run_fleet(sc, seed=args.seed, speedup=args.speedup, on_event=on_event, on_tick=on_tick)
+    except ConfigError as e:
+        err.print(f"[bold red]error:[/] {e}", markup=True, soft_wrap=True)
+        return exitcodes.USAGE
+    report_dir = args.out or Path("reports") / sc.name
+    write_fleet_report(res, sc, report_dir)
+    s = res.summary()
+    out.print()
+    out.print(f"scenario            {s['scenario']} (seed {s['seed']})")
+    out.print(f"result              {'PASS' if res.passed else 'FAIL'}")
+    out.print(f"sim time            {s['sim_time_s']:.1f} s")
+    out.print(f"wall time           {s['wall_time_s']:.2f} s")
+    out.print(f"real-time factor    {s['real_time_factor']:.1f}x")
+    out.print(f"{'vehicle':10s} {'sysid':>5s} {'kind':4s} {'mission':>9s} {'path m':>8s} {'clear m':>8s} "
+              f"{'coll':>4s}  tasks done", soft_wrap=True)
+    for r in s["vehicles"]:
+        mis = "broken" if r["broken_at_s"] is not None else (
+            f"{r['waypoints_reached']}/{r['waypoints_total']}" if r["waypoints_total"] else "-")
+        clr = "-" if r["min_clearance_m"] is None else f"{r['min_clearance_m']:.2f}"
+        out.print(f"{r['vehicle']:10s} {r['sysid']:5d} {r['kind']:4s} {mis:>9s} {r['path_length_m']:8.1f} "
+                  f"{clr:>8s} {r['collisions']:4d}  {', '.join(r['tasks_done']) or '-'}", soft_wrap=True)
+    f = s["fleet"]
+    sep = "-" if f["min_separation_m"] is None else f"{f['min_separation_m']:.2f}"
+    out.print(f"{'fleet':10s} {'':5s} {'':4s} {f['missions_complete']:>4d} done {f['path_length_m']:8.1f} "
+              f"{f['min_clearance_m']:8.2f} {f['collisions']:4d}  min separation {sep} m", soft_wrap=True)
+    if s["tasks"]:
+        t = s["tasks"]
+        out.print(f"tasks               {t.get('done_count', 0)}/{t.get('count', 0)} done, "
+                  f"{len(t.get('cancelled', []))} cancelled, allocator {t.get('allocator')}", soft_wrap=True)
+    for c in s["casualties"]:
+        where = "not reported" if c["reported"] is None else f"reported by {c['by']} {c['error_m']:.1f} m off"
+        out.print(f"casualty {c['name']:10s} {where}", soft_wrap=True)
+    out.print(f"report              {report_dir}/ (trajectory.png, summary.json, tracks.csv, tracks/)")
+    for r in res.reasons:
+        out.print(f"FAIL reason: {r}", style="bold red", soft_wrap=True)
+    sys.stdout.flush()
+    return exitcodes.OK if res.passed else exitcodes.FAILED

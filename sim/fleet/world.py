@@ -1,0 +1,219 @@
+"""The world a fleet shares: one truth raster per surface domain (land
+vehicles and boats see and hit different things), the vehicles themselves
+as moving obstacles for each other's lidar and camera, AIS between boats,
+shared traffic, and the distance between vehicles' footprints."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pyais import encode_dict
+
+from edgepilot.sim.sensors.camera import VisibleObject
+from edgepilot.sim.traffic import MS_TO_KNOTS, Traffic
+from edgepilot.sim.world import SimWorld
+from edgepilot.vehicle.geo import LocalFrame, enu_yaw_to_compass_deg
+
+#: How a vehicle's hull looks to another's camera: dark grey (unsaturated,
+#: so colour detection does not take it for a casualty or a buoy).
+HULL_BGR = (55, 55, 60)
+#: Own-ship AIS class B position report interval [s] (a moving boat: 5-30 s; we use the fast end).
+AIS_INTERVAL_S = 5.0
+
+
+class Member:
+    """One vehicle in the shared world: its scenario entry, index, and the
+    ``Simulation`` that owns its truth (set by the runner)."""
+
+    def __init__(self, index: int, spec, sim):
+        self.index = index
+        self.spec = spec
+        self.sim = sim
+        g = spec.vehicle_config.geometry
+        self.length, self.width = g.length, g.width
+        #: the circle the others' lidar and cameras see (the footprint's larger half-side)
+        self.radius = 0.5 * max(g.length, g.width)
+        self.half_diag = 0.5 * math.hypot(g.length, g.width)
+        self.height = 1.2 if spec.domain == "water" else 1.0
+        self.alive = True
+        self.next_ais = 0.0
+
+
+class FleetWorld:
+    """Everything the members share; ``neighbours(member)`` is the hook a
+    member's ``Simulation`` asks for what it senses of the others."""
+
+    def __init__(self, worlds: dict[str, SimWorld], frame: LocalFrame, traffic: Traffic | None,
+                 rng: np.random.Generator):
+        self.worlds = worlds              # domain ("land" / "water") -> SimWorld
+        self.frame = frame
+        self.traffic = traffic
+        self.rng = rng
+        self.members: list[Member] = []
+        self._ais_inbox: dict[int, list[str]] = {}
+        self._pos = np.zeros((0, 3))
+        self._seq = [0]
+        self.t = 0.0
+
+    def add(self, m: Member) -> None:
+        self.members.append(m)
+        self._ais_inbox[m.index] = []
+        m.next_ais = float(self.rng.uniform(0.0, AIS_INTERVAL_S))
+
+    def neighbours(self, m: Member) -> "Neighbours":
+        return Neighbours(self, m)
+
+    # ------------------------------------------------------------- stepping
+    def positions(self) -> np.ndarray:
+        """(N, 3) true x, y, yaw of every member (refreshed by ``advance``)."""
+        return self._pos
+
+    def refresh(self) -> None:
+        tr = [m.sim.truth for m in self.members]
+        self._pos = np.array([(t.x, t.y, t.yaw) for t in tr], dtype=np.float64).reshape(-1, 3)
+
+    def advance(self, t: float) -> None:
+        """After every member stepped to ``t``: positions, traffic, AIS."""
+        self.t = t
+        self.refresh()
+        boats = [m for m in self.members if m.spec.domain == "water"]
+        if self.traffic is not None:
+            heard = self.traffic.ais_bytes(t).decode("ascii")
+            if heard:
+                for m in boats:
+                    self._ais_inbox[m.index].append(heard)
+            before = self.traffic.t
+            self.traffic.advance(t, None)
+            if self.traffic.t != before:
+                circ = self.traffic.circles()
+                for w in self.worlds.values():
+                    w.moving = circ
+        if len(boats) > 1:
+            for m in boats:
+                if m.alive and t >= m.next_ais:
+                    m.next_ais += AIS_INTERVAL_S
+                    text = "".join(x + "\r\n" for x in self._ais_report(m, t))
+                    for o in boats:
+                        if o is not m:
+                            self._ais_inbox[o.index].append(text)
+
+    def _ais_report(self, m: Member, t: float) -> list[str]:
+        tr = m.sim.truth
+        lat, lon = self.frame.to_geo(tr.x, tr.y)
+        course = math.atan2(tr.vy, tr.vx) if math.hypot(tr.vx, tr.vy) > 0.05 else tr.yaw
+        msg = {"type": 18, "mmsi": m.spec.ais_mmsi, "lat": lat, "lon": lon,
+               "speed": round(math.hypot(tr.vx, tr.vy) * MS_TO_KNOTS, 1),
+               "course": round(enu_yaw_to_compass_deg(course), 1) % 360.0,
+               "heading": int(round(enu_yaw_to_compass_deg(tr.yaw))) % 360, "second": int(t) % 60,
+               "accuracy": 1}
+        self._seq[0] += 1
+        return encode_dict(msg, talker_id="AI", sentence_type="VDM", radio_channel="A" if self._seq[0] % 2 else "B")
+
+    # -------------------------------------------------------------- queries
+    def separation(self) -> tuple[float, tuple[int, int] | None]:
+        """The smallest gap between any two members' footprints [m] (0 when
+        they touch) and which pair; pairs whose centres are far apart are
+        skipped by their bounding circles (so the cost stays ~linear)."""
+        p = self._pos
+        n = len(p)
+        if n < 2:
+            return math.inf, None
+        hd = np.array([m.half_diag for m in self.members])
+        d = np.hypot(p[:, None, 0] - p[None, :, 0], p[:, None, 1] - p[None, :, 1])
+        lower = d - hd[:, None] - hd[None, :]
+        iu = np.triu_indices(n, 1)
+        low = lower[iu]
+        order = np.argsort(low)
+        best, pair = math.inf, None
+        for k in order:
+            if low[k] >= best:
+                break
+            i, j = int(iu[0][k]), int(iu[1][k])
+            a, b = self.members[i], self.members[j]
+            g = rect_gap(p[i], a.length, a.width, p[j], b.length, b.width)
+            if g < best:
+                best, pair = g, (i, j)
+        return best, pair
+
+
+class Neighbours:
+    """What one member's sensors get of the rest of the fleet (the hook
+    ``Simulation(shared=...)`` calls)."""
+
+    def __init__(self, fw: FleetWorld, me: Member):
+        self.fw = fw
+        self.me = me
+        s = me.spec.vehicle_config.sensors
+        self.reach = max(s.lidar.max_range if s.lidar is not None else 0.0,
+                         s.camera.obstacle_range_m * 4 if s.camera is not None else 0.0, 1.0)
+
+    def _others(self, sim):
+        fw = self.fw
+        tr = sim.truth
+        out = []
+        for m in fw.members:
+            if m is self.me:
+                continue
+            o = m.sim.truth
+            if math.hypot(o.x - tr.x, o.y - tr.y) <= self.reach + m.radius:
+                out.append((m, o))
+        return out
+
+    def circles(self, sim, now: float) -> np.ndarray:
+        """(K, 3) [x, y, radius] of the other members within sensor reach."""
+        return np.array([(o.x, o.y, m.radius) for m, o in self._others(sim)], dtype=np.float64).reshape(-1, 3)
+
+    def visible_objects(self, sim, now: float) -> list[VisibleObject]:
+        objs = [VisibleObject(o.x, o.y, m.radius, m.height, HULL_BGR, kind="obstacle") for m, o in self._others(sim)]
+        if self.fw.traffic is not None:
+            objs += self.fw.traffic.visible_objects()
+        return objs
+
+    def ais_bytes(self, sim, now: float) -> bytes:
+        box = self.fw._ais_inbox[self.me.index]
+        if not box:
+            return b""
+        data = "".join(box).encode("ascii")
+        box.clear()
+        return data
+
+
+def rect_gap(pa, la: float, wa: float, pb, lb: float, wb: float) -> float:
+    """Distance [m] between two oriented rectangles (centre x, y, yaw;
+    length along yaw, width across); 0 when they overlap."""
+    A = _corners(pa, la, wa)
+    B = _corners(pb, lb, wb)
+    if _overlap(A, B):
+        return 0.0
+    return min(_pts_to_poly(A, B), _pts_to_poly(B, A))
+
+
+def _corners(p, length, width) -> np.ndarray:
+    x, y, yaw = float(p[0]), float(p[1]), float(p[2])
+    c, s = math.cos(yaw), math.sin(yaw)
+    a = np.array([0.5 * length, 0.5 * length, -0.5 * length, -0.5 * length])
+    b = np.array([0.5 * width, -0.5 * width, -0.5 * width, 0.5 * width])
+    return np.column_stack((x + a * c - b * s, y + a * s + b * c))
+
+
+def _overlap(A: np.ndarray, B: np.ndarray) -> bool:
+    """Separating-axis test of two convex quadrilaterals."""
+    for P in (A, B):
+        for k in range(4):
+            e = P[(k + 1) % 4] - P[k]
+            ax = np.array([-e[1], e[0]])
+            pa, pb = A @ ax, B @ ax
+            if pa.max() < pb.min() or pb.max() < pa.min():
+                return False
+    return True
+
+
+def _pts_to_poly(P: np.ndarray, Q: np.ndarray) -> float:
+    """Smallest distance from P's vertices to Q's edges."""
+    a = Q
+    b = np.roll(Q, -1, axis=0)
+    ab = b - a                                              # (4, 2)
+    ap = P[:, None, :] - a[None, :, :]                      # (4, 4, 2)
+    t = np.clip((ap * ab[None]).sum(-1) / (ab * ab).sum(-1)[None], 0.0, 1.0)
+    d = ap - t[..., None] * ab[None]
+    return float(np.sqrt((d * d).sum(-1)).min())

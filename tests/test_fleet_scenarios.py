@@ -1,0 +1,205 @@
+"""Fleet SITL: several vehicles in one lockstep world (sim/fleet), run the
+way a user runs them (`edgepilot sitl run fleet_xxx`), with their reports."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgepilot.sim.fleet.world import rect_gap
+
+
+def sitl(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "edgepilot", "sitl", "run", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_two_vehicles_one_world_cli_report(tmp_path):
+    out = tmp_path / "rep"
+    p = sitl("fleet_crossing", "--quiet", "--out", str(out))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "PASS" in p.stdout and "ugv1" in p.stdout and "ugv2" in p.stdout and "min separation" in p.stdout
+    s = json.loads((out / "summary.json").read_text())
+    assert [r["vehicle"] for r in s["vehicles"]] == ["ugv1", "ugv2"]
+    assert all(r["mission_complete"] for r in s["vehicles"])
+    f = s["fleet"]
+    assert f["vehicles"] == 2 and f["collisions"] == 0 and f["vehicle_collisions"] == 0
+    # their routes cross: they came close, and kept apart
+    assert 0.5 <= f["min_separation_m"] < 6.0
+    for name in ("ugv1", "ugv2"):
+        rows = np.loadtxt(out / "tracks" / f"{name}.csv", delimiter=",", skiprows=1)
+        assert rows.shape[1] == 6 and len(rows) > 100
+    with open(out / "tracks.csv") as fh:
+        who = {r["vehicle"] for r in csv.DictReader(fh)}
+    assert who == {"ugv1", "ugv2"}
+    assert (out / "trajectory.png").stat().st_size > 10_000
+    # the same seed gives the same run
+    p2 = sitl("fleet_crossing", "--quiet", "--out", str(tmp_path / "rep2"))
+    s2 = json.loads((tmp_path / "rep2" / "summary.json").read_text())
+    assert s2["fleet"]["min_separation_m"] == f["min_separation_m"]
+    assert [r["path_length_m"] for r in s2["vehicles"]] == [r["path_length_m"] for r in s["vehicles"]]
+
+
+def test_bad_fleet_file_names_file_and_key(tmp_path):
+    from edgepilot import configs_dir
+
+    text = (configs_dir() / "fleet" / "fleet_crossing.toml").read_text().replace("sysid = 2", "sysid = 1")
+    bad = tmp_path / "bad_fleet.toml"
+    bad.write_text(text)
+    p = sitl(str(bad), "--quiet")
+    assert p.returncode == 2
+    assert str(bad) in p.stderr and "vehicles.1.sysid" in p.stderr and "repeats" in p.stderr
+
+
+def test_rect_gap_matches_shapely():
+    from shapely.geometry import Polygon
+
+    from edgepilot.sim.fleet.world import _corners
+
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        a = (rng.uniform(-3, 3), rng.uniform(-3, 3), rng.uniform(-math.pi, math.pi))
+        b = (rng.uniform(-3, 3), rng.uniform(-3, 3), rng.uniform(-math.pi, math.pi))
+        la, wa, lb, wb = rng.uniform(0.3, 2.5, 4)
+        want = Polygon(_corners(a, la, wa)).distance(Polygon(_corners(b, lb, wb)))
+        assert rect_gap(a, la, wa, b, lb, wb) == pytest.approx(want, abs=1e-9)
+
+
+def run_summary(name, tmp_path):
+    out = tmp_path / name
+    p = sitl(name, "--quiet", "--out", str(out))
+    s = json.loads((out / "summary.json").read_text())
+    return p, s
+
+
+def test_relief_delivery_central_plan_near_best(tmp_path):
+    """4 UGVs, 12 shelters: the central plan (OR-Tools with a solution
+    limit, so the same every run) is within 5 % of OR-Tools' best found
+    with a 20 s limit; every shelter served once, on time, within payload."""
+    p, s = run_summary("fleet_relief_delivery", tmp_path)
+    assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
+    t = s["tasks"]
+    assert t["allocator"] == "central"
+    assert t["plan_cost_s"] <= 1.05 * t["reference_cost_s"]
+    assert sorted(t["done_by"]) == [f"shelter-{k:02d}" for k in range(1, 13)]
+    assert all(len(who) == 1 for who in t["done_by"].values()) and not t["late_deliveries"]
+    from edgepilot.vehicle.fleet.tasks import load_tasks
+    from edgepilot import configs_dir
+
+    load = {x.id: x.load_kg for x in load_tasks(configs_dir() / "tasks" / "relief_delivery.toml").task}
+    for name, route in t["initial_plan"].items():
+        assert sum(load[x] for x in route) <= 40.0
+    # who did what is what the plan said
+    for name, route in t["initial_plan"].items():
+        assert all(t["done_by"][x] == [name] for x in route)
+    assert s["fleet"]["collisions"] == 0
+
+
+def test_partition_no_task_twice_none_dropped(tmp_path):
+    """Two groups that cannot hear each other for 60 s while a task appears
+    on each side and one is cancelled on one side: after they meet again
+    every task is done exactly once, the cancelled one by nobody, and the
+    vehicles' auction views agree."""
+    p, s = run_summary("fleet_partition", tmp_path)
+    assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
+    t = s["tasks"]
+    assert t["allocator"] == "cbba" and t["agreed_at_end"] is True
+    assert not t["done_twice"] and not t["dropped"]
+    assert "w4" in t["cancelled"] and "w4" not in t["done_by"]
+    assert {"new-west", "new-east"} <= set(t["done_by"])
+    assert len(t["done_by"]) == 11                               # 10 + 2 new - 1 cancelled
+    assert s["sim_time_s"] >= 70.0                               # ran past the end of the partition
+    link = s["link"]
+    assert link["packets_blocked"] > 0 and link["packets_lost"] > 0   # the partition and the 10 % loss happened
+    kinds = [e["kind"] for e in t["log"]]
+    assert "new_task" in kinds and "cancel_task" in kinds
+
+
+def test_flood_sar_breakdown_reallocated(tmp_path):
+    """3 UGVs and 2 USVs search 6 sectors; ugv2 breaks down at 40 % of its
+    mission and its sector is finished by another vehicle; every sector
+    >= 95 % covered, every casualty reported within 5 m, no collision, no two
+    vehicles closer than 2 m."""
+    p, s = run_summary("fleet_flood_sar", tmp_path)
+    assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
+    t = s["tasks"]
+    assert s["fleet"]["broken_down"] == ["ugv2"]
+    broken = t["initial_plan"]["ugv2"]
+    assert broken and all(t["done_by"][x] != ["ugv2"] for x in broken)
+    assert all(v >= 0.95 for v in t["coverage"].values()) and len(t["coverage"]) == 6
+    assert all(c["error_m"] is not None and c["error_m"] <= 5.0 for c in s["casualties"])
+    assert s["fleet"]["collisions"] == 0 and s["fleet"]["min_separation_m"] >= 2.0
+    kinds = {r["kind"] for r in s["vehicles"]}
+    assert kinds == {"ugv", "usv"}
+
+
+def _radio(n=3, **link):
+    """A V2VRadio over n stand-in members at x = 0, 100, 200 m."""
+    from types import SimpleNamespace
+
+    from edgepilot.sim.fleet.link import V2VRadio
+    from edgepilot.sim.fleet.scenario import LinkLoss, LinkPartition, V2VLink
+
+    members = [SimpleNamespace(spec=SimpleNamespace(name=f"v{i}"), alive=True) for i in range(n)]
+    fw = SimpleNamespace(members=members, positions=lambda: np.array([[100.0 * i, 0.0, 0.0] for i in range(n)]))
+    faults = [LinkPartition(type="link_partition", at_s=10, duration_s=5, groups=[["v0"], ["v1", "v2"]]),
+              LinkLoss(type="link_loss", at_s=20, duration_s=5, vehicle="v2")]
+    return V2VRadio(V2VLink(**link), faults, fw, np.random.default_rng(1)), members
+
+
+def test_v2v_radio_range_partition_outage_loss_latency():
+    radio, members = _radio(range_m=150.0, latency_s=0.5)
+    radio.broadcast(0, 1.0, [b"a"])
+    assert radio.receive(1, 1.4) == [] and radio.receive(1, 1.5) == [b"a"]     # latency
+    assert radio.receive(2, 2.0) == []                                         # 200 m: out of range
+    radio.broadcast(1, 12.0, [b"p"])                                           # partition: v0 alone
+    assert radio.receive(0, 13.0) == [] and radio.receive(2, 13.0) == [b"p"]
+    radio.broadcast(1, 16.0, [b"q"])                                           # healed
+    assert radio.receive(0, 17.0) == [b"q"]
+    radio.broadcast(1, 21.0, [b"r"])                                           # v2's radio is dead
+    assert radio.receive(2, 22.0) == [] and radio.receive(0, 22.0) == [b"r"]
+    members[0].alive = False                                                   # broken down: silent and deaf
+    radio.broadcast(0, 30.0, [b"s"])
+    radio.broadcast(1, 30.0, [b"t"])
+    assert radio.receive(1, 31.0) == [] and radio.receive(0, 31.0) == []
+    # loss: seeded, about the configured fraction, the same every run
+    got = []
+    for _ in range(2):
+        r, _ = _radio(loss=0.3)
+        for k in range(2000):
+            r.broadcast(1, 40.0, [bytes([k % 256])])
+        got.append((r.lost, len(r.receive(2, 41.0))))
+    assert got[0] == got[1] and 0.25 < got[0][0] / 4000 < 0.35
+
+
+def test_central_replans_after_breakdown(tmp_path):
+    """The relief run with ugv2 broken down at 30 s: the ground station
+    notices its silence (stale_after_s) and re-plans its undelivered
+    shelters among the others from where they are; the tasks each vehicle
+    was busy with stay theirs; every shelter is served exactly once."""
+    from edgepilot import configs_dir
+
+    text = (configs_dir() / "fleet" / "fleet_relief_delivery.toml").read_text()
+    text = text.replace('tasks = "relief_delivery"', 'tasks = "relief_delivery"\nstale_after_s = 5.0')
+    text = text.replace("[criteria]", '[[faults]]\ntype = "vehicle_breakdown"\nvehicle = "ugv2"\nat_s = 30.0\n\n'
+                                      "[criteria]").replace("max_plan_cost_ratio = 1.05", "")
+    sc = tmp_path / "relief_breakdown.toml"
+    sc.write_text(text)
+    out = tmp_path / "rep"
+    p = sitl(str(sc), "--quiet", "--out", str(out))
+    s = json.loads((out / "summary.json").read_text())
+    assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
+    t = s["tasks"]
+    plans = [e for e in t["log"] if e["kind"] == "plan"]
+    assert len(plans) == 2 and plans[1]["t"] == pytest.approx(35.0)
+    before = set(t["initial_plan"]["ugv2"])
+    mine = {x for x, who in t["done_by"].items() if who == ["ugv2"]}
+    assert mine and before - mine                                   # it did some, then broke down
+    assert all(t["done_by"][x] != ["ugv2"] for x in before - mine)  # the rest went to the others
+    assert len(t["done_by"]) == 12 and not t["done_twice"]
+    assert s["fleet"]["broken_down"] == ["ugv2"]
