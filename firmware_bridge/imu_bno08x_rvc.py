@@ -50,7 +50,7 @@ import numpy as np
 
 from edgepilot.vehicle.estimation.measurements import ImuSample
 
-from .serial_driver import SerialDriver
+from .serial_driver import HeaderSyncDecoder, SerialDriver
 from .serial_port import SerialPort
 
 HEADER = b"\xaa\xaa"
@@ -104,55 +104,34 @@ class RvcStats:
         return self.checksum + self.out_of_range
 
 
-class RvcDecoder:
+class RvcDecoder(HeaderSyncDecoder[RvcFrame]):
     """Bytes in (any chunking), frames out.  Resynchronises on the 0xAA 0xAA
     header; a header whose frame fails its checksum or range check costs one
     byte of skipping, so a real frame behind a false header (0xAA 0xAA 0xAA,
     or 0xAA bytes inside data) is still found."""
 
+    header = HEADER
+    frame_len = FRAME_LEN
+
     def __init__(self, stats: RvcStats | None = None):
+        super().__init__()
         self.stats = stats or RvcStats()
-        self._buf = bytearray()
 
-    def reset(self) -> None:
-        self._buf.clear()
-
-    def feed(self, data: bytes) -> list[RvcFrame]:
-        buf = self._buf
-        buf += data
-        out = []
+    def _parse(self, buf: bytearray, j: int) -> tuple[RvcFrame | None, int]:
         st = self.stats
-        i = 0
-        n = len(buf)
-        while True:
-            j = buf.find(HEADER, i)
-            if j < 0:
-                keep = n - 1 if n and buf[-1] == 0xAA else n     # a trailing 0xAA may start a header
-                st.skipped_bytes += max(0, keep - i)
-                i = max(i, keep)
-                break
-            st.skipped_bytes += j - i
-            if n - j < FRAME_LEN:
-                i = j
-                break
-            body = bytes(buf[j + 2:j + 18])
-            if checksum(body) != buf[j + 18]:
-                st.checksum += 1
-                st.skipped_bytes += 1
-                i = j + 1
-                continue
-            idx, yaw, pitch, roll, ax, ay, az, r0, r1, r2 = _BODY.unpack(body)
-            if abs(yaw) > _LIMITS[0] or abs(pitch) > _LIMITS[1] or abs(roll) > _LIMITS[2]:
-                st.out_of_range += 1
-                st.skipped_bytes += 1
-                i = j + 1
-                continue
-            out.append(RvcFrame(idx, yaw / 100.0, pitch / 100.0, roll / 100.0, ax * MG, ay * MG, az * MG,
-                                (r0, r1, r2)))
-            st.frames_ok += 1
-            i = j + FRAME_LEN
-        del buf[:i]
-        return out
+        body = bytes(buf[j + 2:j + 18])
+        if checksum(body) != buf[j + 18]:
+            st.checksum += 1
+            st.skipped_bytes += 1
+            return None, j + 1
+        idx, yaw, pitch, roll, ax, ay, az, r0, r1, r2 = _BODY.unpack(body)
+        if abs(yaw) > _LIMITS[0] or abs(pitch) > _LIMITS[1] or abs(roll) > _LIMITS[2]:
+            st.out_of_range += 1
+            st.skipped_bytes += 1
+            return None, j + 1
+        st.frames_ok += 1
+        return (RvcFrame(idx, yaw / 100.0, pitch / 100.0, roll / 100.0, ax * MG, ay * MG, az * MG,
+                         (r0, r1, r2)), j + FRAME_LEN)
 
 
 def _wrap_deg(a: float) -> float:

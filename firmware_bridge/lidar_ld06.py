@@ -31,7 +31,7 @@ import numpy as np
 
 from edgepilot.vehicle.types import LaserScan
 
-from .serial_driver import SerialDriver
+from .serial_driver import HeaderSyncDecoder, SerialDriver
 from .serial_port import SerialPort
 
 HEADER = 0x54
@@ -105,55 +105,33 @@ class Ld06Stats:
         return self.crc + self.bad_angle
 
 
-class Ld06Decoder:
+class Ld06Decoder(HeaderSyncDecoder[Ld06Packet]):
     """Bytes in (any chunking), packets out.  Resynchronises by scanning for
     the 0x54 0x2C header; a header whose packet fails its CRC costs one byte
     of skipping, so a real packet hiding behind a false header is still found."""
 
+    header = b"\x54\x2c"
+    frame_len = PACKET_LEN
+
     def __init__(self):
+        super().__init__()
         self.stats = Ld06Stats()
-        self._buf = bytearray()
 
-    def reset(self) -> None:
-        self._buf.clear()
-
-    def feed(self, data: bytes) -> list[Ld06Packet]:
-        buf = self._buf
-        buf += data
-        out = []
+    def _parse(self, buf: bytearray, j: int) -> tuple[Ld06Packet | None, int]:
         st = self.stats
-        i = 0
-        n = len(buf)
-        while True:
-            j = buf.find(b"\x54\x2c", i)
-            if j < 0:
-                # keep a trailing 0x54 that may start a header
-                keep = n - 1 if n and buf[-1] == HEADER else n
-                st.skipped_bytes += max(0, keep - i)
-                i = max(i, keep)
-                break
-            st.skipped_bytes += j - i
-            if n - j < PACKET_LEN:
-                i = j
-                break
-            pkt = bytes(buf[j:j + PACKET_LEN])
-            if crc8(pkt[:-1]) != pkt[-1]:
-                st.crc += 1
-                st.skipped_bytes += 1
-                i = j + 1
-                continue
-            v = _PKT.unpack(pkt)
-            start, end = v[3], v[4 + 2 * POINTS_PER_PACKET]
-            if start >= 36000 or end >= 36000:
-                st.bad_angle += 1
-                i = j + PACKET_LEN
-                continue
-            out.append(Ld06Packet(v[2], start, end, tuple(v[4:4 + 2 * POINTS_PER_PACKET:2]),
-                                  tuple(v[5:5 + 2 * POINTS_PER_PACKET:2]), v[-2]))
-            st.packets_ok += 1
-            i = j + PACKET_LEN
-        del buf[:i]
-        return out
+        pkt = bytes(buf[j:j + PACKET_LEN])
+        if crc8(pkt[:-1]) != pkt[-1]:
+            st.crc += 1
+            st.skipped_bytes += 1
+            return None, j + 1
+        v = _PKT.unpack(pkt)
+        start, end = v[3], v[4 + 2 * POINTS_PER_PACKET]
+        if start >= 36000 or end >= 36000:
+            st.bad_angle += 1
+            return None, j + PACKET_LEN
+        st.packets_ok += 1
+        return (Ld06Packet(v[2], start, end, tuple(v[4:4 + 2 * POINTS_PER_PACKET:2]),
+                           tuple(v[5:5 + 2 * POINTS_PER_PACKET:2]), v[-2]), j + PACKET_LEN)
 
 
 class ScanAssembler:

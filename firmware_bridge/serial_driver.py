@@ -11,6 +11,54 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
+class HeaderSyncDecoder(Generic[T]):
+    """Bytes in (any chunking), frames out, for fixed-length frames that
+    start with a fixed header.  Resynchronises by scanning for ``header``;
+    bytes skipped while hunting go to ``self.stats.skipped_bytes``, and a
+    trailing first header byte is kept since it may start the next header.
+    Subclasses set ``self.stats`` (with a ``skipped_bytes`` counter) and
+    implement ``_parse(buf, j) -> (frame or None, next index)`` for a
+    complete ``frame_len`` bytes at ``buf[j]`` (counting their own drops)."""
+
+    header: bytes
+    frame_len: int
+    stats: object
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def reset(self) -> None:
+        self._buf.clear()
+
+    def _parse(self, buf: bytearray, j: int) -> tuple[T | None, int]:
+        raise NotImplementedError
+
+    def feed(self, data: bytes) -> list[T]:
+        buf = self._buf
+        buf += data
+        out = []
+        st = self.stats
+        header, frame_len = self.header, self.frame_len
+        i = 0
+        n = len(buf)
+        while True:
+            j = buf.find(header, i)
+            if j < 0:
+                keep = n - 1 if n and buf[-1] == header[0] else n     # may start a header
+                st.skipped_bytes += max(0, keep - i)
+                i = max(i, keep)
+                break
+            st.skipped_bytes += j - i
+            if n - j < frame_len:
+                i = j
+                break
+            item, i = self._parse(buf, j)
+            if item is not None:
+                out.append(item)
+        del buf[:i]
+        return out
+
+
 class SerialDriver(Generic[T]):
     """Subclasses set ``self.port`` and implement ``_reset_decoder`` and
     ``_decode(data, now) -> list[T]``; ``last`` is the newest item."""
