@@ -15,6 +15,8 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from edgepilot.nesting import line_of_depth
+
 
 class ConfigError(ValueError):
     """A configuration file is missing, unparsable or invalid."""
@@ -410,17 +412,7 @@ def _toml_too_deep(text: str, limit: int) -> int | None:
     brackets = "".join(re.findall(r"[\[\]{}]", blank))
     if max(accumulate(map(_TOML_STEP.__getitem__, brackets)), default=0) <= limit:
         return None
-    depth, line = 0, 1
-    for c in blank:
-        if c == "\n":
-            line += 1
-        elif c in "[{":
-            depth += 1
-            if depth > limit:
-                return line
-        elif c in "]}":
-            depth -= 1
-    return line
+    return line_of_depth(blank, limit)
 
 
 def read_toml(path: str | Path) -> dict:

@@ -19,6 +19,7 @@ from itertools import accumulate
 from pathlib import Path
 
 from edgepilot.gcs.errors import FileFormatError
+from edgepilot.nesting import line_of_depth
 
 #: Deepest nesting of arrays/objects accepted.  A QGroundControl ``.plan``
 #: is 5 deep (plan > mission > items > item > params); 64 leaves room for
@@ -48,19 +49,7 @@ def max_depth(text: str) -> int:
 def _line_of_depth(text: str, limit: int) -> int:
     """Line of the first bracket that opens nesting level ``limit + 1``
     (only called for a file already known to be too deep)."""
-    blank = _STRING.sub('""', text)
-    depth = 0
-    line = 1
-    for c in blank:
-        if c == "\n":
-            line += 1
-        elif c in "[{":
-            depth += 1
-            if depth > limit:
-                return line
-        elif c in "]}":
-            depth -= 1
-    return line
+    return line_of_depth(_STRING.sub('""', text), limit)
 
 
 def load_json(text: str, path: str | Path, limit: int = MAX_DEPTH):
