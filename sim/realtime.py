@@ -96,14 +96,7 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
     rate = cfg.control.rate_hz
     substeps = max(1, int(round(1.0 / (rate * PHYSICS_DT))))
     sim.apply(core.last_setpoint, 0.0)
-    next_fault_log = [0.0]
-
-    def log_fault(where: str, exc: BaseException) -> None:
-        # The traceback for whoever reads the process log, at most once a second.
-        wall = time.monotonic()
-        if wall >= next_fault_log[0]:
-            next_fault_log[0] = wall + 1.0
-            log.error("contained an exception in %s", where, exc_info=exc)
+    log_fault = fault_logger(log)
 
     def step(t: float, dt: float) -> None:
         sim.apply(contained_step(core, t, sim.sensors(t), on_fault=log_fault), t)
@@ -127,6 +120,33 @@ def build(scenario: Scenario, *, seed: int | None = None, endpoints: list[str] |
     return RealtimeVehicle(sim, core, ep, loop, state)
 
 
+def fault_logger(logger: logging.Logger) -> Callable[[str, BaseException], None]:
+    """``log_fault(where, exc)`` for a contained exception: the traceback
+    for whoever reads the process log, at most once a second (wall clock)."""
+    next_fault_log = [0.0]
+
+    def log_fault(where: str, exc: BaseException) -> None:
+        wall = time.monotonic()
+        if wall >= next_fault_log[0]:
+            next_fault_log[0] = wall + 1.0
+            logger.error("contained an exception in %s", where, exc_info=exc)
+
+    return log_fault
+
+
+def stop_on_signals() -> Callable[[], bool]:
+    """Install SIGTERM/SIGINT handlers that ask the loop to stop; returns
+    the ``should_stop`` callable to hand to ``run``."""
+    stop = {"flag": False}
+
+    def on_signal(signum, frame):
+        stop["flag"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return lambda: stop["flag"]
+
+
 def run_realtime_cli(args) -> int:
     """Entry for ``edgepilot sitl run --realtime``; returns an exit code."""
     from edgepilot.sim.scenario import load_scenario
@@ -147,13 +167,7 @@ def run_realtime_cli(args) -> int:
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    stop = {"flag": False}
-
-    def on_signal(signum, frame):
-        stop["flag"] = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    should_stop = stop_on_signals()
     cfg = sc.vehicle_config
     print(f"edgepilot SITL real-time: {sc.name} ({cfg.kind}, {cfg.name}), speedup {rt.loop.clock.speedup:g}, "
           f"MAVLink sysid {rt.endpoint.sysid} on {', '.join(t.spec for t in rt.endpoint.transports)}"
@@ -164,7 +178,7 @@ def run_realtime_cli(args) -> int:
         for text in rt.state.dropped:
             print(f"error: {text}", file=sys.stderr, flush=True)
     t0 = time.monotonic()
-    rt.run(duration=getattr(args, "duration", None), should_stop=lambda: stop["flag"])
+    rt.run(duration=getattr(args, "duration", None), should_stop=should_stop)
     st = rt.endpoint.stats()
     print(f"stopped after {rt.loop.t:.1f} s vehicle time ({time.monotonic() - t0:.1f} s wall); "
           f"MAVLink rx {st.get('rx_messages', 0)}, rx errors {st.get('rx_errors', 0)}, "

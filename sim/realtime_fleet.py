@@ -46,7 +46,6 @@ when it lands.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -59,6 +58,7 @@ from pydantic import Field
 from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint
 from edgepilot.firmware_bridge.mavlink.signing import load_key
 from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
+from edgepilot.sim.realtime import fault_logger, stop_on_signals
 from edgepilot.sim.scenario import Scenario, Start, scenario_path, vehicle_path
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
 from edgepilot.vehicle.config import ConfigError, Strict, load_vehicle_config, parse_model, read_toml
@@ -253,13 +253,7 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
             raise ValueError(f"{m.name}: control rate {1.0 / (m.substeps * PHYSICS_DT):g} Hz is not a whole "
                              f"fraction of the fleet's fastest ({1.0 / (base * PHYSICS_DT):g} Hz)")
         m._since_tick = m.substeps    # every core ticks at t = 0
-    next_fault_log = [0.0]
-
-    def log_fault(where: str, exc: BaseException) -> None:
-        wall = time.monotonic()
-        if wall >= next_fault_log[0]:
-            next_fault_log[0] = wall + 1.0
-            log.error("contained an exception in %s", where, exc_info=exc)
+    log_fault = fault_logger(log)
 
     def step(t: float, dt: float) -> None:
         for m in members:
@@ -306,13 +300,7 @@ def run_realtime_fleet_cli(args) -> int:
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    stop = {"flag": False}
-
-    def on_signal(signum, frame):
-        stop["flag"] = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    should_stop = stop_on_signals()
     # the ready line first (spawn() returns on it), then one line per instance
     print(f"edgepilot SITL real-time: fleet {fleet.name}, {len(fleet.members)} vehicles "
           f"(sysid {', '.join(str(m.sysid) for m in fleet.members)}), speedup {fleet.loop.clock.speedup:g}"
@@ -322,7 +310,7 @@ def run_realtime_fleet_cli(args) -> int:
         print(f"  instance {m.instance}: {m.name} ({cfg.kind}, {cfg.name}) sysid {m.sysid} on "
               f"{', '.join(t.spec for t in m.endpoint.transports)}", flush=True)
     t0 = time.monotonic()
-    fleet.run(duration=getattr(args, "duration", None), should_stop=lambda: stop["flag"])
+    fleet.run(duration=getattr(args, "duration", None), should_stop=should_stop)
     print(f"stopped after {fleet.loop.t:.1f} s vehicle time ({time.monotonic() - t0:.1f} s wall)", flush=True)
     for m in fleet.members:
         st = m.endpoint.stats()
