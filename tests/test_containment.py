@@ -8,12 +8,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
 from conftest import REPO, edgepilot_cmd
+from fault_hook import MISSION_FAULT_HOOK
 from edgepilot.sim.lockstep import run_lockstep
 from edgepilot.sim.scenario import load_scenario
 from edgepilot.vehicle.mission.executor import MissionExecutor
@@ -181,24 +181,10 @@ def test_lockstep_fault_holds_stops_and_fails_with_the_reason(monkeypatch):
     assert res.summary()["internal_errors"] == res.internal_errors
 
 
-HOOK = textwrap.dedent("""
-    import sys
-    from edgepilot.vehicle.mission.executor import MissionExecutor
-    real = MissionExecutor.current_target
-    def failing(self):
-        if self.current >= 2:
-            raise RuntimeError("injected mission fault")
-        return real(self)
-    MissionExecutor.current_target = failing
-    from edgepilot.cli import main
-    sys.exit(main(sys.argv[1:]))
-""")
-
-
 def test_lockstep_cli_exits_1_with_the_reason_and_no_traceback(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     assert edgepilot_cmd()  # the CLI is installed; the hook runs the same main()
-    r = subprocess.run([sys.executable, "-c", HOOK, "sitl", "run", "ugv_yard", "--quiet",
+    r = subprocess.run([sys.executable, "-c", MISSION_FAULT_HOOK, "sitl", "run", "ugv_yard", "--quiet",
                         "--out", str(tmp_path / "rep")], capture_output=True, text=True, timeout=600,
                        cwd=REPO, env=env)
     out = r.stdout + r.stderr

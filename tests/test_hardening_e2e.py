@@ -16,12 +16,12 @@ import os
 import select
 import subprocess
 import sys
-import textwrap
 import time
 import zlib
 from dataclasses import asdict
 
 from conftest import REPO, run_edgepilot
+from fault_hook import MISSION_FAULT_HOOK
 from edgepilot.gcs.mav import mavutil
 from edgepilot.sim.realtime import free_port, spawn, stop
 from edgepilot.vehicle.types import Cmd, MissionItem
@@ -142,24 +142,10 @@ def test_hand_edited_persisted_mission_with_a_string_stops_start_naming_the_file
     assert f"{state / 'mission.json'}: item 2: field 'param1' must be a number, got str 'two'" in r.stderr
 
 
-HOOK = textwrap.dedent("""
-    import sys
-    from edgepilot.vehicle.mission.executor import MissionExecutor
-    real = MissionExecutor.current_target
-    def failing(self):
-        if self.current >= 2:
-            raise RuntimeError("injected mission fault")
-        return real(self)
-    MissionExecutor.current_target = failing
-    from edgepilot.cli import main
-    sys.exit(main(sys.argv[1:]))
-""")
-
-
 def _spawn_hooked(tcp: int):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                PYTHONUNBUFFERED="1")
-    p = subprocess.Popen([sys.executable, "-c", HOOK, "sitl", "run", "--realtime", "ugv_yard",
+    p = subprocess.Popen([sys.executable, "-c", MISSION_FAULT_HOOK, "sitl", "run", "--realtime", "ugv_yard",
                           "--speedup", str(SPEEDUP), "--mavlink", f"tcpin:127.0.0.1:{tcp}"],
                          cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
