@@ -27,13 +27,24 @@ AFTER_FAULT_S = 5.0
 
 
 @dataclass
-class RunResult:
+class RunOutcome:
+    """What every simulated run reports first: which scenario and seed,
+    the verdict with its reasons, and simulated vs wall time.  The single
+    vehicle's :class:`RunResult` and the fleet's ``FleetResult`` extend it."""
     scenario: str
     seed: int
     passed: bool
     reasons: list[str]
     sim_time_s: float
     wall_time_s: float
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.sim_time_s / self.wall_time_s if self.wall_time_s > 0 else math.inf
+
+
+@dataclass
+class RunResult(RunOutcome):
     waypoints_total: int
     waypoints_reached: int
     path_length_m: float
@@ -62,10 +73,6 @@ class RunResult:
     # summary (position error, GNSS fault detection) from sim.nav_metrics.
     estimate: np.ndarray | None = None
     navigation: dict = field(default_factory=dict)
-
-    @property
-    def real_time_factor(self) -> float:
-        return self.sim_time_s / self.wall_time_s if self.wall_time_s > 0 else math.inf
 
     def summary(self) -> dict:
         return {

@@ -22,6 +22,7 @@ import numpy as np
 from edgepilot.sim.criteria import ClearanceMonitor
 from edgepilot.sim.fleet.scenario import FleetScenario, member_scenario, member_seed
 from edgepilot.sim.fleet.world import FleetWorld, Member
+from edgepilot.sim.lockstep import RunOutcome
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
 from edgepilot.sim.traffic import Traffic
 from edgepilot.sim.world import SimWorld
@@ -66,13 +67,7 @@ class VehicleResult:
 
 
 @dataclass
-class FleetResult:
-    scenario: str
-    seed: int
-    passed: bool
-    reasons: list[str]
-    sim_time_s: float
-    wall_time_s: float
+class FleetResult(RunOutcome):
     steps: int
     vehicles: list[VehicleResult]
     min_separation_m: float
@@ -82,10 +77,6 @@ class FleetResult:
     casualties: list[dict] = field(default_factory=list)
     link: dict = field(default_factory=dict)
     contact_tracks: dict = field(default_factory=dict)
-
-    @property
-    def real_time_factor(self) -> float:
-        return self.sim_time_s / self.wall_time_s if self.wall_time_s > 0 else math.inf
 
     def summary(self) -> dict:
         rows = [v.row() for v in self.vehicles]
