@@ -58,15 +58,7 @@ def run_scenario(args) -> int:
         if not quiet:
             out.print(f"  [{e.t:7.1f} s] {e.text}")
 
-    progress_state = {"last": -1}
-
-    def on_tick(t, limit):
-        # One progress line per 10% of the time budget keeps logs readable
-        # when the run is much faster than real time.
-        pct = int(100 * t / limit) // 10
-        if not quiet and pct > progress_state["last"]:
-            progress_state["last"] = pct
-            out.print(f"  [{t:7.1f} s] running ({100 * t / limit:3.0f}% of the {limit:g} s limit)", style="dim")
+    on_tick = progress_printer(out, quiet)
 
     res = run_lockstep(sc, seed=args.seed, speedup=args.speedup, on_event=on_event, on_tick=on_tick)
     report_dir = args.out or Path("reports") / sc.name
@@ -132,3 +124,18 @@ def _print_failsafes(out, fs: dict) -> None:
             ms = "-" if f["motors_stopped_s"] is None else f"{f['motors_stopped_s']:.3f}"
             out.print(f"  {f['fault']:20s} {f['start_s']:8.2f} {f['expected']:22s} {act:16s} {rs:>10s} "
                       f"{ms:>12s} {str(f['resumed']):>7s}  {'yes' if f['ok'] else 'NO'}", soft_wrap=True)
+
+
+def progress_printer(out: Console, quiet: bool):
+    """``on_tick(t, limit)`` for a lockstep or fleet run: one dim progress line per
+    10% of the time budget (keeps logs readable when the run is much faster
+    than real time), nothing when ``quiet``."""
+    state = {"last": -1}
+
+    def on_tick(t, limit):
+        pct = int(100 * t / limit) // 10
+        if not quiet and pct > state["last"]:
+            state["last"] = pct
+            out.print(f"  [{t:7.1f} s] running ({100 * t / limit:3.0f}% of the {limit:g} s limit)", style="dim")
+
+    return on_tick

@@ -25,6 +25,7 @@ def list_fleet_scenarios() -> None:
 
 def run_fleet_scenario(args) -> int:
     from edgepilot.sim.fleet.report import write_fleet_report
+    from edgepilot.sim.cli import progress_printer
     from edgepilot.sim.fleet.runner import run_fleet
     from edgepilot.sim.fleet.scenario import load_fleet_scenario
 
@@ -46,13 +47,7 @@ def run_fleet_scenario(args) -> int:
         if not quiet and e.kind != "contact":
             out.print(f"  [{e.t:7.1f} s] {name}: {e.text}", soft_wrap=True)
 
-    state = {"last": -1}
-
-    def on_tick(t, limit):
-        pct = int(100 * t / limit) // 10
-        if not quiet and pct > state["last"]:
-            state["last"] = pct
-            out.print(f"  [{t:7.1f} s] running ({100 * t / limit:3.0f}% of the {limit:g} s limit)", style="dim")
+    on_tick = progress_printer(out, quiet)
 
     try:
         res = run_fleet(sc, seed=args.seed, speedup=args.speedup, on_event=on_event, on_tick=on_tick)
