@@ -81,12 +81,21 @@ def plot_trajectory(result: RunResult, scenario: Scenario, png: Path) -> None:
     ax.set_title(f"{scenario.name}  seed {result.seed}  {status}  "
                  f"{result.waypoints_reached}/{result.waypoints_total} wp  "
                  f"{result.sim_time_s:.0f} s  min clearance {result.min_clearance_m:.2f} m{cpa_txt}")
+    finish_map(fig, ax, (xmin, xmax), (ymin, ymax), png, legend_fontsize=8)
+
+
+def finish_map(fig, ax, xlim: tuple[float, float], ylim: tuple[float, float], png: Path,
+               legend_fontsize: float) -> None:
+    """Axis labels (east/north metres), limits at equal aspect, the legend
+    bottom right; save the figure to ``png`` and close it."""
+    import matplotlib.pyplot as plt
+
     ax.set_xlabel("x east [m]")
     ax.set_ylabel("y north [m]")
-    ax.set_xlim(xmin, xmax)
-    ax.set_ylim(ymin, ymax)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
     ax.set_aspect("equal")
-    ax.legend(loc="lower right", fontsize=8, framealpha=0.85)
+    ax.legend(loc="lower right", fontsize=legend_fontsize, framealpha=0.85)
     fig.tight_layout()
     fig.savefig(png)
     plt.close(fig)

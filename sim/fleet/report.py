@@ -11,6 +11,7 @@ import numpy as np
 
 from edgepilot.sim.fleet.runner import FleetResult
 from edgepilot.sim.fleet.scenario import FleetScenario
+from edgepilot.sim.report import finish_map
 
 TRACK_HEADER = "t_s,x_m,y_m,yaw_rad,speed_mps,clearance_m"
 
@@ -97,12 +98,4 @@ def plot_fleet(result: FleetResult, sc: FleetScenario, png: Path) -> None:
     status = "PASS" if result.passed else "FAIL"
     ax.set_title(f"{sc.name}  seed {result.seed}  {status}  {len(result.vehicles)} vehicles  "
                  f"{result.sim_time_s:.0f} s")
-    ax.set_xlabel("x east [m]")
-    ax.set_ylabel("y north [m]")
-    ax.set_xlim(xmin, xmax)
-    ax.set_ylim(ymin, ymax)
-    ax.set_aspect("equal")
-    ax.legend(loc="lower right", fontsize=7, framealpha=0.85)
-    fig.tight_layout()
-    fig.savefig(png)
-    plt.close(fig)
+    finish_map(fig, ax, (xmin, xmax), (ymin, ymax), png, legend_fontsize=7)
