@@ -103,6 +103,18 @@ class RunResult(RunOutcome):
         }
 
 
+def tick_core(sim: Simulation, core, t: float) -> None:
+    """One control tick of ``core`` against ``sim`` at time ``t``: the
+    simulated map updates (an exception there is contained like a fault in
+    the tick), then the contained core step applied to the simulation."""
+    try:
+        for pts in sim.map_updates():
+            core.add_obstacles(t, pts)
+    except Exception as e:  # noqa: BLE001 - contained like a fault in the tick
+        contain(core, t, "map update", e)
+    sim.apply(contained_step(core, t, sim.sensors(t)), t)
+
+
 def failsafe_summary(res: "RunResult") -> dict:
     """Failsafe events (trip/clear/resume) and per-fault outcomes."""
     ev = [{"t": round(e.t, 3), "trigger": e.data.get("trigger"), "phase": e.data.get("phase"),
@@ -157,12 +169,7 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
         if sp is not None:                 # an e-stop takes effect at once
             sim.apply(sp, t)
         if step % control_every == 0 and not sim.faults.core_stalled(t):
-            try:
-                for pts in sim.map_updates():
-                    core.add_obstacles(t, pts)
-            except Exception as e:  # noqa: BLE001 - contained like a fault in the tick
-                contain(core, t, "map update", e)
-            sim.apply(contained_step(core, t, sim.sensors(t)), t)
+            tick_core(sim, core, t)
             if not started and core.state.valid and t >= next_arm_try and not core.internal_errors:
                 if t < scenario.start.arm_after_s:
                     pass              # the operator has not tried yet

@@ -22,11 +22,10 @@ import numpy as np
 from edgepilot.sim.criteria import ClearanceMonitor
 from edgepilot.sim.fleet.scenario import FleetScenario, member_scenario, member_seed
 from edgepilot.sim.fleet.world import FleetWorld, Member
-from edgepilot.sim.lockstep import RunOutcome
+from edgepilot.sim.lockstep import RunOutcome, tick_core
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
 from edgepilot.sim.traffic import Traffic
 from edgepilot.sim.world import SimWorld
-from edgepilot.vehicle.containment import contain, contained_step
 from edgepilot.vehicle.geo import LocalFrame
 from edgepilot.vehicle.types import Cmd, Event, MissionState, Severity
 
@@ -192,12 +191,7 @@ def run_fleet(sc: FleetScenario, seed: int | None = None, speedup: float | None 
             if sp is not None:
                 sim.apply(sp, t)
             if step % r.control_every == 0 and not sim.faults.core_stalled(t):
-                try:
-                    for pts in sim.map_updates():
-                        core.add_obstacles(t, pts)
-                except Exception as e:  # noqa: BLE001 - contained like a fault in the tick
-                    contain(core, t, "map update", e)
-                sim.apply(contained_step(core, t, sim.sensors(t)), t)
+                tick_core(sim, core, t)
                 if r.has_mission and not r.started and core.state.valid and t >= r.next_arm_try:
                     if core.arm(t).ok:
                         core.start_mission(t)
