@@ -6,12 +6,13 @@ before the unplug must not be glued to the new stream), and ``poll(now)``
 returning what was completed since the last call."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
-class HeaderSyncDecoder(Generic[T]):
+class HeaderSyncDecoder(ABC, Generic[T]):
     """Bytes in (any chunking), frames out, for fixed-length frames that
     start with a fixed header.  Resynchronises by scanning for ``header``;
     bytes skipped while hunting go to ``self.stats.skipped_bytes``, and a
@@ -30,8 +31,9 @@ class HeaderSyncDecoder(Generic[T]):
     def reset(self) -> None:
         self._buf.clear()
 
+    @abstractmethod
     def _parse(self, buf: bytearray, j: int) -> tuple[T | None, int]:
-        raise NotImplementedError
+        """The frame at ``buf[j]`` (None if it fails its checks) and the index after it."""
 
     def feed(self, data: bytes) -> list[T]:
         buf = self._buf
@@ -59,7 +61,7 @@ class HeaderSyncDecoder(Generic[T]):
         return out
 
 
-class SerialDriver(Generic[T]):
+class SerialDriver(ABC, Generic[T]):
     """Subclasses set ``self.port`` and implement ``_reset_decoder`` and
     ``_decode(data, now) -> list[T]``; ``last`` is the newest item."""
 
@@ -70,11 +72,13 @@ class SerialDriver(Generic[T]):
         self._conn = -1
         self.last: T | None = None
 
+    @abstractmethod
     def _reset_decoder(self) -> None:
-        raise NotImplementedError
+        """Forget any partial frame (the port was reopened)."""
 
+    @abstractmethod
     def _decode(self, data: bytes, now: float) -> list[T]:
-        raise NotImplementedError
+        """The items complete in ``data`` (bytes read at ``now``)."""
 
     @property
     def connected(self) -> bool:
