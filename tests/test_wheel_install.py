@@ -238,6 +238,26 @@ def _lint(wheel_venv, cwd, env_extra=None):
     return _run([py.parent / "lint-imports", "--no-cache", PYPROJECT], cwd, env=env, timeout=300)
 
 
+def test_lint_imports_passes_in_the_checkout():
+    """`lint-imports` as a developer runs it, from the repository in the
+    editable install: edgepilot/ links each mapped folder (edgepilot/vehicle
+    -> ../vehicle, ...), so grimp finds every subpackage on disk."""
+    exe = Path(sys.executable).with_name("lint-imports")
+    r = subprocess.run([str(exe)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "3 kept, 0 broken" in out, out
+
+
+def test_checkout_links_every_mapped_folder_under_edgepilot():
+    py = tomllib.loads(PYPROJECT.read_text())
+    for name, folder in py["tool"]["setuptools"]["package-dir"].items():
+        if name == "edgepilot":
+            continue
+        link = REPO / "edgepilot" / name.split(".", 1)[1]
+        assert link.is_symlink() and link.resolve() == (REPO / folder).resolve(), link
+
+
 @pytest.mark.slow
 def test_lint_imports_layers_kept(wheel_venv):
     r = _lint(wheel_venv, wheel_venv[2])
