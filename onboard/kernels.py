@@ -129,13 +129,36 @@ def compile_bytecode(packages=BYTECODE_PACKAGES, base=None) -> tuple[int, int]:
     return len(sources), failed
 
 
+def warm_dialect() -> tuple[Path, bool]:
+    """Generate our MAVLink dialect module into its cache unless a current
+    one is there (the fleet link and the alert stream load it), so the first
+    vehicle start does not run mavgen.  Returns (module path, built now)."""
+    from edgepilot.firmware_bridge.mavlink import dialects
+
+    path = dialects.module_path()
+    built = not path.exists()
+    if built:
+        dialects.generate(path)
+    dialects.load()
+    return path, built
+
+
 def warm_cli(args) -> int:
-    """``edgepilot warm``: write the bytecode, then compile and cache every
-    kernel; exit 1 if any kernel failed."""
+    """``edgepilot warm``: write the bytecode, pre-build the MAVLink dialect,
+    then compile and cache every kernel; exit 1 if the dialect or any kernel
+    failed."""
     t0 = time.perf_counter()
     n_mod, n_bad = compile_bytecode()
     print(f"bytecode: {n_mod} modules" + (f", {n_bad} could not be written" if n_bad else "")
           + f" in {time.perf_counter() - t0:.2f} s")
+    t0 = time.perf_counter()
+    dialect_failed = False
+    try:
+        path, built = warm_dialect()
+        print(f"dialect: {'generated' if built else 'cached'} {path} in {time.perf_counter() - t0:.2f} s")
+    except (OSError, RuntimeError) as e:
+        dialect_failed = True
+        print(f"  FAILED  MAVLink dialect: {e} (set EDGEPILOT_MAVLINK_CACHE to a writable folder)")
     rep = warm_all()
     for name in rep.warmed:
         print(f"  warmed  {name}")
@@ -143,7 +166,7 @@ def warm_cli(args) -> int:
         print(f"  FAILED  {name}: {err}")
     print(f"{rep.kernels} kernels: {rep.cache_hits} loaded from cache, {rep.compiled} compiled now "
           f"(cache {rep.status}) in {rep.seconds:.2f} s")
-    return 1 if rep.failed else 0
+    return 1 if rep.failed or dialect_failed else 0
 
 
 #: A numba kernel compiled with an on-disk cache: its decorator line

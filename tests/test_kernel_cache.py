@@ -80,3 +80,16 @@ def test_warm_writes_bytecode_even_when_python_would_not(tmp_path, monkeypatch):
     assert (modules, failed) == (4, 1)
     written = sorted(p.name.split(".")[0] for p in (pkg / "__pycache__").glob("*.pyc"))
     assert written == ["__init__", "_k", "plain"]
+
+
+def test_warm_builds_the_mavlink_dialect_once(tmp_path, monkeypatch):
+    """``edgepilot warm`` pre-builds the generated dialect module into its
+    cache (a vehicle with a read-only home points EDGEPILOT_MAVLINK_CACHE at
+    a writable folder and warms once); a second warm finds it."""
+    from edgepilot.onboard.kernels import warm_dialect
+
+    monkeypatch.setenv("EDGEPILOT_MAVLINK_CACHE", str(tmp_path / "mav"))
+    path, built = warm_dialect()
+    assert built and path.parent == tmp_path / "mav" and path.exists()
+    assert "MAVLink_" in path.read_text()
+    assert warm_dialect() == (path, False)

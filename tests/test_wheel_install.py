@@ -190,6 +190,9 @@ def test_installed_warm_makes_the_vehicle_cache_complete(wheel_venv):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "warmed  edgepilot.vehicle.maritime" in r.stdout, r.stdout
     assert "FAILED" not in r.stdout
+    # the MAVLink dialect is pre-built too, so no vehicle runs mavgen at start
+    dialect = next(ln for ln in r.stdout.splitlines() if ln.startswith("dialect: "))
+    assert Path(dialect.split()[2]).is_file(), r.stdout
     status, files2, cached = _cache_status(py, work, ("vehicle",))
     assert (status, cached) == ("hit", files2) and files2 == files
     m_status, m_files, m_cached = _cache_status(py, work, ("vehicle.maritime",))
@@ -197,6 +200,7 @@ def test_installed_warm_makes_the_vehicle_cache_complete(wheel_venv):
     # a second warm loads everything from the disk cache
     r = _ep(wheel_venv, "warm")
     assert r.returncode == 0 and "0 compiled now (cache hit)" in r.stdout, r.stdout
+    assert f"dialect: cached {dialect.split()[2]}" in r.stdout, r.stdout
 
 
 @pytest.mark.slow
