@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="restore and persist mission, fence, home and parameters in DIR (survives kill -9; "
                          "--params, if given, still names the parameter file); events go to DIR/events.jsonl")
     rt.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of vehicle time")
+    rt.add_argument("--v2v", metavar="HOST:PORT",
+                    help="fleet scenario: link the vehicles over UDP V2V (instance i binds PORT + 10 x i) and "
+                         "run the task auction on board (`edgepilot gcs fleet tasks upload FILE --auction`)")
     hil = run.add_argument_group("hardware-in-the-loop (the simulator plays the hardware on pseudo-terminals)")
     hil.add_argument("--hil", action="store_true",
                      help="serve the motor controller, GPS and lidar on ptys at the device paths of "
@@ -152,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
 
         # `gcs fleet plan` needs our planner, which edgepilot.gcs may not
         # import (MAVLink only): this layer hands it over (edgepilot/fleet/plan.py).
-        return gcs_main(argv[1:], fleet_planner=_fleet_planner)
+        from edgepilot.fleet.auction import AuctionHandoff
+
+        return gcs_main(argv[1:], fleet_planner=_fleet_planner, fleet_auction=AuctionHandoff())
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "sitl":

@@ -193,20 +193,43 @@ class RealtimeFleet:
                 log.exception("closing the endpoint of %s", m.name)
 
 
+def v2v_ports(template: str, n: int) -> list[tuple[str, int]]:
+    """(host, port) of each of ``n`` instances' V2V sockets: ``template``'s
+    port + 10 x instance, as the MAVLink ports."""
+    from edgepilot.firmware_bridge.fleet_v2v import parse_hostport
+
+    host, port = parse_hostport(template)
+    if port == 0 or port + PORT_STEP * (n - 1) > 65535:
+        raise ValueError(f"--v2v {template}: expected a port in 1..{65535 - PORT_STEP * (n - 1)} for {n} vehicles")
+    return [(host, port + PORT_STEP * i) for i in range(n)]
+
+
 def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints: list[str] | None = None,
                 speedup: float = 1.0, signing_key: bytes | None = None,
-                on_line: Callable[[str], None] | None = None) -> RealtimeFleet:
+                on_line: Callable[[str], None] | None = None, v2v: str | None = None) -> RealtimeFleet:
     """The shared world of a fleet scenario (``sim.fleet.runner.build_fleet``),
     a MavlinkEndpoint per vehicle and one RuntimeLoop over all of them.
     ``on_line(text)`` hears what happens in the world (collisions,
-    breakdowns).  ConfigError / ValueError / OSError name the file, key or
-    endpoint."""
+    breakdowns).  ``v2v`` (HOST:PORT): every vehicle also gets a UDP V2V
+    link (``firmware_bridge.fleet_v2v``, instance i on PORT + 10 x i, its
+    peers the others) and runs the task auction on board
+    (``onboard.fleet_auction``) with the scenario's ``link.period_s``,
+    ``stale_after_s`` and ``max_tasks_per_vehicle``.  ConfigError /
+    ValueError / OSError name the file, key or endpoint."""
     if not speedup > 0:
         raise ValueError(f"--speedup: expected a positive number, got {speedup}")
     sc = load_realtime_fleet(name_or_path)
     templates = list(endpoints or DEFAULT_ENDPOINTS)
     for i in range(len(sc.vehicles)):
         instance_endpoints(templates, i)          # a bad endpoint fails before any socket opens
+    ports = v2v_ports(v2v, len(sc.vehicles)) if v2v else None
+    dialect = None
+    if ports is not None:
+        from edgepilot.firmware_bridge.fleet_v2v import V2VLink
+        from edgepilot.firmware_bridge.mavlink import dialects
+        from edgepilot.onboard.fleet_auction import FleetAuction
+
+        dialect = dialects.load()          # the vehicles' links parse the task file the ground station sends
     fw, runs, seed = build_fleet_world(sc, seed)
     say = on_line or (lambda text: None)
     members: list[FleetMember] = []
@@ -221,11 +244,19 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
             if key is None and cfg.mavlink.signing_key_file:
                 key = load_key(Path(cfg.mavlink.signing_key_file).expanduser())
             ep = MavlinkEndpoint(r.core, instance_endpoints(templates, i), cfg.kind, sysid=v.sysid, compid=1,
-                                 vehicle_id=f"{cfg.name}/{sc.name}/{v.name}", signing_key=key)
+                                 vehicle_id=f"{cfg.name}/{sc.name}/{v.name}", signing_key=key, dialect=dialect)
             r.m.sim.apply(r.core.last_setpoint, 0.0)
-            members.append(FleetMember(v.name, i, r, ep))
+            m = FleetMember(v.name, i, r, ep)
+            members.append(m)
+            if ports is not None:
+                link = V2VLink(v.sysid, f"{ports[i][0]}:{ports[i][1]}",
+                               [f"{h}:{p}" for k, (h, p) in enumerate(ports) if k != i], signing_key=key)
+                m.extras.append(FleetAuction(r.core, ep, link, period_s=sc.link.period_s,
+                                             stale_after_s=sc.stale_after_s, max_bundle=sc.max_tasks_per_vehicle))
     except BaseException:
         for m in members:
+            for x in m.extras:
+                x.close()
             m.endpoint.close()
         raise
     # One loop at the fastest vehicle's control rate; a slower vehicle's
@@ -260,13 +291,16 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
         return len(m.reached) / n if n else 0.0
 
     def step(t: float, dt: float) -> None:
+        # Breakdowns between loop ticks: what the vehicle's computer did in
+        # the last tick (a task reported done over the radio) still went out.
+        tw = clock["n"] * PHYSICS_DT
+        for f in breakdowns:
+            m = by_name[f.vehicle]
+            if m.broken_at is None and (tw >= f.at_s if f.at_s is not None else progress(m) >= f.at_progress):
+                break_down(m, tw)
         for _ in range(base):
             n = clock["n"]
             tw = n * PHYSICS_DT
-            for f in breakdowns:
-                m = by_name[f.vehicle]
-                if m.broken_at is None and (tw >= f.at_s if f.at_s is not None else progress(m) >= f.at_progress):
-                    break_down(m, tw)
             for m in members:
                 if m.broken_at is not None:
                     continue
@@ -331,7 +365,8 @@ def run_realtime_fleet_cli(args) -> int:
     try:
         key = load_key(args.signing_key) if getattr(args, "signing_key", None) else None
         fleet = build_fleet(args.scenario, seed=args.seed, endpoints=args.mavlink or None,
-                            speedup=args.speedup if args.speedup else 1.0, signing_key=key, on_line=say)
+                            speedup=args.speedup if args.speedup else 1.0, signing_key=key, on_line=say,
+                            v2v=getattr(args, "v2v", None))
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -342,8 +377,9 @@ def run_realtime_fleet_cli(args) -> int:
           f"{', signing required' if key else ''}", flush=True)
     for m in fleet.members:
         cfg = m.sim.cfg
+        v2v_on = "".join(f", V2V udp {x.v2v.bind[0]}:{x.v2v.port}" for x in m.extras if hasattr(x, "v2v"))
         print(f"  instance {m.instance}: {m.name} ({cfg.kind}, {cfg.name}) sysid {m.sysid} on "
-              f"{', '.join(t.spec for t in m.endpoint.transports)}", flush=True)
+              f"{', '.join(t.spec for t in m.endpoint.transports)}{v2v_on}", flush=True)
     t0 = time.monotonic()
     fleet.run(duration=getattr(args, "duration", None), should_stop=should_stop)
     print(f"stopped after {fleet.loop.t:.1f} s vehicle time ({time.monotonic() - t0:.1f} s wall)", flush=True)
@@ -353,8 +389,10 @@ def run_realtime_fleet_cli(args) -> int:
     print(f"  fleet: closest approach {closest}, collisions between vehicles {sep.collisions}", flush=True)
     for m in fleet.members:
         st = m.endpoint.stats()
+        v2v_st = "".join(f", V2V sent {s['v2v_sent']} heard {s['v2v_received']} refused (signing) "
+                         f"{s['v2v_rejected_signature']}" for s in (x.v2v.stats() for x in m.extras if hasattr(x, "v2v")))
         print(f"  {m.name} sysid {m.sysid}: MAVLink rx {st.get('rx_messages', 0)}, rx errors "
-              f"{st.get('rx_errors', 0)}, internal errors {m.core.internal_errors}"
+              f"{st.get('rx_errors', 0)}, internal errors {m.core.internal_errors}{v2v_st}"
               + (f", broke down at t={m.broken_at:.1f} s" if m.broken_at is not None else ""), flush=True)
     return 0
 
