@@ -134,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
                            "DIR/events.jsonl (default: the config's [hardware] state_dir)")
     vrun.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     vrun.add_argument("--no-warm", action="store_true", help="skip the kernel warm-up at start")
+    vrun.add_argument("--v2v", metavar="HOST:PORT",
+                      help="fleet: bind the V2V radio here (UDP, our MAVLink dialect, signed with the vehicle's "
+                           "key) and run the task auction on board (`edgepilot gcs fleet tasks upload --auction`)")
+    vrun.add_argument("--v2v-peer", action="append", metavar="HOST:PORT",
+                      help="where the other vehicles' V2V radios listen (repeatable; a broadcast address works)")
+    vrun.add_argument("--fleet-period", type=float, metavar="S", help="auction round period (default 1 s)")
+    vrun.add_argument("--fleet-stale", type=float, metavar="S",
+                      help="a member unheard this long is presumed gone and its tasks re-auctioned (default 10 s)")
     vrun.add_argument("-v", "--verbose", action="store_true", help="log driver events at INFO")
     warm = sub.add_parser("warm", help="compile and cache every numba kernel (vehicle and simulator) ahead of the first run",
                           formatter_class=RAW, epilog=exitcodes.TABLE)

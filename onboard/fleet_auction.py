@@ -103,7 +103,13 @@ class FleetAuction:
     the MAVLink endpoint's), ``fds()`` for the loop to wait on, ``close()``."""
 
     def __init__(self, core, endpoint, v2v, *, period_s: float = 1.0, stale_after_s: float = 10.0,
-                 max_bundle: int | None = None):
+                 max_bundle: int | None = None, fleet_clock=None):
+        """``fleet_clock()``: the time every member shares [s] (the auction's
+        timestamps; on a vehicle ``time.time``, GPS/NTP-disciplined); None:
+        the core's clock passed to ``poll`` (real-time SITL: one world clock)."""
+        if getattr(endpoint, "dialect", None) is None:
+            raise ValueError("fleet auction: the MAVLink endpoint must parse our dialect "
+                             "(MavlinkEndpoint(..., dialect=dialects.load())) to hear EDGEPILOT_TASK_FILE")
         if not period_s > 0 or not stale_after_s > period_s:
             raise ValueError(f"fleet auction: need period_s > 0 and stale_after_s > period_s, got "
                              f"{period_s}, {stale_after_s}")
@@ -114,12 +120,16 @@ class FleetAuction:
         self.period_s = float(period_s)
         self.stale_after_s = float(stale_after_s)
         self.max_bundle = max_bundle
+        self.fleet_clock = fleet_clock
         self.files = TaskFileAssembler()
         self.plan: _Plan | None = None
         self.next_round: float | None = None
         self._cursor = len(core.events_since(0)[0])
         self.refused = 0
         endpoint.on("EDGEPILOT_TASK_FILE", lambda link, m, now: self._file_part(m, now))
+
+    def _ft(self, now: float) -> float:
+        return now if self.fleet_clock is None else float(self.fleet_clock())
 
     # ------------------------------------------------------------ inputs
     def _file_part(self, m, now: float) -> None:
@@ -159,9 +169,10 @@ class FleetAuction:
         costs = fleet_costs(tasks, caps, _straight)
         params = CbbaParams(reward=10.0 * scale, stale_after=self.stale_after_s, max_bundle=self.max_bundle)
         agent = CbbaAgent(me, costs, params)
-        agent.heard[:] = now           # every member counts as heard at the start (none presumed gone yet)
+        ft = self._ft(now)
+        agent.heard[:] = ft            # every member counts as heard at the start (none presumed gone yet)
         self.plan = _Plan(got, tf, me, sysids, frame, agent)
-        self.next_round = now
+        self.next_round = ft
         self.ep.statustext(f"Fleet plan {got.plan_id}: {len(tasks)} tasks, auction among sysid "
                            f"{', '.join(map(str, sysids))}", _SEV_INFO)
 
@@ -202,34 +213,36 @@ class FleetAuction:
                 p.agent.complete(j)
                 p.done_by[j] = self.sysid
                 self.ep.statustext(f"Fleet: task {p.ids[j]} done", _SEV_INFO)
-                self._send([p.codec.complete(j, self.sysid, now)])
+                self._send([p.codec.complete(j, self.sysid, self._ft(now))])
 
     # ------------------------------------------------------------ the loop
     def poll(self, now: float) -> None:
         self._v2v_in(now)
         self._core_events(now)
         p = self.plan
-        if p is None or now + 1e-9 < self.next_round:
+        ft = self._ft(now)
+        if p is None or ft + 1e-9 < self.next_round:
             return
-        self.next_round = max(self.next_round + self.period_s, now)
-        self._round(p, now)
+        self.next_round = max(self.next_round + self.period_s, ft)
+        self._round(p, now, ft)
 
     def _send(self, msgs) -> None:
         self.v2v.send(msgs)
         for m in msgs:
             self.ep.broadcast(m)
 
-    def _round(self, p: _Plan, now: float) -> None:
+    def _round(self, p: _Plan, now: float, ft: float) -> None:
+        """One auction round at fleet time ``ft`` (core time ``now``)."""
         a = p.agent
         cur = self._in_progress(p)
         if cur is not None and a.winner[cur] == p.me:
             a.bid[cur] = COMMIT_BID
         inbox, p.inbox = p.inbox, []
-        view = a.step(now, inbox)
+        view = a.step(ft, inbox)
         msgs = p.codec.encode(view)
         # every completion this vehicle knows of, again: a member or ground station
         # that missed it (or started listening later) learns who did what
-        msgs += [p.codec.complete(j, s, now) for j, s in sorted(p.done_by.items())]
+        msgs += [p.codec.complete(j, s, ft) for j, s in sorted(p.done_by.items())]
         self._send(msgs)
         if p.relay_left > 0:
             p.relay_left -= 1

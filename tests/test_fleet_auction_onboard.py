@@ -192,3 +192,113 @@ def test_a_vehicle_that_stops_answering_has_its_tasks_reauctioned(tmp_path):
     assert sorted(done) == sorted(by), st
     c = next(v for v in st["vehicles"] if v["sysid"] == 3)
     assert c["heard"] is False                         # silent since
+
+
+def test_vehicle_run_process_runs_the_auction_with_a_peer_over_v2v(tmp_path):
+    """`edgepilot vehicle run --v2v` (the onboard process on the simulator's
+    pty hardware) runs the auction with a second fleet member over real UDP:
+    the second member is a CbbaAgent in this process (the same code a vehicle
+    runs) behind its own V2V socket.  The ground station hands the task file
+    to the vehicle only; the vehicle relays it, both agree (each the task
+    near it), and when the second member goes silent the vehicle takes its
+    task over after stale_after_s, as `fleet tasks --auction` shows."""
+    import threading
+
+    from edgepilot.firmware_bridge.fleet_link import FleetCodec, ViewAssembler, TaskFileAssembler as Files
+    from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams
+    from edgepilot.vehicle.fleet.costs import fleet_costs, straight_line_matrix
+    from edgepilot.vehicle.fleet.tasks import load_tasks
+    from test_state_store_vehicle_run import Onboard
+    from tests.hw_util import hil_config
+
+    own, peer_port = free_port("udp"), free_port("udp")
+    cfg = hil_config(tmp_path)
+    ob = Onboard(cfg, extra=["--v2v", f"127.0.0.1:{own}", "--v2v-peer", f"127.0.0.1:{peer_port}",
+                             "--fleet-period", "0.5", "--fleet-stale", "3"])
+    peer = V2VLink(2, f"127.0.0.1:{peer_port}", [f"127.0.0.1:{own}"])
+    try:
+        ob.wait_line("edgepilot vehicle: first control tick")
+        sc = ob.sim.scenario
+        lat, lon = sc.world.origin
+        x0, y0 = sc.start.x, sc.start.y
+        tasks = tmp_path / "tasks.toml"
+        tasks.write_text(f'name = "pair"\norigin = [{lat}, {lon}]\n'
+                         f'[[vehicle]]\nname = "hil"\nsysid = 1\ndomain = "land"\nstart = [{x0}, {y0}]\nspeed = 1.0\n'
+                         f'[[vehicle]]\nname = "peer"\nsysid = 2\ndomain = "land"\nstart = [{x0 + 60}, {y0}]\n'
+                         f'speed = 1.0\n'
+                         f'[[task]]\nid = "mine"\nkind = "visit"\nposition = [{x0 + 4}, {y0}]\n'
+                         f'[[task]]\nid = "yours"\nkind = "visit"\nposition = [{x0 + 58}, {y0}]\n')
+        link = ["-c", ob.endpoint]
+        r = gcs(*link, "fleet", "tasks", "upload", str(tasks), "--auction", "--wait", "30", "--json", cwd=tmp_path)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert json.loads(r.stdout)["handed_to"] == [1]
+        pid = json.loads((tmp_path / "fleet_auction.json").read_text())["plan_id"]
+        # the second member: the same auction code, its file relayed by the vehicle
+        tf = load_tasks(tasks)
+        members = list(tf.vehicle)
+        straight = (lambda d, s, t: straight_line_matrix(s, t))
+        scale = fleet_costs(list(tf.task), members, straight).scale()
+        agent = CbbaAgent(1, fleet_costs(list(tf.task), members, straight),
+                          CbbaParams(reward=10.0 * scale, stale_after=3.0))
+        codec = FleetCodec((1, 2), 2, pid)
+        views, files = ViewAssembler(codec), Files()
+        state = {"file": None, "seen": None}
+        silent, stop_peer = threading.Event(), threading.Event()
+        agent.heard[:] = time.time()
+
+        def run_peer():          # every 0.5 s, as the vehicle's --fleet-period, until told to fall silent
+            while not stop_peer.is_set():
+                inbox = []
+                for m in peer.receive():
+                    if m.get_type() == "EDGEPILOT_TASK_FILE":
+                        state["file"] = files.add(m) or state["file"]
+                    elif getattr(m, "plan_id", None) == pid:
+                        v = views.add(m)
+                        if v is not None:
+                            inbox.append(v)
+                            state["seen"] = v
+                if not silent.is_set():
+                    peer.send(codec.encode(agent.step(time.time(), inbox)))
+                stop_peer.wait(0.5)
+
+        th = threading.Thread(target=run_peer, daemon=True)
+        th.start()
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                seen = state["seen"]
+                if (state["file"] is not None and seen is not None and list(seen.winner) == [0, 1]
+                        and list(agent.winner) == [0, 1]):
+                    break
+                time.sleep(0.25)
+            else:
+                raise AssertionError(f"no agreement: vehicle's view "
+                                     f"{None if state['seen'] is None else list(state['seen'].winner)}, peer's "
+                                     f"{list(agent.winner)}, file relayed: {state['file'] is not None}")
+            assert state["file"].plan_id == pid and state["file"].text == tasks.read_text()
+            st = json.loads(ok_gcs(gcs(*link, "fleet", "tasks", "--auction", "--json", "--wait", "3",
+                                       cwd=tmp_path)))
+            assert {t["task"]: t["sysid"] for t in st["tasks"]} == {"mine": 1, "yours": 2}, st
+            # the peer falls silent: after stale_after_s the vehicle bids for its task too
+            silent.set()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                st = json.loads(ok_gcs(gcs(*link, "fleet", "tasks", "--auction", "--json", "--wait", "3",
+                                           cwd=tmp_path)))
+                if {t["task"]: t["sysid"] for t in st["tasks"]} == {"mine": 1, "yours": 1}:
+                    break
+            else:
+                raise AssertionError(f"the silent member's task was not taken over: {st}")
+        finally:
+            stop_peer.set()
+            th.join(5)
+        hil = next(v for v in st["vehicles"] if v["sysid"] == 1)
+        assert sorted(hil["route"]) == ["mine", "yours"]
+    finally:
+        peer.close()
+        ob.close()
+
+
+def ok_gcs(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
