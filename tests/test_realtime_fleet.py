@@ -263,3 +263,30 @@ def test_served_fleet_one_world_each_vehicle_tracks_the_other(tmp_path):
     finally:
         out = stop(proc)
     assert "collisions between vehicles 0" in out, out
+
+
+@pytest.mark.parametrize("yaw_deg, seen", [(0.0, True), (180.0, False)])
+def test_each_vehicles_camera_sees_the_other_vehicle(tmp_path, yaw_deg, seen):
+    """One world: a camera UGV facing the other (4 m ahead) has its hull in
+    the frame (dark grey, sim.fleet.world.HULL_BGR); turned away, none."""
+    import numpy as np
+
+    from edgepilot.sim.fleet.world import HULL_BGR
+
+    p = write_fleet_scenario(tmp_path)
+    text = p.read_text().replace('vehicle = "ugv", sysid = 1, start = {x = 4.0, y = 4.0, yaw_deg = 90.0}',
+                                 f'vehicle = "ugv_camera", sysid = 1, start = {{x = 30.0, y = 34.0, '
+                                 f'yaw_deg = {yaw_deg}}}')
+    text = text.replace('vehicle = "ugv", sysid = 2, start = {x = 8.0, y = 4.0, yaw_deg = 90.0}',
+                        'vehicle = "ugv_camera", sysid = 2, start = {x = 34.0, y = 34.0, yaw_deg = 180.0}')
+    p.write_text(text)
+    fleet = build_fleet(p, endpoints=["udpin:127.0.0.1:0"])
+    try:
+        m, img, t = fleet.members[0], None, 0.0
+        while img is None:
+            img = m.sim.sensors(t).camera_image
+            t += 0.05
+        hull = int((np.abs(img.astype(int) - np.array(HULL_BGR)).sum(axis=2) < 25).sum())
+        assert (hull > 1000) == seen, hull
+    finally:
+        fleet.close()
