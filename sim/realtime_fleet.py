@@ -29,9 +29,10 @@ loaded: the ground station uploads one).  The smallest gap between any two
 vehicles' footprints and every collision between vehicles are tracked as
 the lockstep fleet runner tracks them (printed when one happens and at the
 end).  Fleet faults that concern a vehicle (``vehicle_breakdown``:
-motors dead, its computer silent) apply on the world clock; task faults
-(``new_task``, ``cancel_task``) and a scenario task file belong to the
-lockstep tasking and are refused here.  A vehicle sends OBSTACLE_DISTANCE
+motors dead, its computer and radios silent) apply on the world clock; a
+scenario's task file, its task faults (``new_task``, ``cancel_task``) and
+the simulated radio's faults belong to the lockstep run and are left out,
+each said in a ``note:`` line (``realtime_notes``).  A vehicle sends OBSTACLE_DISTANCE
 (what its lidar tracks, ``firmware_bridge.mavlink.proximity``) when asked.
 """
 from __future__ import annotations
@@ -86,23 +87,32 @@ def instance_endpoints(templates, instance: int) -> list[str]:
     return out
 
 
-#: Task faults of the lockstep tasking, refused in real time (the ground station hands out tasks).
-_TASK_FAULTS = ("new_task", "cancel_task")
+#: Fleet faults of the lockstep run that the real-time fleet does not play.
+_NOT_PLAYED = {"new_task": "a task announcement of the lockstep tasking",
+               "cancel_task": "a task cancellation of the lockstep tasking",
+               "link_partition": "the simulated V2V radio's partitions (the real-time V2V link is UDP)",
+               "link_loss": "the simulated V2V radio's outages (the real-time V2V link is UDP)"}
 
 
 def load_realtime_fleet(name_or_path: str | Path) -> FleetScenario:
     """The fleet scenario, loaded as the lockstep runner loads it
-    (``sim.fleet.scenario.load_fleet_scenario``; no mission or name needed),
-    minus what only the lockstep tasking does.  ConfigError names the file
-    and key."""
-    sc = load_fleet_scenario(name_or_path, realtime=True)
+    (``sim.fleet.scenario.load_fleet_scenario``; no mission or name needed).
+    ConfigError names the file and key."""
+    return load_fleet_scenario(name_or_path, realtime=True)
+
+
+def realtime_notes(sc: FleetScenario) -> list[str]:
+    """What of a lockstep fleet file the real-time fleet leaves out, one line each."""
+    out = []
     if sc.tasks is not None:
-        raise ConfigError(f"{sc.source}: tasks: a task file is for the lockstep run; in real time the ground "
-                          f"station hands tasks out (`edgepilot gcs fleet tasks upload FILE`)")
+        out.append(f"tasks: {sc.tasks} is not run here: in real time the ground station hands tasks out "
+                   f"(`edgepilot gcs fleet tasks upload FILE [--auction]`)")
+    if any(v.mission is not None for v in sc.vehicles):
+        out.append("vehicles.*.mission: not loaded: every vehicle waits in HOLD for its ground station")
     for i, f in enumerate(sc.faults):
-        if f.type in _TASK_FAULTS:
-            raise ConfigError(f"{sc.source}: faults.{i}: {f.type} is a lockstep tasking fault, not run in real time")
-    return sc
+        if f.type in _NOT_PLAYED:
+            out.append(f"faults.{i}: {f.type} not played: {_NOT_PLAYED[f.type]}")
+    return out
 
 
 @dataclass
@@ -232,6 +242,8 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
         dialect = dialects.load()          # the vehicles' links parse the task file the ground station sends
     fw, runs, seed = build_fleet_world(sc, seed)
     say = on_line or (lambda text: None)
+    for note in realtime_notes(sc):
+        say(f"note: {note}")
     members: list[FleetMember] = []
     try:
         for i, r in enumerate(runs):
@@ -398,4 +410,5 @@ def run_realtime_fleet_cli(args) -> int:
 
 
 __all__ = ["DEFAULT_ENDPOINTS", "FleetMember", "RealtimeFleet", "SeparationLog", "build_fleet",
-           "instance_endpoints", "is_fleet_scenario", "load_realtime_fleet", "run_realtime_fleet_cli"]
+           "instance_endpoints", "is_fleet_scenario", "load_realtime_fleet", "realtime_notes",
+           "run_realtime_fleet_cli"]

@@ -63,14 +63,27 @@ def test_fleet_scenario_gives_each_vehicle_its_start_and_sysid(tmp_path):
 
 
 def test_the_lockstep_fleet_files_are_served_too():
-    """A shipped `[[vehicles]]` file with missions, sensors and a link section
-    (fleet_crossing) loads for real time: names and sysids as in the file."""
+    """The shipped `[[vehicles]]` files load for real time: names and sysids
+    as in the file, what real time leaves out said in a note."""
     sc = load_realtime_fleet("fleet_crossing")
     assert [(v.name, v.sysid) for v in sc.vehicles] == [("ugv1", 1), ("ugv2", 2)]
-    fleet = build_fleet("fleet_crossing", endpoints=["udpin:127.0.0.1:0"])
+    notes = []
+    fleet = build_fleet("fleet_crossing", endpoints=["udpin:127.0.0.1:0"], on_line=notes.append)
     try:
         assert [m.name for m in fleet.members] == ["ugv1", "ugv2"]
         assert all(len(m.core.mission) == 0 for m in fleet.members)      # it waits for its ground station
+        assert notes == ["note: vehicles.*.mission: not loaded: every vehicle waits in HOLD for its ground station"]
+    finally:
+        fleet.close()
+    # land and water, a task file and a breakdown: the vehicles and their
+    # domains served, the task file left to the ground station (and said so)
+    notes = []
+    fleet = build_fleet("fleet_flood_sar", endpoints=["udpin:127.0.0.1:0"], on_line=notes.append)
+    try:
+        assert [(m.name, m.sim.cfg.kind) for m in fleet.members] == [
+            ("ugv1", "ugv"), ("ugv2", "ugv"), ("ugv3", "ugv"), ("usv1", "usv"), ("usv2", "usv")]
+        assert set(fleet.world.worlds) == {"land", "water"}
+        assert any("tasks:" in n and "is not run here" in n for n in notes), notes
     finally:
         fleet.close()
 
