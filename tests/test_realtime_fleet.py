@@ -244,8 +244,8 @@ def _obstacle_distance(port: int, sysid: int, timeout: float = 30.0):
 def test_served_fleet_one_world_each_vehicle_tracks_the_other(tmp_path):
     """Real sockets: `edgepilot sitl run --realtime` serves two lidar UGVs of
     one world (TCP per instance, one shared UDP output); `edgepilot gcs fleet
-    status --json` on the shared port sees both sysids, and a pymavlink
-    client on each vehicle's own port gets OBSTACLE_DISTANCE (what its lidar
+    status --json` and a pymavlink client on the shared port see both
+    sysids, and a pymavlink client on each vehicle's own port gets OBSTACLE_DISTANCE (what its lidar
     tracks) with the other vehicle dead ahead at ~6 m minus its radius, and
     nothing in any other direction."""
     import json
@@ -266,6 +266,20 @@ def test_served_fleet_one_world_each_vehicle_tracks_the_other(tmp_path):
         assert r.returncode == 0, r.stderr
         rows = json.loads(r.stdout)["vehicles"]
         assert [row["sysid"] for row in rows] == [1, 2]
+        # a plain pymavlink client on the shared UDP output hears both too
+        from edgepilot.gcs.mav import mavutil
+
+        conn = mavutil.mavlink_connection(f"udpin:127.0.0.1:{udp}", source_system=251)
+        try:
+            heard: set = set()
+            deadline = time.monotonic() + 30
+            while heard != {1, 2} and time.monotonic() < deadline:
+                hb = conn.recv_match(type="HEARTBEAT", blocking=True, timeout=0.5)
+                if hb is not None:
+                    heard.add(hb.get_srcSystem())
+            assert heard == {1, 2}, heard
+        finally:
+            conn.close()
         for sysid, port in ((1, tcp), (2, tcp + 10)):
             m = _obstacle_distance(port, sysid)
             d = list(m.distances)
