@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="restore and persist mission, fence, home and parameters in DIR (survives kill -9; "
                          "--params, if given, still names the parameter file); events go to DIR/events.jsonl")
     rt.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of vehicle time")
+    rt.add_argument("--v2v", metavar="HOST:PORT",
+                    help="fleet scenario: link the vehicles over UDP V2V (instance i binds PORT + 10 x i) and "
+                         "run the task auction on board (`edgepilot gcs fleet tasks upload FILE --auction`)")
     hil = run.add_argument_group("hardware-in-the-loop (the simulator plays the hardware on pseudo-terminals)")
     hil.add_argument("--hil", action="store_true",
                      help="serve the motor controller, GPS and lidar on ptys at the device paths of "
@@ -131,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
                            "DIR/events.jsonl (default: the config's [hardware] state_dir)")
     vrun.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     vrun.add_argument("--no-warm", action="store_true", help="skip the kernel warm-up at start")
+    vrun.add_argument("--v2v", metavar="HOST:PORT",
+                      help="fleet: bind the V2V radio here (UDP, our MAVLink dialect, signed with the vehicle's "
+                           "key) and run the task auction on board (`edgepilot gcs fleet tasks upload --auction`)")
+    vrun.add_argument("--v2v-peer", action="append", metavar="HOST:PORT",
+                      help="where the other vehicles' V2V radios listen (repeatable; a broadcast address works)")
+    vrun.add_argument("--fleet-period", type=float, metavar="S", help="auction round period (default 1 s)")
+    vrun.add_argument("--fleet-stale", type=float, metavar="S",
+                      help="a member unheard this long is presumed gone and its tasks re-auctioned (default 10 s)")
     vrun.add_argument("-v", "--verbose", action="store_true", help="log driver events at INFO")
     warm = sub.add_parser("warm", help="compile and cache every numba kernel (vehicle and simulator) ahead of the first run",
                           formatter_class=RAW, epilog=exitcodes.TABLE)
@@ -152,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
 
         # `gcs fleet plan` needs our planner, which edgepilot.gcs may not
         # import (MAVLink only): this layer hands it over (edgepilot/fleet/plan.py).
-        return gcs_main(argv[1:], fleet_planner=_fleet_planner)
+        from edgepilot.fleet.auction import AuctionHandoff
+
+        return gcs_main(argv[1:], fleet_planner=_fleet_planner, fleet_auction=AuctionHandoff())
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "sitl":

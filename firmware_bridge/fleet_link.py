@@ -251,3 +251,87 @@ class ViewAssembler:
                     heard[a] = _sec(h.heard_usec[q])
         route = tuple(r for p in sorted(v["claims"]) for r in v["claims"][p])
         return CbbaMessage(c.agent_of[src], _sec(t_usec), winner, bid, heard, known, done, route)
+
+
+# ------------------------------------------------------------------ task files
+#: Bytes of a task file one EDGEPILOT_TASK_FILE carries.
+TASK_FILE_CHUNK = 200
+#: EDGEPILOT_TASK_FILE_FLAGS: arm and run the share as soon as it settles.
+TASK_FILE_START = 1
+#: Largest compressed task file accepted [bytes] (a few hundred tasks).
+TASK_FILE_MAX = 256 * 1024
+
+
+def plan_id_of(blob: bytes) -> int:
+    """The plan id of a compressed task file: its CRC-32, never 0 or 1 (1 is
+    the lockstep runner's single plan)."""
+    import zlib
+
+    p = zlib.crc32(blob) & 0xFFFFFFFF
+    return p if p > 1 else p + 2
+
+
+def task_file_messages(text: str, *, target_system: int = 0, flags: int = 0,
+                       plan_id: int | None = None) -> list:
+    """The EDGEPILOT_TASK_FILE messages of a task file's TOML ``text``
+    (compressed; ``plan_id`` defaults to :func:`plan_id_of` the blob)."""
+    import zlib
+
+    blob = zlib.compress(text.encode("utf-8"), 9)
+    if len(blob) > TASK_FILE_MAX:
+        raise ValueError(f"task file: {len(blob)} bytes compressed, more than the {TASK_FILE_MAX} a vehicle takes")
+    pid = plan_id_of(blob) if plan_id is None else int(plan_id)
+    crc = zlib.crc32(blob) & 0xFFFFFFFF
+    M = dialects.load()
+    out = []
+    for off in range(0, len(blob), TASK_FILE_CHUNK):
+        part = blob[off:off + TASK_FILE_CHUNK]
+        out.append(M.MAVLink_edgepilot_task_file_message(pid, len(blob), crc, off, target_system, 0, len(part),
+                                                         flags, list(part) + [0] * (TASK_FILE_CHUNK - len(part))))
+    return out
+
+
+@dataclass(frozen=True)
+class TaskFileReceived:
+    plan_id: int
+    text: str
+    flags: int
+    messages: tuple = ()          # the parts, to repeat to others
+
+
+class TaskFileAssembler:
+    """Collects EDGEPILOT_TASK_FILE parts; ``add`` returns the file when its
+    last missing byte arrives and the CRC matches (ValueError for a part
+    that contradicts the file's others or is out of bounds, naming the field)."""
+
+    def __init__(self):
+        self._parts: dict[int, dict] = {}
+        self.done: set[int] = set()
+
+    def add(self, msg) -> TaskFileReceived | None:
+        import zlib
+
+        pid = msg.plan_id
+        if pid in self.done:
+            return None
+        if not 0 < msg.size <= TASK_FILE_MAX:
+            raise ValueError(f"EDGEPILOT_TASK_FILE: size {msg.size} is not in 1..{TASK_FILE_MAX}")
+        if not 1 <= msg.count <= TASK_FILE_CHUNK or msg.offset + msg.count > msg.size:
+            raise ValueError(f"EDGEPILOT_TASK_FILE: offset {msg.offset} + count {msg.count} beyond size {msg.size}")
+        st = self._parts.setdefault(pid, {"size": msg.size, "crc": msg.crc32, "flags": msg.flags, "data": {},
+                                          "msgs": {}})
+        if (st["size"], st["crc"]) != (msg.size, msg.crc32):
+            raise ValueError(f"EDGEPILOT_TASK_FILE: plan {pid}: size/crc32 {msg.size}/{msg.crc32} differ from "
+                             f"its earlier parts' {st['size']}/{st['crc']}")
+        st["data"][msg.offset] = bytes(msg.data[:msg.count])
+        st["msgs"][msg.offset] = msg
+        have = sum(len(b) for b in st["data"].values())
+        if have < st["size"]:
+            return None
+        blob = b"".join(st["data"][k] for k in sorted(st["data"]))
+        del self._parts[pid]
+        if len(blob) != st["size"] or zlib.crc32(blob) & 0xFFFFFFFF != st["crc"]:
+            raise ValueError(f"EDGEPILOT_TASK_FILE: plan {pid}: the parts do not make a file of the CRC-32 sent")
+        self.done.add(pid)
+        text = zlib.decompress(blob).decode("utf-8")
+        return TaskFileReceived(pid, text, st["flags"], tuple(st["msgs"][k] for k in sorted(st["msgs"])))

@@ -261,7 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
                [f"{EF} fleet tasks", f"{EF} fleet tasks --plan plan.json --json",
                 f"{EF} fleet tasks upload tasks.toml", f"{EF} fleet tasks upload plan.json --start"])
     ft.add_argument("--plan", metavar="PLAN.json", default=None,
-                    help="the plan to track (default fleet_plan.json)")
+                    help="the plan to track (default fleet_plan.json; with --auction fleet_auction.json)")
+    ft.add_argument("--auction", action="store_true",
+                    help="the fleet's on-board auction: who claims and who did each task, from the vehicles' own "
+                         "auction messages")
     ft.add_argument("--json", action="store_true")
     ft.add_argument("--wait", type=_positive, default=4.0, metavar="S",
                     help="longest time to collect telemetry (default 4)")
@@ -272,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=RAW, epilog=_ex(f"{EF} fleet tasks upload tasks.toml",
                                                            f"{EF} fleet tasks upload plan.json"))
     ftu.add_argument("file", metavar="FILE")
+    ftu.add_argument("--auction", action="store_true",
+                     help="hand the task file to the fleet: the vehicles allocate it among themselves over their "
+                          "V2V link (on-board auction; with --start each runs its share as soon as it settles); "
+                          "--save then writes fleet_auction.json for `fleet tasks --auction`")
     plan_options(ftu)
 
     co = cmd("completion", "print a shell completion script", [
@@ -955,8 +962,80 @@ def do_fleet(args) -> int:
     if sc == "plan":
         return _fleet_plan(args, args.file, dry_run=args.dry_run)
     if getattr(args, "tasks_command", None) == "upload":
+        if args.auction:
+            return _fleet_auction_upload(args)
         return _fleet_plan(args, args.file)
+    if args.auction:
+        return _fleet_auction_tasks(args)
     return _fleet_tasks(args)
+
+
+def _auction_handoff(args):
+    if args.fleet_auction is None:
+        raise BadInputError("fleet tasks --auction: reading our task files and auction messages comes with the "
+                            "edgepilot command (`edgepilot gcs fleet tasks ... --auction`)")
+    return args.fleet_auction
+
+
+def _fleet_auction_upload(args) -> int:
+    from edgepilot.gcs.connection import load_signing_key
+    from edgepilot.gcs.errors import GcsError
+    from edgepilot.gcs.fleet import hand_over_tasks, save_plan
+
+    ho = _auction_handoff(args)
+    try:
+        doc = ho.prepare(args.file)            # a bad file sends nothing
+    except ValueError as e:
+        raise BadInputError(str(e)) from None
+    save = "fleet_auction.json" if args.save in (None, "fleet_plan.json") else args.save
+    key = load_signing_key(args.signing_key) if args.signing_key else None
+    fleet = _fleet_links(args)
+    try:
+        res = hand_over_tasks(fleet, doc, lambda sysid: ho.messages(doc, sysid, args.start), ho.decoder(key),
+                              args.wait)
+    finally:
+        fleet.close()
+    saved = {k: v for k, v in doc.items() if k != "text"}
+    save_plan(saved, save)
+    if args.json:
+        _print_json({"auction": saved, **res, "saved": save})
+    else:
+        names = {v["sysid"]: v["name"] for v in doc["vehicles"]}
+        _out(f"fleet auction {doc['name']} (plan {doc['plan_id']}): {len(doc['tasks'])} tasks for "
+             f"{', '.join(f'{n} (sysid {s})' for s, n in names.items())}")
+        for s in res["handed_to"]:
+            _out(f"{names[s]} (sysid {s}): has the task file and bids{' (runs its share)' if args.start else ''}")
+        for s in res["not_heard"]:
+            _out(f"{names[s]} (sysid {s}): not heard here; gets the file from the others over V2V")
+        _out(f"saved to {save} (`edgepilot gcs fleet tasks --auction --plan {save}`)")
+    if not res["handed_to"]:
+        raise GcsError(f"fleet tasks upload --auction: no vehicle of the plan showed it within {args.wait:g} s "
+                       f"(sent to sysid {', '.join(map(str, res['sent_to'])) or 'none: none heard'})")
+    return EXIT_OK
+
+
+def _fleet_auction_tasks(args) -> int:
+    from edgepilot.gcs.connection import load_signing_key
+    from edgepilot.gcs.fleet import auction_status, load_auction
+
+    ho = _auction_handoff(args)
+    doc = load_auction(args.plan or "fleet_auction.json")
+    key = load_signing_key(args.signing_key) if args.signing_key else None
+    fleet = _fleet_links(args)
+    try:
+        st = auction_status(fleet, doc, ho.decoder(key), args.wait)
+    finally:
+        fleet.close()
+    if args.json:
+        _print_json(st)
+        return EXIT_OK
+    _table(f"fleet auction {st['plan']} (plan {st['plan_id']})", ("task", "state", "vehicle", "sysid"),
+           [(t["task"], t["state"], t["vehicle"] or "-", str(t["sysid"] or "-")) for t in st["tasks"]],
+           right=("sysid",), width=100)
+    for v in st["vehicles"]:
+        _out(f"{v['name']} (sysid {v['sysid']}): {'heard' if v['heard'] else 'not heard'}; claims "
+             f"{', '.join(v['route']) or 'nothing'}; done {', '.join(v['done']) or 'nothing'}")
+    return EXIT_OK
 
 
 def do_simple(args) -> int:
@@ -981,7 +1060,7 @@ def _sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None, fleet_planner=None) -> int:
+def main(argv: list[str] | None = None, fleet_planner=None, fleet_auction=None) -> int:
     """``fleet_planner(tasks_path, origin=, time_limit_s=, map_path=) -> plan
     document`` (format in gcs/fleet.py) is the central planner ``fleet plan``
     calls; the ``edgepilot`` CLI passes edgepilot.fleet.plan.make_plan_document,
@@ -1007,6 +1086,7 @@ def main(argv: list[str] | None = None, fleet_planner=None) -> int:
         pass   # not the main thread (tests calling main directly)
     try:
         args.fleet_planner = fleet_planner
+        args.fleet_auction = fleet_auction
         handler = {"status": do_status, "watch": do_watch, "mission": do_mission, "fence": do_fence,
                    "param": do_param, "log": do_log, "fleet": do_fleet}.get(args.command, do_simple)
         return handler(args)

@@ -52,11 +52,16 @@ class FleetLinks:
             raise BadInputError("fleet: expected at least one --connect")
         self.links = links
         self._streams_asked: set[int] = set()
+        #: ``f(msg)`` called with every message received (the auction views)
+        self.listeners: list[Callable[[object], None]] = []
 
     def poll(self, timeout: float = 0.05) -> None:
         per = timeout / len(self.links) if timeout > 0 else 0.0
         for link in self.links:
-            link.poll(per)
+            msgs = link.poll(per)
+            for f in self.listeners:
+                for m in msgs or ():
+                    f(m)
         self._ask_streams()
 
     def pump_for(self, seconds: float) -> None:
@@ -284,5 +289,143 @@ def upload_plan(fleet: FleetLinks, plan: dict, progress: Callable[[str, int, int
     return out
 
 
-__all__ = ["ALERT_SEVERITY", "FleetLinks", "PLAN_FORMAT", "UploadResult", "alerts", "check_plan", "load_plan",
+# ------------------------------------------------------------------ the on-board auction
+#: A task file handed to the fleet for its on-board auction (``fleet tasks upload FILE --auction``):
+#: {"format", "version", "name", "plan_id", "tasks": [id, ...], "vehicles": [{"name", "sysid"}, ...]}
+AUCTION_FORMAT = "edgepilot-fleet-auction"
+#: Seconds between re-sending the task file to a vehicle that has not shown it yet.
+HANDOVER_RESEND_S = 1.5
+
+
+def load_auction(path: str | Path) -> dict:
+    """An auction document saved by ``fleet tasks upload FILE --auction``."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInputError(f"{p}: auction file not found (hand a task file to the fleet with "
+                            f"`edgepilot gcs fleet tasks upload TASKS.toml --auction`)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInputError(f"{p}: cannot read the auction file: {e}") from None
+    except json.JSONDecodeError as e:
+        raise FileFormatError(str(p), e.lineno, f"not JSON: {e.msg}") from None
+    if not isinstance(doc, dict) or doc.get("format") != AUCTION_FORMAT:
+        raise FileFormatError(str(p), None, f"format: expected {AUCTION_FORMAT!r} (from `fleet tasks upload "
+                                            f"FILE --auction`)")
+    if not isinstance(doc.get("plan_id"), int) or not isinstance(doc.get("tasks"), list) \
+            or not isinstance(doc.get("vehicles"), list):
+        raise FileFormatError(str(p), None, "expected plan_id (integer), tasks and vehicles (lists)")
+    for i, v in enumerate(doc["vehicles"]):
+        if not isinstance(v, dict) or not isinstance(v.get("sysid"), int) or not 1 <= v["sysid"] <= 255:
+            raise FileFormatError(str(p), None, f"vehicles.{i}.sysid: expected 1..255")
+    return doc
+
+
+def hand_over_tasks(fleet: FleetLinks, doc: dict, messages_for: Callable[[int], list],
+                    decode: Callable[[object], object], wait: float) -> dict:
+    """Send the task file to every auction member heard, each addressed to
+    it, again every ``HANDOVER_RESEND_S`` until the vehicle's own auction
+    views carry the plan's id (it has the file and bids), or ``wait`` s.
+    Members not heard get it from the others over their V2V link.  Returns
+    {"handed_to": [sysid, ...] (showing the plan), "sent_to": [...], "not_heard": [...]}."""
+    members = {v["sysid"] for v in doc["vehicles"]}
+    acked: set[int] = set()
+
+    def listen(m):
+        d = decode(m)
+        if d is not None and d.get_type() == "EDGEPILOT_TASK_BID" and d.plan_id == doc["plan_id"]:
+            if d.get_srcSystem() in members:
+                acked.add(d.get_srcSystem())
+
+    fleet.listeners.append(listen)
+    sent: dict[int, float] = {}
+    start = time.monotonic()
+    end = start + wait
+    try:
+        while time.monotonic() < end:
+            fleet.poll(0.05)
+            now = time.monotonic()
+            heard = [s for s in sorted(members) if s in fleet.views()]
+            for s in heard:
+                if s not in acked and now - sent.get(s, -math.inf) >= HANDOVER_RESEND_S:
+                    v = fleet.vehicle(s)
+                    for msg in messages_for(s):
+                        v.mav.send(msg)
+                    sent[s] = now
+            if members <= acked or (heard and set(heard) <= acked and now - start >= 3.0):
+                break
+    finally:
+        fleet.listeners.remove(listen)
+    return {"handed_to": sorted(acked), "sent_to": sorted(sent), "not_heard": sorted(members - set(sent) - acked)}
+
+
+def auction_status(fleet: FleetLinks, doc: dict, decode: Callable[[object], object], wait: float) -> dict:
+    """Who does what in the fleet's on-board auction, from the vehicles' own
+    views (EDGEPILOT_TASK_BID winners and done bits, EDGEPILOT_TASK_CLAIM
+    routes, EDGEPILOT_TASK_COMPLETE), collected until every member's view
+    has been heard or ``wait`` s."""
+    pid, ids = doc["plan_id"], list(doc["tasks"])
+    names = {v["sysid"]: v.get("name", str(v["sysid"])) for v in doc["vehicles"]}
+    T = len(ids)
+    bids: dict[int, dict] = {}          # sender -> {"t": time_usec, "winner": [...], "done": [...]}
+    claims: dict[int, dict] = {}        # sender -> {"t", "parts": {part: [...]}, "n": parts, "route": [...]}
+    completed: dict[int, tuple[int, int]] = {}      # task index -> (completed_by, result)
+
+    def listen(m):
+        d = decode(m)
+        if d is None or getattr(d, "plan_id", None) != pid:
+            return
+        src, t = d.get_srcSystem(), d.get_type()
+        if t == "EDGEPILOT_TASK_BID" and d.task_count == T:
+            b = bids.get(src)
+            if b is None or d.time_usec > b["t"]:
+                b = bids[src] = {"t": d.time_usec, "winner": list(b["winner"]) if b else [0] * T,
+                                 "done": list(b["done"]) if b else [False] * T}
+            if d.time_usec == b["t"]:
+                for q in range(min(d.count, T - d.first_task)):
+                    b["winner"][d.first_task + q] = d.winner[q]
+                    b["done"][d.first_task + q] = bool(d.done >> q & 1)
+        elif t == "EDGEPILOT_TASK_CLAIM":
+            c = claims.get(src)
+            if c is None or d.time_usec > c["t"]:
+                c = claims[src] = {"t": d.time_usec, "parts": {}, "n": d.parts,
+                                   "route": c["route"] if c else None}
+            if d.time_usec == c["t"]:
+                c["parts"][d.part] = [r for r in d.route[:d.count] if r < T]
+                if len(c["parts"]) >= max(c["n"], 1):
+                    c["route"] = [r for k in sorted(c["parts"]) for r in c["parts"][k]]
+        elif t == "EDGEPILOT_TASK_COMPLETE" and d.task_index < T:
+            completed.setdefault(d.task_index, (d.completed_by, d.result))
+
+    fleet.listeners.append(listen)
+    end = time.monotonic() + wait
+    try:
+        while time.monotonic() < end:
+            fleet.poll(0.05)
+            if set(names) <= set(bids) and all(claims.get(s, {}).get("route") is not None for s in names):
+                fleet.poll(0.3)           # the COMPLETE repeats of the same round
+                break
+    finally:
+        fleet.listeners.remove(listen)
+    freshest = max(bids.values(), key=lambda b: b["t"], default=None)
+    tasks = []
+    for j, tid in enumerate(ids):
+        done = j in completed or any(b["done"][j] for b in bids.values())
+        by = completed.get(j, (None, None))[0] if done else (freshest["winner"][j] if freshest else 0) or None
+        state = ("cancelled" if completed.get(j, (0, 0))[1] == 1 else "done") if done else \
+            ("claimed" if by else "open")
+        tasks.append({"task": tid, "state": state, "sysid": by, "vehicle": names.get(by) if by else None})
+    vehicles = []
+    for s, name in names.items():
+        c = claims.get(s)
+        route = [ids[r] for r in (c["route"] or [])] if c else []
+        vehicles.append({"name": name, "sysid": s, "heard": s in bids,
+                         "route": [r for r in route if not any(x["task"] == r and x["state"] != "claimed"
+                                                               for x in tasks)],
+                         "done": [x["task"] for x in tasks if x["state"] == "done" and x["sysid"] == s]})
+    return {"plan": doc.get("name"), "plan_id": pid, "tasks": tasks, "vehicles": vehicles}
+
+
+__all__ = ["ALERT_SEVERITY", "AUCTION_FORMAT", "FleetLinks", "PLAN_FORMAT", "auction_status", "hand_over_tasks",
+           "load_auction", "UploadResult", "alerts", "check_plan", "load_plan",
            "plan_vehicle", "save_plan", "task_progress", "upload_plan", "vehicle_mission", "vehicle_row"]

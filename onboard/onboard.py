@@ -93,6 +93,7 @@ class StartupReport:
     origin: str = ""
     map: str | None = None
     time_to_first_tick_s: float | None = None
+    v2v: str | None = None
 
     def lines(self) -> list[str]:
         out = [f"config          {self.config} ({self.vehicle}, {self.kind}, wiring {self.wiring})",
@@ -106,6 +107,8 @@ class StartupReport:
         out.append(f"kernel cache    {self.kernel_cache} ({self.kernel_files_cached} of {self.kernel_files} kernel files "
                    f"cached on disk; {how})")
         out.append(f"mavlink         {', '.join(self.mavlink)}")
+        if self.v2v:
+            out.append(f"v2v (auction)   {self.v2v}")
         out.append(f"origin          {self.origin}" + (f", map {self.map}" if self.map else ""))
         if self.time_to_first_tick_s is not None:
             out.append(f"first tick      {self.time_to_first_tick_s:.3f} s after process start")
@@ -117,7 +120,8 @@ class Onboard:
 
     def __init__(self, cfg, config_path: str, origin: tuple[float, float] | None = None, map_path: str | None = None,
                  mavlink: list[str] | None = None, tlog: str | None = None, params: str | None = None,
-                 warm: bool = True, state_dir: str | None = None):
+                 warm: bool = True, state_dir: str | None = None, v2v: str | None = None,
+                 v2v_peers: list[str] | None = None, fleet_period_s: float = 1.0, fleet_stale_s: float = 10.0):
         self.cfg = cfg
         hw = cfg.hardware
         self.events: list[str] = []
@@ -174,6 +178,22 @@ class Onboard:
             from edgepilot.onboard.param_file import persisted_params
 
             persisted_params(cfg, param_path)
+        # The fleet auction over the V2V link (onboard.fleet_auction): the
+        # socket is bound now, so a taken port stops the start naming it.
+        self.v2v = None
+        self.auction = None
+        self._fleet = (fleet_period_s, fleet_stale_s)
+        if v2v:
+            from edgepilot.firmware_bridge.fleet_v2v import V2VLink
+            from edgepilot.firmware_bridge.mavlink.signing import load_key
+
+            if not v2v_peers:
+                raise ValueError("--v2v: expected at least one --v2v-peer HOST:PORT (the other vehicles' radios, "
+                                 "or a broadcast address)")
+            fkey = (load_key(Path(cfg.mavlink.signing_key_file).expanduser())
+                    if cfg.mavlink.signing_key_file else None)
+            self.v2v = V2VLink(int(cfg.mavlink.sysid), v2v, list(v2v_peers), signing_key=fkey)
+            self.report.v2v = f"udp {v2v} -> {', '.join(v2v_peers)}"
         self.core = None
         self.endpoint = None
         self.loop = None
@@ -268,11 +288,24 @@ class Onboard:
         if self.cfg.mavlink.signing_key_file:
             key = load_key(Path(self.cfg.mavlink.signing_key_file).expanduser())
         tlog = TlogWriter(self.tlog_path) if self.tlog_path else None
+        dialect = None
+        if self.v2v is not None:
+            from edgepilot.firmware_bridge.mavlink import dialects
+
+            dialect = dialects.load()          # the ground station hands the fleet a task file in our dialect
         self.endpoint = MavlinkEndpoint(self.core, self.report.mavlink, self.cfg.kind,
                                         sysid=int(params.get("SYSID_THISMAV")), compid=1,
                                         vehicle_id=self.cfg.name, signing_key=key, tlog=tlog,
                                         signing_state_path=(self.state.folder / "signing.json"
-                                                            if self.state is not None else None))
+                                                            if self.state is not None else None),
+                                        dialect=dialect)
+        if self.v2v is not None:
+            from edgepilot.onboard.fleet_auction import FleetAuction
+
+            # the fleet's shared clock is the vehicles' (GPS/NTP-disciplined) wall clock
+            self.v2v.sysid = self.endpoint.sysid
+            self.auction = FleetAuction(self.core, self.endpoint, self.v2v, period_s=self._fleet[0],
+                                        stale_after_s=self._fleet[1], fleet_clock=time.time)
         if self.state is not None:
             self.state.attach(self.endpoint)
         waiter = getattr(self.drivers, "arm_waiter", None)
@@ -388,6 +421,8 @@ class Onboard:
             self.drivers.poll(t)
             if self.endpoint is not None:
                 self.endpoint.poll(t)
+            if self.auction is not None:
+                self.auction.poll(t)
             if self.state is not None and self.core is not None:
                 self.state.tick(self.core, time.monotonic())
         except Exception as e:  # noqa: BLE001 - containment is the point
@@ -398,6 +433,8 @@ class Onboard:
         out = list(self.drivers.fds())
         if self.endpoint is not None:
             out += self.endpoint.fds()
+        if self.v2v is not None:
+            out += self.v2v.fds()
         return out
 
     def _settle(self) -> None:
@@ -467,6 +504,8 @@ class Onboard:
             try:
                 if self.endpoint is not None:
                     self.endpoint.close()
+                if self.v2v is not None:
+                    self.v2v.close()
                 self.drivers.close()
             finally:
                 if self.state is not None:
@@ -486,7 +525,10 @@ def run_vehicle_cli(args) -> int:
         origin = parse_origin(args.origin) if args.origin else None
         ob = Onboard(cfg, str(args.config), origin=origin, map_path=args.map, mavlink=args.mavlink or None,
                      tlog=args.tlog, params=args.params, warm=not args.no_warm,
-                     state_dir=getattr(args, "state_dir", None))
+                     state_dir=getattr(args, "state_dir", None), v2v=getattr(args, "v2v", None),
+                     v2v_peers=getattr(args, "v2v_peer", None),
+                     fleet_period_s=getattr(args, "fleet_period", None) or 1.0,
+                     fleet_stale_s=getattr(args, "fleet_stale", None) or 10.0)
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

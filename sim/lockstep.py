@@ -103,16 +103,17 @@ class RunResult(RunOutcome):
         }
 
 
-def tick_core(sim: Simulation, core, t: float) -> None:
+def tick_core(sim: Simulation, core, t: float, on_fault=None) -> None:
     """One control tick of ``core`` against ``sim`` at time ``t``: the
     simulated map updates (an exception there is contained like a fault in
-    the tick), then the contained core step applied to the simulation."""
+    the tick), then the contained core step applied to the simulation.
+    ``on_fault(where, exc)``: as ``contained_step``'s (the real-time runners log)."""
     try:
         for pts in sim.map_updates():
             core.add_obstacles(t, pts)
     except Exception as e:  # noqa: BLE001 - contained like a fault in the tick
         contain(core, t, "map update", e)
-    sim.apply(contained_step(core, t, sim.sensors(t)), t)
+    sim.apply(contained_step(core, t, sim.sensors(t), on_fault=on_fault), t)
 
 
 def failsafe_summary(res: "RunResult") -> dict:

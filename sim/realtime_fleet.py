@@ -1,13 +1,18 @@
-"""Real-time SITL of a fleet: several simulated vehicles on the wall clock,
-each served over MAVLink the way ArduPilot SITL instances are.
+"""Real-time SITL of a fleet: the vehicles of a fleet scenario in one
+shared world on the wall clock, each served over MAVLink the way ArduPilot
+SITL instances are.
 
 ``edgepilot sitl run --realtime FLEET_SCENARIO`` (dispatched here from
-``sim/realtime.py`` when the scenario has a ``vehicles`` list) runs one
-(Simulation, VehicleCore, MavlinkEndpoint) set per vehicle in one process,
-all scheduled by one ``onboard.RuntimeLoop``:
+``sim/realtime.py`` when the scenario has a ``vehicles`` list) takes the
+same ``[[vehicles]]`` files the lockstep fleet runner does
+(``sim/fleet/scenario.py``; in real time a vehicle needs neither a mission
+nor a name) and builds the same shared world (``sim.fleet.runner.build_fleet``:
+one truth raster per surface domain, every other vehicle a moving obstacle
+to a vehicle's lidar and camera, AIS between boats, shared traffic).  One
+``onboard.RuntimeLoop`` steps it on one world clock; each vehicle runs its
+own unchanged core at its own control rate and has its own MAVLink endpoint:
 
-- every vehicle has its own system id (``SYSID_THISMAV`` set from the
-  entry's ``sysid``);
+- its own system id (``SYSID_THISMAV`` set from the entry's ``sysid``);
 - instance ``i`` (the entry's index in ``vehicles``) gets its own ports as
   ArduPilot's ``-I i`` does: every *listening* endpoint (``tcpin``,
   ``udpin``, ``udp``) is the template's port + 10 x i, so with the defaults
@@ -18,52 +23,39 @@ all scheduled by one ``onboard.RuntimeLoop``:
   that port hears the whole fleet, as it does with ArduPilot SITL instances
   started with ``--out 127.0.0.1:14550``.
 
-Scenario format (the multi-vehicle lockstep runner, branch f1-fleetsim,
-reads the same key names)::
-
-    name = "fleet_yard"
-    seed = 1
-    vehicles = [
-      {vehicle = "ugv", sysid = 1, start = {x = 4.0, y = 4.0, yaw_deg = 90.0}},
-      {vehicle = "ugv", sysid = 2, start = {x = 8.0, y = 4.0}, name = "ugv-b"},
-    ]
-    [world]
-    ...
-
-(``[[vehicles]]`` tables are the same thing.)  ``mission`` is optional here:
-in real time every vehicle starts disarmed in HOLD with an empty mission,
-as the single-vehicle real-time mode does.
-
-Worlds: each vehicle gets its own ``Simulation`` and so its own copy of
-the (static) world, not one shared world.  What is shared: every vehicle's
-lidar sees the others, each a moving circle of its circumscribed radius at
-its true position (``_see_each_other``).  Not modelled here: collisions
-between vehicles, and other vehicles on cameras or AIS.  One shared world
-with all of that is the lockstep fleet runner's (sim/fleet/); this module
-only needs N vehicles on one loop and is meant to switch to that world
-when it lands.
+Every vehicle starts disarmed in HOLD with an empty mission, as the
+single-vehicle real-time mode does (a ``mission`` in the file is not
+loaded: the ground station uploads one).  The smallest gap between any two
+vehicles' footprints and every collision between vehicles are tracked as
+the lockstep fleet runner tracks them (printed when one happens and at the
+end).  Fleet faults that concern a vehicle (``vehicle_breakdown``:
+motors dead, its computer and radios silent) apply on the world clock; a
+scenario's task file, its task faults (``new_task``, ``cancel_task``) and
+the simulated radio's faults belong to the lockstep run and are left out,
+each said in a ``note:`` line (``realtime_notes``).  A vehicle sends OBSTACLE_DISTANCE
+(what its lidar tracks, ``firmware_bridge.mavlink.proximity``) when asked.
 """
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-from pydantic import Field
-
 from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint
 from edgepilot.firmware_bridge.mavlink.signing import load_key
 from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
+from edgepilot.sim.fleet.runner import build_fleet as build_fleet_world
+from edgepilot.sim.fleet.scenario import FleetScenario, is_fleet_scenario, load_fleet_scenario
+from edgepilot.sim.lockstep import tick_core
 from edgepilot.sim.realtime import fault_logger, stop_on_signals
-from edgepilot.sim.scenario import Scenario, Start, scenario_path, vehicle_path
-from edgepilot.sim.simulation import PHYSICS_DT, Simulation
-from edgepilot.vehicle.config import ConfigError, Strict, load_vehicle_config, parse_model, read_toml
-from edgepilot.vehicle.containment import contain, contained_step
-from edgepilot.vehicle.params import ParamStore
+from edgepilot.sim.simulation import PHYSICS_DT
+from edgepilot.vehicle.config import ConfigError
+from edgepilot.vehicle.containment import contain
+from edgepilot.vehicle.types import Event, Severity
 
 log = logging.getLogger(__name__)
 DEFAULT_ENDPOINTS = ("tcpin:127.0.0.1:5760", "udpout:127.0.0.1:14550")
@@ -71,24 +63,6 @@ DEFAULT_ENDPOINTS = ("tcpin:127.0.0.1:5760", "udpout:127.0.0.1:14550")
 PORT_STEP = 10
 _LISTENING = ("tcpin", "udpin", "udp")
 _SHARED = ("udpout", "tcp")
-
-
-class FleetVehicleEntry(Strict):
-    """One entry of a fleet scenario's ``vehicles`` list."""
-
-    vehicle: str = Field(description="vehicle file: a name in configs/vehicles or a TOML path")
-    sysid: int = Field(ge=1, le=255, description="MAVLink system id")
-    start: Start
-    name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
-
-
-def is_fleet_scenario(name_or_path: str | Path) -> bool:
-    """True when the scenario file has a ``vehicles`` list (a fleet)."""
-    try:
-        data = read_toml(scenario_path(name_or_path))
-    except ConfigError:
-        return False       # the single-vehicle loader reports the error
-    return "vehicles" in data
 
 
 def instance_endpoints(templates, instance: int) -> list[str]:
@@ -113,70 +87,98 @@ def instance_endpoints(templates, instance: int) -> list[str]:
     return out
 
 
-def load_fleet_scenario(name_or_path: str | Path) -> tuple[str, list[tuple[FleetVehicleEntry, Scenario]]]:
-    """The fleet's name and one single-vehicle ``Scenario`` per entry (the
-    shared world, seed, faults, fence and traffic; the entry's vehicle file,
-    start and system id).  ConfigError names the file and key."""
-    path = scenario_path(name_or_path)
-    data = read_toml(path)
-    raw = data.get("vehicles")
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError(f"{path}: vehicles: expected a non-empty list of {{vehicle, sysid, start}} tables")
-    entries = [parse_model(FleetVehicleEntry, e if isinstance(e, dict) else {"_": e}, f"{path}: vehicles.{i}")
-               for i, e in enumerate(raw)]
-    seen: dict = {}
-    for i, e in enumerate(entries):
-        if e.sysid in seen:
-            raise ConfigError(f"{path}: vehicles.{i}.sysid: {e.sysid} repeats vehicles.{seen[e.sysid]}.sysid")
-        seen[e.sysid] = i
-    names = [e.name or f"{Path(e.vehicle).stem}{e.sysid}" for e in entries]
-    for i, n in enumerate(names):
-        if names.index(n) != i:
-            raise ConfigError(f"{path}: vehicles.{i}.name: {n!r} repeats vehicles.{names.index(n)}")
-    base = {k: v for k, v in data.items() if k != "vehicles"}
-    fleet_name = str(base.get("name", path.stem))
+#: Fleet faults of the lockstep run that the real-time fleet does not play.
+_NOT_PLAYED = {"new_task": "a task announcement of the lockstep tasking",
+               "cancel_task": "a task cancellation of the lockstep tasking",
+               "link_partition": "the simulated V2V radio's partitions (the real-time V2V link is UDP)",
+               "link_loss": "the simulated V2V radio's outages (the real-time V2V link is UDP)"}
+
+
+def load_realtime_fleet(name_or_path: str | Path) -> FleetScenario:
+    """The fleet scenario, loaded as the lockstep runner loads it
+    (``sim.fleet.scenario.load_fleet_scenario``; no mission or name needed).
+    ConfigError names the file and key."""
+    return load_fleet_scenario(name_or_path, realtime=True)
+
+
+def realtime_notes(sc: FleetScenario) -> list[str]:
+    """What of a lockstep fleet file the real-time fleet leaves out, one line each."""
     out = []
-    for i, (e, n) in enumerate(zip(entries, names)):
-        d = dict(base)
-        d["name"] = f"{fleet_name}/{n}"
-        d["vehicle"] = e.vehicle
-        d["start"] = e.start.model_dump()
-        d.setdefault("mission", {"waypoints": [[e.start.x, e.start.y]]})
-        sc = parse_model(Scenario, d, path)
-        vpath = vehicle_path(e.vehicle, path.parent)
-        if not vpath.exists():
-            raise ConfigError(f"{path}: vehicles.{i}.vehicle: no vehicle file {str(vpath)!r}")
-        vcfg = load_vehicle_config(vpath)
-        xmin, ymin, xmax, ymax = sc.world.bounds
-        if not (xmin <= e.start.x <= xmax and ymin <= e.start.y <= ymax):
-            raise ConfigError(f"{path}: vehicles.{i}.start: ({e.start.x}, {e.start.y}) is outside world.bounds")
-        out.append((e.model_copy(update={"name": n}), sc.model_copy(update={"source": str(path),
-                                                                             "vehicle_config": vcfg})))
-    return fleet_name, out
+    if sc.tasks is not None:
+        out.append(f"tasks: {sc.tasks} is not run here: in real time the ground station hands tasks out "
+                   f"(`edgepilot gcs fleet tasks upload FILE [--auction]`)")
+    if any(v.mission is not None for v in sc.vehicles):
+        out.append("vehicles.*.mission: not loaded: every vehicle waits in HOLD for its ground station")
+    for i, f in enumerate(sc.faults):
+        if f.type in _NOT_PLAYED:
+            out.append(f"faults.{i}: {f.type} not played: {_NOT_PLAYED[f.type]}")
+    return out
 
 
 @dataclass
 class FleetMember:
-    """One vehicle of the fleet: its instance number, simulation, core and endpoint."""
+    """One vehicle of the fleet: its instance number, its run in the shared
+    world (``sim.fleet.runner._Run``: member, simulation, core) and endpoint."""
 
     name: str
     instance: int
-    sim: Simulation
-    core: object
+    run: object
     endpoint: MavlinkEndpoint
-    substeps: int              # physics steps per control tick of this vehicle
-    _since_tick: int = 0
+    broken_at: float | None = None
+    reached: set = field(default_factory=set)        # seqs of the current mission reached (breakdown at_progress)
+    mission: tuple = ()
+    cursor: int = 0
+    #: per-vehicle processes beside the core polled with the endpoint (the onboard fleet auction)
+    extras: list = field(default_factory=list)
 
     @property
     def sysid(self) -> int:
         return self.endpoint.sysid
 
+    @property
+    def sim(self):
+        return self.run.m.sim
+
+    @property
+    def core(self):
+        return self.run.core
+
+
+@dataclass
+class SeparationLog:
+    """The smallest gap between two vehicles' footprints and the collisions
+    between vehicles (counted when a pair starts touching), as the lockstep
+    fleet runner keeps them."""
+
+    min_gap_m: float = math.inf
+    at: tuple[float, str, str] | None = None
+    collisions: int = 0
+    touching: set = field(default_factory=set)
+
+    def sample(self, fw, names: list[str], t: float) -> tuple[str, str] | None:
+        """Sample ``fw.separation()``; returns the pair when a collision starts."""
+        gap, pair = fw.separation()
+        if pair is None:
+            return None
+        if gap < self.min_gap_m:
+            self.min_gap_m, self.at = gap, (t, names[pair[0]], names[pair[1]])
+        now = {pair} if gap <= 0.0 else set()
+        new = now - self.touching
+        self.touching = now
+        if new:
+            self.collisions += len(new)
+            return names[pair[0]], names[pair[1]]
+        return None
+
 
 @dataclass
 class RealtimeFleet:
     name: str
+    scenario: FleetScenario
+    world: object                 # sim.fleet.world.FleetWorld
     members: list[FleetMember]
     loop: RuntimeLoop
+    separation: SeparationLog
     closed: bool = field(default=False)
 
     def run(self, duration: float | None = None, should_stop: Callable[[], bool] | None = None) -> None:
@@ -190,85 +192,157 @@ class RealtimeFleet:
             return
         self.closed = True
         for m in self.members:
+            for x in m.extras:
+                try:
+                    x.close()
+                except Exception:  # noqa: BLE001 - close everything whatever one does
+                    log.exception("closing %s of %s", type(x).__name__, m.name)
             try:
                 m.endpoint.close()
             except Exception:  # noqa: BLE001 - close every endpoint whatever one does
                 log.exception("closing the endpoint of %s", m.name)
 
 
-def _see_each_other(members: list[FleetMember]) -> None:
-    """Every vehicle's lidar also sees the other vehicles (circles of their
-    circumscribed radius at their true positions), added to what its
-    Simulation already shows the lidar (fault objects, traffic)."""
-    radius = [m.sim.cfg.geometry.circumscribed_radius for m in members]
-    for i, m in enumerate(members):
-        own = m.sim._moving_circles
-        others = [(j, o) for j, o in enumerate(members) if o is not m]
+def v2v_ports(template: str, n: int) -> list[tuple[str, int]]:
+    """(host, port) of each of ``n`` instances' V2V sockets: ``template``'s
+    port + 10 x instance, as the MAVLink ports."""
+    from edgepilot.firmware_bridge.fleet_v2v import parse_hostport
 
-        def moving(now, own=own, others=others):
-            rows = np.array([(o.sim.truth.x, o.sim.truth.y, radius[j]) for j, o in others],
-                            dtype=np.float64).reshape(-1, 3)
-            return np.vstack((own(now), rows))
-
-        m.sim._moving_circles = moving
+    host, port = parse_hostport(template)
+    if port == 0 or port + PORT_STEP * (n - 1) > 65535:
+        raise ValueError(f"--v2v {template}: expected a port in 1..{65535 - PORT_STEP * (n - 1)} for {n} vehicles")
+    return [(host, port + PORT_STEP * i) for i in range(n)]
 
 
 def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints: list[str] | None = None,
-                speedup: float = 1.0, signing_key: bytes | None = None) -> RealtimeFleet:
-    """Wire one Simulation + VehicleCore + MavlinkEndpoint per vehicle of a
-    fleet scenario and one RuntimeLoop over all of them.  ConfigError /
+                speedup: float = 1.0, signing_key: bytes | None = None,
+                on_line: Callable[[str], None] | None = None, v2v: str | None = None) -> RealtimeFleet:
+    """The shared world of a fleet scenario (``sim.fleet.runner.build_fleet``),
+    a MavlinkEndpoint per vehicle and one RuntimeLoop over all of them.
+    ``on_line(text)`` hears what happens in the world (collisions,
+    breakdowns).  ``v2v`` (HOST:PORT): every vehicle also gets a UDP V2V
+    link (``firmware_bridge.fleet_v2v``, instance i on PORT + 10 x i, its
+    peers the others) and runs the task auction on board
+    (``onboard.fleet_auction``) with the scenario's ``link.period_s``,
+    ``stale_after_s`` and ``max_tasks_per_vehicle``.  ConfigError /
     ValueError / OSError name the file, key or endpoint."""
     if not speedup > 0:
         raise ValueError(f"--speedup: expected a positive number, got {speedup}")
-    fleet_name, specs = load_fleet_scenario(name_or_path)
+    sc = load_realtime_fleet(name_or_path)
     templates = list(endpoints or DEFAULT_ENDPOINTS)
+    for i in range(len(sc.vehicles)):
+        instance_endpoints(templates, i)          # a bad endpoint fails before any socket opens
+    ports = v2v_ports(v2v, len(sc.vehicles)) if v2v else None
+    dialect = None
+    if ports is not None:
+        from edgepilot.firmware_bridge.fleet_v2v import V2VLink
+        from edgepilot.firmware_bridge.mavlink import dialects
+        from edgepilot.onboard.fleet_auction import FleetAuction
+
+        dialect = dialects.load()          # the vehicles' links parse the task file the ground station sends
+    fw, runs, seed = build_fleet_world(sc, seed)
+    say = on_line or (lambda text: None)
+    for note in realtime_notes(sc):
+        say(f"note: {note}")
     members: list[FleetMember] = []
     try:
-        for i, (entry, sc) in enumerate(specs):
-            sim = Simulation(sc, None if seed is None else seed + i)
-            cfg = sc.vehicle_config
-            params = ParamStore(cfg)
-            res = params.set("SYSID_THISMAV", float(entry.sysid))
+        for i, r in enumerate(runs):
+            v = r.m.spec
+            cfg = v.vehicle_config
+            res = r.core.params.set("SYSID_THISMAV", float(v.sysid))
             if not getattr(res, "ok", True):
-                raise ConfigError(f"vehicles.{i}.sysid: {res.reason}")
-            core = sim.make_core(params)
+                raise ConfigError(f"{sc.source}: vehicles.{i}.sysid: {res.reason}")
             key = signing_key
             if key is None and cfg.mavlink.signing_key_file:
                 key = load_key(Path(cfg.mavlink.signing_key_file).expanduser())
-            ep = MavlinkEndpoint(core, instance_endpoints(templates, i), cfg.kind, sysid=entry.sysid, compid=1,
-                                 vehicle_id=f"{cfg.name}/{sc.name}", signing_key=key)
-            substeps = max(1, int(round(1.0 / (cfg.control.rate_hz * PHYSICS_DT))))
-            sim.apply(core.last_setpoint, 0.0)
-            members.append(FleetMember(entry.name, i, sim, core, ep, substeps))
+            ep = MavlinkEndpoint(r.core, instance_endpoints(templates, i), cfg.kind, sysid=v.sysid, compid=1,
+                                 vehicle_id=f"{cfg.name}/{sc.name}/{v.name}", signing_key=key, dialect=dialect)
+            r.m.sim.apply(r.core.last_setpoint, 0.0)
+            m = FleetMember(v.name, i, r, ep)
+            members.append(m)
+            if ports is not None:
+                link = V2VLink(v.sysid, f"{ports[i][0]}:{ports[i][1]}",
+                               [f"{h}:{p}" for k, (h, p) in enumerate(ports) if k != i], signing_key=key)
+                m.extras.append(FleetAuction(r.core, ep, link, period_s=sc.link.period_s,
+                                             stale_after_s=sc.stale_after_s, max_bundle=sc.max_tasks_per_vehicle))
     except BaseException:
         for m in members:
+            for x in m.extras:
+                x.close()
             m.endpoint.close()
         raise
-    _see_each_other(members)
     # One loop at the fastest vehicle's control rate; a slower vehicle's
-    # core runs every k-th tick, its physics on every tick.
-    base = min(m.substeps for m in members)
+    # core runs every k-th tick, physics (and the shared world) on every
+    # 100 Hz step, as in the lockstep fleet runner.
+    base = min(r.control_every for r in runs)
     for m in members:
-        if m.substeps % base:
-            raise ValueError(f"{m.name}: control rate {1.0 / (m.substeps * PHYSICS_DT):g} Hz is not a whole "
-                             f"fraction of the fleet's fastest ({1.0 / (base * PHYSICS_DT):g} Hz)")
-        m._since_tick = m.substeps    # every core ticks at t = 0
+        if m.run.control_every % base:
+            raise ValueError(f"{m.name}: control rate {1.0 / (m.run.control_every * PHYSICS_DT):g} Hz is not a "
+                             f"whole fraction of the fleet's fastest ({1.0 / (base * PHYSICS_DT):g} Hz)")
     log_fault = fault_logger(log)
+    names = [m.name for m in members]
+    sep = SeparationLog()
+    sep_every = max(1, int(round(0.1 / PHYSICS_DT)))       # 10 Hz, as the lockstep fleet runner
+    breakdowns = [f for f in sc.faults if f.type == "vehicle_breakdown"]
+    by_name = {m.name: m for m in members}
+    clock = {"n": 0}                                       # physics steps done: world time = n * PHYSICS_DT
+
+    def break_down(m: FleetMember, t: float) -> None:
+        m.broken_at = t
+        m.run.m.alive = False
+        m.run.broken_at = t
+        m.sim.stop()
+        m.run.events.append(Event(t, "breakdown", f"{m.name}: vehicle breakdown", Severity.CRITICAL))
+        say(f"t={t:.1f} s: {m.name} (sysid {m.sysid}) broke down: motors off, its computer and radios silent")
+        for x in m.extras:
+            x.close()
+        m.endpoint.close()
+
+    def progress(m: FleetMember) -> float:
+        n = max(0, len(list(m.core.mission)) - 1)
+        return len(m.reached) / n if n else 0.0
 
     def step(t: float, dt: float) -> None:
-        for m in members:
-            if m._since_tick >= m.substeps:
-                m._since_tick = 0
-                m.sim.apply(contained_step(m.core, t, m.sim.sensors(t),
-                                           on_fault=lambda w, e, n=m.name: log_fault(f"{n}: {w}", e)), t)
-            for _ in range(base):
+        # Breakdowns between loop ticks: what the vehicle's computer did in
+        # the last tick (a task reported done over the radio) still went out.
+        tw = clock["n"] * PHYSICS_DT
+        for f in breakdowns:
+            m = by_name[f.vehicle]
+            if m.broken_at is None and (tw >= f.at_s if f.at_s is not None else progress(m) >= f.at_progress):
+                break_down(m, tw)
+        for _ in range(base):
+            n = clock["n"]
+            tw = n * PHYSICS_DT
+            for m in members:
+                if m.broken_at is not None:
+                    continue
+                sim, core = m.sim, m.core
+                sp = sim.faults.operate(tw, core)
+                if sp is not None:
+                    sim.apply(sp, tw)
+                if n % m.run.control_every == 0 and not sim.faults.core_stalled(tw):
+                    tick_core(sim, core, tw, on_fault=lambda w, e, nm=m.name: log_fault(f"{nm}: {w}", e))
+                    if core.mission is not m.mission:        # a new mission: progress starts again
+                        m.mission, m.reached = core.mission, set()
+                    new, m.cursor = core.events_since(m.cursor)
+                    m.reached.update(e.data["seq"] for e in new if e.kind == "item_reached" and "seq" in e.data)
+            if n % sep_every == 0 and len(members) > 1:
+                pair = sep.sample(fw, names, tw)
+                if pair is not None:
+                    say(f"t={tw:.1f} s: collision between {pair[0]} and {pair[1]}")
+            for m in members:
                 m.sim.step(PHYSICS_DT)
-            m._since_tick += base
+            clock["n"] = n + 1
+            fw.advance(clock["n"] * PHYSICS_DT)
 
     def poll(t: float) -> None:
         for m in members:
+            if m.broken_at is not None:
+                continue
             try:
                 m.endpoint.poll(t)
+                for x in m.extras:
+                    x.poll(t)
             except Exception as e:  # noqa: BLE001 - contained: that vehicle HOLDs, the fleet keeps serving
                 log_fault(f"{m.name}: MAVLink poll", e)
                 m.sim.apply(contain(m.core, t, "MAVLink poll", e), t)
@@ -277,12 +351,15 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
     def fds() -> list[int]:
         out: list[int] = []
         for m in members:
-            out.extend(m.endpoint.fds())
+            if m.broken_at is None:
+                out.extend(m.endpoint.fds())
+                for x in m.extras:
+                    out.extend(x.fds())
         return out
 
     loop = RuntimeLoop(step, poll, rate_hz=1.0 / (base * PHYSICS_DT), clock=ScaledClock(speedup), fds=fds,
                        late="slip")
-    return RealtimeFleet(fleet_name, members, loop)
+    return RealtimeFleet(sc.name, sc, fw, members, loop, sep)
 
 
 def run_realtime_fleet_cli(args) -> int:
@@ -293,31 +370,45 @@ def run_realtime_fleet_cli(args) -> int:
         print(f"error: {', '.join(unsupported)}: not supported for a fleet scenario yet (one vehicle only)",
               file=sys.stderr)
         return 2
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
     try:
         key = load_key(args.signing_key) if getattr(args, "signing_key", None) else None
         fleet = build_fleet(args.scenario, seed=args.seed, endpoints=args.mavlink or None,
-                            speedup=args.speedup if args.speedup else 1.0, signing_key=key)
+                            speedup=args.speedup if args.speedup else 1.0, signing_key=key, on_line=say,
+                            v2v=getattr(args, "v2v", None))
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     should_stop = stop_on_signals()
     # the ready line first (spawn() returns on it), then one line per instance
-    print(f"edgepilot SITL real-time: fleet {fleet.name}, {len(fleet.members)} vehicles "
+    print(f"edgepilot SITL real-time: fleet {fleet.name}, {len(fleet.members)} vehicles in one world "
           f"(sysid {', '.join(str(m.sysid) for m in fleet.members)}), speedup {fleet.loop.clock.speedup:g}"
           f"{', signing required' if key else ''}", flush=True)
     for m in fleet.members:
         cfg = m.sim.cfg
+        v2v_on = "".join(f", V2V udp {x.v2v.bind[0]}:{x.v2v.port}" for x in m.extras if hasattr(x, "v2v"))
         print(f"  instance {m.instance}: {m.name} ({cfg.kind}, {cfg.name}) sysid {m.sysid} on "
-              f"{', '.join(t.spec for t in m.endpoint.transports)}", flush=True)
+              f"{', '.join(t.spec for t in m.endpoint.transports)}{v2v_on}", flush=True)
     t0 = time.monotonic()
     fleet.run(duration=getattr(args, "duration", None), should_stop=should_stop)
     print(f"stopped after {fleet.loop.t:.1f} s vehicle time ({time.monotonic() - t0:.1f} s wall)", flush=True)
+    sep = fleet.separation
+    closest = ("-" if sep.at is None else
+               f"{sep.min_gap_m:.2f} m ({sep.at[1]} and {sep.at[2]} at t={sep.at[0]:.1f} s)")
+    print(f"  fleet: closest approach {closest}, collisions between vehicles {sep.collisions}", flush=True)
     for m in fleet.members:
         st = m.endpoint.stats()
+        v2v_st = "".join(f", V2V sent {s['v2v_sent']} heard {s['v2v_received']} refused (signing) "
+                         f"{s['v2v_rejected_signature']}" for s in (x.v2v.stats() for x in m.extras if hasattr(x, "v2v")))
         print(f"  {m.name} sysid {m.sysid}: MAVLink rx {st.get('rx_messages', 0)}, rx errors "
-              f"{st.get('rx_errors', 0)}, internal errors {m.core.internal_errors}", flush=True)
+              f"{st.get('rx_errors', 0)}, internal errors {m.core.internal_errors}{v2v_st}"
+              + (f", broke down at t={m.broken_at:.1f} s" if m.broken_at is not None else ""), flush=True)
     return 0
 
 
-__all__ = ["DEFAULT_ENDPOINTS", "FleetVehicleEntry", "RealtimeFleet", "build_fleet", "instance_endpoints",
-           "is_fleet_scenario", "load_fleet_scenario", "run_realtime_fleet_cli"]
+__all__ = ["DEFAULT_ENDPOINTS", "FleetMember", "RealtimeFleet", "SeparationLog", "build_fleet",
+           "instance_endpoints", "is_fleet_scenario", "load_realtime_fleet", "realtime_notes",
+           "run_realtime_fleet_cli"]

@@ -62,13 +62,15 @@ def _samples(mod):
         mod.MAVLink_edgepilot_threat_alert_message(4_000_000, 0, 7, 100.0, -400.0, 0.93,
                                                    mod.EDGEPILOT_THREAT_ZONE_CPA, b"harbour",
                                                    b"closest approach inside in 44 s; no AIS"),
+        mod.MAVLink_edgepilot_task_file_message(123456, 420, 0xDEADBEEF, 200, 2, 0, 17,
+                                                mod.EDGEPILOT_TASK_FILE_START, list(range(17)) + [0] * 183),
     ]
 
 
 def test_every_message_round_trips_signed_and_forgeries_are_refused():
     mod = dialects.load()
     ids = {m.get_msgId() for m in _samples(mod)}
-    assert ids == {47100, 47101, 47102, 47103, 47104, 47105}
+    assert ids == {47100, 47101, 47102, 47103, 47104, 47105, 47106}
     tx, rx = _mav(mod, 3), _mav(mod, 4)
     for msg in _samples(mod):
         buf = msg.pack(tx)

@@ -1,5 +1,7 @@
-"""The real-time fleet's scenario format, ports and errors (sim/realtime_fleet.py),
-and the fleet view of `gcs watch` rendered from known vehicle states."""
+"""The real-time fleet (sim/realtime_fleet.py): the lockstep fleet's
+scenario files and shared world served over MAVLink, ports and errors,
+vehicles seeing (and hitting) each other in one world, and the fleet view
+of `gcs watch` rendered from known vehicle states."""
 from __future__ import annotations
 
 import subprocess
@@ -9,10 +11,25 @@ import time
 import pytest
 
 from edgepilot.gcs.mav import M
-from edgepilot.sim.realtime_fleet import build_fleet, instance_endpoints, is_fleet_scenario, load_fleet_scenario
+from edgepilot.sim.realtime_fleet import build_fleet, instance_endpoints, is_fleet_scenario, load_realtime_fleet
 from edgepilot.vehicle.config import ConfigError
 
 from fleet_rig import write_fleet_scenario
+
+FACING = (('vehicle = "ugv", sysid = 1, start = {x = 4.0, y = 4.0, yaw_deg = 90.0}',
+           'vehicle = "ugv_lidar", sysid = 1, start = {x = 30.0, y = 34.0, yaw_deg = 0.0}'),
+          ('vehicle = "ugv", sysid = 2, start = {x = 8.0, y = 4.0, yaw_deg = 90.0}',
+           'vehicle = "ugv_lidar", sysid = 2, start = {x = 36.0, y = 34.0, yaw_deg = 180.0}'))
+
+
+def facing_scenario(folder):
+    """Two lidar UGVs 6 m apart facing each other, nothing else within their lidar range ahead."""
+    p = write_fleet_scenario(folder)
+    text = p.read_text()
+    for old, new in FACING:
+        text = text.replace(old, new)
+    p.write_text(text)
+    return p
 
 
 def test_ports_move_by_ten_per_instance_and_outputs_are_shared():
@@ -29,31 +46,62 @@ def test_ports_move_by_ten_per_instance_and_outputs_are_shared():
 def test_fleet_scenario_gives_each_vehicle_its_start_and_sysid(tmp_path):
     p = write_fleet_scenario(tmp_path)
     assert is_fleet_scenario(p) and not is_fleet_scenario("ugv_yard")
-    name, members = load_fleet_scenario(p)
-    assert name == "fleet_yard_rt"
-    assert [(e.name, e.sysid, e.start.x, e.start.y) for e, _ in members] == [("ugv1", 1, 4.0, 4.0),
-                                                                            ("ugv-b", 2, 8.0, 4.0)]
-    assert all(sc.world.origin == members[0][1].world.origin for _, sc in members)
+    sc = load_realtime_fleet(p)
+    assert sc.name == "fleet_yard_rt"
+    assert [(v.name, v.sysid, v.start.x, v.start.y) for v in sc.vehicles] == [("ugv1", 1, 4.0, 4.0),
+                                                                             ("ugv-b", 2, 8.0, 4.0)]
     fleet = build_fleet(p, endpoints=["udpin:127.0.0.1:0"])
     try:
         assert [m.sysid for m in fleet.members] == [1, 2]
         assert [m.core.params.get("SYSID_THISMAV") for m in fleet.members] == [1.0, 2.0]
         assert [round(m.sim.truth.x, 3) for m in fleet.members] == [4.0, 8.0]
+        # one world: both vehicles' simulations stand on the same raster
+        assert fleet.members[0].sim.world is fleet.members[1].sim.world
+        assert [m.sim for m in fleet.world.members] == [m.sim for m in fleet.members]
+    finally:
+        fleet.close()
+
+
+def test_the_lockstep_fleet_files_are_served_too():
+    """The shipped `[[vehicles]]` files load for real time: names and sysids
+    as in the file, what real time leaves out said in a note."""
+    sc = load_realtime_fleet("fleet_crossing")
+    assert [(v.name, v.sysid) for v in sc.vehicles] == [("ugv1", 1), ("ugv2", 2)]
+    notes = []
+    fleet = build_fleet("fleet_crossing", endpoints=["udpin:127.0.0.1:0"], on_line=notes.append)
+    try:
+        assert [m.name for m in fleet.members] == ["ugv1", "ugv2"]
+        assert all(len(m.core.mission) == 0 for m in fleet.members)      # it waits for its ground station
+        assert notes == ["note: vehicles.*.mission: not loaded: every vehicle waits in HOLD for its ground station"]
+    finally:
+        fleet.close()
+    # land and water, a task file and a breakdown: the vehicles and their
+    # domains served, the task file left to the ground station (and said so)
+    notes = []
+    fleet = build_fleet("fleet_flood_sar", endpoints=["udpin:127.0.0.1:0"], on_line=notes.append)
+    try:
+        assert [(m.name, m.sim.cfg.kind) for m in fleet.members] == [
+            ("ugv1", "ugv"), ("ugv2", "ugv"), ("ugv3", "ugv"), ("usv1", "usv"), ("usv2", "usv")]
+        assert set(fleet.world.worlds) == {"land", "water"}
+        assert any("tasks:" in n and "is not run here" in n for n in notes), notes
     finally:
         fleet.close()
 
 
 @pytest.mark.parametrize("edit, message", [
-    (lambda s: s.replace("sysid = 2", "sysid = 1"), "vehicles.1.sysid: 1 repeats vehicles.0.sysid"),
+    (lambda s: s.replace("sysid = 2", "sysid = 1"), "vehicles.1.sysid: 1 repeats vehicles.0"),
     (lambda s: s.replace("x = 8.0", "x = 80.0"), "vehicles.1.start: (80.0, 4.0) is outside world.bounds"),
     (lambda s: s.replace('vehicle = "ugv", sysid = 2', 'vehicle = "tank", sysid = 2'), "vehicles.1.vehicle"),
     (lambda s: s.replace("sysid = 2,", "sysid = 2, colour = 'red',"), "vehicles.1"),
+    (lambda s: s.replace('seed = 1', 'seed = 1\ntasks = "t.toml"'), "tasks: no task file"),
+    (lambda s: s.replace('seed = 1', 'seed = 1\nfaults = [{type = "vehicle_breakdown", vehicle = "ugv9", at_s = 3}]'),
+     "faults.0: no vehicle named 'ugv9'"),
 ])
 def test_bad_fleet_scenarios_name_the_entry(tmp_path, edit, message):
     p = write_fleet_scenario(tmp_path)
     p.write_text(edit(p.read_text()))
     with pytest.raises(ConfigError) as e:
-        load_fleet_scenario(p)
+        load_realtime_fleet(p)
     assert str(p) in str(e.value) and message in str(e.value), str(e.value)
 
 
@@ -62,7 +110,7 @@ def test_cli_refuses_a_bad_fleet_scenario_with_exit_2(tmp_path):
     p.write_text(p.read_text().replace("sysid = 2", "sysid = 1"))
     r = subprocess.run([sys.executable, "-m", "edgepilot", "sitl", "run", "--realtime", str(p)],
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "repeats vehicles.0.sysid" in r.stderr, r.stderr
+    assert r.returncode == 2 and "repeats vehicles.0" in r.stderr, r.stderr
 
 
 def _view(sysid, now, mode=4, texts=()):
@@ -111,12 +159,7 @@ def test_each_vehicles_lidar_sees_the_other_vehicles(tmp_path):
 
     import numpy as np
 
-    p = write_fleet_scenario(tmp_path)
-    text = p.read_text().replace('vehicle = "ugv", sysid = 1, start = {x = 4.0, y = 4.0, yaw_deg = 90.0}',
-                                 'vehicle = "ugv_lidar", sysid = 1, start = {x = 30.0, y = 34.0, yaw_deg = 0.0}')
-    text = text.replace('vehicle = "ugv", sysid = 2, start = {x = 8.0, y = 4.0, yaw_deg = 90.0}',
-                        'vehicle = "ugv_lidar", sysid = 2, start = {x = 36.0, y = 34.0, yaw_deg = 180.0}')
-    p.write_text(text)
+    p = facing_scenario(tmp_path)
     fleet = build_fleet(p, endpoints=["udpin:127.0.0.1:0"])
     try:
         for m, other in ((fleet.members[0], fleet.members[1]), (fleet.members[1], fleet.members[0])):
@@ -127,8 +170,150 @@ def test_each_vehicles_lidar_sees_the_other_vehicles(tmp_path):
                 t += 0.05
             ang = scan.angle_min + scan.angle_increment * np.arange(len(scan.ranges))
             ahead = np.abs(np.angle(np.exp(1j * ang))) < math.radians(2)
-            r_other = other.sim.cfg.geometry.circumscribed_radius
+            r_other = other.run.m.radius           # the circle the shared world shows the others
             got = float(np.nanmin(np.where(scan.ranges[ahead] > 0, scan.ranges[ahead], np.nan)))
             assert abs(got - (6.0 - r_other)) < 0.15, (m.name, got)
+    finally:
+        fleet.close()
+
+
+def test_vehicles_that_touch_are_a_collision_and_the_gap_is_tracked(tmp_path):
+    """One world: two UGVs started with overlapping footprints are one
+    collision between vehicles (0 m gap) in the fleet's separation log; the
+    same two 4 m apart are none, their smallest gap the footprints' distance."""
+    p = write_fleet_scenario(tmp_path)
+    base = p.read_text()
+    heard = []
+    p.write_text(base.replace("x = 8.0, y = 4.0", "x = 4.5, y = 4.0"))
+    fleet = build_fleet(p, endpoints=["udpin:127.0.0.1:0"], speedup=50.0, on_line=heard.append)
+    fleet.run(duration=0.5)
+    assert fleet.separation.collisions == 1 and fleet.separation.min_gap_m == 0.0
+    assert [h for h in heard if "collision between ugv1 and ugv-b" in h], heard
+    p.write_text(base)
+    fleet = build_fleet(p, endpoints=["udpin:127.0.0.1:0"], speedup=50.0)
+    fleet.run(duration=0.5)
+    width = fleet.members[0].sim.cfg.geometry.width
+    assert fleet.separation.collisions == 0
+    assert abs(fleet.separation.min_gap_m - (4.0 - width)) < 0.05
+
+
+def test_boats_in_one_world_hear_each_others_ais(tmp_path):
+    """Two USVs in one real-time world: each one's contact table gets the
+    other's AIS (class B reports, MMSI 993000000 + sysid) on the world clock."""
+    p = write_fleet_scenario(tmp_path)
+    text = p.read_text().replace('surface = "ground"', 'surface = "water"')
+    text = text.replace('vehicle = "ugv", sysid = 1, start = {x = 4.0, y = 4.0, yaw_deg = 90.0}',
+                        'vehicle = "usv", sysid = 1, start = {x = 30.0, y = 34.0, yaw_deg = 0.0}')
+    text = text.replace('vehicle = "ugv", sysid = 2, start = {x = 8.0, y = 4.0, yaw_deg = 90.0}',
+                        'vehicle = "usv", sysid = 2, start = {x = 45.0, y = 34.0, yaw_deg = 180.0}')
+    p.write_text(text)
+    fleet = build_fleet(p, endpoints=["udpin:127.0.0.1:0"], speedup=50.0)
+    fleet.run(duration=12.0)           # > 2 AIS intervals of 5 s
+    for m, other in ((fleet.members[0], 993000002), (fleet.members[1], 993000001)):
+        contacts = m.core.maritime.contacts
+        assert other in contacts, (m.name, [c for c in contacts])
+        c = contacts.get(other)
+        x_other = 45.0 if other == 993000002 else 30.0
+        assert abs(c.x - x_other) < 3.0 and abs(c.y - 34.0) < 3.0, (c.x, c.y)
+
+
+def _obstacle_distance(port: int, sysid: int, timeout: float = 30.0):
+    """Ask vehicle ``sysid`` on tcp ``port`` for OBSTACLE_DISTANCE at 2 Hz with
+    a real pymavlink client; return the first message with an obstacle in it."""
+    from edgepilot.gcs.mav import mavutil
+
+    conn = mavutil.mavlink_connection(f"tcp:127.0.0.1:{port}", source_system=250, source_component=190)
+    try:
+        hb = conn.wait_heartbeat(timeout=timeout)
+        assert hb is not None and conn.target_system == sysid
+        deadline = time.monotonic() + timeout
+        next_ask = 0.0
+        while time.monotonic() < deadline:
+            if time.monotonic() >= next_ask:
+                next_ask = time.monotonic() + 2.0
+                conn.mav.command_long_send(sysid, 1, M.MAV_CMD_SET_MESSAGE_INTERVAL, 0,
+                                           M.MAVLINK_MSG_ID_OBSTACLE_DISTANCE, 500_000, 0, 0, 0, 0, 0)
+            m = conn.recv_match(type="OBSTACLE_DISTANCE", blocking=True, timeout=0.5)
+            if m is not None and m.get_srcSystem() == sysid and min(m.distances) <= m.max_distance:
+                return m
+        raise AssertionError(f"no OBSTACLE_DISTANCE with an obstacle from sysid {sysid} within {timeout:g} s")
+    finally:
+        conn.close()
+
+
+def test_served_fleet_one_world_each_vehicle_tracks_the_other(tmp_path):
+    """Real sockets: `edgepilot sitl run --realtime` serves two lidar UGVs of
+    one world (TCP per instance, one shared UDP output); `edgepilot gcs fleet
+    status --json` and a pymavlink client on the shared port see both
+    sysids, and a pymavlink client on each vehicle's own port gets OBSTACLE_DISTANCE (what its lidar
+    tracks) with the other vehicle dead ahead at ~6 m minus its radius, and
+    nothing in any other direction."""
+    import json
+    import os
+
+    from edgepilot.sim.realtime import free_port, spawn, stop
+
+    p = facing_scenario(tmp_path)
+    tcp, udp = free_port("tcp"), free_port("udp")
+    while tcp + 10 > 65535:
+        tcp = free_port("tcp")
+    proc = spawn(str(p), [f"tcpin:127.0.0.1:{tcp}", f"udpout:127.0.0.1:{udp}"], 2.0)
+    out = ""
+    try:
+        r = subprocess.run([sys.executable, "-m", "edgepilot", "gcs", "-c", f"udpin:127.0.0.1:{udp}", "fleet",
+                            "status", "--json", "--expect", "2", "--wait", "30"], capture_output=True, text=True,
+                           timeout=90, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        assert r.returncode == 0, r.stderr
+        rows = json.loads(r.stdout)["vehicles"]
+        assert [row["sysid"] for row in rows] == [1, 2]
+        # a plain pymavlink client on the shared UDP output hears both too
+        from edgepilot.gcs.mav import mavutil
+
+        conn = mavutil.mavlink_connection(f"udpin:127.0.0.1:{udp}", source_system=251)
+        try:
+            heard: set = set()
+            deadline = time.monotonic() + 30
+            while heard != {1, 2} and time.monotonic() < deadline:
+                hb = conn.recv_match(type="HEARTBEAT", blocking=True, timeout=0.5)
+                if hb is not None:
+                    heard.add(hb.get_srcSystem())
+            assert heard == {1, 2}, heard
+        finally:
+            conn.close()
+        for sysid, port in ((1, tcp), (2, tcp + 10)):
+            m = _obstacle_distance(port, sysid)
+            d = list(m.distances)
+            ahead = min(d[-1], d[0], d[1]) / 100.0             # sectors -5, 0, +5 degrees
+            assert 5.0 < ahead < 5.9, (sysid, d[:3], d[-2:])
+            others = [x for k, x in enumerate(d) if k not in (71, 0, 1)]
+            assert all(x == m.max_distance + 1 for x in others), (sysid, d)
+    finally:
+        out = stop(proc)
+    assert "collisions between vehicles 0" in out, out
+
+
+@pytest.mark.parametrize("yaw_deg, seen", [(0.0, True), (180.0, False)])
+def test_each_vehicles_camera_sees_the_other_vehicle(tmp_path, yaw_deg, seen):
+    """One world: a camera UGV facing the other (4 m ahead) has its hull in
+    the frame (dark grey, sim.fleet.world.HULL_BGR); turned away, none."""
+    import numpy as np
+
+    from edgepilot.sim.fleet.world import HULL_BGR
+
+    p = write_fleet_scenario(tmp_path)
+    text = p.read_text().replace('vehicle = "ugv", sysid = 1, start = {x = 4.0, y = 4.0, yaw_deg = 90.0}',
+                                 f'vehicle = "ugv_camera", sysid = 1, start = {{x = 30.0, y = 34.0, '
+                                 f'yaw_deg = {yaw_deg}}}')
+    text = text.replace('vehicle = "ugv", sysid = 2, start = {x = 8.0, y = 4.0, yaw_deg = 90.0}',
+                        'vehicle = "ugv_camera", sysid = 2, start = {x = 34.0, y = 34.0, yaw_deg = 180.0}')
+    p.write_text(text)
+    fleet = build_fleet(p, endpoints=["udpin:127.0.0.1:0"])
+    try:
+        m, img, t = fleet.members[0], None, 0.0
+        while img is None:
+            img = m.sim.sensors(t).camera_image
+            t += 0.05
+        hull = int((np.abs(img.astype(int) - np.array(HULL_BGR)).sum(axis=2) < 25).sum())
+        assert (hull > 1000) == seen, hull
     finally:
         fleet.close()

@@ -53,8 +53,8 @@ class Link:
         self.endpoint = endpoint
         self.channel = channel
         self.link_id = link_id
-        self.mav = mavlink.MAVLink(_LinkWriter(self), srcSystem=endpoint.sysid,
-                                   srcComponent=endpoint.compid)
+        self.mav = (endpoint.dialect or mavlink).MAVLink(_LinkWriter(self), srcSystem=endpoint.sysid,
+                                                         srcComponent=endpoint.compid)
         self.mav.robust_parsing = True
         signing_mod.configure(self.mav, endpoint.signing_key, link_id, endpoint.signing)
         self.remote: tuple[int, int] | None = None     # (sysid, compid) of the peer, once heard
@@ -110,7 +110,7 @@ class MavlinkEndpoint:
                  sysid: int = 1, compid: int = 1, vehicle_id: str = "edgepilot",
                  signing_key: bytes | None = None, tlog: TlogWriter | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 signing_state_path: str | Path | None = None):
+                 signing_state_path: str | Path | None = None, dialect=None):
         from . import command, ftp, heartbeat, mission, param, telemetry
         from .identity import vehicle_mav_type
 
@@ -123,6 +123,9 @@ class MavlinkEndpoint:
         self.core = core
         self.sysid = sysid
         self.compid = compid
+        #: the pymavlink dialect module links parse with (None: ardupilotmega;
+        #: the fleet auction's vehicles use ours, dialects.load(), a superset)
+        self.dialect = dialect
         self.vehicle_kind = vehicle_kind
         self.mav_type = vehicle_mav_type(vehicle_kind)
         self.vehicle_id = vehicle_id

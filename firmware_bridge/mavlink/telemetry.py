@@ -19,6 +19,7 @@ from edgepilot.vehicle.geo import enu_yaw_to_compass_deg
 from edgepilot.vehicle.types import Mode, MissionState
 
 from .identity import autopilot_version
+from .proximity import obstacle_distance
 from .service import Service
 
 M = mavlink
@@ -95,6 +96,7 @@ class TelemetryService(Service):
             M.MAVLINK_MSG_ID_EXTENDED_SYS_STATE: self.extended_sys_state,
             M.MAVLINK_MSG_ID_AUTOPILOT_VERSION: lambda now: autopilot_version(endpoint.vehicle_id),
             M.MAVLINK_MSG_ID_EKF_STATUS_REPORT: self.ekf_status_report,
+            M.MAVLINK_MSG_ID_OBSTACLE_DISTANCE: lambda now: obstacle_distance(self.core, now),   # on request
         }
         endpoint.on("REQUEST_DATA_STREAM", self._on_request_data_stream)
         cmd = endpoint.command

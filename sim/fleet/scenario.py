@@ -242,15 +242,22 @@ def _task_path(ref: str, sc: FleetScenario) -> Path:
     return cand if cand.exists() else p
 
 
-def load_fleet_scenario(name_or_path: str | Path) -> FleetScenario:
+def load_fleet_scenario(name_or_path: str | Path, realtime: bool = False) -> FleetScenario:
     """Load and validate a fleet scenario, its vehicle files and its task
-    file; ConfigError names the file and key."""
+    file; ConfigError names the file and key.  ``realtime``: served over
+    MAVLink (sim/realtime_fleet.py), where a vehicle needs no mission (it
+    waits in HOLD for its ground station) and no name (default: the vehicle
+    file's stem and its sysid, ``ugv1``)."""
     path = fleet_scenario_path(name_or_path)
     if path is None and Path(name_or_path).suffix == ".toml" and not Path(name_or_path).is_file():
         raise ConfigError(f"{name_or_path}: no such scenario file")
     if path is None:
         raise ConfigError(f"{name_or_path}: not a fleet scenario (no [[vehicles]])")
-    sc = parse_model(FleetScenario, read_toml(path), path)
+    data = read_toml(path)
+    if realtime and isinstance(data.get("vehicles"), list):
+        data["vehicles"] = [dict(v, name=f"{Path(str(v.get('vehicle', ''))).stem}{v.get('sysid', '')}")
+                            if isinstance(v, dict) and "name" not in v else v for v in data["vehicles"]]
+    sc = parse_model(FleetScenario, data, path)
     sc = sc.model_copy(update={"source": str(path)})
     xmin, ymin, xmax, ymax = sc.world.bounds
     names: dict[str, int] = {}
@@ -261,7 +268,7 @@ def load_fleet_scenario(name_or_path: str | Path) -> FleetScenario:
             raise ConfigError(f"{path}: vehicles.{i}.name: {v.name!r} repeats vehicles.{names[v.name]}")
         if v.sysid in sysids:
             raise ConfigError(f"{path}: vehicles.{i}.sysid: {v.sysid} repeats vehicles.{sysids[v.sysid]}")
-        names[v.name], sysids[v.sysid] = i, v.sysid
+        names[v.name], sysids[v.sysid] = i, i
         vp = vehicle_path(v.vehicle, path.parent)
         if not vp.exists():
             raise ConfigError(f"{path}: vehicles.{i}.vehicle: no vehicle file {str(vp)!r}")
@@ -291,7 +298,7 @@ def load_fleet_scenario(name_or_path: str | Path) -> FleetScenario:
             raise ConfigError(f"{path}: tasks: no task file {str(tp)!r}")
         task_ids = {t.id for t in load_tasks(tp).task}
         sc = sc.model_copy(update={"tasks": str(tp)})
-    else:
+    elif not realtime:
         for i, v in enumerate(sc.vehicles):
             if v.mission is None:
                 raise ConfigError(f"{path}: vehicles.{i}.mission: a vehicle needs a mission when the "

@@ -1,0 +1,350 @@
+"""The fleet task auction on board: a vehicle allocates a task list with the
+other vehicles over the V2V link, without the ground station.
+
+The ground station hands the fleet a task file (``edgepilot gcs fleet tasks
+upload FILE --auction``): EDGEPILOT_TASK_FILE parts (docs/fleet_dialect.md)
+to each vehicle it hears; a vehicle that has the whole file repeats it over
+the V2V link for a few rounds, so a member out of the ground station's
+reach gets it too.  The file's ``[[vehicle]]`` entries of kind
+``edgepilot`` are the auction's members (their system ids, in file order,
+are the agents); a vehicle not among them ignores the plan.
+
+Then every ``period_s`` of the vehicle clock the vehicle steps its
+``vehicle.fleet.cbba.CbbaAgent`` on the views it heard and broadcasts its
+own (EDGEPILOT_TASK_BID / _TASK_CLAIM / _FLEET_HEARD, signed) on the V2V
+link and to its ground stations, which so see who does what.  Costs are
+straight-line distances in the task file's map frame over each vehicle's
+speed, from where this vehicle is when the plan arrives (the others'
+entries from the file); rewards are scaled from the file alone, so every
+vehicle prices on the same scale.
+
+Execution follows the lockstep runner's (``sim/fleet/tasking.py``): the
+vehicle's route becomes its mission once it has stayed the same for
+``SETTLE_ROUNDS`` rounds; the task it is busy with stays first and is held
+at a bid nobody outbids; a task is done when its last mission item is
+reached, and EDGEPILOT_TASK_COMPLETE says so (every vehicle repeats the
+completions it knows every round, so a ground station that starts
+listening later, even after the vehicle that did it has gone silent,
+still sees who did it).  With
+the file's START flag the vehicle arms and runs its mission as soon as its
+share settles.  A member unheard for ``stale_after_s`` is presumed gone:
+its tasks go back to auction (CBBA's liveness rule).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import tomllib
+
+import numpy as np
+
+from edgepilot.firmware_bridge.fleet_link import (TASK_FILE_START, FleetCodec, TaskFileAssembler,
+                                                  TaskFileReceived, ViewAssembler)
+from edgepilot.vehicle.config import ConfigError
+from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams
+from edgepilot.vehicle.fleet.costs import fleet_costs, straight_line_matrix
+from edgepilot.vehicle.fleet.missions import route_mission
+from edgepilot.vehicle.fleet.tasks import parse_tasks
+from edgepilot.vehicle.geo import LocalFrame
+from edgepilot.vehicle.planning.coverage import boustrophedon
+from edgepilot.vehicle.types import Mode, MissionState
+
+log = logging.getLogger(__name__)
+
+#: The bid held on the task a vehicle is busy with: above any auction score.
+COMMIT_BID = 1.0e9
+#: Rounds a route must stay the same before it becomes the mission.
+SETTLE_ROUNDS = 2
+#: Rounds a vehicle repeats a task file it received over the V2V link.
+RELAY_ROUNDS = 5
+_SEV_INFO, _SEV_WARNING = 6, 4
+
+
+def _straight(domain, sources, targets):
+    return straight_line_matrix(sources, targets)
+
+
+class _Plan:
+    """One task file being auctioned: tasks, codec, agent and what this
+    vehicle's mission holds of it."""
+
+    def __init__(self, got: TaskFileReceived, tf, me: int, sysids: tuple[int, ...], frame: LocalFrame,
+                 agent: CbbaAgent):
+        self.id = got.plan_id
+        self.flags = got.flags
+        self.file_msgs = list(got.messages)
+        self.tf = tf
+        self.tasks = list(tf.task)
+        self.ids = [t.id for t in self.tasks]
+        self.me = me
+        self.sysids = sysids
+        self.names = {v.sysid: v.name for v in tf.vehicle}
+        self.frame = frame
+        self.agent = agent
+        self.codec = FleetCodec(sysids, len(self.tasks), got.plan_id)
+        self.views = ViewAssembler(self.codec)
+        self.inbox: list = []
+        self.done_by: dict[int, int] = {}           # task index -> sysid that completed it
+        self.relay_left = RELAY_ROUNDS
+        # the mission
+        self.route: list[int] = []
+        self.first_seq: dict[int, int] = {}
+        self.last_seq: dict[int, int] = {}
+        self.seq_task: dict[int, int] = {}
+        self.pending: tuple | None = None
+        self.rounds_same = 0
+        self.uploads = 0
+        self.want_start = False
+        self.mission = None                         # the core's mission tuple we set
+
+
+class FleetAuction:
+    """The auction of one vehicle: ``poll(now)`` once per runtime tick (with
+    the MAVLink endpoint's), ``fds()`` for the loop to wait on, ``close()``."""
+
+    def __init__(self, core, endpoint, v2v, *, period_s: float = 1.0, stale_after_s: float = 10.0,
+                 max_bundle: int | None = None, fleet_clock=None):
+        """``fleet_clock()``: the time every member shares [s] (the auction's
+        timestamps; on a vehicle ``time.time``, GPS/NTP-disciplined); None:
+        the core's clock passed to ``poll`` (real-time SITL: one world clock)."""
+        if getattr(endpoint, "dialect", None) is None:
+            raise ValueError("fleet auction: the MAVLink endpoint must parse our dialect "
+                             "(MavlinkEndpoint(..., dialect=dialects.load())) to hear EDGEPILOT_TASK_FILE")
+        if not period_s > 0 or not stale_after_s > period_s:
+            raise ValueError(f"fleet auction: need period_s > 0 and stale_after_s > period_s, got "
+                             f"{period_s}, {stale_after_s}")
+        self.core = core
+        self.ep = endpoint
+        self.v2v = v2v
+        self.sysid = endpoint.sysid
+        self.period_s = float(period_s)
+        self.stale_after_s = float(stale_after_s)
+        self.max_bundle = max_bundle
+        self.fleet_clock = fleet_clock
+        self.files = TaskFileAssembler()
+        self.plan: _Plan | None = None
+        self.next_round: float | None = None
+        self._cursor = len(core.events_since(0)[0])
+        self.refused = 0
+        endpoint.on("EDGEPILOT_TASK_FILE", lambda link, m, now: self._file_part(m, now))
+
+    def _ft(self, now: float) -> float:
+        return now if self.fleet_clock is None else float(self.fleet_clock())
+
+    # ------------------------------------------------------------ inputs
+    def _file_part(self, m, now: float) -> None:
+        try:
+            got = self.files.add(m)
+        except (ValueError, UnicodeDecodeError) as e:
+            self.refused += 1
+            self.ep.statustext(f"Fleet: task file refused: {e}"[:150], _SEV_WARNING)
+            return
+        if got is not None:
+            self._start_plan(got, now)
+
+    def _start_plan(self, got: TaskFileReceived, now: float) -> None:
+        try:
+            tf = parse_tasks(tomllib.loads(got.text), f"task file of plan {got.plan_id}")
+        except (ConfigError, tomllib.TOMLDecodeError) as e:
+            self.refused += 1
+            self.ep.statustext(f"Fleet: task file refused: {e}"[:150], _SEV_WARNING)
+            return
+        members = [v for v in tf.vehicle if v.kind == "edgepilot"]
+        sysids = tuple(v.sysid for v in members)
+        if self.sysid not in sysids or not tf.task:
+            self.ep.statustext(f"Fleet plan {got.plan_id}: sysid {self.sysid} is not one of its vehicles "
+                               f"({', '.join(map(str, sysids)) or 'none'}) or it has no tasks", _SEV_WARNING)
+            return
+        me = sysids.index(self.sysid)
+        core = self.core
+        frame = LocalFrame(*tf.origin) if tf.origin is not None else core.frame
+        start = members[me].start
+        st = core.state
+        if st.valid:                   # bid from where the vehicle is, in the task file's frame
+            lat, lon = core.frame.to_geo(st.x, st.y)
+            start = tuple(map(float, frame.to_local(lat, lon)))
+        tasks = list(tf.task)
+        scale = fleet_costs(tasks, members, _straight).scale()       # the same on every vehicle
+        caps = [v.model_copy(update={"start": start}) if i == me else v for i, v in enumerate(members)]
+        costs = fleet_costs(tasks, caps, _straight)
+        params = CbbaParams(reward=10.0 * scale, stale_after=self.stale_after_s, max_bundle=self.max_bundle)
+        agent = CbbaAgent(me, costs, params)
+        ft = self._ft(now)
+        agent.heard[:] = ft            # every member counts as heard at the start (none presumed gone yet)
+        self.plan = _Plan(got, tf, me, sysids, frame, agent)
+        self.next_round = ft
+        self.ep.statustext(f"Fleet plan {got.plan_id}: {len(tasks)} tasks, auction among sysid "
+                           f"{', '.join(map(str, sysids))}", _SEV_INFO)
+
+    def _v2v_in(self, now: float) -> None:
+        for m in self.v2v.receive():
+            t = m.get_type()
+            if t == "EDGEPILOT_TASK_FILE":
+                if m.target_system in (0, self.sysid):
+                    self._file_part(m, now)
+                continue
+            p = self.plan
+            if p is None or getattr(m, "plan_id", None) != p.id:
+                continue
+            try:
+                if t == "EDGEPILOT_TASK_COMPLETE":
+                    j, _, _ = p.codec.read_complete(m)
+                    if not p.agent.done[j]:
+                        p.agent.complete(j)
+                        p.done_by.setdefault(j, m.completed_by)
+                    continue
+                view = p.views.add(m)
+            except ValueError:
+                self.refused += 1
+                continue
+            if view is not None:
+                p.inbox.append(view)
+
+    def _core_events(self, now: float) -> None:
+        events, self._cursor = self.core.events_since(self._cursor)
+        p = self.plan
+        if p is None or self.core.mission is not p.mission:
+            return
+        for e in events:
+            if e.kind != "item_reached":
+                continue
+            j = p.seq_task.get(e.data.get("seq"))
+            if j is not None and e.data["seq"] == p.last_seq[j] and not p.agent.done[j]:
+                p.agent.complete(j)
+                p.done_by[j] = self.sysid
+                self.ep.statustext(f"Fleet: task {p.ids[j]} done", _SEV_INFO)
+                self._send([p.codec.complete(j, self.sysid, self._ft(now))])
+
+    # ------------------------------------------------------------ the loop
+    def poll(self, now: float) -> None:
+        self._v2v_in(now)
+        self._core_events(now)
+        p = self.plan
+        ft = self._ft(now)
+        if p is None or ft + 1e-9 < self.next_round:
+            return
+        self.next_round = max(self.next_round + self.period_s, ft)
+        self._round(p, now, ft)
+
+    def _send(self, msgs) -> None:
+        self.v2v.send(msgs)
+        for m in msgs:
+            self.ep.broadcast(m)
+
+    def _round(self, p: _Plan, now: float, ft: float) -> None:
+        """One auction round at fleet time ``ft`` (core time ``now``)."""
+        a = p.agent
+        cur = self._in_progress(p)
+        if cur is not None and a.winner[cur] == p.me:
+            a.bid[cur] = COMMIT_BID
+        inbox, p.inbox = p.inbox, []
+        view = a.step(ft, inbox)
+        msgs = p.codec.encode(view)
+        # every completion this vehicle knows of, again: a member or ground station
+        # that missed it (or started listening later) learns who did what
+        msgs += [p.codec.complete(j, s, ft) for j, s in sorted(p.done_by.items())]
+        self._send(msgs)
+        if p.relay_left > 0:
+            p.relay_left -= 1
+            self.v2v.send(p.file_msgs)
+        self._consider(p, list(a.route), now)
+        if p.want_start:
+            self._run_mission(p, now)
+
+    # ------------------------------------------------------------ missions
+    def _in_progress(self, p: _Plan) -> int | None:
+        core = self.core
+        if core.mission is not p.mission or core.mode != Mode.AUTO:
+            return None
+        j = p.seq_task.get(core.mission_current)
+        return None if j is None or p.agent.done[j] else j
+
+    def _consider(self, p: _Plan, route: list[int], now: float) -> None:
+        done = p.agent.done
+        route = [j for j in route if not done[j]]
+        cur = self._in_progress(p)
+        if cur is not None and cur in route:
+            route = [cur] + [j for j in route if j != cur]
+        key = tuple(route)
+        if p.pending == key:
+            p.rounds_same += 1
+        else:
+            p.pending, p.rounds_same = key, 1
+        current = [j for j in p.route if not done[j]]
+        if p.rounds_same >= SETTLE_ROUNDS and (key != tuple(current) or (p.uploads == 0 and route)):
+            self._upload(p, route, now)
+
+    def _upload(self, p: _Plan, route: list[int], now: float) -> None:
+        core = self.core
+        cur = self._in_progress(p)
+        resume = core.mission_current - p.first_seq[cur] if cur is not None and route and route[0] == cur else 0
+        p.route = list(route)
+        p.uploads += 1
+        p.first_seq, p.last_seq, p.seq_task = {}, {}, {}
+        if not route:
+            p.want_start = False
+            if core.mission is p.mission and core.mode == Mode.AUTO:
+                core.set_mode(now, Mode.HOLD)
+            return
+        st = core.state
+        if st.valid:
+            lat, lon = core.frame.to_geo(st.x, st.y)
+            home = tuple(map(float, p.frame.to_local(lat, lon)))
+        else:
+            home = next(v.start for v in p.tf.vehicle if v.sysid == self.sysid)
+        items = route_mission([p.ids[j] for j in route], p.tasks, p.frame, home)
+        seq = 1
+        for j in route:
+            n = _n_items(p.tasks[j])
+            p.first_seq[j], p.last_seq[j] = seq, seq + n - 1
+            for s in range(seq, seq + n):
+                p.seq_task[s] = j
+            seq += n
+        res = core.set_mission(items)
+        if not res.ok:
+            self.ep.statustext(f"Fleet: mission for {[p.ids[j] for j in route]} refused: {res.reason}"[:150],
+                               _SEV_WARNING)
+            return
+        p.mission = core.mission
+        self.ep.statustext(f"Fleet: my tasks {', '.join(p.ids[j] for j in route)}"[:150], _SEV_INFO)
+        was_running = cur is not None
+        if was_running:
+            core.start_mission(now, 1 + resume)
+        elif p.flags & TASK_FILE_START:
+            p.want_start = True
+            self._run_mission(p, now)
+
+    def _run_mission(self, p: _Plan, now: float) -> None:
+        """Arm (retried every round until the pre-arm checks pass) and start."""
+        core = self.core
+        if core.mission is not p.mission or core.mission_state == MissionState.COMPLETE:
+            p.want_start = False
+            return
+        if not core.armed and not core.arm(now).ok:
+            return
+        if core.start_mission(now, 1).ok:
+            p.want_start = False
+
+    # ------------------------------------------------------------ status
+    def status(self) -> dict:
+        p = self.plan
+        if p is None:
+            return {"plan_id": None}
+        return {"plan_id": p.id, "route": [p.ids[j] for j in p.route],
+                "done_by": {p.ids[j]: s for j, s in p.done_by.items()},
+                "winner": [int(w) for w in p.agent.winner], "uploads": p.uploads}
+
+    def fds(self) -> list[int]:
+        return self.v2v.fds()
+
+    def close(self) -> None:
+        self.v2v.close()
+
+
+def _n_items(task) -> int:
+    if task.kind == "search":
+        return len(boustrophedon(np.asarray(task.area), task.swath, math.radians(task.heading_deg)).path)
+    return 1
+
+
+__all__ = ["COMMIT_BID", "FleetAuction", "RELAY_ROUNDS", "SETTLE_ROUNDS"]
