@@ -325,7 +325,8 @@ class HardwareConfig(Strict):
     @model_validator(mode="after")
     def _wiring_complete(self):
         if self.wiring == "direct":
-            missing = [n for n in ("motor", "gps") if getattr(self, n) is None]
+            # [hardware.gps] may be left out by an EKF vehicle (VehicleConfig checks that)
+            missing = [n for n in ("motor",) if getattr(self, n) is None]
             if missing:
                 raise ValueError(f"wiring 'direct' needs [hardware.{'] and [hardware.'.join(missing)}]")
         if self.wiring == "companion" and self.companion is None:
@@ -361,6 +362,10 @@ class VehicleConfig(Strict):
             raise ValueError("sensors.wheel_encoders is for kind 'ugv' (a USV has [sensors.speed_log])")
         if self.sensors.speed_log is not None and self.kind != "usv":
             raise ValueError("sensors.speed_log is for kind 'usv' (a UGV has [sensors.wheel_encoders])")
+        hw = self.hardware
+        if hw is not None and hw.wiring == "direct" and hw.gps is None and self.navigation.estimator != "ekf":
+            raise ValueError("wiring 'direct' needs [hardware.gps] (only navigation.estimator 'ekf' navigates "
+                             "without GNSS)")
         return self
 
 

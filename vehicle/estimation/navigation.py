@@ -114,6 +114,18 @@ class NavEstimator:
                                       LocalizerParams(max_beams=nav.max_beams),
                                       ParticleFilterParams(particles=nav.particles))
 
+    def set_pose(self, now: float, x: float, y: float, yaw: float, pos_std: float, yaw_std: float) -> None:
+        """Where the operator says the vehicle is (map frame [m], ENU yaw
+        [rad]), 1-sigma ``pos_std`` [m] and ``yaw_std`` [rad]: the EKF is
+        initialised there (velocity zero, biases from their priors), and a
+        lidar localizer, if any, searches around it.  For a vehicle that
+        starts without GNSS (and without a map to localize on globally)."""
+        self.ekf.initialise(now, x, y, yaw, pos_std=pos_std, yaw_std=yaw_std)
+        self.ekf.last_aid_t["pos"] = self.ekf.last_aid_t["yaw"] = now
+        self.ekf.travelled_unaided = 0.0
+        if self.localizer is not None:
+            self.localizer.initialise(x, y, yaw, max(pos_std, 0.2), max(yaw_std, 0.05))
+
     # ------------------------------------------------------------ the tick
     def update(self, now: float, frame: SensorFrame) -> list[NavEvent]:
         self._status = None
