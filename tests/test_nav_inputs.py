@@ -173,3 +173,32 @@ def test_vehicle_run_refuses_a_bad_start_pose_and_a_missing_origin(ep, tmp_path)
     path.write_text(plain)
     r = ep("vehicle", "run", "--config", str(path), "--duration", "0.1", timeout=120)
     assert r.returncode == 2 and "wiring 'direct' needs [hardware.gps]" in r.stderr, r.stderr
+
+
+def test_nav_failsafe_compares_the_dead_reckoning_drift_with_the_tolerance():
+    """NavTrigger: the EKF's 1-sigma or, with navigation.dead_reckoning_drift
+    set, the distance since the last absolute fix x that rate -- whichever
+    exceeds FS_EKF_POS_STD trips it, naming why; clears below 80 %."""
+    from edgepilot import configs_dir
+    from edgepilot.vehicle.config import load_vehicle_config
+    from edgepilot.vehicle.estimation.navigation import NavHealth
+    from edgepilot.vehicle.params import ParamStore
+    from edgepilot.vehicle.safety.failsafe import NavTrigger, SafetyInputs
+
+    cfg = load_vehicle_config(configs_dir() / "vehicles" / "ugv_nav.toml")
+    assert cfg.navigation.dead_reckoning_drift == 0.005
+    trig = NavTrigger(cfg, ParamStore(cfg))
+
+    def health(pos_std, unaided):
+        return NavHealth(True, True, pos_std, True, True, False, True, unaided_m=unaided,
+                         drift_m=unaided * cfg.navigation.dead_reckoning_drift)
+
+    assert trig.check(SafetyInputs(nav=health(0.1, 90.0)), False) is None            # 0.45 m: inside 0.5 m
+    why = trig.check(SafetyInputs(nav=health(0.1, 104.0)), False)
+    assert why == "navigation confidence lost: 104 m without a position fix, drift 0.52 m above FS_EKF_POS_STD 0.50 m"
+    assert trig.check(SafetyInputs(nav=health(0.1, 90.0)), True) is not None         # hysteresis: 0.45 > 0.4
+    assert trig.check(SafetyInputs(nav=health(0.1, 0.0)), True) is None              # a fix: drift gone
+    assert "position 1-sigma 0.60 m" in trig.check(SafetyInputs(nav=health(0.6, 0.0)), False)
+    # a health without the drift fields (another estimator's) still works
+    old = NavHealth(True, True, 0.1, False, True, False, False)
+    assert old.drift_m == 0.0 and trig.check(SafetyInputs(nav=old), False) is None

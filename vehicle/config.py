@@ -172,6 +172,12 @@ class Navigation(Strict):
     max_position_std_m: float = Field(default=1.0, gt=0, description=(
         "the mission's tolerance: 1-sigma horizontal position uncertainty above which the navigation "
         "failsafe trips and arming is refused [m]"))
+    dead_reckoning_drift: float | None = Field(default=None, gt=0, lt=1, description=(
+        "how far dead reckoning may drift, as a fraction of the distance travelled since the last absolute "
+        "position fix (GNSS or a lidar fix on the map), 1-sigma, e.g. 0.02 = 2 %: wheel slip and radius "
+        "errors the EKF's own variance does not model.  Set, the navigation failsafe also trips when this "
+        "drift estimate exceeds max_position_std_m (FS_EKF_POS_STD); unset, only the EKF's position 1-sigma "
+        "counts"))
 
 
 class Control(Strict):

@@ -64,6 +64,11 @@ class NavHealth:
     localized: bool             # ... and it is not lost (re-localizing after a scan stopped fitting the map)
     gnss_inconsistent: bool
     gnss_jammed: bool
+    #: Distance travelled since the last absolute position fix (GNSS or lidar on the map) [m].
+    unaided_m: float = 0.0
+    #: Estimated dead-reckoning drift since that fix: ``unaided_m`` x
+    #: navigation.dead_reckoning_drift [m] (0 when the vehicle file sets no rate).
+    drift_m: float = 0.0
 
 
 class NavEstimator:
@@ -311,5 +316,8 @@ class NavEstimator:
 
     def health(self, now: float) -> NavHealth:
         st = self.status(now)
+        unaided = float(self.ekf.travelled_unaided)
+        rate = self.cfg.navigation.dead_reckoning_drift
         return NavHealth(self.ekf.initialised, st.healthy, st.pos_std, self.localizer is not None,
-                         self.localized, self.monitor.inconsistent, self.monitor.jammed or self.monitor.fix_lost)
+                         self.localized, self.monitor.inconsistent, self.monitor.jammed or self.monitor.fix_lost,
+                         unaided_m=unaided, drift_m=unaided * rate if rate else 0.0)
