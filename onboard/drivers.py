@@ -274,7 +274,7 @@ class DirectDrivers:
             if self.nav.encoders is not None:
                 d.update(nav_odometry_frames=n.telemetry, nav_odometry_duplicates=n.duplicates,
                          nav_odometry_restarts=n.restarts, nav_odometry_reboots=n.reboots,
-                         nav_odometry_implausible=n.implausible)
+                         nav_odometry_implausible=n.implausible, nav_odometry_reanchored=n.skew_resets)
         return d
 
     def fds(self) -> list[int]:

@@ -36,8 +36,12 @@ Restarts happen on
   began again at 0;
 - a wheel that would have moved faster than 1.5 x ``max_wheel_speed`` (plus
   two ticks) since the previous frame: an unseen reboot or a corrupted count;
-- the board clock drifting more than ``MAX_SKEW_S`` from the runtime's
-  (a crystal off by far more than its tolerance, or a stalled reader).
+- the board's time running ahead of the runtime's (a frame cannot be
+  latched after it arrived) by more than ``MAX_AHEAD_S``: the anchor frame
+  itself arrived late (a stall at start-up), so it is taken again; or
+  behind it by more than ``MAX_BEHIND_S``: a board crystal far off its
+  tolerance.  A reader that stalls for a while is no reason: the board's
+  latch times stay right, the frames only arrive late.
 
 A frame with the same board time as the previous one is a duplicate:
 dropped and counted.
@@ -65,7 +69,7 @@ class NavInputStats:
     restarts: int = 0          # encoder differencing restarted (first frame, reboot, reconnect, jump, skew)
     reboots: int = 0           # board clock back or WATCHDOG_RESET raised
     implausible: int = 0       # wheel jumps no wheel could make
-    skew_resets: int = 0       # board clock re-anchored after drifting from the runtime's
+    skew_resets: int = 0       # board clock re-anchored (ahead of the runtime's, or far behind)
 
 
 class ImuInput:
@@ -113,8 +117,13 @@ class EncoderInput:
     (``take``).  ``m_per_tick`` [m] and ``max_wheel_speed`` [m/s] bound the
     plausible motion between frames."""
 
-    #: Board clock vs runtime clock beyond this [s]: re-anchor (a restart).
-    MAX_SKEW_S = 0.5
+    #: Board time ahead of the arrival time by more than this [s]: re-anchor
+    #: (a restart).  Generous: the anchor frame's own read latency puts every
+    #: later frame ahead by that much, and a loaded host reads late by tens
+    #: of milliseconds at times; each restart costs the core one increment.
+    MAX_AHEAD_S = 1.0
+    #: Board time behind the arrival time by more than this [s]: re-anchor (a restart).
+    MAX_BEHIND_S = 5.0
 
     def __init__(self, m_per_tick: float, max_wheel_speed: float, stats: NavInputStats | None = None):
         if not (m_per_tick > 0 and math.isfinite(m_per_tick)):
@@ -177,7 +186,7 @@ class EncoderInput:
             return
         unwrapped = self._unwrapped_ms + d_ms
         t = self._anchor_t + unwrapped / 1000.0
-        if abs(t - now) > self.MAX_SKEW_S:
+        if t - now > self.MAX_AHEAD_S or now - t > self.MAX_BEHIND_S:
             st.skew_resets += 1
             self._pending = self._restart(tel, now)
             return

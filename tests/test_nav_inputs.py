@@ -103,8 +103,12 @@ def test_a_rebooted_board_and_implausible_jumps_restart_the_differencing():
     enc.add(tel(940, 1_000_010, 1_000_010, Fault.WATCHDOG_RESET), now=1.24)
     enc.add(tel(960, 1_000_020, 1_000_020, Fault.WATCHDOG_RESET), now=1.26)
     assert enc.take().restart
-    # the board clock drifting off the runtime's by more than MAX_SKEW_S
-    enc.add(tel(960 + 2000, 1_000_020, 1_000_020, Fault.WATCHDOG_RESET), now=1.28)
+    # a reader stalled for 2 s: the frames arrive late, their latch times stay right
+    enc.add(tel(980, 1_000_030, 1_000_030, Fault.WATCHDOG_RESET), now=3.3)
+    w = enc.take()
+    assert not w.restart and w.t == pytest.approx(1.28) and enc.stats.skew_resets == 0
+    # the board's time ahead of the runtime's: the anchor arrived late; take it again
+    enc.add(tel(980 + 5000, 1_000_030, 1_000_030, Fault.WATCHDOG_RESET), now=3.32)
     assert enc.take().restart and enc.stats.skew_resets == 1
     assert enc.stats.restarts == 6
 
@@ -163,7 +167,11 @@ def test_vehicle_run_refuses_a_bad_start_pose_and_a_missing_origin(ep, tmp_path)
 
     nav = (configs_dir() / "vehicles" / "ugv_nav.toml").read_text()
     path = tmp_path / "nogps.toml"
-    path.write_text(nav + f'\n[hardware]\nwiring = "direct"\n[hardware.motor]\nport = "{tmp_path}/ttyM"\n')
+    hw = f'\n[hardware]\nwiring = "direct"\n[hardware.motor]\nport = "{tmp_path}/ttyM"\n'
+    path.write_text(nav + hw)
+    r = ep("vehicle", "run", "--config", str(path), "--duration", "0.1", timeout=120)
+    assert r.returncode == 2 and "'ekf' with wiring 'direct' needs [hardware.imu]" in r.stderr, r.stderr
+    path.write_text(nav + hw + f'[hardware.imu]\nport = "{tmp_path}/ttyI"\n')
     r = ep("vehicle", "run", "--config", str(path), "--duration", "0.1", timeout=120)
     assert r.returncode == 2 and "no [hardware.gps] to take the map origin from: give --origin" in r.stderr
     r = ep("vehicle", "run", "--config", str(path), "--origin", "47.4,8.5", "--start-pose", "9000,0,0",

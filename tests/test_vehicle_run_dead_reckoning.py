@@ -36,16 +36,25 @@ TICKS_PER_REV, WHEEL_RADIUS, TRACK = 4096, 0.1, 0.6
 M_PER_TICK = 2 * math.pi * WHEEL_RADIUS / TICKS_PER_REV
 ENC0 = 2**31 - 3000                         # both counters wrap 0.46 m into the drive
 BOARD_T0 = (2**32 - 6000) / 1000.0          # the board's u32 ms clock wraps 6 s after the test starts
-#: The bound this test states: after 6 m of dead reckoning (a 90-degree turn
-#: in it) the estimate is within 0.15 m of the truth (2.5 % of the distance),
-#: and within 0.25 m all along (a GLOBAL_POSITION_INT is compared with the
-#: truth when the test receives it, so transport lag is in it too: 0.1 s is
-#: 0.05 m at the push's 0.5 m/s).  Measured: 0.016 m final, 0.043 m along.
+#: The bounds this test states.  At rest -- halfway, after 2 m, and at the
+#: end, after 5.5 m of dead reckoning with a 90-degree turn -- the estimate
+#: is within 0.1 m and 0.15 m of the truth (2.7 % of the distance).  On the
+#: move, 90 % of the GLOBAL_POSITION_INTs are within 0.15 m.  Each is
+#: compared with the truth at its own time_boot_ms (the vehicle's clock, put
+#: on the test's by the smallest receive-minus-send difference).  The time
+#: the sensor data takes to reach the vehicle still counts: on a loaded
+#: machine, where this test process itself stalls now and then, single
+#: samples lag by a few tenths of a second (0.3 m at 0.5 m/s), hence a
+#: percentile on the move and exact checks at rest.  Measured: 0.016 m at
+#: the end, 0.02-0.05 m on the move.
+REST_BOUND_M = 0.1
 FINAL_BOUND_M = 0.15
-ALONG_BOUND_M = 0.25
+MOVING_P90_M = 0.15
 
 # The push: (duration [s], forward acceleration [m/s^2], yaw rate [rad/s])
-PROFILE = [(1.0, 0.5, 0.0), (4.0, 0.0, 0.0), (3.0, 0.0, math.pi / 6), (4.0, 0.0, 0.0), (1.0, -0.5, 0.0)]
+PROFILE = [(1.0, 0.5, 0.0), (3.0, 0.0, 0.0), (1.0, -0.5, 0.0), (2.0, 0.0, 0.0),       # 2 m, then at rest
+           (1.0, 0.5, 0.0), (3.0, 0.0, math.pi / 6), (3.0, 0.0, 0.0), (1.0, -0.5, 0.0)]
+REST = (5.5, 6.9)        # the halfway rest, from the push's start [s]
 DT = 0.001
 
 
@@ -165,7 +174,7 @@ def test_vehicle_run_without_gnss_dead_reckons_from_the_start_pose(tmp_path):
     out = {"b": b""}
     gcs = None
     frame = LocalFrame(*ORIGIN)
-    seen = []           # (t, x, y) of each GLOBAL_POSITION_INT, test clock
+    seen = []           # (t received [test clock], time_boot [vehicle clock], x, y) of each GLOBAL_POSITION_INT
     status = []
 
     def text():
@@ -188,7 +197,7 @@ def test_vehicle_run_without_gnss_dead_reckons_from_the_start_pose(tmp_path):
                     if m is None:
                         break
                     if m.get_type() == "GLOBAL_POSITION_INT":
-                        seen.append((clock(), *frame.to_local(m.lat / 1e7, m.lon / 1e7)))
+                        seen.append((clock(), m.time_boot_ms / 1000.0, *frame.to_local(m.lat / 1e7, m.lon / 1e7)))
                     elif m.get_type() == "EKF_STATUS_REPORT":
                         status.append((clock(), m.flags))
             if cond():
@@ -205,7 +214,7 @@ def test_vehicle_run_without_gnss_dead_reckons_from_the_start_pose(tmp_path):
         assert "start pose      (2.00, 3.00) m, yaw 30.0 deg" in text()
         gcs = mavutil.mavlink_connection(f"tcp:127.0.0.1:{port}", source_system=255)
         assert pump(lambda: len(seen) >= 3 and status, 20), text()
-        x, y = seen[-1][1:]
+        x, y = seen[-1][2:]
         assert math.hypot(x - START[0], y - START[1]) < 0.05          # at rest where the operator put it
         assert status[-1][1] & EKF_POS_HORIZ_REL and not status[-1][1] & EKF_UNINITIALIZED
         # push it
@@ -215,18 +224,28 @@ def test_vehicle_run_without_gnss_dead_reckons_from_the_start_pose(tmp_path):
         assert pump(lambda: clock() > end + 2.0, 40), text()
         drive = seen[n0:]
         assert len(drive) > 20
-        err = [math.hypot(x - truth.at(t)[1], y - truth.at(t)[2]) for t, x, y in drive]
+        offset = min(r - tb for r, tb, _, _ in seen)          # vehicle clock -> test clock
+        err = [math.hypot(x - truth.at(tb + offset)[1], y - truth.at(tb + offset)[2]) for _, tb, x, y in drive]
+        rest = [e for (_, tb, _, _), e in zip(drive, err) if REST[0] < tb + offset - truth.start < REST[1]]
+        moving = [e for (_, tb, _, _), e in zip(drive, err) if truth.at(tb + offset)[4] > 0.05]
+        if os.environ.get("F3_DEBUG"):
+            for (r, tb, x, y), e in zip(drive, err):
+                tr = truth.at(tb + offset)
+                print(f"{r:.2f} lag {r - tb - offset:.3f} est ({x:.2f},{y:.2f}) truth ({tr[1]:.2f},{tr[2]:.2f}) err {e:.3f}")
         final = truth.at(clock())
-        fx, fy = drive[-1][1:]
+        fx, fy = drive[-1][2:]
         final_err = math.hypot(fx - final[1], fy - final[2])
         moved = math.hypot(final[1] - START[0], final[2] - START[1])
+        p90 = float(np.percentile(moving, 90))
         print(f"dead reckoning over {DISTANCE:.2f} m: final error {final_err:.3f} m "
-              f"({100 * final_err / DISTANCE:.1f} %), max along {max(err):.3f} m")
+              f"({100 * final_err / DISTANCE:.1f} %), at the halfway rest {max(rest):.3f} m, "
+              f"on the move p90 {p90:.3f} m, max {max(moving):.3f} m")
         assert moved > 4.0                                             # it went somewhere
+        assert len(rest) >= 3 and max(rest) <= REST_BOUND_M, rest
         assert final_err <= FINAL_BOUND_M, (final_err, (fx, fy), final[1:3])
-        assert max(err) <= ALONG_BOUND_M, max(err)
+        assert len(moving) > 20 and p90 <= MOVING_P90_M, sorted(moving)[-5:]
         assert status[-1][1] & EKF_POS_HORIZ_REL
-        assert "holding" not in text()                                 # no GPS is not a missing device here
+        assert "GPS lost" not in text()                                # no GPS is not a missing device here
         gcs.close()
         gcs = None
         proc.send_signal(signal.SIGTERM)
@@ -240,7 +259,10 @@ def test_vehicle_run_without_gnss_dead_reckons_from_the_start_pose(tmp_path):
                      .split(", "))
         assert int(stats["nav_imu_samples"]) > 500 and int(stats["nav_imu_nonfinite"]) == 0
         assert int(stats["nav_odometry_frames"]) > 500 and int(stats["nav_odometry_reboots"]) == 0
-        assert int(stats["nav_odometry_implausible"]) == 0 and int(stats["nav_odometry_restarts"]) == 1
+        # the wraps were no reboot and no jump: the only restarts are the first frame and re-anchors of the
+        # board clock (a frame read over a second late, as a loaded machine may at start-up)
+        assert int(stats["nav_odometry_implausible"]) == 0, stats
+        assert int(stats["nav_odometry_restarts"]) - int(stats["nav_odometry_reanchored"]) == 1, stats
     finally:
         if gcs is not None:
             gcs.close()

@@ -369,6 +369,9 @@ class VehicleConfig(Strict):
         if self.sensors.speed_log is not None and self.kind != "usv":
             raise ValueError("sensors.speed_log is for kind 'usv' (a UGV has [sensors.wheel_encoders])")
         hw = self.hardware
+        if hw is not None and hw.wiring == "direct" and self.navigation.estimator == "ekf" and hw.imu is None:
+            raise ValueError("navigation.estimator 'ekf' with wiring 'direct' needs [hardware.imu] (the EKF is "
+                             "driven by the IMU)")
         if hw is not None and hw.wiring == "direct" and hw.gps is None and self.navigation.estimator != "ekf":
             raise ValueError("wiring 'direct' needs [hardware.gps] (only navigation.estimator 'ekf' navigates "
                              "without GNSS)")
