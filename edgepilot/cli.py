@@ -124,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     vrun.add_argument("--config", required=True, type=Path, help="vehicle TOML with a [hardware] table")
     vrun.add_argument("--map", default=None, help="site map (ROS map_server YAML); needs --origin")
     vrun.add_argument("--origin", default=None, metavar="LAT,LON",
-                      help="WGS84 position of the map frame's (0, 0) (default: the first GPS fix)")
+                      help="WGS84 position of the map frame's (0, 0) (default: the first GPS fix; required "
+                           "without a GPS)")
+    vrun.add_argument("--start-pose", default=None, metavar="X,Y,YAW_DEG",
+                      help="where the vehicle stands: map frame metres (x east, y north) and yaw in degrees CCW "
+                           "from east; the navigation EKF starts there (a vehicle without GNSS)")
     vrun.add_argument("--mavlink", action="append", metavar="ENDPOINT",
                       help="override the config's [hardware] mavlink endpoints (repeatable)")
     vrun.add_argument("--tlog", metavar="FILE", help="record all MAVLink traffic to this .tlog")

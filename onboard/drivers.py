@@ -6,10 +6,14 @@ Direct-drive wiring (``[hardware] wiring = "direct"``):
 - the motor controller (firmware_bridge.motor) takes setpoints and gives
   encoders, battery and an IMU whose compass heading is the vehicle's heading;
 - an NMEA GPS (firmware_bridge.gps_nmea) gives position and velocity;
+  a vehicle whose navigation EKF can do without GNSS (``navigation.estimator
+  = "ekf"``) may have none, and does not hold when it is lost (whether the
+  other sources are good enough is the navigation failsafe's decision);
 - an optional LD06/LD19 lidar (firmware_bridge.lidar_ld06) gives scans;
 - an optional BNO08x IMU in UART-RVC mode (firmware_bridge.imu_bno08x_rvc)
-  gives ``ImuSample``s for the navigation EKF, drained with ``imu_samples()``
-  (the core does not consume them yet: it still navigates on GPS and compass).
+  gives ``ImuSample``s; with the board's encoder counts they become the
+  frame's ``imu`` and ``wheel_ticks`` for the navigation EKF, as the
+  simulator gives them (onboard.nav_inputs).
 
 Frames: IMU heading is clockwise from north; the core's yaw is ENU
 (counter-clockwise from east), so yaw = pi/2 - heading.  Scans are in the
@@ -26,8 +30,9 @@ from typing import Callable
 from edgepilot.firmware_bridge.gps_nmea import NmeaGpsDriver
 from edgepilot.firmware_bridge.imu_bno08x_rvc import Bno08xRvcDriver
 from edgepilot.firmware_bridge.lidar_ld06 import Ld06Driver, ScanAssembler
-from edgepilot.firmware_bridge.motor import Fault, MotorController
+from edgepilot.firmware_bridge.motor import Fault, MotorController, Telemetry
 from edgepilot.firmware_bridge.serial_port import SerialPort
+from edgepilot.onboard.nav_inputs import NavInputs
 from edgepilot.vehicle.config import HardwareConfig, VehicleConfig
 from edgepilot.vehicle.estimation.measurements import ImuSample
 from edgepilot.vehicle.types import ActuatorCommand, CompassReading, GpsFix, LaserScan, SensorFrame, Setpoint
@@ -76,7 +81,10 @@ class DirectDrivers:
                                      command_timeout_s=m.command_timeout_s,
                                      telemetry_period_s=1.0 / m.telemetry_hz, wall=wall)
         self.heading_offset = math.radians(m.heading_offset_deg)
-        self.gps = NmeaGpsDriver(hw.gps.source, hw.gps.baud, on_event=on_event, wall=wall)
+        self.gps: NmeaGpsDriver | None = (NmeaGpsDriver(hw.gps.source, hw.gps.baud, on_event=on_event, wall=wall)
+                                          if hw.gps is not None else None)
+        #: EKF vehicles: GNSS is one source among several, not a required device.
+        self.gps_required = cfg.navigation.estimator != "ekf"
         self.lidar: Ld06Driver | None = None
         if hw.lidar is not None:
             lc = cfg.sensors.lidar
@@ -89,6 +97,16 @@ class DirectDrivers:
             self.imu = Bno08xRvcDriver(hw.imu.port, hw.imu.baud, math.radians(hw.imu.mount_yaw_deg),
                                        hw.imu.max_gap_s, on_event=on_event, wall=wall)
         self._imu: list[ImuSample] = []
+        # The EKF's inputs: IMU samples and encoder counts, as SITL gives them.
+        ekf = cfg.navigation.estimator == "ekf"
+        enc = cfg.sensors.wheel_encoders
+        self.nav: NavInputs | None = None
+        if ekf:
+            self.nav = (NavInputs(2.0 * math.pi * enc.wheel_radius / enc.ticks_per_rev,
+                                  cfg.drive.wheel_max_speed if cfg.drive is not None else cfg.limits.max_speed)
+                        if enc is not None else NavInputs())
+        self._nav_imu = ekf and cfg.sensors.imu is not None and self.imu is not None
+        self._motor_reconnects = 0
         self._gps: GpsFix | None = None
         self._compass: CompassReading | None = None
         self._scan: LaserScan | None = None
@@ -100,7 +118,8 @@ class DirectDrivers:
     def open(self) -> list[DeviceStatus]:
         """Try every port once; report what was found (missing ones are retried on poll)."""
         self.motor.port.open()
-        self.gps.open()
+        if self.gps is not None:
+            self.gps.open()
         if self.lidar is not None:
             self.lidar.open()
         if self.imu is not None:
@@ -109,9 +128,10 @@ class DirectDrivers:
 
     def status(self) -> list[DeviceStatus]:
         out = [DeviceStatus("motor controller", self.hw.motor.port, self.motor.port.connected, True,
-                            self.motor.port.last_error),
-               DeviceStatus("gps", self.hw.gps.source, self.gps.connected, True,
-                            getattr(self.gps.port, "last_error", ""))]
+                            self.motor.port.last_error)]
+        if self.gps is not None:
+            out.append(DeviceStatus("gps", self.hw.gps.source, self.gps.connected, self.gps_required,
+                                    getattr(self.gps.port, "last_error", "")))
         if self.lidar is not None:
             out.append(DeviceStatus(f"lidar ({self.hw.lidar.model})", self.hw.lidar.port, self.lidar.connected,
                                     False, self.lidar.port.last_error))
@@ -122,7 +142,15 @@ class DirectDrivers:
 
     # -- input --------------------------------------------------------------
     def poll(self, now: float) -> None:
-        self.motor.poll()
+        msgs = self.motor.poll()
+        nav = self.nav
+        if nav is not None and nav.encoders is not None:
+            if self.motor.port.reconnects != self._motor_reconnects:
+                self._motor_reconnects = self.motor.port.reconnects
+                nav.encoders.reset()          # a re-plugged board may have rebooted unseen
+            for m in msgs:
+                if isinstance(m, Telemetry):
+                    nav.encoders.add(m, now)
         if self.motor.new_imu:
             self.motor.new_imu = False
             imu = self.motor.imu
@@ -134,7 +162,7 @@ class DirectDrivers:
             if new and self.on_event:
                 self.on_event(f"motor controller fault: {new!r}")
             self._last_faults = f
-        fixes = self.gps.poll(now)
+        fixes = self.gps.poll(now) if self.gps is not None else []
         if fixes:
             self._gps = fixes[-1]
             self._gps_wall = self.wall()
@@ -143,20 +171,27 @@ class DirectDrivers:
             if scans:
                 self._scan = scans[-1]
         if self.imu is not None:
-            self._imu.extend(self.imu.poll(now))
-            del self._imu[:-self.IMU_BUFFER]
+            samples = self.imu.poll(now)
+            if self._nav_imu:
+                self.nav.imu.add(samples)
+            else:
+                self._imu.extend(samples)
+                del self._imu[:-self.IMU_BUFFER]
 
     def frame(self, now: float) -> SensorFrame:
         tel = self.motor.telemetry if self.motor_ok() else None
+        extra = self.nav.frame_fields(now, self._nav_imu) if self.nav is not None else {}
         f = SensorFrame(t=now, gps=self._gps, compass=self._compass, scan=self._scan,
                         battery_v=tel.battery_v if tel else None,
-                        battery_remaining=tel.battery_remaining if tel else None)
+                        battery_remaining=tel.battery_remaining if tel else None, **extra)
         self._gps = self._compass = self._scan = None
         return f
 
     def imu_samples(self) -> list[ImuSample]:
         """The IMU samples received since the last call, oldest first
-        (``imu_bno08x_rvc.samples_array`` makes the EKF's batch of them)."""
+        (``imu_bno08x_rvc.samples_array`` makes the EKF's batch of them),
+        for a vehicle without the EKF; an EKF vehicle's samples go to the
+        core in the frame's ``imu`` instead (this is then empty)."""
         out, self._imu = self._imu, []
         return out
 
@@ -164,18 +199,25 @@ class DirectDrivers:
         return self.motor.link_ok(self.MOTOR_LINK_TIMEOUT_S)
 
     def gps_ok(self) -> bool:
-        return self.gps.connected and self.wall() - self._gps_wall <= self.GPS_TIMEOUT_S
+        return (self.gps is not None and self.gps.connected
+                and self.wall() - self._gps_wall <= self.GPS_TIMEOUT_S)
 
     def required_ok(self) -> bool:
-        """Motor link and GPS both alive: safe to follow the core's commands."""
-        return self.motor_ok() and self.gps_ok()
+        """Motor link and (unless the EKF navigates without it) GPS alive:
+        safe to follow the core's commands."""
+        return not self.missing()
 
     def missing(self) -> list[str]:
         """Required devices that are not alive, in an operator's words."""
-        return [n for n, good in (("motor link", self.motor_ok()), ("GPS", self.gps_ok())) if not good]
+        need = [("motor link", self.motor_ok())]
+        if self.gps_required:
+            need.append(("GPS", self.gps_ok()))
+        return [n for n, good in need if not good]
 
     def origin_fix(self) -> tuple[float, float] | None:
         """The first 3-D fix's position (the map origin when none was given)."""
+        if self.gps is None:
+            return None
         fix = self.gps.last_fix
         if fix is not None and fix.fix_type >= 3:
             return fix.lat, fix.lon
@@ -215,19 +257,30 @@ class DirectDrivers:
 
     def counters(self) -> dict:
         d = {"motor_rx_ok": self.motor.decoder.stats.frames_ok, "motor_rx_dropped": self.motor.decoder.stats.dropped,
-             "motor_tx": self.motor.tx.frames, "motor_disconnects": self.motor.port.disconnects,
-             "gps_fixes": self.gps.stats.fixes, "gps_dropped": self.gps.stats.dropped,
-             "gps_disconnects": getattr(self.gps.port, "disconnects", 0)}
+             "motor_tx": self.motor.tx.frames, "motor_disconnects": self.motor.port.disconnects}
+        if self.gps is not None:
+            d.update(gps_fixes=self.gps.stats.fixes, gps_dropped=self.gps.stats.dropped,
+                     gps_disconnects=getattr(self.gps.port, "disconnects", 0))
         if self.lidar is not None:
             d.update(lidar_scans=self.lidar.stats.scans, lidar_dropped=self.lidar.stats.dropped,
                      lidar_disconnects=self.lidar.port.disconnects)
         if self.imu is not None:
             d.update(imu_samples=self.imu.stats.samples, imu_dropped=self.imu.stats.dropped,
                      imu_missed=self.imu.stats.missed, imu_disconnects=self.imu.port.disconnects)
+        if self.nav is not None:
+            n = self.nav.stats
+            d.update(nav_imu_samples=n.imu_out, nav_imu_nonfinite=n.nonfinite, nav_imu_stale=n.stale,
+                     nav_imu_overflow=n.overflow)
+            if self.nav.encoders is not None:
+                d.update(nav_odometry_frames=n.telemetry, nav_odometry_duplicates=n.duplicates,
+                         nav_odometry_restarts=n.restarts, nav_odometry_reboots=n.reboots,
+                         nav_odometry_implausible=n.implausible, nav_odometry_reanchored=n.skew_resets)
         return d
 
     def fds(self) -> list[int]:
-        out = [self.motor.port.fileno(), self.gps.fileno()]
+        out = [self.motor.port.fileno()]
+        if self.gps is not None:
+            out.append(self.gps.fileno())
         if self.lidar is not None:
             out.append(self.lidar.fileno())
         if self.imu is not None:
@@ -236,7 +289,8 @@ class DirectDrivers:
 
     def close(self) -> None:
         self.motor.close()
-        self.gps.close()
+        if self.gps is not None:
+            self.gps.close()
         if self.lidar is not None:
             self.lidar.close()
         if self.imu is not None:

@@ -23,8 +23,14 @@ at start and written as they change, and the core's events go to
 DIR/events.jsonl, synced at least once a second (onboard.state_store).
 
 The map frame's geodetic origin is ``--origin LAT,LON`` (required with
-``--map``, the site's map_server map); without it the first 3-D GPS fix
-becomes the origin and the process holds still until that fix arrives.
+``--map``, the site's map_server map, and without a GPS); without it the
+first 3-D GPS fix becomes the origin and the process holds still until that
+fix arrives.
+
+``--start-pose X,Y,YAW_DEG`` says where the vehicle stands (map frame ENU
+metres, yaw in degrees counter-clockwise from east): the navigation EKF
+starts there at the first control tick, so a vehicle without GNSS (and
+without a map to localize on) can dead-reckon from where the operator put it.
 """
 from __future__ import annotations
 
@@ -76,6 +82,32 @@ def parse_origin(text: str) -> tuple[float, float]:
     return lat, lon
 
 
+#: 1-sigma of an operator's start pose: a vehicle set down on a marked spot.
+START_POSE_STD_M = 0.1
+START_YAW_STD_DEG = 2.0
+
+
+def parse_start_pose(text: str) -> tuple[float, float, float]:
+    """``X,Y,YAW_DEG`` -> (x [m], y [m], yaw [rad]), map frame ENU, yaw CCW from east."""
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise ValueError(f"--start-pose: expected X,Y,YAW_DEG (map frame metres, yaw in degrees CCW from east), "
+                         f"got {text!r}")
+    vals = []
+    for name, p in zip(("X", "Y", "YAW_DEG"), parts):
+        try:
+            v = float(p)
+        except ValueError:
+            raise ValueError(f"--start-pose: {name} must be a number, got {p.strip()!r} in {text!r}") from None
+        if not math.isfinite(v):
+            raise ValueError(f"--start-pose: {name} must be finite, got {p.strip()!r} in {text!r}")
+        vals.append(v)
+    x, y, yaw_deg = vals
+    if not -360.0 <= yaw_deg <= 360.0:
+        raise ValueError(f"--start-pose: YAW_DEG must be in [-360, 360] degrees, got {yaw_deg:g}")
+    return x, y, math.radians(yaw_deg)
+
+
 @dataclass
 class StartupReport:
     config: str
@@ -92,6 +124,7 @@ class StartupReport:
     mavlink: list[str] = field(default_factory=list)
     origin: str = ""
     map: str | None = None
+    start_pose: str | None = None
     time_to_first_tick_s: float | None = None
     v2v: str | None = None
 
@@ -110,6 +143,8 @@ class StartupReport:
         if self.v2v:
             out.append(f"v2v (auction)   {self.v2v}")
         out.append(f"origin          {self.origin}" + (f", map {self.map}" if self.map else ""))
+        if self.start_pose:
+            out.append(f"start pose      {self.start_pose}")
         if self.time_to_first_tick_s is not None:
             out.append(f"first tick      {self.time_to_first_tick_s:.3f} s after process start")
         return out
@@ -121,7 +156,8 @@ class Onboard:
     def __init__(self, cfg, config_path: str, origin: tuple[float, float] | None = None, map_path: str | None = None,
                  mavlink: list[str] | None = None, tlog: str | None = None, params: str | None = None,
                  warm: bool = True, state_dir: str | None = None, v2v: str | None = None,
-                 v2v_peers: list[str] | None = None, fleet_period_s: float = 1.0, fleet_stale_s: float = 10.0):
+                 v2v_peers: list[str] | None = None, fleet_period_s: float = 1.0, fleet_stale_s: float = 10.0,
+                 start_pose: tuple[float, float, float] | None = None):
         self.cfg = cfg
         hw = cfg.hardware
         self.events: list[str] = []
@@ -143,6 +179,21 @@ class Onboard:
                 raise ValueError("--map needs --origin LAT,LON (the geodetic position of the map's (0, 0))")
             self.prior_map = load_map_server(map_path)
         self.origin = origin
+        if origin is None and hw.wiring == "direct" and hw.gps is None:
+            raise ValueError("no [hardware.gps] to take the map origin from: give --origin LAT,LON")
+        self.start_pose = start_pose
+        self._start_pose_pending = start_pose is not None
+        if start_pose is not None:
+            if cfg.navigation.estimator != "ekf":
+                raise ValueError("--start-pose needs navigation.estimator = \"ekf\" in the vehicle config (the GPS + "
+                                 "compass filter takes its position from GPS only)")
+            from edgepilot.vehicle.planning_grid import operating_area_refusal
+
+            x, y, yaw = start_pose
+            why = operating_area_refusal(x, y, cfg, (0.0, 0.0), self.prior_map)
+            if why:
+                raise ValueError(f"--start-pose: {why.replace('target', 'start pose', 1)}")
+            self.report.start_pose = f"({x:.2f}, {y:.2f}) m, yaw {math.degrees(yaw):.1f} deg"
         self.warm = warm
         if warm:
             # The cache is checked on disk (cheap) before the first tick.  A
@@ -378,6 +429,12 @@ class Onboard:
                 d.frame(t)
                 d.apply(Setpoint.stop(t), t)
                 return
+        if self._start_pose_pending:
+            # At the first tick: the EKF's clock starts where the IMU's does.
+            self._start_pose_pending = False
+            x, y, yaw = self.start_pose
+            res = self.core.set_start_pose(t, x, y, yaw, START_POSE_STD_M, math.radians(START_YAW_STD_DEG))
+            print(f"start pose: {'set' if res.ok else 'REFUSED: ' + res.reason}", flush=True)
         # Judge the links on what was just read, before the core's work: a
         # slow tick must not make a live device look lost.
         missing = d.missing()
@@ -523,12 +580,13 @@ def run_vehicle_cli(args) -> int:
             raise ConfigError(f"{args.config}: hardware: `edgepilot vehicle run` needs a [hardware] table "
                               f"(see configs/vehicles/ugv_hardware.toml and docs/field_guide.md)")
         origin = parse_origin(args.origin) if args.origin else None
+        start_pose = parse_start_pose(args.start_pose) if getattr(args, "start_pose", None) else None
         ob = Onboard(cfg, str(args.config), origin=origin, map_path=args.map, mavlink=args.mavlink or None,
                      tlog=args.tlog, params=args.params, warm=not args.no_warm,
                      state_dir=getattr(args, "state_dir", None), v2v=getattr(args, "v2v", None),
                      v2v_peers=getattr(args, "v2v_peer", None),
                      fleet_period_s=getattr(args, "fleet_period", None) or 1.0,
-                     fleet_stale_s=getattr(args, "fleet_stale", None) or 10.0)
+                     fleet_stale_s=getattr(args, "fleet_stale", None) or 10.0, start_pose=start_pose)
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

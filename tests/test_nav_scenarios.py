@@ -128,3 +128,50 @@ def test_nav_runs_are_deterministic():
     assert np.array_equal(a.track, b.track) and np.array_equal(a.estimate, b.estimate)
     c = run_lockstep(sc, seed=3)
     assert not np.array_equal(a.estimate, c.estimate)
+
+
+def test_ugv_nav_failsafe_holds_when_dead_reckoning_is_not_good_enough(ep, tmp_path):
+    """GNSS lost, then no lidar fix in the open field: the nav failsafe trips
+    on the dead-reckoning drift estimate (not on the GNSS loss, not on the
+    EKF's own variance, which stays small), says why, and the vehicle HOLDs
+    where it is instead of driving on."""
+    r, s, out = _run(ep, tmp_path, "ugv_nav_failsafe")
+    assert r.returncode == 0, r.stdout + r.stderr
+    trips = [e for e in s["failsafes"]["events"] if e["phase"] == "trip"]
+    assert [(e["trigger"], e["action"]) for e in trips] == [("nav", "HOLD")], trips
+    trip = trips[0]
+    assert "navigation confidence lost" in trip["text"] and "without a position fix" in trip["text"]
+    assert trip["t"] > 5.0 + 30.0                          # it drove on odometry + lidar first
+    assert not [e for e in s["failsafes"]["events"] if e["phase"] in ("clear", "resume")]
+    assert not s["mission_complete"] and s["waypoints_reached"] < s["waypoints_total"]
+    track = np.loadtxt(out / "track.csv", delimiter=",", skiprows=1)
+    at = np.searchsorted(track[:, 0], trip["t"])
+    after = track[track[:, 0] > trip["t"] + 3.0]
+    assert len(after) > 100 and np.all(after[:, 4] < 0.05)                    # stopped and stays stopped
+    assert np.ptp(after[:, 1]) < 0.1 and np.ptp(after[:, 2]) < 0.1
+    assert track[at, 9] < 0.5                              # the EKF's 1-sigma alone would not have tripped
+    err = np.hypot(track[at, 6] - track[at, 1], track[at, 7] - track[at, 2])
+    assert 0.2 < err <= 0.75, err                         # the real drift grew to about the tolerance
+    assert track[at, 1] > 100.0                            # out in the field, far past the yard
+
+
+def test_ugv_nav_failsafe_criteria_fail_when_the_failsafe_does_not_act(ep, tmp_path):
+    """The same run with a drift rate that never reaches the tolerance: the
+    vehicle drives on and the scenario fails, naming the missing HOLD."""
+    out = tmp_path / "o"
+    r = ep("sitl", "run", "ugv_nav_failsafe", "--out", str(out), "--quiet",
+           "--set", "vehicle.navigation.dead_reckoning_drift=0.0005", timeout=600)
+    assert r.returncode == 1, r.stdout + r.stderr
+    reasons = " | ".join(json.loads((out / "summary.json").read_text())["reasons"])
+    assert "expected HOLD (nav) after onset at 5.00 s" in reasons, reasons
+
+
+def test_ugv_nav_gnss_lost_completes_without_failsafe(ep, tmp_path):
+    """Same yard, vehicle and GNSS loss, but lidar fixes on the map all the
+    way: no failsafe, every waypoint, the estimate within 0.3 m."""
+    r, s, _ = _run(ep, tmp_path, "ugv_nav_gnss_lost")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert s["mission_complete"] and s["waypoints_reached"] == s["waypoints_total"] == 8
+    assert not s["failsafes"]["events"]
+    assert _events(s, "GNSS fix lost")
+    assert s["navigation"]["position_error_max_m"] <= 0.3

@@ -172,6 +172,12 @@ class Navigation(Strict):
     max_position_std_m: float = Field(default=1.0, gt=0, description=(
         "the mission's tolerance: 1-sigma horizontal position uncertainty above which the navigation "
         "failsafe trips and arming is refused [m]"))
+    dead_reckoning_drift: float | None = Field(default=None, gt=0, lt=1, description=(
+        "how far dead reckoning may drift, as a fraction of the distance travelled since the last absolute "
+        "position fix (GNSS or a lidar fix on the map), 1-sigma, e.g. 0.02 = 2 %: wheel slip and radius "
+        "errors the EKF's own variance does not model.  Set, the navigation failsafe also trips when this "
+        "drift estimate exceeds max_position_std_m (FS_EKF_POS_STD); unset, only the EKF's position 1-sigma "
+        "counts"))
 
 
 class Control(Strict):
@@ -325,7 +331,8 @@ class HardwareConfig(Strict):
     @model_validator(mode="after")
     def _wiring_complete(self):
         if self.wiring == "direct":
-            missing = [n for n in ("motor", "gps") if getattr(self, n) is None]
+            # [hardware.gps] may be left out by an EKF vehicle (VehicleConfig checks that)
+            missing = [n for n in ("motor",) if getattr(self, n) is None]
             if missing:
                 raise ValueError(f"wiring 'direct' needs [hardware.{'] and [hardware.'.join(missing)}]")
         if self.wiring == "companion" and self.companion is None:
@@ -361,6 +368,13 @@ class VehicleConfig(Strict):
             raise ValueError("sensors.wheel_encoders is for kind 'ugv' (a USV has [sensors.speed_log])")
         if self.sensors.speed_log is not None and self.kind != "usv":
             raise ValueError("sensors.speed_log is for kind 'usv' (a UGV has [sensors.wheel_encoders])")
+        hw = self.hardware
+        if hw is not None and hw.wiring == "direct" and self.navigation.estimator == "ekf" and hw.imu is None:
+            raise ValueError("navigation.estimator 'ekf' with wiring 'direct' needs [hardware.imu] (the EKF is "
+                             "driven by the IMU)")
+        if hw is not None and hw.wiring == "direct" and hw.gps is None and self.navigation.estimator != "ekf":
+            raise ValueError("wiring 'direct' needs [hardware.gps] (only navigation.estimator 'ekf' navigates "
+                             "without GNSS)")
         return self
 
 

@@ -275,6 +275,37 @@ class VehicleCore:
                         self.perception.status(now) if self.perception is not None else {},
                         self.estimator.health(now) if self.estimator is not None else None)
 
+    def set_start_pose(self, now: float, x: float, y: float, yaw: float, pos_std: float = 0.1,
+                       yaw_std: float = math.radians(2.0)) -> CommandResult:
+        """The operator's word for where the vehicle is: map frame ENU
+        ``x, y`` [m], ``yaw`` [rad, CCW from east], 1-sigma ``pos_std`` [m]
+        and ``yaw_std`` [rad].  The navigation EKF starts there (a vehicle
+        without GNSS); refused with the GPS + compass filter, which takes
+        its position from GPS only, and while armed."""
+        self.now = now
+        if self.estimator is None:
+            return self._refuse("Start pose refused: needs navigation.estimator = \"ekf\" (the GPS + compass "
+                                "filter takes its position from GPS)", Outcome.UNSUPPORTED)
+        if self.armed:
+            return self._refuse("Start pose refused: vehicle is armed", Outcome.DENIED)
+        for name, v in (("x", x), ("y", y), ("yaw", yaw)):
+            if not (isinstance(v, (int, float)) and math.isfinite(v)):
+                return self._refuse(f"Start pose refused: {name} must be a finite number, got {v!r}",
+                                    Outcome.DENIED)
+        for name, v in (("pos_std", pos_std), ("yaw_std", yaw_std)):
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                return self._refuse(f"Start pose refused: {name} must be a finite number > 0, got {v!r}",
+                                    Outcome.DENIED)
+        reason = self._target_refusal(x, y)
+        if reason:
+            return self._refuse(f"Start pose refused: {reason}", Outcome.DENIED)
+        yaw = (yaw + math.pi) % (2.0 * math.pi) - math.pi
+        self.estimator.set_pose(now, float(x), float(y), float(yaw), float(pos_std), float(yaw_std))
+        self._state = self.estimator.state(now)
+        self._emit("text", f"Start pose set: ({x:.2f}, {y:.2f}) m, yaw {math.degrees(yaw):.1f} deg",
+                   Severity.INFO)
+        return CommandResult(True)
+
     def set_fence(self, items: list[MissionItem]) -> CommandResult:
         """Fence items (MAV_MISSION_TYPE_FENCE semantics); [] clears it."""
         return self.safety.set_fence(items)

@@ -262,6 +262,7 @@ class NavEkf:
                              p.init_accel_bias_std ** 2, p.init_current_std ** 2, p.init_current_std ** 2])
         self.have_pos = self.have_yaw = True
         self.t = float(t)
+        self.travelled_unaided = 0.0       # an absolute position, as a fix is
         self.events.append(EkfEvent(t, "initialised", f"EKF initialised at ({x:.1f}, {y:.1f}) m"))
 
     # ------------------------------------------------------------ prediction

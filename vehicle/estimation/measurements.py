@@ -29,11 +29,15 @@ class WheelTicks:
     """Cumulative encoder counts of the left and right wheels (signed, forward
     positive) as the motor controller reports them.  Counts may wrap as
     32-bit two's complement (the motor protocol's i32): differences are
-    taken modulo 2^32."""
+    taken modulo 2^32.  ``t`` is when the counts were latched [s, the
+    core's clock].  ``restart``: the counts began again (a rebooted motor
+    board, a reconnected port): no motion is taken across from the
+    previous reading."""
 
     t: float
     left: int
     right: int
+    restart: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,10 +96,10 @@ class WheelOdometry:
         self._last = None
 
     def update(self, ticks: WheelTicks) -> OdometryIncrement | None:
-        """The motion since the previous reading (None for the first one or
-        a reading not newer than the last)."""
+        """The motion since the previous reading (None for the first one,
+        a restart, or a reading not newer than the last)."""
         last, self._last = self._last, ticks
-        if last is None or ticks.t <= last.t:
+        if last is None or ticks.restart or ticks.t <= last.t:
             return None
         dl = tick_delta(ticks.left, last.left) * self.m_per_tick
         dr = tick_delta(ticks.right, last.right) * self.m_per_tick

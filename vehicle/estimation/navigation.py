@@ -64,6 +64,11 @@ class NavHealth:
     localized: bool             # ... and it is not lost (re-localizing after a scan stopped fitting the map)
     gnss_inconsistent: bool
     gnss_jammed: bool
+    #: Distance travelled since the last absolute position fix (GNSS or lidar on the map) [m].
+    unaided_m: float = 0.0
+    #: Estimated dead-reckoning drift since that fix: ``unaided_m`` x
+    #: navigation.dead_reckoning_drift [m] (0 when the vehicle file sets no rate).
+    drift_m: float = 0.0
 
 
 class NavEstimator:
@@ -113,6 +118,18 @@ class NavEstimator:
         self.localizer = MapLocalizer(field, np.random.default_rng(self._seed),
                                       LocalizerParams(max_beams=nav.max_beams),
                                       ParticleFilterParams(particles=nav.particles))
+
+    def set_pose(self, now: float, x: float, y: float, yaw: float, pos_std: float, yaw_std: float) -> None:
+        """Where the operator says the vehicle is (map frame [m], ENU yaw
+        [rad]), 1-sigma ``pos_std`` [m] and ``yaw_std`` [rad]: the EKF is
+        initialised there (velocity zero, biases from their priors), and a
+        lidar localizer, if any, searches around it.  For a vehicle that
+        starts without GNSS (and without a map to localize on globally)."""
+        self.ekf.initialise(now, x, y, yaw, pos_std=pos_std, yaw_std=yaw_std)
+        self.ekf.last_aid_t["pos"] = self.ekf.last_aid_t["yaw"] = now
+        self.ekf.travelled_unaided = 0.0
+        if self.localizer is not None:
+            self.localizer.initialise(x, y, yaw, max(pos_std, 0.2), max(yaw_std, 0.05))
 
     # ------------------------------------------------------------ the tick
     def update(self, now: float, frame: SensorFrame) -> list[NavEvent]:
@@ -299,5 +316,8 @@ class NavEstimator:
 
     def health(self, now: float) -> NavHealth:
         st = self.status(now)
+        unaided = float(self.ekf.travelled_unaided)
+        rate = self.cfg.navigation.dead_reckoning_drift
         return NavHealth(self.ekf.initialised, st.healthy, st.pos_std, self.localizer is not None,
-                         self.localized, self.monitor.inconsistent, self.monitor.jammed or self.monitor.fix_lost)
+                         self.localized, self.monitor.inconsistent, self.monitor.jammed or self.monitor.fix_lost,
+                         unaided_m=unaided, drift_m=unaided * rate if rate else 0.0)

@@ -199,10 +199,14 @@ class GpsTrigger(Trigger):
 
 class NavTrigger(Trigger):
     """EKF vehicles: navigation confidence lost beyond the mission's
-    tolerance (position 1-sigma above FS_EKF_POS_STD, or the filter
-    diverged).  Losing or rejecting GNSS alone does not trip it: the
-    vehicle keeps navigating on its other sources while they are good
-    enough.  Takes the GPS trigger's place in the table."""
+    tolerance FS_EKF_POS_STD -- the EKF's position 1-sigma above it, the
+    estimated dead-reckoning drift since the last absolute position fix
+    (distance travelled without one x navigation.dead_reckoning_drift,
+    ``NavHealth.drift_m``) above it, or the filter diverged.  Losing or
+    rejecting GNSS alone does not trip it: the vehicle keeps navigating on
+    its other sources (odometry, lidar fixes on the map) while they keep
+    the estimate inside the tolerance.  Takes the GPS trigger's place in
+    the table."""
 
     name, label = "nav", "navigation"
     action_param = "FS_EKF_ACTION"
@@ -215,9 +219,14 @@ class NavTrigger(Trigger):
         lim = self.params.get("FS_EKF_POS_STD")
         if not math.isfinite(nav.pos_std):
             return "navigation diverged (position not finite)"
-        if nav.pos_std > lim * (0.8 if active else 1.0):
+        k = 0.8 if active else 1.0
+        if nav.pos_std > lim * k:
             return (f"navigation confidence lost: position 1-sigma {nav.pos_std:.2f} m "
                     f"above FS_EKF_POS_STD {lim:.2f} m")
+        drift = getattr(nav, "drift_m", 0.0)
+        if drift > lim * k:
+            return (f"navigation confidence lost: {nav.unaided_m:.0f} m without a position fix, "
+                    f"drift {drift:.2f} m above FS_EKF_POS_STD {lim:.2f} m")
         return None
 
 
