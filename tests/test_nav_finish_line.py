@@ -143,3 +143,51 @@ def test_no_finish_line_arrival_while_the_helm_steers_off_the_path():
     assert crossed_while_steering, "the helm was not steering when the finish line was crossed: the test proves nothing"
     assert not b.reached(), f"WP1 reached at {reached_at} while the COLREGs helm steered off the path"
     assert [e for e in b.events if e[1] == "colregs"]
+
+
+def _manoeuvre(b: ScriptedBoat, wall: bool) -> tuple[object, object]:
+    """A head-on vessel on the boat's line makes the helm act; the scripted
+    boat sidesteps 13 m north while it passes (optionally a wall is then
+    reported between the boat and its path) and carries on east until the
+    helm lets go.  Returns (the path before, the path after)."""
+    t_auto = b.t
+    mmsi = 211000002
+    before = None
+    walled = False
+    for _ in range(1200):
+        cx = 140.0 - 4.0 * (b.t - t_auto)
+        lat, lon = b.core.frame.to_geo(cx, 45.0)
+        ais = (ContactReport(b.t, "ais", mmsi, lat, lon, sog=4.0, cog=math.pi, heading=math.pi, length=12.0,
+                             beam=4.0),)
+        d = b.core.maritime.last_decision
+        steering = d is not None and d.active
+        if steering:
+            before = before or b.core.nav.path
+            if b.y < 58.0:
+                b.y = min(58.0, b.y + 0.3)    # sidestep north while the helm acts
+            if wall and b.y >= 58.0 and not walled:
+                walled = True                 # a breakwater seen between the boat and its path
+                b.core.add_obstacles(b.t, np.array([[x, 51.5] for x in range(30, 100)], np.float64))
+        b.tick(SPEED if b.y >= 58.0 or not steering else 0.5, ais)
+        d = b.core.maritime.last_decision
+        if before is not None and not (d is not None and d.active):
+            return before, b.core.nav.path
+    raise AssertionError("the helm never acted and let go")
+
+
+def test_after_a_manoeuvre_the_boat_rejoins_a_clear_path():
+    b = ScriptedBoat(45.0)
+    before, after = _manoeuvre(b, wall=False)
+    assert after is before                       # the same leg: back to it by LOS
+    assert not [e for e in b.events if e[1] == "rejoin"]
+
+
+def test_after_a_manoeuvre_a_blocked_way_back_replans():
+    b = ScriptedBoat(45.0)
+    before, after = _manoeuvre(b, wall=True)
+    assert [e for e in b.events if e[1] == "rejoin"], "the way back crosses the wall, yet no replan"
+    assert not [e for e in b.events if e[1] == "replan"]    # the path itself stayed clear of the wall
+    b.tick(SPEED)
+    new = b.core.nav.path
+    st = b.core.state
+    assert new is not before and math.hypot(*(new.points[0] - (st.x, st.y))) < 2.0
