@@ -27,15 +27,15 @@ SPEED = 1.5       # the scripted boat's speed over ground, due east [m/s]
 class ScriptedBoat:
     """The usv_harbor core, its events, and a boat moving east at ``y0``."""
 
-    def __init__(self, y0: float):
+    def __init__(self, y0: float, x0: float = 40.0):
         self.core = Simulation(load_scenario("usv_harbor"), 3).make_core()
         self.t = 0.0
-        self.x, self.y = 40.0, y0
+        self.x, self.y = x0, y0
         self.leg1 = None
         for _ in range(30):       # a settled estimate and home before arming
             self.tick(0.0)
         f = self.core.frame
-        items = [MissionItem(0, int(Cmd.NAV_WAYPOINT), *f.to_geo(40.0, y0))]
+        items = [MissionItem(0, int(Cmd.NAV_WAYPOINT), *f.to_geo(x0, y0))]
         for seq, (x, y) in enumerate((WP1, WP2), 1):
             items.append(MissionItem(seq, int(Cmd.NAV_WAYPOINT), *f.to_geo(x, y)))
         assert self.core.set_mission(items).ok
@@ -191,3 +191,68 @@ def test_after_a_manoeuvre_a_blocked_way_back_replans():
     new = b.core.nav.path
     st = b.core.state
     assert new is not before and math.hypot(*(new.points[0] - (st.x, st.y))) < 2.0
+
+
+def _mavproxy_flow(t_arm: float, t_auto: float, seed: int = 3):
+    """The interop test's flow in lockstep on the real simulator: the boat
+    drifts disarmed in HOLD with the current, is armed (it then turns to
+    keep station), and AUTO starts the two-leg mission."""
+    from edgepilot.sim.lockstep import tick_core
+    from edgepilot.sim.simulation import PHYSICS_DT
+
+    sc = load_scenario("usv_harbor")
+    sim = Simulation(sc, seed)
+    core = sim.make_core()
+    f = sim.frame
+    items = [MissionItem(0, int(Cmd.NAV_WAYPOINT), *f.to_geo(sc.start.x, sc.start.y))]
+    for seq, (x, y) in enumerate((WP1, WP2), 1):
+        items.append(MissionItem(seq, int(Cmd.NAV_WAYPOINT), *f.to_geo(x, y)))
+    assert core.set_mission(items).ok
+    sub = max(1, int(round(1.0 / (sc.vehicle_config.control.rate_hz * PHYSICS_DT))))
+    t, auto, reached_at = 0.0, False, None
+    while t < t_auto + 150.0:
+        if not core.armed and t >= t_arm:
+            assert core.arm(t).ok
+        if not auto and t >= t_auto:
+            assert core.set_mode(t, Mode.AUTO).ok
+            auto = True
+        tick_core(sim, core, t)
+        if reached_at is None and core._exec.current == 2:
+            reached_at = math.hypot(core.state.x - WP1[0], core.state.y - WP1[1])
+        for _ in range(sub):
+            sim.step(PHYSICS_DT)
+        t += sub * PHYSICS_DT
+        if auto and core.mode != Mode.AUTO:
+            break
+    return core, reached_at
+
+
+def test_the_mavproxy_flow_that_overshot_wp1_completes():
+    """The timings found to fail before the finish line (the boat facing
+    south at AUTO swings wide round the planned arc and passes WP1 4-5 m
+    off): WP1 is reached outside its radius and the mission completes."""
+    core, reached_at = _mavproxy_flow(9.85, 13.5)
+    assert core._exec.complete and core.mode == Mode.HOLD
+    assert radius(core) < reached_at <= FINISH_LINE_RADII * radius(core)
+
+
+def test_the_mavproxy_flow_that_circled_wp1_completes():
+    """A slow set-up: the boat had drifted past WP1 before AUTO, and on the
+    planned loop back it passes beside WP1 (3.1 m, radius 3 m) without
+    crossing the finish line, then circled for it for good; passing it
+    abeam counts."""
+    core, reached_at = _mavproxy_flow(35.5, 41.0)
+    assert core._exec.complete and core.mode == Mode.HOLD
+    assert radius(core) < reached_at <= FINISH_LINE_RADII * radius(core)
+    assert not [e for e in core.events_since(0)[0] if e.kind == "wp_missed"]
+
+
+def test_a_boat_drifting_off_a_target_it_never_closed_on_has_not_arrived():
+    """Opening range alone is no arrival: a boat that never made for the
+    waypoint (here drifting away from it, stern first) has not passed it."""
+    b = ScriptedBoat(45.0, x0=52.0)              # 6 m short of WP1, on its leg
+    for _ in range(40):                           # moving west, away from WP1
+        b.tick(-0.8)
+    st = b.core.state
+    assert st.x < 50.0 and st.vx < -0.5           # the estimate saw the boat open the range
+    assert not b.reached() and b.core._exec.current == 1

@@ -18,7 +18,10 @@ Guarded so it cannot give a false arrival: only on the leg being followed
 come to its end, within ``FINISH_LINE_RADII`` acceptance radii of the
 target, and never while the COLREGs helm steers off the path.  Past the
 line but farther off, the waypoint was missed: the leg is planned again
-from where the vehicle is, so it comes back instead of driving away."""
+from where the vehicle is, so it comes back instead of driving away.  A
+vessel on the last stretch of its path that closed on the waypoint and
+now opens from it, within the same bound, has passed it abeam: that counts
+too, else a boat turning wider than the planned arc circles it for good."""
 from __future__ import annotations
 
 import math
@@ -37,6 +40,9 @@ if TYPE_CHECKING:
 #: The finish line counts only this many acceptance radii (WP_RADIUS) from
 #: the target; farther off, crossing it is a miss (the leg is replanned).
 FINISH_LINE_RADII = 3.0
+#: A vessel near the end of its path passes a waypoint abeam when its range
+#: to it, having closed faster than this, opens faster than this [m/s].
+ABEAM_RANGE_RATE = 0.3
 
 
 class Navigator:
@@ -48,6 +54,7 @@ class Navigator:
         self.wp_distance = 0.0                     # to the current target [m]
         self.speed_override: float | None = None   # the operator's DO_CHANGE_SPEED [m/s]
         self._manoeuvring = False                  # the COLREGs helm steered off the path last tick
+        self._closing = False                      # a vessel closed on this leg's target near the path's end
 
     def new_leg(self) -> None:
         """Plan again on the next ``drive_to``."""
@@ -87,14 +94,18 @@ class Navigator:
         radius = c.params.get("WP_RADIUS")
         if dist <= radius:
             return ActuatorCommand.stop(), True
+        near = dist <= FINISH_LINE_RADII * radius
+        if key == self.leg_key and self._passed_abeam(x, y, dist) and near:
+            return ActuatorCommand.stop(), True
         if key == self.leg_key and self.passed_finish_line(x, y):
-            if dist <= FINISH_LINE_RADII * radius:
+            if near:
                 return ActuatorCommand.stop(), True
             c._emit("wp_missed", f"Passed the target {dist:.1f} m off (beyond {FINISH_LINE_RADII * radius:.1f} m): "
                     f"replanning to come back", Severity.NOTICE, distance=dist)
             self.new_leg()
         if key != self.leg_key:
             self.leg_key = key
+            self._closing = False
             c.follower.reset()
             try:
                 pts = (c.planning.plan(st.x, st.y, x, y, st.yaw) if c.planning is not None
@@ -132,14 +143,10 @@ class Navigator:
         self.cross_track_error = cte
         return cmd, False
 
-    def passed_finish_line(self, x: float, y: float) -> bool:
-        """True when the vehicle is past the line through the target (x, y)
-        [m, map frame] perpendicular to the direction the planned path
-        arrives from (ArduPilot's "past the interval finish line"), on a
-        path that ends at the target and whose end the follower has
-        reached, while the vehicle is following it: no replan pending and
-        the COLREGs helm not steering off it.  Distance to the target is
-        the caller's test."""
+    def _following_to(self, x: float, y: float, within: float) -> bool:
+        """The vehicle follows a path (no replan pending, the COLREGs helm
+        not steering off it) that ends at (x, y), and is within ``within``
+        [m] of its end along it."""
         c = self.core
         path = self.path
         if path is None or self.leg_key is None or self._manoeuvring:
@@ -150,9 +157,41 @@ class Navigator:
         ex, ey = path.points[-1]
         if math.hypot(ex - x, ey - y) > 1e-6:     # a partial plan (to the window's edge): not the target's line
             return False
-        if c.follower.s < path.length - c.params.get("WP_RADIUS"):
-            return False                           # not at the end yet: a path may loop past the line early
-        dx, dy = path.seg_dir[-1]
+        return c.follower.s >= path.length - within
+
+    def _passed_abeam(self, x: float, y: float, dist: float) -> bool:
+        """A vessel on the last stretch of the path (FINISH_LINE_RADII
+        acceptance radii) that closed on the target (x, y) and now opens
+        from it has passed it abeam: a boat swept sideways by a current or
+        turning wider than the planned arc can pass beside a waypoint
+        without crossing its finish line, then circle for it for good.
+        Range rate from the velocity estimate, beyond ``ABEAM_RANGE_RATE``
+        either way, so a boat drifting off a target it never made for, or
+        one slowing to a stop, does not count."""
+        c = self.core
+        if c.maritime is None or dist <= 0.0:
+            return False
+        if not self._following_to(x, y, FINISH_LINE_RADII * c.params.get("WP_RADIUS")):
+            return False
+        st = c.state
+        rate = ((st.x - x) * st.vx + (st.y - y) * st.vy) / dist   # [m/s], > 0 opening
+        if rate < -ABEAM_RANGE_RATE:
+            self._closing = True
+        return self._closing and rate > ABEAM_RANGE_RATE
+
+    def passed_finish_line(self, x: float, y: float) -> bool:
+        """True when the vehicle is past the line through the target (x, y)
+        [m, map frame] perpendicular to the direction the planned path
+        arrives from (ArduPilot's "past the interval finish line"), on a
+        path that ends at the target and whose end the follower has
+        reached, while the vehicle is following it: no replan pending and
+        the COLREGs helm not steering off it.  Distance to the target is
+        the caller's test."""
+        c = self.core
+        # At the path's end only: a path may loop past the line early.
+        if not self._following_to(x, y, c.params.get("WP_RADIUS")):
+            return False
+        dx, dy = self.path.seg_dir[-1]
         st = c.state
         return (st.x - x) * dx + (st.y - y) * dy >= 0.0
 
