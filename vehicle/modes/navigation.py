@@ -86,7 +86,9 @@ class Navigator:
 
     def drive_to(self, key, x: float, y: float, speed: float, stop_at_end: bool) -> tuple[ActuatorCommand, bool]:
         """The command towards (x, y) [m, map frame] at ``speed`` [m/s], and
-        whether the vehicle is there (within WP_RADIUS)."""
+        whether the vehicle is there: within WP_RADIUS, or within
+        ``FINISH_LINE_RADII`` of it past its finish line or (a vessel)
+        passing it abeam -- see the module docstring."""
         c = self.core
         st = c.state
         dist = math.hypot(x - st.x, y - st.y)
