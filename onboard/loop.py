@@ -24,7 +24,9 @@ Scheduling (one loop, two kinds of work):
   - ``"slip"`` (a simulated world on a ``ScaledClock``): the clock is held
     back by the time lost, so the simulated world and the core stay in
     step and ticks stay on the grid; the run just takes longer than
-    ``1/speedup`` of the wall clock.
+    ``1/speedup`` of the wall clock.  I/O is stamped no later than the
+    next deadline, the time the world has been stepped to, so a command
+    never reaches the core ahead of the world it acts in.
 
 The loop keeps *vehicle time*: ``ScaledClock`` runs ``speedup`` times faster
 than the monotonic wall clock (1.0 on a real vehicle).  Timing statistics
@@ -255,6 +257,12 @@ class RuntimeLoop:
         st.record(wall_start, late_s, clock.wall() - wall_start)
 
     def _poll(self, t: float) -> None:
+        if self.late == "slip":
+            # The simulated world has not been stepped past the next deadline
+            # (a late tick holds the clock back only when it runs): I/O is
+            # stamped no later than that, so a command is never handed to
+            # the core ahead of the world it acts in.
+            t = min(t, self.t)
         self.poll(t)
         self.stats.polls += 1
         self._last_poll_wall = self.clock.wall()

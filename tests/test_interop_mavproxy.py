@@ -21,7 +21,9 @@ from edgepilot.vehicle.geo import LocalFrame
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 MAVPROXY = Path(sys.executable).with_name("mavproxy.py")
-SPEEDUP = 10.0
+#: The SITL's clock rate; EDGEPILOT_INTEROP_SPEEDUP picks another to
+#: reproduce a timing-dependent failure (slower pacing is harsher on the helm).
+SPEEDUP = float(os.environ.get("EDGEPILOT_INTEROP_SPEEDUP", "10"))
 #: Each step waits for the vehicle's reported state (what MAVProxy prints from
 #: its messages), never a fixed time; these deadlines only end a hung run.
 #: Generous: on a loaded CI machine the real-time SITL falls behind its

@@ -128,10 +128,17 @@ def test_low_rates_still_poll_io_every_max_poll_interval():
 
 def test_slip_holds_a_simulated_clock_back_instead_of_skipping():
     ft = FakeTime()
-    loop, ticks, _, overruns = make_loop(ft, late="slip", speedup=4.0, work={3: 0.05})   # 50 ms wall = 0.2 s vehicle
+    loop, ticks, polls, overruns = make_loop(ft, late="slip", speedup=4.0, work={3: 0.05})   # 50 ms wall = 0.2 s vehicle
     loop.run(until=1.0)
     starts = [t for t, _, _ in ticks]
     assert starts == pytest.approx([k * 0.02 for k in range(50)], abs=1e-9)   # every tick, on the grid
+    # I/O is never stamped ahead of the world: not even the poll right after
+    # the slow tick (at vehicle 0.26 s by the clock, the world at 0.08 s).
+    stamps = [t for t, _ in polls]
+    assert stamps == sorted(stamps) and max(stamps) <= starts[-1] + 0.02 + 1e-9
+    assert all(t <= next(s for s in starts[1:] + [1.0] if s >= t) + 1e-9 for t in stamps)
+    slow_end = ticks[3][2] + 0.05                      # wall time the slow tick's work ended
+    assert next(t for t, w in polls if w >= slow_end) == pytest.approx(0.08)
     assert all(dt == pytest.approx(0.02) for _, dt, _ in ticks)
     assert loop.stats.missed >= 1 and len(overruns) == 1
     assert loop.stats.missed == 9
