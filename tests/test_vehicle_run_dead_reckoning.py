@@ -209,7 +209,7 @@ def test_vehicle_run_without_gnss_dead_reckons_from_the_start_pose(tmp_path):
         return False
 
     try:
-        assert pump(lambda: "first control tick" in text() and "start pose: set" in text(), 60), text()
+        assert pump(lambda: "first control tick" in text() and "start pose: set" in text(), 300), text()
         assert "MISSING" not in text() and "driver          gps" not in text()
         assert "start pose      (2.00, 3.00) m, yaw 30.0 deg" in text()
         gcs = mavutil.mavlink_connection(f"tcp:127.0.0.1:{port}", source_system=255)
