@@ -170,6 +170,7 @@ class ThreatResponse:
         self.alert_packets: list[bytes] = []
         self.shadows: list[dict] = []
         self.detected: dict[str, float] = {}        # truth vessel -> first detection time
+        self.in_range: dict[str, float] = {}        # truth vessel -> first time within a boat's lidar range
         self.log: list[dict] = []
         self.samples: list[tuple] = []             # (t, run index, vessel truth name, d_true, d_belief, v_contact)
         self.gap_rows: list[tuple] = []            # (t, free boats, on loop, largest gap, ideal gap)
@@ -489,6 +490,12 @@ class ThreatResponse:
     # ------------------------------------------------------------ measuring
     def _sample(self, t: float) -> None:
         truth = {tv.spec.name: tv for tv in self._truth_vessels()}
+        for name, tv in truth.items():
+            if name not in self.in_range and any(
+                    r.broken_at is None and r.m.spec.vehicle_config.sensors.lidar is not None
+                    and math.hypot(r.m.sim.truth.x - tv.x, r.m.sim.truth.y - tv.y)
+                    <= r.m.spec.vehicle_config.sensors.lidar.max_range for r in self.boats):
+                self.in_range[name] = t
         for idx, v in self.shadowing.items():
             r = self.runs[idx]
             tv = truth.get(v.truth)
@@ -507,6 +514,11 @@ class ThreatResponse:
         if free:
             self.gap_rows.append((t, len(free), on, max(self.loop.gaps(arcs)), self.loop.length / len(free)))
 
+    def patrol_formed_at(self, t0: float, n: int) -> float | None:
+        """When all ``n`` patrolling boats are on the loop after a change at
+        ``t0`` (at once for a boat leaving; a boat rejoining must first come back)."""
+        return next((t for t, nf, on, _, _ in self.gap_rows if t >= t0 and nf == n and on == n), None)
+
     def gap_closed_at(self, t0: float, n: int) -> float | None:
         tol = self.sc.harbour_criteria.patrol_gap_tolerance or 0.25
         for t, nf, on, gap, ideal in self.gap_rows:
@@ -520,8 +532,11 @@ class ThreatResponse:
             return False
         if self.shadowing or any(s["ended"] is None and s["by"] for s in self.shadows):
             return False
+        if any(not tv.finished for tv in self._truth_vessels()):
+            return False                        # the exercise runs until every vessel has done its route
         t0, n, _ = self.changes[-1]
-        closed = self.gap_closed_at(t0, n)
+        t0 = self.patrol_formed_at(t0, n)
+        closed = None if t0 is None else self.gap_closed_at(t0, n)
         return closed is not None and t >= closed + 10.0
 
     # ------------------------------------------------------------ report
@@ -535,9 +550,12 @@ class ThreatResponse:
             name = tv.spec.name
             det = self.detected.get(name)
             first = min((a["t"] for a in self.alerts if a["truth"] == name), default=None)
-            latency[name] = {"ais": tv.spec.ais, "detected_s": None if det is None else round(det, 2),
+            rng = self.in_range.get(name)
+            latency[name] = {"ais": tv.spec.ais, "in_lidar_range_s": None if rng is None else round(rng, 2),
+                             "detected_s": None if det is None else round(det, 2),
                              "first_alert_s": first,
-                             "latency_s": None if det is None or first is None else round(first - det, 2)}
+                             "latency_s": None if det is None or first is None else round(first - det, 2),
+                             "alert_after_in_range_s": None if rng is None or first is None else round(first - rng, 2)}
             if hc.alert_within_s is not None and not tv.spec.ais:
                 if det is None:
                     reasons.append(f"AIS-dark {name} was never detected by the boats' sensors")
@@ -613,18 +631,24 @@ class ThreatResponse:
                                    f"(worst {worst:.1f} m off), needs {100 * hc.standoff_hold_fraction:.0f} %")
         # patrol gap
         gaps = []
-        for k, (t0, n, why) in enumerate(self.changes):
+        for k, (t_change, n, why) in enumerate(self.changes):
             if k == 0 or n == 0:
+                continue
+            t0 = self.patrol_formed_at(t_change, n)
+            if t0 is None:
+                reasons.append(f"patrol after '{why}' at {t_change:.0f} s: the {n} boats were never all back on the loop")
                 continue
             closed = self.gap_closed_at(t0, n)
             rows = [g for g in self.gap_rows if g[0] >= t0 and g[1] == n]
-            gaps.append({"at_s": round(t0, 1), "why": why, "boats": n, "ideal_gap_m": round(self.loop.length / n, 1),
+            gaps.append({"at_s": round(t_change, 1), "why": why, "boats": n, "all_on_loop_s": round(t0, 1),
+                         "ideal_gap_m": round(self.loop.length / n, 1),
                          "largest_gap_at_change_m": round(rows[0][3], 1) if rows else None,
                          "closed_at_s": None if closed is None else round(closed, 1),
-                         "closed_after_s": None if closed is None else round(closed - t0, 1)})
+                         "closed_after_s": None if closed is None else round(closed - t0, 1),
+                         "closed_after_change_s": None if closed is None else round(closed - t_change, 1)})
             if hc.patrol_gap_tolerance is not None:
                 if closed is None or closed - t0 > hc.patrol_gap_within_s:
-                    reasons.append(f"patrol gap after '{why}' at {t0:.0f} s: not within "
+                    reasons.append(f"patrol gap after '{why}' (all on the loop at {t0:.0f} s): not within "
                                    f"{100 * (1 + hc.patrol_gap_tolerance):.0f} % of {self.loop.length / n:.0f} m "
                                    + ("by the end of the run" if closed is None else f"until {closed - t0:.0f} s later")
                                    + f" (allowed {hc.patrol_gap_within_s:g} s)")
