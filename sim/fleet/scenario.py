@@ -353,6 +353,8 @@ def load_fleet_scenario(name_or_path: str | Path) -> FleetScenario:
         members.append(v.model_copy(update={"vehicle_config": cfg}))
     sc = sc.model_copy(update={"vehicles": members})
     task_ids: set[str] = set()
+    if sc.tasks is not None and sc.patrol is not None:
+        raise ConfigError(f"{path}: patrol: a scenario has either a task file or a [patrol], not both")
     if sc.tasks is not None:
         from edgepilot.vehicle.fleet.tasks import load_tasks
 
