@@ -3,13 +3,14 @@ boats patrol a loop, their contact pictures are fused and scored, an alert
 goes to the operator and creates a shadow task, the nearest free boat
 shadows the vessel at the stand-off and the others close the gap.
 
-- **Fused picture** (``FleetPicture``): every ``period_s`` each working
-  boat's contact table (its core's lidar tracks fused with AIS,
-  ``vehicle/maritime/contacts.py``) is read as it would be shared over the
-  V2V link; the fleet's own boats (their MMSIs, and sensor contacts on
-  their reported positions) are left out.  A boat's contact joins the
-  fleet track it joined before, else the nearest within ``gate_m``, else
-  starts a new one; tracks unseen for ``drop_after_s`` are dropped.
+- **Fused picture**: every ``period_s`` each working boat's confirmed
+  lidar vessel tracks (its maritime front's tracker) and the AIS contacts
+  of its contact table are read as they would be shared over the V2V
+  link; the fleet's own boats (their MMSIs, and tracks on their reported
+  positions) are left out.  A boat's track joins the fleet track it
+  joined before, else the nearest within ``gate_m``, else starts a new
+  one; tracks unseen for ``drop_after_s`` are dropped.  (The camera does
+  not feed it yet.)
 - **Vessels**: a fleet track is linked to a *vessel*, the watch's memory
   of one boat on the water: a new track near where a known vessel is
   expected (``same_vessel_m``, growing with the time since it was last
@@ -162,7 +163,7 @@ class ThreatResponse:
         self.next_sample = 0.0
         self.shadowing: dict[int, Vessel] = {}       # run index -> the vessel it shadows
         self.tracks: dict[int, FleetTrack] = {}
-        self.owner: dict[tuple[str, int], int] = {}  # (boat, its contact key) -> fleet track id
+        self.owner: dict[tuple[str, int], int] = {}  # (boat, its lidar track id) -> fleet track id
         self.vessels: dict[int, Vessel] = {}
         self._next_track = 1
         self._next_vessel = 1
