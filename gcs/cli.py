@@ -772,7 +772,7 @@ def _fleet_links(args):
 def _fleet_status(args) -> int:
     from rich.console import Console
 
-    from edgepilot.gcs.fleet import load_plan, vehicle_row
+    from edgepilot.gcs.fleet import alerts, load_plan, vehicle_row
     from edgepilot.gcs.views import alert_list, fleet_table
 
     plan = load_plan(args.plan) if args.plan else None
@@ -785,7 +785,8 @@ def _fleet_status(args) -> int:
         now = time.monotonic()
         if args.json:
             _print_json({"endpoints": [l.endpoint for l in fleet.links],
-                         "vehicles": [vehicle_row(v, now, plan) for v in views.values()]})
+                         "vehicles": [vehicle_row(v, now, plan) for v in views.values()],
+                         "alerts": [{"age_s": round(now - a.pop("t"), 1), **a} for a in alerts(views)]})
             return EXIT_OK
         if not views:
             from edgepilot.gcs.errors import NoLinkError

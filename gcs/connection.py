@@ -211,6 +211,10 @@ class Link:
             if t == "BAD_DATA":
                 self.bad_data += 1
                 continue
+            if t.startswith("UNKNOWN_"):       # our dialect's messages (gcs/dialect.py): sender from the frame
+                from edgepilot.gcs.dialect import restore_header
+
+                restore_header(m)
             now = time.monotonic()
             if self._rx_addr is not None:
                 self.addresses[m.get_srcSystem()] = self._rx_addr

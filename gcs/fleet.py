@@ -147,11 +147,23 @@ def vehicle_row(v: VehicleView, now: float | None = None, plan: dict | None = No
 
 
 def alerts(views: dict[int, VehicleView], limit: int = 20) -> list[dict]:
-    """Warning-or-worse STATUSTEXTs of every vehicle, newest last."""
+    """Every vehicle's structured threat alerts (EDGEPILOT_THREAT_ALERT:
+    ``threat`` holds kind, score, reasons, position) and its other
+    warning-or-worse STATUSTEXTs, oldest first.  The "ALERT <kind> ..."
+    STATUSTEXT a threat alert comes with is not listed twice."""
     out = []
     for s, v in views.items():
+        kinds = set()
+        for a in v.threats:
+            kinds.add(a.kind)
+            out.append({"t": a.t, "sysid": s, "severity": "THREAT", "text": a.line(),
+                        "threat": {"kind": a.kind, "score": a.score, "reasons": list(a.reasons), "x": a.x, "y": a.y,
+                                   "zone": a.zone, "mmsi": a.mmsi, "track": a.track}})
         for t in v.statustexts:
             if t.severity <= ALERT_SEVERITY:
+                w = t.text.split()
+                if len(w) >= 2 and w[0] == "ALERT" and w[1] in kinds:
+                    continue
                 out.append({"t": t.t, "sysid": s, "severity": t.severity_name, "text": t.text})
     out.sort(key=lambda a: a["t"])
     return out[-limit:]

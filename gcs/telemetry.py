@@ -40,6 +40,27 @@ class StatusText:
 
 
 @dataclass
+class ThreatAlert:
+    """A structured threat alert (our dialect's EDGEPILOT_THREAT_ALERT)."""
+
+    t: float             # monotonic receive time [s]
+    kind: str            # ais_dark | ais_mismatch | zone_cpa | restricted_entry
+    score: float         # 0..1
+    reasons: list
+    x: float             # subject's map-frame ENU position [m]
+    y: float
+    zone: str | None = None
+    mmsi: int | None = None
+    track: int | None = None
+    time_usec: int = 0   # when the vehicle raised it (its fleet clock)
+
+    def line(self) -> str:
+        who = f"MMSI {self.mmsi}" if self.mmsi else f"track {self.track}" if self.track else "contact"
+        return (f"{self.kind} {who} score {self.score:.2f} at ({self.x:.0f}, {self.y:.0f}) m"
+                + (f" zone {self.zone}" if self.zone else "") + (f": {'; '.join(self.reasons)}" if self.reasons else ""))
+
+
+@dataclass
 class VehicleView:
     sysid: int
     compid: int = 1
@@ -83,6 +104,7 @@ class VehicleView:
     statustexts: deque = field(default_factory=lambda: deque(maxlen=50))
     statustext_count: int = 0
     _chunks: dict = field(default_factory=dict, repr=False)
+    threats: deque = field(default_factory=lambda: deque(maxlen=50))   # ThreatAlert, oldest first
 
     # ------------------------------------------------------------------ derived
     @property
@@ -198,6 +220,19 @@ class VehicleView:
 
     def _on_AUTOPILOT_VERSION(self, m, now):
         self.flight_sw_version, self.uid = m.flight_sw_version, m.uid
+
+    def _on_UNKNOWN_47105(self, m, now):
+        """EDGEPILOT_THREAT_ALERT: ardupilotmega does not know it; our dialect decodes the frame."""
+        from edgepilot.gcs.dialect import threat_alert
+
+        a = threat_alert(m.get_msgbuf())
+        if a is None:
+            return
+        if any((x.time_usec, x.kind, x.track, x.mmsi) == (a["time_usec"], a["kind"], a["track"], a["mmsi"])
+               for x in self.threats):
+            return   # the same alert sent again (a lossy link): shown once
+        self.threats.append(ThreatAlert(now, a["kind"], a["score"], a["reasons"], a["x"], a["y"], a["zone"],
+                                        a["mmsi"], a["track"], a["time_usec"]))
 
     def _on_STATUSTEXT(self, m, now):
         text = m.text if isinstance(m.text, str) else m.text.decode("utf-8", "replace")

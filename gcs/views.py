@@ -126,7 +126,8 @@ def fleet_table(vehicles: list[VehicleView], now: float, stale_after: float = ST
 
 
 def alert_list(vehicles: list[VehicleView], limit: int = 8, now: float | None = None) -> Group:
-    """The newest warning-or-worse STATUSTEXTs of every vehicle."""
+    """The newest threat alerts (EDGEPILOT_THREAT_ALERT: kind, score, position,
+    reasons) and other warning-or-worse STATUSTEXTs of every vehicle."""
     from edgepilot.gcs.fleet import alerts
 
     now = time.monotonic() if now is None else now
@@ -134,7 +135,8 @@ def alert_list(vehicles: list[VehicleView], limit: int = 8, now: float | None = 
     lines = [Text(f"alerts ({len(items)})" if items else "alerts: none", style="bold")]
     for a in items:
         lines.append(Text(f"  {now - a['t']:6.1f} s ago  sysid {a['sysid']}  [{a['severity']}] {a['text']}",
-                          style="red" if a["severity"] in ("EMERGENCY", "ALERT", "CRITICAL", "ERROR") else "yellow"))
+                          style="red" if a["severity"] in ("THREAT", "EMERGENCY", "ALERT", "CRITICAL", "ERROR")
+                          else "yellow"))
     return Group(*lines)
 
 

@@ -34,6 +34,10 @@ class TrafficVesselSpec(Strict):
     mmsi: int = Field(ge=100_000_000, le=999_999_999)
     waypoints: list[XY] = Field(min_length=2, description="route [m]; the vessel starts at the first")
     speed: float = Field(gt=0, le=20, description="[m/s]")
+    leg_speeds: list[float] | None = Field(
+        default=None, description="speed on each leg [m/s] (leg k runs to waypoint k+1), instead of one "
+                                  "'speed': a boat that dashes in and then slows down")
+    accel: float = Field(default=0.5, gt=0, description="speed change between legs [m/s^2]")
     loop: bool = False
     length: float = Field(default=12.0, gt=0, description="[m]")
     beam: float = Field(default=4.0, gt=0, description="[m]")
@@ -57,6 +61,12 @@ class TrafficVesselSpec(Strict):
 
     @model_validator(mode="after")
     def _check(self):
+        if self.leg_speeds is not None:
+            if len(self.leg_speeds) != len(self.waypoints) - 1:
+                raise ValueError(f"leg_speeds: one speed per leg ({len(self.waypoints) - 1}), "
+                                 f"got {len(self.leg_speeds)}")
+            if not all(0 < v <= 20 for v in self.leg_speeds):
+                raise ValueError(f"leg_speeds: each must be in (0, 20] m/s, got {self.leg_speeds}")
         if not all(0 <= c <= 255 for c in self.hull_color):
             raise ValueError(f"hull_color: each BGR component must be in 0..255, got {list(self.hull_color)}")
         for a, b in self.ais_outages:
@@ -73,7 +83,7 @@ class TrafficVessel:
         self.route = wp
         self.x, self.y = float(wp[0, 0]), float(wp[0, 1])
         self.yaw = math.atan2(wp[1, 1] - wp[0, 1], wp[1, 0] - wp[0, 0])
-        self.speed = spec.speed
+        self.speed = spec.leg_speeds[0] if spec.leg_speeds else spec.speed
         self.next_wp = 1
         self.finished = False
         self.avoiding = False          # 'colregs': currently keeping clear of us
@@ -152,6 +162,10 @@ class TrafficVessel:
                 want = self._react(own, want)
         if self.finished and not self.turned:
             self.speed = max(0.0, self.speed - 0.2 * dt)
+        elif s.leg_speeds:
+            want_v = s.leg_speeds[max(0, min(self.next_wp, len(s.leg_speeds)) - 1)]
+            dv = s.accel * dt
+            self.speed += max(-dv, min(dv, want_v - self.speed))
         max_d = math.radians(s.max_turn_rate_deg_s) * dt
         self.yaw = wrap_pi(self.yaw + max(-max_d, min(max_d, wrap_pi(want - self.yaw))))
         self.x += self.vx * dt

@@ -79,6 +79,25 @@ def run_fleet_scenario(args) -> int:
         t = s["tasks"]
         out.print(f"tasks               {t.get('done_count', 0)}/{t.get('count', 0)} done, "
                   f"{len(t.get('cancelled', []))} cancelled, allocator {t.get('allocator')}", soft_wrap=True)
+    h = s.get("harbour")
+    if h:
+        for name, d in h["detection"].items():
+            det = "never" if d["detected_s"] is None else "at %.1f s" % d["detected_s"]
+            lat = "none" if d["latency_s"] is None else "%.1f s later" % d["latency_s"]
+            out.print(f"contact {name:12s} {'AIS' if d['ais'] else 'AIS-dark'}, detected {det}, first alert {lat}",
+                      soft_wrap=True)
+        for al in h["alerts"]:
+            out.print(f"alert  [{al['t']:7.1f} s] {al['by']}: {al['kind']} score {al['score']:.2f} at "
+                      f"({al['x']:.0f}, {al['y']:.0f}) m: {'; '.join(al['reasons'])}", soft_wrap=True)
+        for so in h["standoff"]:
+            frac = "-" if so["inside_fraction"] is None else "%.0f %%" % (100 * so["inside_fraction"])
+            out.print(f"shadow {so['task']} by {so['by']}: inside {so['standoff_m']:g}+-{so['tolerance_m']:g} m "
+                      f"{frac} of {so['assessed_s']:.0f} s assessed (vessel faster than the shadower for "
+                      f"{so['not_assessed_contact_faster_s']:.0f} s: not assessed)", soft_wrap=True)
+        for g in h["patrol_gap"]:
+            closed = "never" if g["closed_after_s"] is None else "%.0f s after all on the loop" % g["closed_after_s"]
+            out.print(f"patrol {g['why']} at {g['at_s']:.0f} s: {g['boats']} boats, gap closed {closed}",
+                      soft_wrap=True)
     for c in s["casualties"]:
         where = "not reported" if c["reported"] is None else f"reported by {c['by']} {c['error_m']:.1f} m off"
         out.print(f"casualty {c['name']:10s} {where}", soft_wrap=True)

@@ -65,6 +65,18 @@ def plot_fleet(result: FleetResult, sc: FleetScenario, png: Path) -> None:
         ax.add_patch(Polygon(np.array(area), closed=True, fill=False, ec="gray", ls=":", lw=1, zorder=1))
         c = np.mean(np.array(area), axis=0)
         ax.text(c[0], c[1], tid, fontsize=7, color="dimgray", ha="center", zorder=1)
+    if sc.threat_watch is not None:
+        for z in sc.threat_watch.zones:
+            ax.add_patch(Polygon(np.array(z.points), closed=True, fill=False, ec="crimson", ls="--", lw=1.2, zorder=1))
+            c = np.mean(np.array(z.points), axis=0)
+            ax.text(c[0], c[1], f"{z.kind} zone {z.name}", fontsize=7, color="crimson", ha="center", zorder=1)
+    if sc.patrol is not None:
+        loop = np.array(sc.patrol.route + [sc.patrol.route[0]])
+        ax.plot(loop[:, 0], loop[:, 1], ":", color="gray", lw=1, zorder=1, label="patrol loop")
+    for k, a in enumerate(result.harbour.get("alerts", [])):
+        ax.plot(a["x"], a["y"], "*", color="crimson", ms=11, zorder=6, label="threat alerts (belief)" if k == 0 else None)
+        ax.annotate(f"{a['kind']} {a['score']:.2f} @{a['t']:.0f} s", (a["x"], a["y"]), fontsize=6, color="crimson",
+                    textcoords="offset points", xytext=(5, -10))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, v in enumerate(result.vehicles):
         col = colors[i % len(colors)]

@@ -76,6 +76,7 @@ class FleetResult(RunOutcome):
     casualties: list[dict] = field(default_factory=list)
     link: dict = field(default_factory=dict)
     contact_tracks: dict = field(default_factory=dict)
+    harbour: dict = field(default_factory=dict)        # threat watch: alerts, shadows, stand-off, patrol gap
 
     def summary(self) -> dict:
         rows = [v.row() for v in self.vehicles]
@@ -93,7 +94,7 @@ class FleetResult(RunOutcome):
                 "sim_time_s": round(self.sim_time_s, 3), "wall_time_s": round(self.wall_time_s, 3),
                 "real_time_factor": round(self.real_time_factor, 2), "steps": self.steps,
                 "vehicles": rows, "fleet": fleet, "tasks": self.tasks, "casualties": self.casualties,
-                "link": self.link}
+                "link": self.link, **({"harbour": self.harbour} if self.harbour else {})}
 
 
 class _Run:
@@ -156,6 +157,11 @@ def run_fleet(sc: FleetScenario, seed: int | None = None, speedup: float | None 
         from edgepilot.sim.fleet.tasking import Tasking
 
         tasking = Tasking(sc, fw, runs, seed)
+    response = None
+    if sc.patrol is not None:
+        from edgepilot.sim.fleet.threat_response import ThreatResponse
+
+        response = ThreatResponse(sc, fw, runs, seed, on_event)
     for r in runs:
         v = r.m.spec
         if v.mission is not None:
@@ -209,6 +215,8 @@ def run_fleet(sc: FleetScenario, seed: int | None = None, speedup: float | None 
                         tasking.on_event(r, e, t)
         if tasking is not None:
             tasking.tick(t)
+        if response is not None:
+            response.tick(t)
         if step % track_every == 0:
             for r in runs:
                 clear, _ = r.clearance.sample(r.m.sim)
@@ -230,7 +238,7 @@ def run_fleet(sc: FleetScenario, seed: int | None = None, speedup: float | None 
         if on_tick and t >= next_tick:
             on_tick(t, limit)
             next_tick += 1.0
-        if _finished(runs, tasking, t) or t >= limit:
+        if (response.finished(t) if response is not None else _finished(runs, tasking, t)) or t >= limit:
             break
         for r in runs:
             if r.broken_at is not None:
@@ -275,12 +283,17 @@ def run_fleet(sc: FleetScenario, seed: int | None = None, speedup: float | None 
         done = tasking.done_by
         for vr in results:
             vr.tasks_done = [tid for tid, who in done.items() if vr.name in who]
+    harbour = {}
+    if response is not None:
+        harbour, harbour_reasons = response.evaluate(t)
+        reasons += harbour_reasons
     return FleetResult(
         scenario=sc.name, seed=seed, passed=not reasons, reasons=reasons, sim_time_s=t, wall_time_s=wall,
         steps=step, vehicles=results, min_separation_m=min_sep, min_separation_at=min_sep_at,
         vehicle_collisions=vehicle_collisions, tasks=tasks, casualties=casualties,
         link=tasking.link_stats() if tasking is not None else {},
-        contact_tracks={k: np.array(v, dtype=np.float64).reshape(-1, 3) for k, v in contact_rows.items()})
+        contact_tracks={k: np.array(v, dtype=np.float64).reshape(-1, 3) for k, v in contact_rows.items()},
+        harbour=harbour)
 
 
 def _breakdown_due(f, r: _Run, t: float) -> bool:

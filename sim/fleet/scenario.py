@@ -180,6 +180,73 @@ class FleetCriteria(Strict):
     reference_time_limit_s: float = Field(default=20.0, gt=0, description="OR-Tools' long time limit [s]")
 
 
+class Patrol(Strict):
+    """Boats that patrol a closed loop (``route``, map-frame metres, the
+    last point joins the first), spread evenly along it: each free boat
+    steers for a point ``lookahead_m`` ahead of itself on the loop at
+    ``speed`` m/s, faster when the gap ahead is larger than the gap
+    behind (``spacing_gain`` [1/s]), so the boats close up evenly when
+    one leaves and make room when it comes back."""
+
+    route: list[XY] = Field(min_length=3)
+    vehicles: list[str] | None = Field(default=None, description="who patrols (default: every boat)")
+    speed: float = Field(default=1.2, gt=0, description="patrol speed along the loop [m/s]")
+    min_speed: float = Field(default=0.6, gt=0, description="slowest a boat goes to let the gap behind close [m/s]")
+    lookahead_m: float = Field(default=15.0, gt=0, description="how far ahead on the loop a boat steers for [m]")
+    spacing_gain: float = Field(default=0.02, ge=0, description="speed change per metre of gap difference [1/s]")
+    update_s: float = Field(default=2.0, gt=0, description="how often each boat gets a new point [s]")
+
+
+class Zone(Strict):
+    """A protected (water: keep vessels out) or restricted (land: keep people out) zone."""
+
+    name: str = Field(pattern=NAME, max_length=16)
+    kind: Literal["protected", "restricted"] = "protected"
+    points: list[XY] = Field(min_length=3)
+
+
+class ThreatWatch(Strict):
+    """The fleet's threat watch (``sim/fleet/threat_response.py``): the
+    boats' contact tables fused into one picture, scored by
+    ``vehicle.fleet.threats.assess`` every ``period_s``; an alert of a kind
+    in ``shadow_kinds`` scoring ``shadow_score`` or more creates a shadow
+    task (one per vessel) for the nearest free boat."""
+
+    zones: list[Zone] = Field(min_length=1)
+    period_s: float = Field(default=1.0, gt=0)
+    standoff_m: float = Field(default=20.0, gt=0, description="shadow stand-off distance [m]")
+    shadow_s: float = Field(default=90.0, gt=0, description="how long a shadow lasts [s]")
+    shadow_kinds: list[Literal["ais_dark", "ais_mismatch", "zone_cpa"]] = ["ais_dark", "zone_cpa"]
+    shadow_score: float = Field(default=0.5, ge=0, le=1)
+    gate_m: float = Field(default=15.0, gt=0, description="a boat's contact this near a fleet track is that track [m]")
+    same_vessel_m: float = Field(default=25.0, gt=0, description="a new track this near where a shadowed vessel "
+                                                                 "is expected is that vessel [m]")
+    drop_after_s: float = Field(default=20.0, gt=0, description="a fleet track unseen this long is dropped [s]")
+
+
+class HarbourCriteria(Strict):
+    """Pass criteria of a threat-watch run (checked in the summary's ``harbour`` section)."""
+
+    alert_within_s: float | None = Field(default=10.0, gt=0, description="alert this soon after first detection [s]")
+    shadow_nearest: bool = Field(default=True, description="the nearest free boat (true positions) shadows "
+                                                           "(ties within nearest_tie_m)")
+    nearest_tie_m: float = Field(default=5.0, ge=0)
+    standoff_tolerance_m: float | None = Field(
+        default=6.0, gt=0, description="the shadower stays within standoff +- this while it can (the contact no "
+                                       "faster than it, and once it has caught up)")
+    standoff_hold_fraction: float = Field(default=0.95, gt=0, le=1,
+                                          description="fraction of the assessed time inside the band")
+    standoff_min_assessed_s: float = Field(default=30.0, ge=0,
+                                           description="the band must be assessed this long to count [s]")
+    patrol_gap_tolerance: float | None = Field(
+        default=0.25, gt=0, description="patrol gap closed: the largest gap between patrolling boats along the "
+                                        "loop within (1 + this) x loop length / boats")
+    patrol_gap_within_s: float = Field(default=120.0, gt=0, description="... this soon after a boat leaves or "
+                                                                        "rejoins the patrol [s]")
+    one_shadow_per_vessel: bool = True
+    expect_shadows: int | None = Field(default=1, ge=0, description="shadow tasks the run must create")
+
+
 class FleetScenario(Strict):
     name: str
     description: str = ""
@@ -200,6 +267,9 @@ class FleetScenario(Strict):
     faults: list[FleetFault] = []
     casualties: list[Casualty] = []
     traffic: list[TrafficVesselSpec] = []
+    patrol: Patrol | None = None
+    threat_watch: ThreatWatch | None = None
+    harbour_criteria: HarbourCriteria = HarbourCriteria()
     criteria: FleetCriteria = FleetCriteria()
 
     source: str = ""
@@ -290,6 +360,8 @@ def load_fleet_scenario(name_or_path: str | Path, realtime: bool = False) -> Fle
         members.append(v.model_copy(update={"vehicle_config": cfg}))
     sc = sc.model_copy(update={"vehicles": members})
     task_ids: set[str] = set()
+    if sc.tasks is not None and sc.patrol is not None:
+        raise ConfigError(f"{path}: patrol: a scenario has either a task file or a [patrol], not both")
     if sc.tasks is not None:
         from edgepilot.vehicle.fleet.tasks import load_tasks
 
@@ -298,11 +370,24 @@ def load_fleet_scenario(name_or_path: str | Path, realtime: bool = False) -> Fle
             raise ConfigError(f"{path}: tasks: no task file {str(tp)!r}")
         task_ids = {t.id for t in load_tasks(tp).task}
         sc = sc.model_copy(update={"tasks": str(tp)})
-    elif not realtime:
+    else:
+        patrolling = set()
+        if sc.patrol is not None:
+            patrolling = set(sc.patrol.vehicles or [v.name for v in sc.vehicles if v.domain == "water"])
+            for n in patrolling:
+                if n not in names:
+                    raise ConfigError(f"{path}: patrol.vehicles: no vehicle named {n!r} (vehicles: {', '.join(names)})")
+                if sc.vehicles[names[n]].domain != "water":
+                    raise ConfigError(f"{path}: patrol.vehicles: {n!r} is not a boat")
+            for k, (x, y) in enumerate(sc.patrol.route):
+                if not (xmin <= x <= xmax and ymin <= y <= ymax):
+                    raise ConfigError(f"{path}: patrol.route.{k}: ({x}, {y}) is outside world.bounds")
+        if sc.threat_watch is not None and sc.patrol is None:
+            raise ConfigError(f"{path}: threat_watch needs a [patrol] (the boats it takes shadows from)")
         for i, v in enumerate(sc.vehicles):
-            if v.mission is None:
+            if v.mission is None and v.name not in patrolling and not realtime:
                 raise ConfigError(f"{path}: vehicles.{i}.mission: a vehicle needs a mission when the "
-                                  f"scenario has no task file")
+                                  f"scenario has no task file (or a [patrol] it takes part in)")
     for i, f in enumerate(sc.faults):
         who = []
         if f.type in ("vehicle_breakdown", "link_loss"):

@@ -160,8 +160,16 @@ class Neighbours:
         return out
 
     def circles(self, sim, now: float) -> np.ndarray:
-        """(K, 3) [x, y, radius] of the other members within sensor reach."""
-        return np.array([(o.x, o.y, m.radius) for m, o in self._others(sim)], dtype=np.float64).reshape(-1, 3)
+        """(K, 3) [x, y, radius] of the other members and the shared traffic
+        vessels within sensor reach (what the lidar sees moving)."""
+        c = np.array([(o.x, o.y, m.radius) for m, o in self._others(sim)], dtype=np.float64).reshape(-1, 3)
+        if self.fw.traffic is not None and len(self.fw.traffic):
+            tc = self.fw.traffic.circles()
+            tr = sim.truth
+            near = np.hypot(tc[:, 0] - tr.x, tc[:, 1] - tr.y) <= self.reach + tc[:, 2]
+            if near.any():
+                c = np.vstack((c, tc[near]))
+        return c
 
     def visible_objects(self, sim, now: float) -> list[VisibleObject]:
         objs = [VisibleObject(o.x, o.y, m.radius, m.height, HULL_BGR, kind="obstacle") for m, o in self._others(sim)]
