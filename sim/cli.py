@@ -106,6 +106,12 @@ def _print_navigation(out, nav: dict | None) -> None:
                 line += (f"; drift {g['error_at_end_m']:.2f} m over {g['distance_m']:.0f} m "
                          f"= {100 * g['drift_fraction']:.2f} %")
         out.print(line, soft_wrap=True)
+    for cp in nav.get("checkpoints", []):
+        lim = "" if cp["max_error_m"] is None else f" (limit {cp['max_error_m']:g} m)"
+        out.print(f"  error at {cp['name']:16s} {cp['error_m']:.2f} m at t={cp['t_s']:.0f} s{lim}", soft_wrap=True)
+    if nav.get("lidar_fixes_accepted") is not None:
+        out.print(f"lidar fixes         {nav['lidar_fixes_accepted']} accepted by the EKF "
+                  f"({nav.get('lidar_track_fixes', 0)} from the matcher's tracking mode)", soft_wrap=True)
 
 
 def _print_failsafes(out, fs: dict) -> None:

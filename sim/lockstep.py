@@ -263,6 +263,9 @@ def run_lockstep(scenario: Scenario, seed: int | None = None, speedup: float | N
     estimate = np.array(est_rows, dtype=np.float64).reshape(-1, 4)
     nav = (navigation_summary(scenario, track, estimate, events, arm_t)
            if core.estimator is not None or crit.measures_navigation else {})
+    if nav and core.estimator is not None and hasattr(core.estimator, "pose_fixes"):
+        nav["lidar_fixes_accepted"] = core.estimator.pose_fixes
+        nav["lidar_track_fixes"] = core.estimator.track_fixes
     reasons.extend(check_navigation(crit, nav, events, arm_t))
     return RunResult(
         scenario=scenario.name, seed=sim.seed, passed=not reasons, reasons=reasons,

@@ -39,10 +39,22 @@ def navigation_summary(scenario, track: np.ndarray, estimate: np.ndarray, events
         "position_error_rms_m": round(float(np.sqrt(np.mean(e ** 2))), 4) if len(e) else None,
         "position_error_max_m": round(float(e.max()), 4) if len(e) else None,
         "position_error_final_m": round(float(err[-1]), 4),
+        "heading_error_max_deg": (round(float(np.degrees(np.abs(
+            (estimate[sel, 2] - track[sel, 3] + np.pi) % (2 * np.pi) - np.pi).max())), 3) if len(e) else None),
+        "position_error_at_arming_m": round(float(e[0]), 4) if len(e) else None,
         "gnss_faults": [],
     }
     step = np.hypot(np.diff(track[:, 1]), np.diff(track[:, 2]))
+    out["checkpoints"] = []
+    for cp in scenario.criteria.error_checkpoints:
+        k = int(np.argmin(np.hypot(track[:, 1] - cp.at[0], track[:, 2] - cp.at[1])))
+        out["checkpoints"].append({"name": cp.name, "at": list(cp.at), "t_s": round(float(t[k]), 2),
+                                   "passed_at_m": round(float(np.hypot(track[k, 1] - cp.at[0],
+                                                                       track[k, 2] - cp.at[1])), 2),
+                                   "error_m": round(float(err[k]), 3), "max_error_m": cp.max_error_m})
     for f in scenario.faults:
+        if f.type == "kidnap":
+            out["kidnap_s"] = f.start_s
         if f.type == "gps_spoofing":
             out["gnss_faults"].append(_spoof(f, t, estimate, events))
         elif f.type in ("gps_jamming", "gps_dropout"):
@@ -83,7 +95,8 @@ def _outage(f, t, err, step, events, arm_t) -> dict:
 def check_navigation(crit, nav: dict, events, arm_t: float | None) -> list[str]:
     """The reasons the navigation criteria fail (empty: passed or none set)."""
     reasons: list[str] = []
-    wants = (crit.max_position_error_rms_m, crit.max_position_error_m, crit.max_detection_delay_s,
+    wants = (crit.max_position_error_rms_m, crit.max_position_error_m, crit.max_heading_error_deg,
+             crit.max_detection_delay_s,
              crit.max_drift_fraction, crit.max_final_position_error_m, crit.max_error_at_outage_end_m)
     if any(v is not None for v in wants) and not nav:
         return ["navigation criteria set but the run recorded no estimate"]
@@ -95,6 +108,13 @@ def check_navigation(crit, nav: dict, events, arm_t: float | None) -> list[str]:
             reasons.append(f"position error RMS {rms:.3f} m exceeds {crit.max_position_error_rms_m:g} m")
     if crit.max_position_error_m is not None and mx is not None and mx > crit.max_position_error_m:
         reasons.append(f"position error reached {mx:.3f} m (limit {crit.max_position_error_m:g} m)")
+    for cp in nav.get("checkpoints", []):
+        if cp["max_error_m"] is not None and cp["error_m"] > cp["max_error_m"]:
+            reasons.append(f"position error {cp['error_m']:.2f} m at {cp['name']} (t={cp['t_s']:.0f} s, "
+                           f"limit {cp['max_error_m']:g} m)")
+    hd = nav.get("heading_error_max_deg")
+    if crit.max_heading_error_deg is not None and hd is not None and hd > crit.max_heading_error_deg:
+        reasons.append(f"heading error reached {hd:.2f} deg (limit {crit.max_heading_error_deg:g} deg)")
     fin = nav.get("position_error_final_m")
     if crit.max_final_position_error_m is not None and fin is not None and fin > crit.max_final_position_error_m:
         reasons.append(f"position error at the end {fin:.3f} m (limit {crit.max_final_position_error_m:g} m): "
@@ -123,11 +143,11 @@ def check_navigation(crit, nav: dict, events, arm_t: float | None) -> list[str]:
         if trips:
             reasons.append(f"failsafe after arming at {trips[0].t:.1f} s: {trips[0].text}")
     if crit.relocalize_before_arming:
-        reasons += _relocalized(events)
+        reasons += _relocalized(events, nav.get("kidnap_s", 0.0))
     return reasons
 
 
-def _relocalized(events) -> list[str]:
+def _relocalized(events, kidnap_s: float) -> list[str]:
     lost = next((e for e in events if e.kind == "localization" and e.data.get("what") == "lost"), None)
     if lost is None:
         return ["the localizer never noticed the kidnapping (no 'lost' event)"]
@@ -144,8 +164,11 @@ def _relocalized(events) -> list[str]:
         out.append("never armed after the kidnapping")
     elif back is not None and armed.t < back.t:
         out.append(f"armed at {armed.t:.1f} s before re-localizing ({back.t:.1f} s)")
-    refused = [e for e in events if e.kind == "text" and "localization" in e.text and e.text.startswith("PreArm")
-               and e.t >= lost.t]
+    # refused for the lidar's reasons between the kidnapping and arming: the
+    # scan not fitting the map at the believed pose (noticed before the
+    # localizer's 'lost'), or the localizer lost
+    refused = [e for e in events if e.kind == "text" and e.text.startswith("PreArm: lidar") and e.t >= kidnap_s
+               and (armed is None or e.t <= armed.t)]
     if armed is not None and not refused:
         out.append("arming was never refused for localization after the kidnapping")
     return out

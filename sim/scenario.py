@@ -126,6 +126,15 @@ class EncounterCriterion(Strict):
     hold_tolerance_deg: float = Field(default=12.0, gt=0)
 
 
+class ErrorCheckpoint(Strict):
+    """The estimate's position error where the truth passes closest to a
+    point (navigation reports: before / at / after a landmark)."""
+
+    name: str
+    at: XY = Field(description="map-frame point [m]")
+    max_error_m: float | None = Field(default=None, gt=0, description="limit there [m] (None: reported only)")
+
+
 class Criteria(Strict):
     min_cpa_m: float | None = Field(default=None, ge=0, description="closest range to any traffic vessel [m]")
     encounters: list[EncounterCriterion] = []
@@ -138,6 +147,8 @@ class Criteria(Strict):
     max_position_error_rms_m: float | None = Field(default=None, gt=0, description=(
         "RMS of the horizontal error of the core's estimate, from arming to the end [m]"))
     max_position_error_m: float | None = Field(default=None, gt=0, description="largest such error [m]")
+    max_heading_error_deg: float | None = Field(default=None, gt=0, description=(
+        "largest heading error of the core's estimate from arming to the end [deg]"))
     max_detection_delay_s: float | None = Field(default=None, ge=0, description=(
         "each GNSS fault detected within this [s]: spoofing from when the drag exceeds the filter's "
         "3-sigma, jamming from its start"))
@@ -150,15 +161,18 @@ class Criteria(Strict):
     max_error_at_outage_end_m: float | None = Field(default=None, gt=0, description=(
         "position error at the last tick of each GNSS outage [m]: corrected by other aiding (lidar on the "
         "map) before GNSS returns"))
+    error_checkpoints: list[ErrorCheckpoint] = Field(default=[], description=(
+        "position error reported (and limited, with max_error_m) where the truth passes closest to each point"))
     relocalize_before_arming: bool = Field(default=False, description=(
         "a kidnap fault: the localizer must report lost and converged again, arming refused until then"))
 
     @property
     def measures_navigation(self) -> bool:
         return (any(v is not None for v in (self.max_position_error_rms_m, self.max_position_error_m,
+                                           self.max_heading_error_deg,
                                            self.max_detection_delay_s, self.max_drift_fraction,
                                            self.max_final_position_error_m, self.max_error_at_outage_end_m))
-                or self.relocalize_before_arming)
+                or self.relocalize_before_arming or bool(self.error_checkpoints))
 
 
 class SimSensors(Strict):

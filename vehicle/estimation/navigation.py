@@ -13,9 +13,17 @@ EKF's GNSS rejections and resets).  ``health`` is what pre-arm and the
 navigation failsafe read; ``status(now)`` is EKF_STATUS_REPORT.
 
 Without GNSS the EKF is initialised by the first converged lidar fix (the
-particle filter localizes globally on the map).  When the localizer has
-been lost and converges again somewhere the EKF does not believe (the
-vehicle was carried), the EKF position and heading are reset to that fix.
+global search finds the pose on the whole map, the particle filter
+confirms it).  When the localizer has been lost and converges again
+somewhere the EKF does not believe (the vehicle was carried), the EKF
+position and heading are reset to that fix.
+
+When the localizer gives no fix -- its particles have not converged on the
+few returns of a breakwater head or a sparse yard -- the scan matcher's
+tracking mode registers the scan around the EKF's own pose and covariance
+(``ScanMatcher.track``) and its fix is fused when the match is well
+conditioned.  Every scan is also checked against the map at the EKF's pose
+(``scan_fits``): pre-arm refuses while it does not fit.
 """
 from __future__ import annotations
 
@@ -43,6 +51,13 @@ POSE_RESET_FIXES = 10
 #: time skew; without it the EKF grows overconfident and gates correct fixes.
 POSE_COV_FLOOR = np.diag([0.05 ** 2, 0.05 ** 2, math.radians(1.0) ** 2])
 POSE_RESET_STEADY_M = 0.15
+#: A scan fits the map at the EKF's pose when this share of its endpoints is
+#: within the matcher's inlier distance of a mapped obstacle ...
+SCAN_FIT_FRACTION = 0.5
+#: ... and the verdict changes after this many scans in a row say otherwise.
+SCAN_FIT_SCANS = 3
+#: Tracking fixes after this long without a lidar fix are operator news [s].
+TRACK_NEWS_AFTER_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,7 @@ class NavHealth:
     #: Estimated dead-reckoning drift since that fix: ``unaided_m`` x
     #: navigation.dead_reckoning_drift [m] (0 when the vehicle file sets no rate).
     drift_m: float = 0.0
+    scan_fits: bool = True      # the lidar scan fits the map at the estimated pose (True: no verdict)
 
 
 class NavEstimator:
@@ -96,13 +112,15 @@ class NavEstimator:
         self._compass_yaw: float | None = None
         self._blind = False              # the last scan had too few returns to match
         self._rejected_fixes: list[tuple[float, float]] = []   # offsets of consecutive gated-out fixes
-        self._announced = False
         self._next_scan_t = -math.inf
         self._ekf_events = 0
         self._loc_events = 0
         self.gnss_source = "odometry" if enc is not None else ("speed log" if s.speed_log is not None else "IMU")
         self.last_fix_t: float | None = None
         self.pose_fixes = 0
+        self.track_fixes = 0             # of which from the matcher's tracking mode
+        self.scan_fits = True
+        self._fit_run = 0                # scans in a row disagreeing with scan_fits
         self._status: tuple[float, EkfStatus] | None = None
 
     def attach_map(self, prior_map) -> None:
@@ -114,7 +132,9 @@ class NavEstimator:
         from edgepilot.vehicle.localization import (LocalizerParams, MapLocalizer, ParticleFilterParams,
                                                     build_likelihood_field)
 
-        field = build_likelihood_field(prior_map)
+        # a USV's chart is filled land, piers and breakwaters: its lidar sees
+        # their surfaces only, and a scan must not fit "inside" a pier
+        field = build_likelihood_field(prior_map, surface=self.cfg.kind == "usv")
         self.localizer = MapLocalizer(field, np.random.default_rng(self._seed),
                                       LocalizerParams(max_beams=nav.max_beams),
                                       ParticleFilterParams(particles=nav.particles))
@@ -197,7 +217,11 @@ class NavEstimator:
             loc.initialise(float(ekf.x[0]), float(ekf.x[1]), float(ekf.x[4]),
                            max(ekf.pos_std, 0.2), max(math.sqrt(max(ekf.P[4, 4], 0.0)), 0.05))
         prior = (float(ekf.x[0]), float(ekf.x[1]), float(ekf.x[4])) if ekf.initialised else None
-        fix = loc.process(now, self._dist, self._dyaw, frame.scan, prior=prior)
+        from edgepilot.vehicle.localization import scan_endpoints
+        bx, by = scan_endpoints(sc, loc.params.max_beams, loc.mount)
+        self._check_fit(loc, bx, by, prior, seeing)
+        vouches = self._ekf_vouches()
+        fix = loc.process(now, self._dist, self._dyaw, frame.scan, prior=prior, prior_trusted=vouches)
         self._dist = self._dyaw = 0.0
         converged_now = lost_now = False
         while self._loc_events < len(loc.events):
@@ -207,29 +231,37 @@ class NavEstimator:
                 # the cloud spread for a scan or two; it flickers back -- not operator news
                 continue
             if ev.kind == "lost":
+                # acted on every time; told once until the localizer has recovered
                 self._was_lost = lost_now = True
                 self.relocalizing = True
-                out.append(NavEvent("localization", "lost", ev.text, Severity.WARNING))
+                if ev.announce:
+                    out.append(NavEvent("localization", "lost", ev.text, Severity.WARNING))
+            elif ev.kind == "degraded":
+                # moving on a healthy EKF: the scan is what is doubtful (a sparse
+                # or cluttered view), not where we are; the localizer searches
+                # around the EKF
+                if ev.announce:
+                    out.append(NavEvent("localization", "degraded", ev.text, Severity.NOTICE))
             elif ev.kind == "converged":
                 converged_now = True
                 self.relocalizing = False
-                if self._was_lost or not self._announced:
-                    self._announced = True
+                if ev.announce:
                     out.append(NavEvent("localization", "converged", ev.text, Severity.INFO))
-        if lost_now and self._ekf_vouches():
-            # moving on a healthy EKF: the scan is what is doubtful (a sparse
-            # or cluttered view), not where we are -- search around the EKF
-            # instead of the whole map
-            loc.initialise(float(ekf.x[0]), float(ekf.x[1]), float(ekf.x[4]),
-                           max(3.0 * ekf.pos_std, 0.3), max(3.0 * math.sqrt(max(ekf.P[4, 4], 0.0)), 0.05))
-            self._was_lost = False
-            return
-        if lost_now and self._gnss_seed is not None and now - self._gnss_seed[3] < 1.0 and self._compass_yaw is not None:
+            elif ev.kind == "global":
+                out.append(NavEvent("localization", "global", ev.text, Severity.INFO))
+        found = loc.last_global is not None and loc.last_global.ok and lost_now
+        if (lost_now and not found and self._gnss_seed is not None and now - self._gnss_seed[3] < 1.0
+                and self._compass_yaw is not None):
             # at rest, lost, and a good GNSS fix the EKF refuses (it jumped with
             # the vehicle): search around the receiver's position, heading from
             # the compass -- GNSS-assisted re-localization, no whole-map search
             gx, gy, hacc, _ = self._gnss_seed
             loc.initialise(gx, gy, self._compass_yaw, max(3.0 * hacc, 1.0), 0.2)
+        if (fix is None or not fix.ok) and not self.relocalizing and ekf.initialised and seeing:
+            # no fix from the particles (not converged on a few returns) or
+            # their matcher refused it: track around the EKF instead
+            self._track(now, loc, bx, by, out)
+            return
         if fix is None or not fix.ok:
             return
         if ekf.initialised and converged_now and self._was_lost:
@@ -270,6 +302,50 @@ class NavEstimator:
                                     Severity.NOTICE))
             else:
                 del rej[0]
+
+    def _check_fit(self, loc, bx, by, prior, seeing: bool) -> None:
+        """``scan_fits``: does the scan fit the map at the EKF's pose?  No
+        verdict (fits) without a pose or with too few returns; the verdict
+        flips after SCAN_FIT_SCANS scans in a row say otherwise."""
+        if prior is None or not seeing:
+            self._fit_run = 0
+            self.scan_fits = True
+            return
+        fits = loc.fit_fraction(bx, by, prior) >= SCAN_FIT_FRACTION
+        if fits == self.scan_fits:
+            self._fit_run = 0
+            return
+        self._fit_run += 1
+        if self._fit_run >= SCAN_FIT_SCANS:
+            self.scan_fits = fits
+            self._fit_run = 0
+
+    def _track(self, now: float, loc, bx, by, out: list[NavEvent]) -> None:
+        """The localizer gave no fix (its particles have not converged on a
+        few returns): the scan matcher's tracking mode around the EKF."""
+        ekf = self.ekf
+        if not ekf.status(now).healthy or bx.size < loc.matcher.params.track_min_inliers:
+            return
+        idx = (0, 1, 4)
+        P = np.array([[ekf.P[a, b] for b in idx] for a in idx])
+        fix = loc.matcher.track(now, bx, by, (float(ekf.x[0]), float(ekf.x[1]), float(ekf.x[4])), P)
+        if not fix.ok:
+            return
+        off = math.hypot(fix.x - ekf.x[0], fix.y - ekf.x[1])
+        if ekf.fuse_pose(now, fix.x, fix.y, fix.yaw, fix.cov + POSE_COV_FLOOR).accepted:
+            if self.last_fix_t is None or now - self.last_fix_t > TRACK_NEWS_AFTER_S:
+                since = "" if self.last_fix_t is None else f" after {now - self.last_fix_t:.0f} s without one"
+                out.append(NavEvent("localization", "track",
+                                    f"Lidar fix on the map{since}: position corrected {off:.1f} m",
+                                    Severity.INFO))
+            self.pose_fixes += 1
+            self.track_fixes += 1
+            self.last_fix_t = now
+            # the particles have not converged on their own (that is why we are
+            # tracking): restart them around the corrected EKF pose, so they do
+            # not settle on a look-alike stretch of quay instead
+            loc.initialise(float(ekf.x[0]), float(ekf.x[1]), float(ekf.x[4]), max(2.0 * ekf.pos_std, 0.2),
+                           max(2.0 * math.sqrt(max(ekf.P[4, 4], 0.0)), 0.02))
 
     def _reset_pose(self, fix) -> None:
         """Position and heading to the fix, with its covariance; velocity,
@@ -320,4 +396,5 @@ class NavEstimator:
         rate = self.cfg.navigation.dead_reckoning_drift
         return NavHealth(self.ekf.initialised, st.healthy, st.pos_std, self.localizer is not None,
                          self.localized, self.monitor.inconsistent, self.monitor.jammed or self.monitor.fix_lost,
-                         unaided_m=unaided, drift_m=unaided * rate if rate else 0.0)
+                         unaided_m=unaided, drift_m=unaided * rate if rate else 0.0,
+                         scan_fits=self.scan_fits)

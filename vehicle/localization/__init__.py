@@ -1,6 +1,8 @@
 """Lidar localization on the prior map: AMCL-style likelihood field,
-particle filter (global re-localization) and a scan-to-map matcher that
-gives the EKF pose fixes with covariance."""
+particle filter, a global search (re-localization with no prior) and a
+scan-to-map matcher (with a tracking mode for a few returns) that gives the
+EKF pose fixes with covariance."""
+from edgepilot.vehicle.localization.global_search import GlobalResult, GlobalSearch, GlobalSearchParams
 from edgepilot.vehicle.localization.likelihood_field import (LikelihoodField, SensorModel, build_likelihood_field,
                                                              scan_endpoints)
 from edgepilot.vehicle.localization.localizer import LocalizerParams, MapLocalizer
@@ -27,9 +29,12 @@ def warm_kernels() -> None:
     # run, so warming starts no thread pool
     from edgepilot.vehicle.localization._kernels import particle_weights_parallel
     particle_weights_parallel.compile("none(f8[:, ::1], f8[::1], f8[::1], u2[::1], i8, i8, f8, f8, f8, f8, f8[::1])")
-    ScanMatcher(field, MatcherParams(min_inliers=3, min_inlier_fraction=0.01)).match(0.0, bx, by, (2.0, 2.0, 0.0))
+    m = ScanMatcher(field, MatcherParams(min_inliers=3, min_inlier_fraction=0.01))
+    m.match(0.0, bx, by, (2.0, 2.0, 0.0))
+    m.track(0.0, bx, by, (2.0, 2.0, 0.0), np.diag([0.01, 0.01, 0.001]))
+    GlobalSearch(field).search(bx, by)
 
 
-__all__ = ["LikelihoodField", "LocalizerParams", "MapLocalizer", "MatcherParams", "ParticleFilter",
+__all__ = ["GlobalResult", "GlobalSearch", "GlobalSearchParams", "LikelihoodField", "LocalizerParams", "MapLocalizer", "MatcherParams", "ParticleFilter",
            "ParticleFilterParams", "PoseEstimate", "PoseFix", "ScanMatcher", "SensorModel",
            "build_likelihood_field", "scan_endpoints", "warm_kernels"]

@@ -225,3 +225,35 @@ def refine_pose(pose, bx, by, dist, res, ox, oy, inlier_dist, huber, iterations,
     stats[0] = n_in
     stats[1] = rss
     stats[2] = it + 1
+
+
+@njit(cache=True, boundscheck=False)
+def global_scores(cx, cy, yaws, bx, by, lik, res, ox, oy, lik_outside, out):
+    """Score of every (candidate position, heading) pair of a global
+    search: the sum of the (coarse) field over the beam endpoints.
+    cx, cy: float64 (K,) candidate positions [m]; yaws: float64 (A,)
+    headings [rad]; lik: float32 (rows, cols) field of cell size ``res``;
+    out: float32 (A, K), filled.  Heading-major: the beams are rotated once
+    per heading, then every position reads the field at its endpoints."""
+    rows, cols = lik.shape
+    inv = 1.0 / res
+    nb = bx.shape[0]
+    rx = np.empty(nb)
+    ry = np.empty(nb)
+    for a in range(yaws.shape[0]):
+        c = math.cos(yaws[a])
+        s = math.sin(yaws[a])
+        for m in range(nb):
+            rx[m] = c * bx[m] - s * by[m]
+            ry[m] = s * bx[m] + c * by[m]
+        for k in range(cx.shape[0]):
+            sc = 0.0
+            for m in range(nb):
+                # the oracle's arithmetic, so both pick the same cell
+                fc = (cx[k] + rx[m] - ox) * inv
+                fr = (cy[k] + ry[m] - oy) * inv
+                if fc >= 0.0 and fr >= 0.0 and fc < cols and fr < rows:
+                    sc += lik[int(fr), int(fc)]
+                else:
+                    sc += lik_outside
+            out[a, k] = sc

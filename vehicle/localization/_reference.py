@@ -70,3 +70,19 @@ def correlative_search_ref(x0, y0, yaw0, bx, by, lik, res, ox, oy, lik_outside, 
     y = y0 + off[None, :, None, None] + ry[:, None, None, :]          # (A, Y, 1, B)
     x, y = np.broadcast_arrays(x, y)
     return _lookup(lik, res, ox, oy, lik_outside, x, y).sum(axis=-1)
+
+
+def global_scores_ref(cx, cy, yaws, bx, by, lik, res, ox, oy, lik_outside):
+    """(A, K) sum of the field over the beam endpoints of every heading A
+    at every candidate position K."""
+    c, s = np.cos(yaws)[:, None], np.sin(yaws)[:, None]
+    rx = c * bx[None] - s * by[None]          # (A, B)
+    ry = s * bx[None] + c * by[None]
+    x = cx[None, :, None] + rx[:, None, :]   # (A, K, B)
+    y = cy[None, :, None] + ry[:, None, :]
+    inv = 1.0 / res
+    rows, cols = lik.shape
+    fc, fr = (x - ox) * inv, (y - oy) * inv
+    inside = (fc >= 0) & (fr >= 0) & (fc < cols) & (fr < rows)
+    v = lik[np.where(inside, fr, 0).astype(np.int64), np.where(inside, fc, 0).astype(np.int64)]
+    return np.where(inside, v.astype(np.float64), lik_outside).sum(axis=-1)

@@ -88,9 +88,25 @@ def distance_to_obstacles(occupied: np.ndarray, resolution: float) -> np.ndarray
     return d * np.float32(resolution)
 
 
-def build_likelihood_field(grid: GridMap, model: SensorModel | None = None) -> LikelihoodField:
+def surface_cells(occupied: np.ndarray) -> np.ndarray:
+    """The occupied cells with a free 4-neighbour (or on the grid's edge
+    next to free space): the surfaces a lidar can hit."""
+    occ = np.ascontiguousarray(occupied, dtype=np.uint8)
+    inner = cv2.erode(occ, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)), borderType=cv2.BORDER_REPLICATE)
+    return occupied & (inner == 0)
+
+
+def build_likelihood_field(grid: GridMap, model: SensorModel | None = None, surface: bool = False) -> LikelihoodField:
     """The field of a prior map.  Unknown cells count as free for the
-    distance and are left out of global re-localization."""
+    distance and are left out of global re-localization.
+
+    ``surface`` True builds the *surface field*: the distance is to the
+    nearest surface cell (``surface_cells``) instead of the nearest occupied
+    one, so an endpoint that falls inside a mapped obstacle no longer fits
+    perfectly.  For a USV's chart, whose land, piers and breakwater are
+    filled polygons metres to kilometres wide, this matters: with the plain
+    field a scan shifted along a quay by a pier's width fits as well as the
+    true pose (the pier's far face lands inside the pier)."""
     model = model or SensorModel()
     occ = np.asarray(grid.occupied)
     if occ.dtype != bool or occ.ndim != 2 or occ.size == 0:
@@ -99,7 +115,8 @@ def build_likelihood_field(grid: GridMap, model: SensorModel | None = None) -> L
         raise ValueError(f"grid.resolution must be > 0 [m], got {grid.resolution!r}")
     if not occ.any():
         raise ValueError("the prior map has no occupied cell: nothing for the lidar to localize against")
-    d = np.minimum(distance_to_obstacles(occ, grid.resolution), np.float32(model.max_dist))
+    target = surface_cells(occ) if surface else occ
+    d = np.minimum(distance_to_obstacles(target, grid.resolution), np.float32(model.max_dist))
     lik = model.pz(d).astype(np.float32)
     free = ~occ if grid.unknown is None else (~occ & ~np.asarray(grid.unknown))
     cube = lik.astype(np.float64) ** 3

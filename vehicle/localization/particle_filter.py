@@ -284,6 +284,11 @@ class ParticleFilter:
         cum[-1] = 1.0
         u = (self.rng.random() + np.arange(n)) / n
         idx = np.searchsorted(cum, u)
+        # the heaviest particle goes first: after resampling every weight is
+        # 1/n, and ``estimate`` clusters around the argmax, which is then
+        # index 0 -- it must not be whichever copy landed there (or a
+        # particle the recovery below scatters over the map)
+        idx[0] = int(np.argmax(self.weights))
         self.poses = self.poses[idx]
         self.weights[:] = 1.0 / n
         if p.roughen_xy > 0 or p.roughen_yaw > 0:
@@ -295,7 +300,7 @@ class ParticleFilter:
             share = max(0.0, 1.0 - self.w_fast / self.w_slow)
             k = int(self.rng.binomial(n, min(share, 1.0))) if share > 0 else 0
             if k:
-                self._spread(self.rng.choice(n, k, replace=False))
+                self._spread(1 + self.rng.choice(n - 1, min(k, n - 1), replace=False))
 
     # ------------------------------------------------------------ output
     def estimate(self) -> PoseEstimate:

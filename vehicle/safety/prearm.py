@@ -94,6 +94,9 @@ def _nav_failures(nav, p) -> list[str]:
                    "(filter diverged or no absolute position)")
     if nav.localizer and not nav.localized:
         out.append("PreArm: lidar localization lost: re-localizing on the map; wait until it converges")
+    if nav.localizer and not nav.scan_fits:
+        out.append("PreArm: lidar scan does not fit the map at the estimated pose (vehicle moved, or the map "
+                   "is wrong here); wait for re-localization")
     if nav.gnss_inconsistent:
         out.append("PreArm: GNSS inconsistent with the navigation solution (spoofed, or the vehicle was "
                    "moved); wait until they agree")
