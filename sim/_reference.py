@@ -1,0 +1,31 @@
+"""NumPy oracles of the simulator's numba kernels (``sim/_kernels.py``):
+the plain vectorised versions the kernels replaced, kept for the tests."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def footprint_clearance_numpy(world, x: float, y: float, yaw: float, length: float,
+                              width: float) -> tuple[float, bool]:
+    """``SimWorld.footprint_clearance`` the NumPy way: footprint samples
+    every half cell (interior grid and edge), looked up in the truth and
+    the distance transform, then the moving circles."""
+    pts = world.footprint_points(x, y, yaw, length, width, interior=True)
+    r, c = world._cells(pts[:, 0], pts[:, 1])
+    if world.truth.occupied[r, c].any():
+        return 0.0, True
+    edge = world.footprint_points(x, y, yaw, length, width, interior=False)
+    r, c = world._cells(edge[:, 0], edge[:, 1])
+    d = float(world.distance[r, c].min()) - 0.5 * world.resolution
+    if len(world.moving):
+        dx, dy = world.moving[:, 0] - x, world.moving[:, 1] - y
+        cy, sy = math.cos(yaw), math.sin(yaw)
+        a = np.maximum(np.abs(cy * dx + sy * dy) - 0.5 * length, 0.0)
+        b = np.maximum(np.abs(-sy * dx + cy * dy) - 0.5 * width, 0.0)
+        dm = float((np.hypot(a, b) - world.moving[:, 2]).min())
+        if dm <= 0:
+            return 0.0, True
+        d = min(d, dm)
+    return max(d, 0.0), False
