@@ -29,3 +29,38 @@ def footprint_clearance_numpy(world, x: float, y: float, yaw: float, length: flo
             return 0.0, True
         d = min(d, dm)
     return max(d, 0.0), False
+
+
+def separation_numpy(pos: np.ndarray, length, width, half_diag) -> tuple[float, tuple[int, int] | None]:
+    """The fleet's smallest footprint gap the plain way: every pair's
+    bounding-circle bound in one (N, N) array, exact gaps in increasing
+    order of the bound until the bound passes the best gap."""
+    from edgepilot.sim.fleet.world import rect_gap
+
+    p = np.asarray(pos, np.float64)
+    n = len(p)
+    if n < 2:
+        return math.inf, None
+    hd = np.asarray(half_diag, np.float64)
+    d = np.hypot(p[:, None, 0] - p[None, :, 0], p[:, None, 1] - p[None, :, 1])
+    lower = d - hd[:, None] - hd[None, :]
+    iu = np.triu_indices(n, 1)
+    low = lower[iu]
+    order = np.argsort(low, kind="stable")
+    best, pair = math.inf, None
+    for k in order:
+        if low[k] >= best:
+            break
+        i, j = int(iu[0][k]), int(iu[1][k])
+        g = rect_gap(p[i], length[i], width[i], p[j], length[j], width[j])
+        if g < best:
+            best, pair = g, (i, j)
+    return best, pair
+
+
+def within_numpy(pos: np.ndarray, radius, x: float, y: float, reach: float, exclude: int) -> np.ndarray:
+    """Indices k != exclude with the centre within reach + radius[k] of (x, y)."""
+    d = np.hypot(pos[:, 0] - x, pos[:, 1] - y)
+    ok = d <= reach + np.asarray(radius)
+    ok[exclude] = False
+    return np.flatnonzero(ok)

@@ -55,3 +55,76 @@ def test_footprint_clearance_refuses_bad_input(yard, bad):
     _, w = yard
     with pytest.raises(ValueError, match="footprint_clearance: expected finite"):
         w.footprint_clearance(*bad)
+
+
+def _fleet(rng, n, spread):
+    pos = np.column_stack((rng.uniform(0, spread, n), rng.uniform(0, spread, n), rng.uniform(-4, 4, n)))
+    length, width = rng.uniform(0.4, 3.0, n), rng.uniform(0.3, 1.5, n)
+    return pos, length, width, 0.5 * np.hypot(length, width)
+
+
+def _hashed(pos, length, width, hd):
+    from edgepilot.sim.fleet.world import SpatialHash
+    from edgepilot.sim._kernels import separation_kernel
+
+    h = SpatialHash()
+    h.build(pos, max(2.0 * hd.max(), 0.5))
+    best, i, j = separation_kernel(pos, length, width, hd, h.h, h.mask, h.cell, h.head, h.items)
+    return float(best), (int(i), int(j))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fleet_separation_equals_the_numpy_oracle(seed):
+    from edgepilot.sim._reference import separation_numpy
+
+    rng = np.random.default_rng(seed)
+    touching = 0
+    for k in range(300):
+        n = int(rng.integers(2, 40))
+        # dense (overlaps), medium and sparse fleets: the rings must grow for the sparse ones
+        pos, length, width, hd = _fleet(rng, n, [3.0, 30.0, 3000.0][k % 3])
+        want, pair = separation_numpy(pos, length, width, hd)
+        got, gpair = _hashed(pos, length, width, hd)
+        assert got == pytest.approx(want, abs=1e-9)
+        if want > 0:
+            assert gpair == pair or got == pytest.approx(
+                separation_numpy(pos[list(gpair)], length[list(gpair)], width[list(gpair)], hd[list(gpair)])[0])
+        touching += want == 0
+    assert touching > 10
+
+
+def test_fleet_separation_in_a_lane_fleet():
+    """The benchmark's layout (lanes 4 m apart): neighbouring lanes."""
+    for n in (10, 40, 160):
+        pos = np.column_stack((np.full(n, 6.0), 4.0 * np.arange(n) + 5.0, np.zeros(n)))
+        dims = np.full(n, 0.9), np.full(n, 0.6), np.full(n, 0.5 * math.hypot(0.9, 0.6))
+        got, pair = _hashed(pos, *dims)
+        assert got == pytest.approx(4.0 - 0.6) and pair[1] - pair[0] == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fleet_within_equals_the_numpy_oracle(seed):
+    from edgepilot.sim._kernels import hash_within_kernel
+    from edgepilot.sim._reference import within_numpy
+    from edgepilot.sim.fleet.world import SpatialHash
+
+    rng = np.random.default_rng(seed)
+    for k in range(200):
+        n = int(rng.integers(1, 60))
+        pos = np.column_stack((rng.uniform(-50, 50, n), rng.uniform(-50, 50, n), np.zeros(n)))
+        radius = rng.uniform(0.2, 2.0, n)
+        h = SpatialHash()
+        h.build(pos, float(rng.uniform(1.0, 20.0)))
+        x, y, reach, me = *rng.uniform(-60, 60, 2), float(rng.uniform(0.5, 30.0)), int(rng.integers(0, n))
+        m = hash_within_kernel(pos[:, 0], pos[:, 1], radius, h.h, h.mask, h.cell, h.head, h.items, x, y, reach, me,
+                               h.out)
+        assert list(h.out[:m]) == list(within_numpy(pos, radius, x, y, reach, me))
+
+
+def test_spatial_hash_refuses_bad_input():
+    from edgepilot.sim.fleet.world import SpatialHash
+
+    with pytest.raises(ValueError, match="cell size must be a positive number"):
+        SpatialHash().build(np.zeros((2, 3)), 0.0)
+    with pytest.raises(ValueError, match="positions must be finite"):
+        SpatialHash().build(np.array([[0.0, np.nan, 0.0]]), 1.0)

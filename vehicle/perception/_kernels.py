@@ -615,3 +615,22 @@ def prob_kernel(cells, out):
     for r in range(h):
         for c in range(w):
             out[r, c] = 1.0 / (1.0 + math.exp(-((cells[r, c] & LO_MASK) - LO_BIAS) * inv))
+
+
+@njit(cache=True)
+def report_new_cells_kernel(cells, reported, near_prior, r0, r1, c0, c1, threshold, out):
+    """The lidar mapper's per-scan read-out over the window rows [r0, r1) x
+    cols [c0, c1): cells whose fixed-point log-odds exceed ``threshold``,
+    not yet ``reported`` and not ``near_prior`` are marked reported and
+    their (row, col) written to ``out`` (int64 (K, 2), K >= window size) in
+    row-major order; returns how many."""
+    n = 0
+    for r in range(r0, r1):
+        for c in range(c0, c1):
+            if ((cells[r, c] & LO_MASK) - LO_BIAS) > threshold and not reported[r, c] \
+                    and not near_prior[r, c]:
+                reported[r, c] = True
+                out[n, 0] = r
+                out[n, 1] = c
+                n += 1
+    return n

@@ -1,0 +1,56 @@
+"""The lidar mapper's per-scan read-out kernel against the NumPy
+expression it replaced (the oracle), and the mapper end to end."""
+import numpy as np
+import pytest
+
+from edgepilot.vehicle.maps import GridMap
+from edgepilot.vehicle.perception._kernels import LO_BIAS, LO_MASK, report_new_cells_kernel
+from edgepilot.vehicle.perception.mapping import LidarMapper
+from edgepilot.vehicle.types import LaserScan, VehicleState
+
+
+def _oracle(cells, reported, near, r0, r1, c0, c1, thr):
+    lo = (cells[r0:r1, c0:c1].astype(np.int32) & LO_MASK) - LO_BIAS
+    new = (lo > thr) & ~reported[r0:r1, c0:c1] & ~near[r0:r1, c0:c1]
+    rr, cc = np.nonzero(new)
+    return np.column_stack((rr + r0, cc + c0))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_report_kernel_equals_the_numpy_oracle(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        h, w = rng.integers(1, 60, 2)
+        # packed cells: stamp bits 12..14 over biased log-odds
+        cells = (rng.integers(0, 8, (h, w)) << 12 | rng.integers(LO_BIAS - 300, LO_BIAS + 500, (h, w))).astype(np.int16)
+        reported = rng.random((h, w)) < 0.3
+        near = rng.random((h, w)) < 0.2
+        r0, c0 = int(rng.integers(0, h)), int(rng.integers(0, w))
+        r1, c1 = int(rng.integers(r0, h + 1)), int(rng.integers(c0, w + 1))
+        thr = int(rng.integers(-100, 300))
+        want = _oracle(cells, reported, near, r0, r1, c0, c1, thr)
+        rep = reported.copy()
+        out = np.empty((max(1, (r1 - r0) * (c1 - c0)), 2), np.int64)
+        k = report_new_cells_kernel(cells, rep, near, r0, r1, c0, c1, thr, out)
+        assert np.array_equal(out[:k], want)
+        expect = reported.copy()
+        expect[want[:, 0], want[:, 1]] = True
+        assert np.array_equal(rep, expect)
+
+
+def test_mapper_reports_a_new_wall_once_and_not_the_prior_one():
+    occ = np.zeros((100, 100), bool)
+    occ[:, 90:] = True                       # a known wall on the prior map, east
+    prior = GridMap(occ, 0.1, 0.0, 0.0)
+    m = LidarMapper(prior, resolution=0.1)
+    st = VehicleState(t=0.0, x=5.0, y=5.0, yaw=0.0, vx=0.0, vy=0.0, yaw_rate=0.0, lat=0.0, lon=0.0, valid=True,
+                      pos_std=0.1)
+    # beams north hit an unknown wall 3 m away; beams east hit the prior wall 4 m away
+    angles = np.linspace(-0.3, 1.9, 200)
+    ranges = np.where(angles > 1.2, 3.0 / np.maximum(np.sin(angles), 1e-3), 4.0 / np.maximum(np.cos(angles), 1e-3))
+    scan = LaserScan(t=0.0, angle_min=float(angles[0]), angle_increment=float(angles[1] - angles[0]),
+                     ranges=np.minimum(ranges, 11.9).astype(np.float32), max_range=12.0)
+    seen = [m.integrate(st, scan) for _ in range(3)]
+    assert len(seen[0]) == 0 and len(seen[1]) > 0 and len(seen[2]) == 0   # two hits to report, then once
+    assert np.all(np.abs(seen[1][:, 1] - 8.0) < 0.3) and np.all(seen[1][:, 0] < 8.5)
+    assert m.reported_cells == len(seen[1])
