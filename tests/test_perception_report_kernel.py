@@ -54,3 +54,32 @@ def test_mapper_reports_a_new_wall_once_and_not_the_prior_one():
     assert len(seen[0]) == 0 and len(seen[1]) > 0 and len(seen[2]) == 0   # two hits to report, then once
     assert np.all(np.abs(seen[1][:, 1] - 8.0) < 0.3) and np.all(seen[1][:, 0] < 8.5)
     assert m.reported_cells == len(seen[1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_give_way_conflict_kernel_equals_the_numpy_oracle(seed):
+    from types import SimpleNamespace
+
+    from edgepilot.vehicle.perception._kernels import give_way_conflict_kernel
+    from edgepilot.vehicle.perception._reference import give_way_conflict_numpy
+    from edgepilot.vehicle.perception.front import GIVE_WAY_DT_S
+
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(400):
+        n = int(rng.integers(2, 12))
+        pts = np.cumsum(rng.normal(size=(n, 2)) * 3.0, axis=0)
+        state = SimpleNamespace(x=float(pts[0, 0] + rng.normal()), y=float(pts[0, 1] + rng.normal()),
+                                t=float(rng.uniform(0, 2)))
+        movers = [SimpleNamespace(x=float(x), y=float(y), vx=float(vx), vy=float(vy), t=float(t), radius=float(r))
+                  for x, y, vx, vy, t, r in zip(*(rng.uniform(-10, 10, (2, 3))), *(rng.uniform(-2, 2, (2, 3))),
+                                                  rng.uniform(0, 2, 3), rng.uniform(0.2, 1.0, 3))]
+        s0, speed, horizon = float(rng.uniform(-1, 20)), float(rng.uniform(-0.5, 3)), float(rng.uniform(0.5, 6))
+        want = give_way_conflict_numpy(state, pts, s0, speed, movers, horizon, 0.6, 0.4)
+        n_t = len(np.arange(0.0, horizon + 1e-9, GIVE_WAY_DT_S))
+        mv = np.array([(m.x, m.y, m.vx, m.vy, m.t, m.radius) for m in movers])
+        k = give_way_conflict_kernel(pts, s0, speed, n_t, GIVE_WAY_DT_S, state.x, state.y, state.t, mv, 0.6, 0.4,
+                                     np.empty(n), np.empty((n_t, 2)))
+        assert (movers[k] if k >= 0 else None) is want
+        hits += want is not None
+    assert 20 < hits < 380

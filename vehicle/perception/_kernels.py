@@ -634,3 +634,63 @@ def report_new_cells_kernel(cells, reported, near_prior, r0, r1, c0, c1, thresho
                 out[n, 1] = c
                 n += 1
     return n
+
+
+@njit(cache=True, inline="always")
+def _interp(x, xp, fp):
+    """``np.interp(x, xp, fp)`` for one x (xp increasing), the same floats."""
+    n = xp.shape[0]
+    if x > xp[n - 1]:
+        return fp[n - 1]
+    if x < xp[0]:
+        return fp[0]
+    lo, hi = 0, n            # the largest j with xp[j] <= x
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if xp[mid] <= x:
+            lo = mid
+        else:
+            hi = mid
+    j = lo
+    if j == n - 1 or xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    v = slope * (x - xp[j]) + fp[j]
+    if v != v:
+        v = slope * (x - xp[j + 1]) + fp[j + 1]
+        if v != v and fp[j] == fp[j + 1]:
+            v = fp[j]
+    return v
+
+
+@njit(cache=True)
+def give_way_conflict_kernel(pts, s0, speed, n_t, dt_s, x0, y0, now, movers, vehicle_radius, margin, cum, vxy):
+    """Index of the first mover (rows of ``movers``: x, y, vx, vy, t,
+    radius) whose straight-on prediction comes within ``vehicle_radius`` +
+    its radius + ``margin`` of the vehicle predicted along the polyline ``pts`` (N, 2) from
+    arc length ``s0`` at ``speed`` (``n_t`` samples ``dt_s`` apart, the first
+    one the vehicle's own position (x0, y0)), or -1.  ``cum`` (N,) and
+    ``vxy`` (n_t, 2) are work space."""
+    n = pts.shape[0]
+    cum[0] = 0.0
+    for k in range(1, n):
+        cum[k] = cum[k - 1] + math.hypot(pts[k, 0] - pts[k - 1, 0], pts[k, 1] - pts[k - 1, 1])
+    total = cum[n - 1]
+    sp = max(speed, 0.0)
+    for i in range(n_t):
+        s = s0 + sp * (i * dt_s)
+        s = min(max(s, 0.0), total)
+        vxy[i, 0] = _interp(s, cum, pts[:, 0])
+        vxy[i, 1] = _interp(s, cum, pts[:, 1])
+    vxy[0, 0] = x0
+    vxy[0, 1] = y0
+    for m in range(movers.shape[0]):
+        lag = max(0.0, now - movers[m, 4])
+        lim = vehicle_radius + movers[m, 5] + margin
+        for i in range(n_t):
+            dt = i * dt_s + lag
+            ox = movers[m, 0] + movers[m, 2] * dt
+            oy = movers[m, 1] + movers[m, 3] * dt
+            if math.hypot(vxy[i, 0] - ox, vxy[i, 1] - oy) < lim:
+                return m
+    return -1
