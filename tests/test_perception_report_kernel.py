@@ -83,3 +83,28 @@ def test_give_way_conflict_kernel_equals_the_numpy_oracle(seed):
         assert (movers[k] if k >= 0 else None) is want
         hits += want is not None
     assert 20 < hits < 380
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cluster_scan_equals_the_numpy_oracle(seed):
+    from edgepilot.vehicle.perception._reference import cluster_scan_numpy
+    from edgepilot.vehicle.perception.tracking import cluster_scan
+
+    rng = np.random.default_rng(seed)
+    total = 0
+    for _ in range(200):
+        n = int(rng.integers(1, 800))
+        # piecewise-smooth ranges (walls, posts), gaps, dropouts, out-of-range and too-close returns
+        base = np.repeat(rng.uniform(0.3, 14.0, int(rng.integers(1, 30))), n)[:n] if n else np.zeros(0)
+        r = (base[:n] + rng.normal(0, 0.02, n)).astype(np.float32)
+        r[rng.random(n) < 0.05] = np.nan
+        r[rng.random(n) < 0.05] = np.inf
+        r[rng.random(n) < 0.02] = -np.inf
+        pose = tuple(rng.uniform(-20, 20, 2)) + (float(rng.uniform(-4, 4)),)
+        inc = float(rng.choice([-1, 1]) * rng.uniform(0.002, 0.05))
+        args = (pose, r, float(rng.uniform(-3.2, 0)), inc, 12.0, int(rng.integers(1, 6)), 0.3, 3.0,
+                float(rng.uniform(0.2, 4.0)))
+        got = [(c.x, c.y, c.radius, c.n) for c in cluster_scan(*args)]
+        assert got == cluster_scan_numpy(*args)
+        total += len(got)
+    assert total > 100

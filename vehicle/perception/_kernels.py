@@ -694,3 +694,64 @@ def give_way_conflict_kernel(pts, s0, speed, n_t, dt_s, x0, y0, now, movers, veh
             if math.hypot(vxy[i, 0] - ox, vxy[i, 1] - oy) < lim:
                 return m
     return -1
+
+
+@njit(cache=True)
+def _pairwise_sum(a, lo, n):
+    """NumPy's pairwise summation of a[lo:lo + n] (blocks of 8 below 128
+    elements, halves above), so a mean here equals ``ndarray.mean``."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        i = 8
+        while i < n - (n % 8):
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
+
+
+@njit(cache=True)
+def cluster_scan_kernel(xs, ys, rs, idx, gap_m, gap_factor, abs_inc, min_points, out):
+    """Runs of consecutive valid returns (map-frame xs, ys; ranges rs; beam
+    indices idx), split where the gap exceeds max(gap_m, gap_factor * r *
+    abs_inc * beams apart) or more than 2 beams are missing; each run of at
+    least ``min_points`` returns goes to an ``out`` row (first, count, mean
+    x, mean y) (means as ``ndarray.mean`` computes them).  Returns how many."""
+    m = xs.shape[0]
+    k = 0
+    start = 0
+    for e in range(1, m + 1):
+        if e < m:
+            d = math.hypot(xs[e] - xs[e - 1], ys[e] - ys[e - 1])
+            step = idx[e] - idx[e - 1]
+            thr = max(gap_m, gap_factor * rs[e - 1] * abs_inc * step)
+            if not (d > thr or step > 2):
+                continue
+        n = e - start
+        if n >= min_points:
+            out[k, 0] = start
+            out[k, 1] = n
+            out[k, 2] = (0.0 + _pairwise_sum(xs, start, n)) / n
+            out[k, 3] = (0.0 + _pairwise_sum(ys, start, n)) / n
+            k += 1
+        start = e
+    return k

@@ -106,3 +106,38 @@ def give_way_conflict_numpy(state, path_pts, s0: float, speed: float, movers, ho
         if (d < vehicle_radius + tr.radius + margin_m).any():
             return tr
     return None
+
+
+def cluster_scan_numpy(pose, ranges, angle_min: float, angle_increment: float, max_range: float,
+                       min_points: int = 3, gap_m: float = 0.3, gap_factor: float = 3.0,
+                       max_radius: float = 3.0) -> list[tuple[float, float, float, int]]:
+    """``tracking.cluster_scan`` the NumPy way (split with np.split, mean
+    per cluster): (x, y, radius, n) per cluster."""
+    r = np.asarray(ranges, np.float64)
+    px, py, yaw = (float(v) for v in pose)
+    a = yaw + angle_min + angle_increment * np.arange(r.size)
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(r) & (r > 0) & (r < max_range)
+    idx = np.flatnonzero(valid)
+    if idx.size == 0:
+        return []
+    xs = px + r[idx] * np.cos(a[idx])
+    ys = py + r[idx] * np.sin(a[idx])
+    d = np.hypot(np.diff(xs), np.diff(ys))
+    thr = np.maximum(gap_m, gap_factor * r[idx[:-1]] * abs(angle_increment) * np.diff(idx))
+    breaks = np.flatnonzero((d > thr) | (np.diff(idx) > 2)) + 1
+    out = []
+    for seg in np.split(np.arange(idx.size), breaks):
+        if seg.size < min_points:
+            continue
+        cx, cy = xs[seg].mean(), ys[seg].mean()
+        rad = 0.5 * math.hypot(xs[seg[-1]] - xs[seg[0]], ys[seg[-1]] - ys[seg[0]])
+        if rad > max_radius:
+            continue
+        los = math.hypot(cx - px, cy - py)
+        if los > 1e-9:
+            k = (2.0 / math.pi) * rad / los
+            cx += (cx - px) * k
+            cy += (cy - py) * k
+        out.append((float(cx), float(cy), float(rad), int(seg.size)))
+    return out
