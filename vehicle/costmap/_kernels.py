@@ -1,0 +1,24 @@
+"""Numba kernel of the planning window's per-scan update: cells a lidar
+scan has seen become known.  The validating front is
+``WindowCostmap.mark_known``; the NumPy oracle is the mask expression in
+``tests/test_costmap_window_kernel.py``."""
+from __future__ import annotations
+
+from numba import njit
+
+
+@njit(cache=True)
+def mark_known_kernel(src, sr, sc, known, a0, a1, b0, b1, out):
+    """Cells (r, c) of ``known`` in rows [a0, a1) x cols [b0, b1) with
+    ``src[r - a0 + sr, c - b0 + sc]`` set and not yet known become known;
+    their (r, c) go to ``out`` (int64 (K, 2)) in row-major order.  Returns
+    how many."""
+    n = 0
+    for r in range(a0, a1):
+        for c in range(b0, b1):
+            if src[r - a0 + sr, c - b0 + sc] and not known[r, c]:
+                known[r, c] = True
+                out[n, 0] = r
+                out[n, 1] = c
+                n += 1
+    return n
