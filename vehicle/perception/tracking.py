@@ -135,20 +135,28 @@ class MultiObjectTracker:
         self.init_vel_var = init_speed_std ** 2
         self._tracks: list[_KF] = []
         self._next_id = 1
+        self._model_key = None       # (dt, q) of the cached transition and process noise
+        self._model = None
         self.t: float | None = None
 
     def _predict(self, k: _KF, t: float) -> None:
         dt = t - k.t
         if dt <= 0:
             return
-        F = np.eye(4)
-        F[0, 2] = F[1, 3] = dt
-        q = self.q
-        dt2, dt3, dt4 = dt * dt, dt ** 3, dt ** 4
-        Q = q * np.array([[dt4 / 4, 0, dt3 / 2, 0], [0, dt4 / 4, 0, dt3 / 2],
-                          [dt3 / 2, 0, dt2, 0], [0, dt3 / 2, 0, dt2]])
+        if self._model_key != (dt, self.q):
+            # kept for the last dt (scans come at a steady rate): the same
+            # numbers without building the arrays per track and scan
+            F = np.eye(4)
+            F[0, 2] = F[1, 3] = dt
+            q = self.q
+            dt2, dt3, dt4 = dt * dt, dt ** 3, dt ** 4
+            Q = q * np.array([[dt4 / 4, 0, dt3 / 2, 0], [0, dt4 / 4, 0, dt3 / 2],
+                              [dt3 / 2, 0, dt2, 0], [0, dt3 / 2, 0, dt2]])
+            self._model = (F, F.T, Q)
+            self._model_key = (dt, self.q)
+        F, FT, Q = self._model
         k.x = F @ k.x
-        k.P = F @ k.P @ F.T + Q
+        k.P = F @ k.P @ FT + Q
         k.t = t
 
     def update(self, t: float, detections) -> list[Track]:
