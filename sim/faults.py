@@ -28,6 +28,8 @@ from edgepilot.vehicle.safety.geofence import Fence, FenceZoneSpec, specs_to_ite
 from edgepilot.vehicle.types import ActuatorCommand, Event, GpsFix, Mode, SensorFrame, Setpoint
 
 XY = tuple[float, float]
+_NO_CIRCLES = np.zeros((0, 3), np.float64)
+_NO_CIRCLES.flags.writeable = False
 GCS_HEARTBEAT_S = 1.0
 
 
@@ -270,17 +272,23 @@ class FaultInjector:
 
     # ------------------------------------------------------------ queries
     def _active(self, t: float, *types: str):
+        if not self.faults:          # the common run: no faults (called several times a physics step)
+            return []
         return [f for f in self.faults if f.type in types and f.active(t)]
 
     def core_stalled(self, t: float) -> bool:
         return bool(self._active(t, "loop_stall"))
 
     def dynamic_circles(self, t: float) -> np.ndarray:
+        if not self.faults:
+            return _NO_CIRCLES
         out = [(f.start[0] + f.velocity[0] * (t - f.start_s), f.start[1] + f.velocity[1] * (t - f.start_s),
                 f.radius) for f in self._active(t, "crossing")]
         return np.array(out, dtype=np.float64).reshape(-1, 3)
 
     def current(self, t: float, base: XY) -> XY:
+        if not self.faults:
+            return base
         cx, cy = base
         for f in self._active(t, "current_surge"):
             cx, cy = cx + f.current[0], cy + f.current[1]
@@ -349,6 +357,12 @@ class FaultInjector:
     def actuate(self, t: float, cmd: ActuatorCommand) -> ActuatorCommand:
         """Command frames over the motor link; returns what the motors get."""
         m = self.motor
+        if not self.faults:        # no fault: a clean link, nothing to time (the same as below)
+            m.estop_input = False
+            m.dead_side = None
+            m.fault = ""
+            m.receive(t, cmd, False, 0.0)
+            return m.output(t)
         m.estop_input = any(f.source == "serial" for f in self._active(t, "estop"))
         dead = self._active(t, "motor_failure")
         m.dead_side = dead[0].side if dead else None
@@ -366,6 +380,8 @@ class FaultInjector:
 
     def after_step(self, t: float) -> None:
         """Onsets that depend on the world, and moving-target collisions."""
+        if not self.faults:
+            return
         for i, f in enumerate(self.faults):
             if f.type == "kidnap" and i not in self._kidnapped and t >= f.start_s:
                 self._kidnapped.add(i)
@@ -428,6 +444,8 @@ class FaultInjector:
         return replace(frame, gps=gps, scan=scan, motor=motor, camera_t=cam)
 
     def battery_drain_j(self, t: float, dt: float) -> float:
+        if not self.faults:
+            return 0
         cap = self.sim.battery.capacity_j
         return sum(f.rate_pct_per_s * 0.01 * cap * dt for f in self._active(t, "battery_drain"))
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgepilot.sim._kernels import footprint_clearance_kernel
 from edgepilot.sim.scenario import Scenario
 from edgepilot.vehicle.config import ConfigError
 from edgepilot.vehicle.maps import MAP_BYTES_PER_PIXEL, GridMap, MapFileError, load_map_server, map_image_shape
@@ -236,7 +237,14 @@ class SimWorld:
     def rebuild(self, t: float) -> bool:
         """Recompute the truth raster for obstacles present at time ``t``
         (t >= 0).  Returns True when it changed."""
+        lo, hi = getattr(self, "_stable", (math.inf, -math.inf))
+        if lo <= t < hi:              # called every physics step: no appearance time crossed
+            return False
         present = tuple(o.appear_at_s <= t for o in self.obstacles)
+        # what is present stays the same between consecutive appearance times
+        times = [o.appear_at_s for o in self.obstacles]
+        self._stable = (max((a for a in times if a <= t), default=-math.inf),
+                        min((a for a in times if a > t), default=math.inf))
         if getattr(self, "_present", None) == present:
             return False
         self._present = present
@@ -295,22 +303,22 @@ class SimWorld:
         """(clearance [m], collided) for a length x width rectangle centred at
         (x, y) with heading ``yaw``.  Clearance is the distance from the
         footprint's edge to the nearest obstacle cell's edge, to within half
-        a cell; 0 with collided=True when any part overlaps an obstacle."""
-        pts = self.footprint_points(x, y, yaw, length, width, interior=True)
-        r, c = self._cells(pts[:, 0], pts[:, 1])
-        if self.truth.occupied[r, c].any():
-            return 0.0, True
-        edge = self.footprint_points(x, y, yaw, length, width, interior=False)
-        r, c = self._cells(edge[:, 0], edge[:, 1])
-        d = float(self.distance[r, c].min()) - 0.5 * self.resolution
-        if len(self.moving):
-            # Rectangle-to-circle distance in the footprint's frame.
-            dx, dy = self.moving[:, 0] - x, self.moving[:, 1] - y
-            cy, sy = math.cos(yaw), math.sin(yaw)
-            a = np.maximum(np.abs(cy * dx + sy * dy) - 0.5 * length, 0.0)
-            b = np.maximum(np.abs(-sy * dx + cy * dy) - 0.5 * width, 0.0)
-            dm = float((np.hypot(a, b) - self.moving[:, 2]).min())
-            if dm <= 0:
-                return 0.0, True
-            d = min(d, dm)
-        return max(d, 0.0), False
+        a cell; 0 with collided=True when any part overlaps an obstacle.
+
+        One numba kernel (``sim._kernels.footprint_clearance_kernel``, the
+        NumPy oracle is ``sim._reference.footprint_clearance_numpy``): the
+        footprint sampled every half cell, its interior against the truth,
+        its edge against the distance transform and the moving circles."""
+        x, y, yaw, length, width = float(x), float(y), float(yaw), float(length), float(width)
+        if not (length > 0.0 and width > 0.0 and math.isfinite(x + y + yaw + length + width)):
+            raise ValueError(f"footprint_clearance: expected finite (x, y, yaw) and length, width > 0 m, "
+                             f"got ({x}, {y}, {yaw}), {length} x {width}")
+        step = 0.5 * self.resolution
+        nl = max(2, int(math.ceil(length / step)) + 1)
+        nw = max(2, int(math.ceil(width / step)) + 1)
+        moving = self.moving
+        if moving.dtype != np.float64 or moving.ndim != 2 or moving.shape[1] != 3 or not moving.flags.c_contiguous:
+            moving = np.ascontiguousarray(moving, dtype=np.float64).reshape(-1, 3)
+        d, hit = footprint_clearance_kernel(self.truth.occupied, self.distance, self.origin_x, self.origin_y,
+                                            self.resolution, x, y, yaw, length, width, nl, nw, moving)
+        return float(d), bool(hit)

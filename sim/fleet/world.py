@@ -9,6 +9,7 @@ import math
 import numpy as np
 from pyais import encode_dict
 
+from edgepilot.sim._kernels import hash_build_kernel, hash_within_kernel, separation_kernel
 from edgepilot.sim.sensors.camera import VisibleObject
 from edgepilot.sim.traffic import MS_TO_KNOTS, Traffic
 from edgepilot.sim.world import SimWorld
@@ -19,6 +20,8 @@ from edgepilot.vehicle.geo import LocalFrame, enu_yaw_to_compass_deg
 HULL_BGR = (55, 55, 60)
 #: Own-ship AIS class B position report interval [s] (a moving boat: 5-30 s; we use the fast end).
 AIS_INTERVAL_S = 5.0
+#: Who-sees-whom candidates come from positions up to one physics step old: this much margin [m].
+NEAR_MARGIN_M = 2.0
 
 
 class Member:
@@ -54,9 +57,14 @@ class FleetWorld:
         self._pos = np.zeros((0, 3))
         self._seq = [0]
         self.t = 0.0
+        # per member: footprint length, width, half diagonal, sensed radius
+        self._dims = np.zeros((0, 4))
+        self._sep_hash = SpatialHash()      # cell: a footprint's diagonal (separation)
+        self._vis_hash = SpatialHash()      # cell: the longest sensor reach (who sees whom)
 
     def add(self, m: Member) -> None:
         self.members.append(m)
+        self._dims = np.vstack((self._dims, [(m.length, m.width, m.half_diag, m.radius)]))
         self._ais_inbox[m.index] = []
         m.next_ais = float(self.rng.uniform(0.0, AIS_INTERVAL_S))
 
@@ -71,6 +79,7 @@ class FleetWorld:
     def refresh(self) -> None:
         tr = [m.sim.truth for m in self.members]
         self._pos = np.array([(t.x, t.y, t.yaw) for t in tr], dtype=np.float64).reshape(-1, 3)
+        self._sep_hash.stale = self._vis_hash.stale = True
 
     def advance(self, t: float) -> None:
         """After every member stepped to ``t``: positions, traffic, AIS."""
@@ -112,28 +121,65 @@ class FleetWorld:
     # -------------------------------------------------------------- queries
     def separation(self) -> tuple[float, tuple[int, int] | None]:
         """The smallest gap between any two members' footprints [m] (0 when
-        they touch) and which pair; pairs whose centres are far apart are
-        skipped by their bounding circles (so the cost stays ~linear)."""
+        they touch) and which pair (the lower indices on a tie).  Pairs
+        come from a spatial hash of the positions, near ones first, and a
+        pair whose bounding circles are farther apart than the best gap so
+        far is never measured: the cost grows with the number of members,
+        not with the number of pairs (``sim._kernels.separation_kernel``;
+        the NumPy oracle is ``sim._reference.separation_numpy``)."""
         p = self._pos
-        n = len(p)
-        if n < 2:
+        if len(p) < 2:
             return math.inf, None
-        hd = np.array([m.half_diag for m in self.members])
-        d = np.hypot(p[:, None, 0] - p[None, :, 0], p[:, None, 1] - p[None, :, 1])
-        lower = d - hd[:, None] - hd[None, :]
-        iu = np.triu_indices(n, 1)
-        low = lower[iu]
-        order = np.argsort(low)
-        best, pair = math.inf, None
-        for k in order:
-            if low[k] >= best:
-                break
-            i, j = int(iu[0][k]), int(iu[1][k])
-            a, b = self.members[i], self.members[j]
-            g = rect_gap(p[i], a.length, a.width, p[j], b.length, b.width)
-            if g < best:
-                best, pair = g, (i, j)
-        return best, pair
+        d = self._dims
+        hsh = self._sep_hash
+        if hsh.stale:
+            hsh.build(p, max(2.0 * float(d[:, 2].max()), 0.5))
+        best, i, j = separation_kernel(p, d[:, 0], d[:, 1], d[:, 2], hsh.h, hsh.mask, hsh.cell, hsh.head,
+                                       hsh.items)
+        return float(best), (int(i), int(j))
+
+    def within(self, x: float, y: float, reach: float, exclude: int) -> np.ndarray:
+        """Indices (increasing) of the members other than ``exclude`` whose
+        centre at the last ``refresh`` lies within ``reach`` + their sensed
+        radius [m] of (x, y), from a spatial hash (cell: the longest reach)."""
+        hsh = self._vis_hash
+        if hsh.stale:
+            reaches = [m.sim.shared.reach for m in self.members if isinstance(m.sim.shared, Neighbours)]
+            hsh.build(self._pos, max(reaches, default=1.0))
+        k = hash_within_kernel(self._pos[:, 0], self._pos[:, 1], self._dims[:, 3], hsh.h, hsh.mask, hsh.cell,
+                               hsh.head, hsh.items, float(x), float(y), float(reach), int(exclude), hsh.out)
+        return hsh.out[:k]
+
+
+class SpatialHash:
+    """Member positions bucketed by cell (``sim._kernels.hash_build_kernel``),
+    rebuilt when the positions change and a query comes."""
+
+    def __init__(self):
+        self.stale = True
+        self.h = 1.0
+        self.mask = 0
+        self.cell = np.zeros((0, 2), np.int64)
+        self.head = np.zeros(2, np.int64)
+        self.items = np.zeros(0, np.int64)
+        self.out = np.zeros(0, np.int64)
+
+    def build(self, pos: np.ndarray, h: float) -> None:
+        n = len(pos)
+        if not (math.isfinite(h) and h > 0):
+            raise ValueError(f"spatial hash: cell size must be a positive number of metres, got {h}")
+        if n and not np.isfinite(pos[:, :2]).all():
+            raise ValueError("spatial hash: member positions must be finite")
+        size = 1 << max(1, (2 * n - 1).bit_length())          # >= 2 buckets per member
+        if len(self.items) != n or self.mask != size - 1:
+            self.cell = np.empty((n, 2), np.int64)
+            self.head = np.empty(size + 1, np.int64)
+            self.items = np.empty(n, np.int64)
+            self.out = np.empty(n, np.int64)
+        self.h, self.mask = float(h), size - 1
+        hash_build_kernel(np.ascontiguousarray(pos[:, 0]), np.ascontiguousarray(pos[:, 1]), self.h, self.mask,
+                          self.cell, self.head, self.items)
+        self.stale = False
 
 
 class Neighbours:
@@ -151,9 +197,10 @@ class Neighbours:
         fw = self.fw
         tr = sim.truth
         out = []
-        for m in fw.members:
-            if m is self.me:
-                continue
+        # candidates from the spatial hash of the positions at the last
+        # refresh (a margin for what moved since), then the exact test
+        for k in fw.within(tr.x, tr.y, self.reach + NEAR_MARGIN_M, self.me.index):
+            m = fw.members[k]
             o = m.sim.truth
             if math.hypot(o.x - tr.x, o.y - tr.y) <= self.reach + m.radius:
                 out.append((m, o))

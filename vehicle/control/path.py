@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import point_at_kernel, project_kernel
+
 
 @dataclass(frozen=True)
 class Projection:
@@ -43,26 +45,15 @@ class PolylinePath:
     def project(self, x: float, y: float, s_hint: float | None = None, window: float = 10.0) -> Projection:
         """Closest point on the path.  With ``s_hint`` only segments within
         ``window`` metres of it are searched, so a path that doubles back
-        does not make the follower jump ahead."""
-        p = np.array([x, y])
-        d = p - self.points[:-1]
-        t = np.clip(np.einsum("ij,ij->i", d, self.seg_dir), 0.0, self.seg_len)
-        closest = self.points[:-1] + self.seg_dir * t[:, None]
-        dist = np.hypot(*(closest - p).T)
-        if s_hint is not None:
-            s_seg = self.cum[:-1] + t
-            far = np.abs(s_seg - s_hint) > window
-            if not far.all():
-                dist = np.where(far, np.inf, dist)
-        i = int(np.argmin(dist))
+        does not make the follower jump ahead.  (One numba kernel over the
+        segments; the NumPy oracle is ``vehicle.control._reference``.)"""
+        use_hint = s_hint is not None
+        i, t, cte = project_kernel(self.points, self.seg_dir, self.seg_len, self.cum, float(x), float(y),
+                                   float(s_hint) if use_hint else 0.0, use_hint, float(window))
         dx, dy = self.seg_dir[i]
-        rel = p - closest[i]
-        cte = float(dx * rel[1] - dy * rel[0])
-        return Projection(float(self.cum[i] + t[i]), cte, i, math.atan2(dy, dx))
+        return Projection(float(self.cum[i] + t), float(cte), int(i), math.atan2(dy, dx))
 
     def point_at(self, s: float) -> tuple[float, float]:
         s = min(max(s, 0.0), self.length)
-        i = int(np.searchsorted(self.cum, s, side="right") - 1)
-        i = min(max(i, 0), len(self.seg_len) - 1)
-        q = self.points[i] + self.seg_dir[i] * (s - self.cum[i])
-        return float(q[0]), float(q[1])
+        qx, qy = point_at_kernel(self.points, self.seg_dir, self.cum, float(s))
+        return float(qx), float(qy)

@@ -7,9 +7,10 @@ from edgepilot.vehicle.costmap.window import WindowCostmap
 
 def warm_kernels() -> None:
     """Exercise the costmap code paths on tiny inputs.  The costmap's hot
-    loops are OpenCV's distance transform (compiled C++), so there is no JIT
-    to compile; this loads OpenCV and touches every path once so the first
-    real update pays no import cost."""
+    loops are OpenCV's distance transform (compiled C++) and the window's
+    mark_known kernel (numba, compiled or loaded from the cache here); this
+    loads OpenCV and touches every path once so the first real update pays
+    no import or JIT cost."""
     import numpy as np
 
     from edgepilot.vehicle.maps import GridMap

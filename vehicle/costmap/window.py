@@ -26,6 +26,7 @@ import numpy as np
 
 from edgepilot.vehicle.maps import GridMap
 
+from ._kernels import mark_known_kernel
 from .inflation import InflatedCostmap, InflationParams
 
 
@@ -52,6 +53,7 @@ class WindowCostmap(InflatedCostmap):
         ox, oy = self._snap_origin(center[0], center[1], resolution)
         occ, known = self._static_window(ox, oy, resolution)
         self.known = known
+        self._new_known = np.empty((0, 2), np.int64)     # mark_known's work space
         super().__init__(GridMap(occ, resolution, ox, oy), params)
 
     # -- geometry -----------------------------------------------------------
@@ -113,16 +115,20 @@ class WindowCostmap(InflatedCostmap):
         b0, b1 = max(0, dc), min(self._cols, dc + w)
         if a0 >= a1 or b0 >= b1:
             return
-        src = known[a0 - dr:a1 - dr, b0 - dc:b1 - dc]
-        new = src & ~self.known[a0:a1, b0:b1]
-        if not new.any():
+        if known.dtype != np.bool_ or known.ndim != 2:
+            raise ValueError(f"mark_known: expected a 2-D bool mask, got {known.dtype} {known.shape}")
+        # one kernel pass: seen and not known yet -> known, listed row-major
+        size = (a1 - a0) * (b1 - b0)
+        if len(self._new_known) < size:
+            self._new_known = np.empty((size, 2), np.int64)
+        n = mark_known_kernel(known, a0 - dr, b0 - dc, self.known, a0, a1, b0, b1, self._new_known)
+        if n == 0:
             return
-        self.known[a0:a1, b0:b1] |= src
+        rr, cc = self._new_known[:n, 0], self._new_known[:n, 1]
         # only the weights of newly known cells change: back to the inflation layer's
         from .inflation import weights_from_distance
 
-        win = self.weights[a0:a1, b0:b1]
-        win[new] = weights_from_distance(self.distance[a0:a1, b0:b1][new], self.params)
+        self.weights[rr, cc] = weights_from_distance(self.distance[rr, cc], self.params)
         self.version += 1
 
     # -- rolling -------------------------------------------------------------

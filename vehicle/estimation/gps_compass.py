@@ -34,6 +34,8 @@ class GpsCompassFilter:
         self.t: float | None = None
         self.have_pos = False
         self.have_yaw = False
+        self._model_key = None
+        self._model_cache = None
 
     def predict(self, now: float) -> None:
         if self.t is None:
@@ -43,15 +45,26 @@ class GpsCompassFilter:
         if dt <= 0:
             return
         self.t = now
-        F = np.array([[1, 0, dt, 0], [0, 1, 0, dt], [0, 0, 1, 0], [0, 0, 0, 1]], float)
-        g = np.array([[0.5 * dt * dt, 0], [0, 0.5 * dt * dt], [dt, 0], [0, dt]])
+        F, FT, Q, Fh, FhT, Qh = self._model(dt)
         self.x = F @ self.x
-        self.P = F @ self.P @ F.T + g @ g.T * self.q_acc ** 2
-        Fh = np.array([[1, dt], [0, 1]], float)
-        gh = np.array([0.5 * dt * dt, dt])
+        self.P = F @ self.P @ FT + Q
         self.h = Fh @ self.h
         self.h[0] = wrap_pi(self.h[0])
-        self.Ph = Fh @ self.Ph @ Fh.T + np.outer(gh, gh) * self.q_yaw ** 2
+        self.Ph = Fh @ self.Ph @ FhT + Qh
+
+    def _model(self, dt: float):
+        """Transition matrices and process noise for a step of ``dt`` s,
+        kept for the last dt (a control loop steps by the same dt every
+        tick: no arrays built per tick, the same numbers)."""
+        key = (dt, self.q_acc, self.q_yaw)
+        if self._model_key != key:
+            F = np.array([[1, 0, dt, 0], [0, 1, 0, dt], [0, 0, 1, 0], [0, 0, 0, 1]], float)
+            g = np.array([[0.5 * dt * dt, 0], [0, 0.5 * dt * dt], [dt, 0], [0, dt]])
+            Fh = np.array([[1, dt], [0, 1]], float)
+            gh = np.array([0.5 * dt * dt, dt])
+            self._model_cache = (F, F.T, g @ g.T * self.q_acc ** 2, Fh, Fh.T, np.outer(gh, gh) * self.q_yaw ** 2)
+            self._model_key = key
+        return self._model_cache
 
     def update_gps(self, fix: GpsFix) -> None:
         if fix.fix_type < 2:

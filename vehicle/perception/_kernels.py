@@ -615,3 +615,143 @@ def prob_kernel(cells, out):
     for r in range(h):
         for c in range(w):
             out[r, c] = 1.0 / (1.0 + math.exp(-((cells[r, c] & LO_MASK) - LO_BIAS) * inv))
+
+
+@njit(cache=True)
+def report_new_cells_kernel(cells, reported, near_prior, r0, r1, c0, c1, threshold, out):
+    """The lidar mapper's per-scan read-out over the window rows [r0, r1) x
+    cols [c0, c1): cells whose fixed-point log-odds exceed ``threshold``,
+    not yet ``reported`` and not ``near_prior`` are marked reported and
+    their (row, col) written to ``out`` (int64 (K, 2), K >= window size) in
+    row-major order; returns how many."""
+    n = 0
+    for r in range(r0, r1):
+        for c in range(c0, c1):
+            if ((cells[r, c] & LO_MASK) - LO_BIAS) > threshold and not reported[r, c] \
+                    and not near_prior[r, c]:
+                reported[r, c] = True
+                out[n, 0] = r
+                out[n, 1] = c
+                n += 1
+    return n
+
+
+@njit(cache=True, inline="always")
+def _interp(x, xp, fp):
+    """``np.interp(x, xp, fp)`` for one x (xp increasing), the same floats."""
+    n = xp.shape[0]
+    if x > xp[n - 1]:
+        return fp[n - 1]
+    if x < xp[0]:
+        return fp[0]
+    lo, hi = 0, n            # the largest j with xp[j] <= x
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if xp[mid] <= x:
+            lo = mid
+        else:
+            hi = mid
+    j = lo
+    if j == n - 1 or xp[j] == x:
+        return fp[j]
+    slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j])
+    v = slope * (x - xp[j]) + fp[j]
+    if v != v:
+        v = slope * (x - xp[j + 1]) + fp[j + 1]
+        if v != v and fp[j] == fp[j + 1]:
+            v = fp[j]
+    return v
+
+
+@njit(cache=True)
+def give_way_conflict_kernel(pts, s0, speed, n_t, dt_s, x0, y0, now, movers, vehicle_radius, margin, cum, vxy):
+    """Index of the first mover (rows of ``movers``: x, y, vx, vy, t,
+    radius) whose straight-on prediction comes within ``vehicle_radius`` +
+    its radius + ``margin`` of the vehicle predicted along the polyline ``pts`` (N, 2) from
+    arc length ``s0`` at ``speed`` (``n_t`` samples ``dt_s`` apart, the first
+    one the vehicle's own position (x0, y0)), or -1.  ``cum`` (N,) and
+    ``vxy`` (n_t, 2) are work space."""
+    n = pts.shape[0]
+    cum[0] = 0.0
+    for k in range(1, n):
+        cum[k] = cum[k - 1] + math.hypot(pts[k, 0] - pts[k - 1, 0], pts[k, 1] - pts[k - 1, 1])
+    total = cum[n - 1]
+    sp = max(speed, 0.0)
+    for i in range(n_t):
+        s = s0 + sp * (i * dt_s)
+        s = min(max(s, 0.0), total)
+        vxy[i, 0] = _interp(s, cum, pts[:, 0])
+        vxy[i, 1] = _interp(s, cum, pts[:, 1])
+    vxy[0, 0] = x0
+    vxy[0, 1] = y0
+    for m in range(movers.shape[0]):
+        lag = max(0.0, now - movers[m, 4])
+        lim = vehicle_radius + movers[m, 5] + margin
+        for i in range(n_t):
+            dt = i * dt_s + lag
+            ox = movers[m, 0] + movers[m, 2] * dt
+            oy = movers[m, 1] + movers[m, 3] * dt
+            if math.hypot(vxy[i, 0] - ox, vxy[i, 1] - oy) < lim:
+                return m
+    return -1
+
+
+@njit(cache=True)
+def _pairwise_sum(a, lo, n):
+    """NumPy's pairwise summation of a[lo:lo + n] (blocks of 8 below 128
+    elements, halves above), so a mean here equals ``ndarray.mean``."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        i = 8
+        while i < n - (n % 8):
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[lo + i]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
+
+
+@njit(cache=True)
+def cluster_scan_kernel(xs, ys, rs, idx, gap_m, gap_factor, abs_inc, min_points, out):
+    """Runs of consecutive valid returns (map-frame xs, ys; ranges rs; beam
+    indices idx), split where the gap exceeds max(gap_m, gap_factor * r *
+    abs_inc * beams apart) or more than 2 beams are missing; each run of at
+    least ``min_points`` returns goes to an ``out`` row (first, count, mean
+    x, mean y) (means as ``ndarray.mean`` computes them).  Returns how many."""
+    m = xs.shape[0]
+    k = 0
+    start = 0
+    for e in range(1, m + 1):
+        if e < m:
+            d = math.hypot(xs[e] - xs[e - 1], ys[e] - ys[e - 1])
+            step = idx[e] - idx[e - 1]
+            thr = max(gap_m, gap_factor * rs[e - 1] * abs_inc * step)
+            if not (d > thr or step > 2):
+                continue
+        n = e - start
+        if n >= min_points:
+            out[k, 0] = start
+            out[k, 1] = n
+            out[k, 2] = (0.0 + _pairwise_sum(xs, start, n)) / n
+            out[k, 3] = (0.0 + _pairwise_sum(ys, start, n)) / n
+            k += 1
+        start = e
+    return k

@@ -85,3 +85,59 @@ def integrate_scan_numpy(logodds: np.ndarray, origin, resolution: float, pose, r
     flat[free_idx] = np.maximum(old_free + np.float32(l_free), np.float32(l_min))
     flat[hit_idx] = np.minimum(old_hit + np.float32(l_occ), np.float32(l_max))
     return int(hit.sum())
+
+
+def give_way_conflict_numpy(state, path_pts, s0: float, speed: float, movers, horizon_s: float,
+                            vehicle_radius: float, margin_m: float):
+    """``Perception._conflict`` the NumPy way: the vehicle along its path
+    every 0.2 s over the horizon (its own position first), each mover
+    straight on; the first mover within reach, or None."""
+    ts = np.arange(0.0, horizon_s + 1e-9, 0.2)
+    pts = np.asarray(path_pts, np.float64)
+    seg = np.hypot(np.diff(pts[:, 0]), np.diff(pts[:, 1]))
+    cum = np.concatenate(([0.0], np.cumsum(seg)))
+    s = np.clip(s0 + max(speed, 0.0) * ts, 0.0, cum[-1])
+    veh = np.column_stack((np.interp(s, cum, pts[:, 0]), np.interp(s, cum, pts[:, 1])))
+    veh[0] = (state.x, state.y)
+    for tr in movers:
+        dt = ts + max(0.0, state.t - tr.t)
+        ox, oy = tr.x + tr.vx * dt, tr.y + tr.vy * dt
+        d = np.hypot(veh[:, 0] - ox, veh[:, 1] - oy)
+        if (d < vehicle_radius + tr.radius + margin_m).any():
+            return tr
+    return None
+
+
+def cluster_scan_numpy(pose, ranges, angle_min: float, angle_increment: float, max_range: float,
+                       min_points: int = 3, gap_m: float = 0.3, gap_factor: float = 3.0,
+                       max_radius: float = 3.0) -> list[tuple[float, float, float, int]]:
+    """``tracking.cluster_scan`` the NumPy way (split with np.split, mean
+    per cluster): (x, y, radius, n) per cluster."""
+    r = np.asarray(ranges, np.float64)
+    px, py, yaw = (float(v) for v in pose)
+    a = yaw + angle_min + angle_increment * np.arange(r.size)
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(r) & (r > 0) & (r < max_range)
+    idx = np.flatnonzero(valid)
+    if idx.size == 0:
+        return []
+    xs = px + r[idx] * np.cos(a[idx])
+    ys = py + r[idx] * np.sin(a[idx])
+    d = np.hypot(np.diff(xs), np.diff(ys))
+    thr = np.maximum(gap_m, gap_factor * r[idx[:-1]] * abs(angle_increment) * np.diff(idx))
+    breaks = np.flatnonzero((d > thr) | (np.diff(idx) > 2)) + 1
+    out = []
+    for seg in np.split(np.arange(idx.size), breaks):
+        if seg.size < min_points:
+            continue
+        cx, cy = xs[seg].mean(), ys[seg].mean()
+        rad = 0.5 * math.hypot(xs[seg[-1]] - xs[seg[0]], ys[seg[-1]] - ys[seg[0]])
+        if rad > max_radius:
+            continue
+        los = math.hypot(cx - px, cy - py)
+        if los > 1e-9:
+            k = (2.0 / math.pi) * rad / los
+            cx += (cx - px) * k
+            cy += (cy - py) * k
+        out.append((float(cx), float(cy), float(rad), int(seg.size)))
+    return out

@@ -43,9 +43,14 @@ import numpy as np
 from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.types import SensorFrame, VehicleState
 
+from ._kernels import give_way_conflict_kernel
 from .mapping import LidarMapper
 from .rates import RateManager, SensorStatus
 from .tracking import MultiObjectTracker, Track, cluster_scan
+
+
+#: Time step of the give-way prediction [s].
+GIVE_WAY_DT_S = 0.2
 
 
 class Perception:
@@ -98,6 +103,9 @@ class Perception:
         self.clear_s = float(clear_s)
         self.settle_hits = int(settle_hits)
         self._clear_since: float | None = None
+        self._n_t: int | None = None              # give-way prediction samples, work space
+        self._veh_xy = np.empty((0, 2))
+        self._path_cum = np.empty(0)
 
     # ------------------------------------------------------------ results
     @property
@@ -224,27 +232,22 @@ class Perception:
         movers = self.moving_tracks()
         if not movers or path_pts is None or len(path_pts) < 2:
             return None
-        ts = np.arange(0.0, self.horizon_s + 1e-9, 0.2)
-        veh = _along(np.asarray(path_pts, np.float64), s0 + max(speed, 0.0) * ts)
-        # the vehicle's own position now, in case it is off its path
-        veh[0] = (state.x, state.y)
-        hit = None
-        for tr in movers:
-            dt = ts + max(0.0, state.t - tr.t)
-            ox, oy = tr.x + tr.vx * dt, tr.y + tr.vy * dt
-            d = np.hypot(veh[:, 0] - ox, veh[:, 1] - oy)
-            if (d < self.vehicle_radius + tr.radius + self.margin_m).any():
-                hit = tr
-                break
-        return hit
-
-
-def _along(pts: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Points at arc lengths ``s`` along the polyline (clamped to its ends)."""
-    seg = np.hypot(np.diff(pts[:, 0]), np.diff(pts[:, 1]))
-    cum = np.concatenate(([0.0], np.cumsum(seg)))
-    s = np.clip(s, 0.0, cum[-1])
-    return np.column_stack((np.interp(s, cum, pts[:, 0]), np.interp(s, cum, pts[:, 1])))
+        # one kernel (perception._kernels.give_way_conflict_kernel; the
+        # NumPy version is perception._reference.give_way_conflict_numpy)
+        pts = path_pts
+        if type(pts) is not np.ndarray or pts.dtype != np.float64 or pts.ndim != 2 or pts.shape[1] != 2:
+            pts = np.asarray(path_pts, np.float64).reshape(-1, 2)
+        n_t = self._n_t
+        if n_t is None:
+            n_t = self._n_t = len(np.arange(0.0, self.horizon_s + 1e-9, GIVE_WAY_DT_S))
+            self._veh_xy = np.empty((n_t, 2))
+        if len(self._path_cum) < len(pts):
+            self._path_cum = np.empty(len(pts))
+        mv = np.array([(tr.x, tr.y, tr.vx, tr.vy, tr.t, tr.radius) for tr in movers], np.float64)
+        k = give_way_conflict_kernel(pts, float(s0), float(speed), n_t, GIVE_WAY_DT_S, float(state.x),
+                                     float(state.y), float(state.t), mv, self.vehicle_radius, self.margin_m,
+                                     self._path_cum, self._veh_xy)
+        return movers[k] if k >= 0 else None
 
 
 def _dist_to_segment(p: np.ndarray, a, b) -> np.ndarray:

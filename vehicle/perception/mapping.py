@@ -16,7 +16,7 @@ import numpy as np
 from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.types import LaserScan, VehicleState
 
-from ._kernels import LOGODDS_ONE
+from ._kernels import LO_BIAS, LO_MASK, LOGODDS_ONE, report_new_cells_kernel
 from .occupancy import OccupancyGrid
 
 
@@ -62,6 +62,7 @@ class LidarMapper:
         self._reported = np.zeros(self.grid.shape, bool)
         self.scans = 0
         self.reported_cells = 0
+        self._new_rc = None            # (K, 2) int64 scratch of the per-scan read-out
 
     def _near_prior_window(self) -> np.ndarray:
         """bool (rows, cols) of the grid: cells near a prior-map obstacle."""
@@ -110,7 +111,8 @@ class LidarMapper:
     def seen(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
         """bool of the grid window rows [r0, r1) x cols [c0, c1): cells a
         scan has told anything about (free or occupied, not unknown)."""
-        return self.grid.logodds_fixed(slice(r0, r1), slice(c0, c1)) != 0
+        # log-odds != 0 straight on the packed cells (no int32 decode)
+        return (self.grid._cells[r0:r1, c0:c1] & LO_MASK) != LO_BIAS
 
     #: (r0, r1, c0, c1) of the grid the latest integrated scan could touch, or None
     last_window = None
@@ -137,17 +139,20 @@ class LidarMapper:
         r0, r1 = max(0, r - reach), min(rows, r + reach + 1)
         c0, c1 = max(0, c - reach), min(cols, c + reach + 1)
         self.last_window = (r0, r1, c0, c1)
-        lo = self.grid.logodds_fixed(slice(r0, r1), slice(c0, c1))
-        new = (lo > int(self._l_report * LOGODDS_ONE)) & ~self._reported[r0:r1, c0:c1] \
-            & ~self._near_prior[r0:r1, c0:c1]
-        rr, cc = np.nonzero(new)
-        if rr.size == 0:
+        # one kernel pass over the window: above p_report, not reported
+        # yet, not near the prior map -> reported now (row-major order)
+        size = (r1 - r0) * (c1 - c0)
+        if self._new_rc is None or len(self._new_rc) < size:
+            self._new_rc = np.empty((size, 2), np.int64)
+        k = report_new_cells_kernel(self.grid._cells, self._reported, self._near_prior, r0, r1, c0, c1,
+                                    int(self._l_report * LOGODDS_ONE), self._new_rc)
+        if k == 0:
             return np.zeros((0, 2))
-        self._reported[rr + r0, cc + c0] = True
-        self.reported_cells += int(rr.size)
+        rr, cc = self._new_rc[:k, 0], self._new_rc[:k, 1]
+        self.reported_cells += int(k)
         res = self.grid.resolution
-        return np.column_stack((self.grid.origin_x + (cc + c0 + 0.5) * res,
-                                self.grid.origin_y + (rr + r0 + 0.5) * res))
+        return np.column_stack((self.grid.origin_x + (cc + 0.5) * res,
+                                self.grid.origin_y + (rr + 0.5) * res))
 
     def _cells_of(self, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Grid (rows, cols) of map-frame points (N, 2) [m], and which lie inside."""

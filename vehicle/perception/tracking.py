@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import cluster_scan_kernel
+
 
 @dataclass(frozen=True)
 class Cluster:
@@ -52,15 +54,16 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
         return []
     xs = px + r[idx] * np.cos(a[idx])
     ys = py + r[idx] * np.sin(a[idx])
-    d = np.hypot(np.diff(xs), np.diff(ys))
-    thr = np.maximum(gap_m, gap_factor * r[idx[:-1]] * abs(angle_increment) * np.diff(idx))
-    breaks = np.flatnonzero((d > thr) | (np.diff(idx) > 2)) + 1
+    # the splitting and the means in one kernel (perception._kernels.
+    # cluster_scan_kernel; the NumPy version is perception._reference.
+    # cluster_scan_numpy), the few clusters' geometry here
+    runs = np.empty((idx.size, 4))
+    k = cluster_scan_kernel(xs, ys, r[idx], idx.astype(np.int64), float(gap_m), float(gap_factor),
+                            abs(float(angle_increment)), int(min_points), runs)
     out = []
-    for seg in np.split(np.arange(idx.size), breaks):
-        if seg.size < min_points:
-            continue
-        cx, cy = xs[seg].mean(), ys[seg].mean()
-        rad = 0.5 * math.hypot(xs[seg[-1]] - xs[seg[0]], ys[seg[-1]] - ys[seg[0]])
+    for first, m, cx, cy in runs[:k].tolist():
+        a, b = int(first), int(first) + int(m) - 1
+        rad = 0.5 * math.hypot(float(xs[b] - xs[a]), float(ys[b] - ys[a]))
         if rad > max_radius:
             continue
         los = math.hypot(cx - px, cy - py)
@@ -68,7 +71,7 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
             k = (2.0 / math.pi) * rad / los
             cx += (cx - px) * k
             cy += (cy - py) * k
-        out.append(Cluster(float(cx), float(cy), float(rad), int(seg.size)))
+        out.append(Cluster(float(cx), float(cy), float(rad), int(m)))
     return out
 
 
@@ -132,20 +135,28 @@ class MultiObjectTracker:
         self.init_vel_var = init_speed_std ** 2
         self._tracks: list[_KF] = []
         self._next_id = 1
+        self._model_key = None       # (dt, q) of the cached transition and process noise
+        self._model = None
         self.t: float | None = None
 
     def _predict(self, k: _KF, t: float) -> None:
         dt = t - k.t
         if dt <= 0:
             return
-        F = np.eye(4)
-        F[0, 2] = F[1, 3] = dt
-        q = self.q
-        dt2, dt3, dt4 = dt * dt, dt ** 3, dt ** 4
-        Q = q * np.array([[dt4 / 4, 0, dt3 / 2, 0], [0, dt4 / 4, 0, dt3 / 2],
-                          [dt3 / 2, 0, dt2, 0], [0, dt3 / 2, 0, dt2]])
+        if self._model_key != (dt, self.q):
+            # kept for the last dt (scans come at a steady rate): the same
+            # numbers without building the arrays per track and scan
+            F = np.eye(4)
+            F[0, 2] = F[1, 3] = dt
+            q = self.q
+            dt2, dt3, dt4 = dt * dt, dt ** 3, dt ** 4
+            Q = q * np.array([[dt4 / 4, 0, dt3 / 2, 0], [0, dt4 / 4, 0, dt3 / 2],
+                              [dt3 / 2, 0, dt2, 0], [0, dt3 / 2, 0, dt2]])
+            self._model = (F, F.T, Q)
+            self._model_key = (dt, self.q)
+        F, FT, Q = self._model
         k.x = F @ k.x
-        k.P = F @ k.P @ F.T + Q
+        k.P = F @ k.P @ FT + Q
         k.t = t
 
     def update(self, t: float, detections) -> list[Track]:

@@ -1,0 +1,55 @@
+"""WindowCostmap.mark_known (one numba kernel) against the NumPy mask
+expression it replaced (the oracle)."""
+import copy
+
+import numpy as np
+import pytest
+
+from edgepilot.vehicle.costmap import InflationParams, WindowCostmap, weights_from_distance
+from edgepilot.vehicle.maps import GridMap
+
+
+def _mark_known_numpy(cm, known, origin):
+    res = cm.resolution
+    dr = int(round((origin[1] - cm.origin_y) / res))
+    dc = int(round((origin[0] - cm.origin_x) / res))
+    h, w = known.shape
+    rows, cols = cm.known.shape
+    a0, a1 = max(0, dr), min(rows, dr + h)
+    b0, b1 = max(0, dc), min(cols, dc + w)
+    if a0 >= a1 or b0 >= b1:
+        return
+    src = known[a0 - dr:a1 - dr, b0 - dc:b1 - dc]
+    new = src & ~cm.known[a0:a1, b0:b1]
+    if not new.any():
+        return
+    cm.known[a0:a1, b0:b1] |= src
+    win = cm.weights[a0:a1, b0:b1]
+    win[new] = weights_from_distance(cm.distance[a0:a1, b0:b1][new], cm.params)
+    cm.version += 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mark_known_equals_the_numpy_oracle(seed):
+    rng = np.random.default_rng(seed)
+    occ = rng.random((60, 50)) < 0.03
+    static = GridMap(occ, 0.1, 0.0, 0.0)
+    a = WindowCostmap(80, 70, 0.1, InflationParams(0.3, 1.0), static=static, center=(2.5, 3.0), unknown_weight=2.0)
+    b = copy.deepcopy(a)
+    for _ in range(40):
+        h, w = rng.integers(1, 40, 2)
+        mask = rng.random((h, w)) < 0.6
+        # anywhere around the window, partly or wholly outside it
+        origin = (a.origin_x + 0.1 * int(rng.integers(-30, 80)), a.origin_y + 0.1 * int(rng.integers(-30, 90)))
+        a.mark_known(mask, origin)
+        _mark_known_numpy(b, mask, origin)
+        assert np.array_equal(a.known, b.known)
+        assert np.array_equal(a.weights, b.weights)
+        assert a.version == b.version
+    assert a.known.sum() > 0
+
+
+def test_mark_known_refuses_a_non_bool_mask():
+    cm = WindowCostmap(8, 8, 0.5, InflationParams(0.5, 1.0))
+    with pytest.raises(ValueError, match="mark_known: expected a 2-D bool mask"):
+        cm.mark_known(np.ones((2, 2)), (0.0, 0.0))

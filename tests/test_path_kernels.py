@@ -1,0 +1,41 @@
+"""Path projection and point-at-arc-length kernels against their NumPy
+oracles (``vehicle/control/_reference.py``): the same floats."""
+import numpy as np
+import pytest
+
+from edgepilot.vehicle.control._reference import point_at_numpy, project_numpy
+from edgepilot.vehicle.control.path import PolylinePath
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_project_and_point_at_equal_the_numpy_oracle(seed):
+    rng = np.random.default_rng(seed)
+    for k in range(600):
+        n = int(rng.integers(1, 30))
+        pts = np.cumsum(rng.normal(size=(n, 2)) * rng.uniform(0.1, 5.0), axis=0)
+        if k % 7 == 0 and n > 3:
+            pts[2] = pts[1]                 # a repeated point (dropped by the path)
+        if k % 11 == 0:
+            pts = np.vstack((pts, pts[::-1]))   # a path that doubles back: the hint matters
+        p = PolylinePath(pts)
+        x, y = rng.normal(size=2) * 5.0
+        hint = None if k % 2 else float(rng.uniform(-1.0, p.length + 1.0))
+        window = float(rng.uniform(0.1, 10.0))
+        got = p.project(x, y, s_hint=hint, window=window)
+        assert (got.s, got.cross_track_error, got.segment, got.heading) == project_numpy(p, x, y, hint, window)
+        s = float(rng.uniform(-2.0, p.length + 2.0))
+        assert p.point_at(s) == point_at_numpy(p, s)
+
+
+def test_projection_on_a_known_path():
+    p = PolylinePath(np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]))
+    pr = p.project(4.0, 1.5)
+    assert (pr.s, pr.cross_track_error, pr.segment) == (4.0, 1.5, 0)     # left of the path: positive
+    pr = p.project(11.0, 6.0)
+    assert (pr.s, pr.cross_track_error, pr.segment) == (16.0, -1.0, 1)
+    assert p.point_at(15.0) == (10.0, 5.0)
+    assert p.point_at(-3.0) == (0.0, 0.0) and p.point_at(99.0) == (10.0, 10.0)
+    # doubling back: the hint keeps the follower on the leg it is on
+    back = PolylinePath(np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 0.2]]))
+    assert back.project(2.0, 0.1, s_hint=1.0, window=3.0).segment == 0
+    assert back.project(2.0, 0.1, s_hint=18.0, window=3.0).segment == 1

@@ -1,0 +1,110 @@
+"""The lidar mapper's per-scan read-out kernel against the NumPy
+expression it replaced (the oracle), and the mapper end to end."""
+import numpy as np
+import pytest
+
+from edgepilot.vehicle.maps import GridMap
+from edgepilot.vehicle.perception._kernels import LO_BIAS, LO_MASK, report_new_cells_kernel
+from edgepilot.vehicle.perception.mapping import LidarMapper
+from edgepilot.vehicle.types import LaserScan, VehicleState
+
+
+def _oracle(cells, reported, near, r0, r1, c0, c1, thr):
+    lo = (cells[r0:r1, c0:c1].astype(np.int32) & LO_MASK) - LO_BIAS
+    new = (lo > thr) & ~reported[r0:r1, c0:c1] & ~near[r0:r1, c0:c1]
+    rr, cc = np.nonzero(new)
+    return np.column_stack((rr + r0, cc + c0))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_report_kernel_equals_the_numpy_oracle(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        h, w = rng.integers(1, 60, 2)
+        # packed cells: stamp bits 12..14 over biased log-odds
+        cells = (rng.integers(0, 8, (h, w)) << 12 | rng.integers(LO_BIAS - 300, LO_BIAS + 500, (h, w))).astype(np.int16)
+        reported = rng.random((h, w)) < 0.3
+        near = rng.random((h, w)) < 0.2
+        r0, c0 = int(rng.integers(0, h)), int(rng.integers(0, w))
+        r1, c1 = int(rng.integers(r0, h + 1)), int(rng.integers(c0, w + 1))
+        thr = int(rng.integers(-100, 300))
+        want = _oracle(cells, reported, near, r0, r1, c0, c1, thr)
+        rep = reported.copy()
+        out = np.empty((max(1, (r1 - r0) * (c1 - c0)), 2), np.int64)
+        k = report_new_cells_kernel(cells, rep, near, r0, r1, c0, c1, thr, out)
+        assert np.array_equal(out[:k], want)
+        expect = reported.copy()
+        expect[want[:, 0], want[:, 1]] = True
+        assert np.array_equal(rep, expect)
+
+
+def test_mapper_reports_a_new_wall_once_and_not_the_prior_one():
+    occ = np.zeros((100, 100), bool)
+    occ[:, 90:] = True                       # a known wall on the prior map, east
+    prior = GridMap(occ, 0.1, 0.0, 0.0)
+    m = LidarMapper(prior, resolution=0.1)
+    st = VehicleState(t=0.0, x=5.0, y=5.0, yaw=0.0, vx=0.0, vy=0.0, yaw_rate=0.0, lat=0.0, lon=0.0, valid=True,
+                      pos_std=0.1)
+    # beams north hit an unknown wall 3 m away; beams east hit the prior wall 4 m away
+    angles = np.linspace(-0.3, 1.9, 200)
+    ranges = np.where(angles > 1.2, 3.0 / np.maximum(np.sin(angles), 1e-3), 4.0 / np.maximum(np.cos(angles), 1e-3))
+    scan = LaserScan(t=0.0, angle_min=float(angles[0]), angle_increment=float(angles[1] - angles[0]),
+                     ranges=np.minimum(ranges, 11.9).astype(np.float32), max_range=12.0)
+    seen = [m.integrate(st, scan) for _ in range(3)]
+    assert len(seen[0]) == 0 and len(seen[1]) > 0 and len(seen[2]) == 0   # two hits to report, then once
+    assert np.all(np.abs(seen[1][:, 1] - 8.0) < 0.3) and np.all(seen[1][:, 0] < 8.5)
+    assert m.reported_cells == len(seen[1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_give_way_conflict_kernel_equals_the_numpy_oracle(seed):
+    from types import SimpleNamespace
+
+    from edgepilot.vehicle.perception._kernels import give_way_conflict_kernel
+    from edgepilot.vehicle.perception._reference import give_way_conflict_numpy
+    from edgepilot.vehicle.perception.front import GIVE_WAY_DT_S
+
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(400):
+        n = int(rng.integers(2, 12))
+        pts = np.cumsum(rng.normal(size=(n, 2)) * 3.0, axis=0)
+        state = SimpleNamespace(x=float(pts[0, 0] + rng.normal()), y=float(pts[0, 1] + rng.normal()),
+                                t=float(rng.uniform(0, 2)))
+        movers = [SimpleNamespace(x=float(x), y=float(y), vx=float(vx), vy=float(vy), t=float(t), radius=float(r))
+                  for x, y, vx, vy, t, r in zip(*(rng.uniform(-10, 10, (2, 3))), *(rng.uniform(-2, 2, (2, 3))),
+                                                  rng.uniform(0, 2, 3), rng.uniform(0.2, 1.0, 3))]
+        s0, speed, horizon = float(rng.uniform(-1, 20)), float(rng.uniform(-0.5, 3)), float(rng.uniform(0.5, 6))
+        want = give_way_conflict_numpy(state, pts, s0, speed, movers, horizon, 0.6, 0.4)
+        n_t = len(np.arange(0.0, horizon + 1e-9, GIVE_WAY_DT_S))
+        mv = np.array([(m.x, m.y, m.vx, m.vy, m.t, m.radius) for m in movers])
+        k = give_way_conflict_kernel(pts, s0, speed, n_t, GIVE_WAY_DT_S, state.x, state.y, state.t, mv, 0.6, 0.4,
+                                     np.empty(n), np.empty((n_t, 2)))
+        assert (movers[k] if k >= 0 else None) is want
+        hits += want is not None
+    assert 20 < hits < 380
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cluster_scan_equals_the_numpy_oracle(seed):
+    from edgepilot.vehicle.perception._reference import cluster_scan_numpy
+    from edgepilot.vehicle.perception.tracking import cluster_scan
+
+    rng = np.random.default_rng(seed)
+    total = 0
+    for _ in range(200):
+        n = int(rng.integers(1, 800))
+        # piecewise-smooth ranges (walls, posts), gaps, dropouts, out-of-range and too-close returns
+        base = np.repeat(rng.uniform(0.3, 14.0, int(rng.integers(1, 30))), n)[:n] if n else np.zeros(0)
+        r = (base[:n] + rng.normal(0, 0.02, n)).astype(np.float32)
+        r[rng.random(n) < 0.05] = np.nan
+        r[rng.random(n) < 0.05] = np.inf
+        r[rng.random(n) < 0.02] = -np.inf
+        pose = tuple(rng.uniform(-20, 20, 2)) + (float(rng.uniform(-4, 4)),)
+        inc = float(rng.choice([-1, 1]) * rng.uniform(0.002, 0.05))
+        args = (pose, r, float(rng.uniform(-3.2, 0)), inc, 12.0, int(rng.integers(1, 6)), 0.3, 3.0,
+                float(rng.uniform(0.2, 4.0)))
+        got = [(c.x, c.y, c.radius, c.n) for c in cluster_scan(*args)]
+        assert got == cluster_scan_numpy(*args)
+        total += len(got)
+    assert total > 100

@@ -1,0 +1,130 @@
+"""The simulator's numba kernels against their NumPy oracles
+(``sim/_reference.py``): the footprint clearance / collision check and the
+fleet separation."""
+import math
+
+import numpy as np
+import pytest
+
+from edgepilot.sim._reference import footprint_clearance_numpy
+from edgepilot.sim.scenario import load_scenario
+from edgepilot.sim.world import SimWorld
+
+
+@pytest.fixture(scope="module")
+def yard():
+    sc = load_scenario("ugv_yard")
+    return sc, SimWorld(sc)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_footprint_clearance_equals_the_numpy_oracle(yard, seed):
+    sc, w = yard
+    rng = np.random.default_rng(seed)
+    xmin, ymin, xmax, ymax = sc.world.bounds
+    hits = 0
+    try:
+        for k in range(1500):
+            # poses all over the yard and beyond its walls, footprints from tiny to large
+            x, y = rng.uniform(xmin - 1, xmax + 1), rng.uniform(ymin - 1, ymax + 1)
+            yaw, length, width = rng.uniform(-4, 4), rng.uniform(0.02, 3.0), rng.uniform(0.02, 2.0)
+            w.moving = (rng.uniform([xmin, ymin, 0.1], [xmax, ymax, 2.0], size=(int(rng.integers(1, 5)), 3))
+                        if k % 3 == 0 else np.zeros((0, 3)))
+            got = w.footprint_clearance(x, y, yaw, length, width)
+            assert got == footprint_clearance_numpy(w, x, y, yaw, length, width), (x, y, yaw, length, width)
+            hits += got[1]
+    finally:
+        w.moving = np.zeros((0, 3))
+    assert 0 < hits < 1500          # both verdicts exercised
+
+
+def test_footprint_clearance_near_a_wall_and_in_the_open(yard):
+    sc, w = yard
+    # along a line from the open yard into the west wall: clearance falls to 0, then collided
+    y = 0.5 * (sc.world.bounds[1] + sc.world.bounds[3])
+    seen = [w.footprint_clearance(x, y, 0.0, 0.8, 0.6) for x in np.linspace(3.0, sc.world.bounds[0], 60)]
+    assert all(a == footprint_clearance_numpy(w, x, y, 0.0, 0.8, 0.6)
+               for a, x in zip(seen, np.linspace(3.0, sc.world.bounds[0], 60)))
+    assert seen[-1] == (0.0, True)
+    assert any(c > 0.5 and not hit for c, hit in seen)
+
+
+@pytest.mark.parametrize("bad", [(math.nan, 1.0, 0.0, 1.0, 1.0), (1.0, 1.0, math.inf, 1.0, 1.0),
+                                 (1.0, 1.0, 0.0, 0.0, 1.0), (1.0, 1.0, 0.0, 1.0, -1.0)])
+def test_footprint_clearance_refuses_bad_input(yard, bad):
+    _, w = yard
+    with pytest.raises(ValueError, match="footprint_clearance: expected finite"):
+        w.footprint_clearance(*bad)
+
+
+def _fleet(rng, n, spread):
+    pos = np.column_stack((rng.uniform(0, spread, n), rng.uniform(0, spread, n), rng.uniform(-4, 4, n)))
+    length, width = rng.uniform(0.4, 3.0, n), rng.uniform(0.3, 1.5, n)
+    return pos, length, width, 0.5 * np.hypot(length, width)
+
+
+def _hashed(pos, length, width, hd):
+    from edgepilot.sim.fleet.world import SpatialHash
+    from edgepilot.sim._kernels import separation_kernel
+
+    h = SpatialHash()
+    h.build(pos, max(2.0 * hd.max(), 0.5))
+    best, i, j = separation_kernel(pos, length, width, hd, h.h, h.mask, h.cell, h.head, h.items)
+    return float(best), (int(i), int(j))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fleet_separation_equals_the_numpy_oracle(seed):
+    from edgepilot.sim._reference import separation_numpy
+
+    rng = np.random.default_rng(seed)
+    touching = 0
+    for k in range(300):
+        n = int(rng.integers(2, 40))
+        # dense (overlaps), medium and sparse fleets: the rings must grow for the sparse ones
+        pos, length, width, hd = _fleet(rng, n, [3.0, 30.0, 3000.0][k % 3])
+        want, pair = separation_numpy(pos, length, width, hd)
+        got, gpair = _hashed(pos, length, width, hd)
+        assert got == pytest.approx(want, abs=1e-9)
+        if want > 0:
+            assert gpair == pair or got == pytest.approx(
+                separation_numpy(pos[list(gpair)], length[list(gpair)], width[list(gpair)], hd[list(gpair)])[0])
+        touching += want == 0
+    assert touching > 10
+
+
+def test_fleet_separation_in_a_lane_fleet():
+    """The benchmark's layout (lanes 4 m apart): neighbouring lanes."""
+    for n in (10, 40, 160):
+        pos = np.column_stack((np.full(n, 6.0), 4.0 * np.arange(n) + 5.0, np.zeros(n)))
+        dims = np.full(n, 0.9), np.full(n, 0.6), np.full(n, 0.5 * math.hypot(0.9, 0.6))
+        got, pair = _hashed(pos, *dims)
+        assert got == pytest.approx(4.0 - 0.6) and pair[1] - pair[0] == 1
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fleet_within_equals_the_numpy_oracle(seed):
+    from edgepilot.sim._kernels import hash_within_kernel
+    from edgepilot.sim._reference import within_numpy
+    from edgepilot.sim.fleet.world import SpatialHash
+
+    rng = np.random.default_rng(seed)
+    for k in range(200):
+        n = int(rng.integers(1, 60))
+        pos = np.column_stack((rng.uniform(-50, 50, n), rng.uniform(-50, 50, n), np.zeros(n)))
+        radius = rng.uniform(0.2, 2.0, n)
+        h = SpatialHash()
+        h.build(pos, float(rng.uniform(1.0, 20.0)))
+        x, y, reach, me = *rng.uniform(-60, 60, 2), float(rng.uniform(0.5, 30.0)), int(rng.integers(0, n))
+        m = hash_within_kernel(pos[:, 0], pos[:, 1], radius, h.h, h.mask, h.cell, h.head, h.items, x, y, reach, me,
+                               h.out)
+        assert list(h.out[:m]) == list(within_numpy(pos, radius, x, y, reach, me))
+
+
+def test_spatial_hash_refuses_bad_input():
+    from edgepilot.sim.fleet.world import SpatialHash
+
+    with pytest.raises(ValueError, match="cell size must be a positive number"):
+        SpatialHash().build(np.zeros((2, 3)), 0.0)
+    with pytest.raises(ValueError, match="positions must be finite"):
+        SpatialHash().build(np.array([[0.0, np.nan, 0.0]]), 1.0)

@@ -1,0 +1,33 @@
+"""Numba kernel of the planning window's per-scan update: cells a lidar
+scan has seen become known.  The validating front is
+``WindowCostmap.mark_known``; the NumPy oracle is the mask expression in
+``tests/test_costmap_window_kernel.py``."""
+from __future__ import annotations
+
+from numba import njit
+
+
+@njit(cache=True)
+def mark_known_kernel(src, sr, sc, known, a0, a1, b0, b1, out):
+    """Cells (r, c) of ``known`` in rows [a0, a1) x cols [b0, b1) with
+    ``src[r - a0 + sr, c - b0 + sc]`` set and not yet known become known;
+    their (r, c) go to ``out`` (int64 (K, 2), K >= the window's cells) in
+    row-major order.  Returns how many.  A row is first counted branch-free
+    (it vectorises; once an area is known most rows have nothing new), then
+    compacted branch-free (seen / known patterns are too irregular for a
+    branch per cell)."""
+    n = 0
+    for r in range(a0, a1):
+        cnt = 0
+        for c in range(b0, b1):
+            cnt += src[r - a0 + sr, c - b0 + sc] > known[r, c]
+        if cnt == 0:
+            continue
+        for c in range(b0, b1):
+            s = src[r - a0 + sr, c - b0 + sc]
+            kn = known[r, c]
+            out[n, 0] = r
+            out[n, 1] = c
+            n += s > kn
+            known[r, c] = kn | s
+    return n
