@@ -94,6 +94,7 @@ class Link:
         self.conn.mav.robust_parsing = True
         self._route = None
         self._rx_addr = None
+        self._tail_mark = None
         self._plain_write = self.conn.write
         if self._udp_server and hasattr(self.conn, "port"):
             # pymavlink's MAVLink object writes through conn.write: frames
@@ -135,6 +136,19 @@ class Link:
         import socket
 
         c = self.conn
+        mav = c.mav
+        if mav.buf_len() > 0:
+            # The parser still holds bytes of the datagram read last (pymavlink
+            # returns one message per parse).  Finish those first: a message
+            # parsed after the next read would take that datagram's sender as
+            # its own, and replies to its sysid would go to the wrong vehicle.
+            if self._tail_mark != mav.total_packets_received:
+                self._tail_mark = mav.total_packets_received
+                return ""
+            # nothing more came of them: a cut frame (UDP carries whole frames)
+            mav.buf = bytearray()
+            mav.buf_index = 0
+        self._tail_mark = None
         try:
             data, addr = c.port.recvfrom(65535)
         except socket.error as e:

@@ -380,3 +380,52 @@ def test_gcs_never_imports_vehicle_or_sim():
                        env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert r.returncode == 0, r.stderr
     assert "LOADED []" in r.stderr, r.stderr
+
+
+def test_udp_link_learns_each_senders_address_per_datagram():
+    """pymavlink parses one message per call and keeps the rest of a datagram
+    in its buffer; the next read must not lend the next datagram's sender to
+    those leftovers.  Vehicle 2 sends two frames in one datagram, then a
+    scripted peer (sysid 21) sends one: each sysid's replies go to its own
+    socket (the old read routed vehicle 2's to the peer)."""
+    import socket
+
+    from pymavlink.dialects.v20 import ardupilotmega as apm
+
+    from edgepilot.gcs.connection import Link
+    from edgepilot.sim.realtime import free_port
+
+    port = free_port()
+    link = Link(f"udpin:127.0.0.1:{port}")
+    socks = {}
+    try:
+        for sysid in (2, 21):
+            socks[sysid] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            socks[sysid].bind(("127.0.0.1", 0))
+
+        def frame(sysid, seq):
+            mav = apm.MAVLink(None, srcSystem=sysid, srcComponent=1)
+            mav.seq = seq
+            return apm.MAVLink_heartbeat_message(10, 0, 0, 0, 4, 3).pack(mav)
+
+        socks[2].sendto(frame(2, 0) + frame(2, 1), ("127.0.0.1", port))
+        socks[21].sendto(frame(21, 0), ("127.0.0.1", port))
+        got = []
+        deadline = time.monotonic() + 10
+        while len(got) < 3 and time.monotonic() < deadline:
+            got += [m.get_srcSystem() for m in link.poll(0.1) if m.get_type() == "HEARTBEAT"]
+        assert sorted(got) == [2, 2, 21]
+        assert link.addresses[2] == socks[2].getsockname()
+        assert link.addresses[21] == socks[21].getsockname()
+        # a cut frame left over does not stall the link
+        socks[2].sendto(frame(2, 2)[:7], ("127.0.0.1", port))
+        socks[21].sendto(frame(21, 1), ("127.0.0.1", port))
+        deadline = time.monotonic() + 10
+        later = []
+        while 21 not in later and time.monotonic() < deadline:
+            later += [m.get_srcSystem() for m in link.poll(0.1) if m.get_type() == "HEARTBEAT"]
+        assert 21 in later and link.addresses[21] == socks[21].getsockname()
+    finally:
+        link.close()
+        for s in socks.values():
+            s.close()
