@@ -160,6 +160,20 @@ def _fleet_planner(tasks_path: str, **kw) -> dict:
     return make_plan_document(tasks_path, **kw)
 
 
+class _AuctionOnFirstUse:
+    """edgepilot.fleet.auction's AuctionHandoff, imported when a gcs command
+    first uses it: plain gcs commands load no vehicle-side code."""
+
+    _real = None
+
+    def __getattr__(self, name):
+        if self._real is None:
+            from edgepilot.fleet.auction import AuctionHandoff
+
+            self._real = AuctionHandoff()
+        return getattr(self._real, name)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["gcs"]:
@@ -167,9 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # `gcs fleet plan` needs our planner, which edgepilot.gcs may not
         # import (MAVLink only): this layer hands it over (edgepilot/fleet/plan.py).
-        from edgepilot.fleet.auction import AuctionHandoff
-
-        return gcs_main(argv[1:], fleet_planner=_fleet_planner, fleet_auction=AuctionHandoff())
+        return gcs_main(argv[1:], fleet_planner=_fleet_planner, fleet_auction=_AuctionOnFirstUse())
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "sitl":
