@@ -162,14 +162,29 @@ class LeaseBook:
         if view.holder.shape != (V, T) or view.until.shape != (V, T) or view.issued.shape != (V,):
             raise ValueError(f"lease view from agent {view.sender} has shape {view.holder.shape}, "
                              f"expected ({V}, {T})")
-        if V and (view.holder.min() < NONE or view.holder.max() >= V):
-            raise ValueError(f"lease view from agent {view.sender} names a holder outside 0..{V - 1}")
-        newer = view.issued > self.issued
-        newer[self.agent] = False
-        if newer.any():
-            self.holder[newer] = view.holder[newer]
-            self.until[newer] = view.until[newer]
-            self.issued[newer] = view.issued[newer]
+        for g in np.flatnonzero(view.issued > self.issued):
+            self.merge_row(int(g), float(view.issued[g]), view.holder[g], view.until[g])
+
+    def merge_row(self, granter: int, issued: float, holder: np.ndarray, until: np.ndarray) -> bool:
+        """One granter's table as issued at ``issued``; kept if newer than
+        the one known here.  Returns whether it was."""
+        V, T = self.n_vehicles, self.n_tasks
+        if not 0 <= granter < V:
+            raise ValueError(f"lease table of granter {granter}, not a vehicle index in 0..{V - 1}")
+        holder = np.asarray(holder, np.int64)
+        until = np.asarray(until, np.float64)
+        if holder.shape != (T,) or until.shape != (T,):
+            raise ValueError(f"lease table of granter {granter} has {holder.shape[0]} tasks, expected {T}")
+        if T and (holder.min() < NONE or holder.max() >= V):
+            raise ValueError(f"lease table of granter {granter} names a holder outside 0..{V - 1}")
+        if np.isnan(until).any() or np.isnan(issued):
+            raise ValueError(f"lease table of granter {granter} has a NaN time")
+        if granter == self.agent or not issued > self.issued[granter]:
+            return False
+        self.holder[granter] = holder
+        self.until[granter] = until
+        self.issued[granter] = issued
+        return True
 
     def complete(self, task: int) -> None:
         self.done[task] = True
