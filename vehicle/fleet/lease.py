@@ -24,8 +24,9 @@ and nobody else before ``until + margin_s``".  Once an auction round
 Promises travel as EDGEPILOT_TASK_LEASE (``firmware_bridge.fleet_link``),
 relayed: each vehicle broadcasts the newest promise table it knows of
 every granter.  Vehicle h *holds* the lease on j at time t when the
-granters whose newest promise it knows names h with ``until > t`` form a
-quorum that includes h itself.  A quorum is more than half the fleet, or
+granters whose newest promise it knows names h with ``until > t``, in a
+table issued no earlier than ``t - renew_within_s``, form a quorum that
+includes h itself.  A quorum is more than half the fleet, or
 exactly half including vehicle 0 (the lowest index breaks the tie, so of
 two halves one can still work).  A vehicle starts or goes on working on a
 task only while it holds its lease.
@@ -44,7 +45,7 @@ g changed holder at some s with ``s > until(h1) + margin_s > t``, yet
 
 What it costs: a holder that cannot renew (it hears no quorum: it is in
 the minority side of a partition, or its radio died) stops within
-``duration_s``; a silent holder's tasks can be taken over
+``renew_within_s``; a silent holder's tasks can be taken over
 ``duration_s + margin_s`` after its granters last heard of it; the
 minority side of a partition does no work until the partition heals
 (the majority side takes over its tasks).  Completions are reconciled on
@@ -70,7 +71,8 @@ class LeaseParams:
     promise it got.  ``margin_s``: how long after a promise lapsed its
     granter may name another holder (clock disagreement, the time to stop).
     ``renew_within_s``: a granter renews or makes a promise only to a
-    vehicle it heard of this recently.  ``settle_s``: it names a new holder
+    vehicle it heard of this recently, and a holder counts only promise
+    tables issued this recently.  ``settle_s``: it names a new holder
     only once the auction has shown that winner this long."""
 
     duration_s: float = 8.0
@@ -198,10 +200,14 @@ class LeaseBook:
         """(V,) bool: granters whose newest promise known here names ``who``
         (default: this vehicle) for ``task`` until after ``now``."""
         who = self.agent if who is None else who
-        return (self.holder[:, task] == who) & (self.until[:, task] > now)
+        fresh = self.issued >= now - self.params.renew_within_s
+        return (self.holder[:, task] == who) & (self.until[:, task] > now) & fresh
 
     def holds(self, task: int, now: float) -> bool:
-        """Whether this vehicle may work on ``task`` at ``now``."""
+        """Whether this vehicle may work on ``task`` at ``now``: a quorum
+        with itself of promises naming it that have not lapsed, from tables
+        issued within ``renew_within_s`` (so a vehicle that hears no quorum
+        any more stops within that, well before its promises lapse)."""
         if self.done[task]:
             return False
         m = self.grantors(task, now)
@@ -209,7 +215,7 @@ class LeaseBook:
 
     def held(self, now: float) -> np.ndarray:
         """(T,) bool: the tasks this vehicle may work on at ``now``."""
-        m = (self.holder == self.agent) & (self.until > now)
+        m = (self.holder == self.agent) & (self.until > now) & (self.issued >= now - self.params.renew_within_s)[:, None]
         out = np.array([bool(m[self.agent, j]) and is_quorum(m[:, j]) for j in range(self.n_tasks)], bool)
         return out & ~self.done
 
