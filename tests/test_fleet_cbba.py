@@ -504,3 +504,38 @@ def test_long_partition_minority_stops_majority_takes_over():
         net.round(r)
         assert all(len(who) == 1 for who in net.working(float(r)).values())
     assert sorted(net.working(199.0)) == list(range(T))
+
+
+def test_lease_promise_waits_for_lapse_plus_margin_and_refuses_bad_tables():
+    p = LeaseParams(duration_s=8.0, margin_s=2.0, renew_within_s=3.0, settle_s=1.0)
+    b = LeaseBook(0, 3, 2, p)
+    heard = np.array([0.0, 0.0, 0.0])
+    win = np.array([1, 2])
+    for t in (1.0, 2.0):
+        heard[:] = t
+        b.grant(t, win, heard, np.zeros(2, bool))
+    assert b.holder[0].tolist() == [1, 2] and b.until[0].tolist() == [10.0, 10.0]  # promised at 1 + settle
+    # vehicle 1 falls silent and the auction moves task 0 to vehicle 2: the
+    # promise to 1 is neither renewed nor handed over until after 10 + 2 s
+    win = np.array([2, 2])
+    for t in np.arange(3.0, 13.5, 1.0):
+        heard[[0, 2]] = t
+        b.grant(float(t), win, heard, np.zeros(2, bool))
+        assert b.holder[0, 0] == (1 if t <= 12.0 else 2), t
+    assert b.until[0, 1] == 21.0                                                 # task 1: renewed each round
+    # vehicle 2 holds task 1 with 0's and its own promise: 2 of 3
+    c = LeaseBook(2, 3, 2, p)
+    c.grant(11.0, win, heard, np.zeros(2, bool))
+    c.grant(12.0, win, heard, np.zeros(2, bool))
+    c.merge(b.view(13.0))
+    assert c.holds(1, 13.5) and c.held_until(1, 13.5) == 20.0
+    assert not c.holds(1, 15.5)                                                  # the tables are 3.5 s old
+    c.complete(1)
+    assert not c.holds(1, 13.5)
+    with pytest.raises(ValueError, match="lease table of granter 1 names a holder outside 0..2"):
+        c.merge_row(1, 13.0, np.array([5, -1]), np.array([1.0, 1.0]))
+    with pytest.raises(ValueError, match="lease table of granter 1 has 3 tasks, expected 2"):
+        c.merge_row(1, 13.0, np.array([1, 1, 1]), np.array([1.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="LeaseParams.duration_s must be > 0 s"):
+        LeaseParams(duration_s=0.0)
+    assert not c.merge_row(2, 99.0, np.array([0, 0]), np.array([99.0, 99.0]))   # its own table is its own
