@@ -35,7 +35,7 @@ from edgepilot.vehicle.fleet.costs import fleet_costs, path_length_matrix, route
 from edgepilot.vehicle.fleet.missions import route_mission
 from edgepilot.vehicle.fleet.tasks import VehicleCapabilities, load_tasks
 from edgepilot.vehicle.planning.coverage import boustrophedon
-from edgepilot.vehicle.types import Event, Mode, Severity
+from edgepilot.vehicle.types import Event, MissionState, Mode, Severity
 
 COST_RESOLUTION = 0.5      # [m] grid the allocation's A* path lengths are computed on
 #: The bid a vehicle holds on the task it is busy with: above any auction
@@ -318,6 +318,8 @@ class Tasking:
         it holds (mode HOLD) when it does not, and goes on when it does."""
         for i, r in enumerate(self.runs):
             if r.broken_at is not None or not r.started or r.m.spec.name in self.withdrawn_at:
+                continue
+            if r.core.mission_state == MissionState.COMPLETE:
                 continue
             j = self.ex[i].seq_task.get(r.core.mission_current)
             if j is not None and self.agents[i].done[j]:
