@@ -335,3 +335,76 @@ class TaskFileAssembler:
         self.done.add(pid)
         text = zlib.decompress(blob).decode("utf-8")
         return TaskFileReceived(pid, text, st["flags"], tuple(st["msgs"][k] for k in sorted(st["msgs"])))
+
+
+# ------------------------------------------------------------------ leases
+LEASES_PER_MSG = 16
+
+
+def encode_leases(codec: FleetCodec, view) -> list:
+    """EDGEPILOT_TASK_LEASE messages for every granter table a
+    ``vehicle.fleet.lease.LeaseView`` knows (its own and relayed ones)."""
+    M = codec.mod
+    T = codec.n_tasks
+    out = []
+    for g in range(len(codec.sysids)):
+        if not math.isfinite(view.issued[g]):
+            continue
+        t = _usec(view.issued[g])
+        for first in range(0, T, LEASES_PER_MSG):
+            n = min(LEASES_PER_MSG, T - first)
+            hold = view.holder[g, first:first + n]
+            until = view.until[g, first:first + n]
+            who = [codec.sysids[h] if h >= 0 else 0 for h in hold] + [0] * (LEASES_PER_MSG - n)
+            exp = [_usec(u) if h >= 0 else 0 for h, u in zip(hold, until)] + [0] * (LEASES_PER_MSG - n)
+            out.append(M.MAVLink_edgepilot_task_lease_message(t, exp, codec.plan_id, first, T,
+                                                             codec.sysids[g], n, who))
+    return out
+
+
+class LeaseAssembler:
+    """Collects the parts of granters' lease tables; ``add`` returns
+    ``(granter agent, issued [s], holder (T,), until (T,))`` when a table
+    is complete.  A message of another plan is ignored; one naming a system
+    outside the fleet or tasks beyond the plan is refused with ValueError."""
+
+    def __init__(self, codec: FleetCodec):
+        self.codec = codec
+        self._parts: dict[tuple[int, int], dict[int, object]] = {}
+        self._newest: dict[int, int] = {}
+
+    def add(self, msg):
+        c = self.codec
+        if msg.get_type() != "EDGEPILOT_TASK_LEASE" or msg.plan_id != c.plan_id:
+            return None
+        T = c.n_tasks
+        if msg.granter not in c.agent_of:
+            raise ValueError(f"EDGEPILOT_TASK_LEASE: granter {msg.granter} is not in the fleet {list(c.sysids)}")
+        if msg.task_count != T or msg.first_task + msg.count > T or not 1 <= msg.count <= LEASES_PER_MSG:
+            raise ValueError(f"EDGEPILOT_TASK_LEASE from granter {msg.granter}: first_task {msg.first_task} + "
+                             f"count {msg.count} of task_count {msg.task_count}, the plan has {T} tasks")
+        bad = [h for h in msg.holder[:msg.count] if h and h not in c.agent_of]
+        if bad:
+            raise ValueError(f"EDGEPILOT_TASK_LEASE from granter {msg.granter}: holder {bad[0]} is not in the "
+                             f"fleet {list(c.sysids)}")
+        g = msg.granter
+        if msg.time_usec <= self._newest.get(g, 0):
+            return None                          # this table or a newer one was already complete
+        key = (g, msg.time_usec)
+        parts = self._parts.setdefault(key, {})
+        parts[msg.first_task] = msg
+        if len(parts) < math.ceil(T / LEASES_PER_MSG):
+            return None
+        del self._parts[key]
+        self._newest[g] = msg.time_usec
+        for k in [k for k in self._parts if k[0] == g and k[1] <= msg.time_usec]:
+            del self._parts[k]
+        holder = np.full(T, NONE, np.int64)
+        until = np.full(T, -np.inf)
+        for first, m in parts.items():
+            for q in range(m.count):
+                h = m.holder[q]
+                if h:
+                    holder[first + q] = c.agent_of[h]
+                    until[first + q] = _sec(m.until_usec[q])
+        return c.agent_of[g], _sec(msg.time_usec), holder, until

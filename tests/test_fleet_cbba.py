@@ -316,3 +316,226 @@ def test_malformed_messages_are_refused_with_the_reason():
         a.step(3.0, [dataclasses.replace(m, sent_at=3.0, winner=m.winner[:4], bid=m.bid[:4])])
     with pytest.raises(ValueError, match="message from agent 9, not a vehicle index"):
         a.step(4.0, [dataclasses.replace(m, sender=9)])
+
+
+# ------------------------------------------------------------ leases
+from edgepilot.vehicle.fleet.lease import LeaseBook, LeaseParams, is_quorum   # noqa: E402
+
+
+class LeaseNet(Net):
+    """``Net`` whose vehicles also keep a lease book: each round a vehicle
+    steps its auction, takes the lease tables it received, makes its
+    promises from its auction view and broadcasts both."""
+
+    def __init__(self, agents, books, rng):
+        super().__init__(agents, rng)
+        self.books = books
+
+    def round(self, r, loss=0.0, max_delay=1, group=None, links=None):
+        inbox = [[] for _ in self.agents]
+        keep = []
+        for item in self.pending:
+            (inbox[item[2]] if item[0] <= r else keep).append(item if item[0] > r else item[3])
+        self.pending = keep
+        for a in self.agents:
+            v = a.agent
+            if not self.alive[v]:
+                continue
+            book = self.books[v]
+            m = a.step(float(r), [x[0] for x in inbox[v]])
+            for x in inbox[v]:
+                book.merge(x[1])
+            book.grant(float(r), a.winner, a.heard, a.done)
+            self.last[v] = m
+            out = (m, book.view(float(r)))
+            for b in self.agents:
+                if b is a or not self.alive[b.agent]:
+                    continue
+                if group is not None and group[v] != group[b.agent]:
+                    continue
+                if links is not None and not links[v][b.agent]:
+                    continue
+                if self.rng.random() < loss:
+                    continue
+                self.seq += 1
+                self.pending.append((r + int(self.rng.integers(1, max_delay + 1)), self.seq, b.agent, out))
+
+    def working(self, t):
+        """{task: [vehicles working on it at t]}: a vehicle works on the
+        tasks of its route it holds the lease of."""
+        out = {}
+        for a, book in zip(self.agents, self.books):
+            if not self.alive[a.agent]:
+                continue
+            for j in a.route:
+                if book.holds(j, t):
+                    out.setdefault(j, []).append(a.agent)
+        return out
+
+
+def test_quorums_always_share_a_member():
+    for V in range(1, 7):
+        sets = [np.array([(k >> i) & 1 for i in range(V)], bool) for k in range(1 << V)]
+        q = [s for s in sets if is_quorum(s)]
+        assert all((a & b).any() for a in q for b in q)
+        assert len(q) == 1 << (V - 1)          # of each set and its complement exactly one is a quorum
+
+
+LEASE = LeaseParams(duration_s=10.0, margin_s=2.0, renew_within_s=6.0, settle_s=1.0)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), V=st.integers(2, 5), T=st.integers(1, 12),
+       loss=st.floats(0.0, 0.5), max_delay=st.integers(1, 3), part_at=st.integers(0, 25),
+       part_len=st.integers(1, 150), fail=st.booleans(), new_task=st.booleans(), complete=st.booleans(),
+       line=st.booleans())
+def test_leases_no_task_worked_on_by_two_at_once_for_any_partition_length(
+        seed, V, T, loss, max_delay, part_at, part_len, fail, new_task, complete, line):
+    """Partitions of any length (up to 25 x the time after which a silent
+    vehicle is presumed gone), loss, reordering, a breakdown, a task that
+    appears, completions: at no instant do two vehicles work on one task;
+    nobody works on a task it knows is completed; after the network heals
+    completions have reached everyone and every task of every route is
+    worked on by its winner alone (when the survivors are a quorum), or
+    none at all (when they are not).  A completion made on one side of a
+    partition can be repeated on the other, one after the other: that is
+    what "done" being reconciled on merge means."""
+    rng = np.random.default_rng(seed)
+    c = random_costs(rng, V, T)
+    stale = 6.0
+    known = np.ones(T, bool)
+    late = int(rng.integers(T)) if new_task else None
+    if late is not None:
+        known[late] = False
+    agents = [CbbaAgent(v, c, CbbaParams(stale_after=stale), known=known) for v in range(V)]
+    books = [LeaseBook(v, V, T, LEASE) for v in range(V)]
+    net = LeaseNet(agents, books, rng)
+    group = [int(g) for g in rng.integers(0, 2, V)]
+    victim = int(rng.integers(V)) if fail else None
+    chaos = part_at + part_len + 5
+    done_at = {}
+    r = 0
+
+    def check(t):
+        for j, who in net.working(t).items():
+            assert len(who) == 1, f"task {j} worked on by {who} at t={t}"
+            v = who[0]
+            assert not (agents[v].done[j] or books[v].done[j]), f"{v} works on {j}, which it knows is done"
+
+    for r in range(1, chaos + 1):
+        if victim is not None and r == chaos // 2 + 1:
+            net.alive[victim] = False
+        if late is not None and r == chaos // 3 + 1:
+            agents[int(rng.integers(V))].announce(late)
+        if complete and r % 7 == 0:                      # whoever works on its first task finishes it
+            for a, book in zip(agents, books):
+                if net.alive[a.agent] and a.route and book.holds(a.route[0], float(r)):
+                    j = a.route[0]
+                    done_at.setdefault(j, (float(r), a.agent))
+                    a.complete(j)
+                    book.complete(j)
+                    break
+        parted = part_at < r <= part_at + part_len
+        net.round(r, loss=loss, max_delay=max_delay, group=group if parted else None)
+        check(float(r))
+        check(r + 0.5)
+    if late is not None and not any(a.known[late] for a, ok in zip(agents, net.alive) if ok):
+        agents[[v for v in range(V) if net.alive[v]][0]].announce(late)
+    links = _chain_links(net.alive) if line else None
+    diameter = (sum(net.alive) - 1) if line else 1
+    bound = max_delay + int(stale) + 2 * diameter + (T + 1) * diameter + 3
+    prev, same, healed = None, 0, False
+    for n in range(1, 10 * bound):
+        r += 1
+        net.round(r, links=links)
+        check(float(r))
+        msgs = net.live_messages()
+        sig = [(m.winner.tobytes(), m.bid.tobytes(), m.route) for m in msgs]
+        same = same + 1 if sig == prev else 0
+        prev = sig
+        if same >= 2 and agreed(msgs) and all(z < 0 or net.alive[z] for z in msgs[0].winner):
+            healed = True
+            break
+    assert healed
+    # leases follow: the old promises lapse, the new ones travel the network
+    for _ in range(int(LEASE.duration_s + LEASE.margin_s + LEASE.settle_s) + 2 * diameter + 4):
+        r += 1
+        net.round(r, links=links)
+        check(float(r))
+    live = [a for a in agents if net.alive[a.agent]]
+    work = net.working(float(r))
+    routes = {j: a.agent for a in live for j in a.route}
+    if is_quorum(np.array(net.alive)):
+        assert work == {j: [v] for j, v in routes.items()}, (work, routes)
+    else:
+        assert work == {}, "a vehicle works without a quorum"
+    done = {j for j, (_, v) in done_at.items() if net.alive[v]}     # a dead vehicle's news may die with it
+    assert not done & set(work) and all(set(np.flatnonzero(a.done)) >= done for a in live)
+
+
+def test_long_partition_minority_stops_majority_takes_over():
+    """4 vehicles split 2 | 2 for 120 s (20 x stale_after): the half with
+    vehicle 0 keeps working and, once the other half is presumed gone and
+    its leases have lapsed, takes its tasks over; the other half stops
+    within the lease duration; nothing is worked on twice at once, before,
+    during or after."""
+    V, T = 4, 10
+    c = random_costs(np.random.default_rng(0), V, T, domains=False)     # every vehicle has tasks
+    agents = [CbbaAgent(v, c, CbbaParams(stale_after=6.0)) for v in range(V)]
+    books = [LeaseBook(v, V, T, LEASE) for v in range(V)]
+    net = LeaseNet(agents, books, np.random.default_rng(2))
+    for r in range(1, 25):
+        net.round(r)
+    before = net.working(24.0)
+    assert sorted(before) == list(range(T))                  # everything leased, to one each
+    east = {j for j, who in before.items() if who[0] in (2, 3)}
+    assert east
+    group = [0, 0, 1, 1]
+    taken_over = False
+    for r in range(25, 145):
+        net.round(r, group=group)
+        w = net.working(float(r))
+        assert all(len(who) == 1 for who in w.values())
+        if r >= 25 + LEASE.duration_s:
+            assert not any(v in (2, 3) for who in w.values() for v in who)     # the minority stopped
+        taken_over |= any(j in east and who[0] in (0, 1) for j, who in w.items())
+    assert taken_over
+    for r in range(145, 200):
+        net.round(r)
+        assert all(len(who) == 1 for who in net.working(float(r)).values())
+    assert sorted(net.working(199.0)) == list(range(T))
+
+
+def test_lease_promise_waits_for_lapse_plus_margin_and_refuses_bad_tables():
+    p = LeaseParams(duration_s=8.0, margin_s=2.0, renew_within_s=3.0, settle_s=1.0)
+    b = LeaseBook(0, 3, 2, p)
+    heard = np.array([0.0, 0.0, 0.0])
+    win = np.array([1, 2])
+    for t in (1.0, 2.0):
+        heard[:] = t
+        b.grant(t, win, heard, np.zeros(2, bool))
+    assert b.holder[0].tolist() == [1, 2] and b.until[0].tolist() == [10.0, 10.0]  # promised at 1 + settle
+    # vehicle 1 falls silent and the auction moves task 0 to vehicle 2: the
+    # promise to 1 is neither renewed nor handed over until after 10 + 2 s
+    win = np.array([2, 2])
+    for t in np.arange(3.0, 13.5, 1.0):
+        heard[[0, 2]] = t
+        b.grant(float(t), win, heard, np.zeros(2, bool))
+        assert b.holder[0, 0] == (1 if t <= 12.0 else 2), t
+    assert b.until[0, 1] == 21.0                                                 # task 1: renewed each round
+    # vehicle 2 holds task 1 with 0's and its own promise: 2 of 3
+    c = LeaseBook(2, 3, 2, p)
+    c.grant(11.0, win, heard, np.zeros(2, bool))
+    c.grant(12.0, win, heard, np.zeros(2, bool))
+    c.merge(b.view(13.0))
+    assert c.holds(1, 13.5) and c.held_until(1, 13.5) == 20.0
+    assert not c.holds(1, 15.5)                                                  # the tables are 3.5 s old
+    c.complete(1)
+    assert not c.holds(1, 13.5)
+    with pytest.raises(ValueError, match="lease table of granter 1 names a holder outside 0..2"):
+        c.merge_row(1, 13.0, np.array([5, -1]), np.array([1.0, 1.0]))
+    with pytest.raises(ValueError, match="lease table of granter 1 has 3 tasks, expected 2"):
+        c.merge_row(1, 13.0, np.array([1, 1, 1]), np.array([1.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="LeaseParams.duration_s must be > 0 s"):
+        LeaseParams(duration_s=0.0)
+    assert not c.merge_row(2, 99.0, np.array([0, 0]), np.array([99.0, 99.0]))   # its own table is its own

@@ -64,13 +64,15 @@ def _samples(mod):
                                                    b"closest approach inside in 44 s; no AIS"),
         mod.MAVLink_edgepilot_task_file_message(123456, 420, 0xDEADBEEF, 200, 2, 0, 17,
                                                 mod.EDGEPILOT_TASK_FILE_START, list(range(17)) + [0] * 183),
+        mod.MAVLink_edgepilot_task_lease_message(5_000_000, [13_000_000, 0] + [0] * 14, 7, 0, 2, 1, 2,
+                                                 [2, 0] + [0] * 14),
     ]
 
 
 def test_every_message_round_trips_signed_and_forgeries_are_refused():
     mod = dialects.load()
     ids = {m.get_msgId() for m in _samples(mod)}
-    assert ids == {47100, 47101, 47102, 47103, 47104, 47105, 47106}
+    assert ids == {47100, 47101, 47102, 47103, 47104, 47105, 47106, 47107}
     tx, rx = _mav(mod, 3), _mav(mod, 4)
     for msg in _samples(mod):
         buf = msg.pack(tx)
@@ -203,3 +205,61 @@ def test_threat_alert_reaches_the_operator_intact():
         assert got.score == pytest.approx(a.score, abs=1e-6) and got.t == a.t
         line = rx.parse_buffer(mod.MAVLink_statustext_message(4, a.text().encode()).pack(tx))[0]
         assert line.text.startswith("ALERT ")
+
+
+def test_lease_tables_round_trip_signed_relayed_and_bad_ones_are_refused():
+    """EDGEPILOT_TASK_LEASE (47107): one vehicle's lease book, its own table
+    and a relayed one, over signed MAVLink into another vehicle's book;
+    forged or malformed tables are refused."""
+    from edgepilot.firmware_bridge.fleet_link import LeaseAssembler, encode_leases
+    from edgepilot.vehicle.fleet.lease import LeaseBook
+
+    mod = dialects.load()
+    assert mod.MAVLINK_MSG_ID_EDGEPILOT_TASK_LEASE == 47107
+    V, T = 3, 20                                                   # 20 tasks: two parts per table
+    codec = FleetCodec((11, 12, 13), T)
+    src = LeaseBook(1, V, T)
+    rng = np.random.default_rng(3)
+    winner = rng.integers(-1, V, T)
+    src.grant(10.5, winner, np.array([10.0, 10.5, 9.0]), np.zeros(T, bool))
+    src.grant(11.5, winner, np.array([10.0, 11.5, 9.0]), np.zeros(T, bool))      # settled: promised
+    assert (src.holder[1] >= 0).any()
+    other = LeaseBook(2, V, T)
+    other.grant(11.0, winner, np.array([10.0, 10.5, 11.0]), np.zeros(T, bool))
+    other.grant(12.0, winner, np.array([10.0, 10.5, 12.0]), np.zeros(T, bool))
+    src.merge(other.view(12.0))                                   # vehicle 1 now relays vehicle 2's table
+    tx, rx = _mav(mod, 12), _mav(mod, 11)
+    msgs = encode_leases(codec, src.view(12.5))
+    assert len(msgs) == 4 and {m.get_msgId() for m in msgs} == {47107}
+    asm = LeaseAssembler(codec)
+    dst = LeaseBook(0, V, T)
+    got = []
+    for msg in reversed(msgs):
+        buf = msg.pack(tx)
+        assert buf[0] == 0xFD and buf[2] & 0x01                    # MAVLink 2, signed
+        for m in rx.parse_buffer(buf):
+            row = asm.add(m)
+            if row is not None:
+                got.append(row[0])
+                assert dst.merge_row(*row)
+    assert sorted(got) == [1, 2]
+    for g in (1, 2):
+        assert dst.issued[g] == src.issued[g]
+        assert np.array_equal(dst.holder[g], src.holder[g])
+        has = src.holder[g] >= 0
+        assert np.array_equal(dst.until[g][has], src.until[g][has])
+    # the same table again, or an older one: nothing new
+    assert all(asm.add(rx.parse_buffer(m.pack(tx))[0]) is None for m in msgs)
+    # signed with another key: refused by the parser
+    with pytest.raises(mod.MAVError, match="Invalid signature"):
+        _mav(mod, 5).parse_buffer(msgs[0].pack(_mav(mod, 12, key=b"\x02" * 32)))
+    bad = mod.MAVLink_edgepilot_task_lease_message(20_000_000, [0] * 16, 1, 10, T, 12, 16, [0] * 16)
+    with pytest.raises(ValueError, match=r"EDGEPILOT_TASK_LEASE from granter 12: first_task 10 \+ count 16 "
+                                         r"of task_count 20, the plan has 20 tasks"):
+        asm.add(rx.parse_buffer(bad.pack(tx))[0])
+    bad = mod.MAVLink_edgepilot_task_lease_message(20_000_000, [0] * 16, 1, 0, T, 12, 16, [99] + [0] * 15)
+    with pytest.raises(ValueError, match="holder 99 is not in the fleet"):
+        asm.add(rx.parse_buffer(bad.pack(tx))[0])
+    bad = mod.MAVLink_edgepilot_task_lease_message(20_000_000, [0] * 16, 1, 0, T, 77, 16, [0] * 16)
+    with pytest.raises(ValueError, match=r"granter 77 is not in the fleet \[11, 12, 13\]"):
+        asm.add(rx.parse_buffer(bad.pack(tx))[0])

@@ -203,3 +203,89 @@ def test_central_replans_after_breakdown(tmp_path):
     assert all(t["done_by"][x] != ["ugv2"] for x in before - mine)  # the rest went to the others
     assert len(t["done_by"]) == 12 and not t["done_twice"]
     assert s["fleet"]["broken_down"] == ["ugv2"]
+
+
+def _overlaps(worked, a0, a1, who):
+    """Work intervals of the vehicles ``who`` that overlap (a0, a1)."""
+    return [w for w in worked if w["vehicle"] in who and w["from_s"] < a1 and w["to_s"] > a0]
+
+
+def _never_at_once(worked):
+    """From the simulator's record: no two vehicles' intervals on one task overlap."""
+    by_task = {}
+    for w in worked:
+        by_task.setdefault(w["task"], []).append(w)
+    for task, ws in by_task.items():
+        ws.sort(key=lambda w: w["from_s"])
+        for x, y in zip(ws, ws[1:]):
+            assert x["vehicle"] == y["vehicle"] or y["from_s"] >= x["to_s"], (task, x, y)
+
+
+def test_long_partition_leases_no_task_twice(tmp_path):
+    """A 150 s partition, 2.5 x the time after which a silent vehicle is
+    presumed gone: the auction gives the east half's tasks to the west
+    too, the leases decide. The east half (no quorum) stops within
+    renew_within_s; the west half takes the east's work over after the
+    east is presumed gone; after the merge every task is done exactly once,
+    and no task was ever worked on by two vehicles at once."""
+    p, s = run_summary("fleet_partition_long", tmp_path)
+    assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
+    t = s["tasks"]
+    assert t["allocator"] == "cbba" and t["agreed_at_end"] is True
+    assert not t["done_twice"] and not t["dropped"] and not t["worked_at_once"]
+    # w4 was cancelled telling the east half only: the west may do it while
+    # apart (it cannot know), nobody after they meet again
+    assert "w4" in t["cancelled"]
+    assert "w4" not in t["done_by"] or (t["done_at"]["w4"] < 156.0 and t["done_by"]["w4"][0] in ("ugv1", "ugv2"))
+    assert {"new-west", "new-east"} <= set(t["done_by"]) and len(t["done_by"]) == 11 + ("w4" in t["done_by"])
+    worked = t["worked"]
+    _never_at_once(worked)
+    assert not _overlaps(worked, 6.0 + 3.0 + 0.1, 156.0, {"ugv3", "ugv4"})      # the minority stopped
+    taken = [w for w in worked if w["vehicle"] in ("ugv1", "ugv2") and w["task"].startswith("e")
+             and 6.0 + 60.0 < w["from_s"] < 156.0]
+    assert taken                                           # the west took east work over while apart
+    assert t["done_at"]["new-east"] > 156.0          # announced to the east half only: done after the merge
+    assert s["sim_time_s"] >= 156.0 and s["link"]["packets_blocked"] > 0
+
+
+def test_link_loss_silent_vehicle_stops_others_take_over(tmp_path):
+    """ugv4's radio dies at 20 s for 70 s: it stops working within
+    renew_within_s (it hears no quorum), the others take its tasks over
+    once its leases lapse; after its radio returns: every task done once,
+    none dropped, none worked on by two at once."""
+    p, s = run_summary("fleet_link_loss", tmp_path)
+    assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
+    t = s["tasks"]
+    assert not t["done_twice"] and not t["dropped"] and not t["worked_at_once"] and t["agreed_at_end"]
+    assert len(t["done_by"]) == 12
+    worked = t["worked"]
+    _never_at_once(worked)
+    assert not _overlaps(worked, 20.0 + 3.0 + 0.1, 90.0, {"ugv4"})
+    routes = [e for e in t["log"] if e["kind"] == "mission" and e["text"].startswith("ugv4:") and e["t"] < 20.0]
+    held = [x.strip(" '") for x in routes[-1]["text"].split("[")[1].rstrip("]").split(",")]
+    open_at_loss = [x for x in held if t["done_at"][x] > 20.0]
+    assert open_at_loss and all("ugv4" not in t["done_by"][x] for x in open_at_loss)
+    assert all(t["done_at"][x] > 20.0 + 8.0 for x in open_at_loss)     # not before its leases lapsed
+    assert s["link"]["packets_blocked"] > 0
+
+
+def test_battery_drain_vehicle_gives_tasks_up_and_returns_home(tmp_path):
+    """ugv2's battery drains fast from 15 s: when what it measures no longer
+    covers its route and the way home above the reserve it withdraws, its
+    tasks go to the others (none twice, none dropped) and it returns to
+    within 3 m of its start."""
+    p, s = run_summary("fleet_battery_drain", tmp_path)
+    assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
+    t = s["tasks"]
+    assert list(t["withdrawn"]) == ["ugv2"] and t["withdrawn"]["ugv2"] > 15.0
+    w_at = t["withdrawn"]["ugv2"]
+    gave = [e for e in t["log"] if e["kind"] == "withdraw" and e["text"].startswith("ugv2:")][0]["text"]
+    given = [x.strip(" '") for x in gave.split("gives up [")[1].split("]")[0].split(",")]
+    assert given and all(t["done_by"][x] != ["ugv2"] for x in given)
+    assert not t["done_twice"] and not t["dropped"] and not t["worked_at_once"] and len(t["done_by"]) == 12
+    assert not _overlaps(t["worked"], w_at + 0.1, s["sim_time_s"], {"ugv2"})
+    _never_at_once(t["worked"])
+    rows = np.loadtxt(tmp_path / "fleet_battery_drain" / "tracks" / "ugv2.csv", delimiter=",", skiprows=1)
+    assert math.hypot(rows[-1, 1] - 26.0, rows[-1, 2] - 30.0) <= 3.0
+    far = np.hypot(rows[:, 1] - 26.0, rows[:, 2] - 30.0)
+    assert far[rows[:, 0] <= w_at].max() > 3.0             # it had left home before it turned back

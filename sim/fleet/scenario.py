@@ -164,6 +164,17 @@ class V2VLink(Strict):
     period_s: float = Field(default=1.0, gt=0)
 
 
+class LeaseSpec(Strict):
+    """CBBA: task leases (``vehicle.fleet.lease``): a vehicle works on a
+    task only while a quorum of the fleet's promises name it."""
+
+    duration_s: float = Field(default=8.0, gt=0, description="a promise's life [s]")
+    margin_s: float = Field(default=2.0, gt=0, description="after a promise lapsed, this long before its granter "
+                                                           "names another holder [s]")
+    renew_within_s: float = Field(default=3.0, gt=0, description="promises go only to vehicles heard of this "
+                                                                 "recently; a holder whose quorum is older stops [s]")
+
+
 class FleetCriteria(Strict):
     no_collision: bool = Field(default=True, description="no vehicle touches an obstacle or another vehicle")
     min_separation_m: float | None = Field(default=None, ge=0,
@@ -178,6 +189,10 @@ class FleetCriteria(Strict):
     max_plan_cost_ratio: float | None = Field(
         default=None, gt=1, description="the allocator's plan cost / OR-Tools' best with a long time limit")
     reference_time_limit_s: float = Field(default=20.0, gt=0, description="OR-Tools' long time limit [s]")
+    withdrawn: list[str] | None = Field(
+        default=None, description="exactly these vehicles give their tasks up for want of battery")
+    home_within_m: float | None = Field(
+        default=None, gt=0, description="a vehicle that gave its tasks up ends this close to its start [m]")
 
 
 class Patrol(Strict):
@@ -264,6 +279,9 @@ class FleetScenario(Strict):
                                         "when it is done: spreads a search over the fleet; None: no limit)")
     completion_radius_m: float = Field(default=2.0, gt=0, description="a point task is done within this distance")
     link: V2VLink = V2VLink()
+    lease: LeaseSpec = LeaseSpec()
+    battery_reserve: float = Field(default=0.3, ge=0, lt=1, description="CBBA: a vehicle keeps its tasks only "
+                                   "while its battery covers them and the way home above this fraction")
     faults: list[FleetFault] = []
     casualties: list[Casualty] = []
     traffic: list[TrafficVesselSpec] = []

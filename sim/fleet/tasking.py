@@ -27,6 +27,7 @@ import math
 import cv2
 import numpy as np
 
+from edgepilot.firmware_bridge.fleet_link import encode_leases
 from edgepilot.sim.fleet.link import V2VRadio
 from edgepilot.sim.fleet.scenario import FleetScenario, member_seed
 from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams
@@ -34,7 +35,7 @@ from edgepilot.vehicle.fleet.costs import fleet_costs, path_length_matrix, route
 from edgepilot.vehicle.fleet.missions import route_mission
 from edgepilot.vehicle.fleet.tasks import VehicleCapabilities, load_tasks
 from edgepilot.vehicle.planning.coverage import boustrophedon
-from edgepilot.vehicle.types import Event, Mode, Severity
+from edgepilot.vehicle.types import Event, MissionState, Mode, Severity
 
 COST_RESOLUTION = 0.5      # [m] grid the allocation's A* path lengths are computed on
 #: The bid a vehicle holds on the task it is busy with: above any auction
@@ -107,9 +108,15 @@ class Tasking:
         self.sightings: list[dict] = []
         self._last_dets = [None] * len(runs)
         self.casualty_colours = {c.color for c in sc.casualties}
+        self.worked: list[dict] = []                 # closed work intervals: vehicle, task, from, to
+        self._working: list[tuple | None] = [None] * len(runs)    # (task, since) per vehicle
+        self.at_once: dict[str, dict] = {}         # task -> first instant two vehicles worked on it
+        self.withdrawn_at: dict[str, float] = {}
         if self.allocator == "cbba":
-            from edgepilot.firmware_bridge.fleet_link import FleetCodec, ViewAssembler
+            from edgepilot.firmware_bridge.fleet_link import FleetCodec, LeaseAssembler, ViewAssembler
             from edgepilot.firmware_bridge.mavlink import dialects
+            from edgepilot.vehicle.fleet.energy import EnduranceParams, EnduranceWatch
+            from edgepilot.vehicle.fleet.lease import LeaseBook, LeaseParams
 
             self.mod = dialects.load()
             sysids = [r.m.spec.sysid for r in runs]
@@ -121,6 +128,12 @@ class Tasking:
             for p in self.parsers:
                 p.robust_parsing = True
             self.assemblers = [ViewAssembler(self.codec) for _ in runs]
+            lp = LeaseParams(duration_s=sc.lease.duration_s, margin_s=sc.lease.margin_s,
+                             renew_within_s=sc.lease.renew_within_s, settle_s=sc.link.period_s)
+            self.books = [LeaseBook(i, len(runs), T, lp) for i in range(len(runs))]
+            self.lease_asm = [LeaseAssembler(self.codec) for _ in runs]
+            self.paused = [False] * len(runs)
+            self.watch = [EnduranceWatch(EnduranceParams(reserve=sc.battery_reserve)) for _ in runs]
         else:
             self._plan_central(0.0, initial=True)
 
@@ -192,6 +205,7 @@ class Tasking:
         self.runs[i].events.append(Event(t, "task", f"{name}: task {tid} done", Severity.INFO, {"task": tid}))
         if self.allocator == "cbba":
             self.agents[i].complete(j)
+            self.books[i].complete(j)
 
     def on_breakdown(self, r, t: float) -> None:
         self._log(t, "breakdown", f"{r.m.spec.name} broke down")
@@ -207,9 +221,11 @@ class Tasking:
             if t + 1e-9 >= self.next_round:
                 self.next_round += self.sc.link.period_s
                 self._auction_round(t)
+            self._enforce_leases(t)
         elif self.replan_at is not None and t >= self.replan_at:
             self.replan_at = None
             self._plan_central(t)
+        self._record_work(t)
 
     def _fleet_faults(self, t: float) -> None:
         for k, f in enumerate(self.sc.faults):
@@ -233,6 +249,7 @@ class Tasking:
                 if self.allocator == "cbba":
                     for i in to:
                         self.agents[i].complete(j)     # done = nobody does it any more
+                        self.books[i].complete(j)
                 else:
                     self.replan_at = t
 
@@ -242,28 +259,40 @@ class Tasking:
         for i, r in enumerate(self.runs):
             if r.broken_at is not None:
                 continue
-            inbox = []
+            inbox, tables = [], []
             for pkt in self.radio.receive(i, t):
                 for msg in self.parsers[i].parse_buffer(pkt) or []:
                     try:
+                        if msg.get_type() == "EDGEPILOT_TASK_LEASE":
+                            row = self.lease_asm[i].add(msg)
+                            if row is not None:
+                                tables.append(row)
+                            continue
                         view = self.assemblers[i].add(msg)
                     except ValueError:
                         continue
                     if view is not None:
                         inbox.append(view)
             if not self.radio.radio_up(i, t):
-                inbox = []
+                inbox, tables = [], []
             a = self.agents[i]
             cur = self._in_progress(i)
             if cur is not None and a.winner[cur] == i:
                 a.bid[cur] = COMMIT_BID
+            self._check_endurance(i, t)
             m = a.step(t, inbox)
+            book = self.books[i]
+            for row in tables:
+                book.merge_row(*row)
+            book.grant(t, a.winner, a.heard, a.done)
             out.append((i, m))
         for i, m in out:
             pk = [msg.pack(self.mav[i]) for msg in self.codec.encode(m)]
+            pk += [msg.pack(self.mav[i]) for msg in encode_leases(self.codec, self.books[i].view(t))]
             self.radio.broadcast(i, t, pk)
         for i, m in out:
-            self._consider(i, [j for j in self.agents[i].route], t)
+            if self.runs[i].m.spec.name not in self.withdrawn_at:
+                self._consider(i, [j for j in self.agents[i].route], t)
         if self.initial_plan is None and all(self.ex[i].uploads for i, _ in out):
             routes = [list(self.ex[i].route) for i in range(len(self.runs))]
             self._record_plan(routes, "cbba")
@@ -282,6 +311,102 @@ class Tasking:
         current = [j for j in ex.route if j not in done and not self.agents[i].done[j]]
         if ex.rounds_same >= SETTLE_ROUNDS and (key != tuple(current) or (ex.uploads == 0 and route)):
             self._upload(i, route, t)
+
+    # ------------------------------------------------------------ leases, endurance
+    def _enforce_leases(self, t: float) -> None:
+        """A vehicle works on a task only while it holds the task's lease:
+        it holds (mode HOLD) when it does not, and goes on when it does."""
+        for i, r in enumerate(self.runs):
+            if r.broken_at is not None or not r.started or r.m.spec.name in self.withdrawn_at:
+                continue
+            if r.core.mission_state == MissionState.COMPLETE:
+                continue
+            j = self.ex[i].seq_task.get(r.core.mission_current)
+            if j is not None and self.agents[i].done[j]:
+                # done by another or cancelled while it was on the way: off the mission
+                self._log(t, "drop", f"{r.m.spec.name}: {self.ids[j]} is done or cancelled, dropped from its mission")
+                self._upload(i, [k for k in self.ex[i].route if not self.agents[i].done[k]], t)
+                j = self.ex[i].seq_task.get(r.core.mission_current)
+            if j is None:
+                continue
+            held = self.books[i].holds(j, t)
+            mode = r.core.mode
+            if mode == Mode.AUTO and not held:
+                r.core.set_mode(t, Mode.HOLD)
+                if not self.paused[i]:
+                    self._log(t, "lease_wait", f"{r.m.spec.name}: no lease on {self.ids[j]}, holding")
+                self.paused[i] = True
+            elif self.paused[i] and held and mode == Mode.HOLD:
+                r.core.start_mission(t, r.core.mission_current)
+                self.paused[i] = False
+                self._log(t, "lease", f"{r.m.spec.name}: holds the lease on {self.ids[j]}, working")
+
+    def _record_work(self, t: float) -> None:
+        """Who works on which task, from the simulator's side: a vehicle in
+        AUTO whose current mission item belongs to the task."""
+        now: dict[int, list[int]] = {}
+        for i, r in enumerate(self.runs):
+            j = None
+            if r.broken_at is None and r.started and r.core.mode == Mode.AUTO:
+                j = self.ex[i].seq_task.get(r.core.mission_current)
+            cur = self._working[i]
+            if cur is not None and cur[0] != j:
+                self.worked.append({"vehicle": r.m.spec.name, "task": self.ids[cur[0]], "from_s": round(cur[1], 2),
+                                    "to_s": round(t, 2)})
+                cur = None
+            if j is not None:
+                if cur is None:
+                    cur = (j, t)
+                now.setdefault(j, []).append(i)
+            self._working[i] = cur
+        for j, who in now.items():
+            if len(who) > 1 and self.ids[j] not in self.at_once:
+                names = [self.runs[i].m.spec.name for i in who]
+                self.at_once[self.ids[j]] = {"t": round(t, 2), "vehicles": names}
+                self._log(t, "at_once", f"task {self.ids[j]} worked on by {' and '.join(names)} at once")
+
+    def _check_endurance(self, i: int, t: float) -> None:
+        """Keep the tasks only while the battery covers them and the way
+        home: otherwise withdraw from the auction (the others take them
+        over once the leases lapse) and return to launch."""
+        from edgepilot.vehicle.fleet.energy import route_and_return_s
+
+        r = self.runs[i]
+        name = r.m.spec.name
+        w = self.watch[i]
+        w.add(t, r.core.battery_remaining)
+        if name in self.withdrawn_at or not r.started:
+            return
+        ex = self.ex[i]
+        route = [j for j in ex.route if not self.agents[i].done[j]]
+        st = r.core.state
+        speed = self.caps[i].speed
+        if route:
+            e = self._entry(route[0])
+            first = math.hypot(e[0] - st.x, e[1] - st.y) / speed
+        else:
+            first = math.hypot(r.m.spec.start.x - st.x, r.m.spec.start.y - st.y) / speed
+        need = route_and_return_s(self.costs, i, route, first)
+        if w.covers(need):
+            return
+        self.withdrawn_at[name] = t
+        self.agents[i].withdraw()
+        left = w.left_s()
+        self._log(t, "withdraw", f"{name}: battery {100 * (r.core.battery_remaining or 0):.0f} %, draining "
+                                 f"{100 * (w.drain_per_s() or 0):.2f} %/s: {left:.0f} s left above the reserve, "
+                                 f"route and return need {need:.0f} s; gives up "
+                                 f"{[self.ids[j] for j in route] or 'nothing'} and returns home")
+        r.events.append(Event(t, "withdraw", f"{name}: battery cannot cover its tasks, returning home",
+                              Severity.WARNING, {"tasks": [self.ids[j] for j in route]}))
+        res = r.core.set_mode(t, Mode.RTL)
+        if not res.ok:
+            self._log(t, "withdraw", f"{name}: RTL refused: {res.reason}")
+
+    def _entry(self, j: int) -> tuple[float, float]:
+        from edgepilot.vehicle.fleet.tasks import task_work
+
+        e = task_work(self.tasks[j]).entry
+        return float(e[0]), float(e[1])
 
     # ------------------------------------------------------------ central
     def _plan_central(self, t: float, initial: bool = False) -> None:
@@ -440,7 +565,16 @@ class Tasking:
         for j, tid in enumerate(self.ids):
             if self.known[j] and tid not in self.cancelled and tid not in self.done_by:
                 return False
+        if self.sc.criteria.home_within_m is not None:
+            for name in self.withdrawn_at:
+                if self._from_home(name) > self.sc.criteria.home_within_m:
+                    return False
         return t > 2 * self.sc.link.period_s
+
+    def _from_home(self, name: str) -> float:
+        r = next(r for r in self.runs if r.m.spec.name == name)
+        tr, st = r.m.sim.truth, r.m.spec.start
+        return math.hypot(tr.x - st.x, tr.y - st.y)
 
     def _log(self, t: float, kind: str, text: str) -> None:
         self.log.append({"t": round(t, 2), "kind": kind, "text": text})
@@ -498,6 +632,17 @@ class Tasking:
                 reasons.append(f"plan cost {self.plan_cost:.0f} s is {100 * (ratio - 1):.1f} % above OR-Tools' "
                                f"best with a {crit.reference_time_limit_s:g} s limit ({ref:.0f} s); allowed "
                                f"{100 * (crit.max_plan_cost_ratio - 1):.0f} %")
+        for tid, x in self.at_once.items():
+            reasons.append(f"task {tid} worked on by {' and '.join(x['vehicles'])} at once at t={x['t']:.1f} s")
+        if crit.withdrawn is not None and sorted(crit.withdrawn) != sorted(self.withdrawn_at):
+            reasons.append(f"vehicles that gave their tasks up for want of battery: "
+                           f"{sorted(self.withdrawn_at) or 'none'}, expected {sorted(crit.withdrawn) or 'none'}")
+        if crit.home_within_m is not None:
+            for name in self.withdrawn_at:
+                d = self._from_home(name)
+                if d > crit.home_within_m:
+                    reasons.append(f"{name} gave its tasks up but ended {d:.1f} m from its start, "
+                                   f"more than {crit.home_within_m:g} m")
         agreed = None
         if self.allocator == "cbba":
             alive = [i for i, r in enumerate(self.runs) if r.broken_at is None]
@@ -514,11 +659,21 @@ class Tasking:
             "done_by": self.done_by, "done_at": {k: round(v, 1) for k, v in self.done_at.items()},
             "done_twice": twice, "dropped": dropped, "cancelled": sorted(self.cancelled), "never_announced": never,
             "late_deliveries": late, "coverage": coverage, "log": self.log,
+            "worked": self._work_intervals(t_end), "worked_at_once": self.at_once,
+            "withdrawn": {k: round(v, 1) for k, v in self.withdrawn_at.items()},
             "missions_uploaded": {r.m.spec.name: self.ex[i].uploads for i, r in enumerate(self.runs)},
             "areas": {t.id: [list(p) for p in t.area] for t in self.tasks if t.kind == "search"},
             "points": {t.id: list(t.position) for t in self.tasks if hasattr(t, "position")},
         }
         return summary, casualties, reasons
+
+    def _work_intervals(self, t_end: float) -> list[dict]:
+        out = list(self.worked)
+        for i, cur in enumerate(self._working):
+            if cur is not None:
+                out.append({"vehicle": self.runs[i].m.spec.name, "task": self.ids[cur[0]],
+                            "from_s": round(cur[1], 2), "to_s": round(t_end, 2)})
+        return sorted(out, key=lambda x: (x["from_s"], x["vehicle"]))
 
     def _reference_cost(self) -> float:
         from edgepilot.fleet.central import solve_routing
