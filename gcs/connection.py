@@ -126,7 +126,7 @@ class Link:
         command).  The link remembers each sysid's address and sends frames
         for a vehicle to that address alone; the frames also name it as
         target_system/target_component.  Single-threaded: the route stays
-        until the next ``route_to`` (heartbeats reset it to everyone)."""
+        until the next ``route_to`` (heartbeats go to everyone and leave it as it was)."""
         self._route = self.addresses.get(sysid) if (sysid is not None and self._udp_server) else None
 
     def _addressed_recv(self, n=None):
@@ -174,6 +174,7 @@ class Link:
         """Our heartbeat, to every vehicle heard on a listening UDP link
         (each at its own address), else to the link's peer."""
         targets = list(dict.fromkeys(self.addresses.values())) if self._udp_server else []
+        route = self._route           # a heartbeat between two frames of one upload must not re-aim it
         try:
             if len(targets) > 1:
                 try:
@@ -182,10 +183,13 @@ class Link:
                         self.conn.mav.heartbeat_send(M.MAV_TYPE_GCS, M.MAV_AUTOPILOT_INVALID, 0, 0,
                                                      M.MAV_STATE_ACTIVE)
                 finally:
-                    self._route = None
+                    self._route = route
             else:
                 self._route = None
-                self.conn.mav.heartbeat_send(M.MAV_TYPE_GCS, M.MAV_AUTOPILOT_INVALID, 0, 0, M.MAV_STATE_ACTIVE)
+                try:
+                    self.conn.mav.heartbeat_send(M.MAV_TYPE_GCS, M.MAV_AUTOPILOT_INVALID, 0, 0, M.MAV_STATE_ACTIVE)
+                finally:
+                    self._route = route
         except OSError:
             pass   # a UDP peer not there yet; the next one will try again
         self._next_hb = time.monotonic() + HEARTBEAT_PERIOD_S

@@ -151,7 +151,7 @@ class MissionClient:
                 seq = m.seq
                 if not 0 <= seq < n:
                     raise NoAnswerError(f"{self.what} upload: vehicle requested item {seq}, the {self.what} has 0..{n - 1}")
-                v.link.conn.mav.send(_item_msg(v, seq, items[seq], self.mission_type))
+                v.mav.send(_item_msg(v, seq, items[seq], self.mission_type))
                 if seq > done:
                     done = seq
                     if progress:

@@ -429,3 +429,58 @@ def test_udp_link_learns_each_senders_address_per_datagram():
         link.close()
         for s in socks.values():
             s.close()
+
+
+def test_a_heartbeat_between_two_frames_keeps_them_aimed_at_their_vehicle():
+    """A mission upload to vehicle 2 polls between items, and a poll may send
+    the GCS heartbeat to every vehicle.  The items after it must still go to
+    vehicle 2 alone: the heartbeat used to reset the route, so the next item
+    went to whichever vehicle pymavlink heard last (a scripted peer, sysid 21,
+    got vehicle 2's MISSION_ITEM_INT in the mixed-fleet test)."""
+    import socket
+
+    from pymavlink.dialects.v20 import ardupilotmega as apm
+
+    from edgepilot.gcs.connection import Link
+    from edgepilot.sim.realtime import free_port
+
+    port = free_port()
+    link = Link(f"udpin:127.0.0.1:{port}")
+    socks = {}
+    try:
+        for sysid in (2, 21):          # 21 speaks last: pymavlink's default reply address
+            s = socks[sysid] = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            s.settimeout(0.2)
+            mav = apm.MAVLink(None, srcSystem=sysid, srcComponent=1)
+            s.sendto(apm.MAVLink_heartbeat_message(10, 0, 0, 0, 4, 3).pack(mav), ("127.0.0.1", port))
+            deadline = time.monotonic() + 10
+            while sysid not in link.addresses and time.monotonic() < deadline:
+                link.poll(0.05)
+            assert sysid in link.addresses
+
+        def received(sock) -> list[str]:
+            parser = apm.MAVLink(None)
+            out = []
+            while True:
+                try:
+                    data = sock.recv(65535)
+                except socket.timeout:
+                    return out
+                for m in parser.parse_buffer(data) or []:
+                    out.append(m.get_type())
+
+        for s in socks.values():
+            received(s)                     # anything the link sent so far
+        link.route_to(2)
+        link.mav.mission_count_send(2, 1, 3)
+        link.send_heartbeat()
+        link.mav.mission_item_int_send(2, 1, 0, 0, 16, 0, 1, 0, 0, 0, 0, 0, 0, 0)
+        got2, got21 = received(socks[2]), received(socks[21])
+        assert got2.count("MISSION_COUNT") == 1 and got2.count("MISSION_ITEM_INT") == 1, got2
+        assert "MISSION_ITEM_INT" not in got21 and "MISSION_COUNT" not in got21, got21
+        assert "HEARTBEAT" in got21         # the heartbeat itself still went to everyone
+    finally:
+        link.close()
+        for s in socks.values():
+            s.close()
