@@ -29,6 +29,8 @@ from types import ModuleType
 
 import pymavlink
 
+from edgepilot.gcs.fileio import atomic_write_text
+
 THREAT_ALERT_ID = 47105
 #: EDGEPILOT_THREAT_KIND values, in the XML's order.
 THREAT_KINDS = ("ais_dark", "ais_mismatch", "zone_cpa", "restricted_entry")
@@ -77,10 +79,7 @@ def _generate(xml: Path, out_py: Path) -> None:
                             f"--output={gen}", str(t / xml.name)], capture_output=True, text=True)
         if r.returncode != 0 or not gen.exists():
             raise RuntimeError(f"mavgen failed on {xml} (exit {r.returncode}):\n{r.stdout}{r.stderr}")
-        fd, part = tempfile.mkstemp(dir=out_py.parent, prefix=out_py.name, suffix=".part")
-        os.close(fd)
-        shutil.copy(gen, part)
-        os.replace(part, out_py)
+        atomic_write_text(out_py, gen.read_text())
 
 
 def load() -> ModuleType:
