@@ -57,9 +57,37 @@ def test_lidar_track_fuses_with_the_nearby_ais_contact_and_survives_an_ais_dropo
     c = tab.get(5)
     assert c is not None and c.radius(3.0) == 10.0 and c.x == pytest.approx(104.0 + 2 * 23.0, abs=0.01)
     assert -44 not in tab   # track 43 stopped reporting and aged out
-    # An AIS report older than the track's latest does not pull the contact back.
-    tab.ingest([ais(24.5, 5, 100.0, 0.0)], 24.5)
-    assert tab.get(5).x == pytest.approx(150.0, abs=0.01)
+    # An AIS report within the gate but no fresher than the track does not pull the contact back.
+    tab.ingest([ais(24.5, 5, 140.0, 1.0)], 24.5)
+    assert tab.get(5).x == pytest.approx(150.0, abs=0.01) and tab.counters.split == 0
+
+
+def test_a_dark_boat_passing_an_ais_vessel_does_not_take_its_identity():
+    """A boat with no AIS, first tracked 9 m from a moored AIS vessel (it
+    came out from behind it), runs on past it: its lidar track fuses with the AIS contact (the gate is 15 m), then runs on.  Once
+    AIS and track are more than the gate apart they are two contacts again:
+    the AIS vessel where AIS puts it, the dark boat as a track of its own,
+    so both stay in the picture (the helm avoids both, the threat watch sees
+    the dark one).  The table used to keep them fused for good: the moored
+    vessel followed the dark boat, and its own position was lost."""
+    tab = ContactTable(F, stale_after_s=30.0, fusion_gate_m=15.0)
+    tab.ingest([ais(0.0, 9, 0.0, 0.0, sog=0.0, cog=0.0, length=30.0)], 0.0)
+    for k in range(41):
+        t = 0.5 * k
+        reports = [track(t, 7, -8.0 + 3.0 * t, 5.0, sog=3.0, cog=0.0)]
+        if k % 4 == 0:
+            reports.append(ais(t, 9, 0.0, 0.0, sog=0.0, cog=0.0))
+        tab.ingest(reports, t)
+    assert tab.counters.fused == 1 and tab.counters.split == 1
+    moored, dark = tab.get(9), tab.get(-8)
+    assert moored is not None and dark is not None and len(tab) == 2
+    assert moored.x == pytest.approx(0.0, abs=0.01) and moored.track_id is None and moored.sources == {"ais"}
+    assert dark.mmsi is None and dark.track_id == 7 and dark.x == pytest.approx(52.0, abs=0.01)
+    kinds = [d["contact"] for _, d in tab.drain_events()]
+    assert kinds.count("split") == 1 and kinds.index("fused") < kinds.index("split")
+    # the dark boat's track keeps refreshing its own contact, never the AIS one
+    tab.ingest([track(20.5, 7, 53.5, 5.0, sog=3.0, cog=0.0)], 20.5)
+    assert tab.get(-8).x == pytest.approx(53.5, abs=0.01) and tab.get(9).x == pytest.approx(0.0, abs=0.01)
 
 
 def test_unknown_source_is_rejected_and_counted():

@@ -85,17 +85,18 @@ class ContactCounters:
     ais_reports: int = 0
     track_reports: int = 0
     fused: int = 0
+    split: int = 0             # fused tracks that parted from their AIS contact
     dropped_stale: int = 0
     rejected: int = 0
 
 
 class ContactTable:
     """Contacts by key.  Life-cycle changes (a contact new, a sensor track
-    fused with an AIS contact, AIS silent for ``ais_silent_after_s`` while
+    fused with an AIS contact or parted from it again, AIS silent for ``ais_silent_after_s`` while
     the contact is still held by a sensor track or dead reckoned, AIS
     back, a contact dropped) are queued as (text, data) pairs for
     ``drain_events``; ``data`` carries ``key``, ``contact`` (the change:
-    'new', 'fused', 'ais_silent', 'ais_back', 'dropped'), ``mmsi`` and
+    'new', 'fused', 'split', 'ais_silent', 'ais_back', 'dropped'), ``mmsi`` and
     ``track`` (the sensor track id, if any)."""
 
     def __init__(self, frame: LocalFrame, stale_after_s: float = 30.0, default_radius: float = 3.0,
@@ -195,6 +196,12 @@ class ContactTable:
                             silent_s=r.t - c.last_seen["ais"])
             fresher_track = (c.track_id is not None
                              and c.last_seen.get("track", -math.inf) >= r.t - 1.0)
+            if c.track_id is not None:
+                ax, ay = self.frame.to_local(r.lat, r.lon)
+                px, py = c.x + c.vx * (r.t - c.t), c.y + c.vy * (r.t - c.t)
+                if math.hypot(ax - px, ay - py) > self.fusion_gate_m:
+                    self._split(c, r.t, math.hypot(ax - px, ay - py))
+                    fresher_track = False
             if not fresher_track:
                 c.x, c.y = self.frame.to_local(r.lat, r.lon)
                 v = self._velocity(r)
@@ -280,6 +287,34 @@ class ContactTable:
         c.last_seen[src] = r_t
         c.last_seen["track"] = r_t
         return c
+
+    def _split(self, c: Contact, t: float, apart: float) -> None:
+        """The vessel AIS reports and the sensor track fused with it have
+        parted by more than the fusion gate: they are two vessels (a boat
+        with no AIS that passed close to one with AIS, or a track that
+        latched onto the wrong hull).  The tracks leave the AIS contact and
+        become a contact of their own, keeping the state they gave it; the
+        AIS contact goes on from its own reports.  Without this, a dark
+        boat passing within the gate of an AIS vessel would wear that
+        vessel's identity from then on, and the AIS vessel itself would be
+        dropped from the picture while the track stayed fresh."""
+        tids = [tid for tid, key in self._track_owner.items() if key == c.key]
+        tid = c.track_id
+        own = Contact(-tid - 1, c.t, c.x, c.y, c.vx, c.vy, c.heading, track_id=tid)
+        own.sources = {s for s in c.sources if s != "ais"}
+        own.last_seen = {s: ts for s, ts in c.last_seen.items() if s != "ais"}
+        for s in own.sources | {"track"}:
+            c.last_seen.pop(s, None)
+        c.sources = {"ais"}
+        c.track_id = None
+        self.contacts[own.key] = own
+        for k in tids:
+            self._track_owner[k] = own.key
+        self.counters.split += 1
+        self._event(c, "split", f"{self._label(c)}: sensor track {tid} parted from it by {apart:.0f} m: "
+                                f"two vessels", track=tid, apart_m=apart)
+        self._event(own, "new", f"{self._label(own)}: new from track {tid} (parted from "
+                                f"{self._label(c)})", track=tid, source="track")
 
     def _nearest_ais(self, x: float, y: float, t: float) -> Contact | None:
         best, best_d = None, self.fusion_gate_m
