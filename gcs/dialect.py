@@ -6,8 +6,7 @@ The ground station speaks MAVLink only, so it reads the dialect's XML (a
 MAVLink format, shipped beside the vehicle's copy in
 ``firmware_bridge/mavlink/dialects/``) and builds the Python module with
 pymavlink's own generator, into the same content-keyed cache the vehicle
-side uses (``$EDGEPILOT_MAVLINK_CACHE``, else ``$XDG_CACHE_HOME`` or
-``~/.cache``, ``edgepilot/mavlink``).  The link itself stays on
+side uses (``edgepilot.mavgen_cache``).  The link itself stays on
 ardupilotmega: pymavlink hands a message it does not know over as
 ``UNKNOWN_<id>`` with the frame's bytes, which ``decode_frame`` parses
 (checksum included) with the dialect.
@@ -17,19 +16,10 @@ that goes with an "ALERT ..." STATUSTEXT.
 """
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
-import pymavlink
-
-from edgepilot.gcs.fileio import atomic_write_text
+from edgepilot import mavgen_cache
 
 THREAT_ALERT_ID = 47105
 #: EDGEPILOT_THREAT_KIND values, in the XML's order.
@@ -47,55 +37,12 @@ def dialect_xml() -> Path:
     raise FileNotFoundError("edgepilot.xml (our MAVLink dialect) not found beside the gcs package")
 
 
-def _pymavlink_xml_dir() -> Path:
-    return Path(pymavlink.__file__).parent / "dialects" / "v20"
-
-
-def _cache_dir() -> Path:
-    env = os.environ.get("EDGEPILOT_MAVLINK_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "edgepilot" / "mavlink"
-
-
-def _module_path(xml: Path) -> Path:
-    h = hashlib.sha256(xml.read_bytes())
-    for p in sorted(_pymavlink_xml_dir().glob("*.xml")):
-        h.update(p.name.encode())
-        h.update(p.read_bytes())
-    return _cache_dir() / f"edgepilot_{h.hexdigest()[:20]}.py"
-
-
-def _generate(xml: Path, out_py: Path) -> None:
-    out_py.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="edgepilot-gcs-mavgen-") as tmp:
-        t = Path(tmp)
-        for p in _pymavlink_xml_dir().glob("*.xml"):
-            shutil.copy(p, t / p.name)
-        shutil.copy(xml, t / xml.name)
-        gen = t / "edgepilot.py"
-        r = subprocess.run([sys.executable, "-m", "pymavlink.tools.mavgen", "--lang=Python3", "--wire-protocol=2.0",
-                            f"--output={gen}", str(t / xml.name)], capture_output=True, text=True)
-        if r.returncode != 0 or not gen.exists():
-            raise RuntimeError(f"mavgen failed on {xml} (exit {r.returncode}):\n{r.stdout}{r.stderr}")
-        atomic_write_text(out_py, gen.read_text())
-
-
 def load() -> ModuleType:
     """The dialect's pymavlink module (generated on first use, then cached)."""
     global _loaded
-    if _loaded is not None:
-        return _loaded
-    xml = dialect_xml()
-    path = _module_path(xml)
-    if not path.exists():
-        _generate(xml, path)
-    spec = importlib.util.spec_from_file_location("edgepilot_gcs_mavlink_dialect", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    _loaded = mod
-    return mod
+    if _loaded is None:
+        _loaded = mavgen_cache.load_module(dialect_xml(), "edgepilot_gcs_mavlink_dialect")
+    return _loaded
 
 
 def decode_frame(frame: bytes):
