@@ -38,7 +38,6 @@ each said in a ``note:`` line (``realtime_notes``).  A vehicle sends OBSTACLE_DI
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from typing import Callable
 from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint
 from edgepilot.firmware_bridge.mavlink.signing import load_key
 from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
+from edgepilot.sim.fleet.runner import SeparationLog
 from edgepilot.sim.fleet.runner import build_fleet as build_fleet_world
 from edgepilot.sim.fleet.scenario import FleetScenario, is_fleet_scenario, load_fleet_scenario
 from edgepilot.sim.lockstep import tick_core
@@ -142,33 +142,6 @@ class FleetMember:
     @property
     def core(self):
         return self.run.core
-
-
-@dataclass
-class SeparationLog:
-    """The smallest gap between two vehicles' footprints and the collisions
-    between vehicles (counted when a pair starts touching), as the lockstep
-    fleet runner keeps them."""
-
-    min_gap_m: float = math.inf
-    at: tuple[float, str, str] | None = None
-    collisions: int = 0
-    touching: set = field(default_factory=set)
-
-    def sample(self, fw, names: list[str], t: float) -> tuple[str, str] | None:
-        """Sample ``fw.separation()``; returns the pair when a collision starts."""
-        gap, pair = fw.separation()
-        if pair is None:
-            return None
-        if gap < self.min_gap_m:
-            self.min_gap_m, self.at = gap, (t, names[pair[0]], names[pair[1]])
-        now = {pair} if gap <= 0.0 else set()
-        new = now - self.touching
-        self.touching = now
-        if new:
-            self.collisions += len(new)
-            return names[pair[0]], names[pair[1]]
-        return None
 
 
 @dataclass

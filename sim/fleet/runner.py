@@ -97,6 +97,33 @@ class FleetResult(RunOutcome):
                 "link": self.link, **({"harbour": self.harbour} if self.harbour else {})}
 
 
+@dataclass
+class SeparationLog:
+    """The smallest gap between two vehicles' footprints and the collisions
+    between vehicles (counted when a pair starts touching); the lockstep
+    runner and the real-time fleet (sim/realtime_fleet.py) both keep one."""
+
+    min_gap_m: float = math.inf
+    at: tuple[float, str, str] | None = None
+    collisions: int = 0
+    touching: set = field(default_factory=set)
+
+    def sample(self, fw, names: list[str], t: float) -> tuple[str, str] | None:
+        """Sample ``fw.separation()``; returns the pair when a collision starts."""
+        gap, pair = fw.separation()
+        if pair is None:
+            return None
+        if gap < self.min_gap_m:
+            self.min_gap_m, self.at = gap, (t, names[pair[0]], names[pair[1]])
+        now = {pair} if gap <= 0.0 else set()
+        new = now - self.touching
+        self.touching = now
+        if new:
+            self.collisions += len(new)
+            return names[pair[0]], names[pair[1]]
+        return None
+
+
 class _Run:
     """One member's run state."""
 
@@ -176,9 +203,8 @@ def run_fleet(sc: FleetScenario, seed: int | None = None, speedup: float | None 
     limit = sc.criteria.max_time_s if max_time_s is None else float(max_time_s)
     sep_every = max(1, int(round(1.0 / (SEPARATION_HZ * PHYSICS_DT))))
     track_every = max(1, int(round(1.0 / (TRACK_HZ * PHYSICS_DT))))
-    min_sep, min_sep_at = math.inf, None
-    touching: set = set()
-    vehicle_collisions = 0
+    sep = SeparationLog()
+    names = [q.m.spec.name for q in runs]
     contact_rows: dict[str, list] = {}
     wall0 = time.perf_counter()
     step = 0
@@ -226,15 +252,7 @@ def run_fleet(sc: FleetScenario, seed: int | None = None, speedup: float | None 
                 for v in fw.traffic.vessels:
                     contact_rows.setdefault(v.spec.name, []).append((t, v.x, v.y))
         if step % sep_every == 0 and len(runs) > 1:
-            gap, pair = fw.separation()
-            if gap < min_sep:
-                min_sep = gap
-                min_sep_at = (t, runs[pair[0]].m.spec.name, runs[pair[1]].m.spec.name)
-            now_touching = set()
-            if gap <= 0.0:
-                now_touching.add(pair)
-            vehicle_collisions += len(now_touching - touching)
-            touching = now_touching
+            sep.sample(fw, names, t)
         if on_tick and t >= next_tick:
             on_tick(t, limit)
             next_tick += 1.0
@@ -270,6 +288,7 @@ def run_fleet(sc: FleetScenario, seed: int | None = None, speedup: float | None 
         if math.isfinite(vr.min_clearance_m) and vr.min_clearance_m < crit.min_clearance_m:
             reasons.append(f"{vr.name}: minimum clearance {vr.min_clearance_m:.2f} m is below the required "
                            f"{crit.min_clearance_m:.2f} m")
+    min_sep, min_sep_at, vehicle_collisions = sep.min_gap_m, sep.at, sep.collisions
     if crit.no_collision and vehicle_collisions:
         reasons.append(f"{vehicle_collisions} collision(s) between vehicles, closest {min_sep_at[1]} and "
                        f"{min_sep_at[2]} at t={min_sep_at[0]:.1f} s")
