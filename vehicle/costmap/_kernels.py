@@ -4,6 +4,7 @@ scan has seen become known.  The validating front is
 ``tests/test_costmap_window_kernel.py``."""
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 
@@ -17,10 +18,14 @@ def mark_known_kernel(src, sr, sc, known, a0, a1, b0, b1, out):
     compacted branch-free (seen / known patterns are too irregular for a
     branch per cell)."""
     n = 0
+    nb = b1 - b0
     for r in range(a0, a1):
+        # the count on uint8 views of the bool rows: bool arithmetic does not vectorise
+        s8 = src[r - a0 + sr, sc:sc + nb].view(np.uint8)
+        k8 = known[r, b0:b1].view(np.uint8)
         cnt = 0
-        for c in range(b0, b1):
-            cnt += src[r - a0 + sr, c - b0 + sc] > known[r, c]
+        for c in range(nb):
+            cnt += s8[c] & ~k8[c] & 1
         if cnt == 0:
             continue
         for c in range(b0, b1):

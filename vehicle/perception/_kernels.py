@@ -625,7 +625,21 @@ def report_new_cells_kernel(cells, reported, near_prior, r0, r1, c0, c1, thresho
     their (row, col) written to ``out`` (int64 (K, 2), K >= window size) in
     row-major order; returns how many."""
     n = 0
+    # packed log-odds above threshold <=> (cell & LO_MASK) > threshold + LO_BIAS, in [0, LO_MASK]
+    if threshold + LO_BIAS >= LO_MASK:
+        return 0
+    thr = np.int16(max(threshold + LO_BIAS, -1))
+    mask = np.int16(LO_MASK)
     for r in range(r0, r1):
+        # a branch-free count first (it vectorises; most rows have nothing new)
+        row = cells[r, c0:c1]
+        rp = reported[r, c0:c1].view(np.uint8)
+        nr = near_prior[r, c0:c1].view(np.uint8)
+        cnt = 0
+        for c in range(c1 - c0):
+            cnt += ((row[c] & mask) > thr) & ~(rp[c] | nr[c]) & 1
+        if cnt == 0:
+            continue
         for c in range(c0, c1):
             if ((cells[r, c] & LO_MASK) - LO_BIAS) > threshold and not reported[r, c] \
                     and not near_prior[r, c]:
