@@ -36,3 +36,31 @@ def mark_known_kernel(src, sr, sc, known, a0, a1, b0, b1, out):
             n += s > kn
             known[r, c] = kn | s
     return n
+
+
+@njit(cache=True)
+def mark_known_packed_kernel(cells, mask, bias, sr, sc, known, a0, a1, b0, b1, out):
+    """``mark_known_kernel`` with the seen mask read straight off a packed
+    integer grid: cell (r, c) of the source counts as seen when
+    ``cells[r - a0 + sr, c - b0 + sc] & mask != bias`` (the lidar mapper's
+    log-odds field is not zero), so no bool window is built per scan."""
+    n = 0
+    nb = b1 - b0
+    m = cells.dtype.type(mask)
+    bb = cells.dtype.type(bias)
+    for r in range(a0, a1):
+        row = cells[r - a0 + sr, sc:sc + nb]
+        k8 = known[r, b0:b1].view(np.uint8)
+        cnt = 0
+        for c in range(nb):
+            cnt += ((row[c] & m) != bb) & ~k8[c] & 1
+        if cnt == 0:
+            continue
+        for c in range(nb):
+            s = (row[c] & m) != bb
+            kn = known[r, b0 + c]
+            out[n, 0] = r
+            out[n, 1] = b0 + c
+            n += s > kn
+            known[r, b0 + c] = kn | s
+    return n
