@@ -56,11 +56,20 @@ def mark_known_packed_kernel(cells, mask, bias, sr, sc, known, a0, a1, b0, b1, o
             cnt += ((row[c] & m) != bb) & ~k8[c] & 1
         if cnt == 0:
             continue
-        for c in range(nb):
-            s = (row[c] & m) != bb
-            kn = known[r, b0 + c]
-            out[n, 0] = r
-            out[n, 1] = b0 + c
-            n += s > kn
-            known[r, b0 + c] = kn | s
+        # new cells lie on the edge of what the lidar saw before (a thin
+        # arc): chunks of the row, counted first, compacted only where new
+        for c0 in range(0, nb, 32):
+            c1 = min(c0 + 32, nb)
+            cnt = 0
+            for c in range(c0, c1):
+                cnt += ((row[c] & m) != bb) & ~k8[c] & 1
+            if cnt == 0:
+                continue
+            for c in range(c0, c1):
+                s = (row[c] & m) != bb
+                kn = known[r, b0 + c]
+                out[n, 0] = r
+                out[n, 1] = b0 + c
+                n += s > kn
+                known[r, b0 + c] = kn | s
     return n
