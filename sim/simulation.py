@@ -203,7 +203,7 @@ class Simulation:
         if self.scanner is not None and self.scanner.due(now):
             w = self.world
             scan = self.scanner.scan(now, (tr.x, tr.y, tr.yaw), w.truth.occupied, w.resolution,
-                                     (w.origin_x, w.origin_y), self._moving_circles(now))
+                                     (w.origin_x, w.origin_y), self._moving_circles(now), w.distance)
         cam = now if self.camera is not None and self.camera.due(now) else None
         frame = SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
                             scan=scan, battery_v=self.battery.voltage, battery_remaining=self.battery.remaining,

@@ -53,3 +53,28 @@ def test_mark_known_refuses_a_non_bool_mask():
     cm = WindowCostmap(8, 8, 0.5, InflationParams(0.5, 1.0))
     with pytest.raises(ValueError, match="mark_known: expected a 2-D bool mask"):
         cm.mark_known(np.ones((2, 2)), (0.0, 0.0))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mark_known_packed_equals_the_bool_mask(seed):
+    """The lidar mapper's packed cells (stamp in the high bits, log-odds +
+    bias in the low 12) marked straight: the same as the bool mask
+    ``cells & mask != bias`` through mark_known (and its NumPy oracle)."""
+    rng = np.random.default_rng(seed)
+    static = GridMap(rng.random((60, 50)) < 0.03, 0.1, 0.0, 0.0)
+    a = WindowCostmap(80, 70, 0.1, InflationParams(0.3, 1.0), static=static, center=(2.5, 3.0), unknown_weight=2.0)
+    b = copy.deepcopy(a)
+    mask, bias = (1 << 12) - 1, 1 << 11
+    for _ in range(40):
+        h, w = rng.integers(1, 40, 2)
+        lo = np.where(rng.random((h, w)) < 0.5, bias, rng.integers(0, mask + 1, (h, w)))
+        cells = ((rng.integers(0, 16, (h, w)) << 12) | lo).astype(np.uint16).view(np.int16)
+        origin = (a.origin_x + 0.1 * int(rng.integers(-30, 80)), a.origin_y + 0.1 * int(rng.integers(-30, 90)))
+        a.mark_known_packed(cells, mask, bias, origin)
+        _mark_known_numpy(b, (cells & mask) != bias, origin)
+        assert np.array_equal(a.known, b.known)
+        assert np.array_equal(a.weights, b.weights)
+        assert a.version == b.version
+    assert a.known.sum() > 0
+    with pytest.raises(ValueError, match="mark_known_packed: expected a 2-D integer grid"):
+        a.mark_known_packed(np.ones((2, 2)), mask, bias, (0.0, 0.0))

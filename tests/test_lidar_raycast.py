@@ -107,3 +107,71 @@ def test_bad_input():
         raycast(occ, RES, origin, None, (0, 0, 0), np.zeros(3), 0.0)
     with pytest.raises(ValueError, match="fov_deg"):
         LidarSpec(fov_deg=400)
+
+
+def _raycast_numpy(occ, res, origin, pose, angles, max_range):
+    """Oracle: for each beam, every cell boundary the ray crosses within
+    range (x = k and y = k lines, vectorised), the cells in order of entry,
+    and the first occupied one's entry distance; inf when none."""
+    h, w = occ.shape
+    gx, gy = (pose[0] - origin[0]) / res, (pose[1] - origin[1]) / res
+    lim = max_range / res
+    out = np.full(len(angles), np.inf)
+    for i, a in enumerate(pose[2] + np.asarray(angles)):
+        dx, dy = math.cos(a), math.sin(a)
+        ts = [np.zeros(1)]
+        for g, d in ((gx, dx), (gy, dy)):
+            if abs(d) > 1e-12:
+                k = np.arange(math.floor(g) + (d > 0), math.floor(g + lim * d) + (d > 0) + 1 if d > 0
+                              else math.floor(g + lim * d) - 1, 1 if d > 0 else -1)
+                ts.append((k - g) / d)
+        t = np.unique(np.concatenate(ts))
+        t = t[(t >= 0) & (t <= lim)]
+        mid = t + 1e-9                                   # just inside the cell entered at t
+        c = np.floor(gx + mid * dx).astype(int)
+        r = np.floor(gy + mid * dy).astype(int)
+        inside = (c >= 0) & (c < w) & (r >= 0) & (r < h)
+        stop = np.flatnonzero(~inside)
+        n = stop[0] if len(stop) else len(t)
+        hit = np.flatnonzero(occ[r[:n], c[:n]])
+        if len(hit):
+            out[i] = t[hit[0]] * res
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_free_space_leaping_raycast_equals_the_numpy_oracle(seed):
+    """With the world's distance transform the rays leap over open space
+    (sim.sensors.lidar._raycast_skip_kernel): the same returns as the
+    cell-by-cell walk and the NumPy oracle, ranges equal to float rounding."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    occ = np.zeros((300, 400), bool)
+    for _ in range(25):                                  # boxes, thin walls, single cells
+        r, c = rng.integers(0, 300), rng.integers(0, 400)
+        occ[r:r + rng.integers(1, 30), c:c + rng.integers(1, 30)] = True
+    occ[rng.integers(0, 300, 40), rng.integers(0, 400, 40)] = True
+    res, origin = 0.1, (-3.0, 2.0)
+    dist = cv2.distanceTransform((~occ).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * res
+    ang = np.linspace(-math.pi, math.pi, 361)[:-1]
+    n_hits = 0
+    for _ in range(12):
+        pose = (origin[0] + rng.uniform(0, 40), origin[1] + rng.uniform(0, 30), rng.uniform(-math.pi, math.pi))
+        walk = raycast(occ, res, origin, None, pose, ang, 15.0)
+        leap = raycast(occ, res, origin, None, pose, ang, 15.0, dist)
+        ref = _raycast_numpy(occ, res, origin, pose, ang, 15.0)
+        assert np.array_equal(np.isinf(leap), np.isinf(ref)) and np.array_equal(np.isinf(leap), np.isinf(walk))
+        fin = np.isfinite(ref)
+        np.testing.assert_allclose(leap[fin], ref[fin], atol=2e-5)
+        np.testing.assert_allclose(leap[fin], walk[fin], rtol=1e-6, atol=1e-6)
+        n_hits += int(fin.sum())
+        circ = np.column_stack((pose[0] + rng.uniform(-8, 8, 4), pose[1] + rng.uniform(-8, 8, 4),
+                                rng.uniform(0.2, 1.0, 4)))             # moving things bound the walk
+        walk = raycast(occ, res, origin, circ, pose, ang, 15.0)
+        leap = raycast(occ, res, origin, circ, pose, ang, 15.0, dist)
+        assert np.array_equal(np.isinf(leap), np.isinf(walk))
+        np.testing.assert_allclose(leap[np.isfinite(walk)], walk[np.isfinite(walk)], rtol=1e-6, atol=1e-6)
+    assert n_hits > 1000
+    with pytest.raises(ValueError, match="distance must be a float32 array"):
+        raycast(occ, res, origin, None, (0.0, 3.0, 0.0), ang, 15.0, dist.astype(np.float64))

@@ -119,7 +119,10 @@ class PlanningGrid:
             return
         r0, r1, c0, c1 = mapper.last_window
         g = mapper.grid
-        self.mark_known(mapper.seen(r0, r1, c0, c1), (g.origin_x + c0 * g.resolution, g.origin_y + r0 * g.resolution))
+        # straight off the mapper's packed cells (no bool window built): log-odds != 0 is seen
+        cells, mask, bias = mapper.packed(r0, r1, c0, c1)
+        self.costmap.mark_known_packed(cells, mask, bias, (g.origin_x + c0 * g.resolution,
+                                                           g.origin_y + r0 * g.resolution))
 
     def mark_known(self, known: np.ndarray, origin: tuple[float, float]) -> None:
         """Cells the lidar has seen (bool mask, planning resolution, SW corner at ``origin``)."""

@@ -94,11 +94,108 @@ def _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, o
         out[i] = d if d <= max_range else np.inf
 
 
+@njit(cache=True)
+def _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, max_range, out):
+    """``_raycast_kernel`` that leaps over free space: ``dist`` float32 (H, W)
+    is each cell centre's distance [m] to the nearest occupied cell centre
+    (the world's distance transform).  From a point in a cell whose
+    centre lies d cells from every occupied centre, no occupied cell's
+    square is within d - sqrt(2) cells along any direction, so the ray
+    jumps d - sqrt(2) - 0.5 cells at once; near obstacles it walks cell by
+    cell (Amanatides-Woo) from the point it reached.  The first occupied
+    cell a ray enters is the one the walk alone finds; its distance is
+    computed from the jump point instead of summed step by step, so it
+    agrees with ``_raycast_kernel`` to float rounding (the NumPy oracle in
+    tests/test_lidar_raycast.py checks both)."""
+    h, w = occ.shape
+    inv = 1.0 / res
+    gx = (px - ox) * inv
+    gy = (py - oy) * inv
+    nc = circles.shape[0]
+    lead = math.sqrt(2.0) + 0.5          # what a jump leaves to the walk [cells]
+    for i in range(angles.shape[0]):
+        a = yaw + angles[i]
+        dx = math.cos(a)
+        dy = math.sin(a)
+        best = np.inf
+        for j in range(nc):
+            cx = px - circles[j, 0]
+            cy = py - circles[j, 1]
+            rad = circles[j, 2]
+            b = dx * cx + dy * cy
+            c = cx * cx + cy * cy - rad * rad
+            disc = b * b - c
+            if disc < 0.0:
+                continue
+            sq = math.sqrt(disc)
+            t0 = -b - sq
+            if t0 >= 0.0:
+                if t0 < best:
+                    best = t0
+            elif -b + sq >= 0.0:
+                best = 0.0
+        limit = min(best, max_range) * inv
+        col = int(math.floor(gx))
+        row = int(math.floor(gy))
+        if col < 0 or row < 0 or col >= w or row >= h:
+            out[i] = best if best <= max_range else np.inf
+            continue
+        t = 0.0
+        hit_t = np.inf
+        done = False
+        while not done:
+            # leap while the cell is far from every obstacle
+            d = dist[row, col] * inv - lead
+            if d > 1.0:
+                t += d
+                if t > limit:
+                    break
+                col = int(math.floor(gx + t * dx))
+                row = int(math.floor(gy + t * dy))
+                if col < 0 or row < 0 or col >= w or row >= h:
+                    break
+                continue
+            # walk from the point at t until a hit, the limit, the edge or open space again
+            sx, tmx, tdx = _axis_walk(gx + t * dx, col, dx)
+            sy, tmy, tdy = _axis_walk(gy + t * dy, row, dy)
+            tmx += t
+            tmy += t
+            while True:
+                if t > limit:
+                    done = True
+                    break
+                if occ[row, col]:
+                    hit_t = t
+                    done = True
+                    break
+                if tmx < tmy:
+                    t = tmx
+                    tmx += tdx
+                    col += sx
+                    if col < 0 or col >= w:
+                        done = True
+                        break
+                else:
+                    t = tmy
+                    tmy += tdy
+                    row += sy
+                    if row < 0 or row >= h:
+                        done = True
+                        break
+                if dist[row, col] * inv - lead > 2.0:
+                    break
+        d = min(hit_t * res, best)
+        out[i] = d if d <= max_range else np.inf
+
+
 def raycast(occupied: np.ndarray, resolution: float, origin, circles: np.ndarray | None,
-            pose, angles: np.ndarray, max_range: float) -> np.ndarray:
+            pose, angles: np.ndarray, max_range: float, distance: np.ndarray | None = None) -> np.ndarray:
     """Exact ranges [m] (float32, inf = nothing within ``max_range``) from
     ``pose`` = (x, y, yaw) in the map frame along sensor-frame ``angles``
-    [rad] against the raster and the circles (see the module docstring)."""
+    [rad] against the raster and the circles (see the module docstring).
+    ``distance``: float32 (same shape) distance [m] from each cell centre
+    to the nearest occupied cell centre (``SimWorld.distance``); with it
+    the rays leap over open space (``_raycast_skip_kernel``)."""
     occ = np.asarray(occupied)
     if occ.ndim != 2 or occ.size == 0:
         raise ValueError(f"occupied must be a non-empty 2-D array, got shape {occ.shape}")
@@ -122,8 +219,16 @@ def raycast(occupied: np.ndarray, resolution: float, origin, circles: np.ndarray
     if not all(math.isfinite(v) for v in (px, py, yaw)):
         raise ValueError(f"pose must be finite (x, y, yaw), got {pose!r}")
     out = np.empty(ang.size, np.float32)
-    _raycast_kernel(occ, float(resolution), float(origin[0]), float(origin[1]), circ, px, py, yaw,
-                    ang, float(max_range), out)
+    if distance is None:
+        _raycast_kernel(occ, float(resolution), float(origin[0]), float(origin[1]), circ, px, py, yaw,
+                        ang, float(max_range), out)
+        return out
+    dist = np.asarray(distance)
+    if dist.shape != occ.shape or dist.dtype != np.float32:
+        raise ValueError(f"distance must be a float32 array shaped like occupied {occ.shape}, "
+                         f"got {dist.dtype} {dist.shape}")
+    _raycast_skip_kernel(occ, np.ascontiguousarray(dist), float(resolution), float(origin[0]), float(origin[1]),
+                         circ, px, py, yaw, ang, float(max_range), out)
     return out
 
 
@@ -196,14 +301,15 @@ class Lidar:
                 yaw + self.spec.mount_yaw)
 
     def scan(self, t: float, vehicle_pose, occupied: np.ndarray, resolution: float, origin,
-             circles: np.ndarray | None = None) -> LaserScan:
+             circles: np.ndarray | None = None, distance: np.ndarray | None = None) -> LaserScan:
         """One scan at time ``t`` from the vehicle pose (map frame).  Ranges
         are relative to the sensor; no return is +inf, a dropout NaN,
-        anything closer than ``min_range`` -inf (too close, REP 117)."""
+        anything closer than ``min_range`` -inf (too close, REP 117).
+        ``distance``: the raster's distance transform (see ``raycast``)."""
         sp = self.spec
         self._next_t = max(self._next_t + 1.0 / sp.rate_hz, t)
         r = raycast(occupied, resolution, origin, circles, self.sensor_pose(vehicle_pose),
-                    self._angles, sp.max_range)
+                    self._angles, sp.max_range, distance)
         if sp.noise_std > 0:
             r = r + self.rng.normal(0.0, sp.noise_std, r.size).astype(np.float32)
         finite = np.isfinite(r)
@@ -221,3 +327,5 @@ def warm_kernels() -> None:
     for occ in (np.zeros((4, 4), bool), np.zeros((4, 4), np.uint8)):
         raycast(occ, 0.1, (0.0, 0.0), np.array([[0.3, 0.2, 0.05]]), (0.1, 0.1, 0.0),
                 np.zeros(2), 1.0)
+        raycast(occ, 0.1, (0.0, 0.0), np.array([[0.3, 0.2, 0.05]]), (0.1, 0.1, 0.0),
+                np.zeros(2), 1.0, np.full((4, 4), 1.0, np.float32))

@@ -26,7 +26,7 @@ import numpy as np
 
 from edgepilot.vehicle.maps import GridMap
 
-from ._kernels import mark_known_kernel
+from ._kernels import mark_known_kernel, mark_known_packed_kernel
 from .inflation import InflatedCostmap, InflationParams
 
 
@@ -107,21 +107,37 @@ class WindowCostmap(InflatedCostmap):
         """Cells a sensor has observed (bool mask on a grid of the same
         resolution whose south-west corner is ``origin``, map frame [m])
         become known: their weight drops to the inflation layer's."""
+        if known.dtype != np.bool_ or known.ndim != 2:
+            raise ValueError(f"mark_known: expected a 2-D bool mask, got {known.dtype} {known.shape}")
+        self._mark(known, origin, None)
+
+    def mark_known_packed(self, cells: np.ndarray, mask: int, bias: int, origin: tuple[float, float]) -> None:
+        """As ``mark_known`` with the observed cells given as a packed
+        integer grid (C-contiguous rows): observed where
+        ``cells & mask != bias`` (the lidar mapper's grid, log-odds not zero)."""
+        if cells.ndim != 2 or cells.dtype.kind not in "iu" or cells.strides[1] != cells.itemsize:
+            raise ValueError(f"mark_known_packed: expected a 2-D integer grid with contiguous rows, got "
+                             f"{cells.dtype} {cells.shape}")
+        self._mark(cells, origin, (int(mask), int(bias)))
+
+    def _mark(self, src: np.ndarray, origin: tuple[float, float], packed) -> None:
         res = self.resolution
         dr = int(round((origin[1] - self.origin_y) / res))
         dc = int(round((origin[0] - self.origin_x) / res))
-        h, w = known.shape
+        h, w = src.shape
         a0, a1 = max(0, dr), min(self._rows, dr + h)
         b0, b1 = max(0, dc), min(self._cols, dc + w)
         if a0 >= a1 or b0 >= b1:
             return
-        if known.dtype != np.bool_ or known.ndim != 2:
-            raise ValueError(f"mark_known: expected a 2-D bool mask, got {known.dtype} {known.shape}")
         # one kernel pass: seen and not known yet -> known, listed row-major
         size = (a1 - a0) * (b1 - b0)
         if len(self._new_known) < size:
             self._new_known = np.empty((size, 2), np.int64)
-        n = mark_known_kernel(known, a0 - dr, b0 - dc, self.known, a0, a1, b0, b1, self._new_known)
+        if packed is None:
+            n = mark_known_kernel(src, a0 - dr, b0 - dc, self.known, a0, a1, b0, b1, self._new_known)
+        else:
+            n = mark_known_packed_kernel(src, packed[0], packed[1], a0 - dr, b0 - dc, self.known, a0, a1, b0, b1,
+                                         self._new_known)
         if n == 0:
             return
         rr, cc = self._new_known[:n, 0], self._new_known[:n, 1]

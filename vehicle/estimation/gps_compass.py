@@ -18,6 +18,13 @@ from edgepilot.vehicle.types import CompassReading, GpsFix, VehicleState
 
 
 class GpsCompassFilter:
+    """Both filters in plain floats: with the GPS measuring the whole
+    translation state (H = I) and diagonal noise, the east and north axes
+    never couple, so the translation filter is two [position, velocity]
+    filters of 2 x 2 covariance each (``x``, ``P`` give the 4-state view).
+    The NumPy matrix form of the same filter is the test oracle
+    (tests/test_gps_compass_filter.py)."""
+
     def __init__(self, frame: LocalFrame, accel_noise: float = 0.5, yaw_accel_noise: float = 1.0,
                  gps_noise_floor: float = 0.3, compass_noise: float = math.radians(3.0),
                  velocity_noise: float = 0.1):
@@ -27,15 +34,41 @@ class GpsCompassFilter:
         self.gps_floor = gps_noise_floor
         self.r_yaw = compass_noise ** 2
         self.r_vel = velocity_noise ** 2
-        self.x = np.zeros(4)
-        self.P = np.eye(4) * 1e6
-        self.h = np.zeros(2)
-        self.Ph = np.eye(2) * 1e3
+        # per axis (east, north): [pos, vel] and covariance [[a, b], [c, d]]
+        self._ax = [[0.0, 0.0, 1e6, 0.0, 0.0, 1e6], [0.0, 0.0, 1e6, 0.0, 0.0, 1e6]]
+        # heading: [yaw, rate] and covariance
+        self._hd = [0.0, 0.0, 1e3, 0.0, 0.0, 1e3]
         self.t: float | None = None
         self.have_pos = False
         self.have_yaw = False
         self._model_key = None
         self._model_cache = None
+
+    # the 4-state and 2-state views (arrays, read-only copies)
+    @property
+    def x(self) -> np.ndarray:
+        """[x, y, vx, vy] map frame [m, m/s]."""
+        e, n = self._ax
+        return np.array([e[0], n[0], e[1], n[1]])
+
+    @property
+    def P(self) -> np.ndarray:
+        """4 x 4 covariance of ``x``."""
+        e, n = self._ax
+        P = np.zeros((4, 4))
+        P[0, 0], P[0, 2], P[2, 0], P[2, 2] = e[2], e[3], e[4], e[5]
+        P[1, 1], P[1, 3], P[3, 1], P[3, 3] = n[2], n[3], n[4], n[5]
+        return P
+
+    @property
+    def h(self) -> np.ndarray:
+        """[yaw, yaw_rate] [rad, rad/s]."""
+        return np.array(self._hd[:2])
+
+    @property
+    def Ph(self) -> np.ndarray:
+        h = self._hd
+        return np.array([[h[2], h[3]], [h[4], h[5]]])
 
     def predict(self, now: float) -> None:
         if self.t is None:
@@ -45,24 +78,21 @@ class GpsCompassFilter:
         if dt <= 0:
             return
         self.t = now
-        F, FT, Q, Fh, FhT, Qh = self._model(dt)
-        self.x = F @ self.x
-        self.P = F @ self.P @ FT + Q
-        self.h = Fh @ self.h
-        self.h[0] = wrap_pi(self.h[0])
-        self.Ph = Fh @ self.Ph @ FhT + Qh
+        q00, q01, q11, h00, h01, h11 = self._model(dt)
+        for s in self._ax:
+            _predict2(s, dt, q00, q01, q11)
+        h = self._hd
+        _predict2(h, dt, h00, h01, h11)
+        h[0] = wrap_pi(h[0])
 
     def _model(self, dt: float):
-        """Transition matrices and process noise for a step of ``dt`` s,
-        kept for the last dt (a control loop steps by the same dt every
-        tick: no arrays built per tick, the same numbers)."""
+        """Process noise for a step of ``dt`` s (white acceleration), kept
+        for the last dt (a control loop steps by the same dt every tick)."""
         key = (dt, self.q_acc, self.q_yaw)
         if self._model_key != key:
-            F = np.array([[1, 0, dt, 0], [0, 1, 0, dt], [0, 0, 1, 0], [0, 0, 0, 1]], float)
-            g = np.array([[0.5 * dt * dt, 0], [0, 0.5 * dt * dt], [dt, 0], [0, dt]])
-            Fh = np.array([[1, dt], [0, 1]], float)
-            gh = np.array([0.5 * dt * dt, dt])
-            self._model_cache = (F, F.T, g @ g.T * self.q_acc ** 2, Fh, Fh.T, np.outer(gh, gh) * self.q_yaw ** 2)
+            a, b = 0.5 * dt * dt, dt
+            qa, qh = self.q_acc ** 2, self.q_yaw ** 2
+            self._model_cache = (a * a * qa, a * b * qa, b * b * qa, a * a * qh, a * b * qh, b * b * qh)
             self._model_key = key
         return self._model_cache
 
@@ -71,37 +101,59 @@ class GpsCompassFilter:
             return
         px, py = self.frame.to_local(fix.lat, fix.lon)
         r_pos = max(fix.hacc, self.gps_floor) ** 2
+        rv = self.r_vel
         if not self.have_pos:
-            self.x[:] = (px, py, fix.vel_e, fix.vel_n)
-            self.P = np.diag([r_pos, r_pos, self.r_vel, self.r_vel])
+            self._ax = [[px, fix.vel_e, r_pos, 0.0, 0.0, rv], [py, fix.vel_n, r_pos, 0.0, 0.0, rv]]
             self.have_pos = True
             return
-        z = np.array([px, py, fix.vel_e, fix.vel_n])
-        H = np.eye(4)
-        R = np.diag([r_pos, r_pos, self.r_vel, self.r_vel])
-        y = z - H @ self.x
-        S = H @ self.P @ H.T + R
-        K = self.P @ H.T @ np.linalg.inv(S)
-        self.x = self.x + K @ y
-        self.P = (np.eye(4) - K @ H) @ self.P
+        for s, zp, zv in ((self._ax[0], px, fix.vel_e), (self._ax[1], py, fix.vel_n)):
+            p00, p01, p10, p11 = s[2], s[3], s[4], s[5]
+            s00, s01, s10, s11 = p00 + r_pos, p01, p10, p11 + rv
+            det = s00 * s11 - s01 * s10
+            k00 = (p00 * s11 - p01 * s10) / det
+            k01 = (p01 * s00 - p00 * s01) / det
+            k10 = (p10 * s11 - p11 * s10) / det
+            k11 = (p11 * s00 - p10 * s01) / det
+            y0, y1 = zp - s[0], zv - s[1]
+            s[0] += k00 * y0 + k01 * y1
+            s[1] += k10 * y0 + k11 * y1
+            s[2] = (1.0 - k00) * p00 - k01 * p10
+            s[3] = (1.0 - k00) * p01 - k01 * p11
+            s[4] = (1.0 - k11) * p10 - k10 * p00
+            s[5] = (1.0 - k11) * p11 - k10 * p01
 
     def update_compass(self, reading: CompassReading) -> None:
+        h = self._hd
         if not self.have_yaw:
-            self.h[:] = (wrap_pi(reading.yaw), 0.0)
-            self.Ph = np.diag([self.r_yaw, 1.0])
+            self._hd = [wrap_pi(reading.yaw), 0.0, self.r_yaw, 0.0, 0.0, 1.0]
             self.have_yaw = True
             return
-        y = wrap_pi(reading.yaw - self.h[0])
-        S = self.Ph[0, 0] + self.r_yaw
-        K = self.Ph[:, 0] / S
-        self.h = self.h + K * y
-        self.h[0] = wrap_pi(self.h[0])
-        self.Ph = self.Ph - np.outer(K, self.Ph[0, :])
+        y = wrap_pi(reading.yaw - h[0])
+        S = h[2] + self.r_yaw
+        k0, k1 = h[2] / S, h[4] / S
+        h[0] = wrap_pi(h[0] + k0 * y)
+        h[1] += k1 * y
+        p00, p01 = h[2], h[3]
+        h[2] -= k0 * p00
+        h[3] -= k0 * p01
+        h[4] -= k1 * p00
+        h[5] -= k1 * p01
 
     def state(self, now: float) -> VehicleState:
-        lat, lon = self.frame.to_geo(self.x[0], self.x[1])
+        e, n = self._ax
+        lat, lon = self.frame.to_geo(e[0], n[0])
         return VehicleState(
-            t=now, x=float(self.x[0]), y=float(self.x[1]), yaw=float(self.h[0]),
-            vx=float(self.x[2]), vy=float(self.x[3]), yaw_rate=float(self.h[1]),
-            lat=lat, lon=lon, pos_std=float(math.sqrt(max(self.P[0, 0], self.P[1, 1]))),
-            valid=self.have_pos and self.have_yaw)
+            t=now, x=e[0], y=n[0], yaw=self._hd[0], vx=e[1], vy=n[1], yaw_rate=self._hd[1],
+            lat=lat, lon=lon, pos_std=math.sqrt(max(e[2], n[2])), valid=self.have_pos and self.have_yaw)
+
+
+def _predict2(s: list, dt: float, q00: float, q01: float, q11: float) -> None:
+    """[pos, vel] and covariance ``s`` (6 floats) by F = [[1, dt], [0, 1]]:
+    x = F x, P = F P F' + Q."""
+    s[0] += dt * s[1]
+    a00 = s[2] + dt * s[4]
+    a01 = s[3] + dt * s[5]
+    s[2] = a00 + dt * a01 + q00
+    s[3] = a01 + q01
+    s[4] = s[4] + dt * s[5] + q01
+    s[5] = s[5] + q11

@@ -26,6 +26,7 @@ def warm_kernels() -> None:
     trace_cells((0.05, 0.05), (0.5, 0.3), 0.1)
     from ._kernels import give_way_conflict_kernel, report_new_cells_kernel
 
+    MultiObjectTracker().update(0.0, np.array([[1.0, 1.0, 0.3]]))     # the tracker kernel
     cluster_scan((0.0, 0.0, 0.0), np.array([1.0, 1.0, 1.01, np.inf, 2.0], np.float32), 0.0, 0.01, 5.0)
     give_way_conflict_kernel(np.array([[0.0, 0.0], [1.0, 0.0]]), 0.0, 1.0, 3, 0.2, 0.0, 0.0, 0.0,
                              np.array([[2.0, 0.0, -1.0, 0.0, 0.0, 0.3]]), 0.5, 0.4, np.empty(2), np.empty((3, 2)))

@@ -625,7 +625,21 @@ def report_new_cells_kernel(cells, reported, near_prior, r0, r1, c0, c1, thresho
     their (row, col) written to ``out`` (int64 (K, 2), K >= window size) in
     row-major order; returns how many."""
     n = 0
+    # packed log-odds above threshold <=> (cell & LO_MASK) > threshold + LO_BIAS, in [0, LO_MASK]
+    if threshold + LO_BIAS >= LO_MASK:
+        return 0
+    thr = np.int16(max(threshold + LO_BIAS, -1))
+    mask = np.int16(LO_MASK)
     for r in range(r0, r1):
+        # a branch-free count first (it vectorises; most rows have nothing new)
+        row = cells[r, c0:c1]
+        rp = reported[r, c0:c1].view(np.uint8)
+        nr = near_prior[r, c0:c1].view(np.uint8)
+        cnt = 0
+        for c in range(c1 - c0):
+            cnt += ((row[c] & mask) > thr) & ~(rp[c] | nr[c]) & 1
+        if cnt == 0:
+            continue
         for c in range(c0, c1):
             if ((cells[r, c] & LO_MASK) - LO_BIAS) > threshold and not reported[r, c] \
                     and not near_prior[r, c]:
@@ -755,3 +769,161 @@ def cluster_scan_kernel(xs, ys, rs, idx, gap_m, gap_factor, abs_inc, min_points,
             k += 1
         start = e
     return k
+
+
+@njit(cache=True)
+def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, r_meas, gate, confirm_hits,
+                        max_misses, tentative_misses, cost, keep, new_det):
+    """One scan of the constant-velocity multi-object tracker
+    (``tracking.MultiObjectTracker.update``) over its ``n`` tracks in place:
+    rows of ``x`` (K, 4) [x, y, vx, vy], ``P`` (K, 4, 4), ``tt`` (K,) last
+    time, ``rad`` radius, ``hits``, ``misses`` (int64), ``conf`` (uint8).
+
+    Predict every track to ``t`` (white acceleration ``q`` [m^2/s^4]), gate
+    the squared Mahalanobis distance of each detection ``z`` (D, 2) (extent
+    ``zr`` (D,)) at ``gate``; a detection whose extent covers two or more
+    confirmed tracks is objects merged in the scan: it updates none and the
+    tracks it covers coast.  Pairs are taken greedily from the smallest
+    distance (ties: the lower track, then the lower detection), the pairs
+    updated (position measurement, variance ``r_meas``), the life cycle
+    applied.  ``ids`` (K,) int64 move with their rows.  Work space: ``cost`` (>= n * D), ``keep`` uint8 (>= n).  On
+    return the surviving tracks are compacted to the first rows (their
+    order kept) and ``new_det`` uint8 (D,) marks the detections that start
+    a track (the caller appends them); returns how many survive."""
+    nd = z.shape[0]
+    # predict: x = F x, P = F P F' + Q, F = [[I, dt I], [0, I]]
+    for i in range(n):
+        dt = t - tt[i]
+        if dt <= 0.0:
+            continue
+        dt2 = dt * dt
+        q11 = q * (dt2 * dt2 / 4.0)
+        q12 = q * (dt2 * dt / 2.0)
+        q22 = q * dt2
+        x[i, 0] += dt * x[i, 2]
+        x[i, 1] += dt * x[i, 3]
+        # A = F P: rows 0, 1 gain dt * rows 2, 3
+        for c in range(4):
+            P[i, 0, c] += dt * P[i, 2, c]
+            P[i, 1, c] += dt * P[i, 3, c]
+        # (F P) F': columns 0, 1 gain dt * columns 2, 3
+        for r in range(4):
+            P[i, r, 0] += dt * P[i, r, 2]
+            P[i, r, 1] += dt * P[i, r, 3]
+        P[i, 0, 0] += q11
+        P[i, 1, 1] += q11
+        P[i, 0, 2] += q12
+        P[i, 2, 0] += q12
+        P[i, 1, 3] += q12
+        P[i, 3, 1] += q12
+        P[i, 2, 2] += q22
+        P[i, 3, 3] += q22
+        tt[i] = t
+    # gated distances; covers by confirmed tracks counted per detection
+    inf = np.inf
+    for j in range(nd):
+        new_det[j] = 0
+    for i in range(n):
+        s00 = P[i, 0, 0] + r_meas
+        s01 = P[i, 0, 1]
+        s10 = P[i, 1, 0]
+        s11 = P[i, 1, 1] + r_meas
+        det = s00 * s11 - s01 * s10
+        for j in range(nd):
+            dx = z[j, 0] - x[i, 0]
+            dy = z[j, 1] - x[i, 1]
+            d2 = (dx * (s11 * dx - s01 * dy) + dy * (s00 * dy - s10 * dx)) / det
+            cost[i * nd + j] = d2 if d2 <= gate else inf
+            if conf[i] and math.hypot(dx, dy) < zr[j] + rad[i]:
+                new_det[j] += 1           # confirmed tracks covered (merged when >= 2)
+    # keep[i]: bit 0 matched, bit 1 coasting (covered by a merged blob)
+    for i in range(n):
+        keep[i] = 0
+    for j in range(nd):
+        if new_det[j] >= 2:
+            for i in range(n):
+                cost[i * nd + j] = inf
+                dx = z[j, 0] - x[i, 0]
+                dy = z[j, 1] - x[i, 1]
+                if math.hypot(dx, dy) < zr[j] + rad[i]:
+                    keep[i] |= 2
+            new_det[j] = 2                # merged: no new track either
+        else:
+            new_det[j] = 0
+    # greedy global nearest neighbour
+    K = np.empty((4, 2))
+    top0 = np.empty(4)
+    top1 = np.empty(4)
+    while True:
+        best = inf
+        bi = -1
+        bj = -1
+        for i in range(n):
+            if keep[i] & 1:
+                continue
+            for j in range(nd):
+                c = cost[i * nd + j]
+                if c < best:
+                    best = c
+                    bi = i
+                    bj = j
+        if bi < 0:
+            break
+        keep[bi] |= 1
+        for i in range(n):
+            cost[i * nd + bj] = inf
+        new_det[bj] = 1                   # used
+        # Kalman update with H = [I 0]: K = P[:, :2] S^-1
+        s00 = P[bi, 0, 0] + r_meas
+        s01 = P[bi, 0, 1]
+        s10 = P[bi, 1, 0]
+        s11 = P[bi, 1, 1] + r_meas
+        det = s00 * s11 - s01 * s10
+        i00 = s11 / det
+        i01 = -s01 / det
+        i10 = -s10 / det
+        i11 = s00 / det
+        ex = z[bj, 0] - x[bi, 0]
+        ey = z[bj, 1] - x[bi, 1]
+        for r in range(4):
+            K[r, 0] = P[bi, r, 0] * i00 + P[bi, r, 1] * i10
+            K[r, 1] = P[bi, r, 0] * i01 + P[bi, r, 1] * i11
+        for r in range(4):
+            x[bi, r] += K[r, 0] * ex + K[r, 1] * ey
+        # P = (I - K H) P, then symmetrised
+        for c in range(4):
+            top0[c] = P[bi, 0, c]
+            top1[c] = P[bi, 1, c]
+        for r in range(4):
+            for c in range(4):
+                P[bi, r, c] -= K[r, 0] * top0[c] + K[r, 1] * top1[c]
+        for r in range(4):
+            for c in range(r + 1, 4):
+                s = 0.5 * (P[bi, r, c] + P[bi, c, r])
+                P[bi, r, c] = s
+                P[bi, c, r] = s
+        rad[bi] = 0.8 * rad[bi] + 0.2 * zr[bj] if hits[bi] > 1 else zr[bj]
+        hits[bi] += 1
+        misses[bi] = 0
+        if hits[bi] >= confirm_hits:
+            conf[bi] = 1
+    # life cycle, compacting the survivors in order
+    m = 0
+    for i in range(n):
+        if keep[i] == 0:
+            misses[i] += 1
+        limit = max_misses if conf[i] else tentative_misses
+        if misses[i] <= limit:
+            if m != i:
+                ids[m] = ids[i]
+                x[m] = x[i]
+                P[m] = P[i]
+                tt[m] = tt[i]
+                rad[m] = rad[i]
+                hits[m] = hits[i]
+                misses[m] = misses[i]
+                conf[m] = conf[i]
+            m += 1
+    for j in range(nd):
+        new_det[j] = 1 if new_det[j] == 0 else 0
+    return m

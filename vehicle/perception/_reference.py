@@ -141,3 +141,117 @@ def cluster_scan_numpy(pose, ranges, angle_min: float, angle_increment: float, m
             cy += (cy - py) * k
         out.append((float(cx), float(cy), float(rad), int(seg.size)))
     return out
+
+
+class _KF:
+    __slots__ = ("id", "x", "P", "t", "radius", "hits", "misses", "confirmed")
+
+    def __init__(self, tid, t, z, radius, pos_var, vel_var):
+        self.id = tid
+        self.x = np.array([z[0], z[1], 0.0, 0.0])
+        self.P = np.diag([pos_var, pos_var, vel_var, vel_var])
+        self.t = t
+        self.radius = radius
+        self.hits = 1
+        self.misses = 0
+        self.confirmed = False
+
+
+class NumpyTracker:
+    """The multi-object tracker written with NumPy matrices, one track at a
+    time (the oracle of ``perception._kernels.track_update_kernel``; same
+    parameters and ``update`` / ``tracks`` as ``tracking.MultiObjectTracker``)."""
+
+    def __init__(self, accel_std: float = 0.5, meas_std: float = 0.15, gate: float = 9.21,
+                 confirm_hits: int = 3, max_misses: int = 8, tentative_misses: int = 2,
+                 init_speed_std: float = 2.0):
+        self.q = accel_std ** 2
+        self.R = np.eye(2) * meas_std ** 2
+        self.gate = gate
+        self.confirm_hits = confirm_hits
+        self.max_misses = max_misses
+        self.tentative_misses = tentative_misses
+        self.init_vel_var = init_speed_std ** 2
+        self._tracks: list[_KF] = []
+        self._next_id = 1
+
+    def _predict(self, k: _KF, t: float) -> None:
+        dt = t - k.t
+        if dt <= 0:
+            return
+        F = np.eye(4)
+        F[0, 2] = F[1, 3] = dt
+        q = self.q
+        dt2, dt3, dt4 = dt * dt, dt ** 3, dt ** 4
+        Q = q * np.array([[dt4 / 4, 0, dt3 / 2, 0], [0, dt4 / 4, 0, dt3 / 2],
+                          [dt3 / 2, 0, dt2, 0], [0, dt3 / 2, 0, dt2]])
+        k.x = F @ k.x
+        k.P = F @ k.P @ F.T + Q
+        k.t = t
+
+    def update(self, t: float, det: np.ndarray):
+        """``det`` (N, 3) [x, y, radius]; returns ``tracks()``."""
+        det = np.asarray(det, np.float64).reshape(-1, 3)
+        z, rad = det[:, :2], det[:, 2]
+        for k in self._tracks:
+            self._predict(k, t)
+        nt, nd = len(self._tracks), len(z)
+        cost = np.full((nt, nd), np.inf)
+        covers = np.zeros((nt, nd), bool)
+        for i, k in enumerate(self._tracks):
+            S = k.P[:2, :2] + self.R
+            Si = np.linalg.inv(S)
+            dz = z - k.x[:2]
+            d2 = np.einsum("ni,ij,nj->n", dz, Si, dz)
+            cost[i] = np.where(d2 <= self.gate, d2, np.inf)
+            covers[i] = np.hypot(dz[:, 0], dz[:, 1]) < rad + k.radius
+        conf = np.array([k.confirmed for k in self._tracks], bool)
+        merged = (covers & conf[:, None]).sum(axis=0) >= 2 if nt else np.zeros(nd, bool)
+        cost[:, merged] = np.inf
+        coasting = covers[:, merged].any(axis=1) if nt else np.zeros(0, bool)
+        pairs = []
+        if nt and nd:
+            order = np.argsort(cost, axis=None, kind="stable")
+            used_t, used_d = set(), set()
+            for flat in order:
+                i, j = divmod(int(flat), nd)
+                if not np.isfinite(cost[i, j]):
+                    break
+                if i in used_t or j in used_d:
+                    continue
+                used_t.add(i)
+                used_d.add(j)
+                pairs.append((i, j))
+        matched_t = {i for i, _ in pairs}
+        matched_d = {j for _, j in pairs}
+        H = np.zeros((2, 4))
+        H[0, 0] = H[1, 1] = 1.0
+        for i, j in pairs:
+            k = self._tracks[i]
+            S = k.P[:2, :2] + self.R
+            K = k.P[:, :2] @ np.linalg.inv(S)
+            k.x = k.x + K @ (z[j] - k.x[:2])
+            k.P = (np.eye(4) - K @ H) @ k.P
+            k.P = 0.5 * (k.P + k.P.T)
+            k.radius = 0.8 * k.radius + 0.2 * float(rad[j]) if k.hits > 1 else float(rad[j])
+            k.hits += 1
+            k.misses = 0
+            if k.hits >= self.confirm_hits:
+                k.confirmed = True
+        keep = []
+        for i, k in enumerate(self._tracks):
+            if i not in matched_t and not coasting[i]:
+                k.misses += 1
+            limit = self.max_misses if k.confirmed else self.tentative_misses
+            if k.misses <= limit:
+                keep.append(k)
+        self._tracks = keep
+        for j in range(nd):
+            if j not in matched_d and not merged[j]:
+                self._tracks.append(_KF(self._next_id, t, z[j], float(rad[j]), self.R[0, 0], self.init_vel_var))
+                self._next_id += 1
+        return self.tracks()
+
+    def tracks(self):
+        """[(id, x, y, vx, vy, P, radius, confirmed, hits, misses)]"""
+        return [(k.id, *k.x.tolist(), k.P.copy(), k.radius, k.confirmed, k.hits, k.misses) for k in self._tracks]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import cluster_scan_kernel
+from ._kernels import cluster_scan_kernel, track_update_kernel
 
 
 @dataclass(frozen=True)
@@ -97,20 +97,6 @@ class Track:
         return math.hypot(self.vx, self.vy)
 
 
-class _KF:
-    __slots__ = ("id", "x", "P", "t", "radius", "hits", "misses", "confirmed")
-
-    def __init__(self, tid, t, z, radius, pos_var, vel_var):
-        self.id = tid
-        self.x = np.array([z[0], z[1], 0.0, 0.0])
-        self.P = np.diag([pos_var, pos_var, vel_var, vel_var])
-        self.t = t
-        self.radius = radius
-        self.hits = 1
-        self.misses = 0
-        self.confirmed = False
-
-
 class MultiObjectTracker:
     """Constant-velocity Kalman tracks with gated GNN association.
 
@@ -119,7 +105,11 @@ class MultiObjectTracker:
     squared Mahalanobis distance (9.21 = 99 % for 2 dof); a track is
     confirmed after ``confirm_hits`` updates and deleted after
     ``max_misses`` consecutive scans without one (tentative tracks after
-    ``tentative_misses``)."""
+    ``tentative_misses``).
+
+    The tracks live in arrays (one row each); a scan is one kernel call
+    (``perception._kernels.track_update_kernel``; the NumPy version is
+    ``perception._reference.NumpyTracker``)."""
 
     def __init__(self, accel_std: float = 0.5, meas_std: float = 0.15, gate: float = 9.21,
                  confirm_hits: int = 3, max_misses: int = 8, tentative_misses: int = 2,
@@ -133,31 +123,28 @@ class MultiObjectTracker:
         self.max_misses = max_misses
         self.tentative_misses = tentative_misses
         self.init_vel_var = init_speed_std ** 2
-        self._tracks: list[_KF] = []
         self._next_id = 1
-        self._model_key = None       # (dt, q) of the cached transition and process noise
-        self._model = None
         self.t: float | None = None
+        self._n = 0
+        self._alloc(8)
+        self._cost = np.empty(64)
 
-    def _predict(self, k: _KF, t: float) -> None:
-        dt = t - k.t
-        if dt <= 0:
-            return
-        if self._model_key != (dt, self.q):
-            # kept for the last dt (scans come at a steady rate): the same
-            # numbers without building the arrays per track and scan
-            F = np.eye(4)
-            F[0, 2] = F[1, 3] = dt
-            q = self.q
-            dt2, dt3, dt4 = dt * dt, dt ** 3, dt ** 4
-            Q = q * np.array([[dt4 / 4, 0, dt3 / 2, 0], [0, dt4 / 4, 0, dt3 / 2],
-                              [dt3 / 2, 0, dt2, 0], [0, dt3 / 2, 0, dt2]])
-            self._model = (F, F.T, Q)
-            self._model_key = (dt, self.q)
-        F, FT, Q = self._model
-        k.x = F @ k.x
-        k.P = F @ k.P @ FT + Q
-        k.t = t
+    def _alloc(self, cap: int) -> None:
+        n = self._n
+        old = (self._ids, self._x, self._P, self._tt, self._rad, self._hits, self._misses, self._conf) if n else None
+        self._ids = np.zeros(cap, np.int64)
+        self._x = np.zeros((cap, 4))
+        self._P = np.zeros((cap, 4, 4))
+        self._tt = np.zeros(cap)
+        self._rad = np.zeros(cap)
+        self._hits = np.zeros(cap, np.int64)
+        self._misses = np.zeros(cap, np.int64)
+        self._conf = np.zeros(cap, np.uint8)
+        self._keep = np.zeros(cap, np.uint8)
+        if old is not None:
+            for dst, src in zip((self._ids, self._x, self._P, self._tt, self._rad, self._hits, self._misses,
+                                 self._conf), old):
+                dst[:n] = src[:n]
 
     def update(self, t: float, detections) -> list[Track]:
         """Advance to time ``t`` [s] and fuse ``detections``: a list of
@@ -170,86 +157,50 @@ class MultiObjectTracker:
             det = np.asarray(detections, np.float64).reshape(-1, detections.shape[-1] if detections.ndim > 1 else 2)
             if det.shape[1] not in (2, 3):
                 raise ValueError(f"detections must be (N, 2) or (N, 3), got shape {detections.shape}")
-            z = det[:, :2]
-            rad = det[:, 2] if det.shape[1] == 3 else np.zeros(len(det))
+            z = np.ascontiguousarray(det[:, :2])
+            rad = np.ascontiguousarray(det[:, 2]) if det.shape[1] == 3 else np.zeros(len(det))
         else:
             z = np.array([[c.x, c.y] for c in detections], np.float64).reshape(-1, 2)
             rad = np.array([c.radius for c in detections], np.float64)
+        if not (np.isfinite(z).all() and np.isfinite(rad).all()):
+            raise ValueError("detections must be finite")
         self.t = t
-        for k in self._tracks:
-            self._predict(k, t)
-        # gated squared Mahalanobis distances
-        nt, nd = len(self._tracks), len(z)
-        cost = np.full((nt, nd), np.inf)
-        # covers[i, j]: track i's predicted centre lies inside detection j's extent
-        covers = np.zeros((nt, nd), bool)
-        for i, k in enumerate(self._tracks):
-            S = k.P[:2, :2] + self.R
-            Si = np.linalg.inv(S)
-            dz = z - k.x[:2]
-            d2 = np.einsum("ni,ij,nj->n", dz, Si, dz)
-            cost[i] = np.where(d2 <= self.gate, d2, np.inf)
-            covers[i] = np.hypot(dz[:, 0], dz[:, 1]) < rad + k.radius
-        # A blob that covers two or more confirmed tracks is objects merged
-        # in the scan (crossing, occlusion): it updates none of them, they
-        # coast on their prediction, and it does not start a track.
-        conf = np.array([k.confirmed for k in self._tracks], bool)
-        merged = (covers & conf[:, None]).sum(axis=0) >= 2 if nt else np.zeros(nd, bool)
-        cost[:, merged] = np.inf
-        coasting = covers[:, merged].any(axis=1) if nt else np.zeros(0, bool)
-        # global nearest neighbour, greedy on the smallest distances
-        pairs = []
-        if nt and nd:
-            order = np.argsort(cost, axis=None)
-            used_t, used_d = set(), set()
-            for flat in order:
-                i, j = divmod(int(flat), nd)
-                if not np.isfinite(cost[i, j]):
-                    break
-                if i in used_t or j in used_d:
-                    continue
-                used_t.add(i)
-                used_d.add(j)
-                pairs.append((i, j))
-        matched_t = {i for i, _ in pairs}
-        matched_d = {j for _, j in pairs}
-        H = np.zeros((2, 4))
-        H[0, 0] = H[1, 1] = 1.0
-        for i, j in pairs:
-            k = self._tracks[i]
-            S = k.P[:2, :2] + self.R
-            K = k.P[:, :2] @ np.linalg.inv(S)
-            k.x = k.x + K @ (z[j] - k.x[:2])
-            k.P = (np.eye(4) - K @ H) @ k.P
-            k.P = 0.5 * (k.P + k.P.T)
-            k.radius = 0.8 * k.radius + 0.2 * float(rad[j]) if k.hits > 1 else float(rad[j])
-            k.hits += 1
-            k.misses = 0
-            if k.hits >= self.confirm_hits:
-                k.confirmed = True
-        keep = []
-        for i, k in enumerate(self._tracks):
-            if i not in matched_t and not coasting[i]:
-                k.misses += 1
-            limit = self.max_misses if k.confirmed else self.tentative_misses
-            if k.misses <= limit:
-                keep.append(k)
-        self._tracks = keep
-        for j in range(nd):
-            if j not in matched_d and not merged[j]:
-                self._tracks.append(_KF(self._next_id, t, z[j], float(rad[j]), self.R[0, 0],
-                                        self.init_vel_var))
-                self._next_id += 1
+        n, nd = self._n, len(z)
+        if len(self._ids) < n + nd:
+            self._alloc(max(2 * len(self._ids), n + nd))
+        if len(self._cost) < n * nd:
+            self._cost = np.empty(max(2 * len(self._cost), n * nd))
+        new = np.empty(nd, np.uint8)
+        m = track_update_kernel(self._ids, self._x, self._P, self._tt, self._rad, self._hits, self._misses,
+                                self._conf, n, t, z, rad, float(self.q), float(self.R[0, 0]), float(self.gate),
+                                int(self.confirm_hits), int(self.max_misses), int(self.tentative_misses),
+                                self._cost, self._keep, new)
+        pv = float(self.R[0, 0])
+        for j in np.flatnonzero(new).tolist():
+            self._ids[m] = self._next_id
+            self._x[m] = (z[j, 0], z[j, 1], 0.0, 0.0)
+            self._P[m] = np.diag([pv, pv, self.init_vel_var, self.init_vel_var])
+            self._tt[m] = t
+            self._rad[m] = rad[j]
+            self._hits[m] = 1
+            self._misses[m] = 0
+            self._conf[m] = 0
+            self._next_id += 1
+            m += 1
+        self._n = m
         return self.tracks()
 
     def tracks(self, confirmed_only: bool = False) -> list[Track]:
-        return [Track(k.id, k.t, float(k.x[0]), float(k.x[1]), float(k.x[2]), float(k.x[3]),
-                      k.P.copy(), k.radius, k.confirmed, k.hits, k.misses)
-                for k in self._tracks if k.confirmed or not confirmed_only]
+        n = self._n
+        rows = zip(self._ids[:n].tolist(), self._tt[:n].tolist(), self._x[:n].tolist(), self._rad[:n].tolist(),
+                   self._conf[:n].tolist(), self._hits[:n].tolist(), self._misses[:n].tolist())
+        return [Track(i, t, x[0], x[1], x[2], x[3], self._P[k].copy(), r, bool(c), h, m)
+                for k, (i, t, x, r, c, h, m) in enumerate(rows) if c or not confirmed_only]
 
     def moving_obstacles(self, min_speed: float = 0.3) -> np.ndarray:
         """(N, 5) float64 [x, y, radius, vx, vy] of confirmed tracks moving
         faster than ``min_speed`` m/s (for planning), map frame."""
-        rows = [[k.x[0], k.x[1], k.radius, k.x[2], k.x[3]] for k in self._tracks
-                if k.confirmed and math.hypot(k.x[2], k.x[3]) >= min_speed]
-        return np.array(rows, np.float64).reshape(-1, 5)
+        n = self._n
+        x = self._x[:n]
+        ok = (self._conf[:n] != 0) & (np.hypot(x[:, 2], x[:, 3]) >= min_speed)
+        return np.column_stack((x[ok, 0], x[ok, 1], self._rad[:n][ok], x[ok, 2], x[ok, 3])).reshape(-1, 5)

@@ -1,0 +1,127 @@
+"""The GPS + compass filter (vehicle/estimation/gps_compass.py, two
+per-axis filters in plain floats) against its matrix form written with
+NumPy (the oracle below, the filter as it was first written): the same
+estimates and covariances to float rounding, fix by fix."""
+import math
+
+import numpy as np
+import pytest
+
+from edgepilot.vehicle.estimation import GpsCompassFilter
+from edgepilot.vehicle.geo import LocalFrame, wrap_pi
+from edgepilot.vehicle.types import CompassReading, GpsFix
+
+FRAME = LocalFrame(52.0, 4.0)
+
+
+class NumpyGpsCompassFilter:
+    def __init__(self, frame: LocalFrame, accel_noise: float = 0.5, yaw_accel_noise: float = 1.0,
+                 gps_noise_floor: float = 0.3, compass_noise: float = math.radians(3.0),
+                 velocity_noise: float = 0.1):
+        self.frame = frame
+        self.q_acc = accel_noise
+        self.q_yaw = yaw_accel_noise
+        self.gps_floor = gps_noise_floor
+        self.r_yaw = compass_noise ** 2
+        self.r_vel = velocity_noise ** 2
+        self.x = np.zeros(4)
+        self.P = np.eye(4) * 1e6
+        self.h = np.zeros(2)
+        self.Ph = np.eye(2) * 1e3
+        self.t: float | None = None
+        self.have_pos = False
+        self.have_yaw = False
+        self._model_key = None
+        self._model_cache = None
+
+    def predict(self, now: float) -> None:
+        if self.t is None:
+            self.t = now
+            return
+        dt = now - self.t
+        if dt <= 0:
+            return
+        self.t = now
+        F, FT, Q, Fh, FhT, Qh = self._model(dt)
+        self.x = F @ self.x
+        self.P = F @ self.P @ FT + Q
+        self.h = Fh @ self.h
+        self.h[0] = wrap_pi(self.h[0])
+        self.Ph = Fh @ self.Ph @ FhT + Qh
+
+    def _model(self, dt: float):
+        """Transition matrices and process noise for a step of ``dt`` s,
+        kept for the last dt (a control loop steps by the same dt every
+        tick: no arrays built per tick, the same numbers)."""
+        key = (dt, self.q_acc, self.q_yaw)
+        if self._model_key != key:
+            F = np.array([[1, 0, dt, 0], [0, 1, 0, dt], [0, 0, 1, 0], [0, 0, 0, 1]], float)
+            g = np.array([[0.5 * dt * dt, 0], [0, 0.5 * dt * dt], [dt, 0], [0, dt]])
+            Fh = np.array([[1, dt], [0, 1]], float)
+            gh = np.array([0.5 * dt * dt, dt])
+            self._model_cache = (F, F.T, g @ g.T * self.q_acc ** 2, Fh, Fh.T, np.outer(gh, gh) * self.q_yaw ** 2)
+            self._model_key = key
+        return self._model_cache
+
+    def update_gps(self, fix: GpsFix) -> None:
+        if fix.fix_type < 2:
+            return
+        px, py = self.frame.to_local(fix.lat, fix.lon)
+        r_pos = max(fix.hacc, self.gps_floor) ** 2
+        if not self.have_pos:
+            self.x[:] = (px, py, fix.vel_e, fix.vel_n)
+            self.P = np.diag([r_pos, r_pos, self.r_vel, self.r_vel])
+            self.have_pos = True
+            return
+        z = np.array([px, py, fix.vel_e, fix.vel_n])
+        H = np.eye(4)
+        R = np.diag([r_pos, r_pos, self.r_vel, self.r_vel])
+        y = z - H @ self.x
+        S = H @ self.P @ H.T + R
+        K = self.P @ H.T @ np.linalg.inv(S)
+        self.x = self.x + K @ y
+        self.P = (np.eye(4) - K @ H) @ self.P
+
+    def update_compass(self, reading: CompassReading) -> None:
+        if not self.have_yaw:
+            self.h[:] = (wrap_pi(reading.yaw), 0.0)
+            self.Ph = np.diag([self.r_yaw, 1.0])
+            self.have_yaw = True
+            return
+        y = wrap_pi(reading.yaw - self.h[0])
+        S = self.Ph[0, 0] + self.r_yaw
+        K = self.Ph[:, 0] / S
+        self.h = self.h + K * y
+        self.h[0] = wrap_pi(self.h[0])
+        self.Ph = self.Ph - np.outer(K, self.Ph[0, :])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_filter_equals_the_numpy_oracle(seed):
+    rng = np.random.default_rng(seed)
+    kw = dict(accel_noise=float(rng.uniform(0.2, 1.0)), yaw_accel_noise=float(rng.uniform(0.5, 2.0)),
+              gps_noise_floor=0.3, compass_noise=math.radians(float(rng.uniform(1, 5))),
+              velocity_noise=float(rng.uniform(0.05, 0.2)))
+    ours, ref = GpsCompassFilter(FRAME, **kw), NumpyGpsCompassFilter(FRAME, **kw)
+    t, x, y, yaw = 0.0, 3.0, -2.0, 3.0
+    for k in range(400):
+        t += float(rng.choice([0.05, 0.05, 0.1, 0.0]))
+        x, y, yaw = x + 0.05 * math.cos(yaw), y + 0.05 * math.sin(yaw), wrap_pi(yaw + 0.03)
+        for f in (ours, ref):
+            f.predict(t)
+        if k % 2 == 0:
+            lat, lon = FRAME.to_geo(x + rng.normal(0, 0.5), y + rng.normal(0, 0.5))
+            fix = GpsFix(t, lat, lon, int(rng.choice([3, 3, 3, 1])), 9, float(rng.uniform(0.2, 2.0)),
+                         float(rng.normal(1.0, 0.1)), float(rng.normal(0.5, 0.1)))
+            for f in (ours, ref):
+                f.update_gps(fix)
+        c = CompassReading(t, wrap_pi(yaw + rng.normal(0, 0.05)))
+        for f in (ours, ref):
+            f.update_compass(c)
+        np.testing.assert_allclose(ours.x, ref.x, rtol=1e-10, atol=1e-9)
+        np.testing.assert_allclose(ours.P, ref.P, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(ours.Ph, ref.Ph, rtol=1e-9, atol=1e-12)
+        assert abs(wrap_pi(ours.h[0] - ref.h[0])) < 1e-10 and abs(ours.h[1] - ref.h[1]) < 1e-10
+        st = ours.state(t)
+        assert st.valid == ref.have_pos and st.pos_std == pytest.approx(math.sqrt(max(ref.P[0, 0], ref.P[1, 1])), rel=1e-9)
+    assert ours.P[0, 0] < 1.0 and ours.have_pos          # the fixes were fused

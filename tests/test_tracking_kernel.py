@@ -1,0 +1,58 @@
+"""The tracker's kernel (perception._kernels.track_update_kernel behind
+MultiObjectTracker) against its NumPy oracle (perception._reference.
+NumpyTracker): the same tracks, ids, life cycle and association scan by
+scan, and estimates equal to float rounding."""
+import numpy as np
+import pytest
+
+from edgepilot.vehicle.perception._reference import NumpyTracker
+from edgepilot.vehicle.perception.tracking import MultiObjectTracker
+
+
+def _objects(rng, k):
+    """(k, 4) x0, y0, vx, vy: objects on straight lines across a 10 m
+    square, so that some cross (merged blobs, coasting)."""
+    return np.column_stack((rng.uniform(-5, 5, (k, 2)), rng.uniform(-1, 1, (k, 2))))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4, 5])
+def test_tracker_kernel_equals_the_numpy_oracle(seed):
+    rng = np.random.default_rng(seed)
+    objs = _objects(rng, 6)
+    radii = rng.uniform(0.2, 1.2, len(objs))
+    kw = dict(accel_std=float(rng.uniform(0.2, 0.8)), meas_std=float(rng.uniform(0.05, 0.3)))
+    ours, ref = MultiObjectTracker(**kw), NumpyTracker(**kw)
+    t = 0.0
+    for step in range(150):
+        t += float(rng.choice([0.1, 0.1, 0.1, 0.2, 0.0]))     # repeated stamps (dt = 0) too
+        pos = objs[:, :2] + objs[:, 2:] * t
+        seen = rng.random(len(objs)) > 0.15
+        # each seen with noise, some missed, plus clutter that comes and goes
+        det = np.column_stack((pos[seen] + rng.normal(0, 0.05, (seen.sum(), 2)), radii[seen]))
+        if rng.random() < 0.3:                                 # clutter
+            det = np.vstack((det, [[rng.uniform(-8, 8), rng.uniform(-8, 8), rng.uniform(0.1, 0.5)]]))
+        det = det[rng.permutation(len(det))]
+        a = ours.update(t, det)
+        b = ref.update(t, det)
+        assert [(x.id, x.confirmed, x.hits, x.misses) for x in a] == [(r[0], r[7], r[8], r[9]) for r in b], step
+        for x, r in zip(a, b):
+            got = np.array([x.x, x.y, x.vx, x.vy, x.radius])
+            want = np.array([r[1], r[2], r[3], r[4], r[6]])
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+            np.testing.assert_allclose(x.cov, r[5], rtol=1e-9, atol=1e-12)
+    assert any(x.confirmed for x in a)          # the scene exercised confirmation
+    assert ours._next_id > 7                    # and track births beyond the objects (clutter)
+
+
+def test_tracker_grows_past_its_initial_capacity():
+    trk = MultiObjectTracker()
+    det = np.column_stack((np.arange(30.0) * 5.0, np.zeros(30), np.full(30, 0.3)))
+    for k in range(5):
+        tracks = trk.update(0.1 * k, det)
+    assert len(tracks) == 30 and all(tr.confirmed for tr in tracks)
+    assert sorted(tr.id for tr in tracks) == list(range(1, 31))
+
+
+def test_tracker_refuses_non_finite_detections():
+    with pytest.raises(ValueError, match="finite"):
+        MultiObjectTracker().update(0.0, np.array([[np.nan, 0.0, 0.3]]))
