@@ -161,3 +161,28 @@ def test_the_helm_flies_the_planned_arc(radius, turn_deg):
     assert ctes.max() < 1.2, f"{ctes.max():.2f} m inside the arc"
     assert us.min() < 1.3                                            # it slowed for the turn
     assert us[-1] > 1.4                                              # and is back to cruise after it
+
+
+def test_rejoin_track_swings_wide_of_the_straight_line_back():
+    """After a COLREGs manoeuvre the rejoin is checked along the track the
+    boat will sweep (vehicle/modes/navigation.py): heading away from the
+    path, it first carries on and turns at its planned rate -- well outside
+    the straight line to the path."""
+    from types import SimpleNamespace
+
+    from edgepilot.vehicle.modes.navigation import Navigator
+    g = LosGuidance(USV_FLEET)
+    g.s = 10.0
+    st = VehicleState(0.0, 10.0, 8.0, math.pi / 2, 0.0, 1.5, 0.0, 0.0, 0.0, 0.0, True)
+    nav = Navigator(SimpleNamespace(follower=g, state=st))
+    nav.path = PolylinePath(np.array([[0.0, 0.0], [100.0, 0.0]]))
+    tr = nav.rejoin_track(8.0)
+    assert tr[0].tolist() == [10.0, 8.0]
+    assert tr[:, 1].max() > 8.0 + 0.8 * 1.5 / g.turn_rate         # carried on north while turning (radius v / rate)
+    assert abs(tr[-1, 1]) < 1.0                                      # and came back to the path
+    step = np.hypot(*np.diff(tr, axis=0).T)
+    assert np.allclose(step, 0.5)
+    heading = np.unwrap(np.arctan2(*np.diff(tr, axis=0).T[::-1]))
+    assert np.abs(np.diff(heading)).max() <= g.turn_rate * 0.5 / 1.5 + 1e-9
+    nav.path = None
+    assert nav.rejoin_track(8.0).shape == (0, 2)

@@ -376,17 +376,52 @@ class Navigator:
 
     def _rejoin_or_replan(self, lookahead: float) -> None:
         """A COLREGs manoeuvre just ended: head back to the path only if the
-        way there (to the point ``lookahead`` [m] ahead of our progress on
-        it) is clear of lethal cost; otherwise plan the leg again from here."""
+        way there is clear of lethal cost -- the straight line to the point
+        ``lookahead`` [m] ahead of our progress on it, and the track the
+        boat will sweep getting there (``rejoin_track``: it turns at its
+        planned turn rate, so it swings wide of that line); otherwise plan
+        the leg again from here."""
         c = self.core
         if c.planning is None or self.path is None:
             return
         st = c.state
         px, py = self.path.point_at(c.follower.s + lookahead)
-        if c.planning.path_blocked(np.array([[st.x, st.y], [px, py]])):
+        swept = self.rejoin_track(lookahead)
+        if (c.planning.path_blocked(np.array([[st.x, st.y], [px, py]]))
+                or (len(swept) > 1 and c.planning.path_blocked(swept))):
             c._emit("rejoin", "COLREGs manoeuvre over: the way back to the path is blocked, replanning",
                     Severity.NOTICE)
             self.new_leg()
+
+    def rejoin_track(self, lookahead: float, step: float = 0.5) -> np.ndarray:
+        """The track (N, 2) [m] a vessel sweeps rejoining its path from where
+        it is: LOS guidance on the path (``lookahead`` [m]), the heading
+        turning towards it at the helm's planned turn rate, at the speed it
+        has now (at least 0.5 m/s), until it is within a metre of the path
+        or has gone twice the way back.  Empty without a path or LOS
+        follower."""
+        c = self.core
+        path = self.path
+        rate = getattr(c.follower, "turn_rate", None)
+        if path is None or rate is None:
+            return np.empty((0, 2))
+        st = c.state
+        x, y, yaw = st.x, st.y, st.yaw
+        v = max(0.5, math.hypot(st.vx, st.vy))
+        s = c.follower.s
+        back = math.hypot(*(np.array(path.point_at(s + lookahead)) - (x, y)))
+        pts = [(x, y)]
+        for _ in range(int(math.ceil(2.0 * (back + lookahead) / step))):
+            pr = path.project(x, y, s_hint=s, window=max(4.0 * lookahead, 10.0))
+            s = max(s, pr.s)
+            if abs(pr.cross_track_error) < 1.0 or s >= path.length:
+                break
+            want = pr.heading - math.atan(pr.cross_track_error / lookahead)
+            turn = math.remainder(want - yaw, math.tau)
+            yaw += max(-rate * step / v, min(rate * step / v, turn))
+            x, y = x + step * math.cos(yaw), y + step * math.sin(yaw)
+            pts.append((x, y))
+        return np.array(pts)
 
     def _give_way(self, speed: float) -> bool:
         """Moving obstacles: stop while a tracked mover's predicted path
