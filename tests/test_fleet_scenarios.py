@@ -139,7 +139,7 @@ def test_flood_sar_breakdown_reallocated(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_flood_sar_passes_on_other_seeds(tmp_path, seed):
     """The flood search is no luck of its seed: on other seeds too every
     sector is covered, every casualty found, nothing hit, and the boats fly
