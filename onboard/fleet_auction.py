@@ -33,10 +33,7 @@ its tasks go back to auction (CBBA's liveness rule).
 from __future__ import annotations
 
 import logging
-import math
 import tomllib
-
-import numpy as np
 
 from edgepilot.firmware_bridge.fleet_link import (TASK_FILE_START, FleetCodec, TaskFileAssembler,
                                                   TaskFileReceived, ViewAssembler)
@@ -44,9 +41,8 @@ from edgepilot.vehicle.config import ConfigError
 from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams
 from edgepilot.vehicle.fleet.costs import fleet_costs, straight_line_matrix
 from edgepilot.vehicle.fleet.missions import route_mission
-from edgepilot.vehicle.fleet.tasks import parse_tasks
+from edgepilot.vehicle.fleet.tasks import parse_tasks, search_plan
 from edgepilot.vehicle.geo import LocalFrame
-from edgepilot.vehicle.planning.coverage import boustrophedon
 from edgepilot.vehicle.types import Mode, MissionState
 
 log = logging.getLogger(__name__)
@@ -287,12 +283,14 @@ class FleetAuction:
                 core.set_mode(now, Mode.HOLD)
             return
         st = core.state
+        start = next(v.start for v in p.tf.vehicle if v.sysid == self.sysid)
         if st.valid:
             lat, lon = core.frame.to_geo(st.x, st.y)
             home = tuple(map(float, p.frame.to_local(lat, lon)))
         else:
-            home = next(v.start for v in p.tf.vehicle if v.sysid == self.sysid)
-        items = route_mission([p.ids[j] for j in route], p.tasks, p.frame, home)
+            home = start
+        # searches ordered from the task file's start, the same every upload (resume by index)
+        items = route_mission([p.ids[j] for j in route], p.tasks, p.frame, home, search_from=start)
         seq = 1
         for j in route:
             n = _n_items(p.tasks[j])
@@ -343,7 +341,7 @@ class FleetAuction:
 
 def _n_items(task) -> int:
     if task.kind == "search":
-        return len(boustrophedon(np.asarray(task.area), task.swath, math.radians(task.heading_deg)).path)
+        return len(search_plan(task).path)
     return 1
 
 

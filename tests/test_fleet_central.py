@@ -127,3 +127,21 @@ def test_plan_becomes_missions_our_executor_accepts():
     assert total > 2 * len(tf.vehicle)
     with pytest.raises(ValueError, match=r"route names tasks not in the task list: \['nope'\]"):
         route_mission(["nope"], tf.task, frame, (0, 0))
+
+
+def test_a_search_mission_starts_at_the_lane_nearest_where_it_is_ordered_from():
+    """route_mission orders a search from home (or ``search_from``): the
+    first waypoint is the nearest lane end, the first lane flown away from
+    it -- not the far end of the area the vehicle must first cross."""
+    from edgepilot.vehicle.fleet.missions import route_mission
+    from edgepilot.vehicle.geo import LocalFrame
+    tf = load_tasks(configs_dir() / "tasks" / "flood_sar.toml")
+    frame = LocalFrame(52.0, 4.0)
+
+    def wps(**kw):
+        items = route_mission(["water-south"], tf.task, frame, (96.0, 16.0), **kw)
+        return [tuple(round(v, 3) for v in frame.to_local(it.lat, it.lon)) for it in items[1:]]
+
+    assert wps()[:2] in ([(92.0, 11.0), (64.0, 11.0)], [(92.0, 21.0), (64.0, 21.0)])
+    assert wps(search_from=(96.0, 21.0)) == [(92.0, 21.0), (64.0, 21.0), (64.0, 11.0), (92.0, 11.0)]
+    assert wps(search_from=(60.0, 5.0))[0] == (64.0, 11.0)

@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from edgepilot import configs_dir
 from edgepilot.sim.dynamics import DiffDriveModel, TwinThrusterModel
@@ -85,3 +86,103 @@ def test_los_without_integral_leaves_a_steady_offset():
         for _ in range(10):
             m.step(0.01, cmd, (0.0, -0.5))
     assert cte < -1.0
+
+
+USV_FLEET = load_vehicle_config(configs_dir() / "vehicles" / "usv_fleet.toml")
+
+
+def _arc_path(radius: float, turn_deg: float, lead: float = 15.0, tail: float = 25.0, step: float = 0.707):
+    """A straight, a left arc of ``radius`` through ``turn_deg`` sampled
+    every ``step`` metres (as Hybrid-A* gives it), a straight."""
+    pts = [[0.0, 0.0], [lead, 0.0]]
+    turn = math.radians(turn_deg)
+    n = int(math.ceil(turn * radius / step))
+    for k in range(1, n + 1):
+        a = turn * k / n
+        pts.append([lead + radius * math.sin(a), radius * (1 - math.cos(a))])
+    pts.append([pts[-1][0] + tail * math.cos(turn), pts[-1][1] + tail * math.sin(turn)])
+    return PolylinePath(np.array(pts))
+
+
+def test_path_turns_give_an_arcs_curvature_and_spread_a_corner():
+    p = _arc_path(4.0, 135.0)
+    s, k, span = p.turns()
+    inside = (s > 15.5) & (s < 15.0 + 4.0 * math.radians(135.0) - 0.5)
+    assert np.allclose(k[inside], 0.25, rtol=0.02)          # left: positive
+    assert np.abs(k[s < 14.0]).max(initial=0.0) == 0.0
+    corner = PolylinePath(np.array([[0.0, 0.0], [20.0, 0.0], [20.0, -20.0]]))
+    s, k, span = corner.turns()
+    assert s.tolist() == [20.0] and span[0] == PolylinePath.CORNER_SPREAD_M
+    assert k[0] == pytest.approx(-math.pi / 2 / PolylinePath.CORNER_SPREAD_M)   # right
+
+
+def test_speed_for_turns_brakes_before_an_arc_and_holds_the_turn_speed_in_it():
+    g = LosGuidance(USV_FLEET)
+    p = _arc_path(4.0, 135.0)
+    v_turn = float(g.turn_speed(0.25))
+    assert v_turn < 1.5                                           # slower than cruise for a 4 m turn
+    assert g.speed_for_turns(p, 16.0, 1.5) == pytest.approx(v_turn, rel=0.01)
+    a = USV_FLEET.limits.max_accel
+    d = 5.0                                                       # 5 m before the arc begins
+    assert g.speed_for_turns(p, 15.0 - d - 0.36, 1.5) == pytest.approx(
+        min(1.5, math.sqrt(v_turn ** 2 + 2 * a * d)), rel=0.05)
+    assert g.speed_for_turns(p, 0.0, 1.5) == 1.5                  # far enough to brake: cruise
+    assert g.speed_for_turns(p, p.length - 5.0, 1.5) == 1.5       # past the turn
+    assert g.speed_for_turns(PolylinePath(np.array([[0.0, 0.0], [50.0, 0.0]])), 0.0, 1.5) == 1.5
+
+
+def _fly_arc(radius, turn_deg, speed=1.5):
+    params = ParamStore(USV_FLEET)
+    gains = {k: params.get(k) for k in ("HDG_KP", "HDG_KD", "SPD_KP", "SPD_KI", "LOS_KI")}
+    m = TwinThrusterModel(USV_FLEET.hull, 0.0, 0.0, 0.0)
+    m.u = speed
+    g = LosGuidance(USV_FLEET)
+    p = _arc_path(radius, turn_deg)
+    ctes, us = [], []
+    for k in range(900):
+        cmd, cte = g.command(state_of(m, k * 0.1), p, speed, 8.0, False, gains)
+        for _ in range(10):
+            m.step(0.01, cmd)
+        ctes.append(cte)
+        us.append(m.u)
+        if g.s > p.length - 5.0:
+            break
+    return np.array(ctes), np.array(us), g.s, p
+
+
+@pytest.mark.parametrize("radius, turn_deg", [(4.0, 90.0), (4.0, 135.0), (4.0, 180.0), (6.0, 180.0)])
+def test_the_helm_flies_the_planned_arc(radius, turn_deg):
+    """A boat at 1.5 m/s meeting a planned arc of the fleet boat's 4 m
+    turning radius: it slows for it and holds the arc (yaw-rate and
+    sideslip feed-forward) -- without them it swung 3.8 m outside."""
+    ctes, us, s_end, p = _fly_arc(radius, turn_deg)
+    assert s_end > p.length - 5.0                                   # it got round
+    assert -ctes.min() < 1.2, f"{-ctes.min():.2f} m outside the arc"   # outside: cte < 0 on a left turn
+    assert ctes.max() < 1.2, f"{ctes.max():.2f} m inside the arc"
+    assert us.min() < 1.3                                            # it slowed for the turn
+    assert us[-1] > 1.4                                              # and is back to cruise after it
+
+
+def test_rejoin_track_swings_wide_of_the_straight_line_back():
+    """After a COLREGs manoeuvre the rejoin is checked along the track the
+    boat will sweep (vehicle/modes/navigation.py): heading away from the
+    path, it first carries on and turns at its planned rate -- well outside
+    the straight line to the path."""
+    from types import SimpleNamespace
+
+    from edgepilot.vehicle.modes.navigation import Navigator
+    g = LosGuidance(USV_FLEET)
+    g.s = 10.0
+    st = VehicleState(0.0, 10.0, 8.0, math.pi / 2, 0.0, 1.5, 0.0, 0.0, 0.0, 0.0, True)
+    nav = Navigator(SimpleNamespace(follower=g, state=st))
+    nav.path = PolylinePath(np.array([[0.0, 0.0], [100.0, 0.0]]))
+    tr = nav.rejoin_track(8.0)
+    assert tr[0].tolist() == [10.0, 8.0]
+    assert tr[:, 1].max() > 8.0 + 0.8 * 1.5 / g.turn_rate         # carried on north while turning (radius v / rate)
+    assert abs(tr[-1, 1]) < 1.0                                      # and came back to the path
+    step = np.hypot(*np.diff(tr, axis=0).T)
+    assert np.allclose(step, 0.5)
+    heading = np.unwrap(np.arctan2(*np.diff(tr, axis=0).T[::-1]))
+    assert np.abs(np.diff(heading)).max() <= g.turn_rate * 0.5 / 1.5 + 1e-9
+    nav.path = None
+    assert nav.rejoin_track(8.0).shape == (0, 2)

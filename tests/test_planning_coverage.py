@@ -123,3 +123,40 @@ def test_sector_search_geometry():
     assert np.allclose(np.diff(np.degrees(first_legs)), -30.0)
     with pytest.raises(ValueError, match="radius"):
         sector_search((0, 0), -1)
+
+
+def test_an_area_swept_edge_to_edge_has_no_contour_and_no_spikes():
+    """A rectangle whose lines reach every edge: the contour would cover
+    nothing new, so the path is the lines alone (a boat cannot fly the
+    1.5 m spikes a contour puts toward each corner)."""
+    area = np.array([[64, 6], [92, 6], [92, 26], [64, 26]], float)
+    plan = boustrophedon(area, 10.0, 0.0)
+    assert len(plan.passes) == 2 and len(plan.path) == 4
+    assert {round(float(p[0, 1]), 6) for p in plan.passes} == {11.0, 21.0}
+    pts = _free_samples(area, [], 10.0 / 8)
+    assert _dist_to_path(pts, plan.path).max() <= 5.0 + 1e-6
+    # the order starts at the line end nearest `start`, flown away from it
+    plan = boustrophedon(area, 10.0, 0.0, start=(96.0, 21.0))
+    assert plan.path[0].tolist() == [92.0, 21.0] and plan.path[1].tolist() == [64.0, 21.0]
+
+
+def test_a_slanted_area_keeps_its_contour_where_the_lines_leave_gaps():
+    area = CASES[2][0]
+    with_c = boustrophedon(area, 3.0, math.radians(-10), start=area[0])
+    without = boustrophedon(area, 3.0, math.radians(-10), start=area[0], contours=False)
+    pts = _free_samples(area, [], 3.0 / 8)
+    assert _dist_to_path(pts, without.path).max() > 1.5 + 1e-6       # the lines alone miss some
+    assert len(with_c.passes) > len(without.passes)
+    assert _dist_to_path(pts, with_c.path).max() <= 1.5 + 1e-6
+
+
+def test_overlap_spaces_the_lines_closer_and_centres_them():
+    area = np.array([[4, 4], [24, 4], [24, 24], [4, 24]], float)
+    plain = boustrophedon(area, 7.0, 0.0)
+    side = boustrophedon(area, 7.0, 0.0, overlap=0.15)
+    ys = sorted({round(float(p[0, 1]), 6) for p in side.passes})
+    assert len(plain.passes) == 3 and len(ys) == 4
+    assert np.allclose(np.diff(ys), 7.0 * 0.85)
+    assert ys[0] - 4.0 == pytest.approx(24.0 - ys[-1]) and ys[0] - 4.0 < 3.5 - 1.0   # a metre in from the edge
+    with pytest.raises(ValueError, match=r"overlap must be a fraction in \[0, 0.5\), got 0.5"):
+        boustrophedon(area, 7.0, 0.0, overlap=0.5)

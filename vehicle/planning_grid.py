@@ -232,6 +232,30 @@ class PlanningGrid:
         pts[-1] = (gx, gy)
         return pts
 
+    def plan_to_pose(self, x0: float, y0: float, yaw0: float, x1: float, y1: float,
+                     yaw1: float) -> np.ndarray | None:
+        """Map-frame points from the pose (x0, y0, yaw0) to (x1, y1) arriving
+        on heading ``yaw1`` [m, rad] with the kinematic planner (Hybrid-A*
+        with the configured turning radius); None without a turning radius,
+        with the goal off the window or lethal, or when no path is found."""
+        if self.hybrid_params is None:
+            return None
+        from edgepilot.vehicle.planning.hybrid_astar import hybrid_astar
+
+        h, w = self.weights.shape
+        gr, gc = self.cell(x1, y1)
+        sr, sc = self.cell(x0, y0)
+        if not (0 <= gr < h and 0 <= gc < w and 0 <= sr < h and 0 <= sc < w):
+            return None
+        if not np.isfinite(self.weights[gr, gc]):
+            return None
+        hp = hybrid_astar(self.costmap, (x0, y0, yaw0), (x1, y1, yaw1), self.hybrid_params)
+        if hp is None:
+            return None
+        pts = hp.points.copy()
+        pts[-1] = (x1, y1)
+        return pts
+
     def _exit_point(self, x0: float, y0: float, x1: float, y1: float) -> tuple[float, float]:
         """Where the segment (x0, y0) -> (x1, y1) leaves the window shrunk
         by the clearance the planner keeps plus a cell (map frame, m)."""

@@ -33,8 +33,7 @@ from edgepilot.sim.fleet.scenario import FleetScenario, member_seed
 from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams
 from edgepilot.vehicle.fleet.costs import fleet_costs, path_length_matrix, route_check
 from edgepilot.vehicle.fleet.missions import route_mission
-from edgepilot.vehicle.fleet.tasks import VehicleCapabilities, load_tasks
-from edgepilot.vehicle.planning.coverage import boustrophedon
+from edgepilot.vehicle.fleet.tasks import VehicleCapabilities, load_tasks, search_plan
 from edgepilot.vehicle.types import Event, MissionState, Mode, Severity
 
 COST_RESOLUTION = 0.5      # [m] grid the allocation's A* path lengths are computed on
@@ -45,6 +44,7 @@ COMMIT_BID = 1.0e9
 SETTLE_ROUNDS = 2          # auction rounds a route must stay the same before it becomes the mission
 CASUALTY_CLUSTER_M = 4.0   # sightings this close are one casualty report
 COVERAGE_CELL_M = 0.25
+SEARCH_LEAD_M = 5.0        # searches are ordered from this far ahead of a vehicle's start [m]
 
 
 def _weights(world, clearance_m: float) -> tuple[np.ndarray, float, tuple[float, float]]:
@@ -492,7 +492,14 @@ class Tasking:
                 core.set_mode(t, Mode.HOLD)
             return
         st = r.m.spec.start
-        items = route_mission([self.ids[j] for j in route], self.tasks, self.frame, (st.x, st.y))
+        # Searches ordered from a point SEARCH_LEAD_M ahead of the start along
+        # its heading: the first lane is one the vehicle heads into, not one
+        # behind it (a boat would have to turn round for it).  Fixed per
+        # vehicle, so a resumed search keeps its waypoints.
+        yaw = math.radians(st.yaw_deg)
+        ahead = (st.x + SEARCH_LEAD_M * math.cos(yaw), st.y + SEARCH_LEAD_M * math.sin(yaw))
+        items = route_mission([self.ids[j] for j in route], self.tasks, self.frame, (st.x, st.y),
+                              search_from=ahead)
         ex.first_seq, ex.last_seq, ex.seq_task = {}, {}, {}
         seq = 1
         for j in route:
@@ -514,7 +521,7 @@ class Tasking:
 
     def _n_items(self, task) -> int:
         if task.kind == "search":
-            return len(boustrophedon(np.asarray(task.area), task.swath, math.radians(task.heading_deg)).path)
+            return len(search_plan(task).path)
         return 1
 
     # ------------------------------------------------------------ casualties

@@ -53,6 +53,30 @@ class PolylinePath:
         dx, dy = self.seg_dir[i]
         return Projection(float(self.cum[i] + t), float(cte), int(i), math.atan2(dy, dx))
 
+    #: a corner's heading change is spread over at most this much path [m]
+    #: when its legs are long (a sharp polyline corner, not a sampled arc)
+    CORNER_SPREAD_M = 4.0
+
+    def turns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The path's curvature as a chain of turns, one per interior vertex:
+        (s [m] along the path, signed curvature [1/m, > 0 to the left],
+        length [m] the turn is spread over, centred on s).  A sampled arc
+        (Hybrid-A*, Dubins) gives its own curvature; a polyline corner's
+        heading change is spread over the mean of its two legs, at most
+        ``CORNER_SPREAD_M``.  Computed once per path."""
+        cached = getattr(self, "_turns", None)
+        if cached is not None:
+            return cached
+        if len(self.seg_len) < 2:
+            z = np.zeros(0)
+            self._turns = (z, z, z)
+            return self._turns
+        h = np.arctan2(self.seg_dir[:, 1], self.seg_dir[:, 0])
+        dh = (np.diff(h) + np.pi) % (2.0 * np.pi) - np.pi
+        span = np.minimum(0.5 * (self.seg_len[:-1] + self.seg_len[1:]), self.CORNER_SPREAD_M)
+        self._turns = (self.cum[1:-1].copy(), dh / span, span)
+        return self._turns
+
     def point_at(self, s: float) -> tuple[float, float]:
         s = min(max(s, 0.0), self.length)
         qx, qy = point_at_kernel(self.points, self.seg_dir, self.cum, float(s))

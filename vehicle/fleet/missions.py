@@ -7,7 +7,13 @@ per task, in route order:
 
 - visit / deliver: NAV_WAYPOINT at the point, param1 = time held there
   (service or unloading) [s];
-- search: NAV_WAYPOINT along the boustrophedon coverage path;
+- search: NAV_WAYPOINT along the boustrophedon coverage path, its passes
+  ordered from home or ``search_from`` (the first lane is the one nearest the vehicle's
+  start, flown away from it, not a lane it must first cross the area to
+  begin).  From home for every search, not from the previous task's end:
+  a search's waypoints must stay the same whichever tasks come before it,
+  since a vehicle busy with a search resumes it by index when its route
+  changes;
 - hold: NAV_LOITER_TIME at the point for its duration, param3 = radius;
 - shadow: NAV_LOITER_TIME at the contact's last known position for the
   shadow duration.  A mission cannot follow a moving contact: an edgepilot
@@ -25,13 +31,17 @@ import math
 import numpy as np
 
 from edgepilot.vehicle.geo import LocalFrame
-from edgepilot.vehicle.planning.coverage import boustrophedon
+from edgepilot.vehicle.fleet.tasks import search_plan
 from edgepilot.vehicle.types import Cmd, MissionItem
 
 
-def route_mission(task_ids, tasks, frame: LocalFrame, home_xy, speed: float | None = None) -> list[MissionItem]:
+def route_mission(task_ids, tasks, frame: LocalFrame, home_xy, speed: float | None = None,
+                  search_from=None) -> list[MissionItem]:
     """Mission items for doing ``task_ids`` (in order) of ``tasks`` (task
-    file models, looked up by id) from ``home_xy`` [m, map frame]."""
+    file models, looked up by id) from ``home_xy`` [m, map frame].
+    Searches are ordered from ``search_from`` [m] (default ``home_xy``): a
+    caller whose home moves between uploads passes a fixed point, so a
+    search resumed by index keeps its waypoints."""
     by_id = {t.id: t for t in tasks}
     missing = [t for t in task_ids if t not in by_id]
     if missing:
@@ -44,6 +54,7 @@ def route_mission(task_ids, tasks, frame: LocalFrame, home_xy, speed: float | No
                                  param3=float(p3)))
 
     add(Cmd.NAV_WAYPOINT, *home_xy)
+    home = np.asarray(home_xy if search_from is None else search_from, dtype=np.float64)
     if speed is not None:
         if not (math.isfinite(speed) and speed > 0):
             raise ValueError(f"speed must be > 0 m/s, got {speed!r}")
@@ -52,7 +63,7 @@ def route_mission(task_ids, tasks, frame: LocalFrame, home_xy, speed: float | No
     for tid in task_ids:
         t = by_id[tid]
         if t.kind == "search":
-            path = boustrophedon(np.asarray(t.area), t.swath, math.radians(t.heading_deg)).path
+            path = search_plan(t, start=home).path
             for x, y in path:
                 add(Cmd.NAV_WAYPOINT, x, y)
         elif t.kind in ("visit", "deliver"):

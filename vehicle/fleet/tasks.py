@@ -111,6 +111,7 @@ class SearchTask(_TaskBase):
     area: tuple[Point, ...] = Field(min_length=3, description="polygon [[x, y], ...] [m]")
     swath: float = Field(gt=0, description="sensor swath width [m]")
     heading_deg: float = Field(default=0.0, ge=-360, le=360, description="sweep line direction, CCW from east [deg]")
+    overlap: float = Field(default=0.0, ge=0, lt=0.5, description="sidelap: lines swath x (1 - overlap) apart")
 
     @field_validator("area")
     @classmethod
@@ -208,12 +209,20 @@ class TaskWork:
     window: tuple[float, float]  # arrival [open, close] [s]; (0, inf) when none
 
 
+def search_plan(task, start=None):
+    """The coverage plan (``vehicle.planning.coverage.CoveragePlan``) of a
+    search task, its passes ordered from ``start`` ((x, y) m; None: the
+    first line's start)."""
+    return boustrophedon(np.asarray(task.area), task.swath, math.radians(task.heading_deg), start=start,
+                         overlap=task.overlap)
+
+
 def task_work(task) -> TaskWork:
     """The ``TaskWork`` of one task (search: its boustrophedon coverage path)."""
     load = 0.0
     window = (0.0, math.inf)
     if task.kind == "search":
-        plan = boustrophedon(np.asarray(task.area), task.swath, math.radians(task.heading_deg))
+        plan = search_plan(task)
         path = plan.path
         if len(path) == 0:
             c = np.mean(np.asarray(task.area), axis=0)
@@ -241,4 +250,4 @@ def can_do(vehicle: VehicleCapabilities, task) -> bool:
 
 __all__ = ["ConfigError", "DeliverTask", "HoldTask", "SearchTask", "ShadowTask", "TaskFile",
            "TaskWork", "VehicleCapabilities", "VisitTask", "can_do", "load_tasks", "parse_tasks",
-           "task_work"]
+           "search_plan", "task_work"]

@@ -15,6 +15,7 @@ class AutoMode(VehicleMode):
     def __init__(self, core):
         super().__init__(core)
         self.loiter_until: float | None = None   # end of the current NAV_LOITER_TIME [s]
+        self.leg_from = None   # (executor, seq, x [m], y [m]) of the waypoint last reached: the next leg's start
 
     def refusal(self, now):
         ex = self.core._exec
@@ -24,6 +25,7 @@ class AutoMode(VehicleMode):
 
     def enter(self, now):
         c = self.core
+        self.leg_from = None
         if c._exec.complete:
             c._exec.restart()   # AUTO again after the end: from the start
         c._mission_started = True
@@ -47,7 +49,9 @@ class AutoMode(VehicleMode):
             else:
                 x, y = c.frame.to_local(tgt.lat, tgt.lon)
             stop_here = tgt.kind != "waypoint" or self._next_is_stop()
-            cmd, arrived = nav.drive_to(("auto", tgt.seq, x, y), x, y, nav.cruise(), stop_here)
+            cmd, arrived = nav.drive_to(("auto", tgt.seq, x, y), x, y, nav.cruise(), stop_here,
+                                        leg_from=self._leg_from(ex, tgt) if tgt.kind == "waypoint" else None,
+                                        leg_next=self._leg_next(ex, tgt) if tgt.kind == "waypoint" else None)
             if c.failure_reason is not None:
                 return ActuatorCommand.stop()
             if not arrived:
@@ -61,9 +65,34 @@ class AutoMode(VehicleMode):
                     return nav.hold_at(x, y)
                 self.loiter_until = None
             c._emit("item_reached", f"Reached waypoint #{tgt.seq}", Severity.INFO, seq=tgt.seq)
+            self.leg_from = (ex, tgt.seq, x, y) if tgt.kind == "waypoint" else None
             ex.advance()
             nav.new_leg()
         return ActuatorCommand.stop()
+
+    def _leg_from(self, ex, tgt) -> tuple[float, float] | None:
+        """Where the leg to ``tgt`` starts: the waypoint reached last, when
+        ``tgt`` is the next NAV item of the same mission after it (not a
+        jump by MISSION_SET_CURRENT or a new upload)."""
+        lf = self.leg_from
+        if lf is None or lf[0] is not ex or not lf[1] < tgt.seq:
+            return None
+        nav = (Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_LOITER_TIME, Cmd.NAV_RETURN_TO_LAUNCH)
+        if any(it.command in nav for it in ex.items[lf[1] + 1:tgt.seq]):
+            return None
+        return lf[2], lf[3]
+
+    def _leg_next(self, ex, tgt) -> tuple[float, float] | None:
+        """The map position [m] of the waypoint after ``tgt`` when the next
+        NAV item is a pass-through waypoint, else None."""
+        for it in ex.items[tgt.seq + 1:]:
+            if it.command == Cmd.NAV_WAYPOINT:
+                if (it.lat, it.lon) == (0.0, 0.0):
+                    return None
+                return self.core.frame.to_local(it.lat, it.lon)
+            if it.command in (Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_RETURN_TO_LAUNCH):
+                return None
+        return None
 
     def _next_is_stop(self) -> bool:
         """True when the item after the current NAV item is not another

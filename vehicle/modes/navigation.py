@@ -43,6 +43,18 @@ FINISH_LINE_RADII = 3.0
 #: A vessel near the end of its path passes a waypoint abeam when its range
 #: to it, having closed faster than this, opens faster than this [m/s].
 ABEAM_RANGE_RATE = 0.3
+#: a vessel joins the line of its leg this many turning radii ahead of
+#: where it is along the line (each tried; the shortest path wins)
+LEG_JOIN_RADII = (2.0, 3.0, 4.0, 6.0)
+#: ... on a leg at least this many turning radii long (not a short transit)
+LEG_JOIN_MIN_RADII = 4.0
+#: ... when that is at most this many turning radii longer than the direct plan
+LEG_JOIN_SLACK_RADII = 2.0
+#: a mission waypoint blocked by something beside it is replaced by the
+#: nearest safe point at most this far beyond the planner's clearance [m]
+STAND_IN_M = 1.5
+#: ... and this far clear of the lethal cost round it [m]
+STAND_IN_MARGIN_M = 0.5
 
 
 class Navigator:
@@ -55,6 +67,7 @@ class Navigator:
         self.speed_override: float | None = None   # the operator's DO_CHANGE_SPEED [m/s]
         self._manoeuvring = False                  # the COLREGs helm steered off the path last tick
         self._closing = False                      # a vessel closed on this leg's target near the path's end
+        self._stand_in = None                      # (leg key, (x, y)): a blocked waypoint's nearest safe point
 
     def new_leg(self) -> None:
         """Plan again on the next ``drive_to``."""
@@ -84,13 +97,20 @@ class Navigator:
         gains = {k: c.params.get(k) for k in ("HDG_KP", "HDG_KD")}
         return c.maritime.hold(c.state, (x, y), gains)
 
-    def drive_to(self, key, x: float, y: float, speed: float, stop_at_end: bool) -> tuple[ActuatorCommand, bool]:
+    def drive_to(self, key, x: float, y: float, speed: float, stop_at_end: bool,
+                 leg_from: tuple[float, float] | None = None,
+                 leg_next: tuple[float, float] | None = None) -> tuple[ActuatorCommand, bool]:
         """The command towards (x, y) [m, map frame] at ``speed`` [m/s], and
         whether the vehicle is there: within WP_RADIUS, or within
         ``FINISH_LINE_RADII`` of it past its finish line or (a vessel)
         passing it abeam -- see the module docstring."""
         c = self.core
         st = c.state
+        if self._stand_in is not None:
+            if self._stand_in[0] == key:
+                x, y = self._stand_in[1]
+            else:
+                self._stand_in = None
         dist = math.hypot(x - st.x, y - st.y)
         self.wp_distance = dist
         radius = c.params.get("WP_RADIUS")
@@ -108,14 +128,23 @@ class Navigator:
         if key != self.leg_key:
             self.leg_key = key
             self._closing = False
+            carry = self._carry_on(leg_from, x, y)
             c.follower.reset()
             try:
                 pts = (c.planning.plan(st.x, st.y, x, y, st.yaw) if c.planning is not None
                        else np.array([[st.x, st.y], [x, y]]))
+                if carry is not None:
+                    pts = carry
+                elif leg_from is not None:
+                    pts = self._plan_along_leg(leg_from, x, y, pts)
+                if leg_next is not None:
+                    pts = self._plan_lined_up(pts, x, y, leg_from, leg_next)
             except PlanningError as e:
-                self.path = None
-                self._plan_failed(key, str(e))
-                return ActuatorCommand.stop(), False
+                pts = self._plan_to_stand_in(key, x, y)
+                if pts is None:
+                    self.path = None
+                    self._plan_failed(key, str(e))
+                    return ActuatorCommand.stop(), False
             self.path = PolylinePath(pts)
         if self.path is None:
             return ActuatorCommand.stop(), False
@@ -144,6 +173,154 @@ class Navigator:
             cmd = f.track(st, d.heading, d.speed, gains)
         self.cross_track_error = cte
         return cmd, False
+
+    def _carry_on(self, leg_from: tuple[float, float] | None, x: float, y: float) -> np.ndarray | None:
+        """A vessel whose path to the waypoint ``leg_from`` [m] it has just
+        reached (inside the acceptance radius, maybe still in the turn onto
+        the next leg) already arrives heading for (x, y): the rest of that
+        path, then straight on to (x, y) -- the turn is flown to its end, not
+        planned again from mid-turn.  None when that does not apply."""
+        c = self.core
+        g = c.planning
+        old = self.path
+        if (leg_from is None or c.maritime is None or old is None or g is None or not g.turning_radius
+                or self._manoeuvring):
+            return None
+        if math.hypot(old.points[-1][0] - leg_from[0], old.points[-1][1] - leg_from[1]) > 1e-6:
+            return None
+        L = math.hypot(x - leg_from[0], y - leg_from[1])
+        if L < 1.0:
+            return None
+        dx, dy = old.seg_dir[-1]
+        if (dx * (x - leg_from[0]) + dy * (y - leg_from[1])) / L < math.cos(math.radians(10.0)):
+            return None
+        s = c.follower.s
+        st = c.state
+        if abs(old.project(st.x, st.y, s_hint=s).cross_track_error) > c.params.get("WP_RADIUS"):
+            return None
+        rest = old.points[np.searchsorted(old.cum, s, side="right"):]
+        pts = np.vstack(([[st.x, st.y]], rest, [[x, y]]))
+        if g.path_blocked(pts):
+            return None
+        return pts
+
+    def _plan_along_leg(self, leg_from: tuple[float, float], x: float, y: float,
+                        direct: np.ndarray) -> np.ndarray:
+        """A vessel's leg from the waypoint it last reached, ``leg_from``
+        [m], to (x, y): the planned turn-in joins the line between them,
+        arriving on its heading, and the path then runs along the line (as
+        Rover tracks the line from the previous waypoint), so a survey lane
+        is flown where it was laid out and not from wherever the acceptance
+        radius let the last waypoint count.  The join point is tried
+        ``LEG_JOIN_RADII`` turning radii ahead of the vessel's projection on
+        the line; the shortest path to (x, y) wins, unless it is more than
+        ``LEG_JOIN_SLACK_RADII`` turning radii longer than ``direct`` (the
+        plan straight to the target), which is then kept -- as it is for a
+        ground vehicle, a planner without a turning radius, a leg shorter
+        than ``LEG_JOIN_MIN_RADII`` turning radii (a transit between lanes)
+        or a line that crosses lethal cost."""
+        c = self.core
+        g = c.planning
+        if c.maritime is None or g is None or not g.turning_radius or g.partial:
+            return direct
+        ax, ay = leg_from
+        L = math.hypot(x - ax, y - ay)
+        if L < LEG_JOIN_MIN_RADII * g.turning_radius:
+            return direct
+        ux, uy = (x - ax) / L, (y - ay) / L
+        st = c.state
+        s0 = max(0.0, (st.x - ax) * ux + (st.y - ay) * uy)
+        best = None
+        for k in LEG_JOIN_RADII:
+            sj = s0 + k * g.turning_radius
+            if sj > L - 1.0:
+                break
+            jx, jy = ax + sj * ux, ay + sj * uy
+            if g.path_blocked(np.array([[jx, jy], [x, y]])):
+                return direct
+            head = g.plan_to_pose(st.x, st.y, st.yaw, jx, jy, math.atan2(uy, ux))
+            if head is None:
+                continue
+            length = float(np.hypot(*np.diff(head, axis=0).T).sum()) + (L - sj)
+            if best is None or length < best[0]:
+                best = (length, np.vstack((head, [[x, y]])))
+        direct_length = float(np.hypot(*np.diff(direct, axis=0).T).sum())
+        if best is None or best[0] > direct_length + LEG_JOIN_SLACK_RADII * g.turning_radius:
+            return direct
+        return best[1]
+
+    def _plan_lined_up(self, pts: np.ndarray, x: float, y: float, leg_from: tuple[float, float] | None,
+                       leg_next: tuple[float, float]) -> np.ndarray:
+        """A vessel making for (x, y) [m] with the next waypoint ``leg_next``
+        after it, the next leg a long one (``LEG_JOIN_MIN_RADII`` turning
+        radii or more: a survey lane) and this one not (the first leg, or a
+        transit between lanes, from ``leg_from``): when ``pts`` (the plan)
+        turns into its end, plan instead to arrive heading for ``leg_next``,
+        so the lane starts lined up rather than with a turn the acceptance
+        radius cuts short; kept only when at most ``LEG_JOIN_SLACK_RADII``
+        turning radii longer than ``pts``.  ``pts`` unchanged otherwise (a
+        ground vehicle, no turning radius, a partial plan, a lane's end)."""
+        c = self.core
+        g = c.planning
+        if c.maritime is None or g is None or not g.turning_radius or g.partial or len(pts) < 2:
+            return pts
+        long_leg = LEG_JOIN_MIN_RADII * g.turning_radius
+        if math.hypot(leg_next[0] - x, leg_next[1] - y) < long_leg:
+            return pts
+        if leg_from is not None and math.hypot(x - leg_from[0], y - leg_from[1]) >= long_leg:
+            return pts
+        yaw1 = math.atan2(leg_next[1] - y, leg_next[0] - x)
+        d = pts[-1] - pts[-2]
+        if abs(math.remainder(math.atan2(d[1], d[0]) - yaw1, math.tau)) < math.radians(10.0):
+            return pts                                   # arrives lined up already
+        if float(np.hypot(*pts[-1] - pts[0])) < 2.0 * g.turning_radius:
+            return pts                                   # too close to line up
+        st = c.state
+        lined = g.plan_to_pose(st.x, st.y, st.yaw, x, y, yaw1)
+        if lined is None:
+            return pts
+        length = float(np.hypot(*np.diff(pts, axis=0).T).sum())
+        if float(np.hypot(*np.diff(lined, axis=0).T).sum()) > length + LEG_JOIN_SLACK_RADII * g.turning_radius:
+            return pts
+        return lined
+
+    def _plan_to_stand_in(self, key, x: float, y: float) -> np.ndarray | None:
+        """A mission waypoint (x, y) [m] the planner refuses because
+        something now lies next to it (a broken-down vehicle on a search
+        lane's end, say), though not on it: plan to the nearest safe point
+        within ``STAND_IN_M`` beyond the clearance the planner keeps
+        (and ``STAND_IN_MARGIN_M`` clear of it) instead, and count the waypoint reached there.  A target inside an
+        obstacle still fails the item.  None when there is no such point
+        or no path to it."""
+        c = self.core
+        g = c.planning
+        if key[0] != "auto" or g is None:
+            return None
+        h, w = g.weights.shape
+        r, col = g.cell(x, y)
+        if not (0 <= r < h and 0 <= col < w) or np.isfinite(g.weights[r, col]) or g.distance[r, col] <= 0:
+            return None
+        # the nearest cell STAND_IN_MARGIN_M clear of lethal cost, so the
+        # stand-in does not creep as more of the obstacle is seen
+        n = int(math.ceil((g.keep_clear + STAND_IN_M) / g.resolution))
+        r0, c0 = max(0, r - n), max(0, col - n)
+        win = g.distance[r0:r + n + 1, c0:col + n + 1] >= g.keep_clear + STAND_IN_MARGIN_M
+        win &= np.isfinite(g.weights[r0:r + n + 1, c0:col + n + 1])
+        if not win.any():
+            return None
+        rr, cc = np.nonzero(win)
+        k = int(np.argmin((rr + r0 - r) ** 2 + (cc + c0 - col) ** 2))
+        sx, sy = (float(v) for v in g.costmap.cell_to_world(int(rr[k] + r0), int(cc[k] + c0)))
+        st = c.state
+        try:
+            pts = g.plan(st.x, st.y, sx, sy, st.yaw)
+        except PlanningError:
+            return None
+        self._stand_in = (key, (sx, sy))
+        c._emit("wp_blocked", f"Waypoint ({x:.1f}, {y:.1f}) m is blocked ({g.distance[r, col]:.2f} m from an "
+                f"obstacle): going to the nearest safe point ({sx:.1f}, {sy:.1f}) m instead",
+                Severity.NOTICE, x=sx, y=sy)
+        return pts
 
     def _following_to(self, x: float, y: float, within: float) -> bool:
         """The vehicle follows a path (no replan pending, the COLREGs helm
@@ -199,17 +376,52 @@ class Navigator:
 
     def _rejoin_or_replan(self, lookahead: float) -> None:
         """A COLREGs manoeuvre just ended: head back to the path only if the
-        way there (to the point ``lookahead`` [m] ahead of our progress on
-        it) is clear of lethal cost; otherwise plan the leg again from here."""
+        way there is clear of lethal cost -- the straight line to the point
+        ``lookahead`` [m] ahead of our progress on it, and the track the
+        boat will sweep getting there (``rejoin_track``: it turns at its
+        planned turn rate, so it swings wide of that line); otherwise plan
+        the leg again from here."""
         c = self.core
         if c.planning is None or self.path is None:
             return
         st = c.state
         px, py = self.path.point_at(c.follower.s + lookahead)
-        if c.planning.path_blocked(np.array([[st.x, st.y], [px, py]])):
+        swept = self.rejoin_track(lookahead)
+        if (c.planning.path_blocked(np.array([[st.x, st.y], [px, py]]))
+                or (len(swept) > 1 and c.planning.path_blocked(swept))):
             c._emit("rejoin", "COLREGs manoeuvre over: the way back to the path is blocked, replanning",
                     Severity.NOTICE)
             self.new_leg()
+
+    def rejoin_track(self, lookahead: float, step: float = 0.5) -> np.ndarray:
+        """The track (N, 2) [m] a vessel sweeps rejoining its path from where
+        it is: LOS guidance on the path (``lookahead`` [m]), the heading
+        turning towards it at the helm's planned turn rate, at the speed it
+        has now (at least 0.5 m/s), until it is within a metre of the path
+        or has gone twice the way back.  Empty without a path or LOS
+        follower."""
+        c = self.core
+        path = self.path
+        rate = getattr(c.follower, "turn_rate", None)
+        if path is None or rate is None:
+            return np.empty((0, 2))
+        st = c.state
+        x, y, yaw = st.x, st.y, st.yaw
+        v = max(0.5, math.hypot(st.vx, st.vy))
+        s = c.follower.s
+        back = math.hypot(*(np.array(path.point_at(s + lookahead)) - (x, y)))
+        pts = [(x, y)]
+        for _ in range(int(math.ceil(2.0 * (back + lookahead) / step))):
+            pr = path.project(x, y, s_hint=s, window=max(4.0 * lookahead, 10.0))
+            s = max(s, pr.s)
+            if abs(pr.cross_track_error) < 1.0 or s >= path.length:
+                break
+            want = pr.heading - math.atan(pr.cross_track_error / lookahead)
+            turn = math.remainder(want - yaw, math.tau)
+            yaw += max(-rate * step / v, min(rate * step / v, turn))
+            x, y = x + step * math.cos(yaw), y + step * math.sin(yaw)
+            pts.append((x, y))
+        return np.array(pts)
 
     def _give_way(self, speed: float) -> bool:
         """Moving obstacles: stop while a tracked mover's predicted path

@@ -7,7 +7,11 @@
   free piece of a line is a pass.  Contour passes run round the area's
   boundary ``swath/2`` inside it and round each obstacle ``swath/2`` outside
   it, so the slivers the lines miss near slanted edges and obstacles are
-  covered too (exact for convex areas and convex obstacles).  Passes are
+  covered too (exact for convex areas and convex obstacles).  A contour
+  pass is left out when the lines already cover every free point it would
+  (a rectangle swept edge to edge), and so is a contour's spike toward a
+  vertex the lines already cover: a boat cannot fly a 1.5 m spike, and
+  its waypoints sit closer together than any acceptance radius.  Passes are
   ordered greedily from ``start`` (nearest unvisited end next, each line
   run in whichever direction is nearer) to keep transit short.  Transit
   legs are straight: the executor plans each transit with the grid
@@ -66,10 +70,37 @@ def offset_polygon(p: np.ndarray, d: float) -> np.ndarray:
     return q
 
 
-def _inner_contour(p: np.ndarray, r: float) -> np.ndarray:
+def _seg_dist(pts: np.ndarray, pieces: list[np.ndarray]) -> np.ndarray:
+    """Distance [m] from each of ``pts`` (N, 2) to the nearest of the
+    polyline ``pieces``; inf when there are none."""
+    best = np.full(len(pts), np.inf)
+    for piece in pieces:
+        for a, b in zip(piece[:-1], piece[1:]):
+            ab = b - a
+            L2 = float(ab @ ab)
+            t = np.clip(((pts - a) @ ab) / L2, 0.0, 1.0) if L2 > 0 else np.zeros(len(pts))
+            best = np.minimum(best, np.hypot(*(a + t[:, None] * ab - pts).T))
+    return best
+
+
+def _free_samples(rings: list[np.ndarray], step: float) -> np.ndarray:
+    """Points (N, 2) on a ``step`` grid (plus every ring vertex) in the free
+    region of ``rings`` (even-odd: the outer ring minus the holes)."""
+    lo, hi = rings[0].min(axis=0), rings[0].max(axis=0)
+    pts = [np.vstack(rings)]
+    for y in np.arange(lo[1], hi[1] + step, step):
+        y = min(float(y), float(hi[1]))
+        for a, b in _scan_segments(rings, y):
+            xs = np.append(np.arange(a, b, step), b)
+            pts.append(np.column_stack((xs, np.full(len(xs), y))))
+    return np.vstack(pts)
+
+
+def _inner_contour(p: np.ndarray, r: float, lines: list[np.ndarray] = ()) -> np.ndarray:
     """The inward mitred offset by ``r``, with a spike toward every vertex
     whose mitre point lies farther than ``r`` from it, so the vertex itself
-    is within ``r`` of the contour."""
+    is within ``r`` of the contour -- unless ``lines`` (the sweep passes)
+    already pass within ``r`` of the vertex."""
     p = p if _signed_area(p) > 0 else p[::-1]
     q = offset_polygon(p, -r)
     if len(q) == 0:
@@ -79,7 +110,7 @@ def _inner_contour(p: np.ndarray, r: float) -> np.ndarray:
         out.append(m)
         dv = v - m
         L = float(np.hypot(*dv))
-        if L > r * (1 + 1e-9):
+        if L > r * (1 + 1e-9) and _seg_dist(v[None, :], list(lines))[0] > r * (1 + 1e-9):
             out.append(v - dv / L * r)
             out.append(m)
     return np.array(out)
@@ -111,12 +142,18 @@ class CoveragePlan:
 
 
 def boustrophedon(area, swath: float, heading: float = 0.0, obstacles=(), start=None,
-                  contours: bool = True) -> CoveragePlan:
-    """Lawnmower coverage of ``area`` minus ``obstacles``; see the module docstring."""
+                  contours: bool = True, overlap: float = 0.0) -> CoveragePlan:
+    """Lawnmower coverage of ``area`` minus ``obstacles``; see the module
+    docstring.  ``overlap`` (sidelap, a fraction in [0, 0.5)) spaces the
+    lines ``swath x (1 - overlap)`` apart, so a vehicle that strays from a
+    line (a detour round something in its way, a turn cut short by its
+    acceptance radius) still leaves no gap."""
     outer = _poly("area", area)
     holes = [_poly(f"obstacles[{i}]", o) for i, o in enumerate(obstacles)]
     if not (math.isfinite(swath) and swath > 0):
         raise ValueError(f"swath must be a positive number of metres, got {swath!r}")
+    if not (isinstance(overlap, (int, float)) and 0.0 <= overlap < 0.5):
+        raise ValueError(f"overlap must be a fraction in [0, 0.5), got {overlap!r}")
     if not math.isfinite(heading):
         raise ValueError(f"heading must be a finite angle in radians, got {heading!r}")
     c, s = math.cos(heading), math.sin(heading)
@@ -124,21 +161,35 @@ def boustrophedon(area, swath: float, heading: float = 0.0, obstacles=(), start=
     inv = rot.T
     rings = [outer @ rot.T] + [h @ rot.T for h in holes]
     ymin, ymax = rings[0][:, 1].min(), rings[0][:, 1].max()
-    nlines = max(1, int(math.ceil((ymax - ymin) / swath - 1e-9)))
+    spacing = swath * (1.0 - overlap)
+    nlines = max(1, int(math.ceil((ymax - ymin - swath) / spacing - 1e-9)) + 1)
     # centre the lines so the first and last are at most swath/2 from the edges
-    y0 = ymin + 0.5 * ((ymax - ymin) - (nlines - 1) * swath)
+    y0 = ymin + 0.5 * ((ymax - ymin) - (nlines - 1) * spacing)
     pieces: list[np.ndarray] = []
     for k in range(nlines):
-        y = y0 + k * swath
+        y = y0 + k * spacing
         for a, b in _scan_segments(rings, y):
             pieces.append(np.array([[a, y], [b, y]]) @ inv.T)
     loops: list[np.ndarray] = []
     if contours:
-        inner = _inner_contour(outer, swath / 2)
-        if len(inner):
-            loops.append(inner)
-        for h in holes:
-            loops.append(offset_polygon(h, swath / 2))
+        # Contours only where the lines leave something uncovered, and no
+        # spike to a vertex the lines cover -- unless that leaves a gap
+        # (checked on a swath/16 grid plus every vertex).
+        r = swath / 2
+        free = _free_samples(rings, swath / 16) @ inv.T if pieces else None
+        if free is None or (_seg_dist(free, pieces) > r * (1 + 1e-9)).any():
+            for lean in (True, False):
+                loops = []
+                inner = _inner_contour(outer, r, pieces if lean else ())
+                if len(inner):
+                    loops.append(inner)
+                for h in holes:
+                    loops.append(offset_polygon(h, r))
+                if not lean or free is None:
+                    break
+                closed = [np.vstack((lp, lp[:1])) for lp in loops]
+                if not (_seg_dist(free, pieces + closed) > r * (1 + 1e-9)).any():
+                    break
     pos = np.asarray(start, dtype=np.float64) if start is not None else (pieces[0][0] if pieces else outer[0])
     order: list[np.ndarray] = []
     remaining_lines = list(pieces)
