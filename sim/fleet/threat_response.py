@@ -54,6 +54,7 @@ SHADOW_LEAD_S = 8.0         # the shadower steers for the stand-off point this f
 SHADOW_MIN_MPS = 0.2
 MOVING_MPS = 0.3
 SAMPLE_S = 0.5
+INSPECT_RING = 0.8          # the inspector looks from this fraction of the visit radius off the spot
 INSPECT_LINGER_S = 5.0      # an inspector stays this long at the spot (the camera's look) before it rejoins
 
 
@@ -121,11 +122,14 @@ class ThreatResponse(ThreatWatch):
         return [r for r in self.patrollers if r.broken_at is None and r.started and r.m.index not in self.shadowing
                 and r.m.index not in self.inspecting]
 
-    def _goto(self, r, t: float, x: float, y: float, speed: float) -> None:
+    def _goto(self, r, t: float, x: float, y: float, speed: float) -> bool:
+        """A GUIDED target; True when the core took it (a refusal is the
+        core's STATUSTEXT)."""
         core = r.core
         lat, lon = self.fw.frame.to_geo(x, y)
         vmax = r.m.spec.vehicle_config.limits.max_speed
-        core.goto(t, lat, lon, float(min(vmax, max(0.1, speed))))
+        res = core.goto(t, lat, lon, float(min(vmax, max(0.1, speed))))
+        return bool(res.ok)
 
     # ------------------------------------------------------------ the loop
     def tick(self, t: float) -> None:
@@ -286,7 +290,29 @@ class ThreatResponse(ThreatWatch):
                     self.next_patrol[idx] = t
                 continue
             if rec["visited_at"] is None:
-                self._goto(r, t, x, y, self.patrol.speed)
+                self._approach(r, rec, t)
+
+    def _approach(self, r, rec: dict, t: float) -> None:
+        """Drive to a point the planner accepts within the visit radius of
+        the spot: the spot itself is taken (the camera marks what it sees
+        as an obstacle, a walking person as a trail of them), so points on
+        a ring ``INSPECT_RING`` x the radius around it are tried, nearest
+        the inspector first, until a goto is accepted."""
+        x, y = rec["position"]
+        if rec.get("approach") is not None:
+            ax, ay = rec["approach"]
+            if self._goto(r, t, ax, ay, self.patrol.speed):
+                return
+        st = r.core.state
+        reach = self.watch.inspect_radius_m
+        d = INSPECT_RING * reach
+        cands = [(x + d * math.cos(k * math.pi / 8), y + d * math.sin(k * math.pi / 8)) for k in range(16)]
+        cands.sort(key=lambda p: math.hypot(p[0] - st.x, p[1] - st.y))
+        for ax, ay in cands:
+            if self._goto(r, t, ax, ay, self.patrol.speed):
+                rec["approach"] = [round(ax, 2), round(ay, 2)]
+                return
+        rec["approach"] = None
 
     def _shadow_step(self, t: float) -> None:
         w = self.watch

@@ -237,7 +237,7 @@ class ThreatWatch:
         for v in self.vessels.values():
             if v.id in live or (tr.mmsi is not None and v.mmsi is not None and tr.mmsi != v.mmsi):
                 continue
-            if "unknown" not in (tr.kind, v.kind) and tr.kind != v.kind:
+            if tr.kind != v.kind:
                 continue
             px, py = v.predict(t)
             gate = min(4 * w.same_vessel_m, w.same_vessel_m + 1.0 * max(0.0, t - v.last_seen))
