@@ -32,7 +32,11 @@ end).  Fleet faults that concern a vehicle (``vehicle_breakdown``:
 motors dead, its computer and radios silent) apply on the world clock; a
 scenario's task file, its task faults (``new_task``, ``cancel_task``) and
 the simulated radio's faults belong to the lockstep run and are left out,
-each said in a ``note:`` line (``realtime_notes``).  A vehicle sends OBSTACLE_DISTANCE
+each said in a ``note:`` line (``realtime_notes``).  A scenario's
+``[threat_watch]`` runs (``sim.fleet.threat_watch``, every ``period_s`` of
+world time): each alert goes out as STATUSTEXT and EDGEPILOT_THREAT_ALERT
+on the MAVLink output of the vehicle nearest the contact; its ``[patrol]``
+is not run.  A vehicle sends OBSTACLE_DISTANCE
 (what its lidar tracks, ``firmware_bridge.mavlink.proximity``) when asked.
 """
 from __future__ import annotations
@@ -334,7 +338,10 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
             clock["n"] = n + 1
             fw.advance(clock["n"] * PHYSICS_DT)
         if watch is not None and watch.due(clock["n"] * PHYSICS_DT):
-            watch.step(clock["n"] * PHYSICS_DT)
+            try:
+                watch.step(clock["n"] * PHYSICS_DT)
+            except Exception as e:  # noqa: BLE001 - contained: the fleet keeps running without this watch pass
+                log_fault("threat watch", e)
 
     def poll(t: float) -> None:
         for m in members:
