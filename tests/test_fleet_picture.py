@@ -82,3 +82,13 @@ def test_lidar_tracks_count_once_confirmed_and_settled():
     out = track_sightings(1.5, [tr(1, True, 0.01), tr(2, False, 0.01), tr(3, True, 2.0)])
     assert [s.key for s in out] == [1] and math.isclose(out[0].x, 1.25) and out[0].kind == "unknown"
     assert without_members(out, [(1.0, 2.0)]) == [] and without_members(out, [(20.0, 2.0)]) == out
+
+
+def test_camera_on_an_ais_contact_keeps_its_identity():
+    """A boat's camera sees a vessel its lidar and AIS already hold: one
+    contact, the MMSI and the table key kept, 'camera' among its sources."""
+    held = [Sighting(244000001, 100.0, 0.0, 2.0, 0.0, "vessel", ("lidar", "ais"), 244000001)]
+    cams = camera_sightings(state(90.0, 0.0, 0.0), [det("yellow", 0.0, 12.0)], {"yellow": "vessel"}, 20.0)
+    [s] = fuse_camera(held, cams)
+    assert (s.key, s.mmsi, s.kind, s.sources) == (244000001, 244000001, "vessel", ("lidar", "ais", "camera"))
+    assert (s.x, s.vx) == (100.0, 2.0)
