@@ -187,6 +187,11 @@ class Crossing(_Fault):
     start: XY = Field(description="target position at start_s, map frame [m]")
     velocity: XY = Field(description="target velocity, map frame [m/s]")
     radius: float = Field(default=0.3, gt=0, description="[m]")
+    name: str | None = Field(default=None, max_length=32, description="who walks (reports and criteria)")
+    color: Literal["red", "orange", "yellow", "green"] | None = Field(
+        default=None, description="what the camera sees: an upright of this colour (a high-visibility vest); "
+                                  "None: the camera does not see it (the lidar does)")
+    height: float = Field(default=1.7, gt=0, description="[m], for the camera")
 
 
 class Estop(_Fault):
@@ -285,6 +290,15 @@ class FaultInjector:
         out = [(f.start[0] + f.velocity[0] * (t - f.start_s), f.start[1] + f.velocity[1] * (t - f.start_s),
                 f.radius) for f in self._active(t, "crossing")]
         return np.array(out, dtype=np.float64).reshape(-1, 3)
+
+    def crossings(self, t: float) -> list[tuple[int, object, float, float]]:
+        """(index, fault, x, y) of every crossing target on its way at ``t`` [s, m]."""
+        return [(k, f, f.start[0] + f.velocity[0] * (t - f.start_s), f.start[1] + f.velocity[1] * (t - f.start_s))
+                for k, f in enumerate(self.faults) if f.type == "crossing" and f.active(t)]
+
+    def people(self, t: float) -> list[tuple[str, float, float]]:
+        """(name, x, y) of every walking person at ``t`` (truth, for reports)."""
+        return [(f.name or f"person{k}", x, y) for k, f, x, y in self.crossings(t) if f.kind == "person"]
 
     def current(self, t: float, base: XY) -> XY:
         if not self.faults:

@@ -32,7 +32,11 @@ end).  Fleet faults that concern a vehicle (``vehicle_breakdown``:
 motors dead, its computer and radios silent) apply on the world clock; a
 scenario's task file, its task faults (``new_task``, ``cancel_task``) and
 the simulated radio's faults belong to the lockstep run and are left out,
-each said in a ``note:`` line (``realtime_notes``).  A vehicle sends OBSTACLE_DISTANCE
+each said in a ``note:`` line (``realtime_notes``).  A scenario's
+``[threat_watch]`` runs (``sim.fleet.threat_watch``, every ``period_s`` of
+world time): each alert goes out as STATUSTEXT and EDGEPILOT_THREAT_ALERT
+on the MAVLink output of the vehicle nearest the contact; its ``[patrol]``
+is not run.  A vehicle sends OBSTACLE_DISTANCE
 (what its lidar tracks, ``firmware_bridge.mavlink.proximity``) when asked.
 """
 from __future__ import annotations
@@ -107,6 +111,11 @@ def realtime_notes(sc: FleetScenario) -> list[str]:
     if sc.tasks is not None:
         out.append(f"tasks: {sc.tasks} is not run here: in real time the ground station hands tasks out "
                    f"(`edgepilot gcs fleet tasks upload FILE [--auction]`)")
+    if sc.patrol is not None:
+        out.append("patrol: not run: every vehicle waits in HOLD for its ground station")
+    if sc.threat_watch is not None:
+        out.append("threat_watch: runs; each alert goes out as STATUSTEXT and EDGEPILOT_THREAT_ALERT from the "
+                   "vehicle nearest the contact; the shadow or inspect task it suggests is the ground station's call")
     if any(v.mission is not None for v in sc.vehicles):
         out.append("vehicles.*.mission: not loaded: every vehicle waits in HOLD for its ground station")
     for i, f in enumerate(sc.faults):
@@ -152,6 +161,8 @@ class RealtimeFleet:
     members: list[FleetMember]
     loop: RuntimeLoop
     separation: SeparationLog
+    #: the fleet's threat watch (``sim.fleet.threat_watch``) when the scenario has one
+    watch: object = None
     closed: bool = field(default=False)
 
     def run(self, duration: float | None = None, should_stop: Callable[[], bool] | None = None) -> None:
@@ -260,6 +271,25 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
     by_name = {m.name: m for m in members}
     clock = {"n": 0}                                       # physics steps done: world time = n * PHYSICS_DT
 
+    watch = None
+    if sc.threat_watch is not None:
+        from edgepilot.sim.fleet.threat_watch import ThreatWatch
+
+        by_sysid = {m.sysid: m for m in members}
+
+        def send_alert(a, v, rec, reporter, t: float) -> None:
+            """The alert on the reporting vehicle's MAVLink output: its
+            STATUSTEXT line, then the structured EDGEPILOT_THREAT_ALERT."""
+            m = by_sysid[reporter.m.spec.sysid]
+            if m.broken_at is not None:
+                return
+            m.endpoint.statustext(a.text(), int(Severity.ALERT))
+            m.endpoint.broadcast(watch.codec().alert(a))
+            say(f"t={t:.1f} s: {m.name} (sysid {m.sysid}) alert {a.kind} score {a.score:.2f} at "
+                f"({a.x:.0f}, {a.y:.0f}) m: {'; '.join(a.reasons)}")
+
+        watch = ThreatWatch(sc.threat_watch, fw, runs, on_alert=send_alert)
+
     def break_down(m: FleetMember, t: float) -> None:
         m.broken_at = t
         m.run.m.alive = False
@@ -307,6 +337,11 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
                 m.sim.step(PHYSICS_DT)
             clock["n"] = n + 1
             fw.advance(clock["n"] * PHYSICS_DT)
+        if watch is not None and watch.due(clock["n"] * PHYSICS_DT):
+            try:
+                watch.step(clock["n"] * PHYSICS_DT)
+            except Exception as e:  # noqa: BLE001 - contained: the fleet keeps running without this watch pass
+                log_fault("threat watch", e)
 
     def poll(t: float) -> None:
         for m in members:
@@ -332,7 +367,7 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
 
     loop = RuntimeLoop(step, poll, rate_hz=1.0 / (base * PHYSICS_DT), clock=ScaledClock(speedup), fds=fds,
                        late="slip")
-    return RealtimeFleet(sc.name, sc, fw, members, loop, sep)
+    return RealtimeFleet(sc.name, sc, fw, members, loop, sep, watch=watch)
 
 
 def run_realtime_fleet_cli(args) -> int:

@@ -219,6 +219,8 @@ class Simulation:
         frame = self.faults.sense(now, frame)
         if frame.camera_t is not None:   # rendered only when it survives fault injection
             objs = [v for o, v in self._painted if o.appear_at_s <= now]
+            objs += [VisibleObject(x, y, f.radius, f.height, PAINT[f.color], kind="obstacle")
+                     for _, f, x, y in self.faults.crossings(now) if f.color is not None]
             if self.traffic is not None:    # traffic vessels are seen too
                 objs += self.traffic.visible_objects()
             if self.shared is not None:     # and the other vehicles of a fleet

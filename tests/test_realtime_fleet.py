@@ -317,3 +317,63 @@ def test_each_vehicles_camera_sees_the_other_vehicle(tmp_path, yaw_deg, seen):
         assert (hull > 1000) == seen, hull
     finally:
         fleet.close()
+
+
+def test_realtime_harbour_threat_watch_alerts_over_mavlink():
+    """`edgepilot sitl run --realtime fleet_harbour_security` runs the
+    fleet's threat watch: the AIS-dark fast boat dashing at the berths is
+    alerted by the boat nearest it (usv3, sysid 13) on the shared UDP
+    output, as a STATUSTEXT line and as EDGEPILOT_THREAT_ALERT with the
+    kind, score and reasons, read by a plain pymavlink client."""
+    import socket
+
+    from edgepilot.firmware_bridge.fleet_link import FleetCodec
+    from edgepilot.firmware_bridge.mavlink import dialects
+    from edgepilot.sim.realtime import free_port, spawn, stop
+
+    port = free_port("udp")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", port))
+    sock.settimeout(0.5)
+    mod = dialects.load()
+    codec = FleetCodec((11, 12, 13), 0)
+    parser = mod.MAVLink(None)
+    alerts, texts = {}, []
+    p = spawn("fleet_harbour_security", mavlink=[f"udpout:127.0.0.1:{port}", "tcpin:127.0.0.1:0"], speedup=4.0,
+              ready_timeout=120)
+    out = ""
+    try:
+        deadline = time.monotonic() + 120          # a hang guard: the loop ends on the alerts
+        while time.monotonic() < deadline and not ({"zone_cpa", "ais_dark"} <= set(alerts)
+                                                   and any(t.startswith("ALERT ais_dark") for _, t in texts)):
+            try:
+                data = sock.recv(65535)
+            except socket.timeout:
+                assert p.poll() is None, "the real-time fleet exited"
+                continue
+            for msg in parser.parse_buffer(data) or []:
+                if msg.get_type() == "EDGEPILOT_THREAT_ALERT":
+                    alerts.setdefault(codec.read_alert(msg).kind, (msg.get_srcSystem(), codec.read_alert(msg)))
+                elif msg.get_type() == "STATUSTEXT" and msg.severity == 1:
+                    texts.append((msg.get_srcSystem(), msg.text))
+    finally:
+        out = stop(p)
+        sock.close()
+    assert {"zone_cpa", "ais_dark"} <= set(alerts), (alerts, texts, out)
+    sysid, dark = alerts["ais_dark"]
+    assert sysid == 13 and 0.5 <= dark.score <= 1.0 and dark.track_id is not None
+    assert any(r.startswith("no AIS within 50 m of track") for r in dark.reasons), dark.reasons
+    sysid, zone = alerts["zone_cpa"]
+    assert sysid == 13 and zone.zone == "berths" and 0.5 <= zone.score <= 1.0
+    assert any("closest approach to zone berths is inside it" in r for r in zone.reasons), zone.reasons
+    assert any(s == 13 and t.startswith("ALERT ais_dark track-") for s, t in texts), texts
+    # the console says it too
+    assert "usv3 (sysid 13) alert ais_dark score" in out, out
+
+
+def test_realtime_notes_say_the_patrol_waits_and_the_watch_runs():
+    from edgepilot.sim.realtime_fleet import realtime_notes
+
+    notes = realtime_notes(load_realtime_fleet("fleet_harbour_security"))
+    assert any(n.startswith("patrol: not run") for n in notes), notes
+    assert any(n.startswith("threat_watch: runs") and "EDGEPILOT_THREAT_ALERT" in n for n in notes), notes

@@ -89,6 +89,12 @@ def run_fleet_scenario(args) -> int:
         for al in h["alerts"]:
             out.print(f"alert  [{al['t']:7.1f} s] {al['by']}: {al['kind']} score {al['score']:.2f} at "
                       f"({al['x']:.0f}, {al['y']:.0f}) m: {'; '.join(al['reasons'])}", soft_wrap=True)
+        for e in h.get("restricted_entries", []):
+            when = ("no alert" if e["alert_after_entry_s"] is None else
+                    f"alert {e['alert_after_entry_s']:+.1f} s from entering ({'+'.join(e['sources'])})")
+            visited = "never visited" if e["visited_s"] is None else f"visited at {e['visited_s']:.1f} s"
+            out.print(f"entry  {e['person']} into {e['zone']} at {e['entered_s']:.1f} s (truth): {when}; "
+                      f"inspect {', '.join(e['inspections']) or 'none'} {visited}", soft_wrap=True)
         for so in h["standoff"]:
             frac = "-" if so["inside_fraction"] is None else "%.0f %%" % (100 * so["inside_fraction"])
             out.print(f"shadow {so['task']} by {so['by']}: inside {so['standoff_m']:g}+-{so['tolerance_m']:g} m "
@@ -96,7 +102,7 @@ def run_fleet_scenario(args) -> int:
                       f"{so['not_assessed_contact_faster_s']:.0f} s: not assessed)", soft_wrap=True)
         for g in h["patrol_gap"]:
             closed = "never" if g["closed_after_s"] is None else "%.0f s after all on the loop" % g["closed_after_s"]
-            out.print(f"patrol {g['why']} at {g['at_s']:.0f} s: {g['boats']} boats, gap closed {closed}",
+            out.print(f"patrol {g['why']} at {g['at_s']:.0f} s: {g['boats']} vehicles, gap closed {closed}",
                       soft_wrap=True)
     for c in s["casualties"]:
         where = "not reported" if c["reported"] is None else f"reported by {c['by']} {c['error_m']:.1f} m off"

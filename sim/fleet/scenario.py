@@ -204,7 +204,8 @@ class Patrol(Strict):
     one leaves and make room when it comes back."""
 
     route: list[XY] = Field(min_length=3)
-    vehicles: list[str] | None = Field(default=None, description="who patrols (default: every boat)")
+    vehicles: list[str] | None = Field(default=None, description="who patrols (default: every boat); boats or "
+                                                                 "land vehicles, not both")
     speed: float = Field(default=1.2, gt=0, description="patrol speed along the loop [m/s]")
     min_speed: float = Field(default=0.6, gt=0, description="slowest a boat goes to let the gap behind close [m/s]")
     lookahead_m: float = Field(default=15.0, gt=0, description="how far ahead on the loop a boat steers for [m]")
@@ -237,6 +238,18 @@ class ThreatWatch(Strict):
     same_vessel_m: float = Field(default=25.0, gt=0, description="a new track this near where a shadowed vessel "
                                                                  "is expected is that vessel [m]")
     drop_after_s: float = Field(default=20.0, gt=0, description="a fleet track unseen this long is dropped [s]")
+    camera_labels: dict[Literal["red", "orange", "yellow", "green"], Literal["person", "vessel"]] = Field(
+        default={}, description="camera detections of these colours are contacts of that kind (empty: the camera "
+                                "does not feed the picture)")
+    camera_range_m: float | None = Field(default=None, gt=0, description="camera detections nearer than this "
+                                                                         "count [m] (default: the camera's "
+                                                                         "obstacle_range_m)")
+    camera_gate_m: float = Field(default=6.0, gt=0, description="a camera sighting this near a lidar/AIS one "
+                                                                "is that contact [m]")
+    inspect_kinds: list[Literal["restricted_entry", "ais_mismatch"]] = Field(
+        default=["restricted_entry"], description="alerts that create an inspect task (a visit with the camera)")
+    inspect_radius_m: float = Field(default=5.0, gt=0, description="an inspect task is visited this near its "
+                                                                   "position [m]")
 
 
 class HarbourCriteria(Strict):
@@ -259,6 +272,10 @@ class HarbourCriteria(Strict):
     patrol_gap_within_s: float = Field(default=120.0, gt=0, description="... this soon after a boat leaves or "
                                                                         "rejoins the patrol [s]")
     one_shadow_per_vessel: bool = True
+    entry_alert_within_s: float | None = Field(
+        default=10.0, gt=0, description="a person entering a restricted zone (truth) is alerted no later than "
+                                        "this after [s], the reasons name the zone, and the inspect task is visited")
+    expect_inspections: int | None = Field(default=None, ge=0, description="inspect tasks the run must create")
     expect_shadows: int | None = Field(default=1, ge=0, description="shadow tasks the run must create")
 
 
@@ -395,8 +412,10 @@ def load_fleet_scenario(name_or_path: str | Path, realtime: bool = False) -> Fle
             for n in patrolling:
                 if n not in names:
                     raise ConfigError(f"{path}: patrol.vehicles: no vehicle named {n!r} (vehicles: {', '.join(names)})")
-                if sc.vehicles[names[n]].domain != "water":
-                    raise ConfigError(f"{path}: patrol.vehicles: {n!r} is not a boat")
+            domains = {sc.vehicles[names[n]].domain for n in patrolling}
+            if len(domains) > 1:
+                raise ConfigError(f"{path}: patrol.vehicles: boats and land vehicles cannot share one loop "
+                                  f"({', '.join(sorted(patrolling))})")
             for k, (x, y) in enumerate(sc.patrol.route):
                 if not (xmin <= x <= xmax and ymin <= y <= ymax):
                     raise ConfigError(f"{path}: patrol.route.{k}: ({x}, {y}) is outside world.bounds")

@@ -3,31 +3,24 @@ boats patrol a loop, their contact pictures are fused and scored, an alert
 goes to the operator and creates a shadow task, the nearest free boat
 shadows the vessel at the stand-off and the others close the gap.
 
-- **Fused picture**: every ``period_s`` each working boat's confirmed
-  lidar vessel tracks (its maritime front's tracker) and the AIS contacts
-  of its contact table are read as they would be shared over the V2V
-  link; the fleet's own boats (their MMSIs, and tracks on their reported
-  positions) are left out.  A boat's track joins the fleet track it
-  joined before, else the nearest within ``gate_m``, else starts a new
-  one; tracks unseen for ``drop_after_s`` are dropped.  (The camera does
-  not feed it yet.)
-- **Vessels**: a fleet track is linked to a *vessel*, the watch's memory
-  of one boat on the water: a new track near where a known vessel is
-  expected (``same_vessel_m``, growing with the time since it was last
-  seen) is that vessel again (a lidar track that re-spawned, another boat
-  picking it up).  Alerts are raised once per vessel and kind, and **one
-  vessel gets one shadow task**, however many track ids it has had and
-  whether its shadow is running or over.
-- **Scoring**: ``vehicle.fleet.threats.assess`` on the fused tracks, the
-  AIS reports and the zones; an alert is an ALERT-severity event with its
-  STATUSTEXT line and the dialect's EDGEPILOT_THREAT_ALERT packet (bytes,
-  as a boat would send them; ``ThreatResponse.alert_packets``).
+- **The watch** (``sim/fleet/threat_watch.py``): every ``period_s`` the
+  vehicles' contact pictures (a boat's contact table: lidar fused with
+  AIS; a land vehicle's lidar tracks; the camera where ``camera_labels``
+  names what it sees) are fused into fleet tracks and subjects and scored
+  by ``vehicle.fleet.threats.assess``; an alert is an ALERT-severity event
+  with its STATUSTEXT line and the dialect's EDGEPILOT_THREAT_ALERT packet.
+  **One subject gets one task** (a shadow or an inspection), however many
+  track ids it has had and whether its task is running or over.
 - **Shadow task**: a ``ShadowTask`` allocated by ``GreedyAllocator`` over
   the free patrol boats (costs: straight-line travel time from where each
   boat believes it is: open water) = the nearest free boat.  The shadower
   is steered (GUIDED targets, once a second) to the point at the stand-off
   from the vessel on the line towards itself, at the vessel's speed plus a
   term closing the distance error.  After ``shadow_s`` it rejoins the patrol.
+- **Inspect task**: an alert of a kind in ``inspect_kinds`` (a person in a
+  restricted zone) sends the nearest free patroller (the same allocation)
+  to where the subject was seen, at the patrol speed; it has visited once
+  within ``inspect_radius_m`` and rejoins the patrol after a short look.
 - **Patrol**: each free boat steers for a point ``lookahead_m`` ahead of
   itself on the loop, its speed raised when the gap ahead is the larger
   (``spacing_gain``), so the boats spread evenly; when the shadower
@@ -43,18 +36,16 @@ between patrolling boats along the loop.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgepilot.sim.fleet.threat_watch import ThreatWatch, Vessel
 from edgepilot.vehicle.fleet.allocation import GreedyAllocator
 from edgepilot.vehicle.fleet.costs import fleet_costs
-from edgepilot.vehicle.fleet.tasks import ShadowTask, VehicleCapabilities
-from edgepilot.vehicle.fleet.threats import AisReport, SensorCoverage, ThreatParams, Track, Zone, assess
-from edgepilot.vehicle.types import Event, Severity
+from edgepilot.vehicle.fleet.tasks import ShadowTask, VehicleCapabilities, VisitTask
+from edgepilot.vehicle.fleet.threats import points_in_polygon
+from edgepilot.vehicle.types import Severity
 
-SENSOR_FRESH_S = 2.0        # a boat's sensor contact older than this is not used
-DETECT_TRUTH_M = 10.0       # a sensor contact this near a vessel's true position has detected it
 ON_LOOP_M = 15.0            # a boat this near the loop counts in the patrol gap
 SHADOW_UPDATE_S = 1.0
 SHADOW_SPEED_GAIN = 0.15    # [1/s] speed added per metre beyond the stand-off
@@ -63,8 +54,8 @@ SHADOW_LEAD_S = 8.0         # the shadower steers for the stand-off point this f
 SHADOW_MIN_MPS = 0.2
 MOVING_MPS = 0.3
 SAMPLE_S = 0.5
-OWN_BOAT_M = 6.0            # a sensor track this near a fleet boat's reported position is that boat
-MAX_SPEED_VAR = 0.25        # [m^2/s^2] a track's velocity is used once its variance is below this
+INSPECT_RING = 0.8          # the inspector looks from this fraction of the visit radius off the spot
+INSPECT_LINGER_S = 5.0      # an inspector stays this long at the spot (the camera's look) before it rejoins
 
 
 class Loop:
@@ -103,100 +94,42 @@ class Loop:
         return [(s[(i + 1) % len(s)] - s[i]) % self.length or self.length for i in range(len(s))]
 
 
-@dataclass
-class FleetTrack:
-    id: int
-    x: float
-    y: float
-    vx: float
-    vy: float
-    t: float
-    first_seen: float
-    mmsi: int | None = None
-    seen_by: set = field(default_factory=set)
-    vessel: int | None = None
-
-
-@dataclass
-class Vessel:
-    """What the watch remembers of one boat on the water."""
-
-    id: int
-    x: float
-    y: float
-    vx: float
-    vy: float
-    last_seen: float
-    first_seen: float
-    mmsi: int | None = None
-    tracks: list = field(default_factory=list)    # fleet track ids it has had
-    alerted: dict = field(default_factory=dict)   # kind -> alert record
-    shadow: dict | None = None
-    truth: str | None = None                      # the traffic vessel it is (evaluation only)
-
-    def predict(self, now: float, horizon_s: float = 10.0) -> tuple[float, float]:
-        dt = min(max(0.0, now - self.last_seen), horizon_s)
-        return self.x + self.vx * dt, self.y + self.vy * dt
-
-
-class ThreatResponse:
+class ThreatResponse(ThreatWatch):
     def __init__(self, sc, fw, runs, seed: int, on_event=None):
+        super().__init__(sc.threat_watch, fw, runs, on_event, self._respond)
         self.sc = sc
-        self.fw = fw
-        self.runs = runs
-        self.on_event = on_event
         self.patrol = sc.patrol
-        self.watch = sc.threat_watch
         self.loop = Loop(self.patrol.route)
         names = set(self.patrol.vehicles or [r.m.spec.name for r in runs if r.m.spec.domain == "water"])
         self.patrollers = [r for r in runs if r.m.spec.name in names]
         self.boats = [r for r in runs if r.m.spec.domain == "water"]
-        self.fleet_mmsi = {r.m.spec.ais_mmsi for r in self.boats}
-        self.zones = ([Zone(z.name, tuple(map(tuple, z.points)), z.kind) for z in self.watch.zones]
-                      if self.watch is not None else [])
-        self.params = ThreatParams()
         self.next_arm = {r.m.index: 0.0 for r in self.patrollers}
         n = max(1, len(self.patrollers))
         self.next_patrol = {r.m.index: (k + 1) * self.patrol.update_s / n for k, r in enumerate(self.patrollers)}
-        self.next_watch = self.watch.period_s if self.watch is not None else math.inf
         self.next_shadow = 0.0
         self.next_sample = 0.0
         self.shadowing: dict[int, Vessel] = {}       # run index -> the vessel it shadows
-        self.tracks: dict[int, FleetTrack] = {}
-        self.owner: dict[tuple[str, int], int] = {}  # (boat, its lidar track id) -> fleet track id
-        self.vessels: dict[int, Vessel] = {}
-        self._next_track = 1
-        self._next_vessel = 1
-        self.alerts: list[dict] = []
-        self.alert_packets: list[bytes] = []
+        self.inspecting: dict[int, dict] = {}        # run index -> the inspect task record it is on
         self.shadows: list[dict] = []
-        self.detected: dict[str, float] = {}        # truth vessel -> first detection time
+        self.inspections: list[dict] = []
         self.in_range: dict[str, float] = {}        # truth vessel -> first time within a boat's lidar range
-        self.log: list[dict] = []
+        self.entered: dict[tuple[str, str], float] = {}   # (person, restricted zone) -> first time inside (truth)
         self.samples: list[tuple] = []             # (t, run index, vessel truth name, d_true, d_belief, v_contact)
         self.gap_rows: list[tuple] = []            # (t, free boats, on loop, largest gap, ideal gap)
         self.changes: list[tuple[float, int, str]] = [(0.0, len(self.patrollers), "start")]
-        self._codec = None
-        self._mav = {}
-
-    # ------------------------------------------------------------ helpers
-    def _log(self, t: float, kind: str, text: str) -> None:
-        self.log.append({"t": round(t, 2), "kind": kind, "text": text})
-
-    def _emit(self, r, t: float, kind: str, text: str, severity=Severity.INFO, **data) -> None:
-        e = Event(t, kind, text, severity, data)
-        r.events.append(e)
-        if self.on_event is not None:
-            self.on_event(r.m.spec.name, e)
 
     def _free(self) -> list:
-        return [r for r in self.patrollers if r.broken_at is None and r.started and r.m.index not in self.shadowing]
+        return [r for r in self.patrollers if r.broken_at is None and r.started and r.m.index not in self.shadowing
+                and r.m.index not in self.inspecting]
 
-    def _goto(self, r, t: float, x: float, y: float, speed: float) -> None:
+    def _goto(self, r, t: float, x: float, y: float, speed: float) -> bool:
+        """A GUIDED target; True when the core took it (a refusal is the
+        core's STATUSTEXT)."""
         core = r.core
         lat, lon = self.fw.frame.to_geo(x, y)
         vmax = r.m.spec.vehicle_config.limits.max_speed
-        core.goto(t, lat, lon, float(min(vmax, max(0.1, speed))))
+        res = core.goto(t, lat, lon, float(min(vmax, max(0.1, speed))))
+        return bool(res.ok)
 
     # ------------------------------------------------------------ the loop
     def tick(self, t: float) -> None:
@@ -208,12 +141,12 @@ class ThreatResponse:
                     self.next_patrol[r.m.index] = t
                 else:
                     self.next_arm[r.m.index] = t + 1.0
-        if t + 1e-9 >= self.next_watch:
-            self.next_watch += self.watch.period_s
-            self._watch(t)
+        if self.due(t):
+            self.step(t)
         if t + 1e-9 >= self.next_shadow:
             self.next_shadow += SHADOW_UPDATE_S
             self._shadow_step(t)
+            self._inspect_step(t)
         for r in self._free():
             if t + 1e-9 >= self.next_patrol[r.m.index]:
                 self.next_patrol[r.m.index] += self.patrol.update_s
@@ -240,198 +173,33 @@ class ThreatResponse:
         x, y = self.loop.point(s + p.lookahead_m)
         self._goto(r, t, x, y, speed)
 
-    # ------------------------------------------------------------ picture
-    def _observations(self, t: float) -> list[tuple]:
-        """Every working boat's confirmed lidar vessel tracks (the maritime
-        front's ``LidarVesselTracker``, map frame) with a settled velocity,
-        as the boats share them, less the fleet's own boats (near a
-        member's reported position); a track near a (non-fleet) AIS contact
-        of that boat's table takes its MMSI.  The tracker's tracks are read
-        rather than the contact table's sensor contacts: the table keeps a
-        track fused with the AIS contact it first met, so a dark vessel that
-        passed within its fusion gate of one of our boats would vanish
-        into that boat's AIS contact."""
-        members = [(q.core.state.x, q.core.state.y) for q in self.runs if q.broken_at is None]
-        obs = []
-        for r in self.boats:
-            m = r.core.maritime
-            if r.broken_at is not None or m is None or m.tracker is None:
-                continue
-            ais = [(c.mmsi, c.x + c.vx * (t - c.t), c.y + c.vy * (t - c.t)) for c in m.contacts.contacts.values()
-                   if c.mmsi is not None and c.mmsi not in self.fleet_mmsi and "ais" in c.last_seen
-                   and math.isfinite(c.x)]
-            for tr in m.tracker.tracks:
-                if not tr.confirmed or t - tr.t > SENSOR_FRESH_S:
-                    continue
-                if max(float(tr.cov[2][2]), float(tr.cov[3][3])) > MAX_SPEED_VAR:
-                    continue
-                x, y = tr.x + tr.vx * (t - tr.t), tr.y + tr.vy * (t - tr.t)
-                if any(math.hypot(x - mx, y - my) < OWN_BOAT_M for mx, my in members):
-                    continue
-                mmsi = min(((math.hypot(ax - x, ay - y), k) for k, ax, ay in ais
-                            if math.hypot(ax - x, ay - y) <= self.params.ais_gate_m / 3), default=(0, None))[1]
-                obs.append((r.m.spec.name, tr.id, x, y, tr.vx, tr.vy, mmsi))
-        return obs
-
-    def _ais(self, t: float) -> list[AisReport]:
-        best: dict[int, AisReport] = {}
-        for r in self.boats:
-            if r.broken_at is None and r.core.maritime is not None:
-                for c in r.core.maritime.contacts.contacts.values():
-                    if c.mmsi is None or c.mmsi in self.fleet_mmsi or "ais" not in c.last_seen or not math.isfinite(c.x):
-                        continue
-                    a = AisReport(c.mmsi, c.x, c.y, c.vx, c.vy, c.t)
-                    if c.mmsi not in best or a.t > best[c.mmsi].t:
-                        best[c.mmsi] = a
-        return list(best.values())
-
-    def _fuse(self, t: float) -> None:
-        w = self.watch
-        got: dict[int, list] = {}
-        for name, key, x, y, vx, vy, mmsi in self._observations(t):
-            tid = self.owner.get((name, key))
-            tr = self.tracks.get(tid) if tid is not None else None
-            if tr is not None:
-                px, py = tr.x + tr.vx * (t - tr.t), tr.y + tr.vy * (t - tr.t)
-                if math.hypot(px - x, py - y) > 2 * w.gate_m:
-                    tr = None
-            if tr is None:
-                best, bd = None, w.gate_m
-                for cand in self.tracks.values():
-                    if mmsi is not None and cand.mmsi is not None and cand.mmsi != mmsi:
-                        continue
-                    px, py = cand.x + cand.vx * (t - cand.t), cand.y + cand.vy * (t - cand.t)
-                    d = math.hypot(px - x, py - y)
-                    if d < bd:
-                        best, bd = cand, d
-                tr = best
-            if tr is None:
-                tr = FleetTrack(self._next_track, x, y, vx, vy, t, t, mmsi)
-                self._next_track += 1
-                self.tracks[tr.id] = tr
-                self._link_vessel(tr, t)
-                self._log(t, "track", f"fleet track {tr.id} from {name} at ({x:.0f}, {y:.0f}) m"
-                                      f" -> vessel {tr.vessel}")
-            self.owner[(name, key)] = tr.id
-            tr.seen_by.add(name)
-            got.setdefault(tr.id, []).append((x, y, vx, vy, mmsi))
-            self._detect_truth(x, y, t)
-        for tid, ob in got.items():
-            tr = self.tracks[tid]
-            a = np.array([o[:4] for o in ob])
-            tr.x, tr.y, tr.vx, tr.vy = (float(v) for v in a.mean(axis=0))
-            tr.t = t
-            tr.mmsi = tr.mmsi or next((o[4] for o in ob if o[4] is not None), None)
-            v = self.vessels[tr.vessel]
-            v.x, v.y, v.vx, v.vy, v.last_seen = tr.x, tr.y, tr.vx, tr.vy, t
-            v.mmsi = v.mmsi or tr.mmsi
-        for tid in [k for k, tr in self.tracks.items() if t - tr.t > w.drop_after_s]:
-            del self.tracks[tid]
-            self.owner = {k: v for k, v in self.owner.items() if v != tid}
-
-    def _link_vessel(self, tr: FleetTrack, t: float) -> None:
-        """A new fleet track is a known vessel when it appears where that
-        vessel is expected and no live track holds it; else a new vessel."""
-        w = self.watch
-        live = {x.vessel for x in self.tracks.values() if x is not tr and t - x.t <= 2 * w.period_s}
-        best, bd = None, math.inf
-        for v in self.vessels.values():
-            if v.id in live or (tr.mmsi is not None and v.mmsi is not None and tr.mmsi != v.mmsi):
-                continue
-            px, py = v.predict(t)
-            gate = min(4 * w.same_vessel_m, w.same_vessel_m + 1.0 * max(0.0, t - v.last_seen))
-            d = math.hypot(px - tr.x, py - tr.y)
-            if d <= gate and d < bd:
-                best, bd = v, d
-        if best is None:
-            best = Vessel(self._next_vessel, tr.x, tr.y, tr.vx, tr.vy, t, t, tr.mmsi)
-            self._next_vessel += 1
-            self.vessels[best.id] = best
-        best.tracks.append(tr.id)
-        tr.vessel = best.id
-        tr.first_seen = min(tr.first_seen, best.first_seen)
-
-    def _truth_vessels(self):
-        return self.fw.traffic.vessels if self.fw.traffic is not None else []
-
-    def _nearest_truth(self, x: float, y: float, within: float = math.inf):
-        best, bd = None, within
-        for tv in self._truth_vessels():
-            d = math.hypot(tv.x - x, tv.y - y)
-            if d <= bd:
-                best, bd = tv, d
-        return best, bd
-
-    def _detect_truth(self, x: float, y: float, t: float) -> None:
-        tv, _ = self._nearest_truth(x, y, DETECT_TRUTH_M)
-        if tv is not None and tv.spec.name not in self.detected:
-            self.detected[tv.spec.name] = t
-            self._log(t, "detected", f"{tv.spec.name} first held by a boat's sensors (truth)")
-
-    # ------------------------------------------------------------ scoring
-    def _watch(self, t: float) -> None:
-        self._fuse(t)
-        tracks = [Track(tr.id, tr.x, tr.y, tr.vx, tr.vy, "vessel", tr.first_seen, tr.t, tr.mmsi)
-                  for tr in self.tracks.values() if tr.t == t]
-        cov = SensorCoverage(tuple((r.core.state.x, r.core.state.y,
-                                    0.8 * r.m.spec.vehicle_config.sensors.lidar.max_range)
-                                   for r in self.boats if r.broken_at is None
-                                   and r.m.spec.vehicle_config.sensors.lidar is not None))
-        for a in assess(t, tracks, self._ais(t), self.zones, cov, self.params):
-            v = self.vessels.get(self.tracks[a.track_id].vessel) if a.track_id in self.tracks else None
-            if v is None or a.kind in v.alerted:
-                continue
-            self._raise(a, v, t)
-
-    def _raise(self, a, v: Vessel, t: float) -> None:
-        tv, err = self._nearest_truth(a.x, a.y)
-        if v.truth is None and tv is not None and err <= 3 * DETECT_TRUTH_M:
-            v.truth = tv.spec.name
-        reporter = min((r for r in self.boats if r.broken_at is None),
-                       key=lambda r: math.hypot(r.core.state.x - a.x, r.core.state.y - a.y))
-        rec = {"t": round(t, 2), "kind": a.kind, "score": round(a.score, 3), "reasons": list(a.reasons),
-               "x": round(a.x, 1), "y": round(a.y, 1), "track": a.track_id, "vessel": v.id, "zone": a.zone,
-               "by": reporter.m.spec.name, "statustext": a.text(), "truth": v.truth,
-               "truth_error_m": None if tv is None else round(err, 1)}
-        v.alerted[a.kind] = rec
-        self.alerts.append(rec)
-        self.alert_packets.append(self._packet(reporter, a))
-        self._log(t, "alert", f"{reporter.m.spec.name}: {a.text()}: {'; '.join(a.reasons)}")
-        self._emit(reporter, t, "threat_alert", a.text(), Severity.ALERT, alert=a.kind, score=rec["score"],
-                   x=rec["x"], y=rec["y"], vessel=v.id)
-        w = self.watch
-        if a.kind in w.shadow_kinds and a.score >= w.shadow_score and v.shadow is None:
-            self._assign_shadow(a, v, t)
-
-    def _packet(self, r, a) -> bytes:
-        """The EDGEPILOT_THREAT_ALERT the reporting boat sends (a STATUSTEXT goes with it)."""
-        from edgepilot.firmware_bridge.fleet_link import FleetCodec
-
-        if self._codec is None:
-            self._codec = FleetCodec(tuple(q.m.spec.sysid for q in self.runs), 0)
-        sysid = r.m.spec.sysid
-        if sysid not in self._mav:
-            self._mav[sysid] = self._codec.mod.MAVLink(None, srcSystem=sysid, srcComponent=1)
-        return bytes(self._codec.alert(a).pack(self._mav[sysid]))
-
     # ------------------------------------------------------------ shadow
-    def _assign_shadow(self, a, v: Vessel, t: float) -> None:
-        free = self._free()
+    def _respond(self, a, v: Vessel, rec: dict, reporter, t: float) -> None:
+        """An alert's task: a shadow for a vessel (one per vessel), an
+        inspection for a person in a restricted zone (one per person)."""
         w = self.watch
-        task = ShadowTask(kind="shadow", id=f"shadow-v{v.id}", domain="water", contact=f"vessel-{v.id}",
-                          position=(a.x, a.y), standoff_m=w.standoff_m, duration_s=w.shadow_s,
-                          priority=1.0 + 2.0 * a.score)
-        rec = {"task": task.id, "vessel": v.id, "truth": v.truth, "alert": a.kind, "t": round(t, 2),
-               "by": None, "ended": None, "candidates": {}}
-        v.shadow = rec
-        self.shadows.append(rec)
-        if not free:
-            self._log(t, "shadow", f"{task.id}: no free boat")
+        if v.shadow is not None:
             return
-        caps = [VehicleCapabilities(name=r.m.spec.name, sysid=r.m.spec.sysid, domain="water",
+        if a.kind in w.shadow_kinds and a.score >= w.shadow_score:
+            self._assign_shadow(a, v, t)
+        elif a.kind in w.inspect_kinds:
+            self._assign_inspect(a, v, t)
+
+    def _allocate(self, task, a, v: Vessel, rec: dict, t: float):
+        """The nearest free patroller for ``task`` (``GreedyAllocator``,
+        straight-line travel time from where each believes it is), with
+        every candidate's believed and true distance in ``rec``; None when
+        no one is free."""
+        free = self._free()
+        if not free:
+            self._log(t, rec["kind"], f"{task.id}: no free vehicle")
+            return None
+        caps = [VehicleCapabilities(name=r.m.spec.name, sysid=r.m.spec.sysid, domain=r.m.spec.domain,
                                     start=(r.core.state.x, r.core.state.y),
                                     speed=r.m.spec.vehicle_config.limits.max_speed,
-                                    sensors=("ais",) + (("lidar",) if r.m.spec.vehicle_config.sensors.lidar else ()))
+                                    sensors=(("ais",) if r.m.spec.domain == "water" else ())
+                                    + (("lidar",) if r.m.spec.vehicle_config.sensors.lidar else ())
+                                    + (("camera",) if r.m.spec.vehicle_config.sensors.camera else ()))
                 for r in free]
 
         def straight(domain, sources, targets):
@@ -440,22 +208,111 @@ class ThreatResponse:
 
         plan = GreedyAllocator().allocate([task], caps, fleet_costs([task], caps, straight))
         who = next((n for n, route in plan.routes.items() if task.id in route), None)
-        tv = next((x for x in self._truth_vessels() if x.spec.name == v.truth), None)
+        truth = self._truth_position(v, t)
         for r in free:
             st, tr = r.core.state, r.m.sim.truth
             rec["candidates"][r.m.spec.name] = {
                 "belief_m": round(math.hypot(st.x - a.x, st.y - a.y), 1),
-                "truth_m": None if tv is None else round(math.hypot(tr.x - tv.x, tr.y - tv.y), 1)}
+                "truth_m": None if truth is None else round(math.hypot(tr.x - truth[0], tr.y - truth[1]), 1)}
         if who is None:
-            self._log(t, "shadow", f"{task.id}: unassigned")
+            self._log(t, rec["kind"], f"{task.id}: unassigned")
+            return None
+        return next(q for q in free if q.m.spec.name == who)
+
+    def _truth_position(self, v: Vessel, t: float):
+        if v.kind == "person":
+            return next(((x, y) for r in self.runs for name, x, y in r.m.sim.faults.people(t) if name == v.truth),
+                        None)
+        tv = next((x for x in self._truth_vessels() if x.spec.name == v.truth), None)
+        return None if tv is None else (tv.x, tv.y)
+
+    def _assign_shadow(self, a, v: Vessel, t: float) -> None:
+        w = self.watch
+        task = ShadowTask(kind="shadow", id=f"shadow-v{v.id}", domain="water", contact=f"vessel-{v.id}",
+                          position=(a.x, a.y), standoff_m=w.standoff_m, duration_s=w.shadow_s,
+                          priority=1.0 + 2.0 * a.score)
+        rec = {"task": task.id, "kind": "shadow", "vessel": v.id, "truth": v.truth, "alert": a.kind,
+               "t": round(t, 2), "by": None, "ended": None, "candidates": {}}
+        v.shadow = rec
+        self.shadows.append(rec)
+        r = self._allocate(task, a, v, rec, t)
+        if r is None:
             return
-        r = next(q for q in free if q.m.spec.name == who)
+        who = r.m.spec.name
         rec["by"] = who
         self.shadowing[r.m.index] = v
         self.changes.append((t, len(self._free()), f"{who} leaves to shadow"))
         self._log(t, "shadow", f"{task.id} (vessel {v.id}, {a.kind}) to {who}, the nearest free boat")
         self._emit(r, t, "task", f"{who}: shadowing vessel {v.id} at {w.standoff_m:.0f} m", Severity.NOTICE,
                    task=task.id)
+
+    def _assign_inspect(self, a, v: Vessel, t: float) -> None:
+        """An inspect task (``Alert.task``: a camera visit to where the
+        subject was seen) for the nearest free patroller."""
+        base = a.task()
+        task = VisitTask(kind="visit", id=f"inspect-v{v.id}", domain=base.domain, sensors=base.sensors,
+                         position=base.position, priority=base.priority)
+        rec = {"task": task.id, "kind": "inspect", "vessel": v.id, "truth": v.truth, "alert": a.kind,
+               "zone": a.zone, "t": round(t, 2), "position": [round(a.x, 1), round(a.y, 1)], "by": None,
+               "visited_at": None, "visit_error_m": None, "ended": None, "candidates": {}}
+        v.shadow = rec
+        self.inspections.append(rec)
+        r = self._allocate(task, a, v, rec, t)
+        if r is None:
+            return
+        who = r.m.spec.name
+        rec["by"] = who
+        self.inspecting[r.m.index] = rec
+        self.changes.append((t, len(self._free()), f"{who} leaves to inspect"))
+        self._log(t, "inspect", f"{task.id} (subject {v.id}, {a.kind}) to {who}, the nearest free vehicle")
+        self._emit(r, t, "task", f"{who}: inspecting ({a.x:.0f}, {a.y:.0f}) m", Severity.NOTICE, task=task.id)
+
+    def _inspect_step(self, t: float) -> None:
+        """Inspectors drive to the spot; a visit is within
+        ``inspect_radius_m`` (belief); they rejoin the patrol after a look."""
+        w = self.watch
+        for idx, rec in list(self.inspecting.items()):
+            r = self.runs[idx]
+            x, y = rec["position"]
+            st = r.core.state
+            if r.broken_at is None and rec["visited_at"] is None and math.hypot(st.x - x, st.y - y) <= w.inspect_radius_m:
+                rec["visited_at"] = round(t, 2)
+                tr = r.m.sim.truth
+                rec["visit_error_m"] = round(math.hypot(tr.x - x, tr.y - y), 2)
+                self._log(t, "inspect", f"{rec['task']} visited by {r.m.spec.name}")
+                self._emit(r, t, "task", f"{r.m.spec.name}: {rec['task']} visited", Severity.NOTICE, task=rec["task"])
+            if r.broken_at is not None or (rec["visited_at"] is not None and t - rec["visited_at"] >= INSPECT_LINGER_S):
+                del self.inspecting[idx]
+                rec["ended"] = round(t, 2)
+                self.changes.append((t, len(self._free()), f"{r.m.spec.name} rejoins the patrol"))
+                self._log(t, "inspect", f"{rec['task']} done: {r.m.spec.name} rejoins the patrol")
+                if r.broken_at is None:
+                    self.next_patrol[idx] = t
+                continue
+            if rec["visited_at"] is None:
+                self._approach(r, rec, t)
+
+    def _approach(self, r, rec: dict, t: float) -> None:
+        """Drive to a point the planner accepts within the visit radius of
+        the spot: the spot itself is taken (the camera marks what it sees
+        as an obstacle, a walking person as a trail of them), so points on
+        a ring ``INSPECT_RING`` x the radius around it are tried, nearest
+        the inspector first, until a goto is accepted."""
+        x, y = rec["position"]
+        if rec.get("approach") is not None:
+            ax, ay = rec["approach"]
+            if self._goto(r, t, ax, ay, self.patrol.speed):
+                return
+        st = r.core.state
+        reach = self.watch.inspect_radius_m
+        d = INSPECT_RING * reach
+        cands = [(x + d * math.cos(k * math.pi / 8), y + d * math.sin(k * math.pi / 8)) for k in range(16)]
+        cands.sort(key=lambda p: math.hypot(p[0] - st.x, p[1] - st.y))
+        for ax, ay in cands:
+            if self._goto(r, t, ax, ay, self.patrol.speed):
+                rec["approach"] = [round(ax, 2), round(ay, 2)]
+                return
+        rec["approach"] = None
 
     def _shadow_step(self, t: float) -> None:
         w = self.watch
@@ -506,6 +363,14 @@ class ThreatResponse:
             cx, cy = v.predict(t)
             self.samples.append((t, idx, v.truth, math.hypot(tr.x - tv.x, tr.y - tv.y),
                                  math.hypot(st.x - cx, st.y - cy), tv.speed))
+        restricted = [z for z in self.zones if z.kind == "restricted"]
+        if restricted:
+            for r in self.runs:
+                for name, x, y in r.m.sim.faults.people(t):
+                    for z in restricted:
+                        if (name, z.name) not in self.entered and points_in_polygon(x, y, z.polygon)[0]:
+                            self.entered[(name, z.name)] = t
+                            self._log(t, "entered", f"{name} enters restricted zone {z.name} (truth)")
         free = self._free()
         arcs, on = [], 0
         for r in free:
@@ -533,6 +398,13 @@ class ThreatResponse:
             return False
         if self.shadowing or any(s["ended"] is None and s["by"] for s in self.shadows):
             return False
+        if hc.expect_inspections and len(self.inspections) < hc.expect_inspections:
+            return False
+        if self.inspecting or any(s["ended"] is None and s["by"] for s in self.inspections):
+            return False
+        if any(f.type == "crossing" and f.kind == "person" and t < f.end_s for r in self.runs
+               for f in r.m.sim.faults.faults):
+            return False                        # and until every person has walked their way
         if any(not tv.finished for tv in self._truth_vessels()):
             return False                        # the exercise runs until every vessel has done its route
         t0, n, _ = self.changes[-1]
@@ -575,6 +447,40 @@ class ThreatResponse:
             elif hc.shadow_nearest and nearest is not None and cands[s["by"]] > cands[nearest] + hc.nearest_tie_m:
                 reasons.append(f"{s['task']}: {s['by']} shadows ({cands[s['by']]:.0f} m from the vessel) but "
                                f"{nearest} was nearer ({cands[nearest]:.0f} m)")
+        # people entering restricted zones: the alert, its reasons, the inspection
+        entries = []
+        for (person, zone), t_in in sorted(self.entered.items(), key=lambda kv: kv[1]):
+            al = [a for a in self.alerts if a["kind"] == "restricted_entry" and a["truth"] == person
+                  and a["zone"] == zone]
+            first = min(al, key=lambda a: a["t"], default=None)
+            insp = [s for s in self.inspections if s["truth"] == person]
+            row = {"person": person, "zone": zone, "entered_s": round(t_in, 2),
+                   "first_alert_s": None if first is None else first["t"],
+                   "alert_after_entry_s": None if first is None else round(first["t"] - t_in, 2),
+                   "score": None if first is None else first["score"],
+                   "reasons": None if first is None else first["reasons"],
+                   "sources": None if first is None else first["sources"],
+                   "inspections": [s["task"] for s in insp],
+                   "visited_s": next((s["visited_at"] for s in insp if s["visited_at"] is not None), None)}
+            entries.append(row)
+            if hc.entry_alert_within_s is not None:
+                if first is None:
+                    reasons.append(f"{person} entered restricted zone {zone} at {t_in:.1f} s: no alert")
+                    continue
+                if first["t"] - t_in > hc.entry_alert_within_s:
+                    reasons.append(f"{person}: alert {first['t'] - t_in:.1f} s after entering {zone}, allowed "
+                                   f"{hc.entry_alert_within_s:g} s")
+                if not any(zone in x for x in first["reasons"]):
+                    reasons.append(f"{person}: the alert's reasons do not name the zone {zone}: {first['reasons']}")
+                if not insp:
+                    reasons.append(f"{person}: no inspect task")
+                elif row["visited_s"] is None:
+                    reasons.append(f"{person}: {insp[0]['task']} ({insp[0]['by'] or 'nobody'}) was never visited")
+        for s in self.inspections:
+            cands = {k: c["truth_m"] for k, c in s["candidates"].items() if c["truth_m"] is not None}
+            s["nearest_free_truth"] = min(cands, key=cands.get) if cands else None
+        if hc.expect_inspections is not None and len(self.inspections) != hc.expect_inspections:
+            reasons.append(f"{len(self.inspections)} inspect task(s) created, expected {hc.expect_inspections}")
         per_vessel: dict[str, int] = {}
         for s in self.shadows:
             per_vessel[str(s["truth"])] = per_vessel.get(str(s["truth"]), 0) + 1
@@ -655,8 +561,10 @@ class ThreatResponse:
                                    + f" (allowed {hc.patrol_gap_within_s:g} s)")
         summary = {"loop_length_m": round(self.loop.length, 1), "alerts": self.alerts,
                    "alert_packets": len(self.alert_packets), "detection": latency, "shadows": self.shadows,
+                   "restricted_entries": entries, "inspections": self.inspections,
                    "shadows_per_vessel": per_vessel, "standoff": standoff, "patrol_gap": gaps,
-                   "vessels": {v.id: {"tracks": v.tracks, "truth": v.truth, "alerts": sorted(v.alerted)}
+                   "vessels": {v.id: {"kind": v.kind, "tracks": v.tracks, "truth": v.truth,
+                                      "alerts": sorted(v.alerted)}
                                for v in self.vessels.values()},
                    "log": self.log}
         return summary, reasons
