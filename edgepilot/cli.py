@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "--params, if given, still names the parameter file); events go to DIR/events.jsonl")
     rt.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of vehicle time")
     rt.add_argument("--v2v", metavar="HOST:PORT",
-                    help="fleet scenario: link the vehicles over UDP V2V (instance i binds PORT + 10 x i) and "
+                    help="fleet scenario: link the vehicles over UDP V2V (instance i binds PORT + 10 x i) through "
+                         "the simulated radio (the scenario's [link] range, loss, latency and link faults) and "
                          "run the task auction on board (`edgepilot gcs fleet tasks upload FILE --auction`)")
     hil = run.add_argument_group("hardware-in-the-loop (the simulator plays the hardware on pseudo-terminals)")
     hil.add_argument("--hil", action="store_true",
