@@ -27,7 +27,7 @@ from edgepilot.sim.realtime import free_port, spawn, stop
 
 from fleet_rig import YARD_ORIGIN
 
-pytestmark = [pytest.mark.interop, pytest.mark.slow]
+pytestmark = pytest.mark.interop
 
 SPEEDUP = 4.0
 #: The partition (world time [s]): after the auction settles (the task file
@@ -234,6 +234,7 @@ WEST_EAST = [("w1", 1, (4.0, 4.0)), ("w2", 2, (8.0, 4.0)), ("e1", 3, (72.0, 4.0)
 VISITS = [("w-north", (4.0, 24.0)), ("w-gate", (14.0, 16.0)), ("e-north", (76.0, 24.0)), ("e-gate", (66.0, 16.0))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_partitioned_groups_do_not_hear_each_other_and_no_task_is_done_twice(tmp_path, seed):
     """West (w1, w2) and east (e1, e2) share four visits by the on-board
@@ -329,3 +330,41 @@ def test_a_vehicle_out_of_range_hears_nobody(tmp_path):
     heard = {n: int(re.search(rf"  {n} sysid \d: .*V2V sent \d+ heard (\d+)", summary).group(1))
              for n, _, _ in members}
     assert heard["far"] == 0 and heard["near1"] > 0 and heard["near2"] > 0, summary
+
+
+def test_a_vehicle_whose_radio_dies_is_unheard_until_it_returns(tmp_path):
+    """b's V2V radio is down from 8 s to 18 s of the world clock (a scripted
+    link_loss): meanwhile nobody hears of b and b of nobody, the frames
+    counted as 'radio_down'; then all hear each other again."""
+    members = [("a", 1, (4.0, 4.0)), ("b", 2, (14.0, 4.0)), ("c", 3, (24.0, 4.0))]
+    down_at, down_for = 8.0, 10.0
+    fleet, tasks, key = write_fleet(tmp_path, members, [("x", (8.0, 20.0)), ("y", (20.0, 20.0))], loss=0.0,
+                                    faults=f'\n[[faults]]\ntype = "link_loss"\nat_s = {down_at}\n'
+                                           f'duration_s = {down_for}\nvehicle = "b"\n')
+    with served(tmp_path, fleet, tasks, key, members, start=False) as run:
+        over = run.out.wait_for(r"t=([\d.]+) s: V2V radio of b down over: dropped so far (.*)", 90)
+        assert float(over.group(1)) == pytest.approx(down_at + down_for, abs=0.2)
+        assert dropped(over.group(2))["radio_down"] > 0, over.group(0)
+        end = down_at + down_for
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(any(h.get(other, 0) > end for _, h in run.views.between(s, end, 1e9))
+                   for s, other in ((1, 2), (2, 1), (3, 2))):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("b and the others did not hear each other again after its radio returned")
+    assert "V2V radio of b down for 10 s: dropped so far partition 0, range 0, radio_down 0, loss 0" in run.text
+    checked = 0
+    for s in (1, 2, 3):
+        for t, heard in run.views.between(s, down_at + 2.0, down_at + down_for - 0.5):
+            checked += 1
+            others = [k for k in (1, 2, 3) if k != s]
+            for k in others:
+                if s == 2 or k == 2:
+                    assert heard[k] < down_at + 0.5, (s, t, heard)      # b and the others: silence
+                else:
+                    assert heard[k] > t - 4.0, (s, t, heard)            # a and c still hear each other
+    assert checked >= 3 * 5, checked
+    summary, final = final_drops(run.text)
+    assert final["radio_down"] > 0 and final["partition"] == final["range"] == final["loss"] == 0, summary
