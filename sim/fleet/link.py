@@ -15,10 +15,10 @@ vehicles' real V2V sockets send, on the world clock."""
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import numpy as np
 
+from edgepilot.firmware_bridge.link_impairment import DelayLine
 from edgepilot.sim.fleet.scenario import member_seed
 
 #: Why a receiver did not get a frame: a partition between sender and
@@ -39,7 +39,8 @@ class V2VRadio:
         self.outages = [f for f in faults if f.type == "link_loss"]
         names = [m.spec.name for m in fleet_world.members]
         self.names = names
-        self._queues: list[deque] = [deque() for _ in names]
+        # one loss-and-latency line per receiver, all drawing from the scenario's generator
+        self._lines = [DelayLine(spec.loss, spec.latency_s, rng) for _ in names]
         self.sent = 0
         self.delivered = 0
         self.lost = 0
@@ -90,7 +91,6 @@ class V2VRadio:
             self.dropped["radio_down"] += len(packets) * others
             return
         self.sent += len(packets)
-        at = t + self.spec.latency_s
         for j in range(len(self.names)):
             if j == i:
                 continue
@@ -100,19 +100,14 @@ class V2VRadio:
                 self.dropped[why] += len(packets)
                 continue
             for pkt in packets:
-                if self.spec.loss > 0 and self.rng.random() < self.spec.loss:
+                if not self._lines[j].put(t, pkt):
                     self.lost += 1
                     self.dropped["loss"] += 1
-                    continue
-                self._queues[j].append((at, pkt))
 
     def receive(self, j: int, t: float) -> list[bytes]:
         """The frames that reach j by ``t``; none while its radio is down
         (those in flight are dropped)."""
-        q = self._queues[j]
-        out = []
-        while q and q[0][0] <= t + 1e-9:
-            out.append(q.popleft()[1])
+        out = self._lines[j].take(t)
         if not self.radio_up(j, t):
             self.dropped["radio_down"] += len(out)
             return []
