@@ -36,7 +36,7 @@ belong to the lockstep run and are left out, each said in a ``note:`` line
 through the lockstep run's radio model (``sim.fleet.v2v_relay``: the
 scenario's ``[link]`` range, loss and latency, its ``link_partition`` and
 ``link_loss`` faults on the world clock); the frames it drops are counted
-by reason and printed when a link fault ends and at the end.  A vehicle sends OBSTACLE_DISTANCE
+by reason and printed when a link fault starts and ends and at the end.  A vehicle sends OBSTACLE_DISTANCE
 (what its lidar tracks, ``firmware_bridge.mavlink.proximity``) when asked.
 """
 from __future__ import annotations
@@ -209,7 +209,7 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
     ``on_line(text)`` hears what happens in the world (collisions,
     breakdowns).  ``v2v`` (HOST:PORT): every vehicle also gets a UDP V2V
     link (``firmware_bridge.fleet_v2v``, instance i on PORT + 10 x i, its
-    peers the others) and runs the task auction on board
+    one peer the simulated radio's relay) and runs the task auction on board
     (``onboard.fleet_auction``) with the scenario's ``link.period_s``,
     ``stale_after_s`` and ``max_tasks_per_vehicle``; their V2V frames
     pass through ``sim.fleet.v2v_relay.V2VRelay`` (the scenario's ``[link]``

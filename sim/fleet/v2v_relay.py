@@ -90,7 +90,9 @@ class V2VRelay:
     def summary(self) -> str:
         s = self.radio.stats()
         return (f"V2V radio: sent {s['packets_sent']}, delivered {s['packets_delivered']}, "
-                f"dropped {_counts(s['dropped'])}")
+                f"dropped {_counts(s['dropped'])}"
+                + (f"; {self.unknown} datagram(s) from sockets of no vehicle of the fleet ignored" if self.unknown
+                   else "") + (f"; {self.errors} socket error(s)" if self.errors else ""))
 
     def describe(self) -> str:
         sp = self.radio.spec
