@@ -32,7 +32,7 @@ pytestmark = pytest.mark.interop
 SPEEDUP = 4.0
 #: The partition (world time [s]): after the auction settles (the task file
 #: is handed over in the first seconds), while the vehicles are driving.
-PART_AT, PART_FOR = 14.0, 24.0
+PART_AT, PART_FOR = 20.0, 24.0
 
 FLEET = """\
 name = "yard4_v2v"
@@ -106,6 +106,7 @@ class Output:
     def __init__(self, proc):
         self.proc = proc
         self.lines: list[str] = []
+        self.arrived: list[float] = []          # monotonic time each line was read
         self.cond = threading.Condition()
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -114,18 +115,21 @@ class Output:
         for line in self.proc.stdout:
             with self.cond:
                 self.lines.append(line.rstrip("\n"))
+                self.arrived.append(time.monotonic())
                 self.cond.notify_all()
         with self.cond:
             self.cond.notify_all()
 
     def wait_for(self, pattern: str, timeout: float) -> re.Match:
+        """The first line matching ``pattern``; its arrival time is ``self.at``."""
         rx = re.compile(pattern)
         end = time.monotonic() + timeout
         with self.cond:
             while True:
-                for line in self.lines:
+                for line, at in zip(self.lines, self.arrived):
                     m = rx.search(line)
                     if m:
+                        self.at = at
                         return m
                 left = end - time.monotonic()
                 if left <= 0 or (self.proc.poll() is not None and not self.thread.is_alive()):
@@ -186,6 +190,7 @@ class Served:
     def __init__(self, link, out, views):
         self.link, self.out, self.views = link, out, views
         self.text = ""
+        self.handed_at: float | None = None      # monotonic time the ground station had handed the file over
 
 
 @contextlib.contextmanager
@@ -209,6 +214,7 @@ def served(tmp_path, fleet, tasks, key, members, start: bool):
         o, e = up.communicate(timeout=90)
         assert up.returncode == 0, o + e
         assert json.loads(o)["handed_to"] == [s for _, s, _ in members], o
+        run.handed_at = time.monotonic()
         yield run
     finally:
         if up.poll() is None:
@@ -248,6 +254,8 @@ def test_partitioned_groups_do_not_hear_each_other_and_no_task_is_done_twice(tmp
         out, views = run.out, run.views
         start = out.wait_for(r"t=([\d.]+) s: V2V partition w1, w2 \| e1, e2 for 24 s: dropped so far (.*)", 90)
         assert dropped(start.group(2))["partition"] == 0, start.group(0)
+        # the precondition: the whole fleet had the file (and so auctioned it together) before it split
+        assert run.handed_at < out.at, "the task file reached the fleet only after the partition had begun"
         over = out.wait_for(r"t=([\d.]+) s: V2V partition w1, w2 \| e1, e2 over: dropped so far (.*)", 90)
         assert float(over.group(1)) == pytest.approx(PART_AT + PART_FOR, abs=0.2)
         assert dropped(over.group(2))["partition"] > 0, over.group(0)
@@ -272,18 +280,20 @@ def test_partitioned_groups_do_not_hear_each_other_and_no_task_is_done_twice(tmp
         else:
             raise AssertionError("the groups did not hear each other again after the partition")
     # during the partition (once what was on the air before it has landed):
-    # each hears its own group, never the other; the views are the vehicles' own
+    # each hears nothing of the other group, while its own group's news
+    # keeps coming (a round's view is whole only if none of its frames was
+    # lost, so some rounds are missed); the views are the vehicles' own
     west, east = (1, 2), (3, 4)
-    checked = 0
     for me, ours, theirs in [(1, west, east), (2, west, east), (3, east, west), (4, east, west)]:
-        for t, heard in views.between(me, PART_AT + 2.0, PART_AT + PART_FOR - 0.5):
-            checked += 1
+        window = views.between(me, PART_AT + 2.0, PART_AT + PART_FOR - 0.5)
+        assert len(window) >= 10, (me, window)                             # about one view a second
+        for t, heard in window:
             for s in theirs:
                 assert heard[s] < PART_AT + 0.5, (me, t, heard)           # nothing of the other group since
-            for s in ours:
-                if s != me:
-                    assert heard[s] > t - 4.0, (me, t, heard)              # the own group's news keeps coming
-    assert checked >= 4 * 10, checked                                      # about one view a second each
+        for s in ours:
+            if s != me:
+                latest = max(h[s] for _, h in window)
+                assert latest > PART_AT + PART_FOR - 8.0, (me, s, latest)  # the own group heard to the end
     summary, final = final_drops(run.text)
     assert final["partition"] > 0 and final["loss"] > 0 and final["range"] == 0 and final["radio_down"] == 0
     # each vehicle's own completions: together every task once
