@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "--params, if given, still names the parameter file); events go to DIR/events.jsonl")
     rt.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of vehicle time")
     rt.add_argument("--v2v", metavar="HOST:PORT",
-                    help="fleet scenario: link the vehicles over UDP V2V (instance i binds PORT + 10 x i) and "
+                    help="fleet scenario: link the vehicles over UDP V2V (instance i binds PORT + 10 x i) through "
+                         "the simulated radio (the scenario's [link] range, loss, latency and link faults) and "
                          "run the task auction on board (`edgepilot gcs fleet tasks upload FILE --auction`)")
     hil = run.add_argument_group("hardware-in-the-loop (the simulator plays the hardware on pseudo-terminals)")
     hil.add_argument("--hil", action="store_true",
@@ -143,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
                            "key) and run the task auction on board (`edgepilot gcs fleet tasks upload --auction`)")
     vrun.add_argument("--v2v-peer", action="append", metavar="HOST:PORT",
                       help="where the other vehicles' V2V radios listen (repeatable; a broadcast address works)")
+    vrun.add_argument("--v2v-loss", type=float, metavar="P",
+                      help="bench test: lose each V2V datagram heard with probability P (0 <= P < 1)")
+    vrun.add_argument("--v2v-latency", type=float, metavar="S",
+                      help="bench test: hand each V2V datagram heard to the auction S seconds late")
     vrun.add_argument("--fleet-period", type=float, metavar="S", help="auction round period (default 1 s)")
     vrun.add_argument("--fleet-stale", type=float, metavar="S",
                       help="a member unheard this long is presumed gone and its tasks re-auctioned (default 10 s)")

@@ -10,14 +10,20 @@ every frame received must be, with a fresh timestamp for its stream
 and counted, never handed to the auction.
 
 In real-time SITL (``sim/realtime_fleet.py``) every vehicle of the fleet
-gets one of these on 127.0.0.1, its peers the other instances' ports.
+gets one of these on 127.0.0.1, its one peer the simulator's radio relay
+(``sim/fleet/v2v_relay.py``).  On a bench, ``impair`` (a
+``link_impairment.DelayLine``) loses and delays what the link hears, on
+``clock`` (``edgepilot vehicle run --v2v-loss P --v2v-latency S``).
 """
 from __future__ import annotations
 
 import logging
 import socket
+import time
+from typing import Callable
 
 from edgepilot.firmware_bridge.mavlink import dialects
+from edgepilot.firmware_bridge.link_impairment import DelayLine
 from edgepilot.firmware_bridge.mavlink import signing as signing_mod
 
 log = logging.getLogger(__name__)
@@ -46,7 +52,8 @@ class V2VLink:
     id, ``msg.get_srcSystem()``)."""
 
     def __init__(self, sysid: int, bind: str, peers: list[str], signing_key: bytes | None = None,
-                 compid: int = 1):
+                 compid: int = 1, impair: DelayLine | None = None, clock: Callable[[], float] = time.monotonic):
+        """``impair``: loss and latency put on every datagram heard, timed by ``clock`` [s]."""
         self.sysid = int(sysid)
         self.bind = parse_hostport(bind)
         self.peers = [parse_hostport(p, "V2V peer") for p in peers]
@@ -64,6 +71,8 @@ class V2VLink:
         self.signing = signing_mod.configure(self.mav, signing_key, link_id=0xFE) if signing_key else None
         self.closed = False
         self.sent = self.received = self.rejected = self.errors = 0
+        self.impair = impair
+        self.clock = clock
 
     @property
     def port(self) -> int:
@@ -88,10 +97,8 @@ class V2VLink:
         for m in msgs:
             self.mav.send(m)
 
-    def receive(self) -> list:
-        out: list = []
-        if self.closed:
-            return out
+    def _datagrams(self) -> list[bytes]:
+        got = []
         while True:
             try:
                 data, _ = self.sock.recvfrom(MAX_DATAGRAM)
@@ -100,6 +107,19 @@ class V2VLink:
             except OSError:
                 self.errors += 1
                 break
+            got.append(data)
+        if self.impair is None:
+            return got
+        now = self.clock()
+        for data in got:
+            self.impair.put(now, data)
+        return self.impair.take(now)
+
+    def receive(self) -> list:
+        out: list = []
+        if self.closed:
+            return out
+        for data in self._datagrams():
             self.mav.buf = bytearray()            # one datagram, whole frames: nothing carries over
             self.mav.buf_index = 0
             try:
@@ -126,7 +146,7 @@ class V2VLink:
 
     def stats(self) -> dict:
         return {"v2v_sent": self.sent, "v2v_received": self.received, "v2v_rejected_signature": self.rejected,
-                "v2v_errors": self.errors}
+                "v2v_errors": self.errors, "v2v_impaired_lost": 0 if self.impair is None else self.impair.lost}
 
     def close(self) -> None:
         if not self.closed:

@@ -157,6 +157,7 @@ class Onboard:
                  mavlink: list[str] | None = None, tlog: str | None = None, params: str | None = None,
                  warm: bool = True, state_dir: str | None = None, v2v: str | None = None,
                  v2v_peers: list[str] | None = None, fleet_period_s: float = 1.0, fleet_stale_s: float = 10.0,
+                 v2v_loss: float = 0.0, v2v_latency_s: float = 0.0,
                  start_pose: tuple[float, float, float] | None = None):
         self.cfg = cfg
         hw = cfg.hardware
@@ -243,8 +244,19 @@ class Onboard:
                                  "or a broadcast address)")
             fkey = (load_key(Path(cfg.mavlink.signing_key_file).expanduser())
                     if cfg.mavlink.signing_key_file else None)
-            self.v2v = V2VLink(int(cfg.mavlink.sysid), v2v, list(v2v_peers), signing_key=fkey)
-            self.report.v2v = f"udp {v2v} -> {', '.join(v2v_peers)}"
+            impair = None
+            if v2v_loss or v2v_latency_s:          # a bench test: the radio's loss and latency put back
+                import numpy as np
+
+                from edgepilot.firmware_bridge.link_impairment import DelayLine
+
+                try:
+                    impair = DelayLine(v2v_loss, v2v_latency_s, np.random.default_rng(int(cfg.mavlink.sysid)))
+                except ValueError as e:
+                    raise ValueError(f"--v2v-loss / --v2v-latency: {e}") from None
+            self.v2v = V2VLink(int(cfg.mavlink.sysid), v2v, list(v2v_peers), signing_key=fkey, impair=impair)
+            self.report.v2v = f"udp {v2v} -> {', '.join(v2v_peers)}" + (
+                "" if impair is None else f", hearing with loss {impair.loss:g} and latency {impair.latency_s:g} s")
         self.core = None
         self.endpoint = None
         self.loop = None
@@ -586,7 +598,9 @@ def run_vehicle_cli(args) -> int:
                      state_dir=getattr(args, "state_dir", None), v2v=getattr(args, "v2v", None),
                      v2v_peers=getattr(args, "v2v_peer", None),
                      fleet_period_s=getattr(args, "fleet_period", None) or 1.0,
-                     fleet_stale_s=getattr(args, "fleet_stale", None) or 10.0, start_pose=start_pose)
+                     fleet_stale_s=getattr(args, "fleet_stale", None) or 10.0,
+                     v2v_loss=getattr(args, "v2v_loss", None) or 0.0,
+                     v2v_latency_s=getattr(args, "v2v_latency", None) or 0.0, start_pose=start_pose)
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -609,6 +623,12 @@ def run_vehicle_cli(args) -> int:
     print("edgepilot vehicle: stopped, motors commanded to zero; "
           + ", ".join(f"{k} {v}" for k, v in c.items()), flush=True)
     print(f"edgepilot vehicle: {ob.loop_summary()}", flush=True)
+    if ob.v2v is not None:
+        v = ob.v2v.stats()
+        print(f"edgepilot vehicle: V2V sent {v['v2v_sent']}, heard {v['v2v_received']}, refused (signing) "
+              f"{v['v2v_rejected_signature']}, errors {v['v2v_errors']}"
+              + ("" if ob.v2v.impair is None else f", lost (--v2v-loss) {v['v2v_impaired_lost']}, still delayed "
+                 f"{len(ob.v2v.impair.queue)}"), flush=True)
     if ob.core is not None and ob.core.internal_errors:
         print(f"edgepilot vehicle: {ob.core.internal_errors} internal error(s) contained, the last: "
               f"{ob.core.last_internal_error}", flush=True)

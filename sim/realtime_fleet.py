@@ -30,13 +30,17 @@ vehicles' footprints and every collision between vehicles are tracked as
 the lockstep fleet runner tracks them (printed when one happens and at the
 end).  Fleet faults that concern a vehicle (``vehicle_breakdown``:
 motors dead, its computer and radios silent) apply on the world clock; a
-scenario's task file, its task faults (``new_task``, ``cancel_task``) and
-the simulated radio's faults belong to the lockstep run and are left out,
-each said in a ``note:`` line (``realtime_notes``).  A scenario's
-``[threat_watch]`` runs (``sim.fleet.threat_watch``, every ``period_s`` of
-world time): each alert goes out as STATUSTEXT and EDGEPILOT_THREAT_ALERT
-on the MAVLink output of the vehicle nearest the contact; its ``[patrol]``
-is not run.  A vehicle sends OBSTACLE_DISTANCE
+scenario's task file and its task faults (``new_task``, ``cancel_task``)
+belong to the lockstep run and are left out, each said in a ``note:`` line
+(``realtime_notes``).  With ``--v2v`` the vehicles' V2V sockets talk
+through the lockstep run's radio model (``sim.fleet.v2v_relay``: the
+scenario's ``[link]`` range, loss and latency, its ``link_partition`` and
+``link_loss`` faults on the world clock); the frames it drops are counted
+by reason and printed when a link fault starts and ends and at the end.  A
+scenario's ``[threat_watch]`` runs (``sim.fleet.threat_watch``, every
+``period_s`` of world time): each alert goes out as STATUSTEXT and
+EDGEPILOT_THREAT_ALERT on the MAVLink output of the vehicle nearest the
+contact; its ``[patrol]`` is not run.  A vehicle sends OBSTACLE_DISTANCE
 (what its lidar tracks, ``firmware_bridge.mavlink.proximity``) when asked.
 """
 from __future__ import annotations
@@ -51,9 +55,11 @@ from typing import Callable
 from edgepilot.firmware_bridge.mavlink import MavlinkEndpoint
 from edgepilot.firmware_bridge.mavlink.signing import load_key
 from edgepilot.onboard.loop import RuntimeLoop, ScaledClock
+from edgepilot.sim.fleet.link import V2VRadio
 from edgepilot.sim.fleet.runner import SeparationLog
 from edgepilot.sim.fleet.runner import build_fleet as build_fleet_world
 from edgepilot.sim.fleet.scenario import FleetScenario, is_fleet_scenario, load_fleet_scenario
+from edgepilot.sim.fleet.v2v_relay import V2VRelay
 from edgepilot.sim.lockstep import tick_core
 from edgepilot.sim.realtime import fault_logger, stop_on_signals
 from edgepilot.sim.simulation import PHYSICS_DT
@@ -93,9 +99,9 @@ def instance_endpoints(templates, instance: int) -> list[str]:
 
 #: Fleet faults of the lockstep run that the real-time fleet does not play.
 _NOT_PLAYED = {"new_task": "a task announcement of the lockstep tasking",
-               "cancel_task": "a task cancellation of the lockstep tasking",
-               "link_partition": "the simulated V2V radio's partitions (the real-time V2V link is UDP)",
-               "link_loss": "the simulated V2V radio's outages (the real-time V2V link is UDP)"}
+               "cancel_task": "a task cancellation of the lockstep tasking"}
+#: ... and those it plays only when the vehicles have a V2V link (--v2v).
+_V2V_FAULTS = {"link_partition": "a V2V radio partition", "link_loss": "a V2V radio outage"}
 
 
 def load_realtime_fleet(name_or_path: str | Path) -> FleetScenario:
@@ -105,8 +111,9 @@ def load_realtime_fleet(name_or_path: str | Path) -> FleetScenario:
     return load_fleet_scenario(name_or_path, realtime=True)
 
 
-def realtime_notes(sc: FleetScenario) -> list[str]:
-    """What of a lockstep fleet file the real-time fleet leaves out, one line each."""
+def realtime_notes(sc: FleetScenario, v2v: bool = False) -> list[str]:
+    """What of a lockstep fleet file the real-time fleet leaves out, one line
+    each; ``v2v``: the vehicles have a V2V link (its faults are played)."""
     out = []
     if sc.tasks is not None:
         out.append(f"tasks: {sc.tasks} is not run here: in real time the ground station hands tasks out "
@@ -121,6 +128,9 @@ def realtime_notes(sc: FleetScenario) -> list[str]:
     for i, f in enumerate(sc.faults):
         if f.type in _NOT_PLAYED:
             out.append(f"faults.{i}: {f.type} not played: {_NOT_PLAYED[f.type]}")
+        elif f.type in _V2V_FAULTS and not v2v:
+            out.append(f"faults.{i}: {f.type} not played: {_V2V_FAULTS[f.type]}, and the vehicles have no V2V "
+                       f"link (--v2v HOST:PORT)")
     return out
 
 
@@ -163,6 +173,8 @@ class RealtimeFleet:
     separation: SeparationLog
     #: the fleet's threat watch (``sim.fleet.threat_watch``) when the scenario has one
     watch: object = None
+    #: the simulated V2V radio between the vehicles' V2V sockets (--v2v), else None
+    relay: object = None
     closed: bool = field(default=False)
 
     def run(self, duration: float | None = None, should_stop: Callable[[], bool] | None = None) -> None:
@@ -185,6 +197,8 @@ class RealtimeFleet:
                 m.endpoint.close()
             except Exception:  # noqa: BLE001 - close every endpoint whatever one does
                 log.exception("closing the endpoint of %s", m.name)
+        if self.relay is not None:
+            self.relay.close()
 
 
 def v2v_ports(template: str, n: int) -> list[tuple[str, int]]:
@@ -206,9 +220,11 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
     ``on_line(text)`` hears what happens in the world (collisions,
     breakdowns).  ``v2v`` (HOST:PORT): every vehicle also gets a UDP V2V
     link (``firmware_bridge.fleet_v2v``, instance i on PORT + 10 x i, its
-    peers the others) and runs the task auction on board
+    one peer the simulated radio's relay) and runs the task auction on board
     (``onboard.fleet_auction``) with the scenario's ``link.period_s``,
-    ``stale_after_s`` and ``max_tasks_per_vehicle``.  ConfigError /
+    ``stale_after_s`` and ``max_tasks_per_vehicle``; their V2V frames
+    pass through ``sim.fleet.v2v_relay.V2VRelay`` (the scenario's ``[link]``
+    and link faults, the lockstep radio model).  ConfigError /
     ValueError / OSError name the file, key or endpoint."""
     if not speedup > 0:
         raise ValueError(f"--speedup: expected a positive number, got {speedup}")
@@ -226,10 +242,13 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
         dialect = dialects.load()          # the vehicles' links parse the task file the ground station sends
     fw, runs, seed = build_fleet_world(sc, seed)
     say = on_line or (lambda text: None)
-    for note in realtime_notes(sc):
+    for note in realtime_notes(sc, v2v=ports is not None):
         say(f"note: {note}")
     members: list[FleetMember] = []
+    relay = None
     try:
+        if ports is not None:
+            relay = V2VRelay(V2VRadio.of_scenario(sc, fw, seed), ports, host=ports[0][0])
         for i, r in enumerate(runs):
             v = r.m.spec
             cfg = v.vehicle_config
@@ -245,8 +264,8 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
             m = FleetMember(v.name, i, r, ep)
             members.append(m)
             if ports is not None:
-                link = V2VLink(v.sysid, f"{ports[i][0]}:{ports[i][1]}",
-                               [f"{h}:{p}" for k, (h, p) in enumerate(ports) if k != i], signing_key=key)
+                link = V2VLink(v.sysid, f"{ports[i][0]}:{ports[i][1]}", [f"{relay.address[0]}:{relay.port}"],
+                               signing_key=key)
                 m.extras.append(FleetAuction(r.core, ep, link, period_s=sc.link.period_s,
                                              stale_after_s=sc.stale_after_s, max_bundle=sc.max_tasks_per_vehicle))
     except BaseException:
@@ -254,6 +273,8 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
             for x in m.extras:
                 x.close()
             m.endpoint.close()
+        if relay is not None:
+            relay.close()
         raise
     # One loop at the fastest vehicle's control rate; a slower vehicle's
     # core runs every k-th tick, physics (and the shared world) on every
@@ -355,6 +376,11 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
                 log_fault(f"{m.name}: MAVLink poll", e)
                 m.sim.apply(contain(m.core, t, "MAVLink poll", e), t)
             m.endpoint.last_command = m.core.last_setpoint
+        if relay is not None:           # after the vehicles: what they sent this tick goes out now
+            tw = clock["n"] * PHYSICS_DT
+            relay.poll(tw)
+            for text in relay.changes(tw):
+                say(f"t={tw:.1f} s: {text}")
 
     def fds() -> list[int]:
         out: list[int] = []
@@ -363,11 +389,18 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
                 out.extend(m.endpoint.fds())
                 for x in m.extras:
                     out.extend(x.fds())
+        if relay is not None:
+            out.extend(relay.fds())
         return out
 
     loop = RuntimeLoop(step, poll, rate_hz=1.0 / (base * PHYSICS_DT), clock=ScaledClock(speedup), fds=fds,
                        late="slip")
-    return RealtimeFleet(sc.name, sc, fw, members, loop, sep, watch=watch)
+    return RealtimeFleet(sc.name, sc, fw, members, loop, sep, watch=watch, relay=relay)
+
+
+def own_tasks(status: dict, sysid: int) -> list[str]:
+    """The tasks a vehicle's auction (``FleetAuction.status()``) says it did itself."""
+    return sorted(t for t, s in status.get("done_by", {}).items() if s == sysid)
 
 
 def run_realtime_fleet_cli(args) -> int:
@@ -400,6 +433,8 @@ def run_realtime_fleet_cli(args) -> int:
         v2v_on = "".join(f", V2V udp {x.v2v.bind[0]}:{x.v2v.port}" for x in m.extras if hasattr(x, "v2v"))
         print(f"  instance {m.instance}: {m.name} ({cfg.kind}, {cfg.name}) sysid {m.sysid} on "
               f"{', '.join(t.spec for t in m.endpoint.transports)}{v2v_on}", flush=True)
+    if fleet.relay is not None:
+        print(f"  {fleet.relay.describe()}", flush=True)
     t0 = time.monotonic()
     fleet.run(duration=getattr(args, "duration", None), should_stop=should_stop)
     print(f"stopped after {fleet.loop.t:.1f} s vehicle time ({time.monotonic() - t0:.1f} s wall)", flush=True)
@@ -407,10 +442,14 @@ def run_realtime_fleet_cli(args) -> int:
     closest = ("-" if sep.at is None else
                f"{sep.min_gap_m:.2f} m ({sep.at[1]} and {sep.at[2]} at t={sep.at[0]:.1f} s)")
     print(f"  fleet: closest approach {closest}, collisions between vehicles {sep.collisions}", flush=True)
+    if fleet.relay is not None:
+        print(f"  {fleet.relay.summary()}", flush=True)
     for m in fleet.members:
         st = m.endpoint.stats()
         v2v_st = "".join(f", V2V sent {s['v2v_sent']} heard {s['v2v_received']} refused (signing) "
                          f"{s['v2v_rejected_signature']}" for s in (x.v2v.stats() for x in m.extras if hasattr(x, "v2v")))
+        v2v_st += "".join(f", tasks done {', '.join(own_tasks(x.status(), m.sysid)) or '-'}"
+                          for x in m.extras if hasattr(x, "status") and x.status().get("plan_id") is not None)
         print(f"  {m.name} sysid {m.sysid}: MAVLink rx {st.get('rx_messages', 0)}, rx errors "
               f"{st.get('rx_errors', 0)}, internal errors {m.core.internal_errors}{v2v_st}"
               + (f", broke down at t={m.broken_at:.1f} s" if m.broken_at is not None else ""), flush=True)

@@ -116,6 +116,9 @@ def test_partition_no_task_twice_none_dropped(tmp_path):
     assert s["sim_time_s"] >= 70.0                               # ran past the end of the partition
     link = s["link"]
     assert link["packets_blocked"] > 0 and link["packets_lost"] > 0   # the partition and the 10 % loss happened
+    d = link["dropped"]                                                # by reason: only what the scenario scripts
+    assert d["partition"] == link["packets_blocked"] and d["loss"] == link["packets_lost"]
+    assert d["range"] == 0 and d["radio_down"] == 0
     kinds = [e["kind"] for e in t["log"]]
     assert "new_task" in kinds and "cancel_task" in kinds
 
@@ -285,7 +288,8 @@ def test_link_loss_silent_vehicle_stops_others_take_over(tmp_path):
     open_at_loss = [x for x in held if t["done_at"][x] > 20.0]
     assert open_at_loss and all("ugv4" not in t["done_by"][x] for x in open_at_loss)
     assert all(t["done_at"][x] > 20.0 + 8.0 for x in open_at_loss)     # not before its leases lapsed
-    assert s["link"]["packets_blocked"] > 0
+    d = s["link"]["dropped"]
+    assert s["link"]["packets_blocked"] > 0 and d["radio_down"] > 0 and d["partition"] == d["range"] == 0
 
 
 def test_battery_drain_vehicle_gives_tasks_up_and_returns_home(tmp_path):

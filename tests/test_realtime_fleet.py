@@ -11,7 +11,8 @@ import time
 import pytest
 
 from edgepilot.gcs.mav import M
-from edgepilot.sim.realtime_fleet import build_fleet, instance_endpoints, is_fleet_scenario, load_realtime_fleet
+from edgepilot.sim.realtime_fleet import (build_fleet, instance_endpoints, is_fleet_scenario, load_realtime_fleet,
+                                          realtime_notes)
 from edgepilot.vehicle.config import ConfigError
 
 from fleet_rig import write_fleet_scenario
@@ -86,6 +87,16 @@ def test_the_lockstep_fleet_files_are_served_too():
         assert any("tasks:" in n and "is not run here" in n for n in notes), notes
     finally:
         fleet.close()
+
+
+def test_link_faults_are_played_only_with_a_v2v_link():
+    """fleet_partition's partition is said not played without --v2v and is
+    played (no note) with it; its task faults are left out either way."""
+    sc = load_realtime_fleet("fleet_partition")
+    without, with_v2v = realtime_notes(sc), realtime_notes(sc, v2v=True)
+    assert any(n.startswith("faults.0: link_partition not played") and "--v2v" in n for n in without), without
+    assert not any("link_partition" in n for n in with_v2v), with_v2v
+    assert sum("new_task not played" in n for n in with_v2v) == 2 and any("cancel_task" in n for n in with_v2v)
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -29,7 +29,7 @@ import numpy as np
 
 from edgepilot.firmware_bridge.fleet_link import encode_leases
 from edgepilot.sim.fleet.link import V2VRadio
-from edgepilot.sim.fleet.scenario import FleetScenario, member_seed
+from edgepilot.sim.fleet.scenario import FleetScenario
 from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams
 from edgepilot.vehicle.fleet.costs import fleet_costs, path_length_matrix, route_check
 from edgepilot.vehicle.fleet.missions import route_mission
@@ -100,7 +100,7 @@ class Tasking:
         self.ex = [_Exec() for _ in runs]
         self.fault_fired = [False] * len(sc.faults)
         self.allocator = sc.allocator
-        self.radio = V2VRadio(sc.link, sc.faults, fw, np.random.default_rng(member_seed(seed, 20_000)))
+        self.radio = V2VRadio.of_scenario(sc, fw, seed)
         self.next_round = sc.link.period_s    # the fleet clock's first tick (t = 0 has no timestamp on the wire)
         self.initial_plan = None
         self.plan_cost = None
