@@ -21,3 +21,7 @@ def warm_kernels() -> None:
                     np.ones(T, np.bool_), np.ones(T, np.bool_), 1.0, np.inf, np.full(T, 100.0), z.copy(),
                     np.zeros(T), np.zeros(T, np.int64), 0, np.zeros(T, np.int64), 0, np.inf, -1)
     K.improve_route_kernel(np.ones(T), np.ones((T, T)), np.zeros(T), np.zeros(T), np.full(T, np.inf), r, np.inf, 5)
+    from edgepilot.vehicle.fleet import _path_kernels as P
+
+    P.path_field_kernel(np.ones((2, 2), np.float32), 0, 0, np.array([3], np.int64), np.empty(4),
+                        np.empty(4, np.int64), np.empty(4, np.int32))
