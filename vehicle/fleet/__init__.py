@@ -23,5 +23,6 @@ def warm_kernels() -> None:
     K.improve_route_kernel(np.ones(T), np.ones((T, T)), np.zeros(T), np.zeros(T), np.full(T, np.inf), r, np.inf, 5)
     from edgepilot.vehicle.fleet import _path_kernels as P
 
-    P.path_field_kernel(np.ones((2, 2), np.float32), 0, 0, np.array([3], np.int64), np.empty(4),
-                        np.empty(4, np.int64), np.empty(4, np.int32))
+    P.path_field_kernel(np.array([np.inf] * 5 + [1.0, 1.0] + [np.inf] * 2 + [1.0, 1.0] + [np.inf] * 5), 4, 5,
+                        np.array([10], np.int64), 4, np.empty(16), np.empty(16, np.int32), np.empty(16, np.int32),
+                        np.empty(16, np.int32))

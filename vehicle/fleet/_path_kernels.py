@@ -20,65 +20,32 @@ import numpy as np
 from numba import njit
 
 SQRT2 = math.sqrt(2.0)
-IN_NONE = -1          # pos[] of a cell never queued
-IN_DONE = -2          # pos[] of a settled cell
 
 
 @njit(cache=True)
-def _sift_up(heap, pos, key, i):
-    c = heap[i]
-    kc = key[c]
-    while i > 0:
-        p = (i - 1) >> 1
-        q = heap[p]
-        if key[q] <= kc:
-            break
-        heap[i] = q
-        pos[q] = i
-        i = p
-    heap[i] = c
-    pos[c] = i
+def path_field_kernel(wp, Wp, src, stop, nbuckets, dist, nxt, prv, inb):
+    """Dijkstra from padded cell ``src`` over ``wp`` ((H+2)*(W+2),) float64:
+    the grid's weights (>= 1, inf blocked) with a border of inf, row-major
+    with ``Wp`` = W + 2 columns; geometric rule; distances in cells x weight.
 
+    A bucket queue of width 1 (Dial's, generalised): every move costs at
+    least 1 (weights >= 1), so no cell of the lowest non-empty bucket can
+    lower another's distance and each is final when taken; ``nbuckets``
+    (> the largest move cost, sqrt 2 x the largest weight, + 1) buckets
+    are reused cyclically.  Buckets are doubly linked lists over cells
+    (``nxt``, ``prv``, ``inb`` (N,) int32 work buffers: the cell's bucket, -1
+    none, -2 settled), so a decrease moves a cell, no duplicates.
 
-@njit(cache=True)
-def _sift_down(heap, pos, key, n, i):
-    c = heap[i]
-    kc = key[c]
-    while True:
-        l = 2 * i + 1
-        if l >= n:
-            break
-        r = l + 1
-        m = l
-        if r < n and key[heap[r]] < key[heap[l]]:
-            m = r
-        q = heap[m]
-        if key[q] >= kc:
-            break
-        heap[i] = q
-        pos[q] = i
-        i = m
-    heap[i] = c
-    pos[c] = i
-
-
-@njit(cache=True)
-def path_field_kernel(weights, sr, sc, stop, dist, heap, pos):
-    """Dijkstra from cell (sr, sc) over ``weights`` (H, W) float32 (>= 1,
-    inf blocked), geometric rule, distances in cells x weight.
-
-    ``dist`` (H*W,) float64 and ``heap`` (H*W,) int64 are work buffers
-    (overwritten), ``pos`` (H*W,) int32 likewise.  ``stop`` (K,) int64 flat
-    cell indices: the sweep ends once every one of them is settled (K = 0:
-    sweep everything reachable).  On return ``dist[i]`` is the exact
-    distance of every settled cell and of every cell in ``stop`` (inf when
-    unreachable); other cells hold upper bounds or inf.  Returns the number
+    ``dist`` (N,) float64 is overwritten.  ``stop`` (K,) int64 padded cell
+    indices: the sweep ends once every one of them is settled (K = 0: sweep
+    everything reachable).  On return ``dist`` is exact for every settled
+    cell and every cell of ``stop`` (inf: unreachable).  Returns the number
     of cells settled."""
-    H, W = weights.shape
-    N = H * W
+    N = wp.shape[0]
     for i in range(N):
         dist[i] = np.inf
-        pos[i] = IN_NONE
+        inb[i] = -1
+    head = np.full(nbuckets, -1, np.int64)
     K = stop.shape[0]
     wanted = np.zeros(N, np.bool_)
     left = 0
@@ -87,61 +54,69 @@ def path_field_kernel(weights, sr, sc, stop, dist, heap, pos):
         if not wanted[s]:
             wanted[s] = True
             left += 1
-    src = sr * W + sc
-    if not weights[sr, sc] < np.inf:
+    if not wp[src] < np.inf:
         return 0
+    offs = np.array([-Wp - 1, -Wp, -Wp + 1, -1, 1, Wp - 1, Wp, Wp + 1], np.int64)
+    # for a diagonal move: the two orthogonal cells whose corner it passes
+    ca = np.array([-Wp, 0, -Wp, 0, 0, Wp, 0, Wp], np.int64)
+    cb = np.array([-1, 0, 1, 0, 0, -1, 0, 1], np.int64)
+    ln = np.array([SQRT2, 1.0, SQRT2, 1.0, 1.0, SQRT2, 1.0, SQRT2])
     dist[src] = 0.0
-    heap[0] = src
-    pos[src] = 0
-    n = 1
+    nxt[src] = -1
+    prv[src] = -1
+    inb[src] = 0
+    head[0] = src
+    queued = 1
+    b = 0
     settled = 0
-    while n > 0:
-        cur = heap[0]
-        n -= 1
-        if n > 0:
-            heap[0] = heap[n]
-            pos[heap[0]] = 0
-            _sift_down(heap, pos, dist, n, 0)
-        pos[cur] = IN_DONE
+    while queued > 0:
+        while head[b % nbuckets] < 0:
+            b += 1
+        hb = b % nbuckets
+        cur = head[hb]
+        nx = nxt[cur]
+        head[hb] = nx
+        if nx >= 0:
+            prv[nx] = -1
+        inb[cur] = -2
+        queued -= 1
         settled += 1
         if wanted[cur]:
             left -= 1
             if left == 0 and K > 0:
                 break
         d = dist[cur]
-        r = cur // W
-        c = cur - r * W
-        wc = np.float64(weights[r, c])
-        for dr in range(-1, 2):
-            rr = r + dr
-            if rr < 0 or rr >= H:
+        wc = wp[cur]
+        for k in range(8):
+            nb = cur + offs[k]
+            if inb[nb] == -2:
                 continue
-            for dc in range(-1, 2):
-                if dr == 0 and dc == 0:
-                    continue
-                cc = c + dc
-                if cc < 0 or cc >= W:
-                    continue
-                nb = rr * W + cc
-                if pos[nb] == IN_DONE:
-                    continue
-                wn = np.float64(weights[rr, cc])
-                if not wn < np.inf:
-                    continue
-                ln = 1.0
-                if dr != 0 and dc != 0:
-                    # no corner cutting past a blocked cell
-                    if not (weights[r, cc] < np.inf and weights[rr, c] < np.inf):
-                        continue
-                    ln = SQRT2
-                nd = d + 0.5 * (wc + wn) * ln
-                if nd < dist[nb]:
-                    dist[nb] = nd
-                    if pos[nb] == IN_NONE:
-                        heap[n] = nb
-                        pos[nb] = n
-                        n += 1
-                        _sift_up(heap, pos, dist, n - 1)
+            wn = wp[nb]
+            if not wn < np.inf:
+                continue
+            if ln[k] != 1.0 and not (wp[cur + ca[k]] < np.inf and wp[cur + cb[k]] < np.inf):
+                continue          # no corner cutting past a blocked cell
+            nd = d + 0.5 * (wc + wn) * ln[k]
+            if nd < dist[nb]:
+                dist[nb] = nd
+                old = inb[nb]
+                if old >= 0:      # unlink from its bucket
+                    p = prv[nb]
+                    q = nxt[nb]
+                    if p >= 0:
+                        nxt[p] = q
                     else:
-                        _sift_up(heap, pos, dist, pos[nb])
+                        head[old] = q
+                    if q >= 0:
+                        prv[q] = p
+                else:
+                    queued += 1
+                nbk = np.int64(nd) % nbuckets
+                h = head[nbk]
+                nxt[nb] = h
+                prv[nb] = -1
+                if h >= 0:
+                    prv[h] = nb
+                head[nbk] = nb
+                inb[nb] = nbk
     return settled

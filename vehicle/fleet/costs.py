@@ -388,6 +388,17 @@ def _check_grid(weights, resolution) -> None:
         raise ValueError(f"resolution must be > 0 m per cell, got {resolution!r}")
 
 
+def _padded(weights: np.ndarray) -> tuple[np.ndarray, int]:
+    """The weights as float64 with a border of inf, flattened (the sweep's
+    input), and the number of buckets its queue needs."""
+    h, w = weights.shape
+    wp = np.full((h + 2, w + 2), np.inf)
+    wp[1:-1, 1:-1] = weights
+    fin = weights[np.isfinite(weights)]
+    top = float(fin.max()) if fin.size else 1.0
+    return wp.reshape(-1), int(math.ceil(math.sqrt(2.0) * top)) + 2
+
+
 def path_field(weights: np.ndarray, resolution: float, source) -> np.ndarray:
     """(H, W) path lengths [m] from cell ``source`` (row, col) to every cell
     of ``weights`` (float32 >= 1, inf blocked): the cost of an optimal grid
@@ -400,11 +411,12 @@ def path_field(weights: np.ndarray, resolution: float, source) -> np.ndarray:
     r, c = int(source[0]), int(source[1])
     if not (0 <= r < h and 0 <= c < w):
         raise ValueError(f"source {(r, c)} is outside the grid of shape {weights.shape}")
-    n = h * w
+    wp, nb = _padded(weights)
+    n = wp.shape[0]
     dist = np.empty(n)
-    _P.path_field_kernel(np.ascontiguousarray(weights), r, c, np.zeros(0, np.int64), dist,
-                         np.empty(n, np.int64), np.empty(n, np.int32))
-    return dist.reshape(h, w) * resolution
+    _P.path_field_kernel(wp, w + 2, (r + 1) * (w + 2) + c + 1, np.zeros(0, np.int64), nb, dist,
+                         np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32))
+    return dist.reshape(h + 2, w + 2)[1:-1, 1:-1] * resolution
 
 
 def path_field_numpy(weights: np.ndarray, resolution: float, source) -> np.ndarray:
@@ -466,11 +478,10 @@ class PathLengths:
         self.resolution = float(resolution)
         self.origin = (float(origin[0]), float(origin[1]))
         self.snap_cells = int(math.ceil(snap_m / self.resolution))
-        h, w = weights.shape
-        n = h * w
+        self._wp, self._nbuckets = _padded(self.weights)
+        n = self._wp.shape[0]
         self._dist = np.empty(n)
-        self._heap = np.empty(n, np.int64)
-        self._pos = np.empty(n, np.int32)
+        self._work = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32))
         self._memo: dict[tuple[int, int], float] = {}
         self._cells: dict[tuple[int, int], int] = {}
         self.sweeps = 0
@@ -519,15 +530,19 @@ class PathLengths:
                     continue
                 need.setdefault(a, set()).add(b)
                 need.setdefault(b, set()).add(a)
+        W = self.weights.shape[1]
+
+        def pad(k):                       # flat cell index -> the padded grid's
+            return (k // W + 1) * (W + 2) + k % W + 1
+
         while need:
             hub = max(need, key=lambda k: (len(need[k]), -k))
             ends = need.pop(hub)
-            stop = np.fromiter(ends, np.int64, len(ends))
-            _P.path_field_kernel(self.weights, hub // self.weights.shape[1], hub % self.weights.shape[1], stop,
-                                 self._dist, self._heap, self._pos)
+            stop = np.array([pad(b) for b in ends], np.int64)
+            _P.path_field_kernel(self._wp, W + 2, pad(hub), stop, self._nbuckets, self._dist, *self._work)
             self.sweeps += 1
             for b in ends:
-                memo[(min(hub, b), max(hub, b))] = float(self._dist[b]) * self.resolution
+                memo[(min(hub, b), max(hub, b))] = float(self._dist[pad(b)]) * self.resolution
                 other = need.get(b)
                 if other is not None:
                     other.discard(hub)
