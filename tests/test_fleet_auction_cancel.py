@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from edgepilot.firmware_bridge.fleet_link import (CANCEL_ACCEPTED, CANCEL_BAD_ID, CANCEL_UNKNOWN_PLAN,
                                                   CANCEL_UNKNOWN_TASK, NO_TASK_INDEX, RESULT_CANCELLED,
                                                   cancel_message, read_task_id)
@@ -26,7 +28,7 @@ from edgepilot.vehicle.geo import LocalFrame
 
 from fleet_rig import YARD_ORIGIN
 
-SPEEDUP = 3.0
+SPEEDUP = 2.0
 
 FLEET = """\
 name = "yard3_cancel"
@@ -174,40 +176,38 @@ def auction(link, tmp_path, wait="4"):
     return json.loads(ok(gcs(*link, "fleet", "tasks", "--auction", "--json", "--wait", wait, cwd=tmp_path)))
 
 
-def test_operator_cancels_a_task_a_vehicle_is_driving_to(tmp_path):
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_operator_cancels_a_task_a_vehicle_is_driving_to(tmp_path, seed):
     """Each vehicle takes one task at a time.  Once the auction has settled
-    and the vehicles drive, the operator cancels the task whose vehicle is
-    farthest from it.  Every vehicle heard ACKs; the vehicle that was
-    driving to it gets no nearer, no vehicle comes near that task's point,
-    and every other task is done exactly once; `fleet tasks
+    and the vehicles start, the operator cancels a task that a vehicle has
+    first on its mission while more than 20 m from it.  Every vehicle heard
+    ACKs; no vehicle reaches that task's point afterwards (the vehicle whose
+    task it was drops it and bids for the rest), and every other task is
+    done exactly once; `fleet tasks
     --auction` shows the task cancelled, by nobody."""
-    proc, tasks, key, link, watch_port, _ = serve(tmp_path)
+    proc, tasks, key, link, watch_port, _ = serve(tmp_path, seed)
     watch = Watch(watch_port, bytes.fromhex(key.read_text().strip()))
     out = ""
     try:
         r = gcs(*link, "fleet", "tasks", "upload", str(tasks), "--auction", "--start", "--wait", "30", "--json",
                 cwd=tmp_path)
         assert json.loads(ok(r))["handed_to"] == [1, 2, 3]
-        # wait until every vehicle has claimed a task and is on its way to it
+        # wait until a vehicle is on its way to a task it claimed, still far from it
         deadline = time.monotonic() + 120
         target = None
-        while time.monotonic() < deadline:
-            st = auction(link, tmp_path)
+        while time.monotonic() < deadline and target is None:
+            st = auction(link, tmp_path, wait="2")
             claimed = {t["task"]: t["sysid"] for t in st["tasks"] if t["state"] == "claimed"}
-            firsts = {v["sysid"]: v["route"][0] for v in st["vehicles"] if v["route"]}
-            if len(firsts) == 3 and all(claimed.get(t) == s for s, t in firsts.items()):
-                far = []
-                for s, t in firsts.items():
-                    here = watch.where(s)
-                    if here is not None:
-                        far.append((math.dist(here, POSITIONS[t]), t, s))
-                if far:
-                    dist, target, worker = max(far)
+            for v in st["vehicles"]:
+                s, t = v["sysid"], (v["route"] or [None])[0]
+                here = watch.where(s)
+                if t is not None and claimed.get(t) == s and here is not None \
+                        and math.dist(here, POSITIONS[t]) > 20.0:
+                    dist, target, worker = math.dist(here, POSITIONS[t]), t, s
                     break
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"the auction did not settle: {st}")
-        assert dist > 15.0, (dist, target, worker)       # far enough that it cannot get there during the cancel
+            else:
+                time.sleep(0.3)
+        assert target is not None, f"no vehicle was seen driving to a far task: {st}"
         r = gcs(*link, "fleet", "tasks", "cancel", target, "--auction", "--json", cwd=tmp_path)
         acked = time.monotonic()
         res = json.loads(ok(r))
@@ -228,13 +228,19 @@ def test_operator_cancels_a_task_a_vehicle_is_driving_to(tmp_path):
         done = sorted(t for v in st["vehicles"] for t in v["done"])
         assert done == sorted(t for t in POSITIONS if t != target), st       # each exactly once
         assert all(target not in v["route"] for v in st["vehicles"]), st
-        closest, who = watch.closest_after(acked, POSITIONS[target])
-        assert closest > REACHED_M, f"sysid {who} came {closest:.1f} m from cancelled {target} after the ACK"
-        # the worker stopped driving to it at once: it got no nearer than it was when the ACK came
+        # no vehicle was near the task when the ACK came, and none reached it after
+        p = POSITIONS[target]
         with watch.lock:
-            at_ack = [(x, y) for t, x, y in watch.pos[worker] if t <= acked][-1]
-            after = [math.dist((x, y), POSITIONS[target]) for t, x, y in watch.pos[worker] if t >= acked]
-        assert after and min(after) > math.dist(at_ack, POSITIONS[target]) - 1.5, (at_ack, min(after))
+            for s, track in watch.pos.items():
+                before = [(x, y) for t, x, y in track if t <= acked]
+                after = [math.dist((x, y), p) for t, x, y in track if t >= acked]
+                at_ack = math.dist(before[-1], p)
+                assert at_ack > REACHED_M + 1.0, \
+                    f"sysid {s} was {at_ack:.1f} m from {target} when the ACK came (the machine too slow to test this)"
+                assert min(after) > REACHED_M, (
+                    f"sysid {s} came {min(after):.1f} m from cancelled {target} after the ACK, {at_ack:.1f} m then; "
+                    f"worker {worker} ({dist:.1f} m away when chosen); track "
+                    f"{[(round(t - acked, 1), round(x, 1), round(y, 1)) for t, x, y in track][::8]}")
         # nobody ever reported the cancelled task done; every vehicle repeats the cancel
         idx = list(POSITIONS).index(target)
         with watch.lock:
