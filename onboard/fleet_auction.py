@@ -20,7 +20,8 @@ bids with its own travel costs: our planner's path lengths over its map
 the plan arrives, and again from where it is each time it finishes or
 drops a task (``PathLengths``: one Dijkstra sweep per task for the plan,
 one per new vehicle cell after that, cached per pair of cells).  A
-vehicle without a prior map bids with straight lines.  Only an agent's own
+vehicle without a prior map (or whose planning is not built yet when the
+plan arrives) bids with straight lines.  Only an agent's own
 costs decide its bids; the others' entries (from the file, straight lines)
 and the rewards, scaled from the file alone, are the same on every vehicle.
 
