@@ -12,10 +12,12 @@ Measured:
   1. a full allocation: OR-Tools with a 1 s and a 10 s limit; CBBA run to
      agreement with every vehicle hearing every other (synchronous rounds);
      greedy.
-  2. a re-allocation (what the auction is for): from the agreed plan, one
-     vehicle breaks down (it withdraws) and a new task appears at another;
-     the agents run until they agree again.  OR-Tools re-solves the changed
-     problem from scratch (1 s).
+  2. a re-allocation (what the auction is for): from the agreed plan, every
+     vehicle has done its first task and bids from there (its start row
+     re-priced from the path-length cache, as on board: one Dijkstra sweep,
+     timed with its auction), one vehicle breaks down (it withdraws) and a
+     new task appears at another; the agents run until they agree again.
+     OR-Tools re-solves the same changed problem from scratch (1 s).
   Cost is travel + service time (the objective every allocator
   minimises); service time is the same whoever does a task here, so the
   travel-only columns show the differences undiluted.
@@ -41,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from edgepilot.fleet.central import solve_routing  # noqa: E402
 from edgepilot.vehicle.fleet import warm_kernels  # noqa: E402
 from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams, agreed  # noqa: E402
-from edgepilot.vehicle.fleet.costs import fleet_costs, make_plan, path_length_matrix  # noqa: E402
+from edgepilot.vehicle.fleet.costs import PathLengths, fleet_costs, make_plan, path_length_matrix  # noqa: E402
 from edgepilot.vehicle.fleet.greedy import allocate_greedy  # noqa: E402
 from edgepilot.vehicle.fleet.tasks import parse_tasks  # noqa: E402
 
@@ -101,7 +103,37 @@ def instance(seed: int):
     t0 = time.perf_counter()
     costs = fleet_costs(list(tf.task), list(tf.vehicle),
                         lambda d, s, t: path_length_matrix(grids[d], 1.0, (0.0, 0.0), s, t))
-    return costs, time.perf_counter() - t0
+    t_astar = time.perf_counter() - t0
+    # the same matrix by Dijkstra sweeps (what a vehicle computes once per map and plan)
+    lengths = {d: PathLengths(g, 1.0, (0.0, 0.0), snap_m=0.0) for d, g in grids.items()}
+    t0 = time.perf_counter()
+    swept = fleet_costs(list(tf.task), list(tf.vehicle), lambda d, s, t: lengths[d].matrix(s, t))
+    t_sweep = time.perf_counter() - t0
+    for k in ("start_s", "between_s"):
+        a, b = getattr(costs, k), getattr(swept, k)
+        assert np.array_equal(np.isfinite(a), np.isfinite(b)) and np.allclose(a[np.isfinite(a)], b[np.isfinite(b)],
+                                                                               rtol=1e-9), k
+    entries = np.array([t.position for t in tf.task], dtype=np.float64)
+    domains = [v.domain for v in tf.vehicle]
+    speeds = np.array([v.speed for v in tf.vehicle])
+    # a land vehicle in a cell not seen before: its row to every task, one sweep vs A* per task
+    p = free_point(grids["land"], rng)
+    t0 = time.perf_counter()
+    a = lengths["land"].matrix([p], entries)
+    t_row_sweep = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    b = path_length_matrix(grids["land"], 1.0, (0.0, 0.0), [p], entries)
+    t_row_astar = time.perf_counter() - t0
+    assert np.allclose(np.where(np.isfinite(a), a, 0), np.where(np.isfinite(b), b, 0), rtol=1e-9)
+    return costs, (t_astar, t_sweep, t_row_astar, t_row_sweep), (lengths, entries, domains, speeds)
+
+
+def reprice(c, v: int, pos, pricing) -> None:
+    """Vehicle v bids from ``pos`` now (it has moved): its start row from the
+    path-length cache (one sweep for a cell not seen before)."""
+    lengths, entries, domains, speeds = pricing
+    d = lengths[domains[v]].matrix([pos], entries)[0]
+    c.start_s[v] = np.where(c.able[v] & np.isfinite(d), d / speeds[v], np.inf)
 
 
 def travel(c, plan) -> float:
@@ -135,13 +167,16 @@ def main():
     ap.add_argument("--long", type=float, default=10.0, help="OR-Tools long time limit [s]")
     args = ap.parse_args()
     warm_kernels()
-    rows = {k: [] for k in ("cost_matrix", "greedy_t", "greedy_c", "cbba_t_all", "cbba_t_one", "cbba_c",
+    rows = {k: [] for k in ("cost_matrix", "cost_sweep", "row_astar", "row_sweep", "reprice_t", "greedy_t", "greedy_c", "cbba_t_all", "cbba_t_one", "cbba_c",
                             "cbba_rounds", "ort_s_t", "ort_s_c", "ort_l_t", "ort_l_c", "re_t_all", "re_t_one",
                             "re_rounds", "re_c", "re_ort_c", "re_ort_t", "re_greedy_c",
                             "greedy_tr", "cbba_tr", "ort_s_tr", "ort_l_tr")}
     for seed in range(args.seeds):
-        full, t_cm = instance(seed)
+        full, (t_cm, t_sw, t_ra, t_rs), pricing = instance(seed)
         rows["cost_matrix"].append(t_cm)
+        rows["cost_sweep"].append(t_sw)
+        rows["row_astar"].append(t_ra)
+        rows["row_sweep"].append(t_rs)
         # the first 100 tasks are the plan; task 100 appears during the re-allocation
         known = np.ones(full.n_tasks, bool)
         known[-1] = False
@@ -169,18 +204,34 @@ def main():
         rows["cbba_c"].append(plan.cost)
         rows["cbba_tr"].append(travel(full, plan))
         rows["cbba_rounds"].append(rounds)
-        # re-allocation: vehicle 2 breaks down, a new task appears at vehicle 5
+        # re-allocation: vehicle 2 breaks down, a new task appears at vehicle 5; every
+        # other vehicle has meanwhile reached its first task and bids from there (as
+        # on board: its start row re-priced from the path-length cache, timed with it)
         agents[2].withdraw()
         agents[5].announce(full.n_tasks - 1)
+        t_rp = np.zeros(len(agents))
+        for a in agents:
+            if a.agent != 2 and a.route:
+                s = time.perf_counter()
+                first = a.route[0]
+                a.complete(first)              # done; its mission goes on from there
+                reprice(full, a.agent, pricing[1][first], pricing)
+                t_rp[a.agent] = time.perf_counter() - s
+        for a in agents:                       # everybody hears the completions
+            for b in agents:
+                a.done |= b.done
         rounds, spent, out = run_agents(agents, out, 1000.0)
+        spent += t_rp
+        rows["reprice_t"].append(t_rp[t_rp > 0].max())
         live = [a for a in agents if a.agent != 2]
         plan = make_plan(full, [a.route for a in agents], "cbba")
-        assert not plan.unassigned and not agents[2].route, plan.unassigned
+        done = {full.task_ids[j] for j in np.flatnonzero(agents[0].done)}
+        assert set(plan.unassigned) == done and not agents[2].route, plan.unassigned
         rows["re_t_all"].append(spent[[a.agent for a in live]].sum())
         rows["re_t_one"].append(spent[[a.agent for a in live]].max())
         rows["re_rounds"].append(rounds)
         rows["re_c"].append(plan.cost)
-        after = restrict(full, drop_vehicle=2)
+        after = restrict(full, tasks=np.flatnonzero(~agents[0].done), drop_vehicle=2)   # the same problem
         t = time.perf_counter()
         p = solve_routing(after, args.short)
         rows["re_ort_t"].append(time.perf_counter() - t)
@@ -195,6 +246,12 @@ def main():
     print(f"\n{N_TASKS} tasks x {N_VEHICLES} vehicles, {args.seeds} seeded instances, medians "
           f"(cost = travel + service seconds, planner path lengths; cost matrix "
           f"{med['cost_matrix']:.1f} s of grid A*, not timed below)")
+    print(f"path lengths (same numbers both ways): whole matrix, peer grid A* per pair (JPS on these uniform "
+          f"grids) {med['cost_matrix'] * ms:.0f} ms, ours Dijkstra sweeps {med['cost_sweep'] * ms:.0f} ms, "
+          f"ratio {med['cost_matrix'] / med['cost_sweep']:.2f}; one vehicle in a new cell to all 101 tasks, peer "
+          f"A* {med['row_astar'] * ms:.1f} ms, ours one sweep {med['row_sweep'] * ms:.1f} ms, ratio "
+          f"{med['row_astar'] / med['row_sweep']:.2f}; re-pricing at a task just done (cached cell) "
+          f"{med['reprice_t'] * ms:.2f} ms")
     print(f"{'allocation':40s} {'time':>12s} {'cost [s]':>9s} {'/ peer':>7s} {'travel [s]':>11s} {'/ peer':>7s}")
     base = med["ort_l_c"]
     tbase = med["ort_l_tr"]

@@ -408,3 +408,48 @@ class LeaseAssembler:
                     holder[first + q] = c.agent_of[h]
                     until[first + q] = _sec(m.until_usec[q])
         return c.agent_of[g], _sec(msg.time_usec), holder, until
+
+
+# ------------------------------------------------------------------ operator cancel
+#: EDGEPILOT_TASK_CANCEL_RESULT values, in the XML's order.
+CANCEL_ACCEPTED, CANCEL_UNKNOWN_PLAN, CANCEL_UNKNOWN_TASK, CANCEL_ALREADY_DONE, CANCEL_BAD_ID = range(5)
+CANCEL_RESULTS = ("accepted", "unknown_plan", "unknown_task", "already_done", "bad_id")
+#: task_index of an EDGEPILOT_TASK_CANCEL_ACK naming no task of the plan.
+NO_TASK_INDEX = 65535
+_TASK_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
+
+
+def task_id_problem(task_id: str) -> str:
+    """Why ``task_id`` cannot be a task file's task id ("" when it can):
+    1..32 characters of A-Z a-z 0-9 _ . : - (``vehicle.fleet.tasks``)."""
+    if not task_id:
+        return "a task id is 1..32 characters, got an empty one"
+    if len(task_id.encode("utf-8")) > 32:
+        return f"task id {task_id!r} is longer than 32 characters"
+    bad = sorted(set(task_id) - _TASK_ID_CHARS)
+    if bad:
+        return f"task id {task_id!r} has {''.join(bad)!r}: expected only A-Z a-z 0-9 _ . : -"
+    return ""
+
+
+def _text(v) -> str:
+    return (v.decode("utf-8", "replace") if isinstance(v, (bytes, bytearray)) else str(v)).rstrip("\0")
+
+
+def cancel_message(plan_id: int, task_id: str, target_system: int = 0, now: float = 0.0):
+    """EDGEPILOT_TASK_CANCEL: the operator cancels ``task_id`` of plan ``plan_id``."""
+    return dialects.load().MAVLink_edgepilot_task_cancel_message(_usec(now), int(plan_id), int(target_system), 0,
+                                                                 task_id.encode("utf-8")[:32])
+
+
+def cancel_ack_message(plan_id: int, task_id: str, result: int, task_index: int = NO_TASK_INDEX,
+                       completed_by: int = 0):
+    """EDGEPILOT_TASK_CANCEL_ACK answering a cancel of ``task_id``."""
+    return dialects.load().MAVLink_edgepilot_task_cancel_ack_message(int(plan_id), int(task_index), int(result),
+                                                                     int(completed_by),
+                                                                     task_id.encode("utf-8", "replace")[:32])
+
+
+def read_task_id(msg) -> str:
+    """The task_id of an EDGEPILOT_TASK_CANCEL / _CANCEL_ACK as text."""
+    return _text(msg.task_id)

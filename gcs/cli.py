@@ -280,6 +280,23 @@ def build_parser() -> argparse.ArgumentParser:
                           "V2V link (on-board auction; with --start each runs its share as soon as it settles); "
                           "--save then writes fleet_auction.json for `fleet tasks --auction`")
     plan_options(ftu)
+    ftc = ftsub.add_parser("cancel", help="cancel a task of the fleet's on-board auction (--auction)",
+                           description="cancel a task of the fleet's on-board auction: every vehicle heard gets "
+                                       "EDGEPILOT_TASK_CANCEL and answers; the one working on it stops and goes on "
+                                       "with the rest of its share, and the others learn it over V2V. A task "
+                                       "already done is not cancelled (the error says who did it)",
+                           formatter_class=RAW,
+                           epilog=_ex(f"{EF} fleet tasks cancel north-b --auction",
+                                      f"{EF} fleet tasks cancel gate --auction --plan fleet_auction.json --json"))
+    ftc.add_argument("task_id", metavar="TASK_ID", help="the task's id in the task file")
+    ftc.add_argument("--auction", action="store_true",
+                     help="the task is the on-board auction's (required: a central plan is changed by planning "
+                          "again)")
+    ftc.add_argument("--plan", metavar="AUCTION.json", default=None,
+                     help="the auction file `fleet tasks upload --auction` saved (default fleet_auction.json)")
+    ftc.add_argument("--wait", type=_positive, default=8.0, metavar="S",
+                     help="longest time to wait for the vehicles' answers (default 8)")
+    ftc.add_argument("--json", action="store_true", help="print the answers as JSON")
 
     co = cmd("completion", "print a shell completion script", [
         "edgepilot gcs completion bash > ~/.local/share/bash-completion/completions/edgepilot",
@@ -962,6 +979,8 @@ def do_fleet(args) -> int:
         return _fleet_status(args)
     if sc == "plan":
         return _fleet_plan(args, args.file, dry_run=args.dry_run)
+    if getattr(args, "tasks_command", None) == "cancel":
+        return _fleet_auction_cancel(args)
     if getattr(args, "tasks_command", None) == "upload":
         if args.auction:
             return _fleet_auction_upload(args)
@@ -1012,6 +1031,61 @@ def _fleet_auction_upload(args) -> int:
     if not res["handed_to"]:
         raise GcsError(f"fleet tasks upload --auction: no vehicle of the plan showed it within {args.wait:g} s "
                        f"(sent to sysid {', '.join(map(str, res['sent_to'])) or 'none: none heard'})")
+    return EXIT_OK
+
+
+def _fleet_auction_cancel(args) -> int:
+    from edgepilot.gcs.connection import load_signing_key
+    from edgepilot.gcs.errors import NoAnswerError, RefusedError
+    from edgepilot.gcs.fleet import cancel_auction_task, load_auction
+
+    tid = args.task_id
+    if not args.auction:
+        raise BadInputError(f"fleet tasks cancel {tid}: only a task of the fleet's on-board auction is cancelled "
+                            f"here: add --auction (a central plan's tasks change by planning again)")
+    ho = _auction_handoff(args)
+    problem = ho.task_id_problem(tid)
+    if problem:
+        raise BadInputError(f"fleet tasks cancel: {problem}")
+    path = args.plan or "fleet_auction.json"
+    doc = load_auction(path)
+    if tid not in doc["tasks"]:
+        raise BadInputError(f"fleet tasks cancel: no task {tid!r} in auction {doc.get('name')} (plan "
+                            f"{doc['plan_id']}, {path}); its tasks: {', '.join(doc['tasks'])}")
+    key = load_signing_key(args.signing_key) if args.signing_key else None
+    fleet = _fleet_links(args)
+    try:
+        res = cancel_auction_task(fleet, doc, tid, lambda sysid: ho.cancel(doc, sysid, tid), ho.decoder(key),
+                                  ho.cancel_answer, args.wait)
+    finally:
+        fleet.close()
+    names = {v["sysid"]: v.get("name", str(v["sysid"])) for v in doc["vehicles"]}
+    if args.json:
+        _print_json(res)
+    else:
+        for s, a in res["answers"].items():
+            what = {"accepted": "cancelled", "already_done": f"refused: already done by sysid {a['completed_by']}",
+                    "unknown_task": f"refused: its plan has no task {tid}",
+                    "unknown_plan": f"refused: it is not auctioning plan {doc['plan_id']}",
+                    "bad_id": "refused: not a task id"}.get(a["result"], a["result"])
+            _out(f"{names.get(s, s)} (sysid {s}): task {tid} {what}")
+        for s in res["not_heard"]:
+            _out(f"{names[s]} (sysid {s}): not heard here; learns the cancel from the others over V2V")
+    ans = res["answers"]
+    done = [a for a in ans.values() if a["result"] == "already_done"]
+    if done:
+        raise RefusedError(f"fleet tasks cancel {tid}", "EDGEPILOT_TASK_CANCEL_ALREADY_DONE",
+                           [f"task {tid} was already done by sysid {done[0]['completed_by']}: not cancelled"])
+    bad = {s: a for s, a in ans.items() if a["result"] != "accepted"}
+    if bad:
+        s, a = next(iter(bad.items()))
+        raise RefusedError(f"fleet tasks cancel {tid} ({names.get(s, s)}, sysid {s})",
+                           f"EDGEPILOT_TASK_CANCEL_{a['result'].upper()}",
+                           [f"task {tid}: {a['result'].replace('_', ' ')} on the vehicle (plan {doc['plan_id']}; "
+                            f"is {path} the fleet's current auction?)"])
+    if not ans:
+        raise NoAnswerError(f"fleet tasks cancel: no vehicle answered the cancel of task {tid} within "
+                            f"{args.wait:g} s (sent to sysid {', '.join(map(str, res['sent_to'])) or 'none: none heard'})")
     return EXIT_OK
 
 

@@ -407,7 +407,8 @@ def auction_status(fleet: FleetLinks, doc: dict, decode: Callable[[object], obje
                 if len(c["parts"]) >= max(c["n"], 1):
                     c["route"] = [r for k in sorted(c["parts"]) for r in c["parts"][k]]
         elif t == "EDGEPILOT_TASK_COMPLETE" and d.task_index < T:
-            completed.setdefault(d.task_index, (d.completed_by, d.result))
+            if d.result == 0 or d.task_index not in completed:     # a completion is a fact: it wins over a cancel
+                completed[d.task_index] = (d.completed_by, d.result)
 
     fleet.listeners.append(listen)
     end = time.monotonic() + wait
@@ -423,7 +424,7 @@ def auction_status(fleet: FleetLinks, doc: dict, decode: Callable[[object], obje
     tasks = []
     for j, tid in enumerate(ids):
         done = j in completed or any(b["done"][j] for b in bids.values())
-        by = completed.get(j, (None, None))[0] if done else (freshest["winner"][j] if freshest else 0) or None
+        by = (completed.get(j, (None, None))[0] if done else (freshest["winner"][j] if freshest else 0)) or None
         state = ("cancelled" if completed.get(j, (0, 0))[1] == 1 else "done") if done else \
             ("claimed" if by else "open")
         tasks.append({"task": tid, "state": state, "sysid": by, "vehicle": names.get(by) if by else None})
@@ -438,6 +439,49 @@ def auction_status(fleet: FleetLinks, doc: dict, decode: Callable[[object], obje
     return {"plan": doc.get("name"), "plan_id": pid, "tasks": tasks, "vehicles": vehicles}
 
 
-__all__ = ["ALERT_SEVERITY", "AUCTION_FORMAT", "FleetLinks", "PLAN_FORMAT", "auction_status", "hand_over_tasks",
+#: Seconds between re-sending a cancel to a vehicle that has not answered it.
+CANCEL_RESEND_S = 1.0
+
+
+def cancel_auction_task(fleet: FleetLinks, doc: dict, task_id: str, message_for: Callable[[int], object],
+                        decode: Callable[[object], object], answer_of: Callable[[object], dict | None],
+                        wait: float) -> dict:
+    """Send EDGEPILOT_TASK_CANCEL of ``task_id`` to every auction member
+    heard, each addressed to it, again every ``CANCEL_RESEND_S`` until it
+    answers (EDGEPILOT_TASK_CANCEL_ACK), or ``wait`` s.  Members not heard
+    learn the cancel from the others over V2V.  Returns {"task",
+    "answers": {sysid: answer}, "sent_to": [...], "not_heard": [...]}."""
+    members = {v["sysid"] for v in doc["vehicles"]}
+    answers: dict[int, dict] = {}
+
+    def listen(m):
+        a = answer_of(decode(m))
+        if a is not None and a["plan_id"] == doc["plan_id"] and a["task"] == task_id:
+            src = m.get_srcSystem()
+            if src in members:
+                answers[src] = a
+
+    fleet.listeners.append(listen)
+    sent: dict[int, float] = {}
+    start = time.monotonic()
+    end = start + wait
+    try:
+        while time.monotonic() < end:
+            fleet.poll(0.05)
+            now = time.monotonic()
+            heard = [s for s in sorted(members) if s in fleet.views()]
+            for s in heard:
+                if s not in answers and now - sent.get(s, -math.inf) >= CANCEL_RESEND_S:
+                    fleet.vehicle(s).mav.send(message_for(s))
+                    sent[s] = now
+            if members <= set(answers) or (heard and set(heard) <= set(answers) and now - start >= 3.0):
+                break
+    finally:
+        fleet.listeners.remove(listen)
+    return {"task": task_id, "answers": dict(sorted(answers.items())), "sent_to": sorted(sent),
+            "not_heard": sorted(members - set(sent) - set(answers))}
+
+
+__all__ = ["ALERT_SEVERITY", "cancel_auction_task", "AUCTION_FORMAT", "FleetLinks", "PLAN_FORMAT", "auction_status", "hand_over_tasks",
            "load_auction", "UploadResult", "alerts", "check_plan", "load_plan",
            "plan_vehicle", "save_plan", "task_progress", "upload_plan", "vehicle_mission", "vehicle_row"]

@@ -12,11 +12,28 @@ are the agents); a vehicle not among them ignores the plan.
 Then every ``period_s`` of the vehicle clock the vehicle steps its
 ``vehicle.fleet.cbba.CbbaAgent`` on the views it heard and broadcasts its
 own (EDGEPILOT_TASK_BID / _TASK_CLAIM / _FLEET_HEARD, signed) on the V2V
-link and to its ground stations, which so see who does what.  Costs are
-straight-line distances in the task file's map frame over each vehicle's
-speed, from where this vehicle is when the plan arrives (the others'
-entries from the file); rewards are scaled from the file alone, so every
-vehicle prices on the same scale.
+link and to its ground stations, which so see who does what.  A vehicle
+bids with its own travel costs: our planner's path lengths over its map
+(the prior map at planning resolution, coarsened to
+``costs.COST_RESOLUTION`` and grown by half its width:
+``vehicle.fleet.costs.travel_grid``) over its speed, from where it is when
+the plan arrives, and again from where it is each time it finishes or
+drops a task (``PathLengths``: one Dijkstra sweep per task for the plan,
+one per new vehicle cell after that, cached per pair of cells).  A
+vehicle without a prior map (or whose planning is not built yet when the
+plan arrives) bids with straight lines.  Only an agent's own
+costs decide its bids; the others' entries (from the file, straight lines)
+and the rewards, scaled from the file alone, are the same on every vehicle.
+
+The operator cancels a task with EDGEPILOT_TASK_CANCEL (``edgepilot gcs
+fleet tasks cancel TASK_ID --auction``): the vehicle marks it done (result
+CANCELLED), drops it from its auction and, if it is working on it, from its
+mission at once (it goes on with the rest of its route), answers
+EDGEPILOT_TASK_CANCEL_ACK, and repeats EDGEPILOT_TASK_COMPLETE (completed_by
+0, CANCELLED) every round; its views' done bits carry it too.  A refusal
+(another plan, no such task, a bad id, already done) is a NACK and a
+STATUSTEXT naming the task.  Why a cancelled task never comes back:
+docs/fleet.md, "Cancelling a task".
 
 Execution follows the lockstep runner's (``sim/fleet/tasking.py``): the
 vehicle's route becomes its mission once it has stayed the same for
@@ -35,13 +52,19 @@ from __future__ import annotations
 import logging
 import tomllib
 
-from edgepilot.firmware_bridge.fleet_link import (TASK_FILE_START, FleetCodec, TaskFileAssembler,
-                                                  TaskFileReceived, ViewAssembler)
+import numpy as np
+
+from edgepilot.firmware_bridge.fleet_link import (CANCEL_ACCEPTED, CANCEL_ALREADY_DONE, CANCEL_BAD_ID,
+                                                  CANCEL_UNKNOWN_PLAN, CANCEL_UNKNOWN_TASK, NO_TASK_INDEX,
+                                                  RESULT_CANCELLED, RESULT_DONE, TASK_FILE_START, FleetCodec,
+                                                  TaskFileAssembler, TaskFileReceived, ViewAssembler,
+                                                  cancel_ack_message, read_task_id, task_id_problem)
 from edgepilot.vehicle.config import ConfigError
 from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams
-from edgepilot.vehicle.fleet.costs import fleet_costs, straight_line_matrix
+from edgepilot.vehicle.fleet.costs import (PathLengths, fleet_costs, straight_line_matrix, travel_grid,
+                                           with_vehicle_row)
 from edgepilot.vehicle.fleet.missions import route_mission
-from edgepilot.vehicle.fleet.tasks import parse_tasks, search_plan
+from edgepilot.vehicle.fleet.tasks import parse_tasks, search_plan, task_work
 from edgepilot.vehicle.geo import LocalFrame
 from edgepilot.vehicle.types import Mode, MissionState
 
@@ -58,6 +81,46 @@ _SEV_INFO, _SEV_WARNING = 6, 4
 
 def _straight(domain, sources, targets):
     return straight_line_matrix(sources, targets)
+
+
+def auction_costs(tasks, members, me: int, start, distance) -> tuple:
+    """What vehicle ``me`` of ``members`` (the plan's ``VehicleCapabilities``)
+    bids with: (``FleetCosts``, reward scale [s]).  Its own row is priced
+    with ``distance`` (``fleet_costs``' distance function: its path lengths)
+    from ``start`` (where it is, task-file frame); the others' rows and the
+    scale are straight lines from the file's starts, the same on every vehicle."""
+    scale = fleet_costs(tasks, members, _straight).scale()
+    caps = [v.model_copy(update={"start": tuple(map(float, start))}) if i == me else v
+            for i, v in enumerate(members)]
+    costs = fleet_costs(tasks, caps, _straight)
+    return with_vehicle_row(costs, me, fleet_costs(tasks, [caps[me]], distance)), scale
+
+
+def vehicle_path_lengths(core) -> PathLengths | None:
+    """Path lengths over the vehicle's own map (its prior map at planning
+    resolution, grown by half its width; map frame of ``core``), or None
+    when it has no prior map."""
+    pg = getattr(core, "planning", None)
+    prior = getattr(pg, "prior", None)
+    if prior is None:
+        return None
+    w, res = travel_grid(prior.occupied, prior.resolution, 0.5 * core.cfg.geometry.width)
+    return PathLengths(w, res, (prior.origin_x, prior.origin_y))
+
+
+def frame_distance(lengths: PathLengths, task_frame: LocalFrame, map_frame: LocalFrame):
+    """``fleet_costs``' distance function over ``lengths`` (map frame) for
+    points given in the task file's frame."""
+    same = (task_frame is map_frame or (task_frame.origin_lat, task_frame.origin_lon)
+            == (map_frame.origin_lat, map_frame.origin_lon))
+
+    def to_map(pts):
+        pts = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
+        if same:
+            return pts
+        return np.array([map_frame.to_local(*task_frame.to_geo(x, y)) for x, y in pts]).reshape(-1, 2)
+
+    return lambda domain, sources, targets: lengths.matrix(to_map(sources), to_map(targets))
 
 
 class _Plan:
@@ -80,7 +143,13 @@ class _Plan:
         self.codec = FleetCodec(sysids, len(self.tasks), got.plan_id)
         self.views = ViewAssembler(self.codec)
         self.inbox: list = []
-        self.done_by: dict[int, int] = {}           # task index -> sysid that completed it
+        self.done_by: dict[int, int] = {}           # task index -> sysid that completed it (0: the operator)
+        self.result: dict[int, int] = {}            # task index -> RESULT_DONE / RESULT_CANCELLED
+        # pricing: this vehicle's distance function, speed, and the tasks it can do at all
+        self.distance = None
+        self.speed = 1.0
+        self.able = np.ones(len(self.tasks), bool)
+        self.entries = np.zeros((len(self.tasks), 2))
         self.relay_left = RELAY_ROUNDS
         # the mission
         self.route: list[int] = []
@@ -123,6 +192,7 @@ class FleetAuction:
         self._cursor = len(core.events_since(0)[0])
         self.refused = 0
         endpoint.on("EDGEPILOT_TASK_FILE", lambda link, m, now: self._file_part(m, now))
+        endpoint.on("EDGEPILOT_TASK_CANCEL", self._cancel_request)
 
     def _ft(self, now: float) -> float:
         return now if self.fleet_clock is None else float(self.fleet_clock())
@@ -160,17 +230,90 @@ class FleetAuction:
             lat, lon = core.frame.to_geo(st.x, st.y)
             start = tuple(map(float, frame.to_local(lat, lon)))
         tasks = list(tf.task)
-        scale = fleet_costs(tasks, members, _straight).scale()       # the same on every vehicle
-        caps = [v.model_copy(update={"start": start}) if i == me else v for i, v in enumerate(members)]
-        costs = fleet_costs(tasks, caps, _straight)
+        lengths = vehicle_path_lengths(core)
+        distance = _straight if lengths is None else frame_distance(lengths, frame, core.frame)
+        costs, scale = auction_costs(tasks, members, me, start, distance)
         params = CbbaParams(reward=10.0 * scale, stale_after=self.stale_after_s, max_bundle=self.max_bundle)
         agent = CbbaAgent(me, costs, params)
         ft = self._ft(now)
         agent.heard[:] = ft            # every member counts as heard at the start (none presumed gone yet)
-        self.plan = _Plan(got, tf, me, sysids, frame, agent)
+        p = self.plan = _Plan(got, tf, me, sysids, frame, agent)
+        p.distance, p.speed = distance, float(members[me].speed)
+        p.able = fleet_costs(tasks, [members[me]], lambda d, s, t: np.zeros((len(s), len(t)))).able[0]
+        p.entries = np.array([task_work(t).entry for t in tasks], dtype=np.float64).reshape(-1, 2)
         self.next_round = ft
         self.ep.statustext(f"Fleet plan {got.plan_id}: {len(tasks)} tasks, auction among sysid "
-                           f"{', '.join(map(str, sysids))}", _SEV_INFO)
+                           f"{', '.join(map(str, sysids))}; costs: "
+                           f"{'straight lines (no map)' if lengths is None else 'path lengths on my map'}", _SEV_INFO)
+
+    def _reprice(self, p: _Plan) -> None:
+        """This vehicle's travel from where it is now to each task (its route
+        starts here from now on): one row of path lengths, cached per cell."""
+        st = self.core.state
+        if not st.valid:
+            return
+        lat, lon = self.core.frame.to_geo(st.x, st.y)
+        here = np.array([p.frame.to_local(lat, lon)], dtype=np.float64)
+        d = np.asarray(p.distance(None, here, p.entries), dtype=np.float64)[0]
+        row = p.agent.costs.start_s[p.me]
+        row[:] = np.where(p.able & np.isfinite(d), d / p.speed, np.inf)
+
+    # ------------------------------------------------------------ operator cancel
+    def _cancel_request(self, link, m, now: float) -> None:
+        """EDGEPILOT_TASK_CANCEL from a ground station: cancel and ACK, or NACK naming the task."""
+        if m.target_system not in (0, self.sysid):
+            return
+        tid = read_task_id(m)
+        p = self.plan
+
+        def answer(result: int, text: str, j: int = NO_TASK_INDEX, by: int = 0) -> None:
+            self.ep.statustext(text[:150], _SEV_INFO if result == CANCEL_ACCEPTED else _SEV_WARNING, link=link)
+            self.ep.send(link, cancel_ack_message(m.plan_id, tid, result, j, by))
+
+        problem = task_id_problem(tid)
+        if problem:
+            answer(CANCEL_BAD_ID, f"Fleet: cancel refused: {problem}")
+        elif p is None or m.plan_id != p.id:
+            answer(CANCEL_UNKNOWN_PLAN, f"Fleet: cancel of task {tid} refused: plan {m.plan_id} is not auctioned "
+                                        f"here ({'no plan' if p is None else f'plan {p.id}'})")
+        elif tid not in p.ids:
+            answer(CANCEL_UNKNOWN_TASK, f"Fleet: cancel refused: plan {p.id} has no task {tid} "
+                                        f"(its tasks: {', '.join(p.ids)})")
+        else:
+            j = p.ids.index(tid)
+            if p.result.get(j) == RESULT_DONE:
+                by = p.done_by.get(j, 0)
+                answer(CANCEL_ALREADY_DONE, f"Fleet: cancel of task {tid} refused: already done by sysid {by}", j, by)
+                return
+            fresh = self._cancelled(p, j, now)
+            answer(CANCEL_ACCEPTED, f"Fleet: task {tid} cancelled{'' if fresh else ' (already)'}", j)
+            if fresh:
+                self._send([p.codec.complete(j, 0, self._ft(now), RESULT_CANCELLED)])
+
+    def _cancelled(self, p: _Plan, j: int, now: float) -> bool:
+        """Task j is cancelled (by the operator here, or heard from another
+        vehicle): done for the auction, off the mission at once.  Returns
+        whether this is news."""
+        if p.result.get(j) is not None:
+            return False
+        p.agent.complete(j)
+        p.done_by[j] = 0
+        p.result[j] = RESULT_CANCELLED
+        self._drop_finished(p, now)
+        return True
+
+    def _drop_finished(self, p: _Plan, now: float) -> None:
+        """If the mission holds a task the auction now knows is done or
+        cancelled, replace it at once by the route without it (going on
+        with the rest if the vehicle was running it) and price bids from here."""
+        done = p.agent.done
+        if not any(done[j] and p.done_by.get(j) != self.sysid for j in p.route):
+            return                          # (its own completions leave the mission as it runs)
+        core = self.core
+        if not self._upload(p, [j for j in p.route if not done[j]], now):
+            if core.mission is p.mission and core.mode == Mode.AUTO:
+                core.set_mode(now, Mode.HOLD)   # the new mission was refused: never go on with a dropped task
+        self._reprice(p)
 
     def _v2v_in(self, now: float) -> None:
         for m in self.v2v.receive():
@@ -184,10 +327,13 @@ class FleetAuction:
                 continue
             try:
                 if t == "EDGEPILOT_TASK_COMPLETE":
-                    j, _, _ = p.codec.read_complete(m)
-                    if not p.agent.done[j]:
+                    j, _, result = p.codec.read_complete(m)
+                    if result == RESULT_CANCELLED:
+                        self._cancelled(p, j, now)
+                    elif p.result.get(j) != RESULT_DONE:       # a completion is a fact: it wins over a cancel
                         p.agent.complete(j)
-                        p.done_by.setdefault(j, m.completed_by)
+                        p.done_by[j] = m.completed_by
+                        p.result[j] = RESULT_DONE
                     continue
                 view = p.views.add(m)
             except ValueError:
@@ -208,14 +354,18 @@ class FleetAuction:
             if j is not None and e.data["seq"] == p.last_seq[j] and not p.agent.done[j]:
                 p.agent.complete(j)
                 p.done_by[j] = self.sysid
+                p.result[j] = RESULT_DONE
                 self.ep.statustext(f"Fleet: task {p.ids[j]} done", _SEV_INFO)
                 self._send([p.codec.complete(j, self.sysid, self._ft(now))])
+                self._reprice(p)
 
     # ------------------------------------------------------------ the loop
     def poll(self, now: float) -> None:
         self._v2v_in(now)
         self._core_events(now)
         p = self.plan
+        if p is not None:
+            self._drop_finished(p, now)        # done or cancelled elsewhere (a done bit in a view): stop now
         ft = self._ft(now)
         if p is None or ft + 1e-9 < self.next_round:
             return
@@ -238,7 +388,7 @@ class FleetAuction:
         msgs = p.codec.encode(view)
         # every completion this vehicle knows of, again: a member or ground station
         # that missed it (or started listening later) learns who did what
-        msgs += [p.codec.complete(j, s, ft) for j, s in sorted(p.done_by.items())]
+        msgs += [p.codec.complete(j, s, ft, p.result.get(j, RESULT_DONE)) for j, s in sorted(p.done_by.items())]
         self._send(msgs)
         if p.relay_left > 0:
             p.relay_left -= 1
@@ -270,9 +420,11 @@ class FleetAuction:
         if p.rounds_same >= SETTLE_ROUNDS and (key != tuple(current) or (p.uploads == 0 and route)):
             self._upload(p, route, now)
 
-    def _upload(self, p: _Plan, route: list[int], now: float) -> None:
+    def _upload(self, p: _Plan, route: list[int], now: float) -> bool:
+        """Make ``route`` the mission; False when the core refused it."""
         core = self.core
         cur = self._in_progress(p)
+        running = core.mission is p.mission and core.mode == Mode.AUTO and p.mission is not None
         resume = core.mission_current - p.first_seq[cur] if cur is not None and route and route[0] == cur else 0
         p.route = list(route)
         p.uploads += 1
@@ -281,7 +433,7 @@ class FleetAuction:
             p.want_start = False
             if core.mission is p.mission and core.mode == Mode.AUTO:
                 core.set_mode(now, Mode.HOLD)
-            return
+            return True
         st = core.state
         start = next(v.start for v in p.tf.vehicle if v.sysid == self.sysid)
         if st.valid:
@@ -302,15 +454,17 @@ class FleetAuction:
         if not res.ok:
             self.ep.statustext(f"Fleet: mission for {[p.ids[j] for j in route]} refused: {res.reason}"[:150],
                                _SEV_WARNING)
-            return
+            return False
         p.mission = core.mission
         self.ep.statustext(f"Fleet: my tasks {', '.join(p.ids[j] for j in route)}"[:150], _SEV_INFO)
-        was_running = cur is not None
-        if was_running:
+        if cur is not None:
             core.start_mission(now, 1 + resume)
+        elif running:                  # its task was dropped (done elsewhere, cancelled): on with the rest
+            core.start_mission(now, 1)
         elif p.flags & TASK_FILE_START:
             p.want_start = True
             self._run_mission(p, now)
+        return True
 
     def _run_mission(self, p: _Plan, now: float) -> None:
         """Arm (retried every round until the pre-arm checks pass) and start."""
@@ -329,7 +483,8 @@ class FleetAuction:
         if p is None:
             return {"plan_id": None}
         return {"plan_id": p.id, "route": [p.ids[j] for j in p.route],
-                "done_by": {p.ids[j]: s for j, s in p.done_by.items()},
+                "done_by": {p.ids[j]: s for j, s in p.done_by.items() if p.result.get(j) != RESULT_CANCELLED},
+                "cancelled": sorted(p.ids[j] for j, r in p.result.items() if r == RESULT_CANCELLED),
                 "winner": [int(w) for w in p.agent.winner], "uploads": p.uploads}
 
     def fds(self) -> list[int]:
@@ -345,4 +500,4 @@ def _n_items(task) -> int:
     return 1
 
 
-__all__ = ["COMMIT_BID", "FleetAuction", "RELAY_ROUNDS", "SETTLE_ROUNDS"]
+__all__ = ["COMMIT_BID", "FleetAuction", "auction_costs", "frame_distance", "vehicle_path_lengths", "RELAY_ROUNDS", "SETTLE_ROUNDS"]

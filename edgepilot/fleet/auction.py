@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgepilot.firmware_bridge.fleet_link import TASK_FILE_START, plan_id_of, task_file_messages
+from edgepilot.firmware_bridge.fleet_link import (CANCEL_RESULTS, TASK_FILE_START, cancel_message, plan_id_of,
+                                                  read_task_id, task_file_messages, task_id_problem)
 from edgepilot.firmware_bridge.mavlink import dialects
 from edgepilot.vehicle.config import ConfigError
 from edgepilot.vehicle.fleet.tasks import load_tasks
@@ -63,6 +64,27 @@ class AuctionHandoff:
         """The EDGEPILOT_TASK_FILE parts for vehicle ``sysid``."""
         return task_file_messages(doc["text"], target_system=sysid, flags=TASK_FILE_START if start else 0,
                                   plan_id=doc["plan_id"])
+
+    def cancel(self, doc: dict, sysid: int, task_id: str):
+        """EDGEPILOT_TASK_CANCEL of ``task_id`` for vehicle ``sysid``."""
+        return cancel_message(doc["plan_id"], task_id, target_system=sysid)
+
+    @staticmethod
+    def task_id_problem(task_id: str) -> str:
+        """Why ``task_id`` is not a task id ("" when it is one)."""
+        return task_id_problem(task_id)
+
+    @staticmethod
+    def cancel_answer(msg) -> dict | None:
+        """An EDGEPILOT_TASK_CANCEL_ACK (decoded) as {"plan_id", "task",
+        "task_index", "result" (accepted, unknown_plan, unknown_task,
+        already_done, bad_id), "completed_by"}; None for other messages."""
+        if msg is None or msg.get_type() != "EDGEPILOT_TASK_CANCEL_ACK":
+            return None
+        r = msg.result
+        return {"plan_id": msg.plan_id, "task": read_task_id(msg), "task_index": msg.task_index,
+                "result": CANCEL_RESULTS[r] if r < len(CANCEL_RESULTS) else f"result {r}",
+                "completed_by": msg.completed_by or None}
 
     def decoder(self, signing_key: bytes | None):
         """``decode(msg)``: the dialect message an ``UNKNOWN_<id>`` frame of

@@ -31,7 +31,7 @@ from edgepilot.firmware_bridge.fleet_link import encode_leases
 from edgepilot.sim.fleet.link import V2VRadio
 from edgepilot.sim.fleet.scenario import FleetScenario
 from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams
-from edgepilot.vehicle.fleet.costs import fleet_costs, path_length_matrix, route_check
+from edgepilot.vehicle.fleet.costs import fleet_costs, path_length_matrix, route_check, travel_grid
 from edgepilot.vehicle.fleet.missions import route_mission
 from edgepilot.vehicle.fleet.tasks import VehicleCapabilities, load_tasks, search_plan
 from edgepilot.vehicle.types import Event, MissionState, Mode, Severity
@@ -50,15 +50,7 @@ SEARCH_LEAD_M = 5.0        # searches are ordered from this far ahead of a vehic
 def _weights(world, clearance_m: float) -> tuple[np.ndarray, float, tuple[float, float]]:
     """float32 traversal weights (1 free, inf blocked) at COST_RESOLUTION
     from a world's prior map, obstacles grown by ``clearance_m``."""
-    occ = world.prior_map().occupied
-    k = max(1, int(round(COST_RESOLUTION / world.resolution)))
-    H, W = occ.shape[0] // k * k, occ.shape[1] // k * k
-    blocked = occ[:H, :W].reshape(H // k, k, W // k, k).any(axis=(1, 3)).astype(np.uint8)
-    res = world.resolution * k
-    r = int(math.ceil(clearance_m / res))
-    if r > 0:
-        blocked = cv2.dilate(blocked, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    w = np.where(blocked > 0, np.inf, 1.0).astype(np.float32)
+    w, res = travel_grid(world.prior_map().occupied, world.resolution, clearance_m, COST_RESOLUTION)
     return w, res, (world.origin_x, world.origin_y)
 
 

@@ -21,3 +21,8 @@ def warm_kernels() -> None:
                     np.ones(T, np.bool_), np.ones(T, np.bool_), 1.0, np.inf, np.full(T, 100.0), z.copy(),
                     np.zeros(T), np.zeros(T, np.int64), 0, np.zeros(T, np.int64), 0, np.inf, -1)
     K.improve_route_kernel(np.ones(T), np.ones((T, T)), np.zeros(T), np.zeros(T), np.full(T, np.inf), r, np.inf, 5)
+    from edgepilot.vehicle.fleet import _path_kernels as P
+
+    P.path_field_kernel(np.array([np.inf] * 5 + [1.0, 1.0] + [np.inf] * 2 + [1.0, 1.0] + [np.inf] * 5), 4, 5,
+                        np.array([10], np.int64), 4, np.empty(16), np.empty(16, np.int32), np.empty(16, np.int32),
+                        np.empty(16, np.int32))

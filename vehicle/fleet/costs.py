@@ -156,6 +156,26 @@ def fleet_costs(tasks, vehicles: list[VehicleCapabilities], distance_m) -> Fleet
         priority=np.array([float(t.priority) for t in tasks]))
 
 
+def with_vehicle_row(costs: FleetCosts, v: int, own: FleetCosts) -> FleetCosts:
+    """``costs`` with vehicle ``v``'s rows (start, between, service, able)
+    taken from ``own``, the one-vehicle costs of the same tasks priced
+    another way (a vehicle's own path lengths among the others' straight
+    lines: in the auction only an agent's own row decides its bids)."""
+    from dataclasses import replace
+
+    if own.n_vehicles != 1 or own.task_ids != costs.task_ids:
+        raise ValueError(f"own costs must be one vehicle over the same {costs.n_tasks} tasks, got "
+                         f"{own.n_vehicles} vehicles and {own.n_tasks} tasks")
+    if not 0 <= v < costs.n_vehicles:
+        raise ValueError(f"v must be a vehicle index in 0..{costs.n_vehicles - 1}, got {v}")
+    out = {}
+    for k in ("start_s", "between_s", "service_s", "able"):
+        a = getattr(costs, k).copy()
+        a[v] = getattr(own, k)[0]
+        out[k] = a
+    return replace(costs, **out)
+
+
 @dataclass(frozen=True)
 class RouteCheck:
     cost_s: float          # travel + service [s]
@@ -324,3 +344,219 @@ def best_insertion_numpy(costs: FleetCosts, v: int, route, candidates: np.ndarra
     delta = np.where(ok & np.isfinite(delta), delta, np.inf)
     pos = np.argmin(delta, axis=0)                              # first of equal positions
     return delta[pos, np.arange(T)], pos
+
+
+# ------------------------------------------------------------ path lengths by sweeps
+#: [m] grid the allocation's path lengths are computed on (a vehicle's 0.1 m
+#: planning cells would make each sweep 25 times the work for no better order)
+COST_RESOLUTION = 0.5
+
+
+def travel_grid(occupied: np.ndarray, resolution: float, clearance_m: float,
+                cost_resolution: float = COST_RESOLUTION) -> tuple[np.ndarray, float]:
+    """Traversal weights for path costs from an occupancy grid: float32 (1
+    free, inf blocked) at ``cost_resolution`` (a coarse cell is blocked when
+    any cell in it is), obstacles grown by ``clearance_m`` (the vehicle's
+    half width), and the grid's resolution [m].  Cell (0, 0) keeps the
+    occupancy grid's south-west corner."""
+    import cv2
+
+    occ = np.asarray(occupied, bool)
+    if occ.ndim != 2 or not occ.size:
+        raise ValueError(f"occupied must be a non-empty 2-D bool grid, got shape {occ.shape}")
+    if not (math.isfinite(resolution) and resolution > 0):
+        raise ValueError(f"resolution must be > 0 m per cell, got {resolution!r}")
+    if not (math.isfinite(clearance_m) and clearance_m >= 0):
+        raise ValueError(f"clearance_m must be >= 0 m, got {clearance_m!r}")
+    k = max(1, int(round(cost_resolution / resolution)))
+    H, W = occ.shape[0] // k * k, occ.shape[1] // k * k
+    blocked = occ[:H, :W].reshape(H // k, k, W // k, k).any(axis=(1, 3)).astype(np.uint8)
+    res = resolution * k
+    r = int(math.ceil(clearance_m / res))
+    if r > 0:
+        blocked = cv2.dilate(blocked, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return np.where(blocked > 0, np.inf, 1.0).astype(np.float32), res
+
+def _check_grid(weights, resolution) -> None:
+    if not isinstance(weights, np.ndarray) or weights.ndim != 2 or weights.dtype != np.float32 or not weights.size:
+        raise ValueError(f"weights must be a non-empty 2-D float32 array, got {type(weights).__name__} "
+                         f"{getattr(weights, 'dtype', '')} {getattr(weights, 'shape', '')}")
+    fin = weights[np.isfinite(weights)]
+    if np.isnan(weights).any() or (fin < 1.0).any():
+        raise ValueError("weights must be >= 1 (inf: blocked) with no NaN")
+    if not (math.isfinite(resolution) and resolution > 0):
+        raise ValueError(f"resolution must be > 0 m per cell, got {resolution!r}")
+
+
+def _padded(weights: np.ndarray) -> tuple[np.ndarray, int]:
+    """The weights as float64 with a border of inf, flattened (the sweep's
+    input), and the number of buckets its queue needs."""
+    h, w = weights.shape
+    wp = np.full((h + 2, w + 2), np.inf)
+    wp[1:-1, 1:-1] = weights
+    fin = weights[np.isfinite(weights)]
+    top = float(fin.max()) if fin.size else 1.0
+    return wp.reshape(-1), int(math.ceil(math.sqrt(2.0) * top)) + 2
+
+
+def path_field(weights: np.ndarray, resolution: float, source) -> np.ndarray:
+    """(H, W) path lengths [m] from cell ``source`` (row, col) to every cell
+    of ``weights`` (float32 >= 1, inf blocked): the cost of an optimal grid
+    A* path (geometric rule) times ``resolution``; inf where unreachable.
+    One Dijkstra sweep (``_path_kernels``); ``path_field_numpy`` is its oracle."""
+    from edgepilot.vehicle.fleet import _path_kernels as _P
+
+    _check_grid(weights, resolution)
+    h, w = weights.shape
+    r, c = int(source[0]), int(source[1])
+    if not (0 <= r < h and 0 <= c < w):
+        raise ValueError(f"source {(r, c)} is outside the grid of shape {weights.shape}")
+    wp, nb = _padded(weights)
+    n = wp.shape[0]
+    dist = np.empty(n)
+    _P.path_field_kernel(wp, w + 2, (r + 1) * (w + 2) + c + 1, np.zeros(0, np.int64), nb, dist,
+                         np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32))
+    return dist.reshape(h + 2, w + 2)[1:-1, 1:-1] * resolution
+
+
+def path_field_numpy(weights: np.ndarray, resolution: float, source) -> np.ndarray:
+    """``path_field`` by vectorised Bellman-Ford relaxation in NumPy (the
+    tests' oracle): every cell takes the cheapest of its 8 neighbours' value
+    plus the move's cost, until nothing changes."""
+    wt = np.asarray(weights, np.float64)
+    h, w = wt.shape
+    free = np.isfinite(wt)
+    INF = np.inf
+    pad_w = np.full((h + 2, w + 2), INF)
+    pad_w[1:-1, 1:-1] = wt
+    d = np.full((h, w), INF)
+    if free[source[0], source[1]]:
+        d[source[0], source[1]] = 0.0
+    moves = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if dr or dc]
+    while True:
+        pad_d = np.full((h + 2, w + 2), INF)
+        pad_d[1:-1, 1:-1] = d
+        best = d.copy()
+        for dr, dc in moves:
+            # the neighbour at (r + dr, c + dc) moves into (r, c)
+            nd = pad_d[1 + dr:h + 1 + dr, 1 + dc:w + 1 + dc]
+            nw = pad_w[1 + dr:h + 1 + dr, 1 + dc:w + 1 + dc]
+            ln = math.sqrt(2.0) if dr and dc else 1.0
+            cand = nd + 0.5 * (wt + nw) * ln
+            ok = free & np.isfinite(nw)
+            if dr and dc:
+                ok &= np.isfinite(pad_w[1 + dr:h + 1 + dr, 1:w + 1]) & np.isfinite(pad_w[1:h + 1, 1 + dc:w + 1 + dc])
+            best = np.where(ok & (cand < best), cand, best)
+        if np.array_equal(best, d):
+            return d * resolution
+        d = best
+
+
+class PathLengths:
+    """Planner path lengths [m] between map-frame points on one grid, by
+    Dijkstra sweeps (``_path_kernels``), cached per pair of cells.
+
+    ``weights`` (H, W) float32 (>= 1, inf blocked; row 0 south, cell (0, 0)'s
+    south-west corner at ``origin``) at ``resolution`` m per cell.  A point
+    in a blocked cell is moved to the nearest free cell within ``snap_m``
+    (a task marked on a wall, a vehicle whose own footprint the costmap
+    counts as lethal); beyond that, or off the grid, it is unreachable (inf).
+
+    ``matrix(sources, targets)`` answers from the cache and sweeps only for
+    pairs it has not seen; each sweep starts from the cell that most of the
+    missing pairs share and stops once their other ends are settled (the
+    rule is symmetric).  So the first auction of a plan costs one sweep per
+    task, and re-pricing a vehicle that has moved to a new cell costs one
+    sweep for all tasks; a cell it has been in before costs none.
+    ``sweeps`` counts the sweeps run."""
+
+    def __init__(self, weights: np.ndarray, resolution: float, origin, snap_m: float = 2.0):
+        _check_grid(weights, resolution)
+        if not (math.isfinite(snap_m) and snap_m >= 0):
+            raise ValueError(f"snap_m must be >= 0 m, got {snap_m!r}")
+        self.weights = np.ascontiguousarray(weights)
+        self.resolution = float(resolution)
+        self.origin = (float(origin[0]), float(origin[1]))
+        self.snap_cells = int(math.ceil(snap_m / self.resolution))
+        self._wp, self._nbuckets = _padded(self.weights)
+        n = self._wp.shape[0]
+        self._dist = np.empty(n)
+        self._work = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n, np.int32))
+        self._memo: dict[tuple[int, int], float] = {}
+        self._cells: dict[tuple[int, int], int] = {}
+        self.sweeps = 0
+
+    def cell(self, x: float, y: float) -> int:
+        """Flat index of the free cell standing for map point (x, y), or -1."""
+        h, w = self.weights.shape
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return -1
+        r = int(math.floor((y - self.origin[1]) / self.resolution))
+        c = int(math.floor((x - self.origin[0]) / self.resolution))
+        key = (r, c)
+        got = self._cells.get(key)
+        if got is not None:
+            return got
+        out = -1
+        if 0 <= r < h and 0 <= c < w:
+            if np.isfinite(self.weights[r, c]):
+                out = r * w + c
+            elif self.snap_cells > 0:
+                k = self.snap_cells
+                r0, r1, c0, c1 = max(0, r - k), min(h, r + k + 1), max(0, c - k), min(w, c + k + 1)
+                rr, cc = np.nonzero(np.isfinite(self.weights[r0:r1, c0:c1]))
+                if rr.size:
+                    d2 = (rr + r0 - r) ** 2 + (cc + c0 - c) ** 2
+                    i = int(np.argmin(d2))
+                    if d2[i] <= k * k:
+                        out = int((rr[i] + r0) * w + cc[i] + c0)
+        self._cells[key] = out
+        return out
+
+    def matrix(self, sources, targets) -> np.ndarray:
+        """(S, T) path lengths [m] from (S, 2) to (T, 2) map points; inf
+        where no path or an end is unreachable."""
+        from edgepilot.vehicle.fleet import _path_kernels as _P
+
+        src = np.asarray(sources, dtype=np.float64).reshape(-1, 2)
+        dst = np.asarray(targets, dtype=np.float64).reshape(-1, 2)
+        sc = [self.cell(*p) for p in src]
+        tc = [self.cell(*p) for p in dst]
+        memo = self._memo
+        need: dict[int, set[int]] = {}
+        for a in set(sc):
+            for b in set(tc):
+                if a < 0 or b < 0 or a == b or (min(a, b), max(a, b)) in memo:
+                    continue
+                need.setdefault(a, set()).add(b)
+                need.setdefault(b, set()).add(a)
+        W = self.weights.shape[1]
+
+        def pad(k):                       # flat cell index -> the padded grid's
+            return (k // W + 1) * (W + 2) + k % W + 1
+
+        while need:
+            hub = max(need, key=lambda k: (len(need[k]), -k))
+            ends = need.pop(hub)
+            stop = np.array([pad(b) for b in ends], np.int64)
+            _P.path_field_kernel(self._wp, W + 2, pad(hub), stop, self._nbuckets, self._dist, *self._work)
+            self.sweeps += 1
+            for b in ends:
+                memo[(min(hub, b), max(hub, b))] = float(self._dist[pad(b)]) * self.resolution
+                other = need.get(b)
+                if other is not None:
+                    other.discard(hub)
+                    if not other:
+                        del need[b]
+        out = np.full((len(sc), len(tc)), np.inf)
+        for i, a in enumerate(sc):
+            if a < 0:
+                continue
+            for j, b in enumerate(tc):
+                if b >= 0:
+                    out[i, j] = 0.0 if a == b else memo[(min(a, b), max(a, b))]
+        return out
+
+    def distance(self, domain, sources, targets) -> np.ndarray:
+        """The ``distance_m`` of ``fleet_costs`` (one grid for the domain asked)."""
+        return self.matrix(sources, targets)
