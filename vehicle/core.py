@@ -483,7 +483,12 @@ class VehicleCore:
             self.perception.set_stale_after(self.params.get("FS_SENS_TIMEOUT"))
             seen = self.perception.process(now, frame, self._state)
             if len(seen) and self.maritime is not None:
-                seen = seen[~self.maritime.vessel_points(now, seen)]  # hulls are contacts, not map
+                vessel = self.maritime.vessel_points(now, seen)      # hulls are contacts, not map
+                held = ~vessel & self.maritime.unproven_points(now, seen)
+                if held.any() and self.mapper is not None:
+                    # motion not known yet: reported again while the cell stays occupied
+                    self.mapper.unreport(seen[held])
+                seen = seen[~(vessel | held)]
             if len(seen):
                 self.add_obstacles(now, seen)
             if planning is not None and self._state.valid:

@@ -42,36 +42,59 @@ class MaritimeAutonomy:
         """One tick's sensing into the contact table: AIS (and any other
         ``ContactReport``) from ``frame.contacts``, then sensor tracks —
         ``tracks`` (map-frame ``Track`` objects) when the core runs a
-        tracker of its own, otherwise our lidar vessel tracker on
-        ``frame.scan`` taken at ``state``.  Returns the contact table's
+        tracker of its own, otherwise the vessels of our lidar tracker on
+        ``frame.scan`` taken at ``state`` (fixed and unproven objects are
+        not contacts: see ``vehicle.maritime.sensing``).  Returns the contact table's
         life-cycle events (text, data) for the core to report."""
         if frame.contacts:
             self.contacts.ingest(frame.contacts, now)
         if tracks is not None:
             self.contacts.ingest_tracks(tracks, now, "lidar")
         elif self.tracker is not None and frame.scan is not None:
-            self.contacts.ingest_tracks(self.tracker.update(state, frame.scan), now, "lidar")
+            # only tracks that have shown motion over the water are vessels
+            self.tracker.update(state, frame.scan)
+            self.contacts.ingest_tracks(self.tracker.vessels, now, "lidar")
         else:
             self.contacts.prune(now)
         return self.contacts.drain_events()
 
     def vessel_points(self, now: float, points: np.ndarray) -> np.ndarray:
         """bool (N,): which map-frame obstacle ``points`` (N, 2) [m] the lidar
-        put on a vessel — a contact (dead reckoned to ``now``), a live lidar
-        track or an object of the last scan off the prior map's shore —
-        rather than on the shore.  Moving hulls must not be stamped into
-        the static costmap; a small object off the shore is a contact
-        (the helm keeps it at the safe distance), not map."""
+        put on a vessel — a contact (dead reckoned to ``now``) or a lidar
+        track that has shown motion over the water — rather than on the
+        shore or a fixed object.  Moving hulls must not be stamped into the
+        static costmap: the helm keeps them at the safe distance."""
         pts = np.asarray(points, np.float64).reshape(-1, 2)
         cs = self.contacts.snapshot(now)
         cx, cy, r = [cs.x], [cs.y], [cs.radius]
-        if self.tracker is not None:   # live tracks and this scan's objects
-            for objs in (self.tracker.tracks, self.tracker.last_clusters):
-                cx.append(np.array([o.x for o in objs], np.float64))
-                cy.append(np.array([o.y for o in objs], np.float64))
-                r.append(np.array([o.radius for o in objs], np.float64))
+        if self.tracker is not None:
+            _add_objects(self.tracker.vessels, cx, cy, r)
         return points_on_vessels(pts, np.concatenate(cx), np.concatenate(cy), np.concatenate(r),
                                  VESSEL_POINT_MARGIN_M)
+
+    def unproven_points(self, now: float, points: np.ndarray) -> np.ndarray:
+        """bool (N,): which map-frame obstacle ``points`` (N, 2) [m] lie on an
+        object of our lidar whose motion is not known yet (an unproven
+        track, or an object of the last scan) and not on one known to be
+        fixed.  The core holds them back from the costmap and has them
+        reported again later: by then the object is a vessel (a contact,
+        never map) or fixed (map: the planner routes around it, as it does
+        around anything else the lidar finds off the chart)."""
+        pts = np.asarray(points, np.float64).reshape(-1, 2)
+        if self.tracker is None or len(pts) == 0:
+            return np.zeros(len(pts), bool)
+        cx, cy, r = [], [], []
+        _add_objects(self.tracker.unproven, cx, cy, r)
+        _add_objects(self.tracker.last_clusters, cx, cy, r)
+        held = points_on_vessels(pts, np.concatenate(cx), np.concatenate(cy), np.concatenate(r),
+                                 VESSEL_POINT_MARGIN_M)
+        fixed = self.tracker.statics
+        if held.any() and fixed:
+            sx, sy, sr = [], [], []
+            _add_objects(fixed, sx, sy, sr)
+            held &= ~points_on_vessels(pts, np.concatenate(sx), np.concatenate(sy), np.concatenate(sr),
+                                       VESSEL_POINT_MARGIN_M)
+        return held
 
     def steer(self, now: float, st: VehicleState, heading_d: float, speed_d: float,
               path=None, s: float | None = None) -> HelmDecision:
@@ -106,3 +129,10 @@ class MaritimeAutonomy:
 
         warm_kernels()
 
+
+
+def _add_objects(objs, cx: list, cy: list, r: list) -> None:
+    """Append the centres and radii of ``objs`` (tracks or clusters) as arrays."""
+    cx.append(np.array([o.x for o in objs], np.float64))
+    cy.append(np.array([o.y for o in objs], np.float64))
+    r.append(np.array([o.radius for o in objs], np.float64))
