@@ -30,6 +30,31 @@ def _axis_walk(g, cell, d):
     return 0, np.inf, np.inf
 
 
+@njit(cache=True, inline="always")
+def _circles_hit(circles, px, py, dx, dy):
+    """Distance [m] along the unit direction (dx, dy) from (px, py) to the
+    nearest circle of ``circles`` (N, 3) [x, y, radius]: 0 when the point is
+    inside one, inf when the ray meets none."""
+    best = np.inf
+    for j in range(circles.shape[0]):
+        cx = px - circles[j, 0]
+        cy = py - circles[j, 1]
+        rad = circles[j, 2]
+        b = dx * cx + dy * cy
+        c = cx * cx + cy * cy - rad * rad
+        disc = b * b - c
+        if disc < 0.0:
+            continue
+        sq = math.sqrt(disc)
+        t0 = -b - sq
+        if t0 >= 0.0:
+            if t0 < best:
+                best = t0
+        elif -b + sq >= 0.0:
+            best = 0.0
+    return best
+
+
 @njit(cache=True)
 def _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, out):
     """out[i] = distance [m] from (px, py) along map-frame angle
@@ -40,29 +65,11 @@ def _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, o
     inv = 1.0 / res
     gx = (px - ox) * inv                    # grid-frame position, cells
     gy = (py - oy) * inv
-    nc = circles.shape[0]
     for i in range(angles.shape[0]):
         a = yaw + angles[i]
         dx = math.cos(a)
         dy = math.sin(a)
-        best = np.inf
-        # circles first: they bound the grid walk
-        for j in range(nc):
-            cx = px - circles[j, 0]
-            cy = py - circles[j, 1]
-            rad = circles[j, 2]
-            b = dx * cx + dy * cy
-            c = cx * cx + cy * cy - rad * rad
-            disc = b * b - c
-            if disc < 0.0:
-                continue
-            sq = math.sqrt(disc)
-            t0 = -b - sq
-            if t0 >= 0.0:
-                if t0 < best:
-                    best = t0
-            elif -b + sq >= 0.0:
-                best = 0.0
+        best = _circles_hit(circles, px, py, dx, dy)   # circles first: they bound the grid walk
         limit = min(best, max_range) * inv        # in cells
         # Amanatides-Woo walk over the raster, in cells.
         col = int(math.floor(gx))
@@ -111,29 +118,12 @@ def _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, m
     inv = 1.0 / res
     gx = (px - ox) * inv
     gy = (py - oy) * inv
-    nc = circles.shape[0]
     lead = math.sqrt(2.0) + 0.5          # what a jump leaves to the walk [cells]
     for i in range(angles.shape[0]):
         a = yaw + angles[i]
         dx = math.cos(a)
         dy = math.sin(a)
-        best = np.inf
-        for j in range(nc):
-            cx = px - circles[j, 0]
-            cy = py - circles[j, 1]
-            rad = circles[j, 2]
-            b = dx * cx + dy * cy
-            c = cx * cx + cy * cy - rad * rad
-            disc = b * b - c
-            if disc < 0.0:
-                continue
-            sq = math.sqrt(disc)
-            t0 = -b - sq
-            if t0 >= 0.0:
-                if t0 < best:
-                    best = t0
-            elif -b + sq >= 0.0:
-                best = 0.0
+        best = _circles_hit(circles, px, py, dx, dy)
         limit = min(best, max_range) * inv
         col = int(math.floor(gx))
         row = int(math.floor(gy))
