@@ -333,6 +333,35 @@ def load_auction(path: str | Path) -> dict:
     return doc
 
 
+def _send_until_answered(fleet: FleetLinks, members: set[int], answered, listen: Callable[[object], None],
+                         messages_for: Callable[[int], list], resend_s: float, wait: float) -> dict[int, float]:
+    """Send ``messages_for(sysid)`` to every member heard, each addressed to
+    it, again every ``resend_s`` until it is in ``answered`` (a set or dict
+    that ``listen``, a link listener for the time of the call, fills in);
+    stop when every member answered, or every member heard answered and
+    3 s have passed, or after ``wait`` s.  Returns {sysid: time last sent}."""
+    fleet.listeners.append(listen)
+    sent: dict[int, float] = {}
+    start = time.monotonic()
+    end = start + wait
+    try:
+        while time.monotonic() < end:
+            fleet.poll(0.05)
+            now = time.monotonic()
+            heard = [s for s in sorted(members) if s in fleet.views()]
+            for s in heard:
+                if s not in answered and now - sent.get(s, -math.inf) >= resend_s:
+                    v = fleet.vehicle(s)
+                    for msg in messages_for(s):
+                        v.mav.send(msg)
+                    sent[s] = now
+            if members <= set(answered) or (heard and set(heard) <= set(answered) and now - start >= 3.0):
+                break
+    finally:
+        fleet.listeners.remove(listen)
+    return sent
+
+
 def hand_over_tasks(fleet: FleetLinks, doc: dict, messages_for: Callable[[int], list],
                     decode: Callable[[object], object], wait: float) -> dict:
     """Send the task file to every auction member heard, each addressed to
@@ -349,25 +378,7 @@ def hand_over_tasks(fleet: FleetLinks, doc: dict, messages_for: Callable[[int], 
             if d.get_srcSystem() in members:
                 acked.add(d.get_srcSystem())
 
-    fleet.listeners.append(listen)
-    sent: dict[int, float] = {}
-    start = time.monotonic()
-    end = start + wait
-    try:
-        while time.monotonic() < end:
-            fleet.poll(0.05)
-            now = time.monotonic()
-            heard = [s for s in sorted(members) if s in fleet.views()]
-            for s in heard:
-                if s not in acked and now - sent.get(s, -math.inf) >= HANDOVER_RESEND_S:
-                    v = fleet.vehicle(s)
-                    for msg in messages_for(s):
-                        v.mav.send(msg)
-                    sent[s] = now
-            if members <= acked or (heard and set(heard) <= acked and now - start >= 3.0):
-                break
-    finally:
-        fleet.listeners.remove(listen)
+    sent = _send_until_answered(fleet, members, acked, listen, messages_for, HANDOVER_RESEND_S, wait)
     return {"handed_to": sorted(acked), "sent_to": sorted(sent), "not_heard": sorted(members - set(sent) - acked)}
 
 
@@ -461,23 +472,8 @@ def cancel_auction_task(fleet: FleetLinks, doc: dict, task_id: str, message_for:
             if src in members:
                 answers[src] = a
 
-    fleet.listeners.append(listen)
-    sent: dict[int, float] = {}
-    start = time.monotonic()
-    end = start + wait
-    try:
-        while time.monotonic() < end:
-            fleet.poll(0.05)
-            now = time.monotonic()
-            heard = [s for s in sorted(members) if s in fleet.views()]
-            for s in heard:
-                if s not in answers and now - sent.get(s, -math.inf) >= CANCEL_RESEND_S:
-                    fleet.vehicle(s).mav.send(message_for(s))
-                    sent[s] = now
-            if members <= set(answers) or (heard and set(heard) <= set(answers) and now - start >= 3.0):
-                break
-    finally:
-        fleet.listeners.remove(listen)
+    sent = _send_until_answered(fleet, members, answers, listen, lambda s: [message_for(s)], CANCEL_RESEND_S,
+                                wait)
     return {"task": task_id, "answers": dict(sorted(answers.items())), "sent_to": sorted(sent),
             "not_heard": sorted(members - set(sent) - set(answers))}
 
