@@ -127,9 +127,15 @@ class LosGuidance:
         return self.track(state, heading_d, u_d, gains), e
 
     def desired(self, state: VehicleState, path: PolylinePath, speed: float, lookahead: float,
-                stop_at_end: bool, gains: dict) -> tuple[float, float, float]:
+                stop_at_end: bool, gains: dict, fly_turns: bool = True) -> tuple[float, float, float]:
         """Guidance only: (heading [rad ENU], surge speed [m/s], cross-track
-        error [m]) to follow ``path``, slowed for its turns.  A
+        error [m]) to follow ``path``, slowed for its turns.  ``fly_turns``
+        False (a pursuit: the path to a target that moves is laid anew from
+        the boat every time the target moves, so its arcs are never flown to
+        their end) leaves out the turn's yaw-rate feed-forward and sideslip
+        lead and keeps the ILOS integral running; the feed-forward of an arc
+        replaced a second later fights the heading loop (a shadowing boat
+        fell out of its stand-off band).  A
         collision-avoidance helm may replace the heading and speed before
         ``track`` (the turn feed-forward then stays off)."""
         dt = 0.0 if self.t_prev is None else max(0.0, state.t - self.t_prev)
@@ -141,6 +147,8 @@ class LosGuidance:
         ground = math.hypot(state.vx, state.vy)
         kappa = self.curvature_at(path, self.s + ground * TURN_LEAD_S)
         ki = gains["LOS_KI"]
+        if not fly_turns:
+            kappa = 0.0
         if ki > 0 and dt > 0 and abs(kappa) < ON_TURN_CURVATURE:
             self.e_int += dt * lookahead * e / ((e + ki * self.e_int) ** 2 + lookahead ** 2)
             self.e_int = max(-20.0, min(20.0, self.e_int))

@@ -161,7 +161,9 @@ class Navigator:
         else:  # USV: LOS guidance, then the COLREGs helm, then heading/speed control
             gains = {k: p.get(k) for k in ("HDG_KP", "HDG_KD", "SPD_KP", "SPD_KI", "LOS_KI")}
             e_int = f.e_int
-            heading_d, u_d, cte = f.desired(st, self.path, speed, la, stop_at_end, gains)
+            # a route's turns are flown as laid; a GUIDED target's path is re-laid as the target moves
+            heading_d, u_d, cte = f.desired(st, self.path, speed, la, stop_at_end, gains,
+                                            fly_turns=c.mode != Mode.GUIDED)
             d = c.maritime.steer(c.now, st, heading_d, u_d, self.path, f.s)
             for text, data in d.events:
                 c._emit("colregs", text, Severity.NOTICE, **data)
