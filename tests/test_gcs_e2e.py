@@ -493,15 +493,18 @@ def test_vehicle_going_away_mid_wait_is_reported_once(tmp_path):
 
 
 def test_wait_reports_a_mission_the_vehicle_had_to_stop(tmp_path):
-    """The second waypoint lies 0.5 m from a container: the vehicle plans,
+    """The second waypoint lies inside a container: the vehicle plans,
     refuses the leg and holds. `mission start --wait` says so with the
-    vehicle's reason and exits 1 instead of waiting forever."""
+    vehicle's reason and exits 1 instead of waiting forever.  (A waypoint
+    merely next to an obstacle is flown to the nearest safe point instead,
+    announced: test_nav_scenarios / the stand-in rule in
+    vehicle/modes/navigation.py.)"""
     port = free_port("tcp")
     sitl = spawn("ugv_yard", [f"tcpin:127.0.0.1:{port}"], SPEEDUP)
     try:
         ep = f"tcp:127.0.0.1:{port}"
         lat1, lon1 = YARD.to_geo(4.0, 14.0)
-        lat2, lon2 = YARD.to_geo(11.5, 14.0)   # container row A starts at x = 12 m
+        lat2, lon2 = YARD.to_geo(14.0, 14.0)   # inside container row A (x 12..18 m)
         wp = tmp_path / "m.waypoints"
         wp.write_text("QGC WPL 110\n"
                       "0\t1\t0\t16\t0\t0\t0\t0\t47.397778\t8.545647\t0\t1\n"
@@ -512,6 +515,6 @@ def test_wait_reports_a_mission_the_vehicle_had_to_stop(tmp_path):
         r = gcs("-c", ep, "mission", "start", "--wait", "--wait-timeout", "60", timeout=90)
         assert r.returncode == 1, (r.stdout, r.stderr)
         assert "mission stopped at item 2" in r.stderr
-        assert "from an obstacle; the planner keeps" in r.stderr
+        assert "is inside an obstacle; the planner keeps" in r.stderr
     finally:
         stop(sitl)
