@@ -176,7 +176,8 @@ def auction(link, tmp_path, wait="4"):
     return json.loads(ok(gcs(*link, "fleet", "tasks", "--auction", "--json", "--wait", wait, cwd=tmp_path)))
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+# one seed in the suite (it must stay under 20 min on 2 cores); EDGEPILOT_ALL_SEEDS=1 runs them all
+@pytest.mark.parametrize("seed", [1, 2, 3] if os.environ.get("EDGEPILOT_ALL_SEEDS") else [2])
 def test_operator_cancels_a_task_a_vehicle_is_driving_to(tmp_path, seed):
     """Each vehicle takes one task at a time.  Once the auction has settled
     and the vehicles start, the operator cancels a task that a vehicle has

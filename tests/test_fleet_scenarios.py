@@ -2,6 +2,8 @@
 way a user runs them (`edgepilot sitl run fleet_xxx`), with their reports."""
 from __future__ import annotations
 
+import os
+
 import csv
 import json
 import math
@@ -142,7 +144,8 @@ def test_flood_sar_breakdown_reallocated(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+# one seed in the suite (it must stay under 20 min on 2 cores); EDGEPILOT_ALL_SEEDS=1 runs them all
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5] if os.environ.get("EDGEPILOT_ALL_SEEDS") else [2])
 def test_flood_sar_passes_on_other_seeds(tmp_path, seed):
     """The flood search is no luck of its seed: on other seeds too every
     sector is covered, every casualty found, nothing hit, and the boats fly

@@ -241,7 +241,8 @@ VISITS = [("w-north", (4.0, 24.0)), ("w-gate", (14.0, 16.0)), ("e-north", (76.0,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [1, 2, 3])
+# one seed in the suite (it must stay under 20 min on 2 cores); EDGEPILOT_ALL_SEEDS=1 runs them all
+@pytest.mark.parametrize("seed", [1, 2, 3] if os.environ.get("EDGEPILOT_ALL_SEEDS") else [1])
 def test_partitioned_groups_do_not_hear_each_other_and_no_task_is_done_twice(tmp_path, seed):
     """West (w1, w2) and east (e1, e2) share four visits by the on-board
     auction, then the scripted partition splits them while they drive.
