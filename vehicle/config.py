@@ -103,7 +103,11 @@ class CameraConfig(Strict):
     image noise and exposure (the simulator renders with them), and the
     detector's settings: coloured objects ("buoys", cones, barrels) of
     ``object_radius`` metres, detected at most ``detect_hz`` times a second
-    (None: every frame), turned into obstacles within ``obstacle_range_m``."""
+    (None: every frame), turned into obstacles within ``obstacle_range_m``.
+    ``object_classes`` says what a colour is: "static" (the default for a
+    colour not named: mapped for good) or a thing that can move ("person",
+    "vessel", "vehicle": an obstacle only where it is seen now, forgotten
+    ``transient_forget_s`` seconds after it was last seen)."""
 
     rate_hz: float = Field(gt=0, le=120)
     width: int = Field(default=640, ge=8)
@@ -117,6 +121,11 @@ class CameraConfig(Strict):
     detect_hz: float | None = Field(default=None, gt=0, description="detector rate [Hz]; None = every frame")
     object_radius: float = Field(default=0.4, gt=0, description="radius of the coloured objects it detects [m]")
     obstacle_range_m: float = Field(default=12.0, gt=0, description="detections nearer than this become obstacles [m]")
+    object_classes: dict[Literal["red", "orange", "yellow", "green"],
+                         Literal["static", "person", "vessel", "vehicle"]] = Field(
+        default={}, description="what each detected colour is; people, vessels and vehicles are transient obstacles")
+    transient_forget_s: float = Field(default=2.0, gt=0, le=30,
+                                      description="a movable object unseen this long is no longer an obstacle [s]")
 
 
 class ImuSpec(Strict):

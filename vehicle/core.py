@@ -63,6 +63,8 @@ class VehicleCore:
         self.planning: PlanningGrid | None = None
         self.maritime = None
         self.perception = None
+        self._transient_version = 0                # of perception's transient obstacles in the costmap
+        self._transient_replan_t = -math.inf
         self.nav = Navigator(self)
         #: One instance per mode (vehicle/modes); ``active`` is the current one.
         self.modes: dict[Mode, VehicleMode] = make_modes(self)
@@ -411,6 +413,25 @@ class VehicleCore:
             return True
         return False
 
+    def _set_transient(self, now: float) -> bool:
+        """The movable things the camera sees now (people, vessels,
+        vehicles: ``Perception.transient_obstacles``) into the costmap's
+        transient layer, replacing what was there, so a place is free again
+        once the thing has moved on; replanned as ``add_obstacles`` does
+        when the path now crosses lethal cost.  True when a replan was
+        triggered."""
+        self._transient_version = self.perception.transient_version
+        if not self.planning.set_transient(self.perception.transient_points()):
+            return False
+        if self.nav.path is not None and self.planning.path_blocked(self.nav.path.points):
+            self.nav.new_leg()
+            if now - self._transient_replan_t >= 5.0:     # a walker in view moves every frame: not every time
+                self._transient_replan_t = now
+                self._emit("replan", "A person, vessel or vehicle in view is on the path: replanning",
+                           Severity.NOTICE)
+            return True
+        return False
+
     def _target_refusal(self, x: float, y: float) -> str | None:
         """Beyond the operating area (vehicle/planning_grid.py): the prior
         map, an inclusion fence, planning.operating_area or
@@ -491,6 +512,8 @@ class VehicleCore:
                 seen = seen[~(vessel | held)]
             if len(seen):
                 self.add_obstacles(now, seen)
+            if planning is not None and self.perception.transient_version != self._transient_version:
+                self._set_transient(now)
             if planning is not None and self._state.valid:
                 planning.learn(self.mapper, scans)     # seen cells are no longer unknown
         if self.home is None and self._state.valid:

@@ -145,6 +145,13 @@ class PlanningGrid:
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         return self.costmap.add_obstacles(points=pts[np.isfinite(pts).all(axis=1)])
 
+    def set_transient(self, points: np.ndarray) -> bool:
+        """Replace the costmap's transient layer (things that can move, seen
+        now) by obstacle points (N, 2) [x, y] map-frame metres; the
+        obstacles ``add_obstacles`` marked stay.  True when it changed."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        return self.costmap.set_transient(points=pts[np.isfinite(pts).all(axis=1)])
+
     def path_blocked(self, pts: np.ndarray) -> bool:
         """True when the polyline (N, 2) [x, y] m crosses a lethal cell or
         leaves the map (sampled every half cell)."""

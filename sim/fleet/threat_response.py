@@ -56,6 +56,7 @@ MOVING_MPS = 0.3
 SAMPLE_S = 0.5
 INSPECT_RING = 0.8          # the inspector looks from this fraction of the visit radius off the spot
 INSPECT_LINGER_S = 5.0      # an inspector stays this long at the spot (the camera's look) before it rejoins
+INSPECT_SPOT_RETRY_S = 3.0  # an inspector sent near the spot (something was on it) tries the spot again this often
 
 
 class Loop:
@@ -293,23 +294,32 @@ class ThreatResponse(ThreatWatch):
                 self._approach(r, rec, t)
 
     def _approach(self, r, rec: dict, t: float) -> None:
-        """Drive to a point the planner accepts within the visit radius of
-        the spot: the spot itself is taken (the camera marks what it sees
-        as an obstacle, a walking person as a trail of them), so points on
-        a ring ``INSPECT_RING`` x the radius around it are tried, nearest
-        the inspector first, until a goto is accepted."""
+        """Drive to the spot.  The planner refuses it while something is
+        there now -- at the alert the subject itself often is: the camera
+        keeps the vehicle off a person where it is seen (a transient
+        obstacle, vehicle/perception/transient.py; it no longer leaves a
+        trail behind a walker).  The fallback is then a point on a ring
+        ``INSPECT_RING`` x the visit radius around the spot, nearest the
+        inspector first, kept while it is accepted; the spot is tried again
+        every ``INSPECT_SPOT_RETRY_S``, so the inspector heads for it once
+        the subject has moved on."""
         x, y = rec["position"]
+        speed = self.patrol.speed
+        if rec.get("approach") != [x, y] and t - rec.get("spot_tried", -math.inf) >= INSPECT_SPOT_RETRY_S - 1e-9:
+            rec["spot_tried"] = round(t, 2)
+            if self._goto(r, t, x, y, speed):
+                rec["approach"] = [x, y]
+                return
         if rec.get("approach") is not None:
             ax, ay = rec["approach"]
-            if self._goto(r, t, ax, ay, self.patrol.speed):
+            if self._goto(r, t, ax, ay, speed):
                 return
         st = r.core.state
-        reach = self.watch.inspect_radius_m
-        d = INSPECT_RING * reach
+        d = INSPECT_RING * self.watch.inspect_radius_m
         cands = [(x + d * math.cos(k * math.pi / 8), y + d * math.sin(k * math.pi / 8)) for k in range(16)]
         cands.sort(key=lambda p: math.hypot(p[0] - st.x, p[1] - st.y))
         for ax, ay in cands:
-            if self._goto(r, t, ax, ay, self.patrol.speed):
+            if self._goto(r, t, ax, ay, speed):
                 rec["approach"] = [round(ax, 2), round(ay, 2)]
                 return
         rec["approach"] = None

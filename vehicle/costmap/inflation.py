@@ -16,6 +16,12 @@ New obstacles update only the window they can influence (the changed
 cells' bounding box grown by the inflation radius), so the cost of an
 update is independent of the map's size.
 
+Two layers of obstacles: ``occupied`` (kept until cleared: walls, parked
+things) and ``transient`` (replaced as a whole by ``set_transient``: what
+is in the way now but can move, such as a person the camera sees).  The
+distance and weights are those of their union; replacing the transient
+layer never clears an ``occupied`` cell.
+
 Frames: cells are (row, col) of the GridMap (row 0 south, col 0 west);
 world points are map-frame ENU metres.
 """
@@ -78,7 +84,8 @@ class InflatedCostmap(GridGeometry):
     """An occupancy grid plus its obstacle distance and planner weights.
 
     Public attributes (read them, do not write them): ``occupied`` bool
-    (rows, cols); ``distance`` float32 metres; ``weights`` float32 (>= 1,
+    (rows, cols); ``transient`` bool (rows, cols), the layer
+    ``set_transient`` replaces; ``distance`` float32 metres; ``weights`` float32 (>= 1,
     inf lethal) ready for ``vehicle.planning.astar``; ``resolution``,
     ``origin_x``, ``origin_y`` as in GridMap.  ``version`` increments on
     every change, and ``last_update`` holds the (r0, r1, c0, c1) half-open
@@ -98,6 +105,8 @@ class InflatedCostmap(GridGeometry):
         self.origin_x = float(grid.origin_x)
         self.origin_y = float(grid.origin_y)
         self.occupied = np.ascontiguousarray(occ)
+        self.transient = np.zeros(occ.shape, bool)
+        self._n_transient = 0
         self.version = 0
         self._recompute_all()
 
@@ -112,8 +121,13 @@ class InflatedCostmap(GridGeometry):
         return int(math.ceil(self.params.inflation_radius / self.resolution)) + 1
 
     # -- updates ----------------------------------------------------------
+    def _occupancy(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        """Both layers' obstacles in rows [r0, r1) x cols [c0, c1)."""
+        occ = self.occupied[r0:r1, c0:c1]
+        return occ | self.transient[r0:r1, c0:c1] if self._n_transient else occ
+
     def _recompute_all(self) -> None:
-        self.distance = distance_to_obstacles(self.occupied, self.resolution)
+        self.distance = distance_to_obstacles(self._occupancy(0, self.shape[0], 0, self.shape[1]), self.resolution)
         self.weights = weights_from_distance(self.distance, self.params)
         self.last_update = (0, self.shape[0], 0, self.shape[1])
         self.version += 1
@@ -127,7 +141,7 @@ class InflatedCostmap(GridGeometry):
         a0, a1, b0, b1 = max(0, r0 - R), min(H, r1 + R), max(0, c0 - R), min(W, c1 + R)
         # obstacles that can matter to those cells
         e0, e1, f0, f1 = max(0, a0 - R), min(H, a1 + R), max(0, b0 - R), min(W, b1 + R)
-        d = distance_to_obstacles(self.occupied[e0:e1, f0:f1], self.resolution)
+        d = distance_to_obstacles(self._occupancy(e0, e1, f0, f1), self.resolution)
         cap = np.float32((R + 1) * self.resolution)
         inner = np.minimum(d[a0 - e0:a1 - e0, b0 - f0:b1 - f0], cap)
         # outside the window the old distance may be a large "no obstacle" value: cap alike
@@ -179,8 +193,47 @@ class InflatedCostmap(GridGeometry):
         return self._set(cells, points, True)
 
     def clear_obstacles(self, cells=None, points=None) -> tuple[int, int, int, int] | None:
-        """Remove obstacles (same arguments and return as add_obstacles)."""
+        """Remove obstacles (same arguments and return as add_obstacles).
+        The transient layer is not touched (``set_transient`` owns it)."""
         return self._set(cells, points, False)
+
+    def set_transient(self, cells=None, points=None) -> bool:
+        """Replace the transient layer by ``cells`` (N, 2) int [row, col] or
+        ``points`` (N, 2) [x, y] map-frame metres (outside the grid:
+        ignored; empty: the layer is cleared).  The weights are updated
+        where a cell left the layer and where one joined it (one window
+        each).  Returns True when the layer changed."""
+        rc = self._cells_from(cells, points)
+        W = self.shape[1]
+        now = np.unique(rc[:, 0] * W + rc[:, 1])
+        was = np.flatnonzero(self.transient) if self._n_transient else now[:0]
+        gone = np.setdiff1d(was, now, assume_unique=True)
+        came = np.setdiff1d(now, was, assume_unique=True)
+        if not len(gone) and not len(came):
+            return False
+        flat = self.transient.reshape(-1)
+        flat[gone] = False
+        flat[came] = True
+        self._n_transient = len(now)
+        for ch in (gone, came):
+            if len(ch):
+                r, c = ch // W, ch % W
+                self._update_window(int(r.min()), int(r.max()) + 1, int(c.min()), int(c.max()) + 1)
+        return True
+
+    def _shift_transient(self, dr: int, dc: int) -> None:
+        """The window moved by (dr, dc) cells: transient cells keep their
+        world positions where the old and new windows overlap."""
+        if not self._n_transient:
+            return
+        H, W = self.shape
+        new = np.zeros((H, W), bool)
+        a0, a1 = max(0, dr), min(H, H + dr)
+        b0, b1 = max(0, dc), min(W, W + dc)
+        if a0 < a1 and b0 < b1:
+            new[a0 - dr:a1 - dr, b0 - dc:b1 - dc] = self.transient[a0:a1, b0:b1]
+        self.transient = new
+        self._n_transient = int(np.count_nonzero(new))
 
 
 class RollingCostmap(InflatedCostmap):
@@ -246,6 +299,7 @@ class RollingCostmap(InflatedCostmap):
         if a0 < a1 and b0 < b1:
             new[a0 - dr:a1 - dr, b0 - dc:b1 - dc] |= self.occupied[a0:a1, b0:b1]
         self.occupied = np.ascontiguousarray(new)
+        self._shift_transient(dr, dc)
         self.origin_x, self.origin_y = ox, oy
         self._recompute_all()
         return True

@@ -173,6 +173,7 @@ class WindowCostmap(InflatedCostmap):
             known[a0 - dr:a1 - dr, b0 - dc:b1 - dc] |= self.known[a0:a1, b0:b1]
         self.occupied = np.ascontiguousarray(occ)
         self.known = known
+        self._shift_transient(dr, dc)
         self.origin_x, self.origin_y = ox, oy
         self._recompute_all()
         return True

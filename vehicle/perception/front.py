@@ -13,7 +13,13 @@ rate (``RateManager``):
 * camera: coloured-object detection (``BuoyDetector``); an object seen in
   two frames at the same place (within ``camera_gate_m``) and nearer than
   ``obstacle_range_m`` becomes a static obstacle (a disc of the configured
-  object radius), once.
+  object radius), once.  A colour the camera config's ``object_classes``
+  names a person, vessel or vehicle (a thing that can move) is not mapped
+  for good, as the lidar does not map its moving tracks: it is a
+  transient obstacle (``perception.transient``) that follows the
+  detection and is forgotten ``transient_forget_s`` after it was last
+  seen; ``transient_obstacles`` / ``transient_version`` give it to the
+  core, which keeps it in the costmap's transient layer.
 
 It returns map-frame obstacle points for ``VehicleCore.add_obstacles``.
 
@@ -27,6 +33,9 @@ on the core's clock):
 * ``camera_detections``: ``list[CameraDetection]`` of the latest processed
   frame, in the vehicle frame (x forward, y left), and
   ``camera_obstacles`` (N, 3) [x, y, radius] map frame of those accepted.
+* ``transient_obstacles`` (N, 3) [x, y, radius] map frame: the movable
+  things the camera sees now (or saw within ``transient_forget_s``);
+  ``transient_version`` changes whenever they do.
 * ``status(now)``: per-sensor ``SensorStatus`` (age, stale, measured rate).
 
 ``give_way(state, path, speed)`` is the moving-obstacle rule planning uses:
@@ -47,6 +56,7 @@ from ._kernels import give_way_conflict_kernel
 from .mapping import LidarMapper
 from .rates import RateManager, SensorStatus
 from .tracking import MultiObjectTracker, Track, cluster_scan
+from .transient import MOVABLE_CLASSES, TransientObjects
 
 
 #: Time step of the give-way prediction [s].
@@ -93,6 +103,8 @@ class Perception:
             self.detector = BuoyDetector(self.camera, radius=s.camera.object_radius)
             self.object_radius = s.camera.object_radius
             self.obstacle_range = s.camera.obstacle_range_m
+            self.movable = {c: k for c, k in s.camera.object_classes.items() if k in MOVABLE_CLASSES}
+            self.transient = TransientObjects(gate_m=camera_gate_m, forget_s=s.camera.transient_forget_s)
         self.tracks: list[Track] = []
         self.camera_detections: list = []
         self.camera_frames_processed = 0
@@ -108,6 +120,23 @@ class Perception:
         self._path_cum = np.empty(0)
 
     # ------------------------------------------------------------ results
+    @property
+    def transient_version(self) -> int:
+        """Changes whenever ``transient_obstacles`` does (0 without a camera)."""
+        return self.transient.version if self.detector is not None else 0
+
+    @property
+    def transient_obstacles(self) -> np.ndarray:
+        """(N, 3) float64 [x, y, radius] map frame: movable things the camera sees."""
+        return self.transient.obstacles() if self.detector is not None else np.zeros((0, 3))
+
+    def transient_points(self) -> np.ndarray:
+        """(N, 2) map-frame points covering ``transient_obstacles`` (discs)."""
+        obs = self.transient_obstacles
+        if not len(obs):
+            return np.zeros((0, 2))
+        return np.vstack([_disc(x, y, r, 0.5 * self.resolution) for x, y, r in obs])
+
     @property
     def camera_obstacles(self) -> np.ndarray:
         """(N, 3) float64 [x, y, radius] map frame: camera objects accepted as obstacles."""
@@ -141,6 +170,8 @@ class Perception:
             self.rates.arrived("camera", frame.camera_t)
             if frame.camera_image is not None and self.rates.should_process("camera", now):
                 out.append(self._camera(frame.camera_t, frame.camera_image, state))
+        if self.detector is not None:
+            self.transient.expire(now)      # bounded even when frames stop coming
         return np.vstack(out) if out else np.zeros((0, 2))
 
     def _lidar(self, scan, state: VehicleState) -> np.ndarray:
@@ -190,10 +221,14 @@ class Perception:
         gate = self.camera_gate_m
         out = []
         seen = []
+        movers = []
         for d in self.camera_detections:
             if d.kind != "buoy" or d.range > self.obstacle_range:
                 continue
             x, y = state.x + c * d.x - s * d.y, state.y + s * d.x + c * d.y
+            if d.label in self.movable:         # can move: where it is now, not for good
+                movers.append((x, y, self.object_radius, self.movable[d.label]))
+                continue
             if any(math.hypot(x - ox, y - oy) < gate for ox, oy, _ in self._cam_obstacles):
                 continue
             if any(math.hypot(x - cx, y - cy) < gate for cx, cy, _ in self._cam_candidates):
@@ -203,6 +238,7 @@ class Perception:
                 seen.append((x, y, t))
         # a candidate lives for one second of frames
         self._cam_candidates = [cd for cd in self._cam_candidates if t - cd[2] <= 1.0] + seen
+        self.transient.update(t, movers)
         return np.vstack(out) if out else np.zeros((0, 2))
 
     # ------------------------------------------------------------ planning
