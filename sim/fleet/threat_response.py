@@ -54,7 +54,7 @@ SHADOW_LEAD_S = 8.0         # the shadower steers for the stand-off point this f
 SHADOW_MIN_MPS = 0.2
 MOVING_MPS = 0.3
 SAMPLE_S = 0.5
-INSPECT_RING = 0.8          # the inspector looks from this fraction of the visit radius off the spot
+INSPECT_RING = 0.9          # the inspector looks from this fraction of the visit radius off the spot
 INSPECT_LINGER_S = 5.0      # an inspector stays this long at the spot (the camera's look) before it rejoins
 INSPECT_SPOT_RETRY_S = 3.0  # an inspector sent near the spot (something was on it) tries the spot again this often
 
