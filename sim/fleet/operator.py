@@ -298,6 +298,11 @@ class FleetOperator:
             if s not in a.not_answered:
                 pid = self.plan_of.get(s, self.doc["plan_id"])
                 groups.setdefault(pid if task in self.docs[pid]["tasks"] else self.doc["plan_id"], []).append(s)
+        if groups:                                      # the plan(s) the cancel named, as sent
+            a.plan_id = min(groups) if len(groups) == 1 else a.plan_id
+            if len(groups) > 1:
+                a.note = "by plan: " + "; ".join(f"plan {pid} to sysid {', '.join(map(str, g))}"
+                                                for pid, g in sorted(groups.items()))
         for pid, group in sorted(groups.items()):
             doc = self.docs[pid]
             sub = {**doc, "vehicles": [v for v in doc["vehicles"] if v["sysid"] in group]}
