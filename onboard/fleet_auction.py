@@ -35,6 +35,15 @@ EDGEPILOT_TASK_CANCEL_ACK, and repeats EDGEPILOT_TASK_COMPLETE (completed_by
 STATUSTEXT naming the task.  Why a cancelled task never comes back:
 docs/fleet.md, "Cancelling a task".
 
+A task file that extends the one being auctioned (the same members, its
+tasks first and in the same order: the ground station appended new ones)
+does not start the auction again: the vehicle carries its beliefs about the
+old tasks (winners, bids, done, cancels, who it heard when), its bundle,
+route and mission over to the new plan, keeps the old reward scale, and
+still accepts a cancel naming the old plan.  It repeats the longer file
+over V2V for a few rounds and again whenever it hears a member auctioning
+a plan with fewer tasks; a file that its own plan extends is ignored.
+
 Execution follows the lockstep runner's (``sim/fleet/tasking.py``): the
 vehicle's route becomes its mission once it has stayed the same for
 ``SETTLE_ROUNDS`` rounds; the task it is busy with stays first and is held
@@ -49,6 +58,7 @@ its tasks go back to auction (CBBA's liveness rule).
 """
 from __future__ import annotations
 
+import copy
 import logging
 import tomllib
 
@@ -131,7 +141,7 @@ class _Plan:
                  agent: CbbaAgent):
         self.id = got.plan_id
         self.flags = got.flags
-        self.file_msgs = list(got.messages)
+        self.file_msgs = [_to_every_vehicle(m) for m in got.messages]     # relayed over V2V
         self.tf = tf
         self.tasks = list(tf.task)
         self.ids = [t.id for t in self.tasks]
@@ -161,6 +171,7 @@ class _Plan:
         self.uploads = 0
         self.want_start = False
         self.mission = None                         # the core's mission tuple we set
+        self.ancestors: set[int] = set()            # the plans this one extends (their task indices are ours)
 
 
 class FleetAuction:
@@ -221,6 +232,10 @@ class FleetAuction:
             self.ep.statustext(f"Fleet plan {got.plan_id}: sysid {self.sysid} is not one of its vehicles "
                                f"({', '.join(map(str, sysids)) or 'none'}) or it has no tasks", _SEV_WARNING)
             return
+        old = self.plan
+        ids = [t.id for t in tf.task]
+        if old is not None and old.sysids == sysids and len(ids) < len(old.ids) and old.ids[:len(ids)] == ids:
+            return          # a plan ours extends (relayed late by a member that has not our newer one yet)
         me = sysids.index(self.sysid)
         core = self.core
         frame = LocalFrame(*tf.origin) if tf.origin is not None else core.frame
@@ -233,15 +248,26 @@ class FleetAuction:
         lengths = vehicle_path_lengths(core)
         distance = _straight if lengths is None else frame_distance(lengths, frame, core.frame)
         costs, scale = auction_costs(tasks, members, me, start, distance)
-        params = CbbaParams(reward=10.0 * scale, stale_after=self.stale_after_s, max_bundle=self.max_bundle)
+        extends = (old is not None and old.sysids == sysids and len(ids) > len(old.ids)
+                   and ids[:len(old.ids)] == old.ids)
+        # an extension keeps the reward scale of the plan it extends: every member prices on one scale
+        reward = old.agent.params.reward if extends else 10.0 * scale
+        params = CbbaParams(reward=reward, stale_after=self.stale_after_s, max_bundle=self.max_bundle)
         agent = CbbaAgent(me, costs, params)
         ft = self._ft(now)
         agent.heard[:] = ft            # every member counts as heard at the start (none presumed gone yet)
         p = self.plan = _Plan(got, tf, me, sysids, frame, agent)
+        if extends:
+            _carry_over(old, p)
         p.distance, p.speed = distance, float(members[me].speed)
         p.able = fleet_costs(tasks, [members[me]], lambda d, s, t: np.zeros((len(s), len(t)))).able[0]
         p.entries = np.array([task_work(t).entry for t in tasks], dtype=np.float64).reshape(-1, 2)
         self.next_round = ft
+        if extends:
+            self.ep.statustext(f"Fleet plan {got.plan_id}: extends plan {old.id} by "
+                               f"{', '.join(ids[len(old.ids):])}"[:150], _SEV_INFO)
+            self._drop_finished(p, now)
+            return
         self.ep.statustext(f"Fleet plan {got.plan_id}: {len(tasks)} tasks, auction among sysid "
                            f"{', '.join(map(str, sysids))}; costs: "
                            f"{'straight lines (no map)' if lengths is None else 'path lengths on my map'}", _SEV_INFO)
@@ -273,7 +299,7 @@ class FleetAuction:
         problem = task_id_problem(tid)
         if problem:
             answer(CANCEL_BAD_ID, f"Fleet: cancel refused: {problem}")
-        elif p is None or m.plan_id != p.id:
+        elif p is None or (m.plan_id != p.id and m.plan_id not in p.ancestors):
             answer(CANCEL_UNKNOWN_PLAN, f"Fleet: cancel of task {tid} refused: plan {m.plan_id} is not auctioned "
                                         f"here ({'no plan' if p is None else f'plan {p.id}'})")
         elif tid not in p.ids:
@@ -324,6 +350,9 @@ class FleetAuction:
                 continue
             p = self.plan
             if p is None or getattr(m, "plan_id", None) != p.id:
+                if (p is not None and t == "EDGEPILOT_TASK_BID" and m.get_srcSystem() in p.sysids
+                        and m.task_count < len(p.ids)):
+                    p.relay_left = max(p.relay_left, 1)      # a member on a plan ours extends: send it ours
                 continue
             try:
                 if t == "EDGEPILOT_TASK_COMPLETE":
@@ -492,6 +521,35 @@ class FleetAuction:
 
     def close(self) -> None:
         self.v2v.close()
+
+
+def _to_every_vehicle(m):
+    """A copy of an EDGEPILOT_TASK_FILE part addressed to every vehicle
+    (``target_system`` 0): the parts the ground station addressed to this
+    vehicle would be ignored by the others it repeats them to."""
+    c = copy.copy(m)
+    c.target_system = 0
+    return c
+
+
+def _carry_over(old: _Plan, p: _Plan) -> None:
+    """``p`` extends ``old`` (the same members, old's tasks first, in
+    order; the ground station appended new ones): the auction and the
+    mission go on where they were.  What the agent believed of the old
+    tasks (winners, bids, done, who it heard when), its bundle and route,
+    the completions and cancels it knows, and which mission items belong to
+    which task carry over; the new tasks start unclaimed and known."""
+    a, b = p.agent, old.agent
+    n = len(old.ids)
+    a.winner[:n], a.bid[:n], a.done[:n] = b.winner, b.bid, b.done
+    a.heard[:] = b.heard
+    a.bundle, a.route, a.withdrawn = list(b.bundle), list(b.route), b.withdrawn
+    p.done_by, p.result = dict(old.done_by), dict(old.result)
+    p.route, p.first_seq, p.last_seq, p.seq_task = list(old.route), dict(old.first_seq), dict(old.last_seq), \
+        dict(old.seq_task)
+    p.pending, p.rounds_same, p.uploads = old.pending, old.rounds_same, old.uploads
+    p.want_start, p.mission = old.want_start, old.mission
+    p.ancestors = old.ancestors | {old.id}
 
 
 def _n_items(task) -> int:

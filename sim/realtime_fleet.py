@@ -29,10 +29,15 @@ loaded: the ground station uploads one).  The smallest gap between any two
 vehicles' footprints and every collision between vehicles are tracked as
 the lockstep fleet runner tracks them (printed when one happens and at the
 end).  Fleet faults that concern a vehicle (``vehicle_breakdown``:
-motors dead, its computer and radios silent) apply on the world clock; a
-scenario's task file and its task faults (``new_task``, ``cancel_task``)
-belong to the lockstep run and are left out, each said in a ``note:`` line
-(``realtime_notes``).  With ``--v2v`` the vehicles' V2V sockets talk
+motors dead, its computer and radios silent) apply on the world clock.
+With ``--v2v`` a scenario's task file and its task faults (``new_task``,
+``cancel_task``) are played by the run's operator (``sim.fleet.operator``:
+a ground station in its own thread, over MAVLink, with the code of ``gcs
+fleet tasks upload --auction`` / ``tasks cancel --auction``; each fault
+printed when played and when answered, the answers counted at the end);
+without it they are left out, as is what else of the lockstep file real
+time does not run, each said in a ``note:`` line (``realtime_notes``).
+With ``--v2v`` the vehicles' V2V sockets talk
 through the lockstep run's radio model (``sim.fleet.v2v_relay``: the
 scenario's ``[link]`` range, loss and latency, its ``link_partition`` and
 ``link_loss`` faults on the world clock); the frames it drops are counted
@@ -97,11 +102,13 @@ def instance_endpoints(templates, instance: int) -> list[str]:
     return out
 
 
-#: Fleet faults of the lockstep run that the real-time fleet does not play.
-_NOT_PLAYED = {"new_task": "a task announcement of the lockstep tasking",
-               "cancel_task": "a task cancellation of the lockstep tasking"}
-#: ... and those it plays only when the vehicles have a V2V link (--v2v).
-_V2V_FAULTS = {"link_partition": "a V2V radio partition", "link_loss": "a V2V radio outage"}
+#: Fleet faults the real-time fleet plays only when the vehicles have a V2V
+#: link (--v2v): the radio's, and the operator's task changes (the vehicles'
+#: on-board auction takes them).
+_V2V_FAULTS = {"link_partition": "a V2V radio partition", "link_loss": "a V2V radio outage",
+               "new_task": "the operator's new task for the vehicles' on-board auction",
+               "cancel_task": "the operator's task cancel for the vehicles' on-board auction"}
+_TASK_FAULTS = ("new_task", "cancel_task")
 
 
 def load_realtime_fleet(name_or_path: str | Path) -> FleetScenario:
@@ -115,9 +122,13 @@ def realtime_notes(sc: FleetScenario, v2v: bool = False) -> list[str]:
     """What of a lockstep fleet file the real-time fleet leaves out, one line
     each; ``v2v``: the vehicles have a V2V link (its faults are played)."""
     out = []
-    if sc.tasks is not None:
+    if sc.tasks is not None and not v2v:
         out.append(f"tasks: {sc.tasks} is not run here: in real time the ground station hands tasks out "
-                   f"(`edgepilot gcs fleet tasks upload FILE [--auction]`)")
+                   f"(`edgepilot gcs fleet tasks upload FILE [--auction]`; with --v2v the run's operator "
+                   f"hands this file to the vehicles' on-board auction)")
+    elif sc.tasks is not None and sc.allocator != "cbba":
+        out.append(f"allocator: {sc.allocator} is the lockstep run's; in real time the vehicles auction "
+                   f"{sc.tasks} among themselves (CBBA on board)")
     if sc.patrol is not None:
         out.append("patrol: not run: every vehicle waits in HOLD for its ground station")
     if sc.threat_watch is not None:
@@ -126,9 +137,7 @@ def realtime_notes(sc: FleetScenario, v2v: bool = False) -> list[str]:
     if any(v.mission is not None for v in sc.vehicles):
         out.append("vehicles.*.mission: not loaded: every vehicle waits in HOLD for its ground station")
     for i, f in enumerate(sc.faults):
-        if f.type in _NOT_PLAYED:
-            out.append(f"faults.{i}: {f.type} not played: {_NOT_PLAYED[f.type]}")
-        elif f.type in _V2V_FAULTS and not v2v:
+        if f.type in _V2V_FAULTS and not v2v:
             out.append(f"faults.{i}: {f.type} not played: {_V2V_FAULTS[f.type]}, and the vehicles have no V2V "
                        f"link (--v2v HOST:PORT)")
     return out
@@ -175,6 +184,8 @@ class RealtimeFleet:
     watch: object = None
     #: the simulated V2V radio between the vehicles' V2V sockets (--v2v), else None
     relay: object = None
+    #: the ground station's operator playing the task file and task faults (``sim.fleet.operator``), else None
+    operator: object = None
     closed: bool = field(default=False)
 
     def run(self, duration: float | None = None, should_stop: Callable[[], bool] | None = None) -> None:
@@ -199,6 +210,8 @@ class RealtimeFleet:
                 log.exception("closing the endpoint of %s", m.name)
         if self.relay is not None:
             self.relay.close()
+        if self.operator is not None:
+            self.operator.close()
 
 
 def v2v_ports(template: str, n: int) -> list[tuple[str, int]]:
@@ -245,10 +258,17 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
     for note in realtime_notes(sc, v2v=ports is not None):
         say(f"note: {note}")
     members: list[FleetMember] = []
-    relay = None
+    relay = operator = None
     try:
         if ports is not None:
             relay = V2VRelay(V2VRadio.of_scenario(sc, fw, seed), ports, host=ports[0][0])
+        if ports is not None and sc.tasks is not None:
+            from edgepilot.sim.fleet.operator import FleetOperator
+
+            okey = signing_key
+            if okey is None and sc.vehicles[0].vehicle_config.mavlink.signing_key_file:
+                okey = load_key(Path(sc.vehicles[0].vehicle_config.mavlink.signing_key_file).expanduser())
+            operator = FleetOperator(sc, signing_key=okey)
         for i, r in enumerate(runs):
             v = r.m.spec
             cfg = v.vehicle_config
@@ -258,7 +278,8 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
             key = signing_key
             if key is None and cfg.mavlink.signing_key_file:
                 key = load_key(Path(cfg.mavlink.signing_key_file).expanduser())
-            ep = MavlinkEndpoint(r.core, instance_endpoints(templates, i), cfg.kind, sysid=v.sysid, compid=1,
+            eps = instance_endpoints(templates, i) + ([operator.address] if operator is not None else [])
+            ep = MavlinkEndpoint(r.core, eps, cfg.kind, sysid=v.sysid, compid=1,
                                  vehicle_id=f"{cfg.name}/{sc.name}/{v.name}", signing_key=key, dialect=dialect)
             r.m.sim.apply(r.core.last_setpoint, 0.0)
             m = FleetMember(v.name, i, r, ep)
@@ -275,6 +296,8 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
             m.endpoint.close()
         if relay is not None:
             relay.close()
+        if operator is not None:
+            operator.close()
         raise
     # One loop at the fastest vehicle's control rate; a slower vehicle's
     # core runs every k-th tick, physics (and the shared world) on every
@@ -289,6 +312,8 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
     sep = SeparationLog()
     sep_every = max(1, int(round(0.1 / PHYSICS_DT)))       # 10 Hz, as the lockstep fleet runner
     breakdowns = [f for f in sc.faults if f.type == "vehicle_breakdown"]
+    task_faults = sorted((f for f in sc.faults if f.type in _TASK_FAULTS and operator is not None),
+                         key=lambda f: f.at_s)
     by_name = {m.name: m for m in members}
     clock = {"n": 0}                                       # physics steps done: world time = n * PHYSICS_DT
 
@@ -334,6 +359,15 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
             m = by_name[f.vehicle]
             if m.broken_at is None and (tw >= f.at_s if f.at_s is not None else progress(m) >= f.at_progress):
                 break_down(m, tw)
+        if operator is not None:
+            if not operator.started:
+                operator.start()
+            while task_faults and tw >= task_faults[0].at_s:
+                f = task_faults.pop(0)
+                to = [m for m in members if (f.to is None or m.name in f.to) and m.broken_at is None]
+                operator.play(f.type, f.task, tw, [m.sysid for m in to])
+                say(f"t={tw:.1f} s: operator: {f.type} {f.task} to "
+                    f"{', '.join(f'{m.name} (sysid {m.sysid})' for m in to) or 'nobody (all broken down)'}")
         for _ in range(base):
             n = clock["n"]
             tw = n * PHYSICS_DT
@@ -381,6 +415,9 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
             relay.poll(tw)
             for text in relay.changes(tw):
                 say(f"t={tw:.1f} s: {text}")
+        if operator is not None:
+            for a in operator.results():
+                say(f"t={clock['n'] * PHYSICS_DT:.1f} s: {operator_line(a, operator.names)}")
 
     def fds() -> list[int]:
         out: list[int] = []
@@ -395,7 +432,21 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
 
     loop = RuntimeLoop(step, poll, rate_hz=1.0 / (base * PHYSICS_DT), clock=ScaledClock(speedup), fds=fds,
                        late="slip")
-    return RealtimeFleet(sc.name, sc, fw, members, loop, sep, watch=watch, relay=relay)
+    return RealtimeFleet(sc.name, sc, fw, members, loop, sep, watch=watch, relay=relay, operator=operator)
+
+
+def operator_line(a, names: dict) -> str:
+    """One line of what the vehicles answered the operator (``sim.fleet.operator.Answer``)."""
+    def who(s):
+        return f"{names.get(s, s)} (sysid {s})"
+
+    what = "task file handed over" if a.what == "hand_over" else f"{a.what} {a.task}"
+    parts = [f"{who(s)} {r}" for s, r in sorted(a.answers.items())]
+    parts += [f"{who(s)} did not answer" for s in a.not_answered]
+    parts += [f"{who(s)} not heard, not sent to" for s in a.not_heard]
+    plan = f" (plan {a.plan_id})" if a.plan_id is not None else ""
+    return (f"operator: {what}{plan} answered: {'; '.join(parts) or 'nobody'}"
+            + (f"; {a.note}" if a.note else ""))
 
 
 def own_tasks(status: dict, sysid: int) -> list[str]:
@@ -435,6 +486,8 @@ def run_realtime_fleet_cli(args) -> int:
               f"{', '.join(t.spec for t in m.endpoint.transports)}{v2v_on}", flush=True)
     if fleet.relay is not None:
         print(f"  {fleet.relay.describe()}", flush=True)
+    if fleet.operator is not None:
+        print(f"  {fleet.operator.describe()}", flush=True)
     t0 = time.monotonic()
     fleet.run(duration=getattr(args, "duration", None), should_stop=should_stop)
     print(f"stopped after {fleet.loop.t:.1f} s vehicle time ({time.monotonic() - t0:.1f} s wall)", flush=True)
@@ -444,6 +497,10 @@ def run_realtime_fleet_cli(args) -> int:
     print(f"  fleet: closest approach {closest}, collisions between vehicles {sep.collisions}", flush=True)
     if fleet.relay is not None:
         print(f"  {fleet.relay.summary()}", flush=True)
+    if fleet.operator is not None:
+        for a in fleet.operator.results():          # answered after the last tick
+            print(f"  {operator_line(a, fleet.operator.names)}", flush=True)
+        print(f"  {fleet.operator.summary()}", flush=True)
     for m in fleet.members:
         st = m.endpoint.stats()
         v2v_st = "".join(f", V2V sent {s['v2v_sent']} heard {s['v2v_received']} refused (signing) "

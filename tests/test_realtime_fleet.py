@@ -90,13 +90,15 @@ def test_the_lockstep_fleet_files_are_served_too():
 
 
 def test_link_faults_are_played_only_with_a_v2v_link():
-    """fleet_partition's partition is said not played without --v2v and is
-    played (no note) with it; its task faults are left out either way."""
+    """fleet_partition's partition and task faults are said not played
+    without --v2v and are played (no note) with it: the task file and its
+    new_task / cancel_task by the run's operator (sim/fleet/operator.py)."""
     sc = load_realtime_fleet("fleet_partition")
     without, with_v2v = realtime_notes(sc), realtime_notes(sc, v2v=True)
     assert any(n.startswith("faults.0: link_partition not played") and "--v2v" in n for n in without), without
-    assert not any("link_partition" in n for n in with_v2v), with_v2v
-    assert sum("new_task not played" in n for n in with_v2v) == 2 and any("cancel_task" in n for n in with_v2v)
+    assert sum("new_task not played" in n and "--v2v" in n for n in without) == 2, without
+    assert any("cancel_task not played" in n for n in without) and any(n.startswith("tasks:") for n in without)
+    assert with_v2v == [], with_v2v
 
 
 @pytest.mark.parametrize("edit, message", [
