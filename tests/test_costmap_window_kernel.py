@@ -46,7 +46,44 @@ def test_mark_known_equals_the_numpy_oracle(seed):
         assert np.array_equal(a.known, b.known)
         assert np.array_equal(a.weights, b.weights)
         assert a.version == b.version
+        _assert_chunks_count_the_unknown(a)
     assert a.known.sum() > 0
+
+
+def _assert_chunks_count_the_unknown(cm):
+    """The per-row chunk counts the kernels skip by match ``known``."""
+    from edgepilot.vehicle.costmap._kernels import CHUNK
+
+    rows, cols = cm.known.shape
+    for q in range(cm.unknown_chunks.shape[1]):
+        want = (~cm.known[:, q * CHUNK:(q + 1) * CHUNK]).sum(axis=1)
+        assert np.array_equal(cm.unknown_chunks[:, q], want)
+    assert cm.unknown_cells == int((~cm.known).sum())
+
+
+def test_mark_known_skips_known_chunks_and_rolls():
+    """A window of 100 columns (chunks of 32, the last one partial), marked
+    from sources that cover chunks whole, partly and across their edges,
+    then rolled: the result is the NumPy oracle's and the chunk counts stay
+    exact."""
+    rng = np.random.default_rng(5)
+    static = GridMap(rng.random((50, 60)) < 0.02, 0.1, 0.0, 0.0)
+    a = WindowCostmap(90, 100, 0.1, InflationParams(0.3, 1.0), static=static, center=(3.0, 2.5), unknown_weight=2.0)
+    b = copy.deepcopy(a)
+    _assert_chunks_count_the_unknown(a)
+    for k in range(60):
+        h, w = (int(v) for v in rng.integers(1, 70, 2))
+        mask = rng.random((h, w)) < (0.97 if k % 3 else 0.4)
+        origin = (a.origin_x + 0.1 * int(rng.integers(-20, 100)), a.origin_y + 0.1 * int(rng.integers(-20, 90)))
+        a.mark_known(mask, origin)
+        _mark_known_numpy(b, mask, origin)
+        assert np.array_equal(a.known, b.known) and np.array_equal(a.weights, b.weights)
+        _assert_chunks_count_the_unknown(a)
+        if k == 30:
+            a.edge_trigger = b.edge_trigger = 2.0
+            assert a.follow(a.origin_x + 9.5, a.origin_y + 4.0) and b.follow(b.origin_x + 9.5, b.origin_y + 4.0)
+            _assert_chunks_count_the_unknown(a)
+    assert 0 < a.unknown_cells < a.known.size
 
 
 def test_mark_known_refuses_a_non_bool_mask():
@@ -75,6 +112,7 @@ def test_mark_known_packed_equals_the_bool_mask(seed):
         assert np.array_equal(a.known, b.known)
         assert np.array_equal(a.weights, b.weights)
         assert a.version == b.version
+        _assert_chunks_count_the_unknown(a)
     assert a.known.sum() > 0
     with pytest.raises(ValueError, match="mark_known_packed: expected a 2-D integer grid"):
         a.mark_known_packed(np.ones((2, 2)), mask, bias, (0.0, 0.0))

@@ -1,5 +1,7 @@
 """The lidar mapper's per-scan read-out kernel against the NumPy
 expression it replaced (the oracle), and the mapper end to end."""
+import math
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,48 @@ def test_cluster_scan_equals_the_numpy_oracle(seed):
         assert got == cluster_scan_numpy(*args)
         total += len(got)
     assert total > 100
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_mapper_read_out_of_the_hit_cells_equals_the_window_pass(seed):
+    """The per-scan read-out over the latest scan's return cells and the
+    cells unreported since (report_hit_cells_kernel) reports the same cells
+    in the same order as the pass over the whole window (report_new_cells_kernel,
+    whose oracle is above): a vehicle driving past random posts and a moving
+    box with a prior map, some reported cells unreported (as the front holds
+    back cells near unsettled tracks), and the grid rolled twice."""
+    from edgepilot.sim.sensors.lidar import Lidar, LidarSpec
+
+    rng = np.random.default_rng(seed)
+    occ = np.zeros((400, 600), bool)                      # the world at 0.05 m
+    for _ in range(25):
+        r, c = rng.integers(20, 380), rng.integers(20, 580)
+        occ[r:r + rng.integers(2, 12), c:c + rng.integers(2, 12)] = True
+    prior = GridMap(occ[::2, ::2][:, :200].copy(), 0.1, 0.0, 0.0)    # the western third on the prior map
+    a = LidarMapper(prior, resolution=0.1, window=(200, 300, 0.0, 0.0))
+    b = LidarMapper(prior, resolution=0.1, window=(200, 300, 0.0, 0.0))
+    b._grid_writes = -1                                    # b: the window pass every scan
+    lid = Lidar(LidarSpec(beams=270, fov_deg=270, max_range=8, noise_std=0.03), np.random.default_rng(seed))
+    lid_b = Lidar(LidarSpec(beams=270, fov_deg=270, max_range=8, noise_std=0.03), np.random.default_rng(seed))
+    total = 0
+    for k in range(120):
+        x, y, yaw = 3.0 + 0.2 * k, 10.0 + 2.0 * math.sin(0.05 * k), 0.3 * math.sin(0.1 * k)
+        world = occ.copy()
+        bx = int(100 + 3 * k) % 560                         # a box moving east, cells left behind
+        world[150:160, bx:bx + 10] = True
+        st = VehicleState(t=0.1 * k, x=x, y=y, yaw=yaw, vx=0.0, vy=0.0, yaw_rate=0.0, lat=0.0, lon=0.0,
+                          valid=True, pos_std=0.1)
+        sa = lid.scan(0.1 * k, (x, y, yaw), world, 0.05, (0, 0))
+        sb = lid_b.scan(0.1 * k, (x, y, yaw), world, 0.05, (0, 0))
+        pa, pb = a.integrate(st, sa), b.integrate(st, sb)
+        assert np.array_equal(pa, pb), k
+        total += len(pa)
+        if len(pa) and k % 3 == 0:                         # hold some back: reported again while occupied
+            held = pa[rng.random(len(pa)) < 0.5]
+            a.unreport(held)
+            b.unreport(held)
+        if k in (50, 90):
+            assert a.align(a.grid.origin_x + 4.0, a.grid.origin_y - 0.5)
+            assert b.align(b.grid.origin_x + 4.0, b.grid.origin_y - 0.5)
+        assert np.array_equal(a._reported, b._reported) and a.reported_cells == b.reported_cells
+    assert total > 20 and a._npend >= 0

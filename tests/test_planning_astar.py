@@ -196,3 +196,42 @@ def test_input_weights_not_modified():
     before = w.copy()
     astar(w, (0, 0), (5, 5))
     np.testing.assert_array_equal(w, before)
+
+
+def _pad_check_range_numpy(w):
+    """The padded search grid and its statistics, in NumPy: the oracle of
+    ``_astar_kernels.pad_check_range``."""
+    h, ww = w.shape
+    out = np.full((h + 2, ww + 2), np.inf, np.float32)
+    out[1:-1, 1:-1] = w
+    nan = np.isnan(w)
+    vals = w[~nan]
+    wmin = float(vals.min()) if vals.size else math.inf
+    below_inf = vals[vals != np.inf]
+    wmax = float(below_inf.max()) if below_inf.size else -math.inf
+    return out.ravel(), int(nan.sum()), wmin, wmax
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pad_check_range_equals_the_numpy_oracle(seed):
+    """The vectorised range (on the float32 bit patterns) and its value by
+    value fall-back (NaN, negative values, -0.0, -inf) against NumPy."""
+    from edgepilot.vehicle.planning._astar_kernels import pad_check_range
+
+    rng = np.random.default_rng(seed)
+    common = np.array([1.0, 1.5, 3.25, 21.0, np.inf], np.float32)
+    odd = np.array([np.nan, -np.inf, 0.0, -0.0, -2.0, 0.5, 1e-40, np.float32(3e38)], np.float32)
+    for trial in range(200):
+        h, w = (int(v) for v in rng.integers(0, 25, 2))
+        grid = rng.choice(common, (h, w))
+        if trial % 2 and h * w:
+            k = int(rng.integers(1, 4))
+            grid[rng.integers(0, h, k), rng.integers(0, w, k)] = rng.choice(odd, k)
+        if trial % 7 == 3:
+            grid = np.asfortranarray(grid)
+        if trial % 11 == 5:
+            grid[:] = np.inf
+        pad, n_nan, wmin, wmax = pad_check_range(grid)
+        want = _pad_check_range_numpy(grid)
+        assert np.array_equal(pad.view(np.int32), want[0].view(np.int32)), trial
+        assert (n_nan, wmin, wmax) == want[1:], (trial, (n_nan, wmin, wmax), want[1:])

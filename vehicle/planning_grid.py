@@ -115,7 +115,7 @@ class PlanningGrid:
         """After perception: cells the lidar scan of this tick has seen are
         no longer unknown (their weight drops from ``unknown_cost``)."""
         if (mapper is None or mapper.scans == scans_before or mapper.last_window is None
-                or self.costmap.known.all() or mapper.grid.resolution != self.resolution):
+                or self.costmap.unknown_cells == 0 or mapper.grid.resolution != self.resolution):
             return
         r0, r1, c0, c1 = mapper.last_window
         g = mapper.grid

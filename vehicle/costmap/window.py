@@ -26,14 +26,16 @@ import numpy as np
 
 from edgepilot.vehicle.maps import GridMap
 
-from ._kernels import mark_known_kernel, mark_known_packed_kernel
+from ._kernels import mark_known_chunked_kernel, mark_known_packed_chunked_kernel, unknown_chunk_counts
 from .inflation import InflatedCostmap, InflationParams
 
 
 class WindowCostmap(InflatedCostmap):
     """``rows`` x ``cols`` cells at ``resolution`` m, centred near
     ``center`` (map frame, m), over the optional ``static`` map (same
-    resolution).  ``known`` is bool (rows, cols): on the prior map or seen."""
+    resolution).  ``known`` is bool (rows, cols): on the prior map or seen
+    (read it, do not write it: ``unknown_chunks`` counts its unknown cells
+    per row chunk, and the per-scan update skips chunks with none)."""
 
     def __init__(self, rows: int, cols: int, resolution: float, params: InflationParams,
                  static: GridMap | None = None, center: tuple[float, float] = (0.0, 0.0),
@@ -52,9 +54,14 @@ class WindowCostmap(InflatedCostmap):
         self.edge_trigger = (0.25 * min(rows, cols) * resolution if edge_trigger is None else float(edge_trigger))
         ox, oy = self._snap_origin(center[0], center[1], resolution)
         occ, known = self._static_window(ox, oy, resolution)
-        self.known = known
+        self._set_known(known)
         self._new_known = np.empty((0, 2), np.int64)     # mark_known's work space
         super().__init__(GridMap(occ, resolution, ox, oy), params)
+
+    def _set_known(self, known: np.ndarray) -> None:
+        self.known = known
+        self.unknown_chunks = unknown_chunk_counts(known)
+        self.unknown_cells = int(self.unknown_chunks.sum())
 
     # -- geometry -----------------------------------------------------------
     def _snap_origin(self, x: float, y: float, res: float) -> tuple[float, float]:
@@ -134,12 +141,14 @@ class WindowCostmap(InflatedCostmap):
         if len(self._new_known) < size:
             self._new_known = np.empty((size, 2), np.int64)
         if packed is None:
-            n = mark_known_kernel(src, a0 - dr, b0 - dc, self.known, a0, a1, b0, b1, self._new_known)
+            n = mark_known_chunked_kernel(src, a0 - dr, b0 - dc, self.known, self.unknown_chunks, a0, a1, b0, b1,
+                                          self._new_known)
         else:
-            n = mark_known_packed_kernel(src, packed[0], packed[1], a0 - dr, b0 - dc, self.known, a0, a1, b0, b1,
-                                         self._new_known)
+            n = mark_known_packed_chunked_kernel(src, packed[0], packed[1], a0 - dr, b0 - dc, self.known,
+                                                 self.unknown_chunks, a0, a1, b0, b1, self._new_known)
         if n == 0:
             return
+        self.unknown_cells -= n
         rr, cc = self._new_known[:n, 0], self._new_known[:n, 1]
         # only the weights of newly known cells change: back to the inflation layer's
         from .inflation import weights_from_distance
@@ -172,7 +181,7 @@ class WindowCostmap(InflatedCostmap):
             occ[a0 - dr:a1 - dr, b0 - dc:b1 - dc] |= self.occupied[a0:a1, b0:b1]
             known[a0 - dr:a1 - dr, b0 - dc:b1 - dc] |= self.known[a0:a1, b0:b1]
         self.occupied = np.ascontiguousarray(occ)
-        self.known = known
+        self._set_known(known)
         self._shift_transient(dr, dc)
         self.origin_x, self.origin_y = ox, oy
         self._recompute_all()

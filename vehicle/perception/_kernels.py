@@ -650,6 +650,66 @@ def report_new_cells_kernel(cells, reported, near_prior, r0, r1, c0, c1, thresho
     return n
 
 
+@njit(cache=True)
+def report_hit_cells_kernel(cells, reported, near_prior, hit, ends, nb, pend, npend,
+                            r0, r1, c0, c1, threshold, out):
+    """``report_new_cells_kernel`` over the cells that can have crossed the
+    threshold since the last read-out, not the whole window: a scan raises
+    log-odds only in the cells where its beams end on a return (a free
+    update lowers them), so after a read-out every cell above the threshold
+    is reported or near the prior map, except cells ``unreport``-ed since,
+    which wait in ``pend``.  Candidates: the end cells of the beams of the
+    latest scan with ``hit[i] == 1``, as ``integrate_scan_kernel`` leaves
+    its work space (cell (ends[nb + i] >> FP_SHIFT, ends[i] >> FP_SHIFT),
+    i < nb), and the ``npend`` cells pend[:npend]
+    (int64 (K, 2) [row, col]) inside rows [r0, r1) x cols [c0, c1).  Those
+    above ``threshold``, not reported and not near the prior map are marked
+    reported and written to ``out`` in row-major order (as the window pass
+    writes them); returns (how many, pending kept).  Pending cells inside
+    the window leave ``pend`` (below the threshold they come back as hits);
+    those outside it stay, compacted to the front."""
+    n = 0
+    if threshold + LO_BIAS < LO_MASK:
+        for i in range(nb):
+            if hit[i] != 1:
+                continue
+            r = ends[nb + i] >> FP_SHIFT
+            c = ends[i] >> FP_SHIFT
+            if r < r0 or r >= r1 or c < c0 or c >= c1:
+                continue
+            if ((cells[r, c] & LO_MASK) - LO_BIAS) > threshold and not reported[r, c] and not near_prior[r, c]:
+                reported[r, c] = True
+                out[n, 0] = r
+                out[n, 1] = c
+                n += 1
+    kept = 0
+    for k in range(npend):
+        r = pend[k, 0]
+        c = pend[k, 1]
+        if r < r0 or r >= r1 or c < c0 or c >= c1:
+            pend[kept, 0] = r
+            pend[kept, 1] = c
+            kept += 1
+            continue
+        if threshold + LO_BIAS < LO_MASK and ((cells[r, c] & LO_MASK) - LO_BIAS) > threshold \
+                and not reported[r, c] and not near_prior[r, c]:
+            reported[r, c] = True
+            out[n, 0] = r
+            out[n, 1] = c
+            n += 1
+    # row-major, as the window pass writes them (the cells are distinct)
+    if n > 1:
+        w = cells.shape[1]
+        key = np.empty(n, np.int64)
+        for i in range(n):
+            key[i] = out[i, 0] * w + out[i, 1]
+        key.sort()
+        for i in range(n):
+            out[i, 0] = key[i] // w
+            out[i, 1] = key[i] - (key[i] // w) * w
+    return n, kept
+
+
 @njit(cache=True, inline="always")
 def _interp(x, xp, fp):
     """``np.interp(x, xp, fp)`` for one x (xp increasing), the same floats."""

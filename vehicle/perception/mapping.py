@@ -16,7 +16,7 @@ import numpy as np
 from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.types import LaserScan, VehicleState
 
-from ._kernels import LO_BIAS, LO_MASK, LOGODDS_ONE, report_new_cells_kernel
+from ._kernels import LO_BIAS, LO_MASK, LOGODDS_ONE, report_hit_cells_kernel, report_new_cells_kernel
 from .occupancy import OccupancyGrid
 
 
@@ -63,6 +63,13 @@ class LidarMapper:
         self.scans = 0
         self.reported_cells = 0
         self._new_rc = None            # (K, 2) int64 scratch of the per-scan read-out
+        # The read-out looks only at cells that can have crossed p_report
+        # since the last one (report_hit_cells_kernel): the latest scan's
+        # return cells and the cells unreported since, pending here.  The
+        # grid overwritten other than by scans: back to the window pass.
+        self._pend = np.empty((64, 2), np.int64)
+        self._npend = 0
+        self._grid_writes = self.grid.writes
 
     def _near_prior_window(self) -> np.ndarray:
         """bool (rows, cols) of the grid: cells near a prior-map obstacle."""
@@ -106,6 +113,11 @@ class LidarMapper:
             rep[a0 - dr:a1 - dr, b0 - dc:b1 - dc] = self._reported[a0:a1, b0:b1]
         self._reported = rep
         self._near_prior = self._near_prior_window()
+        if self._npend:              # pending cells keep their world positions
+            p = self._pend[:self._npend] - np.array([dr, dc], np.int64)
+            p = p[(p[:, 0] >= 0) & (p[:, 0] < rows) & (p[:, 1] >= 0) & (p[:, 1] < cols)]
+            self._npend = len(p)
+            self._pend[:self._npend] = p
         return True
 
     def seen(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
@@ -145,13 +157,25 @@ class LidarMapper:
         r0, r1 = max(0, r - reach), min(rows, r + reach + 1)
         c0, c1 = max(0, c - reach), min(cols, c + reach + 1)
         self.last_window = (r0, r1, c0, c1)
-        # one kernel pass over the window: above p_report, not reported
-        # yet, not near the prior map -> reported now (row-major order)
-        size = (r1 - r0) * (c1 - c0)
-        if self._new_rc is None or len(self._new_rc) < size:
-            self._new_rc = np.empty((size, 2), np.int64)
-        k = report_new_cells_kernel(self.grid._cells, self._reported, self._near_prior, r0, r1, c0, c1,
-                                    int(self._l_report * LOGODDS_ONE), self._new_rc)
+        # above p_report, not reported yet, not near the prior map ->
+        # reported now (row-major order)
+        thr = int(self._l_report * LOGODDS_ONE)
+        hit, ends, nb = self.grid.last_scan_ends()
+        if self.grid.writes == self._grid_writes and nb > 0:
+            # only this scan's return cells and the pending ones can be new
+            size = nb + self._npend
+            if self._new_rc is None or len(self._new_rc) < size:
+                self._new_rc = np.empty((size, 2), np.int64)
+            k, self._npend = report_hit_cells_kernel(self.grid._cells, self._reported, self._near_prior, hit, ends,
+                                                     nb, self._pend, self._npend, r0, r1, c0, c1, thr,
+                                                     self._new_rc)
+        else:
+            # one kernel pass over the window
+            size = (r1 - r0) * (c1 - c0)
+            if self._new_rc is None or len(self._new_rc) < size:
+                self._new_rc = np.empty((size, 2), np.int64)
+            k = report_new_cells_kernel(self.grid._cells, self._reported, self._near_prior, r0, r1, c0, c1,
+                                        thr, self._new_rc)
         if k == 0:
             return np.zeros((0, 2))
         rr, cc = self._new_rc[:k, 0], self._new_rc[:k, 1]
@@ -174,6 +198,16 @@ class LidarMapper:
         was = self._reported[r[ok], c[ok]]
         self._reported[r[ok], c[ok]] = False
         self.reported_cells -= int(was.sum())
+        k = int(ok.sum())
+        if k:                        # checked again by the next read-outs
+            need = self._npend + k
+            if need > len(self._pend):
+                grown = np.empty((max(need, 2 * len(self._pend)), 2), np.int64)
+                grown[:self._npend] = self._pend[:self._npend]
+                self._pend = grown
+            self._pend[self._npend:need, 0] = r[ok]
+            self._pend[self._npend:need, 1] = c[ok]
+            self._npend = need
 
     def near_prior(self, points: np.ndarray) -> np.ndarray:
         """True for map-frame points (N, 2) [m] within ``prior_margin`` of an

@@ -139,7 +139,10 @@ class OccupancyGrid(GridGeometry):
         self._beam_cache: dict = {}
         self._scratch_n = 0
         self._scratch = self._hit = None
+        self._last_nb = 0              # beams of the latest scan (its end cells are in the work space)
         self.scans_integrated = 0
+        #: counts the writes of log-odds other than scans (``set_logodds``)
+        self.writes = 0
 
     # ---- geometry -------------------------------------------------------
     @staticmethod
@@ -182,6 +185,8 @@ class OccupancyGrid(GridGeometry):
         self._cells[...] = (q + LO_BIAS).astype(np.int16)
         self._box[:] = _EMPTY_BOX
         self._cur = 0
+        self._last_nb = 0
+        self.writes += 1
 
     def in_bounds(self, row: int, col: int) -> bool:
         r, c = self.shape
@@ -211,6 +216,7 @@ class OccupancyGrid(GridGeometry):
         clear_stamps_kernel(self._cells)
         self._box[:] = _EMPTY_BOX
         self._cur = 0
+        self._last_nb = 0
         self.origin_x += dc * self.resolution
         self.origin_y += dr * self.resolution
         return (dr, dc)
@@ -325,8 +331,17 @@ class OccupancyGrid(GridGeometry):
             self._cells, cur, (px - self.origin_x) * scale, (py - self.origin_y) * scale, bc, bs,
             math.cos(yaw), math.sin(yaw), r, mr, self.clear_no_return, scale,
             self._lq, self._free_lut, self._scratch, self._hit, kcap, self._box)
+        self._last_nb = n
         self.scans_integrated += 1
         return returns
+
+    def last_scan_ends(self):
+        """The latest scan's beam ends as the kernel left them: (hit uint8
+        (>= nb,), ends int64, nb); beam i < nb ended on a return in cell
+        (ends[nb + i] >> FP_SHIFT, ends[i] >> FP_SHIFT) when hit[i] == 1.
+        nb is 0 when no scan was integrated since the grid last moved or
+        was overwritten."""
+        return self._hit, self._scratch, self._last_nb
 
     def integrate_laserscan(self, pose, scan) -> int:
         """Integrate a ``vehicle.types.LaserScan`` taken at ``pose`` (the

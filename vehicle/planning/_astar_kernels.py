@@ -82,25 +82,69 @@ def row_of(k, W, inv_w):
     return q
 
 
+_INF_BITS = np.int32(0x7F800000)
+_INT32_MIN = np.int32(-(1 << 31))
+
+
 @njit(cache=True)
 def pad_check_range(weights):
     """Copy (H, W) float32 ``weights`` into a flat (H+2)*(W+2) float32 array
     with an inf border.  Returns (padded, n_nan, min_weight, max_weight)
     over the finite weights (inf and -inf when there are none); any value
-    < 1 shows as min_weight < 1."""
+    < 1 shows as min_weight < 1.
+
+    The common grid (no NaN, no negative value nor -0.0) takes one pass
+    that vectorises: the range on the float32 bit patterns as int32, whose
+    order is the floats' order for non-negative floats (+inf above every
+    finite one, NaN above +inf).  Any other grid is measured again by
+    ``_pad_check_range_slow`` (value by value), so the result is the same."""
     h, w = weights.shape
     wp_ = w + 2
     out = np.empty((h + 2) * wp_, np.float32)
     for c in range(wp_):
         out[c] = INF32
         out[(h + 1) * wp_ + c] = INF32
+    bmin = _INF_BITS
+    bmax = _INT32_MIN          # largest pattern over all cells (NaN above inf)
+    bfin = _INT32_MIN          # largest pattern below +inf
+    ob = out.view(np.int32)
+    for r in range(h):
+        base = (r + 1) * wp_
+        ob[base] = _INF_BITS
+        ob[base + w + 1] = _INF_BITS
+        row = weights[r].view(np.int32)
+        lo = _INF_BITS
+        hi = _INT32_MIN
+        fi = _INT32_MIN
+        for c in range(w):
+            b = row[c]
+            ob[base + c + 1] = b
+            lo = min(lo, b)
+            hi = max(hi, b)
+            fi = max(fi, b if b != _INF_BITS else _INT32_MIN)
+        bmin = min(bmin, lo)
+        bmax = max(bmax, hi)
+        bfin = max(bfin, fi)
+    if h * w > 0 and (bmin < 0 or bmax > _INF_BITS):
+        return _pad_check_range_slow(weights, out)
+    wmin = np.inf
+    wmax = -np.inf
+    if bmin != _INF_BITS:
+        wmin = float(np.array([bmin], np.int32).view(np.float32)[0])
+    if bfin != _INT32_MIN:
+        wmax = float(np.array([bfin], np.int32).view(np.float32)[0])
+    return out, 0, wmin, wmax
+
+
+@njit(cache=True)
+def _pad_check_range_slow(weights, out):
+    """``pad_check_range``'s statistics value by value (any float32 grid);
+    ``out`` is already filled."""
+    h, w = weights.shape
     n_nan = 0
     wmin = np.inf
     wmax = -np.inf
     for r in range(h):
-        base = (r + 1) * wp_
-        out[base] = INF32
-        out[base + w + 1] = INF32
         for c in range(w):
             v = weights[r, c]
             if v != v:
@@ -110,7 +154,6 @@ def pad_check_range(weights):
                     wmin = v
                 if v > wmax and v != INF32:
                     wmax = v
-            out[base + c + 1] = v
     return out, n_nan, wmin, wmax
 
 
