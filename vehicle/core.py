@@ -503,13 +503,22 @@ class VehicleCore:
         if self.perception is not None:
             self.perception.set_stale_after(self.params.get("FS_SENS_TIMEOUT"))
             seen = self.perception.process(now, frame, self._state)
+            unproven = seen[:0]
             if len(seen) and self.maritime is not None:
                 vessel = self.maritime.vessel_points(now, seen)      # hulls are contacts, not map
                 held = ~vessel & self.maritime.unproven_points(now, seen)
                 if held.any() and self.mapper is not None:
                     # motion not known yet: reported again while the cell stays occupied
                     self.mapper.unreport(seen[held])
+                unproven = seen[held]
                 seen = seen[~(vessel | held)]
+            if self.maritime is not None and planning is not None:
+                # ... but one within reach stands in the costmap until it is known
+                stamp, clear = self.maritime.provisional_obstacles(now, self._state, unproven, seen)
+                if len(clear):
+                    planning.costmap.clear_obstacles(points=clear)
+                if len(stamp):
+                    self.add_obstacles(now, stamp)
             if len(seen):
                 self.add_obstacles(now, seen)
             if planning is not None and self.perception.transient_version != self._transient_version:

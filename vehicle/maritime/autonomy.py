@@ -10,7 +10,8 @@ from edgepilot.vehicle.config import VehicleConfig
 from edgepilot.vehicle.geo import LocalFrame
 from edgepilot.vehicle.maritime.avoidance import ColregsHelm, HelmDecision, ShoreGrid
 from edgepilot.vehicle.maritime.contacts import ContactTable
-from edgepilot.vehicle.maritime.sensing import LidarVesselTracker, points_on_vessels, shore_distance_fn
+from edgepilot.vehicle.maritime.sensing import (LidarVesselTracker, ProvisionalCells, points_on_vessels,
+                                                reach_distance, shore_distance_fn)
 from edgepilot.vehicle.maritime.station_keeping import StationKeeper
 from edgepilot.vehicle.types import ActuatorCommand, SensorFrame, VehicleState
 
@@ -34,6 +35,9 @@ class MaritimeAutonomy:
         # Our own lidar's vessel tracks, when the core does not pass tracks in.
         self.tracker = (LidarVesselTracker(shore_distance_fn(shore) if shore is not None else None)
                         if cfg.sensors.lidar is not None else None)
+        # costmap cells standing for unproven lidar objects within reach
+        self._planning = planning
+        self.provisional = ProvisionalCells() if planning is not None and self.tracker is not None else None
 
     def ingest(self, now: float, reports) -> None:
         self.contacts.ingest(reports, now)
@@ -95,6 +99,48 @@ class MaritimeAutonomy:
             held &= ~points_on_vessels(pts, np.concatenate(sx), np.concatenate(sy), np.concatenate(sr),
                                        VESSEL_POINT_MARGIN_M)
         return held
+
+    def provisional_obstacles(self, now: float, st: VehicleState, unproven: np.ndarray,
+                              mapped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(stamp, clear): map-frame points (N, 2) [m] the core adds to and
+        removes from the costmap so that lidar objects whose motion is not
+        known yet (``unproven``, the held-back points of this tick) cannot
+        be run into before they are classified (see
+        ``vehicle.maritime.sensing``).  Those within ``reach_distance`` of
+        us at our speed over ground are stamped provisionally; closer than
+        the planner's own clearance they are not (no path could start
+        there: the leg would fail).  Cells that went to the map for good
+        (``mapped``, this tick's reported points) are no longer
+        provisional; cells on a vessel, or not seen for
+        ``PROVISIONAL_HOLD_S``, are cleared."""
+        empty = np.zeros((0, 2))
+        prov = self.provisional
+        if prov is None:
+            return empty, empty
+        if len(mapped) and len(prov):
+            prov.settle(self._cell_centres(mapped)[0])
+        clear = prov.expire(now, self.vessel_points(now, prov.points)) if len(prov) else empty
+        pts = np.asarray(unproven, np.float64).reshape(-1, 2)
+        if not len(pts) or not st.valid:
+            return empty, clear
+        keep_clear = self._planning.keep_clear
+        reach = reach_distance(math.hypot(st.vx, st.vy), self.cfg.limits.max_accel, keep_clear)
+        d = np.hypot(pts[:, 0] - st.x, pts[:, 1] - st.y)
+        pts = pts[(d <= reach) & (d > keep_clear)]
+        if not len(pts):
+            return empty, clear
+        centres, free = self._cell_centres(pts)
+        return prov.mark(now, centres, free), clear
+
+    def _cell_centres(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Centres (N, 2) [m] of the planning costmap's cells under map-frame
+        ``pts`` inside its window, and whether each is free of obstacles."""
+        cm = self._planning.costmap
+        r, c = cm.points_to_cells(pts)
+        h, w = cm.occupied.shape
+        inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+        r, c = r[inside], c[inside]
+        return cm.cells_to_world(np.column_stack((r, c))), ~cm.occupied[r, c]
 
     def steer(self, now: float, st: VehicleState, heading_d: float, speed_d: float,
               path=None, s: float | None = None) -> HelmDecision:

@@ -28,6 +28,18 @@ helm gives way to:
   around, not a contact for the COLREGs helm.  Until a track is either, it
   is unproven and its returns are held back from the map.
 
+Holding back an unproven object must not let us run into it: a moored boat
+that comes into view from behind a quay corner 10 m ahead would otherwise
+be neither mapped nor avoided for ``STATIC_AFTER_S``, 10 m at 2 m/s.  So
+the returns of an unproven object within ``reach_distance`` (what we cover
+while it is being classified, plus our stopping distance and the
+planner's clearance) stand in the costmap provisionally
+(``ProvisionalCells``): cleared once they lie on a vessel (the COLREGs
+helm keeps clear of it then) or are not seen again for
+``PROVISIONAL_HOLD_S``, kept for good when the object proves fixed.
+Farther objects stay held back: clutter far off neither blocks nor bends
+the route.
+
 Everything is in the map frame (ENU metres, m/s); the scan is taken at the
 vehicle's estimated pose (the sensor at the vehicle's origin, facing
 forward).
@@ -50,6 +62,7 @@ MIN_VESSEL_TRAVEL_M = 2.0      # and it has moved this far from where it was fir
 STATIC_AFTER_S = 5.0           # a track this old that has moved less than STATIC_TRAVEL_M is fixed
 STATIC_TRAVEL_M = 1.0
 MAX_TRACK_SPEED_STD = 0.5      # [m/s] a velocity is settled below this standard deviation
+PROVISIONAL_HOLD_S = 1.0       # a provisional costmap cell not seen again for this long is cleared
 
 UNPROVEN, STATIC, VESSEL = 0, 1, 2
 
@@ -222,6 +235,88 @@ class LidarVesselTracker:
         self._classify()
         self.scans += 1
         return self._tracks
+
+
+def reach_distance(speed: float, max_decel: float, keep_clear: float) -> float:
+    """[m] Range within which an object whose motion is not known yet is
+    kept clear of as if it were fixed: what we cover at ``speed`` [m/s]
+    while it is being classified (``STATIC_AFTER_S``), our stopping
+    distance at ``max_decel`` [m/s^2], and ``keep_clear`` [m] (the
+    planner's clearance from obstacles)."""
+    for name, v in (("speed", speed), ("keep_clear", keep_clear)):
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be finite and >= 0, got {v}")
+    if not (math.isfinite(max_decel) and max_decel > 0):
+        raise ValueError(f"max_decel must be > 0 m/s^2, got {max_decel}")
+    return speed * STATIC_AFTER_S + speed * speed / (2.0 * max_decel) + keep_clear
+
+
+class ProvisionalCells:
+    """Costmap cells stamped for lidar objects whose motion is not known
+    yet (see the module docstring), by their centres (map frame [m]; a
+    rolling costmap keeps cells at their world positions).  Only cells
+    that were free when stamped are ours: clearing ours never removes the
+    shore or a fixed object.
+
+    ``mark`` the cells an unproven object occupies in this scan (the ones
+    to stamp come back), ``settle`` the cells that went to the map for
+    good, ``expire`` for the cells to clear."""
+
+    def __init__(self, hold_s: float = PROVISIONAL_HOLD_S):
+        if not (math.isfinite(hold_s) and hold_s > 0):
+            raise ValueError(f"hold_s must be > 0 s, got {hold_s}")
+        self.hold_s = float(hold_s)
+        self._cells: dict[tuple[int, int], list] = {}   # centre in mm -> [x, y, last seen]
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    @staticmethod
+    def _key(x: float, y: float) -> tuple[int, int]:
+        return int(round(x * 1000.0)), int(round(y * 1000.0))
+
+    @property
+    def points(self) -> np.ndarray:
+        """(N, 2) centres [m] of our cells, in the order ``expire`` takes its mask."""
+        return np.array([c[:2] for c in self._cells.values()], np.float64).reshape(-1, 2)
+
+    def mark(self, now: float, centres: np.ndarray, free: np.ndarray) -> np.ndarray:
+        """Cells (centres (N, 2) [m]) an unproven object occupies at ``now``
+        [s]; ``free`` (N,) bool: the costmap cell holds no obstacle yet.
+        Returns the centres to stamp: ours already (seen again) or free."""
+        pts = np.asarray(centres, np.float64).reshape(-1, 2)
+        free = np.asarray(free, bool).reshape(-1)
+        if len(free) != len(pts):
+            raise ValueError(f"free must have one flag per centre: {len(free)} for {len(pts)}")
+        keep = np.zeros(len(pts), bool)
+        for i, (x, y) in enumerate(pts):
+            k = self._key(x, y)
+            c = self._cells.get(k)
+            if c is not None:
+                c[2] = float(now)
+                keep[i] = True
+            elif free[i]:
+                self._cells[k] = [float(x), float(y), float(now)]
+                keep[i] = True
+        return pts[keep]
+
+    def settle(self, centres: np.ndarray) -> None:
+        """These cells (centres [m]) are in the map for good now: not ours to clear."""
+        for x, y in np.asarray(centres, np.float64).reshape(-1, 2):
+            self._cells.pop(self._key(x, y), None)
+
+    def expire(self, now: float, on_vessel: np.ndarray | None = None) -> np.ndarray:
+        """Forget and return (N, 2) the centres [m] to clear from the
+        costmap: not seen again for ``hold_s``, or (``on_vessel``, bool over
+        ``points``) on a vessel, which the helm keeps clear of."""
+        if on_vessel is not None and len(on_vessel) != len(self._cells):
+            raise ValueError(f"on_vessel must have one flag per cell: {len(on_vessel)} for {len(self._cells)}")
+        out = []
+        for i, (k, c) in enumerate(list(self._cells.items())):
+            if now - c[2] > self.hold_s or (on_vessel is not None and on_vessel[i]):
+                out.append(c[:2])
+                del self._cells[k]
+        return np.array(out, np.float64).reshape(-1, 2)
 
 
 def points_on_vessels(points: np.ndarray, cx: np.ndarray, cy: np.ndarray, radius: np.ndarray,
