@@ -33,6 +33,7 @@ import numpy as np
 from edgepilot.sim._kernels import footprint_clearance_kernel
 from edgepilot.sim.scenario import Scenario
 from edgepilot.vehicle.config import ConfigError
+from edgepilot.vehicle.distance_transform import distance_cells
 from edgepilot.vehicle.maps import MAP_BYTES_PER_PIXEL, GridMap, MapFileError, load_map_server, map_image_shape
 
 #: Default memory budget for all the rasters one run allocates.
@@ -251,8 +252,7 @@ class SimWorld:
         # 0 < level <= L: with unsigned wrap-around, level - 1 < L.
         truth = np.less(self._layer - self._layer.dtype.type(1), self._truth_level(t))
         self.truth = GridMap(truth, self.resolution, self.origin_x, self.origin_y)
-        free = np.logical_not(truth).view(np.uint8)
-        dist = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        dist = distance_cells(truth)
         dist *= self.resolution
         self.distance = dist
         return True

@@ -30,9 +30,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
+from edgepilot.vehicle.distance_transform import NONE, distance_cells
 from edgepilot.vehicle.maps import GridGeometry, GridMap
 
 
@@ -61,12 +61,10 @@ class InflationParams:
 def distance_to_obstacles(occupied: np.ndarray, resolution: float) -> np.ndarray:
     """Exact Euclidean distance [m] from each cell centre to the nearest
     occupied cell centre (0 on obstacles; a large value when there are none)."""
-    free = np.ascontiguousarray((~occupied).astype(np.uint8))
-    if not free.any():
-        return np.zeros(occupied.shape, np.float32)
-    d = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    if free.all():
+    d = distance_cells(occupied)
+    if d.size and d.flat[0] == NONE:         # nothing occupied: NONE everywhere
         d[:] = np.float32(1e9)
+        return d
     return d * np.float32(resolution)
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edgepilot.vehicle.distance_transform import distance_cells
 from edgepilot.vehicle.maps import GridGeometry, GridMap
 from edgepilot.vehicle.types import LaserScan
 
@@ -81,11 +82,9 @@ class LikelihoodField(GridGeometry):
 def distance_to_obstacles(occupied: np.ndarray, resolution: float) -> np.ndarray:
     """Euclidean distance [m] from each cell centre to the nearest occupied
     cell centre (0 on occupied cells); inf everywhere if nothing is occupied."""
-    free = np.ascontiguousarray((~occupied).astype(np.uint8))
-    if free.all():
+    if not occupied.any():
         return np.full(occupied.shape, np.inf, np.float32)
-    d = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return d * np.float32(resolution)
+    return distance_cells(occupied) * np.float32(resolution)
 
 
 def surface_cells(occupied: np.ndarray) -> np.ndarray:

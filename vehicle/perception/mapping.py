@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 
+from edgepilot.vehicle.distance_transform import distance_cells
 from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.types import LaserScan, VehicleState
 
@@ -55,8 +55,7 @@ class LidarMapper:
         self._prior_margin = float(prior_margin)
         self._prior_close = None
         if prior is not None:
-            free = (~prior.occupied).astype(np.uint8)
-            dist = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * prior.resolution
+            dist = distance_cells(prior.occupied) * prior.resolution
             self._prior_close = dist <= prior_margin
         self._near_prior = self._near_prior_window()
         self._reported = np.zeros(self.grid.shape, bool)
