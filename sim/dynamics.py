@@ -44,32 +44,44 @@ class DiffDriveModel:
         self.vl = 0.0
         self.vr = 0.0
 
-    def _wheel(self, v: float, cmd: float, dt: float, brake: bool = False) -> float:
+    def step(self, dt: float, cmd: ActuatorCommand, current=(0.0, 0.0), wind=(0.0, 0.0)) -> None:
+        # Both wheels written out (this runs every physics step of every
+        # vehicle; ``_clip`` inlined as conditional expressions).
         p = self.p
         amax = p.wheel_max_accel
-        if brake:  # e-stop: the controller brakes at its limit, no lag
-            return v - _clip(v / dt, -amax, amax) * dt
-        target = _clip(cmd, -1.0, 1.0) * p.wheel_max_speed
-        rate = (target - v) / max(p.wheel_time_constant, dt)
-        v += _clip(rate, -amax, amax) * dt
-        return _clip(v, -p.wheel_max_speed, p.wheel_max_speed)
-
-    def step(self, dt: float, cmd: ActuatorCommand, current=(0.0, 0.0), wind=(0.0, 0.0)) -> None:
-        self.vl = self._wheel(self.vl, cmd.left, dt, cmd.estop)
-        self.vr = self._wheel(self.vr, cmd.right, dt, cmd.estop)
-        v = 0.5 * (self.vl + self.vr)
-        w = (self.vr - self.vl) / self.p.track_width
+        vl, vr = self.vl, self.vr
+        if cmd.estop:       # e-stop: the controller brakes at its limit, no lag
+            a = vl / dt
+            vl = vl - (-amax if a < -amax else amax if a > amax else a) * dt
+            a = vr / dt
+            vr = vr - (-amax if a < -amax else amax if a > amax else a) * dt
+        else:               # each rim speed follows its command: lag, rate limit, saturation
+            vmax = p.wheel_max_speed
+            tau = max(p.wheel_time_constant, dt)
+            c = cmd.left
+            rate = ((-1.0 if c < -1.0 else 1.0 if c > 1.0 else c) * vmax - vl) / tau
+            vl += (-amax if rate < -amax else amax if rate > amax else rate) * dt
+            vl = -vmax if vl < -vmax else vmax if vl > vmax else vl
+            c = cmd.right
+            rate = ((-1.0 if c < -1.0 else 1.0 if c > 1.0 else c) * vmax - vr) / tau
+            vr += (-amax if rate < -amax else amax if rate > amax else rate) * dt
+            vr = -vmax if vr < -vmax else vmax if vr > vmax else vr
+        self.vl, self.vr = vl, vr
+        v = 0.5 * (vl + vr)
+        w = (vr - vl) / p.track_width
         t = self.truth
+        yaw = t.yaw
         if abs(w) < 1e-9:
-            t.x += v * math.cos(t.yaw) * dt
-            t.y += v * math.sin(t.yaw) * dt
+            t.x += v * math.cos(yaw) * dt
+            t.y += v * math.sin(yaw) * dt
         else:
             r = v / w
-            yaw1 = t.yaw + w * dt
-            t.x += r * (math.sin(yaw1) - math.sin(t.yaw))
-            t.y -= r * (math.cos(yaw1) - math.cos(t.yaw))
-        t.yaw = (t.yaw + w * dt + math.pi) % (2 * math.pi) - math.pi
-        t.vx, t.vy, t.yaw_rate = v * math.cos(t.yaw), v * math.sin(t.yaw), w
+            yaw1 = yaw + w * dt
+            t.x += r * (math.sin(yaw1) - math.sin(yaw))
+            t.y -= r * (math.cos(yaw1) - math.cos(yaw))
+        yaw = (yaw + w * dt + math.pi) % (2 * math.pi) - math.pi
+        t.yaw = yaw
+        t.vx, t.vy, t.yaw_rate = v * math.cos(yaw), v * math.sin(yaw), w
 
 
 class TwinThrusterModel:

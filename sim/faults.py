@@ -329,8 +329,10 @@ class FaultInjector:
         """Once per physics step: the ground station and operator side.
         Returns the core's setpoint when it must reach the motors now (an
         e-stop takes effect at once), else None."""
-        out = None
         self._gcs(t, core)
+        if not self.faults:          # nothing to operate, nothing to re-arm (only faults schedule that)
+            return None
+        out = None
         for i, f in enumerate(self.faults):
             if f.type == "fence_upload" and i not in self._rearm and t >= f.start_s:
                 items = specs_to_items(list(f.zones), self.sim.frame.to_geo)
@@ -372,11 +374,7 @@ class FaultInjector:
         """Command frames over the motor link; returns what the motors get."""
         m = self.motor
         if not self.faults:        # no fault: a clean link, nothing to time (the same as below)
-            m.estop_input = False
-            m.dead_side = None
-            m.fault = ""
-            m.receive(t, cmd, False, 0.0)
-            return m.output(t)
+            return m.clean(t, cmd)
         m.estop_input = any(f.source == "serial" for f in self._active(t, "estop"))
         dead = self._active(t, "motor_failure")
         m.dead_side = dead[0].side if dead else None
@@ -428,7 +426,17 @@ class FaultInjector:
 
     def sense(self, now: float, frame: SensorFrame) -> SensorFrame:
         """Apply sensor faults to a frame and add the motor telemetry."""
-        gps = frame.gps
+        gps, scan, cam, motor = self.sense_fields(now, frame.gps, frame.scan, frame.camera_t)
+        # replace, not rebuild: fields this injector does not know (AIS
+        # contacts, camera images, ...) pass through untouched.
+        return replace(frame, gps=gps, scan=scan, motor=motor, camera_t=cam)
+
+    def sense_fields(self, now: float, gps: GpsFix | None, scan, camera_t: float | None):
+        """What ``sense`` puts in a frame, for the simulator to build it once:
+        (gps, scan, camera_t) after the sensor faults active at ``now`` and
+        the motor telemetry due."""
+        if not self.faults:        # the common run: nothing to alter, a clean link (the same as below)
+            return gps, scan, camera_t, self.motor.telemetry(now, False, 0.0)
         if gps is not None:
             for f in self._active(now, "gps_dropout"):
                 gps = None if f.mode == "silent" else GpsFix(now, 0.0, 0.0, 0, 0, 99.0)
@@ -448,14 +456,13 @@ class FaultInjector:
                 gps = jam_fix(f, now, gps, self.sim.frame, self.rng)
             for f in self._active(now, "gps_spoofing"):
                 gps = spoof_fix(f, now, gps, self.sim.frame)
-        scan = None if self._active(now, "lidar_blackout") else frame.scan
-        cam = None if self._active(now, "camera_blackout") else frame.camera_t
+        if self._active(now, "lidar_blackout"):
+            scan = None
+        if self._active(now, "camera_blackout"):
+            camera_t = None
         blocked = bool(self._active(now, "motor_link_loss"))
         corrupt = max((f.rate for f in self._active(now, "serial_corruption")), default=0.0)
-        motor = self.motor.telemetry(now, blocked, corrupt)
-        # replace, not rebuild: fields this injector does not know (AIS
-        # contacts, camera images, ...) pass through untouched.
-        return replace(frame, gps=gps, scan=scan, motor=motor, camera_t=cam)
+        return gps, scan, camera_t, self.motor.telemetry(now, blocked, corrupt)
 
     def battery_drain_j(self, t: float, dt: float) -> float:
         if not self.faults:

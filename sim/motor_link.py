@@ -39,6 +39,17 @@ class SimMotorLink:
         self.commanded = cmd
         self.last_rx = t
 
+    def clean(self, t: float, cmd: ActuatorCommand) -> ActuatorCommand:
+        """A command frame sent at ``t`` over a link with no fault (no
+        e-stop input, both motors turning): ``receive`` then ``output``,
+        which give back ``cmd`` itself."""
+        self.estop_input = False
+        self.dead_side = None
+        self.fault = ""
+        self.commanded = cmd
+        self.last_rx = t
+        return cmd
+
     def output(self, t: float) -> ActuatorCommand:
         """What the motors get at ``t``."""
         if self.estop_input:

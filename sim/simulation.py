@@ -8,7 +8,6 @@ in — so the lockstep runner and the real-time runner drive the same
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 
 import numpy as np
@@ -148,10 +147,16 @@ class Simulation:
         a bare command; None: the one last applied)."""
         t0 = self.t
         cmd = self._applied if cmd is None else as_command(cmd)
-        cmd = self.faults.actuate(t0, cmd)
-        self.model.step(dt, cmd, self.faults.current(t0, self.current), self.wind)
-        self.battery.step(dt, cmd.left, cmd.right)
-        self.battery.energy_j = max(0.0, self.battery.energy_j - self.faults.battery_drain_j(t0, dt))
+        faults = self.faults
+        if not faults.faults:        # the common run: a clean motor link, no drain, nothing after
+            cmd = faults.motor.clean(t0, cmd)
+            self.model.step(dt, cmd, self.current, self.wind)
+            self.battery.step(dt, cmd.left, cmd.right)
+        else:
+            cmd = faults.actuate(t0, cmd)
+            self.model.step(dt, cmd, faults.current(t0, self.current), self.wind)
+            self.battery.step(dt, cmd.left, cmd.right)
+            self.battery.energy_j = max(0.0, self.battery.energy_j - faults.battery_drain_j(t0, dt))
         self._steps += 1
         self.t = self._steps * dt if dt == PHYSICS_DT else self.t + dt
         self.world.rebuild(self.t)
@@ -161,7 +166,8 @@ class Simulation:
             self.traffic.advance(self.t, (tr.x, tr.y, tr.yaw, tr.vx, tr.vy))
             if self.traffic.t != t_before or not len(self.world.moving):
                 self.world.moving = self.traffic.circles()
-        self.faults.after_step(self.t)
+        if faults.faults:
+            faults.after_step(self.t)
 
     def teleport(self, x: float, y: float, yaw: float) -> None:
         """Lift the vehicle and set it down at (x, y) facing ``yaw``, at
@@ -184,7 +190,8 @@ class Simulation:
         crossing objects and traffic vessels."""
         dyn = self.faults.dynamic_circles(now)
         if self.shared is not None:
-            dyn = np.vstack((dyn, self.shared.circles(self, now)))
+            near = self.shared.circles(self, now)
+            dyn = np.vstack((dyn, near)) if len(dyn) else near
         if self.traffic is None:
             return dyn
         return np.vstack((dyn, self.traffic.circles()))
@@ -205,19 +212,20 @@ class Simulation:
             scan = self.scanner.scan(now, (tr.x, tr.y, tr.yaw), w.truth.occupied, w.resolution,
                                      (w.origin_x, w.origin_y), self._moving_circles(now), w.distance)
         cam = now if self.camera is not None and self.camera.due(now) else None
-        frame = SensorFrame(t=now, gps=self.gps.sample(now, tr), compass=self.compass.sample(now, tr),
-                            scan=scan, battery_v=self.battery.voltage, battery_remaining=self.battery.remaining,
-                            contacts=contacts, camera_t=cam)
+        gps = self.gps.sample(now, tr)
+        compass = self.compass.sample(now, tr)
+        imu = ticks = log = None
         if self.imu is not None or self.encoders is not None or self.speed_log is not None:
             self._sample_dead_reckoning()
-            imu = None
             if self.imu is not None:
                 imu = np.concatenate(self._imu_rows) if self._imu_rows else np.zeros((0, 7))
                 self._imu_rows = []
-            frame = dataclasses.replace(frame, imu=imu, wheel_ticks=self._ticks, speed_log=self._log)
+            ticks, log = self._ticks, self._log
             self._log = None
-        frame = self.faults.sense(now, frame)
-        if frame.camera_t is not None:   # rendered only when it survives fault injection
+        # the sensor faults, then the frame built once
+        gps, scan, cam, motor = self.faults.sense_fields(now, gps, scan, cam)
+        image = None
+        if cam is not None:   # rendered only when it survives fault injection
             objs = [v for o, v in self._painted if o.appear_at_s <= now]
             objs += [VisibleObject(x, y, f.radius, f.height, PAINT[f.color], kind="obstacle")
                      for _, f, x, y in self.faults.crossings(now) if f.color is not None]
@@ -225,8 +233,11 @@ class Simulation:
                 objs += self.traffic.visible_objects()
             if self.shared is not None:     # and the other vehicles of a fleet
                 objs += self.shared.visible_objects(self, now)
-            frame = dataclasses.replace(frame, camera_image=self.camera.capture((tr.x, tr.y, tr.yaw), objs))
-        return frame
+            image = self.camera.capture((tr.x, tr.y, tr.yaw), objs)
+        battery = self.battery
+        return SensorFrame(t=now, gps=gps, compass=compass, scan=scan, battery_v=battery.voltage,
+                           battery_remaining=battery.remaining, contacts=contacts, motor=motor, camera_t=cam,
+                           camera_image=image, imu=imu, wheel_ticks=ticks, speed_log=log)
 
     def map_updates(self) -> list[np.ndarray]:
         """Obstacles marked ``reported`` that have appeared since the last

@@ -175,3 +175,50 @@ def test_free_space_leaping_raycast_equals_the_numpy_oracle(seed):
     assert n_hits > 1000
     with pytest.raises(ValueError, match="distance must be a float32 array"):
         raycast(occ, res, origin, None, (0.0, 3.0, 0.0), ang, 15.0, dist.astype(np.float64))
+
+
+def _scan_numpy(lid: Lidar, t, pose, occ, res, origin, circles, dist):
+    """Oracle of ``Lidar.scan``: the exact ranges, then range noise, the
+    range limits and dropouts as NumPy array steps (draws in the same order)."""
+    sp = lid.spec
+    r = raycast(occ, res, origin, circles, lid.sensor_pose(pose), sp.angles(), sp.max_range, dist)
+    if sp.noise_std > 0:
+        r = r + lid.rng.normal(0.0, sp.noise_std, r.size).astype(np.float32)
+    finite = np.isfinite(r)
+    r[finite & (r >= sp.max_range)] = np.inf
+    r[finite & (r < sp.min_range)] = -np.inf
+    if sp.dropout > 0:
+        r[lid.rng.random(r.size) < sp.dropout] = np.nan
+    return r
+
+
+@pytest.mark.parametrize("noise, dropout, min_range", [(0.0, 0.0, 0.1), (0.03, 0.0, 0.1), (0.05, 0.2, 0.7)])
+def test_scan_kernel_equals_the_numpy_steps(noise, dropout, min_range):
+    """``Lidar.scan`` does noise, range limits and dropouts in its raycast
+    kernel (``_scan_kernel``): bit for bit what the NumPy steps give, with
+    and without the distance transform, ranges near both limits included."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    occ = np.zeros((200, 200), bool)
+    for _ in range(30):
+        r, c = rng.integers(0, 200, 2)
+        occ[r:r + rng.integers(1, 15), c:c + rng.integers(1, 15)] = True
+    res, origin = 0.1, (0.0, 0.0)
+    dist = cv2.distanceTransform((~occ).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * res
+    spec = LidarSpec(beams=540, fov_deg=270, max_range=8.0, min_range=min_range, noise_std=noise,
+                     dropout=dropout)
+    n_limits = 0
+    for k in range(8):
+        pose = (rng.uniform(1, 19), rng.uniform(1, 19), rng.uniform(-math.pi, math.pi))
+        circles = np.column_stack((pose[0] + rng.uniform(-3, 3, 3), pose[1] + rng.uniform(-3, 3, 3),
+                                   rng.uniform(0.2, 0.8, 3)))
+        for d in (None, dist):
+            a, b = Lidar(spec, np.random.default_rng(k)), Lidar(spec, np.random.default_rng(k))
+            got = a.scan(0.0, pose, occ, res, origin, circles, d).ranges
+            want = _scan_numpy(b, 0.0, pose, occ, res, origin, circles, d)
+            assert got.dtype == np.float32
+            assert np.array_equal(got, want, equal_nan=True)
+            assert a.rng.random() == b.rng.random()          # the same draws were taken
+            n_limits += int(np.isneginf(got).sum() + np.isposinf(got).sum())
+    assert n_limits > 50

@@ -55,6 +55,8 @@ class FleetWorld:
         self.members: list[Member] = []
         self._ais_inbox: dict[int, list[str]] = {}
         self._pos = np.zeros((0, 3))
+        self._pos_stale = False        # members moved since ``_pos`` was taken: refresh before a query
+        self._boats: list[Member] = []
         self._seq = [0]
         self.t = 0.0
         # per member: footprint length, width, half diagonal, sensed radius
@@ -66,6 +68,8 @@ class FleetWorld:
         self.members.append(m)
         self._dims = np.vstack((self._dims, [(m.length, m.width, m.half_diag, m.radius)]))
         self._ais_inbox[m.index] = []
+        if m.spec.domain == "water":
+            self._boats.append(m)
         m.next_ais = float(self.rng.uniform(0.0, AIS_INTERVAL_S))
 
     def neighbours(self, m: Member) -> "Neighbours":
@@ -73,19 +77,25 @@ class FleetWorld:
 
     # ------------------------------------------------------------- stepping
     def positions(self) -> np.ndarray:
-        """(N, 3) true x, y, yaw of every member (refreshed by ``advance``)."""
+        """(N, 3) true x, y, yaw of every member (as of the last ``advance``)."""
+        if self._pos_stale:
+            self.refresh()
         return self._pos
 
     def refresh(self) -> None:
+        """Take the members' true positions now."""
         tr = [m.sim.truth for m in self.members]
         self._pos = np.array([(t.x, t.y, t.yaw) for t in tr], dtype=np.float64).reshape(-1, 3)
+        self._pos_stale = False
         self._sep_hash.stale = self._vis_hash.stale = True
 
     def advance(self, t: float) -> None:
-        """After every member stepped to ``t``: positions, traffic, AIS."""
+        """After every member stepped to ``t``: positions, traffic, AIS.
+        The positions are taken at the first query after it (the members
+        do not move before their next step), not on every physics step."""
         self.t = t
-        self.refresh()
-        boats = [m for m in self.members if m.spec.domain == "water"]
+        self._pos_stale = True
+        boats = self._boats
         if self.traffic is not None:
             heard = self.traffic.ais_bytes(t).decode("ascii")
             if heard:
@@ -127,7 +137,7 @@ class FleetWorld:
         far is never measured: the cost grows with the number of members,
         not with the number of pairs (``sim._kernels.separation_kernel``;
         the NumPy oracle is ``sim._reference.separation_numpy``)."""
-        p = self._pos
+        p = self.positions()
         if len(p) < 2:
             return math.inf, None
         d = self._dims
@@ -142,11 +152,12 @@ class FleetWorld:
         """Indices (increasing) of the members other than ``exclude`` whose
         centre at the last ``refresh`` lies within ``reach`` + their sensed
         radius [m] of (x, y), from a spatial hash (cell: the longest reach)."""
+        pos = self.positions()
         hsh = self._vis_hash
         if hsh.stale:
             reaches = [m.sim.shared.reach for m in self.members if isinstance(m.sim.shared, Neighbours)]
-            hsh.build(self._pos, max(reaches, default=1.0))
-        k = hash_within_kernel(self._pos[:, 0], self._pos[:, 1], self._dims[:, 3], hsh.h, hsh.mask, hsh.cell,
+            hsh.build(pos, max(reaches, default=1.0))
+        k = hash_within_kernel(pos[:, 0], pos[:, 1], self._dims[:, 3], hsh.h, hsh.mask, hsh.cell,
                                hsh.head, hsh.items, float(x), float(y), float(reach), int(exclude), hsh.out)
         return hsh.out[:k]
 
@@ -196,13 +207,15 @@ class Neighbours:
     def _others(self, sim):
         fw = self.fw
         tr = sim.truth
+        x, y, reach = tr.x, tr.y, self.reach
+        members = fw.members
         out = []
         # candidates from the spatial hash of the positions at the last
         # refresh (a margin for what moved since), then the exact test
-        for k in fw.within(tr.x, tr.y, self.reach + NEAR_MARGIN_M, self.me.index):
-            m = fw.members[k]
+        for k in fw.within(x, y, reach + NEAR_MARGIN_M, self.me.index).tolist():
+            m = members[k]
             o = m.sim.truth
-            if math.hypot(o.x - tr.x, o.y - tr.y) <= self.reach + m.radius:
+            if math.hypot(o.x - x, o.y - y) <= reach + m.radius:
                 out.append((m, o))
         return out
 

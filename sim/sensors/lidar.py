@@ -178,6 +178,81 @@ def _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, m
         out[i] = d if d <= max_range else np.inf
 
 
+@njit(cache=True)
+def _scan_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, max_range, min_range, noise, drop_u,
+                 dropout, out):
+    """One lidar scan into ``out`` (float32): the exact ranges of
+    ``_raycast_skip_kernel`` (``_raycast_kernel`` when ``dist`` is empty),
+    plus ``noise`` [m] (float64, rounded to float32 and added in float32;
+    empty: none), then: +inf at or beyond ``max_range``, -inf below
+    ``min_range`` (both compared in float32), NaN where ``drop_u[i] <
+    dropout`` (empty: no dropouts).  The same numbers the NumPy steps
+    ``r + noise.astype(float32)``, the two masks and the dropout mask give
+    (``Lidar.scan`` before this kernel; the oracle is in
+    tests/test_lidar_raycast.py)."""
+    if dist.shape[0] == 0:
+        _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, out)
+    else:
+        _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, max_range, out)
+    hi = np.float32(max_range)
+    lo = np.float32(min_range)
+    for i in range(out.shape[0]):
+        r = out[i]
+        if noise.shape[0] != 0:
+            r = r + np.float32(noise[i])
+        if math.isfinite(r):
+            if r >= hi:
+                r = np.float32(np.inf)
+            elif r < lo:
+                r = np.float32(-np.inf)
+        if drop_u.shape[0] != 0 and drop_u[i] < dropout:
+            r = np.float32(np.nan)
+        out[i] = r
+
+
+_NO_DISTANCE = np.zeros((0, 0), np.float32)
+_NO_CIRCLES = np.zeros((0, 3), np.float64)
+_NO_DRAWS = np.zeros(0, np.float64)
+
+
+def _raster_inputs(occupied, resolution: float, circles, distance, max_range: float):
+    """Validated kernel inputs: (occupancy bool/uint8 C-contiguous, distance
+    float32 (empty when None), circles float64 (K, 3))."""
+    occ = occupied if isinstance(occupied, np.ndarray) else np.asarray(occupied)
+    if occ.ndim != 2 or occ.size == 0:
+        raise ValueError(f"occupied must be a non-empty 2-D array, got shape {occ.shape}")
+    if not ((occ.dtype == np.bool_ or occ.dtype == np.uint8) and occ.flags.c_contiguous):
+        occ = np.ascontiguousarray(occ) if occ.dtype == np.bool_ else np.ascontiguousarray(occ, dtype=np.uint8)
+    if not (resolution > 0):
+        raise ValueError(f"resolution must be > 0 m/cell, got {resolution!r}")
+    if not (max_range > 0):
+        raise ValueError(f"max_range must be > 0 m, got {max_range!r}")
+    if circles is None:
+        circ = _NO_CIRCLES
+    else:
+        circ = circles
+        if not (isinstance(circ, np.ndarray) and circ.dtype == np.float64 and circ.flags.c_contiguous):
+            circ = np.ascontiguousarray(circ, dtype=np.float64)
+        if circ.size == 0:
+            circ = _NO_CIRCLES
+        if circ.ndim != 2 or circ.shape[1] != 3:
+            raise ValueError(f"circles must be an (N, 3) array of [x, y, radius], got shape {circ.shape}")
+    if distance is None:
+        return occ, _NO_DISTANCE, circ
+    dist = distance if isinstance(distance, np.ndarray) else np.asarray(distance)
+    if dist.shape != occ.shape or dist.dtype != np.float32:
+        raise ValueError(f"distance must be a float32 array shaped like occupied {occ.shape}, "
+                         f"got {dist.dtype} {dist.shape}")
+    return occ, (dist if dist.flags.c_contiguous else np.ascontiguousarray(dist)), circ
+
+
+def _finite_pose(pose) -> tuple[float, float, float]:
+    px, py, yaw = (float(v) for v in pose)
+    if not (math.isfinite(px) and math.isfinite(py) and math.isfinite(yaw)):
+        raise ValueError(f"pose must be finite (x, y, yaw), got {pose!r}")
+    return px, py, yaw
+
+
 def raycast(occupied: np.ndarray, resolution: float, origin, circles: np.ndarray | None,
             pose, angles: np.ndarray, max_range: float, distance: np.ndarray | None = None) -> np.ndarray:
     """Exact ranges [m] (float32, inf = nothing within ``max_range``) from
@@ -186,38 +261,17 @@ def raycast(occupied: np.ndarray, resolution: float, origin, circles: np.ndarray
     ``distance``: float32 (same shape) distance [m] from each cell centre
     to the nearest occupied cell centre (``SimWorld.distance``); with it
     the rays leap over open space (``_raycast_skip_kernel``)."""
-    occ = np.asarray(occupied)
-    if occ.ndim != 2 or occ.size == 0:
-        raise ValueError(f"occupied must be a non-empty 2-D array, got shape {occ.shape}")
-    occ = np.ascontiguousarray(occ) if occ.dtype == np.bool_ else np.ascontiguousarray(occ, dtype=np.uint8)
-    if not (resolution > 0):
-        raise ValueError(f"resolution must be > 0 m/cell, got {resolution!r}")
-    if not (max_range > 0):
-        raise ValueError(f"max_range must be > 0 m, got {max_range!r}")
-    if circles is None:
-        circ = np.zeros((0, 3), np.float64)
-    else:
-        circ = np.ascontiguousarray(circles, dtype=np.float64)
-        if circ.size == 0:
-            circ = circ.reshape(0, 3)
-        if circ.ndim != 2 or circ.shape[1] != 3:
-            raise ValueError(f"circles must be an (N, 3) array of [x, y, radius], got shape {circ.shape}")
+    occ, dist, circ = _raster_inputs(occupied, resolution, circles, distance, max_range)
     ang = np.ascontiguousarray(angles, dtype=np.float64)
     if ang.ndim != 1:
         raise ValueError(f"angles must be 1-D, got shape {ang.shape}")
-    px, py, yaw = (float(v) for v in pose)
-    if not all(math.isfinite(v) for v in (px, py, yaw)):
-        raise ValueError(f"pose must be finite (x, y, yaw), got {pose!r}")
+    px, py, yaw = _finite_pose(pose)
     out = np.empty(ang.size, np.float32)
     if distance is None:
         _raycast_kernel(occ, float(resolution), float(origin[0]), float(origin[1]), circ, px, py, yaw,
                         ang, float(max_range), out)
         return out
-    dist = np.asarray(distance)
-    if dist.shape != occ.shape or dist.dtype != np.float32:
-        raise ValueError(f"distance must be a float32 array shaped like occupied {occ.shape}, "
-                         f"got {dist.dtype} {dist.shape}")
-    _raycast_skip_kernel(occ, np.ascontiguousarray(dist), float(resolution), float(origin[0]), float(origin[1]),
+    _raycast_skip_kernel(occ, dist, float(resolution), float(origin[0]), float(origin[1]),
                          circ, px, py, yaw, ang, float(max_range), out)
     return out
 
@@ -277,6 +331,7 @@ class Lidar:
         self.spec = spec
         self.rng = rng
         self._angles = spec.angles()
+        self._angle_min, self._angle_increment = spec.angle_min, spec.angle_increment
         self._next_t = 0.0
 
     def due(self, t: float) -> bool:
@@ -298,17 +353,17 @@ class Lidar:
         ``distance``: the raster's distance transform (see ``raycast``)."""
         sp = self.spec
         self._next_t = max(self._next_t + 1.0 / sp.rate_hz, t)
-        r = raycast(occupied, resolution, origin, circles, self.sensor_pose(vehicle_pose),
-                    self._angles, sp.max_range, distance)
-        if sp.noise_std > 0:
-            r = r + self.rng.normal(0.0, sp.noise_std, r.size).astype(np.float32)
-        finite = np.isfinite(r)
-        r[finite & (r >= sp.max_range)] = np.inf
-        r[finite & (r < sp.min_range)] = -np.inf
-        if sp.dropout > 0:
-            r[self.rng.random(r.size) < sp.dropout] = np.nan
-        return LaserScan(t=float(t), angle_min=sp.angle_min, angle_increment=sp.angle_increment,
-                         max_range=sp.max_range, ranges=r.astype(np.float32))
+        occ, dist, circ = _raster_inputs(occupied, resolution, circles, distance, sp.max_range)
+        px, py, yaw = _finite_pose(self.sensor_pose(vehicle_pose))
+        n = self._angles.size
+        # the random draws in the order they always came: range noise, then dropouts
+        noise = self.rng.normal(0.0, sp.noise_std, n) if sp.noise_std > 0 else _NO_DRAWS
+        drop = self.rng.random(n) if sp.dropout > 0 else _NO_DRAWS
+        r = np.empty(n, np.float32)
+        _scan_kernel(occ, dist, float(resolution), float(origin[0]), float(origin[1]), circ, px, py, yaw,
+                     self._angles, float(sp.max_range), float(sp.min_range), noise, drop, float(sp.dropout), r)
+        return LaserScan(t=float(t), angle_min=self._angle_min, angle_increment=self._angle_increment,
+                         max_range=sp.max_range, ranges=r)
 
 
 def warm_kernels() -> None:
@@ -319,3 +374,6 @@ def warm_kernels() -> None:
                 np.zeros(2), 1.0)
         raycast(occ, 0.1, (0.0, 0.0), np.array([[0.3, 0.2, 0.05]]), (0.1, 0.1, 0.0),
                 np.zeros(2), 1.0, np.full((4, 4), 1.0, np.float32))
+        for dist in (None, np.full((4, 4), 1.0, np.float32)):
+            Lidar(LidarSpec(beams=2, max_range=1.0, noise_std=0.01, dropout=0.1), np.random.default_rng(0)).scan(
+                0.0, (0.1, 0.1, 0.0), occ, 0.1, (0.0, 0.0), np.array([[0.3, 0.2, 0.05]]), dist)

@@ -25,9 +25,14 @@ class GpsModel:
         self.rng = rng
         self.period = 1.0 / cfg.rate_hz
         self.next_t = 0.0
-        self.bias = np.zeros(2)
+        self._bx = self._by = 0.0     # the wandering bias, east and north [m]
         self.last_t = 0.0
         self.available = True
+
+    @property
+    def bias(self) -> np.ndarray:
+        """The current bias, east and north [m]."""
+        return np.array([self._bx, self._by])
 
     def sample(self, now: float, truth: Truth) -> GpsFix | None:
         if now + 1e-9 < self.next_t:
@@ -35,19 +40,23 @@ class GpsModel:
         self.next_t += self.period
         dt = now - self.last_t
         self.last_t = now
-        sigma_b = 0.5 * self.cfg.noise_m
+        cfg = self.cfg
+        sigma_b = 0.5 * cfg.noise_m
         a = math.exp(-dt / self.BIAS_TAU_S)
-        self.bias = a * self.bias + math.sqrt(max(1 - a * a, 0.0)) * sigma_b * self.rng.standard_normal(2)
+        k = math.sqrt(max(1 - a * a, 0.0)) * sigma_b
+        zx, zy = self.rng.standard_normal(2).tolist()
+        self._bx = a * self._bx + k * zx
+        self._by = a * self._by + k * zy
         if not self.available:
             return GpsFix(now, 0.0, 0.0, 0, 0, 99.0)
-        n = self.rng.standard_normal(4)
-        wn = 0.8 * self.cfg.noise_m
-        x = truth.x + self.bias[0] + wn * n[0]
-        y = truth.y + self.bias[1] + wn * n[1]
+        n0, n1, n2, n3 = self.rng.standard_normal(4).tolist()
+        wn = 0.8 * cfg.noise_m
+        x = truth.x + self._bx + wn * n0
+        y = truth.y + self._by + wn * n1
         lat, lon = self.frame.to_geo(x, y)
-        vn = self.cfg.velocity_noise
-        return GpsFix(now, lat, lon, 3, self.cfg.satellites, max(self.cfg.noise_m, 0.05),
-                      truth.vx + vn * n[2], truth.vy + vn * n[3])
+        vn = cfg.velocity_noise
+        return GpsFix(now, lat, lon, 3, cfg.satellites, max(cfg.noise_m, 0.05),
+                      truth.vx + vn * n2, truth.vy + vn * n3)
 
 
 class CompassModel:
