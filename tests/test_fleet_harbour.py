@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from conftest import process_batch, selected_in_module
 from edgepilot import configs_dir
 
 SCENARIO = configs_dir() / "fleet" / "fleet_harbour_security.toml"
@@ -22,11 +23,42 @@ def sitl(*args, timeout=900):
                           text=True, timeout=timeout)
 
 
-def run(tmp_path, scenario=SCENARIO, *extra):
-    out = tmp_path / "rep"
-    p = sitl(str(scenario), "--quiet", "--out", str(out), *extra)
-    assert (out / "summary.json").exists(), p.stdout + p.stderr
-    return p, json.loads((out / "summary.json").read_text())
+@pytest.fixture(scope="module")
+def harbour_runs(request, tmp_path_factory):
+    """The harbour runs of the tests selected in this module (the file's
+    seed, the variants), started together at the first of them
+    (conftest.ProcessBatch: each is a seeded lockstep run, ~35 s of one
+    core); each test reads its own: ``harbour_runs(key)`` -> (process,
+    summary, report folder)."""
+    base = tmp_path_factory.mktemp("harbour")
+    folders = {}
+    with process_batch() as batch:
+        for item in selected_in_module(request):
+            if item.originalname == "test_harbour_security_passes_on_its_seed":
+                key, scenario, extra = "file-seed", SCENARIO, []
+            elif item.originalname == "test_harbour_security_other_seeds_and_timings":
+                key = item.callspec.params["variant"]
+                seed, subs = VARIANTS[key]
+                text = SCENARIO.read_text()
+                for a, b in subs:
+                    text = text.replace(a, b)
+                scenario = base / key / "harbour.toml"
+                scenario.parent.mkdir()
+                scenario.write_text(text)
+                extra = ["--seed", str(seed)]
+            else:
+                continue
+            folders[key] = base / key / "rep"
+            batch.submit(key, [sys.executable, "-m", "edgepilot", "sitl", "run", scenario, "--quiet",
+                               "--out", folders[key], *extra])
+
+        def result(key):
+            p = batch.result(key)
+            out = folders[key]
+            assert (out / "summary.json").exists(), p.stdout + p.stderr
+            return p, json.loads((out / "summary.json").read_text()), out
+
+        yield result
 
 
 def check(p, s):
@@ -62,10 +94,10 @@ def check(p, s):
     return h
 
 
-def test_harbour_security_passes_on_its_seed(tmp_path):
-    p, s = run(tmp_path)
+def test_harbour_security_passes_on_its_seed(harbour_runs):
+    p, s, out = harbour_runs("file-seed")
     check(p, s)
-    assert s["seed"] == 7 and (tmp_path / "rep" / "trajectory.png").stat().st_size > 10_000
+    assert s["seed"] == 7 and (out / "trajectory.png").stat().st_size > 10_000
     # the operator's view on the console: the alert with its score and reasons, the shadow, the patrol
     assert "alert  [" in p.stdout and "ais_dark score" in p.stdout and "no AIS within" in p.stdout
     assert "shadow shadow-v1 by usv3" in p.stdout and "gap closed" in p.stdout
@@ -83,15 +115,12 @@ VARIANTS = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_harbour_security_other_seeds_and_timings(tmp_path, variant):
+def test_harbour_security_other_seeds_and_timings(harbour_runs, variant):
     seed, subs = VARIANTS[variant]
     text = SCENARIO.read_text()
-    for a, b in subs:
-        assert a in text
-        text = text.replace(a, b)
-    f = tmp_path / "harbour.toml"
-    f.write_text(text)
-    p, s = run(tmp_path, f, "--seed", str(seed))
+    for a, _ in subs:
+        assert a in text                  # the variant really changes the file (harbour_runs wrote it)
+    p, s, _ = harbour_runs(variant)
     assert s["seed"] == seed
     check(p, s)
 

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import process_batch, selected_in_module
 from edgepilot.sim.fleet.world import rect_gap
 
 
@@ -21,9 +22,61 @@ def sitl(*args, timeout=900):
                           text=True, timeout=timeout)
 
 
-def test_two_vehicles_one_world_cli_report(tmp_path):
-    out = tmp_path / "rep"
-    p = sitl("fleet_crossing", "--quiet", "--out", str(out))
+def _relief_breakdown(folder):
+    """The relief run with ugv2 broken down at 30 s (test_central_replans_after_breakdown)."""
+    from edgepilot import configs_dir
+
+    text = (configs_dir() / "fleet" / "fleet_relief_delivery.toml").read_text()
+    text = text.replace('tasks = "relief_delivery"', 'tasks = "relief_delivery"\nstale_after_s = 5.0')
+    text = text.replace("[criteria]", '[[faults]]\ntype = "vehicle_breakdown"\nvehicle = "ugv2"\nat_s = 30.0\n\n'
+                                      "[criteria]").replace("max_plan_cost_ratio = 1.05", "")
+    sc = folder / "relief_breakdown.toml"
+    sc.write_text(text)
+    return str(sc)
+
+
+#: test -> its runs: (key, `sitl run` arguments before --quiet --out)
+RUNS = {
+    "test_two_vehicles_one_world_cli_report": [("crossing", ["fleet_crossing"]), ("crossing-again", ["fleet_crossing"])],
+    "test_relief_delivery_central_plan_near_best": [("fleet_relief_delivery", ["fleet_relief_delivery"])],
+    "test_partition_no_task_twice_none_dropped": [("fleet_partition", ["fleet_partition"])],
+    "test_flood_sar_breakdown_reallocated": [("fleet_flood_sar", ["fleet_flood_sar"])],
+    "test_central_replans_after_breakdown": [("relief_breakdown", [_relief_breakdown])],
+    "test_long_partition_leases_no_task_twice": [("fleet_partition_long", ["fleet_partition_long"])],
+    "test_link_loss_silent_vehicle_stops_others_take_over": [("fleet_link_loss", ["fleet_link_loss"])],
+    "test_battery_drain_vehicle_gives_tasks_up_and_returns_home": [("fleet_battery_drain", ["fleet_battery_drain"])],
+}
+
+
+@pytest.fixture(scope="module")
+def fleet_runs(request, tmp_path_factory):
+    """The `sitl run`s of the tests selected in this module, started
+    together at the first of them (conftest.ProcessBatch: seeded lockstep
+    runs, each keeps one core busy for 7-35 s); each test reads its own:
+    ``fleet_runs(key)`` -> (process, report folder)."""
+    base = tmp_path_factory.mktemp("fleet")
+    folders = {}
+    with process_batch() as batch:
+        for item in selected_in_module(request):
+            runs = RUNS.get(item.originalname, [])
+            if item.originalname == "test_flood_sar_passes_on_other_seeds":
+                seed = item.callspec.params["seed"]
+                runs = [(f"flood-seed-{seed}", ["fleet_flood_sar", "--seed", str(seed)])]
+            for key, args in runs:
+                folders[key] = base / key
+                folders[key].mkdir()
+                args = [a(folders[key]) if callable(a) else a for a in args]
+                batch.submit(key, [sys.executable, "-m", "edgepilot", "sitl", "run", *args, "--quiet",
+                                   "--out", folders[key] / "rep"])
+
+        def result(key):
+            return batch.result(key), folders[key] / "rep"
+
+        yield result
+
+
+def test_two_vehicles_one_world_cli_report(fleet_runs):
+    p, out = fleet_runs("crossing")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "PASS" in p.stdout and "ugv1" in p.stdout and "ugv2" in p.stdout and "min separation" in p.stdout
     s = json.loads((out / "summary.json").read_text())
@@ -41,8 +94,8 @@ def test_two_vehicles_one_world_cli_report(tmp_path):
     assert who == {"ugv1", "ugv2"}
     assert (out / "trajectory.png").stat().st_size > 10_000
     # the same seed gives the same run
-    p2 = sitl("fleet_crossing", "--quiet", "--out", str(tmp_path / "rep2"))
-    s2 = json.loads((tmp_path / "rep2" / "summary.json").read_text())
+    p2, out2 = fleet_runs("crossing-again")
+    s2 = json.loads((out2 / "summary.json").read_text())
     assert s2["fleet"]["min_separation_m"] == f["min_separation_m"]
     assert [r["path_length_m"] for r in s2["vehicles"]] == [r["path_length_m"] for r in s["vehicles"]]
 
@@ -72,18 +125,18 @@ def test_rect_gap_matches_shapely():
         assert rect_gap(a, la, wa, b, lb, wb) == pytest.approx(want, abs=1e-9)
 
 
-def run_summary(name, tmp_path):
-    out = tmp_path / name
-    p = sitl(name, "--quiet", "--out", str(out))
+def run_summary(fleet_runs, key):
+    p, out = fleet_runs(key)
+    assert (out / "summary.json").exists(), p.stdout + p.stderr
     s = json.loads((out / "summary.json").read_text())
     return p, s
 
 
-def test_relief_delivery_central_plan_near_best(tmp_path):
+def test_relief_delivery_central_plan_near_best(fleet_runs):
     """4 UGVs, 12 shelters: the central plan (OR-Tools with a solution
     limit, so the same every run) is within 5 % of OR-Tools' best found
     with a 20 s limit; every shelter served once, on time, within payload."""
-    p, s = run_summary("fleet_relief_delivery", tmp_path)
+    p, s = run_summary(fleet_runs, "fleet_relief_delivery")
     assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
     t = s["tasks"]
     assert t["allocator"] == "central"
@@ -102,12 +155,12 @@ def test_relief_delivery_central_plan_near_best(tmp_path):
     assert s["fleet"]["collisions"] == 0
 
 
-def test_partition_no_task_twice_none_dropped(tmp_path):
+def test_partition_no_task_twice_none_dropped(fleet_runs):
     """Two groups that cannot hear each other for 60 s while a task appears
     on each side and one is cancelled on one side: after they meet again
     every task is done exactly once, the cancelled one by nobody, and the
     vehicles' auction views agree."""
-    p, s = run_summary("fleet_partition", tmp_path)
+    p, s = run_summary(fleet_runs, "fleet_partition")
     assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
     t = s["tasks"]
     assert t["allocator"] == "cbba" and t["agreed_at_end"] is True
@@ -125,12 +178,12 @@ def test_partition_no_task_twice_none_dropped(tmp_path):
     assert "new_task" in kinds and "cancel_task" in kinds
 
 
-def test_flood_sar_breakdown_reallocated(tmp_path):
+def test_flood_sar_breakdown_reallocated(fleet_runs):
     """3 UGVs and 2 USVs search 6 sectors; ugv2 breaks down at 40 % of its
     mission and its sector is finished by another vehicle; every sector
     >= 95 % covered, every casualty reported within 5 m, no collision, no two
     vehicles closer than 2 m."""
-    p, s = run_summary("fleet_flood_sar", tmp_path)
+    p, s = run_summary(fleet_runs, "fleet_flood_sar")
     assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
     t = s["tasks"]
     assert s["fleet"]["broken_down"] == ["ugv2"]
@@ -146,14 +199,12 @@ def test_flood_sar_breakdown_reallocated(tmp_path):
 @pytest.mark.slow
 # one seed in the suite (it must stay under 20 min on 2 cores); EDGEPILOT_ALL_SEEDS=1 runs them all
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5] if os.environ.get("EDGEPILOT_ALL_SEEDS") else [2])
-def test_flood_sar_passes_on_other_seeds(tmp_path, seed):
+def test_flood_sar_passes_on_other_seeds(fleet_runs, seed):
     """The flood search is no luck of its seed: on other seeds too every
     sector is covered, every casualty found, nothing hit, and the boats fly
     their planned turns (seed 2 once put usv1 into the world's east edge)
     with clearance to spare."""
-    out = tmp_path / f"s{seed}"
-    p = sitl("fleet_flood_sar", "--seed", str(seed), "--quiet", "--out", str(out))
-    s = json.loads((out / "summary.json").read_text())
+    p, s = run_summary(fleet_runs, f"flood-seed-{seed}")
     assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
     assert all(v >= 0.95 for v in s["tasks"]["coverage"].values()) and len(s["tasks"]["coverage"]) == 6
     assert all(c["error_m"] is not None and c["error_m"] <= 5.0 for c in s["casualties"])
@@ -202,22 +253,12 @@ def test_v2v_radio_range_partition_outage_loss_latency():
     assert got[0] == got[1] and 0.25 < got[0][0] / 4000 < 0.35
 
 
-def test_central_replans_after_breakdown(tmp_path):
+def test_central_replans_after_breakdown(fleet_runs):
     """The relief run with ugv2 broken down at 30 s: the ground station
     notices its silence (stale_after_s) and re-plans its undelivered
     shelters among the others from where they are; the tasks each vehicle
     was busy with stay theirs; every shelter is served exactly once."""
-    from edgepilot import configs_dir
-
-    text = (configs_dir() / "fleet" / "fleet_relief_delivery.toml").read_text()
-    text = text.replace('tasks = "relief_delivery"', 'tasks = "relief_delivery"\nstale_after_s = 5.0')
-    text = text.replace("[criteria]", '[[faults]]\ntype = "vehicle_breakdown"\nvehicle = "ugv2"\nat_s = 30.0\n\n'
-                                      "[criteria]").replace("max_plan_cost_ratio = 1.05", "")
-    sc = tmp_path / "relief_breakdown.toml"
-    sc.write_text(text)
-    out = tmp_path / "rep"
-    p = sitl(str(sc), "--quiet", "--out", str(out))
-    s = json.loads((out / "summary.json").read_text())
+    p, s = run_summary(fleet_runs, "relief_breakdown")     # the run: _relief_breakdown
     assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
     t = s["tasks"]
     plans = [e for e in t["log"] if e["kind"] == "plan"]
@@ -246,14 +287,14 @@ def _never_at_once(worked):
             assert x["vehicle"] == y["vehicle"] or y["from_s"] >= x["to_s"], (task, x, y)
 
 
-def test_long_partition_leases_no_task_twice(tmp_path):
+def test_long_partition_leases_no_task_twice(fleet_runs):
     """A 150 s partition, 2.5 x the time after which a silent vehicle is
     presumed gone: the auction gives the east half's tasks to the west
     too, the leases decide. The east half (no quorum) stops within
     renew_within_s; the west half takes the east's work over after the
     east is presumed gone; after the merge every task is done exactly once,
     and no task was ever worked on by two vehicles at once."""
-    p, s = run_summary("fleet_partition_long", tmp_path)
+    p, s = run_summary(fleet_runs, "fleet_partition_long")
     assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
     t = s["tasks"]
     assert t["allocator"] == "cbba" and t["agreed_at_end"] is True
@@ -273,12 +314,12 @@ def test_long_partition_leases_no_task_twice(tmp_path):
     assert s["sim_time_s"] >= 156.0 and s["link"]["packets_blocked"] > 0
 
 
-def test_link_loss_silent_vehicle_stops_others_take_over(tmp_path):
+def test_link_loss_silent_vehicle_stops_others_take_over(fleet_runs):
     """ugv4's radio dies at 20 s for 70 s: it stops working within
     renew_within_s (it hears no quorum), the others take its tasks over
     once its leases lapse; after its radio returns: every task done once,
     none dropped, none worked on by two at once."""
-    p, s = run_summary("fleet_link_loss", tmp_path)
+    p, s = run_summary(fleet_runs, "fleet_link_loss")
     assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
     t = s["tasks"]
     assert not t["done_twice"] and not t["dropped"] and not t["worked_at_once"] and t["agreed_at_end"]
@@ -295,12 +336,12 @@ def test_link_loss_silent_vehicle_stops_others_take_over(tmp_path):
     assert s["link"]["packets_blocked"] > 0 and d["radio_down"] > 0 and d["partition"] == d["range"] == 0
 
 
-def test_battery_drain_vehicle_gives_tasks_up_and_returns_home(tmp_path):
+def test_battery_drain_vehicle_gives_tasks_up_and_returns_home(fleet_runs):
     """ugv2's battery drains fast from 15 s: when what it measures no longer
     covers its route and the way home above the reserve it withdraws, its
     tasks go to the others (none twice, none dropped) and it returns to
     within 3 m of its start."""
-    p, s = run_summary("fleet_battery_drain", tmp_path)
+    p, s = run_summary(fleet_runs, "fleet_battery_drain")
     assert p.returncode == 0, p.stdout + "\n".join(s["reasons"])
     t = s["tasks"]
     assert list(t["withdrawn"]) == ["ugv2"] and t["withdrawn"]["ugv2"] > 15.0
@@ -311,7 +352,7 @@ def test_battery_drain_vehicle_gives_tasks_up_and_returns_home(tmp_path):
     assert not t["done_twice"] and not t["dropped"] and not t["worked_at_once"] and len(t["done_by"]) == 12
     assert not _overlaps(t["worked"], w_at + 0.1, s["sim_time_s"], {"ugv2"})
     _never_at_once(t["worked"])
-    rows = np.loadtxt(tmp_path / "fleet_battery_drain" / "tracks" / "ugv2.csv", delimiter=",", skiprows=1)
+    rows = np.loadtxt(fleet_runs("fleet_battery_drain")[1] / "tracks" / "ugv2.csv", delimiter=",", skiprows=1)
     assert math.hypot(rows[-1, 1] - 26.0, rows[-1, 2] - 30.0) <= 3.0
     far = np.hypot(rows[:, 1] - 26.0, rows[:, 2] - 30.0)
     assert far[rows[:, 0] <= w_at].max() > 3.0             # it had left home before it turned back

@@ -128,12 +128,18 @@ def wheel_venv(tmp_path_factory):
     wheels = sorted(dist.glob("edgepilot-*.whl"))
     assert len(wheels) == 1, wheels
     venv = tmp / "venv"
-    r = _run([sys.executable, "-m", "venv", venv], tmp)
+    # The venv gets no pip of its own (seeding one costs seconds): this
+    # checkout's pip installs into it (``--python``), the same resolver and
+    # the same files as the venv's own pip would install.  ``--no-compile``:
+    # the dependencies' .pyc are written on first import, as needed, instead
+    # of for every module of numpy, matplotlib, numba, ... up front.
+    r = _run([sys.executable, "-m", "venv", "--without-pip", venv], tmp)
     assert r.returncode == 0, r.stderr
     py = venv / "bin" / "python"
     py_test = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]["test"]
     linter = [d for d in py_test if d.lower().startswith("import-linter")]
-    r = _run([py, "-m", "pip", "install", "-q", wheels[0], *linter], tmp, env=_clean_env())
+    r = _run([sys.executable, "-m", "pip", "--python", py, "install", "-q", "--no-compile", wheels[0], *linter], tmp,
+             env=_clean_env())
     assert r.returncode == 0, r.stdout + r.stderr
     work = tmp / "elsewhere"
     work.mkdir()
