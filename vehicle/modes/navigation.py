@@ -164,7 +164,7 @@ class Navigator:
             # a route's turns are flown as laid; a GUIDED target's path is re-laid as the target moves
             heading_d, u_d, cte = f.desired(st, self.path, speed, la, stop_at_end, gains,
                                             fly_turns=c.mode != Mode.GUIDED)
-            d = c.maritime.steer(c.now, st, heading_d, u_d, self.path, f.s)
+            d = c.maritime.steer(c.now, st, heading_d, u_d, self.path, f.s, own_route=c.route_ahead)
             for text, data in d.events:
                 c._emit("colregs", text, Severity.NOTICE, **data)
             if d.active:
