@@ -453,3 +453,37 @@ def cancel_ack_message(plan_id: int, task_id: str, result: int, task_index: int 
 def read_task_id(msg) -> str:
     """The task_id of an EDGEPILOT_TASK_CANCEL / _CANCEL_ACK as text."""
     return _text(msg.task_id)
+
+
+#: EDGEPILOT_ROUTE_AHEAD carries at most this many points (the sender's position first)
+ROUTE_POINTS_PER_MSG = 12
+
+
+def route_ahead_message(mmsi: int, now: float, lat, lon, speed: float):
+    """EDGEPILOT_ROUTE_AHEAD (47110) of a boat at fleet time ``now`` [s]:
+    her route ahead in WGS84 degrees (her position first; at most
+    ``ROUTE_POINTS_PER_MSG`` points, none when she follows no route) and
+    the speed she plans along it [m/s]."""
+    lat, lon = list(lat), list(lon)
+    if len(lat) != len(lon) or len(lat) > ROUTE_POINTS_PER_MSG:
+        raise ValueError(f"a route ahead is at most {ROUTE_POINTS_PER_MSG} (lat, lon) points, "
+                         f"got {len(lat)} latitudes and {len(lon)} longitudes")
+    if not (0 < int(mmsi) < 1 << 32):
+        raise ValueError(f"mmsi must be a 9-digit MMSI (1..2^32-1), got {mmsi}")
+    n = len(lat)
+    pad = [0] * (ROUTE_POINTS_PER_MSG - n)
+    la = [int(round(v * 1e7)) for v in lat] + pad
+    lo = [int(round(v * 1e7)) for v in lon] + pad
+    return dialects.load().MAVLink_edgepilot_route_ahead_message(
+        _usec(now), int(mmsi), float(speed) if n else 0.0, la, lo, n)
+
+
+def read_route_ahead(msg) -> tuple[int, float, np.ndarray, np.ndarray, float]:
+    """(mmsi, fleet time [s], lat, lon [deg] arrays, speed [m/s]) of an
+    EDGEPILOT_ROUTE_AHEAD; ValueError when its count is out of range."""
+    n = int(msg.count)
+    if n > ROUTE_POINTS_PER_MSG:
+        raise ValueError(f"EDGEPILOT_ROUTE_AHEAD: count {n} is more than {ROUTE_POINTS_PER_MSG} points")
+    lat = np.asarray(msg.lat[:n], np.float64) * 1e-7
+    lon = np.asarray(msg.lon[:n], np.float64) * 1e-7
+    return int(msg.mmsi), _sec(msg.time_usec), lat, lon, float(msg.speed)

@@ -68,13 +68,15 @@ def _samples(mod):
                                                  [2, 0] + [0] * 14),
         mod.MAVLink_edgepilot_task_cancel_message(6_000_000, 7, 2, 0, b"north-b"),
         mod.MAVLink_edgepilot_task_cancel_ack_message(7, 1, mod.EDGEPILOT_TASK_CANCEL_ALREADY_DONE, 3, b"north-b"),
+        mod.MAVLink_edgepilot_route_ahead_message(8_000_000, 993000012, 1.5, [520_000_000, 520_000_100] + [0] * 10,
+                                                 [40_000_000, 40_000_200] + [0] * 10, 2),
     ]
 
 
 def test_every_message_round_trips_signed_and_forgeries_are_refused():
     mod = dialects.load()
     ids = {m.get_msgId() for m in _samples(mod)}
-    assert ids == {47100, 47101, 47102, 47103, 47104, 47105, 47106, 47107, 47108, 47109}
+    assert ids == {47100, 47101, 47102, 47103, 47104, 47105, 47106, 47107, 47108, 47109, 47110}
     tx, rx = _mav(mod, 3), _mav(mod, 4)
     for msg in _samples(mod):
         buf = msg.pack(tx)

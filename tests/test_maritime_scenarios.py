@@ -46,7 +46,7 @@ def test_head_on_without_avoidance_would_collide():
     sc = load_scenario("usv_colregs_head_on")
     orig = A.MaritimeAutonomy.steer
     try:
-        A.MaritimeAutonomy.steer = lambda self, now, st, h, s, *a: A.HelmDecision(h, s, False)
+        A.MaritimeAutonomy.steer = lambda self, now, st, h, s, *a, **k: A.HelmDecision(h, s, False)
         r = run_lockstep(sc.model_copy(update={"criteria": sc.criteria.model_copy(update={"max_time_s": 120})}))
     finally:
         A.MaritimeAutonomy.steer = orig

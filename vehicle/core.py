@@ -22,6 +22,7 @@ from edgepilot.vehicle.control.target import motion_target
 from edgepilot.vehicle.estimation import GpsCompassFilter
 from edgepilot.vehicle.geo import LocalFrame
 from edgepilot.vehicle.maps import GridMap
+from edgepilot.vehicle.maritime.mates import ROUTE_AHEAD_M, ROUTE_MAX_POINTS, SharedRoute
 from edgepilot.vehicle.mission import MissionExecutor, validate_mission
 from edgepilot.vehicle.modes import Navigator, VehicleMode, make_modes
 from edgepilot.vehicle.params import ParamStore
@@ -194,6 +195,50 @@ class VehicleCore:
     def cross_track_error(self) -> float:
         """Off the path being followed [m]."""
         return self.nav.cross_track_error
+
+    def route_ahead(self, max_m: float = ROUTE_AHEAD_M, max_points: int = ROUTE_MAX_POINTS + 1):
+        """Where this vehicle means to go, as it shares it with its
+        fleet-mates (vehicle/maritime/mates.py): ((N, 2) map-frame points
+        [m], the first its position, then the rest of the path it follows
+        and, in AUTO, the mission's next waypoints, up to ``max_m`` along,
+        resampled evenly to at most ``max_points``; the speed it plans
+        [m/s]).  None when it follows no route: disarmed, not in AUTO or
+        GUIDED, no path, or a vessel off its path on purpose (the COLREGs
+        helm is steering)."""
+        nav, st = self.nav, self._state
+        if (not self.armed or self.mode not in (Mode.AUTO, Mode.GUIDED) or nav.path is None or not st.valid
+                or nav._manoeuvring):
+            return None
+        p = nav.path
+        rest = p.points[np.searchsorted(p.cum, self.follower.s, side="right"):]
+        pts = [np.array([[st.x, st.y]]), rest]
+        ex = self._exec
+        if self.mode == Mode.AUTO and ex is not None and not ex.complete:
+            for it in ex.items[ex.current + 1:]:
+                if it.command == Cmd.NAV_RETURN_TO_LAUNCH:
+                    pts.append(np.array([self.nav.home_xy()]))
+                    break
+                if it.command in NAV_POSITION_COMMANDS:
+                    pts.append(np.array([self.frame.to_local(it.lat, it.lon)]))
+                    if it.command != Cmd.NAV_WAYPOINT or len(pts) > max_points:
+                        break
+        pts = np.vstack(pts)
+        seg = np.hypot(*(pts[1:] - pts[:-1]).T)
+        cum = np.concatenate(([0.0], np.cumsum(seg)))
+        length = min(float(cum[-1]), max_m)
+        d = np.linspace(0.0, length, max_points) if length > 0 else np.zeros(1)
+        out = np.column_stack((np.interp(d, cum, pts[:, 0]), np.interp(d, cum, pts[:, 1])))
+        return out, float(nav.cruise())
+
+    def mate_route_in(self, mmsi: int, t: float, lat, lon, speed: float) -> None:
+        """A fleet-mate's route ahead as EDGEPILOT_ROUTE_AHEAD carries it
+        (WGS84 degrees, her position first; fleet time ``t`` [s]; planned
+        speed [m/s]; no points: she follows no route) for the COLREGs helm.
+        A ground vehicle has no use for it."""
+        if self.maritime is None:
+            return
+        x, y = self.frame.to_local(np.asarray(lat, np.float64), np.asarray(lon, np.float64))
+        self.maritime.mates.update(SharedRoute(int(mmsi), float(t), np.column_stack((x, y)), float(speed)))
 
     def events_since(self, cursor: int) -> tuple[list[Event], int]:
         return self._events[cursor:], len(self._events)

@@ -184,6 +184,9 @@ def run_fleet(sc: FleetScenario, seed: int | None = None, speedup: float | None 
         from edgepilot.sim.fleet.tasking import Tasking
 
         tasking = Tasking(sc, fw, runs, seed)
+    from edgepilot.sim.fleet.route_share import RouteShare
+
+    routes = RouteShare.of_fleet(sc, fw, runs, seed)
     response = None
     if sc.patrol is not None:
         from edgepilot.sim.fleet.threat_response import ThreatResponse
@@ -241,6 +244,8 @@ def run_fleet(sc: FleetScenario, seed: int | None = None, speedup: float | None 
                         tasking.on_event(r, e, t)
         if tasking is not None:
             tasking.tick(t)
+        if routes is not None:
+            routes.tick(t)
         if response is not None:
             response.tick(t)
         if step % track_every == 0:

@@ -10,6 +10,7 @@ from edgepilot.vehicle.config import VehicleConfig
 from edgepilot.vehicle.geo import LocalFrame
 from edgepilot.vehicle.maritime.avoidance import ColregsHelm, HelmDecision, ShoreGrid
 from edgepilot.vehicle.maritime.contacts import ContactTable
+from edgepilot.vehicle.maritime.mates import ROUTE_STEP_S, FleetMates, along
 from edgepilot.vehicle.maritime.sensing import (LidarVesselTracker, ProvisionalCells, points_on_vessels,
                                                 reach_distance, shore_distance_fn)
 from edgepilot.vehicle.maritime.station_keeping import StationKeeper
@@ -30,6 +31,8 @@ class MaritimeAutonomy:
             shore = ShoreGrid(lambda: planning.distance, cm.origin_x, cm.origin_y, planning.resolution,
                               planning.lethal_radius, cm.params.inflation_radius)
         self.helm = ColregsHelm(m, cfg.limits.max_speed, shore)
+        self.mates = FleetMates()
+        self._times = np.arange(0.0, m.horizon_s + 1e-9, ROUTE_STEP_S)
         self.keeper = StationKeeper(cfg)
         self.last_decision: HelmDecision | None = None
         # Our own lidar's vessel tracks, when the core does not pass tracks in.
@@ -143,13 +146,16 @@ class MaritimeAutonomy:
         return cm.cells_to_world(np.column_stack((r, c))), ~cm.occupied[r, c]
 
     def steer(self, now: float, st: VehicleState, heading_d: float, speed_d: float,
-              path=None, s: float | None = None) -> HelmDecision:
+              path=None, s: float | None = None, own_route=None) -> HelmDecision:
         """The helm's heading [rad ENU] and speed [m/s] given the mission's
         (LOS guidance) wish.  With the path and our along-track distance
         ``s`` the helm weighs candidates against the heading to a point
         ``TRACK_AHEAD_M`` further along the track rather than the LOS
         intercept heading, which swings hard while we are off the track on
-        purpose."""
+        purpose.  ``own_route()``: our route ahead ((N, 2) map-frame points
+        from our position, planned speed [m/s]) or None; with it, the
+        fleet-mates whose shared routes are usable are predicted along
+        theirs and we along ours (vehicle/maritime/mates.py)."""
         if len(self.contacts) == 0 and not self.helm.encounters:
             d = HelmDecision(heading_d, speed_d, False)
         else:
@@ -160,11 +166,31 @@ class MaritimeAutonomy:
                 px, py = path.point_at(s + TRACK_AHEAD_M)
                 if math.hypot(px - st.x, py - st.y) > 1.0:
                     mission = math.atan2(py - st.y, px - st.x)
-            d = self.helm.decide(now, (st.x, st.y, st.yaw, st.vx, st.vy), mission, speed_d, cs)
+            d = self.helm.decide(now, (st.x, st.y, st.yaw, st.vx, st.vy), mission, speed_d, cs,
+                                 self._routes(now, cs, own_route))
             if not d.active:
                 d = HelmDecision(heading_d, speed_d, False, d.events)
         self.last_decision = d
         return d
+
+    def _routes(self, now: float, cs, own_route):
+        """(our predicted positions, {key: a fleet-mate's}) for the helm, or
+        None when no contact is a fleet-mate with a usable route or we
+        follow none."""
+        if not self.mates.routes or own_route is None:
+            return None
+        theirs = {}
+        for i, k in enumerate(cs.keys):
+            r = self.mates.usable(int(k), now, float(cs.x[i]), float(cs.y[i]))
+            if r is not None:
+                theirs[int(k)] = self.mates.predict(r, now, self._times)
+        if not theirs:
+            return None
+        mine = own_route()
+        if mine is None:
+            return None
+        pts, speed = mine
+        return along(pts, speed * self._times), theirs
 
     def hold(self, st: VehicleState, target: tuple[float, float], gains: dict) -> ActuatorCommand:
         return self.keeper.command(st, target, gains)

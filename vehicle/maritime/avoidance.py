@@ -35,6 +35,7 @@ from edgepilot.vehicle.maritime import _helm_kernels as K
 from edgepilot.vehicle.maritime.colregs import Encounter, classify
 from edgepilot.vehicle.maritime.contacts import ContactArrays
 from edgepilot.vehicle.maritime.cpa import cpa
+from edgepilot.vehicle.maritime.mates import route_risk
 
 HEADING_STEP_DEG = 3.0
 SPEED_FRACTIONS = (1.0, 0.7, 0.4, 0.15)
@@ -96,8 +97,10 @@ class ColregsHelm:
         self.last_heading = None
 
     # ------------------------------------------------------------ encounters
-    def _update_encounters(self, now: float, own, hd: float, sd: float, cs: ContactArrays) -> list:
+    def _update_encounters(self, now: float, own, hd: float, sd: float, cs: ContactArrays,
+                           routes=None) -> list:
         cfg = self.cfg
+        own_route, mate_routes = routes if routes is not None else (None, {})
         ox, oy, oyaw, ovx, ovy = own
         events = []
         keys = cs.keys
@@ -124,6 +127,14 @@ class ColregsHelm:
                         and d_now[i] - r < cfg.comfort_distance_m)
             risk_mis = (rng[i] < cfg.alert_range_m and t_mis[i] <= cfg.horizon_s
                         and d_mis[i] - r < cfg.comfort_distance_m)
+            along = k in mate_routes
+            if along:
+                # a fleet-mate on the route she shared, we on ours
+                # (vehicle/maritime/mates.py): that prediction replaces both
+                # straight-line ones
+                d_r, t_r = route_risk(own_route, mate_routes[k], r)
+                risk_mis = risk_now = rng[i] < cfg.alert_range_m and d_r < cfg.comfort_distance_m
+                d_mis[i], t_mis[i] = d_r + r, t_r
             e = self.encounters.get(k)
             if e is None:
                 if risk_mis or (risk_now and t_raw[i] >= 0):
@@ -131,9 +142,10 @@ class ColregsHelm:
                     e = EncounterState(k, enc, hd, now)
                     self.encounters[k] = e
                     events.append((f"COLREGs: contact {k} {enc.name.lower().replace('_', '-')}"
-                                   f" (CPA {d_mis[i]:.0f} m in {t_mis[i]:.0f} s, range {rng[i]:.0f} m)",
+                                   f" (CPA {d_mis[i]:.0f} m in {t_mis[i]:.0f} s, range {rng[i]:.0f} m"
+                                   f"{', along the shared routes' if along else ''})",
                                    {"key": k, "encounter": enc.name, "dcpa": float(d_mis[i]),
-                                    "tcpa": float(t_mis[i]), "range": float(rng[i])}))
+                                    "tcpa": float(t_mis[i]), "range": float(rng[i]), "along_routes": along}))
                 else:
                     continue
             e.min_range = min(e.min_range, float(rng[i]))
@@ -153,12 +165,16 @@ class ColregsHelm:
 
     # ------------------------------------------------------------ decision
     def decide(self, now: float, own, desired_heading: float, desired_speed: float,
-               cs: ContactArrays) -> HelmDecision:
-        """own: (x, y, yaw, vx, vy) map frame [m, rad, m/s].  Returns the
-        heading and speed to steer now."""
+               cs: ContactArrays, routes=None) -> HelmDecision:
+        """own: (x, y, yaw, vx, vy) map frame [m, rad, m/s].  ``routes``:
+        (our predicted positions (K, 2), {contact key: hers (K, 2)}) at
+        ``mates.ROUTE_STEP_S`` from now over the horizon, for the
+        fleet-mates predicted along their shared routes (the others, and
+        all when None, by their velocity).  Returns the heading and speed
+        to steer now."""
         hd = wrap_pi(float(desired_heading))
         sd = max(0.0, min(float(desired_speed), self.max_speed))
-        events = self._update_encounters(now, own, hd, sd, cs)
+        events = self._update_encounters(now, own, hd, sd, cs, routes)
         if not self.encounters:
             self.last_heading = None
             return HelmDecision(hd, sd, False, tuple(events))

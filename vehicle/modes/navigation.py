@@ -44,7 +44,9 @@ FINISH_LINE_RADII = 3.0
 #: to it, having closed faster than this, opens faster than this [m/s].
 ABEAM_RANGE_RATE = 0.3
 #: a vessel joins the line of its leg this many turning radii ahead of
-#: where it is along the line (each tried; the shortest path wins)
+#: where it is along the line (each tried; the shortest path wins, each
+#: radian it turns beyond the heading change it needs counted as a
+#: turning radius more: see ``_extra_turning``)
 LEG_JOIN_RADII = (2.0, 3.0, 4.0, 6.0)
 #: ... on a leg at least this many turning radii long (not a short transit)
 LEG_JOIN_MIN_RADII = 4.0
@@ -164,7 +166,7 @@ class Navigator:
             # a route's turns are flown as laid; a GUIDED target's path is re-laid as the target moves
             heading_d, u_d, cte = f.desired(st, self.path, speed, la, stop_at_end, gains,
                                             fly_turns=c.mode != Mode.GUIDED)
-            d = c.maritime.steer(c.now, st, heading_d, u_d, self.path, f.s)
+            d = c.maritime.steer(c.now, st, heading_d, u_d, self.path, f.s, own_route=c.route_ahead)
             for text, data in d.events:
                 c._emit("colregs", text, Severity.NOTICE, **data)
             if d.active:
@@ -244,8 +246,9 @@ class Navigator:
             if head is None:
                 continue
             length = float(np.hypot(*np.diff(head, axis=0).T).sum()) + (L - sj)
-            if best is None or length < best[0]:
-                best = (length, np.vstack((head, [[x, y]])))
+            score = length + g.turning_radius * _extra_turning(head, st.yaw)
+            if best is None or score < best[2]:
+                best = (length, np.vstack((head, [[x, y]])), score)
         direct_length = float(np.hypot(*np.diff(direct, axis=0).T).sum())
         if best is None or best[0] > direct_length + LEG_JOIN_SLACK_RADII * g.turning_radius:
             return direct
@@ -446,3 +449,20 @@ class Navigator:
         else:
             c._emit("text", f"{key[0].upper()}: {reason}", Severity.ERROR)
         c.set_mode(c.now, Mode.HOLD)
+
+
+def _extra_turning(pts: np.ndarray, yaw0: float) -> float:
+    """How much more a vessel starting on heading ``yaw0`` [rad] turns
+    along the polyline ``pts`` (N, 2) [m] than the net change of heading
+    asks [rad]: 0 for a turn one way, twice the overshoot for an S-bend (the
+    planner's lattice reaching a pose just off its arcs).  A boat flies an
+    S-bend of a few metres badly (its heading lags the reversal and it
+    leaves the line on the other side, in flood SAR towards a casualty 3 m
+    off the lane), so a lane join without one is preferred."""
+    d = np.diff(np.asarray(pts, np.float64).reshape(-1, 2), axis=0)
+    d = d[np.hypot(d[:, 0], d[:, 1]) > 1e-9]
+    if len(d) == 0:
+        return 0.0
+    h = np.concatenate(([yaw0], np.arctan2(d[:, 1], d[:, 0])))
+    dh = np.remainder(np.diff(h) + np.pi, 2.0 * np.pi) - np.pi
+    return float(np.abs(dh).sum() - abs(dh.sum()))
