@@ -124,3 +124,19 @@ def test_leases_carry_over_a_plan_extension_and_a_done_task_is_promised_no_more(
     q.book.complete(0)
     run_until(auction, clock, clock["t"] + 2.0)
     assert q.book.holder[0, 0] == -1 and not q.book.holds(0, clock["t"])
+
+
+def test_vehicle_run_refuses_a_lease_life_that_is_not_positive(tmp_path):
+    """`edgepilot vehicle run --v2v ... --fleet-lease 0`: a usage error
+    naming the option, before anything is opened."""
+    import subprocess
+    import sys
+
+    from edgepilot.sim.realtime import free_port
+    from tests.hw_util import hil_config
+
+    r = subprocess.run([sys.executable, "-m", "edgepilot", "vehicle", "run", "--config", str(hil_config(tmp_path)),
+                        "--v2v", f"127.0.0.1:{free_port('udp')}", "--fleet-lease", "0"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "--fleet-lease: expected a task lease's life > 0 s, got 0.0" in r.stderr, r.stderr
