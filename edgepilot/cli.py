@@ -151,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     vrun.add_argument("--fleet-period", type=float, metavar="S", help="auction round period (default 1 s)")
     vrun.add_argument("--fleet-stale", type=float, metavar="S",
                       help="a member unheard this long is presumed gone and its tasks re-auctioned (default 10 s)")
+    vrun.add_argument("--fleet-lease", type=float, metavar="S",
+                      help="a task lease's life: a vehicle that can no longer renew its lease stops working on "
+                           "the task, and others may take it over this long plus 2 s after (default 8 s)")
     vrun.add_argument("-v", "--verbose", action="store_true", help="log driver events at INFO")
     warm = sub.add_parser("warm", help="compile and cache every numba kernel (vehicle and simulator) ahead of the first run",
                           formatter_class=RAW, epilog=exitcodes.TABLE)

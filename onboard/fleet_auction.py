@@ -55,6 +55,19 @@ still sees who did it).  With
 the file's START flag the vehicle arms and runs its mission as soon as its
 share settles.  A member unheard for ``stale_after_s`` is presumed gone:
 its tasks go back to auction (CBBA's liveness rule).
+
+Task leases (``vehicle.fleet.lease``, the lockstep runner's rule, the
+argument in docs/fleet.md "Task leases"): the auction says who *should* do
+a task, a lease who *may* work on it now.  Every round the vehicle grants
+its promises from its auction view (``LeaseBook.grant``), merges the
+promise tables it heard and broadcasts the newest table it knows of every
+granter (EDGEPILOT_TASK_LEASE, ``fleet_link.encode_leases``) beside its
+views.  It flies to / works on the task its mission is at only while it
+holds that task's lease: otherwise it holds (mode HOLD, "no lease on X,
+holding") and goes on when it gets it.  So during a partition the side
+without a quorum (fewer than half the members, or exactly half without
+the first) does no work, and no task is worked on by two vehicles at once
+whatever the auction believes on each side.
 """
 from __future__ import annotations
 
@@ -67,12 +80,14 @@ import numpy as np
 from edgepilot.firmware_bridge.fleet_link import (CANCEL_ACCEPTED, CANCEL_ALREADY_DONE, CANCEL_BAD_ID,
                                                   CANCEL_UNKNOWN_PLAN, CANCEL_UNKNOWN_TASK, NO_TASK_INDEX,
                                                   RESULT_CANCELLED, RESULT_DONE, TASK_FILE_START, FleetCodec,
-                                                  TaskFileAssembler, TaskFileReceived, ViewAssembler,
-                                                  cancel_ack_message, read_task_id, task_id_problem)
+                                                  LeaseAssembler, TaskFileAssembler, TaskFileReceived,
+                                                  ViewAssembler, cancel_ack_message, encode_leases, read_task_id,
+                                                  task_id_problem)
 from edgepilot.vehicle.config import ConfigError
 from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams
 from edgepilot.vehicle.fleet.costs import (PathLengths, fleet_costs, straight_line_matrix, travel_grid,
                                            with_vehicle_row)
+from edgepilot.vehicle.fleet.lease import LeaseBook, LeaseParams
 from edgepilot.vehicle.fleet.missions import route_mission
 from edgepilot.vehicle.fleet.tasks import parse_tasks, search_plan, task_work
 from edgepilot.vehicle.geo import LocalFrame
@@ -138,7 +153,7 @@ class _Plan:
     vehicle's mission holds of it."""
 
     def __init__(self, got: TaskFileReceived, tf, me: int, sysids: tuple[int, ...], frame: LocalFrame,
-                 agent: CbbaAgent):
+                 agent: CbbaAgent, lease: LeaseParams):
         self.id = got.plan_id
         self.flags = got.flags
         self.file_msgs = [_to_every_vehicle(m) for m in got.messages]     # relayed over V2V
@@ -153,6 +168,11 @@ class _Plan:
         self.codec = FleetCodec(sysids, len(self.tasks), got.plan_id)
         self.views = ViewAssembler(self.codec)
         self.inbox: list = []
+        # task leases: this vehicle's promises and the newest heard of every granter
+        self.book = LeaseBook(me, len(sysids), len(self.tasks), lease)
+        self.leases = LeaseAssembler(self.codec)
+        self.tables: list = []                      # granters' tables heard since the last round
+        self.paused = False                         # holding: no lease on the task its mission is at
         self.done_by: dict[int, int] = {}           # task index -> sysid that completed it (0: the operator)
         self.result: dict[int, int] = {}            # task index -> RESULT_DONE / RESULT_CANCELLED
         # pricing: this vehicle's distance function, speed, and the tasks it can do at all
@@ -179,10 +199,12 @@ class FleetAuction:
     the MAVLink endpoint's), ``fds()`` for the loop to wait on, ``close()``."""
 
     def __init__(self, core, endpoint, v2v, *, period_s: float = 1.0, stale_after_s: float = 10.0,
-                 max_bundle: int | None = None, fleet_clock=None):
+                 max_bundle: int | None = None, fleet_clock=None, lease: LeaseParams | None = None):
         """``fleet_clock()``: the time every member shares [s] (the auction's
         timestamps; on a vehicle ``time.time``, GPS/NTP-disciplined); None:
-        the core's clock passed to ``poll`` (real-time SITL: one world clock)."""
+        the core's clock passed to ``poll`` (real-time SITL: one world clock).
+        ``lease``: the task leases' times (None: ``LeaseParams`` defaults,
+        a new holder named once the auction showed it for one round)."""
         if getattr(endpoint, "dialect", None) is None:
             raise ValueError("fleet auction: the MAVLink endpoint must parse our dialect "
                              "(MavlinkEndpoint(..., dialect=dialects.load())) to hear EDGEPILOT_TASK_FILE")
@@ -197,6 +219,7 @@ class FleetAuction:
         self.stale_after_s = float(stale_after_s)
         self.max_bundle = max_bundle
         self.fleet_clock = fleet_clock
+        self.lease = lease if lease is not None else LeaseParams(settle_s=self.period_s)
         self.files = TaskFileAssembler()
         self.plan: _Plan | None = None
         self.next_round: float | None = None
@@ -256,7 +279,7 @@ class FleetAuction:
         agent = CbbaAgent(me, costs, params)
         ft = self._ft(now)
         agent.heard[:] = ft            # every member counts as heard at the start (none presumed gone yet)
-        p = self.plan = _Plan(got, tf, me, sysids, frame, agent)
+        p = self.plan = _Plan(got, tf, me, sysids, frame, agent, self.lease)
         if extends:
             _carry_over(old, p)
         p.distance, p.speed = distance, float(members[me].speed)
@@ -323,6 +346,7 @@ class FleetAuction:
         if p.result.get(j) is not None:
             return False
         p.agent.complete(j)
+        p.book.complete(j)
         p.done_by[j] = 0
         p.result[j] = RESULT_CANCELLED
         self._drop_finished(p, now)
@@ -355,12 +379,18 @@ class FleetAuction:
                     p.relay_left = max(p.relay_left, 1)      # a member on a plan ours extends: send it ours
                 continue
             try:
+                if t == "EDGEPILOT_TASK_LEASE":
+                    row = p.leases.add(m)
+                    if row is not None:
+                        p.tables.append(row)
+                    continue
                 if t == "EDGEPILOT_TASK_COMPLETE":
                     j, _, result = p.codec.read_complete(m)
                     if result == RESULT_CANCELLED:
                         self._cancelled(p, j, now)
                     elif p.result.get(j) != RESULT_DONE:       # a completion is a fact: it wins over a cancel
                         p.agent.complete(j)
+                        p.book.complete(j)
                         p.done_by[j] = m.completed_by
                         p.result[j] = RESULT_DONE
                     continue
@@ -382,6 +412,7 @@ class FleetAuction:
             j = p.seq_task.get(e.data.get("seq"))
             if j is not None and e.data["seq"] == p.last_seq[j] and not p.agent.done[j]:
                 p.agent.complete(j)
+                p.book.complete(j)
                 p.done_by[j] = self.sysid
                 p.result[j] = RESULT_DONE
                 self.ep.statustext(f"Fleet: task {p.ids[j]} done", _SEV_INFO)
@@ -396,10 +427,12 @@ class FleetAuction:
         if p is not None:
             self._drop_finished(p, now)        # done or cancelled elsewhere (a done bit in a view): stop now
         ft = self._ft(now)
-        if p is None or ft + 1e-9 < self.next_round:
+        if p is None:
             return
-        self.next_round = max(self.next_round + self.period_s, ft)
-        self._round(p, now, ft)
+        if ft + 1e-9 >= self.next_round:
+            self.next_round = max(self.next_round + self.period_s, ft)
+            self._round(p, now, ft)
+        self._enforce_lease(p, now, ft)
 
     def _send(self, msgs) -> None:
         self.v2v.send(msgs)
@@ -414,7 +447,11 @@ class FleetAuction:
             a.bid[cur] = COMMIT_BID
         inbox, p.inbox = p.inbox, []
         view = a.step(ft, inbox)
-        msgs = p.codec.encode(view)
+        tables, p.tables = p.tables, []
+        for row in tables:
+            p.book.merge_row(*row)
+        p.book.grant(ft, a.winner, a.heard, a.done)
+        msgs = p.codec.encode(view) + encode_leases(p.codec, p.book.view(ft))
         # every completion this vehicle knows of, again: a member or ground station
         # that missed it (or started listening later) learns who did what
         msgs += [p.codec.complete(j, s, ft, p.result.get(j, RESULT_DONE)) for j, s in sorted(p.done_by.items())]
@@ -425,6 +462,27 @@ class FleetAuction:
         self._consider(p, list(a.route), now)
         if p.want_start:
             self._run_mission(p, now)
+
+    # ------------------------------------------------------------ leases
+    def _enforce_lease(self, p: _Plan, now: float, ft: float) -> None:
+        """Work on the task the mission is at only while holding its lease:
+        HOLD when the lease is not (or no longer) held, on again when it is."""
+        core = self.core
+        j = p.seq_task.get(core.mission_current) if core.mission is p.mission else None
+        if j is None or p.agent.done[j] or core.mission_state == MissionState.COMPLETE:
+            p.paused = False
+            return
+        held = p.book.holds(j, ft)
+        if core.mode == Mode.AUTO and not held:
+            core.set_mode(now, Mode.HOLD)
+            if not p.paused:
+                log.info("sysid %d: no lease on %s, holding", self.sysid, p.ids[j])
+                self.ep.statustext(f"Fleet: no lease on {p.ids[j]}, holding", _SEV_INFO)
+            p.paused = True
+        elif p.paused and held and core.mode == Mode.HOLD:
+            if core.start_mission(now, core.mission_current).ok:
+                p.paused = False
+                self.ep.statustext(f"Fleet: holds the lease on {p.ids[j]}, working", _SEV_INFO)
 
     # ------------------------------------------------------------ missions
     def _in_progress(self, p: _Plan) -> int | None:
@@ -503,6 +561,9 @@ class FleetAuction:
             return
         if not core.armed and not core.arm(now).ok:
             return
+        j = p.seq_task.get(1)
+        if j is not None and not p.book.holds(j, self._ft(now)):
+            return                     # not before this vehicle may work on its first task
         if core.start_mission(now, 1).ok:
             p.want_start = False
 
@@ -549,6 +610,7 @@ def _carry_over(old: _Plan, p: _Plan) -> None:
         dict(old.seq_task)
     p.pending, p.rounds_same, p.uploads = old.pending, old.rounds_same, old.uploads
     p.want_start, p.mission = old.want_start, old.mission
+    p.book, p.paused = old.book.extended(len(p.ids)), old.paused
     p.ancestors = old.ancestors | {old.id}
 
 

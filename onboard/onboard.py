@@ -157,6 +157,7 @@ class Onboard:
                  mavlink: list[str] | None = None, tlog: str | None = None, params: str | None = None,
                  warm: bool = True, state_dir: str | None = None, v2v: str | None = None,
                  v2v_peers: list[str] | None = None, fleet_period_s: float = 1.0, fleet_stale_s: float = 10.0,
+                 fleet_lease_s: float = 8.0,
                  v2v_loss: float = 0.0, v2v_latency_s: float = 0.0,
                  start_pose: tuple[float, float, float] | None = None):
         self.cfg = cfg
@@ -235,6 +236,14 @@ class Onboard:
         self.v2v = None
         self.auction = None
         self._fleet = (fleet_period_s, fleet_stale_s)
+        self._lease = None
+        if v2v:
+            from edgepilot.vehicle.fleet.lease import LeaseParams
+
+            # task leases as the lockstep runner's (docs/fleet.md "Task leases"); a bad --fleet-lease fails here
+            if not fleet_lease_s > 0:
+                raise ValueError(f"--fleet-lease: expected a task lease's life > 0 s, got {fleet_lease_s}")
+            self._lease = LeaseParams(duration_s=fleet_lease_s, settle_s=fleet_period_s)
         if v2v:
             from edgepilot.firmware_bridge.fleet_v2v import V2VLink
             from edgepilot.firmware_bridge.mavlink.signing import load_key
@@ -368,7 +377,7 @@ class Onboard:
             # the fleet's shared clock is the vehicles' (GPS/NTP-disciplined) wall clock
             self.v2v.sysid = self.endpoint.sysid
             self.auction = FleetAuction(self.core, self.endpoint, self.v2v, period_s=self._fleet[0],
-                                        stale_after_s=self._fleet[1], fleet_clock=time.time)
+                                        stale_after_s=self._fleet[1], fleet_clock=time.time, lease=self._lease)
         if self.state is not None:
             self.state.attach(self.endpoint)
         waiter = getattr(self.drivers, "arm_waiter", None)
@@ -599,6 +608,7 @@ def run_vehicle_cli(args) -> int:
                      v2v_peers=getattr(args, "v2v_peer", None),
                      fleet_period_s=getattr(args, "fleet_period", None) or 1.0,
                      fleet_stale_s=getattr(args, "fleet_stale", None) or 10.0,
+                     fleet_lease_s=8.0 if getattr(args, "fleet_lease", None) is None else args.fleet_lease,
                      v2v_loss=getattr(args, "v2v_loss", None) or 0.0,
                      v2v_latency_s=getattr(args, "v2v_latency", None) or 0.0, start_pose=start_pose)
     except (ConfigError, ValueError, OSError) as e:

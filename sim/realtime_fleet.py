@@ -235,7 +235,8 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
     link (``firmware_bridge.fleet_v2v``, instance i on PORT + 10 x i, its
     one peer the simulated radio's relay) and runs the task auction on board
     (``onboard.fleet_auction``) with the scenario's ``link.period_s``,
-    ``stale_after_s`` and ``max_tasks_per_vehicle``; their V2V frames
+    ``stale_after_s``, ``max_tasks_per_vehicle`` and ``[lease]`` (task
+    leases, as the lockstep runner); their V2V frames
     pass through ``sim.fleet.v2v_relay.V2VRelay`` (the scenario's ``[link]``
     and link faults, the lockstep radio model).  ConfigError /
     ValueError / OSError name the file, key or endpoint."""
@@ -253,6 +254,11 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
         from edgepilot.onboard.fleet_auction import FleetAuction
 
         dialect = dialects.load()          # the vehicles' links parse the task file the ground station sends
+        from edgepilot.vehicle.fleet.lease import LeaseParams
+
+        # the lockstep runner's task leases (sim/fleet/tasking.py): the scenario's [lease], settled in a round
+        lease = LeaseParams(duration_s=sc.lease.duration_s, margin_s=sc.lease.margin_s,
+                            renew_within_s=sc.lease.renew_within_s, settle_s=sc.link.period_s)
     fw, runs, seed = build_fleet_world(sc, seed)
     say = on_line or (lambda text: None)
     for note in realtime_notes(sc, v2v=ports is not None):
@@ -288,7 +294,8 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
                 link = V2VLink(v.sysid, f"{ports[i][0]}:{ports[i][1]}", [f"{relay.address[0]}:{relay.port}"],
                                signing_key=key)
                 m.extras.append(FleetAuction(r.core, ep, link, period_s=sc.link.period_s,
-                                             stale_after_s=sc.stale_after_s, max_bundle=sc.max_tasks_per_vehicle))
+                                             stale_after_s=sc.stale_after_s, max_bundle=sc.max_tasks_per_vehicle,
+                                             lease=lease))
     except BaseException:
         for m in members:
             for x in m.extras:

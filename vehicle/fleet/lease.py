@@ -188,6 +188,18 @@ class LeaseBook:
         self.issued[granter] = issued
         return True
 
+    def extended(self, n_tasks: int) -> "LeaseBook":
+        """A copy of this book for a plan that appends tasks to this one's
+        (its tasks first, in order): every promise, completion and what the
+        auction showed carry over; the new tasks start promised to nobody."""
+        if n_tasks < self.n_tasks:
+            raise ValueError(f"extended: a plan of {n_tasks} tasks does not extend one of {self.n_tasks}")
+        b = LeaseBook(self.agent, self.n_vehicles, n_tasks, self.params)
+        n = self.n_tasks
+        b.holder[:, :n], b.until[:, :n], b.issued[:] = self.holder, self.until, self.issued
+        b.done[:n], b._seen[:n], b._seen_since[:n] = self.done, self._seen, self._seen_since
+        return b
+
     def complete(self, task: int) -> None:
         self.done[task] = True
         self.holder[self.agent, task] = NONE
