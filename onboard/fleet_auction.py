@@ -256,6 +256,8 @@ class FleetAuction:
                                f"({', '.join(map(str, sysids)) or 'none'}) or it has no tasks", _SEV_WARNING)
             return
         old = self.plan
+        if old is not None and old.id == got.plan_id:
+            return          # the plan we run, again (the ground station's retry, or a member's relay)
         ids = [t.id for t in tf.task]
         if old is not None and old.sysids == sysids and len(ids) < len(old.ids) and old.ids[:len(ids)] == ids:
             return          # a plan ours extends (relayed late by a member that has not our newer one yet)

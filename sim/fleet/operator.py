@@ -59,6 +59,10 @@ OPERATOR_SYSID = 254
 HEARD_WITHIN_S = 3.0
 
 
+# how long the first hand-over waits for every vehicle's first heartbeat and position [s]
+START_WAIT_S = 30.0
+
+
 def _toml(v) -> str:
     """One TOML value (the task file's: strings, numbers, arrays, inline tables)."""
     if isinstance(v, bool):
@@ -266,8 +270,9 @@ class FleetOperator:
 
     def _act(self, kind: str, task: str | None, t: float, sysids: list[int]) -> Answer:
         fresh, not_heard = self._heard(sysids)
-        if kind == "hand_over" and not fresh:          # at the start: wait for the vehicles' first heartbeats
-            self.fleet.wait(sysids, timeout=self.wait_s)
+        if kind == "hand_over" and not_heard:          # at the start: wait for every vehicle's first heartbeat
+            # (processes start unevenly on a loaded machine: one heard is not all heard)
+            self.fleet.wait(sysids, timeout=max(self.wait_s, START_WAIT_S))
             fresh, not_heard = self._heard(sysids)
         a = Answer(kind, task, t, not_heard=not_heard)
         if kind == "new_task":
