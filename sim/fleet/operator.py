@@ -34,7 +34,6 @@ are silent and are not sent to.
 """
 from __future__ import annotations
 
-import json
 import math
 import queue
 import threading
@@ -48,6 +47,7 @@ from edgepilot.firmware_bridge.fleet_link import plan_id_of
 from edgepilot.fleet.auction import AUCTION_FORMAT, AuctionHandoff
 from edgepilot.gcs.connection import Link
 from edgepilot.gcs.fleet import FleetLinks, cancel_auction_task, hand_over_tasks
+from edgepilot.sim.overrides import format_value
 from edgepilot.vehicle.config import ConfigError
 from edgepilot.vehicle.fleet.tasks import parse_tasks
 
@@ -63,27 +63,8 @@ HEARD_WITHIN_S = 3.0
 START_WAIT_S = 30.0
 
 
-def _toml(v) -> str:
-    """One TOML value (the task file's: strings, numbers, arrays, inline tables)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        return ("inf" if v > 0 else "-inf") if math.isinf(v) else repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)               # a JSON string is a TOML basic string
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + "}"
-    raise TypeError(f"task file value {v!r}: not a TOML value")
-
-
 def _table(name: str, d: dict) -> str:
-    return f"\n[[{name}]]\n" + "".join(f"{k} = {_toml(x)}\n" for k, x in d.items())
+    return f"\n[[{name}]]\n" + "".join(f"{k} = {format_value(x)}\n" for k, x in d.items())
 
 
 def member_entries(sc) -> list[dict]:
@@ -167,7 +148,7 @@ class FleetOperator:
         """The auction document (``gcs.fleet`` format, plus ``text``) of a
         task file with the scenario's vehicles and tasks ``ids`` in order."""
         text = (f"# {self.name}: handed to the fleet by the real-time run's operator\n"
-                f"name = {_toml(self.name)}\norigin = {_toml([float(c) for c in self.sc.world.origin])}\n"
+                f"name = {format_value(self.name)}\norigin = {format_value([float(c) for c in self.sc.world.origin])}\n"
                 + "".join(_table("vehicle", e) for e in self.members)
                 + "".join(_table("task", self.raw_tasks[tid]) for tid in ids))
         parse_tasks(tomllib.loads(text), f"{self.sc.tasks} (as handed to the fleet)")
