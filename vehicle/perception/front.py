@@ -293,7 +293,8 @@ def _dist_to_segment(p: np.ndarray, a, b) -> np.ndarray:
     L2 = dx * dx + dy * dy
     if L2 <= 1e-12:
         return np.hypot(p[:, 0] - ax, p[:, 1] - ay)
-    u = np.clip(((p[:, 0] - ax) * dx + (p[:, 1] - ay) * dy) / L2, 0.0, 1.0)
+    u = ((p[:, 0] - ax) * dx + (p[:, 1] - ay) * dy) / L2
+    np.minimum(np.maximum(u, 0.0, out=u), 1.0, out=u)     # np.clip's values, without its wrapper
     return np.hypot(p[:, 0] - (ax + u * dx), p[:, 1] - (ay + u * dy))
 
 
