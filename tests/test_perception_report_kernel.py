@@ -155,3 +155,61 @@ def test_mapper_read_out_of_the_hit_cells_equals_the_window_pass(seed):
             assert b.align(b.grid.origin_x + 4.0, b.grid.origin_y - 0.5)
         assert np.array_equal(a._reported, b._reported) and a.reported_cells == b.reported_cells
     assert total > 20 and a._npend >= 0
+
+
+def _unreport_oracle(points, ox, oy, res, reported, pend, npend):
+    """The NumPy unreport the kernel replaced: gather, clear, append."""
+    r = np.floor((points[:, 1] - oy) / res).astype(np.int64)
+    c = np.floor((points[:, 0] - ox) / res).astype(np.int64)
+    h, w = reported.shape
+    ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+    was = int(reported[r[ok], c[ok]].sum())
+    reported[r[ok], c[ok]] = False
+    k = int(ok.sum())
+    pend[npend:npend + k, 0] = r[ok]
+    pend[npend:npend + k, 1] = c[ok]
+    return was, npend + k
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_unreport_kernel_equals_the_numpy_oracle(seed):
+    """Points inside and outside the grid, on cell edges, several on one
+    cell (counted per point, as the NumPy gather counts them)."""
+    from edgepilot.vehicle.perception._kernels import unreport_points_kernel
+
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        res = float(rng.choice([0.05, 0.1, 0.25]))
+        ox, oy = (float(v) for v in rng.uniform(-5.0, 5.0, 2))
+        n = int(rng.integers(0, 30))
+        pts = np.column_stack((ox + rng.uniform(-2.0, w * res + 2.0, n), oy + rng.uniform(-2.0, h * res + 2.0, n)))
+        if n > 2:
+            pts[1] = pts[0]                                    # the same cell twice
+            pts[2] = (ox + 3 * res, oy + 2 * res)              # on a cell corner
+        reported = rng.random((h, w)) < 0.5
+        npend = int(rng.integers(0, 5))
+        pend = rng.integers(0, 9, (npend + n, 2)).astype(np.int64)
+        want_rep, want_pend = reported.copy(), pend.copy()
+        want = _unreport_oracle(pts, ox, oy, res, want_rep, want_pend, npend)
+        got = unreport_points_kernel(pts, ox, oy, res, reported, pend, npend)
+        assert got == want
+        assert np.array_equal(reported, want_rep) and np.array_equal(pend[:got[1]], want_pend[:want[1]])
+
+
+def test_mapper_unreport_takes_any_points():
+    """A list, float32 or non-finite points go the NumPy way; the cells
+    come back to the read-out either way."""
+    prior = GridMap(np.zeros((20, 20), bool), 0.1, 0.0, 0.0)
+    m = LidarMapper(prior, resolution=0.1)
+    m._reported[3, 4] = m._reported[5, 6] = True
+    m.reported_cells = 2
+    m.unreport([[0.45, 0.35]])                                 # a list: cell (3, 4)
+    with np.errstate(invalid="ignore"):                           # NaN: not a cell
+        m.unreport(np.array([[0.65, 0.55], [np.nan, 1.0]]))
+    assert not m._reported.any() and m.reported_cells == 0
+    assert m._pend[:m._npend].tolist() == [[3, 4], [5, 6]]
+    m._reported[7, 8] = True
+    m.reported_cells = 1
+    m.unreport(np.array([[0.85, 0.75], [0.85, 0.75], [50.0, 0.0]]))    # the kernel's path
+    assert m.reported_cells == -1 and m._pend[:m._npend].tolist() == [[3, 4], [5, 6], [7, 8], [7, 8]]

@@ -987,3 +987,31 @@ def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, 
     for j in range(nd):
         new_det[j] = 1 if new_det[j] == 0 else 0
     return m
+
+
+@njit(cache=True)
+def unreport_points_kernel(points, origin_x, origin_y, resolution, reported, pend, npend):
+    """``LidarMapper.unreport`` in one pass: the cells under map-frame
+    ``points`` float64 (N, 2) [x, y] m (finite; cell = floor((v - origin) /
+    resolution)) that lie inside ``reported`` bool (H, W) are cleared there
+    and appended to ``pend`` int64 (K, 2) [row, col] after its first
+    ``npend`` rows (the caller makes room for N more).  Returns (how many of
+    those cells were reported before, counted per point as the NumPy
+    gather-then-clear counts them, the new npend)."""
+    h, w = reported.shape
+    n = points.shape[0]
+    was = 0
+    for i in range(n):          # gather first: a cell under two points counts twice
+        r = math.floor((points[i, 1] - origin_y) / resolution)
+        c = math.floor((points[i, 0] - origin_x) / resolution)
+        if 0 <= r < h and 0 <= c < w and reported[r, c]:
+            was += 1
+    for i in range(n):
+        r = math.floor((points[i, 1] - origin_y) / resolution)
+        c = math.floor((points[i, 0] - origin_x) / resolution)
+        if 0 <= r < h and 0 <= c < w:
+            reported[r, c] = False
+            pend[npend, 0] = r
+            pend[npend, 1] = c
+            npend += 1
+    return was, npend
