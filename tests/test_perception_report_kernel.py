@@ -213,3 +213,38 @@ def test_mapper_unreport_takes_any_points():
     m.reported_cells = 1
     m.unreport(np.array([[0.85, 0.75], [0.85, 0.75], [50.0, 0.0]]))    # the kernel's path
     assert m.reported_cells == -1 and m._pend[:m._npend].tolist() == [[3, 4], [5, 6], [7, 8], [7, 8]]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_valid_returns_kernel_equals_the_numpy_mask(seed):
+    from edgepilot.vehicle.perception._kernels import valid_returns_kernel
+
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        n = int(rng.integers(0, 300))
+        r = rng.choice([np.nan, np.inf, -np.inf, 0.0, -1.0, 12.0, 5.0, 0.01, 11.999], n)
+        r = np.where(rng.random(n) < 0.5, rng.uniform(-1.0, 14.0, n), r)
+        idx, rv = np.empty(n, np.int64), np.empty(n)
+        k = valid_returns_kernel(r, 12.0, idx, rv)
+        with np.errstate(invalid="ignore"):
+            want = np.flatnonzero(np.isfinite(r) & (r > 0) & (r < 12.0))
+        assert np.array_equal(idx[:k], want) and np.array_equal(rv[:k], r[want])
+
+
+def test_near_prior_of_a_few_points_equals_the_array_way():
+    """Up to 16 points take plain float math; more take the array way: the
+    same answer, points outside the grid or not finite count as near."""
+    occ = np.zeros((30, 40), bool)
+    occ[10:12, 5:30] = True
+    m = LidarMapper(GridMap(occ, 0.1, 1.0, 2.0), resolution=0.1)
+    rng = np.random.default_rng(0)
+    pts = np.column_stack((rng.uniform(0.0, 6.0, 200), rng.uniform(1.0, 6.0, 200)))
+    pts[3] = (np.nan, 3.0)
+    pts[7] = (np.inf, 3.0)
+    pts[9] = (1.0 + 5 * 0.1, 2.0 + 10 * 0.1)               # on a cell corner
+    with np.errstate(invalid="ignore"):                    # NaN, inf: no cell
+        whole = m.near_prior(pts)                           # > 16 points: the array way
+    few = np.concatenate([m.near_prior(pts[i:i + 10]) for i in range(0, 200, 10)])
+    assert np.array_equal(few, whole) and whole.dtype == bool
+    assert whole[3] and whole[7] and 0 < whole.sum() < 200
+    assert m.near_prior(np.zeros((0, 2))).shape == (0,)

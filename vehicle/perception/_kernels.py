@@ -804,6 +804,22 @@ def _pairwise_sum(a, lo, n):
 
 
 @njit(cache=True)
+def valid_returns_kernel(r, max_range, idx, rv):
+    """The returns ``cluster_scan`` keeps, in beam order: beam i of ranges
+    ``r`` float64 (N,) with a finite range in (0, max_range) goes to
+    ``idx`` int64 (its index) and ``rv`` float64 (its range), both at least
+    N long.  Returns how many (np.flatnonzero of the NumPy mask)."""
+    k = 0
+    for i in range(r.shape[0]):
+        v = r[i]
+        if math.isfinite(v) and v > 0.0 and v < max_range:
+            idx[k] = i
+            rv[k] = v
+            k += 1
+    return k
+
+
+@njit(cache=True)
 def cluster_scan_kernel(xs, ys, rs, idx, gap_m, gap_factor, abs_inc, min_points, out):
     """Runs of consecutive valid returns (map-frame xs, ys; ranges rs; beam
     indices idx), split where the gap exceeds max(gap_m, gap_factor * r *

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import cluster_scan_kernel, track_update_kernel
+from ._kernels import cluster_scan_kernel, track_update_kernel, valid_returns_kernel
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,14 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
     px, py, yaw = pose
     px, py, yaw = float(px), float(py), float(yaw)
     n = r.size
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(r) & (r > 0) & (r < max_range)
-    idx = np.flatnonzero(valid)
-    if idx.size == 0:
+    # finite returns in (0, max_range), in beam order (one kernel pass)
+    idx = np.empty(n, np.int64)
+    ri = np.empty(n)
+    m = valid_returns_kernel(r, float(max_range), idx, ri)
+    if m == 0:
         return []
+    idx = idx[:m]
+    ri = ri[:m]
     # beam i's map-frame angle is (yaw + angle_min) + angle_increment * i:
     # the second term is the same every scan (cached per increment and size)
     key = (angle_increment, n)
@@ -65,14 +68,13 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
             _BEAM_STEPS.clear()
         steps = _BEAM_STEPS[key] = angle_increment * np.arange(n)
     a = (yaw + angle_min) + steps[idx]
-    ri = r[idx]
     xs = px + ri * np.cos(a)
     ys = py + ri * np.sin(a)
     # the splitting and the means in one kernel (perception._kernels.
     # cluster_scan_kernel; the NumPy version is perception._reference.
     # cluster_scan_numpy), the few clusters' geometry here
     runs = np.empty((idx.size, 4))
-    k = cluster_scan_kernel(xs, ys, ri, idx.astype(np.int64), float(gap_m), float(gap_factor),
+    k = cluster_scan_kernel(xs, ys, ri, idx, float(gap_m), float(gap_factor),
                             abs(float(angle_increment)), int(min_points), runs)
     out = []
     for first, m, cx, cy in runs[:k].tolist():
