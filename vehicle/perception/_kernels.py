@@ -1031,3 +1031,41 @@ def unreport_points_kernel(points, origin_x, origin_y, resolution, reported, pen
             pend[npend, 1] = c
             npend += 1
     return was, npend
+
+
+@njit(cache=True)
+def hold_near_tracks_kernel(pts, trk, hold):
+    """``Perception._near_unsettled_tracks`` over all tracks at once.
+    ``pts`` float64 (N, 2) map-frame points [m]; ``trk`` float64 (K, 6)
+    rows (kind, reach, ax, ay, bx, by): kind 1 holds the points within
+    ``reach`` of (bx, by), kind 2 those within ``reach`` of the segment
+    a-b (a track's swept path), other kinds nothing.  ``hold`` bool (N,)
+    is or-ed in place.  The arithmetic is the NumPy version's, per point
+    (perception.front's docstring of the oracle in the tests)."""
+    n = pts.shape[0]
+    for k in range(trk.shape[0]):
+        kind = trk[k, 0]
+        reach = trk[k, 1]
+        ax = trk[k, 2]
+        ay = trk[k, 3]
+        bx = trk[k, 4]
+        by = trk[k, 5]
+        if kind == 1.0:
+            for i in range(n):
+                if math.hypot(pts[i, 0] - bx, pts[i, 1] - by) < reach:
+                    hold[i] = True
+        elif kind == 2.0:
+            dx = bx - ax
+            dy = by - ay
+            L2 = dx * dx + dy * dy
+            if L2 <= 1e-12:
+                for i in range(n):
+                    if math.hypot(pts[i, 0] - ax, pts[i, 1] - ay) < reach:
+                        hold[i] = True
+                continue
+            for i in range(n):
+                u = ((pts[i, 0] - ax) * dx + (pts[i, 1] - ay) * dy) / L2
+                u = 0.0 if u < 0.0 else u
+                u = 1.0 if u > 1.0 else u
+                if math.hypot(pts[i, 0] - (ax + u * dx), pts[i, 1] - (ay + u * dy)) < reach:
+                    hold[i] = True
