@@ -248,3 +248,34 @@ def test_near_prior_of_a_few_points_equals_the_array_way():
     assert np.array_equal(few, whole) and whole.dtype == bool
     assert whole[3] and whole[7] and 0 < whole.sum() < 200
     assert m.near_prior(np.zeros((0, 2))).shape == (0,)
+
+
+def test_give_way_conflict_kernel_ignores_stale_work_space():
+    """The front keeps its arc-length work space from a longer path before:
+    the entries past this path's points are stale and must not be read (they
+    sent the interpolation past the end of the points)."""
+    from types import SimpleNamespace
+
+    from edgepilot.vehicle.perception._kernels import give_way_conflict_kernel
+    from edgepilot.vehicle.perception._reference import give_way_conflict_numpy
+    from edgepilot.vehicle.perception.front import GIVE_WAY_DT_S
+
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(300):
+        n = int(rng.integers(2, 8))
+        pts = np.cumsum(rng.normal(size=(n, 2)) * 3.0, axis=0)
+        state = SimpleNamespace(x=float(pts[0, 0]), y=float(pts[0, 1]), t=0.5)
+        movers = [SimpleNamespace(x=float(x), y=float(y), vx=float(vx), vy=float(vy), t=0.5, radius=0.5)
+                  for x, y, vx, vy in zip(*rng.uniform(-10, 10, (2, 3)), *rng.uniform(-2, 2, (2, 3)))]
+        s0, speed = float(rng.uniform(0, 20)), float(rng.uniform(0.5, 3))
+        want = give_way_conflict_numpy(state, pts, s0, speed, movers, 4.0, 0.6, 0.4)
+        n_t = len(np.arange(0.0, 4.0 + 1e-9, GIVE_WAY_DT_S))
+        mv = np.array([(m.x, m.y, m.vx, m.vy, m.t, m.radius) for m in movers])
+        cum = np.empty(n + 40)
+        cum[n:] = rng.uniform(0.0, 3.0, 40)               # a shorter, older path's arc lengths
+        k = give_way_conflict_kernel(pts, s0, speed, n_t, GIVE_WAY_DT_S, state.x, state.y, state.t, mv, 0.6, 0.4,
+                                     cum, np.empty((n_t, 2)))
+        assert (movers[k] if k >= 0 else None) is want
+        hits += want is not None
+    assert 10 < hits < 290

@@ -743,19 +743,22 @@ def give_way_conflict_kernel(pts, s0, speed, n_t, dt_s, x0, y0, now, movers, veh
     radius) whose straight-on prediction comes within ``vehicle_radius`` +
     its radius + ``margin`` of the vehicle predicted along the polyline ``pts`` (N, 2) from
     arc length ``s0`` at ``speed`` (``n_t`` samples ``dt_s`` apart, the first
-    one the vehicle's own position (x0, y0)), or -1.  ``cum`` (N,) and
-    ``vxy`` (n_t, 2) are work space."""
+    one the vehicle's own position (x0, y0)), or -1.  ``cum`` (at least N)
+    and ``vxy`` (n_t, 2) are work space."""
     n = pts.shape[0]
     cum[0] = 0.0
     for k in range(1, n):
         cum[k] = cum[k - 1] + math.hypot(pts[k, 0] - pts[k - 1, 0], pts[k, 1] - pts[k - 1, 1])
     total = cum[n - 1]
     sp = max(speed, 0.0)
+    # only this path's arc lengths: the work space can be longer (a longer
+    # path before), and past n it holds stale values
+    cn = cum[:n]
     for i in range(n_t):
         s = s0 + sp * (i * dt_s)
         s = min(max(s, 0.0), total)
-        vxy[i, 0] = _interp(s, cum, pts[:, 0])
-        vxy[i, 1] = _interp(s, cum, pts[:, 1])
+        vxy[i, 0] = _interp(s, cn, pts[:, 0])
+        vxy[i, 1] = _interp(s, cn, pts[:, 1])
     vxy[0, 0] = x0
     vxy[0, 1] = y0
     for m in range(movers.shape[0]):
