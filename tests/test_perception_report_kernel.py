@@ -155,3 +155,127 @@ def test_mapper_read_out_of_the_hit_cells_equals_the_window_pass(seed):
             assert b.align(b.grid.origin_x + 4.0, b.grid.origin_y - 0.5)
         assert np.array_equal(a._reported, b._reported) and a.reported_cells == b.reported_cells
     assert total > 20 and a._npend >= 0
+
+
+def _unreport_oracle(points, ox, oy, res, reported, pend, npend):
+    """The NumPy unreport the kernel replaced: gather, clear, append."""
+    r = np.floor((points[:, 1] - oy) / res).astype(np.int64)
+    c = np.floor((points[:, 0] - ox) / res).astype(np.int64)
+    h, w = reported.shape
+    ok = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+    was = int(reported[r[ok], c[ok]].sum())
+    reported[r[ok], c[ok]] = False
+    k = int(ok.sum())
+    pend[npend:npend + k, 0] = r[ok]
+    pend[npend:npend + k, 1] = c[ok]
+    return was, npend + k
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_unreport_kernel_equals_the_numpy_oracle(seed):
+    """Points inside and outside the grid, on cell edges, several on one
+    cell (counted per point, as the NumPy gather counts them)."""
+    from edgepilot.vehicle.perception._kernels import unreport_points_kernel
+
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        res = float(rng.choice([0.05, 0.1, 0.25]))
+        ox, oy = (float(v) for v in rng.uniform(-5.0, 5.0, 2))
+        n = int(rng.integers(0, 30))
+        pts = np.column_stack((ox + rng.uniform(-2.0, w * res + 2.0, n), oy + rng.uniform(-2.0, h * res + 2.0, n)))
+        if n > 2:
+            pts[1] = pts[0]                                    # the same cell twice
+            pts[2] = (ox + 3 * res, oy + 2 * res)              # on a cell corner
+        reported = rng.random((h, w)) < 0.5
+        npend = int(rng.integers(0, 5))
+        pend = rng.integers(0, 9, (npend + n, 2)).astype(np.int64)
+        want_rep, want_pend = reported.copy(), pend.copy()
+        want = _unreport_oracle(pts, ox, oy, res, want_rep, want_pend, npend)
+        got = unreport_points_kernel(pts, ox, oy, res, reported, pend, npend)
+        assert got == want
+        assert np.array_equal(reported, want_rep) and np.array_equal(pend[:got[1]], want_pend[:want[1]])
+
+
+def test_mapper_unreport_takes_any_points():
+    """A list, float32 or non-finite points go the NumPy way; the cells
+    come back to the read-out either way."""
+    prior = GridMap(np.zeros((20, 20), bool), 0.1, 0.0, 0.0)
+    m = LidarMapper(prior, resolution=0.1)
+    m._reported[3, 4] = m._reported[5, 6] = True
+    m.reported_cells = 2
+    m.unreport([[0.45, 0.35]])                                 # a list: cell (3, 4)
+    with np.errstate(invalid="ignore"):                           # NaN: not a cell
+        m.unreport(np.array([[0.65, 0.55], [np.nan, 1.0]]))
+    assert not m._reported.any() and m.reported_cells == 0
+    assert m._pend[:m._npend].tolist() == [[3, 4], [5, 6]]
+    m._reported[7, 8] = True
+    m.reported_cells = 1
+    m.unreport(np.array([[0.85, 0.75], [0.85, 0.75], [50.0, 0.0]]))    # the kernel's path
+    assert m.reported_cells == -1 and m._pend[:m._npend].tolist() == [[3, 4], [5, 6], [7, 8], [7, 8]]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_valid_returns_kernel_equals_the_numpy_mask(seed):
+    from edgepilot.vehicle.perception._kernels import valid_returns_kernel
+
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        n = int(rng.integers(0, 300))
+        r = rng.choice([np.nan, np.inf, -np.inf, 0.0, -1.0, 12.0, 5.0, 0.01, 11.999], n)
+        r = np.where(rng.random(n) < 0.5, rng.uniform(-1.0, 14.0, n), r)
+        idx, rv = np.empty(n, np.int64), np.empty(n)
+        k = valid_returns_kernel(r, 12.0, idx, rv)
+        with np.errstate(invalid="ignore"):
+            want = np.flatnonzero(np.isfinite(r) & (r > 0) & (r < 12.0))
+        assert np.array_equal(idx[:k], want) and np.array_equal(rv[:k], r[want])
+
+
+def test_near_prior_of_a_few_points_equals_the_array_way():
+    """Up to 16 points take plain float math; more take the array way: the
+    same answer, points outside the grid or not finite count as near."""
+    occ = np.zeros((30, 40), bool)
+    occ[10:12, 5:30] = True
+    m = LidarMapper(GridMap(occ, 0.1, 1.0, 2.0), resolution=0.1)
+    rng = np.random.default_rng(0)
+    pts = np.column_stack((rng.uniform(0.0, 6.0, 200), rng.uniform(1.0, 6.0, 200)))
+    pts[3] = (np.nan, 3.0)
+    pts[7] = (np.inf, 3.0)
+    pts[9] = (1.0 + 5 * 0.1, 2.0 + 10 * 0.1)               # on a cell corner
+    with np.errstate(invalid="ignore"):                    # NaN, inf: no cell
+        whole = m.near_prior(pts)                           # > 16 points: the array way
+    few = np.concatenate([m.near_prior(pts[i:i + 10]) for i in range(0, 200, 10)])
+    assert np.array_equal(few, whole) and whole.dtype == bool
+    assert whole[3] and whole[7] and 0 < whole.sum() < 200
+    assert m.near_prior(np.zeros((0, 2))).shape == (0,)
+
+
+def test_give_way_conflict_kernel_ignores_stale_work_space():
+    """The front keeps its arc-length work space from a longer path before:
+    the entries past this path's points are stale and must not be read (they
+    sent the interpolation past the end of the points)."""
+    from types import SimpleNamespace
+
+    from edgepilot.vehicle.perception._kernels import give_way_conflict_kernel
+    from edgepilot.vehicle.perception._reference import give_way_conflict_numpy
+    from edgepilot.vehicle.perception.front import GIVE_WAY_DT_S
+
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(300):
+        n = int(rng.integers(2, 8))
+        pts = np.cumsum(rng.normal(size=(n, 2)) * 3.0, axis=0)
+        state = SimpleNamespace(x=float(pts[0, 0]), y=float(pts[0, 1]), t=0.5)
+        movers = [SimpleNamespace(x=float(x), y=float(y), vx=float(vx), vy=float(vy), t=0.5, radius=0.5)
+                  for x, y, vx, vy in zip(*rng.uniform(-10, 10, (2, 3)), *rng.uniform(-2, 2, (2, 3)))]
+        s0, speed = float(rng.uniform(0, 20)), float(rng.uniform(0.5, 3))
+        want = give_way_conflict_numpy(state, pts, s0, speed, movers, 4.0, 0.6, 0.4)
+        n_t = len(np.arange(0.0, 4.0 + 1e-9, GIVE_WAY_DT_S))
+        mv = np.array([(m.x, m.y, m.vx, m.vy, m.t, m.radius) for m in movers])
+        cum = np.empty(n + 40)
+        cum[n:] = rng.uniform(0.0, 3.0, 40)               # a shorter, older path's arc lengths
+        k = give_way_conflict_kernel(pts, s0, speed, n_t, GIVE_WAY_DT_S, state.x, state.y, state.t, mv, 0.6, 0.4,
+                                     cum, np.empty((n_t, 2)))
+        assert (movers[k] if k >= 0 else None) is want
+        hits += want is not None
+    assert 10 < hits < 290

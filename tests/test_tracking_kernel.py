@@ -56,3 +56,34 @@ def test_tracker_grows_past_its_initial_capacity():
 def test_tracker_refuses_non_finite_detections():
     with pytest.raises(ValueError, match="finite"):
         MultiObjectTracker().update(0.0, np.array([[np.nan, 0.0, 0.3]]))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_held_back_cells_kernel_equals_the_numpy_oracle(seed):
+    """Perception._near_unsettled_tracks (one kernel over the tracks)
+    against the per-track NumPy expression: tentative, unsettled, moving,
+    standing and barely moving tracks over random points."""
+    from edgepilot.vehicle.config import load_vehicle_config
+    from edgepilot.vehicle.perception._reference import near_unsettled_tracks_numpy
+    from edgepilot.vehicle.perception.front import Perception
+    from edgepilot.vehicle.perception.tracking import Track
+
+    from edgepilot import configs_dir
+
+    p = Perception(load_vehicle_config(configs_dir() / "vehicles" / "ugv_lidar.toml"), None)
+    rng = np.random.default_rng(seed)
+    held = 0
+    for _ in range(60):
+        n = int(rng.integers(0, 80))
+        pts = rng.uniform(-6.0, 6.0, (n, 2))
+        tracks = []
+        for i in range(int(rng.integers(0, 6))):
+            v = rng.choice([0.0, 1e-7, 0.2, 0.5, 1.5]) * rng.uniform(-1.0, 1.0, 2)
+            tracks.append(Track(i, 0.0, *rng.uniform(-5.0, 5.0, 2), *v, np.eye(4), float(rng.uniform(0.1, 1.0)),
+                                bool(rng.random() < 0.8), int(rng.integers(1, 12)), 0))
+        p.tracks = tracks
+        got = p._near_unsettled_tracks(pts)
+        want = near_unsettled_tracks_numpy(pts, tracks, p.margin_m, p.settle_hits, p.min_moving_speed)
+        assert np.array_equal(got, want)
+        held += int(got.sum())
+    assert held > 50

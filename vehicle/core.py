@@ -11,6 +11,7 @@ touches I/O; the runtime loop or the simulator calls in.
 from __future__ import annotations
 
 import math
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 
@@ -36,6 +37,29 @@ LETHAL_COST = np.float32(np.inf)
 #: Mission items whose lat/lon is a place to drive to (checked against the operating area).
 NAV_POSITION_COMMANDS = (int(Cmd.NAV_WAYPOINT), int(Cmd.NAV_LOITER_UNLIM), int(Cmd.NAV_LOITER_TIME))
 __all__ = ["PlanningError", "PlanningGrid", "VehicleCore"]
+
+
+class _Enterable(AbstractSet):
+    """``CoreView.can_enter``: the modes the core would enter at ``now``.
+    A mode's ``refusal`` (no side effects) is asked only when the safety
+    layer asks about that mode (a failsafe's mode, seldom), not for every
+    mode every tick.  The core does not change while safety decides."""
+
+    __slots__ = ("_modes", "_now")
+
+    def __init__(self, modes: dict, now: float):
+        self._modes = modes
+        self._now = now
+
+    def __contains__(self, mode) -> bool:
+        m = self._modes.get(mode)
+        return m is not None and m.refusal(self._now) is None
+
+    def __iter__(self):
+        return (n for n, m in self._modes.items() if m.refusal(self._now) is None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class VehicleCore:
@@ -317,8 +341,7 @@ class VehicleCore:
 
     def _view(self, now: float) -> CoreView:
         """What the safety layer decides from (it never calls into the core)."""
-        return CoreView(self.armed, self.mode, self._state,
-                        frozenset(n for n, m in self.modes.items() if m.refusal(now) is None), self._mission,
+        return CoreView(self.armed, self.mode, self._state, _Enterable(self.modes, now), self._mission,
                         self.perception.status(now) if self.perception is not None else {},
                         self.estimator.health(now) if self.estimator is not None else None)
 

@@ -743,19 +743,22 @@ def give_way_conflict_kernel(pts, s0, speed, n_t, dt_s, x0, y0, now, movers, veh
     radius) whose straight-on prediction comes within ``vehicle_radius`` +
     its radius + ``margin`` of the vehicle predicted along the polyline ``pts`` (N, 2) from
     arc length ``s0`` at ``speed`` (``n_t`` samples ``dt_s`` apart, the first
-    one the vehicle's own position (x0, y0)), or -1.  ``cum`` (N,) and
-    ``vxy`` (n_t, 2) are work space."""
+    one the vehicle's own position (x0, y0)), or -1.  ``cum`` (at least N)
+    and ``vxy`` (n_t, 2) are work space."""
     n = pts.shape[0]
     cum[0] = 0.0
     for k in range(1, n):
         cum[k] = cum[k - 1] + math.hypot(pts[k, 0] - pts[k - 1, 0], pts[k, 1] - pts[k - 1, 1])
     total = cum[n - 1]
     sp = max(speed, 0.0)
+    # only this path's arc lengths: the work space can be longer (a longer
+    # path before), and past n it holds stale values
+    cn = cum[:n]
     for i in range(n_t):
         s = s0 + sp * (i * dt_s)
         s = min(max(s, 0.0), total)
-        vxy[i, 0] = _interp(s, cum, pts[:, 0])
-        vxy[i, 1] = _interp(s, cum, pts[:, 1])
+        vxy[i, 0] = _interp(s, cn, pts[:, 0])
+        vxy[i, 1] = _interp(s, cn, pts[:, 1])
     vxy[0, 0] = x0
     vxy[0, 1] = y0
     for m in range(movers.shape[0]):
@@ -801,6 +804,22 @@ def _pairwise_sum(a, lo, n):
     n2 = n // 2
     n2 -= n2 % 8
     return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
+
+
+@njit(cache=True)
+def valid_returns_kernel(r, max_range, idx, rv):
+    """The returns ``cluster_scan`` keeps, in beam order: beam i of ranges
+    ``r`` float64 (N,) with a finite range in (0, max_range) goes to
+    ``idx`` int64 (its index) and ``rv`` float64 (its range), both at least
+    N long.  Returns how many (np.flatnonzero of the NumPy mask)."""
+    k = 0
+    for i in range(r.shape[0]):
+        v = r[i]
+        if math.isfinite(v) and v > 0.0 and v < max_range:
+            idx[k] = i
+            rv[k] = v
+            k += 1
+    return k
 
 
 @njit(cache=True)
@@ -987,3 +1006,69 @@ def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, 
     for j in range(nd):
         new_det[j] = 1 if new_det[j] == 0 else 0
     return m
+
+
+@njit(cache=True)
+def unreport_points_kernel(points, origin_x, origin_y, resolution, reported, pend, npend):
+    """``LidarMapper.unreport`` in one pass: the cells under map-frame
+    ``points`` float64 (N, 2) [x, y] m (finite; cell = floor((v - origin) /
+    resolution)) that lie inside ``reported`` bool (H, W) are cleared there
+    and appended to ``pend`` int64 (K, 2) [row, col] after its first
+    ``npend`` rows (the caller makes room for N more).  Returns (how many of
+    those cells were reported before, counted per point as the NumPy
+    gather-then-clear counts them, the new npend)."""
+    h, w = reported.shape
+    n = points.shape[0]
+    was = 0
+    for i in range(n):          # gather first: a cell under two points counts twice
+        r = math.floor((points[i, 1] - origin_y) / resolution)
+        c = math.floor((points[i, 0] - origin_x) / resolution)
+        if 0 <= r < h and 0 <= c < w and reported[r, c]:
+            was += 1
+    for i in range(n):
+        r = math.floor((points[i, 1] - origin_y) / resolution)
+        c = math.floor((points[i, 0] - origin_x) / resolution)
+        if 0 <= r < h and 0 <= c < w:
+            reported[r, c] = False
+            pend[npend, 0] = r
+            pend[npend, 1] = c
+            npend += 1
+    return was, npend
+
+
+@njit(cache=True)
+def hold_near_tracks_kernel(pts, trk, hold):
+    """``Perception._near_unsettled_tracks`` over all tracks at once.
+    ``pts`` float64 (N, 2) map-frame points [m]; ``trk`` float64 (K, 6)
+    rows (kind, reach, ax, ay, bx, by): kind 1 holds the points within
+    ``reach`` of (bx, by), kind 2 those within ``reach`` of the segment
+    a-b (a track's swept path), other kinds nothing.  ``hold`` bool (N,)
+    is or-ed in place.  The arithmetic is the NumPy version's, per point
+    (perception.front's docstring of the oracle in the tests)."""
+    n = pts.shape[0]
+    for k in range(trk.shape[0]):
+        kind = trk[k, 0]
+        reach = trk[k, 1]
+        ax = trk[k, 2]
+        ay = trk[k, 3]
+        bx = trk[k, 4]
+        by = trk[k, 5]
+        if kind == 1.0:
+            for i in range(n):
+                if math.hypot(pts[i, 0] - bx, pts[i, 1] - by) < reach:
+                    hold[i] = True
+        elif kind == 2.0:
+            dx = bx - ax
+            dy = by - ay
+            L2 = dx * dx + dy * dy
+            if L2 <= 1e-12:
+                for i in range(n):
+                    if math.hypot(pts[i, 0] - ax, pts[i, 1] - ay) < reach:
+                        hold[i] = True
+                continue
+            for i in range(n):
+                u = ((pts[i, 0] - ax) * dx + (pts[i, 1] - ay) * dy) / L2
+                u = 0.0 if u < 0.0 else u
+                u = 1.0 if u > 1.0 else u
+                if math.hypot(pts[i, 0] - (ax + u * dx), pts[i, 1] - (ay + u * dy)) < reach:
+                    hold[i] = True

@@ -255,3 +255,27 @@ class NumpyTracker:
     def tracks(self):
         """[(id, x, y, vx, vy, P, radius, confirmed, hits, misses)]"""
         return [(k.id, *k.x.tolist(), k.P.copy(), k.radius, k.confirmed, k.hits, k.misses) for k in self._tracks]
+
+
+def near_unsettled_tracks_numpy(pts: np.ndarray, tracks, margin_m: float, settle_hits: int,
+                                min_moving_speed: float) -> np.ndarray:
+    """``Perception._near_unsettled_tracks`` the NumPy way (the oracle of
+    ``_kernels.hold_near_tracks_kernel``): per track, the points within its
+    radius + ``margin_m`` of it (not settled yet) or of its path over the
+    last two seconds (moving)."""
+    hold = np.zeros(len(pts), bool)
+    for t in tracks:
+        reach = t.radius + margin_m
+        if not t.confirmed or t.hits < settle_hits:
+            hold |= np.hypot(pts[:, 0] - t.x, pts[:, 1] - t.y) < reach
+        elif t.speed >= min_moving_speed:
+            ax, ay = t.x - 2.0 * t.vx, t.y - 2.0 * t.vy
+            dx, dy = t.x - ax, t.y - ay
+            L2 = dx * dx + dy * dy
+            if L2 <= 1e-12:
+                d = np.hypot(pts[:, 0] - ax, pts[:, 1] - ay)
+            else:
+                u = np.clip(((pts[:, 0] - ax) * dx + (pts[:, 1] - ay) * dy) / L2, 0.0, 1.0)
+                d = np.hypot(pts[:, 0] - (ax + u * dx), pts[:, 1] - (ay + u * dy))
+            hold |= d < reach
+    return hold

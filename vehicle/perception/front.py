@@ -52,7 +52,7 @@ import numpy as np
 from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.types import SensorFrame, VehicleState
 
-from ._kernels import give_way_conflict_kernel
+from ._kernels import give_way_conflict_kernel, hold_near_tracks_kernel
 from .mapping import LidarMapper
 from .rates import RateManager, SensorStatus
 from .tracking import MultiObjectTracker, Track, cluster_scan
@@ -203,13 +203,22 @@ class Perception:
         the last two seconds) or near a track seen fewer than
         ``settle_hits`` times (its motion is not known yet)."""
         hold = np.zeros(len(pts), bool)
+        rows = []
         for t in self.tracks:
             reach = t.radius + self.margin_m
             if not t.confirmed or t.hits < self.settle_hits:
-                # motion not known yet (the velocity starts at 0 and converges)
-                hold |= np.hypot(pts[:, 0] - t.x, pts[:, 1] - t.y) < reach
+                # motion not known yet (the velocity starts at 0 and converges): near it
+                rows.append((1.0, reach, t.x, t.y, t.x, t.y))
             elif t.speed >= self.min_moving_speed:
-                hold |= _dist_to_segment(pts, (t.x - 2.0 * t.vx, t.y - 2.0 * t.vy), (t.x, t.y)) < reach
+                # on or behind its path over the last 2 s
+                rows.append((2.0, reach, t.x - 2.0 * t.vx, t.y - 2.0 * t.vy, t.x, t.y))
+        if rows and len(pts):
+            # one kernel (perception._kernels.hold_near_tracks_kernel; the
+            # NumPy version is perception._reference.near_unsettled_tracks_numpy)
+            p = pts
+            if type(p) is not np.ndarray or p.dtype != np.float64 or not p.flags.c_contiguous:
+                p = np.ascontiguousarray(p, np.float64)
+            hold_near_tracks_kernel(p.reshape(-1, 2), np.array(rows, np.float64), hold)
         return hold
 
     def _camera(self, t: float, image: np.ndarray, state: VehicleState) -> np.ndarray:
@@ -284,17 +293,6 @@ class Perception:
                                      float(state.y), float(state.t), mv, self.vehicle_radius, self.margin_m,
                                      self._path_cum, self._veh_xy)
         return movers[k] if k >= 0 else None
-
-
-def _dist_to_segment(p: np.ndarray, a, b) -> np.ndarray:
-    ax, ay = a
-    bx, by = b
-    dx, dy = bx - ax, by - ay
-    L2 = dx * dx + dy * dy
-    if L2 <= 1e-12:
-        return np.hypot(p[:, 0] - ax, p[:, 1] - ay)
-    u = np.clip(((p[:, 0] - ax) * dx + (p[:, 1] - ay) * dy) / L2, 0.0, 1.0)
-    return np.hypot(p[:, 0] - (ax + u * dx), p[:, 1] - (ay + u * dy))
 
 
 def _disc(x: float, y: float, r: float, step: float) -> np.ndarray:

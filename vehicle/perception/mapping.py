@@ -16,7 +16,8 @@ from edgepilot.vehicle.distance_transform import distance_cells
 from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.types import LaserScan, VehicleState
 
-from ._kernels import LO_BIAS, LO_MASK, LOGODDS_ONE, report_hit_cells_kernel, report_new_cells_kernel
+from ._kernels import (LO_BIAS, LO_MASK, LOGODDS_ONE, report_hit_cells_kernel, report_new_cells_kernel,
+                       unreport_points_kernel)
 from .occupancy import OccupancyGrid
 
 
@@ -193,6 +194,21 @@ class LidarMapper:
         """Forget that the cells under ``points`` (N, 2) map frame [m] were
         reported: they are reported again by a later scan that finds them
         still occupied (the front holds back cells a moving object explains)."""
+        pts = points
+        if (type(pts) is np.ndarray and pts.dtype == np.float64 and pts.ndim == 2 and pts.shape[1] == 2
+                and pts.flags.c_contiguous and np.isfinite(pts).all()):
+            # the common call (the front's (N, 2) cell centres): one kernel
+            need = self._npend + len(pts)
+            if need > len(self._pend):
+                grown = np.empty((max(need, 2 * len(self._pend)), 2), np.int64)
+                grown[:self._npend] = self._pend[:self._npend]
+                self._pend = grown
+            g = self.grid
+            was, self._npend = unreport_points_kernel(pts, float(g.origin_x), float(g.origin_y),
+                                                      float(g.resolution), self._reported, self._pend,
+                                                      self._npend)
+            self.reported_cells -= int(was)
+            return
         r, c, ok = self._cells_of(points)
         was = self._reported[r[ok], c[ok]]
         self._reported[r[ok], c[ok]] = False
@@ -211,6 +227,21 @@ class LidarMapper:
     def near_prior(self, points: np.ndarray) -> np.ndarray:
         """True for map-frame points (N, 2) [m] within ``prior_margin`` of an
         obstacle on the prior map (or outside the grid)."""
+        if type(points) is np.ndarray and points.ndim == 2 and points.shape[1] == 2 and len(points) <= 16:
+            # a scan's few clusters: plain float math (the same floor((v - origin) / resolution))
+            g = self.grid
+            ox, oy, res = g.origin_x, g.origin_y, g.resolution
+            rows, cols = g.shape
+            near = self._near_prior
+            out = []
+            for x, y in points.tolist():
+                if not (math.isfinite(x) and math.isfinite(y)):
+                    out.append(True)
+                    continue
+                r = math.floor((y - oy) / res)
+                c = math.floor((x - ox) / res)
+                out.append(bool(near[r, c]) if 0 <= r < rows and 0 <= c < cols else True)
+            return np.array(out, bool)
         r, c, ok = self._cells_of(points)
         out = np.ones(len(r), bool)
         out[ok] = self._near_prior[r[ok], c[ok]]

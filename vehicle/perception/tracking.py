@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import cluster_scan_kernel, track_update_kernel
+from ._kernels import cluster_scan_kernel, track_update_kernel, valid_returns_kernel
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,10 @@ class Cluster:
     y: float
     radius: float
     n: int
+
+
+#: (angle_increment, beams) -> angle_increment * arange(beams), for cluster_scan
+_BEAM_STEPS: dict = {}
 
 
 def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_range: float,
@@ -44,21 +48,33 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
     r = np.asarray(ranges, np.float64)
     if r.ndim != 1:
         raise ValueError(f"ranges must be 1-D, got shape {r.shape}")
-    px, py, yaw = (float(v) for v in pose)
+    px, py, yaw = pose
+    px, py, yaw = float(px), float(py), float(yaw)
     n = r.size
-    a = yaw + angle_min + angle_increment * np.arange(n)
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(r) & (r > 0) & (r < max_range)
-    idx = np.flatnonzero(valid)
-    if idx.size == 0:
+    # finite returns in (0, max_range), in beam order (one kernel pass)
+    idx = np.empty(n, np.int64)
+    ri = np.empty(n)
+    m = valid_returns_kernel(r, float(max_range), idx, ri)
+    if m == 0:
         return []
-    xs = px + r[idx] * np.cos(a[idx])
-    ys = py + r[idx] * np.sin(a[idx])
+    idx = idx[:m]
+    ri = ri[:m]
+    # beam i's map-frame angle is (yaw + angle_min) + angle_increment * i:
+    # the second term is the same every scan (cached per increment and size)
+    key = (angle_increment, n)
+    steps = _BEAM_STEPS.get(key)
+    if steps is None:
+        if len(_BEAM_STEPS) >= 64:
+            _BEAM_STEPS.clear()
+        steps = _BEAM_STEPS[key] = angle_increment * np.arange(n)
+    a = (yaw + angle_min) + steps[idx]
+    xs = px + ri * np.cos(a)
+    ys = py + ri * np.sin(a)
     # the splitting and the means in one kernel (perception._kernels.
     # cluster_scan_kernel; the NumPy version is perception._reference.
     # cluster_scan_numpy), the few clusters' geometry here
     runs = np.empty((idx.size, 4))
-    k = cluster_scan_kernel(xs, ys, r[idx], idx.astype(np.int64), float(gap_m), float(gap_factor),
+    k = cluster_scan_kernel(xs, ys, ri, idx, float(gap_m), float(gap_factor),
                             abs(float(angle_increment)), int(min_points), runs)
     out = []
     for first, m, cx, cy in runs[:k].tolist():
