@@ -145,3 +145,35 @@ def test_a_search_mission_starts_at_the_lane_nearest_where_it_is_ordered_from():
     assert wps()[:2] in ([(92.0, 11.0), (64.0, 11.0)], [(92.0, 21.0), (64.0, 21.0)])
     assert wps(search_from=(96.0, 21.0)) == [(92.0, 21.0), (64.0, 21.0), (64.0, 11.0), (92.0, 11.0)]
     assert wps(search_from=(60.0, 5.0))[0] == (64.0, 11.0)
+
+
+def test_reference_cost_recorded_for_a_problem_is_used_only_for_that_problem():
+    """The quality yardstick (OR-Tools' best with a long time limit) may be
+    recorded in a scenario with the problem's digest: the recorded cost is
+    taken while the digest matches (no solve), any change the solver would
+    see (a leg a millisecond longer, a window, who may do what) gives a new
+    digest and a solve; what the solver cannot see (sub-millisecond) does not."""
+    from dataclasses import replace
+
+    from edgepilot.fleet.central import costs_digest, reference_cost
+    c = random_costs(np.random.default_rng(7), 2, 5, windows=True, capacity=True, domains=False)
+    d = costs_digest(c)
+    assert len(d) == 16 and costs_digest(replace(c, start_s=c.start_s.copy())) == d
+    nudged = c.start_s.copy()
+    nudged[0, 0] += 1e-7
+    assert costs_digest(replace(c, start_s=nudged)) == d
+    longer = c.start_s.copy()
+    longer[0, 0] += 0.002
+    window = c.close_s.copy()
+    window[1] = 5.0 if not np.isfinite(window[1]) else np.inf
+    able = c.able.copy()
+    able[1, 2] = not able[1, 2]
+    others = {costs_digest(replace(c, start_s=longer)), costs_digest(replace(c, close_s=window)),
+              costs_digest(replace(c, able=able))}
+    assert d not in others and len(others) == 3
+    # recorded for this problem: taken as is (1.5 s is no route cost of this problem: nothing was solved)
+    assert reference_cost(c, 0.3, (d, 1.5)) == (1.5, "stored", d)
+    opt = brute_force(c)
+    for stored in (None, ("0" * 16, 1.5)):
+        cost, source, digest = reference_cost(c, 0.3, stored)
+        assert source == "computed" and digest == d and cost == pytest.approx(opt, abs=0.05)

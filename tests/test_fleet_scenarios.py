@@ -6,6 +6,7 @@ import os
 
 import csv
 import json
+import re
 import math
 import subprocess
 import sys
@@ -109,6 +110,26 @@ def test_bad_fleet_file_names_file_and_key(tmp_path):
     p = sitl(str(bad), "--quiet")
     assert p.returncode == 2
     assert str(bad) in p.stderr and "vehicles.1.sysid" in p.stderr and "repeats" in p.stderr
+
+
+def test_recorded_reference_needs_its_digest(tmp_path):
+    """A recorded OR-Tools reference is refused without the digest of the
+    problem it was solved for (or with a digest that is not one), naming
+    the file and the key: a number alone could outlive its problem."""
+    from edgepilot import configs_dir
+    from edgepilot.sim.fleet.scenario import load_fleet_scenario
+    from edgepilot.vehicle.config import ConfigError
+
+    text = (configs_dir() / "fleet" / "fleet_relief_delivery.toml").read_text()
+    digest = re.search(r'reference_digest = "([0-9a-f]+)"', text).group(1)
+    for bad_text, why in ((re.sub(r"reference_digest = .*\n", "", text), "give both or neither"),
+                          (text.replace(digest, "not-a-digest"), "reference_digest"),
+                          (re.sub(r"reference_cost_s = .*\n", "reference_cost_s = nan\n", text), "reference_cost_s")):
+        bad = tmp_path / "relief.toml"
+        bad.write_text(bad_text)
+        with pytest.raises(ConfigError, match=why) as e:
+            load_fleet_scenario(bad)
+        assert str(bad) in str(e.value)
 
 
 def test_rect_gap_matches_shapely():

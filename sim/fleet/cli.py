@@ -79,6 +79,13 @@ def run_fleet_scenario(args) -> int:
         t = s["tasks"]
         out.print(f"tasks               {t.get('done_count', 0)}/{t.get('count', 0)} done, "
                   f"{len(t.get('cancelled', []))} cancelled, allocator {t.get('allocator')}", soft_wrap=True)
+        ref = t.get("reference")
+        if ref:
+            how = ("recorded for this problem" if ref["source"] == "stored" else
+                   f"solved now; to record it: reference_cost_s = {ref['cost_s']!r}, "
+                   f"reference_digest = \"{ref['digest']}\"")
+            out.print(f"plan cost           {t['plan_cost_s']:.1f} s; OR-Tools' best {ref['cost_s']:.1f} s "
+                      f"({how})", soft_wrap=True)
     h = s.get("harbour")
     if h:
         for name, d in h["detection"].items():

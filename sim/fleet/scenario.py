@@ -189,6 +189,18 @@ class FleetCriteria(Strict):
     max_plan_cost_ratio: float | None = Field(
         default=None, gt=1, description="the allocator's plan cost / OR-Tools' best with a long time limit")
     reference_time_limit_s: float = Field(default=20.0, gt=0, description="OR-Tools' long time limit [s]")
+    reference_cost_s: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False,
+        description="OR-Tools' best recorded for this scenario's problem [s] (with reference_digest); "
+                    "used instead of solving again while the problem's digest is the same")
+    reference_digest: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$",
+                                         description="the digest of the problem reference_cost_s was solved for")
+
+    @model_validator(mode="after")
+    def _reference_pair(self):
+        if (self.reference_cost_s is None) != (self.reference_digest is None):
+            raise ValueError("reference_cost_s and reference_digest go together: give both or neither")
+        return self
     withdrawn: list[str] | None = Field(
         default=None, description="exactly these vehicles give their tasks up for want of battery")
     home_within_m: float | None = Field(

@@ -655,6 +655,8 @@ class Tasking:
             "allocator": self.allocator, "agreed_at_end": agreed, "count": len(self.ids), "done_count": len(self.done_by),
             "initial_plan": self.initial_plan, "plan_cost_s": None if self.plan_cost is None else round(self.plan_cost, 1),
             "reference_cost_s": None if ref is None else round(ref, 1),
+            "reference": None if ref is None else {"source": self.reference_source, "digest": self.reference_digest,
+                                                   "cost_s": ref},
             "done_by": self.done_by, "done_at": {k: round(v, 1) for k, v in self.done_at.items()},
             "done_twice": twice, "dropped": dropped, "cancelled": sorted(self.cancelled), "never_announced": never,
             "late_deliveries": late, "coverage": coverage, "log": self.log,
@@ -675,12 +677,19 @@ class Tasking:
         return sorted(out, key=lambda x: (x["from_s"], x["vehicle"]))
 
     def _reference_cost(self) -> float:
-        from edgepilot.fleet.central import solve_routing
+        """OR-Tools' best with the criteria's long time limit for the tasks
+        known at the start; the scenario's recorded one when it was recorded
+        for this very problem (its digest), which spares the long solve."""
+        from edgepilot.fleet.central import reference_cost
 
+        crit = self.sc.criteria
         known = [j for j in range(len(self.tasks)) if self.known_at_start(j)]
         tasks = [self.tasks[j] for j in known]
         costs = self._costs(tasks, self.caps)
-        return solve_routing(costs, time_limit_s=self.sc.criteria.reference_time_limit_s).cost
+        stored = None if crit.reference_digest is None else (crit.reference_digest, crit.reference_cost_s)
+        cost, self.reference_source, self.reference_digest = reference_cost(
+            costs, crit.reference_time_limit_s, stored)
+        return cost
 
     def known_at_start(self, j: int) -> bool:
         return self.ids[j] not in {f.task for f in self.sc.faults if f.type == "new_task"}
