@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -13,6 +14,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A suite started in the background by a shell without job control (`cmd &`
+# in a script, nohup) inherits SIGINT ignored, and so would every process it
+# starts: the tests that press Ctrl-C on a real `edgepilot` (an interrupted
+# upload, campaign or recorder) would see it carry on.  A Python handler is
+# reset to the default in a child at exec, so installing Python's own here
+# gives every child an ordinary SIGINT again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def edgepilot_cmd() -> list[str]:
