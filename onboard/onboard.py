@@ -84,10 +84,10 @@ def parse_origin(text: str) -> tuple[float, float]:
 
 #: 1-sigma of an operator's start pose: a vehicle set down on a marked spot.
 START_POSE_STD_M = 0.1
+START_YAW_STD_DEG = 2.0
 #: A boat's MMSI on the V2V route share when --mmsi is not given: this + its
 #: system id (the fleet scenarios' default, ``sim.fleet.scenario``).
 DEFAULT_MMSI_BASE = 993_000_000
-START_YAW_STD_DEG = 2.0
 
 
 def parse_start_pose(text: str) -> tuple[float, float, float]:

@@ -163,3 +163,18 @@ def test_lockstep_radio_ends_sign_and_check_like_a_real_link():
     assert ends.parse(1, other.pack(0, [msg])[0]) == [] and ends.rejected[1] == 2
     assert ends.parse(0, pkt) == []                      # its own frame, heard back: not a message for it
 
+
+
+def test_vehicle_run_refuses_an_mmsi_that_is_not_one(tmp_path):
+    """`edgepilot vehicle run --v2v ... --mmsi 12345`: a usage error naming
+    the option, before anything is opened."""
+    import subprocess
+    import sys
+
+    from tests.hw_util import hil_config
+
+    r = subprocess.run([sys.executable, "-m", "edgepilot", "vehicle", "run", "--config", str(hil_config(tmp_path)),
+                        "--v2v", f"127.0.0.1:{free_port('udp')}", "--v2v-peer", "127.0.0.1:9", "--mmsi", "12345"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "--mmsi: expected the boat's 9-digit AIS MMSI, got 12345" in r.stderr, r.stderr
