@@ -178,3 +178,85 @@ def test_vehicle_run_refuses_an_mmsi_that_is_not_one(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "--mmsi: expected the boat's 9-digit AIS MMSI, got 12345" in r.stderr, r.stderr
+
+
+USV_HARDWARE = """
+[hardware]
+wiring = "direct"
+mavlink = ["tcpin:127.0.0.1:{port}"]
+log_dir = "{folder}/logs"
+
+[hardware.motor]
+port = "{folder}/ttyMOTOR"
+
+[hardware.gps]
+source = "{folder}/ttyGPS"
+"""
+
+
+@pytest.mark.interop
+def test_vehicle_run_boat_shares_its_route_and_checks_the_routes_it_hears(tmp_path):
+    """A boat's `edgepilot vehicle run --v2v --mmsi` process (the USV config
+    with a [hardware] table whose devices are absent: it holds, but its core
+    and V2V radio run) and a fleet-mate behind its own signed UDP socket:
+    the boat sends its route (MMSI as given; no points, it is not
+    following one) about once a second on the wall clock; of the mate's
+    frames the good route is taken, the NaN-speed one dropped as
+    malformed, and a replayed and a foreign-key frame are refused by the
+    link's signing before the route share sees them, as the stop lines count."""
+    import subprocess
+    import sys
+
+    from edgepilot import configs_dir
+    from edgepilot.firmware_bridge.fleet_v2v import v2v_mavlink, sign_from_now
+
+    key = os.urandom(32)
+    (tmp_path / "fleet.key").write_text(key.hex() + "\n")
+    cfg = (configs_dir() / "vehicles" / "usv.toml").read_text()
+    assert "[mavlink]\nsysid = 1" in cfg
+    cfg = cfg.replace("[mavlink]\nsysid = 1", f'[mavlink]\nsysid = 5\nsigning_key_file = "{tmp_path}/fleet.key"')
+    cfg_path = tmp_path / "usv_hw.toml"
+    cfg_path.write_text(cfg + USV_HARDWARE.format(port=free_port("tcp"), folder=tmp_path))
+    own, peer_port = free_port("udp"), free_port("udp")
+    peer = V2VLink(6, f"127.0.0.1:{peer_port}", [f"127.0.0.1:{own}"], signing_key=key)
+    peer.subscribe(ROUTE_MSG)
+    proc = subprocess.Popen([sys.executable, "-m", "edgepilot", "vehicle", "run", "--config", str(cfg_path),
+                             "--origin", "52.0,4.0", "--no-warm", "--v2v", f"127.0.0.1:{own}", "--v2v-peer",
+                             f"127.0.0.1:{peer_port}", "--mmsi", "993000555"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    routes: list = []
+    try:
+        def wait_routes(n: int) -> None:
+            deadline = time.monotonic() + 60
+            while len(routes) < n and time.monotonic() < deadline and proc.poll() is None:
+                select.select(peer.fds(), [], [], 0.2)
+                routes.extend(peer.take(ROUTE_MSG))
+            assert len(routes) >= n, f"{len(routes)} routes from the boat"
+
+        wait_routes(1)                                  # the boat is up and its link runs
+        now = time.time()
+        lat, lon = [52.0, 52.0002], [4.0, 4.0]
+        peer.send([route_ahead_message(993000006, now - 0.5, lat, lon, 1.5),
+                   _raw(t=now - 0.4, mmsi=993000006, speed=math.nan, lat=lat, lon=lon)])
+        mav, st = v2v_mavlink(6, key)
+        sign_from_now(mav, st)
+        frame = route_ahead_message(993000006, now - 0.3, lat, lon, 1.5).pack(mav)
+        rogue_mav, rogue_st = v2v_mavlink(7, os.urandom(32))
+        sign_from_now(rogue_mav, rogue_st)
+        rogue = route_ahead_message(993000007, now - 0.3, lat, lon, 1.5).pack(rogue_mav)
+        sock = peer.sock
+        sock.sendto(frame, ("127.0.0.1", own))
+        sock.sendto(frame, ("127.0.0.1", own))          # the same frame again: a replay
+        sock.sendto(rogue, ("127.0.0.1", own))
+        wait_routes(len(routes) + 2)                    # two more rounds of the boat: it has read ours
+    finally:
+        peer.close()
+        if proc.poll() is None:
+            proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    r = [read_route_ahead(m) for m in routes]
+    assert {mmsi for mmsi, *_ in r} == {993000555} and all(len(la) == 0 for _, _, la, _, _ in r)
+    assert all(abs(t - time.time()) < 60 for _, t, *_ in r)          # stamped with the wall clock
+    assert "refused (signing) 2," in out, out
+    m = re.search(r"V2V routes sent (\d+), heard 3, used 0, dropped malformed 1\n", out)
+    assert m and int(m.group(1)) >= 3, out
