@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--v2v", metavar="HOST:PORT",
                     help="fleet scenario: link the vehicles over UDP V2V (instance i binds PORT + 10 x i) through "
                          "the simulated radio (the scenario's [link] range, loss, latency and link faults) and "
-                         "run the task auction on board (`edgepilot gcs fleet tasks upload FILE --auction`)")
+                         "run the task auction on board (`edgepilot gcs fleet tasks upload FILE --auction`); "
+                         "boats share their route ahead with their fleet-mates over it")
     hil = run.add_argument_group("hardware-in-the-loop (the simulator plays the hardware on pseudo-terminals)")
     hil.add_argument("--hil", action="store_true",
                      help="serve the motor controller, GPS and lidar on ptys at the device paths of "
@@ -141,13 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
     vrun.add_argument("--no-warm", action="store_true", help="skip the kernel warm-up at start")
     vrun.add_argument("--v2v", metavar="HOST:PORT",
                       help="fleet: bind the V2V radio here (UDP, our MAVLink dialect, signed with the vehicle's "
-                           "key) and run the task auction on board (`edgepilot gcs fleet tasks upload --auction`)")
+                           "key) and run the task auction on board (`edgepilot gcs fleet tasks upload --auction`); "
+                           "a boat also shares its route ahead with its fleet-mates over it")
     vrun.add_argument("--v2v-peer", action="append", metavar="HOST:PORT",
                       help="where the other vehicles' V2V radios listen (repeatable; a broadcast address works)")
     vrun.add_argument("--v2v-loss", type=float, metavar="P",
                       help="bench test: lose each V2V datagram heard with probability P (0 <= P < 1)")
     vrun.add_argument("--v2v-latency", type=float, metavar="S",
                       help="bench test: hand each V2V datagram heard to the auction S seconds late")
+    vrun.add_argument("--mmsi", type=int, metavar="N",
+                      help="a boat with --v2v: the AIS MMSI its fleet-mates know it by, which its shared route "
+                           "ahead carries (default 993000000 + its system id)")
     vrun.add_argument("--fleet-period", type=float, metavar="S", help="auction round period (default 1 s)")
     vrun.add_argument("--fleet-stale", type=float, metavar="S",
                       help="a member unheard this long is presumed gone and its tasks re-auctioned (default 10 s)")

@@ -457,6 +457,8 @@ def read_task_id(msg) -> str:
 
 #: EDGEPILOT_ROUTE_AHEAD carries at most this many points (the sender's position first)
 ROUTE_POINTS_PER_MSG = 12
+#: The fastest planned speed a route may carry [m/s] (a faster one is not a boat of ours: refused)
+ROUTE_MAX_SPEED = 30.0
 
 
 def route_ahead_message(mmsi: int, now: float, lat, lon, speed: float):
@@ -470,6 +472,8 @@ def route_ahead_message(mmsi: int, now: float, lat, lon, speed: float):
                          f"got {len(lat)} latitudes and {len(lon)} longitudes")
     if not (0 < int(mmsi) < 1 << 32):
         raise ValueError(f"mmsi must be a 9-digit MMSI (1..2^32-1), got {mmsi}")
+    if lat and not (math.isfinite(speed) and 0.0 <= speed <= ROUTE_MAX_SPEED):
+        raise ValueError(f"speed must be a number in 0..{ROUTE_MAX_SPEED:g} m/s, got {speed}")
     n = len(lat)
     pad = [0] * (ROUTE_POINTS_PER_MSG - n)
     la = [int(round(v * 1e7)) for v in lat] + pad
@@ -480,10 +484,25 @@ def route_ahead_message(mmsi: int, now: float, lat, lon, speed: float):
 
 def read_route_ahead(msg) -> tuple[int, float, np.ndarray, np.ndarray, float]:
     """(mmsi, fleet time [s], lat, lon [deg] arrays, speed [m/s]) of an
-    EDGEPILOT_ROUTE_AHEAD; ValueError when its count is out of range."""
+    EDGEPILOT_ROUTE_AHEAD.  ValueError names the field and what was
+    expected when the message cannot be a route: count beyond
+    ``ROUTE_POINTS_PER_MSG``, no MMSI, no time, a speed that is not a
+    number in 0..``ROUTE_MAX_SPEED`` m/s, a point off the globe."""
     n = int(msg.count)
+    who = f"EDGEPILOT_ROUTE_AHEAD from MMSI {int(msg.mmsi)}"
     if n > ROUTE_POINTS_PER_MSG:
-        raise ValueError(f"EDGEPILOT_ROUTE_AHEAD: count {n} is more than {ROUTE_POINTS_PER_MSG} points")
+        raise ValueError(f"{who}: count {n} is more than {ROUTE_POINTS_PER_MSG} points")
+    if int(msg.mmsi) == 0:
+        raise ValueError("EDGEPILOT_ROUTE_AHEAD: mmsi 0: expected the sender's AIS MMSI")
+    if int(msg.time_usec) == 0:
+        raise ValueError(f"{who}: time_usec 0: expected the fleet time the sender was at point 0")
+    speed = float(msg.speed)
+    if not (math.isfinite(speed) and 0.0 <= speed <= ROUTE_MAX_SPEED):
+        raise ValueError(f"{who}: speed {speed:g} m/s: expected a number in 0..{ROUTE_MAX_SPEED:g} m/s")
     lat = np.asarray(msg.lat[:n], np.float64) * 1e-7
     lon = np.asarray(msg.lon[:n], np.float64) * 1e-7
-    return int(msg.mmsi), _sec(msg.time_usec), lat, lon, float(msg.speed)
+    bad = np.flatnonzero((np.abs(lat) > 90.0) | (np.abs(lon) > 180.0))
+    if len(bad):
+        k = int(bad[0])
+        raise ValueError(f"{who}: point {k} at lat {lat[k]:.7f}, lon {lon[k]:.7f}: expected -90..90, -180..180 deg")
+    return int(msg.mmsi), _sec(msg.time_usec), lat, lon, speed

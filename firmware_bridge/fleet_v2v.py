@@ -29,6 +29,48 @@ from edgepilot.firmware_bridge.mavlink import signing as signing_mod
 log = logging.getLogger(__name__)
 #: Largest datagram read (a MAVLink 2 frame is at most 280 bytes; several may share one).
 MAX_DATAGRAM = 65535
+#: The signing link id of every vehicle's V2V frames.
+V2V_LINK_ID = 0xFE
+
+
+def v2v_mavlink(sysid: int, signing_key: bytes | None, compid: int = 1, file=None):
+    """A vehicle's MAVLink object for its V2V radio (our dialect): it signs
+    what it packs and checks what it parses with ``signing_key`` (None:
+    neither).  Returns (MAVLink object, its ``signing.SigningState`` or None).
+    The real link (``V2VLink``) and the lockstep runner's simulated radio
+    (``sim.fleet.link.V2VEnds``) both use it."""
+    mav = dialects.load().MAVLink(file, srcSystem=int(sysid), srcComponent=compid)
+    mav.robust_parsing = True
+    return mav, (signing_mod.configure(mav, signing_key, link_id=V2V_LINK_ID) if signing_key else None)
+
+
+def sign_from_now(mav, state) -> None:
+    """Sign the next frames at the vehicle's time now (a receiver refuses
+    frames from before it started), each one tick later than the last."""
+    if state is not None:
+        s = mav.signing
+        s.timestamp = max(s.timestamp, state.best_time())
+
+
+def parse_datagram(mav, data: bytes, own_sysid: int) -> tuple[list, int, int]:
+    """The messages of one datagram (whole frames) heard by ``mav``'s
+    vehicle: (messages not its own, refused for their signature, malformed)."""
+    mav.buf = bytearray()                     # one datagram, whole frames: nothing carries over
+    mav.buf_index = 0
+    try:
+        msgs = mav.parse_buffer(data) or []
+    except Exception:  # noqa: BLE001 - a malformed datagram is counted and dropped
+        return [], 0, 1
+    out, rejected, errors = [], 0, 0
+    for m in msgs:
+        if m.get_type() == "BAD_DATA":
+            if getattr(m, "reason", "") == "Invalid signature":
+                rejected += 1
+            else:
+                errors += 1
+        elif m.get_srcSystem() != own_sysid:
+            out.append(m)
+    return out, rejected, errors
 
 
 def parse_hostport(text: str, what: str = "--v2v") -> tuple[str, int]:
@@ -49,7 +91,12 @@ class _Sink:
 class V2VLink:
     """One vehicle's V2V radio: ``send(msgs)`` to every peer, ``receive()``
     the messages heard since the last call (each with its sender's system
-    id, ``msg.get_srcSystem()``)."""
+    id, ``msg.get_srcSystem()``).
+
+    Several processes of the vehicle share the one radio (the task auction,
+    the route share): one that ``subscribe``s to a message type gets those
+    from ``take(type)``, and ``receive()`` hands out the rest; whichever
+    polls first reads the socket for all of them."""
 
     def __init__(self, sysid: int, bind: str, peers: list[str], signing_key: bytes | None = None,
                  compid: int = 1, impair: DelayLine | None = None, clock: Callable[[], float] = time.monotonic):
@@ -66,13 +113,13 @@ class V2VLink:
             self.sock.close()
             raise OSError(e.errno, f"V2V link: cannot bind UDP {bind}: {e.strerror}") from None
         self.sock.setblocking(False)
-        self.mav = self.mod.MAVLink(_Sink(self), srcSystem=self.sysid, srcComponent=compid)
-        self.mav.robust_parsing = True
-        self.signing = signing_mod.configure(self.mav, signing_key, link_id=0xFE) if signing_key else None
+        self.mav, self.signing = v2v_mavlink(self.sysid, signing_key, compid, _Sink(self))
         self.closed = False
         self.sent = self.received = self.rejected = self.errors = 0
         self.impair = impair
         self.clock = clock
+        self._boxes: dict[str, list] = {}          # subscribed message type -> heard, not yet taken
+        self._rest: list = []                      # everything else, for receive()
 
     @property
     def port(self) -> int:
@@ -89,11 +136,7 @@ class V2VLink:
     def send(self, msgs) -> None:
         if self.closed:
             return
-        if self.signing is not None:
-            # signed at the vehicle's time now (a receiver refuses frames from
-            # before it started), each frame one tick later than the last
-            s = self.mav.signing
-            s.timestamp = max(s.timestamp, self.signing.best_time())
+        sign_from_now(self.mav, self.signing)
         for m in msgs:
             self.mav.send(m)
 
@@ -115,31 +158,34 @@ class V2VLink:
             self.impair.put(now, data)
         return self.impair.take(now)
 
+    def subscribe(self, msg_type: str) -> None:
+        """Keep messages of ``msg_type`` for ``take`` (``receive`` no longer returns them)."""
+        self._boxes.setdefault(msg_type, [])
+
     def receive(self) -> list:
-        out: list = []
-        if self.closed:
-            return out
-        for data in self._datagrams():
-            self.mav.buf = bytearray()            # one datagram, whole frames: nothing carries over
-            self.mav.buf_index = 0
-            try:
-                msgs = self.mav.parse_buffer(data) or []
-            except Exception:  # noqa: BLE001 - a malformed datagram is counted and dropped
-                self.errors += 1
-                continue
-            for m in msgs:
-                t = m.get_type()
-                if t == "BAD_DATA":
-                    if getattr(m, "reason", "") == "Invalid signature":
-                        self.rejected += 1
-                    else:
-                        self.errors += 1
-                    continue
-                if m.get_srcSystem() == self.sysid:
-                    continue
-                self.received += 1
-                out.append(m)
+        """The messages heard since the last call, but the subscribed types."""
+        self._pump()
+        out, self._rest = self._rest, []
         return out
+
+    def take(self, msg_type: str) -> list:
+        """The messages of a subscribed type heard since the last call."""
+        self._pump()
+        out = self._boxes.get(msg_type, [])
+        self._boxes[msg_type] = []
+        return out
+
+    def _pump(self) -> None:
+        if self.closed:
+            return
+        for data in self._datagrams():
+            msgs, rejected, errors = parse_datagram(self.mav, data, self.sysid)
+            self.rejected += rejected
+            self.errors += errors
+            for m in msgs:
+                self.received += 1
+                box = self._boxes.get(m.get_type())
+                (self._rest if box is None else box).append(m)
 
     def fds(self) -> list[int]:
         return [] if self.closed else [self.sock.fileno()]

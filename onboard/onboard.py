@@ -85,6 +85,9 @@ def parse_origin(text: str) -> tuple[float, float]:
 #: 1-sigma of an operator's start pose: a vehicle set down on a marked spot.
 START_POSE_STD_M = 0.1
 START_YAW_STD_DEG = 2.0
+#: A boat's MMSI on the V2V route share when --mmsi is not given: this + its
+#: system id (the fleet scenarios' default, ``sim.fleet.scenario``).
+DEFAULT_MMSI_BASE = 993_000_000
 
 
 def parse_start_pose(text: str) -> tuple[float, float, float]:
@@ -159,7 +162,7 @@ class Onboard:
                  v2v_peers: list[str] | None = None, fleet_period_s: float = 1.0, fleet_stale_s: float = 10.0,
                  fleet_lease_s: float = 8.0,
                  v2v_loss: float = 0.0, v2v_latency_s: float = 0.0,
-                 start_pose: tuple[float, float, float] | None = None):
+                 start_pose: tuple[float, float, float] | None = None, mmsi: int | None = None):
         self.cfg = cfg
         hw = cfg.hardware
         self.events: list[str] = []
@@ -235,6 +238,10 @@ class Onboard:
         # socket is bound now, so a taken port stops the start naming it.
         self.v2v = None
         self.auction = None
+        self.routes = None
+        if mmsi is not None and not 100_000_000 <= int(mmsi) <= 999_999_999:
+            raise ValueError(f"--mmsi: expected the boat's 9-digit AIS MMSI, got {mmsi}")
+        self.mmsi = mmsi
         self._fleet = (fleet_period_s, fleet_stale_s)
         self._lease = None
         if v2v:
@@ -378,6 +385,13 @@ class Onboard:
             self.v2v.sysid = self.endpoint.sysid
             self.auction = FleetAuction(self.core, self.endpoint, self.v2v, period_s=self._fleet[0],
                                         stale_after_s=self._fleet[1], fleet_clock=time.time, lease=self._lease)
+            if self.core.maritime is not None:
+                from edgepilot.firmware_bridge.fleet_routes import RouteAheadShare
+
+                # a boat: its route ahead to its fleet-mates' COLREGs helms, theirs to its own, on the same link
+                mmsi = self.mmsi if self.mmsi is not None else DEFAULT_MMSI_BASE + self.endpoint.sysid
+                self.routes = RouteAheadShare(self.core, mmsi, period_s=self._fleet[0], fleet_clock=time.time,
+                                              v2v=self.v2v)
         if self.state is not None:
             self.state.attach(self.endpoint)
         waiter = getattr(self.drivers, "arm_waiter", None)
@@ -501,6 +515,10 @@ class Onboard:
                 self.endpoint.poll(t)
             if self.auction is not None:
                 self.auction.poll(t)
+            if self.routes is not None:
+                self.routes.poll(t)
+                for text in self.routes.changes():
+                    log.info("%s", text)
             if self.state is not None and self.core is not None:
                 self.state.tick(self.core, time.monotonic())
         except Exception as e:  # noqa: BLE001 - containment is the point
@@ -610,7 +628,8 @@ def run_vehicle_cli(args) -> int:
                      fleet_stale_s=getattr(args, "fleet_stale", None) or 10.0,
                      fleet_lease_s=8.0 if getattr(args, "fleet_lease", None) is None else args.fleet_lease,
                      v2v_loss=getattr(args, "v2v_loss", None) or 0.0,
-                     v2v_latency_s=getattr(args, "v2v_latency", None) or 0.0, start_pose=start_pose)
+                     v2v_latency_s=getattr(args, "v2v_latency", None) or 0.0, start_pose=start_pose,
+                     mmsi=getattr(args, "mmsi", None))
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -639,6 +658,8 @@ def run_vehicle_cli(args) -> int:
               f"{v['v2v_rejected_signature']}, errors {v['v2v_errors']}"
               + ("" if ob.v2v.impair is None else f", lost (--v2v-loss) {v['v2v_impaired_lost']}, still delayed "
                  f"{len(ob.v2v.impair.queue)}"), flush=True)
+    if ob.routes is not None:
+        print(f"edgepilot vehicle: V2V {ob.routes.summary()}", flush=True)
     if ob.core is not None and ob.core.internal_errors:
         print(f"edgepilot vehicle: {ob.core.internal_errors} internal error(s) contained, the last: "
               f"{ob.core.last_internal_error}", flush=True)

@@ -41,7 +41,11 @@ With ``--v2v`` the vehicles' V2V sockets talk
 through the lockstep run's radio model (``sim.fleet.v2v_relay``: the
 scenario's ``[link]`` range, loss and latency, its ``link_partition`` and
 ``link_loss`` faults on the world clock); the frames it drops are counted
-by reason and printed when a link fault starts and ends and at the end.  A
+by reason and printed when a link fault starts and ends and at the end.
+Each boat shares its route ahead with its fleet-mates over that link, as
+in lockstep (``firmware_bridge.fleet_routes``): a line says when a boat's
+COLREGs helm begins or stops predicting a mate along her route, and the
+summary counts the routes each boat sent, heard and used.  A
 scenario's ``[threat_watch]`` runs (``sim.fleet.threat_watch``, every
 ``period_s`` of world time): each alert goes out as STATUSTEXT and
 EDGEPILOT_THREAT_ALERT on the MAVLink output of the vehicle nearest the
@@ -249,6 +253,7 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
     ports = v2v_ports(v2v, len(sc.vehicles)) if v2v else None
     dialect = None
     if ports is not None:
+        from edgepilot.firmware_bridge.fleet_routes import RouteAheadShare
         from edgepilot.firmware_bridge.fleet_v2v import V2VLink
         from edgepilot.firmware_bridge.mavlink import dialects
         from edgepilot.onboard.fleet_auction import FleetAuction
@@ -296,6 +301,9 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
                 m.extras.append(FleetAuction(r.core, ep, link, period_s=sc.link.period_s,
                                              stale_after_s=sc.stale_after_s, max_bundle=sc.max_tasks_per_vehicle,
                                              lease=lease))
+                if v.domain == "water":
+                    # its route ahead to its fleet-mates' COLREGs helms, theirs to its own, on the same link
+                    m.extras.append(RouteAheadShare(r.core, v.ais_mmsi, period_s=sc.link.period_s, v2v=link))
     except BaseException:
         for m in members:
             for x in m.extras:
@@ -417,6 +425,9 @@ def build_fleet(name_or_path: str | Path, *, seed: int | None = None, endpoints:
                 log_fault(f"{m.name}: MAVLink poll", e)
                 m.sim.apply(contain(m.core, t, "MAVLink poll", e), t)
             m.endpoint.last_command = m.core.last_setpoint
+            for x in m.extras:
+                for text in (x.changes() if hasattr(x, "changes") else ()):
+                    say(f"t={clock['n'] * PHYSICS_DT:.1f} s: {m.name} (sysid {m.sysid}) {text}")
         if relay is not None:           # after the vehicles: what they sent this tick goes out now
             tw = clock["n"] * PHYSICS_DT
             relay.poll(tw)
@@ -514,6 +525,7 @@ def run_realtime_fleet_cli(args) -> int:
                          f"{s['v2v_rejected_signature']}" for s in (x.v2v.stats() for x in m.extras if hasattr(x, "v2v")))
         v2v_st += "".join(f", tasks done {', '.join(own_tasks(x.status(), m.sysid)) or '-'}"
                           for x in m.extras if hasattr(x, "status") and x.status().get("plan_id") is not None)
+        v2v_st += "".join(f", {x.summary()}" for x in m.extras if hasattr(x, "changes"))
         print(f"  {m.name} sysid {m.sysid}: MAVLink rx {st.get('rx_messages', 0)}, rx errors "
               f"{st.get('rx_errors', 0)}, internal errors {m.core.internal_errors}{v2v_st}"
               + (f", broke down at t={m.broken_at:.1f} s" if m.broken_at is not None else ""), flush=True)

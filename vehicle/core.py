@@ -254,15 +254,29 @@ class VehicleCore:
         out = np.column_stack((np.interp(d, cum, pts[:, 0]), np.interp(d, cum, pts[:, 1])))
         return out, float(nav.cruise())
 
-    def mate_route_in(self, mmsi: int, t: float, lat, lon, speed: float) -> None:
+    def mate_route_in(self, mmsi: int, t: float, lat, lon, speed: float) -> bool:
         """A fleet-mate's route ahead as EDGEPILOT_ROUTE_AHEAD carries it
-        (WGS84 degrees, her position first; fleet time ``t`` [s]; planned
-        speed [m/s]; no points: she follows no route) for the COLREGs helm.
-        A ground vehicle has no use for it."""
+        (WGS84 degrees, her position first; ``t`` [s] when she was at the
+        first point, on this core's clock; planned speed [m/s]; no points:
+        she follows no route) for the COLREGs helm.  Returns whether it was
+        taken (False: older than the route held of her, or this is a ground
+        vehicle, which has no use for it); ValueError, naming her MMSI, for
+        a route that cannot be one (``FleetMates.update``)."""
         if self.maritime is None:
-            return
+            return False
         x, y = self.frame.to_local(np.asarray(lat, np.float64), np.asarray(lon, np.float64))
-        self.maritime.mates.update(SharedRoute(int(mmsi), float(t), np.column_stack((x, y)), float(speed)))
+        return self.maritime.mates.update(SharedRoute(int(mmsi), float(t), np.column_stack((x, y)), float(speed)))
+
+    def mate_routes(self) -> dict:
+        """What the COLREGs helm made of its fleet-mates' routes: ``heard``
+        (routes taken in), ``used`` (of them, the ones it predicted a mate
+        along at least once), ``ticks_along`` (helm ticks predicting some
+        mate along her route), ``in_use`` (the MMSIs predicted so at its
+        last tick).  All zero on a ground vehicle."""
+        m = self.maritime.mates if self.maritime is not None else None
+        if m is None:
+            return {"heard": 0, "used": 0, "ticks_along": 0, "in_use": frozenset()}
+        return {"heard": m.heard, "used": m.used, "ticks_along": m.ticks_along, "in_use": m.in_use}
 
     def events_since(self, cursor: int) -> tuple[list[Event], int]:
         return self._events[cursor:], len(self._events)

@@ -123,3 +123,59 @@ class V2VRadio:
                 "packets_blocked": self.blocked, "dropped": dict(self.dropped),
                 "range_m": self.spec.range_m if math.isfinite(self.spec.range_m) else None,
                 "loss": self.spec.loss, "latency_s": self.spec.latency_s}
+
+
+def fleet_key(sc, seed: int) -> bytes:
+    """The key the lockstep fleet's V2V frames are signed with: the one the
+    first vehicle's config names (``[mavlink] signing_key_file``, as the
+    real-time fleet and ``vehicle run`` use it), else a key of the run,
+    derived from its seed (a simulation keeps no secret; the frames are
+    signed and checked so the lockstep radio carries what a real one does)."""
+    import hashlib
+    from pathlib import Path
+
+    from edgepilot.firmware_bridge.mavlink.signing import load_key
+
+    path = sc.vehicles[0].vehicle_config.mavlink.signing_key_file if sc.vehicles else None
+    if path:
+        return load_key(Path(path).expanduser())
+    return hashlib.sha256(f"edgepilot lockstep fleet {int(seed)}".encode()).digest()
+
+
+class V2VEnds:
+    """Each vehicle's end of the lockstep runner's simulated V2V radio: the
+    MAVLink object a real ``firmware_bridge.fleet_v2v.V2VLink`` has
+    (``v2v_mavlink``), signing what it packs with the fleet key and
+    checking what it parses, without a socket.  ``rejected[i]`` /
+    ``errors[i]``: frames vehicle i refused for their signature / could not parse."""
+
+    def __init__(self, sysids, key: bytes | None):
+        from edgepilot.firmware_bridge.fleet_v2v import v2v_mavlink
+
+        self.sysids = [int(s) for s in sysids]
+        ends = [v2v_mavlink(s, key) for s in self.sysids]
+        self.mav = [m for m, _ in ends]
+        self.signing = [st for _, st in ends]
+        self.rejected = [0] * len(ends)
+        self.errors = [0] * len(ends)
+
+    def pack(self, i: int, msgs) -> list[bytes]:
+        """Vehicle i's messages as signed frames, one packet each."""
+        from edgepilot.firmware_bridge.fleet_v2v import sign_from_now
+
+        mav = self.mav[i]
+        sign_from_now(mav, self.signing[i])
+        out = []
+        for m in msgs:
+            out.append(m.pack(mav))
+            mav.seq = (mav.seq + 1) % 256
+        return out
+
+    def parse(self, i: int, pkt: bytes) -> list:
+        """The messages of one packet vehicle i heard (refused frames counted)."""
+        from edgepilot.firmware_bridge.fleet_v2v import parse_datagram
+
+        msgs, rejected, errors = parse_datagram(self.mav[i], pkt, self.sysids[i])
+        self.rejected[i] += rejected
+        self.errors[i] += errors
+        return msgs

@@ -2,14 +2,17 @@
 radio, as they would on the water (vehicle/maritime/mates.py says why and
 how the COLREGs helm uses it).
 
-Every ``link.period_s`` each working boat's core is asked for its
-``route_ahead()``; it goes out as EDGEPILOT_ROUTE_AHEAD (our dialect,
-WGS84, keyed by the boat's AIS MMSI; no points while it follows no route)
-through a ``V2VRadio`` with the scenario's range, loss, latency,
-partitions and radio faults, and every boat that hears it hands it to its
-core (``mate_route_in``).  A broken-down boat's radio is silent, so her
-mates stop believing her route ``mates.ROUTE_FRESH_S`` later and treat
-her as any vessel.
+Every ``link.period_s`` each working boat's route share
+(``firmware_bridge.fleet_routes.RouteAheadShare``, the one the real-time
+fleet and ``vehicle run --v2v`` use) builds its EDGEPILOT_ROUTE_AHEAD (our
+dialect, WGS84, keyed by the boat's AIS MMSI; no points while it follows
+no route), signed with the fleet key (``link.fleet_key``) as on a real
+V2V link, through a ``V2VRadio`` with the scenario's range, loss, latency,
+partitions and radio faults; every boat that hears it checks the
+signature and hands it to its route share, which checks the route and
+gives it to its core.  A broken-down boat's radio is silent, so her mates
+stop believing her route ``mates.ROUTE_FRESH_S`` later and treat her as
+any vessel.
 
 The radio draws its loss from a stream of its own
 (``member_seed(seed, ROUTE_STREAM)``), so adding route traffic leaves the
@@ -19,9 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgepilot.firmware_bridge.fleet_link import read_route_ahead, route_ahead_message
-from edgepilot.firmware_bridge.mavlink import dialects
-from edgepilot.sim.fleet.link import V2VRadio
+from edgepilot.firmware_bridge.fleet_routes import ROUTE_MSG, RouteAheadShare
+from edgepilot.sim.fleet.link import V2VEnds, V2VRadio, fleet_key
 from edgepilot.sim.fleet.scenario import member_seed
 
 #: the route radio's random stream (``member_seed(seed, ROUTE_STREAM)``)
@@ -35,13 +37,17 @@ class RouteShare:
         self.period = sc.link.period_s
         self.next_t = self.period
         self.radio = V2VRadio(sc.link, sc.faults, fw, np.random.default_rng(member_seed(seed, ROUTE_STREAM)))
-        mod = dialects.load()
-        self.mav = {i: mod.MAVLink(None, srcSystem=runs[i].m.spec.sysid, srcComponent=1) for i in self.boats}
-        self.parsers = {i: mod.MAVLink(None) for i in self.boats}
-        for p in self.parsers.values():
-            p.robust_parsing = True
-        self.sent = 0
-        self.taken = 0
+        self.ends = V2VEnds([r.m.spec.sysid for r in runs], fleet_key(sc, seed))
+        self.shares = {i: RouteAheadShare(runs[i].core, runs[i].m.spec.ais_mmsi, period_s=self.period)
+                       for i in self.boats}
+
+    @property
+    def sent(self) -> int:
+        return sum(s.sent for s in self.shares.values())
+
+    @property
+    def taken(self) -> int:
+        return sum(s.taken for s in self.shares.values())
 
     @classmethod
     def of_fleet(cls, sc, fw, runs, seed: int) -> "RouteShare | None":
@@ -55,32 +61,14 @@ class RouteShare:
             return
         self.next_t += self.period
         for j in range(len(self.runs)):
-            if j not in self.mav:
+            if j not in self.shares:
                 self.radio.receive(j, t)          # a land vehicle has no use for a boat's route
-        for i in self.boats:
+        for i, share in self.shares.items():
             r = self.runs[i]
             for pkt in self.radio.receive(i, t):
-                for msg in self.parsers[i].parse_buffer(pkt) or []:
-                    if msg.get_type() != "EDGEPILOT_ROUTE_AHEAD" or r.broken_at is not None:
-                        continue
-                    try:
-                        mmsi, ts, lat, lon, speed = read_route_ahead(msg)
-                    except ValueError:
-                        continue
-                    r.core.mate_route_in(mmsi, ts, lat, lon, speed)
-                    self.taken += 1
-        for i in self.boats:
-            r = self.runs[i]
-            if r.broken_at is not None:
-                continue
-            core = r.core
-            route = core.route_ahead()
-            if route is None:
-                lat = lon = ()
-                speed = 0.0
-            else:
-                pts, speed = route
-                lat, lon = core.frame.to_geo(pts[:, 0], pts[:, 1])
-            msg = route_ahead_message(r.m.spec.ais_mmsi, t, lat, lon, speed)
-            self.radio.broadcast(i, t, [msg.pack(self.mav[i])])
-            self.sent += 1
+                for msg in self.ends.parse(i, pkt):
+                    if msg.get_type() == ROUTE_MSG and r.broken_at is None:
+                        share.incoming(msg, t)
+        for i, share in self.shares.items():
+            if self.runs[i].broken_at is None:
+                self.radio.broadcast(i, t, self.ends.pack(i, [share.message(t)]))

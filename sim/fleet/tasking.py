@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from edgepilot.firmware_bridge.fleet_link import encode_leases
-from edgepilot.sim.fleet.link import V2VRadio
+from edgepilot.sim.fleet.link import V2VEnds, V2VRadio, fleet_key
 from edgepilot.sim.fleet.scenario import FleetScenario
 from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams
 from edgepilot.vehicle.fleet.costs import fleet_costs, path_length_matrix, route_check, travel_grid
@@ -115,10 +115,8 @@ class Tasking:
             self.codec = FleetCodec(tuple(sysids), T)
             params = CbbaParams(stale_after=sc.stale_after_s, max_bundle=sc.max_tasks_per_vehicle)
             self.agents = [CbbaAgent(i, self.costs, params, known=self.known.copy()) for i in range(len(runs))]
-            self.mav = [self.mod.MAVLink(None, srcSystem=s, srcComponent=1) for s in sysids]
-            self.parsers = [self.mod.MAVLink(None) for _ in runs]
-            for p in self.parsers:
-                p.robust_parsing = True
+            # each vehicle's end of the radio signs its frames with the fleet key and checks what it hears
+            self.ends = V2VEnds(sysids, fleet_key(sc, seed))
             self.assemblers = [ViewAssembler(self.codec) for _ in runs]
             lp = LeaseParams(duration_s=sc.lease.duration_s, margin_s=sc.lease.margin_s,
                              renew_within_s=sc.lease.renew_within_s, settle_s=sc.link.period_s)
@@ -253,7 +251,7 @@ class Tasking:
                 continue
             inbox, tables = [], []
             for pkt in self.radio.receive(i, t):
-                for msg in self.parsers[i].parse_buffer(pkt) or []:
+                for msg in self.ends.parse(i, pkt):
                     try:
                         if msg.get_type() == "EDGEPILOT_TASK_LEASE":
                             row = self.lease_asm[i].add(msg)
@@ -279,8 +277,7 @@ class Tasking:
             book.grant(t, a.winner, a.heard, a.done)
             out.append((i, m))
         for i, m in out:
-            pk = [msg.pack(self.mav[i]) for msg in self.codec.encode(m)]
-            pk += [msg.pack(self.mav[i]) for msg in encode_leases(self.codec, self.books[i].view(t))]
+            pk = self.ends.pack(i, self.codec.encode(m) + encode_leases(self.codec, self.books[i].view(t)))
             self.radio.broadcast(i, t, pk)
         for i, m in out:
             if self.runs[i].m.spec.name not in self.withdrawn_at:
@@ -579,7 +576,9 @@ class Tasking:
         self.log.append({"t": round(t, 2), "kind": kind, "text": text})
 
     def link_stats(self) -> dict:
-        return self.radio.stats() if self.allocator == "cbba" else {}
+        if self.allocator != "cbba":
+            return {}
+        return {**self.radio.stats(), "refused_signature": sum(self.ends.rejected)}
 
     def evaluate(self, t_end: float):
         sc = self.sc

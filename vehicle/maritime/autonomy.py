@@ -157,6 +157,7 @@ class MaritimeAutonomy:
         fleet-mates whose shared routes are usable are predicted along
         theirs and we along ours (vehicle/maritime/mates.py)."""
         if len(self.contacts) == 0 and not self.helm.encounters:
+            self.mates.note_used(())
             d = HelmDecision(heading_d, speed_d, False)
         else:
             self.contacts.prune(now)
@@ -177,6 +178,7 @@ class MaritimeAutonomy:
         """(our predicted positions, {key: a fleet-mate's}) for the helm, or
         None when no contact is a fleet-mate with a usable route or we
         follow none."""
+        self.mates.note_used(())
         if not self.mates.routes or own_route is None:
             return None
         theirs = {}
@@ -189,6 +191,7 @@ class MaritimeAutonomy:
         mine = own_route()
         if mine is None:
             return None
+        self.mates.note_used(theirs)
         pts, speed = mine
         return along(pts, speed * self._times), theirs
 

@@ -47,6 +47,8 @@ ROUTE_STEP_S = 1.0
 #: the longest route shared (points after the position) and how far ahead [m]
 ROUTE_MAX_POINTS = 11
 ROUTE_AHEAD_M = 80.0
+#: a route longer than this [m] is not a route ahead of ours (we share 80 m): refused
+ROUTE_MAX_SPAN_M = 1000.0
 
 
 @dataclass(frozen=True)
@@ -88,15 +90,47 @@ class FleetMates:
         self.fresh_s = float(fresh_s)
         self.gate_m = float(gate_m)
         self.routes: dict[int, SharedRoute] = {}
+        #: routes taken in; of them, routes the helm predicted a mate along at least once
+        self.heard = 0
+        self.used = 0
+        #: helm ticks that predicted at least one mate along her route
+        self.ticks_along = 0
+        #: the MMSIs predicted along their routes at the helm's last tick
+        self.in_use: frozenset[int] = frozenset()
+        self._counted: dict[int, float] = {}
 
-    def update(self, r: SharedRoute) -> None:
-        """Take in a received route (an older one than held is ignored)."""
+    def update(self, r: SharedRoute) -> bool:
+        """Take in a received route; False when it is older than the one
+        held (ignored).  ValueError, naming the MMSI, for a route that
+        cannot be one: not finite, a negative speed, or longer than
+        ``ROUTE_MAX_SPAN_M``."""
         pts = np.asarray(r.points, np.float64).reshape(-1, 2)
         if not (math.isfinite(r.t) and math.isfinite(r.speed) and np.isfinite(pts).all()):
             raise ValueError(f"shared route of MMSI {r.mmsi}: time, speed and points must be finite")
+        if r.speed < 0:
+            raise ValueError(f"shared route of MMSI {r.mmsi}: speed {r.speed} m/s is negative")
+        span = float(np.hypot(*(pts[1:] - pts[:-1]).T).sum()) if len(pts) > 1 else 0.0
+        if span > ROUTE_MAX_SPAN_M:
+            raise ValueError(f"shared route of MMSI {r.mmsi}: {span:.0f} m long, more than the "
+                             f"{ROUTE_MAX_SPAN_M:g} m a route ahead can be")
         old = self.routes.get(int(r.mmsi))
-        if old is None or r.t >= old.t:
-            self.routes[int(r.mmsi)] = SharedRoute(int(r.mmsi), float(r.t), pts, float(r.speed))
+        if old is not None and r.t < old.t:
+            return False
+        self.routes[int(r.mmsi)] = SharedRoute(int(r.mmsi), float(r.t), pts, float(r.speed))
+        self.heard += 1
+        return True
+
+    def note_used(self, keys) -> None:
+        """The helm predicted the mates ``keys`` along their routes this tick (counted)."""
+        self.in_use = frozenset(int(k) for k in keys)
+        if not self.in_use:
+            return
+        self.ticks_along += 1
+        for k in self.in_use:
+            t = self.routes[k].t
+            if self._counted.get(k) != t:
+                self._counted[k] = t
+                self.used += 1
 
     def usable(self, key: int, now: float, x: float, y: float) -> SharedRoute | None:
         """The route to predict contact ``key`` (seen at x, y [m] now) by,
