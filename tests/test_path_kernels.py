@@ -39,3 +39,17 @@ def test_projection_on_a_known_path():
     back = PolylinePath(np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 0.2]]))
     assert back.project(2.0, 0.1, s_hint=1.0, window=3.0).segment == 0
     assert back.project(2.0, 0.1, s_hint=18.0, window=3.0).segment == 1
+
+
+def test_project_s_is_projects_s_and_cross_track_error():
+    """The follower's short form (PolylinePath.project_s) gives project's
+    floats, and end_x / end_y are the last point."""
+    rng = np.random.default_rng(7)
+    for k in range(300):
+        pts = np.cumsum(rng.normal(size=(int(rng.integers(1, 20)), 2)) * 2.0, axis=0)
+        p = PolylinePath(pts)
+        x, y = rng.normal(size=2) * 5.0
+        hint, window = float(rng.uniform(-1.0, p.length + 1.0)), float(rng.uniform(0.1, 10.0))
+        pr = p.project(x, y, s_hint=hint, window=window)
+        assert p.project_s(x, y, hint, window) == (pr.s, pr.cross_track_error)
+        assert (p.end_x, p.end_y) == tuple(p.points[-1].tolist())

@@ -87,3 +87,25 @@ def test_held_back_cells_kernel_equals_the_numpy_oracle(seed):
         assert np.array_equal(got, want)
         held += int(got.sum())
     assert held > 50
+
+
+def test_tracks_are_the_constructed_frozen_tracks():
+    """MultiObjectTracker.tracks() builds each Track without the dataclass
+    constructor: equal to the constructed one, frozen, covariance its own."""
+    import dataclasses
+
+    from edgepilot.vehicle.perception.tracking import Cluster, Track
+
+    tr = MultiObjectTracker()
+    for k in range(5):
+        out = tr.update(0.1 * k, [Cluster(1.0 + 0.1 * k, 2.0, 0.3, 5), Cluster(-3.0, 0.5 * k, 0.5, 4)])
+    assert len(out) == 2 and all(t.confirmed for t in out)
+    for t in out:
+        made = Track(*(getattr(t, f.name) for f in dataclasses.fields(Track)))
+        assert t == made and repr(t) == repr(made)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            t.x = 0.0
+    out[0].cov[0, 0] = 99.0                      # a caller's copy: the tracker is not touched
+    assert tr.tracks()[0].cov[0, 0] != 99.0
+    with pytest.raises(ValueError, match="finite"):
+        tr.update(1.0, [Cluster(float("nan"), 0.0, 0.3, 5)])

@@ -41,6 +41,9 @@ class PolylinePath:
         self.seg_dir = seg / self.seg_len[:, None]
         self.cum = np.concatenate(([0.0], np.cumsum(self.seg_len)))
         self.length = float(self.cum[-1])
+        # the last point as Python floats (followers ask for it every tick)
+        self.end_x = float(pts[-1, 0])
+        self.end_y = float(pts[-1, 1])
 
     def project(self, x: float, y: float, s_hint: float | None = None, window: float = 10.0) -> Projection:
         """Closest point on the path.  With ``s_hint`` only segments within
@@ -52,6 +55,13 @@ class PolylinePath:
                                    float(s_hint) if use_hint else 0.0, use_hint, float(window))
         dx, dy = self.seg_dir[i]
         return Projection(float(self.cum[i] + t), float(cte), int(i), math.atan2(dy, dx))
+
+    def project_s(self, x: float, y: float, s_hint: float, window: float) -> tuple[float, float]:
+        """``project(x, y, s_hint, window)``'s (s, cross_track_error) only:
+        the same kernel and floats, without the ``Projection``."""
+        i, t, cte = project_kernel(self.points, self.seg_dir, self.seg_len, self.cum, float(x), float(y),
+                                   float(s_hint), True, float(window))
+        return float(self.cum[i] + t), float(cte)
 
     #: a corner's heading change is spread over at most this much path [m]
     #: when its legs are long (a sharp polyline corner, not a sampled arc)

@@ -28,10 +28,10 @@ class PurePursuit:
     def command(self, state: VehicleState, path: PolylinePath, speed: float, lookahead: float,
                 stop_at_end: bool) -> tuple[ActuatorCommand, float]:
         """Returns the wheel command and the cross-track error [m]."""
-        proj = path.project(state.x, state.y, s_hint=self.s, window=max(3.0 * lookahead, 5.0))
-        self.s = max(self.s, proj.s)
+        s, cte = path.project_s(state.x, state.y, self.s, max(3.0 * lookahead, 5.0))
+        self.s = max(self.s, s)
         tx, ty = path.point_at(self.s + lookahead)
-        dist_end = math.hypot(path.points[-1][0] - state.x, path.points[-1][1] - state.y)
+        dist_end = math.hypot(path.end_x - state.x, path.end_y - state.y)
         alpha = wrap_pi(math.atan2(ty - state.y, tx - state.x) - state.yaw)
         lim = self.cfg.limits
         v = min(speed, lim.max_speed)
@@ -47,7 +47,7 @@ class PurePursuit:
             if abs(kappa) > 1e-6:
                 v = min(v, lim.max_yaw_rate / abs(kappa))
             w = max(-lim.max_yaw_rate, min(lim.max_yaw_rate, v * kappa))
-        return self.wheels(v, w), proj.cross_track_error
+        return self.wheels(v, w), cte
 
     def wheels(self, v: float, w: float) -> ActuatorCommand:
         d = self.cfg.drive

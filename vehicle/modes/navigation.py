@@ -338,8 +338,7 @@ class Navigator:
         m = c.maritime
         if m is not None and m.last_decision is not None and m.last_decision.active:
             return False
-        ex, ey = path.points[-1]
-        if math.hypot(ex - x, ey - y) > 1e-6:     # a partial plan (to the window's edge): not the target's line
+        if math.hypot(path.end_x - x, path.end_y - y) > 1e-6:     # a partial plan (to the window's edge): not the target's line
             return False
         return c.follower.s >= path.length - within
 

@@ -146,22 +146,28 @@ class LidarMapper:
         if not state.valid or state.pos_std > self.max_pos_std:
             return np.zeros((0, 2))
         pose = self.sensor_pose(state)
-        r, c = self.grid.world_to_cell(pose[0], pose[1])
-        if not self.grid.in_bounds(r, c):
+        g = self.grid
+        res = g.resolution
+        r = int(math.floor((pose[1] - g.origin_y) / res))     # g.world_to_cell, inline
+        c = int(math.floor((pose[0] - g.origin_x) / res))
+        rows, cols = g._cells.shape
+        if not (0 <= r < rows and 0 <= c < cols):
             return np.zeros((0, 2))
-        self.grid.integrate_laserscan(pose, scan)
+        g.integrate_scan(pose, scan.ranges, scan.angle_min, scan.angle_increment, scan.max_range)
         self.scans += 1
         # only the window the scan can have touched
-        reach = int(math.ceil(scan.max_range / self.grid.resolution)) + 1
-        rows, cols = self.grid.shape
-        r0, r1 = max(0, r - reach), min(rows, r + reach + 1)
-        c0, c1 = max(0, c - reach), min(cols, c + reach + 1)
+        reach = int(math.ceil(scan.max_range / res)) + 1
+        rows, cols = g._cells.shape
+        r0 = r - reach if r > reach else 0
+        r1 = r + reach + 1 if r + reach + 1 < rows else rows
+        c0 = c - reach if c > reach else 0
+        c1 = c + reach + 1 if c + reach + 1 < cols else cols
         self.last_window = (r0, r1, c0, c1)
         # above p_report, not reported yet, not near the prior map ->
         # reported now (row-major order)
         thr = int(self._l_report * LOGODDS_ONE)
-        hit, ends, nb = self.grid.last_scan_ends()
-        if self.grid.writes == self._grid_writes and nb > 0:
+        hit, ends, nb = g._hit, g._scratch, g._last_nb      # g.last_scan_ends()
+        if g.writes == self._grid_writes and nb > 0:
             # only this scan's return cells and the pending ones can be new
             size = nb + self._npend
             if self._new_rc is None or len(self._new_rc) < size:
@@ -180,9 +186,16 @@ class LidarMapper:
             return np.zeros((0, 2))
         rr, cc = self._new_rc[:k, 0], self._new_rc[:k, 1]
         self.reported_cells += int(k)
-        res = self.grid.resolution
-        return np.column_stack((self.grid.origin_x + (cc + 0.5) * res,
-                                self.grid.origin_y + (rr + 0.5) * res))
+        # cell centres: origin + (index + 0.5) * res, the same operations in place
+        out = np.empty((k, 2))
+        x, y = out[:, 0], out[:, 1]
+        np.add(cc, 0.5, out=x)
+        x *= res
+        x += g.origin_x
+        np.add(rr, 0.5, out=y)
+        y *= res
+        y += g.origin_y
+        return out
 
     def _cells_of(self, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Grid (rows, cols) of map-frame points (N, 2) [m], and which lie inside."""

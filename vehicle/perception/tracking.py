@@ -113,6 +113,19 @@ class Track:
         return math.hypot(self.vx, self.vy)
 
 
+_TRACK_FIELDS = ("id", "t", "x", "y", "vx", "vy", "cov", "radius", "confirmed", "hits", "misses")
+_new_object = object.__new__
+
+
+def _track(*values) -> Track:
+    """``Track(*values)`` without the frozen dataclass's eleven guarded
+    attribute sets (the tracker makes every track anew each scan): the same
+    fields, equal to the constructed one, as frozen."""
+    tr = _new_object(Track)
+    tr.__dict__.update(zip(_TRACK_FIELDS, values))
+    return tr
+
+
 class MultiObjectTracker:
     """Constant-velocity Kalman tracks with gated GNN association.
 
@@ -144,6 +157,7 @@ class MultiObjectTracker:
         self._n = 0
         self._alloc(8)
         self._cost = np.empty(64)
+        self._new = np.empty(16, np.uint8)      # the kernel's "starts a track" flags, work space
 
     def _alloc(self, cap: int) -> None:
         n = self._n
@@ -175,23 +189,31 @@ class MultiObjectTracker:
                 raise ValueError(f"detections must be (N, 2) or (N, 3), got shape {detections.shape}")
             z = np.ascontiguousarray(det[:, :2])
             rad = np.ascontiguousarray(det[:, 2]) if det.shape[1] == 3 else np.zeros(len(det))
+            if not (np.isfinite(z).all() and np.isfinite(rad).all()):
+                raise ValueError("detections must be finite")
         else:
-            z = np.array([[c.x, c.y] for c in detections], np.float64).reshape(-1, 2)
-            rad = np.array([c.radius for c in detections], np.float64)
-        if not (np.isfinite(z).all() and np.isfinite(rad).all()):
-            raise ValueError("detections must be finite")
+            # a scan's few clusters: checked as Python floats, one array each
+            xy = [(c.x, c.y) for c in detections]
+            rl = [c.radius for c in detections]
+            isf = math.isfinite
+            if not all(isf(a) and isf(b) for a, b in xy) or not all(isf(r) for r in rl):
+                raise ValueError("detections must be finite")
+            z = np.array(xy, np.float64).reshape(-1, 2)
+            rad = np.array(rl, np.float64)
         self.t = t
         n, nd = self._n, len(z)
         if len(self._ids) < n + nd:
             self._alloc(max(2 * len(self._ids), n + nd))
         if len(self._cost) < n * nd:
             self._cost = np.empty(max(2 * len(self._cost), n * nd))
-        new = np.empty(nd, np.uint8)
+        if len(self._new) < nd:
+            self._new = np.empty(max(2 * len(self._new), nd), np.uint8)
+        new = self._new[:nd]
+        pv = float(self.R[0, 0])
         m = track_update_kernel(self._ids, self._x, self._P, self._tt, self._rad, self._hits, self._misses,
-                                self._conf, n, t, z, rad, float(self.q), float(self.R[0, 0]), float(self.gate),
+                                self._conf, n, t, z, rad, float(self.q), pv, float(self.gate),
                                 int(self.confirm_hits), int(self.max_misses), int(self.tentative_misses),
                                 self._cost, self._keep, new)
-        pv = float(self.R[0, 0])
         for j in np.flatnonzero(new).tolist():
             self._ids[m] = self._next_id
             self._x[m] = (z[j, 0], z[j, 1], 0.0, 0.0)
@@ -208,10 +230,12 @@ class MultiObjectTracker:
 
     def tracks(self, confirmed_only: bool = False) -> list[Track]:
         n = self._n
+        if n == 0:
+            return []
         rows = zip(self._ids[:n].tolist(), self._tt[:n].tolist(), self._x[:n].tolist(), self._rad[:n].tolist(),
-                   self._conf[:n].tolist(), self._hits[:n].tolist(), self._misses[:n].tolist())
-        return [Track(i, t, x[0], x[1], x[2], x[3], self._P[k].copy(), r, bool(c), h, m)
-                for k, (i, t, x, r, c, h, m) in enumerate(rows) if c or not confirmed_only]
+                   self._conf[:n].tolist(), self._hits[:n].tolist(), self._misses[:n].tolist(), self._P[:n].copy())
+        return [_track(i, t, x[0], x[1], x[2], x[3], P, r, bool(c), h, m)
+                for i, t, x, r, c, h, m, P in rows if c or not confirmed_only]
 
     def moving_obstacles(self, min_speed: float = 0.3) -> np.ndarray:
         """(N, 5) float64 [x, y, radius, vx, vy] of confirmed tracks moving
