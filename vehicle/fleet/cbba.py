@@ -73,13 +73,15 @@ class CbbaParams:
     the delay its detour passes to every later task of the route, i.e. the
     change of route cost + weight x the sum of finish times; so a task at
     the end of a long route is worth less to its vehicle than to an idle
-    one nearby, which then outbids it.  Finish times count from the
-    agent's first round (the time its costs start from is given to
-    ``rebid``), so bids made at different times compare as finish times
-    on one clock.  The latency part is capped at ``LATENCY_CAP`` x the
-    task's reward (every feasible task stays worth bidding for; a fleet
-    whose work runs longer than that cap / weight after the plan arrived
-    is priced by work alone from then on).
+    one nearby, which then outbids it.  Finish times count from when the
+    agent's costs start (its last ``rebid``): the fleets bid again on
+    every completion, so an agent's bids say how long from then.  (With
+    ``rebid(at=...)`` they count from the agent's first round instead, one
+    clock for every bid; the fleets do not use that: a stale bid of a
+    vehicle that has since been stopped, on the far side of a partition
+    without a lease quorum, would then keep a task from one free now.)
+    The latency part is capped at ``LATENCY_CAP`` x the task's reward
+    (every feasible task stays worth bidding for).
 
     ``takeover_s`` [s-equivalent]: what taking a task over from the agent
     the bidder believes has won it costs beyond the insertion, taken off
@@ -187,7 +189,9 @@ class CbbaAgent:
         its own claims), so the others take the new bids; one release per
         change of costs, so CBBA still settles once the changes stop.
         ``at``: the time [s, the clock of ``step``] its costs now start
-        from (where it is now); None: unchanged."""
+        from, for finish times counted from the first round (see
+        ``CbbaParams.latency_weight``); None: unchanged (the fleets:
+        finish times from the route's start)."""
         if at is not None:
             self._origin = float(at)
         keep = {int(j) for j in keep}
