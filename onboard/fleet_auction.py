@@ -19,7 +19,11 @@ bids with its own travel costs: our planner's path lengths over its map
 ``vehicle.fleet.costs.travel_grid``) over its speed, from where it is when
 the plan arrives, and again from where it is each time it finishes or
 drops a task (``PathLengths``: one Dijkstra sweep per task for the plan,
-one per new vehicle cell after that, cached per pair of cells).  A
+one per new vehicle cell after that, cached per pair of cells); each time
+it reprices it bids again for its tasks but the one it is on its way to
+(``CbbaAgent.rebid``).  Bids weigh when work gets done as well as how
+much there is (``cbba.FLEET_LATENCY_WEIGHT``), so an idle vehicle outbids
+one that would do the task only at the end of a long route.  A
 vehicle without a prior map (or whose planning is not built yet when the
 plan arrives) bids with straight lines.  Only an agent's own
 costs decide its bids; the others' entries (from the file, straight lines)
@@ -84,7 +88,7 @@ from edgepilot.firmware_bridge.fleet_link import (CANCEL_ACCEPTED, CANCEL_ALREAD
                                                   ViewAssembler, cancel_ack_message, encode_leases, read_task_id,
                                                   task_id_problem)
 from edgepilot.vehicle.config import ConfigError
-from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams
+from edgepilot.vehicle.fleet.cbba import FLEET_LATENCY_WEIGHT, CbbaAgent, CbbaParams
 from edgepilot.vehicle.fleet.costs import (PathLengths, fleet_costs, straight_line_matrix, travel_grid,
                                            with_vehicle_row)
 from edgepilot.vehicle.fleet.lease import LeaseBook, LeaseParams
@@ -277,7 +281,10 @@ class FleetAuction:
                    and ids[:len(old.ids)] == old.ids)
         # an extension keeps the reward scale of the plan it extends: every member prices on one scale
         reward = old.agent.params.reward if extends else 10.0 * scale
-        params = CbbaParams(reward=reward, stale_after=self.stale_after_s, max_bundle=self.max_bundle)
+        # a task taken over from another member starts only once its leases lapsed: priced as that wait
+        params = CbbaParams(reward=reward, stale_after=self.stale_after_s, max_bundle=self.max_bundle,
+                            latency_weight=FLEET_LATENCY_WEIGHT,
+                            takeover_s=FLEET_LATENCY_WEIGHT * (self.lease.duration_s + self.lease.margin_s))
         agent = CbbaAgent(me, costs, params)
         ft = self._ft(now)
         agent.heard[:] = ft            # every member counts as heard at the start (none presumed gone yet)
@@ -308,6 +315,11 @@ class FleetAuction:
         d = np.asarray(p.distance(None, here, p.entries), dtype=np.float64)[0]
         row = p.agent.costs.start_s[p.me]
         row[:] = np.where(p.able & np.isfinite(d), d / p.speed, np.inf)
+        # its bids were priced from where it was: bid again from here for all
+        # but the task it is on its way to (a vehicle now nearer or idle may
+        # outbid the rest; without this, bids from the plan's start stand)
+        cur = self._in_progress(p)
+        p.agent.rebid(() if cur is None else (cur,))
 
     # ------------------------------------------------------------ operator cancel
     def _cancel_request(self, link, m, now: float) -> None:

@@ -2,6 +2,7 @@
 over a simulated lossy, reordering, partitioning network."""
 import dataclasses
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edgepilot.vehicle.fleet import _cbba_kernels as K
-from edgepilot.vehicle.fleet.cbba import CbbaAgent, CbbaParams, agreed, allocate_cbba, consensus_numpy
-from edgepilot.vehicle.fleet.costs import (best_insertion, best_insertion_numpy, fleet_costs, route_check,
+from edgepilot.vehicle.fleet.cbba import (FLEET_LATENCY_WEIGHT, CbbaAgent, CbbaParams, agreed, allocate_cbba,
+                                          consensus_numpy)
+from edgepilot.vehicle.fleet.costs import (best_insertion, best_insertion_numpy, fleet_costs, route_check, schedule,
                                            straight_line_matrix)
 from edgepilot.vehicle.fleet.greedy import allocate_greedy
 from edgepilot.vehicle.fleet.tasks import parse_tasks
@@ -64,6 +66,34 @@ def test_insertion_kernel_matches_numpy_oracle(seed):
             assert chk.feasible, chk.problem   # what insertion calls feasible is feasible
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_latency_insertion_kernel_matches_numpy_oracle(seed):
+    """Route cost + lam x the sum of finish times (from t0), the latency part capped per task."""
+    rng = np.random.default_rng(seed)
+    c = random_costs(rng, 3, 12, windows=seed % 2 == 0, capacity=seed % 3 == 0)
+    lam, t0 = float(rng.uniform(0.2, 2.0)), float(rng.uniform(0.0, 60.0))
+    lat_cap = rng.uniform(20.0, 400.0, c.n_tasks)          # binds for some tasks
+    for v in range(c.n_vehicles):
+        route = []
+        for _ in range(6):
+            cand = rng.random(c.n_tasks) < 0.8
+            cand[route] = False
+            d1, p1 = np.empty(c.n_tasks), np.empty(c.n_tasks, np.int64)
+            K.latency_insertion_kernel(c.start_s[v], c.between_s[v], c.service_s[v], c.open_s, c.close_s,
+                                       c.load_kg, c.able[v], cand, np.array(route, np.int64),
+                                       float(c.capacity_kg[v]), float(c.endurance_s[v]), lam, t0, lat_cap, d1, p1)
+            d2, p2 = best_insertion_numpy(c, v, route, cand, lam, lat_cap, t0)
+            np.testing.assert_allclose(d1, d2, rtol=1e-12, atol=1e-9)
+            fin = np.isfinite(d2)
+            assert np.array_equal(p1[fin], p2[fin])
+            d0, _ = best_insertion(c, v, route, cand)
+            assert np.array_equal(np.isfinite(d0), fin) and (d2[fin] >= d0[fin] - 1e-9).all()
+            if not fin.any():
+                break
+            j = int(np.flatnonzero(fin)[0])
+            route.insert(int(p1[j]), j)
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_consensus_kernel_matches_numpy_oracle(seed):
     rng = np.random.default_rng(seed)
@@ -92,6 +122,44 @@ def test_bundle_kernel_matches_numpy_bundle_builder():
         assert np.array_equal(a.bid, b.bid)
 
 
+def test_bundle_kernel_matches_numpy_builder_with_latency_and_takeover():
+    """The fleets' pricing: latency weight, a route that starts later than
+    the first round, a takeover price for tasks others have won."""
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        c = random_costs(rng, 3, 15, windows=seed % 2 == 0)
+        params = CbbaParams(improve_route=False, latency_weight=float(rng.uniform(0.3, 2.0)),
+                            takeover_s=float(rng.uniform(0.0, 30.0)))
+        a, b = (CbbaAgent(0, c, params) for _ in range(2))
+        won = rng.random(15) < 0.4
+        for x in (a, b):
+            x.step(0.0)                                    # the first round: the clock finish times count from
+            x.rebid(at=float(seed * 7))
+            x.winner[:] = np.where(won, 1 + (np.arange(15) % 2), -1)
+            x.bid[:] = np.where(won, rng.uniform(0.0, 10.0 * c.scale(), 15).astype(np.float32), 0.0) if x is a \
+                else a.bid
+        a._build_bundle()
+        b.build_bundle_numpy()
+        assert a.bundle == b.bundle and a.route == b.route
+        assert np.array_equal(a.bid, b.bid) and np.array_equal(a.winner, b.winner)
+
+
+def test_rebid_releases_all_but_the_kept_task_and_bids_again():
+    c = random_costs(np.random.default_rng(4), 2, 8, domains=False)
+    a = CbbaAgent(0, c, CbbaParams(latency_weight=1.0))
+    a.step(0.0)
+    assert len(a.bundle) == 8
+    keep = a.route[0]
+    old = a.bid.copy()
+    c.start_s[0] = c.between_s[0, keep]                   # it is now where its first task ends
+    a.rebid(keep=(keep,), at=30.0)
+    assert a.bundle == [keep] and a.route == [keep]
+    assert (a.winner == -1).sum() == 7 and a.winner[keep] == 0 and a.bid[keep] == old[keep]
+    a.step(31.0)
+    assert sorted(a.bundle) == list(range(8)) and a.route[0] == keep
+    assert not np.array_equal(a.bid, old)                 # priced from where it is and from when
+
+
 def test_route_improvement_keeps_tasks_windows_and_never_costs_more():
     for seed in range(12):
         rng = np.random.default_rng(seed)
@@ -106,6 +174,17 @@ def test_route_improvement_keeps_tasks_windows_and_never_costs_more():
         after = route_check(c, 0, arr.tolist())
         assert sorted(arr.tolist()) == sorted(r) and after.feasible
         assert after.cost_s == pytest.approx(cost) and cost <= before.cost_s + 1e-9
+        # with a latency weight: cost + lam x the sum of finish times, never more
+        lam = 0.5 + seed / 6
+
+        def objective(route):
+            return route_check(c, 0, route).cost_s + lam * float(schedule(c, 0, route).finish.sum())
+
+        arr = np.array(r, np.int64)
+        got = K.improve_route_latency_kernel(c.start_s[0], c.between_s[0], c.service_s[0], c.open_s, c.close_s,
+                                             arr, float(c.endurance_s[0]), 50, lam)
+        assert sorted(arr.tolist()) == sorted(r) and route_check(c, 0, arr.tolist()).feasible
+        assert got == pytest.approx(objective(arr.tolist())) and got <= objective(r) + 1e-9
 
 
 # ------------------------------------------------------------ one-call allocation
@@ -182,13 +261,19 @@ def _chain_links(alive):
     return [[i in at and j in at and abs(at[i] - at[j]) == 1 for j in range(V)] for i in range(V)]
 
 
+#: what the fleets add to the auction's pricing (the lockstep runner, the on-board auction)
+FLEET_PRICING = {"latency_weight": FLEET_LATENCY_WEIGHT, "takeover_s": 10.0}
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1), V=st.integers(2, 5), T=st.integers(1, 14),
        loss=st.floats(0.0, 0.6), max_delay=st.integers(1, 4), chaos=st.integers(0, 40),
        fail=st.booleans(), new_task=st.booleans(), partition=st.booleans(), complete=st.booleans(),
-       line=st.booleans())
+       line=st.booleans(), fleet=st.booleans())
 def test_after_any_loss_or_partition_no_task_twice_none_dropped(seed, V, T, loss, max_delay, chaos, fail,
-                                                                new_task, partition, complete, line):
+                                                                new_task, partition, complete, line, fleet):
+    """``fleet``: priced as the fleets do (latency weight, takeover price)
+    and a vehicle that completes a task bids again from there."""
     rng = np.random.default_rng(seed)
     c = random_costs(rng, V, T)
     stale = 6.0
@@ -196,7 +281,8 @@ def test_after_any_loss_or_partition_no_task_twice_none_dropped(seed, V, T, loss
     late = int(rng.integers(T)) if new_task else None
     if late is not None:
         known[late] = False
-    agents = [CbbaAgent(v, c, CbbaParams(stale_after=stale), known=known) for v in range(V)]
+    params = CbbaParams(stale_after=stale, **(FLEET_PRICING if fleet else {}))
+    agents = [CbbaAgent(v, replace(c, start_s=c.start_s.copy()), params, known=known) for v in range(V)]
     net = Net(agents, rng)
     group = [int(g) for g in rng.integers(0, 2, V)] if partition else None
     victim = int(rng.integers(V)) if fail else None
@@ -209,7 +295,11 @@ def test_after_any_loss_or_partition_no_task_twice_none_dropped(seed, V, T, loss
         if complete and r == chaos // 2 + 2:
             a = agents[int(rng.integers(V))]
             if a.route and net.alive[a.agent]:
-                a.complete(a.route[0])                          # it finishes its first task
+                j = a.route[0]
+                a.complete(j)                                   # it finishes its first task
+                if fleet:
+                    a.costs.start_s[a.agent] = a.costs.between_s[a.agent, j]
+                    a.rebid(at=float(r))
         net.round(r, loss=loss, max_delay=max_delay, group=group)
     if late is not None and not any(a.known[late] for a, ok in zip(agents, net.alive) if ok):
         agents[[v for v in range(V) if net.alive[v]][0]].announce(late)
@@ -388,9 +478,9 @@ LEASE = LeaseParams(duration_s=10.0, margin_s=2.0, renew_within_s=6.0, settle_s=
 @given(seed=st.integers(0, 2**31 - 1), V=st.integers(2, 5), T=st.integers(1, 12),
        loss=st.floats(0.0, 0.5), max_delay=st.integers(1, 3), part_at=st.integers(0, 25),
        part_len=st.integers(1, 150), fail=st.booleans(), new_task=st.booleans(), complete=st.booleans(),
-       line=st.booleans())
+       line=st.booleans(), fleet=st.booleans())
 def test_leases_no_task_worked_on_by_two_at_once_for_any_partition_length(
-        seed, V, T, loss, max_delay, part_at, part_len, fail, new_task, complete, line):
+        seed, V, T, loss, max_delay, part_at, part_len, fail, new_task, complete, line, fleet):
     """Partitions of any length (up to 25 x the time after which a silent
     vehicle is presumed gone), loss, reordering, a breakdown, a task that
     appears, completions: at no instant do two vehicles work on one task;
@@ -407,7 +497,8 @@ def test_leases_no_task_worked_on_by_two_at_once_for_any_partition_length(
     late = int(rng.integers(T)) if new_task else None
     if late is not None:
         known[late] = False
-    agents = [CbbaAgent(v, c, CbbaParams(stale_after=stale), known=known) for v in range(V)]
+    params = CbbaParams(stale_after=stale, **(FLEET_PRICING if fleet else {}))
+    agents = [CbbaAgent(v, replace(c, start_s=c.start_s.copy()), params, known=known) for v in range(V)]
     books = [LeaseBook(v, V, T, LEASE) for v in range(V)]
     net = LeaseNet(agents, books, rng)
     group = [int(g) for g in rng.integers(0, 2, V)]
@@ -434,6 +525,9 @@ def test_leases_no_task_worked_on_by_two_at_once_for_any_partition_length(
                     done_at.setdefault(j, (float(r), a.agent))
                     a.complete(j)
                     book.complete(j)
+                    if fleet:                            # bids again from where it is
+                        a.costs.start_s[a.agent] = a.costs.between_s[a.agent, j]
+                        a.rebid(at=float(r))
                     break
         parted = part_at < r <= part_at + part_len
         net.round(r, loss=loss, max_delay=max_delay, group=group if parted else None)

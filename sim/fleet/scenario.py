@@ -306,6 +306,10 @@ class FleetScenario(Strict):
     max_tasks_per_vehicle: int | None = Field(
         default=None, gt=0, description="CBBA: most tasks a vehicle holds at once (1: one at a time, the next "
                                         "when it is done: spreads a search over the fleet; None: no limit)")
+    latency_weight: float = Field(
+        default=1.0, ge=0, description="CBBA: bids weigh a task's finish time by this against the work it adds "
+                                       "(vehicle.fleet.cbba.CbbaParams; 0: work alone, as the central plan; "
+                                       "the on-board auction uses cbba.FLEET_LATENCY_WEIGHT)")
     completion_radius_m: float = Field(default=2.0, gt=0, description="a point task is done within this distance")
     link: V2VLink = V2VLink()
     lease: LeaseSpec = LeaseSpec()

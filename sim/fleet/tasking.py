@@ -22,6 +22,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import cv2
@@ -113,8 +114,12 @@ class Tasking:
             self.mod = dialects.load()
             sysids = [r.m.spec.sysid for r in runs]
             self.codec = FleetCodec(tuple(sysids), T)
-            params = CbbaParams(stale_after=sc.stale_after_s, max_bundle=sc.max_tasks_per_vehicle)
-            self.agents = [CbbaAgent(i, self.costs, params, known=self.known.copy()) for i in range(len(runs))]
+            params = CbbaParams(stale_after=sc.stale_after_s, max_bundle=sc.max_tasks_per_vehicle,
+                                latency_weight=sc.latency_weight,
+                                takeover_s=sc.latency_weight * (sc.lease.duration_s + sc.lease.margin_s))
+            # each agent its own start row: repriced from where it finished a task (``_complete``)
+            self.agents = [CbbaAgent(i, dataclasses.replace(self.costs, start_s=self.costs.start_s.copy()), params,
+                                     known=self.known.copy()) for i in range(len(runs))]
             # each vehicle's end of the radio signs its frames with the fleet key and checks what it hears
             self.ends = V2VEnds(sysids, fleet_key(sc, seed))
             self.assemblers = [ViewAssembler(self.codec) for _ in runs]
@@ -194,8 +199,14 @@ class Tasking:
         self._log(t, "task_done", f"{name} completed {tid}")
         self.runs[i].events.append(Event(t, "task", f"{name}: task {tid} done", Severity.INFO, {"task": tid}))
         if self.allocator == "cbba":
-            self.agents[i].complete(j)
+            a = self.agents[i]
+            a.complete(j)
             self.books[i].complete(j)
+            # its route now starts where j ends: price from there and bid again for
+            # all but the task it goes on with (as the on-board auction does)
+            a.costs.start_s[i] = a.costs.between_s[i, j]
+            nxt = self.ex[i].seq_task.get(self.ex[i].last_seq[j] + 1)
+            a.rebid(() if nxt is None or a.done[nxt] else (nxt,))
 
     def on_breakdown(self, r, t: float) -> None:
         self._log(t, "breakdown", f"{r.m.spec.name} broke down")

@@ -19,8 +19,11 @@ def warm_kernels() -> None:
     r = np.array([1, 0], np.int64)
     K.bundle_kernel(0, np.ones(T), np.ones((T, T)), np.zeros(T), np.zeros(T), np.full(T, np.inf), np.zeros(T),
                     np.ones(T, np.bool_), np.ones(T, np.bool_), 1.0, np.inf, np.full(T, 100.0), z.copy(),
-                    np.zeros(T), np.zeros(T, np.int64), 0, np.zeros(T, np.int64), 0, np.inf, -1)
+                    np.zeros(T), np.zeros(T, np.int64), 0, np.zeros(T, np.int64), 0, np.inf, -1, 0.5, 0.0,
+                    np.full(T, 50.0), 1.0)
     K.improve_route_kernel(np.ones(T), np.ones((T, T)), np.zeros(T), np.zeros(T), np.full(T, np.inf), r, np.inf, 5)
+    K.improve_route_latency_kernel(np.ones(T), np.ones((T, T)), np.zeros(T), np.zeros(T), np.full(T, np.inf), r,
+                                   np.inf, 5, 1.0)
     from edgepilot.vehicle.fleet import _path_kernels as P
 
     P.path_field_kernel(np.array([np.inf] * 5 + [1.0, 1.0] + [np.inf] * 2 + [1.0, 1.0] + [np.inf] * 5), 4, 5,

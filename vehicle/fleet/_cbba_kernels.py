@@ -23,6 +23,21 @@ def insertion_kernel(start, B, service, open_, close, load, able, cand, route,
     route position ``pos[j]`` (len(route): at the end).  start (T,) leg from
     the vehicle's start, B (T, T) legs between tasks, service (T,) [s];
     open_/close (T,) arrival windows; load (T,) [kg]."""
+    latency_insertion_kernel(start, B, service, open_, close, load, able, cand, route, capacity, endurance,
+                             0.0, 0.0, close, delta, pos)
+
+
+@njit(cache=True)
+def latency_insertion_kernel(start, B, service, open_, close, load, able, cand, route,
+                             capacity, endurance, lam, t0, lat_cap, delta, pos):
+    """``insertion_kernel`` for the objective route cost + ``lam`` x the sum
+    of the tasks' finish times: inserting j before position k costs its
+    detour d plus ``lam`` x (j's finish time, ``t0`` [s] + from the route's
+    start, + d for each of the L - k tasks it delays), the latency part at
+    most ``lat_cap[j]`` [s].  ``delta[j]`` is the least such increase and
+    ``pos[j]`` where; ``lam`` 0 is ``insertion_kernel`` (``lat_cap`` unread).
+    The delay passed on is taken as d (exact without waits for a window;
+    a wait absorbs part of it, so this errs towards shorter routes)."""
     T = start.shape[0]
     L = route.shape[0]
     arr = np.empty(L)
@@ -78,6 +93,9 @@ def insertion_kernel(start, B, service, open_, close, load, able, cand, route,
                 if not (f - last <= slack[L] + EPS):
                     continue
                 d = tj + service[j]
+            if lam > 0.0:
+                pen = lam * (t0 + f + (L - k) * d)
+                d = d + (pen if pen < lat_cap[j] else lat_cap[j])
             if d < best:
                 best = d
                 bk = k
@@ -144,10 +162,13 @@ def consensus_kernel(i, k, zk, yk, sk, zi, yi, si):
 
 @njit(cache=True)
 def bundle_kernel(agent, start, B, service, open_, close, load, able, cand, capacity, endurance,
-                  reward, winner, bid, route, n_route, bundle, n_bundle, cap, limit):
+                  reward, winner, bid, route, n_route, bundle, n_bundle, cap, limit, lam, t0, lat_cap,
+                  takeover):
     """CBBA bundle building: while the agent can outbid the winning bid it
     knows on some candidate task, add the best-scoring one (reward less the
-    cheapest feasible insertion; ties: lowest task index), insert it into
+    cheapest feasible insertion, with ``lam`` > 0 the latency-weighted one
+    of ``latency_insertion_kernel``, less ``takeover`` for a task another
+    agent has won; ties: lowest task index), insert it into
     ``route`` and announce a warped bid (at most ``cap``, the last bid).
     ``route``/``bundle`` are buffers holding ``n_route``/``n_bundle`` tasks;
     ``cand`` is cleared for tasks taken.  Bids are rounded to float32, the
@@ -157,14 +178,16 @@ def bundle_kernel(agent, start, B, service, open_, close, load, able, cand, capa
     delta = np.empty(T)
     pos = np.empty(T, np.int64)
     while limit < 0 or n_bundle < limit:
-        insertion_kernel(start, B, service, open_, close, load, able, cand, route[:n_route],
-                         capacity, endurance, delta, pos)
+        latency_insertion_kernel(start, B, service, open_, close, load, able, cand, route[:n_route],
+                                 capacity, endurance, lam, t0, lat_cap, delta, pos)
         best = -np.inf
         bj = -1
         for j in range(T):
             if not cand[j] or not delta[j] < np.inf:
                 continue
             score = reward[j] - delta[j]
+            if winner[j] >= 0 and winner[j] != agent:
+                score -= takeover
             if not score > 0.0:
                 continue
             b = np.float64(np.float32(score if score < cap else cap))   # as sent on the wire
@@ -195,6 +218,13 @@ def bundle_kernel(agent, start, B, service, open_, close, load, able, cand, capa
 def route_cost_kernel(start, B, service, open_, close, route, n, endurance):
     """Cost [s] (travel + service) of the first ``n`` tasks of ``route``,
     or inf if a window or the endurance is broken."""
+    return _objective(start, B, service, open_, close, route, n, endurance, 0.0)
+
+
+@njit(cache=True)
+def _objective(start, B, service, open_, close, route, n, endurance, lam):
+    """Cost + ``lam`` x the sum of finish times [s] of the first ``n`` tasks
+    of ``route``, or inf if a window or the endurance is broken."""
     t = 0.0
     cost = 0.0
     for q in range(n):
@@ -206,15 +236,16 @@ def route_cost_kernel(start, B, service, open_, close, route, n, endurance):
         if t < open_[j]:
             t = open_[j]
         t += service[j]
-        cost += leg + service[j]
+        cost += leg + service[j] + lam * t
     if not (t <= endurance + EPS):
         return np.inf
     return cost
 
 
 @njit(cache=True)
-def _prefix(start, B, service, open_, route, n, pt, pc):
-    """pt[q], pc[q]: time and cost when the first q tasks are done."""
+def _prefix(start, B, service, open_, route, n, pt, pc, lam):
+    """pt[q], pc[q]: time and objective (cost + ``lam`` x the sum of finish
+    times) when the first q tasks are done."""
     pt[0] = 0.0
     pc[0] = 0.0
     for q in range(n):
@@ -224,13 +255,14 @@ def _prefix(start, B, service, open_, route, n, pt, pc):
         if t < open_[j]:
             t = open_[j]
         pt[q + 1] = t + service[j]
-        pc[q + 1] = pc[q] + leg + service[j]
+        pc[q + 1] = pc[q] + leg + service[j] + lam * pt[q + 1]
 
 
 @njit(cache=True)
-def _cost_from(start, B, service, open_, close, cand, n, s, t, cost, bound, endurance):
-    """Cost of ``cand`` given its first ``s`` tasks end at time t with cost
-    ``cost``; inf if infeasible or not below ``bound`` (pruned early)."""
+def _cost_from(start, B, service, open_, close, cand, n, s, t, cost, bound, endurance, lam):
+    """Objective of ``cand`` given its first ``s`` tasks end at time t with
+    objective ``cost``; inf if infeasible or not below ``bound`` (pruned
+    early: every task adds to it)."""
     for q in range(s, n):
         j = cand[q]
         leg = start[j] if q == 0 else B[cand[q - 1], j]
@@ -240,7 +272,7 @@ def _cost_from(start, B, service, open_, close, cand, n, s, t, cost, bound, endu
         if t < open_[j]:
             t = open_[j]
         t += service[j]
-        cost += leg + service[j]
+        cost += leg + service[j] + lam * t
         if not (cost < bound - 1e-9):
             return np.inf
     if not (t <= endurance + EPS):
@@ -256,14 +288,23 @@ def improve_route_kernel(start, B, service, open_, close, route, endurance, max_
     tasks (and so the load) does not change.  Each candidate is priced from
     the first position it changes, and dropped as soon as it costs more
     than the route it would replace.  Returns the cost."""
+    return improve_route_latency_kernel(start, B, service, open_, close, route, endurance, max_passes, 0.0)
+
+
+@njit(cache=True)
+def improve_route_latency_kernel(start, B, service, open_, close, route, endurance, max_passes, lam):
+    """``improve_route_kernel`` for cost + ``lam`` x the sum of the tasks'
+    finish times (the auction's objective with a latency weight: with
+    ``lam`` > 0 a near task is not left to the end of the route because
+    that saves a little travel).  Returns that objective."""
     n = route.shape[0]
-    best = route_cost_kernel(start, B, service, open_, close, route, n, endurance)
+    best = _objective(start, B, service, open_, close, route, n, endurance, lam)
     if n < 2 or not best < np.inf:
         return best
     cand = np.empty(n, np.int64)
     pt = np.empty(n + 1)
     pc = np.empty(n + 1)
-    _prefix(start, B, service, open_, route, n, pt, pc)
+    _prefix(start, B, service, open_, route, n, pt, pc, lam)
     for _ in range(max_passes):
         improved = False
         for i in range(n - 1):
@@ -272,11 +313,11 @@ def improve_route_kernel(start, B, service, open_, close, route, endurance, max_
                     cand[q] = route[q]
                 for q in range(k - i + 1):
                     cand[i + q] = route[k - q]
-                c = _cost_from(start, B, service, open_, close, cand, n, i, pt[i], pc[i], best, endurance)
+                c = _cost_from(start, B, service, open_, close, cand, n, i, pt[i], pc[i], best, endurance, lam)
                 if c < best:
                     best = c
                     route[:] = cand
-                    _prefix(start, B, service, open_, route, n, pt, pc)
+                    _prefix(start, B, service, open_, route, n, pt, pc, lam)
                     improved = True
         for i in range(n):
             for k in range(n):
@@ -292,11 +333,11 @@ def improve_route_kernel(start, B, service, open_, close, route, endurance, max_
                     cand[q] = cand[q - 1]
                 cand[k] = moved
                 s0 = i if i < k else k
-                c = _cost_from(start, B, service, open_, close, cand, n, s0, pt[s0], pc[s0], best, endurance)
+                c = _cost_from(start, B, service, open_, close, cand, n, s0, pt[s0], pc[s0], best, endurance, lam)
                 if c < best:
                     best = c
                     route[:] = cand
-                    _prefix(start, B, service, open_, route, n, pt, pc)
+                    _prefix(start, B, service, open_, route, n, pt, pc, lam)
                     improved = True
         if not improved:
             break

@@ -22,7 +22,9 @@ One ``step(now, inbox)``:
 4. **Bundle building.** Greedily add the task with the best score, the
    task's reward less the cheapest feasible insertion into the agent's
    route (skills, windows, payload, endurance), while it beats the winning
-   bid the agent knows.  The announced bid is "warped" (capped at the bids
+   bid the agent knows.  With ``latency_weight`` > 0 the insertion is
+   priced for route cost + that weight x the sum of the tasks' finish
+   times (see ``CbbaParams``).  The announced bid is "warped" (capped at the bids
    already in the bundle) so bids fall along a bundle, which keeps CBBA's
    convergence guarantee for a route-cost score that is not submodular.
 
@@ -40,6 +42,12 @@ from edgepilot.vehicle.fleet import _cbba_kernels as _K
 from edgepilot.vehicle.fleet.costs import FleetCosts, Plan, best_insertion_numpy, make_plan
 
 NONE = -1
+#: The ``latency_weight`` the fleets run with (on board and in the lockstep
+#: runner): a task finished t seconds later counts as t more seconds of work.
+FLEET_LATENCY_WEIGHT = 1.0
+#: The latency part of an insertion's price is at most this share of the
+#: task's reward, so every feasible task keeps a positive score.
+LATENCY_CAP = 0.5
 
 
 @dataclass(frozen=True)
@@ -50,17 +58,51 @@ class CbbaParams:
     presumed gone (must exceed the network diameter times the message
     period).  ``max_bundle``: most tasks one agent claims (None: no limit).
     ``improve_route``: re-sequence the own route (2-opt and relocation,
-    windows kept) after each bundle change; the bundle, and so what the
+    windows kept; for cost + ``latency_weight`` x the sum of finish times)
+    after each bundle change; the bundle, and so what the
     others see, is untouched, only the order this vehicle does its tasks in
     and the insertion costs of its next bids.  Routes longer than
     ``improve_max_len`` are left alone (the first rounds, when every agent
-    claims everything it can, would cost O(n^3) a pass for nothing)."""
+    claims everything it can, would cost O(n^3) a pass for nothing).
+
+    ``latency_weight``: 0 prices a task by the route cost it adds alone
+    (travel + service: the sum of the fleet's work, what the central plan
+    minimises), which is indifferent to *when* work is done: one vehicle
+    may chain most tasks while another, a little farther off, stands idle.
+    Above 0 it also adds this weight x the finish time of the task and
+    the delay its detour passes to every later task of the route, i.e. the
+    change of route cost + weight x the sum of finish times; so a task at
+    the end of a long route is worth less to its vehicle than to an idle
+    one nearby, which then outbids it.  Finish times count from when the
+    agent's costs start (its last ``rebid``): the fleets bid again on
+    every completion, so an agent's bids say how long from then.  (With
+    ``rebid(at=...)`` they count from the agent's first round instead, one
+    clock for every bid; the fleets do not use that: a stale bid of a
+    vehicle that has since been stopped, on the far side of a partition
+    without a lease quorum, would then keep a task from one free now.)
+    The latency part is capped at ``LATENCY_CAP`` x the task's reward
+    (every feasible task stays worth bidding for).
+
+    ``takeover_s`` [s-equivalent]: what taking a task over from the agent
+    the bidder believes has won it costs beyond the insertion, taken off
+    the score (with task leases the new winner may start only once the old
+    winner's promises have lapsed: the fleets price that wait as latency,
+    weight x lease duration + margin).  So an agent does not pull a task
+    to itself for a gain smaller than the delay the move causes."""
 
     reward: float | None = None
     stale_after: float = 10.0
     max_bundle: int | None = None
     improve_route: bool = True
     improve_max_len: int = 24
+    latency_weight: float = 0.0
+    takeover_s: float = 0.0
+
+    def __post_init__(self):
+        if not (self.takeover_s >= 0 and np.isfinite(self.takeover_s)):
+            raise ValueError(f"CbbaParams.takeover_s must be a finite number >= 0, got {self.takeover_s}")
+        if not (self.latency_weight >= 0 and np.isfinite(self.latency_weight)):
+            raise ValueError(f"CbbaParams.latency_weight must be a finite number >= 0, got {self.latency_weight}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,6 +154,9 @@ class CbbaAgent:
         self._improved: list[int] = []
         r = self.params.reward
         self._reward = self.costs.priority * (10.0 * self.costs.scale() if r is None else float(r))
+        self._lat_cap = LATENCY_CAP * self._reward
+        self._epoch: float | None = None      # the first round's time: finish times count from it
+        self._origin: float | None = None     # the time the route's costs start from
 
     # ---------------------------------------------------------- events
     def announce(self, task: int) -> None:
@@ -132,6 +177,32 @@ class CbbaAgent:
         self.bundle.clear()
         self.route.clear()
 
+    def rebid(self, keep=(), at: float | None = None) -> None:
+        """Bid again, from the costs as they are now, for every task of the
+        bundle but ``keep`` (the task it is busy with): release them (winner
+        none, here) so the next ``step`` builds the bundle anew.  Call when
+        this agent's costs change (it finished a task and its route now
+        starts where it is): its old bids were priced from where it was and
+        from when, and would keep tasks from vehicles that are now nearer
+        or idle, or lose them to vehicles that are not.  The released tasks
+        it bids for again are its own news (the sender is the authority on
+        its own claims), so the others take the new bids; one release per
+        change of costs, so CBBA still settles once the changes stop.
+        ``at``: the time [s, the clock of ``step``] its costs now start
+        from, for finish times counted from the first round (see
+        ``CbbaParams.latency_weight``); None: unchanged (the fleets:
+        finish times from the route's start)."""
+        if at is not None:
+            self._origin = float(at)
+        keep = {int(j) for j in keep}
+        gone = [j for j in self.bundle if j not in keep]
+        for j in gone:
+            if self.winner[j] == self.agent:
+                self.winner[j] = NONE
+                self.bid[j] = 0.0
+        self.bundle = [j for j in self.bundle if j in keep]
+        self.route = [j for j in self.route if j in keep]
+
     # ---------------------------------------------------------- one round
     def step(self, now: float, inbox=()) -> CbbaMessage:
         """Take the messages received since the last step, update, rebid;
@@ -144,6 +215,10 @@ class CbbaAgent:
             self._last_from[m.sender] = m.sent_at
             self._consensus(m)
         self.heard[self.agent] = now
+        if self._epoch is None:
+            self._epoch = float(now)
+        if self._origin is None:
+            self._origin = self._epoch
         self._drop_done()
         self._reset_stale(now)
         self._release_outbid()
@@ -215,14 +290,22 @@ class CbbaAgent:
         nr, nb = _K.bundle_kernel(v, c.start_s[v], c.between_s[v], c.service_s[v], c.open_s, c.close_s,
                                   c.load_kg, c.able[v], cand, float(c.capacity_kg[v]),
                                   float(c.endurance_s[v]), self._reward, self.winner, self.bid,
-                                  route, len(self.route), bundle, len(self.bundle), float(cap), limit)
+                                  route, len(self.route), bundle, len(self.bundle), float(cap), limit,
+                                  float(self.params.latency_weight), self._t0(), self._lat_cap,
+                                  float(self.params.takeover_s))
         self.bundle = bundle[:nb].tolist()
         r = route[:nr].copy()
         if self.params.improve_route and 1 < nr <= self.params.improve_max_len and r.tolist() != self._improved:
-            _K.improve_route_kernel(c.start_s[v], c.between_s[v], c.service_s[v], c.open_s, c.close_s,
-                                    r, float(c.endurance_s[v]), 50)
+            _K.improve_route_latency_kernel(c.start_s[v], c.between_s[v], c.service_s[v], c.open_s, c.close_s,
+                                            r, float(c.endurance_s[v]), 50, float(self.params.latency_weight))
         self.route = r.tolist()
         self._improved = self.route
+
+    def _t0(self) -> float:
+        """When the route starts, counted from the first round [s]."""
+        if self._epoch is None or self._origin is None:
+            return 0.0
+        return max(0.0, self._origin - self._epoch)
 
     def build_bundle_numpy(self) -> None:
         """``_build_bundle`` with the NumPy insertion oracle (for tests)."""
@@ -235,8 +318,10 @@ class CbbaAgent:
             cand = self.known & ~self.done & ~in_bundle & c.able[v]
             if not cand.any():
                 return
-            delta, pos = best_insertion_numpy(c, v, self.route, cand)
+            delta, pos = best_insertion_numpy(c, v, self.route, cand, self.params.latency_weight, self._lat_cap,
+                                              self._t0())
             score = self._reward - delta
+            score = score - np.where((self.winner >= 0) & (self.winner != v), self.params.takeover_s, 0.0)
             bid = np.minimum(score, cap).astype(np.float32).astype(np.float64)   # bid warping
             zi, yi = self.winner, self.bid
             wins = (bid > yi) | ((bid == yi) & ((zi < 0) | (v < zi)))

@@ -310,9 +310,12 @@ def best_insertion(costs: FleetCosts, v: int, route, candidates: np.ndarray
     return delta, pos
 
 
-def best_insertion_numpy(costs: FleetCosts, v: int, route, candidates: np.ndarray
-                         ) -> tuple[np.ndarray, np.ndarray]:
-    """``best_insertion`` in vectorised NumPy (the tests' oracle).
+def best_insertion_numpy(costs: FleetCosts, v: int, route, candidates: np.ndarray, lam: float = 0.0,
+                         lat_cap=None, t0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``best_insertion`` in vectorised NumPy (the tests' oracle); with
+    ``lam`` > 0 that of ``_cbba_kernels.latency_insertion_kernel`` (route
+    cost + ``lam`` x the sum of finish times, the route starting at ``t0``,
+    the latency part at most ``lat_cap`` (T,) [s]).
 
     ``candidates``: bool (T,) tasks to price.  Returns (delta (T,) [s], the
     increase in route cost, inf where no feasible place or not a candidate;
@@ -341,6 +344,10 @@ def best_insertion_numpy(costs: FleetCosts, v: int, route, candidates: np.ndarra
     ok[L] &= fin[L] - (sch.finish[-1] if L else 0.0) <= sch.slack[L] + 1e-9
     delta[L] = to_j[L] + costs.service_s[v]
     ok &= (candidates & costs.able[v] & (sch.load_kg + costs.load_kg <= costs.capacity_kg[v] + 1e-9))[None, :]
+    if lam > 0:
+        after = (L - np.arange(L + 1))[:, None]                 # tasks each insertion delays
+        with np.errstate(invalid="ignore"):
+            delta = delta + np.minimum(lam * (t0 + fin + after * delta), np.asarray(lat_cap, float)[None, :])
     delta = np.where(ok & np.isfinite(delta), delta, np.inf)
     pos = np.argmin(delta, axis=0)                              # first of equal positions
     return delta[pos, np.arange(T)], pos
