@@ -423,6 +423,7 @@ class VehicleCore:
             return
         self.active.exit(now)
         self.nav.new_leg()
+        self.nav.end_wait()          # a goal waited for is the old mode's
         self.active = new
         if announce:
             self._emit("mode", f"Mode {mode.name}", Severity.INFO, mode=int(mode))
@@ -649,6 +650,7 @@ class VehicleCore:
         self.last_internal_error = f"{where}: {what}"
         # HOLD directly, without the old mode's exit: the mode logic may be what failed.
         hold = self.modes[Mode.HOLD]
+        self.nav.end_wait()
         if self.active is not hold:
             self.active = hold
             self._emit("mode", f"Mode {Mode.HOLD.name}", Severity.INFO, mode=int(Mode.HOLD))

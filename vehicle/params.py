@@ -36,6 +36,9 @@ def param_specs(cfg: VehicleConfig) -> list[ParamSpec]:
         ParamSpec("SPD_KP", c.speed_kp, 0.0, 100.0, "speed controller P gain"),
         ParamSpec("SPD_KI", c.speed_ki, 0.0, 100.0, "speed controller I gain"),
         ParamSpec("LOS_KI", c.cross_track_ki, 0.0, 10.0, "LOS cross-track integral gain"),
+        ParamSpec("WP_BLOCKED_WAIT", 30.0, 0.0, 600.0,
+                  "GUIDED/AUTO goal blocked only by something sensed (a person in view, a lidar-mapped obstacle): "
+                  "stop and replan each second this long before failing it (HOLD) [s]; 0 = fail at once"),
         ParamSpec("FS_GCS_TIMEOUT", cfg.failsafe.gcs_timeout_s, 0.5, 600.0, "ground-station link-loss timeout [s]"),
         ParamSpec("FS_GCS_ENABLE", {"NONE": 0.0, "HOLD": 1.0, "RTL": 2.0}[cfg.failsafe.gcs_action], 0.0, 3.0,
                   "link-loss action: 0 report, 1 HOLD, 2 RTL, 3 STOP"),

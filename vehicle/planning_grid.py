@@ -14,6 +14,13 @@ class PlanningError(Exception):
     """No safe path to a target; the message says why in an operator's words."""
 
 
+#: What blocks a goal when only something sensed does (``PlanningGrid.sensed_blocker``),
+#: in an operator's words: a movable thing the camera sees (the costmap's transient layer) ...
+BLOCKED_BY_TRANSIENT = "a person, vessel or vehicle in view"
+#: ... or an obstacle the lidar or camera mapped that the prior map lacks
+BLOCKED_BY_SENSED = "an obstacle the sensors found (not on the prior map)"
+
+
 class PlanningGrid:
     """The prior map as an inflated costmap at the planning resolution, and
     the planners that run on it.  The costmap is a window that rolls with
@@ -170,11 +177,15 @@ class PlanningGrid:
     def cell(self, x: float, y: float) -> tuple[int, int]:
         return self.costmap.world_to_cell(x, y)
 
-    def nearest_free(self, r: int, c: int, radius_cells: int) -> tuple[int, int] | None:
-        h, w = self.weights.shape
+    def nearest_free(self, r: int, c: int, radius_cells: int,
+                     weights: np.ndarray | None = None) -> tuple[int, int] | None:
+        """The free cell of ``weights`` (default the costmap's) nearest (r, c)
+        within ``radius_cells`` cells each way, or None."""
+        wts = self.weights if weights is None else weights
+        h, w = wts.shape
         r0, r1 = max(0, r - radius_cells), min(h, r + radius_cells + 1)
         c0, c1 = max(0, c - radius_cells), min(w, c + radius_cells + 1)
-        win = np.isfinite(self.weights[r0:r1, c0:c1])
+        win = np.isfinite(wts[r0:r1, c0:c1])
         if not win.any():
             return None
         rr, cc = np.nonzero(win)
@@ -292,6 +303,95 @@ class PlanningGrid:
         except PlanningError as e:
             return str(e)
         return None
+
+    def sensed_blocker(self, x0: float, y0: float, x1: float, y1: float) -> str | None:
+        """What keeps the planner from a path from (x0, y0) to (x1, y1)
+        [m, map frame] when only something sensed does, something that
+        may go away: ``BLOCKED_BY_TRANSIENT`` (the camera's movable things,
+        the costmap's transient layer) or ``BLOCKED_BY_SENSED`` (obstacles
+        the lidar or camera mapped).  None when waiting cannot help: the
+        target or the vehicle is off the window, the target is in unknown
+        space the planner may not enter, or the prior map alone makes the
+        target lethal or leaves no way to it; None too when nothing blocks.
+
+        The target cell is judged on the cells round it; the way with the
+        grid planner on the prior map's layer alone and then on the layers
+        without the transient one, each rebuilt over the window (a distance
+        transform and a search each): call it once when a plan fails, not
+        every tick."""
+        h, w = self.weights.shape
+        gr, gc = self.cell(x1, y1)
+        sr, sc = self.cell(x0, y0)
+        if not (0 <= gr < h and 0 <= gc < w and 0 <= sr < h and 0 <= sc < w):
+            return None
+        goal = self._goal_layer(gr, gc)
+        if goal == "prior":
+            return None
+        if not self._reachable(self._layer_weights(self.costmap.prior_occupied()), (sr, sc), (gr, gc)):
+            return None
+        if goal == "transient":
+            return BLOCKED_BY_TRANSIENT
+        if goal == "sensed":
+            return BLOCKED_BY_SENSED
+        if self._reachable(self.weights, (sr, sc), (gr, gc)):
+            return None                   # nothing blocks
+        cm = self.costmap
+        if cm.transient.any() and self._reachable(self._layer_weights(cm.occupied), (sr, sc), (gr, gc)):
+            return BLOCKED_BY_TRANSIENT
+        return BLOCKED_BY_SENSED
+
+    def _goal_layer(self, r: int, c: int) -> str:
+        """Why cell (r, c) is lethal: "free" (it is not), "prior" (unknown
+        space the planner may not enter, or a prior-map obstacle within
+        the lethal radius), else "sensed" (a mapped obstacle the prior map
+        lacks is within it) or "transient" (only the transient layer is)."""
+        cm = self.costmap
+        if cm.unknown_weight is None and not cm.known[r, c]:
+            return "prior"
+        if np.isfinite(self.weights[r, c]):
+            return "free"
+        lethal = cm.params.inscribed_radius
+        n = int(math.ceil(lethal / self.resolution)) + 1
+        h, w = self.weights.shape
+        r0, r1, c0, c1 = max(0, r - n), min(h, r + n + 1), max(0, c - n), min(w, c + n + 1)
+        dr, dc = np.ogrid[r0 - r:r1 - r, c0 - c:c1 - c]
+        # the distance transform's rule: cell centre to cell centre, lethal within the inscribed radius
+        near = np.hypot(dr, dc) * self.resolution <= lethal + 1e-4
+        if (cm.prior_occupied(r0, r1, c0, c1) & near).any():
+            return "prior"
+        if (cm.occupied[r0:r1, c0:c1] & near).any():
+            return "sensed"
+        if (cm.transient[r0:r1, c0:c1] & near).any():
+            return "transient"
+        return "prior"                     # lethal for a reason no layer shows: waiting will not help
+
+    def _layer_weights(self, occupied: np.ndarray) -> np.ndarray:
+        """Planner weights (float32, inf lethal) over the window from
+        ``occupied`` alone, unknown space costed as the costmap does."""
+        from edgepilot.vehicle.costmap.inflation import distance_to_obstacles, weights_from_distance
+
+        cm = self.costmap
+        wts = weights_from_distance(distance_to_obstacles(occupied, self.resolution), cm.params)
+        unknown = ~cm.known
+        if cm.unknown_weight is None:
+            wts[unknown] = np.inf
+        else:
+            np.maximum(wts, np.float32(cm.unknown_weight), out=wts, where=unknown)
+        return wts
+
+    def _reachable(self, wts: np.ndarray, start: tuple[int, int], goal: tuple[int, int]) -> bool:
+        """The grid planner finds a path over ``wts`` from the start cell
+        (or, boxed in, the nearest free cell within 1.5 m, as ``plan``
+        does) to the goal cell."""
+        from edgepilot.vehicle.planning import astar
+
+        if not np.isfinite(wts[goal]):
+            return False
+        if not np.isfinite(wts[start]):
+            start = self.nearest_free(*start, int(math.ceil(1.5 / self.resolution)), wts)
+            if start is None:
+                return False
+        return astar(wts, start, goal) is not None
 
 
 def operating_area_refusal(x: float, y: float, cfg: VehicleConfig, center: tuple[float, float],

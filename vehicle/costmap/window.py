@@ -87,6 +87,26 @@ class WindowCostmap(InflatedCostmap):
             known[a0 - r0:a1 - r0, b0 - c0:b1 - c0] = k | s.occupied[a0:a1, b0:b1]
         return occ, known
 
+    def prior_occupied(self, r0: int = 0, r1: int | None = None, c0: int = 0, c1: int | None = None) -> np.ndarray:
+        """The prior map's obstacles alone (none the sensors added, no
+        transient layer) in rows [r0, r1) x cols [c0, c1) of the window
+        (bool, default the whole window); all False without a prior map."""
+        r1 = self._rows if r1 is None else r1
+        c1 = self._cols if c1 is None else c1
+        out = np.zeros((max(0, r1 - r0), max(0, c1 - c0)), bool)
+        s = self._static
+        if s is None or not out.size:
+            return out
+        res = self.resolution
+        sr = int(round((self.origin_y - s.origin_y) / res)) + r0
+        sc = int(round((self.origin_x - s.origin_x) / res)) + c0
+        H, W = s.shape
+        a0, a1 = max(0, sr), min(H, sr + out.shape[0])
+        b0, b1 = max(0, sc), min(W, sc + out.shape[1])
+        if a0 < a1 and b0 < b1:
+            out[a0 - sr:a1 - sr, b0 - sc:b1 - sc] = s.occupied[a0:a1, b0:b1]
+        return out
+
     def bounds(self) -> tuple[float, float, float, float]:
         """(xmin, ymin, xmax, ymax) of the window, map frame [m]."""
         return (self.origin_x, self.origin_y, self.origin_x + self._cols * self.resolution,

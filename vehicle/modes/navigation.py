@@ -21,10 +21,23 @@ line but farther off, the waypoint was missed: the leg is planned again
 from where the vehicle is, so it comes back instead of driving away.  A
 vessel on the last stretch of its path that closed on the waypoint and
 now opens from it, within the same bound, has passed it abeam: that counts
-too, else a boat turning wider than the planned arc circles it for good."""
+too, else a boat turning wider than the planned arc circles it for good.
+
+A GUIDED target or AUTO waypoint the planner cannot reach only because of
+something sensed -- a person, vessel or vehicle the camera sees (the
+costmap's transient layer), an obstacle the lidar or camera mapped -- is
+waited for, as Nav2's planner server retries within its patience and
+ArduPilot's avoidance holds while the way is blocked: the vehicle stops (a
+vessel keeps station) in its mode, says once why and for how long, plans
+again every ``BLOCKED_RETRY_S`` and goes on as soon as there is a path;
+after WP_BLOCKED_WAIT seconds the goal fails as it always did (AUTO: the
+mission item fails; both go to HOLD).  A target the prior map or the map's
+bounds refuse fails at once: waiting cannot help there.  A mode change
+ends the wait."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -57,6 +70,24 @@ LEG_JOIN_SLACK_RADII = 2.0
 STAND_IN_M = 1.5
 #: ... and this far clear of the lethal cost round it [m]
 STAND_IN_MARGIN_M = 0.5
+#: a goal blocked by something sensed is planned to again this often while waited for [s]
+#: (planning is costly: not every tick)
+BLOCKED_RETRY_S = 1.0
+#: the modes (leg keys) that wait for a goal blocked by something sensed
+WAITING_MODES = ("guided", "auto")
+
+
+@dataclass
+class BlockedGoal:
+    """A goal waited for: the leg ``key``, since ``since`` [s, core clock],
+    what blocks it (``PlanningGrid.sensed_blocker``), the next plan at
+    ``retry_at`` [s] and where the vehicle keeps still (x, y) [m]."""
+
+    key: tuple
+    since: float
+    what: str
+    retry_at: float
+    hold_xy: tuple[float, float]
 
 
 class Navigator:
@@ -70,10 +101,16 @@ class Navigator:
         self._manoeuvring = False                  # the COLREGs helm steered off the path last tick
         self._closing = False                      # a vessel closed on this leg's target near the path's end
         self._stand_in = None                      # (leg key, (x, y)): a blocked waypoint's nearest safe point
+        self.blocked: BlockedGoal | None = None    # the goal waited for while something sensed blocks it
 
     def new_leg(self) -> None:
         """Plan again on the next ``drive_to``."""
         self.leg_key = None
+
+    def end_wait(self) -> None:
+        """Forget a goal waited for (the mode changed: the operator or a
+        failsafe took over)."""
+        self.blocked = None
 
     def cruise(self) -> float:
         """[m/s]: the operator's speed, else the mission's, else WP_SPEED."""
@@ -127,6 +164,9 @@ class Navigator:
             c._emit("wp_missed", f"Passed the target {dist:.1f} m off (beyond {FINISH_LINE_RADII * radius:.1f} m): "
                     f"replanning to come back", Severity.NOTICE, distance=dist)
             self.new_leg()
+        b = self.blocked
+        if b is not None and b.key == key == self.leg_key and c.now >= b.retry_at:
+            self.leg_key = None                  # waiting for a blocked goal: time to plan again
         if key != self.leg_key:
             self.leg_key = key
             self._closing = False
@@ -145,10 +185,22 @@ class Navigator:
                 pts = self._plan_to_stand_in(key, x, y)
                 if pts is None:
                     self.path = None
-                    self._plan_failed(key, str(e))
+                    reason = self._wait_while_blocked(key, x, y, str(e))
+                    if reason is None:
+                        return self.hold_at(*self.blocked.hold_xy), False
+                    self._plan_failed(key, reason)
                     return ActuatorCommand.stop(), False
+            b = self.blocked
+            if b is not None:
+                self.blocked = None
+                if b.key == key:
+                    c._emit("goal_clear", f"{key[0].upper()}: goal clear after {c.now - b.since:.1f} s: continuing",
+                            Severity.INFO, waited_s=c.now - b.since)
             self.path = PolylinePath(pts)
         if self.path is None:
+            b = self.blocked
+            if b is not None and b.key == key:
+                return self.hold_at(*b.hold_xy), False
             return ActuatorCommand.stop(), False
         p = c.params
         la = p.get("WP_LOOKAHEAD")
@@ -439,6 +491,36 @@ class Navigator:
         elif tr is None and was is not None:
             c._emit("give_way", "Moving object clear: continuing", Severity.INFO)
         return tr is not None
+
+    def _wait_while_blocked(self, key, x: float, y: float, reason: str) -> str | None:
+        """The plan to (x, y) [m] for the leg ``key`` failed with ``reason``:
+        None while the goal is to be waited for (blocked only by something
+        sensed, WP_BLOCKED_WAIT not over: the next plan is due
+        ``BLOCKED_RETRY_S`` on), else the reason to fail it with."""
+        c = self.core
+        wait = c.params.get("WP_BLOCKED_WAIT")
+        b = self.blocked
+        if b is not None and b.key != key:
+            b = self.blocked = None
+        if wait <= 0 or key[0] not in WAITING_MODES or c.planning is None:
+            self.blocked = None
+            return reason
+        now = c.now
+        if b is None:
+            st = c.state
+            what = c.planning.sensed_blocker(st.x, st.y, x, y)
+            if what is None:             # the prior map or the map's bounds: waiting cannot help
+                return reason
+            b = self.blocked = BlockedGoal(key, now, what, now, (st.x, st.y))
+            data = {"seq": key[1]} if key[0] == "auto" else {}
+            c._emit("goal_blocked", f"{key[0].upper()}: goal blocked by {what}: waiting (up to {wait:g} s)",
+                    Severity.WARNING, what=what, wait_s=wait, **data)
+        end = b.since + wait
+        if now >= end:
+            self.blocked = None
+            return f"{reason} (blocked by {b.what} for {now - b.since:.0f} s)"
+        b.retry_at = min(now + BLOCKED_RETRY_S, end)
+        return None
 
     def _plan_failed(self, key, reason: str) -> None:
         c = self.core
