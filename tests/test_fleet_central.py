@@ -177,3 +177,13 @@ def test_reference_cost_recorded_for_a_problem_is_used_only_for_that_problem():
     for stored in (None, ("0" * 16, 1.5)):
         cost, source, digest = reference_cost(c, 0.3, stored)
         assert source == "computed" and digest == d and cost == pytest.approx(opt, abs=0.05)
+
+
+def test_solution_limit_alone_cannot_search_for_ever():
+    """One vehicle and one task have fewer improving solutions than any
+    useful solution limit: OR-Tools' guided local search then never reached
+    the limit and a central fleet scenario of one task never started (found
+    by hand).  The backstop ends the search with the optimum."""
+    c = random_costs(np.random.default_rng(0), 1, 1, domains=False)
+    plan = solve_routing(c, time_limit_s=None, solution_limit=300, backstop_s=0.5)
+    assert plan.routes == {"v0": ("t0",)} and plan.cost == pytest.approx(brute_force(c), abs=0.01)

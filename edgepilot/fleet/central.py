@@ -57,8 +57,15 @@ class OrToolsAllocator:
         return solve_routing(costs, self.time_limit_s, self.solution_limit)
 
 
+#: With a solution limit and no time limit, the search also stops after this
+#: long [s]: a problem with fewer improving solutions than the limit (one
+#: vehicle, one task) would otherwise be searched for ever.  Any problem that
+#: small has been searched through long before.
+SOLUTION_LIMIT_BACKSTOP_S = 10.0
+
+
 def solve_routing(costs: FleetCosts, time_limit_s: float | None = 1.0,
-                  solution_limit: int | None = None) -> Plan:
+                  solution_limit: int | None = None, backstop_s: float = SOLUTION_LIMIT_BACKSTOP_S) -> Plan:
     V, T = costs.n_vehicles, costs.n_tasks
     if V == 0:
         return make_plan(costs, [], "ortools")
@@ -118,6 +125,8 @@ def solve_routing(costs: FleetCosts, time_limit_s: float | None = 1.0,
         params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
     if time_limit_s is not None:
         params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    elif solution_limit is not None:
+        params.time_limit.FromMilliseconds(max(1, int(backstop_s * 1000)))
     if solution_limit is not None:
         params.solution_limit = int(solution_limit)
     sol = routing.SolveWithParameters(params)
