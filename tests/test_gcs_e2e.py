@@ -323,7 +323,7 @@ def test_parameters_change_persist_and_files(tmp_path):
         assert ok(gcs("-c", ep, "param", "set", "WP_SPEED", "1.3")).strip() == "WP_SPEED 1.3"
         assert ok(gcs("-c", ep, "param", "get", "WP_SPEED")).strip() == "WP_SPEED 1.3"
         listed = ok(gcs("-c", ep, "param", "list", "WP_")).split("\n")
-        assert [l.split()[0] for l in listed if l] == ["WP_LOOKAHEAD", "WP_RADIUS", "WP_SPEED"]
+        assert [l.split()[0] for l in listed if l] == ["WP_BLOCKED_WAIT", "WP_LOOKAHEAD", "WP_RADIUS", "WP_SPEED"]
         assert json.loads(ok(gcs("-c", ep, "param", "list", "WP_*", "--json")))["WP_SPEED"] == pytest.approx(1.3)
         saved = tmp_path / "saved.parm"
         ok(gcs("-c", ep, "param", "save", str(saved)))
