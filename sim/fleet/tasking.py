@@ -633,9 +633,10 @@ class Tasking:
             if crit.casualty_within_m is not None and not ok:
                 reasons.append(f"casualty {c.name} at {list(c.position)} not reported within "
                                f"{crit.casualty_within_m:g} m" + ("" if err is None else f" (nearest report {err:.1f} m off)"))
-        ref = None
+        ref = reference = None
         if crit.max_plan_cost_ratio is not None and self.plan_cost is not None:
-            ref = self._reference_cost()
+            ref, source, digest = self._reference_cost()
+            reference = {"source": source, "digest": digest, "cost_s": ref}
             ratio = self.plan_cost / ref if ref > 0 else math.inf
             if ratio > crit.max_plan_cost_ratio:
                 reasons.append(f"plan cost {self.plan_cost:.0f} s is {100 * (ratio - 1):.1f} % above OR-Tools' "
@@ -665,8 +666,7 @@ class Tasking:
             "allocator": self.allocator, "agreed_at_end": agreed, "count": len(self.ids), "done_count": len(self.done_by),
             "initial_plan": self.initial_plan, "plan_cost_s": None if self.plan_cost is None else round(self.plan_cost, 1),
             "reference_cost_s": None if ref is None else round(ref, 1),
-            "reference": None if ref is None else {"source": self.reference_source, "digest": self.reference_digest,
-                                                   "cost_s": ref},
+            "reference": reference,
             "done_by": self.done_by, "done_at": {k: round(v, 1) for k, v in self.done_at.items()},
             "done_twice": twice, "dropped": dropped, "cancelled": sorted(self.cancelled), "never_announced": never,
             "late_deliveries": late, "coverage": coverage, "log": self.log,
@@ -686,7 +686,7 @@ class Tasking:
                             "from_s": round(cur[1], 2), "to_s": round(t_end, 2)})
         return sorted(out, key=lambda x: (x["from_s"], x["vehicle"]))
 
-    def _reference_cost(self) -> float:
+    def _reference_cost(self) -> tuple[float, str, str]:
         """OR-Tools' best with the criteria's long time limit for the tasks
         known at the start; the scenario's recorded one when it was recorded
         for this very problem (its digest), which spares the long solve."""
@@ -697,9 +697,7 @@ class Tasking:
         tasks = [self.tasks[j] for j in known]
         costs = self._costs(tasks, self.caps)
         stored = None if crit.reference_digest is None else (crit.reference_digest, crit.reference_cost_s)
-        cost, self.reference_source, self.reference_digest = reference_cost(
-            costs, crit.reference_time_limit_s, stored)
-        return cost
+        return reference_cost(costs, crit.reference_time_limit_s, stored)
 
     def known_at_start(self, j: int) -> bool:
         return self.ids[j] not in {f.task for f in self.sc.faults if f.type == "new_task"}
