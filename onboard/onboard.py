@@ -85,9 +85,6 @@ def parse_origin(text: str) -> tuple[float, float]:
 #: 1-sigma of an operator's start pose: a vehicle set down on a marked spot.
 START_POSE_STD_M = 0.1
 START_YAW_STD_DEG = 2.0
-#: A boat's MMSI on the V2V route share when --mmsi is not given: this + its
-#: system id (the fleet scenarios' default, ``sim.fleet.scenario``).
-DEFAULT_MMSI_BASE = 993_000_000
 
 
 def parse_start_pose(text: str) -> tuple[float, float, float]:
@@ -387,6 +384,7 @@ class Onboard:
                                         stale_after_s=self._fleet[1], fleet_clock=time.time, lease=self._lease)
             if self.core.maritime is not None:
                 from edgepilot.firmware_bridge.fleet_routes import RouteAheadShare
+                from edgepilot.vehicle.maritime.mates import DEFAULT_MMSI_BASE
 
                 # a boat: its route ahead to its fleet-mates' COLREGs helms, theirs to its own, on the same link
                 mmsi = self.mmsi if self.mmsi is not None else DEFAULT_MMSI_BASE + self.endpoint.sysid

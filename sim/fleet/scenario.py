@@ -33,6 +33,7 @@ from edgepilot.sim.faults import Fault
 from edgepilot.sim.scenario import Criteria, Mission, Obstacle, Scenario, Start, World, vehicle_path
 from edgepilot.sim.traffic import TrafficVesselSpec
 from edgepilot.vehicle.config import ConfigError, Strict, VehicleConfig, load_vehicle_config, parse_model, read_toml
+from edgepilot.vehicle.maritime.mates import DEFAULT_MMSI_BASE
 
 XY = tuple[float, float]
 NAME = r"^[A-Za-z0-9_.-]+$"
@@ -90,7 +91,7 @@ class FleetVehicle(Strict):
 
     @property
     def ais_mmsi(self) -> int:
-        return self.mmsi if self.mmsi is not None else 993_000_000 + self.sysid
+        return self.mmsi if self.mmsi is not None else DEFAULT_MMSI_BASE + self.sysid
 
 
 class _FleetFault(Strict):

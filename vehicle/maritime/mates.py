@@ -40,6 +40,9 @@ import numpy as np
 
 #: a route older than this [s] is not used (the link period is 1 s)
 ROUTE_FRESH_S = 3.0
+#: A fleet boat's AIS MMSI when none is given: this + its MAVLink system id
+#: (fleet scenarios and ``vehicle run --v2v`` alike).
+DEFAULT_MMSI_BASE = 993_000_000
 #: a route whose position for now is farther than this [m] from the contact is not believed
 ROUTE_GATE_M = 10.0
 #: the routes are compared at this step [s] over the helm's horizon
