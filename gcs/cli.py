@@ -524,6 +524,7 @@ def _mission_start(args, v, _) -> None:
     from edgepilot.gcs.mission import to_wire
 
     mc = _mission_client(v)
+    texts0 = v.view.statustext_count     # the vehicle may stop the mission, and say why, at once
     CommandClient(v).mission_start()
     _out(f"mission started on sysid {v.sysid}")
     if args.wait:
@@ -532,7 +533,7 @@ def _mission_start(args, v, _) -> None:
         def shown(seq):
             print(f"mission: item {seq}/{total}", file=sys.stderr, flush=True)
 
-        mc.wait_complete(total, args.wait_timeout, shown)
+        mc.wait_complete(total, args.wait_timeout, shown, texts_from=texts0)
         _out(f"mission complete (item {total} reached)")
 
 

@@ -26,6 +26,7 @@ M = mavutil.mavlink
 Progress = Callable[[int, int], None]
 ITEM_TIMEOUT_S = 1.0
 RETRIES = 5
+REASON_GRACE_S = 1.5     # how long a stopped mission waits for the vehicle to say why
 
 
 def mission_result_name(r: int) -> str:
@@ -230,15 +231,18 @@ class MissionClient:
         raise NoAnswerError(f"{self.what} clear: no MISSION_ACK from sysid {v.sysid} after {self.retries + 1} tries")
 
     # ------------------------------------------------------------------ progress of a running mission
-    def wait_complete(self, last_seq: int, timeout: float, on_update: Callable[[int | None], None] | None = None) -> None:
+    def wait_complete(self, last_seq: int, timeout: float, on_update: Callable[[int | None], None] | None = None,
+                      texts_from: int | None = None) -> None:
         """Block until the vehicle reports the mission done: MISSION_ITEM_REACHED
-        for ``last_seq`` or MISSION_CURRENT.mission_state COMPLETE."""
+        for ``last_seq`` or MISSION_CURRENT.mission_state COMPLETE.
+        ``texts_from`` is the STATUSTEXT count when the mission was started
+        (the vehicle may stop it, and say why, before this wait begins)."""
         v = self.v
         deadline = time.monotonic() + timeout
         shown = None
         v.view.last_reached = None      # only what is reached from now on counts
         seen_running = False            # a COMPLETE state left over from an earlier run must not count
-        texts_at_start = v.view.statustext_count
+        texts_at_start = v.view.statustext_count if texts_from is None else texts_from
         while time.monotonic() < deadline:
             v.link.poll(0.1)
             view = v.view
@@ -253,6 +257,13 @@ class MissionClient:
             if seen_running and view.mission_state == 4:
                 # PAUSED: the vehicle left AUTO (a failsafe, a planning failure
                 # or another operator); say so now with the vehicle's reason.
+                # The reason may trail the state on a loaded link: give it a
+                # moment (a mode change by another operator comes with none).
+                grace = min(deadline, time.monotonic() + REASON_GRACE_S)
+                while (not any(t.severity <= 4 for t in view.texts_since(texts_at_start))
+                       and time.monotonic() < grace):
+                    v.link.poll(0.05)
+                    view = v.view
                 warnings = [t.text for t in view.texts_since(texts_at_start) if t.severity <= 4]
                 raise MissionStoppedError(
                     f"mission stopped at item {view.mission_seq} (vehicle now in {view.mode})"
