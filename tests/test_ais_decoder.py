@@ -141,3 +141,45 @@ def test_udp_url_as_the_gps_source_writes_it_and_datagrams_without_line_ends():
 def test_a_serial_port_that_cannot_be_opened_is_an_error_naming_it(tmp_path):
     with pytest.raises(OSError, match=f"cannot open {tmp_path}/ttyNONE"):
         AisReceiver(str(tmp_path / "ttyNONE"))
+
+
+def test_a_serial_receiver_unplugged_is_reported_and_reopened(tmp_path):
+    """A pty as the receiver's USB port: pulled mid-sentence, the loss is
+    reported and the port reopened behind the same path; the half sentence
+    from before is not glued to the new stream."""
+    from edgepilot.sim.hil import PtyDevice
+
+    dev = PtyDevice(tmp_path / "ttyAIS")
+    events: list[str] = []
+    rx = AisReceiver(str(tmp_path / "ttyAIS"), on_event=events.append)
+    try:
+        rx.port.reopen_interval = 0.0
+        dev.write(lines(pos(mmsi=219000012)) + pos(mmsi=219000013)[0][:25].encode())
+        got = []
+        for _ in range(200):
+            got += rx.poll(1.0)
+            if got:
+                break
+            select.select([rx.fileno()], [], [], 0.05)
+        assert [r.id for r in got] == [219000012]
+        dev.unplug()
+        for _ in range(200):
+            rx.poll(2.0)
+            if any("disconnected" in e for e in events):
+                break
+            select.select([], [], [], 0.01)
+        assert any(e.startswith(f"ais: disconnected from {tmp_path}/ttyAIS") for e in events), events
+        dev.plug()
+        got = []
+        for _ in range(200):
+            got += rx.poll(3.0)
+            if got:
+                break
+            if rx.connected:            # a receiver talks on and on: what it says once the port is open is read
+                dev.write(lines(pos(mmsi=219000014)))
+            select.select([], [], [], 0.01)
+        assert {r.id for r in got} == {219000014} and any("reconnected" in e for e in events), events
+        assert rx.counters.malformed == 0 and rx.counters.bad_checksum == 0
+    finally:
+        rx.close()
+        dev.close()

@@ -274,7 +274,7 @@ class GpsPort(Strict):
 
 class AisPort(Strict):
     """An AIS receiver (or a transponder's NMEA output): AIVDM sentences of
-    the vessels around, for the COLREGs helm (docs/fleet.md, "Wiring AIS")."""
+    the vessels around, for the COLREGs helm (docs/field_guide.md, "AIS receiver")."""
 
     source: str = Field(min_length=1, description="pyserial URL (e.g. /dev/ttyUSB1) or udp:HOST:PORT to listen on")
     baud: int = Field(default=38400, gt=0, description="AIS receivers talk at 38400 baud (NMEA 0183-HS)")
