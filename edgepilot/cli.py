@@ -151,8 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     vrun.add_argument("--v2v-latency", type=float, metavar="S",
                       help="bench test: hand each V2V datagram heard to the auction S seconds late")
     vrun.add_argument("--mmsi", type=int, metavar="N",
-                      help="a boat with --v2v: the AIS MMSI its fleet-mates know it by, which its shared route "
-                           "ahead carries (default 993000000 + its system id)")
+                      help="a boat: its own AIS MMSI, never taken for a contact on --ais; with --v2v the MMSI its "
+                           "fleet-mates know it by, which its shared route ahead carries (default 993000000 + its "
+                           "system id)")
+    vrun.add_argument("--ais", metavar="URL",
+                      help="a boat: the AIS receiver, a serial device / pyserial URL (/dev/ttyUSB1) or udp:HOST:PORT "
+                           "to listen on; the vessels it hears go to the COLREGs helm (default: the config's "
+                           "[hardware.ais] source)")
+    vrun.add_argument("--ais-baud", type=int, metavar="BAUD",
+                      help="the AIS receiver's serial speed (default 38400, the AIS standard)")
     vrun.add_argument("--fleet-period", type=float, metavar="S", help="auction round period (default 1 s)")
     vrun.add_argument("--fleet-stale", type=float, metavar="S",
                       help="a member unheard this long is presumed gone and its tasks re-auctioned (default 10 s)")

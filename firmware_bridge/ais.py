@@ -6,9 +6,12 @@ are kept until their end arrives), checks every sentence's checksum,
 reassembles multi-part messages (by sequence id and channel), and decodes
 position reports (types 1, 2, 3 class A; 18, 19 class B) and static data
 (type 5; 24). Anything else is counted and skipped; nothing raises on bad
-input.  AIVDO (own ship) sentences are counted but not reported.
+input.  AIVDO (own ship) sentences are counted but not reported, and so
+are the reports of our own MMSI (``own_mmsi``) heard as AIVDM: our own
+transponder's transmissions picked up by the receiver are not a contact.
 ``AisReceiver`` reads from a serial port (pyserial URL) or a UDP socket, the
-two outputs AIS receivers usually have.
+two outputs AIS receivers usually have, without ever blocking (``edgepilot
+vehicle run --ais`` polls it from the on-board loop).
 
 Reports carry SI units and the ENU convention: speed over ground m/s,
 course and heading as ENU yaw in radians; positions stay WGS84 degrees.
@@ -16,11 +19,14 @@ course and heading as ENU yaw in radians; positions stay WGS84 degrees.
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass, fields
+from typing import Callable
 
 from pyais import NMEAMessage
 from pyais.exceptions import AISBaseException
 
+from edgepilot.firmware_bridge.serial_port import SerialPort
 from edgepilot.vehicle.geo import compass_deg_to_enu_yaw
 from edgepilot.vehicle.types import ContactReport
 
@@ -37,7 +43,7 @@ class AisCounters:
     sentences: int = 0          # well-formed !AIVDM/!AIVDO sentences with a valid checksum
     bad_checksum: int = 0
     malformed: int = 0          # not an AIS sentence, wrong field count, garbage
-    own_ship: int = 0           # AIVDO
+    own_ship: int = 0           # AIVDO, or a report of our own MMSI (own_mmsi)
     fragments_dropped: int = 0  # multi-part messages never completed
     decode_errors: int = 0      # payload pyais could not decode
     unsupported: int = 0        # decoded, but a message type we do not use
@@ -49,8 +55,12 @@ class AisCounters:
 
 
 class AisDecoder:
-    def __init__(self, report_own_ship: bool = False):
+    """``own_mmsi``: our own MMSI, whose reports are counted under
+    ``own_ship`` and not reported (None: every AIVDM is another vessel)."""
+
+    def __init__(self, report_own_ship: bool = False, own_mmsi: int | None = None):
         self.report_own_ship = report_own_ship
+        self.own_mmsi = None if own_mmsi is None else int(own_mmsi)
         self.counters = AisCounters()
         self._buf = b""
         self._partial: dict[tuple, tuple[float, list]] = {}
@@ -133,6 +143,9 @@ class AisDecoder:
             return None
         typ = d.get("msg_type")
         mmsi = int(d.get("mmsi") or 0)
+        if self.own_mmsi is not None and mmsi == self.own_mmsi and not self.report_own_ship:
+            c.own_ship += 1             # our own transponder, heard by the receiver
+            return None
         if typ in POSITION_TYPES:
             lat, lon = d.get("lat"), d.get("lon")
             if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
@@ -170,52 +183,107 @@ def _int(v) -> int | None:
         return None
 
 
+def parse_ais_url(url: str) -> tuple[str, int] | None:
+    """``udp:HOST:PORT`` (or ``udp://HOST:PORT``, as the GPS source is
+    written) -> (host, port); None for anything else (a pyserial URL).
+    ValueError for a UDP address that is not one."""
+    if not url.startswith("udp:"):
+        return None
+    rest = url[len("udp:"):]
+    rest = rest[2:] if rest.startswith("//") else rest
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"AIS url {url!r}: expected udp:HOST:PORT with PORT 0..65535")
+    return host or "0.0.0.0", int(port)
+
+
 class AisReceiver:
     """Bytes from an AIS receiver: ``udp:HOST:PORT`` (listen) or a pyserial
     URL/device (``/dev/ttyUSB0``, ``socket://host:port``, ``loop://``) at
-    ``baud`` (38400 is the AIS standard).  ``poll(now)`` never blocks."""
+    ``baud`` (38400 is the AIS standard).  ``poll(now)`` never blocks.
 
-    def __init__(self, url: str, baud: int = 38400, decoder: AisDecoder | None = None):
+    The port is opened at construction: ``OSError`` naming the device when
+    it cannot be (a receiver that is not there refuses the start rather than
+    leaving the boat blind to AIS unannounced).  A serial receiver that is
+    unplugged later is reopened (``firmware_bridge.serial_port``) and the
+    decoder starts clean on the new stream; its changes go to ``on_event``."""
+
+    def __init__(self, url: str, baud: int = 38400, decoder: AisDecoder | None = None,
+                 on_event: Callable[[str], None] | None = None, wall: Callable[[], float] = time.monotonic):
         self.url = url
+        self.baud = int(baud)
         self.decoder = decoder or AisDecoder()
         self._sock = None
-        self._serial = None
-        if url.startswith("udp:"):
-            try:
-                _, host, port = url.split(":")
-                port = int(port)
-            except ValueError:
-                raise ValueError(f"AIS url {url!r}: expected udp:HOST:PORT") from None
+        self.port: SerialPort | None = None
+        self._conn = 0
+        udp = parse_ais_url(url)
+        if udp is not None:
             self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self._sock.bind((host, port))
+            try:
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                self._sock.bind(udp)
+            except OSError as e:
+                self._sock.close()
+                raise OSError(f"cannot listen on {url} ({e.strerror or e})") from None
             self._sock.setblocking(False)
         else:
-            import serial
-            self._serial = serial.serial_for_url(url, baudrate=baud, timeout=0)
+            self.port = SerialPort(url, self.baud, "ais", wall=wall)
+            if not self.port.open():
+                raise OSError(f"cannot open {url}: {self.port.last_error}")
+            self.port.on_event = on_event      # from now on: unplugged, reconnected
 
     @property
     def address(self):
         return self._sock.getsockname() if self._sock else self.url
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None or (self.port is not None and self.port.connected)
+
+    @property
+    def counters(self) -> AisCounters:
+        return self.decoder.counters
 
     def read_bytes(self) -> bytes:
         if self._sock is not None:
             chunks = []
             while True:
                 try:
-                    chunks.append(self._sock.recv(65535))
+                    data = self._sock.recv(65535)
                 except (BlockingIOError, InterruptedError):
                     break
+                # a datagram is whole sentences; one without its line end must not run into the next
+                chunks.append(data if data.endswith(b"\n") else data + b"\r\n")
             return b"".join(chunks)
-        n = self._serial.in_waiting
-        return self._serial.read(n) if n else b""
+        data = self.port.read()
+        if self.port.reconnects != self._conn:
+            self._conn = self.port.reconnects
+            self.decoder._buf = b""        # half a sentence from before the unplug is not glued to the new stream
+        return data
 
     def poll(self, now: float) -> list[ContactReport]:
         return self.decoder.feed(self.read_bytes(), now)
 
+    def fileno(self) -> int | None:
+        """What to wait on for new bytes (None while a serial port is closed)."""
+        if self._sock is not None:
+            return self._sock.fileno()
+        return self.port.fileno()
+
+    def summary(self) -> str:
+        """The counters an operator reads at the end of a run: ``AIS
+        sentences N, bad checksum N, malformed N, contacts N`` (position
+        and static-data reports given to the core), then what else was not
+        used, by reason."""
+        c = self.decoder.counters
+        out = (f"AIS sentences {c.sentences}, bad checksum {c.bad_checksum}, malformed {c.malformed}, "
+               f"contacts {c.reports}, own ship {c.own_ship}")
+        rest = [(k, getattr(c, k)) for k in ("fragments_dropped", "decode_errors", "invalid_position", "unsupported")]
+        rest = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in rest if v)
+        return out + (f", not used: {rest}" if rest else "")
+
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
-        if self._serial is not None:
-            self._serial.close()
-
-
+        if self.port is not None:
+            self.port.close()

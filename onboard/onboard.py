@@ -22,6 +22,15 @@ the ``[hardware]`` table) mission, fence, home and parameters are restored
 at start and written as they change, and the core's events go to
 DIR/events.jsonl, synced at least once a second (onboard.state_store).
 
+AIS (a boat): ``--ais URL`` or ``[hardware.ais] source`` names the AIS
+receiver (a serial device / pyserial URL at ``--ais-baud``, default 38400,
+or ``udp:HOST:PORT``).  It is opened at start (one that cannot be opened
+refuses the start, naming the option and the device), polled without
+blocking like the other devices, and the vessels it hears go to the core in
+the next tick's ``SensorFrame.contacts``, as the simulator hands the core
+its traffic; our own MMSI (``--mmsi``) is not a contact.  AIS is not a
+required device: losing it does not hold the vehicle.
+
 The map frame's geodetic origin is ``--origin LAT,LON`` (required with
 ``--map``, the site's map_server map, and without a GPS); without it the
 first 3-D GPS fix becomes the origin and the process holds still until that
@@ -46,6 +55,8 @@ from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 READY_PREFIX = "edgepilot vehicle: first control tick"
+#: AIS reports kept for the next control tick at most (a tick takes all of them).
+MAX_PENDING_AIS = 2000
 
 log = logging.getLogger("edgepilot.vehicle")
 
@@ -127,6 +138,7 @@ class StartupReport:
     start_pose: str | None = None
     time_to_first_tick_s: float | None = None
     v2v: str | None = None
+    ais: str | None = None
 
     def lines(self) -> list[str]:
         out = [f"config          {self.config} ({self.vehicle}, {self.kind}, wiring {self.wiring})",
@@ -142,6 +154,8 @@ class StartupReport:
         out.append(f"mavlink         {', '.join(self.mavlink)}")
         if self.v2v:
             out.append(f"v2v (auction)   {self.v2v}")
+        if self.ais:
+            out.append(f"ais             {self.ais}")
         out.append(f"origin          {self.origin}" + (f", map {self.map}" if self.map else ""))
         if self.start_pose:
             out.append(f"start pose      {self.start_pose}")
@@ -159,7 +173,8 @@ class Onboard:
                  v2v_peers: list[str] | None = None, fleet_period_s: float = 1.0, fleet_stale_s: float = 10.0,
                  fleet_lease_s: float = 8.0,
                  v2v_loss: float = 0.0, v2v_latency_s: float = 0.0,
-                 start_pose: tuple[float, float, float] | None = None, mmsi: int | None = None):
+                 start_pose: tuple[float, float, float] | None = None, mmsi: int | None = None,
+                 ais: str | None = None, ais_baud: int | None = None):
         self.cfg = cfg
         hw = cfg.hardware
         self.events: list[str] = []
@@ -270,6 +285,9 @@ class Onboard:
             self.v2v = V2VLink(int(cfg.mavlink.sysid), v2v, list(v2v_peers), signing_key=fkey, impair=impair)
             self.report.v2v = f"udp {v2v} -> {', '.join(v2v_peers)}" + (
                 "" if impair is None else f", hearing with loss {impair.loss:g} and latency {impair.latency_s:g} s")
+        self.ais = None
+        self._ais_reports: list = []
+        self._open_ais(config_path, ais, ais_baud)
         self.core = None
         self.endpoint = None
         self.loop = None
@@ -283,6 +301,45 @@ class Onboard:
         self._settled = False
         self._next_overrun_log = 0.0
         self._next_fault_log = 0.0
+
+    def _open_ais(self, config_path: str, url: str | None, baud: int | None) -> None:
+        """The AIS receiver (``--ais`` or ``[hardware.ais]``), opened now:
+        one that cannot be opened stops the start, naming the option and
+        the device.  Its reports go to the core in the next tick's frame,
+        as the simulator's traffic does (``SensorFrame.contacts``); our own
+        MMSI (``--mmsi``) is not a contact."""
+        from edgepilot.firmware_bridge.ais import AisDecoder, AisReceiver
+
+        conf = self.cfg.hardware.ais
+        source = url or (conf.source if conf is not None else None)
+        if source is None:
+            if baud is not None:
+                raise ValueError("--ais-baud: no AIS receiver to set it for (give --ais URL, or [hardware.ais] "
+                                 "source in the vehicle config)")
+            return
+        what = "--ais" if url else f"{config_path}: hardware.ais.source"
+        if self.cfg.kind != "usv":
+            raise ValueError(f"{what}: AIS contacts are for a boat's COLREGs helm; {self.cfg.name} is kind "
+                             f"{self.cfg.kind!r}, not 'usv'")
+        if baud is None:
+            baud = conf.baud if conf is not None else 38400
+        elif not baud > 0:
+            raise ValueError(f"--ais-baud: expected a positive baud rate, got {baud}")
+        try:
+            self.ais = AisReceiver(source, baud, AisDecoder(own_mmsi=self.mmsi), on_event=self._driver_event)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{what}: AIS receiver {source}: {e}") from None
+        self.report.ais = (f"{source}" + ("" if source.startswith("udp:") else f" at {baud} baud")
+                           + (f", own MMSI {self.mmsi} not a contact" if self.mmsi is not None else ""))
+
+    def _take_ais(self, t: float) -> None:
+        """What the AIS receiver decoded since the last call, kept for the next tick's frame."""
+        got = self.ais.poll(t)
+        if got:
+            pending = self._ais_reports
+            pending.extend(got)
+            if len(pending) > MAX_PENDING_AIS:        # a flood between two ticks: the newest count
+                del pending[:-MAX_PENDING_AIS]
 
     def _driver_event(self, text: str) -> None:
         self.events.append(text)
@@ -331,6 +388,9 @@ class Onboard:
             self._warm_done(warm_all())
         st = self.drivers.open()
         self.report.drivers = [asdict(s) for s in st]
+        if self.ais is not None:
+            self.report.drivers.append({"name": "ais", "port": self.ais.url, "connected": self.ais.connected,
+                                        "required": False, "detail": ""})
         if self.origin is not None:
             self._build_core(*self.origin)
 
@@ -390,6 +450,8 @@ class Onboard:
                 mmsi = self.mmsi if self.mmsi is not None else DEFAULT_MMSI_BASE + self.endpoint.sysid
                 self.routes = RouteAheadShare(self.core, mmsi, period_s=self._fleet[0], fleet_clock=time.time,
                                               v2v=self.v2v)
+                if self.ais is not None and self.ais.decoder.own_mmsi is None:
+                    self.ais.decoder.own_mmsi = mmsi     # the MMSI we share our route by is ours on AIS too
         if self.state is not None:
             self.state.attach(self.endpoint)
         waiter = getattr(self.drivers, "arm_waiter", None)
@@ -453,6 +515,8 @@ class Onboard:
         if self.kernels_ready and not self._settled:
             self._settle()
         d.poll(t)
+        if self.ais is not None:
+            self._take_ais(t)
         if self.core is None:
             # No origin yet: wait for the first 3-D fix, motors held at zero.
             fix = d.origin_fix()
@@ -460,6 +524,7 @@ class Onboard:
                 self._build_core(*fix)
             else:
                 d.frame(t)
+                self._ais_reports.clear()       # no map frame to put them in yet
                 d.apply(Setpoint.stop(t), t)
                 return
         if self._start_pose_pending:
@@ -473,6 +538,11 @@ class Onboard:
         missing = d.missing()
         ok = not missing
         frame = d.frame(t)
+        if self._ais_reports:           # the vessels heard on AIS, as the simulator hands the core its traffic
+            from dataclasses import replace
+
+            frame = replace(frame, contacts=(frame.contacts or ()) + tuple(self._ais_reports))
+            self._ais_reports = []
         sp = contained_step(self.core, t, frame, on_fault=self._log_fault)
         if not ok:
             if not self._held and self.first_tick_at is not None:
@@ -509,6 +579,8 @@ class Onboard:
     def poll(self, t: float) -> None:
         try:
             self.drivers.poll(t)
+            if self.ais is not None:
+                self._take_ais(t)
             if self.endpoint is not None:
                 self.endpoint.poll(t)
             if self.auction is not None:
@@ -529,6 +601,8 @@ class Onboard:
             out += self.endpoint.fds()
         if self.v2v is not None:
             out += self.v2v.fds()
+        if self.ais is not None and self.ais.fileno() is not None:
+            out.append(self.ais.fileno())
         return out
 
     def _settle(self) -> None:
@@ -600,6 +674,8 @@ class Onboard:
                     self.endpoint.close()
                 if self.v2v is not None:
                     self.v2v.close()
+                if self.ais is not None:
+                    self.ais.close()
                 self.drivers.close()
             finally:
                 if self.state is not None:
@@ -627,7 +703,8 @@ def run_vehicle_cli(args) -> int:
                      fleet_lease_s=8.0 if getattr(args, "fleet_lease", None) is None else args.fleet_lease,
                      v2v_loss=getattr(args, "v2v_loss", None) or 0.0,
                      v2v_latency_s=getattr(args, "v2v_latency", None) or 0.0, start_pose=start_pose,
-                     mmsi=getattr(args, "mmsi", None))
+                     mmsi=getattr(args, "mmsi", None), ais=getattr(args, "ais", None),
+                     ais_baud=getattr(args, "ais_baud", None))
     except (ConfigError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -643,6 +720,8 @@ def run_vehicle_cli(args) -> int:
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         ob.drivers.close()
+        if ob.ais is not None:
+            ob.ais.close()
         return EXIT_USAGE
     print(f"edgepilot vehicle: {cfg.name} ({cfg.kind}) starting, config {args.config}", flush=True)
     ob.run(should_stop=lambda: stop["flag"], duration=args.duration)
@@ -650,6 +729,8 @@ def run_vehicle_cli(args) -> int:
     print("edgepilot vehicle: stopped, motors commanded to zero; "
           + ", ".join(f"{k} {v}" for k, v in c.items()), flush=True)
     print(f"edgepilot vehicle: {ob.loop_summary()}", flush=True)
+    if ob.ais is not None:
+        print(f"edgepilot vehicle: {ob.ais.summary()}", flush=True)
     if ob.v2v is not None:
         v = ob.v2v.stats()
         print(f"edgepilot vehicle: V2V sent {v['v2v_sent']}, heard {v['v2v_received']}, refused (signing) "

@@ -81,10 +81,20 @@ def test_own_ship_vdo_is_counted_not_reported():
     assert d.counters.own_ship == 1
 
 
+def test_our_own_mmsi_heard_as_vdm_is_own_ship_not_a_contact():
+    """A receiver beside our own transponder hears our transmissions as
+    AIVDM: with ``own_mmsi`` they are counted, not reported; others are."""
+    d = AisDecoder(own_mmsi=993000555)
+    out = d.feed(lines(pos(mmsi=993000555), static(mmsi=993000555), pos(mmsi=219000004)), 0.0)
+    assert [r.id for r in out] == [219000004]
+    assert d.counters.own_ship == 2 and d.counters.reports == 1
+
+
 def test_serial_loop_transport():
     rx = AisReceiver("loop://")
     try:
-        rx._serial.write(lines(pos(mmsi=219000009), static(mmsi=219000009)))
+        rx.port._ser.write_timeout = None      # the reader's port never blocks on write; the loop's test end may
+        rx.port._ser.write(lines(pos(mmsi=219000009), static(mmsi=219000009)))
         got = []
         for _ in range(50):
             got += rx.poll(1.0)
@@ -111,3 +121,65 @@ def test_udp_transport():
 def test_bad_udp_url_is_a_clear_error():
     with pytest.raises(ValueError, match="expected udp:HOST:PORT"):
         AisReceiver("udp:nowhere")
+
+
+def test_udp_url_as_the_gps_source_writes_it_and_datagrams_without_line_ends():
+    """``udp://HOST:PORT`` works too; a datagram whose last sentence has no
+    line end is still whole (it does not wait for the next datagram)."""
+    rx = AisReceiver("udp://127.0.0.1:0")
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        tx.sendto(pos(mmsi=219000011)[0].encode(), rx.address)
+        assert select.select([rx.fileno()], [], [], 5.0)[0], "datagram never arrived"
+        assert [r.id for r in rx.poll(2.0)] == [219000011]
+        assert rx.summary() == "AIS sentences 1, bad checksum 0, malformed 0, contacts 1, own ship 0"
+    finally:
+        tx.close()
+        rx.close()
+
+
+def test_a_serial_port_that_cannot_be_opened_is_an_error_naming_it(tmp_path):
+    with pytest.raises(OSError, match=f"cannot open {tmp_path}/ttyNONE"):
+        AisReceiver(str(tmp_path / "ttyNONE"))
+
+
+def test_a_serial_receiver_unplugged_is_reported_and_reopened(tmp_path):
+    """A pty as the receiver's USB port: pulled mid-sentence, the loss is
+    reported and the port reopened behind the same path; the half sentence
+    from before is not glued to the new stream."""
+    from edgepilot.sim.hil import PtyDevice
+
+    dev = PtyDevice(tmp_path / "ttyAIS")
+    events: list[str] = []
+    rx = AisReceiver(str(tmp_path / "ttyAIS"), on_event=events.append)
+    try:
+        rx.port.reopen_interval = 0.0
+        dev.write(lines(pos(mmsi=219000012)) + pos(mmsi=219000013)[0][:25].encode())
+        got = []
+        for _ in range(200):
+            got += rx.poll(1.0)
+            if got:
+                break
+            select.select([rx.fileno()], [], [], 0.05)
+        assert [r.id for r in got] == [219000012]
+        dev.unplug()
+        for _ in range(200):
+            rx.poll(2.0)
+            if any("disconnected" in e for e in events):
+                break
+            select.select([], [], [], 0.01)
+        assert any(e.startswith(f"ais: disconnected from {tmp_path}/ttyAIS") for e in events), events
+        dev.plug()
+        got = []
+        for _ in range(200):
+            got += rx.poll(3.0)
+            if got:
+                break
+            if rx.connected:            # a receiver talks on and on: what it says once the port is open is read
+                dev.write(lines(pos(mmsi=219000014)))
+            select.select([], [], [], 0.01)
+        assert {r.id for r in got} == {219000014} and any("reconnected" in e for e in events), events
+        assert rx.counters.malformed == 0 and rx.counters.bad_checksum == 0
+    finally:
+        rx.close()
+        dev.close()

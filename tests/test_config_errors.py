@@ -99,3 +99,15 @@ def test_bad_scenario_refuses_to_start(tmp_path, ep):
     assert r.returncode == 2
     assert "seed" in r.stderr and str(p) in r.stderr.replace("\n", "")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_ais_receiver_is_for_a_boat(tmp_path):
+    hw = ('\n[hardware]\nwiring = "direct"\n[hardware.motor]\nport = "/dev/ttyACM0"\n[hardware.gps]\n'
+          'source = "/dev/ttyUSB0"\n[hardware.ais]\nsource = "/dev/ttyUSB1"\n')
+    p = write(tmp_path, "ugv_ais.toml", UGV + hw)
+    with pytest.raises(ConfigError, match=r"hardware\.ais is for kind 'usv'") as e:
+        load_vehicle_config(p)
+    assert str(p) in str(e.value)
+    usv = (configs_dir() / "vehicles" / "usv.toml").read_text()
+    ais = load_vehicle_config(write(tmp_path, "usv_ais.toml", usv + hw)).hardware.ais
+    assert (ais.source, ais.baud) == ("/dev/ttyUSB1", 38400)

@@ -165,19 +165,18 @@ def test_lockstep_radio_ends_sign_and_check_like_a_real_link():
 
 
 
-def test_vehicle_run_refuses_an_mmsi_that_is_not_one(tmp_path):
+def test_vehicle_run_refuses_an_mmsi_that_is_not_one(tmp_path, capsys):
     """`edgepilot vehicle run --v2v ... --mmsi 12345`: a usage error naming
-    the option, before anything is opened."""
-    import subprocess
-    import sys
-
+    the option, before anything is opened (the command's own entry point,
+    in this process: a refusal needs no child of its own)."""
+    from edgepilot.cli import main
     from tests.hw_util import hil_config
 
-    r = subprocess.run([sys.executable, "-m", "edgepilot", "vehicle", "run", "--config", str(hil_config(tmp_path)),
-                        "--v2v", f"127.0.0.1:{free_port('udp')}", "--v2v-peer", "127.0.0.1:9", "--mmsi", "12345"],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2, r.stdout + r.stderr
-    assert "--mmsi: expected the boat's 9-digit AIS MMSI, got 12345" in r.stderr, r.stderr
+    rc = main(["vehicle", "run", "--config", str(hil_config(tmp_path)), "--v2v", f"127.0.0.1:{free_port('udp')}",
+               "--v2v-peer", "127.0.0.1:9", "--mmsi", "12345"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "--mmsi: expected the boat's 9-digit AIS MMSI, got 12345" in err, err
 
 
 USV_HARDWARE = """
@@ -200,7 +199,7 @@ def test_vehicle_run_boat_shares_its_route_and_checks_the_routes_it_hears(tmp_pa
     with a [hardware] table whose devices are absent: it holds, but its core
     and V2V radio run) and a fleet-mate behind its own signed UDP socket:
     the boat sends its route (MMSI as given; no points, it is not
-    following one) about once a second on the wall clock; of the mate's
+    following one) every --fleet-period (0.3 s here, to keep the test short) on the wall clock; of the mate's
     frames the good route is taken, the NaN-speed one dropped as
     malformed, and a replayed and a foreign-key frame are refused by the
     link's signing before the route share sees them, as the stop lines count."""
@@ -222,7 +221,7 @@ def test_vehicle_run_boat_shares_its_route_and_checks_the_routes_it_hears(tmp_pa
     peer.subscribe(ROUTE_MSG)
     proc = subprocess.Popen([sys.executable, "-m", "edgepilot", "vehicle", "run", "--config", str(cfg_path),
                              "--origin", "52.0,4.0", "--no-warm", "--v2v", f"127.0.0.1:{own}", "--v2v-peer",
-                             f"127.0.0.1:{peer_port}", "--mmsi", "993000555"],
+                             f"127.0.0.1:{peer_port}", "--mmsi", "993000555", "--fleet-period", "0.3"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     routes: list = []
     try:

@@ -17,7 +17,7 @@ from edgepilot.firmware_bridge.motor import DeviceState, Setpoint
 from edgepilot.sim.hil import HilGroundStation, HilHardware, _mavlink_client_url
 from edgepilot.sim.scenario import load_scenario
 from edgepilot.sim.simulation import Simulation
-from tests.conftest import REPO, run_edgepilot
+from tests.conftest import REPO
 from tests.hw_util import hil_config
 from edgepilot.vehicle.config import load_vehicle_config
 from edgepilot.vehicle.maps import save_map_server
@@ -132,19 +132,28 @@ def test_vehicle_run_drives_holds_on_unplug_and_stops_motors_on_sigterm(tmp_path
         vp.close()
 
 
-def test_vehicle_run_without_hardware_table_is_a_usage_error():
-    r = run_edgepilot("vehicle", "run", "--config", "configs/vehicles/ugv.toml", timeout=60)
-    assert r.returncode == 2
-    assert "needs a [hardware] table" in r.stderr
+# Usage errors go through the command's own entry point in this process:
+# a refusal before anything is opened needs no child process of its own
+# (test_exitcodes.py checks the exit code of a real process).
+def _vehicle_run(capsys, *args: str) -> tuple[int, str]:
+    from edgepilot.cli import main
+
+    rc = main(["vehicle", "run", *args])
+    return rc, capsys.readouterr().err
 
 
-def test_vehicle_run_names_the_bad_field(tmp_path):
+def test_vehicle_run_without_hardware_table_is_a_usage_error(capsys):
+    rc, err = _vehicle_run(capsys, "--config", str(REPO / "configs/vehicles/ugv.toml"))
+    assert rc == 2
+    assert "needs a [hardware] table" in err
+
+
+def test_vehicle_run_names_the_bad_field(tmp_path, capsys):
     cfg = tmp_path / "v.toml"
     cfg.write_text((REPO / "configs/vehicles/ugv_hardware.toml").read_text().replace('wiring = "direct"',
                                                                                      'wiring = "companion"'))
-    r = run_edgepilot("vehicle", "run", "--config", str(cfg), timeout=60)
-    assert r.returncode == 2
-    assert "hardware" in r.stderr and "companion" in r.stderr
-    r = run_edgepilot("vehicle", "run", "--config", "configs/vehicles/ugv_hardware.toml", "--origin", "95,8",
-                      timeout=60)
-    assert r.returncode == 2 and "--origin" in r.stderr
+    rc, err = _vehicle_run(capsys, "--config", str(cfg))
+    assert rc == 2
+    assert "hardware" in err and "companion" in err
+    rc, err = _vehicle_run(capsys, "--config", str(REPO / "configs/vehicles/ugv_hardware.toml"), "--origin", "95,8")
+    assert rc == 2 and "--origin" in err

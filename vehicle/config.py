@@ -272,6 +272,14 @@ class GpsPort(Strict):
     baud: int = Field(default=38400, gt=0)
 
 
+class AisPort(Strict):
+    """An AIS receiver (or a transponder's NMEA output): AIVDM sentences of
+    the vessels around, for the COLREGs helm (docs/field_guide.md, "AIS receiver")."""
+
+    source: str = Field(min_length=1, description="pyserial URL (e.g. /dev/ttyUSB1) or udp:HOST:PORT to listen on")
+    baud: int = Field(default=38400, gt=0, description="AIS receivers talk at 38400 baud (NMEA 0183-HS)")
+
+
 class LidarPort(Strict):
     """A 2-D lidar on a serial port."""
 
@@ -335,6 +343,7 @@ class HardwareConfig(Strict):
     gps: GpsPort | None = None
     lidar: LidarPort | None = None
     imu: ImuPort | None = None
+    ais: AisPort | None = None
     companion: CompanionPort | None = None
 
     @model_validator(mode="after")
@@ -381,6 +390,8 @@ class VehicleConfig(Strict):
         if hw is not None and hw.wiring == "direct" and self.navigation.estimator == "ekf" and hw.imu is None:
             raise ValueError("navigation.estimator 'ekf' with wiring 'direct' needs [hardware.imu] (the EKF is "
                              "driven by the IMU)")
+        if hw is not None and hw.ais is not None and self.kind != "usv":
+            raise ValueError("hardware.ais is for kind 'usv' (AIS contacts go to a boat's COLREGs helm)")
         if hw is not None and hw.wiring == "direct" and hw.gps is None and self.navigation.estimator != "ekf":
             raise ValueError("wiring 'direct' needs [hardware.gps] (only navigation.estimator 'ekf' navigates "
                              "without GNSS)")
