@@ -68,7 +68,11 @@ promise tables it heard and broadcasts the newest table it knows of every
 granter (EDGEPILOT_TASK_LEASE, ``fleet_link.encode_leases``) beside its
 views.  It flies to / works on the task its mission is at only while it
 holds that task's lease: otherwise it holds (mode HOLD, "no lease on X,
-holding") and goes on when it gets it.  So during a partition the side
+holding") and goes on when it gets it; meanwhile it works on a later task
+of its route whose lease it holds when that costs less than the wait
+(``lease.work_first``, priced from where it is, the wait estimated by
+``LeaseBook.wait_s``): its mission becomes the route with that task first,
+and it comes back to the first after.  So during a partition the side
 without a quorum (fewer than half the members, or exactly half without
 the first) does no work, and no task is worked on by two vehicles at once
 whatever the auction believes on each side.
@@ -91,7 +95,7 @@ from edgepilot.vehicle.config import ConfigError
 from edgepilot.vehicle.fleet.cbba import FLEET_LATENCY_WEIGHT, CbbaAgent, CbbaParams
 from edgepilot.vehicle.fleet.costs import (PathLengths, fleet_costs, straight_line_matrix, travel_grid,
                                            with_vehicle_row)
-from edgepilot.vehicle.fleet.lease import LeaseBook, LeaseParams
+from edgepilot.vehicle.fleet.lease import LeaseBook, LeaseParams, work_first
 from edgepilot.vehicle.fleet.missions import route_mission
 from edgepilot.vehicle.fleet.tasks import parse_tasks, search_plan, task_work
 from edgepilot.vehicle.geo import LocalFrame
@@ -480,7 +484,10 @@ class FleetAuction:
     # ------------------------------------------------------------ leases
     def _enforce_lease(self, p: _Plan, now: float, ft: float) -> None:
         """Work on the task the mission is at only while holding its lease:
-        HOLD when the lease is not (or no longer) held, on again when it is."""
+        HOLD when the lease is not (or no longer) held; while holding, work
+        on a later task of the route whose lease it does hold when that
+        costs less than the wait (the mission reordered to start with it),
+        on again with the task it was at when that one's lease comes."""
         core = self.core
         j = p.seq_task.get(core.mission_current) if core.mission is p.mission else None
         if j is None or p.agent.done[j] or core.mission_state == MissionState.COMPLETE:
@@ -493,10 +500,48 @@ class FleetAuction:
                 log.info("sysid %d: no lease on %s, holding", self.sysid, p.ids[j])
                 self.ep.statustext(f"Fleet: no lease on {p.ids[j]}, holding", _SEV_INFO)
             p.paused = True
-        elif p.paused and held and core.mode == Mode.HOLD:
+        if not (p.paused and core.mode == Mode.HOLD):
+            return
+        k = self._task_to_work(p, j, ft)
+        if k == j:
             if core.start_mission(now, core.mission_current).ok:
                 p.paused = False
                 self.ep.statustext(f"Fleet: holds the lease on {p.ids[j]}, working", _SEV_INFO)
+        elif k is not None:
+            self._work_first(p, j, k, now)
+
+    def _task_to_work(self, p: _Plan, j: int, ft: float) -> int | None:
+        """Task j (the one the mission is at) when its lease is held; else a
+        later task of the route whose lease is held when working on it
+        first beats waiting for j's (``lease.work_first``, priced from
+        where the vehicle is); else None (it waits)."""
+        route = [j] + [x for x in p.route if x != j and not p.agent.done[x]]
+        held = [p.book.holds(x, ft) for x in route]
+        if held[0] or not any(held):
+            return j if held[0] else None
+        wait = [0.0 if h else p.book.wait_s(x, ft) for x, h in zip(route, held)]
+        st = self.core.state
+        if not st.valid:
+            return None
+        lat, lon = self.core.frame.to_geo(st.x, st.y)
+        here = np.array([p.frame.to_local(lat, lon)], dtype=np.float64)
+        d = np.asarray(p.distance(None, here, p.entries), dtype=np.float64)[0]
+        a = p.agent
+        return work_first(route, wait, d / p.speed, a.costs.between_s[p.me], a.costs.service_s[p.me],
+                          a.params.latency_weight)
+
+    def _work_first(self, p: _Plan, j: int, k: int, now: float) -> None:
+        """No lease on task j, the one the mission is at, but on k, later in
+        the route: the mission becomes the route with k first, run from k
+        (j and the rest follow in their order; a search left part-way starts
+        again at its first item)."""
+        route = [k] + [x for x in p.route if x != k and not p.agent.done[x]]
+        if self._upload(p, route, now, go=True) and self.core.mode == Mode.AUTO:
+            p.paused = False
+            log.info("sysid %d: no lease on %s, holds the lease on %s: works on it first",
+                     self.sysid, p.ids[j], p.ids[k])
+            self.ep.statustext(f"Fleet: no lease on {p.ids[j]}, holds the lease on {p.ids[k]}, working on it first"
+                               [:150], _SEV_INFO)
 
     # ------------------------------------------------------------ missions
     def _in_progress(self, p: _Plan) -> int | None:
@@ -521,8 +566,10 @@ class FleetAuction:
         if p.rounds_same >= SETTLE_ROUNDS and (key != tuple(current) or (p.uploads == 0 and route)):
             self._upload(p, route, now)
 
-    def _upload(self, p: _Plan, route: list[int], now: float) -> bool:
-        """Make ``route`` the mission; False when the core refused it."""
+    def _upload(self, p: _Plan, route: list[int], now: float, go: bool = False) -> bool:
+        """Make ``route`` the mission; False when the core refused it.
+        ``go``: run it from its first task now (a task whose lease this
+        vehicle holds)."""
         core = self.core
         cur = self._in_progress(p)
         running = core.mission is p.mission and core.mode == Mode.AUTO and p.mission is not None
@@ -558,7 +605,10 @@ class FleetAuction:
             return False
         p.mission = core.mission
         self.ep.statustext(f"Fleet: my tasks {', '.join(p.ids[j] for j in route)}"[:150], _SEV_INFO)
-        if cur is not None:
+        if go:
+            p.want_start = False
+            core.start_mission(now, 1)
+        elif cur is not None:
             core.start_mission(now, 1 + resume)
         elif running:                  # its task was dropped (done elsewhere, cancelled): on with the rest
             core.start_mission(now, 1)
@@ -575,9 +625,14 @@ class FleetAuction:
             return
         if not core.armed and not core.arm(now).ok:
             return
+        ft = self._ft(now)
         j = p.seq_task.get(1)
-        if j is not None and not p.book.holds(j, self._ft(now)):
-            return                     # not before this vehicle may work on its first task
+        if j is not None and not p.book.holds(j, ft):
+            # not before this vehicle may work on a task: the first of its route whose lease it holds
+            k = self._task_to_work(p, j, ft)
+            if k is not None:
+                self._work_first(p, j, k, now)
+            return
         if core.start_mission(now, 1).ok:
             p.want_start = False
 

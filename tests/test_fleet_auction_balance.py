@@ -4,7 +4,9 @@ each round (one round late, as over the V2V link), and vehicles that
 drive straight at 1 m/s and work only on a task whose lease they hold,
 as the on-board auction does (onboard/fleet_auction.py: the task a
 vehicle is busy with held at ``COMMIT_BID``; on finishing one it prices
-from where it is and bids again).
+from where it is and bids again; waiting for the lease on the first task
+of its route it works on a later one it holds when that costs less than
+the wait, ``lease.work_first``).
 
 The shape that went wrong on the real-time ``fleet_partition`` run: one
 vehicle did 1 task, another 7.  An auction that prices a task only by the
@@ -29,7 +31,7 @@ from edgepilot.fleet.central import solve_routing
 from edgepilot.onboard.fleet_auction import COMMIT_BID
 from edgepilot.vehicle.fleet.cbba import FLEET_LATENCY_WEIGHT, CbbaAgent, CbbaParams
 from edgepilot.vehicle.fleet.costs import fleet_costs, route_check, straight_line_matrix
-from edgepilot.vehicle.fleet.lease import LeaseBook, LeaseParams
+from edgepilot.vehicle.fleet.lease import LeaseBook, LeaseParams, work_first
 from edgepilot.vehicle.fleet.tasks import parse_tasks
 
 PERIOD_S = 1.0          # auction rounds
@@ -98,14 +100,21 @@ class FleetRun:
 
     # ------------------------------------------------------------ motion
     def _next_task(self, v) -> int | None:
+        """The on-board rule: the task it is on while it holds that lease,
+        else ``lease.work_first`` (a later task of its route whose lease it
+        holds when that beats waiting for the first's)."""
         a, book = self.agents[v], self.books[v]
         j = self.cur[v]
         if j is not None and not a.done[j] and j in a.route and book.holds(j, self.t):
             return j
         self.cur[v] = None
-        if a.route and book.holds(a.route[0], self.t):
-            return a.route[0]
-        return None
+        route = list(a.route) if j is None or j not in a.route else [j] + [k for k in a.route if k != j]
+        held = [book.holds(k, self.t) for k in route]
+        if not any(held[1:]):
+            return route[0] if held and held[0] else None
+        here = np.hypot(*(self.goal - self.pos[v]).T) / SPEED
+        return work_first(route, [0.0 if h else book.wait_s(k, self.t) for k, h in zip(route, held)], here,
+                          a.costs.between_s[v], a.costs.service_s[v], a.params.latency_weight)
 
     def _move(self):
         for v in range(self.V):

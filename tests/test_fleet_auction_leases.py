@@ -140,3 +140,123 @@ def test_vehicle_run_refuses_a_lease_life_that_is_not_positive(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "--fleet-lease: expected a task lease's life > 0 s, got 0.0" in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------- a later task's lease while waiting for the first's
+T0 = 100.0          # the fleet clock at sim time 0
+
+
+@pytest.fixture
+def driven():
+    """The rig with a vehicle that drives: the simulator's UGV in its yard,
+    its core stepped by the simulator, the auction polled at the control
+    rate on a fleet clock ``T0`` ahead of the simulator's."""
+    from edgepilot.sim.scenario import load_scenario
+    from edgepilot.sim.simulation import Simulation
+
+    sim = Simulation(load_scenario("ugv_yard"))
+    core = sim.make_core()
+    key = os.urandom(32)
+    ep = MavlinkEndpoint(core, [], "ugv", sysid=1, dialect=dialects.load())
+    mine = V2VLink(1, "127.0.0.1:0", [], key)
+    peer = V2VLink(2, "127.0.0.1:0", [f"127.0.0.1:{mine.sock.getsockname()[1]}"], key)
+    clock = {"t": T0}
+    lease = LeaseParams(duration_s=8.0, margin_s=2.0, renew_within_s=3.0, settle_s=1.0)
+    auction = FleetAuction(core, ep, mine, period_s=1.0, stale_after_s=3.0, fleet_clock=lambda: clock["t"],
+                           lease=lease)
+    yield sim, core, auction, peer, clock, lease
+    auction.close()
+    peer.close()
+    ep.close()
+
+
+def test_a_vehicle_waiting_for_its_first_tasks_lease_works_on_a_later_one_it_holds(driven):
+    """The vehicle (sysid 1 of four, the others silent: it wins both tasks,
+    5 m north and 5 m east of it) gets the lease on the second task of its
+    route but not on the first: sysid 2 promises it only the second.  A
+    wait of a round or two would beat the detour, so it waits while sysid
+    2 may merely not have caught up; once sysid 2 has kept promising the
+    first to nobody for longer than ``renew_within_s`` the wait is taken to
+    last as long again, and it works on the second (never on a task whose
+    lease it does not hold); once that is done and the first's lease has
+    come, on the first.  Before: it held in place at the first for as long
+    as its lease did not come."""
+    from edgepilot.firmware_bridge.fleet_link import RESULT_DONE
+    from edgepilot.sim.simulation import PHYSICS_DT
+
+    sim, core, auction, peer, clock, lease = driven
+    every = int(round(1 / (core.cfg.control.rate_hz * PHYSICS_DT)))
+    cmd = core.last_command
+    sent = {"t": -np.inf}
+    codec = theirs = None
+    promised: list[int] = []                 # the tasks sysid 2 promises to sysid 1
+    worked: list[tuple[float, int]] = []     # (fleet time, task) while the vehicle is in AUTO on its mission
+
+    def drive(seconds: float, until=lambda: False) -> None:
+        nonlocal cmd
+        end = sim.t + seconds
+        while sim.t < end - 1e-9 and not until():
+            k = int(round(sim.t / PHYSICS_DT))
+            if k % every == 0:
+                t = sim.t
+                clock["t"] = T0 + t
+                if theirs is not None and clock["t"] >= sent["t"] + 1.0:      # sysid 2's round
+                    sent["t"] = clock["t"]
+                    sent.setdefault("first", clock["t"])
+                    heard = np.full(4, -np.inf)
+                    heard[0] = clock["t"]
+                    winner = np.full(theirs.n_tasks, -1)
+                    winner[promised] = 0
+                    theirs.grant(clock["t"], winner, heard, np.zeros(theirs.n_tasks, bool))
+                    peer.send(encode_leases(codec, theirs.view(clock["t"])))
+                    select.select(auction.fds(), [], [], 1.0)                 # it has landed
+                auction.poll(t)
+                q = auction.plan
+                j = q.seq_task.get(core.mission_current) if q is not None and core.mission is q.mission else None
+                if core.mode == Mode.AUTO and j is not None:
+                    # the rule: in AUTO only on a task whose lease it holds
+                    assert q.book.holds(j, clock["t"]), (clock["t"], q.ids[j])
+                    worked.append((clock["t"], j))
+                cmd = core.step(t, sim.sensors(t))
+            sim.step(PHYSICS_DT, cmd)
+
+    drive(0.5)
+    assert core.state.valid and core.arm(sim.t).ok
+    x, y = core.state.x, core.state.y
+    text = task_file().split("[[task]]")[0].replace("start = [10.0, 10.0]", f"start = [{x:.2f}, {y:.2f}]")
+    text += (f'[[task]]\nid = "north"\nkind = "visit"\nposition = [{x:.2f}, {y + 5:.2f}]\n'
+             f'\n[[task]]\nid = "east"\nkind = "visit"\nposition = [{x + 5:.2f}, {y:.2f}]\n')
+    for m in task_file_messages(text, target_system=1):
+        auction._file_part(m, sim.t)
+    p = auction.plan
+    assert p is not None and p.ids == ["north", "east"]
+    # the others never speak: presumed gone after stale_after_s, it wins both and makes them its mission
+    drive(6.0)
+    assert sorted(p.route) == [0, 1] and core.mission is p.mission
+    first, later = p.route
+    assert core.start_mission(sim.t, 1).ok
+    drive(1.0)
+    assert core.mode == Mode.HOLD and p.paused             # alone it holds no lease: it waits
+    assert not worked
+
+    # sysid 2 promises it the later task only: a quorum (2 of 4 with the first member) on that one
+    codec, theirs = FleetCodec(p.sysids, len(p.ids), p.id), LeaseBook(1, 4, len(p.ids), lease)
+    promised[:] = [later]
+    drive(20.0, until=lambda: core.mode == Mode.AUTO)
+    assert core.mode == Mode.AUTO and p.seq_task[core.mission_current] == later, \
+        "a vehicle waiting for its first task's lease must work on a later task whose lease it holds"
+    since = clock["t"] - sent["first"]          # how long sysid 2 had kept the first from it
+    assert lease.renew_within_s < since <= lease.renew_within_s + 2.0, since
+    assert not p.book.holds(first, clock["t"])
+    drive(30.0, until=lambda: p.result.get(later) == RESULT_DONE)
+    assert p.done_by.get(later) == 1
+    # the later one done, the first's lease still not come: it waits again
+    drive(2.0)
+    assert core.mode == Mode.HOLD and p.result.get(first) is None
+    # the first's lease comes: back to it
+    promised[:] = [first, later]
+    drive(30.0, until=lambda: p.result.get(first) == RESULT_DONE)
+    assert p.done_by == {later: 1, first: 1}
+    assert {j for _, j in worked} == {first, later}
+    t_later = [t for t, j in worked if j == later]
+    assert max(t_later) < min(t for t, j in worked if j == first)      # one after the other

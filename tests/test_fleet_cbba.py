@@ -409,7 +409,7 @@ def test_malformed_messages_are_refused_with_the_reason():
 
 
 # ------------------------------------------------------------ leases
-from edgepilot.vehicle.fleet.lease import LeaseBook, LeaseParams, is_quorum   # noqa: E402
+from edgepilot.vehicle.fleet.lease import LeaseBook, LeaseParams, is_quorum, work_first   # noqa: E402
 
 
 class LeaseNet(Net):
@@ -633,3 +633,48 @@ def test_lease_promise_waits_for_lapse_plus_margin_and_refuses_bad_tables():
     with pytest.raises(ValueError, match="LeaseParams.duration_s must be > 0 s"):
         LeaseParams(duration_s=0.0)
     assert not c.merge_row(2, 99.0, np.array([0, 0]), np.array([99.0, 99.0]))   # its own table is its own
+
+
+def test_lease_wait_estimate_and_which_held_task_to_work_on_first():
+    """``LeaseBook.wait_s``: a takeover waits for the old promise to lapse
+    + margin (+ settle); a granter that keeps renewing the old holder
+    after it could have changed makes the wait grow with it; no quorum to
+    count: inf.  ``work_first``: the route's first task when held; a held
+    later task first only when that costs less than the wait; any held
+    task rather than a wait without end; None when nothing is held."""
+    p = LeaseParams(duration_s=8.0, margin_s=2.0, renew_within_s=3.0, settle_s=1.0)
+    no = np.zeros(2, bool)
+    b, c = LeaseBook(0, 3, 2, p), LeaseBook(2, 3, 2, p)
+    heard = np.zeros(3)
+    for t in (1.0, 2.0):                            # 0 promises task 0 to 1 and task 1 to 2, until 10
+        heard[:] = t
+        b.grant(t, np.array([1, 2]), heard, no)
+    for t in (3.0, 4.0):                            # from 3 on 2's auction names 2 for both
+        heard[:] = t
+        c.grant(t, np.array([2, 2]), heard, no)
+    c.merge(b.view(2.0))
+    assert c.holds(1, 4.5) and c.wait_s(1, 4.5) == 0.0
+    assert c.wait_s(0, 4.5) == pytest.approx(10.0 + 2.0 + 1.0 - 4.5)        # 0's promise to 1 lapses at 10
+    # 0's auction keeps naming 1 for task 0 (it renews), well after 2's names 2: the wait grows with it
+    waits = []
+    for t in np.arange(3.0, 31.0, 1.0):
+        heard[:] = t
+        b.grant(float(t), np.array([1, 2]), heard, no)
+        c.grant(float(t), np.array([2, 2]), heard, no)
+        c.merge(b.view(float(t)))
+        waits.append(c.wait_s(0, float(t) + 0.5))
+    assert waits[-1] > 2 * (p.duration_s + p.margin_s) and waits[-1] > waits[-10] > waits[3]
+    assert LeaseBook(2, 3, 2, p).wait_s(0, 5.0) == np.inf                    # alone: 1 of 3 is no quorum
+
+    between = np.array([[0.0, 30.0, 5.0], [30.0, 0.0, 30.0], [5.0, 30.0, 0.0]])
+    service = np.array([5.0, 5.0, 5.0])
+    near_first = np.array([2.0, 30.0, 6.0])        # travel from here to each task [s]
+    assert work_first([0, 1, 2], [0.0, 0.0, 9.0], near_first, between, service) == 0
+    assert work_first([0, 1, 2], [9.0, 9.0, 9.0], near_first, between, service) is None
+    # the first's lease in 9 s, the held task 1 a 30 s detour the other way: it waits
+    assert work_first([0, 1, 2], [9.0, 0.0, 9.0], near_first, between, service) is None
+    # ... but task 2, held and on the way (5 s from the first): it does 2 first, then the first
+    assert work_first([0, 1, 2], [9.0, 0.0, 0.0], near_first, between, service) == 2
+    # a first task whose lease cannot be counted on: any held task rather than waiting for ever
+    assert work_first([0, 1, 2], [np.inf, 0.0, np.inf], near_first, between, service) == 1
+    assert work_first([], [], near_first, between, service) is None

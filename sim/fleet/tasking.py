@@ -128,6 +128,7 @@ class Tasking:
             self.books = [LeaseBook(i, len(runs), T, lp) for i in range(len(runs))]
             self.lease_asm = [LeaseAssembler(self.codec) for _ in runs]
             self.paused = [False] * len(runs)
+            self._here: dict[int, tuple] = {}           # vehicle -> (its cell, path lengths to every task's entry)
             self.watch = [EnduranceWatch(EnduranceParams(reserve=sc.battery_reserve)) for _ in runs]
         else:
             self._plan_central(0.0, initial=True)
@@ -315,7 +316,10 @@ class Tasking:
     # ------------------------------------------------------------ leases, endurance
     def _enforce_leases(self, t: float) -> None:
         """A vehicle works on a task only while it holds the task's lease:
-        it holds (mode HOLD) when it does not, and goes on when it does."""
+        it holds (mode HOLD) when it does not, works meanwhile on a later
+        task of its route whose lease it holds when that costs less than
+        the wait (``_task_to_work``: its mission reordered to start there),
+        and goes on with the task it was at when that one's lease comes."""
         for i, r in enumerate(self.runs):
             if r.broken_at is not None or not r.started or r.m.spec.name in self.withdrawn_at:
                 continue
@@ -329,17 +333,49 @@ class Tasking:
                 j = self.ex[i].seq_task.get(r.core.mission_current)
             if j is None:
                 continue
-            held = self.books[i].holds(j, t)
-            mode = r.core.mode
-            if mode == Mode.AUTO and not held:
+            book = self.books[i]
+            if r.core.mode == Mode.AUTO and not book.holds(j, t):
                 r.core.set_mode(t, Mode.HOLD)
                 if not self.paused[i]:
                     self._log(t, "lease_wait", f"{r.m.spec.name}: no lease on {self.ids[j]}, holding")
                 self.paused[i] = True
-            elif self.paused[i] and held and mode == Mode.HOLD:
+            if not (self.paused[i] and r.core.mode == Mode.HOLD):
+                continue
+            # holding: the task it is at once its lease comes; meanwhile a later one it holds, when that pays
+            a = self.agents[i]
+            k = self._task_to_work(i, j, t)
+            if k == j:
                 r.core.start_mission(t, r.core.mission_current)
                 self.paused[i] = False
                 self._log(t, "lease", f"{r.m.spec.name}: holds the lease on {self.ids[j]}, working")
+            elif k is not None:
+                # the mission becomes its route with k first (a search left part-way starts again)
+                self._upload(i, [k] + [x for x in self.ex[i].route if x != k and not a.done[x]], t)
+                self.paused[i] = r.core.mode != Mode.AUTO
+                self._log(t, "lease_first", f"{r.m.spec.name}: no lease on {self.ids[j]}, holds the lease on "
+                                            f"{self.ids[k]}: works on it first")
+
+    def _task_to_work(self, i: int, j: int, t: float) -> int | None:
+        """Task j (the one vehicle i's mission is at) when it holds its
+        lease; else a later task of its route whose lease it holds when
+        working on it first beats waiting for j's (``lease.work_first``,
+        priced from where the vehicle is); else None (it waits)."""
+        from edgepilot.vehicle.fleet.lease import work_first
+
+        a, book = self.agents[i], self.books[i]
+        route = [j] + [x for x in self.ex[i].route if x != j and not a.done[x]]
+        held = [book.holds(x, t) for x in route]
+        if held[0] or not any(held):
+            return j if held[0] else None
+        wait = [0.0 if h else book.wait_s(x, t) for x, h in zip(route, held)]
+        st = self.runs[i].core.state
+        cell = (round(st.x / COST_RESOLUTION), round(st.y / COST_RESOLUTION))
+        if self._here.get(i, (None,))[0] != cell:       # one path-length sweep per cell it holds in
+            entries = np.array([self._entry(x) for x in range(len(self.tasks))])
+            self._here[i] = (cell, self._distance(self.runs[i].m.spec.domain, np.array([[st.x, st.y]]), entries)[0])
+        d = self._here[i][1]
+        return work_first(route, wait, d / self.caps[i].speed, a.costs.between_s[i], a.costs.service_s[i],
+                          a.params.latency_weight)
 
     def _record_work(self, t: float) -> None:
         """Who works on which task, from the simulator's side: a vehicle in

@@ -126,6 +126,7 @@ class LeaseBook:
         self.done = np.zeros(T, bool)
         self._seen = np.full(T, NONE, np.int64)      # the auction winner last shown, per task
         self._seen_since = np.full(T, np.inf)
+        self._fresh_since = np.full(V, -np.inf)      # per granter: since when its tables came without a gap
 
     # ------------------------------------------------------------ granting
     def grant(self, now: float, winner: np.ndarray, heard: np.ndarray, done: np.ndarray) -> None:
@@ -183,6 +184,8 @@ class LeaseBook:
             raise ValueError(f"lease table of granter {granter} has a NaN time")
         if granter == self.agent or not issued > self.issued[granter]:
             return False
+        if not issued - self.issued[granter] <= self.params.renew_within_s:
+            self._fresh_since[granter] = issued          # its tables come through again from here
         self.holder[granter] = holder
         self.until[granter] = until
         self.issued[granter] = issued
@@ -198,6 +201,7 @@ class LeaseBook:
         n = self.n_tasks
         b.holder[:, :n], b.until[:, :n], b.issued[:] = self.holder, self.until, self.issued
         b.done[:n], b._seen[:n], b._seen_since[:n] = self.done, self._seen, self._seen_since
+        b._fresh_since[:] = self._fresh_since
         return b
 
     def complete(self, task: int) -> None:
@@ -231,6 +235,53 @@ class LeaseBook:
         out = np.array([bool(m[self.agent, j]) and is_quorum(m[:, j]) for j in range(self.n_tasks)], bool)
         return out & ~self.done
 
+    def wait_s(self, task: int, now: float) -> float:
+        """How long from ``now`` until this vehicle may hold the lease on
+        ``task`` at the earliest, from the promise tables it knows (0: it
+        holds it; inf: no quorum can be counted).  Per granter: one without
+        a table issued within ``renew_within_s`` is not counted; one
+        promising this vehicle is free now; one promising another holder
+        is free ``margin_s`` after that promise lapses; one promising
+        nobody is free once its auction names this vehicle.  The last two
+        assume the granter's auction names this vehicle soon after its own
+        does (consensus); when the granter's tables have kept promising
+        nobody, or kept renewing the other holder, longer than
+        ``renew_within_s`` after that could have happened (both this
+        vehicle's auction named it and the granter's tables have come
+        through), the granter disagrees, and a disagreement that has
+        lasted d is expected to last d more.  The earliest time the free
+        granters form a quorum with this vehicle, plus ``settle_s`` (a new
+        holder is named only once the auction has shown it that long)."""
+        if self.holds(task, now):
+            return 0.0
+        p = self.params
+        me = self.agent
+        won = self._seen_since[task] if self._seen[task] == me else now     # since when its auction names it
+        free = np.full(self.n_vehicles, np.inf)
+        for g in range(self.n_vehicles):
+            h, u = int(self.holder[g, task]), float(self.until[g, task])
+            other = h not in (NONE, me)
+            if g == me:
+                free[g] = max(now, u + p.margin_s) if other else now
+                continue
+            if self.issued[g] < now - p.renew_within_s:
+                continue
+            d = now - max(self._fresh_since[g], won)        # how long it could have named this vehicle
+            late = now + d if d > p.renew_within_s else now
+            if h == me:
+                free[g] = now
+            elif h == NONE:
+                free[g] = late
+            elif u - p.duration_s > won + p.renew_within_s:      # it renewed the other holder since
+                free[g] = max(now, u + p.margin_s, late)
+            else:
+                free[g] = max(now, u + p.margin_s)
+        for t in np.unique(free[np.isfinite(free)]):
+            m = free <= t
+            if m[me] and is_quorum(m):
+                return float(t - now + p.settle_s)
+        return np.inf
+
     def held_until(self, task: int, now: float) -> float:
         """Until when this vehicle may work on ``task`` without another
         promise (``-inf``: it may not now)."""
@@ -242,3 +293,50 @@ class LeaseBook:
             if mask[self.agent] and is_quorum(mask):
                 return float(u)
         return -np.inf
+
+
+def work_first(route, wait_s, here_s, between_s, service_s, latency_weight: float = 1.0) -> int | None:
+    """Which task of ``route`` (a vehicle's open tasks in the auction's
+    order) it works on now, by the lease rule: only one whose lease it
+    holds (``wait_s`` 0).  The candidates are the route as it is (waiting
+    where a lease has not come yet) and each held task moved to its front
+    (the rest after it in their order: a vehicle waiting for the lease on
+    its first task works on a later one meanwhile, and goes back to the
+    first after); the cheapest by the auction's measure wins, travel +
+    service + ``latency_weight`` x the sum of the finish times, a task
+    started no earlier than its ``wait_s`` (so a long detour to a held
+    task loses to a short wait, and any held task beats a wait without
+    end); ties go to the route as it is.  Returns its first task when that
+    one is held, the held task moved to the front when that wins, else
+    None (it waits in place).  ``wait_s`` (len(route),) [s] from now
+    (``LeaseBook.wait_s``), ``here_s`` (T,) travel from where it is to each
+    task [s], ``between_s`` (T, T), ``service_s`` (T,) its costs."""
+    route = [int(j) for j in route]
+    wait = dict(zip(route, (float(w) for w in wait_s)))
+    if not route:
+        return None
+    if wait[route[0]] <= 0.0:
+        return route[0]
+    held = [k for k in route[1:] if wait[k] <= 0.0]
+    if not held:
+        return None
+    # a wait without end is a long one: the same for every order, so the orders compare on the rest
+    cap = 1.0e6
+
+    def cost(order) -> float:
+        t = work = total = 0.0
+        prev = None
+        for j in order:
+            leg = float(here_s[j] if prev is None else between_s[prev, j]) + float(service_s[j])
+            work += leg
+            t = max(t + leg - float(service_s[j]), min(wait[j], cap)) + float(service_s[j])
+            total += t
+            prev = j
+        return work + latency_weight * total
+
+    best, best_cost = None, cost(route)
+    for k in held:
+        c = cost([k] + [j for j in route if j != k])
+        if c < best_cost:
+            best, best_cost = k, c
+    return best
