@@ -42,7 +42,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.core.extending import intrinsic
 
 FP_SHIFT = 16
 FP_SCALE = 1 << FP_SHIFT
@@ -291,6 +294,38 @@ _FAN_MIN = 8               # shortest near field worth sharing, cells
 _FAN_KEEP = 7              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
 
 
+@intrinsic
+def _prefetch_l2(typingctx, arr, idx):
+    """llvm.prefetch (read, locality 2) of the cache line holding ``arr[idx]``."""
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        i8p = ir.IntType(8).as_pointer()
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, PREFETCH_LOCALITY), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+PREFETCH_LOCALITY = 2
+
+
+@njit(cache=True, inline="always")
+def _prefetch_box(g, w, r0, r1, c0, c1):
+    for r in range(r0, r1 + 1):
+        base = r * w
+        for c in range(c0, c1 + 1, 32):
+            _prefetch_l2(g, base + c)
+        _prefetch_l2(g, base + c1)
+
+
 @njit(cache=True)
 def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, ranges,
                           max_range, clear_no_return, scale, lq, free_lut, scratch, hit, kcap, box):
@@ -411,6 +446,8 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     box[1] = max(box[1], b_r1)
     box[2] = min(box[2], b_c0)
     box[3] = max(box[3], b_c1)
+    # Bring the box the beams cross towards the core before walking it
+    _prefetch_box(g, w, b_r0, b_r1, b_c0, b_c1)
     # Pass 2: free cells along each beam (the end cell too when the beam
     # did not end on a return), fan by fan.
     lut = free_lut[cur]
