@@ -42,10 +42,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.core.extending import intrinsic
+from numba import njit
+
+from edgepilot.vehicle._prefetch import prefetch_l2
 
 FP_SHIFT = 16
 FP_SCALE = 1 << FP_SHIFT
@@ -294,36 +293,15 @@ _FAN_MIN = 8               # shortest near field worth sharing, cells
 _FAN_KEEP = 7              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
 
 
-@intrinsic
-def _prefetch_l2(typingctx, arr, idx):
-    """llvm.prefetch (read, locality 2) of the cache line holding ``arr[idx]``."""
-    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
-        return None
-    sig = types.void(arr, idx)
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        i8p = ir.IntType(8).as_pointer()
-        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, PREFETCH_LOCALITY), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-PREFETCH_LOCALITY = 2
-
-
 @njit(cache=True, inline="always")
 def _prefetch_box(g, w, r0, r1, c0, c1):
+    """Prefetch rows r0..r1, cols c0..c1 (inclusive) of the flat (H, W)
+    grid ``g``: one hint per 64-byte line of int16 cells, and the last cell."""
     for r in range(r0, r1 + 1):
         base = r * w
         for c in range(c0, c1 + 1, 32):
-            _prefetch_l2(g, base + c)
-        _prefetch_l2(g, base + c1)
+            prefetch_l2(g, base + c)
+        prefetch_l2(g, base + c1)
 
 
 @njit(cache=True)
