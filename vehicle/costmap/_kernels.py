@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from edgepilot.vehicle._prefetch import prefetch_l2
+
 CHUNK = 32
 
 
@@ -62,10 +64,26 @@ def mark_known_packed_chunked_kernel(cells, mask, bias, sr, sc, known, unk, a0, 
     bb = cells.dtype.type(bias)
     q0 = b0 // CHUNK
     q1 = (b1 - 1) // CHUNK + 1
+    # The chunks with unknown cells are mostly ground no scan reaches: cold
+    # in the cache (a fleet runs the other vehicles between two scans).
+    # Hint their lines first so that the misses overlap.
     for r in range(a0, a1):
         ur = unk[r]
         row = cells[r - a0 + sr]
-        k8 = known[r].view(np.uint8)
+        kr = known[r]
+        for q in range(q0, q1):
+            if ur[q] != 0:
+                c0 = max(b0, q * CHUNK)
+                prefetch_l2(row, c0 + sc - b0)
+                prefetch_l2(row, min(b1, (q + 1) * CHUNK) - 1 + sc - b0)
+                prefetch_l2(kr, c0)
+    # one uint8 view of the whole mask: a view taken per row cost more
+    # than the rest of the kernel on a window that is all known
+    known8 = known.view(np.uint8)
+    for r in range(a0, a1):
+        ur = unk[r]
+        row = cells[r - a0 + sr]
+        k8 = known8[r]
         for q in range(q0, q1):
             if ur[q] == 0:
                 continue

@@ -44,6 +44,8 @@ import math
 import numpy as np
 from numba import njit
 
+from edgepilot.vehicle._prefetch import prefetch_l2
+
 FP_SHIFT = 16
 FP_SCALE = 1 << FP_SHIFT
 LOGODDS_ONE = 1 << 7       # fixed-point log-odds: 1.0 == 128 (12-bit field, |l| < 16)
@@ -291,6 +293,17 @@ _FAN_MIN = 8               # shortest near field worth sharing, cells
 _FAN_KEEP = 7              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
 
 
+@njit(cache=True, inline="always")
+def _prefetch_box(g, w, r0, r1, c0, c1):
+    """Prefetch rows r0..r1, cols c0..c1 (inclusive) of the flat (H, W)
+    grid ``g``: one hint per 64-byte line of int16 cells, and the last cell."""
+    for r in range(r0, r1 + 1):
+        base = r * w
+        for c in range(c0, c1 + 1, 32):
+            prefetch_l2(g, base + c)
+        prefetch_l2(g, base + c1)
+
+
 @njit(cache=True)
 def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, ranges,
                           max_range, clear_no_return, scale, lq, free_lut, scratch, hit, kcap, box):
@@ -411,6 +424,8 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     box[1] = max(box[1], b_r1)
     box[2] = min(box[2], b_c0)
     box[3] = max(box[3], b_c1)
+    # Bring the box the beams cross towards the core before walking it
+    _prefetch_box(g, w, b_r0, b_r1, b_c0, b_c1)
     # Pass 2: free cells along each beam (the end cell too when the beam
     # did not end on a return), fan by fan.
     lut = free_lut[cur]
