@@ -26,6 +26,16 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = exitcodes.OK, exitcodes.FAILED, exitcodes.USA
 RAW = argparse.RawDescriptionHelpFormatter
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgepilot", description="Edge autonomy for UGVs and USVs.",
                                 formatter_class=RAW, epilog=exitcodes.TABLE)
@@ -169,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     vrun.add_argument("-v", "--verbose", action="store_true", help="log driver events at INFO")
     warm = sub.add_parser("warm", help="compile and cache every numba kernel (vehicle and simulator) ahead of the first run",
                           formatter_class=RAW, epilog=exitcodes.TABLE)
+    warm.add_argument("-j", "--jobs", type=_positive_int, default=None,
+                      help="compile in this many processes at once (default: the CPUs available, at most 4)")
     # `edgepilot gcs ...` is parsed entirely by gcs.cli (see main); listed here for --help.
     sub.add_parser("gcs", help="ground-station CLI for any MAVLink vehicle (edgepilot gcs --help)", add_help=False)
     return p

@@ -9,6 +9,7 @@ miss (compiled now).
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import re
 import sys
@@ -39,6 +40,7 @@ class WarmReport:
     cache_hits: int = 0                                    # signatures loaded from the disk cache
     compiled: int = 0                                      # signatures compiled in this process
     seconds: float = 0.0
+    processes: int = 1                                     # processes that compiled (1: this one)
 
     @property
     def status(self) -> str:
@@ -82,11 +84,81 @@ def dispatcher_stats(prefixes=("edgepilot.vehicle.", "edgepilot.sim.", "edgepilo
     return kernels, hits, compiled
 
 
-def warm_all(include_sim: bool = True) -> WarmReport:
-    """Import every package with ``warm_kernels`` and run it."""
+def default_jobs() -> int:
+    """Processes ``edgepilot warm`` compiles in: the CPUs this process may
+    use, at most ``MAX_WARM_JOBS``."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(n, MAX_WARM_JOBS))
+
+
+#: More processes than this gain nothing: two packages (planning and
+#: perception) hold about half of the compile time.
+MAX_WARM_JOBS = 4
+
+
+def _warm_one(name: str) -> tuple[str, str | None, int]:
+    """In a worker process: import ``name`` and run its ``warm_kernels``
+    (compiling into numba's disk cache).  Returns (name, error or None,
+    signatures compiled)."""
+    try:
+        mod = importlib.import_module(name)
+    except Exception as e:
+        return name, f"import failed: {e}", 0
+    fn = getattr(mod, "warm_kernels", None)
+    if not callable(fn):
+        return name, None, 0
+    before = dispatcher_stats()[2]
+    try:
+        fn()
+    except Exception as e:
+        return name, f"{type(e).__name__}: {e}", 0
+    return name, None, dispatcher_stats()[2] - before
+
+
+def _compile_in_workers(names: list[str], jobs: int) -> tuple[dict[str, str], int]:
+    """Compile the kernels of ``names`` in ``jobs`` fresh processes at once
+    (numba compiles on one core; its disk cache is shared through the
+    files).  Returns (module -> error, signatures compiled)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    failed: dict[str, str] = {}
+    compiled = 0
+    ctx = multiprocessing.get_context("spawn")      # no fork of a process with numba/threads loaded
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = {pool.submit(_warm_one, n): n for n in names}
+        for fut, name in futures.items():
+            try:
+                _, err, n = fut.result()
+            except Exception as e:                  # a worker that died (killed, out of memory)
+                err, n = f"worker failed: {type(e).__name__}: {e}", 0
+            if err:
+                failed[name] = err
+            compiled += n
+    return failed, compiled
+
+
+def warm_all(include_sim: bool = True, jobs: int = 1) -> WarmReport:
+    """Import every package with ``warm_kernels`` and run it.  With
+    ``jobs`` > 1 and kernels to compile, the compiling is done first in
+    that many worker processes at once, and this process then loads every
+    kernel from the disk cache they wrote (so the report and this
+    process's kernels are the same as a serial warm's)."""
     rep = WarmReport()
     t0 = time.perf_counter()
-    for name in _candidates(VEHICLE_ROOTS + (SIM_ROOTS if include_sim else ())):
+    roots = VEHICLE_ROOTS + (SIM_ROOTS if include_sim else ())
+    compiled_elsewhere = 0
+    # (a cache moved by NUMBA_CACHE_DIR cannot be checked without numba:
+    # then the workers run and find what is cached themselves)
+    if jobs > 1 and (os.environ.get("NUMBA_CACHE_DIR") or disk_cache_status(roots)[0] != "hit"):
+        rep.failed, compiled_elsewhere = _compile_in_workers(_candidates(roots), jobs)
+        rep.processes = jobs
+    for name in _candidates(roots):
+        if name in rep.failed:
+            continue
         try:
             mod = importlib.import_module(name)
         except Exception as e:       # a package that cannot import is reported, not fatal
@@ -101,6 +173,10 @@ def warm_all(include_sim: bool = True) -> WarmReport:
         except Exception as e:
             rep.failed[name] = f"{type(e).__name__}: {e}"
     rep.kernels, rep.cache_hits, rep.compiled = dispatcher_stats()
+    # what the workers compiled, this process loaded: count it as compiled
+    moved = min(compiled_elsewhere, rep.cache_hits)
+    rep.cache_hits -= moved
+    rep.compiled += moved
     rep.seconds = time.perf_counter() - t0
     return rep
 
@@ -159,13 +235,15 @@ def warm_cli(args) -> int:
     except (OSError, RuntimeError) as e:
         dialect_failed = True
         print(f"  FAILED  MAVLink dialect: {e} (set EDGEPILOT_MAVLINK_CACHE to a writable folder)")
-    rep = warm_all()
+    jobs = args.jobs if getattr(args, "jobs", None) else default_jobs()
+    rep = warm_all(jobs=jobs)
     for name in rep.warmed:
         print(f"  warmed  {name}")
     for name, err in rep.failed.items():
         print(f"  FAILED  {name}: {err}")
     print(f"{rep.kernels} kernels: {rep.cache_hits} loaded from cache, {rep.compiled} compiled now "
-          f"(cache {rep.status}) in {rep.seconds:.2f} s")
+          f"(cache {rep.status}) in {rep.seconds:.2f} s"
+          + (f", compiled in {rep.processes} processes" if rep.compiled and rep.processes > 1 else ""))
     return 1 if rep.failed or dialect_failed else 0
 
 
