@@ -194,12 +194,12 @@ def campaign_cli(args) -> int:
 def _warm_cache_once(out: Console) -> None:
     """Compile missing kernels here, once, before the workers start (they
     then only load numba's disk cache instead of all compiling at once)."""
-    from edgepilot.onboard.kernels import SIM_ROOTS, VEHICLE_ROOTS, disk_cache_status, warm_all
+    from edgepilot.onboard.kernels import SIM_ROOTS, VEHICLE_ROOTS, default_jobs, disk_cache_status, warm_all
 
     status, _, _ = disk_cache_status(VEHICLE_ROOTS + SIM_ROOTS)
     if status != "hit":
         out.print(f"kernel cache: {status}; compiling once before the workers start (edgepilot warm)")
-        warm_all()
+        warm_all(jobs=default_jobs())
 
 
 def _finish(camp, rows: dict, out_dir: Path, gate, total: int, out: Console, err: Console,
