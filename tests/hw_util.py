@@ -42,3 +42,20 @@ def hil_config(tmp_path, lidar: bool = False) -> Path:
     out = tmp_path / "vehicle_hil.toml"
     out.write_text(text)
     return out
+
+
+def arm_when_ready(client, link, timeout: float = 30.0) -> None:
+    """Arm through ``client`` (a gcs CommandClient), retried while the
+    vehicle's pre-arm checks still refuse (a fresh vehicle run needs its
+    first GNSS fix and estimate), pumping ``link`` in between."""
+    from edgepilot.gcs.errors import RefusedError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.arm()
+            return
+        except RefusedError:
+            if time.monotonic() > deadline:
+                raise
+            link.pump_for(0.3)

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import os
 import re
-import time
 
 import pytest
 
 from edgepilot.gcs.command import CommandClient
 from edgepilot.gcs.connection import ConnectOptions, connect
-from edgepilot.gcs.errors import RefusedError
 from edgepilot.sim.realtime import spawn
 from edgepilot.vehicle.geo import LocalFrame
 
+from hw_util import arm_when_ready
 from test_realtime_v2v_link import Output, fleet_ports
 
 pytestmark = pytest.mark.interop
@@ -75,15 +74,7 @@ def _go(port: int, sysid: int, key: bytes, goal: tuple[float, float]) -> None:
     link, v = connect(ConnectOptions(f"tcp:127.0.0.1:{port}", sysid=sysid, signing_key=key, timeout=30))
     try:
         c = CommandClient(v)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                c.arm()
-                break
-            except RefusedError:
-                if time.monotonic() > deadline:
-                    raise
-                link.pump_for(0.3)
+        arm_when_ready(c, link)
         c.goto(*LocalFrame(*ORIGIN).to_geo(*goal))
     finally:
         link.close()

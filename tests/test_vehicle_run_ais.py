@@ -33,7 +33,6 @@ from edgepilot.firmware_bridge.fleet_routes import ROUTE_MSG
 from edgepilot.firmware_bridge.fleet_v2v import V2VLink
 from edgepilot.gcs.command import CommandClient
 from edgepilot.gcs.connection import ConnectOptions, connect
-from edgepilot.gcs.errors import RefusedError
 from edgepilot.onboard.onboard import READY_PREFIX
 from edgepilot.sim.hil import HilHardware, PtyDevice
 from edgepilot.sim.realtime import free_port
@@ -43,6 +42,8 @@ from edgepilot.vehicle.config import load_vehicle_config
 from edgepilot.vehicle.geo import LocalFrame
 from edgepilot.vehicle.maps import save_map_server
 
+from hw_util import arm_when_ready
+from test_fleet_routes import USV_HARDWARE
 from test_realtime_v2v_link import Output
 
 pytestmark = pytest.mark.interop
@@ -52,19 +53,6 @@ OWN_MMSI = 993000555
 PILOT = 235000001          # a stranger: a pilot boat
 MATE = 993000006           # a fleet-mate: sysid 6 of our fleet
 
-HARDWARE = """
-[hardware]
-wiring = "direct"
-mavlink = ["tcpin:127.0.0.1:{port}"]
-log_dir = "{folder}/logs"
-
-[hardware.motor]
-port = "{folder}/ttyMOTOR"
-
-[hardware.gps]
-source = "{folder}/ttyGPS"
-"""
-
 
 def _config(tmp_path: Path, port: int, extra: str = "", key: Path | None = None) -> Path:
     cfg = (configs_dir() / "vehicles" / "usv.toml").read_text()
@@ -72,7 +60,7 @@ def _config(tmp_path: Path, port: int, extra: str = "", key: Path | None = None)
     if key is not None:
         cfg = cfg.replace("[mavlink]\nsysid = 1", f'[mavlink]\nsysid = 5\nsigning_key_file = "{key}"')
     out = tmp_path / "usv_hw.toml"
-    out.write_text(cfg + HARDWARE.format(port=port, folder=tmp_path) + extra)
+    out.write_text(cfg + USV_HARDWARE.format(port=port, folder=tmp_path) + extra)
     return out
 
 
@@ -210,15 +198,7 @@ def test_a_boat_hears_ais_drops_bad_input_and_predicts_a_mate_along_her_route(tm
 
         # -- under way, and a fleet-mate
         c = CommandClient(v)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                c.arm()
-                break
-            except RefusedError:
-                if time.monotonic() > deadline:
-                    raise
-                link.pump_for(0.3)
+        arm_when_ready(c, link)
         c.goto(*frame.to_geo(350.0, 100.0))
         # the mate, twice a second, on AIS and on the V2V link, where she is on her lane
         m0 = time.monotonic()

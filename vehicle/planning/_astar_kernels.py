@@ -21,9 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
 from numba.core.extending import intrinsic
 
 SQRT2 = math.sqrt(2.0)
@@ -40,30 +38,6 @@ def f64_bits(typingctx, x):
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], context.get_value_type(types.int64))
-
-    return sig, codegen
-
-
-@intrinsic
-def prefetch(typingctx, arr, idx):
-    """Hint the CPU to bring the cache line holding ``arr[idx]`` closer
-    (llvm.prefetch: read, high locality).  No effect on results; an index
-    outside the array is harmless (a prefetch never faults).  The searches
-    use it on the next cell they will pop, whose neighbourhood is often
-    not in L1/L2 on large grids."""
-    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
-        return None
-    sig = types.void(arr, idx)
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        i8p = ir.IntType(8).as_pointer()
-        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
 
     return sig, codegen
 

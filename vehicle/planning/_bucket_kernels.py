@@ -28,7 +28,8 @@ import math
 import numpy as np
 from numba import njit
 
-from edgepilot.vehicle.planning._astar_kernels import _trace_parent, prefetch, row_of
+from edgepilot.vehicle._prefetch import prefetch
+from edgepilot.vehicle.planning._astar_kernels import _trace_parent, row_of
 
 SQRT2 = math.sqrt(2.0)
 DELTA_INV = 16.0          # geometric bucket width 1/16 unit
