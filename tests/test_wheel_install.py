@@ -186,16 +186,18 @@ def test_wheel_claims_only_the_edgepilot_import_name(wheel_venv):
 @pytest.mark.slow
 def test_installed_warm_makes_the_vehicle_cache_complete(wheel_venv):
     """A fresh install has no kernel cache; after the real ``edgepilot warm``
-    the start-up check reads "hit" for every vehicle kernel file, the
+    (compiling in two worker processes) the start-up check reads "hit" for
+    every vehicle kernel file, the
     maritime ones included (they read "partial" before the warm hook was
     found)."""
     _, py, work, (before, files, _) = wheel_venv
     assert files >= 5
     assert before == "miss"                # nothing cached in a fresh venv
-    r = _ep(wheel_venv, "warm")
+    r = _ep(wheel_venv, "warm", "--jobs", "2")      # compiled in two processes, loaded in this one
     assert r.returncode == 0, r.stdout + r.stderr
     assert "warmed  edgepilot.vehicle.maritime" in r.stdout, r.stdout
     assert "FAILED" not in r.stdout
+    assert "(cache miss)" in r.stdout and "compiled in 2 processes" in r.stdout, r.stdout
     # the MAVLink dialect is pre-built too, so no vehicle runs mavgen at start
     dialect = next(ln for ln in r.stdout.splitlines() if ln.startswith("dialect: "))
     assert Path(dialect.split()[2]).is_file(), r.stdout
