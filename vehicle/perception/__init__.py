@@ -33,6 +33,10 @@ def warm_kernels() -> None:
 
     report_new_cells_kernel(g._cells, np.zeros(g.shape, bool), np.zeros(g.shape, bool), 0, 2, 0, 2, 0,
                             np.empty((4, 2), np.int64))
+    from ._clearing_kernels import clear_seen_free_kernel
+
+    clear_seen_free_kernel(g._cells, np.ones(g.shape, bool), np.zeros((2, 2), np.int64), 1,
+                           np.zeros((1, 2), np.int64), 1, 0, 0, 0, np.empty((1, 2), np.int64))
 
 
 __all__ = ["Cluster", "LidarMapper", "MultiObjectTracker", "OccupancyGrid", "Perception", "RateManager",
