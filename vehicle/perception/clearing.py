@@ -76,10 +76,9 @@ class SeenFreeClearing:
         (unreported on the mapper), and lists the new ones."""
         m = self.mapper
         g = m.grid
-        pts = np.asarray(new_points, np.float64).reshape(-1, 2)
-        rows, cols = g.shape
-        if len(pts):
-            r, c = g.points_to_cells(pts)
+        if len(new_points):
+            rows, cols = g.shape
+            r, c = g.points_to_cells(new_points)
             ok = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
             new_rc = np.ascontiguousarray(np.column_stack((r[ok], c[ok])))
         else:
