@@ -50,7 +50,7 @@ def _clearing_numpy(cells, reported, listed, dr, dc, thr):
 def bench_pass():
     from edgepilot.vehicle.perception._clearing_kernels import clear_seen_free_kernel
     from edgepilot.vehicle.perception._kernels import LO_BIAS
-    from edgepilot.vehicle.perception.clearing import _NO_CELLS, SeenFreeClearing
+    from edgepilot.vehicle.perception.clearing import SeenFreeClearing
     from edgepilot.vehicle.perception.mapping import LidarMapper
 
     print("clearing pass, 500 listed cells, 50 of them seen free (1000 x 1000 grid at 0.1 m)")
@@ -64,14 +64,16 @@ def bench_pass():
     g._cells[rc[:50, 0], rc[:50, 1]] = LO_BIAS - 200          # seen free
     cells0 = g._cells.copy()
     listed0 = rc.copy()
-    out = np.empty((500, 2), np.int64)
+    out = np.empty((500, 2))
     listed = np.empty((500, 2), np.int64)
+    none = np.zeros((0, 2))
 
     def run_ours():
         # restore the list and flags (the pass consumes them), then the pass as update() runs it
         listed[:] = listed0
         m._reported[rc[:, 0], rc[:, 1]] = True
-        return clear_seen_free_kernel(g._cells, m._reported, listed, 500, _NO_CELLS, 0, 0, 0, cl.threshold, out)
+        return clear_seen_free_kernel(g._cells, m._reported, listed, 500, none, 0, 0.0, 0.0, 0.1, 0, 0,
+                                      0, 1000, 0, 1000, cl.threshold, out)
 
     rep = np.zeros((1000, 1000), bool)
 
@@ -81,7 +83,7 @@ def bench_pass():
 
     n, q = run_ours()
     kept, want = run_peer()
-    same = np.array_equal(out[:q], want) and np.array_equal(listed[:n], kept)
+    same = np.array_equal(out[:q], g.cells_to_world(want)) and np.array_equal(listed[:n], kept)
     med = _median_interleaved({"peer": run_peer, "ours": run_ours}, 5 if QUICK else 15,
                               {"peer": 200, "ours": 2000})
     _row("pass (restore + kernel)", med["peer"], med["ours"], lambda s: f"{s * 1e6:,.1f} us")

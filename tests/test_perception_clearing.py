@@ -22,17 +22,19 @@ from edgepilot.vehicle.types import LaserScan, VehicleState
 
 
 # ------------------------------------------------------------------ the kernel against its oracle
-def _oracle(cells, reported, listed, new_rc, dr, dc, thr):
-    """The clearing pass in NumPy: (listed after, cells out, reported after)."""
+def _oracle(cells, reported, listed, new_rc, dr, dc, window, thr):
+    """The clearing pass in NumPy on cells: (listed after, cells out, reported after)."""
     rows, cols = reported.shape
+    a0, a1, b0, b1 = window
     rep = reported.copy()
     rep[new_rc[:, 0], new_rc[:, 1]] = False                # stale entries of this scan's cells
     r, c = listed[:, 0] - dr, listed[:, 1] - dc
     inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
     rs, cs = np.where(inside, r, 0), np.where(inside, c, 0)
-    alive = inside & rep[rs, cs]
+    seen = inside & (rs >= a0) & (rs < a1) & (cs >= b0) & (cs < b1)     # the scan's reach: read
+    alive = inside & (~seen | rep[rs, cs])
     lo = (cells[rs, cs].astype(np.int32) & LO_MASK) - LO_BIAS
-    free = alive & (lo < thr)
+    free = seen & alive & (lo < thr)
     # a cell listed twice goes out once (its first entry), the later entries find it unreported
     flat = rs * cols + cs
     idx = np.flatnonzero(free)
@@ -61,13 +63,23 @@ def test_clearing_kernel_equals_the_numpy_oracle(seed):
         flat = rng.choice(h * w, size=k, replace=False)
         new_rc = np.column_stack((flat // w, flat % w)).astype(np.int64)
         thr = int(rng.integers(-200, 200))
-        want_list, want_out, want_rep = _oracle(cells, reported, listed, new_rc, dr, dc, thr)
+        # the scan's window: the whole grid or a part of it (this scan's cells inside it)
+        a0, b0 = (int(v) for v in rng.integers(0, (h, w)))
+        a1, b1 = int(rng.integers(a0 + 1, h + 1)), int(rng.integers(b0 + 1, w + 1))
+        if rng.random() < 0.3:
+            a0, a1, b0, b1 = 0, h, 0, w
+        new_rc = new_rc[(new_rc[:, 0] >= a0) & (new_rc[:, 0] < a1) & (new_rc[:, 1] >= b0) & (new_rc[:, 1] < b1)]
+        k = len(new_rc)
+        want_list, want_out, want_rep = _oracle(cells, reported, listed, new_rc, dr, dc, (a0, a1, b0, b1), thr)
         buf = np.empty((n + k, 2), np.int64)
         buf[:n] = listed
-        out = np.empty((max(n, 1), 2), np.int64)
+        out = np.empty((max(n, 1), 2))
         rep = reported.copy()
-        m, q = clear_seen_free_kernel(cells, rep, buf, n, new_rc, k, dr, dc, thr, out)
-        assert np.array_equal(out[:q], want_out)
+        # the kernel takes this scan's cells as map-frame cell centres and gives its cells back as such
+        geo = GridMap(np.zeros((h, w), bool), 0.2, -3.0, 1.5)
+        m, q = clear_seen_free_kernel(cells, rep, buf, n, geo.cells_to_world(new_rc), k, -3.0, 1.5, 0.2, dr, dc,
+                                      a0, a1, b0, b1, thr, out)
+        assert np.array_equal(out[:q], geo.cells_to_world(want_out))
         assert np.array_equal(buf[:m], want_list)
         assert np.array_equal(rep, want_rep)
 

@@ -202,29 +202,39 @@ class WindowCostmap(InflatedCostmap):
         [row, col] or ``points`` (N, 2) [x, y] map-frame metres): their
         obstacles leave, except the prior map's and pinned ones.  The
         weights are recomputed near the cells that changed only, one
-        local window per cluster of them.  Returns how many cells cleared."""
+        local window per cluster of them.  Returns how many of the cells
+        given cleared."""
         rc = self._cells_from(cells, points)
         if not len(rc):
             return 0
-        go = self.occupied[rc[:, 0], rc[:, 1]] & ~self.pinned[rc[:, 0], rc[:, 1]]
-        rc = rc[go]
-        if not len(rc):
+        r, c = rc[:, 0], rc[:, 1]
+        go = self.occupied[r, c] & ~self.pinned[r, c]
+        n = int(np.count_nonzero(go))
+        if n == 0:
             return 0
-        self.occupied[rc[:, 0], rc[:, 1]] = False
+        if n < len(rc):
+            rc = rc[go]
+            r, c = rc[:, 0], rc[:, 1]
+        self.occupied[r, c] = False
         self._update_cells(rc)
-        return int(len(np.unique(rc[:, 0] * self._cols + rc[:, 1])))
+        return n
 
     def _update_cells(self, rc: np.ndarray) -> None:
         """Recompute the weights round changed cells (N, 2) [row, col]:
-        one window per tile of 4 inflation radii the cells fall in, so
-        cells far apart do not make one window spanning both."""
+        one window when they lie within 4 inflation radii of each other
+        (the usual case: one thing left), else one per tile of that size
+        they fall in, so cells far apart do not make one window spanning both."""
         tile = 4 * self.radius_cells
-        key = (rc[:, 0] // tile) * (self._cols // tile + 1) + rc[:, 1] // tile
+        r, c = rc[:, 0], rc[:, 1]
+        r0, r1, c0, c1 = int(r.min()), int(r.max()) + 1, int(c.min()), int(c.max()) + 1
+        if r1 - r0 <= tile and c1 - c0 <= tile:
+            self._update_window(r0, r1, c0, c1)
+            return
+        key = (r // tile) * (self._cols // tile + 1) + c // tile
         order = np.argsort(key, kind="stable")
         rc, key = rc[order], key[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        for a, b in zip(starts, np.r_[starts[1:], len(key)]):
-            g = rc[a:b]
+        cut = np.flatnonzero(key[1:] != key[:-1]) + 1
+        for g in np.split(rc, cut):
             self._update_window(int(g[:, 0].min()), int(g[:, 0].max()) + 1,
                                 int(g[:, 1].min()), int(g[:, 1].max()) + 1)
 

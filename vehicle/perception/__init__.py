@@ -36,7 +36,7 @@ def warm_kernels() -> None:
     from ._clearing_kernels import clear_seen_free_kernel
 
     clear_seen_free_kernel(g._cells, np.ones(g.shape, bool), np.zeros((2, 2), np.int64), 1,
-                           np.zeros((1, 2), np.int64), 1, 0, 0, 0, np.empty((1, 2), np.int64))
+                           np.full((1, 2), 0.05), 1, 0.0, 0.0, 0.1, 0, 0, 0, 2, 0, 2, 0, np.empty((1, 2)))
 
 
 __all__ = ["Cluster", "LidarMapper", "MultiObjectTracker", "OccupancyGrid", "Perception", "RateManager",

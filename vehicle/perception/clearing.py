@@ -21,7 +21,8 @@ Cells are listed in grid-fixed coordinates (the grid's row and column plus
 how far it has rolled since this was built), so they keep their place as
 the grid rolls with the vehicle; cells that roll out are dropped, as the
 mapper and the costmap forget them.  The work per scan is one pass over
-the listed cells (the obstacles the lidar added, not the map).
+the listed cells (the obstacles the lidar added, not the map), reading
+the grid only for those within the scan's reach.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ import numpy as np
 from ._clearing_kernels import clear_seen_free_kernel
 from ._kernels import LOGODDS_ONE
 
-_NO_CELLS = np.zeros((0, 2), np.int64)
+_NO_POINTS = np.zeros((0, 2))
 
 
 class SeenFreeClearing:
@@ -54,7 +55,7 @@ class SeenFreeClearing:
         self._ox, self._oy = float(g.origin_x), float(g.origin_y)
         self._listed = np.empty((64, 2), np.int64)
         self._n = 0
-        self._out = np.empty((64, 2), np.int64)
+        self._out = np.empty((64, 2))
         #: cells cleared so far
         self.cleared_cells = 0
 
@@ -63,40 +64,53 @@ class SeenFreeClearing:
         """Reported cells followed now."""
         return self._n
 
-    def _offset(self) -> tuple[int, int]:
-        g = self.mapper.grid
-        return (int(round((g.origin_y - self._oy) / g.resolution)),
-                int(round((g.origin_x - self._ox) / g.resolution)))
-
     def update(self, new_points: np.ndarray) -> np.ndarray:
         """After a scan was integrated and its newly reported cells were
         read out: ``new_points`` (N, 2) map-frame [x, y] cell centres [m] of
         those still reported (the front's hold-backs unreported).  Returns
         the (K, 2) map-frame cell centres of listed cells now seen free
-        (unreported on the mapper), and lists the new ones."""
+        (unreported on the mapper), and lists the new ones.  Only listed
+        cells within the scan's reach (the mapper's ``last_window``) are
+        read: nothing else can have changed."""
+        pts = new_points
+        if type(pts) is not np.ndarray or pts.dtype != np.float64 or pts.ndim != 2 or not pts.flags.c_contiguous:
+            pts = np.ascontiguousarray(np.asarray(pts, np.float64).reshape(-1, 2))
+        if pts.shape[1] != 2:
+            raise ValueError(f"new_points must be (N, 2) [x, y] metres, got shape {pts.shape}")
+        k = len(pts)
+        n = self._n
+        if n + k == 0:
+            return _NO_POINTS
+        if n + k > len(self._listed):
+            grown = np.empty((max(n + k, 2 * len(self._listed)), 2), np.int64)
+            grown[:n] = self._listed[:n]
+            self._listed = grown
+        if n > len(self._out):
+            self._out = np.empty((max(n, 2 * len(self._out)), 2))
         m = self.mapper
         g = m.grid
-        if len(new_points):
-            rows, cols = g.shape
-            r, c = g.points_to_cells(new_points)
-            ok = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
-            new_rc = np.ascontiguousarray(np.column_stack((r[ok], c[ok])))
-        else:
-            new_rc = _NO_CELLS
-        k = len(new_rc)
-        if self._n + k > len(self._listed):
-            grown = np.empty((max(self._n + k, 2 * len(self._listed)), 2), np.int64)
-            grown[:self._n] = self._listed[:self._n]
-            self._listed = grown
-        if self._n > len(self._out):
-            self._out = np.empty((max(self._n, 2 * len(self._out)), 2), np.int64)
-        if self._n == 0 and k == 0:
-            return np.zeros((0, 2))
-        dr, dc = self._offset()
-        self._n, q = clear_seen_free_kernel(g._cells, m._reported, self._listed, self._n, new_rc, k, dr, dc,
-                                            self.threshold, self._out)
+        res = g.resolution
+        ox, oy = g.origin_x, g.origin_y
+        # how far the grid has rolled since this was built, whole cells
+        dr = int(round((oy - self._oy) / res))
+        dc = int(round((ox - self._ox) / res))
+        cells = g._cells
+        a0, a1, b0, b1 = m.last_window if m.last_window is not None else (0, cells.shape[0], 0, cells.shape[1])
+        self._n, q = clear_seen_free_kernel(cells, m._reported, self._listed, n, pts, k, ox, oy, res, dr, dc,
+                                            a0, a1, b0, b1, self.threshold, self._out)
         if q == 0:
-            return np.zeros((0, 2))
-        m.reported_cells -= int(q)
-        self.cleared_cells += int(q)
-        return g.cells_to_world(self._out[:q])
+            return _NO_POINTS
+        m.reported_cells -= q
+        self.cleared_cells += q
+        return self._out[:q].copy()
+
+    def still_free(self, points: np.ndarray) -> np.ndarray:
+        """True for map-frame points (N, 2) [m] whose cell is on the grid
+        and not reported now (cleared earlier and not found occupied since)."""
+        g = self.mapper.grid
+        r, c = g.points_to_cells(points)
+        rows, cols = g.shape
+        ok = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+        out = np.zeros(len(r), bool)
+        out[ok] = ~self.mapper._reported[r[ok], c[ok]]
+        return out

@@ -12,7 +12,9 @@ rate (``RateManager``):
   cells near a track whose motion is not yet known wait for it.  Cells
   handed over that the lidar later sees free again (``SeenFreeClearing``:
   the thing has gone) are given back as ``seen_free`` for the planning
-  costmap to drop, except where the camera mapped a static object.
+  costmap to drop, except where the camera mapped a static object
+  (batched: at most every ``clear_period_s``, so the costmap redoes its
+  inflation round them once for several scans).
 * camera: coloured-object detection (``BuoyDetector``); an object seen in
   two frames at the same place (within ``camera_gate_m``) and nearer than
   ``obstacle_range_m`` becomes a static obstacle (a disc of the configured
@@ -38,7 +40,10 @@ on the core's clock):
   ``camera_obstacles`` (N, 3) [x, y, radius] map frame of those accepted.
 * ``seen_free`` (N, 2) [x, y] map frame: cell centres of obstacles the
   lidar mapped (handed over on an earlier tick) that it has seen free
-  again this tick; empty on ticks without a scan.
+  again: given on the tick they are seen free when none were given in
+  the last ``clear_period_s`` seconds, else gathered until that has
+  passed (those found occupied again meanwhile left out); empty on the
+  other ticks.
 * ``transient_obstacles`` (N, 3) [x, y, radius] map frame: the movable
   things the camera sees now (or saw within ``transient_forget_s``);
   ``transient_version`` changes whenever they do.
@@ -79,7 +84,7 @@ class Perception:
     def __init__(self, cfg, prior: GridMap | None, resolution: float | None = None,
                  min_moving_speed: float = 0.3, horizon_s: float = 4.0, margin_m: float = 0.4,
                  camera_gate_m: float = 1.0, clear_s: float = 0.5, settle_hits: int = 10,
-                 window: tuple[int, int, float, float] | None = None):
+                 window: tuple[int, int, float, float] | None = None, clear_period_s: float = 0.5):
         s = cfg.sensors
         self.cfg = cfg
         self.rates = RateManager()
@@ -116,6 +121,11 @@ class Perception:
             self.transient = TransientObjects(gate_m=camera_gate_m, forget_s=s.camera.transient_forget_s)
         self.tracks: list[Track] = []
         self.seen_free = _NO_POINTS
+        if not (math.isfinite(clear_period_s) and clear_period_s >= 0):
+            raise ValueError(f"clear_period_s must be a number of seconds >= 0, got {clear_period_s!r}")
+        self.clear_period_s = float(clear_period_s)
+        self._free_pending: list[np.ndarray] = []
+        self._free_due = -math.inf
         self.camera_detections: list = []
         self.camera_frames_processed = 0
         self.scans_processed = 0
@@ -183,7 +193,20 @@ class Perception:
                 out.append(self._camera(frame.camera_t, frame.camera_image, state))
         if self.detector is not None:
             self.transient.expire(now)      # bounded even when frames stop coming
+        if self._free_pending and now >= self._free_due:
+            self._give_free(now)
         return np.vstack(out) if out else np.zeros((0, 2))
+
+    def _give_free(self, now: float) -> None:
+        """The cells seen free since the last time into ``seen_free``."""
+        free = self._free_pending[0] if len(self._free_pending) == 1 else np.vstack(self._free_pending)
+        self._free_pending = []
+        self._free_due = now + self.clear_period_s
+        free = free[self.clearing.still_free(free)]         # not found occupied again meanwhile
+        if len(free) and self._cam_obstacles:
+            # the camera mapped a static object there for good (the lidar may see past a low one)
+            free = free[~_in_discs(free, self._cam_obstacles, 0.5 * self.resolution)]
+        self.seen_free = free
 
     def _lidar(self, scan, state: VehicleState) -> np.ndarray:
         if not state.valid:
@@ -210,10 +233,8 @@ class Perception:
                 new = new[~hold]
         if self.mapper.scans != scans:
             free = self.clearing.update(new)
-            if len(free) and self._cam_obstacles:
-                # the camera mapped a static object there for good (the lidar may see past a low one)
-                free = free[~_in_discs(free, self._cam_obstacles, 0.5 * self.resolution)]
-            self.seen_free = free
+            if len(free):
+                self._free_pending.append(free)
         return new
 
     def _near_unsettled_tracks(self, pts: np.ndarray) -> np.ndarray:
