@@ -8,6 +8,7 @@ clearing kernel against a NumPy oracle."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -247,3 +248,69 @@ def test_pins_and_the_prior_map_roll_with_the_window():
     assert cm.occupied[r, c] and not cm.occupied[cm.world_to_cell(2.75, 1.05)]
     assert cm.occupied[cm.world_to_cell(2.05, 2.05)]       # the prior map's cell
     assert math.isinf(cm.weights[r, c])
+
+
+# ------------------------------------------------------------------ the perception front: batches to the costmap
+def _scan_of(t: float, blocks) -> LaserScan:
+    """400 beams over +-0.4 rad from SENSOR facing east, ending on the west
+    face (x, y0, y1) of the first block in ``blocks`` in their way, else on
+    the prior wall."""
+    a = np.linspace(-0.4, 0.4, 400)
+    x0, y0 = SENSOR
+    r = (WALL_X - x0) / np.cos(a)
+    for bx, b0, b1 in blocks:
+        y = y0 + (bx - x0) * np.tan(a)
+        r = np.where((y >= b0) & (y <= b1), np.minimum(r, (bx - x0) / np.cos(a)), r)
+    return LaserScan(t=t, angle_min=-0.4, angle_increment=float(a[1] - a[0]), max_range=12.0,
+                     ranges=r.astype(np.float32))
+
+
+def test_the_front_gives_cells_seen_free_at_once_then_batched_and_not_those_back_again():
+    """Three crates: A is taken away first (its cells go to the costmap at
+    once), then B and C; B is put back before the batch is due (its cells
+    are reported again: left out), C is given with the batch."""
+    from edgepilot import configs_dir
+    from edgepilot.vehicle.config import load_vehicle_config
+    from edgepilot.vehicle.perception.front import Perception
+    from edgepilot.vehicle.types import SensorFrame
+
+    cfg = load_vehicle_config(configs_dir() / "vehicles" / "ugv_lidar.toml")
+    p = Perception(cfg, _prior(), resolution=0.1, clear_period_s=3.0)
+    A, B, C = (6.05, 3.85, 4.35), (6.05, 4.85, 5.35), (6.05, 5.85, 6.35)
+    gone = {"A": (4.0, None), "B": (4.5, 6.5), "C": (4.5, None)}       # taken away at, put back at [s]
+    reported, given = [], []
+    for k in range(121):                  # 12 s of 10 Hz scans
+        t = 0.1 * k
+        here = [b for b, name in zip((A, B, C), "ABC")
+                if not (gone[name][0] <= t and (gone[name][1] is None or t < gone[name][1]))]
+        new = p.process(t, SensorFrame(t=t, scan=_scan_of(t, here)), replace(STATE, t=t))
+        reported.append((t, new))
+        if len(p.seen_free):
+            given.append((t, p.seen_free))
+
+    def of(pts, block):
+        return pts[(np.abs(pts[:, 0] - 6.05) < 0.1) & (pts[:, 1] > block[1] - 0.1) & (pts[:, 1] < block[2] + 0.1)]
+
+    first = np.vstack([n for t, n in reported if t < 4.0])
+    assert all(len(of(first, b)) >= 4 for b in (A, B, C))           # all three mapped (after the tracker settled)
+    # A: given at once, about 11 scans after it went
+    t_a, pts_a = given[0]
+    assert 5.0 <= t_a <= 5.3 and len(of(pts_a, A)) == len(of(first, A)) and not len(of(pts_a, B))
+    # the next batch waits clear_period_s: C, not B (back at 6.5 s and mapped again by then)
+    t_b, pts_b = given[1]
+    assert t_b == pytest.approx(t_a + 3.0, abs=0.11)
+    assert len(of(pts_b, C)) == len(of(first, C)) and not len(of(pts_b, B))
+    back = np.vstack([n for t, n in reported if 6.5 <= t < t_b])
+    assert len(of(back, B)) == len(of(first, B))
+    assert len(given) == 2, [(t, len(g)) for t, g in given]
+
+
+def test_clear_period_must_be_a_number_of_seconds():
+    from edgepilot import configs_dir
+    from edgepilot.vehicle.config import load_vehicle_config
+    from edgepilot.vehicle.perception.front import Perception
+
+    cfg = load_vehicle_config(configs_dir() / "vehicles" / "ugv_lidar.toml")
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="clear_period_s must be a number of seconds >= 0"):
+            Perception(cfg, _prior(), resolution=0.1, clear_period_s=bad)
