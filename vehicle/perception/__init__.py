@@ -1,9 +1,11 @@
 """Perception: occupancy mapping from lidar, camera detection, obstacle
 tracking and sensor-rate supervision, behind one front the core calls
-(``front.Perception``).  Kernels live in ``_kernels.py``;
+(``front.Perception``).  Kernels live in ``_kernels.py`` (the lidar's
+free-space clearing in ``_clearing_kernels.py``);
 the modules here are their validating fronts.  Camera detection is in
 ``vehicle.perception.detection`` (imported on demand: it pulls in OpenCV's
 ArUco module)."""
+from .clearing import SeenFreeClearing
 from .front import Perception
 from .mapping import LidarMapper
 from .occupancy import OccupancyGrid, trace_cells
@@ -40,4 +42,4 @@ def warm_kernels() -> None:
 
 
 __all__ = ["Cluster", "LidarMapper", "MultiObjectTracker", "OccupancyGrid", "Perception", "RateManager",
-           "SensorStatus", "Track", "cluster_scan", "trace_cells", "warm_kernels"]
+           "SeenFreeClearing", "SensorStatus", "Track", "cluster_scan", "trace_cells", "warm_kernels"]
