@@ -4,8 +4,11 @@ camera mapped -- is waited for (vehicle/modes/navigation.py): the vehicle
 stops in its mode, says once why and for how long, plans again about once
 a second and goes on as soon as there is a path; after WP_BLOCKED_WAIT it
 fails as before (HOLD and the reason).  A goal the prior map blocks fails
-at once.  Lockstep against the real simulator (rendered camera frames, a
-person in an orange vest); times are the simulation's."""
+at once.  An obstacle only the lidar mapped (a crate) that is taken away
+leaves the costmap once the lidar sees its place free
+(vehicle/perception/clearing.py), and the goal is reached.  Lockstep
+against the real simulator (rendered camera frames, a person in an orange
+vest; the lidar UGV for the crate); times are the simulation's."""
 from __future__ import annotations
 
 import math
