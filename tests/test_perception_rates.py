@@ -62,7 +62,9 @@ def test_warm_kernels_runs_every_kernel():
 
     warm_kernels()
     warm_lidar()
+    from edgepilot.vehicle.perception._clearing_kernels import clear_seen_free_kernel
+
     for k in (_kernels.integrate_scan_kernel, _kernels.trace_cells_kernel, _kernels.prob_kernel,
               _kernels.decode_logodds_kernel, _kernels.clear_stamps_kernel,
-              _kernels.clear_stamps_box_kernel):
+              _kernels.clear_stamps_box_kernel, clear_seen_free_kernel):
         assert k.signatures, k.__name__           # compiled (or loaded from the cache)

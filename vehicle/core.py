@@ -477,17 +477,19 @@ class VehicleCore:
             return self.set_mode(now, Mode.GUIDED)
         return CommandResult(True)
 
-    def add_obstacles(self, now: float, points) -> bool:
+    def add_obstacles(self, now: float, points, pinned: bool = True) -> bool:
         """A map update: obstacle points (N, 2) [x, y] map-frame metres seen
         or reported now.  The planning costmap is updated in the affected
         window only; when the path being followed now crosses lethal cost
         the leg is replanned from the vehicle's position on the next tick.
+        ``pinned`` (reported obstacles): they stay when the lidar sees the
+        place free; the tick's own sensed obstacles are not pinned.
         Returns True when a replan was triggered."""
         self.now = now
         if self.planning is None:
             return False
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        if self.planning.add_obstacles(pts) is None:
+        if self.planning.add_obstacles(pts, pinned=pinned) is None:
             return False
         if self.nav.path is not None and self.planning.path_blocked(self.nav.path.points):
             self.nav.new_leg()
@@ -601,9 +603,12 @@ class VehicleCore:
                 if len(clear):
                     planning.costmap.clear_obstacles(points=clear)
                 if len(stamp):
-                    self.add_obstacles(now, stamp)
+                    self.add_obstacles(now, stamp, pinned=False)
+            if planning is not None and len(self.perception.seen_free):
+                # mapped obstacles the lidar now sees free: gone (a car drove off, a gate opened)
+                planning.clear_seen_free(self.perception.seen_free)
             if len(seen):
-                self.add_obstacles(now, seen)
+                self.add_obstacles(now, seen, pinned=False)
             if planning is not None and self.perception.transient_version != self._transient_version:
                 self._set_transient(now)
             if planning is not None and self._state.valid:

@@ -145,12 +145,26 @@ class PlanningGrid:
         """float32 distance [m] from each cell centre to the nearest obstacle cell centre."""
         return self.costmap.distance
 
-    def add_obstacles(self, points: np.ndarray) -> tuple[int, int, int, int] | None:
+    def add_obstacles(self, points: np.ndarray, pinned: bool = False) -> tuple[int, int, int, int] | None:
         """Mark obstacle points (N, 2) [x, y] map-frame metres; the costmap
         is updated in the window they can influence only.  Returns the
-        updated (r0, r1, c0, c1) window or None when nothing changed."""
+        updated (r0, r1, c0, c1) window or None when nothing changed.
+        ``pinned``: reported rather than sensed, they stay when the lidar
+        sees their cells free (``clear_seen_free``), as the prior map does."""
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-        return self.costmap.add_obstacles(points=pts[np.isfinite(pts).all(axis=1)])
+        pts = pts[np.isfinite(pts).all(axis=1)]
+        out = self.costmap.add_obstacles(points=pts)
+        if pinned:
+            self.costmap.pin(points=pts)
+        return out
+
+    def clear_seen_free(self, points: np.ndarray) -> int:
+        """Cells (N, 2) [x, y] map-frame metres the lidar mapped and has
+        since seen free (``Perception.seen_free``) leave the costmap, its
+        inflation recomputed round them only; the prior map's obstacles
+        and pinned ones stay.  Returns how many cells cleared."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        return self.costmap.clear_seen_free(points=pts[np.isfinite(pts).all(axis=1)])
 
     def set_transient(self, points: np.ndarray) -> bool:
         """Replace the costmap's transient layer (things that can move, seen

@@ -12,6 +12,10 @@ the vehicle comes within ``edge_trigger`` metres of an edge; cells that
 scroll in are filled from the prior map (known) or are unknown, obstacles
 that scroll out are forgotten (the lidar finds them again when it returns).
 
+Obstacles the lidar mapped leave again when it sees their cells free
+(``clear_seen_free``, Nav2's clearing by raytracing); the prior map's and
+those pinned by ``pin`` (reported, not sensed) never do.
+
 Weights (``astar`` convention, >= 1, inf lethal): the inflation layer's
 weight everywhere, and in unknown cells at least ``unknown_weight`` (None:
 unknown cells are lethal, Nav2's ``allow_unknown: false``).  Cells become
@@ -35,7 +39,9 @@ class WindowCostmap(InflatedCostmap):
     ``center`` (map frame, m), over the optional ``static`` map (same
     resolution).  ``known`` is bool (rows, cols): on the prior map or seen
     (read it, do not write it: ``unknown_chunks`` counts its unknown cells
-    per row chunk, and the per-scan update skips chunks with none)."""
+    per row chunk, and the per-scan update skips chunks with none).
+    ``pinned`` is bool (rows, cols): obstacles ``clear_seen_free`` leaves
+    (the prior map's, and those given to ``pin``)."""
 
     def __init__(self, rows: int, cols: int, resolution: float, params: InflationParams,
                  static: GridMap | None = None, center: tuple[float, float] = (0.0, 0.0),
@@ -55,6 +61,7 @@ class WindowCostmap(InflatedCostmap):
         ox, oy = self._snap_origin(center[0], center[1], resolution)
         occ, known = self._static_window(ox, oy, resolution)
         self._set_known(known)
+        self.pinned = occ.copy()
         self._new_known = np.empty((0, 2), np.int64)     # mark_known's work space
         super().__init__(GridMap(occ, resolution, ox, oy), params)
 
@@ -176,6 +183,61 @@ class WindowCostmap(InflatedCostmap):
         self.weights[rr, cc] = weights_from_distance(self.distance[rr, cc], self.params)
         self.version += 1
 
+    # -- obstacles that may leave ------------------------------------------------
+    def pin(self, cells=None, points=None) -> None:
+        """Keep the obstacles at ``cells`` (N, 2) int [row, col] or
+        ``points`` (N, 2) [x, y] map-frame metres through ``clear_seen_free``
+        (obstacles reported rather than sensed); outside the window: ignored."""
+        rc = self._cells_from(cells, points)
+        self.pinned[rc[:, 0], rc[:, 1]] = True
+
+    def clear_obstacles(self, cells=None, points=None):
+        """As ``InflatedCostmap.clear_obstacles``; the cells are unpinned too."""
+        rc = self._cells_from(cells, points)
+        self.pinned[rc[:, 0], rc[:, 1]] = False
+        return super().clear_obstacles(cells=rc)
+
+    def clear_seen_free(self, cells=None, points=None) -> int:
+        """A sensor has seen these cells free again (``cells`` (N, 2) int
+        [row, col] or ``points`` (N, 2) [x, y] map-frame metres): their
+        obstacles leave, except the prior map's and pinned ones.  The
+        weights are recomputed near the cells that changed only, one
+        local window per cluster of them.  Returns how many of the cells
+        given cleared."""
+        rc = self._cells_from(cells, points)
+        if not len(rc):
+            return 0
+        r, c = rc[:, 0], rc[:, 1]
+        go = self.occupied[r, c] & ~self.pinned[r, c]
+        n = int(np.count_nonzero(go))
+        if n == 0:
+            return 0
+        if n < len(rc):
+            rc = rc[go]
+            r, c = rc[:, 0], rc[:, 1]
+        self.occupied[r, c] = False
+        self._update_cells(rc)
+        return n
+
+    def _update_cells(self, rc: np.ndarray) -> None:
+        """Recompute the weights round changed cells (N, 2) [row, col]:
+        one window when they lie within 4 inflation radii of each other
+        (the usual case: one thing left), else one per tile of that size
+        they fall in, so cells far apart do not make one window spanning both."""
+        tile = 4 * self.radius_cells
+        r, c = rc[:, 0], rc[:, 1]
+        r0, r1, c0, c1 = int(r.min()), int(r.max()) + 1, int(c.min()), int(c.max()) + 1
+        if r1 - r0 <= tile and c1 - c0 <= tile:
+            self._update_window(r0, r1, c0, c1)
+            return
+        key = (r // tile) * (self._cols // tile + 1) + c // tile
+        order = np.argsort(key, kind="stable")
+        rc, key = rc[order], key[order]
+        cut = np.flatnonzero(key[1:] != key[:-1]) + 1
+        for g in np.split(rc, cut):
+            self._update_window(int(g[:, 0].min()), int(g[:, 0].max()) + 1,
+                                int(g[:, 1].min()), int(g[:, 1].max()) + 1)
+
     # -- rolling -------------------------------------------------------------
     def near_edge(self, x: float, y: float) -> bool:
         xmin, ymin, xmax, ymax = self.bounds()
@@ -194,13 +256,16 @@ class WindowCostmap(InflatedCostmap):
         if dr == 0 and dc == 0:
             return False
         occ, known = self._static_window(ox, oy, res)
+        pinned = occ.copy()
         R, C = self._rows, self._cols
         a0, a1 = max(0, dr), min(R, R + dr)
         b0, b1 = max(0, dc), min(C, C + dc)
         if a0 < a1 and b0 < b1:      # keep what the old window knew where the windows overlap
             occ[a0 - dr:a1 - dr, b0 - dc:b1 - dc] |= self.occupied[a0:a1, b0:b1]
             known[a0 - dr:a1 - dr, b0 - dc:b1 - dc] |= self.known[a0:a1, b0:b1]
+            pinned[a0 - dr:a1 - dr, b0 - dc:b1 - dc] |= self.pinned[a0:a1, b0:b1]
         self.occupied = np.ascontiguousarray(occ)
+        self.pinned = pinned
         self._set_known(known)
         self._shift_transient(dr, dc)
         self.origin_x, self.origin_y = ox, oy

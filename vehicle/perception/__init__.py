@@ -1,9 +1,11 @@
 """Perception: occupancy mapping from lidar, camera detection, obstacle
 tracking and sensor-rate supervision, behind one front the core calls
-(``front.Perception``).  Kernels live in ``_kernels.py``;
+(``front.Perception``).  Kernels live in ``_kernels.py`` (the lidar's
+free-space clearing in ``_clearing_kernels.py``);
 the modules here are their validating fronts.  Camera detection is in
 ``vehicle.perception.detection`` (imported on demand: it pulls in OpenCV's
 ArUco module)."""
+from .clearing import SeenFreeClearing
 from .front import Perception
 from .mapping import LidarMapper
 from .occupancy import OccupancyGrid, trace_cells
@@ -33,7 +35,11 @@ def warm_kernels() -> None:
 
     report_new_cells_kernel(g._cells, np.zeros(g.shape, bool), np.zeros(g.shape, bool), 0, 2, 0, 2, 0,
                             np.empty((4, 2), np.int64))
+    from ._clearing_kernels import clear_seen_free_kernel
+
+    clear_seen_free_kernel(g._cells, np.ones(g.shape, bool), np.zeros((2, 2), np.int64), 1,
+                           np.full((1, 2), 0.05), 1, 0.0, 0.0, 0.1, 0, 0, 0, 2, 0, 2, 0, np.empty((1, 2)))
 
 
 __all__ = ["Cluster", "LidarMapper", "MultiObjectTracker", "OccupancyGrid", "Perception", "RateManager",
-           "SensorStatus", "Track", "cluster_scan", "trace_cells", "warm_kernels"]
+           "SeenFreeClearing", "SensorStatus", "Track", "cluster_scan", "trace_cells", "warm_kernels"]

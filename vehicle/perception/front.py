@@ -9,7 +9,12 @@ rate (``RateManager``):
   its known structure are not tracked).  Newly occupied cells are
   handed to planning as static obstacles, except cells on or behind a
   moving track (a walking person must not leave a wall in the costmap);
-  cells near a track whose motion is not yet known wait for it.
+  cells near a track whose motion is not yet known wait for it.  Cells
+  handed over that the lidar later sees free again (``SeenFreeClearing``:
+  the thing has gone) are given back as ``seen_free`` for the planning
+  costmap to drop, except where the camera mapped a static object
+  (batched: at most every ``clear_period_s``, so the costmap redoes its
+  inflation round them once for several scans).
 * camera: coloured-object detection (``BuoyDetector``); an object seen in
   two frames at the same place (within ``camera_gate_m``) and nearer than
   ``obstacle_range_m`` becomes a static obstacle (a disc of the configured
@@ -33,6 +38,12 @@ on the core's clock):
 * ``camera_detections``: ``list[CameraDetection]`` of the latest processed
   frame, in the vehicle frame (x forward, y left), and
   ``camera_obstacles`` (N, 3) [x, y, radius] map frame of those accepted.
+* ``seen_free`` (N, 2) [x, y] map frame: cell centres of obstacles the
+  lidar mapped (handed over on an earlier tick) that it has seen free
+  again: given on the tick they are seen free when none were given in
+  the last ``clear_period_s`` seconds, else gathered until that has
+  passed (those found occupied again meanwhile left out); empty on the
+  other ticks.
 * ``transient_obstacles`` (N, 3) [x, y, radius] map frame: the movable
   things the camera sees now (or saw within ``transient_forget_s``);
   ``transient_version`` changes whenever they do.
@@ -53,6 +64,7 @@ from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.types import SensorFrame, VehicleState
 
 from ._kernels import give_way_conflict_kernel, hold_near_tracks_kernel
+from .clearing import SeenFreeClearing
 from .mapping import LidarMapper
 from .rates import RateManager, SensorStatus
 from .tracking import MultiObjectTracker, Track, cluster_scan
@@ -72,7 +84,7 @@ class Perception:
     def __init__(self, cfg, prior: GridMap | None, resolution: float | None = None,
                  min_moving_speed: float = 0.3, horizon_s: float = 4.0, margin_m: float = 0.4,
                  camera_gate_m: float = 1.0, clear_s: float = 0.5, settle_hits: int = 10,
-                 window: tuple[int, int, float, float] | None = None):
+                 window: tuple[int, int, float, float] | None = None, clear_period_s: float = 0.5):
         s = cfg.sensors
         self.cfg = cfg
         self.rates = RateManager()
@@ -85,6 +97,7 @@ class Perception:
         g = cfg.geometry
         self.vehicle_radius = 0.5 * math.hypot(g.length, g.width)
         self.mapper = None
+        self.clearing = None
         self.tracker = None
         if s.lidar is not None:
             self.rates.add("lidar", s.lidar.rate_hz)
@@ -93,6 +106,7 @@ class Perception:
                 # window (rows, cols, origin_x, origin_y): map where the planning
                 # window is, beyond the prior map or without one; it rolls with it
                 self.mapper = LidarMapper(prior, resolution=res, window=window)
+                self.clearing = SeenFreeClearing(self.mapper)
         self.camera = None
         self.detector = None
         if s.camera is not None:
@@ -106,6 +120,12 @@ class Perception:
             self.movable = {c: k for c, k in s.camera.object_classes.items() if k in MOVABLE_CLASSES}
             self.transient = TransientObjects(gate_m=camera_gate_m, forget_s=s.camera.transient_forget_s)
         self.tracks: list[Track] = []
+        self.seen_free = _NO_POINTS
+        if not (math.isfinite(clear_period_s) and clear_period_s >= 0):
+            raise ValueError(f"clear_period_s must be a number of seconds >= 0, got {clear_period_s!r}")
+        self.clear_period_s = float(clear_period_s)
+        self._free_pending: list[np.ndarray] = []
+        self._free_due = -math.inf
         self.camera_detections: list = []
         self.camera_frames_processed = 0
         self.scans_processed = 0
@@ -162,6 +182,7 @@ class Perception:
         """Run the due pipelines on ``frame``; returns (N, 2) map-frame
         obstacle points [m] new this tick (possibly empty)."""
         out = []
+        self.seen_free = _NO_POINTS
         if frame.scan is not None and self.tracker is not None:
             self.rates.arrived("lidar", frame.scan.t)
             if self.rates.should_process("lidar", now):
@@ -172,7 +193,20 @@ class Perception:
                 out.append(self._camera(frame.camera_t, frame.camera_image, state))
         if self.detector is not None:
             self.transient.expire(now)      # bounded even when frames stop coming
+        if self._free_pending and now >= self._free_due:
+            self._give_free(now)
         return np.vstack(out) if out else np.zeros((0, 2))
+
+    def _give_free(self, now: float) -> None:
+        """The cells seen free since the last time into ``seen_free``."""
+        free = self._free_pending[0] if len(self._free_pending) == 1 else np.vstack(self._free_pending)
+        self._free_pending = []
+        self._free_due = now + self.clear_period_s
+        free = free[self.clearing.still_free(free)]         # not found occupied again meanwhile
+        if len(free) and self._cam_obstacles:
+            # the camera mapped a static object there for good (the lidar may see past a low one)
+            free = free[~_in_discs(free, self._cam_obstacles, 0.5 * self.resolution)]
+        self.seen_free = free
 
     def _lidar(self, scan, state: VehicleState) -> np.ndarray:
         if not state.valid:
@@ -188,15 +222,20 @@ class Perception:
         self.tracks = self.tracker.update(scan.t, clusters)
         if self.mapper is None:
             return np.zeros((0, 2))
+        scans = self.mapper.scans
         new = self.mapper.integrate(state, scan)
-        if not len(new):
-            return new
-        hold = self._near_unsettled_tracks(new)
-        if hold.any():
-            # not reported now; reported later if the cell is still occupied
-            # and no moving track explains it
-            self.mapper.unreport(new[hold])
-        return new[~hold]
+        if len(new):
+            hold = self._near_unsettled_tracks(new)
+            if hold.any():
+                # not reported now; reported later if the cell is still occupied
+                # and no moving track explains it
+                self.mapper.unreport(new[hold])
+                new = new[~hold]
+        if self.mapper.scans != scans:
+            free = self.clearing.update(new)
+            if len(free):
+                self._free_pending.append(free)
+        return new
 
     def _near_unsettled_tracks(self, pts: np.ndarray) -> np.ndarray:
         """True for points on or behind a moving track (its swept path over
@@ -293,6 +332,17 @@ class Perception:
                                      float(state.y), float(state.t), mv, self.vehicle_radius, self.margin_m,
                                      self._path_cum, self._veh_xy)
         return movers[k] if k >= 0 else None
+
+
+_NO_POINTS = np.zeros((0, 2))
+
+
+def _in_discs(pts: np.ndarray, discs, pad: float) -> np.ndarray:
+    """True for points (N, 2) [m] within ``pad`` of a disc (x, y, radius) [m]."""
+    inside = np.zeros(len(pts), bool)
+    for x, y, r in discs:
+        inside |= np.hypot(pts[:, 0] - x, pts[:, 1] - y) <= r + pad
+    return inside
 
 
 def _disc(x: float, y: float, r: float, step: float) -> np.ndarray:
