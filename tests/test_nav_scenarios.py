@@ -3,18 +3,61 @@ the EKF vehicle meets each scenario's criteria against the simulator's
 ground truth, and the blind counterparts (today's GNSS + compass filter,
 same sensors and world) fail them -- the scenarios prove the difference."""
 import json
+import os
 
 import numpy as np
 import pytest
 
+from conftest import REPO, edgepilot_cmd, process_batch, selected_in_module
 from edgepilot.sim.report import read_tum
 
 pytestmark = pytest.mark.slow
 
+#: test -> its `sitl run` (key, arguments after the scenario name), longest
+#: runs first so that the batch's two workers end about together
+RUNS = {
+    "test_usv_gnss_jammed_drift": ("usv_gnss_jammed", []),
+    "test_usv_gnss_jammed_breakwater_corrected_by_lidar": ("usv_gnss_jammed_breakwater", []),
+    "test_ugv_nav_failsafe_holds_when_dead_reckoning_is_not_good_enough": ("ugv_nav_failsafe", []),
+    "test_ugv_nav_failsafe_criteria_fail_when_the_failsafe_does_not_act":
+        ("ugv_nav_failsafe-drift", ["--set", "vehicle.navigation.dead_reckoning_drift=0.0005"]),
+    "test_ugv_nav_gnss_lost_completes_without_failsafe": ("ugv_nav_gnss_lost", []),
+    "test_ugv_gnss_spoofed_blind_fails": ("ugv_gnss_spoofed_blind", []),
+    "test_ugv_gnss_denied_meets_the_error_bounds": ("ugv_gnss_denied", []),
+    "test_ugv_canopy_rides_through_without_hold": ("ugv_canopy", []),
+    "test_ugv_gnss_spoofed_detected_and_rejected": ("ugv_gnss_spoofed", []),
+    "test_ugv_gnss_denied_blind_fails": ("ugv_gnss_denied_blind", []),
+    "test_ugv_kidnapped_no_gnss_relocalizes_by_global_search": ("ugv_kidnapped_no_gnss", []),
+    "test_ugv_kidnapped_relocalizes_before_arming": ("ugv_kidnapped", []),
+}
 
-def _run(ep, tmp_path, name):
-    out = tmp_path / name
-    r = ep("sitl", "run", name, "--out", str(out), "--quiet", timeout=600)
+
+@pytest.fixture(scope="module")
+def nav_runs(request, tmp_path_factory):
+    """The `edgepilot sitl run`s of the tests selected in this module,
+    started together at the first of them (conftest.ProcessBatch: seeded
+    lockstep runs, 5-30 s of one core each, run two at a time on 2 cores);
+    each test reads and asserts on its own: ``nav_runs(key)`` -> (process,
+    report folder)."""
+    base = tmp_path_factory.mktemp("nav")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    wanted = {it.originalname for it in selected_in_module(request)}
+    with process_batch() as batch:
+        for test, (key, extra) in RUNS.items():
+            if test in wanted:
+                scenario = key.split("-")[0]
+                batch.submit(key, edgepilot_cmd() + ["sitl", "run", scenario, "--out", base / key, "--quiet", *extra],
+                             timeout=600, cwd=REPO, env=env)
+
+        def result(key):
+            return batch.result(key), base / key
+
+        yield result
+
+
+def _run(nav_runs, name):
+    r, out = nav_runs(name)
     summary = json.loads((out / "summary.json").read_text())
     return r, summary, out
 
@@ -23,8 +66,8 @@ def _events(summary, kind_text):
     return [e for e in summary["events"] if kind_text in e["text"]]
 
 
-def test_ugv_gnss_denied_meets_the_error_bounds(ep, tmp_path):
-    r, s, out = _run(ep, tmp_path, "ugv_gnss_denied")
+def test_ugv_gnss_denied_meets_the_error_bounds(nav_runs):
+    r, s, out = _run(nav_runs, "ugv_gnss_denied")
     assert r.returncode == 0, r.stdout + r.stderr
     nav = s["navigation"]
     assert s["waypoints_reached"] == s["waypoints_total"] == 7 and s["collisions"] == 0
@@ -41,16 +84,16 @@ def test_ugv_gnss_denied_meets_the_error_bounds(ep, tmp_path):
     assert "position error      RMS" in r.stdout
 
 
-def test_ugv_gnss_denied_blind_fails(ep, tmp_path):
-    r, s, _ = _run(ep, tmp_path, "ugv_gnss_denied_blind")
+def test_ugv_gnss_denied_blind_fails(nav_runs):
+    r, s, _ = _run(nav_runs, "ugv_gnss_denied_blind")
     assert r.returncode == 1, r.stdout + r.stderr
     reasons = " | ".join(s["reasons"])
     assert "mission not complete" in reasons and "position error RMS" in reasons, reasons
     assert "FAIL reason: position error RMS" in r.stdout
 
 
-def test_ugv_gnss_spoofed_detected_and_rejected(ep, tmp_path):
-    r, s, _ = _run(ep, tmp_path, "ugv_gnss_spoofed")
+def test_ugv_gnss_spoofed_detected_and_rejected(nav_runs):
+    r, s, _ = _run(nav_runs, "ugv_gnss_spoofed")
     assert r.returncode == 0, r.stdout + r.stderr
     g = s["navigation"]["gnss_faults"][0]
     assert g["fault"] == "gps_spoofing" and g["detected_s"] is not None
@@ -61,16 +104,16 @@ def test_ugv_gnss_spoofed_detected_and_rejected(ep, tmp_path):
     assert "gps_spoofing   at 30 s: detected at" in r.stdout
 
 
-def test_ugv_gnss_spoofed_blind_fails(ep, tmp_path):
-    r, s, _ = _run(ep, tmp_path, "ugv_gnss_spoofed_blind")
+def test_ugv_gnss_spoofed_blind_fails(nav_runs):
+    r, s, _ = _run(nav_runs, "ugv_gnss_spoofed_blind")
     assert r.returncode == 1, r.stdout + r.stderr
     reasons = " | ".join(s["reasons"])
     assert "gps_spoofing at 30 s never detected" in reasons, reasons
     assert s["navigation"]["position_error_max_m"] > 0.6
 
 
-def test_ugv_canopy_rides_through_without_hold(ep, tmp_path):
-    r, s, _ = _run(ep, tmp_path, "ugv_canopy")
+def test_ugv_canopy_rides_through_without_hold(nav_runs):
+    r, s, _ = _run(nav_runs, "ugv_canopy")
     assert r.returncode == 0, r.stdout + r.stderr
     assert not [e for e in s["failsafes"]["events"] if e["phase"] == "trip"]
     assert s["navigation"]["position_error_max_m"] <= 0.3
@@ -78,8 +121,8 @@ def test_ugv_canopy_rides_through_without_hold(ep, tmp_path):
     assert len(faults) == 5 and all(g["detected_s"] is not None for g in faults)
 
 
-def test_ugv_kidnapped_relocalizes_before_arming(ep, tmp_path):
-    r, s, _ = _run(ep, tmp_path, "ugv_kidnapped")
+def test_ugv_kidnapped_relocalizes_before_arming(nav_runs):
+    r, s, _ = _run(nav_runs, "ugv_kidnapped")
     assert r.returncode == 0, r.stdout + r.stderr
     ev = s["events"]
     lost = next(e["t"] for e in ev if e["text"].startswith("Localization lost"))
@@ -94,10 +137,10 @@ def test_ugv_kidnapped_relocalizes_before_arming(ep, tmp_path):
     assert s["navigation"]["position_error_max_m"] <= 0.4
 
 
-def test_ugv_kidnapped_no_gnss_relocalizes_by_global_search(ep, tmp_path):
+def test_ugv_kidnapped_no_gnss_relocalizes_by_global_search(nav_runs):
     """No GNSS at all: the global search initialises the pose at power-on
     and finds it again after the kidnapping; arming waits for it."""
-    r, s, out = _run(ep, tmp_path, "ugv_kidnapped_no_gnss")
+    r, s, out = _run(nav_runs, "ugv_kidnapped_no_gnss")
     assert r.returncode == 0, r.stdout + r.stderr
     ev = s["events"]
     texts = [e["text"] for e in ev]
@@ -120,10 +163,10 @@ def test_ugv_kidnapped_no_gnss_relocalizes_by_global_search(ep, tmp_path):
     assert np.hypot(track[k, 6] - 28.0, track[k, 7] - 15.0) < 0.3     # the estimate at arming: where it was set down
 
 
-def test_usv_gnss_jammed_breakwater_corrected_by_lidar(ep, tmp_path):
+def test_usv_gnss_jammed_breakwater_corrected_by_lidar(nav_runs):
     """GNSS jammed to the end: the drift of the open-water leg is corrected
     off the breakwater head by the scan matcher's tracking fixes."""
-    r, s, _ = _run(ep, tmp_path, "usv_gnss_jammed_breakwater")
+    r, s, _ = _run(nav_runs, "usv_gnss_jammed_breakwater")
     assert r.returncode == 0, r.stdout + r.stderr
     nav = s["navigation"]
     g = nav["gnss_faults"][0]
@@ -139,8 +182,8 @@ def test_usv_gnss_jammed_breakwater_corrected_by_lidar(ep, tmp_path):
     assert "error at breakwater head" in r.stdout and "lidar fixes" in r.stdout
 
 
-def test_usv_gnss_jammed_drift(ep, tmp_path):
-    r, s, _ = _run(ep, tmp_path, "usv_gnss_jammed")
+def test_usv_gnss_jammed_drift(nav_runs):
+    r, s, _ = _run(nav_runs, "usv_gnss_jammed")
     assert r.returncode == 0, r.stdout + r.stderr
     g = s["navigation"]["gnss_faults"][0]
     assert g["fault"] == "gps_jamming" and g["distance_m"] > 400
@@ -177,12 +220,12 @@ def test_nav_runs_are_deterministic():
     assert not np.array_equal(a.estimate, c.estimate)
 
 
-def test_ugv_nav_failsafe_holds_when_dead_reckoning_is_not_good_enough(ep, tmp_path):
+def test_ugv_nav_failsafe_holds_when_dead_reckoning_is_not_good_enough(nav_runs):
     """GNSS lost, then no lidar fix in the open field: the nav failsafe trips
     on the dead-reckoning drift estimate (not on the GNSS loss, not on the
     EKF's own variance, which stays small), says why, and the vehicle HOLDs
     where it is instead of driving on."""
-    r, s, out = _run(ep, tmp_path, "ugv_nav_failsafe")
+    r, s, out = _run(nav_runs, "ugv_nav_failsafe")
     assert r.returncode == 0, r.stdout + r.stderr
     trips = [e for e in s["failsafes"]["events"] if e["phase"] == "trip"]
     assert [(e["trigger"], e["action"]) for e in trips] == [("nav", "HOLD")], trips
@@ -202,21 +245,19 @@ def test_ugv_nav_failsafe_holds_when_dead_reckoning_is_not_good_enough(ep, tmp_p
     assert track[at, 1] > 100.0                            # out in the field, far past the yard
 
 
-def test_ugv_nav_failsafe_criteria_fail_when_the_failsafe_does_not_act(ep, tmp_path):
+def test_ugv_nav_failsafe_criteria_fail_when_the_failsafe_does_not_act(nav_runs):
     """The same run with a drift rate that never reaches the tolerance: the
     vehicle drives on and the scenario fails, naming the missing HOLD."""
-    out = tmp_path / "o"
-    r = ep("sitl", "run", "ugv_nav_failsafe", "--out", str(out), "--quiet",
-           "--set", "vehicle.navigation.dead_reckoning_drift=0.0005", timeout=600)
+    r, out = nav_runs("ugv_nav_failsafe-drift")
     assert r.returncode == 1, r.stdout + r.stderr
     reasons = " | ".join(json.loads((out / "summary.json").read_text())["reasons"])
     assert "expected HOLD (nav) after onset at 5.00 s" in reasons, reasons
 
 
-def test_ugv_nav_gnss_lost_completes_without_failsafe(ep, tmp_path):
+def test_ugv_nav_gnss_lost_completes_without_failsafe(nav_runs):
     """Same yard, vehicle and GNSS loss, but lidar fixes on the map all the
     way: no failsafe, every waypoint, the estimate within 0.3 m."""
-    r, s, _ = _run(ep, tmp_path, "ugv_nav_gnss_lost")
+    r, s, _ = _run(nav_runs, "ugv_nav_gnss_lost")
     assert r.returncode == 0, r.stdout + r.stderr
     assert s["mission_complete"] and s["waypoints_reached"] == s["waypoints_total"] == 8
     assert not s["failsafes"]["events"]

@@ -5,6 +5,7 @@ files parse.  Timing is measured in benchmarks/parsers.py, not here."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from edgepilot.gcs.formats import mission as fm
 from edgepilot.gcs.formats.jsonscan import MAX_DEPTH, array_item_lines, max_depth
 from edgepilot.gcs.formats.parm import MAX_FILE_BYTES as PARM_MAX, format_parm, load_parm
 from edgepilot.vehicle.config import ConfigError, read_toml
-from tests.conftest import run_edgepilot
+from tests.conftest import REPO, edgepilot_cmd, process_batch, run_edgepilot, selected_in_module
 
 DEAD = "tcp:127.0.0.1:9"      # never reached: bad files are refused before connecting
 
@@ -106,10 +107,33 @@ def test_non_utf8_parm_names_the_file(tmp_path):
 
 
 # ----------------------------------------------------------------------------- big files parse
-def test_100k_items_parse_in_every_format(tmp_path):
-    n = 100_000
-    m = big_mission(n)
+N_BIG = 100_000
+
+
+@pytest.fixture(scope="module")
+def big_plan(request, tmp_path_factory):
+    """A 100k-item mission and its .plan file, made once for this module's
+    two tests; the refused upload of it (a real `edgepilot gcs` process, a
+    few seconds of one core) starts here, so that it runs on the second core
+    while the parse test works in this process: ``(mission, plan text, plan
+    path, upload result)``, the last a function that waits for it."""
+    m = big_mission(N_BIG)
     plan = fm.format_plan(m)
+    path = tmp_path_factory.mktemp("big") / "big.plan"
+    path.write_text(plan)
+    with process_batch(1) as batch:
+        if any(it.originalname == "test_100k_item_plan_upload_is_refused_by_count_not_hung"
+               for it in selected_in_module(request)):
+            env = dict(os.environ)
+            env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+            batch.submit("upload", edgepilot_cmd() + ["gcs", "-c", DEAD, "mission", "upload", str(path)],
+                         timeout=300, cwd=REPO, env=env)
+        yield m, plan, path, lambda: batch.result("upload")
+
+
+def test_100k_items_parse_in_every_format(tmp_path, big_plan):
+    n = N_BIG
+    m, plan, _, _ = big_plan
     got = fm.parse_plan(plan, "big.plan", max_items=None)
     assert len(got.items) == n and got.items[-1].x == pytest.approx(m.items[-1].x, abs=1e-9)
     got = fm.parse_wpl(fm.format_wpl(m), "big.waypoints", max_items=None)
@@ -119,9 +143,14 @@ def test_100k_items_parse_in_every_format(tmp_path):
     p.write_text(format_parm(params))
     assert load_parm(p) == params
     # An error deep in a big plan still names the JSON path and the right line.
-    doc = json.loads(plan)
-    doc["mission"]["items"][n - 3]["command"] = 9999
-    text = json.dumps(doc, indent=4)
+    # (The plan's text with item n - 3's command changed in place: what
+    # json.dumps(doc, indent=4) of the edited document writes, without 7 s
+    # of the pure-Python indenting encoder on 2 x 10^6 lines.)
+    lines = plan.splitlines(keepends=True)
+    commands = [i for i, ln in enumerate(lines) if ln.startswith('                "command": ')]
+    assert len(commands) == n
+    lines[commands[n - 3]] = '                "command": 9999,\n'
+    text = "".join(lines)
     with pytest.raises(FileFormatError) as e:
         fm.parse_plan(text, "big.plan", max_items=None)
     line = text.splitlines().index('                "command": 9999,') + 1
@@ -131,10 +160,9 @@ def test_100k_items_parse_in_every_format(tmp_path):
     assert array_item_lines(text, ("mission", "items"))[0] == text.splitlines().index("            {") + 1
 
 
-def test_100k_item_plan_upload_is_refused_by_count_not_hung(tmp_path):
-    p = tmp_path / "big.plan"
-    p.write_text(fm.format_plan(big_mission(100_000)))
-    r = run_edgepilot("gcs", "-c", DEAD, "mission", "upload", str(p), timeout=300)
+def test_100k_item_plan_upload_is_refused_by_count_not_hung(big_plan):
+    _, _, p, upload = big_plan
+    r = upload()
     no_traceback(r)
     assert r.returncode == 2 and f"error: {p}: 100000 mission items; MAVLink allows at most 65534" in r.stderr
 

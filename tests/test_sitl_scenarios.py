@@ -1,11 +1,13 @@
 """The shipped scenarios through the real ``edgepilot`` command, and determinism."""
 import json
+import os
 
 import numpy as np
 import pytest
 
 from edgepilot.sim.lockstep import run_lockstep
 from edgepilot.sim.scenario import load_scenario
+from tests.conftest import REPO, edgepilot_cmd, process_batch, selected_in_module
 from tests.plot_util import colour_pixels, read_png
 
 pytestmark = pytest.mark.slow
@@ -13,10 +15,43 @@ pytestmark = pytest.mark.slow
 PASSING = ["ugv_yard", "ugv_corridor", "usv_harbor"]
 
 
+@pytest.fixture(scope="module")
+def sitl_runs(request, tmp_path_factory):
+    """The `edgepilot sitl run`s of the tests selected in this module (seeded
+    lockstep runs, 1-4 s of one core each), started together at the first
+    of them (conftest.ProcessBatch, two at a time); each test asserts on its
+    own: ``sitl_runs(key)`` -> (process, its folder: the report folder, or
+    the working directory of the run without arguments)."""
+    base = tmp_path_factory.mktemp("sitl")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    runs = {}
+    for item in selected_in_module(request):
+        name = item.originalname
+        if name == "test_scenario_passes_end_to_end":
+            sc = item.callspec.params["name"]
+            runs[sc] = (["sitl", "run", sc, "--out", base / sc / "report"], base / sc / "report")
+        elif name == "test_default_run_is_the_ugv_yard":
+            runs["default"] = (["sitl", "run"], base / "default")
+        elif name == "test_goal_inside_obstacle_fails_with_a_clear_reason":
+            runs["goal"] = (["sitl", "run", "ugv_goal_in_obstacle", "--out", base / "goal"], base / "goal")
+        elif name == "test_unknown_scenario_is_a_usage_error":
+            runs["unknown"] = (["sitl", "run", "no_such_scenario"], base / "unknown")
+    with process_batch() as batch:
+        for key, (args, folder) in runs.items():
+            folder.mkdir(parents=True, exist_ok=True)
+            cwd = folder if key == "default" else REPO
+            batch.submit(key, edgepilot_cmd() + args, timeout=300, cwd=cwd, env=env)
+
+        def result(key):
+            return batch.result(key), runs[key][1]
+
+        yield result
+
+
 @pytest.mark.parametrize("name", PASSING)
-def test_scenario_passes_end_to_end(name, tmp_path, ep):
-    out = tmp_path / "report"
-    r = ep("sitl", "run", name, "--out", str(out))
+def test_scenario_passes_end_to_end(name, sitl_runs):
+    r, out = sitl_runs(name)
     assert r.returncode == 0, r.stdout + r.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["passed"] and summary["collisions"] == 0
@@ -33,15 +68,15 @@ def test_scenario_passes_end_to_end(name, tmp_path, ep):
     assert "result              PASS" in r.stdout and "Reached waypoint" in r.stdout
 
 
-def test_default_run_is_the_ugv_yard(tmp_path, ep):
-    r = ep("sitl", "run", cwd=tmp_path)
+def test_default_run_is_the_ugv_yard(sitl_runs):
+    r, tmp_path = sitl_runs("default")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "ugv_yard" in r.stdout
     assert (tmp_path / "reports" / "ugv_yard" / "summary.json").exists()
 
 
-def test_goal_inside_obstacle_fails_with_a_clear_reason(tmp_path, ep):
-    r = ep("sitl", "run", "ugv_goal_in_obstacle", "--out", str(tmp_path))
+def test_goal_inside_obstacle_fails_with_a_clear_reason(sitl_runs):
+    r, tmp_path = sitl_runs("goal")
     assert r.returncode == 1
     flat = " ".join(r.stdout.split())
     assert "FAIL reason: Mission item 3: target (23.0, 11.5) m is inside an obstacle" in flat
@@ -49,8 +84,8 @@ def test_goal_inside_obstacle_fails_with_a_clear_reason(tmp_path, ep):
     assert not s["passed"] and s["waypoints_reached"] == 2 and s["collisions"] == 0
 
 
-def test_unknown_scenario_is_a_usage_error(ep):
-    r = ep("sitl", "run", "no_such_scenario")
+def test_unknown_scenario_is_a_usage_error(sitl_runs):
+    r, _ = sitl_runs("unknown")
     assert r.returncode == 2 and "no scenario named 'no_such_scenario'" in r.stderr
 
 
