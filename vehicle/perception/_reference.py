@@ -39,7 +39,7 @@ def integrate_scan_numpy(logodds: np.ndarray, origin, resolution: float, pose, r
     dy = sa * rr * scale
     w_fp, h_fp = float(w) * FP_SCALE, float(h) * FP_SCALE
     t = np.ones(n)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):   # np.where evaluates both sides
         tx = np.where(dx > 0, (w_fp - 1.0 - fx0) / dx, np.where(dx < 0, -fx0 / dx, np.inf))
         ty = np.where(dy > 0, (h_fp - 1.0 - fy0) / dy, np.where(dy < 0, -fy0 / dy, np.inf))
     t = np.minimum(t, np.minimum(tx, ty))
