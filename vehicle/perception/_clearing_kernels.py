@@ -14,6 +14,18 @@ from numba import njit
 from ._kernels import LO_BIAS, LO_MASK
 
 
+@njit(cache=True, inline="always")
+def _cell_of(x, y, ox, oy, res, rows, cols):
+    """Row and column of the grid cell holding the point (x, y) [m], or
+    (-1, -1) when it is off the grid or not finite."""
+    if math.isfinite(x) and math.isfinite(y):
+        r = int(math.floor((y - oy) / res))
+        c = int(math.floor((x - ox) / res))
+        if r >= 0 and r < rows and c >= 0 and c < cols:
+            return r, c
+    return -1, -1
+
+
 @njit(cache=True)
 def clear_seen_free_kernel(cells, reported, listed, n, new_pts, k, ox, oy, res, dr, dc, a0, a1, b0, b1,
                            threshold, out):
@@ -43,13 +55,9 @@ def clear_seen_free_kernel(cells, reported, listed, n, new_pts, k, ox, oy, res, 
     this scan's cells are appended.  Returns (entries now listed, cells out)."""
     rows, cols = reported.shape
     for j in range(k):                 # entries of this scan's cells are stale: dropped below
-        x = new_pts[j, 0]
-        y = new_pts[j, 1]
-        if math.isfinite(x) and math.isfinite(y):
-            r = int(math.floor((y - oy) / res))
-            c = int(math.floor((x - ox) / res))
-            if r >= 0 and r < rows and c >= 0 and c < cols:
-                reported[r, c] = False
+        r, c = _cell_of(new_pts[j, 0], new_pts[j, 1], ox, oy, res, rows, cols)
+        if r >= 0:
+            reported[r, c] = False
     m = 0
     q = 0
     for i in range(n):
@@ -71,14 +79,10 @@ def clear_seen_free_kernel(cells, reported, listed, n, new_pts, k, ox, oy, res, 
         listed[m, 1] = listed[i, 1]
         m += 1
     for j in range(k):
-        x = new_pts[j, 0]
-        y = new_pts[j, 1]
-        if math.isfinite(x) and math.isfinite(y):
-            r = int(math.floor((y - oy) / res))
-            c = int(math.floor((x - ox) / res))
-            if r >= 0 and r < rows and c >= 0 and c < cols:
-                reported[r, c] = True
-                listed[m, 0] = r + dr
-                listed[m, 1] = c + dc
-                m += 1
+        r, c = _cell_of(new_pts[j, 0], new_pts[j, 1], ox, oy, res, rows, cols)
+        if r >= 0:
+            reported[r, c] = True
+            listed[m, 0] = r + dr
+            listed[m, 1] = c + dc
+            m += 1
     return m, q
