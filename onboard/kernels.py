@@ -99,23 +99,29 @@ def default_jobs() -> int:
 MAX_WARM_JOBS = 4
 
 
-def _warm_one(name: str) -> tuple[str, str | None, int]:
-    """In a worker process: import ``name`` and run its ``warm_kernels``
-    (compiling into numba's disk cache).  Returns (name, error or None,
-    signatures compiled)."""
+def _warm_one(name: str) -> tuple[str | None, bool]:
+    """Import ``name`` and run its ``warm_kernels`` if it has one.
+    Returns (error or None, whether it ran)."""
     try:
         mod = importlib.import_module(name)
-    except Exception as e:
-        return name, f"import failed: {e}", 0
+    except Exception as e:       # a package that cannot import is reported, not fatal
+        return f"import failed: {e}", False
     fn = getattr(mod, "warm_kernels", None)
     if not callable(fn):
-        return name, None, 0
-    before = dispatcher_stats()[2]
+        return None, False
     try:
         fn()
     except Exception as e:
-        return name, f"{type(e).__name__}: {e}", 0
-    return name, None, dispatcher_stats()[2] - before
+        return f"{type(e).__name__}: {e}", False
+    return None, True
+
+
+def _warm_in_worker(name: str) -> tuple[str | None, int]:
+    """In a worker process: ``_warm_one`` (compiling into numba's disk
+    cache).  Returns (error or None, signatures compiled)."""
+    before = dispatcher_stats()[2]
+    err, _ = _warm_one(name)
+    return err, dispatcher_stats()[2] - before
 
 
 def _kernel_count(name: str) -> int:
@@ -151,10 +157,10 @@ def _compile_in_workers(names: list[str], jobs: int) -> tuple[dict[str, str], in
     names = sorted(names, key=_kernel_count, reverse=True)
     ctx = multiprocessing.get_context("spawn")      # no fork of a process with numba/threads loaded
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = {pool.submit(_warm_one, n): n for n in names}
+        futures = {pool.submit(_warm_in_worker, n): n for n in names}
         for fut, name in futures.items():
             try:
-                _, err, n = fut.result()
+                err, n = fut.result()
             except Exception as e:                  # a worker that died (killed, out of memory)
                 err, n = f"worker failed: {type(e).__name__}: {e}", 0
             if err:
@@ -172,28 +178,21 @@ def warm_all(include_sim: bool = True, jobs: int = 1) -> WarmReport:
     rep = WarmReport()
     t0 = time.perf_counter()
     roots = VEHICLE_ROOTS + (SIM_ROOTS if include_sim else ())
+    names = _candidates(roots)
     compiled_elsewhere = 0
     # (a cache moved by NUMBA_CACHE_DIR cannot be checked without numba:
     # then the workers run and find what is cached themselves)
     if jobs > 1 and (os.environ.get("NUMBA_CACHE_DIR") or disk_cache_status(roots)[0] != "hit"):
-        rep.failed, compiled_elsewhere = _compile_in_workers(_candidates(roots), jobs)
+        rep.failed, compiled_elsewhere = _compile_in_workers(names, jobs)
         rep.processes = jobs
-    for name in _candidates(roots):
+    for name in names:
         if name in rep.failed:
             continue
-        try:
-            mod = importlib.import_module(name)
-        except Exception as e:       # a package that cannot import is reported, not fatal
-            rep.failed[name] = f"import failed: {e}"
-            continue
-        fn = getattr(mod, "warm_kernels", None)
-        if not callable(fn):
-            continue
-        try:
-            fn()
+        err, ran = _warm_one(name)
+        if err:
+            rep.failed[name] = err
+        elif ran:
             rep.warmed.append(name)
-        except Exception as e:
-            rep.failed[name] = f"{type(e).__name__}: {e}"
     rep.kernels, rep.cache_hits, rep.compiled = dispatcher_stats()
     # what the workers compiled, this process loaded: count it as compiled
     rep.cache_hits -= min(compiled_elsewhere, rep.cache_hits)
