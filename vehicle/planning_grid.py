@@ -341,7 +341,7 @@ class PlanningGrid:
         goal = self._goal_layer(gr, gc)
         if goal == "prior":
             return None
-        if not self._reachable(self._layer_weights(self.costmap.prior_occupied()), (sr, sc), (gr, gc)):
+        if not self._reachable(self.costmap.weights_over(self.costmap.prior_occupied()), (sr, sc), (gr, gc)):
             return None
         if goal == "transient":
             return BLOCKED_BY_TRANSIENT
@@ -350,7 +350,7 @@ class PlanningGrid:
         if self._reachable(self.weights, (sr, sc), (gr, gc)):
             return None                   # nothing blocks
         cm = self.costmap
-        if cm.transient.any() and self._reachable(self._layer_weights(cm.occupied), (sr, sc), (gr, gc)):
+        if cm.transient.any() and self._reachable(cm.weights_over(cm.occupied), (sr, sc), (gr, gc)):
             return BLOCKED_BY_TRANSIENT
         return BLOCKED_BY_SENSED
 
@@ -378,20 +378,6 @@ class PlanningGrid:
         if (cm.transient[r0:r1, c0:c1] & near).any():
             return "transient"
         return "prior"                     # lethal for a reason no layer shows: waiting will not help
-
-    def _layer_weights(self, occupied: np.ndarray) -> np.ndarray:
-        """Planner weights (float32, inf lethal) over the window from
-        ``occupied`` alone, unknown space costed as the costmap does."""
-        from edgepilot.vehicle.costmap.inflation import distance_to_obstacles, weights_from_distance
-
-        cm = self.costmap
-        wts = weights_from_distance(distance_to_obstacles(occupied, self.resolution), cm.params)
-        unknown = ~cm.known
-        if cm.unknown_weight is None:
-            wts[unknown] = np.inf
-        else:
-            np.maximum(wts, np.float32(cm.unknown_weight), out=wts, where=unknown)
-        return wts
 
     def _reachable(self, wts: np.ndarray, start: tuple[int, int], goal: tuple[int, int]) -> bool:
         """The grid planner finds a path over ``wts`` from the start cell

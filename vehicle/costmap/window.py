@@ -31,7 +31,7 @@ import numpy as np
 from edgepilot.vehicle.maps import GridMap
 
 from ._kernels import mark_known_chunked_kernel, mark_known_packed_chunked_kernel, unknown_chunk_counts
-from .inflation import InflatedCostmap, InflationParams
+from .inflation import InflatedCostmap, InflationParams, distance_to_obstacles, weights_from_distance
 
 
 class WindowCostmap(InflatedCostmap):
@@ -120,13 +120,23 @@ class WindowCostmap(InflatedCostmap):
                 self.origin_y + self._rows * self.resolution)
 
     # -- weights -------------------------------------------------------------
-    def _unknown(self, r0: int, r1: int, c0: int, c1: int) -> None:
-        w = self.weights[r0:r1, c0:c1]
-        unk = ~self.known[r0:r1, c0:c1]
+    def _cost_unknown(self, w: np.ndarray, unk: np.ndarray) -> None:
+        """Weights ``w`` in the cells ``unk`` (unknown): lethal, or at least ``unknown_weight``."""
         if self.unknown_weight is None:
             w[unk] = np.inf
         else:
             np.maximum(w, np.float32(self.unknown_weight), out=w, where=unk)
+
+    def _unknown(self, r0: int, r1: int, c0: int, c1: int) -> None:
+        self._cost_unknown(self.weights[r0:r1, c0:c1], ~self.known[r0:r1, c0:c1])
+
+    def weights_over(self, occupied: np.ndarray) -> np.ndarray:
+        """Planner weights (float32, inf lethal) over the window from the
+        obstacles ``occupied`` (bool, the window's shape) alone, no
+        transient layer, unknown space costed as in ``weights``."""
+        w = weights_from_distance(distance_to_obstacles(occupied, self.resolution), self.params)
+        self._cost_unknown(w, ~self.known)
+        return w
 
     def _recompute_all(self) -> None:
         super()._recompute_all()

@@ -107,10 +107,7 @@ class SeenFreeClearing:
     def still_free(self, points: np.ndarray) -> np.ndarray:
         """True for map-frame points (N, 2) [m] whose cell is on the grid
         and not reported now (cleared earlier and not found occupied since)."""
-        g = self.mapper.grid
-        r, c = g.points_to_cells(points)
-        rows, cols = g.shape
-        ok = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+        r, c, ok = self.mapper._cells_of(points)
         out = np.zeros(len(r), bool)
         out[ok] = ~self.mapper._reported[r[ok], c[ok]]
         return out

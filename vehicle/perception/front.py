@@ -64,7 +64,7 @@ from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.types import SensorFrame, VehicleState
 
 from ._kernels import give_way_conflict_kernel, hold_near_tracks_kernel
-from .clearing import SeenFreeClearing
+from .clearing import _NO_POINTS, SeenFreeClearing
 from .mapping import LidarMapper
 from .rates import RateManager, SensorStatus
 from .tracking import MultiObjectTracker, Track, cluster_scan
@@ -332,9 +332,6 @@ class Perception:
                                      float(state.y), float(state.t), mv, self.vehicle_radius, self.margin_m,
                                      self._path_cum, self._veh_xy)
         return movers[k] if k >= 0 else None
-
-
-_NO_POINTS = np.zeros((0, 2))
 
 
 def _in_discs(pts: np.ndarray, discs, pad: float) -> np.ndarray:
