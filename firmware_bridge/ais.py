@@ -18,7 +18,6 @@ course and heading as ENU yaw in radians; positions stay WGS84 degrees.
 """
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass, fields
 from typing import Callable
@@ -26,6 +25,7 @@ from typing import Callable
 from pyais import NMEAMessage
 from pyais.exceptions import AISBaseException
 
+from edgepilot.firmware_bridge.gps_nmea import UdpSource
 from edgepilot.firmware_bridge.serial_port import SerialPort
 from edgepilot.vehicle.geo import compass_deg_to_enu_yaw
 from edgepilot.vehicle.types import ContactReport
@@ -218,14 +218,11 @@ class AisReceiver:
         self._conn = 0
         udp = parse_ais_url(url)
         if udp is not None:
-            self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                self._sock.bind(udp)
+                self._udp = UdpSource(*udp)
             except OSError as e:
-                self._sock.close()
                 raise OSError(f"cannot listen on {url} ({e.strerror or e})") from None
-            self._sock.setblocking(False)
+            self._sock = self._udp.sock
         else:
             self.port = SerialPort(url, self.baud, "ais", wall=wall)
             if not self.port.open():
@@ -246,15 +243,7 @@ class AisReceiver:
 
     def read_bytes(self) -> bytes:
         if self._sock is not None:
-            chunks = []
-            while True:
-                try:
-                    data = self._sock.recv(65535)
-                except (BlockingIOError, InterruptedError):
-                    break
-                # a datagram is whole sentences; one without its line end must not run into the next
-                chunks.append(data if data.endswith(b"\n") else data + b"\r\n")
-            return b"".join(chunks)
+            return self._udp.read()    # a datagram without its line end does not run into the next
         data = self.port.read()
         if self.port.reconnects != self._conn:
             self._conn = self.port.reconnects
