@@ -214,15 +214,15 @@ class AisReceiver:
         self.baud = int(baud)
         self.decoder = decoder or AisDecoder()
         self._sock = None
-        self.port: SerialPort | None = None
+        self.port: SerialPort | UdpSource
         self._conn = 0
         udp = parse_ais_url(url)
         if udp is not None:
             try:
-                self._udp = UdpSource(*udp)
+                self.port = UdpSource(*udp)
             except OSError as e:
                 raise OSError(f"cannot listen on {url} ({e.strerror or e})") from None
-            self._sock = self._udp.sock
+            self._sock = self.port.sock
         else:
             self.port = SerialPort(url, self.baud, "ais", wall=wall)
             if not self.port.open():
@@ -235,16 +235,14 @@ class AisReceiver:
 
     @property
     def connected(self) -> bool:
-        return self._sock is not None or (self.port is not None and self.port.connected)
+        return self.port.connected
 
     @property
     def counters(self) -> AisCounters:
         return self.decoder.counters
 
     def read_bytes(self) -> bytes:
-        if self._sock is not None:
-            return self._udp.read()    # a datagram without its line end does not run into the next
-        data = self.port.read()
+        data = self.port.read()        # UDP: a datagram without its line end does not run into the next
         if self.port.reconnects != self._conn:
             self._conn = self.port.reconnects
             self.decoder._buf = b""        # half a sentence from before the unplug is not glued to the new stream
@@ -255,8 +253,6 @@ class AisReceiver:
 
     def fileno(self) -> int | None:
         """What to wait on for new bytes (None while a serial port is closed)."""
-        if self._sock is not None:
-            return self._sock.fileno()
         return self.port.fileno()
 
     def summary(self) -> str:
@@ -272,7 +268,4 @@ class AisReceiver:
         return out + (f", not used: {rest}" if rest else "")
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-        if self.port is not None:
-            self.port.close()
+        self.port.close()
