@@ -18,7 +18,6 @@ course and heading as ENU yaw in radians; positions stay WGS84 degrees.
 """
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass, fields
 from typing import Callable
@@ -26,6 +25,7 @@ from typing import Callable
 from pyais import NMEAMessage
 from pyais.exceptions import AISBaseException
 
+from edgepilot.firmware_bridge.gps_nmea import UdpSource
 from edgepilot.firmware_bridge.serial_port import SerialPort
 from edgepilot.vehicle.geo import compass_deg_to_enu_yaw
 from edgepilot.vehicle.types import ContactReport
@@ -214,18 +214,15 @@ class AisReceiver:
         self.baud = int(baud)
         self.decoder = decoder or AisDecoder()
         self._sock = None
-        self.port: SerialPort | None = None
+        self.port: SerialPort | UdpSource
         self._conn = 0
         udp = parse_ais_url(url)
         if udp is not None:
-            self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                self._sock.bind(udp)
+                self.port = UdpSource(*udp)
             except OSError as e:
-                self._sock.close()
                 raise OSError(f"cannot listen on {url} ({e.strerror or e})") from None
-            self._sock.setblocking(False)
+            self._sock = self.port.sock
         else:
             self.port = SerialPort(url, self.baud, "ais", wall=wall)
             if not self.port.open():
@@ -238,24 +235,14 @@ class AisReceiver:
 
     @property
     def connected(self) -> bool:
-        return self._sock is not None or (self.port is not None and self.port.connected)
+        return self.port.connected
 
     @property
     def counters(self) -> AisCounters:
         return self.decoder.counters
 
     def read_bytes(self) -> bytes:
-        if self._sock is not None:
-            chunks = []
-            while True:
-                try:
-                    data = self._sock.recv(65535)
-                except (BlockingIOError, InterruptedError):
-                    break
-                # a datagram is whole sentences; one without its line end must not run into the next
-                chunks.append(data if data.endswith(b"\n") else data + b"\r\n")
-            return b"".join(chunks)
-        data = self.port.read()
+        data = self.port.read()        # UDP: a datagram without its line end does not run into the next
         if self.port.reconnects != self._conn:
             self._conn = self.port.reconnects
             self.decoder._buf = b""        # half a sentence from before the unplug is not glued to the new stream
@@ -266,8 +253,6 @@ class AisReceiver:
 
     def fileno(self) -> int | None:
         """What to wait on for new bytes (None while a serial port is closed)."""
-        if self._sock is not None:
-            return self._sock.fileno()
         return self.port.fileno()
 
     def summary(self) -> str:
@@ -283,7 +268,4 @@ class AisReceiver:
         return out + (f", not used: {rest}" if rest else "")
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-        if self.port is not None:
-            self.port.close()
+        self.port.close()

@@ -244,12 +244,17 @@ class NmeaGpsParser:
 
 
 class UdpSource:
-    """NMEA datagrams on a UDP port (non-blocking)."""
+    """NMEA datagrams on a UDP port (non-blocking): the GPS's, and the AIS
+    receiver's (``ais.AisReceiver``)."""
 
     def __init__(self, host: str, port: int):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind((host, port))
+        except OSError:
+            self.sock.close()
+            raise
         self.sock.setblocking(False)
         self.connected = True
         self.reconnects = 0
@@ -262,7 +267,7 @@ class UdpSource:
         chunks = []
         while True:
             try:
-                data = self.sock.recv(4096)
+                data = self.sock.recv(65535)
             except (BlockingIOError, InterruptedError):
                 break
             chunks.append(data if data.endswith(b"\n") else data + b"\r\n")

@@ -50,7 +50,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -539,8 +539,6 @@ class Onboard:
         ok = not missing
         frame = d.frame(t)
         if self._ais_reports:           # the vessels heard on AIS, as the simulator hands the core its traffic
-            from dataclasses import replace
-
             frame = replace(frame, contacts=(frame.contacts or ()) + tuple(self._ais_reports))
             self._ais_reports = []
         sp = contained_step(self.core, t, frame, on_fault=self._log_fault)
