@@ -106,9 +106,15 @@ def test_cluster_scan_equals_the_numpy_oracle(seed):
         inc = float(rng.choice([-1, 1]) * rng.uniform(0.002, 0.05))
         args = (pose, r, float(rng.uniform(-3.2, 0)), inc, 12.0, int(rng.integers(1, 6)), 0.3, 3.0,
                 float(rng.uniform(0.2, 4.0)))
+        want = cluster_scan_numpy(*args)
         got = [(c.x, c.y, c.radius, c.n) for c in cluster_scan(*args)]
-        assert got == cluster_scan_numpy(*args)
+        assert got == want
+        # float64 ranges (and a list) take the converting path: the same clusters
+        for other in (r.astype(np.float64), r.tolist()):
+            assert [(c.x, c.y, c.radius, c.n) for c in cluster_scan(pose, other, *args[2:])] == want
         total += len(got)
+    with pytest.raises(ValueError, match="1-D"):
+        cluster_scan((0.0, 0.0, 0.0), np.ones((2, 3), np.float32), 0.0, 0.01, 12.0)
     assert total > 100
 
 
@@ -224,11 +230,15 @@ def test_valid_returns_kernel_equals_the_numpy_mask(seed):
         n = int(rng.integers(0, 300))
         r = rng.choice([np.nan, np.inf, -np.inf, 0.0, -1.0, 12.0, 5.0, 0.01, 11.999], n)
         r = np.where(rng.random(n) < 0.5, rng.uniform(-1.0, 14.0, n), r)
-        idx, rv = np.empty(n, np.int64), np.empty(n)
-        k = valid_returns_kernel(r, 12.0, idx, rv)
-        with np.errstate(invalid="ignore"):
-            want = np.flatnonzero(np.isfinite(r) & (r > 0) & (r < 12.0))
-        assert np.array_equal(idx[:k], want) and np.array_equal(rv[:k], r[want])
+        base, inc = float(rng.uniform(-4, 4)), float(rng.uniform(-0.05, 0.05))
+        for rr in (r, r.astype(np.float32)):            # float32 beams are widened exactly
+            idx, rv, ang = np.empty(n, np.int64), np.empty(n), np.empty(n)
+            k = valid_returns_kernel(rr, 12.0, base, inc, idx, rv, ang)
+            r64 = np.asarray(rr, np.float64)
+            with np.errstate(invalid="ignore"):
+                want = np.flatnonzero(np.isfinite(r64) & (r64 > 0) & (r64 < 12.0))
+            assert np.array_equal(idx[:k], want) and np.array_equal(rv[:k], r64[want])
+            assert np.array_equal(ang[:k], (base + inc * np.arange(n))[want])
 
 
 def test_near_prior_of_a_few_points_equals_the_array_way():

@@ -822,29 +822,38 @@ def _pairwise_sum(a, lo, n):
 
 
 @njit(cache=True)
-def valid_returns_kernel(r, max_range, idx, rv):
+def valid_returns_kernel(r, max_range, base, inc, idx, rv, ang):
     """The returns ``cluster_scan`` keeps, in beam order: beam i of ranges
-    ``r`` float64 (N,) with a finite range in (0, max_range) goes to
-    ``idx`` int64 (its index) and ``rv`` float64 (its range), both at least
-    N long.  Returns how many (np.flatnonzero of the NumPy mask)."""
+    ``r`` (N,) (float64, or float32 widened to float64 exactly) with a
+    finite range in (0, max_range) goes to ``idx`` int64 (its index),
+    ``rv`` float64 (its range) and ``ang`` float64 (its angle ``base + inc
+    * i``, as NumPy's ``base + inc * np.arange(N)`` computes it), all at
+    least N long.  Returns how many (np.flatnonzero of the NumPy mask)."""
     k = 0
     for i in range(r.shape[0]):
-        v = r[i]
+        v = np.float64(r[i])
         if math.isfinite(v) and v > 0.0 and v < max_range:
             idx[k] = i
             rv[k] = v
+            ang[k] = base + inc * np.float64(i)
             k += 1
     return k
 
 
 @njit(cache=True)
-def cluster_scan_kernel(xs, ys, rs, idx, gap_m, gap_factor, abs_inc, min_points, out):
-    """Runs of consecutive valid returns (map-frame xs, ys; ranges rs; beam
-    indices idx), split where the gap exceeds max(gap_m, gap_factor * r *
-    abs_inc * beams apart) or more than 2 beams are missing; each run of at
-    least ``min_points`` returns goes to an ``out`` row (first, count, mean
-    x, mean y) (means as ``ndarray.mean`` computes them).  Returns how many."""
-    m = xs.shape[0]
+def cluster_scan_kernel(px, py, rs, cos_a, sin_a, idx, m, gap_m, gap_factor, abs_inc, min_points, xs, ys, out):
+    """Runs of consecutive valid returns, split where the gap exceeds
+    max(gap_m, gap_factor * r * abs_inc * beams apart) or more than 2 beams
+    are missing.  The first ``m`` returns: ranges ``rs``, beam indices
+    ``idx``, the cos and sin of their map-frame angles ``cos_a``, ``sin_a``
+    (from NumPy); their map-frame points px + r cos, py + r sin (the NumPy
+    arithmetic) go to ``xs``, ``ys`` (work space, >= m).  Each run of at
+    least ``min_points`` returns goes to an ``out`` row (count, mean x,
+    mean y, x and y of its last point minus its first) (means as
+    ``ndarray.mean`` computes them).  Returns how many."""
+    for i in range(m):
+        xs[i] = px + rs[i] * cos_a[i]
+        ys[i] = py + rs[i] * sin_a[i]
     k = 0
     start = 0
     for e in range(1, m + 1):
@@ -856,10 +865,11 @@ def cluster_scan_kernel(xs, ys, rs, idx, gap_m, gap_factor, abs_inc, min_points,
                 continue
         n = e - start
         if n >= min_points:
-            out[k, 0] = start
-            out[k, 1] = n
-            out[k, 2] = (0.0 + _pairwise_sum(xs, start, n)) / n
-            out[k, 3] = (0.0 + _pairwise_sum(ys, start, n)) / n
+            out[k, 0] = n
+            out[k, 1] = (0.0 + _pairwise_sum(xs, start, n)) / n
+            out[k, 2] = (0.0 + _pairwise_sum(ys, start, n)) / n
+            out[k, 3] = xs[e - 1] - xs[start]
+            out[k, 4] = ys[e - 1] - ys[start]
             k += 1
         start = e
     return k

@@ -217,7 +217,7 @@ class Perception:
         if self.mapper is not None and clusters:
             # pieces of known structure (prior-map walls) are not objects to
             # track: their visible ends wander with noise and range limits
-            known = self.mapper.near_prior(np.array([[c.x, c.y] for c in clusters]))
+            known = self.mapper._near_prior_xy([(c.x, c.y) for c in clusters])     # near_prior, as a list
             clusters = [c for c, k in zip(clusters, known) if not k]
         self.tracks = self.tracker.update(scan.t, clusters)
         if self.mapper is None:

@@ -241,21 +241,27 @@ class LidarMapper:
         """True for map-frame points (N, 2) [m] within ``prior_margin`` of an
         obstacle on the prior map (or outside the grid)."""
         if type(points) is np.ndarray and points.ndim == 2 and points.shape[1] == 2 and len(points) <= 16:
-            # a scan's few clusters: plain float math (the same floor((v - origin) / resolution))
-            g = self.grid
-            ox, oy, res = g.origin_x, g.origin_y, g.resolution
-            rows, cols = g.shape
-            near = self._near_prior
-            out = []
-            for x, y in points.tolist():
-                if not (math.isfinite(x) and math.isfinite(y)):
-                    out.append(True)
-                    continue
-                r = math.floor((y - oy) / res)
-                c = math.floor((x - ox) / res)
-                out.append(bool(near[r, c]) if 0 <= r < rows and 0 <= c < cols else True)
-            return np.array(out, bool)
+            # a scan's few clusters: plain float math
+            return np.array(self._near_prior_xy(points.tolist()), bool)
         r, c, ok = self._cells_of(points)
         out = np.ones(len(r), bool)
         out[ok] = self._near_prior[r[ok], c[ok]]
+        return out
+
+    def _near_prior_xy(self, xy) -> list[bool]:
+        """``near_prior`` of a few points given as (x, y) float pairs [m]
+        (a list), as a list: the same cells, floor((v - origin) / resolution)."""
+        g = self.grid
+        ox, oy, res = g.origin_x, g.origin_y, g.resolution
+        rows, cols = g._cells.shape
+        near = self._near_prior
+        isf = math.isfinite
+        out = []
+        for x, y in xy:
+            if not (isf(x) and isf(y)):
+                out.append(True)
+                continue
+            r = math.floor((y - oy) / res)
+            c = math.floor((x - ox) / res)
+            out.append(bool(near[r, c]) if 0 <= r < rows and 0 <= c < cols else True)
         return out

@@ -31,8 +31,16 @@ class Cluster:
     n: int
 
 
-#: (angle_increment, beams) -> angle_increment * arange(beams), for cluster_scan
-_BEAM_STEPS: dict = {}
+_new_object = object.__new__
+_F32 = np.dtype(np.float32)
+
+
+def _cluster(x: float, y: float, radius: float, n: int) -> Cluster:
+    """``Cluster(x, y, radius, n)`` without the frozen dataclass's guarded
+    attribute sets: the same fields, equal to the constructed one, as frozen."""
+    c = _new_object(Cluster)
+    c.__dict__.update(x=x, y=y, radius=radius, n=n)
+    return c
 
 
 def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_range: float,
@@ -45,49 +53,44 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
     shore) are dropped.  The centre is moved away from the sensor by
     (2/pi) * radius because a lidar sees only the near half of a round
     object, whose centroid lies that far in front of its centre."""
-    r = np.asarray(ranges, np.float64)
-    if r.ndim != 1:
-        raise ValueError(f"ranges must be 1-D, got shape {r.shape}")
+    r = ranges
+    if type(r) is not np.ndarray or r.dtype is not _F32 or r.ndim != 1:
+        # (float32 ranges, as a lidar gives them, go as they are: the
+        # kernel widens each to float64, exactly as this conversion does)
+        r = np.asarray(ranges, np.float64)
+        if r.ndim != 1:
+            raise ValueError(f"ranges must be 1-D, got shape {r.shape}")
     px, py, yaw = pose
     px, py, yaw = float(px), float(py), float(yaw)
     n = r.size
-    # finite returns in (0, max_range), in beam order (one kernel pass)
+    # finite returns in (0, max_range), in beam order, and their map-frame
+    # angles (yaw + angle_min) + angle_increment * i (one kernel pass)
     idx = np.empty(n, np.int64)
     ri = np.empty(n)
-    m = valid_returns_kernel(r, float(max_range), idx, ri)
+    ang = np.empty(n)
+    m = valid_returns_kernel(r, float(max_range), float(yaw + angle_min), float(angle_increment), idx, ri, ang)
     if m == 0:
         return []
-    idx = idx[:m]
-    ri = ri[:m]
-    # beam i's map-frame angle is (yaw + angle_min) + angle_increment * i:
-    # the second term is the same every scan (cached per increment and size)
-    key = (angle_increment, n)
-    steps = _BEAM_STEPS.get(key)
-    if steps is None:
-        if len(_BEAM_STEPS) >= 64:
-            _BEAM_STEPS.clear()
-        steps = _BEAM_STEPS[key] = angle_increment * np.arange(n)
-    a = (yaw + angle_min) + steps[idx]
-    xs = px + ri * np.cos(a)
-    ys = py + ri * np.sin(a)
-    # the splitting and the means in one kernel (perception._kernels.
-    # cluster_scan_kernel; the NumPy version is perception._reference.
-    # cluster_scan_numpy), the few clusters' geometry here
-    runs = np.empty((idx.size, 4))
-    k = cluster_scan_kernel(xs, ys, ri, idx, float(gap_m), float(gap_factor),
-                            abs(float(angle_increment)), int(min_points), runs)
+    ang = ang[:m]
+    # the points, the splitting and the means in one kernel (perception.
+    # _kernels.cluster_scan_kernel; the NumPy version is perception.
+    # _reference.cluster_scan_numpy), the few clusters' geometry here
+    xs = np.empty(m)
+    ys = np.empty(m)
+    runs = np.empty((m, 5))
+    k = cluster_scan_kernel(px, py, ri, np.cos(ang), np.sin(ang), idx, m, float(gap_m), float(gap_factor),
+                            abs(float(angle_increment)), int(min_points), xs, ys, runs)
     out = []
-    for first, m, cx, cy in runs[:k].tolist():
-        a, b = int(first), int(first) + int(m) - 1
-        rad = 0.5 * math.hypot(float(xs[b] - xs[a]), float(ys[b] - ys[a]))
+    for cnt, cx, cy, dx, dy in runs[:k].tolist():
+        rad = 0.5 * math.hypot(dx, dy)
         if rad > max_radius:
             continue
         los = math.hypot(cx - px, cy - py)
         if los > 1e-9:
-            k = (2.0 / math.pi) * rad / los
-            cx += (cx - px) * k
-            cy += (cy - py) * k
-        out.append(Cluster(float(cx), float(cy), float(rad), int(m)))
+            f = (2.0 / math.pi) * rad / los
+            cx += (cx - px) * f
+            cy += (cy - py) * f
+        out.append(_cluster(cx, cy, rad, int(cnt)))
     return out
 
 
@@ -114,7 +117,6 @@ class Track:
 
 
 _TRACK_FIELDS = ("id", "t", "x", "y", "vx", "vy", "cov", "radius", "confirmed", "hits", "misses")
-_new_object = object.__new__
 
 
 def _track(*values) -> Track:
@@ -214,7 +216,9 @@ class MultiObjectTracker:
                                 self._conf, n, t, z, rad, float(self.q), pv, float(self.gate),
                                 int(self.confirm_hits), int(self.max_misses), int(self.tentative_misses),
                                 self._cost, self._keep, new)
-        for j in np.flatnonzero(new).tolist():
+        for j, starts in enumerate(new.tolist()):
+            if not starts:
+                continue
             self._ids[m] = self._next_id
             self._x[m] = (z[j, 0], z[j, 1], 0.0, 0.0)
             self._P[m] = np.diag([pv, pv, self.init_vel_var, self.init_vel_var])
