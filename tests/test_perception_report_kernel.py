@@ -201,6 +201,27 @@ def test_unreport_kernel_equals_the_numpy_oracle(seed):
         got = unreport_points_kernel(pts, ox, oy, res, reported, pend, npend)
         assert got == want
         assert np.array_equal(reported, want_rep) and np.array_equal(pend[:got[1]], want_pend[:want[1]])
+        if n:                                                  # a point not finite: nothing done, -1
+            bad = pts.copy()
+            bad[int(rng.integers(0, n)), int(rng.integers(0, 2))] = rng.choice([np.nan, np.inf, -np.inf])
+            before_rep, before_pend = reported.copy(), pend.copy()
+            assert unreport_points_kernel(bad, ox, oy, res, reported, pend, got[1]) == (-1, got[1])
+            assert np.array_equal(reported, before_rep) and np.array_equal(pend, before_pend)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cell_centres_kernel_equals_cells_to_world(seed):
+    from edgepilot.vehicle.perception._kernels import cell_centres_kernel
+
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        res = float(rng.choice([0.05, 0.1, 0.25, 0.3]))
+        g = GridMap(np.zeros((3, 3), bool), res, *(float(v) for v in rng.uniform(-500.0, 500.0, 2)))
+        k = int(rng.integers(0, 40))
+        rc = rng.integers(-10, 3000, (k + 3, 2)).astype(np.int64)
+        out = np.full((k + 3, 2), -1.0)
+        cell_centres_kernel(rc, k, g.origin_x, g.origin_y, g.resolution, out)
+        assert np.array_equal(out[:k], g.cells_to_world(rc[:k])) and (out[k:] == -1.0).all()
 
 
 def test_mapper_unreport_takes_any_points():

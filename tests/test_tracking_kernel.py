@@ -85,6 +85,8 @@ def test_held_back_cells_kernel_equals_the_numpy_oracle(seed):
         got = p._near_unsettled_tracks(pts)
         want = near_unsettled_tracks_numpy(pts, tracks, p.margin_m, p.settle_hits, p.min_moving_speed)
         assert np.array_equal(got, want)
+        hold, count = p._hold_back(pts)                   # the front's call: the mask and its count
+        assert np.array_equal(hold, want) and count == int(want.sum())
         held += int(got.sum())
     assert held > 50
 

@@ -725,6 +725,16 @@ def report_hit_cells_kernel(cells, reported, near_prior, hit, ends, nb, pend, np
     return n, kept
 
 
+@njit(cache=True)
+def cell_centres_kernel(rc, k, origin_x, origin_y, resolution, out):
+    """Map-frame centres of the first ``k`` cells of ``rc`` int64 (>= k, 2)
+    [row, col] into ``out`` float64 (>= k, 2) [x, y]: origin + (index +
+    0.5) * resolution, NumPy's operations in NumPy's order."""
+    for i in range(k):
+        out[i, 0] = (rc[i, 1] + 0.5) * resolution + origin_x
+        out[i, 1] = (rc[i, 0] + 0.5) * resolution + origin_y
+
+
 @njit(cache=True, inline="always")
 def _interp(x, xp, fp):
     """``np.interp(x, xp, fp)`` for one x (xp increasing), the same floats."""
@@ -1041,9 +1051,13 @@ def unreport_points_kernel(points, origin_x, origin_y, resolution, reported, pen
     and appended to ``pend`` int64 (K, 2) [row, col] after its first
     ``npend`` rows (the caller makes room for N more).  Returns (how many of
     those cells were reported before, counted per point as the NumPy
-    gather-then-clear counts them, the new npend)."""
+    gather-then-clear counts them, the new npend); (-1, npend), nothing
+    changed, when a point is not finite (the caller's NumPy way takes those)."""
     h, w = reported.shape
     n = points.shape[0]
+    for i in range(n):
+        if not (math.isfinite(points[i, 0]) and math.isfinite(points[i, 1])):
+            return -1, npend
     was = 0
     for i in range(n):          # gather first: a cell under two points counts twice
         r = math.floor((points[i, 1] - origin_y) / resolution)
@@ -1068,8 +1082,9 @@ def hold_near_tracks_kernel(pts, trk, hold):
     rows (kind, reach, ax, ay, bx, by): kind 1 holds the points within
     ``reach`` of (bx, by), kind 2 those within ``reach`` of the segment
     a-b (a track's swept path), other kinds nothing.  ``hold`` bool (N,)
-    is or-ed in place.  The arithmetic is the NumPy version's, per point
-    (perception.front's docstring of the oracle in the tests)."""
+    is or-ed in place; returns how many of its points are held then.  The
+    arithmetic is the NumPy version's, per point (perception.front's
+    docstring of the oracle in the tests)."""
     n = pts.shape[0]
     for k in range(trk.shape[0]):
         kind = trk[k, 0]
@@ -1097,3 +1112,8 @@ def hold_near_tracks_kernel(pts, trk, hold):
                 u = 1.0 if u > 1.0 else u
                 if math.hypot(pts[i, 0] - (ax + u * dx), pts[i, 1] - (ay + u * dy)) < reach:
                     hold[i] = True
+    held = 0
+    for i in range(n):
+        if hold[i]:
+            held += 1
+    return held

@@ -225,12 +225,16 @@ class Perception:
         scans = self.mapper.scans
         new = self.mapper.integrate(state, scan)
         if len(new):
-            hold = self._near_unsettled_tracks(new)
-            if hold.any():
+            hold, held = self._hold_back(new)
+            if held:
                 # not reported now; reported later if the cell is still occupied
                 # and no moving track explains it
-                self.mapper.unreport(new[hold])
-                new = new[~hold]
+                if held == len(new):
+                    self.mapper.unreport(new)
+                    new = _NO_POINTS
+                else:
+                    self.mapper.unreport(new[hold])
+                    new = new[~hold]
         if self.mapper.scans != scans:
             free = self.clearing.update(new)
             if len(free):
@@ -241,7 +245,12 @@ class Perception:
         """True for points on or behind a moving track (its swept path over
         the last two seconds) or near a track seen fewer than
         ``settle_hits`` times (its motion is not known yet)."""
+        return self._hold_back(pts)[0]
+
+    def _hold_back(self, pts: np.ndarray) -> tuple[np.ndarray, int]:
+        """``_near_unsettled_tracks`` of ``pts`` and how many are True."""
         hold = np.zeros(len(pts), bool)
+        held = 0
         rows = []
         for t in self.tracks:
             reach = t.radius + self.margin_m
@@ -257,8 +266,8 @@ class Perception:
             p = pts
             if type(p) is not np.ndarray or p.dtype != np.float64 or not p.flags.c_contiguous:
                 p = np.ascontiguousarray(p, np.float64)
-            hold_near_tracks_kernel(p.reshape(-1, 2), np.array(rows, np.float64), hold)
-        return hold
+            held = hold_near_tracks_kernel(p.reshape(-1, 2), np.array(rows, np.float64), hold)
+        return hold, held
 
     def _camera(self, t: float, image: np.ndarray, state: VehicleState) -> np.ndarray:
         self.camera_detections = self.detector.detect(image)
