@@ -886,7 +886,7 @@ def cluster_scan_kernel(px, py, rs, cos_a, sin_a, idx, m, gap_m, gap_factor, abs
 
 
 @njit(cache=True)
-def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, r_meas, gate, confirm_hits,
+def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, q, r_meas, gate, confirm_hits,
                         max_misses, tentative_misses, cost, keep, new_det):
     """One scan of the constant-velocity multi-object tracker
     (``tracking.MultiObjectTracker.update``) over its ``n`` tracks in place:
@@ -894,8 +894,8 @@ def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, 
     time, ``rad`` radius, ``hits``, ``misses`` (int64), ``conf`` (uint8).
 
     Predict every track to ``t`` (white acceleration ``q`` [m^2/s^4]), gate
-    the squared Mahalanobis distance of each detection ``z`` (D, 2) (extent
-    ``zr`` (D,)) at ``gate``; a detection whose extent covers two or more
+    the squared Mahalanobis distance of each detection, a row of ``z`` (D, 3)
+    [x, y, extent], at ``gate``; a detection whose extent covers two or more
     confirmed tracks is objects merged in the scan: it updates none and the
     tracks it covers coast.  Pairs are taken greedily from the smallest
     distance (ties: the lower track, then the lower detection), the pairs
@@ -948,7 +948,7 @@ def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, 
             dy = z[j, 1] - x[i, 1]
             d2 = (dx * (s11 * dx - s01 * dy) + dy * (s00 * dy - s10 * dx)) / det
             cost[i * nd + j] = d2 if d2 <= gate else inf
-            if conf[i] and math.hypot(dx, dy) < zr[j] + rad[i]:
+            if conf[i] and math.hypot(dx, dy) < z[j, 2] + rad[i]:
                 new_det[j] += 1           # confirmed tracks covered (merged when >= 2)
     # keep[i]: bit 0 matched, bit 1 coasting (covered by a merged blob)
     for i in range(n):
@@ -959,7 +959,7 @@ def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, 
                 cost[i * nd + j] = inf
                 dx = z[j, 0] - x[i, 0]
                 dy = z[j, 1] - x[i, 1]
-                if math.hypot(dx, dy) < zr[j] + rad[i]:
+                if math.hypot(dx, dy) < z[j, 2] + rad[i]:
                     keep[i] |= 2
             new_det[j] = 2                # merged: no new track either
         else:
@@ -1016,7 +1016,7 @@ def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, 
                 s = 0.5 * (P[bi, r, c] + P[bi, c, r])
                 P[bi, r, c] = s
                 P[bi, c, r] = s
-        rad[bi] = 0.8 * rad[bi] + 0.2 * zr[bj] if hits[bi] > 1 else zr[bj]
+        rad[bi] = 0.8 * rad[bi] + 0.2 * z[bj, 2] if hits[bi] > 1 else z[bj, 2]
         hits[bi] += 1
         misses[bi] = 0
         if hits[bi] >= confirm_hits:

@@ -39,7 +39,11 @@ def _cluster(x: float, y: float, radius: float, n: int) -> Cluster:
     """``Cluster(x, y, radius, n)`` without the frozen dataclass's guarded
     attribute sets: the same fields, equal to the constructed one, as frozen."""
     c = _new_object(Cluster)
-    c.__dict__.update(x=x, y=y, radius=radius, n=n)
+    d = c.__dict__
+    d["x"] = x
+    d["y"] = y
+    d["radius"] = radius
+    d["n"] = n
     return c
 
 
@@ -116,15 +120,23 @@ class Track:
         return math.hypot(self.vx, self.vy)
 
 
-_TRACK_FIELDS = ("id", "t", "x", "y", "vx", "vy", "cov", "radius", "confirmed", "hits", "misses")
-
-
-def _track(*values) -> Track:
-    """``Track(*values)`` without the frozen dataclass's eleven guarded
+def _track(id, t, x, y, vx, vy, cov, radius, confirmed, hits, misses) -> Track:
+    """``Track(...)`` without the frozen dataclass's eleven guarded
     attribute sets (the tracker makes every track anew each scan): the same
     fields, equal to the constructed one, as frozen."""
     tr = _new_object(Track)
-    tr.__dict__.update(zip(_TRACK_FIELDS, values))
+    d = tr.__dict__
+    d["id"] = id
+    d["t"] = t
+    d["x"] = x
+    d["y"] = y
+    d["vx"] = vx
+    d["vy"] = vy
+    d["cov"] = cov
+    d["radius"] = radius
+    d["confirmed"] = confirmed
+    d["hits"] = hits
+    d["misses"] = misses
     return tr
 
 
@@ -189,19 +201,18 @@ class MultiObjectTracker:
             det = np.asarray(detections, np.float64).reshape(-1, detections.shape[-1] if detections.ndim > 1 else 2)
             if det.shape[1] not in (2, 3):
                 raise ValueError(f"detections must be (N, 2) or (N, 3), got shape {detections.shape}")
-            z = np.ascontiguousarray(det[:, :2])
-            rad = np.ascontiguousarray(det[:, 2]) if det.shape[1] == 3 else np.zeros(len(det))
-            if not (np.isfinite(z).all() and np.isfinite(rad).all()):
+            if not np.isfinite(det).all():
                 raise ValueError("detections must be finite")
+            z = np.zeros((len(det), 3))             # [x, y, radius], radius 0 when not given
+            z[:, :det.shape[1]] = det
         else:
-            # a scan's few clusters: checked as Python floats, one array each
-            xy = [(c.x, c.y) for c in detections]
-            rl = [c.radius for c in detections]
+            # a scan's few clusters: checked as Python floats, one array
+            rows = [(c.x, c.y, c.radius) for c in detections]
             isf = math.isfinite
-            if not all(isf(a) and isf(b) for a, b in xy) or not all(isf(r) for r in rl):
-                raise ValueError("detections must be finite")
-            z = np.array(xy, np.float64).reshape(-1, 2)
-            rad = np.array(rl, np.float64)
+            for a, b, r in rows:
+                if not (isf(a) and isf(b) and isf(r)):
+                    raise ValueError("detections must be finite")
+            z = np.array(rows, np.float64).reshape(-1, 3)
         self.t = t
         n, nd = self._n, len(z)
         if len(self._ids) < n + nd:
@@ -213,7 +224,7 @@ class MultiObjectTracker:
         new = self._new[:nd]
         pv = float(self.R[0, 0])
         m = track_update_kernel(self._ids, self._x, self._P, self._tt, self._rad, self._hits, self._misses,
-                                self._conf, n, t, z, rad, float(self.q), pv, float(self.gate),
+                                self._conf, n, t, z, float(self.q), pv, float(self.gate),
                                 int(self.confirm_hits), int(self.max_misses), int(self.tentative_misses),
                                 self._cost, self._keep, new)
         for j, starts in enumerate(new.tolist()):
@@ -223,7 +234,7 @@ class MultiObjectTracker:
             self._x[m] = (z[j, 0], z[j, 1], 0.0, 0.0)
             self._P[m] = np.diag([pv, pv, self.init_vel_var, self.init_vel_var])
             self._tt[m] = t
-            self._rad[m] = rad[j]
+            self._rad[m] = z[j, 2]
             self._hits[m] = 1
             self._misses[m] = 0
             self._conf[m] = 0
@@ -238,7 +249,7 @@ class MultiObjectTracker:
             return []
         rows = zip(self._ids[:n].tolist(), self._tt[:n].tolist(), self._x[:n].tolist(), self._rad[:n].tolist(),
                    self._conf[:n].tolist(), self._hits[:n].tolist(), self._misses[:n].tolist(), self._P[:n].copy())
-        return [_track(i, t, x[0], x[1], x[2], x[3], P, r, bool(c), h, m)
+        return [_track(i, t, x[0], x[1], x[2], x[3], P, r, c != 0, h, m)
                 for i, t, x, r, c, h, m, P in rows if c or not confirmed_only]
 
     def moving_obstacles(self, min_speed: float = 0.3) -> np.ndarray:
