@@ -195,6 +195,8 @@ class Perception:
             self.transient.expire(now)      # bounded even when frames stop coming
         if self._free_pending and now >= self._free_due:
             self._give_free(now)
+        if len(out) == 1:
+            return out[0]           # a new (N, 2) array of its pipeline: no copy needed
         return np.vstack(out) if out else np.zeros((0, 2))
 
     def _give_free(self, now: float) -> None:
@@ -231,7 +233,7 @@ class Perception:
                 # and no moving track explains it
                 if held == len(new):
                     self.mapper.unreport(new)
-                    new = _NO_POINTS
+                    new = np.zeros((0, 2))
                 else:
                     self.mapper.unreport(new[hold])
                     new = new[~hold]
