@@ -263,3 +263,30 @@ def test_max_range_compares_in_float32():
                                     g.l_free, g.l_occ, g.l_min, g.l_max) == hits
         np.testing.assert_array_equal(g.logodds, ref)
         assert (g.logodds > 0).sum() == hits
+
+
+def test_grids_with_the_same_increments_share_one_read_only_free_table():
+    """The free-update table is one read-only copy per (l_free, l_min): the
+    table free_update_table makes; a grid whose copy is its own (writeable,
+    as after a deep copy) integrates scans to the same cells."""
+    import copy
+
+    from edgepilot.vehicle.perception._kernels import free_update_table
+
+    a = OccupancyGrid(10.0, 10.0, 0.1)
+    b = OccupancyGrid(20.0, 5.0, 0.05, (1.0, 2.0))
+    c = OccupancyGrid(10.0, 10.0, 0.1, l_free=-0.3)
+    assert a._free_lut is b._free_lut and a._free_lut is not c._free_lut
+    assert not a._free_lut.flags.writeable
+    with pytest.raises(ValueError):
+        a._free_lut[1, 0] = 0
+    assert np.array_equal(a._free_lut, free_update_table(a._lq[0], a._lq[2]))
+    d = copy.deepcopy(a)
+    assert d._free_lut.flags.writeable
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        r = rng.uniform(0.2, 6.0, 360).astype(np.float32)
+        pose = (float(rng.uniform(3, 7)), float(rng.uniform(3, 7)), float(rng.uniform(-3, 3)))
+        a.integrate_scan(pose, r, -math.pi, 2 * math.pi / 360, 5.0)
+        d.integrate_scan(pose, r, -math.pi, 2 * math.pi / 360, 5.0)
+    assert np.array_equal(a._cells, d._cells)

@@ -106,9 +106,15 @@ def test_cluster_scan_equals_the_numpy_oracle(seed):
         inc = float(rng.choice([-1, 1]) * rng.uniform(0.002, 0.05))
         args = (pose, r, float(rng.uniform(-3.2, 0)), inc, 12.0, int(rng.integers(1, 6)), 0.3, 3.0,
                 float(rng.uniform(0.2, 4.0)))
+        want = cluster_scan_numpy(*args)
         got = [(c.x, c.y, c.radius, c.n) for c in cluster_scan(*args)]
-        assert got == cluster_scan_numpy(*args)
+        assert got == want
+        # float64 ranges (and a list) take the converting path: the same clusters
+        for other in (r.astype(np.float64), r.tolist()):
+            assert [(c.x, c.y, c.radius, c.n) for c in cluster_scan(pose, other, *args[2:])] == want
         total += len(got)
+    with pytest.raises(ValueError, match="1-D"):
+        cluster_scan((0.0, 0.0, 0.0), np.ones((2, 3), np.float32), 0.0, 0.01, 12.0)
     assert total > 100
 
 
@@ -195,6 +201,27 @@ def test_unreport_kernel_equals_the_numpy_oracle(seed):
         got = unreport_points_kernel(pts, ox, oy, res, reported, pend, npend)
         assert got == want
         assert np.array_equal(reported, want_rep) and np.array_equal(pend[:got[1]], want_pend[:want[1]])
+        if n:                                                  # a point not finite: nothing done, -1
+            bad = pts.copy()
+            bad[int(rng.integers(0, n)), int(rng.integers(0, 2))] = rng.choice([np.nan, np.inf, -np.inf])
+            before_rep, before_pend = reported.copy(), pend.copy()
+            assert unreport_points_kernel(bad, ox, oy, res, reported, pend, got[1]) == (-1, got[1])
+            assert np.array_equal(reported, before_rep) and np.array_equal(pend, before_pend)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_cell_centres_kernel_equals_cells_to_world(seed):
+    from edgepilot.vehicle.perception._kernels import cell_centres_kernel
+
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        res = float(rng.choice([0.05, 0.1, 0.25, 0.3]))
+        g = GridMap(np.zeros((3, 3), bool), res, *(float(v) for v in rng.uniform(-500.0, 500.0, 2)))
+        k = int(rng.integers(0, 40))
+        rc = rng.integers(-10, 3000, (k + 3, 2)).astype(np.int64)
+        out = np.full((k + 3, 2), -1.0)
+        cell_centres_kernel(rc, k, g.origin_x, g.origin_y, g.resolution, out)
+        assert np.array_equal(out[:k], g.cells_to_world(rc[:k])) and (out[k:] == -1.0).all()
 
 
 def test_mapper_unreport_takes_any_points():
@@ -224,11 +251,15 @@ def test_valid_returns_kernel_equals_the_numpy_mask(seed):
         n = int(rng.integers(0, 300))
         r = rng.choice([np.nan, np.inf, -np.inf, 0.0, -1.0, 12.0, 5.0, 0.01, 11.999], n)
         r = np.where(rng.random(n) < 0.5, rng.uniform(-1.0, 14.0, n), r)
-        idx, rv = np.empty(n, np.int64), np.empty(n)
-        k = valid_returns_kernel(r, 12.0, idx, rv)
-        with np.errstate(invalid="ignore"):
-            want = np.flatnonzero(np.isfinite(r) & (r > 0) & (r < 12.0))
-        assert np.array_equal(idx[:k], want) and np.array_equal(rv[:k], r[want])
+        base, inc = float(rng.uniform(-4, 4)), float(rng.uniform(-0.05, 0.05))
+        for rr in (r, r.astype(np.float32)):            # float32 beams are widened exactly
+            idx, rv, ang = np.empty(n, np.int64), np.empty(n), np.empty(n)
+            k = valid_returns_kernel(rr, 12.0, base, inc, idx, rv, ang)
+            r64 = np.asarray(rr, np.float64)
+            with np.errstate(invalid="ignore"):
+                want = np.flatnonzero(np.isfinite(r64) & (r64 > 0) & (r64 < 12.0))
+            assert np.array_equal(idx[:k], want) and np.array_equal(rv[:k], r64[want])
+            assert np.array_equal(ang[:k], (base + inc * np.arange(n))[want])
 
 
 def test_near_prior_of_a_few_points_equals_the_array_way():

@@ -85,6 +85,8 @@ def test_held_back_cells_kernel_equals_the_numpy_oracle(seed):
         got = p._near_unsettled_tracks(pts)
         want = near_unsettled_tracks_numpy(pts, tracks, p.margin_m, p.settle_hits, p.min_moving_speed)
         assert np.array_equal(got, want)
+        hold, count = p._hold_back(pts)                   # the front's call: the mask and its count
+        assert np.array_equal(hold, want) and count == int(want.sum())
         held += int(got.sum())
     assert held > 50
 
@@ -94,7 +96,7 @@ def test_tracks_are_the_constructed_frozen_tracks():
     constructor: equal to the constructed one, frozen, covariance its own."""
     import dataclasses
 
-    from edgepilot.vehicle.perception.tracking import Cluster, Track
+    from edgepilot.vehicle.perception.tracking import Cluster, Track, cluster_scan
 
     tr = MultiObjectTracker()
     for k in range(5):
@@ -105,6 +107,13 @@ def test_tracks_are_the_constructed_frozen_tracks():
         assert t == made and repr(t) == repr(made)
         with pytest.raises(dataclasses.FrozenInstanceError):
             t.x = 0.0
+    clusters = cluster_scan((0.0, 0.0, 0.0), np.full(90, 5.0, np.float32), -0.3, 0.002, 12.0)
+    assert len(clusters) == 1
+    for c in clusters:
+        made = Cluster(c.x, c.y, c.radius, c.n)            # cluster_scan's clusters are made the same way
+        assert c == made and repr(c) == repr(made) and vars(c) == vars(made)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            c.x = 0.0
     out[0].cov[0, 0] = 99.0                      # a caller's copy: the tracker is not touched
     assert tr.tracks()[0].cov[0, 0] != 99.0
     with pytest.raises(ValueError, match="finite"):

@@ -725,6 +725,16 @@ def report_hit_cells_kernel(cells, reported, near_prior, hit, ends, nb, pend, np
     return n, kept
 
 
+@njit(cache=True)
+def cell_centres_kernel(rc, k, origin_x, origin_y, resolution, out):
+    """Map-frame centres of the first ``k`` cells of ``rc`` int64 (>= k, 2)
+    [row, col] into ``out`` float64 (>= k, 2) [x, y]: origin + (index +
+    0.5) * resolution, NumPy's operations in NumPy's order."""
+    for i in range(k):
+        out[i, 0] = (rc[i, 1] + 0.5) * resolution + origin_x
+        out[i, 1] = (rc[i, 0] + 0.5) * resolution + origin_y
+
+
 @njit(cache=True, inline="always")
 def _interp(x, xp, fp):
     """``np.interp(x, xp, fp)`` for one x (xp increasing), the same floats."""
@@ -822,29 +832,38 @@ def _pairwise_sum(a, lo, n):
 
 
 @njit(cache=True)
-def valid_returns_kernel(r, max_range, idx, rv):
+def valid_returns_kernel(r, max_range, base, inc, idx, rv, ang):
     """The returns ``cluster_scan`` keeps, in beam order: beam i of ranges
-    ``r`` float64 (N,) with a finite range in (0, max_range) goes to
-    ``idx`` int64 (its index) and ``rv`` float64 (its range), both at least
-    N long.  Returns how many (np.flatnonzero of the NumPy mask)."""
+    ``r`` (N,) (float64, or float32 widened to float64 exactly) with a
+    finite range in (0, max_range) goes to ``idx`` int64 (its index),
+    ``rv`` float64 (its range) and ``ang`` float64 (its angle ``base + inc
+    * i``, as NumPy's ``base + inc * np.arange(N)`` computes it), all at
+    least N long.  Returns how many (np.flatnonzero of the NumPy mask)."""
     k = 0
     for i in range(r.shape[0]):
-        v = r[i]
+        v = np.float64(r[i])
         if math.isfinite(v) and v > 0.0 and v < max_range:
             idx[k] = i
             rv[k] = v
+            ang[k] = base + inc * np.float64(i)
             k += 1
     return k
 
 
 @njit(cache=True)
-def cluster_scan_kernel(xs, ys, rs, idx, gap_m, gap_factor, abs_inc, min_points, out):
-    """Runs of consecutive valid returns (map-frame xs, ys; ranges rs; beam
-    indices idx), split where the gap exceeds max(gap_m, gap_factor * r *
-    abs_inc * beams apart) or more than 2 beams are missing; each run of at
-    least ``min_points`` returns goes to an ``out`` row (first, count, mean
-    x, mean y) (means as ``ndarray.mean`` computes them).  Returns how many."""
-    m = xs.shape[0]
+def cluster_scan_kernel(px, py, rs, cos_a, sin_a, idx, m, gap_m, gap_factor, abs_inc, min_points, xs, ys, out):
+    """Runs of consecutive valid returns, split where the gap exceeds
+    max(gap_m, gap_factor * r * abs_inc * beams apart) or more than 2 beams
+    are missing.  The first ``m`` returns: ranges ``rs``, beam indices
+    ``idx``, the cos and sin of their map-frame angles ``cos_a``, ``sin_a``
+    (from NumPy); their map-frame points px + r cos, py + r sin (the NumPy
+    arithmetic) go to ``xs``, ``ys`` (work space, >= m).  Each run of at
+    least ``min_points`` returns goes to an ``out`` row (count, mean x,
+    mean y, x and y of its last point minus its first) (means as
+    ``ndarray.mean`` computes them).  Returns how many."""
+    for i in range(m):
+        xs[i] = px + rs[i] * cos_a[i]
+        ys[i] = py + rs[i] * sin_a[i]
     k = 0
     start = 0
     for e in range(1, m + 1):
@@ -856,17 +875,18 @@ def cluster_scan_kernel(xs, ys, rs, idx, gap_m, gap_factor, abs_inc, min_points,
                 continue
         n = e - start
         if n >= min_points:
-            out[k, 0] = start
-            out[k, 1] = n
-            out[k, 2] = (0.0 + _pairwise_sum(xs, start, n)) / n
-            out[k, 3] = (0.0 + _pairwise_sum(ys, start, n)) / n
+            out[k, 0] = n
+            out[k, 1] = (0.0 + _pairwise_sum(xs, start, n)) / n
+            out[k, 2] = (0.0 + _pairwise_sum(ys, start, n)) / n
+            out[k, 3] = xs[e - 1] - xs[start]
+            out[k, 4] = ys[e - 1] - ys[start]
             k += 1
         start = e
     return k
 
 
 @njit(cache=True)
-def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, r_meas, gate, confirm_hits,
+def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, q, r_meas, gate, confirm_hits,
                         max_misses, tentative_misses, cost, keep, new_det):
     """One scan of the constant-velocity multi-object tracker
     (``tracking.MultiObjectTracker.update``) over its ``n`` tracks in place:
@@ -874,8 +894,8 @@ def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, 
     time, ``rad`` radius, ``hits``, ``misses`` (int64), ``conf`` (uint8).
 
     Predict every track to ``t`` (white acceleration ``q`` [m^2/s^4]), gate
-    the squared Mahalanobis distance of each detection ``z`` (D, 2) (extent
-    ``zr`` (D,)) at ``gate``; a detection whose extent covers two or more
+    the squared Mahalanobis distance of each detection, a row of ``z`` (D, 3)
+    [x, y, extent], at ``gate``; a detection whose extent covers two or more
     confirmed tracks is objects merged in the scan: it updates none and the
     tracks it covers coast.  Pairs are taken greedily from the smallest
     distance (ties: the lower track, then the lower detection), the pairs
@@ -928,7 +948,7 @@ def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, 
             dy = z[j, 1] - x[i, 1]
             d2 = (dx * (s11 * dx - s01 * dy) + dy * (s00 * dy - s10 * dx)) / det
             cost[i * nd + j] = d2 if d2 <= gate else inf
-            if conf[i] and math.hypot(dx, dy) < zr[j] + rad[i]:
+            if conf[i] and math.hypot(dx, dy) < z[j, 2] + rad[i]:
                 new_det[j] += 1           # confirmed tracks covered (merged when >= 2)
     # keep[i]: bit 0 matched, bit 1 coasting (covered by a merged blob)
     for i in range(n):
@@ -939,7 +959,7 @@ def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, 
                 cost[i * nd + j] = inf
                 dx = z[j, 0] - x[i, 0]
                 dy = z[j, 1] - x[i, 1]
-                if math.hypot(dx, dy) < zr[j] + rad[i]:
+                if math.hypot(dx, dy) < z[j, 2] + rad[i]:
                     keep[i] |= 2
             new_det[j] = 2                # merged: no new track either
         else:
@@ -996,7 +1016,7 @@ def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, zr, q, 
                 s = 0.5 * (P[bi, r, c] + P[bi, c, r])
                 P[bi, r, c] = s
                 P[bi, c, r] = s
-        rad[bi] = 0.8 * rad[bi] + 0.2 * zr[bj] if hits[bi] > 1 else zr[bj]
+        rad[bi] = 0.8 * rad[bi] + 0.2 * z[bj, 2] if hits[bi] > 1 else z[bj, 2]
         hits[bi] += 1
         misses[bi] = 0
         if hits[bi] >= confirm_hits:
@@ -1031,9 +1051,13 @@ def unreport_points_kernel(points, origin_x, origin_y, resolution, reported, pen
     and appended to ``pend`` int64 (K, 2) [row, col] after its first
     ``npend`` rows (the caller makes room for N more).  Returns (how many of
     those cells were reported before, counted per point as the NumPy
-    gather-then-clear counts them, the new npend)."""
+    gather-then-clear counts them, the new npend); (-1, npend), nothing
+    changed, when a point is not finite (the caller's NumPy way takes those)."""
     h, w = reported.shape
     n = points.shape[0]
+    for i in range(n):
+        if not (math.isfinite(points[i, 0]) and math.isfinite(points[i, 1])):
+            return -1, npend
     was = 0
     for i in range(n):          # gather first: a cell under two points counts twice
         r = math.floor((points[i, 1] - origin_y) / resolution)
@@ -1058,8 +1082,9 @@ def hold_near_tracks_kernel(pts, trk, hold):
     rows (kind, reach, ax, ay, bx, by): kind 1 holds the points within
     ``reach`` of (bx, by), kind 2 those within ``reach`` of the segment
     a-b (a track's swept path), other kinds nothing.  ``hold`` bool (N,)
-    is or-ed in place.  The arithmetic is the NumPy version's, per point
-    (perception.front's docstring of the oracle in the tests)."""
+    is or-ed in place; returns how many of its points are held then.  The
+    arithmetic is the NumPy version's, per point (perception.front's
+    docstring of the oracle in the tests)."""
     n = pts.shape[0]
     for k in range(trk.shape[0]):
         kind = trk[k, 0]
@@ -1087,3 +1112,8 @@ def hold_near_tracks_kernel(pts, trk, hold):
                 u = 1.0 if u > 1.0 else u
                 if math.hypot(pts[i, 0] - (ax + u * dx), pts[i, 1] - (ay + u * dy)) < reach:
                     hold[i] = True
+    held = 0
+    for i in range(n):
+        if hold[i]:
+            held += 1
+    return held

@@ -195,6 +195,8 @@ class Perception:
             self.transient.expire(now)      # bounded even when frames stop coming
         if self._free_pending and now >= self._free_due:
             self._give_free(now)
+        if len(out) == 1:
+            return out[0]           # a new (N, 2) array of its pipeline: no copy needed
         return np.vstack(out) if out else np.zeros((0, 2))
 
     def _give_free(self, now: float) -> None:
@@ -217,7 +219,7 @@ class Perception:
         if self.mapper is not None and clusters:
             # pieces of known structure (prior-map walls) are not objects to
             # track: their visible ends wander with noise and range limits
-            known = self.mapper.near_prior(np.array([[c.x, c.y] for c in clusters]))
+            known = self.mapper._near_prior_xy([(c.x, c.y) for c in clusters])     # near_prior, as a list
             clusters = [c for c, k in zip(clusters, known) if not k]
         self.tracks = self.tracker.update(scan.t, clusters)
         if self.mapper is None:
@@ -225,12 +227,16 @@ class Perception:
         scans = self.mapper.scans
         new = self.mapper.integrate(state, scan)
         if len(new):
-            hold = self._near_unsettled_tracks(new)
-            if hold.any():
+            hold, held = self._hold_back(new)
+            if held:
                 # not reported now; reported later if the cell is still occupied
                 # and no moving track explains it
-                self.mapper.unreport(new[hold])
-                new = new[~hold]
+                if held == len(new):
+                    self.mapper.unreport(new)
+                    new = np.zeros((0, 2))
+                else:
+                    self.mapper.unreport(new[hold])
+                    new = new[~hold]
         if self.mapper.scans != scans:
             free = self.clearing.update(new)
             if len(free):
@@ -241,7 +247,12 @@ class Perception:
         """True for points on or behind a moving track (its swept path over
         the last two seconds) or near a track seen fewer than
         ``settle_hits`` times (its motion is not known yet)."""
+        return self._hold_back(pts)[0]
+
+    def _hold_back(self, pts: np.ndarray) -> tuple[np.ndarray, int]:
+        """``_near_unsettled_tracks`` of ``pts`` and how many are True."""
         hold = np.zeros(len(pts), bool)
+        held = 0
         rows = []
         for t in self.tracks:
             reach = t.radius + self.margin_m
@@ -257,8 +268,8 @@ class Perception:
             p = pts
             if type(p) is not np.ndarray or p.dtype != np.float64 or not p.flags.c_contiguous:
                 p = np.ascontiguousarray(p, np.float64)
-            hold_near_tracks_kernel(p.reshape(-1, 2), np.array(rows, np.float64), hold)
-        return hold
+            held = hold_near_tracks_kernel(p.reshape(-1, 2), np.array(rows, np.float64), hold)
+        return hold, held
 
     def _camera(self, t: float, image: np.ndarray, state: VehicleState) -> np.ndarray:
         self.camera_detections = self.detector.detect(image)

@@ -16,8 +16,8 @@ from edgepilot.vehicle.distance_transform import distance_cells
 from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.types import LaserScan, VehicleState
 
-from ._kernels import (LO_BIAS, LO_MASK, LOGODDS_ONE, report_hit_cells_kernel, report_new_cells_kernel,
-                       unreport_points_kernel)
+from ._kernels import (LO_BIAS, LO_MASK, LOGODDS_ONE, cell_centres_kernel, report_hit_cells_kernel,
+                       report_new_cells_kernel, unreport_points_kernel)
 from .occupancy import OccupancyGrid
 
 
@@ -184,17 +184,10 @@ class LidarMapper:
                                         thr, self._new_rc)
         if k == 0:
             return np.zeros((0, 2))
-        rr, cc = self._new_rc[:k, 0], self._new_rc[:k, 1]
         self.reported_cells += int(k)
-        # cell centres: origin + (index + 0.5) * res, the same operations in place
+        # cell centres: origin + (index + 0.5) * res (GridGeometry.cells_to_world's arithmetic)
         out = np.empty((k, 2))
-        x, y = out[:, 0], out[:, 1]
-        np.add(cc, 0.5, out=x)
-        x *= res
-        x += g.origin_x
-        np.add(rr, 0.5, out=y)
-        y *= res
-        y += g.origin_y
+        cell_centres_kernel(self._new_rc, k, float(g.origin_x), float(g.origin_y), float(res), out)
         return out
 
     def _cells_of(self, points) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -209,8 +202,9 @@ class LidarMapper:
         still occupied (the front holds back cells a moving object explains)."""
         pts = points
         if (type(pts) is np.ndarray and pts.dtype == np.float64 and pts.ndim == 2 and pts.shape[1] == 2
-                and pts.flags.c_contiguous and np.isfinite(pts).all()):
-            # the common call (the front's (N, 2) cell centres): one kernel
+                and pts.flags.c_contiguous):
+            # the common call (the front's (N, 2) cell centres): one kernel,
+            # which leaves points that are not finite to the NumPy way below
             need = self._npend + len(pts)
             if need > len(self._pend):
                 grown = np.empty((max(need, 2 * len(self._pend)), 2), np.int64)
@@ -220,8 +214,9 @@ class LidarMapper:
             was, self._npend = unreport_points_kernel(pts, float(g.origin_x), float(g.origin_y),
                                                       float(g.resolution), self._reported, self._pend,
                                                       self._npend)
-            self.reported_cells -= int(was)
-            return
+            if was >= 0:
+                self.reported_cells -= int(was)
+                return
         r, c, ok = self._cells_of(points)
         was = self._reported[r[ok], c[ok]]
         self._reported[r[ok], c[ok]] = False
@@ -241,21 +236,27 @@ class LidarMapper:
         """True for map-frame points (N, 2) [m] within ``prior_margin`` of an
         obstacle on the prior map (or outside the grid)."""
         if type(points) is np.ndarray and points.ndim == 2 and points.shape[1] == 2 and len(points) <= 16:
-            # a scan's few clusters: plain float math (the same floor((v - origin) / resolution))
-            g = self.grid
-            ox, oy, res = g.origin_x, g.origin_y, g.resolution
-            rows, cols = g.shape
-            near = self._near_prior
-            out = []
-            for x, y in points.tolist():
-                if not (math.isfinite(x) and math.isfinite(y)):
-                    out.append(True)
-                    continue
-                r = math.floor((y - oy) / res)
-                c = math.floor((x - ox) / res)
-                out.append(bool(near[r, c]) if 0 <= r < rows and 0 <= c < cols else True)
-            return np.array(out, bool)
+            # a scan's few clusters: plain float math
+            return np.array(self._near_prior_xy(points.tolist()), bool)
         r, c, ok = self._cells_of(points)
         out = np.ones(len(r), bool)
         out[ok] = self._near_prior[r[ok], c[ok]]
+        return out
+
+    def _near_prior_xy(self, xy) -> list[bool]:
+        """``near_prior`` of a few points given as (x, y) float pairs [m]
+        (a list), as a list: the same cells, floor((v - origin) / resolution)."""
+        g = self.grid
+        ox, oy, res = g.origin_x, g.origin_y, g.resolution
+        rows, cols = g._cells.shape
+        near = self._near_prior
+        isf = math.isfinite
+        out = []
+        for x, y in xy:
+            if not (isf(x) and isf(y)):
+                out.append(True)
+                continue
+            r = math.floor((y - oy) / res)
+            c = math.floor((x - ox) / res)
+            out.append(bool(near[r, c]) if 0 <= r < rows and 0 <= c < cols else True)
         return out

@@ -36,8 +36,25 @@ from ._kernels import (FP_SCALE, FP_SHIFT, LO_BIAS, LO_MASK, LOGODDS_ONE, MAX_ST
                        trace_cells_kernel)
 
 _MAX_CELLS_PER_AXIS = 1 << 20       # keeps fixed-point products inside int64
+#: free_update_table per (l_free, l_min) in fixed point, read-only: one copy
+#: for all the grids with the same increments (a fleet's vehicles), so the
+#: few lines a scan looks up stay in cache from one vehicle's scan to the next
+_FREE_TABLES: dict = {}
 _EMPTY_BOX = (_MAX_CELLS_PER_AXIS, -1, _MAX_CELLS_PER_AXIS, -1)
 _F32 = np.dtype(np.float32)
+
+
+def _free_table(l_free: int, l_min: int) -> np.ndarray:
+    """``free_update_table(l_free, l_min)``, read-only, shared."""
+    key = (int(l_free), int(l_min))
+    tab = _FREE_TABLES.get(key)
+    if tab is None:
+        if len(_FREE_TABLES) >= 16:
+            _FREE_TABLES.clear()
+        tab = free_update_table(*key)
+        tab.flags.writeable = False
+        _FREE_TABLES[key] = tab
+    return tab
 
 
 def _finite(name: str, v) -> float:
@@ -132,7 +149,7 @@ class OccupancyGrid(GridGeometry):
         self._cells = np.full((rows, cols), LO_BIAS, np.int16)
         self._lq = np.array([self._q(l_free), self._q(l_occ), self._q(l_min) + LO_BIAS,
                              self._q(l_max) + LO_BIAS], np.int32)
-        self._free_lut = free_update_table(self._lq[0], self._lq[2])
+        self._free_lut = _free_table(self._lq[0], self._lq[2])
         # box of the cells stamped since the stamps were last cleared
         self._box = np.array(_EMPTY_BOX, np.int64)
         self._cur = 0

@@ -31,8 +31,20 @@ class Cluster:
     n: int
 
 
-#: (angle_increment, beams) -> angle_increment * arange(beams), for cluster_scan
-_BEAM_STEPS: dict = {}
+_new_object = object.__new__
+_F32 = np.dtype(np.float32)
+
+
+def _cluster(x: float, y: float, radius: float, n: int) -> Cluster:
+    """``Cluster(x, y, radius, n)`` without the frozen dataclass's guarded
+    attribute sets: the same fields, equal to the constructed one, as frozen."""
+    c = _new_object(Cluster)
+    d = c.__dict__
+    d["x"] = x
+    d["y"] = y
+    d["radius"] = radius
+    d["n"] = n
+    return c
 
 
 def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_range: float,
@@ -45,49 +57,44 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
     shore) are dropped.  The centre is moved away from the sensor by
     (2/pi) * radius because a lidar sees only the near half of a round
     object, whose centroid lies that far in front of its centre."""
-    r = np.asarray(ranges, np.float64)
-    if r.ndim != 1:
-        raise ValueError(f"ranges must be 1-D, got shape {r.shape}")
+    r = ranges
+    if type(r) is not np.ndarray or r.dtype is not _F32 or r.ndim != 1:
+        # (float32 ranges, as a lidar gives them, go as they are: the
+        # kernel widens each to float64, exactly as this conversion does)
+        r = np.asarray(ranges, np.float64)
+        if r.ndim != 1:
+            raise ValueError(f"ranges must be 1-D, got shape {r.shape}")
     px, py, yaw = pose
     px, py, yaw = float(px), float(py), float(yaw)
     n = r.size
-    # finite returns in (0, max_range), in beam order (one kernel pass)
+    # finite returns in (0, max_range), in beam order, and their map-frame
+    # angles (yaw + angle_min) + angle_increment * i (one kernel pass)
     idx = np.empty(n, np.int64)
     ri = np.empty(n)
-    m = valid_returns_kernel(r, float(max_range), idx, ri)
+    ang = np.empty(n)
+    m = valid_returns_kernel(r, float(max_range), float(yaw + angle_min), float(angle_increment), idx, ri, ang)
     if m == 0:
         return []
-    idx = idx[:m]
-    ri = ri[:m]
-    # beam i's map-frame angle is (yaw + angle_min) + angle_increment * i:
-    # the second term is the same every scan (cached per increment and size)
-    key = (angle_increment, n)
-    steps = _BEAM_STEPS.get(key)
-    if steps is None:
-        if len(_BEAM_STEPS) >= 64:
-            _BEAM_STEPS.clear()
-        steps = _BEAM_STEPS[key] = angle_increment * np.arange(n)
-    a = (yaw + angle_min) + steps[idx]
-    xs = px + ri * np.cos(a)
-    ys = py + ri * np.sin(a)
-    # the splitting and the means in one kernel (perception._kernels.
-    # cluster_scan_kernel; the NumPy version is perception._reference.
-    # cluster_scan_numpy), the few clusters' geometry here
-    runs = np.empty((idx.size, 4))
-    k = cluster_scan_kernel(xs, ys, ri, idx, float(gap_m), float(gap_factor),
-                            abs(float(angle_increment)), int(min_points), runs)
+    ang = ang[:m]
+    # the points, the splitting and the means in one kernel (perception.
+    # _kernels.cluster_scan_kernel; the NumPy version is perception.
+    # _reference.cluster_scan_numpy), the few clusters' geometry here
+    xs = np.empty(m)
+    ys = np.empty(m)
+    runs = np.empty((m, 5))
+    k = cluster_scan_kernel(px, py, ri, np.cos(ang), np.sin(ang), idx, m, float(gap_m), float(gap_factor),
+                            abs(float(angle_increment)), int(min_points), xs, ys, runs)
     out = []
-    for first, m, cx, cy in runs[:k].tolist():
-        a, b = int(first), int(first) + int(m) - 1
-        rad = 0.5 * math.hypot(float(xs[b] - xs[a]), float(ys[b] - ys[a]))
+    for cnt, cx, cy, dx, dy in runs[:k].tolist():
+        rad = 0.5 * math.hypot(dx, dy)
         if rad > max_radius:
             continue
         los = math.hypot(cx - px, cy - py)
         if los > 1e-9:
-            k = (2.0 / math.pi) * rad / los
-            cx += (cx - px) * k
-            cy += (cy - py) * k
-        out.append(Cluster(float(cx), float(cy), float(rad), int(m)))
+            f = (2.0 / math.pi) * rad / los
+            cx += (cx - px) * f
+            cy += (cy - py) * f
+        out.append(_cluster(cx, cy, rad, int(cnt)))
     return out
 
 
@@ -113,16 +120,23 @@ class Track:
         return math.hypot(self.vx, self.vy)
 
 
-_TRACK_FIELDS = ("id", "t", "x", "y", "vx", "vy", "cov", "radius", "confirmed", "hits", "misses")
-_new_object = object.__new__
-
-
-def _track(*values) -> Track:
-    """``Track(*values)`` without the frozen dataclass's eleven guarded
+def _track(id, t, x, y, vx, vy, cov, radius, confirmed, hits, misses) -> Track:
+    """``Track(...)`` without the frozen dataclass's eleven guarded
     attribute sets (the tracker makes every track anew each scan): the same
     fields, equal to the constructed one, as frozen."""
     tr = _new_object(Track)
-    tr.__dict__.update(zip(_TRACK_FIELDS, values))
+    d = tr.__dict__
+    d["id"] = id
+    d["t"] = t
+    d["x"] = x
+    d["y"] = y
+    d["vx"] = vx
+    d["vy"] = vy
+    d["cov"] = cov
+    d["radius"] = radius
+    d["confirmed"] = confirmed
+    d["hits"] = hits
+    d["misses"] = misses
     return tr
 
 
@@ -187,19 +201,18 @@ class MultiObjectTracker:
             det = np.asarray(detections, np.float64).reshape(-1, detections.shape[-1] if detections.ndim > 1 else 2)
             if det.shape[1] not in (2, 3):
                 raise ValueError(f"detections must be (N, 2) or (N, 3), got shape {detections.shape}")
-            z = np.ascontiguousarray(det[:, :2])
-            rad = np.ascontiguousarray(det[:, 2]) if det.shape[1] == 3 else np.zeros(len(det))
-            if not (np.isfinite(z).all() and np.isfinite(rad).all()):
+            if not np.isfinite(det).all():
                 raise ValueError("detections must be finite")
+            z = np.zeros((len(det), 3))             # [x, y, radius], radius 0 when not given
+            z[:, :det.shape[1]] = det
         else:
-            # a scan's few clusters: checked as Python floats, one array each
-            xy = [(c.x, c.y) for c in detections]
-            rl = [c.radius for c in detections]
+            # a scan's few clusters: checked as Python floats, one array
+            rows = [(c.x, c.y, c.radius) for c in detections]
             isf = math.isfinite
-            if not all(isf(a) and isf(b) for a, b in xy) or not all(isf(r) for r in rl):
-                raise ValueError("detections must be finite")
-            z = np.array(xy, np.float64).reshape(-1, 2)
-            rad = np.array(rl, np.float64)
+            for a, b, r in rows:
+                if not (isf(a) and isf(b) and isf(r)):
+                    raise ValueError("detections must be finite")
+            z = np.array(rows, np.float64).reshape(-1, 3)
         self.t = t
         n, nd = self._n, len(z)
         if len(self._ids) < n + nd:
@@ -211,15 +224,17 @@ class MultiObjectTracker:
         new = self._new[:nd]
         pv = float(self.R[0, 0])
         m = track_update_kernel(self._ids, self._x, self._P, self._tt, self._rad, self._hits, self._misses,
-                                self._conf, n, t, z, rad, float(self.q), pv, float(self.gate),
+                                self._conf, n, t, z, float(self.q), pv, float(self.gate),
                                 int(self.confirm_hits), int(self.max_misses), int(self.tentative_misses),
                                 self._cost, self._keep, new)
-        for j in np.flatnonzero(new).tolist():
+        for j, starts in enumerate(new.tolist()):
+            if not starts:
+                continue
             self._ids[m] = self._next_id
             self._x[m] = (z[j, 0], z[j, 1], 0.0, 0.0)
             self._P[m] = np.diag([pv, pv, self.init_vel_var, self.init_vel_var])
             self._tt[m] = t
-            self._rad[m] = rad[j]
+            self._rad[m] = z[j, 2]
             self._hits[m] = 1
             self._misses[m] = 0
             self._conf[m] = 0
@@ -234,7 +249,7 @@ class MultiObjectTracker:
             return []
         rows = zip(self._ids[:n].tolist(), self._tt[:n].tolist(), self._x[:n].tolist(), self._rad[:n].tolist(),
                    self._conf[:n].tolist(), self._hits[:n].tolist(), self._misses[:n].tolist(), self._P[:n].copy())
-        return [_track(i, t, x[0], x[1], x[2], x[3], P, r, bool(c), h, m)
+        return [_track(i, t, x[0], x[1], x[2], x[3], P, r, c != 0, h, m)
                 for i, t, x, r, c, h, m, P in rows if c or not confirmed_only]
 
     def moving_obstacles(self, min_speed: float = 0.3) -> np.ndarray:
