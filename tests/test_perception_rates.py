@@ -56,6 +56,29 @@ def test_bad_input():
         rm.arrived("lidar", 0.5)
 
 
+def test_set_stale_after_all_sets_every_sensor_and_notices_changes_between_calls():
+    rm = RateManager(start_t=0.0)
+    rm.add("lidar", 10.0)
+    rm.add("camera", 30.0)
+    rm.set_stale_after_all(1.5)
+    assert [rm._get(n).stale_after for n in ("lidar", "camera")] == [1.5, 1.5]
+    assert rm.stale(1.4) == [] and sorted(rm.stale(1.6)) == ["camera", "lidar"]
+    # one sensor changed on its own, then the same value for all again: it is reset too
+    rm.set_stale_after("lidar", 9.0)
+    rm.set_stale_after_all(1.5)
+    assert rm._get("lidar").stale_after == 1.5
+    # a sensor added after the last call gets the value on the next one
+    rm.add("gps", 5.0)
+    rm.set_stale_after_all(1.5)
+    assert rm._get("gps").stale_after == 1.5
+    # bad values still raise, also right after a good one was set
+    for bad in (math.nan, 0.0, -1.0, math.inf):
+        with pytest.raises(ValueError, match="stale_after must be a positive number"):
+            rm.set_stale_after_all(bad)
+    rm.set_stale_after_all(2.0)
+    assert {rm._get(n).stale_after for n in ("lidar", "camera", "gps")} == {2.0}
+
+
 def test_warm_kernels_runs_every_kernel():
     from edgepilot.sim.sensors.lidar import warm_kernels as warm_lidar
     from edgepilot.vehicle.perception import _kernels, warm_kernels

@@ -174,8 +174,7 @@ class Perception:
 
     def set_stale_after(self, seconds: float) -> None:
         """Every sensor counts as stale after ``seconds`` without data."""
-        for name in self.rates.names():
-            self.rates.set_stale_after(name, seconds)
+        self.rates.set_stale_after_all(seconds)
 
     # ------------------------------------------------------------ per tick
     def process(self, now: float, frame: SensorFrame, state: VehicleState) -> np.ndarray:

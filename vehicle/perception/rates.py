@@ -49,6 +49,9 @@ class RateManager:
     def __init__(self, start_t: float = 0.0):
         self._s: dict[str, _Sensor] = {}
         self.start_t = float(start_t)
+        # the value set_stale_after_all last gave every sensor (None once
+        # any sensor was added or set on its own since)
+        self._all_stale_after: float | None = None
 
     def add(self, name: str, rate_hz: float, stale_after: float | None = None,
             process_hz: float | None = None) -> None:
@@ -65,12 +68,25 @@ class RateManager:
         if process_hz is not None and not process_hz > 0:
             raise ValueError(f"sensor {name!r}: process_hz must be > 0, got {process_hz!r}")
         self._s[name] = _Sensor(float(rate_hz), float(stale_after), process_hz)
+        self._all_stale_after = None
 
     def set_stale_after(self, name: str, seconds: float) -> None:
         """Change when ``name`` counts as stale (e.g. from a tunable parameter)."""
         if not (seconds > 0 and math.isfinite(seconds)):
             raise ValueError(f"sensor {name!r}: stale_after must be a positive number of s, got {seconds!r}")
         self._get(name).stale_after = float(seconds)
+        self._all_stale_after = None
+
+    def set_stale_after_all(self, seconds: float) -> None:
+        """Every declared sensor counts as stale after ``seconds``.  The core
+        calls this every tick with its parameter; when every sensor already
+        has that value from the last call (the usual case) nothing is
+        checked or written again."""
+        if seconds == self._all_stale_after:       # a number checked before (NaN never equals)
+            return
+        for name in self._s:
+            self.set_stale_after(name, seconds)
+        self._all_stale_after = float(seconds)
 
     def names(self) -> list[str]:
         return list(self._s)
