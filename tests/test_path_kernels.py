@@ -53,3 +53,25 @@ def test_project_s_is_projects_s_and_cross_track_error():
         pr = p.project(x, y, s_hint=hint, window=window)
         assert p.project_s(x, y, hint, window) == (pr.s, pr.cross_track_error)
         assert (p.end_x, p.end_y) == tuple(p.points[-1].tolist())
+
+
+def test_follow_is_project_s_max_then_point_at():
+    """The follower's one-call tick (PolylinePath.follow) gives the floats
+    of project_s, Python's max of the progress, then point_at -- and so of
+    the NumPy oracles -- including progress at or past either end and a
+    path that doubles back."""
+    rng = np.random.default_rng(11)
+    for k in range(600):
+        pts = np.cumsum(rng.normal(size=(int(rng.integers(1, 25)), 2)) * rng.uniform(0.1, 4.0), axis=0)
+        if k % 9 == 0:
+            pts = np.vstack((pts, pts[::-1]))
+        p = PolylinePath(pts)
+        x, y = rng.normal(size=2) * 5.0
+        s = float(rng.uniform(-1.0, p.length + 1.0)) if k % 5 else 0.0
+        window, lookahead = float(rng.uniform(0.1, 10.0)), float(rng.choice([0.0, rng.uniform(0.1, 6.0), -1.0]))
+        sp, cte = p.project_s(x, y, s, window)
+        progress = max(s, sp)
+        want = (progress, cte, *p.point_at(progress + lookahead))
+        assert p.follow(x, y, s, window, lookahead) == want, k
+        o = project_numpy(p, x, y, s, window)
+        assert (sp, cte) == o[:2] and want[2:] == point_at_numpy(p, progress + lookahead), k

@@ -215,8 +215,9 @@ def _pad_check_range_numpy(w):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_pad_check_range_equals_the_numpy_oracle(seed):
     """The vectorised range (on the float32 bit patterns) and its value by
-    value fall-back (NaN, negative values, -0.0, -inf) against NumPy."""
-    from edgepilot.vehicle.planning._astar_kernels import pad_check_range
+    value fall-back (NaN, negative values, -0.0, -inf) against NumPy; the
+    copy-free ``check_range`` (the bucket search's) gives the same range."""
+    from edgepilot.vehicle.planning._astar_kernels import check_range, pad_check_range
 
     rng = np.random.default_rng(seed)
     common = np.array([1.0, 1.5, 3.25, 21.0, np.inf], np.float32)
@@ -235,3 +236,30 @@ def test_pad_check_range_equals_the_numpy_oracle(seed):
         want = _pad_check_range_numpy(grid)
         assert np.array_equal(pad.view(np.int32), want[0].view(np.int32)), trial
         assert (n_nan, wmin, wmax) == want[1:], (trial, (n_nan, wmin, wmax), want[1:])
+        assert check_range(grid) == want[1:], trial
+
+
+def test_bucket_search_reads_views_and_fortran_grids_in_place():
+    """The bucket search reads the weights where they lie (no padded
+    copy): a grid that is a view into a larger array or Fortran-ordered
+    gives the path and cost of its C-contiguous copy, and the search never
+    steps onto the cells round the view (cheap here, so it would)."""
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        h, w = (int(v) for v in rng.integers(3, 40, 2))
+        grid = (1 + 5 * rng.random((h, w))).astype(np.float32)
+        grid[rng.random((h, w)) < 0.2] = np.inf
+        free = np.argwhere(np.isfinite(grid))
+        if len(free) < 2:
+            continue
+        s, g = (tuple(int(v) for v in free[i]) for i in rng.choice(len(free), 2, replace=False))
+        big = np.ones((h + 4, w + 6), np.float32)      # a cheap ring round the view
+        big[2:-2, 3:-3] = grid
+        want = _search(grid, s, g, True, "geometric", method="buckets")
+        for view in (big[2:-2, 3:-3], np.asfortranarray(grid)):
+            got = _search(view, s, g, True, "geometric", method="buckets")
+            assert got.cost == want.cost and got.expansions == want.expansions, trial
+            assert (got.path is None) == (want.path is None), trial
+            if want.path is not None:
+                np.testing.assert_array_equal(got.path, want.path)
+                check_valid(grid, got.path, s, g, True, "geometric")

@@ -575,9 +575,10 @@ class VehicleCore:
         if frame.battery_remaining is not None:
             self.battery_remaining = frame.battery_remaining
         planning = self.planning
+        mapper = self.mapper
         if planning is not None and self._state.valid:
-            scans = self.mapper.scans if self.mapper is not None else 0
-            if planning.track(self._state.x, self._state.y, self.mapper):   # the window rolled
+            scans = mapper.scans if mapper is not None else 0
+            if planning.track(self._state.x, self._state.y, mapper):   # the window rolled
                 self.nav.new_leg()
                 if self.maritime is not None and self.maritime.helm.shore is not None:
                     self.maritime.helm.shore.origin_x = planning.costmap.origin_x
@@ -592,9 +593,9 @@ class VehicleCore:
             if len(seen) and self.maritime is not None:
                 vessel = self.maritime.vessel_points(now, seen)      # hulls are contacts, not map
                 held = ~vessel & self.maritime.unproven_points(now, seen)
-                if held.any() and self.mapper is not None:
+                if held.any() and mapper is not None:
                     # motion not known yet: reported again while the cell stays occupied
-                    self.mapper.unreport(seen[held])
+                    mapper.unreport(seen[held])
                 unproven = seen[held]
                 seen = seen[~(vessel | held)]
             if self.maritime is not None and planning is not None:
@@ -612,7 +613,7 @@ class VehicleCore:
             if planning is not None and self.perception.transient_version != self._transient_version:
                 self._set_transient(now)
             if planning is not None and self._state.valid:
-                planning.learn(self.mapper, scans)     # seen cells are no longer unknown
+                planning.learn(mapper, scans)     # seen cells are no longer unknown
         if self.home is None and self._state.valid:
             self._set_home()
         for a in self.safety.update(now, frame, self._view(now)):   # safety decides, the core acts

@@ -6,6 +6,7 @@ positions are WGS84 degrees.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -14,6 +15,46 @@ import numpy as np
 
 if TYPE_CHECKING:   # runtime import would be circular (estimation imports this module)
     from edgepilot.vehicle.estimation.measurements import SpeedLog, WheelTicks
+
+
+def direct_init(cls):
+    """Class decorator for a frozen dataclass built every control tick or
+    sensor sample: replaces its generated ``__init__`` by one that stores
+    the fields straight into the instance ``__dict__``.  The dataclass's
+    own ``__init__`` calls ``object.__setattr__`` once per field to get
+    past the frozen guard, about three times the cost.  Same signature
+    (positional or keyword, same defaults and default factories), same
+    ``__post_init__`` call, and the object equals, field for field and in
+    ``__dict__`` order, the one the dataclass's ``__init__`` builds.  Apply
+    it above ``@dataclass(frozen=True)``; plain fields only (no ``InitVar``,
+    keyword-only or ``init=False`` field)."""
+    if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):
+        raise TypeError(f"direct_init: {cls.__name__} is not a frozen dataclass")
+    names = {"_MISSING": dataclasses.MISSING}
+    params, body = [], ["    d = self.__dict__"]
+    for f in dataclasses.fields(cls):
+        if not f.init or f.kw_only or f.name in ("self", "d"):
+            raise TypeError(f"direct_init: {cls.__name__}.{f.name} is not a plain field")
+        if f.default is not dataclasses.MISSING:
+            names[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+            body.append(f"    d[{f.name!r}] = {f.name}")
+        elif f.default_factory is not dataclasses.MISSING:
+            names[f"_factory_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=_MISSING")
+            body.append(f"    d[{f.name!r}] = _factory_{f.name}() if {f.name} is _MISSING else {f.name}")
+        else:
+            params.append(f.name)
+            body.append(f"    d[{f.name!r}] = {f.name}")
+    if hasattr(cls, "__post_init__"):
+        body.append("    self.__post_init__()")
+    src = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body) + "\n"
+    exec(src, names)       # as dataclasses builds its __init__: a function with the field names as parameters
+    init = names["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    cls.__init__ = init
+    return cls
 
 
 class Mode(enum.IntEnum):
@@ -59,6 +100,7 @@ class GeoPoint:
     alt: float = 0.0
 
 
+@direct_init
 @dataclass(frozen=True)
 class GpsFix:
     """One GPS solution as a receiver reports it."""
@@ -73,12 +115,14 @@ class GpsFix:
     vel_n: float = 0.0       # velocity over ground north [m/s]
 
 
+@direct_init
 @dataclass(frozen=True)
 class CompassReading:
     t: float
     yaw: float               # heading as ENU yaw [rad], CCW from east
 
 
+@direct_init
 @dataclass(frozen=True)
 class LaserScan:
     """A planar scan in the vehicle frame (x forward, y left)."""
@@ -111,6 +155,7 @@ class ContactReport:
     beam: float | None = None       # [m]
 
 
+@direct_init
 @dataclass(frozen=True)
 class MotorStatus:
     """Latest telemetry from the motor controller over its serial link.
@@ -125,6 +170,7 @@ class MotorStatus:
     crc_errors: int = 0      # frames rejected on the link so far (both directions)
 
 
+@direct_init
 @dataclass(frozen=True)
 class SensorFrame:
     """Everything the drivers produced since the previous control tick.
@@ -149,6 +195,7 @@ class SensorFrame:
     speed_log: SpeedLog | None = None        # latest speed-through-water reading (USV)
 
 
+@direct_init
 @dataclass(frozen=True)
 class VehicleState:
     """The core's estimate of where the vehicle is and how it moves."""
@@ -170,6 +217,7 @@ class VehicleState:
         return float(np.hypot(self.vx, self.vy))
 
 
+@direct_init
 @dataclass(frozen=True)
 class ActuatorCommand:
     """Normalised differential command: wheel speeds for a UGV, thruster
@@ -213,6 +261,7 @@ class MotionTarget:
     path: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)), compare=False, repr=False)
 
 
+@direct_init
 @dataclass(frozen=True)
 class Setpoint:
     """The core's one output per control tick, to whatever moves the

@@ -1,5 +1,5 @@
-"""Numba kernels of path following: the closest point on a polyline and
-the point at an arc length.  The validating front is
+"""Numba kernels of path following: the closest point on a polyline, the
+point at an arc length, and both in one call for a follower's tick.  The validating front is
 ``vehicle.control.path.PolylinePath``; the NumPy oracle is
 ``vehicle/control/_reference.py``.  The kernels do the NumPy version's
 arithmetic in the same order, so they give the same floats."""
@@ -60,3 +60,22 @@ def point_at_kernel(points, seg_dir, cum, s):
     i = min(max(lo - 1, 0), n - 1)
     d = s - cum[i]
     return points[i, 0] + seg_dir[i, 0] * d, points[i, 1] + seg_dir[i, 1] * d
+
+
+@njit(cache=True)
+def follow_kernel(points, seg_dir, seg_len, cum, length, x, y, s, window, lookahead):
+    """A follower's tick in one call: the closest point to (x, y) within
+    ``window`` m of its progress ``s`` (``project_kernel`` with ``s`` as the
+    hint), the progress that gives (the larger of ``s`` and that point's
+    arc length, as Python's ``max(s, ...)``), and the point ``lookahead`` m
+    beyond it (``point_at_kernel``, the arc length clamped to [0, length]
+    as ``PolylinePath.point_at`` clamps it).  Returns (progress,
+    cross-track error, target x, target y)."""
+    i, t, cte = project_kernel(points, seg_dir, seg_len, cum, x, y, s, True, window)
+    sp = cum[i] + t
+    progress = sp if sp > s else s
+    a = progress + lookahead
+    a = 0.0 if 0.0 > a else a
+    a = length if length < a else a
+    qx, qy = point_at_kernel(points, seg_dir, cum, a)
+    return progress, cte, qx, qy

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import point_at_kernel, project_kernel
+from ._kernels import follow_kernel, point_at_kernel, project_kernel
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,15 @@ class PolylinePath:
         i, t, cte = project_kernel(self.points, self.seg_dir, self.seg_len, self.cum, float(x), float(y),
                                    float(s_hint), True, float(window))
         return float(self.cum[i] + t), float(cte)
+
+    def follow(self, x: float, y: float, s: float, window: float, lookahead: float) -> tuple[float, float, float, float]:
+        """A follower's tick at (x, y) with progress ``s`` [m along]: the new
+        progress ``max(s, project_s(x, y, s, window)[0])``, the cross-track
+        error, and ``point_at`` (new progress + ``lookahead``) -- the same
+        floats as those calls, in one kernel call."""
+        p, cte, qx, qy = follow_kernel(self.points, self.seg_dir, self.seg_len, self.cum, self.length, float(x),
+                                       float(y), float(s), float(window), float(lookahead))
+        return float(p), float(cte), float(qx), float(qy)
 
     #: a corner's heading change is spread over at most this much path [m]
     #: when its legs are long (a sharp polyline corner, not a sampled arc)

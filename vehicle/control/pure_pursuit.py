@@ -28,9 +28,8 @@ class PurePursuit:
     def command(self, state: VehicleState, path: PolylinePath, speed: float, lookahead: float,
                 stop_at_end: bool) -> tuple[ActuatorCommand, float]:
         """Returns the wheel command and the cross-track error [m]."""
-        s, cte = path.project_s(state.x, state.y, self.s, max(3.0 * lookahead, 5.0))
-        self.s = max(self.s, s)
-        tx, ty = path.point_at(self.s + lookahead)
+        # progress along the path (never back), the cross-track error and the lookahead point
+        self.s, cte, tx, ty = path.follow(state.x, state.y, self.s, max(3.0 * lookahead, 5.0), lookahead)
         dist_end = math.hypot(path.end_x - state.x, path.end_y - state.y)
         alpha = wrap_pi(math.atan2(ty - state.y, tx - state.x) - state.yaw)
         lim = self.cfg.limits

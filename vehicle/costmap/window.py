@@ -188,8 +188,6 @@ class WindowCostmap(InflatedCostmap):
         self.unknown_cells -= n
         rr, cc = self._new_known[:n, 0], self._new_known[:n, 1]
         # only the weights of newly known cells change: back to the inflation layer's
-        from .inflation import weights_from_distance
-
         self.weights[rr, cc] = weights_from_distance(self.distance[rr, cc], self.params)
         self.version += 1
 

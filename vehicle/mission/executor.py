@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from edgepilot.vehicle.types import Cmd, MissionItem
+from edgepilot.vehicle.types import Cmd, MissionItem, direct_init
 from edgepilot.vehicle.validation import check_plan
 
 NAV_COMMANDS = {Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_LOITER_TIME, Cmd.NAV_RETURN_TO_LAUNCH}
@@ -18,6 +18,7 @@ DO_COMMANDS = {Cmd.DO_JUMP, Cmd.DO_CHANGE_SPEED}
 SUPPORTED = NAV_COMMANDS | DO_COMMANDS
 
 
+@direct_init
 @dataclass(frozen=True)
 class NavTarget:
     """What to do now. kind: 'waypoint', 'loiter_time', 'loiter_unlim', 'rtl', 'done'."""

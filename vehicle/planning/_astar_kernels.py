@@ -2,9 +2,11 @@
 
 Layout and tricks, each chosen for speed on large grids:
 
-- The grid is copied once into a padded flat float32 array ``wp`` with a
-  one-cell border of ``+inf``, so the eight neighbours of any interior cell
-  are fixed flat offsets and need no bounds test.
+- The heap search's grid is copied once into a padded flat float32 array
+  ``wp`` with a one-cell border of ``+inf``, so the eight neighbours of any
+  interior cell are fixed flat offsets and need no bounds test.  (The
+  bucket search, ``_bucket_kernels.bucket_weighted``, reads the grid where
+  it lies: ``check_range`` measures it without a copy.)
 - The same array holds the search state (the closed set lives in the grid):
   ``+w`` unseen, ``-w`` open (its ``g`` is valid), ``-inf`` closed, ``+inf``
   blocked.  One load per neighbour tells blocked/closed/seen and the weight;
@@ -61,38 +63,48 @@ _INT32_MIN = np.int32(-(1 << 31))
 
 
 @njit(cache=True)
-def pad_check_range(weights):
-    """Copy (H, W) float32 ``weights`` into a flat (H+2)*(W+2) float32 array
-    with an inf border.  Returns (padded, n_nan, min_weight, max_weight)
-    over the finite weights (inf and -inf when there are none); any value
-    < 1 shows as min_weight < 1.
+def pad(weights):
+    """Copy (H, W) float32 ``weights`` into a flat (H+2)*(W+2) float32
+    array with an inf border (the heap search's grid and state)."""
+    h, w = weights.shape
+    wp_ = w + 2
+    out = np.empty((h + 2) * wp_, np.float32)
+    ob = out.view(np.int32)    # bit for bit (NaN payloads too)
+    for c in range(wp_):
+        ob[c] = _INF_BITS
+        ob[(h + 1) * wp_ + c] = _INF_BITS
+    for r in range(h):
+        base = (r + 1) * wp_
+        ob[base] = _INF_BITS
+        ob[base + w + 1] = _INF_BITS
+        row = weights[r].view(np.int32)
+        for c in range(w):
+            ob[base + c + 1] = row[c]
+    return out
+
+
+@njit(cache=True)
+def check_range(weights):
+    """(n_nan, min_weight, max_weight) of (H, W) float32 ``weights``, the
+    range over the finite weights (inf and -inf when there are none); any
+    value < 1 shows as min_weight < 1.  Reads the grid, copies nothing.
 
     The common grid (no NaN, no negative value nor -0.0) takes one pass
     that vectorises: the range on the float32 bit patterns as int32, whose
     order is the floats' order for non-negative floats (+inf above every
     finite one, NaN above +inf).  Any other grid is measured again by
-    ``_pad_check_range_slow`` (value by value), so the result is the same."""
+    ``_check_range_slow`` (value by value), so the result is the same."""
     h, w = weights.shape
-    wp_ = w + 2
-    out = np.empty((h + 2) * wp_, np.float32)
-    for c in range(wp_):
-        out[c] = INF32
-        out[(h + 1) * wp_ + c] = INF32
     bmin = _INF_BITS
     bmax = _INT32_MIN          # largest pattern over all cells (NaN above inf)
     bfin = _INT32_MIN          # largest pattern below +inf
-    ob = out.view(np.int32)
     for r in range(h):
-        base = (r + 1) * wp_
-        ob[base] = _INF_BITS
-        ob[base + w + 1] = _INF_BITS
         row = weights[r].view(np.int32)
         lo = _INF_BITS
         hi = _INT32_MIN
         fi = _INT32_MIN
         for c in range(w):
             b = row[c]
-            ob[base + c + 1] = b
             lo = min(lo, b)
             hi = max(hi, b)
             fi = max(fi, b if b != _INF_BITS else _INT32_MIN)
@@ -100,20 +112,19 @@ def pad_check_range(weights):
         bmax = max(bmax, hi)
         bfin = max(bfin, fi)
     if h * w > 0 and (bmin < 0 or bmax > _INF_BITS):
-        return _pad_check_range_slow(weights, out)
+        return _check_range_slow(weights)
     wmin = np.inf
     wmax = -np.inf
     if bmin != _INF_BITS:
         wmin = float(np.array([bmin], np.int32).view(np.float32)[0])
     if bfin != _INT32_MIN:
         wmax = float(np.array([bfin], np.int32).view(np.float32)[0])
-    return out, 0, wmin, wmax
+    return 0, wmin, wmax
 
 
 @njit(cache=True)
-def _pad_check_range_slow(weights, out):
-    """``pad_check_range``'s statistics value by value (any float32 grid);
-    ``out`` is already filled."""
+def _check_range_slow(weights):
+    """``check_range`` value by value (any float32 grid)."""
     h, w = weights.shape
     n_nan = 0
     wmin = np.inf
@@ -128,7 +139,15 @@ def _pad_check_range_slow(weights, out):
                     wmin = v
                 if v > wmax and v != INF32:
                     wmax = v
-    return out, n_nan, wmin, wmax
+    return n_nan, wmin, wmax
+
+
+@njit(cache=True)
+def pad_check_range(weights):
+    """``pad`` and ``check_range`` in one call: (padded, n_nan,
+    min_weight, max_weight)."""
+    n_nan, wmin, wmax = check_range(weights)
+    return pad(weights), n_nan, wmin, wmax
 
 
 @njit(cache=True)

@@ -500,11 +500,23 @@ def bucket_geometric(grid, h, w, sr, sc, gr, gc, cap):
 
 
 
+@njit(cache=True, inline="always")
+def _weight_at(weights, h, w, r, c):
+    """weights[r, c], or +inf off the (h, w) grid: the grid read as if it
+    had a blocked one-cell border."""
+    if r < 0 or r >= h or c < 0 or c >= w:
+        return INF32
+    return weights[r, c]
+
+
 @njit(cache=True)
-def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax, cap):
-    """Optimal A* on the padded float32 weight grid ``wp`` (not modified;
-    from _astar_kernels.pad_and_check) with any weights >= 1, bucket queue
-    with reopening.  ``rule`` 0 geometric (no corner cutting), 1 target.
+def bucket_weighted(weights, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax, cap):
+    """Optimal A* on the (h, w) float32 weight grid ``weights`` (not
+    modified nor copied; checked by _astar_kernels.check_range) with any
+    weights >= 1, bucket queue with reopening.  ``rule`` 0 geometric (no
+    corner cutting), 1 target.  Cells are numbered as in a grid padded by
+    a blocked one-cell border (flat index (row + 1) * (w + 2) + col + 1),
+    which ``_weight_at`` gives when a neighbour is off the grid.
 
     Along a move f rises by at most (step + heuristic change) <=
     SQRT2 * (wmax + wmin), so a ring of NBW buckets of width ``delta`` >=
@@ -577,8 +589,9 @@ def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax, 
             state[cur] = 2
             continue
         rr = row_of(cur, Wp, inv_w)
+        cc = cur - rr * Wp
         dr0 = rr - tr
-        dc0 = cur - rr * Wp - tc
+        dc0 = cc - tc
         if found:
             ar = abs(dr0)
             ac = abs(dc0)
@@ -594,18 +607,21 @@ def bucket_weighted(wp, h, w, sr, sc, gr, gc, allow_diagonal, rule, wmin, wmax, 
         nexp += 1
         if n_open + 8 > cap:     # free list + unused pool < 8 entries
             return np.empty((0, 2), np.int64), np.inf, nexp, False
-        wc = np.float64(wp[cur])
+        ur = rr - 1               # the cell's row and column on the grid
+        uc = cc - 1
+        wc = np.float64(weights[ur, uc])
         for k in range(ndir):
             dr = DR[k]
             dc = DC[k]
             nb = cur + dr * Wp + dc
-            v = wp[nb]
+            v = _weight_at(weights, h, w, ur + dr, uc + dc)
             if v == INF32:
                 continue
             wn = np.float64(v)
             if k >= 4:
                 if rule == 0:
-                    if wp[cur + dr * Wp] == INF32 or wp[cur + dc] == INF32:
+                    if (_weight_at(weights, h, w, ur + dr, uc) == INF32
+                            or _weight_at(weights, h, w, ur, uc + dc) == INF32):
                         continue
                     ng = gcur + 0.5 * (wc + wn) * SQRT2
                 else:

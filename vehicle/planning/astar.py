@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from edgepilot.vehicle.planning._astar_kernels import astar_padded, pad_check_range, path_cost_kernel
+from edgepilot.vehicle.planning._astar_kernels import astar_padded, check_range, pad, path_cost_kernel
 from edgepilot.vehicle.planning._bucket_kernels import (bits_from_grid, bucket_geometric, bucket_weighted,
                                               dial_target, uniform_grid)
 from edgepilot.vehicle.planning._jps_kernels import cols_from_rows, jps_search
@@ -170,8 +170,9 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None,
             return _stats(path, ucost * w0, nexp, method)
     if method in ("dial", "jps", "unit-buckets"):
         raise ValueError(f"method {method!r} needs allow_diagonal and uniform finite weights")
-    # One pass copies into the padded search grid and validates values.
-    wp, n_nan, wmin, wmax = pad_check_range(weights)
+    # One pass validates the values (no copy: the bucket search reads the
+    # grid in place; the heap search gets a padded copy it may modify).
+    n_nan, wmin, wmax = check_range(weights)
     if n_nan:
         raise ValueError(f"weights contains {n_nan} NaN value(s); use np.inf for blocked cells")
     if wmin < 1.0:
@@ -181,13 +182,13 @@ def _search(weights, start, goal, allow_diagonal, move_cost, method=None,
     if method == "buckets":
         cap = cap0 or 16 * (h + w) + 64
         while True:
-            path, cost, nexp, ok = bucket_weighted(wp, h, w, sr, sc, gr, gc, diag, rule,
+            path, cost, nexp, ok = bucket_weighted(weights, h, w, sr, sc, gr, gc, diag, rule,
                                                    float(wmin), float(max(wmax, wmin)), cap)
             if ok:
                 break
             cap *= 4
     else:
-        path, cost, nexp = astar_padded(wp, h, w, sr, sc, gr, gc, diag, rule, float(wmin))
+        path, cost, nexp = astar_padded(pad(weights), h, w, sr, sc, gr, gc, diag, rule, float(wmin))
     return _stats(path, cost, nexp, method)
 
 

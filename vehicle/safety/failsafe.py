@@ -427,6 +427,8 @@ class FailsafeManager:
 
     @property
     def strongest(self) -> Action:
+        if not self.active:          # the usual tick: nothing tripped
+            return Action.NONE
         return max((a.action for a in self.active.values()), key=lambda a: a.priority, default=Action.NONE)
 
     def update(self, s: SafetyInputs) -> list[SafetyAction]:

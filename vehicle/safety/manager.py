@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from edgepilot.vehicle.config import VehicleConfig
 from edgepilot.vehicle.geo import LocalFrame
 from edgepilot.vehicle.types import (ActuatorCommand, CommandResult, MissionItem, Mode, Outcome, SafetyAction,
-                                     SensorFrame, Severity, VehicleState)
+                                     SensorFrame, Severity, VehicleState, direct_init)
 
 from .failsafe import Action, FailsafeManager, SafetyInputs, default_triggers
 from .geofence import Fence, FenceError
@@ -24,6 +24,7 @@ from .prearm import prearm_failures
 from .watchdog import LoopWatchdog
 
 
+@direct_init
 @dataclass(frozen=True)
 class CoreView:
     """What the safety layer reads of the core at one tick: handed in by the
