@@ -65,9 +65,12 @@ def main() -> None:
     sizes = [int(s) for s in a.sizes.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="fleet_bench_"))
     steps = int(round(a.sim_s / PHYSICS_DT))
-    # warm-up: JIT caches, imports
+    # warm-up: imports and every kernel loaded from numba's cache (a run as
+    # long as the measured ones: the first A* plan, the first tracks and
+    # clearing come seconds in, and a kernel's first call would otherwise
+    # land in the first measured row's wall time)
     p = tmp / "warm.toml"
-    p.write_text(fleet_toml(2, 2.0))
+    p.write_text(fleet_toml(2, a.sim_s))
     run_fleet(load_fleet_scenario(p))
     print(f"fleet SITL, lidar UGVs (ugv_lidar: 540 beams at 10 Hz, core at 20 Hz), {a.sim_s:g} s simulated, "
           f"physics {1 / PHYSICS_DT:.0f} Hz, one core")
