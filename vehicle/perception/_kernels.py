@@ -789,11 +789,20 @@ def give_way_conflict_kernel(pts, s0, speed, n_t, dt_s, x0, y0, now, movers, veh
     for m in range(movers.shape[0]):
         lag = max(0.0, now - movers[m, 4])
         lim = vehicle_radius + movers[m, 5] + margin
+        # A squared distance above lim^2 (1 + 1e-6) puts hypot at or above
+        # lim whatever the rounding (a few ulp), so the hypot is left out
+        # there: the same answer, most samples without the libm call.  A
+        # tiny, infinite or NaN lim (subnormal squares) always takes it.
+        far2 = lim * lim * (1.0 + 1e-6) if 1e-100 < lim < 1e100 else math.inf
         for i in range(n_t):
             dt = i * dt_s + lag
             ox = movers[m, 0] + movers[m, 2] * dt
             oy = movers[m, 1] + movers[m, 3] * dt
-            if math.hypot(vxy[i, 0] - ox, vxy[i, 1] - oy) < lim:
+            ex = vxy[i, 0] - ox
+            ey = vxy[i, 1] - oy
+            if ex * ex + ey * ey > far2:
+                continue
+            if math.hypot(ex, ey) < lim:
                 return m
     return -1
 
