@@ -346,3 +346,41 @@ def test_give_way_conflict_kernel_at_the_reach_boundary():
         hits += want is not None
         misses += want is None
     assert hits > 50 and misses > 50
+
+
+def test_cluster_gap_test_equals_the_hypot_at_the_boundary():
+    """cluster_scan_kernel's gap test decides most gaps from squares:
+    the same answer as ``math.hypot(dx, dy) > thr`` (as the kernel had it),
+    gaps a few ulp either side of the threshold, and thresholds too small,
+    too large or NaN for the squares included."""
+    import math
+
+    from numba import njit
+
+    from edgepilot.vehicle.perception._kernels import _gap_exceeds
+
+    @njit
+    def by_hypot(dx, dy, thr):
+        return math.hypot(dx, dy) > thr
+
+    @njit
+    def fast(dx, dy, thr):
+        return _gap_exceeds(dx, dy, thr)
+
+    rng = np.random.default_rng(5)
+    above = below = 0
+    for _ in range(3000):
+        dx, dy = rng.normal(size=2) * 10.0 ** rng.integers(-3, 3)
+        thr = math.hypot(dx, dy)
+        for _ in range(int(rng.integers(0, 8))):
+            thr = np.nextafter(thr, np.inf if rng.random() < 0.5 else 0.0)
+        thr *= float(rng.choice([1.0, 1.0 + 1e-7, 1.0 - 1e-7, 1.0 + 1e-5, 0.5, 2.0]))
+        want = by_hypot(dx, dy, thr)
+        assert fast(dx, dy, thr) == want, (dx, dy, thr)
+        above += want
+        below += not want
+    assert above > 500 and below > 500
+    for dx, dy, thr in [(1e-120, 0.0, 1e-120), (3e-101, 4e-101, 5e-101), (1e120, 1e120, 1e120), (1.0, 0.0, math.nan),
+                        (math.inf, 0.0, 1.0), (math.nan, 0.0, 1.0), (0.0, 0.0, 0.0), (1e-200, 0.0, 0.0),
+                        (1e200, 1e200, 1e99), (0.3, 0.4, math.inf)]:
+        assert fast(dx, dy, thr) == by_hypot(dx, dy, thr), (dx, dy, thr)

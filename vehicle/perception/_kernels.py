@@ -859,6 +859,22 @@ def valid_returns_kernel(r, max_range, base, inc, idx, rv, ang):
     return k
 
 
+@njit(cache=True, inline="always")
+def _gap_exceeds(dx, dy, thr):
+    """``math.hypot(dx, dy) > thr``, the same answer, mostly without the
+    libm call: a squared distance below thr^2 (1 - 1e-6) or above thr^2
+    (1 + 1e-6) decides it whatever the rounding (a few ulp); between them,
+    and for a thr too small or too large for squares (or NaN), the hypot."""
+    if 1e-100 < thr < 1e100:
+        d2 = dx * dx + dy * dy
+        t2 = thr * thr
+        if d2 < t2 * (1.0 - 1e-6):
+            return False
+        if d2 > t2 * (1.0 + 1e-6):
+            return True
+    return math.hypot(dx, dy) > thr
+
+
 @njit(cache=True)
 def cluster_scan_kernel(px, py, rs, cos_a, sin_a, idx, m, gap_m, gap_factor, abs_inc, min_points, xs, ys, out):
     """Runs of consecutive valid returns, split where the gap exceeds
@@ -877,10 +893,9 @@ def cluster_scan_kernel(px, py, rs, cos_a, sin_a, idx, m, gap_m, gap_factor, abs
     start = 0
     for e in range(1, m + 1):
         if e < m:
-            d = math.hypot(xs[e] - xs[e - 1], ys[e] - ys[e - 1])
             step = idx[e] - idx[e - 1]
-            thr = max(gap_m, gap_factor * rs[e - 1] * abs_inc * step)
-            if not (d > thr or step > 2):
+            if step <= 2 and not _gap_exceeds(xs[e] - xs[e - 1], ys[e] - ys[e - 1],
+                                              max(gap_m, gap_factor * rs[e - 1] * abs_inc * step)):
                 continue
         n = e - start
         if n >= min_points:
