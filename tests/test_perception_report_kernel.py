@@ -384,3 +384,40 @@ def test_cluster_gap_test_equals_the_hypot_at_the_boundary():
                         (math.inf, 0.0, 1.0), (math.nan, 0.0, 1.0), (0.0, 0.0, 0.0), (1e-200, 0.0, 0.0),
                         (1e200, 1e200, 1e99), (0.3, 0.4, math.inf)]:
         assert fast(dx, dy, thr) == by_hypot(dx, dy, thr), (dx, dy, thr)
+
+
+def test_hold_back_distance_test_equals_the_hypot_at_the_boundary():
+    """hold_near_tracks_kernel's reach test (``_closer_than``) gives what
+    ``math.hypot(dx, dy) < reach`` gave, a few ulp either side of the reach
+    and for reaches too small, too large or NaN for squares."""
+    import math
+
+    from numba import njit
+
+    from edgepilot.vehicle.perception._kernels import _closer_than
+
+    @njit
+    def by_hypot(dx, dy, reach):
+        return math.hypot(dx, dy) < reach
+
+    @njit
+    def fast(dx, dy, reach):
+        return _closer_than(dx, dy, reach)
+
+    rng = np.random.default_rng(6)
+    inside = outside = 0
+    for _ in range(3000):
+        dx, dy = rng.normal(size=2) * 10.0 ** rng.integers(-3, 3)
+        reach = math.hypot(dx, dy)
+        for _ in range(int(rng.integers(0, 8))):
+            reach = np.nextafter(reach, np.inf if rng.random() < 0.5 else 0.0)
+        reach *= float(rng.choice([1.0, 1.0 + 1e-7, 1.0 - 1e-7, 1.0 + 1e-5, 0.5, 2.0]))
+        want = by_hypot(dx, dy, reach)
+        assert fast(dx, dy, reach) == want, (dx, dy, reach)
+        inside += want
+        outside += not want
+    assert inside > 500 and outside > 500
+    for dx, dy, reach in [(1e-120, 0.0, 1e-120), (3e-101, 4e-101, 5e-101), (1e120, 1e120, 1e120), (1.0, 0.0, math.nan),
+                          (math.inf, 0.0, 1.0), (math.nan, 0.0, 1.0), (0.0, 0.0, 0.0), (1e-200, 0.0, 0.0),
+                          (1e200, 1e200, 1e99), (0.3, 0.4, math.inf)]:
+        assert fast(dx, dy, reach) == by_hypot(dx, dy, reach), (dx, dy, reach)

@@ -1099,6 +1099,23 @@ def unreport_points_kernel(points, origin_x, origin_y, resolution, reported, pen
     return was, npend
 
 
+@njit(cache=True, inline="always")
+def _closer_than(dx, dy, reach):
+    """``math.hypot(dx, dy) < reach``, the same answer, mostly without the
+    libm call (as ``_gap_exceeds``): a squared distance above reach^2 (1 +
+    1e-6) or below reach^2 (1 - 1e-6) decides it whatever the rounding;
+    between them, and for a reach too small or too large for squares (or
+    NaN), the hypot."""
+    if 1e-100 < reach < 1e100:
+        d2 = dx * dx + dy * dy
+        r2 = reach * reach
+        if d2 > r2 * (1.0 + 1e-6):
+            return False
+        if d2 < r2 * (1.0 - 1e-6):
+            return True
+    return math.hypot(dx, dy) < reach
+
+
 @njit(cache=True)
 def hold_near_tracks_kernel(pts, trk, hold):
     """``Perception._near_unsettled_tracks`` over all tracks at once.
@@ -1119,7 +1136,7 @@ def hold_near_tracks_kernel(pts, trk, hold):
         by = trk[k, 5]
         if kind == 1.0:
             for i in range(n):
-                if math.hypot(pts[i, 0] - bx, pts[i, 1] - by) < reach:
+                if _closer_than(pts[i, 0] - bx, pts[i, 1] - by, reach):
                     hold[i] = True
         elif kind == 2.0:
             dx = bx - ax
@@ -1127,14 +1144,14 @@ def hold_near_tracks_kernel(pts, trk, hold):
             L2 = dx * dx + dy * dy
             if L2 <= 1e-12:
                 for i in range(n):
-                    if math.hypot(pts[i, 0] - ax, pts[i, 1] - ay) < reach:
+                    if _closer_than(pts[i, 0] - ax, pts[i, 1] - ay, reach):
                         hold[i] = True
                 continue
             for i in range(n):
                 u = ((pts[i, 0] - ax) * dx + (pts[i, 1] - ay) * dy) / L2
                 u = 0.0 if u < 0.0 else u
                 u = 1.0 if u > 1.0 else u
-                if math.hypot(pts[i, 0] - (ax + u * dx), pts[i, 1] - (ay + u * dy)) < reach:
+                if _closer_than(pts[i, 0] - (ax + u * dx), pts[i, 1] - (ay + u * dy), reach):
                     hold[i] = True
     held = 0
     for i in range(n):
