@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from edgepilot.vehicle.perception.rates import RateManager
+from edgepilot.vehicle.perception.rates import RateManager, SensorStatus
 
 
 def test_each_sensor_at_its_rate_and_stale_flags():
@@ -91,3 +91,28 @@ def test_warm_kernels_runs_every_kernel():
               _kernels.decode_logodds_kernel, _kernels.clear_stamps_kernel,
               _kernels.clear_stamps_box_kernel, clear_seen_free_kernel):
         assert k.signatures, k.__name__           # compiled (or loaded from the cache)
+
+
+def test_sensor_status_is_built_as_the_frozen_dataclass_builds_it():
+    """SensorStatus (one per sensor every tick) stores its fields straight
+    into the instance dict (types.direct_init): the same object as the
+    dataclass's own __init__ gives, still frozen."""
+    import dataclasses
+
+    ref = dataclasses.make_dataclass("SensorStatus", [(f.name, f.type) for f in dataclasses.fields(SensorStatus)],
+                                     frozen=True)
+    args = ("lidar", 0.05, False, 9.9, 10.0, 7)
+    got = SensorStatus(*args)
+    assert list(vars(got).items()) == list(vars(ref(*args)).items())
+    assert got == SensorStatus(**dict(zip([f.name for f in dataclasses.fields(SensorStatus)], args)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.age = 1.0
+    with pytest.raises(TypeError):
+        SensorStatus(*args[:-1])
+    r = RateManager()
+    r.add("lidar", 10.0)
+    r.arrived("lidar", 0.1)
+    r.arrived("lidar", 0.2)
+    st = r.status(0.25)["lidar"]
+    assert type(st) is SensorStatus
+    assert list(vars(st).items()) == list(vars(ref("lidar", 0.25 - 0.2, False, 1.0 / (0.2 - 0.1), 10.0, 2)).items())

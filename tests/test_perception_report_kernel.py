@@ -310,3 +310,114 @@ def test_give_way_conflict_kernel_ignores_stale_work_space():
         assert (movers[k] if k >= 0 else None) is want
         hits += want is not None
     assert 10 < hits < 290
+
+
+def test_give_way_conflict_kernel_at_the_reach_boundary():
+    """The kernel leaves out the hypot where the squared distance is well
+    beyond reach: movers a few ulp either side of the reach (and reaches
+    too small, too large or NaN for that shortcut) get the oracle's answer."""
+    from types import SimpleNamespace
+
+    from edgepilot.vehicle.perception._kernels import give_way_conflict_kernel
+    from edgepilot.vehicle.perception._reference import give_way_conflict_numpy
+    from edgepilot.vehicle.perception.front import GIVE_WAY_DT_S
+
+    rng = np.random.default_rng(11)
+    pts = np.array([[0.0, 0.0], [0.0, 0.0]])           # standing: every sample at the vehicle
+    n_t = len(np.arange(0.0, 1.0 + 1e-9, GIVE_WAY_DT_S))
+    state = SimpleNamespace(x=0.0, y=0.0, t=0.0)
+    hits = misses = 0
+    radii = [0.3] * 300 + [1e-120, 1e-300, 0.0, 1e120, np.inf, np.nan]
+    for r in radii:
+        vr, margin = (0.6, 0.4) if r == 0.3 else (0.0, 0.0)
+        lim = vr + r + margin
+        a = rng.uniform(0.0, 2 * np.pi)
+        d = lim
+        for _ in range(int(rng.integers(-6, 7))):
+            d = np.nextafter(d, np.inf) if d < lim or rng.random() < 0.5 else np.nextafter(d, 0.0)
+        d = d * float(rng.choice([1.0, 1.0 + 1e-7, 1.0 - 1e-7, 1.0 + 1e-5]))
+        x, y = (d * np.cos(a), d * np.sin(a)) if np.isfinite(d) else (d, 0.0)
+        movers = [SimpleNamespace(x=float(x), y=float(y), vx=0.0, vy=0.0, t=0.0, radius=float(r))]
+        want = give_way_conflict_numpy(state, pts, 0.0, 0.0, movers, 1.0, vr, margin)
+        mv = np.array([(m.x, m.y, m.vx, m.vy, m.t, m.radius) for m in movers])
+        k = give_way_conflict_kernel(pts, 0.0, 0.0, n_t, GIVE_WAY_DT_S, 0.0, 0.0, 0.0, mv, vr, margin,
+                                     np.empty(2), np.empty((n_t, 2)))
+        assert (movers[k] if k >= 0 else None) is want, (r, d, lim)
+        hits += want is not None
+        misses += want is None
+    assert hits > 50 and misses > 50
+
+
+def test_cluster_gap_test_equals_the_hypot_at_the_boundary():
+    """cluster_scan_kernel's gap test decides most gaps from squares:
+    the same answer as ``math.hypot(dx, dy) > thr`` (as the kernel had it),
+    gaps a few ulp either side of the threshold, and thresholds too small,
+    too large or NaN for the squares included."""
+    import math
+
+    from numba import njit
+
+    from edgepilot.vehicle.perception._kernels import _gap_exceeds
+
+    @njit
+    def by_hypot(dx, dy, thr):
+        return math.hypot(dx, dy) > thr
+
+    @njit
+    def fast(dx, dy, thr):
+        return _gap_exceeds(dx, dy, thr)
+
+    rng = np.random.default_rng(5)
+    above = below = 0
+    for _ in range(3000):
+        dx, dy = rng.normal(size=2) * 10.0 ** rng.integers(-3, 3)
+        thr = math.hypot(dx, dy)
+        for _ in range(int(rng.integers(0, 8))):
+            thr = np.nextafter(thr, np.inf if rng.random() < 0.5 else 0.0)
+        thr *= float(rng.choice([1.0, 1.0 + 1e-7, 1.0 - 1e-7, 1.0 + 1e-5, 0.5, 2.0]))
+        want = by_hypot(dx, dy, thr)
+        assert fast(dx, dy, thr) == want, (dx, dy, thr)
+        above += want
+        below += not want
+    assert above > 500 and below > 500
+    for dx, dy, thr in [(1e-120, 0.0, 1e-120), (3e-101, 4e-101, 5e-101), (1e120, 1e120, 1e120), (1.0, 0.0, math.nan),
+                        (math.inf, 0.0, 1.0), (math.nan, 0.0, 1.0), (0.0, 0.0, 0.0), (1e-200, 0.0, 0.0),
+                        (1e200, 1e200, 1e99), (0.3, 0.4, math.inf)]:
+        assert fast(dx, dy, thr) == by_hypot(dx, dy, thr), (dx, dy, thr)
+
+
+def test_hold_back_distance_test_equals_the_hypot_at_the_boundary():
+    """hold_near_tracks_kernel's reach test (``_closer_than``) gives what
+    ``math.hypot(dx, dy) < reach`` gave, a few ulp either side of the reach
+    and for reaches too small, too large or NaN for squares."""
+    import math
+
+    from numba import njit
+
+    from edgepilot.vehicle.perception._kernels import _closer_than
+
+    @njit
+    def by_hypot(dx, dy, reach):
+        return math.hypot(dx, dy) < reach
+
+    @njit
+    def fast(dx, dy, reach):
+        return _closer_than(dx, dy, reach)
+
+    rng = np.random.default_rng(6)
+    inside = outside = 0
+    for _ in range(3000):
+        dx, dy = rng.normal(size=2) * 10.0 ** rng.integers(-3, 3)
+        reach = math.hypot(dx, dy)
+        for _ in range(int(rng.integers(0, 8))):
+            reach = np.nextafter(reach, np.inf if rng.random() < 0.5 else 0.0)
+        reach *= float(rng.choice([1.0, 1.0 + 1e-7, 1.0 - 1e-7, 1.0 + 1e-5, 0.5, 2.0]))
+        want = by_hypot(dx, dy, reach)
+        assert fast(dx, dy, reach) == want, (dx, dy, reach)
+        inside += want
+        outside += not want
+    assert inside > 500 and outside > 500
+    for dx, dy, reach in [(1e-120, 0.0, 1e-120), (3e-101, 4e-101, 5e-101), (1e120, 1e120, 1e120), (1.0, 0.0, math.nan),
+                          (math.inf, 0.0, 1.0), (math.nan, 0.0, 1.0), (0.0, 0.0, 0.0), (1e-200, 0.0, 0.0),
+                          (1e200, 1e200, 1e99), (0.3, 0.4, math.inf)]:
+        assert fast(dx, dy, reach) == by_hypot(dx, dy, reach), (dx, dy, reach)

@@ -789,11 +789,20 @@ def give_way_conflict_kernel(pts, s0, speed, n_t, dt_s, x0, y0, now, movers, veh
     for m in range(movers.shape[0]):
         lag = max(0.0, now - movers[m, 4])
         lim = vehicle_radius + movers[m, 5] + margin
+        # A squared distance above lim^2 (1 + 1e-6) puts hypot at or above
+        # lim whatever the rounding (a few ulp), so the hypot is left out
+        # there: the same answer, most samples without the libm call.  A
+        # tiny, infinite or NaN lim (subnormal squares) always takes it.
+        far2 = lim * lim * (1.0 + 1e-6) if 1e-100 < lim < 1e100 else math.inf
         for i in range(n_t):
             dt = i * dt_s + lag
             ox = movers[m, 0] + movers[m, 2] * dt
             oy = movers[m, 1] + movers[m, 3] * dt
-            if math.hypot(vxy[i, 0] - ox, vxy[i, 1] - oy) < lim:
+            ex = vxy[i, 0] - ox
+            ey = vxy[i, 1] - oy
+            if ex * ex + ey * ey > far2:
+                continue
+            if math.hypot(ex, ey) < lim:
                 return m
     return -1
 
@@ -850,6 +859,22 @@ def valid_returns_kernel(r, max_range, base, inc, idx, rv, ang):
     return k
 
 
+@njit(cache=True, inline="always")
+def _gap_exceeds(dx, dy, thr):
+    """``math.hypot(dx, dy) > thr``, the same answer, mostly without the
+    libm call: a squared distance below thr^2 (1 - 1e-6) or above thr^2
+    (1 + 1e-6) decides it whatever the rounding (a few ulp); between them,
+    and for a thr too small or too large for squares (or NaN), the hypot."""
+    if 1e-100 < thr < 1e100:
+        d2 = dx * dx + dy * dy
+        t2 = thr * thr
+        if d2 < t2 * (1.0 - 1e-6):
+            return False
+        if d2 > t2 * (1.0 + 1e-6):
+            return True
+    return math.hypot(dx, dy) > thr
+
+
 @njit(cache=True)
 def cluster_scan_kernel(px, py, rs, cos_a, sin_a, idx, m, gap_m, gap_factor, abs_inc, min_points, xs, ys, out):
     """Runs of consecutive valid returns, split where the gap exceeds
@@ -868,10 +893,9 @@ def cluster_scan_kernel(px, py, rs, cos_a, sin_a, idx, m, gap_m, gap_factor, abs
     start = 0
     for e in range(1, m + 1):
         if e < m:
-            d = math.hypot(xs[e] - xs[e - 1], ys[e] - ys[e - 1])
             step = idx[e] - idx[e - 1]
-            thr = max(gap_m, gap_factor * rs[e - 1] * abs_inc * step)
-            if not (d > thr or step > 2):
+            if step <= 2 and not _gap_exceeds(xs[e] - xs[e - 1], ys[e] - ys[e - 1],
+                                              max(gap_m, gap_factor * rs[e - 1] * abs_inc * step)):
                 continue
         n = e - start
         if n >= min_points:
@@ -1075,6 +1099,23 @@ def unreport_points_kernel(points, origin_x, origin_y, resolution, reported, pen
     return was, npend
 
 
+@njit(cache=True, inline="always")
+def _closer_than(dx, dy, reach):
+    """``math.hypot(dx, dy) < reach``, the same answer, mostly without the
+    libm call (as ``_gap_exceeds``): a squared distance above reach^2 (1 +
+    1e-6) or below reach^2 (1 - 1e-6) decides it whatever the rounding;
+    between them, and for a reach too small or too large for squares (or
+    NaN), the hypot."""
+    if 1e-100 < reach < 1e100:
+        d2 = dx * dx + dy * dy
+        r2 = reach * reach
+        if d2 > r2 * (1.0 + 1e-6):
+            return False
+        if d2 < r2 * (1.0 - 1e-6):
+            return True
+    return math.hypot(dx, dy) < reach
+
+
 @njit(cache=True)
 def hold_near_tracks_kernel(pts, trk, hold):
     """``Perception._near_unsettled_tracks`` over all tracks at once.
@@ -1095,7 +1136,7 @@ def hold_near_tracks_kernel(pts, trk, hold):
         by = trk[k, 5]
         if kind == 1.0:
             for i in range(n):
-                if math.hypot(pts[i, 0] - bx, pts[i, 1] - by) < reach:
+                if _closer_than(pts[i, 0] - bx, pts[i, 1] - by, reach):
                     hold[i] = True
         elif kind == 2.0:
             dx = bx - ax
@@ -1103,14 +1144,14 @@ def hold_near_tracks_kernel(pts, trk, hold):
             L2 = dx * dx + dy * dy
             if L2 <= 1e-12:
                 for i in range(n):
-                    if math.hypot(pts[i, 0] - ax, pts[i, 1] - ay) < reach:
+                    if _closer_than(pts[i, 0] - ax, pts[i, 1] - ay, reach):
                         hold[i] = True
                 continue
             for i in range(n):
                 u = ((pts[i, 0] - ax) * dx + (pts[i, 1] - ay) * dy) / L2
                 u = 0.0 if u < 0.0 else u
                 u = 1.0 if u > 1.0 else u
-                if math.hypot(pts[i, 0] - (ax + u * dx), pts[i, 1] - (ay + u * dy)) < reach:
+                if _closer_than(pts[i, 0] - (ax + u * dx), pts[i, 1] - (ay + u * dy), reach):
                     hold[i] = True
     held = 0
     for i in range(n):

@@ -11,7 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from edgepilot.vehicle.types import direct_init
 
+
+@direct_init            # one per sensor every control tick
 @dataclass(frozen=True)
 class SensorStatus:
     """``age`` seconds since the last sample (inf if none), ``stale``,
