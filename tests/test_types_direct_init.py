@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 
 from edgepilot.vehicle.mission.executor import NavTarget
+from edgepilot.vehicle.perception.tracking import Cluster, Track
 from edgepilot.vehicle.safety.manager import CoreView
 from edgepilot.vehicle.types import (ActuatorCommand, CompassReading, GpsFix, LaserScan, Mode, MotorStatus, SensorFrame,
                                      Setpoint, VehicleState, direct_init)
 
 DIRECT = [GpsFix, CompassReading, LaserScan, MotorStatus, SensorFrame, VehicleState, ActuatorCommand, Setpoint,
-          CoreView, NavTarget]
+          CoreView, NavTarget, Cluster, Track]
 
 
 def _reference(cls):
@@ -42,7 +43,9 @@ def _args(cls):
             "LaserScan": (1.0, -math.pi, 0.01, 12.0, np.ones(3, np.float32)),
             "MotorStatus": (1.0, True, "stalled", 3),
             "ActuatorCommand": (0.25, -0.5, True),
-            "NavTarget": ("loiter_time", 3, 52.0, 4.0, 5.0)}
+            "NavTarget": ("loiter_time", 3, 52.0, 4.0, 5.0),
+            "Cluster": (1.5, -2.0, 0.3, 7),
+            "Track": (4, 2.5, 1.0, -1.0, 0.5, 0.25, np.eye(4), 0.4, True, 6, 1)}
     if cls.__name__ in vals:
         return vals[cls.__name__]
     if cls is SensorFrame:

@@ -17,9 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgepilot.vehicle.types import direct_init
+
 from ._kernels import cluster_scan_kernel, track_update_kernel, valid_returns_kernel
 
 
+@direct_init        # made for every object of every scan: fields stored straight into the instance dict
 @dataclass(frozen=True)
 class Cluster:
     """An object seen in one scan: centre (x, y) in the map frame [m],
@@ -31,20 +34,7 @@ class Cluster:
     n: int
 
 
-_new_object = object.__new__
 _F32 = np.dtype(np.float32)
-
-
-def _cluster(x: float, y: float, radius: float, n: int) -> Cluster:
-    """``Cluster(x, y, radius, n)`` without the frozen dataclass's guarded
-    attribute sets: the same fields, equal to the constructed one, as frozen."""
-    c = _new_object(Cluster)
-    d = c.__dict__
-    d["x"] = x
-    d["y"] = y
-    d["radius"] = radius
-    d["n"] = n
-    return c
 
 
 def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_range: float,
@@ -94,10 +84,11 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
             f = (2.0 / math.pi) * rad / los
             cx += (cx - px) * f
             cy += (cy - py) * f
-        out.append(_cluster(cx, cy, rad, int(cnt)))
+        out.append(Cluster(cx, cy, rad, int(cnt)))
     return out
 
 
+@direct_init        # the tracker makes every track anew each scan
 @dataclass(frozen=True)
 class Track:
     """A tracked object at time ``t``: position [m] and velocity [m/s] in
@@ -118,26 +109,6 @@ class Track:
     @property
     def speed(self) -> float:
         return math.hypot(self.vx, self.vy)
-
-
-def _track(id, t, x, y, vx, vy, cov, radius, confirmed, hits, misses) -> Track:
-    """``Track(...)`` without the frozen dataclass's eleven guarded
-    attribute sets (the tracker makes every track anew each scan): the same
-    fields, equal to the constructed one, as frozen."""
-    tr = _new_object(Track)
-    d = tr.__dict__
-    d["id"] = id
-    d["t"] = t
-    d["x"] = x
-    d["y"] = y
-    d["vx"] = vx
-    d["vy"] = vy
-    d["cov"] = cov
-    d["radius"] = radius
-    d["confirmed"] = confirmed
-    d["hits"] = hits
-    d["misses"] = misses
-    return tr
 
 
 class MultiObjectTracker:
@@ -249,7 +220,7 @@ class MultiObjectTracker:
             return []
         rows = zip(self._ids[:n].tolist(), self._tt[:n].tolist(), self._x[:n].tolist(), self._rad[:n].tolist(),
                    self._conf[:n].tolist(), self._hits[:n].tolist(), self._misses[:n].tolist(), self._P[:n].copy())
-        return [_track(i, t, x[0], x[1], x[2], x[3], P, r, c != 0, h, m)
+        return [Track(i, t, x[0], x[1], x[2], x[3], P, r, c != 0, h, m)
                 for i, t, x, r, c, h, m, P in rows if c or not confirmed_only]
 
     def moving_obstacles(self, min_speed: float = 0.3) -> np.ndarray:
