@@ -291,6 +291,7 @@ def _scan_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, max_range
 _NO_DISTANCE = np.zeros((0, 0), np.float32)
 _NO_CIRCLES = np.zeros((0, 3), np.float64)
 _NO_DRAWS = np.zeros(0, np.float64)
+_BOOL, _UINT8, _FLOAT32, _FLOAT64 = np.dtype(np.bool_), np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64)
 
 
 def _raster_inputs(occupied, resolution: float, circles, distance, max_range: float):
@@ -299,8 +300,8 @@ def _raster_inputs(occupied, resolution: float, circles, distance, max_range: fl
     occ = occupied if isinstance(occupied, np.ndarray) else np.asarray(occupied)
     if occ.ndim != 2 or occ.size == 0:
         raise ValueError(f"occupied must be a non-empty 2-D array, got shape {occ.shape}")
-    if not ((occ.dtype == np.bool_ or occ.dtype == np.uint8) and occ.flags.c_contiguous):
-        occ = np.ascontiguousarray(occ) if occ.dtype == np.bool_ else np.ascontiguousarray(occ, dtype=np.uint8)
+    if not ((occ.dtype == _BOOL or occ.dtype == _UINT8) and occ.flags.c_contiguous):
+        occ = np.ascontiguousarray(occ) if occ.dtype == _BOOL else np.ascontiguousarray(occ, dtype=np.uint8)
     if not (resolution > 0):
         raise ValueError(f"resolution must be > 0 m/cell, got {resolution!r}")
     if not (max_range > 0):
@@ -309,7 +310,7 @@ def _raster_inputs(occupied, resolution: float, circles, distance, max_range: fl
         circ = _NO_CIRCLES
     else:
         circ = circles
-        if not (isinstance(circ, np.ndarray) and circ.dtype == np.float64 and circ.flags.c_contiguous):
+        if not (isinstance(circ, np.ndarray) and circ.dtype == _FLOAT64 and circ.flags.c_contiguous):
             circ = np.ascontiguousarray(circ, dtype=np.float64)
         if circ.size == 0:
             circ = _NO_CIRCLES
@@ -318,14 +319,15 @@ def _raster_inputs(occupied, resolution: float, circles, distance, max_range: fl
     if distance is None:
         return occ, _NO_DISTANCE, circ
     dist = distance if isinstance(distance, np.ndarray) else np.asarray(distance)
-    if dist.shape != occ.shape or dist.dtype != np.float32:
+    if dist.shape != occ.shape or dist.dtype != _FLOAT32:
         raise ValueError(f"distance must be a float32 array shaped like occupied {occ.shape}, "
                          f"got {dist.dtype} {dist.shape}")
     return occ, (dist if dist.flags.c_contiguous else np.ascontiguousarray(dist)), circ
 
 
 def _finite_pose(pose) -> tuple[float, float, float]:
-    px, py, yaw = (float(v) for v in pose)
+    px, py, yaw = pose
+    px, py, yaw = float(px), float(py), float(yaw)
     if not (math.isfinite(px) and math.isfinite(py) and math.isfinite(yaw)):
         raise ValueError(f"pose must be finite (x, y, yaw), got {pose!r}")
     return px, py, yaw
