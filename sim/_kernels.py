@@ -117,8 +117,12 @@ def _bucket(cx, cy, mask):
 @njit(cache=True)
 def hash_build_kernel(px, py, h, mask, cell, head, items):
     """Fill ``cell``, ``head`` (mask + 2 entries) and ``items`` for the
-    points (px, py) at cell size ``h`` [m] (counting sort by bucket)."""
+    points (px, py) at cell size ``h`` [m] (counting sort by bucket);
+    returns False, filling nothing, when a coordinate is not finite."""
     n = px.shape[0]
+    for k in range(n):
+        if not (math.isfinite(px[k]) and math.isfinite(py[k])):
+            return False
     head[:] = 0
     for k in range(n):
         cx = int(math.floor(px[k] / h))
@@ -133,6 +137,7 @@ def hash_build_kernel(px, py, h, mask, cell, head, items):
         b = _bucket(cell[k, 0], cell[k, 1], mask)
         items[fill[b]] = k
         fill[b] += 1
+    return True
 
 
 @njit(cache=True)

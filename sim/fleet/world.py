@@ -179,8 +179,6 @@ class SpatialHash:
         n = len(pos)
         if not (math.isfinite(h) and h > 0):
             raise ValueError(f"spatial hash: cell size must be a positive number of metres, got {h}")
-        if n and not np.isfinite(pos[:, :2]).all():
-            raise ValueError("spatial hash: member positions must be finite")
         size = 1 << max(1, (2 * n - 1).bit_length())          # >= 2 buckets per member
         if len(self.items) != n or self.mask != size - 1:
             self.cell = np.empty((n, 2), np.int64)
@@ -188,8 +186,10 @@ class SpatialHash:
             self.items = np.empty(n, np.int64)
             self.out = np.empty(n, np.int64)
         self.h, self.mask = float(h), size - 1
-        hash_build_kernel(np.ascontiguousarray(pos[:, 0]), np.ascontiguousarray(pos[:, 1]), self.h, self.mask,
-                          self.cell, self.head, self.items)
+        # the kernel checks the positions are finite (and then fills nothing)
+        if not hash_build_kernel(pos[:, 0], pos[:, 1], self.h, self.mask, self.cell, self.head, self.items):
+            self.stale = True
+            raise ValueError("spatial hash: member positions must be finite")
         self.stale = False
 
 

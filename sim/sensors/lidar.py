@@ -30,19 +30,38 @@ def _axis_walk(g, cell, d):
     return 0, np.inf, np.inf
 
 
-@njit(cache=True, inline="always")
-def _circles_hit(circles, px, py, dx, dy):
-    """Distance [m] along the unit direction (dx, dy) from (px, py) to the
-    nearest circle of ``circles`` (N, 3) [x, y, radius]: 0 when the point is
-    inside one, inf when the ray meets none."""
-    best = np.inf
+@njit(cache=True)
+def _circle_terms(circles, px, py):
+    """Per circle of ``circles`` (N, 3) [x, y, radius], the beam-independent
+    terms of the ray test from (px, py): (px - x, py - y, squared distance
+    less squared radius), computed once per scan."""
+    pre = np.empty((circles.shape[0], 3))
     for j in range(circles.shape[0]):
         cx = px - circles[j, 0]
         cy = py - circles[j, 1]
         rad = circles[j, 2]
-        b = dx * cx + dy * cy
-        c = cx * cx + cy * cy - rad * rad
-        disc = b * b - c
+        pre[j, 0] = cx
+        pre[j, 1] = cy
+        pre[j, 2] = cx * cx + cy * cy - rad * rad
+    return pre
+
+
+@njit(cache=True, inline="always")
+def _circles_hit(pre, beams, dx, dy):
+    """Distance [m] along the unit direction (dx, dy) from the point the
+    terms ``pre`` (``_circle_terms``) were taken at to the nearest circle
+    of those whose bit is set in ``beams`` (-1: all of them): 0 when the
+    point is inside one, inf when the ray meets none.  The circles are
+    tried in index order."""
+    best = np.inf
+    for j in range(pre.shape[0]):
+        if beams != -1:
+            if (beams >> j) == 0:
+                break                       # no candidate left
+            if not (beams >> j) & 1:
+                continue
+        b = dx * pre[j, 0] + dy * pre[j, 1]
+        disc = b * b - pre[j, 2]
         if disc < 0.0:
             continue
         sq = math.sqrt(disc)
@@ -55,6 +74,59 @@ def _circles_hit(circles, px, py, dx, dy):
     return best
 
 
+#: The angular margin [rad] ``_circle_beams`` adds on each side of a circle.
+_BEAM_MARGIN = 1e-6
+
+
+@njit(cache=True)
+def _circle_beams(pre, circles, yaw, angles):
+    """Which circles each beam can meet: (N,) int64 bit masks (bit j:
+    circle j) for beams along map-frame angles yaw + angles[i], or an
+    empty array when every beam must try every circle (more than 62
+    circles, angles not strictly increasing within one turn, or a yaw
+    or first angle beyond 1000 rad).
+
+    A circle of radius r whose centre lies D > 1.01 r from the sensor
+    spans the bearings within asin(r / D) of its centre's bearing; along
+    any other bearing the ray test's discriminant is negative (the line
+    misses) or both crossings lie behind the sensor, so the circle cannot
+    change the beam's range.  With ``_BEAM_MARGIN`` on each side that
+    stays true under rounding; a circle the sensor is in or nearly in
+    (D <= 1.01 r) is a candidate for every beam."""
+    n = angles.shape[0]
+    k = pre.shape[0]
+    none = np.zeros(0, np.int64)
+    if k > 62 or n == 0:
+        return none
+    for i in range(n - 1):
+        if not angles[i] < angles[i + 1]:
+            return none
+    a0 = angles[0]
+    turn = 2.0 * math.pi
+    if not (angles[n - 1] - a0 < turn and abs(yaw) <= 1e3 and abs(a0) <= 1e3):
+        return none                         # (and no bearing far from zero: the margin covers its rounding)
+    masks = np.zeros(n, np.int64)
+    for j in range(k):
+        bit = np.int64(1) << j
+        rad = circles[j, 2]
+        dd = math.hypot(pre[j, 0], pre[j, 1])
+        if not dd > 1.01 * rad:             # in or nearly in it (or NaN): every beam
+            for i in range(n):
+                masks[i] |= bit
+            continue
+        half = math.asin(rad / dd) + _BEAM_MARGIN
+        # the centre's bearing in the sensor frame, moved into [a0, a0 + 2 pi)
+        lo = math.atan2(-pre[j, 1], -pre[j, 0]) - yaw - half
+        lo = a0 + ((lo - a0) % turn)
+        hi = lo + 2.0 * half
+        for i in range(np.searchsorted(angles, lo), np.searchsorted(angles, hi, side="right")):
+            masks[i] |= bit
+        if hi - turn >= a0:                 # the span wraps past a0 + 2 pi
+            for i in range(0, np.searchsorted(angles, hi - turn, side="right")):
+                masks[i] |= bit
+    return masks
+
+
 @njit(cache=True)
 def _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, out):
     """out[i] = distance [m] from (px, py) along map-frame angle
@@ -65,11 +137,14 @@ def _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, o
     inv = 1.0 / res
     gx = (px - ox) * inv                    # grid-frame position, cells
     gy = (py - oy) * inv
+    pre = _circle_terms(circles, px, py)
+    beams = _circle_beams(pre, circles, yaw, angles) if pre.shape[0] else np.zeros(0, np.int64)
+    every = beams.shape[0] == 0
     for i in range(angles.shape[0]):
         a = yaw + angles[i]
         dx = math.cos(a)
         dy = math.sin(a)
-        best = _circles_hit(circles, px, py, dx, dy)   # circles first: they bound the grid walk
+        best = _circles_hit(pre, -1 if every else beams[i], dx, dy)   # circles first: they bound the grid walk
         limit = min(best, max_range) * inv        # in cells
         # Amanatides-Woo walk over the raster, in cells.
         col = int(math.floor(gx))
@@ -119,11 +194,14 @@ def _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, m
     gx = (px - ox) * inv
     gy = (py - oy) * inv
     lead = math.sqrt(2.0) + 0.5          # what a jump leaves to the walk [cells]
+    pre = _circle_terms(circles, px, py)
+    beams = _circle_beams(pre, circles, yaw, angles) if pre.shape[0] else np.zeros(0, np.int64)
+    every = beams.shape[0] == 0
     for i in range(angles.shape[0]):
         a = yaw + angles[i]
         dx = math.cos(a)
         dy = math.sin(a)
-        best = _circles_hit(circles, px, py, dx, dy)
+        best = _circles_hit(pre, -1 if every else beams[i], dx, dy)
         limit = min(best, max_range) * inv
         col = int(math.floor(gx))
         row = int(math.floor(gy))
@@ -213,6 +291,7 @@ def _scan_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, max_range
 _NO_DISTANCE = np.zeros((0, 0), np.float32)
 _NO_CIRCLES = np.zeros((0, 3), np.float64)
 _NO_DRAWS = np.zeros(0, np.float64)
+_BOOL, _UINT8, _FLOAT32, _FLOAT64 = np.dtype(np.bool_), np.dtype(np.uint8), np.dtype(np.float32), np.dtype(np.float64)
 
 
 def _raster_inputs(occupied, resolution: float, circles, distance, max_range: float):
@@ -221,8 +300,8 @@ def _raster_inputs(occupied, resolution: float, circles, distance, max_range: fl
     occ = occupied if isinstance(occupied, np.ndarray) else np.asarray(occupied)
     if occ.ndim != 2 or occ.size == 0:
         raise ValueError(f"occupied must be a non-empty 2-D array, got shape {occ.shape}")
-    if not ((occ.dtype == np.bool_ or occ.dtype == np.uint8) and occ.flags.c_contiguous):
-        occ = np.ascontiguousarray(occ) if occ.dtype == np.bool_ else np.ascontiguousarray(occ, dtype=np.uint8)
+    if not ((occ.dtype == _BOOL or occ.dtype == _UINT8) and occ.flags.c_contiguous):
+        occ = np.ascontiguousarray(occ) if occ.dtype == _BOOL else np.ascontiguousarray(occ, dtype=np.uint8)
     if not (resolution > 0):
         raise ValueError(f"resolution must be > 0 m/cell, got {resolution!r}")
     if not (max_range > 0):
@@ -231,7 +310,7 @@ def _raster_inputs(occupied, resolution: float, circles, distance, max_range: fl
         circ = _NO_CIRCLES
     else:
         circ = circles
-        if not (isinstance(circ, np.ndarray) and circ.dtype == np.float64 and circ.flags.c_contiguous):
+        if not (isinstance(circ, np.ndarray) and circ.dtype == _FLOAT64 and circ.flags.c_contiguous):
             circ = np.ascontiguousarray(circ, dtype=np.float64)
         if circ.size == 0:
             circ = _NO_CIRCLES
@@ -240,14 +319,15 @@ def _raster_inputs(occupied, resolution: float, circles, distance, max_range: fl
     if distance is None:
         return occ, _NO_DISTANCE, circ
     dist = distance if isinstance(distance, np.ndarray) else np.asarray(distance)
-    if dist.shape != occ.shape or dist.dtype != np.float32:
+    if dist.shape != occ.shape or dist.dtype != _FLOAT32:
         raise ValueError(f"distance must be a float32 array shaped like occupied {occ.shape}, "
                          f"got {dist.dtype} {dist.shape}")
     return occ, (dist if dist.flags.c_contiguous else np.ascontiguousarray(dist)), circ
 
 
 def _finite_pose(pose) -> tuple[float, float, float]:
-    px, py, yaw = (float(v) for v in pose)
+    px, py, yaw = pose
+    px, py, yaw = float(px), float(py), float(yaw)
     if not (math.isfinite(px) and math.isfinite(py) and math.isfinite(yaw)):
         raise ValueError(f"pose must be finite (x, y, yaw), got {pose!r}")
     return px, py, yaw
