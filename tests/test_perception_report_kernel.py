@@ -348,76 +348,58 @@ def test_give_way_conflict_kernel_at_the_reach_boundary():
     assert hits > 50 and misses > 50
 
 
-def test_cluster_gap_test_equals_the_hypot_at_the_boundary():
-    """cluster_scan_kernel's gap test decides most gaps from squares:
-    the same answer as ``math.hypot(dx, dy) > thr`` (as the kernel had it),
-    gaps a few ulp either side of the threshold, and thresholds too small,
-    too large or NaN for the squares included."""
+def _hypot_rule(name: str):
+    """(the kernel helper, the hypot comparison it replaced) for a rule of
+    perception._kernels: ``_gap_exceeds`` (cluster_scan_kernel's gap test,
+    ``hypot > limit``) or ``_closer_than`` (hold_near_tracks_kernel's reach
+    test, ``hypot < limit``)."""
     import math
 
     from numba import njit
 
-    from edgepilot.vehicle.perception._kernels import _gap_exceeds
+    from edgepilot.vehicle.perception import _kernels
+
+    rule = getattr(_kernels, name)
 
     @njit
-    def by_hypot(dx, dy, thr):
-        return math.hypot(dx, dy) > thr
+    def fast(dx, dy, lim):
+        return rule(dx, dy, lim)
 
-    @njit
-    def fast(dx, dy, thr):
-        return _gap_exceeds(dx, dy, thr)
+    if name == "_gap_exceeds":
+        @njit
+        def by_hypot(dx, dy, lim):
+            return math.hypot(dx, dy) > lim
+    else:
+        @njit
+        def by_hypot(dx, dy, lim):
+            return math.hypot(dx, dy) < lim
+    return fast, by_hypot
 
-    rng = np.random.default_rng(5)
-    above = below = 0
+
+@pytest.mark.parametrize("name,seed", [("_gap_exceeds", 5), ("_closer_than", 6)])
+def test_squared_distance_rules_equal_the_hypot_at_the_boundary(name, seed):
+    """cluster_scan_kernel's gap test and hold_near_tracks_kernel's reach
+    test decide most cases from squares: the same answer as the
+    ``math.hypot`` comparison the kernels had, for distances a few ulp
+    either side of the limit, and for limits too small, too large or NaN
+    for the squares."""
+    import math
+
+    fast, by_hypot = _hypot_rule(name)
+    rng = np.random.default_rng(seed)
+    true = false = 0
     for _ in range(3000):
         dx, dy = rng.normal(size=2) * 10.0 ** rng.integers(-3, 3)
-        thr = math.hypot(dx, dy)
+        lim = math.hypot(dx, dy)
         for _ in range(int(rng.integers(0, 8))):
-            thr = np.nextafter(thr, np.inf if rng.random() < 0.5 else 0.0)
-        thr *= float(rng.choice([1.0, 1.0 + 1e-7, 1.0 - 1e-7, 1.0 + 1e-5, 0.5, 2.0]))
-        want = by_hypot(dx, dy, thr)
-        assert fast(dx, dy, thr) == want, (dx, dy, thr)
-        above += want
-        below += not want
-    assert above > 500 and below > 500
-    for dx, dy, thr in [(1e-120, 0.0, 1e-120), (3e-101, 4e-101, 5e-101), (1e120, 1e120, 1e120), (1.0, 0.0, math.nan),
+            lim = np.nextafter(lim, np.inf if rng.random() < 0.5 else 0.0)
+        lim *= float(rng.choice([1.0, 1.0 + 1e-7, 1.0 - 1e-7, 1.0 + 1e-5, 0.5, 2.0]))
+        want = by_hypot(dx, dy, lim)
+        assert fast(dx, dy, lim) == want, (dx, dy, lim)
+        true += want
+        false += not want
+    assert true > 500 and false > 500
+    for dx, dy, lim in [(1e-120, 0.0, 1e-120), (3e-101, 4e-101, 5e-101), (1e120, 1e120, 1e120), (1.0, 0.0, math.nan),
                         (math.inf, 0.0, 1.0), (math.nan, 0.0, 1.0), (0.0, 0.0, 0.0), (1e-200, 0.0, 0.0),
                         (1e200, 1e200, 1e99), (0.3, 0.4, math.inf)]:
-        assert fast(dx, dy, thr) == by_hypot(dx, dy, thr), (dx, dy, thr)
-
-
-def test_hold_back_distance_test_equals_the_hypot_at_the_boundary():
-    """hold_near_tracks_kernel's reach test (``_closer_than``) gives what
-    ``math.hypot(dx, dy) < reach`` gave, a few ulp either side of the reach
-    and for reaches too small, too large or NaN for squares."""
-    import math
-
-    from numba import njit
-
-    from edgepilot.vehicle.perception._kernels import _closer_than
-
-    @njit
-    def by_hypot(dx, dy, reach):
-        return math.hypot(dx, dy) < reach
-
-    @njit
-    def fast(dx, dy, reach):
-        return _closer_than(dx, dy, reach)
-
-    rng = np.random.default_rng(6)
-    inside = outside = 0
-    for _ in range(3000):
-        dx, dy = rng.normal(size=2) * 10.0 ** rng.integers(-3, 3)
-        reach = math.hypot(dx, dy)
-        for _ in range(int(rng.integers(0, 8))):
-            reach = np.nextafter(reach, np.inf if rng.random() < 0.5 else 0.0)
-        reach *= float(rng.choice([1.0, 1.0 + 1e-7, 1.0 - 1e-7, 1.0 + 1e-5, 0.5, 2.0]))
-        want = by_hypot(dx, dy, reach)
-        assert fast(dx, dy, reach) == want, (dx, dy, reach)
-        inside += want
-        outside += not want
-    assert inside > 500 and outside > 500
-    for dx, dy, reach in [(1e-120, 0.0, 1e-120), (3e-101, 4e-101, 5e-101), (1e120, 1e120, 1e120), (1.0, 0.0, math.nan),
-                          (math.inf, 0.0, 1.0), (math.nan, 0.0, 1.0), (0.0, 0.0, 0.0), (1e-200, 0.0, 0.0),
-                          (1e200, 1e200, 1e99), (0.3, 0.4, math.inf)]:
-        assert fast(dx, dy, reach) == by_hypot(dx, dy, reach), (dx, dy, reach)
+        assert fast(dx, dy, lim) == by_hypot(dx, dy, lim), (dx, dy, lim)
