@@ -200,7 +200,7 @@ def test_input_weights_not_modified():
 
 def _pad_check_range_numpy(w):
     """The padded search grid and its statistics, in NumPy: the oracle of
-    ``_astar_kernels.pad_check_range``."""
+    ``_astar_kernels.pad`` and ``check_range``."""
     h, ww = w.shape
     out = np.full((h + 2, ww + 2), np.inf, np.float32)
     out[1:-1, 1:-1] = w
@@ -213,11 +213,11 @@ def _pad_check_range_numpy(w):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_pad_check_range_equals_the_numpy_oracle(seed):
+def test_pad_and_check_range_equal_the_numpy_oracle(seed):
     """The vectorised range (on the float32 bit patterns) and its value by
-    value fall-back (NaN, negative values, -0.0, -inf) against NumPy; the
-    copy-free ``check_range`` (the bucket search's) gives the same range."""
-    from edgepilot.vehicle.planning._astar_kernels import check_range, pad_check_range
+    value fall-back (NaN, negative values, -0.0, -inf) against NumPy, and
+    the heap search's padded copy (``pad``)."""
+    from edgepilot.vehicle.planning._astar_kernels import check_range, pad
 
     rng = np.random.default_rng(seed)
     common = np.array([1.0, 1.5, 3.25, 21.0, np.inf], np.float32)
@@ -232,11 +232,11 @@ def test_pad_check_range_equals_the_numpy_oracle(seed):
             grid = np.asfortranarray(grid)
         if trial % 11 == 5:
             grid[:] = np.inf
-        pad, n_nan, wmin, wmax = pad_check_range(grid)
+        padded = pad(grid)
+        n_nan, wmin, wmax = check_range(grid)
         want = _pad_check_range_numpy(grid)
-        assert np.array_equal(pad.view(np.int32), want[0].view(np.int32)), trial
+        assert np.array_equal(padded.view(np.int32), want[0].view(np.int32)), trial
         assert (n_nan, wmin, wmax) == want[1:], (trial, (n_nan, wmin, wmax), want[1:])
-        assert check_range(grid) == want[1:], trial
 
 
 def test_bucket_search_reads_views_and_fortran_grids_in_place():

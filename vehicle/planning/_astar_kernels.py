@@ -143,21 +143,6 @@ def _check_range_slow(weights):
 
 
 @njit(cache=True)
-def pad_check_range(weights):
-    """``pad`` and ``check_range`` in one call: (padded, n_nan,
-    min_weight, max_weight)."""
-    n_nan, wmin, wmax = check_range(weights)
-    return pad(weights), n_nan, wmin, wmax
-
-
-@njit(cache=True)
-def pad_and_check(weights):
-    """``pad_check_range`` without the maximum: (padded, n_nan, min_weight)."""
-    out, n_nan, wmin, _ = pad_check_range(weights)
-    return out, n_nan, wmin
-
-
-@njit(cache=True)
 def key_shift(ncell):
     """Bits of a packed heap key that hold the cell index (see the module
     docstring): the fewest that count up to ``ncell``."""

@@ -16,13 +16,13 @@ import numpy as np
 
 from edgepilot.vehicle.planning._anyangle_kernels import line_cost as _line_cost
 from edgepilot.vehicle.planning._anyangle_kernels import theta_star_kernel
-from edgepilot.vehicle.planning._astar_kernels import pad_and_check
+from edgepilot.vehicle.planning._astar_kernels import check_range
 from edgepilot.vehicle.planning.astar import _check_cell, _check_weights
 
 
 def _validated_wmin(weights: np.ndarray) -> float:
     _check_weights(weights)
-    _, n_nan, wmin = pad_and_check(weights)
+    n_nan, wmin, _ = check_range(weights)
     if n_nan:
         raise ValueError(f"weights contains {n_nan} NaN value(s); use np.inf for blocked cells")
     if wmin < 1.0:
