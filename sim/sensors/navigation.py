@@ -44,15 +44,14 @@ class GpsModel:
         sigma_b = 0.5 * cfg.noise_m
         a = math.exp(-dt / self.BIAS_TAU_S)
         k = math.sqrt(max(1 - a * a, 0.0)) * sigma_b
+        # the bias step's two draws, then (a fix to make) the fix's four, in
+        # one call: the same numbers as drawing them apart
+        z = self.rng.standard_normal(6 if self.available else 2).tolist()
+        self._bx = a * self._bx + k * z[0]
+        self._by = a * self._by + k * z[1]
         if not self.available:
-            zx, zy = self.rng.standard_normal(2).tolist()
-            self._bx = a * self._bx + k * zx
-            self._by = a * self._by + k * zy
             return GpsFix(now, 0.0, 0.0, 0, 0, 99.0)
-        # the bias step's two draws, then the fix's four, in one call (the same numbers)
-        zx, zy, n0, n1, n2, n3 = self.rng.standard_normal(6).tolist()
-        self._bx = a * self._bx + k * zx
-        self._by = a * self._by + k * zy
+        n0, n1, n2, n3 = z[2:]
         wn = 0.8 * cfg.noise_m
         x = truth.x + self._bx + wn * n0
         y = truth.y + self._by + wn * n1
