@@ -323,15 +323,7 @@ class Perception:
         return self.yielding
 
     def _conflict(self, state, path_pts, s0, speed) -> Track | None:
-        # moving_tracks() and the kernel's mover rows in one pass
-        movers = []
-        rows = []
-        ms = self.min_moving_speed
-        hypot = math.hypot
-        for tr in self.tracks:
-            if tr.confirmed and hypot(tr.vx, tr.vy) >= ms:          # Track.speed
-                movers.append(tr)
-                rows.append((tr.x, tr.y, tr.vx, tr.vy, tr.t, tr.radius))
+        movers = self.moving_tracks()
         if not movers or path_pts is None or len(path_pts) < 2:
             return None
         # one kernel (perception._kernels.give_way_conflict_kernel; the
@@ -345,7 +337,7 @@ class Perception:
             self._veh_xy = np.empty((n_t, 2))
         if len(self._path_cum) < len(pts):
             self._path_cum = np.empty(len(pts))
-        mv = np.array(rows, np.float64)
+        mv = np.array([(tr.x, tr.y, tr.vx, tr.vy, tr.t, tr.radius) for tr in movers], np.float64)
         k = give_way_conflict_kernel(pts, float(s0), float(speed), n_t, GIVE_WAY_DT_S, float(state.x),
                                      float(state.y), float(state.t), mv, self.vehicle_radius, self.margin_m,
                                      self._path_cum, self._veh_xy)
