@@ -789,20 +789,11 @@ def give_way_conflict_kernel(pts, s0, speed, n_t, dt_s, x0, y0, now, movers, veh
     for m in range(movers.shape[0]):
         lag = max(0.0, now - movers[m, 4])
         lim = vehicle_radius + movers[m, 5] + margin
-        # A squared distance above lim^2 (1 + 1e-6) puts hypot at or above
-        # lim whatever the rounding (a few ulp), so the hypot is left out
-        # there: the same answer, most samples without the libm call.  A
-        # tiny, infinite or NaN lim (subnormal squares) always takes it.
-        far2 = lim * lim * (1.0 + 1e-6) if 1e-100 < lim < 1e100 else math.inf
         for i in range(n_t):
             dt = i * dt_s + lag
             ox = movers[m, 0] + movers[m, 2] * dt
             oy = movers[m, 1] + movers[m, 3] * dt
-            ex = vxy[i, 0] - ox
-            ey = vxy[i, 1] - oy
-            if ex * ex + ey * ey > far2:
-                continue
-            if math.hypot(ex, ey) < lim:
+            if _closer_than(vxy[i, 0] - ox, vxy[i, 1] - oy, lim):      # hypot < lim
                 return m
     return -1
 
@@ -860,19 +851,34 @@ def valid_returns_kernel(r, max_range, base, inc, idx, rv, ang):
 
 
 @njit(cache=True, inline="always")
-def _gap_exceeds(dx, dy, thr):
-    """``math.hypot(dx, dy) > thr``, the same answer, mostly without the
-    libm call: a squared distance below thr^2 (1 - 1e-6) or above thr^2
-    (1 + 1e-6) decides it whatever the rounding (a few ulp); between them,
-    and for a thr too small or too large for squares (or NaN), the hypot."""
-    if 1e-100 < thr < 1e100:
+def _hypot_side(dx, dy, lim):
+    """Where ``math.hypot(dx, dy)`` lies against ``lim`` when the squares
+    tell it whatever the rounding (a few ulp): -1 surely below, 1 surely
+    above (the squared distance beyond lim^2 (1 -/+ 1e-6)); 0 undecided:
+    between those, or a lim too small or too large for squares (or NaN).
+    Saves the libm call for most distances in the tests below."""
+    if 1e-100 < lim < 1e100:
         d2 = dx * dx + dy * dy
-        t2 = thr * thr
-        if d2 < t2 * (1.0 - 1e-6):
-            return False
-        if d2 > t2 * (1.0 + 1e-6):
-            return True
-    return math.hypot(dx, dy) > thr
+        l2 = lim * lim
+        if d2 < l2 * (1.0 - 1e-6):
+            return -1
+        if d2 > l2 * (1.0 + 1e-6):
+            return 1
+    return 0
+
+
+@njit(cache=True, inline="always")
+def _gap_exceeds(dx, dy, thr):
+    """``math.hypot(dx, dy) > thr``, the same answer (``_hypot_side``)."""
+    side = _hypot_side(dx, dy, thr)
+    return side > 0 if side != 0 else math.hypot(dx, dy) > thr
+
+
+@njit(cache=True, inline="always")
+def _closer_than(dx, dy, reach):
+    """``math.hypot(dx, dy) < reach``, the same answer (``_hypot_side``)."""
+    side = _hypot_side(dx, dy, reach)
+    return side < 0 if side != 0 else math.hypot(dx, dy) < reach
 
 
 @njit(cache=True)
@@ -1097,23 +1103,6 @@ def unreport_points_kernel(points, origin_x, origin_y, resolution, reported, pen
             pend[npend, 1] = c
             npend += 1
     return was, npend
-
-
-@njit(cache=True, inline="always")
-def _closer_than(dx, dy, reach):
-    """``math.hypot(dx, dy) < reach``, the same answer, mostly without the
-    libm call (as ``_gap_exceeds``): a squared distance above reach^2 (1 +
-    1e-6) or below reach^2 (1 - 1e-6) decides it whatever the rounding;
-    between them, and for a reach too small or too large for squares (or
-    NaN), the hypot."""
-    if 1e-100 < reach < 1e100:
-        d2 = dx * dx + dy * dy
-        r2 = reach * reach
-        if d2 > r2 * (1.0 + 1e-6):
-            return False
-        if d2 < r2 * (1.0 - 1e-6):
-            return True
-    return math.hypot(dx, dy) < reach
 
 
 @njit(cache=True)
