@@ -373,10 +373,21 @@ def test_a_lost_pool_worker_loses_no_run(local_results, tmp_path):
         assert outcome(x) == outcome(local_results[x["run"]])
 
 
+#: ports a Ray head takes by default besides the one it is given (client
+#: server, dashboard, dashboard agent, Redis, workers): a GCS port the OS
+#: hands out among them makes `ray start` refuse ("port ... used by other
+#: components"; seen once with 52365, the dashboard agent's)
+_RAY_DEFAULT_PORTS = {6379, 8265, 10001, 52365, *range(10002, 20000)}
+
+
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port on the loopback that none of Ray's default ports is."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _RAY_DEFAULT_PORTS:
+            return port
 
 
 @pytest.fixture(scope="module")
