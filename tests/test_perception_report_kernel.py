@@ -149,7 +149,8 @@ def test_mapper_read_out_of_the_hit_cells_equals_the_window_pass(seed):
                           valid=True, pos_std=0.1)
         sa = lid.scan(0.1 * k, (x, y, yaw), world, 0.05, (0, 0))
         sb = lid_b.scan(0.1 * k, (x, y, yaw), world, 0.05, (0, 0))
-        pa, pb = a.integrate(st, sa), b.integrate(st, sb)
+        # a: the sensor pose given (as the front gives it) on odd scans
+        pa, pb = a.integrate(st, sa, a.sensor_pose(st) if k % 2 else None), b.integrate(st, sb)
         assert np.array_equal(pa, pb), k
         total += len(pa)
         if len(pa) and k % 3 == 0:                         # hold some back: reported again while occupied
@@ -222,6 +223,44 @@ def test_cell_centres_kernel_equals_cells_to_world(seed):
         out = np.full((k + 3, 2), -1.0)
         cell_centres_kernel(rc, k, g.origin_x, g.origin_y, g.resolution, out)
         assert np.array_equal(out[:k], g.cells_to_world(rc[:k])) and (out[k:] == -1.0).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_report_hit_centres_kernel_is_the_read_out_then_the_centres(seed):
+    """The mapper's one-call read-out: report_hit_cells_kernel's cells,
+    reported flags and pending cells, and their centres as
+    GridMap.cells_to_world gives them."""
+    from edgepilot.vehicle.perception._kernels import FP_SHIFT, report_hit_cells_kernel, report_hit_centres_kernel
+
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(1, 50, 2))
+        cells = (rng.integers(0, 8, (h, w)) << 12 | rng.integers(LO_BIAS - 300, LO_BIAS + 500, (h, w))).astype(np.int16)
+        reported = rng.random((h, w)) < 0.3
+        near = rng.random((h, w)) < 0.2
+        nb = int(rng.integers(1, 60))
+        ends = np.empty(2 * nb, np.int64)
+        ends[:nb] = rng.integers(-2, w + 2, nb) << FP_SHIFT | rng.integers(0, 1 << FP_SHIFT, nb)
+        ends[nb:] = rng.integers(-2, h + 2, nb) << FP_SHIFT | rng.integers(0, 1 << FP_SHIFT, nb)
+        hit = rng.integers(0, 3, nb).astype(np.uint8)
+        npend = int(rng.integers(0, 10))
+        pend = np.column_stack((rng.integers(-2, h + 2, npend + 3), rng.integers(-2, w + 2, npend + 3))).astype(np.int64)
+        r0, c0 = int(rng.integers(0, h)), int(rng.integers(0, w))
+        r1, c1 = int(rng.integers(r0, h + 1)), int(rng.integers(c0, w + 1))
+        thr = int(rng.integers(-100, 300))
+        res = float(rng.choice([0.05, 0.1, 0.25]))
+        ox, oy = (float(v) for v in rng.uniform(-500.0, 500.0, 2))
+        rep_a, pend_a, rc_a = reported.copy(), pend.copy(), np.empty((nb + npend, 2), np.int64)
+        want = report_hit_cells_kernel(cells, rep_a, near, hit, ends, nb, pend_a, npend, r0, r1, c0, c1, thr, rc_a)
+        rep_b, pend_b, rc_b = reported.copy(), pend.copy(), np.empty((nb + npend, 2), np.int64)
+        out = np.full((nb + npend, 2), -1.0)
+        got = report_hit_centres_kernel(cells, rep_b, near, hit, ends, nb, pend_b, npend, r0, r1, c0, c1, thr, rc_b,
+                                        ox, oy, res, out)
+        assert got == want
+        k = want[0]
+        assert np.array_equal(rep_a, rep_b) and np.array_equal(pend_a, pend_b) and np.array_equal(rc_a[:k], rc_b[:k])
+        g = GridMap(np.zeros((3, 3), bool), res, ox, oy)
+        assert np.array_equal(out[:k], g.cells_to_world(rc_a[:k])) and (out[k:] == -1.0).all()
 
 
 def test_mapper_unreport_takes_any_points():

@@ -726,6 +726,18 @@ def report_hit_cells_kernel(cells, reported, near_prior, hit, ends, nb, pend, np
 
 
 @njit(cache=True)
+def report_hit_centres_kernel(cells, reported, near_prior, hit, ends, nb, pend, npend, r0, r1, c0, c1,
+                              threshold, rc, origin_x, origin_y, resolution, out):
+    """``report_hit_cells_kernel`` (its cells to ``rc``) and then
+    ``cell_centres_kernel`` of those cells into ``out`` (float64, as long
+    as ``rc``) in one call; returns (how many, pending kept)."""
+    k, kept = report_hit_cells_kernel(cells, reported, near_prior, hit, ends, nb, pend, npend,
+                                      r0, r1, c0, c1, threshold, rc)
+    cell_centres_kernel(rc, k, origin_x, origin_y, resolution, out)
+    return k, kept
+
+
+@njit(cache=True)
 def cell_centres_kernel(rc, k, origin_x, origin_y, resolution, out):
     """Map-frame centres of the first ``k`` cells of ``rc`` int64 (>= k, 2)
     [row, col] into ``out`` float64 (>= k, 2) [x, y]: origin + (index +

@@ -212,31 +212,32 @@ class Perception:
     def _lidar(self, scan, state: VehicleState) -> np.ndarray:
         if not state.valid:
             return np.zeros((0, 2))
-        pose = self.mapper.sensor_pose(state) if self.mapper is not None else (state.x, state.y, state.yaw)
+        mapper = self.mapper
+        pose = mapper.sensor_pose(state) if mapper is not None else (state.x, state.y, state.yaw)
         self.scans_processed += 1
         clusters = cluster_scan(pose, scan.ranges, scan.angle_min, scan.angle_increment, scan.max_range)
-        if self.mapper is not None and clusters:
+        if mapper is not None and clusters:
             # pieces of known structure (prior-map walls) are not objects to
             # track: their visible ends wander with noise and range limits
-            known = self.mapper._near_prior_xy([(c.x, c.y) for c in clusters])     # near_prior, as a list
+            known = mapper._near_prior_xy([(c.x, c.y) for c in clusters])     # near_prior, as a list
             clusters = [c for c, k in zip(clusters, known) if not k]
         self.tracks = self.tracker.update(scan.t, clusters)
-        if self.mapper is None:
+        if mapper is None:
             return np.zeros((0, 2))
-        scans = self.mapper.scans
-        new = self.mapper.integrate(state, scan)
+        scans = mapper.scans
+        new = mapper.integrate(state, scan, pose)
         if len(new):
             hold, held = self._hold_back(new)
             if held:
                 # not reported now; reported later if the cell is still occupied
                 # and no moving track explains it
                 if held == len(new):
-                    self.mapper.unreport(new)
+                    mapper.unreport(new)
                     new = np.zeros((0, 2))
                 else:
-                    self.mapper.unreport(new[hold])
+                    mapper.unreport(new[hold])
                     new = new[~hold]
-        if self.mapper.scans != scans:
+        if mapper.scans != scans:
             free = self.clearing.update(new)
             if len(free):
                 self._free_pending.append(free)
@@ -253,12 +254,13 @@ class Perception:
         hold = np.zeros(len(pts), bool)
         held = 0
         rows = []
+        margin, settle, moving = self.margin_m, self.settle_hits, self.min_moving_speed
         for t in self.tracks:
-            reach = t.radius + self.margin_m
-            if not t.confirmed or t.hits < self.settle_hits:
+            reach = t.radius + margin
+            if not t.confirmed or t.hits < settle:
                 # motion not known yet (the velocity starts at 0 and converges): near it
                 rows.append((1.0, reach, t.x, t.y, t.x, t.y))
-            elif t.speed >= self.min_moving_speed:
+            elif t.speed >= moving:
                 # on or behind its path over the last 2 s
                 rows.append((2.0, reach, t.x - 2.0 * t.vx, t.y - 2.0 * t.vy, t.x, t.y))
         if rows and len(pts):

@@ -16,7 +16,7 @@ from edgepilot.vehicle.distance_transform import distance_cells
 from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.types import LaserScan, VehicleState
 
-from ._kernels import (LO_BIAS, LO_MASK, LOGODDS_ONE, cell_centres_kernel, report_hit_cells_kernel,
+from ._kernels import (LO_BIAS, LO_MASK, LOGODDS_ONE, cell_centres_kernel, report_hit_centres_kernel,
                        report_new_cells_kernel, unreport_points_kernel)
 from .occupancy import OccupancyGrid
 
@@ -140,12 +140,15 @@ class LidarMapper:
         c, s = math.cos(state.yaw), math.sin(state.yaw)
         return (state.x + c * mx - s * my, state.y + s * mx + c * my, state.yaw + myaw)
 
-    def integrate(self, state: VehicleState, scan: LaserScan) -> np.ndarray:
+    def integrate(self, state: VehicleState, scan: LaserScan,
+                  pose: tuple[float, float, float] | None = None) -> np.ndarray:
         """Integrate ``scan`` taken at ``state``; returns (N, 2) map-frame
-        points [x, y] (cell centres) of obstacles seen for the first time."""
+        points [x, y] (cell centres) of obstacles seen for the first time.
+        ``pose``: ``sensor_pose(state)`` when the caller has it already."""
         if not state.valid or state.pos_std > self.max_pos_std:
             return np.zeros((0, 2))
-        pose = self.sensor_pose(state)
+        if pose is None:
+            pose = self.sensor_pose(state)
         g = self.grid
         res = g.resolution
         r = int(math.floor((pose[1] - g.origin_y) / res))     # g.world_to_cell, inline
@@ -168,13 +171,19 @@ class LidarMapper:
         thr = int(self._l_report * LOGODDS_ONE)
         hit, ends, nb = g._hit, g._scratch, g._last_nb      # g.last_scan_ends()
         if g.writes == self._grid_writes and nb > 0:
-            # only this scan's return cells and the pending ones can be new
+            # only this scan's return cells and the pending ones can be new,
+            # read out with their centres in one kernel call
             size = nb + self._npend
             if self._new_rc is None or len(self._new_rc) < size:
                 self._new_rc = np.empty((size, 2), np.int64)
-            k, self._npend = report_hit_cells_kernel(self.grid._cells, self._reported, self._near_prior, hit, ends,
-                                                     nb, self._pend, self._npend, r0, r1, c0, c1, thr,
-                                                     self._new_rc)
+            out = np.empty((size, 2))
+            k, self._npend = report_hit_centres_kernel(g._cells, self._reported, self._near_prior, hit, ends, nb,
+                                                       self._pend, self._npend, r0, r1, c0, c1, thr, self._new_rc,
+                                                       float(g.origin_x), float(g.origin_y), float(res), out)
+            if k == 0:
+                return np.zeros((0, 2))
+            self.reported_cells += int(k)
+            return out[:k]
         else:
             # one kernel pass over the window
             size = (r1 - r0) * (c1 - c0)
