@@ -11,3 +11,4 @@ def warm_kernels() -> None:
     p.project(0.5, 0.2)
     p.project(0.5, 0.2, s_hint=0.5, window=1.0)
     p.point_at(1.5)
+    p.follow(0.5, 0.2, 0.5, 1.0, 0.8)

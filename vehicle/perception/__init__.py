@@ -40,6 +40,27 @@ def warm_kernels() -> None:
     clear_seen_free_kernel(g._cells, np.ones(g.shape, bool), np.zeros((2, 2), np.int64), 1,
                            np.full((1, 2), 0.05), 1, 0.0, 0.0, 0.1, 0, 0, 0, 2, 0, 2, 0, np.empty((1, 2)))
 
+    # the mapper's per-scan read-outs, through its own calls: a scan's new
+    # cells (report_hit_centres_kernel), cells unreported again
+    # (unreport_points_kernel), and the whole-window pass after the grid
+    # was overwritten (report_new_cells_kernel, cell_centres_kernel)
+    from ..types import LaserScan, VehicleState
+
+    m = LidarMapper(None, resolution=0.1, window=(40, 40, 0.0, 0.0))
+    state = VehicleState(0.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1, True)
+    scan = LaserScan(0.0, -0.1, 0.1, 3.0, np.array([1.0, 1.0, np.inf], np.float32))
+    for _ in range(3):
+        pts = m.integrate(state, scan)
+        if len(pts):
+            m.unreport(pts)
+    m.grid.set_logodds(m.grid.logodds)
+    m.integrate(state, scan)
+    # the front's hold-back near tracks whose motion is not known yet
+    from ._kernels import hold_near_tracks_kernel
+
+    hold_near_tracks_kernel(np.zeros((1, 2)), np.array([(1.0, 0.5, 0.0, 0.0, 0.0, 0.0)], np.float64),
+                            np.zeros(1, bool))
+
 
 __all__ = ["Cluster", "LidarMapper", "MultiObjectTracker", "OccupancyGrid", "Perception", "RateManager",
            "SeenFreeClearing", "SensorStatus", "Track", "cluster_scan", "trace_cells", "warm_kernels"]
