@@ -177,6 +177,8 @@ class SimWorld:
         layer[:, 0] = layer[:, -1] = 1
         self._layer = layer
         self.t_built = -1.0
+        self._stable = (math.inf, -math.inf)   # no time yet in which what is present is known
+        self._present = None
         self.moving = np.zeros((0, 3))   # (K, 3) [x, y, radius] moving circular obstacles (traffic)
         self.rebuild(0.0)
 
@@ -238,7 +240,7 @@ class SimWorld:
     def rebuild(self, t: float) -> bool:
         """Recompute the truth raster for obstacles present at time ``t``
         (t >= 0).  Returns True when it changed."""
-        lo, hi = getattr(self, "_stable", (math.inf, -math.inf))
+        lo, hi = self._stable
         if lo <= t < hi:              # called every physics step: no appearance time crossed
             return False
         present = tuple(o.appear_at_s <= t for o in self.obstacles)
@@ -246,7 +248,7 @@ class SimWorld:
         times = [o.appear_at_s for o in self.obstacles]
         self._stable = (max((a for a in times if a <= t), default=-math.inf),
                         min((a for a in times if a > t), default=math.inf))
-        if getattr(self, "_present", None) == present:
+        if self._present == present:
             return False
         self._present = present
         # 0 < level <= L: with unsigned wrap-around, level - 1 < L.

@@ -89,7 +89,8 @@ class BatteryModel:
 
     def step(self, dt: float, left: float, right: float) -> None:
         p = self.idle_w + self.max_motor_w * 0.5 * (abs(left) + abs(right))
-        self.energy_j = max(0.0, self.energy_j - p * dt)
+        e = self.energy_j - p * dt
+        self.energy_j = e if e > 0.0 else 0.0        # max(0.0, e), NaN and -0.0 included
 
     @property
     def remaining(self) -> float:
