@@ -214,7 +214,7 @@ class Neighbours:
         # refresh (a margin for what moved since), then the exact test
         for k in fw.within(x, y, reach + NEAR_MARGIN_M, self.me.index).tolist():
             m = members[k]
-            o = m.sim.truth
+            o = m.sim.model.truth
             if math.hypot(o.x - x, o.y - y) <= reach + m.radius:
                 out.append((m, o))
         return out
@@ -222,9 +222,11 @@ class Neighbours:
     def circles(self, sim, now: float) -> np.ndarray:
         """(K, 3) [x, y, radius] of the other members and the shared traffic
         vessels within sensor reach (what the lidar sees moving)."""
-        c = np.array([(o.x, o.y, m.radius) for m, o in self._others(sim)], dtype=np.float64).reshape(-1, 3)
-        if self.fw.traffic is not None and len(self.fw.traffic):
-            tc = self.fw.traffic.circles()
+        rows = [(o.x, o.y, m.radius) for m, o in self._others(sim)]
+        c = np.array(rows, dtype=np.float64) if rows else np.zeros((0, 3))
+        traffic = self.fw.traffic
+        if traffic is not None and len(traffic):
+            tc = traffic.circles()
             tr = sim.truth
             near = np.hypot(tc[:, 0] - tr.x, tc[:, 1] - tr.y) <= self.reach + tc[:, 2]
             if near.any():
