@@ -61,12 +61,14 @@ class FleetWorld:
         self.t = 0.0
         # per member: footprint length, width, half diagonal, sensed radius
         self._dims = np.zeros((0, 4))
+        self._sep_cell = 0.5            # the separation hash's cell: twice the longest half diagonal, >= 0.5 m
         self._sep_hash = SpatialHash()      # cell: a footprint's diagonal (separation)
         self._vis_hash = SpatialHash()      # cell: the longest sensor reach (who sees whom)
 
     def add(self, m: Member) -> None:
         self.members.append(m)
         self._dims = np.vstack((self._dims, [(m.length, m.width, m.half_diag, m.radius)]))
+        self._sep_cell = max(2.0 * float(self._dims[:, 2].max()), 0.5)
         self._ais_inbox[m.index] = []
         if m.spec.domain == "water":
             self._boats.append(m)
@@ -143,7 +145,7 @@ class FleetWorld:
         d = self._dims
         hsh = self._sep_hash
         if hsh.stale:
-            hsh.build(p, max(2.0 * float(d[:, 2].max()), 0.5))
+            hsh.build(p, self._sep_cell)
         best, i, j = separation_kernel(p, d[:, 0], d[:, 1], d[:, 2], hsh.h, hsh.mask, hsh.cell, hsh.head,
                                        hsh.items)
         return float(best), (int(i), int(j))
