@@ -13,6 +13,11 @@ from edgepilot.vehicle.config import DiffDrive, Hull
 from edgepilot.vehicle.types import ActuatorCommand
 
 
+_PI = math.pi
+_TWO_PI = 2 * math.pi
+_cos, _sin = math.cos, math.sin
+
+
 def _clip(v: float, lo: float, hi: float) -> float:
     return lo if v < lo else hi if v > hi else v
 
@@ -46,7 +51,8 @@ class DiffDriveModel:
 
     def step(self, dt: float, cmd: ActuatorCommand, current=(0.0, 0.0), wind=(0.0, 0.0)) -> None:
         # Both wheels written out (this runs every physics step of every
-        # vehicle; ``_clip`` inlined as conditional expressions).
+        # vehicle; ``_clip`` and ``max`` inlined as conditional expressions,
+        # the math functions and 2 pi module constants).
         p = self.p
         amax = p.wheel_max_accel
         vl, vr = self.vl, self.vr
@@ -57,7 +63,9 @@ class DiffDriveModel:
             vr = vr - (-amax if a < -amax else amax if a > amax else a) * dt
         else:               # each rim speed follows its command: lag, rate limit, saturation
             vmax = p.wheel_max_speed
-            tau = max(p.wheel_time_constant, dt)
+            tau = p.wheel_time_constant
+            if dt > tau:                    # max(wheel_time_constant, dt)
+                tau = dt
             c = cmd.left
             rate = ((-1.0 if c < -1.0 else 1.0 if c > 1.0 else c) * vmax - vl) / tau
             vl += (-amax if rate < -amax else amax if rate > amax else rate) * dt
@@ -71,17 +79,17 @@ class DiffDriveModel:
         w = (vr - vl) / p.track_width
         t = self.truth
         yaw = t.yaw
-        if abs(w) < 1e-9:
-            t.x += v * math.cos(yaw) * dt
-            t.y += v * math.sin(yaw) * dt
+        if -1e-9 < w < 1e-9:                # abs(w) < 1e-9
+            t.x += v * _cos(yaw) * dt
+            t.y += v * _sin(yaw) * dt
         else:
             r = v / w
             yaw1 = yaw + w * dt
-            t.x += r * (math.sin(yaw1) - math.sin(yaw))
-            t.y -= r * (math.cos(yaw1) - math.cos(yaw))
-        yaw = (yaw + w * dt + math.pi) % (2 * math.pi) - math.pi
+            t.x += r * (_sin(yaw1) - _sin(yaw))
+            t.y -= r * (_cos(yaw1) - _cos(yaw))
+        yaw = (yaw + w * dt + _PI) % _TWO_PI - _PI
         t.yaw = yaw
-        t.vx, t.vy, t.yaw_rate = v * math.cos(yaw), v * math.sin(yaw), w
+        t.vx, t.vy, t.yaw_rate = v * _cos(yaw), v * _sin(yaw), w
 
 
 class TwinThrusterModel:

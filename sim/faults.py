@@ -282,7 +282,7 @@ class FaultInjector:
         return [f for f in self.faults if f.type in types and f.active(t)]
 
     def core_stalled(self, t: float) -> bool:
-        return bool(self._active(t, "loop_stall"))
+        return bool(self.faults) and bool(self._active(t, "loop_stall"))
 
     def dynamic_circles(self, t: float) -> np.ndarray:
         if not self.faults:
@@ -329,7 +329,8 @@ class FaultInjector:
         """Once per physics step: the ground station and operator side.
         Returns the core's setpoint when it must reach the motors now (an
         e-stop takes effect at once), else None."""
-        self._gcs(t, core)
+        if self._hb_queue or t + 1e-9 >= self._next_hb:    # (``_gcs`` has nothing to do otherwise)
+            self._gcs(t, core)
         if not self.faults:          # nothing to operate, nothing to re-arm (only faults schedule that)
             return None
         out = None

@@ -65,13 +65,16 @@ class SimMotorLink:
 
     def telemetry(self, now: float, blocked: bool, corrupt_p: float) -> MotorStatus | None:
         """The newest telemetry frame due by ``now`` that survived the link."""
-        if now + 1e-9 < self.next_telemetry:
+        due = now + 1e-9
+        nt = self.next_telemetry
+        if due < nt:
             return None
-        while self.next_telemetry <= now + 1e-9:
-            self.next_telemetry += 1.0 / TELEMETRY_HZ
+        while nt <= due:
+            nt += 1.0 / TELEMETRY_HZ
+        self.next_telemetry = nt
         if blocked:
             return None
         if corrupt_p > 0 and self.rng.random() < corrupt_p:
             self.crc_errors += 1
             return None
-        return MotorStatus(now, estop=self.estop_input, fault=self.fault, crc_errors=self.crc_errors)
+        return MotorStatus(now, self.estop_input, self.fault, self.crc_errors)     # t, estop, fault, crc_errors

@@ -148,7 +148,8 @@ class Simulation:
         t0 = self.t
         cmd = self._applied if cmd is None else as_command(cmd)
         faults = self.faults
-        if not faults.faults:        # the common run: a clean motor link, no drain, nothing after
+        clean = not faults.faults
+        if clean:        # the common run: a clean motor link, no drain, nothing after
             cmd = faults.motor.clean(t0, cmd)
             self.model.step(dt, cmd, self.current, self.wind)
             self.battery.step(dt, cmd.left, cmd.right)
@@ -158,16 +159,16 @@ class Simulation:
             self.battery.step(dt, cmd.left, cmd.right)
             self.battery.energy_j = max(0.0, self.battery.energy_j - faults.battery_drain_j(t0, dt))
         self._steps += 1
-        self.t = self._steps * dt if dt == PHYSICS_DT else self.t + dt
-        self.world.rebuild(self.t)
+        t = self.t = self._steps * dt if dt == PHYSICS_DT else t0 + dt
+        self.world.rebuild(t)
         if self.traffic is not None:
             tr = self.model.truth
             t_before = self.traffic.t
-            self.traffic.advance(self.t, (tr.x, tr.y, tr.yaw, tr.vx, tr.vy))
+            self.traffic.advance(t, (tr.x, tr.y, tr.yaw, tr.vx, tr.vy))
             if self.traffic.t != t_before or not len(self.world.moving):
                 self.world.moving = self.traffic.circles()
-        if faults.faults:
-            faults.after_step(self.t)
+        if not clean:
+            faults.after_step(t)
 
     def teleport(self, x: float, y: float, yaw: float) -> None:
         """Lift the vehicle and set it down at (x, y) facing ``yaw``, at

@@ -48,6 +48,7 @@ ENV_RASTER_BUDGET = "EDGEPILOT_RASTER_BUDGET_MIB"
 #: costmap, its distance field and search buffers, the lidar mapper's grids.
 WORLD_BYTES_PER_CELL = 80
 PLAN_BYTES_PER_CELL = 128
+_FLOAT64 = np.dtype(np.float64)
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,8 @@ class SimWorld:
         layer[:, 0] = layer[:, -1] = 1
         self._layer = layer
         self.t_built = -1.0
+        self._stable = (math.inf, -math.inf)   # no time yet in which what is present is known
+        self._present = None
         self.moving = np.zeros((0, 3))   # (K, 3) [x, y, radius] moving circular obstacles (traffic)
         self.rebuild(0.0)
 
@@ -238,7 +241,7 @@ class SimWorld:
     def rebuild(self, t: float) -> bool:
         """Recompute the truth raster for obstacles present at time ``t``
         (t >= 0).  Returns True when it changed."""
-        lo, hi = getattr(self, "_stable", (math.inf, -math.inf))
+        lo, hi = self._stable
         if lo <= t < hi:              # called every physics step: no appearance time crossed
             return False
         present = tuple(o.appear_at_s <= t for o in self.obstacles)
@@ -246,7 +249,7 @@ class SimWorld:
         times = [o.appear_at_s for o in self.obstacles]
         self._stable = (max((a for a in times if a <= t), default=-math.inf),
                         min((a for a in times if a > t), default=math.inf))
-        if getattr(self, "_present", None) == present:
+        if self._present == present:
             return False
         self._present = present
         # 0 < level <= L: with unsigned wrap-around, level - 1 < L.
@@ -314,10 +317,14 @@ class SimWorld:
             raise ValueError(f"footprint_clearance: expected finite (x, y, yaw) and length, width > 0 m, "
                              f"got ({x}, {y}, {yaw}), {length} x {width}")
         step = 0.5 * self.resolution
-        nl = max(2, int(math.ceil(length / step)) + 1)
-        nw = max(2, int(math.ceil(width / step)) + 1)
+        nl = math.ceil(length / step) + 1       # max(2, ...) as comparisons (an int: both are finite)
+        if nl < 2:
+            nl = 2
+        nw = math.ceil(width / step) + 1
+        if nw < 2:
+            nw = 2
         moving = self.moving
-        if moving.dtype != np.float64 or moving.ndim != 2 or moving.shape[1] != 3 or not moving.flags.c_contiguous:
+        if moving.dtype != _FLOAT64 or moving.ndim != 2 or moving.shape[1] != 3 or not moving.flags.c_contiguous:
             moving = np.ascontiguousarray(moving, dtype=np.float64).reshape(-1, 3)
         d, hit = footprint_clearance_kernel(self.truth.occupied, self.distance, self.origin_x, self.origin_y,
                                             self.resolution, x, y, yaw, length, width, nl, nw, moving)

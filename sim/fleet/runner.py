@@ -337,11 +337,16 @@ def _break(r: _Run, t: float, tasking) -> None:
 
 
 def _finished(runs, tasking, t: float) -> bool:
-    working = [r for r in runs if r.broken_at is None]
+    """Every working vehicle with a mission has completed or failed it
+    (with tasking: as ``Tasking.finished`` says).  Called every physics
+    step: one pass, out at the first vehicle still going."""
     if tasking is not None:
         return tasking.finished(t)
-    return all((not r.has_mission) or (r.started and (r.core.mission_state == MissionState.COMPLETE
-                                                      or r.core.failure_reason)) for r in working)
+    for r in runs:
+        if r.broken_at is None and r.has_mission and not (
+                r.started and (r.core.mission_state == MissionState.COMPLETE or r.core.failure_reason)):
+            return False
+    return True
 
 
 def _vehicle_result(r: _Run) -> VehicleResult:

@@ -61,12 +61,14 @@ class FleetWorld:
         self.t = 0.0
         # per member: footprint length, width, half diagonal, sensed radius
         self._dims = np.zeros((0, 4))
+        self._sep_cell = 0.5            # the separation hash's cell: twice the longest half diagonal, >= 0.5 m
         self._sep_hash = SpatialHash()      # cell: a footprint's diagonal (separation)
         self._vis_hash = SpatialHash()      # cell: the longest sensor reach (who sees whom)
 
     def add(self, m: Member) -> None:
         self.members.append(m)
         self._dims = np.vstack((self._dims, [(m.length, m.width, m.half_diag, m.radius)]))
+        self._sep_cell = max(2.0 * float(self._dims[:, 2].max()), 0.5)
         self._ais_inbox[m.index] = []
         if m.spec.domain == "water":
             self._boats.append(m)
@@ -143,7 +145,7 @@ class FleetWorld:
         d = self._dims
         hsh = self._sep_hash
         if hsh.stale:
-            hsh.build(p, max(2.0 * float(d[:, 2].max()), 0.5))
+            hsh.build(p, self._sep_cell)
         best, i, j = separation_kernel(p, d[:, 0], d[:, 1], d[:, 2], hsh.h, hsh.mask, hsh.cell, hsh.head,
                                        hsh.items)
         return float(best), (int(i), int(j))
@@ -214,7 +216,7 @@ class Neighbours:
         # refresh (a margin for what moved since), then the exact test
         for k in fw.within(x, y, reach + NEAR_MARGIN_M, self.me.index).tolist():
             m = members[k]
-            o = m.sim.truth
+            o = m.sim.model.truth
             if math.hypot(o.x - x, o.y - y) <= reach + m.radius:
                 out.append((m, o))
         return out
@@ -222,9 +224,11 @@ class Neighbours:
     def circles(self, sim, now: float) -> np.ndarray:
         """(K, 3) [x, y, radius] of the other members and the shared traffic
         vessels within sensor reach (what the lidar sees moving)."""
-        c = np.array([(o.x, o.y, m.radius) for m, o in self._others(sim)], dtype=np.float64).reshape(-1, 3)
-        if self.fw.traffic is not None and len(self.fw.traffic):
-            tc = self.fw.traffic.circles()
+        rows = [(o.x, o.y, m.radius) for m, o in self._others(sim)]
+        c = np.array(rows, dtype=np.float64) if rows else np.zeros((0, 3))
+        traffic = self.fw.traffic
+        if traffic is not None and len(traffic):
+            tc = traffic.circles()
             tr = sim.truth
             near = np.hypot(tc[:, 0] - tr.x, tc[:, 1] - tr.y) <= self.reach + tc[:, 2]
             if near.any():

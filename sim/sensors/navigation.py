@@ -15,6 +15,9 @@ from edgepilot.vehicle.config import CompassConfig, GpsConfig
 from edgepilot.vehicle.geo import LocalFrame
 from edgepilot.vehicle.types import CompassReading, GpsFix
 
+_PI = math.pi
+_TWO_PI = 2 * math.pi
+
 
 class GpsModel:
     BIAS_TAU_S = 60.0
@@ -66,14 +69,15 @@ class CompassModel:
         self.cfg = cfg
         self.rng = rng
         self.period = 1.0 / cfg.rate_hz
+        self._sigma = math.radians(cfg.noise_deg)      # [rad] (the config is frozen)
         self.next_t = 0.0
 
     def sample(self, now: float, truth: Truth) -> CompassReading | None:
         if now + 1e-9 < self.next_t:
             return None
         self.next_t += self.period
-        yaw = truth.yaw + math.radians(self.cfg.noise_deg) * self.rng.standard_normal()
-        return CompassReading(now, (yaw + math.pi) % (2 * math.pi) - math.pi)
+        yaw = truth.yaw + self._sigma * self.rng.standard_normal()
+        return CompassReading(now, (yaw + _PI) % _TWO_PI - _PI)
 
 
 class BatteryModel:
@@ -89,7 +93,8 @@ class BatteryModel:
 
     def step(self, dt: float, left: float, right: float) -> None:
         p = self.idle_w + self.max_motor_w * 0.5 * (abs(left) + abs(right))
-        self.energy_j = max(0.0, self.energy_j - p * dt)
+        e = self.energy_j - p * dt
+        self.energy_j = e if e > 0.0 else 0.0        # max(0.0, e), NaN and -0.0 included
 
     @property
     def remaining(self) -> float:
