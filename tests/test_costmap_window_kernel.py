@@ -51,13 +51,18 @@ def test_mark_known_equals_the_numpy_oracle(seed):
 
 
 def _assert_chunks_count_the_unknown(cm):
-    """The per-row chunk counts the kernels skip by match ``known``."""
-    from edgepilot.vehicle.costmap._kernels import CHUNK
+    """The per-row chunk and per-band counts the kernels skip by match ``known``."""
+    from edgepilot.vehicle.costmap._kernels import CHUNK, TILE
 
     rows, cols = cm.known.shape
     for q in range(cm.unknown_chunks.shape[1]):
         want = (~cm.known[:, q * CHUNK:(q + 1) * CHUNK]).sum(axis=1)
         assert np.array_equal(cm.unknown_chunks[:, q], want)
+    assert cm.unknown_tiles.shape == ((rows + TILE - 1) // TILE, cm.unknown_chunks.shape[1])
+    for t in range(cm.unknown_tiles.shape[0]):
+        for q in range(cm.unknown_tiles.shape[1]):
+            want = int((~cm.known[t * TILE:(t + 1) * TILE, q * CHUNK:(q + 1) * CHUNK]).sum())
+            assert cm.unknown_tiles[t, q] == want
     assert cm.unknown_cells == int((~cm.known).sum())
 
 
@@ -116,3 +121,30 @@ def test_mark_known_packed_equals_the_bool_mask(seed):
     assert a.known.sum() > 0
     with pytest.raises(ValueError, match="mark_known_packed: expected a 2-D integer grid"):
         a.mark_known_packed(np.ones((2, 2)), mask, bias, (0.0, 0.0))
+
+
+def test_mark_known_skips_known_bands():
+    """A window of 150 rows (bands of 32, the last one partial) with known
+    and unknown bands, marked by sources that start and end inside bands
+    and across them: the NumPy oracle's result, the band counts exact."""
+    rng = np.random.default_rng(11)
+    static = GridMap(rng.random((120, 90)) < 0.02, 0.1, 0.0, 0.0)
+    a = WindowCostmap(150, 110, 0.1, InflationParams(0.3, 1.0), static=static, center=(4.5, 6.0), unknown_weight=2.0)
+    b = copy.deepcopy(a)
+    _assert_chunks_count_the_unknown(a)
+    assert (a.unknown_tiles == 0).any() and (a.unknown_tiles > 0).any()
+    mask, bias = (1 << 12) - 1, 1 << 11
+    for k in range(50):
+        h, w = (int(v) for v in rng.integers(1, 120, 2))
+        lo = np.where(rng.random((h, w)) < (0.3 if k % 2 else 0.9), bias, rng.integers(0, mask + 1, (h, w)))
+        cells = ((rng.integers(0, 16, (h, w)) << 12) | lo).astype(np.uint16).view(np.int16)
+        origin = (a.origin_x + 0.1 * int(rng.integers(-40, 110)), a.origin_y + 0.1 * int(rng.integers(-40, 150)))
+        if k % 3:
+            a.mark_known_packed(cells, mask, bias, origin)
+        else:
+            a.mark_known((cells & mask) != bias, origin)
+        _mark_known_numpy(b, (cells & mask) != bias, origin)
+        assert np.array_equal(a.known, b.known) and np.array_equal(a.weights, b.weights)
+        assert a.version == b.version
+        _assert_chunks_count_the_unknown(a)
+    assert 0 < a.unknown_cells < a.known.size

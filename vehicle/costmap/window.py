@@ -30,7 +30,8 @@ import numpy as np
 
 from edgepilot.vehicle.maps import GridMap
 
-from ._kernels import mark_known_chunked_kernel, mark_known_packed_chunked_kernel, unknown_chunk_counts
+from ._kernels import (mark_known_chunked_kernel, mark_known_packed_chunked_kernel, unknown_chunk_counts,
+                       unknown_tile_counts)
 from .inflation import InflatedCostmap, InflationParams, distance_to_obstacles, weights_from_distance
 
 
@@ -39,7 +40,8 @@ class WindowCostmap(InflatedCostmap):
     ``center`` (map frame, m), over the optional ``static`` map (same
     resolution).  ``known`` is bool (rows, cols): on the prior map or seen
     (read it, do not write it: ``unknown_chunks`` counts its unknown cells
-    per row chunk, and the per-scan update skips chunks with none).
+    per row chunk and ``unknown_tiles`` per band of rows of a chunk, and
+    the per-scan update skips bands and chunks with none).
     ``pinned`` is bool (rows, cols): obstacles ``clear_seen_free`` leaves
     (the prior map's, and those given to ``pin``)."""
 
@@ -68,7 +70,8 @@ class WindowCostmap(InflatedCostmap):
     def _set_known(self, known: np.ndarray) -> None:
         self.known = known
         self.unknown_chunks = unknown_chunk_counts(known)
-        self.unknown_cells = int(self.unknown_chunks.sum())
+        self.unknown_tiles = unknown_tile_counts(self.unknown_chunks)
+        self.unknown_cells = int(self.unknown_tiles.sum())
 
     # -- geometry -----------------------------------------------------------
     def _snap_origin(self, x: float, y: float, res: float) -> tuple[float, float]:
@@ -178,11 +181,12 @@ class WindowCostmap(InflatedCostmap):
         if len(self._new_known) < size:
             self._new_known = np.empty((size, 2), np.int64)
         if packed is None:
-            n = mark_known_chunked_kernel(src, a0 - dr, b0 - dc, self.known, self.unknown_chunks, a0, a1, b0, b1,
-                                          self._new_known)
+            n = mark_known_chunked_kernel(src, a0 - dr, b0 - dc, self.known, self.unknown_chunks, self.unknown_tiles,
+                                          a0, a1, b0, b1, self._new_known)
         else:
             n = mark_known_packed_chunked_kernel(src, packed[0], packed[1], a0 - dr, b0 - dc, self.known,
-                                                 self.unknown_chunks, a0, a1, b0, b1, self._new_known)
+                                                 self.unknown_chunks, self.unknown_tiles, a0, a1, b0, b1,
+                                                 self._new_known)
         if n == 0:
             return
         self.unknown_cells -= n
