@@ -442,8 +442,9 @@ class FailsafeManager:
             # mode: the failsafe's mode is no longer ours to undo.
             self.applied_mode = None
             self.resume_mode = None
+        active = self.active     # trip adds to it, clear takes from it: the same dict throughout
         for trig in self.triggers:
-            st = self.active.get(trig.name)
+            st = active.get(trig.name) if active else None    # the usual tick: nothing tripped
             reason = trig.check(s, st is not None)
             if st is None:
                 if reason and s.armed:
