@@ -148,3 +148,75 @@ def test_mark_known_skips_known_bands():
         assert a.version == b.version
         _assert_chunks_count_the_unknown(a)
     assert 0 < a.unknown_cells < a.known.size
+
+
+def _threshold_distances(rng, p):
+    """float32 distances round both thresholds: their float32 roundings and
+    neighbours, values between the float32 and float64 thresholds, NaN,
+    inf, and random ones on either side and in the band."""
+    special = []
+    for t in (p.inscribed_radius, p.inflation_radius):
+        t32 = np.float32(t)
+        special += [t32, np.nextafter(t32, np.float32(0)), np.nextafter(t32, np.float32(np.inf))]
+    special += [np.float32(np.nan), np.float32(np.inf), np.float32(0.0), np.float32(1e9)]
+    rand = rng.uniform(0.0, 1.5 * p.inflation_radius, 200).astype(np.float32)
+    return np.concatenate([np.array(special, np.float32), rand])
+
+
+@pytest.mark.parametrize("radii", [(0.3, 1.0), (0.45, 1.3), (0.1, 0.1), (0.7, 2.2)])
+def test_known_weights_kernel_equals_weights_from_distance(radii):
+    """The kernel settles lethal and far cells, NumPy the band: together
+    weights_from_distance's weights, also on the float32 roundings of the
+    thresholds (NumPy compares a float32 array with a Python float in
+    float32) and for NaN."""
+    from edgepilot.vehicle.costmap._kernels import known_weights_kernel
+    from edgepilot.vehicle.costmap.inflation import band_weights
+
+    rng = np.random.default_rng(3)
+    p = InflationParams(*radii)
+    d = _threshold_distances(rng, p)
+    rng.shuffle(d)
+    dist = d.reshape(1, -1)
+    want = weights_from_distance(dist, p)
+    weights = np.full(dist.shape, -1.0, np.float32)
+    cells = np.stack([np.zeros(d.size, np.int64), np.arange(d.size)], axis=1)
+    rest_d = np.empty(d.size, np.float32)
+    m, odd = known_weights_kernel(cells, d.size, dist, weights, float(p.inscribed_radius),
+                                  np.float32(p.inscribed_radius), float(p.inflation_radius),
+                                  np.float32(p.inflation_radius), rest_d)
+    assert odd                                      # the NaN at least
+    settled = weights[0] != -1.0
+    assert np.array_equal(weights[0][settled], want[0][settled])
+    rest = cells[:m, 1]
+    assert np.array_equal(np.sort(rest), np.flatnonzero(~settled))     # every other cell listed once ...
+    assert np.all(np.diff(rest) > 0)                                   # ... in order
+    assert np.array_equal(rest_d[:m], d[rest], equal_nan=True)
+    weights[0, rest] = weights_from_distance(rest_d[:m], p)
+    assert np.array_equal(weights, want)
+    band = (rest_d[:m] > p.inscribed_radius) & (rest_d[:m] <= p.inflation_radius)
+    assert np.array_equal(band_weights(rest_d[:m][band], p), want[0, rest[band]])
+
+
+def test_mark_known_weights_on_the_thresholds():
+    """Cells whose distance is a threshold's float32 rounding, a neighbour
+    of it, or NaN get weights_from_distance's weight when they become
+    known (the oracle), with and without such cells among them."""
+    rng = np.random.default_rng(9)
+    static = GridMap(rng.random((40, 40)) < 0.03, 0.1, 0.0, 0.0)
+    a = WindowCostmap(60, 60, 0.1, InflationParams(0.3, 1.0), static=static, center=(2.0, 2.0), unknown_weight=2.0)
+    d = _threshold_distances(rng, a.params)
+    unknown = np.argwhere(~a.known)
+    pick = unknown[rng.choice(len(unknown), d.size, replace=False)]
+    a.distance[pick[:, 0], pick[:, 1]] = d                 # distances the layer could have
+    b = copy.deepcopy(a)
+    for k in range(30):
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        mask = rng.random((h, w)) < 0.7
+        origin = (a.origin_x + 0.1 * int(rng.integers(-10, 60)), a.origin_y + 0.1 * int(rng.integers(-10, 60)))
+        a.mark_known(mask, origin)
+        _mark_known_numpy(b, mask, origin)
+        assert np.array_equal(a.weights, b.weights) and np.array_equal(a.known, b.known)
+        assert a.version == b.version
+    a.mark_known(np.ones((60, 60), bool), (a.origin_x, a.origin_y))
+    _mark_known_numpy(b, np.ones((60, 60), bool), (b.origin_x, b.origin_y))
+    assert np.array_equal(a.weights, b.weights) and a.unknown_cells == 0

@@ -1,7 +1,7 @@
 """Numba kernels of the planning window's per-scan update: cells a lidar
-scan has seen become known.  The validating front is
-``WindowCostmap.mark_known``; the NumPy oracle is the mask expression in
-``tests/test_costmap_window_kernel.py``.
+scan has seen become known, and their weights drop to the inflation
+layer's.  The validating front is ``WindowCostmap.mark_known``; the NumPy
+oracle is the mask expression in ``tests/test_costmap_window_kernel.py``.
 
 The window keeps, per row, the count of unknown cells in each chunk of
 ``CHUNK`` columns (``unknown_chunks``, uint8 (rows, ceil(cols / CHUNK))):
@@ -148,3 +148,35 @@ def mark_known_packed_chunked_kernel(cells, mask, bias, sr, sc, known, unk, tile
                 ur[q] -= cnt
                 tiles[t, q] -= cnt
     return n
+
+
+@njit(cache=True)
+def known_weights_kernel(cells, n, distance, weights, lethal64, lethal32, infl64, infl32, rest_d):
+    """The inflation layer's weights of the newly known cells ``cells[:n]``
+    (row, col) that their ``distance`` settles alone: inf within the
+    inscribed radius ``lethal``, 1 beyond the inflation radius ``infl``
+    (``weights_from_distance``'s rule).  Each threshold is compared both as
+    float64 and as float32 and a cell is settled only where the two agree,
+    so the answer is NumPy's whichever precision it compares in.  The
+    other cells (the exponential band, a NaN, a distance between a
+    threshold's two roundings) are moved to the front of ``cells``, in
+    order, with their distances in ``rest_d``, for NumPy.  Returns how many
+    were moved and whether any of them is not plainly in the band."""
+    m = 0
+    odd = False
+    for i in range(n):
+        r = cells[i, 0]
+        c = cells[i, 1]
+        d = distance[r, c]
+        if d <= lethal64 and d <= lethal32:
+            weights[r, c] = np.inf
+        elif d > infl64 and d > infl32:
+            weights[r, c] = 1.0
+        else:
+            if not (d > lethal64 and d > lethal32 and d <= infl64 and d <= infl32):
+                odd = True
+            cells[m, 0] = r
+            cells[m, 1] = c
+            rest_d[m] = d
+            m += 1
+    return m, odd

@@ -30,9 +30,9 @@ import numpy as np
 
 from edgepilot.vehicle.maps import GridMap
 
-from ._kernels import (mark_known_chunked_kernel, mark_known_packed_chunked_kernel, unknown_chunk_counts,
-                       unknown_tile_counts)
-from .inflation import InflatedCostmap, InflationParams, distance_to_obstacles, weights_from_distance
+from ._kernels import (known_weights_kernel, mark_known_chunked_kernel, mark_known_packed_chunked_kernel,
+                       unknown_chunk_counts, unknown_tile_counts)
+from .inflation import InflatedCostmap, InflationParams, band_weights, distance_to_obstacles, weights_from_distance
 
 
 class WindowCostmap(InflatedCostmap):
@@ -65,6 +65,7 @@ class WindowCostmap(InflatedCostmap):
         self._set_known(known)
         self.pinned = occ.copy()
         self._new_known = np.empty((0, 2), np.int64)     # mark_known's work space
+        self._new_known_d = np.empty(0, np.float32)
         super().__init__(GridMap(occ, resolution, ox, oy), params)
 
     def _set_known(self, known: np.ndarray) -> None:
@@ -180,6 +181,7 @@ class WindowCostmap(InflatedCostmap):
         size = (a1 - a0) * (b1 - b0)
         if len(self._new_known) < size:
             self._new_known = np.empty((size, 2), np.int64)
+            self._new_known_d = np.empty(size, np.float32)
         if packed is None:
             n = mark_known_chunked_kernel(src, a0 - dr, b0 - dc, self.known, self.unknown_chunks, self.unknown_tiles,
                                           a0, a1, b0, b1, self._new_known)
@@ -190,9 +192,16 @@ class WindowCostmap(InflatedCostmap):
         if n == 0:
             return
         self.unknown_cells -= n
-        rr, cc = self._new_known[:n, 0], self._new_known[:n, 1]
-        # only the weights of newly known cells change: back to the inflation layer's
-        self.weights[rr, cc] = weights_from_distance(self.distance[rr, cc], self.params)
+        # only the weights of newly known cells change: back to the inflation layer's,
+        # set in the kernel where the distance settles them (lethal, or beyond the inflation radius) ...
+        p = self.params
+        lethal, infl = p.inscribed_radius, p.inflation_radius
+        m, odd = known_weights_kernel(self._new_known, n, self.distance, self.weights, float(lethal),
+                                      np.float32(lethal), float(infl), np.float32(infl), self._new_known_d)
+        if m:   # ... and by NumPy in the exponential band
+            d = self._new_known_d[:m]
+            self.weights[self._new_known[:m, 0], self._new_known[:m, 1]] = (
+                weights_from_distance(d, p) if odd else band_weights(d, p))
         self.version += 1
 
     # -- obstacles that may leave ------------------------------------------------
