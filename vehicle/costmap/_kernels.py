@@ -11,8 +11,8 @@ lidar has covered) reads one byte per chunk instead of every cell.  The
 same counts summed over bands of ``TILE`` rows (``unknown_tiles``, int32
 (ceil(rows / TILE), ceil(cols / CHUNK))) let the kernels skip a band of
 rows whose chunks in the window are all known without reading its rows'
-counts: a window the size of a lidar scan's reach over known ground
-costs a few dozen reads."""
+counts: a lidar scan's 243 x 243-cell window over known ground costs
+81 reads instead of 2187."""
 from __future__ import annotations
 
 import numpy as np
