@@ -220,3 +220,31 @@ def test_mark_known_weights_on_the_thresholds():
     a.mark_known(np.ones((60, 60), bool), (a.origin_x, a.origin_y))
     _mark_known_numpy(b, np.ones((60, 60), bool), (b.origin_x, b.origin_y))
     assert np.array_equal(a.weights, b.weights) and a.unknown_cells == 0
+
+
+def test_mark_known_packed_window_equals_the_slice():
+    """The whole packed grid with a window (the planning grid's call: the
+    grid stays C-contiguous) marks what the window's slice marks, at the
+    same origin; a window outside the grid is refused."""
+    rng = np.random.default_rng(4)
+    static = GridMap(rng.random((60, 50)) < 0.03, 0.1, 0.0, 0.0)
+    a = WindowCostmap(80, 70, 0.1, InflationParams(0.3, 1.0), static=static, center=(2.5, 3.0), unknown_weight=2.0)
+    b = copy.deepcopy(a)
+    mask, bias = (1 << 12) - 1, 1 << 11
+    H, W = 90, 100
+    for _ in range(40):
+        lo = np.where(rng.random((H, W)) < 0.6, bias, rng.integers(0, mask + 1, (H, W)))
+        grid = ((rng.integers(0, 16, (H, W)) << 12) | lo).astype(np.uint16).view(np.int16)
+        r0, c0 = (int(v) for v in rng.integers(0, 60, 2))
+        r1, c1 = r0 + int(rng.integers(0, 31)), c0 + int(rng.integers(0, 41))
+        origin = (a.origin_x + 0.1 * int(rng.integers(-30, 80)), a.origin_y + 0.1 * int(rng.integers(-30, 90)))
+        a.mark_known_packed(grid, mask, bias, origin, (r0, r1, c0, c1))
+        b.mark_known_packed(grid[r0:r1, c0:c1], mask, bias, origin)
+        assert np.array_equal(a.known, b.known) and np.array_equal(a.weights, b.weights)
+        assert a.version == b.version
+        _assert_chunks_count_the_unknown(a)
+    assert a.known.sum() > 0
+    with pytest.raises(ValueError, match="mark_known_packed: window"):
+        a.mark_known_packed(grid, mask, bias, (0.0, 0.0), (0, H + 1, 0, 5))
+    with pytest.raises(ValueError, match="mark_known_packed: window"):
+        a.mark_known_packed(grid, mask, bias, (0.0, 0.0), (5, 4, 0, 5))

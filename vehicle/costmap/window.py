@@ -159,20 +159,38 @@ class WindowCostmap(InflatedCostmap):
             raise ValueError(f"mark_known: expected a 2-D bool mask, got {known.dtype} {known.shape}")
         self._mark(known, origin, None)
 
-    def mark_known_packed(self, cells: np.ndarray, mask: int, bias: int, origin: tuple[float, float]) -> None:
+    def mark_known_packed(self, cells: np.ndarray, mask: int, bias: int, origin: tuple[float, float],
+                          window: tuple[int, int, int, int] | None = None) -> None:
         """As ``mark_known`` with the observed cells given as a packed
         integer grid (C-contiguous rows): observed where
-        ``cells & mask != bias`` (the lidar mapper's grid, log-odds not zero)."""
+        ``cells & mask != bias`` (the lidar mapper's grid, log-odds not zero).
+        ``window`` (r0, r1, c0, c1): the grid is ``cells[r0:r1, c0:c1]``
+        (its south-west corner at ``origin``); handing the whole grid with a
+        window keeps it C-contiguous, which the kernel reads about twice as
+        fast as a slice of it."""
         if cells.ndim != 2 or cells.dtype.kind not in "iu" or cells.strides[1] != cells.itemsize:
             raise ValueError(f"mark_known_packed: expected a 2-D integer grid with contiguous rows, got "
                              f"{cells.dtype} {cells.shape}")
-        self._mark(cells, origin, (int(mask), int(bias)))
+        if window is not None:
+            r0, r1, c0, c1 = (int(v) for v in window)
+            if not (0 <= r0 <= r1 <= cells.shape[0] and 0 <= c0 <= c1 <= cells.shape[1]):
+                raise ValueError(f"mark_known_packed: window {tuple(window)} is not within the grid's "
+                                 f"shape {cells.shape}")
+            window = (r0, r1, c0, c1)
+        self._mark(cells, origin, (int(mask), int(bias)), window)
 
-    def _mark(self, src: np.ndarray, origin: tuple[float, float], packed) -> None:
+    def _mark(self, src: np.ndarray, origin: tuple[float, float], packed, window=None) -> None:
+        """``src`` (or its rows [r0, r1) x cols [c0, c1) given as ``window``)
+        seen, its south-west corner at ``origin``."""
         res = self.resolution
         dr = int(round((origin[1] - self.origin_y) / res))
         dc = int(round((origin[0] - self.origin_x) / res))
-        h, w = src.shape
+        if window is None:
+            r0 = c0 = 0
+            h, w = src.shape
+        else:
+            r0, r1, c0, c1 = window
+            h, w = r1 - r0, c1 - c0
         a0, a1 = max(0, dr), min(self._rows, dr + h)
         b0, b1 = max(0, dc), min(self._cols, dc + w)
         if a0 >= a1 or b0 >= b1:
@@ -183,12 +201,12 @@ class WindowCostmap(InflatedCostmap):
             self._new_known = np.empty((size, 2), np.int64)
             self._new_known_d = np.empty(size, np.float32)
         if packed is None:
-            n = mark_known_chunked_kernel(src, a0 - dr, b0 - dc, self.known, self.unknown_chunks, self.unknown_tiles,
-                                          a0, a1, b0, b1, self._new_known)
+            n = mark_known_chunked_kernel(src, a0 - dr + r0, b0 - dc + c0, self.known, self.unknown_chunks,
+                                          self.unknown_tiles, a0, a1, b0, b1, self._new_known)
         else:
-            n = mark_known_packed_chunked_kernel(src, packed[0], packed[1], a0 - dr, b0 - dc, self.known,
-                                                 self.unknown_chunks, self.unknown_tiles, a0, a1, b0, b1,
-                                                 self._new_known)
+            n = mark_known_packed_chunked_kernel(src, packed[0], packed[1], a0 - dr + r0, b0 - dc + c0,
+                                                 self.known, self.unknown_chunks, self.unknown_tiles,
+                                                 a0, a1, b0, b1, self._new_known)
         if n == 0:
             return
         self.unknown_cells -= n
