@@ -331,7 +331,7 @@ class FenceTrigger(Trigger):
     def check(self, s, active):
         fence = s.fence
         st = s.state
-        if not self.params.get("FENCE_ENABLE") or fence is None or not len(fence) or st is None or not st.valid:
+        if fence is None or not len(fence) or not self.params.get("FENCE_ENABLE") or st is None or not st.valid:
             return None
         moving = s.mode in DRIVING_MODES
         vx, vy = (st.vx, st.vy) if moving else (0.0, 0.0)
