@@ -164,17 +164,21 @@ def _threshold_distances(rng, p):
 
 
 @pytest.mark.parametrize("radii", [(0.3, 1.0), (0.45, 1.3), (0.1, 0.1), (0.7, 2.2)])
-def test_known_weights_kernel_equals_weights_from_distance(radii):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_known_weights_kernel_equals_weights_from_distance(radii, dtype):
     """The kernel settles lethal and far cells, NumPy the band: together
     weights_from_distance's weights, also on the float32 roundings of the
     thresholds (NumPy compares a float32 array with a Python float in
-    float32) and for NaN."""
+    float32) and for NaN; float64 distances are taken as float32, as
+    weights_from_distance takes them."""
     from edgepilot.vehicle.costmap._kernels import known_weights_kernel
     from edgepilot.vehicle.costmap.inflation import band_weights
 
     rng = np.random.default_rng(3)
     p = InflationParams(*radii)
-    d = _threshold_distances(rng, p)
+    d = _threshold_distances(rng, p).astype(dtype)
+    if dtype is np.float64:     # the thresholds themselves, and values a float32 rounding away
+        d = np.concatenate([d, [t + e for t in (p.inscribed_radius, p.inflation_radius) for e in (0.0, 1e-9, -1e-9)]])
     rng.shuffle(d)
     dist = d.reshape(1, -1)
     want = weights_from_distance(dist, p)
@@ -190,7 +194,7 @@ def test_known_weights_kernel_equals_weights_from_distance(radii):
     rest = cells[:m, 1]
     assert np.array_equal(np.sort(rest), np.flatnonzero(~settled))     # every other cell listed once ...
     assert np.all(np.diff(rest) > 0)                                   # ... in order
-    assert np.array_equal(rest_d[:m], d[rest], equal_nan=True)
+    assert np.array_equal(rest_d[:m], d[rest].astype(np.float32), equal_nan=True)
     weights[0, rest] = weights_from_distance(rest_d[:m], p)
     assert np.array_equal(weights, want)
     band = (rest_d[:m] > p.inscribed_radius) & (rest_d[:m] <= p.inflation_radius)

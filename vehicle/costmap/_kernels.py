@@ -167,7 +167,7 @@ def known_weights_kernel(cells, n, distance, weights, lethal64, lethal32, infl64
     for i in range(n):
         r = cells[i, 0]
         c = cells[i, 1]
-        d = distance[r, c]
+        d = np.float32(distance[r, c])      # weights_from_distance's astype(float32)
         if d <= lethal64 and d <= lethal32:
             weights[r, c] = np.inf
         elif d > infl64 and d > infl32:
