@@ -51,13 +51,18 @@ def test_mark_known_equals_the_numpy_oracle(seed):
 
 
 def _assert_chunks_count_the_unknown(cm):
-    """The per-row chunk counts the kernels skip by match ``known``."""
-    from edgepilot.vehicle.costmap._kernels import CHUNK
+    """The per-row chunk and per-band counts the kernels skip by match ``known``."""
+    from edgepilot.vehicle.costmap._kernels import CHUNK, TILE
 
     rows, cols = cm.known.shape
     for q in range(cm.unknown_chunks.shape[1]):
         want = (~cm.known[:, q * CHUNK:(q + 1) * CHUNK]).sum(axis=1)
         assert np.array_equal(cm.unknown_chunks[:, q], want)
+    assert cm.unknown_tiles.shape == ((rows + TILE - 1) // TILE, cm.unknown_chunks.shape[1])
+    for t in range(cm.unknown_tiles.shape[0]):
+        for q in range(cm.unknown_tiles.shape[1]):
+            want = int((~cm.known[t * TILE:(t + 1) * TILE, q * CHUNK:(q + 1) * CHUNK]).sum())
+            assert cm.unknown_tiles[t, q] == want
     assert cm.unknown_cells == int((~cm.known).sum())
 
 
@@ -116,3 +121,134 @@ def test_mark_known_packed_equals_the_bool_mask(seed):
     assert a.known.sum() > 0
     with pytest.raises(ValueError, match="mark_known_packed: expected a 2-D integer grid"):
         a.mark_known_packed(np.ones((2, 2)), mask, bias, (0.0, 0.0))
+
+
+def test_mark_known_skips_known_bands():
+    """A window of 150 rows (bands of 32, the last one partial) with known
+    and unknown bands, marked by sources that start and end inside bands
+    and across them: the NumPy oracle's result, the band counts exact."""
+    rng = np.random.default_rng(11)
+    static = GridMap(rng.random((120, 90)) < 0.02, 0.1, 0.0, 0.0)
+    a = WindowCostmap(150, 110, 0.1, InflationParams(0.3, 1.0), static=static, center=(4.5, 6.0), unknown_weight=2.0)
+    b = copy.deepcopy(a)
+    _assert_chunks_count_the_unknown(a)
+    assert (a.unknown_tiles == 0).any() and (a.unknown_tiles > 0).any()
+    mask, bias = (1 << 12) - 1, 1 << 11
+    for k in range(50):
+        h, w = (int(v) for v in rng.integers(1, 120, 2))
+        lo = np.where(rng.random((h, w)) < (0.3 if k % 2 else 0.9), bias, rng.integers(0, mask + 1, (h, w)))
+        cells = ((rng.integers(0, 16, (h, w)) << 12) | lo).astype(np.uint16).view(np.int16)
+        origin = (a.origin_x + 0.1 * int(rng.integers(-40, 110)), a.origin_y + 0.1 * int(rng.integers(-40, 150)))
+        if k % 3:
+            a.mark_known_packed(cells, mask, bias, origin)
+        else:
+            a.mark_known((cells & mask) != bias, origin)
+        _mark_known_numpy(b, (cells & mask) != bias, origin)
+        assert np.array_equal(a.known, b.known) and np.array_equal(a.weights, b.weights)
+        assert a.version == b.version
+        _assert_chunks_count_the_unknown(a)
+    assert 0 < a.unknown_cells < a.known.size
+
+
+def _threshold_distances(rng, p):
+    """float32 distances round both thresholds: their float32 roundings and
+    neighbours, values between the float32 and float64 thresholds, NaN,
+    inf, and random ones on either side and in the band."""
+    special = []
+    for t in (p.inscribed_radius, p.inflation_radius):
+        t32 = np.float32(t)
+        special += [t32, np.nextafter(t32, np.float32(0)), np.nextafter(t32, np.float32(np.inf))]
+    special += [np.float32(np.nan), np.float32(np.inf), np.float32(0.0), np.float32(1e9)]
+    rand = rng.uniform(0.0, 1.5 * p.inflation_radius, 200).astype(np.float32)
+    return np.concatenate([np.array(special, np.float32), rand])
+
+
+@pytest.mark.parametrize("radii", [(0.3, 1.0), (0.45, 1.3), (0.1, 0.1), (0.7, 2.2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_known_weights_kernel_equals_weights_from_distance(radii, dtype):
+    """The kernel settles lethal and far cells, NumPy the band: together
+    weights_from_distance's weights, also on the float32 roundings of the
+    thresholds (NumPy compares a float32 array with a Python float in
+    float32) and for NaN; float64 distances are taken as float32, as
+    weights_from_distance takes them."""
+    from edgepilot.vehicle.costmap._kernels import known_weights_kernel
+    from edgepilot.vehicle.costmap.inflation import band_weights
+
+    rng = np.random.default_rng(3)
+    p = InflationParams(*radii)
+    d = _threshold_distances(rng, p).astype(dtype)
+    if dtype is np.float64:     # the thresholds themselves, and values a float32 rounding away
+        d = np.concatenate([d, [t + e for t in (p.inscribed_radius, p.inflation_radius) for e in (0.0, 1e-9, -1e-9)]])
+    rng.shuffle(d)
+    dist = d.reshape(1, -1)
+    want = weights_from_distance(dist, p)
+    weights = np.full(dist.shape, -1.0, np.float32)
+    cells = np.stack([np.zeros(d.size, np.int64), np.arange(d.size)], axis=1)
+    rest_d = np.empty(d.size, np.float32)
+    m, odd = known_weights_kernel(cells, d.size, dist, weights, float(p.inscribed_radius),
+                                  np.float32(p.inscribed_radius), float(p.inflation_radius),
+                                  np.float32(p.inflation_radius), rest_d)
+    assert odd                                      # the NaN at least
+    settled = weights[0] != -1.0
+    assert np.array_equal(weights[0][settled], want[0][settled])
+    rest = cells[:m, 1]
+    assert np.array_equal(np.sort(rest), np.flatnonzero(~settled))     # every other cell listed once ...
+    assert np.all(np.diff(rest) > 0)                                   # ... in order
+    assert np.array_equal(rest_d[:m], d[rest].astype(np.float32), equal_nan=True)
+    weights[0, rest] = weights_from_distance(rest_d[:m], p)
+    assert np.array_equal(weights, want)
+    band = (rest_d[:m] > p.inscribed_radius) & (rest_d[:m] <= p.inflation_radius)
+    assert np.array_equal(band_weights(rest_d[:m][band], p), want[0, rest[band]])
+
+
+def test_mark_known_weights_on_the_thresholds():
+    """Cells whose distance is a threshold's float32 rounding, a neighbour
+    of it, or NaN get weights_from_distance's weight when they become
+    known (the oracle), with and without such cells among them."""
+    rng = np.random.default_rng(9)
+    static = GridMap(rng.random((40, 40)) < 0.03, 0.1, 0.0, 0.0)
+    a = WindowCostmap(60, 60, 0.1, InflationParams(0.3, 1.0), static=static, center=(2.0, 2.0), unknown_weight=2.0)
+    d = _threshold_distances(rng, a.params)
+    unknown = np.argwhere(~a.known)
+    pick = unknown[rng.choice(len(unknown), d.size, replace=False)]
+    a.distance[pick[:, 0], pick[:, 1]] = d                 # distances the layer could have
+    b = copy.deepcopy(a)
+    for k in range(30):
+        h, w = (int(v) for v in rng.integers(1, 30, 2))
+        mask = rng.random((h, w)) < 0.7
+        origin = (a.origin_x + 0.1 * int(rng.integers(-10, 60)), a.origin_y + 0.1 * int(rng.integers(-10, 60)))
+        a.mark_known(mask, origin)
+        _mark_known_numpy(b, mask, origin)
+        assert np.array_equal(a.weights, b.weights) and np.array_equal(a.known, b.known)
+        assert a.version == b.version
+    a.mark_known(np.ones((60, 60), bool), (a.origin_x, a.origin_y))
+    _mark_known_numpy(b, np.ones((60, 60), bool), (b.origin_x, b.origin_y))
+    assert np.array_equal(a.weights, b.weights) and a.unknown_cells == 0
+
+
+def test_mark_known_packed_window_equals_the_slice():
+    """The whole packed grid with a window (the planning grid's call: the
+    grid stays C-contiguous) marks what the window's slice marks, at the
+    same origin; a window outside the grid is refused."""
+    rng = np.random.default_rng(4)
+    static = GridMap(rng.random((60, 50)) < 0.03, 0.1, 0.0, 0.0)
+    a = WindowCostmap(80, 70, 0.1, InflationParams(0.3, 1.0), static=static, center=(2.5, 3.0), unknown_weight=2.0)
+    b = copy.deepcopy(a)
+    mask, bias = (1 << 12) - 1, 1 << 11
+    H, W = 90, 100
+    for _ in range(40):
+        lo = np.where(rng.random((H, W)) < 0.6, bias, rng.integers(0, mask + 1, (H, W)))
+        grid = ((rng.integers(0, 16, (H, W)) << 12) | lo).astype(np.uint16).view(np.int16)
+        r0, c0 = (int(v) for v in rng.integers(0, 60, 2))
+        r1, c1 = r0 + int(rng.integers(0, 31)), c0 + int(rng.integers(0, 41))
+        origin = (a.origin_x + 0.1 * int(rng.integers(-30, 80)), a.origin_y + 0.1 * int(rng.integers(-30, 90)))
+        a.mark_known_packed(grid, mask, bias, origin, (r0, r1, c0, c1))
+        b.mark_known_packed(grid[r0:r1, c0:c1], mask, bias, origin)
+        assert np.array_equal(a.known, b.known) and np.array_equal(a.weights, b.weights)
+        assert a.version == b.version
+        _assert_chunks_count_the_unknown(a)
+    assert a.known.sum() > 0
+    with pytest.raises(ValueError, match="mark_known_packed: window"):
+        a.mark_known_packed(grid, mask, bias, (0.0, 0.0), (0, H + 1, 0, 5))
+    with pytest.raises(ValueError, match="mark_known_packed: window"):
+        a.mark_known_packed(grid, mask, bias, (0.0, 0.0), (5, 4, 0, 5))

@@ -112,7 +112,7 @@ class PlanningGrid:
         """Once a tick with the vehicle at (x, y) [m]: roll the window when
         the vehicle nears its edge, and the lidar mapper's grid with it.
         Returns True when the window moved (plan the leg again)."""
-        if not self.follow(x, y):
+        if not self.costmap.follow(x, y):      # self.follow, one call less
             return False
         if mapper is not None and mapper.grid.resolution == self.resolution:
             mapper.align(self.costmap.origin_x, self.costmap.origin_y)
@@ -126,10 +126,12 @@ class PlanningGrid:
             return
         r0, r1, c0, c1 = mapper.last_window
         g = mapper.grid
-        # straight off the mapper's packed cells (no bool window built): log-odds != 0 is seen
-        cells, mask, bias = mapper.packed(r0, r1, c0, c1)
+        # straight off the mapper's packed cells (no bool window built): log-odds != 0 is seen;
+        # the whole grid with the scan's window beside it (C-contiguous: the kernel reads it faster)
+        rows, cols = g.shape
+        cells, mask, bias = mapper.packed(0, rows, 0, cols)
         self.costmap.mark_known_packed(cells, mask, bias, (g.origin_x + c0 * g.resolution,
-                                                           g.origin_y + r0 * g.resolution))
+                                                           g.origin_y + r0 * g.resolution), (r0, r1, c0, c1))
 
     def mark_known(self, known: np.ndarray, origin: tuple[float, float]) -> None:
         """Cells the lidar has seen (bool mask, planning resolution, SW corner at ``origin``)."""

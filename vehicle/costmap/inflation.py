@@ -73,9 +73,15 @@ def weights_from_distance(distance: np.ndarray, p: InflationParams) -> np.ndarra
     d = distance.astype(np.float32, copy=False)
     w = np.ones(d.shape, np.float32)
     band = (d > p.inscribed_radius) & (d <= p.inflation_radius)
-    w[band] = 1.0 + (p.max_weight - 1.0) * np.exp(-p.cost_scaling_factor * (d[band] - p.inscribed_radius))
+    w[band] = band_weights(d[band], p)
     w[d <= p.inscribed_radius] = np.inf
     return w
+
+
+def band_weights(d: np.ndarray, p: InflationParams) -> np.ndarray:
+    """Weights at float32 distances ``d`` [m] that all lie in the band
+    (inscribed_radius, inflation_radius]: Nav2's exponential decay."""
+    return 1.0 + (p.max_weight - 1.0) * np.exp(-p.cost_scaling_factor * (d - p.inscribed_radius))
 
 
 class InflatedCostmap(GridGeometry):

@@ -30,8 +30,9 @@ import numpy as np
 
 from edgepilot.vehicle.maps import GridMap
 
-from ._kernels import mark_known_chunked_kernel, mark_known_packed_chunked_kernel, unknown_chunk_counts
-from .inflation import InflatedCostmap, InflationParams, distance_to_obstacles, weights_from_distance
+from ._kernels import (known_weights_kernel, mark_known_chunked_kernel, mark_known_packed_chunked_kernel,
+                       unknown_chunk_counts, unknown_tile_counts)
+from .inflation import InflatedCostmap, InflationParams, band_weights, distance_to_obstacles, weights_from_distance
 
 
 class WindowCostmap(InflatedCostmap):
@@ -39,7 +40,8 @@ class WindowCostmap(InflatedCostmap):
     ``center`` (map frame, m), over the optional ``static`` map (same
     resolution).  ``known`` is bool (rows, cols): on the prior map or seen
     (read it, do not write it: ``unknown_chunks`` counts its unknown cells
-    per row chunk, and the per-scan update skips chunks with none).
+    per row chunk and ``unknown_tiles`` per band of rows of a chunk, and
+    the per-scan update skips bands and chunks with none).
     ``pinned`` is bool (rows, cols): obstacles ``clear_seen_free`` leaves
     (the prior map's, and those given to ``pin``)."""
 
@@ -63,12 +65,14 @@ class WindowCostmap(InflatedCostmap):
         self._set_known(known)
         self.pinned = occ.copy()
         self._new_known = np.empty((0, 2), np.int64)     # mark_known's work space
+        self._new_known_d = np.empty(0, np.float32)
         super().__init__(GridMap(occ, resolution, ox, oy), params)
 
     def _set_known(self, known: np.ndarray) -> None:
         self.known = known
         self.unknown_chunks = unknown_chunk_counts(known)
-        self.unknown_cells = int(self.unknown_chunks.sum())
+        self.unknown_tiles = unknown_tile_counts(self.unknown_chunks)
+        self.unknown_cells = int(self.unknown_tiles.sum())
 
     # -- geometry -----------------------------------------------------------
     def _snap_origin(self, x: float, y: float, res: float) -> tuple[float, float]:
@@ -155,20 +159,38 @@ class WindowCostmap(InflatedCostmap):
             raise ValueError(f"mark_known: expected a 2-D bool mask, got {known.dtype} {known.shape}")
         self._mark(known, origin, None)
 
-    def mark_known_packed(self, cells: np.ndarray, mask: int, bias: int, origin: tuple[float, float]) -> None:
+    def mark_known_packed(self, cells: np.ndarray, mask: int, bias: int, origin: tuple[float, float],
+                          window: tuple[int, int, int, int] | None = None) -> None:
         """As ``mark_known`` with the observed cells given as a packed
         integer grid (C-contiguous rows): observed where
-        ``cells & mask != bias`` (the lidar mapper's grid, log-odds not zero)."""
+        ``cells & mask != bias`` (the lidar mapper's grid, log-odds not zero).
+        ``window`` (r0, r1, c0, c1): the grid is ``cells[r0:r1, c0:c1]``
+        (its south-west corner at ``origin``); handing the whole grid with a
+        window keeps it C-contiguous, which the kernel reads about twice as
+        fast as a slice of it."""
         if cells.ndim != 2 or cells.dtype.kind not in "iu" or cells.strides[1] != cells.itemsize:
             raise ValueError(f"mark_known_packed: expected a 2-D integer grid with contiguous rows, got "
                              f"{cells.dtype} {cells.shape}")
-        self._mark(cells, origin, (int(mask), int(bias)))
+        if window is not None:
+            r0, r1, c0, c1 = map(int, window)
+            if not (0 <= r0 <= r1 <= cells.shape[0] and 0 <= c0 <= c1 <= cells.shape[1]):
+                raise ValueError(f"mark_known_packed: window {tuple(window)} is not within the grid's "
+                                 f"shape {cells.shape}")
+            window = (r0, r1, c0, c1)
+        self._mark(cells, origin, (int(mask), int(bias)), window)
 
-    def _mark(self, src: np.ndarray, origin: tuple[float, float], packed) -> None:
+    def _mark(self, src: np.ndarray, origin: tuple[float, float], packed, window=None) -> None:
+        """``src`` (or its rows [r0, r1) x cols [c0, c1) given as ``window``)
+        seen, its south-west corner at ``origin``."""
         res = self.resolution
         dr = int(round((origin[1] - self.origin_y) / res))
         dc = int(round((origin[0] - self.origin_x) / res))
-        h, w = src.shape
+        if window is None:
+            r0 = c0 = 0
+            h, w = src.shape
+        else:
+            r0, r1, c0, c1 = window
+            h, w = r1 - r0, c1 - c0
         a0, a1 = max(0, dr), min(self._rows, dr + h)
         b0, b1 = max(0, dc), min(self._cols, dc + w)
         if a0 >= a1 or b0 >= b1:
@@ -177,18 +199,27 @@ class WindowCostmap(InflatedCostmap):
         size = (a1 - a0) * (b1 - b0)
         if len(self._new_known) < size:
             self._new_known = np.empty((size, 2), np.int64)
+            self._new_known_d = np.empty(size, np.float32)
         if packed is None:
-            n = mark_known_chunked_kernel(src, a0 - dr, b0 - dc, self.known, self.unknown_chunks, a0, a1, b0, b1,
-                                          self._new_known)
+            n = mark_known_chunked_kernel(src, a0 - dr + r0, b0 - dc + c0, self.known, self.unknown_chunks,
+                                          self.unknown_tiles, a0, a1, b0, b1, self._new_known)
         else:
-            n = mark_known_packed_chunked_kernel(src, packed[0], packed[1], a0 - dr, b0 - dc, self.known,
-                                                 self.unknown_chunks, a0, a1, b0, b1, self._new_known)
+            n = mark_known_packed_chunked_kernel(src, packed[0], packed[1], a0 - dr + r0, b0 - dc + c0,
+                                                 self.known, self.unknown_chunks, self.unknown_tiles,
+                                                 a0, a1, b0, b1, self._new_known)
         if n == 0:
             return
         self.unknown_cells -= n
-        rr, cc = self._new_known[:n, 0], self._new_known[:n, 1]
-        # only the weights of newly known cells change: back to the inflation layer's
-        self.weights[rr, cc] = weights_from_distance(self.distance[rr, cc], self.params)
+        # only the weights of newly known cells change: back to the inflation layer's,
+        # set in the kernel where the distance settles them (lethal, or beyond the inflation radius) ...
+        p = self.params
+        lethal, infl = p.inscribed_radius, p.inflation_radius
+        m, odd = known_weights_kernel(self._new_known, n, self.distance, self.weights, float(lethal),
+                                      np.float32(lethal), float(infl), np.float32(infl), self._new_known_d)
+        if m:   # ... and by NumPy in the exponential band
+            d = self._new_known_d[:m]
+            self.weights[self._new_known[:m, 0], self._new_known[:m, 1]] = (
+                weights_from_distance(d, p) if odd else band_weights(d, p))
         self.version += 1
 
     # -- obstacles that may leave ------------------------------------------------
@@ -248,9 +279,9 @@ class WindowCostmap(InflatedCostmap):
 
     # -- rolling -------------------------------------------------------------
     def near_edge(self, x: float, y: float) -> bool:
-        xmin, ymin, xmax, ymax = self.bounds()
-        e = self.edge_trigger
-        return not (xmin + e <= x <= xmax - e and ymin + e <= y <= ymax - e)
+        # bounds() written out (once a tick, from follow)
+        ox, oy, res, e = self.origin_x, self.origin_y, self.resolution, self.edge_trigger
+        return not (ox + e <= x <= ox + self._cols * res - e and oy + e <= y <= oy + self._rows * res - e)
 
     def follow(self, x: float, y: float) -> bool:
         """Re-centre on the vehicle at (x, y) [m] when it is within

@@ -141,10 +141,13 @@ class GpsCompassFilter:
 
     def state(self, now: float) -> VehicleState:
         e, n = self._ax
-        lat, lon = self.frame.to_geo(e[0], n[0])
-        return VehicleState(
-            t=now, x=e[0], y=n[0], yaw=self._hd[0], vx=e[1], vy=n[1], yaw_rate=self._hd[1],
-            lat=lat, lon=lon, pos_std=math.sqrt(max(e[2], n[2])), valid=self.have_pos and self.have_yaw)
+        x, vx, y, vy = e[0], e[1], n[0], n[1]
+        yaw, yaw_rate = self._hd[0], self._hd[1]
+        lat, lon = self.frame.to_geo(x, y)
+        pos_std = math.sqrt(max(e[2], n[2]))
+        valid = self.have_pos and self.have_yaw
+        # the fields in order, positionally: keywords cost as much as the rest of the call
+        return VehicleState(now, x, y, yaw, vx, vy, yaw_rate, lat, lon, pos_std, valid)
 
 
 def _predict2(s: list, dt: float, q00: float, q01: float, q11: float) -> None:

@@ -331,7 +331,7 @@ class FenceTrigger(Trigger):
     def check(self, s, active):
         fence = s.fence
         st = s.state
-        if not self.params.get("FENCE_ENABLE") or fence is None or not len(fence) or st is None or not st.valid:
+        if fence is None or not len(fence) or not self.params.get("FENCE_ENABLE") or st is None or not st.valid:
             return None
         moving = s.mode in DRIVING_MODES
         vx, vy = (st.vx, st.vy) if moving else (0.0, 0.0)
@@ -442,8 +442,9 @@ class FailsafeManager:
             # mode: the failsafe's mode is no longer ours to undo.
             self.applied_mode = None
             self.resume_mode = None
+        active = self.active     # trip adds to it, clear takes from it: the same dict throughout
         for trig in self.triggers:
-            st = self.active.get(trig.name)
+            st = active.get(trig.name) if active else None    # the usual tick: nothing tripped
             reason = trig.check(s, st is not None)
             if st is None:
                 if reason and s.armed:

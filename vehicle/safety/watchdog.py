@@ -23,7 +23,8 @@ class LoopWatchdog:
         gap = 0.0 if self.last_kick is None else now - self.last_kick
         self.last_kick = now
         self.last_gap = gap
-        self.worst_gap = max(self.worst_gap, gap)
+        if gap > self.worst_gap:
+            self.worst_gap = gap
         if gap > self.max_gap_s:
             self.overruns += 1
         return gap
