@@ -574,45 +574,49 @@ class VehicleCore:
             self.battery_voltage = frame.battery_v
         if frame.battery_remaining is not None:
             self.battery_remaining = frame.battery_remaining
+        st = self._state
         planning = self.planning
-        mapper = self.mapper
-        if planning is not None and self._state.valid:
+        maritime = self.maritime
+        perception = self.perception
+        mapper = perception.mapper if perception is not None else None
+        if planning is not None and st.valid:
             scans = mapper.scans if mapper is not None else 0
-            if planning.track(self._state.x, self._state.y, mapper):   # the window rolled
+            if planning.track(st.x, st.y, mapper):   # the window rolled
                 self.nav.new_leg()
-                if self.maritime is not None and self.maritime.helm.shore is not None:
-                    self.maritime.helm.shore.origin_x = planning.costmap.origin_x
-                    self.maritime.helm.shore.origin_y = planning.costmap.origin_y
-        if self.maritime is not None:  # AIS and the lidar's vessel tracks into the contact table
-            for text, data in self.maritime.sense(now, self._state, frame):
+                if maritime is not None and maritime.helm.shore is not None:
+                    maritime.helm.shore.origin_x = planning.costmap.origin_x
+                    maritime.helm.shore.origin_y = planning.costmap.origin_y
+        if maritime is not None:  # AIS and the lidar's vessel tracks into the contact table
+            for text, data in maritime.sense(now, st, frame):
                 self._emit("contact", text, Severity.INFO, **data)
-        if self.perception is not None:
-            self.perception.set_stale_after(self.params.get("FS_SENS_TIMEOUT"))
-            seen = self.perception.process(now, frame, self._state)
-            unproven = seen[:0]
-            if len(seen) and self.maritime is not None:
-                vessel = self.maritime.vessel_points(now, seen)      # hulls are contacts, not map
-                held = ~vessel & self.maritime.unproven_points(now, seen)
-                if held.any() and mapper is not None:
-                    # motion not known yet: reported again while the cell stays occupied
-                    mapper.unreport(seen[held])
-                unproven = seen[held]
-                seen = seen[~(vessel | held)]
-            if self.maritime is not None and planning is not None:
-                # ... but one within reach stands in the costmap until it is known
-                stamp, clear = self.maritime.provisional_obstacles(now, self._state, unproven, seen)
-                if len(clear):
-                    planning.costmap.clear_obstacles(points=clear)
-                if len(stamp):
-                    self.add_obstacles(now, stamp, pinned=False)
-            if planning is not None and len(self.perception.seen_free):
+        if perception is not None:
+            perception.set_stale_after(self.params.get("FS_SENS_TIMEOUT"))
+            seen = perception.process(now, frame, st)
+            if maritime is not None:
+                unproven = seen[:0]
+                if len(seen):
+                    vessel = maritime.vessel_points(now, seen)      # hulls are contacts, not map
+                    held = ~vessel & maritime.unproven_points(now, seen)
+                    if held.any() and mapper is not None:
+                        # motion not known yet: reported again while the cell stays occupied
+                        mapper.unreport(seen[held])
+                    unproven = seen[held]
+                    seen = seen[~(vessel | held)]
+                if planning is not None:
+                    # ... but one within reach stands in the costmap until it is known
+                    stamp, clear = maritime.provisional_obstacles(now, st, unproven, seen)
+                    if len(clear):
+                        planning.costmap.clear_obstacles(points=clear)
+                    if len(stamp):
+                        self.add_obstacles(now, stamp, pinned=False)
+            if planning is not None and len(perception.seen_free):
                 # mapped obstacles the lidar now sees free: gone (a car drove off, a gate opened)
-                planning.clear_seen_free(self.perception.seen_free)
+                planning.clear_seen_free(perception.seen_free)
             if len(seen):
                 self.add_obstacles(now, seen, pinned=False)
-            if planning is not None and self.perception.transient_version != self._transient_version:
+            if planning is not None and perception.transient_version != self._transient_version:
                 self._set_transient(now)
-            if planning is not None and self._state.valid:
+            if planning is not None and st.valid:
                 planning.learn(mapper, scans)     # seen cells are no longer unknown
         if self.home is None and self._state.valid:
             self._set_home()

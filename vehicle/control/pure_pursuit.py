@@ -28,24 +28,26 @@ class PurePursuit:
     def command(self, state: VehicleState, path: PolylinePath, speed: float, lookahead: float,
                 stop_at_end: bool) -> tuple[ActuatorCommand, float]:
         """Returns the wheel command and the cross-track error [m]."""
+        x, y = state.x, state.y
         # progress along the path (never back), the cross-track error and the lookahead point
-        self.s, cte, tx, ty = path.follow(state.x, state.y, self.s, max(3.0 * lookahead, 5.0), lookahead)
-        dist_end = math.hypot(path.end_x - state.x, path.end_y - state.y)
-        alpha = wrap_pi(math.atan2(ty - state.y, tx - state.x) - state.yaw)
+        self.s, cte, tx, ty = path.follow(x, y, self.s, max(3.0 * lookahead, 5.0), lookahead)
+        dist_end = math.hypot(path.end_x - x, path.end_y - y)
+        alpha = wrap_pi(math.atan2(ty - y, tx - x) - state.yaw)
         lim = self.cfg.limits
         v = min(speed, lim.max_speed)
         if stop_at_end:
             v = min(v, math.sqrt(2.0 * 0.5 * lim.max_accel * max(dist_end - 0.1, 0.0)) + 0.1)
+        max_w = lim.max_yaw_rate
         if abs(alpha) > TURN_IN_PLACE:
             v = 0.0
-            w = math.copysign(min(lim.max_yaw_rate, 2.0 * abs(alpha)), alpha)
+            w = math.copysign(min(max_w, 2.0 * abs(alpha)), alpha)
         else:
-            ld = max(math.hypot(tx - state.x, ty - state.y), 1e-3)
+            ld = max(math.hypot(tx - x, ty - y), 1e-3)
             kappa = 2.0 * math.sin(alpha) / ld
             # Slow down in tight turns so the yaw-rate limit holds.
             if abs(kappa) > 1e-6:
-                v = min(v, lim.max_yaw_rate / abs(kappa))
-            w = max(-lim.max_yaw_rate, min(lim.max_yaw_rate, v * kappa))
+                v = min(v, max_w / abs(kappa))
+            w = max(-max_w, min(max_w, v * kappa))
         return self.wheels(v, w), cte
 
     def wheels(self, v: float, w: float) -> ActuatorCommand:
@@ -53,6 +55,7 @@ class PurePursuit:
         half = 0.5 * d.track_width
         vl, vr = v - w * half, v + w * half
         m = max(abs(vl), abs(vr))
-        if m > d.wheel_max_speed:  # keep curvature, scale speed
-            vl, vr = vl * d.wheel_max_speed / m, vr * d.wheel_max_speed / m
-        return ActuatorCommand(vl / d.wheel_max_speed, vr / d.wheel_max_speed)
+        wmax = d.wheel_max_speed
+        if m > wmax:  # keep curvature, scale speed
+            vl, vr = vl * wmax / m, vr * wmax / m
+        return ActuatorCommand(vl / wmax, vr / wmax)
