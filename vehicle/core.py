@@ -36,6 +36,9 @@ from edgepilot.vehicle.types import (ActionKind, ActuatorCommand, Cmd, CommandRe
 LETHAL_COST = np.float32(np.inf)
 #: Mission items whose lat/lon is a place to drive to (checked against the operating area).
 NAV_POSITION_COMMANDS = (int(Cmd.NAV_WAYPOINT), int(Cmd.NAV_LOITER_UNLIM), int(Cmd.NAV_LOITER_TIME))
+# bound once: an enum member look-up costs several times a global's, and
+# mission_state is asked every physics step (the fleet runner's end test)
+_AUTO = Mode.AUTO
 __all__ = ["PlanningError", "PlanningGrid", "VehicleCore"]
 
 
@@ -189,13 +192,14 @@ class VehicleCore:
 
     @property
     def mission_state(self) -> MissionState:
-        if self._exec is None or not self._exec.has_nav:
+        ex = self._exec
+        if ex is None or not ex.has_nav:
             return MissionState.NO_MISSION
-        if self._exec.complete:
+        if ex.complete:
             return MissionState.COMPLETE
         if not self._mission_started:
             return MissionState.NOT_STARTED
-        return MissionState.ACTIVE if self.mode == Mode.AUTO else MissionState.PAUSED
+        return MissionState.ACTIVE if self.mode == _AUTO else MissionState.PAUSED
 
     @property
     def tracks(self):
@@ -627,7 +631,8 @@ class VehicleCore:
                else ActuatorCommand.stop())
         cmd = self.safety.filter_command(cmd)
         if self.target_lookahead is None or cmd.estop:
-            self.last_setpoint = Setpoint(now, self.armed, self.mode, actuators=cmd)
+            # actuators=cmd, passed by position: a keyword costs ~0.2 us a call here
+            self.last_setpoint = Setpoint(now, self.armed, self.mode, cmd)
         else:   # an autopilot drives: where to go, from the path and the follower's progress
             path = self.nav.path
             driving = self.armed and self.active.drives and path is not None and (cmd.left, cmd.right) != (0, 0)

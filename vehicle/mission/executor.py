@@ -65,7 +65,11 @@ class MissionExecutor:
 
     @property
     def has_nav(self) -> bool:
-        return any(it.command in NAV_COMMANDS for it in self.items[1:])
+        # a loop, not any(<generator>): the fleet runner asks every physics step
+        for it in self.items[1:]:
+            if it.command in NAV_COMMANDS:
+                return True
+        return False
 
     def restart(self, seq: int | None = None) -> None:
         self.current = 1 if seq is None else max(1, seq)

@@ -388,12 +388,13 @@ class Navigator:
         path = self.path
         if path is None or self.leg_key is None or self._manoeuvring:
             return False
+        if not c.follower.s >= path.length - within:    # short of the end (most ticks): the cheapest test first
+            return False
         m = c.maritime
         if m is not None and m.last_decision is not None and m.last_decision.active:
             return False
-        if math.hypot(path.end_x - x, path.end_y - y) > 1e-6:     # a partial plan (to the window's edge): not the target's line
-            return False
-        return c.follower.s >= path.length - within
+        # a partial plan (to the window's edge): not the target's line
+        return not math.hypot(path.end_x - x, path.end_y - y) > 1e-6
 
     def _passed_abeam(self, x: float, y: float, dist: float) -> bool:
         """A vessel on the last stretch of the path (FINISH_LINE_RADII
