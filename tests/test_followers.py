@@ -186,3 +186,50 @@ def test_rejoin_track_swings_wide_of_the_straight_line_back():
     assert np.abs(np.diff(heading)).max() <= g.turn_rate * 0.5 / 1.5 + 1e-9
     nav.path = None
     assert nav.rejoin_track(8.0).shape == (0, 2)
+
+
+def _pure_pursuit_with_min_max(cfg, f, state, path, speed, lookahead, stop_at_end):
+    """PurePursuit.command as first written, with min()/max(): the oracle
+    for the spelt-out comparisons the per-tick version uses."""
+    f.s, cte, tx, ty = path.follow(state.x, state.y, f.s, max(3.0 * lookahead, 5.0), lookahead)
+    dist_end = math.hypot(path.end_x - state.x, path.end_y - state.y)
+    alpha = (math.atan2(ty - state.y, tx - state.x) - state.yaw + math.pi) % (2.0 * math.pi) - math.pi
+    lim = cfg.limits
+    v = min(speed, lim.max_speed)
+    if stop_at_end:
+        v = min(v, math.sqrt(2.0 * 0.5 * lim.max_accel * max(dist_end - 0.1, 0.0)) + 0.1)
+    if abs(alpha) > math.radians(60.0):
+        v = 0.0
+        w = math.copysign(min(lim.max_yaw_rate, 2.0 * abs(alpha)), alpha)
+    else:
+        ld = max(math.hypot(tx - state.x, ty - state.y), 1e-3)
+        kappa = 2.0 * math.sin(alpha) / ld
+        if abs(kappa) > 1e-6:
+            v = min(v, lim.max_yaw_rate / abs(kappa))
+        w = max(-lim.max_yaw_rate, min(lim.max_yaw_rate, v * kappa))
+    d = cfg.drive
+    vl, vr = v - w * 0.5 * d.track_width, v + w * 0.5 * d.track_width
+    m = max(abs(vl), abs(vr))
+    if m > d.wheel_max_speed:
+        vl, vr = vl * d.wheel_max_speed / m, vr * d.wheel_max_speed / m
+    return (vl / d.wheel_max_speed, vr / d.wheel_max_speed), cte
+
+
+def test_pure_pursuit_gives_the_min_max_floats_also_for_nan_and_inf():
+    rng = np.random.default_rng(7)
+    special = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e-300, 1e300]
+    paths = [PolylinePath(np.array([[0.0, 0.0], [40.0, 3.0]])), PolylinePath(rng.normal(0, 10, (6, 2)))]
+    f, ref = PurePursuit(UGV), PurePursuit(UGV)
+    with np.errstate(all="ignore"):
+        for i in range(3000):
+            xyz = [float(v) for v in rng.normal(0, 20, 3)]
+            if i % 3 == 0:
+                xyz[i % 9 // 3] = special[i % len(special)]
+            st = VehicleState(0.0, *xyz, 0.0, 0.0, 0.0, 0.0, 0.0, 0.1, True)
+            la = special[i % 7] if i % 5 == 0 else float(rng.uniform(0.01, 5.0))
+            speed = special[i % 7] if i % 4 == 0 else float(rng.uniform(0.0, 3.0))
+            path, stop = paths[i % 2], bool(i % 2)
+            f.s = ref.s = float(rng.uniform(0.0, 40.0))
+            cmd, cte = f.command(st, path, speed, la, stop)
+            want = _pure_pursuit_with_min_max(UGV, ref, st, path, speed, la, stop)
+            assert repr(((cmd.left, cmd.right), cte, f.s)) == repr((*want, ref.s))

@@ -61,3 +61,12 @@ def test_validation_reasons():
     assert "latitude" in validate_mission([wp(0), wp(1, lat=123.0)])
     assert "DO_JUMP target 7" in validate_mission([wp(0), wp(1), MissionItem(2, int(Cmd.DO_JUMP), param1=7, param2=1)])
     assert "hold time" in validate_mission([wp(0), MissionItem(1, int(Cmd.NAV_LOITER_TIME), 47, 8, param1=-1)])
+
+
+def test_has_nav_needs_a_nav_item_after_home():
+    speed = MissionItem(1, int(Cmd.DO_CHANGE_SPEED), param2=1.0)
+    assert not MissionExecutor([wp(0)]).has_nav                      # home only
+    assert not MissionExecutor([wp(0), speed]).has_nav               # DO_ items only
+    for cmd in (Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_LOITER_TIME, Cmd.NAV_RETURN_TO_LAUNCH):
+        assert MissionExecutor([wp(0), speed, MissionItem(2, int(cmd))]).has_nav
+        assert MissionExecutor([wp(0), MissionItem(1, cmd)]).has_nav       # the enum member as well as its int

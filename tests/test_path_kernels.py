@@ -72,6 +72,7 @@ def test_follow_is_project_s_max_then_point_at():
         sp, cte = p.project_s(x, y, s, window)
         progress = max(s, sp)
         want = (progress, cte, *p.point_at(progress + lookahead))
-        assert p.follow(x, y, s, window, lookahead) == want, k
+        got = p.follow(x, y, s, window, lookahead)
+        assert got == want and type(got) is tuple and all(type(v) is float for v in got), k   # Python floats
         o = project_numpy(p, x, y, s, window)
         assert (sp, cte) == o[:2] and want[2:] == point_at_numpy(p, progress + lookahead), k

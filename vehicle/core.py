@@ -36,6 +36,9 @@ from edgepilot.vehicle.types import (ActionKind, ActuatorCommand, Cmd, CommandRe
 LETHAL_COST = np.float32(np.inf)
 #: Mission items whose lat/lon is a place to drive to (checked against the operating area).
 NAV_POSITION_COMMANDS = (int(Cmd.NAV_WAYPOINT), int(Cmd.NAV_LOITER_UNLIM), int(Cmd.NAV_LOITER_TIME))
+# bound once: an enum member look-up costs several times a global's, and
+# mission_state is asked every physics step (the fleet runner's end test)
+_AUTO = Mode.AUTO
 __all__ = ["PlanningError", "PlanningGrid", "VehicleCore"]
 
 
@@ -189,13 +192,14 @@ class VehicleCore:
 
     @property
     def mission_state(self) -> MissionState:
-        if self._exec is None or not self._exec.has_nav:
+        ex = self._exec
+        if ex is None or not ex.has_nav:
             return MissionState.NO_MISSION
-        if self._exec.complete:
+        if ex.complete:
             return MissionState.COMPLETE
         if not self._mission_started:
             return MissionState.NOT_STARTED
-        return MissionState.ACTIVE if self.mode == Mode.AUTO else MissionState.PAUSED
+        return MissionState.ACTIVE if self.mode == _AUTO else MissionState.PAUSED
 
     @property
     def tracks(self):
@@ -574,45 +578,49 @@ class VehicleCore:
             self.battery_voltage = frame.battery_v
         if frame.battery_remaining is not None:
             self.battery_remaining = frame.battery_remaining
+        st = self._state
         planning = self.planning
-        mapper = self.mapper
-        if planning is not None and self._state.valid:
+        maritime = self.maritime
+        perception = self.perception
+        mapper = perception.mapper if perception is not None else None
+        if planning is not None and st.valid:
             scans = mapper.scans if mapper is not None else 0
-            if planning.track(self._state.x, self._state.y, mapper):   # the window rolled
+            if planning.track(st.x, st.y, mapper):   # the window rolled
                 self.nav.new_leg()
-                if self.maritime is not None and self.maritime.helm.shore is not None:
-                    self.maritime.helm.shore.origin_x = planning.costmap.origin_x
-                    self.maritime.helm.shore.origin_y = planning.costmap.origin_y
-        if self.maritime is not None:  # AIS and the lidar's vessel tracks into the contact table
-            for text, data in self.maritime.sense(now, self._state, frame):
+                if maritime is not None and maritime.helm.shore is not None:
+                    maritime.helm.shore.origin_x = planning.costmap.origin_x
+                    maritime.helm.shore.origin_y = planning.costmap.origin_y
+        if maritime is not None:  # AIS and the lidar's vessel tracks into the contact table
+            for text, data in maritime.sense(now, st, frame):
                 self._emit("contact", text, Severity.INFO, **data)
-        if self.perception is not None:
-            self.perception.set_stale_after(self.params.get("FS_SENS_TIMEOUT"))
-            seen = self.perception.process(now, frame, self._state)
-            unproven = seen[:0]
-            if len(seen) and self.maritime is not None:
-                vessel = self.maritime.vessel_points(now, seen)      # hulls are contacts, not map
-                held = ~vessel & self.maritime.unproven_points(now, seen)
-                if held.any() and mapper is not None:
-                    # motion not known yet: reported again while the cell stays occupied
-                    mapper.unreport(seen[held])
-                unproven = seen[held]
-                seen = seen[~(vessel | held)]
-            if self.maritime is not None and planning is not None:
-                # ... but one within reach stands in the costmap until it is known
-                stamp, clear = self.maritime.provisional_obstacles(now, self._state, unproven, seen)
-                if len(clear):
-                    planning.costmap.clear_obstacles(points=clear)
-                if len(stamp):
-                    self.add_obstacles(now, stamp, pinned=False)
-            if planning is not None and len(self.perception.seen_free):
+        if perception is not None:
+            perception.set_stale_after(self.params.get("FS_SENS_TIMEOUT"))
+            seen = perception.process(now, frame, st)
+            if maritime is not None:
+                unproven = seen[:0]
+                if len(seen):
+                    vessel = maritime.vessel_points(now, seen)      # hulls are contacts, not map
+                    held = ~vessel & maritime.unproven_points(now, seen)
+                    if held.any() and mapper is not None:
+                        # motion not known yet: reported again while the cell stays occupied
+                        mapper.unreport(seen[held])
+                    unproven = seen[held]
+                    seen = seen[~(vessel | held)]
+                if planning is not None:
+                    # ... but one within reach stands in the costmap until it is known
+                    stamp, clear = maritime.provisional_obstacles(now, st, unproven, seen)
+                    if len(clear):
+                        planning.costmap.clear_obstacles(points=clear)
+                    if len(stamp):
+                        self.add_obstacles(now, stamp, pinned=False)
+            if planning is not None and len(perception.seen_free):
                 # mapped obstacles the lidar now sees free: gone (a car drove off, a gate opened)
-                planning.clear_seen_free(self.perception.seen_free)
+                planning.clear_seen_free(perception.seen_free)
             if len(seen):
                 self.add_obstacles(now, seen, pinned=False)
-            if planning is not None and self.perception.transient_version != self._transient_version:
+            if planning is not None and perception.transient_version != self._transient_version:
                 self._set_transient(now)
-            if planning is not None and self._state.valid:
+            if planning is not None and st.valid:
                 planning.learn(mapper, scans)     # seen cells are no longer unknown
         if self.home is None and self._state.valid:
             self._set_home()
@@ -623,7 +631,8 @@ class VehicleCore:
                else ActuatorCommand.stop())
         cmd = self.safety.filter_command(cmd)
         if self.target_lookahead is None or cmd.estop:
-            self.last_setpoint = Setpoint(now, self.armed, self.mode, actuators=cmd)
+            # actuators=cmd, passed by position: a keyword costs ~0.2 us a call here
+            self.last_setpoint = Setpoint(now, self.armed, self.mode, cmd)
         else:   # an autopilot drives: where to go, from the path and the follower's progress
             path = self.nav.path
             driving = self.armed and self.active.drives and path is not None and (cmd.left, cmd.right) != (0, 0)

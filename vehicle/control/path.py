@@ -68,9 +68,9 @@ class PolylinePath:
         progress ``max(s, project_s(x, y, s, window)[0])``, the cross-track
         error, and ``point_at`` (new progress + ``lookahead``) -- the same
         floats as those calls, in one kernel call."""
-        p, cte, qx, qy = follow_kernel(self.points, self.seg_dir, self.seg_len, self.cum, self.length, float(x),
-                                       float(y), float(s), float(window), float(lookahead))
-        return float(p), float(cte), float(qx), float(qy)
+        # the kernel's float64 results come back as Python floats already
+        return follow_kernel(self.points, self.seg_dir, self.seg_len, self.cum, self.length, float(x),
+                             float(y), float(s), float(window), float(lookahead))
 
     #: a corner's heading change is spread over at most this much path [m]
     #: when its legs are long (a sharp polyline corner, not a sampled arc)

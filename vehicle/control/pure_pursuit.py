@@ -28,31 +28,49 @@ class PurePursuit:
     def command(self, state: VehicleState, path: PolylinePath, speed: float, lookahead: float,
                 stop_at_end: bool) -> tuple[ActuatorCommand, float]:
         """Returns the wheel command and the cross-track error [m]."""
+        # This runs every control tick: the min()/max() calls are spelt out as
+        # comparisons ("b if b < a else a" is min(a, b) exactly, NaN included).
+        x, y = state.x, state.y
+        window = 3.0 * lookahead
+        if 5.0 > window:
+            window = 5.0
         # progress along the path (never back), the cross-track error and the lookahead point
-        self.s, cte, tx, ty = path.follow(state.x, state.y, self.s, max(3.0 * lookahead, 5.0), lookahead)
-        dist_end = math.hypot(path.end_x - state.x, path.end_y - state.y)
-        alpha = wrap_pi(math.atan2(ty - state.y, tx - state.x) - state.yaw)
+        self.s, cte, tx, ty = path.follow(x, y, self.s, window, lookahead)
+        dist_end = math.hypot(path.end_x - x, path.end_y - y)
+        alpha = wrap_pi(math.atan2(ty - y, tx - x) - state.yaw)
         lim = self.cfg.limits
-        v = min(speed, lim.max_speed)
+        v = lim.max_speed if lim.max_speed < speed else speed
         if stop_at_end:
-            v = min(v, math.sqrt(2.0 * 0.5 * lim.max_accel * max(dist_end - 0.1, 0.0)) + 0.1)
+            room = dist_end - 0.1
+            v_stop = math.sqrt(2.0 * 0.5 * lim.max_accel * (0.0 if 0.0 > room else room)) + 0.1
+            if v_stop < v:
+                v = v_stop
+        max_w = lim.max_yaw_rate
         if abs(alpha) > TURN_IN_PLACE:
             v = 0.0
-            w = math.copysign(min(lim.max_yaw_rate, 2.0 * abs(alpha)), alpha)
+            w = math.copysign(min(max_w, 2.0 * abs(alpha)), alpha)
         else:
-            ld = max(math.hypot(tx - state.x, ty - state.y), 1e-3)
+            ld = math.hypot(tx - x, ty - y)
+            if 1e-3 > ld:
+                ld = 1e-3
             kappa = 2.0 * math.sin(alpha) / ld
             # Slow down in tight turns so the yaw-rate limit holds.
             if abs(kappa) > 1e-6:
-                v = min(v, lim.max_yaw_rate / abs(kappa))
-            w = max(-lim.max_yaw_rate, min(lim.max_yaw_rate, v * kappa))
+                v_turn = max_w / abs(kappa)
+                if v_turn < v:
+                    v = v_turn
+            w = v * kappa                          # clamped to [-max_w, max_w]
+            w = w if w < max_w else max_w
+            w = w if w > -max_w else -max_w
         return self.wheels(v, w), cte
 
     def wheels(self, v: float, w: float) -> ActuatorCommand:
         d = self.cfg.drive
         half = 0.5 * d.track_width
         vl, vr = v - w * half, v + w * half
-        m = max(abs(vl), abs(vr))
-        if m > d.wheel_max_speed:  # keep curvature, scale speed
-            vl, vr = vl * d.wheel_max_speed / m, vr * d.wheel_max_speed / m
-        return ActuatorCommand(vl / d.wheel_max_speed, vr / d.wheel_max_speed)
+        al, ar = abs(vl), abs(vr)
+        m = ar if ar > al else al                  # max(|vl|, |vr|)
+        wmax = d.wheel_max_speed
+        if m > wmax:  # keep curvature, scale speed
+            vl, vr = vl * wmax / m, vr * wmax / m
+        return ActuatorCommand(vl / wmax, vr / wmax)

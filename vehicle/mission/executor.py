@@ -16,6 +16,11 @@ from edgepilot.vehicle.validation import check_plan
 NAV_COMMANDS = {Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_LOITER_TIME, Cmd.NAV_RETURN_TO_LAUNCH}
 DO_COMMANDS = {Cmd.DO_JUMP, Cmd.DO_CHANGE_SPEED}
 SUPPORTED = NAV_COMMANDS | DO_COMMANDS
+# ``current_target`` runs every control tick: its commands bound once (an
+# enum member look-up, ``Cmd.DO_JUMP``, costs several times a global's)
+_DO_CHANGE_SPEED, _DO_JUMP = Cmd.DO_CHANGE_SPEED, Cmd.DO_JUMP
+_WAYPOINT, _LOITER_TIME, _LOITER_UNLIM, _RTL = (Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_UNLIM,
+                                               Cmd.NAV_RETURN_TO_LAUNCH)
 
 
 @direct_init
@@ -60,7 +65,11 @@ class MissionExecutor:
 
     @property
     def has_nav(self) -> bool:
-        return any(it.command in NAV_COMMANDS for it in self.items[1:])
+        # a loop, not any(<generator>): the fleet runner asks every physics step
+        for it in self.items[1:]:
+            if it.command in NAV_COMMANDS:
+                return True
+        return False
 
     def restart(self, seq: int | None = None) -> None:
         self.current = 1 if seq is None else max(1, seq)
@@ -76,41 +85,43 @@ class MissionExecutor:
 
     def current_target(self) -> NavTarget:
         """Apply DO_ items at the head of the queue, then return the NAV target."""
+        items = self.items
+        n = len(items)
         guard = 0
-        while self.current < len(self.items):
+        while self.current < n:
             guard += 1
-            if guard > 10 * len(self.items) + 10:
+            if guard > 10 * n + 10:
                 return NavTarget("done", self.current)  # a jump loop with no NAV item
-            it = self.items[self.current]
+            it = items[self.current]
             cmd = it.command
-            if cmd == Cmd.DO_CHANGE_SPEED:
+            if cmd == _WAYPOINT:
+                return NavTarget("waypoint", it.seq, it.lat, it.lon)
+            if cmd == _DO_CHANGE_SPEED:
                 if math.isfinite(it.param2) and it.param2 > 0:
                     self.speed_override = float(it.param2)
                 self.current += 1
-            elif cmd == Cmd.DO_JUMP:
+            elif cmd == _DO_JUMP:
                 # A repeat count or target that is not a whole number (NaN,
                 # inf) makes the jump a no-op rather than an exception.
                 repeat = _whole(it.param2, 0)
                 target = _whole(it.param1, 0)
                 done = self._jumps_done.get(it.seq, 0)
-                if 1 <= target < len(self.items) and (repeat < 0 or done < repeat):
+                if 1 <= target < n and (repeat < 0 or done < repeat):
                     self._jumps_done[it.seq] = done + 1
                     self.current = target
                 else:
                     self.current += 1
-            elif cmd == Cmd.NAV_WAYPOINT:
-                return NavTarget("waypoint", it.seq, it.lat, it.lon)
-            elif cmd == Cmd.NAV_LOITER_TIME:
+            elif cmd == _LOITER_TIME:
                 hold = float(it.param1)
                 return NavTarget("loiter_time", it.seq, it.lat, it.lon, hold if math.isfinite(hold) and hold > 0 else 0.0)
-            elif cmd == Cmd.NAV_LOITER_UNLIM:
+            elif cmd == _LOITER_UNLIM:
                 return NavTarget("loiter_unlim", it.seq, it.lat, it.lon)
-            elif cmd == Cmd.NAV_RETURN_TO_LAUNCH:
+            elif cmd == _RTL:
                 return NavTarget("rtl", it.seq)
             else:
                 self.current += 1  # unknown items were refused at upload; be safe
         self.complete = True
-        return NavTarget("done", len(self.items))
+        return NavTarget("done", n)
 
     def advance(self) -> None:
         self.current += 1

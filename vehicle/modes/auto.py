@@ -7,6 +7,13 @@ from edgepilot.vehicle.types import ActuatorCommand, Cmd, Mode, Severity
 
 from .base import VehicleMode
 
+# The commands the per-tick look-ahead compares against, bound once: an
+# enum member look-up (``Cmd.NAV_WAYPOINT``) costs several times a global's.
+_WAYPOINT = Cmd.NAV_WAYPOINT
+#: NAV items the vehicle stops at (not pass-through waypoints)
+_STOPS = (Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_RETURN_TO_LAUNCH)
+_NAV = (Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_LOITER_TIME, Cmd.NAV_RETURN_TO_LAUNCH)
+
 
 class AutoMode(VehicleMode):
     number = Mode.AUTO
@@ -41,31 +48,34 @@ class AutoMode(VehicleMode):
         nav = c.nav
         for _ in range(len(ex.items) + 2):
             tgt: NavTarget = ex.current_target()
-            if tgt.kind == "done":
+            kind = tgt.kind
+            if kind == "done":
                 self._finish(now)
                 return ActuatorCommand.stop()
-            if tgt.kind == "rtl":
+            if kind == "rtl":
                 x, y = nav.home_xy()
             else:
                 x, y = c.frame.to_local(tgt.lat, tgt.lon)
-            stop_here = tgt.kind != "waypoint" or self._next_is_stop()
+            if kind == "waypoint":
+                stop_here, leg_from, leg_next = self._next_is_stop(), self._leg_from(ex, tgt), self._leg_next(ex, tgt)
+            else:
+                stop_here, leg_from, leg_next = True, None, None
             cmd, arrived = nav.drive_to(("auto", tgt.seq, x, y), x, y, nav.cruise(), stop_here,
-                                        leg_from=self._leg_from(ex, tgt) if tgt.kind == "waypoint" else None,
-                                        leg_next=self._leg_next(ex, tgt) if tgt.kind == "waypoint" else None)
+                                        leg_from=leg_from, leg_next=leg_next)
             if c.failure_reason is not None:
                 return ActuatorCommand.stop()
             if not arrived:
                 return cmd
-            if tgt.kind == "loiter_unlim":
+            if kind == "loiter_unlim":
                 return nav.hold_at(x, y)
-            if tgt.kind == "loiter_time":
+            if kind == "loiter_time":
                 if self.loiter_until is None:
                     self.loiter_until = now + tgt.hold_s
                 if now < self.loiter_until:
                     return nav.hold_at(x, y)
                 self.loiter_until = None
             c._emit("item_reached", f"Reached waypoint #{tgt.seq}", Severity.INFO, seq=tgt.seq)
-            self.leg_from = (ex, tgt.seq, x, y) if tgt.kind == "waypoint" else None
+            self.leg_from = (ex, tgt.seq, x, y) if kind == "waypoint" else None
             ex.advance()
             nav.new_leg()
         return ActuatorCommand.stop()
@@ -77,8 +87,7 @@ class AutoMode(VehicleMode):
         lf = self.leg_from
         if lf is None or lf[0] is not ex or not lf[1] < tgt.seq:
             return None
-        nav = (Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_LOITER_TIME, Cmd.NAV_RETURN_TO_LAUNCH)
-        if any(it.command in nav for it in ex.items[lf[1] + 1:tgt.seq]):
+        if any(it.command in _NAV for it in ex.items[lf[1] + 1:tgt.seq]):
             return None
         return lf[2], lf[3]
 
@@ -86,11 +95,12 @@ class AutoMode(VehicleMode):
         """The map position [m] of the waypoint after ``tgt`` when the next
         NAV item is a pass-through waypoint, else None."""
         for it in ex.items[tgt.seq + 1:]:
-            if it.command == Cmd.NAV_WAYPOINT:
+            cmd = it.command
+            if cmd == _WAYPOINT:
                 if (it.lat, it.lon) == (0.0, 0.0):
                     return None
                 return self.core.frame.to_local(it.lat, it.lon)
-            if it.command in (Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_RETURN_TO_LAUNCH):
+            if cmd in _STOPS:
                 return None
         return None
 
@@ -99,9 +109,10 @@ class AutoMode(VehicleMode):
         pass-through waypoint (so the vehicle should stop at this one)."""
         ex = self.core._exec
         for it in ex.items[ex.current + 1:]:
-            if it.command == Cmd.NAV_WAYPOINT:
+            cmd = it.command
+            if cmd == _WAYPOINT:
                 return False
-            if it.command in (Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_RETURN_TO_LAUNCH):
+            if cmd in _STOPS:
                 return True
         return True
 

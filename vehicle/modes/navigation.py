@@ -144,7 +144,7 @@ class Navigator:
         ``FINISH_LINE_RADII`` of it past its finish line or (a vessel)
         passing it abeam -- see the module docstring."""
         c = self.core
-        st = c.state
+        st = c._state
         if self._stand_in is not None:
             if self._stand_in[0] == key:
                 x, y = self._stand_in[1]
@@ -156,9 +156,10 @@ class Navigator:
         if dist <= radius:
             return ActuatorCommand.stop(), True
         near = dist <= FINISH_LINE_RADII * radius
-        if key == self.leg_key and self._passed_abeam(x, y, dist) and near:
+        on_leg = key == self.leg_key
+        if on_leg and self._passed_abeam(x, y, dist) and near:
             return ActuatorCommand.stop(), True
-        if key == self.leg_key and self.passed_finish_line(x, y):
+        if on_leg and self.passed_finish_line(x, y):
             if near:
                 return ActuatorCommand.stop(), True
             c._emit("wp_missed", f"Passed the target {dist:.1f} m off (beyond {FINISH_LINE_RADII * radius:.1f} m): "
@@ -387,12 +388,13 @@ class Navigator:
         path = self.path
         if path is None or self.leg_key is None or self._manoeuvring:
             return False
+        if not c.follower.s >= path.length - within:    # short of the end (most ticks): the cheapest test first
+            return False
         m = c.maritime
         if m is not None and m.last_decision is not None and m.last_decision.active:
             return False
-        if math.hypot(path.end_x - x, path.end_y - y) > 1e-6:     # a partial plan (to the window's edge): not the target's line
-            return False
-        return c.follower.s >= path.length - within
+        # a partial plan (to the window's edge): not the target's line
+        return not math.hypot(path.end_x - x, path.end_y - y) > 1e-6
 
     def _passed_abeam(self, x: float, y: float, dist: float) -> bool:
         """A vessel on the last stretch of the path (FINISH_LINE_RADII
