@@ -594,7 +594,7 @@ class VehicleCore:
             for text, data in maritime.sense(now, st, frame):
                 self._emit("contact", text, Severity.INFO, **data)
         if perception is not None:
-            perception.set_stale_after(self.params.get("FS_SENS_TIMEOUT"))
+            perception.set_stale_after(self.params.table["FS_SENS_TIMEOUT"])
             seen = perception.process(now, frame, st)
             if maritime is not None:
                 unproven = seen[:0]

@@ -119,7 +119,7 @@ class Navigator:
         ex = self.core._exec
         if ex and ex.speed_override:
             return ex.speed_override
-        return self.core.params.get("WP_SPEED")
+        return self.core.params.table["WP_SPEED"]
 
     def home_xy(self) -> tuple[float, float]:
         """Home in the map frame [m]; where the vehicle is when none is set."""
@@ -152,7 +152,7 @@ class Navigator:
                 self._stand_in = None
         dist = math.hypot(x - st.x, y - st.y)
         self.wp_distance = dist
-        radius = c.params.get("WP_RADIUS")
+        radius = c.params.table["WP_RADIUS"]
         if dist <= radius:
             return ActuatorCommand.stop(), True
         near = dist <= FINISH_LINE_RADII * radius
@@ -203,18 +203,18 @@ class Navigator:
             if b is not None and b.key == key:
                 return self.hold_at(*b.hold_xy), False
             return ActuatorCommand.stop(), False
-        p = c.params
-        la = p.get("WP_LOOKAHEAD")
+        p = c.params.table
+        la = p["WP_LOOKAHEAD"]
         # UGV only (a USV's movers are COLREGs' business), and not when the
         # safety layer's obstacle stop (AVOID_ENABLE) is the chosen reaction
         # to anything in the path, moving or not.
-        if c.maritime is None and p.get("AVOID_MOVERS") and not p.get("AVOID_ENABLE") and self._give_way(speed):
+        if c.maritime is None and p["AVOID_MOVERS"] and not p["AVOID_ENABLE"] and self._give_way(speed):
             return ActuatorCommand.stop(), False
         f = c.follower
         if isinstance(f, PurePursuit):
             cmd, cte = f.command(st, self.path, speed, la, stop_at_end)
         else:  # USV: LOS guidance, then the COLREGs helm, then heading/speed control
-            gains = {k: p.get(k) for k in ("HDG_KP", "HDG_KD", "SPD_KP", "SPD_KI", "LOS_KI")}
+            gains = {k: p[k] for k in ("HDG_KP", "HDG_KD", "SPD_KP", "SPD_KI", "LOS_KI")}
             e_int = f.e_int
             # a route's turns are flown as laid; a GUIDED target's path is re-laid as the target moves
             heading_d, u_d, cte = f.desired(st, self.path, speed, la, stop_at_end, gains,
@@ -426,7 +426,7 @@ class Navigator:
         the caller's test."""
         c = self.core
         # At the path's end only: a path may loop past the line early.
-        if not self._following_to(x, y, c.params.get("WP_RADIUS")):
+        if not self._following_to(x, y, c.params.table["WP_RADIUS"]):
             return False
         dx, dy = self.path.seg_dir[-1]
         st = c.state

@@ -43,6 +43,7 @@ class SafetyManager:
     def __init__(self, cfg: VehicleConfig, params, frame: LocalFrame, emit):
         self.cfg = cfg
         self.params = params
+        self.table = params.table     # the live values, read every tick
         self.frame = frame
         self.emit = emit
         self.inputs = SafetyInputs()
@@ -101,14 +102,14 @@ class SafetyManager:
                 s.motor, s.motor_t = frame.motor, now
             if frame.battery_remaining is not None:
                 s.battery_remaining = frame.battery_remaining
-        s.cruise_speed = self.params.get("WP_SPEED")
+        s.cruise_speed = self.table["WP_SPEED"]
         s.sensor_status = view.sensor_status     # the rate manager's view of each sensor
         return s
 
     # ------------------------------------------------------------ per tick
     def update(self, now: float, frame: SensorFrame, view: CoreView) -> list[SafetyAction]:
         """One tick: what the core must do about it (applied in order)."""
-        self.watchdog.max_gap_s = self.params.get("FS_LOOP_MAX")
+        self.watchdog.max_gap_s = self.table["FS_LOOP_MAX"]
         s = self.observe(now, frame, view)
         s.tick_gap = self.watchdog.kick(now)
         return self.failsafes.update(s)
