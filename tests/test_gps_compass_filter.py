@@ -125,3 +125,52 @@ def test_filter_equals_the_numpy_oracle(seed):
         st = ours.state(t)
         assert st.valid == ref.have_pos and st.pos_std == pytest.approx(math.sqrt(max(ref.P[0, 0], ref.P[1, 1])), rel=1e-9)
     assert ours.P[0, 0] < 1.0 and ours.have_pos          # the fixes were fused
+
+
+def _reference_predict(f: GpsCompassFilter, now: float) -> None:
+    """predict as first written in plain floats (noise per step, one
+    helper call per state): the filter's must give the same bits."""
+    if f.t is None:
+        f.t = now
+        return
+    dt = now - f.t
+    if dt <= 0:
+        return
+    f.t = now
+    a, b = 0.5 * dt * dt, dt
+    qa, qh = f.q_acc ** 2, f.q_yaw ** 2
+    for s, (q00, q01, q11) in ((f._ax[0], (a * a * qa, a * b * qa, b * b * qa)),
+                               (f._ax[1], (a * a * qa, a * b * qa, b * b * qa)),
+                               (f._hd, (a * a * qh, a * b * qh, b * b * qh))):
+        s[0] += dt * s[1]
+        a00 = s[2] + dt * s[4]
+        a01 = s[3] + dt * s[5]
+        s[2] = a00 + dt * a01 + q00
+        s[3] = a01 + q01
+        s[4] = s[4] + dt * s[5] + q01
+        s[5] = s[5] + q11
+    f._hd[0] = wrap_pi(f._hd[0])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_predict_is_bit_identical_to_the_plain_reference(seed):
+    rng = np.random.default_rng(seed)
+    kw = dict(accel_noise=float(rng.uniform(0.2, 2.0)), yaw_accel_noise=float(rng.uniform(0.5, 3.0)))
+    ours, ref = GpsCompassFilter(FRAME, **kw), GpsCompassFilter(FRAME, **kw)
+    t = 0.0
+    for k in range(2000):
+        t += float(rng.choice([0.01, 0.05, 0.05, 0.1, 0.0, -0.01, rng.uniform(0.0, 3.0)]))
+        ours.predict(t)
+        _reference_predict(ref, t)
+        if k % 3 == 0:
+            lat, lon = FRAME.to_geo(*rng.normal(0, 20, 2))
+            fix = GpsFix(t, lat, lon, 3, 9, float(rng.uniform(0.2, 2.0)), *map(float, rng.normal(0, 1, 2)))
+            c = CompassReading(t, float(rng.uniform(-4, 4)))
+            for f in (ours, ref):
+                f.update_gps(fix)
+                f.update_compass(c)
+        if k == 1000:   # the noise follows a change of the filter's settings
+            for f in (ours, ref):
+                f.q_acc, f.q_yaw = 1.7, 0.3
+        assert ours._ax == ref._ax and ours._hd == ref._hd and ours.t == ref.t
+        assert ours.state(t) == ref.state(t)

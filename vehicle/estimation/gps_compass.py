@@ -41,8 +41,6 @@ class GpsCompassFilter:
         self.t: float | None = None
         self.have_pos = False
         self.have_yaw = False
-        self._model_key = None
-        self._model_cache = None
 
     # the 4-state and 2-state views (arrays, read-only copies)
     @property
@@ -71,30 +69,41 @@ class GpsCompassFilter:
         return np.array([[h[2], h[3]], [h[4], h[5]]])
 
     def predict(self, now: float) -> None:
-        if self.t is None:
+        """Each [pos, vel] and covariance ``s`` (6 floats) by F = [[1, dt],
+        [0, 1]] and white acceleration over dt, G = [dt^2 / 2, dt]:
+        x = F x, P = F P F' + G G' q^2.  Written out once per filter, not
+        called per state (the calls cost more than the arithmetic), and the
+        noise computed every step (the clock's dt varies in its last bits,
+        so a cache of it seldom hit)."""
+        t = self.t
+        if t is None:
             self.t = now
             return
-        dt = now - self.t
+        dt = now - t
         if dt <= 0:
             return
         self.t = now
-        q00, q01, q11, h00, h01, h11 = self._model(dt)
+        a = 0.5 * dt * dt
+        aa, ab, bb = a * a, a * dt, dt * dt
+        qa, qh = self.q_acc ** 2, self.q_yaw ** 2
+        q00, q01, q11 = aa * qa, ab * qa, bb * qa
         for s in self._ax:
-            _predict2(s, dt, q00, q01, q11)
-        h = self._hd
-        _predict2(h, dt, h00, h01, h11)
-        h[0] = wrap_pi(h[0])
-
-    def _model(self, dt: float):
-        """Process noise for a step of ``dt`` s (white acceleration), kept
-        for the last dt (a control loop steps by the same dt every tick)."""
-        key = (dt, self.q_acc, self.q_yaw)
-        if self._model_key != key:
-            a, b = 0.5 * dt * dt, dt
-            qa, qh = self.q_acc ** 2, self.q_yaw ** 2
-            self._model_cache = (a * a * qa, a * b * qa, b * b * qa, a * a * qh, a * b * qh, b * b * qh)
-            self._model_key = key
-        return self._model_cache
+            s[0] += dt * s[1]
+            a00 = s[2] + dt * s[4]
+            a01 = s[3] + dt * s[5]
+            s[2] = a00 + dt * a01 + q00
+            s[3] = a01 + q01
+            s[4] = s[4] + dt * s[5] + q01
+            s[5] = s[5] + q11
+        s = self._hd
+        s[0] += dt * s[1]
+        a00 = s[2] + dt * s[4]
+        a01 = s[3] + dt * s[5]
+        s[2] = a00 + dt * a01 + aa * qh
+        s[3] = a01 + ab * qh
+        s[4] = s[4] + dt * s[5] + ab * qh
+        s[5] = s[5] + bb * qh
+        s[0] = wrap_pi(s[0])
 
     def update_gps(self, fix: GpsFix) -> None:
         if fix.fix_type < 2:
@@ -149,14 +158,3 @@ class GpsCompassFilter:
         # the fields in order, positionally: keywords cost as much as the rest of the call
         return VehicleState(now, x, y, yaw, vx, vy, yaw_rate, lat, lon, pos_std, valid)
 
-
-def _predict2(s: list, dt: float, q00: float, q01: float, q11: float) -> None:
-    """[pos, vel] and covariance ``s`` (6 floats) by F = [[1, dt], [0, 1]]:
-    x = F x, P = F P F' + Q."""
-    s[0] += dt * s[1]
-    a00 = s[2] + dt * s[4]
-    a01 = s[3] + dt * s[5]
-    s[2] = a00 + dt * a01 + q00
-    s[3] = a01 + q01
-    s[4] = s[4] + dt * s[5] + q01
-    s[5] = s[5] + q11
