@@ -462,11 +462,12 @@ class FailsafeManager:
         active = self.active     # trip adds to it, clear takes from it: the same dict throughout
         for trig in self.triggers:
             st = active.get(trig.name) if active else None    # the usual tick: nothing tripped
-            reason = trig.check(s, st is not None)
             if st is None:
+                reason = trig.check(s, False)
                 if reason and s.armed:
                     out += self.trip(trig, reason, s)
                 continue
+            reason = trig.check(s, True)
             if trig.recovery is _AUTO_RECOVERY:
                 if not s.armed:
                     out += self.clear(trig, s)

@@ -90,18 +90,18 @@ class SafetyManager:
         s.mission = view.mission
         s.nav = view.nav
         if frame is not None:
-            if frame.gps is not None:
-                s.gps, s.gps_t = frame.gps, now
+            if (gps := frame.gps) is not None:
+                s.gps, s.gps_t = gps, now
             if frame.compass is not None:
                 s.compass_t = now
-            if frame.scan is not None:
-                s.scan, s.scan_t = frame.scan, now
+            if (scan := frame.scan) is not None:
+                s.scan, s.scan_t = scan, now
             if frame.camera_t is not None:
                 s.camera_t = now
-            if frame.motor is not None:
-                s.motor, s.motor_t = frame.motor, now
-            if frame.battery_remaining is not None:
-                s.battery_remaining = frame.battery_remaining
+            if (motor := frame.motor) is not None:
+                s.motor, s.motor_t = motor, now
+            if (battery := frame.battery_remaining) is not None:
+                s.battery_remaining = battery
         s.cruise_speed = self.table["WP_SPEED"]
         s.sensor_status = view.sensor_status     # the rate manager's view of each sensor
         return s
