@@ -128,8 +128,8 @@ def test_filter_equals_the_numpy_oracle(seed):
 
 
 def _reference_predict(f: GpsCompassFilter, now: float) -> None:
-    """predict as first written in plain floats (noise per step, one
-    helper call per state): the filter's must give the same bits."""
+    """predict, update_gps and update_compass as first written in plain
+    floats: the filter's must give the same bits."""
     if f.t is None:
         f.t = now
         return
@@ -152,8 +152,53 @@ def _reference_predict(f: GpsCompassFilter, now: float) -> None:
     f._hd[0] = wrap_pi(f._hd[0])
 
 
+def _reference_update_gps(f: GpsCompassFilter, fix: GpsFix) -> None:
+    if fix.fix_type < 2:
+        return
+    px, py = f.frame.to_local(fix.lat, fix.lon)
+    r_pos = max(fix.hacc, f.gps_floor) ** 2
+    rv = f.r_vel
+    if not f.have_pos:
+        f._ax = [[px, fix.vel_e, r_pos, 0.0, 0.0, rv], [py, fix.vel_n, r_pos, 0.0, 0.0, rv]]
+        f.have_pos = True
+        return
+    for s, zp, zv in ((f._ax[0], px, fix.vel_e), (f._ax[1], py, fix.vel_n)):
+        p00, p01, p10, p11 = s[2], s[3], s[4], s[5]
+        s00, s01, s10, s11 = p00 + r_pos, p01, p10, p11 + rv
+        det = s00 * s11 - s01 * s10
+        k00 = (p00 * s11 - p01 * s10) / det
+        k01 = (p01 * s00 - p00 * s01) / det
+        k10 = (p10 * s11 - p11 * s10) / det
+        k11 = (p11 * s00 - p10 * s01) / det
+        y0, y1 = zp - s[0], zv - s[1]
+        s[0] += k00 * y0 + k01 * y1
+        s[1] += k10 * y0 + k11 * y1
+        s[2] = (1.0 - k00) * p00 - k01 * p10
+        s[3] = (1.0 - k00) * p01 - k01 * p11
+        s[4] = (1.0 - k11) * p10 - k10 * p00
+        s[5] = (1.0 - k11) * p11 - k10 * p01
+
+
+def _reference_update_compass(f: GpsCompassFilter, reading: CompassReading) -> None:
+    h = f._hd
+    if not f.have_yaw:
+        f._hd = [wrap_pi(reading.yaw), 0.0, f.r_yaw, 0.0, 0.0, 1.0]
+        f.have_yaw = True
+        return
+    y = wrap_pi(reading.yaw - h[0])
+    S = h[2] + f.r_yaw
+    k0, k1 = h[2] / S, h[4] / S
+    h[0] = wrap_pi(h[0] + k0 * y)
+    h[1] += k1 * y
+    p00, p01 = h[2], h[3]
+    h[2] -= k0 * p00
+    h[3] -= k0 * p01
+    h[4] -= k1 * p00
+    h[5] -= k1 * p01
+
+
 @pytest.mark.parametrize("seed", [0, 1])
-def test_predict_is_bit_identical_to_the_plain_reference(seed):
+def test_filter_is_bit_identical_to_the_plain_reference(seed):
     rng = np.random.default_rng(seed)
     kw = dict(accel_noise=float(rng.uniform(0.2, 2.0)), yaw_accel_noise=float(rng.uniform(0.5, 3.0)))
     ours, ref = GpsCompassFilter(FRAME, **kw), GpsCompassFilter(FRAME, **kw)
@@ -164,11 +209,13 @@ def test_predict_is_bit_identical_to_the_plain_reference(seed):
         _reference_predict(ref, t)
         if k % 3 == 0:
             lat, lon = FRAME.to_geo(*rng.normal(0, 20, 2))
-            fix = GpsFix(t, lat, lon, 3, 9, float(rng.uniform(0.2, 2.0)), *map(float, rng.normal(0, 1, 2)))
+            hacc = float(rng.choice([rng.uniform(0.01, 2.0), 0.3, 0.1]))   # below, at and above the floor
+            fix = GpsFix(t, lat, lon, int(rng.choice([3, 3, 2, 1])), 9, hacc, *map(float, rng.normal(0, 1, 2)))
             c = CompassReading(t, float(rng.uniform(-4, 4)))
-            for f in (ours, ref):
-                f.update_gps(fix)
-                f.update_compass(c)
+            ours.update_gps(fix)
+            _reference_update_gps(ref, fix)
+            ours.update_compass(c)
+            _reference_update_compass(ref, c)
         if k == 1000:   # the noise follows a change of the filter's settings
             for f in (ours, ref):
                 f.q_acc, f.q_yaw = 1.7, 0.3

@@ -109,27 +109,27 @@ class GpsCompassFilter:
         if fix.fix_type < 2:
             return
         px, py = self.frame.to_local(fix.lat, fix.lon)
-        r_pos = max(fix.hacc, self.gps_floor) ** 2
+        hacc, floor = fix.hacc, self.gps_floor
+        r_pos = (floor if floor > hacc else hacc) ** 2      # max(hacc, floor) without the call
         rv = self.r_vel
         if not self.have_pos:
             self._ax = [[px, fix.vel_e, r_pos, 0.0, 0.0, rv], [py, fix.vel_n, r_pos, 0.0, 0.0, rv]]
             self.have_pos = True
             return
-        for s, zp, zv in ((self._ax[0], px, fix.vel_e), (self._ax[1], py, fix.vel_n)):
-            p00, p01, p10, p11 = s[2], s[3], s[4], s[5]
-            s00, s01, s10, s11 = p00 + r_pos, p01, p10, p11 + rv
-            det = s00 * s11 - s01 * s10
-            k00 = (p00 * s11 - p01 * s10) / det
-            k01 = (p01 * s00 - p00 * s01) / det
-            k10 = (p10 * s11 - p11 * s10) / det
-            k11 = (p11 * s00 - p10 * s01) / det
-            y0, y1 = zp - s[0], zv - s[1]
-            s[0] += k00 * y0 + k01 * y1
-            s[1] += k10 * y0 + k11 * y1
-            s[2] = (1.0 - k00) * p00 - k01 * p10
-            s[3] = (1.0 - k00) * p01 - k01 * p11
-            s[4] = (1.0 - k11) * p10 - k10 * p00
-            s[5] = (1.0 - k11) * p11 - k10 * p01
+        e, n = self._ax
+        for s, zp, zv in ((e, px, fix.vel_e), (n, py, fix.vel_n)):
+            # innovation covariance S = P + R: [[p00 + r_pos, p01], [p10, p11 + rv]]; K = P S^-1
+            x, v, p00, p01, p10, p11 = s
+            s00, s11 = p00 + r_pos, p11 + rv
+            det = s00 * s11 - p01 * p10
+            k00 = (p00 * s11 - p01 * p10) / det
+            k01 = (p01 * s00 - p00 * p01) / det
+            k10 = (p10 * s11 - p11 * p10) / det
+            k11 = (p11 * s00 - p10 * p01) / det
+            y0, y1 = zp - x, zv - v
+            s[:] = (x + (k00 * y0 + k01 * y1), v + (k10 * y0 + k11 * y1),
+                    (1.0 - k00) * p00 - k01 * p10, (1.0 - k00) * p01 - k01 * p11,
+                    (1.0 - k11) * p10 - k10 * p00, (1.0 - k11) * p11 - k10 * p01)
 
     def update_compass(self, reading: CompassReading) -> None:
         h = self._hd
@@ -137,16 +137,11 @@ class GpsCompassFilter:
             self._hd = [wrap_pi(reading.yaw), 0.0, self.r_yaw, 0.0, 0.0, 1.0]
             self.have_yaw = True
             return
-        y = wrap_pi(reading.yaw - h[0])
-        S = h[2] + self.r_yaw
-        k0, k1 = h[2] / S, h[4] / S
-        h[0] = wrap_pi(h[0] + k0 * y)
-        h[1] += k1 * y
-        p00, p01 = h[2], h[3]
-        h[2] -= k0 * p00
-        h[3] -= k0 * p01
-        h[4] -= k1 * p00
-        h[5] -= k1 * p01
+        yaw, rate, p00, p01, p10, p11 = h
+        y = wrap_pi(reading.yaw - yaw)
+        S = p00 + self.r_yaw
+        k0, k1 = p00 / S, p10 / S
+        h[:] = (wrap_pi(yaw + k0 * y), rate + k1 * y, p00 - k0 * p00, p01 - k0 * p01, p10 - k1 * p00, p11 - k1 * p01)
 
     def state(self, now: float) -> VehicleState:
         e, n = self._ax
