@@ -69,12 +69,12 @@ class GpsCompassFilter:
         return np.array([[h[2], h[3]], [h[4], h[5]]])
 
     def predict(self, now: float) -> None:
-        """Each [pos, vel] and covariance ``s`` (6 floats) by F = [[1, dt],
-        [0, 1]] and white acceleration over dt, G = [dt^2 / 2, dt]:
-        x = F x, P = F P F' + G G' q^2.  Written out once per filter, not
-        called per state (the calls cost more than the arithmetic), and the
-        noise computed every step (the clock's dt varies in its last bits,
-        so a cache of it seldom hit)."""
+        """Both filters to ``now``: each [pos, vel] and covariance (6 floats)
+        by F = [[1, dt], [0, 1]] and white acceleration over dt,
+        G = [dt^2 / 2, dt]: x = F x, P = F P F' + G G' q^2.  Written out,
+        not a helper called per state (the calls cost more than the
+        arithmetic); the noise is computed every step (the clock's dt varies
+        in its last bits, so a cache keyed on it would seldom hit)."""
         t = self.t
         if t is None:
             self.t = now
