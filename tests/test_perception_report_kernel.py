@@ -318,6 +318,12 @@ def test_near_prior_of_a_few_points_equals_the_array_way():
     assert np.array_equal(few, whole) and whole.dtype == bool
     assert whole[3] and whole[7] and 0 < whole.sum() < 200
     assert m.near_prior(np.zeros((0, 2))).shape == (0,)
+    # the front's filter of a scan's clusters: those not near, in order
+    from types import SimpleNamespace
+    objs = [SimpleNamespace(x=x, y=y) for x, y in pts.tolist()]
+    kept = m._off_prior(objs)
+    assert kept == [o for o, near in zip(objs, whole) if not near]
+    assert all(type(v) is bool for v in m._near_prior_xy(pts[:16].tolist()))
 
 
 def test_give_way_conflict_kernel_ignores_stale_work_space():

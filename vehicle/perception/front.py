@@ -242,8 +242,7 @@ class Perception:
         if mapper is not None and clusters:
             # pieces of known structure (prior-map walls) are not objects to
             # track: their visible ends wander with noise and range limits
-            known = mapper._near_prior_xy([(c.x, c.y) for c in clusters])     # near_prior, as a list
-            clusters = [c for c, k in zip(clusters, known) if not k]
+            clusters = mapper._off_prior(clusters)         # those not near_prior
         self.tracker.advance(scan.t, clusters)      # update() without the Track objects: ``tracks`` builds them
         self._tracks = None
         self._tracked = True

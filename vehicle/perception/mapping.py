@@ -267,5 +267,24 @@ class LidarMapper:
                 continue
             r = math.floor((y - oy) / res)
             c = math.floor((x - ox) / res)
-            out.append(bool(near[r, c]) if 0 <= r < rows and 0 <= c < cols else True)
+            out.append(near.item(r, c) if 0 <= r < rows and 0 <= c < cols else True)
+        return out
+
+    def _off_prior(self, objects: list) -> list:
+        """The ``objects`` (anything with map-frame ``x``, ``y`` [m], e.g. a
+        scan's clusters) that are not ``near_prior``, in order: the test of
+        ``_near_prior_xy`` on their centres."""
+        g = self.grid
+        ox, oy, res = g.origin_x, g.origin_y, g.resolution
+        rows, cols = g._cells.shape
+        near = self._near_prior
+        isf, floor = math.isfinite, math.floor
+        out = []
+        for o in objects:
+            x, y = o.x, o.y
+            if isf(x) and isf(y):
+                r = floor((y - oy) / res)
+                c = floor((x - ox) / res)
+                if 0 <= r < rows and 0 <= c < cols and not near.item(r, c):
+                    out.append(o)
         return out
