@@ -252,16 +252,11 @@ class Perception:
         scans = mapper.scans
         new = mapper.integrate(state, scan, pose)
         if len(new):
-            hold, held = self._hold_back(new)
-            if held:
-                # not reported now; reported later if the cell is still occupied
-                # and no moving track explains it
-                if held == len(new):
-                    mapper.unreport(new)
-                    new = np.zeros((0, 2))
-                else:
-                    mapper.unreport(new[hold])
-                    new = new[~hold]
+            rows = self._hold_rows()
+            if rows:
+                # cells _near_unsettled_tracks: not reported now; reported later if
+                # the cell is still occupied and no moving track explains it
+                new = mapper._unreport_held(new, np.array(rows, np.float64))
         if mapper.scans != scans:
             free = self.clearing.update(new)
             if len(free):
@@ -278,6 +273,20 @@ class Perception:
         """``_near_unsettled_tracks`` of ``pts`` and how many are True."""
         hold = np.zeros(len(pts), bool)
         held = 0
+        rows = self._hold_rows()
+        if rows and len(pts):
+            # one kernel (perception._kernels.hold_near_tracks_kernel; the
+            # NumPy version is perception._reference.near_unsettled_tracks_numpy)
+            p = pts
+            if type(p) is not np.ndarray or p.dtype != np.float64 or not p.flags.c_contiguous:
+                p = np.ascontiguousarray(p, np.float64)
+            held = hold_near_tracks_kernel(p.reshape(-1, 2), np.array(rows, np.float64), hold)
+        return hold, held
+
+    def _hold_rows(self) -> list[tuple]:
+        """The tracks ``_near_unsettled_tracks`` holds points near, as rows
+        (kind, reach, ax, ay, bx, by) of ``hold_near_tracks_kernel``: kind 1
+        a disc at (bx, by), kind 2 the segment a-b."""
         rows = []
         margin, settle, moving = self.margin_m, self.settle_hits, self.min_moving_speed
         if self._tracked:
@@ -298,14 +307,7 @@ class Perception:
                 elif t.speed >= moving:
                     # on or behind its path over the last 2 s
                     rows.append((2.0, reach, t.x - 2.0 * t.vx, t.y - 2.0 * t.vy, t.x, t.y))
-        if rows and len(pts):
-            # one kernel (perception._kernels.hold_near_tracks_kernel; the
-            # NumPy version is perception._reference.near_unsettled_tracks_numpy)
-            p = pts
-            if type(p) is not np.ndarray or p.dtype != np.float64 or not p.flags.c_contiguous:
-                p = np.ascontiguousarray(p, np.float64)
-            held = hold_near_tracks_kernel(p.reshape(-1, 2), np.array(rows, np.float64), hold)
-        return hold, held
+        return rows
 
     def _camera(self, t: float, image: np.ndarray, state: VehicleState) -> np.ndarray:
         self.camera_detections = self.detector.detect(image)
