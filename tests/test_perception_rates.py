@@ -116,3 +116,20 @@ def test_sensor_status_is_built_as_the_frozen_dataclass_builds_it():
     st = r.status(0.25)["lidar"]
     assert type(st) is SensorStatus
     assert list(vars(st).items()) == list(vars(ref("lidar", 0.25 - 0.2, False, 1.0 / (0.2 - 0.1), 10.0, 2)).items())
+
+
+def test_status_values_are_the_plain_formulas():
+    """age = max(0, now - last) (inf before any sample), stale = now - last
+    (or start) > stale_after, rate = 1 / mean period (0 before two)."""
+    rm = RateManager(start_t=1.0)
+    rm.add("lidar", 10.0)
+    for last, now in [(None, 1.1), (None, 1.3), (1.2, 1.25), (1.2, 1.1), (1.3, 1.3), (1.4, 1.9), (1.5, math.nan)]:
+        if last is not None:
+            rm.arrived("lidar", last)
+        s = rm._s["lidar"]
+        st = rm.status(now)["lidar"]
+        ref = rm.start_t if s.last is None else s.last
+        want = (math.inf if s.last is None else max(0.0, now - s.last), now - ref > s.stale_after,
+                0.0 if not s.period_avg else 1.0 / s.period_avg)
+        assert (st.age, st.stale, st.rate_hz) == want or (math.isnan(now) and st.age == 0.0 and not st.stale)
+        assert type(st.age) is float and type(st.rate_hz) is float

@@ -318,6 +318,12 @@ def test_near_prior_of_a_few_points_equals_the_array_way():
     assert np.array_equal(few, whole) and whole.dtype == bool
     assert whole[3] and whole[7] and 0 < whole.sum() < 200
     assert m.near_prior(np.zeros((0, 2))).shape == (0,)
+    # the front's filter of a scan's clusters: those not near, in order
+    from types import SimpleNamespace
+    objs = [SimpleNamespace(x=x, y=y) for x, y in pts.tolist()]
+    kept = m._off_prior(objs)
+    assert kept == [o for o, near in zip(objs, whole) if not near]
+    assert all(type(v) is bool for v in m._near_prior_xy(pts[:16].tolist()))
 
 
 def test_give_way_conflict_kernel_ignores_stale_work_space():
@@ -442,3 +448,72 @@ def test_squared_distance_rules_equal_the_hypot_at_the_boundary(name, seed):
                         (math.inf, 0.0, 1.0), (math.nan, 0.0, 1.0), (0.0, 0.0, 0.0), (1e-200, 0.0, 0.0),
                         (1e200, 1e200, 1e99), (0.3, 0.4, math.inf)]:
         assert fast(dx, dy, lim) == by_hypot(dx, dy, lim), (dx, dy, lim)
+
+
+def _held_numpy(pts, shapes):
+    """hold_near_tracks_kernel's shapes the NumPy way: kind 1 within reach
+    of (bx, by), kind 2 within reach of the segment a-b."""
+    hold = np.zeros(len(pts), bool)
+    for kind, reach, ax, ay, bx, by in shapes.tolist():
+        if kind == 1.0:
+            hold |= np.hypot(pts[:, 0] - bx, pts[:, 1] - by) < reach
+        elif kind == 2.0:
+            dx, dy = bx - ax, by - ay
+            L2 = dx * dx + dy * dy
+            if L2 <= 1e-12:
+                d = np.hypot(pts[:, 0] - ax, pts[:, 1] - ay)
+            else:
+                u = np.clip(((pts[:, 0] - ax) * dx + (pts[:, 1] - ay) * dy) / L2, 0.0, 1.0)
+                d = np.hypot(pts[:, 0] - (ax + u * dx), pts[:, 1] - (ay + u * dy))
+            hold |= d < reach
+    return hold
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_unreport_held_equals_the_hold_mask_then_unreport(seed):
+    """LidarMapper._unreport_held (hold_unreport_kernel: the front's
+    hold-back in one call) against the NumPy hold mask, the NumPy
+    unreport of the held points and the others kept in order: the same
+    reported flags, pending cells, count and kept points; no point held:
+    the points themselves; a point not finite is never held (kept); a
+    list goes the NumPy way."""
+    rng = np.random.default_rng(seed)
+    prior = GridMap(np.zeros((60, 80), bool), 0.1, -1.0, 2.0)
+    a, b = LidarMapper(prior, resolution=0.1), LidarMapper(prior, resolution=0.1)
+    held_total = 0
+    for step in range(80):
+        n = int(rng.integers(0, 40))
+        pts = np.column_stack((rng.uniform(-1.5, 7.5, n), rng.uniform(1.5, 8.5, n)))
+        if n > 3:
+            pts[1] = pts[0]                                     # one cell twice
+        shapes = np.array([(float(rng.choice([1.0, 2.0, 3.0])), float(rng.uniform(0.2, 1.5)),
+                            *rng.uniform(-1.0, 7.0, 2), *rng.uniform(2.0, 8.0, 2))
+                           for _ in range(int(rng.integers(1, 4)))], np.float64)
+        if step % 7 == 0:
+            shapes[0, 4:] = shapes[0, 2:4]                      # a standing swept path (a point)
+        rep = rng.random(a._reported.shape) < 0.3
+        a._reported[:] = rep
+        b._reported[:] = rep
+        a.reported_cells = b.reported_cells = int(rep.sum())
+        hold = _held_numpy(pts, shapes)
+        if hold.any():
+            b.unreport(pts[hold].tolist())                      # the NumPy way (a list)
+        got = a._unreport_held(pts, shapes)
+        if not hold.any():
+            assert got is pts
+        assert np.array_equal(got, pts[~hold]) and got.shape == (n - int(hold.sum()), 2)
+        assert np.array_equal(a._reported, b._reported) and a.reported_cells == b.reported_cells
+        assert np.array_equal(a._pend[:a._npend], b._pend[:b._npend])
+        held_total += int(hold.sum())
+    assert held_total > 100 and len(a._pend) > 64               # the pending rows grew too
+    pts = np.array([[1.0, 3.0], [np.nan, 3.0], [5.0, 5.0]])
+    shapes = np.array([(1.0, 100.0, 0.0, 0.0, 1.0, 3.0)])      # holds the finite points only
+    a._reported[:] = b._reported[:] = True
+    with np.errstate(invalid="ignore"):
+        got = a._unreport_held(pts, shapes)
+        b.unreport(pts[[0, 2]].tolist())
+    assert np.array_equal(got, pts[[1]], equal_nan=True)
+    assert np.array_equal(a._reported, b._reported) and np.array_equal(a._pend[:a._npend], b._pend[:b._npend])
+    shapes = np.array([(1.0, 100.0, 0.0, 0.0, 1.0, 3.0), (1.0, 1.0, 0.0, 0.0, np.nan, 3.0)])
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(a._unreport_held(pts.tolist(), shapes), pts[[1]], equal_nan=True)   # a list too

@@ -119,3 +119,74 @@ def test_cells_of_moving_or_unsettled_objects_are_held_back():
     assert p._near_unsettled_tracks(pts).tolist() == [False, False, False, True]
     p.tracks = [_mover(9.0, 9.0, 0.0, 0.0)]          # confirmed, settled and standing: a static obstacle
     assert not p._near_unsettled_tracks(pts).any()
+
+
+def _same_tracks(a, b):
+    assert len(a) == len(b)
+    for p, q in zip(a, b):
+        assert vars(p).keys() == vars(q).keys()
+        for k, v in vars(p).items():
+            assert (np.array_equal(v, vars(q)[k]) if k == "cov" else v == vars(q)[k] and type(v) is type(vars(q)[k]))
+
+
+def test_front_reads_the_trackers_arrays_as_it_reads_track_objects():
+    """The front keeps the tracker's latest scan as arrays (``tracks``
+    built on first read) and holds back cells / gives way from them: the
+    same answers as from the Track objects given to ``tracks``, tick by
+    tick of a person walking across the path of a standing vehicle."""
+    from edgepilot.vehicle.perception.tracking import MultiObjectTracker
+
+    sim = Simulation(load_scenario("ugv_moving_person"))
+    core = sim.make_core()
+    p = core.perception
+    rng = np.random.default_rng(0)
+    path = np.array([[4.0, 15.0], [10.0, 15.0], [16.0, 14.0], [30.0, 15.0]])
+    held = yielded = 0
+    for k in range(int(11.0 / 0.05)):
+        t = 0.05 * k
+        core.step(t, sim.sensors(t))
+        for _ in range(5):
+            sim.step(PHYSICS_DT, core.last_command)
+        if not p._tracked:
+            continue
+        assert p._tracks is None or k % 2          # a scan left them to be built on first read
+        tracks = p.tracks
+        assert p.tracks is tracks                  # built once
+        _same_tracks(tracks, p.tracker.tracks())
+        given = Perception(CFG, None)
+        given.tracks = list(tracks)                # the Track objects' way
+        assert not given._tracked
+        pts = np.column_stack((rng.uniform(12.0, 18.0, 60), rng.uniform(8.0, 18.0, 60)))
+        a, b = p._hold_back(pts), given._hold_back(pts)
+        assert np.array_equal(a[0], b[0]) and a[1] == b[1]
+        held += a[1]
+        for speed in (0.0, 1.0, 2.0):
+            st = VehicleState(core.now, 10.0, 15.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05, True)
+            hit = p._conflict(st, path, 6.0, speed)
+            assert hit is given._conflict(st, path, 6.0, speed)      # the very Track of p.tracks
+            yielded += hit is not None
+        assert [m is n for m, n in zip(p.moving_tracks(), given.moving_tracks())] == [True] * len(given.moving_tracks())
+        p.min_moving_speed = given.min_moving_speed = 1.0     # picked again: the walker (0.8 m/s) is no mover
+        assert p._conflict(st, path, 6.0, 2.0) is given._conflict(st, path, 6.0, 2.0) is None
+        p.min_moving_speed = given.min_moving_speed = 0.3
+    assert held > 20 and yielded > 10
+    # the tracker's update() is advance() then tracks(); rows() what tracks() is built from
+    a, b = MultiObjectTracker(), MultiObjectTracker()
+    det = np.array([[1.0, 2.0, 0.3], [4.0, -1.0, 0.5]])
+    for k in range(5):
+        out = a.update(0.1 * k, det + 0.05 * k)
+        assert b.advance(0.1 * k, det + 0.05 * k) is None
+        _same_tracks(out, b.tracks())
+    floats, ints = b.rows()
+    assert [[tr.t, tr.x, tr.y, tr.vx, tr.vy, tr.radius] for tr in out] == floats
+    assert [[tr.id, tr.hits, tr.misses, int(tr.confirmed)] for tr in out] == ints
+
+
+def test_a_given_tracks_list_is_read_until_the_next_scan():
+    p = Perception(CFG, None)
+    assert p.tracks == [] and not p._tracked
+    p.tracks = [_mover(4.0, -3.0, 0.0, 1.0)]
+    assert p.give_way(_state(0.0), PATH, 0.0, 1.2) is p.tracks[0]
+    p.min_moving_speed = 1.5                        # read every time: the walker is no mover now
+    p.yielding = None
+    assert p.give_way(_state(0.0), PATH, 0.0, 1.2) is None

@@ -60,6 +60,7 @@ def warm_kernels() -> None:
 
     hold_near_tracks_kernel(np.zeros((1, 2)), np.array([(1.0, 0.5, 0.0, 0.0, 0.0, 0.0)], np.float64),
                             np.zeros(1, bool))
+    m._unreport_held(np.full((2, 2), 2.05), np.array([(1.0, 0.5, 2.0, 2.0, 2.0, 2.0)], np.float64))
 
 
 __all__ = ["Cluster", "LidarMapper", "MultiObjectTracker", "OccupancyGrid", "Perception", "RateManager",

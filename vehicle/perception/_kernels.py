@@ -1159,3 +1159,37 @@ def hold_near_tracks_kernel(pts, trk, hold):
         if hold[i]:
             held += 1
     return held
+
+
+@njit(cache=True)
+def hold_unreport_kernel(pts, trk, origin_x, origin_y, resolution, reported, pend, npend, hold, kept):
+    """The front's hold-back of a scan's new cells in one call:
+    ``hold_near_tracks_kernel(pts, trk, hold)`` (``hold`` bool (N,) all
+    False on entry), then ``unreport_points_kernel`` of the held points, in
+    order (``pend`` must have room for N more rows), and the other points,
+    in order, to the first rows of ``kept`` float64 (N, 2).  Returns (held,
+    was, npend), the counts and ``npend`` as those two kernels give them;
+    (held, -1, npend) with nothing unreported or kept when a held point is
+    not finite (the caller takes the NumPy way), (0, 0, npend) with nothing
+    done when no point is held."""
+    held = hold_near_tracks_kernel(pts, trk, hold)
+    if held == 0:
+        return 0, 0, npend
+    n = pts.shape[0]
+    hp = np.empty((held, 2))
+    m = 0
+    for i in range(n):
+        if hold[i]:
+            hp[m, 0] = pts[i, 0]
+            hp[m, 1] = pts[i, 1]
+            m += 1
+    was, npend2 = unreport_points_kernel(hp, origin_x, origin_y, resolution, reported, pend, npend)
+    if was < 0:
+        return held, -1, npend
+    m = 0
+    for i in range(n):
+        if not hold[i]:
+            kept[m, 0] = pts[i, 0]
+            kept[m, 1] = pts[i, 1]
+            m += 1
+    return held, was, npend2

@@ -74,6 +74,8 @@ from .transient import MOVABLE_CLASSES, TransientObjects
 #: Time step of the give-way prediction [s].
 GIVE_WAY_DT_S = 0.2
 
+_NO_MOVERS = np.empty((0, 6))
+
 
 class Perception:
     """Per-sensor pipelines behind one call.  ``cfg`` is the
@@ -119,7 +121,11 @@ class Perception:
             self.obstacle_range = s.camera.obstacle_range_m
             self.movable = {c: k for c, k in s.camera.object_classes.items() if k in MOVABLE_CLASSES}
             self.transient = TransientObjects(gate_m=camera_gate_m, forget_s=s.camera.transient_forget_s)
-        self.tracks: list[Track] = []
+        self._tracks: list[Track] | None = []     # None: the tracker's, built on first read
+        self._tracked = False       # the tracks are the tracker's latest scan (not a list given to ``tracks``)
+        self._rows = None           # the tracker's rows() of its latest scan, once asked for
+        self._movers = None         # ``_moving_rows`` of the tracker's latest scan, once asked for
+        self._movers_speed = None   # the min_moving_speed they were picked with
         self.seen_free = _NO_POINTS
         if not (math.isfinite(clear_period_s) and clear_period_s >= 0):
             raise ValueError(f"clear_period_s must be a number of seconds >= 0, got {clear_period_s!r}")
@@ -140,6 +146,23 @@ class Perception:
         self._path_cum = np.empty(0)
 
     # ------------------------------------------------------------ results
+    @property
+    def tracks(self) -> list[Track]:
+        """Every live lidar track of the latest scan (see the module
+        docstring).  The tracker's arrays are made into ``Track`` objects on
+        the first read after the scan (the tracker changes only in the
+        scan's update); a list assigned here is what is read until the
+        next scan."""
+        tracks = self._tracks
+        if tracks is None:
+            tracks = self._tracks = self.tracker.tracks()
+        return tracks
+
+    @tracks.setter
+    def tracks(self, tracks: list[Track]) -> None:
+        self._tracks = tracks
+        self._tracked = False       # hold-back and give-way read these objects
+
     @property
     def transient_version(self) -> int:
         """Changes whenever ``transient_obstacles`` does (0 without a camera)."""
@@ -219,24 +242,21 @@ class Perception:
         if mapper is not None and clusters:
             # pieces of known structure (prior-map walls) are not objects to
             # track: their visible ends wander with noise and range limits
-            known = mapper._near_prior_xy([(c.x, c.y) for c in clusters])     # near_prior, as a list
-            clusters = [c for c, k in zip(clusters, known) if not k]
-        self.tracks = self.tracker.update(scan.t, clusters)
+            clusters = mapper._off_prior(clusters)         # those not near_prior
+        self.tracker.advance(scan.t, clusters)      # update() without the Track objects: ``tracks`` builds them
+        self._tracks = None
+        self._tracked = True
+        self._rows = self._movers = None
         if mapper is None:
             return np.zeros((0, 2))
         scans = mapper.scans
         new = mapper.integrate(state, scan, pose)
         if len(new):
-            hold, held = self._hold_back(new)
-            if held:
-                # not reported now; reported later if the cell is still occupied
-                # and no moving track explains it
-                if held == len(new):
-                    mapper.unreport(new)
-                    new = np.zeros((0, 2))
-                else:
-                    mapper.unreport(new[hold])
-                    new = new[~hold]
+            rows = self._hold_rows()
+            if rows:
+                # cells _near_unsettled_tracks: not reported now; reported later if
+                # the cell is still occupied and no moving track explains it
+                new = mapper._unreport_held(new, np.array(rows, np.float64))
         if mapper.scans != scans:
             free = self.clearing.update(new)
             if len(free):
@@ -253,16 +273,7 @@ class Perception:
         """``_near_unsettled_tracks`` of ``pts`` and how many are True."""
         hold = np.zeros(len(pts), bool)
         held = 0
-        rows = []
-        margin, settle, moving = self.margin_m, self.settle_hits, self.min_moving_speed
-        for t in self.tracks:
-            reach = t.radius + margin
-            if not t.confirmed or t.hits < settle:
-                # motion not known yet (the velocity starts at 0 and converges): near it
-                rows.append((1.0, reach, t.x, t.y, t.x, t.y))
-            elif t.speed >= moving:
-                # on or behind its path over the last 2 s
-                rows.append((2.0, reach, t.x - 2.0 * t.vx, t.y - 2.0 * t.vy, t.x, t.y))
+        rows = self._hold_rows()
         if rows and len(pts):
             # one kernel (perception._kernels.hold_near_tracks_kernel; the
             # NumPy version is perception._reference.near_unsettled_tracks_numpy)
@@ -271,6 +282,32 @@ class Perception:
                 p = np.ascontiguousarray(p, np.float64)
             held = hold_near_tracks_kernel(p.reshape(-1, 2), np.array(rows, np.float64), hold)
         return hold, held
+
+    def _hold_rows(self) -> list[tuple]:
+        """The tracks ``_near_unsettled_tracks`` holds points near, as rows
+        (kind, reach, ax, ay, bx, by) of ``hold_near_tracks_kernel``: kind 1
+        a disc at (bx, by), kind 2 the segment a-b."""
+        rows = []
+        margin, settle, moving = self.margin_m, self.settle_hits, self.min_moving_speed
+        if self._tracked:
+            # the tracker's rows (what its Track objects hold), the same tests
+            floats, ints = self._tracker_rows()
+            for (_, x, y, vx, vy, r), (_, hits, _, confirmed) in zip(floats, ints):
+                reach = r + margin
+                if not confirmed or hits < settle:
+                    rows.append((1.0, reach, x, y, x, y))
+                elif math.hypot(vx, vy) >= moving:
+                    rows.append((2.0, reach, x - 2.0 * vx, y - 2.0 * vy, x, y))
+        else:
+            for t in self.tracks:
+                reach = t.radius + margin
+                if not t.confirmed or t.hits < settle:
+                    # motion not known yet (the velocity starts at 0 and converges): near it
+                    rows.append((1.0, reach, t.x, t.y, t.x, t.y))
+                elif t.speed >= moving:
+                    # on or behind its path over the last 2 s
+                    rows.append((2.0, reach, t.x - 2.0 * t.vx, t.y - 2.0 * t.vy, t.x, t.y))
+        return rows
 
     def _camera(self, t: float, image: np.ndarray, state: VehicleState) -> np.ndarray:
         self.camera_detections = self.detector.detect(image)
@@ -324,9 +361,36 @@ class Perception:
                 self.yielding = None
         return self.yielding
 
+    def _tracker_rows(self) -> tuple[list, list]:
+        """``tracker.rows()`` of its latest scan (read once a scan)."""
+        rows = self._rows
+        if rows is None:
+            rows = self._rows = self.tracker.rows()
+        return rows
+
+    def _moving_rows(self) -> np.ndarray | None:
+        """(K, 6) float64 [x, y, vx, vy, t, radius] of ``moving_tracks()``,
+        in their order; None when there are none.  Of the tracker's latest
+        scan: picked once a scan (again when ``min_moving_speed`` changed)."""
+        moving = self.min_moving_speed
+        if not self._tracked:
+            movers = self.moving_tracks()
+            return np.array([(tr.x, tr.y, tr.vx, tr.vy, tr.t, tr.radius) for tr in movers],
+                            np.float64) if movers else None
+        mv = self._movers
+        if mv is None or self._movers_speed != moving:
+            floats, ints = self._tracker_rows()
+            mv = [(x, y, vx, vy, t, r) for (t, x, y, vx, vy, r), (_, _, _, confirmed) in zip(floats, ints)
+                  if confirmed and math.hypot(vx, vy) >= moving]
+            mv = self._movers = np.array(mv, np.float64) if mv else _NO_MOVERS
+            self._movers_speed = moving
+        return mv if len(mv) else None
+
     def _conflict(self, state, path_pts, s0, speed) -> Track | None:
-        movers = self.moving_tracks()
-        if not movers or path_pts is None or len(path_pts) < 2:
+        if path_pts is None or len(path_pts) < 2:
+            return None
+        mv = self._moving_rows()
+        if mv is None:
             return None
         # one kernel (perception._kernels.give_way_conflict_kernel; the
         # NumPy version is perception._reference.give_way_conflict_numpy)
@@ -339,11 +403,10 @@ class Perception:
             self._veh_xy = np.empty((n_t, 2))
         if len(self._path_cum) < len(pts):
             self._path_cum = np.empty(len(pts))
-        mv = np.array([(tr.x, tr.y, tr.vx, tr.vy, tr.t, tr.radius) for tr in movers], np.float64)
         k = give_way_conflict_kernel(pts, float(s0), float(speed), n_t, GIVE_WAY_DT_S, float(state.x),
                                      float(state.y), float(state.t), mv, self.vehicle_radius, self.margin_m,
                                      self._path_cum, self._veh_xy)
-        return movers[k] if k >= 0 else None
+        return self.moving_tracks()[k] if k >= 0 else None
 
 
 def _in_discs(pts: np.ndarray, discs, pad: float) -> np.ndarray:

@@ -16,8 +16,9 @@ from edgepilot.vehicle.distance_transform import distance_cells
 from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.types import LaserScan, VehicleState
 
-from ._kernels import (LO_BIAS, LO_MASK, LOGODDS_ONE, cell_centres_kernel, report_hit_centres_kernel,
-                       report_new_cells_kernel, unreport_points_kernel)
+from ._kernels import (LO_BIAS, LO_MASK, LOGODDS_ONE, cell_centres_kernel, hold_near_tracks_kernel,
+                       hold_unreport_kernel, report_hit_centres_kernel, report_new_cells_kernel,
+                       unreport_points_kernel)
 from .occupancy import OccupancyGrid
 
 
@@ -241,6 +242,43 @@ class LidarMapper:
             self._pend[self._npend:need, 1] = c[ok]
             self._npend = need
 
+    def _unreport_held(self, points: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+        """The front's hold-back of a scan's new cells: ``unreport`` the
+        ``points`` (N, 2) map frame [m] that ``shapes`` (K, 6) float64 hold
+        (``_kernels.hold_near_tracks_kernel``: discs and swept paths of
+        tracks) and return the others (M, 2), in order (``points`` itself
+        when none is held).  One kernel call for the usual points (float64,
+        C-contiguous, finite)."""
+        pts = points
+        n = len(pts)
+        hold = np.zeros(n, bool)
+        if (type(pts) is np.ndarray and pts.dtype == np.float64 and pts.ndim == 2 and pts.shape[1] == 2
+                and pts.flags.c_contiguous):
+            need = self._npend + n
+            if need > len(self._pend):
+                grown = np.empty((max(need, 2 * len(self._pend)), 2), np.int64)
+                grown[:self._npend] = self._pend[:self._npend]
+                self._pend = grown
+            g = self.grid
+            kept = np.empty((n, 2))
+            held, was, npend = hold_unreport_kernel(pts, shapes, float(g.origin_x), float(g.origin_y),
+                                                    float(g.resolution), self._reported, self._pend,
+                                                    self._npend, hold, kept)
+            if held == 0:
+                return pts
+            if was >= 0:
+                self._npend = npend
+                self.reported_cells -= int(was)
+                return kept[:n - held]
+            # a held point not finite: the NumPy way (hold is filled)
+        else:
+            pts = np.ascontiguousarray(pts, np.float64).reshape(-1, 2)
+            held = hold_near_tracks_kernel(pts, shapes, hold)
+            if held == 0:
+                return points
+        self.unreport(pts[hold])
+        return pts[~hold]
+
     def near_prior(self, points: np.ndarray) -> np.ndarray:
         """True for map-frame points (N, 2) [m] within ``prior_margin`` of an
         obstacle on the prior map (or outside the grid)."""
@@ -267,5 +305,24 @@ class LidarMapper:
                 continue
             r = math.floor((y - oy) / res)
             c = math.floor((x - ox) / res)
-            out.append(bool(near[r, c]) if 0 <= r < rows and 0 <= c < cols else True)
+            out.append(near.item(r, c) if 0 <= r < rows and 0 <= c < cols else True)
+        return out
+
+    def _off_prior(self, objects: list) -> list:
+        """The ``objects`` (anything with map-frame ``x``, ``y`` [m], e.g. a
+        scan's clusters) that are not ``near_prior``, in order: the test of
+        ``_near_prior_xy`` on their centres."""
+        g = self.grid
+        ox, oy, res = g.origin_x, g.origin_y, g.resolution
+        rows, cols = g._cells.shape
+        near = self._near_prior
+        isf, floor = math.isfinite, math.floor
+        out = []
+        for o in objects:
+            x, y = o.x, o.y
+            if isf(x) and isf(y):
+                r = floor((y - oy) / res)
+                c = floor((x - ox) / res)
+                if 0 <= r < rows and 0 <= c < cols and not near.item(r, c):
+                    out.append(o)
         return out

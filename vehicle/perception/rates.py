@@ -127,11 +127,16 @@ class RateManager:
     def status(self, now: float) -> dict[str, SensorStatus]:
         out = {}
         for name, s in self._s.items():
-            age = math.inf if s.last is None else max(0.0, now - s.last)
-            ref = self.start_t if s.last is None else s.last
-            stale = now - ref > s.stale_after
-            rate = 0.0 if not s.period_avg else 1.0 / s.period_avg
-            out[name] = SensorStatus(name, age, stale, rate, s.rate, s.count)
+            last = s.last
+            if last is None:
+                age = math.inf
+                stale = now - self.start_t > s.stale_after
+            else:
+                d = now - last
+                age = d if d > 0.0 else 0.0         # max(0.0, d), NaN too
+                stale = d > s.stale_after
+            p = s.period_avg
+            out[name] = SensorStatus(name, age, stale, 1.0 / p if p else 0.0, s.rate, s.count)
         return out
 
     def stale(self, now: float) -> list[str]:

@@ -123,7 +123,9 @@ class MultiObjectTracker:
 
     The tracks live in arrays (one row each); a scan is one kernel call
     (``perception._kernels.track_update_kernel``; the NumPy version is
-    ``perception._reference.NumpyTracker``)."""
+    ``perception._reference.NumpyTracker``).  ``update`` returns the
+    tracks as ``Track`` objects; ``advance`` is the same scan without them
+    (``tracks()`` or the plain ``rows()`` when wanted)."""
 
     def __init__(self, accel_std: float = 0.5, meas_std: float = 0.15, gate: float = 9.21,
                  confirm_hits: int = 3, max_misses: int = 8, tentative_misses: int = 2,
@@ -145,26 +147,36 @@ class MultiObjectTracker:
         self._new = np.empty(16, np.uint8)      # the kernel's "starts a track" flags, work space
 
     def _alloc(self, cap: int) -> None:
+        # one float row [t, x, y, vx, vy, radius] and one int row [id, hits,
+        # misses, confirmed] per track (tracks() reads each block with one
+        # tolist); the kernel gets the columns as views
         n = self._n
-        old = (self._ids, self._x, self._P, self._tt, self._rad, self._hits, self._misses, self._conf) if n else None
-        self._ids = np.zeros(cap, np.int64)
-        self._x = np.zeros((cap, 4))
+        old = (self._f, self._i, self._P) if n else None
+        self._f = np.zeros((cap, 6))
+        self._i = np.zeros((cap, 4), np.int64)
         self._P = np.zeros((cap, 4, 4))
-        self._tt = np.zeros(cap)
-        self._rad = np.zeros(cap)
-        self._hits = np.zeros(cap, np.int64)
-        self._misses = np.zeros(cap, np.int64)
-        self._conf = np.zeros(cap, np.uint8)
+        self._tt = self._f[:, 0]
+        self._x = self._f[:, 1:5]
+        self._rad = self._f[:, 5]
+        self._ids = self._i[:, 0]
+        self._hits = self._i[:, 1]
+        self._misses = self._i[:, 2]
+        self._conf = self._i[:, 3]
         self._keep = np.zeros(cap, np.uint8)
         if old is not None:
-            for dst, src in zip((self._ids, self._x, self._P, self._tt, self._rad, self._hits, self._misses,
-                                 self._conf), old):
+            for dst, src in zip((self._f, self._i, self._P), old):
                 dst[:n] = src[:n]
 
     def update(self, t: float, detections) -> list[Track]:
         """Advance to time ``t`` [s] and fuse ``detections``: a list of
         ``Cluster`` or an (N, 2) / (N, 3) array of [x, y(, radius)] in the
         map frame.  Returns the current tracks."""
+        self.advance(t, detections)
+        return self.tracks()
+
+    def advance(self, t: float, detections) -> None:
+        """``update`` without building the tracks (``tracks()`` gives them
+        when wanted)."""
         t = float(t)
         if self.t is not None and t < self.t:
             raise ValueError(f"time went backwards: {t} < {self.t}")
@@ -198,30 +210,34 @@ class MultiObjectTracker:
                                 self._conf, n, t, z, float(self.q), pv, float(self.gate),
                                 int(self.confirm_hits), int(self.max_misses), int(self.tentative_misses),
                                 self._cost, self._keep, new)
+        zl = None
         for j, starts in enumerate(new.tolist()):
-            if not starts:
-                continue
-            self._ids[m] = self._next_id
-            self._x[m] = (z[j, 0], z[j, 1], 0.0, 0.0)
-            self._P[m] = np.diag([pv, pv, self.init_vel_var, self.init_vel_var])
-            self._tt[m] = t
-            self._rad[m] = z[j, 2]
-            self._hits[m] = 1
-            self._misses[m] = 0
-            self._conf[m] = 0
-            self._next_id += 1
-            m += 1
+            if starts:                  # detection j starts a track
+                if zl is None:
+                    zl = z.tolist()
+                zx, zy, zr = zl[j]
+                self._f[m] = (t, zx, zy, 0.0, 0.0, zr)
+                self._i[m] = (self._next_id, 1, 0, 0)
+                self._P[m] = np.diag([pv, pv, self.init_vel_var, self.init_vel_var])
+                self._next_id += 1
+                m += 1
         self._n = m
-        return self.tracks()
+
+    def rows(self) -> tuple[list, list]:
+        """The tracks as Python lists, one row each in ``tracks()`` order:
+        [t, x, y, vx, vy, radius] (floats) and [id, hits, misses,
+        confirmed] (ints, confirmed 0 or 1): what ``tracks()`` builds its
+        Track objects from."""
+        n = self._n
+        return self._f[:n].tolist(), self._i[:n].tolist()
 
     def tracks(self, confirmed_only: bool = False) -> list[Track]:
         n = self._n
         if n == 0:
             return []
-        rows = zip(self._ids[:n].tolist(), self._tt[:n].tolist(), self._x[:n].tolist(), self._rad[:n].tolist(),
-                   self._conf[:n].tolist(), self._hits[:n].tolist(), self._misses[:n].tolist(), self._P[:n].copy())
-        return [Track(i, t, x[0], x[1], x[2], x[3], P, r, c != 0, h, m)
-                for i, t, x, r, c, h, m, P in rows if c or not confirmed_only]
+        rows = zip(self._f[:n].tolist(), self._i[:n].tolist(), self._P[:n].copy())
+        return [Track(i, t, x, y, vx, vy, P, r, c != 0, h, m)
+                for (t, x, y, vx, vy, r), (i, h, m, c), P in rows if c or not confirmed_only]
 
     def moving_obstacles(self, min_speed: float = 0.3) -> np.ndarray:
         """(N, 5) float64 [x, y, radius, vx, vy] of confirmed tracks moving
