@@ -451,21 +451,12 @@ def test_squared_distance_rules_equal_the_hypot_at_the_boundary(name, seed):
 
 
 def _held_numpy(pts, shapes):
-    """hold_near_tracks_kernel's shapes the NumPy way: kind 1 within reach
-    of (bx, by), kind 2 within reach of the segment a-b."""
+    """hold_near_tracks_kernel's shapes the NumPy way (_reference.near_shape_numpy, one shape at a time)."""
+    from edgepilot.vehicle.perception._reference import near_shape_numpy
+
     hold = np.zeros(len(pts), bool)
-    for kind, reach, ax, ay, bx, by in shapes.tolist():
-        if kind == 1.0:
-            hold |= np.hypot(pts[:, 0] - bx, pts[:, 1] - by) < reach
-        elif kind == 2.0:
-            dx, dy = bx - ax, by - ay
-            L2 = dx * dx + dy * dy
-            if L2 <= 1e-12:
-                d = np.hypot(pts[:, 0] - ax, pts[:, 1] - ay)
-            else:
-                u = np.clip(((pts[:, 0] - ax) * dx + (pts[:, 1] - ay) * dy) / L2, 0.0, 1.0)
-                d = np.hypot(pts[:, 0] - (ax + u * dx), pts[:, 1] - (ay + u * dy))
-            hold |= d < reach
+    for row in shapes.tolist():
+        hold |= near_shape_numpy(pts, *row)
     return hold
 
 

@@ -257,6 +257,25 @@ class NumpyTracker:
         return [(k.id, *k.x.tolist(), k.P.copy(), k.radius, k.confirmed, k.hits, k.misses) for k in self._tracks]
 
 
+def near_shape_numpy(pts: np.ndarray, kind: float, reach: float, ax: float, ay: float, bx: float,
+                     by: float) -> np.ndarray:
+    """The points (N, 2) strictly within ``reach`` of one hold-back shape
+    (a row of ``_kernels.hold_near_tracks_kernel``'s shapes): kind 1 the
+    point (bx, by), kind 2 the segment a-b; any other kind holds none."""
+    if kind == 1.0:
+        return np.hypot(pts[:, 0] - bx, pts[:, 1] - by) < reach
+    if kind != 2.0:
+        return np.zeros(len(pts), bool)
+    dx, dy = bx - ax, by - ay
+    L2 = dx * dx + dy * dy
+    if L2 <= 1e-12:
+        d = np.hypot(pts[:, 0] - ax, pts[:, 1] - ay)
+    else:
+        u = np.clip(((pts[:, 0] - ax) * dx + (pts[:, 1] - ay) * dy) / L2, 0.0, 1.0)
+        d = np.hypot(pts[:, 0] - (ax + u * dx), pts[:, 1] - (ay + u * dy))
+    return d < reach
+
+
 def near_unsettled_tracks_numpy(pts: np.ndarray, tracks, margin_m: float, settle_hits: int,
                                 min_moving_speed: float) -> np.ndarray:
     """``Perception._near_unsettled_tracks`` the NumPy way (the oracle of
@@ -267,15 +286,7 @@ def near_unsettled_tracks_numpy(pts: np.ndarray, tracks, margin_m: float, settle
     for t in tracks:
         reach = t.radius + margin_m
         if not t.confirmed or t.hits < settle_hits:
-            hold |= np.hypot(pts[:, 0] - t.x, pts[:, 1] - t.y) < reach
+            hold |= near_shape_numpy(pts, 1.0, reach, t.x, t.y, t.x, t.y)
         elif t.speed >= min_moving_speed:
-            ax, ay = t.x - 2.0 * t.vx, t.y - 2.0 * t.vy
-            dx, dy = t.x - ax, t.y - ay
-            L2 = dx * dx + dy * dy
-            if L2 <= 1e-12:
-                d = np.hypot(pts[:, 0] - ax, pts[:, 1] - ay)
-            else:
-                u = np.clip(((pts[:, 0] - ax) * dx + (pts[:, 1] - ay) * dy) / L2, 0.0, 1.0)
-                d = np.hypot(pts[:, 0] - (ax + u * dx), pts[:, 1] - (ay + u * dy))
-            hold |= d < reach
+            hold |= near_shape_numpy(pts, 2.0, reach, t.x - 2.0 * t.vx, t.y - 2.0 * t.vy, t.x, t.y)
     return hold
