@@ -24,9 +24,8 @@ def warm_kernels() -> None:
     rc.follow(1.0, 1.0)
     wc = WindowCostmap(8, 8, 0.5, InflationParams(0.5, 1.0), unknown_weight=1.5, edge_trigger=1.0)
     wc.mark_known(np.ones((2, 2), bool), (0.0, 0.0))
-    # the lidar mapper's cells: a window cut out of its grid (rows not contiguous with each other)
-    wc.mark_known_packed(np.full((4, 4), 5, np.int16)[1:3, 1:3], 4095, 2048, (1.0, 1.0))
-    wc.mark_known_packed(np.full((2, 2), 5, np.int16), 4095, 2048, (1.0, 1.0))
+    # the lidar mapper's cells, as PlanningGrid.learn hands them: its whole grid and the scan's window
+    wc.mark_known_packed(np.full((4, 4), 5, np.int16), 4095, 2048, (1.0, 1.0), (1, 3, 1, 3))
     wc.follow(3.5, 3.5)
 
 
