@@ -123,7 +123,7 @@ class Perception:
             self.transient = TransientObjects(gate_m=camera_gate_m, forget_s=s.camera.transient_forget_s)
         self._tracks: list[Track] | None = []     # None: the tracker's, built on first read
         self._tracked = False       # the tracks are the tracker's latest scan (not a list given to ``tracks``)
-        self._rows = None           # the tracker's rows() of its latest scan, once asked for
+        self._rows = None           # ``_track_rows`` of the tracker's latest scan, once asked for
         self._movers = None         # ``_moving_rows`` of the tracker's latest scan, once asked for
         self._movers_speed = None   # the min_moving_speed they were picked with
         self.seen_free = _NO_POINTS
@@ -289,24 +289,14 @@ class Perception:
         a disc at (bx, by), kind 2 the segment a-b."""
         rows = []
         margin, settle, moving = self.margin_m, self.settle_hits, self.min_moving_speed
-        if self._tracked:
-            # the tracker's rows (what its Track objects hold), the same tests
-            floats, ints = self._tracker_rows()
-            for (_, x, y, vx, vy, r), (_, hits, _, confirmed) in zip(floats, ints):
-                reach = r + margin
-                if not confirmed or hits < settle:
-                    rows.append((1.0, reach, x, y, x, y))
-                elif math.hypot(vx, vy) >= moving:
-                    rows.append((2.0, reach, x - 2.0 * vx, y - 2.0 * vy, x, y))
-        else:
-            for t in self.tracks:
-                reach = t.radius + margin
-                if not t.confirmed or t.hits < settle:
-                    # motion not known yet (the velocity starts at 0 and converges): near it
-                    rows.append((1.0, reach, t.x, t.y, t.x, t.y))
-                elif t.speed >= moving:
-                    # on or behind its path over the last 2 s
-                    rows.append((2.0, reach, t.x - 2.0 * t.vx, t.y - 2.0 * t.vy, t.x, t.y))
+        for x, y, vx, vy, _, r, hits, confirmed in self._track_rows():
+            reach = r + margin
+            if not confirmed or hits < settle:
+                # motion not known yet (the velocity starts at 0 and converges): near it
+                rows.append((1.0, reach, x, y, x, y))
+            elif math.hypot(vx, vy) >= moving:          # Track.speed
+                # on or behind its path over the last 2 s
+                rows.append((2.0, reach, x - 2.0 * vx, y - 2.0 * vy, x, y))
         return rows
 
     def _camera(self, t: float, image: np.ndarray, state: VehicleState) -> np.ndarray:
@@ -361,11 +351,18 @@ class Perception:
                 self.yielding = None
         return self.yielding
 
-    def _tracker_rows(self) -> tuple[list, list]:
-        """``tracker.rows()`` of its latest scan (read once a scan)."""
+    def _track_rows(self) -> list[tuple]:
+        """The ``tracks`` as rows (x, y, vx, vy, t, radius, hits, confirmed),
+        in order.  Of the tracker's latest scan they come from its arrays
+        (no Track objects), read once a scan; a list assigned to ``tracks``
+        is read as it is now."""
+        if not self._tracked:
+            return [(t.x, t.y, t.vx, t.vy, t.t, t.radius, t.hits, t.confirmed) for t in self.tracks]
         rows = self._rows
         if rows is None:
-            rows = self._rows = self.tracker.rows()
+            floats, ints = self.tracker.rows()
+            rows = self._rows = [(x, y, vx, vy, t, r, hits, confirmed != 0)
+                                 for (t, x, y, vx, vy, r), (_, hits, _, confirmed) in zip(floats, ints)]
         return rows
 
     def _moving_rows(self) -> np.ndarray | None:
@@ -373,17 +370,13 @@ class Perception:
         in their order; None when there are none.  Of the tracker's latest
         scan: picked once a scan (again when ``min_moving_speed`` changed)."""
         moving = self.min_moving_speed
-        if not self._tracked:
-            movers = self.moving_tracks()
-            return np.array([(tr.x, tr.y, tr.vx, tr.vy, tr.t, tr.radius) for tr in movers],
-                            np.float64) if movers else None
-        mv = self._movers
-        if mv is None or self._movers_speed != moving:
-            floats, ints = self._tracker_rows()
-            mv = [(x, y, vx, vy, t, r) for (t, x, y, vx, vy, r), (_, _, _, confirmed) in zip(floats, ints)
-                  if confirmed and math.hypot(vx, vy) >= moving]
-            mv = self._movers = np.array(mv, np.float64) if mv else _NO_MOVERS
-            self._movers_speed = moving
+        mv = self._movers if self._tracked and self._movers_speed == moving else None
+        if mv is None:
+            # moving_tracks()'s rule
+            mv = [row[:6] for row in self._track_rows() if row[7] and math.hypot(row[2], row[3]) >= moving]
+            mv = np.array(mv, np.float64) if mv else _NO_MOVERS
+            if self._tracked:
+                self._movers, self._movers_speed = mv, moving
         return mv if len(mv) else None
 
     def _conflict(self, state, path_pts, s0, speed) -> Track | None:
