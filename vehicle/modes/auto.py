@@ -2,7 +2,7 @@
 current item asks; this mode drives it), then HOLD at its end."""
 from __future__ import annotations
 
-from edgepilot.vehicle.mission import NavTarget
+from edgepilot.vehicle.mission.executor import NAV_COMMANDS, NavTarget
 from edgepilot.vehicle.types import ActuatorCommand, Cmd, Mode, Severity
 
 from .base import VehicleMode
@@ -11,8 +11,7 @@ from .base import VehicleMode
 # enum member look-up (``Cmd.NAV_WAYPOINT``) costs several times a global's.
 _WAYPOINT = Cmd.NAV_WAYPOINT
 #: NAV items the vehicle stops at (not pass-through waypoints)
-_STOPS = (Cmd.NAV_LOITER_TIME, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_RETURN_TO_LAUNCH)
-_NAV = (Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_LOITER_TIME, Cmd.NAV_RETURN_TO_LAUNCH)
+_STOPS = NAV_COMMANDS - {_WAYPOINT}
 
 
 class AutoMode(VehicleMode):
@@ -87,7 +86,7 @@ class AutoMode(VehicleMode):
         lf = self.leg_from
         if lf is None or lf[0] is not ex or not lf[1] < tgt.seq:
             return None
-        if any(it.command in _NAV for it in ex.items[lf[1] + 1:tgt.seq]):
+        if any(it.command in NAV_COMMANDS for it in ex.items[lf[1] + 1:tgt.seq]):
             return None
         return lf[2], lf[3]
 
