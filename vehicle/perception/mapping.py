@@ -215,11 +215,7 @@ class LidarMapper:
                 and pts.flags.c_contiguous):
             # the common call (the front's (N, 2) cell centres): one kernel,
             # which leaves points that are not finite to the NumPy way below
-            need = self._npend + len(pts)
-            if need > len(self._pend):
-                grown = np.empty((max(need, 2 * len(self._pend)), 2), np.int64)
-                grown[:self._npend] = self._pend[:self._npend]
-                self._pend = grown
+            self._pend_room(len(pts))
             g = self.grid
             was, self._npend = unreport_points_kernel(pts, float(g.origin_x), float(g.origin_y),
                                                       float(g.resolution), self._reported, self._pend,
@@ -233,14 +229,20 @@ class LidarMapper:
         self.reported_cells -= int(was.sum())
         k = int(ok.sum())
         if k:                        # checked again by the next read-outs
+            self._pend_room(k)
             need = self._npend + k
-            if need > len(self._pend):
-                grown = np.empty((max(need, 2 * len(self._pend)), 2), np.int64)
-                grown[:self._npend] = self._pend[:self._npend]
-                self._pend = grown
             self._pend[self._npend:need, 0] = r[ok]
             self._pend[self._npend:need, 1] = c[ok]
             self._npend = need
+
+    def _pend_room(self, n: int) -> None:
+        """Room in ``_pend`` for ``n`` more pending cells after the first
+        ``_npend`` (it at least doubles when it grows)."""
+        need = self._npend + n
+        if need > len(self._pend):
+            grown = np.empty((max(need, 2 * len(self._pend)), 2), np.int64)
+            grown[:self._npend] = self._pend[:self._npend]
+            self._pend = grown
 
     def _unreport_held(self, points: np.ndarray, shapes: np.ndarray) -> np.ndarray:
         """The front's hold-back of a scan's new cells: ``unreport`` the
@@ -254,11 +256,7 @@ class LidarMapper:
         hold = np.zeros(n, bool)
         if (type(pts) is np.ndarray and pts.dtype == np.float64 and pts.ndim == 2 and pts.shape[1] == 2
                 and pts.flags.c_contiguous):
-            need = self._npend + n
-            if need > len(self._pend):
-                grown = np.empty((max(need, 2 * len(self._pend)), 2), np.int64)
-                grown[:self._npend] = self._pend[:self._npend]
-                self._pend = grown
+            self._pend_room(n)
             g = self.grid
             kept = np.empty((n, 2))
             held, was, npend = hold_unreport_kernel(pts, shapes, float(g.origin_x), float(g.origin_y),
@@ -312,17 +310,5 @@ class LidarMapper:
         """The ``objects`` (anything with map-frame ``x``, ``y`` [m], e.g. a
         scan's clusters) that are not ``near_prior``, in order: the test of
         ``_near_prior_xy`` on their centres."""
-        g = self.grid
-        ox, oy, res = g.origin_x, g.origin_y, g.resolution
-        rows, cols = g._cells.shape
-        near = self._near_prior
-        isf, floor = math.isfinite, math.floor
-        out = []
-        for o in objects:
-            x, y = o.x, o.y
-            if isf(x) and isf(y):
-                r = floor((y - oy) / res)
-                c = floor((x - ox) / res)
-                if 0 <= r < rows and 0 <= c < cols and not near.item(r, c):
-                    out.append(o)
-        return out
+        near = self._near_prior_xy([(o.x, o.y) for o in objects])
+        return [o for o, n in zip(objects, near) if not n]
