@@ -87,6 +87,7 @@ class GpsCompassFilter:
         aa, ab, bb = a * a, a * dt, dt * dt
         qa, qh = self.q_acc ** 2, self.q_yaw ** 2
         q00, q01, q11 = aa * qa, ab * qa, bb * qa
+        h00, h01, h11 = aa * qh, ab * qh, bb * qh
         for s in self._ax:
             s[0] += dt * s[1]
             a00 = s[2] + dt * s[4]
@@ -99,10 +100,10 @@ class GpsCompassFilter:
         s[0] += dt * s[1]
         a00 = s[2] + dt * s[4]
         a01 = s[3] + dt * s[5]
-        s[2] = a00 + dt * a01 + aa * qh
-        s[3] = a01 + ab * qh
-        s[4] = s[4] + dt * s[5] + ab * qh
-        s[5] = s[5] + bb * qh
+        s[2] = a00 + dt * a01 + h00
+        s[3] = a01 + h01
+        s[4] = s[4] + dt * s[5] + h01
+        s[5] = s[5] + h11
         s[0] = wrap_pi(s[0])
 
     def update_gps(self, fix: GpsFix) -> None:
@@ -152,4 +153,3 @@ class GpsCompassFilter:
         valid = self.have_pos and self.have_yaw
         # the fields in order, positionally: keywords cost as much as the rest of the call
         return VehicleState(now, x, y, yaw, vx, vy, yaw_rate, lat, lon, pos_std, valid)
-

@@ -235,7 +235,7 @@ class MultiObjectTracker:
         n = self._n
         if n == 0:
             return []
-        rows = zip(self._f[:n].tolist(), self._i[:n].tolist(), self._P[:n].copy())
+        rows = zip(*self.rows(), self._P[:n].copy())
         return [Track(i, t, x, y, vx, vy, P, r, c != 0, h, m)
                 for (t, x, y, vx, vy, r), (i, h, m, c), P in rows if c or not confirmed_only]
 

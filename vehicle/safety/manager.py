@@ -115,8 +115,7 @@ class SafetyManager:
         return self.failsafes.update(s)
 
     def filter_command(self, cmd: ActuatorCommand) -> ActuatorCommand:
-        fs = self.failsafes
-        if self.inputs.estop_latched or (fs.active and fs.strongest is Action.STOP):   # usually none active
+        if self.inputs.estop_latched or self.failsafes.strongest is Action.STOP:
             return ActuatorCommand(0.0, 0.0, estop=True)
         return cmd
 
