@@ -71,10 +71,11 @@ class GpsCompassFilter:
     def predict(self, now: float) -> None:
         """Both filters to ``now``: each [pos, vel] and covariance (6 floats)
         by F = [[1, dt], [0, 1]] and white acceleration over dt,
-        G = [dt^2 / 2, dt]: x = F x, P = F P F' + G G' q^2.  Written out,
-        not a helper called per state (the calls cost more than the
-        arithmetic); the noise is computed every step (the clock's dt varies
-        in its last bits, so a cache keyed on it would seldom hit)."""
+        G = [dt^2 / 2, dt]: x = F x, P = F P F' + G G' q^2.  One loop body
+        for the three states, not a helper called per state (the calls cost
+        more than the arithmetic); the noise is computed every step (the
+        clock's dt varies in its last bits, so a cache keyed on it would
+        seldom hit)."""
         t = self.t
         if t is None:
             self.t = now
@@ -88,23 +89,17 @@ class GpsCompassFilter:
         qa, qh = self.q_acc ** 2, self.q_yaw ** 2
         q00, q01, q11 = aa * qa, ab * qa, bb * qa
         h00, h01, h11 = aa * qh, ab * qh, bb * qh
-        for s in self._ax:
+        e, n = self._ax
+        h = self._hd
+        for s, n00, n01, n11 in ((e, q00, q01, q11), (n, q00, q01, q11), (h, h00, h01, h11)):
             s[0] += dt * s[1]
             a00 = s[2] + dt * s[4]
             a01 = s[3] + dt * s[5]
-            s[2] = a00 + dt * a01 + q00
-            s[3] = a01 + q01
-            s[4] = s[4] + dt * s[5] + q01
-            s[5] = s[5] + q11
-        s = self._hd
-        s[0] += dt * s[1]
-        a00 = s[2] + dt * s[4]
-        a01 = s[3] + dt * s[5]
-        s[2] = a00 + dt * a01 + h00
-        s[3] = a01 + h01
-        s[4] = s[4] + dt * s[5] + h01
-        s[5] = s[5] + h11
-        s[0] = wrap_pi(s[0])
+            s[2] = a00 + dt * a01 + n00
+            s[3] = a01 + n01
+            s[4] = s[4] + dt * s[5] + n01
+            s[5] = s[5] + n11
+        h[0] = wrap_pi(h[0])
 
     def update_gps(self, fix: GpsFix) -> None:
         if fix.fix_type < 2:
