@@ -190,3 +190,58 @@ def test_a_given_tracks_list_is_read_until_the_next_scan():
     p.min_moving_speed = 1.5                        # read every time: the walker is no mover now
     p.yielding = None
     assert p.give_way(_state(0.0), PATH, 0.0, 1.2) is None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_track_shapes_kernel_equals_the_plain_rules(seed):
+    """The front's hold-back rows and movers of the tracker's arrays
+    (track_shapes_kernel) are those of the plain rules over the same tracks
+    given as Track objects, bit for bit: speeds far from, a few ulp from
+    and at min_moving_speed (the kernel leaves those to the plain rule),
+    NaN and infinite velocities and positions, tentative and unsettled
+    tracks, a min_moving_speed of 0 or NaN."""
+    from edgepilot.vehicle.perception._kernels import track_shapes_kernel
+    from edgepilot.vehicle.perception.tracking import MultiObjectTracker
+
+    rng = np.random.default_rng(seed)
+    odd = [math.nan, math.inf, -math.inf, 0.0, -0.0, 1e-200, 1e200]
+    decided = undecided = 0
+    for _ in range(400):
+        n = int(rng.integers(0, 9))
+        moving = float(rng.choice([0.3, 0.3, 1.0, 1e-3, 0.0, math.nan]))
+        f = np.column_stack((rng.uniform(0.0, 10.0, n), rng.uniform(-20.0, 20.0, (n, 2)),
+                             rng.normal(size=(n, 2)) * 10.0 ** rng.integers(-2, 2, (n, 1)), rng.uniform(0.1, 1.0, n)))
+        for k in range(n):
+            u = rng.random()
+            if u < 0.3:                 # the speed at or a few ulp from the threshold
+                a = float(rng.uniform(0.0, 2.0 * math.pi))
+                f[k, 3], f[k, 4] = moving * math.cos(a), moving * math.sin(a)
+                if rng.random() < 0.3:
+                    f[k, 3], f[k, 4] = moving, 0.0
+                for _ in range(int(rng.integers(0, 4))):
+                    f[k, 3] = np.nextafter(f[k, 3], math.inf if rng.random() < 0.5 else -math.inf)
+            elif u < 0.45:
+                f[k, int(rng.integers(1, 6))] = float(rng.choice(odd))
+        ints = np.column_stack((np.arange(1, n + 1), rng.integers(0, 20, n), rng.integers(0, 3, n),
+                                rng.integers(0, 2, n)))
+        tr = MultiObjectTracker()
+        tr._alloc(max(n, 1))
+        tr._f[:n], tr._i[:n], tr._n = f, ints, n
+        p, given = Perception(CFG, None), Perception(CFG, None)
+        for q in (p, given):
+            q.min_moving_speed = moving
+            q.settle_hits = int(rng.integers(0, 15)) if q is p else p.settle_hits
+            q.margin_m = float(rng.uniform(0.0, 1.0)) if q is p else p.margin_m
+        p.tracker, p._tracked = tr, True
+        given.tracks = tr.tracks()                 # the plain rules' way
+        hold, movers = p._track_shapes()
+        want_hold, want_movers = given._track_shapes()
+        assert hold.shape == want_hold.shape and np.array_equal(hold, want_hold, equal_nan=True)
+        assert movers.shape == want_movers.shape and np.array_equal(movers, want_movers, equal_nan=True)
+        assert p._moving_rows() is (movers if len(movers) else None)         # kept for give-way
+        assert len(movers) == len(given.moving_tracks())
+        nh, nm = track_shapes_kernel(tr._f, tr._hits, tr._conf, n, p.margin_m, p.settle_hits, moving,
+                                     np.empty((n, 6)), np.empty((n, 6)))
+        decided += nh >= 0
+        undecided += nh < 0
+    assert decided > 100 and undecided > 100

@@ -28,7 +28,13 @@ def warm_kernels() -> None:
     trace_cells((0.05, 0.05), (0.5, 0.3), 0.1)
     from ._kernels import give_way_conflict_kernel, report_new_cells_kernel
 
-    MultiObjectTracker().update(0.0, np.array([[1.0, 1.0, 0.3]]))     # the tracker kernel
+    tracker = MultiObjectTracker()
+    tracker.update(0.0, np.array([[1.0, 1.0, 0.3]]))     # the tracker kernel
+    # the front's hold-back rows and movers of the tracker's arrays
+    from ._kernels import track_shapes_kernel
+
+    track_shapes_kernel(tracker._f, tracker._hits, tracker._conf, tracker._n, 0.4, 10, 0.3, np.empty((1, 6)),
+                        np.empty((1, 6)))
     cluster_scan((0.0, 0.0, 0.0), np.array([1.0, 1.0, 1.01, np.inf, 2.0], np.float32), 0.0, 0.01, 5.0)
     give_way_conflict_kernel(np.array([[0.0, 0.0], [1.0, 0.0]]), 0.0, 1.0, 3, 0.2, 0.0, 0.0, 0.0,
                              np.array([[2.0, 0.0, -1.0, 0.0, 0.0, 0.3]]), 0.5, 0.4, np.empty(2), np.empty((3, 2)))

@@ -1193,3 +1193,59 @@ def hold_unreport_kernel(pts, trk, origin_x, origin_y, resolution, reported, pen
             kept[m, 1] = pts[i, 1]
             m += 1
     return held, was, npend2
+
+
+@njit(cache=True)
+def track_shapes_kernel(f, hits, conf, n, margin, settle_hits, min_speed, hold, movers):
+    """``Perception._track_shapes`` of the tracker's first ``n`` tracks in
+    one pass over its arrays: rows of ``f`` float64 (>= n, 6) [t, x, y, vx,
+    vy, radius], ``hits`` and ``conf`` int (>= n,) (0 tentative).  The
+    hold-back rows (kind, reach, ax, ay, bx, by) of
+    ``hold_near_tracks_kernel`` go to the first rows of ``hold`` (>= n, 6):
+    kind 1 at a track not confirmed or seen fewer than ``settle_hits``
+    times, kind 2 its path over the last 2 s for a settled one moving at
+    ``min_speed`` or more, reach its radius + ``margin``; the movers
+    (confirmed, moving) as rows [x, y, vx, vy, t, radius] to the first rows
+    of ``movers`` (>= n, 6); both in track order.  Returns (how many hold
+    rows, how many movers); (-1, -1), the rows unfinished, when a track's
+    speed lies too close to ``min_speed`` to tell from squares (or is NaN,
+    or ``min_speed`` is out of the squares' range): the caller's plain rule
+    (``math.hypot``) decides those."""
+    nh = 0
+    nm = 0
+    for k in range(n):
+        vx = f[k, 3]
+        vy = f[k, 4]
+        side = _hypot_side(vx, vy, min_speed)       # hypot(vx, vy) against min_speed
+        if side == 0:
+            return -1, -1
+        moving = side > 0
+        x = f[k, 1]
+        y = f[k, 2]
+        reach = f[k, 5] + margin
+        confirmed = conf[k] != 0
+        if not confirmed or hits[k] < settle_hits:
+            hold[nh, 0] = 1.0
+            hold[nh, 1] = reach
+            hold[nh, 2] = x
+            hold[nh, 3] = y
+            hold[nh, 4] = x
+            hold[nh, 5] = y
+            nh += 1
+        elif moving:
+            hold[nh, 0] = 2.0
+            hold[nh, 1] = reach
+            hold[nh, 2] = x - 2.0 * vx
+            hold[nh, 3] = y - 2.0 * vy
+            hold[nh, 4] = x
+            hold[nh, 5] = y
+            nh += 1
+        if confirmed and moving:
+            movers[nm, 0] = x
+            movers[nm, 1] = y
+            movers[nm, 2] = vx
+            movers[nm, 3] = vy
+            movers[nm, 4] = f[k, 0]
+            movers[nm, 5] = f[k, 5]
+            nm += 1
+    return nh, nm

@@ -63,7 +63,7 @@ import numpy as np
 from edgepilot.vehicle.maps import GridMap
 from edgepilot.vehicle.types import SensorFrame, VehicleState
 
-from ._kernels import give_way_conflict_kernel, hold_near_tracks_kernel
+from ._kernels import give_way_conflict_kernel, hold_near_tracks_kernel, track_shapes_kernel
 from .clearing import _NO_POINTS, SeenFreeClearing
 from .mapping import LidarMapper
 from .rates import RateManager, SensorStatus
@@ -74,7 +74,7 @@ from .transient import MOVABLE_CLASSES, TransientObjects
 #: Time step of the give-way prediction [s].
 GIVE_WAY_DT_S = 0.2
 
-_NO_MOVERS = np.empty((0, 6))
+_NO_ROWS = np.empty((0, 6))        # no hold-back rows, no movers
 
 
 class Perception:
@@ -124,7 +124,7 @@ class Perception:
         self._tracks: list[Track] | None = []     # None: the tracker's, built on first read
         self._tracked = False       # the tracks are the tracker's latest scan (not a list given to ``tracks``)
         self._rows = None           # ``_track_rows`` of the tracker's latest scan, once asked for
-        self._movers = None         # ``_moving_rows`` of the tracker's latest scan, once asked for
+        self._movers = None         # ``_moving_rows`` of the tracker's latest scan, once picked
         self._movers_speed = None   # the min_moving_speed they were picked with
         self.seen_free = _NO_POINTS
         if not (math.isfinite(clear_period_s) and clear_period_s >= 0):
@@ -253,10 +253,10 @@ class Perception:
         new = mapper.integrate(state, scan, pose)
         if len(new):
             rows = self._hold_rows()
-            if rows:
+            if len(rows):
                 # cells _near_unsettled_tracks: not reported now; reported later if
                 # the cell is still occupied and no moving track explains it
-                new = mapper._unreport_held(new, np.array(rows, np.float64))
+                new = mapper._unreport_held(new, rows)
         if mapper.scans != scans:
             free = self.clearing.update(new)
             if len(free):
@@ -274,30 +274,58 @@ class Perception:
         hold = np.zeros(len(pts), bool)
         held = 0
         rows = self._hold_rows()
-        if rows and len(pts):
+        if len(rows) and len(pts):
             # one kernel (perception._kernels.hold_near_tracks_kernel; the
             # NumPy version is perception._reference.near_unsettled_tracks_numpy)
             p = pts
             if type(p) is not np.ndarray or p.dtype != np.float64 or not p.flags.c_contiguous:
                 p = np.ascontiguousarray(p, np.float64)
-            held = hold_near_tracks_kernel(p.reshape(-1, 2), np.array(rows, np.float64), hold)
+            held = hold_near_tracks_kernel(p.reshape(-1, 2), rows, hold)
         return hold, held
 
-    def _hold_rows(self) -> list[tuple]:
-        """The tracks ``_near_unsettled_tracks`` holds points near, as rows
-        (kind, reach, ax, ay, bx, by) of ``hold_near_tracks_kernel``: kind 1
-        a disc at (bx, by), kind 2 the segment a-b."""
-        rows = []
+    def _hold_rows(self) -> np.ndarray:
+        """The tracks ``_near_unsettled_tracks`` holds points near, as (K, 6)
+        float64 rows (kind, reach, ax, ay, bx, by) of
+        ``hold_near_tracks_kernel``: kind 1 a disc at (bx, by), kind 2 the
+        segment a-b (``_track_shapes``)."""
+        return self._track_shapes()[0]
+
+    def _track_shapes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The hold-back rows (``_hold_rows``) and the movers
+        (``_moving_rows``: [x, y, vx, vy, t, radius] of ``moving_tracks()``)
+        of the ``tracks``, both (K, 6) float64 in track order, by the rules
+        below over ``_track_rows``.  Of the tracker's latest scan the same
+        rows come from one kernel pass over its arrays
+        (``_kernels.track_shapes_kernel``) when the squares of the velocities
+        tell every track's speed against ``min_moving_speed`` (all but a
+        speed within a few ulp of it, or NaN); its movers are kept for
+        ``_moving_rows``."""
         margin, settle, moving = self.margin_m, self.settle_hits, self.min_moving_speed
-        for x, y, vx, vy, _, r, hits, confirmed in self._track_rows():
+        if self._tracked:
+            tr = self.tracker
+            n = tr._n
+            hold, movers = np.empty((n, 6)), np.empty((n, 6))
+            nh, nm = track_shapes_kernel(tr._f, tr._hits, tr._conf, n, margin, settle, moving, hold, movers)
+            if nh >= 0:
+                self._movers, self._movers_speed = movers[:nm], moving
+                return hold[:nh], self._movers
+        hold, movers = [], []
+        for x, y, vx, vy, t, r, hits, confirmed in self._track_rows():
             reach = r + margin
+            fast = math.hypot(vx, vy) >= moving          # Track.speed
             if not confirmed or hits < settle:
                 # motion not known yet (the velocity starts at 0 and converges): near it
-                rows.append((1.0, reach, x, y, x, y))
-            elif math.hypot(vx, vy) >= moving:          # Track.speed
+                hold.append((1.0, reach, x, y, x, y))
+            elif fast:
                 # on or behind its path over the last 2 s
-                rows.append((2.0, reach, x - 2.0 * vx, y - 2.0 * vy, x, y))
-        return rows
+                hold.append((2.0, reach, x - 2.0 * vx, y - 2.0 * vy, x, y))
+            if confirmed and fast:                      # moving_tracks()'s rule
+                movers.append((x, y, vx, vy, t, r))
+        hold = np.array(hold, np.float64) if hold else _NO_ROWS
+        movers = np.array(movers, np.float64) if movers else _NO_ROWS
+        if self._tracked:
+            self._movers, self._movers_speed = movers, moving
+        return hold, movers
 
     def _camera(self, t: float, image: np.ndarray, state: VehicleState) -> np.ndarray:
         self.camera_detections = self.detector.detect(image)
@@ -368,15 +396,11 @@ class Perception:
     def _moving_rows(self) -> np.ndarray | None:
         """(K, 6) float64 [x, y, vx, vy, t, radius] of ``moving_tracks()``,
         in their order; None when there are none.  Of the tracker's latest
-        scan: picked once a scan (again when ``min_moving_speed`` changed)."""
-        moving = self.min_moving_speed
-        mv = self._movers if self._tracked and self._movers_speed == moving else None
+        scan: picked once a scan (again when ``min_moving_speed`` changed;
+        ``_track_shapes``)."""
+        mv = self._movers if self._tracked and self._movers_speed == self.min_moving_speed else None
         if mv is None:
-            # moving_tracks()'s rule
-            mv = [row[:6] for row in self._track_rows() if row[7] and math.hypot(row[2], row[3]) >= moving]
-            mv = np.array(mv, np.float64) if mv else _NO_MOVERS
-            if self._tracked:
-                self._movers, self._movers_speed = mv, moving
+            mv = self._track_shapes()[1]
         return mv if len(mv) else None
 
     def _conflict(self, state, path_pts, s0, speed) -> Track | None:
