@@ -1,4 +1,4 @@
-"""The tracker's kernel (perception._kernels.track_update_kernel behind
+"""The tracker's kernels (perception._kernels.track_scan_kernel: track_update_kernel and the new tracks, behind
 MultiObjectTracker) against its NumPy oracle (perception._reference.
 NumpyTracker): the same tracks, ids, life cycle and association scan by
 scan, and estimates equal to float rounding."""
@@ -118,3 +118,32 @@ def test_tracks_are_the_constructed_frozen_tracks():
     assert tr.tracks()[0].cov[0, 0] != 99.0
     with pytest.raises(ValueError, match="finite"):
         tr.update(1.0, [Cluster(float("nan"), 0.0, 0.3, 5)])
+
+
+def test_a_refused_scan_leaves_the_tracks_as_they_were():
+    """NaN or infinite detections (a list of clusters or an array) and a
+    scan time going backwards raise before the kernel runs: the tracks and
+    the next id stay as they were, and the next good scan goes on from them."""
+    import math
+
+    from edgepilot.vehicle.perception.tracking import Cluster
+
+    tr = MultiObjectTracker()
+    for k in range(4):
+        tr.advance(0.1 * k, [Cluster(1.0 + 0.05 * k, 2.0, 0.3, 5), Cluster(4.0, -1.0, 0.4, 6)])
+    before = (tr.rows(), tr._P[:tr._n].copy(), tr._next_id, tr.t)
+    for bad in (math.nan, math.inf, -math.inf):
+        for det in ([Cluster(1.2, 2.0, 0.3, 5), Cluster(bad, -1.0, 0.4, 6)], [Cluster(1.2, 2.0, bad, 5)],
+                    np.array([[1.2, 2.0], [4.0, bad]]), np.array([[1.2, 2.0, bad]])):
+            with pytest.raises(ValueError, match="detections must be finite"):
+                tr.advance(0.4, det)
+    with pytest.raises(ValueError, match="time went backwards"):
+        tr.advance(0.2, [Cluster(1.2, 2.0, 0.3, 5)])
+    assert tr.rows() == before[0] and np.array_equal(tr._P[:tr._n], before[1])
+    assert (tr._next_id, tr.t) == before[2:]
+    tr.advance(0.4, [Cluster(1.2, 2.0, 0.3, 5), Cluster(4.0, -1.0, 0.4, 6), Cluster(-3.0, 0.0, 0.2, 4)])
+    floats, ints = tr.rows()
+    assert [i[0] for i in ints] == [1, 2, 3] and ints[2] == [3, 1, 0, 0]       # the new one: tentative
+    assert floats[2] == [0.4, -3.0, 0.0, 0.0, 0.0, 0.2] and tr._next_id == 4
+    pv = tr.R[0, 0]
+    assert np.array_equal(tr._P[2], np.diag([pv, pv, tr.init_vel_var, tr.init_vel_var]))

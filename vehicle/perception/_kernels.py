@@ -1085,6 +1085,43 @@ def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, q, r_me
     return m
 
 
+
+@njit(cache=True)
+def track_scan_kernel(f, ints, P, n, t, z, q, r_meas, gate, confirm_hits, max_misses, tentative_misses,
+                      init_vel_var, next_id, cost, keep, new_det):
+    """``MultiObjectTracker.advance``'s scan in one call: ``track_update_kernel``
+    over the tracker's blocks (rows of ``f`` float64 (K, 6) [t, x, y, vx,
+    vy, radius], ``ints`` int64 (K, 4) [id, hits, misses, confirmed], ``P``
+    (K, 4, 4)), then a track started at each detection (a row of ``z`` (D,
+    3) [x, y, radius]) it marks in ``new_det`` uint8 (>= D): at ``t``, still,
+    ids from ``next_id`` on, one hit, tentative, covariance diag(r_meas,
+    r_meas, init_vel_var, init_vel_var).  The blocks need room for the
+    survivors and the new tracks (K >= n + D).  Returns (how many tracks,
+    the next id)."""
+    m = track_update_kernel(ints[:, 0], f[:, 1:5], P, f[:, 0], f[:, 5], ints[:, 1], ints[:, 2], ints[:, 3], n, t,
+                            z, q, r_meas, gate, confirm_hits, max_misses, tentative_misses, cost, keep, new_det)
+    for j in range(z.shape[0]):
+        if new_det[j]:                  # detection j starts a track
+            f[m, 0] = t
+            f[m, 1] = z[j, 0]
+            f[m, 2] = z[j, 1]
+            f[m, 3] = 0.0
+            f[m, 4] = 0.0
+            f[m, 5] = z[j, 2]
+            ints[m, 0] = next_id
+            ints[m, 1] = 1
+            ints[m, 2] = 0
+            ints[m, 3] = 0
+            P[m] = 0.0
+            P[m, 0, 0] = r_meas
+            P[m, 1, 1] = r_meas
+            P[m, 2, 2] = init_vel_var
+            P[m, 3, 3] = init_vel_var
+            next_id += 1
+            m += 1
+    return m, next_id
+
+
 @njit(cache=True)
 def unreport_points_kernel(points, origin_x, origin_y, resolution, reported, pend, npend):
     """``LidarMapper.unreport`` in one pass: the cells under map-frame

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgepilot.vehicle.types import direct_init
 
-from ._kernels import cluster_scan_kernel, track_update_kernel, valid_returns_kernel
+from ._kernels import cluster_scan_kernel, track_scan_kernel, valid_returns_kernel
 
 
 @direct_init        # made for every object of every scan: fields stored straight into the instance dict
@@ -122,7 +122,8 @@ class MultiObjectTracker:
     ``tentative_misses``).
 
     The tracks live in arrays (one row each); a scan is one kernel call
-    (``perception._kernels.track_update_kernel``; the NumPy version is
+    (``perception._kernels.track_scan_kernel``: ``track_update_kernel``,
+    then the new tracks; the NumPy version is
     ``perception._reference.NumpyTracker``).  ``update`` returns the
     tracks as ``Track`` objects; ``advance`` is the same scan without them
     (``tracks()`` or the plain ``rows()`` when wanted)."""
@@ -204,24 +205,11 @@ class MultiObjectTracker:
             self._cost = np.empty(max(2 * len(self._cost), n * nd))
         if len(self._new) < nd:
             self._new = np.empty(max(2 * len(self._new), nd), np.uint8)
-        new = self._new[:nd]
-        pv = float(self.R[0, 0])
-        m = track_update_kernel(self._ids, self._x, self._P, self._tt, self._rad, self._hits, self._misses,
-                                self._conf, n, t, z, float(self.q), pv, float(self.gate),
-                                int(self.confirm_hits), int(self.max_misses), int(self.tentative_misses),
-                                self._cost, self._keep, new)
-        zl = None
-        for j, starts in enumerate(new.tolist()):
-            if starts:                  # detection j starts a track
-                if zl is None:
-                    zl = z.tolist()
-                zx, zy, zr = zl[j]
-                self._f[m] = (t, zx, zy, 0.0, 0.0, zr)
-                self._i[m] = (self._next_id, 1, 0, 0)
-                self._P[m] = np.diag([pv, pv, self.init_vel_var, self.init_vel_var])
-                self._next_id += 1
-                m += 1
-        self._n = m
+        # the scan and the tracks it starts, one kernel call
+        self._n, self._next_id = track_scan_kernel(
+            self._f, self._i, self._P, n, t, z, float(self.q), float(self.R[0, 0]), float(self.gate),
+            int(self.confirm_hits), int(self.max_misses), int(self.tentative_misses), float(self.init_vel_var),
+            int(self._next_id), self._cost, self._keep, self._new)
 
     def rows(self) -> tuple[list, list]:
         """The tracks as Python lists, one row each in ``tracks()`` order:
