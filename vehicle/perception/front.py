@@ -304,11 +304,16 @@ class Perception:
         if self._tracked:
             tr = self.tracker
             n = tr._n
+            if n == 0:                  # no tracks, no rows (nothing in sight)
+                self._movers, self._movers_speed = _NO_ROWS, moving
+                return _NO_ROWS, _NO_ROWS
             hold, movers = np.empty((n, 6)), np.empty((n, 6))
             nh, nm = track_shapes_kernel(tr._f, tr._hits, tr._conf, n, margin, settle, moving, hold, movers)
             if nh >= 0:
-                self._movers, self._movers_speed = movers[:nm], moving
-                return hold[:nh], self._movers
+                hold = hold if nh == n else hold[:nh]
+                movers = movers if nm == n else movers[:nm]
+                self._movers, self._movers_speed = movers, moving
+                return hold, movers
         hold, movers = [], []
         for x, y, vx, vy, t, r, hits, confirmed in self._track_rows():
             reach = r + margin
