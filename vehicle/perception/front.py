@@ -296,40 +296,41 @@ class Perception:
         of the ``tracks``, both (K, 6) float64 in track order, by the rules
         below over ``_track_rows``.  Of the tracker's latest scan the same
         rows come from one kernel pass over its arrays
-        (``_kernels.track_shapes_kernel``) when the squares of the velocities
-        tell every track's speed against ``min_moving_speed`` (all but a
-        speed within a few ulp of it, or NaN); its movers are kept for
-        ``_moving_rows``."""
-        margin, settle, moving = self.margin_m, self.settle_hits, self.min_moving_speed
+        (``_kernels.track_shapes_kernel``; none without tracks) when the
+        squares of the velocities tell every track's speed against
+        ``min_moving_speed`` (all but a speed within about 1e-6 of it
+        relatively, a NaN one, or a threshold of 0 or NaN).  The movers of
+        the tracker's scan are kept for ``_moving_rows``."""
+        margin, settle, min_speed = self.margin_m, self.settle_hits, self.min_moving_speed
         if self._tracked:
             tr = self.tracker
             n = tr._n
             if n == 0:                  # no tracks, no rows (nothing in sight)
-                self._movers, self._movers_speed = _NO_ROWS, moving
+                self._movers, self._movers_speed = _NO_ROWS, min_speed
                 return _NO_ROWS, _NO_ROWS
             hold, movers = np.empty((n, 6)), np.empty((n, 6))
-            nh, nm = track_shapes_kernel(tr._f, tr._hits, tr._conf, n, margin, settle, moving, hold, movers)
+            nh, nm = track_shapes_kernel(tr._f, tr._hits, tr._conf, n, margin, settle, min_speed, hold, movers)
             if nh >= 0:
                 hold = hold if nh == n else hold[:nh]
                 movers = movers if nm == n else movers[:nm]
-                self._movers, self._movers_speed = movers, moving
+                self._movers, self._movers_speed = movers, min_speed
                 return hold, movers
         hold, movers = [], []
         for x, y, vx, vy, t, r, hits, confirmed in self._track_rows():
             reach = r + margin
-            fast = math.hypot(vx, vy) >= moving          # Track.speed
+            moving = math.hypot(vx, vy) >= min_speed     # Track.speed
             if not confirmed or hits < settle:
                 # motion not known yet (the velocity starts at 0 and converges): near it
                 hold.append((1.0, reach, x, y, x, y))
-            elif fast:
+            elif moving:
                 # on or behind its path over the last 2 s
                 hold.append((2.0, reach, x - 2.0 * vx, y - 2.0 * vy, x, y))
-            if confirmed and fast:                      # moving_tracks()'s rule
+            if confirmed and moving:                    # moving_tracks()'s rule
                 movers.append((x, y, vx, vy, t, r))
         hold = np.array(hold, np.float64) if hold else _NO_ROWS
         movers = np.array(movers, np.float64) if movers else _NO_ROWS
         if self._tracked:
-            self._movers, self._movers_speed = movers, moving
+            self._movers, self._movers_speed = movers, min_speed
         return hold, movers
 
     def _camera(self, t: float, image: np.ndarray, state: VehicleState) -> np.ndarray:
