@@ -1,8 +1,9 @@
 """Numba kernels of the simulator's per-step queries: the footprint
 clearance / collision check against the truth raster, and the fleet's
-footprint separation over a spatial hash.  The validating fronts are
-``SimWorld.footprint_clearance`` and ``FleetWorld.separation``; the NumPy
-oracles are in ``sim/_reference.py``.
+footprint separation over a spatial hash, and which members a member's
+sensors reach.  The validating fronts are ``SimWorld.footprint_clearance``,
+``FleetWorld.separation`` and ``FleetWorld.near``; the NumPy oracles are in
+``sim/_reference.py``.
 
 The clearance kernel reproduces the NumPy version operation for operation
 (``np.linspace`` samples, the same rounding to cells), so it gives
@@ -173,6 +174,55 @@ def hash_within_kernel(px, py, radius, h, mask, cell, head, items, x, y, reach, 
     return n
 
 
+
+#: ``near_kernel``'s guard band: a member whose squared distance is within
+#: this relative margin of (reach + radius)^2 is left to ``math.hypot``.
+NEAR_BAND = 2.0 ** -30
+
+
+@njit(cache=True)
+def near_kernel(pos, radius, idx, x, y, reach, exclude, hit, out):
+    """Of the members k = idx[j] != ``exclude`` (in the order of ``idx``),
+    those with math.hypot(pos[k, 0] - x, pos[k, 1] - y) <= reach + radius[k]:
+    their indices into ``hit`` and their [x, y, radius] rows into ``out``;
+    returns how many, or -1 when that rule is not decided here: a position
+    not finite, or a member whose squared distance lies within ``NEAR_BAND``
+    of (reach + radius)^2.  Outside that band the squares decide exactly
+    what ``math.hypot`` (within 1 ulp) would: the differences are the same
+    operations, the squares and their sum are within a few ulps."""
+    if not (math.isfinite(x) and math.isfinite(y)):
+        return -1
+    lo = 1.0 - NEAR_BAND
+    hi = 1.0 + NEAR_BAND
+    n = 0
+    for j in range(idx.shape[0]):
+        k = idx[j]
+        if k == exclude:
+            continue
+        px = pos[k, 0]
+        py = pos[k, 1]
+        if not (math.isfinite(px) and math.isfinite(py)):
+            return -1
+        lim = reach + radius[k]
+        if lim < 0.0:                    # hypot >= 0: out
+            continue
+        dx = px - x
+        dy = py - y
+        d2 = dx * dx + dy * dy
+        l2 = lim * lim
+        if not (1e-300 <= l2 <= 1e300 and d2 <= 1e300):     # squares out of the band's range (or NaN)
+            return -1
+        if d2 < l2 * lo:
+            hit[n] = k
+            out[n, 0] = px
+            out[n, 1] = py
+            out[n, 2] = radius[k]
+            n += 1
+        elif not d2 > l2 * hi:
+            return -1
+    return n
+
+
 # ------------------------------------------------------------- separation
 @njit(cache=True, inline="always")
 def _corners(x, y, yaw, length, width, out):
@@ -303,3 +353,5 @@ def warm_sim_kernels() -> None:
     separation_kernel(pos, dims[:, 0], dims[:, 1], dims[:, 2], h.h, h.mask, h.cell, h.head, h.items)
     hash_within_kernel(pos[:, 0], pos[:, 1], dims[:, 3], h.h, h.mask, h.cell, h.head, h.items, 0.0, 0.0, 5.0, 0,
                        h.out)
+    near_kernel(pos, np.ascontiguousarray(dims[:, 3]), np.arange(3), 0.0, 0.0, 5.0, 0, np.empty(3, np.int64),
+                np.empty((3, 3)))

@@ -64,3 +64,13 @@ def within_numpy(pos: np.ndarray, radius, x: float, y: float, reach: float, excl
     ok = d <= reach + np.asarray(radius)
     ok[exclude] = False
     return np.flatnonzero(ok)
+
+
+def near_numpy(pos: np.ndarray, radius, idx, x: float, y: float, reach: float, exclude: int) -> np.ndarray:
+    """Of the candidates idx != exclude, in their order, those with the
+    centre within reach + radius[k] of (x, y) (``near_kernel`` without its
+    guard band)."""
+    idx = np.asarray(idx, dtype=np.int64)
+    idx = idx[idx != exclude]
+    d = np.hypot(pos[idx, 0] - x, pos[idx, 1] - y)
+    return idx[d <= reach + np.asarray(radius)[idx]]

@@ -188,14 +188,17 @@ class Simulation:
 
     def _moving_circles(self, now: float) -> np.ndarray:
         """(K, 3) [x, y, radius] moving things the lidar sees: fault-injected
-        crossing objects and traffic vessels."""
+        crossing objects, the other vehicles of a fleet (and its traffic
+        vessels) within reach, and traffic vessels."""
         dyn = self.faults.dynamic_circles(now)
-        if self.shared is not None:
+        if self.shared is not None:       # (no stacking with an empty side)
             near = self.shared.circles(self, now)
-            dyn = np.vstack((dyn, near)) if len(dyn) else near
+            if len(near):
+                dyn = np.vstack((dyn, near)) if len(dyn) else near
         if self.traffic is None:
             return dyn
-        return np.vstack((dyn, self.traffic.circles()))
+        tc = self.traffic.circles()
+        return np.vstack((dyn, tc)) if len(dyn) else tc
 
     def sensors(self, now: float) -> SensorFrame:
         """Every sensor sample due by ``now``."""

@@ -1,6 +1,6 @@
 """The simulator's numba kernels against their NumPy oracles
-(``sim/_reference.py``): the footprint clearance / collision check and the
-fleet separation."""
+(``sim/_reference.py``): the footprint clearance / collision check, the
+fleet separation and who-sees-whom."""
 import math
 
 import numpy as np
@@ -120,6 +120,67 @@ def test_fleet_within_equals_the_numpy_oracle(seed):
                                h.out)
         assert list(h.out[:m]) == list(within_numpy(pos, radius, x, y, reach, me))
 
+
+
+def _near(pos, radius, idx, x, y, reach, me):
+    from edgepilot.sim._kernels import near_kernel
+
+    n = len(pos)
+    hit, out = np.full(n, -7, np.int64), np.full((n, 3), np.nan)
+    k = near_kernel(pos, radius, np.asarray(idx, np.int64), x, y, reach, me, hit, out)
+    return k, hit, out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_near_kernel_equals_the_numpy_oracle(seed):
+    """Every member or the hash's candidates: the same indices in the same
+    order, their rows copied exactly; -1 only for a member so near the
+    boundary that the squares cannot tell (then math.hypot decides)."""
+    from edgepilot.sim._kernels import NEAR_BAND
+    from edgepilot.sim._reference import near_numpy
+
+    rng = np.random.default_rng(seed)
+    undecided = 0
+    for k in range(400):
+        n = int(rng.integers(1, 60))
+        pos = np.column_stack((rng.uniform(-40, 40, n), rng.uniform(-40, 40, n), rng.uniform(-3, 3, n)))
+        if k % 4 == 0:                       # whole metres, whole limits: members exactly at the reach
+            pos[:, :2] = np.round(pos[:, :2] / 5.0)
+        radius = rng.choice([0.5, 1.0], n) if k % 4 == 0 else rng.uniform(0.1, 2.0, n)
+        idx = np.arange(n) if k % 2 else np.flatnonzero(rng.random(n) < 0.5)
+        me = int(rng.integers(0, n))
+        x, y = (float(pos[me, 0]), float(pos[me, 1])) if k % 3 else (float(rng.integers(-9, 9)), 0.5)
+        reach = float(rng.choice([12.0, 5.5, 4.0])) if k % 4 == 0 else float(rng.uniform(1.0, 30.0))
+        got, hit, out = _near(pos, radius, idx, x, y, reach, me)
+        want = near_numpy(pos, radius, idx, x, y, reach, me)
+        if got < 0:
+            undecided += 1
+            c = idx[idx != me]
+            gap = np.abs((pos[c, 0] - x) ** 2 + (pos[c, 1] - y) ** 2 - (reach + radius[c]) ** 2)
+            assert (gap <= 4 * NEAR_BAND * (reach + radius[c]) ** 2).any()
+            continue
+        assert list(hit[:got]) == list(want)
+        assert out[:got, :2].tobytes() == pos[want, :2].tobytes() and out[:got, 2].tobytes() == radius[want].tobytes()
+    assert 0 < undecided < 100
+
+
+def test_near_kernel_leaves_the_boundary_and_bad_positions_to_the_caller():
+    pos = np.array([[0.0, 0.0, 0.0], [12.5, 0.0, 0.0], [7.5, 10.0, 0.0], [3.0, 0.0, 0.0]])
+    radius = np.full(4, 0.5)
+    every = np.arange(4)
+    assert _near(pos, radius, every, 0.0, 0.0, 12.0, 0)[0] == -1            # hypot exactly reach + radius
+    assert _near(pos, radius, [0, 2], 0.0, 0.0, 12.0, 0)[0] == -1           # (a 3-4-5 triangle)
+    k, hit, out = _near(pos, radius, [0, 3], 0.0, 0.0, 12.0, 0)
+    assert k == 1 and hit[0] == 3 and list(out[0]) == [3.0, 0.0, 0.5]
+    assert _near(pos, radius, every, 0.0, 0.0, 12.1, 0)[0] == 3             # clear of the band
+    assert _near(pos, radius, every, 0.0, 0.0, -1.0, 0)[0] == 0             # reach + radius < 0: nobody
+    for bad in (np.nan, np.inf, -np.inf):
+        p = pos.copy()
+        p[2, 1] = bad
+        assert _near(p, radius, every, 0.0, 0.0, 1.0, 0)[0] == -1           # far away, still refused
+        assert _near(pos, radius, every, bad, 0.0, 12.1, 0)[0] == -1
+    assert _near(pos, radius, every, 0.0, 0.0, 12.1, 0)[0] == 3
+    assert _near(pos, radius, [0], 0.0, 0.0, 12.1, 0)[0] == 0               # only oneself
 
 def test_spatial_hash_refuses_bad_input():
     from edgepilot.sim.fleet.world import SpatialHash

@@ -9,7 +9,7 @@ import math
 import numpy as np
 from pyais import encode_dict
 
-from edgepilot.sim._kernels import hash_build_kernel, hash_within_kernel, separation_kernel
+from edgepilot.sim._kernels import hash_build_kernel, hash_within_kernel, near_kernel, separation_kernel
 from edgepilot.sim.sensors.camera import VisibleObject
 from edgepilot.sim.traffic import MS_TO_KNOTS, Traffic
 from edgepilot.sim.world import SimWorld
@@ -22,6 +22,9 @@ HULL_BGR = (55, 55, 60)
 AIS_INTERVAL_S = 5.0
 #: Who-sees-whom candidates come from positions up to one physics step old: this much margin [m].
 NEAR_MARGIN_M = 2.0
+#: Up to this many members, who sees whom tests every member (one kernel pass is
+#: cheaper than the spatial hash); beyond, the candidates come from the hash.
+NEAR_SCAN_MAX = 256
 
 
 class Member:
@@ -61,6 +64,9 @@ class FleetWorld:
         self.t = 0.0
         # per member: footprint length, width, half diagonal, sensed radius
         self._dims = np.zeros((0, 4))
+        self._radius = np.zeros(0)             # the sensed radii (``_dims[:, 3]``, contiguous)
+        self._all = np.zeros(0, np.int64)      # 0 .. N-1: every member a candidate
+        self._hit = np.zeros(0, np.int64)      # scratch: the members a ``near`` query found
         self._sep_cell = 0.5            # the separation hash's cell: twice the longest half diagonal, >= 0.5 m
         self._sep_hash = SpatialHash()      # cell: a footprint's diagonal (separation)
         self._vis_hash = SpatialHash()      # cell: the longest sensor reach (who sees whom)
@@ -69,6 +75,10 @@ class FleetWorld:
         self.members.append(m)
         self._dims = np.vstack((self._dims, [(m.length, m.width, m.half_diag, m.radius)]))
         self._sep_cell = max(2.0 * float(self._dims[:, 2].max()), 0.5)
+        self._radius = np.ascontiguousarray(self._dims[:, 3])
+        self._all = np.arange(len(self.members), dtype=np.int64)
+        self._hit = np.empty(len(self.members), np.int64)
+        self._pos_stale = True                 # its position is taken at the next query
         self._ais_inbox[m.index] = []
         if m.spec.domain == "water":
             self._boats.append(m)
@@ -86,8 +96,11 @@ class FleetWorld:
 
     def refresh(self) -> None:
         """Take the members' true positions now."""
-        tr = [m.sim.truth for m in self.members]
-        self._pos = np.array([(t.x, t.y, t.yaw) for t in tr], dtype=np.float64).reshape(-1, 3)
+        p = []
+        for m in self.members:
+            t = m.sim.truth
+            p += (t.x, t.y, t.yaw)
+        self._pos = np.array(p, dtype=np.float64).reshape(-1, 3)
         self._pos_stale = False
         self._sep_hash.stale = self._vis_hash.stale = True
 
@@ -163,6 +176,54 @@ class FleetWorld:
                                hsh.head, hsh.items, float(x), float(y), float(reach), int(exclude), hsh.out)
         return hsh.out[:k]
 
+    def near(self, x: float, y: float, reach: float, exclude: int) -> np.ndarray:
+        """Indices (increasing) of the members other than ``exclude`` whose
+        centre lies within ``reach`` + their sensed radius [m] of (x, y) by
+        ``math.hypot``, at the positions taken at the first query after the
+        last ``advance`` (the members do not move before their next step).
+        Up to ``NEAR_SCAN_MAX`` members every one is tested, beyond that the
+        candidates from the spatial hash (``within``, with a margin); one
+        kernel decides (``sim._kernels.near_kernel``; the NumPy oracle is
+        ``sim._reference.near_numpy``), the plain loop (``_near_plain``)
+        when it leaves a member to ``math.hypot`` (one within nanometres of
+        the reach) or a position is not finite (a ``ValueError``)."""
+        k = self._near(x, y, reach, exclude, np.empty((len(self.members), 3)))
+        return self._hit[:k].copy()
+
+    def near_circles(self, x: float, y: float, reach: float, exclude: int) -> np.ndarray:
+        """(K, 3) [x, y, radius] of the members ``near`` lists, in its order."""
+        out = np.empty((len(self.members), 3))
+        return out[:self._near(x, y, reach, exclude, out)]
+
+    def _near(self, x: float, y: float, reach: float, exclude: int, out: np.ndarray) -> int:
+        """``near`` into ``self._hit`` and ``out`` (their rows); returns how many."""
+        if self._pos_stale:
+            self.refresh()
+        pos = self._pos
+        x, y, reach, exclude = float(x), float(y), float(reach), int(exclude)
+        idx = self._all if len(pos) <= NEAR_SCAN_MAX else self.within(x, y, reach + NEAR_MARGIN_M, exclude)
+        k = near_kernel(pos, self._radius, idx, x, y, reach, exclude, self._hit, out)
+        if k < 0:
+            hit, rows = self._near_plain(x, y, reach, exclude)
+            k = len(hit)
+            self._hit[:k] = hit
+            out[:k] = rows
+        return k
+
+    def _near_plain(self, x: float, y: float, reach: float, exclude: int) -> tuple[list[int], np.ndarray]:
+        """``near`` the plain way, with the rows: candidates from the spatial
+        hash (it refuses positions that are not finite), each tested with
+        ``math.hypot``."""
+        pos = self.positions()
+        hit, rows = [], []
+        for k in self.within(x, y, reach + NEAR_MARGIN_M, exclude).tolist():
+            px, py = float(pos[k, 0]), float(pos[k, 1])
+            r = self.members[k].radius
+            if math.hypot(px - x, py - y) <= reach + r:
+                hit.append(k)
+                rows.append((px, py, r))
+        return hit, np.array(rows, dtype=np.float64).reshape(-1, 3)
+
 
 class SpatialHash:
     """Member positions bucketed by cell (``sim._kernels.hash_build_kernel``),
@@ -197,7 +258,8 @@ class SpatialHash:
 
 class Neighbours:
     """What one member's sensors get of the rest of the fleet (the hook
-    ``Simulation(shared=...)`` calls)."""
+    ``Simulation(shared=...)`` calls): the members within its sensor reach
+    (``FleetWorld.near``), then the shared traffic vessels within it."""
 
     def __init__(self, fw: FleetWorld, me: Member):
         self.fw = fw
@@ -206,37 +268,29 @@ class Neighbours:
         self.reach = max(s.lidar.max_range if s.lidar is not None else 0.0,
                          s.camera.obstacle_range_m * 4 if s.camera is not None else 0.0, 1.0)
 
-    def _others(self, sim):
-        fw = self.fw
-        tr = sim.truth
-        x, y, reach = tr.x, tr.y, self.reach
-        members = fw.members
-        out = []
-        # candidates from the spatial hash of the positions at the last
-        # refresh (a margin for what moved since), then the exact test
-        for k in fw.within(x, y, reach + NEAR_MARGIN_M, self.me.index).tolist():
-            m = members[k]
-            o = m.sim.model.truth
-            if math.hypot(o.x - x, o.y - y) <= reach + m.radius:
-                out.append((m, o))
-        return out
-
     def circles(self, sim, now: float) -> np.ndarray:
         """(K, 3) [x, y, radius] of the other members and the shared traffic
         vessels within sensor reach (what the lidar sees moving)."""
-        rows = [(o.x, o.y, m.radius) for m, o in self._others(sim)]
-        c = np.array(rows, dtype=np.float64) if rows else np.zeros((0, 3))
+        tr = sim.truth
+        c = self.fw.near_circles(tr.x, tr.y, self.reach, self.me.index)
         traffic = self.fw.traffic
         if traffic is not None and len(traffic):
             tc = traffic.circles()
-            tr = sim.truth
             near = np.hypot(tc[:, 0] - tr.x, tc[:, 1] - tr.y) <= self.reach + tc[:, 2]
             if near.any():
-                c = np.vstack((c, tc[near]))
+                c = np.vstack((c, tc[near])) if len(c) else tc[near]
         return c
 
     def visible_objects(self, sim, now: float) -> list[VisibleObject]:
-        objs = [VisibleObject(o.x, o.y, m.radius, m.height, HULL_BGR, kind="obstacle") for m, o in self._others(sim)]
+        """The other members within sensor reach, then every shared traffic
+        vessel, as the camera sees them."""
+        tr = sim.truth
+        members = self.fw.members
+        objs = []
+        for k in self.fw.near(tr.x, tr.y, self.reach, self.me.index).tolist():
+            m = members[k]
+            o = m.sim.model.truth
+            objs.append(VisibleObject(o.x, o.y, m.radius, m.height, HULL_BGR, kind="obstacle"))
         if self.fw.traffic is not None:
             objs += self.fw.traffic.visible_objects()
         return objs
