@@ -102,9 +102,9 @@ from edgepilot.vehicle.perception import OccupancyGrid  # noqa: E402
 from edgepilot.vehicle.perception._reference import integrate_scan_numpy  # noqa: E402
 
 
-def _both_ways(pose, ranges, a0, da, max_range, size=6.0):
-    shared = OccupancyGrid(size, size, RES, (0, 0))
-    walked = OccupancyGrid(size, size, RES, (0, 0))
+def _both_ways(pose, ranges, a0, da, max_range, size=6.0, **params):
+    shared = OccupancyGrid(size, size, RES, (0, 0), **params)
+    walked = OccupancyGrid(size, size, RES, (0, 0), **params)
     walked.near_field_cap = 0                       # every beam walked on its own
     ref = np.zeros(shared.shape, np.float32)
     for _ in range(2):                              # the second scan sees stamps of the first
@@ -152,6 +152,23 @@ def test_shared_near_field_exact_on_the_benchmark_scans():
         assert (g.logodds < 0).sum() > 20000
 
 
+@pytest.mark.parametrize("params", [
+    dict(l_free=-1 / 128),                           # the smallest free step
+    dict(l_free=-12.0, l_min=-15.9),                 # one free update from l_max to l_min
+    dict(l_free=-40.0, l_min=-0.5, l_max=15.9),      # l_free below what 16 bits hold: clamped, same updates
+])
+def test_shared_near_field_exact_with_extreme_log_odds(params):
+    """The near-field fill's 16-bit arithmetic (``_fill_consts``) gives the
+    table's updates for any l_free, l_min, l_max the grid accepts."""
+    rng = np.random.default_rng(11)
+    n = 720
+    a = np.arange(n) * (2 * np.pi / n)
+    r = (2.5 + 0.3 * np.sin(3 * a) + rng.normal(0, 0.02, n)).astype(np.float32)
+    r[rng.random(n) < 0.05] = np.inf
+    for yaw in (0.0, 0.7, 2.0):
+        _both_ways((3.01, 2.97, yaw), r, -np.pi, 2 * np.pi / n, 4.0, **params)
+
+
 # ---- the kernel's shortcuts equal the plain walk ----
 
 from edgepilot.vehicle.perception import _kernels as K_  # noqa: E402
@@ -164,6 +181,7 @@ _dda_setup = K_._dda_setup.py_func
 _major_entries = K_._major_entries.py_func
 _minor_before = K_._minor_before.py_func
 _minor_before_near = K_._minor_before_near.py_func
+_fill_consts = K_._fill_consts.py_func
 
 # fixed-point end points: anywhere in a 600-cell square, or on cell corners
 fp_coord = st.one_of(st.integers(0, 600 * FP_SCALE - 1), st.integers(0, 600).map(lambda k: k * FP_SCALE))
@@ -214,3 +232,13 @@ def test_minor_before_without_division_is_exact_from_any_guess(X0, Y0, X1, Y1, g
     exact = _minor_before(e, ax, ay, tie, k, xmajor)
     for g in (guess, exact, max(exact - 1, 0), exact + 1):
         assert _minor_before_near(e, ax, ay, tie, k, xmajor, g) == exact
+
+
+def test_fill_constants_fit_16_bits():
+    for l_free in (-1, -51, -4095, -4096, -4097, -5120, -(2**31)):
+        for l_min in (1, 1792, 4095):
+            C, lf, lm = _fill_consts(7, np.int32(l_free), np.int32(l_min))
+            assert (int(C), int(lm)) == (7 << 12, l_min)
+            assert int(lf) == max(l_free, -4096)
+            for lo in (0, 1, 2047, 4095):                # any log-odds field: the same clamped value
+                assert max(lo + int(lf), l_min) == max(lo + l_free, l_min)
