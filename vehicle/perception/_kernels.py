@@ -305,6 +305,7 @@ def _minor_before_near(e0, ax, ay, tie, k, xmajor, guess):
 _FAN_LIMIT = 1 << 31       # |end - start| below this (fixed point) keeps the fan arithmetic in int64
 _FAN_MIN = 8               # shortest near field worth sharing, cells
 _FAN_KEEP = 7              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
+_FAN_GROW = 12             # a beam that allows _FAN_GROW / 8 of a fan's near field or more starts a new fan
 
 
 @njit(cache=True, inline="always")
@@ -460,7 +461,11 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
         if K >= _FAN_MIN and abs(dxa) < _FAN_LIMIT and abs(dya) < _FAN_LIMIT:
             # grow the fan: same quadrant and major axis, long enough, and
             # adjacent slopes within 1 / (K - 1); K shrinks to fit each
-            # beam, down to _FAN_KEEP / 8 of what the first pair allows
+            # beam, down to _FAN_KEEP / 8 of what the first pair allows.  A
+            # beam that would allow a much larger K than the fan's (long
+            # beams after a run of short returns, such as a vehicle a few
+            # metres off among no-returns) starts a new fan instead of
+            # walking most of its length on its own.
             qx = dxa >= 0
             qy = dya >= 0
             pa = abs(dya) if xmaj else abs(dxa)      # slope = pa / pb
@@ -471,6 +476,7 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             sb_max = pb
             i_min = i
             i_max = i
+            k_grow = _FAN_LIMIT
             while j < nb and hit[j] != 2:
                 dxb = end_x[j] - X0
                 dyb = end_y[j] - Y0
@@ -496,7 +502,12 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                     k_floor = (K * _FAN_KEEP) >> 3
                     if k_floor < _FAN_MIN:
                         break
+                    k_grow = (K * _FAN_GROW) >> 3
+                    k_grow = k_grow if k_grow <= kcap else _FAN_LIMIT
                 elif lim < k_floor:
+                    break
+                elif ext_b >= k_grow and float(k_grow - 1) * float(cross) <= float(pb * nbb):
+                    # (a float test: which fan a beam joins never changes the grid)
                     break
                 K = lim if lim < K else K
                 if na * sb_min < sa_min * nbb:
