@@ -304,7 +304,7 @@ def _minor_before_near(e0, ax, ay, tie, k, xmajor, guess):
 
 _FAN_LIMIT = 1 << 31       # |end - start| below this (fixed point) keeps the fan arithmetic in int64
 _FAN_MIN = 8               # shortest near field worth sharing, cells
-_FAN_KEEP = 7              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
+_FAN_KEEP = 6              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
 _FAN_GROW = 12             # a beam that allows _FAN_GROW / 8 of a fan's near field or more starts a new fan
 
 
