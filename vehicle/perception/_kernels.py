@@ -302,6 +302,29 @@ def _minor_before_near(e0, ax, ay, tie, k, xmajor, guess):
     return j
 
 
+@njit(cache=True, inline="always")
+def _walk_on(X0, Y0, X1, Y1, width, end_cell, K, xmajor, guess):
+    """The state of a fan's beam at its K-th major step, for
+    ``_free_run_f`` / ``_free_run_pair``: (flat index, cells left (the end
+    cell too when ``end_cell``), f = e - tie, ay, ax + ay, minor steps
+    before the K-th major step).  ``guess``: that count for a neighbouring
+    beam of the fan (``_minor_before_near``), or < 0 (a division)."""
+    idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, X1, Y1, width)
+    if end_cell:
+        n += 1
+    if guess < 0:
+        mj = _minor_before(e, ax, ay, tie, K, xmajor)
+    else:
+        mj = _minor_before_near(e, ax, ay, tie, K, xmajor, guess)
+    if xmajor:
+        idx += K * six + mj * siy
+        e += K * ax - mj * ay
+    else:
+        idx += mj * six + K * siy
+        e += mj * ax - K * ay
+    return idx, n - K - mj, e - tie, ay, ax + ay, mj
+
+
 _FAN_LIMIT = 1 << 31       # |end - start| below this (fixed point) keeps the fan arithmetic in int64
 _FAN_MIN = 8               # shortest near field worth sharing, cells
 _FAN_KEEP = 6              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
@@ -556,38 +579,24 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                 b = hi_j[k + 1]
                 col = c0 + six * (a if six > 0 else b)
                 _free_row(g, (r0 + (k if siy > 0 else -k)) * w + col, b - a + 1, C16, lf16, lm16)
-        # each beam walks on from its K-th major step, two at a time
+        # each beam walks on from its K-th major step, two at a time: beam
+        # i + t with beam i + t + half, apart in the fan, so that the two
+        # walks do not meet in a cell (adjacent beams often share cells just
+        # beyond K, and a load of a cell the other walk has just stored waits)
         dsi = six - siy
-        p_idx = p_n = p_f = p_ay = p_dse = 0
-        pending = False
-        mj = -1
-        for b_i in range(i, j):
-            idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[b_i], end_y[b_i], w)
-            if hit[b_i] == 0:
-                n += 1
-            if mj < 0:
-                mj = _minor_before(e, ax, ay, tie, K, xmaj)
+        half = (j - i + 1) >> 1
+        mj_a = -1
+        mj_b = -1
+        for b_a in range(i, i + half):
+            idx_a, n_a, f_a, ay_a, dse_a, mj_a = _walk_on(X0, Y0, end_x[b_a], end_y[b_a], w, hit[b_a] == 0,
+                                                          K, xmaj, mj_a)
+            b_b = b_a + half
+            if b_b < j:
+                idx_b, n_b, f_b, ay_b, dse_b, mj_b = _walk_on(X0, Y0, end_x[b_b], end_y[b_b], w,
+                                                              hit[b_b] == 0, K, xmaj, mj_b)
+                _free_run_pair(gu, idx_a, n_a, f_a, ay_a, dse_a, idx_b, n_b, f_b, ay_b, dse_b, siy, dsi, lut)
             else:
-                mj = _minor_before_near(e, ax, ay, tie, K, xmaj, mj)
-            if xmaj:
-                idx += K * six + mj * siy
-                e += K * ax - mj * ay
-            else:
-                idx += mj * six + K * siy
-                e += mj * ax - K * ay
-            if pending:
-                _free_run_pair(gu, p_idx, p_n, p_f, p_ay, p_dse, idx, n - K - mj, e - tie, ay,
-                               ax + ay, siy, dsi, lut)
-                pending = False
-            else:
-                p_idx = idx
-                p_n = n - K - mj
-                p_f = e - tie
-                p_ay = ay
-                p_dse = ax + ay
-                pending = True
-        if pending:
-            _free_run_f(gu, p_idx, p_n, p_f, siy, dsi, p_ay, p_dse, lut)
+                _free_run_f(gu, idx_a, n_a, f_a, siy, dsi, ay_a, dse_a, lut)
         i = j
     return returns
 
