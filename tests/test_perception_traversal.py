@@ -102,16 +102,19 @@ from edgepilot.vehicle.perception import OccupancyGrid  # noqa: E402
 from edgepilot.vehicle.perception._reference import integrate_scan_numpy  # noqa: E402
 
 
-def _both_ways(pose, ranges, a0, da, max_range, size=6.0):
-    shared = OccupancyGrid(size, size, RES, (0, 0))
-    walked = OccupancyGrid(size, size, RES, (0, 0))
+def _both_ways(pose, ranges, a0, da, max_range, size=6.0, res=RES, cap=None, **params):
+    shared = OccupancyGrid(size, size, res, (0, 0), **params)
+    walked = OccupancyGrid(size, size, res, (0, 0), **params)
+    if cap is not None:
+        shared.near_field_cap = cap
     walked.near_field_cap = 0                       # every beam walked on its own
     ref = np.zeros(shared.shape, np.float32)
     for _ in range(2):                              # the second scan sees stamps of the first
         h1 = shared.integrate_scan(pose, ranges, a0, da, max_range)
         h2 = walked.integrate_scan(pose, ranges, a0, da, max_range)
-        h3 = integrate_scan_numpy(ref, (0, 0), RES, pose, ranges, a0, da, max_range,
-                                  shared.l_free, shared.l_occ, shared.l_min, shared.l_max)
+        h3 = integrate_scan_numpy(ref, (0, 0), res, pose, ranges, a0, da, max_range,
+                                  shared.l_free, shared.l_occ, shared.l_min, shared.l_max,
+                                  clear_no_return=shared.clear_no_return)
         assert h1 == h2 == h3
     np.testing.assert_array_equal(shared._cells, walked._cells)
     np.testing.assert_array_equal(shared.logodds, ref)
@@ -152,6 +155,71 @@ def test_shared_near_field_exact_on_the_benchmark_scans():
         assert (g.logodds < 0).sum() > 20000
 
 
+yaw_any = st.floats(-4.0, 4.0) | st.sampled_from([0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4, -np.pi, -np.pi / 2])
+
+
+@settings(max_examples=80, deadline=None)
+@given(pos, pos, yaw_any, st.sampled_from([360, 540, 1080]), st.sampled_from([1.0, -1.0]),
+       st.booleans(), st.sampled_from([None, 12, 40]), st.integers(0, 2**32 - 1))
+def test_short_returns_among_long_beams_are_exact(x, y, yaw, n, sign, clear, cap, seed):
+    """Runs of short returns (a vehicle a few metres off) and single short
+    beams among long returns and no-returns, all round the sensor: fans end
+    at the short beams and start again after them with a larger near field
+    (``_FAN_GROW``), beams leave the grid near its edges, no-returns are
+    walked to their end cell or ignored, small near-field caps; the grid is
+    that of walking every beam and of the NumPy oracle."""
+    rng = np.random.default_rng(seed)
+    da = sign * 2 * np.pi / n
+    r = np.full(n, np.inf, np.float32)
+    far = rng.random(n) < rng.uniform(0.0, 0.8)
+    r[far] = rng.uniform(3.0, 9.0, far.sum())
+    for _ in range(rng.integers(1, 7)):
+        run = (rng.integers(0, n) + np.arange(rng.integers(1, n // 12))) % n
+        r[run] = rng.uniform(0.3, 2.0) + rng.normal(0, 0.03, run.size)
+    single = rng.random(n) < 0.03
+    r[single] = rng.uniform(0.1, 2.0, single.sum())
+    _both_ways((x, y, yaw), r, -np.pi * sign, da, 10.0, cap=cap, clear_no_return=clear)
+
+
+@pytest.mark.parametrize("yaw", [0.0, 0.5, np.pi / 2, 2.6, -2.0])
+@pytest.mark.parametrize("where", [(15.03, 14.98), (1.47, 28.61), (28.9, 1.2)])
+def test_fleet_scans_with_neighbours_are_exact(yaw, where):
+    """The fleet benchmark's lidar (540 beams over 270 degrees, 12 m, 0.1 m
+    cells) in a lane with vehicles 4 m either side: runs of ~30 returns at
+    3.5 m among no-returns, in the middle of the grid and at its corners."""
+    rng = np.random.default_rng(abs(int(yaw * 100)) + int(where[0]))
+    n = 540
+    a0, da = -np.radians(135), np.radians(270) / n
+    a = a0 + da * np.arange(n) + yaw
+    r = np.full(n, np.inf, np.float32)
+    for side in (1.0, -1.0):                         # a neighbour 4 m to the left and right, +-0.45 m wide
+        for off in (-1.5, 0.0, 2.0):
+            s = np.sin(a) * side
+            lat = np.where(s > 0.05, 3.5 / np.maximum(s, 1e-9), np.inf)
+            along = np.cos(a) * lat - off
+            on = (np.abs(along) < 0.45) & (lat < 12.0) & ~np.isfinite(r)
+            r[on] = (lat[on] + rng.normal(0, 0.02, on.sum())).astype(np.float32)
+    assert 20 < np.isfinite(r).sum() < n // 2
+    _both_ways((where[0], where[1], yaw), r, a0, da, 12.0, size=30.0, res=0.1)
+
+
+@pytest.mark.parametrize("params", [
+    dict(l_free=-1 / 128),                           # the smallest free step
+    dict(l_free=-12.0, l_min=-15.9),                 # one free update from l_max to l_min
+    dict(l_free=-40.0, l_min=-0.5, l_max=15.9),      # l_free below what 16 bits hold: clamped, same updates
+])
+def test_shared_near_field_exact_with_extreme_log_odds(params):
+    """The near-field fill's 16-bit arithmetic (``_fill_consts``) gives the
+    table's updates for any l_free, l_min, l_max the grid accepts."""
+    rng = np.random.default_rng(11)
+    n = 720
+    a = np.arange(n) * (2 * np.pi / n)
+    r = (2.5 + 0.3 * np.sin(3 * a) + rng.normal(0, 0.02, n)).astype(np.float32)
+    r[rng.random(n) < 0.05] = np.inf
+    for yaw in (0.0, 0.7, 2.0):
+        _both_ways((3.01, 2.97, yaw), r, -np.pi, 2 * np.pi / n, 4.0, **params)
+
+
 # ---- the kernel's shortcuts equal the plain walk ----
 
 from edgepilot.vehicle.perception import _kernels as K_  # noqa: E402
@@ -164,6 +232,7 @@ _dda_setup = K_._dda_setup.py_func
 _major_entries = K_._major_entries.py_func
 _minor_before = K_._minor_before.py_func
 _minor_before_near = K_._minor_before_near.py_func
+_fill_consts = K_._fill_consts.py_func
 
 # fixed-point end points: anywhere in a 600-cell square, or on cell corners
 fp_coord = st.one_of(st.integers(0, 600 * FP_SCALE - 1), st.integers(0, 600).map(lambda k: k * FP_SCALE))
@@ -214,3 +283,13 @@ def test_minor_before_without_division_is_exact_from_any_guess(X0, Y0, X1, Y1, g
     exact = _minor_before(e, ax, ay, tie, k, xmajor)
     for g in (guess, exact, max(exact - 1, 0), exact + 1):
         assert _minor_before_near(e, ax, ay, tie, k, xmajor, g) == exact
+
+
+def test_fill_constants_fit_16_bits():
+    for l_free in (-1, -51, -4095, -4096, -4097, -5120, -(2**31)):
+        for l_min in (1, 1792, 4095):
+            C, lf, lm = _fill_consts(7, np.int32(l_free), np.int32(l_min))
+            assert (int(C), int(lm)) == (7 << 12, l_min)
+            assert int(lf) == max(l_free, -4096)
+            for lo in (0, 1, 2047, 4095):                # any log-odds field: the same clamped value
+                assert max(lo + int(lf), l_min) == max(lo + l_free, l_min)

@@ -206,14 +206,28 @@ def _free_run_pair(g, ia, na, fa, aya, dsea, ib, nb, fb, ayb, dseb, siy, dsi, lu
 @njit(cache=True, inline="always")
 def _free_row(g, start, n, C, l_free, l_min):
     """Free update of the ``n`` cells start, start + 1, ... of the int16
-    grid ``g`` (arithmetic, not the table, so that the loop vectorises)."""
+    grid ``g`` (arithmetic, not the table, so that the loop vectorises).
+    ``C``, ``l_free``, ``l_min`` are int16 (``_fill_consts``): every value
+    in the loop then fits 16 bits, and the truncations to int16 let LLVM
+    vectorise with 16-bit lanes (32 cells a vector, 4x what numba's 64-bit
+    integer arithmetic allows); the rows of a near field are short."""
     s = np.uint64(start)
     for u in range(s, s + np.uint64(n)):
         v = g[u]
-        lo = (v & LO_MASK) + l_free
+        lo = np.int16((v & LO_MASK) + l_free)
         lo = lo if lo > l_min else l_min
         cand = np.int16(C | lo)
         g[u] = cand if cand > v else v
+
+
+@njit(cache=True, inline="always")
+def _fill_consts(cur, l_free, l_min):
+    """int16 (C, l_free, l_min) for ``_free_row``: the stamp bits of scan
+    ``cur``, l_free no lower than -(LO_MASK + 1) (the same updates: a cell's
+    log-odds field is at most LO_MASK, so from there on lo + l_free < 0 <=
+    l_min and the clamp to l_min decides), l_min (+ LO_BIAS, in 0..LO_MASK)."""
+    lf = l_free if l_free > -(LO_MASK + 1) else -(LO_MASK + 1)
+    return np.int16(cur << STAMP_SHIFT), np.int16(lf), np.int16(l_min)
 
 
 @njit(cache=True, inline="always")
@@ -288,9 +302,33 @@ def _minor_before_near(e0, ax, ay, tie, k, xmajor, guess):
     return j
 
 
+@njit(cache=True, inline="always")
+def _walk_on(X0, Y0, X1, Y1, width, end_cell, K, xmajor, guess):
+    """The state of a fan's beam at its K-th major step, for
+    ``_free_run_f`` / ``_free_run_pair``: (flat index, cells left (the end
+    cell too when ``end_cell``), f = e - tie, ay, ax + ay, minor steps
+    before the K-th major step).  ``guess``: that count for a neighbouring
+    beam of the fan (``_minor_before_near``), or < 0 (a division)."""
+    idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, X1, Y1, width)
+    if end_cell:
+        n += 1
+    if guess < 0:
+        mj = _minor_before(e, ax, ay, tie, K, xmajor)
+    else:
+        mj = _minor_before_near(e, ax, ay, tie, K, xmajor, guess)
+    if xmajor:
+        idx += K * six + mj * siy
+        e += K * ax - mj * ay
+    else:
+        idx += mj * six + K * siy
+        e += mj * ax - K * ay
+    return idx, n - K - mj, e - tie, ay, ax + ay, mj
+
+
 _FAN_LIMIT = 1 << 31       # |end - start| below this (fixed point) keeps the fan arithmetic in int64
 _FAN_MIN = 8               # shortest near field worth sharing, cells
-_FAN_KEEP = 7              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
+_FAN_KEEP = 6              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
+_FAN_GROW = 12             # a beam that allows _FAN_GROW / 8 of a fan's near field or more starts a new fan
 
 
 @njit(cache=True, inline="always")
@@ -430,8 +468,7 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     # did not end on a return), fan by fan.
     lut = free_lut[cur]
     gu = g.view(np.uint16)
-    l_free = lq[0]
-    l_min = lq[2]
+    C16, lf16, lm16 = _fill_consts(cur, lq[0], lq[2])
     i = 0
     while i < nb:
         if hit[i] == 2:
@@ -447,7 +484,11 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
         if K >= _FAN_MIN and abs(dxa) < _FAN_LIMIT and abs(dya) < _FAN_LIMIT:
             # grow the fan: same quadrant and major axis, long enough, and
             # adjacent slopes within 1 / (K - 1); K shrinks to fit each
-            # beam, down to _FAN_KEEP / 8 of what the first pair allows
+            # beam, down to _FAN_KEEP / 8 of what the first pair allows.  A
+            # beam that would allow a much larger K than the fan's (long
+            # beams after a run of short returns, such as a vehicle a few
+            # metres off among no-returns) starts a new fan instead of
+            # walking most of its length on its own.
             qx = dxa >= 0
             qy = dya >= 0
             pa = abs(dya) if xmaj else abs(dxa)      # slope = pa / pb
@@ -458,6 +499,7 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             sb_max = pb
             i_min = i
             i_max = i
+            k_grow = _FAN_LIMIT
             while j < nb and hit[j] != 2:
                 dxb = end_x[j] - X0
                 dyb = end_y[j] - Y0
@@ -483,7 +525,12 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                     k_floor = (K * _FAN_KEEP) >> 3
                     if k_floor < _FAN_MIN:
                         break
+                    k_grow = (K * _FAN_GROW) >> 3
+                    k_grow = k_grow if k_grow <= kcap else _FAN_LIMIT
                 elif lim < k_floor:
+                    break
+                elif ext_b >= k_grow and float(k_grow - 1) * float(cross) <= float(pb * nbb):
+                    # (a float test: which fan a beam joins never changes the grid)
                     break
                 K = lim if lim < K else K
                 if na * sb_min < sa_min * nbb:
@@ -525,45 +572,31 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                     k_hi += 1
                 a = c0 + six * (k_lo if six > 0 else k_hi)
                 _free_row(g, (r0 + (jj if siy > 0 else -jj)) * w + a, k_hi - k_lo + 1,
-                          C, l_free, l_min)
+                          C16, lf16, lm16)
         else:
             for k in range(K):
                 a = lo_j[k]
                 b = hi_j[k + 1]
                 col = c0 + six * (a if six > 0 else b)
-                _free_row(g, (r0 + (k if siy > 0 else -k)) * w + col, b - a + 1, C, l_free, l_min)
-        # each beam walks on from its K-th major step, two at a time
+                _free_row(g, (r0 + (k if siy > 0 else -k)) * w + col, b - a + 1, C16, lf16, lm16)
+        # each beam walks on from its K-th major step, two at a time: beam
+        # i + t with beam i + t + half, apart in the fan, so that the two
+        # walks do not meet in a cell (adjacent beams often share cells just
+        # beyond K, and a load of a cell the other walk has just stored waits)
         dsi = six - siy
-        p_idx = p_n = p_f = p_ay = p_dse = 0
-        pending = False
-        mj = -1
-        for b_i in range(i, j):
-            idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[b_i], end_y[b_i], w)
-            if hit[b_i] == 0:
-                n += 1
-            if mj < 0:
-                mj = _minor_before(e, ax, ay, tie, K, xmaj)
+        half = (j - i + 1) >> 1
+        mj_a = -1
+        mj_b = -1
+        for b_a in range(i, i + half):
+            idx_a, n_a, f_a, ay_a, dse_a, mj_a = _walk_on(X0, Y0, end_x[b_a], end_y[b_a], w, hit[b_a] == 0,
+                                                          K, xmaj, mj_a)
+            b_b = b_a + half
+            if b_b < j:
+                idx_b, n_b, f_b, ay_b, dse_b, mj_b = _walk_on(X0, Y0, end_x[b_b], end_y[b_b], w,
+                                                              hit[b_b] == 0, K, xmaj, mj_b)
+                _free_run_pair(gu, idx_a, n_a, f_a, ay_a, dse_a, idx_b, n_b, f_b, ay_b, dse_b, siy, dsi, lut)
             else:
-                mj = _minor_before_near(e, ax, ay, tie, K, xmaj, mj)
-            if xmaj:
-                idx += K * six + mj * siy
-                e += K * ax - mj * ay
-            else:
-                idx += mj * six + K * siy
-                e += mj * ax - K * ay
-            if pending:
-                _free_run_pair(gu, p_idx, p_n, p_f, p_ay, p_dse, idx, n - K - mj, e - tie, ay,
-                               ax + ay, siy, dsi, lut)
-                pending = False
-            else:
-                p_idx = idx
-                p_n = n - K - mj
-                p_f = e - tie
-                p_ay = ay
-                p_dse = ax + ay
-                pending = True
-        if pending:
-            _free_run_f(gu, p_idx, p_n, p_f, siy, dsi, p_ay, p_dse, lut)
+                _free_run_f(gu, idx_a, n_a, f_a, siy, dsi, ay_a, dse_a, lut)
         i = j
     return returns
 
