@@ -339,6 +339,34 @@ def separation_kernel(pos, length, width, half_diag, h, mask, cell, head, items)
     return best, bi, bj
 
 
+@njit(cache=True)
+def separation_scan_kernel(pos, dims):
+    """``separation_kernel`` without the hash, for a few rectangles: every
+    pair (i < j) in that order, skipped when the bounding circles are
+    farther apart than the best gap so far (pos (N, 3) x, y, yaw; dims (N,
+    >= 3) length, width, half diagonal).  The smallest gap and the first
+    pair with it, (inf, -1, -1) for fewer than two; (nan, -2, -2) when a
+    position (x, y) is not finite."""
+    n = pos.shape[0]
+    for k in range(n):
+        if not (math.isfinite(pos[k, 0]) and math.isfinite(pos[k, 1])):
+            return math.nan, -2, -2
+    best = math.inf
+    bi = -1
+    bj = -1
+    for i in range(n):
+        for j in range(i + 1, n):
+            d = math.hypot(pos[i, 0] - pos[j, 0], pos[i, 1] - pos[j, 1])
+            low = d - dims[i, 2] - dims[j, 2]
+            if low >= best:
+                continue
+            g = rect_gap_kernel(pos[i, 0], pos[i, 1], pos[i, 2], dims[i, 0], dims[i, 1],
+                                pos[j, 0], pos[j, 1], pos[j, 2], dims[j, 0], dims[j, 1])
+            if g < best:              # (a tie comes later in the order: the first pair keeps it)
+                best, bi, bj = g, i, j
+    return best, bi, bj
+
+
 def warm_sim_kernels() -> None:
     """Compile (or load from numba's cache) the kernels above on tiny inputs."""
     occ = np.zeros((8, 8), np.bool_)
@@ -351,6 +379,7 @@ def warm_sim_kernels() -> None:
     h = SpatialHash()
     h.build(pos, 1.1)
     separation_kernel(pos, dims[:, 0], dims[:, 1], dims[:, 2], h.h, h.mask, h.cell, h.head, h.items)
+    separation_scan_kernel(pos, dims)
     hash_within_kernel(pos[:, 0], pos[:, 1], dims[:, 3], h.h, h.mask, h.cell, h.head, h.items, 0.0, 0.0, 5.0, 0,
                        h.out)
     near_kernel(pos, np.ascontiguousarray(dims[:, 3]), np.arange(3), 0.0, 0.0, 5.0, 0, np.empty(3, np.int64),

@@ -60,7 +60,8 @@ class ClearanceMonitor:
             self.collisions += 1
             self.points.append((sim.truth.x, sim.truth.y))
         self._in_collision = hit
-        self.min_clearance = min(self.min_clearance, clear)
+        if clear < self.min_clearance:      # min(min_clearance, clear) as a comparison: the same pick
+            self.min_clearance = clear
         return clear, hit
 
     @property

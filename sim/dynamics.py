@@ -44,26 +44,33 @@ class DiffDriveModel:
     and saturated at the wheel's top speed; the body moves on the exact arc."""
 
     def __init__(self, drive: DiffDrive, x: float, y: float, yaw: float):
-        self.p = drive
+        self._p = drive
+        # the chassis constants ``step`` reads, taken once (the config is frozen)
+        self._wheel = (drive.wheel_max_accel, drive.wheel_max_speed, drive.wheel_time_constant,
+                       drive.track_width)
         self.truth = Truth(x, y, yaw)
         self.vl = 0.0
         self.vr = 0.0
 
+    @property
+    def p(self) -> DiffDrive:
+        """The chassis (fixed at construction: ``step`` uses its constants)."""
+        return self._p
+
     def step(self, dt: float, cmd: ActuatorCommand, current=(0.0, 0.0), wind=(0.0, 0.0)) -> None:
         # Both wheels written out (this runs every physics step of every
         # vehicle; ``_clip`` and ``max`` inlined as conditional expressions,
-        # the math functions and 2 pi module constants).
-        p = self.p
-        amax = p.wheel_max_accel
-        vl, vr = self.vl, self.vr
+        # the chassis constants one tuple, the math functions and 2 pi
+        # module constants, no tuples packed for the stores).
+        amax, vmax, tau, track = self._wheel
+        vl = self.vl
+        vr = self.vr
         if cmd.estop:       # e-stop: the controller brakes at its limit, no lag
             a = vl / dt
             vl = vl - (-amax if a < -amax else amax if a > amax else a) * dt
             a = vr / dt
             vr = vr - (-amax if a < -amax else amax if a > amax else a) * dt
         else:               # each rim speed follows its command: lag, rate limit, saturation
-            vmax = p.wheel_max_speed
-            tau = p.wheel_time_constant
             if dt > tau:                    # max(wheel_time_constant, dt)
                 tau = dt
             c = cmd.left
@@ -74,9 +81,10 @@ class DiffDriveModel:
             rate = ((-1.0 if c < -1.0 else 1.0 if c > 1.0 else c) * vmax - vr) / tau
             vr += (-amax if rate < -amax else amax if rate > amax else rate) * dt
             vr = -vmax if vr < -vmax else vmax if vr > vmax else vr
-        self.vl, self.vr = vl, vr
+        self.vl = vl
+        self.vr = vr
         v = 0.5 * (vl + vr)
-        w = (vr - vl) / p.track_width
+        w = (vr - vl) / track
         t = self.truth
         yaw = t.yaw
         if -1e-9 < w < 1e-9:                # abs(w) < 1e-9
@@ -89,7 +97,9 @@ class DiffDriveModel:
             t.y -= r * (_cos(yaw1) - _cos(yaw))
         yaw = (yaw + w * dt + _PI) % _TWO_PI - _PI
         t.yaw = yaw
-        t.vx, t.vy, t.yaw_rate = v * _cos(yaw), v * _sin(yaw), w
+        t.vx = v * _cos(yaw)
+        t.vy = v * _sin(yaw)
+        t.yaw_rate = w
 
 
 class TwinThrusterModel:

@@ -158,9 +158,12 @@ class Simulation:
             self.model.step(dt, cmd, faults.current(t0, self.current), self.wind)
             self.battery.step(dt, cmd.left, cmd.right)
             self.battery.energy_j = max(0.0, self.battery.energy_j - faults.battery_drain_j(t0, dt))
-        self._steps += 1
-        t = self.t = self._steps * dt if dt == PHYSICS_DT else t0 + dt
-        self.world.rebuild(t)
+        steps = self._steps = self._steps + 1
+        t = self.t = steps * dt if dt == PHYSICS_DT else t0 + dt
+        world = self.world
+        lo, hi = world.stable
+        if not lo <= t < hi:         # (most steps cross no appearance time: no call)
+            world.rebuild(t)
         if self.traffic is not None:
             tr = self.model.truth
             t_before = self.traffic.t

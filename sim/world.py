@@ -178,7 +178,9 @@ class SimWorld:
         layer[:, 0] = layer[:, -1] = 1
         self._layer = layer
         self.t_built = -1.0
-        self._stable = (math.inf, -math.inf)   # no time yet in which what is present is known
+        #: [lo, hi): the times over which what is present stays what the truth
+        #: shows (``rebuild(t)`` for t in it changes nothing; empty before the first)
+        self.stable = (math.inf, -math.inf)
         self._present = None
         self.moving = np.zeros((0, 3))   # (K, 3) [x, y, radius] moving circular obstacles (traffic)
         self.rebuild(0.0)
@@ -241,14 +243,14 @@ class SimWorld:
     def rebuild(self, t: float) -> bool:
         """Recompute the truth raster for obstacles present at time ``t``
         (t >= 0).  Returns True when it changed."""
-        lo, hi = self._stable
-        if lo <= t < hi:              # called every physics step: no appearance time crossed
+        lo, hi = self.stable
+        if lo <= t < hi:              # no appearance time crossed (``Simulation.step`` checks first)
             return False
         present = tuple(o.appear_at_s <= t for o in self.obstacles)
         # what is present stays the same between consecutive appearance times
         times = [o.appear_at_s for o in self.obstacles]
-        self._stable = (max((a for a in times if a <= t), default=-math.inf),
-                        min((a for a in times if a > t), default=math.inf))
+        self.stable = (max((a for a in times if a <= t), default=-math.inf),
+                       min((a for a in times if a > t), default=math.inf))
         if self._present == present:
             return False
         self._present = present

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from edgepilot.sim._reference import footprint_clearance_numpy
+from edgepilot.sim._kernels import rect_gap_kernel
 from edgepilot.sim.scenario import load_scenario
 from edgepilot.sim.world import SimWorld
 
@@ -100,6 +101,76 @@ def test_fleet_separation_in_a_lane_fleet():
         dims = np.full(n, 0.9), np.full(n, 0.6), np.full(n, 0.5 * math.hypot(0.9, 0.6))
         got, pair = _hashed(pos, *dims)
         assert got == pytest.approx(4.0 - 0.6) and pair[1] - pair[0] == 1
+
+
+def _lanes(rng, n):
+    """The benchmark's lanes (4 m apart, equal footprints: equal gaps, ties)
+    with the vehicles somewhere along them, some abreast."""
+    x = np.where(rng.random(n) < 0.5, 6.0, rng.uniform(0, 100, n))
+    pos = np.column_stack((x, 4.0 * np.arange(n) + 5.0, np.where(rng.random(n) < 0.5, 0.0, rng.uniform(-4, 4, n))))
+    length, width = np.full(n, 0.9), np.full(n, 0.6)
+    return pos, length, width, 0.5 * np.hypot(length, width)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_separation_scan_equals_the_hashed_kernel_and_the_numpy_oracle(seed):
+    """Every pair in order (no hash) gives the hashed kernel's gap and pair
+    bit for bit, ties included, and the NumPy oracle's gap."""
+    from edgepilot.sim._kernels import separation_scan_kernel
+    from edgepilot.sim._reference import separation_numpy
+
+    rng = np.random.default_rng(seed)
+    ties = 0
+    for k in range(400):
+        n = int(rng.integers(2, 41))
+        if k % 4 == 3:
+            pos, length, width, hd = _lanes(rng, n)
+        else:
+            pos, length, width, hd = _fleet(rng, n, [3.0, 30.0, 3000.0][k % 3])
+        dims = np.column_stack((length, width, hd, 0.5 * np.maximum(length, width)))
+        best, i, j = separation_scan_kernel(pos, dims)
+        got = (float(best), (int(i), int(j)))
+        assert got == _hashed(pos, length, width, hd)
+        assert got[0] == pytest.approx(separation_numpy(pos, length, width, hd)[0], abs=1e-9)
+        gaps = [rect_gap_kernel(*pos[a], length[a], width[a], *pos[b], length[b], width[b])
+                for a in range(n) for b in range(a + 1, n)]
+        ties += gaps.count(min(gaps)) > 1
+    assert ties > 10                                  # equal gaps in the lanes: the first pair keeps it
+    assert separation_scan_kernel(np.zeros((1, 3)), np.ones((1, 4))) == (math.inf, -1, -1)
+    for bad in (math.nan, math.inf):
+        pos = np.zeros((3, 3))
+        pos[1, 1] = bad
+        best, i, j = separation_scan_kernel(pos, np.ones((3, 4)))
+        assert math.isnan(best) and (i, j) == (-2, -2)
+
+
+@pytest.mark.parametrize("n", [2, 10, 32, 33, 60])
+def test_fleet_world_separation_scan_and_hash(n):
+    """``FleetWorld.separation``: the pair scan (up to ``SEP_SCAN_MAX``)
+    and the hash beyond give the hashed kernel's answer; a position not
+    finite is refused with the hash's message either way."""
+    from types import SimpleNamespace
+
+    from edgepilot.sim.fleet.world import SEP_SCAN_MAX, FleetWorld, Member
+
+    rng = np.random.default_rng(n)
+    fw = FleetWorld({}, None, None, rng)
+    pos, length, width, hd = _fleet(rng, n, 30.0)
+    for k in range(n):
+        spec = SimpleNamespace(domain="land", vehicle_config=SimpleNamespace(
+            geometry=SimpleNamespace(length=float(length[k]), width=float(width[k]))))
+        m = Member(k, spec, SimpleNamespace(truth=SimpleNamespace(x=pos[k, 0], y=pos[k, 1], yaw=pos[k, 2])))
+        fw.add(m)
+    for moved in range(3):
+        assert fw.separation() == _hashed(fw.positions(), length, width, hd)
+        for m in fw.members:
+            m.sim.truth.x += rng.uniform(-2, 2)
+        fw.advance(0.01 * (moved + 1))
+    assert (n <= SEP_SCAN_MAX) == (fw._sep_hash.stale and fw._sep_hash.items.size == 0)   # the hash: not built
+    fw.members[n // 2].sim.truth.y = math.nan
+    fw.advance(1.0)
+    with pytest.raises(ValueError, match="spatial hash: member positions must be finite"):
+        fw.separation()
 
 
 @pytest.mark.parametrize("seed", [0, 1])

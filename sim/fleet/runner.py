@@ -115,6 +115,8 @@ class SeparationLog:
             return None
         if gap < self.min_gap_m:
             self.min_gap_m, self.at = gap, (t, names[pair[0]], names[pair[1]])
+        if gap > 0.0 and not self.touching:      # apart, as before: nothing starts
+            return None
         now = {pair} if gap <= 0.0 else set()
         new = now - self.touching
         self.touching = now
@@ -264,9 +266,10 @@ def run_fleet(sc: FleetScenario, seed: int | None = None, speedup: float | None 
         if (response.finished(t) if response is not None else _finished(runs, tasking, t)) or t >= limit:
             break
         for r in runs:
+            sim = r.m.sim
             if r.broken_at is not None:
-                r.m.sim.stop()
-            r.m.sim.step(PHYSICS_DT)
+                sim.stop()
+            sim.step(PHYSICS_DT)
         step += 1
         fw.advance(step * PHYSICS_DT)
         if speedup:

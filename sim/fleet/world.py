@@ -9,7 +9,8 @@ import math
 import numpy as np
 from pyais import encode_dict
 
-from edgepilot.sim._kernels import hash_build_kernel, hash_within_kernel, near_kernel, separation_kernel
+from edgepilot.sim._kernels import (hash_build_kernel, hash_within_kernel, near_kernel, separation_kernel,
+                                    separation_scan_kernel)
 from edgepilot.sim.sensors.camera import VisibleObject
 from edgepilot.sim.traffic import MS_TO_KNOTS, Traffic
 from edgepilot.sim.world import SimWorld
@@ -25,6 +26,9 @@ NEAR_MARGIN_M = 2.0
 #: Up to this many members, who sees whom tests every member (one kernel pass is
 #: cheaper than the spatial hash); beyond, the candidates come from the hash.
 NEAR_SCAN_MAX = 256
+#: Up to this many members, the separation tests every pair in one kernel pass
+#: (cheaper than building the spatial hash at every sample); beyond, the hash.
+SEP_SCAN_MAX = 32
 
 
 class Member:
@@ -146,16 +150,25 @@ class FleetWorld:
     # -------------------------------------------------------------- queries
     def separation(self) -> tuple[float, tuple[int, int] | None]:
         """The smallest gap between any two members' footprints [m] (0 when
-        they touch) and which pair (the lower indices on a tie).  Pairs
-        come from a spatial hash of the positions, near ones first, and a
-        pair whose bounding circles are farther apart than the best gap so
-        far is never measured: the cost grows with the number of members,
-        not with the number of pairs (``sim._kernels.separation_kernel``;
-        the NumPy oracle is ``sim._reference.separation_numpy``)."""
+        they touch) and which pair (the lower indices on a tie).  A pair
+        whose bounding circles are farther apart than the best gap so far
+        is never measured.  Up to ``SEP_SCAN_MAX`` members every pair is
+        visited in one kernel pass over the positions taken once per tick
+        (``sim._kernels.separation_scan_kernel``); beyond, or when a
+        position is not finite (the hash refuses it), pairs come from a
+        spatial hash of the positions, near ones first: the cost grows with
+        the number of members, not with the number of pairs
+        (``sim._kernels.separation_kernel``).  The NumPy oracle of both is
+        ``sim._reference.separation_numpy``."""
         p = self.positions()
-        if len(p) < 2:
+        n = len(p)
+        if n < 2:
             return math.inf, None
         d = self._dims
+        if n <= SEP_SCAN_MAX:
+            best, i, j = separation_scan_kernel(p, d)
+            if i >= -1:
+                return float(best), (int(i), int(j))
         hsh = self._sep_hash
         if hsh.stale:
             hsh.build(p, self._sep_cell)
