@@ -74,9 +74,11 @@ def test_gps_sample_equals_the_plain_form(noise_m):
     state = {"next_t": 0.0, "last_t": 0.0, "bx": 0.0, "by": 0.0, "rng": np.random.default_rng(7)}
     times = [k * 0.01 for k in range(0, 400, 5)] + [4.0, 4.0, 4.05, 3.9, 4.1, 4.3, 4.31, 4.5, 4.7, 4.9]
     times += [5.0 + k * 0.1 for k in range(30)] + [math.nan, 9.0, 9.2, math.inf, 9.4]
+    times += [10.0 + 0.5 * k * k / 1000 for k in range(100)]           # more intervals than are kept
+    times += [(10 * k) * 0.01 for k in range(200, 600)]                 # the fleet's clock: a few ulps apart
     for i, now in enumerate(times):
         g.available = not (40 <= i < 55)
-        if math.isinf(now) or math.isnan(now):
+        if math.isinf(now) or math.isnan(now) or i >= 130:
             g.next_t = state["next_t"] = -1.0       # due whatever the time
         tr = Truth(0.1 * i, -0.05 * i, 0.3, 0.5, -0.2)
         got, want = g.sample(now, tr), _gps_plain(g, now, tr, state)
@@ -84,6 +86,7 @@ def test_gps_sample_equals_the_plain_form(noise_m):
         assert repr((g._bx, g._by, g.next_t, g.last_t)) == repr((state["bx"], state["by"], state["next_t"],
                                                                   state["last_t"]))
     assert g.rng.random() == state["rng"].random()
+    assert len(g._bias_terms) == 64
     with pytest.raises(AttributeError):
         g.cfg = cfg                                   # read-only: the terms taken from it cannot go stale
 

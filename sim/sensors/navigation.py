@@ -17,10 +17,11 @@ from edgepilot.vehicle.types import CompassReading, GpsFix
 
 _PI = math.pi
 _TWO_PI = 2 * math.pi
+_BIAS_TERMS_MAX = 64
 
 
 class GpsModel:
-    BIAS_TAU_S = 60.0
+    BIAS_TAU_S = 60.0     # [s] (a constant: the bias-step terms kept by interval are taken with it)
 
     def __init__(self, cfg: GpsConfig, frame: LocalFrame, rng: np.random.Generator):
         self._cfg = cfg
@@ -39,9 +40,10 @@ class GpsModel:
         self._vn = cfg.velocity_noise
         self._sats = cfg.satellites
         self._hacc = max(cfg.noise_m, 0.05)
-        # the bias step's (a, k) for the interval ``_dt`` [s] it was taken for
-        self._dt = math.nan
-        self._ak = (math.nan, math.nan)
+        # the bias step's (a, k) by the interval [s] they were taken for (a
+        # fixed-rate receiver sampled on a fixed clock sees a dozen intervals
+        # a few ulps apart; at most _BIAS_TERMS_MAX kept)
+        self._bias_terms: dict[float, tuple[float, float]] = {}
 
     @property
     def cfg(self) -> GpsConfig:
@@ -58,12 +60,13 @@ class GpsModel:
         self.next_t += self.period
         dt = now - self.last_t
         self.last_t = now
-        if dt == self._dt:           # the interval of the previous fix: its terms (the common run)
-            a, k = self._ak
-        else:
+        ak = self._bias_terms.get(dt)
+        if ak is None:               # (an interval not seen yet)
             a = math.exp(-dt / self.BIAS_TAU_S)
-            k = math.sqrt(max(1 - a * a, 0.0)) * self._sigma_b
-            self._dt, self._ak = dt, (a, k)
+            ak = a, math.sqrt(max(1 - a * a, 0.0)) * self._sigma_b
+            if len(self._bias_terms) < _BIAS_TERMS_MAX:
+                self._bias_terms[dt] = ak
+        a, k = ak
         # the bias step's two draws, then (a fix to make) the fix's four, in
         # one call: the same numbers as drawing them apart
         z = self.rng.standard_normal(6 if self.available else 2).tolist()
