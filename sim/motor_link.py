@@ -16,6 +16,7 @@ from edgepilot.vehicle.types import ActuatorCommand, MotorStatus
 
 COMMAND_TIMEOUT_S = 0.25
 TELEMETRY_HZ = 20.0
+_TELEMETRY_PERIOD = 1.0 / TELEMETRY_HZ     # [s]
 
 
 class SimMotorLink:
@@ -70,7 +71,7 @@ class SimMotorLink:
         if due < nt:
             return None
         while nt <= due:
-            nt += 1.0 / TELEMETRY_HZ
+            nt += _TELEMETRY_PERIOD
         self.next_telemetry = nt
         if blocked:
             return None

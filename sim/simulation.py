@@ -75,6 +75,10 @@ class Simulation:
         self._painted = [(o, VisibleObject(o.center[0], o.center[1], o.radius, o.height, PAINT[o.color]))
                          for o in w.obstacles if o.color is not None]
         self._reported: set[int] = set()
+        # the world's obstacles marked ``reported``, with their indices (a
+        # SimWorld's obstacles are fixed when it is built: its raster and
+        # rebuilds index them)
+        self._reportable = [(i, o) for i, o in enumerate(self.world.obstacles) if o.reported]
         # Traffic: moving vessels (collision circles in the world) whose AIS
         # reaches the core as AIVDM bytes through the same decoder a real
         # receiver's output goes through.
@@ -241,17 +245,17 @@ class Simulation:
             if self.shared is not None:     # and the other vehicles of a fleet
                 objs += self.shared.visible_objects(self, now)
             image = self.camera.capture((tr.x, tr.y, tr.yaw), objs)
-        battery = self.battery
-        return SensorFrame(t=now, gps=gps, compass=compass, scan=scan, battery_v=battery.voltage,
-                           battery_remaining=battery.remaining, contacts=contacts, motor=motor, camera_t=cam,
-                           camera_image=image, imu=imu, wheel_ticks=ticks, speed_log=log)
+        volts, remaining = self.battery.levels()
+        # (positional, in field order: t, gps, compass, scan, battery_v, battery_remaining, contacts,
+        # motor, camera_t, camera_image, imu, wheel_ticks, speed_log)
+        return SensorFrame(now, gps, compass, scan, volts, remaining, contacts, motor, cam, image, imu, ticks, log)
 
     def map_updates(self) -> list[np.ndarray]:
         """Obstacles marked ``reported`` that have appeared since the last
         call, each as (N, 2) map-frame points [m] (its raster cell centres)."""
         out = []
-        for i, o in enumerate(self.world.obstacles):
-            if o.reported and o.appear_at_s <= self.t and i not in self._reported:
+        for i, o in self._reportable:          # (none in most worlds: no loop)
+            if o.appear_at_s <= self.t and i not in self._reported:
                 self._reported.add(i)
                 rr, cc = self.world.obstacle_cells(i)
                 w = self.world

@@ -408,11 +408,21 @@ class Lidar:
     """A simulated lidar producing ``LaserScan`` at ``spec.rate_hz``."""
 
     def __init__(self, spec: LidarSpec, rng: np.random.Generator):
-        self.spec = spec
+        self._spec = spec
         self.rng = rng
         self._angles = spec.angles()
         self._angle_min, self._angle_increment = spec.angle_min, spec.angle_increment
         self._next_t = 0.0
+        # what a scan reads of the spec, taken once (the spec is frozen and
+        # ``spec`` read-only): the scan period [s], the mount, and the
+        # kernel's float arguments
+        self._period = 1.0 / spec.rate_hz
+        self._mount = (spec.mount_x, spec.mount_y, spec.mount_yaw)
+        self._ranges = (float(spec.max_range), float(spec.min_range), float(spec.dropout))
+
+    @property
+    def spec(self) -> LidarSpec:
+        return self._spec
 
     def due(self, t: float) -> bool:
         """True when a scan is due at simulated time ``t`` [s]."""
@@ -421,9 +431,8 @@ class Lidar:
     def sensor_pose(self, vehicle_pose) -> tuple[float, float, float]:
         x, y, yaw = vehicle_pose
         c, s = math.cos(yaw), math.sin(yaw)
-        return (x + c * self.spec.mount_x - s * self.spec.mount_y,
-                y + s * self.spec.mount_x + c * self.spec.mount_y,
-                yaw + self.spec.mount_yaw)
+        mx, my, myaw = self._mount
+        return x + c * mx - s * my, y + s * mx + c * my, yaw + myaw
 
     def scan(self, t: float, vehicle_pose, occupied: np.ndarray, resolution: float, origin,
              circles: np.ndarray | None = None, distance: np.ndarray | None = None) -> LaserScan:
@@ -431,19 +440,22 @@ class Lidar:
         are relative to the sensor; no return is +inf, a dropout NaN,
         anything closer than ``min_range`` -inf (too close, REP 117).
         ``distance``: the raster's distance transform (see ``raycast``)."""
-        sp = self.spec
-        self._next_t = max(self._next_t + 1.0 / sp.rate_hz, t)
-        occ, dist, circ = _raster_inputs(occupied, resolution, circles, distance, sp.max_range)
+        sp = self._spec
+        nt = self._next_t + self._period
+        self._next_t = t if t > nt else nt              # max(nt, t)
+        max_range, min_range, dropout = self._ranges
+        occ, dist, circ = _raster_inputs(occupied, resolution, circles, distance, max_range)
         px, py, yaw = _finite_pose(self.sensor_pose(vehicle_pose))
-        n = self._angles.size
+        angles = self._angles
+        n = angles.size
         # the random draws in the order they always came: range noise, then dropouts
-        noise = self.rng.normal(0.0, sp.noise_std, n) if sp.noise_std > 0 else _NO_DRAWS
-        drop = self.rng.random(n) if sp.dropout > 0 else _NO_DRAWS
-        r = np.empty(n, np.float32)
+        rng = self.rng
+        noise = rng.normal(0.0, sp.noise_std, n) if sp.noise_std > 0 else _NO_DRAWS
+        drop = rng.random(n) if dropout > 0 else _NO_DRAWS
+        r = np.empty(n, _FLOAT32)
         _scan_kernel(occ, dist, float(resolution), float(origin[0]), float(origin[1]), circ, px, py, yaw,
-                     self._angles, float(sp.max_range), float(sp.min_range), noise, drop, float(sp.dropout), r)
-        return LaserScan(t=float(t), angle_min=self._angle_min, angle_increment=self._angle_increment,
-                         max_range=sp.max_range, ranges=r)
+                     angles, max_range, min_range, noise, drop, dropout, r)
+        return LaserScan(float(t), self._angle_min, self._angle_increment, sp.max_range, r)
 
 
 def warm_kernels() -> None:

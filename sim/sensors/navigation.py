@@ -17,13 +17,14 @@ from edgepilot.vehicle.types import CompassReading, GpsFix
 
 _PI = math.pi
 _TWO_PI = 2 * math.pi
+_BIAS_TERMS_MAX = 64
 
 
 class GpsModel:
-    BIAS_TAU_S = 60.0
+    BIAS_TAU_S = 60.0     # [s] (a constant: the bias-step terms kept by interval are taken with it)
 
     def __init__(self, cfg: GpsConfig, frame: LocalFrame, rng: np.random.Generator):
-        self.cfg = cfg
+        self._cfg = cfg
         self.frame = frame
         self.rng = rng
         self.period = 1.0 / cfg.rate_hz
@@ -31,6 +32,22 @@ class GpsModel:
         self._bx = self._by = 0.0     # the wandering bias, east and north [m]
         self.last_t = 0.0
         self.available = True
+        # the config's terms of a fix, taken once (the config is frozen and
+        # ``cfg`` read-only): bias and white noise sigmas [m], velocity noise
+        # [m/s], satellites, reported accuracy [m]
+        self._sigma_b = 0.5 * cfg.noise_m
+        self._wn = 0.8 * cfg.noise_m
+        self._vn = cfg.velocity_noise
+        self._sats = cfg.satellites
+        self._hacc = max(cfg.noise_m, 0.05)
+        # the bias step's (a, k) by the interval [s] they were taken for (a
+        # fixed-rate receiver sampled on a fixed clock sees a dozen intervals
+        # a few ulps apart; at most _BIAS_TERMS_MAX kept)
+        self._bias_terms: dict[float, tuple[float, float]] = {}
+
+    @property
+    def cfg(self) -> GpsConfig:
+        return self._cfg
 
     @property
     def bias(self) -> np.ndarray:
@@ -43,25 +60,25 @@ class GpsModel:
         self.next_t += self.period
         dt = now - self.last_t
         self.last_t = now
-        cfg = self.cfg
-        sigma_b = 0.5 * cfg.noise_m
-        a = math.exp(-dt / self.BIAS_TAU_S)
-        k = math.sqrt(max(1 - a * a, 0.0)) * sigma_b
+        ak = self._bias_terms.get(dt)
+        if ak is None:               # (an interval not seen yet)
+            a = math.exp(-dt / self.BIAS_TAU_S)
+            ak = a, math.sqrt(max(1 - a * a, 0.0)) * self._sigma_b
+            if len(self._bias_terms) < _BIAS_TERMS_MAX:
+                self._bias_terms[dt] = ak
+        a, k = ak
         # the bias step's two draws, then (a fix to make) the fix's four, in
         # one call: the same numbers as drawing them apart
         z = self.rng.standard_normal(6 if self.available else 2).tolist()
-        self._bx = a * self._bx + k * z[0]
-        self._by = a * self._by + k * z[1]
+        bx = self._bx = a * self._bx + k * z[0]
+        by = self._by = a * self._by + k * z[1]
         if not self.available:
             return GpsFix(now, 0.0, 0.0, 0, 0, 99.0)
-        n0, n1, n2, n3 = z[2:]
-        wn = 0.8 * cfg.noise_m
-        x = truth.x + self._bx + wn * n0
-        y = truth.y + self._by + wn * n1
-        lat, lon = self.frame.to_geo(x, y)
-        vn = cfg.velocity_noise
-        return GpsFix(now, lat, lon, 3, cfg.satellites, max(cfg.noise_m, 0.05),
-                      truth.vx + vn * n2, truth.vy + vn * n3)
+        _, _, n0, n1, n2, n3 = z
+        wn = self._wn
+        lat, lon = self.frame.to_geo(truth.x + bx + wn * n0, truth.y + by + wn * n1)
+        vn = self._vn
+        return GpsFix(now, lat, lon, 3, self._sats, self._hacc, truth.vx + vn * n2, truth.vy + vn * n3)
 
 
 class CompassModel:
@@ -92,7 +109,10 @@ class BatteryModel:
         self.v_full, self.v_empty = v_full, v_empty
 
     def step(self, dt: float, left: float, right: float) -> None:
-        p = self.idle_w + self.max_motor_w * 0.5 * (abs(left) + abs(right))
+        # abs(left) + abs(right) as comparisons (abs but for a NaN's sign bit,
+        # and a NaN empties the pack either way)
+        p = self.idle_w + self.max_motor_w * 0.5 * ((left if left > 0.0 else -left)
+                                                    + (right if right > 0.0 else -right))
         e = self.energy_j - p * dt
         self.energy_j = e if e > 0.0 else 0.0        # max(0.0, e), NaN and -0.0 included
 
@@ -103,3 +123,8 @@ class BatteryModel:
     @property
     def voltage(self) -> float:
         return self.v_empty + (self.v_full - self.v_empty) * self.remaining
+
+    def levels(self) -> tuple[float, float]:
+        """(``voltage``, ``remaining``) from one reading of the pack."""
+        rem = self.energy_j / self.capacity_j
+        return self.v_empty + (self.v_full - self.v_empty) * rem, rem
