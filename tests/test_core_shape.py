@@ -163,3 +163,20 @@ def test_safety_never_reaches_into_the_core_and_the_core_holds_no_mav_result():
     assert "MAV_RESULT" not in inspect.getsource(core_module)
     assert set(MAV_RESULT_OF) == set(Outcome)
     assert np.all([isinstance(k, Outcome) for k in MAV_RESULT_OF])
+
+
+def test_filter_command_passes_the_command_unless_estop_or_a_stop_failsafe():
+    # filter_command compares with the STOP member bound once: the same answer as Action.STOP
+    params = ParamStore(UGV)
+    sm = SafetyManager(UGV, params, LocalFrame(ORIGIN.lat, ORIGIN.lon), lambda *a, **k: None)
+    st = VehicleState(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, ORIGIN.lat, ORIGIN.lon, 0.1, True)
+    cmd = ActuatorCommand(0.3, -0.2)
+    assert sm.filter_command(cmd) is cmd
+    assert [a.kind for a in sm.estop(0.0, CoreView(True, Mode.AUTO, st, frozenset(Mode)), "test")] == [ActionKind.STOP]
+    assert sm.failsafes.strongest is failsafe_module.Action.STOP
+    out = sm.filter_command(cmd)
+    assert (out.left, out.right, out.estop) == (0.0, 0.0, True)
+    sm.inputs.estop_latched = False                      # the STOP failsafe alone still stops
+    assert sm.filter_command(cmd).estop
+    sm.failsafes.active.clear()
+    assert sm.filter_command(cmd) is cmd

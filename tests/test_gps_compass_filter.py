@@ -221,3 +221,16 @@ def test_filter_is_bit_identical_to_the_plain_reference(seed):
                 f.q_acc, f.q_yaw = 1.7, 0.3
         assert ours._ax == ref._ax and ours._hd == ref._hd and ours.t == ref.t
         assert ours.state(t) == ref.state(t)
+
+
+@pytest.mark.parametrize("pe, pn", [(1.0, 2.0), (2.0, 1.0), (0.5, 0.5), (0.0, -0.0), (-0.0, 0.0),
+                                    (math.nan, 1.0), (1.0, math.nan), (math.nan, math.nan),
+                                    (math.inf, 1.0), (1.0, math.inf), (math.inf, math.nan), (math.nan, math.inf)])
+def test_state_pos_std_is_the_sqrt_of_max_of_the_axis_variances(pe, pn):
+    # state() spells max() out as a comparison: the same float as the plain form, NaN and inf included
+    f = GpsCompassFilter(FRAME)
+    f._ax[0][2], f._ax[1][2] = pe, pn
+    with np.errstate(invalid="ignore"):
+        want = math.sqrt(max(pe, pn)) if not max(pe, pn) < 0 else math.nan
+    got = f.state(0.0).pos_std
+    assert (math.isnan(got) and math.isnan(want)) or (got == want and math.copysign(1, got) == math.copysign(1, want))

@@ -144,7 +144,8 @@ class GpsCompassFilter:
         x, vx, y, vy = e[0], e[1], n[0], n[1]
         yaw, yaw_rate = self._hd[0], self._hd[1]
         lat, lon = self.frame.to_geo(x, y)
-        pos_std = math.sqrt(max(e[2], n[2]))
+        pe, pn = e[2], n[2]
+        pos_std = math.sqrt(pn if pn > pe else pe)      # max(pe, pn) without the call, NaN as max() has it
         valid = self.have_pos and self.have_yaw
         # the fields in order, positionally: keywords cost as much as the rest of the call
         return VehicleState(now, x, y, yaw, vx, vy, yaw_rate, lat, lon, pos_std, valid)
