@@ -273,7 +273,7 @@ def _major_entries(e, ax, ay, tie, K, xmajor, out):
             m = ~((e - tie) >> 63)      # -1: a y step comes first
             j -= m
             e += ax - (ay & m)
-            out[k] = j
+            out[np.uint64(k)] = j
     else:
         while e < tie:                  # x steps before the first y step
             e += ax
@@ -284,7 +284,7 @@ def _major_entries(e, ax, ay, tie, K, xmajor, out):
             m = (e - tie) >> 63         # -1: an x step comes first
             j -= m
             e += (ax & m) - ay
-            out[k] = j
+            out[np.uint64(k)] = j
 
 
 @njit(cache=True, inline="always")
@@ -594,17 +594,17 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             k_lo = 0
             k_hi = 0
             for jj in range(hi_j[K] + 1):
-                while hi_j[k_lo + 1] < jj:
+                while hi_j[np.uint64(k_lo + 1)] < jj:
                     k_lo += 1
-                while k_hi + 1 < K and lo_j[k_hi + 1] <= jj:
+                while k_hi + 1 < K and lo_j[np.uint64(k_hi + 1)] <= jj:
                     k_hi += 1
                 a = c0 + six * (k_lo if six > 0 else k_hi)
                 _free_row(g, (r0 + (jj if siy > 0 else -jj)) * w + a, k_hi - k_lo + 1,
                           C16, lf16, lm16)
         else:
             for k in range(K):
-                a = lo_j[k]
-                b = hi_j[k + 1]
+                a = lo_j[np.uint64(k)]
+                b = hi_j[np.uint64(k + 1)]
                 col = c0 + six * (a if six > 0 else b)
                 _free_row(g, (r0 + (k if siy > 0 else -k)) * w + col, b - a + 1, C16, lf16, lm16)
         # each beam walks on from its K-th major step, two at a time: the
