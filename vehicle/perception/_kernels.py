@@ -207,19 +207,24 @@ def _free_run_p(g, P, n, SY, DS, lut):
 
 
 @njit(cache=True, inline="always")
-def _free_run_pair(g, Pa, SYa, DSa, Pb, SYb, DSb, n, lut):
-    """``n`` cells of two packed walks (``_pack``) interleaved: their
-    dependency chains are independent, so the core overlaps them.  The
-    free update is idempotent within a scan, so the order of the cells
-    does not change the grid.  Returns the two states after them."""
-    for k in range(n):
+def _free_run_pair(g, Pa, na, SYa, DSa, Pb, nb, SYb, DSb, lut):
+    """Two packed walks (``_pack``) interleaved: their dependency chains are
+    independent, so the core overlaps them.  The free update is idempotent
+    within a scan, so the order of the cells does not change the grid.
+    ``na``, ``nb`` >= 0 (the cells left after the K-th major step; the
+    caller's K and minor offset never exceed the beam's own)."""
+    nn = na if na < nb else nb
+    for k in range(nn):
         ua = np.uint64(Pa & 0xFFFFFFFF)
         g[ua] = lut[g[ua]]
         ub = np.uint64(Pb & 0xFFFFFFFF)
         g[ub] = lut[g[ub]]
         Pa += SYa + (DSa & (Pa >> 63))
         Pb += SYb + (DSb & (Pb >> 63))
-    return Pa, Pb
+    if na > nn:
+        _free_run_p(g, Pa, na - nn, SYa, DSa, lut)
+    elif nb > nn:
+        _free_run_p(g, Pb, nb - nn, SYb, DSb, lut)
 
 
 @njit(cache=True, inline="always")
@@ -607,43 +612,22 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                 b = hi_j[np.uint64(k + 1)]
                 col = c0 + six * (a if six > 0 else b)
                 _free_row(g, (r0 + (k if siy > 0 else -k)) * w + col, b - a + 1, C16, lf16, lm16)
-        # each beam walks on from its K-th major step, two at a time: the
-        # fan's first half in one lane, its second half in the other, apart
-        # in the fan so that the two walks do not meet in a cell (adjacent
-        # beams often share cells just beyond K, and a load of a cell the
-        # other walk has just stored waits); a lane whose walk ends takes
-        # its next beam while the other walks on, so the walks stay paired
-        # until a lane runs out.  The cells left of a walk (n_a, n_b) are
-        # >= 0: the fan's K and a beam's minor offset never exceed its own.
-        end_a = i + ((j - i + 1) >> 1)
-        b_a = i
-        b_b = end_a
-        P_a, n_a, SY_a, DS_a, mj_a = _walk_on(X0, Y0, end_x[b_a], end_y[b_a], w, hit[b_a] == 0, K, xmaj, -1)
-        P_b, n_b, SY_b, DS_b, mj_b = _walk_on(X0, Y0, end_x[b_b], end_y[b_b], w, hit[b_b] == 0, K, xmaj, -1)
-        while True:
-            nn = n_a if n_a < n_b else n_b
-            P_a, P_b = _free_run_pair(gu, P_a, SY_a, DS_a, P_b, SY_b, DS_b, nn, lut)
-            n_a -= nn
-            n_b -= nn
-            if n_a == 0:
-                b_a += 1
-                if b_a == end_a:
-                    break
-                P_a, n_a, SY_a, DS_a, mj_a = _walk_on(X0, Y0, end_x[b_a], end_y[b_a], w, hit[b_a] == 0,
-                                                      K, xmaj, mj_a)
-            if n_b == 0:
-                b_b += 1
-                if b_b == j:
-                    break
+        # each beam walks on from its K-th major step, two at a time: beam
+        # i + t with beam i + t + half, apart in the fan, so that the two
+        # walks do not meet in a cell (adjacent beams often share cells just
+        # beyond K, and a load of a cell the other walk has just stored waits)
+        half = (j - i + 1) >> 1
+        mj_a = -1
+        mj_b = -1
+        for b_a in range(i, i + half):
+            P_a, n_a, SY_a, DS_a, mj_a = _walk_on(X0, Y0, end_x[b_a], end_y[b_a], w, hit[b_a] == 0, K, xmaj, mj_a)
+            b_b = b_a + half
+            if b_b < j:
                 P_b, n_b, SY_b, DS_b, mj_b = _walk_on(X0, Y0, end_x[b_b], end_y[b_b], w, hit[b_b] == 0,
                                                       K, xmaj, mj_b)
-        # one lane has run out: the other's walk and beams left, one by one
-        if b_a == end_a:
-            P_a, n_a, SY_a, DS_a, mj_a, b_a, end_a = P_b, n_b, SY_b, DS_b, mj_b, b_b, j
-        _free_run_p(gu, P_a, n_a, SY_a, DS_a, lut)
-        for b_a in range(b_a + 1, end_a):
-            P_a, n_a, SY_a, DS_a, mj_a = _walk_on(X0, Y0, end_x[b_a], end_y[b_a], w, hit[b_a] == 0, K, xmaj, mj_a)
-            _free_run_p(gu, P_a, n_a, SY_a, DS_a, lut)
+                _free_run_pair(gu, P_a, n_a, SY_a, DS_a, P_b, n_b, SY_b, DS_b, lut)
+            else:
+                _free_run_p(gu, P_a, n_a, SY_a, DS_a, lut)
         i = j
     return returns
 
