@@ -293,3 +293,64 @@ def test_fill_constants_fit_16_bits():
             assert int(lf) == max(l_free, -4096)
             for lo in (0, 1, 2047, 4095):                # any log-odds field: the same clamped value
                 assert max(lo + int(lf), l_min) == max(lo + l_free, l_min)
+
+
+_pack = K_._pack.py_func
+
+
+def _packed_walk(X0, Y0, X1, Y1, width):
+    """The cells of ``_free_run_p`` from the packed state (``_pack``) of the
+    traversal's start, in Python integers (the kernel's int64 arithmetic
+    does not overflow where the state packs)."""
+    idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, X1, Y1, width)
+    assert ax < K_._PACK_LIMIT and ay < K_._PACK_LIMIT
+    P, SY, DS = _pack(idx, e - tie, siy, six - siy, ay, ax + ay)
+    out = []
+    for _ in range(n + 1):
+        assert -2**63 <= P < 2**63
+        out.append(P & 0xFFFFFFFF)
+        P += SY + (DS & (P >> 63))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(fp_coord, fp_coord, fp_coord, fp_coord)
+def test_packed_walk_is_the_traversal(X0, Y0, X1, Y1):
+    """One int64 a walk (f's top bits over the flat index) visits the cells
+    of the plain traversal, ties included."""
+    width = 601
+    n = abs((X1 >> FP_SHIFT) - (X0 >> FP_SHIFT)) + abs((Y1 >> FP_SHIFT) - (Y0 >> FP_SHIFT)) + 1
+    ref = np.empty(n, np.int64)
+    k = trace_cells_kernel(X0, Y0, X1, Y1, width, ref)
+    assert _packed_walk(X0, Y0, X1, Y1, width) == ref[:k].tolist()
+
+
+def test_packed_walk_at_its_limits():
+    """|end - start| just below _FAN_LIMIT (2**14 cells): the packed state
+    stays in int64 and the walk is the traversal, both quadrants."""
+    lim = K_._FAN_LIMIT - 1
+    width = (lim >> FP_SHIFT) + 2
+    for X0, Y0, X1, Y1 in ((0, 0, lim, 3 * FP_SCALE + 7), (lim, 5 * FP_SCALE, 1, 0),
+                           (3, 0, 5 * FP_SCALE, lim), (2 * FP_SCALE, lim, 0, 1)):
+        n = abs((X1 >> FP_SHIFT) - (X0 >> FP_SHIFT)) + abs((Y1 >> FP_SHIFT) - (Y0 >> FP_SHIFT)) + 1
+        ref = np.empty(n, np.int64)
+        k = trace_cells_kernel(X0, Y0, X1, Y1, width, ref)
+        assert _packed_walk(X0, Y0, X1, Y1, width) == ref[:k].tolist()
+
+
+def test_beams_too_long_to_pack_walk_unpacked():
+    """A grid more than 2**14 cells wide: beams longer than the packed
+    walk allows take the plain walk, and the grid is the oracle's."""
+    res = 0.1
+    g = OccupancyGrid(1700.0, 0.6, res, (0, 0))
+    ranges = np.array([1650.0, 1000.0, 1690.0, 3.0, np.inf], np.float32)
+    pose = (1.03, 0.27, 0.0)
+    a0, da = -1e-5, 5e-6
+    ref = np.zeros(g.shape, np.float32)
+    for _ in range(2):
+        h1 = g.integrate_scan(pose, ranges, a0, da, 1695.0)
+        h2 = integrate_scan_numpy(ref, (0, 0), res, pose, ranges, a0, da, 1695.0,
+                                  g.l_free, g.l_occ, g.l_min, g.l_max, clear_no_return=g.clear_no_return)
+        assert h1 == h2
+    np.testing.assert_array_equal(g.logodds, ref)
+    assert (g.logodds[2] < 0).sum() > 16384                 # the long beams were walked

@@ -16,6 +16,8 @@ The loop body is branch-free: a few integer operations, one load, one
 table look-up and one store per cell.  The x-or-y choice of each step is a
 sign mask, not a select: LLVM turns a select in an unrolled loop into a
 branch, and on the short walks of an indoor scan that branch mispredicts.
+A walk's state (the error term's top bits over the flat index) is one
+int64 (``_pack``), so that two walks side by side fit in the registers.
 Beams that fan out from the sensor share their near field: it is filled
 once, row by row, and each beam walks on from its exact traversal state
 (see ``integrate_scan_kernel``), so the cells and the grid are the same as
@@ -177,30 +179,52 @@ def _free_run(g, idx, n, e, tie, six, siy, ax, ay, lut):
     _free_run_f(g, idx, n, e - tie, siy, six - siy, ay, ax + ay, lut)
 
 
+_PACK = 1 << 32            # packed walk state: (f >> FP_SHIFT) * _PACK + flat index
+_PACK_LIMIT = 1 << 46      # ax, ay (fixed point << FP_SHIFT) below this keep f >> FP_SHIFT in int32
+
+
 @njit(cache=True, inline="always")
-def _free_run_pair(g, ia, na, fa, aya, dsea, ib, nb, fb, ayb, dseb, siy, dsi, lut):
-    """Two walks of one fan (the same step directions) interleaved: their
-    dependency chains are independent, so the core overlaps them.  The
-    free update is idempotent within a scan, so the order of the cells
-    does not change the grid.  ``na``, ``nb`` >= 0 (the cells left after
-    the K-th major step; the caller's K and minor offset never exceed the
-    beam's own).  (A clamp here costs ~6% at sea: codegen.)"""
+def _pack(idx, f, siy, dsi, ay, dse):
+    """The state (idx, f) of ``_free_run_f`` as one int64 P = F * _PACK +
+    idx, F = f >> FP_SHIFT, and its two steps: SY (a y step: F -= ay >>
+    FP_SHIFT, idx += siy) and DS (added on an x step).  ax and ay are
+    multiples of 2**FP_SHIFT, so a walk never changes f's low FP_SHIFT bits
+    and f < 0 exactly when F < 0, that is when P < 0 (0 <= idx < 2**32;
+    |F| < 2**31 when ax, ay < _PACK_LIMIT).  Returns (P, SY, DS)."""
+    return ((f >> FP_SHIFT) * _PACK + idx, siy - (ay >> FP_SHIFT) * _PACK,
+            dsi + (dse >> FP_SHIFT) * _PACK)
+
+
+@njit(cache=True, inline="always")
+def _free_run_p(g, P, n, SY, DS, lut):
+    """``_free_run_f`` on the packed state of ``_pack``: one register a
+    walk instead of two, and no shared step registers, so that two walks
+    side by side fit in the core's registers."""
+    for k in range(n):
+        u = np.uint64(P & 0xFFFFFFFF)
+        g[u] = lut[g[u]]
+        P += SY + (DS & (P >> 63))
+
+
+@njit(cache=True, inline="always")
+def _free_run_pair(g, Pa, na, SYa, DSa, Pb, nb, SYb, DSb, lut):
+    """Two packed walks (``_pack``) interleaved: their dependency chains are
+    independent, so the core overlaps them.  The free update is idempotent
+    within a scan, so the order of the cells does not change the grid.
+    ``na``, ``nb`` >= 0 (the cells left after the K-th major step; the
+    caller's K and minor offset never exceed the beam's own)."""
     nn = na if na < nb else nb
     for k in range(nn):
-        ua = np.uint64(ia)
+        ua = np.uint64(Pa & 0xFFFFFFFF)
         g[ua] = lut[g[ua]]
-        ub = np.uint64(ib)
+        ub = np.uint64(Pb & 0xFFFFFFFF)
         g[ub] = lut[g[ub]]
-        ma = fa >> 63
-        mb = fb >> 63
-        ia += siy + (dsi & ma)
-        ib += siy + (dsi & mb)
-        fa += (dsea & ma) - aya
-        fb += (dseb & mb) - ayb
+        Pa += SYa + (DSa & (Pa >> 63))
+        Pb += SYb + (DSb & (Pb >> 63))
     if na > nn:
-        _free_run_f(g, ia, na - nn, fa, siy, dsi, aya, dsea, lut)
+        _free_run_p(g, Pa, na - nn, SYa, DSa, lut)
     elif nb > nn:
-        _free_run_f(g, ib, nb - nn, fb, siy, dsi, ayb, dseb, lut)
+        _free_run_p(g, Pb, nb - nn, SYb, DSb, lut)
 
 
 @njit(cache=True, inline="always")
@@ -254,7 +278,7 @@ def _major_entries(e, ax, ay, tie, K, xmajor, out):
             m = ~((e - tie) >> 63)      # -1: a y step comes first
             j -= m
             e += ax - (ay & m)
-            out[k] = j
+            out[np.uint64(k)] = j
     else:
         while e < tie:                  # x steps before the first y step
             e += ax
@@ -265,7 +289,7 @@ def _major_entries(e, ax, ay, tie, K, xmajor, out):
             m = (e - tie) >> 63         # -1: an x step comes first
             j -= m
             e += (ax & m) - ay
-            out[k] = j
+            out[np.uint64(k)] = j
 
 
 @njit(cache=True, inline="always")
@@ -304,10 +328,10 @@ def _minor_before_near(e0, ax, ay, tie, k, xmajor, guess):
 
 @njit(cache=True, inline="always")
 def _walk_on(X0, Y0, X1, Y1, width, end_cell, K, xmajor, guess):
-    """The state of a fan's beam at its K-th major step, for
-    ``_free_run_f`` / ``_free_run_pair``: (flat index, cells left (the end
-    cell too when ``end_cell``), f = e - tie, ay, ax + ay, minor steps
-    before the K-th major step).  ``guess``: that count for a neighbouring
+    """The state of a fan's beam at its K-th major step, packed for
+    ``_free_run_p`` / ``_free_run_pair`` (``_pack``): (P, cells left (the
+    end cell too when ``end_cell``), SY, DS, minor steps before the K-th
+    major step).  ``guess``: that count for a neighbouring
     beam of the fan (``_minor_before_near``), or < 0 (a division)."""
     idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, X1, Y1, width)
     if end_cell:
@@ -322,10 +346,11 @@ def _walk_on(X0, Y0, X1, Y1, width, end_cell, K, xmajor, guess):
     else:
         idx += mj * six + K * siy
         e += mj * ax - K * ay
-    return idx, n - K - mj, e - tie, ay, ax + ay, mj
+    P, SY, DS = _pack(idx, e - tie, siy, six - siy, ay, ax + ay)
+    return P, n - K - mj, SY, DS, mj
 
 
-_FAN_LIMIT = 1 << 31       # |end - start| below this (fixed point) keeps the fan arithmetic in int64
+_FAN_LIMIT = 1 << 30       # |end - start| below this (fixed point): int64 fan arithmetic, packed walks
 _FAN_MIN = 8               # shortest near field worth sharing, cells
 _FAN_KEEP = 6              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
 _FAN_GROW = 12             # a beam that allows _FAN_GROW / 8 of a fan's near field or more starts a new fan
@@ -469,6 +494,10 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     lut = free_lut[cur]
     gu = g.view(np.uint16)
     C16, lf16, lm16 = _fill_consts(cur, lq[0], lq[2])
+    # packed walks (_pack) need flat indices below 2**32; fans walk packed
+    packs = h * w <= _PACK
+    if not packs:
+        kcap = 0
     i = 0
     while i < nb:
         if hit[i] == 2:
@@ -550,7 +579,11 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             idx, n, e, tie, six, siy, ax, ay = _dda_setup(X0, Y0, end_x[i], end_y[i], w)
             if hi == 0:
                 n += 1
-            _free_run(gu, idx, n, e, tie, six, siy, ax, ay, lut)
+            if ax < _PACK_LIMIT and ay < _PACK_LIMIT and packs:
+                P, SY, DS = _pack(idx, e - tie, siy, six - siy, ay, ax + ay)
+                _free_run_p(gu, P, n, SY, DS, lut)
+            else:
+                _free_run(gu, idx, n, e, tie, six, siy, ax, ay, lut)
             i += 1
             continue
         # the shared near field: K columns (x-major) or rows (y-major),
@@ -566,37 +599,35 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             k_lo = 0
             k_hi = 0
             for jj in range(hi_j[K] + 1):
-                while hi_j[k_lo + 1] < jj:
+                while hi_j[np.uint64(k_lo + 1)] < jj:
                     k_lo += 1
-                while k_hi + 1 < K and lo_j[k_hi + 1] <= jj:
+                while k_hi + 1 < K and lo_j[np.uint64(k_hi + 1)] <= jj:
                     k_hi += 1
                 a = c0 + six * (k_lo if six > 0 else k_hi)
                 _free_row(g, (r0 + (jj if siy > 0 else -jj)) * w + a, k_hi - k_lo + 1,
                           C16, lf16, lm16)
         else:
             for k in range(K):
-                a = lo_j[k]
-                b = hi_j[k + 1]
+                a = lo_j[np.uint64(k)]
+                b = hi_j[np.uint64(k + 1)]
                 col = c0 + six * (a if six > 0 else b)
                 _free_row(g, (r0 + (k if siy > 0 else -k)) * w + col, b - a + 1, C16, lf16, lm16)
         # each beam walks on from its K-th major step, two at a time: beam
         # i + t with beam i + t + half, apart in the fan, so that the two
         # walks do not meet in a cell (adjacent beams often share cells just
         # beyond K, and a load of a cell the other walk has just stored waits)
-        dsi = six - siy
         half = (j - i + 1) >> 1
         mj_a = -1
         mj_b = -1
         for b_a in range(i, i + half):
-            idx_a, n_a, f_a, ay_a, dse_a, mj_a = _walk_on(X0, Y0, end_x[b_a], end_y[b_a], w, hit[b_a] == 0,
-                                                          K, xmaj, mj_a)
+            P_a, n_a, SY_a, DS_a, mj_a = _walk_on(X0, Y0, end_x[b_a], end_y[b_a], w, hit[b_a] == 0, K, xmaj, mj_a)
             b_b = b_a + half
             if b_b < j:
-                idx_b, n_b, f_b, ay_b, dse_b, mj_b = _walk_on(X0, Y0, end_x[b_b], end_y[b_b], w,
-                                                              hit[b_b] == 0, K, xmaj, mj_b)
-                _free_run_pair(gu, idx_a, n_a, f_a, ay_a, dse_a, idx_b, n_b, f_b, ay_b, dse_b, siy, dsi, lut)
+                P_b, n_b, SY_b, DS_b, mj_b = _walk_on(X0, Y0, end_x[b_b], end_y[b_b], w, hit[b_b] == 0,
+                                                      K, xmaj, mj_b)
+                _free_run_pair(gu, P_a, n_a, SY_a, DS_a, P_b, n_b, SY_b, DS_b, lut)
             else:
-                _free_run_f(gu, idx_a, n_a, f_a, siy, dsi, ay_a, dse_a, lut)
+                _free_run_p(gu, P_a, n_a, SY_a, DS_a, lut)
         i = j
     return returns
 
