@@ -164,10 +164,7 @@ class Simulation:
             self.battery.energy_j = max(0.0, self.battery.energy_j - faults.battery_drain_j(t0, dt))
         steps = self._steps = self._steps + 1
         t = self.t = steps * dt if dt == PHYSICS_DT else t0 + dt
-        world = self.world
-        lo, hi = world.stable
-        if not lo <= t < hi:         # (most steps cross no appearance time: no call)
-            world.rebuild(t)
+        self.world.rebuild(t)      # (nothing to do unless an appearance time was crossed)
         if self.traffic is not None:
             tr = self.model.truth
             t_before = self.traffic.t

@@ -244,7 +244,7 @@ class SimWorld:
         """Recompute the truth raster for obstacles present at time ``t``
         (t >= 0).  Returns True when it changed."""
         lo, hi = self.stable
-        if lo <= t < hi:              # no appearance time crossed (``Simulation.step`` checks first)
+        if lo <= t < hi:              # no appearance time crossed (called every physics step)
             return False
         present = tuple(o.appear_at_s <= t for o in self.obstacles)
         # what is present stays the same between consecutive appearance times

@@ -1,8 +1,8 @@
 """The per-step shortcuts of the simulator and the fleet loop give what
 the plain forms gave: the fleet's finished test, the battery's clamp at
 empty, the ground station's heartbeats when ``_gcs`` is called only
-when one is due or queued, the world rebuilt only outside its stable
-window, the clearance monitor's minimum and the separation log."""
+when one is due or queued, the world's truth changing when an obstacle
+appears, the clearance monitor's minimum and the separation log."""
 import itertools
 import math
 from types import SimpleNamespace
@@ -73,9 +73,10 @@ def test_heartbeats_when_gcs_is_called_only_when_due():
 
 
 def test_simulation_step_rebuilds_the_world_when_an_obstacle_appears():
-    """``Simulation.step`` calls ``SimWorld.rebuild`` only outside its
-    ``stable`` window: the truth changes at the first step at or past the
-    appearance time (ugv_replan's wall at 6 s), as with a call every step."""
+    """``Simulation.step`` rebuilds its world (``SimWorld.rebuild`` does
+    nothing inside its ``stable`` window): the truth changes at the first
+    step at or past the appearance time (ugv_replan's wall at 6 s), as a
+    world rebuilt by hand at every step."""
     from edgepilot.sim.scenario import load_scenario
     from edgepilot.sim.simulation import PHYSICS_DT, Simulation
     from edgepilot.sim.world import SimWorld

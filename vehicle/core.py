@@ -359,8 +359,7 @@ class VehicleCore:
 
     def _view(self, now: float) -> CoreView:
         """What the safety layer decides from (it never calls into the core)."""
-        # self.active.number is the mode property's value, without the property call (every tick)
-        return CoreView(self.armed, self.active.number, self._state, _Enterable(self.modes, now), self._mission,
+        return CoreView(self.armed, self.mode, self._state, _Enterable(self.modes, now), self._mission,
                         self.perception.status(now) if self.perception is not None else {},
                         self.estimator.health(now) if self.estimator is not None else None)
 
@@ -628,13 +627,12 @@ class VehicleCore:
         for a in self.safety.update(now, frame, self._view(now)):   # safety decides, the core acts
             self.apply_action(now, a)
         # Not ready (bring_up pending) also covers a forced arm, which skips the pre-arm checks.
-        # (self.ready and self.mode read without their property calls: this runs every tick)
-        cmd = (self.active.update(now) if (self.armed and self._state.valid and self.perception is not None)
+        cmd = (self.active.update(now) if (self.armed and self._state.valid and self.ready)
                else ActuatorCommand.stop())
         cmd = self.safety.filter_command(cmd)
         if self.target_lookahead is None or cmd.estop:
             # actuators=cmd, passed by position: a keyword costs ~0.2 us a call here
-            self.last_setpoint = Setpoint(now, self.armed, self.active.number, cmd)
+            self.last_setpoint = Setpoint(now, self.armed, self.mode, cmd)
         else:   # an autopilot drives: where to go, from the path and the follower's progress
             path = self.nav.path
             driving = self.armed and self.active.drives and path is not None and (cmd.left, cmd.right) != (0, 0)
