@@ -279,9 +279,9 @@ class WindowCostmap(InflatedCostmap):
 
     # -- rolling -------------------------------------------------------------
     def near_edge(self, x: float, y: float) -> bool:
-        # bounds() written out (once a tick, from follow)
-        ox, oy, res, e = self.origin_x, self.origin_y, self.resolution, self.edge_trigger
-        return not (ox + e <= x <= ox + self._cols * res - e and oy + e <= y <= oy + self._rows * res - e)
+        xmin, ymin, xmax, ymax = self.bounds()
+        e = self.edge_trigger
+        return not (xmin + e <= x <= xmax - e and ymin + e <= y <= ymax - e)
 
     def follow(self, x: float, y: float) -> bool:
         """Re-centre on the vehicle at (x, y) [m] when it is within
