@@ -9,16 +9,21 @@ cost of N vehicles simulated apart.  ``fleet / N x single`` near 1 says the
 shared world adds nothing per vehicle; the fitted exponent of time per step
 against N says how it grows (1 = linear, 2 = with the square).
 
-    python benchmarks/fleet_sitl.py [--sim-s 30] [--sizes 1,2,5,10,20]
+    python benchmarks/fleet_sitl.py [--sim-s 30] [--sizes 1,2,5,10,20] [--repeat 3]
 
 Targets of issue 16: 10 vehicles >= 30x real time, 20 >= 10x.  Each row also
 gives the loop's CPU time per step and the real-time factor on it (on a
-shared machine wall time is stretched by the other load).
+shared machine wall time is stretched by the other load).  Each size runs
+the fleet and the peer ``--repeat`` times (default 3), alternating so that
+both meet the machine in the same state; a row gives the medians, the range
+of the fleet runs' CPU real-time factors, how many of them met the target,
+and fleet / peer on CPU time.
 """
 from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import tempfile
 import time
@@ -56,15 +61,52 @@ def fleet_toml(n: int, sim_s: float) -> str:
     return "\n".join(out) + "\n"
 
 
+def _cpu_from_first_tick():
+    """(on_tick callback, reader): the reader gives the process CPU time [s]
+    since the run's first tick (building the world and the cores excluded)."""
+    cpu0 = []
+    return (lambda t, lim: cpu0.append(time.process_time()) if not cpu0 else None,
+            lambda: time.process_time() - cpu0[0])
+
+
+def run_fleet_once(path: Path, sim_s: float) -> tuple[float, float]:
+    """One fleet run: (wall, CPU) ms per physics step of its lockstep loop."""
+    sc = load_fleet_scenario(path)
+    tick, cpu = _cpu_from_first_tick()
+    res = run_fleet(sc, max_time_s=sim_s, on_tick=tick)
+    steps = max(res.steps, 1)
+    return 1000 * res.wall_time_s / steps, 1000 * cpu() / steps
+
+
+def run_peer_once(path: Path, sim_s: float) -> tuple[float, float]:
+    """The peer: each vehicle of the fleet alone (same world and mission) in
+    the single-vehicle runner, one after another: (wall, CPU) ms per
+    physics step summed over the vehicles."""
+    sc = load_fleet_scenario(path)
+    steps = int(round(sim_s / PHYSICS_DT))
+    wall = cpu_s = 0.0
+    for v in sc.vehicles:
+        ms_sc = member_scenario(sc, v)
+        tick, cpu = _cpu_from_first_tick()
+        r1 = run_lockstep(ms_sc.model_copy(update={"criteria": ms_sc.criteria.model_copy(
+            update={"max_time_s": sim_s})}), on_tick=tick)
+        wall += r1.wall_time_s
+        cpu_s += cpu()
+    return 1000 * wall / steps, 1000 * cpu_s / steps
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sim-s", type=float, default=30.0, help="simulated seconds per run")
     ap.add_argument("--sizes", default="1,2,5,10,20")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of the fleet and of the peer per size, alternating; rows give the medians")
     ap.add_argument("--no-peer", action="store_true", help="skip the N x single-vehicle runs")
     a = ap.parse_args()
+    if a.repeat < 1:
+        ap.error(f"--repeat must be >= 1, got {a.repeat}")
     sizes = [int(s) for s in a.sizes.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="fleet_bench_"))
-    steps = int(round(a.sim_s / PHYSICS_DT))
     # warm-up: imports and every kernel loaded from numba's cache (a run as
     # long as the measured ones: the first A* plan, the first tracks and
     # clearing come seconds in, and a kernel's first call would otherwise
@@ -73,37 +115,39 @@ def main() -> None:
     p.write_text(fleet_toml(2, a.sim_s))
     run_fleet(load_fleet_scenario(p))
     print(f"fleet SITL, lidar UGVs (ugv_lidar: 540 beams at 10 Hz, core at 20 Hz), {a.sim_s:g} s simulated, "
-          f"physics {1 / PHYSICS_DT:.0f} Hz, one core")
+          f"physics {1 / PHYSICS_DT:.0f} Hz, one core; medians of {a.repeat} run(s) of fleet and peer, alternating")
     print(f"{'N':>3s} {'fleet ms/step':>14s} {'fleet RTF':>10s} {'peer: N x single ms/step':>25s} "
           f"{'ratio':>6s} {'target':>8s}")
     rows = []
     for n in sizes:
         p = tmp / f"fleet_{n}.toml"
         p.write_text(fleet_toml(n, a.sim_s))
-        sc = load_fleet_scenario(p)
-        cpu0 = []
-        res = run_fleet(sc, max_time_s=a.sim_s,
-                        on_tick=lambda t, lim: cpu0.append(time.process_time()) if not cpu0 else None)
-        cpu = time.process_time() - cpu0[0]     # CPU time of the loop (from its first tick)
-        wall = res.wall_time_s                  # the lockstep loop only (not building worlds and cores)
-        ms = 1000 * wall / max(res.steps, 1)
-        peer = math.nan
-        if not a.no_peer:
-            w = 0.0
-            for v in sc.vehicles:           # each vehicle alone, same world and mission
-                ms_sc = member_scenario(sc, v)
-                r1 = run_lockstep(ms_sc.model_copy(update={"criteria": ms_sc.criteria.model_copy(
-                    update={"max_time_s": a.sim_s})}))
-                w += r1.wall_time_s
-            peer = 1000 * w / steps
+        fleet, peer = [], []
+        for _ in range(a.repeat):        # alternating, so both meet the machine's same moods
+            fleet.append(run_fleet_once(p, a.sim_s))
+            if not a.no_peer:
+                peer.append(run_peer_once(p, a.sim_s))
+        ms = statistics.median(f[0] for f in fleet)
+        cpu_ms = statistics.median(f[1] for f in fleet)
+        peer_ms = statistics.median(q[0] for q in peer) if peer else math.nan
+        peer_cpu = statistics.median(q[1] for q in peer) if peer else math.nan
         target = {10: 30.0, 20: 10.0}.get(n)
-        rtf = a.sim_s / wall
+        rtf = 1000 * PHYSICS_DT / ms
+        cpu_rtf = [1000 * PHYSICS_DT / f[1] for f in fleet]
         tg = f">= {target:g}x" if target else ""
-        print(f"{n:3d} {ms:14.2f} {rtf:9.1f}x {peer:25.2f} {ms / peer if peer == peer else math.nan:6.2f} {tg:>8s}"
-              + ("" if not target else ("  met" if rtf >= target else "  NOT met"))
-              + f"   CPU: {1000 * cpu / max(res.steps, 1):.2f} ms/step, RTF {a.sim_s / cpu:.1f}x"
-              + ("" if not target else ("  met" if a.sim_s / cpu >= target else "  NOT met")), flush=True)
-        rows.append((n, ms, 1000 * cpu / max(res.steps, 1)))
+        line = (f"{n:3d} {ms:14.2f} {rtf:9.1f}x {peer_ms:25.2f} {ms / peer_ms:6.2f} {tg:>8s}"
+                + ("" if not target else ("  met" if rtf >= target else "  NOT met"))
+                + f"   CPU: {cpu_ms:.2f} ms/step, RTF {1000 * PHYSICS_DT / cpu_ms:.1f}x"
+                + ("" if not target else ("  met" if 1000 * PHYSICS_DT / cpu_ms >= target else "  NOT met")))
+        if a.repeat > 1:
+            line += f" (runs {min(cpu_rtf):.1f}-{max(cpu_rtf):.1f}x"
+            if target:
+                line += f", >= {target:g}x in {sum(r >= target for r in cpu_rtf)} of {a.repeat}"
+            line += ")"
+        if peer:
+            line += f"; peer CPU {peer_cpu:.2f}, fleet / peer {cpu_ms / peer_cpu:.2f}"
+        print(line, flush=True)
+        rows.append((n, ms, cpu_ms))
     fit = [r for r in rows if r[0] >= 2]
     if len(fit) >= 2:
         x = np.log([r[0] for r in fit])
