@@ -220,7 +220,7 @@ class Perception:
             self._give_free(now)
         if len(out) == 1:
             return out[0]           # a new (N, 2) array of its pipeline: no copy needed
-        return np.vstack(out) if out else np.zeros((0, 2))
+        return np.vstack(out) if out else _NO_POINTS
 
     def _give_free(self, now: float) -> None:
         """The cells seen free since the last time into ``seen_free``."""
