@@ -147,3 +147,47 @@ def test_a_refused_scan_leaves_the_tracks_as_they_were():
     assert floats[2] == [0.4, -3.0, 0.0, 0.0, 0.0, 0.2] and tr._next_id == 4
     pv = tr.R[0, 0]
     assert np.array_equal(tr._P[2], np.diag([pv, pv, tr.init_vel_var, tr.init_vel_var]))
+
+
+@pytest.mark.parametrize("col", [0, 1, 2])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_tracker_refuses_non_finite_detections_and_changes_nothing(col, bad):
+    """The kernel checks the detections (clusters or an array) before it
+    changes anything: the same message as before, and the tracker as it was."""
+    from edgepilot.vehicle.perception._kernels import track_scan_kernel
+    from edgepilot.vehicle.perception.tracking import Cluster
+
+    trk = MultiObjectTracker()
+    for k in range(4):
+        trk.update(0.1 * k, [Cluster(1.0, 2.0 + 0.1 * k, 0.3, 5), Cluster(-3.0, 0.5, 0.2, 4)])
+    before = (trk.t, trk._n, trk._next_id, trk._f.copy(), trk._i.copy(), trk._P.copy())
+    row = [4.0, 5.0, 0.25]
+    row[col] = bad
+    for det in ([Cluster(1.0, 2.4, 0.3, 5), Cluster(*row, 3)], np.array([[1.0, 2.4, 0.3], row])):
+        with pytest.raises(ValueError, match="detections must be finite"):
+            trk.advance(0.5, det)
+        assert (trk.t, trk._n, trk._next_id) == before[:3]
+        for a, b in zip((trk._f, trk._i, trk._P), before[3:]):
+            np.testing.assert_array_equal(a, b)
+    if col < 2:             # an (N, 2) array: no radius column
+        with pytest.raises(ValueError, match="detections must be finite"):
+            trk.advance(0.5, np.array([[1.0, 2.4], row[:2]]))
+    # the kernel itself: (-1, next_id), the blocks untouched
+    z = np.array([[1.0, 2.4, 0.3], row])
+    f, i, P = trk._f.copy(), trk._i.copy(), trk._P.copy()
+    got = track_scan_kernel(f, i, P, trk._n, 0.5, z, 0.25, 0.0225, 9.21, 3, 8, 2, 4.0, trk._next_id, np.empty(64),
+                            np.empty(8, np.uint8), np.empty(16, np.uint8))
+    assert got == (-1, trk._next_id)
+    for a, b in zip((f, i, P), before[3:]):
+        np.testing.assert_array_equal(a, b)
+    # and the tracker goes on from where it was
+    tracks = trk.update(0.5, [Cluster(1.0, 2.4, 0.3, 5)])
+    assert [t.id for t in tracks][:1] == [1] and trk.t == 0.5
+
+
+def test_tracker_takes_an_empty_scan_of_clusters():
+    trk = MultiObjectTracker()
+    trk.update(0.0, [])
+    assert trk._n == 0 and trk.t == 0.0
+    trk.update(0.1, [])
+    assert trk.tracks() == []

@@ -245,3 +245,27 @@ def test_track_shapes_kernel_equals_the_plain_rules(seed):
         decided += nh >= 0
         undecided += nh < 0
     assert decided > 100 and undecided > 100
+
+
+def test_give_way_takes_any_path_of_points():
+    """A path array of float64 goes to the kernel as it is; any other form
+    (a list, float32, a big-endian or non-contiguous array) is converted:
+    the same answer."""
+    p = Perception(CFG, None)
+    p.tracks = [_mover(4.0, -3.0, 0.0, 1.0)]
+    base = np.array([[0.0, 0.0], [3.0, 0.0], [20.0, 0.0]])
+    forms = [base, base.tolist(), base.astype(np.float32), base.astype(">f8"),
+             np.asfortranarray(base), np.column_stack((base, base))[:, :2], base.ravel()]
+    for speed, want in ((1.2, True), (0.0, False), (4.0, False)):
+        got = [p._conflict(_state(0.0), f, 0.0, speed) is not None for f in forms]
+        assert got == [want] * len(forms), speed
+
+
+def test_a_tick_without_scan_gives_no_points():
+    from edgepilot.vehicle.types import SensorFrame
+
+    p = Perception(CFG, None)
+    frame = SensorFrame(0.0)
+    for k in range(3):
+        out = p.process(0.05 * k, frame, _state(0.05 * k))
+        assert out.shape == (0, 2) and out.dtype == np.float64

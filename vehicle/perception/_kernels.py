@@ -964,7 +964,8 @@ def cluster_scan_kernel(px, py, rs, cos_a, sin_a, idx, m, gap_m, gap_factor, abs
     are missing.  The first ``m`` returns: ranges ``rs``, beam indices
     ``idx``, the cos and sin of their map-frame angles ``cos_a``, ``sin_a``
     (from NumPy); their map-frame points px + r cos, py + r sin (the NumPy
-    arithmetic) go to ``xs``, ``ys`` (work space, >= m).  Each run of at
+    arithmetic) go to ``xs``, ``ys`` (work space, >= m; they may be
+    ``cos_a`` and ``sin_a`` themselves: each is read before it is written).  Each run of at
     least ``min_points`` returns goes to an ``out`` row (count, mean x,
     mean y, x and y of its last point minus its first) (means as
     ``ndarray.mean`` computes them).  Returns how many."""
@@ -1161,7 +1162,11 @@ def track_scan_kernel(f, ints, P, n, t, z, q, r_meas, gate, confirm_hits, max_mi
     ids from ``next_id`` on, one hit, tentative, covariance diag(r_meas,
     r_meas, init_vel_var, init_vel_var).  The blocks need room for the
     survivors and the new tracks (K >= n + D).  Returns (how many tracks,
-    the next id)."""
+    the next id); (-1, next_id), nothing changed, when a value of ``z`` is
+    not finite (the caller refuses those detections)."""
+    for j in range(z.shape[0]):
+        if not (math.isfinite(z[j, 0]) and math.isfinite(z[j, 1]) and math.isfinite(z[j, 2])):
+            return -1, next_id
     m = track_update_kernel(ints[:, 0], f[:, 1:5], P, f[:, 0], f[:, 5], ints[:, 1], ints[:, 2], ints[:, 3], n, t,
                             z, q, r_meas, gate, confirm_hits, max_misses, tentative_misses, cost, keep, new_det)
     for j in range(z.shape[0]):

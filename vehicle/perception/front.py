@@ -75,6 +75,7 @@ from .transient import MOVABLE_CLASSES, TransientObjects
 GIVE_WAY_DT_S = 0.2
 
 _NO_ROWS = np.empty((0, 6))        # no hold-back rows, no movers
+_F64 = np.dtype(np.float64)        # (an array of another dtype object is converted: the same floats)
 
 
 class Perception:
@@ -219,7 +220,7 @@ class Perception:
             self._give_free(now)
         if len(out) == 1:
             return out[0]           # a new (N, 2) array of its pipeline: no copy needed
-        return np.vstack(out) if out else np.zeros((0, 2))
+        return np.vstack(out) if out else _NO_POINTS
 
     def _give_free(self, now: float) -> None:
         """The cells seen free since the last time into ``seen_free``."""
@@ -418,7 +419,7 @@ class Perception:
         # one kernel (perception._kernels.give_way_conflict_kernel; the
         # NumPy version is perception._reference.give_way_conflict_numpy)
         pts = path_pts
-        if type(pts) is not np.ndarray or pts.dtype != np.float64 or pts.ndim != 2 or pts.shape[1] != 2:
+        if type(pts) is not np.ndarray or pts.dtype is not _F64 or pts.ndim != 2 or pts.shape[1] != 2:
             pts = np.asarray(path_pts, np.float64).reshape(-1, 2)
         n_t = self._n_t
         if n_t is None:

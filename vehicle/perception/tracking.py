@@ -35,6 +35,7 @@ class Cluster:
 
 
 _F32 = np.dtype(np.float32)
+_TWO_OVER_PI = 2.0 / math.pi        # the centre shift's factor (a lidar sees the near half of a round object)
 
 
 def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_range: float,
@@ -68,12 +69,13 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
     ang = ang[:m]
     # the points, the splitting and the means in one kernel (perception.
     # _kernels.cluster_scan_kernel; the NumPy version is perception.
-    # _reference.cluster_scan_numpy), the few clusters' geometry here
-    xs = np.empty(m)
-    ys = np.empty(m)
+    # _reference.cluster_scan_numpy), the few clusters' geometry here; the
+    # points overwrite the cos and sin they are made of (work space)
+    cos_a = np.cos(ang)
+    sin_a = np.sin(ang)
     runs = np.empty((m, 5))
-    k = cluster_scan_kernel(px, py, ri, np.cos(ang), np.sin(ang), idx, m, float(gap_m), float(gap_factor),
-                            abs(float(angle_increment)), int(min_points), xs, ys, runs)
+    k = cluster_scan_kernel(px, py, ri, cos_a, sin_a, idx, m, float(gap_m), float(gap_factor),
+                            abs(float(angle_increment)), int(min_points), cos_a, sin_a, runs)
     out = []
     for cnt, cx, cy, dx, dy in runs[:k].tolist():
         rad = 0.5 * math.hypot(dx, dy)
@@ -81,7 +83,7 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
             continue
         los = math.hypot(cx - px, cy - py)
         if los > 1e-9:
-            f = (2.0 / math.pi) * rad / los
+            f = _TWO_OVER_PI * rad / los
             cx += (cx - px) * f
             cy += (cy - py) * f
         out.append(Cluster(cx, cy, rad, int(cnt)))
@@ -185,19 +187,11 @@ class MultiObjectTracker:
             det = np.asarray(detections, np.float64).reshape(-1, detections.shape[-1] if detections.ndim > 1 else 2)
             if det.shape[1] not in (2, 3):
                 raise ValueError(f"detections must be (N, 2) or (N, 3), got shape {detections.shape}")
-            if not np.isfinite(det).all():
-                raise ValueError("detections must be finite")
             z = np.zeros((len(det), 3))             # [x, y, radius], radius 0 when not given
             z[:, :det.shape[1]] = det
         else:
-            # a scan's few clusters: checked as Python floats, one array
-            rows = [(c.x, c.y, c.radius) for c in detections]
-            isf = math.isfinite
-            for a, b, r in rows:
-                if not (isf(a) and isf(b) and isf(r)):
-                    raise ValueError("detections must be finite")
-            z = np.array(rows, np.float64).reshape(-1, 3)
-        self.t = t
+            # a scan's few clusters, one array (from a flat list: quicker to convert than rows)
+            z = np.array([v for c in detections for v in (c.x, c.y, c.radius)], np.float64).reshape(-1, 3)
         n, nd = self._n, len(z)
         if len(self._ids) < n + nd:
             self._alloc(max(2 * len(self._ids), n + nd))
@@ -205,11 +199,16 @@ class MultiObjectTracker:
             self._cost = np.empty(max(2 * len(self._cost), n * nd))
         if len(self._new) < nd:
             self._new = np.empty(max(2 * len(self._new), nd), np.uint8)
-        # the scan and the tracks it starts, one kernel call
-        self._n, self._next_id = track_scan_kernel(
+        # the scan and the tracks it starts, one kernel call; it checks that
+        # the detections are finite before it changes anything
+        m, next_id = track_scan_kernel(
             self._f, self._i, self._P, n, t, z, float(self.q), float(self.R[0, 0]), float(self.gate),
             int(self.confirm_hits), int(self.max_misses), int(self.tentative_misses), float(self.init_vel_var),
             int(self._next_id), self._cost, self._keep, self._new)
+        if m < 0:
+            raise ValueError("detections must be finite")
+        self.t = t
+        self._n, self._next_id = m, next_id
 
     def rows(self) -> tuple[list, list]:
         """The tracks as Python lists, one row each in ``tracks()`` order:
