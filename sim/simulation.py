@@ -19,7 +19,7 @@ from edgepilot.sim.sensors.navigation import BatteryModel, CompassModel, GpsMode
 from edgepilot.sim.sensors.camera import PAINT, SimCamera, VisibleObject
 from edgepilot.sim.sensors.imu import ImuModel
 from edgepilot.sim.sensors.odometry import SpeedLogModel, WheelEncoderModel
-from edgepilot.sim.sensors.lidar import Lidar, LidarSpec
+from edgepilot.sim.sensors.lidar import Lidar, LidarSpec, ScanRaster
 from edgepilot.sim.traffic import Traffic
 from edgepilot.firmware_bridge.ais import AisDecoder
 from edgepilot.sim.world import SimWorld
@@ -69,6 +69,7 @@ class Simulation:
                                         max_range=s.lidar.max_range, noise_std=s.lidar.noise_m,
                                         dropout=s.lidar.dropout, rate_hz=s.lidar.rate_hz),
                               self.faults.rng) if s.lidar is not None else None)
+        self._raster = (None, None, None)   # (occupied, distance, the lidar's raster of them): _lidar_raster
         # the camera renders frames of the painted (coloured) circle obstacles
         self.camera = (SimCamera(s.camera, w.surface, self.rng.spawn(1)[0])
                        if s.camera is not None else None)
@@ -204,6 +205,19 @@ class Simulation:
         tc = self.traffic.circles()
         return np.vstack((dyn, tc)) if len(dyn) else tc
 
+    def _lidar_raster(self) -> ScanRaster:
+        """The world's truth raster and distance transform as the lidar
+        takes them (``ScanRaster``), checked once per build of the
+        world: ``SimWorld.rebuild`` replaces both arrays (it never edits
+        them in place), and its resolution and origin are fixed."""
+        w = self.world
+        occ, dist = w.truth.occupied, w.distance
+        src_occ, src_dist, raster = self._raster
+        if occ is not src_occ or dist is not src_dist:
+            raster = ScanRaster(occ, w.resolution, (w.origin_x, w.origin_y), dist)
+            self._raster = (occ, dist, raster)
+        return raster
+
     def sensors(self, now: float) -> SensorFrame:
         """Every sensor sample due by ``now``."""
         tr = self.model.truth
@@ -216,9 +230,8 @@ class Simulation:
                 contacts = ((contacts or ()) + tuple(self.ais.feed(heard, now))) or None
         scan = None
         if self.scanner is not None and self.scanner.due(now):
-            w = self.world
-            scan = self.scanner.scan(now, (tr.x, tr.y, tr.yaw), w.truth.occupied, w.resolution,
-                                     (w.origin_x, w.origin_y), self._moving_circles(now), w.distance)
+            scan = self.scanner.scan_raster(now, (tr.x, tr.y, tr.yaw), self._lidar_raster(),
+                                            self._moving_circles(now))
         cam = now if self.camera is not None and self.camera.due(now) else None
         gps = self.gps.sample(now, tr)
         compass = self.compass.sample(now, tr)

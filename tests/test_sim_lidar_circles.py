@@ -84,3 +84,8 @@ def test_circle_beams_masks():
     many = np.tile(circ, (21, 1))
     assert len(_circle_beams(_circle_terms(many, 0.0, 0.0), many, 0.0, ang)) == 0
     assert len(_circle_beams(pre, circ, 5e3, ang)) == 0
+    for k in (0, 1, 180, 358, 359):                      # one pair not strictly increasing, anywhere
+        for v in (ang[k - 1] if k else ang[1], math.nan):
+            bad = ang.copy()
+            bad[k] = v
+            assert len(_circle_beams(pre, circ, 0.0, bad)) == 0, (k, v)

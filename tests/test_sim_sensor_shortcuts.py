@@ -2,8 +2,11 @@
 the battery's drain with comparisons for abs and its (voltage, remaining)
 read once, the GPS model's config terms taken at construction and its
 bias-step terms reused for a repeated interval, the lidar's spec values
-taken at construction, the frame built positionally, the reported
-obstacles listed once, the motor link's telemetry period."""
+taken at construction and its range noise drawn as standard normal
+draws scaled in the kernel, a raster checked once
+(``ScanRaster``, ``Lidar.scan_raster``, ``Simulation._lidar_raster``),
+the frame built positionally, the reported obstacles listed once, the
+motor link's telemetry period."""
 import dataclasses
 import itertools
 import math
@@ -12,7 +15,7 @@ import numpy as np
 import pytest
 
 from edgepilot.sim.dynamics import Truth
-from edgepilot.sim.sensors.lidar import Lidar, LidarSpec, _finite_pose, _raster_inputs, _scan_kernel
+from edgepilot.sim.sensors.lidar import Lidar, LidarSpec, ScanRaster, _finite_pose, _raster_inputs, _scan_kernel
 from edgepilot.sim.sensors.navigation import BatteryModel, GpsModel
 from edgepilot.vehicle.config import GpsConfig
 from edgepilot.vehicle.geo import LocalFrame
@@ -92,7 +95,8 @@ def test_gps_sample_equals_the_plain_form(noise_m):
 
 
 def _scan_plain(lid: Lidar, t, vehicle_pose, occupied, resolution, origin, circles=None, distance=None):
-    """``Lidar.scan`` before the shortcuts (with ``sensor_pose`` as it was)."""
+    """``Lidar.scan`` before the shortcuts (with ``sensor_pose`` as it was,
+    the noise drawn by ``Generator.normal``)."""
     sp = lid.spec
     lid._next_t = max(lid._next_t + 1.0 / sp.rate_hz, t)
     occ, dist, circ = _raster_inputs(occupied, resolution, circles, distance, sp.max_range)
@@ -104,10 +108,102 @@ def _scan_plain(lid: Lidar, t, vehicle_pose, occupied, resolution, origin, circl
     noise = lid.rng.normal(0.0, sp.noise_std, n) if sp.noise_std > 0 else np.zeros(0)
     drop = lid.rng.random(n) if sp.dropout > 0 else np.zeros(0)
     r = np.empty(n, np.float32)
+    # (the kernel adds 0.0 + noise_std * z: with noise_std 1 and z the normal() draws, those draws)
     _scan_kernel(occ, dist, float(resolution), float(origin[0]), float(origin[1]), circ, px, py, yaw,
-                 lid._angles, float(sp.max_range), float(sp.min_range), noise, drop, float(sp.dropout), r)
+                 lid._angles, float(sp.max_range), float(sp.min_range), 1.0, noise, drop, float(sp.dropout), r)
     return LaserScan(t=float(t), angle_min=lid._angle_min, angle_increment=lid._angle_increment,
                      max_range=sp.max_range, ranges=r)
+
+
+@pytest.mark.parametrize("scale", [0.02, 0.3, 1e-300, 7.5])
+def test_normal_is_the_scaled_standard_normal_draws(scale):
+    """What ``Lidar.scan`` relies on: ``Generator.normal(0.0, s, n)`` is
+    ``0.0 + s * z`` of the ``n`` draws ``standard_normal(n)`` makes from
+    the same state (NumPy's ``random_normal``: ``loc + scale *
+    random_standard_normal``), bit for bit, and leaves the same state."""
+    for seed in range(20):
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        want = a.normal(0.0, scale, 5000)
+        z = b.standard_normal(5000)
+        assert np.array_equal((0.0 + scale * z).view(np.int64), want.view(np.int64))
+        assert a.bit_generator.state == b.bit_generator.state
+
+
+@pytest.mark.parametrize("spec", [
+    LidarSpec(beams=540, fov_deg=270, max_range=12, noise_std=0.02, dropout=0.01, rate_hz=10),
+    LidarSpec(beams=90, fov_deg=360, max_range=6.5, min_range=1, noise_std=0.0, dropout=0.0, rate_hz=7,
+              mount_x=0.4, mount_y=-0.15, mount_yaw=0.3)])
+def test_scan_raster_equals_scan(spec):
+    """``scan_raster`` on a raster checked once (``ScanRaster``) gives the
+    scans, clock and draws ``scan`` gives; ``ScanRaster`` refuses what
+    ``scan`` refuses, with the same messages; the circles and the pose are
+    still checked per scan."""
+    rng = np.random.default_rng(4)
+    occ = rng.random((120, 150)) < 0.02
+    dist = rng.random((120, 150)).astype(np.float32)
+    a, b = Lidar(spec, np.random.default_rng(11)), Lidar(spec, np.random.default_rng(11))
+    for d in (None, dist):
+        raster = ScanRaster(occ, 0.1, (0.5, -0.25), d)
+        assert raster.occupied is occ and (d is None or raster.distance is d)      # no copies
+        for k, t in enumerate([0.0, 0.1, 0.35, 0.2, math.nan, 3.0]):
+            pose = (rng.uniform(2, 13), rng.uniform(2, 10), rng.uniform(-4, 4))
+            circles = np.column_stack((pose[0] + rng.uniform(-3, 3, k), pose[1] + rng.uniform(-3, 3, k),
+                                       rng.uniform(0.2, 0.8, k)))
+            got = a.scan_raster(t, pose, raster, circles if k else None)
+            want = b.scan(t, pose, occ, 0.1, (0.5, -0.25), circles if k else None, d)
+            assert repr((got.t, got.angle_min, got.angle_increment, got.max_range)) == \
+                repr((want.t, want.angle_min, want.angle_increment, want.max_range))
+            assert got.ranges.dtype == np.float32 and np.array_equal(got.ranges, want.ranges, equal_nan=True)
+            assert repr(a._next_t) == repr(b._next_t)
+    assert a.rng.random() == b.rng.random()
+    for args, msg in [((np.zeros(5, bool), 0.1, (0, 0)), "occupied must be a non-empty 2-D array"),
+                      ((occ, 0.0, (0, 0)), "resolution must be > 0"),
+                      ((occ, 0.1, (0, 0), dist[1:]), "distance must be a float32 array")]:
+        for call in (lambda: ScanRaster(*args), lambda: a.scan(0.0, (1.0, 1.0, 0.0), *args[:3], None, *args[3:])):
+            with pytest.raises(ValueError, match=msg):
+                call()
+    raster = ScanRaster(occ.astype(np.uint8)[:, ::2], 0.1, (0.0, 0.0))             # converted as scan converts it
+    assert raster.occupied.dtype == np.uint8 and raster.occupied.flags.c_contiguous
+    with pytest.raises(ValueError, match="circles must be an"):
+        a.scan_raster(4.0, (1.0, 1.0, 0.0), raster, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="pose must be finite"):
+        a.scan_raster(4.0, (1.0, math.nan, 0.0), raster)
+
+
+def test_simulation_scans_the_rebuilt_world():
+    """ugv_replan (a wall appears at 6 s) with the lidar UGV of
+    ugv_moving_person: ``Simulation.sensors`` scans what ``Lidar.scan``
+    scans of the world as it is, its validated raster taken again when the
+    world is rebuilt."""
+    from edgepilot.sim.scenario import load_scenario
+    from edgepilot.sim.simulation import PHYSICS_DT, Simulation
+    from edgepilot.vehicle.types import ActuatorCommand
+
+    sc = load_scenario("ugv_replan")
+    sim = Simulation(sc.model_copy(update={"vehicle_config": load_scenario("ugv_moving_person").vehicle_config}))
+    rasters, scans = [], 0
+    for step in range(800):
+        sim.step(PHYSICS_DT, ActuatorCommand(0.2, 0.25))
+        if step % 5:
+            continue
+        sc, now = sim.scanner, sim.t
+        due, state, next_t = sc.due(now), sc.rng.bit_generator.state, sc._next_t
+        f = sim.sensors(now)
+        assert (f.scan is not None) == due
+        if due:
+            scans += 1
+            if not any(r is sim._raster[2] for r in rasters):
+                rasters.append(sim._raster[2])
+            assert sim._raster[0] is sim.world.truth.occupied and sim._raster[1] is sim.world.distance
+            after = sc.rng.bit_generator.state
+            sc.rng.bit_generator.state, nt = state, sc._next_t
+            sc._next_t = next_t
+            tr, w = sim.truth, sim.world
+            want = sc.scan(now, (tr.x, tr.y, tr.yaw), w.truth.occupied, w.resolution, (w.origin_x, w.origin_y),
+                           sim._moving_circles(now), w.distance)
+            assert np.array_equal(f.scan.ranges, want.ranges, equal_nan=True) and f.scan.t == want.t
+            assert sc.rng.bit_generator.state == after and sc._next_t == nt
+    assert scans >= 75 and len(rasters) == 2             # the wall appeared: the world was rebuilt once
 
 
 @pytest.mark.parametrize("spec", [
@@ -139,6 +235,12 @@ def test_lidar_scan_equals_the_plain_form(spec):
     assert a.sensor_pose((1.0, 2.0, 0.5)) == (
         1.0 + math.cos(0.5) * spec.mount_x - math.sin(0.5) * spec.mount_y,
         2.0 + math.sin(0.5) * spec.mount_x + math.cos(0.5) * spec.mount_y, 0.5 + spec.mount_yaw)
+    for lid, scan in ((a, a.scan), (b, lambda *args: _scan_plain(b, *args))):
+        with pytest.raises(TypeError):                                # a bad origin: read after the draws
+            scan(3.5, (1.0, 1.0, 0.0), occ, 0.1, None)
+        with pytest.raises(ValueError, match="pose must be finite"):   # the pose first
+            scan(3.6, (1.0, math.nan, 0.0), occ, 0.1, None)
+    assert a.rng.bit_generator.state == b.rng.bit_generator.state and repr(a._next_t) == repr(b._next_t)
     with pytest.raises(ValueError, match="pose must be finite"):
         a.scan(4.0, (1.0, math.nan, 0.0), occ, 0.1, (0.0, 0.0))
     with pytest.raises(ValueError, match="math domain error"):      # cos(inf), as before
