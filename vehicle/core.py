@@ -39,6 +39,9 @@ NAV_POSITION_COMMANDS = (int(Cmd.NAV_WAYPOINT), int(Cmd.NAV_LOITER_UNLIM), int(C
 # bound once: an enum member look-up costs several times a global's, and
 # mission_state is asked every physics step (the fleet runner's end test)
 _AUTO = Mode.AUTO
+_NO_MISSION, _NOT_STARTED, _ACTIVE, _PAUSED, _COMPLETE = (MissionState.NO_MISSION, MissionState.NOT_STARTED,
+                                                          MissionState.ACTIVE, MissionState.PAUSED,
+                                                          MissionState.COMPLETE)
 __all__ = ["PlanningError", "PlanningGrid", "VehicleCore"]
 
 
@@ -194,12 +197,12 @@ class VehicleCore:
     def mission_state(self) -> MissionState:
         ex = self._exec
         if ex is None or not ex.has_nav:
-            return MissionState.NO_MISSION
+            return _NO_MISSION
         if ex.complete:
-            return MissionState.COMPLETE
+            return _COMPLETE
         if not self._mission_started:
-            return MissionState.NOT_STARTED
-        return MissionState.ACTIVE if self.mode == _AUTO else MissionState.PAUSED
+            return _NOT_STARTED
+        return _ACTIVE if self.mode == _AUTO else _PAUSED
 
     @property
     def tracks(self):
