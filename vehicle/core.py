@@ -562,25 +562,27 @@ class VehicleCore:
     def step(self, now: float, frame: SensorFrame) -> Setpoint:
         """One control tick at ``now`` [s]: the setpoint for the actuators."""
         self.now = now
+        # each frame field read once (as SafetyManager.observe reads them)
+        gps = frame.gps
         if self.estimator is not None:
-            if frame.gps is not None:
-                self.last_gps = frame.gps
+            if gps is not None:
+                self.last_gps = gps
             for ev in self.estimator.update(now, frame):
                 self._emit(ev.kind, ev.text, ev.severity, what=ev.what)
             self._state = self.estimator.state(now)
         else:
             f = self.filter
             f.predict(now)
-            if frame.gps is not None:
-                self.last_gps = frame.gps
-                f.update_gps(frame.gps)
-            if frame.compass is not None:
-                f.update_compass(frame.compass)
+            if gps is not None:
+                self.last_gps = gps
+                f.update_gps(gps)
+            if (compass := frame.compass) is not None:
+                f.update_compass(compass)
             self._state = f.state(now)
-        if frame.battery_v is not None:
-            self.battery_voltage = frame.battery_v
-        if frame.battery_remaining is not None:
-            self.battery_remaining = frame.battery_remaining
+        if (battery_v := frame.battery_v) is not None:
+            self.battery_voltage = battery_v
+        if (battery_remaining := frame.battery_remaining) is not None:
+            self.battery_remaining = battery_remaining
         st = self._state
         planning = self.planning
         maritime = self.maritime
