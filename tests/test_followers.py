@@ -233,3 +233,14 @@ def test_pure_pursuit_gives_the_min_max_floats_also_for_nan_and_inf():
             cmd, cte = f.command(st, path, speed, la, stop)
             want = _pure_pursuit_with_min_max(UGV, ref, st, path, speed, la, stop)
             assert repr(((cmd.left, cmd.right), cte, f.s)) == repr((*want, ref.s))
+
+
+def test_pure_pursuit_config_is_read_only():
+    # command() and wheels() use the limits and chassis constants taken at
+    # construction: the config cannot be swapped under them
+    f = PurePursuit(UGV)
+    assert f.cfg is UGV
+    with pytest.raises(AttributeError):
+        f.cfg = UGV
+    assert f._limits == (UGV.limits.max_speed, UGV.limits.max_accel, UGV.limits.max_yaw_rate)
+    assert f._drive == (UGV.drive.track_width, UGV.drive.wheel_max_speed)

@@ -1,7 +1,8 @@
 """The GPS + compass filter (vehicle/estimation/gps_compass.py, two
-per-axis filters in plain floats) against its matrix form written with
-NumPy (the oracle below, the filter as it was first written): the same
-estimates and covariances to float rounding, fix by fix."""
+per-axis filters in plain floats sharing one covariance) against its matrix
+form written with NumPy (the oracle below, the filter as it was first
+written): the same estimates and covariances to float rounding, fix by fix;
+and against the per-axis plain-float form, bit for bit."""
 import math
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from edgepilot.vehicle.estimation import GpsCompassFilter
 from edgepilot.vehicle.geo import LocalFrame, wrap_pi
-from edgepilot.vehicle.types import CompassReading, GpsFix
+from edgepilot.vehicle.types import CompassReading, GpsFix, VehicleState
 
 FRAME = LocalFrame(52.0, 4.0)
 
@@ -127,7 +128,37 @@ def test_filter_equals_the_numpy_oracle(seed):
     assert ours.P[0, 0] < 1.0 and ours.have_pos          # the fixes were fused
 
 
-def _reference_predict(f: GpsCompassFilter, now: float) -> None:
+class _PlainFilter:
+    """The filter as first written in plain floats: two per-axis filters,
+    each [pos, vel] with its own 2 x 2 covariance (``_ax``), and the heading
+    (``_hd``).  The filter, which keeps one covariance for both axes, must
+    give the same bits (and so must each axis here)."""
+
+    def __init__(self, frame, accel_noise=0.5, yaw_accel_noise=1.0, gps_noise_floor=0.3,
+                 compass_noise=math.radians(3.0), velocity_noise=0.1):
+        self.frame, self.q_acc, self.q_yaw, self.gps_floor = frame, accel_noise, yaw_accel_noise, gps_noise_floor
+        self.r_yaw, self.r_vel = compass_noise ** 2, velocity_noise ** 2
+        self._ax = [[0.0, 0.0, 1e6, 0.0, 0.0, 1e6], [0.0, 0.0, 1e6, 0.0, 0.0, 1e6]]
+        self._hd = [0.0, 0.0, 1e3, 0.0, 0.0, 1e3]
+        self.t, self.have_pos, self.have_yaw = None, False, False
+
+    def views(self):
+        """(x, P, h, Ph) as lists, as the filter's properties give them."""
+        e, n = self._ax
+        P = np.zeros((4, 4))
+        P[0, 0], P[0, 2], P[2, 0], P[2, 2] = e[2], e[3], e[4], e[5]
+        P[1, 1], P[1, 3], P[3, 1], P[3, 3] = n[2], n[3], n[4], n[5]
+        h = self._hd
+        return [e[0], n[0], e[1], n[1]], P.tolist(), h[:2], [[h[2], h[3]], [h[4], h[5]]]
+
+    def state(self, now):
+        e, n = self._ax
+        lat, lon = self.frame.to_geo(e[0], n[0])
+        return VehicleState(now, e[0], n[0], self._hd[0], e[1], n[1], self._hd[1], lat, lon,
+                            math.sqrt(max(e[2], n[2])), self.have_pos and self.have_yaw)
+
+
+def _reference_predict(f: _PlainFilter, now: float) -> None:
     """predict, update_gps and update_compass as first written in plain
     floats: the filter's must give the same bits."""
     if f.t is None:
@@ -152,7 +183,7 @@ def _reference_predict(f: GpsCompassFilter, now: float) -> None:
     f._hd[0] = wrap_pi(f._hd[0])
 
 
-def _reference_update_gps(f: GpsCompassFilter, fix: GpsFix) -> None:
+def _reference_update_gps(f: _PlainFilter, fix: GpsFix) -> None:
     if fix.fix_type < 2:
         return
     px, py = f.frame.to_local(fix.lat, fix.lon)
@@ -179,7 +210,7 @@ def _reference_update_gps(f: GpsCompassFilter, fix: GpsFix) -> None:
         s[5] = (1.0 - k11) * p11 - k10 * p01
 
 
-def _reference_update_compass(f: GpsCompassFilter, reading: CompassReading) -> None:
+def _reference_update_compass(f: _PlainFilter, reading: CompassReading) -> None:
     h = f._hd
     if not f.have_yaw:
         f._hd = [wrap_pi(reading.yaw), 0.0, f.r_yaw, 0.0, 0.0, 1.0]
@@ -199,9 +230,11 @@ def _reference_update_compass(f: GpsCompassFilter, reading: CompassReading) -> N
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_filter_is_bit_identical_to_the_plain_reference(seed):
+    # the reference keeps a covariance per axis: they stay equal, bit for bit,
+    # to each other and to the filter's one
     rng = np.random.default_rng(seed)
     kw = dict(accel_noise=float(rng.uniform(0.2, 2.0)), yaw_accel_noise=float(rng.uniform(0.5, 3.0)))
-    ours, ref = GpsCompassFilter(FRAME, **kw), GpsCompassFilter(FRAME, **kw)
+    ours, ref = GpsCompassFilter(FRAME, **kw), _PlainFilter(FRAME, **kw)
     t = 0.0
     for k in range(2000):
         t += float(rng.choice([0.01, 0.05, 0.05, 0.1, 0.0, -0.01, rng.uniform(0.0, 3.0)]))
@@ -219,18 +252,22 @@ def test_filter_is_bit_identical_to_the_plain_reference(seed):
         if k == 1000:   # the noise follows a change of the filter's settings
             for f in (ours, ref):
                 f.q_acc, f.q_yaw = 1.7, 0.3
-        assert ours._ax == ref._ax and ours._hd == ref._hd and ours.t == ref.t
+        assert [ours.x.tolist(), ours.P.tolist(), ours.h.tolist(), ours.Ph.tolist()] == list(ref.views())
+        assert ref._ax[0][2:] == ref._ax[1][2:] == ours._P
+        assert ours.t == ref.t and ours.have_pos == ref.have_pos and ours.have_yaw == ref.have_yaw
         assert ours.state(t) == ref.state(t)
+    assert ours.have_pos and ours.have_yaw
 
 
-@pytest.mark.parametrize("pe, pn", [(1.0, 2.0), (2.0, 1.0), (0.5, 0.5), (0.0, -0.0), (-0.0, 0.0),
-                                    (math.nan, 1.0), (1.0, math.nan), (math.nan, math.nan),
-                                    (math.inf, 1.0), (1.0, math.inf), (math.inf, math.nan), (math.nan, math.inf)])
-def test_state_pos_std_is_the_sqrt_of_max_of_the_axis_variances(pe, pn):
-    # state() spells max() out as a comparison: the same float as the plain form, NaN and inf included
+@pytest.mark.parametrize("p", [2.0, 0.5, 0.0, -0.0, -1.0, math.nan, math.inf])
+def test_state_pos_std_is_the_sqrt_of_the_shared_position_variance(p):
     f = GpsCompassFilter(FRAME)
-    f._ax[0][2], f._ax[1][2] = pe, pn
+    f._P[0] = p
     with np.errstate(invalid="ignore"):
-        want = math.sqrt(max(pe, pn)) if not max(pe, pn) < 0 else math.nan
+        want = float(np.sqrt(p))
+    if p < 0:
+        with pytest.raises(ValueError):
+            f.state(0.0)
+        return
     got = f.state(0.0).pos_std
     assert (math.isnan(got) and math.isnan(want)) or (got == want and math.copysign(1, got) == math.copysign(1, want))

@@ -70,3 +70,31 @@ def test_has_nav_needs_a_nav_item_after_home():
     for cmd in (Cmd.NAV_WAYPOINT, Cmd.NAV_LOITER_UNLIM, Cmd.NAV_LOITER_TIME, Cmd.NAV_RETURN_TO_LAUNCH):
         assert MissionExecutor([wp(0), speed, MissionItem(2, int(cmd))]).has_nav
         assert MissionExecutor([wp(0), MissionItem(1, cmd)]).has_nav       # the enum member as well as its int
+
+
+def test_current_target_again_is_the_one_made_for_that_item():
+    # the target made for the current NAV item is returned again while that
+    # item is current; a fresh executor (nothing remembered) gives equal ones
+    items = [wp(0), wp(1), MissionItem(2, int(Cmd.DO_CHANGE_SPEED), param1=1, param2=0.7),
+             MissionItem(3, int(Cmd.NAV_LOITER_TIME), 47.0, 8.0, param1=5.0),
+             MissionItem(4, int(Cmd.DO_JUMP), param1=1, param2=1), wp(5),
+             MissionItem(6, int(Cmd.NAV_LOITER_UNLIM), 47.1, 8.1), MissionItem(7, int(Cmd.NAV_RETURN_TO_LAUNCH))]
+    ex = MissionExecutor(items)
+    seen = []
+    while True:
+        t = ex.current_target()
+        again = ex.current_target()
+        fresh = MissionExecutor(items)
+        fresh.current, fresh._jumps_done = ex.current, dict(ex._jumps_done)
+        assert again == t and fresh.current_target() == t
+        assert (again is t) == (t.kind != "done")      # "done" is not an item's
+        if t.kind == "done":
+            break
+        seen.append((t.kind, t.seq))
+        ex.advance()
+    assert seen == [("waypoint", 1), ("loiter_time", 3), ("waypoint", 1), ("loiter_time", 3), ("waypoint", 5),
+                    ("loiter_unlim", 6), ("rtl", 7)]
+    assert ex.speed_override == 0.7 and ex.complete
+    ex.restart()
+    assert ex.current_target().seq == 1 and not ex.complete
+    assert ex.set_current(6) and ex.current_target().kind == "loiter_unlim"

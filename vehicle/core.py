@@ -39,6 +39,9 @@ NAV_POSITION_COMMANDS = (int(Cmd.NAV_WAYPOINT), int(Cmd.NAV_LOITER_UNLIM), int(C
 # bound once: an enum member look-up costs several times a global's, and
 # mission_state is asked every physics step (the fleet runner's end test)
 _AUTO = Mode.AUTO
+_NO_MISSION, _NOT_STARTED, _ACTIVE, _PAUSED, _COMPLETE = (MissionState.NO_MISSION, MissionState.NOT_STARTED,
+                                                          MissionState.ACTIVE, MissionState.PAUSED,
+                                                          MissionState.COMPLETE)
 __all__ = ["PlanningError", "PlanningGrid", "VehicleCore"]
 
 
@@ -194,12 +197,12 @@ class VehicleCore:
     def mission_state(self) -> MissionState:
         ex = self._exec
         if ex is None or not ex.has_nav:
-            return MissionState.NO_MISSION
+            return _NO_MISSION
         if ex.complete:
-            return MissionState.COMPLETE
+            return _COMPLETE
         if not self._mission_started:
-            return MissionState.NOT_STARTED
-        return MissionState.ACTIVE if self.mode == _AUTO else MissionState.PAUSED
+            return _NOT_STARTED
+        return _ACTIVE if self.mode == _AUTO else _PAUSED
 
     @property
     def tracks(self):
@@ -559,25 +562,27 @@ class VehicleCore:
     def step(self, now: float, frame: SensorFrame) -> Setpoint:
         """One control tick at ``now`` [s]: the setpoint for the actuators."""
         self.now = now
+        # each frame field read once (as SafetyManager.observe reads them)
+        gps = frame.gps
         if self.estimator is not None:
-            if frame.gps is not None:
-                self.last_gps = frame.gps
+            if gps is not None:
+                self.last_gps = gps
             for ev in self.estimator.update(now, frame):
                 self._emit(ev.kind, ev.text, ev.severity, what=ev.what)
             self._state = self.estimator.state(now)
         else:
             f = self.filter
             f.predict(now)
-            if frame.gps is not None:
-                self.last_gps = frame.gps
-                f.update_gps(frame.gps)
-            if frame.compass is not None:
-                f.update_compass(frame.compass)
+            if gps is not None:
+                self.last_gps = gps
+                f.update_gps(gps)
+            if (compass := frame.compass) is not None:
+                f.update_compass(compass)
             self._state = f.state(now)
-        if frame.battery_v is not None:
-            self.battery_voltage = frame.battery_v
-        if frame.battery_remaining is not None:
-            self.battery_remaining = frame.battery_remaining
+        if (battery_v := frame.battery_v) is not None:
+            self.battery_voltage = battery_v
+        if (battery_remaining := frame.battery_remaining) is not None:
+            self.battery_remaining = battery_remaining
         st = self._state
         planning = self.planning
         maritime = self.maritime

@@ -19,8 +19,19 @@ class PurePursuit:
     def __init__(self, cfg: VehicleConfig):
         if cfg.drive is None:
             raise ValueError("pure pursuit needs a differential-drive [drive] config")
-        self.cfg = cfg
+        self._cfg = cfg
+        # The limits and chassis constants command() and wheels() read every
+        # tick, taken once: the config is frozen (and ``cfg`` read-only), and a
+        # pydantic model's attribute read costs ~4x a plain object's.
+        lim, d = cfg.limits, cfg.drive
+        self._limits = (lim.max_speed, lim.max_accel, lim.max_yaw_rate)
+        self._drive = (d.track_width, d.wheel_max_speed)
         self.s = 0.0
+
+    @property
+    def cfg(self) -> VehicleConfig:
+        """The vehicle config (fixed at construction: the follower uses its constants)."""
+        return self._cfg
 
     def reset(self) -> None:
         self.s = 0.0
@@ -38,14 +49,13 @@ class PurePursuit:
         self.s, cte, tx, ty = path.follow(x, y, self.s, window, lookahead)
         dist_end = math.hypot(path.end_x - x, path.end_y - y)
         alpha = wrap_pi(math.atan2(ty - y, tx - x) - state.yaw)
-        lim = self.cfg.limits
-        v = lim.max_speed if lim.max_speed < speed else speed
+        max_speed, max_accel, max_w = self._limits
+        v = max_speed if max_speed < speed else speed
         if stop_at_end:
             room = dist_end - 0.1
-            v_stop = math.sqrt(2.0 * 0.5 * lim.max_accel * (0.0 if 0.0 > room else room)) + 0.1
+            v_stop = math.sqrt(2.0 * 0.5 * max_accel * (0.0 if 0.0 > room else room)) + 0.1
             if v_stop < v:
                 v = v_stop
-        max_w = lim.max_yaw_rate
         if abs(alpha) > TURN_IN_PLACE:
             v = 0.0
             w = math.copysign(min(max_w, 2.0 * abs(alpha)), alpha)
@@ -65,12 +75,11 @@ class PurePursuit:
         return self.wheels(v, w), cte
 
     def wheels(self, v: float, w: float) -> ActuatorCommand:
-        d = self.cfg.drive
-        half = 0.5 * d.track_width
+        track, wmax = self._drive
+        half = 0.5 * track
         vl, vr = v - w * half, v + w * half
         al, ar = abs(vl), abs(vr)
         m = ar if ar > al else al                  # max(|vl|, |vr|)
-        wmax = d.wheel_max_speed
         if m > wmax:  # keep curvature, scale speed
             vl, vr = vl * wmax / m, vr * wmax / m
         return ActuatorCommand(vl / wmax, vr / wmax)

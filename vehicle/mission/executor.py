@@ -62,6 +62,10 @@ class MissionExecutor:
         self.speed_override: float | None = None
         self._jumps_done: dict[int, int] = {}
         self.complete = False
+        # (item, its NavTarget): the NAV target made last.  A target is the
+        # item's alone (items are frozen), so while the current item is that
+        # same object ``current_target`` returns it again (once per control tick)
+        self._made: tuple = (None, None)
 
     @property
     def has_nav(self) -> bool:
@@ -87,6 +91,9 @@ class MissionExecutor:
         """Apply DO_ items at the head of the queue, then return the NAV target."""
         items = self.items
         n = len(items)
+        made = self._made
+        if self.current < n and items[self.current] is made[0]:
+            return made[1]      # the same NAV item as last time: nothing to apply, the same target
         guard = 0
         while self.current < n:
             guard += 1
@@ -95,7 +102,7 @@ class MissionExecutor:
             it = items[self.current]
             cmd = it.command
             if cmd == _WAYPOINT:
-                return NavTarget("waypoint", it.seq, it.lat, it.lon)
+                return self._make(it, NavTarget("waypoint", it.seq, it.lat, it.lon))
             if cmd == _DO_CHANGE_SPEED:
                 if math.isfinite(it.param2) and it.param2 > 0:
                     self.speed_override = float(it.param2)
@@ -113,15 +120,21 @@ class MissionExecutor:
                     self.current += 1
             elif cmd == _LOITER_TIME:
                 hold = float(it.param1)
-                return NavTarget("loiter_time", it.seq, it.lat, it.lon, hold if math.isfinite(hold) and hold > 0 else 0.0)
+                return self._make(it, NavTarget("loiter_time", it.seq, it.lat, it.lon,
+                                                hold if math.isfinite(hold) and hold > 0 else 0.0))
             elif cmd == _LOITER_UNLIM:
-                return NavTarget("loiter_unlim", it.seq, it.lat, it.lon)
+                return self._make(it, NavTarget("loiter_unlim", it.seq, it.lat, it.lon))
             elif cmd == _RTL:
-                return NavTarget("rtl", it.seq)
+                return self._make(it, NavTarget("rtl", it.seq))
             else:
                 self.current += 1  # unknown items were refused at upload; be safe
         self.complete = True
         return NavTarget("done", n)
+
+    def _make(self, item: MissionItem, target: NavTarget) -> NavTarget:
+        """``target``, the NAV item ``item``'s, remembered for the next call."""
+        self._made = (item, target)
+        return target
 
     def advance(self) -> None:
         self.current += 1

@@ -56,7 +56,8 @@ class AutoMode(VehicleMode):
             else:
                 x, y = c.frame.to_local(tgt.lat, tgt.lon)
             if kind == "waypoint":
-                stop_here, leg_from, leg_next = self._next_is_stop(), self._leg_from(ex, tgt), self._leg_next(ex, tgt)
+                stop_here, leg_next = self._after(ex)
+                leg_from = self._leg_from(ex, tgt)
             else:
                 stop_here, leg_from, leg_next = True, None, None
             # leg_from, leg_next by position: keywords cost ~0.1 us a call, every tick
@@ -91,30 +92,23 @@ class AutoMode(VehicleMode):
             return None
         return lf[2], lf[3]
 
-    def _leg_next(self, ex, tgt) -> tuple[float, float] | None:
-        """The map position [m] of the waypoint after ``tgt`` when the next
-        NAV item is a pass-through waypoint, else None."""
-        for it in ex.items[tgt.seq + 1:]:
+    def _after(self, ex) -> tuple[bool, tuple[float, float] | None]:
+        """What follows the current NAV item (a waypoint), from one look at
+        the items after it: whether the vehicle stops there (the next NAV
+        item is not another pass-through waypoint, or there is none), and
+        the map position [m] of that next waypoint when it passes through
+        (None when it stops, or the waypoint has no position)."""
+        items = ex.items
+        for i in range(ex.current + 1, len(items)):     # no copy of the rest of the list
+            it = items[i]
             cmd = it.command
             if cmd == _WAYPOINT:
                 if (it.lat, it.lon) == (0.0, 0.0):
-                    return None
-                return self.core.frame.to_local(it.lat, it.lon)
+                    return False, None
+                return False, self.core.frame.to_local(it.lat, it.lon)
             if cmd in _STOPS:
-                return None
-        return None
-
-    def _next_is_stop(self) -> bool:
-        """True when the item after the current NAV item is not another
-        pass-through waypoint (so the vehicle should stop at this one)."""
-        ex = self.core._exec
-        for it in ex.items[ex.current + 1:]:
-            cmd = it.command
-            if cmd == _WAYPOINT:
-                return False
-            if cmd in _STOPS:
-                return True
-        return True
+                return True, None
+        return True, None
 
     def _finish(self, now: float) -> None:
         c = self.core

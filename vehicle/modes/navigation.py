@@ -208,7 +208,7 @@ class Navigator:
         # UGV only (a USV's movers are COLREGs' business), and not when the
         # safety layer's obstacle stop (AVOID_ENABLE) is the chosen reaction
         # to anything in the path, moving or not.
-        if c.maritime is None and p["AVOID_MOVERS"] and not p["AVOID_ENABLE"] and self._give_way(speed):
+        if c.maritime is None and p["AVOID_MOVERS"] and not p["AVOID_ENABLE"] and self._give_way(st, speed):
             return ActuatorCommand.stop(), False
         f = c.follower
         if isinstance(f, PurePursuit):
@@ -481,12 +481,14 @@ class Navigator:
             pts.append((x, y))
         return np.array(pts)
 
-    def _give_way(self, speed: float) -> bool:
+    def _give_way(self, st, speed: float) -> bool:
         """Moving obstacles: stop while a tracked mover's predicted path
-        crosses ours within the next seconds (vehicle/perception/front.py)."""
+        crosses ours within the next seconds (vehicle/perception/front.py);
+        ``st``: the core's state this tick (as drive_to read it)."""
         c = self.core
-        was = c.perception.yielding
-        tr = c.perception.give_way(c.state, self.path.points, c.follower.s, speed)
+        perception = c.perception
+        was = perception.yielding
+        tr = perception.give_way(st, self.path.points, c.follower.s, speed)
         if tr is not None and was is None:
             c._emit("give_way", f"Giving way to a moving object (track {tr.id}, {tr.speed:.1f} m/s)",
                     Severity.NOTICE, track=tr.id)
