@@ -66,6 +66,7 @@ class WindowCostmap(InflatedCostmap):
         self.pinned = occ.copy()
         self._new_known = np.empty((0, 2), np.int64)     # mark_known's work space
         self._new_known_d = np.empty(0, np.float32)
+        self._band_key = self._band_tab = None            # _band_table's, built on first use
         super().__init__(GridMap(occ, resolution, ox, oy), params)
 
     def _set_known(self, known: np.ndarray) -> None:
@@ -211,16 +212,34 @@ class WindowCostmap(InflatedCostmap):
             return
         self.unknown_cells -= n
         # only the weights of newly known cells change: back to the inflation layer's,
-        # set in the kernel where the distance settles them (lethal, or beyond the inflation radius) ...
+        # set in the kernel: where the distance settles them (lethal, or beyond the inflation radius), ...
+        # the exponential band's from a table of its weights per distance ...
         p = self.params
         lethal, infl = p.inscribed_radius, p.inflation_radius
+        d_tab, w_tab = self._band_table()
         m, odd = known_weights_kernel(self._new_known, n, self.distance, self.weights, float(lethal),
-                                      np.float32(lethal), float(infl), np.float32(infl), self._new_known_d)
-        if m:   # ... and by NumPy in the exponential band
+                                      np.float32(lethal), float(infl), np.float32(infl), 1.0 / self.resolution,
+                                      d_tab, w_tab, self._new_known_d)
+        if m:   # ... and by NumPy where the table has not got the distance
             d = self._new_known_d[:m]
             self.weights[self._new_known[:m, 0], self._new_known[:m, 1]] = (
                 weights_from_distance(d, p) if odd else band_weights(d, p))
         self.version += 1
+
+    def _band_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """float32 (d, w) per squared cell distance k = 0, 1, ... out past the
+        inflation radius: the distance [m] the distance transform gives for
+        k (float32 sqrt(k), times the resolution as float32:
+        ``distance_to_obstacles``) and ``band_weights`` of it (meaningful in
+        the band only).  Built for the current ``params`` and resolution."""
+        p, res = self.params, self.resolution
+        key = self._band_key
+        if key is None or key[0] is not p or key[1] != res:
+            kmax = int(math.ceil(p.inflation_radius / res)) + 2
+            d = np.sqrt(np.arange(kmax * kmax, dtype=np.float64)).astype(np.float32) * np.float32(res)
+            self._band_tab = (d, band_weights(d, p))
+            self._band_key = (p, res)
+        return self._band_tab
 
     # -- obstacles that may leave ------------------------------------------------
     def pin(self, cells=None, points=None) -> None:
