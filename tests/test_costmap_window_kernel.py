@@ -327,3 +327,11 @@ def test_mark_known_packed_window_equals_the_slice():
         a.mark_known_packed(grid, mask, bias, (0.0, 0.0), (0, H + 1, 0, 5))
     with pytest.raises(ValueError, match="mark_known_packed: window"):
         a.mark_known_packed(grid, mask, bias, (0.0, 0.0), (5, 4, 0, 5))
+    # a window of NumPy integers (converted) is refused with the same message, and marks what Python ints mark
+    with pytest.raises(ValueError, match=r"mark_known_packed: window \(np.int64\(5\), 4, 0, 5\) is not within"):
+        a.mark_known_packed(grid, mask, bias, (0.0, 0.0), (np.int64(5), 4, 0, 5))
+    c = copy.deepcopy(a)
+    origin = (a.origin_x + 0.3, a.origin_y - 0.2)
+    a.mark_known_packed(grid, mask, bias, origin, (3, 40, 2, 50))
+    c.mark_known_packed(grid, np.int64(mask), np.int16(bias), origin, [np.int64(3), np.int32(40), 2.0, np.uint8(50)])
+    assert np.array_equal(a.known, c.known) and np.array_equal(a.weights, c.weights) and a.version == c.version

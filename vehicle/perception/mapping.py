@@ -127,11 +127,16 @@ class LidarMapper:
         # log-odds != 0 straight on the packed cells (no int32 decode)
         return (self.grid._cells[r0:r1, c0:c1] & LO_MASK) != LO_BIAS
 
-    def packed(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, int, int]:
-        """The grid window rows [r0, r1) x cols [c0, c1) as its packed int16
-        cells (a view) with the mask and bias that say seen:
+    def packed(self, r0: int = 0, r1: int | None = None, c0: int = 0,
+               c1: int | None = None) -> tuple[np.ndarray, int, int]:
+        """The grid window rows [r0, r1) x cols [c0, c1) (default: the whole
+        grid) as its packed int16 cells (a view; the whole grid's is its own
+        array, C-contiguous) with the mask and bias that say seen:
         ``cells & mask != bias`` is ``seen(r0, r1, c0, c1)``."""
-        return self.grid._cells[r0:r1, c0:c1], LO_MASK, LO_BIAS
+        cells = self.grid._cells
+        if r0 == 0 and c0 == 0 and r1 is None and c1 is None:
+            return cells, LO_MASK, LO_BIAS
+        return cells[r0:r1, c0:c1], LO_MASK, LO_BIAS
 
     #: (r0, r1, c0, c1) of the grid the latest integrated scan could touch, or None
     last_window = None
