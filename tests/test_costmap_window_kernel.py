@@ -188,8 +188,7 @@ def test_known_weights_kernel_equals_weights_from_distance(radii, dtype):
     rest_d = np.empty(d.size, np.float32)
     no_table = np.empty(0, np.float32)          # no band distance in the table: the band left to NumPy
     m, odd = known_weights_kernel(cells, d.size, dist, weights, float(p.inscribed_radius),
-                                  np.float32(p.inscribed_radius), float(p.inflation_radius),
-                                  np.float32(p.inflation_radius), 10.0, no_table, no_table, rest_d)
+                                  float(p.inflation_radius), 10.0, no_table, no_table, rest_d)
     assert odd                                      # the NaN at least
     settled = weights[0] != -1.0
     assert np.array_equal(weights[0][settled], want[0][settled])
@@ -231,8 +230,7 @@ def test_known_weights_kernel_band_table(radii, res):
     cells = np.stack([np.zeros(d.size, np.int64), np.arange(d.size)], axis=1)
     rest_d = np.empty(d.size, np.float32)
     m, odd = known_weights_kernel(cells, d.size, dist, weights, float(p.inscribed_radius),
-                                  np.float32(p.inscribed_radius), float(p.inflation_radius),
-                                  np.float32(p.inflation_radius), 1.0 / res, d_tab, w_tab, rest_d)
+                                  float(p.inflation_radius), 1.0 / res, d_tab, w_tab, rest_d)
     rest = cells[:m, 1]
     settled = weights[0] != -1.0
     assert np.array_equal(np.sort(rest), np.flatnonzero(~settled)) and np.all(np.diff(rest) > 0)

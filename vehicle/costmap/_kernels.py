@@ -151,8 +151,7 @@ def mark_known_packed_chunked_kernel(cells, mask, bias, sr, sc, known, unk, tile
 
 
 @njit(cache=True)
-def known_weights_kernel(cells, n, distance, weights, lethal64, lethal32, infl64, infl32, inv_res, d_tab, w_tab,
-                         rest_d):
+def known_weights_kernel(cells, n, distance, weights, lethal64, infl64, inv_res, d_tab, w_tab, rest_d):
     """The inflation layer's weights of the newly known cells ``cells[:n]``
     (row, col) that their ``distance`` settles: inf within the inscribed
     radius ``lethal``, 1 beyond the inflation radius ``infl``
@@ -160,9 +159,10 @@ def known_weights_kernel(cells, n, distance, weights, lethal64, lethal32, infl64
     between them the weight ``w_tab[k]`` when the distance is ``d_tab[k]``,
     k = round((distance * ``inv_res``) ** 2) (a table of the distances the
     distance transform gives, per squared cell distance k, and their band
-    weights: ``WindowCostmap._band_table``).  Each threshold is compared
-    both as float64 and as float32 and a cell is settled only where the two
-    agree, so the answer is NumPy's whichever precision it compares in.
+    weights: ``WindowCostmap._band_table``).  Each threshold (float64) is
+    compared both as float64 and rounded to float32 and a cell is settled
+    only where the two agree, so the answer is NumPy's whichever precision
+    it compares in.
     The other cells (a band distance not in the table, a NaN, a distance
     between a threshold's two roundings) are moved to the front of
     ``cells``, in order, with their distances in ``rest_d``, for NumPy.
@@ -170,6 +170,8 @@ def known_weights_kernel(cells, n, distance, weights, lethal64, lethal32, infl64
     the band."""
     m = 0
     odd = False
+    lethal32 = np.float32(lethal64)
+    infl32 = np.float32(infl64)
     nt = d_tab.shape[0]
     for i in range(n):
         r = cells[i, 0]

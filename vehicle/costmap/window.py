@@ -219,9 +219,8 @@ class WindowCostmap(InflatedCostmap):
         p = self.params
         lethal, infl = p.inscribed_radius, p.inflation_radius
         d_tab, w_tab = self._band_table()
-        m, odd = known_weights_kernel(self._new_known, n, self.distance, self.weights, float(lethal),
-                                      np.float32(lethal), float(infl), np.float32(infl), 1.0 / self.resolution,
-                                      d_tab, w_tab, self._new_known_d)
+        m, odd = known_weights_kernel(self._new_known, n, self.distance, self.weights, float(lethal), float(infl),
+                                      1.0 / self.resolution, d_tab, w_tab, self._new_known_d)
         if m:   # ... and by NumPy where the table has not got the distance
             d = self._new_known_d[:m]
             self.weights[self._new_known[:m, 0], self._new_known[:m, 1]] = (
