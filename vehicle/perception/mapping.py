@@ -157,8 +157,8 @@ class LidarMapper:
             pose = self.sensor_pose(state)
         g = self.grid
         res = g.resolution
-        r = int(math.floor((pose[1] - g.origin_y) / res))     # g.world_to_cell, inline
-        c = int(math.floor((pose[0] - g.origin_x) / res))
+        r = math.floor((pose[1] - g.origin_y) / res)     # g.world_to_cell, inline
+        c = math.floor((pose[0] - g.origin_x) / res)
         rows, cols = g._cells.shape
         if not (0 <= r < rows and 0 <= c < cols):
             return np.zeros((0, 2))
@@ -166,7 +166,6 @@ class LidarMapper:
         self.scans += 1
         # only the window the scan can have touched
         reach = int(math.ceil(scan.max_range / res)) + 1
-        rows, cols = g._cells.shape
         r0 = r - reach if r > reach else 0
         r1 = r + reach + 1 if r + reach + 1 < rows else rows
         c0 = c - reach if c > reach else 0
@@ -298,8 +297,8 @@ class LidarMapper:
         (a list), as a list: the same cells, floor((v - origin) / resolution)."""
         g = self.grid
         ox, oy, res = g.origin_x, g.origin_y, g.resolution
-        rows, cols = g._cells.shape
         near = self._near_prior
+        rows, cols = near.shape             # the grid's
         isf = math.isfinite
         out = []
         for x, y in xy:
