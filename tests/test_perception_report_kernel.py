@@ -330,6 +330,9 @@ def test_near_prior_of_a_few_points_equals_the_array_way():
     objs = [SimpleNamespace(x=x, y=y) for x, y in pts.tolist()]
     kept = m._off_prior(objs)
     assert kept == [o for o, near in zip(objs, whole) if not near]
+    far = [o for o, near in zip(objs, whole) if not near][:5]
+    assert len(far) == 5 and m._off_prior(far) is far              # none near: the list itself
+    assert m._off_prior([]) == []
     assert all(type(v) is bool for v in m._near_prior_xy(pts[:16].tolist()))
 
 

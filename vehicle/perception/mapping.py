@@ -313,6 +313,8 @@ class LidarMapper:
     def _off_prior(self, objects: list) -> list:
         """The ``objects`` (anything with map-frame ``x``, ``y`` [m], e.g. a
         scan's clusters) that are not ``near_prior``, in order: the test of
-        ``_near_prior_xy`` on their centres."""
+        ``_near_prior_xy`` on their centres (``objects`` itself when none is)."""
         near = self._near_prior_xy([(o.x, o.y) for o in objects])
+        if True not in near:
+            return objects
         return [o for o, n in zip(objects, near) if not n]
