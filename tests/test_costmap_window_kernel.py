@@ -245,13 +245,24 @@ def test_known_weights_kernel_band_table(radii, res):
 
 
 def test_band_table_follows_the_params():
-    """The band table is rebuilt when the costmap's params change."""
+    """The band table is rebuilt when the costmap's params change; an
+    inflation radius of too many cells gets no table (NumPy's band, the
+    same weights)."""
     cm = WindowCostmap(8, 8, 0.1, InflationParams(0.3, 1.0))
     a = cm._band_table()
     assert cm._band_table() is a
     cm.params = InflationParams(0.3, 1.5, 2.0)
     d, w = cm._band_table()
     assert d[-1] > 1.5 and np.array_equal(w, band_weights(d, cm.params))
+    rng = np.random.default_rng(2)
+    static = GridMap(rng.random((30, 30)) < 0.02, 0.01, 0.0, 0.0, rng.random((30, 30)) < 0.5)
+    big = WindowCostmap(40, 40, 0.01, InflationParams(0.03, 11.0), static=static, center=(0.15, 0.15),
+                        unknown_weight=2.0)
+    assert len(big._band_table()[0]) == 0
+    oracle = copy.deepcopy(big)
+    big.mark_known(np.ones((40, 40), bool), (big.origin_x, big.origin_y))
+    _mark_known_numpy(oracle, np.ones((40, 40), bool), (oracle.origin_x, oracle.origin_y))
+    assert np.array_equal(big.weights, oracle.weights) and big.unknown_cells == 0
 
 
 def test_mark_known_on_real_distances_equals_numpy():

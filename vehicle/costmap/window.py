@@ -35,6 +35,10 @@ from ._kernels import (known_weights_kernel, mark_known_chunked_kernel, mark_kno
 from .inflation import InflatedCostmap, InflationParams, band_weights, distance_to_obstacles, weights_from_distance
 
 
+#: Largest band table (squared cell distances) ``WindowCostmap._band_table`` builds: 8 MB
+_BAND_TABLE_MAX = 1 << 20
+
+
 class WindowCostmap(InflatedCostmap):
     """``rows`` x ``cols`` cells at ``resolution`` m, centred near
     ``center`` (map frame, m), over the optional ``static`` map (same
@@ -232,12 +236,15 @@ class WindowCostmap(InflatedCostmap):
         inflation radius: the distance [m] the distance transform gives for
         k (float32 sqrt(k), times the resolution as float32:
         ``distance_to_obstacles``) and ``band_weights`` of it (meaningful in
-        the band only).  Built for the current ``params`` and resolution."""
+        the band only); empty (the band left to NumPy) when the inflation
+        radius spans more than ``_BAND_TABLE_MAX`` entries.  Built for the
+        current ``params`` and resolution."""
         p, res = self.params, self.resolution
         key = self._band_key
         if key is None or key[0] is not p or key[1] != res:
             kmax = int(math.ceil(p.inflation_radius / res)) + 2
-            d = np.sqrt(np.arange(kmax * kmax, dtype=np.float64)).astype(np.float32) * np.float32(res)
+            k = np.arange(kmax * kmax if kmax * kmax <= _BAND_TABLE_MAX else 0, dtype=np.float64)
+            d = np.sqrt(k).astype(np.float32) * np.float32(res)
             self._band_tab = (d, band_weights(d, p))
             self._band_key = (p, res)
         return self._band_tab
