@@ -221,6 +221,11 @@ def test_known_weights_kernel_band_table(radii, res):
     occ[0, 0] = True
     d_edt = distance_to_obstacles(occ, res).ravel()
     assert np.all(np.isin(d_edt[d_edt <= d_tab[-1]], d_tab))
+    # NumPy's float32 exp gives an element the same bits whatever the array round it (the table's
+    # weights stand for band_weights of the few cells of one call)
+    singles = np.concatenate([band_weights(d_tab[i:i + 1], p) for i in range(len(d_tab))])
+    assert np.array_equal(singles.view(np.uint32), w_tab.view(np.uint32))
+    assert np.array_equal(band_weights(d_tab[3::7], p).view(np.uint32), w_tab[3::7].view(np.uint32))
     d = np.concatenate([d_tab, d_edt, _threshold_distances(rng, p),
                         rng.uniform(p.inscribed_radius, p.inflation_radius, 100).astype(np.float32)])
     rng.shuffle(d)
