@@ -5,7 +5,8 @@ import copy
 import numpy as np
 import pytest
 
-from edgepilot.vehicle.costmap import InflationParams, WindowCostmap, weights_from_distance
+from edgepilot.vehicle.costmap import InflationParams, WindowCostmap, distance_to_obstacles, weights_from_distance
+from edgepilot.vehicle.costmap.inflation import band_weights
 from edgepilot.vehicle.maps import GridMap
 
 
@@ -185,9 +186,9 @@ def test_known_weights_kernel_equals_weights_from_distance(radii, dtype):
     weights = np.full(dist.shape, -1.0, np.float32)
     cells = np.stack([np.zeros(d.size, np.int64), np.arange(d.size)], axis=1)
     rest_d = np.empty(d.size, np.float32)
+    no_table = np.empty(0, np.float32)          # no band distance in the table: the band left to NumPy
     m, odd = known_weights_kernel(cells, d.size, dist, weights, float(p.inscribed_radius),
-                                  np.float32(p.inscribed_radius), float(p.inflation_radius),
-                                  np.float32(p.inflation_radius), rest_d)
+                                  float(p.inflation_radius), 10.0, no_table, no_table, rest_d)
     assert odd                                      # the NaN at least
     settled = weights[0] != -1.0
     assert np.array_equal(weights[0][settled], want[0][settled])
@@ -199,6 +200,94 @@ def test_known_weights_kernel_equals_weights_from_distance(radii, dtype):
     assert np.array_equal(weights, want)
     band = (rest_d[:m] > p.inscribed_radius) & (rest_d[:m] <= p.inflation_radius)
     assert np.array_equal(band_weights(rest_d[:m][band], p), want[0, rest[band]])
+
+
+@pytest.mark.parametrize("radii", [(0.3, 1.0), (0.45, 1.3), (0.1, 0.1), (0.7, 2.2), (0.0, 0.55)])
+@pytest.mark.parametrize("res", [0.1, 0.25, 0.3])
+def test_known_weights_kernel_band_table(radii, res):
+    """With the window's band table the kernel settles the band too, for
+    every distance the distance transform gives (the table's) and leaves
+    other band distances to NumPy: weights_from_distance's weights, on the
+    thresholds' roundings as well."""
+    from edgepilot.vehicle.costmap._kernels import known_weights_kernel
+
+    rng = np.random.default_rng(5)
+    p = InflationParams(*radii)
+    cm = WindowCostmap(8, 8, res, p)
+    d_tab, w_tab = cm._band_table()
+    assert d_tab[-1] > p.inflation_radius
+    # the table's distances are the distance transform's: a lone obstacle's distances are all of them nearby
+    occ = np.zeros((41, 41), bool)
+    occ[0, 0] = True
+    d_edt = distance_to_obstacles(occ, res).ravel()
+    assert np.all(np.isin(d_edt[d_edt <= d_tab[-1]], d_tab))
+    # NumPy's float32 exp gives an element the same bits whatever the array round it (the table's
+    # weights stand for band_weights of the few cells of one call)
+    singles = np.concatenate([band_weights(d_tab[i:i + 1], p) for i in range(len(d_tab))])
+    assert np.array_equal(singles.view(np.uint32), w_tab.view(np.uint32))
+    assert np.array_equal(band_weights(d_tab[3::7], p).view(np.uint32), w_tab[3::7].view(np.uint32))
+    d = np.concatenate([d_tab, d_edt, _threshold_distances(rng, p),
+                        rng.uniform(p.inscribed_radius, p.inflation_radius, 100).astype(np.float32)])
+    rng.shuffle(d)
+    dist = d.reshape(1, -1)
+    want = weights_from_distance(dist, p)
+    weights = np.full(dist.shape, -1.0, np.float32)
+    cells = np.stack([np.zeros(d.size, np.int64), np.arange(d.size)], axis=1)
+    rest_d = np.empty(d.size, np.float32)
+    m, odd = known_weights_kernel(cells, d.size, dist, weights, float(p.inscribed_radius),
+                                  float(p.inflation_radius), 1.0 / res, d_tab, w_tab, rest_d)
+    rest = cells[:m, 1]
+    settled = weights[0] != -1.0
+    assert np.array_equal(np.sort(rest), np.flatnonzero(~settled)) and np.all(np.diff(rest) > 0)
+    # plainly in the band (in float32 and in float64): from the table when it has the distance
+    d64 = d.astype(np.float64)
+    plain = ((d > np.float32(p.inscribed_radius)) & (d64 > p.inscribed_radius)
+             & (d <= np.float32(p.inflation_radius)) & (d64 <= p.inflation_radius))
+    from_table = plain & np.isin(d, d_tab)
+    assert settled[from_table].all() and (from_table.any() or p.inflation_radius - p.inscribed_radius < res)
+    weights[0, rest] = weights_from_distance(rest_d[:m], p)
+    assert np.array_equal(weights.view(np.uint32), want.view(np.uint32))
+
+
+def test_band_table_follows_the_params():
+    """The band table is rebuilt when the costmap's params change; an
+    inflation radius of too many cells gets no table (NumPy's band, the
+    same weights)."""
+    cm = WindowCostmap(8, 8, 0.1, InflationParams(0.3, 1.0))
+    a = cm._band_table()
+    assert cm._band_table() is a
+    cm.params = InflationParams(0.3, 1.5, 2.0)
+    d, w = cm._band_table()
+    assert d[-1] > 1.5 and np.array_equal(w, band_weights(d, cm.params))
+    rng = np.random.default_rng(2)
+    static = GridMap(rng.random((30, 30)) < 0.02, 0.01, 0.0, 0.0, rng.random((30, 30)) < 0.5)
+    big = WindowCostmap(40, 40, 0.01, InflationParams(0.03, 11.0), static=static, center=(0.15, 0.15),
+                        unknown_weight=2.0)
+    assert len(big._band_table()[0]) == 0
+    oracle = copy.deepcopy(big)
+    big.mark_known(np.ones((40, 40), bool), (big.origin_x, big.origin_y))
+    _mark_known_numpy(oracle, np.ones((40, 40), bool), (oracle.origin_x, oracle.origin_y))
+    assert np.array_equal(big.weights, oracle.weights) and big.unknown_cells == 0
+
+
+def test_mark_known_on_real_distances_equals_numpy():
+    """Cells becoming known round real obstacles (the band from the table)
+    get the oracle's weights."""
+    rng = np.random.default_rng(11)
+    for res, radii in ((0.1, (0.3, 1.0)), (0.2, (0.45, 1.3)), (0.25, (0.2, 0.9))):
+        static = GridMap(rng.random((40, 40)) < 0.02, res, 0.0, 0.0,
+                         rng.random((40, 40)) < 0.5)
+        a = WindowCostmap(60, 60, res, InflationParams(*radii), static=static, center=(20 * res, 20 * res),
+                          unknown_weight=2.0)
+        a.add_obstacles(points=rng.uniform(-2 * res, 60 * res, (20, 2)) + (a.origin_x, a.origin_y))
+        b = copy.deepcopy(a)
+        for _ in range(20):
+            h, w = (int(v) for v in rng.integers(1, 30, 2))
+            mask = rng.random((h, w)) < 0.7
+            origin = (a.origin_x + res * int(rng.integers(-10, 60)), a.origin_y + res * int(rng.integers(-10, 60)))
+            a.mark_known(mask, origin)
+            _mark_known_numpy(b, mask, origin)
+            assert np.array_equal(a.weights, b.weights) and np.array_equal(a.known, b.known)
 
 
 def test_mark_known_weights_on_the_thresholds():
@@ -252,3 +341,11 @@ def test_mark_known_packed_window_equals_the_slice():
         a.mark_known_packed(grid, mask, bias, (0.0, 0.0), (0, H + 1, 0, 5))
     with pytest.raises(ValueError, match="mark_known_packed: window"):
         a.mark_known_packed(grid, mask, bias, (0.0, 0.0), (5, 4, 0, 5))
+    # a window of NumPy integers (converted) is refused with the same message, and marks what Python ints mark
+    with pytest.raises(ValueError, match=r"mark_known_packed: window \(np.int64\(5\), 4, 0, 5\) is not within"):
+        a.mark_known_packed(grid, mask, bias, (0.0, 0.0), (np.int64(5), 4, 0, 5))
+    c = copy.deepcopy(a)
+    origin = (a.origin_x + 0.3, a.origin_y - 0.2)
+    a.mark_known_packed(grid, mask, bias, origin, (3, 40, 2, 50))
+    c.mark_known_packed(grid, np.int64(mask), np.int16(bias), origin, [np.int64(3), np.int32(40), 2.0, np.uint8(50)])
+    assert np.array_equal(a.known, c.known) and np.array_equal(a.weights, c.weights) and a.version == c.version

@@ -56,6 +56,13 @@ def test_mapper_reports_a_new_wall_once_and_not_the_prior_one():
     assert len(seen[0]) == 0 and len(seen[1]) > 0 and len(seen[2]) == 0   # two hits to report, then once
     assert np.all(np.abs(seen[1][:, 1] - 8.0) < 0.3) and np.all(seen[1][:, 0] < 8.5)
     assert m.reported_cells == len(seen[1])
+    # the packed cells: the whole grid by default (its own array), else the window's view; seen() agrees
+    cells, mask, bias = m.packed()
+    assert cells is m.grid._cells
+    win, mask2, bias2 = m.packed(10, 60, 20, 70)
+    assert (mask2, bias2) == (mask, bias) and np.shares_memory(win, cells)
+    assert np.array_equal((win & mask) != bias, m.seen(10, 60, 20, 70))
+    assert np.array_equal((cells & mask) != bias, m.seen(0, 100, 0, 100)) and m.seen(0, 100, 0, 100).any()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -323,6 +330,9 @@ def test_near_prior_of_a_few_points_equals_the_array_way():
     objs = [SimpleNamespace(x=x, y=y) for x, y in pts.tolist()]
     kept = m._off_prior(objs)
     assert kept == [o for o, near in zip(objs, whole) if not near]
+    far = [o for o, near in zip(objs, whole) if not near][:5]
+    assert len(far) == 5 and m._off_prior(far) is far              # none near: the list itself
+    assert m._off_prior([]) == []
     assert all(type(v) is bool for v in m._near_prior_xy(pts[:16].tolist()))
 
 

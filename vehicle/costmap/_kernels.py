@@ -151,19 +151,28 @@ def mark_known_packed_chunked_kernel(cells, mask, bias, sr, sc, known, unk, tile
 
 
 @njit(cache=True)
-def known_weights_kernel(cells, n, distance, weights, lethal64, lethal32, infl64, infl32, rest_d):
+def known_weights_kernel(cells, n, distance, weights, lethal64, infl64, inv_res, d_tab, w_tab, rest_d):
     """The inflation layer's weights of the newly known cells ``cells[:n]``
-    (row, col) that their ``distance`` settles alone: inf within the
-    inscribed radius ``lethal``, 1 beyond the inflation radius ``infl``
-    (``weights_from_distance``'s rule).  Each threshold is compared both as
-    float64 and as float32 and a cell is settled only where the two agree,
-    so the answer is NumPy's whichever precision it compares in.  The
-    other cells (the exponential band, a NaN, a distance between a
-    threshold's two roundings) are moved to the front of ``cells``, in
-    order, with their distances in ``rest_d``, for NumPy.  Returns how many
-    were moved and whether any of them is not plainly in the band."""
+    (row, col) that their ``distance`` settles: inf within the inscribed
+    radius ``lethal``, 1 beyond the inflation radius ``infl``
+    (``weights_from_distance``'s rule), and in the exponential band
+    between them the weight ``w_tab[k]`` when the distance is ``d_tab[k]``,
+    k = round((distance * ``inv_res``) ** 2) (a table of the distances the
+    distance transform gives, per squared cell distance k, and their band
+    weights: ``WindowCostmap._band_table``).  Each threshold (float64) is
+    compared both as float64 and rounded to float32 and a cell is settled
+    only where the two agree, so the answer is NumPy's whichever precision
+    it compares in.
+    The other cells (a band distance not in the table, a NaN, a distance
+    between a threshold's two roundings) are moved to the front of
+    ``cells``, in order, with their distances in ``rest_d``, for NumPy.
+    Returns how many were moved and whether any of them is not plainly in
+    the band."""
     m = 0
     odd = False
+    lethal32 = np.float32(lethal64)
+    infl32 = np.float32(infl64)
+    nt = d_tab.shape[0]
     for i in range(n):
         r = cells[i, 0]
         c = cells[i, 1]
@@ -173,7 +182,13 @@ def known_weights_kernel(cells, n, distance, weights, lethal64, lethal32, infl64
         elif d > infl64 and d > infl32:
             weights[r, c] = 1.0
         else:
-            if not (d > lethal64 and d > lethal32 and d <= infl64 and d <= infl32):
+            if d > lethal64 and d > lethal32 and d <= infl64 and d <= infl32:
+                q = d * inv_res
+                k = int(q * q + 0.5)
+                if k < nt and d_tab[k] == d:
+                    weights[r, c] = w_tab[k]
+                    continue
+            else:
                 odd = True
             cells[m, 0] = r
             cells[m, 1] = c

@@ -35,6 +35,10 @@ from ._kernels import (known_weights_kernel, mark_known_chunked_kernel, mark_kno
 from .inflation import InflatedCostmap, InflationParams, band_weights, distance_to_obstacles, weights_from_distance
 
 
+#: Largest band table (squared cell distances) ``WindowCostmap._band_table`` builds: 8 MB
+_BAND_TABLE_MAX = 1 << 20
+
+
 class WindowCostmap(InflatedCostmap):
     """``rows`` x ``cols`` cells at ``resolution`` m, centred near
     ``center`` (map frame, m), over the optional ``static`` map (same
@@ -66,6 +70,7 @@ class WindowCostmap(InflatedCostmap):
         self.pinned = occ.copy()
         self._new_known = np.empty((0, 2), np.int64)     # mark_known's work space
         self._new_known_d = np.empty(0, np.float32)
+        self._band_key = self._band_tab = None            # _band_table's, built on first use
         super().__init__(GridMap(occ, resolution, ox, oy), params)
 
     def _set_known(self, known: np.ndarray) -> None:
@@ -172,7 +177,9 @@ class WindowCostmap(InflatedCostmap):
             raise ValueError(f"mark_known_packed: expected a 2-D integer grid with contiguous rows, got "
                              f"{cells.dtype} {cells.shape}")
         if window is not None:
-            r0, r1, c0, c1 = map(int, window)
+            r0, r1, c0, c1 = window
+            if not (type(r0) is int and type(r1) is int and type(c0) is int and type(c1) is int):
+                r0, r1, c0, c1 = map(int, window)         # (Python ints, the usual call, as they are)
             if not (0 <= r0 <= r1 <= cells.shape[0] and 0 <= c0 <= c1 <= cells.shape[1]):
                 raise ValueError(f"mark_known_packed: window {tuple(window)} is not within the grid's "
                                  f"shape {cells.shape}")
@@ -211,16 +218,36 @@ class WindowCostmap(InflatedCostmap):
             return
         self.unknown_cells -= n
         # only the weights of newly known cells change: back to the inflation layer's,
-        # set in the kernel where the distance settles them (lethal, or beyond the inflation radius) ...
+        # set in the kernel: where the distance settles them (lethal, or beyond the inflation radius), ...
+        # the exponential band's from a table of its weights per distance ...
         p = self.params
         lethal, infl = p.inscribed_radius, p.inflation_radius
-        m, odd = known_weights_kernel(self._new_known, n, self.distance, self.weights, float(lethal),
-                                      np.float32(lethal), float(infl), np.float32(infl), self._new_known_d)
-        if m:   # ... and by NumPy in the exponential band
+        d_tab, w_tab = self._band_table()
+        m, odd = known_weights_kernel(self._new_known, n, self.distance, self.weights, float(lethal), float(infl),
+                                      1.0 / self.resolution, d_tab, w_tab, self._new_known_d)
+        if m:   # ... and by NumPy where the table has not got the distance
             d = self._new_known_d[:m]
             self.weights[self._new_known[:m, 0], self._new_known[:m, 1]] = (
                 weights_from_distance(d, p) if odd else band_weights(d, p))
         self.version += 1
+
+    def _band_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """float32 (d, w) per squared cell distance k = 0, 1, ... out past the
+        inflation radius: the distance [m] the distance transform gives for
+        k (float32 sqrt(k), times the resolution as float32:
+        ``distance_to_obstacles``) and ``band_weights`` of it (meaningful in
+        the band only); empty (the band left to NumPy) when the inflation
+        radius spans more than ``_BAND_TABLE_MAX`` entries.  Built for the
+        current ``params`` and resolution."""
+        p, res = self.params, self.resolution
+        key = self._band_key
+        if key is None or key[0] is not p or key[1] != res:
+            kmax = int(math.ceil(p.inflation_radius / res)) + 2
+            k = np.arange(kmax * kmax if kmax * kmax <= _BAND_TABLE_MAX else 0, dtype=np.float64)
+            d = np.sqrt(k).astype(np.float32) * np.float32(res)
+            self._band_tab = (d, band_weights(d, p))
+            self._band_key = (p, res)
+        return self._band_tab
 
     # -- obstacles that may leave ------------------------------------------------
     def pin(self, cells=None, points=None) -> None:

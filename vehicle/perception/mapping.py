@@ -127,11 +127,16 @@ class LidarMapper:
         # log-odds != 0 straight on the packed cells (no int32 decode)
         return (self.grid._cells[r0:r1, c0:c1] & LO_MASK) != LO_BIAS
 
-    def packed(self, r0: int, r1: int, c0: int, c1: int) -> tuple[np.ndarray, int, int]:
-        """The grid window rows [r0, r1) x cols [c0, c1) as its packed int16
-        cells (a view) with the mask and bias that say seen:
+    def packed(self, r0: int = 0, r1: int | None = None, c0: int = 0,
+               c1: int | None = None) -> tuple[np.ndarray, int, int]:
+        """The grid window rows [r0, r1) x cols [c0, c1) (default: the whole
+        grid) as its packed int16 cells (a view; the whole grid's is its own
+        array, C-contiguous) with the mask and bias that say seen:
         ``cells & mask != bias`` is ``seen(r0, r1, c0, c1)``."""
-        return self.grid._cells[r0:r1, c0:c1], LO_MASK, LO_BIAS
+        cells = self.grid._cells
+        if r0 == 0 and c0 == 0 and r1 is None and c1 is None:
+            return cells, LO_MASK, LO_BIAS
+        return cells[r0:r1, c0:c1], LO_MASK, LO_BIAS
 
     #: (r0, r1, c0, c1) of the grid the latest integrated scan could touch, or None
     last_window = None
@@ -152,8 +157,8 @@ class LidarMapper:
             pose = self.sensor_pose(state)
         g = self.grid
         res = g.resolution
-        r = int(math.floor((pose[1] - g.origin_y) / res))     # g.world_to_cell, inline
-        c = int(math.floor((pose[0] - g.origin_x) / res))
+        r = math.floor((pose[1] - g.origin_y) / res)     # g.world_to_cell, inline
+        c = math.floor((pose[0] - g.origin_x) / res)
         rows, cols = g._cells.shape
         if not (0 <= r < rows and 0 <= c < cols):
             return np.zeros((0, 2))
@@ -161,7 +166,6 @@ class LidarMapper:
         self.scans += 1
         # only the window the scan can have touched
         reach = int(math.ceil(scan.max_range / res)) + 1
-        rows, cols = g._cells.shape
         r0 = r - reach if r > reach else 0
         r1 = r + reach + 1 if r + reach + 1 < rows else rows
         c0 = c - reach if c > reach else 0
@@ -293,8 +297,8 @@ class LidarMapper:
         (a list), as a list: the same cells, floor((v - origin) / resolution)."""
         g = self.grid
         ox, oy, res = g.origin_x, g.origin_y, g.resolution
-        rows, cols = g._cells.shape
         near = self._near_prior
+        rows, cols = near.shape             # the grid's
         isf = math.isfinite
         out = []
         for x, y in xy:
@@ -309,6 +313,8 @@ class LidarMapper:
     def _off_prior(self, objects: list) -> list:
         """The ``objects`` (anything with map-frame ``x``, ``y`` [m], e.g. a
         scan's clusters) that are not ``near_prior``, in order: the test of
-        ``_near_prior_xy`` on their centres."""
+        ``_near_prior_xy`` on their centres (``objects`` itself when none is)."""
         near = self._near_prior_xy([(o.x, o.y) for o in objects])
+        if True not in near:
+            return objects
         return [o for o, n in zip(objects, near) if not n]
