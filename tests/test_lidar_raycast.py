@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from edgepilot.sim.sensors.lidar import Lidar, LidarSpec, raycast
+from edgepilot.sim.sensors.lidar import Lidar, LidarSpec, _beam_direction, _beam_units, raycast
 from edgepilot.vehicle.perception import OccupancyGrid
 
 RES = 0.05
@@ -109,16 +109,58 @@ def test_bad_input():
         LidarSpec(fov_deg=400)
 
 
+def _directions(yaw, angles):
+    """The beams' map-frame unit directions as the kernels take them: each
+    beam's unit vector (cos a, sin a) rotated by (cos yaw, sin yaw)."""
+    ca, sa = np.cos(angles), np.sin(angles)
+    cy, sy = math.cos(yaw), math.sin(yaw)
+    return ca * cy - sa * sy, sa * cy + ca * sy
+
+
+def test_beam_directions_are_cos_sin_of_the_bearing():
+    """The kernels' beam directions (``_beam_direction`` of the beams'
+    unit vectors ``_beam_units``, the arithmetic of ``_directions`` above)
+    are cos and sin of yaw + a to a few ulp: within 2 ulp of the exact
+    values (long double), within 6 of ``cos(yaw + a)``, ``sin(yaw + a)``
+    in float64 (whose sum yaw + a rounds), of unit length to 2 ulp; and
+    exactly those of the angle alone at yaw 0."""
+    rng = np.random.default_rng(3)
+    ulp = np.finfo(np.float64).eps
+    ang = np.concatenate((LidarSpec(beams=540, fov_deg=270).angles(), LidarSpec(beams=1080, fov_deg=360).angles(),
+                          rng.uniform(-7.0, 7.0, 500)))
+    cos_a, sin_a = _beam_units(ang)
+    assert np.max(np.abs(cos_a - [math.cos(a) for a in ang])) <= ulp            # (NumPy's or libm's: to 1 ulp)
+    assert np.max(np.abs(sin_a - [math.sin(a) for a in ang])) <= ulp
+    lid = Lidar(LidarSpec(beams=540, fov_deg=270), np.random.default_rng(0))
+    assert np.array_equal(lid._cos_a, cos_a[:540]) and np.array_equal(lid._sin_a, sin_a[:540])
+    ld = np.longdouble
+    for yaw in np.concatenate(([0.0, math.pi, -math.pi / 2, 999.0, -1e3], rng.uniform(-4.0, 4.0, 40))):
+        dx, dy = _directions(yaw, ang)
+        cy, sy = math.cos(yaw), math.sin(yaw)
+        for i in range(0, ang.size, 7):                  # the kernels' own arithmetic, every 7th beam
+            assert _beam_direction(cos_a[i], sin_a[i], cy, sy) == (dx[i], dy[i])
+        if np.finfo(ld).eps < ulp / 100:                 # (where long double is wider than double)
+            ex, ey = np.cos(ld(yaw) + ang.astype(ld)), np.sin(ld(yaw) + ang.astype(ld))
+            assert np.max(np.abs(dx - ex)) < 2 * ulp and np.max(np.abs(dy - ey)) < 2 * ulp
+            assert np.max(np.abs(np.hypot(dx.astype(ld), dy.astype(ld)) - 1)) < 2 * ulp
+        if abs(yaw) < 10:                                # (beyond, the sum's rounding dominates)
+            assert np.max(np.abs(dx - np.cos(yaw + ang))) < 6 * ulp
+            assert np.max(np.abs(dy - np.sin(yaw + ang))) < 6 * ulp
+        if yaw == 0.0:
+            assert np.array_equal(dx, cos_a) and np.array_equal(dy, sin_a)
+
+
 def _raycast_numpy(occ, res, origin, pose, angles, max_range):
-    """Oracle: for each beam, every cell boundary the ray crosses within
-    range (x = k and y = k lines, vectorised), the cells in order of entry,
-    and the first occupied one's entry distance; inf when none."""
+    """Oracle: for each beam (along ``_directions``), every cell boundary
+    the ray crosses within range (x = k and y = k lines, vectorised), the
+    cells in order of entry, and the first occupied one's entry distance;
+    inf when none."""
     h, w = occ.shape
     gx, gy = (pose[0] - origin[0]) / res, (pose[1] - origin[1]) / res
     lim = max_range / res
     out = np.full(len(angles), np.inf)
-    for i, a in enumerate(pose[2] + np.asarray(angles)):
-        dx, dy = math.cos(a), math.sin(a)
+    dxs, dys = _directions(pose[2], np.asarray(angles, dtype=np.float64))
+    for i, (dx, dy) in enumerate(zip(dxs.tolist(), dys.tolist())):
         ts = [np.zeros(1)]
         for g, d in ((gx, dx), (gy, dy)):
             if abs(d) > 1e-12:

@@ -6,20 +6,21 @@ import math
 import numpy as np
 import pytest
 
-from edgepilot.sim.sensors.lidar import _circle_beams, _circle_terms, raycast
+from edgepilot.sim.sensors.lidar import _BEAM_MARGIN, _circle_beams, _circle_terms, raycast
 
 
 def _circles_numpy(circles, pose, angles, max_range):
     """Oracle: every circle along every beam, the kernel's arithmetic
-    (nearest crossing ahead, 0 from inside one, inf beyond max_range)."""
+    (each beam's unit vector rotated by the yaw; nearest crossing ahead,
+    0 from inside one, inf beyond max_range)."""
     px, py, yaw = pose
     cx = px - circles[:, 0]
     cy = py - circles[:, 1]
     c = cx * cx + cy * cy - circles[:, 2] * circles[:, 2]
     out = np.full(len(angles), np.inf)
-    for i, ang in enumerate(angles):
-        a = yaw + ang
-        dx, dy = math.cos(a), math.sin(a)
+    cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
+    for i, (ca, sa) in enumerate(zip(np.cos(angles).tolist(), np.sin(angles).tolist())):
+        dx, dy = ca * cos_yaw - sa * sin_yaw, sa * cos_yaw + ca * sin_yaw
         b = dx * cx + dy * cy
         disc = b * b - c
         ok = disc >= 0.0
@@ -89,3 +90,35 @@ def test_circle_beams_masks():
             bad = ang.copy()
             bad[k] = v
             assert len(_circle_beams(pre, circ, 0.0, bad)) == 0, (k, v)
+
+
+@pytest.mark.parametrize("yaw", [0.0, 2.5, -999.0, 1e3])
+def test_grazing_beams_keep_their_circles(yaw):
+    """Beams near a circle's tangents, yaw up to the 1000 rad the masks
+    allow: within 1e-12 rad (hits and misses rounding decides), across
+    the masks' edges (``_BEAM_MARGIN`` outside the tangents) and beyond
+    them.  The masks leave out only beams that miss; the ranges are the
+    every-circle oracle's."""
+    rng = np.random.default_rng(int(abs(yaw)) + 7)
+    occ = np.zeros((10, 10), bool)
+    edge = np.linspace(-1e-9, 1e-9, 41)
+    off = np.concatenate((np.linspace(-3e-6, 3e-6, 301), np.linspace(-1e-12, 1e-12, 41),
+                          _BEAM_MARGIN + edge, -_BEAM_MARGIN + edge))
+    n_hit = n_miss = n_out = 0
+    for _ in range(20):
+        pose = (rng.uniform(-5, 5), rng.uniform(-5, 5), yaw)
+        rad, br = rng.uniform(0.05, 2.0), rng.uniform(-math.pi, math.pi)
+        dd = rad * rng.uniform(1.02, 30.0)
+        circ = np.array([[pose[0] + dd * math.cos(br), pose[1] + dd * math.sin(br), rad]])
+        half = math.asin(rad / dd)
+        ang = np.concatenate(((br - half - yaw) + off, (br + half - yaw) + off))
+        ang = np.unique(np.mod(ang + math.pi, 2 * math.pi) - math.pi)     # increasing, within one turn
+        want = _circles_numpy(circ, pose, ang, 40.0)
+        masks = _circle_beams(_circle_terms(circ, pose[0], pose[1]), circ, yaw, ang)
+        assert masks.size == ang.size and np.all(np.isinf(want[masks == 0]))
+        got = raycast(occ, 10.0, (-50.0, -50.0), circ, pose, ang, 40.0)
+        assert np.array_equal(got, want)
+        n_hit += int(np.isfinite(want).sum())
+        n_miss += int(np.isinf(want).sum())
+        n_out += int((masks == 0).sum())
+    assert n_hit > 1000 and n_miss > 1000 and n_out > 1000

@@ -110,7 +110,8 @@ def _scan_plain(lid: Lidar, t, vehicle_pose, occupied, resolution, origin, circl
     r = np.empty(n, np.float32)
     # (the kernel adds 0.0 + noise_std * z: with noise_std 1 and z the normal() draws, those draws)
     _scan_kernel(occ, dist, float(resolution), float(origin[0]), float(origin[1]), circ, px, py, yaw,
-                 lid._angles, float(sp.max_range), float(sp.min_range), 1.0, noise, drop, float(sp.dropout), r)
+                 lid._angles, lid._cos_a, lid._sin_a, float(sp.max_range), float(sp.min_range), 1.0, noise, drop,
+                 float(sp.dropout), r)
     return LaserScan(t=float(t), angle_min=lid._angle_min, angle_increment=lid._angle_increment,
                      max_range=sp.max_range, ranges=r)
 

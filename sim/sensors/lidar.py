@@ -78,6 +78,23 @@ def _circles_hit(pre, beams, dx, dy):
 _BEAM_MARGIN = 1e-6
 
 
+@njit(cache=True, inline="always")
+def _beam_direction(cos_a, sin_a, cos_yaw, sin_yaw):
+    """The map-frame unit direction (dx, dy) of a beam at sensor-frame
+    angle a (``cos_a``, ``sin_a``: its unit vector) from a sensor at yaw
+    (``cos_yaw``, ``sin_yaw``): the beam's vector rotated by the yaw, as
+    the vehicle's scan integration rotates its beams
+    (``perception._kernels.integrate_scan_kernel``); (cos, sin) of
+    yaw + a to a few ulp, without a cos and sin per beam."""
+    return cos_a * cos_yaw - sin_a * sin_yaw, sin_a * cos_yaw + cos_a * sin_yaw
+
+
+def _beam_units(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(cos, sin) of the sensor-frame beam ``angles`` (float64 (N,)), the
+    unit vectors the kernels rotate by the sensor's yaw."""
+    return np.cos(angles), np.sin(angles)
+
+
 @njit(cache=True)
 def _circle_beams(pre, circles, yaw, angles):
     """Which circles each beam can meet: (N,) int64 bit masks (bit j:
@@ -91,8 +108,12 @@ def _circle_beams(pre, circles, yaw, angles):
     any other bearing the ray test's discriminant is negative (the line
     misses) or both crossings lie behind the sensor, so the circle cannot
     change the beam's range.  With ``_BEAM_MARGIN`` on each side that
-    stays true under rounding; a circle the sensor is in or nearly in
-    (D <= 1.01 r) is a candidate for every beam."""
+    stays true under rounding: of the bearings here (well below 1e-12
+    rad with yaw and angles within 1000 rad), of the ray test, and of
+    the beams' directions (``_beam_direction``: within 1e-15, a few ulp,
+    of the unit vector at the exact angle yaw + angles[i], in angle and
+    in length); a circle the sensor is in or nearly in (D <= 1.01 r) is
+    a candidate for every beam."""
     n = angles.shape[0]
     k = pre.shape[0]
     none = np.zeros(0, np.int64)
@@ -130,11 +151,13 @@ def _circle_beams(pre, circles, yaw, angles):
 
 
 @njit(cache=True)
-def _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, out):
+def _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, cos_a, sin_a, max_range, out):
     """out[i] = distance [m] from (px, py) along map-frame angle
     yaw + angles[i] to the first occupied cell boundary or circle, or inf
     when nothing lies within max_range.  A ray starting inside an obstacle
-    gives 0.  occ bool or uint8 (H, W); circles float64 (N, 3)."""
+    gives 0.  occ bool or uint8 (H, W); circles float64 (N, 3); cos_a,
+    sin_a: cos and sin of ``angles`` (``_beam_units``), each beam's
+    direction their rotation by the yaw (``_beam_direction``)."""
     h, w = occ.shape
     inv = 1.0 / res
     gx = (px - ox) * inv                    # grid-frame position, cells
@@ -142,10 +165,10 @@ def _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, o
     pre = _circle_terms(circles, px, py)
     beams = _circle_beams(pre, circles, yaw, angles) if pre.shape[0] else np.zeros(0, np.int64)
     every = beams.shape[0] == 0
+    cos_yaw = math.cos(yaw)
+    sin_yaw = math.sin(yaw)
     for i in range(angles.shape[0]):
-        a = yaw + angles[i]
-        dx = math.cos(a)
-        dy = math.sin(a)
+        dx, dy = _beam_direction(cos_a[i], sin_a[i], cos_yaw, sin_yaw)
         best = _circles_hit(pre, -1 if every else beams[i], dx, dy)   # circles first: they bound the grid walk
         limit = min(best, max_range) * inv        # in cells
         # Amanatides-Woo walk over the raster, in cells.
@@ -179,7 +202,7 @@ def _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, o
 
 
 @njit(cache=True)
-def _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, max_range, out):
+def _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, cos_a, sin_a, max_range, out):
     """``_raycast_kernel`` that leaps over free space: ``dist`` float32 (H, W)
     is each cell centre's distance [m] to the nearest occupied cell centre
     (the world's distance transform).  From a point in a cell whose
@@ -199,10 +222,10 @@ def _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, m
     pre = _circle_terms(circles, px, py)
     beams = _circle_beams(pre, circles, yaw, angles) if pre.shape[0] else np.zeros(0, np.int64)
     every = beams.shape[0] == 0
+    cos_yaw = math.cos(yaw)
+    sin_yaw = math.sin(yaw)
     for i in range(angles.shape[0]):
-        a = yaw + angles[i]
-        dx = math.cos(a)
-        dy = math.sin(a)
+        dx, dy = _beam_direction(cos_a[i], sin_a[i], cos_yaw, sin_yaw)
         best = _circles_hit(pre, -1 if every else beams[i], dx, dy)
         limit = min(best, max_range) * inv
         col = int(math.floor(gx))
@@ -259,8 +282,8 @@ def _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, m
 
 
 @njit(cache=True)
-def _scan_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, max_range, min_range, noise_std, z,
-                 drop_u, dropout, out):
+def _scan_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, cos_a, sin_a, max_range, min_range,
+                 noise_std, z, drop_u, dropout, out):
     """One lidar scan into ``out`` (float32): the exact ranges of
     ``_raycast_skip_kernel`` (``_raycast_kernel`` when ``dist`` is empty),
     plus the range noise ``0.0 + noise_std * z[i]`` [m] (``z``: standard
@@ -273,9 +296,9 @@ def _scan_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, max_range
     and the dropout mask give (``Lidar.scan`` before this kernel; the
     oracle is in tests/test_lidar_raycast.py)."""
     if dist.shape[0] == 0:
-        _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, max_range, out)
+        _raycast_kernel(occ, res, ox, oy, circles, px, py, yaw, angles, cos_a, sin_a, max_range, out)
     else:
-        _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, max_range, out)
+        _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, cos_a, sin_a, max_range, out)
     hi = np.float32(max_range)
     lo = np.float32(min_range)
     for i in range(out.shape[0]):
@@ -347,7 +370,8 @@ def raycast(occupied: np.ndarray, resolution: float, origin, circles: np.ndarray
             pose, angles: np.ndarray, max_range: float, distance: np.ndarray | None = None) -> np.ndarray:
     """Exact ranges [m] (float32, inf = nothing within ``max_range``) from
     ``pose`` = (x, y, yaw) in the map frame along sensor-frame ``angles``
-    [rad] against the raster and the circles (see the module docstring).
+    [rad] against the raster and the circles (see the module docstring),
+    each beam along the unit vector of its angle rotated by the yaw.
     ``distance``: float32 (same shape) distance [m] from each cell centre
     to the nearest occupied cell centre (``SimWorld.distance``); with it
     the rays leap over open space (``_raycast_skip_kernel``)."""
@@ -356,13 +380,14 @@ def raycast(occupied: np.ndarray, resolution: float, origin, circles: np.ndarray
     if ang.ndim != 1:
         raise ValueError(f"angles must be 1-D, got shape {ang.shape}")
     px, py, yaw = _finite_pose(pose)
+    cos_a, sin_a = _beam_units(ang)
     out = np.empty(ang.size, np.float32)
     if distance is None:
         _raycast_kernel(occ, float(resolution), float(origin[0]), float(origin[1]), circ, px, py, yaw,
-                        ang, float(max_range), out)
+                        ang, cos_a, sin_a, float(max_range), out)
         return out
     _raycast_skip_kernel(occ, dist, float(resolution), float(origin[0]), float(origin[1]),
-                         circ, px, py, yaw, ang, float(max_range), out)
+                         circ, px, py, yaw, ang, cos_a, sin_a, float(max_range), out)
     return out
 
 
@@ -437,6 +462,7 @@ class Lidar:
         self._spec = spec
         self.rng = rng
         self._angles = spec.angles()
+        self._cos_a, self._sin_a = _beam_units(self._angles)      # the fixed beams' unit vectors
         self._angle_min, self._angle_increment = spec.angle_min, spec.angle_increment
         self._next_t = 0.0
         # what a scan reads of the spec, taken once (the spec is frozen and
@@ -499,8 +525,8 @@ class Lidar:
         else:
             res, ox, oy = raster.resolution, raster.origin_x, raster.origin_y
         r = np.empty(n, _FLOAT32)
-        _scan_kernel(occ, dist, res, ox, oy, circ, px, py, yaw, self._angles, max_range, min_range, noise_std, z,
-                     u, dropout, r)
+        _scan_kernel(occ, dist, res, ox, oy, circ, px, py, yaw, self._angles, self._cos_a, self._sin_a, max_range,
+                     min_range, noise_std, z, u, dropout, r)
         return LaserScan(float(t), self._angle_min, self._angle_increment, self._spec.max_range, r)
 
 
