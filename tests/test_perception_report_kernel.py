@@ -289,23 +289,58 @@ def test_mapper_unreport_takes_any_points():
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_valid_returns_kernel_equals_the_numpy_mask(seed):
-    from edgepilot.vehicle.perception._kernels import valid_returns_kernel
+def test_cluster_scan_kernel_returns_and_points_equal_numpy(seed):
+    """The kernel's returns (finite, in (0, max_range), float32 widened
+    exactly) and points (the sensor-frame beam directions turned by the
+    yaw, the occupancy grid's arithmetic), each return a run of its own
+    here (min_points 1, every gap splits): out rows (1, x, y, 0, 0)."""
+    from edgepilot.vehicle.perception._kernels import cluster_scan_kernel
 
     rng = np.random.default_rng(seed)
     for _ in range(50):
         n = int(rng.integers(0, 300))
         r = rng.choice([np.nan, np.inf, -np.inf, 0.0, -1.0, 12.0, 5.0, 0.01, 11.999], n)
         r = np.where(rng.random(n) < 0.5, rng.uniform(-1.0, 14.0, n), r)
-        base, inc = float(rng.uniform(-4, 4)), float(rng.uniform(-0.05, 0.05))
-        for rr in (r, r.astype(np.float32)):            # float32 beams are widened exactly
-            idx, rv, ang = np.empty(n, np.int64), np.empty(n), np.empty(n)
-            k = valid_returns_kernel(rr, 12.0, base, inc, idx, rv, ang)
+        a0, da, yaw = float(rng.uniform(-4, 4)), float(rng.uniform(-0.05, 0.05)), float(rng.uniform(-4, 4))
+        px, py = (float(v) for v in rng.uniform(-50, 50, 2))
+        a = a0 + da * np.arange(n, dtype=np.float64)
+        cb, sb = np.cos(a), np.sin(a)
+        for rr in (r, r.astype(np.float32)):
             r64 = np.asarray(rr, np.float64)
             with np.errstate(invalid="ignore"):
                 want = np.flatnonzero(np.isfinite(r64) & (r64 > 0) & (r64 < 12.0))
-            assert np.array_equal(idx[:k], want) and np.array_equal(rv[:k], r64[want])
-            assert np.array_equal(ang[:k], (base + inc * np.arange(n))[want])
+            cy, sy = math.cos(yaw), math.sin(yaw)
+            xs = px + r64[want] * (cb[want] * cy - sb[want] * sy)
+            ys = py + r64[want] * (sb[want] * cy + cb[want] * sy)
+            out = np.empty((n + 1, 5))
+            k = cluster_scan_kernel(rr, 12.0, cb, sb, cy, sy, px, py, -1.0, 0.0, abs(da), 1, out)
+            assert k == want.size
+            assert np.array_equal(out[:k, 0], np.ones(k)) and not out[:k, 3:].any()
+            assert np.array_equal(out[:k, 1], 0.0 + xs) and np.array_equal(out[:k, 2], 0.0 + ys)
+
+
+def test_cluster_scan_beam_table_is_per_layout_and_close_to_the_angle_sums():
+    """The sensor-frame beam directions are computed once per scan layout;
+    turned by the yaw they are the map-frame directions
+    cos(yaw + a), sin(yaw + a) up to rounding (mostly that of the angle
+    sum yaw + a itself, up to ~1e-15 for angles near 10 rad)."""
+    from edgepilot.vehicle.perception.tracking import _beam_table
+
+    tab = _beam_table(-1.5, 0.01, 300)
+    a = -1.5 + 0.01 * np.arange(300, dtype=np.float64)
+    assert np.array_equal(tab[0], np.cos(a)) and np.array_equal(tab[1], np.sin(a))
+    assert _beam_table(-1.5, 0.01, 300) is tab
+    assert _beam_table(-1.5, 0.01, 301)[0].size == 301
+    assert _beam_table(-1.5, -0.01, 300)[1][1] == np.sin(-1.5 + -0.01 * 1.0)
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        n = int(rng.integers(1, 800))
+        a0, inc, yaw = float(rng.uniform(-3.2, 0)), float(rng.uniform(-0.05, 0.05)), float(rng.uniform(-7, 7))
+        cb, sb = _beam_table(a0, inc, n)
+        cy, sy = math.cos(yaw), math.sin(yaw)
+        ang = yaw + a0 + inc * np.arange(n)
+        assert np.abs((cb * cy - sb * sy) - np.cos(ang)).max() < 4e-15
+        assert np.abs((sb * cy + cb * sy) - np.sin(ang)).max() < 4e-15
 
 
 def test_near_prior_of_a_few_points_equals_the_array_way():
@@ -518,3 +553,27 @@ def test_unreport_held_equals_the_hold_mask_then_unreport(seed):
     shapes = np.array([(1.0, 100.0, 0.0, 0.0, 1.0, 3.0), (1.0, 1.0, 0.0, 0.0, np.nan, 3.0)])
     with np.errstate(invalid="ignore"):
         assert np.array_equal(a._unreport_held(pts.tolist(), shapes), pts[[1]], equal_nan=True)   # a list too
+
+
+def test_cluster_scan_kernel_compiles_new_argument_types_beside_its_disk_cache(tmp_path):
+    """cluster_scan_kernel loaded from numba's disk cache, then compiled for
+    new argument types in the same process (ranges not contiguous, tables
+    writable): its recursive summation helper links (it is not loaded from
+    the cache on its own)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from edgepilot.vehicle.perception._kernels import cluster_scan_kernel as k\n"
+            "a = 0.1 * np.arange(10); cb, sb = np.cos(a), np.sin(a); cb.flags.writeable = False\n"
+            "k(np.full(10, 5.0, np.float32), 12.0, cb, sb, 1.0, 0.0, 0.0, 0.0, 0.3, 3.0, 0.1, 3, np.empty((11, 5)))\n"
+            "import sys\n"
+            "if sys.argv[1] == 'new':\n"
+            "    print(k(np.full(20, 5.0)[::2], 12.0, np.cos(a), sb, 1.0, 0.0, 0.0, 0.0, 0.3, 3.0, 0.1, 3,"
+            " np.empty((11, 5))))\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    for arg in ("cache", "new"):
+        run = subprocess.run([sys.executable, "-c", code, arg], env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["1"]

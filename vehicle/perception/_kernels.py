@@ -874,10 +874,13 @@ def give_way_conflict_kernel(pts, s0, speed, n_t, dt_s, x0, y0, now, movers, veh
     return -1
 
 
-@njit(cache=True)
+@njit(cache=False)
 def _pairwise_sum(a, lo, n):
     """NumPy's pairwise summation of a[lo:lo + n] (blocks of 8 below 128
-    elements, halves above), so a mean here equals ``ndarray.mean``."""
+    elements, halves above), so a mean here equals ``ndarray.mean``.
+    (Not disk-cached: it is compiled into its caller, whose cache holds it;
+    numba cannot link a recursive function loaded from its cache into a
+    caller compiled later for new argument types: "Symbol not found".)"""
     if n < 8:
         res = 0.0
         for i in range(n):
@@ -905,25 +908,6 @@ def _pairwise_sum(a, lo, n):
     n2 = n // 2
     n2 -= n2 % 8
     return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
-
-
-@njit(cache=True)
-def valid_returns_kernel(r, max_range, base, inc, idx, rv, ang):
-    """The returns ``cluster_scan`` keeps, in beam order: beam i of ranges
-    ``r`` (N,) (float64, or float32 widened to float64 exactly) with a
-    finite range in (0, max_range) goes to ``idx`` int64 (its index),
-    ``rv`` float64 (its range) and ``ang`` float64 (its angle ``base + inc
-    * i``, as NumPy's ``base + inc * np.arange(N)`` computes it), all at
-    least N long.  Returns how many (np.flatnonzero of the NumPy mask)."""
-    k = 0
-    for i in range(r.shape[0]):
-        v = np.float64(r[i])
-        if math.isfinite(v) and v > 0.0 and v < max_range:
-            idx[k] = i
-            rv[k] = v
-            ang[k] = base + inc * np.float64(i)
-            k += 1
-    return k
 
 
 @njit(cache=True, inline="always")
@@ -958,20 +942,38 @@ def _closer_than(dx, dy, reach):
 
 
 @njit(cache=True)
-def cluster_scan_kernel(px, py, rs, cos_a, sin_a, idx, m, gap_m, gap_factor, abs_inc, min_points, xs, ys, out):
-    """Runs of consecutive valid returns, split where the gap exceeds
-    max(gap_m, gap_factor * r * abs_inc * beams apart) or more than 2 beams
-    are missing.  The first ``m`` returns: ranges ``rs``, beam indices
-    ``idx``, the cos and sin of their map-frame angles ``cos_a``, ``sin_a``
-    (from NumPy); their map-frame points px + r cos, py + r sin (the NumPy
-    arithmetic) go to ``xs``, ``ys`` (work space, >= m; they may be
-    ``cos_a`` and ``sin_a`` themselves: each is read before it is written).  Each run of at
-    least ``min_points`` returns goes to an ``out`` row (count, mean x,
-    mean y, x and y of its last point minus its first) (means as
-    ``ndarray.mean`` computes them).  Returns how many."""
-    for i in range(m):
-        xs[i] = px + rs[i] * cos_a[i]
-        ys[i] = py + rs[i] * sin_a[i]
+def cluster_scan_kernel(r, max_range, cos_b, sin_b, cos_yaw, sin_yaw, px, py, gap_m, gap_factor, abs_inc,
+                        min_points, out):
+    """``cluster_scan``'s returns, points and runs in one pass.  Beam i of
+    ranges ``r`` (N,) (float64, or float32 widened to float64 exactly) is a
+    return when its range is finite and in (0, max_range); its map-frame
+    direction is the sensor-frame beam direction (``cos_b[i]``,
+    ``sin_b[i]``) turned by the sensor's yaw (``cos_yaw``, ``sin_yaw``):
+    (cos_b cos_yaw - sin_b sin_yaw, sin_b cos_yaw + cos_b sin_yaw), as
+    ``integrate_scan_kernel`` turns its beams; its point is (px + r dx,
+    py + r dy).  Runs of consecutive returns (in beam order) are split
+    where the gap exceeds max(gap_m, gap_factor * r * abs_inc * beams
+    apart) or more than 2 beams are missing.  Each run of at least
+    ``min_points`` returns goes to an ``out`` row (count, mean x, mean y,
+    x and y of its last point minus its first) (means as ``ndarray.mean``
+    computes them); ``out`` needs a row for every run that can be kept
+    (at most N: a run has at least one return).  Returns how many rows."""
+    nb = r.shape[0]
+    idx = np.empty(nb, np.int64)            # the returns: beam index, range, point
+    rs = np.empty(nb)
+    xs = np.empty(nb)
+    ys = np.empty(nb)
+    m = 0
+    for i in range(nb):
+        v = np.float64(r[i])
+        if math.isfinite(v) and v > 0.0 and v < max_range:
+            cb = cos_b[i]
+            sb = sin_b[i]
+            idx[m] = i
+            rs[m] = v
+            xs[m] = px + v * (cb * cos_yaw - sb * sin_yaw)
+            ys[m] = py + v * (sb * cos_yaw + cb * sin_yaw)
+            m += 1
     k = 0
     start = 0
     for e in range(1, m + 1):

@@ -112,17 +112,21 @@ def cluster_scan_numpy(pose, ranges, angle_min: float, angle_increment: float, m
                        min_points: int = 3, gap_m: float = 0.3, gap_factor: float = 3.0,
                        max_radius: float = 3.0) -> list[tuple[float, float, float, int]]:
     """``tracking.cluster_scan`` the NumPy way (split with np.split, mean
-    per cluster): (x, y, radius, n) per cluster."""
+    per cluster): (x, y, radius, n) per cluster.  The beam directions are
+    the sensor-frame ones turned by the yaw (as the occupancy grid turns
+    them)."""
     r = np.asarray(ranges, np.float64)
     px, py, yaw = (float(v) for v in pose)
-    a = yaw + angle_min + angle_increment * np.arange(r.size)
+    a = float(angle_min) + float(angle_increment) * np.arange(r.size, dtype=np.float64)
+    cos_b, sin_b = np.cos(a), np.sin(a)
+    cy, sy = math.cos(yaw), math.sin(yaw)
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(r) & (r > 0) & (r < max_range)
     idx = np.flatnonzero(valid)
     if idx.size == 0:
         return []
-    xs = px + r[idx] * np.cos(a[idx])
-    ys = py + r[idx] * np.sin(a[idx])
+    xs = px + r[idx] * (cos_b[idx] * cy - sin_b[idx] * sy)
+    ys = py + r[idx] * (sin_b[idx] * cy + cos_b[idx] * sy)
     d = np.hypot(np.diff(xs), np.diff(ys))
     thr = np.maximum(gap_m, gap_factor * r[idx[:-1]] * abs(angle_increment) * np.diff(idx))
     breaks = np.flatnonzero((d > thr) | (np.diff(idx) > 2)) + 1

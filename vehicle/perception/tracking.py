@@ -19,7 +19,7 @@ import numpy as np
 
 from edgepilot.vehicle.types import direct_init
 
-from ._kernels import cluster_scan_kernel, track_scan_kernel, valid_returns_kernel
+from ._kernels import cluster_scan_kernel, track_scan_kernel
 
 
 @direct_init        # made for every object of every scan: fields stored straight into the instance dict
@@ -36,6 +36,26 @@ class Cluster:
 
 _F32 = np.dtype(np.float32)
 _TWO_OVER_PI = 2.0 / math.pi        # the centre shift's factor (a lidar sees the near half of a round object)
+_beam_tables: dict = {}             # (angle_min, angle_increment, n) -> _beam_table's (cos, sin)
+
+
+def _beam_table(angle_min: float, angle_increment: float, n: int):
+    """(cos, sin) float64 (n,) of the sensor-frame beam angles
+    ``angle_min + angle_increment * i``, computed once per scan layout
+    (shared: not to be written to; not flagged read-only, as numba's
+    dispatcher types a read-only array on its slow path).
+    (Layouts that differ only in the sign of a zero angle_min share a
+    table; the two would differ only in the sign of a zero, which no
+    cluster depends on: coordinates enter sums that start at 0.0, or hypot.)"""
+    key = (angle_min, angle_increment, n)
+    tab = _beam_tables.get(key)
+    if tab is None:
+        a = angle_min + angle_increment * np.arange(n, dtype=np.float64)
+        tab = (np.cos(a), np.sin(a))
+        if len(_beam_tables) >= 16:      # (a NaN layout never matches: bounded all the same)
+            _beam_tables.clear()
+        _beam_tables[key] = tab
+    return tab
 
 
 def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_range: float,
@@ -58,24 +78,16 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
     px, py, yaw = pose
     px, py, yaw = float(px), float(py), float(yaw)
     n = r.size
-    # finite returns in (0, max_range), in beam order, and their map-frame
-    # angles (yaw + angle_min) + angle_increment * i (one kernel pass)
-    idx = np.empty(n, np.int64)
-    ri = np.empty(n)
-    ang = np.empty(n)
-    m = valid_returns_kernel(r, float(max_range), float(yaw + angle_min), float(angle_increment), idx, ri, ang)
-    if m == 0:
+    cos_b, sin_b = _beam_table(float(angle_min), float(angle_increment), n)
+    # the returns, their points (the beam directions turned by the yaw),
+    # the splitting and the means in one kernel (perception._kernels.
+    # cluster_scan_kernel; the NumPy version is perception._reference.
+    # cluster_scan_numpy), the few clusters' geometry here
+    runs = np.empty((n + 1, 5))          # (a run has at least one return)
+    k = cluster_scan_kernel(r, float(max_range), cos_b, sin_b, math.cos(yaw), math.sin(yaw), px, py,
+                            float(gap_m), float(gap_factor), abs(float(angle_increment)), int(min_points), runs)
+    if k == 0:
         return []
-    ang = ang[:m]
-    # the points, the splitting and the means in one kernel (perception.
-    # _kernels.cluster_scan_kernel; the NumPy version is perception.
-    # _reference.cluster_scan_numpy), the few clusters' geometry here; the
-    # points overwrite the cos and sin they are made of (work space)
-    cos_a = np.cos(ang)
-    sin_a = np.sin(ang)
-    runs = np.empty((m, 5))
-    k = cluster_scan_kernel(px, py, ri, cos_a, sin_a, idx, m, float(gap_m), float(gap_factor),
-                            abs(float(angle_increment)), int(min_points), cos_a, sin_a, runs)
     out = []
     for cnt, cx, cy, dx, dy in runs[:k].tolist():
         rad = 0.5 * math.hypot(dx, dy)
