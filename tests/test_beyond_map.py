@@ -211,3 +211,45 @@ def test_ground_station_upload_off_the_map_is_flown_and_beyond_the_area_refused(
         assert "mission complete (item 2 reached)" in r.stdout, r.stdout
     finally:
         stop(p)
+
+
+def test_learn_marks_what_mark_known_packed_marks():
+    """PlanningGrid.learn hands the mapper's own grid and its scan's window
+    straight to the costmap's _mark (mark_known_packed's checks hold for
+    them): the same costmap, bit for bit, as mark_known_packed of the
+    scan's window, through scans that move and the window rolling."""
+    import copy
+
+    from edgepilot.sim.sensors.lidar import Lidar, LidarSpec
+    from edgepilot.vehicle.perception import LidarMapper
+    from edgepilot.vehicle.types import VehicleState
+
+    cfg = load_vehicle_config(UGV)
+    occ = np.zeros((800, 800), bool)
+    occ[395:405, 460:470] = True                              # a post at x = 23..23.5 m (0.05 m cells)
+    a = PlanningGrid(None, cfg, center=(5.0, 10.0))
+    res = a.resolution
+    h, w, ox, oy = a.window()
+    m = LidarMapper(None, resolution=res, window=(h, w, ox, oy))
+    b = copy.deepcopy(a)
+    lid = Lidar(LidarSpec(beams=360, fov_deg=270, max_range=12, noise_std=0.0), np.random.default_rng(0))
+    for i in range(12):
+        x = 5.0 + 4.0 * i
+        st = VehicleState(0, x, 10.0, 0.0, 0, 0, 0, 0, 0, pos_std=0.1, valid=True)
+        if a.track(x, 10.0, m):
+            assert b.follow(x, 10.0)
+        scans = m.scans
+        m.integrate(st, lid.scan(0, (x, 10.0, 0.0), occ, 0.05, (0, 0)))
+        a.learn(m, scans)
+        # the oracle: the checked front with the scan's window
+        r0, r1, c0, c1 = m.last_window
+        g = m.grid
+        cells, mask, bias = m.packed()
+        b.costmap.mark_known_packed(cells, mask, bias, (g.origin_x + c0 * g.resolution,
+                                                        g.origin_y + r0 * g.resolution), (r0, r1, c0, c1))
+        ca, cb = a.costmap, b.costmap
+        assert np.array_equal(ca.known, cb.known) and ca.weights.tobytes() == cb.weights.tobytes()
+        assert np.array_equal(ca.unknown_chunks, cb.unknown_chunks)
+        assert np.array_equal(ca.unknown_tiles, cb.unknown_tiles)
+        assert (ca.unknown_cells, ca.version) == (cb.unknown_cells, cb.version)
+    assert a.costmap.version > 0 and (a.costmap.origin_x, a.costmap.origin_y) != (ox, oy)

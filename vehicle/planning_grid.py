@@ -124,14 +124,15 @@ class PlanningGrid:
         if (mapper is None or mapper.scans == scans_before or mapper.last_window is None
                 or self.costmap.unknown_cells == 0 or mapper.grid.resolution != self.resolution):
             return
-        win = mapper.last_window
+        r0, r1, c0, c1 = mapper.last_window
         g = mapper.grid
         res = g.resolution
         # straight off the mapper's packed cells (no bool window built): log-odds != 0 is seen;
-        # the whole grid with the scan's window beside it (C-contiguous: the kernel reads it faster)
+        # the whole grid with the scan's window beside it (C-contiguous: the kernel reads it faster).
+        # The mapper's own grid (2-D int16, contiguous rows) and its scan's window (Python ints,
+        # within it): what mark_known_packed checks holds, so straight to its _mark
         cells, mask, bias = mapper.packed()
-        self.costmap.mark_known_packed(cells, mask, bias, (g.origin_x + win[2] * res, g.origin_y + win[0] * res),
-                                       win)
+        self.costmap._mark(cells, g.origin_x + c0 * res, g.origin_y + r0 * res, mask, bias, r0, r1, c0, c1)
 
     def mark_known(self, known: np.ndarray, origin: tuple[float, float]) -> None:
         """Cells the lidar has seen (bool mask, planning resolution, SW corner at ``origin``)."""

@@ -162,7 +162,8 @@ class WindowCostmap(InflatedCostmap):
         become known: their weight drops to the inflation layer's."""
         if known.dtype != np.bool_ or known.ndim != 2:
             raise ValueError(f"mark_known: expected a 2-D bool mask, got {known.dtype} {known.shape}")
-        self._mark(known, origin, None)
+        h, w = known.shape
+        self._mark(known, origin[0], origin[1], None, None, 0, h, 0, w)
 
     def mark_known_packed(self, cells: np.ndarray, mask: int, bias: int, origin: tuple[float, float],
                           window: tuple[int, int, int, int] | None = None) -> None:
@@ -183,23 +184,31 @@ class WindowCostmap(InflatedCostmap):
             if not (0 <= r0 <= r1 <= cells.shape[0] and 0 <= c0 <= c1 <= cells.shape[1]):
                 raise ValueError(f"mark_known_packed: window {tuple(window)} is not within the grid's "
                                  f"shape {cells.shape}")
-            window = (r0, r1, c0, c1)
-        self._mark(cells, origin, (int(mask), int(bias)), window)
-
-    def _mark(self, src: np.ndarray, origin: tuple[float, float], packed, window=None) -> None:
-        """``src`` (or its rows [r0, r1) x cols [c0, c1) given as ``window``)
-        seen, its south-west corner at ``origin``."""
-        res = self.resolution
-        dr = int(round((origin[1] - self.origin_y) / res))
-        dc = int(round((origin[0] - self.origin_x) / res))
-        if window is None:
-            r0 = c0 = 0
-            h, w = src.shape
         else:
-            r0, r1, c0, c1 = window
-            h, w = r1 - r0, c1 - c0
-        a0, a1 = max(0, dr), min(self._rows, dr + h)
-        b0, b1 = max(0, dc), min(self._cols, dc + w)
+            r0, c0 = 0, 0
+            r1, c1 = cells.shape
+        self._mark(cells, origin[0], origin[1], int(mask), int(bias), r0, r1, c0, c1)
+
+    def _mark(self, src: np.ndarray, ox: float, oy: float, mask: int | None, bias: int | None,
+              r0: int, r1: int, c0: int, c1: int) -> None:
+        """``src``'s rows [r0, r1) x cols [c0, c1) seen, their south-west
+        corner at (``ox``, ``oy``): ``src`` a bool mask (``mask`` None) or a
+        packed integer grid, seen where ``src & mask != bias``; checked by
+        the callers (``mark_known``, ``mark_known_packed``; ``PlanningGrid.learn``
+        hands the lidar mapper's own grid, 2-D int16 with contiguous rows,
+        and the window of its latest scan, within it)."""
+        res = self.resolution
+        dr = int(round((oy - self.origin_y) / res))
+        dc = int(round((ox - self.origin_x) / res))
+        # the window's rows and cols on the costmap, clipped to it
+        a0 = dr if dr > 0 else 0
+        a1 = dr + r1 - r0
+        if a1 > self._rows:
+            a1 = self._rows
+        b0 = dc if dc > 0 else 0
+        b1 = dc + c1 - c0
+        if b1 > self._cols:
+            b1 = self._cols
         if a0 >= a1 or b0 >= b1:
             return
         # one kernel pass: seen and not known yet -> known, listed row-major
@@ -207,11 +216,11 @@ class WindowCostmap(InflatedCostmap):
         if len(self._new_known) < size:
             self._new_known = np.empty((size, 2), np.int64)
             self._new_known_d = np.empty(size, np.float32)
-        if packed is None:
+        if mask is None:
             n = mark_known_chunked_kernel(src, a0 - dr + r0, b0 - dc + c0, self.known, self.unknown_chunks,
                                           self.unknown_tiles, a0, a1, b0, b1, self._new_known)
         else:
-            n = mark_known_packed_chunked_kernel(src, packed[0], packed[1], a0 - dr + r0, b0 - dc + c0,
+            n = mark_known_packed_chunked_kernel(src, mask, bias, a0 - dr + r0, b0 - dc + c0,
                                                  self.known, self.unknown_chunks, self.unknown_tiles,
                                                  a0, a1, b0, b1, self._new_known)
         if n == 0:
