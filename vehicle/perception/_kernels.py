@@ -791,10 +791,11 @@ def report_hit_cells_kernel(cells, reported, near_prior, hit, ends, nb, pend, np
 
 @njit(cache=True)
 def report_hit_centres_kernel(cells, reported, near_prior, hit, ends, nb, pend, npend, r0, r1, c0, c1,
-                              threshold, rc, origin_x, origin_y, resolution, out):
-    """``report_hit_cells_kernel`` (its cells to ``rc``) and then
-    ``cell_centres_kernel`` of those cells into ``out`` (float64, as long
-    as ``rc``) in one call; returns (how many, pending kept)."""
+                              threshold, origin_x, origin_y, resolution, out):
+    """``report_hit_cells_kernel`` (its cells to a work array of its own)
+    and then ``cell_centres_kernel`` of those cells into ``out`` (float64
+    (>= nb + npend, 2)) in one call; returns (how many, pending kept)."""
+    rc = np.empty((out.shape[0], 2), np.int64)
     k, kept = report_hit_cells_kernel(cells, reported, near_prior, hit, ends, nb, pend, npend,
                                       r0, r1, c0, c1, threshold, rc)
     cell_centres_kernel(rc, k, origin_x, origin_y, resolution, out)

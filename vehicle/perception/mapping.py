@@ -50,6 +50,7 @@ class LidarMapper:
                                       (prior.origin_x, prior.origin_y))
         self.p_report = float(p_report)
         self._l_report = math.log(p_report / (1.0 - p_report))
+        self._thr = int(self._l_report * LOGODDS_ONE)      # in the grid's fixed point
         self.max_pos_std = float(max_pos_std)
         self.mount = tuple(float(v) for v in mount)
         # within prior_margin [m] of an obstacle on the prior map, at the prior's resolution
@@ -173,22 +174,18 @@ class LidarMapper:
         self.last_window = (r0, r1, c0, c1)
         # above p_report, not reported yet, not near the prior map ->
         # reported now (row-major order)
-        thr = int(self._l_report * LOGODDS_ONE)
+        thr = self._thr
         hit, ends, nb = g._hit, g._scratch, g._last_nb      # g.last_scan_ends()
         if g.writes == self._grid_writes and nb > 0:
             # only this scan's return cells and the pending ones can be new,
             # read out with their centres in one kernel call
-            size = nb + self._npend
-            if self._new_rc is None or len(self._new_rc) < size:
-                self._new_rc = np.empty((size, 2), np.int64)
-            out = np.empty((size, 2))
+            out = np.empty((nb + self._npend, 2))
             k, self._npend = report_hit_centres_kernel(g._cells, self._reported, self._near_prior, hit, ends, nb,
-                                                       self._pend, self._npend, r0, r1, c0, c1, thr, self._new_rc,
+                                                       self._pend, self._npend, r0, r1, c0, c1, thr,
                                                        float(g.origin_x), float(g.origin_y), float(res), out)
-            if k == 0:
-                return np.zeros((0, 2))
-            self.reported_cells += int(k)
-            return out[:k]
+            if k:
+                self.reported_cells += k
+            return out[:k]                   # (0, 2) when none is new
         else:
             # one kernel pass over the window
             size = (r1 - r0) * (c1 - c0)
