@@ -577,3 +577,29 @@ def test_cluster_scan_kernel_compiles_new_argument_types_beside_its_disk_cache(t
         run = subprocess.run([sys.executable, "-c", code, arg], env=env, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["1"]
+
+
+def test_points_of_another_float64_dtype_object_go_the_numpy_way_alike():
+    """The kernels' path takes points whose dtype is NumPy's float64 dtype
+    object itself; float64 points of another dtype object (one with
+    metadata) go the NumPy way: the same kept points, flags and pending
+    cells from _unreport_held and unreport."""
+    f64m = np.dtype(np.float64, metadata={"unit": "m"})
+    assert f64m == np.float64 and f64m is not np.dtype(np.float64)
+    prior = GridMap(np.zeros((60, 80), bool), 0.1, -1.0, 2.0)
+    rng = np.random.default_rng(3)
+    pts = np.column_stack((rng.uniform(-1.5, 7.5, 30), rng.uniform(1.5, 8.5, 30)))
+    shapes = np.array([(1.0, 1.5, 3.0, 5.0, 3.0, 5.0), (2.0, 0.5, 0.0, 3.0, 6.0, 8.0)])
+    for meth in ("_unreport_held", "unreport"):
+        a, b = LidarMapper(prior, resolution=0.1), LidarMapper(prior, resolution=0.1)
+        a._reported[:] = b._reported[:] = True
+        a.reported_cells = b.reported_cells = int(a._reported.sum())
+        args = (shapes,) if meth == "_unreport_held" else ()
+        got_a = getattr(a, meth)(pts, *args)
+        other = pts.view(f64m)
+        assert other.dtype is not np.dtype(np.float64)
+        got_b = getattr(b, meth)(other, *args)
+        if meth == "_unreport_held":
+            assert 0 < len(got_a) < len(pts) and np.array_equal(got_a, got_b)
+        assert np.array_equal(a._reported, b._reported) and a.reported_cells == b.reported_cells
+        assert np.array_equal(a._pend[:a._npend], b._pend[:b._npend]) and a._npend > 0

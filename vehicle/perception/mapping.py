@@ -21,6 +21,11 @@ from ._kernels import (LO_BIAS, LO_MASK, LOGODDS_ONE, cell_centres_kernel, hold_
                        unreport_points_kernel)
 from .occupancy import OccupancyGrid
 
+#: NumPy's float64 dtype: the usual points' dtype is this very object, and ``is``
+#: tests it without the comparison's dtype conversion (any other float64 dtype
+#: object takes the NumPy way, with the same result)
+_F64 = np.dtype(np.float64)
+
 
 class LidarMapper:
     """Integrates scans and reports newly occupied cells.
@@ -212,7 +217,7 @@ class LidarMapper:
         reported: they are reported again by a later scan that finds them
         still occupied (the front holds back cells a moving object explains)."""
         pts = points
-        if (type(pts) is np.ndarray and pts.dtype == np.float64 and pts.ndim == 2 and pts.shape[1] == 2
+        if (type(pts) is np.ndarray and pts.dtype is _F64 and pts.ndim == 2 and pts.shape[1] == 2
                 and pts.flags.c_contiguous):
             # the common call (the front's (N, 2) cell centres): one kernel,
             # which leaves points that are not finite to the NumPy way below
@@ -255,7 +260,7 @@ class LidarMapper:
         pts = points
         n = len(pts)
         hold = np.zeros(n, bool)
-        if (type(pts) is np.ndarray and pts.dtype == np.float64 and pts.ndim == 2 and pts.shape[1] == 2
+        if (type(pts) is np.ndarray and pts.dtype is _F64 and pts.ndim == 2 and pts.shape[1] == 2
                 and pts.flags.c_contiguous):
             self._pend_room(n)
             g = self.grid
