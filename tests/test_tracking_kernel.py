@@ -172,12 +172,12 @@ def test_tracker_refuses_non_finite_detections_and_changes_nothing(col, bad):
     if col < 2:             # an (N, 2) array: no radius column
         with pytest.raises(ValueError, match="detections must be finite"):
             trk.advance(0.5, np.array([[1.0, 2.4], row[:2]]))
-    # the kernel itself: (-1, next_id), the blocks untouched
+    # the kernel itself: -1, the blocks and the next id untouched
     z = np.array([[1.0, 2.4, 0.3], row])
     f, i, P = trk._f.copy(), trk._i.copy(), trk._P.copy()
-    got = track_scan_kernel(f, i, P, trk._n, 0.5, z, 0.25, 0.0225, 9.21, 3, 8, 2, 4.0, trk._next_id, np.empty(64),
-                            np.empty(8, np.uint8), np.empty(16, np.uint8))
-    assert got == (-1, trk._next_id)
+    par, ipar = np.array([0.25, 0.0225, 9.21, 4.0]), np.array([trk._next_id, 3, 8, 2])
+    got = track_scan_kernel(f, i, P, trk._n, 0.5, z, par, ipar, np.empty(64), np.empty(24, np.uint8))
+    assert got == -1 and ipar[0] == trk._next_id
     for a, b in zip((f, i, P), before[3:]):
         np.testing.assert_array_equal(a, b)
     # and the tracker goes on from where it was
@@ -191,3 +191,54 @@ def test_tracker_takes_an_empty_scan_of_clusters():
     assert trk._n == 0 and trk.t == 0.0
     trk.update(0.1, [])
     assert trk.tracks() == []
+
+
+def test_tracker_takes_every_detections_form_alike():
+    """A float64 C-contiguous (N, 3) array goes to the kernel as it is; any
+    other array (float32, Fortran order, a view, (N, 2)) or a list of
+    clusters is converted first: all give the same tracks."""
+    from edgepilot.vehicle.perception.tracking import Cluster
+
+    rng = np.random.default_rng(7)
+    scans = [np.column_stack((rng.normal(k * 0.1, 0.05, 4), rng.normal(0.0, 0.05, 4) + np.arange(4) * 3.0,
+                              np.full(4, 0.25))) for k in range(12)]
+    forms = [lambda z: z, lambda z: np.asfortranarray(z), lambda z: np.hstack((z, z))[:, :3],
+             lambda z: [Cluster(x, y, r, 5) for x, y, r in z.tolist()]]
+    got = []
+    for form in forms:
+        tr = MultiObjectTracker()
+        for k, z in enumerate(scans):
+            tr.advance(0.1 * k, form(z))
+        got.append((tr.rows(), tr._P[:tr._n].copy(), tr._next_id))
+    for g in got[1:]:
+        assert g[0] == got[0][0] and np.array_equal(g[1], got[0][1]) and g[2] == got[0][2]
+    # (N, 2) without a radius: the same as radius 0
+    a, b = MultiObjectTracker(), MultiObjectTracker()
+    for k, z in enumerate(scans):
+        a.advance(0.1 * k, np.ascontiguousarray(z[:, :2]))
+        b.advance(0.1 * k, np.column_stack((z[:, :2], np.zeros(len(z)))))
+    assert a.rows() == b.rows()
+    with pytest.raises(ValueError, match=r"detections must be \(N, 2\) or \(N, 3\), got shape \(2, 4\)"):
+        MultiObjectTracker().advance(0.0, np.zeros((2, 4)))
+
+
+def test_tracker_parameters_set_later_act_as_given_at_construction():
+    """The parameters live packed for the kernel; setting one re-packs it."""
+    kw = dict(accel_std=0.7, gate=5.0, confirm_hits=2, max_misses=3, tentative_misses=1, init_speed_std=1.5)
+    a = MultiObjectTracker(**kw)
+    b = MultiObjectTracker()
+    b.q, b.gate, b.init_vel_var = 0.7 ** 2, 5.0, 1.5 ** 2
+    b.confirm_hits, b.max_misses, b.tentative_misses = 2, 3, 1
+    assert (b.q, b.gate, b.init_vel_var, b.confirm_hits, b.max_misses, b.tentative_misses) == (
+        0.7 ** 2, 5.0, 1.5 ** 2, 2, 3, 1)
+    assert isinstance(b.confirm_hits, int) and isinstance(b.gate, float)
+    rng = np.random.default_rng(3)
+    for k in range(30):
+        z = np.column_stack((rng.normal(0.2 * k, 0.1, 3), [0.0, 4.0, 8.0], np.full(3, 0.3)))
+        z = z[rng.random(3) > 0.3]
+        a.advance(0.1 * k, z)
+        b.advance(0.1 * k, z)
+        assert a.rows() == b.rows() and np.array_equal(a._P[:a._n], b._P[:b._n])
+    np.testing.assert_array_equal(a.R, np.eye(2) * 0.15 ** 2)
+    with pytest.raises(ValueError):
+        a.R[0, 0] = 1.0                     # read-only: a copy of the packed value
