@@ -242,3 +242,63 @@ def test_tracker_parameters_set_later_act_as_given_at_construction():
     np.testing.assert_array_equal(a.R, np.eye(2) * 0.15 ** 2)
     with pytest.raises(ValueError):
         a.R[0, 0] = 1.0                     # read-only: a copy of the packed value
+
+
+def test_cluster_rows_are_cluster_scans_clusters():
+    """``cluster_rows`` (the front's way to the tracker) gives the fields of
+    ``cluster_scan``'s ``Cluster`` objects, in order, and refuses the same
+    input with the same message."""
+    from edgepilot.vehicle.perception.tracking import cluster_rows, cluster_scan
+
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        r = rng.uniform(1.0, 12.0, 360).astype(np.float32)
+        r[rng.random(360) < 0.3] = np.inf
+        r[40:60] = 4.0                          # an object
+        args = ((float(rng.uniform(-5, 5)), float(rng.uniform(-5, 5)), float(rng.uniform(-3, 3))), r,
+                -np.pi, 2 * np.pi / 360, 12.0)
+        rows = cluster_rows(*args)
+        assert rows and rows == [(c.x, c.y, c.radius, c.n) for c in cluster_scan(*args)]
+        assert all(type(n) is int for *_, n in rows)
+    for f in (cluster_rows, cluster_scan):
+        with pytest.raises(ValueError, match=r"ranges must be 1-D, got shape \(2, 3\)"):
+            f((0.0, 0.0, 0.0), np.ones((2, 3), np.float32), 0.0, 0.01, 12.0)
+
+
+def test_the_fronts_tracker_gets_the_clusters_off_the_prior():
+    """The front gives the tracker ``cluster_rows``' rows without those
+    ``near_prior`` (as arrays, no Cluster objects): the same tracks as
+    ``LidarMapper._off_prior`` of ``cluster_scan``'s clusters give."""
+    from dataclasses import replace
+
+    from edgepilot import configs_dir
+    from edgepilot.vehicle.config import load_vehicle_config
+    from edgepilot.vehicle.maps import GridMap
+    from edgepilot.vehicle.perception.front import Perception
+    from edgepilot.vehicle.perception.tracking import cluster_scan
+    from edgepilot.vehicle.types import LaserScan, SensorFrame, VehicleState
+
+    occ = np.zeros((100, 100), bool)
+    occ[:, 90:] = True                          # a wall at x >= 9 m
+    p = Perception(load_vehicle_config(configs_dir() / "vehicles" / "ugv_lidar.toml"), GridMap(occ, 0.1, 0.0, 0.0),
+                   resolution=0.1)
+    ref = MultiObjectTracker()
+    state = VehicleState(t=0.0, x=2.0, y=5.0, yaw=0.0, vx=0.0, vy=0.0, yaw_rate=0.0, lat=0.0, lon=0.0,
+                         pos_std=0.05, valid=True)
+    a = np.linspace(-0.8, 0.8, 321)
+    dropped = 0
+    for k in range(12):
+        t = 0.1 * k
+        r = np.full(len(a), np.inf)
+        r[np.abs(a - 0.05 * k / 12) < 0.04] = 3.0 + 0.02 * k              # a crate in the open, moving
+        r[np.abs(a - 0.5) < 0.03] = (8.95 - 2.0) / np.cos(a[np.abs(a - 0.5) < 0.03])   # one on the wall
+        scan = LaserScan(t, float(a[0]), float(a[1] - a[0]), 12.0, r.astype(np.float32))
+        st = replace(state, t=t)
+        pose = p.mapper.sensor_pose(st)
+        p.process(t, SensorFrame(t=t, scan=scan), st)
+        clusters = cluster_scan(pose, scan.ranges, scan.angle_min, scan.angle_increment, scan.max_range)
+        kept = p.mapper._off_prior(clusters)
+        dropped += len(clusters) - len(kept)
+        ref.advance(t, kept)
+        assert p.tracker.rows() == ref.rows() and np.array_equal(p.tracker._P[:ref._n], ref._P[:ref._n])
+    assert dropped >= 10 and ref._n >= 1                # the wall's crate was left out, the other tracked

@@ -69,6 +69,16 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
     shore) are dropped.  The centre is moved away from the sensor by
     (2/pi) * radius because a lidar sees only the near half of a round
     object, whose centroid lies that far in front of its centre."""
+    return [Cluster(x, y, rad, n) for x, y, rad, n in cluster_rows(
+        pose, ranges, angle_min, angle_increment, max_range, min_points, gap_m, gap_factor, max_radius)]
+
+
+def cluster_rows(pose, ranges, angle_min: float, angle_increment: float, max_range: float,
+                 min_points: int = 3, gap_m: float = 0.3, gap_factor: float = 3.0,
+                 max_radius: float = 3.0) -> list[tuple[float, float, float, int]]:
+    """``cluster_scan``'s clusters as plain tuples (x, y, radius, n), in
+    order (what it makes its ``Cluster`` objects from; the perception
+    front gives them to the tracker without the objects)."""
     r = ranges
     if type(r) is not np.ndarray or r.dtype is not _F32 or r.ndim != 1:
         # (float32 ranges, as a lidar gives them, go as they are: the
@@ -99,7 +109,7 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
             f = _TWO_OVER_PI * rad / los
             cx += (cx - px) * f
             cy += (cy - py) * f
-        out.append(Cluster(cx, cy, rad, int(cnt)))
+        out.append((cx, cy, rad, int(cnt)))
     return out
 
 
