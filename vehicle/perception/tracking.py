@@ -248,23 +248,18 @@ class MultiObjectTracker:
         t = float(t)
         if self.t is not None and t < self.t:
             raise ValueError(f"time went backwards: {t} < {self.t}")
-        if isinstance(detections, np.ndarray):
-            z = detections
-            if not (z.dtype is _F64 and z.ndim == 2 and z.shape[1] == 3 and z.flags.c_contiguous):
-                det = np.asarray(detections, np.float64).reshape(
-                    -1, detections.shape[-1] if detections.ndim > 1 else 2)
-                if det.shape[1] not in (2, 3):
-                    raise ValueError(f"detections must be (N, 2) or (N, 3), got shape {detections.shape}")
-                z = np.zeros((len(det), 3))             # [x, y, radius], radius 0 when not given
-                z[:, :det.shape[1]] = det
+        z = detections
+        if type(z) is np.ndarray and z.dtype is _F64 and z.ndim == 2 and z.shape[1] == 3 and z.flags.c_contiguous:
+            pass                                        # the kernel reads it as it is (and does not write it)
+        elif isinstance(detections, np.ndarray):
+            det = np.asarray(detections, np.float64).reshape(-1, detections.shape[-1] if detections.ndim > 1 else 2)
+            if det.shape[1] not in (2, 3):
+                raise ValueError(f"detections must be (N, 2) or (N, 3), got shape {detections.shape}")
+            z = np.zeros((len(det), 3))                 # [x, y, radius], radius 0 when not given
+            z[:, :det.shape[1]] = det
         else:
             # a scan's few clusters, one array (from a flat list: quicker to convert than rows)
             z = np.array([v for c in detections for v in (c.x, c.y, c.radius)], np.float64).reshape(-1, 3)
-        self._scan(t, z)
-
-    def _scan(self, t: float, z: np.ndarray) -> None:
-        """``advance`` to ``t`` (a float, not before ``self.t``) with the
-        detections ``z``, float64 C-contiguous (D, 3) [x, y, radius]."""
         n, nd = self._n, len(z)
         if len(self._f) < n + nd:
             self._alloc(max(2 * len(self._f), n + nd))
