@@ -302,3 +302,21 @@ def test_the_fronts_tracker_gets_the_clusters_off_the_prior():
         ref.advance(t, kept)
         assert p.tracker.rows() == ref.rows() and np.array_equal(p.tracker._P[:ref._n], ref._P[:ref._n])
     assert dropped >= 10 and ref._n >= 1                # the wall's crate was left out, the other tracked
+
+
+def test_tracker_work_space_fits_every_scan_its_blocks_fit():
+    """The kernel's work space comes with the blocks: n tracks and D
+    detections that fit (n + D <= capacity) fit it too (no bounds checks in
+    the kernel)."""
+    for cap in range(1, 200):
+        assert all(n * (cap - n) <= cap * cap // 4 for n in range(cap + 1))
+    trk = MultiObjectTracker()
+    rng = np.random.default_rng(5)
+    for k in range(40):
+        d = int(rng.integers(0, 40))
+        det = np.column_stack((rng.uniform(-50, 50, (d, 2)), np.full(d, 0.2)))
+        n = trk._n
+        trk.advance(0.1 * k, det)
+        cap = len(trk._f)
+        assert n + d <= cap and len(trk._cost) >= n * d and len(trk._flags) >= n + d
+        assert len(trk._i) == len(trk._P) == cap

@@ -192,8 +192,6 @@ class MultiObjectTracker:
         self.t: float | None = None
         self._n = 0
         self._alloc(8)
-        self._cost = np.empty(64)
-        self._flags = np.empty(24, np.uint8)    # the kernel's work space: n "keep" then D "starts a track"
 
     q = _Packed("_par", 0, float, "white-acceleration process noise [m^2/s^4] (accel_std squared)")
     gate = _Packed("_par", 2, float, "chi-square bound on the squared Mahalanobis distance")
@@ -231,6 +229,10 @@ class MultiObjectTracker:
         self._hits = self._i[:, 1]
         self._misses = self._i[:, 2]
         self._conf = self._i[:, 3]
+        # the kernel's work space, enough for any scan that fits (n + D <= cap):
+        # n * D <= cap**2 / 4 distances; n "keep" then D "starts a track" flags
+        self._cost = np.empty(cap * cap // 4)
+        self._flags = np.empty(cap, np.uint8)
         if old is not None:
             for dst, src in zip((self._f, self._i, self._P), old):
                 dst[:n] = src[:n]
@@ -262,11 +264,7 @@ class MultiObjectTracker:
             z = np.array([v for c in detections for v in (c.x, c.y, c.radius)], np.float64).reshape(-1, 3)
         n, nd = self._n, len(z)
         if len(self._f) < n + nd:
-            self._alloc(max(2 * len(self._f), n + nd))
-        if len(self._cost) < n * nd:
-            self._cost = np.empty(max(2 * len(self._cost), n * nd))
-        if len(self._flags) < n + nd:
-            self._flags = np.empty(max(2 * len(self._flags), n + nd), np.uint8)
+            self._alloc(max(2 * len(self._f), n + nd))      # (with the work space)
         # the scan and the tracks it starts, one kernel call; it checks that
         # the detections are finite before it changes anything
         m = track_scan_kernel(self._f, self._i, self._P, n, t, z, self._par, self._ipar, self._cost, self._flags)
