@@ -1155,24 +1155,31 @@ def track_update_kernel(ids, x, P, tt, rad, hits, misses, conf, n, t, z, q, r_me
 
 
 @njit(cache=True)
-def track_scan_kernel(f, ints, P, n, t, z, q, r_meas, gate, confirm_hits, max_misses, tentative_misses,
-                      init_vel_var, next_id, cost, keep, new_det):
+def track_scan_kernel(f, ints, P, n, t, z, par, ipar, cost, flags):
     """``MultiObjectTracker.advance``'s scan in one call: ``track_update_kernel``
     over the tracker's blocks (rows of ``f`` float64 (K, 6) [t, x, y, vx,
     vy, radius], ``ints`` int64 (K, 4) [id, hits, misses, confirmed], ``P``
     (K, 4, 4)), then a track started at each detection (a row of ``z`` (D,
-    3) [x, y, radius]) it marks in ``new_det`` uint8 (>= D): at ``t``, still,
-    ids from ``next_id`` on, one hit, tentative, covariance diag(r_meas,
-    r_meas, init_vel_var, init_vel_var).  The blocks need room for the
-    survivors and the new tracks (K >= n + D).  Returns (how many tracks,
-    the next id); (-1, next_id), nothing changed, when a value of ``z`` is
+    3) [x, y, radius]) it marks: at ``t``, still, ids from next_id on, one
+    hit, tentative, covariance diag(r_meas, r_meas, init_vel_var,
+    init_vel_var).  The parameters come packed: ``par`` float64 [q,
+    r_meas, gate, init_vel_var], ``ipar`` int64 [next_id, confirm_hits,
+    max_misses, tentative_misses] (next_id is advanced in place).  The
+    blocks need room for the survivors and the new tracks (K >= n + D);
+    work space: ``cost`` float64 (>= n * D), ``flags`` uint8 (>= n + D).
+    Returns how many tracks; -1, nothing changed, when a value of ``z`` is
     not finite (the caller refuses those detections)."""
     for j in range(z.shape[0]):
         if not (math.isfinite(z[j, 0]) and math.isfinite(z[j, 1]) and math.isfinite(z[j, 2])):
-            return -1, next_id
+            return -1
+    r_meas = par[1]
+    init_vel_var = par[3]
+    next_id = ipar[0]
+    nd = z.shape[0]
+    new_det = flags[n:n + nd]
     m = track_update_kernel(ints[:, 0], f[:, 1:5], P, f[:, 0], f[:, 5], ints[:, 1], ints[:, 2], ints[:, 3], n, t,
-                            z, q, r_meas, gate, confirm_hits, max_misses, tentative_misses, cost, keep, new_det)
-    for j in range(z.shape[0]):
+                            z, par[0], r_meas, par[2], ipar[1], ipar[2], ipar[3], cost, flags[:n], new_det)
+    for j in range(nd):
         if new_det[j]:                  # detection j starts a track
             f[m, 0] = t
             f[m, 1] = z[j, 0]
@@ -1191,7 +1198,8 @@ def track_scan_kernel(f, ints, P, n, t, z, q, r_meas, gate, confirm_hits, max_mi
             P[m, 3, 3] = init_vel_var
             next_id += 1
             m += 1
-    return m, next_id
+    ipar[0] = next_id
+    return m
 
 
 @njit(cache=True)

@@ -67,7 +67,7 @@ from ._kernels import give_way_conflict_kernel, hold_near_tracks_kernel, track_s
 from .clearing import _NO_POINTS, SeenFreeClearing
 from .mapping import LidarMapper
 from .rates import RateManager, SensorStatus
-from .tracking import MultiObjectTracker, Track, cluster_scan
+from .tracking import MultiObjectTracker, Track, cluster_rows
 from .transient import MOVABLE_CLASSES, TransientObjects
 
 
@@ -239,12 +239,16 @@ class Perception:
         mapper = self.mapper
         pose = mapper.sensor_pose(state) if mapper is not None else (state.x, state.y, state.yaw)
         self.scans_processed += 1
-        clusters = cluster_scan(pose, scan.ranges, scan.angle_min, scan.angle_increment, scan.max_range)
-        if mapper is not None and clusters:
+        # cluster_scan's clusters as rows (x, y, radius, n): no Cluster objects on the way to the tracker
+        rows = cluster_rows(pose, scan.ranges, scan.angle_min, scan.angle_increment, scan.max_range)
+        if mapper is not None and rows:
             # pieces of known structure (prior-map walls) are not objects to
             # track: their visible ends wander with noise and range limits
-            clusters = mapper._off_prior(clusters)         # those not near_prior
-        self.tracker.advance(scan.t, clusters)      # update() without the Track objects: ``tracks`` builds them
+            near = mapper._near_prior_xy([(x, y) for x, y, _, _ in rows])      # the test of mapper._off_prior
+            if True in near:
+                rows = [row for row, n in zip(rows, near) if not n]
+        z = np.array([v for x, y, rad, _ in rows for v in (x, y, rad)], np.float64).reshape(-1, 3)
+        self.tracker.advance(scan.t, z)     # update() without the Track objects: ``tracks`` builds them
         self._tracks = None
         self._tracked = True
         self._rows = self._movers = None

@@ -35,6 +35,7 @@ class Cluster:
 
 
 _F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
 _TWO_OVER_PI = 2.0 / math.pi        # the centre shift's factor (a lidar sees the near half of a round object)
 _beam_tables: dict = {}             # (angle_min, angle_increment, n) -> _beam_table's (cos, sin)
 
@@ -68,6 +69,16 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
     shore) are dropped.  The centre is moved away from the sensor by
     (2/pi) * radius because a lidar sees only the near half of a round
     object, whose centroid lies that far in front of its centre."""
+    return [Cluster(x, y, rad, n) for x, y, rad, n in cluster_rows(
+        pose, ranges, angle_min, angle_increment, max_range, min_points, gap_m, gap_factor, max_radius)]
+
+
+def cluster_rows(pose, ranges, angle_min: float, angle_increment: float, max_range: float,
+                 min_points: int = 3, gap_m: float = 0.3, gap_factor: float = 3.0,
+                 max_radius: float = 3.0) -> list[tuple[float, float, float, int]]:
+    """``cluster_scan``'s clusters as plain tuples (x, y, radius, n), in
+    order (what it makes its ``Cluster`` objects from; the perception
+    front gives them to the tracker without the objects)."""
     r = ranges
     if type(r) is not np.ndarray or r.dtype is not _F32 or r.ndim != 1:
         # (float32 ranges, as a lidar gives them, go as they are: the
@@ -98,7 +109,7 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
             f = _TWO_OVER_PI * rad / los
             cx += (cx - px) * f
             cy += (cy - py) * f
-        out.append(Cluster(cx, cy, rad, int(cnt)))
+        out.append((cx, cy, rad, int(cnt)))
     return out
 
 
@@ -125,6 +136,23 @@ class Track:
         return math.hypot(self.vx, self.vy)
 
 
+class _Packed:
+    """A tracker parameter kept in one of its packed kernel arrays
+    (``MultiObjectTracker._par`` / ``_ipar``): set converts the value
+    (``float`` / ``int``, as the kernel call did) and stores it there."""
+
+    def __init__(self, array: str, index: int, conv, doc: str):
+        self.array, self.index, self.conv, self.__doc__ = array, index, conv, doc
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        return self.conv(getattr(obj, self.array)[self.index])
+
+    def __set__(self, obj, value) -> None:
+        getattr(obj, self.array)[self.index] = self.conv(value)
+
+
 class MultiObjectTracker:
     """Constant-velocity Kalman tracks with gated GNN association.
 
@@ -147,19 +175,43 @@ class MultiObjectTracker:
                  init_speed_std: float = 2.0):
         if accel_std <= 0 or meas_std <= 0 or gate <= 0:
             raise ValueError("accel_std, meas_std and gate must be > 0")
+        # the kernel's parameters, packed once (the properties below re-pack
+        # a value when it is set): float64 [q, r_meas, gate, init_vel_var]
+        # and int64 [next_id, confirm_hits, max_misses, tentative_misses]
+        # (next_id: the kernel's running state, the id of the next new track)
+        self._par = np.zeros(4)
+        self._ipar = np.zeros(4, np.int64)
+        self._ipar[0] = 1
         self.q = accel_std ** 2
-        self.R = np.eye(2) * meas_std ** 2
+        self._par[1] = meas_std ** 2
         self.gate = gate
         self.confirm_hits = confirm_hits
         self.max_misses = max_misses
         self.tentative_misses = tentative_misses
         self.init_vel_var = init_speed_std ** 2
-        self._next_id = 1
         self.t: float | None = None
         self._n = 0
         self._alloc(8)
-        self._cost = np.empty(64)
-        self._new = np.empty(16, np.uint8)      # the kernel's "starts a track" flags, work space
+
+    q = _Packed("_par", 0, float, "white-acceleration process noise [m^2/s^4] (accel_std squared)")
+    gate = _Packed("_par", 2, float, "chi-square bound on the squared Mahalanobis distance")
+    init_vel_var = _Packed("_par", 3, float, "a new track's velocity variance [m^2/s^2] (init_speed_std squared)")
+    confirm_hits = _Packed("_ipar", 1, int, "updates after which a track is confirmed")
+    max_misses = _Packed("_ipar", 2, int, "scans without an update after which a confirmed track is deleted")
+    tentative_misses = _Packed("_ipar", 3, int, "the same for a tentative track")
+
+    @property
+    def R(self) -> np.ndarray:
+        """2x2 position measurement covariance (meas_std squared on the
+        diagonal); a new read-only array each read."""
+        R = np.eye(2) * self._par[1]
+        R.flags.writeable = False
+        return R
+
+    @property
+    def _next_id(self) -> int:
+        """The id of the next new track."""
+        return int(self._ipar[0])
 
     def _alloc(self, cap: int) -> None:
         # one float row [t, x, y, vx, vy, radius] and one int row [id, hits,
@@ -177,7 +229,10 @@ class MultiObjectTracker:
         self._hits = self._i[:, 1]
         self._misses = self._i[:, 2]
         self._conf = self._i[:, 3]
-        self._keep = np.zeros(cap, np.uint8)
+        # the kernel's work space, enough for any scan that fits (n + D <= cap):
+        # n * D <= cap**2 / 4 distances; n "keep" then D "starts a track" flags
+        self._cost = np.empty(cap * cap // 4)
+        self._flags = np.empty(cap, np.uint8)
         if old is not None:
             for dst, src in zip((self._f, self._i, self._P), old):
                 dst[:n] = src[:n]
@@ -195,32 +250,28 @@ class MultiObjectTracker:
         t = float(t)
         if self.t is not None and t < self.t:
             raise ValueError(f"time went backwards: {t} < {self.t}")
-        if isinstance(detections, np.ndarray):
+        z = detections
+        if type(z) is np.ndarray and z.dtype is _F64 and z.ndim == 2 and z.shape[1] == 3 and z.flags.c_contiguous:
+            pass                                        # the kernel reads it as it is (and does not write it)
+        elif isinstance(detections, np.ndarray):
             det = np.asarray(detections, np.float64).reshape(-1, detections.shape[-1] if detections.ndim > 1 else 2)
             if det.shape[1] not in (2, 3):
                 raise ValueError(f"detections must be (N, 2) or (N, 3), got shape {detections.shape}")
-            z = np.zeros((len(det), 3))             # [x, y, radius], radius 0 when not given
+            z = np.zeros((len(det), 3))                 # [x, y, radius], radius 0 when not given
             z[:, :det.shape[1]] = det
         else:
             # a scan's few clusters, one array (from a flat list: quicker to convert than rows)
             z = np.array([v for c in detections for v in (c.x, c.y, c.radius)], np.float64).reshape(-1, 3)
         n, nd = self._n, len(z)
-        if len(self._ids) < n + nd:
-            self._alloc(max(2 * len(self._ids), n + nd))
-        if len(self._cost) < n * nd:
-            self._cost = np.empty(max(2 * len(self._cost), n * nd))
-        if len(self._new) < nd:
-            self._new = np.empty(max(2 * len(self._new), nd), np.uint8)
+        if len(self._f) < n + nd:
+            self._alloc(max(2 * len(self._f), n + nd))      # (with the work space)
         # the scan and the tracks it starts, one kernel call; it checks that
         # the detections are finite before it changes anything
-        m, next_id = track_scan_kernel(
-            self._f, self._i, self._P, n, t, z, float(self.q), float(self.R[0, 0]), float(self.gate),
-            int(self.confirm_hits), int(self.max_misses), int(self.tentative_misses), float(self.init_vel_var),
-            int(self._next_id), self._cost, self._keep, self._new)
+        m = track_scan_kernel(self._f, self._i, self._P, n, t, z, self._par, self._ipar, self._cost, self._flags)
         if m < 0:
             raise ValueError("detections must be finite")
         self.t = t
-        self._n, self._next_id = m, next_id
+        self._n = m
 
     def rows(self) -> tuple[list, list]:
         """The tracks as Python lists, one row each in ``tracks()`` order:
