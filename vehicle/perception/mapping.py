@@ -312,11 +312,13 @@ class LidarMapper:
             out.append(near.item(r, c) if 0 <= r < rows and 0 <= c < cols else True)
         return out
 
-    def _off_prior(self, objects: list) -> list:
+    def _off_prior(self, objects: list, xy: list | None = None) -> list:
         """The ``objects`` (anything with map-frame ``x``, ``y`` [m], e.g. a
         scan's clusters) that are not ``near_prior``, in order: the test of
-        ``_near_prior_xy`` on their centres (``objects`` itself when none is)."""
-        near = self._near_prior_xy([(o.x, o.y) for o in objects])
+        ``_near_prior_xy`` on their centres (``objects`` itself when none is).
+        ``xy``: the centres [(x, y)] in the same order, for objects without
+        ``x``, ``y`` attributes (``tracking.cluster_rows``' tuples)."""
+        near = self._near_prior_xy([(o.x, o.y) for o in objects] if xy is None else xy)
         if True not in near:
             return objects
         return [o for o, n in zip(objects, near) if not n]
