@@ -164,6 +164,17 @@ def _threshold_distances(rng, p):
     return np.concatenate([np.array(special, np.float32), rand])
 
 
+def _one_row_case(d, p):
+    """known_weights_kernel's inputs for distances ``d`` as one row of cells,
+    all newly known: (dist, the weights weights_from_distance gives, weights
+    to fill (-1: not yet), the cells (row, col), the leftover distances' room)."""
+    dist = d.reshape(1, -1)
+    want = weights_from_distance(dist, p)
+    weights = np.full(dist.shape, -1.0, np.float32)
+    cells = np.stack([np.zeros(d.size, np.int64), np.arange(d.size)], axis=1)
+    return dist, want, weights, cells, np.empty(d.size, np.float32)
+
+
 @pytest.mark.parametrize("radii", [(0.3, 1.0), (0.45, 1.3), (0.1, 0.1), (0.7, 2.2)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_known_weights_kernel_equals_weights_from_distance(radii, dtype):
@@ -181,11 +192,7 @@ def test_known_weights_kernel_equals_weights_from_distance(radii, dtype):
     if dtype is np.float64:     # the thresholds themselves, and values a float32 rounding away
         d = np.concatenate([d, [t + e for t in (p.inscribed_radius, p.inflation_radius) for e in (0.0, 1e-9, -1e-9)]])
     rng.shuffle(d)
-    dist = d.reshape(1, -1)
-    want = weights_from_distance(dist, p)
-    weights = np.full(dist.shape, -1.0, np.float32)
-    cells = np.stack([np.zeros(d.size, np.int64), np.arange(d.size)], axis=1)
-    rest_d = np.empty(d.size, np.float32)
+    dist, want, weights, cells, rest_d = _one_row_case(d, p)
     no_table = np.empty(0, np.float32)          # no band distance in the table: the band left to NumPy
     m, odd = known_weights_kernel(cells, d.size, dist, weights, float(p.inscribed_radius),
                                   float(p.inflation_radius), 10.0, no_table, no_table, rest_d)
@@ -229,11 +236,7 @@ def test_known_weights_kernel_band_table(radii, res):
     d = np.concatenate([d_tab, d_edt, _threshold_distances(rng, p),
                         rng.uniform(p.inscribed_radius, p.inflation_radius, 100).astype(np.float32)])
     rng.shuffle(d)
-    dist = d.reshape(1, -1)
-    want = weights_from_distance(dist, p)
-    weights = np.full(dist.shape, -1.0, np.float32)
-    cells = np.stack([np.zeros(d.size, np.int64), np.arange(d.size)], axis=1)
-    rest_d = np.empty(d.size, np.float32)
+    dist, want, weights, cells, rest_d = _one_row_case(d, p)
     m, odd = known_weights_kernel(cells, d.size, dist, weights, float(p.inscribed_radius),
                                   float(p.inflation_radius), 1.0 / res, d_tab, w_tab, rest_d)
     rest = cells[:m, 1]
