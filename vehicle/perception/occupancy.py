@@ -44,6 +44,30 @@ _EMPTY_BOX = (_MAX_CELLS_PER_AXIS, -1, _MAX_CELLS_PER_AXIS, -1)
 _F32 = np.dtype(np.float32)
 
 
+#: (angle_min, angle_increment, n) -> ``_beam_table``'s (cos, sin)
+_BEAM_TABLES: dict = {}
+
+
+def _beam_table(angle_min: float, angle_increment: float, n: int):
+    """(cos, sin) float64 (n,) of the sensor-frame beam angles
+    ``angle_min + angle_increment * i``, computed once per scan layout and
+    shared by every grid and by the clustering (``tracking.cluster_scan``),
+    which turn them by the sensor's yaw (not to be written to; not flagged
+    read-only, as numba's dispatcher types a read-only array on its slow
+    path).  (Layouts that differ only in the sign of a zero angle_min share
+    a table; the two would differ only in the sign of a zero, which neither
+    user depends on.)"""
+    key = (angle_min, angle_increment, n)
+    tab = _BEAM_TABLES.get(key)
+    if tab is None:
+        a = angle_min + angle_increment * np.arange(n, dtype=np.float64)
+        tab = (np.cos(a), np.sin(a))
+        if len(_BEAM_TABLES) >= 16:      # (a NaN layout never matches: bounded all the same)
+            _BEAM_TABLES.clear()
+        _BEAM_TABLES[key] = tab
+    return tab
+
+
 def _free_table(l_free: int, l_min: int) -> np.ndarray:
     """``free_update_table(l_free, l_min)``, read-only, shared."""
     key = (int(l_free), int(l_min))
@@ -153,7 +177,6 @@ class OccupancyGrid(GridGeometry):
         # box of the cells stamped since the stamps were last cleared
         self._box = np.array(_EMPTY_BOX, np.int64)
         self._cur = 0
-        self._beam_cache: dict = {}
         self._scratch_n = 0
         self._scratch = self._hit = None
         self._last_nb = 0              # beams of the latest scan (its end cells are in the work space)
@@ -245,19 +268,6 @@ class OccupancyGrid(GridGeometry):
             self.follow(x, y)
 
     # ---- scan integration -------------------------------------------------
-    def _beam_table(self, angle_min: float, angle_increment: float, n: int):
-        """(cos, sin) of the beam angles in the sensor frame, float64 (n,),
-        cached per scan geometry."""
-        key = (angle_min, angle_increment, n)
-        tab = self._beam_cache.get(key)
-        if tab is None:
-            a = angle_min + angle_increment * np.arange(n, dtype=np.float64)
-            tab = (np.cos(a), np.sin(a))
-            if len(self._beam_cache) > 8:
-                self._beam_cache.clear()
-            self._beam_cache[key] = tab
-        return tab
-
     #: Largest shared near field, cells along a fan's major axis; 0 walks
     #: every beam on its own (the result is the same either way).
     near_field_cap = 4096
@@ -327,8 +337,7 @@ class OccupancyGrid(GridGeometry):
             raise ValueError(f"pose ({px:.3f}, {py:.3f}) is outside the map "
                              f"x [{self.origin_x}, {self.origin_x + self.width_m}], "
                              f"y [{self.origin_y}, {self.origin_y + self.height_m}]")
-        tab = self._beam_cache.get((a0, da, n))
-        bc, bs = tab if tab is not None else self._beam_table(a0, da, n)
+        bc, bs = _beam_table(a0, da, n)
         if self._scratch_n < n:
             self._scratch = np.empty(scan_scratch_size(n, rows, cols), np.int64)
             self._hit = np.empty(n, np.uint8)

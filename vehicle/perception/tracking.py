@@ -20,6 +20,7 @@ import numpy as np
 from edgepilot.vehicle.types import direct_init
 
 from ._kernels import cluster_scan_kernel, track_scan_kernel
+from .occupancy import _beam_table
 
 
 @direct_init        # made for every object of every scan: fields stored straight into the instance dict
@@ -37,28 +38,6 @@ class Cluster:
 _F32 = np.dtype(np.float32)
 _F64 = np.dtype(np.float64)
 _TWO_OVER_PI = 2.0 / math.pi        # the centre shift's factor (a lidar sees the near half of a round object)
-_beam_tables: dict = {}             # (angle_min, angle_increment, n) -> _beam_table's (cos, sin)
-
-
-def _beam_table(angle_min: float, angle_increment: float, n: int):
-    """(cos, sin) float64 (n,) of the sensor-frame beam angles
-    ``angle_min + angle_increment * i``, computed once per scan layout
-    (shared: not to be written to; not flagged read-only, as numba's
-    dispatcher types a read-only array on its slow path).
-    (Layouts that differ only in the sign of a zero angle_min share a
-    table; the two would differ only in the sign of a zero, which no
-    cluster depends on: coordinates enter sums that start at 0.0, or hypot.)"""
-    key = (angle_min, angle_increment, n)
-    tab = _beam_tables.get(key)
-    if tab is None:
-        a = angle_min + angle_increment * np.arange(n, dtype=np.float64)
-        tab = (np.cos(a), np.sin(a))
-        if len(_beam_tables) >= 16:      # (a NaN layout never matches: bounded all the same)
-            _beam_tables.clear()
-        _beam_tables[key] = tab
-    return tab
-
-
 def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_range: float,
                  min_points: int = 3, gap_m: float = 0.3, gap_factor: float = 3.0,
                  max_radius: float = 3.0) -> list[Cluster]:
