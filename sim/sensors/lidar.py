@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+# each beam's direction: its unit vector turned by the yaw, the vehicle's own rule
+from edgepilot.vehicle.perception._kernels import beam_direction as _beam_direction
 from edgepilot.vehicle.types import LaserScan
 
 
@@ -76,17 +78,6 @@ def _circles_hit(pre, beams, dx, dy):
 
 #: The angular margin [rad] ``_circle_beams`` adds on each side of a circle.
 _BEAM_MARGIN = 1e-6
-
-
-@njit(cache=True, inline="always")
-def _beam_direction(cos_a, sin_a, cos_yaw, sin_yaw):
-    """The map-frame unit direction (dx, dy) of a beam at sensor-frame
-    angle a (``cos_a``, ``sin_a``: its unit vector) from a sensor at yaw
-    (``cos_yaw``, ``sin_yaw``): the beam's vector rotated by the yaw, as
-    the vehicle's scan integration rotates its beams
-    (``perception._kernels.integrate_scan_kernel``); (cos, sin) of
-    yaw + a to a few ulp, without a cos and sin per beam."""
-    return cos_a * cos_yaw - sin_a * sin_yaw, sin_a * cos_yaw + cos_a * sin_yaw
 
 
 def _beam_units(angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

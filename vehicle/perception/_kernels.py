@@ -66,6 +66,17 @@ def _quantise(v):
     return np.int64(math.floor(v))
 
 
+@njit(cache=True, inline="always")
+def beam_direction(cos_a, sin_a, cos_yaw, sin_yaw):
+    """The map-frame unit direction (dx, dy) of a beam at sensor-frame
+    angle a (``cos_a``, ``sin_a``: its unit vector) from a sensor at yaw
+    (``cos_yaw``, ``sin_yaw``): the beam's vector turned by the yaw, (cos,
+    sin) of yaw + a to a few ulp without a cos and sin per beam.  The one
+    rule of the scan integration, the clustering and the simulated lidar
+    (``sim.sensors.lidar``)."""
+    return cos_a * cos_yaw - sin_a * sin_yaw, sin_a * cos_yaw + cos_a * sin_yaw
+
+
 @njit(cache=True)
 def _beam_end_fp(fx0, fy0, cos_a, sin_a, rng, scale, w_fp, h_fp):
     """End point of a beam of length ``rng`` metres from (fx0, fy0) (grid
@@ -432,8 +443,7 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
         r = ranges[i]
         returned = (r > 0.0) & (r < mr32)             # False for NaN too
         rr = float(r) if returned else mrf
-        ca = cos_b[i] * cos_yaw - sin_b[i] * sin_yaw
-        sa = sin_b[i] * cos_yaw + cos_b[i] * sin_yaw
+        ca, sa = beam_direction(cos_b[i], sin_b[i], cos_yaw, sin_yaw)
         # the arithmetic of _beam_end_fp, so the end points are the same
         fx1 = fx0 + ca * rr * scale
         fy1 = fy0 + sa * rr * scale
@@ -459,8 +469,7 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
         clipped = False
         if (fl & 2) == 0:
             rr = float(ranges[i]) if returned else mrf
-            ca = cos_b[i] * cos_yaw - sin_b[i] * sin_yaw
-            sa = sin_b[i] * cos_yaw + cos_b[i] * sin_yaw
+            ca, sa = beam_direction(cos_b[i], sin_b[i], cos_yaw, sin_yaw)
             fx1, fy1, clipped = _beam_end_fp(fx0, fy0, ca, sa, rr, scale, w_fp, h_fp)
             end_x[i] = _quantise(fx1)
             end_y[i] = _quantise(fy1)
@@ -968,12 +977,11 @@ def cluster_scan_kernel(r, max_range, cos_b, sin_b, cos_yaw, sin_yaw, px, py, ga
     for i in range(nb):
         v = np.float64(r[i])
         if math.isfinite(v) and v > 0.0 and v < max_range:
-            cb = cos_b[i]
-            sb = sin_b[i]
+            dx, dy = beam_direction(cos_b[i], sin_b[i], cos_yaw, sin_yaw)
             idx[m] = i
             rs[m] = v
-            xs[m] = px + v * (cb * cos_yaw - sb * sin_yaw)
-            ys[m] = py + v * (sb * cos_yaw + cb * sin_yaw)
+            xs[m] = px + v * dx
+            ys[m] = py + v * dy
             m += 1
     k = 0
     start = 0
