@@ -178,9 +178,7 @@ class WindowCostmap(InflatedCostmap):
             raise ValueError(f"mark_known_packed: expected a 2-D integer grid with contiguous rows, got "
                              f"{cells.dtype} {cells.shape}")
         if window is not None:
-            r0, r1, c0, c1 = window
-            if not (type(r0) is int and type(r1) is int and type(c0) is int and type(c1) is int):
-                r0, r1, c0, c1 = map(int, window)         # (Python ints, the usual call, as they are)
+            r0, r1, c0, c1 = map(int, window)
             if not (0 <= r0 <= r1 <= cells.shape[0] and 0 <= c0 <= c1 <= cells.shape[1]):
                 raise ValueError(f"mark_known_packed: window {tuple(window)} is not within the grid's "
                                  f"shape {cells.shape}")
