@@ -122,9 +122,13 @@ class BatteryModel:
 
     @property
     def voltage(self) -> float:
-        return self.v_empty + (self.v_full - self.v_empty) * self.remaining
+        return self._voltage_at(self.remaining)
 
     def levels(self) -> tuple[float, float]:
         """(``voltage``, ``remaining``) from one reading of the pack."""
-        rem = self.energy_j / self.capacity_j
-        return self.v_empty + (self.v_full - self.v_empty) * rem, rem
+        rem = self.remaining
+        return self._voltage_at(rem), rem
+
+    def _voltage_at(self, remaining: float) -> float:
+        """The pack's voltage at the charge fraction ``remaining`` (linear, empty to full)."""
+        return self.v_empty + (self.v_full - self.v_empty) * remaining

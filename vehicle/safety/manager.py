@@ -19,13 +19,13 @@ from edgepilot.vehicle.types import (ActuatorCommand, CommandResult, MissionItem
                                      SensorFrame, Severity, VehicleState, direct_init)
 
 from .failsafe import Action, FailsafeManager, SafetyInputs, default_triggers
+from .geofence import Fence, FenceError
+from .prearm import prearm_failures
+from .watchdog import LoopWatchdog
 
 # bound once: an enum member read (``Action.STOP``) costs ~0.2 us, a global's
 # ~0.02 us, and filter_command runs every tick
 _STOP = Action.STOP
-from .geofence import Fence, FenceError
-from .prearm import prearm_failures
-from .watchdog import LoopWatchdog
 
 
 @direct_init
