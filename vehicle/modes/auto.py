@@ -22,6 +22,8 @@ class AutoMode(VehicleMode):
         super().__init__(core)
         self.loiter_until: float | None = None   # end of the current NAV_LOITER_TIME [s]
         self.leg_from = None   # (executor, seq, x [m], y [m]) of the waypoint last reached: the next leg's start
+        #: (target, executor, current index, ((x, y), stop_here, leg_next)): ``_place`` of the target driven to last
+        self._placed = (None, None, -1, None)
 
     def refusal(self, now):
         ex = self.core._exec
@@ -51,15 +53,15 @@ class AutoMode(VehicleMode):
             if kind == "done":
                 self._finish(now)
                 return ActuatorCommand.stop()
-            if kind == "rtl":
-                x, y = nav.home_xy()
+            if kind == "rtl":       # home may move: asked every tick
+                (x, y), stop_here, leg_next = nav.home_xy(), True, None
             else:
-                x, y = c.frame.to_local(tgt.lat, tgt.lon)
-            if kind == "waypoint":
-                stop_here, leg_next = self._after(ex)
-                leg_from = self._leg_from(ex, tgt)
-            else:
-                stop_here, leg_from, leg_next = True, None, None
+                # the same target object for as long as its item is current: placed once
+                p = self._placed
+                if p[0] is not tgt or p[1] is not ex or p[2] != ex.current:
+                    p = self._placed = (tgt, ex, ex.current, self._place(ex, tgt))
+                (x, y), stop_here, leg_next = p[3]
+            leg_from = self._leg_from(ex, tgt) if kind == "waypoint" else None
             # leg_from, leg_next by position: keywords cost ~0.1 us a call, every tick
             cmd, arrived = nav.drive_to(("auto", tgt.seq, x, y), x, y, nav.cruise(), stop_here, leg_from, leg_next)
             if c.failure_reason is not None:
@@ -79,6 +81,19 @@ class AutoMode(VehicleMode):
             ex.advance()
             nav.new_leg()
         return ActuatorCommand.stop()
+
+    def _place(self, ex, tgt) -> tuple[tuple[float, float], bool, tuple[float, float] | None]:
+        """Where the executor's current target ``tgt`` (not RTL's) is in the
+        map frame [m], whether the vehicle stops there and the next waypoint
+        it passes on to (``_after``; a loiter stops, with nothing next).
+        ``update`` asks once per target: the executor hands out the same
+        target object while its item stays current (``current_target``),
+        and neither the mission's items nor the core's frame change under it."""
+        xy = self.core.frame.to_local(tgt.lat, tgt.lon)
+        if tgt.kind == "waypoint":
+            stop_here, leg_next = self._after(ex)
+            return xy, stop_here, leg_next
+        return xy, True, None
 
     def _leg_from(self, ex, tgt) -> tuple[float, float] | None:
         """Where the leg to ``tgt`` starts: the waypoint reached last, when
