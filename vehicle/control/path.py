@@ -41,6 +41,14 @@ class PolylinePath:
         self.seg_dir = seg / self.seg_len[:, None]
         self.cum = np.concatenate(([0.0], np.cumsum(self.seg_len)))
         self.length = float(self.cum[-1])
+        # the kernels' one array (vehicle/control/_kernels.py): per point x, y, the segment from it
+        # (direction x, y, length; zeros on the last point) and the arc length there -- copies, the same floats
+        geom = np.zeros((len(pts), 6))
+        geom[:, 0:2] = pts
+        geom[:-1, 2:4] = self.seg_dir
+        geom[:-1, 4] = self.seg_len
+        geom[:, 5] = self.cum
+        self._geom = geom
         # the last point as Python floats (followers ask for it every tick)
         self.end_x = float(pts[-1, 0])
         self.end_y = float(pts[-1, 1])
@@ -51,16 +59,15 @@ class PolylinePath:
         does not make the follower jump ahead.  (One numba kernel over the
         segments; the NumPy oracle is ``vehicle.control._reference``.)"""
         use_hint = s_hint is not None
-        i, t, cte = project_kernel(self.points, self.seg_dir, self.seg_len, self.cum, float(x), float(y),
-                                   float(s_hint) if use_hint else 0.0, use_hint, float(window))
+        i, t, cte = project_kernel(self._geom, float(x), float(y), float(s_hint) if use_hint else 0.0, use_hint,
+                                   float(window))
         dx, dy = self.seg_dir[i]
         return Projection(float(self.cum[i] + t), float(cte), int(i), math.atan2(dy, dx))
 
     def project_s(self, x: float, y: float, s_hint: float, window: float) -> tuple[float, float]:
         """``project(x, y, s_hint, window)``'s (s, cross_track_error) only:
         the same kernel and floats, without the ``Projection``."""
-        i, t, cte = project_kernel(self.points, self.seg_dir, self.seg_len, self.cum, float(x), float(y),
-                                   float(s_hint), True, float(window))
+        i, t, cte = project_kernel(self._geom, float(x), float(y), float(s_hint), True, float(window))
         return float(self.cum[i] + t), float(cte)
 
     def follow(self, x: float, y: float, s: float, window: float, lookahead: float) -> tuple[float, float, float, float]:
@@ -69,8 +76,7 @@ class PolylinePath:
         error, and ``point_at`` (new progress + ``lookahead``) -- the same
         floats as those calls, in one kernel call."""
         # the kernel's float64 results come back as Python floats already
-        return follow_kernel(self.points, self.seg_dir, self.seg_len, self.cum, self.length, float(x),
-                             float(y), float(s), float(window), float(lookahead))
+        return follow_kernel(self._geom, float(x), float(y), float(s), float(window), float(lookahead))
 
     #: a corner's heading change is spread over at most this much path [m]
     #: when its legs are long (a sharp polyline corner, not a sampled arc)
@@ -98,5 +104,5 @@ class PolylinePath:
 
     def point_at(self, s: float) -> tuple[float, float]:
         s = min(max(s, 0.0), self.length)
-        qx, qy = point_at_kernel(self.points, self.seg_dir, self.cum, float(s))
+        qx, qy = point_at_kernel(self._geom, float(s))
         return float(qx), float(qy)
