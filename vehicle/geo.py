@@ -34,9 +34,14 @@ class LocalFrame:
                 self.origin_lon + x / self._m_per_deg_lon)
 
 
+# wrap_pi's constants, bound once (it runs several times a control tick): the same floats
+_PI = math.pi
+_TWO_PI = 2.0 * math.pi
+
+
 def wrap_pi(a: float) -> float:
     """Wrap an angle to [-pi, pi)."""
-    return (a + math.pi) % (2.0 * math.pi) - math.pi
+    return (a + _PI) % _TWO_PI - _PI
 
 
 def enu_yaw_to_compass_deg(yaw: float) -> float:
