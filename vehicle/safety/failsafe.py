@@ -461,8 +461,8 @@ class FailsafeManager:
             self.resume_mode = None
         active = self.active     # trip adds to it, clear takes from it: the same dict throughout
         for trig in self.triggers:
-            st = active.get(trig.name) if active else None    # the usual tick: nothing tripped
-            if st is None:
+            # the usual tick: nothing tripped (an empty dict is not asked), straight to the check
+            if not active or (st := active.get(trig.name)) is None:
                 reason = trig.check(s, False)
                 if reason and s.armed:
                     out += self.trip(trig, reason, s)
