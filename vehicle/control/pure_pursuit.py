@@ -47,12 +47,11 @@ class PurePursuit:
             window = 5.0
         # progress along the path (never back), the cross-track error and the lookahead point
         self.s, cte, tx, ty = path.follow(x, y, self.s, window, lookahead)
-        dist_end = math.hypot(path.end_x - x, path.end_y - y)
         alpha = wrap_pi(math.atan2(ty - y, tx - x) - state.yaw)
         max_speed, max_accel, max_w = self._limits
         v = max_speed if max_speed < speed else speed
-        if stop_at_end:
-            room = dist_end - 0.1
+        if stop_at_end:     # the distance to the path's end matters only then
+            room = math.hypot(path.end_x - x, path.end_y - y) - 0.1
             v_stop = math.sqrt(2.0 * 0.5 * max_accel * (0.0 if 0.0 > room else room)) + 0.1
             if v_stop < v:
                 v = v_stop

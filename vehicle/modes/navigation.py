@@ -152,7 +152,8 @@ class Navigator:
                 self._stand_in = None
         dist = math.hypot(x - st.x, y - st.y)
         self.wp_distance = dist
-        radius = c.params.table["WP_RADIUS"]
+        p = c.params.table
+        radius = p["WP_RADIUS"]
         if dist <= radius:
             return ActuatorCommand.stop(), True
         near = dist <= FINISH_LINE_RADII * radius
@@ -203,7 +204,6 @@ class Navigator:
             if b is not None and b.key == key:
                 return self.hold_at(*b.hold_xy), False
             return ActuatorCommand.stop(), False
-        p = c.params.table
         la = p["WP_LOOKAHEAD"]
         # UGV only (a USV's movers are COLREGs' business), and not when the
         # safety layer's obstacle stop (AVOID_ENABLE) is the chosen reaction
