@@ -285,9 +285,10 @@ class Setpoint:
     estop: bool = False
 
     def __post_init__(self):
-        if (self.actuators is None) == (self.target is None):
+        act = self.actuators        # read once: built every control tick
+        if (act is None) == (self.target is None):
             raise ValueError("Setpoint: exactly one of actuators and target must be given")
-        if self.actuators is not None and self.actuators.estop and not self.estop:
+        if act is not None and act.estop and not self.estop:
             object.__setattr__(self, "estop", True)
 
     @property
