@@ -253,7 +253,7 @@ def test_filter_is_bit_identical_to_the_plain_reference(seed):
             for f in (ours, ref):
                 f.q_acc, f.q_yaw = 1.7, 0.3
         assert [ours.x.tolist(), ours.P.tolist(), ours.h.tolist(), ours.Ph.tolist()] == list(ref.views())
-        assert ref._ax[0][2:] == ref._ax[1][2:] == ours._P
+        assert ref._ax[0][2:] == ref._ax[1][2:] == ours._s[6:10].tolist()
         assert ours.t == ref.t and ours.have_pos == ref.have_pos and ours.have_yaw == ref.have_yaw
         assert ours.state(t) == ref.state(t)
     assert ours.have_pos and ours.have_yaw
@@ -262,7 +262,7 @@ def test_filter_is_bit_identical_to_the_plain_reference(seed):
 @pytest.mark.parametrize("p", [2.0, 0.5, 0.0, -0.0, -1.0, math.nan, math.inf])
 def test_state_pos_std_is_the_sqrt_of_the_shared_position_variance(p):
     f = GpsCompassFilter(FRAME)
-    f._P[0] = p
+    f._s[6] = p
     with np.errstate(invalid="ignore"):
         want = float(np.sqrt(p))
     if p < 0:
@@ -271,3 +271,24 @@ def test_state_pos_std_is_the_sqrt_of_the_shared_position_variance(p):
         return
     got = f.state(0.0).pos_std
     assert (math.isnan(got) and math.isnan(want)) or (got == want and math.copysign(1, got) == math.copysign(1, want))
+
+
+def test_a_zero_innovation_variance_raises_as_the_float_division_did():
+    """The kernels raise Python's ZeroDivisionError, before changing
+    anything, where the plain-float division raised it."""
+    f = GpsCompassFilter(FRAME, compass_noise=0.0)
+    f.update_compass(CompassReading(0.0, 0.5))      # the first heading: P_yaw = r_yaw = 0
+    f.update_gps(GpsFix(0.0, 52.0, 4.0, 3, 9, 0.5))
+    before = f._s.tolist()
+    with pytest.raises(ZeroDivisionError, match="float division by zero"):
+        f.update_compass(CompassReading(0.1, 0.6))
+    assert f._s.tolist() == before
+    f._s[6:10] = (-0.25, 0.0, 0.0, 1.0)             # p00 + r_pos = 0 (r_pos: 0.5 m hacc, squared)
+    before = f._s.tolist()
+    with pytest.raises(ZeroDivisionError, match="float division by zero"):
+        f.update_gps(GpsFix(0.2, 52.0, 4.0, 3, 9, 0.5))
+    assert f._s.tolist() == before
+    ref = _PlainFilter(FRAME, compass_noise=0.0)
+    _reference_update_compass(ref, CompassReading(0.0, 0.5))
+    with pytest.raises(ZeroDivisionError, match="float division by zero"):
+        _reference_update_compass(ref, CompassReading(0.1, 0.6))
