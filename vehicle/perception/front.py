@@ -244,7 +244,7 @@ class Perception:
         if mapper is not None and rows:
             # pieces of known structure (prior-map walls) are not objects to
             # track: their visible ends wander with noise and range limits
-            rows = mapper._off_prior(rows, [(x, y) for x, y, _, _ in rows])     # those not near_prior
+            rows = mapper._off_prior(rows, rows)     # those not near_prior (a row starts with x, y)
         z = np.array([v for x, y, rad, _ in rows for v in (x, y, rad)], np.float64).reshape(-1, 3)
         self.tracker.advance(scan.t, z)     # update() without the Track objects: ``tracks`` builds them
         self._tracks = None
