@@ -416,3 +416,14 @@ def test_mark_skips_known_boxes_and_forgets_them_on_a_roll():
         assert len(a._known_boxes) == 3 and len(calls) == n + 6
     finally:
         window.mark_known_packed_chunked_kernel = real
+
+
+def test_warm_kernels_runs_the_window_kernels():
+    """The costmap's warm-up compiles (or loads) every kernel the window's
+    per-scan update calls, the all-known check of a window's tiles too."""
+    from edgepilot.vehicle.costmap import _kernels, warm_kernels
+
+    warm_kernels()
+    for k in (_kernels.mark_known_chunked_kernel, _kernels.mark_known_packed_chunked_kernel,
+              _kernels.known_weights_kernel, _kernels.tiles_known_kernel):
+        assert k.signatures, k.__name__
