@@ -352,3 +352,78 @@ def test_mark_known_packed_window_equals_the_slice():
     a.mark_known_packed(grid, mask, bias, origin, (3, 40, 2, 50))
     c.mark_known_packed(grid, np.int64(mask), np.int16(bias), origin, [np.int64(3), np.int32(40), 2.0, np.uint8(50)])
     assert np.array_equal(a.known, c.known) and np.array_equal(a.weights, c.weights) and a.version == c.version
+
+
+def test_tiles_known_kernel_equals_numpy():
+    """tiles_known_kernel against its NumPy expression, over boxes of tile
+    counts with zeros and not, empty boxes included."""
+    from edgepilot.vehicle.costmap._kernels import tiles_known_kernel
+
+    rng = np.random.default_rng(2)
+    for _ in range(300):
+        tiles = (rng.random((7, 9)) < 0.15).astype(np.int32) * rng.integers(1, 50, (7, 9)).astype(np.int32)
+        t0, t1 = sorted(int(v) for v in rng.integers(0, 8, 2))
+        q0, q1 = sorted(int(v) for v in rng.integers(0, 10, 2))
+        assert tiles_known_kernel(tiles, t0, t1, q0, q1) == (not tiles[t0:t1, q0:q1].any())
+
+
+def test_mark_skips_known_boxes_and_forgets_them_on_a_roll():
+    """Marking the same windows again and again: the boxes of tiles found
+    all known are skipped (no kernel call), the result stays the NumPy
+    oracle's, and a roll (new known counts) forgets the boxes."""
+    import edgepilot.vehicle.costmap.window as window
+
+    rng = np.random.default_rng(8)
+    static = GridMap(rng.random((100, 100)) < 0.02, 0.1, 0.0, 0.0)
+    a = WindowCostmap(160, 130, 0.1, InflationParams(0.3, 1.0), static=static, center=(5.0, 5.0), unknown_weight=2.0)
+    b = copy.deepcopy(a)
+    calls = []
+    real = window.mark_known_packed_chunked_kernel
+
+    def counting(*args):
+        calls.append(args[8:12])             # (a0, a1, b0, b1)
+        return real(*args)
+
+    window.mark_known_packed_chunked_kernel = counting
+    try:
+        mask, bias = (1 << 12) - 1, 1 << 11
+        seen = np.full((64, 64), 7, np.int16)            # all seen, whole tiles (32 x 32) ...
+        origins = [(a.origin_x + 0.1 * c, a.origin_y + 0.1 * r) for r, c in ((0, 32), (64, 64), (96, 0))]
+        ragged = np.full((40, 45), 7, np.int16)          # ... and not
+        a.mark_known_packed(ragged, mask, bias, (a.origin_x + 1.3, a.origin_y + 2.1))
+        _mark_known_numpy(b, (ragged & mask) != bias, (a.origin_x + 1.3, a.origin_y + 2.1))
+        for k in range(12):
+            origin = origins[k % 3]
+            a.mark_known_packed(seen, mask, bias, origin)
+            _mark_known_numpy(b, (seen & mask) != bias, origin)
+            assert np.array_equal(a.known, b.known) and np.array_equal(a.weights, b.weights)
+            assert a.version == b.version
+            _assert_chunks_count_the_unknown(a)
+        assert len(a._known_boxes) == 3 and len(calls) == 1 + 6     # each box: marked, then found known
+        n = len(calls)
+        a.mark_known_packed(seen, mask, bias, origins[1])       # known: skipped
+        assert len(calls) == n
+        a.edge_trigger = b.edge_trigger = 2.0
+        assert a.follow(a.origin_x + 12.5, a.origin_y + 3.0) and b.follow(b.origin_x + 12.5, b.origin_y + 3.0)
+        assert not a._known_boxes
+        origins = [(a.origin_x + 0.1 * c, a.origin_y + 0.1 * r) for r, c in ((0, 32), (64, 64), (96, 0))]
+        for k in range(6):
+            a.mark_known_packed(seen, mask, bias, origins[k % 3])
+            _mark_known_numpy(b, (seen & mask) != bias, origins[k % 3])
+            assert np.array_equal(a.known, b.known) and np.array_equal(a.weights, b.weights)
+            assert a.version == b.version
+            _assert_chunks_count_the_unknown(a)
+        assert len(a._known_boxes) == 3 and len(calls) == n + 6
+    finally:
+        window.mark_known_packed_chunked_kernel = real
+
+
+def test_warm_kernels_runs_the_window_kernels():
+    """The costmap's warm-up compiles (or loads) every kernel the window's
+    per-scan update calls, the all-known check of a window's tiles too."""
+    from edgepilot.vehicle.costmap import _kernels, warm_kernels
+
+    warm_kernels()
+    for k in (_kernels.mark_known_chunked_kernel, _kernels.mark_known_packed_chunked_kernel,
+              _kernels.known_weights_kernel, _kernels.tiles_known_kernel):
+        assert k.signatures, k.__name__

@@ -371,6 +371,8 @@ def test_near_prior_of_a_few_points_equals_the_array_way():
     # rows without x, y attributes (cluster_rows' tuples) with their centres beside
     rows = [(x, y, 0.5, 3) for x, y in pts.tolist()]
     assert m._off_prior(rows, [(r[0], r[1]) for r in rows]) == [r for r, near in zip(rows, whole) if not near]
+    # ... or the rows themselves as the centres (they start with x, y), as the front gives them
+    assert m._off_prior(rows, rows) == [r for r, near in zip(rows, whole) if not near]
     assert all(type(v) is bool for v in m._near_prior_xy(pts[:16].tolist()))
 
 

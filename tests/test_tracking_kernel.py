@@ -260,6 +260,10 @@ def test_cluster_rows_are_cluster_scans_clusters():
         rows = cluster_rows(*args)
         assert rows and rows == [(c.x, c.y, c.radius, c.n) for c in cluster_scan(*args)]
         assert all(type(n) is int for *_, n in rows)
+        # with a work space of its own (kept from scan to scan, left dirty), or one too short
+        work = np.full((361, 5), np.nan)
+        assert cluster_rows(*args, work=work) == rows and cluster_rows(*args, work=work) == rows
+        assert cluster_rows(*args, work=np.empty((360, 5))) == rows
     for f in (cluster_rows, cluster_scan):
         with pytest.raises(ValueError, match=r"ranges must be 1-D, got shape \(2, 3\)"):
             f((0.0, 0.0, 0.0), np.ones((2, 3), np.float32), 0.0, 0.01, 12.0)

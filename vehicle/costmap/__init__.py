@@ -26,6 +26,8 @@ def warm_kernels() -> None:
     wc.mark_known(np.ones((2, 2), bool), (0.0, 0.0))
     # the lidar mapper's cells, as PlanningGrid.learn hands them: its whole grid and the scan's window
     wc.mark_known_packed(np.full((4, 4), 5, np.int16), 4095, 2048, (1.0, 1.0), (1, 3, 1, 3))
+    # again: nothing new, so _mark asks whether the window's tiles are all known
+    wc.mark_known_packed(np.full((4, 4), 5, np.int16), 4095, 2048, (1.0, 1.0), (1, 3, 1, 3))
     wc.follow(3.5, 3.5)
 
 

@@ -53,6 +53,16 @@ def _band_known(tiles, t, q0, q1):
 
 
 @njit(cache=True)
+def tiles_known_kernel(tiles, t0, t1, q0, q1):
+    """True when the chunks q0..q1-1 of the row bands t0..t1-1 are all
+    known (their ``tiles`` counts all 0): ``not tiles[t0:t1, q0:q1].any()``."""
+    for t in range(t0, t1):
+        if not _band_known(tiles, t, q0, q1):
+            return False
+    return True
+
+
+@njit(cache=True)
 def mark_known_chunked_kernel(src, sr, sc, known, unk, tiles, a0, a1, b0, b1, out):
     """``mark_known_kernel`` that skips the row bands ``tiles`` and the
     chunks ``unk`` (unknown cells per row chunk of CHUNK columns) say are

@@ -30,13 +30,16 @@ import numpy as np
 
 from edgepilot.vehicle.maps import GridMap
 
-from ._kernels import (known_weights_kernel, mark_known_chunked_kernel, mark_known_packed_chunked_kernel,
-                       unknown_chunk_counts, unknown_tile_counts)
+from ._kernels import (CHUNK, TILE, known_weights_kernel, mark_known_chunked_kernel,
+                       mark_known_packed_chunked_kernel, tiles_known_kernel, unknown_chunk_counts,
+                       unknown_tile_counts)
 from .inflation import InflatedCostmap, InflationParams, band_weights, distance_to_obstacles, weights_from_distance
 
 
 #: Largest band table (squared cell distances) ``WindowCostmap._band_table`` builds: 8 MB
 _BAND_TABLE_MAX = 1 << 20
+#: Most tile boxes ``WindowCostmap._known_boxes`` holds before it starts over
+_KNOWN_BOXES_MAX = 4096
 
 
 class WindowCostmap(InflatedCostmap):
@@ -45,7 +48,8 @@ class WindowCostmap(InflatedCostmap):
     resolution).  ``known`` is bool (rows, cols): on the prior map or seen
     (read it, do not write it: ``unknown_chunks`` counts its unknown cells
     per row chunk and ``unknown_tiles`` per band of rows of a chunk, and
-    the per-scan update skips bands and chunks with none).
+    the per-scan update skips bands and chunks with none, and without a
+    kernel call a window whose tiles it has found all known).
     ``pinned`` is bool (rows, cols): obstacles ``clear_seen_free`` leaves
     (the prior map's, and those given to ``pin``)."""
 
@@ -78,6 +82,11 @@ class WindowCostmap(InflatedCostmap):
         self.unknown_chunks = unknown_chunk_counts(known)
         self.unknown_tiles = unknown_tile_counts(self.unknown_chunks)
         self.unknown_cells = int(self.unknown_tiles.sum())
+        # boxes of tiles (t0, t1, q0, q1) of ``unknown_tiles`` found all
+        # known (all counts 0), which ``_mark`` skips: the kernels only ever
+        # count unknown cells down, so a box stays all known until the
+        # counts are built anew here
+        self._known_boxes = set()
 
     # -- geometry -----------------------------------------------------------
     def _snap_origin(self, x: float, y: float, res: float) -> tuple[float, float]:
@@ -209,6 +218,12 @@ class WindowCostmap(InflatedCostmap):
             b1 = self._cols
         if a0 >= a1 or b0 >= b1:
             return
+        # the tiles the window touches: nothing to do where they are all known
+        # (where a lidar scan's window usually lies: on the prior map, or on
+        # ground the scans have covered)
+        box = (a0 // TILE, (a1 - 1) // TILE + 1, b0 // CHUNK, (b1 - 1) // CHUNK + 1)
+        if box in self._known_boxes:
+            return
         # one kernel pass: seen and not known yet -> known, listed row-major
         size = (a1 - a0) * (b1 - b0)
         if len(self._new_known) < size:
@@ -222,6 +237,10 @@ class WindowCostmap(InflatedCostmap):
                                                  self.known, self.unknown_chunks, self.unknown_tiles,
                                                  a0, a1, b0, b1, self._new_known)
         if n == 0:
+            if tiles_known_kernel(self.unknown_tiles, *box):
+                if len(self._known_boxes) >= _KNOWN_BOXES_MAX:
+                    self._known_boxes.clear()
+                self._known_boxes.add(box)
             return
         self.unknown_cells -= n
         # only the weights of newly known cells change: back to the inflation layer's,

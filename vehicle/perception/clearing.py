@@ -34,6 +34,7 @@ from ._clearing_kernels import clear_seen_free_kernel
 from ._kernels import LOGODDS_ONE
 
 _NO_POINTS = np.zeros((0, 2))
+_F64 = np.dtype(np.float64)
 
 
 class SeenFreeClearing:
@@ -73,7 +74,7 @@ class SeenFreeClearing:
         cells within the scan's reach (the mapper's ``last_window``) are
         read: nothing else can have changed."""
         pts = new_points
-        if type(pts) is not np.ndarray or pts.dtype != np.float64 or pts.ndim != 2 or not pts.flags.c_contiguous:
+        if type(pts) is not np.ndarray or pts.dtype is not _F64 or pts.ndim != 2 or not pts.flags.c_contiguous:
             pts = np.ascontiguousarray(np.asarray(pts, np.float64).reshape(-1, 2))
         if pts.shape[1] != 2:
             raise ValueError(f"new_points must be (N, 2) [x, y] metres, got shape {pts.shape}")
@@ -95,7 +96,8 @@ class SeenFreeClearing:
         dr = int(round((oy - self._oy) / res))
         dc = int(round((ox - self._ox) / res))
         cells = g._cells
-        a0, a1, b0, b1 = m.last_window if m.last_window is not None else (0, cells.shape[0], 0, cells.shape[1])
+        win = m.last_window
+        a0, a1, b0, b1 = win if win is not None else (0, cells.shape[0], 0, cells.shape[1])
         self._n, q = clear_seen_free_kernel(cells, m._reported, self._listed, n, pts, k, ox, oy, res, dr, dc,
                                             a0, a1, b0, b1, self.threshold, self._out)
         if q == 0:

@@ -105,6 +105,8 @@ class Perception:
         if s.lidar is not None:
             self.rates.add("lidar", s.lidar.rate_hz)
             self.tracker = MultiObjectTracker()
+            # cluster_rows' work space for a scan of the configured beams (another size gets its own)
+            self._cluster_work = np.empty((s.lidar.beams + 1, 5))
             if prior is not None or window is not None:
                 # window (rows, cols, origin_x, origin_y): map where the planning
                 # window is, beyond the prior map or without one; it rolls with it
@@ -240,11 +242,12 @@ class Perception:
         pose = mapper.sensor_pose(state) if mapper is not None else (state.x, state.y, state.yaw)
         self.scans_processed += 1
         # cluster_scan's clusters as rows (x, y, radius, n): no Cluster objects on the way to the tracker
-        rows = cluster_rows(pose, scan.ranges, scan.angle_min, scan.angle_increment, scan.max_range)
+        rows = cluster_rows(pose, scan.ranges, scan.angle_min, scan.angle_increment, scan.max_range,
+                            work=self._cluster_work)
         if mapper is not None and rows:
             # pieces of known structure (prior-map walls) are not objects to
             # track: their visible ends wander with noise and range limits
-            rows = mapper._off_prior(rows, [(x, y) for x, y, _, _ in rows])     # those not near_prior
+            rows = mapper._off_prior(rows, rows)     # those not near_prior (a row starts with x, y)
         z = np.array([v for x, y, rad, _ in rows for v in (x, y, rad)], np.float64).reshape(-1, 3)
         self.tracker.advance(scan.t, z)     # update() without the Track objects: ``tracks`` builds them
         self._tracks = None

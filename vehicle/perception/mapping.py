@@ -296,14 +296,18 @@ class LidarMapper:
 
     def _near_prior_xy(self, xy) -> list[bool]:
         """``near_prior`` of a few points given as (x, y) float pairs [m]
-        (a list), as a list: the same cells, floor((v - origin) / resolution)."""
+        (a list; longer rows that start with x, y do as well, e.g.
+        ``tracking.cluster_rows``' tuples), as a list: the same cells,
+        floor((v - origin) / resolution)."""
         g = self.grid
         ox, oy, res = g.origin_x, g.origin_y, g.resolution
         near = self._near_prior
         rows, cols = near.shape             # the grid's
         isf = math.isfinite
         out = []
-        for x, y in xy:
+        for p in xy:
+            x = p[0]
+            y = p[1]
             if not (isf(x) and isf(y)):
                 out.append(True)
                 continue
@@ -316,8 +320,9 @@ class LidarMapper:
         """The ``objects`` (anything with map-frame ``x``, ``y`` [m], e.g. a
         scan's clusters) that are not ``near_prior``, in order: the test of
         ``_near_prior_xy`` on their centres (``objects`` itself when none is).
-        ``xy``: the centres [(x, y)] in the same order, for objects without
-        ``x``, ``y`` attributes (``tracking.cluster_rows``' tuples)."""
+        ``xy``: the centres [(x, y)] in the same order (or rows that start
+        with them), for objects without ``x``, ``y`` attributes
+        (``tracking.cluster_rows``' tuples: ``xy`` the objects themselves)."""
         near = self._near_prior_xy([(o.x, o.y) for o in objects] if xy is None else xy)
         if True not in near:
             return objects

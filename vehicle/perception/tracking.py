@@ -54,10 +54,13 @@ def cluster_scan(pose, ranges, angle_min: float, angle_increment: float, max_ran
 
 def cluster_rows(pose, ranges, angle_min: float, angle_increment: float, max_range: float,
                  min_points: int = 3, gap_m: float = 0.3, gap_factor: float = 3.0,
-                 max_radius: float = 3.0) -> list[tuple[float, float, float, int]]:
+                 max_radius: float = 3.0, work: np.ndarray | None = None) -> list[tuple[float, float, float, int]]:
     """``cluster_scan``'s clusters as plain tuples (x, y, radius, n), in
     order (what it makes its ``Cluster`` objects from; the perception
-    front gives them to the tracker without the objects)."""
+    front gives them to the tracker without the objects).  ``work``: the
+    kernel's work space to use, float64 C-contiguous (rows, 5) with rows >
+    the number of beams (the front keeps one for its scans); a new one
+    when None or too short."""
     r = ranges
     if type(r) is not np.ndarray or r.dtype is not _F32 or r.ndim != 1:
         # (float32 ranges, as a lidar gives them, go as they are: the
@@ -73,7 +76,7 @@ def cluster_rows(pose, ranges, angle_min: float, angle_increment: float, max_ran
     # the splitting and the means in one kernel (perception._kernels.
     # cluster_scan_kernel; the NumPy version is perception._reference.
     # cluster_scan_numpy), the few clusters' geometry here
-    runs = np.empty((n + 1, 5))          # (a run has at least one return)
+    runs = work if work is not None and len(work) > n else np.empty((n + 1, 5))     # (a run has >= 1 return)
     k = cluster_scan_kernel(r, float(max_range), cos_b, sin_b, math.cos(yaw), math.sin(yaw), px, py,
                             float(gap_m), float(gap_factor), abs(float(angle_increment)), int(min_points), runs)
     if k == 0:
