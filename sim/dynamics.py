@@ -45,9 +45,10 @@ class DiffDriveModel:
 
     def __init__(self, drive: DiffDrive, x: float, y: float, yaw: float):
         self._p = drive
-        # the chassis constants ``step`` reads, taken once (the config is frozen)
-        self._wheel = (drive.wheel_max_accel, drive.wheel_max_speed, drive.wheel_time_constant,
-                       drive.track_width)
+        # the chassis constants ``step`` reads, taken once (the config is frozen),
+        # the limits with their negatives
+        amax, vmax = drive.wheel_max_accel, drive.wheel_max_speed
+        self._wheel = (amax, -amax, vmax, -vmax, drive.wheel_time_constant, drive.track_width)
         self.truth = Truth(x, y, yaw)
         self.vl = 0.0
         self.vr = 0.0
@@ -60,42 +61,43 @@ class DiffDriveModel:
     def step(self, dt: float, cmd: ActuatorCommand, current=(0.0, 0.0), wind=(0.0, 0.0)) -> None:
         # Both wheels written out (this runs every physics step of every
         # vehicle; ``_clip`` and ``max`` inlined as conditional expressions,
-        # the chassis constants one tuple, the math functions and 2 pi
-        # module constants, no tuples packed for the stores).
-        amax, vmax, tau, track = self._wheel
+        # the chassis constants one tuple with the limits' negatives, the
+        # math functions and 2 pi module constants, no tuples packed for the
+        # stores).
+        amax, namax, vmax, nvmax, tau, track = self._wheel
         vl = self.vl
         vr = self.vr
         if cmd.estop:       # e-stop: the controller brakes at its limit, no lag
             a = vl / dt
-            vl = vl - (-amax if a < -amax else amax if a > amax else a) * dt
+            vl = vl - (namax if a < namax else amax if a > amax else a) * dt
             a = vr / dt
-            vr = vr - (-amax if a < -amax else amax if a > amax else a) * dt
+            vr = vr - (namax if a < namax else amax if a > amax else a) * dt
         else:               # each rim speed follows its command: lag, rate limit, saturation
             if dt > tau:                    # max(wheel_time_constant, dt)
                 tau = dt
             c = cmd.left
             rate = ((-1.0 if c < -1.0 else 1.0 if c > 1.0 else c) * vmax - vl) / tau
-            vl += (-amax if rate < -amax else amax if rate > amax else rate) * dt
-            vl = -vmax if vl < -vmax else vmax if vl > vmax else vl
+            vl += (namax if rate < namax else amax if rate > amax else rate) * dt
+            vl = nvmax if vl < nvmax else vmax if vl > vmax else vl
             c = cmd.right
             rate = ((-1.0 if c < -1.0 else 1.0 if c > 1.0 else c) * vmax - vr) / tau
-            vr += (-amax if rate < -amax else amax if rate > amax else rate) * dt
-            vr = -vmax if vr < -vmax else vmax if vr > vmax else vr
+            vr += (namax if rate < namax else amax if rate > amax else rate) * dt
+            vr = nvmax if vr < nvmax else vmax if vr > vmax else vr
         self.vl = vl
         self.vr = vr
         v = 0.5 * (vl + vr)
         w = (vr - vl) / track
         t = self.truth
         yaw = t.yaw
+        yaw1 = yaw + w * dt                 # the heading after the step, before wrapping
         if -1e-9 < w < 1e-9:                # abs(w) < 1e-9
             t.x += v * _cos(yaw) * dt
             t.y += v * _sin(yaw) * dt
         else:
             r = v / w
-            yaw1 = yaw + w * dt
             t.x += r * (_sin(yaw1) - _sin(yaw))
             t.y -= r * (_cos(yaw1) - _cos(yaw))
-        yaw = (yaw + w * dt + _PI) % _TWO_PI - _PI
+        yaw = (yaw1 + _PI) % _TWO_PI - _PI
         t.yaw = yaw
         t.vx = v * _cos(yaw)
         t.vy = v * _sin(yaw)

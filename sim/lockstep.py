@@ -19,7 +19,7 @@ from edgepilot.sim.nav_metrics import check_navigation, navigation_summary
 from edgepilot.sim.scenario import Scenario
 from edgepilot.sim.simulation import PHYSICS_DT, Simulation
 from edgepilot.vehicle.containment import contain, contained_step
-from edgepilot.vehicle.types import Event, MissionState
+from edgepilot.vehicle.types import Event, MissionState, SensorFrame
 
 #: Simulated seconds a run goes on after a contained internal error, so the
 #: track shows the vehicle coming to a stop in HOLD before the run fails.
@@ -107,13 +107,27 @@ def tick_core(sim: Simulation, core, t: float, on_fault=None) -> None:
     """One control tick of ``core`` against ``sim`` at time ``t``: the
     simulated map updates (an exception there is contained like a fault in
     the tick), then the contained core step applied to the simulation.
-    ``on_fault(where, exc)``: as ``contained_step``'s (the real-time runners log)."""
+    ``on_fault(where, exc)``: as ``contained_step``'s (the real-time runners log).
+    ``sense_core`` then ``act_core``."""
+    act_core(sim, core, t, sense_core(sim, core, t), on_fault)
+
+
+def sense_core(sim: Simulation, core, t: float) -> SensorFrame:
+    """The first half of ``tick_core``: the simulated map updates handed
+    to ``core`` (an exception there is contained like a fault in the
+    tick), then the sensor frame of ``sim`` at ``t``."""
     try:
         for pts in sim.map_updates():
             core.add_obstacles(t, pts)
     except Exception as e:  # noqa: BLE001 - contained like a fault in the tick
         contain(core, t, "map update", e)
-    sim.apply(contained_step(core, t, sim.sensors(t), on_fault=on_fault), t)
+    return sim.sensors(t)
+
+
+def act_core(sim: Simulation, core, t: float, frame: SensorFrame, on_fault=None) -> None:
+    """The second half of ``tick_core``: the contained core step on
+    ``frame`` (``sense_core``'s), applied to the simulation."""
+    sim.apply(contained_step(core, t, frame, on_fault=on_fault), t)
 
 
 def failsafe_summary(res: "RunResult") -> dict:

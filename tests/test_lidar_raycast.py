@@ -219,6 +219,50 @@ def test_free_space_leaping_raycast_equals_the_numpy_oracle(seed):
         raycast(occ, res, origin, None, (0.0, 3.0, 0.0), ang, 15.0, dist.astype(np.float64))
 
 
+
+def test_leaping_rays_that_end_at_the_first_leap():
+    """_raycast_skip_kernel takes every ray's first leap (from the sensor's
+    cell) once per scan, and a ray whose first leap passes its limit (the
+    reach, or the circle it meets first) ends there: far from every
+    occupied cell, or off the raster, the ranges are bit for bit the
+    cell-by-cell walk's (the circles' alone); near a wall, where rays leap
+    on and walk, they agree with it and with the NumPy oracle."""
+    import cv2
+
+    res, origin = 0.1, (0.0, 0.0)
+    occ = np.zeros((300, 600), bool)
+    occ[:, :4] = True                                    # a wall on the west side
+    dist = cv2.distanceTransform((~occ).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * res
+    ang = np.linspace(-0.75 * math.pi, 0.75 * math.pi, 540)
+    rng = np.random.default_rng(7)
+    for x in (40.0, 25.0, -3.0, 70.0):                   # far from the wall, nearer, off the raster (both sides)
+        for _ in range(4):
+            pose = (x, rng.uniform(5, 25), rng.uniform(-math.pi, math.pi))
+            circ = np.column_stack((pose[0] + rng.uniform(-8, 8, 5), pose[1] + rng.uniform(-8, 8, 5),
+                                    rng.uniform(0.2, 1.0, 5)))
+            for c in (None, circ):
+                walk = raycast(occ, res, origin, c, pose, ang, 12.0)
+                leap = raycast(occ, res, origin, c, pose, ang, 12.0, dist)
+                if c is not None:
+                    assert np.isfinite(walk).sum() > 20           # the circles are seen
+                assert np.array_equal(leap, walk)             # no wall within reach: no cell hit
+    hits = 0
+    for _ in range(6):                                   # within reach of the wall: the rays walk to it
+        pose = (rng.uniform(1.0, 8.0), rng.uniform(5, 25), rng.uniform(-math.pi, math.pi))
+        circ = np.column_stack((pose[0] + rng.uniform(-8, 8, 3), pose[1] + rng.uniform(-8, 8, 3),
+                                rng.uniform(0.2, 1.0, 3)))
+        walk = raycast(occ, res, origin, circ, pose, ang, 12.0)
+        leap = raycast(occ, res, origin, circ, pose, ang, 12.0, dist)
+        ref = _raycast_numpy(occ, res, origin, pose, ang, 12.0)
+        assert np.array_equal(np.isinf(leap), np.isinf(walk))
+        np.testing.assert_allclose(leap[np.isfinite(walk)], walk[np.isfinite(walk)], rtol=1e-6, atol=1e-6)
+        free = np.isinf(walk)
+        assert np.array_equal(leap[free], walk[free])
+        hits += int(np.isfinite(ref).sum())
+        wall = np.isfinite(ref) & (ref <= walk + 1e-5)    # (the wall nearer than any circle)
+        np.testing.assert_allclose(leap[wall], ref[wall], atol=2e-5)
+    assert hits > 500
+
 def _scan_numpy(lid: Lidar, t, pose, occ, res, origin, circles, dist):
     """Oracle of ``Lidar.scan``: the exact ranges, then range noise, the
     range limits and dropouts as NumPy array steps (draws in the same order)."""

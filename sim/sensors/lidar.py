@@ -204,7 +204,10 @@ def _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, c
     cell a ray enters is the one the walk alone finds; its distance is
     computed from the jump point instead of summed step by step, so it
     agrees with ``_raycast_kernel`` to float rounding (the NumPy oracle in
-    tests/test_lidar_raycast.py checks both)."""
+    tests/test_lidar_raycast.py checks both).  Every ray's first leap is
+    the one from the sensor's cell: taken once per scan, and a ray whose
+    first leap already passes its limit walks no further (as it would
+    not: it ends there without a hit)."""
     h, w = occ.shape
     inv = 1.0 / res
     gx = (px - ox) * inv
@@ -215,15 +218,23 @@ def _raycast_skip_kernel(occ, dist, res, ox, oy, circles, px, py, yaw, angles, c
     every = beams.shape[0] == 0
     cos_yaw = math.cos(yaw)
     sin_yaw = math.sin(yaw)
+    # the sensor's cell, and where every ray's first leap from it ends (t = 0.0 + d, that is d;
+    # no leap when d <= 1): the same for every beam
+    col0 = int(math.floor(gx))
+    row0 = int(math.floor(gy))
+    inside = not (col0 < 0 or row0 < 0 or col0 >= w or row0 >= h)
+    first = dist[row0, col0] * inv - lead if inside else 0.0
+    if not first > 1.0:
+        first = -1.0                     # (no leap: no ray ends at it)
     for i in range(angles.shape[0]):
         dx, dy = _beam_direction(cos_a[i], sin_a[i], cos_yaw, sin_yaw)
         best = _circles_hit(pre, -1 if every else beams[i], dx, dy)
         limit = min(best, max_range) * inv
-        col = int(math.floor(gx))
-        row = int(math.floor(gy))
-        if col < 0 or row < 0 or col >= w or row >= h:
+        if not inside or first > limit:     # off the raster, or the first leap passes the limit: no hit
             out[i] = best if best <= max_range else np.inf
             continue
+        col = col0
+        row = row0
         t = 0.0
         hit_t = np.inf
         done = False
