@@ -354,3 +354,34 @@ def test_beams_too_long_to_pack_walk_unpacked():
         assert h1 == h2
     np.testing.assert_array_equal(g.logodds, ref)
     assert (g.logodds[2] < 0).sum() > 16384                 # the long beams were walked
+
+
+from numba import njit  # noqa: E402
+
+
+@njit(cache=False)
+def _free_rows(g, starts, ns, C, lf, lm):
+    for i in range(starts.shape[0]):
+        K_._free_row(g, starts[i], ns[i], C, lf, lm)
+
+
+@pytest.mark.parametrize("size", [5, 31, 32, 33, 100])
+def test_free_row_spans_are_the_table_update(size):
+    """The near-field fill (``_free_row``: masked spans of ``_ROW_SPAN``
+    cells, one by one at the end of the grid) updates exactly the cells of
+    its row, as the free-update table does, and leaves every other cell as
+    it was."""
+    rng = np.random.default_rng(size)
+    l_free, l_min = -51, 1792
+    lut = K_.free_update_table(l_free, l_min)
+    cur = K_.MAX_STAMP                              # no cell carries a later stamp than the scan's
+    C, lf, lm = _fill_consts(cur, np.int32(l_free), np.int32(l_min))
+    rows = [(s, n) for s in range(size) for n in range(0, size - s + 1)]
+    for s, n in rows:
+        stamp = rng.integers(0, cur + 1, size)
+        lo = rng.integers(l_min, K_.LO_MASK + 1, size)
+        g = ((stamp << K_.STAMP_SHIFT) | lo).astype(np.int16)
+        want = g.copy()
+        want[s:s + n] = lut[cur][g[s:s + n].view(np.uint16)].view(np.int16)
+        _free_rows(g, np.array([s]), np.array([n]), C, lf, lm)
+        np.testing.assert_array_equal(g, want)

@@ -238,21 +238,51 @@ def _free_run_pair(g, Pa, na, SYa, DSa, Pb, nb, SYb, DSb, lut):
         _free_run_p(g, Pb, nb - nn, SYb, DSb, lut)
 
 
+_ROW_SPAN = 32             # cells of a near-field row updated at a time: one 512-bit vector of int16
+
+
 @njit(cache=True, inline="always")
-def _free_row(g, start, n, C, l_free, l_min):
-    """Free update of the ``n`` cells start, start + 1, ... of the int16
-    grid ``g`` (arithmetic, not the table, so that the loop vectorises).
-    ``C``, ``l_free``, ``l_min`` are int16 (``_fill_consts``): every value
-    in the loop then fits 16 bits, and the truncations to int16 let LLVM
-    vectorise with 16-bit lanes (32 cells a vector, 4x what numba's 64-bit
-    integer arithmetic allows); the rows of a near field are short."""
-    s = np.uint64(start)
-    for u in range(s, s + np.uint64(n)):
+def _free_span(g, s, m, C, l_free, l_min):
+    """Free update (as ``_free_row``) of the cells s .. s + m - 1 of ``g``,
+    0 < m <= _ROW_SPAN (int16), reading the _ROW_SPAN cells from s
+    (s + _ROW_SPAN <= g.size): a loop of constant length, which LLVM turns
+    into whole vectors, the cells from m on stored as they were (a masked
+    store, where the machine has one: they are not written)."""
+    for t in range(_ROW_SPAN):
+        u = s + np.uint64(t)
         v = g[u]
         lo = np.int16((v & LO_MASK) + l_free)
         lo = lo if lo > l_min else l_min
         cand = np.int16(C | lo)
-        g[u] = cand if cand > v else v
+        cand = cand if cand > v else v
+        g[u] = cand if np.int16(t) < m else v
+
+
+@njit(cache=True, inline="always")
+def _free_row(g, start, n, C, l_free, l_min):
+    """Free update of the ``n`` cells start, start + 1, ... of the int16
+    grid ``g`` (arithmetic, not the table, so that it vectorises),
+    _ROW_SPAN cells at a time (``_free_span``): the rows of a near field
+    are short, mostly fewer than _ROW_SPAN cells, which a plain loop over
+    them would do one by one.  ``C``, ``l_free``, ``l_min`` are int16
+    (``_fill_consts``): every value in the loop then fits 16 bits, and the
+    truncations to int16 let LLVM vectorise with 16-bit lanes."""
+    s = np.uint64(start)
+    left = np.int64(n)
+    last = np.int64(g.shape[0]) - _ROW_SPAN       # the last span start inside the grid
+    while left > 0:
+        if np.int64(s) <= last:
+            _free_span(g, s, np.int16(left if left < _ROW_SPAN else _ROW_SPAN), C, l_free, l_min)
+        else:                                      # the grid's last cells: one by one
+            for u in range(s, s + np.uint64(left)):
+                v = g[u]
+                lo = np.int16((v & LO_MASK) + l_free)
+                lo = lo if lo > l_min else l_min
+                cand = np.int16(C | lo)
+                g[u] = cand if cand > v else v
+            break
+        s += np.uint64(_ROW_SPAN)
+        left -= _ROW_SPAN
 
 
 @njit(cache=True, inline="always")
@@ -414,7 +444,9 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     over the fan is one interval per column, from j(k) of the beam with the
     least |s| to j(k+1) of the beam with the largest.  That union is filled
     once; each beam then walks on from the exact traversal state at its
-    K-th major step (so the same cells, each once, as walking every beam)."""
+    K-th major step (so the same cells, each once, as walking every beam).
+    The near fields of all the fans are filled first, then the walks (the
+    free updates of a scan commute)."""
     h, w = cells.shape
     g = cells.reshape(h * w)
     c = np.int32(cur)
@@ -432,6 +464,13 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     end_y = scratch[nb:2 * nb]
     lo_j = scratch[2 * nb:2 * nb + m_j]
     hi_j = scratch[2 * nb + m_j:2 * nb + 2 * m_j]
+    klo = scratch[2 * nb + 2 * m_j:2 * nb + 3 * m_j]
+    khi = scratch[2 * nb + 3 * m_j:2 * nb + 4 * m_j]
+    f0 = 2 * nb + 4 * m_j
+    fan_i = scratch[f0:f0 + nb]                  # the fans' beams i..j - 1 and near fields
+    fan_j = scratch[f0 + nb:f0 + 2 * nb]         # (K, negative for a y-major fan), walked
+    fan_k = scratch[f0 + 2 * nb:f0 + 3 * nb]     # on after all the near fields
+    nf = 0
     # Pass 1a: end points of all beams as if inside the grid, without
     # branches so that the loop vectorises; bit 0 of hit: a return, bit 1:
     # the end point lies inside the grid.
@@ -604,14 +643,28 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
         if xmaj:
             # column k holds minor offsets lo_j[k]..hi_j[k + 1]; sweep the
             # rows instead (both bounds non-decreasing in k), so each run
-            # of cells is contiguous in memory
-            k_lo = 0
-            k_hi = 0
-            for jj in range(hi_j[K] + 1):
-                while hi_j[np.uint64(k_lo + 1)] < jj:
-                    k_lo += 1
-                while k_hi + 1 < K and lo_j[np.uint64(k_hi + 1)] <= jj:
-                    k_hi += 1
+            # of cells is contiguous in memory.  Row jj holds the columns
+            # klo[jj] = min k with hi_j[k + 1] >= jj to khi[jj] = max
+            # k < K with lo_j[k] <= jj, written in loops without branches
+            # (a search per row mispredicts its exits): after the first
+            # major step the bounds grow by at most one a column, so each
+            # row past hi_j[1] is some hi_j[k + 1] (the smallest such k is
+            # written last) and each row up to lo_j[K - 1] past lo_j[1]
+            # some lo_j[k] (the largest is written last)
+            nr = hi_j[K] + 1
+            for jj in range(hi_j[1] + 1):
+                klo[np.uint64(jj)] = 0
+            for k in range(K - 1, -1, -1):
+                klo[np.uint64(hi_j[np.uint64(k + 1)])] = k
+            for jj in range(lo_j[1]):
+                khi[np.uint64(jj)] = 0
+            for k in range(1, K):
+                khi[np.uint64(lo_j[np.uint64(k)])] = k
+            for jj in range(lo_j[K - 1] + 1, nr):
+                khi[np.uint64(jj)] = K - 1
+            for jj in range(nr):
+                k_lo = klo[np.uint64(jj)]
+                k_hi = khi[np.uint64(jj)]
                 a = c0 + six * (k_lo if six > 0 else k_hi)
                 _free_row(g, (r0 + (jj if siy > 0 else -jj)) * w + a, k_hi - k_lo + 1,
                           C16, lf16, lm16)
@@ -621,10 +674,24 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                 b = hi_j[np.uint64(k + 1)]
                 col = c0 + six * (a if six > 0 else b)
                 _free_row(g, (r0 + (k if siy > 0 else -k)) * w + col, b - a + 1, C16, lf16, lm16)
+        # the walks on come after all the near fields (below), so that the
+        # near fields of neighbouring fans, which share cache lines, are
+        # filled one after the other (the free updates of a scan commute)
+        fan_i[nf] = i
+        fan_j[nf] = j
+        fan_k[nf] = K if xmaj else -K
+        nf += 1
+        i = j
+    for f in range(nf):
         # each beam walks on from its K-th major step, two at a time: beam
         # i + t with beam i + t + half, apart in the fan, so that the two
         # walks do not meet in a cell (adjacent beams often share cells just
         # beyond K, and a load of a cell the other walk has just stored waits)
+        i = fan_i[f]
+        j = fan_j[f]
+        K = fan_k[f]
+        xmaj = K >= 0
+        K = abs(K)
         half = (j - i + 1) >> 1
         mj_a = -1
         mj_b = -1
@@ -637,13 +704,12 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                 _free_run_pair(gu, P_a, n_a, SY_a, DS_a, P_b, n_b, SY_b, DS_b, lut)
             else:
                 _free_run_p(gu, P_a, n_a, SY_a, DS_a, lut)
-        i = j
     return returns
 
 
 def scan_scratch_size(n_beams, rows, cols):
     """Length of the int64 work space ``integrate_scan_kernel`` needs."""
-    return 2 * n_beams + 2 * (max(rows, cols) + 2)
+    return 5 * n_beams + 4 * (max(rows, cols) + 2)
 
 
 def free_update_table(l_free, l_min):
