@@ -409,25 +409,26 @@ def _prefetch_box(g, w, r0, r1, c0, c1):
 
 
 @njit(cache=True)
-def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, ranges,
-                          max_range, clear_no_return, scale, lq, free_lut, scratch, hit, kcap, box):
+def integrate_scan_kernel(cells, cur, fx0, fy0, beams, cos_yaw, sin_yaw, ranges,
+                          max_range, clear_no_return, scale, kp, free_lut, scratch, hit, kcap):
     """Integrate one scan in place; returns the number of beams that ended on
     a return inside the grid.
 
     ``cells`` int16 (H, W) C-contiguous, packed (see STAMP_SHIFT, LO_BIAS).
     ``cur`` is this scan's stamp (1..MAX_STAMP, larger than every stamp in
     the grid).  (fx0, fy0): sensor position in the grid
-    frame, fixed-point units (float64).  cos_b/sin_b float64 (N,): beam
-    directions in the sensor frame, rotated here by (cos_yaw, sin_yaw).
+    frame, fixed-point units (float64).  ``beams`` float64 (2, N): the cos
+    and sin of the beam directions in the sensor frame, rotated here by
+    (cos_yaw, sin_yaw).
     ranges float32 (N,) metres; max_range metres (float64, compared in
-    float32).  lq int32 (4,): l_free, l_occ, l_min + LO_BIAS,
-    l_max + LO_BIAS in fixed point.  free_lut uint16 (MAX_STAMP + 1, 2**15):
+    float32).  ``kp`` int64 (8,): l_free, l_occ, l_min + LO_BIAS,
+    l_max + LO_BIAS in fixed point, then the box (below).  free_lut uint16 (MAX_STAMP + 1, 2**15):
     the free update of a packed cell in scan ``cur`` (``free_update_table``).
     ``scratch`` int64, at least ``scan_scratch_size(N, H, W)`` long, and
     ``hit`` uint8 (N,): work space (no allocation per scan).  ``kcap``: the largest near field (cells along the major axis)
-    shared by a fan of beams; 0 walks every beam on its own.  ``box`` int64
-    (4,): row min, row max, col min, col max of the cells stamped since the
-    stamps were last cleared, grown here to cover this scan.
+    shared by a fan of beams; 0 walks every beam on its own.  The box,
+    kp[4:8]: row min, row max, col min, col max of the cells stamped since
+    the stamps were last cleared, grown here to cover this scan.
 
     Packing the stamp with the log-odds makes the per-cell free update one
     load, one table look-up and one store, with no branch.
@@ -449,6 +450,10 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     free updates of a scan commute)."""
     h, w = cells.shape
     g = cells.reshape(h * w)
+    cos_b = beams[0]
+    sin_b = beams[1]
+    lq = kp[:4]
+    box = kp[4:8]
     c = np.int32(cur)
     C = np.int32(cur << STAMP_SHIFT)
     l_occ = lq[1]
