@@ -253,18 +253,29 @@ def _walk_entries(X0, Y0, X1, Y1, width):
 
 
 @settings(max_examples=300, deadline=None)
-@given(fp_coord, fp_coord, fp_coord, fp_coord)
-def test_major_entries_match_the_walk(X0, Y0, X1, Y1):
+@given(fp_coord, fp_coord, fp_coord, fp_coord, st.integers(-40 * FP_SCALE, 40 * FP_SCALE),
+       st.integers(-40 * FP_SCALE, 40 * FP_SCALE))
+def test_major_entries_match_the_walk(X0, Y0, X1, Y1, dx2, dy2):
     """The branch-free near-field bounds (at most one minor step between two
-    major ones) are those of the plain traversal, ties included."""
+    major ones) are those of the plain traversal, ties included, for two
+    beams of one quadrant and major axis side by side (a fan's extremes)."""
     width = 601
+    X2 = min(max(X1 + dx2, 0), 600 * FP_SCALE - 1)
+    Y2 = min(max(Y1 + dy2, 0), 600 * FP_SCALE - 1)
     entries, xmajor = _walk_entries(X0, Y0, X1, Y1, width)
-    K = len(entries) - 1
+    entries2, xmajor2 = _walk_entries(X0, Y0, X2, Y2, width)
     _i, _n, e, tie, _sx, _sy, ax, ay = _dda_setup(X0, Y0, X1, Y1, width)
+    _i, _n, e2, tie2, _sx, _sy, ax2, ay2 = _dda_setup(X0, Y0, X2, Y2, width)
+    same_fan = xmajor2 == xmajor and tie2 == tie and (X2 >= X0) == (X1 >= X0) and (Y2 >= Y0) == (Y1 >= Y0)
+    if not same_fan:                                 # the beam beside itself
+        entries2, e2, ax2, ay2 = entries, e, ax, ay
+    K = min(len(entries), len(entries2)) - 1
     out = np.full(K + 2, -7, np.int64)
-    _major_entries(e, ax, ay, tie, K, xmajor, out)
-    assert out[:K + 1].tolist() == entries
-    for k in range(1, K + 1):
+    out2 = np.full(K + 2, -7, np.int64)
+    _major_entries(e, ax, ay, e2, ax2, ay2, tie, K, xmajor, out, out2)
+    assert out[:K + 1].tolist() == entries[:K + 1]
+    assert out2[:K + 1].tolist() == entries2[:K + 1]
+    for k in range(1, len(entries)):
         assert _minor_before(e, ax, ay, tie, k, xmajor) == entries[k]
 
 

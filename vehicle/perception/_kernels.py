@@ -296,41 +296,62 @@ def _fill_consts(cur, l_free, l_min):
 
 
 @njit(cache=True, inline="always")
-def _major_entries(e, ax, ay, tie, K, xmajor, out):
-    """out[k] = minor-axis steps a traversal takes before its k-th major
-    step, k = 0..K (its walk from state e, as ``trace_cells_kernel``).
+def _first_major(e, ax, ay, tie, xmajor):
+    """Minor-axis steps a traversal from state e takes before its first
+    major step, and its error term just after that step."""
+    j = 0
+    if xmajor:
+        while e >= tie:                 # y steps before the first x step
+            e -= ay
+            j += 1
+        return j, e + ax
+    while e < tie:                      # x steps before the first y step
+        e += ax
+        j += 1
+    return j, e - ay
+
+
+@njit(cache=True, inline="always")
+def _major_entries(ea, axa, aya, eb, axb, ayb, tie, K, xmajor, out_a, out_b):
+    """out_a[k] = minor-axis steps traversal a (state ea, increments axa,
+    aya) takes before its k-th major step, k = 0..K (its walk as
+    ``trace_cells_kernel``); out_b the same for traversal b, of the same
+    quadrant and major axis (the same tie rule): a fan's two extreme beams,
+    side by side in one loop so that their dependency chains overlap.
 
     Along the major axis a step moves the error term by the smaller of
     ax, ay, so between two major steps there is at most one minor step
     (x-major: after an x step e < tie + ax, and a y step takes it below
     tie - ay + ax <= tie); the loop is branch-free after the first major
     step (sign masks, no mispredicted branches)."""
-    out[0] = 0
+    out_a[0] = 0
+    out_b[0] = 0
     if K < 1:
         return
-    j = 0
+    ja, ea = _first_major(ea, axa, aya, tie, xmajor)
+    jb, eb = _first_major(eb, axb, ayb, tie, xmajor)
+    out_a[1] = ja
+    out_b[1] = jb
     if xmajor:
-        while e >= tie:                 # y steps before the first x step
-            e -= ay
-            j += 1
-        out[1] = j
-        e += ax
         for k in range(2, K + 1):
-            m = ~((e - tie) >> 63)      # -1: a y step comes first
-            j -= m
-            e += ax - (ay & m)
-            out[np.uint64(k)] = j
+            ma = ~((ea - tie) >> 63)    # -1: a y step comes first
+            mb = ~((eb - tie) >> 63)
+            ja -= ma
+            jb -= mb
+            ea += axa - (aya & ma)
+            eb += axb - (ayb & mb)
+            out_a[np.uint64(k)] = ja
+            out_b[np.uint64(k)] = jb
     else:
-        while e < tie:                  # x steps before the first y step
-            e += ax
-            j += 1
-        out[1] = j
-        e -= ay
         for k in range(2, K + 1):
-            m = (e - tie) >> 63         # -1: an x step comes first
-            j -= m
-            e += (ax & m) - ay
-            out[np.uint64(k)] = j
+            ma = (ea - tie) >> 63       # -1: an x step comes first
+            mb = (eb - tie) >> 63
+            ja -= ma
+            jb -= mb
+            ea += (axa & ma) - aya
+            eb += (axb & mb) - ayb
+            out_a[np.uint64(k)] = ja
+            out_b[np.uint64(k)] = jb
 
 
 @njit(cache=True, inline="always")
@@ -643,8 +664,7 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, beams, cos_yaw, sin_yaw, ranges,
         # bounded by the traversals of the fan's extreme beams
         idx0, _n, e_lo, tie, six, siy, ax_lo, ay_lo = _dda_setup(X0, Y0, end_x[i_min], end_y[i_min], w)
         _i, _n, e_hi, _t, _sx, _sy, ax_hi, ay_hi = _dda_setup(X0, Y0, end_x[i_max], end_y[i_max], w)
-        _major_entries(e_lo, ax_lo, ay_lo, tie, K, xmaj, lo_j)
-        _major_entries(e_hi, ax_hi, ay_hi, tie, K, xmaj, hi_j)
+        _major_entries(e_lo, ax_lo, ay_lo, e_hi, ax_hi, ay_hi, tie, K, xmaj, lo_j, hi_j)
         if xmaj:
             # column k holds minor offsets lo_j[k]..hi_j[k + 1]; sweep the
             # rows instead (both bounds non-decreasing in k), so each run
