@@ -396,3 +396,34 @@ def test_free_row_spans_are_the_table_update(size):
         want[s:s + n] = lut[cur][g[s:s + n].view(np.uint16)].view(np.int16)
         _free_rows(g, np.array([s]), np.array([n]), C, lf, lm)
         np.testing.assert_array_equal(g, want)
+
+
+_fan_extremes = K_._fan_extremes.py_func
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**24), st.integers(0, 2**24)), min_size=1, max_size=12),
+       st.booleans())
+def test_fan_extremes_are_the_first_least_and_largest_slopes(ends, xmajor):
+    """The fallback for a fan whose slopes do not only rise or only fall:
+    the first beam of least and the first of largest |minor| / |major|."""
+    X0, Y0 = 2**24, 2**24
+    ex = np.array([X0 + a for a, b in ends], np.int64)
+    ey = np.array([Y0 - b for a, b in ends], np.int64)
+    if any((a if xmajor else b) == 0 for a, b in ends):
+        assume(False)                                # no major extent: not a fan's beam
+    slopes = [Fraction(b, a) if xmajor else Fraction(a, b) for a, b in ends]
+    i_min, i_max = _fan_extremes(ex, ey, X0, Y0, 0, len(ends), xmajor)
+    assert i_min == slopes.index(min(slopes)) and i_max == slopes.index(max(slopes))
+
+
+@pytest.mark.parametrize("yaw", [0.1, 0.9, 2.2, -1.3])
+def test_fans_of_nearly_equal_slopes_are_exact(yaw):
+    """Beams 1e-7 rad apart, closer than their end points' fixed point
+    tells apart, so the slopes of a fan rise and fall (its extremes found
+    by comparison, ``_fan_extremes``): the grid of walking every beam and
+    of the NumPy oracle."""
+    rng = np.random.default_rng(int(yaw * 10) + 50)
+    r = (2.0 + rng.uniform(-1e-3, 1e-3, 400)).astype(np.float32)
+    for da in (1e-7, 3e-8):
+        _both_ways((3.01, 2.97, yaw), r, 0.0, da, 4.0)

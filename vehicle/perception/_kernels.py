@@ -412,6 +412,30 @@ def _walk_on(X0, Y0, X1, Y1, width, end_cell, K, xmajor, guess):
     return P, n - K - mj, SY, DS, mj
 
 
+@njit(cache=True, inline="always")
+def _fan_extremes(end_x, end_y, X0, Y0, i, j, xmajor):
+    """The beams of least and of largest slope (minor over major extent,
+    from the sensor at (X0, Y0) to the end points) among beams i..j - 1
+    of a fan (one quadrant and major axis): (i_min, i_max), the first of
+    each (exact integer comparisons of the slopes' fractions)."""
+    i_min = i
+    i_max = i
+    for b in range(i + 1, j):
+        dx = abs(end_x[b] - X0)
+        dy = abs(end_y[b] - Y0)
+        na = dy if xmajor else dx
+        nb = dx if xmajor else dy
+        dx = abs(end_x[i_min] - X0)
+        dy = abs(end_y[i_min] - Y0)
+        if na * (dx if xmajor else dy) < (dy if xmajor else dx) * nb:
+            i_min = b
+        dx = abs(end_x[i_max] - X0)
+        dy = abs(end_y[i_max] - Y0)
+        if na * (dx if xmajor else dy) > (dy if xmajor else dx) * nb:
+            i_max = b
+    return i_min, i_max
+
+
 _FAN_LIMIT = 1 << 30       # |end - start| below this (fixed point): int64 fan arithmetic, packed walks
 _FAN_MIN = 8               # shortest near field worth sharing, cells
 _FAN_KEEP = 6              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
@@ -584,6 +608,8 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, beams, cos_yaw, sin_yaw, ranges,
         K = ext if ext < kcap else kcap
         k_floor = (K * _FAN_KEEP) >> 3
         j = i + 1
+        rises = False                                # some beam's slope above the one before it
+        falls = False                                # some beam's slope below the one before it
         if K >= _FAN_MIN and abs(dxa) < _FAN_LIMIT and abs(dya) < _FAN_LIMIT:
             # grow the fan: same quadrant and major axis, long enough, and
             # adjacent slopes within 1 / (K - 1); K shrinks to fit each
@@ -596,12 +622,6 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, beams, cos_yaw, sin_yaw, ranges,
             qy = dya >= 0
             pa = abs(dya) if xmaj else abs(dxa)      # slope = pa / pb
             pb = abs(dxa) if xmaj else abs(dya)
-            sa_min = pa
-            sb_min = pb
-            sa_max = pa
-            sb_max = pb
-            i_min = i
-            i_max = i
             k_grow = _FAN_LIMIT
             while j < nb and hit[j] != 2:
                 dxb = end_x[j] - X0
@@ -613,7 +633,8 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, beams, cos_yaw, sin_yaw, ranges,
                 ext_b = abs((end_x[j] >> FP_SHIFT) - c0) if xmaj else abs((end_y[j] >> FP_SHIFT) - r0)
                 na = abs(dyb) if xmaj else abs(dxb)
                 nbb = abs(dxb) if xmaj else abs(dyb)
-                cross = abs(na * pb - pa * nbb)
+                turn = na * pb - pa * nbb            # > 0: a larger slope than beam j - 1's
+                cross = abs(turn)
                 lim = ext_b
                 # the slope bound (K - 1) * cross <= pb * nbb can only lower
                 # K when it fails for the K so far; a float test with a
@@ -636,14 +657,8 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, beams, cos_yaw, sin_yaw, ranges,
                     # (a float test: which fan a beam joins never changes the grid)
                     break
                 K = lim if lim < K else K
-                if na * sb_min < sa_min * nbb:
-                    sa_min = na
-                    sb_min = nbb
-                    i_min = j
-                if na * sb_max > sa_max * nbb:
-                    sa_max = na
-                    sb_max = nbb
-                    i_max = j
+                rises |= turn > 0
+                falls |= turn < 0
                 pa = na
                 pb = nbb
                 j += 1
@@ -661,7 +676,18 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, beams, cos_yaw, sin_yaw, ranges,
             i += 1
             continue
         # the shared near field: K columns (x-major) or rows (y-major),
-        # bounded by the traversals of the fan's extreme beams
+        # bounded by the traversals of the fan's extreme beams: its first
+        # and last when the slopes only rise or only fall along the fan
+        # (beams in angle order; beams of equal slope have the same
+        # traversal bounds, so any of them will do)
+        if rises and falls:
+            i_min, i_max = _fan_extremes(end_x, end_y, X0, Y0, i, j, xmaj)
+        elif falls:
+            i_min = j - 1
+            i_max = i
+        else:
+            i_min = i
+            i_max = j - 1
         idx0, _n, e_lo, tie, six, siy, ax_lo, ay_lo = _dda_setup(X0, Y0, end_x[i_min], end_y[i_min], w)
         _i, _n, e_hi, _t, _sx, _sy, ax_hi, ay_hi = _dda_setup(X0, Y0, end_x[i_max], end_y[i_max], w)
         _major_entries(e_lo, ax_lo, ay_lo, e_hi, ax_hi, ay_hi, tie, K, xmaj, lo_j, hi_j)
