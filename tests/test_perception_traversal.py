@@ -253,18 +253,29 @@ def _walk_entries(X0, Y0, X1, Y1, width):
 
 
 @settings(max_examples=300, deadline=None)
-@given(fp_coord, fp_coord, fp_coord, fp_coord)
-def test_major_entries_match_the_walk(X0, Y0, X1, Y1):
+@given(fp_coord, fp_coord, fp_coord, fp_coord, st.integers(-40 * FP_SCALE, 40 * FP_SCALE),
+       st.integers(-40 * FP_SCALE, 40 * FP_SCALE))
+def test_major_entries_match_the_walk(X0, Y0, X1, Y1, dx2, dy2):
     """The branch-free near-field bounds (at most one minor step between two
-    major ones) are those of the plain traversal, ties included."""
+    major ones) are those of the plain traversal, ties included, for two
+    beams of one quadrant and major axis side by side (a fan's extremes)."""
     width = 601
+    X2 = min(max(X1 + dx2, 0), 600 * FP_SCALE - 1)
+    Y2 = min(max(Y1 + dy2, 0), 600 * FP_SCALE - 1)
     entries, xmajor = _walk_entries(X0, Y0, X1, Y1, width)
-    K = len(entries) - 1
+    entries2, xmajor2 = _walk_entries(X0, Y0, X2, Y2, width)
     _i, _n, e, tie, _sx, _sy, ax, ay = _dda_setup(X0, Y0, X1, Y1, width)
+    _i, _n, e2, tie2, _sx, _sy, ax2, ay2 = _dda_setup(X0, Y0, X2, Y2, width)
+    same_fan = xmajor2 == xmajor and tie2 == tie and (X2 >= X0) == (X1 >= X0) and (Y2 >= Y0) == (Y1 >= Y0)
+    if not same_fan:                                 # the beam beside itself
+        entries2, e2, ax2, ay2 = entries, e, ax, ay
+    K = min(len(entries), len(entries2)) - 1
     out = np.full(K + 2, -7, np.int64)
-    _major_entries(e, ax, ay, tie, K, xmajor, out)
-    assert out[:K + 1].tolist() == entries
-    for k in range(1, K + 1):
+    out2 = np.full(K + 2, -7, np.int64)
+    _major_entries(e, ax, ay, e2, ax2, ay2, tie, K, xmajor, out, out2)
+    assert out[:K + 1].tolist() == entries[:K + 1]
+    assert out2[:K + 1].tolist() == entries2[:K + 1]
+    for k in range(1, len(entries)):
         assert _minor_before(e, ax, ay, tie, k, xmajor) == entries[k]
 
 
@@ -354,3 +365,65 @@ def test_beams_too_long_to_pack_walk_unpacked():
         assert h1 == h2
     np.testing.assert_array_equal(g.logodds, ref)
     assert (g.logodds[2] < 0).sum() > 16384                 # the long beams were walked
+
+
+from numba import njit  # noqa: E402
+
+
+@njit(cache=False)
+def _free_rows(g, starts, ns, C, lf, lm):
+    for i in range(starts.shape[0]):
+        K_._free_row(g, starts[i], ns[i], C, lf, lm)
+
+
+@pytest.mark.parametrize("size", [5, 31, 32, 33, 100])
+def test_free_row_spans_are_the_table_update(size):
+    """The near-field fill (``_free_row``: masked spans of ``_ROW_SPAN``
+    cells, one by one at the end of the grid) updates exactly the cells of
+    its row, as the free-update table does, and leaves every other cell as
+    it was."""
+    rng = np.random.default_rng(size)
+    l_free, l_min = -51, 1792
+    lut = K_.free_update_table(l_free, l_min)
+    cur = K_.MAX_STAMP                              # no cell carries a later stamp than the scan's
+    C, lf, lm = _fill_consts(cur, np.int32(l_free), np.int32(l_min))
+    rows = [(s, n) for s in range(size) for n in range(0, size - s + 1)]
+    for s, n in rows:
+        stamp = rng.integers(0, cur + 1, size)
+        lo = rng.integers(l_min, K_.LO_MASK + 1, size)
+        g = ((stamp << K_.STAMP_SHIFT) | lo).astype(np.int16)
+        want = g.copy()
+        want[s:s + n] = lut[cur][g[s:s + n].view(np.uint16)].view(np.int16)
+        _free_rows(g, np.array([s]), np.array([n]), C, lf, lm)
+        np.testing.assert_array_equal(g, want)
+
+
+_fan_extremes = K_._fan_extremes.py_func
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2**24), st.integers(0, 2**24)), min_size=1, max_size=12),
+       st.booleans())
+def test_fan_extremes_are_the_first_least_and_largest_slopes(ends, xmajor):
+    """The fallback for a fan whose slopes do not only rise or only fall:
+    the first beam of least and the first of largest |minor| / |major|."""
+    X0, Y0 = 2**24, 2**24
+    ex = np.array([X0 + a for a, b in ends], np.int64)
+    ey = np.array([Y0 - b for a, b in ends], np.int64)
+    if any((a if xmajor else b) == 0 for a, b in ends):
+        assume(False)                                # no major extent: not a fan's beam
+    slopes = [Fraction(b, a) if xmajor else Fraction(a, b) for a, b in ends]
+    i_min, i_max = _fan_extremes(ex, ey, X0, Y0, 0, len(ends), xmajor)
+    assert i_min == slopes.index(min(slopes)) and i_max == slopes.index(max(slopes))
+
+
+@pytest.mark.parametrize("yaw", [0.1, 0.9, 2.2, -1.3])
+def test_fans_of_nearly_equal_slopes_are_exact(yaw):
+    """Beams 1e-7 rad apart, closer than their end points' fixed point
+    tells apart, so the slopes of a fan rise and fall (its extremes found
+    by comparison, ``_fan_extremes``): the grid of walking every beam and
+    of the NumPy oracle."""
+    rng = np.random.default_rng(int(yaw * 10) + 50)
+    r = (2.0 + rng.uniform(-1e-3, 1e-3, 400)).astype(np.float32)
+    for da in (1e-7, 3e-8):
+        _both_ways((3.01, 2.97, yaw), r, 0.0, da, 4.0)

@@ -238,21 +238,51 @@ def _free_run_pair(g, Pa, na, SYa, DSa, Pb, nb, SYb, DSb, lut):
         _free_run_p(g, Pb, nb - nn, SYb, DSb, lut)
 
 
+_ROW_SPAN = 32             # cells of a near-field row updated at a time: one 512-bit vector of int16
+
+
 @njit(cache=True, inline="always")
-def _free_row(g, start, n, C, l_free, l_min):
-    """Free update of the ``n`` cells start, start + 1, ... of the int16
-    grid ``g`` (arithmetic, not the table, so that the loop vectorises).
-    ``C``, ``l_free``, ``l_min`` are int16 (``_fill_consts``): every value
-    in the loop then fits 16 bits, and the truncations to int16 let LLVM
-    vectorise with 16-bit lanes (32 cells a vector, 4x what numba's 64-bit
-    integer arithmetic allows); the rows of a near field are short."""
-    s = np.uint64(start)
-    for u in range(s, s + np.uint64(n)):
+def _free_span(g, s, m, C, l_free, l_min):
+    """Free update (as ``_free_row``) of the cells s .. s + m - 1 of ``g``,
+    0 < m <= _ROW_SPAN (int16), reading the _ROW_SPAN cells from s
+    (s + _ROW_SPAN <= g.size): a loop of constant length, which LLVM turns
+    into whole vectors, the cells from m on stored as they were (a masked
+    store, where the machine has one: they are not written)."""
+    for t in range(_ROW_SPAN):
+        u = s + np.uint64(t)
         v = g[u]
         lo = np.int16((v & LO_MASK) + l_free)
         lo = lo if lo > l_min else l_min
         cand = np.int16(C | lo)
-        g[u] = cand if cand > v else v
+        cand = cand if cand > v else v
+        g[u] = cand if np.int16(t) < m else v
+
+
+@njit(cache=True, inline="always")
+def _free_row(g, start, n, C, l_free, l_min):
+    """Free update of the ``n`` cells start, start + 1, ... of the int16
+    grid ``g`` (arithmetic, not the table, so that it vectorises),
+    _ROW_SPAN cells at a time (``_free_span``): the rows of a near field
+    are short, mostly fewer than _ROW_SPAN cells, which a plain loop over
+    them would do one by one.  ``C``, ``l_free``, ``l_min`` are int16
+    (``_fill_consts``): every value in the loop then fits 16 bits, and the
+    truncations to int16 let LLVM vectorise with 16-bit lanes."""
+    s = np.uint64(start)
+    left = np.int64(n)
+    last = np.int64(g.shape[0]) - _ROW_SPAN       # the last span start inside the grid
+    while left > 0:
+        if np.int64(s) <= last:
+            _free_span(g, s, np.int16(left if left < _ROW_SPAN else _ROW_SPAN), C, l_free, l_min)
+        else:                                      # the grid's last cells: one by one
+            for u in range(s, s + np.uint64(left)):
+                v = g[u]
+                lo = np.int16((v & LO_MASK) + l_free)
+                lo = lo if lo > l_min else l_min
+                cand = np.int16(C | lo)
+                g[u] = cand if cand > v else v
+            break
+        s += np.uint64(_ROW_SPAN)
+        left -= _ROW_SPAN
 
 
 @njit(cache=True, inline="always")
@@ -266,41 +296,62 @@ def _fill_consts(cur, l_free, l_min):
 
 
 @njit(cache=True, inline="always")
-def _major_entries(e, ax, ay, tie, K, xmajor, out):
-    """out[k] = minor-axis steps a traversal takes before its k-th major
-    step, k = 0..K (its walk from state e, as ``trace_cells_kernel``).
+def _first_major(e, ax, ay, tie, xmajor):
+    """Minor-axis steps a traversal from state e takes before its first
+    major step, and its error term just after that step."""
+    j = 0
+    if xmajor:
+        while e >= tie:                 # y steps before the first x step
+            e -= ay
+            j += 1
+        return j, e + ax
+    while e < tie:                      # x steps before the first y step
+        e += ax
+        j += 1
+    return j, e - ay
+
+
+@njit(cache=True, inline="always")
+def _major_entries(ea, axa, aya, eb, axb, ayb, tie, K, xmajor, out_a, out_b):
+    """out_a[k] = minor-axis steps traversal a (state ea, increments axa,
+    aya) takes before its k-th major step, k = 0..K (its walk as
+    ``trace_cells_kernel``); out_b the same for traversal b, of the same
+    quadrant and major axis (the same tie rule): a fan's two extreme beams,
+    side by side in one loop so that their dependency chains overlap.
 
     Along the major axis a step moves the error term by the smaller of
     ax, ay, so between two major steps there is at most one minor step
     (x-major: after an x step e < tie + ax, and a y step takes it below
     tie - ay + ax <= tie); the loop is branch-free after the first major
     step (sign masks, no mispredicted branches)."""
-    out[0] = 0
+    out_a[0] = 0
+    out_b[0] = 0
     if K < 1:
         return
-    j = 0
+    ja, ea = _first_major(ea, axa, aya, tie, xmajor)
+    jb, eb = _first_major(eb, axb, ayb, tie, xmajor)
+    out_a[1] = ja
+    out_b[1] = jb
     if xmajor:
-        while e >= tie:                 # y steps before the first x step
-            e -= ay
-            j += 1
-        out[1] = j
-        e += ax
         for k in range(2, K + 1):
-            m = ~((e - tie) >> 63)      # -1: a y step comes first
-            j -= m
-            e += ax - (ay & m)
-            out[np.uint64(k)] = j
+            ma = ~((ea - tie) >> 63)    # -1: a y step comes first
+            mb = ~((eb - tie) >> 63)
+            ja -= ma
+            jb -= mb
+            ea += axa - (aya & ma)
+            eb += axb - (ayb & mb)
+            out_a[np.uint64(k)] = ja
+            out_b[np.uint64(k)] = jb
     else:
-        while e < tie:                  # x steps before the first y step
-            e += ax
-            j += 1
-        out[1] = j
-        e -= ay
         for k in range(2, K + 1):
-            m = (e - tie) >> 63         # -1: an x step comes first
-            j -= m
-            e += (ax & m) - ay
-            out[np.uint64(k)] = j
+            ma = (ea - tie) >> 63       # -1: an x step comes first
+            mb = (eb - tie) >> 63
+            ja -= ma
+            jb -= mb
+            ea += (axa & ma) - aya
+            eb += (axb & mb) - ayb
+            out_a[np.uint64(k)] = ja
+            out_b[np.uint64(k)] = jb
 
 
 @njit(cache=True, inline="always")
@@ -361,6 +412,30 @@ def _walk_on(X0, Y0, X1, Y1, width, end_cell, K, xmajor, guess):
     return P, n - K - mj, SY, DS, mj
 
 
+@njit(cache=True, inline="always")
+def _fan_extremes(end_x, end_y, X0, Y0, i, j, xmajor):
+    """The beams of least and of largest slope (minor over major extent,
+    from the sensor at (X0, Y0) to the end points) among beams i..j - 1
+    of a fan (one quadrant and major axis): (i_min, i_max), the first of
+    each (exact integer comparisons of the slopes' fractions)."""
+    i_min = i
+    i_max = i
+    for b in range(i + 1, j):
+        dx = abs(end_x[b] - X0)
+        dy = abs(end_y[b] - Y0)
+        na = dy if xmajor else dx
+        nb = dx if xmajor else dy
+        dx = abs(end_x[i_min] - X0)
+        dy = abs(end_y[i_min] - Y0)
+        if na * (dx if xmajor else dy) < (dy if xmajor else dx) * nb:
+            i_min = b
+        dx = abs(end_x[i_max] - X0)
+        dy = abs(end_y[i_max] - Y0)
+        if na * (dx if xmajor else dy) > (dy if xmajor else dx) * nb:
+            i_max = b
+    return i_min, i_max
+
+
 _FAN_LIMIT = 1 << 30       # |end - start| below this (fixed point): int64 fan arithmetic, packed walks
 _FAN_MIN = 8               # shortest near field worth sharing, cells
 _FAN_KEEP = 6              # a fan's near field stays >= _FAN_KEEP / 8 of its first beam's
@@ -379,25 +454,26 @@ def _prefetch_box(g, w, r0, r1, c0, c1):
 
 
 @njit(cache=True)
-def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, ranges,
-                          max_range, clear_no_return, scale, lq, free_lut, scratch, hit, kcap, box):
+def integrate_scan_kernel(cells, cur, fx0, fy0, beams, cos_yaw, sin_yaw, ranges,
+                          max_range, clear_no_return, scale, kp, free_lut, scratch, hit, kcap):
     """Integrate one scan in place; returns the number of beams that ended on
     a return inside the grid.
 
     ``cells`` int16 (H, W) C-contiguous, packed (see STAMP_SHIFT, LO_BIAS).
     ``cur`` is this scan's stamp (1..MAX_STAMP, larger than every stamp in
     the grid).  (fx0, fy0): sensor position in the grid
-    frame, fixed-point units (float64).  cos_b/sin_b float64 (N,): beam
-    directions in the sensor frame, rotated here by (cos_yaw, sin_yaw).
+    frame, fixed-point units (float64).  ``beams`` float64 (2, N): the cos
+    and sin of the beam directions in the sensor frame, rotated here by
+    (cos_yaw, sin_yaw).
     ranges float32 (N,) metres; max_range metres (float64, compared in
-    float32).  lq int32 (4,): l_free, l_occ, l_min + LO_BIAS,
-    l_max + LO_BIAS in fixed point.  free_lut uint16 (MAX_STAMP + 1, 2**15):
+    float32).  ``kp`` int64 (8,): l_free, l_occ, l_min + LO_BIAS,
+    l_max + LO_BIAS in fixed point, then the box (below).  free_lut uint16 (MAX_STAMP + 1, 2**15):
     the free update of a packed cell in scan ``cur`` (``free_update_table``).
     ``scratch`` int64, at least ``scan_scratch_size(N, H, W)`` long, and
     ``hit`` uint8 (N,): work space (no allocation per scan).  ``kcap``: the largest near field (cells along the major axis)
-    shared by a fan of beams; 0 walks every beam on its own.  ``box`` int64
-    (4,): row min, row max, col min, col max of the cells stamped since the
-    stamps were last cleared, grown here to cover this scan.
+    shared by a fan of beams; 0 walks every beam on its own.  The box,
+    kp[4:8]: row min, row max, col min, col max of the cells stamped since
+    the stamps were last cleared, grown here to cover this scan.
 
     Packing the stamp with the log-odds makes the per-cell free update one
     load, one table look-up and one store, with no branch.
@@ -414,9 +490,15 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     over the fan is one interval per column, from j(k) of the beam with the
     least |s| to j(k+1) of the beam with the largest.  That union is filled
     once; each beam then walks on from the exact traversal state at its
-    K-th major step (so the same cells, each once, as walking every beam)."""
+    K-th major step (so the same cells, each once, as walking every beam).
+    The near fields of all the fans are filled first, then the walks (the
+    free updates of a scan commute)."""
     h, w = cells.shape
     g = cells.reshape(h * w)
+    cos_b = beams[0]
+    sin_b = beams[1]
+    lq = kp[:4]
+    box = kp[4:8]
     c = np.int32(cur)
     C = np.int32(cur << STAMP_SHIFT)
     l_occ = lq[1]
@@ -432,6 +514,13 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
     end_y = scratch[nb:2 * nb]
     lo_j = scratch[2 * nb:2 * nb + m_j]
     hi_j = scratch[2 * nb + m_j:2 * nb + 2 * m_j]
+    klo = scratch[2 * nb + 2 * m_j:2 * nb + 3 * m_j]
+    khi = scratch[2 * nb + 3 * m_j:2 * nb + 4 * m_j]
+    f0 = 2 * nb + 4 * m_j
+    fan_i = scratch[f0:f0 + nb]                  # the fans' beams i..j - 1 and near fields
+    fan_j = scratch[f0 + nb:f0 + 2 * nb]         # (K, negative for a y-major fan), walked
+    fan_k = scratch[f0 + 2 * nb:f0 + 3 * nb]     # on after all the near fields
+    nf = 0
     # Pass 1a: end points of all beams as if inside the grid, without
     # branches so that the loop vectorises; bit 0 of hit: a return, bit 1:
     # the end point lies inside the grid.
@@ -519,6 +608,8 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
         K = ext if ext < kcap else kcap
         k_floor = (K * _FAN_KEEP) >> 3
         j = i + 1
+        rises = False                                # some beam's slope above the one before it
+        falls = False                                # some beam's slope below the one before it
         if K >= _FAN_MIN and abs(dxa) < _FAN_LIMIT and abs(dya) < _FAN_LIMIT:
             # grow the fan: same quadrant and major axis, long enough, and
             # adjacent slopes within 1 / (K - 1); K shrinks to fit each
@@ -531,12 +622,6 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             qy = dya >= 0
             pa = abs(dya) if xmaj else abs(dxa)      # slope = pa / pb
             pb = abs(dxa) if xmaj else abs(dya)
-            sa_min = pa
-            sb_min = pb
-            sa_max = pa
-            sb_max = pb
-            i_min = i
-            i_max = i
             k_grow = _FAN_LIMIT
             while j < nb and hit[j] != 2:
                 dxb = end_x[j] - X0
@@ -548,7 +633,8 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                 ext_b = abs((end_x[j] >> FP_SHIFT) - c0) if xmaj else abs((end_y[j] >> FP_SHIFT) - r0)
                 na = abs(dyb) if xmaj else abs(dxb)
                 nbb = abs(dxb) if xmaj else abs(dyb)
-                cross = abs(na * pb - pa * nbb)
+                turn = na * pb - pa * nbb            # > 0: a larger slope than beam j - 1's
+                cross = abs(turn)
                 lim = ext_b
                 # the slope bound (K - 1) * cross <= pb * nbb can only lower
                 # K when it fails for the K so far; a float test with a
@@ -571,14 +657,8 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                     # (a float test: which fan a beam joins never changes the grid)
                     break
                 K = lim if lim < K else K
-                if na * sb_min < sa_min * nbb:
-                    sa_min = na
-                    sb_min = nbb
-                    i_min = j
-                if na * sb_max > sa_max * nbb:
-                    sa_max = na
-                    sb_max = nbb
-                    i_max = j
+                rises |= turn > 0
+                falls |= turn < 0
                 pa = na
                 pb = nbb
                 j += 1
@@ -596,22 +676,46 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
             i += 1
             continue
         # the shared near field: K columns (x-major) or rows (y-major),
-        # bounded by the traversals of the fan's extreme beams
+        # bounded by the traversals of the fan's extreme beams: its first
+        # and last when the slopes only rise or only fall along the fan
+        # (beams in angle order; beams of equal slope have the same
+        # traversal bounds, so any of them will do)
+        if rises and falls:
+            i_min, i_max = _fan_extremes(end_x, end_y, X0, Y0, i, j, xmaj)
+        elif falls:
+            i_min = j - 1
+            i_max = i
+        else:
+            i_min = i
+            i_max = j - 1
         idx0, _n, e_lo, tie, six, siy, ax_lo, ay_lo = _dda_setup(X0, Y0, end_x[i_min], end_y[i_min], w)
         _i, _n, e_hi, _t, _sx, _sy, ax_hi, ay_hi = _dda_setup(X0, Y0, end_x[i_max], end_y[i_max], w)
-        _major_entries(e_lo, ax_lo, ay_lo, tie, K, xmaj, lo_j)
-        _major_entries(e_hi, ax_hi, ay_hi, tie, K, xmaj, hi_j)
+        _major_entries(e_lo, ax_lo, ay_lo, e_hi, ax_hi, ay_hi, tie, K, xmaj, lo_j, hi_j)
         if xmaj:
             # column k holds minor offsets lo_j[k]..hi_j[k + 1]; sweep the
             # rows instead (both bounds non-decreasing in k), so each run
-            # of cells is contiguous in memory
-            k_lo = 0
-            k_hi = 0
-            for jj in range(hi_j[K] + 1):
-                while hi_j[np.uint64(k_lo + 1)] < jj:
-                    k_lo += 1
-                while k_hi + 1 < K and lo_j[np.uint64(k_hi + 1)] <= jj:
-                    k_hi += 1
+            # of cells is contiguous in memory.  Row jj holds the columns
+            # klo[jj] = min k with hi_j[k + 1] >= jj to khi[jj] = max
+            # k < K with lo_j[k] <= jj, written in loops without branches
+            # (a search per row mispredicts its exits): after the first
+            # major step the bounds grow by at most one a column, so each
+            # row past hi_j[1] is some hi_j[k + 1] (the smallest such k is
+            # written last) and each row up to lo_j[K - 1] past lo_j[1]
+            # some lo_j[k] (the largest is written last)
+            nr = hi_j[K] + 1
+            for jj in range(hi_j[1] + 1):
+                klo[np.uint64(jj)] = 0
+            for k in range(K - 1, -1, -1):
+                klo[np.uint64(hi_j[np.uint64(k + 1)])] = k
+            for jj in range(lo_j[1]):
+                khi[np.uint64(jj)] = 0
+            for k in range(1, K):
+                khi[np.uint64(lo_j[np.uint64(k)])] = k
+            for jj in range(lo_j[K - 1] + 1, nr):
+                khi[np.uint64(jj)] = K - 1
+            for jj in range(nr):
+                k_lo = klo[np.uint64(jj)]
+                k_hi = khi[np.uint64(jj)]
                 a = c0 + six * (k_lo if six > 0 else k_hi)
                 _free_row(g, (r0 + (jj if siy > 0 else -jj)) * w + a, k_hi - k_lo + 1,
                           C16, lf16, lm16)
@@ -621,10 +725,24 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                 b = hi_j[np.uint64(k + 1)]
                 col = c0 + six * (a if six > 0 else b)
                 _free_row(g, (r0 + (k if siy > 0 else -k)) * w + col, b - a + 1, C16, lf16, lm16)
+        # the walks on come after all the near fields (below), so that the
+        # near fields of neighbouring fans, which share cache lines, are
+        # filled one after the other (the free updates of a scan commute)
+        fan_i[nf] = i
+        fan_j[nf] = j
+        fan_k[nf] = K if xmaj else -K
+        nf += 1
+        i = j
+    for f in range(nf):
         # each beam walks on from its K-th major step, two at a time: beam
         # i + t with beam i + t + half, apart in the fan, so that the two
         # walks do not meet in a cell (adjacent beams often share cells just
         # beyond K, and a load of a cell the other walk has just stored waits)
+        i = fan_i[f]
+        j = fan_j[f]
+        K = fan_k[f]
+        xmaj = K >= 0
+        K = abs(K)
         half = (j - i + 1) >> 1
         mj_a = -1
         mj_b = -1
@@ -637,13 +755,12 @@ def integrate_scan_kernel(cells, cur, fx0, fy0, cos_b, sin_b, cos_yaw, sin_yaw, 
                 _free_run_pair(gu, P_a, n_a, SY_a, DS_a, P_b, n_b, SY_b, DS_b, lut)
             else:
                 _free_run_p(gu, P_a, n_a, SY_a, DS_a, lut)
-        i = j
     return returns
 
 
 def scan_scratch_size(n_beams, rows, cols):
     """Length of the int64 work space ``integrate_scan_kernel`` needs."""
-    return 2 * n_beams + 2 * (max(rows, cols) + 2)
+    return 5 * n_beams + 4 * (max(rows, cols) + 2)
 
 
 def free_update_table(l_free, l_min):

@@ -41,6 +41,7 @@ _MAX_CELLS_PER_AXIS = 1 << 20       # keeps fixed-point products inside int64
 #: few lines a scan looks up stay in cache from one vehicle's scan to the next
 _FREE_TABLES: dict = {}
 _EMPTY_BOX = (_MAX_CELLS_PER_AXIS, -1, _MAX_CELLS_PER_AXIS, -1)
+_BOX = slice(4, 8)                  # the stamp box in OccupancyGrid._kp (see integrate_scan_kernel's kp)
 _F32 = np.dtype(np.float32)
 
 
@@ -65,6 +66,23 @@ def _beam_table(angle_min: float, angle_increment: float, n: int):
         if len(_BEAM_TABLES) >= 16:      # (a NaN layout never matches: bounded all the same)
             _BEAM_TABLES.clear()
         _BEAM_TABLES[key] = tab
+    return tab
+
+
+#: (angle_min, angle_increment, n) -> ``_beam_rows``' array
+_BEAM_ROWS: dict = {}
+
+
+def _beam_rows(angle_min: float, angle_increment: float, n: int) -> np.ndarray:
+    """``_beam_table``'s (cos, sin) as the rows of one float64 (2, n)
+    array (the scan kernel's argument), computed once per scan layout."""
+    key = (angle_min, angle_increment, n)
+    tab = _BEAM_ROWS.get(key)
+    if tab is None:
+        tab = np.stack(_beam_table(angle_min, angle_increment, n))
+        if len(_BEAM_ROWS) >= 16:
+            _BEAM_ROWS.clear()
+        _BEAM_ROWS[key] = tab
     return tab
 
 
@@ -174,8 +192,10 @@ class OccupancyGrid(GridGeometry):
         self._lq = np.array([self._q(l_free), self._q(l_occ), self._q(l_min) + LO_BIAS,
                              self._q(l_max) + LO_BIAS], np.int32)
         self._free_lut = _free_table(self._lq[0], self._lq[2])
-        # box of the cells stamped since the stamps were last cleared
-        self._box = np.array(_EMPTY_BOX, np.int64)
+        # the kernel's per-grid integers: the log-odds steps (_lq) and, at
+        # _BOX, the box of the cells stamped since the stamps were last
+        # cleared (one array: one argument less to dispatch per scan)
+        self._kp = np.array([*self._lq, *_EMPTY_BOX], np.int64)
         self._cur = 0
         self._scratch_n = 0
         self._scratch = self._hit = None
@@ -223,7 +243,7 @@ class OccupancyGrid(GridGeometry):
             raise ValueError("logodds must be finite")
         q = np.rint(np.clip(arr, self.l_min, self.l_max) * LOGODDS_ONE).astype(np.int32)
         self._cells[...] = (q + LO_BIAS).astype(np.int16)
-        self._box[:] = _EMPTY_BOX
+        self._kp[_BOX] = _EMPTY_BOX
         self._cur = 0
         self._last_nb = 0
         self.writes += 1
@@ -254,7 +274,7 @@ class OccupancyGrid(GridGeometry):
             new[dst_r, dst_c] = self._cells[src_r, src_c]
         self._cells = new
         clear_stamps_kernel(self._cells)
-        self._box[:] = _EMPTY_BOX
+        self._kp[_BOX] = _EMPTY_BOX
         self._cur = 0
         self._last_nb = 0
         self.origin_x += dc * self.resolution
@@ -337,7 +357,7 @@ class OccupancyGrid(GridGeometry):
             raise ValueError(f"pose ({px:.3f}, {py:.3f}) is outside the map "
                              f"x [{self.origin_x}, {self.origin_x + self.width_m}], "
                              f"y [{self.origin_y}, {self.origin_y + self.height_m}]")
-        bc, bs = _beam_table(a0, da, n)
+        beams = _beam_rows(a0, da, n)
         if self._scratch_n < n:
             self._scratch = np.empty(scan_scratch_size(n, rows, cols), np.int64)
             self._hit = np.empty(n, np.uint8)
@@ -345,8 +365,8 @@ class OccupancyGrid(GridGeometry):
         cur = self._cur + 1
         if cur > MAX_STAMP:
             # only cells inside the box can carry a stamp
-            clear_stamps_box_kernel(self._cells, self._box)
-            self._box[:] = _EMPTY_BOX
+            clear_stamps_box_kernel(self._cells, self._kp[_BOX])
+            self._kp[_BOX] = _EMPTY_BOX
             cur = 1
         self._cur = cur
         scale = FP_SCALE / res
@@ -354,9 +374,9 @@ class OccupancyGrid(GridGeometry):
         if type(kcap) is not int or kcap < 0:
             kcap = self._near_field(da)
         returns = integrate_scan_kernel(
-            self._cells, cur, (px - self.origin_x) * scale, (py - self.origin_y) * scale, bc, bs,
+            self._cells, cur, (px - self.origin_x) * scale, (py - self.origin_y) * scale, beams,
             math.cos(yaw), math.sin(yaw), r, mr, self.clear_no_return, scale,
-            self._lq, self._free_lut, self._scratch, self._hit, kcap, self._box)
+            self._kp, self._free_lut, self._scratch, self._hit, kcap)
         self._last_nb = n
         self.scans_integrated += 1
         return returns
