@@ -192,11 +192,40 @@ def run_realtime_cli(args) -> int:
 
 
 # ---------------------------------------------------------------- launching
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the OS hands out to sockets bound to port 0 or sending
+    unbound (Linux's ip_local_port_range; the IANA range elsewhere)."""
+    try:
+        lo, hi = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
 def free_port(kind: str = "tcp") -> int:
-    """A port the OS reports free on 127.0.0.1 (for tests and tools)."""
+    """A port free on 127.0.0.1 now (for tests and tools), picked at random
+    below the OS's ephemeral range: a port taken there by binding port 0
+    and let go is the kind the OS next hands to any socket that sends
+    unbound (a spawned vehicle's ``udpout`` links), so a caller binding it
+    a moment later could find it taken.  Falls back to a port from the OS
+    when no port below the range binds."""
+    import random
     import socket
 
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+    typ = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
+    lo = min(_ephemeral_range()[0], 49152)
+    rng = random.SystemRandom()
+    for _ in range(64):
+        port = rng.randrange(20000, lo - 100) if lo > 20200 else 0
+        s = socket.socket(socket.AF_INET, typ)
+        try:
+            s.bind(("127.0.0.1", port))
+            return s.getsockname()[1]
+        except OSError:
+            continue
+        finally:
+            s.close()
+    s = socket.socket(socket.AF_INET, typ)
     try:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
