@@ -165,11 +165,17 @@ class Watch:
 
 def serve(tmp_path, seed: int = 1):
     fleet, tasks, key = write_files(tmp_path, seed)
-    udp, watch_port, v2v, direct = free_port("udp"), free_port("udp"), free_port("udp"), free_port("udp")
-    proc = spawn(str(fleet), [f"udpout:127.0.0.1:{udp}", f"udpout:127.0.0.1:{watch_port}",
-                              f"udpin:127.0.0.1:{direct}"], SPEEDUP,
-                 extra=["--v2v", f"127.0.0.1:{v2v}", "--signing-key", str(key)])
-    return proc, tasks, key, ["-c", f"udpin:127.0.0.1:{udp}", "--signing-key", str(key)], watch_port, direct
+    udp, v2v, direct = free_port("udp"), free_port("udp"), free_port("udp")
+    # the watch holds its port before the vehicles start sending from theirs
+    watch = Watch(0, bytes.fromhex(key.read_text().strip()))
+    try:
+        proc = spawn(str(fleet), [f"udpout:127.0.0.1:{udp}", f"udpout:127.0.0.1:{watch.link.port}",
+                                  f"udpin:127.0.0.1:{direct}"], SPEEDUP,
+                     extra=["--v2v", f"127.0.0.1:{v2v}", "--signing-key", str(key)])
+    except BaseException:
+        watch.close()
+        raise
+    return proc, tasks, key, ["-c", f"udpin:127.0.0.1:{udp}", "--signing-key", str(key)], watch, direct
 
 
 def auction(link, tmp_path, wait="4"):
@@ -186,8 +192,7 @@ def test_operator_cancels_a_task_a_vehicle_is_driving_to(tmp_path, seed):
     task it was drops it and bids for the rest), and every other task is
     done exactly once; `fleet tasks
     --auction` shows the task cancelled, by nobody."""
-    proc, tasks, key, link, watch_port, _ = serve(tmp_path, seed)
-    watch = Watch(watch_port, bytes.fromhex(key.read_text().strip()))
+    proc, tasks, key, link, watch, _ = serve(tmp_path, seed)
     out = ""
     try:
         r = gcs(*link, "fleet", "tasks", "upload", str(tasks), "--auction", "--start", "--wait", "30", "--json",
@@ -264,9 +269,8 @@ def test_a_cancel_reaches_vehicles_that_missed_it_and_bad_cancels_are_refused(tm
     task; `fleet tasks cancel` refuses a bad id and an id not in the auction
     file without sending, and reports the vehicles' NACK for one the file
     has but the vehicles do not (an out-of-date file)."""
-    proc, tasks, key, link, watch_port, direct = serve(tmp_path)
+    proc, tasks, key, link, watch, direct = serve(tmp_path)
     k = bytes.fromhex(key.read_text().strip())
-    watch = Watch(watch_port, k)
     op = V2VLink(250, f"127.0.0.1:{free_port('udp')}", [f"127.0.0.1:{direct + 20}"], k)   # instance 2: ugv-c
     try:
         assert json.loads(ok(gcs(*link, "fleet", "tasks", "upload", str(tasks), "--auction", "--wait", "30",
