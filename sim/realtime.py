@@ -213,24 +213,19 @@ def free_port(kind: str = "tcp") -> int:
     import socket
 
     typ = socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM
-    lo = min(_ephemeral_range()[0], 49152)
+    top = min(_ephemeral_range()[0], 49152) - 100
     rng = random.SystemRandom()
-    for _ in range(64):
-        port = rng.randrange(20000, lo - 100) if lo > 20200 else 0
+    # 64 random tries below the range, then the OS's pick (port 0: it binds or raises)
+    for port in [*(rng.randrange(20000, top) for _ in range(64 if top > 20000 else 0)), 0]:
         s = socket.socket(socket.AF_INET, typ)
         try:
             s.bind(("127.0.0.1", port))
             return s.getsockname()[1]
         except OSError:
-            continue
+            if port == 0:
+                raise
         finally:
             s.close()
-    s = socket.socket(socket.AF_INET, typ)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def spawn(scenario: str = "ugv_yard", mavlink: list[str] | None = None, speedup: float = 1.0,
